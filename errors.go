@@ -1,0 +1,129 @@
+package storage
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Every error returned by a Store wraps exactly one of these
+// (test with errors.Is), usually inside an *OpError or *ValidationError that
+// adds the operation, namespace and key.
+var (
+	// ErrNotFound is returned by Get, GetMetadata, SetMetadata and Delete when
+	// the key does not exist, and per key by GetMany and DeleteMany. It wraps
+	// sql.ErrNoRows so code written against database/sql can test for either.
+	ErrNotFound = fmt.Errorf("storage: not found: %w", sql.ErrNoRows)
+
+	// ErrAlreadyExists is returned by Set and SetMany with NoOverwrite when the
+	// key already exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+
+	// ErrNamespaceNotFound is returned by DeleteNamespace for a namespace that
+	// does not exist.
+	ErrNamespaceNotFound = errors.New("storage: namespace not found")
+
+	// ErrNamespaceExists is returned by CreateNamespace for a duplicate name.
+	ErrNamespaceExists = errors.New("storage: namespace already exists")
+
+	// ErrNamespaceNotEmpty is returned by DeleteNamespace, without Recursive,
+	// for a namespace that still holds entries.
+	ErrNamespaceNotEmpty = errors.New("storage: namespace not empty")
+
+	// ErrInvalidKey is returned for an empty key, a key that is not valid
+	// UTF-8, contains NUL, or is longer than MaxKeyLen bytes.
+	ErrInvalidKey = errors.New("storage: invalid key")
+
+	// ErrInvalidNamespace is returned for a namespace name that matches neither
+	// the plain form nor the principal-scoped form (see ParseNamespace).
+	ErrInvalidNamespace = errors.New("storage: invalid namespace")
+
+	// ErrInvalidValue is returned for a value that is not storable JSON:
+	// invalid JSON or UTF-8, NaN or infinities, \u0000 or unpaired surrogates
+	// in a string, duplicate object keys, or nesting deeper than MaxDepth.
+	// Metadata that is not a JSON object is also ErrInvalidValue.
+	ErrInvalidValue = errors.New("storage: invalid value")
+
+	// ErrValueTooLarge is returned for a value (or metadata) whose JSON
+	// encoding is larger than the store's configured maximum.
+	ErrValueTooLarge = errors.New("storage: value too large")
+
+	// ErrInvalidOption is returned when an option is malformed or means
+	// nothing for the operation it was given to.
+	ErrInvalidOption = errors.New("storage: invalid option")
+
+	// ErrConflict is returned when an expected-version (IfVersion) write
+	// finds the key at another version; for Set, also when the key is
+	// missing (Delete and SetMetadata report a missing key as ErrNotFound).
+	ErrConflict = errors.New("storage: version conflict")
+
+	// ErrCapacityExceeded is returned by a write that would make the store hold
+	// more entries than its configured capacity. Nothing is written.
+	ErrCapacityExceeded = errors.New("storage: capacity exceeded")
+
+	// ErrUnsupported is returned for an operation the backend does not
+	// provide; Capabilities tells in advance.
+	ErrUnsupported = errors.New("storage: unsupported")
+
+	// ErrAborted is returned per key by an Atomic batch for the keys that
+	// were valid but not written because another key of the batch failed.
+	ErrAborted = errors.New("storage: batch aborted")
+
+	// ErrClosed is returned by every operation on a closed store.
+	ErrClosed = errors.New("storage: store is closed")
+)
+
+// OpError describes a failed operation: which operation, on which namespace
+// and key. It wraps the cause, which wraps one of the sentinel errors above.
+type OpError struct {
+	Op        string // "get", "set", "delete", ...
+	Namespace string // may be empty for store-wide operations
+	Key       string // may be empty
+	Err       error
+}
+
+func (e *OpError) Error() string {
+	msg := "storage: " + e.Op
+	if e.Namespace != "" {
+		msg += fmt.Sprintf(" namespace %q", e.Namespace)
+	}
+	if e.Key != "" {
+		msg += fmt.Sprintf(" key %q", e.Key)
+	}
+	return msg + ": " + trimPrefix(e.Err.Error())
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// ValidationError explains why an input was refused. Err is one of
+// ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge or
+// ErrInvalidOption.
+type ValidationError struct {
+	Err    error  // the sentinel
+	Reason string // what is wrong, for a person
+}
+
+func (e *ValidationError) Error() string {
+	return e.Err.Error() + ": " + e.Reason
+}
+
+func (e *ValidationError) Unwrap() error { return e.Err }
+
+// invalid builds a *ValidationError.
+func invalid(sentinel error, format string, args ...any) error {
+	return &ValidationError{Err: sentinel, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Invalidf returns a *ValidationError wrapping sentinel, for backends that
+// validate inputs the contract package cannot see.
+func Invalidf(sentinel error, format string, args ...any) error {
+	return invalid(sentinel, format, args...)
+}
+
+func trimPrefix(s string) string {
+	const p = "storage: "
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}

@@ -1,0 +1,192 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Ops are the data operations. A Store implements them against the database
+// directly; later a transaction will implement the same set.
+type Ops interface {
+	// Get returns the entry stored under key, or ErrNotFound.
+	// Options: InNamespace.
+	Get(ctx context.Context, key string, opts ...Option) (Entry, error)
+
+	// Set stores value (any JSON-marshalable Go value, or json.RawMessage)
+	// under key. It overwrites by default and bumps the entry's version.
+	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion.
+	Set(ctx context.Context, key string, value any, opts ...Option) error
+
+	// Delete removes key. A missing key is ErrNotFound.
+	// Options: InNamespace, IfVersion.
+	Delete(ctx context.Context, key string, opts ...Option) error
+
+	// Has reports whether key exists. Options: InNamespace.
+	Has(ctx context.Context, key string, opts ...Option) (bool, error)
+
+	// GetMany reads many keys in a constant number of round trips.
+	// Options: InNamespace.
+	GetMany(ctx context.Context, keys []string, opts ...Option) (GetManyResult, error)
+
+	// SetMany writes many items in a constant number of round trips.
+	// Options: InNamespace, WithMetadata (for items without their own),
+	// NoOverwrite, Atomic.
+	SetMany(ctx context.Context, items []Item, opts ...Option) (BatchResult, error)
+
+	// DeleteMany deletes many keys in a constant number of round trips.
+	// Options: InNamespace, Atomic.
+	DeleteMany(ctx context.Context, keys []string, opts ...Option) (BatchResult, error)
+
+	// GetMetadata returns the user metadata of key beside its system fields.
+	// Options: InNamespace.
+	GetMetadata(ctx context.Context, key string, opts ...Option) (Metadata, error)
+
+	// SetMetadata replaces the user metadata of an existing key, or with
+	// Merge applies md as an RFC 7396 JSON merge patch. It bumps the version.
+	// Options: InNamespace, Merge, IfVersion.
+	SetMetadata(ctx context.Context, key string, md map[string]any, opts ...Option) error
+
+	// Clear deletes the entries of one namespace (InNamespace), or of every
+	// namespace when none is given. Namespaces themselves stay.
+	Clear(ctx context.Context, opts ...Option) error
+}
+
+// Store is a transactional, namespaced JSON key/value store. Implementations
+// are safe for concurrent use by multiple goroutines.
+type Store interface {
+	Ops
+
+	// CreateNamespace creates a namespace, or fails with ErrNamespaceExists.
+	// Options: WithNamespaceMetadata.
+	CreateNamespace(ctx context.Context, name string, opts ...NamespaceOption) error
+
+	// DeleteNamespace deletes a namespace. One that holds entries needs
+	// Recursive, else ErrNamespaceNotEmpty. The default namespace can be
+	// deleted; it is recreated by the next write to it.
+	DeleteNamespace(ctx context.Context, name string, opts ...NamespaceOption) error
+
+	// ListNamespaces returns every namespace, sorted by name (byte order).
+	ListNamespaces(ctx context.Context) ([]Namespace, error)
+
+	// Status reports health and size. It is cheap: it does not count rows.
+	Status(ctx context.Context) (Status, error)
+
+	// Capabilities reports what the backend supports.
+	Capabilities() Capabilities
+
+	// Close releases the store's connections. Operations after Close fail
+	// with ErrClosed. Close is safe to call more than once.
+	Close() error
+}
+
+// Entry is a stored value with its metadata and system fields.
+type Entry struct {
+	Namespace string
+	Key       string
+	// Value is the stored JSON. The database may normalize its spelling
+	// (whitespace, object key order, number formatting) but never its meaning.
+	Value json.RawMessage
+	// Metadata is the user metadata, a JSON object ("{}" when none).
+	Metadata  json.RawMessage
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Decode unmarshals the entry's value into v.
+func (e Entry) Decode(v any) error { return json.Unmarshal(e.Value, v) }
+
+// Item is one write of a SetMany batch.
+type Item struct {
+	Key   string
+	Value any
+	// Metadata, when non-nil, is the item's user metadata (a JSON object);
+	// nil means the batch's WithMetadata, if any, else keep what is stored.
+	Metadata map[string]any
+}
+
+// Metadata is what GetMetadata returns: the user's metadata and, beside it,
+// the system fields. The two are never mixed.
+type Metadata struct {
+	User      map[string]any
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// GetManyResult is the outcome of GetMany. Every distinct requested key is in
+// exactly one of the two maps.
+type GetManyResult struct {
+	Entries map[string]Entry
+	// Errors holds per-key failures: ErrNotFound for a missing key,
+	// ErrInvalidKey for an invalid one.
+	Errors map[string]error
+}
+
+// KeyResult is the outcome of one key of a batch write.
+type KeyResult struct {
+	Key     string
+	Err     error // nil on success
+	Version int64 // the version written by SetMany; 0 otherwise
+}
+
+// BatchResult is the outcome of SetMany or DeleteMany: one result per
+// distinct key, in the order of each key's first occurrence in the input.
+type BatchResult struct {
+	Results []KeyResult
+}
+
+// OK reports whether every key succeeded.
+func (r BatchResult) OK() bool { return r.Err() == nil }
+
+// Err joins the per-key errors, or returns nil when every key succeeded.
+func (r BatchResult) Err() error {
+	var errs []error
+	for _, kr := range r.Results {
+		if kr.Err != nil {
+			errs = append(errs, kr.Err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Failed returns the results that carry an error.
+func (r BatchResult) Failed() []KeyResult {
+	var out []KeyResult
+	for _, kr := range r.Results {
+		if kr.Err != nil {
+			out = append(out, kr)
+		}
+	}
+	return out
+}
+
+// Namespace describes one namespace.
+type Namespace struct {
+	Name string
+	// Owner is the principal's PKR for a principal-scoped namespace, else "".
+	Owner     string
+	Metadata  map[string]any
+	CreatedAt time.Time
+}
+
+// Status is a store's health and size.
+type Status struct {
+	Healthy       bool   // a real round trip to the database succeeded
+	Size          int64  // entries in all namespaces
+	Capacity      int64  // configured maximum number of entries, 0 = none
+	Namespaces    int64  // number of namespaces
+	Dialect       string // "sqlite" or "postgres"
+	SchemaVersion int64  // the applied migration version
+}
+
+// Capabilities are the seed's supportsX flags, and a little more.
+type Capabilities struct {
+	Transactions bool
+	Query        bool
+	Metadata     bool
+	Batches      bool // GetMany/SetMany/DeleteMany cost a constant number of round trips
+	Capacity     bool
+}

@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mycelia-kernel/storage/internal/jsonx"
+)
+
+// Limits of the contract.
+const (
+	// MaxKeyLen is the longest key, in bytes.
+	MaxKeyLen = 1024
+	// MaxDepth is the deepest nesting of arrays and objects a value may have.
+	MaxDepth = 1000
+	// DefaultNamespace is the namespace of operations that name none.
+	DefaultNamespace = "default"
+	// DefaultMaxValueSize is the default maximum size of a value's JSON
+	// encoding, and of metadata's.
+	DefaultMaxValueSize = 16 << 20
+	// PrincipalScheme prefixes principal-scoped namespaces.
+	PrincipalScheme = "principal://"
+)
+
+// ValidateKey checks a key: non-empty, valid UTF-8, no NUL, at most
+// MaxKeyLen bytes. Keys are otherwise opaque (":" and "/" are fine).
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return invalid(ErrInvalidKey, "key is empty")
+	case len(key) > MaxKeyLen:
+		return invalid(ErrInvalidKey, "key is %d bytes, more than %d", len(key), MaxKeyLen)
+	case !utf8.ValidString(key):
+		return invalid(ErrInvalidKey, "key is not valid UTF-8")
+	case strings.IndexByte(key, 0) >= 0:
+		return invalid(ErrInvalidKey, "key contains NUL")
+	}
+	return nil
+}
+
+// NamespaceName is a validated namespace. Name is what is stored; Owner is
+// the principal's PKR for the principal-scoped forms, else "".
+type NamespaceName struct {
+	Name  string
+	Owner string
+}
+
+var (
+	plainNamespace = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	// A PKR as it appears in a namespace: base64url, base58 or hex text.
+	pkrPattern = regexp.MustCompile(`^[A-Za-z0-9._~+=-]{1,256}$`)
+)
+
+// ParseNamespace validates a namespace name. Two forms are accepted:
+//
+//   - plain: [A-Za-z0-9][A-Za-z0-9._-]{0,127}, so the reserved characters
+//     "/", ":" and "*" never appear;
+//   - principal-scoped: "principal://{pkr}" or
+//     "principal://{pkr}/namespace/{plain}", where {pkr} is 1 to 256
+//     characters of [A-Za-z0-9._~+=-]. Such a namespace is owned by {pkr}.
+//
+// An empty name is invalid; callers that mean "the default" omit the option.
+func ParseNamespace(name string) (NamespaceName, error) {
+	if plainNamespace.MatchString(name) {
+		return NamespaceName{Name: name}, nil
+	}
+	rest, ok := strings.CutPrefix(name, PrincipalScheme)
+	if !ok {
+		if name == "" {
+			return NamespaceName{}, invalid(ErrInvalidNamespace, "namespace is empty")
+		}
+		return NamespaceName{}, invalid(ErrInvalidNamespace,
+			"namespace %q must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} or be principal://{pkr}[/namespace/{name}]", name)
+	}
+	pkr, sub, hasSub := strings.Cut(rest, "/")
+	if !pkrPattern.MatchString(pkr) || pkr == "." || pkr == ".." {
+		return NamespaceName{}, invalid(ErrInvalidNamespace, "namespace %q: invalid principal %q", name, pkr)
+	}
+	if hasSub {
+		inner, ok := strings.CutPrefix(sub, "namespace/")
+		if !ok || !plainNamespace.MatchString(inner) {
+			return NamespaceName{}, invalid(ErrInvalidNamespace,
+				"namespace %q: a principal namespace is principal://{pkr} or principal://{pkr}/namespace/{name}", name)
+		}
+	}
+	return NamespaceName{Name: name, Owner: pkr}, nil
+}
+
+// EncodeValue marshals v to JSON (json.RawMessage and []byte holding JSON
+// pass through as they are) and checks that it is storable on every dialect:
+// valid UTF-8 JSON, no NaN or infinities, no \u0000 or unpaired surrogate
+// escapes, no duplicate object keys, nesting at most MaxDepth, and at most
+// maxSize bytes (0 = DefaultMaxValueSize).
+func EncodeValue(v any, maxSize int) ([]byte, error) {
+	var b []byte
+	switch x := v.(type) {
+	case json.RawMessage:
+		b = x
+	case []byte:
+		b = x
+	default:
+		var err error
+		b, err = json.Marshal(v)
+		if err != nil {
+			var uve *json.UnsupportedValueError
+			if errors.As(err, &uve) {
+				return nil, invalid(ErrInvalidValue, "%s", uve.Str+" is not representable in JSON")
+			}
+			return nil, invalid(ErrInvalidValue, "cannot marshal %T: %v", v, err)
+		}
+	}
+	return checkJSON(b, maxSize)
+}
+
+func checkJSON(b []byte, maxSize int) ([]byte, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxValueSize
+	}
+	if len(b) > maxSize {
+		return nil, invalid(ErrValueTooLarge, "%d bytes, more than the maximum %d", len(b), maxSize)
+	}
+	if err := jsonx.Check(b, MaxDepth); err != nil {
+		return nil, invalid(ErrInvalidValue, "%v", err)
+	}
+	return b, nil
+}
+
+// EncodeMetadata marshals user metadata and checks it like a value; it must
+// be a JSON object. A nil map encodes as {}.
+func EncodeMetadata(md map[string]any) ([]byte, error) {
+	if md == nil {
+		return []byte("{}"), nil
+	}
+	b, err := EncodeValue(md, 0)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// CheckMetadataJSON checks metadata given as JSON text: storable, and an
+// object.
+func CheckMetadataJSON(b []byte, maxSize int) ([]byte, error) {
+	b, err := checkJSON(b, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	if !jsonx.IsObject(b) {
+		return nil, invalid(ErrInvalidValue, "metadata must be a JSON object")
+	}
+	return b, nil
+}

@@ -1,0 +1,132 @@
+package dialect
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Name identifies a dialect.
+type Name string
+
+// The dialects.
+const (
+	SQLite   Name = "sqlite"
+	Postgres Name = "postgres"
+)
+
+// ErrorClass is what the engine needs to know about a driver error.
+type ErrorClass int
+
+// The error classes.
+const (
+	ErrOther           ErrorClass = iota // anything else
+	ErrUniqueViolation                   // a unique or primary key constraint
+	ErrForeignKey                        // a foreign key constraint
+	ErrNotNull                           // a NOT NULL constraint
+	ErrSerialization                     // Postgres 40001: retry the transaction
+	ErrDeadlock                          // Postgres 40P01: retry the transaction
+	ErrBusy                              // SQLite BUSY/LOCKED: retry later
+	ErrInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
+	ErrConnection                        // the connection failed; the outcome may be unknown
+)
+
+func (c ErrorClass) String() string {
+	switch c {
+	case ErrUniqueViolation:
+		return "unique-violation"
+	case ErrForeignKey:
+		return "foreign-key"
+	case ErrNotNull:
+		return "not-null"
+	case ErrSerialization:
+		return "serialization"
+	case ErrDeadlock:
+		return "deadlock"
+	case ErrBusy:
+		return "busy"
+	case ErrInvalidText:
+		return "invalid-text"
+	case ErrConnection:
+		return "connection"
+	}
+	return "other"
+}
+
+// Retryable reports whether a transaction that failed with this class can be
+// run again from the start.
+func (c ErrorClass) Retryable() bool {
+	return c == ErrSerialization || c == ErrDeadlock || c == ErrBusy
+}
+
+// Dialect is what the engine asks of a database beyond the generated
+// statements.
+type Dialect interface {
+	// Name is the dialect's name, as reported by Status.
+	Name() Name
+	// Classify maps a driver error (possibly wrapped) to an ErrorClass.
+	Classify(err error) ErrorClass
+}
+
+// Config is a parsed DSN.
+type Config struct {
+	Dialect Name
+	// SQLite: the database file path, or "" with Memory set.
+	Path   string
+	Memory bool
+	// SQLite: extra query parameters given after the path ("sqlite:x.db?a=b").
+	Params url.Values
+	// Postgres: the connection string as given.
+	URL string
+}
+
+// ParseDSN parses the store's DSN forms:
+//
+//	sqlite:path/to.db          a database file (created if missing)
+//	sqlite:path/to.db?k=v      with options, see SQLiteOptions
+//	sqlite::memory:            a private in-memory database
+//	postgres://… postgresql://…  a PostgreSQL connection URL (pgx syntax)
+func ParseDSN(dsn string) (Config, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return Config{Dialect: Postgres, URL: dsn}, nil
+	case strings.HasPrefix(dsn, "sqlite:"):
+		rest := strings.TrimPrefix(dsn, "sqlite:")
+		path, rawQuery, _ := strings.Cut(rest, "?")
+		params, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return Config{}, fmt.Errorf("dialect: DSN %q: bad parameters: %w", redact(dsn), err)
+		}
+		if path == ":memory:" {
+			return Config{Dialect: SQLite, Memory: true, Params: params}, nil
+		}
+		if path == "" {
+			return Config{}, fmt.Errorf("dialect: DSN %q: missing file path (sqlite:path/to.db or sqlite::memory:)", dsn)
+		}
+		return Config{Dialect: SQLite, Path: path, Params: params}, nil
+	}
+	return Config{}, fmt.Errorf("dialect: DSN %q: want sqlite:PATH, sqlite::memory: or postgres://…", redact(dsn))
+}
+
+// redact hides a password in a URL-shaped DSN.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// ForName returns the dialect called name.
+func ForName(name Name) (Dialect, error) {
+	switch name {
+	case SQLite:
+		return sqliteDialect{}, nil
+	case Postgres:
+		return postgresDialect{}, nil
+	}
+	return nil, fmt.Errorf("dialect: unknown dialect %q", name)
+}

@@ -1,0 +1,109 @@
+package dialect
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestParseDSN(t *testing.T) {
+	tests := []struct {
+		name    string
+		dsn     string
+		want    Config
+		wantErr string
+	}{
+		{name: "sqlite file", dsn: "sqlite:data/app.db", want: Config{Dialect: SQLite, Path: "data/app.db"}},
+		{name: "sqlite absolute", dsn: "sqlite:/tmp/x.db", want: Config{Dialect: SQLite, Path: "/tmp/x.db"}},
+		{name: "sqlite memory", dsn: "sqlite::memory:", want: Config{Dialect: SQLite, Memory: true}},
+		{name: "sqlite params", dsn: "sqlite:x.db?synchronous=full", want: Config{Dialect: SQLite, Path: "x.db"}},
+		{name: "postgres", dsn: "postgres://u@h/db", want: Config{Dialect: Postgres, URL: "postgres://u@h/db"}},
+		{name: "postgresql", dsn: "postgresql://u@h/db", want: Config{Dialect: Postgres, URL: "postgresql://u@h/db"}},
+		{name: "empty", dsn: "", wantErr: "want sqlite:PATH"},
+		{name: "sqlite no path", dsn: "sqlite:", wantErr: "missing file path"},
+		{name: "other scheme", dsn: "mysql://u:secret@h/db", wantErr: "want sqlite:PATH"},
+		{name: "bad params", dsn: "sqlite:x.db?a=%zz", wantErr: "bad parameters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseDSN(tt.dsn)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseDSN(%q) error = %v, want it to contain %q", tt.dsn, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("error reveals the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Dialect != tt.want.Dialect || got.Path != tt.want.Path || got.Memory != tt.want.Memory || got.URL != tt.want.URL {
+				t.Errorf("ParseDSN(%q) = %+v, want %+v", tt.dsn, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSQLiteOptionsFrom(t *testing.T) {
+	c, err := ParseDSN("sqlite:x.db?busy_timeout=250&synchronous=FULL&readers=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := SQLiteOptionsFrom(c.Params, DefaultSQLiteOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.BusyTimeout != 250*time.Millisecond || !o.SynchronousFull || o.Readers != 2 {
+		t.Errorf("options = %+v", o)
+	}
+	for _, bad := range []string{"busy_timeout=-1", "synchronous=off", "readers=0", "readers=65", "cache=shared"} {
+		c, _ := ParseDSN("sqlite:x.db?" + bad)
+		if _, err := SQLiteOptionsFrom(c.Params, DefaultSQLiteOptions); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	dsn := SQLiteDriverDSN("dir with space/a?b#c.db", o, true)
+	for _, want := range []string{"file:dir with space/a%3fb%23c.db?", "_txlock=immediate", "synchronous%28FULL%29", "journal_mode%28WAL%29", "busy_timeout%28250%29"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("writer DSN %q lacks %q", dsn, want)
+		}
+	}
+	if r := SQLiteDriverDSN("x.db", o, false); !strings.Contains(r, "query_only%281%29") || strings.Contains(r, "_txlock") {
+		t.Errorf("reader DSN %q", r)
+	}
+}
+
+func TestClassifyPostgres(t *testing.T) {
+	d, _ := ForName(Postgres)
+	tests := []struct {
+		code string
+		want ErrorClass
+	}{
+		{"23505", ErrUniqueViolation},
+		{"23503", ErrForeignKey},
+		{"23502", ErrNotNull},
+		{"40001", ErrSerialization},
+		{"40P01", ErrDeadlock},
+		{"22P05", ErrInvalidText},
+		{"08006", ErrConnection},
+		{"42P01", ErrOther},
+	}
+	for _, tt := range tests {
+		err := fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: tt.code})
+		if got := d.Classify(err); got != tt.want {
+			t.Errorf("Classify(%s) = %v, want %v", tt.code, got, tt.want)
+		}
+	}
+	if got := d.Classify(errors.New("plain")); got != ErrOther {
+		t.Errorf("Classify(plain) = %v", got)
+	}
+	if !ErrSerialization.Retryable() || !ErrDeadlock.Retryable() || ErrUniqueViolation.Retryable() {
+		t.Error("Retryable is wrong")
+	}
+}

@@ -1,0 +1,135 @@
+package dialect
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ Dialect = sqliteDialect{}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) Name() Name { return SQLite }
+
+func (sqliteDialect) Classify(err error) ErrorClass {
+	if err == nil {
+		return ErrOther
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return ErrOther
+	}
+	code := se.Code()
+	switch code & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return ErrBusy
+	case sqlite3.SQLITE_CONSTRAINT:
+		switch code {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return ErrUniqueViolation
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return ErrForeignKey
+		case sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return ErrNotNull
+		}
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return ErrConnection
+	}
+	return ErrOther
+}
+
+// SQLiteOptions are the connection settings of a SQLite store.
+type SQLiteOptions struct {
+	// BusyTimeout bounds how long a statement waits for a lock.
+	BusyTimeout time.Duration
+	// SynchronousFull selects synchronous=FULL (durable at every commit)
+	// instead of NORMAL (durable at checkpoints; never corrupt).
+	SynchronousFull bool
+	// Readers is the size of the reader pool.
+	Readers int
+}
+
+// DefaultSQLiteOptions are used for settings a DSN does not give.
+var DefaultSQLiteOptions = SQLiteOptions{BusyTimeout: 5 * time.Second, Readers: 4}
+
+// SQLiteOptionsFrom reads the settings in a DSN's parameters over defaults:
+// busy_timeout (milliseconds), synchronous (normal|full), readers (count).
+// Unknown parameters are an error.
+func SQLiteOptionsFrom(params url.Values, defaults SQLiteOptions) (SQLiteOptions, error) {
+	o := defaults
+	for k, vs := range params {
+		v := vs[len(vs)-1]
+		switch k {
+		case "busy_timeout":
+			ms, err := strconv.Atoi(v)
+			if err != nil || ms < 0 {
+				return o, fmt.Errorf("dialect: busy_timeout=%q: want milliseconds", v)
+			}
+			o.BusyTimeout = time.Duration(ms) * time.Millisecond
+		case "synchronous":
+			switch strings.ToLower(v) {
+			case "normal":
+				o.SynchronousFull = false
+			case "full":
+				o.SynchronousFull = true
+			default:
+				return o, fmt.Errorf("dialect: synchronous=%q: want normal or full", v)
+			}
+		case "readers":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return o, fmt.Errorf("dialect: readers=%q: want 1 to 64", v)
+			}
+			o.Readers = n
+		default:
+			return o, fmt.Errorf("dialect: unknown sqlite DSN parameter %q (known: busy_timeout, synchronous, readers)", k)
+		}
+	}
+	return o, nil
+}
+
+// SQLiteDriverDSN builds the modernc.org/sqlite connection string of a file
+// database. The writer connection begins every transaction with BEGIN
+// IMMEDIATE, so a write transaction holds the write lock from its start;
+// reader connections are query-only. Every connection runs in WAL mode with
+// foreign keys on.
+func SQLiteDriverDSN(path string, o SQLiteOptions, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if o.SynchronousFull {
+		q.Add("_pragma", "synchronous(FULL)")
+	} else {
+		q.Add("_pragma", "synchronous(NORMAL)")
+	}
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
+// SQLiteMemoryDSN builds the connection string of a private in-memory
+// database. Such a database lives in one connection, so the store uses a
+// single connection for reads and writes.
+func SQLiteMemoryDSN() string {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	return ":memory:?" + q.Encode()
+}
+
+// escapePath makes a file path safe in a "file:" URI.
+func escapePath(p string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return r.Replace(p)
+}

@@ -1,0 +1,66 @@
+package dialect
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+func TestClassifySQLite(t *testing.T) {
+	ctx := context.Background()
+	d, _ := ForName(SQLite)
+	path := filepath.Join(t.TempDir(), "c.db")
+	o := DefaultSQLiteOptions
+	o.BusyTimeout = 10 * time.Millisecond
+	db, err := sql.Open("sqlite", SQLiteDriverDSN(path, o, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		"CREATE TABLE p (id INTEGER PRIMARY KEY)",
+		"CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES p (id), u TEXT UNIQUE)",
+		"INSERT INTO p VALUES (1)",
+		"INSERT INTO c VALUES (1, 1, 'x')",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	cases := []struct {
+		q    string
+		want ErrorClass
+	}{
+		{"INSERT INTO c VALUES (2, 1, 'x')", ErrUniqueViolation},
+		{"INSERT INTO c VALUES (1, 1, 'y')", ErrUniqueViolation},
+		{"INSERT INTO c VALUES (3, 9, 'z')", ErrForeignKey},
+		{"INSERT INTO c VALUES (4, NULL, 'w')", ErrNotNull},
+		{"SELECT * FROM nowhere", ErrOther},
+	}
+	for _, c := range cases {
+		_, err := db.ExecContext(ctx, c.q)
+		if got := d.Classify(err); got != c.want {
+			t.Errorf("%s: Classify(%v) = %v, want %v", c.q, err, got, c.want)
+		}
+	}
+
+	// A second writer meets the first one's lock: busy.
+	other, err := sql.Open("sqlite", SQLiteDriverDSN(path, o, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	_, err = other.ExecContext(ctx, "INSERT INTO p VALUES (2)")
+	if got := d.Classify(err); got != ErrBusy {
+		t.Errorf("write while locked: Classify(%v) = %v, want busy", err, got)
+	}
+}

@@ -69,6 +69,31 @@ var (
 	// were valid but not written because another key of the batch failed.
 	ErrAborted = errors.New("storage: batch aborted")
 
+	// ErrTxDone is returned by an operation on a transaction that has
+	// committed or rolled back (by the caller, its idle timeout, or Close).
+	ErrTxDone = errors.New("storage: transaction has already been committed or rolled back")
+
+	// ErrTxNotFound is returned by LookupTx for an unknown or finished ID.
+	ErrTxNotFound = errors.New("storage: transaction not found")
+
+	// ErrTooManyTx is returned by Begin when the store already has its
+	// maximum number of open transactions.
+	ErrTooManyTx = errors.New("storage: too many open transactions")
+
+	// ErrTxConflict is returned when the database aborted a transaction to
+	// keep it isolated (a serialization failure, a deadlock, a busy SQLite
+	// database). Running the whole transaction again may succeed; RunInTx
+	// does so.
+	ErrTxConflict = errors.New("storage: transaction conflict, retry")
+
+	// ErrCommitUnknown is returned by Commit when the connection failed
+	// while committing: the transaction may or may not have committed. It is
+	// never retried automatically.
+	ErrCommitUnknown = errors.New("storage: commit outcome unknown")
+
+	// ErrReadOnly is returned by a write in a read-only transaction.
+	ErrReadOnly = errors.New("storage: read-only transaction")
+
 	// ErrClosed is returned by every operation on a closed store.
 	ErrClosed = errors.New("storage: store is closed")
 )

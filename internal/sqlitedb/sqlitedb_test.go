@@ -1,0 +1,392 @@
+package sqlitedb_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// open returns a migrated in-memory database on one connection (one
+// connection: one in-memory database) with foreign keys on.
+func open(t *testing.T) (*sql.DB, *sqlitedb.Queries) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file::memory:?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(1)
+	if _, err := schema.Up(context.Background(), schema.SQLite, db); err != nil {
+		t.Fatal(err)
+	}
+	return db, sqlitedb.New(db)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// jsonEq compares two JSON texts by meaning.
+func jsonEq(t *testing.T, what, got, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal([]byte(got), &g); err != nil {
+		t.Fatalf("%s: %q is not JSON: %v", what, got, err)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("%s = %s, want %s", what, got, want)
+	}
+}
+
+// checkCounts compares every namespace's trigger-kept entry_count with a
+// real count, and StoreStats with the total.
+func checkCounts(t *testing.T, db *sql.DB, q *sqlitedb.Queries) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := db.Query(`SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id) FROM namespaces n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var name string
+		var kept, real int64
+		if err := rows.Scan(&name, &kept, &real); err != nil {
+			t.Fatal(err)
+		}
+		if kept != real {
+			t.Fatalf("namespace %q: entry_count = %d, real count %d", name, kept, real)
+		}
+		total += real
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := q.StoreStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Entries != total {
+		t.Fatalf("StoreStats.Entries = %d, want %d", st.Entries, total)
+	}
+}
+
+func entryCount(t *testing.T, q *sqlitedb.Queries, ns string) int64 {
+	t.Helper()
+	n, err := q.GetNamespace(context.Background(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.EntryCount
+}
+
+func TestSingleEntryStatements(t *testing.T) {
+	ctx := context.Background()
+	db, q := open(t)
+
+	// A write to a missing namespace affects nothing and returns no row.
+	if _, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `1`, Now: 10}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("UpsertEntry into a missing namespace: %v, want sql.ErrNoRows", err)
+	}
+	if _, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k", Value: `1`, Now: 10}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("InsertEntry into a missing namespace: %v, want sql.ErrNoRows", err)
+	}
+	if err := q.EnsureNamespace(ctx, sqlitedb.EnsureNamespaceParams{Name: "app", Now: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.EnsureNamespace(ctx, sqlitedb.EnsureNamespaceParams{Name: "app", Now: 6}); err != nil {
+		t.Fatalf("EnsureNamespace twice: %v", err)
+	}
+
+	// Upsert: insert, then the DO UPDATE path.
+	v, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 1}`, Now: 10})
+	if err != nil || v != 1 {
+		t.Fatalf("UpsertEntry = %d, %v; want 1", v, err)
+	}
+	if n := entryCount(t, q, "app"); n != 1 {
+		t.Fatalf("entry_count after insert = %d, want 1", n)
+	}
+	v, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 2}`, Metadata: ptr(`{"m": true}`), Now: 20})
+	if err != nil || v != 2 {
+		t.Fatalf("second UpsertEntry = %d, %v; want 2", v, err)
+	}
+	// The DO UPDATE path must not fire the AFTER INSERT trigger.
+	if n := entryCount(t, q, "app"); n != 1 {
+		t.Fatalf("entry_count after an upsert that updated = %d, want 1 (AFTER INSERT trigger fired on DO UPDATE?)", n)
+	}
+	checkCounts(t, db, q)
+
+	e, err := q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "app", Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, "value", e.Value, `{"a": 2}`)
+	jsonEq(t, "metadata", e.Metadata, `{"m": true}`)
+	if e.Key != "k" || e.Version != 2 || e.CreatedAt != 10 || e.UpdatedAt != 20 {
+		t.Fatalf("GetEntry = %+v", e)
+	}
+	// A nil metadata keeps what is stored.
+	if v, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `"s"`, Now: 30}); err != nil || v != 3 {
+		t.Fatalf("third UpsertEntry = %d, %v", v, err)
+	}
+	md, err := q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, "kept metadata", md.Metadata, `{"m": true}`)
+	if md.Version != 3 || md.CreatedAt != 10 || md.UpdatedAt != 30 {
+		t.Fatalf("GetMetadata = %+v", md)
+	}
+	// ... and a new entry without metadata gets {}.
+	if _, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "fresh", Value: `null`, Now: 30}); err != nil {
+		t.Fatal(err)
+	}
+	md, err = q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "fresh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jsonEq(t, "new entry metadata", md.Metadata, `{}`)
+
+	// Insert: no row on a conflict.
+	if _, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k", Value: `0`, Now: 40}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("InsertEntry of an existing key: %v, want sql.ErrNoRows", err)
+	}
+	if v, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k2", Value: `[1,2]`, Metadata: ptr(`{"x":1}`), Now: 40}); err != nil || v != 1 {
+		t.Fatalf("InsertEntry = %d, %v", v, err)
+	}
+	checkCounts(t, db, q)
+
+	found, err := q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: "app", Key: "k2"})
+	if err != nil || !found {
+		t.Fatalf("HasEntry(k2) = %v, %v", found, err)
+	}
+	found, err = q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: "app", Key: "nope"})
+	if err != nil || found {
+		t.Fatalf("HasEntry(nope) = %v, %v", found, err)
+	}
+	if v, err := q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: "app", Key: "k"}); err != nil || v != 3 {
+		t.Fatalf("GetEntryVersion = %d, %v", v, err)
+	}
+	if _, err := q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "other", Key: "k"}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("GetEntry in a missing namespace: %v", err)
+	}
+
+	// Compare-and-swap.
+	if _, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 2, Now: 50}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("UpdateEntryIfVersion with a stale version: %v", err)
+	}
+	if v, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 3, Now: 50}); err != nil || v != 4 {
+		t.Fatalf("UpdateEntryIfVersion = %d, %v", v, err)
+	}
+	md, _ = q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
+	jsonEq(t, "metadata after CAS without metadata", md.Metadata, `{"m": true}`)
+	if v, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `2`, Metadata: ptr(`{"n":2}`), ExpectedVersion: 4, Now: 60}); err != nil || v != 5 {
+		t.Fatalf("UpdateEntryIfVersion with metadata = %d, %v", v, err)
+	}
+	md, _ = q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
+	jsonEq(t, "metadata after CAS with metadata", md.Metadata, `{"n": 2}`)
+
+	// Metadata replacement, with and without an expected version.
+	if v, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":1}`, Now: 70}); err != nil || v != 6 {
+		t.Fatalf("ReplaceMetadata = %d, %v", v, err)
+	}
+	if _, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{}`, ExpectedVersion: ptr(int64(1)), Now: 80}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("ReplaceMetadata with a stale version: %v", err)
+	}
+	if v, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":2}`, ExpectedVersion: ptr(int64(6)), Now: 80}); err != nil || v != 7 {
+		t.Fatalf("ReplaceMetadata with the right version = %d, %v", v, err)
+	}
+	e, _ = q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "app", Key: "k"})
+	jsonEq(t, "metadata", e.Metadata, `{"r":2}`)
+	jsonEq(t, "value", e.Value, `2`)
+
+	// Deletes.
+	if n, err := q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); err != nil || n != 0 {
+		t.Fatalf("DeleteEntryIfVersion stale = %d, %v", n, err)
+	}
+	if n, err := q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 7}); err != nil || n != 1 {
+		t.Fatalf("DeleteEntryIfVersion = %d, %v", n, err)
+	}
+	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 1 {
+		t.Fatalf("DeleteEntry = %d, %v", n, err)
+	}
+	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 0 {
+		t.Fatalf("DeleteEntry of a missing key = %d, %v", n, err)
+	}
+	if n := entryCount(t, q, "app"); n != 1 {
+		t.Fatalf("entry_count = %d, want 1", n)
+	}
+	checkCounts(t, db, q)
+}
+
+func TestBatchStatements(t *testing.T) {
+	ctx := context.Background()
+	db, q := open(t)
+
+	items := `[["a", {"v":1}, {"m":1}], ["b", [1,2,3], {}], ["c", "text", {"m":3}]]`
+	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: items, Now: 1}); err != nil || len(rows) != 0 {
+		t.Fatalf("UpsertEntries into a missing namespace = %v, %v; want no rows", rows, err)
+	}
+	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "batch", Metadata: `{}`, Now: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: items, Now: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []sqlitedb.UpsertEntriesRow{{Key: "a", Version: 1}, {Key: "b", Version: 1}, {Key: "c", Version: 1}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("UpsertEntries = %+v, want %+v", rows, want)
+	}
+	if n := entryCount(t, q, "batch"); n != 3 {
+		t.Fatalf("entry_count = %d, want 3", n)
+	}
+	// Again, plus one new key: the updates must not count as inserts.
+	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: `[["a", 2, {"m":"x"}], ["d", true, {}]]`, Now: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []sqlitedb.UpsertEntriesRow{{Key: "a", Version: 2}, {Key: "d", Version: 1}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("second UpsertEntries = %+v, want %+v", rows, want)
+	}
+	if n := entryCount(t, q, "batch"); n != 4 {
+		t.Fatalf("entry_count after a batch upsert that updated = %d, want 4", n)
+	}
+	checkCounts(t, db, q)
+
+	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Namespace: "batch", Items: `[["a", 3], ["e", {"new":true}]]`, Now: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(keep, []sqlitedb.UpsertEntriesKeepMetadataRow{{Key: "a", Version: 3}, {Key: "e", Version: 1}}) {
+		t.Fatalf("UpsertEntriesKeepMetadata = %+v", keep)
+	}
+
+	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Namespace: "batch", Items: `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`, Now: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ins, []sqlitedb.InsertEntriesRow{{Key: "f", Version: 1}}) {
+		t.Fatalf("InsertEntries = %+v, want only f", ins)
+	}
+	checkCounts(t, db, q)
+
+	got, err := q.GetEntries(ctx, sqlitedb.GetEntriesParams{Namespace: "batch", Keys: `["a", "e", "f", "zz"]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]sqlitedb.GetEntriesRow{}
+	for _, r := range got {
+		byKey[r.Key] = r
+	}
+	if len(got) != 3 {
+		t.Fatalf("GetEntries returned %d rows, want 3", len(got))
+	}
+	jsonEq(t, "a.value", byKey["a"].Value, `3`)
+	jsonEq(t, "a.metadata (kept)", byKey["a"].Metadata, `{"m":"x"}`)
+	jsonEq(t, "e.metadata", byKey["e"].Metadata, `{}`)
+	jsonEq(t, "f.value", byKey["f"].Value, `{"f":1}`)
+	jsonEq(t, "f.metadata", byKey["f"].Metadata, `{"m":"f"}`)
+	if byKey["a"].Version != 3 || byKey["a"].CreatedAt != 2 || byKey["a"].UpdatedAt != 4 {
+		t.Fatalf("a = %+v", byKey["a"])
+	}
+
+	del, err := q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: "batch", Keys: `["a", "b", "missing"]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(del) != 2 {
+		t.Fatalf("DeleteEntries = %v, want a and b", del)
+	}
+	if n := entryCount(t, q, "batch"); n != 4 {
+		t.Fatalf("entry_count after DeleteEntries = %d, want 4", n)
+	}
+	checkCounts(t, db, q)
+
+	// Duplicate keys in one batch: SQLite applies them in order (the second
+	// updates the first), where PostgreSQL refuses the statement, so the
+	// engine must settle duplicates before it calls the batch statements.
+	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: `[["dup", 1, {}], ["dup", 2, {}]]`, Now: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(dup, []sqlitedb.UpsertEntriesRow{{Key: "dup", Version: 1}, {Key: "dup", Version: 2}}) {
+		t.Fatalf("UpsertEntries with a duplicate key = %+v", dup)
+	}
+	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "batch", Key: "dup"}); err != nil || n != 1 {
+		t.Fatalf("DeleteEntry(dup) = %d, %v", n, err)
+	}
+	checkCounts(t, db, q)
+
+	// Clearing.
+	if _, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "default", Key: "d", Value: `1`, Now: 6}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := q.ClearNamespace(ctx, "batch"); err != nil || n != 4 {
+		t.Fatalf("ClearNamespace = %d, %v", n, err)
+	}
+	checkCounts(t, db, q)
+	if n, err := q.ClearAll(ctx); err != nil || n != 1 {
+		t.Fatalf("ClearAll = %d, %v", n, err)
+	}
+	checkCounts(t, db, q)
+}
+
+func TestNamespaceStatements(t *testing.T) {
+	ctx := context.Background()
+	db, q := open(t)
+
+	id, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "users", Owner: ptr("pkr1"), Metadata: `{"d":1}`, Now: 100})
+	if err != nil || id == 0 {
+		t.Fatalf("CreateNamespace = %d, %v", id, err)
+	}
+	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "users", Metadata: `{}`, Now: 101}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("CreateNamespace duplicate: %v, want sql.ErrNoRows", err)
+	}
+	ns, err := q.GetNamespace(ctx, "users")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.ID != id || ns.Name != "users" || ns.Owner == nil || *ns.Owner != "pkr1" || ns.EntryCount != 0 || ns.CreatedAt != 100 {
+		t.Fatalf("GetNamespace = %+v", ns)
+	}
+	jsonEq(t, "namespace metadata", ns.Metadata, `{"d":1}`)
+
+	list, err := q.ListNamespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "default" || list[1].Name != "users" || list[0].Owner != nil {
+		t.Fatalf("ListNamespaces = %+v", list)
+	}
+	jsonEq(t, "default metadata", list[0].Metadata, `{}`)
+
+	if _, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "users", Key: "u1", Value: `1`, Now: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.DeleteNamespace(ctx, id); err == nil {
+		t.Fatal("DeleteNamespace with entries left succeeded (foreign key not enforced?)")
+	}
+	if n, err := q.DeleteNamespaceEntries(ctx, id); err != nil || n != 1 {
+		t.Fatalf("DeleteNamespaceEntries = %d, %v", n, err)
+	}
+	checkCounts(t, db, q)
+	if n, err := q.DeleteNamespace(ctx, id); err != nil || n != 1 {
+		t.Fatalf("DeleteNamespace = %d, %v", n, err)
+	}
+	st, err := q.StoreStats(ctx)
+	if err != nil || st.Namespaces != 1 || st.Entries != 0 {
+		t.Fatalf("StoreStats = %+v, %v", st, err)
+	}
+}

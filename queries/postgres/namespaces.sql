@@ -1,0 +1,41 @@
+-- Fixed-shape namespace statements for PostgreSQL.
+
+-- name: EnsureNamespace :exec
+INSERT INTO namespaces (name, owner, metadata, created_at)
+VALUES (@name, sqlc.narg(owner), '{}', @now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: CreateNamespace :one
+INSERT INTO namespaces (name, owner, metadata, created_at)
+VALUES (@name, sqlc.narg(owner), @metadata, @now)
+ON CONFLICT (name) DO NOTHING
+RETURNING id;
+
+-- name: GetNamespace :one
+SELECT id, name, owner, metadata, entry_count, created_at
+FROM namespaces
+WHERE name = @name;
+
+-- name: LockNamespace :one
+SELECT id, entry_count
+FROM namespaces
+WHERE name = @name
+FOR UPDATE;
+
+-- name: ListNamespaces :many
+SELECT name, owner, metadata, created_at
+FROM namespaces
+ORDER BY name;
+
+-- name: DeleteNamespaceEntries :execrows
+DELETE FROM entries WHERE namespace_id = @id;
+
+-- name: DeleteNamespace :execrows
+DELETE FROM namespaces WHERE id = @id;
+
+-- name: StoreStats :one
+SELECT COALESCE(sum(entry_count), 0)::bigint AS entries, count(*)::bigint AS namespaces
+FROM namespaces;
+
+-- name: CapacityLock :exec
+SELECT pg_advisory_xact_lock(@lock_key::bigint);

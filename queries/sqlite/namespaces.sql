@@ -1,0 +1,32 @@
+-- Fixed-shape namespace statements for SQLite.
+
+-- name: EnsureNamespace :exec
+INSERT INTO namespaces (name, owner, metadata, created_at)
+VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb('{}'), sqlc.arg(now))
+ON CONFLICT (name) DO NOTHING;
+
+-- name: CreateNamespace :one
+INSERT INTO namespaces (name, owner, metadata, created_at)
+VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb(CAST(sqlc.arg(metadata) AS TEXT)), sqlc.arg(now))
+ON CONFLICT (name) DO NOTHING
+RETURNING id;
+
+-- name: GetNamespace :one
+SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, entry_count, created_at
+FROM namespaces
+WHERE name = sqlc.arg(name);
+
+-- name: ListNamespaces :many
+SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, created_at
+FROM namespaces
+ORDER BY name;
+
+-- name: DeleteNamespaceEntries :execrows
+DELETE FROM entries WHERE namespace_id = sqlc.arg(id);
+
+-- name: DeleteNamespace :execrows
+DELETE FROM namespaces WHERE id = sqlc.arg(id);
+
+-- name: StoreStats :one
+SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER) AS entries, count(*) AS namespaces
+FROM namespaces;

@@ -1,0 +1,46 @@
+// Package schema applies the storage engine's embedded migrations
+// (package migrations) with goose v3's Provider, one per dialect.
+//
+//	results, err := schema.Up(ctx, schema.SQLite, db, schema.WithSQLiteFile("app.db"))
+//	v, err := schema.Version(ctx, schema.SQLite, db)
+//
+// For PostgreSQL the engine holds a pgx pool, not a *sql.DB; wrap it for the
+// duration of the migration with stdlib.OpenDBFromPool from
+// github.com/jackc/pgx/v5/stdlib (closing that *sql.DB leaves the pool open):
+//
+//	db := stdlib.OpenDBFromPool(pool)
+//	defer db.Close()
+//	_, err := schema.Up(ctx, schema.Postgres, db)
+//
+// # Concurrency
+//
+// Any number of processes may call Up against the same database at the same
+// time: migrators are serialized and each migration is applied exactly once.
+//
+//   - PostgreSQL: a session-level advisory lock (goose's
+//     lock.NewPostgresSessionLocker), scoped to the current database.
+//   - SQLite has no server to hold a lock, so migrators take an exclusive
+//     flock(2) (LockFileEx on Windows) on the file "<database>.migrate.lock"
+//     beside the database. The lock file is created on first use and left in
+//     place (removing it would race with a waiting migrator). The database
+//     path comes from WithSQLiteFile or, without it, from the connection
+//     itself (PRAGMA database_list). An in-memory database takes no lock: only
+//     its own process can reach it.
+//
+// Waiting for the lock polls and honours the context; WithLockTimeout bounds
+// the wait (five minutes by default). PostgreSQL's locker (goose's) polls once
+// a second, so a migrator that finds the lock taken waits at least a second.
+//
+// goose's Up first asks, without the lock, whether anything is pending, and
+// creates its version table if it is missing; concurrent creations of that
+// table are retried by goose (a delay of about a second, on a fresh database
+// only). The migrations themselves run under the lock, after the applied
+// versions have been read again, so each is applied exactly once.
+//
+// Version only reads: it never creates the goose version table and takes no
+// lock, so it is cheap enough for a status call while a migration runs.
+//
+// On SQLite, give the connection a busy timeout (modernc.org/sqlite:
+// "?_pragma=busy_timeout(5000)"): the migration lock serializes migrators, not
+// the application's own readers and writers.
+package schema

@@ -1,0 +1,160 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/mycelia-kernel/storage/migrations"
+)
+
+// Dialect names the database a schema is applied to.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// VersionTable is the table in which goose records applied migrations.
+const VersionTable = goose.DefaultTablename
+
+// DefaultLockTimeout is how long a migrator waits for another one to finish
+// before giving up, unless WithLockTimeout says otherwise.
+const DefaultLockTimeout = 5 * time.Minute
+
+// Option configures NewProvider and Up.
+type Option func(*config)
+
+type config struct {
+	sqliteFile  string
+	lockTimeout time.Duration
+}
+
+// WithSQLiteFile names the SQLite database file, so that the migration lock
+// is taken on "<path>.migrate.lock". Without it the path is asked of the
+// connection (PRAGMA database_list). An empty path or ":memory:" means an
+// in-memory database, which takes no lock. Ignored for PostgreSQL.
+func WithSQLiteFile(path string) Option {
+	return func(c *config) { c.sqliteFile = path }
+}
+
+// WithLockTimeout bounds the wait for the migration lock (DefaultLockTimeout
+// if unset or not positive). The context passed to Up bounds it as well.
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) { c.lockTimeout = d }
+}
+
+// source returns goose's dialect for d and its embedded migrations.
+func (d Dialect) source() (goose.Dialect, fs.FS, error) {
+	switch d {
+	case SQLite:
+		sub, err := fs.Sub(migrations.SQLite, "sqlite")
+		return database.DialectSQLite3, sub, err
+	case Postgres:
+		sub, err := fs.Sub(migrations.Postgres, "postgres")
+		return database.DialectPostgres, sub, err
+	default:
+		return "", nil, fmt.Errorf("schema: unknown dialect %q", string(d))
+	}
+}
+
+// NewProvider returns a goose Provider for the embedded migrations of d on
+// db, with locking configured so that concurrent migrators (in this process
+// or in others) are serialized. Use it for what Up and Version do not cover:
+// Status, Down, DownTo, HasPending.
+func NewProvider(d Dialect, db *sql.DB, opts ...Option) (*goose.Provider, error) {
+	gd, fsys, err := d.source()
+	if err != nil {
+		return nil, err
+	}
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.lockTimeout <= 0 {
+		cfg.lockTimeout = DefaultLockTimeout
+	}
+	var locker lock.SessionLocker
+	switch d {
+	case Postgres:
+		// goose retries pg_try_advisory_lock every period (at least one
+		// second) up to the threshold.
+		tries := uint64((cfg.lockTimeout + time.Second - 1) / time.Second)
+		locker, err = lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries))
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
+		}
+	case SQLite:
+		locker = &fileLocker{path: cfg.sqliteFile, timeout: cfg.lockTimeout}
+	}
+	p, err := goose.NewProvider(gd, db, fsys,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return p, nil
+}
+
+// Up applies every pending migration of d to db and returns what it applied
+// (nothing when the schema is current). Safe to call concurrently from
+// several processes; see the package documentation.
+func Up(ctx context.Context, d Dialect, db *sql.DB, opts ...Option) ([]*goose.MigrationResult, error) {
+	p, err := NewProvider(d, db, opts...)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return res, fmt.Errorf("schema: migrate %s: %w", d, err)
+	}
+	return res, nil
+}
+
+// Version returns the highest migration version applied to db, or 0 when
+// none is (including when goose's version table does not exist yet). It
+// only reads and takes no lock.
+func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
+	gd, _, err := d.source()
+	if err != nil {
+		return 0, err
+	}
+	var exists bool
+	switch d {
+	case SQLite:
+		err = db.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
+			VersionTable).Scan(&exists)
+	case Postgres:
+		err = db.QueryRowContext(ctx,
+			`SELECT to_regclass(quote_ident($1)) IS NOT NULL`, VersionTable).Scan(&exists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("schema: version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	store, err := database.NewStore(gd, VersionTable)
+	if err != nil {
+		return 0, fmt.Errorf("schema: %w", err)
+	}
+	v, err := store.GetLatestVersion(ctx, db)
+	if errors.Is(err, database.ErrVersionNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("schema: version: %w", err)
+	}
+	return v, nil
+}

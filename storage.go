@@ -70,6 +70,15 @@ type Store interface {
 	// ListNamespaces returns every namespace, sorted by name (byte order).
 	ListNamespaces(ctx context.Context) ([]Namespace, error)
 
+	// Begin starts a transaction (see Tx). Backends without transactions
+	// return ErrUnsupported and say so in Capabilities.
+	Begin(ctx context.Context, opts TxOptions) (Tx, error)
+
+	// LookupTx returns the open transaction with this ID (Tx.ID), for
+	// callers that pass transactions by ID; ErrTxNotFound when there is
+	// none.
+	LookupTx(id string) (Tx, error)
+
 	// Status reports health and size. It is cheap: it does not count rows.
 	Status(ctx context.Context) (Status, error)
 

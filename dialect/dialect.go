@@ -2,6 +2,8 @@ package dialect
 
 import (
 	"fmt"
+
+	"github.com/mycelia-kernel/storage"
 	"net/url"
 	"strings"
 )
@@ -66,6 +68,9 @@ type Dialect interface {
 	Name() Name
 	// Classify maps a driver error (possibly wrapped) to an ErrorClass.
 	Classify(err error) ErrorClass
+	// Isolation returns the level a transaction that asked for requested
+	// actually runs at.
+	Isolation(requested storage.IsolationLevel) storage.IsolationLevel
 }
 
 // Config is a parsed DSN.

@@ -5,6 +5,8 @@ import (
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mycelia-kernel/storage"
 )
 
 var _ Dialect = postgresDialect{}
@@ -58,4 +60,14 @@ func (postgresDialect) Classify(err error) ErrorClass {
 		return ErrConnection
 	}
 	return ErrOther
+}
+
+// Isolation: PostgreSQL runs read-uncommitted as read-committed, and the
+// default level is read-committed.
+func (postgresDialect) Isolation(l storage.IsolationLevel) storage.IsolationLevel {
+	switch l {
+	case storage.LevelDefault, storage.LevelReadUncommitted:
+		return storage.LevelReadCommitted
+	}
+	return l
 }

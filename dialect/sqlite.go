@@ -10,6 +10,8 @@ import (
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/mycelia-kernel/storage"
 )
 
 var _ Dialect = sqliteDialect{}
@@ -132,4 +134,10 @@ func SQLiteMemoryDSN() string {
 func escapePath(p string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 	return r.Replace(p)
+}
+
+// Isolation: SQLite runs every transaction serializable (one writer at a
+// time; readers see a snapshot).
+func (sqliteDialect) Isolation(storage.IsolationLevel) storage.IsolationLevel {
+	return storage.LevelSerializable
 }

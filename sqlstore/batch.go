@@ -1,0 +1,316 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// Batches cost a constant number of statements whatever their size: keys
+// travel as one array (Postgres) or one JSON document (SQLite) parameter.
+//
+// Duplicate keys: GetMany answers each distinct key once; SetMany writes the
+// last occurrence of a key and reports the key once, at its first
+// occurrence's position; DeleteMany deletes and reports each distinct key
+// once.
+
+// dedupeKeys returns the distinct keys of keys in first-occurrence order.
+func dedupeKeys(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, k)
+	}
+	return out
+}
+
+// GetMany implements storage.Ops.
+func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
+	const op = "getMany"
+	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	if err != nil {
+		return res, err
+	}
+	ns := o.Namespace.Name
+	valid := make([]string, 0, len(keys))
+	for _, k := range dedupeKeys(keys) {
+		if err := storage.ValidateKey(k); err != nil {
+			res.Errors[k] = x.s.fail(op, ns, k, err)
+			continue
+		}
+		valid = append(valid, k)
+	}
+	if len(valid) == 0 {
+		return res, nil
+	}
+	rows, err := x.sc.reader().getEntries(ctx, ns, valid)
+	if err != nil {
+		return res, x.s.fail(op, ns, "", err)
+	}
+	for _, r := range rows {
+		res.Entries[r.Key] = toEntry(ns, r)
+	}
+	for _, k := range valid {
+		if _, ok := res.Entries[k]; !ok {
+			res.Errors[k] = x.s.fail(op, ns, k, storage.ErrNotFound)
+		}
+	}
+	return res, nil
+}
+
+// errAbort rolls back an atomic batch; the per-key results say why.
+var errAbort = errors.New("sqlstore: atomic batch aborted")
+
+// SetMany implements storage.Ops. The valid items are written in one
+// transaction; an invalid item gets its own error. With Atomic, any failing
+// item means nothing is written. When the batch would pass the store's
+// capacity, nothing is written, every key gets ErrCapacityExceeded and the
+// returned error says so too.
+func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
+	const op = "setMany"
+	var res storage.BatchResult
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic, opts)
+	if err != nil {
+		return res, err
+	}
+	ns := o.Namespace
+
+	// Distinct keys in first-occurrence order; the last item of a key wins.
+	index := make(map[string]int, len(items))
+	last := make([]storage.Item, 0, len(items))
+	for _, it := range items {
+		if i, ok := index[it.Key]; ok {
+			last[i] = it
+			continue
+		}
+		index[it.Key] = len(last)
+		last = append(last, it)
+	}
+	res.Results = make([]storage.KeyResult, len(last))
+	var withMD, keepMD []batchItem
+	pos := make(map[string]int, len(last)) // key -> index in res.Results
+	failed := false
+	for i, it := range last {
+		res.Results[i].Key = it.Key
+		pos[it.Key] = i
+		bi, err := x.encodeItem(it, o.Metadata)
+		if err != nil {
+			res.Results[i].Err = x.s.fail(op, ns.Name, it.Key, err)
+			failed = true
+			continue
+		}
+		if bi.Metadata != nil || o.NoOverwrite {
+			if bi.Metadata == nil {
+				bi.Metadata = []byte("{}")
+			}
+			withMD = append(withMD, bi)
+		} else {
+			keepMD = append(keepMD, bi)
+		}
+	}
+	if o.Atomic && failed {
+		x.abortRest(&res, op, ns.Name)
+		return res, nil
+	}
+	if len(withMD)+len(keepMD) == 0 {
+		return res, nil
+	}
+
+	now := x.s.now()
+	err = x.sc.atomic(ctx, func(q querier) error {
+		if x.s.cfg.capacity > 0 {
+			if err := q.capacityLock(ctx); err != nil {
+				return err
+			}
+		}
+		if err := q.ensureNamespace(ctx, ns, now); err != nil {
+			return err
+		}
+		var written []keyVersion
+		if o.NoOverwrite {
+			kvs, err := q.insertEntries(ctx, ns.Name, withMD, now)
+			if err != nil {
+				return err
+			}
+			written = kvs
+			if len(kvs) < len(withMD) {
+				done := make(map[string]bool, len(kvs))
+				for _, kv := range kvs {
+					done[kv.Key] = true
+				}
+				for _, bi := range withMD {
+					if !done[bi.Key] {
+						res.Results[pos[bi.Key]].Err = x.s.fail(op, ns.Name, bi.Key, storage.ErrAlreadyExists)
+					}
+				}
+				if o.Atomic {
+					return errAbort
+				}
+			}
+		} else {
+			for _, part := range []struct {
+				items []batchItem
+				keep  bool
+			}{{withMD, false}, {keepMD, true}} {
+				if len(part.items) == 0 {
+					continue
+				}
+				kvs, err := q.upsertEntries(ctx, ns.Name, part.items, part.keep, now)
+				if err != nil {
+					return err
+				}
+				written = append(written, kvs...)
+			}
+		}
+		if x.s.cfg.capacity > 0 {
+			if err := x.checkCapacity(ctx, q); err != nil {
+				return err
+			}
+		}
+		for _, kv := range written {
+			res.Results[pos[kv.Key]].Version = kv.Version
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, errAbort):
+		x.abortRest(&res, op, ns.Name)
+		return res, nil
+	default:
+		// Nothing was written: every key not already failed shares the error.
+		werr := x.s.fail(op, ns.Name, "", err)
+		for i := range res.Results {
+			res.Results[i].Version = 0
+			if res.Results[i].Err == nil {
+				res.Results[i].Err = x.s.fail(op, ns.Name, res.Results[i].Key, err)
+			}
+		}
+		return res, werr
+	}
+}
+
+// encodeItem validates one SetMany item. Its metadata is the item's own,
+// else the batch's, else nil (keep what is stored).
+func (x *ops) encodeItem(it storage.Item, batchMD []byte) (batchItem, error) {
+	if err := storage.ValidateKey(it.Key); err != nil {
+		return batchItem{}, err
+	}
+	v, err := storage.EncodeValue(it.Value, x.s.cfg.maxValueSize)
+	if err != nil {
+		return batchItem{}, err
+	}
+	md := batchMD
+	if it.Metadata != nil {
+		b, err := storage.EncodeMetadata(it.Metadata)
+		if err != nil {
+			return batchItem{}, fmt.Errorf("metadata: %w", err)
+		}
+		if md, err = storage.CheckMetadataJSON(b, x.s.cfg.maxValueSize); err != nil {
+			return batchItem{}, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	return batchItem{Key: it.Key, Value: v, Metadata: md}, nil
+}
+
+// abortRest marks every key of an aborted atomic batch that has no error of
+// its own with ErrAborted, and clears versions: nothing was written.
+func (x *ops) abortRest(res *storage.BatchResult, op, ns string) {
+	for i := range res.Results {
+		res.Results[i].Version = 0
+		if res.Results[i].Err == nil {
+			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, storage.ErrAborted)
+		}
+	}
+}
+
+// DeleteMany implements storage.Ops. A missing key gets ErrNotFound; with
+// Atomic, a missing or invalid key means nothing is deleted.
+func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
+	const op = "deleteMany"
+	var res storage.BatchResult
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindAtomic, opts)
+	if err != nil {
+		return res, err
+	}
+	ns := o.Namespace.Name
+	distinct := dedupeKeys(keys)
+	res.Results = make([]storage.KeyResult, len(distinct))
+	valid := make([]string, 0, len(distinct))
+	failed := false
+	for i, k := range distinct {
+		res.Results[i].Key = k
+		if err := storage.ValidateKey(k); err != nil {
+			res.Results[i].Err = x.s.fail(op, ns, k, err)
+			failed = true
+			continue
+		}
+		valid = append(valid, k)
+	}
+	if o.Atomic && failed {
+		x.abortRest(&res, op, ns)
+		return res, nil
+	}
+	if len(valid) == 0 {
+		return res, nil
+	}
+	var deleted []string
+	markMissing := func() {
+		gone := make(map[string]bool, len(deleted))
+		for _, k := range deleted {
+			gone[k] = true
+		}
+		for i, kr := range res.Results {
+			if kr.Err == nil && !gone[kr.Key] {
+				res.Results[i].Err = x.s.fail(op, ns, kr.Key, storage.ErrNotFound)
+			}
+		}
+	}
+	if !o.Atomic {
+		deleted, err = x.sc.writer().deleteEntries(ctx, ns, valid)
+		if err != nil {
+			return res, x.batchFailed(&res, op, ns, err)
+		}
+		markMissing()
+		return res, nil
+	}
+	err = x.sc.atomic(ctx, func(q querier) error {
+		var err error
+		deleted, err = q.deleteEntries(ctx, ns, valid)
+		if err != nil {
+			return err
+		}
+		if len(deleted) < len(valid) {
+			return errAbort
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, errAbort):
+		markMissing()
+		x.abortRest(&res, op, ns)
+		return res, nil
+	default:
+		return res, x.batchFailed(&res, op, ns, err)
+	}
+}
+
+// batchFailed gives every key without an error of its own the batch's error.
+func (x *ops) batchFailed(res *storage.BatchResult, op, ns string, err error) error {
+	for i := range res.Results {
+		if res.Results[i].Err == nil {
+			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, err)
+		}
+	}
+	return x.s.fail(op, ns, "", err)
+}

@@ -1,0 +1,143 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// errNoRow is what a querier returns when a statement that returns one row
+// returned none. The engine decides what that means for the operation.
+var errNoRow = errors.New("sqlstore: no row")
+
+// row is one entry as read from the database.
+type row struct {
+	Key       string
+	Value     []byte
+	Metadata  []byte
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// metaRow is an entry's metadata and system fields.
+type metaRow struct {
+	Metadata  []byte
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// nsRow is one namespace.
+type nsRow struct {
+	ID         int64
+	EntryCount int64
+}
+
+// batchItem is one write of a batch statement. Metadata nil means "keep what
+// is stored" (upsert) or "{}" (insert).
+type batchItem struct {
+	Key      string
+	Value    []byte
+	Metadata []byte
+}
+
+// keyVersion is a key written by a batch statement and its new version.
+type keyVersion struct {
+	Key     string
+	Version int64
+}
+
+// querier is every statement the engine runs, bound to one database handle:
+// a pool, a connection or a transaction. Each dialect implements it over its
+// sqlc-generated code. A method whose statement returns one row returns
+// errNoRow when it returns none. Times are UTC with microsecond precision.
+type querier interface {
+	getEntry(ctx context.Context, ns, key string) (row, error)
+	hasEntry(ctx context.Context, ns, key string) (bool, error)
+	entryVersion(ctx context.Context, ns, key string) (int64, error)
+	// upsertEntry writes value; md nil keeps the stored metadata. errNoRow:
+	// the namespace is missing.
+	upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error)
+	// insertEntry writes value only if key is absent. errNoRow: the
+	// namespace is missing or the key exists.
+	insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error)
+	// updateEntryIfVersion writes value only at version expected. errNoRow:
+	// missing, or at another version.
+	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error)
+	// deleteEntry deletes key (only at version expected, when expected > 0)
+	// and returns the number of rows deleted.
+	deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error)
+	getMetadata(ctx context.Context, ns, key string) (metaRow, error)
+	// replaceMetadata replaces the metadata (only at version expected, when
+	// expected > 0). errNoRow: missing, or at another version.
+	replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error)
+	clearNamespace(ctx context.Context, ns string) (int64, error)
+	clearAll(ctx context.Context) (int64, error)
+
+	getEntries(ctx context.Context, ns string, keys []string) ([]row, error)
+	// upsertEntries writes every item. With keepMetadata, items' Metadata
+	// is ignored: new keys get {} and existing keys keep theirs.
+	upsertEntries(ctx context.Context, ns string, items []batchItem, keepMetadata bool, now time.Time) ([]keyVersion, error)
+	// insertEntries writes the items whose key is absent and returns them.
+	insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error)
+	deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error)
+
+	ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error
+	// createNamespace returns false when the name is taken.
+	createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error)
+	// lockNamespace reads a namespace and, where the dialect needs it, locks
+	// it until the end of the transaction. errNoRow: missing.
+	lockNamespace(ctx context.Context, name string) (nsRow, error)
+	listNamespaces(ctx context.Context) ([]storage.Namespace, error)
+	deleteNamespaceEntries(ctx context.Context, id int64) (int64, error)
+	deleteNamespace(ctx context.Context, id int64) (int64, error)
+	stats(ctx context.Context) (entries, namespaces int64, err error)
+	// queryRows runs a dynamic statement (built with squirrel and dialect,
+	// placeholders in the dialect's style) and calls scan for each row.
+	queryRows(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error
+	// exec runs a dynamic statement that returns no rows.
+	exec(ctx context.Context, sql string, args ...any) (int64, error)
+
+	// capacityLock serializes writes that may add entries until the end of
+	// the transaction (a no-op where there is a single writer).
+	capacityLock(ctx context.Context) error
+}
+
+// rowScanner is a row of a dynamic statement: *sql.Rows and pgx.Rows both
+// satisfy it.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// engine is how a dialect reaches its database.
+type engine interface {
+	dialect() dialect.Dialect
+	// reader returns a querier for reads outside a transaction.
+	reader() querier
+	// writer returns a querier for single-statement writes outside a
+	// transaction.
+	writer() querier
+	// inTx runs fn in one write transaction: committed when fn returns nil,
+	// rolled back otherwise.
+	inTx(ctx context.Context, fn func(q querier) error) error
+	// begin starts a transaction for Store.Begin.
+	begin(ctx context.Context, opts storage.TxOptions) (txConn, error)
+	ping(ctx context.Context) error
+	schemaVersion(ctx context.Context) (int64, error)
+	close() error
+}
+
+// txConn is one open database transaction.
+type txConn interface {
+	// q is the querier bound to the transaction.
+	q() querier
+	// savepoint runs fn under a savepoint: its writes are undone if it
+	// fails, and the transaction goes on.
+	savepoint(ctx context.Context, fn func(q querier) error) error
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+}

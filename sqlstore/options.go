@@ -1,0 +1,120 @@
+package sqlstore
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"sync/atomic"
+	"time"
+)
+
+// Option configures Open.
+type Option func(*config) error
+
+type config struct {
+	capacity     int64
+	maxValueSize int
+	migrate      bool
+	now          func() time.Time
+
+	maxOpenTx     int           // 0 = txmanager.DefaultMaxOpen
+	txIdleTimeout time.Duration // 0 = txmanager.DefaultIdleTimeout; < 0 = never
+
+	// roundTrips, when set, counts statements sent to the database
+	// (BEGIN and COMMIT included). Tests use it.
+	roundTrips *atomic.Int64
+	// pgxTracer, when set, traces the PostgreSQL connections (tests).
+	pgxTracer pgx.QueryTracer
+}
+
+func defaultConfig() config {
+	return config{migrate: true, now: time.Now}
+}
+
+// WithCapacity caps the number of entries the store holds, across all
+// namespaces. A write that would pass it fails with ErrCapacityExceeded and
+// writes nothing. On PostgreSQL, writes that may add entries then take a
+// transaction-scoped advisory lock, so they run one at a time; n must be >= 0
+// (0 = no cap).
+func WithCapacity(n int64) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("sqlstore: WithCapacity(%d): want >= 0", n)
+		}
+		c.capacity = n
+		return nil
+	}
+}
+
+// WithMaxValueSize sets the largest JSON encoding of a value or of metadata,
+// in bytes (default storage.DefaultMaxValueSize).
+func WithMaxValueSize(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("sqlstore: WithMaxValueSize(%d): want > 0", n)
+		}
+		c.maxValueSize = n
+		return nil
+	}
+}
+
+// WithoutMigrate makes Open use the schema as it is instead of applying
+// pending migrations; Open then fails if the schema is not current.
+func WithoutMigrate() Option {
+	return func(c *config) error {
+		c.migrate = false
+		return nil
+	}
+}
+
+// WithClock sets the clock that stamps created and updated times (default
+// time.Now). Times are stored in UTC with microsecond precision.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("sqlstore: WithClock(nil)")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// withRoundTripCounter counts the statements the store sends.
+func withRoundTripCounter(n *atomic.Int64) Option {
+	return func(c *config) error {
+		c.roundTrips = n
+		return nil
+	}
+}
+
+// WithMaxOpenTx caps the number of open transactions (default 128); Begin
+// beyond it fails with ErrTooManyTx.
+func WithMaxOpenTx(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("sqlstore: WithMaxOpenTx(%d): want > 0", n)
+		}
+		c.maxOpenTx = n
+		return nil
+	}
+}
+
+// WithTxIdleTimeout rolls back a transaction that runs no operation for d
+// (default 1 minute); d < 0 never does.
+func WithTxIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d == 0 {
+			return fmt.Errorf("sqlstore: WithTxIdleTimeout(0): want > 0, or < 0 for never")
+		}
+		c.txIdleTimeout = d
+		return nil
+	}
+}
+
+// withPgxTracer traces the PostgreSQL connections.
+func withPgxTracer(t pgx.QueryTracer) Option {
+	return func(c *config) error {
+		c.pgxTracer = t
+		return nil
+	}
+}

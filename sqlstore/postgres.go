@@ -1,0 +1,356 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/pgdb"
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// capacityLockKey is the pg_advisory_xact_lock key that serializes the
+// writes of stores opened with a capacity ("mycelia" in ASCII, then 0x01).
+const capacityLockKey int64 = 0x6d7963656c696101
+
+// pgEngine reaches PostgreSQL through a native pgx pool.
+type pgEngine struct {
+	d    dialect.Dialect
+	pool *pgxpool.Pool
+	q    querier
+}
+
+var _ engine = (*pgEngine)(nil)
+
+func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine, error) {
+	d, _ := dialect.ForName(dialect.Postgres)
+	pc, err := pgxpool.ParseConfig(dc.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.roundTrips != nil {
+		pc.ConnConfig.Tracer = countingTracer{n: cfg.roundTrips}
+	}
+	if cfg.pgxTracer != nil {
+		pc.ConnConfig.Tracer = cfg.pgxTracer
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	if cfg.migrate {
+		_, err = schema.Up(ctx, schema.Postgres, db)
+		if err != nil {
+			err = fmt.Errorf("migrate: %w", err)
+		}
+	} else {
+		err = checkSchema(ctx, schema.Postgres, db)
+	}
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &pgEngine{d: d, pool: pool, q: pgQ{q: pgdb.New(pool), db: pool}}, nil
+}
+
+func (e *pgEngine) dialect() dialect.Dialect { return e.d }
+func (e *pgEngine) reader() querier          { return e.q }
+func (e *pgEngine) writer() querier          { return e.q }
+
+func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
+	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		return fn(pgQ{q: pgdb.New(tx), db: tx})
+	})
+}
+
+func (e *pgEngine) ping(ctx context.Context) error { return e.pool.Ping(ctx) }
+
+func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := e.pool.QueryRow(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version").Scan(&v)
+	return v, err
+}
+
+func (e *pgEngine) close() error {
+	e.pool.Close()
+	return nil
+}
+
+// pgQ implements querier over the generated PostgreSQL statements.
+type pgQ struct {
+	q  *pgdb.Queries
+	db pgdb.DBTX // the same handle, for dynamic statements
+}
+
+var _ querier = pgQ{}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+func (p pgQ) getEntry(ctx context.Context, ns, key string) (row, error) {
+	r, err := p.q.GetEntry(ctx, pgdb.GetEntryParams{Namespace: ns, Key: key})
+	if err != nil {
+		return row{}, noRow(err)
+	}
+	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}, nil
+}
+
+func (p pgQ) hasEntry(ctx context.Context, ns, key string) (bool, error) {
+	return p.q.HasEntry(ctx, pgdb.HasEntryParams{Namespace: ns, Key: key})
+}
+
+func (p pgQ) entryVersion(ctx context.Context, ns, key string) (int64, error) {
+	v, err := p.q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: ns, Key: key})
+	return v, noRow(err)
+}
+
+func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
+	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+	return v, noRow(err)
+}
+
+func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
+	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+	return v, noRow(err)
+}
+
+func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error) {
+	v, err := p.q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Value: value, Metadata: md, Now: now,
+		Namespace: ns, Key: key, ExpectedVersion: expected})
+	return v, noRow(err)
+}
+
+func (p pgQ) deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error) {
+	if expected > 0 {
+		return p.q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected})
+	}
+	return p.q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: ns, Key: key})
+}
+
+func (p pgQ) getMetadata(ctx context.Context, ns, key string) (metaRow, error) {
+	r, err := p.q.GetMetadata(ctx, pgdb.GetMetadataParams{Namespace: ns, Key: key})
+	if err != nil {
+		return metaRow{}, noRow(err)
+	}
+	return metaRow{Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}, nil
+}
+
+func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error) {
+	v, err := p.q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Metadata: md, Now: now, Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
+	return v, noRow(err)
+}
+
+func (p pgQ) clearNamespace(ctx context.Context, ns string) (int64, error) {
+	return p.q.ClearNamespace(ctx, ns)
+}
+
+func (p pgQ) clearAll(ctx context.Context) (int64, error) { return p.q.ClearAll(ctx) }
+
+func (p pgQ) getEntries(ctx context.Context, ns string, keys []string) ([]row, error) {
+	rs, err := p.q.GetEntries(ctx, pgdb.GetEntriesParams{Namespace: ns, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]row, len(rs))
+	for i, r := range rs {
+		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+	}
+	return out, nil
+}
+
+// splitItems turns items into the parallel arrays that unnest reads.
+func splitItems(items []batchItem) (keys []string, vals, mds [][]byte) {
+	keys = make([]string, len(items))
+	vals = make([][]byte, len(items))
+	mds = make([][]byte, len(items))
+	for i, it := range items {
+		keys[i], vals[i], mds[i] = it.Key, it.Value, it.Metadata
+		if mds[i] == nil {
+			mds[i] = []byte("{}")
+		}
+	}
+	return keys, vals, mds
+}
+
+func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time) ([]keyVersion, error) {
+	keys, vals, mds := splitItems(items)
+	if keep {
+		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Now: now, Keys: keys, Vals: vals, Namespace: ns})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]keyVersion, len(rs))
+		for i, r := range rs {
+			out[i] = keyVersion{r.Key, r.Version}
+		}
+		return out, nil
+	}
+	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVersion, len(rs))
+	for i, r := range rs {
+		out[i] = keyVersion{r.Key, r.Version}
+	}
+	return out, nil
+}
+
+func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error) {
+	keys, vals, mds := splitItems(items)
+	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVersion, len(rs))
+	for i, r := range rs {
+		out[i] = keyVersion{r.Key, r.Version}
+	}
+	return out, nil
+}
+
+func (p pgQ) deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error) {
+	return p.q.DeleteEntries(ctx, pgdb.DeleteEntriesParams{Namespace: ns, Keys: keys})
+}
+
+func (p pgQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error {
+	return p.q.EnsureNamespace(ctx, pgdb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: now})
+}
+
+func (p pgQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error) {
+	_, err := p.q.CreateNamespace(ctx, pgdb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: md, Now: now})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// lockNamespace locks the namespace row (FOR UPDATE) until the end of the
+// transaction, so no entry can be added to it meanwhile.
+func (p pgQ) lockNamespace(ctx context.Context, name string) (nsRow, error) {
+	r, err := p.q.LockNamespace(ctx, name)
+	if err != nil {
+		return nsRow{}, noRow(err)
+	}
+	return nsRow{ID: r.ID, EntryCount: r.EntryCount}, nil
+}
+
+func (p pgQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+	rs, err := p.q.ListNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Namespace, len(rs))
+	for i, r := range rs {
+		md, err := decodeObject(r.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: utc(r.CreatedAt)}
+		if r.Owner != nil {
+			out[i].Owner = *r.Owner
+		}
+	}
+	return out, nil
+}
+
+func (p pgQ) deleteNamespaceEntries(ctx context.Context, id int64) (int64, error) {
+	return p.q.DeleteNamespaceEntries(ctx, id)
+}
+
+func (p pgQ) deleteNamespace(ctx context.Context, id int64) (int64, error) {
+	return p.q.DeleteNamespace(ctx, id)
+}
+
+func (p pgQ) stats(ctx context.Context) (int64, int64, error) {
+	r, err := p.q.StoreStats(ctx)
+	return r.Entries, r.Namespaces, err
+}
+
+func (p pgQ) capacityLock(ctx context.Context) error {
+	return p.q.CapacityLock(ctx, capacityLockKey)
+}
+
+func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	rows, err := p.db.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (p pgQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := p.db.Exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// pgIsolation maps the level in force to pgx's.
+func pgIsolation(l storage.IsolationLevel) pgx.TxIsoLevel {
+	switch l {
+	case storage.LevelRepeatableRead:
+		return pgx.RepeatableRead
+	case storage.LevelSerializable:
+		return pgx.Serializable
+	}
+	return pgx.ReadCommitted
+}
+
+func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, error) {
+	o := pgx.TxOptions{IsoLevel: pgIsolation(e.d.Isolation(opts.Isolation))}
+	if opts.ReadOnly {
+		o.AccessMode = pgx.ReadOnly
+	}
+	tx, err := e.pool.BeginTx(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{tx: tx, bound: pgQ{q: pgdb.New(tx), db: tx}}, nil
+}
+
+// pgTx is an open PostgreSQL transaction.
+type pgTx struct {
+	tx    pgx.Tx
+	bound querier
+}
+
+func (t *pgTx) q() querier { return t.bound }
+
+// savepoint uses pgx's nested transactions, which are savepoints.
+func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
+	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
+		return fn(pgQ{q: pgdb.New(sub), db: sub})
+	})
+}
+
+func (t *pgTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }
+
+func (t *pgTx) rollback(ctx context.Context) error {
+	err := t.tx.Rollback(context.WithoutCancel(ctx))
+	if errors.Is(err, pgx.ErrTxClosed) {
+		err = nil
+	}
+	return err
+}

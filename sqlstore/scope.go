@@ -1,0 +1,47 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// ops implements storage.Ops over a scope: the store itself, or one of its
+// transactions. Store embeds one, so the data operations are written once.
+type ops struct {
+	s  *Store
+	sc scope
+}
+
+// scope is where data operations run.
+type scope interface {
+	// reader and writer return the queriers for reads and for writes.
+	reader() querier
+	writer() querier
+	// atomic runs fn so that its writes apply together or not at all: in a
+	// transaction of its own on the store, under a savepoint inside a
+	// transaction.
+	atomic(ctx context.Context, fn func(q querier) error) error
+	// usable reports why the scope can no longer run operations, or nil.
+	usable() error
+	// readOnly reports whether writes are refused.
+	readOnly() bool
+}
+
+// storeScope runs operations directly on the store's connections.
+type storeScope struct{ s *Store }
+
+func (sc storeScope) reader() querier { return sc.s.eng.reader() }
+func (sc storeScope) writer() querier { return sc.s.eng.writer() }
+func (sc storeScope) atomic(ctx context.Context, fn func(q querier) error) error {
+	return sc.s.eng.inTx(ctx, fn)
+}
+
+func (sc storeScope) readOnly() bool { return false }
+
+func (sc storeScope) usable() error {
+	if sc.s.closed.Load() {
+		return storage.ErrClosed
+	}
+	return nil
+}

@@ -1,0 +1,520 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// sqliteEngine reaches a SQLite database through one writer connection and a
+// pool of query-only readers (for :memory:, one connection for both).
+type sqliteEngine struct {
+	d      dialect.Dialect
+	w      *sql.DB // one connection; transactions BEGIN IMMEDIATE
+	r      *sql.DB // readers; == w for an in-memory database
+	wq, rq querier
+	cfg    config
+}
+
+var _ engine = (*sqliteEngine)(nil)
+
+func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEngine, err error) {
+	d, _ := dialect.ForName(dialect.SQLite)
+	o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
+	if err != nil {
+		return nil, err
+	}
+	e := &sqliteEngine{d: d, cfg: cfg}
+	defer func() {
+		if err != nil {
+			_ = e.close()
+		}
+	}()
+	if dc.Memory {
+		if e.w, err = sql.Open("sqlite", dialect.SQLiteMemoryDSN()); err != nil {
+			return nil, err
+		}
+		// The database lives and dies with its one connection: never let
+		// database/sql close it.
+		e.w.SetMaxOpenConns(1)
+		e.w.SetMaxIdleConns(1)
+		e.w.SetConnMaxLifetime(0)
+		e.w.SetConnMaxIdleTime(0)
+		e.r = e.w
+	} else {
+		if e.w, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(dc.Path, o, true)); err != nil {
+			return nil, err
+		}
+		e.w.SetMaxOpenConns(1)
+		e.w.SetMaxIdleConns(1)
+		e.w.SetConnMaxIdleTime(0)
+		e.w.SetConnMaxLifetime(0)
+	}
+	if err := e.w.PingContext(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.migrate {
+		if _, err := schema.Up(ctx, schema.SQLite, e.w, schema.WithSQLiteFile(dc.Path)); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	} else if err := checkSchema(ctx, schema.SQLite, e.w); err != nil {
+		return nil, err
+	}
+	if !dc.Memory {
+		// Readers open after migrating: query_only connections cannot
+		// switch the file to WAL mode.
+		if e.r, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(dc.Path, o, false)); err != nil {
+			return nil, err
+		}
+		e.r.SetMaxOpenConns(o.Readers)
+		e.r.SetMaxIdleConns(o.Readers)
+		if err := e.r.PingContext(ctx); err != nil {
+			return nil, err
+		}
+	}
+	e.wq = e.bind(e.w)
+	e.rq = e.bind(e.r)
+	return e, nil
+}
+
+// checkSchema fails unless every known migration is applied.
+func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
+	p, err := schema.NewProvider(d, db)
+	if err != nil {
+		return err
+	}
+	cur, want, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if cur != want {
+		return fmt.Errorf("schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate", cur, want)
+	}
+	return nil
+}
+
+func (e *sqliteEngine) bind(h sqlitedb.DBTX) querier {
+	if e.cfg.roundTrips != nil {
+		h = countingDB{db: h, n: e.cfg.roundTrips}
+	}
+	return sqliteQ{q: sqlitedb.New(h), db: h}
+}
+
+func (e *sqliteEngine) dialect() dialect.Dialect { return e.d }
+func (e *sqliteEngine) reader() querier          { return e.rq }
+func (e *sqliteEngine) writer() querier          { return e.wq }
+
+func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error {
+	e.count()
+	tx, err := e.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock=immediate
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(e.bind(tx)); err != nil {
+		return err
+	}
+	e.count()
+	return tx.Commit()
+}
+
+func (e *sqliteEngine) count() {
+	if e.cfg.roundTrips != nil {
+		e.cfg.roundTrips.Add(1)
+	}
+}
+
+func (e *sqliteEngine) ping(ctx context.Context) error {
+	var one int
+	return e.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+func (e *sqliteEngine) schemaVersion(ctx context.Context) (int64, error) {
+	return schema.Version(ctx, schema.SQLite, e.r)
+}
+
+func (e *sqliteEngine) close() error {
+	var errs []error
+	if e.r != nil && e.r != e.w {
+		errs = append(errs, e.r.Close())
+	}
+	if e.w != nil {
+		errs = append(errs, e.w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// sqliteQ implements querier over the generated SQLite statements.
+type sqliteQ struct {
+	q  *sqlitedb.Queries
+	db sqlitedb.DBTX // the same handle, for dynamic statements
+}
+
+var _ querier = sqliteQ{}
+
+// noRow maps database/sql's "no rows" to errNoRow.
+func noRow(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNoRow
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+func fromMicros(us int64) time.Time {
+	return time.UnixMicro(us).UTC()
+}
+
+func optString(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+func optInt(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func (s sqliteQ) getEntry(ctx context.Context, ns, key string) (row, error) {
+	r, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key})
+	if err != nil {
+		return row{}, noRow(err)
+	}
+	return row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}, nil
+}
+
+func (s sqliteQ) hasEntry(ctx context.Context, ns, key string) (bool, error) {
+	return s.q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: ns, Key: key})
+}
+
+func (s sqliteQ) entryVersion(ctx context.Context, ns, key string) (int64, error) {
+	v, err := s.q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: ns, Key: key})
+	return v, noRow(err)
+}
+
+func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
+	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+	return v, noRow(err)
+}
+
+func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
+	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+	return v, noRow(err)
+}
+
+func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error) {
+	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Value: string(value), Metadata: optString(md),
+		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected})
+	return v, noRow(err)
+}
+
+func (s sqliteQ) deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error) {
+	if expected > 0 {
+		return s.q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected})
+	}
+	return s.q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: ns, Key: key})
+}
+
+func (s sqliteQ) getMetadata(ctx context.Context, ns, key string) (metaRow, error) {
+	r, err := s.q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: ns, Key: key})
+	if err != nil {
+		return metaRow{}, noRow(err)
+	}
+	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}, nil
+}
+
+func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error) {
+	v, err := s.q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Metadata: string(md), Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
+	return v, noRow(err)
+}
+
+func (s sqliteQ) clearNamespace(ctx context.Context, ns string) (int64, error) {
+	return s.q.ClearNamespace(ctx, ns)
+}
+
+func (s sqliteQ) clearAll(ctx context.Context) (int64, error) { return s.q.ClearAll(ctx) }
+
+// jsonKeysExact encodes keys as one JSON array parameter.
+func jsonKeysExact(keys []string) string {
+	n := 2
+	for _, k := range keys {
+		n += len(k) + 3
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+	}
+	return string(append(b, ']'))
+}
+
+// appendJSONString appends s (valid UTF-8, as keys are) as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// jsonItems encodes batch items as one JSON array of [key, value, metadata]
+// triples; values and metadata are already checked JSON.
+func jsonItems(items []batchItem) string {
+	n := 2
+	for _, it := range items {
+		n += len(it.Key) + len(it.Value) + len(it.Metadata) + 16
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendJSONString(b, it.Key)
+		b = append(b, ',')
+		b = append(b, it.Value...)
+		b = append(b, ',')
+		if it.Metadata != nil {
+			b = append(b, it.Metadata...)
+		} else {
+			b = append(b, "{}"...)
+		}
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
+func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string) ([]row, error) {
+	rs, err := s.q.GetEntries(ctx, sqlitedb.GetEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]row, len(rs))
+	for i, r := range rs {
+		out[i] = row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time) ([]keyVersion, error) {
+	if keep {
+		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]keyVersion, len(rs))
+		for i, r := range rs {
+			out[i] = keyVersion{r.Key, r.Version}
+		}
+		return out, nil
+	}
+	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVersion, len(rs))
+	for i, r := range rs {
+		out[i] = keyVersion{r.Key, r.Version}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error) {
+	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVersion, len(rs))
+	for i, r := range rs {
+		out[i] = keyVersion{r.Key, r.Version}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error) {
+	return s.q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys)})
+}
+
+func owner(ns storage.NamespaceName) *string {
+	if ns.Owner == "" {
+		return nil
+	}
+	o := ns.Owner
+	return &o
+}
+
+func (s sqliteQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error {
+	return s.q.EnsureNamespace(ctx, sqlitedb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: micros(now)})
+}
+
+func (s sqliteQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error) {
+	_, err := s.q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: string(md), Now: micros(now)})
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// lockNamespace needs no lock on SQLite: the write transaction already holds
+// the database's write lock.
+func (s sqliteQ) lockNamespace(ctx context.Context, name string) (nsRow, error) {
+	r, err := s.q.GetNamespace(ctx, name)
+	if err != nil {
+		return nsRow{}, noRow(err)
+	}
+	return nsRow{ID: r.ID, EntryCount: r.EntryCount}, nil
+}
+
+func (s sqliteQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+	rs, err := s.q.ListNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Namespace, len(rs))
+	for i, r := range rs {
+		md, err := decodeObject([]byte(r.Metadata))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: fromMicros(r.CreatedAt)}
+		if r.Owner != nil {
+			out[i].Owner = *r.Owner
+		}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) deleteNamespaceEntries(ctx context.Context, id int64) (int64, error) {
+	return s.q.DeleteNamespaceEntries(ctx, id)
+}
+
+func (s sqliteQ) deleteNamespace(ctx context.Context, id int64) (int64, error) {
+	return s.q.DeleteNamespace(ctx, id)
+}
+
+func (s sqliteQ) stats(ctx context.Context) (int64, int64, error) {
+	r, err := s.q.StoreStats(ctx)
+	return r.Entries, r.Namespaces, err
+}
+
+// capacityLock is a no-op: SQLite has one writer, and write transactions
+// hold the write lock from BEGIN IMMEDIATE on.
+func (sqliteQ) capacityLock(context.Context) error { return nil }
+
+func (s sqliteQ) queryRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (s sqliteQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// begin starts a transaction on a connection of its own: a write
+// transaction on the writer (BEGIN IMMEDIATE takes the write lock at once), a
+// read-only one on a reader (its snapshot is taken at its first read). The
+// wait for the connection is bounded by ctx; the transaction then lives
+// until Commit or Rollback, whatever happens to ctx.
+func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, error) {
+	db := e.w
+	if opts.ReadOnly {
+		db = e.r
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.count()
+	tx, err := conn.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{ReadOnly: opts.ReadOnly})
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return &sqliteTx{e: e, conn: conn, tx: tx, bound: e.bind(tx)}, nil
+}
+
+// sqliteTx is an open SQLite transaction.
+type sqliteTx struct {
+	e          *sqliteEngine
+	conn       *sql.Conn
+	tx         *sql.Tx
+	bound      querier
+	savepoints int
+}
+
+func (t *sqliteTx) q() querier { return t.bound }
+
+func (t *sqliteTx) savepoint(ctx context.Context, fn func(q querier) error) error {
+	t.savepoints++
+	name := fmt.Sprintf("sp%d", t.savepoints)
+	if _, err := t.bound.exec(ctx, "SAVEPOINT "+name); err != nil {
+		return err
+	}
+	if err := fn(t.bound); err != nil {
+		if _, rerr := t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK TO "+name); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		_, _ = t.bound.exec(context.WithoutCancel(ctx), "RELEASE "+name)
+		return err
+	}
+	_, err := t.bound.exec(ctx, "RELEASE "+name)
+	return err
+}
+
+func (t *sqliteTx) commit(context.Context) error {
+	t.e.count()
+	err := t.tx.Commit()
+	_ = t.conn.Close()
+	return err
+}
+
+func (t *sqliteTx) rollback(context.Context) error {
+	err := t.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		err = nil
+	}
+	_ = t.conn.Close()
+	return err
+}

@@ -1,0 +1,498 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
+	"github.com/mycelia-kernel/storage/txmanager"
+)
+
+// Store is a storage.Store on SQLite or PostgreSQL. It is safe for
+// concurrent use by multiple goroutines.
+type Store struct {
+	ops    // the data operations, on the store's own connections
+	eng    engine
+	cfg    config
+	dsn    dialect.Config
+	txs    *txmanager.Registry
+	closed atomic.Bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens the store at dsn, applies pending migrations (unless
+// WithoutMigrate), and checks the connection. DSN forms:
+//
+//	sqlite:path/to.db[?busy_timeout=ms&synchronous=normal|full&readers=n]
+//	sqlite::memory:
+//	postgres://user:pass@host:5432/db?sslmode=disable&pool_max_conns=10
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	dc, err := dialect.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	var eng engine
+	switch dc.Dialect {
+	case dialect.SQLite:
+		eng, err = openSQLite(ctx, dc, cfg)
+	case dialect.Postgres:
+		eng, err = openPostgres(ctx, dc, cfg)
+	default:
+		err = fmt.Errorf("unsupported dialect %q", dc.Dialect)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
+	}
+	s := &Store{eng: eng, cfg: cfg, dsn: dc}
+	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
+	s.ops = ops{s: s, sc: storeScope{s}}
+	return s, nil
+}
+
+// Dialect reports the store's dialect.
+func (s *Store) Dialect() dialect.Name { return s.eng.dialect().Name() }
+
+// Capabilities implements storage.Store.
+func (s *Store) Capabilities() storage.Capabilities {
+	return storage.Capabilities{
+		Transactions: true,
+		Query:        false, // list, query and count come with the query engine
+		Metadata:     true,
+		Batches:      true,
+		Capacity:     true,
+	}
+}
+
+// Close implements storage.Store.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.txs.Close(context.Background()) // rolls back what is open
+	return s.eng.close()
+}
+
+// now is the timestamp of a write: UTC, microsecond precision (what both
+// databases store).
+func (s *Store) now() time.Time {
+	return s.cfg.now().UTC().Truncate(time.Microsecond)
+}
+
+// start checks that the store is open and the context alive, and resolves
+// the call's options.
+func (x *ops) start(ctx context.Context, op string, allowed storage.OptionKind, opts []storage.Option) (storage.CallOptions, error) {
+	if err := x.sc.usable(); err != nil {
+		return storage.CallOptions{}, &storage.OpError{Op: op, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.CallOptions{}, &storage.OpError{Op: op, Err: err}
+	}
+	o, err := storage.ResolveOptions(op, allowed, opts)
+	if err != nil {
+		return o, &storage.OpError{Op: op, Err: err}
+	}
+	if o.Metadata != nil && x.s.cfg.maxValueSize > 0 && len(o.Metadata) > x.s.cfg.maxValueSize {
+		return o, &storage.OpError{Op: op, Err: storage.Invalidf(storage.ErrValueTooLarge,
+			"metadata is %d bytes, more than the maximum %d", len(o.Metadata), x.s.cfg.maxValueSize)}
+	}
+	return o, nil
+}
+
+// startWrite is start for an operation that writes: a read-only
+// transaction refuses it.
+func (x *ops) startWrite(ctx context.Context, op string, allowed storage.OptionKind, opts []storage.Option) (storage.CallOptions, error) {
+	o, err := x.start(ctx, op, allowed, opts)
+	if err == nil && x.sc.readOnly() {
+		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Err: storage.ErrReadOnly}
+	}
+	return o, err
+}
+
+// fail wraps err for operation op. Errors that already are *OpError pass
+// through; a database error after Close reads as ErrClosed.
+func (s *Store) fail(op, ns, key string, err error) error {
+	var oe *storage.OpError
+	if errors.As(err, &oe) {
+		return err
+	}
+	if s.closed.Load() && !isSentinel(err) {
+		err = storage.ErrClosed
+	} else if s.eng.dialect().Classify(err).Retryable() {
+		err = conflictError{err}
+	}
+	return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+}
+
+// conflictError marks a driver error that aborted a transaction to keep it
+// isolated (serialization failure, deadlock, busy): it is both
+// storage.ErrTxConflict and the driver's error.
+type conflictError struct{ err error }
+
+func (e conflictError) Error() string   { return "transaction conflict, retry: " + e.err.Error() }
+func (e conflictError) Unwrap() []error { return []error{storage.ErrTxConflict, e.err} }
+
+func isSentinel(err error) bool {
+	var ve *storage.ValidationError
+	return errors.As(err, &ve) || errors.Is(err, storage.ErrNotFound) ||
+		errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrAlreadyExists) ||
+		errors.Is(err, storage.ErrCapacityExceeded)
+}
+
+// errCapacity is the error of a write refused by the capacity.
+func (s *Store) errCapacity() error {
+	return fmt.Errorf("%w: the store holds at most %d entries", storage.ErrCapacityExceeded, s.cfg.capacity)
+}
+
+// write runs fn as one write. When the store has a capacity and the write
+// may add entries, fn runs in a transaction that holds the capacity lock and
+// checks the count before committing; otherwise fn runs directly.
+func (x *ops) write(ctx context.Context, mayInsert bool, fn func(q querier) error) error {
+	if x.s.cfg.capacity == 0 || !mayInsert {
+		return fn(x.sc.writer())
+	}
+	return x.sc.atomic(ctx, func(q querier) error {
+		if err := q.capacityLock(ctx); err != nil {
+			return err
+		}
+		if err := fn(q); err != nil {
+			return err
+		}
+		return x.checkCapacity(ctx, q)
+	})
+}
+
+func (x *ops) checkCapacity(ctx context.Context, q querier) error {
+	n, _, err := q.stats(ctx)
+	if err != nil {
+		return err
+	}
+	if n > x.s.cfg.capacity {
+		return x.s.errCapacity()
+	}
+	return nil
+}
+
+// Get implements storage.Ops.
+func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
+	const op = "get"
+	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	r, err := x.sc.reader().getEntry(ctx, ns, key)
+	if errors.Is(err, errNoRow) {
+		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	return toEntry(ns, r), nil
+}
+
+func toEntry(ns string, r row) storage.Entry {
+	return storage.Entry{
+		Namespace: ns,
+		Key:       r.Key,
+		Value:     json.RawMessage(r.Value),
+		Metadata:  json.RawMessage(r.Metadata),
+		Version:   r.Version,
+		CreatedAt: r.CreatedAt,
+		UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// Has implements storage.Ops.
+func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
+	const op = "has"
+	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	if err != nil {
+		return false, err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return false, x.s.fail(op, ns, key, err)
+	}
+	found, err := x.sc.reader().hasEntry(ctx, ns, key)
+	if err != nil {
+		return false, x.s.fail(op, ns, key, err)
+	}
+	return found, nil
+}
+
+// Set implements storage.Ops.
+func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
+	const op = "set"
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion, opts)
+	if err != nil {
+		return err
+	}
+	ns := o.Namespace
+	if err := storage.ValidateKey(key); err != nil {
+		return x.s.fail(op, ns.Name, key, err)
+	}
+	b, err := storage.EncodeValue(value, x.s.cfg.maxValueSize)
+	if err != nil {
+		return x.s.fail(op, ns.Name, key, err)
+	}
+	now := x.s.now()
+	err = x.write(ctx, o.IfVersion == 0, func(q querier) error {
+		return x.setOne(ctx, q, ns, key, b, o, now)
+	})
+	if err != nil {
+		return x.s.fail(op, ns.Name, key, err)
+	}
+	return nil
+}
+
+// maxNamespaceRetries bounds how often a write recreates a namespace that
+// another client keeps deleting.
+const maxNamespaceRetries = 3
+
+func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, o storage.CallOptions, now time.Time) error {
+	if o.IfVersion > 0 {
+		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, o.IfVersion, now)
+		if errors.Is(err, errNoRow) {
+			return x.conflict(ctx, q, ns.Name, key, o.IfVersion, storage.ErrConflict)
+		}
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		var err error
+		if o.NoOverwrite {
+			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, now)
+		} else {
+			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, now)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errNoRow) && x.s.eng.dialect().Classify(err) != dialect.ErrForeignKey {
+			return err
+		}
+		if o.NoOverwrite && errors.Is(err, errNoRow) {
+			exists, herr := q.hasEntry(ctx, ns.Name, key)
+			if herr != nil {
+				return herr
+			}
+			if exists {
+				return storage.ErrAlreadyExists
+			}
+		}
+		if attempt >= maxNamespaceRetries {
+			return fmt.Errorf("namespace %q keeps disappearing: %w", ns.Name, err)
+		}
+		if err := q.ensureNamespace(ctx, ns, now); err != nil {
+			return err
+		}
+	}
+}
+
+// conflict explains why a compare-and-swap found no row: the key is missing
+// (missingErr) or at another version (ErrConflict).
+func (x *ops) conflict(ctx context.Context, q querier, ns, key string, expected int64, missingErr error) error {
+	cur, err := q.entryVersion(ctx, ns, key)
+	if errors.Is(err, errNoRow) {
+		if errors.Is(missingErr, storage.ErrConflict) {
+			return fmt.Errorf("%w: expected version %d, but the key does not exist", storage.ErrConflict, expected)
+		}
+		return missingErr
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: expected version %d, found %d", storage.ErrConflict, expected, cur)
+}
+
+// Delete implements storage.Ops.
+func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
+	const op = "delete"
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindIfVersion, opts)
+	if err != nil {
+		return err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return x.s.fail(op, ns, key, err)
+	}
+	q := x.sc.writer()
+	n, err := q.deleteEntry(ctx, ns, key, o.IfVersion)
+	if err != nil {
+		return x.s.fail(op, ns, key, err)
+	}
+	if n == 0 {
+		if o.IfVersion > 0 {
+			return x.s.fail(op, ns, key, x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound))
+		}
+		return x.s.fail(op, ns, key, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// GetMetadata implements storage.Ops.
+func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
+	const op = "getMetadata"
+	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	if err != nil {
+		return storage.Metadata{}, err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+	}
+	m, err := x.sc.reader().getMetadata(ctx, ns, key)
+	if errors.Is(err, errNoRow) {
+		return storage.Metadata{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+	}
+	user, err := decodeObject(m.Metadata)
+	if err != nil {
+		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+	}
+	return storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}, nil
+}
+
+// decodeObject decodes a JSON object, numbers as json.Number so that none
+// loses precision.
+func decodeObject(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("sqlstore: stored metadata is not a JSON object: %w", err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// maxMergeAttempts bounds the optimistic retries of a merge that races with
+// other writers of the same key.
+const maxMergeAttempts = 16
+
+// SetMetadata implements storage.Ops.
+func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+	const op = "setMetadata"
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion, opts)
+	if err != nil {
+		return err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return x.s.fail(op, ns, key, err)
+	}
+	b, err := storage.EncodeMetadata(md)
+	if err == nil {
+		b, err = storage.CheckMetadataJSON(b, x.s.cfg.maxValueSize)
+	}
+	if err != nil {
+		return x.s.fail(op, ns, key, err)
+	}
+	q := x.sc.writer()
+	if !o.Merge {
+		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, x.s.now())
+		if errors.Is(err, errNoRow) {
+			if o.IfVersion > 0 {
+				err = x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound)
+			} else {
+				err = storage.ErrNotFound
+			}
+		}
+		if err != nil {
+			return x.s.fail(op, ns, key, err)
+		}
+		return nil
+	}
+	for attempt := 0; attempt < maxMergeAttempts; attempt++ {
+		m, err := q.getMetadata(ctx, ns, key)
+		if errors.Is(err, errNoRow) {
+			return x.s.fail(op, ns, key, storage.ErrNotFound)
+		}
+		if err != nil {
+			return x.s.fail(op, ns, key, err)
+		}
+		if o.IfVersion > 0 && m.Version != o.IfVersion {
+			return x.s.fail(op, ns, key, fmt.Errorf("%w: expected version %d, found %d", storage.ErrConflict, o.IfVersion, m.Version))
+		}
+		merged, err := jsonx.MergePatch(m.Metadata, b)
+		if err != nil {
+			return x.s.fail(op, ns, key, err)
+		}
+		if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
+			return x.s.fail(op, ns, key, err)
+		}
+		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, x.s.now())
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errNoRow) {
+			return x.s.fail(op, ns, key, err)
+		}
+		// Another writer got there first: read again and re-apply.
+	}
+	return x.s.fail(op, ns, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
+}
+
+// Clear implements storage.Ops.
+func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
+	const op = "clear"
+	o, err := x.startWrite(ctx, op, storage.KindNamespace, opts)
+	if err != nil {
+		return err
+	}
+	q := x.sc.writer()
+	if o.Set&storage.KindNamespace != 0 {
+		_, err = q.clearNamespace(ctx, o.Namespace.Name)
+		if err != nil {
+			return x.s.fail(op, o.Namespace.Name, "", err)
+		}
+		return nil
+	}
+	if _, err := q.clearAll(ctx); err != nil {
+		return x.s.fail(op, "", "", err)
+	}
+	return nil
+}
+
+// Status implements storage.Store. When the database cannot be reached it
+// returns a Status with Healthy false together with the error.
+func (s *Store) Status(ctx context.Context) (storage.Status, error) {
+	const op = "status"
+	if _, err := s.start(ctx, op, 0, nil); err != nil {
+		return storage.Status{}, err
+	}
+	st := storage.Status{Dialect: string(s.Dialect()), Capacity: s.cfg.capacity}
+	if err := s.eng.ping(ctx); err != nil {
+		return st, s.fail(op, "", "", err)
+	}
+	entries, namespaces, err := s.eng.reader().stats(ctx)
+	if err != nil {
+		return st, s.fail(op, "", "", err)
+	}
+	v, err := s.eng.schemaVersion(ctx)
+	if err != nil {
+		return st, s.fail(op, "", "", err)
+	}
+	st.Healthy, st.Size, st.Namespaces, st.SchemaVersion = true, entries, namespaces, v
+	return st, nil
+}

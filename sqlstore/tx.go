@@ -1,0 +1,276 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/txmanager"
+)
+
+// Begin starts a transaction. Its ID finds it again with LookupTx; it is
+// rolled back if it stays idle longer than the store's idle timeout
+// (WithTxIdleTimeout), and when the store closes.
+//
+// On SQLite a read-write transaction holds the single writer connection
+// from Begin to its end, so other writes wait for it (bounded by their
+// contexts); a read-only transaction reads a snapshot on a reader
+// connection. On PostgreSQL each transaction holds one pooled connection.
+func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
+	const op = "begin"
+	if _, err := s.start(ctx, op, 0, nil); err != nil {
+		return nil, err
+	}
+	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
+		return nil, s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
+	}
+	if err := s.txs.Reserve(); err != nil {
+		return nil, s.fail(op, "", "", err)
+	}
+	conn, err := s.eng.begin(ctx, opts)
+	if err != nil {
+		s.txs.Release()
+		return nil, s.fail(op, "", "", err)
+	}
+	t := &sqlTx{
+		s:    s,
+		id:   txmanager.NewID(),
+		iso:  s.eng.dialect().Isolation(opts.Isolation),
+		ro:   opts.ReadOnly,
+		conn: conn,
+	}
+	t.ops = ops{s: s, sc: t}
+	t.idleSince.Store(time.Now().UnixNano())
+	if err := s.txs.Add(ctx, t); err != nil {
+		return nil, s.fail(op, "", "", err)
+	}
+	return t, nil
+}
+
+// LookupTx returns the open transaction with this ID, or ErrTxNotFound.
+func (s *Store) LookupTx(id string) (storage.Tx, error) {
+	if s.closed.Load() {
+		return nil, s.fail("lookupTx", "", "", storage.ErrClosed)
+	}
+	m, err := s.txs.Lookup(id)
+	if err != nil {
+		return nil, s.fail("lookupTx", "", "", err)
+	}
+	return m.(*sqlTx), nil
+}
+
+// sqlTx is a transaction of a Store. Its operations run one at a time.
+type sqlTx struct {
+	ops // the data operations, on this transaction (sc is the sqlTx itself)
+	s   *Store
+	id  string
+	iso storage.IsolationLevel
+	ro  bool
+
+	// idleSince is when the last operation ended (unix nanoseconds), 0
+	// while one runs. The idle reaper reads it without taking mu.
+	idleSince atomic.Int64
+
+	mu        sync.Mutex // serializes operations; protects the fields below
+	conn      txConn
+	done      bool
+	committed bool
+}
+
+var (
+	_ storage.Tx        = (*sqlTx)(nil)
+	_ scope             = (*sqlTx)(nil)
+	_ txmanager.Managed = (*sqlTx)(nil)
+)
+
+func (t *sqlTx) ID() string                        { return t.id }
+func (t *sqlTx) Isolation() storage.IsolationLevel { return t.iso }
+func (t *sqlTx) ReadOnly() bool                    { return t.ro }
+
+// IdleSince implements txmanager.Managed.
+func (t *sqlTx) IdleSince() time.Time {
+	ns := t.idleSince.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// scope, for the embedded ops. mu is held whenever these run.
+
+func (t *sqlTx) reader() querier { return t.conn.q() }
+func (t *sqlTx) writer() querier { return t.conn.q() }
+func (t *sqlTx) readOnly() bool  { return t.ro }
+
+func (t *sqlTx) atomic(ctx context.Context, fn func(q querier) error) error {
+	return t.conn.savepoint(ctx, fn)
+}
+
+func (t *sqlTx) usable() error {
+	switch {
+	case t.done:
+		return storage.ErrTxDone
+	case t.s.closed.Load():
+		return storage.ErrClosed
+	}
+	return nil
+}
+
+// enter starts an operation; leave ends it. An operation whose context ends
+// while it runs rolls the transaction back: the database may have been
+// interrupted mid-statement, so nothing after it could be trusted.
+func (t *sqlTx) enter() {
+	t.mu.Lock()
+	t.idleSince.Store(0)
+}
+
+func (t *sqlTx) leave(ctx context.Context, err error) {
+	if err != nil && ctx.Err() != nil && !t.done {
+		_ = t.end(ctx, false) // the operation's error is what the caller needs
+	}
+	t.idleSince.Store(time.Now().UnixNano())
+	t.mu.Unlock()
+}
+
+// end finishes the transaction. t.mu must be held.
+func (t *sqlTx) end(ctx context.Context, commit bool) error {
+	var err error
+	if commit {
+		err = t.conn.commit(ctx)
+	} else {
+		err = t.conn.rollback(ctx)
+	}
+	t.done = true
+	t.committed = commit && err == nil
+	t.s.txs.Remove(t.id)
+	return err
+}
+
+// Commit commits the transaction. Committing again after a successful
+// commit returns nil; committing after a rollback (by the caller, the idle
+// timeout or Close) returns ErrTxDone. A commit that the database refused
+// to keep the transaction isolated is ErrTxConflict; one whose outcome is
+// unknown because the connection failed is ErrCommitUnknown.
+func (t *sqlTx) Commit(ctx context.Context) error {
+	const op = "commit"
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		if t.committed {
+			return nil
+		}
+		return t.s.fail(op, "", "", storage.ErrTxDone)
+	}
+	err := t.end(ctx, true)
+	if err == nil {
+		return nil
+	}
+	return t.s.fail(op, "", "", t.commitError(err))
+}
+
+// commitError classifies a failed COMMIT.
+func (t *sqlTx) commitError(err error) error {
+	d := t.s.eng.dialect()
+	if d.Name() != dialect.Postgres {
+		return err // SQLite commits locally: the outcome is known
+	}
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && !connectionFatal(pe.Code):
+		return err // the server answered: fail decides conflict or not
+	case pgconn.SafeToRetry(err):
+		return err // nothing was sent: the transaction did not commit
+	}
+	return fmt.Errorf("%w: %w", storage.ErrCommitUnknown, err)
+}
+
+// connectionFatal reports SQLSTATEs that end the connection (class 08,
+// connection exception; 57P01-57P05, operator intervention). Received for a
+// COMMIT they leave its outcome unknown: be conservative.
+func connectionFatal(code string) bool {
+	return strings.HasPrefix(code, "08") || strings.HasPrefix(code, "57P")
+}
+
+// Rollback rolls the transaction back. It is safe after Commit and safe to
+// call twice: both are no-ops.
+func (t *sqlTx) Rollback(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return nil
+	}
+	if err := t.end(ctx, false); err != nil {
+		return t.s.fail("rollback", "", "", err)
+	}
+	return nil
+}
+
+// The data operations, one at a time.
+
+func (t *sqlTx) Get(ctx context.Context, key string, opts ...storage.Option) (e storage.Entry, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Get(ctx, key, opts...)
+}
+
+func (t *sqlTx) Set(ctx context.Context, key string, value any, opts ...storage.Option) (err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Set(ctx, key, value, opts...)
+}
+
+func (t *sqlTx) Delete(ctx context.Context, key string, opts ...storage.Option) (err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Delete(ctx, key, opts...)
+}
+
+func (t *sqlTx) Has(ctx context.Context, key string, opts ...storage.Option) (ok bool, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Has(ctx, key, opts...)
+}
+
+func (t *sqlTx) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (r storage.GetManyResult, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.GetMany(ctx, keys, opts...)
+}
+
+func (t *sqlTx) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (r storage.BatchResult, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.SetMany(ctx, items, opts...)
+}
+
+func (t *sqlTx) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (r storage.BatchResult, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.DeleteMany(ctx, keys, opts...)
+}
+
+func (t *sqlTx) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (m storage.Metadata, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.GetMetadata(ctx, key, opts...)
+}
+
+func (t *sqlTx) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) (err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.SetMetadata(ctx, key, md, opts...)
+}
+
+func (t *sqlTx) Clear(ctx context.Context, opts ...storage.Option) (err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Clear(ctx, opts...)
+}

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -453,33 +455,34 @@ func (s sqliteQ) exec(ctx context.Context, q string, args ...any) (int64, error)
 }
 
 // begin starts a transaction on a connection of its own: a write
-// transaction on the writer (BEGIN IMMEDIATE takes the write lock at once), a
-// read-only one on a reader (its snapshot is taken at its first read). The
-// wait for the connection is bounded by ctx; the transaction then lives
-// until Commit or Rollback, whatever happens to ctx.
+// transaction on the writer with BEGIN IMMEDIATE, which takes the write lock
+// at once, so no busy error can surface inside it; a read-only one on a
+// reader with BEGIN, whose snapshot is taken at its first read. Both the wait
+// for the connection and the wait for the lock are bounded by ctx. The
+// transaction is driven by hand on the *sql.Conn rather than through
+// database/sql's Tx, which would roll back when ctx ends: it lives until
+// Commit or Rollback.
 func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, error) {
-	db := e.w
+	db, stmt := e.w, "BEGIN IMMEDIATE"
 	if opts.ReadOnly {
-		db = e.r
+		db, stmt = e.r, "BEGIN"
 	}
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e.count()
-	tx, err := conn.BeginTx(context.WithoutCancel(ctx), &sql.TxOptions{ReadOnly: opts.ReadOnly})
-	if err != nil {
+	t := &sqliteTx{e: e, conn: conn, bound: e.bind(conn)}
+	if _, err := t.bound.exec(ctx, stmt); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	return &sqliteTx{e: e, conn: conn, tx: tx, bound: e.bind(tx)}, nil
+	return t, nil
 }
 
-// sqliteTx is an open SQLite transaction.
+// sqliteTx is an open SQLite transaction on a connection it holds.
 type sqliteTx struct {
 	e          *sqliteEngine
 	conn       *sql.Conn
-	tx         *sql.Tx
 	bound      querier
 	savepoints int
 }
@@ -503,18 +506,23 @@ func (t *sqliteTx) savepoint(ctx context.Context, fn func(q querier) error) erro
 	return err
 }
 
-func (t *sqliteTx) commit(context.Context) error {
-	t.e.count()
-	err := t.tx.Commit()
-	_ = t.conn.Close()
-	return err
+func (t *sqliteTx) commit(ctx context.Context) error {
+	_, err := t.bound.exec(context.WithoutCancel(ctx), "COMMIT")
+	if err != nil {
+		// A failed COMMIT may leave the transaction open: end it before the
+		// connection goes back to the pool.
+		_, _ = t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	return errors.Join(err, t.conn.Close())
 }
 
-func (t *sqliteTx) rollback(context.Context) error {
-	err := t.tx.Rollback()
-	if errors.Is(err, sql.ErrTxDone) {
-		err = nil
+func (t *sqliteTx) rollback(ctx context.Context) error {
+	_, err := t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
+	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		// The connection's state is unknown: do not give it back to the pool.
+		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })
+		_ = t.conn.Close()
+		return err
 	}
-	_ = t.conn.Close()
-	return err
+	return t.conn.Close()
 }

@@ -1,0 +1,109 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// TestSQLiteWriteLockAtBegin: a write transaction holds the write lock from
+// Begin, so a second writer (another store on the same file, as another
+// process would be) waits in its own Begin, bounded by its context, and
+// never meets a busy error inside a begun transaction. Readers are not
+// blocked, and keep their snapshot.
+func TestSQLiteWriteLockAtBegin(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "lock.db")
+	a := openTest(t, dsn)
+	defer a.Close()
+	b := openTest(t, dsn)
+	defer b.Close()
+	if err := a.Set(ctx, "k", 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// A reader's snapshot, taken before the writer starts.
+	reader, err := b.Begin(ctx, storage.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = reader.Rollback(ctx) }()
+	if e, err := reader.Get(ctx, "k"); err != nil || string(e.Value) != "0" {
+		t.Fatalf("reader: %v %v", e, err)
+	}
+
+	txA, err := a.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second writer's Begin waits for the lock, bounded by its context.
+	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	start := time.Now()
+	_, err = b.Begin(short, storage.TxOptions{})
+	cancel()
+	if err == nil {
+		t.Fatal("a second write transaction began while the first held the lock")
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("Begin waited %v, past its context's deadline", waited)
+	}
+
+	// The writer commits while the reader's transaction is open: WAL
+	// readers never block the writer.
+	if err := txA.Set(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := reader.Get(ctx, "k"); string(e.Value) != "0" {
+		t.Errorf("the reader's snapshot moved: %s", e.Value)
+	}
+
+	// Now b's write transaction begins and runs without a busy error.
+	txB, err := b.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := txB.Set(ctx, "k", i); err != nil {
+			t.Fatalf("write %d inside a begun transaction: %v", i, err)
+		}
+	}
+	if err := txB.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := a.Get(ctx, "k"); string(e.Value) != "19" {
+		t.Errorf("k = %s", e.Value)
+	}
+}
+
+// TestSQLiteBusyIsTxConflict: when another process holds the write lock for
+// longer than busy_timeout, Begin fails with ErrTxConflict, which RunInTx
+// retries.
+func TestSQLiteBusyIsTxConflict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "busy.db")
+	a := openTest(t, "sqlite:"+path)
+	defer a.Close()
+	b := openTest(t, "sqlite:"+path+"?busy_timeout=50")
+	defer b.Close()
+	txA, err := a.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Begin(ctx, storage.TxOptions{})
+	if !errors.Is(err, storage.ErrTxConflict) {
+		t.Fatalf("Begin against a held lock: %v, want ErrTxConflict", err)
+	}
+	_ = txA.Rollback(ctx)
+	tx, err := b.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatalf("Begin after the lock was released: %v", err)
+	}
+	_ = tx.Rollback(ctx)
+}

@@ -281,8 +281,16 @@ func (p pgQ) stats(ctx context.Context) (int64, int64, error) {
 	return r.Entries, r.Namespaces, err
 }
 
+// capacityLock serializes the writes of stores with a capacity (an
+// advisory lock held to the end of the transaction), then updates the
+// capacity guard row: in repeatable-read and serializable transactions that
+// makes two writers conflict (40001) instead of both checking the count on a
+// stale snapshot.
 func (p pgQ) capacityLock(ctx context.Context) error {
-	return p.q.CapacityLock(ctx, capacityLockKey)
+	if err := p.q.CapacityLock(ctx, capacityLockKey); err != nil {
+		return err
+	}
+	return p.q.TouchCapacityGuard(ctx)
 }
 
 func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {

@@ -8,6 +8,11 @@ import (
 	"time"
 )
 
+type CapacityGuard struct {
+	ID     int32
+	Writes int64
+}
+
 type Entry struct {
 	NamespaceID int64
 	Key         string

@@ -181,3 +181,12 @@ func (q *Queries) StoreStats(ctx context.Context) (StoreStatsRow, error) {
 	err := row.Scan(&i.Entries, &i.Namespaces)
 	return i, err
 }
+
+const touchCapacityGuard = `-- name: TouchCapacityGuard :exec
+UPDATE capacity_guard SET writes = writes + 1 WHERE id = 1
+`
+
+func (q *Queries) TouchCapacityGuard(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, touchCapacityGuard)
+	return err
+}

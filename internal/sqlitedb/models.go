@@ -4,6 +4,11 @@
 
 package sqlitedb
 
+type CapacityGuard struct {
+	ID     int64
+	Writes int64
+}
+
 type Entry struct {
 	NamespaceID int64
 	Key         string

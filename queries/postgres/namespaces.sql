@@ -39,3 +39,6 @@ FROM namespaces;
 
 -- name: CapacityLock :exec
 SELECT pg_advisory_xact_lock(@lock_key::bigint);
+
+-- name: TouchCapacityGuard :exec
+UPDATE capacity_guard SET writes = writes + 1 WHERE id = 1;

@@ -30,6 +30,63 @@
 // Merge, Atomic) are checked against the operation: an option that means
 // nothing for it is ErrInvalidOption, never silently ignored.
 //
+// # Listing, querying and counting
+//
+// List returns keys in byte order, optionally those matching a glob Pattern
+// ("*" any run of characters, "?" one character, "\\" escapes). Query
+// returns the entries matching a Filter, in key order or by SortBy; Count
+// counts them (Where). Limit and Offset page through results; so does After
+// with the Cursor of a previous page, which is keyset pagination: it stays
+// correct when entries are inserted or deleted between pages, and it is
+// refused (ErrInvalidOption) with another namespace, pattern, filter or sort.
+//
+//	adults := storage.And(storage.Gte("age", 18), storage.Not(storage.Eq("status", "banned")))
+//	res, err := s.Query(ctx, adults, storage.SortBy(storage.Desc("age")), storage.Limit(50))
+//	next, err := s.Query(ctx, adults, storage.SortBy(storage.Desc("age")), storage.Limit(50), storage.After(res.Cursor))
+//
+// # Filters
+//
+// A filter is a leaf {field, operator, value}, or an and, or or not node
+// (JSON: {"field":"age","operator":"gte","value":18}, {"and":[…]},
+// {"or":[…]}, {"not":{…}}; see ParseFilter). The zero Filter matches
+// everything, And() everything, Or() nothing.
+//
+// Fields are dotted paths into the value ("address.city", "tags.0"), or the
+// reserved roots $key, $version, $createdAt, $updatedAt and $metadata.<path>.
+// A path segment is 1 to MaxSegmentLen bytes of Unicode letters, Unicode
+// digits, "_" and "-"; a path has at most MaxPathSegments segments and
+// MaxPathLen bytes. A segment of ASCII digits ("0", or no leading zero, at
+// most MaxArrayIndex) indexes an array and never names an object member. See
+// ParseField.
+//
+// Semantics, the same on every backend:
+//
+//   - numbers compare as IEEE 754 doubles (1 = 1.0 = 1e0, -0 = 0; integers
+//     beyond 2^53 compare by their nearest double, so 12345678901234567890
+//     equals 12345678901234567891; stored numbers beyond the double range
+//     compare as infinities); strings compare byte-wise (UTF-8, so by code
+//     point), case-sensitively; booleans and null by equality only;
+//   - a comparison between different JSON types is false (1 does not equal
+//     "1"), and arrays and objects are not filter values;
+//   - a missing field (or a path through a scalar, or past an array's end)
+//     matches only ne, nin, exists:false and negations;
+//   - contains: substring on a string field, element equality on an array
+//     field; startsWith and endsWith: string fields only;
+//   - in and nin take a JSON array of scalars; exists takes a boolean; a
+//     field holding null exists;
+//   - $key takes strings, $version numbers; $createdAt and $updatedAt take
+//     RFC 3339 strings or time.Time values and compare instants exactly
+//     (stored times have microsecond precision, so a time with nanoseconds
+//     equals none of them).
+//
+// Sorts order by each field in turn, then by key ascending. Values of
+// different types sort in one fixed order: missing < null < false < true <
+// numbers < strings < arrays < objects (descending reverses it); arrays tie
+// with arrays and objects with objects.
+//
+// A filter, sort field or value that breaks these rules is a
+// *ValidationError wrapping ErrInvalidFilter saying what is wrong and where.
+//
 // # Errors
 //
 // Every error wraps one of the sentinel errors in errors.go; test with

@@ -61,6 +61,11 @@ var (
 	// more entries than its configured capacity. Nothing is written.
 	ErrCapacityExceeded = errors.New("storage: capacity exceeded")
 
+	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for
+	// a filter or sort that is not valid: an unknown operator, a malformed
+	// field path, a value of the wrong type for its operator or field.
+	ErrInvalidFilter = errors.New("storage: invalid filter")
+
 	// ErrUnsupported is returned for an operation the backend does not
 	// provide; Capabilities tells in advance.
 	ErrUnsupported = errors.New("storage: unsupported")

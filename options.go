@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // OptionKind names one kind of per-call option. Each operation documents the
@@ -17,7 +18,16 @@ const (
 	KindIfVersion
 	KindMerge
 	KindAtomic
+	KindPattern
+	KindLimit
+	KindOffset
+	KindCursor
+	KindSort
+	KindFilter
 )
+
+// lastKind is the highest option kind.
+const lastKind = KindFilter
 
 var kindNames = map[OptionKind]string{
 	KindNamespace:   "InNamespace",
@@ -26,11 +36,17 @@ var kindNames = map[OptionKind]string{
 	KindIfVersion:   "IfVersion",
 	KindMerge:       "Merge",
 	KindAtomic:      "Atomic",
+	KindPattern:     "Pattern",
+	KindLimit:       "Limit",
+	KindOffset:      "Offset",
+	KindCursor:      "After",
+	KindSort:        "SortBy",
+	KindFilter:      "Where",
 }
 
 func (k OptionKind) String() string {
 	var names []string
-	for bit := OptionKind(1); bit != 0 && bit <= KindAtomic; bit <<= 1 {
+	for bit := OptionKind(1); bit != 0 && bit <= lastKind; bit <<= 1 {
 		if k&bit != 0 {
 			names = append(names, kindNames[bit])
 		}
@@ -64,6 +80,23 @@ type CallOptions struct {
 	IfVersion int64
 	Merge     bool
 	Atomic    bool
+	// Pattern is List's glob pattern, validated; "" when not given.
+	Pattern string
+	// Limit is the page size; -1 when not given (no limit).
+	Limit int
+	// Offset is the number of results to skip.
+	Offset int
+	// Cursor is the opaque cursor given by After; "" when not given.
+	Cursor string
+	// Sort is Query's sort order, validated.
+	Sort []SortField
+	// SortFields are the parsed fields of Sort.
+	SortFields []Field
+	// Filter is Count's filter, validated; the zero Expr (ExprAll) when not
+	// given.
+	Filter Expr
+	// FilterSource is the filter given by Where.
+	FilterSource Filter
 	// Set records which kinds were given.
 	Set OptionKind
 }
@@ -133,12 +166,130 @@ func Atomic() Option {
 	}}
 }
 
+// MaxPatternLen is the longest List pattern, in bytes.
+const MaxPatternLen = 2 * MaxKeyLen
+
+// Pattern makes List return only the keys that match a glob pattern: "*"
+// matches any run of characters (none included), "?" exactly one
+// character, and "\" makes the next character literal. Matching is
+// byte-wise and case-sensitive. The pattern's literal prefix (everything
+// before the first unescaped "*" or "?") becomes a key range on the primary
+// key, so "user:*" reads only the keys that start with "user:".
+func Pattern(pattern string) Option {
+	return Option{kind: KindPattern, apply: func(c *CallOptions) error {
+		if err := ValidatePattern(pattern); err != nil {
+			return err
+		}
+		c.Pattern = pattern
+		return nil
+	}}
+}
+
+// ValidatePattern checks a List pattern: valid UTF-8, no NUL, at most
+// MaxPatternLen bytes, and no "\" at its end.
+func ValidatePattern(p string) error {
+	switch {
+	case len(p) > MaxPatternLen:
+		return invalid(ErrInvalidOption, "Pattern is %d bytes, more than %d", len(p), MaxPatternLen)
+	case !utf8.ValidString(p):
+		return invalid(ErrInvalidOption, "Pattern is not valid UTF-8")
+	case strings.IndexByte(p, 0) >= 0:
+		return invalid(ErrInvalidOption, "Pattern contains NUL")
+	}
+	esc := false
+	for i := 0; i < len(p); i++ {
+		if esc {
+			esc = false
+		} else if p[i] == '\\' {
+			esc = true
+		}
+	}
+	if esc {
+		return invalid(ErrInvalidOption, "Pattern %q ends with an unfinished \\ escape", p)
+	}
+	return nil
+}
+
+// Limit caps the number of results of List or Query at n (n >= 0). Without
+// it every result is returned.
+func Limit(n int) Option {
+	return Option{kind: KindLimit, apply: func(c *CallOptions) error {
+		if n < 0 {
+			return invalid(ErrInvalidOption, "Limit(%d): want >= 0", n)
+		}
+		c.Limit = n
+		return nil
+	}}
+}
+
+// Offset skips the first n results of List or Query (after the cursor
+// position, when After is given too). Deep pages are cheaper with After.
+func Offset(n int) Option {
+	return Option{kind: KindOffset, apply: func(c *CallOptions) error {
+		if n < 0 {
+			return invalid(ErrInvalidOption, "Offset(%d): want >= 0", n)
+		}
+		c.Offset = n
+		return nil
+	}}
+}
+
+// After continues a List or Query after the last result of an earlier page:
+// cursor is the Cursor of that page's result. A cursor is opaque, and valid
+// only for the same operation, namespace, pattern or filter, and sort; any
+// other use is ErrInvalidOption. Pagination by cursor is keyset pagination:
+// it stays correct when entries are inserted or deleted between pages.
+func After(cursor string) Option {
+	return Option{kind: KindCursor, apply: func(c *CallOptions) error {
+		if cursor == "" {
+			return invalid(ErrInvalidOption, "After(\"\"): empty cursor")
+		}
+		c.Cursor = cursor
+		return nil
+	}}
+}
+
+// SortBy sets Query's order: by each field in turn, ascending or
+// descending (Asc, Desc), then by key. Without it Query returns entries in
+// key order.
+func SortBy(fields ...SortField) Option {
+	return Option{kind: KindSort, apply: func(c *CallOptions) error {
+		if len(fields) == 0 {
+			return invalid(ErrInvalidOption, "SortBy(): no fields")
+		}
+		if len(fields) > MaxSortFields {
+			return invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields)
+		}
+		for _, sf := range fields {
+			f, err := ParseField(sf.Field)
+			if err != nil {
+				return err
+			}
+			c.SortFields = append(c.SortFields, f)
+		}
+		c.Sort = fields
+		return nil
+	}}
+}
+
+// Where gives Count a filter: only matching entries are counted.
+func Where(f Filter) Option {
+	return Option{kind: KindFilter, apply: func(c *CallOptions) error {
+		e, err := f.Compile()
+		if err != nil {
+			return err
+		}
+		c.Filter, c.FilterSource = e, f
+		return nil
+	}}
+}
+
 // ResolveOptions applies opts for operation op, which accepts the kinds in
 // allowed. A kind not allowed, a kind given twice, or an invalid option value
 // is a *ValidationError wrapping ErrInvalidOption (or ErrInvalidNamespace /
 // ErrInvalidValue for a bad namespace or metadata).
 func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, error) {
-	c := CallOptions{Namespace: NamespaceName{Name: DefaultNamespace}}
+	c := CallOptions{Namespace: NamespaceName{Name: DefaultNamespace}, Limit: -1}
 	for _, o := range opts {
 		if o.apply == nil {
 			return c, invalid(ErrInvalidOption, "%s: zero Option value", op)
@@ -171,12 +322,39 @@ type nsKind uint8
 const (
 	nsKindMetadata nsKind = 1 << iota
 	nsKindRecursive
+	nsKindIndexes
 )
 
 // NamespaceOptions are resolved namespace options.
 type NamespaceOptions struct {
 	Metadata  []byte // JSON object text, nil when not given
 	Recursive bool
+	// Indexes are the fields given by WithIndexes, validated.
+	Indexes []Field
+}
+
+// WithIndexes declares fields of a namespace created by CreateNamespace to
+// index: paths into the value, or $metadata.<path>. A backend builds the
+// index from the very expressions its filters and sorts use, so eq, in and
+// range filters (gt, gte, lt, lte) on the field, and sorts by it, can use it.
+// Declaring an index is an optimization: results never depend on it.
+func WithIndexes(fields ...string) NamespaceOption {
+	return NamespaceOption{kind: nsKindIndexes, apply: func(o *NamespaceOptions) error {
+		if len(fields) == 0 {
+			return invalid(ErrInvalidOption, "WithIndexes(): no fields")
+		}
+		for _, name := range fields {
+			f, err := ParseField(name)
+			if err != nil {
+				return err
+			}
+			if f.Root != RootValue && f.Root != RootMetadata {
+				return invalid(ErrInvalidOption, "WithIndexes(%q): only paths into the value or $metadata can be indexed", name)
+			}
+			o.Indexes = append(o.Indexes, f)
+		}
+		return nil
+	}}
 }
 
 // WithNamespaceMetadata attaches metadata (a JSON object) to a namespace
@@ -206,7 +384,7 @@ func ResolveNamespaceOptions(op string, opts []NamespaceOption) (NamespaceOption
 	var allowed nsKind
 	switch op {
 	case "createNamespace":
-		allowed = nsKindMetadata
+		allowed = nsKindMetadata | nsKindIndexes
 	case "deleteNamespace":
 		allowed = nsKindRecursive
 	default:

@@ -51,6 +51,37 @@ type Ops interface {
 	// Clear deletes the entries of one namespace (InNamespace), or of every
 	// namespace when none is given. Namespaces themselves stay.
 	Clear(ctx context.Context, opts ...Option) error
+
+	// List returns keys in byte order.
+	// Options: InNamespace, Pattern, Limit, Offset, After.
+	List(ctx context.Context, opts ...Option) (ListResult, error)
+
+	// Query returns the entries that match f (the zero Filter matches
+	// every entry), in key order or in the order of SortBy. An invalid
+	// filter or sort is ErrInvalidFilter.
+	// Options: InNamespace, SortBy, Limit, Offset, After.
+	Query(ctx context.Context, f Filter, opts ...Option) (QueryResult, error)
+
+	// Count returns the number of entries, or of those that match the
+	// filter given with Where. Options: InNamespace, Where.
+	Count(ctx context.Context, opts ...Option) (int64, error)
+}
+
+// ListResult is a page of List.
+type ListResult struct {
+	Keys []string
+	// Cursor, when not empty, continues the listing after the last key:
+	// pass it to After. It is empty when the page is the last one.
+	Cursor string
+}
+
+// QueryResult is a page of Query.
+type QueryResult struct {
+	Entries []Entry
+	// Cursor, when not empty, continues the query after the last entry:
+	// pass it to After with the same filter and sort. It is empty when the
+	// page is the last one.
+	Cursor string
 }
 
 // Store is a transactional, namespaced JSON key/value store. Implementations

@@ -46,4 +46,69 @@
 //     microsecond precision, so both dialects store the same instants.
 //   - Values keep their meaning, not their spelling: PostgreSQL's jsonb
 //     reorders object keys and rewrites numbers such as 1e300.
+//
+// # Transactions
+//
+// Store.Begin starts a real database transaction; the Tx carries every data
+// operation and sees its own writes. Tx.Isolation reports the level in force:
+// PostgreSQL runs its native levels (read-uncommitted as read-committed);
+// SQLite runs every transaction serializable. On SQLite a read-write
+// transaction holds the single writer connection from BEGIN IMMEDIATE to its
+// end, so it never meets a busy error once begun, and other writers wait for
+// it, each bounded by its context (or by busy_timeout for another process,
+// which then fails with ErrTxConflict); read-only transactions read a WAL
+// snapshot on a reader connection and never block the writer.
+//
+//   - Transactions have IDs: Store.LookupTx finds an open one. One that runs
+//     no operation for WithTxIdleTimeout (default 1 minute) is rolled back;
+//     Begin beyond WithMaxOpenTx (default 128) is ErrTooManyTx; Close rolls
+//     back whatever is open.
+//   - A Tx's operations run one at a time. An operation whose context ends
+//     while it runs rolls the transaction back (the database may have been
+//     interrupted mid-statement); later operations get ErrTxDone.
+//   - Commit after Commit is nil, Commit after a rollback is ErrTxDone, and
+//     Rollback is always safe. Serialization failures, deadlocks and busy
+//     errors are ErrTxConflict; a COMMIT whose connection failed is
+//     ErrCommitUnknown. txmanager.RunInTx retries the first, never the second.
+//   - An Atomic batch inside a transaction runs under a savepoint.
+//   - A read-only transaction refuses writes with ErrReadOnly before they
+//     reach the database.
+//
+// # Queries
+//
+// List, Query and Count build their statements with squirrel from the SQL
+// that dialect.Compiler writes; every filter runs in SQL. Choices:
+//
+//   - Filter values are bound parameters. Field paths are written into the
+//     SQL as quoted literals (SQLite JSON paths such as '$."a"[0]'; Postgres
+//     -> chains, or a strict SQL/JSON path when the path holds an array
+//     index), because an expression index is used only when the query
+//     spells the same expression; storage.ParseField admits nothing in a
+//     path that could leave its quotes.
+//   - Numbers compare as doubles on both databases: SQLite casts to REAL;
+//     PostgreSQL converts numeric to float8 with the overflow and underflow a
+//     double parser has, instead of failing.
+//   - List's pattern prefix becomes a range on the primary key (key >= p
+//     AND key < p with its last character's successor); the rest of the
+//     pattern is a GLOB (SQLite) or LIKE … ESCAPE (PostgreSQL, byte-wise
+//     "C" collation) on the keys in that range.
+//   - Cursors are base64url JSON: the last row's key and sort values, and a
+//     fingerprint of namespace, pattern or filter, and sort. The next page is
+//     a keyset condition on the sort expressions, so deleted or inserted rows
+//     neither repeat nor skip a surviving row. A reused cursor with another
+//     namespace, pattern, filter or sort is ErrInvalidOption. A page that is
+//     full gets a cursor only when another row follows (one row more than
+//     the limit is read).
+//   - Offset applies after the cursor position when both are given.
+//   - Declared indexes (storage.WithIndexes, on CreateNamespace) are B-tree
+//     (PostgreSQL) or expression (SQLite) indexes on (namespace_id, the
+//     field's number projection) and (namespace_id, its string projection),
+//     shared by the namespaces that declare the same field and named by a
+//     hash of the expression. They serve eq, in, ranges; no GIN index is
+//     built (see indexes.go). SQLite plans well only with statistics: run
+//     ANALYZE once a namespace holds data (connections read statistics when
+//     they open).
+//   - Sorting by a field sorts the matching rows (the type-rank expression
+//     leads the order, which no index provides); key order and $key sorts
+//     ride the primary key, so their deep pages cost what the first does.
 package sqlstore

@@ -32,6 +32,11 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	if !created {
 		return s.fail(op, name, "", storage.ErrNamespaceExists)
 	}
+	if len(o.Indexes) > 0 {
+		if err := s.createIndexes(ctx, o.Indexes); err != nil {
+			return s.fail(op, name, "", err)
+		}
+	}
 	return nil
 }
 

@@ -70,7 +70,7 @@ func (s *Store) Dialect() dialect.Name { return s.eng.dialect().Name() }
 func (s *Store) Capabilities() storage.Capabilities {
 	return storage.Capabilities{
 		Transactions: true,
-		Query:        false, // list, query and count come with the query engine
+		Query:        true,
 		Metadata:     true,
 		Batches:      true,
 		Capacity:     true,

@@ -274,3 +274,21 @@ func (t *sqlTx) Clear(ctx context.Context, opts ...storage.Option) (err error) {
 	defer func() { t.leave(ctx, err) }()
 	return t.ops.Clear(ctx, opts...)
 }
+
+func (t *sqlTx) List(ctx context.Context, opts ...storage.Option) (r storage.ListResult, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.List(ctx, opts...)
+}
+
+func (t *sqlTx) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (r storage.QueryResult, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Query(ctx, f, opts...)
+}
+
+func (t *sqlTx) Count(ctx context.Context, opts ...storage.Option) (n int64, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.Count(ctx, opts...)
+}

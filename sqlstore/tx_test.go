@@ -84,6 +84,18 @@ func (s txStore) Clear(ctx context.Context, opts ...storage.Option) error {
 	return err
 }
 
+func (s txStore) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
+	return inTx(s.Store, ctx, func(tx storage.Tx) (storage.ListResult, error) { return tx.List(ctx, opts...) })
+}
+
+func (s txStore) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
+	return inTx(s.Store, ctx, func(tx storage.Tx) (storage.QueryResult, error) { return tx.Query(ctx, f, opts...) })
+}
+
+func (s txStore) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
+	return inTx(s.Store, ctx, func(tx storage.Tx) (int64, error) { return tx.Count(ctx, opts...) })
+}
+
 // TestConformanceInTx runs the suite with every data operation inside a
 // transaction.
 func TestConformanceInTx(t *testing.T) {

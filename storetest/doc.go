@@ -31,8 +31,9 @@
 //
 // Run's subtests are named "Group/Test": Keys, Namespaces, NamespaceOps,
 // Values, Set, Get, Has, Delete, Metadata, GetMany, SetMany, DeleteMany,
-// Options, Clear, Status, Capacity, Closed and Context. One group or test
-// runs with, for example, go test -run 'TestConformance/SetMany/Atomic'.
+// Options, Clear, Status, Capacity, Closed, Context, List, Query and Count.
+// One group or test runs with, for example,
+// go test -run 'TestConformance/SetMany/Atomic'.
 // Groups run one after another and the tests of a group in parallel, each
 // with its own store; the cases of a table-driven test share their test's
 // store and run in order. A test of an ability the harness does not declare

@@ -28,7 +28,15 @@ var sentinels = []error{
 	storage.ErrInvalidOption,
 	storage.ErrConflict,
 	storage.ErrCapacityExceeded,
+	storage.ErrInvalidFilter,
 	storage.ErrUnsupported,
+	storage.ErrAborted,
+	storage.ErrTxDone,
+	storage.ErrTxNotFound,
+	storage.ErrTooManyTx,
+	storage.ErrTxConflict,
+	storage.ErrCommitUnknown,
+	storage.ErrReadOnly,
 	storage.ErrClosed,
 }
 

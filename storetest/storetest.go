@@ -115,6 +115,9 @@ func groups() []group {
 		{"Capacity", capacityTests},
 		{"Closed", closedTests},
 		{"Context", contextTests},
+		{"List", listTests},
+		{"Query", queryTests},
+		{"Count", countTests},
 	}
 }
 

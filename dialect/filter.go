@@ -1,0 +1,593 @@
+package dialect
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// Compiler turns validated filters, sorts and list patterns into SQL for
+// one dialect. The SQL it writes reads the entries table unaliased
+// (columns key, value, metadata, version, created_at, updated_at), uses "?"
+// placeholders (PlaceholderFormat converts them), and carries user text only
+// in bound parameters. Field paths are the one exception: they appear as
+// string literals, because an expression index is only used when the query
+// spells the same expression; they are safe there because storage.ParseField
+// admits only letters, digits, "_" and "-" in a segment, and they are quoted
+// again here all the same.
+//
+// The typed semantics are the same on every dialect:
+//
+//   - numbers compare as IEEE 754 doubles (a magnitude past the double range
+//     is an infinity, one below it 0), strings byte-wise, booleans and null
+//     by equality; a comparison between different JSON types is false;
+//   - a missing field (or a path through a non-container) is false for every
+//     operator except ne, nin, exists:false and under not;
+//   - contains is substring search on a string field and element equality
+//     on an array field; startsWith and endsWith apply to strings only;
+//   - sorts order values by type first: missing < null < false < true <
+//     numbers < strings < arrays < objects; numbers numerically, strings
+//     byte-wise; arrays and objects tie (the key breaks the tie).
+//
+// A Compiler is immutable and safe for concurrent use.
+type Compiler struct {
+	j jsonDialect
+}
+
+// NewCompiler returns the compiler of the dialect called name.
+func NewCompiler(name Name) (*Compiler, error) {
+	switch name {
+	case SQLite:
+		return &Compiler{j: sqliteJSON{}}, nil
+	case Postgres:
+		return &Compiler{j: postgresJSON{}}, nil
+	}
+	return nil, fmt.Errorf("dialect: unknown dialect %q", name)
+}
+
+// PlaceholderFormat is the dialect's placeholder style for squirrel.
+func (c *Compiler) PlaceholderFormat() sq.PlaceholderFormat { return c.j.placeholders() }
+
+// EntryColumns are the columns that read an entry: key, value (JSON text),
+// metadata (JSON text), version, created_at, updated_at. SQLite returns the
+// times as unix microseconds, PostgreSQL as timestamptz.
+func (c *Compiler) EntryColumns() []string { return c.j.entryColumns() }
+
+// TimeParam converts a time to the dialect's bound form of created_at and
+// updated_at (the time must already be truncated to microseconds).
+func (c *Compiler) TimeParam(t time.Time) any { return c.j.timeParam(t) }
+
+// jsonDialect is what differs between dialects in the SQL of filters.
+type jsonDialect interface {
+	placeholders() sq.PlaceholderFormat
+	entryColumns() []string
+	timeParam(t time.Time) any
+	// Projections of the JSON at path in column col ("value" or "metadata").
+	// Each returns SQL without parameters.
+	exists(col string, path []storage.Segment) string           // true when present (JSON null included), never NULL
+	isType(col string, path []storage.Segment, t string) string // t: null true false array
+	num(col string, path []storage.Segment) string              // a double for a number, else NULL
+	str(col string, path []storage.Segment) string              // byte-ordered text for a string, else NULL
+	rank(col string, path []storage.Segment) string             // the type rank of the sort order, 0 when missing
+	// arrayHas is true when the value at path is an array with an element
+	// equal to s.
+	arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer
+	// String predicates over a text expression.
+	strContains(expr string, sub string) sq.Sqlizer
+	strStartsWith(expr string, prefix string) sq.Sqlizer
+	strEndsWith(expr string, suffix string) sq.Sqlizer
+	// version as a double.
+	versionNum() string
+	// index returns CREATE INDEX statements for an expression.
+	createIndex(name, expr string) string
+}
+
+// Type ranks of the sort order.
+const (
+	RankMissing = 0
+	RankNull    = 1
+	RankFalse   = 2
+	RankTrue    = 3
+	RankNumber  = 4
+	RankString  = 5
+	RankArray   = 6
+	RankObject  = 7
+)
+
+var (
+	sqlTrue  = sq.Expr("1=1")
+	sqlFalse = sq.Expr("1=0")
+)
+
+// Where compiles a validated filter into a boolean SQL expression.
+func (c *Compiler) Where(e storage.Expr) (sq.Sqlizer, error) {
+	switch e.Kind {
+	case storage.ExprAll:
+		return sqlTrue, nil
+	case storage.ExprAnd, storage.ExprOr:
+		parts := make([]sq.Sqlizer, 0, len(e.Children))
+		for _, ch := range e.Children {
+			p, err := c.Where(ch)
+			if err != nil {
+				return nil, err
+			}
+			parts = append(parts, p)
+		}
+		if e.Kind == storage.ExprAnd {
+			if len(parts) == 0 {
+				return sqlTrue, nil
+			}
+			return sq.And(parts), nil
+		}
+		if len(parts) == 0 {
+			return sqlFalse, nil
+		}
+		return sq.Or(parts), nil
+	case storage.ExprNot:
+		if len(e.Children) != 1 {
+			return nil, storage.Invalidf(storage.ErrInvalidFilter, "not takes exactly one filter")
+		}
+		p, err := c.Where(e.Children[0])
+		if err != nil {
+			return nil, err
+		}
+		return not(p), nil
+	case storage.ExprLeaf:
+		return c.leaf(e)
+	}
+	return nil, storage.Invalidf(storage.ErrInvalidFilter, "unknown node kind %d", e.Kind)
+}
+
+// not negates p, reading an unknown (NULL) result as false first, so that a
+// missing field matches the negation.
+func not(p sq.Sqlizer) sq.Sqlizer {
+	return prefixed{"NOT COALESCE(", p, ", 1=0)"}
+}
+
+type prefixed struct {
+	pre  string
+	p    sq.Sqlizer
+	post string
+}
+
+func (x prefixed) ToSql() (string, []any, error) {
+	s, args, err := x.p.ToSql()
+	if err != nil {
+		return "", nil, err
+	}
+	return x.pre + s + x.post, args, nil
+}
+
+func (c *Compiler) leaf(e storage.Expr) (sq.Sqlizer, error) {
+	switch e.Field.Root {
+	case storage.RootValue:
+		return c.jsonLeaf("value", e)
+	case storage.RootMetadata:
+		return c.jsonLeaf("metadata", e)
+	case storage.RootKey:
+		return c.keyLeaf(e)
+	case storage.RootVersion:
+		return c.columnLeaf(c.j.versionNum(), e, func(s storage.Scalar) any { return s.Num })
+	case storage.RootCreatedAt:
+		return c.timeLeaf("created_at", e)
+	case storage.RootUpdatedAt:
+		return c.timeLeaf("updated_at", e)
+	}
+	return nil, storage.Invalidf(storage.ErrInvalidFilter, "unknown field root")
+}
+
+func cmpOp(op storage.Operator) string {
+	switch op {
+	case storage.OpEq:
+		return "="
+	case storage.OpGt:
+		return ">"
+	case storage.OpGte:
+		return ">="
+	case storage.OpLt:
+		return "<"
+	case storage.OpLte:
+		return "<="
+	}
+	return ""
+}
+
+func badOp(e storage.Expr) error {
+	return storage.Invalidf(storage.ErrInvalidFilter, "field %q: operator %s does not apply here", e.Field.Text, e.Op)
+}
+
+// jsonEq is the equality of the JSON at path with s: typed, so that values of
+// other types never match.
+func (c *Compiler) jsonEq(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
+	switch s.Kind {
+	case storage.KindNull:
+		return sq.Expr(c.j.isType(col, path, "null"))
+	case storage.KindBool:
+		if s.Bool {
+			return sq.Expr(c.j.isType(col, path, "true"))
+		}
+		return sq.Expr(c.j.isType(col, path, "false"))
+	case storage.KindNumber:
+		return sq.Expr(c.j.num(col, path)+" = ?", s.Num)
+	default:
+		return sq.Expr(c.j.str(col, path)+" = ?", s.Str)
+	}
+}
+
+func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Scalar) sq.Sqlizer {
+	var nums, strs []any
+	var parts []sq.Sqlizer
+	seen := map[string]bool{}
+	for _, v := range vals {
+		switch v.Kind {
+		case storage.KindNumber:
+			nums = append(nums, v.Num)
+		case storage.KindString:
+			strs = append(strs, v.Str)
+		default:
+			k := fmt.Sprint(v.Kind, v.Bool)
+			if !seen[k] {
+				seen[k] = true
+				parts = append(parts, c.jsonEq(col, path, v))
+			}
+		}
+	}
+	if len(nums) > 0 {
+		parts = append(parts, sq.Expr(c.j.num(col, path)+" IN ("+sq.Placeholders(len(nums))+")", nums...))
+	}
+	if len(strs) > 0 {
+		parts = append(parts, sq.Expr(c.j.str(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...))
+	}
+	switch len(parts) {
+	case 0:
+		return sqlFalse
+	case 1:
+		return parts[0]
+	}
+	return sq.Or(parts)
+}
+
+func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
+	path := e.Field.Path
+	v := e.Value
+	switch e.Op {
+	case storage.OpExists:
+		if e.Exists {
+			return sq.Expr(c.j.exists(col, path)), nil
+		}
+		return sq.Expr("NOT " + c.j.exists(col, path)), nil
+	case storage.OpEq:
+		return c.jsonEq(col, path, v), nil
+	case storage.OpNe:
+		return not(c.jsonEq(col, path, v)), nil
+	case storage.OpIn:
+		return c.jsonIn(col, path, e.Values), nil
+	case storage.OpNin:
+		return not(c.jsonIn(col, path, e.Values)), nil
+	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+		switch v.Kind {
+		case storage.KindNumber:
+			return sq.Expr(c.j.num(col, path)+" "+cmpOp(e.Op)+" ?", v.Num), nil
+		case storage.KindString:
+			return sq.Expr(c.j.str(col, path)+" "+cmpOp(e.Op)+" ?", v.Str), nil
+		}
+	case storage.OpContains:
+		has := c.j.arrayHas(col, path, v)
+		if v.Kind == storage.KindString {
+			return sq.Or{c.j.strContains(c.j.str(col, path), v.Str), has}, nil
+		}
+		return has, nil
+	case storage.OpStartsWith:
+		return c.j.strStartsWith(c.j.str(col, path), v.Str), nil
+	case storage.OpEndsWith:
+		return c.j.strEndsWith(c.j.str(col, path), v.Str), nil
+	}
+	return nil, badOp(e)
+}
+
+func (c *Compiler) keyLeaf(e storage.Expr) (sq.Sqlizer, error) {
+	switch e.Op {
+	case storage.OpExists:
+		if e.Exists {
+			return sqlTrue, nil
+		}
+		return sqlFalse, nil
+	case storage.OpContains:
+		return c.j.strContains("key", e.Value.Str), nil
+	case storage.OpStartsWith:
+		lo, hi := KeyRange(e.Value.Str)
+		if hi == "" {
+			return sq.Expr("key >= ?", lo), nil
+		}
+		return sq.Expr("key >= ? AND key < ?", lo, hi), nil
+	case storage.OpEndsWith:
+		return c.j.strEndsWith("key", e.Value.Str), nil
+	}
+	return c.columnLeaf("key", e, func(s storage.Scalar) any { return s.Str })
+}
+
+// columnLeaf compiles eq ne gt gte lt lte in nin exists on a column that is
+// never NULL.
+func (c *Compiler) columnLeaf(col string, e storage.Expr, arg func(storage.Scalar) any) (sq.Sqlizer, error) {
+	switch e.Op {
+	case storage.OpExists:
+		if e.Exists {
+			return sqlTrue, nil
+		}
+		return sqlFalse, nil
+	case storage.OpEq, storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+		return sq.Expr(col+" "+cmpOp(e.Op)+" ?", arg(e.Value)), nil
+	case storage.OpNe:
+		return sq.Expr(col+" <> ?", arg(e.Value)), nil
+	case storage.OpIn, storage.OpNin:
+		if len(e.Values) == 0 {
+			if e.Op == storage.OpIn {
+				return sqlFalse, nil
+			}
+			return sqlTrue, nil
+		}
+		args := make([]any, len(e.Values))
+		for i, v := range e.Values {
+			args[i] = arg(v)
+		}
+		kw := " IN ("
+		if e.Op == storage.OpNin {
+			kw = " NOT IN ("
+		}
+		return sq.Expr(col+kw+sq.Placeholders(len(args))+")", args...), nil
+	}
+	return nil, badOp(e)
+}
+
+// timeLeaf compares a time column (microsecond precision) with instants
+// that may carry nanoseconds, exactly: with t = f + r, 0 < r < 1µs, a stored
+// m is > t iff m >= f+1µs, and < t iff m <= f; it never equals t.
+func (c *Compiler) timeLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
+	split := func(t time.Time) (time.Time, bool) {
+		t = t.UTC()
+		f := t.Truncate(time.Microsecond)
+		return f, f.Equal(t)
+	}
+	p := c.j.timeParam
+	switch e.Op {
+	case storage.OpExists:
+		if e.Exists {
+			return sqlTrue, nil
+		}
+		return sqlFalse, nil
+	case storage.OpEq, storage.OpNe:
+		f, exact := split(e.Value.Time)
+		if !exact {
+			if e.Op == storage.OpEq {
+				return sqlFalse, nil
+			}
+			return sqlTrue, nil
+		}
+		op := "="
+		if e.Op == storage.OpNe {
+			op = "<>"
+		}
+		return sq.Expr(col+" "+op+" ?", p(f)), nil
+	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+		f, exact := split(e.Value.Time)
+		op := cmpOp(e.Op)
+		if !exact {
+			switch e.Op {
+			case storage.OpGt, storage.OpGte:
+				return sq.Expr(col+" >= ?", p(f.Add(time.Microsecond))), nil
+			default:
+				return sq.Expr(col+" <= ?", p(f)), nil
+			}
+		}
+		return sq.Expr(col+" "+op+" ?", p(f)), nil
+	case storage.OpIn, storage.OpNin:
+		var args []any
+		for _, v := range e.Values {
+			if f, exact := split(v.Time); exact {
+				args = append(args, p(f))
+			}
+		}
+		if len(args) == 0 {
+			if e.Op == storage.OpIn {
+				return sqlFalse, nil
+			}
+			return sqlTrue, nil
+		}
+		kw := " IN ("
+		if e.Op == storage.OpNin {
+			kw = " NOT IN ("
+		}
+		return sq.Expr(col+kw+sq.Placeholders(len(args))+")", args...), nil
+	}
+	return nil, badOp(e)
+}
+
+// SortExprs returns the SQL expressions, in order, that sort by field: for
+// a path into the value or metadata, its type rank, its number and its
+// string (NULL unless the value has that type); for a reserved root, its
+// column. Both directions of every expression order identically on every
+// dialect: only values of one rank are ever compared beyond the rank, and
+// they are all non-NULL or all NULL.
+func (c *Compiler) SortExprs(f storage.Field) []string {
+	switch f.Root {
+	case storage.RootValue, storage.RootMetadata:
+		col := "value"
+		if f.Root == storage.RootMetadata {
+			col = "metadata"
+		}
+		return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.str(col, f.Path)}
+	case storage.RootKey:
+		return []string{"key"}
+	case storage.RootVersion:
+		return []string{"version"}
+	case storage.RootCreatedAt:
+		return []string{"created_at"}
+	case storage.RootUpdatedAt:
+		return []string{"updated_at"}
+	}
+	return nil
+}
+
+// KeysetColumn is one column of a keyset position: the expression, its
+// direction, and the value the last row of the previous page had.
+type KeysetColumn struct {
+	Expr  string
+	Desc  bool
+	Value any
+}
+
+// Keyset returns the condition "after the position cols" in the order the
+// columns define: (c1 > v1) OR (c1 = v1 AND c2 > v2) OR … with < for
+// descending columns. Every value must be non-NULL.
+func Keyset(cols []KeysetColumn) sq.Sqlizer {
+	var or sq.Or
+	for j := range cols {
+		var and sq.And
+		for i := 0; i < j; i++ {
+			and = append(and, sq.Expr(cols[i].Expr+" = ?", cols[i].Value))
+		}
+		op := " > ?"
+		if cols[j].Desc {
+			op = " < ?"
+		}
+		and = append(and, sq.Expr(cols[j].Expr+op, cols[j].Value))
+		or = append(or, and)
+	}
+	if len(or) == 0 {
+		return sqlFalse
+	}
+	return or
+}
+
+// IndexExprs are the expressions a declared index on field must cover: the
+// very expressions Where and SortExprs write for it (its number and its
+// string).
+func (c *Compiler) IndexExprs(f storage.Field) []string {
+	switch f.Root {
+	case storage.RootValue:
+		return []string{c.j.num("value", f.Path), c.j.str("value", f.Path)}
+	case storage.RootMetadata:
+		return []string{c.j.num("metadata", f.Path), c.j.str("metadata", f.Path)}
+	}
+	return nil
+}
+
+// CreateIndex returns the statement that creates index name on the entries
+// of each namespace over expr: (namespace_id, expr), IF NOT EXISTS.
+func (c *Compiler) CreateIndex(name, expr string) string { return c.j.createIndex(name, expr) }
+
+// KeyRange returns the range [lo, hi) of the keys that start with prefix;
+// hi is "" when there is no upper bound. hi is valid UTF-8: the prefix with
+// its last character replaced by the next code point (in UTF-8, byte order
+// is code point order, so every key with the prefix sorts before it).
+func KeyRange(prefix string) (lo, hi string) {
+	p := prefix
+	for p != "" {
+		r, size := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-size]
+		next := r + 1
+		if next == 0xD800 {
+			next = 0xE000
+		}
+		if next <= utf8.MaxRune {
+			return prefix, p + string(next)
+		}
+	}
+	return prefix, ""
+}
+
+// Pattern is a compiled List pattern.
+type Pattern struct {
+	Prefix  string // the literal prefix: keys in KeyRange(Prefix)
+	Literal bool   // the whole pattern is literal: the key equals Prefix
+	// Match is the dialect's condition for the whole pattern (nil when
+	// Literal, or when the pattern is Prefix followed by one "*").
+	Match sq.Sqlizer
+}
+
+// CompilePattern compiles a glob pattern (validated by
+// storage.ValidatePattern): "*" any run of characters, "?" one character,
+// "\\" escapes the next character.
+func (c *Compiler) CompilePattern(p string) Pattern {
+	type tok struct {
+		r    rune
+		wild bool
+	}
+	var toks []tok
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRuneInString(p[i:])
+		i += size
+		if r == '\\' && i < len(p) {
+			r, size = utf8.DecodeRuneInString(p[i:])
+			i += size
+			toks = append(toks, tok{r: r})
+			continue
+		}
+		toks = append(toks, tok{r: r, wild: r == '*' || r == '?'})
+	}
+	var prefix strings.Builder
+	n := 0
+	for n < len(toks) && !toks[n].wild {
+		prefix.WriteRune(toks[n].r)
+		n++
+	}
+	out := Pattern{Prefix: prefix.String()}
+	if n == len(toks) {
+		out.Literal = true
+		return out
+	}
+	if n == len(toks)-1 && toks[n].r == '*' {
+		return out
+	}
+	var glob, like strings.Builder
+	for _, t := range toks {
+		switch {
+		case t.wild && t.r == '*':
+			glob.WriteByte('*')
+			like.WriteByte('%')
+		case t.wild:
+			glob.WriteByte('?')
+			like.WriteByte('_')
+		default:
+			switch t.r {
+			case '*', '?', '[':
+				glob.WriteString("[" + string(t.r) + "]")
+			default:
+				glob.WriteRune(t.r)
+			}
+			switch t.r {
+			case '%', '_', '\\':
+				like.WriteByte('\\')
+			}
+			like.WriteRune(t.r)
+		}
+	}
+	if _, ok := c.j.(sqliteJSON); ok {
+		out.Match = sq.Expr("key GLOB ?", glob.String())
+	} else {
+		out.Match = sq.Expr(`key LIKE ? ESCAPE '\'`, like.String())
+	}
+	return out
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// safeName drops from a path segment any character that could end a quoted
+// name or literal. storage.ParseField admits none of them; this is a second
+// line of defense, so that no name can ever leave its quotes.
+func safeName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '"' || r == '\'' || r == '\\' || r == '?' || r < 0x20 {
+			return -1
+		}
+		return r
+	}, name)
+}

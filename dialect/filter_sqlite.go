@@ -1,0 +1,103 @@
+package dialect
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// sqliteJSON writes filters for SQLite's JSON functions, which read the JSONB
+// blobs of the value and metadata columns. A path is a JSON path literal such
+// as '$."address"."city"' or '$."tags"[0]': members always double-quoted,
+// array indexes in brackets, so a numeric segment indexes arrays only.
+type sqliteJSON struct{}
+
+var _ jsonDialect = sqliteJSON{}
+
+func (sqliteJSON) placeholders() sq.PlaceholderFormat { return sq.Question }
+
+func (sqliteJSON) entryColumns() []string {
+	return []string{"key", "CAST(json(value) AS TEXT)", "CAST(json(metadata) AS TEXT)", "version", "created_at", "updated_at"}
+}
+
+// timeParam: SQLite stores times as unix microseconds.
+func (sqliteJSON) timeParam(t time.Time) any { return t.UnixMicro() }
+
+// sqlitePath writes the JSON path literal of path.
+func sqlitePath(path []storage.Segment) string {
+	var b strings.Builder
+	b.WriteByte('$')
+	for _, s := range path {
+		if s.IsIndex {
+			b.WriteString("[" + strconv.Itoa(s.Index) + "]")
+			continue
+		}
+		b.WriteString(`."` + safeName(s.Name) + `"`)
+	}
+	return quoteLiteral(b.String())
+}
+
+func (sqliteJSON) exists(col string, path []storage.Segment) string {
+	return "(json_type(" + col + ", " + sqlitePath(path) + ") IS NOT NULL)"
+}
+
+func (sqliteJSON) isType(col string, path []storage.Segment, t string) string {
+	return "json_type(" + col + ", " + sqlitePath(path) + ") = '" + t + "'"
+}
+
+func (sqliteJSON) num(col string, path []storage.Segment) string {
+	p := sqlitePath(path)
+	return "(CASE WHEN json_type(" + col + ", " + p + ") IN ('integer', 'real') THEN CAST(json_extract(" + col + ", " + p + ") AS REAL) END)"
+}
+
+func (sqliteJSON) str(col string, path []storage.Segment) string {
+	p := sqlitePath(path)
+	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") END)"
+}
+
+func (sqliteJSON) rank(col string, path []storage.Segment) string {
+	return "(CASE json_type(" + col + ", " + sqlitePath(path) + ")" +
+		" WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4" +
+		" WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)"
+}
+
+func (sqliteJSON) arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
+	p := sqlitePath(path)
+	head := "(json_type(entries." + col + ", " + p + ") = 'array' AND EXISTS (SELECT 1 FROM json_each(entries." + col + ", " + p + ") AS j WHERE "
+	switch s.Kind {
+	case storage.KindNull:
+		return sq.Expr(head + "j.type = 'null'))")
+	case storage.KindBool:
+		if s.Bool {
+			return sq.Expr(head + "j.type = 'true'))")
+		}
+		return sq.Expr(head + "j.type = 'false'))")
+	case storage.KindNumber:
+		return sq.Expr(head+"j.type IN ('integer', 'real') AND CAST(j.value AS REAL) = ?))", s.Num)
+	}
+	return sq.Expr(head+"j.type = 'text' AND j.value = ?))", s.Str)
+}
+
+// instr and substr count characters, not bytes; for valid UTF-8 text the
+// answers are the same as byte-wise ones.
+func (sqliteJSON) strContains(expr, sub string) sq.Sqlizer {
+	return sq.Expr("instr("+expr+", ?) > 0", sub)
+}
+
+func (sqliteJSON) strStartsWith(expr, prefix string) sq.Sqlizer {
+	return sq.Expr("substr("+expr+", 1, length(?)) = ?", prefix, prefix)
+}
+
+func (sqliteJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
+	return sq.Expr("(length("+expr+") >= length(?) AND substr("+expr+", length("+expr+") - length(?) + 1) = ?)", suffix, suffix, suffix)
+}
+
+func (sqliteJSON) versionNum() string { return "CAST(version AS REAL)" }
+
+func (sqliteJSON) createIndex(name, expr string) string {
+	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (namespace_id, " + expr + ")"
+}

@@ -1,0 +1,135 @@
+package storage_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+func TestParseField(t *testing.T) {
+	good := []struct {
+		in   string
+		root storage.FieldRoot
+		path []storage.Segment
+	}{
+		{"a", storage.RootValue, []storage.Segment{{Name: "a"}}},
+		{"address.city", storage.RootValue, []storage.Segment{{Name: "address"}, {Name: "city"}}},
+		{"tags.0", storage.RootValue, []storage.Segment{{Name: "tags"}, {Index: 0, IsIndex: true}}},
+		{"m.10.x", storage.RootValue, []storage.Segment{{Name: "m"}, {Index: 10, IsIndex: true}, {Name: "x"}}},
+		{"1st", storage.RootValue, []storage.Segment{{Name: "1st"}}},
+		{"first-name_2", storage.RootValue, []storage.Segment{{Name: "first-name_2"}}},
+		{"café.日本", storage.RootValue, []storage.Segment{{Name: "café"}, {Name: "日本"}}},
+		{"$key", storage.RootKey, nil},
+		{"$version", storage.RootVersion, nil},
+		{"$createdAt", storage.RootCreatedAt, nil},
+		{"$updatedAt", storage.RootUpdatedAt, nil},
+		{"$metadata.owner.id", storage.RootMetadata, []storage.Segment{{Name: "owner"}, {Name: "id"}}},
+	}
+	for _, g := range good {
+		f, err := storage.ParseField(g.in)
+		if err != nil {
+			t.Errorf("ParseField(%q): %v", g.in, err)
+			continue
+		}
+		if f.Root != g.root || fmt.Sprint(f.Path) != fmt.Sprint(g.path) {
+			t.Errorf("ParseField(%q) = %+v", g.in, f)
+		}
+	}
+	bad := map[string]string{
+		"":                "empty",
+		"a..b":            "segment 2: empty",
+		".a":              "segment 1: empty",
+		"a b":             `character ' '`,
+		`a"b`:             `character '"'`,
+		"a'b":             `character '\''`,
+		"a[0]":            `character '['`,
+		"a\\b":            `character '\\'`,
+		"a;b":             `character ';'`,
+		"$value":          "unknown reserved root",
+		"$metadata":       "needs a path",
+		"$metadataX":      "unknown reserved root",
+		"a.$b":            `character '$'`,
+		"tags.01":         "leading zero",
+		"tags.9999999999": "larger than",
+		"a\x00":           `character '\x00'`,
+		strings.Repeat("a.", storage.MaxPathSegments) + "a":   "segments",
+		strings.Repeat("a", storage.MaxSegmentLen+1):          "bytes, more than",
+		strings.Repeat("abcd.", storage.MaxPathLen/5+1) + "a": "more than",
+	}
+	for in, want := range bad {
+		_, err := storage.ParseField(in)
+		if !errors.Is(err, storage.ErrInvalidFilter) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseField(%q) = %v, want ErrInvalidFilter saying %q", in, err, want)
+		}
+	}
+}
+
+func TestFilterJSONRoundTrip(t *testing.T) {
+	when := time.Date(2024, 5, 1, 12, 0, 0, 500, time.UTC)
+	filters := []storage.Filter{
+		storage.Eq("a", 1),
+		storage.Eq("a", nil),
+		storage.In("tags", "x", 2, true, nil),
+		storage.And(storage.Gte("age", 18), storage.Or(storage.StartsWith("name", "A"), storage.Not(storage.Exists("x", true)))),
+		storage.And(),
+		storage.Or(),
+		storage.Lt("$createdAt", when),
+		storage.All(),
+	}
+	for _, f := range filters {
+		b, err := json.Marshal(f)
+		if err != nil {
+			t.Fatalf("Marshal(%+v): %v", f, err)
+		}
+		g, err := storage.ParseFilter(b)
+		if err != nil {
+			t.Fatalf("ParseFilter(%s): %v", b, err)
+		}
+		x1, err1 := f.Compile()
+		x2, err2 := g.Compile()
+		if err1 != nil || err2 != nil || fmt.Sprint(x1) != fmt.Sprint(x2) {
+			t.Errorf("round trip of %s: %+v (%v) != %+v (%v)", b, x1, err1, x2, err2)
+		}
+	}
+}
+
+func TestFilterErrorsSayWhat(t *testing.T) {
+	tests := []struct {
+		f    storage.Filter
+		want string
+	}{
+		{storage.And(storage.Eq("a", 1), storage.Or(storage.Gt("b", true))), `filter.and[1].or[0]: field "b", operator gt: booleans and null compare by equality only`},
+		{storage.Not(storage.Filter{Field: "a", Op: "like"}), `filter.not: field "a": unknown operator "like"`},
+		{storage.Filter{Field: "a", Op: storage.OpIn, Value: "x"}, "value must be an array of scalars, not a string"},
+		{storage.Filter{Field: "a", Op: storage.OpExists, Value: "no"}, "value must be a boolean, not a string"},
+		{storage.Eq("a", []int{1}), "value must be a string, number, boolean or null, not a []int"},
+		{storage.Eq("$createdAt", "yesterday"), `"yesterday" is not an RFC 3339 time`},
+	}
+	for _, tt := range tests {
+		_, err := tt.f.Compile()
+		var ve *storage.ValidationError
+		if !errors.As(err, &ve) || !errors.Is(err, storage.ErrInvalidFilter) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Compile(%+v) = %v, want a *ValidationError wrapping ErrInvalidFilter saying %q", tt.f, err, tt.want)
+		}
+	}
+}
+
+func ExampleParseFilter() {
+	f, err := storage.ParseFilter([]byte(`{"and":[{"field":"age","operator":"gte","value":18},{"not":{"field":"tags","operator":"contains","value":"banned"}}]}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := json.Marshal(f)
+	fmt.Println(string(b))
+	_, err = storage.ParseFilter([]byte(`{"field":"a b","operator":"eq","value":1}`))
+	fmt.Println(err)
+	// Output:
+	// {"and":[{"field":"age","operator":"gte","value":18},{"not":{"field":"tags","operator":"contains","value":"banned"}}]}
+	// storage: invalid filter: field "a b", segment 1: character ' ' is not allowed (letters, digits, _ and - only)
+}

@@ -1,0 +1,85 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// Declared indexes (storage.WithIndexes). For each declared field the
+// engine creates one index per expression its filters and sorts write for
+// that field: the field's number and its string projections, exactly as
+// dialect.Compiler spells them in WHERE and ORDER BY, so the planner matches
+// them. The index key is (namespace_id, expression): the namespace's own
+// entries are one contiguous range of it, so an index serves each namespace
+// that declares the field as if it were its own. The physical index is
+// shared by every namespace that declares the same field (its name is a
+// hash of the expression), and, being a plain index on the table, it also
+// holds the (NULL-valued) rows of other namespaces.
+//
+// On PostgreSQL both are B-tree indexes; the number projection serves eq,
+// in, gt/gte/lt/lte and sorts on numbers, the string projection the same on
+// strings. No GIN index is built: contains is substring search on strings
+// and element equality by double value on arrays, which jsonb's @> (exact
+// numeric equality, containment rather than equality) does not express, so
+// a GIN index could not be used without changing the answers.
+//
+// SQLite without statistics (no ANALYZE yet) prefers the primary key, which
+// returns rows in the key order Query wants, over an expression index, and
+// then reads a whole namespace to find one value. So the engine seeds
+// sqlite_stat1 for the indexes it creates (and the primary key) with the
+// estimates of a large namespace and a selective field, unless statistics
+// already exist; a real ANALYZE replaces them. The seeds are written before
+// the CREATE INDEX, whose schema change makes the other connections reload
+// the statistics (a connection plans the first statement it runs after the
+// change before it has reloaded them); ANALYZE sqlite_schema makes the
+// writer reload them.
+func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
+	c := x.compiler()
+	q := x.sc.writer()
+	var names, exprs []string
+	for _, f := range fields {
+		for _, expr := range c.IndexExprs(f) {
+			names, exprs = append(names, indexName(expr)), append(exprs, expr)
+		}
+	}
+	if x.s.eng.dialect().Name() == dialect.SQLite {
+		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil { // creates sqlite_stat1
+			return err
+		}
+		for _, name := range append([]string{"sqlite_autoindex_entries_1"}, names...) {
+			_, err := q.exec(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) SELECT 'entries', ?, ? `+
+				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, name, seededStat, name)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for i, name := range names {
+		if _, err := q.exec(ctx, c.CreateIndex(name, exprs[i])); err != nil {
+			return err
+		}
+	}
+	if x.s.eng.dialect().Name() == dialect.SQLite {
+		// The connection that changed the schema reloads statistics only
+		// when told to.
+		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seededStat is the sqlite_stat1 estimate seeded for the engine's indexes:
+// a million entries, a thousand per namespace, one per indexed value.
+const seededStat = "1000000 1000 1"
+
+// indexName names the index of an expression: stable, and the same for
+// every namespace that declares the field.
+func indexName(expr string) string {
+	sum := sha256.Sum256([]byte(expr))
+	return "entries_ix_" + hex.EncodeToString(sum[:10])
+}

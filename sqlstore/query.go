@@ -1,0 +1,329 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// nsCond restricts a statement to the entries of one namespace. A missing
+// namespace selects no rows.
+func nsCond(ns string) sq.Sqlizer {
+	return sq.Expr("namespace_id = (SELECT id FROM namespaces WHERE name = ?)", ns)
+}
+
+// compiler returns the filter compiler of the store's dialect.
+func (x *ops) compiler() *dialect.Compiler {
+	c, err := dialect.NewCompiler(x.s.eng.dialect().Name())
+	if err != nil {
+		panic(err) // the engine's dialect is always known
+	}
+	return c
+}
+
+// pageLimit applies Limit and Offset: one row more than the limit is read,
+// to know whether another page follows.
+func pageLimit(b sq.SelectBuilder, o storage.CallOptions) sq.SelectBuilder {
+	if o.Limit >= 0 {
+		b = b.Limit(uint64(o.Limit) + 1)
+	}
+	if o.Offset > 0 {
+		if o.Limit < 0 {
+			b = b.Limit(math.MaxInt64)
+		}
+		b = b.Offset(uint64(o.Offset))
+	}
+	return b
+}
+
+// List implements storage.Ops.
+func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
+	const op = "list"
+	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindLimit|storage.KindOffset|storage.KindCursor, opts)
+	if err != nil {
+		return storage.ListResult{}, err
+	}
+	ns := o.Namespace.Name
+	c := x.compiler()
+	b := sq.Select("key").From("entries").Where(nsCond(ns)).PlaceholderFormat(c.PlaceholderFormat())
+	if o.Set&storage.KindPattern != 0 {
+		p := c.CompilePattern(o.Pattern)
+		switch {
+		case p.Literal:
+			b = b.Where(sq.Expr("key = ?", p.Prefix))
+		default:
+			lo, hi := dialect.KeyRange(p.Prefix)
+			if lo != "" {
+				b = b.Where(sq.Expr("key >= ?", lo))
+			}
+			if hi != "" {
+				b = b.Where(sq.Expr("key < ?", hi))
+			}
+			if p.Match != nil {
+				b = b.Where(p.Match)
+			}
+		}
+	}
+	hash := fingerprint(op, ns, o.Pattern, o.Set&storage.KindPattern != 0)
+	if o.Cursor != "" {
+		cur, err := decodeCursor(o.Cursor, op, hash)
+		if err != nil {
+			return storage.ListResult{}, x.s.fail(op, ns, "", err)
+		}
+		b = b.Where(sq.Expr("key > ?", cur.Key))
+	}
+	b = pageLimit(b.OrderBy("key"), o)
+	q, args, err := b.ToSql()
+	if err != nil {
+		return storage.ListResult{}, x.s.fail(op, ns, "", err)
+	}
+	keys := []string{}
+	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+		var k string
+		if err := r.Scan(&k); err != nil {
+			return err
+		}
+		keys = append(keys, k)
+		return nil
+	})
+	if err != nil {
+		return storage.ListResult{}, x.s.fail(op, ns, "", err)
+	}
+	var res storage.ListResult
+	if o.Limit >= 0 && len(keys) > o.Limit {
+		keys = keys[:o.Limit]
+		if len(keys) > 0 {
+			res.Cursor = encodeCursor(cursor{Op: op, Hash: hash, Key: keys[len(keys)-1]})
+		}
+	}
+	res.Keys = keys
+	return res, nil
+}
+
+// Count implements storage.Ops.
+func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
+	const op = "count"
+	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindFilter, opts)
+	if err != nil {
+		return 0, err
+	}
+	ns := o.Namespace.Name
+	c := x.compiler()
+	where, err := c.Where(o.Filter)
+	if err != nil {
+		return 0, x.s.fail(op, ns, "", err)
+	}
+	q, args, err := sq.Select("count(*)").From("entries").Where(nsCond(ns)).Where(where).
+		PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+	if err != nil {
+		return 0, x.s.fail(op, ns, "", err)
+	}
+	var n int64
+	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&n) })
+	if err != nil {
+		return 0, x.s.fail(op, ns, "", err)
+	}
+	return n, nil
+}
+
+// sortCol is one field of a Query's sort and its SQL expressions.
+type sortCol struct {
+	field storage.Field
+	exprs []string
+	desc  bool
+}
+
+// buildQuery writes the statement of Query: filter, sort, cursor position,
+// limit and offset. It is the only place that does, so EXPLAIN tests see
+// exactly what Query runs.
+func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions) (q string, args []any, sorts []sortCol, hash string, err error) {
+	const op = "query"
+	ns := o.Namespace.Name
+	e, err := f.Compile()
+	if err != nil {
+		return "", nil, nil, "", err
+	}
+	c := x.compiler()
+	where, err := c.Where(e)
+	if err != nil {
+		return "", nil, nil, "", err
+	}
+	fj, err := json.Marshal(f)
+	if err != nil {
+		return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+	}
+	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
+
+	cols := c.EntryColumns()
+	var order []string
+	dir := func(desc bool) string {
+		if desc {
+			return " DESC"
+		}
+		return " ASC"
+	}
+	sorts = make([]sortCol, len(o.SortFields))
+	for i, fld := range o.SortFields {
+		sc := sortCol{field: fld, exprs: c.SortExprs(fld), desc: o.Sort[i].Desc}
+		sorts[i] = sc
+		if isPath(fld) {
+			cols = append(cols, sc.exprs...)
+		}
+		for _, ex := range sc.exprs {
+			order = append(order, ex+dir(sc.desc))
+		}
+	}
+	order = append(order, "key ASC")
+	b := sq.Select(cols...).From("entries").Where(nsCond(ns)).Where(where).PlaceholderFormat(c.PlaceholderFormat())
+	if o.Cursor != "" {
+		cur, err := decodeCursor(o.Cursor, op, hash)
+		if err == nil && len(cur.Vals) != len(sorts) {
+			err = storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+		}
+		if err != nil {
+			return "", nil, nil, "", err
+		}
+		var ks []dialect.KeysetColumn
+		for i, sc := range sorts {
+			v := cur.Vals[i]
+			switch sc.field.Root {
+			case storage.RootValue, storage.RootMetadata:
+				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: v.Rank})
+				switch v.Rank {
+				case dialect.RankNumber:
+					n, err := v.num()
+					if err != nil {
+						return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+					}
+					ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[1], Desc: sc.desc, Value: n})
+				case dialect.RankString:
+					if v.Str == nil {
+						return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+					}
+					ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[2], Desc: sc.desc, Value: *v.Str})
+				}
+			case storage.RootKey:
+				s := ""
+				if v.Str != nil {
+					s = *v.Str
+				}
+				ks = append(ks, dialect.KeysetColumn{Expr: "key", Desc: sc.desc, Value: s})
+			case storage.RootVersion:
+				ks = append(ks, dialect.KeysetColumn{Expr: "version", Desc: sc.desc, Value: v.Int})
+			case storage.RootCreatedAt, storage.RootUpdatedAt:
+				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.TimeParam(time.UnixMicro(v.Int).UTC())})
+			}
+		}
+		ks = append(ks, dialect.KeysetColumn{Expr: "key", Value: cur.Key})
+		b = b.Where(dialect.Keyset(ks))
+	}
+	b = pageLimit(b.OrderBy(order...), o)
+	q, args, err = b.ToSql()
+	return q, args, sorts, hash, err
+}
+
+// Query implements storage.Ops.
+func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
+	const op = "query"
+	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindOffset|storage.KindCursor, opts)
+	if err != nil {
+		return storage.QueryResult{}, err
+	}
+	ns := o.Namespace.Name
+	q, args, sorts, hash, err := x.buildQuery(f, o)
+	if err != nil {
+		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+	}
+	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
+	entries := []storage.Entry{}
+	var next cursor
+	type pathVals struct {
+		rank sql.NullInt64
+		num  sql.NullFloat64
+		str  sql.NullString
+	}
+	pv := make([]pathVals, len(sorts))
+	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+		var en storage.Entry
+		var vs, ms string
+		var value, md []byte
+		var cMicros, uMicros int64
+		var dest []any
+		if sqlite {
+			dest = []any{&en.Key, &vs, &ms, &en.Version, &cMicros, &uMicros}
+		} else {
+			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt}
+		}
+		for i, sc := range sorts {
+			pv[i] = pathVals{}
+			if isPath(sc.field) {
+				dest = append(dest, &pv[i].rank, &pv[i].num, &pv[i].str)
+			}
+		}
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		if sqlite {
+			en.Value, en.Metadata = json.RawMessage(vs), json.RawMessage(ms)
+			en.CreatedAt, en.UpdatedAt = fromMicros(cMicros), fromMicros(uMicros)
+		} else {
+			en.Value, en.Metadata = json.RawMessage(value), json.RawMessage(md)
+			en.CreatedAt, en.UpdatedAt = en.CreatedAt.UTC(), en.UpdatedAt.UTC()
+		}
+		en.Namespace = ns
+		entries = append(entries, en)
+		if o.Limit < 0 || len(entries) != o.Limit {
+			return nil
+		}
+		// The last entry of the page: remember its position.
+		vals := make([]sortValue, len(sorts))
+		for i, sc := range sorts {
+			switch sc.field.Root {
+			case storage.RootValue, storage.RootMetadata:
+				vals[i].Rank = pv[i].rank.Int64
+				if pv[i].num.Valid {
+					vals[i].Num = strconv.FormatFloat(pv[i].num.Float64, 'g', -1, 64)
+				}
+				if pv[i].str.Valid {
+					s := pv[i].str.String
+					vals[i].Str = &s
+				}
+			case storage.RootKey:
+				k := en.Key
+				vals[i].Str = &k
+			case storage.RootVersion:
+				vals[i].Int = en.Version
+			case storage.RootCreatedAt:
+				vals[i].Int = en.CreatedAt.UnixMicro()
+			case storage.RootUpdatedAt:
+				vals[i].Int = en.UpdatedAt.UnixMicro()
+			}
+		}
+		next = cursor{Op: op, Hash: hash, Key: en.Key, Vals: vals}
+		return nil
+	})
+	if err != nil {
+		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+	}
+	var res storage.QueryResult
+	if o.Limit >= 0 && len(entries) > o.Limit {
+		entries = entries[:o.Limit]
+		if o.Limit > 0 {
+			res.Cursor = encodeCursor(next)
+		}
+	}
+	res.Entries = entries
+	return res, nil
+}
+
+func isPath(f storage.Field) bool {
+	return f.Root == storage.RootValue || f.Root == storage.RootMetadata
+}

@@ -61,7 +61,7 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 		e.w.SetConnMaxIdleTime(0)
 		e.w.SetConnMaxLifetime(0)
 	}
-	if err := e.w.PingContext(ctx); err != nil {
+	if err := pingRetry(ctx, e.w, d); err != nil {
 		return nil, err
 	}
 	if cfg.migrate {
@@ -79,13 +79,39 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 		}
 		e.r.SetMaxOpenConns(o.Readers)
 		e.r.SetMaxIdleConns(o.Readers)
-		if err := e.r.PingContext(ctx); err != nil {
+		if err := pingRetry(ctx, e.r, d); err != nil {
 			return nil, err
 		}
 	}
 	e.wq = e.bind(e.w)
 	e.rq = e.bind(e.r)
 	return e, nil
+}
+
+// pingRetry opens a first connection. Switching a new database file to WAL
+// mode needs an exclusive lock and fails at once, whatever busy_timeout
+// says, when another process is opening the same file: retry busy errors
+// for a while.
+func pingRetry(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
+	const patience = 30 * time.Second
+	deadline := time.Now().Add(patience)
+	delay := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || d.Classify(err) != dialect.ErrBusy || time.Now().After(deadline) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if delay < 200*time.Millisecond {
+			delay *= 2
+		}
+	}
 }
 
 // checkSchema fails unless every known migration is applied.

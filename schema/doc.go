@@ -12,6 +12,18 @@
 //	defer db.Close()
 //	_, err := schema.Up(ctx, schema.Postgres, db)
 //
+// Migrator wraps the Provider for tools such as cmd/migrate: Up, UpTo,
+// Down, DownTo, Redo, Reset, Status and Version, with a failed migration
+// reported as a *MigrationError that names the file, the direction and the
+// statement (its transaction is rolled back, so the schema stays at the last
+// good version). WithFS reads migrations from another fs.FS than the
+// embedded one (development and tests). ValidateFiles checks migration files
+// without a database, and Create writes the next numbered migration for
+// every dialect.
+//
+//	m, err := schema.NewMigrator(schema.Postgres, db)
+//	res, err := m.Up(ctx) // on failure: res holds what was applied before it
+//
 // # Concurrency
 //
 // Any number of processes may call Up against the same database at the same

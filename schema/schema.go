@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"time"
 
@@ -37,6 +38,7 @@ type Option func(*config)
 type config struct {
 	sqliteFile  string
 	lockTimeout time.Duration
+	fsys        fs.FS // migrations to use instead of the embedded ones (WithFS)
 }
 
 // WithSQLiteFile names the SQLite database file, so that the migration lock
@@ -72,6 +74,12 @@ func (d Dialect) source() (goose.Dialect, fs.FS, error) {
 // or in others) are serialized. Use it for what Up and Version do not cover:
 // Status, Down, DownTo, HasPending.
 func NewProvider(d Dialect, db *sql.DB, opts ...Option) (*goose.Provider, error) {
+	return newProvider(d, db, opts)
+}
+
+// newProvider is NewProvider with extra goose options (Migrator's statement
+// tracking).
+func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOption) (*goose.Provider, error) {
 	gd, fsys, err := d.source()
 	if err != nil {
 		return nil, err
@@ -79,6 +87,9 @@ func NewProvider(d Dialect, db *sql.DB, opts ...Option) (*goose.Provider, error)
 	cfg := config{}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.fsys != nil {
+		fsys = cfg.fsys
 	}
 	if cfg.lockTimeout <= 0 {
 		cfg.lockTimeout = DefaultLockTimeout
@@ -89,17 +100,23 @@ func NewProvider(d Dialect, db *sql.DB, opts ...Option) (*goose.Provider, error)
 		// goose retries pg_try_advisory_lock every period (at least one
 		// second) up to the threshold.
 		tries := uint64((cfg.lockTimeout + time.Second - 1) / time.Second)
-		locker, err = lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries))
+		// The lock is per schema: migrators of different schemas in one
+		// database (tenants, tests) do not wait for each other.
+		id, err := postgresLockID(db)
+		if err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
+		}
+		locker, err = lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries), lock.WithLockID(id))
 		if err != nil {
 			return nil, fmt.Errorf("schema: %w", err)
 		}
 	case SQLite:
 		locker = &fileLocker{path: cfg.sqliteFile, timeout: cfg.lockTimeout}
 	}
-	p, err := goose.NewProvider(gd, db, fsys,
+	p, err := goose.NewProvider(gd, db, fsys, append([]goose.ProviderOption{
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
@@ -157,4 +174,18 @@ func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
 		return 0, fmt.Errorf("schema: version: %w", err)
 	}
 	return v, nil
+}
+
+// postgresLockID derives the migration lock's advisory-lock key from the
+// schema the migrations go into (the first on the search_path).
+func postgresLockID(db *sql.DB) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var current string
+	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&current); err != nil {
+		return 0, fmt.Errorf("read current schema: %w", err)
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("mycelia-storage/goose/" + current))
+	return int64(h.Sum64()), nil
 }

@@ -1,0 +1,74 @@
+// Command migrate applies the storage engine's schema migrations to a SQLite
+// or PostgreSQL database. The migrations are embedded in the binary, so
+//
+//	go install github.com/mycelia-kernel/storage/cmd/migrate@latest
+//
+// is all a user needs.
+//
+// Usage:
+//
+//	migrate [flags] COMMAND [ARG]
+//
+// Commands:
+//
+//	up          apply every pending migration
+//	up-to V     apply the pending migrations up to and including version V
+//	down        roll back the most recently applied migration
+//	down-to V   roll back the migrations above version V (0: all of them)
+//	redo        roll back the most recent migration and apply it again
+//	reset       roll back every applied migration
+//	status      list every migration, applied (with its time) or pending
+//	version     print the database's schema version
+//	validate    check the migration files of both dialects, and dry-run the
+//	            SQLite ones (up, reset, up) on an in-memory database; it does
+//	            not connect to the DSN's database
+//	create NAME write the next numbered migration, NNNNN_name.sql, into
+//	            migrations/sqlite and migrations/postgres (or --dir's)
+//
+// Flags, before or after the command:
+//
+//	--dsn DSN            sqlite:PATH[?synchronous=full&busy_timeout=MS],
+//	                     sqlite::memory: or postgres://…; default $STORAGE_DSN,
+//	                     else sqlite:storage.db. The dialect follows from it.
+//	--json               print one JSON document on stdout, errors included
+//	--dir DIR            a directory with sqlite/ and postgres/ subdirectories:
+//	                     create writes there (default ./migrations); the other
+//	                     commands read migrations from there instead of the
+//	                     embedded ones (development and tests)
+//	--lock-timeout D     how long to wait for another migrator (default 5m)
+//	-h, --help           document every command and flag
+//
+// Output: up, down and the others print a line per migration with its
+// duration ("up   00001_init.sql (4.21ms)") and a closing line with the
+// schema version; status prints an aligned table (VERSION, MIGRATION, STATE,
+// APPLIED AT in UTC). With --json the same facts come as JSON: for example
+// {"command":"up","ok":true,"dialect":"sqlite","migrations":[{"version":1,
+// "file":"00001_init.sql","direction":"up","duration_ms":4.21}],"version":1,
+// "latest":1}; a failure is {"ok":false,"error":…,"exit_code":1} plus,
+// when a migration failed, "failed":{"version","file","direction",
+// "statement","error"}.
+//
+// Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage
+// (unknown command or flag, a missing or bad argument, a malformed DSN).
+//
+// # Safety
+//
+// Any number of migrate processes (and engines opening the store) may run
+// against one database at once: package schema serializes them, with a
+// PostgreSQL advisory lock or, on SQLite, a lock file PATH.migrate.lock
+// beside the database, and each migration is applied exactly once. A new
+// SQLite database switched to WAL mode by several processes at once can
+// answer SQLITE_BUSY; migrate retries that for up to 30 seconds.
+//
+// Each migration runs in a transaction. When one fails it is rolled back,
+// the schema stays at the last version that succeeded, migrations after it
+// are not run, and the error names the file and the statement:
+//
+//	migrate: schema: migration 00003_broken.sql (up) failed at statement:
+//	    INSERT INTO no_such_table (x) VALUES (1);
+//	SQL logic error: no such table: no_such_table (1)
+//	(the schema is at version 2)
+//
+// redo runs down and then up, each under the lock: another migrator may run
+// between them.
+package main

@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// DefaultDSN is used when neither --dsn nor STORAGE_DSN is given.
+const DefaultDSN = "sqlite:storage.db"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name, args, help string
+	nargs            int
+	run              func(ctx context.Context, c *cli, args []string) error
+}
+
+var commands = []command{
+	{"up", "", "apply every pending migration", 0, cmdUp},
+	{"up-to", "V", "apply the pending migrations up to and including version V", 1, cmdUpTo},
+	{"down", "", "roll back the most recently applied migration", 0, cmdDown},
+	{"down-to", "V", "roll back the migrations above version V (0: all of them)", 1, cmdDownTo},
+	{"redo", "", "roll back the most recent migration and apply it again", 0, cmdRedo},
+	{"reset", "", "roll back every applied migration", 0, cmdReset},
+	{"status", "", "list every migration, applied (with its time) or pending", 0, cmdStatus},
+	{"version", "", "print the database's schema version", 0, cmdVersion},
+	{"validate", "", "check the migration files of every dialect, and dry-run the SQLite ones in memory", 0, cmdValidate},
+	{"create", "NAME", "write the next numbered migration, NNNNN_NAME.sql, for every dialect", 1, cmdCreate},
+}
+
+// cli holds the parsed flags and the output streams of one run.
+type cli struct {
+	dsn         string
+	json        bool
+	dir         string
+	lockTimeout time.Duration
+	stdout      io.Writer
+	stderr      io.Writer
+}
+
+func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dsn, "dsn", "", "database `DSN`: sqlite:PATH or postgres://… (default $STORAGE_DSN, else "+DefaultDSN+")")
+	fs.BoolVar(&c.json, "json", false, "print results as one JSON document on stdout, errors included")
+	fs.StringVar(&c.dir, "dir", "", "`DIR` holding sqlite/ and postgres/ migration directories: create writes there (default ./migrations);\n"+
+		"the other commands read migrations from there instead of the embedded ones (development and tests)")
+	fs.DurationVar(&c.lockTimeout, "lock-timeout", schema.DefaultLockTimeout, "how long to wait for another migrator to finish")
+	fs.Usage = func() { usage(fs) }
+	return fs
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage: migrate [flags] COMMAND [ARG]
+
+Applies the storage engine's schema migrations (embedded in this binary) to a
+SQLite or PostgreSQL database. The dialect follows from the DSN.
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
+	}
+	_ = tw.Flush()
+	fmt.Fprint(w, `
+Flags (before or after the command):
+`)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `  -h, -help
+    	print this help
+
+Environment:
+  STORAGE_DSN   the DSN when --dsn is not given
+
+Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage.
+
+Any number of migrate processes may run at once against one database: they
+are serialized (a PostgreSQL advisory lock; on SQLite a lock file
+PATH.migrate.lock beside the database) and each migration is applied once.
+A migration that fails is rolled back; the schema stays at the last version
+that succeeded, and the error names the file and the statement.
+`)
+}
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdout: stdout, stderr: stderr}
+	fs := newFlagSet(c, stderr)
+	// Flags may come before and after the command.
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage // the flag package printed the error and usage
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
+			break
+		}
+		pos = append(pos, rest[0])
+		rest = rest[1:]
+	}
+	if c.dsn == "" {
+		c.dsn = getenv("STORAGE_DSN")
+	}
+	if c.dsn == "" {
+		c.dsn = DefaultDSN
+	}
+	if len(pos) == 0 {
+		return c.fail("", usagef("no command given (try migrate -h)"))
+	}
+	name := pos[0]
+	for _, cmd := range commands {
+		if cmd.name != name {
+			continue
+		}
+		if len(pos)-1 != cmd.nargs {
+			want := "no argument"
+			if cmd.nargs == 1 {
+				want = "one argument, " + cmd.args
+			}
+			return c.fail(name, usagef("%s takes %s (got %d)", name, want, len(pos)-1))
+		}
+		if err := cmd.run(ctx, c, pos[1:]); err != nil {
+			return c.fail(name, err)
+		}
+		return exitOK
+	}
+	return c.fail("", usagef("unknown command %q (try migrate -h)", name))
+}
+
+// fail reports err and returns its exit code.
+func (c *cli) fail(cmd string, err error) int {
+	code := exitFailure
+	var ue usageError
+	if errors.As(err, &ue) {
+		code = exitUsage
+	}
+	if c.json {
+		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exit_code": code}
+		var me *schema.MigrationError
+		if errors.As(err, &me) {
+			out["failed"] = map[string]any{
+				"version": me.Version, "file": me.File, "direction": me.Direction,
+				"statement": me.Statement, "error": me.Err.Error(),
+			}
+		}
+		c.printJSON(out)
+	} else {
+		fmt.Fprintf(c.stderr, "migrate: %v\n", err)
+		if code == exitUsage {
+			fmt.Fprintln(c.stderr, "usage: migrate [flags] COMMAND [ARG]; migrate -h for help")
+		}
+	}
+	return code
+}
+
+func (c *cli) printJSON(v any) {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// target is an open database and its migrator.
+type target struct {
+	d    schema.Dialect
+	db   *sql.DB
+	pool *pgxpool.Pool // PostgreSQL: the pool under db
+	m    *schema.Migrator
+}
+
+func (t *target) close() error {
+	err := t.db.Close()
+	if t.pool != nil {
+		t.pool.Close() // closing the *sql.DB leaves the pool open
+	}
+	return err
+}
+
+// open connects to the DSN's database and prepares its migrator.
+func (c *cli) open(ctx context.Context) (*target, error) {
+	dc, err := dialect.ParseDSN(c.dsn)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	opts := []schema.Option{schema.WithLockTimeout(c.lockTimeout)}
+	var t target
+	switch dc.Dialect {
+	case dialect.SQLite:
+		t.d = schema.SQLite
+		o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		if dc.Memory {
+			t.db, err = sql.Open("sqlite", dialect.SQLiteMemoryDSN())
+			if err == nil {
+				t.db.SetMaxOpenConns(1)
+			}
+		} else {
+			t.db, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(dc.Path, o, true))
+			opts = append(opts, schema.WithSQLiteFile(dc.Path))
+		}
+		if err != nil {
+			return nil, err
+		}
+	case dialect.Postgres:
+		t.d = schema.Postgres
+		pc, err := pgxpool.ParseConfig(dc.URL)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("DSN: %v", err)}
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			return nil, err
+		}
+		t.pool = pool
+		t.db = stdlib.OpenDBFromPool(pool)
+	default:
+		return nil, fmt.Errorf("unsupported dialect %q", dc.Dialect)
+	}
+	if err := ping(ctx, t.db, dc.Dialect); err != nil {
+		_ = t.close()
+		return nil, fmt.Errorf("connect to %s database: %w", t.d, err)
+	}
+	if c.dir != "" {
+		opts = append(opts, schema.WithFS(os.DirFS(filepath.Join(c.dir, string(t.d)))))
+	}
+	m, err := schema.NewMigrator(t.d, t.db, opts...)
+	if err != nil {
+		_ = t.close()
+		return nil, err
+	}
+	t.m = m
+	return &t, nil
+}
+
+// ping connects to the database. A new SQLite connection switches the file
+// to WAL mode, which fails at once with SQLITE_BUSY while another process
+// does the same to a new database (the busy timeout does not cover it), so
+// busy errors are retried, with a jittered backoff, for up to 30 seconds.
+func ping(ctx context.Context, db *sql.DB, name dialect.Name) error {
+	d, err := dialect.ForName(name)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	wait := 5 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || d.Classify(err) != dialect.ErrBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait/2 + rand.N(wait)):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}

@@ -1,0 +1,230 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/pressly/goose/v3"
+)
+
+// WithFS makes NewProvider, Up and NewMigrator read the dialect's migrations
+// from fsys (files NNNNN_name.sql at its root, e.g.
+// os.DirFS("migrations/sqlite")) instead of the embedded ones. For
+// development and tests: a deployed binary uses what it embeds.
+func WithFS(fsys fs.FS) Option {
+	return func(c *config) { c.fsys = fsys }
+}
+
+// MigrationError is returned by Migrator's methods when a migration fails:
+// it names the file, the direction and the statement that failed. The
+// failed migration's transaction is rolled back, so the schema stays at the
+// last migration that succeeded.
+type MigrationError struct {
+	Version   int64
+	File      string // base name, e.g. "00003_add_index.sql"
+	Direction string // "up" or "down"
+	Statement string // the statement that failed; "" if unknown
+	Err       error  // the database's error
+}
+
+func (e *MigrationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schema: migration %s (%s) failed", e.File, e.Direction)
+	if e.Statement != "" {
+		fmt.Fprintf(&b, " at statement:\n%s\n", indent(strings.TrimSpace(e.Statement)))
+	} else {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *MigrationError) Unwrap() error { return e.Err }
+
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+// ErrNothingToRedo is returned by Migrator.Redo when no migration is applied.
+var ErrNothingToRedo = errors.New("schema: no migration is applied: nothing to redo")
+
+// Migrator runs the migrations of one dialect on one database: goose's
+// Provider (see NewProvider) with errors that name the failing file and
+// statement. Each method takes the migration lock for its duration, so
+// migrators in other processes are serialized with it; Redo takes it twice
+// (down, then up). A Migrator is not safe for concurrent use.
+type Migrator struct {
+	d  Dialect
+	db *sql.DB
+	p  *goose.Provider
+	tr *stmtTracker
+}
+
+// NewMigrator returns a Migrator for d on db; the options are those of
+// NewProvider (WithSQLiteFile, WithLockTimeout, WithFS).
+func NewMigrator(d Dialect, db *sql.DB, opts ...Option) (*Migrator, error) {
+	tr := &stmtTracker{}
+	p, err := newProvider(d, db, opts, goose.WithVerbose(true), goose.WithSlog(slog.New(tr)))
+	if err != nil {
+		return nil, err
+	}
+	return &Migrator{d: d, db: db, p: p, tr: tr}, nil
+}
+
+// Provider returns the goose Provider underneath.
+func (m *Migrator) Provider() *goose.Provider { return m.p }
+
+// Sources lists the migrations the Migrator knows, in version order.
+func (m *Migrator) Sources() []*goose.Source { return m.p.ListSources() }
+
+// Latest is the highest known migration version (0 when there is none).
+func (m *Migrator) Latest() int64 {
+	s := m.p.ListSources()
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)-1].Version
+}
+
+// Up applies every pending migration.
+func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
+	m.tr.reset()
+	return m.wrap(m.p.Up(ctx))
+}
+
+// UpTo applies the pending migrations up to and including version.
+func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	m.tr.reset()
+	return m.wrap(m.p.UpTo(ctx, version))
+}
+
+// Down rolls back the most recently applied migration. With nothing applied
+// it returns no result and no error.
+func (m *Migrator) Down(ctx context.Context) ([]*goose.MigrationResult, error) {
+	m.tr.reset()
+	r, err := m.p.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return nil, nil
+	}
+	if r != nil && err == nil {
+		return []*goose.MigrationResult{r}, nil
+	}
+	return m.wrap(nil, err)
+}
+
+// DownTo rolls back the applied migrations above version (0 rolls back
+// everything).
+func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	m.tr.reset()
+	return m.wrap(m.p.DownTo(ctx, version))
+}
+
+// Redo rolls back the most recently applied migration and applies it again.
+func (m *Migrator) Redo(ctx context.Context) ([]*goose.MigrationResult, error) {
+	v, err := m.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v == 0 {
+		return nil, ErrNothingToRedo
+	}
+	down, err := m.Down(ctx)
+	if err != nil {
+		return down, err
+	}
+	up, err := m.UpTo(ctx, v)
+	return append(down, up...), err
+}
+
+// Reset rolls back every applied migration.
+func (m *Migrator) Reset(ctx context.Context) ([]*goose.MigrationResult, error) {
+	return m.DownTo(ctx, 0)
+}
+
+// Status reports each known migration as applied (with its time) or pending.
+func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error) {
+	st, err := m.p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("schema: status: %w", err)
+	}
+	return st, nil
+}
+
+// Version returns the highest applied version, 0 when none is. Unlike
+// Provider.GetDBVersion it neither creates the version table nor locks.
+func (m *Migrator) Version(ctx context.Context) (int64, error) {
+	return Version(ctx, m.d, m.db)
+}
+
+func (m *Migrator) wrap(res []*goose.MigrationResult, err error) ([]*goose.MigrationResult, error) {
+	if err == nil {
+		return res, nil
+	}
+	var pe *goose.PartialError
+	if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
+		file := path.Base(pe.Failed.Source.Path)
+		me := &MigrationError{
+			Version:   pe.Failed.Source.Version,
+			File:      file,
+			Direction: pe.Failed.Direction,
+			Err:       pe.Err,
+		}
+		if src, stmt := m.tr.last(); src == file {
+			me.Statement = stmt
+		}
+		return pe.Applied, me
+	}
+	return res, fmt.Errorf("schema: %w", err)
+}
+
+// stmtTracker is a slog.Handler that remembers the last statement goose
+// announced before running it, so that a failure can name it.
+type stmtTracker struct {
+	mu     sync.Mutex // protects the following fields
+	source string
+	stmt   string
+}
+
+func (h *stmtTracker) reset() {
+	h.mu.Lock()
+	h.source, h.stmt = "", ""
+	h.mu.Unlock()
+}
+
+func (h *stmtTracker) last() (string, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.source, h.stmt
+}
+
+func (h *stmtTracker) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *stmtTracker) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "executing statement" {
+		return nil
+	}
+	var src, stmt string
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "source":
+			src = a.Value.String()
+		case "statement":
+			stmt = a.Value.String()
+		}
+		return true
+	})
+	h.mu.Lock()
+	h.source, h.stmt = src, stmt
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *stmtTracker) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *stmtTracker) WithGroup(string) slog.Handler      { return h }

@@ -2,76 +2,21 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/pgtest"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
-// pgAdminDSN returns the DSN of the test PostgreSQL server, skips the test
-// when there is none, or fails it when CI=true.
-func pgAdminDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("STORAGE_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STORAGE_TEST_POSTGRES_DSN is not set, and CI=true needs the Postgres half: " +
-				`export STORAGE_TEST_POSTGRES_DSN="$(bash .ci/postgres.sh)"`)
-		}
-		t.Skip("Postgres tests skipped: set STORAGE_TEST_POSTGRES_DSN to enable them, e.g. " +
-			`export STORAGE_TEST_POSTGRES_DSN="$(bash .ci/postgres.sh)"`)
-	}
-	return dsn
-}
+func pgAdminDSN(t testing.TB) string { t.Helper(); return pgtest.AdminDSN(t) }
 
-// newPGSchema creates a fresh schema in the test server, dropped when the
-// test ends, and returns a DSN whose search_path selects it.
+// newPGSchema gives the test a fresh schema, dropped when it ends.
 func newPGSchema(t testing.TB) string {
 	t.Helper()
-	admin := pgAdminDSN(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to test Postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("cleanup: connect: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("cleanup: drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse STORAGE_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	q.Set("pool_max_conns", "8")
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.NewSchema(t, "t", "pool_max_conns", "8")
 }
 
 // configs are the three configurations every engine test runs on.

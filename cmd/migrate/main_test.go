@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
+	"github.com/mycelia-kernel/storage/internal/pgtest"
 	"github.com/mycelia-kernel/storage/schema"
 )
 
@@ -94,54 +91,10 @@ var backends = []backend{
 	{"postgres", schema.Postgres, newPGSchema},
 }
 
-// newPGSchema creates a schema in the test server, dropped when the test
-// ends, and returns a DSN whose search_path selects it. Without
-// STORAGE_TEST_POSTGRES_DSN the test is skipped, or fails when CI=true.
+// newPGSchema gives the test a fresh schema, dropped when it ends.
 func newPGSchema(t *testing.T) string {
 	t.Helper()
-	admin := os.Getenv("STORAGE_TEST_POSTGRES_DSN")
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("STORAGE_TEST_POSTGRES_DSN is not set, and CI=true needs the Postgres half: " +
-				`export STORAGE_TEST_POSTGRES_DSN="$(bash .ci/postgres.sh)"`)
-		}
-		t.Skip("Postgres tests skipped: set STORAGE_TEST_POSTGRES_DSN to enable them, e.g. " +
-			`export STORAGE_TEST_POSTGRES_DSN="$(bash .ci/postgres.sh)"`)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "migrate_" + hex.EncodeToString(b[:])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to test Postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("cleanup: connect: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("cleanup: drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse STORAGE_TEST_POSTGRES_DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.NewSchema(t, "migrate")
 }
 
 // openDB opens the DSN's database with database/sql, to look behind the CLI.

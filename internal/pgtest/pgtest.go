@@ -1,0 +1,77 @@
+// Package pgtest gives tests a PostgreSQL schema of their own on the server
+// named by STORAGE_TEST_POSTGRES_DSN, dropped when the test ends.
+//
+//	dsn := pgtest.NewSchema(t, "t") // skips, or fails with CI=true, without a server
+//
+// .ci/postgres.sh starts such a server and prints its DSN.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvDSN names the variable holding the test server's DSN.
+const EnvDSN = "STORAGE_TEST_POSTGRES_DSN"
+
+const howTo = `export STORAGE_TEST_POSTGRES_DSN="$(bash .ci/postgres.sh)"`
+
+// AdminDSN returns the test server's DSN. Without one the test is skipped
+// with a message saying how to enable it, or fails when CI=true.
+func AdminDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvDSN)
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(EnvDSN + " is not set, and CI=true needs the Postgres half: " + howTo)
+		}
+		t.Skip("Postgres tests skipped: set " + EnvDSN + " to enable them, e.g. " + howTo)
+	}
+	return dsn
+}
+
+// NewSchema creates a fresh schema named prefix_<random>, dropped with
+// everything in it when the test ends, and returns a DSN whose search_path
+// selects it. extra query parameters are added to the DSN.
+func NewSchema(t testing.TB, prefix string, extra ...string) string {
+	t.Helper()
+	admin := AdminDSN(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "_" + hex.EncodeToString(b[:])
+	exec(t, admin, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize())
+	t.Cleanup(func() { exec(t, admin, "DROP SCHEMA "+pgx.Identifier{name}.Sanitize()+" CASCADE") })
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvDSN, err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func exec(t testing.TB, dsn, stmt string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Errorf("connect to test Postgres: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		t.Errorf("%s: %v", stmt, err)
+	}
+}

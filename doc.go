@@ -87,6 +87,15 @@
 // A filter, sort field or value that breaks these rules is a
 // *ValidationError wrapping ErrInvalidFilter saying what is wrong and where.
 //
+// # Transactions
+//
+// Store.Begin starts a transaction (TxOptions: an IsolationLevel and
+// ReadOnly); the Tx carries every data operation and reports the level
+// actually in force. Its ID finds it again with Store.LookupTx, for callers
+// that pass transactions by ID. txmanager.RunInTx commits, or rolls back on
+// error or panic, and retries ErrTxConflict; it never retries
+// ErrCommitUnknown.
+//
 // # Errors
 //
 // Every error wraps one of the sentinel errors in errors.go; test with

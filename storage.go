@@ -154,6 +154,11 @@ type Metadata struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// CreatedBy and UpdatedBy are the actors (see ContextWithActor) of the
+	// write that created the entry and of the latest write; "" when the
+	// write named none.
+	CreatedBy string
+	UpdatedBy string
 }
 
 // GetManyResult is the outcome of GetMany. Every distinct requested key is in

@@ -135,7 +135,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		}
 		var written []keyVersion
 		if o.NoOverwrite {
-			kvs, err := q.insertEntries(ctx, ns.Name, withMD, now)
+			kvs, err := q.insertEntries(ctx, ns.Name, withMD, now, actorOf(ctx))
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 				if len(part.items) == 0 {
 					continue
 				}
-				kvs, err := q.upsertEntries(ctx, ns.Name, part.items, part.keep, now)
+				kvs, err := q.upsertEntries(ctx, ns.Name, part.items, part.keep, now, actorOf(ctx))
 				if err != nil {
 					return err
 				}

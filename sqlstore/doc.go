@@ -41,6 +41,9 @@
 //     each distinct key has one result, at its first position.
 //   - A SetMany that would pass the capacity writes nothing; every key gets
 //     ErrCapacityExceeded, and so does the returned error.
+//   - Every write records storage.ActorFromContext as the entry's
+//     updated-by (and, when it creates the entry, created-by); a write with
+//     no actor records none. GetMetadata returns them beside the version.
 //   - Status counts no rows: triggers keep a per-namespace entry count.
 //   - Timestamps come from the store's clock (WithClock), in UTC with
 //     microsecond precision, so both dialects store the same instants.

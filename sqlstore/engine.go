@@ -29,6 +29,8 @@ type metaRow struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	CreatedBy *string
+	UpdatedBy *string
 }
 
 // nsRow is one namespace.
@@ -61,29 +63,29 @@ type querier interface {
 	entryVersion(ctx context.Context, ns, key string) (int64, error)
 	// upsertEntry writes value; md nil keeps the stored metadata. errNoRow:
 	// the namespace is missing.
-	upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error)
+	upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error)
 	// insertEntry writes value only if key is absent. errNoRow: the
 	// namespace is missing or the key exists.
-	insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error)
+	insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error)
 	// updateEntryIfVersion writes value only at version expected. errNoRow:
 	// missing, or at another version.
-	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error)
+	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error)
 	// deleteEntry deletes key (only at version expected, when expected > 0)
 	// and returns the number of rows deleted.
 	deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error)
 	getMetadata(ctx context.Context, ns, key string) (metaRow, error)
 	// replaceMetadata replaces the metadata (only at version expected, when
 	// expected > 0). errNoRow: missing, or at another version.
-	replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error)
+	replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error)
 	clearNamespace(ctx context.Context, ns string) (int64, error)
 	clearAll(ctx context.Context) (int64, error)
 
 	getEntries(ctx context.Context, ns string, keys []string) ([]row, error)
 	// upsertEntries writes every item. With keepMetadata, items' Metadata
 	// is ignored: new keys get {} and existing keys keep theirs.
-	upsertEntries(ctx context.Context, ns string, items []batchItem, keepMetadata bool, now time.Time) ([]keyVersion, error)
+	upsertEntries(ctx context.Context, ns string, items []batchItem, keepMetadata bool, now time.Time, actor *string) ([]keyVersion, error)
 	// insertEntries writes the items whose key is absent and returns them.
-	insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error)
+	insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error)
 	deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error)
 
 	ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error

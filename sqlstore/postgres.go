@@ -118,18 +118,18 @@ func (p pgQ) entryVersion(ctx context.Context, ns, key string) (int64, error) {
 	return v, noRow(err)
 }
 
-func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
-	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
 	return v, noRow(err)
 }
 
-func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
-	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
 	return v, noRow(err)
 }
 
-func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error) {
-	v, err := p.q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Value: value, Metadata: md, Now: now,
+func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Actor: actor, Value: value, Metadata: md, Now: now,
 		Namespace: ns, Key: key, ExpectedVersion: expected})
 	return v, noRow(err)
 }
@@ -146,11 +146,12 @@ func (p pgQ) getMetadata(ctx context.Context, ns, key string) (metaRow, error) {
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
-	return metaRow{Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}, nil
+	return metaRow{Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}, nil
 }
 
-func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error) {
-	v, err := p.q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Metadata: md, Now: now, Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
+func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Actor: actor, Metadata: md, Now: now, Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
 	return v, noRow(err)
 }
 
@@ -186,10 +187,10 @@ func splitItems(items []batchItem) (keys []string, vals, mds [][]byte) {
 	return keys, vals, mds
 }
 
-func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time) ([]keyVersion, error) {
+func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
 	keys, vals, mds := splitItems(items)
 	if keep {
-		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Now: now, Keys: keys, Vals: vals, Namespace: ns})
+		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +200,7 @@ func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, ke
 		}
 		return out, nil
 	}
-	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +211,9 @@ func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, ke
 	return out, nil
 }
 
-func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error) {
+func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error) {
 	keys, vals, mds := splitItems(items)
-	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}

@@ -235,18 +235,18 @@ func (s sqliteQ) entryVersion(ctx context.Context, ns, key string) (int64, error
 	return v, noRow(err)
 }
 
-func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
-	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time) (int64, error) {
-	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time) (int64, error) {
-	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Value: string(value), Metadata: optString(md),
+func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Actor: actor, Value: string(value), Metadata: optString(md),
 		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected})
 	return v, noRow(err)
 }
@@ -263,11 +263,12 @@ func (s sqliteQ) getMetadata(ctx context.Context, ns, key string) (metaRow, erro
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
-	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}, nil
+	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}, nil
 }
 
-func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time) (int64, error) {
-	v, err := s.q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Metadata: string(md), Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
+func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Actor: actor, Metadata: string(md), Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
 	return v, noRow(err)
 }
 
@@ -353,9 +354,9 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string) ([]ro
 	return out, nil
 }
 
-func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time) ([]keyVersion, error) {
+func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
 	if keep {
-		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +366,7 @@ func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem
 		}
 		return out, nil
 	}
-	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
@@ -376,8 +377,8 @@ func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem
 	return out, nil
 }
 
-func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time) ([]keyVersion, error) {
-	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Now: micros(now), Items: jsonItems(items), Namespace: ns})
+func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error) {
+	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
 	if err != nil {
 		return nil, err
 	}

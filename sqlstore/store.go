@@ -268,7 +268,7 @@ const maxNamespaceRetries = 3
 
 func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, o storage.CallOptions, now time.Time) error {
 	if o.IfVersion > 0 {
-		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, o.IfVersion, now)
+		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, o.IfVersion, now, actorOf(ctx))
 		if errors.Is(err, errNoRow) {
 			return x.conflict(ctx, q, ns.Name, key, o.IfVersion, storage.ErrConflict)
 		}
@@ -277,9 +277,9 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 	for attempt := 0; ; attempt++ {
 		var err error
 		if o.NoOverwrite {
-			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, now)
+			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, now, actorOf(ctx))
 		} else {
-			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, now)
+			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, now, actorOf(ctx))
 		}
 		if err == nil {
 			return nil
@@ -368,7 +368,23 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 	if err != nil {
 		return storage.Metadata{}, x.s.fail(op, ns, key, err)
 	}
-	return storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}, nil
+	md := storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	if m.CreatedBy != nil {
+		md.CreatedBy = *m.CreatedBy
+	}
+	if m.UpdatedBy != nil {
+		md.UpdatedBy = *m.UpdatedBy
+	}
+	return md, nil
+}
+
+// actorOf is the acting principal of a write (storage.ContextWithActor),
+// recorded as the entry's created-by and updated-by; nil when none.
+func actorOf(ctx context.Context) *string {
+	if a := storage.ActorFromContext(ctx); a != "" {
+		return &a
+	}
+	return nil
 }
 
 // decodeObject decodes a JSON object, numbers as json.Number so that none
@@ -410,7 +426,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 	}
 	q := x.sc.writer()
 	if !o.Merge {
-		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, x.s.now())
+		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, x.s.now(), actorOf(ctx))
 		if errors.Is(err, errNoRow) {
 			if o.IfVersion > 0 {
 				err = x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound)
@@ -441,7 +457,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 		if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
 			return x.s.fail(op, ns, key, err)
 		}
-		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, x.s.now())
+		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, x.s.now(), actorOf(ctx))
 		if err == nil {
 			return nil
 		}

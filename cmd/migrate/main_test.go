@@ -368,13 +368,13 @@ func TestLifecycle(t *testing.T) {
 			if r := mustRun(t, "--dsn", dsn, "version"); strings.TrimSpace(r.stdout) != fmt.Sprint(latest-1) {
 				t.Errorf("version after down = %q, want %d", r.stdout, latest-1)
 			}
-			mustRun(t, "--dsn", dsn, "up-to", "1")
-			if r := mustRun(t, "--dsn", dsn, "version"); strings.TrimSpace(r.stdout) != "1" {
-				t.Errorf("version after up-to 1 = %q", r.stdout)
-			}
 			mustRun(t, "--dsn", dsn, "down-to", "0")
 			if r := mustRun(t, "--dsn", dsn, "version"); strings.TrimSpace(r.stdout) != "0" {
 				t.Errorf("version after down-to 0 = %q", r.stdout)
+			}
+			mustRun(t, "--dsn", dsn, "up-to", "1")
+			if r := mustRun(t, "--dsn", dsn, "version"); strings.TrimSpace(r.stdout) != "1" {
+				t.Errorf("version after up-to 1 = %q", r.stdout)
 			}
 			mustRun(t, "--dsn", dsn, "up")
 			r = mustRun(t, "--dsn", dsn, "reset")

@@ -217,7 +217,7 @@ func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT e.metadata, e.version, e.created_at, e.updated_at
+SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = $1 AND e.key = $2
@@ -233,6 +233,8 @@ type GetMetadataRow struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	CreatedBy *string
+	UpdatedBy *string
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
@@ -243,6 +245,8 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CreatedBy,
+		&i.UpdatedBy,
 	)
 	return i, err
 }
@@ -268,17 +272,19 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
+       $2::text, $2::text
 FROM namespaces n,
-     ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::jsonb[])) AS i (key, value, metadata)
-WHERE n.name = $5
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[])) AS i (key, value, metadata)
+WHERE n.name = $6
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING key, version
 `
 
 type InsertEntriesParams struct {
 	Now       time.Time
+	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
@@ -293,6 +299,7 @@ type InsertEntriesRow struct {
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, insertEntries,
 		arg.Now,
+		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
@@ -317,10 +324,11 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
+       $5::text, $5::text
 FROM namespaces n
-WHERE n.name = $5
+WHERE n.name = $6
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING version
 `
@@ -330,6 +338,7 @@ type InsertEntryParams struct {
 	Value     []byte
 	Metadata  []byte
 	Now       time.Time
+	Actor     *string
 	Namespace string
 }
 
@@ -339,6 +348,7 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 	)
 	var version int64
@@ -350,16 +360,18 @@ const replaceMetadata = `-- name: ReplaceMetadata :one
 UPDATE entries e SET
     metadata   = $1,
     version    = e.version + 1,
-    updated_at = $2
+    updated_at = $2,
+    updated_by = $3::text
 FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = $3 AND e.key = $4
-  AND ($5::bigint IS NULL OR e.version = $5::bigint)
+WHERE n.id = e.namespace_id AND n.name = $4 AND e.key = $5
+  AND ($6::bigint IS NULL OR e.version = $6::bigint)
 RETURNING e.version
 `
 
 type ReplaceMetadataParams struct {
 	Metadata        []byte
 	Now             time.Time
+	Actor           *string
 	Namespace       string
 	Key             string
 	ExpectedVersion *int64
@@ -369,6 +381,7 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 	row := q.db.QueryRow(ctx, replaceMetadata,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -383,10 +396,11 @@ UPDATE entries e SET
     value      = $1,
     metadata   = COALESCE($2::jsonb, e.metadata),
     version    = e.version + 1,
-    updated_at = $3
+    updated_at = $3,
+    updated_by = $4::text
 FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = $4 AND e.key = $5
-  AND e.version = $6
+WHERE n.id = e.namespace_id AND n.name = $5 AND e.key = $6
+  AND e.version = $7
 RETURNING e.version
 `
 
@@ -394,6 +408,7 @@ type UpdateEntryIfVersionParams struct {
 	Value           []byte
 	Metadata        []byte
 	Now             time.Time
+	Actor           *string
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
@@ -404,6 +419,7 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -414,21 +430,24 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
+       $2::text, $2::text
 FROM namespaces n,
-     ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::jsonb[])) AS i (key, value, metadata)
-WHERE n.name = $5
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[])) AS i (key, value, metadata)
+WHERE n.name = $6
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     metadata   = EXCLUDED.metadata,
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING key, version
 `
 
 type UpsertEntriesParams struct {
 	Now       time.Time
+	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
@@ -443,6 +462,7 @@ type UpsertEntriesRow struct {
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntries,
 		arg.Now,
+		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
@@ -467,20 +487,23 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $1, $1
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
+       $2::text, $2::text
 FROM namespaces n,
-     ROWS FROM (unnest($2::text[]), unnest($3::jsonb[])) AS i (key, value)
-WHERE n.name = $4
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[])) AS i (key, value)
+WHERE n.name = $5
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING key, version
 `
 
 type UpsertEntriesKeepMetadataParams struct {
 	Now       time.Time
+	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Namespace string
@@ -494,6 +517,7 @@ type UpsertEntriesKeepMetadataRow struct {
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntriesKeepMetadata,
 		arg.Now,
+		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Namespace,
@@ -517,15 +541,17 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
+       $5::text, $5::text
 FROM namespaces n
-WHERE n.name = $5
+WHERE n.name = $6
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     metadata   = COALESCE($3::jsonb, entries.metadata),
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING version
 `
 
@@ -534,6 +560,7 @@ type UpsertEntryParams struct {
 	Value     []byte
 	Metadata  []byte
 	Now       time.Time
+	Actor     *string
 	Namespace string
 }
 
@@ -543,6 +570,7 @@ func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 	)
 	var version int64

@@ -21,6 +21,8 @@ type Entry struct {
 	Version     int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	CreatedBy   *string
+	UpdatedBy   *string
 }
 
 type Namespace struct {

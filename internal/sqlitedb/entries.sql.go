@@ -227,7 +227,7 @@ func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at
+SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
@@ -243,6 +243,8 @@ type GetMetadataRow struct {
 	Version   int64
 	CreatedAt int64
 	UpdatedAt int64
+	CreatedBy *string
+	UpdatedBy *string
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
@@ -253,6 +255,8 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CreatedBy,
+		&i.UpdatedBy,
 	)
 	return i, err
 }
@@ -278,17 +282,19 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
-       ?1, ?1
-FROM namespaces n, json_each(CAST(?2 AS TEXT)) AS i
-WHERE n.name = ?3
+       ?1, ?1,
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
+WHERE n.name = ?4
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING key, version
 `
 
 type InsertEntriesParams struct {
 	Now       int64
+	Actor     *string
 	Items     string
 	Namespace string
 }
@@ -299,7 +305,12 @@ type InsertEntriesRow struct {
 }
 
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
-	rows, err := q.db.QueryContext(ctx, insertEntries, arg.Now, arg.Items, arg.Namespace)
+	rows, err := q.db.QueryContext(ctx, insertEntries,
+		arg.Now,
+		arg.Actor,
+		arg.Items,
+		arg.Namespace,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -322,11 +333,12 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)), jsonb(COALESCE(CAST(?3 AS TEXT), '{}')), 1,
-       ?4, ?4
+       ?4, ?4,
+       CAST(?5 AS TEXT), CAST(?5 AS TEXT)
 FROM namespaces n
-WHERE n.name = ?5
+WHERE n.name = ?6
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING version
 `
@@ -336,6 +348,7 @@ type InsertEntryParams struct {
 	Value     string
 	Metadata  *string
 	Now       int64
+	Actor     *string
 	Namespace string
 }
 
@@ -345,6 +358,7 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 	)
 	var version int64
@@ -356,16 +370,18 @@ const replaceMetadata = `-- name: ReplaceMetadata :one
 UPDATE entries SET
     metadata   = jsonb(CAST(?1 AS TEXT)),
     version    = version + 1,
-    updated_at = ?2
-WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?3)
-  AND key = ?4
-  AND (CAST(?5 AS INTEGER) IS NULL OR version = CAST(?5 AS INTEGER))
+    updated_at = ?2,
+    updated_by = CAST(?3 AS TEXT)
+WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?4)
+  AND key = ?5
+  AND (CAST(?6 AS INTEGER) IS NULL OR version = CAST(?6 AS INTEGER))
 RETURNING version
 `
 
 type ReplaceMetadataParams struct {
 	Metadata        string
 	Now             int64
+	Actor           *string
 	Namespace       string
 	Key             string
 	ExpectedVersion *int64
@@ -375,6 +391,7 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 	row := q.db.QueryRowContext(ctx, replaceMetadata,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -389,10 +406,11 @@ UPDATE entries SET
     value      = jsonb(CAST(?1 AS TEXT)),
     metadata   = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN metadata ELSE jsonb(CAST(?2 AS TEXT)) END,
     version    = version + 1,
-    updated_at = ?3
-WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?4)
-  AND key = ?5
-  AND version = ?6
+    updated_at = ?3,
+    updated_by = CAST(?4 AS TEXT)
+WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?5)
+  AND key = ?6
+  AND version = ?7
 RETURNING version
 `
 
@@ -400,6 +418,7 @@ type UpdateEntryIfVersionParams struct {
 	Value           string
 	Metadata        *string
 	Now             int64
+	Actor           *string
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
@@ -410,6 +429,7 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -420,21 +440,24 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
-       ?1, ?1
-FROM namespaces n, json_each(CAST(?2 AS TEXT)) AS i
-WHERE n.name = ?3
+       ?1, ?1,
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
+WHERE n.name = ?4
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
     version    = entries.version + 1,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by
 RETURNING key, version
 `
 
 type UpsertEntriesParams struct {
 	Now       int64
+	Actor     *string
 	Items     string
 	Namespace string
 }
@@ -445,7 +468,12 @@ type UpsertEntriesRow struct {
 }
 
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
-	rows, err := q.db.QueryContext(ctx, upsertEntries, arg.Now, arg.Items, arg.Namespace)
+	rows, err := q.db.QueryContext(ctx, upsertEntries,
+		arg.Now,
+		arg.Actor,
+		arg.Items,
+		arg.Namespace,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -468,20 +496,23 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1,
-       ?1, ?1
-FROM namespaces n, json_each(CAST(?2 AS TEXT)) AS i
-WHERE n.name = ?3
+       ?1, ?1,
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
+WHERE n.name = ?4
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     version    = entries.version + 1,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by
 RETURNING key, version
 `
 
 type UpsertEntriesKeepMetadataParams struct {
 	Now       int64
+	Actor     *string
 	Items     string
 	Namespace string
 }
@@ -492,7 +523,12 @@ type UpsertEntriesKeepMetadataRow struct {
 }
 
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
-	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata, arg.Now, arg.Items, arg.Namespace)
+	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata,
+		arg.Now,
+		arg.Actor,
+		arg.Items,
+		arg.Namespace,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -515,19 +551,21 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)),
        COALESCE(jsonb(CAST(?3 AS TEXT)),
                 (SELECT o.metadata FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1),
                 jsonb('{}')),
-       1, ?4, ?4
+       1, ?4, ?4,
+       CAST(?5 AS TEXT), CAST(?5 AS TEXT)
 FROM namespaces n
-WHERE n.name = ?5
+WHERE n.name = ?6
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
     version    = entries.version + 1,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by
 RETURNING version
 `
 
@@ -536,6 +574,7 @@ type UpsertEntryParams struct {
 	Value     string
 	Metadata  *string
 	Now       int64
+	Actor     *string
 	Namespace string
 }
 
@@ -549,6 +588,7 @@ func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
+		arg.Actor,
 		arg.Namespace,
 	)
 	var version int64

@@ -17,6 +17,8 @@ type Entry struct {
 	Version     int64
 	CreatedAt   int64
 	UpdatedAt   int64
+	CreatedBy   *string
+	UpdatedBy   *string
 }
 
 type Namespace struct {

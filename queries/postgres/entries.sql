@@ -22,20 +22,23 @@ JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key;
 
 -- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+       sqlc.narg(actor)::text, sqlc.narg(actor)::text
 FROM namespaces n
 WHERE n.name = @namespace
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     metadata   = COALESCE(sqlc.narg(metadata)::jsonb, entries.metadata),
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING version;
 
 -- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+       sqlc.narg(actor)::text, sqlc.narg(actor)::text
 FROM namespaces n
 WHERE n.name = @namespace
 ON CONFLICT (namespace_id, key) DO NOTHING
@@ -46,7 +49,8 @@ UPDATE entries e SET
     value      = @value,
     metadata   = COALESCE(sqlc.narg(metadata)::jsonb, e.metadata),
     version    = e.version + 1,
-    updated_at = @now
+    updated_at = @now,
+    updated_by = sqlc.narg(actor)::text
 FROM namespaces n
 WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
   AND e.version = @expected_version
@@ -64,7 +68,7 @@ WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
   AND e.version = @expected_version;
 
 -- name: GetMetadata :one
-SELECT e.metadata, e.version, e.created_at, e.updated_at
+SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key;
@@ -73,7 +77,8 @@ WHERE n.name = @namespace AND e.key = @key;
 UPDATE entries e SET
     metadata   = @metadata,
     version    = e.version + 1,
-    updated_at = @now
+    updated_at = @now,
+    updated_by = sqlc.narg(actor)::text
 FROM namespaces n
 WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
   AND (sqlc.narg(expected_version)::bigint IS NULL OR e.version = sqlc.narg(expected_version)::bigint)
@@ -96,8 +101,9 @@ JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = ANY(@keys::text[]);
 
 -- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now,
+       sqlc.narg(actor)::text, sqlc.narg(actor)::text
 FROM namespaces n,
      ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[])) AS i (key, value, metadata)
 WHERE n.name = @namespace
@@ -105,24 +111,28 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     metadata   = EXCLUDED.metadata,
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING key, version;
 
 -- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, @now, @now
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, '{}'::jsonb, 1, @now, @now,
+       sqlc.narg(actor)::text, sqlc.narg(actor)::text
 FROM namespaces n,
      ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[])) AS i (key, value)
 WHERE n.name = @namespace
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     version    = entries.version + 1,
-    updated_at = EXCLUDED.updated_at
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by
 RETURNING key, version;
 
 -- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now,
+       sqlc.narg(actor)::text, sqlc.narg(actor)::text
 FROM namespaces n,
      ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[])) AS i (key, value, metadata)
 WHERE n.name = @namespace

@@ -99,6 +99,16 @@ var (
 	// ErrReadOnly is returned by a write in a read-only transaction.
 	ErrReadOnly = errors.New("storage: read-only transaction")
 
+	// ErrUnauthenticated is returned by an authorizing store (package
+	// security) for a call whose context carries no principal, unless the
+	// store was built with an anonymous profile.
+	ErrUnauthenticated = errors.New("storage: unauthenticated")
+
+	// ErrPermissionDenied is returned by an authorizing store (package
+	// security) for a call the principal may not make, and per key by its
+	// batches. It never tells whether the thing denied exists.
+	ErrPermissionDenied = errors.New("storage: permission denied")
+
 	// ErrClosed is returned by every operation on a closed store.
 	ErrClosed = errors.New("storage: store is closed")
 )

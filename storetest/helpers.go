@@ -37,6 +37,8 @@ var sentinels = []error{
 	storage.ErrTxConflict,
 	storage.ErrCommitUnknown,
 	storage.ErrReadOnly,
+	storage.ErrUnauthenticated,
+	storage.ErrPermissionDenied,
 	storage.ErrClosed,
 }
 

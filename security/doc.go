@@ -1,0 +1,95 @@
+// Package security adds principal-based access control to any
+// storage.Store.
+//
+// A principal is identified by its PKR, a public-key record; its canonical
+// form is the public key, exactly as it appears in principal://{pkr}. A
+// Profile maps scopes to permissions (r, w, rw) in the seed's shape; a
+// Policy holds what the profiles applied to each principal grant. The
+// scopes are
+//
+//	storage://namespace/{name}          storage://namespace/*
+//	principal://{pkr}                   principal://{pkr}/namespace/{name}
+//	principal://{pkr}/namespace/*       principal://{pkr}/data/*
+//	principal://{pkr}/*                 principal://*
+//
+// NewStore wraps a store so that every call is checked against the policy
+// for the principal the call's context carries (WithPrincipal, which also
+// names it as the actor recorded in the created-by and updated-by audit
+// fields).
+//
+//	pol := security.NewPolicy()
+//	alice, _ := security.NewPKR("alice-pk", nil)
+//	_ = pol.Apply(alice, security.Profile{Name: "users-rw",
+//		Scopes: map[string]string{"storage://namespace/users": "rw"}})
+//	st := security.NewStore(inner, pol)
+//	ctx = security.WithPrincipal(ctx, alice)
+//	err := st.Set(ctx, "u1", user, storage.InNamespace("users"))
+//
+// # Rules
+//
+//   - No principal in the context is storage.ErrUnauthenticated, unless the
+//     store was built with AllowAnonymous: then the call runs as the
+//     anonymous principal, with what Policy.ApplyAnonymous granted.
+//   - The unit of permission is the namespace. Reads (Get, Has, GetMany,
+//     GetMetadata, List, Query, Count) need read on it; writes (Set,
+//     Delete, SetMany, DeleteMany, SetMetadata, Clear) and CreateNamespace
+//     and DeleteNamespace need write on it. Read and write are independent:
+//     w does not imply r. A principal with write only can still learn
+//     whether a key exists from a write's outcome (ErrNotFound,
+//     ErrAlreadyExists, ErrConflict).
+//   - A principal owns principal://{pkr} and principal://{pkr}/namespace/…
+//     (rw), and the keys principal://{pkr}/data/… in any namespace.
+//     storage://namespace/* never reaches them. They are shared only by an
+//     explicit principal-scoped grant (principal://{pkr}/…, or
+//     principal://* for administrators): that is the one way to share.
+//   - A key principal://{pkr}/data/… needs both the permission on its
+//     namespace and ownership of (or a grant on) {pkr}'s data: ownership
+//     restricts access inside a namespace, it never widens it.
+//   - A key that starts with the principal scheme in any letter case must
+//     be canonical: "principal://", a valid {pkr}, "/data/", then non-empty
+//     segments that are not "." or "..", with no "\" and no percent-encoded
+//     "/" or "\". Any other such key (another case, an empty or look-alike
+//     {pkr}, "..", "%2F", a trailing slash, "//") is reserved: denied to
+//     everyone but holders of principal://*, who reach every principal's
+//     space anyway.
+//     Keys are opaque and compared byte-wise, so a look-alike that does not
+//     start with the scheme ("рrincipal://…" with a Cyrillic "р") is an
+//     ordinary key of its namespace and reaches nobody's data.
+//   - A denial is storage.ErrPermissionDenied, decided before the wrapped
+//     store is called, whether or not the key or namespace exists; nothing
+//     is written. Invalid options and namespace names are refused with the
+//     usual validation errors, which reveal nothing either.
+//   - Batches check every key: denied keys get a per-key
+//     ErrPermissionDenied and the permitted ones go ahead under the batch's
+//     normal rules. With Atomic, one denied key writes nothing and the
+//     others get ErrAborted.
+//   - List, Query and Count show only what the caller may read. Query and
+//     Count add a filter on $key that hides other principals' data keys, so
+//     filtering, cursors and counts happen in SQL and never reveal hidden
+//     rows. List pages through the wrapped List with the same pattern and
+//     drops hidden keys, asking for no more keys than it still needs so
+//     its cursor stays exact (a page that ends exactly at the last visible
+//     key may carry a cursor whose next page is empty). ListNamespaces
+//     returns the namespaces the caller may read. The added filter puts the
+//     caller's filter one level deeper, so a filter already at
+//     storage.MaxFilterDepth is refused with ErrInvalidFilter for callers
+//     that do not read every principal's keys.
+//   - Clear with a namespace needs write on it, and is denied while the
+//     namespace holds data keys the caller may not write (it runs the check
+//     and the clear in one serializable transaction when the store has
+//     transactions). Clear without a namespace empties every namespace,
+//     principals' included, so it needs write on both
+//     storage://namespace/* and principal://*. DeleteNamespace follows
+//     Clear's rule; its check and the delete are two steps.
+//   - Status is open to any authenticated principal, but Size and
+//     Namespaces are reported as 0 unless the caller may read everything
+//     (read on storage://namespace/* and principal://*), since they count
+//     what it may not see. Capabilities and Close need no principal.
+//   - A transaction is bound to the principal that began it. LookupTx finds
+//     only transactions begun through this store, and every call on one,
+//     Commit and Rollback included, from another principal is denied. Inside
+//     a transaction the same rules hold, and a denial is decided before any
+//     SQL runs, so it never aborts the transaction (on PostgreSQL too).
+//
+// A Policy is safe for concurrent use and may change while stores use it.
+package security

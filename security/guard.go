@@ -1,0 +1,419 @@
+package security
+
+import (
+	"context"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// guard authorizes the data operations of one call, on the store or on a
+// transaction (ops), for one subject.
+type guard struct {
+	ops   storage.Ops
+	sub   subject
+	store *Store
+	inTx  bool
+}
+
+const keyField = "$key"
+
+// visibleFilter is the filter that keeps only the keys sub may read in a
+// namespace it may read: keys outside the principal scheme, and the data
+// keys of the owners sub may read. ok is false when sub may read every key.
+func visibleFilter(sub subject) (storage.Filter, bool) {
+	owners, all := sub.dataOwners(Read)
+	if all {
+		return storage.Filter{}, false
+	}
+	alts := []storage.Filter{storage.Not(storage.StartsWith(keyField, storage.PrincipalScheme))}
+	for _, o := range owners {
+		alts = append(alts, storage.StartsWith(keyField, storage.PrincipalScheme+o+"/data/"))
+	}
+	return storage.Or(alts...), true
+}
+
+// protectedFilter matches the principal-scheme keys sub may not write. ok
+// is false when sub may write every key.
+func protectedFilter(sub subject) (storage.Filter, bool) {
+	owners, all := sub.dataOwners(Write)
+	if all {
+		return storage.Filter{}, false
+	}
+	f := storage.StartsWith(keyField, storage.PrincipalScheme)
+	if len(owners) == 0 {
+		return f, true
+	}
+	var mine []storage.Filter
+	for _, o := range owners {
+		mine = append(mine, storage.StartsWith(keyField, storage.PrincipalScheme+o+"/data/"))
+	}
+	return storage.And(f, storage.Not(storage.Or(mine...))), true
+}
+
+// resolve reads the options of op; the wrapped store still checks which
+// kinds op accepts.
+func resolve(op string, opts []storage.Option) (storage.CallOptions, error) {
+	co, err := storage.ResolveOptions(op, allKinds, opts)
+	if err != nil {
+		return co, opErr(op, "", "", err)
+	}
+	return co, nil
+}
+
+// allowKey reports whether sub holds need on key in namespace ns.
+func (g guard) allowKey(ns storage.NamespaceName, key string, need Permission) bool {
+	owner, ok := keyOwner(key)
+	p := g.sub.namespace(ns)
+	if !ok {
+		// Reserved: only principal://* reaches a non-canonical key.
+		p &= g.sub.g[scopeAllPrincipals]
+	} else if owner != "" {
+		p &= g.sub.data(owner)
+	}
+	return p.Has(need)
+}
+
+// check resolves opts and authorizes need on key.
+func (g guard) check(op, key string, need Permission, opts []storage.Option) error {
+	co, err := resolve(op, opts)
+	if err != nil {
+		return err
+	}
+	if !g.allowKey(co.Namespace, key, need) {
+		return denied(op, co.Namespace.Name, key)
+	}
+	return nil
+}
+
+func (g guard) Get(ctx context.Context, key string, opts []storage.Option) (storage.Entry, error) {
+	if err := g.check("get", key, Read, opts); err != nil {
+		return storage.Entry{}, err
+	}
+	return g.ops.Get(ctx, key, opts...)
+}
+
+func (g guard) Set(ctx context.Context, key string, value any, opts []storage.Option) error {
+	if err := g.check("set", key, Write, opts); err != nil {
+		return err
+	}
+	return g.ops.Set(ctx, key, value, opts...)
+}
+
+func (g guard) Delete(ctx context.Context, key string, opts []storage.Option) error {
+	if err := g.check("delete", key, Write, opts); err != nil {
+		return err
+	}
+	return g.ops.Delete(ctx, key, opts...)
+}
+
+func (g guard) Has(ctx context.Context, key string, opts []storage.Option) (bool, error) {
+	if err := g.check("has", key, Read, opts); err != nil {
+		return false, err
+	}
+	return g.ops.Has(ctx, key, opts...)
+}
+
+func (g guard) GetMetadata(ctx context.Context, key string, opts []storage.Option) (storage.Metadata, error) {
+	if err := g.check("getMetadata", key, Read, opts); err != nil {
+		return storage.Metadata{}, err
+	}
+	return g.ops.GetMetadata(ctx, key, opts...)
+}
+
+func (g guard) SetMetadata(ctx context.Context, key string, md map[string]any, opts []storage.Option) error {
+	if err := g.check("setMetadata", key, Write, opts); err != nil {
+		return err
+	}
+	return g.ops.SetMetadata(ctx, key, md, opts...)
+}
+
+func (g guard) GetMany(ctx context.Context, keys []string, opts []storage.Option) (storage.GetManyResult, error) {
+	const op = "getMany"
+	co, err := resolve(op, opts)
+	if err != nil {
+		return storage.GetManyResult{}, err
+	}
+	var allowed []string
+	deniedKeys := map[string]error{}
+	for _, k := range keys {
+		if g.allowKey(co.Namespace, k, Read) {
+			allowed = append(allowed, k)
+		} else {
+			deniedKeys[k] = denied(op, co.Namespace.Name, k)
+		}
+	}
+	if len(deniedKeys) == 0 {
+		return g.ops.GetMany(ctx, keys, opts...)
+	}
+	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+	if len(allowed) > 0 {
+		res, err = g.ops.GetMany(ctx, allowed, opts...)
+		if err != nil {
+			return res, err
+		}
+		if res.Errors == nil {
+			res.Errors = map[string]error{}
+		}
+		if res.Entries == nil {
+			res.Entries = map[string]storage.Entry{}
+		}
+	}
+	for k, e := range deniedKeys {
+		res.Errors[k] = e
+	}
+	return res, nil
+}
+
+// batch authorizes the keys of a batch write and runs the permitted ones:
+// denied keys get ErrPermissionDenied; with Atomic, any denial writes
+// nothing and the other keys get ErrAborted.
+func (g guard) batch(op string, keys []string, opts []storage.Option,
+	run func(keep []int) (storage.BatchResult, error)) (storage.BatchResult, error) {
+	co, err := resolve(op, opts)
+	if err != nil {
+		return storage.BatchResult{}, err
+	}
+	var keep []int
+	deniedKeys := map[string]bool{}
+	for i, k := range keys {
+		if g.allowKey(co.Namespace, k, Write) {
+			keep = append(keep, i)
+		} else {
+			deniedKeys[k] = true
+		}
+	}
+	if len(deniedKeys) == 0 {
+		return run(nil)
+	}
+	byKey := map[string]storage.KeyResult{}
+	if len(keep) > 0 && !co.Atomic {
+		res, err := run(keep)
+		if err != nil {
+			return res, err
+		}
+		for _, kr := range res.Results {
+			byKey[kr.Key] = kr
+		}
+	}
+	var out storage.BatchResult
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		switch {
+		case deniedKeys[k]:
+			out.Results = append(out.Results, storage.KeyResult{Key: k, Err: denied(op, co.Namespace.Name, k)})
+		case co.Atomic:
+			out.Results = append(out.Results, storage.KeyResult{Key: k, Err: opErr(op, co.Namespace.Name, k, storage.ErrAborted)})
+		default:
+			out.Results = append(out.Results, byKey[k])
+		}
+	}
+	return out, nil
+}
+
+func (g guard) SetMany(ctx context.Context, items []storage.Item, opts []storage.Option) (storage.BatchResult, error) {
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = it.Key
+	}
+	return g.batch("setMany", keys, opts, func(keep []int) (storage.BatchResult, error) {
+		if keep == nil {
+			return g.ops.SetMany(ctx, items, opts...)
+		}
+		sub := make([]storage.Item, len(keep))
+		for j, i := range keep {
+			sub[j] = items[i]
+		}
+		return g.ops.SetMany(ctx, sub, opts...)
+	})
+}
+
+func (g guard) DeleteMany(ctx context.Context, keys []string, opts []storage.Option) (storage.BatchResult, error) {
+	return g.batch("deleteMany", keys, opts, func(keep []int) (storage.BatchResult, error) {
+		if keep == nil {
+			return g.ops.DeleteMany(ctx, keys, opts...)
+		}
+		sub := make([]string, len(keep))
+		for j, i := range keep {
+			sub[j] = keys[i]
+		}
+		return g.ops.DeleteMany(ctx, sub, opts...)
+	})
+}
+
+// Clear needs write on the namespace, and is denied while it holds
+// principal-owned keys the caller may not write. Without a namespace it
+// clears everything, and needs write on storage://namespace/* and
+// principal://*.
+func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
+	const op = "clear"
+	co, err := resolve(op, opts)
+	if err != nil {
+		return err
+	}
+	if co.Set&storage.KindNamespace == 0 {
+		if !g.sub.everything().Has(Write) {
+			return denied(op, "", "")
+		}
+		return g.ops.Clear(ctx, opts...)
+	}
+	ns := co.Namespace.Name
+	if !g.sub.namespace(co.Namespace).Has(Write) {
+		return denied(op, ns, "")
+	}
+	f, ok := protectedFilter(g.sub)
+	if !ok {
+		return g.ops.Clear(ctx, opts...)
+	}
+	ops, done := g.ops, func(error) error { return nil }
+	if !g.inTx && g.store.inner.Capabilities().Transactions {
+		// Count and clear in one transaction, so a protected key written
+		// in between cannot be cleared.
+		tx, err := g.store.inner.Begin(ctx, storage.TxOptions{Isolation: storage.LevelSerializable})
+		if err != nil {
+			return err
+		}
+		ops = tx
+		done = func(err error) error {
+			if err != nil {
+				_ = tx.Rollback(ctx)
+				return err
+			}
+			return tx.Commit(ctx)
+		}
+	}
+	n, err := ops.Count(ctx, storage.InNamespace(ns), storage.Where(f))
+	if err == nil && n > 0 {
+		err = denied(op, ns, "")
+	}
+	if err == nil {
+		err = ops.Clear(ctx, opts...)
+	}
+	if err2 := done(err); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// without returns opts minus the options of the given kinds.
+func without(opts []storage.Option, kinds storage.OptionKind) []storage.Option {
+	out := make([]storage.Option, 0, len(opts)+2)
+	for _, o := range opts {
+		if o.Kind()&kinds == 0 {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (g guard) Query(ctx context.Context, f storage.Filter, opts []storage.Option) (storage.QueryResult, error) {
+	const op = "query"
+	co, err := resolve(op, opts)
+	if err != nil {
+		return storage.QueryResult{}, err
+	}
+	if !g.sub.namespace(co.Namespace).Has(Read) {
+		return storage.QueryResult{}, denied(op, co.Namespace.Name, "")
+	}
+	if vis, ok := visibleFilter(g.sub); ok {
+		f = combine(f, vis)
+	}
+	return g.ops.Query(ctx, f, opts...)
+}
+
+func combine(f, vis storage.Filter) storage.Filter {
+	if f.IsZero() {
+		return vis
+	}
+	return storage.And(f, vis)
+}
+
+func (g guard) Count(ctx context.Context, opts []storage.Option) (int64, error) {
+	const op = "count"
+	co, err := resolve(op, opts)
+	if err != nil {
+		return 0, err
+	}
+	if !g.sub.namespace(co.Namespace).Has(Read) {
+		return 0, denied(op, co.Namespace.Name, "")
+	}
+	if vis, ok := visibleFilter(g.sub); ok {
+		opts = append(without(opts, storage.KindFilter), storage.Where(combine(co.FilterSource, vis)))
+	}
+	return g.ops.Count(ctx, opts...)
+}
+
+// List returns the keys the caller may read. When some keys of the
+// namespace may be hidden from the caller, it pages through the wrapped
+// store's List with the same pattern, drops hidden keys, and applies
+// Offset and Limit to the visible ones. Each page it asks for is no larger
+// than the visible keys still wanted, so its cursor is exact; the price is
+// extra round trips when many hidden keys come first.
+func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListResult, error) {
+	const op = "list"
+	co, err := resolve(op, opts)
+	if err != nil {
+		return storage.ListResult{}, err
+	}
+	if !g.sub.namespace(co.Namespace).Has(Read) {
+		return storage.ListResult{}, denied(op, co.Namespace.Name, "")
+	}
+	owners, all := g.sub.dataOwners(Read)
+	if all {
+		return g.ops.List(ctx, opts...)
+	}
+	visible := func(k string) bool {
+		owner, ok := keyOwner(k)
+		if !ok {
+			return false
+		}
+		if owner == "" {
+			return true
+		}
+		for _, o := range owners {
+			if o == owner {
+				return true
+			}
+		}
+		return false
+	}
+	base := without(opts, storage.KindLimit|storage.KindOffset|storage.KindCursor)
+	skip, cursor := co.Offset, co.Cursor
+	var out storage.ListResult
+	out.Keys = []string{}
+	if co.Limit == 0 {
+		// Still let the wrapped store validate the call.
+		return g.ops.List(ctx, opts...)
+	}
+	for {
+		page := append([]storage.Option(nil), base...)
+		if co.Limit > 0 {
+			page = append(page, storage.Limit(skip+co.Limit-len(out.Keys)))
+		}
+		if cursor != "" {
+			page = append(page, storage.After(cursor))
+		}
+		res, err := g.ops.List(ctx, page...)
+		if err != nil {
+			return storage.ListResult{}, err
+		}
+		for _, k := range res.Keys {
+			if !visible(k) {
+				continue
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			out.Keys = append(out.Keys, k)
+		}
+		cursor = res.Cursor
+		if cursor == "" || (co.Limit > 0 && len(out.Keys) >= co.Limit) {
+			out.Cursor = cursor
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package security
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// Option configures NewStore.
+type Option func(*Store)
+
+// AllowAnonymous lets calls without a principal through as the anonymous
+// principal, with the permissions Policy.ApplyAnonymous granted (none by
+// default). Without it such calls fail with storage.ErrUnauthenticated.
+func AllowAnonymous() Option { return func(s *Store) { s.anonymous = true } }
+
+// Store is an authorizing storage.Store: it reads the principal from each
+// call's context (WithPrincipal), checks the call against its Policy, and
+// passes permitted calls to the store it wraps. It is safe for concurrent
+// use. See the package documentation for the rules.
+type Store struct {
+	inner     storage.Store
+	policy    *Policy
+	anonymous bool
+
+	// txs maps the ID of each transaction begun through the store to the
+	// public key of the principal that began it ("" for anonymous).
+	txs sync.Map
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// NewStore wraps inner so that every call is authorized by policy.
+func NewStore(inner storage.Store, policy *Policy, opts ...Option) *Store {
+	s := &Store{inner: inner, policy: policy}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Unwrap returns the wrapped store.
+func (s *Store) Unwrap() storage.Store { return s.inner }
+
+// allKinds accepts every option kind: the wrapped store decides which ones
+// an operation takes.
+const allKinds = storage.KindFilter<<1 - 1
+
+func opErr(op, ns, key string, err error) error {
+	return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+}
+
+func denied(op, ns, key string) error { return opErr(op, ns, key, storage.ErrPermissionDenied) }
+
+// subject returns the principal of ctx and its grants, and ctx naming that
+// principal as the actor (so a caller cannot set another actor).
+func (s *Store) subject(ctx context.Context, op string) (subject, context.Context, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		if !s.anonymous {
+			return subject{}, ctx, opErr(op, "", "", storage.ErrUnauthenticated)
+		}
+		return subject{g: s.policy.view("")}, storage.ContextWithActor(ctx, ""), nil
+	}
+	if p.Validate() != nil {
+		return subject{}, ctx, opErr(op, "", "", storage.ErrUnauthenticated)
+	}
+	return subject{pk: p.PublicKey, g: s.policy.view(p.PublicKey)}, storage.ContextWithActor(ctx, p.PublicKey), nil
+}
+
+func (s *Store) guard(ctx context.Context, op string) (guard, context.Context, error) {
+	sub, ctx, err := s.subject(ctx, op)
+	return guard{ops: s.inner, sub: sub, store: s}, ctx, err
+}
+
+// Get implements storage.Store.
+func (s *Store) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
+	g, ctx, err := s.guard(ctx, "get")
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	return g.Get(ctx, key, opts)
+}
+
+// Set implements storage.Store.
+func (s *Store) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
+	g, ctx, err := s.guard(ctx, "set")
+	if err != nil {
+		return err
+	}
+	return g.Set(ctx, key, value, opts)
+}
+
+// Delete implements storage.Store.
+func (s *Store) Delete(ctx context.Context, key string, opts ...storage.Option) error {
+	g, ctx, err := s.guard(ctx, "delete")
+	if err != nil {
+		return err
+	}
+	return g.Delete(ctx, key, opts)
+}
+
+// Has implements storage.Store.
+func (s *Store) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
+	g, ctx, err := s.guard(ctx, "has")
+	if err != nil {
+		return false, err
+	}
+	return g.Has(ctx, key, opts)
+}
+
+// GetMany implements storage.Store.
+func (s *Store) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
+	g, ctx, err := s.guard(ctx, "getMany")
+	if err != nil {
+		return storage.GetManyResult{}, err
+	}
+	return g.GetMany(ctx, keys, opts)
+}
+
+// SetMany implements storage.Store.
+func (s *Store) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
+	g, ctx, err := s.guard(ctx, "setMany")
+	if err != nil {
+		return storage.BatchResult{}, err
+	}
+	return g.SetMany(ctx, items, opts)
+}
+
+// DeleteMany implements storage.Store.
+func (s *Store) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
+	g, ctx, err := s.guard(ctx, "deleteMany")
+	if err != nil {
+		return storage.BatchResult{}, err
+	}
+	return g.DeleteMany(ctx, keys, opts)
+}
+
+// GetMetadata implements storage.Store.
+func (s *Store) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
+	g, ctx, err := s.guard(ctx, "getMetadata")
+	if err != nil {
+		return storage.Metadata{}, err
+	}
+	return g.GetMetadata(ctx, key, opts)
+}
+
+// SetMetadata implements storage.Store.
+func (s *Store) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+	g, ctx, err := s.guard(ctx, "setMetadata")
+	if err != nil {
+		return err
+	}
+	return g.SetMetadata(ctx, key, md, opts)
+}
+
+// Clear implements storage.Store.
+func (s *Store) Clear(ctx context.Context, opts ...storage.Option) error {
+	g, ctx, err := s.guard(ctx, "clear")
+	if err != nil {
+		return err
+	}
+	return g.Clear(ctx, opts)
+}
+
+// List implements storage.Store.
+func (s *Store) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
+	g, ctx, err := s.guard(ctx, "list")
+	if err != nil {
+		return storage.ListResult{}, err
+	}
+	return g.List(ctx, opts)
+}
+
+// Query implements storage.Store.
+func (s *Store) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
+	g, ctx, err := s.guard(ctx, "query")
+	if err != nil {
+		return storage.QueryResult{}, err
+	}
+	return g.Query(ctx, f, opts)
+}
+
+// Count implements storage.Store.
+func (s *Store) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
+	g, ctx, err := s.guard(ctx, "count")
+	if err != nil {
+		return 0, err
+	}
+	return g.Count(ctx, opts)
+}
+
+// CreateNamespace implements storage.Store: it needs write on the
+// namespace.
+func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
+	sub, ctx, err := s.subject(ctx, "createNamespace")
+	if err != nil {
+		return err
+	}
+	ns, err := storage.ParseNamespace(name)
+	if err != nil {
+		return opErr("createNamespace", "", "", err)
+	}
+	if !sub.namespace(ns).Has(Write) {
+		return denied("createNamespace", name, "")
+	}
+	return s.inner.CreateNamespace(ctx, name, opts...)
+}
+
+// DeleteNamespace implements storage.Store: it needs write on the
+// namespace, and is denied while the namespace holds principal-owned keys
+// the caller may not write.
+func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
+	const op = "deleteNamespace"
+	sub, ctx, err := s.subject(ctx, op)
+	if err != nil {
+		return err
+	}
+	ns, err := storage.ParseNamespace(name)
+	if err != nil {
+		return opErr(op, "", "", err)
+	}
+	if !sub.namespace(ns).Has(Write) {
+		return denied(op, name, "")
+	}
+	if f, ok := protectedFilter(sub); ok {
+		n, err := s.inner.Count(ctx, storage.InNamespace(name), storage.Where(f))
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return denied(op, name, "")
+		}
+	}
+	return s.inner.DeleteNamespace(ctx, name, opts...)
+}
+
+// ListNamespaces implements storage.Store: it returns the namespaces the
+// caller may read.
+func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+	sub, ctx, err := s.subject(ctx, "listNamespaces")
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.inner.ListNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for _, n := range all {
+		ns, err := storage.ParseNamespace(n.Name)
+		if err == nil && sub.namespace(ns).Has(Read) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// Begin implements storage.Store. The transaction is bound to the caller:
+// every call on it, and its Commit and Rollback, must come from the same
+// principal.
+func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
+	sub, ctx, err := s.subject(ctx, "begin")
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.inner.Begin(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.txs.Store(tx.ID(), sub.pk)
+	return &Tx{inner: tx, store: s, owner: sub.pk}, nil
+}
+
+// LookupTx implements storage.Store. It finds only transactions begun
+// through this store; using one is limited to the principal that began it.
+func (s *Store) LookupTx(id string) (storage.Tx, error) {
+	owner, ok := s.txs.Load(id)
+	if !ok {
+		return nil, opErr("lookupTx", "", "", storage.ErrTxNotFound)
+	}
+	tx, err := s.inner.LookupTx(id)
+	if err != nil {
+		if errors.Is(err, storage.ErrTxNotFound) {
+			s.txs.Delete(id)
+		}
+		return nil, err
+	}
+	return &Tx{inner: tx, store: s, owner: owner.(string)}, nil
+}
+
+// Status implements storage.Store. Any authenticated principal may call
+// it; Size and Namespaces count what the caller may not see, so they are
+// reported as 0 unless the caller may read everything (read on both
+// storage://namespace/* and principal://*).
+func (s *Store) Status(ctx context.Context) (storage.Status, error) {
+	sub, ctx, err := s.subject(ctx, "status")
+	if err != nil {
+		return storage.Status{}, err
+	}
+	st, err := s.inner.Status(ctx)
+	if err != nil {
+		return st, err
+	}
+	if !sub.everything().Has(Read) {
+		st.Size, st.Namespaces = 0, 0
+	}
+	return st, nil
+}
+
+// Capabilities implements storage.Store; it needs no principal.
+func (s *Store) Capabilities() storage.Capabilities { return s.inner.Capabilities() }
+
+// Close implements storage.Store; it needs no principal: whoever holds the
+// store owns its lifetime.
+func (s *Store) Close() error { return s.inner.Close() }

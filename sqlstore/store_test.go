@@ -39,45 +39,43 @@ FROM namespaces n ORDER BY n.name`
 		name          string
 		kept, counted int64
 	}
+	// *sql.Rows and pgx.Rows share these methods.
+	type rows interface {
+		Next() bool
+		Scan(dest ...any) error
+		Err() error
+	}
+	scan := func(r rows) (got []nsCount) {
+		for r.Next() {
+			var c nsCount
+			if err := r.Scan(&c.name, &c.kept, &c.counted); err != nil {
+				t.Errorf("invariant scan: %v", err)
+				return nil
+			}
+			got = append(got, c)
+		}
+		if err := r.Err(); err != nil {
+			t.Errorf("invariant rows: %v", err)
+		}
+		return got
+	}
 	var got []nsCount
-	b := s.Backend()
-	switch {
-	case b.Pool != nil:
-		rows, err := b.Pool.Query(ctx, q)
+	if b := s.Backend(); b.Pool != nil {
+		r, err := b.Pool.Query(ctx, q)
 		if err != nil {
 			t.Errorf("invariant query: %v", err)
 			return
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var c nsCount
-			if err := rows.Scan(&c.name, &c.kept, &c.counted); err != nil {
-				t.Errorf("invariant scan: %v", err)
-				return
-			}
-			got = append(got, c)
-		}
-		if err := rows.Err(); err != nil {
-			t.Errorf("invariant rows: %v", err)
-		}
-	default:
-		rows, err := b.Reader.QueryContext(ctx, q)
+		defer r.Close()
+		got = scan(r)
+	} else {
+		r, err := b.Reader.QueryContext(ctx, q)
 		if err != nil {
 			t.Errorf("invariant query: %v", err)
 			return
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var c nsCount
-			if err := rows.Scan(&c.name, &c.kept, &c.counted); err != nil {
-				t.Errorf("invariant scan: %v", err)
-				return
-			}
-			got = append(got, c)
-		}
-		if err := rows.Err(); err != nil {
-			t.Errorf("invariant rows: %v", err)
-		}
+		defer r.Close()
+		got = scan(r)
 	}
 	for _, c := range got {
 		if c.kept != c.counted {

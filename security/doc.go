@@ -79,8 +79,10 @@
 //     and the clear in one serializable transaction when the store has
 //     transactions). Clear without a namespace empties every namespace,
 //     principals' included, so it needs write on both
-//     storage://namespace/* and principal://*. DeleteNamespace follows
-//     Clear's rule; its check and the delete are two steps.
+//     storage://namespace/* and principal://*. A recursive DeleteNamespace
+//     follows Clear's rule: it empties the namespace that way, then deletes
+//     it only if it is still empty, so a key written in between makes it
+//     fail with ErrNamespaceNotEmpty rather than disappear with it.
 //   - Status is open to any authenticated principal, but Size and
 //     Namespaces are reported as 0 unless the caller may read everything
 //     (read on storage://namespace/* and principal://*), since they count

@@ -226,6 +226,25 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 		return denied(op, name, "")
 	}
 	if f, ok := protectedFilter(sub); ok {
+		no, err := storage.ResolveNamespaceOptions(op, opts)
+		if err != nil {
+			return opErr(op, name, "", err)
+		}
+		if no.Recursive {
+			// Empty the namespace under Clear's rule (the check for keys
+			// the caller may not write and the clear run in one
+			// serializable transaction), then delete it only if it is
+			// still empty: a key written in between makes the delete fail
+			// with ErrNamespaceNotEmpty instead of vanishing with it.
+			g := guard{ops: s.inner, sub: sub, store: s}
+			if err := g.Clear(ctx, []storage.Option{storage.InNamespace(name)}); err != nil {
+				if errors.Is(err, storage.ErrPermissionDenied) {
+					return denied(op, name, "")
+				}
+				return err
+			}
+			return s.inner.DeleteNamespace(ctx, name)
+		}
 		n, err := s.inner.Count(ctx, storage.InNamespace(name), storage.Where(f))
 		if err != nil {
 			return err

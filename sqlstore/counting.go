@@ -6,17 +6,14 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 )
 
 // countingDB counts the statements sent through a database/sql handle.
 type countingDB struct {
-	db interface {
-		ExecContext(context.Context, string, ...interface{}) (sql.Result, error)
-		PrepareContext(context.Context, string) (*sql.Stmt, error)
-		QueryContext(context.Context, string, ...interface{}) (*sql.Rows, error)
-		QueryRowContext(context.Context, string, ...interface{}) *sql.Row
-	}
-	n *atomic.Int64
+	db sqlitedb.DBTX
+	n  *atomic.Int64
 }
 
 func (c countingDB) ExecContext(ctx context.Context, q string, args ...interface{}) (sql.Result, error) {

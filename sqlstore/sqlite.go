@@ -114,22 +114,6 @@ func pingRetry(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
 	}
 }
 
-// checkSchema fails unless every known migration is applied.
-func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
-	p, err := schema.NewProvider(d, db)
-	if err != nil {
-		return err
-	}
-	cur, want, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if cur != want {
-		return fmt.Errorf("schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate", cur, want)
-	}
-	return nil
-}
-
 func (e *sqliteEngine) bind(h sqlitedb.DBTX) querier {
 	if e.cfg.roundTrips != nil {
 		h = countingDB{db: h, n: e.cfg.roundTrips}

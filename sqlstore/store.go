@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
+	"github.com/mycelia-kernel/storage/schema"
 	"github.com/mycelia-kernel/storage/txmanager"
 )
 
@@ -61,6 +63,22 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
 	s.ops = ops{s: s, sc: storeScope{s}}
 	return s, nil
+}
+
+// checkSchema fails unless every known migration is applied.
+func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
+	p, err := schema.NewProvider(d, db)
+	if err != nil {
+		return err
+	}
+	cur, want, err := p.GetVersions(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if cur != want {
+		return fmt.Errorf("schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate", cur, want)
+	}
+	return nil
 }
 
 // Dialect reports the store's dialect.

@@ -179,6 +179,10 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 		v = x.Format(time.RFC3339Nano)
 	case jsonNull:
 		v = nil
+	case []any:
+		if x == nil {
+			v = []any{} // In(f) with no values: [], not null
+		}
 	}
 	vb, err := json.Marshal(v)
 	if err != nil {

@@ -75,6 +75,8 @@ func TestFilterJSONRoundTrip(t *testing.T) {
 		storage.Eq("a", 1),
 		storage.Eq("a", nil),
 		storage.In("tags", "x", 2, true, nil),
+		storage.In("tags"),
+		storage.Nin("tags"),
 		storage.And(storage.Gte("age", 18), storage.Or(storage.StartsWith("name", "A"), storage.Not(storage.Exists("x", true)))),
 		storage.And(),
 		storage.Or(),

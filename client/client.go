@@ -1,0 +1,285 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// Transport sends one message and returns the response envelope.
+type Transport interface {
+	Call(ctx context.Context, route string, body []byte) ([]byte, error)
+}
+
+var (
+	_ Transport     = (*routes.Mux)(nil)
+	_ storage.Store = (*Store)(nil)
+	_ storage.Tx    = (*Tx)(nil)
+)
+
+// Store is a storage.Store whose every operation is a message sent over a
+// Transport to routes served by another store. It is safe for concurrent
+// use.
+type Store struct {
+	ops
+	t      Transport
+	caps   storage.Capabilities
+	closed atomic.Bool
+
+	mu  sync.Mutex // protects txs
+	txs map[string]*Tx
+}
+
+// New returns a client over t. It fetches the server's capabilities once
+// (storage://getCapabilities); a failure to do so is New's error.
+func New(ctx context.Context, t Transport) (*Store, error) {
+	if t == nil {
+		return nil, errors.New("storage: client: nil Transport")
+	}
+	s := &Store{t: t, txs: map[string]*Tx{}}
+	s.ops = ops{s: s}
+	var resp routes.CapabilitiesResponse
+	if err := s.call(ctx, routes.RouteGetCapabilities, routes.EmptyRequest{}, &resp); err != nil {
+		return nil, err
+	}
+	c := resp.Capabilities
+	s.caps = storage.Capabilities{Transactions: c.Transactions, Query: c.Query, Metadata: c.Metadata,
+		Batches: c.Batches, Capacity: c.Capacity}
+	return s, nil
+}
+
+// TransportError is the error of a message that got no envelope back: the
+// transport failed, or answered something that is not an envelope. It
+// wraps the transport's error (a context's error among them) and no
+// storage sentinel.
+type TransportError struct {
+	Route string
+	Err   error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("storage: client: %s: %v", e.Route, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// enveloped is a response type of package routes.
+type enveloped interface{ Head() *routes.Envelope }
+
+// call sends req to route and decodes the answer into resp. A failure
+// envelope is returned as the error it encodes (resp still holds what came
+// with it, such as a batch's per-key results).
+func (s *Store) call(ctx context.Context, route string, req any, resp enveloped) error {
+	body, err := routes.Marshal(req)
+	if err != nil {
+		return &TransportError{Route: route, Err: fmt.Errorf("encoding the request: %w", err)}
+	}
+	out, err := s.t.Call(ctx, route, body)
+	if err != nil {
+		return &TransportError{Route: route, Err: err}
+	}
+	d := json.NewDecoder(bytes.NewReader(out))
+	d.UseNumber()
+	if err := d.Decode(resp); err != nil {
+		return &TransportError{Route: route, Err: fmt.Errorf("malformed response: %w", err)}
+	}
+	h := resp.Head()
+	switch {
+	case h.Error != nil:
+		return routes.ErrorFromBody(h.Error)
+	case !h.Success:
+		return routes.ErrorOf(routes.CodeInternal, "storage: client: "+route+": failure without an error")
+	}
+	return nil
+}
+
+// Capabilities returns the server's capabilities, as fetched by New.
+func (s *Store) Capabilities() storage.Capabilities { return s.caps }
+
+// Close makes every later call fail with storage.ErrClosed and rolls back
+// the transactions this client began and did not finish. It does not close
+// the server's store. Close is safe to call more than once.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock()
+	open := make([]*Tx, 0, len(s.txs))
+	for _, t := range s.txs {
+		open = append(open, t)
+	}
+	s.mu.Unlock()
+	for _, t := range open {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = t.Rollback(ctx)
+		cancel()
+	}
+	return nil
+}
+
+func (s *Store) usable(op string) error {
+	if s.closed.Load() {
+		return &storage.OpError{Op: op, Err: storage.ErrClosed}
+	}
+	return nil
+}
+
+// start checks that the store is open and ctx alive.
+func (s *Store) start(ctx context.Context, op string) error {
+	if err := s.usable(op); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return &storage.OpError{Op: op, Err: err}
+	}
+	return nil
+}
+
+// CreateNamespace implements storage.Store.
+func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
+	return s.namespaceOp(ctx, "createNamespace", routes.RouteCreateNamespace, name, opts)
+}
+
+// DeleteNamespace implements storage.Store.
+func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
+	return s.namespaceOp(ctx, "deleteNamespace", routes.RouteDeleteNamespace, name, opts)
+}
+
+func (s *Store) namespaceOp(ctx context.Context, op, route, name string, opts []storage.NamespaceOption) error {
+	if err := s.start(ctx, op); err != nil {
+		return err
+	}
+	o, err := storage.ResolveNamespaceOptions(op, opts)
+	if err != nil {
+		return &storage.OpError{Op: op, Namespace: name, Err: err}
+	}
+	var w *routes.NamespaceOptions
+	if len(opts) > 0 {
+		w = &routes.NamespaceOptions{Metadata: o.Metadata}
+		if o.Indexes != nil {
+			idx := make([]string, len(o.Indexes))
+			for i, f := range o.Indexes {
+				idx[i] = f.Text
+			}
+			w.Indexes = &idx
+		}
+		if o.Recursive {
+			w.Recursive = &o.Recursive
+		}
+	}
+	return s.call(ctx, route, routes.NamespaceRequest{Name: &name, Options: w}, &routes.Envelope{})
+}
+
+// ListNamespaces implements storage.Store.
+func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+	const op = "listNamespaces"
+	if err := s.start(ctx, op); err != nil {
+		return nil, err
+	}
+	var resp routes.NamespacesResponse
+	if err := s.call(ctx, routes.RouteListNamespaces, routes.EmptyRequest{}, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]storage.Namespace, len(resp.Details))
+	for i, n := range resp.Details {
+		out[i] = storage.Namespace{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt}
+	}
+	return out, nil
+}
+
+// Status implements storage.Store.
+func (s *Store) Status(ctx context.Context) (storage.Status, error) {
+	const op = "status"
+	if err := s.start(ctx, op); err != nil {
+		return storage.Status{}, err
+	}
+	var resp routes.StatusResponse
+	if err := s.call(ctx, routes.RouteGetStatus, routes.EmptyRequest{}, &resp); err != nil {
+		return storage.Status{}, err
+	}
+	st := resp.Status
+	return storage.Status{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity, Namespaces: st.Namespaces,
+		Dialect: st.Dialect, SchemaVersion: st.SchemaVersion}, nil
+}
+
+// Begin implements storage.Store: storage://beginTransaction.
+func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
+	const op = "begin"
+	if err := s.start(ctx, op); err != nil {
+		return nil, err
+	}
+	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
+		return nil, &storage.OpError{Op: op, Err: storage.Invalidf(storage.ErrInvalidOption,
+			"unknown isolation level %d", int(opts.Isolation))}
+	}
+	bo := &routes.BeginOptions{}
+	if opts.Isolation != storage.LevelDefault {
+		iso := opts.Isolation.String()
+		bo.Isolation = &iso
+	}
+	if opts.ReadOnly {
+		bo.ReadOnly = &opts.ReadOnly
+	}
+	var resp routes.TxResponse
+	if err := s.call(ctx, routes.RouteBeginTransaction, routes.BeginRequest{Options: bo}, &resp); err != nil {
+		return nil, err
+	}
+	return s.adopt(resp)
+}
+
+// adopt registers the transaction a TxResponse describes.
+func (s *Store) adopt(resp routes.TxResponse) (*Tx, error) {
+	iso, err := storage.ParseIsolationLevel(resp.Isolation)
+	if err != nil {
+		return nil, &TransportError{Route: routes.RouteBeginTransaction, Err: err}
+	}
+	t := &Tx{s: s, id: resp.TransactionID, iso: iso, ro: resp.ReadOnly}
+	t.ops = ops{s: s, tx: t}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.txs[t.id]; ok {
+		return old, nil
+	}
+	s.txs[t.id] = t
+	return t, nil
+}
+
+func (s *Store) forget(id string) {
+	s.mu.Lock()
+	delete(s.txs, id)
+	s.mu.Unlock()
+}
+
+// lookupTimeout bounds LookupTx's round trip, which has no context.
+const lookupTimeout = 30 * time.Second
+
+// LookupTx implements storage.Store: a transaction this client began, or
+// else one the server knows (storage://lookupTransaction, bounded by a
+// 30-second timeout as LookupTx takes no context).
+func (s *Store) LookupTx(id string) (storage.Tx, error) {
+	const op = "lookupTx"
+	if err := s.usable(op); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	t, ok := s.txs[id]
+	s.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	var resp routes.TxResponse
+	if err := s.call(ctx, routes.RouteLookupTransaction, routes.TxRequest{TransactionID: &id}, &resp); err != nil {
+		return nil, err
+	}
+	return s.adopt(resp)
+}

@@ -1,0 +1,62 @@
+// Package client is a storage.Store over any message transport: every
+// operation is encoded as a message to a route of package routes, and the
+// response envelope is decoded back into the exact Go result and error.
+//
+//	mux := routes.NewMux()
+//	routes.Register(mux, sqlStore)    // in process; or an HTTP transport
+//	st, err := client.New(ctx, mux)   // fetches the capabilities once
+//	err = st.Set(ctx, "user:1", user, storage.InNamespace("users"))
+//
+// # Fidelity
+//
+// Errors satisfy errors.Is for the sentinel the server's store returned,
+// per key in GetMany, SetMany and DeleteMany too, and an error that was a
+// *storage.OpError on the server is one here, with the same Op, Namespace,
+// Key and message. Values travel as JSON text and are never rounded;
+// metadata maps decode numbers as json.Number, as sqlstore does. Only the
+// options that were given are sent (storage.ResolveOptions' Set bitmask).
+//
+// What the client checks itself, and why:
+//
+//   - Options are resolved here (a zero Option, one given twice,
+//     NoOverwrite with IfVersion, an invalid value: ErrInvalidOption etc.),
+//     since a malformed Option cannot be serialized. Whether an operation
+//     accepts a kind is the server's rule, so its ErrInvalidOption is what
+//     the caller sees.
+//   - Keys are validated with storage.ValidateKey and values encoded with
+//     storage.EncodeValue (without the size limit, which is the server's):
+//     JSON strings cannot carry invalid UTF-8, and invalid JSON cannot be
+//     embedded in a message. Batches give such keys their per-key error
+//     here and send the rest; an Atomic batch with such a key sends no keys
+//     (the server still runs its checks of the call) and marks the others
+//     ErrAborted, exactly as the server would.
+//   - Filters are compiled (Filter.Compile) before they are sent, because
+//     some Go values (a time.Time on a value path) have no faithful JSON
+//     form; an empty In()/Nin() list is sent as [] (Filter.MarshalJSON
+//     writes a nil slice as null).
+//   - Writes in a read-only transaction fail with ErrReadOnly here.
+//
+// A transport failure (no envelope came back, or not an envelope) is a
+// *TransportError wrapping the transport's error and no storage sentinel,
+// except in Commit, where it is storage.ErrCommitUnknown: the commit may
+// or may not have happened.
+//
+// # Transactions
+//
+// Begin sends storage://beginTransaction; the Tx sends every operation with
+// options.transactionId. A Tx's operations run one at a time. Commit and
+// Rollback are safe to repeat, as the contract says, and are answered
+// locally once the transaction has ended. When the server answers that it
+// no longer knows the transaction (idle timeout, a failed operation),
+// the Tx ends and reports storage.ErrTxDone. An operation whose context is
+// done ends the transaction, as sqlstore's do, and a rollback is sent with
+// a context that is not cancelled, so the server does not keep it open.
+// LookupTx returns a transaction this client began, or asks the server
+// (storage://lookupTransaction, 30-second timeout, as LookupTx has no
+// context).
+//
+// Close makes later calls fail with storage.ErrClosed and rolls back the
+// transactions this client began; it does not close the server's store.
+// Capabilities are those New fetched. A Store and its Txs are safe for
+// concurrent use.
+package client

@@ -1,0 +1,561 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"reflect"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// allKinds accepts every option kind: the server decides which kinds an
+// operation takes, so its ErrInvalidOption is the one the caller sees.
+const allKinds = storage.KindFilter<<1 - 1
+
+// ops are the data operations, on the store (tx nil) or on a transaction.
+type ops struct {
+	s  *Store
+	tx *Tx
+}
+
+func nothing() {}
+
+// start begins operation op: it checks that the store (and transaction) is
+// usable and ctx alive, resolves opts and translates them to the wire. The
+// returned func must be called when the operation ends (it releases the
+// transaction, whose operations run one at a time).
+func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Option) (storage.CallOptions, *routes.Options, func(), error) {
+	done := nothing
+	if t := o.tx; t != nil {
+		t.mu.Lock()
+		done = t.mu.Unlock
+		if t.done {
+			return storage.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: storage.ErrTxDone}
+		}
+	}
+	if err := o.s.usable(op); err != nil {
+		return storage.CallOptions{}, nil, done, err
+	}
+	if err := ctx.Err(); err != nil {
+		if o.tx != nil {
+			o.tx.abandonLocked(ctx) // as an operation whose context ends ends its transaction
+		}
+		return storage.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: err}
+	}
+	c, err := storage.ResolveOptions(op, allKinds, opts)
+	if err != nil {
+		return c, nil, done, &storage.OpError{Op: op, Err: err}
+	}
+	if write && o.tx != nil && o.tx.ro {
+		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Err: storage.ErrReadOnly}
+	}
+	w, err := wireOptions(c)
+	if err != nil {
+		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Err: err}
+	}
+	if o.tx != nil {
+		if w == nil {
+			w = &routes.Options{}
+		}
+		id := o.tx.id
+		w.TransactionID = &id
+	}
+	return c, w, done, nil
+}
+
+// wireOptions serializes the options that were given, and only those.
+func wireOptions(c storage.CallOptions) (*routes.Options, error) {
+	if c.Set == 0 {
+		return nil, nil
+	}
+	yes := true
+	w := &routes.Options{}
+	if c.Set&storage.KindNamespace != 0 {
+		n := c.Namespace.Name
+		w.Namespace = &n
+	}
+	if c.Set&storage.KindMetadata != 0 {
+		w.Metadata = c.Metadata
+	}
+	if c.Set&storage.KindNoOverwrite != 0 {
+		w.NoOverwrite = &yes
+	}
+	if c.Set&storage.KindIfVersion != 0 {
+		v := c.IfVersion
+		w.IfVersion = &v
+	}
+	if c.Set&storage.KindMerge != 0 {
+		w.Merge = &yes
+	}
+	if c.Set&storage.KindAtomic != 0 {
+		w.Atomic = &yes
+	}
+	if c.Set&storage.KindPattern != 0 {
+		p := c.Pattern
+		w.Pattern = &p
+	}
+	if c.Set&storage.KindLimit != 0 {
+		n := c.Limit
+		w.Limit = &n
+	}
+	if c.Set&storage.KindOffset != 0 {
+		n := c.Offset
+		w.Offset = &n
+	}
+	if c.Set&storage.KindCursor != 0 {
+		a := c.Cursor
+		w.After = &a
+	}
+	if c.Set&storage.KindSort != 0 {
+		l := make(routes.SortList, len(c.Sort))
+		for i, f := range c.Sort {
+			l[i] = routes.SortField{Field: f.Field, Desc: f.Desc}
+		}
+		w.Sort = &l
+	}
+	if c.Set&storage.KindFilter != 0 {
+		b, err := json.Marshal(wireFilter(c.FilterSource))
+		if err != nil {
+			return nil, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+		}
+		w.Where = b
+	}
+	return w, nil
+}
+
+// send sends one message of operation op. On a transaction, an answer that
+// the transaction is gone ends it here too.
+func (o ops) send(ctx context.Context, op, route string, req any, resp enveloped) error {
+	err := o.s.call(ctx, route, req, resp)
+	if err == nil || o.tx == nil {
+		return err
+	}
+	switch routes.CodeOf(err) {
+	case routes.CodeTxNotFound:
+		// The server no longer knows it: rolled back by its idle timeout,
+		// by a failed operation, or by a server restart.
+		o.tx.finishLocked()
+		return &storage.OpError{Op: op, Err: storage.ErrTxDone}
+	case routes.CodeTxDone:
+		o.tx.finishLocked()
+	default:
+		if ctx.Err() != nil {
+			o.tx.abandonLocked(ctx)
+		}
+	}
+	return err
+}
+
+func keyErr(op, ns, key string) error {
+	if err := storage.ValidateKey(key); err != nil {
+		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+	}
+	return nil
+}
+
+func entryOf(key string, value json.RawMessage, m routes.EntryMeta) storage.Entry {
+	if string(m.Metadata) == "null" { // a nil Metadata on the server
+		m.Metadata = nil
+	}
+	return storage.Entry{Namespace: m.Namespace, Key: key, Value: value, Metadata: m.Metadata,
+		Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+// Get implements storage.Ops: storage://get.
+func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
+	const op = "get"
+	c, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return storage.Entry{}, err
+	}
+	if err := keyErr(op, c.Namespace.Name, key); err != nil {
+		return storage.Entry{}, err
+	}
+	var resp routes.GetResponse
+	if err := o.send(ctx, op, routes.RouteGet, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+		return storage.Entry{}, err
+	}
+	return entryOf(resp.Key, resp.Data, resp.EntryMeta), nil
+}
+
+// Set implements storage.Ops: storage://set. The value is encoded and
+// checked here (storage.EncodeValue) so that what travels is valid JSON;
+// its size is the server's to check.
+func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
+	const op = "set"
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	ns := c.Namespace.Name
+	if err := keyErr(op, ns, key); err != nil {
+		return err
+	}
+	b, err := storage.EncodeValue(value, math.MaxInt)
+	if err != nil {
+		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+	}
+	return o.send(ctx, op, routes.RouteSet, routes.SetRequest{Key: &key, Value: b, Options: w}, &routes.Envelope{})
+}
+
+// Delete implements storage.Ops: storage://delete.
+func (o ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
+	const op = "delete"
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	if err := keyErr(op, c.Namespace.Name, key); err != nil {
+		return err
+	}
+	return o.send(ctx, op, routes.RouteDelete, routes.KeyRequest{Key: &key, Options: w}, &routes.Envelope{})
+}
+
+// Has implements storage.Ops: storage://has.
+func (o ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
+	const op = "has"
+	c, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return false, err
+	}
+	if err := keyErr(op, c.Namespace.Name, key); err != nil {
+		return false, err
+	}
+	var resp routes.HasResponse
+	if err := o.send(ctx, op, routes.RouteHas, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+		return false, err
+	}
+	return resp.Exists, nil
+}
+
+// distinct returns the distinct keys of keys in first-occurrence order.
+func distinct(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// GetMany implements storage.Ops: storage://getMany. Invalid keys get their
+// error here (a key that is not UTF-8 cannot travel in JSON); the others
+// travel in one message.
+func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
+	const op = "getMany"
+	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+	c, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return res, err
+	}
+	ns := c.Namespace.Name
+	valid := make([]string, 0, len(keys))
+	for _, k := range distinct(keys) {
+		if err := keyErr(op, ns, k); err != nil {
+			res.Errors[k] = err
+			continue
+		}
+		valid = append(valid, k)
+	}
+	var resp routes.GetManyResponse
+	if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &valid, Options: w}, &resp); err != nil {
+		return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}, err
+	}
+	for k, v := range resp.Data {
+		res.Entries[k] = entryOf(k, v, resp.Meta[k])
+	}
+	for k, e := range resp.Errors {
+		res.Errors[k] = routes.ErrorFromBody(e)
+	}
+	return res, nil
+}
+
+// batch merges the answer of a batch into res, whose local failures stay.
+// With atomic and a local failure, nothing was sent to write (the message
+// carried no keys, for the server's own checks) and the other keys get
+// ErrAborted.
+func (o ops) batch(ctx context.Context, op, route, ns string, res *storage.BatchResult, failed, atomic bool, req any) error {
+	var resp routes.BatchResponse
+	err := o.send(ctx, op, route, req, &resp)
+	if err != nil && resp.Results == nil {
+		res.Results = nil
+		return err
+	}
+	for i := range res.Results {
+		kr := &res.Results[i]
+		if kr.Err != nil {
+			continue
+		}
+		if atomic && failed {
+			kr.Err = &storage.OpError{Op: op, Namespace: ns, Key: kr.Key, Err: storage.ErrAborted}
+			continue
+		}
+		r, ok := resp.Results[kr.Key]
+		switch {
+		case !ok:
+			kr.Err = &storage.OpError{Op: op, Namespace: ns, Key: kr.Key,
+				Err: routes.ErrorOf(routes.CodeInternal, "storage: the server returned no result for this key")}
+		case r.Error != nil:
+			kr.Err = routes.ErrorFromBody(r.Error)
+		case !r.Success:
+			kr.Err = &storage.OpError{Op: op, Namespace: ns, Key: kr.Key,
+				Err: routes.ErrorOf(routes.CodeInternal, "storage: failure without an error")}
+		default:
+			kr.Version = r.Version
+		}
+	}
+	return err
+}
+
+// SetMany implements storage.Ops: storage://setMany. Items are checked here
+// as Set checks its value; the valid ones travel in one message.
+func (o ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
+	const op = "setMany"
+	var res storage.BatchResult
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return res, err
+	}
+	ns := c.Namespace.Name
+	index := make(map[string]int, len(items))
+	last := make([]storage.Item, 0, len(items))
+	for _, it := range items {
+		if i, ok := index[it.Key]; ok {
+			last[i] = it
+			continue
+		}
+		index[it.Key] = len(last)
+		last = append(last, it)
+	}
+	res.Results = make([]storage.KeyResult, len(last))
+	send := make([]routes.EntryItem, 0, len(last))
+	failed := false
+	for i, it := range last {
+		res.Results[i].Key = it.Key
+		e, err := encodeItem(it)
+		if err != nil {
+			res.Results[i].Err = &storage.OpError{Op: op, Namespace: ns, Key: it.Key, Err: err}
+			failed = true
+			continue
+		}
+		send = append(send, e)
+	}
+	if c.Atomic && failed {
+		send = send[:0]
+	}
+	err = o.batch(ctx, op, routes.RouteSetMany, ns, &res, failed, c.Atomic, routes.SetManyRequest{Entries: &send, Options: w})
+	return res, err
+}
+
+func encodeItem(it storage.Item) (routes.EntryItem, error) {
+	if err := storage.ValidateKey(it.Key); err != nil {
+		return routes.EntryItem{}, err
+	}
+	v, err := storage.EncodeValue(it.Value, math.MaxInt)
+	if err != nil {
+		return routes.EntryItem{}, err
+	}
+	key := it.Key
+	e := routes.EntryItem{Key: &key, Value: v}
+	if it.Metadata != nil {
+		md, err := storage.EncodeMetadata(it.Metadata)
+		if err != nil {
+			return routes.EntryItem{}, wrapMetadata(err)
+		}
+		e.Metadata = md
+	}
+	return e, nil
+}
+
+type metadataError struct{ err error }
+
+func (e metadataError) Error() string { return "metadata: " + e.err.Error() }
+func (e metadataError) Unwrap() error { return e.err }
+
+func wrapMetadata(err error) error { return metadataError{err} }
+
+// DeleteMany implements storage.Ops: storage://deleteMany.
+func (o ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
+	const op = "deleteMany"
+	var res storage.BatchResult
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return res, err
+	}
+	ns := c.Namespace.Name
+	d := distinct(keys)
+	res.Results = make([]storage.KeyResult, len(d))
+	send := make([]string, 0, len(d))
+	failed := false
+	for i, k := range d {
+		res.Results[i].Key = k
+		if err := keyErr(op, ns, k); err != nil {
+			res.Results[i].Err = err
+			failed = true
+			continue
+		}
+		send = append(send, k)
+	}
+	if c.Atomic && failed {
+		send = send[:0]
+	}
+	err = o.batch(ctx, op, routes.RouteDeleteMany, ns, &res, failed, c.Atomic, routes.KeysRequest{Keys: &send, Options: w})
+	return res, err
+}
+
+// GetMetadata implements storage.Ops: storage://getMetadata.
+func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
+	const op = "getMetadata"
+	c, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return storage.Metadata{}, err
+	}
+	if err := keyErr(op, c.Namespace.Name, key); err != nil {
+		return storage.Metadata{}, err
+	}
+	var resp routes.MetadataResponse
+	if err := o.send(ctx, op, routes.RouteGetMetadata, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+		return storage.Metadata{}, err
+	}
+	return storage.Metadata{User: resp.Metadata, Version: resp.Version, CreatedAt: resp.CreatedAt,
+		UpdatedAt: resp.UpdatedAt, CreatedBy: resp.CreatedBy, UpdatedBy: resp.UpdatedBy}, nil
+}
+
+// SetMetadata implements storage.Ops: storage://setMetadata.
+func (o ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+	const op = "setMetadata"
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	ns := c.Namespace.Name
+	if err := keyErr(op, ns, key); err != nil {
+		return err
+	}
+	b, err := storage.EncodeMetadata(md)
+	if err != nil {
+		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+	}
+	return o.send(ctx, op, routes.RouteSetMetadata, routes.SetMetadataRequest{Key: &key, Metadata: b, Options: w}, &routes.Envelope{})
+}
+
+// Clear implements storage.Ops: storage://clear.
+func (o ops) Clear(ctx context.Context, opts ...storage.Option) error {
+	const op = "clear"
+	_, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	return o.send(ctx, op, routes.RouteClear, routes.OptionsRequest{Options: w}, &routes.Envelope{})
+}
+
+// List implements storage.Ops: storage://list.
+func (o ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
+	const op = "list"
+	_, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return storage.ListResult{}, err
+	}
+	var resp routes.ListResponse
+	if err := o.send(ctx, op, routes.RouteList, routes.OptionsRequest{Options: w}, &resp); err != nil {
+		return storage.ListResult{}, err
+	}
+	keys := resp.Keys
+	if keys == nil {
+		keys = []string{}
+	}
+	return storage.ListResult{Keys: keys, Cursor: resp.Cursor}, nil
+}
+
+// Query implements storage.Ops: storage://query. The filter is validated
+// here first (Filter.Compile), as some Go values (a time.Time on a value
+// path, a NaN) have no faithful JSON form.
+func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
+	const op = "query"
+	c, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return storage.QueryResult{}, err
+	}
+	ns := c.Namespace.Name
+	if _, err := f.Compile(); err != nil {
+		return storage.QueryResult{}, &storage.OpError{Op: op, Namespace: ns, Err: err}
+	}
+	req := routes.QueryRequest{Options: w}
+	if !f.IsZero() {
+		b, err := json.Marshal(wireFilter(f))
+		if err != nil {
+			return storage.QueryResult{}, &storage.OpError{Op: op, Namespace: ns,
+				Err: storage.Invalidf(storage.ErrInvalidFilter, "%v", err)}
+		}
+		req.Filter = b
+	}
+	var resp routes.QueryResponse
+	if err := o.send(ctx, op, routes.RouteQuery, req, &resp); err != nil {
+		return storage.QueryResult{}, err
+	}
+	out := storage.QueryResult{Entries: make([]storage.Entry, len(resp.Results)), Cursor: resp.Cursor}
+	for i, e := range resp.Results {
+		out.Entries[i] = entryOf(e.Key, e.Value, e.EntryMeta)
+	}
+	return out, nil
+}
+
+// Count implements storage.Ops: storage://count.
+func (o ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
+	const op = "count"
+	_, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
+		return 0, err
+	}
+	var resp routes.CountResponse
+	if err := o.send(ctx, op, routes.RouteCount, routes.OptionsRequest{Options: w}, &resp); err != nil {
+		return 0, err
+	}
+	return resp.Count, nil
+}
+
+// wireFilter returns f with every nil slice value of an in or nin leaf made
+// an empty one: Filter.MarshalJSON writes a nil slice (In("f") with no
+// values) as null, which the server would read as a null value.
+func wireFilter(f storage.Filter) storage.Filter {
+	switch {
+	case f.And != nil:
+		and := make([]storage.Filter, len(f.And))
+		for i, c := range f.And {
+			and[i] = wireFilter(c)
+		}
+		f.And = and
+	case f.Or != nil:
+		or := make([]storage.Filter, len(f.Or))
+		for i, c := range f.Or {
+			or[i] = wireFilter(c)
+		}
+		f.Or = or
+	case f.Not != nil:
+		n := wireFilter(*f.Not)
+		f.Not = &n
+	case f.Op == storage.OpIn || f.Op == storage.OpNin:
+		if v := reflect.ValueOf(f.Value); v.Kind() == reflect.Slice && v.IsNil() {
+			f.Value = []any{}
+		}
+	}
+	return f
+}

@@ -1,0 +1,170 @@
+// Package routes serves the storage contract as messages: one route per
+// operation (storage://get, storage://set, …), a JSON request body, and a
+// JSON response envelope, in the shapes of the seed's "Integration Points".
+// It is the wire format a kernel written in another language speaks, over
+// any transport (package httpapi carries it over HTTP; a *Mux carries it in
+// process).
+//
+//	mux := routes.NewMux()
+//	routes.Register(mux, store) // any storage.Store, e.g. security.NewStore(...)
+//	resp, _ := mux.Call(ctx, "storage://get", []byte(`{"key":"user:1","options":{"namespace":"users"}}`))
+//	// {"success":true,"data":{"name":"Ann"},"key":"user:1","namespace":"users",
+//	//  "metadata":{},"version":1,"createdAt":"…","updatedAt":"…"}
+//
+// Routes never authenticate: the transport puts the caller's principal in
+// the context (security.WithPrincipal) and the store (security.NewStore)
+// enforces it.
+//
+// # Requests
+//
+// A body is one JSON object, UTF-8; an empty body means {}. Decoding is
+// strict: an unknown member, a member of the wrong type, a missing required
+// member, malformed JSON, a body that is not an object, or trailing data is
+// an invalid_request error and nothing runs. Values (and metadata) are kept
+// as the JSON text that was sent, so numbers are never rounded; the store
+// may normalize spelling (whitespace, member order), never meaning.
+//
+// Every data route takes an optional "options" object:
+//
+//	member         type                   meaning (Go option)
+//	namespace      string                 InNamespace; absent = "default" (clear: every namespace)
+//	transactionId  string                 run on this transaction (Store.LookupTx); unknown = tx_not_found
+//	metadata       object                 WithMetadata (set, setMany)
+//	overwrite      bool                   false = NoOverwrite (the seed's spelling)
+//	noOverwrite    bool                   true = NoOverwrite; contradicting overwrite = invalid_request
+//	ifVersion      integer >= 1           IfVersion (set, delete, setMetadata)
+//	merge          bool                   Merge (setMetadata)
+//	atomic         bool                   Atomic (setMany, deleteMany)
+//	pattern        string                 Pattern (list)
+//	limit          integer >= 0           Limit (list, query)
+//	offset         integer >= 0           Offset (list, query)
+//	after          string                 After: a cursor from an earlier page (list, query)
+//	sort           [{field, desc}]        SortBy (query); {field, order:"asc"|"desc"} and a
+//	                                      single object (the seed's shape) are accepted too
+//	where          filter                 Where (count); "filter" is the seed's name for it
+//
+// A false boolean is the same as an absent one. Which options an operation
+// accepts is the store's rule: a known option the operation does not take
+// (merge on get) is invalid_option, as in Go. A filter is the JSON form of
+// storage.Filter: a leaf {"field":"age","operator":"gte","value":18}
+// (operators eq ne gt gte lt lte contains startsWith endsWith in nin
+// exists; fields are value paths "a.b.0" or $key, $version, $createdAt,
+// $updatedAt, $metadata.<path>), or {"and":[…]}, {"or":[…]}, {"not":{…}};
+// {} matches everything. A bad filter is invalid_filter.
+//
+// # Responses
+//
+// Every response is an envelope: {"success":true, …} with the route's
+// members, or {"success":false,"error":{…}}. An error is
+//
+//	{"code":"not_found","message":"storage: get namespace \"users\" key \"u:9\": not found: …",
+//	 "op":"get","namespace":"users","key":"u:9"}
+//
+// where code is one of the codes below, message is for people (it starts
+// with "storage: "), and op, namespace and key, present when known, say
+// where it happened. Times are RFC 3339 strings with nanoseconds. An
+// entry's "metadata" is its user metadata (an object, {} when none).
+//
+// # Routes
+//
+//	route                       request                                   success members
+//	storage://get               {key, options}                            data (the value), key, namespace, metadata,
+//	                                                                      version, createdAt, updatedAt
+//	storage://set               {key, value, options}                     —
+//	storage://delete            {key, options}                            —
+//	storage://has               {key, options}                            exists
+//	storage://getMany           {keys: [string], options}                 data {key: value}, meta {key: {namespace,
+//	                                                                      metadata, version, createdAt, updatedAt}},
+//	                                                                      errors {key: error}
+//	storage://setMany           {entries: [{key, value, metadata?}],      results {key: {success, error?, version?}},
+//	                             options}                                 keys (distinct keys, first-occurrence order)
+//	storage://deleteMany        {keys: [string], options}                 results, keys (as setMany)
+//	storage://list              {options}                                 keys, cursor?
+//	storage://query             {filter?, options}                        results [{key, value, namespace, metadata,
+//	                                                                      version, createdAt, updatedAt}], cursor?
+//	storage://count             {options}                                 count
+//	storage://createNamespace   {name, options: {metadata?, indexes?}}    —
+//	storage://deleteNamespace   {name, options: {recursive?}}             —
+//	storage://listNamespaces    {}                                        namespaces [name], details [{name, owner?,
+//	                                                                      metadata, createdAt}] (same order)
+//	storage://getMetadata       {key, options}                            metadata (user), version, createdAt,
+//	                                                                      updatedAt, createdBy?, updatedBy?
+//	storage://setMetadata       {key, metadata, options}                  —
+//	storage://clear             {options}                                 —
+//	storage://getStatus         {}                                        status {healthy, size, capacity,
+//	                                                                      namespaces, dialect, schemaVersion}
+//	storage://getCapabilities   {}                                        capabilities {transactions, query,
+//	                                                                      metadata, batches, capacity}
+//	storage://beginTransaction  {options: {isolation?, readOnly?}}        transactionId, isolation, readOnly
+//	storage://commit            {transactionId}                           —
+//	storage://rollback          {transactionId}                           —
+//	storage://lookupTransaction {transactionId}                           transactionId, isolation, readOnly
+//
+// Required members: key (get, set, delete, has, getMetadata, setMetadata),
+// value (set; null is a value), keys (getMany, deleteMany), entries and each
+// entry's key and value (setMany), metadata (setMetadata; null means {}),
+// name (namespace routes), transactionId (commit, rollback,
+// lookupTransaction). A missing one is invalid_request.
+//
+// Choices where the seed is silent:
+//
+//   - The seed's members come first and keep its meaning (get's data is the
+//     value, getMany's data maps keys to values, listNamespaces' namespaces
+//     are names); the rest of an entry travels beside them (meta, details,
+//     key, version, …) so a client loses nothing.
+//   - A batch reports per-key outcomes and succeeds as a call even when
+//     keys fail; "success" is false only when the batch failed as a whole
+//     (capacity, a database error), and then results are still there.
+//   - An entry's metadata, or options.metadata, that is null is absent
+//     (keep what is stored); one that is not an object is invalid_value.
+//   - isolation is "read-uncommitted", "read-committed",
+//     "repeatable-read", "serializable", or ""/"default"; the response
+//     names the level actually in force. A transaction is found by ID on
+//     any route with options.transactionId; one that has ended (commit,
+//     rollback, idle timeout) is tx_not_found, commit and rollback
+//     included. Namespace routes, getStatus and getCapabilities do not run
+//     in transactions.
+//   - A body that is not valid UTF-8 is invalid_request: Go would replace
+//     the bad bytes, silently changing keys.
+//
+// # Error codes
+//
+// One code per storage sentinel, plus the transport's own; Codes lists
+// them, CodeOf computes one, ErrorOf maps one back to an error that
+// satisfies errors.Is for its sentinel, HTTPStatus gives its HTTP status.
+//
+//	code                 sentinel / meaning                              HTTP
+//	not_found            storage.ErrNotFound                             404
+//	already_exists       storage.ErrAlreadyExists                        409
+//	namespace_not_found  storage.ErrNamespaceNotFound                    404
+//	namespace_exists     storage.ErrNamespaceExists                      409
+//	namespace_not_empty  storage.ErrNamespaceNotEmpty                    409
+//	invalid_key          storage.ErrInvalidKey                           400
+//	invalid_namespace    storage.ErrInvalidNamespace                     400
+//	invalid_value        storage.ErrInvalidValue                         400
+//	value_too_large      storage.ErrValueTooLarge                        413
+//	invalid_option       storage.ErrInvalidOption                        400
+//	conflict             storage.ErrConflict (IfVersion mismatch)        409
+//	capacity_exceeded    storage.ErrCapacityExceeded                     507
+//	invalid_filter       storage.ErrInvalidFilter                        400
+//	unsupported          storage.ErrUnsupported                          501
+//	aborted              storage.ErrAborted (per key, atomic batch)      409
+//	tx_done              storage.ErrTxDone                               409
+//	tx_not_found         storage.ErrTxNotFound                           404
+//	too_many_tx          storage.ErrTooManyTx                            429
+//	tx_conflict          storage.ErrTxConflict (retry the transaction)   409
+//	commit_unknown       storage.ErrCommitUnknown                        502
+//	read_only            storage.ErrReadOnly                             409
+//	unauthenticated      storage.ErrUnauthenticated                      401
+//	permission_denied    storage.ErrPermissionDenied                     403
+//	closed               storage.ErrClosed                               503
+//	canceled             context.Canceled                                499
+//	deadline_exceeded    context.DeadlineExceeded                        504
+//	invalid_request      ErrInvalidRequest: malformed body               400
+//	unknown_route        ErrUnknownRoute                                 404
+//	too_large            ErrTooLarge: request over the transport's limit 413
+//	internal             ErrInternal: anything else                      500
+//
+// A storage sentinel takes precedence over a context error wrapped beside
+// it. Codes are stable: none is ever renamed or given another meaning.
+package routes

@@ -1,0 +1,705 @@
+package routes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"unicode/utf8"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// The routes.
+const (
+	RouteGet               = "storage://get"
+	RouteSet               = "storage://set"
+	RouteDelete            = "storage://delete"
+	RouteHas               = "storage://has"
+	RouteGetMany           = "storage://getMany"
+	RouteSetMany           = "storage://setMany"
+	RouteDeleteMany        = "storage://deleteMany"
+	RouteList              = "storage://list"
+	RouteQuery             = "storage://query"
+	RouteCount             = "storage://count"
+	RouteCreateNamespace   = "storage://createNamespace"
+	RouteDeleteNamespace   = "storage://deleteNamespace"
+	RouteListNamespaces    = "storage://listNamespaces"
+	RouteGetMetadata       = "storage://getMetadata"
+	RouteSetMetadata       = "storage://setMetadata"
+	RouteClear             = "storage://clear"
+	RouteGetStatus         = "storage://getStatus"
+	RouteGetCapabilities   = "storage://getCapabilities"
+	RouteBeginTransaction  = "storage://beginTransaction"
+	RouteCommit            = "storage://commit"
+	RouteRollback          = "storage://rollback"
+	RouteLookupTransaction = "storage://lookupTransaction"
+)
+
+// enveloped is a response type: a pointer to a struct embedding Envelope.
+type enveloped interface{ Head() *Envelope }
+
+// route builds a Handler: it decodes the body strictly into a Req, calls
+// fn, and encodes its response. fn returns a nil response with an error for
+// a failure, or a response and an error for a batch that failed as a whole
+// but has per-key results.
+func route[Req any, Resp enveloped](fn func(ctx context.Context, req *Req) (Resp, error)) Handler {
+	return func(ctx context.Context, body []byte) (out []byte) {
+		defer func() {
+			if p := recover(); p != nil {
+				out = ErrorEnvelope(CodeInternal, fmt.Sprintf("storage: internal error: %v", p))
+			}
+		}()
+		req := new(Req)
+		if err := decodeRequest(body, req); err != nil {
+			return errorEnvelope(err)
+		}
+		resp, err := fn(ctx, req)
+		var e *Envelope
+		if v := reflect.ValueOf(resp); v.IsValid() && !v.IsNil() {
+			e = resp.Head()
+		}
+		if e == nil {
+			if err == nil {
+				err = fmt.Errorf("%w: no response", ErrInternal)
+			}
+			return errorEnvelope(err)
+		}
+		e.Success = err == nil
+		if err != nil {
+			e.Error = bodyOf(err)
+		}
+		b, merr := Marshal(resp)
+		if merr != nil {
+			return errorEnvelope(fmt.Errorf("%w: cannot encode the response: %s", ErrInternal, merr.Error()))
+		}
+		return b
+	}
+}
+
+// badRequest is an ErrInvalidRequest with a reason.
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// decodeRequest decodes body into v: one JSON object (an empty body is
+// {}), valid UTF-8, no unknown members, no trailing data.
+func decodeRequest(body []byte, v any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		trimmed = []byte("{}")
+	}
+	if !utf8.Valid(trimmed) {
+		return badRequest("the body is not valid UTF-8")
+	}
+	if trimmed[0] != '{' {
+		return badRequest("the body must be a JSON object")
+	}
+	d := json.NewDecoder(bytes.NewReader(trimmed))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return badRequest("%v", err)
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return badRequest("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// Register registers a handler for every route onto r, serving s (any
+// storage.Store, e.g. security.NewStore(...)).
+func Register(r Router, s storage.Store) {
+	h := handlers{s: s}
+	r.Handle(RouteGet, route(h.get))
+	r.Handle(RouteSet, route(h.set))
+	r.Handle(RouteDelete, route(h.delete))
+	r.Handle(RouteHas, route(h.has))
+	r.Handle(RouteGetMany, route(h.getMany))
+	r.Handle(RouteSetMany, route(h.setMany))
+	r.Handle(RouteDeleteMany, route(h.deleteMany))
+	r.Handle(RouteList, route(h.list))
+	r.Handle(RouteQuery, route(h.query))
+	r.Handle(RouteCount, route(h.count))
+	r.Handle(RouteCreateNamespace, route(h.createNamespace))
+	r.Handle(RouteDeleteNamespace, route(h.deleteNamespace))
+	r.Handle(RouteListNamespaces, route(h.listNamespaces))
+	r.Handle(RouteGetMetadata, route(h.getMetadata))
+	r.Handle(RouteSetMetadata, route(h.setMetadata))
+	r.Handle(RouteClear, route(h.clear))
+	r.Handle(RouteGetStatus, route(h.getStatus))
+	r.Handle(RouteGetCapabilities, route(h.getCapabilities))
+	r.Handle(RouteBeginTransaction, route(h.begin))
+	r.Handle(RouteCommit, route(h.commit))
+	r.Handle(RouteRollback, route(h.rollback))
+	r.Handle(RouteLookupTransaction, route(h.lookupTx))
+}
+
+type handlers struct{ s storage.Store }
+
+// target returns the store, or the transaction options.transactionId
+// names, with the options translated.
+func (h handlers) target(o *Options) (storage.Ops, []storage.Option, error) {
+	opts, err := o.toStorage()
+	if err != nil {
+		return nil, nil, err
+	}
+	if o != nil && o.TransactionID != nil {
+		tx, err := h.s.LookupTx(*o.TransactionID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return tx, opts, nil
+	}
+	return h.s, opts, nil
+}
+
+// decodeObject decodes JSON object text (checked like stored metadata)
+// into a map, numbers as json.Number so none loses precision.
+func decodeObject(b []byte) (map[string]any, error) {
+	if _, err := storage.CheckMetadataJSON(b, math.MaxInt); err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, storage.Invalidf(storage.ErrInvalidValue, "metadata: %v", err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// within says where a validation error happened.
+func within(where string, err error) error {
+	var ve *storage.ValidationError
+	if errors.As(err, &ve) {
+		return storage.Invalidf(ve.Err, "%s: %s", where, ve.Reason)
+	}
+	return err
+}
+
+func isNull(b json.RawMessage) bool {
+	return b == nil || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
+}
+
+// toStorage translates wire options into storage options. The store itself
+// decides which options its operation accepts (ErrInvalidOption).
+func (o *Options) toStorage() ([]storage.Option, error) {
+	if o == nil {
+		return nil, nil
+	}
+	var opts []storage.Option
+	if o.Namespace != nil {
+		opts = append(opts, storage.InNamespace(*o.Namespace))
+	}
+	if !isNull(o.Metadata) {
+		md, err := decodeObject(o.Metadata)
+		if err != nil {
+			return nil, within("options.metadata", err)
+		}
+		opts = append(opts, storage.WithMetadata(md))
+	}
+	noOverwrite := o.NoOverwrite != nil && *o.NoOverwrite
+	if o.Overwrite != nil {
+		if o.NoOverwrite != nil && *o.Overwrite == *o.NoOverwrite {
+			return nil, badRequest("options.overwrite and options.noOverwrite contradict each other")
+		}
+		noOverwrite = !*o.Overwrite
+	}
+	if noOverwrite {
+		opts = append(opts, storage.NoOverwrite())
+	}
+	if o.IfVersion != nil {
+		opts = append(opts, storage.IfVersion(*o.IfVersion))
+	}
+	if o.Merge != nil && *o.Merge {
+		opts = append(opts, storage.Merge())
+	}
+	if o.Atomic != nil && *o.Atomic {
+		opts = append(opts, storage.Atomic())
+	}
+	if o.Pattern != nil {
+		opts = append(opts, storage.Pattern(*o.Pattern))
+	}
+	if o.Limit != nil {
+		opts = append(opts, storage.Limit(*o.Limit))
+	}
+	if o.Offset != nil {
+		opts = append(opts, storage.Offset(*o.Offset))
+	}
+	if o.After != nil {
+		opts = append(opts, storage.After(*o.After))
+	}
+	if o.Sort != nil {
+		fields := make([]storage.SortField, 0, len(*o.Sort))
+		for i, f := range *o.Sort {
+			desc := f.Desc
+			switch f.Order {
+			case "":
+			case "asc":
+				if desc {
+					return nil, badRequest("options.sort[%d]: desc true and order \"asc\" contradict each other", i)
+				}
+			case "desc":
+				desc = true
+			default:
+				return nil, badRequest("options.sort[%d]: order must be \"asc\" or \"desc\", not %q", i, f.Order)
+			}
+			fields = append(fields, storage.SortField{Field: f.Field, Desc: desc})
+		}
+		opts = append(opts, storage.SortBy(fields...))
+	}
+	where := o.Where
+	if o.Filter != nil {
+		if o.Where != nil {
+			return nil, badRequest("options.where and options.filter are the same option; give one")
+		}
+		where = o.Filter
+	}
+	if where != nil {
+		f, err := parseFilter(where)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, storage.Where(f))
+	}
+	return opts, nil
+}
+
+// parseFilter decodes a filter; its problems are ErrInvalidFilter (the
+// store validates it further).
+func parseFilter(b json.RawMessage) (storage.Filter, error) {
+	var f storage.Filter
+	if err := json.Unmarshal(b, &f); err != nil {
+		var ve *storage.ValidationError
+		if errors.As(err, &ve) {
+			return storage.Filter{}, ve
+		}
+		return storage.Filter{}, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+	}
+	return f, nil
+}
+
+func requireKey(k *string) (string, error) {
+	if k == nil {
+		return "", badRequest("member \"key\" is missing")
+	}
+	return *k, nil
+}
+
+func entryMeta(e storage.Entry) EntryMeta {
+	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+func (h handlers) get(ctx context.Context, req *KeyRequest) (*GetResponse, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	e, err := t.Get(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &GetResponse{Data: e.Value, Key: e.Key, EntryMeta: entryMeta(e)}, nil
+}
+
+func (h handlers) set(ctx context.Context, req *SetRequest) (*Envelope, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if req.Value == nil {
+		return nil, badRequest("member \"value\" is missing")
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Set(ctx, key, req.Value, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) delete(ctx context.Context, req *KeyRequest) (*Envelope, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Delete(ctx, key, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) has(ctx context.Context, req *KeyRequest) (*HasResponse, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := t.Has(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &HasResponse{Exists: ok}, nil
+}
+
+func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyResponse, error) {
+	if req.Keys == nil {
+		return nil, badRequest("member \"keys\" is missing")
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.GetMany(ctx, *req.Keys, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := &GetManyResponse{
+		Data:   make(map[string]json.RawMessage, len(res.Entries)),
+		Meta:   make(map[string]EntryMeta, len(res.Entries)),
+		Errors: make(map[string]*ErrorBody, len(res.Errors)),
+	}
+	for k, e := range res.Entries {
+		out.Data[k] = e.Value
+		out.Meta[k] = entryMeta(e)
+	}
+	for k, e := range res.Errors {
+		out.Errors[k] = bodyOf(e)
+	}
+	return out, nil
+}
+
+func batchResponse(res storage.BatchResult) *BatchResponse {
+	out := &BatchResponse{Results: make(map[string]KeyResult, len(res.Results)), Keys: make([]string, 0, len(res.Results))}
+	for _, kr := range res.Results {
+		r := KeyResult{Success: kr.Err == nil, Version: kr.Version}
+		if kr.Err != nil {
+			r.Error = bodyOf(kr.Err)
+		}
+		out.Results[kr.Key] = r
+		out.Keys = append(out.Keys, kr.Key)
+	}
+	return out
+}
+
+func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchResponse, error) {
+	if req.Entries == nil {
+		return nil, badRequest("member \"entries\" is missing")
+	}
+	items := make([]storage.Item, len(*req.Entries))
+	for i, it := range *req.Entries {
+		if it.Key == nil {
+			return nil, badRequest("entries[%d]: member \"key\" is missing", i)
+		}
+		if it.Value == nil {
+			return nil, badRequest("entries[%d]: member \"value\" is missing", i)
+		}
+		items[i] = storage.Item{Key: *it.Key, Value: it.Value}
+		if !isNull(it.Metadata) {
+			md, err := decodeObject(it.Metadata)
+			if err != nil {
+				return nil, &storage.OpError{Op: "setMany", Key: *it.Key, Err: within(fmt.Sprintf("entries[%d].metadata", i), err)}
+			}
+			items[i].Metadata = md
+		}
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.SetMany(ctx, items, opts...)
+	if err != nil && len(res.Results) == 0 {
+		return nil, err
+	}
+	return batchResponse(res), err
+}
+
+func (h handlers) deleteMany(ctx context.Context, req *KeysRequest) (*BatchResponse, error) {
+	if req.Keys == nil {
+		return nil, badRequest("member \"keys\" is missing")
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.DeleteMany(ctx, *req.Keys, opts...)
+	if err != nil && len(res.Results) == 0 {
+		return nil, err
+	}
+	return batchResponse(res), err
+}
+
+func (h handlers) list(ctx context.Context, req *OptionsRequest) (*ListResponse, error) {
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.List(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	keys := res.Keys
+	if keys == nil {
+		keys = []string{}
+	}
+	return &ListResponse{Keys: keys, Cursor: res.Cursor}, nil
+}
+
+func (h handlers) query(ctx context.Context, req *QueryRequest) (*QueryResponse, error) {
+	var f storage.Filter
+	if req.Filter != nil {
+		var err error
+		if f, err = parseFilter(req.Filter); err != nil {
+			return nil, &storage.OpError{Op: "query", Err: err}
+		}
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.Query(ctx, f, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := &QueryResponse{Results: make([]EntryJSON, len(res.Entries)), Cursor: res.Cursor}
+	for i, e := range res.Entries {
+		out.Results[i] = EntryJSON{Key: e.Key, Value: e.Value, EntryMeta: entryMeta(e)}
+	}
+	return out, nil
+}
+
+func (h handlers) count(ctx context.Context, req *OptionsRequest) (*CountResponse, error) {
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	n, err := t.Count(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &CountResponse{Count: n}, nil
+}
+
+func (h handlers) clear(ctx context.Context, req *OptionsRequest) (*Envelope, error) {
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Clear(ctx, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) getMetadata(ctx context.Context, req *KeyRequest) (*MetadataResponse, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	md, err := t.GetMetadata(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &MetadataResponse{Metadata: md.User, Version: md.Version, CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
+		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy}, nil
+}
+
+func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*Envelope, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if req.Metadata == nil {
+		return nil, badRequest("member \"metadata\" is missing")
+	}
+	var md map[string]any
+	if !isNull(req.Metadata) {
+		if md, err = decodeObject(req.Metadata); err != nil {
+			return nil, &storage.OpError{Op: "setMetadata", Key: key, Err: err}
+		}
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.SetMetadata(ctx, key, md, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func requireName(n *string) (string, error) {
+	if n == nil {
+		return "", badRequest("member \"name\" is missing")
+	}
+	return *n, nil
+}
+
+// nsOptions translates namespace options; the store decides which its
+// operation accepts.
+func nsOptions(o *NamespaceOptions) ([]storage.NamespaceOption, error) {
+	if o == nil {
+		return nil, nil
+	}
+	var opts []storage.NamespaceOption
+	if !isNull(o.Metadata) {
+		md, err := decodeObject(o.Metadata)
+		if err != nil {
+			return nil, within("options.metadata", err)
+		}
+		opts = append(opts, storage.WithNamespaceMetadata(md))
+	}
+	if o.Indexes != nil {
+		opts = append(opts, storage.WithIndexes(*o.Indexes...))
+	}
+	if o.Recursive != nil && *o.Recursive {
+		opts = append(opts, storage.Recursive())
+	}
+	return opts, nil
+}
+
+func (h handlers) createNamespace(ctx context.Context, req *NamespaceRequest) (*Envelope, error) {
+	name, err := requireName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := nsOptions(req.Options)
+	if err != nil {
+		return nil, &storage.OpError{Op: "createNamespace", Namespace: name, Err: err}
+	}
+	if err := h.s.CreateNamespace(ctx, name, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) deleteNamespace(ctx context.Context, req *NamespaceRequest) (*Envelope, error) {
+	name, err := requireName(req.Name)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := nsOptions(req.Options)
+	if err != nil {
+		return nil, &storage.OpError{Op: "deleteNamespace", Namespace: name, Err: err}
+	}
+	if err := h.s.DeleteNamespace(ctx, name, opts...); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) listNamespaces(ctx context.Context, _ *EmptyRequest) (*NamespacesResponse, error) {
+	nss, err := h.s.ListNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &NamespacesResponse{Namespaces: make([]string, len(nss)), Details: make([]NamespaceJSON, len(nss))}
+	for i, n := range nss {
+		out.Namespaces[i] = n.Name
+		out.Details[i] = NamespaceJSON{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt}
+	}
+	return out, nil
+}
+
+func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusResponse, error) {
+	st, err := h.s.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusResponse{Status: StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
+		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion}}, nil
+}
+
+func (h handlers) getCapabilities(_ context.Context, _ *EmptyRequest) (*CapabilitiesResponse, error) {
+	c := h.s.Capabilities()
+	return &CapabilitiesResponse{Capabilities: CapabilitiesJSON{Transactions: c.Transactions, Query: c.Query,
+		Metadata: c.Metadata, Batches: c.Batches, Capacity: c.Capacity}}, nil
+}
+
+func txResponse(tx storage.Tx) *TxResponse {
+	return &TxResponse{TransactionID: tx.ID(), Isolation: tx.Isolation().String(), ReadOnly: tx.ReadOnly()}
+}
+
+func (h handlers) begin(ctx context.Context, req *BeginRequest) (*TxResponse, error) {
+	var opts storage.TxOptions
+	if o := req.Options; o != nil {
+		if o.Isolation != nil {
+			iso := *o.Isolation
+			if iso == "default" {
+				iso = ""
+			}
+			l, err := storage.ParseIsolationLevel(iso)
+			if err != nil {
+				return nil, &storage.OpError{Op: "begin", Err: err}
+			}
+			opts.Isolation = l
+		}
+		opts.ReadOnly = o.ReadOnly != nil && *o.ReadOnly
+	}
+	tx, err := h.s.Begin(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return txResponse(tx), nil
+}
+
+func (h handlers) lookup(req *TxRequest) (storage.Tx, error) {
+	if req.TransactionID == nil {
+		return nil, badRequest("member \"transactionId\" is missing")
+	}
+	return h.s.LookupTx(*req.TransactionID)
+}
+
+func (h handlers) commit(ctx context.Context, req *TxRequest) (*Envelope, error) {
+	tx, err := h.lookup(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) rollback(ctx context.Context, req *TxRequest) (*Envelope, error) {
+	tx, err := h.lookup(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
+func (h handlers) lookupTx(_ context.Context, req *TxRequest) (*TxResponse, error) {
+	tx, err := h.lookup(req)
+	if err != nil {
+		return nil, err
+	}
+	return txResponse(tx), nil
+}

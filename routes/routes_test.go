@@ -1,0 +1,361 @@
+package routes_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+func newMux(t *testing.T, opts ...sqlstore.Option) (*routes.Mux, *sqlstore.Store) {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), "sqlite::memory:", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	m := routes.NewMux()
+	routes.Register(m, s)
+	return m, s
+}
+
+// call sends body to route and decodes the envelope into a map.
+func call(t *testing.T, m *routes.Mux, route, body string) map[string]any {
+	t.Helper()
+	out, err := m.Call(t.Context(), route, []byte(body))
+	if err != nil {
+		t.Fatalf("%s: Call error %v", route, err)
+	}
+	var v map[string]any
+	d := json.NewDecoder(strings.NewReader(string(out)))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("%s: response %s is not JSON: %v", route, out, err)
+	}
+	return v
+}
+
+func wantOK(t *testing.T, v map[string]any, what string) {
+	t.Helper()
+	if v["success"] != true || v["error"] != nil {
+		t.Fatalf("%s: want success, got %v", what, v)
+	}
+}
+
+func wantCode(t *testing.T, v map[string]any, code, what string) {
+	t.Helper()
+	e, _ := v["error"].(map[string]any)
+	if v["success"] != false || e == nil {
+		t.Fatalf("%s: want failure %s, got %v", what, code, v)
+	}
+	if e["code"] != code {
+		t.Errorf("%s: code %v, want %s (message %v)", what, e["code"], code, e["message"])
+	}
+	if msg, _ := e["message"].(string); !strings.HasPrefix(msg, "storage: ") {
+		t.Errorf("%s: message %q does not start with \"storage: \"", what, msg)
+	}
+}
+
+func TestRoutesList(t *testing.T) {
+	m, _ := newMux(t)
+	want := []string{
+		"storage://beginTransaction", "storage://clear", "storage://commit", "storage://count",
+		"storage://createNamespace", "storage://delete", "storage://deleteMany", "storage://deleteNamespace",
+		"storage://get", "storage://getCapabilities", "storage://getMany", "storage://getMetadata",
+		"storage://getStatus", "storage://has", "storage://list", "storage://listNamespaces",
+		"storage://lookupTransaction", "storage://query", "storage://rollback", "storage://set",
+		"storage://setMany", "storage://setMetadata",
+	}
+	if got := m.Routes(); !slices.Equal(got, want) {
+		t.Errorf("Routes() = %v\nwant %v", got, want)
+	}
+}
+
+// TestWireShapes checks the seed's shapes on the wire, and that values keep
+// their spelling (no float rounding).
+func TestWireShapes(t *testing.T) {
+	m, _ := newMux(t)
+	wantOK(t, call(t, m, "storage://set", `{"key":"u:1","value":{"n":12345678901234567890,"s":"<&>"},"options":{"namespace":"users","metadata":{"m":1}}}`), "set")
+	out, _ := m.Call(t.Context(), "storage://get", []byte(`{"key":"u:1","options":{"namespace":"users"}}`))
+	if !strings.Contains(string(out), `"data":{"n":12345678901234567890,"s":"<&>"}`) {
+		t.Errorf("get lost the value's spelling: %s", out)
+	}
+	v := call(t, m, "storage://get", `{"key":"u:1","options":{"namespace":"users"}}`)
+	wantOK(t, v, "get")
+	if v["key"] != "u:1" || v["namespace"] != "users" || v["version"] != json.Number("1") || v["createdAt"] == nil || v["updatedAt"] == nil {
+		t.Errorf("get = %v", v)
+	}
+	if md, _ := v["metadata"].(map[string]any); md["m"] != json.Number("1") {
+		t.Errorf("get metadata = %v", v["metadata"])
+	}
+	v = call(t, m, "storage://has", `{"key":"u:1","options":{"namespace":"users"}}`)
+	if v["exists"] != true {
+		t.Errorf("has = %v", v)
+	}
+	v = call(t, m, "storage://setMany", `{"entries":[{"key":"a","value":1},{"key":"b","value":2,"metadata":{"x":true}}],"options":{"overwrite":false}}`)
+	wantOK(t, v, "setMany")
+	res, _ := v["results"].(map[string]any)
+	if a, _ := res["a"].(map[string]any); a["success"] != true || a["version"] != json.Number("1") {
+		t.Errorf("setMany results = %v", v["results"])
+	}
+	if !slices.Equal(anyStrings(v["keys"]), []string{"a", "b"}) {
+		t.Errorf("setMany keys = %v", v["keys"])
+	}
+	v = call(t, m, "storage://setMany", `{"entries":[{"key":"a","value":1}],"options":{"noOverwrite":true}}`)
+	wantOK(t, v, "setMany again")
+	res, _ = v["results"].(map[string]any)
+	if a, _ := res["a"].(map[string]any); a["success"] != false || a["error"].(map[string]any)["code"] != "already_exists" {
+		t.Errorf("setMany noOverwrite results = %v", v["results"])
+	}
+	v = call(t, m, "storage://getMany", `{"keys":["a","b","zz",""]}`)
+	wantOK(t, v, "getMany")
+	data, _ := v["data"].(map[string]any)
+	errs, _ := v["errors"].(map[string]any)
+	if data["a"] != json.Number("1") || data["b"] != json.Number("2") || len(data) != 2 {
+		t.Errorf("getMany data = %v", data)
+	}
+	if errs["zz"].(map[string]any)["code"] != "not_found" || errs[""].(map[string]any)["code"] != "invalid_key" {
+		t.Errorf("getMany errors = %v", errs)
+	}
+	v = call(t, m, "storage://list", `{"options":{"limit":1}}`)
+	if !slices.Equal(anyStrings(v["keys"]), []string{"a"}) || v["cursor"] == nil {
+		t.Errorf("list = %v", v)
+	}
+	v = call(t, m, "storage://list", `{"options":{"after":`+mustJSON(t, v["cursor"])+`}}`)
+	if !slices.Equal(anyStrings(v["keys"]), []string{"b"}) {
+		t.Errorf("list page 2 = %v", v)
+	}
+	v = call(t, m, "storage://query", `{"filter":{"field":"$key","operator":"in","value":["a","b"]},"options":{"sort":{"field":"$key","order":"desc"}}}`)
+	rs, _ := v["results"].([]any)
+	if len(rs) != 2 || rs[0].(map[string]any)["key"] != "b" || rs[0].(map[string]any)["value"] != json.Number("2") {
+		t.Errorf("query = %v", v)
+	}
+	v = call(t, m, "storage://count", `{"options":{"filter":{"field":"$key","operator":"eq","value":"a"}}}`)
+	if v["count"] != json.Number("1") {
+		t.Errorf("count (seed's filter) = %v", v)
+	}
+	v = call(t, m, "storage://count", `{"options":{"where":{"or":[]}}}`)
+	if v["count"] != json.Number("0") {
+		t.Errorf("count where or[] = %v", v)
+	}
+	wantOK(t, call(t, m, "storage://setMetadata", `{"key":"a","metadata":{"y":2},"options":{"merge":true}}`), "setMetadata")
+	v = call(t, m, "storage://getMetadata", `{"key":"a"}`)
+	if md, _ := v["metadata"].(map[string]any); md["y"] != json.Number("2") || v["version"] != json.Number("2") {
+		t.Errorf("getMetadata = %v", v)
+	}
+	v = call(t, m, "storage://listNamespaces", `{}`)
+	if !slices.Equal(anyStrings(v["namespaces"]), []string{"default", "users"}) || len(v["details"].([]any)) != 2 {
+		t.Errorf("listNamespaces = %v", v)
+	}
+	v = call(t, m, "storage://getStatus", ``)
+	if st, _ := v["status"].(map[string]any); st["healthy"] != true || st["size"] != json.Number("3") || st["dialect"] != "sqlite" {
+		t.Errorf("getStatus = %v", v)
+	}
+	v = call(t, m, "storage://getCapabilities", `{"options":{}}`)
+	if c, _ := v["capabilities"].(map[string]any); c["transactions"] != true {
+		t.Errorf("getCapabilities = %v", v)
+	}
+	v = call(t, m, "storage://deleteMany", `{"keys":["a","missing"],"options":{"atomic":true}}`)
+	res, _ = v["results"].(map[string]any)
+	if res["a"].(map[string]any)["error"].(map[string]any)["code"] != "aborted" ||
+		res["missing"].(map[string]any)["error"].(map[string]any)["code"] != "not_found" {
+		t.Errorf("deleteMany atomic = %v", v)
+	}
+	wantCode(t, call(t, m, "storage://deleteNamespace", `{"name":"users"}`), "namespace_not_empty", "deleteNamespace")
+	wantOK(t, call(t, m, "storage://deleteNamespace", `{"name":"users","options":{"recursive":true}}`), "deleteNamespace recursive")
+	wantOK(t, call(t, m, "storage://createNamespace", `{"name":"n2","options":{"metadata":{"owner":"x"},"indexes":["age"]}}`), "createNamespace")
+	wantCode(t, call(t, m, "storage://createNamespace", `{"name":"n2"}`), "namespace_exists", "createNamespace again")
+	wantOK(t, call(t, m, "storage://clear", `{}`), "clear")
+	v = call(t, m, "storage://count", `{}`)
+	if v["count"] != json.Number("0") {
+		t.Errorf("count after clear = %v", v)
+	}
+}
+
+func TestTransactionsOverRoutes(t *testing.T) {
+	// A file database: in memory, the one connection would be the
+	// transaction's until it ends.
+	s, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "tx.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	m := routes.NewMux()
+	routes.Register(m, s)
+	v := call(t, m, "storage://beginTransaction", `{"options":{"isolation":"serializable"}}`)
+	wantOK(t, v, "begin")
+	id, _ := v["transactionId"].(string)
+	if id == "" || v["isolation"] != "serializable" || v["readOnly"] != false {
+		t.Fatalf("begin = %v", v)
+	}
+	wantOK(t, call(t, m, "storage://set", `{"key":"k","value":1,"options":{"transactionId":"`+id+`"}}`), "set in tx")
+	if ok, _ := s.Has(t.Context(), "k"); ok {
+		t.Error("an uncommitted write is visible outside its transaction")
+	}
+	v = call(t, m, "storage://lookupTransaction", `{"transactionId":"`+id+`"}`)
+	if v["transactionId"] != id {
+		t.Errorf("lookupTransaction = %v", v)
+	}
+	wantOK(t, call(t, m, "storage://commit", `{"transactionId":"`+id+`"}`), "commit")
+	if ok, _ := s.Has(t.Context(), "k"); !ok {
+		t.Error("a committed write is missing")
+	}
+	wantCode(t, call(t, m, "storage://commit", `{"transactionId":"`+id+`"}`), "tx_not_found", "commit again")
+	wantCode(t, call(t, m, "storage://rollback", `{"transactionId":"`+id+`"}`), "tx_not_found", "rollback after commit")
+
+	v = call(t, m, "storage://beginTransaction", `{"options":{"readOnly":true}}`)
+	ro, _ := v["transactionId"].(string)
+	wantCode(t, call(t, m, "storage://set", `{"key":"k2","value":1,"options":{"transactionId":"`+ro+`"}}`), "read_only", "write in a read-only tx")
+	wantOK(t, call(t, m, "storage://rollback", `{"transactionId":"`+ro+`"}`), "rollback")
+	wantCode(t, call(t, m, "storage://beginTransaction", `{"options":{"isolation":"snapshot"}}`), "invalid_option", "unknown isolation")
+}
+
+// TestBadRequests sends malformed, mistyped, incomplete and unknown input:
+// each gets a clear error envelope with the right code, and nothing is
+// written.
+func TestBadRequests(t *testing.T) {
+	m, s := newMux(t)
+	if err := s.Set(t.Context(), "k", json.RawMessage(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, route, body, code string
+	}{
+		{"malformed JSON", "storage://set", `{"key":"x","value":`, "invalid_request"},
+		{"not an object", "storage://set", `["x",1]`, "invalid_request"},
+		{"null body", "storage://set", `null`, "invalid_request"},
+		{"trailing data", "storage://set", `{"key":"x","value":1} {"key":"y","value":2}`, "invalid_request"},
+		{"not UTF-8", "storage://set", "{\"key\":\"x\xff\",\"value\":1}", "invalid_request"},
+		{"unknown member", "storage://set", `{"key":"x","value":1,"ttl":5}`, "invalid_request"},
+		{"unknown option", "storage://set", `{"key":"x","value":1,"options":{"ttl":5}}`, "invalid_request"},
+		{"unknown namespace option", "storage://createNamespace", `{"name":"x","options":{"ttl":5}}`, "invalid_request"},
+		{"key of the wrong type", "storage://set", `{"key":1,"value":1}`, "invalid_request"},
+		{"option of the wrong type", "storage://set", `{"key":"x","value":1,"options":{"ifVersion":"1"}}`, "invalid_request"},
+		{"fractional limit", "storage://list", `{"options":{"limit":1.5}}`, "invalid_request"},
+		{"namespace of the wrong type", "storage://set", `{"key":"x","value":1,"options":{"namespace":7}}`, "invalid_request"},
+		{"missing key", "storage://set", `{"value":1}`, "invalid_request"},
+		{"missing value", "storage://set", `{"key":"x"}`, "invalid_request"},
+		{"missing keys", "storage://deleteMany", `{}`, "invalid_request"},
+		{"null keys", "storage://deleteMany", `{"keys":null}`, "invalid_request"},
+		{"missing entries", "storage://setMany", `{}`, "invalid_request"},
+		{"entry without value", "storage://setMany", `{"entries":[{"key":"x","value":1},{"key":"y"}]}`, "invalid_request"},
+		{"missing metadata", "storage://setMetadata", `{"key":"k"}`, "invalid_request"},
+		{"missing name", "storage://createNamespace", `{}`, "invalid_request"},
+		{"missing transactionId", "storage://commit", `{}`, "invalid_request"},
+		{"status with a member", "storage://getStatus", `{"verbose":true}`, "invalid_request"},
+		{"contradicting overwrite", "storage://set", `{"key":"x","value":1,"options":{"overwrite":true,"noOverwrite":true}}`, "invalid_request"},
+		{"where and filter", "storage://count", `{"options":{"where":{},"filter":{}}}`, "invalid_request"},
+		{"bad sort order", "storage://query", `{"options":{"sort":[{"field":"a","order":"up"}]}}`, "invalid_request"},
+		{"unknown route", "storage://truncate", `{}`, "unknown_route"},
+		{"unknown transaction", "storage://set", `{"key":"x","value":1,"options":{"transactionId":"nope"}}`, "tx_not_found"},
+		{"unknown transaction commit", "storage://commit", `{"transactionId":"nope"}`, "tx_not_found"},
+		{"unknown transaction rollback", "storage://rollback", `{"transactionId":"nope"}`, "tx_not_found"},
+		{"option the operation does not take", "storage://set", `{"key":"x","value":1,"options":{"merge":true}}`, "invalid_option"},
+		{"namespace option the operation does not take", "storage://createNamespace", `{"name":"x","options":{"recursive":true}}`, "invalid_option"},
+		{"negative limit", "storage://list", `{"options":{"limit":-1}}`, "invalid_option"},
+		{"bad namespace", "storage://set", `{"key":"x","value":1,"options":{"namespace":"a/b"}}`, "invalid_namespace"},
+		{"empty key", "storage://set", `{"key":"","value":1}`, "invalid_key"},
+		{"duplicate member in value", "storage://set", `{"key":"x","value":{"a":1,"a":2}}`, "invalid_value"},
+		{"metadata not an object", "storage://set", `{"key":"x","value":1,"options":{"metadata":[1]}}`, "invalid_value"},
+		{"entry metadata not an object", "storage://setMany", `{"entries":[{"key":"x","value":1,"metadata":3}]}`, "invalid_value"},
+		{"bad filter", "storage://query", `{"filter":{"field":"a","operator":"like","value":"x"}}`, "invalid_filter"},
+		{"filter with an unknown member", "storage://query", `{"filter":{"field":"a","operator":"eq","value":1,"x":1}}`, "invalid_filter"},
+		{"bad where", "storage://count", `{"options":{"where":{"and":{}}}}`, "invalid_filter"},
+		{"version conflict", "storage://set", `{"key":"k","value":2,"options":{"ifVersion":7}}`, "conflict"},
+		{"no overwrite", "storage://set", `{"key":"k","value":2,"options":{"overwrite":false}}`, "already_exists"},
+		{"not found", "storage://delete", `{"key":"zz"}`, "not_found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantCode(t, call(t, m, c.route, c.body), c.code, c.name)
+			assertUnchanged(t, s)
+		})
+	}
+}
+
+// assertUnchanged checks that the store still holds only k = 1 at version 1,
+// in the default namespace, and that no namespace was created.
+func assertUnchanged(t *testing.T, s *sqlstore.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 1 || st.Namespaces != 1 {
+		t.Errorf("store changed: size %d, namespaces %d", st.Size, st.Namespaces)
+	}
+	e, err := s.Get(ctx, "k")
+	if err != nil || string(e.Value) != "1" || e.Version != 1 {
+		t.Errorf("k changed: %v %s v%d", err, e.Value, e.Version)
+	}
+}
+
+func TestBatchFailureKeepsResults(t *testing.T) {
+	m, _ := newMux(t, sqlstore.WithCapacity(1))
+	v := call(t, m, "storage://setMany", `{"entries":[{"key":"a","value":1},{"key":"b","value":2}]}`)
+	wantCode(t, v, "capacity_exceeded", "setMany over capacity")
+	res, _ := v["results"].(map[string]any)
+	for _, k := range []string{"a", "b"} {
+		r, _ := res[k].(map[string]any)
+		if r["success"] != false || r["error"].(map[string]any)["code"] != "capacity_exceeded" {
+			t.Errorf("result %s = %v", k, res[k])
+		}
+	}
+}
+
+func TestPanicIsInternal(t *testing.T) {
+	m := routes.NewMux()
+	m.Handle("storage://boom", func(context.Context, []byte) []byte { panic("boom") })
+	v := call(t, m, "storage://boom", `{}`)
+	wantCode(t, v, "internal", "panic")
+	m.Handle("storage://boom", nil)
+	wantCode(t, call(t, m, "storage://boom", `{}`), "unknown_route", "removed route")
+}
+
+func TestEnvelopeCode(t *testing.T) {
+	for _, c := range []struct{ resp, code string }{
+		{`{"success":true}`, ""},
+		{`{"success":true,"count":3}`, ""},
+		{string(routes.ErrorEnvelope(routes.CodeUnauthenticated, "storage: who are you")), "unauthenticated"},
+		{`{"success":false}`, "internal"},
+		{`{"success":false,"error":{"code":""}}`, "internal"},
+		{`not json`, "internal"},
+		{`{}`, "internal"},
+	} {
+		if got := routes.EnvelopeCode([]byte(c.resp)); got != c.code {
+			t.Errorf("EnvelopeCode(%s) = %q, want %q", c.resp, got, c.code)
+		}
+	}
+	var e routes.Envelope
+	if err := json.Unmarshal(routes.ErrorEnvelope(routes.CodeTooLarge, "storage: 2 MB, more than 1 MB"), &e); err != nil ||
+		e.Success || e.Error.Code != "too_large" || e.Error.Message != "storage: 2 MB, more than 1 MB" {
+		t.Errorf("ErrorEnvelope = %+v, %v", e, err)
+	}
+}
+
+func anyStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, len(l))
+	for i, x := range l {
+		out[i], _ = x.(string)
+	}
+	return out
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var _ storage.Store = (*sqlstore.Store)(nil)

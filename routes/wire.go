@@ -1,0 +1,335 @@
+package routes
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// This file holds the wire format: the JSON shapes of requests and
+// responses. The client encodes the same types, so both sides agree by
+// construction. See the package documentation for the tables.
+
+// Options are the per-call options of the data routes, the seed's
+// "options" member. A member that is absent (or null) is not given; false
+// booleans are not given either.
+type Options struct {
+	Namespace     *string         `json:"namespace,omitempty"`
+	TransactionID *string         `json:"transactionId,omitempty"`
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+	Overwrite     *bool           `json:"overwrite,omitempty"`
+	NoOverwrite   *bool           `json:"noOverwrite,omitempty"`
+	IfVersion     *int64          `json:"ifVersion,omitempty"`
+	Merge         *bool           `json:"merge,omitempty"`
+	Atomic        *bool           `json:"atomic,omitempty"`
+	Pattern       *string         `json:"pattern,omitempty"`
+	Limit         *int            `json:"limit,omitempty"`
+	Offset        *int            `json:"offset,omitempty"`
+	After         *string         `json:"after,omitempty"`
+	Sort          *SortList       `json:"sort,omitempty"`
+	Where         json.RawMessage `json:"where,omitempty"`
+	// Filter is the seed's name of Where (count's options.filter).
+	Filter json.RawMessage `json:"filter,omitempty"`
+}
+
+// SortField is one field of a query's sort: {"field": "age", "desc": true}
+// or, in the seed's spelling, {"field": "age", "order": "desc"}.
+type SortField struct {
+	Field string `json:"field"`
+	Desc  bool   `json:"desc,omitempty"`
+	Order string `json:"order,omitempty"`
+}
+
+// SortList is a list of sort fields; a single object (the seed's shape) is
+// a list of one.
+type SortList []SortField
+
+// UnmarshalJSON accepts an array of sort fields or a single one.
+func (l *SortList) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var f SortField
+		if err := strictUnmarshal(b, &f); err != nil {
+			return err
+		}
+		*l = SortList{f}
+		return nil
+	}
+	var fs []SortField
+	if err := strictUnmarshal(b, &fs); err != nil {
+		return err
+	}
+	*l = fs
+	return nil
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+// NamespaceOptions are the options of createNamespace (metadata, indexes)
+// and deleteNamespace (recursive).
+type NamespaceOptions struct {
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	Indexes   *[]string       `json:"indexes,omitempty"`
+	Recursive *bool           `json:"recursive,omitempty"`
+}
+
+// BeginOptions are the options of beginTransaction.
+type BeginOptions struct {
+	// Isolation is "read-uncommitted", "read-committed", "repeatable-read",
+	// "serializable", or "" / "default" for the backend's default.
+	Isolation *string `json:"isolation,omitempty"`
+	ReadOnly  *bool   `json:"readOnly,omitempty"`
+}
+
+// KeyRequest is the body of get, delete, has and getMetadata.
+type KeyRequest struct {
+	Key     *string  `json:"key"`
+	Options *Options `json:"options,omitempty"`
+}
+
+// SetRequest is the body of set.
+type SetRequest struct {
+	Key     *string         `json:"key"`
+	Value   json.RawMessage `json:"value"`
+	Options *Options        `json:"options,omitempty"`
+}
+
+// KeysRequest is the body of getMany and deleteMany.
+type KeysRequest struct {
+	Keys    *[]string `json:"keys"`
+	Options *Options  `json:"options,omitempty"`
+}
+
+// EntryItem is one write of setMany. Metadata absent (or null) means the
+// batch's options.metadata, else keep what is stored.
+type EntryItem struct {
+	Key      *string         `json:"key"`
+	Value    json.RawMessage `json:"value"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// SetManyRequest is the body of setMany.
+type SetManyRequest struct {
+	Entries *[]EntryItem `json:"entries"`
+	Options *Options     `json:"options,omitempty"`
+}
+
+// SetMetadataRequest is the body of setMetadata. Metadata null means {}.
+type SetMetadataRequest struct {
+	Key      *string         `json:"key"`
+	Metadata json.RawMessage `json:"metadata"`
+	Options  *Options        `json:"options,omitempty"`
+}
+
+// OptionsRequest is the body of list, count and clear.
+type OptionsRequest struct {
+	Options *Options `json:"options,omitempty"`
+}
+
+// QueryRequest is the body of query. An absent filter matches everything.
+type QueryRequest struct {
+	Filter  json.RawMessage `json:"filter,omitempty"`
+	Options *Options        `json:"options,omitempty"`
+}
+
+// NamespaceRequest is the body of createNamespace and deleteNamespace.
+type NamespaceRequest struct {
+	Name    *string           `json:"name"`
+	Options *NamespaceOptions `json:"options,omitempty"`
+}
+
+// EmptyRequest is the body of listNamespaces, getStatus and
+// getCapabilities: {} or {"options": {}}.
+type EmptyRequest struct {
+	Options *struct{} `json:"options,omitempty"`
+}
+
+// BeginRequest is the body of beginTransaction.
+type BeginRequest struct {
+	Options *BeginOptions `json:"options,omitempty"`
+}
+
+// TxRequest is the body of commit, rollback and lookupTransaction.
+type TxRequest struct {
+	TransactionID *string `json:"transactionId"`
+}
+
+// ErrorBody is the "error" member of an envelope.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Op, Namespace and Key say where the error happened, when known.
+	Op        string `json:"op,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Key       string `json:"key,omitempty"`
+}
+
+// Envelope is the part every response has: {"success": true} or
+// {"success": false, "error": {...}}.
+type Envelope struct {
+	Success bool       `json:"success"`
+	Error   *ErrorBody `json:"error,omitempty"`
+}
+
+// Head returns the envelope part of a response.
+func (e *Envelope) Head() *Envelope { return e }
+
+// EntryMeta is an entry without its value.
+type EntryMeta struct {
+	Namespace string          `json:"namespace"`
+	Metadata  json.RawMessage `json:"metadata"`
+	Version   int64           `json:"version"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+}
+
+// EntryJSON is an entry: a query result.
+type EntryJSON struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+	EntryMeta
+}
+
+// GetResponse is the result of get: data is the value.
+type GetResponse struct {
+	Envelope
+	Data json.RawMessage `json:"data,omitempty"`
+	Key  string          `json:"key,omitempty"`
+	EntryMeta
+}
+
+// HasResponse is the result of has.
+type HasResponse struct {
+	Envelope
+	Exists bool `json:"exists"`
+}
+
+// GetManyResponse is the result of getMany: data maps each found key to its
+// value, meta to the rest of its entry, errors each other key to its error.
+type GetManyResponse struct {
+	Envelope
+	Data   map[string]json.RawMessage `json:"data"`
+	Meta   map[string]EntryMeta       `json:"meta"`
+	Errors map[string]*ErrorBody      `json:"errors"`
+}
+
+// KeyResult is the outcome of one key of setMany or deleteMany.
+type KeyResult struct {
+	Success bool       `json:"success"`
+	Error   *ErrorBody `json:"error,omitempty"`
+	// Version is the version setMany wrote; absent otherwise.
+	Version int64 `json:"version,omitempty"`
+}
+
+// BatchResponse is the result of setMany and deleteMany: one result per
+// distinct key, and keys, the distinct keys in the order of their first
+// occurrence. A batch that failed as a whole has success false, an error,
+// and still its per-key results.
+type BatchResponse struct {
+	Envelope
+	Results map[string]KeyResult `json:"results"`
+	Keys    []string             `json:"keys"`
+}
+
+// ListResponse is the result of list.
+type ListResponse struct {
+	Envelope
+	Keys   []string `json:"keys"`
+	Cursor string   `json:"cursor,omitempty"`
+}
+
+// QueryResponse is the result of query.
+type QueryResponse struct {
+	Envelope
+	Results []EntryJSON `json:"results"`
+	Cursor  string      `json:"cursor,omitempty"`
+}
+
+// CountResponse is the result of count.
+type CountResponse struct {
+	Envelope
+	Count int64 `json:"count"`
+}
+
+// NamespaceJSON describes one namespace.
+type NamespaceJSON struct {
+	Name      string         `json:"name"`
+	Owner     string         `json:"owner,omitempty"`
+	Metadata  map[string]any `json:"metadata"`
+	CreatedAt time.Time      `json:"createdAt"`
+}
+
+// NamespacesResponse is the result of listNamespaces: the names (the
+// seed's shape) and their details, in the same order.
+type NamespacesResponse struct {
+	Envelope
+	Namespaces []string        `json:"namespaces"`
+	Details    []NamespaceJSON `json:"details"`
+}
+
+// MetadataResponse is the result of getMetadata: the user metadata, and the
+// system fields beside it.
+type MetadataResponse struct {
+	Envelope
+	Metadata  map[string]any `json:"metadata"`
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"createdAt"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+	CreatedBy string         `json:"createdBy,omitempty"`
+	UpdatedBy string         `json:"updatedBy,omitempty"`
+}
+
+// StatusJSON is a store's status.
+type StatusJSON struct {
+	Healthy       bool   `json:"healthy"`
+	Size          int64  `json:"size"`
+	Capacity      int64  `json:"capacity"`
+	Namespaces    int64  `json:"namespaces"`
+	Dialect       string `json:"dialect"`
+	SchemaVersion int64  `json:"schemaVersion"`
+}
+
+// StatusResponse is the result of getStatus.
+type StatusResponse struct {
+	Envelope
+	Status StatusJSON `json:"status"`
+}
+
+// CapabilitiesJSON are a store's capabilities.
+type CapabilitiesJSON struct {
+	Transactions bool `json:"transactions"`
+	Query        bool `json:"query"`
+	Metadata     bool `json:"metadata"`
+	Batches      bool `json:"batches"`
+	Capacity     bool `json:"capacity"`
+}
+
+// CapabilitiesResponse is the result of getCapabilities.
+type CapabilitiesResponse struct {
+	Envelope
+	Capabilities CapabilitiesJSON `json:"capabilities"`
+}
+
+// TxResponse is the result of beginTransaction and lookupTransaction.
+type TxResponse struct {
+	Envelope
+	TransactionID string `json:"transactionId"`
+	Isolation     string `json:"isolation"`
+	ReadOnly      bool   `json:"readOnly"`
+}
+
+// Marshal encodes v as compact JSON without HTML escaping, so that values
+// keep their spelling.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

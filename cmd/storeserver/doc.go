@@ -1,0 +1,90 @@
+// Command storeserver serves the storage routes over HTTP, on the embedded
+// SQLite default or any DSN, with every call authorized for the caller's
+// principal.
+//
+//	storeserver --auth auth.json                          # sqlite:storage.db on 127.0.0.1:8080
+//	storeserver --dsn postgres://u@db/app --addr :8080 --auth /etc/storage/auth.json
+//	STORAGE_DSN=sqlite:/var/lib/app.db storeserver --auth auth.json
+//	storeserver --insecure-anonymous --dsn sqlite::memory: # local development only
+//
+//	curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+//	     -d '{"key":"u1","value":{"name":"Ada"},"options":{"namespace":"users"}}' \
+//	     http://127.0.0.1:8080/v1/storage/set
+//	{"success":true}
+//
+// # Flags
+//
+//	--dsn DSN               sqlite:PATH, sqlite::memory: or postgres://…; default
+//	                        $STORAGE_DSN, else sqlite:storage.db (cmd/migrate's default).
+//	                        The store migrates the schema when it opens.
+//	--addr HOST:PORT        default 127.0.0.1:8080; port 0 picks a free port, and
+//	                        the "listening" log record says which.
+//	--auth FILE             the auth file (below); required unless --insecure-anonymous.
+//	--insecure-anonymous    no authentication: every caller is the anonymous
+//	                        principal with rw on storage://namespace/* and
+//	                        principal://*. For local development only: anyone who
+//	                        can reach the port can read and erase everything.
+//	--max-body BYTES        largest request body (default 32 MiB): larger is 413 too_large.
+//	--timeout D             longest time one request may take (default 30s): the
+//	                        request's context ends then (504 deadline_exceeded).
+//	--shutdown-timeout D    how long in-flight requests may take to finish on
+//	                        SIGINT/SIGTERM (default 15s).
+//	--max-open-tx N, --tx-idle-timeout D
+//	                        the engine's limits on open transactions (defaults 128
+//	                        and 1m: a transaction idle that long is rolled back).
+//	--log-format text|json, --log-level debug|info|warn|error
+//	                        structured logs (log/slog) on stderr, one record per
+//	                        request: method, path, route, principal, status, code,
+//	                        duration. Tokens are never logged.
+//
+// # Auth file
+//
+//	{"principals": [
+//	  {"tokenSHA256": "<hex SHA-256 of the token>", "pkr": "alice-pk",
+//	   "profiles": [{"name": "users-rw", "scopes": {"storage://namespace/users": "rw"}}]},
+//	  {"token": "<the token, 16 bytes or more>", "pkr": "admin-pk",
+//	   "profiles": [{"name": "admin", "scopes": {"storage://namespace/*": "rw", "principal://*": "rw"}}]}
+//	]}
+//
+// Each entry gives a bearer token (prefer tokenSHA256, printf %s "$TOKEN" |
+// sha256sum, so the file holds no secret), the principal's public key, and
+// the profiles granted to it (scopes and permissions as in package
+// security; every principal also owns its principal://{pkr} space). The
+// file is read once at start, strictly (an unknown member or an invalid
+// scope stops the server); a warning is logged when other users may read
+// it. See package httpapi for the details.
+//
+// # Endpoints and status codes
+//
+//	POST /v1/storage/{op}   the route storage://{op}; JSON body in, envelope out
+//	GET  /healthz           200 while the process serves (no token needed)
+//	GET  /readyz            200 when the store answers Status healthy, else 503;
+//	                        503 from the moment shutdown begins (no token needed)
+//
+// 200 success; 400 invalid_request (malformed JSON, wrong member types, an
+// unknown member) and the validation codes (invalid_key, invalid_value, …);
+// 401 unauthenticated (missing or unknown token); 403 permission_denied;
+// 404 unknown_route, not_found, tx_not_found; 405 method_not_allowed; 409
+// conflicts; 413 too_large; 415 unsupported_media_type; 500 internal; 503
+// closed or unavailable; 504 deadline_exceeded. The full table is package
+// routes' HTTPStatus.
+//
+// # Transactions and shutdown
+//
+// beginTransaction returns a transactionId; later requests pass it in
+// options.transactionId, and commit or rollback end it. It belongs to the
+// principal that began it. A transaction left open is rolled back after
+// --tx-idle-timeout, or at shutdown.
+//
+// On SIGINT or SIGTERM the server drains: /readyz turns 503, the listener
+// closes, idle connections close, and in-flight requests get
+// --shutdown-timeout to finish. Then the store is closed, which rolls back
+// every transaction still open: a write made in a transaction nobody
+// committed is never visible after a restart. A second signal kills the
+// process at once. A request still running when the shutdown timeout ends
+// has its connection closed (exit status 1).
+//
+// Exit status: 0 after a clean shutdown, 1 on a failure (the auth file,
+// the database, the listener, or a shutdown that had to cut requests off),
+// 2 on a usage error.
+package main

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/security"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Defaults of the flags.
+const (
+	// DefaultDSN is cmd/migrate's default: a SQLite file in the working
+	// directory.
+	DefaultDSN             = "sqlite:storage.db"
+	DefaultAddr            = "127.0.0.1:8080"
+	DefaultShutdownTimeout = 15 * time.Second
+	// readHeaderTimeout bounds the time a client may take to send a
+	// request's headers (slowloris).
+	readHeaderTimeout = 10 * time.Second
+	// writeSlack is how much longer than --timeout a response may take to
+	// be written.
+	writeSlack  = 10 * time.Second
+	idleTimeout = 2 * time.Minute
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// options are the parsed flags.
+type options struct {
+	dsn             string
+	addr            string
+	authFile        string
+	anonymous       bool
+	maxBody         int64
+	timeout         time.Duration
+	shutdownTimeout time.Duration
+	maxOpenTx       int
+	txIdleTimeout   time.Duration
+	logFormat       string
+	logLevel        string
+}
+
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("storeserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.dsn, "dsn", "", "database `DSN`: sqlite:PATH, sqlite::memory: or postgres://… (default $STORAGE_DSN, else "+DefaultDSN+")")
+	fs.StringVar(&o.addr, "addr", DefaultAddr, "`HOST:PORT` to listen on (port 0 picks a free port; the log says which)")
+	fs.StringVar(&o.authFile, "auth", "", "auth `FILE`: the principals, their bearer tokens and profiles (JSON; see the package documentation)")
+	fs.BoolVar(&o.anonymous, "insecure-anonymous", false, "serve without authentication: every caller is anonymous with full rights.\nFOR LOCAL DEVELOPMENT ONLY; excludes --auth")
+	fs.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in `BYTES`")
+	fs.DurationVar(&o.timeout, "timeout", httpapi.DefaultTimeout, "longest time one request may take")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
+	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
+	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "least log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: storeserver [flags]
+
+Serves the storage routes over HTTP: POST /v1/storage/{op} with a JSON body
+is the route storage://{op}; GET /healthz and /readyz report liveness and
+readiness. Every storage request needs Authorization: Bearer TOKEN with a
+token from the --auth file, unless --insecure-anonymous.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), `
+Environment:
+  STORAGE_DSN   the DSN when --dsn is not given
+
+SIGINT or SIGTERM stops the server gracefully: it stops accepting
+connections, lets in-flight requests finish (--shutdown-timeout), then closes
+the store, which rolls back every open transaction. A second signal kills it.
+
+Exit status: 0 after a clean shutdown, 1 on failure (or when in-flight
+requests had to be cut off), 2 on a usage error.
+`)
+	}
+	return fs
+}
+
+// run is the whole program; it returns the exit code. It serves until ctx
+// ends.
+func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	var o options
+	fs := newFlagSet(&o, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if err := o.check(fs.Args()); err != nil {
+		fmt.Fprintf(stderr, "storeserver: %v\nusage: storeserver [flags]; storeserver -h for help\n", err)
+		return exitUsage
+	}
+	if o.dsn == "" {
+		o.dsn = getenv("STORAGE_DSN")
+	}
+	if o.dsn == "" {
+		o.dsn = DefaultDSN
+	}
+	log := newLogger(stderr, o.logFormat, o.logLevel)
+	if err := serve(ctx, o, log); err != nil {
+		log.Error("storeserver failed", "error", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// check validates the flags.
+func (o *options) check(rest []string) error {
+	switch {
+	case len(rest) > 0:
+		return fmt.Errorf("unexpected argument %q", rest[0])
+	case o.authFile == "" && !o.anonymous:
+		return errors.New("--auth FILE is required (or --insecure-anonymous for local development)")
+	case o.authFile != "" && o.anonymous:
+		return errors.New("--auth and --insecure-anonymous exclude each other")
+	case o.maxBody <= 0:
+		return fmt.Errorf("--max-body %d: want a positive number of bytes", o.maxBody)
+	case o.timeout <= 0:
+		return fmt.Errorf("--timeout %v: want a positive duration", o.timeout)
+	case o.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
+	case o.maxOpenTx < 0:
+		return fmt.Errorf("--max-open-tx %d: want 0 or more", o.maxOpenTx)
+	case o.txIdleTimeout < 0:
+		return fmt.Errorf("--tx-idle-timeout %v: want 0 or more", o.txIdleTimeout)
+	case o.logFormat != "text" && o.logFormat != "json":
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // checked by options.check
+	ho := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// serve opens the store, serves until ctx ends, and shuts down.
+func serve(ctx context.Context, o options, log *slog.Logger) error {
+	var (
+		policy *security.Policy
+		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log}
+		secOpt []security.Option
+	)
+	if o.anonymous {
+		policy = security.NewPolicy()
+		if err := policy.ApplyAnonymous(security.Profile{Name: "insecure-anonymous", Scopes: map[string]string{
+			"storage://namespace/*": "rw",
+			"principal://*":         "rw",
+		}}); err != nil {
+			return err
+		}
+		secOpt = append(secOpt, security.AllowAnonymous())
+		cfg.AllowAnonymous = true
+		log.Warn("serving WITHOUT AUTHENTICATION (--insecure-anonymous): every caller has full rights; for local development only")
+	} else {
+		tokens, err := httpapi.LoadAuthFile(o.authFile)
+		if err != nil {
+			return err
+		}
+		warnAuthFileMode(log, o.authFile)
+		policy = tokens.Policy()
+		cfg.Auth = tokens
+		log.Info("auth file loaded", "file", o.authFile, "tokens", tokens.Len())
+	}
+
+	var engOpts []sqlstore.Option
+	if o.maxOpenTx > 0 {
+		engOpts = append(engOpts, sqlstore.WithMaxOpenTx(o.maxOpenTx))
+	}
+	if o.txIdleTimeout > 0 {
+		engOpts = append(engOpts, sqlstore.WithTxIdleTimeout(o.txIdleTimeout))
+	}
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	inner, err := sqlstore.Open(openCtx, o.dsn, engOpts...)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer func() {
+		// Close rolls back every open transaction.
+		if err := inner.Close(); err != nil {
+			log.Error("closing the store", "error", err)
+		} else {
+			log.Info("store closed; open transactions rolled back")
+		}
+	}()
+	st, err := inner.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("store status: %w", err)
+	}
+	log.Info("store open", "dialect", st.Dialect, "schemaVersion", st.SchemaVersion)
+
+	mux := routes.NewMux()
+	routes.Register(mux, security.NewStore(inner, policy, secOpt...))
+	cfg.Ready = inner
+	h := httpapi.NewHandler(mux, cfg)
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       o.timeout,
+		WriteTimeout:      o.timeout + writeSlack,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	return serveUntil(ctx, srv, ln, h, o.shutdownTimeout, log)
+}
+
+// serveUntil serves on ln until ctx ends, then shuts srv down: d.Drain
+// makes /readyz fail, the listener closes, idle connections close, and
+// in-flight requests get shutdownTimeout to finish before their
+// connections are closed under them (an error).
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, d interface{ Drain() }, shutdownTimeout time.Duration, log *slog.Logger) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	d.Drain()
+	shCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		_ = srv.Close()
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return fmt.Errorf("in-flight requests did not finish within %v; their connections were closed: %w", shutdownTimeout, err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	log.Info("server stopped")
+	return nil
+}
+
+// warnAuthFileMode warns when the auth file may be read by other users.
+func warnAuthFileMode(log *slog.Logger, path string) {
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the auth file is readable by other users; prefer mode 0600 and tokenSHA256", "file", path, "mode", fi.Mode().Perm().String())
+	}
+}

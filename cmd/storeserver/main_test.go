@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"noAuth", nil, "--auth FILE is required"},
+		{"both", []string{"--auth", "x.json", "--insecure-anonymous"}, "exclude each other"},
+		{"argument", []string{"--insecure-anonymous", "extra"}, `unexpected argument "extra"`},
+		{"maxBody", []string{"--insecure-anonymous", "--max-body", "0"}, "--max-body 0"},
+		{"timeout", []string{"--insecure-anonymous", "--timeout", "-1s"}, "--timeout -1s"},
+		{"shutdownTimeout", []string{"--insecure-anonymous", "--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
+		{"maxOpenTx", []string{"--insecure-anonymous", "--max-open-tx", "-1"}, "--max-open-tx -1"},
+		{"txIdle", []string{"--insecure-anonymous", "--tx-idle-timeout", "-1s"}, "--tx-idle-timeout -1s"},
+		{"logFormat", []string{"--insecure-anonymous", "--log-format", "xml"}, `--log-format "xml"`},
+		{"logLevel", []string{"--insecure-anonymous", "--log-level", "loud"}, `--log-level "loud"`},
+		{"unknownFlag", []string{"--port", "80"}, "flag provided but not defined: -port"},
+		{"badDuration", []string{"--timeout", "soon"}, `invalid value "soon"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(t.Context(), tc.args, &stderr, func(string) string { return "" })
+			if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitUsage, tc.want)
+			}
+		})
+	}
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"-h"}, &stderr, nil); code != exitOK || !strings.Contains(stderr.String(), "--insecure-anonymous") ||
+		!strings.Contains(stderr.String(), "STORAGE_DSN") {
+		t.Errorf("-h = %d, %q", code, stderr.String())
+	}
+}
+
+func TestFailures(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missingAuthFile", []string{"--auth", dir + "/none.json"}, "none.json"},
+		{"badDSN", []string{"--insecure-anonymous", "--dsn", "mysql://x"}, "opening the store"},
+		{"badAddr", []string{"--insecure-anonymous", "--dsn", "sqlite::memory:", "--addr", "256.0.0.1:http"}, "256.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := run(t.Context(), tc.args, &stderr, func(string) string { return "" })
+			if code != exitFailure || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitFailure, tc.want)
+			}
+		})
+	}
+}
+
+type drainFlag struct{ atomic.Bool }
+
+func (d *drainFlag) Drain() { d.Store(true) }
+
+// TestServeUntil checks the shutdown: an in-flight request finishes, new
+// connections are refused, and a request that outlives the shutdown
+// timeout makes it an error.
+func TestServeUntil(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		work     time.Duration // how long the in-flight request takes
+		deadline time.Duration // the shutdown timeout
+		wantErr  bool
+	}{
+		{"finishes", 300 * time.Millisecond, 5 * time.Second, false},
+		{"cutOff", 5 * time.Second, 200 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			started := make(chan struct{})
+			release := make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				select {
+				case <-time.After(tc.work):
+				case <-release:
+				case <-r.Context().Done():
+				}
+				_, _ = io.WriteString(w, "done")
+			})
+			defer close(release)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Second}
+			ctx, cancel := context.WithCancel(t.Context())
+			var d drainFlag
+			done := make(chan error, 1)
+			go func() { done <- serveUntil(ctx, srv, ln, &d, tc.deadline, slog.New(slog.DiscardHandler)) }()
+
+			type result struct {
+				body string
+				err  error
+			}
+			got := make(chan result, 1)
+			go func() {
+				resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				got <- result{string(b), err}
+			}()
+			<-started
+			cancel()
+			time.Sleep(100 * time.Millisecond) // let Shutdown close the listener
+			if !d.Load() {
+				t.Error("shutdown did not drain")
+			}
+			if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+				_ = c.Close()
+				t.Error("a new connection was accepted during shutdown")
+			}
+			r := <-got
+			err = <-done
+			if tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "did not finish") {
+					t.Errorf("serveUntil = %v; want a shutdown timeout error", err)
+				}
+				if r.err == nil {
+					t.Errorf("the cut-off request got %q", r.body)
+				}
+				return
+			}
+			if err != nil || r.err != nil || r.body != "done" {
+				t.Errorf("serveUntil = %v; request = %q, %v; want the in-flight request to finish", err, r.body, r.err)
+			}
+		})
+	}
+}

@@ -1,0 +1,102 @@
+// Package httpapi carries the storage routes (package routes) over HTTP:
+// the server side is Handler, the client side is Transport, which
+// implements client.Transport so that client.New(ctx, transport) is a
+// storage.Store on the network. The command cmd/storeserver puts them
+// together with the engine and access control.
+//
+//	tokens, err := httpapi.LoadAuthFile("auth.json")
+//	inner, err := sqlstore.Open(ctx, dsn)
+//	mux := routes.NewMux()
+//	routes.Register(mux, security.NewStore(inner, tokens.Policy()))
+//	h := httpapi.NewHandler(mux, httpapi.Config{Auth: tokens, Ready: inner})
+//	err = http.ListenAndServe("127.0.0.1:8080", h) // with timeouts set, see cmd/storeserver
+//
+//	tr, err := httpapi.NewTransport("http://127.0.0.1:8080", token)
+//	st, err := client.New(ctx, tr)
+//	err = st.Set(ctx, "u1", user, storage.InNamespace("users"))
+//
+// # Endpoints
+//
+//	POST /v1/storage/{op}   the route storage://{op}, e.g. POST /v1/storage/getMany
+//	                        is storage://getMany; the request body is the route's
+//	                        JSON body (an empty body is {}), the response body
+//	                        its envelope {success, data, error:{code, message}}
+//	GET  /healthz           200 while the process serves: {"success":true,"data":{"status":"ok"}}
+//	GET  /readyz            200 when the store's Status reports Healthy, else 503
+//	                        (unavailable); 503 as soon as shutdown begins (Drain)
+//
+// HEAD is accepted wherever GET is. {op} is a letter followed by letters
+// and digits; any other path is 404 unknown_route, and so is an {op} the
+// routes do not know.
+//
+// # Requests
+//
+// A storage request is checked in this order, and a refusal at any step
+// reaches no store:
+//
+//  1. the path (404 unknown_route) and the method (405 method_not_allowed,
+//     with an Allow header);
+//  2. authentication (401 unauthenticated, with WWW-Authenticate: Bearer);
+//  3. Content-Type must be application/json, with charset utf-8 if a
+//     charset is given (415 unsupported_media_type). Requiring it even for
+//     an empty body means a browser cannot send a storage request from
+//     another origin without a CORS preflight, which this server never
+//     grants;
+//  4. the body is read up to Config.MaxBodyBytes (default 32 MiB, twice the
+//     engine's default maximum value size): a larger one is 413 too_large;
+//  5. the route runs with a context that ends after Config.Timeout
+//     (default 30 s; a route that outlives it answers deadline_exceeded,
+//     504).
+//
+// The route's envelope is sent with the HTTP status routes.HTTPStatus
+// gives its error code (200 on success): malformed JSON, an unknown
+// member or a member of the wrong type is 400 invalid_request, an unknown
+// transaction ID 404 tx_not_found, a denied call 403 permission_denied,
+// and so on (the table is in package routes). A route that fails outside
+// its envelope, or panics, is 500 internal; the cause is logged, never
+// sent. Every response is application/json with Cache-Control: no-store.
+//
+// # Authentication
+//
+// Each storage request carries Authorization: Bearer TOKEN (the scheme in
+// any letter case). Config.Auth maps the token to a principal, which goes
+// into the request's context with security.WithPrincipal, so a
+// security.Store behind the routes enforces that principal's grants and
+// records it as the actor of writes. A missing, malformed or unknown token
+// is refused before any store call. With Config.AllowAnonymous a request
+// without an Authorization header runs with no principal (the security
+// store then decides, see security.AllowAnonymous); a request with a token
+// is still checked. /healthz and /readyz need no token: they reveal only
+// whether the server and its store are up.
+//
+// Tokens builds an Authenticator from an auth file:
+//
+//	{"principals": [
+//	  {"tokenSHA256": "<hex SHA-256 of the token>", "pkr": "alice-pk",
+//	   "profiles": [{"name": "users-rw", "scopes": {"storage://namespace/users": "rw"}}]},
+//	  {"token": "<the token itself, 16 bytes or more>", "pkr": "admin-pk",
+//	   "attributes": {"name": "Admin"},
+//	   "profiles": [{"name": "admin", "scopes": {"storage://namespace/*": "rw", "principal://*": "rw"}}]}
+//	]}
+//
+// Each entry names one token, in plain text ("token") or, better, as its
+// SHA-256 ("tokenSHA256", printf %s "$TOKEN" | sha256sum; HashToken); the
+// principal's public key ("pkr"); and the profiles applied to it (scopes
+// as in package security). A principal may have several entries, one per
+// token; its grants are the union. The file is parsed strictly: unknown
+// members, a duplicate token, an invalid PKR, scope or permission are
+// errors. Only token hashes are kept in memory, and a presented token's
+// hash is compared with every known hash in constant time. Tokens are read
+// once: restart the server to change them.
+//
+// # Transport
+//
+// Transport POSTs each call to {base}/v1/storage/{op} with the bearer
+// token and returns the envelope the server sent, error envelopes
+// included: those are results, which the client turns into storage
+// errors. Call returns a Go error only when no envelope came back (the
+// connection failed, the context ended, the response was too large or was
+// not an envelope, as from a proxy), naming the route, the URL and what
+// arrived. It keeps connections alive (up to 64 idle) and never retries:
+// a call whose answer was lost may or may not have taken effect.
+package httpapi

@@ -1,0 +1,372 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/security"
+)
+
+// Defaults of Config.
+const (
+	// DefaultMaxBodyBytes is the default request size limit: twice the
+	// engine's default maximum value size, so a value at that maximum fits
+	// with its key, options and metadata.
+	DefaultMaxBodyBytes = 2 * storage.DefaultMaxValueSize
+	// DefaultTimeout is the default time one request may take.
+	DefaultTimeout = 30 * time.Second
+)
+
+// The paths the handler serves.
+const (
+	// StoragePrefix is followed by an operation name: POST
+	// /v1/storage/{op} is the route storage://{op}.
+	StoragePrefix = "/v1/storage/"
+	HealthPath    = "/healthz"
+	ReadyPath     = "/readyz"
+)
+
+// Error codes of the HTTP layer, beside those of package routes. They are
+// about the HTTP request itself; no store is called.
+const (
+	// CodeMethodNotAllowed: the path exists but not with this method
+	// (405, with an Allow header).
+	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeUnsupportedMediaType: a storage request whose Content-Type is
+	// not application/json (415).
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	// CodeUnavailable: /readyz when the store is not healthy or the
+	// server is shutting down (503).
+	CodeUnavailable = "unavailable"
+)
+
+// Caller routes one message and returns its envelope. *routes.Mux is one;
+// so is a Transport, which makes a handler able to proxy.
+type Caller interface {
+	Call(ctx context.Context, route string, body []byte) ([]byte, error)
+}
+
+// StatusReporter is what /readyz asks; every storage.Store is one.
+type StatusReporter interface {
+	Status(ctx context.Context) (storage.Status, error)
+}
+
+// Config configures NewHandler. The zero value refuses every storage
+// request (no Authenticator, no anonymous access).
+type Config struct {
+	// Auth authenticates the bearer token of a storage request. A request
+	// whose token it does not know is refused (401, unauthenticated).
+	Auth Authenticator
+	// AllowAnonymous lets storage requests without an Authorization header
+	// through without a principal. The store behind the Caller then decides
+	// (security.AllowAnonymous); meant for local development.
+	AllowAnonymous bool
+	// Ready is asked for its Status by /readyz; nil means ready whenever
+	// the handler is not draining.
+	Ready StatusReporter
+	// MaxBodyBytes limits a request's body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Timeout bounds each request's context; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Logger receives one record per request; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the storage routes over HTTP (see the package
+// documentation). It is safe for concurrent use.
+type Handler struct {
+	mux      Caller
+	cfg      Config
+	log      *slog.Logger
+	draining atomic.Bool
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// NewHandler returns a handler that serves mux's routes as POST
+// /v1/storage/{op} plus /healthz and /readyz. A negative MaxBodyBytes or
+// Timeout is replaced by the default.
+func NewHandler(mux Caller, cfg Config) *Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Handler{mux: mux, cfg: cfg, log: log}
+}
+
+// Drain makes /readyz answer 503 from now on, so that load balancers stop
+// sending requests while the server shuts down. Storage requests are still
+// served.
+func (h *Handler) Drain() { h.draining.Store(true) }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &record{}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel panic value, never wrapped
+				panic(v)
+			}
+			h.log.Error("http handler panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()),
+				"method", r.Method, "path", r.URL.Path)
+			if !rec.written {
+				h.writeEnvelope(w, rec, http.StatusInternalServerError,
+					routes.ErrorEnvelope(routes.CodeInternal, "internal error"))
+			}
+		}
+		h.logRequest(r, rec, time.Since(start))
+	}()
+	switch path := r.URL.Path; {
+	case path == HealthPath:
+		if h.allowMethods(w, r, rec, http.MethodGet, http.MethodHead) {
+			h.writeEnvelope(w, rec, http.StatusOK, []byte(`{"success":true,"data":{"status":"ok"}}`))
+		}
+	case path == ReadyPath:
+		if h.allowMethods(w, r, rec, http.MethodGet, http.MethodHead) {
+			h.ready(w, r, rec)
+		}
+	case strings.HasPrefix(path, StoragePrefix) && validOp(path[len(StoragePrefix):]):
+		rec.route = RoutePrefix + path[len(StoragePrefix):]
+		if h.allowMethods(w, r, rec, http.MethodPost) {
+			h.storage(w, r, rec)
+		}
+	default:
+		h.fail(w, rec, http.StatusNotFound, routes.CodeUnknownRoute, "no route at "+quotePath(path))
+	}
+}
+
+// record is what the access log says about one request.
+type record struct {
+	route     string
+	principal string
+	status    int
+	code      string
+	written   bool
+}
+
+// RoutePrefix is the scheme of the storage routes: /v1/storage/{op} is
+// RoutePrefix+{op}.
+const RoutePrefix = "storage://"
+
+// validOp reports whether op can name a route: a letter, then letters and
+// digits. Anything else (empty, a further "/", punctuation) is no route.
+func validOp(op string) bool {
+	if op == "" || len(op) > 64 {
+		return false
+	}
+	for i, c := range []byte(op) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func quotePath(p string) string {
+	if len(p) > 200 {
+		p = p[:200] + "…"
+	}
+	return fmt.Sprintf("%q", p)
+}
+
+// allowMethods answers 405 and returns false unless r's method is one of
+// methods.
+func (h *Handler) allowMethods(w http.ResponseWriter, r *http.Request, rec *record, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	allow := strings.Join(methods, ", ")
+	w.Header().Set("Allow", allow)
+	h.fail(w, rec, http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+		fmt.Sprintf("method %s is not allowed here; use %s", r.Method, allow))
+	return false
+}
+
+// ready answers /readyz.
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request, rec *record) {
+	if h.draining.Load() {
+		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, "the server is shutting down")
+		return
+	}
+	if h.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+		defer cancel()
+		st, err := h.cfg.Ready.Status(ctx)
+		if err != nil || !st.Healthy {
+			h.log.Warn("store not ready", "error", err, "healthy", st.Healthy)
+			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, "the store is not ready")
+			return
+		}
+	}
+	h.writeEnvelope(w, rec, http.StatusOK, []byte(`{"success":true,"data":{"status":"ready"}}`))
+}
+
+// storage serves one POST /v1/storage/{op}: authentication, content type,
+// body, then the route.
+func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
+	ctx := r.Context()
+	if header := r.Header.Get("Authorization"); header != "" || !h.cfg.AllowAnonymous {
+		p, err := h.authenticate(header)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+			h.fail(w, rec, http.StatusUnauthorized, routes.CodeUnauthenticated, err.Error())
+			return
+		}
+		rec.principal = p.String()
+		ctx = security.WithPrincipal(ctx, p)
+	}
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		h.fail(w, rec, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, err.Error())
+		return
+	}
+	body, err := h.readBody(w, r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.fail(w, rec, http.StatusRequestEntityTooLarge, routes.CodeTooLarge,
+				fmt.Sprintf("the request body is larger than %d bytes", h.cfg.MaxBodyBytes))
+			return
+		}
+		h.fail(w, rec, http.StatusBadRequest, routes.CodeInvalidRequest, "reading the request body: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	resp, err := h.mux.Call(ctx, rec.route, body)
+	if err != nil {
+		h.log.Error("route failed", "route", rec.route, "error", err)
+		h.fail(w, rec, http.StatusInternalServerError, routes.CodeInternal, "internal error")
+		return
+	}
+	rec.code = routes.EnvelopeCode(resp)
+	status := http.StatusOK
+	if rec.code != "" {
+		status = routes.HTTPStatus(rec.code)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+	}
+	h.writeEnvelope(w, rec, status, resp)
+}
+
+// wwwAuthenticate is the challenge of a 401 answer.
+const wwwAuthenticate = `Bearer realm="storage"`
+
+var (
+	errNoToken  = errors.New("missing bearer token: send Authorization: Bearer TOKEN")
+	errBadToken = errors.New("invalid bearer token")
+)
+
+func (h *Handler) authenticate(header string) (security.PKR, error) {
+	if header == "" {
+		return security.PKR{}, errNoToken
+	}
+	token, ok := bearerToken(header)
+	if !ok || h.cfg.Auth == nil {
+		return security.PKR{}, errBadToken
+	}
+	p, ok := h.cfg.Auth.Authenticate(token)
+	if !ok {
+		return security.PKR{}, errBadToken
+	}
+	return p, nil
+}
+
+// checkContentType accepts application/json, with charset utf-8 if a
+// charset is given.
+func checkContentType(ct string) error {
+	if ct == "" {
+		return errors.New("missing Content-Type: want application/json")
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("Content-Type %q: want application/json", ct)
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("Content-Type %q: the body must be UTF-8", ct)
+	}
+	return nil
+}
+
+// readBody reads r's body up to the size limit. An empty body is the empty
+// object {}.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return nil, &http.MaxBytesError{Limit: h.cfg.MaxBodyBytes}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	return body, nil
+}
+
+// fail writes an error envelope.
+func (h *Handler) fail(w http.ResponseWriter, rec *record, status int, code, msg string) {
+	rec.code = code
+	h.writeEnvelope(w, rec, status, routes.ErrorEnvelope(code, msg))
+}
+
+func (h *Handler) writeEnvelope(w http.ResponseWriter, rec *record, status int, body []byte) {
+	rec.status, rec.written = status, true
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the client went away: nothing to do
+}
+
+func (h *Handler) logRequest(r *http.Request, rec *record, d time.Duration) {
+	status := rec.status
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if !h.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if rec.route != "" {
+		attrs = append(attrs, slog.String("route", rec.route))
+	}
+	if rec.principal != "" {
+		attrs = append(attrs, slog.String("principal", rec.principal))
+	}
+	if rec.code != "" {
+		attrs = append(attrs, slog.String("code", rec.code))
+	}
+	h.log.LogAttrs(context.WithoutCancel(r.Context()), level, "http request", attrs...)
+}

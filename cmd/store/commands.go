@@ -1,0 +1,421 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+// entryJSON is an entry in --json output.
+type entryJSON struct {
+	Namespace string          `json:"namespace"`
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Metadata  json.RawMessage `json:"metadata"`
+	Version   int64           `json:"version"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	CreatedBy string          `json:"created_by,omitempty"`
+	UpdatedBy string          `json:"updated_by,omitempty"`
+}
+
+func toJSON(e storage.Entry) entryJSON {
+	return entryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata,
+		Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+}
+
+// pretty indents JSON for a person; it returns b unchanged if it cannot.
+func pretty(b []byte) string {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, b, "", "  "); err != nil {
+		return string(b)
+	}
+	return buf.String()
+}
+
+// compact shortens JSON to one line of at most n runes.
+func compact(b []byte, n int) string {
+	var buf bytes.Buffer
+	s := string(b)
+	if json.Compact(&buf, b) == nil {
+		s = buf.String()
+	}
+	if utf8.RuneCountInString(s) > n {
+		r := []rune(s)
+		s = string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+const timeFormat = "2006-01-02 15:04:05.000000Z07:00"
+
+func cmdGet(ctx context.Context, c *cli, args []string) error {
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		e, err := s.Get(ctx, args[0], c.nsOpts()...)
+		if err != nil {
+			return err
+		}
+		// The audit actors come with the system fields (a second read: a
+		// write in between shows as a version other than the entry's).
+		md, err := s.GetMetadata(ctx, args[0], c.nsOpts()...)
+		if err != nil {
+			return err
+		}
+		by := func(actor string) string {
+			if actor == "" || md.Version != e.Version {
+				return ""
+			}
+			return " by " + actor
+		}
+		if c.json {
+			j := toJSON(e)
+			if md.Version == e.Version {
+				j.CreatedBy, j.UpdatedBy = md.CreatedBy, md.UpdatedBy
+			}
+			c.printJSON(j)
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
+		fmt.Fprintf(tw, "namespace:\t%s\n", e.Namespace)
+		fmt.Fprintf(tw, "key:\t%s\n", e.Key)
+		fmt.Fprintf(tw, "version:\t%d\n", e.Version)
+		fmt.Fprintf(tw, "created:\t%s%s\n", e.CreatedAt.Format(timeFormat), by(md.CreatedBy))
+		fmt.Fprintf(tw, "updated:\t%s%s\n", e.UpdatedAt.Format(timeFormat), by(md.UpdatedBy))
+		fmt.Fprintf(tw, "metadata:\t%s\n", compact(e.Metadata, 200))
+		_ = tw.Flush()
+		fmt.Fprintf(c.stdout, "value:\n%s\n", pretty(e.Value))
+		return nil
+	})
+}
+
+// readArg returns arg, or stdin when arg is "-" or absent.
+func (c *cli) readArg(args []string, i int, what string) ([]byte, error) {
+	if len(args) > i && args[i] != "-" {
+		return []byte(args[i]), nil
+	}
+	b, err := io.ReadAll(c.stdin)
+	if err != nil {
+		return nil, fmt.Errorf("read %s from stdin: %w", what, err)
+	}
+	return bytes.TrimSpace(b), nil
+}
+
+// metadataOpt parses --metadata.
+func (c *cli) metadataObject() (map[string]any, error) {
+	if c.metadata == "" {
+		return nil, nil
+	}
+	d := json.NewDecoder(strings.NewReader(c.metadata))
+	d.UseNumber()
+	var md map[string]any
+	if err := d.Decode(&md); err != nil || md == nil {
+		return nil, usagef("--metadata must be a JSON object: %s", c.metadata)
+	}
+	return md, nil
+}
+
+func cmdSet(ctx context.Context, c *cli, args []string) error {
+	val, err := c.readArg(args, 1, "the value")
+	if err != nil {
+		return err
+	}
+	if !json.Valid(val) {
+		return usagef("the value is not JSON (a string needs quotes: '\"text\"'): %s", compact(val, 60))
+	}
+	opts := c.nsOpts()
+	md, err := c.metadataObject()
+	if err != nil {
+		return err
+	}
+	if md != nil {
+		opts = append(opts, storage.WithMetadata(md))
+	}
+	if c.noOverwr {
+		opts = append(opts, storage.NoOverwrite())
+	}
+	if c.ifVersion > 0 {
+		opts = append(opts, storage.IfVersion(c.ifVersion))
+	}
+	return c.withStore(ctx, true, func(s *sqlstore.Store) error {
+		if err := s.Set(ctx, args[0], json.RawMessage(val), opts...); err != nil {
+			return err
+		}
+		e, err := s.GetMetadata(ctx, args[0], c.nsOpts()...)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version})
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d)\n", args[0], c.nsName(), e.Version)
+		return nil
+	})
+}
+
+func cmdDelete(ctx context.Context, c *cli, args []string) error {
+	opts := c.nsOpts()
+	if c.ifVersion > 0 {
+		opts = append(opts, storage.IfVersion(c.ifVersion))
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		if err := s.Delete(ctx, args[0], opts...); err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0]})
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "deleted %q from namespace %q\n", args[0], c.nsName())
+		return nil
+	})
+}
+
+// pageOpts are --limit, --offset and --cursor.
+func (c *cli) pageOpts() []storage.Option {
+	opts := c.nsOpts()
+	if c.limit > 0 {
+		opts = append(opts, storage.Limit(c.limit))
+	}
+	if c.offset > 0 {
+		opts = append(opts, storage.Offset(c.offset))
+	}
+	if c.cursor != "" {
+		opts = append(opts, storage.After(c.cursor))
+	}
+	return opts
+}
+
+// more tells a person how to get the next page.
+func (c *cli) more(cursor string) {
+	if cursor != "" {
+		fmt.Fprintf(c.stderr, "(more: add --cursor %s)\n", cursor)
+	}
+}
+
+func cmdList(ctx context.Context, c *cli, _ []string) error {
+	opts := c.pageOpts()
+	if c.pattern != "" {
+		opts = append(opts, storage.Pattern(c.pattern))
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		res, err := s.List(ctx, opts...)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			keys := res.Keys
+			if keys == nil {
+				keys = []string{}
+			}
+			c.printJSON(map[string]any{"namespace": c.nsName(), "keys": keys, "cursor": res.Cursor})
+			return nil
+		}
+		for _, k := range res.Keys {
+			fmt.Fprintln(c.stdout, k)
+		}
+		c.more(res.Cursor)
+		return nil
+	})
+}
+
+// filterArg parses the optional FILTER argument ("-" reads stdin).
+func (c *cli) filterArg(args []string) (storage.Filter, error) {
+	if len(args) == 0 {
+		return storage.Filter{}, nil
+	}
+	b, err := c.readArg(args, 0, "the filter")
+	if err != nil {
+		return storage.Filter{}, err
+	}
+	return storage.ParseFilter(b)
+}
+
+func cmdQuery(ctx context.Context, c *cli, args []string) error {
+	f, err := c.filterArg(args)
+	if err != nil {
+		return err
+	}
+	opts := c.pageOpts()
+	if c.sort != "" {
+		sf, err := parseSort(c.sort)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, storage.SortBy(sf...))
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		res, err := s.Query(ctx, f, opts...)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			out := make([]entryJSON, len(res.Entries))
+			for i, e := range res.Entries {
+				out[i] = toJSON(e)
+			}
+			c.printJSON(map[string]any{"namespace": c.nsName(), "entries": out, "cursor": res.Cursor})
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "KEY\tVERSION\tUPDATED\tVALUE")
+		for _, e := range res.Entries {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Key, e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
+		}
+		_ = tw.Flush()
+		fmt.Fprintf(c.stderr, "(%d entries)\n", len(res.Entries))
+		c.more(res.Cursor)
+		return nil
+	})
+}
+
+func cmdCount(ctx context.Context, c *cli, args []string) error {
+	f, err := c.filterArg(args)
+	if err != nil {
+		return err
+	}
+	opts := c.nsOpts()
+	if !f.IsZero() {
+		opts = append(opts, storage.Where(f))
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		n, err := s.Count(ctx, opts...)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"namespace": c.nsName(), "count": n})
+			return nil
+		}
+		fmt.Fprintln(c.stdout, n)
+		return nil
+	})
+}
+
+func cmdNS(ctx context.Context, c *cli, args []string) error {
+	switch args[0] {
+	case "list":
+		if len(args) != 1 {
+			return usagef("usage: store ns list")
+		}
+		return c.withStore(ctx, false, func(s *sqlstore.Store) error { return nsList(ctx, c, s) })
+	case "create":
+		if len(args) != 2 {
+			return usagef("usage: store ns create NAME [--metadata JSON]")
+		}
+		md, err := c.metadataObject()
+		if err != nil {
+			return err
+		}
+		var opts []storage.NamespaceOption
+		if md != nil {
+			opts = append(opts, storage.WithNamespaceMetadata(md))
+		}
+		return c.withStore(ctx, true, func(s *sqlstore.Store) error {
+			if err := s.CreateNamespace(ctx, args[1], opts...); err != nil {
+				return err
+			}
+			return c.done(map[string]any{"ok": true, "namespace": args[1]}, "created namespace %q", args[1])
+		})
+	case "delete":
+		if len(args) != 2 {
+			return usagef("usage: store ns delete NAME [--recursive]")
+		}
+		var opts []storage.NamespaceOption
+		if c.recursive {
+			opts = append(opts, storage.Recursive())
+		}
+		return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+			if err := s.DeleteNamespace(ctx, args[1], opts...); err != nil {
+				return err
+			}
+			return c.done(map[string]any{"ok": true, "namespace": args[1]}, "deleted namespace %q", args[1])
+		})
+	}
+	return usagef("ns takes list, create NAME or delete NAME, not %q", args[0])
+}
+
+// done prints a command's outcome: v as JSON, or the message.
+func (c *cli) done(v any, format string, args ...any) error {
+	if c.json {
+		c.printJSON(v)
+		return nil
+	}
+	fmt.Fprintf(c.stdout, format+"\n", args...)
+	return nil
+}
+
+func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
+	type nsJSON struct {
+		Name      string          `json:"name"`
+		Owner     string          `json:"owner,omitempty"`
+		Entries   int64           `json:"entries"`
+		Metadata  json.RawMessage `json:"metadata"`
+		CreatedAt time.Time       `json:"created_at"`
+	}
+	// Export without entries reads every namespace with its count.
+	var list []nsJSON
+	err := s.Export(ctx, sqlstore.ExportOptions{}, func(n sqlstore.NamespaceRecord) error {
+		owner := ""
+		if nn, err := storage.ParseNamespace(n.Name); err == nil {
+			owner = nn.Owner
+		}
+		list = append(list, nsJSON{Name: n.Name, Owner: owner, Entries: n.Entries, Metadata: n.Metadata, CreatedAt: n.CreatedAt})
+		return nil
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		if list == nil {
+			list = []nsJSON{}
+		}
+		c.printJSON(map[string]any{"namespaces": list})
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
+	for _, n := range list {
+		owner := n.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", n.Name, n.Entries, n.CreatedAt.Format(time.RFC3339), owner, compact(n.Metadata, 60))
+	}
+	return tw.Flush()
+}
+
+func cmdStatus(ctx context.Context, c *cli, _ []string) error {
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		st, err := s.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"healthy": st.Healthy, "entries": st.Size, "capacity": st.Capacity,
+				"namespaces": st.Namespaces, "dialect": st.Dialect, "schema_version": st.SchemaVersion})
+			return nil
+		}
+		capacity := "none"
+		if st.Capacity > 0 {
+			capacity = fmt.Sprint(st.Capacity)
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
+		fmt.Fprintf(tw, "healthy:\t%v\n", st.Healthy)
+		fmt.Fprintf(tw, "dialect:\t%s\n", st.Dialect)
+		fmt.Fprintf(tw, "schema version:\t%d\n", st.SchemaVersion)
+		fmt.Fprintf(tw, "entries:\t%d\n", st.Size)
+		fmt.Fprintf(tw, "namespaces:\t%d\n", st.Namespaces)
+		fmt.Fprintf(tw, "capacity:\t%s\n", capacity)
+		return tw.Flush()
+	})
+}

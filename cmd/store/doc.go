@@ -1,0 +1,93 @@
+// Command store reads and writes a storage engine store, SQLite or
+// PostgreSQL (the dialect follows from the DSN), and exports, imports and
+// copies it as NDJSON (package dump documents the format).
+//
+//	go install github.com/mycelia-kernel/storage/cmd/store@latest
+//
+// Usage:
+//
+//	store [flags] COMMAND [ARGS]
+//
+// Commands:
+//
+//	get KEY                  print an entry: value (indented), metadata,
+//	                         version, created and updated times
+//	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
+//	                         stdin (--metadata, --no-overwrite, --if-version)
+//	delete KEY               delete an entry (--if-version)
+//	list                     keys in byte order, one a line (--pattern,
+//	                         --limit, --offset, --cursor)
+//	query [FILTER]           entries matching a JSON filter (storage.Filter's
+//	                         JSON form; "-" reads stdin; none matches all)
+//	                         as a table (--sort, --limit, --offset, --cursor)
+//	count [FILTER]           the number of entries (matching FILTER)
+//	ns list                  namespaces with entry count, time, owner, metadata
+//	ns create NAME           create a namespace (--metadata)
+//	ns delete NAME           delete an empty namespace (--recursive: and its
+//	                         entries)
+//	status                   health, dialect, schema version, sizes
+//	export [FILE]            the store, or -n NAMESPACE, to FILE or stdout
+//	import [FILE]            an export from FILE or stdin (--on-conflict,
+//	                         --batch-size, --check)
+//	copy --from DSN --to DSN the store (or -n NAMESPACE) from one database to
+//	                         another, streamed: no temporary file
+//
+// Data commands work in the default namespace unless -n/--namespace names
+// another. --actor NAME records NAME as the actor of writes (the audit
+// fields created_by and updated_by, which get shows). The command works on
+// the engine directly: no access control (package security) applies. A page that is not the last prints "(more: add --cursor C)" on
+// stderr; with --json the cursor is in the output.
+//
+// Example:
+//
+//	export STORAGE_DSN=sqlite:app.db
+//	store set user:1 '{"name":"Ada","age":36}' --metadata '{"owner":"ops"}'
+//	store query '{"field":"age","operator":"gte","value":18}' --sort age:desc
+//	store export backup.ndjson
+//	store copy --from sqlite:app.db --to postgres://app@db/app
+//
+// Flags, before or after the command: run store -h for the list. The DSN is
+// --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
+// command). Opening a store applies pending migrations (as sqlstore.Open
+// does) unless --no-migrate. Commands that only read refuse a SQLite file
+// that does not exist instead of creating an empty database.
+//
+// # Output
+//
+// Without --json, results are for a person: aligned tables and indented
+// JSON on stdout, notes (the next cursor, a summary of export, import and
+// copy) on stderr, errors on stderr as "store: MESSAGE", the storage
+// error's own message. With --json, each command prints one JSON object on
+// stdout, and so does a failure: {"ok":false,"error":…,"exit_code":…}, plus
+// for a failed import "line", "imported" (the counts committed, with
+// last_committed_line) and "rolled_back_lines". The summary of an export
+// to stdout goes to stderr.
+//
+// Export, import and copy show progress on stderr: on a terminal a bar
+// with percentage, rate and ETA (the total comes from the store's size for
+// export and copy, from the file's size for import), otherwise a plain line
+// every five seconds. --progress bar|lines|none chooses; --quiet silences
+// progress and summary.
+//
+// # Import
+//
+// Import is idempotent: entries already present with identical content are
+// skipped, so after any failure running the same command again finishes
+// the job. A key present with other content stops the import (exit 4)
+// unless --on-conflict skip (keep the stored one) or overwrite. A failure
+// says exactly what was committed: "imported N entries through line L; the
+// batch of lines A-B was rolled back". --check validates the whole file
+// (every line, the trailer's counts and checksum) and writes nothing; it
+// opens the database only if --dsn or STORAGE_DSN is given, for its maximum
+// value size.
+//
+// # Exit status
+//
+//	0  success
+//	1  failure: the database, a file, a malformed or truncated import
+//	2  usage: a bad command line, flag, filter or option
+//	3  not found: the key or namespace does not exist
+//	4  conflict: a version mismatch (--if-version), a key that exists
+//	   (--no-overwrite), a namespace that exists or is not empty, an
+//	   import's conflicting key or namespace
+package main

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1 // the database, the file or the operation failed
+	exitUsage    = 2 // a mistake in the command line
+	exitNotFound = 3 // the key or namespace does not exist
+	exitConflict = 4 // a conflict: version, existing key or namespace, not empty
+)
+
+// DefaultDSN is used when neither --dsn nor STORAGE_DSN is given (the same
+// as the migrate command's).
+const DefaultDSN = "sqlite:storage.db"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+type command struct {
+	name, args, help string
+	// minArgs and maxArgs bound the positional arguments (-1: no maximum).
+	minArgs, maxArgs int
+	run              func(ctx context.Context, c *cli, args []string) error
+}
+
+var commands = []command{
+	{"get", "KEY", "print an entry: its value, metadata, version and times", 1, 1, cmdGet},
+	{"set", "KEY [VALUE]", "store a JSON value (VALUE, or stdin when omitted or -)", 1, 2, cmdSet},
+	{"delete", "KEY", "delete an entry", 1, 1, cmdDelete},
+	{"list", "", "list keys in byte order (--pattern, --limit, --offset, --cursor)", 0, 0, cmdList},
+	{"query", "[FILTER]", "list the entries matching a JSON filter (- reads stdin; none: all)", 0, 1, cmdQuery},
+	{"count", "[FILTER]", "count the entries (matching a JSON filter)", 0, 1, cmdCount},
+	{"ns", "list|create NAME|delete NAME", "list, create (--metadata) or delete (--recursive) namespaces", 1, 2, cmdNS},
+	{"status", "", "print the store's health, size, dialect and schema version", 0, 0, cmdStatus},
+	{"export", "[FILE]", "write the store (or -n NAMESPACE) as NDJSON to FILE or stdout", 0, 1, cmdExport},
+	{"import", "[FILE]", "read an NDJSON export from FILE or stdin (--on-conflict, --check)", 0, 1, cmdImport},
+	{"copy", "", "copy the store (or -n NAMESPACE) from --from DSN to --to DSN", 0, 0, cmdCopy},
+}
+
+// cli holds the parsed flags and the streams of one run.
+type cli struct {
+	dsn        string
+	json       bool
+	namespace  string
+	limit      int
+	offset     int
+	cursor     string
+	sort       string
+	pattern    string
+	metadata   string
+	ifVersion  int64
+	noOverwr   bool
+	recursive  bool
+	from, to   string
+	onConflict string
+	batchSize  int
+	check      bool
+	quiet      bool
+	noMigrate  bool
+	actor      string
+	progress   string // auto, bar, lines, none
+	dsnSet     bool   // --dsn or STORAGE_DSN was given
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("store", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dsn, "dsn", "", "database `DSN`: sqlite:PATH, sqlite::memory: or postgres://… (default $STORAGE_DSN, else "+DefaultDSN+")")
+	fs.BoolVar(&c.json, "json", false, "print results (and errors) as JSON on stdout, for programs")
+	fs.StringVar(&c.namespace, "namespace", "", "the `NAMESPACE` (default: default; export, import and copy: all)")
+	fs.StringVar(&c.namespace, "n", "", "short for --namespace")
+	fs.IntVar(&c.limit, "limit", 0, "list, query: at most `N` results (0: the store's default page)")
+	fs.IntVar(&c.offset, "offset", 0, "list, query: skip `N` results")
+	fs.StringVar(&c.cursor, "cursor", "", "list, query: continue after this `CURSOR` (printed by the previous page)")
+	fs.StringVar(&c.sort, "sort", "", "query: sort by `FIELDS`, comma-separated, each FIELD or FIELD:desc (e.g. value.age:desc,key)")
+	fs.StringVar(&c.pattern, "pattern", "", "list: only keys matching this glob `PATTERN` (* and ?)")
+	fs.StringVar(&c.metadata, "metadata", "", "set, ns create: user metadata, a JSON `OBJECT`")
+	fs.BoolVar(&c.noOverwr, "no-overwrite", false, "set: fail if the key exists")
+	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete: only if the entry is at `VERSION`")
+	fs.BoolVar(&c.recursive, "recursive", false, "ns delete: delete the namespace's entries too")
+	fs.StringVar(&c.from, "from", "", "copy: the source `DSN`")
+	fs.StringVar(&c.to, "to", "", "copy: the target `DSN`")
+	fs.StringVar(&c.onConflict, "on-conflict", "fail", "import, copy: a key that holds other content: fail, skip or overwrite")
+	fs.IntVar(&c.batchSize, "batch-size", dump.DefaultBatchSize, "import, copy: entries per transaction")
+	fs.BoolVar(&c.check, "check", false, "import: validate the whole file, write nothing")
+	fs.BoolVar(&c.quiet, "quiet", false, "export, import, copy: no progress and no summary")
+	fs.BoolVar(&c.quiet, "q", false, "short for --quiet")
+	fs.StringVar(&c.progress, "progress", "auto", "export, import, copy: progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
+	fs.StringVar(&c.actor, "actor", "", "set: record `NAME` as the actor of the write (the audit fields created_by, updated_by)")
+	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
+	fs.Usage = func() { usage(fs) }
+	return fs
+}
+
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprint(w, `Usage: store [flags] COMMAND [ARGS]
+
+Reads and writes a storage engine store (SQLite or PostgreSQL; the dialect
+follows from the DSN), and exports, imports and copies it as NDJSON.
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
+	}
+	_ = tw.Flush()
+	fmt.Fprint(w, `
+Flags (before or after the command):
+`)
+	fs.PrintDefaults()
+	fmt.Fprint(w, `  -h, -help
+    	print this help
+
+Environment:
+  STORAGE_DSN   the DSN when --dsn is not given
+
+Exit status: 0 ok, 1 failure, 2 usage, 3 not found (key or namespace),
+4 conflict (version mismatch, key or namespace exists, namespace not empty,
+an import's conflicting key).
+`)
+}
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	fs := newFlagSet(c, stderr)
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return exitOK
+			}
+			return exitUsage // the flag package printed the error and usage
+		}
+		rest = fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if rest[0] == "--" {
+			pos = append(pos, rest[1:]...)
+			break
+		}
+		pos = append(pos, rest[0])
+		rest = rest[1:]
+	}
+	if c.dsn == "" {
+		c.dsn = getenv("STORAGE_DSN")
+	}
+	c.dsnSet = c.dsn != ""
+	if c.dsn == "" {
+		c.dsn = DefaultDSN
+	}
+	if len(pos) == 0 {
+		return c.fail("", usagef("no command given (try store -h)"))
+	}
+	name := pos[0]
+	for _, cmd := range commands {
+		if cmd.name != name {
+			continue
+		}
+		n := len(pos) - 1
+		if n < cmd.minArgs || (cmd.maxArgs >= 0 && n > cmd.maxArgs) {
+			return c.fail(name, usagef("usage: store %s %s (got %d arguments)", name, cmd.args, n))
+		}
+		if c.actor != "" {
+			ctx = storage.ContextWithActor(ctx, c.actor)
+		}
+		if err := cmd.run(ctx, c, pos[1:]); err != nil {
+			return c.fail(name, err)
+		}
+		return exitOK
+	}
+	return c.fail("", usagef("unknown command %q (try store -h)", name))
+}
+
+// exitCode maps an error to the documented exit codes.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, storage.ErrInvalidOption), errors.Is(err, storage.ErrInvalidFilter):
+		return exitUsage
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrNamespaceNotFound):
+		return exitNotFound
+	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrAlreadyExists),
+		errors.Is(err, storage.ErrNamespaceExists), errors.Is(err, storage.ErrNamespaceNotEmpty):
+		return exitConflict
+	}
+	return exitFailure
+}
+
+// fail reports err and returns its exit code.
+func (c *cli) fail(cmd string, err error) int {
+	code := exitCode(err)
+	if c.json {
+		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exit_code": code}
+		var ie *dump.ImportError
+		if errors.As(err, &ie) {
+			out["line"] = ie.Line
+			out["imported"] = importJSON(ie.Committed)
+			if ie.RolledBackFrom > 0 {
+				out["rolled_back_lines"] = []int64{ie.RolledBackFrom, ie.RolledBackTo}
+			}
+		}
+		c.printJSON(out)
+	} else {
+		fmt.Fprintf(c.stderr, "store: %v\n", err)
+		if code == exitUsage {
+			var ue usageError
+			if errors.As(err, &ue) {
+				fmt.Fprintln(c.stderr, "usage: store [flags] COMMAND [ARGS]; store -h for help")
+			}
+		}
+	}
+	return code
+}
+
+func (c *cli) printJSON(v any) {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// open opens the store at dsn. Commands that only read refuse a SQLite
+// file that does not exist rather than create an empty database.
+func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.Store, error) {
+	dc, err := dialect.ParseDSN(dsn)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if dc.Dialect == dialect.SQLite && !dc.Memory && !mayCreate {
+		if _, err := os.Stat(dc.Path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite database %s does not exist", dc.Path)
+		}
+	}
+	var opts []sqlstore.Option
+	if c.noMigrate {
+		opts = append(opts, sqlstore.WithoutMigrate())
+	}
+	return sqlstore.Open(ctx, dsn, opts...)
+}
+
+// withStore opens --dsn's store, runs fn and closes it.
+func (c *cli) withStore(ctx context.Context, mayCreate bool, fn func(s *sqlstore.Store) error) error {
+	s, err := c.open(ctx, c.dsn, mayCreate)
+	if err != nil {
+		return err
+	}
+	err = fn(s)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// nsOpts is the namespace option of data commands.
+func (c *cli) nsOpts() []storage.Option {
+	if c.namespace == "" {
+		return nil
+	}
+	return []storage.Option{storage.InNamespace(c.namespace)}
+}
+
+// nsName is the namespace for messages.
+func (c *cli) nsName() string {
+	if c.namespace == "" {
+		return storage.DefaultNamespace
+	}
+	return c.namespace
+}
+
+// parseSort reads --sort: "a,b:desc".
+func parseSort(s string) ([]storage.SortField, error) {
+	var out []storage.SortField
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		field, dir, _ := strings.Cut(part, ":")
+		switch dir {
+		case "", "asc":
+			out = append(out, storage.Asc(field))
+		case "desc":
+			out = append(out, storage.Desc(field))
+		default:
+			return nil, usagef("--sort %q: the direction is asc or desc, not %q", part, dir)
+		}
+	}
+	return out, nil
+}

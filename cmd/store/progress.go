@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mycelia-kernel/storage/dump"
+)
+
+// How often progress is drawn: a bar is redrawn at most every barInterval,
+// a plain line printed at most every lineInterval (tests lower it).
+var (
+	barInterval  = 100 * time.Millisecond
+	lineInterval = 5 * time.Second
+)
+
+type progressMode int
+
+const (
+	progressNone progressMode = iota
+	progressBar
+	progressLines
+)
+
+// progress draws dump.Progress on stderr: a bar with rate and ETA on a
+// terminal, plain periodic lines otherwise. Its methods are called from one
+// goroutine at a time (the export's or the import's).
+type progress struct {
+	mode       progressMode
+	w          io.Writer
+	verb       string
+	totalBytes int64 // the input's size when known (import from a file)
+	last       time.Time
+	drawn      bool
+	lastP      dump.Progress
+}
+
+func (c *cli) newProgress(verb string, totalBytes int64) *progress {
+	p := &progress{w: c.stderr, verb: verb, totalBytes: totalBytes}
+	switch c.progress {
+	case "none":
+	case "bar":
+		p.mode = progressBar
+	case "lines":
+		p.mode = progressLines
+	default:
+		p.mode = progressLines
+		if f, ok := c.stderr.(*os.File); ok && isTerminal(f.Fd()) {
+			p.mode = progressBar
+		}
+	}
+	if c.quiet {
+		p.mode = progressNone
+	}
+	return p
+}
+
+// fraction is how far along p is, from bytes when the size is known, else
+// from entries; ok is false when neither total is known.
+func (p *progress) fraction(x dump.Progress) (float64, bool) {
+	switch {
+	case p.totalBytes > 0:
+		return min(1, float64(x.Bytes)/float64(p.totalBytes)), true
+	case x.TotalEntries > 0:
+		return min(1, float64(x.Entries)/float64(x.TotalEntries)), true
+	}
+	return 0, false
+}
+
+func (p *progress) eta(x dump.Progress, f float64) string {
+	if f <= 0 || x.Elapsed <= 0 {
+		return "?"
+	}
+	left := time.Duration(float64(x.Elapsed) * (1 - f) / f)
+	return left.Round(time.Second).String()
+}
+
+func (p *progress) update(x dump.Progress) {
+	if p.mode == progressNone {
+		return
+	}
+	p.lastP = x
+	now := time.Now()
+	switch p.mode {
+	case progressBar:
+		if !x.Done && now.Sub(p.last) < barInterval {
+			return
+		}
+		p.last = now
+		p.drawBar(x)
+	case progressLines:
+		if x.Done || now.Sub(p.last) < lineInterval {
+			return // the summary follows the last one
+		}
+		p.last = now
+		line := fmt.Sprintf("%s: %d entries, %d namespaces, %s, %s", p.verb, x.Entries, x.Namespaces,
+			humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
+		if f, ok := p.fraction(x); ok {
+			line += fmt.Sprintf(", %.0f%%, ETA %s", 100*f, p.eta(x, f))
+		}
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) drawBar(x dump.Progress) {
+	const width = 30
+	f, ok := p.fraction(x)
+	var b strings.Builder
+	b.WriteString("\r")
+	b.WriteString(p.verb)
+	b.WriteString(" ")
+	if ok {
+		n := int(f * width)
+		b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]")
+		fmt.Fprintf(&b, " %3.0f%%", 100*f)
+	}
+	fmt.Fprintf(&b, " %d entries  %s  %s", x.Entries, humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
+	if ok && !x.Done {
+		fmt.Fprintf(&b, "  ETA %s", p.eta(x, f))
+	}
+	b.WriteString("\x1b[K") // clear the rest of the line
+	fmt.Fprint(p.w, b.String())
+	p.drawn = true
+}
+
+// finish ends the bar's line.
+func (p *progress) finish(error) {
+	if p.mode == progressBar && p.drawn {
+		p.drawBar(p.lastP)
+		fmt.Fprintln(p.w)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+// importJSON is an import's outcome in --json output.
+func importJSON(st dump.ImportStats) map[string]any {
+	return map[string]any{
+		"entries": st.Entries, "inserted": st.Inserted, "unchanged": st.Unchanged,
+		"overwritten": st.Overwritten, "skipped": st.Skipped,
+		"namespaces": st.Namespaces, "namespaces_created": st.NamespacesCreated,
+		"namespaces_updated": st.NamespacesUpdated, "lines": st.Lines,
+		"last_committed_line": st.LastCommittedLine, "bytes": st.Bytes,
+		"seconds": st.Elapsed.Seconds(),
+	}
+}
+
+// summary prints the outcome of export, import or copy: as JSON on stdout
+// (--json; on stderr when stdout carries the export), or as a line on
+// stderr unless --quiet.
+func (c *cli) summary(dataOnStdout bool, v map[string]any, format string, args ...any) {
+	if c.json {
+		if dataOnStdout {
+			enc := c.stdout
+			c.stdout = c.stderr
+			c.printJSON(v)
+			c.stdout = enc
+			return
+		}
+		c.printJSON(v)
+		return
+	}
+	if !c.quiet {
+		fmt.Fprintf(c.stderr, format+"\n", args...)
+	}
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/s", float64(n)/d.Seconds())
+}
+
+func cmdExport(ctx context.Context, c *cli, args []string) error {
+	w := c.stdout
+	toStdout := len(args) == 0 || args[0] == "-"
+	var f *os.File
+	if !toStdout {
+		var err error
+		if f, err = os.Create(args[0]); err != nil {
+			return err
+		}
+		w = f
+	}
+	var st dump.Stats
+	err := c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		p := c.newProgress("export", 0)
+		var err error
+		st, err = dump.Export(ctx, s, w, dump.ExportOptions{Namespace: c.namespace, Progress: p.update})
+		p.finish(err)
+		return err
+	})
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	c.summary(toStdout, map[string]any{"ok": true, "namespaces": st.Namespaces, "entries": st.Entries,
+		"bytes": st.Bytes, "seconds": st.Elapsed.Seconds()},
+		"exported %d entries in %d namespaces (%s) in %v, %s",
+		st.Entries, st.Namespaces, humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
+	return nil
+}
+
+func (c *cli) conflictMode() (sqlstore.ConflictMode, error) {
+	m, err := sqlstore.ParseConflictMode(c.onConflict)
+	if err != nil {
+		return m, usagef("--on-conflict %q: want fail, skip or overwrite", c.onConflict)
+	}
+	return m, nil
+}
+
+func cmdImport(ctx context.Context, c *cli, args []string) error {
+	mode, err := c.conflictMode()
+	if err != nil {
+		return err
+	}
+	if c.batchSize <= 0 {
+		return usagef("--batch-size must be positive")
+	}
+	r := c.stdin
+	var size int64
+	if len(args) == 1 && args[0] != "-" {
+		f, err := os.Open(args[0])
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		r = f
+	}
+	o := dump.ImportOptions{OnConflict: mode, BatchSize: c.batchSize, Check: c.check}
+	var st dump.ImportStats
+	runImport := func(s *sqlstore.Store) error {
+		verb := "import"
+		if c.check {
+			verb = "check"
+		}
+		p := c.newProgress(verb, size)
+		o.Progress = p.update
+		st, err = dump.Import(ctx, s, r, o)
+		p.finish(err)
+		return err
+	}
+	if c.check {
+		// The check writes nothing and needs no database, unless one is
+		// named for its maximum value size.
+		var s *sqlstore.Store
+		if c.dsnSet {
+			s, err = c.open(ctx, c.dsn, false)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = s.Close() }()
+		}
+		if err := runImport(s); err != nil {
+			return err
+		}
+		v := importJSON(st)
+		v["ok"] = true
+		v["check"] = true
+		c.summary(false, v, "checked %d lines: %d namespaces and %d entries, trailer and checksum ok; nothing written",
+			st.Lines, st.Namespaces, st.Entries)
+		return nil
+	}
+	if err := c.withStore(ctx, true, runImport); err != nil {
+		return err
+	}
+	v := importJSON(st)
+	v["ok"] = true
+	c.summary(false, v, "imported %d entries (%d new, %d unchanged, %d overwritten, %d skipped) and %d namespaces in %v, %s",
+		st.Entries, st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Namespaces,
+		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
+	return nil
+}
+
+func cmdCopy(ctx context.Context, c *cli, _ []string) error {
+	if c.from == "" || c.to == "" {
+		return usagef("copy needs --from DSN and --to DSN")
+	}
+	if c.from == c.to {
+		return usagef("copy: --from and --to are the same DSN")
+	}
+	mode, err := c.conflictMode()
+	if err != nil {
+		return err
+	}
+	from, err := c.open(ctx, c.from, false)
+	if err != nil {
+		return fmt.Errorf("open --from: %w", err)
+	}
+	defer func() { _ = from.Close() }()
+	to, err := c.open(ctx, c.to, true)
+	if err != nil {
+		return fmt.Errorf("open --to: %w", err)
+	}
+	defer func() { _ = to.Close() }()
+	p := c.newProgress("copy", 0)
+	st, err := dump.Copy(ctx, from, to, dump.CopyOptions{Namespace: c.namespace, OnConflict: mode,
+		BatchSize: c.batchSize, Progress: p.update})
+	p.finish(err)
+	if err != nil {
+		return err
+	}
+	v := importJSON(st)
+	v["ok"] = true
+	c.summary(false, v, "copied %d entries (%d new, %d unchanged, %d overwritten, %d skipped) and %d namespaces in %v, %s",
+		st.Entries, st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Namespaces,
+		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
+	return nil
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package dump_test
+
+const raceEnabled = false

@@ -107,6 +107,9 @@ type querier interface {
 	// capacityLock serializes writes that may add entries until the end of
 	// the transaction (a no-op where there is a single writer).
 	capacityLock(ctx context.Context) error
+
+	// dumpQuerier is the statements of Export and Restore (export.go).
+	dumpQuerier
 }
 
 // rowScanner is a row of a dynamic statement: *sql.Rows and pgx.Rows both

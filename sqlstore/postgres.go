@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -363,3 +364,100 @@ func (t *pgTx) rollback(ctx context.Context) error {
 	}
 	return err
 }
+
+// The statements of Export and Restore (dumpQuerier).
+
+func (p pgQ) dumpNamespaces(ctx context.Context, after string, limit int) ([]nsDump, error) {
+	rs, err := p.q.DumpNamespaces(ctx, pgdb.DumpNamespacesParams{After: after, PageSize: int32(min(limit, math.MaxInt32))})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nsDump, len(rs))
+	for i, r := range rs {
+		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Entries: r.EntryCount}}
+	}
+	return out, nil
+}
+
+func (p pgQ) dumpNamespace(ctx context.Context, name string) (nsDump, error) {
+	r, err := p.q.GetNamespace(ctx, name)
+	if err != nil {
+		return nsDump{}, noRow(err)
+	}
+	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Entries: r.EntryCount}}, nil
+}
+
+func (p pgQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
+	rs, err := p.q.DumpEntries(ctx, pgdb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int32(min(limit, math.MaxInt32)), MaxBytes: maxBytes})
+	if err != nil || len(rs) == 0 {
+		return nil, 0, err
+	}
+	out := make([]Record, len(rs))
+	for i, r := range rs {
+		out[i] = Record{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version,
+			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+	}
+	return out, rs[len(rs)-1].RunningBytes, nil
+}
+
+func (p pgQ) restoreNamespaceIDs(ctx context.Context, names []string) (map[int64]string, error) {
+	rs, err := p.q.RestoreNamespaceIDs(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[int64]string, len(rs))
+	for _, r := range rs {
+		ids[r.ID] = r.Name
+	}
+	return ids, nil
+}
+
+func (p pgQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, error) {
+	arg := pgdb.RestoreExistingParams{Namespaces: make([]string, len(recs)), Keys: make([]string, len(recs))}
+	for i, r := range recs {
+		arg.Namespaces[i], arg.Keys[i] = r.Namespace, r.Key
+	}
+	rs, err := p.q.RestoreExisting(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(rs))
+	for i, r := range rs {
+		out[i] = Record{Namespace: r.Namespace, Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version,
+			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+	}
+	return out, nil
+}
+
+func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error) {
+	n := len(recs)
+	arg := pgdb.RestoreInsertParams{
+		Namespaces: make([]string, n), Keys: make([]string, n), Vals: make([][]byte, n), Metadatas: make([][]byte, n),
+		Versions: make([]int64, n), CreatedAts: make([]time.Time, n), UpdatedAts: make([]time.Time, n),
+		CreatedBys: make([]string, n), UpdatedBys: make([]string, n),
+	}
+	for i, r := range recs {
+		arg.Namespaces[i], arg.Keys[i], arg.Vals[i], arg.Metadatas[i] = r.Namespace, r.Key, r.Value, r.Metadata
+		arg.Versions[i] = r.Version
+		arg.CreatedAts[i], arg.UpdatedAts[i] = r.CreatedAt.UTC().Truncate(time.Microsecond), r.UpdatedAt.UTC().Truncate(time.Microsecond)
+		arg.CreatedBys[i], arg.UpdatedBys[i] = r.CreatedBy, r.UpdatedBy
+	}
+	rs, err := p.q.RestoreInsert(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]idKey, len(rs))
+	for i, r := range rs {
+		out[i] = idKey{r.NamespaceID, r.Key}
+	}
+	return out, nil
+}
+
+func (p pgQ) restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error {
+	_, err := p.q.RestoreUpdateNamespace(ctx, pgdb.RestoreUpdateNamespaceParams{Metadata: md, CreatedAt: created, ID: id})
+	return err
+}
+
+// restorePlans makes the transaction plan every statement for its
+// parameters (see ForceCustomPlans in queries/postgres/dump.sql).
+func (p pgQ) restorePlans(ctx context.Context) error { return p.q.ForceCustomPlans(ctx) }

@@ -1,18 +1,13 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // ConflictMode is what Restore does with a record whose key already holds
@@ -153,8 +148,6 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 		return "", s.fail(op, rec.Name, "", storage.Invalidf(storage.ErrInvalidValue, "created_at is required"))
 	}
 	created := rec.CreatedAt.UTC().Truncate(time.Microsecond)
-	sq := s.dumpSQL()
-	pg := s.Dialect() == dialect.Postgres
 	var outcome string
 	err = s.eng.inTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, name.Name)
@@ -169,28 +162,17 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 		if err != nil {
 			return err
 		}
-		var cur []nsScan
-		err = q.queryRows(ctx, sq.namespace, []any{name.Name}, func(r rowScanner) error {
-			ns := nsScan{crea: scanTime{pg: pg}}
-			if err := r.Scan(ns.dests()...); err != nil {
-				return err
-			}
-			cur = append(cur, ns)
-			return nil
-		})
+		cur, err := q.dumpNamespace(ctx, name.Name)
 		if err != nil {
-			return err
+			return fmt.Errorf("namespace %q: %w", name.Name, err)
 		}
-		if len(cur) != 1 {
-			return fmt.Errorf("namespace %q vanished", name.Name)
-		}
-		sameMD := JSONEqual([]byte(cur[0].md), md)
-		same := sameMD && cur[0].crea.time().Equal(created)
+		sameMD := JSONEqual(cur.Metadata, md)
+		same := sameMD && cur.CreatedAt.Equal(created)
 		switch {
 		case same:
 			outcome = "unchanged"
 			return nil
-		case n.EntryCount == 0 || JSONEqual([]byte(cur[0].md), []byte("{}")):
+		case n.EntryCount == 0 || JSONEqual(cur.Metadata, []byte("{}")):
 			outcome = "updated"
 		case sameMD:
 			outcome = "unchanged" // the entries are what matter; keep its time
@@ -201,10 +183,9 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 		case mode == ConflictOverwrite:
 			outcome = "overwritten"
 		default:
-			return conflictf("the namespace exists with other metadata (%s, the record has %s)", cur[0].md, md)
+			return conflictf("the namespace exists with other metadata (%s, the record has %s)", cur.Metadata, md)
 		}
-		_, err = q.exec(ctx, sq.updateNamespace, string(md), s.timeArg(created), n.ID)
-		return err
+		return q.restoreUpdateNamespace(ctx, n.ID, md, created)
 	})
 	if err != nil {
 		return "", s.fail(op, rec.Name, "", err)
@@ -250,39 +231,22 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 	if len(recs) == 0 {
 		return res, nil
 	}
-	sq := s.dumpSQL()
-	pg := s.Dialect() == dialect.Postgres
 	err := s.eng.inTx(ctx, func(q querier) error {
 		res = RestoreResult{}
-		if pg {
-			// A generic plan made while the table was small joins the
-			// batch to entries by a nested loop over a sequential scan,
-			// which makes a large restore quadratic: plan every batch.
-			if _, err := q.exec(ctx, "SET LOCAL plan_cache_mode = force_custom_plan"); err != nil {
-				return err
-			}
-		}
 		if s.cfg.capacity > 0 {
 			if err := q.capacityLock(ctx); err != nil {
 				return err
 			}
 		}
+		names := make([]string, 0, len(nss))
 		for name, ns := range nss {
 			if err := q.ensureNamespace(ctx, ns, firstCreated[name]); err != nil {
 				return err
 			}
+			names = append(names, name)
 		}
 		// Insert what is new; read back only the keys that were there.
-		ids := make(map[int64]string, len(nss))
-		var id int64
-		var name string
-		err := q.queryRows(ctx, sq.namespaceIDs, s.namesArg(nss), func(r rowScanner) error {
-			if err := r.Scan(&id, &name); err != nil {
-				return err
-			}
-			ids[id] = name
-			return nil
-		})
+		ids, err := q.restoreNamespaceIDs(ctx, names)
 		if err != nil {
 			return err
 		}
@@ -290,17 +254,13 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		for i := range recs {
 			all[i] = &recs[i]
 		}
-		inserted := make(map[nsKey]bool, len(recs))
-		var key string
-		err = q.queryRows(ctx, sq.insertNew, s.insertArgs(all), func(r rowScanner) error {
-			if err := r.Scan(&id, &key); err != nil {
-				return err
-			}
-			inserted[nsKey{ids[id], key}] = true
-			return nil
-		})
+		written, err := q.restoreInsert(ctx, all)
 		if err != nil {
 			return err
+		}
+		inserted := make(map[nsKey]bool, len(written))
+		for _, w := range written {
+			inserted[nsKey{ids[w.NamespaceID], w.Key}] = true
 		}
 		res.Inserted = len(inserted)
 		if len(inserted) == len(recs) {
@@ -313,20 +273,23 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 				rest, restIdx = append(rest, r), append(restIdx, i)
 			}
 		}
-		existing := make(map[nsKey]Record, len(rest))
-		rs := newRecScan(pg, true)
-		err = q.queryRows(ctx, sq.existing, s.existingArgs(rest), func(r rowScanner) error {
-			if err := r.Scan(rs.dests()...); err != nil {
-				return err
-			}
-			rec := rs.record()
-			existing[nsKey{rec.Namespace, rec.Key}] = rec
-			return nil
-		})
+		// The statements from here on join the batch to entries: plan them
+		// for their parameters (see restorePlans). The insert above needs
+		// no such care (its plan never scans entries), and a batch of new
+		// keys, the common case of an import, is spared the planning.
+		if err := q.restorePlans(ctx); err != nil {
+			return err
+		}
+		stored, err := q.restoreExisting(ctx, rest)
 		if err != nil {
 			return err
 		}
+		existing := make(map[nsKey]Record, len(stored))
+		for _, rec := range stored {
+			existing[nsKey{rec.Namespace, rec.Key}] = rec
+		}
 		var replace []*Record
+		drop := map[string][]string{} // namespace -> keys to replace
 		for j := range rest {
 			r, i := &rest[j], restIdx[j]
 			cur, found := existing[nsKey{r.Namespace, r.Key}]
@@ -340,9 +303,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 			case mode == ConflictSkip:
 				res.Skipped++
 			case mode == ConflictOverwrite:
-				if _, err := q.exec(ctx, sq.deleteOne, r.Namespace, r.Key); err != nil {
-					return err
-				}
+				drop[r.Namespace] = append(drop[r.Namespace], r.Key)
 				replace = append(replace, r)
 				res.Overwritten++
 			default:
@@ -351,12 +312,17 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 			}
 		}
 		if len(replace) > 0 {
-			n, err := q.exec(ctx, sq.insert, s.insertArgs(replace)...)
+			for ns, keys := range drop {
+				if _, err := q.deleteEntries(ctx, ns, keys); err != nil {
+					return err
+				}
+			}
+			w, err := q.restoreInsert(ctx, replace)
 			if err != nil {
 				return err
 			}
-			if n != int64(len(replace)) {
-				return fmt.Errorf("inserted %d rows of %d", n, len(replace))
+			if len(w) != len(replace) {
+				return fmt.Errorf("inserted %d rows of %d", len(w), len(replace))
 			}
 		}
 		return s.restoreCapacity(ctx, q)
@@ -385,103 +351,6 @@ func (s *Store) restoreCapacity(ctx context.Context, q querier) error {
 		return s.errCapacity()
 	}
 	return nil
-}
-
-// namesArg binds the namespace names for dumpSQL.namespaceIDs.
-func (s *Store) namesArg(nss map[string]storage.NamespaceName) []any {
-	names := make([]string, 0, len(nss))
-	for n := range nss {
-		names = append(names, n)
-	}
-	if s.Dialect() == dialect.Postgres {
-		return []any{names}
-	}
-	return []any{jsonKeysExact(names)}
-}
-
-// existingArgs binds the (namespace, key) pairs of recs for dumpSQL.existing.
-func (s *Store) existingArgs(recs []Record) []any {
-	if s.Dialect() == dialect.Postgres {
-		nss, keys := make([]string, len(recs)), make([]string, len(recs))
-		for i, r := range recs {
-			nss[i], keys[i] = r.Namespace, r.Key
-		}
-		return []any{nss, keys}
-	}
-	n := 2
-	for _, r := range recs {
-		n += len(r.Namespace) + len(r.Key) + 8
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, r := range recs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '[')
-		b = appendJSONString(b, r.Namespace)
-		b = append(b, ',')
-		b = appendJSONString(b, r.Key)
-		b = append(b, ']')
-	}
-	return []any{string(append(b, ']'))}
-}
-
-// insertArgs binds recs for dumpSQL.insert: arrays on PostgreSQL, one JSON
-// document on SQLite (values and metadata are checked JSON, embedded as
-// they are).
-func (s *Store) insertArgs(recs []*Record) []any {
-	if s.Dialect() == dialect.Postgres {
-		n := len(recs)
-		nss, keys, vals, mds := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		vers := make([]int64, n)
-		cs, us := make([]time.Time, n), make([]time.Time, n)
-		cbs, ubs := make([]*string, n), make([]*string, n)
-		for i, r := range recs {
-			nss[i], keys[i], vals[i], mds[i] = r.Namespace, r.Key, string(r.Value), string(r.Metadata)
-			vers[i] = r.Version
-			cs[i], us[i] = r.CreatedAt.UTC().Truncate(time.Microsecond), r.UpdatedAt.UTC().Truncate(time.Microsecond)
-			cbs[i], ubs[i] = optActor(r.CreatedBy), optActor(r.UpdatedBy)
-		}
-		return []any{nss, keys, vals, mds, vers, cs, us, cbs, ubs}
-	}
-	n := 2
-	for _, r := range recs {
-		n += len(r.Namespace) + len(r.Key) + len(r.Value) + len(r.Metadata) + len(r.CreatedBy) + len(r.UpdatedBy) + 96
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, r := range recs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"n":`...)
-		b = appendJSONString(b, r.Namespace)
-		b = append(b, `,"k":`...)
-		b = appendJSONString(b, r.Key)
-		b = append(b, `,"v":`...)
-		b = append(b, r.Value...)
-		b = append(b, `,"m":`...)
-		b = append(b, r.Metadata...)
-		b = fmt.Appendf(b, `,"ver":%d,"c":%d,"u":%d`, r.Version, micros(r.CreatedAt), micros(r.UpdatedAt))
-		if r.CreatedBy != "" {
-			b = append(b, `,"cb":`...)
-			b = appendJSONString(b, r.CreatedBy)
-		}
-		if r.UpdatedBy != "" {
-			b = append(b, `,"ub":`...)
-			b = appendJSONString(b, r.UpdatedBy)
-		}
-		b = append(b, '}')
-	}
-	return []any{string(append(b, ']'))}
-}
-
-func optActor(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 // recordDiff names the fields in which two records of the same key differ,
@@ -525,84 +394,7 @@ func recordDiff(cur, rec Record) string {
 
 // JSONEqual reports whether two JSON texts mean the same: equal after
 // decoding, object key order and whitespace aside, numbers compared as exact
-// decimals (1.0 equals 1, 1e2 equals 100; numbers with exponents beyond
-// ±400 only equal the same spelling). Invalid JSON equals nothing.
-func JSONEqual(a, b []byte) bool {
-	if bytes.Equal(a, b) {
-		return json.Valid(a)
-	}
-	va, err := decodeJSON(a)
-	if err != nil {
-		return false
-	}
-	vb, err := decodeJSON(b)
-	if err != nil {
-		return false
-	}
-	return jsonValueEqual(va, vb)
-}
-
-func decodeJSON(b []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-// hugeExponent reports whether a JSON number has an exponent beyond any
-// float64's: comparing it exactly would build a huge big.Rat.
-func hugeExponent(n string) bool {
-	i := strings.IndexAny(n, "eE")
-	if i < 0 {
-		return false
-	}
-	e, err := strconv.Atoi(strings.TrimPrefix(n[i+1:], "+"))
-	return err != nil || e > 400 || e < -400
-}
-
-func jsonValueEqual(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !jsonValueEqual(xv, yv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !jsonValueEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case json.Number:
-		y, ok := b.(json.Number)
-		if !ok {
-			return false
-		}
-		if x == y {
-			return true
-		}
-		if hugeExponent(string(x)) || hugeExponent(string(y)) {
-			return false // not worth an exact comparison that may not fit in memory
-		}
-		rx, okx := new(big.Rat).SetString(string(x))
-		ry, oky := new(big.Rat).SetString(string(y))
-		return okx && oky && rx.Cmp(ry) == 0
-	default: // string, bool, nil
-		return a == b
-	}
-}
+// decimals (1.0 equals 1, 1e2 equals 100). Invalid JSON equals nothing. It is
+// jsonx.Equal, the comparison Restore uses to tell an unchanged entry from a
+// conflict, exported for the tools and tests that check a restore.
+func JSONEqual(a, b []byte) bool { return jsonx.Equal(a, b) }

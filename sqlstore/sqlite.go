@@ -537,3 +537,130 @@ func (t *sqliteTx) rollback(ctx context.Context) error {
 	}
 	return t.conn.Close()
 }
+
+// The statements of Export and Restore (dumpQuerier).
+
+func (s sqliteQ) dumpNamespaces(ctx context.Context, after string, limit int) ([]nsDump, error) {
+	rs, err := s.q.DumpNamespaces(ctx, sqlitedb.DumpNamespacesParams{After: after, PageSize: int64(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nsDump, len(rs))
+	for i, r := range rs {
+		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Entries: r.EntryCount}}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) dumpNamespace(ctx context.Context, name string) (nsDump, error) {
+	r, err := s.q.GetNamespace(ctx, name)
+	if err != nil {
+		return nsDump{}, noRow(err)
+	}
+	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Entries: r.EntryCount}}, nil
+}
+
+func (s sqliteQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
+	rs, err := s.q.DumpEntries(ctx, sqlitedb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int64(limit), MaxBytes: maxBytes})
+	if err != nil || len(rs) == 0 {
+		return nil, 0, err
+	}
+	out := make([]Record, len(rs))
+	for i, r := range rs {
+		out[i] = Record{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+	}
+	return out, rs[len(rs)-1].RunningBytes, nil
+}
+
+func (s sqliteQ) restoreNamespaceIDs(ctx context.Context, names []string) (map[int64]string, error) {
+	rs, err := s.q.RestoreNamespaceIDs(ctx, jsonKeysExact(names))
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[int64]string, len(rs))
+	for _, r := range rs {
+		ids[r.ID] = r.Name
+	}
+	return ids, nil
+}
+
+func (s sqliteQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, error) {
+	n := 2
+	for _, r := range recs {
+		n += len(r.Namespace) + len(r.Key) + 8
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, r := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = appendJSONString(b, r.Namespace)
+		b = append(b, ',')
+		b = appendJSONString(b, r.Key)
+		b = append(b, ']')
+	}
+	rs, err := s.q.RestoreExisting(ctx, string(append(b, ']')))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(rs))
+	for i, r := range rs {
+		out[i] = Record{Namespace: r.Namespace, Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+	}
+	return out, nil
+}
+
+// restoreInsert binds recs as one JSON array of objects (values and
+// metadata are checked JSON, embedded as they are).
+func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error) {
+	n := 2
+	for _, r := range recs {
+		n += len(r.Namespace) + len(r.Key) + len(r.Value) + len(r.Metadata) + len(r.CreatedBy) + len(r.UpdatedBy) + 96
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, r := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"n":`...)
+		b = appendJSONString(b, r.Namespace)
+		b = append(b, `,"k":`...)
+		b = appendJSONString(b, r.Key)
+		b = append(b, `,"v":`...)
+		b = append(b, r.Value...)
+		b = append(b, `,"m":`...)
+		b = append(b, r.Metadata...)
+		b = fmt.Appendf(b, `,"ver":%d,"c":%d,"u":%d`, r.Version, micros(r.CreatedAt), micros(r.UpdatedAt))
+		if r.CreatedBy != "" {
+			b = append(b, `,"cb":`...)
+			b = appendJSONString(b, r.CreatedBy)
+		}
+		if r.UpdatedBy != "" {
+			b = append(b, `,"ub":`...)
+			b = appendJSONString(b, r.UpdatedBy)
+		}
+		b = append(b, '}')
+	}
+	rs, err := s.q.RestoreInsert(ctx, string(append(b, ']')))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]idKey, len(rs))
+	for i, r := range rs {
+		out[i] = idKey{r.NamespaceID, r.Key}
+	}
+	return out, nil
+}
+
+func (s sqliteQ) restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error {
+	_, err := s.q.RestoreUpdateNamespace(ctx, sqlitedb.RestoreUpdateNamespaceParams{Metadata: string(md), CreatedAt: micros(created), ID: id})
+	return err
+}
+
+// restorePlans is a no-op: SQLite plans each statement as it prepares it.
+func (sqliteQ) restorePlans(context.Context) error { return nil }

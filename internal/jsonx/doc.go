@@ -46,4 +46,12 @@
 // written (whitespace removed), so numbers keep their exact spelling and
 // precision, and only the objects the patch reaches into are taken apart.
 // Its output is compact JSON.
+//
+// # Equal
+//
+// Equal compares two JSON texts by meaning: whitespace, member order and
+// spelling aside, numbers as exact decimals (1.0 equals 1, 1e2 equals 100,
+// at any precision and exponent). The engine's Restore uses it to tell an
+// unchanged entry from a conflict, and package storetest to check values a
+// database may have respelled.
 package jsonx

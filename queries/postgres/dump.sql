@@ -1,0 +1,70 @@
+-- Export (sqlstore/export.go) and Restore (sqlstore/restore.go) for
+-- PostgreSQL. Batches travel as parallel arrays read by unnest.
+
+-- name: DumpNamespaces :many
+SELECT id, name, metadata, created_at, entry_count
+FROM namespaces
+WHERE name > @after
+ORDER BY name
+LIMIT @page_size;
+
+-- name: DumpEntries :many
+-- One keyset page of a namespace: the entries after @after in key order, at
+-- most @page_size of them, and no more once the JSON text of the rows
+-- before reaches @max_bytes (the first row always comes). The inner query
+-- sizes the rows without returning them; running_bytes is the JSON text
+-- size of the page up to and including the row.
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by,
+       p.running_bytes
+FROM (
+    SELECT s.key,
+           CAST(sum(octet_length(s.value::text) + octet_length(s.metadata::text))
+                OVER (ORDER BY s.key ROWS UNBOUNDED PRECEDING) AS bigint) AS running_bytes,
+           CAST(octet_length(s.value::text) + octet_length(s.metadata::text) AS bigint) AS row_bytes
+    FROM entries s
+    WHERE s.namespace_id = @namespace_id AND s.key > @after
+    ORDER BY s.key
+    LIMIT @page_size
+) p
+JOIN entries e ON e.namespace_id = @namespace_id AND e.key = p.key
+WHERE p.running_bytes - p.row_bytes < @max_bytes::bigint
+ORDER BY e.key;
+
+-- name: RestoreNamespaceIDs :many
+SELECT id, name
+FROM namespaces
+WHERE name = ANY(@names::text[]);
+
+-- name: RestoreExisting :many
+-- The stored rows of a batch of (namespace, key) pairs.
+SELECT n.name AS namespace, e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at,
+       e.created_by, e.updated_by
+FROM ROWS FROM (unnest(@namespaces::text[]), unnest(@keys::text[])) AS j (ns, key)
+JOIN namespaces n ON n.name = j.ns
+JOIN entries e ON e.namespace_id = n.id AND e.key = j.key;
+
+-- name: RestoreInsert :many
+-- Writes a batch of records as they are into existing namespaces, skipping
+-- the keys that exist, and returns the rows written. An empty actor is none.
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, j.key, j.value, j.metadata, j.version, j.created_at, j.updated_at,
+       NULLIF(j.created_by, ''), NULLIF(j.updated_by, '')
+FROM ROWS FROM (unnest(@namespaces::text[]), unnest(@keys::text[]), unnest(@vals::jsonb[]),
+                unnest(@metadatas::jsonb[]), unnest(@versions::bigint[]),
+                unnest(@created_ats::timestamptz[]), unnest(@updated_ats::timestamptz[]),
+                unnest(@created_bys::text[]), unnest(@updated_bys::text[]))
+     AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+JOIN namespaces n ON n.name = j.ns
+ON CONFLICT (namespace_id, key) DO NOTHING
+RETURNING namespace_id, key;
+
+-- name: RestoreUpdateNamespace :execrows
+UPDATE namespaces SET metadata = @metadata, created_at = @created_at
+WHERE id = @id;
+
+-- name: ForceCustomPlans :exec
+-- Until the end of the transaction, plan every statement for its
+-- parameters: a generic plan made while the table was small joins a batch to
+-- entries by a nested loop over a sequential scan, which makes a large
+-- restore quadratic.
+SELECT set_config('plan_cache_mode', 'force_custom_plan', true);

@@ -83,8 +83,11 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 			return nil, err
 		}
 	}
-	e.wq = e.bind(e.w)
-	e.rq = e.bind(e.r)
+	e.wq = e.bind(newStmtCache(e.w))
+	e.rq = e.wq
+	if e.r != e.w {
+		e.rq = e.bind(newStmtCache(e.r))
+	}
 	return e, nil
 }
 

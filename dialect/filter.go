@@ -83,8 +83,9 @@ type jsonDialect interface {
 	strEndsWith(expr string, suffix string) sq.Sqlizer
 	// version as a double.
 	versionNum() string
-	// index returns CREATE INDEX statements for an expression.
-	createIndex(name, expr string) string
+	// createIndex returns the CREATE INDEX statement of an index on
+	// (namespace_id, exprs..., then the columns in cols).
+	createIndex(name string, exprs []string, cols ...string) string
 }
 
 // Type ranks of the sort order.
@@ -479,7 +480,30 @@ func (c *Compiler) IndexExprs(f storage.Field) []string {
 
 // CreateIndex returns the statement that creates index name on the entries
 // of each namespace over expr: (namespace_id, expr), IF NOT EXISTS.
-func (c *Compiler) CreateIndex(name, expr string) string { return c.j.createIndex(name, expr) }
+func (c *Compiler) CreateIndex(name, expr string) string {
+	return c.j.createIndex(name, []string{expr})
+}
+
+// SortIndexExprs are the expressions of the index that serves a sort on
+// field with a limit: exactly the ORDER BY that SortExprs and Query write
+// for it (type rank, number, string), followed by the key tiebreak. Nil
+// for a reserved root (those sort by a column).
+func (c *Compiler) SortIndexExprs(f storage.Field) []string {
+	switch f.Root {
+	case storage.RootValue, storage.RootMetadata:
+		return c.SortExprs(f)
+	}
+	return nil
+}
+
+// CreateSortIndex returns the statement that creates index name over
+// (namespace_id, exprs..., key), IF NOT EXISTS: read forwards it returns a
+// namespace's entries in the order of an ascending sort on the field, so a
+// sorted query with a limit reads only the rows it returns; read backwards
+// it serves a descending sort, the key tiebreak sorted per group.
+func (c *Compiler) CreateSortIndex(name string, exprs []string) string {
+	return c.j.createIndex(name, exprs, "key")
+}
 
 // KeyRange returns the range [lo, hi) of the keys that start with prefix;
 // hi is "" when there is no upper bound. hi is valid UTF-8: the prefix with

@@ -128,6 +128,10 @@ func (postgresJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 
 func (postgresJSON) versionNum() string { return "CAST(version AS double precision)" }
 
-func (postgresJSON) createIndex(name, expr string) string {
-	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (namespace_id, (" + expr + "))"
+func (postgresJSON) createIndex(name string, exprs []string, cols ...string) string {
+	parts := []string{"namespace_id"}
+	for _, e := range exprs {
+		parts = append(parts, "("+e+")")
+	}
+	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" + strings.Join(append(parts, cols...), ", ") + ")"
 }

@@ -98,6 +98,7 @@ func (sqliteJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 
 func (sqliteJSON) versionNum() string { return "CAST(version AS REAL)" }
 
-func (sqliteJSON) createIndex(name, expr string) string {
-	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (namespace_id, " + expr + ")"
+func (sqliteJSON) createIndex(name string, exprs []string, cols ...string) string {
+	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" +
+		strings.Join(append(append([]string{"namespace_id"}, exprs...), cols...), ", ") + ")"
 }

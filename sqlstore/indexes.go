@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
@@ -13,7 +14,9 @@ import (
 // engine creates one index per expression its filters and sorts write for
 // that field: the field's number and its string projections, exactly as
 // dialect.Compiler spells them in WHERE and ORDER BY, so the planner matches
-// them. The index key is (namespace_id, expression): the namespace's own
+// them; and one sort index over the whole ORDER BY of a sort on the field
+// (type rank, number, string, key), so that a sorted query with a limit
+// reads only the rows it returns instead of sorting the namespace. The index key is (namespace_id, expression): the namespace's own
 // entries are one contiguous range of it, so an index serves each namespace
 // that declares the field as if it were its own. The physical index is
 // shared by every namespace that declares the same field (its name is a
@@ -40,26 +43,32 @@ import (
 func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
 	c := x.compiler()
 	q := x.sc.writer()
-	var names, exprs []string
+	var names, stats, stmts []string
 	for _, f := range fields {
 		for _, expr := range c.IndexExprs(f) {
-			names, exprs = append(names, indexName(expr)), append(exprs, expr)
+			name := indexName(expr)
+			names, stats, stmts = append(names, name), append(stats, seededStat), append(stmts, c.CreateIndex(name, expr))
+		}
+		if exprs := c.SortIndexExprs(f); exprs != nil {
+			name := indexName("sort:" + strings.Join(exprs, ", "))
+			names, stats, stmts = append(names, name), append(stats, seededSortStat), append(stmts, c.CreateSortIndex(name, exprs))
 		}
 	}
 	if x.s.eng.dialect().Name() == dialect.SQLite {
 		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil { // creates sqlite_stat1
 			return err
 		}
-		for _, name := range append([]string{"sqlite_autoindex_entries_1"}, names...) {
+		names, stats = append([]string{"sqlite_autoindex_entries_1"}, names...), append([]string{seededStat}, stats...)
+		for i, name := range names {
 			_, err := q.exec(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) SELECT 'entries', ?, ? `+
-				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, name, seededStat, name)
+				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, name, stats[i], name)
 			if err != nil {
 				return err
 			}
 		}
 	}
-	for i, name := range names {
-		if _, err := q.exec(ctx, c.CreateIndex(name, exprs[i])); err != nil {
+	for _, stmt := range stmts {
+		if _, err := q.exec(ctx, stmt); err != nil {
 			return err
 		}
 	}
@@ -76,6 +85,11 @@ func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
 // seededStat is the sqlite_stat1 estimate seeded for the engine's indexes:
 // a million entries, a thousand per namespace, one per indexed value.
 const seededStat = "1000000 1000 1"
+
+// seededSortStat is the estimate seeded for a sort index (namespace_id,
+// rank, number, string, key): a thousand entries per namespace, a few
+// types per field, one entry per value.
+const seededSortStat = "1000000 1000 500 1 1 1"
 
 // indexName names the index of an expression: stable, and the same for
 // every namespace that declares the field.

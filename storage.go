@@ -215,6 +215,10 @@ type Namespace struct {
 	Owner     string
 	Metadata  map[string]any
 	CreatedAt time.Time
+	// Indexes are the fields declared with WithIndexes when the namespace
+	// was created (or merged in by an import), spelled as declared; nil for
+	// none.
+	Indexes []string
 }
 
 // Status is a store's health and size.

@@ -105,8 +105,11 @@ func (s *Store) call(ctx context.Context, route string, req any, resp enveloped)
 func (s *Store) Capabilities() storage.Capabilities { return s.caps }
 
 // Close makes every later call fail with storage.ErrClosed and rolls back
-// the transactions this client began and did not finish. It does not close
-// the server's store. Close is safe to call more than once.
+// the transactions this client began and did not finish. Then, when the
+// Transport has a CloseIdleConnections method (as httpapi.Transport and
+// *http.Client do), it calls it, so that no idle connection outlives the
+// client. It does not close the server's store. Close is safe to call more
+// than once.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -122,8 +125,14 @@ func (s *Store) Close() error {
 		_ = t.Rollback(ctx)
 		cancel()
 	}
+	if ic, ok := s.t.(idleCloser); ok {
+		ic.CloseIdleConnections()
+	}
 	return nil
 }
+
+// idleCloser is a Transport that keeps idle connections it can close.
+type idleCloser interface{ CloseIdleConnections() }
 
 func (s *Store) usable(op string) error {
 	if s.closed.Load() {
@@ -190,7 +199,7 @@ func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	}
 	out := make([]storage.Namespace, len(resp.Details))
 	for i, n := range resp.Details {
-		out[i] = storage.Namespace{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt}
+		out[i] = storage.Namespace{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes}
 	}
 	return out, nil
 }

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/client"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
@@ -47,10 +50,12 @@ func (f *faultyTransport) Call(ctx context.Context, route string, body []byte) (
 
 func fileEngine(t *testing.T) *sqlstore.Store {
 	t.Helper()
-	return openEngine(t, "sqlite:"+filepath.Join(t.TempDir(), "store.db"))
+	return teststore.Open(t, testdb.SQLiteFile(t))
 }
 
-func TestTransportErrorIsNoSentinel(t *testing.T) {
+// faultyClient returns a client over a faultyTransport to a fresh engine.
+func faultyClient(t *testing.T) (*faultyTransport, *client.Store) {
+	t.Helper()
 	mux := routes.NewMux()
 	routes.Register(mux, fileEngine(t))
 	ft := &faultyTransport{mux: mux}
@@ -58,6 +63,11 @@ func TestTransportErrorIsNoSentinel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ft, c
+}
+
+func TestTransportErrorIsNoSentinel(t *testing.T) {
+	ft, c := faultyClient(t)
 	ft.fail.Store(true)
 	for name, err := range map[string]error{
 		"Set": c.Set(t.Context(), "k", 1),
@@ -82,13 +92,7 @@ func TestTransportErrorIsNoSentinel(t *testing.T) {
 }
 
 func TestCommitTransportFailureIsCommitUnknown(t *testing.T) {
-	mux := routes.NewMux()
-	routes.Register(mux, fileEngine(t))
-	ft := &faultyTransport{mux: mux}
-	c, err := client.New(t.Context(), ft)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ft, c := faultyClient(t)
 	tx, err := c.Begin(t.Context(), storage.TxOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +138,61 @@ func TestCloseDoesNotCloseServer(t *testing.T) {
 	}
 	if err := c2.Set(t.Context(), "k", 1); err != nil {
 		t.Errorf("the server stopped serving: %v", err)
+	}
+}
+
+// idleTransport is a Transport with idle connections: it records, in
+// order, the routes called and its CloseIdleConnections calls.
+type idleTransport struct {
+	mux *routes.Mux
+	mu  sync.Mutex
+	log []string
+}
+
+func (it *idleTransport) Call(ctx context.Context, route string, body []byte) ([]byte, error) {
+	it.mu.Lock()
+	it.log = append(it.log, route)
+	it.mu.Unlock()
+	return it.mux.Call(ctx, route, body)
+}
+
+func (it *idleTransport) CloseIdleConnections() {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	it.log = append(it.log, "CloseIdleConnections")
+}
+
+func (it *idleTransport) calls() []string {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	return slices.Clone(it.log)
+}
+
+// TestCloseClosesIdleConnections checks that Close closes the transport's
+// idle connections once, after rolling back the open transactions over it.
+func TestCloseClosesIdleConnections(t *testing.T) {
+	mux := routes.NewMux()
+	routes.Register(mux, fileEngine(t))
+	it := &idleTransport{mux: mux}
+	c, err := client.New(t.Context(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Begin(t.Context(), storage.TxOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close again: %v", err)
+	}
+	calls := it.calls()
+	if n := len(calls); n < 2 || calls[n-2] != routes.RouteRollback || calls[n-1] != "CloseIdleConnections" {
+		t.Errorf("calls = %q, want a rollback then one CloseIdleConnections last", calls)
+	}
+	if n := slices.Index(calls, "CloseIdleConnections"); n != len(calls)-1 {
+		t.Errorf("CloseIdleConnections called more than once: %q", calls)
 	}
 }
 

@@ -4,30 +4,24 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
 // harness runs the suite through client → Mux → routes → sqlstore.
-func harness(c testConfig) storetest.Harness {
-	return storetest.Harness{
-		Name: c.name + "+client",
-		New: func(t *testing.T, cfg storetest.Config) storage.Store {
-			opts := []sqlstore.Option{sqlstore.WithCapacity(cfg.Capacity)}
-			if cfg.MaxValueSize > 0 {
-				opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
-			}
-			_, cl := serve(t, openEngine(t, c.dsn(t), opts...))
-			return cl
-		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
-	}
+func harness(c testdb.Config) storetest.Harness {
+	return teststore.Harness(c.Name+"+client", func(t *testing.T, opts ...sqlstore.Option) storage.Store {
+		_, cl := serve(t, teststore.Open(t, c.DSN(t), opts...))
+		return cl
+	})
 }
 
 func TestConformance(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) { storetest.Run(t, harness(c)) })
+		t.Run(c.Name, func(t *testing.T) { storetest.Run(t, harness(c)) })
 	}
 }
 
@@ -35,7 +29,7 @@ func TestConformance(t *testing.T) {
 // transaction driven by messages.
 func TestConformanceInTx(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			h := harness(c)
 			newStore := h.New
 			h.New = func(t *testing.T, cfg storetest.Config) storage.Store {
@@ -51,23 +45,9 @@ func TestConformanceInTx(t *testing.T) {
 // authorizing layer and the message boundary together stay transparent.
 func TestConformanceSecurity(t *testing.T) {
 	c := configs[0] // sqlite-memory: the other configurations add nothing here
-	storetest.Run(t, storetest.Harness{
-		Name: c.name + "+security+client",
-		New: func(t *testing.T, cfg storetest.Config) storage.Store {
-			opts := []sqlstore.Option{sqlstore.WithCapacity(cfg.Capacity)}
-			if cfg.MaxValueSize > 0 {
-				opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
-			}
-			pol := security.NewPolicy()
-			if err := pol.ApplyAnonymous(security.Profile{Name: "all", Scopes: map[string]string{
-				"storage://namespace/*": "rw",
-				"principal://*":         "rw",
-			}}); err != nil {
-				t.Fatal(err)
-			}
-			_, cl := serve(t, security.NewStore(openEngine(t, c.dsn(t), opts...), pol, security.AllowAnonymous()))
-			return cl
-		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
-	})
+	storetest.Run(t, teststore.Harness(c.Name+"+security+client", func(t *testing.T, opts ...sqlstore.Option) storage.Store {
+		inner := teststore.Open(t, c.DSN(t), opts...)
+		_, cl := serve(t, security.NewStore(inner, teststore.GrantAll(t), security.AllowAnonymous()))
+		return cl
+	}))
 }

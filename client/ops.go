@@ -65,48 +65,44 @@ func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Op
 	return c, w, done, nil
 }
 
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
+
 // wireOptions serializes the options that were given, and only those.
 func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 	if c.Set == 0 {
 		return nil, nil
 	}
-	yes := true
 	w := &routes.Options{}
 	if c.Set&storage.KindNamespace != 0 {
-		n := c.Namespace.Name
-		w.Namespace = &n
+		w.Namespace = ptr(c.Namespace.Name)
 	}
 	if c.Set&storage.KindMetadata != 0 {
 		w.Metadata = c.Metadata
 	}
 	if c.Set&storage.KindNoOverwrite != 0 {
-		w.NoOverwrite = &yes
+		w.NoOverwrite = ptr(true)
 	}
 	if c.Set&storage.KindIfVersion != 0 {
-		v := c.IfVersion
-		w.IfVersion = &v
+		w.IfVersion = ptr(c.IfVersion)
 	}
 	if c.Set&storage.KindMerge != 0 {
-		w.Merge = &yes
+		w.Merge = ptr(true)
 	}
 	if c.Set&storage.KindAtomic != 0 {
-		w.Atomic = &yes
+		w.Atomic = ptr(true)
 	}
 	if c.Set&storage.KindPattern != 0 {
-		p := c.Pattern
-		w.Pattern = &p
+		w.Pattern = ptr(c.Pattern)
 	}
 	if c.Set&storage.KindLimit != 0 {
-		n := c.Limit
-		w.Limit = &n
+		w.Limit = ptr(c.Limit)
 	}
 	if c.Set&storage.KindOffset != 0 {
-		n := c.Offset
-		w.Offset = &n
+		w.Offset = ptr(c.Offset)
 	}
 	if c.Set&storage.KindCursor != 0 {
-		a := c.Cursor
-		w.After = &a
+		w.After = ptr(c.Cursor)
 	}
 	if c.Set&storage.KindSort != 0 {
 		l := make(routes.SortList, len(c.Sort))
@@ -155,6 +151,39 @@ func keyErr(op, ns, key string) error {
 	return nil
 }
 
+// startKey is start for an operation on key, which it checks too; it
+// returns the namespace the options name instead of all of them.
+func (o ops) startKey(ctx context.Context, op string, write bool, key string, opts []storage.Option) (string, *routes.Options, func(), error) {
+	c, w, done, err := o.start(ctx, op, write, opts)
+	if err != nil {
+		return "", nil, done, err
+	}
+	ns := c.Namespace.Name
+	return ns, w, done, keyErr(op, ns, key)
+}
+
+// keyOp runs an operation whose message is a KeyRequest for key, and
+// decodes its answer into resp.
+func (o ops) keyOp(ctx context.Context, op, route string, write bool, key string, opts []storage.Option, resp enveloped) error {
+	_, w, done, err := o.startKey(ctx, op, write, key, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	return o.send(ctx, op, route, routes.KeyRequest{Key: &key, Options: w}, resp)
+}
+
+// optionsOp runs an operation whose message is an OptionsRequest, and
+// decodes its answer into resp.
+func (o ops) optionsOp(ctx context.Context, op, route string, write bool, opts []storage.Option, resp enveloped) error {
+	_, w, done, err := o.start(ctx, op, write, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	return o.send(ctx, op, route, routes.OptionsRequest{Options: w}, resp)
+}
+
 func entryOf(key string, value json.RawMessage, m routes.EntryMeta) storage.Entry {
 	if string(m.Metadata) == "null" { // a nil Metadata on the server
 		m.Metadata = nil
@@ -165,17 +194,8 @@ func entryOf(key string, value json.RawMessage, m routes.EntryMeta) storage.Entr
 
 // Get implements storage.Ops: storage://get.
 func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
-	const op = "get"
-	c, w, done, err := o.start(ctx, op, false, opts)
-	defer done()
-	if err != nil {
-		return storage.Entry{}, err
-	}
-	if err := keyErr(op, c.Namespace.Name, key); err != nil {
-		return storage.Entry{}, err
-	}
 	var resp routes.GetResponse
-	if err := o.send(ctx, op, routes.RouteGet, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+	if err := o.keyOp(ctx, "get", routes.RouteGet, false, key, opts, &resp); err != nil {
 		return storage.Entry{}, err
 	}
 	return entryOf(resp.Key, resp.Data, resp.EntryMeta), nil
@@ -186,13 +206,9 @@ func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (stora
 // its size is the server's to check.
 func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	c, w, done, err := o.start(ctx, op, true, opts)
+	ns, w, done, err := o.startKey(ctx, op, true, key, opts)
 	defer done()
 	if err != nil {
-		return err
-	}
-	ns := c.Namespace.Name
-	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
 	b, err := storage.EncodeValue(value, math.MaxInt)
@@ -204,31 +220,13 @@ func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Opt
 
 // Delete implements storage.Ops: storage://delete.
 func (o ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
-	const op = "delete"
-	c, w, done, err := o.start(ctx, op, true, opts)
-	defer done()
-	if err != nil {
-		return err
-	}
-	if err := keyErr(op, c.Namespace.Name, key); err != nil {
-		return err
-	}
-	return o.send(ctx, op, routes.RouteDelete, routes.KeyRequest{Key: &key, Options: w}, &routes.Envelope{})
+	return o.keyOp(ctx, "delete", routes.RouteDelete, true, key, opts, &routes.Envelope{})
 }
 
 // Has implements storage.Ops: storage://has.
 func (o ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
-	const op = "has"
-	c, w, done, err := o.start(ctx, op, false, opts)
-	defer done()
-	if err != nil {
-		return false, err
-	}
-	if err := keyErr(op, c.Namespace.Name, key); err != nil {
-		return false, err
-	}
 	var resp routes.HasResponse
-	if err := o.send(ctx, op, routes.RouteHas, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+	if err := o.keyOp(ctx, "has", routes.RouteHas, false, key, opts, &resp); err != nil {
 		return false, err
 	}
 	return resp.Exists, nil
@@ -417,17 +415,8 @@ func (o ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opti
 
 // GetMetadata implements storage.Ops: storage://getMetadata.
 func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
-	const op = "getMetadata"
-	c, w, done, err := o.start(ctx, op, false, opts)
-	defer done()
-	if err != nil {
-		return storage.Metadata{}, err
-	}
-	if err := keyErr(op, c.Namespace.Name, key); err != nil {
-		return storage.Metadata{}, err
-	}
 	var resp routes.MetadataResponse
-	if err := o.send(ctx, op, routes.RouteGetMetadata, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+	if err := o.keyOp(ctx, "getMetadata", routes.RouteGetMetadata, false, key, opts, &resp); err != nil {
 		return storage.Metadata{}, err
 	}
 	return storage.Metadata{User: resp.Metadata, Version: resp.Version, CreatedAt: resp.CreatedAt,
@@ -437,13 +426,9 @@ func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 // SetMetadata implements storage.Ops: storage://setMetadata.
 func (o ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
 	const op = "setMetadata"
-	c, w, done, err := o.start(ctx, op, true, opts)
+	ns, w, done, err := o.startKey(ctx, op, true, key, opts)
 	defer done()
 	if err != nil {
-		return err
-	}
-	ns := c.Namespace.Name
-	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
 	b, err := storage.EncodeMetadata(md)
@@ -455,25 +440,13 @@ func (o ops) SetMetadata(ctx context.Context, key string, md map[string]any, opt
 
 // Clear implements storage.Ops: storage://clear.
 func (o ops) Clear(ctx context.Context, opts ...storage.Option) error {
-	const op = "clear"
-	_, w, done, err := o.start(ctx, op, true, opts)
-	defer done()
-	if err != nil {
-		return err
-	}
-	return o.send(ctx, op, routes.RouteClear, routes.OptionsRequest{Options: w}, &routes.Envelope{})
+	return o.optionsOp(ctx, "clear", routes.RouteClear, true, opts, &routes.Envelope{})
 }
 
 // List implements storage.Ops: storage://list.
 func (o ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
-	const op = "list"
-	_, w, done, err := o.start(ctx, op, false, opts)
-	defer done()
-	if err != nil {
-		return storage.ListResult{}, err
-	}
 	var resp routes.ListResponse
-	if err := o.send(ctx, op, routes.RouteList, routes.OptionsRequest{Options: w}, &resp); err != nil {
+	if err := o.optionsOp(ctx, "list", routes.RouteList, false, opts, &resp); err != nil {
 		return storage.ListResult{}, err
 	}
 	keys := resp.Keys
@@ -519,14 +492,8 @@ func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option
 
 // Count implements storage.Ops: storage://count.
 func (o ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
-	const op = "count"
-	_, w, done, err := o.start(ctx, op, false, opts)
-	defer done()
-	if err != nil {
-		return 0, err
-	}
 	var resp routes.CountResponse
-	if err := o.send(ctx, op, routes.RouteCount, routes.OptionsRequest{Options: w}, &resp); err != nil {
+	if err := o.optionsOp(ctx, "count", routes.RouteCount, false, opts, &resp); err != nil {
 		return 0, err
 	}
 	return resp.Count, nil

@@ -54,8 +54,14 @@ func (t *Tx) abandonLocked(ctx context.Context) {
 	t.finishLocked()
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
 	defer cancel()
+	_ = t.end(rctx, routes.RouteRollback)
+}
+
+// end sends the message that ends the transaction: route is
+// storage://commit or storage://rollback.
+func (t *Tx) end(ctx context.Context, route string) error {
 	id := t.id
-	_ = t.s.call(rctx, routes.RouteRollback, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
+	return t.s.call(ctx, route, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
 }
 
 // Commit implements storage.Tx: storage://commit. Committing again after a
@@ -79,8 +85,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 		t.abandonLocked(ctx)
 		return &storage.OpError{Op: op, Err: err}
 	}
-	id := t.id
-	err := t.s.call(ctx, routes.RouteCommit, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
+	err := t.end(ctx, routes.RouteCommit)
 	t.finishLocked()
 	var te *TransportError
 	switch {
@@ -105,8 +110,7 @@ func (t *Tx) Rollback(ctx context.Context) error {
 	if t.done {
 		return nil
 	}
-	id := t.id
-	err := t.s.call(ctx, routes.RouteRollback, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
+	err := t.end(ctx, routes.RouteRollback)
 	t.finishLocked()
 	if err != nil && routes.CodeOf(err) != routes.CodeTxNotFound {
 		var oe *storage.OpError

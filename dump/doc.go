@@ -2,7 +2,8 @@
 // copies a store between backends (SQLite to PostgreSQL is how a store
 // outgrows one machine). It keeps everything the store holds about an
 // entry: value, metadata, version, created and updated times, and the audit
-// actors; and each namespace with its metadata and creation time. Memory
+// actors; and each namespace with its metadata, creation time and declared
+// indexes (storage.WithIndexes). Memory
 // does not grow with the store or the file: Export reads keyset pages of a
 // few thousand entries, Import reads one line at a time and writes batches.
 //
@@ -18,8 +19,9 @@
 //
 // One JSON object per line (UTF-8, "\n"), each with a "type":
 //
-//	{"type":"header","format":"mycelia-storage-ndjson","version":1,"dialect":"sqlite","schema_version":3,"exported_at":"2026-11-25T20:06:47.508105984Z"}
+//	{"type":"header","format":"mycelia-storage-ndjson","version":1,"dialect":"sqlite","schema_version":4,"exported_at":"2026-11-25T20:06:47.508105984Z"}
 //	{"type":"namespace","name":"default","metadata":{},"created_at":"2026-11-25T20:06:47.357Z","entries":1}
+//	{"type":"namespace","name":"people","metadata":{},"created_at":"2026-11-25T20:06:48Z","indexes":["age","profile.city"],"entries":0}
 //	{"type":"entry","ns":"default","key":"foo","value":{"a":1},"metadata":{"m":1},"version":2,"created_at":"2026-11-25T20:06:47.361706Z","updated_at":"2026-11-25T20:07:01.5Z","created_by":"alice","updated_by":"bob"}
 //	{"type":"trailer","namespaces":1,"entries":1,"sha256":"f46d…"}
 //
@@ -31,7 +33,10 @@
 //     "namespace" is present when one namespace was exported.
 //   - namespace: a namespace, followed by its entries in key (byte) order.
 //     Namespaces come in name order. "entries" is the count at export time,
-//     for information.
+//     for information. "indexes", optional, lists the fields the namespace
+//     declared with storage.WithIndexes, spelled as declared; it is omitted
+//     when there are none, so files written before it existed are still
+//     version 1 files, and read as declaring none.
 //   - entry: "value" and "metadata" are the stored JSON, as is (metadata is
 //     an object); "version" at least 1; times are RFC 3339 UTC with
 //     microseconds (what both databases keep); created_by and updated_by are
@@ -52,7 +57,11 @@
 // times present. A namespace line restores the namespace (see
 // sqlstore.Store.RestoreNamespace: a missing namespace is created; an empty
 // one, or one with {} metadata, takes the file's metadata and time; another
-// one must hold the same metadata). Entry lines gather in batches of
+// one must hold the same metadata). Its "indexes" are validated as
+// WithIndexes validates them, added to the namespace's declared indexes (a
+// union: importing into a namespace that declares other fields keeps
+// those), and their physical indexes are created, so a copy from SQLite to
+// PostgreSQL plans its indexed queries as the source did. Entry lines gather in batches of
 // ImportOptions.BatchSize written each in one transaction with
 // sqlstore.Store.Restore, which keeps versions, times and actors exactly;
 // the namespaces' entry counts are kept by the database's triggers as for

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -19,7 +20,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	src := openClocked(t, backends[0].dsn(t))
+	src := openClocked(t, backends[0].DSN(t))
 	seed(t, src, 120)
 	b := exportBytes(t, src, dump.ExportOptions{})
 	return fixture{lines: strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")}
@@ -124,7 +125,7 @@ func TestImportMalformed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := open(t, backends[0].dsn(t))
+			s := teststore.Open(t, backends[0].DSN(t))
 			_, err := dump.Import(ctx, s, bytes.NewReader(f.with(c.line, c.text)), dump.ImportOptions{BatchSize: 10})
 			line, committed := int64(c.line), f.entriesBefore(c.line)
 			if errors.Is(c.want, dump.ErrCorrupt) { // found at the trailer, after every line
@@ -139,7 +140,7 @@ func TestImportMalformed(t *testing.T) {
 			}
 
 			// The check mode finds the same fault and writes nothing.
-			empty := open(t, backends[0].dsn(t))
+			empty := teststore.Open(t, backends[0].DSN(t))
 			_, err = dump.Import(ctx, empty, bytes.NewReader(f.with(c.line, c.text)), dump.ImportOptions{Check: true})
 			if !errors.Is(err, c.want) {
 				t.Errorf("check: %v, want %v", err, c.want)
@@ -150,13 +151,13 @@ func TestImportMalformed(t *testing.T) {
 		})
 	}
 	t.Run("line after trailer", func(t *testing.T) {
-		s := open(t, backends[0].dsn(t))
+		s := teststore.Open(t, backends[0].DSN(t))
 		b := []byte(strings.Join(f.lines, "\n") + "\n" + f.lines[5] + "\n")
 		_, err := dump.Import(ctx, s, bytes.NewReader(b), dump.ImportOptions{})
 		_ = checkFailure(t, s, err, int64(len(f.lines)+1), dump.ErrMalformed, f.entriesBefore(len(f.lines)))
 	})
 	t.Run("duplicate key in a batch", func(t *testing.T) {
-		s := open(t, backends[0].dsn(t))
+		s := teststore.Open(t, backends[0].DSN(t))
 		l := f.entryLine(t, 3)
 		b := f.with(l+1, f.lines[l-1])
 		_, err := dump.Import(ctx, s, bytes.NewReader(b), dump.ImportOptions{BatchSize: 1000})
@@ -170,16 +171,16 @@ func TestImportTruncated(t *testing.T) {
 	whole := []byte(strings.Join(f.lines, "\n") + "\n")
 	cut := f.entryLine(t, 70)
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			// Cut in the middle of a line: that line is malformed.
-			s := open(t, b.dsn(t))
+			s := teststore.Open(t, b.DSN(t))
 			prefix := strings.Join(f.lines[:cut-1], "\n") + "\n" + f.lines[cut-1][:40]
 			_, err := dump.Import(ctx, s, strings.NewReader(prefix), dump.ImportOptions{BatchSize: 16})
 			_ = checkFailure(t, s, err, int64(cut), dump.ErrMalformed, f.entriesBefore(cut))
 
 			// Cut at a line boundary: every line is imported, and the file
 			// is reported truncated.
-			s2 := open(t, b.dsn(t))
+			s2 := teststore.Open(t, b.DSN(t))
 			prefix = strings.Join(f.lines[:cut], "\n") + "\n"
 			_, err = dump.Import(ctx, s2, strings.NewReader(prefix), dump.ImportOptions{BatchSize: 16})
 			_ = checkFailure(t, s2, err, 0, dump.ErrTruncated, f.entriesBefore(cut+1))
@@ -207,8 +208,8 @@ func TestImportCancelled(t *testing.T) {
 	f := newFixture(t)
 	whole := []byte(strings.Join(f.lines, "\n") + "\n")
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := open(t, b.dsn(t))
+		t.Run(b.Name, func(t *testing.T) {
+			s := teststore.Open(t, b.DSN(t))
 			ctx, cancel := context.WithCancel(context.Background())
 			batches := 0
 			_, err := dump.Import(ctx, s, bytes.NewReader(whole), dump.ImportOptions{BatchSize: 16,
@@ -239,9 +240,9 @@ func TestImportConflicts(t *testing.T) {
 	whole := []byte(strings.Join(f.lines, "\n") + "\n")
 	ctx := context.Background()
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			prepare := func(t *testing.T) *sqlstore.Store {
-				s := open(t, b.dsn(t))
+				s := teststore.Open(t, b.DSN(t))
 				if err := s.Set(ctx, "k/000010", "mine", storage.InNamespace("alpha")); err != nil {
 					t.Fatal(err)
 				}
@@ -295,7 +296,7 @@ func TestImportConflicts(t *testing.T) {
 			checkCounts(t, s)
 
 			// A namespace with entries and other metadata is a conflict too.
-			s3 := open(t, b.dsn(t))
+			s3 := teststore.Open(t, b.DSN(t))
 			if err := s3.CreateNamespace(ctx, "alpha", storage.WithNamespaceMetadata(map[string]any{"other": 1})); err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +314,7 @@ func TestImportConflicts(t *testing.T) {
 func TestImportCapacity(t *testing.T) {
 	f := newFixture(t)
 	whole := []byte(strings.Join(f.lines, "\n") + "\n")
-	s := open(t, backends[0].dsn(t), sqlstore.WithCapacity(50))
+	s := teststore.Open(t, backends[0].DSN(t), sqlstore.WithCapacity(50))
 	_, err := dump.Import(context.Background(), s, bytes.NewReader(whole), dump.ImportOptions{BatchSize: 16})
 	var ie *dump.ImportError
 	if !errors.As(err, &ie) || !errors.Is(err, storage.ErrCapacityExceeded) {

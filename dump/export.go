@@ -102,7 +102,7 @@ func Export(ctx context.Context, s *sqlstore.Store, w io.Writer, o ExportOptions
 		func(n sqlstore.NamespaceRecord) error {
 			st.Namespaces++
 			return enc.Encode(namespaceLine{Type: typeNamespace, Name: n.Name, Metadata: n.Metadata,
-				CreatedAt: n.CreatedAt, Entries: n.Entries})
+				CreatedAt: n.CreatedAt, Indexes: n.Indexes, Entries: n.Entries})
 		},
 		func(r sqlstore.Record) error {
 			line.Namespace, line.Key, line.Value, line.Metadata = r.Namespace, r.Key, r.Value, r.Metadata

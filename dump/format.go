@@ -67,7 +67,10 @@ type namespaceLine struct {
 	Name      string          `json:"name"`
 	Metadata  json.RawMessage `json:"metadata"`
 	CreatedAt time.Time       `json:"created_at"`
-	Entries   int64           `json:"entries"`
+	// Indexes are the declared index fields; omitted when none, so the
+	// line is as before indexes were recorded.
+	Indexes []string `json:"indexes,omitempty"`
+	Entries int64    `json:"entries"`
 }
 
 // entryLine is an entry.
@@ -97,8 +100,9 @@ type anyLine struct {
 	// header and namespace: the scope of the export
 	Namespace string `json:"namespace"`
 	// namespace
-	Name    *string `json:"name"`
-	Entries *int64  `json:"entries"`
+	Name    *string  `json:"name"`
+	Indexes []string `json:"indexes"`
+	Entries *int64   `json:"entries"`
 	// entry
 	NS        *string         `json:"ns"`
 	Key       *string         `json:"key"`

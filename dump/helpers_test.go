@@ -6,14 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dump"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -33,14 +33,11 @@ func roundTripN() int {
 	return 3000
 }
 
-type backend struct {
-	name string
-	dsn  func(t testing.TB) string
-}
-
-var backends = []backend{
-	{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "s.db") }},
-	{"postgres", func(t testing.TB) string { return pgtest.NewSchema(t, "dump", "pool_max_conns", "4") }},
+// backends are the databases the tests run on: a SQLite file and a
+// PostgreSQL schema.
+var backends = []testdb.Config{
+	{Name: "sqlite", DSN: testdb.SQLiteFile},
+	{Name: "postgres", DSN: func(t testing.TB) string { return testdb.Postgres(t, "dump", "pool_max_conns", "4") }},
 }
 
 // fakeClock advances a microsecond-and-a-bit on every call, so that every
@@ -57,21 +54,9 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
-func open(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := sqlstore.Open(ctx, dsn, opts...)
-	if err != nil {
-		t.Fatalf("open %s: %v", dsn, err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 func openClocked(t testing.TB, dsn string) *sqlstore.Store {
 	c := &fakeClock{t: time.Date(2024, 2, 29, 23, 59, 59, 123456000, time.UTC)}
-	return open(t, dsn, sqlstore.WithClock(c.now))
+	return teststore.Open(t, dsn, sqlstore.WithClock(c.now))
 }
 
 var seedNamespaces = []struct {
@@ -212,35 +197,37 @@ func checkCounts(t testing.TB, s *sqlstore.Store) {
 		name          string
 		kept, counted int64
 	}
-	var rows []row
+	var (
+		r interface {
+			Next() bool
+			Scan(dest ...any) error
+		}
+		closeRows func()
+	)
 	b := s.Backend()
 	if b.Pool != nil {
-		r, err := b.Pool.Query(ctx, q)
+		pr, err := b.Pool.Query(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for r.Next() {
-			var x row
-			if err := r.Scan(&x.name, &x.kept, &x.counted); err != nil {
-				t.Fatal(err)
-			}
-			rows = append(rows, x)
-		}
-		r.Close()
+		r, closeRows = pr, pr.Close
 	} else {
-		r, err := b.Reader.QueryContext(ctx, q)
+		sr, err := b.Reader.QueryContext(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for r.Next() {
-			var x row
-			if err := r.Scan(&x.name, &x.kept, &x.counted); err != nil {
-				t.Fatal(err)
-			}
-			rows = append(rows, x)
-		}
-		_ = r.Close()
+		r, closeRows = sr, func() { _ = sr.Close() }
 	}
+	var rows []row
+	for r.Next() {
+		var x row
+		if err := r.Scan(&x.name, &x.kept, &x.counted); err != nil {
+			closeRows()
+			t.Fatal(err)
+		}
+		rows = append(rows, x)
+	}
+	closeRows()
 	for _, x := range rows {
 		if x.kept != x.counted {
 			t.Errorf("namespace %q: entry_count %d, rows %d", x.name, x.kept, x.counted)

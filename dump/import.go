@@ -326,6 +326,14 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 	if _, err := storage.CheckMetadataJSON(l.Metadata, im.maxValue); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
+	if len(l.Indexes) > 0 {
+		// As CreateNamespace checks WithIndexes: paths into the value or
+		// $metadata.
+		opts := []storage.NamespaceOption{storage.WithIndexes(l.Indexes...)}
+		if _, err := storage.ResolveNamespaceOptions("createNamespace", opts); err != nil {
+			return im.abort(ctx, line, fmt.Errorf("%w: indexes: %w", ErrMalformed, err))
+		}
+	}
 	if h := im.st.Header.Namespace; h != "" && *l.Name != h {
 		return im.abort(ctx, line, fmt.Errorf("%w: namespace %q in an export of namespace %q", ErrMalformed, *l.Name, h))
 	}
@@ -337,7 +345,7 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 	if im.o.Check {
 		return nil
 	}
-	out, err := im.s.RestoreNamespace(ctx, sqlstore.NamespaceRecord{Name: *l.Name, Metadata: l.Metadata, CreatedAt: l.CreatedAt}, im.o.OnConflict)
+	out, err := im.s.RestoreNamespace(ctx, sqlstore.NamespaceRecord{Name: *l.Name, Metadata: l.Metadata, CreatedAt: l.CreatedAt, Indexes: l.Indexes}, im.o.OnConflict)
 	if err != nil {
 		return im.fail(line, err)
 	}

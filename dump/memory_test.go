@@ -14,6 +14,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 )
 
 // peakHeap samples the heap in use while fn runs and returns the peak
@@ -61,7 +62,7 @@ func TestMemoryBounded(t *testing.T) {
 	if small {
 		n = 120
 	}
-	src := open(t, backends[0].dsn(t))
+	src := teststore.Open(t, backends[0].DSN(t))
 	big := strings.Repeat("x", valueSize-64)
 	for from := 0; from < n; from += 40 {
 		items := make([]storage.Item, 0, 40)
@@ -84,7 +85,7 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	_ = f.Close()
 
-	dst := open(t, backends[0].dsn(t))
+	dst := teststore.Open(t, backends[0].DSN(t))
 	in, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

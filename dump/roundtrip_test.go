@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	n := roundTripN()
-	src := openClocked(t, backends[0].dsn(t))
+	src := openClocked(t, backends[0].DSN(t))
 	seed(t, src, n)
 	want := take(t, src)
 	if len(want.entries) != n {
@@ -28,7 +29,7 @@ func TestRoundTrip(t *testing.T) {
 	file1 := exportBytes(t, src, dump.ExportOptions{})
 	t.Logf("sqlite export: %d entries, %d bytes, %v", n, len(file1), time.Since(t0))
 
-	pg := open(t, backends[1].dsn(t))
+	pg := teststore.Open(t, backends[1].DSN(t))
 	t0 = time.Now()
 	st, err := dump.Import(ctx, pg, bytes.NewReader(file1), dump.ImportOptions{})
 	if err != nil {
@@ -44,7 +45,7 @@ func TestRoundTrip(t *testing.T) {
 	t0 = time.Now()
 	file2 := exportBytes(t, pg, dump.ExportOptions{})
 	t.Logf("postgres export: %d bytes, %v", len(file2), time.Since(t0))
-	back := open(t, backends[0].dsn(t))
+	back := teststore.Open(t, backends[0].DSN(t))
 	t0 = time.Now()
 	if _, err := dump.Import(ctx, back, bytes.NewReader(file2), dump.ImportOptions{}); err != nil {
 		t.Fatal(err)
@@ -71,10 +72,10 @@ func TestCopy(t *testing.T) {
 	ctx := context.Background()
 	for _, from := range backends {
 		for _, to := range backends {
-			t.Run(from.name+"-to-"+to.name, func(t *testing.T) {
-				src := openClocked(t, from.dsn(t))
+			t.Run(from.Name+"-to-"+to.Name, func(t *testing.T) {
+				src := openClocked(t, from.DSN(t))
 				seed(t, src, 400)
-				dst := open(t, to.dsn(t))
+				dst := teststore.Open(t, to.DSN(t))
 				var last dump.Progress
 				st, err := dump.Copy(ctx, src, dst, dump.CopyOptions{BatchSize: 64, Progress: func(p dump.Progress) { last = p }})
 				if err != nil {
@@ -87,7 +88,7 @@ func TestCopy(t *testing.T) {
 				checkCounts(t, dst)
 
 				// One namespace into an empty store.
-				one := open(t, to.dsn(t))
+				one := teststore.Open(t, to.DSN(t))
 				st, err = dump.Copy(ctx, src, one, dump.CopyOptions{Namespace: "beta"})
 				if err != nil {
 					t.Fatal(err)

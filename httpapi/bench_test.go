@@ -15,7 +15,7 @@ import (
 //	go test ./httpapi -run '^$' -bench HTTP -benchtime 3s
 func BenchmarkHTTP(b *testing.B) {
 	for _, c := range configs {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run(c.Name, func(b *testing.B) {
 			s := newServer(b, c, httpapi.Config{})
 			st := newClient(b, s, adminToken)
 			ns := storage.InNamespace("bench")

@@ -1,11 +1,16 @@
 package httpapi_test
 
 import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
 )
@@ -15,18 +20,10 @@ import (
 // security.Store (as a principal granted everything) → sqlstore.
 func TestConformance(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
-			storetest.Run(t, storetest.Harness{
-				Name: c.name + "+http",
-				New: func(t *testing.T, cfg storetest.Config) storage.Store {
-					opts := []sqlstore.Option{sqlstore.WithCapacity(cfg.Capacity)}
-					if cfg.MaxValueSize > 0 {
-						opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
-					}
-					return newClient(t, newServer(t, c, httpapi.Config{}, opts...), adminToken)
-				},
-				Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
-			})
+		t.Run(c.Name, func(t *testing.T) {
+			storetest.Run(t, teststore.Harness(c.Name+"+http", func(t *testing.T, opts ...sqlstore.Option) storage.Store {
+				return newClient(t, newServer(t, c, httpapi.Config{}, opts...), adminToken)
+			}))
 		})
 	}
 }
@@ -44,4 +41,52 @@ func newClient(t testing.TB, s *testServer, token string) *client.Store {
 		t.Fatalf("client.New: %v", err)
 	}
 	return st
+}
+
+// countingConn counts its closes.
+type countingConn struct {
+	net.Conn
+	closed *atomic.Int32
+}
+
+func (c countingConn) Close() error {
+	c.closed.Add(1)
+	return c.Conn.Close()
+}
+
+// TestClientCloseClosesIdleConnections checks that closing a client.Store
+// over a Transport closes the transport's idle keep-alive connection.
+func TestClientCloseClosesIdleConnections(t *testing.T) {
+	s := newServer(t, configs[0], httpapi.Config{})
+	var dialed, closed atomic.Int32
+	var d net.Dialer
+	ht := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		dialed.Add(1)
+		return countingConn{Conn: c, closed: &closed}, nil
+	}}
+	t.Cleanup(ht.CloseIdleConnections)
+	tr, err := httpapi.NewTransport(s.URL, adminToken, httpapi.WithHTTPClient(&http.Client{Transport: ht}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := client.New(t.Context(), tr)
+	if err != nil {
+		t.Fatalf("client.New: %v", err)
+	}
+	if err := st.Set(t.Context(), "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if d, c := dialed.Load(), closed.Load(); d == 0 || c != 0 {
+		t.Fatalf("before Close: %d connections dialed, %d closed; want some, none closed", d, c)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, c := dialed.Load(), closed.Load(); c != d {
+		t.Errorf("after Close: %d connections dialed, %d closed; want all closed", d, c)
+	}
 }

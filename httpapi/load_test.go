@@ -55,7 +55,7 @@ func TestLoad(t *testing.T) {
 		t.Skip("load test skipped with -short")
 	}
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			s := newServer(t, c, httpapi.Config{})
 			var stats loadStats
 			ctx, cancel := context.WithTimeout(t.Context(), *loadDuration+time.Minute)
@@ -87,7 +87,7 @@ func TestLoad(t *testing.T) {
 				msg += fmt.Sprintf(" %s=%d", opNames[op], n)
 			}
 			t.Logf("%s: %d clients, %v: %d requests, %.0f requests/s;%s",
-				c.name, *loadClients, elapsed.Round(time.Millisecond), total, float64(total)/elapsed.Seconds(), msg)
+				c.Name, *loadClients, elapsed.Round(time.Millisecond), total, float64(total)/elapsed.Seconds(), msg)
 			if total == 0 {
 				t.Error("no request completed")
 			}

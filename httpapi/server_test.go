@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,23 +16,15 @@ import (
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// testConfig is one database the tests run on.
-type testConfig struct {
-	name string
-	dsn  func(t testing.TB) string
-}
-
-var configs = []testConfig{
-	{"sqlite-memory", func(testing.TB) string { return "sqlite::memory:" }},
-	{"sqlite-file", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "store.db") }},
-	{"postgres", func(t testing.TB) string { return pgtest.NewSchema(t, "http", "pool_max_conns", "16") }},
-}
+// configs are the databases the tests run on.
+var configs = testdb.Configs("http", "pool_max_conns", "16")
 
 // The principals of the test auth file.
 const (
@@ -59,14 +50,9 @@ type testServer struct {
 
 // newServer starts a server on a fresh store of c, stopped when the test
 // ends.
-func newServer(t testing.TB, c testConfig, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
+func newServer(t testing.TB, c testdb.Config, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	inner, err := sqlstore.Open(ctx, c.dsn(t), opts...)
-	if err != nil {
-		t.Fatalf("sqlstore.Open: %v", err)
-	}
+	inner := teststore.Open(t, c.DSN(t), opts...) // closed after the server
 	tokens, err := httpapi.ParseAuthFile([]byte(authFile))
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +65,7 @@ func newServer(t testing.TB, c testConfig, cfg httpapi.Config, opts ...sqlstore.
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	srv := httptest.NewServer(httpapi.NewHandler(mux, cfg))
-	t.Cleanup(func() {
-		srv.Close()
-		_ = inner.Close()
-	})
+	t.Cleanup(srv.Close)
 	return &testServer{URL: srv.URL, inner: inner, srv: srv}
 }
 
@@ -164,7 +147,7 @@ func (s *testServer) snapshot(t testing.TB) string {
 // envelope and the right status, and checks that nothing was written.
 func TestBadRequests(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			s := newServer(t, c, httpapi.Config{MaxBodyBytes: 4096})
 			if st, env := s.call(t, "set", adminToken, `{"key":"seed","value":{"n":1},"options":{"namespace":"users"}}`); st != 200 || !env.Success {
 				t.Fatalf("seed set = %d %+v", st, env)
@@ -224,7 +207,7 @@ func TestBadRequests(t *testing.T) {
 // principal cannot use the transaction.
 func TestTransactionAcrossRequests(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			s := newServer(t, c, httpapi.Config{})
 			for _, end := range []string{"commit", "rollback"} {
 				st, env := s.call(t, "beginTransaction", adminToken, `{}`)
@@ -289,7 +272,7 @@ func TestHealthEndpoints(t *testing.T) {
 // answered 504 deadline_exceeded, and it wrote nothing.
 func TestRequestTimeout(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			s := newServer(t, c, httpapi.Config{Timeout: 300 * time.Millisecond})
 			st, env := s.call(t, "beginTransaction", adminToken, `{}`)
 			if st != 200 || env.TransactionID == "" {

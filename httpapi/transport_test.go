@@ -212,7 +212,11 @@ func TestTransportReusesConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := conns.Load(); n > 9 {
-		t.Errorf("8 concurrent callers opened %d connections, want at most 9", n)
+	// 400 calls: reuse keeps the connections near the number of callers.
+	// Not exactly at it: when a caller finds no idle connection it dials,
+	// and a connection freed meanwhile serves it while the new one joins
+	// the idle pool, so a loaded machine sees a few more.
+	if n := conns.Load(); n > 17 {
+		t.Errorf("8 concurrent callers opened %d connections for 400 calls, want at most 17", n)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/observe"
 )
 
@@ -34,7 +36,7 @@ func benchHooks() []struct {
 // BenchmarkGet reads one existing key of an in-memory SQLite store, with
 // and without the wrapper.
 func BenchmarkGet(b *testing.B) {
-	inner := openInner(b, "sqlite::memory:")
+	inner := teststore.Open(b, testdb.SQLiteMemory(b))
 	if err := inner.Set(context.Background(), "k", map[string]any{"n": 1}, storage.InNamespace("bench")); err != nil {
 		b.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/observe"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -95,23 +97,15 @@ func (p *pairs) check(t *testing.T, ops *sync.Map) {
 // errors), and every call must be observed once per layer with matching
 // events.
 func TestConformance(t *testing.T) {
-	for _, c := range []testConfig{configs[0], configs[2]} { // sqlite-memory, postgres
-		t.Run(c.name, func(t *testing.T) {
+	for _, c := range []testdb.Config{configs[0], configs[2]} { // sqlite-memory, postgres
+		t.Run(c.Name, func(t *testing.T) {
 			var ops sync.Map
-			storetest.Run(t, storetest.Harness{
-				Name: c.name + "+observe",
-				New: func(t *testing.T, cfg storetest.Config) storage.Store {
-					opts := []sqlstore.Option{sqlstore.WithCapacity(cfg.Capacity)}
-					if cfg.MaxValueSize > 0 {
-						opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
-					}
-					p := newPairs()
-					t.Cleanup(func() { p.check(t, &ops) })
-					inner := observe.Wrap(openInner(t, c.dsn(t), opts...), innerHook{p})
-					return observe.Wrap(inner, outerHook{p})
-				},
-				Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
-			})
+			storetest.Run(t, teststore.Harness(c.Name+"+observe", func(t *testing.T, opts ...sqlstore.Option) storage.Store {
+				p := newPairs()
+				t.Cleanup(func() { p.check(t, &ops) })
+				inner := observe.Wrap(teststore.Open(t, c.DSN(t), opts...), innerHook{p})
+				return observe.Wrap(inner, outerHook{p})
+			}))
 			if t.Failed() {
 				return
 			}

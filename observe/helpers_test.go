@@ -2,42 +2,17 @@ package observe_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/observe"
-	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// testConfig is one database the tests run on.
-type testConfig struct {
-	name string
-	dsn  func(t testing.TB) string
-}
-
-var configs = []testConfig{
-	{"sqlite-memory", func(testing.TB) string { return "sqlite::memory:" }},
-	{"sqlite-file", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "store.db") }},
-	{"postgres", func(t testing.TB) string { return pgtest.NewSchema(t, "obs", "pool_max_conns", "8") }},
-}
-
-// openInner opens a fresh engine store, closed when the test ends.
-func openInner(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := sqlstore.Open(ctx, dsn, opts...)
-	if err != nil {
-		t.Fatalf("Open(%q): %v", dsn, err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+// configs are the databases the engine-backed tests run on.
+var configs = testdb.Configs("obs", "pool_max_conns", "8")
 
 // recorder is a Hook that keeps every event. Its Start marks the context,
 // and its End counts the ends whose context lacks the mark.

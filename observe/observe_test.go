@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/observe"
 	"github.com/mycelia-kernel/storage/security"
 )
 
 func TestWrapNilIsIdentity(t *testing.T) {
-	inner := openInner(t, "sqlite::memory:")
+	inner := teststore.Open(t, testdb.SQLiteMemory(t))
 	if got := observe.Wrap(inner, nil); got != storage.Store(inner) {
 		t.Fatalf("Wrap(s, nil) = %T, want s itself", got)
 	}
@@ -76,7 +78,7 @@ func (c *ctxSpy) Get(ctx context.Context, key string, opts ...storage.Option) (s
 }
 
 func TestStoreSeesHookContext(t *testing.T) {
-	spy := &ctxSpy{Store: openInner(t, "sqlite::memory:")}
+	spy := &ctxSpy{Store: teststore.Open(t, testdb.SQLiteMemory(t))}
 	rec := &recorder{}
 	_, err := observe.Wrap(spy, rec).Get(context.Background(), "k")
 	if !errors.Is(err, storage.ErrNotFound) {
@@ -106,8 +108,8 @@ type opCase struct {
 // fields, and an Err identical to the error the caller got.
 func TestEveryOperation(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
-			testEveryOperation(t, openInner(t, c.dsn(t)))
+		t.Run(c.Name, func(t *testing.T) {
+			testEveryOperation(t, teststore.Open(t, c.DSN(t)))
 		})
 	}
 }
@@ -220,7 +222,7 @@ func testEveryOperation(t *testing.T, inner storage.Store) {
 // it refuses is reported with its error.
 func TestOverSecurity(t *testing.T) {
 	rec := &recorder{}
-	s := observe.Wrap(security.NewStore(openInner(t, "sqlite::memory:"), security.NewPolicy()), rec)
+	s := observe.Wrap(security.NewStore(teststore.Open(t, testdb.SQLiteMemory(t)), security.NewPolicy()), rec)
 	_, err := s.Get(t.Context(), "k", storage.InNamespace("ns"))
 	if !errors.Is(err, storage.ErrUnauthenticated) {
 		t.Fatalf("Get without a principal: %v, want ErrUnauthenticated", err)

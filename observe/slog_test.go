@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/observe"
 )
 
@@ -64,7 +66,7 @@ func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
 func TestSlog(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	inner := openInner(t, "sqlite::memory:")
+	inner := teststore.Open(t, testdb.SQLiteMemory(t))
 	ctx := t.Context()
 
 	s := observe.Wrap(inner, observe.Slog(l))

@@ -86,7 +86,8 @@
 //	storage://createNamespace   {name, options: {metadata?, indexes?}}    —
 //	storage://deleteNamespace   {name, options: {recursive?}}             —
 //	storage://listNamespaces    {}                                        namespaces [name], details [{name, owner?,
-//	                                                                      metadata, createdAt}] (same order)
+//	                                                                      metadata, createdAt, indexes?}] (same
+//	                                                                      order; indexes: declared fields)
 //	storage://getMetadata       {key, options}                            metadata (user), version, createdAt,
 //	                                                                      updatedAt, createdBy?, updatedBy?
 //	storage://setMetadata       {key, metadata, options}                  —

@@ -293,16 +293,34 @@ func requireKey(k *string) (string, error) {
 	return *k, nil
 }
 
+// keyed checks a KeyRequest's key, then resolves its options.
+func (h handlers) keyed(req *KeyRequest) (string, storage.Ops, []storage.Option, error) {
+	key, err := requireKey(req.Key)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	t, opts, err := h.target(req.Options)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return key, t, opts, nil
+}
+
+// done is the answer of an operation that returns no data: an empty
+// envelope, or err.
+func done(err error) (*Envelope, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Envelope{}, nil
+}
+
 func entryMeta(e storage.Entry) EntryMeta {
 	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
 }
 
 func (h handlers) get(ctx context.Context, req *KeyRequest) (*GetResponse, error) {
-	key, err := requireKey(req.Key)
-	if err != nil {
-		return nil, err
-	}
-	t, opts, err := h.target(req.Options)
+	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
 	}
@@ -325,33 +343,19 @@ func (h handlers) set(ctx context.Context, req *SetRequest) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Set(ctx, key, req.Value, opts...); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(t.Set(ctx, key, req.Value, opts...))
 }
 
 func (h handlers) delete(ctx context.Context, req *KeyRequest) (*Envelope, error) {
-	key, err := requireKey(req.Key)
+	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
 	}
-	t, opts, err := h.target(req.Options)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Delete(ctx, key, opts...); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(t.Delete(ctx, key, opts...))
 }
 
 func (h handlers) has(ctx context.Context, req *KeyRequest) (*HasResponse, error) {
-	key, err := requireKey(req.Key)
-	if err != nil {
-		return nil, err
-	}
-	t, opts, err := h.target(req.Options)
+	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
 	}
@@ -505,18 +509,11 @@ func (h handlers) clear(ctx context.Context, req *OptionsRequest) (*Envelope, er
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Clear(ctx, opts...); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(t.Clear(ctx, opts...))
 }
 
 func (h handlers) getMetadata(ctx context.Context, req *KeyRequest) (*MetadataResponse, error) {
-	key, err := requireKey(req.Key)
-	if err != nil {
-		return nil, err
-	}
-	t, opts, err := h.target(req.Options)
+	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
 	}
@@ -546,10 +543,7 @@ func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*En
 	if err != nil {
 		return nil, err
 	}
-	if err := t.SetMetadata(ctx, key, md, opts...); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(t.SetMetadata(ctx, key, md, opts...))
 }
 
 func requireName(n *string) (string, error) {
@@ -582,34 +576,34 @@ func nsOptions(o *NamespaceOptions) ([]storage.NamespaceOption, error) {
 	return opts, nil
 }
 
-func (h handlers) createNamespace(ctx context.Context, req *NamespaceRequest) (*Envelope, error) {
+// namespaceRequest checks a NamespaceRequest's name, then translates its
+// options; an option error is op's, on that namespace.
+func namespaceRequest(op string, req *NamespaceRequest) (string, []storage.NamespaceOption, error) {
 	name, err := requireName(req.Name)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	opts, err := nsOptions(req.Options)
 	if err != nil {
-		return nil, &storage.OpError{Op: "createNamespace", Namespace: name, Err: err}
+		return "", nil, &storage.OpError{Op: op, Namespace: name, Err: err}
 	}
-	if err := h.s.CreateNamespace(ctx, name, opts...); err != nil {
+	return name, opts, nil
+}
+
+func (h handlers) createNamespace(ctx context.Context, req *NamespaceRequest) (*Envelope, error) {
+	name, opts, err := namespaceRequest("createNamespace", req)
+	if err != nil {
 		return nil, err
 	}
-	return &Envelope{}, nil
+	return done(h.s.CreateNamespace(ctx, name, opts...))
 }
 
 func (h handlers) deleteNamespace(ctx context.Context, req *NamespaceRequest) (*Envelope, error) {
-	name, err := requireName(req.Name)
+	name, opts, err := namespaceRequest("deleteNamespace", req)
 	if err != nil {
 		return nil, err
 	}
-	opts, err := nsOptions(req.Options)
-	if err != nil {
-		return nil, &storage.OpError{Op: "deleteNamespace", Namespace: name, Err: err}
-	}
-	if err := h.s.DeleteNamespace(ctx, name, opts...); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(h.s.DeleteNamespace(ctx, name, opts...))
 }
 
 func (h handlers) listNamespaces(ctx context.Context, _ *EmptyRequest) (*NamespacesResponse, error) {
@@ -620,7 +614,7 @@ func (h handlers) listNamespaces(ctx context.Context, _ *EmptyRequest) (*Namespa
 	out := &NamespacesResponse{Namespaces: make([]string, len(nss)), Details: make([]NamespaceJSON, len(nss))}
 	for i, n := range nss {
 		out.Namespaces[i] = n.Name
-		out.Details[i] = NamespaceJSON{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt}
+		out.Details[i] = NamespaceJSON{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes}
 	}
 	return out, nil
 }
@@ -679,10 +673,7 @@ func (h handlers) commit(ctx context.Context, req *TxRequest) (*Envelope, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(tx.Commit(ctx))
 }
 
 func (h handlers) rollback(ctx context.Context, req *TxRequest) (*Envelope, error) {
@@ -690,10 +681,7 @@ func (h handlers) rollback(ctx context.Context, req *TxRequest) (*Envelope, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Rollback(ctx); err != nil {
-		return nil, err
-	}
-	return &Envelope{}, nil
+	return done(tx.Rollback(ctx))
 }
 
 func (h handlers) lookupTx(_ context.Context, req *TxRequest) (*TxResponse, error) {

@@ -261,6 +261,9 @@ type NamespaceJSON struct {
 	Owner     string         `json:"owner,omitempty"`
 	Metadata  map[string]any `json:"metadata"`
 	CreatedAt time.Time      `json:"createdAt"`
+	// Indexes are the declared index fields (storage.Namespace.Indexes);
+	// omitted when none.
+	Indexes []string `json:"indexes,omitempty"`
 }
 
 // NamespacesResponse is the result of listNamespaces: the names (the

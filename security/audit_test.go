@@ -13,7 +13,7 @@ import (
 // actor behind its principal's back.
 func TestAuditActor(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			inner, st := twoPrincipals(t, c)
 			alice := security.WithPrincipal(t.Context(), mustPKR(t, pkAlice))
 			in := storage.InNamespace("shared")

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
 
@@ -27,9 +28,9 @@ func (r racingInner) DeleteNamespace(ctx context.Context, name string, opts ...s
 // her key with the namespace.
 func TestRecursiveDeleteNeverTakesOthersKeys(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			const pkAlice, pkBob = "alice-key", "bob-key"
-			inner := openInner(t, c)
+			inner := teststore.Open(t, c.DSN(t))
 			aliceKey := "principal://" + pkAlice + "/data/doc"
 			in := storage.InNamespace("shared")
 			bg := context.Background()

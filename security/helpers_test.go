@@ -2,41 +2,15 @@ package security_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/security"
-	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// testConfig is one database the tests run on.
-type testConfig struct {
-	name string
-	dsn  func(t testing.TB) string
-}
-
-var configs = []testConfig{
-	{"sqlite-memory", func(testing.TB) string { return "sqlite::memory:" }},
-	{"sqlite-file", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "store.db") }},
-	{"postgres", func(t testing.TB) string { return pgtest.NewSchema(t, "sec", "pool_max_conns", "8") }},
-}
-
-// openInner opens a fresh engine store, closed when the test ends.
-func openInner(t testing.TB, c testConfig, opts ...sqlstore.Option) *sqlstore.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dsn := c.dsn(t)
-	s, err := sqlstore.Open(ctx, dsn, opts...)
-	if err != nil {
-		t.Fatalf("Open(%q): %v", dsn, err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+// configs are the databases the engine-backed tests run on.
+var configs = testdb.Configs("sec", "pool_max_conns", "8")
 
 func mustPKR(t testing.TB, pk string) security.PKR {
 	t.Helper()

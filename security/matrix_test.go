@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
 
@@ -180,20 +181,23 @@ var matrixSubjects = []matrixSubject{
 	{"noPrincipal", "", map[string]bool{}, map[string]bool{}},
 }
 
+// matrixTargets are the namespaces the matrix runs on: a shared one and a
+// principal's own.
+var matrixTargets = []struct{ name, ns string }{
+	{"shared", sharedNS},
+	{"owned", "principal://" + pkOwner},
+}
+
 // TestMatrix runs every operation as every subject on a shared namespace
 // and on a principal's own namespace, and checks each cell is allowed or
 // denied as specified, and that a denial writes nothing.
 func TestMatrix(t *testing.T) {
-	targets := []struct{ name, ns string }{
-		{"shared", sharedNS},
-		{"owned", "principal://" + pkOwner},
-	}
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
-			inner := openInner(t, c)
+		t.Run(c.Name, func(t *testing.T) {
+			inner := teststore.Open(t, c.DSN(t))
 			st := matrixStore(t, inner)
 			cells, denials := 0, 0
-			for _, tg := range targets {
+			for _, tg := range matrixTargets {
 				for _, sub := range matrixSubjects {
 					for _, op := range matrixOps {
 						t.Run(fmt.Sprintf("%s/%s/%s", tg.name, sub.name, op.name), func(t *testing.T) {
@@ -244,16 +248,12 @@ func TestMatrix(t *testing.T) {
 // transaction able to commit (on Postgres a failed statement would abort
 // it), and nothing denied is written.
 func TestMatrixTx(t *testing.T) {
-	targets := []struct{ name, ns string }{
-		{"shared", sharedNS},
-		{"owned", "principal://" + pkOwner},
-	}
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
-			inner := openInner(t, c)
+		t.Run(c.Name, func(t *testing.T) {
+			inner := teststore.Open(t, c.DSN(t))
 			st := matrixStore(t, inner)
 			cells := 0
-			for _, tg := range targets {
+			for _, tg := range matrixTargets {
 				for _, sub := range matrixSubjects {
 					for _, op := range matrixOps {
 						if _, isStoreOp := map[string]bool{"CreateNamespace": true, "DeleteNamespace": true, "ListNamespacesShows": true}[op.name]; isStoreOp {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
 
@@ -18,9 +20,9 @@ const (
 
 // twoPrincipals returns a store where alice and bob both hold rw on every
 // plain namespace, and alice has a namespace and a data key in "shared".
-func twoPrincipals(t *testing.T, c testConfig) (inner storage.Store, st *security.Store) {
+func twoPrincipals(t *testing.T, c testdb.Config) (inner storage.Store, st *security.Store) {
 	t.Helper()
-	in := openInner(t, c)
+	in := teststore.Open(t, c.DSN(t))
 	pol := security.NewPolicy()
 	for _, pk := range []string{pkAlice, pkBob} {
 		mustApply(t, pol, mustPKR(t, pk), map[string]string{"storage://namespace/*": "rw"})
@@ -82,7 +84,7 @@ func TestSpoofing(t *testing.T) {
 		"principal:/alice",
 	}
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			inner, st := twoPrincipals(t, c)
 			ctx := security.WithPrincipal(t.Context(), mustPKR(t, pkBob))
 			names, entries := snapshot(t, inner)
@@ -148,7 +150,7 @@ func TestSpoofing(t *testing.T) {
 // ListNamespaces and Status hide what bob may not see.
 func TestVisibility(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			inner, st := twoPrincipals(t, c)
 			bg := context.Background()
 			for _, k := range []string{"a", "principal://alice/data/a", "principal://alice/data/b",

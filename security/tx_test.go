@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
 
@@ -14,7 +15,7 @@ import (
 // the transaction belongs to the principal that began it.
 func TestTx(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			inner, st := twoPrincipals(t, c)
 			bob := security.WithPrincipal(t.Context(), mustPKR(t, pkBob))
 			alice := security.WithPrincipal(t.Context(), mustPKR(t, pkAlice))
@@ -100,7 +101,7 @@ func TestTx(t *testing.T) {
 // denial writes nothing.
 func TestBatchPartial(t *testing.T) {
 	for _, c := range configs {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(c.Name, func(t *testing.T) {
 			inner, st := twoPrincipals(t, c)
 			bob := security.WithPrincipal(t.Context(), mustPKR(t, pkBob))
 			in := storage.InNamespace("shared")
@@ -151,7 +152,7 @@ func TestBatchPartial(t *testing.T) {
 // ErrUnauthenticated; with it, the anonymous profile applies. WithPrincipal
 // names the principal as the actor.
 func TestAnonymousAndActor(t *testing.T) {
-	inner := openInner(t, configs[0])
+	inner := teststore.Open(t, configs[0].DSN(t))
 	pol := security.NewPolicy()
 	if err := pol.ApplyAnonymous(security.Profile{Name: "public", Scopes: map[string]string{"storage://namespace/public": "r"}}); err != nil {
 		t.Fatal(err)

@@ -110,7 +110,12 @@
 //     hash of the expression. They serve eq, in, ranges; no GIN index is
 //     built (see indexes.go). SQLite plans well only with statistics: run
 //     ANALYZE once a namespace holds data (connections read statistics when
-//     they open).
+//     they open). Each namespace records the fields it declared (column
+//     namespaces.indexes, migration 00004; written by the statement that
+//     creates the namespace), which ListNamespaces returns as
+//     storage.Namespace.Indexes and Export as NamespaceRecord.Indexes;
+//     RestoreNamespace adds a record's fields to the namespace's (a union)
+//     and creates their indexes, so export, import and copy keep them.
 //   - Sorting by a field sorts the matching rows (the type-rank expression
 //     leads the order, which no index provides); key order and $key sorts
 //     ride the primary key, so their deep pages cost what the first does.

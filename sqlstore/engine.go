@@ -90,7 +90,8 @@ type querier interface {
 
 	ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error
 	// createNamespace returns false when the name is taken.
-	createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error)
+	// indexes is the JSON array of its declared fields (see nsindexes.go).
+	createNamespace(ctx context.Context, ns storage.NamespaceName, md, indexes []byte, now time.Time) (bool, error)
 	// lockNamespace reads a namespace and, where the dialect needs it, locks
 	// it until the end of the transaction. errNoRow: missing.
 	lockNamespace(ctx context.Context, name string) (nsRow, error)

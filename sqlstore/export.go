@@ -37,6 +37,9 @@ type NamespaceRecord struct {
 	Name      string
 	Metadata  json.RawMessage // a JSON object
 	CreatedAt time.Time
+	// Indexes are the fields the namespace declared with storage.WithIndexes,
+	// spelled as declared; nil for none.
+	Indexes []string
 	// Entries is the namespace's entry count at export time. Restore ignores
 	// it: counts are kept by the database.
 	Entries int64
@@ -92,6 +95,9 @@ type dumpQuerier interface {
 	// restoreUpdateNamespace replaces a namespace's metadata and creation
 	// time.
 	restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error
+	// restoreNamespaceIndexes replaces a namespace's declared indexes (a
+	// JSON array of field paths).
+	restoreNamespaceIndexes(ctx context.Context, id int64, indexes []byte) error
 	// restorePlans makes the rest of the transaction plan each statement
 	// for its parameters (PostgreSQL): a generic plan cached while entries
 	// was small joins a batch to it by a nested loop over a sequential scan,

@@ -2,12 +2,12 @@ package sqlstore
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -16,7 +16,7 @@ func pgAdminDSN(t testing.TB) string { t.Helper(); return pgtest.AdminDSN(t) }
 // newPGSchema gives the test a fresh schema, dropped when it ends.
 func newPGSchema(t testing.TB) string {
 	t.Helper()
-	return pgtest.NewSchema(t, "t", "pool_max_conns", "8")
+	return testdb.Postgres(t, "t", "pool_max_conns", "8")
 }
 
 // configs are the three configurations every engine test runs on.
@@ -26,8 +26,8 @@ type testConfig struct {
 }
 
 var configs = []testConfig{
-	{"sqlite-memory", func(testing.TB) string { return "sqlite::memory:" }},
-	{"sqlite-file", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "store.db") }},
+	{"sqlite-memory", testdb.SQLiteMemory},
+	{"sqlite-file", testdb.SQLiteFile},
 	{"postgres", newPGSchema},
 }
 

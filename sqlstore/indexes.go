@@ -41,34 +41,22 @@ import (
 // change before it has reloaded them); ANALYZE sqlite_schema makes the
 // writer reload them.
 func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
-	c := x.compiler()
+	ixs := declaredIndexes(x.compiler(), fields)
 	q := x.sc.writer()
-	var names, stats, stmts []string
-	for _, f := range fields {
-		for _, expr := range c.IndexExprs(f) {
-			name := indexName(expr)
-			names, stats, stmts = append(names, name), append(stats, seededStat), append(stmts, c.CreateIndex(name, expr))
-		}
-		if exprs := c.SortIndexExprs(f); exprs != nil {
-			name := indexName("sort:" + strings.Join(exprs, ", "))
-			names, stats, stmts = append(names, name), append(stats, seededSortStat), append(stmts, c.CreateSortIndex(name, exprs))
-		}
-	}
 	if x.s.eng.dialect().Name() == dialect.SQLite {
 		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil { // creates sqlite_stat1
 			return err
 		}
-		names, stats = append([]string{"sqlite_autoindex_entries_1"}, names...), append([]string{seededStat}, stats...)
-		for i, name := range names {
+		for _, ix := range append([]physicalIndex{{name: "sqlite_autoindex_entries_1", stat: seededStat}}, ixs...) {
 			_, err := q.exec(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) SELECT 'entries', ?, ? `+
-				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, name, stats[i], name)
+				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, ix.name, ix.stat, ix.name)
 			if err != nil {
 				return err
 			}
 		}
 	}
-	for _, stmt := range stmts {
-		if _, err := q.exec(ctx, stmt); err != nil {
+	for _, ix := range ixs {
+		if _, err := q.exec(ctx, ix.create); err != nil {
 			return err
 		}
 	}
@@ -80,6 +68,38 @@ func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
 		}
 	}
 	return nil
+}
+
+// physicalIndex is one index the engine creates for declared fields.
+type physicalIndex struct {
+	name   string
+	stat   string // the sqlite_stat1 estimate seeded for it
+	create string // its CREATE INDEX IF NOT EXISTS statement
+}
+
+// declaredIndexes returns the indexes of the declared fields, each once,
+// in the order the fields give.
+func declaredIndexes(c *dialect.Compiler, fields []storage.Field) []physicalIndex {
+	var out []physicalIndex
+	add := func(ix physicalIndex) {
+		for _, o := range out {
+			if o.name == ix.name {
+				return
+			}
+		}
+		out = append(out, ix)
+	}
+	for _, f := range fields {
+		for _, expr := range c.IndexExprs(f) {
+			name := indexName(expr)
+			add(physicalIndex{name: name, stat: seededStat, create: c.CreateIndex(name, expr)})
+		}
+		if exprs := c.SortIndexExprs(f); exprs != nil {
+			name := indexName("sort:" + strings.Join(exprs, ", "))
+			add(physicalIndex{name: name, stat: seededSortStat, create: c.CreateSortIndex(name, exprs)})
+		}
+	}
+	return out
 }
 
 // seededStat is the sqlite_stat1 estimate seeded for the engine's indexes:

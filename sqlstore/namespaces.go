@@ -25,7 +25,7 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	if md == nil {
 		md = []byte("{}")
 	}
-	created, err := s.eng.writer().createNamespace(ctx, ns, md, s.now())
+	created, err := s.eng.writer().createNamespace(ctx, ns, md, encodeIndexes(indexTexts(o.Indexes)), s.now())
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}

@@ -233,8 +233,8 @@ func (p pgQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now 
 	return p.q.EnsureNamespace(ctx, pgdb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: now})
 }
 
-func (p pgQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error) {
-	_, err := p.q.CreateNamespace(ctx, pgdb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: md, Now: now})
+func (p pgQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md, indexes []byte, now time.Time) (bool, error) {
+	_, err := p.q.CreateNamespace(ctx, pgdb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: md, Indexes: indexes, Now: now})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -262,7 +262,11 @@ func (p pgQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: utc(r.CreatedAt)}
+		ix, err := decodeIndexes(r.Indexes)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: utc(r.CreatedAt), Indexes: ix}
 		if r.Owner != nil {
 			out[i].Owner = *r.Owner
 		}
@@ -374,7 +378,11 @@ func (p pgQ) dumpNamespaces(ctx context.Context, after string, limit int) ([]nsD
 	}
 	out := make([]nsDump, len(rs))
 	for i, r := range rs {
-		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Entries: r.EntryCount}}
+		ix, err := decodeIndexes(r.Indexes)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}
 	}
 	return out, nil
 }
@@ -384,7 +392,11 @@ func (p pgQ) dumpNamespace(ctx context.Context, name string) (nsDump, error) {
 	if err != nil {
 		return nsDump{}, noRow(err)
 	}
-	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Entries: r.EntryCount}}, nil
+	ix, err := decodeIndexes(r.Indexes)
+	if err != nil {
+		return nsDump{}, err
+	}
+	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}, nil
 }
 
 func (p pgQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
@@ -455,6 +467,11 @@ func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error)
 
 func (p pgQ) restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error {
 	_, err := p.q.RestoreUpdateNamespace(ctx, pgdb.RestoreUpdateNamespaceParams{Metadata: md, CreatedAt: created, ID: id})
+	return err
+}
+
+func (p pgQ) restoreNamespaceIndexes(ctx context.Context, id int64, indexes []byte) error {
+	_, err := p.q.RestoreNamespaceIndexes(ctx, pgdb.RestoreNamespaceIndexesParams{Indexes: indexes, ID: id})
 	return err
 }
 

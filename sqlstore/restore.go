@@ -131,6 +131,13 @@ func CheckRecord(r Record, maxValueSize int) error {
 // fails with an error wrapping storage.ErrAlreadyExists, ConflictSkip keeps it, ConflictOverwrite
 // replaces its metadata and creation time. The outcome is "created",
 // "updated", "unchanged", "skipped" or "overwritten".
+//
+// rec.Indexes (declared fields, validated as storage.WithIndexes does) never
+// conflict: they are added to the namespace's declared indexes (a union, in
+// every outcome but a failure; "unchanged" becomes "updated" when that adds
+// any), and their physical indexes are created, after the transaction, as
+// CreateNamespace does. Creating them is idempotent, so restoring the record
+// again repairs a restore that failed between the two steps.
 func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode ConflictMode) (string, error) {
 	const op = "restoreNamespace"
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
@@ -147,12 +154,17 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	if rec.CreatedAt.IsZero() {
 		return "", s.fail(op, rec.Name, "", storage.Invalidf(storage.ErrInvalidValue, "created_at is required"))
 	}
+	fields, err := parseIndexes(rec.Indexes)
+	if err != nil {
+		return "", s.fail(op, rec.Name, "", err)
+	}
+	indexes := indexTexts(fields)
 	created := rec.CreatedAt.UTC().Truncate(time.Microsecond)
 	var outcome string
 	err = s.eng.inTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, name.Name)
 		if errors.Is(err, errNoRow) {
-			ok, err := q.createNamespace(ctx, name, md, created)
+			ok, err := q.createNamespace(ctx, name, md, encodeIndexes(indexes), created)
 			if err == nil && !ok {
 				err = storage.ErrNamespaceExists
 			}
@@ -168,27 +180,42 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 		}
 		sameMD := JSONEqual(cur.Metadata, md)
 		same := sameMD && cur.CreatedAt.Equal(created)
+		update := false
 		switch {
 		case same:
 			outcome = "unchanged"
-			return nil
 		case n.EntryCount == 0 || JSONEqual(cur.Metadata, []byte("{}")):
-			outcome = "updated"
+			outcome, update = "updated", true
 		case sameMD:
 			outcome = "unchanged" // the entries are what matter; keep its time
-			return nil
 		case mode == ConflictSkip:
 			outcome = "skipped"
-			return nil
 		case mode == ConflictOverwrite:
-			outcome = "overwritten"
+			outcome, update = "overwritten", true
 		default:
 			return conflictf("the namespace exists with other metadata (%s, the record has %s)", cur.Metadata, md)
 		}
-		return q.restoreUpdateNamespace(ctx, n.ID, md, created)
+		if update {
+			if err := q.restoreUpdateNamespace(ctx, n.ID, md, created); err != nil {
+				return err
+			}
+		}
+		merged, added := mergeIndexes(cur.Indexes, indexes)
+		if !added {
+			return nil
+		}
+		if outcome == "unchanged" {
+			outcome = "updated"
+		}
+		return q.restoreNamespaceIndexes(ctx, n.ID, encodeIndexes(merged))
 	})
 	if err != nil {
 		return "", s.fail(op, rec.Name, "", err)
+	}
+	if len(fields) > 0 {
+		if err := s.createIndexes(ctx, fields); err != nil {
+			return "", s.fail(op, rec.Name, "", err)
+		}
 	}
 	return outcome, nil
 }

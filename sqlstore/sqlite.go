@@ -392,8 +392,8 @@ func (s sqliteQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, 
 	return s.q.EnsureNamespace(ctx, sqlitedb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: micros(now)})
 }
 
-func (s sqliteQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md []byte, now time.Time) (bool, error) {
-	_, err := s.q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: string(md), Now: micros(now)})
+func (s sqliteQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md, indexes []byte, now time.Time) (bool, error) {
+	_, err := s.q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: string(md), Indexes: string(indexes), Now: micros(now)})
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -421,7 +421,11 @@ func (s sqliteQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error
 		if err != nil {
 			return nil, err
 		}
-		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: fromMicros(r.CreatedAt)}
+		ix, err := decodeIndexes([]byte(r.Indexes))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: fromMicros(r.CreatedAt), Indexes: ix}
 		if r.Owner != nil {
 			out[i].Owner = *r.Owner
 		}
@@ -550,7 +554,11 @@ func (s sqliteQ) dumpNamespaces(ctx context.Context, after string, limit int) ([
 	}
 	out := make([]nsDump, len(rs))
 	for i, r := range rs {
-		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Entries: r.EntryCount}}
+		ix, err := decodeIndexes([]byte(r.Indexes))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}
 	}
 	return out, nil
 }
@@ -560,7 +568,11 @@ func (s sqliteQ) dumpNamespace(ctx context.Context, name string) (nsDump, error)
 	if err != nil {
 		return nsDump{}, noRow(err)
 	}
-	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Entries: r.EntryCount}}, nil
+	ix, err := decodeIndexes([]byte(r.Indexes))
+	if err != nil {
+		return nsDump{}, err
+	}
+	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}, nil
 }
 
 func (s sqliteQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
@@ -662,6 +674,11 @@ func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, er
 
 func (s sqliteQ) restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error {
 	_, err := s.q.RestoreUpdateNamespace(ctx, sqlitedb.RestoreUpdateNamespaceParams{Metadata: string(md), CreatedAt: micros(created), ID: id})
+	return err
+}
+
+func (s sqliteQ) restoreNamespaceIndexes(ctx context.Context, id int64, indexes []byte) error {
+	_, err := s.q.RestoreNamespaceIndexes(ctx, sqlitedb.RestoreNamespaceIndexesParams{Indexes: string(indexes), ID: id})
 	return err
 }
 

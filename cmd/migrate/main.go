@@ -13,7 +13,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/schema"
 )
 
@@ -32,7 +32,7 @@ const (
 )
 
 // DefaultDSN is used when neither --dsn nor STORAGE_DSN is given.
-const DefaultDSN = "sqlite:storage.db"
+const DefaultDSN = cmdline.DefaultDSN
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -90,30 +90,17 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 }
 
 func usage(fs *flag.FlagSet) {
-	w := fs.Output()
-	fmt.Fprint(w, `Usage: migrate [flags] COMMAND [ARG]
+	cmds := make([]cmdline.Command, len(commands))
+	for i, c := range commands {
+		cmds[i] = cmdline.Command{Name: c.name, Args: c.args, Help: c.help}
+	}
+	cmdline.PrintUsage(fs, `Usage: migrate [flags] COMMAND [ARG]
 
 Applies the storage engine's schema migrations (embedded in this binary) to a
 SQLite or PostgreSQL database. The dialect follows from the DSN.
 
 Commands:
-`)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range commands {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
-	}
-	_ = tw.Flush()
-	fmt.Fprint(w, `
-Flags (before or after the command):
-`)
-	fs.PrintDefaults()
-	fmt.Fprint(w, `  -h, -help
-    	print this help
-
-Environment:
-  STORAGE_DSN   the DSN when --dsn is not given
-
-Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage.
+`, cmds, `Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage.
 
 Any number of migrate processes may run at once against one database: they
 are serialized (a PostgreSQL advisory lock; on SQLite a lock file
@@ -128,32 +115,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	c := &cli{stdout: stdout, stderr: stderr}
 	fs := newFlagSet(c, stderr)
 	// Flags may come before and after the command.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage // the flag package printed the error and usage
+	pos, err := cmdline.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
 		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if rest[0] == "--" {
-			pos = append(pos, rest[1:]...)
-			break
-		}
-		pos = append(pos, rest[0])
-		rest = rest[1:]
+		return exitUsage // the flag package printed the error and usage
 	}
-	if c.dsn == "" {
-		c.dsn = getenv("STORAGE_DSN")
-	}
-	if c.dsn == "" {
-		c.dsn = DefaultDSN
-	}
+	c.dsn, _ = cmdline.DSN(c.dsn, getenv)
 	if len(pos) == 0 {
 		return c.fail("", usagef("no command given (try migrate -h)"))
 	}

@@ -11,11 +11,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -30,7 +30,7 @@ const (
 
 // DefaultDSN is used when neither --dsn nor STORAGE_DSN is given (the same
 // as the migrate command's).
-const DefaultDSN = "sqlite:storage.db"
+const DefaultDSN = cmdline.DefaultDSN
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -127,30 +127,17 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 }
 
 func usage(fs *flag.FlagSet) {
-	w := fs.Output()
-	fmt.Fprint(w, `Usage: store [flags] COMMAND [ARGS]
+	cmds := make([]cmdline.Command, len(commands))
+	for i, c := range commands {
+		cmds[i] = cmdline.Command{Name: c.name, Args: c.args, Help: c.help}
+	}
+	cmdline.PrintUsage(fs, `Usage: store [flags] COMMAND [ARGS]
 
 Reads and writes a storage engine store (SQLite or PostgreSQL; the dialect
 follows from the DSN), and exports, imports and copies it as NDJSON.
 
 Commands:
-`)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range commands {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.help)
-	}
-	_ = tw.Flush()
-	fmt.Fprint(w, `
-Flags (before or after the command):
-`)
-	fs.PrintDefaults()
-	fmt.Fprint(w, `  -h, -help
-    	print this help
-
-Environment:
-  STORAGE_DSN   the DSN when --dsn is not given
-
-Exit status: 0 ok, 1 failure, 2 usage, 3 not found (key or namespace),
+`, cmds, `Exit status: 0 ok, 1 failure, 2 usage, 3 not found (key or namespace),
 4 conflict (version mismatch, key or namespace exists, namespace not empty,
 an import's conflicting key).
 `)
@@ -160,33 +147,15 @@ an import's conflicting key).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	fs := newFlagSet(c, stderr)
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage // the flag package printed the error and usage
+	// Flags may come before and after the command.
+	pos, err := cmdline.Parse(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
 		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if rest[0] == "--" {
-			pos = append(pos, rest[1:]...)
-			break
-		}
-		pos = append(pos, rest[0])
-		rest = rest[1:]
+		return exitUsage // the flag package printed the error and usage
 	}
-	if c.dsn == "" {
-		c.dsn = getenv("STORAGE_DSN")
-	}
-	c.dsnSet = c.dsn != ""
-	if c.dsn == "" {
-		c.dsn = DefaultDSN
-	}
+	c.dsn, c.dsnSet = cmdline.DSN(c.dsn, getenv)
 	if len(pos) == 0 {
 		return c.fail("", usagef("no command given (try store -h)"))
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 )
 
 // result is one in-process run of the CLI.
@@ -48,20 +48,17 @@ func (r result) decode(t *testing.T) map[string]any {
 	return m
 }
 
-type target struct {
-	name string
-	dsn  func(t *testing.T) string
-}
-
-var targets = []target{
-	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "cli.db") }},
-	{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t, "cli") }},
+// targets are the databases the commands run on; a name is the dialect the
+// status command reports.
+var targets = []testdb.Config{
+	{Name: "sqlite", DSN: testdb.SQLiteFile},
+	{Name: "postgres", DSN: func(t testing.TB) string { return testdb.Postgres(t, "cli") }},
 }
 
 func TestCommands(t *testing.T) {
 	for _, tg := range targets {
-		t.Run(tg.name, func(t *testing.T) {
-			dsn := tg.dsn(t)
+		t.Run(tg.Name, func(t *testing.T) {
+			dsn := tg.DSN(t)
 			env := map[string]string{"STORAGE_DSN": dsn}
 			cli := func(stdin string, args ...string) result {
 				t.Helper()
@@ -196,7 +193,7 @@ func TestCommands(t *testing.T) {
 				t.Errorf("status:\n%s", r.stdout)
 			}
 			m = cli("", "status", "--json").want(t, exitOK).decode(t)
-			if m["healthy"] != true || m["entries"] != float64(3) || m["dialect"] != tg.name || m["schema_version"] == float64(0) {
+			if m["healthy"] != true || m["entries"] != float64(3) || m["dialect"] != tg.Name || m["schema_version"] == float64(0) {
 				t.Errorf("status --json: %v", m)
 			}
 
@@ -223,13 +220,13 @@ func TestCommands(t *testing.T) {
 			if !strings.Contains(r.stderr, "imported 3 entries (0 new, 3 unchanged") {
 				t.Errorf("reimport: %q", r.stderr)
 			}
-			other := tg.dsn(t)
+			other := tg.DSN(t)
 			data, _ := os.ReadFile(file)
 			m = runCLI(t, nil, string(data), "--dsn", other, "--json", "import").want(t, exitOK).decode(t)
 			if m["inserted"] != float64(3) {
 				t.Errorf("import from stdin: %v", m)
 			}
-			third := tg.dsn(t)
+			third := tg.DSN(t)
 			m = runCLI(t, nil, "", "copy", "--from", dsn, "--to", third, "--json").want(t, exitOK).decode(t)
 			if m["inserted"] != float64(3) {
 				t.Errorf("copy --json: %v", m)
@@ -247,8 +244,8 @@ func TestCommands(t *testing.T) {
 
 func TestImportErrors(t *testing.T) {
 	for _, tg := range targets {
-		t.Run(tg.name, func(t *testing.T) {
-			dsn := tg.dsn(t)
+		t.Run(tg.Name, func(t *testing.T) {
+			dsn := tg.DSN(t)
 			env := map[string]string{"STORAGE_DSN": dsn}
 			for _, k := range []string{"a", "b", "c", "d"} {
 				runCLI(t, env, "", "set", k, `"`+k+`"`).want(t, exitOK)
@@ -259,7 +256,7 @@ func TestImportErrors(t *testing.T) {
 			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 
 			// A conflict: the target has "c" with another value.
-			target := tg.dsn(t)
+			target := tg.DSN(t)
 			tenv := map[string]string{"STORAGE_DSN": target}
 			runCLI(t, tenv, "", "set", "c", `"mine"`).want(t, exitOK)
 			r := runCLI(t, tenv, "", "import", file, "--batch-size", "2").want(t, exitConflict)
@@ -285,7 +282,7 @@ func TestImportErrors(t *testing.T) {
 			// A truncated file.
 			cut := filepath.Join(t.TempDir(), "cut.ndjson")
 			_ = os.WriteFile(cut, []byte(strings.Join(lines[:4], "\n")+"\n"), 0o600)
-			fresh := tg.dsn(t)
+			fresh := tg.DSN(t)
 			r = runCLI(t, nil, "", "--dsn", fresh, "import", cut).want(t, exitFailure)
 			if !strings.Contains(r.stderr, "truncated") || !strings.Contains(r.stderr, "imported 2 entries through line 4") {
 				t.Errorf("truncated: %q", r.stderr)
@@ -297,7 +294,7 @@ func TestImportErrors(t *testing.T) {
 			// A malformed line.
 			bad := filepath.Join(t.TempDir(), "bad.ndjson")
 			_ = os.WriteFile(bad, []byte(strings.Join(append(append([]string{}, lines[:3]...), "{oops", lines[4]), "\n")+"\n"), 0o600)
-			r = runCLI(t, nil, "", "--dsn", tg.dsn(t), "import", bad).want(t, exitFailure)
+			r = runCLI(t, nil, "", "--dsn", tg.DSN(t), "import", bad).want(t, exitFailure)
 			if !strings.Contains(r.stderr, "line 4: malformed line") || !strings.Contains(r.stderr, "imported 1 entries through line 3") {
 				t.Errorf("malformed: %q", r.stderr)
 			}

@@ -20,7 +20,7 @@ import (
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -180,15 +180,12 @@ func TestServerBinary(t *testing.T) {
 	}
 	bin := buildServer(t)
 	auth := writeAuthFile(t)
-	for _, tc := range []struct {
-		name string
-		dsn  func(t *testing.T) string
-	}{
-		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "store.db") }},
-		{"postgres", func(t *testing.T) string { return pgtest.NewSchema(t, "srv") }},
+	for _, tc := range []testdb.Config{
+		{Name: "sqlite", DSN: testdb.SQLiteFile},
+		{Name: "postgres", DSN: func(t testing.TB) string { return testdb.Postgres(t, "srv") }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dsn := tc.dsn(t)
+		t.Run(tc.Name, func(t *testing.T) {
+			dsn := tc.DSN(t)
 			s := start(t, bin, "--dsn", dsn, "--auth", auth, "--shutdown-timeout", "20s")
 			ctx := t.Context()
 			if code := getStatus(t, s.url+"/healthz"); code != 200 {
@@ -271,7 +268,7 @@ func TestServerBinaryRestart(t *testing.T) {
 	}
 	bin := buildServer(t)
 	auth := writeAuthFile(t)
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "store.db")
+	dsn := testdb.SQLiteFile(t)
 	s := start(t, bin, "--dsn", dsn, "--auth", auth)
 	admin := s.client(t, adminToken)
 	ctx := t.Context()

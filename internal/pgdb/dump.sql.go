@@ -89,7 +89,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 
 const dumpNamespaces = `-- name: DumpNamespaces :many
 
-SELECT id, name, metadata, created_at, entry_count
+SELECT id, name, metadata, indexes, created_at, entry_count
 FROM namespaces
 WHERE name > $1
 ORDER BY name
@@ -105,6 +105,7 @@ type DumpNamespacesRow struct {
 	ID         int64
 	Name       string
 	Metadata   []byte
+	Indexes    []byte
 	CreatedAt  time.Time
 	EntryCount int64
 }
@@ -124,6 +125,7 @@ func (q *Queries) DumpNamespaces(ctx context.Context, arg DumpNamespacesParams) 
 			&i.ID,
 			&i.Name,
 			&i.Metadata,
+			&i.Indexes,
 			&i.CreatedAt,
 			&i.EntryCount,
 		); err != nil {
@@ -298,6 +300,24 @@ func (q *Queries) RestoreNamespaceIDs(ctx context.Context, names []string) ([]Re
 		return nil, err
 	}
 	return items, nil
+}
+
+const restoreNamespaceIndexes = `-- name: RestoreNamespaceIndexes :execrows
+UPDATE namespaces SET indexes = $1
+WHERE id = $2
+`
+
+type RestoreNamespaceIndexesParams struct {
+	Indexes []byte
+	ID      int64
+}
+
+func (q *Queries) RestoreNamespaceIndexes(ctx context.Context, arg RestoreNamespaceIndexesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, restoreNamespaceIndexes, arg.Indexes, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const restoreUpdateNamespace = `-- name: RestoreUpdateNamespace :execrows

@@ -32,4 +32,5 @@ type Namespace struct {
 	Metadata   []byte
 	EntryCount int64
 	CreatedAt  time.Time
+	Indexes    []byte
 }

@@ -20,8 +20,8 @@ func (q *Queries) CapacityLock(ctx context.Context, lockKey int64) error {
 }
 
 const createNamespace = `-- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES ($1, $2, $3, $4)
+INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
+VALUES ($1, $2, $3, COALESCE($4::jsonb, '[]'::jsonb), $5)
 ON CONFLICT (name) DO NOTHING
 RETURNING id
 `
@@ -30,6 +30,7 @@ type CreateNamespaceParams struct {
 	Name     string
 	Owner    *string
 	Metadata []byte
+	Indexes  []byte
 	Now      time.Time
 }
 
@@ -38,6 +39,7 @@ func (q *Queries) CreateNamespace(ctx context.Context, arg CreateNamespaceParams
 		arg.Name,
 		arg.Owner,
 		arg.Metadata,
+		arg.Indexes,
 		arg.Now,
 	)
 	var id int64
@@ -89,19 +91,30 @@ func (q *Queries) EnsureNamespace(ctx context.Context, arg EnsureNamespaceParams
 }
 
 const getNamespace = `-- name: GetNamespace :one
-SELECT id, name, owner, metadata, entry_count, created_at
+SELECT id, name, owner, metadata, indexes, entry_count, created_at
 FROM namespaces
 WHERE name = $1
 `
 
-func (q *Queries) GetNamespace(ctx context.Context, name string) (Namespace, error) {
+type GetNamespaceRow struct {
+	ID         int64
+	Name       string
+	Owner      *string
+	Metadata   []byte
+	Indexes    []byte
+	EntryCount int64
+	CreatedAt  time.Time
+}
+
+func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRow, error) {
 	row := q.db.QueryRow(ctx, getNamespace, name)
-	var i Namespace
+	var i GetNamespaceRow
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.Owner,
 		&i.Metadata,
+		&i.Indexes,
 		&i.EntryCount,
 		&i.CreatedAt,
 	)
@@ -109,7 +122,7 @@ func (q *Queries) GetNamespace(ctx context.Context, name string) (Namespace, err
 }
 
 const listNamespaces = `-- name: ListNamespaces :many
-SELECT name, owner, metadata, created_at
+SELECT name, owner, metadata, indexes, created_at
 FROM namespaces
 ORDER BY name
 `
@@ -118,6 +131,7 @@ type ListNamespacesRow struct {
 	Name      string
 	Owner     *string
 	Metadata  []byte
+	Indexes   []byte
 	CreatedAt time.Time
 }
 
@@ -134,6 +148,7 @@ func (q *Queries) ListNamespaces(ctx context.Context) ([]ListNamespacesRow, erro
 			&i.Name,
 			&i.Owner,
 			&i.Metadata,
+			&i.Indexes,
 			&i.CreatedAt,
 		); err != nil {
 			return nil, err

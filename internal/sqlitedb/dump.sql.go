@@ -93,7 +93,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 
 const dumpNamespaces = `-- name: DumpNamespaces :many
 
-SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, created_at, entry_count
+SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at, entry_count
 FROM namespaces
 WHERE name > ?1
 ORDER BY name
@@ -109,6 +109,7 @@ type DumpNamespacesRow struct {
 	ID         int64
 	Name       string
 	Metadata   string
+	Indexes    string
 	CreatedAt  int64
 	EntryCount int64
 }
@@ -129,6 +130,7 @@ func (q *Queries) DumpNamespaces(ctx context.Context, arg DumpNamespacesParams) 
 			&i.ID,
 			&i.Name,
 			&i.Metadata,
+			&i.Indexes,
 			&i.CreatedAt,
 			&i.EntryCount,
 		); err != nil {
@@ -276,6 +278,24 @@ func (q *Queries) RestoreNamespaceIDs(ctx context.Context, names string) ([]Rest
 		return nil, err
 	}
 	return items, nil
+}
+
+const restoreNamespaceIndexes = `-- name: RestoreNamespaceIndexes :execrows
+UPDATE namespaces SET indexes = CAST(?1 AS TEXT)
+WHERE id = ?2
+`
+
+type RestoreNamespaceIndexesParams struct {
+	Indexes string
+	ID      int64
+}
+
+func (q *Queries) RestoreNamespaceIndexes(ctx context.Context, arg RestoreNamespaceIndexesParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, restoreNamespaceIndexes, arg.Indexes, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const restoreUpdateNamespace = `-- name: RestoreUpdateNamespace :execrows

@@ -28,4 +28,5 @@ type Namespace struct {
 	Metadata   []byte
 	EntryCount int64
 	CreatedAt  int64
+	Indexes    string
 }

@@ -10,8 +10,8 @@ import (
 )
 
 const createNamespace = `-- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (?1, ?2, jsonb(CAST(?3 AS TEXT)), ?4)
+INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
+VALUES (?1, ?2, jsonb(CAST(?3 AS TEXT)), CAST(?4 AS TEXT), ?5)
 ON CONFLICT (name) DO NOTHING
 RETURNING id
 `
@@ -20,6 +20,7 @@ type CreateNamespaceParams struct {
 	Name     string
 	Owner    *string
 	Metadata string
+	Indexes  string
 	Now      int64
 }
 
@@ -28,6 +29,7 @@ func (q *Queries) CreateNamespace(ctx context.Context, arg CreateNamespaceParams
 		arg.Name,
 		arg.Owner,
 		arg.Metadata,
+		arg.Indexes,
 		arg.Now,
 	)
 	var id int64
@@ -79,7 +81,7 @@ func (q *Queries) EnsureNamespace(ctx context.Context, arg EnsureNamespaceParams
 }
 
 const getNamespace = `-- name: GetNamespace :one
-SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, entry_count, created_at
+SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, entry_count, created_at
 FROM namespaces
 WHERE name = ?1
 `
@@ -89,6 +91,7 @@ type GetNamespaceRow struct {
 	Name       string
 	Owner      *string
 	Metadata   string
+	Indexes    string
 	EntryCount int64
 	CreatedAt  int64
 }
@@ -101,6 +104,7 @@ func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRo
 		&i.Name,
 		&i.Owner,
 		&i.Metadata,
+		&i.Indexes,
 		&i.EntryCount,
 		&i.CreatedAt,
 	)
@@ -108,7 +112,7 @@ func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRo
 }
 
 const listNamespaces = `-- name: ListNamespaces :many
-SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, created_at
+SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at
 FROM namespaces
 ORDER BY name
 `
@@ -117,6 +121,7 @@ type ListNamespacesRow struct {
 	Name      string
 	Owner     *string
 	Metadata  string
+	Indexes   string
 	CreatedAt int64
 }
 
@@ -133,6 +138,7 @@ func (q *Queries) ListNamespaces(ctx context.Context) ([]ListNamespacesRow, erro
 			&i.Name,
 			&i.Owner,
 			&i.Metadata,
+			&i.Indexes,
 			&i.CreatedAt,
 		); err != nil {
 			return nil, err

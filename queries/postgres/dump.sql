@@ -2,7 +2,7 @@
 -- PostgreSQL. Batches travel as parallel arrays read by unnest.
 
 -- name: DumpNamespaces :many
-SELECT id, name, metadata, created_at, entry_count
+SELECT id, name, metadata, indexes, created_at, entry_count
 FROM namespaces
 WHERE name > @after
 ORDER BY name
@@ -60,6 +60,10 @@ RETURNING namespace_id, key;
 
 -- name: RestoreUpdateNamespace :execrows
 UPDATE namespaces SET metadata = @metadata, created_at = @created_at
+WHERE id = @id;
+
+-- name: RestoreNamespaceIndexes :execrows
+UPDATE namespaces SET indexes = @indexes
 WHERE id = @id;
 
 -- name: ForceCustomPlans :exec

@@ -6,13 +6,13 @@ VALUES (@name, sqlc.narg(owner), '{}', @now)
 ON CONFLICT (name) DO NOTHING;
 
 -- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (@name, sqlc.narg(owner), @metadata, @now)
+INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
+VALUES (@name, sqlc.narg(owner), @metadata, COALESCE(sqlc.narg(indexes)::jsonb, '[]'::jsonb), @now)
 ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: GetNamespace :one
-SELECT id, name, owner, metadata, entry_count, created_at
+SELECT id, name, owner, metadata, indexes, entry_count, created_at
 FROM namespaces
 WHERE name = @name;
 
@@ -23,7 +23,7 @@ WHERE name = @name
 FOR UPDATE;
 
 -- name: ListNamespaces :many
-SELECT name, owner, metadata, created_at
+SELECT name, owner, metadata, indexes, created_at
 FROM namespaces
 ORDER BY name;
 

@@ -3,7 +3,7 @@
 -- Timestamps are unix microseconds.
 
 -- name: DumpNamespaces :many
-SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, created_at, entry_count
+SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at, entry_count
 FROM namespaces
 WHERE name > sqlc.arg(after)
 ORDER BY name
@@ -64,4 +64,8 @@ RETURNING namespace_id, key;
 
 -- name: RestoreUpdateNamespace :execrows
 UPDATE namespaces SET metadata = jsonb(CAST(sqlc.arg(metadata) AS TEXT)), created_at = sqlc.arg(created_at)
+WHERE id = sqlc.arg(id);
+
+-- name: RestoreNamespaceIndexes :execrows
+UPDATE namespaces SET indexes = CAST(sqlc.arg(indexes) AS TEXT)
 WHERE id = sqlc.arg(id);

@@ -6,18 +6,18 @@ VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb('{}'), sqlc.arg(now))
 ON CONFLICT (name) DO NOTHING;
 
 -- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb(CAST(sqlc.arg(metadata) AS TEXT)), sqlc.arg(now))
+INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
+VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb(CAST(sqlc.arg(metadata) AS TEXT)), CAST(sqlc.arg(indexes) AS TEXT), sqlc.arg(now))
 ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: GetNamespace :one
-SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, entry_count, created_at
+SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, entry_count, created_at
 FROM namespaces
 WHERE name = sqlc.arg(name);
 
 -- name: ListNamespaces :many
-SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, created_at
+SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at
 FROM namespaces
 ORDER BY name;
 

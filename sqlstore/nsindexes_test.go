@@ -1,0 +1,220 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// physicalIndexes returns the names of the engine's declared-field indexes
+// on entries (entries_ix_*), sorted.
+func physicalIndexes(t *testing.T, s *Store) []string {
+	t.Helper()
+	stmt := `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' AND name LIKE 'entries_ix_%'`
+	if s.Dialect() == "postgres" {
+		stmt = `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'entries' AND indexname LIKE 'entries_ix_%'`
+	}
+	var names []string
+	err := s.eng.reader().queryRows(t.Context(), stmt, nil, func(r rowScanner) error {
+		var n string
+		if err := r.Scan(&n); err != nil {
+			return err
+		}
+		names = append(names, n)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// wantIndexes returns the names of the indexes the engine makes for fields
+// on s's dialect, sorted.
+func wantIndexes(t *testing.T, s *Store, fields ...string) []string {
+	t.Helper()
+	var pfs []storage.Field
+	for _, f := range fields {
+		pf, err := storage.ParseField(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pfs = append(pfs, pf)
+	}
+	var names []string
+	for _, ix := range declaredIndexes(s.compiler(), pfs) {
+		names = append(names, ix.name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// nsIndexes returns the declared indexes ListNamespaces reports for name.
+func nsIndexes(t *testing.T, s *Store, name string) []string {
+	t.Helper()
+	list, err := s.ListNamespaces(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list {
+		if n.Name == name {
+			return n.Indexes
+		}
+	}
+	t.Fatalf("namespace %q not listed", name)
+	return nil
+}
+
+// TestNamespaceIndexesRecorded: CreateNamespace records the declared fields
+// as declared (duplicates dropped, order kept), ListNamespaces and Export
+// return them, a namespace without any reports nil, and the physical
+// indexes are the ones the fields call for.
+func TestNamespaceIndexesRecorded(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			if got := physicalIndexes(t, s); len(got) != 0 {
+				t.Fatalf("fresh store has indexes %v", got)
+			}
+			if err := s.CreateNamespace(ctx, "people", storage.WithIndexes("age", "profile.city", "age", "$metadata.tag")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateNamespace(ctx, "plain"); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"age", "profile.city", "$metadata.tag"}
+			if got := nsIndexes(t, s, "people"); !slices.Equal(got, want) {
+				t.Errorf("people indexes = %q, want %q", got, want)
+			}
+			for _, ns := range []string{"plain", "default"} {
+				if got := nsIndexes(t, s, ns); got != nil {
+					t.Errorf("%s indexes = %q, want nil", ns, got)
+				}
+			}
+			if got, want := physicalIndexes(t, s), wantIndexes(t, s, want...); len(want) == 0 || !slices.Equal(got, want) {
+				t.Errorf("physical indexes = %v, want %v", got, want)
+			}
+			// A rejected declaration records nothing.
+			err := s.CreateNamespace(ctx, "bad", storage.WithIndexes("$key"))
+			if !errors.Is(err, storage.ErrInvalidOption) {
+				t.Fatalf("WithIndexes($key) = %v, want ErrInvalidOption", err)
+			}
+			got := map[string][]string{}
+			err = s.Export(ctx, ExportOptions{}, func(n NamespaceRecord) error {
+				got[n.Name] = n.Indexes
+				return nil
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 || !slices.Equal(got["people"], want) || got["plain"] != nil || got["default"] != nil {
+				t.Errorf("exported indexes = %q", got)
+			}
+			one := ExportOptions{Namespace: "people"}
+			err = s.Export(ctx, one, func(n NamespaceRecord) error {
+				if !slices.Equal(n.Indexes, want) {
+					t.Errorf("export of people: indexes = %q, want %q", n.Indexes, want)
+				}
+				return nil
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRestoreNamespaceIndexes: RestoreNamespace creates a namespace with its
+// record's indexes (recorded and physical), merges the fields of a later
+// record into an existing namespace (a union, whatever the metadata
+// outcome but a failure), reports "updated" when that adds a field and
+// "unchanged" when not, and rejects fields WithIndexes rejects, writing
+// nothing.
+func TestRestoreNamespaceIndexes(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			at := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+			rec := NamespaceRecord{Name: "people", Metadata: json.RawMessage(`{"a":1}`), CreatedAt: at, Indexes: []string{"age"}}
+			restore := func(r NamespaceRecord, mode ConflictMode, want string) {
+				t.Helper()
+				out, err := s.RestoreNamespace(ctx, r, mode)
+				if err != nil || out != want {
+					t.Fatalf("RestoreNamespace(%v) = %q, %v; want %q", r.Indexes, out, err, want)
+				}
+			}
+			check := func(want ...string) {
+				t.Helper()
+				if got := nsIndexes(t, s, "people"); !slices.Equal(got, want) {
+					t.Fatalf("indexes = %q, want %q", got, want)
+				}
+				if got, want := physicalIndexes(t, s), wantIndexes(t, s, want...); !slices.Equal(got, want) {
+					t.Fatalf("physical indexes = %v, want %v", got, want)
+				}
+			}
+			restore(rec, ConflictFail, "created")
+			check("age")
+			restore(rec, ConflictFail, "unchanged")
+			check("age")
+
+			rec.Indexes = []string{"profile.city", "age"}
+			restore(rec, ConflictFail, "updated")
+			check("age", "profile.city")
+
+			// An old record (no indexes) removes none.
+			rec.Indexes = nil
+			restore(rec, ConflictFail, "unchanged")
+			check("age", "profile.city")
+
+			// With entries and other metadata: a conflict. Fail merges
+			// nothing; skip keeps the metadata and still merges.
+			if err := s.Set(ctx, "k", 1, storage.InNamespace("people")); err != nil {
+				t.Fatal(err)
+			}
+			other := NamespaceRecord{Name: "people", Metadata: json.RawMessage(`{"a":2}`), CreatedAt: at, Indexes: []string{"tags.0"}}
+			if _, err := s.RestoreNamespace(ctx, other, ConflictFail); !errors.Is(err, storage.ErrAlreadyExists) {
+				t.Fatalf("conflicting record under fail = %v, want ErrAlreadyExists", err)
+			}
+			check("age", "profile.city")
+			restore(other, ConflictSkip, "skipped")
+			check("age", "profile.city", "tags.0")
+
+			// Invalid fields: the typed error CreateNamespace gives, nothing
+			// written.
+			for _, bad := range []struct {
+				fields []string
+				want   error
+			}{
+				{[]string{"$key"}, storage.ErrInvalidOption},
+				{[]string{"ok", "$version"}, storage.ErrInvalidOption},
+				{[]string{"a b"}, storage.ErrInvalidFilter},
+			} {
+				r := NamespaceRecord{Name: "fresh", Metadata: json.RawMessage(`{}`), CreatedAt: at, Indexes: bad.fields}
+				_, err := s.RestoreNamespace(ctx, r, ConflictFail)
+				var oe *storage.OpError
+				if !errors.Is(err, bad.want) || !errors.As(err, &oe) {
+					t.Errorf("indexes %q: err = %v, want an *OpError wrapping %v", bad.fields, err, bad.want)
+				}
+			}
+			list, err := s.ListNamespaces(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range list {
+				if n.Name == "fresh" {
+					t.Errorf("a record with invalid indexes created its namespace")
+				}
+			}
+			check("age", "profile.city", "tags.0")
+		})
+	}
+}

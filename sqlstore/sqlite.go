@@ -489,8 +489,10 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 	if err != nil {
 		return nil, err
 	}
-	t := &sqliteTx{e: e, conn: conn, bound: e.bind(conn)}
+	cache := newStmtCache(conn)
+	t := &sqliteTx{e: e, conn: conn, stmts: cache, bound: e.bind(cache)}
 	if _, err := t.bound.exec(ctx, stmt); err != nil {
+		cache.close()
 		_ = conn.Close()
 		return nil, err
 	}
@@ -501,6 +503,7 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 type sqliteTx struct {
 	e          *sqliteEngine
 	conn       *sql.Conn
+	stmts      *stmtCache // the statements prepared on conn, closed when the transaction ends
 	bound      querier
 	savepoints int
 }
@@ -531,11 +534,13 @@ func (t *sqliteTx) commit(ctx context.Context) error {
 		// connection goes back to the pool.
 		_, _ = t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
 	}
+	t.stmts.close()
 	return errors.Join(err, t.conn.Close())
 }
 
 func (t *sqliteTx) rollback(ctx context.Context) error {
 	_, err := t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
+	t.stmts.close()
 	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
 		// The connection's state is unknown: do not give it back to the pool.
 		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })

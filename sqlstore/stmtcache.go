@@ -13,17 +13,39 @@ import (
 // and nine tenths of an indexed Query). Fixed-shape statements and the
 // dynamic ones of List, Query and Count (whose values are bound parameters)
 // repeat their text; at most maxCachedStmts texts are kept, and others run
-// unprepared. Transactions run on their own connection and do not use it.
+// unprepared. A transaction holds a connection of its own and keeps a
+// cache of its own on it, for its lifetime (a read-modify-write transaction
+// runs the same statements several times); close releases it.
 type stmtCache struct {
-	db *sql.DB
+	db preparer
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
 }
 
+// preparer is a *sql.DB (a pool) or a *sql.Conn (a transaction's
+// connection).
+type preparer interface {
+	PrepareContext(ctx context.Context, q string) (*sql.Stmt, error)
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
 const maxCachedStmts = 256
 
-func newStmtCache(db *sql.DB) *stmtCache {
+func newStmtCache(db preparer) *stmtCache {
 	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+}
+
+// close closes the cached statements; the cache stays usable (it prepares
+// again). A transaction calls it before giving its connection back.
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, s := range c.m {
+		_ = s.Close()
+		delete(c.m, q)
+	}
 }
 
 // stmt returns the prepared statement of q, or nil to run q unprepared

@@ -15,7 +15,10 @@
 // through one writer connection whose transactions begin with BEGIN
 // IMMEDIATE; reads use a pool of query-only connections (DSN parameter
 // readers, default 4). A sqlite::memory: database lives in a single
-// connection shared by reads and writes. PostgreSQL uses a native pgx pool
+// connection shared by reads and writes. The modernc driver caches no
+// statements, so the engine keeps prepared statements by SQL text: on each
+// pool (at most 256 texts), and on each transaction's connection until the
+// transaction ends (stmtcache.go). PostgreSQL uses a native pgx pool
 // (pgxpool), so statement caching and batches are available.
 //
 // # Statements
@@ -106,8 +109,10 @@
 //   - Declared indexes (storage.WithIndexes, on CreateNamespace) are B-tree
 //     (PostgreSQL) or expression (SQLite) indexes on (namespace_id, the
 //     field's number projection) and (namespace_id, its string projection),
+//     plus a sort index over (namespace_id, type rank, number, string, key),
 //     shared by the namespaces that declare the same field and named by a
-//     hash of the expression. They serve eq, in, ranges; no GIN index is
+//     hash of the expression. They serve eq, in, ranges, and sorts with a
+//     limit without sorting the namespace; no GIN index is
 //     built (see indexes.go). SQLite plans well only with statistics: run
 //     ANALYZE once a namespace holds data (connections read statistics when
 //     they open). Each namespace records the fields it declared (column

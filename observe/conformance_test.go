@@ -100,14 +100,21 @@ func TestConformance(t *testing.T) {
 	for _, c := range []testdb.Config{configs[0], configs[2]} { // sqlite-memory, postgres
 		t.Run(c.Name, func(t *testing.T) {
 			var ops sync.Map
+			var opened atomic.Int64
 			storetest.Run(t, teststore.Harness(c.Name+"+observe", func(t *testing.T, opts ...sqlstore.Option) storage.Store {
 				p := newPairs()
 				t.Cleanup(func() { p.check(t, &ops) })
 				inner := observe.Wrap(teststore.Open(t, c.DSN(t), opts...), innerHook{p})
+				opened.Add(1)
 				return observe.Wrap(inner, outerHook{p})
 			}))
 			if t.Failed() {
 				return
+			}
+			if opened.Load() == 0 {
+				// c.DSN skipped every test (no PostgreSQL server; with
+				// CI=true it fails them instead): there is nothing to count.
+				t.Skip("no store was opened: every test of the suite was skipped")
 			}
 			// The suite uses every operation but transactions (which
 			// TestEveryOperation covers).

@@ -10,9 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,11 +33,14 @@ const (
 const DefaultDSN = cmdline.DefaultDSN
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, sig := cmdline.NotifySignals(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	sig.Stop()
+	os.Exit(sig.ExitCode(code)) // 130 after Ctrl-C
 }
+
+// shortUsage is printed after a mistake in the command line.
+const shortUsage = "usage: migrate [flags] COMMAND [ARG]; migrate -h for help"
 
 // usageError is a mistake in the command line: exit code 2.
 type usageError struct{ msg string }
@@ -73,6 +74,7 @@ type cli struct {
 	json        bool
 	dir         string
 	lockTimeout time.Duration
+	version     bool
 	stdout      io.Writer
 	stderr      io.Writer
 }
@@ -85,7 +87,8 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.dir, "dir", "", "`DIR` holding sqlite/ and postgres/ migration directories: create writes there (default ./migrations);\n"+
 		"the other commands read migrations from there instead of the embedded ones (development and tests)")
 	fs.DurationVar(&c.lockTimeout, "lock-timeout", schema.DefaultLockTimeout, "how long to wait for another migrator to finish")
-	fs.Usage = func() { usage(fs) }
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.Usage = func() {} // run prints the help for -h, a short line for a mistake
 	return fs
 }
 
@@ -117,10 +120,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage // the flag package printed the error and usage
+		return cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+	}
+	if c.version {
+		fmt.Fprintln(stdout, cmdline.Version("migrate"))
+		return exitOK
 	}
 	c.dsn, _ = cmdline.DSN(c.dsn, getenv)
 	if len(pos) == 0 {
@@ -166,7 +170,7 @@ func (c *cli) fail(cmd string, err error) int {
 	} else {
 		fmt.Fprintf(c.stderr, "migrate: %v\n", err)
 		if code == exitUsage {
-			fmt.Fprintln(c.stderr, "usage: migrate [flags] COMMAND [ARG]; migrate -h for help")
+			fmt.Fprintln(c.stderr, shortUsage)
 		}
 	}
 	return code

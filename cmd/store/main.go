@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
@@ -28,15 +26,18 @@ const (
 	exitConflict = 4 // a conflict: version, existing key or namespace, not empty
 )
 
+// shortUsage is printed after a mistake in the command line.
+const shortUsage = "usage: store [flags] COMMAND [ARGS]; store -h for help"
+
 // DefaultDSN is used when neither --dsn nor STORAGE_DSN is given (the same
 // as the migrate command's).
 const DefaultDSN = cmdline.DefaultDSN
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, sig := cmdline.NotifySignals(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	sig.Stop()
+	os.Exit(sig.ExitCode(code)) // 130 after Ctrl-C
 }
 
 // usageError is a mistake in the command line: exit code 2.
@@ -90,6 +91,7 @@ type cli struct {
 	actor      string
 	progress   string // auto, bar, lines, none
 	dsnSet     bool   // --dsn or STORAGE_DSN was given
+	version    bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -122,7 +124,8 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.progress, "progress", "auto", "export, import, copy: progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fs.StringVar(&c.actor, "actor", "", "set: record `NAME` as the actor of the write (the audit fields created_by, updated_by)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
-	fs.Usage = func() { usage(fs) }
+	fs.BoolVar(&c.version, "version", false, "print the version and exit")
+	fs.Usage = func() {} // run prints the help for -h, a short line for a mistake
 	return fs
 }
 
@@ -150,10 +153,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage // the flag package printed the error and usage
+		return cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+	}
+	if c.version {
+		fmt.Fprintln(stdout, cmdline.Version("store"))
+		return exitOK
 	}
 	c.dsn, c.dsnSet = cmdline.DSN(c.dsn, getenv)
 	if len(pos) == 0 {
@@ -213,7 +217,7 @@ func (c *cli) fail(cmd string, err error) int {
 		if code == exitUsage {
 			var ue usageError
 			if errors.As(err, &ue) {
-				fmt.Fprintln(c.stderr, "usage: store [flags] COMMAND [ARGS]; store -h for help")
+				fmt.Fprintln(c.stderr, shortUsage)
 			}
 		}
 	}

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/mycelia-kernel/storage/dump"
 	"github.com/mycelia-kernel/storage/internal/testdb"
 )
 
@@ -360,5 +362,39 @@ func TestProgress(t *testing.T) {
 	r = runCLI(t, env, "", "export", file, "-q", "--progress", "bar").want(t, exitOK)
 	if r.stderr != "" {
 		t.Errorf("--quiet printed %q", r.stderr)
+	}
+}
+
+// A redraw that reaches the terminal's last column wraps, and every update
+// then scrolls a line: the bar's line must fit the width, whatever it is.
+func TestProgressBarFitsTheTerminal(t *testing.T) {
+	x := dump.Progress{Entries: 123456, TotalEntries: 1000000, Bytes: 98765432, Elapsed: 3 * time.Second}
+	for _, cols := range []int{0, 20, 40, 60, 80, 200} {
+		p := &progress{mode: progressBar, verb: "import", cols: cols}
+		line := p.barLine(x)
+		limit := cols - 1
+		if cols == 0 {
+			limit = defaultCols - 1
+		}
+		if n := utf8.RuneCountInString(line); n > limit {
+			t.Errorf("cols %d: the line has %d runes, more than %d: %q", cols, n, limit, line)
+		}
+		if cols >= 80 && !strings.Contains(line, "[") {
+			t.Errorf("cols %d: no bar in %q", cols, line)
+		}
+		if cols == 200 && !strings.Contains(line, "["+strings.Repeat("#", 3)+strings.Repeat("-", 27)+"]") {
+			t.Errorf("cols 200: want the full 30-cell bar at 12%%: %q", line)
+		}
+	}
+}
+
+func TestVersionAndShortUsage(t *testing.T) {
+	r := runCLI(t, nil, "", "--version").want(t, exitOK)
+	if !strings.HasPrefix(r.stdout, "store ") {
+		t.Errorf("--version printed %q", r.stdout)
+	}
+	r = runCLI(t, nil, "", "--frobnicate", "list").want(t, exitUsage)
+	if strings.Count(r.stderr, "\n") != 2 || !strings.Contains(r.stderr, "-frobnicate") || strings.Contains(r.stderr, "Commands:") {
+		t.Errorf("an unknown flag printed more than its line and the usage line:\n%s", r.stderr)
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/mycelia-kernel/storage/dump"
 )
@@ -31,6 +34,7 @@ const (
 type progress struct {
 	mode       progressMode
 	w          io.Writer
+	cols       int // the terminal's width for the bar; 0 when unknown
 	verb       string
 	totalBytes int64 // the input's size when known (import from a file)
 	last       time.Time
@@ -48,8 +52,13 @@ func (c *cli) newProgress(verb string, totalBytes int64) *progress {
 		p.mode = progressLines
 	default:
 		p.mode = progressLines
-		if f, ok := c.stderr.(*os.File); ok && isTerminal(f.Fd()) {
+		if f, ok := c.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			p.mode = progressBar
+		}
+	}
+	if f, ok := c.stderr.(*os.File); ok && p.mode == progressBar {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			p.cols = w
 		}
 	}
 	if c.quiet {
@@ -105,25 +114,51 @@ func (p *progress) update(x dump.Progress) {
 	}
 }
 
+// defaultCols is the width the bar assumes when the terminal's is unknown.
+const defaultCols = 80
+
 func (p *progress) drawBar(x dump.Progress) {
-	const width = 30
-	f, ok := p.fraction(x)
-	var b strings.Builder
-	b.WriteString("\r")
-	b.WriteString(p.verb)
-	b.WriteString(" ")
-	if ok {
-		n := int(f * width)
-		b.WriteString("[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]")
-		fmt.Fprintf(&b, " %3.0f%%", 100*f)
-	}
-	fmt.Fprintf(&b, " %d entries  %s  %s", x.Entries, humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
-	if ok && !x.Done {
-		fmt.Fprintf(&b, "  ETA %s", p.eta(x, f))
-	}
-	b.WriteString("\x1b[K") // clear the rest of the line
-	fmt.Fprint(p.w, b.String())
+	fmt.Fprint(p.w, "\r"+p.barLine(x)+"\x1b[K") // \x1b[K clears the rest of the line
 	p.drawn = true
+}
+
+// barLine is the bar's text: it never reaches the terminal's last column,
+// so a redraw never wraps onto a new line. The bar itself shrinks first
+// (down to 10 cells, then it goes), then the text is cut.
+func (p *progress) barLine(x dump.Progress) string {
+	cols := p.cols
+	if cols <= 0 {
+		cols = defaultCols
+	}
+	f, ok := p.fraction(x)
+	tail := fmt.Sprintf(" %d entries  %s  %s", x.Entries, humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
+	if ok && !x.Done {
+		tail += "  ETA " + p.eta(x, f)
+	}
+	head := p.verb
+	if ok {
+		pct := fmt.Sprintf(" %3.0f%%", 100*f)
+		const maxBar, minBar = 30, 10
+		width := min(maxBar, cols-1-utf8.RuneCountInString(head+pct+tail)-3)
+		if width >= minBar {
+			n := int(f * float64(width))
+			head += " [" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + "]"
+		}
+		head += pct
+	}
+	return truncateRunes(head+tail, cols-1)
+}
+
+// truncateRunes cuts s to at most n runes.
+func truncateRunes(s string, n int) string {
+	if n < 0 {
+		n = 0
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
 }
 
 // finish ends the bar's line.

@@ -10,11 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
@@ -44,15 +43,14 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		// After the first signal, a second one kills the process at once.
-		<-ctx.Done()
-		stop()
-	}()
+	// After the first signal, a second one kills the process at once.
+	ctx, sig := cmdline.NotifySignals(context.Background())
 	code := run(ctx, os.Args[1:], os.Stderr, os.Getenv)
-	stop()
-	os.Exit(code)
+	sig.Stop()
+	if code == exitOK && sig.Received() == os.Interrupt {
+		code = 130 // Ctrl-C at a terminal: 128 + SIGINT, as terminal tools do
+	}
+	os.Exit(sig.ExitCode(code))
 }
 
 // options are the parsed flags.
@@ -68,6 +66,7 @@ type options struct {
 	txIdleTimeout   time.Duration
 	logFormat       string
 	logLevel        string
+	version         bool
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -84,7 +83,14 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "least log level: debug, info, warn or error")
-	fs.Usage = func() {
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.Usage = func() {} // run prints the help for -h, a short line for a mistake
+	return fs
+}
+
+// printHelp writes the whole help.
+func printHelp(fs *flag.FlagSet) {
+	{
 		fmt.Fprint(fs.Output(), `Usage: storeserver [flags]
 
 Serves the storage routes over HTTP: POST /v1/storage/{op} with a JSON body
@@ -104,10 +110,10 @@ connections, lets in-flight requests finish (--shutdown-timeout), then closes
 the store, which rolls back every open transaction. A second signal kills it.
 
 Exit status: 0 after a clean shutdown, 1 on failure (or when in-flight
-requests had to be cut off), 2 on a usage error.
+requests had to be cut off), 2 on a usage error; 130 after a graceful stop
+on SIGINT (Ctrl-C).
 `)
 	}
-	return fs
 }
 
 // run is the whole program; it returns the exit code. It serves until ctx
@@ -116,10 +122,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	var o options
 	fs := newFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return cmdline.ParseFailed(err, fs, func() { printHelp(fs) }, "usage: storeserver [flags]; storeserver -h for help")
+	}
+	if o.version {
+		fmt.Fprintln(os.Stdout, cmdline.Version("storeserver"))
+		return exitOK
 	}
 	if err := o.check(fs.Args()); err != nil {
 		fmt.Fprintf(stderr, "storeserver: %v\nusage: storeserver [flags]; storeserver -h for help\n", err)

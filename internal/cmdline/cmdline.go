@@ -4,8 +4,16 @@
 package cmdline
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 )
 
@@ -76,4 +84,112 @@ func PrintUsage(fs *flag.FlagSet, head string, commands []Command, tail string) 
 	fs.PrintDefaults()
 	fmt.Fprint(w, "  -h, -help\n    \tprint this help\n\nEnvironment:\n  "+EnvDSN+"   the DSN when --dsn is not given\n\n")
 	fmt.Fprint(w, tail)
+}
+
+// Version is a program's version line, read from its build info: the main
+// module's version (a release tag, or "(devel)" for a build from a
+// checkout), the VCS revision and time when the build recorded them
+// ("+dirty" for a modified tree), and the Go version.
+func Version(program string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return program + " (no build info)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	line := program + " " + v
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "+dirty"
+		}
+		line += " " + rev
+		if at != "" {
+			line += " " + at
+		}
+	}
+	return line + " " + bi.GoVersion
+}
+
+// ParseFailed ends a run whose flags did not parse (err from Parse, with
+// fs.Usage doing nothing): for -h or -help it prints the whole help and
+// returns 0; otherwise the flag package has already printed what is wrong
+// in one line, and it adds the one-line usage short and returns 2.
+func ParseFailed(err error, fs *flag.FlagSet, help func(), short string) int {
+	if errors.Is(err, flag.ErrHelp) {
+		help()
+		return 0
+	}
+	fmt.Fprintln(fs.Output(), short)
+	return 2
+}
+
+// Signals cancels a context on SIGINT or SIGTERM, as signal.NotifyContext
+// does, and remembers which signal came, so that a program interrupted at
+// the terminal exits 130 (128 + SIGINT) like other terminal tools.
+type Signals struct {
+	stop func()
+	got  atomic.Int32 // the signal's number, 0 until one arrives
+}
+
+// NotifySignals returns a context that ends at the first SIGINT or SIGTERM.
+// After that first signal it stops listening, so a second one kills the
+// process at once, as usual. Call Stop when done.
+func NotifySignals(parent context.Context) (context.Context, *Signals) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	s := &Signals{}
+	done := make(chan struct{})
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
+	go func() {
+		select {
+		case sig := <-ch:
+			if n, ok := sig.(syscall.Signal); ok {
+				s.got.Store(int32(n))
+			}
+			signal.Stop(ch)
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, s
+}
+
+// Stop stops listening for signals and releases the context.
+func (s *Signals) Stop() { s.stop() }
+
+// Received reports the signal that arrived, 0 when none.
+func (s *Signals) Received() syscall.Signal { return syscall.Signal(s.got.Load()) }
+
+// ExitCode is code, or 128 + the signal's number when a signal arrived and
+// code reports a failure (an interrupted run is not a success).
+func (s *Signals) ExitCode(code int) int {
+	if n := s.got.Load(); n != 0 && code != 0 {
+		return 128 + int(n)
+	}
+	return code
 }

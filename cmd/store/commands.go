@@ -15,17 +15,18 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// entryJSON is an entry in --json output.
+// entryJSON is an entry in --json output: the wire's shape (routes), so
+// that one entry reads the same from the CLI and from the server.
 type entryJSON struct {
 	Namespace string          `json:"namespace"`
 	Key       string          `json:"key"`
 	Value     json.RawMessage `json:"value"`
 	Metadata  json.RawMessage `json:"metadata"`
 	Version   int64           `json:"version"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-	CreatedBy string          `json:"created_by,omitempty"`
-	UpdatedBy string          `json:"updated_by,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
+	CreatedBy string          `json:"createdBy,omitempty"`
+	UpdatedBy string          `json:"updatedBy,omitempty"`
 }
 
 func toJSON(e storage.Entry) entryJSON {
@@ -176,6 +177,122 @@ func cmdDelete(ctx context.Context, c *cli, args []string) error {
 			return nil
 		}
 		fmt.Fprintf(c.stdout, "deleted %q from namespace %q\n", args[0], c.nsName())
+		return nil
+	})
+}
+
+func cmdHas(ctx context.Context, c *cli, args []string) error {
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		ok, err := s.Has(ctx, args[0], c.nsOpts()...)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "exists": ok})
+		} else {
+			fmt.Fprintln(c.stdout, ok)
+		}
+		if !ok {
+			return errAbsent{}
+		}
+		return nil
+	})
+}
+
+// errAbsent is has's answer for a missing key: exit 3 with nothing more
+// printed.
+type errAbsent struct{}
+
+func (errAbsent) Error() string { return "the key does not exist" }
+func (errAbsent) Unwrap() error { return storage.ErrNotFound }
+
+// cmdMeta prints an entry's metadata and system fields, or with OBJECT
+// replaces its metadata (--merge: applies OBJECT as a JSON merge patch).
+func cmdMeta(ctx context.Context, c *cli, args []string) error {
+	if len(args) == 1 {
+		if c.merge {
+			return usagef("--merge needs an OBJECT to merge")
+		}
+		return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+			md, err := s.GetMetadata(ctx, args[0], c.nsOpts()...)
+			if err != nil {
+				return err
+			}
+			if c.json {
+				c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "metadata": md.User,
+					"version": md.Version, "createdAt": md.CreatedAt, "updatedAt": md.UpdatedAt,
+					"createdBy": md.CreatedBy, "updatedBy": md.UpdatedBy})
+				return nil
+			}
+			b, err := json.Marshal(md.User)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
+			fmt.Fprintf(tw, "version:\t%d\n", md.Version)
+			fmt.Fprintf(tw, "created:\t%s%s\n", md.CreatedAt.Format(timeFormat), byActor(md.CreatedBy))
+			fmt.Fprintf(tw, "updated:\t%s%s\n", md.UpdatedAt.Format(timeFormat), byActor(md.UpdatedBy))
+			_ = tw.Flush()
+			fmt.Fprintf(c.stdout, "metadata:\n%s\n", pretty(b))
+			return nil
+		})
+	}
+	raw, err := c.readArg(args, 1, "metadata")
+	if err != nil {
+		return err
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var md map[string]any
+	if err := d.Decode(&md); err != nil || md == nil {
+		return usagef("metadata must be a JSON object")
+	}
+	opts := c.nsOpts()
+	if c.merge {
+		opts = append(opts, storage.Merge())
+	}
+	if c.ifVersion > 0 {
+		opts = append(opts, storage.IfVersion(c.ifVersion))
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		if err := s.SetMetadata(ctx, args[0], md, opts...); err != nil {
+			return err
+		}
+		if c.json {
+			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0]})
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "metadata of %q in namespace %q %s\n", args[0], c.nsName(), map[bool]string{true: "merged", false: "replaced"}[c.merge])
+		return nil
+	})
+}
+
+func byActor(actor string) string {
+	if actor == "" {
+		return ""
+	}
+	return " by " + actor
+}
+
+// cmdClear deletes the entries of --namespace, or with --all of every
+// namespace; it refuses to guess which.
+func cmdClear(ctx context.Context, c *cli, _ []string) error {
+	if (c.namespace == "") == !c.all {
+		return usagef("clear needs --namespace NAME, or --all for every namespace")
+	}
+	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+		if err := s.Clear(ctx, c.nsOpts()...); err != nil {
+			return err
+		}
+		what := fmt.Sprintf("namespace %q", c.namespace)
+		if c.all {
+			what = "every namespace"
+		}
+		if c.json {
+			c.printJSON(map[string]any{"ok": true, "cleared": what})
+			return nil
+		}
+		fmt.Fprintf(c.stdout, "cleared the entries of %s\n", what)
 		return nil
 	})
 }

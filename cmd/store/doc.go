@@ -15,6 +15,13 @@
 //	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
 //	                         stdin (--metadata, --no-overwrite, --if-version)
 //	delete KEY               delete an entry (--if-version)
+//	has KEY                  print true or false (exit 3 when false)
+//	meta KEY [OBJECT]        print an entry's metadata and system fields, or
+//	                         replace its metadata with OBJECT (--merge: an
+//	                         RFC 7396 merge patch; --if-version; "-" reads
+//	                         stdin)
+//	clear                    delete the entries of -n NAMESPACE, or of every
+//	                         namespace with --all (namespaces stay)
 //	list                     keys in byte order, one a line (--pattern,
 //	                         --limit, --offset, --cursor)
 //	query [FILTER]           entries matching a JSON filter (storage.Filter's
@@ -30,11 +37,12 @@
 //	import [FILE]            an export from FILE or stdin (--on-conflict,
 //	                         --batch-size, --check)
 //	copy --from DSN --to DSN the store (or -n NAMESPACE) from one database to
-//	                         another, streamed: no temporary file
+//	                         another, streamed: no temporary file; the side
+//	                         not given is --dsn's or $STORAGE_DSN's
 //
 // Data commands work in the default namespace unless -n/--namespace names
 // another. --actor NAME records NAME as the actor of writes (the audit
-// fields created_by and updated_by, which get shows). The command works on
+// fields createdBy and updatedBy, which get and meta show). The command works on
 // the engine directly: no access control (package security) applies. A page that is not the last prints "(more: add --cursor C)" on
 // stderr; with --json the cursor is in the output.
 //
@@ -46,7 +54,9 @@
 //	store export backup.ndjson
 //	store copy --from sqlite:app.db --to postgres://app@db/app
 //
-// Flags, before or after the command: run store -h for the list. The DSN is
+// Flags, before or after the command: run store -h for the list; a mistake
+// prints one line and the usage line, --version the build's version. Exit
+// status 130 after Ctrl-C. The DSN is
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
 // command). Opening a store applies pending migrations (as sqlstore.Open
 // does) unless --no-migrate. Commands that only read refuse a SQLite file

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
@@ -58,6 +59,9 @@ var commands = []command{
 	{"get", "KEY", "print an entry: its value, metadata, version and times", 1, 1, cmdGet},
 	{"set", "KEY [VALUE]", "store a JSON value (VALUE, or stdin when omitted or -)", 1, 2, cmdSet},
 	{"delete", "KEY", "delete an entry", 1, 1, cmdDelete},
+	{"has", "KEY", "print whether a key exists (exit 3 when it does not)", 1, 1, cmdHas},
+	{"meta", "KEY [OBJECT]", "print an entry's metadata, or replace it with OBJECT (--merge: patch it; - reads stdin)", 1, 2, cmdMeta},
+	{"clear", "", "delete every entry of --namespace, or of every namespace with --all", 0, 0, cmdClear},
 	{"list", "", "list keys in byte order (--pattern, --limit, --offset, --cursor)", 0, 0, cmdList},
 	{"query", "[FILTER]", "list the entries matching a JSON filter (- reads stdin; none: all)", 0, 1, cmdQuery},
 	{"count", "[FILTER]", "count the entries (matching a JSON filter)", 0, 1, cmdCount},
@@ -92,6 +96,8 @@ type cli struct {
 	progress   string // auto, bar, lines, none
 	dsnSet     bool   // --dsn or STORAGE_DSN was given
 	version    bool
+	merge      bool
+	all        bool
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -105,17 +111,20 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "print results (and errors) as JSON on stdout, for programs")
 	fs.StringVar(&c.namespace, "namespace", "", "the `NAMESPACE` (default: default; export, import and copy: all)")
 	fs.StringVar(&c.namespace, "n", "", "short for --namespace")
-	fs.IntVar(&c.limit, "limit", 0, "list, query: at most `N` results (0: the store's default page)")
+	fs.IntVar(&c.limit, "limit", 0, "list, query: at most `N` results (0: no limit, every result)")
 	fs.IntVar(&c.offset, "offset", 0, "list, query: skip `N` results")
 	fs.StringVar(&c.cursor, "cursor", "", "list, query: continue after this `CURSOR` (printed by the previous page)")
-	fs.StringVar(&c.sort, "sort", "", "query: sort by `FIELDS`, comma-separated, each FIELD or FIELD:desc (e.g. value.age:desc,key)")
+	fs.StringVar(&c.sort, "sort", "", "query: sort by `FIELDS`, comma-separated, each FIELD or FIELD:desc: a path into the value,\n"+
+		"or $key, $version, $createdAt, $updatedAt, $metadata.PATH (e.g. age:desc,name); ties go by key")
 	fs.StringVar(&c.pattern, "pattern", "", "list: only keys matching this glob `PATTERN` (* and ?)")
 	fs.StringVar(&c.metadata, "metadata", "", "set, ns create: user metadata, a JSON `OBJECT`")
 	fs.BoolVar(&c.noOverwr, "no-overwrite", false, "set: fail if the key exists")
-	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete: only if the entry is at `VERSION`")
+	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete, meta: only if the entry is at `VERSION`")
 	fs.BoolVar(&c.recursive, "recursive", false, "ns delete: delete the namespace's entries too")
-	fs.StringVar(&c.from, "from", "", "copy: the source `DSN`")
-	fs.StringVar(&c.to, "to", "", "copy: the target `DSN`")
+	fs.BoolVar(&c.merge, "merge", false, "meta: apply OBJECT as an RFC 7396 JSON merge patch instead of replacing")
+	fs.BoolVar(&c.all, "all", false, "clear: every namespace")
+	fs.StringVar(&c.from, "from", "", "copy: the source `DSN` (default: --dsn or $STORAGE_DSN)")
+	fs.StringVar(&c.to, "to", "", "copy: the target `DSN` (default: --dsn or $STORAGE_DSN)")
 	fs.StringVar(&c.onConflict, "on-conflict", "fail", "import, copy: a key that holds other content: fail, skip or overwrite")
 	fs.IntVar(&c.batchSize, "batch-size", dump.DefaultBatchSize, "import, copy: entries per transaction")
 	fs.BoolVar(&c.check, "check", false, "import: validate the whole file, write nothing")
@@ -238,9 +247,15 @@ func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.S
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
-	if dc.Dialect == dialect.SQLite && !dc.Memory && !mayCreate {
+	if dc.Dialect == dialect.SQLite && !dc.Memory {
 		if _, err := os.Stat(dc.Path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("sqlite database %s does not exist", dc.Path)
+			if !mayCreate {
+				return nil, fmt.Errorf("sqlite database %s does not exist", dc.Path)
+			}
+			dir := filepath.Dir(dc.Path)
+			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("sqlite database %s cannot be created: directory %s does not exist", dc.Path, dir)
+			}
 		}
 	}
 	var opts []sqlstore.Option

@@ -91,7 +91,7 @@ func TestCommands(t *testing.T) {
 			}
 			m = cli("", "get", "--json", "user:1").want(t, exitOK).decode(t)
 			if m["version"] != float64(2) || m["value"].(map[string]any)["age"] != float64(37) || m["metadata"].(map[string]any)["owner"] != "ops" ||
-				m["updated_by"] != "ada" || m["created_by"] != nil {
+				m["updatedBy"] != "ada" || m["createdBy"] != nil {
 				t.Errorf("get --json: %v", m)
 			}
 			r = cli("", "get", "missing").want(t, exitNotFound)
@@ -203,7 +203,7 @@ func TestCommands(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "out.ndjson")
 			r = cli("", "export", file).want(t, exitOK)
-			if !strings.Contains(r.stderr, "exported 3 entries in 1 namespaces") {
+			if !strings.Contains(r.stderr, "exported 3 entries in 1 namespace ") {
 				t.Errorf("export: %q", r.stderr)
 			}
 			r = cli("", "export").want(t, exitOK) // to stdout
@@ -316,7 +316,9 @@ func TestUsage(t *testing.T) {
 		{[]string{"get"}, exitUsage, "usage: store get KEY"},
 		{[]string{"get", "a", "b"}, exitUsage, "usage: store get KEY"},
 		{[]string{"--limit", "x", "list"}, exitUsage, "invalid value"},
-		{[]string{"copy", "--from", dsn}, exitUsage, "copy needs --from DSN and --to DSN"},
+		{[]string{"copy", "--from", dsn}, exitUsage, "the same DSN"}, // --to defaults to --dsn
+		{[]string{"clear"}, exitUsage, "clear needs --namespace NAME, or --all"},
+		{[]string{"meta", "k", "--merge"}, exitUsage, "--merge needs an OBJECT"},
 		{[]string{"--dsn", "mysql://x", "status"}, exitUsage, "mysql"},
 		{[]string{"status"}, exitFailure, "does not exist"}, // read commands do not create a database
 		{[]string{"set", "k", "1", "--metadata", "[1]"}, exitUsage, "--metadata must be a JSON object"},
@@ -356,7 +358,7 @@ func TestProgress(t *testing.T) {
 		t.Errorf("bar: %q", r.stderr)
 	}
 	r = runCLI(t, map[string]string{"STORAGE_DSN": "sqlite:" + filepath.Join(t.TempDir(), "q.db")}, "", "import", file, "--batch-size", "10", "--progress", "lines").want(t, exitOK)
-	if !regexp.MustCompile(`(?m)^import: 10 entries, 1 namespaces, .*%, ETA`).MatchString(r.stderr) || strings.Contains(r.stderr, "\r") {
+	if !regexp.MustCompile(`(?m)^import: 10 entries, 1 namespace, .*%, ETA`).MatchString(r.stderr) || strings.Contains(r.stderr, "\r") {
 		t.Errorf("lines: %q", r.stderr)
 	}
 	r = runCLI(t, env, "", "export", file, "-q", "--progress", "bar").want(t, exitOK)
@@ -396,5 +398,67 @@ func TestVersionAndShortUsage(t *testing.T) {
 	r = runCLI(t, nil, "", "--frobnicate", "list").want(t, exitUsage)
 	if strings.Count(r.stderr, "\n") != 2 || !strings.Contains(r.stderr, "-frobnicate") || strings.Contains(r.stderr, "Commands:") {
 		t.Errorf("an unknown flag printed more than its line and the usage line:\n%s", r.stderr)
+	}
+}
+
+func TestHasMetaClear(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "hmc.db")
+	env := map[string]string{"STORAGE_DSN": dsn}
+	runCLI(t, env, "", "set", "a", `{"n":1}`, "--metadata", `{"owner":"ada","tag":"x"}`).want(t, exitOK)
+	runCLI(t, env, "", "set", "b", `2`, "-n", "other").want(t, exitOK)
+
+	if r := runCLI(t, env, "", "has", "a").want(t, exitOK); strings.TrimSpace(r.stdout) != "true" {
+		t.Errorf("has a printed %q", r.stdout)
+	}
+	if r := runCLI(t, env, "", "has", "zz").want(t, exitNotFound); strings.TrimSpace(r.stdout) != "false" {
+		t.Errorf("has zz printed %q", r.stdout)
+	}
+
+	r := runCLI(t, env, "", "meta", "a", "--json").want(t, exitOK)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ := m["metadata"].(map[string]any); md["owner"] != "ada" || m["version"] != float64(1) || m["createdAt"] == nil {
+		t.Errorf("meta --json = %v", m)
+	}
+	runCLI(t, env, "", "meta", "a", `{"tag":null,"n":2}`, "--merge").want(t, exitOK)
+	r = runCLI(t, env, "", "meta", "a", "--json").want(t, exitOK)
+	if !strings.Contains(r.stdout, `"owner": "ada"`) || strings.Contains(r.stdout, `"tag"`) || !strings.Contains(r.stdout, `"version": 2`) {
+		t.Errorf("after a merge: %s", r.stdout)
+	}
+	runCLI(t, env, "", "meta", "a", `{"only":true}`, "--if-version", "1").want(t, exitConflict)
+	runCLI(t, env, "", "meta", "a", `{"only":true}`).want(t, exitOK)
+	if r = runCLI(t, env, "", "meta", "a").want(t, exitOK); !strings.Contains(r.stdout, `"only": true`) || strings.Contains(r.stdout, "owner") {
+		t.Errorf("after a replace: %s", r.stdout)
+	}
+	runCLI(t, env, "", "meta", "missing").want(t, exitNotFound)
+
+	runCLI(t, env, "", "clear", "-n", "other").want(t, exitOK)
+	runCLI(t, env, "", "has", "b", "-n", "other").want(t, exitNotFound)
+	runCLI(t, env, "", "has", "a").want(t, exitOK)
+	runCLI(t, env, "", "clear", "--all").want(t, exitOK)
+	runCLI(t, env, "", "has", "a").want(t, exitNotFound)
+}
+
+func TestCopyTakesTheOtherSideFromTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := "sqlite:"+filepath.Join(dir, "src.db"), "sqlite:"+filepath.Join(dir, "dst.db")
+	runCLI(t, map[string]string{"STORAGE_DSN": src}, "", "set", "k", "1").want(t, exitOK)
+	r := runCLI(t, map[string]string{"STORAGE_DSN": src}, "", "copy", "--to", dst, "-q").want(t, exitOK)
+	_ = r
+	if r := runCLI(t, map[string]string{"STORAGE_DSN": dst}, "", "get", "k").want(t, exitOK); !strings.Contains(r.stdout, "value:\n1") {
+		t.Errorf("the copy has %q", r.stdout)
+	}
+	if r := runCLI(t, map[string]string{"STORAGE_DSN": src}, "", "copy", "--to", dst).want(t, exitOK); !strings.Contains(r.stderr, "1 entry") || strings.Contains(r.stderr, "1 namespaces") {
+		t.Errorf("summary %q", r.stderr)
+	}
+}
+
+func TestMissingDirectory(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")
+	r := runCLI(t, map[string]string{"STORAGE_DSN": dsn}, "", "set", "k", "1").want(t, exitFailure)
+	if !strings.Contains(r.stderr, "does not exist") || !strings.Contains(r.stderr, filepath.Join("no", "such", "dir")) {
+		t.Errorf("stderr %q", r.stderr)
 	}
 }

@@ -105,7 +105,7 @@ func (p *progress) update(x dump.Progress) {
 			return // the summary follows the last one
 		}
 		p.last = now
-		line := fmt.Sprintf("%s: %d entries, %d namespaces, %s, %s", p.verb, x.Entries, x.Namespaces,
+		line := fmt.Sprintf("%s: %s, %s, %s, %s", p.verb, entries(x.Entries), namespaces(x.Namespaces),
 			humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
 		if f, ok := p.fraction(x); ok {
 			line += fmt.Sprintf(", %.0f%%, ETA %s", 100*f, p.eta(x, f))
@@ -131,7 +131,7 @@ func (p *progress) barLine(x dump.Progress) string {
 		cols = defaultCols
 	}
 	f, ok := p.fraction(x)
-	tail := fmt.Sprintf(" %d entries  %s  %s", x.Entries, humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
+	tail := fmt.Sprintf(" %s  %s  %s", entries(x.Entries), humanBytes(x.Bytes), rate(x.Entries, x.Elapsed))
 	if ok && !x.Done {
 		tail += "  ETA " + p.eta(x, f)
 	}

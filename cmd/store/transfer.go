@@ -78,8 +78,8 @@ func cmdExport(ctx context.Context, c *cli, args []string) error {
 	}
 	c.summary(toStdout, map[string]any{"ok": true, "namespaces": st.Namespaces, "entries": st.Entries,
 		"bytes": st.Bytes, "seconds": st.Elapsed.Seconds()},
-		"exported %d entries in %d namespaces (%s) in %v, %s",
-		st.Entries, st.Namespaces, humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
+		"exported %s in %s (%s) in %v, %s",
+		entries(st.Entries), namespaces(st.Namespaces), humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
 }
 
@@ -142,8 +142,8 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 		v := importJSON(st)
 		v["ok"] = true
 		v["check"] = true
-		c.summary(false, v, "checked %d lines: %d namespaces and %d entries, trailer and checksum ok; nothing written",
-			st.Lines, st.Namespaces, st.Entries)
+		c.summary(false, v, "checked %s: %s and %s, trailer and checksum ok; nothing written",
+			plural(st.Lines, "line", "lines"), namespaces(st.Namespaces), entries(st.Entries))
 		return nil
 	}
 	if err := c.withStore(ctx, true, runImport); err != nil {
@@ -151,15 +151,23 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	}
 	v := importJSON(st)
 	v["ok"] = true
-	c.summary(false, v, "imported %d entries (%d new, %d unchanged, %d overwritten, %d skipped) and %d namespaces in %v, %s",
-		st.Entries, st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Namespaces,
+	c.summary(false, v, "imported %s (%d new, %d unchanged, %d overwritten, %d skipped) and %s in %v, %s",
+		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
 }
 
 func cmdCopy(ctx context.Context, c *cli, _ []string) error {
+	// The side not given is --dsn's (or STORAGE_DSN's), when one was given.
+	if c.dsnSet {
+		if c.from == "" {
+			c.from = c.dsn
+		} else if c.to == "" {
+			c.to = c.dsn
+		}
+	}
 	if c.from == "" || c.to == "" {
-		return usagef("copy needs --from DSN and --to DSN")
+		return usagef("copy needs --from DSN and --to DSN (one of them may come from --dsn or STORAGE_DSN)")
 	}
 	if c.from == c.to {
 		return usagef("copy: --from and --to are the same DSN")
@@ -187,8 +195,19 @@ func cmdCopy(ctx context.Context, c *cli, _ []string) error {
 	}
 	v := importJSON(st)
 	v["ok"] = true
-	c.summary(false, v, "copied %d entries (%d new, %d unchanged, %d overwritten, %d skipped) and %d namespaces in %v, %s",
-		st.Entries, st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Namespaces,
+	c.summary(false, v, "copied %s (%d new, %d unchanged, %d overwritten, %d skipped) and %s in %v, %s",
+		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
 }
+
+// plural is "1 entry", "2 entries".
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func entries(n int64) string    { return plural(n, "entry", "entries") }
+func namespaces(n int64) string { return plural(n, "namespace", "namespaces") }

@@ -31,6 +31,6 @@ func TestConformance(t *testing.T) {
 			}
 			return s
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
 	})
 }

@@ -52,7 +52,7 @@ func harness(c testConfig) storetest.Harness {
 			}
 			return openTest(t, c.dsn(t), opts...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
 		Check:    checkInvariants,
 	}
 }

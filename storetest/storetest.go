@@ -28,6 +28,9 @@ type Supports struct {
 	Capacity bool
 	// MaxValueSize: the store honors Config.MaxValueSize.
 	MaxValueSize bool
+	// Transactions: Begin returns working transactions, and LookupTx finds
+	// the open ones (the Transactions group).
+	Transactions bool
 }
 
 // Harness connects the suite to one backend and configuration.
@@ -118,6 +121,7 @@ func groups() []group {
 		{"List", listTests},
 		{"Query", queryTests},
 		{"Count", countTests},
+		{"Transactions", txTests},
 	}
 }
 

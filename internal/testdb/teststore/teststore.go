@@ -44,14 +44,14 @@ func Options(cfg storetest.Config) []sqlstore.Option {
 
 // Harness returns a conformance harness named name whose stores are made
 // by newStore from the engine options of each storetest Config (see
-// Options); it declares the engine's Capacity and MaxValueSize support.
+// Options); it declares the engine's Capacity, MaxValueSize and Transactions support.
 func Harness(name string, newStore func(t *testing.T, opts ...sqlstore.Option) storage.Store) storetest.Harness {
 	return storetest.Harness{
 		Name: name,
 		New: func(t *testing.T, cfg storetest.Config) storage.Store {
 			return newStore(t, Options(cfg)...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
 	}
 }
 

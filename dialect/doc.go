@@ -1,16 +1,33 @@
 // Package dialect holds everything that differs between SQLite and PostgreSQL
 // outside the generated, fixed-shape statements: parsing DSNs, building the
-// SQLite connection strings (pragmas, locking), and classifying driver errors
-// into a small set of classes that the engine acts on.
+// SQLite connection strings (pragmas, locking), classifying driver errors
+// into a small set of classes that the engine acts on, and compiling filters,
+// sorts and list patterns into each database's SQL (Compiler).
 //
 // Each database is one type implementing Dialect, in a file of its own, with
-// a compile-time check:
+// a compile-time check. A DSN names its dialect:
 //
-//	d, err := dialect.ForDSN("sqlite:data/app.db")
+//	cfg, err := dialect.ParseDSN("sqlite:data/app.db?synchronous=full")
 //	if err != nil { ... }
-//	switch d.Classify(err) {
-//	case dialect.ErrBusy, dialect.ErrSerialization: // retry
+//	d, err := dialect.ForName(cfg.Dialect)
+//	...
+//	if d.Classify(err).Retryable() { // serialization failure, deadlock, busy
+//		// run the transaction again
 //	}
+//
+// A Compiler writes the WHERE clause of a validated filter (storage.Filter's
+// Compile), the ORDER BY of a sort, and the expressions of declared indexes,
+// from one place, so that the planner matches an index to the queries that
+// use it:
+//
+//	c, err := dialect.NewCompiler(dialect.Postgres)
+//	e, err := storage.StartsWith("$key", "user:").Compile()
+//	where, err := c.Where(e)
+//	sql, args, err := where.ToSql() // key >= ? AND key < ?, [user: user;]
+//
+// User text reaches SQL only as bound parameters; field paths, which an
+// expression index must see spelled as in the query, are written as quoted
+// literals after storage.ParseField has admitted only safe characters.
 //
 // The package imports the drivers only for their error types.
 package dialect

@@ -70,67 +70,106 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // does not depend on the store's size. On error the output lacks its
 // trailer, which Import reports as a truncated file.
 func Export(ctx context.Context, s *sqlstore.Store, w io.Writer, o ExportOptions) (Stats, error) {
-	start := time.Now()
-	var st Stats
 	status, err := s.Status(ctx)
 	if err != nil {
-		return st, err
+		return Stats{}, err
 	}
 	total := status.Size
 	if o.Namespace != "" {
 		if total, err = s.Count(ctx, storage.InNamespace(o.Namespace)); err != nil {
-			return st, err
+			return Stats{}, err
 		}
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
-	cw := &countingWriter{w: bw, h: sha256.New()}
-	enc := json.NewEncoder(cw)
-	enc.SetEscapeHTML(false)
-	hdr := Header{Type: typeHeader, Format: Format, Version: Version, Dialect: status.Dialect,
-		SchemaVersion: status.SchemaVersion, ExportedAt: time.Now().UTC(), Namespace: o.Namespace}
-	if err := enc.Encode(hdr); err != nil {
-		return st, err
-	}
-	report := func(done bool) {
-		if o.Progress != nil {
-			o.Progress(Progress{Namespaces: st.Namespaces, Entries: st.Entries, Bytes: cw.n,
-				TotalEntries: total, Elapsed: time.Since(start), Done: done})
-		}
+	nw, err := newNDJSONWriter(w, status, o, total)
+	if err != nil {
+		return Stats{}, err
 	}
 	line := entryLine{Type: typeEntry}
 	err = s.Export(ctx, sqlstore.ExportOptions{Namespace: o.Namespace, PageSize: o.PageSize},
 		func(n sqlstore.NamespaceRecord) error {
-			st.Namespaces++
-			return enc.Encode(namespaceLine{Type: typeNamespace, Name: n.Name, Metadata: n.Metadata,
+			return nw.namespace(namespaceLine{Type: typeNamespace, Name: n.Name, Metadata: n.Metadata,
 				CreatedAt: n.CreatedAt, Indexes: n.Indexes, Entries: n.Entries})
 		},
 		func(r sqlstore.Record) error {
 			line.Namespace, line.Key, line.Value, line.Metadata = r.Namespace, r.Key, r.Value, r.Metadata
 			line.Version, line.CreatedAt, line.UpdatedAt = r.Version, r.CreatedAt, r.UpdatedAt
 			line.CreatedBy, line.UpdatedBy = r.CreatedBy, r.UpdatedBy
-			if err := enc.Encode(&line); err != nil {
-				return err
-			}
-			st.Entries++
-			if st.Entries%progressEvery == 0 {
-				report(false)
-			}
-			return nil
+			return nw.entry(&line)
 		})
 	if err != nil {
-		_ = bw.Flush() // what was written stays readable, without a trailer
-		return st, err
+		nw.abandon()
+		return nw.st, err
 	}
-	sum := hex.EncodeToString(cw.h.Sum(nil))
-	tr := Trailer{Type: typeTrailer, Namespaces: st.Namespaces, Entries: st.Entries, SHA256: sum}
-	if err := enc.Encode(tr); err != nil {
-		return st, err
+	return nw.finish()
+}
+
+// ndjsonWriter writes the lines of one file: the header when made, then
+// namespaces and entries, then the trailer, counting and hashing as it goes.
+type ndjsonWriter struct {
+	bw    *bufio.Writer
+	cw    *countingWriter
+	enc   *json.Encoder
+	o     ExportOptions
+	st    Stats
+	total int64
+	start time.Time
+}
+
+// newNDJSONWriter writes the header of an export of status's store (or of
+// o.Namespace) to w; total is the number of entries expected, for Progress.
+func newNDJSONWriter(w io.Writer, status storage.Status, o ExportOptions, total int64) (*ndjsonWriter, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	cw := &countingWriter{w: bw, h: sha256.New()}
+	enc := json.NewEncoder(cw)
+	enc.SetEscapeHTML(false)
+	nw := &ndjsonWriter{bw: bw, cw: cw, enc: enc, o: o, total: total, start: time.Now()}
+	hdr := Header{Type: typeHeader, Format: Format, Version: Version, Dialect: status.Dialect,
+		SchemaVersion: status.SchemaVersion, ExportedAt: time.Now().UTC(), Namespace: o.Namespace}
+	if err := enc.Encode(hdr); err != nil {
+		return nil, err
 	}
-	if err := bw.Flush(); err != nil {
-		return st, err
+	return nw, nil
+}
+
+func (nw *ndjsonWriter) report(done bool) {
+	if nw.o.Progress != nil {
+		nw.o.Progress(Progress{Namespaces: nw.st.Namespaces, Entries: nw.st.Entries, Bytes: nw.cw.n,
+			TotalEntries: nw.total, Elapsed: time.Since(nw.start), Done: done})
 	}
-	st.Bytes, st.Elapsed = cw.n, time.Since(start)
-	total = st.Entries
-	report(true)
-	return st, nil
+}
+
+func (nw *ndjsonWriter) namespace(l namespaceLine) error {
+	nw.st.Namespaces++
+	return nw.enc.Encode(l)
+}
+
+func (nw *ndjsonWriter) entry(l *entryLine) error {
+	if err := nw.enc.Encode(l); err != nil {
+		return err
+	}
+	nw.st.Entries++
+	if nw.st.Entries%progressEvery == 0 {
+		nw.report(false)
+	}
+	return nil
+}
+
+// abandon flushes what was written, which stays readable without a
+// trailer.
+func (nw *ndjsonWriter) abandon() { _ = nw.bw.Flush() }
+
+// finish writes the trailer and flushes.
+func (nw *ndjsonWriter) finish() (Stats, error) {
+	sum := hex.EncodeToString(nw.cw.h.Sum(nil))
+	tr := Trailer{Type: typeTrailer, Namespaces: nw.st.Namespaces, Entries: nw.st.Entries, SHA256: sum}
+	if err := nw.enc.Encode(tr); err != nil {
+		return nw.st, err
+	}
+	if err := nw.bw.Flush(); err != nil {
+		return nw.st, err
+	}
+	nw.st.Bytes, nw.st.Elapsed = nw.cw.n, time.Since(nw.start)
+	nw.total = nw.st.Entries
+	nw.report(true)
+	return nw.st, nil
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/security"
 )
 
 func TestReadsEverything(t *testing.T) {

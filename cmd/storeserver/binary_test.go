@@ -194,6 +194,10 @@ func TestServerBinary(t *testing.T) {
 			if code := getStatus(t, s.url+"/readyz"); code != 200 {
 				t.Errorf("readyz = %d", code)
 			}
+			// The console is served, and redirects to its sign-in page.
+			if code := getStatus(t, s.url+"/console"); code != 200 {
+				t.Errorf("/console (to the sign-in page) = %d", code)
+			}
 			admin := s.client(t, adminToken)
 			ns := storage.InNamespace("app")
 			if err := admin.Set(ctx, "committed", map[string]int{"n": 1}, ns); err != nil {
@@ -315,6 +319,10 @@ func TestInsecureAnonymous(t *testing.T) {
 	}
 	if err := anon.Clear(ctx); err != nil {
 		t.Fatalf("anonymous Clear: %v", err)
+	}
+	// No tokens, no console.
+	if code := getStatus(t, s.url+"/console/"); code != http.StatusNotFound {
+		t.Errorf("/console/ without an auth file = %d, want 404", code)
 	}
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit code %d:\n%s", code, s.log())

@@ -32,6 +32,11 @@
 //	--max-open-tx N, --tx-idle-timeout D
 //	                        the engine's limits on open transactions (defaults 128
 //	                        and 1m: a transaction idle that long is rolled back).
+//	--no-console            do not serve the web console at /console/ (package
+//	                        console; it is served only with --auth).
+//	--console-secure-cookies
+//	                        mark the console's cookies Secure on plain HTTP, for a
+//	                        server behind a TLS-terminating proxy.
 //	--log-format text|json, --log-level debug|info|warn|error
 //	                        structured logs (log/slog) on stderr, one record per
 //	                        request: method, path, route, principal, status, code,
@@ -60,6 +65,8 @@
 //	GET  /healthz           200 while the process serves (no token needed)
 //	GET  /readyz            200 when the store answers Status healthy, else 503;
 //	                        503 from the moment shutdown begins (no token needed)
+//	     /console/          the web console (package console): sign in with a
+//	                        token of the auth file; it acts as that principal
 //
 // 200 success; 400 invalid_request (malformed JSON, wrong member types, an
 // unknown member) and the validation codes (invalid_key, invalid_value, …);

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/mycelia-kernel/storage/console"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/routes"
@@ -67,6 +69,8 @@ type options struct {
 	logFormat       string
 	logLevel        string
 	version         bool
+	noConsole       bool
+	secureCookies   bool
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -81,6 +85,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
 	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
+	fs.BoolVar(&o.noConsole, "no-console", false, "do not serve the web console at "+console.Prefix)
+	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "least log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -191,6 +197,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		policy *security.Policy
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log}
 		secOpt []security.Option
+		tokens *httpapi.Tokens
 	)
 	if o.anonymous {
 		policy = security.NewPolicy()
@@ -204,7 +211,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		cfg.AllowAnonymous = true
 		log.Warn("serving WITHOUT AUTHENTICATION (--insecure-anonymous): every caller has full rights; for local development only")
 	} else {
-		tokens, err := httpapi.LoadAuthFile(o.authFile)
+		var err error
+		tokens, err = httpapi.LoadAuthFile(o.authFile)
 		if err != nil {
 			return err
 		}
@@ -242,11 +250,21 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	log.Info("store open", "dialect", st.Dialect, "schemaVersion", st.SchemaVersion)
 
 	mux := routes.NewMux()
-	routes.Register(mux, security.NewStore(inner, policy, secOpt...))
+	sec := security.NewStore(inner, policy, secOpt...)
+	routes.Register(mux, sec)
 	cfg.Ready = inner
 	h := httpapi.NewHandler(mux, cfg)
+	var handler http.Handler = h
+	if tokens != nil && !o.noConsole {
+		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
+			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log})
+		if err != nil {
+			return err
+		}
+		handler = withConsole(h, con)
+	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       o.timeout,
 		WriteTimeout:      o.timeout + writeSlack,
@@ -260,6 +278,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
+	if handler != http.Handler(h) {
+		log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
+	}
 	return serveUntil(ctx, srv, ln, h, o.shutdownTimeout, log)
 }
 
@@ -299,4 +320,19 @@ func warnAuthFileMode(log *slog.Logger, path string) {
 	if err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("the auth file is readable by other users; prefer mode 0600 and tokenSHA256", "file", path, "mode", fi.Mode().Perm().String())
 	}
+}
+
+// withConsole sends the paths under console.Prefix (and the prefix without
+// its slash) to con and every other request to api, unchanged.
+func withConsole(api, con http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, console.Prefix):
+			con.ServeHTTP(w, r)
+		case p == strings.TrimSuffix(console.Prefix, "/") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			http.Redirect(w, r, console.Prefix, http.StatusMovedPermanently)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
 }

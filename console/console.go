@@ -1,0 +1,334 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/security"
+)
+
+// Prefix is the path under which the console is served; mount the Handler
+// there (it serves nothing else).
+const Prefix = "/console/"
+
+// Defaults of Config.
+const (
+	DefaultSessionIdle = 30 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
+	DefaultMaxSessions = 10000
+	DefaultTimeout     = 30 * time.Second
+)
+
+// Cookie names.
+const (
+	sessionCookie = "console_session"
+	loginCookie   = "console_login" // the sign-in form's CSRF token (double submit)
+)
+
+// ContentSecurityPolicy is sent with every response: scripts, styles and
+// images only from the console itself, no inline script or style, no
+// framing, forms only to the console.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config configures New.
+type Config struct {
+	// Store is what the console reads and writes, as the signed-in
+	// principal (security.WithPrincipal on every call's context). Give it
+	// an authorizing store (security.NewStore) so that the security layer
+	// decides what each principal sees and may change. Required.
+	Store storage.Store
+	// Auth maps the token typed into the sign-in form to its principal:
+	// the server's own bearer tokens (httpapi.Tokens). Required.
+	Auth httpapi.Authenticator
+	// OpenTransactions, when set, is shown on the status page to
+	// principals that read everything (see security.Store.ReadsEverything);
+	// sqlstore.Store.OpenTransactions is one.
+	OpenTransactions func() int
+	// SecureCookies marks the cookies Secure even on plain HTTP, for a
+	// console behind a TLS-terminating proxy. Over TLS they always are.
+	SecureCookies bool
+	// SessionIdle ends a session unused this long (0: DefaultSessionIdle);
+	// SessionMax ends any session this old (0: DefaultSessionMax).
+	SessionIdle, SessionMax time.Duration
+	// MaxSessions bounds the sessions signed in at once (0:
+	// DefaultMaxSessions); past it sign-in fails until some expire.
+	MaxSessions int
+	// MaxBodyBytes bounds a form's size (0: httpapi.DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Timeout bounds each request's store calls (0: DefaultTimeout); an
+	// export gets ten times as long.
+	Timeout time.Duration
+	// Logger receives errors the console hides from the page; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the console. It is safe for concurrent use.
+type Handler struct {
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
+	sess  *sessions
+	pages map[string]*template.Template
+	all   func(context.Context) bool
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// New returns the console's handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil || cfg.Auth == nil {
+		return nil, errors.New("console: Config.Store and Config.Auth are required")
+	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = DefaultSessionMax
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = httpapi.DefaultMaxBodyBytes
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
+			now: time.Now, m: make(map[string]*session)},
+		all: func(context.Context) bool { return false }}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if ra, ok := cfg.Store.(interface{ ReadsEverything(context.Context) bool }); ok {
+		h.all = ra.ReadsEverything
+	}
+	var err error
+	if h.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	h.routes()
+	return h, nil
+}
+
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := make(map[string]*template.Template)
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("console: template %s: %w", n, err)
+		}
+		pages[base] = t
+	}
+	return pages, nil
+}
+
+func (h *Handler) routes() {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
+	h.mux.Handle("GET "+Prefix+"static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
+	h.mux.HandleFunc("GET "+Prefix+"{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, Prefix+"namespaces", http.StatusSeeOther)
+	})
+	h.mux.HandleFunc("GET "+Prefix+"signin", h.signinPage)
+	h.mux.HandleFunc("POST "+Prefix+"signin", h.signin)
+	h.mux.HandleFunc("POST "+Prefix+"signout", h.in(h.signout))
+	h.mux.HandleFunc("GET "+Prefix+"namespaces", h.in(h.namespaces))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/create", h.in(h.createNamespace))
+	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.in(h.deleteNamespacePage))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
+	h.mux.HandleFunc("GET "+Prefix+"entries", h.in(h.entries))
+	h.mux.HandleFunc("GET "+Prefix+"entry", h.in(h.entry))
+	h.mux.HandleFunc("GET "+Prefix+"entry/new", h.in(h.newEntry))
+	h.mux.HandleFunc("POST "+Prefix+"entry/save", h.in(h.saveEntry))
+	h.mux.HandleFunc("GET "+Prefix+"entry/delete", h.in(h.deleteEntryPage))
+	h.mux.HandleFunc("POST "+Prefix+"entry/delete", h.in(h.deleteEntry))
+	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
+	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.in(h.export))
+}
+
+// ServeHTTP implements http.Handler: it sets the security headers every
+// response carries, then routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", ContentSecurityPolicy)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+	hd.Set("Cache-Control", "no-store")
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	}
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		h.render(w, r, http.StatusNotFound, "error", nil, &view{Title: "Not found",
+			Error: "There is no console page at this address."})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// sessionKey is the context key of the request's session.
+type sessionKey struct{}
+
+// in wraps a page that needs a signed-in session: without one a GET is sent
+// to the sign-in page and anything else refused. A POST must come from
+// this console (sameOrigin) and carry the session's CSRF token. The page
+// runs with the session's principal in its context, with the Timeout.
+func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var ss *session
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			ss, _ = h.sess.get(c.Value)
+		}
+		if ss == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, Prefix+"signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			h.render(w, r, http.StatusUnauthorized, "error", nil, &view{Title: "Signed out",
+				Error: "You are not signed in (or your session expired). Sign in and try again."})
+			return
+		}
+		if r.Method == http.MethodPost && (!sameOrigin(r) || !tokensEqual(r.PostFormValue("csrf"), ss.csrf)) {
+			h.csrfFailed(w, r, ss)
+			return
+		}
+		ctx, cancel := context.WithTimeout(security.WithPrincipal(r.Context(), ss.pkr), h.cfg.Timeout)
+		defer cancel()
+		ctx = context.WithValue(ctx, sessionKey{}, ss)
+		page(w, r.WithContext(ctx), ss)
+	}
+}
+
+func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request, ss *session) {
+	h.render(w, r, http.StatusForbidden, "error", ss, &view{Title: "Form refused",
+		Error: "This form did not come from this console's page, or it has expired. Go back, reload the page and try again."})
+}
+
+// sameOrigin reports whether a state-changing request comes from a page of
+// this server, as far as the browser tells: Sec-Fetch-Site, when sent,
+// must be same-origin (or none: typed by the user); Origin, when sent,
+// must name this host. Browsers send at least one of them with every POST.
+func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return false
+		}
+	}
+	return true
+}
+
+// secure reports whether cookies get the Secure flag.
+func (h *Handler) secure(r *http.Request) bool { return h.cfg.SecureCookies || r.TLS != nil }
+
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: Prefix, MaxAge: maxAge,
+		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteStrictMode})
+}
+
+// view is what every page template gets: the layout's fields and the
+// page's own Data.
+type view struct {
+	Title     string
+	Principal string // the signed-in principal's PKR; "" on the sign-in page
+	CSRF      string // the session's CSRF token for the forms
+	Nav       string // the active navigation item
+	Notice    string // a success message
+	Error     string // a failure message (role=alert)
+	Data      any
+}
+
+// render writes page with status. A template error is logged, and the
+// client gets a plain 500.
+func (h *Handler) render(w http.ResponseWriter, _ *http.Request, status int, page string, ss *session, v *view) {
+	if ss != nil {
+		v.Principal, v.CSRF = ss.pkr.String(), ss.csrf
+	}
+	var buf bytes.Buffer
+	if err := h.pages[page].Execute(&buf, v); err != nil {
+		h.log.Error("console: rendering a page", "page", page, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders the error page for a store error: its HTTP status and
+// message as the routes map them (403 for a denial, 404 for a missing key,
+// 409 for a conflict, 400 for invalid input). Internal errors are logged
+// and shown as such, without detail.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, ss *session, title string, err error) {
+	status, msg := errorStatus(err)
+	if status >= 500 {
+		h.log.Error("console: store error", "path", r.URL.Path, "error", err)
+	}
+	h.render(w, r, status, "error", ss, &view{Title: title, Error: msg})
+}
+
+// errorStatus is the HTTP status and the message of a store error.
+func errorStatus(err error) (int, string) {
+	code := routes.CodeOf(err)
+	status := routes.HTTPStatus(code)
+	switch {
+	case errors.Is(err, storage.ErrPermissionDenied):
+		return status, "Permission denied: your principal may not do this here."
+	case status >= 500:
+		return status, "The store could not do this (" + code + "); the server's log has the details."
+	}
+	return status, err.Error()
+}
+
+// contextWithLongerTimeout returns a context that ends after d, keeping the
+// values of ctx and its cancellation by the client, but not its deadline.
+func contextWithLongerTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	out, cancel := context.WithTimeout(base, d)
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return out, func() { stop(); cancel() }
+}

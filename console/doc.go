@@ -1,0 +1,70 @@
+// Package console is a web console for a store, served by cmd/storeserver
+// at /console/: namespaces, entries, editing, queries, status and export,
+// for people who run a store and want to look inside without writing code.
+//
+//	tokens, err := httpapi.LoadAuthFile("auth.json")
+//	sec := security.NewStore(inner, tokens.Policy())
+//	con, err := console.New(console.Config{Store: sec, Auth: tokens,
+//		OpenTransactions: inner.OpenTransactions})
+//	mux := http.NewServeMux()
+//	mux.Handle(console.Prefix, con)
+//	mux.Handle("/", api) // the httpapi.Handler
+//
+// # Pages
+//
+//	/console/signin             sign in with a bearer token of the auth file
+//	/console/namespaces         the namespaces the principal may read: entry
+//	                            count, declared indexes, owner, creation time;
+//	                            create (with indexes), delete (confirmation page
+//	                            naming the entry count and first keys; the name
+//	                            must be typed), export, query
+//	/console/entries?ns=&prefix= a namespace's entries by key prefix, in key
+//	                            order, paged with keyset cursors, each with
+//	                            version, times and audit actors
+//	/console/entry?ns=&key=     one entry: value pretty-printed, metadata,
+//	                            system fields; edit and delete
+//	/console/query              a filter (the JSON form, or builder rows of
+//	                            field / operator / value combined with "and"),
+//	                            a sort field, a limit; the matches and their count
+//	/console/status             health, dialect, schema version, capacity; size,
+//	                            namespaces and open transactions for principals
+//	                            that read everything
+//	/console/export?ns=         the namespace as NDJSON in the dump format
+//
+// # Choices
+//
+//   - The console acts as the signed-in principal: every store call carries
+//     it (security.WithPrincipal), and the store it is given decides. It
+//     never filters or checks grants itself, so a principal sees in the
+//     console exactly what it would see through the API. Give it an
+//     authorizing store (security.NewStore).
+//   - Sign-in takes the server's own bearer tokens. A session is an
+//     in-memory random ID in a cookie (HttpOnly, SameSite=Strict, Path
+//     /console/, Secure over TLS or with Config.SecureCookies); it ends on
+//     sign-out, after Config.SessionIdle unused (30 min) or
+//     Config.SessionMax (12 h), and when the server restarts. The token is
+//     never written into a page, a cookie or a log.
+//   - Every state-changing request is a POST that must carry the session's
+//     CSRF token in a hidden field (the sign-in form a double-submit token
+//     in a cookie of its own) and must not come from another site
+//     (Sec-Fetch-Site and Origin, when the browser sends them). Reads are
+//     GETs and change nothing, so a query's address can be kept.
+//   - Every response carries ContentSecurityPolicy: scripts and styles come
+//     only from the console's embedded files, never inline; nothing may
+//     frame it. Pages are html/template: every key, value and metadata is
+//     escaped for where it lands. Pages are not cached (no-store).
+//   - Server-rendered, and usable without JavaScript: the one script keeps
+//     the query page's JSON in step with the builder rows.
+//   - Saving an edited entry is a compare-and-swap on the version the form
+//     was loaded with (storage.IfVersion); a new entry is create-only
+//     (storage.NoOverwrite). When the entry moved on, nothing is written:
+//     the page shows the stored version beside the typed text, and saving
+//     again is a deliberate overwrite of the version now shown. A delete is
+//     likewise of the confirmed version only.
+//   - The entries page reads each entry's audit actors with one
+//     GetMetadata per entry (a page is at most MaxPageSize entries); an
+//     export does the same (dump.ExportStore).
+//   - Errors show the store's message with the HTTP status the routes give
+//     its code (403 denied, 404 missing, 409 conflict, 400 invalid); an
+//     internal error is logged and shown without detail.
+package console

@@ -1,0 +1,252 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// Page sizes of the entries and query pages.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// entryRow is an entry with its audit actors.
+type entryRow struct {
+	storage.Entry
+	CreatedBy, UpdatedBy string
+}
+
+// entriesPage is the data of the entries page.
+type entriesPage struct {
+	NS, Prefix, After, Next string
+	Limit                   int
+	Total                   int64
+	Rows                    []entryRow
+}
+
+// pageSize reads the limit parameter: DefaultPageSize when absent or
+// invalid, at most MaxPageSize.
+func pageSize(s string) int {
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil || n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+// withActors adds each entry's audit actors (one GetMetadata each; an entry
+// deleted in between keeps none).
+func (h *Handler) withActors(r *http.Request, es []storage.Entry) ([]entryRow, error) {
+	rows := make([]entryRow, len(es))
+	for i, e := range es {
+		rows[i].Entry = e
+		md, err := h.cfg.Store.GetMetadata(r.Context(), e.Key, storage.InNamespace(e.Namespace))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		rows[i].CreatedBy, rows[i].UpdatedBy = md.CreatedBy, md.UpdatedBy
+	}
+	return rows, nil
+}
+
+// entries lists a namespace's entries whose keys start with a prefix, in
+// key order, a page at a time (keyset cursors).
+func (h *Handler) entries(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	p := entriesPage{NS: q.Get("ns"), Prefix: q.Get("prefix"), After: q.Get("after"), Limit: pageSize(q.Get("limit"))}
+	f := storage.All()
+	if p.Prefix != "" {
+		f = storage.StartsWith("$key", p.Prefix)
+	}
+	ctx := r.Context()
+	in := storage.InNamespace(p.NS)
+	opts := []storage.Option{in, storage.Limit(p.Limit)}
+	if p.After != "" {
+		opts = append(opts, storage.After(p.After))
+	}
+	res, err := h.cfg.Store.Query(ctx, f, opts...)
+	if err != nil {
+		h.fail(w, r, ss, "Entries of "+p.NS, err)
+		return
+	}
+	if p.Total, err = h.cfg.Store.Count(ctx, in, storage.Where(f)); err != nil {
+		h.fail(w, r, ss, "Entries of "+p.NS, err)
+		return
+	}
+	if p.Rows, err = h.withActors(r, res.Entries); err != nil {
+		h.fail(w, r, ss, "Entries of "+p.NS, err)
+		return
+	}
+	p.Next = res.Cursor
+	h.render(w, r, http.StatusOK, "entries", ss, &view{Title: "Entries of " + p.NS, Nav: "namespaces",
+		Notice: notice(r), Data: p})
+}
+
+// entryPage is the data of the entry page and of the conflict page.
+type entryPage struct {
+	NS, Key string
+	New     bool
+	Entry   storage.Entry
+	Meta    storage.Metadata
+	// The form's contents: what is stored, or what was typed.
+	Value, Metadata string
+	Version         int64
+	// Conflict: what the store holds now, beside what was typed.
+	Conflict *entryRow
+}
+
+// entry shows one entry: the value pretty-printed, its metadata and system
+// fields, and the form to edit it.
+func (h *Handler) entry(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	ns, key := q.Get("ns"), q.Get("key")
+	in := storage.InNamespace(ns)
+	e, err := h.cfg.Store.Get(r.Context(), key, in)
+	if err != nil {
+		h.fail(w, r, ss, "Entry", err)
+		return
+	}
+	md, err := h.cfg.Store.GetMetadata(r.Context(), key, in)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.fail(w, r, ss, "Entry", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces", Notice: notice(r),
+		Data: entryPage{NS: ns, Key: key, Entry: e, Meta: md,
+			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version}})
+}
+
+// newEntry shows the form of a new entry.
+func (h *Handler) newEntry(w http.ResponseWriter, r *http.Request, ss *session) {
+	ns := r.URL.Query().Get("ns")
+	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "New entry in " + ns, Nav: "namespaces",
+		Data: entryPage{NS: ns, New: true, Value: "{}", Metadata: "{}"}})
+}
+
+// parseEntryForm reads the value (any JSON) and the metadata (a JSON
+// object, or empty for none) of the entry form.
+func parseEntryForm(value, metadata string) (json.RawMessage, map[string]any, error) {
+	if !json.Valid([]byte(value)) {
+		return nil, nil, errors.New("the value is not valid JSON")
+	}
+	md := map[string]any{}
+	if strings.TrimSpace(metadata) != "" {
+		dec := json.NewDecoder(strings.NewReader(metadata))
+		dec.UseNumber()
+		if err := dec.Decode(&md); err != nil || dec.More() || md == nil {
+			return nil, nil, errors.New("the metadata must be a JSON object")
+		}
+	}
+	return json.RawMessage(value), md, nil
+}
+
+// saveEntry writes the entry form: a new entry only if the key is free
+// (NoOverwrite), an edit only if the entry still has the version the form
+// was loaded with (IfVersion). When it moved on, nothing is written and the
+// conflict page shows both versions.
+func (h *Handler) saveEntry(w http.ResponseWriter, r *http.Request, ss *session) {
+	ns, key := r.PostFormValue("ns"), r.PostFormValue("key")
+	version, _ := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
+	form := entryPage{NS: ns, Key: key, New: version <= 0, Version: version,
+		Value: r.PostFormValue("value"), Metadata: r.PostFormValue("metadata")}
+	value, md, err := parseEntryForm(form.Value, form.Metadata)
+	if err != nil {
+		h.render(w, r, http.StatusBadRequest, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces",
+			Error: "Not saved: " + err.Error() + ".", Data: form})
+		return
+	}
+	opts := []storage.Option{storage.InNamespace(ns), storage.WithMetadata(md)}
+	if form.New {
+		opts = append(opts, storage.NoOverwrite())
+	} else {
+		opts = append(opts, storage.IfVersion(version))
+	}
+	err = h.cfg.Store.Set(r.Context(), key, value, opts...)
+	switch {
+	case err == nil:
+		http.Redirect(w, r, link("entry", "ns", ns, "key", key, "msg", "saved"), http.StatusSeeOther)
+	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrAlreadyExists):
+		h.conflict(w, r, ss, form)
+	default:
+		status, msg := errorStatus(err)
+		h.render(w, r, status, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces",
+			Error: "Not saved: " + msg, Data: form})
+	}
+}
+
+// conflict shows what was typed beside what the store holds now. The form
+// keeps the typed text and takes the current version, so saving again is a
+// deliberate overwrite of what the principal has now seen.
+func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, ss *session, form entryPage) {
+	in := storage.InNamespace(form.NS)
+	cur, err := h.cfg.Store.Get(r.Context(), form.Key, in)
+	var row entryRow
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		// Deleted meanwhile: saving again creates it.
+		form.New, form.Version = true, 0
+	case err != nil:
+		h.fail(w, r, ss, "Entry "+form.Key, err)
+		return
+	default:
+		rows, err := h.withActors(r, []storage.Entry{cur})
+		if err != nil {
+			h.fail(w, r, ss, "Entry "+form.Key, err)
+			return
+		}
+		row = rows[0]
+		form.Conflict = &row
+		form.New, form.Version = false, cur.Version
+	}
+	msg := fmt.Sprintf("Not saved: the entry changed after you loaded it (you edited version %s). "+
+		"Compare your text with what is stored now; saving again replaces the stored version.", r.PostFormValue("version"))
+	if form.Conflict == nil {
+		msg = "Not saved: the entry was deleted after you loaded it. Saving again creates it."
+	} else if r.PostFormValue("version") == "0" || r.PostFormValue("version") == "" {
+		msg = "Not saved: an entry with this key already exists. Compare it with your text; saving again replaces it."
+	}
+	h.render(w, r, http.StatusConflict, "entry", ss, &view{Title: "Conflict on " + form.Key, Nav: "namespaces",
+		Error: msg, Data: form})
+}
+
+// deleteEntryPage asks to confirm the deletion of one version of an entry.
+func (h *Handler) deleteEntryPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	ns, key := q.Get("ns"), q.Get("key")
+	e, err := h.cfg.Store.Get(r.Context(), key, storage.InNamespace(ns))
+	if err != nil {
+		h.fail(w, r, ss, "Delete entry", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "entrydelete", ss, &view{Title: "Delete entry " + key, Nav: "namespaces",
+		Data: entryPage{NS: ns, Key: key, Entry: e, Version: e.Version, Value: pretty(e.Value)}})
+}
+
+// deleteEntry deletes the entry if it still has the confirmed version.
+func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request, ss *session) {
+	ns, key := r.PostFormValue("ns"), r.PostFormValue("key")
+	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
+	if err != nil || version <= 0 {
+		h.render(w, r, http.StatusBadRequest, "error", ss, &view{Title: "Delete entry", Error: "The form names no version to delete."})
+		return
+	}
+	err = h.cfg.Store.Delete(r.Context(), key, storage.InNamespace(ns), storage.IfVersion(version))
+	if errors.Is(err, storage.ErrConflict) {
+		err = fmt.Errorf("the entry changed after you confirmed version %d; nothing was deleted: %w", version, err)
+	}
+	if err != nil {
+		h.fail(w, r, ss, "Delete entry", err)
+		return
+	}
+	http.Redirect(w, r, link("entries", "ns", ns, "msg", "deleted"), http.StatusSeeOther)
+}

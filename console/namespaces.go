@@ -1,0 +1,128 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// nsRow is one namespace of the namespaces page.
+type nsRow struct {
+	storage.Namespace
+	Entries  int64
+	CountErr string
+}
+
+// notices are the messages a redirect after a successful form names with
+// ?msg=; only these fixed texts are ever shown.
+var notices = map[string]string{
+	"created":   "Namespace created.",
+	"nsdeleted": "Namespace deleted, with every entry it held.",
+	"saved":     "Entry saved.",
+	"deleted":   "Entry deleted.",
+}
+
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("msg")] }
+
+// namespaces lists the namespaces the principal may read, with their entry
+// counts and declared indexes, and the form to create one.
+func (h *Handler) namespaces(w http.ResponseWriter, r *http.Request, ss *session) {
+	h.renderNamespaces(w, r, ss, http.StatusOK, &view{Notice: notice(r)})
+}
+
+func (h *Handler) renderNamespaces(w http.ResponseWriter, r *http.Request, ss *session, status int, v *view) {
+	ctx := r.Context()
+	list, err := h.cfg.Store.ListNamespaces(ctx)
+	if err != nil {
+		h.fail(w, r, ss, "Namespaces", err)
+		return
+	}
+	rows := make([]nsRow, len(list))
+	for i, n := range list {
+		rows[i].Namespace = n
+		if rows[i].Entries, err = h.cfg.Store.Count(ctx, storage.InNamespace(n.Name)); err != nil {
+			_, rows[i].CountErr = errorStatus(err)
+		}
+	}
+	v.Title, v.Nav, v.Data = "Namespaces", "namespaces", rows
+	h.render(w, r, status, "namespaces", ss, v)
+}
+
+// createNamespace creates a namespace with the declared indexes typed in
+// (comma-separated).
+func (h *Handler) createNamespace(w http.ResponseWriter, r *http.Request, ss *session) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	var opts []storage.NamespaceOption
+	if idx := splitList(r.PostFormValue("indexes")); len(idx) > 0 {
+		opts = append(opts, storage.WithIndexes(idx...))
+	}
+	if err := h.cfg.Store.CreateNamespace(r.Context(), name, opts...); err != nil {
+		status, msg := errorStatus(err)
+		h.renderNamespaces(w, r, ss, status, &view{Error: "Creating the namespace failed: " + msg})
+		return
+	}
+	http.Redirect(w, r, link("namespaces", "msg", "created"), http.StatusSeeOther)
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// nsDelete is the confirmation page of a namespace's deletion.
+type nsDelete struct {
+	Name    string
+	Entries int64
+	Sample  []string // the first keys
+	More    bool
+}
+
+const deleteSample = 10
+
+// deleteNamespacePage names what a recursive delete would remove: the
+// namespace, its entry count and its first keys. The principal must type
+// the name to confirm.
+func (h *Handler) deleteNamespacePage(w http.ResponseWriter, r *http.Request, ss *session) {
+	h.renderDeleteNamespace(w, r, ss, http.StatusOK, r.URL.Query().Get("ns"), "")
+}
+
+func (h *Handler) renderDeleteNamespace(w http.ResponseWriter, r *http.Request, ss *session, status int, ns, errMsg string) {
+	ctx := r.Context()
+	in := storage.InNamespace(ns)
+	n, err := h.cfg.Store.Count(ctx, in)
+	if err != nil {
+		h.fail(w, r, ss, "Delete namespace", err)
+		return
+	}
+	page, err := h.cfg.Store.List(ctx, in, storage.Limit(deleteSample))
+	if err != nil {
+		h.fail(w, r, ss, "Delete namespace", err)
+		return
+	}
+	h.render(w, r, status, "nsdelete", ss, &view{Title: "Delete namespace " + ns, Nav: "namespaces", Error: errMsg,
+		Data: nsDelete{Name: ns, Entries: n, Sample: page.Keys, More: page.Cursor != ""}})
+}
+
+// deleteNamespace deletes a namespace and everything in it, once its name
+// was typed to confirm.
+func (h *Handler) deleteNamespace(w http.ResponseWriter, r *http.Request, ss *session) {
+	ns := r.PostFormValue("ns")
+	if r.PostFormValue("confirm") != ns {
+		h.renderDeleteNamespace(w, r, ss, http.StatusBadRequest, ns,
+			"Type the namespace's name exactly to confirm; nothing was deleted.")
+		return
+	}
+	if err := h.cfg.Store.DeleteNamespace(r.Context(), ns, storage.Recursive()); err != nil {
+		status, msg := errorStatus(err)
+		h.renderDeleteNamespace(w, r, ss, status, ns, "Deleting failed: "+msg)
+		return
+	}
+	http.Redirect(w, r, link("namespaces", "msg", "nsdeleted"), http.StatusSeeOther)
+}

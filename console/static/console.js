@@ -1,0 +1,35 @@
+// The storage console's only script. Everything works without it; it
+// keeps the query page's JSON filter in step with the builder rows, so the
+// filter the rows make is visible as it is typed.
+"use strict";
+(function () {
+  var form = document.getElementById("query-form");
+  if (!form) { return; }
+  var builder = document.getElementById("builder");
+  var filter = document.getElementById("q-filter");
+
+  function valueOf(op, text) {
+    var v = text.trim();
+    if (op === "exists") { return v !== "false"; }
+    if (v === "") { return text; }
+    try { return JSON.parse(v); } catch (e) { return text; }
+  }
+
+  function fromRows() {
+    var leaves = [];
+    builder.querySelectorAll(".row").forEach(function (row) {
+      var field = row.querySelector("input[name=field]").value.trim();
+      if (!field) { return; }
+      var op = row.querySelector("select[name=op]").value;
+      var value = row.querySelector("input[name=value]").value;
+      leaves.push({ field: field, operator: op, value: valueOf(op, value) });
+    });
+    if (leaves.length === 0) { return null; }
+    return leaves.length === 1 ? leaves[0] : { and: leaves };
+  }
+
+  builder.addEventListener("input", function () {
+    var f = fromRows();
+    filter.value = f === null ? "" : JSON.stringify(f, null, 2);
+  });
+})();

@@ -1,0 +1,91 @@
+package console
+
+import (
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dump"
+)
+
+// statusPage is the data of the status page.
+type statusPage struct {
+	storage.Status
+	Capabilities storage.Capabilities
+	// Everything: the principal reads every namespace and key, so the
+	// whole-store figures (Size, Namespaces, OpenTx) are shown.
+	Everything bool
+	OpenTx     int
+	HasOpenTx  bool
+}
+
+// status shows the store's health, size, capacity, schema version and
+// dialect as the security layer reports them to the principal, and the
+// open transactions to principals that read everything.
+func (h *Handler) status(w http.ResponseWriter, r *http.Request, ss *session) {
+	st, err := h.cfg.Store.Status(r.Context())
+	if err != nil {
+		h.fail(w, r, ss, "Status", err)
+		return
+	}
+	p := statusPage{Status: st, Capabilities: h.cfg.Store.Capabilities(), Everything: h.all(r.Context())}
+	if p.Everything && h.cfg.OpenTransactions != nil {
+		p.OpenTx, p.HasOpenTx = h.cfg.OpenTransactions(), true
+	}
+	h.render(w, r, http.StatusOK, "status", ss, &view{Title: "Status", Nav: "status", Data: p})
+}
+
+// export streams one namespace as NDJSON in the dump format
+// (dump.ExportStore), holding what the principal may read of it.
+func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
+	ns := r.URL.Query().Get("ns")
+	ctx := r.Context()
+	// An export may take longer than a page: ten times the timeout, from
+	// the request's own context (in's timeout is replaced).
+	ctx, cancel := contextWithLongerTimeout(ctx, 10*h.cfg.Timeout)
+	defer cancel()
+	lw := &lazyWriter{w: w, start: func() {
+		hd := w.Header()
+		hd.Set("Content-Type", "application/x-ndjson; charset=utf-8")
+		hd.Set("Content-Disposition", `attachment; filename="`+exportName(ns)+`"`)
+	}}
+	if _, err := dump.ExportStore(ctx, h.cfg.Store, lw, dump.ExportOptions{Namespace: ns}); err != nil {
+		if !lw.started {
+			h.fail(w, r, ss, "Export "+ns, err)
+			return
+		}
+		// The file lacks its trailer, which an import reports as truncated.
+		h.log.Error("console: export cut short", "namespace", ns, "error", err)
+	}
+}
+
+// exportName is the download's file name: the namespace with anything but
+// letters, digits, '.', '-' and '_' replaced, and the date.
+func exportName(ns string) string {
+	clean := strings.Map(func(c rune) rune {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+			return c
+		}
+		return '_'
+	}, ns)
+	return path.Base(clean) + "-" + time.Now().UTC().Format("20060102T150405Z") + ".ndjson"
+}
+
+// lazyWriter calls start before the first byte, so that an error found
+// before anything was written can still get an error page.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	start   func()
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.start()
+	}
+	return l.w.Write(p)
+}

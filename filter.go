@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // Operator is the operator of a filter leaf.
@@ -195,7 +197,7 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes f from the seed's shape. Numbers keep their
 // spelling (json.Number) until the filter is validated. Unknown members and
-// objects mixing shapes are errors.
+// objects mixing shapes are errors; member names are case-sensitive.
 func (f *Filter) UnmarshalJSON(b []byte) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
@@ -203,6 +205,22 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	var j filterJSON
 	if err := d.Decode(&j); err != nil {
 		return invalid(ErrInvalidFilter, "%v", err)
+	}
+	// encoding/json keeps the last of two members of the same name and
+	// matches names case-insensitively; a filter's names are exact and
+	// unique, so that every reader sees the same filter.
+	if err := jsonx.CheckDuplicateKeys(b, 2*MaxFilterDepth+2); err != nil {
+		return invalid(ErrInvalidFilter, "%v", err)
+	}
+	var names map[string]json.RawMessage
+	if err := json.Unmarshal(b, &names); err == nil {
+		for n := range names {
+			switch n {
+			case "field", "operator", "value", "and", "or", "not":
+			default:
+				return invalid(ErrInvalidFilter, "unknown member %q (names are case-sensitive)", n)
+			}
+		}
 	}
 	shapes := 0
 	for _, set := range []bool{j.Field != nil || j.Operator != nil || j.Value != nil, j.And != nil, j.Or != nil, j.Not != nil} {

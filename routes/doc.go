@@ -19,8 +19,12 @@
 //
 // A body is one JSON object, UTF-8; an empty body means {}. Decoding is
 // strict: an unknown member, a member of the wrong type, a missing required
-// member, malformed JSON, a body that is not an object, or trailing data is
-// an invalid_request error and nothing runs. Values (and metadata) are kept
+// member, malformed JSON, a body that is not an object, trailing data, an
+// object with two members of the same name ({"key":"a","key":"b"}, which
+// readers resolve differently), or a member name in another letter case
+// ("Key", which encoding/json would accept) is an invalid_request error and
+// nothing runs. Inside values and metadata duplicates are invalid_value,
+// inside filters invalid_filter; filter member names are exact too. Values (and metadata) are kept
 // as the JSON text that was sent, so numbers are never rounded; the store
 // may normalize spelling (whitespace, member order), never meaning.
 //

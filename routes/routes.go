@@ -87,7 +87,9 @@ func badRequest(format string, args ...any) error {
 }
 
 // decodeRequest decodes body into v: one JSON object (an empty body is
-// {}), valid UTF-8, no unknown members, no trailing data.
+// {}), valid UTF-8, no unknown members, no trailing data, no object with
+// two members of the same name, and member names spelled exactly
+// (checkMembers).
 func decodeRequest(body []byte, v any) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -107,7 +109,7 @@ func decodeRequest(body []byte, v any) error {
 	if _, err := d.Token(); err != io.EOF {
 		return badRequest("trailing data after the JSON object")
 	}
-	return nil
+	return checkMembers(trimmed, reflect.TypeOf(v))
 }
 
 // Register registers a handler for every route onto r, serving s (any

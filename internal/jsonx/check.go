@@ -80,6 +80,20 @@ func Check(b []byte, maxDepth int) error {
 	return err
 }
 
+// CheckDuplicateKeys reports whether b is one JSON value (surrounding
+// whitespace allowed) with no object holding two members of the same
+// decoded key, nested at most maxDepth deep. Unlike Check it lets through
+// what encoding/json accepts: the \u0000 escape, unpaired surrogates and
+// numbers of any size, so that a decoder can give those their own errors.
+// It returns nil or an *Error, like Check.
+func CheckDuplicateKeys(b []byte, maxDepth int) error {
+	s := getScanner(b, maxDepth, true)
+	s.dups = true
+	err := s.run()
+	putScanner(s)
+	return err
+}
+
 // IsObject reports whether the first non-whitespace byte of b is '{'.
 func IsObject(b []byte) bool {
 	i := skipWS(b, 0)
@@ -128,6 +142,7 @@ type scanner struct {
 	b        []byte
 	maxDepth int
 	lenient  bool // syntax and UTF-8 only: no NUL, surrogate, duplicate or number-range checks
+	dups     bool // with lenient: check duplicate keys all the same
 	record   bool // record container spans
 
 	frames []frame
@@ -147,7 +162,7 @@ func getScanner(b []byte, maxDepth int, lenient bool) *scanner {
 	if s == nil {
 		s = new(scanner)
 	}
-	s.b, s.maxDepth, s.lenient, s.record = b, maxDepth, lenient, false
+	s.b, s.maxDepth, s.lenient, s.record, s.dups = b, maxDepth, lenient, false, false
 	return s
 }
 
@@ -346,7 +361,7 @@ func (s *scanner) key(i int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !s.lenient {
+	if !s.lenient || s.dups {
 		if err := s.addKey(i, end, esc); err != nil {
 			return 0, err
 		}

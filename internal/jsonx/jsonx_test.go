@@ -1067,3 +1067,28 @@ func FuzzMergePatch(f *testing.F) {
 		checkMergeProperties(t, target, patch)
 	})
 }
+
+func TestCheckDuplicateKeys(t *testing.T) {
+	cases := []struct {
+		in   string
+		kind Kind // 0: accepted
+	}{
+		{`{"a":1,"b":2}`, 0},
+		{`{"a":"\u0000","b":1e999999999}`, 0}, // left to other checks
+		{`{"a":1,"a":2}`, KindDuplicateKey},
+		{`{"a":1,"\u0061":2}`, KindDuplicateKey},
+		{`[{"x":{"a":1,"a":2}}]`, KindDuplicateKey},
+		{`{"a":1,"A":2}`, 0},
+		{`{"a":`, KindSyntax},
+	}
+	for _, c := range cases {
+		err := CheckDuplicateKeys([]byte(c.in), 100)
+		var je *Error
+		switch {
+		case c.kind == 0 && err != nil:
+			t.Errorf("%s: %v", c.in, err)
+		case c.kind != 0 && (!errors.As(err, &je) || je.Kind != c.kind):
+			t.Errorf("%s: got %v, want kind %d", c.in, err, c.kind)
+		}
+	}
+}

@@ -686,10 +686,23 @@ func (h handlers) rollback(ctx context.Context, req *TxRequest) (*Envelope, erro
 	return done(tx.Rollback(ctx))
 }
 
-func (h handlers) lookupTx(_ context.Context, req *TxRequest) (*TxResponse, error) {
+// authorizer is a transaction that can tell whether the caller may use it
+// (security.Tx).
+type authorizer interface {
+	Authorize(ctx context.Context) error
+}
+
+func (h handlers) lookupTx(ctx context.Context, req *TxRequest) (*TxResponse, error) {
 	tx, err := h.lookup(req)
 	if err != nil {
 		return nil, err
+	}
+	// Isolation and ReadOnly take no context: ask the transaction whether
+	// the caller may see them, as every other call on it does.
+	if a, ok := tx.(authorizer); ok {
+		if err := a.Authorize(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return txResponse(tx), nil
 }

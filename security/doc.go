@@ -89,7 +89,9 @@
 //     what it may not see. Capabilities and Close need no principal.
 //   - A transaction is bound to the principal that began it. LookupTx finds
 //     only transactions begun through this store, and every call on one,
-//     Commit and Rollback included, from another principal is denied. Inside
+//     Commit and Rollback included, from another principal is denied; a
+//     server reporting a transaction's isolation or read-only flag asks
+//     Tx.Authorize first (routes' lookupTransaction does). Inside
 //     a transaction the same rules hold, and a denial is decided before any
 //     SQL runs, so it never aborts the transaction (on PostgreSQL too).
 //

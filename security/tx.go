@@ -30,6 +30,16 @@ func (t *Tx) guard(ctx context.Context, op string) (guard, context.Context, erro
 	return guard{ops: t.inner, sub: sub, store: t.store, inTx: true}, ctx, nil
 }
 
+// Authorize reports whether the principal of ctx may use the transaction:
+// nil for the principal that began it, else the same ErrPermissionDenied
+// (or ErrUnauthenticated) every other call on it gets. ID, Isolation and
+// ReadOnly take no context and so cannot check; a server that reports
+// them (routes' lookupTransaction) calls Authorize first.
+func (t *Tx) Authorize(ctx context.Context) error {
+	_, _, err := t.guard(ctx, "lookupTransaction")
+	return err
+}
+
 // ID implements storage.Tx.
 func (t *Tx) ID() string { return t.inner.ID() }
 

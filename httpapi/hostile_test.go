@@ -1,15 +1,11 @@
 package httpapi_test
 
 import (
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
 	"github.com/mycelia-kernel/storage/routes"
-	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -38,25 +34,11 @@ var hostileAuth = `{"principals":[
 	{"token":"` + hNobody + `","pkr":"nobody-pk","profiles":[]}
 ]}`
 
-// newHostileServer starts the stack on a fresh store of c with the hostile
-// principals.
+// newHostileServer starts the stack on a fresh store at dsn with the
+// hostile principals.
 func newHostileServer(t testing.TB, dsn string, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
 	t.Helper()
-	inner := teststore.Open(t, dsn, opts...)
-	tokens, err := httpapi.ParseAuthFile([]byte(hostileAuth))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := routes.NewMux()
-	routes.Register(mux, security.NewStore(inner, tokens.Policy()))
-	cfg.Auth = tokens
-	cfg.Ready = inner
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	srv := httptest.NewServer(httpapi.NewHandler(mux, cfg))
-	t.Cleanup(srv.Close)
-	return &testServer{URL: srv.URL, inner: inner, srv: srv}
+	return newServerAuth(t, dsn, hostileAuth, cfg, opts...)
 }
 
 // hostileConfigs are the databases of the suite: a SQLite file and

@@ -52,8 +52,15 @@ type testServer struct {
 // ends.
 func newServer(t testing.TB, c testdb.Config, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
 	t.Helper()
-	inner := teststore.Open(t, c.DSN(t), opts...) // closed after the server
-	tokens, err := httpapi.ParseAuthFile([]byte(authFile))
+	return newServerAuth(t, c.DSN(t), authFile, cfg, opts...)
+}
+
+// newServerAuth starts a server on a fresh store at dsn with the
+// principals of the auth file auth.
+func newServerAuth(t testing.TB, dsn, auth string, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
+	t.Helper()
+	inner := teststore.Open(t, dsn, opts...) // closed after the server
+	tokens, err := httpapi.ParseAuthFile([]byte(auth))
 	if err != nil {
 		t.Fatal(err)
 	}

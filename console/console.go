@@ -178,7 +178,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"entry/delete", h.in(h.deleteEntry))
 	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
-	h.mux.HandleFunc("GET "+Prefix+"export", h.in(h.export))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.signedIn(0, h.export))
 }
 
 // ServeHTTP implements http.Handler: it sets the security headers every
@@ -211,6 +211,12 @@ type sessionKey struct{}
 // this console (sameOrigin) and carry the session's CSRF token. The page
 // runs with the session's principal in its context, with the Timeout.
 func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return h.signedIn(h.cfg.Timeout, page)
+}
+
+// signedIn is in with a timeout of its own; 0 means none (a stream, which
+// ends when the client goes away).
+func (h *Handler) signedIn(timeout time.Duration, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
@@ -229,8 +235,12 @@ func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) ht
 			h.csrfFailed(w, r, ss)
 			return
 		}
-		ctx, cancel := context.WithTimeout(security.WithPrincipal(r.Context(), ss.pkr), h.cfg.Timeout)
-		defer cancel()
+		ctx := security.WithPrincipal(r.Context(), ss.pkr)
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
 		ctx = context.WithValue(ctx, sessionKey{}, ss)
 		page(w, r.WithContext(ctx), ss)
 	}
@@ -318,17 +328,4 @@ func errorStatus(err error) (int, string) {
 		return status, "The store could not do this (" + code + "); the server's log has the details."
 	}
 	return status, err.Error()
-}
-
-// contextWithLongerTimeout returns a context that ends after d, keeping the
-// values of ctx and its cancellation by the client, but not its deadline.
-func contextWithLongerTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	base := context.WithoutCancel(ctx)
-	out, cancel := context.WithTimeout(base, d)
-	stop := context.AfterFunc(ctx, func() {
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			cancel()
-		}
-	})
-	return out, func() { stop(); cancel() }
 }

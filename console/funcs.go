@@ -42,7 +42,38 @@ func pretty(raw json.RawMessage) string {
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return string(raw)
 	}
-	return buf.String()
+	return readable(buf.Bytes())
+}
+
+// readable undoes the \u003c, \u003e and \u0026 escapes that Go's encoder
+// writes for <, > and & (SQLite keeps the text as written; PostgreSQL's
+// jsonb does not), so a value reads the same on both. The JSON means the
+// same; the page escapes it for HTML anyway.
+func readable(js []byte) string {
+	out := make([]byte, 0, len(js))
+	for i := 0; i < len(js); i++ {
+		c := js[i]
+		if c != '\\' || i+1 >= len(js) {
+			out = append(out, c)
+			continue
+		}
+		if js[i+1] == 'u' && i+5 < len(js) {
+			switch strings.ToLower(string(js[i+2 : i+6])) {
+			case "003c":
+				out, i = append(out, '<'), i+5
+				continue
+			case "003e":
+				out, i = append(out, '>'), i+5
+				continue
+			case "0026":
+				out, i = append(out, '&'), i+5
+				continue
+			}
+		}
+		out = append(out, c, js[i+1]) // any other escape, \\ included, stays
+		i++
+	}
+	return string(out)
 }
 
 // previewLen is how many characters of a value a table shows.
@@ -53,7 +84,7 @@ func preview(raw json.RawMessage) string {
 	var buf bytes.Buffer
 	s := string(raw)
 	if json.Compact(&buf, raw) == nil {
-		s = buf.String()
+		s = readable(buf.Bytes())
 	}
 	if utf8.RuneCountInString(s) > previewLen {
 		r := []rune(s)

@@ -66,3 +66,18 @@ func TestNext(t *testing.T) {
 		}
 	}
 }
+
+func TestReadable(t *testing.T) {
+	for in, want := range map[string]string{
+		`"\u003cb\u003e \u0026"`: `"<b> &"`,
+		`"\\u003c"`:              `"\\u003c"`,
+		`"\\\u003c"`:             `"\\<"`,
+		`"\u00e9 \n \" \u003C"`:  `"\u00e9 \n \" <"`,
+		`{"a":"\u003e"}`:         `{"a":">"}`,
+		`"trailing \u00`:         `"trailing \u00`,
+	} {
+		if got := readable([]byte(in)); got != want {
+			t.Errorf("readable(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"path"
 	"strings"
@@ -41,10 +42,8 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, ss *session) {
 // (dump.ExportStore), holding what the principal may read of it.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns := r.URL.Query().Get("ns")
-	ctx := r.Context()
-	// An export may take longer than a page: ten times the timeout, from
-	// the request's own context (in's timeout is replaced).
-	ctx, cancel := contextWithLongerTimeout(ctx, 10*h.cfg.Timeout)
+	// An export may take longer than a page: ten times the timeout.
+	ctx, cancel := context.WithTimeout(r.Context(), 10*h.cfg.Timeout)
 	defer cancel()
 	lw := &lazyWriter{w: w, start: func() {
 		hd := w.Header()

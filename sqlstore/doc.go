@@ -16,10 +16,12 @@
 // IMMEDIATE; reads use a pool of query-only connections (DSN parameter
 // readers, default 4). A sqlite::memory: database lives in a single
 // connection shared by reads and writes. The modernc driver caches no
-// statements, so the engine keeps prepared statements by SQL text: on each
-// pool (at most 256 texts), and on each transaction's connection until the
-// transaction ends (stmtcache.go). PostgreSQL uses a native pgx pool
-// (pgxpool), so statement caching and batches are available.
+// statements, so the engine keeps prepared statements by SQL text on each
+// pool (at most 256 texts), for the store's lifetime; transactions run them
+// on their connection through sql.Tx.StmtContext, so BEGIN aside nothing is
+// parsed again from one transaction to the next (stmtcache.go).
+// PostgreSQL uses a native pgx pool (pgxpool), so statement caching and
+// batches are available.
 //
 // # Statements
 //

@@ -24,6 +24,9 @@ type sqliteEngine struct {
 	w      *sql.DB // one connection; transactions BEGIN IMMEDIATE
 	r      *sql.DB // readers; == w for an in-memory database
 	wq, rq querier
+	// wc and rc are the statement caches of w and r (the same cache for an
+	// in-memory database), shared by transactions.
+	wc, rc *stmtCache
 	cfg    config
 }
 
@@ -83,11 +86,12 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 			return nil, err
 		}
 	}
-	e.wq = e.bind(newStmtCache(e.w))
-	e.rq = e.wq
+	e.wc = newStmtCache(e.w)
+	e.rc = e.wc
 	if e.r != e.w {
-		e.rq = e.bind(newStmtCache(e.r))
+		e.rc = newStmtCache(e.r)
 	}
+	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	return e, nil
 }
 
@@ -130,12 +134,13 @@ func (e *sqliteEngine) writer() querier          { return e.wq }
 
 func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	e.count()
+	e.wc.warm(ctx)
 	tx, err := e.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock=immediate
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(e.bind(tx)); err != nil {
+	if err := fn(e.bind(txStmts{c: e.wc, tx: tx})); err != nil {
 		return err
 	}
 	e.count()
@@ -476,34 +481,44 @@ func (s sqliteQ) exec(ctx context.Context, q string, args ...any) (int64, error)
 // transaction on the writer with BEGIN IMMEDIATE, which takes the write lock
 // at once, so no busy error can surface inside it; a read-only one on a
 // reader with BEGIN, whose snapshot is taken at its first read. Both the wait
-// for the connection and the wait for the lock are bounded by ctx. The
-// transaction is driven by hand on the *sql.Conn rather than through
-// database/sql's Tx, which would roll back when ctx ends: it lives until
-// Commit or Rollback.
+// for the connection and the wait for the lock are bounded by ctx; the
+// transaction itself is not: it lives until Commit or Rollback (database/sql
+// would roll it back when ctx ends, so it gets a context of its own, which
+// ctx cancels only until BEGIN has run). Its statements come from the
+// store's statement cache (txStmts).
 func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, error) {
-	db, stmt := e.w, "BEGIN IMMEDIATE"
+	db, cache := e.w, e.wc // BEGIN IMMEDIATE: _txlock=immediate
 	if opts.ReadOnly {
-		db, stmt = e.r, "BEGIN"
+		db, cache = e.r, e.rc // BEGIN: database/sql's ReadOnly
 	}
+	cache.warm(ctx)
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cache := newStmtCache(conn)
-	t := &sqliteTx{e: e, conn: conn, stmts: cache, bound: e.bind(cache)}
-	if _, err := t.bound.exec(ctx, stmt); err != nil {
-		cache.close()
+	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	e.count()
+	tx, err := conn.BeginTx(txCtx, &sql.TxOptions{ReadOnly: opts.ReadOnly})
+	if !stop() && err == nil {
+		// ctx ended as BEGIN ran: database/sql rolls the transaction back.
+		_ = tx.Rollback()
+		err = context.Cause(ctx)
+	}
+	if err != nil {
+		cancel()
 		_ = conn.Close()
 		return nil, err
 	}
-	return t, nil
+	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: e.bind(txStmts{c: cache, tx: tx})}, nil
 }
 
 // sqliteTx is an open SQLite transaction on a connection it holds.
 type sqliteTx struct {
 	e          *sqliteEngine
 	conn       *sql.Conn
-	stmts      *stmtCache // the statements prepared on conn, closed when the transaction ends
+	tx         *sql.Tx
+	cancel     context.CancelFunc // ends the transaction's context, once it has ended
 	bound      querier
 	savepoints int
 }
@@ -527,21 +542,20 @@ func (t *sqliteTx) savepoint(ctx context.Context, fn func(q querier) error) erro
 	return err
 }
 
-func (t *sqliteTx) commit(ctx context.Context) error {
-	_, err := t.bound.exec(context.WithoutCancel(ctx), "COMMIT")
-	if err != nil {
-		// A failed COMMIT may leave the transaction open: end it before the
-		// connection goes back to the pool.
-		_, _ = t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
-	}
-	t.stmts.close()
+// commit commits. The driver rolls back a COMMIT that failed and left the
+// transaction open, before the connection goes back to the pool.
+func (t *sqliteTx) commit(context.Context) error {
+	t.e.count()
+	err := t.tx.Commit()
+	t.cancel()
 	return errors.Join(err, t.conn.Close())
 }
 
-func (t *sqliteTx) rollback(ctx context.Context) error {
-	_, err := t.bound.exec(context.WithoutCancel(ctx), "ROLLBACK")
-	t.stmts.close()
-	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+func (t *sqliteTx) rollback(context.Context) error {
+	t.e.count()
+	err := t.tx.Rollback()
+	t.cancel()
+	if err != nil && !errors.Is(err, sql.ErrTxDone) && !strings.Contains(err.Error(), "no transaction is active") {
 		// The connection's state is unknown: do not give it back to the pool.
 		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })
 		_ = t.conn.Close()

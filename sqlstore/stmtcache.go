@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 )
 
 // stmtCache runs the statements of a SQLite connection pool through
@@ -13,39 +14,31 @@ import (
 // and nine tenths of an indexed Query). Fixed-shape statements and the
 // dynamic ones of List, Query and Count (whose values are bound parameters)
 // repeat their text; at most maxCachedStmts texts are kept, and others run
-// unprepared. A transaction holds a connection of its own and keeps a
-// cache of its own on it, for its lifetime (a read-modify-write transaction
-// runs the same statements several times); close releases it.
+// unprepared.
+//
+// The cache lives as long as the store. Transactions share it (txStmts):
+// a transaction runs a cached statement through sql.Tx.StmtContext, which
+// reuses the statement already prepared on the transaction's connection (or
+// prepares it there once, for every later use). A statement a transaction
+// meets first is not cached at once, since preparing it on the pool would
+// wait for the connection the transaction holds: it runs unprepared, is
+// remembered, and warm prepares it before the next transaction takes a
+// connection.
 type stmtCache struct {
-	db preparer
+	db *sql.DB
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
-}
-
-// preparer is a *sql.DB (a pool) or a *sql.Conn (a transaction's
-// connection).
-type preparer interface {
-	PrepareContext(ctx context.Context, q string) (*sql.Stmt, error)
-	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	// missed holds the texts transactions ran unprepared, for warm.
+	missed map[string]struct{}
+	// prepares counts the statements prepared on the pool, misses the
+	// statements transactions ran unprepared (for tests).
+	prepares, misses atomic.Int64
 }
 
 const maxCachedStmts = 256
 
-func newStmtCache(db preparer) *stmtCache {
-	return &stmtCache{db: db, m: map[string]*sql.Stmt{}}
-}
-
-// close closes the cached statements; the cache stays usable (it prepares
-// again). A transaction calls it before giving its connection back.
-func (c *stmtCache) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for q, s := range c.m {
-		_ = s.Close()
-		delete(c.m, q)
-	}
+func newStmtCache(db *sql.DB) *stmtCache {
+	return &stmtCache{db: db, m: map[string]*sql.Stmt{}, missed: map[string]struct{}{}}
 }
 
 // stmt returns the prepared statement of q, or nil to run q unprepared
@@ -57,6 +50,7 @@ func (c *stmtCache) stmt(ctx context.Context, q string) *sql.Stmt {
 	if s != nil || full {
 		return s
 	}
+	c.prepares.Add(1)
 	s, err := c.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil
@@ -69,6 +63,41 @@ func (c *stmtCache) stmt(ctx context.Context, q string) *sql.Stmt {
 	}
 	c.m[q] = s
 	return s
+}
+
+// forTx returns the cached statement of q without preparing it; on a miss
+// it remembers q for warm and returns nil.
+func (c *stmtCache) forTx(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.m[q]
+	if s == nil {
+		c.misses.Add(1)
+		if len(c.m)+len(c.missed) < maxCachedStmts {
+			c.missed[q] = struct{}{}
+		}
+	}
+	return s
+}
+
+// warm prepares the statements transactions missed. It runs before a
+// transaction takes its connection, so its wait for the connection is one
+// the transaction would have had.
+func (c *stmtCache) warm(ctx context.Context) {
+	c.mu.Lock()
+	if len(c.missed) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	qs := make([]string, 0, len(c.missed))
+	for q := range c.missed {
+		qs = append(qs, q)
+	}
+	clear(c.missed)
+	c.mu.Unlock()
+	for _, q := range qs {
+		c.stmt(ctx, q)
+	}
 }
 
 func (c *stmtCache) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
@@ -94,4 +123,36 @@ func (c *stmtCache) QueryRowContext(ctx context.Context, q string, args ...any) 
 		return s.QueryRowContext(ctx, args...)
 	}
 	return c.db.QueryRowContext(ctx, q, args...)
+}
+
+// txStmts runs a transaction's statements through the store's cache (see
+// stmtCache).
+type txStmts struct {
+	c  *stmtCache
+	tx *sql.Tx
+}
+
+func (t txStmts) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := t.c.forTx(q); s != nil {
+		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
+	}
+	return t.tx.ExecContext(ctx, q, args...)
+}
+
+func (t txStmts) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(ctx, q)
+}
+
+func (t txStmts) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := t.c.forTx(q); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, q, args...)
+}
+
+func (t txStmts) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := t.c.forTx(q); s != nil {
+		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, q, args...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -137,5 +138,65 @@ func TestSQLiteConcurrentOpen(t *testing.T) {
 				s.Close()
 			}
 		}
+	}
+}
+
+// TestSQLiteTxStatementsKept: transactions run their statements from the
+// store's statement cache, so once a transaction's statements have been
+// seen, later transactions (read-write and read-only) prepare nothing. Each
+// transaction used to prepare its BEGIN, reads, writes and COMMIT afresh.
+func TestSQLiteTxStatementsKept(t *testing.T) {
+	for _, c := range configs[:2] {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			ns := storage.InNamespace("n")
+			if err := s.Set(ctx, "k", 0, ns); err != nil {
+				t.Fatal(err)
+			}
+			round := func(i int) {
+				tx, err := s.Begin(ctx, storage.TxOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Get(ctx, "k", ns); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Set(ctx, "k", i, ns); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.SetMany(ctx, []storage.Item{{Key: "a", Value: i}, {Key: "b", Value: i}}, ns); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				ro, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e, err := ro.Get(ctx, "k", ns); err != nil || string(e.Value) != strconv.Itoa(i) {
+					t.Fatalf("read-only transaction: %s %v", e.Value, err)
+				}
+				if err := ro.Rollback(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := s.eng.(*sqliteEngine)
+			round(1)
+			round(2) // warm: prepares what the first round met inside transactions
+			w, r := e.wc.prepares.Load(), e.rc.prepares.Load()
+			mw, mr := e.wc.misses.Load(), e.rc.misses.Load()
+			for i := 3; i < 8; i++ {
+				round(i)
+			}
+			if dw, dr := e.wc.prepares.Load()-w, e.rc.prepares.Load()-r; dw != 0 || dr != 0 {
+				t.Errorf("later transactions prepared %d statements on the writer, %d on the readers; want 0", dw, dr)
+			}
+			if dw, dr := e.wc.misses.Load()-mw, e.rc.misses.Load()-mr; dw != 0 || dr != 0 {
+				t.Errorf("later transactions ran %d statements unprepared on the writer, %d on the readers; want 0", dw, dr)
+			}
+		})
 	}
 }

@@ -85,16 +85,14 @@ func pgRecs(rows pgx.Rows, err error) ([]Rec, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []Rec
-	for rows.Next() {
-		var r Rec
-		if err := rows.Scan(&r.Key, &r.Value, &r.Version); err != nil {
-			return nil, err
-		}
+	var r Rec
+	_, err = pgx.ForEachRow(rows, []any{&r.Key, &r.Value, &r.Version}, func() error {
 		out = append(out, r)
-	}
-	return out, rows.Err()
+		r.Value = nil
+		return nil
+	})
+	return out, err
 }
 
 func (x *rawPG) GetMany(ctx context.Context, keys []string) ([]Rec, error) {
@@ -110,15 +108,10 @@ func (x *rawPG) SetMany(ctx context.Context, keys []string, values [][]byte) err
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var ver int64
-		if err := rows.Scan(&k, &ver); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	var k string
+	var ver int64
+	_, err = pgx.ForEachRow(rows, []any{&k, &ver}, func() error { return nil })
+	return err
 }
 
 func (x *rawPG) QueryEq(ctx context.Context, v int) ([]Rec, error) {
@@ -139,16 +132,13 @@ func (x *rawPG) ListPrefix(ctx context.Context, prefix string, limit int) ([]Rec
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []Rec
-	for rows.Next() {
-		var r Rec
-		if err := rows.Scan(&r.Key); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	var k string
+	_, err = pgx.ForEachRow(rows, []any{&k}, func() error {
+		out = append(out, Rec{Key: k})
+		return nil
+	})
+	return out, err
 }
 
 func (x *rawPG) RMW(ctx context.Context, key string) error {

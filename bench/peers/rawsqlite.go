@@ -126,22 +126,29 @@ func (x *rawSQLite) Set(ctx context.Context, key string, v []byte) error {
 	return x.st["upsert"].QueryRowContext(ctx, x.ns, key, string(v), time.Now().UnixMicro()).Scan(&ver)
 }
 
-func scanRecs(rows *sql.Rows, err error) ([]Rec, error) {
+// eachRow calls scan for each row, then closes rows.
+func eachRow(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []Rec
 	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanRecs(rows *sql.Rows, err error) (out []Rec, _ error) {
+	return out, eachRow(rows, err, func(rows *sql.Rows) error {
 		var r Rec
 		var v string
-		if err := rows.Scan(&r.Key, &v, &r.Version); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&r.Key, &v, &r.Version)
 		r.Value = []byte(v)
 		out = append(out, r)
-	}
-	return out, rows.Err()
+		return err
+	})
 }
 
 // jsonArray encodes keys (plain ASCII here) as a JSON array.
@@ -179,20 +186,9 @@ func (x *rawSQLite) SetMany(ctx context.Context, keys []string, values [][]byte)
 	}
 	b.WriteByte(']')
 	rows, err := x.st["upsertMany"].QueryContext(ctx, x.ns, time.Now().UnixMicro(), b.String())
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var k string
-		var v int64
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		n++
-	}
-	return rows.Err()
+	var k string
+	var ver int64
+	return eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&k, &ver) })
 }
 
 func (x *rawSQLite) QueryEq(ctx context.Context, v int) ([]Rec, error) {
@@ -215,19 +211,13 @@ func prefixEnd(p string) string { return p[:len(p)-1] + string(p[len(p)-1]+1) }
 
 func (x *rawSQLite) ListPrefix(ctx context.Context, prefix string, limit int) ([]Rec, error) {
 	rows, err := x.st["list"].QueryContext(ctx, x.ns, prefix, prefixEnd(prefix), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []Rec
-	for rows.Next() {
+	return out, eachRow(rows, err, func(rows *sql.Rows) error {
 		var r Rec
-		if err := rows.Scan(&r.Key); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&r.Key)
 		out = append(out, r)
-	}
-	return out, rows.Err()
+		return err
+	})
 }
 
 func (x *rawSQLite) RMW(ctx context.Context, key string) error {

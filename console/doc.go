@@ -42,8 +42,10 @@
 //     in-memory random ID in a cookie (HttpOnly, SameSite=Strict, Path
 //     /console/, Secure over TLS or with Config.SecureCookies); it ends on
 //     sign-out, after Config.SessionIdle unused (30 min) or
-//     Config.SessionMax (12 h), and when the server restarts. The token is
-//     never written into a page, a cookie or a log.
+//     Config.SessionMax (12 h), and when the server restarts. Sessions live
+//     in the process: behind a load balancer, send a browser to the same
+//     server (sticky sessions). The token is never written into a page, a
+//     cookie or a log.
 //   - Every state-changing request is a POST that must carry the session's
 //     CSRF token in a hidden field (the sign-in form a double-submit token
 //     in a cookie of its own) and must not come from another site

@@ -27,8 +27,20 @@
 // # Options
 //
 // Per-call options (InNamespace, WithMetadata, NoOverwrite, IfVersion,
-// Merge, Atomic) are checked against the operation: an option that means
-// nothing for it is ErrInvalidOption, never silently ignored.
+// Merge, Atomic, WithTTL, ExpiresAt, KeepTTL) are checked against the
+// operation: an option that means nothing for it is ErrInvalidOption, never
+// silently ignored.
+//
+// # Expiry
+//
+// Set and SetMany can give an entry an expiry: WithTTL(d) or ExpiresAt(t),
+// or per item Item.TTL and Item.ExpiresAt. From that instant, by the store's
+// clock, the entry is gone for every operation, long before a background
+// sweeper removes the row. An overwrite without an expiry option clears the
+// expiry; KeepTTL keeps it. Entry.ExpiresAt and Metadata.ExpiresAt report
+// it (the zero time for none).
+//
+//	err := s.Set(ctx, "session:42", sess, storage.WithTTL(30*time.Minute))
 //
 // # Listing, querying and counting
 //

@@ -24,10 +24,11 @@ const (
 	KindCursor
 	KindSort
 	KindFilter
+	KindExpiry
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindFilter
+const lastKind = KindExpiry
 
 var kindNames = map[OptionKind]string{
 	KindNamespace:   "InNamespace",
@@ -42,6 +43,7 @@ var kindNames = map[OptionKind]string{
 	KindCursor:      "After",
 	KindSort:        "SortBy",
 	KindFilter:      "Where",
+	KindExpiry:      "WithTTL/ExpiresAt/KeepTTL",
 }
 
 func (k OptionKind) String() string {
@@ -97,6 +99,9 @@ type CallOptions struct {
 	Filter Expr
 	// FilterSource is the filter given by Where.
 	FilterSource Filter
+	// Expiry is the expiry given by WithTTL, ExpiresAt or KeepTTL; the
+	// zero Expiry when none (see Expiry for the overwrite rule).
+	Expiry Expiry
 	// Set records which kinds were given.
 	Set OptionKind
 }
@@ -304,6 +309,9 @@ func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, 
 		if err := o.apply(&c); err != nil {
 			return c, err
 		}
+	}
+	if c.Expiry.Keep && c.NoOverwrite {
+		return c, invalid(ErrInvalidOption, "%s: KeepTTL means nothing with NoOverwrite", op)
 	}
 	if c.NoOverwrite && c.IfVersion != 0 {
 		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfVersion exclude each other", op)

@@ -16,7 +16,9 @@ type Ops interface {
 
 	// Set stores value (any JSON-marshalable Go value, or json.RawMessage)
 	// under key. It overwrites by default and bumps the entry's version.
-	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion.
+	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion, and one
+	// of WithTTL, ExpiresAt or KeepTTL (see Expiry; without any, an
+	// overwrite clears the stored expiry).
 	Set(ctx context.Context, key string, value any, opts ...Option) error
 
 	// Delete removes key. A missing key is ErrNotFound.
@@ -32,7 +34,8 @@ type Ops interface {
 
 	// SetMany writes many items in a constant number of round trips.
 	// Options: InNamespace, WithMetadata (for items without their own),
-	// NoOverwrite, Atomic.
+	// WithTTL, ExpiresAt or KeepTTL (for items without an expiry of their
+	// own), NoOverwrite, Atomic.
 	SetMany(ctx context.Context, items []Item, opts ...Option) (BatchResult, error)
 
 	// DeleteMany deletes many keys in a constant number of round trips.
@@ -44,7 +47,8 @@ type Ops interface {
 	GetMetadata(ctx context.Context, key string, opts ...Option) (Metadata, error)
 
 	// SetMetadata replaces the user metadata of an existing key, or with
-	// Merge applies md as an RFC 7396 JSON merge patch. It bumps the version.
+	// Merge applies md as an RFC 7396 JSON merge patch. It bumps the version
+	// and leaves the expiry as it is.
 	// Options: InNamespace, Merge, IfVersion.
 	SetMetadata(ctx context.Context, key string, md map[string]any, opts ...Option) error
 
@@ -133,6 +137,9 @@ type Entry struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// ExpiresAt is when the entry expires (UTC); the zero time when it
+	// does not.
+	ExpiresAt time.Time
 }
 
 // Decode unmarshals the entry's value into v.
@@ -145,6 +152,13 @@ type Item struct {
 	// Metadata, when non-nil, is the item's user metadata (a JSON object);
 	// nil means the batch's WithMetadata, if any, else keep what is stored.
 	Metadata map[string]any
+	// TTL, ExpiresAt and KeepTTL are the item's expiry, as the options
+	// WithTTL, ExpiresAt and KeepTTL: at most one may be set. When none is,
+	// the batch's expiry option applies, if any, else the item has no
+	// expiry (an overwrite clears the stored one).
+	TTL       time.Duration
+	ExpiresAt time.Time
+	KeepTTL   bool
 }
 
 // Metadata is what GetMetadata returns: the user's metadata and, beside it,
@@ -159,6 +173,9 @@ type Metadata struct {
 	// write named none.
 	CreatedBy string
 	UpdatedBy string
+	// ExpiresAt is when the entry expires (UTC); the zero time when it
+	// does not.
+	ExpiresAt time.Time
 }
 
 // GetManyResult is the outcome of GetMany. Every distinct requested key is in

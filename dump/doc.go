@@ -40,7 +40,12 @@
 //   - entry: "value" and "metadata" are the stored JSON, as is (metadata is
 //     an object); "version" at least 1; times are RFC 3339 UTC with
 //     microseconds (what both databases keep); created_by and updated_by are
-//     omitted when the write named no actor.
+//     omitted when the write named no actor; "expires_at", the entry's
+//     expiry, is omitted when it has none (files written before expiry
+//     existed are still version 1 files). Export skips the entries already
+//     expired at its snapshot; import keeps expiry times, and counts the
+//     records already expired by the target store's clock as expired
+//     instead of writing them.
 //   - trailer: always the last line. It counts the namespace and entry
 //     lines and holds the hex SHA-256 of every byte before it, so a file cut
 //     short, or changed, is detected.

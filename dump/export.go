@@ -94,6 +94,10 @@ func Export(ctx context.Context, s *sqlstore.Store, w io.Writer, o ExportOptions
 			line.Namespace, line.Key, line.Value, line.Metadata = r.Namespace, r.Key, r.Value, r.Metadata
 			line.Version, line.CreatedAt, line.UpdatedAt = r.Version, r.CreatedAt, r.UpdatedAt
 			line.CreatedBy, line.UpdatedBy = r.CreatedBy, r.UpdatedBy
+			line.ExpiresAt = nil
+			if !r.ExpiresAt.IsZero() {
+				line.ExpiresAt = &r.ExpiresAt
+			}
 			return nw.entry(&line)
 		})
 	if err != nil {

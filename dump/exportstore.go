@@ -116,6 +116,11 @@ func exportNamespace(ctx context.Context, ops storage.Ops, nw *ndjsonWriter, n s
 			line.Key, line.Value, line.Metadata = e.Key, e.Value, e.Metadata
 			line.Version, line.CreatedAt, line.UpdatedAt = e.Version, e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 			line.CreatedBy, line.UpdatedBy = m.CreatedBy, m.UpdatedBy
+			line.ExpiresAt = nil
+			if !e.ExpiresAt.IsZero() {
+				exp := e.ExpiresAt.UTC()
+				line.ExpiresAt = &exp
+			}
 			if err := nw.entry(&line); err != nil {
 				return err
 			}

@@ -85,6 +85,9 @@ type entryLine struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	CreatedBy string          `json:"created_by,omitempty"`
 	UpdatedBy string          `json:"updated_by,omitempty"`
+	// ExpiresAt is the entry's expiry; omitted when none, so the line is
+	// as before expiry existed.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // anyLine is every field of every line type, for decoding a line whose type
@@ -112,6 +115,7 @@ type anyLine struct {
 	UpdatedAt time.Time       `json:"updated_at"`
 	CreatedBy string          `json:"created_by"`
 	UpdatedBy string          `json:"updated_by"`
+	ExpiresAt *time.Time      `json:"expires_at"`
 	// trailer
 	Namespaces *int64  `json:"namespaces"`
 	SHA256     *string `json:"sha256"`

@@ -380,6 +380,9 @@ func (im *importer) entry(ctx context.Context, line int64, l *anyLine) error {
 	rec := sqlstore.Record{Namespace: *l.NS, Key: *l.Key, Value: l.Value, Metadata: l.Metadata,
 		Version: *l.Version, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
 		CreatedBy: l.CreatedBy, UpdatedBy: l.UpdatedBy}
+	if l.ExpiresAt != nil {
+		rec.ExpiresAt = l.ExpiresAt.UTC()
+	}
 	if err := sqlstore.CheckRecord(rec, im.maxValue); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: namespace %q key %q: %w", ErrMalformed, rec.Namespace, rec.Key, err))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -50,7 +51,7 @@ func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option
 	if len(valid) == 0 {
 		return res, nil
 	}
-	rows, err := x.sc.reader().getEntries(ctx, ns, valid)
+	rows, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now())
 	if err != nil {
 		return res, x.s.fail(op, ns, "", err)
 	}
@@ -76,7 +77,7 @@ var errAbort = errors.New("sqlstore: atomic batch aborted")
 func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "setMany"
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic, opts)
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic|storage.KindExpiry, opts)
 	if err != nil {
 		return res, err
 	}
@@ -97,10 +98,11 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 	var withMD, keepMD []batchItem
 	pos := make(map[string]int, len(last)) // key -> index in res.Results
 	failed := false
+	now := x.s.now()
 	for i, it := range last {
 		res.Results[i].Key = it.Key
 		pos[it.Key] = i
-		bi, err := x.encodeItem(it, o.Metadata)
+		bi, err := x.encodeItem(it, o, now)
 		if err != nil {
 			res.Results[i].Err = x.s.fail(op, ns.Name, it.Key, err)
 			failed = true
@@ -123,7 +125,6 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		return res, nil
 	}
 
-	now := x.s.now()
 	err = x.sc.atomic(ctx, func(q querier) error {
 		if x.s.cfg.capacity > 0 {
 			if err := q.capacityLock(ctx); err != nil {
@@ -170,7 +171,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 			}
 		}
 		if x.s.cfg.capacity > 0 {
-			if err := x.checkCapacity(ctx, q); err != nil {
+			if err := x.checkCapacity(ctx, q, now); err != nil {
 				return err
 			}
 		}
@@ -199,11 +200,24 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 }
 
 // encodeItem validates one SetMany item. Its metadata is the item's own,
-// else the batch's, else nil (keep what is stored).
-func (x *ops) encodeItem(it storage.Item, batchMD []byte) (batchItem, error) {
+// else the batch's, else nil (keep what is stored); so is its expiry,
+// resolved at now.
+func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) (batchItem, error) {
 	if err := storage.ValidateKey(it.Key); err != nil {
 		return batchItem{}, err
 	}
+	e, err := storage.ItemExpiry(it, o.Expiry)
+	if err != nil {
+		return batchItem{}, err
+	}
+	if e.Keep && o.NoOverwrite {
+		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "KeepTTL means nothing with NoOverwrite")
+	}
+	exp, err := resolveExpiry(e, now)
+	if err != nil {
+		return batchItem{}, err
+	}
+	batchMD := o.Metadata
 	v, err := storage.EncodeValue(it.Value, x.s.cfg.maxValueSize)
 	if err != nil {
 		return batchItem{}, err
@@ -218,7 +232,7 @@ func (x *ops) encodeItem(it storage.Item, batchMD []byte) (batchItem, error) {
 			return batchItem{}, fmt.Errorf("metadata: %w", err)
 		}
 	}
-	return batchItem{Key: it.Key, Value: v, Metadata: md}, nil
+	return batchItem{Key: it.Key, Value: v, Metadata: md, Expiry: exp}, nil
 }
 
 // abortRest marks every key of an aborted atomic batch that has no error of
@@ -275,7 +289,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 		}
 	}
 	if !o.Atomic {
-		deleted, err = x.sc.writer().deleteEntries(ctx, ns, valid)
+		deleted, err = x.sc.writer().deleteEntries(ctx, ns, valid, x.s.now())
 		if err != nil {
 			return res, x.batchFailed(&res, op, ns, err)
 		}
@@ -284,7 +298,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	}
 	err = x.sc.atomic(ctx, func(q querier) error {
 		var err error
-		deleted, err = q.deleteEntries(ctx, ns, valid)
+		deleted, err = q.deleteEntries(ctx, ns, valid, x.s.now())
 		if err != nil {
 			return err
 		}

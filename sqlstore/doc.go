@@ -55,6 +55,45 @@
 //   - Values keep their meaning, not their spelling: PostgreSQL's jsonb
 //     reorders object keys and rewrites numbers such as 1e300.
 //
+// # Expiry
+//
+// An entry may carry an expiry time (storage.WithTTL, storage.ExpiresAt,
+// storage.KeepTTL, and the Item fields of SetMany), stored in
+// entries.expires_at (migration 00005). Choices:
+//
+//   - One clock: a TTL becomes a time against the store's clock (WithClock),
+//     and every statement binds that clock's now as a parameter and sees
+//     only the rows with expires_at NULL or after it. The database's own
+//     clock is never read, so both dialects give the same answer at the same
+//     instant, and tests move time by hand.
+//   - At the instant of expiry the entry is gone for every operation: Get,
+//     Has, GetMany, GetMetadata, List, Query, Count, Status, the capacity
+//     check, DeleteNamespace's emptiness check, Export (and so copy). Delete
+//     and SetMetadata report it missing.
+//   - A write over an expired entry is a creation, exactly as after a
+//     sweep: version 1, a new created_at and created-by, metadata {} unless
+//     given; NoOverwrite succeeds; IfVersion conflicts as on a missing key.
+//   - An overwrite without an expiry option clears the expiry; KeepTTL keeps
+//     it (none for a new or expired key). KeepTTL with NoOverwrite is
+//     ErrInvalidOption. SetMetadata never changes it. A TTL is rounded up to
+//     a whole microsecond.
+//   - Status stays cheap: the triggers' entry_count counts every row, and
+//     the expired rows not yet swept are counted on the partial index
+//     entries_expires_at (expires_at, namespace_id) and subtracted.
+//   - The sweeper (sweep.go) deletes expired rows in the background every
+//     WithSweepInterval (default 30s; < 0 turns it off), in batches of
+//     WithSweepBatch rows (default 500), each its own short transaction, so
+//     the SQLite writer is never held long. Store.Sweep runs one full pass.
+//     Several stores on one database may sweep at once: each row is deleted
+//     once, and a row revived meanwhile is left alone.
+//   - Restore (import, copy) keeps expiry times, skips records already
+//     expired by the store's clock (RestoreResult.Expired), and treats an
+//     expired entry under a record's key as missing.
+//   - A SetMany item with KeepTTL reads the stored expiry in the statement's
+//     SELECT; on PostgreSQL, under read committed, a concurrent write to
+//     the same key between that read and the upsert can make the kept
+//     expiry the older one. Set with KeepTTL decides on the row it updates.
+//
 // # Transactions
 //
 // Store.Begin starts a real database transaction; the Tx carries every data

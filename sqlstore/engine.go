@@ -21,6 +21,7 @@ type row struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	ExpiresAt time.Time // zero: none
 }
 
 // metaRow is an entry's metadata and system fields.
@@ -31,6 +32,15 @@ type metaRow struct {
 	UpdatedAt time.Time
 	CreatedBy *string
 	UpdatedBy *string
+	ExpiresAt time.Time // zero: none
+}
+
+// expiry is what a write does with the expiry of the entry: set At (the
+// zero time: none), or with Keep keep what is stored (none for a new or
+// expired entry).
+type expiry struct {
+	At   time.Time
+	Keep bool
 }
 
 // nsRow is one namespace.
@@ -45,6 +55,7 @@ type batchItem struct {
 	Key      string
 	Value    []byte
 	Metadata []byte
+	Expiry   expiry
 }
 
 // keyVersion is a key written by a batch statement and its new version.
@@ -57,36 +68,40 @@ type keyVersion struct {
 // a pool, a connection or a transaction. Each dialect implements it over its
 // sqlc-generated code. A method whose statement returns one row returns
 // errNoRow when it returns none. Times are UTC with microsecond precision.
+//
+// now is the engine's clock at the operation: every statement sees only the
+// entries that have not expired at now (expires_at NULL or after it), and a
+// write to an expired row treats the key as missing.
 type querier interface {
-	getEntry(ctx context.Context, ns, key string) (row, error)
-	hasEntry(ctx context.Context, ns, key string) (bool, error)
-	entryVersion(ctx context.Context, ns, key string) (int64, error)
+	getEntry(ctx context.Context, ns, key string, now time.Time) (row, error)
+	hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error)
+	entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error)
 	// upsertEntry writes value; md nil keeps the stored metadata. errNoRow:
 	// the namespace is missing.
-	upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error)
-	// insertEntry writes value only if key is absent. errNoRow: the
-	// namespace is missing or the key exists.
-	insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error)
+	upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error)
+	// insertEntry writes value only if key is absent (or expired).
+	// errNoRow: the namespace is missing or the key exists.
+	insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error)
 	// updateEntryIfVersion writes value only at version expected. errNoRow:
 	// missing, or at another version.
-	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error)
+	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error)
 	// deleteEntry deletes key (only at version expected, when expected > 0)
 	// and returns the number of rows deleted.
-	deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error)
-	getMetadata(ctx context.Context, ns, key string) (metaRow, error)
+	deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error)
+	getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error)
 	// replaceMetadata replaces the metadata (only at version expected, when
 	// expected > 0). errNoRow: missing, or at another version.
 	replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error)
 	clearNamespace(ctx context.Context, ns string) (int64, error)
 	clearAll(ctx context.Context) (int64, error)
 
-	getEntries(ctx context.Context, ns string, keys []string) ([]row, error)
+	getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error)
 	// upsertEntries writes every item. With keepMetadata, items' Metadata
 	// is ignored: new keys get {} and existing keys keep theirs.
 	upsertEntries(ctx context.Context, ns string, items []batchItem, keepMetadata bool, now time.Time, actor *string) ([]keyVersion, error)
 	// insertEntries writes the items whose key is absent and returns them.
 	insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error)
-	deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error)
+	deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error)
 
 	ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error
 	// createNamespace returns false when the name is taken.
@@ -98,7 +113,11 @@ type querier interface {
 	listNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	deleteNamespaceEntries(ctx context.Context, id int64) (int64, error)
 	deleteNamespace(ctx context.Context, id int64) (int64, error)
-	stats(ctx context.Context) (entries, namespaces int64, err error)
+	// stats counts the live entries (at now) and the namespaces.
+	stats(ctx context.Context, now time.Time) (entries, namespaces int64, err error)
+	// expiredIn counts the rows of namespace id that have expired at now
+	// and are not yet swept.
+	expiredIn(ctx context.Context, id int64, now time.Time) (int64, error)
 	// queryRows runs a dynamic statement (built with squirrel and dialect,
 	// placeholders in the dialect's style) and calls scan for each row.
 	queryRows(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error

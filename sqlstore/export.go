@@ -29,6 +29,11 @@ type Record struct {
 	// CreatedBy and UpdatedBy are the audit actors; "" for none.
 	CreatedBy string
 	UpdatedBy string
+	// ExpiresAt is when the entry expires (UTC, microsecond precision);
+	// the zero time for never. Export skips the entries already expired at
+	// its snapshot; Restore skips the records already expired by the
+	// store's clock.
+	ExpiresAt time.Time
 }
 
 // NamespaceRecord is one namespace as Export yields it and RestoreNamespace
@@ -82,8 +87,9 @@ type dumpQuerier interface {
 	// dumpEntries returns a page of the entries of namespace nsID after key
 	// after, in key order: at most limit entries, cut once the rows before
 	// hold maxBytes of JSON (see pageBytes), and the running size of the page
-	// at its last row. The records' Namespace is left empty.
-	dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) (page []Record, size int64, err error)
+	// at its last row. Entries expired at now are skipped. The records'
+	// Namespace is left empty.
+	dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64, now time.Time) (page []Record, size int64, err error)
 	// restoreNamespaceIDs maps the ids of the named namespaces to their names.
 	restoreNamespaceIDs(ctx context.Context, names []string) (map[int64]string, error)
 	// restoreExisting returns the stored records of the (Namespace, Key)
@@ -132,7 +138,8 @@ func deref(p *string) string {
 // may be nil. Entries are read by keyset pages of o.PageSize entries and at
 // most about 4 MiB of JSON (one entry more), so memory does not grow with
 // the store. An error from a callback stops the export and is
-// returned as it is. The callbacks must not use the store: on an in-memory
+// returned as it is. Entries expired at the time the export starts (by the
+// store's clock) are skipped. The callbacks must not use the store: on an in-memory
 // SQLite database the snapshot holds its only connection.
 func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(NamespaceRecord) error, onEntry func(Record) error) error {
 	const op = "export"
@@ -152,7 +159,7 @@ func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(Na
 		return s.fail(op, o.Namespace, "", err)
 	}
 	defer func() { _ = tx.rollback(ctx) }()
-	x := exporter{s: s, q: tx.q(), o: o, onNS: onNamespace, onEntry: onEntry}
+	x := exporter{s: s, q: tx.q(), o: o, onNS: onNamespace, onEntry: onEntry, now: s.now()}
 	if err := x.run(ctx); err != nil {
 		var ce callbackError
 		if errors.As(err, &ce) {
@@ -174,6 +181,7 @@ type exporter struct {
 	o       ExportOptions
 	onNS    func(NamespaceRecord) error
 	onEntry func(Record) error
+	now     time.Time // the snapshot's time: entries expired at it are skipped
 }
 
 func (x *exporter) run(ctx context.Context) error {
@@ -210,6 +218,11 @@ func (x *exporter) run(ctx context.Context) error {
 // PageSize), so that a run of large values does not make the database size
 // PageSize rows for each page it returns.
 func (x *exporter) namespace(ctx context.Context, n nsDump) error {
+	expired, err := x.q.expiredIn(ctx, n.ID, x.now)
+	if err != nil {
+		return err
+	}
+	n.Entries -= expired
 	if x.onNS != nil {
 		if err := x.onNS(n.NamespaceRecord); err != nil {
 			return callbackError{err}
@@ -220,7 +233,7 @@ func (x *exporter) namespace(ctx context.Context, n nsDump) error {
 	}
 	after, limit := "", x.o.PageSize
 	for {
-		page, size, err := x.q.dumpEntries(ctx, n.ID, after, limit, pageBytes)
+		page, size, err := x.q.dumpEntries(ctx, n.ID, after, limit, pageBytes, x.now)
 		if err != nil {
 			return err
 		}

@@ -50,9 +50,12 @@ func harness(c testConfig) storetest.Harness {
 			if cfg.MaxValueSize > 0 {
 				opts = append(opts, WithMaxValueSize(cfg.MaxValueSize))
 			}
+			if cfg.Clock != nil {
+				opts = append(opts, WithClock(cfg.Clock))
+			}
 			return openTest(t, c.dsn(t), opts...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
 		Check:    checkInvariants,
 	}
 }

@@ -106,7 +106,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					q, args, _, _, err := s.buildQuery(tc.f, o)
+					q, args, _, _, err := s.buildQuery(tc.f, o, s.s.now())
 					if err != nil {
 						t.Fatal(err)
 					}

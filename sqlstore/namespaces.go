@@ -62,7 +62,12 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 			return err
 		}
 		if n.EntryCount > 0 {
-			if !o.Recursive {
+			// entry_count counts the expired rows not yet swept too.
+			expired, err := q.expiredIn(ctx, n.ID, s.now())
+			if err != nil {
+				return err
+			}
+			if !o.Recursive && n.EntryCount > expired {
 				return storage.ErrNamespaceNotEmpty
 			}
 			if _, err := q.deleteNamespaceEntries(ctx, n.ID); err != nil {

@@ -25,10 +25,50 @@ type config struct {
 	roundTrips *atomic.Int64
 	// pgxTracer, when set, traces the PostgreSQL connections (tests).
 	pgxTracer pgx.QueryTracer
+
+	sweepInterval time.Duration // < 0: no background sweeper
+	sweepBatch    int
+	// onSweep, when set, sees the rows of every sweep batch (tests).
+	onSweep func([]SweptRow)
 }
 
 func defaultConfig() config {
-	return config{migrate: true, now: time.Now}
+	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
+}
+
+// WithSweepInterval sets how often the background sweeper deletes expired
+// rows (default DefaultSweepInterval); d < 0 turns it off (tests, or a
+// deployment where one process sweeps, or none does and Sweep is called by
+// hand). Expired entries are invisible either way. d must not be 0.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d == 0 {
+			return fmt.Errorf("sqlstore: WithSweepInterval(0): want > 0, or < 0 for off")
+		}
+		c.sweepInterval = d
+		return nil
+	}
+}
+
+// WithSweepBatch sets the most rows one sweeper statement deletes (default
+// DefaultSweepBatch): on SQLite it bounds how long a sweep holds the
+// writer.
+func WithSweepBatch(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("sqlstore: WithSweepBatch(%d): want > 0", n)
+		}
+		c.sweepBatch = n
+		return nil
+	}
+}
+
+// withSweepHook makes the store call fn with the rows of every sweep batch.
+func withSweepHook(fn func([]SweptRow)) Option {
+	return func(c *config) error {
+		c.onSweep = fn
+		return nil
+	}
 }
 
 // WithCapacity caps the number of entries the store holds, across all
@@ -67,8 +107,10 @@ func WithoutMigrate() Option {
 	}
 }
 
-// WithClock sets the clock that stamps created and updated times (default
-// time.Now). Times are stored in UTC with microsecond precision.
+// WithClock sets the store's clock (default time.Now): it stamps created
+// and updated times, turns TTLs into expiry times, and decides what has
+// expired, on both dialects alike (the database's own clock is never
+// used). Times are stored in UTC with microsecond precision.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {

@@ -102,53 +102,81 @@ var _ querier = pgQ{}
 
 func utc(t time.Time) time.Time { return t.UTC() }
 
-func (p pgQ) getEntry(ctx context.Context, ns, key string) (row, error) {
-	r, err := p.q.GetEntry(ctx, pgdb.GetEntryParams{Namespace: ns, Key: key})
+// optTime is an expiry as pgx binds it: nil for none.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// fromOptTime reads a stored expiry: the zero time for none.
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// optMicrosZero is an expiry in unix microseconds, 0 for none (the batch
+// statements' arrays cannot hold NULL).
+func optMicrosZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func (p pgQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	r, err := p.q.GetEntry(ctx, pgdb.GetEntryParams{Namespace: ns, Key: key, Now: now})
 	if err != nil {
 		return row{}, noRow(err)
 	}
-	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}, nil
+	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+		ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
 }
 
-func (p pgQ) hasEntry(ctx context.Context, ns, key string) (bool, error) {
-	return p.q.HasEntry(ctx, pgdb.HasEntryParams{Namespace: ns, Key: key})
+func (p pgQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	return p.q.HasEntry(ctx, pgdb.HasEntryParams{Namespace: ns, Key: key, Now: now})
 }
 
-func (p pgQ) entryVersion(ctx context.Context, ns, key string) (int64, error) {
-	v, err := p.q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: ns, Key: key})
+func (p pgQ) entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error) {
+	v, err := p.q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: ns, Key: key, Now: now})
 	return v, noRow(err)
 }
 
-func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
+		ExpiresAt: optTime(exp.At), KeepTtl: exp.Keep})
 	return v, noRow(err)
 }
 
-func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns})
+func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
+		ExpiresAt: optTime(exp.At)})
 	return v, noRow(err)
 }
 
-func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
 	v, err := p.q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Actor: actor, Value: value, Metadata: md, Now: now,
-		Namespace: ns, Key: key, ExpectedVersion: expected})
+		Namespace: ns, Key: key, ExpectedVersion: expected, KeepTtl: exp.Keep, ExpiresAt: optTime(exp.At)})
 	return v, noRow(err)
 }
 
-func (p pgQ) deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error) {
+func (p pgQ) deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error) {
 	if expected > 0 {
-		return p.q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected})
+		return p.q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected, Now: now})
 	}
-	return p.q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: ns, Key: key})
+	return p.q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: ns, Key: key, Now: now})
 }
 
-func (p pgQ) getMetadata(ctx context.Context, ns, key string) (metaRow, error) {
-	r, err := p.q.GetMetadata(ctx, pgdb.GetMetadataParams{Namespace: ns, Key: key})
+func (p pgQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
+	r, err := p.q.GetMetadata(ctx, pgdb.GetMetadataParams{Namespace: ns, Key: key, Now: now})
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
 	return metaRow{Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
-		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}, nil
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
 }
 
 func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
@@ -162,36 +190,46 @@ func (p pgQ) clearNamespace(ctx context.Context, ns string) (int64, error) {
 
 func (p pgQ) clearAll(ctx context.Context) (int64, error) { return p.q.ClearAll(ctx) }
 
-func (p pgQ) getEntries(ctx context.Context, ns string, keys []string) ([]row, error) {
-	rs, err := p.q.GetEntries(ctx, pgdb.GetEntriesParams{Namespace: ns, Keys: keys})
+func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
+	rs, err := p.q.GetEntries(ctx, pgdb.GetEntriesParams{Namespace: ns, Keys: keys, Now: now})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]row, len(rs))
 	for i, r := range rs {
-		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt)}
+		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+			ExpiresAt: fromOptTime(r.ExpiresAt)}
 	}
 	return out, nil
 }
 
+// pgItems are batch items as the parallel arrays that unnest reads.
+type pgItems struct {
+	keys      []string
+	vals, mds [][]byte
+	expires   []int64 // unix microseconds, 0 for none
+	keeps     []bool
+}
+
 // splitItems turns items into the parallel arrays that unnest reads.
-func splitItems(items []batchItem) (keys []string, vals, mds [][]byte) {
-	keys = make([]string, len(items))
-	vals = make([][]byte, len(items))
-	mds = make([][]byte, len(items))
+func splitItems(items []batchItem) pgItems {
+	a := pgItems{keys: make([]string, len(items)), vals: make([][]byte, len(items)), mds: make([][]byte, len(items)),
+		expires: make([]int64, len(items)), keeps: make([]bool, len(items))}
 	for i, it := range items {
-		keys[i], vals[i], mds[i] = it.Key, it.Value, it.Metadata
-		if mds[i] == nil {
-			mds[i] = []byte("{}")
+		a.keys[i], a.vals[i], a.mds[i] = it.Key, it.Value, it.Metadata
+		if a.mds[i] == nil {
+			a.mds[i] = []byte("{}")
 		}
+		a.expires[i], a.keeps[i] = optMicrosZero(it.Expiry.At), it.Expiry.Keep
 	}
-	return keys, vals, mds
+	return a
 }
 
 func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
-	keys, vals, mds := splitItems(items)
+	a := splitItems(items)
 	if keep {
-		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Namespace: ns})
+		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals,
+			Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +239,8 @@ func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, ke
 		}
 		return out, nil
 	}
-	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
+		Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
@@ -213,8 +252,9 @@ func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, ke
 }
 
 func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error) {
-	keys, vals, mds := splitItems(items)
-	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Actor: actor, Now: now, Keys: keys, Vals: vals, Metadatas: mds, Namespace: ns})
+	a := splitItems(items)
+	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
+		Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +265,8 @@ func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, no
 	return out, nil
 }
 
-func (p pgQ) deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error) {
-	return p.q.DeleteEntries(ctx, pgdb.DeleteEntriesParams{Namespace: ns, Keys: keys})
+func (p pgQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error) {
+	return p.q.DeleteEntries(ctx, pgdb.DeleteEntriesParams{Namespace: ns, Keys: keys, Now: now})
 }
 
 func (p pgQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error {
@@ -282,9 +322,13 @@ func (p pgQ) deleteNamespace(ctx context.Context, id int64) (int64, error) {
 	return p.q.DeleteNamespace(ctx, id)
 }
 
-func (p pgQ) stats(ctx context.Context) (int64, int64, error) {
-	r, err := p.q.StoreStats(ctx)
+func (p pgQ) stats(ctx context.Context, now time.Time) (int64, int64, error) {
+	r, err := p.q.StoreStats(ctx, now)
 	return r.Entries, r.Namespaces, err
+}
+
+func (p pgQ) expiredIn(ctx context.Context, id int64, now time.Time) (int64, error) {
+	return p.q.CountExpiredInNamespace(ctx, pgdb.CountExpiredInNamespaceParams{ID: id, Now: now})
 }
 
 // capacityLock serializes the writes of stores with a capacity (an
@@ -399,15 +443,16 @@ func (p pgQ) dumpNamespace(ctx context.Context, name string) (nsDump, error) {
 	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: r.Metadata, CreatedAt: utc(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}, nil
 }
 
-func (p pgQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
-	rs, err := p.q.DumpEntries(ctx, pgdb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int32(min(limit, math.MaxInt32)), MaxBytes: maxBytes})
+func (p pgQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64, now time.Time) ([]Record, int64, error) {
+	rs, err := p.q.DumpEntries(ctx, pgdb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int32(min(limit, math.MaxInt32)), MaxBytes: maxBytes, Now: now})
 	if err != nil || len(rs) == 0 {
 		return nil, 0, err
 	}
 	out := make([]Record, len(rs))
 	for i, r := range rs {
 		out[i] = Record{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version,
-			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy),
+			ExpiresAt: fromOptTime(r.ExpiresAt)}
 	}
 	return out, rs[len(rs)-1].RunningBytes, nil
 }
@@ -436,7 +481,8 @@ func (p pgQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, erro
 	out := make([]Record, len(rs))
 	for i, r := range rs {
 		out[i] = Record{Namespace: r.Namespace, Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version,
-			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy),
+			ExpiresAt: fromOptTime(r.ExpiresAt)}
 	}
 	return out, nil
 }
@@ -446,13 +492,14 @@ func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error)
 	arg := pgdb.RestoreInsertParams{
 		Namespaces: make([]string, n), Keys: make([]string, n), Vals: make([][]byte, n), Metadatas: make([][]byte, n),
 		Versions: make([]int64, n), CreatedAts: make([]time.Time, n), UpdatedAts: make([]time.Time, n),
-		CreatedBys: make([]string, n), UpdatedBys: make([]string, n),
+		CreatedBys: make([]string, n), UpdatedBys: make([]string, n), Expires: make([]int64, n),
 	}
 	for i, r := range recs {
 		arg.Namespaces[i], arg.Keys[i], arg.Vals[i], arg.Metadatas[i] = r.Namespace, r.Key, r.Value, r.Metadata
 		arg.Versions[i] = r.Version
 		arg.CreatedAts[i], arg.UpdatedAts[i] = r.CreatedAt.UTC().Truncate(time.Microsecond), r.UpdatedAt.UTC().Truncate(time.Microsecond)
 		arg.CreatedBys[i], arg.UpdatedBys[i] = r.CreatedBy, r.UpdatedBy
+		arg.Expires[i] = optMicrosZero(r.ExpiresAt)
 	}
 	rs, err := p.q.RestoreInsert(ctx, arg)
 	if err != nil {

@@ -20,6 +20,12 @@ func nsCond(ns string) sq.Sqlizer {
 	return sq.Expr("namespace_id = (SELECT id FROM namespaces WHERE name = ?)", ns)
 }
 
+// liveCond restricts a statement to the entries that have not expired at
+// now, the engine's clock (bound as a parameter: never the database's).
+func liveCond(c *dialect.Compiler, now time.Time) sq.Sqlizer {
+	return sq.Expr("(expires_at IS NULL OR expires_at > ?)", c.TimeParam(now))
+}
+
 // compiler returns the filter compiler of the store's dialect.
 func (x *ops) compiler() *dialect.Compiler {
 	c, err := dialect.NewCompiler(x.s.eng.dialect().Name())
@@ -53,7 +59,7 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	}
 	ns := o.Namespace.Name
 	c := x.compiler()
-	b := sq.Select("key").From("entries").Where(nsCond(ns)).PlaceholderFormat(c.PlaceholderFormat())
+	b := sq.Select("key").From("entries").Where(nsCond(ns)).Where(liveCond(c, x.s.now())).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Set&storage.KindPattern != 0 {
 		p := c.CompilePattern(o.Pattern)
 		switch {
@@ -121,7 +127,7 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 	if err != nil {
 		return 0, x.s.fail(op, ns, "", err)
 	}
-	q, args, err := sq.Select("count(*)").From("entries").Where(nsCond(ns)).Where(where).
+	q, args, err := sq.Select("count(*)").From("entries").Where(nsCond(ns)).Where(liveCond(c, x.s.now())).Where(where).
 		PlaceholderFormat(c.PlaceholderFormat()).ToSql()
 	if err != nil {
 		return 0, x.s.fail(op, ns, "", err)
@@ -144,7 +150,7 @@ type sortCol struct {
 // buildQuery writes the statement of Query: filter, sort, cursor position,
 // limit and offset. It is the only place that does, so EXPLAIN tests see
 // exactly what Query runs.
-func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions) (q string, args []any, sorts []sortCol, hash string, err error) {
+func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
 	const op = "query"
 	ns := o.Namespace.Name
 	e, err := f.Compile()
@@ -162,7 +168,7 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions) (q string, arg
 	}
 	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
-	cols := c.EntryColumns()
+	cols := append(c.EntryColumns(), "expires_at")
 	var order []string
 	dir := func(desc bool) string {
 		if desc {
@@ -182,7 +188,7 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions) (q string, arg
 		}
 	}
 	order = append(order, "key ASC")
-	b := sq.Select(cols...).From("entries").Where(nsCond(ns)).Where(where).PlaceholderFormat(c.PlaceholderFormat())
+	b := sq.Select(cols...).From("entries").Where(nsCond(ns)).Where(liveCond(c, now)).Where(where).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
 		if err == nil && len(cur.Vals) != len(sorts) {
@@ -238,7 +244,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		return storage.QueryResult{}, err
 	}
 	ns := o.Namespace.Name
-	q, args, sorts, hash, err := x.buildQuery(f, o)
+	q, args, sorts, hash, err := x.buildQuery(f, o, x.s.now())
 	if err != nil {
 		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
 	}
@@ -256,11 +262,13 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		var vs, ms string
 		var value, md []byte
 		var cMicros, uMicros int64
+		var xMicros *int64
+		var xTime *time.Time
 		var dest []any
 		if sqlite {
-			dest = []any{&en.Key, &vs, &ms, &en.Version, &cMicros, &uMicros}
+			dest = []any{&en.Key, &vs, &ms, &en.Version, &cMicros, &uMicros, &xMicros}
 		} else {
-			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt}
+			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt, &xTime}
 		}
 		for i, sc := range sorts {
 			pv[i] = pathVals{}
@@ -274,9 +282,11 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		if sqlite {
 			en.Value, en.Metadata = json.RawMessage(vs), json.RawMessage(ms)
 			en.CreatedAt, en.UpdatedAt = fromMicros(cMicros), fromMicros(uMicros)
+			en.ExpiresAt = fromOptMicros(xMicros)
 		} else {
 			en.Value, en.Metadata = json.RawMessage(value), json.RawMessage(md)
 			en.CreatedAt, en.UpdatedAt = en.CreatedAt.UTC(), en.UpdatedAt.UTC()
+			en.ExpiresAt = fromOptTime(xTime)
 		}
 		en.Namespace = ns
 		entries = append(entries, en)

@@ -58,6 +58,7 @@ type RestoreResult struct {
 	Unchanged   int // keys that already held identical content
 	Overwritten int // conflicting keys replaced (ConflictOverwrite)
 	Skipped     int // conflicting keys kept (ConflictSkip)
+	Expired     int // records already expired by the store's clock, not written
 }
 
 // Add adds r2's counts to r.
@@ -66,10 +67,13 @@ func (r *RestoreResult) Add(r2 RestoreResult) {
 	r.Unchanged += r2.Unchanged
 	r.Overwritten += r2.Overwritten
 	r.Skipped += r2.Skipped
+	r.Expired += r2.Expired
 }
 
 // Total is the number of records the result accounts for.
-func (r RestoreResult) Total() int { return r.Inserted + r.Unchanged + r.Overwritten + r.Skipped }
+func (r RestoreResult) Total() int {
+	return r.Inserted + r.Unchanged + r.Overwritten + r.Skipped + r.Expired
+}
 
 // RecordError is why Restore refused one record of its batch. Err wraps a
 // *storage.ValidationError for an invalid record, or storage.ErrAlreadyExists
@@ -226,7 +230,9 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 // (a *RecordError names the record for an invalid record or a conflict). A
 // record's namespace is created when missing (empty metadata, the record's
 // creation time). A key that already holds identical content is unchanged;
-// one that holds other content is handled by mode. Records must name
+// one that holds other content is handled by mode; one whose entry has
+// expired is treated as missing. A record whose ExpiresAt has passed by the
+// store's clock is not written and counted as Expired. Records must name
 // distinct keys. The store's capacity applies. Entry counts are kept by the
 // database's triggers, as for every write.
 func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (RestoreResult, error) {
@@ -235,7 +241,6 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return res, err
 	}
-	type nsKey struct{ ns, key string }
 	index := make(map[nsKey]int, len(recs))
 	nss := map[string]storage.NamespaceName{}
 	firstCreated := map[string]time.Time{}
@@ -255,11 +260,24 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 			firstCreated[r.Namespace] = r.CreatedAt.UTC().Truncate(time.Microsecond)
 		}
 	}
+	now := s.now()
+	expired := 0
+	live := recs[:0:0]
+	for _, r := range recs {
+		if !r.ExpiresAt.IsZero() && !r.ExpiresAt.After(now) {
+			expired++
+			continue
+		}
+		live = append(live, r)
+	}
+	if expired > 0 {
+		recs = live
+	}
 	if len(recs) == 0 {
-		return res, nil
+		return RestoreResult{Expired: expired}, nil
 	}
 	err := s.eng.inTx(ctx, func(q querier) error {
-		res = RestoreResult{}
+		res = RestoreResult{Expired: expired}
 		if s.cfg.capacity > 0 {
 			if err := q.capacityLock(ctx); err != nil {
 				return err
@@ -289,9 +307,17 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		for _, w := range written {
 			inserted[nsKey{ids[w.NamespaceID], w.Key}] = true
 		}
+		if len(inserted) < len(recs) {
+			// An expired row under a key is as good as missing: remove the
+			// rows of the keys not inserted that have expired, and insert
+			// again.
+			if err := s.restoreOverExpired(ctx, q, recs, ids, inserted, now); err != nil {
+				return err
+			}
+		}
 		res.Inserted = len(inserted)
 		if len(inserted) == len(recs) {
-			return s.restoreCapacity(ctx, q)
+			return s.restoreCapacity(ctx, q, now)
 		}
 		var rest []Record
 		var restIdx []int
@@ -340,7 +366,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		}
 		if len(replace) > 0 {
 			for ns, keys := range drop {
-				if _, err := q.deleteEntries(ctx, ns, keys); err != nil {
+				if _, err := q.deleteEntries(ctx, ns, keys, now); err != nil {
 					return err
 				}
 			}
@@ -352,7 +378,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 				return fmt.Errorf("inserted %d rows of %d", len(w), len(replace))
 			}
 		}
-		return s.restoreCapacity(ctx, q)
+		return s.restoreCapacity(ctx, q, now)
 	})
 	if err != nil {
 		var re *RecordError
@@ -365,12 +391,51 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 	return res, nil
 }
 
+// nsKey names an entry of a restore batch.
+type nsKey struct{ ns, key string }
+
+// restoreOverExpired removes the expired rows under the keys of recs that
+// are not in inserted, writes those records, and adds them to inserted.
+func (s *Store) restoreOverExpired(ctx context.Context, q querier, recs []Record, ids map[int64]string, inserted map[nsKey]bool, now time.Time) error {
+	byNS := map[string][]string{}
+	for _, r := range recs {
+		if !inserted[nsKey{r.Namespace, r.Key}] {
+			byNS[r.Namespace] = append(byNS[r.Namespace], r.Key)
+		}
+	}
+	purged := 0
+	for ns, keys := range byNS {
+		n, err := s.deleteExpiredKeys(ctx, q, ns, keys, now)
+		if err != nil {
+			return err
+		}
+		purged += int(n)
+	}
+	if purged == 0 {
+		return nil
+	}
+	var again []*Record
+	for i := range recs {
+		if !inserted[nsKey{recs[i].Namespace, recs[i].Key}] {
+			again = append(again, &recs[i])
+		}
+	}
+	written, err := q.restoreInsert(ctx, again)
+	if err != nil {
+		return err
+	}
+	for _, w := range written {
+		inserted[nsKey{ids[w.NamespaceID], w.Key}] = true
+	}
+	return nil
+}
+
 // restoreCapacity fails when the store holds more than its capacity.
-func (s *Store) restoreCapacity(ctx context.Context, q querier) error {
+func (s *Store) restoreCapacity(ctx context.Context, q querier, now time.Time) error {
 	if s.cfg.capacity == 0 {
 		return nil
 	}
-	n, _, err := q.stats(ctx)
+	n, _, err := q.stats(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -405,6 +470,9 @@ func recordDiff(cur, rec Record) string {
 	}
 	if cur.UpdatedBy != rec.UpdatedBy {
 		d = append(d, "updated_by")
+	}
+	if !cur.ExpiresAt.Equal(rec.ExpiresAt.Truncate(time.Microsecond)) {
+		d = append(d, "expires_at")
 	}
 	if len(d) == 0 {
 		return ""

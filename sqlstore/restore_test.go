@@ -174,20 +174,20 @@ func TestExportPages(t *testing.T) {
 			}
 			// k000..k002 hold about 1 KB each: 2500 bytes admit three rows
 			// (the third starts below the bound), and the page is full.
-			page, size, err := q.dumpEntries(ctx, ns.ID, "", 100, 2500)
+			page, size, err := q.dumpEntries(ctx, ns.ID, "", 100, 2500, time.Now())
 			if err != nil || len(page) != 3 || page[0].Key != "k000" || size < 2500 || size > 3100 {
 				t.Fatalf("cut page: %d rows, size %d, %v", len(page), size, err)
 			}
 			// The first row comes however small the bound, and the bound
 			// holds however large the row.
-			if page, size, err := q.dumpEntries(ctx, ns.ID, "k002", 100, 1); err != nil || len(page) != 1 || page[0].Key != "k003" || size < 3<<20 {
+			if page, size, err := q.dumpEntries(ctx, ns.ID, "k002", 100, 1, time.Now()); err != nil || len(page) != 1 || page[0].Key != "k003" || size < 3<<20 {
 				t.Fatalf("first row: %d rows, size %d, %v", len(page), size, err)
 			}
 			// The entry limit applies before the byte bound.
-			if page, size, err := q.dumpEntries(ctx, ns.ID, "", 2, 1<<30); err != nil || len(page) != 2 || size >= 1<<30 {
+			if page, size, err := q.dumpEntries(ctx, ns.ID, "", 2, 1<<30, time.Now()); err != nil || len(page) != 2 || size >= 1<<30 {
 				t.Fatalf("limit: %d rows, size %d, %v", len(page), size, err)
 			}
-			if page, _, err := q.dumpEntries(ctx, ns.ID, "k039", 100, 1<<30); err != nil || len(page) != 0 {
+			if page, _, err := q.dumpEntries(ctx, ns.ID, "k039", 100, 1<<30, time.Now()); err != nil || len(page) != 0 {
 				t.Fatalf("after the last key: %d rows, %v", len(page), err)
 			}
 

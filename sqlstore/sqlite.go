@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -194,6 +195,30 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
 
+// optMicros is an expiry as SQLite stores it: nil for none.
+func optMicros(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	us := t.UnixMicro()
+	return &us
+}
+
+// fromOptMicros reads a stored expiry: the zero time for none.
+func fromOptMicros(us *int64) time.Time {
+	if us == nil {
+		return time.Time{}
+	}
+	return fromMicros(*us)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func optString(b []byte) *string {
 	if b == nil {
 		return nil
@@ -209,54 +234,56 @@ func optInt(v int64) *int64 {
 	return &v
 }
 
-func (s sqliteQ) getEntry(ctx context.Context, ns, key string) (row, error) {
-	r, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key})
+func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	r, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 	if err != nil {
 		return row{}, noRow(err)
 	}
 	return row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
-		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}, nil
+		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
 }
 
-func (s sqliteQ) hasEntry(ctx context.Context, ns, key string) (bool, error) {
-	return s.q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: ns, Key: key})
+func (s sqliteQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	return s.q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 }
 
-func (s sqliteQ) entryVersion(ctx context.Context, ns, key string) (int64, error) {
-	v, err := s.q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: ns, Key: key})
+func (s sqliteQ) entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error) {
+	v, err := s.q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: ns, Key: key, Now: micros(now)})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+		KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns})
+func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+		ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
 	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Actor: actor, Value: string(value), Metadata: optString(md),
-		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected})
+		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected, KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
 
-func (s sqliteQ) deleteEntry(ctx context.Context, ns, key string, expected int64) (int64, error) {
+func (s sqliteQ) deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error) {
 	if expected > 0 {
-		return s.q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected})
+		return s.q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected, Now: micros(now)})
 	}
-	return s.q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: ns, Key: key})
+	return s.q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 }
 
-func (s sqliteQ) getMetadata(ctx context.Context, ns, key string) (metaRow, error) {
-	r, err := s.q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: ns, Key: key})
+func (s sqliteQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
+	r, err := s.q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: ns, Key: key, Now: micros(now)})
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
 	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
-		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy}, nil
+		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
 }
 
 func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
@@ -305,12 +332,13 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// jsonItems encodes batch items as one JSON array of [key, value, metadata]
-// triples; values and metadata are already checked JSON.
+// jsonItems encodes batch items as one JSON array of [key, value, metadata,
+// expires_at or null, keep_ttl 0|1]; values and metadata are already checked
+// JSON.
 func jsonItems(items []batchItem) string {
 	n := 2
 	for _, it := range items {
-		n += len(it.Key) + len(it.Value) + len(it.Metadata) + 16
+		n += len(it.Key) + len(it.Value) + len(it.Metadata) + 40
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '[')
@@ -328,20 +356,30 @@ func jsonItems(items []batchItem) string {
 		} else {
 			b = append(b, "{}"...)
 		}
-		b = append(b, ']')
+		if it.Expiry.At.IsZero() {
+			b = append(b, ",null"...)
+		} else {
+			b = append(b, ',')
+			b = strconv.AppendInt(b, micros(it.Expiry.At), 10)
+		}
+		if it.Expiry.Keep {
+			b = append(b, ",1]"...)
+		} else {
+			b = append(b, ",0]"...)
+		}
 	}
 	return string(append(b, ']'))
 }
 
-func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string) ([]row, error) {
-	rs, err := s.q.GetEntries(ctx, sqlitedb.GetEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys)})
+func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
+	rs, err := s.q.GetEntries(ctx, sqlitedb.GetEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys), Now: micros(now)})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]row, len(rs))
 	for i, r := range rs {
 		out[i] = row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
-			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}
 	}
 	return out, nil
 }
@@ -381,8 +419,8 @@ func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem
 	return out, nil
 }
 
-func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string) ([]string, error) {
-	return s.q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys)})
+func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error) {
+	return s.q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys), Now: micros(now)})
 }
 
 func owner(ns storage.NamespaceName) *string {
@@ -446,9 +484,13 @@ func (s sqliteQ) deleteNamespace(ctx context.Context, id int64) (int64, error) {
 	return s.q.DeleteNamespace(ctx, id)
 }
 
-func (s sqliteQ) stats(ctx context.Context) (int64, int64, error) {
-	r, err := s.q.StoreStats(ctx)
+func (s sqliteQ) stats(ctx context.Context, now time.Time) (int64, int64, error) {
+	r, err := s.q.StoreStats(ctx, micros(now))
 	return r.Entries, r.Namespaces, err
+}
+
+func (s sqliteQ) expiredIn(ctx context.Context, id int64, now time.Time) (int64, error) {
+	return s.q.CountExpiredInNamespace(ctx, sqlitedb.CountExpiredInNamespaceParams{ID: id, Now: micros(now)})
 }
 
 // capacityLock is a no-op: SQLite has one writer, and write transactions
@@ -594,15 +636,16 @@ func (s sqliteQ) dumpNamespace(ctx context.Context, name string) (nsDump, error)
 	return nsDump{ID: r.ID, NamespaceRecord: NamespaceRecord{Name: r.Name, Metadata: []byte(r.Metadata), CreatedAt: fromMicros(r.CreatedAt), Indexes: ix, Entries: r.EntryCount}}, nil
 }
 
-func (s sqliteQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64) ([]Record, int64, error) {
-	rs, err := s.q.DumpEntries(ctx, sqlitedb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int64(limit), MaxBytes: maxBytes})
+func (s sqliteQ) dumpEntries(ctx context.Context, nsID int64, after string, limit int, maxBytes int64, now time.Time) ([]Record, int64, error) {
+	rs, err := s.q.DumpEntries(ctx, sqlitedb.DumpEntriesParams{NamespaceID: nsID, After: after, PageSize: int64(limit), MaxBytes: maxBytes, Now: micros(now)})
 	if err != nil || len(rs) == 0 {
 		return nil, 0, err
 	}
 	out := make([]Record, len(rs))
 	for i, r := range rs {
 		out[i] = Record{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
-			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy),
+			ExpiresAt: fromOptMicros(r.ExpiresAt)}
 	}
 	return out, rs[len(rs)-1].RunningBytes, nil
 }
@@ -643,7 +686,8 @@ func (s sqliteQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, 
 	out := make([]Record, len(rs))
 	for i, r := range rs {
 		out[i] = Record{Namespace: r.Namespace, Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
-			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy)}
+			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), CreatedBy: deref(r.CreatedBy), UpdatedBy: deref(r.UpdatedBy),
+			ExpiresAt: fromOptMicros(r.ExpiresAt)}
 	}
 	return out, nil
 }
@@ -677,6 +721,9 @@ func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, er
 		if r.UpdatedBy != "" {
 			b = append(b, `,"ub":`...)
 			b = appendJSONString(b, r.UpdatedBy)
+		}
+		if !r.ExpiresAt.IsZero() {
+			b = fmt.Appendf(b, `,"x":%d`, micros(r.ExpiresAt))
 		}
 		b = append(b, '}')
 	}

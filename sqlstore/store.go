@@ -26,6 +26,8 @@ type Store struct {
 	dsn    dialect.Config
 	txs    *txmanager.Registry
 	closed atomic.Bool
+	// sweeper is the background sweeper; nil when off.
+	sweeper *sweeper
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -62,6 +64,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{eng: eng, cfg: cfg, dsn: dc}
 	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
 	s.ops = ops{s: s, sc: storeScope{s}}
+	s.startSweeper()
 	return s, nil
 }
 
@@ -100,6 +103,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopSweeper()
 	s.txs.Close(context.Background()) // rolls back what is open
 	return s.eng.close()
 }
@@ -189,12 +193,12 @@ func (x *ops) write(ctx context.Context, mayInsert bool, fn func(q querier) erro
 		if err := fn(q); err != nil {
 			return err
 		}
-		return x.checkCapacity(ctx, q)
+		return x.checkCapacity(ctx, q, x.s.now())
 	})
 }
 
-func (x *ops) checkCapacity(ctx context.Context, q querier) error {
-	n, _, err := q.stats(ctx)
+func (x *ops) checkCapacity(ctx context.Context, q querier, now time.Time) error {
+	n, _, err := q.stats(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -215,7 +219,7 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 	if err := storage.ValidateKey(key); err != nil {
 		return storage.Entry{}, x.s.fail(op, ns, key, err)
 	}
-	r, err := x.sc.reader().getEntry(ctx, ns, key)
+	r, err := x.sc.reader().getEntry(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
 		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 	}
@@ -234,6 +238,7 @@ func toEntry(ns string, r row) storage.Entry {
 		Version:   r.Version,
 		CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt,
+		ExpiresAt: r.ExpiresAt,
 	}
 }
 
@@ -248,7 +253,7 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 	if err := storage.ValidateKey(key); err != nil {
 		return false, x.s.fail(op, ns, key, err)
 	}
-	found, err := x.sc.reader().hasEntry(ctx, ns, key)
+	found, err := x.sc.reader().hasEntry(ctx, ns, key, x.s.now())
 	if err != nil {
 		return false, x.s.fail(op, ns, key, err)
 	}
@@ -258,7 +263,7 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion, opts)
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion|storage.KindExpiry, opts)
 	if err != nil {
 		return err
 	}
@@ -271,8 +276,12 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 		return x.s.fail(op, ns.Name, key, err)
 	}
 	now := x.s.now()
+	exp, err := resolveExpiry(o.Expiry, now)
+	if err != nil {
+		return x.s.fail(op, ns.Name, key, err)
+	}
 	err = x.write(ctx, o.IfVersion == 0, func(q querier) error {
-		return x.setOne(ctx, q, ns, key, b, o, now)
+		return x.setOne(ctx, q, ns, key, b, exp, o, now)
 	})
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
@@ -284,20 +293,29 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 // another client keeps deleting.
 const maxNamespaceRetries = 3
 
-func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, o storage.CallOptions, now time.Time) error {
+// resolveExpiry turns an expiry request into what a write at now stores.
+func resolveExpiry(e storage.Expiry, now time.Time) (expiry, error) {
+	at, err := e.Resolve(now)
+	if err != nil {
+		return expiry{}, err
+	}
+	return expiry{At: at, Keep: e.Keep}, nil
+}
+
+func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, exp expiry, o storage.CallOptions, now time.Time) error {
 	if o.IfVersion > 0 {
-		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, o.IfVersion, now, actorOf(ctx))
+		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, exp, o.IfVersion, now, actorOf(ctx))
 		if errors.Is(err, errNoRow) {
-			return x.conflict(ctx, q, ns.Name, key, o.IfVersion, storage.ErrConflict)
+			return x.conflict(ctx, q, ns.Name, key, o.IfVersion, storage.ErrConflict, now)
 		}
 		return err
 	}
 	for attempt := 0; ; attempt++ {
 		var err error
 		if o.NoOverwrite {
-			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, now, actorOf(ctx))
+			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
 		} else {
-			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, now, actorOf(ctx))
+			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
 		}
 		if err == nil {
 			return nil
@@ -306,7 +324,7 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 			return err
 		}
 		if o.NoOverwrite && errors.Is(err, errNoRow) {
-			exists, herr := q.hasEntry(ctx, ns.Name, key)
+			exists, herr := q.hasEntry(ctx, ns.Name, key, now)
 			if herr != nil {
 				return herr
 			}
@@ -325,8 +343,8 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 
 // conflict explains why a compare-and-swap found no row: the key is missing
 // (missingErr) or at another version (ErrConflict).
-func (x *ops) conflict(ctx context.Context, q querier, ns, key string, expected int64, missingErr error) error {
-	cur, err := q.entryVersion(ctx, ns, key)
+func (x *ops) conflict(ctx context.Context, q querier, ns, key string, expected int64, missingErr error, now time.Time) error {
+	cur, err := q.entryVersion(ctx, ns, key, now)
 	if errors.Is(err, errNoRow) {
 		if errors.Is(missingErr, storage.ErrConflict) {
 			return fmt.Errorf("%w: expected version %d, but the key does not exist", storage.ErrConflict, expected)
@@ -351,13 +369,14 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 		return x.s.fail(op, ns, key, err)
 	}
 	q := x.sc.writer()
-	n, err := q.deleteEntry(ctx, ns, key, o.IfVersion)
+	now := x.s.now()
+	n, err := q.deleteEntry(ctx, ns, key, o.IfVersion, now)
 	if err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
 	if n == 0 {
 		if o.IfVersion > 0 {
-			return x.s.fail(op, ns, key, x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound))
+			return x.s.fail(op, ns, key, x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound, now))
 		}
 		return x.s.fail(op, ns, key, storage.ErrNotFound)
 	}
@@ -375,7 +394,7 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 	if err := storage.ValidateKey(key); err != nil {
 		return storage.Metadata{}, x.s.fail(op, ns, key, err)
 	}
-	m, err := x.sc.reader().getMetadata(ctx, ns, key)
+	m, err := x.sc.reader().getMetadata(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
 		return storage.Metadata{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 	}
@@ -386,7 +405,7 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 	if err != nil {
 		return storage.Metadata{}, x.s.fail(op, ns, key, err)
 	}
-	md := storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	md := storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: m.ExpiresAt}
 	if m.CreatedBy != nil {
 		md.CreatedBy = *m.CreatedBy
 	}
@@ -444,10 +463,11 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 	}
 	q := x.sc.writer()
 	if !o.Merge {
-		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, x.s.now(), actorOf(ctx))
+		now := x.s.now()
+		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, now, actorOf(ctx))
 		if errors.Is(err, errNoRow) {
 			if o.IfVersion > 0 {
-				err = x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound)
+				err = x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound, now)
 			} else {
 				err = storage.ErrNotFound
 			}
@@ -458,7 +478,8 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 		return nil
 	}
 	for attempt := 0; attempt < maxMergeAttempts; attempt++ {
-		m, err := q.getMetadata(ctx, ns, key)
+		now := x.s.now()
+		m, err := q.getMetadata(ctx, ns, key, now)
 		if errors.Is(err, errNoRow) {
 			return x.s.fail(op, ns, key, storage.ErrNotFound)
 		}
@@ -475,7 +496,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 		if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
 			return x.s.fail(op, ns, key, err)
 		}
-		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, x.s.now(), actorOf(ctx))
+		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, now, actorOf(ctx))
 		if err == nil {
 			return nil
 		}
@@ -519,7 +540,7 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	if err := s.eng.ping(ctx); err != nil {
 		return st, s.fail(op, "", "", err)
 	}
-	entries, namespaces, err := s.eng.reader().stats(ctx)
+	entries, namespaces, err := s.eng.reader().stats(ctx, s.now())
 	if err != nil {
 		return st, s.fail(op, "", "", err)
 	}

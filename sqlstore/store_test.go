@@ -33,6 +33,19 @@ func checkInvariants(t *testing.T, st storage.Store) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Sweeping never changes an answer.
+	before, err := s.Status(ctx)
+	if err != nil {
+		t.Errorf("invariant Status: %v", err)
+		return
+	}
+	if _, err := s.Sweep(ctx); err != nil {
+		t.Errorf("invariant Sweep: %v", err)
+		return
+	}
+	if after, err := s.Status(ctx); err != nil || after.Size != before.Size {
+		t.Errorf("invariant: Status().Size %d before Sweep, %d after (%v)", before.Size, after.Size, err)
+	}
 	const q = `SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id)
 FROM namespaces n ORDER BY n.name`
 	type nsCount struct {

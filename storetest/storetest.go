@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -18,6 +19,11 @@ type Config struct {
 	// storage.DefaultMaxValueSize. The suite sets it only when
 	// Supports.MaxValueSize is declared.
 	MaxValueSize int
+	// Clock, when not nil, is the clock the store must use for everything
+	// it dates: created and updated times, expiry times from a TTL, and
+	// what has expired. The suite sets it only when Supports.Expiry is
+	// declared, and moves it forward to make entries expire.
+	Clock func() time.Time
 }
 
 // Supports declares the optional abilities of a backend. The suite runs the
@@ -31,6 +37,10 @@ type Supports struct {
 	// Transactions: Begin returns working transactions, and LookupTx finds
 	// the open ones (the Transactions group).
 	Transactions bool
+	// Expiry: the store keeps expiry times (storage.WithTTL, ExpiresAt,
+	// KeepTTL, Item.TTL ...) and honors Config.Clock. The "Expiry" tests run
+	// only when it is declared.
+	Expiry bool
 }
 
 // Harness connects the suite to one backend and configuration.
@@ -122,6 +132,7 @@ func groups() []group {
 		{"Query", queryTests},
 		{"Count", countTests},
 		{"Transactions", txTests},
+		{"Expiry", expiryTests},
 	}
 }
 
@@ -170,6 +181,14 @@ func (s *suite) needCapacity(t *testing.T) {
 	t.Helper()
 	if !s.h.Supports.Capacity {
 		t.Skipf("%s does not declare Supports.Capacity", s.name())
+	}
+}
+
+// needExpiry skips t unless the harness declares Supports.Expiry.
+func (s *suite) needExpiry(t *testing.T) {
+	t.Helper()
+	if !s.h.Supports.Expiry {
+		t.Skipf("%s does not declare Supports.Expiry", s.name())
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 const dumpEntries = `-- name: DumpEntries :many
 SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by,
-       p.running_bytes
+       e.expires_at, p.running_bytes
 FROM (
     SELECT s.key,
            CAST(sum(octet_length(s.value::text) + octet_length(s.metadata::text))
@@ -20,17 +20,19 @@ FROM (
            CAST(octet_length(s.value::text) + octet_length(s.metadata::text) AS bigint) AS row_bytes
     FROM entries s
     WHERE s.namespace_id = $1 AND s.key > $2
+      AND (s.expires_at IS NULL OR s.expires_at > $3::timestamptz)
     ORDER BY s.key
-    LIMIT $3
+    LIMIT $4
 ) p
 JOIN entries e ON e.namespace_id = $1 AND e.key = p.key
-WHERE p.running_bytes - p.row_bytes < $4::bigint
+WHERE p.running_bytes - p.row_bytes < $5::bigint
 ORDER BY e.key
 `
 
 type DumpEntriesParams struct {
 	NamespaceID int64
 	After       string
+	Now         time.Time
 	PageSize    int32
 	MaxBytes    int64
 }
@@ -44,10 +46,12 @@ type DumpEntriesRow struct {
 	UpdatedAt    time.Time
 	CreatedBy    *string
 	UpdatedBy    *string
+	ExpiresAt    *time.Time
 	RunningBytes int64
 }
 
-// One keyset page of a namespace: the entries after @after in key order, at
+// One keyset page of a namespace: the live entries (not expired at @now)
+// after @after in key order, at
 // most @page_size of them, and no more once the JSON text of the rows
 // before reaches @max_bytes (the first row always comes). The inner query
 // sizes the rows without returning them; running_bytes is the JSON text
@@ -56,6 +60,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 	rows, err := q.db.Query(ctx, dumpEntries,
 		arg.NamespaceID,
 		arg.After,
+		arg.Now,
 		arg.PageSize,
 		arg.MaxBytes,
 	)
@@ -75,6 +80,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 			&i.UpdatedAt,
 			&i.CreatedBy,
 			&i.UpdatedBy,
+			&i.ExpiresAt,
 			&i.RunningBytes,
 		); err != nil {
 			return nil, err
@@ -154,7 +160,7 @@ func (q *Queries) ForceCustomPlans(ctx context.Context) error {
 
 const restoreExisting = `-- name: RestoreExisting :many
 SELECT n.name AS namespace, e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at,
-       e.created_by, e.updated_by
+       e.created_by, e.updated_by, e.expires_at
 FROM ROWS FROM (unnest($1::text[]), unnest($2::text[])) AS j (ns, key)
 JOIN namespaces n ON n.name = j.ns
 JOIN entries e ON e.namespace_id = n.id AND e.key = j.key
@@ -175,6 +181,7 @@ type RestoreExistingRow struct {
 	UpdatedAt time.Time
 	CreatedBy *string
 	UpdatedBy *string
+	ExpiresAt *time.Time
 }
 
 // The stored rows of a batch of (namespace, key) pairs.
@@ -197,6 +204,7 @@ func (q *Queries) RestoreExisting(ctx context.Context, arg RestoreExistingParams
 			&i.UpdatedAt,
 			&i.CreatedBy,
 			&i.UpdatedBy,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -209,14 +217,15 @@ func (q *Queries) RestoreExisting(ctx context.Context, arg RestoreExistingParams
 }
 
 const restoreInsert = `-- name: RestoreInsert :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, j.key, j.value, j.metadata, j.version, j.created_at, j.updated_at,
-       NULLIF(j.created_by, ''), NULLIF(j.updated_by, '')
+       NULLIF(j.created_by, ''), NULLIF(j.updated_by, ''),
+       'epoch'::timestamptz + NULLIF(j.expires, 0) * interval '1 microsecond'
 FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::jsonb[]),
                 unnest($4::jsonb[]), unnest($5::bigint[]),
                 unnest($6::timestamptz[]), unnest($7::timestamptz[]),
-                unnest($8::text[]), unnest($9::text[]))
-     AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+                unnest($8::text[]), unnest($9::text[]), unnest($10::bigint[]))
+     AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires)
 JOIN namespaces n ON n.name = j.ns
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING namespace_id, key
@@ -232,6 +241,7 @@ type RestoreInsertParams struct {
 	UpdatedAts []time.Time
 	CreatedBys []string
 	UpdatedBys []string
+	Expires    []int64
 }
 
 type RestoreInsertRow struct {
@@ -240,7 +250,8 @@ type RestoreInsertRow struct {
 }
 
 // Writes a batch of records as they are into existing namespaces, skipping
-// the keys that exist, and returns the rows written. An empty actor is none.
+// the keys that exist, and returns the rows written. An empty actor is
+// none; an expiry is unix microseconds, 0 for none.
 func (q *Queries) RestoreInsert(ctx context.Context, arg RestoreInsertParams) ([]RestoreInsertRow, error) {
 	rows, err := q.db.Query(ctx, restoreInsert,
 		arg.Namespaces,
@@ -252,6 +263,7 @@ func (q *Queries) RestoreInsert(ctx context.Context, arg RestoreInsertParams) ([
 		arg.UpdatedAts,
 		arg.CreatedBys,
 		arg.UpdatedBys,
+		arg.Expires,
 	)
 	if err != nil {
 		return nil, err

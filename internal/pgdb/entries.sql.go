@@ -39,17 +39,18 @@ func (q *Queries) ClearNamespace(ctx context.Context, namespace string) (int64, 
 const deleteEntries = `-- name: DeleteEntries :many
 DELETE FROM entries e
 USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[])
+WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[]) AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 RETURNING e.key
 `
 
 type DeleteEntriesParams struct {
 	Namespace string
 	Keys      []string
+	Now       time.Time
 }
 
 func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, deleteEntries, arg.Namespace, arg.Keys)
+	rows, err := q.db.Query(ctx, deleteEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -71,16 +72,17 @@ func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([
 const deleteEntry = `-- name: DeleteEntry :execrows
 DELETE FROM entries e
 USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2
+WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 `
 
 type DeleteEntryParams struct {
 	Namespace string
 	Key       string
+	Now       time.Time
 }
 
 func (q *Queries) DeleteEntry(ctx context.Context, arg DeleteEntryParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteEntry, arg.Namespace, arg.Key)
+	result, err := q.db.Exec(ctx, deleteEntry, arg.Namespace, arg.Key, arg.Now)
 	if err != nil {
 		return 0, err
 	}
@@ -91,17 +93,23 @@ const deleteEntryIfVersion = `-- name: DeleteEntryIfVersion :execrows
 DELETE FROM entries e
 USING namespaces n
 WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2
-  AND e.version = $3
+  AND e.version = $3 AND (e.expires_at IS NULL OR e.expires_at > $4::timestamptz)
 `
 
 type DeleteEntryIfVersionParams struct {
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
+	Now             time.Time
 }
 
 func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVersionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteEntryIfVersion, arg.Namespace, arg.Key, arg.ExpectedVersion)
+	result, err := q.db.Exec(ctx, deleteEntryIfVersion,
+		arg.Namespace,
+		arg.Key,
+		arg.ExpectedVersion,
+		arg.Now,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -110,15 +118,16 @@ func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVer
 
 const getEntries = `-- name: GetEntries :many
 
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = $1 AND e.key = ANY($2::text[])
+WHERE n.name = $1 AND e.key = ANY($2::text[]) AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 `
 
 type GetEntriesParams struct {
 	Namespace string
 	Keys      []string
+	Now       time.Time
 }
 
 type GetEntriesRow struct {
@@ -128,11 +137,12 @@ type GetEntriesRow struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	ExpiresAt *time.Time
 }
 
 // Batches: one statement whatever the number of keys.
 func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEntriesRow, error) {
-	rows, err := q.db.Query(ctx, getEntries, arg.Namespace, arg.Keys)
+	rows, err := q.db.Query(ctx, getEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +157,7 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -160,15 +171,16 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 
 const getEntry = `-- name: GetEntry :one
 
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = $1 AND e.key = $2
+WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 `
 
 type GetEntryParams struct {
 	Namespace string
 	Key       string
+	Now       time.Time
 }
 
 type GetEntryRow struct {
@@ -178,13 +190,20 @@ type GetEntryRow struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	ExpiresAt *time.Time
 }
 
 // Fixed-shape entry statements for PostgreSQL. Writes select the namespace id
 // by name: when the namespace is missing they affect no row and return none,
 // which the engine reads as "create the namespace, then retry".
+//
+// Expiry: expires_at is NULL or a time. Every statement sees only live rows,
+// those with expires_at NULL or after @now, the engine's clock (never the
+// database's now()); a write to an expired row treats the key as missing
+// (version from 1, new created_at, metadata {} unless given, create-only
+// succeeds).
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow, error) {
-	row := q.db.QueryRow(ctx, getEntry, arg.Namespace, arg.Key)
+	row := q.db.QueryRow(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var i GetEntryRow
 	err := row.Scan(
 		&i.Key,
@@ -193,6 +212,7 @@ func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -201,31 +221,33 @@ const getEntryVersion = `-- name: GetEntryVersion :one
 SELECT e.version
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = $1 AND e.key = $2
+WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 `
 
 type GetEntryVersionParams struct {
 	Namespace string
 	Key       string
+	Now       time.Time
 }
 
 func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (int64, error) {
-	row := q.db.QueryRow(ctx, getEntryVersion, arg.Namespace, arg.Key)
+	row := q.db.QueryRow(ctx, getEntryVersion, arg.Namespace, arg.Key, arg.Now)
 	var version int64
 	err := row.Scan(&version)
 	return version, err
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by
+SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = $1 AND e.key = $2
+WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 `
 
 type GetMetadataParams struct {
 	Namespace string
 	Key       string
+	Now       time.Time
 }
 
 type GetMetadataRow struct {
@@ -235,10 +257,11 @@ type GetMetadataRow struct {
 	UpdatedAt time.Time
 	CreatedBy *string
 	UpdatedBy *string
+	ExpiresAt *time.Time
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
-	row := q.db.QueryRow(ctx, getMetadata, arg.Namespace, arg.Key)
+	row := q.db.QueryRow(ctx, getMetadata, arg.Namespace, arg.Key, arg.Now)
 	var i GetMetadataRow
 	err := row.Scan(
 		&i.Metadata,
@@ -247,6 +270,7 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.UpdatedAt,
 		&i.CreatedBy,
 		&i.UpdatedBy,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -255,30 +279,42 @@ const hasEntry = `-- name: HasEntry :one
 SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
-    WHERE n.name = $1 AND e.key = $2
+    WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 ) AS found
 `
 
 type HasEntryParams struct {
 	Namespace string
 	Key       string
+	Now       time.Time
 }
 
 func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error) {
-	row := q.db.QueryRow(ctx, hasEntry, arg.Namespace, arg.Key)
+	row := q.db.QueryRow(ctx, hasEntry, arg.Namespace, arg.Key, arg.Now)
 	var found bool
 	err := row.Scan(&found)
 	return found, err
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
-       $2::text, $2::text
+       $2::text, $2::text,
+       'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond'
 FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[])) AS i (key, value, metadata)
-WHERE n.name = $6
-ON CONFLICT (namespace_id, key) DO NOTHING
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[]), unnest($6::bigint[]), unnest($7::boolean[]))
+     AS i (key, value, metadata, expires, keep)
+WHERE n.name = $8
+ON CONFLICT (namespace_id, key) DO UPDATE SET
+    value      = EXCLUDED.value,
+    metadata   = EXCLUDED.metadata,
+    version    = 1,
+    created_at = EXCLUDED.created_at,
+    created_by = EXCLUDED.created_by,
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by,
+    expires_at = EXCLUDED.expires_at
+WHERE entries.expires_at <= EXCLUDED.updated_at
 RETURNING key, version
 `
 
@@ -288,6 +324,8 @@ type InsertEntriesParams struct {
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
+	Expires   []int64
+	Keeps     []bool
 	Namespace string
 }
 
@@ -296,6 +334,7 @@ type InsertEntriesRow struct {
 	Version int64
 }
 
+// Create-only: an expired row under a key is replaced as if missing.
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, insertEntries,
 		arg.Now,
@@ -303,6 +342,8 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
+		arg.Expires,
+		arg.Keeps,
 		arg.Namespace,
 	)
 	if err != nil {
@@ -324,12 +365,21 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
-       $5::text, $5::text
+       $5::text, $5::text, $6::timestamptz
 FROM namespaces n
-WHERE n.name = $6
-ON CONFLICT (namespace_id, key) DO NOTHING
+WHERE n.name = $7
+ON CONFLICT (namespace_id, key) DO UPDATE SET
+    value      = EXCLUDED.value,
+    metadata   = EXCLUDED.metadata,
+    version    = 1,
+    created_at = EXCLUDED.created_at,
+    created_by = EXCLUDED.created_by,
+    updated_at = EXCLUDED.updated_at,
+    updated_by = EXCLUDED.updated_by,
+    expires_at = EXCLUDED.expires_at
+WHERE entries.expires_at <= EXCLUDED.updated_at
 RETURNING version
 `
 
@@ -339,9 +389,11 @@ type InsertEntryParams struct {
 	Metadata  []byte
 	Now       time.Time
 	Actor     *string
+	ExpiresAt *time.Time
 	Namespace string
 }
 
+// Create-only: an expired row under the key is replaced as if missing.
 func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64, error) {
 	row := q.db.QueryRow(ctx, insertEntry,
 		arg.Key,
@@ -349,6 +401,7 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.ExpiresAt,
 		arg.Namespace,
 	)
 	var version int64
@@ -365,6 +418,7 @@ UPDATE entries e SET
 FROM namespaces n
 WHERE n.id = e.namespace_id AND n.name = $4 AND e.key = $5
   AND ($6::bigint IS NULL OR e.version = $6::bigint)
+  AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz)
 RETURNING e.version
 `
 
@@ -397,10 +451,11 @@ UPDATE entries e SET
     metadata   = COALESCE($2::jsonb, e.metadata),
     version    = e.version + 1,
     updated_at = $3,
-    updated_by = $4::text
+    updated_by = $4::text,
+    expires_at = CASE WHEN $5::boolean THEN e.expires_at ELSE $6::timestamptz END
 FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = $5 AND e.key = $6
-  AND e.version = $7
+WHERE n.id = e.namespace_id AND n.name = $7 AND e.key = $8
+  AND e.version = $9 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
 RETURNING e.version
 `
 
@@ -409,6 +464,8 @@ type UpdateEntryIfVersionParams struct {
 	Metadata        []byte
 	Now             time.Time
 	Actor           *string
+	KeepTtl         bool
+	ExpiresAt       *time.Time
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
@@ -420,6 +477,8 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.KeepTtl,
+		arg.ExpiresAt,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -430,18 +489,29 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
-       $2::text, $2::text
+       $2::text, $2::text,
+       CASE WHEN i.keep
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > $1::timestamptz)
+            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
 FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[])) AS i (key, value, metadata)
-WHERE n.name = $6
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[]), unnest($6::bigint[]), unnest($7::boolean[]))
+     AS i (key, value, metadata, expires, keep)
+WHERE n.name = $8
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
     metadata   = EXCLUDED.metadata,
-    version    = entries.version + 1,
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_at ELSE EXCLUDED.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_by ELSE EXCLUDED.created_by END,
     updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by
+    updated_by = EXCLUDED.updated_by,
+    expires_at = EXCLUDED.expires_at
 RETURNING key, version
 `
 
@@ -451,6 +521,8 @@ type UpsertEntriesParams struct {
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
+	Expires   []int64
+	Keeps     []bool
 	Namespace string
 }
 
@@ -459,6 +531,8 @@ type UpsertEntriesRow struct {
 	Version int64
 }
 
+// Expiries travel as unix microseconds, 0 for none; keeps are the
+// items' keep_ttl flags (the stored expiry is read in the SELECT).
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntries,
 		arg.Now,
@@ -466,6 +540,8 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
+		arg.Expires,
+		arg.Keeps,
 		arg.Namespace,
 	)
 	if err != nil {
@@ -487,17 +563,29 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
-       $2::text, $2::text
+       $2::text, $2::text,
+       CASE WHEN i.keep
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > $1::timestamptz)
+            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
 FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[])) AS i (key, value)
-WHERE n.name = $5
+     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::bigint[]), unnest($6::boolean[]))
+     AS i (key, value, expires, keep)
+WHERE n.name = $7
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
-    version    = entries.version + 1,
+    metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.metadata ELSE EXCLUDED.metadata END,
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_at ELSE EXCLUDED.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_by ELSE EXCLUDED.created_by END,
     updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by
+    updated_by = EXCLUDED.updated_by,
+    expires_at = EXCLUDED.expires_at
 RETURNING key, version
 `
 
@@ -506,6 +594,8 @@ type UpsertEntriesKeepMetadataParams struct {
 	Actor     *string
 	Keys      []string
 	Vals      [][]byte
+	Expires   []int64
+	Keeps     []bool
 	Namespace string
 }
 
@@ -514,12 +604,15 @@ type UpsertEntriesKeepMetadataRow struct {
 	Version int64
 }
 
+// An expired row's metadata is not kept: it becomes '{}'.
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntriesKeepMetadata,
 		arg.Now,
 		arg.Actor,
 		arg.Keys,
 		arg.Vals,
+		arg.Expires,
+		arg.Keeps,
 		arg.Namespace,
 	)
 	if err != nil {
@@ -541,17 +634,27 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
-       $5::text, $5::text
+       $5::text, $5::text, $6::timestamptz
 FROM namespaces n
-WHERE n.name = $6
+WHERE n.name = $7
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = EXCLUDED.value,
-    metadata   = COALESCE($3::jsonb, entries.metadata),
-    version    = entries.version + 1,
+    metadata   = COALESCE($3::jsonb,
+                          CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.metadata ELSE '{}'::jsonb END),
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_at ELSE EXCLUDED.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                      THEN entries.created_by ELSE EXCLUDED.created_by END,
     updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by
+    updated_by = EXCLUDED.updated_by,
+    expires_at = CASE WHEN $8::boolean
+                      THEN CASE WHEN entries.expires_at > EXCLUDED.updated_at THEN entries.expires_at END
+                      ELSE EXCLUDED.expires_at END
 RETURNING version
 `
 
@@ -561,9 +664,14 @@ type UpsertEntryParams struct {
 	Metadata  []byte
 	Now       time.Time
 	Actor     *string
+	ExpiresAt *time.Time
 	Namespace string
+	KeepTtl   bool
 }
 
+// A nil metadata keeps the stored metadata ('{}' for a new or expired
+// entry); keep_ttl keeps the stored expiry (none for a new or expired
+// entry), else the entry gets expires_at.
 func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64, error) {
 	row := q.db.QueryRow(ctx, upsertEntry,
 		arg.Key,
@@ -571,7 +679,9 @@ func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.ExpiresAt,
 		arg.Namespace,
+		arg.KeepTtl,
 	)
 	var version int64
 	err := row.Scan(&version)

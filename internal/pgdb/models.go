@@ -23,6 +23,7 @@ type Entry struct {
 	UpdatedAt   time.Time
 	CreatedBy   *string
 	UpdatedBy   *string
+	ExpiresAt   *time.Time
 }
 
 type Namespace struct {

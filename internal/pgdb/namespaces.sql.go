@@ -19,6 +19,23 @@ func (q *Queries) CapacityLock(ctx context.Context, lockKey int64) error {
 	return err
 }
 
+const countExpiredInNamespace = `-- name: CountExpiredInNamespace :one
+SELECT count(*)::bigint FROM entries
+WHERE expires_at IS NOT NULL AND expires_at <= $1::timestamptz AND namespace_id = $2
+`
+
+type CountExpiredInNamespaceParams struct {
+	Now time.Time
+	ID  int64
+}
+
+func (q *Queries) CountExpiredInNamespace(ctx context.Context, arg CountExpiredInNamespaceParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countExpiredInNamespace, arg.Now, arg.ID)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const createNamespace = `-- name: CreateNamespace :one
 INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
 VALUES ($1, $2, $3, COALESCE($4::jsonb, '[]'::jsonb), $5)
@@ -181,7 +198,9 @@ func (q *Queries) LockNamespace(ctx context.Context, name string) (LockNamespace
 }
 
 const storeStats = `-- name: StoreStats :one
-SELECT COALESCE(sum(entry_count), 0)::bigint AS entries, count(*)::bigint AS namespaces
+SELECT (COALESCE(sum(entry_count), 0)
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= $1::timestamptz))::bigint AS entries,
+       count(*)::bigint AS namespaces
 FROM namespaces
 `
 
@@ -190,8 +209,10 @@ type StoreStatsRow struct {
 	Namespaces int64
 }
 
-func (q *Queries) StoreStats(ctx context.Context) (StoreStatsRow, error) {
-	row := q.db.QueryRow(ctx, storeStats)
+// entry_count counts rows, expired or not: the expired rows not yet swept
+// are subtracted, counted on the partial index entries_expires_at.
+func (q *Queries) StoreStats(ctx context.Context, now time.Time) (StoreStatsRow, error) {
+	row := q.db.QueryRow(ctx, storeStats, now)
 	var i StoreStatsRow
 	err := row.Scan(&i.Entries, &i.Namespaces)
 	return i, err

@@ -112,7 +112,7 @@ func checkCounts(t *testing.T, conn *pgx.Conn, q *pgdb.Queries) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := q.StoreStats(ctx)
+	st, err := q.StoreStats(ctx, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +430,7 @@ func TestNamespaceStatements(t *testing.T) {
 	if n, err := q.DeleteNamespace(ctx, id); err != nil || n != 1 {
 		t.Fatalf("DeleteNamespace = %d, %v", n, err)
 	}
-	st, err := q.StoreStats(ctx)
+	st, err := q.StoreStats(ctx, time.Now())
 	if err != nil || st.Namespaces != 1 || st.Entries != 0 {
 		t.Fatalf("StoreStats = %+v, %v", st, err)
 	}

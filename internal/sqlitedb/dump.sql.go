@@ -16,11 +16,12 @@ WITH p AS (
            length(s.value) + length(s.metadata) AS row_bytes
     FROM entries s
     WHERE s.namespace_id = ?1 AND s.key > ?3
+      AND (s.expires_at IS NULL OR s.expires_at > CAST(?4 AS INTEGER))
     ORDER BY s.key
-    LIMIT ?4
+    LIMIT ?5
 )
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.created_by, e.updated_by,
+       e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at,
        CAST(p.running_bytes AS INTEGER) AS running_bytes
 FROM p
 JOIN entries e ON e.namespace_id = ?1 AND e.key = p.key
@@ -32,6 +33,7 @@ type DumpEntriesParams struct {
 	NamespaceID int64
 	MaxBytes    int64
 	After       string
+	Now         int64
 	PageSize    int64
 }
 
@@ -44,10 +46,12 @@ type DumpEntriesRow struct {
 	UpdatedAt    int64
 	CreatedBy    *string
 	UpdatedBy    *string
+	ExpiresAt    *int64
 	RunningBytes int64
 }
 
-// One keyset page of a namespace: the entries after after in key order, at
+// One keyset page of a namespace: the live entries (not expired at now)
+// after after in key order, at
 // most page_size of them, and no more once the JSON of the rows before
 // reaches max_bytes (the first row always comes). The inner query sizes the
 // rows by their JSONB blobs (length() of a blob reads no content) without
@@ -58,6 +62,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 		arg.NamespaceID,
 		arg.MaxBytes,
 		arg.After,
+		arg.Now,
 		arg.PageSize,
 	)
 	if err != nil {
@@ -76,6 +81,7 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 			&i.UpdatedAt,
 			&i.CreatedBy,
 			&i.UpdatedBy,
+			&i.ExpiresAt,
 			&i.RunningBytes,
 		); err != nil {
 			return nil, err
@@ -150,7 +156,7 @@ func (q *Queries) DumpNamespaces(ctx context.Context, arg DumpNamespacesParams) 
 const restoreExisting = `-- name: RestoreExisting :many
 SELECT n.name AS namespace, e.key, CAST(json(e.value) AS TEXT) AS value,
        CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at,
-       e.created_by, e.updated_by
+       e.created_by, e.updated_by, e.expires_at
 FROM json_each(CAST(?1 AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> 0
 JOIN entries e ON e.namespace_id = n.id AND e.key = j.value ->> 1
@@ -166,6 +172,7 @@ type RestoreExistingRow struct {
 	UpdatedAt int64
 	CreatedBy *string
 	UpdatedBy *string
+	ExpiresAt *int64
 }
 
 // The stored rows of a batch of [namespace, key] pairs.
@@ -188,6 +195,7 @@ func (q *Queries) RestoreExisting(ctx context.Context, pairs string) ([]RestoreE
 			&i.UpdatedAt,
 			&i.CreatedBy,
 			&i.UpdatedBy,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -203,9 +211,9 @@ func (q *Queries) RestoreExisting(ctx context.Context, pairs string) ([]RestoreE
 }
 
 const restoreInsert = `-- name: RestoreInsert :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, j.value ->> '$.k', jsonb(j.value -> '$.v'), jsonb(j.value -> '$.m'), j.value ->> '$.ver',
-       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub'
+       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x'
 FROM json_each(CAST(?1 AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> '$.n'
 WHERE true
@@ -220,8 +228,8 @@ type RestoreInsertRow struct {
 
 // Writes a batch of records as they are into existing namespaces, skipping
 // the keys that exist, and returns the rows written. Each record is an
-// object {"n","k","v","m","ver","c","u","cb","ub"}; cb and ub are omitted
-// for no actor. WHERE true: without it SQLite would read ON CONFLICT as the
+// object {"n","k","v","m","ver","c","u","cb","ub","x"}; cb and ub are
+// omitted for no actor, x (expires_at) for no expiry. WHERE true: without it SQLite would read ON CONFLICT as the
 // join's ON.
 func (q *Queries) RestoreInsert(ctx context.Context, records string) ([]RestoreInsertRow, error) {
 	rows, err := q.db.QueryContext(ctx, restoreInsert, records)

@@ -38,16 +38,18 @@ const deleteEntries = `-- name: DeleteEntries :many
 DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
   AND key IN (SELECT j.value FROM json_each(CAST(?2 AS TEXT)) AS j)
+  AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
 RETURNING key
 `
 
 type DeleteEntriesParams struct {
 	Namespace string
 	Keys      string
+	Now       int64
 }
 
 func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, deleteEntries, arg.Namespace, arg.Keys)
+	rows, err := q.db.QueryContext(ctx, deleteEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -73,15 +75,17 @@ const deleteEntry = `-- name: DeleteEntry :execrows
 DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
   AND key = ?2
+  AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
 `
 
 type DeleteEntryParams struct {
 	Namespace string
 	Key       string
+	Now       int64
 }
 
 func (q *Queries) DeleteEntry(ctx context.Context, arg DeleteEntryParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteEntry, arg.Namespace, arg.Key)
+	result, err := q.db.ExecContext(ctx, deleteEntry, arg.Namespace, arg.Key, arg.Now)
 	if err != nil {
 		return 0, err
 	}
@@ -93,16 +97,23 @@ DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
   AND key = ?2
   AND version = ?3
+  AND (expires_at IS NULL OR expires_at > CAST(?4 AS INTEGER))
 `
 
 type DeleteEntryIfVersionParams struct {
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
+	Now             int64
 }
 
 func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVersionParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteEntryIfVersion, arg.Namespace, arg.Key, arg.ExpectedVersion)
+	result, err := q.db.ExecContext(ctx, deleteEntryIfVersion,
+		arg.Namespace,
+		arg.Key,
+		arg.ExpectedVersion,
+		arg.Now,
+	)
 	if err != nil {
 		return 0, err
 	}
@@ -112,16 +123,18 @@ func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVer
 const getEntries = `-- name: GetEntries :many
 
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at
+       e.version, e.created_at, e.updated_at, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1
   AND e.key IN (SELECT j.value FROM json_each(CAST(?2 AS TEXT)) AS j)
+  AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 `
 
 type GetEntriesParams struct {
 	Namespace string
 	Keys      string
+	Now       int64
 }
 
 type GetEntriesRow struct {
@@ -131,12 +144,13 @@ type GetEntriesRow struct {
 	Version   int64
 	CreatedAt int64
 	UpdatedAt int64
+	ExpiresAt *int64
 }
 
 // Batches: one statement whatever the number of keys. The keys (and items)
 // travel as one JSON array parameter, unpacked with json_each.
 func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEntriesRow, error) {
-	rows, err := q.db.QueryContext(ctx, getEntries, arg.Namespace, arg.Keys)
+	rows, err := q.db.QueryContext(ctx, getEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +165,7 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 			&i.Version,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -168,15 +183,17 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 const getEntry = `-- name: GetEntry :one
 
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at
+       e.version, e.created_at, e.updated_at, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
+  AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 `
 
 type GetEntryParams struct {
 	Namespace string
 	Key       string
+	Now       int64
 }
 
 type GetEntryRow struct {
@@ -186,6 +203,7 @@ type GetEntryRow struct {
 	Version   int64
 	CreatedAt int64
 	UpdatedAt int64
+	ExpiresAt *int64
 }
 
 // Fixed-shape entry statements for SQLite. Values and metadata are JSONB
@@ -193,8 +211,15 @@ type GetEntryRow struct {
 // select the namespace id by name: when the namespace is missing they affect
 // no row and return none, which the engine reads as "create the namespace,
 // then retry".
+//
+// Expiry: expires_at is NULL or unix microseconds. Every statement sees only
+// live rows, those with expires_at NULL or after sqlc.arg(now), the engine's
+// clock; a write to an expired row treats the key as missing (version from
+// 1, new created_at, metadata {} unless given, create-only succeeds). In
+// ON CONFLICT clauses, where sqlc's SQLite parser rewrites no parameter,
+// excluded.updated_at is that now.
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow, error) {
-	row := q.db.QueryRowContext(ctx, getEntry, arg.Namespace, arg.Key)
+	row := q.db.QueryRowContext(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var i GetEntryRow
 	err := row.Scan(
 		&i.Key,
@@ -203,6 +228,7 @@ func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow
 		&i.Version,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -212,30 +238,34 @@ SELECT e.version
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
+  AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 `
 
 type GetEntryVersionParams struct {
 	Namespace string
 	Key       string
+	Now       int64
 }
 
 func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (int64, error) {
-	row := q.db.QueryRowContext(ctx, getEntryVersion, arg.Namespace, arg.Key)
+	row := q.db.QueryRowContext(ctx, getEntryVersion, arg.Namespace, arg.Key, arg.Now)
 	var version int64
 	err := row.Scan(&version)
 	return version, err
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by
+SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
+  AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 `
 
 type GetMetadataParams struct {
 	Namespace string
 	Key       string
+	Now       int64
 }
 
 type GetMetadataRow struct {
@@ -245,10 +275,11 @@ type GetMetadataRow struct {
 	UpdatedAt int64
 	CreatedBy *string
 	UpdatedBy *string
+	ExpiresAt *int64
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
-	row := q.db.QueryRowContext(ctx, getMetadata, arg.Namespace, arg.Key)
+	row := q.db.QueryRowContext(ctx, getMetadata, arg.Namespace, arg.Key, arg.Now)
 	var i GetMetadataRow
 	err := row.Scan(
 		&i.Metadata,
@@ -257,6 +288,7 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.UpdatedAt,
 		&i.CreatedBy,
 		&i.UpdatedBy,
+		&i.ExpiresAt,
 	)
 	return i, err
 }
@@ -266,29 +298,40 @@ SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = ?1 AND e.key = ?2
+      AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 ) AS found
 `
 
 type HasEntryParams struct {
 	Namespace string
 	Key       string
+	Now       int64
 }
 
 func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error) {
-	row := q.db.QueryRowContext(ctx, hasEntry, arg.Namespace, arg.Key)
+	row := q.db.QueryRowContext(ctx, hasEntry, arg.Namespace, arg.Key, arg.Now)
 	var found bool
 	err := row.Scan(&found)
 	return found, err
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT), i.value ->> '$[3]'
 FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
 WHERE n.name = ?4
-ON CONFLICT (namespace_id, key) DO NOTHING
+ON CONFLICT (namespace_id, key) DO UPDATE SET
+    value      = excluded.value,
+    metadata   = excluded.metadata,
+    version    = 1,
+    created_at = excluded.created_at,
+    created_by = excluded.created_by,
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by,
+    expires_at = excluded.expires_at
+WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
 RETURNING key, version
 `
 
@@ -304,6 +347,7 @@ type InsertEntriesRow struct {
 	Version int64
 }
 
+// Create-only: an expired row under a key is replaced as if missing.
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, insertEntries,
 		arg.Now,
@@ -333,13 +377,22 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)), jsonb(COALESCE(CAST(?3 AS TEXT), '{}')), 1,
        ?4, ?4,
-       CAST(?5 AS TEXT), CAST(?5 AS TEXT)
+       CAST(?5 AS TEXT), CAST(?5 AS TEXT), CAST(?6 AS INTEGER)
 FROM namespaces n
-WHERE n.name = ?6
-ON CONFLICT (namespace_id, key) DO NOTHING
+WHERE n.name = ?7
+ON CONFLICT (namespace_id, key) DO UPDATE SET
+    value      = excluded.value,
+    metadata   = excluded.metadata,
+    version    = 1,
+    created_at = excluded.created_at,
+    created_by = excluded.created_by,
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by,
+    expires_at = excluded.expires_at
+WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
 RETURNING version
 `
 
@@ -349,9 +402,11 @@ type InsertEntryParams struct {
 	Metadata  *string
 	Now       int64
 	Actor     *string
+	ExpiresAt *int64
 	Namespace string
 }
 
+// Create-only: an expired row under the key is replaced as if missing.
 func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, insertEntry,
 		arg.Key,
@@ -359,6 +414,7 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.ExpiresAt,
 		arg.Namespace,
 	)
 	var version int64
@@ -375,6 +431,7 @@ UPDATE entries SET
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?4)
   AND key = ?5
   AND (CAST(?6 AS INTEGER) IS NULL OR version = CAST(?6 AS INTEGER))
+  AND (expires_at IS NULL OR expires_at > CAST(?2 AS INTEGER))
 RETURNING version
 `
 
@@ -407,10 +464,12 @@ UPDATE entries SET
     metadata   = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN metadata ELSE jsonb(CAST(?2 AS TEXT)) END,
     version    = version + 1,
     updated_at = ?3,
-    updated_by = CAST(?4 AS TEXT)
-WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?5)
-  AND key = ?6
-  AND version = ?7
+    updated_by = CAST(?4 AS TEXT),
+    expires_at = CASE WHEN CAST(?5 AS INTEGER) <> 0 THEN expires_at ELSE CAST(?6 AS INTEGER) END
+WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?7)
+  AND key = ?8
+  AND version = ?9
+  AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
 RETURNING version
 `
 
@@ -419,6 +478,8 @@ type UpdateEntryIfVersionParams struct {
 	Metadata        *string
 	Now             int64
 	Actor           *string
+	KeepTtl         int64
+	ExpiresAt       *int64
 	Namespace       string
 	Key             string
 	ExpectedVersion int64
@@ -430,6 +491,8 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.KeepTtl,
+		arg.ExpiresAt,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
@@ -440,18 +503,29 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT),
+       CASE WHEN i.value ->> '$[4]' <> 0
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
+            ELSE i.value ->> '$[3]' END
 FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
 WHERE n.name = ?4
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
-    version    = entries.version + 1,
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_at ELSE excluded.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
-    updated_by = excluded.updated_by
+    updated_by = excluded.updated_by,
+    expires_at = excluded.expires_at
 RETURNING key, version
 `
 
@@ -467,6 +541,7 @@ type UpsertEntriesRow struct {
 	Version int64
 }
 
+// Items are [key, value, metadata, expires_at or null, keep_ttl 0|1].
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntries,
 		arg.Now,
@@ -496,17 +571,29 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1,
        ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT)
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT),
+       CASE WHEN i.value ->> '$[4]' <> 0
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
+            ELSE i.value ->> '$[3]' END
 FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
 WHERE n.name = ?4
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
-    version    = entries.version + 1,
+    metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.metadata ELSE excluded.metadata END,
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_at ELSE excluded.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
-    updated_by = excluded.updated_by
+    updated_by = excluded.updated_by,
+    expires_at = excluded.expires_at
 RETURNING key, version
 `
 
@@ -522,6 +609,7 @@ type UpsertEntriesKeepMetadataRow struct {
 	Version int64
 }
 
+// An expired row's metadata is not kept: it becomes '{}'.
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata,
 		arg.Now,
@@ -551,21 +639,32 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)),
        COALESCE(jsonb(CAST(?3 AS TEXT)),
-                (SELECT o.metadata FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1),
+                (SELECT o.metadata FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?4 AS INTEGER))),
                 jsonb('{}')),
        1, ?4, ?4,
-       CAST(?5 AS TEXT), CAST(?5 AS TEXT)
+       CAST(?5 AS TEXT), CAST(?5 AS TEXT),
+       CASE WHEN CAST(?6 AS INTEGER) <> 0
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?4 AS INTEGER)))
+            ELSE CAST(?7 AS INTEGER) END
 FROM namespaces n
-WHERE n.name = ?6
+WHERE n.name = ?8
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
-    version    = entries.version + 1,
+    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.version + 1 ELSE 1 END,
+    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_at ELSE excluded.created_at END,
+    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                      THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
-    updated_by = excluded.updated_by
+    updated_by = excluded.updated_by,
+    expires_at = excluded.expires_at
 RETURNING version
 `
 
@@ -575,13 +674,17 @@ type UpsertEntryParams struct {
 	Metadata  *string
 	Now       int64
 	Actor     *string
+	KeepTtl   int64
+	ExpiresAt *int64
 	Namespace string
 }
 
-// A nil metadata keeps the stored metadata ('{}' for a new entry). sqlc's
-// SQLite parser skips the ON CONFLICT clause, so a parameter there would reach
-// SQLite unrewritten: the choice is made in the SELECT instead, from the row
-// the conflict updates (same statement, single writer: the same row).
+// A nil metadata keeps the stored metadata ('{}' for a new or expired
+// entry); keep_ttl keeps the stored expiry (none for a new or expired
+// entry), else the entry gets expires_at. sqlc's SQLite parser skips the ON
+// CONFLICT clause, so a parameter there would reach SQLite unrewritten: the
+// choices are made in the SELECT instead, from the row the conflict updates
+// (same statement, single writer: the same row).
 func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64, error) {
 	row := q.db.QueryRowContext(ctx, upsertEntry,
 		arg.Key,
@@ -589,6 +692,8 @@ func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64
 		arg.Metadata,
 		arg.Now,
 		arg.Actor,
+		arg.KeepTtl,
+		arg.ExpiresAt,
 		arg.Namespace,
 	)
 	var version int64

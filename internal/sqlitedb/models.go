@@ -19,6 +19,7 @@ type Entry struct {
 	UpdatedAt   int64
 	CreatedBy   *string
 	UpdatedBy   *string
+	ExpiresAt   *int64
 }
 
 type Namespace struct {

@@ -9,6 +9,23 @@ import (
 	"context"
 )
 
+const countExpiredInNamespace = `-- name: CountExpiredInNamespace :one
+SELECT count(*) FROM entries
+WHERE expires_at IS NOT NULL AND expires_at <= CAST(?1 AS INTEGER) AND namespace_id = ?2
+`
+
+type CountExpiredInNamespaceParams struct {
+	Now int64
+	ID  int64
+}
+
+func (q *Queries) CountExpiredInNamespace(ctx context.Context, arg CountExpiredInNamespaceParams) (int64, error) {
+	row := q.db.QueryRowContext(ctx, countExpiredInNamespace, arg.Now, arg.ID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const createNamespace = `-- name: CreateNamespace :one
 INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
 VALUES (?1, ?2, jsonb(CAST(?3 AS TEXT)), CAST(?4 AS TEXT), ?5)
@@ -155,7 +172,9 @@ func (q *Queries) ListNamespaces(ctx context.Context) ([]ListNamespacesRow, erro
 }
 
 const storeStats = `-- name: StoreStats :one
-SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER) AS entries, count(*) AS namespaces
+SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?1 AS INTEGER)) AS entries,
+       count(*) AS namespaces
 FROM namespaces
 `
 
@@ -164,8 +183,10 @@ type StoreStatsRow struct {
 	Namespaces int64
 }
 
-func (q *Queries) StoreStats(ctx context.Context) (StoreStatsRow, error) {
-	row := q.db.QueryRowContext(ctx, storeStats)
+// entry_count counts rows, expired or not: the expired rows not yet swept
+// are subtracted, counted on the partial index entries_expires_at.
+func (q *Queries) StoreStats(ctx context.Context, now int64) (StoreStatsRow, error) {
+	row := q.db.QueryRowContext(ctx, storeStats, now)
 	var i StoreStatsRow
 	err := row.Scan(&i.Entries, &i.Namespaces)
 	return i, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
@@ -72,7 +73,7 @@ func checkCounts(t *testing.T, db *sql.DB, q *sqlitedb.Queries) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := q.StoreStats(ctx)
+	st, err := q.StoreStats(ctx, time.Now().UnixMicro())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +386,7 @@ func TestNamespaceStatements(t *testing.T) {
 	if n, err := q.DeleteNamespace(ctx, id); err != nil || n != 1 {
 		t.Fatalf("DeleteNamespace = %d, %v", n, err)
 	}
-	st, err := q.StoreStats(ctx)
+	st, err := q.StoreStats(ctx, time.Now().UnixMicro())
 	if err != nil || st.Namespaces != 1 || st.Entries != 0 {
 		t.Fatalf("StoreStats = %+v, %v", st, err)
 	}

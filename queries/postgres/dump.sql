@@ -9,13 +9,14 @@ ORDER BY name
 LIMIT @page_size;
 
 -- name: DumpEntries :many
--- One keyset page of a namespace: the entries after @after in key order, at
+-- One keyset page of a namespace: the live entries (not expired at @now)
+-- after @after in key order, at
 -- most @page_size of them, and no more once the JSON text of the rows
 -- before reaches @max_bytes (the first row always comes). The inner query
 -- sizes the rows without returning them; running_bytes is the JSON text
 -- size of the page up to and including the row.
 SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by,
-       p.running_bytes
+       e.expires_at, p.running_bytes
 FROM (
     SELECT s.key,
            CAST(sum(octet_length(s.value::text) + octet_length(s.metadata::text))
@@ -23,6 +24,7 @@ FROM (
            CAST(octet_length(s.value::text) + octet_length(s.metadata::text) AS bigint) AS row_bytes
     FROM entries s
     WHERE s.namespace_id = @namespace_id AND s.key > @after
+      AND (s.expires_at IS NULL OR s.expires_at > @now::timestamptz)
     ORDER BY s.key
     LIMIT @page_size
 ) p
@@ -38,22 +40,24 @@ WHERE name = ANY(@names::text[]);
 -- name: RestoreExisting :many
 -- The stored rows of a batch of (namespace, key) pairs.
 SELECT n.name AS namespace, e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at,
-       e.created_by, e.updated_by
+       e.created_by, e.updated_by, e.expires_at
 FROM ROWS FROM (unnest(@namespaces::text[]), unnest(@keys::text[])) AS j (ns, key)
 JOIN namespaces n ON n.name = j.ns
 JOIN entries e ON e.namespace_id = n.id AND e.key = j.key;
 
 -- name: RestoreInsert :many
 -- Writes a batch of records as they are into existing namespaces, skipping
--- the keys that exist, and returns the rows written. An empty actor is none.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+-- the keys that exist, and returns the rows written. An empty actor is
+-- none; an expiry is unix microseconds, 0 for none.
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, j.key, j.value, j.metadata, j.version, j.created_at, j.updated_at,
-       NULLIF(j.created_by, ''), NULLIF(j.updated_by, '')
+       NULLIF(j.created_by, ''), NULLIF(j.updated_by, ''),
+       'epoch'::timestamptz + NULLIF(j.expires, 0) * interval '1 microsecond'
 FROM ROWS FROM (unnest(@namespaces::text[]), unnest(@keys::text[]), unnest(@vals::jsonb[]),
                 unnest(@metadatas::jsonb[]), unnest(@versions::bigint[]),
                 unnest(@created_ats::timestamptz[]), unnest(@updated_ats::timestamptz[]),
-                unnest(@created_bys::text[]), unnest(@updated_bys::text[]))
-     AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+                unnest(@created_bys::text[]), unnest(@updated_bys::text[]), unnest(@expires::bigint[]))
+     AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires)
 JOIN namespaces n ON n.name = j.ns
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING namespace_id, key;

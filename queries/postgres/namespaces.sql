@@ -34,8 +34,16 @@ DELETE FROM entries WHERE namespace_id = @id;
 DELETE FROM namespaces WHERE id = @id;
 
 -- name: StoreStats :one
-SELECT COALESCE(sum(entry_count), 0)::bigint AS entries, count(*)::bigint AS namespaces
+-- entry_count counts rows, expired or not: the expired rows not yet swept
+-- are subtracted, counted on the partial index entries_expires_at.
+SELECT (COALESCE(sum(entry_count), 0)
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= @now::timestamptz))::bigint AS entries,
+       count(*)::bigint AS namespaces
 FROM namespaces;
+
+-- name: CountExpiredInNamespace :one
+SELECT count(*)::bigint FROM entries
+WHERE expires_at IS NOT NULL AND expires_at <= @now::timestamptz AND namespace_id = @id;
 
 -- name: CapacityLock :exec
 SELECT pg_advisory_xact_lock(@lock_key::bigint);

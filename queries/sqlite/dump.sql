@@ -10,7 +10,8 @@ ORDER BY name
 LIMIT sqlc.arg(page_size);
 
 -- name: DumpEntries :many
--- One keyset page of a namespace: the entries after after in key order, at
+-- One keyset page of a namespace: the live entries (not expired at now)
+-- after after in key order, at
 -- most page_size of them, and no more once the JSON of the rows before
 -- reaches max_bytes (the first row always comes). The inner query sizes the
 -- rows by their JSONB blobs (length() of a blob reads no content) without
@@ -22,11 +23,12 @@ WITH p AS (
            length(s.value) + length(s.metadata) AS row_bytes
     FROM entries s
     WHERE s.namespace_id = sqlc.arg(namespace_id) AND s.key > sqlc.arg(after)
+      AND (s.expires_at IS NULL OR s.expires_at > CAST(sqlc.arg(now) AS INTEGER))
     ORDER BY s.key
     LIMIT sqlc.arg(page_size)
 )
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.created_by, e.updated_by,
+       e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at,
        CAST(p.running_bytes AS INTEGER) AS running_bytes
 FROM p
 JOIN entries e ON e.namespace_id = sqlc.arg(namespace_id) AND e.key = p.key
@@ -42,7 +44,7 @@ WHERE name IN (SELECT j.value FROM json_each(CAST(sqlc.arg(names) AS TEXT)) AS j
 -- The stored rows of a batch of [namespace, key] pairs.
 SELECT n.name AS namespace, e.key, CAST(json(e.value) AS TEXT) AS value,
        CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at,
-       e.created_by, e.updated_by
+       e.created_by, e.updated_by, e.expires_at
 FROM json_each(CAST(sqlc.arg(pairs) AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> 0
 JOIN entries e ON e.namespace_id = n.id AND e.key = j.value ->> 1;
@@ -50,12 +52,12 @@ JOIN entries e ON e.namespace_id = n.id AND e.key = j.value ->> 1;
 -- name: RestoreInsert :many
 -- Writes a batch of records as they are into existing namespaces, skipping
 -- the keys that exist, and returns the rows written. Each record is an
--- object {"n","k","v","m","ver","c","u","cb","ub"}; cb and ub are omitted
--- for no actor. WHERE true: without it SQLite would read ON CONFLICT as the
+-- object {"n","k","v","m","ver","c","u","cb","ub","x"}; cb and ub are
+-- omitted for no actor, x (expires_at) for no expiry. WHERE true: without it SQLite would read ON CONFLICT as the
 -- join's ON.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
 SELECT n.id, j.value ->> '$.k', jsonb(j.value -> '$.v'), jsonb(j.value -> '$.m'), j.value ->> '$.ver',
-       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub'
+       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x'
 FROM json_each(CAST(sqlc.arg(records) AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> '$.n'
 WHERE true

@@ -28,5 +28,13 @@ DELETE FROM entries WHERE namespace_id = sqlc.arg(id);
 DELETE FROM namespaces WHERE id = sqlc.arg(id);
 
 -- name: StoreStats :one
-SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER) AS entries, count(*) AS namespaces
+-- entry_count counts rows, expired or not: the expired rows not yet swept
+-- are subtracted, counted on the partial index entries_expires_at.
+SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)) AS entries,
+       count(*) AS namespaces
 FROM namespaces;
+
+-- name: CountExpiredInNamespace :one
+SELECT count(*) FROM entries
+WHERE expires_at IS NOT NULL AND expires_at <= CAST(sqlc.arg(now) AS INTEGER) AND namespace_id = sqlc.arg(id);

@@ -1,0 +1,105 @@
+package dump_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/sqlstore"
+	"github.com/mycelia-kernel/storage/storetest"
+)
+
+// TestExpiryRoundTrip: export skips what has expired and carries expiry
+// times; import keeps them, and counts what has expired by its own clock.
+func TestExpiryRoundTrip(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			t0 := time.Now().UTC().Truncate(time.Second)
+			clock := storetest.NewClock(t0)
+			src := teststore.Open(t, b.DSN(t), sqlstore.WithClock(clock.Now), sqlstore.WithSweepInterval(-1))
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(src.Set(ctx, "gone", 1, storage.WithTTL(time.Second)))
+			must(src.Set(ctx, "soon", 2, storage.WithTTL(time.Minute)))
+			must(src.Set(ctx, "late", 3, storage.WithTTL(time.Hour)))
+			must(src.Set(ctx, "never", 4))
+			clock.Advance(time.Second) // "gone" has expired, unswept
+
+			var buf bytes.Buffer
+			st, err := dump.Export(ctx, src, &buf, dump.ExportOptions{})
+			must(err)
+			if st.Entries != 3 || strings.Contains(buf.String(), `"gone"`) {
+				t.Fatalf("export wrote %d entries (want 3, without the expired one):\n%s", st.Entries, buf.String())
+			}
+			if !strings.Contains(buf.String(), `"expires_at":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
+				t.Errorf("export lacks the expiry of \"late\":\n%s", buf.String())
+			}
+
+			// Imported while "soon" is still live: every expiry is kept.
+			dstClock := storetest.NewClock(t0.Add(time.Second))
+			dst := teststore.Open(t, b.DSN(t), sqlstore.WithClock(dstClock.Now), sqlstore.WithSweepInterval(-1))
+			is, err := dump.Import(ctx, dst, bytes.NewReader(buf.Bytes()), dump.ImportOptions{})
+			must(err)
+			if is.Inserted != 3 || is.Expired != 0 {
+				t.Errorf("import: %+v, want 3 inserted", is.RestoreResult)
+			}
+			for k, want := range map[string]time.Time{"soon": t0.Add(time.Minute), "late": t0.Add(time.Hour), "never": {}} {
+				e, err := dst.Get(ctx, k)
+				must(err)
+				if !e.ExpiresAt.Equal(want) {
+					t.Errorf("imported %q expires at %v, want %v", k, e.ExpiresAt, want)
+				}
+			}
+			// Again: unchanged, as a repeated import always is.
+			is, err = dump.Import(ctx, dst, bytes.NewReader(buf.Bytes()), dump.ImportOptions{})
+			must(err)
+			if is.Unchanged != 3 {
+				t.Errorf("second import: %+v, want 3 unchanged", is.RestoreResult)
+			}
+
+			// Imported two minutes later: "soon" has expired on the way.
+			later := teststore.Open(t, b.DSN(t), sqlstore.WithClock(storetest.NewClock(t0.Add(2*time.Minute)).Now), sqlstore.WithSweepInterval(-1))
+			is, err = dump.Import(ctx, later, bytes.NewReader(buf.Bytes()), dump.ImportOptions{})
+			must(err)
+			if is.Inserted != 2 || is.Expired != 1 {
+				t.Errorf("late import: %+v, want 2 inserted, 1 expired", is.RestoreResult)
+			}
+			if _, err := later.Get(ctx, "soon"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("late import wrote the expired entry: %v", err)
+			}
+
+			// An expired entry under an imported key is as good as missing.
+			dstClock.Advance(time.Minute) // "soon" expires in dst
+			must(dst.Set(ctx, "late", "changed", storage.WithTTL(time.Second)))
+			dstClock.Advance(time.Second) // so does the changed "late"
+			is, err = dump.Import(ctx, dst, bytes.NewReader(buf.Bytes()), dump.ImportOptions{})
+			must(err)
+			if is.Inserted != 1 || is.Unchanged != 1 || is.Expired != 1 {
+				t.Errorf("import over expired entries: %+v, want 1 inserted (late), 1 unchanged, 1 expired (soon)", is.RestoreResult)
+			}
+			e, err := dst.Get(ctx, "late")
+			must(err)
+			if string(e.Value) != "3" || !e.ExpiresAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("late after import over its expired entry: %s, %v", e.Value, e.ExpiresAt)
+			}
+
+			// Copy likewise.
+			cp := teststore.Open(t, b.DSN(t), sqlstore.WithClock(storetest.NewClock(t0.Add(time.Second)).Now), sqlstore.WithSweepInterval(-1))
+			cs, err := dump.Copy(ctx, src, cp, dump.CopyOptions{})
+			must(err)
+			if cs.Inserted != 3 {
+				t.Errorf("copy: %+v, want 3 inserted", cs.RestoreResult)
+			}
+		})
+	}
+}

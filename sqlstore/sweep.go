@@ -1,0 +1,176 @@
+package sqlstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// Expired rows.
+//
+// An entry whose expires_at has passed is invisible at once: every
+// statement compares expires_at with the engine's clock, bound as a
+// parameter. The rows stay until the sweeper deletes them, in batches of
+// at most sweepBatch rows, oldest expiry first, each batch in a short
+// transaction of its own (on SQLite the writer is held for one bounded
+// DELETE). Sweepers of several stores on one database (processes sharing a
+// SQLite file, pools on one PostgreSQL) never delete a row twice: each
+// DELETE re-checks expires_at against its clock on the row it deletes, and
+// on PostgreSQL skips rows another sweeper holds (FOR UPDATE SKIP LOCKED).
+// A row that a write revived (or gave a later expiry) before the sweeper
+// reached it is no longer expired, and is left alone.
+//
+// sweepBatch is the single place where the sweeper deletes rows: a change
+// feed that records removals as expire events hooks there, inside the
+// batch's transaction. deleteExpiredKeys (Restore over expired keys) is the
+// only other one.
+
+// DefaultSweepInterval is how often the background sweeper runs.
+const DefaultSweepInterval = 30 * time.Second
+
+// DefaultSweepBatch is the most rows one sweeper statement deletes.
+const DefaultSweepBatch = 500
+
+// SweptRow is a row the sweeper deleted.
+type SweptRow struct {
+	NamespaceID int64
+	Key         string
+	Version     int64
+}
+
+const sweepSQLite = `DELETE FROM entries WHERE rowid IN (
+    SELECT rowid FROM entries
+    WHERE expires_at IS NOT NULL AND expires_at <= ?
+    ORDER BY expires_at
+    LIMIT ?)
+  AND expires_at IS NOT NULL AND expires_at <= ?
+RETURNING namespace_id, key, version`
+
+const sweepPostgres = `DELETE FROM entries e
+USING (
+    SELECT namespace_id, key FROM entries
+    WHERE expires_at IS NOT NULL AND expires_at <= $1
+    ORDER BY expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED) d
+WHERE e.namespace_id = d.namespace_id AND e.key = d.key AND e.expires_at <= $1
+RETURNING e.namespace_id, e.key, e.version`
+
+// sweepBatch deletes at most limit rows that have expired at now, oldest
+// expiry first, in one transaction, and returns them.
+func (s *Store) sweepBatch(ctx context.Context, now time.Time, limit int) ([]SweptRow, error) {
+	var q string
+	var args []any
+	if s.Dialect() == dialect.SQLite {
+		q, args = sweepSQLite, []any{micros(now), limit, micros(now)}
+	} else {
+		q, args = sweepPostgres, []any{now, limit}
+	}
+	var rows []SweptRow
+	err := s.eng.inTx(ctx, func(tx querier) error {
+		rows = rows[:0]
+		return tx.queryRows(ctx, q, args, func(r rowScanner) error {
+			var sr SweptRow
+			if err := r.Scan(&sr.NamespaceID, &sr.Key, &sr.Version); err != nil {
+				return err
+			}
+			rows = append(rows, sr)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.onSweep != nil && len(rows) > 0 {
+		s.cfg.onSweep(rows)
+	}
+	return rows, nil
+}
+
+// Sweep deletes every row that has expired by the store's clock, in
+// batches (see the background sweeper, WithSweepInterval), and returns how
+// many it deleted. Expired entries are invisible whether or not they were
+// swept: Sweep only reclaims their space.
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	const op = "sweep"
+	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		rows, err := s.sweepBatch(ctx, s.now(), s.cfg.sweepBatch)
+		if err != nil {
+			return total, s.fail(op, "", "", err)
+		}
+		total += int64(len(rows))
+		if len(rows) < s.cfg.sweepBatch {
+			return total, nil
+		}
+	}
+}
+
+// deleteExpiredKeys deletes the rows of keys in namespace ns that have
+// expired at now.
+func (s *Store) deleteExpiredKeys(ctx context.Context, q querier, ns string, keys []string, now time.Time) (int64, error) {
+	if s.Dialect() == dialect.SQLite {
+		return q.exec(ctx, `DELETE FROM entries
+WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?)
+  AND key IN (SELECT j.value FROM json_each(?) AS j)
+  AND expires_at IS NOT NULL AND expires_at <= ?`, ns, jsonKeysExact(keys), micros(now))
+	}
+	return q.exec(ctx, `DELETE FROM entries
+WHERE namespace_id = (SELECT id FROM namespaces WHERE name = $1)
+  AND key = ANY($2::text[]) AND expires_at <= $3`, ns, keys, now)
+}
+
+// sweeper runs sweeps in the background until stopped.
+type sweeper struct {
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
+}
+
+// startSweeper starts the background sweeper, unless it is off.
+func (s *Store) startSweeper() {
+	if s.cfg.sweepInterval < 0 {
+		return
+	}
+	sw := &sweeper{stop: make(chan struct{})}
+	s.sweeper = sw
+	sw.done.Add(1)
+	go func() {
+		defer sw.done.Done()
+		t := time.NewTicker(s.cfg.sweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-sw.stop:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				select {
+				case <-sw.stop:
+				case <-ctx.Done():
+				}
+				cancel()
+			}()
+			// A failed sweep (the database unreachable, the store closing)
+			// is tried again at the next tick.
+			_, _ = s.Sweep(ctx)
+			cancel()
+		}
+	}()
+}
+
+// stopSweeper stops the background sweeper and waits for it.
+func (s *Store) stopSweeper() {
+	if s.sweeper == nil {
+		return
+	}
+	s.sweeper.once.Do(func() { close(s.sweeper.stop) })
+	s.sweeper.done.Wait()
+}

@@ -30,6 +30,10 @@ const (
 // lastKind is the highest option kind.
 const lastKind = KindExpiry
 
+// AllOptionKinds is every option kind, for layers (such as a client) that
+// pass options on and let the backend decide which its operation accepts.
+const AllOptionKinds = lastKind<<1 - 1
+
 var kindNames = map[OptionKind]string{
 	KindNamespace:   "InNamespace",
 	KindMetadata:    "WithMetadata",

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strconv"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/routes"
@@ -12,7 +14,7 @@ import (
 
 // allKinds accepts every option kind: the server decides which kinds an
 // operation takes, so its ErrInvalidOption is the one the caller sees.
-const allKinds = storage.KindFilter<<1 - 1
+const allKinds = storage.AllOptionKinds
 
 // ops are the data operations, on the store (tx nil) or on a transaction.
 type ops struct {
@@ -118,7 +120,32 @@ func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 		}
 		w.Where = b
 	}
+	if c.Set&storage.KindExpiry != 0 {
+		w.ExpiryOptions = wireExpiry(c.Expiry)
+	}
 	return w, nil
+}
+
+// wireExpiry is an expiry on the wire: a TTL of whole seconds as ttl, any
+// other as ttlMs (rounded up to a whole millisecond); the server's clock
+// turns it into a time, as the engine's would.
+func wireExpiry(e storage.Expiry) routes.ExpiryOptions {
+	var w routes.ExpiryOptions
+	switch {
+	case e.TTL != 0 && e.TTL%time.Second == 0:
+		w.TTL = json.RawMessage(strconv.FormatInt(int64(e.TTL/time.Second), 10))
+	case e.TTL != 0:
+		ms := int64((e.TTL + time.Millisecond - 1) / time.Millisecond)
+		if e.TTL < 0 {
+			ms = int64(e.TTL / time.Millisecond) // refused by the server as it is
+		}
+		w.TTLMs = &ms
+	case !e.At.IsZero():
+		w.ExpiresAt = ptr(e.At)
+	case e.Keep:
+		w.KeepTTL = ptr(true)
+	}
+	return w
 }
 
 // send sends one message of operation op. On a transaction, an answer that
@@ -189,7 +216,15 @@ func entryOf(key string, value json.RawMessage, m routes.EntryMeta) storage.Entr
 		m.Metadata = nil
 	}
 	return storage.Entry{Namespace: m.Namespace, Key: key, Value: value, Metadata: m.Metadata,
-		Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: fromWireTime(m.ExpiresAt)}
+}
+
+// fromWireTime is an expiry from the wire: the zero time for none.
+func fromWireTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // Get implements storage.Ops: storage://get.
@@ -364,8 +399,12 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 	if err != nil {
 		return routes.EntryItem{}, err
 	}
+	exp, err := storage.ItemExpiry(it, storage.Expiry{})
+	if err != nil {
+		return routes.EntryItem{}, err
+	}
 	key := it.Key
-	e := routes.EntryItem{Key: &key, Value: v}
+	e := routes.EntryItem{Key: &key, Value: v, ExpiryOptions: wireExpiry(exp)}
 	if it.Metadata != nil {
 		md, err := storage.EncodeMetadata(it.Metadata)
 		if err != nil {
@@ -420,7 +459,7 @@ func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 		return storage.Metadata{}, err
 	}
 	return storage.Metadata{User: resp.Metadata, Version: resp.Version, CreatedAt: resp.CreatedAt,
-		UpdatedAt: resp.UpdatedAt, CreatedBy: resp.CreatedBy, UpdatedBy: resp.UpdatedBy}, nil
+		UpdatedAt: resp.UpdatedAt, CreatedBy: resp.CreatedBy, UpdatedBy: resp.UpdatedBy, ExpiresAt: fromWireTime(resp.ExpiresAt)}, nil
 }
 
 // SetMetadata implements storage.Ops: storage://setMetadata.

@@ -46,6 +46,19 @@
 //	sort           [{field, desc}]        SortBy (query); {field, order:"asc"|"desc"} and a
 //	                                      single object (the seed's shape) are accepted too
 //	where          filter                 Where (count); "filter" is the seed's name for it
+//	ttl            integer seconds > 0    WithTTL (set, setMany); a JSON number or a decimal string
+//	ttlInSeconds   integer seconds > 0    Dapr's spelling of ttl
+//	ttlMs          integer ms > 0         WithTTL in milliseconds (the Go client's form for a TTL
+//	                                      that is not whole seconds)
+//	expiresAt      RFC 3339 time          ExpiresAt: after the store's time, at most MaxTTL later
+//	keepTTL        bool                   KeepTTL: an overwrite keeps the stored expiry
+//
+// At most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL may be
+// given; a zero, negative, fractional ("1.5"), non-numeric or too large
+// (over storage.MaxTTL) TTL, or an expiresAt not after the store's time, is
+// invalid_option and nothing is written. Each setMany entry takes the same
+// members for its own expiry; an entry without any takes the options'.
+// Expiry times are decided by the store's clock, never the caller's.
 //
 // A false boolean is the same as an absent one. Which options an operation
 // accepts is the store's rule: a known option the operation does not take
@@ -73,19 +86,23 @@
 //
 //	route                       request                                   success members
 //	storage://get               {key, options}                            data (the value), key, namespace, metadata,
-//	                                                                      version, createdAt, updatedAt
+//	                                                                      version, createdAt, updatedAt, expiresAt?
 //	storage://set               {key, value, options}                     —
 //	storage://delete            {key, options}                            —
 //	storage://has               {key, options}                            exists
 //	storage://getMany           {keys: [string], options}                 data {key: value}, meta {key: {namespace,
-//	                                                                      metadata, version, createdAt, updatedAt}},
+//	                                                                      metadata, version, createdAt, updatedAt,
+//	                                                                      expiresAt?}},
 //	                                                                      errors {key: error}
-//	storage://setMany           {entries: [{key, value, metadata?}],      results {key: {success, error?, version?}},
-//	                             options}                                 keys (distinct keys, first-occurrence order)
+//	storage://setMany           {entries: [{key, value, metadata?, ttl?,  results {key: {success, error?, version?}},
+//	                             ttlInSeconds?, ttlMs?, expiresAt?,
+//	                             keepTTL?}],
+//	                             options                                  keys (distinct keys, first-occurrence order)
 //	storage://deleteMany        {keys: [string], options}                 results, keys (as setMany)
 //	storage://list              {options}                                 keys, cursor?
 //	storage://query             {filter?, options}                        results [{key, value, namespace, metadata,
-//	                                                                      version, createdAt, updatedAt}], cursor?
+//	                                                                      version, createdAt, updatedAt, expiresAt?}],
+//	                                                                      cursor?
 //	storage://count             {options}                                 count
 //	storage://createNamespace   {name, options: {metadata?, indexes?}}    —
 //	storage://deleteNamespace   {name, options: {recursive?}}             —
@@ -93,7 +110,7 @@
 //	                                                                      metadata, createdAt, indexes?}] (same
 //	                                                                      order; indexes: declared fields)
 //	storage://getMetadata       {key, options}                            metadata (user), version, createdAt,
-//	                                                                      updatedAt, createdBy?, updatedBy?
+//	                                                                      updatedAt, createdBy?, updatedBy?, expiresAt?
 //	storage://setMetadata       {key, metadata, options}                  —
 //	storage://clear             {options}                                 —
 //	storage://getStatus         {}                                        status {healthy, size, capacity,

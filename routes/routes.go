@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
@@ -271,7 +273,75 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 		}
 		opts = append(opts, storage.Where(f))
 	}
+	e, err := o.ExpiryOptions.expiry("options")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case e.TTL != 0:
+		opts = append(opts, storage.WithTTL(e.TTL))
+	case !e.At.IsZero():
+		opts = append(opts, storage.ExpiresAt(e.At))
+	case e.Keep:
+		opts = append(opts, storage.KeepTTL())
+	}
 	return opts, nil
+}
+
+// expiry decodes the expiry members (of "options" or "entries[i]", named
+// by where). Bad values are ErrInvalidOption.
+func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
+	var e storage.Expiry
+	n := 0
+	for _, m := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"ttl", x.TTL}, {"ttlInSeconds", x.TTLInSeconds}} {
+		if isNull(m.raw) {
+			continue
+		}
+		n++
+		secs, err := wholeNumber(m.raw)
+		if err != nil {
+			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of seconds", where, m.name, m.raw)
+		}
+		if secs <= 0 || secs > int64(storage.MaxTTL/time.Second) {
+			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.%s: %d seconds: want 1 to %d", where, m.name, secs, int64(storage.MaxTTL/time.Second))
+		}
+		e.TTL = time.Duration(secs) * time.Second
+	}
+	if x.TTLMs != nil {
+		n++
+		ms := *x.TTLMs
+		if ms <= 0 || ms > int64(storage.MaxTTL/time.Millisecond) {
+			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.ttlMs: %d milliseconds: want 1 to %d", where, ms, int64(storage.MaxTTL/time.Millisecond))
+		}
+		e.TTL = time.Duration(ms) * time.Millisecond
+	}
+	if x.ExpiresAt != nil {
+		n++
+		e.At = *x.ExpiresAt
+		if e.At.IsZero() {
+			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: zero time", where)
+		}
+	}
+	if x.KeepTTL != nil && *x.KeepTTL {
+		n++
+		e.Keep = true
+	}
+	if n > 1 {
+		return storage.Expiry{}, storage.Invalidf(storage.ErrInvalidOption, "%s: give at most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL", where)
+	}
+	return e, nil
+}
+
+// wholeNumber reads a JSON number or a string holding a decimal integer.
+func wholeNumber(raw json.RawMessage) (int64, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		s = string(bytes.TrimSpace(raw))
+	}
+	return strconv.ParseInt(s, 10, 64)
 }
 
 // parseFilter decodes a filter; its problems are ErrInvalidFilter (the
@@ -318,7 +388,16 @@ func done(err error) (*Envelope, error) {
 }
 
 func entryMeta(e storage.Entry) EntryMeta {
-	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		ExpiresAt: optTime(e.ExpiresAt)}
+}
+
+// optTime is an expiry on the wire: nil (absent) for none.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func (h handlers) get(ctx context.Context, req *KeyRequest) (*GetResponse, error) {
@@ -421,6 +500,11 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 			return nil, badRequest("entries[%d]: member \"value\" is missing", i)
 		}
 		items[i] = storage.Item{Key: *it.Key, Value: it.Value}
+		e, err := it.ExpiryOptions.expiry(fmt.Sprintf("entries[%d]", i))
+		if err != nil {
+			return nil, &storage.OpError{Op: "setMany", Key: *it.Key, Err: err}
+		}
+		items[i].TTL, items[i].ExpiresAt, items[i].KeepTTL = e.TTL, e.At, e.Keep
 		if !isNull(it.Metadata) {
 			md, err := decodeObject(it.Metadata)
 			if err != nil {
@@ -524,7 +608,7 @@ func (h handlers) getMetadata(ctx context.Context, req *KeyRequest) (*MetadataRe
 		return nil, err
 	}
 	return &MetadataResponse{Metadata: md.User, Version: md.Version, CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
-		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy}, nil
+		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)}, nil
 }
 
 func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*Envelope, error) {

@@ -30,6 +30,27 @@ type Options struct {
 	Where         json.RawMessage `json:"where,omitempty"`
 	// Filter is the seed's name of Where (count's options.filter).
 	Filter json.RawMessage `json:"filter,omitempty"`
+	// ExpiryOptions are set's expiry, and setMany's for the entries
+	// without their own.
+	ExpiryOptions
+}
+
+// ExpiryOptions are the expiry members of options and of setMany entries.
+// At most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL may be
+// given.
+type ExpiryOptions struct {
+	// TTL is the time to live in seconds: a positive whole number, as a
+	// JSON number or a decimal string. TTLInSeconds is Dapr's spelling.
+	TTL          json.RawMessage `json:"ttl,omitempty"`
+	TTLInSeconds json.RawMessage `json:"ttlInSeconds,omitempty"`
+	// TTLMs is the time to live in milliseconds (what the Go client sends
+	// for a TTL that is not whole seconds).
+	TTLMs *int64 `json:"ttlMs,omitempty"`
+	// ExpiresAt is an absolute expiry time (RFC 3339); it must be after the
+	// store's time.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// KeepTTL keeps the stored expiry on an overwrite.
+	KeepTTL *bool `json:"keepTTL,omitempty"`
 }
 
 // SortField is one field of a query's sort: {"field": "age", "desc": true}
@@ -110,6 +131,9 @@ type EntryItem struct {
 	Key      *string         `json:"key"`
 	Value    json.RawMessage `json:"value"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// ExpiryOptions are the entry's own expiry; none given means the
+	// batch's options.
+	ExpiryOptions
 }
 
 // SetManyRequest is the body of setMany.
@@ -185,6 +209,8 @@ type EntryMeta struct {
 	Version   int64           `json:"version"`
 	CreatedAt time.Time       `json:"createdAt"`
 	UpdatedAt time.Time       `json:"updatedAt"`
+	// ExpiresAt is the entry's expiry; absent when none.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // EntryJSON is an entry: a query result.
@@ -284,6 +310,8 @@ type MetadataResponse struct {
 	UpdatedAt time.Time      `json:"updatedAt"`
 	CreatedBy string         `json:"createdBy,omitempty"`
 	UpdatedBy string         `json:"updatedBy,omitempty"`
+	// ExpiresAt is the entry's expiry; absent when none.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // StatusJSON is a store's status.

@@ -46,7 +46,7 @@ func (s *Store) Unwrap() storage.Store { return s.inner }
 
 // allKinds accepts every option kind: the wrapped store decides which ones
 // an operation takes.
-const allKinds = storage.KindFilter<<1 - 1
+const allKinds = storage.AllOptionKinds
 
 func opErr(op, ns, key string, err error) error {
 	return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}

@@ -85,12 +85,12 @@ func testExpiryReported(t *testing.T, s *suite) {
 	at := t0.Add(time.Hour + 1500*time.Microsecond)
 	mustSet(t, st, "at", raw(`2`), storage.ExpiresAt(at.In(time.FixedZone("x", 3600))))
 	mustSet(t, st, "none", raw(`3`))
-	mustSet(t, st, "frac", raw(`4`), storage.WithTTL(1500*time.Nanosecond)) // rounded up to 2µs
+	mustSet(t, st, "frac", raw(`4`), storage.WithTTL(1500*time.Millisecond))
 
 	for _, tc := range []struct {
 		key  string
 		want time.Time
-	}{{"ttl", t0.Add(90 * time.Second)}, {"at", at}, {"none", time.Time{}}, {"frac", t0.Add(2 * time.Microsecond)}} {
+	}{{"ttl", t0.Add(90 * time.Second)}, {"at", at}, {"none", time.Time{}}, {"frac", t0.Add(1500 * time.Millisecond)}} {
 		wantExpiry(t, mustGet(t, st, tc.key).ExpiresAt, tc.want, "Get("+tc.key+")")
 		md, err := st.GetMetadata(ctx, tc.key)
 		noErr(t, err, "GetMetadata")

@@ -32,26 +32,31 @@ func Open(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
 	return s
 }
 
-// Options returns the engine options that give a store the capacity and
-// value size limit cfg asks for.
+// Options returns the engine options that give a store the capacity, value
+// size limit and clock cfg asks for.
 func Options(cfg storetest.Config) []sqlstore.Option {
 	opts := []sqlstore.Option{sqlstore.WithCapacity(cfg.Capacity)}
 	if cfg.MaxValueSize > 0 {
 		opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
+	}
+	if cfg.Clock != nil {
+		opts = append(opts, sqlstore.WithClock(cfg.Clock))
 	}
 	return opts
 }
 
 // Harness returns a conformance harness named name whose stores are made
 // by newStore from the engine options of each storetest Config (see
-// Options); it declares the engine's Capacity, MaxValueSize and Transactions support.
+// Options); it declares the engine's Capacity, MaxValueSize, Transactions
+// and Expiry support (the layers over the engine carry expiry options and
+// times).
 func Harness(name string, newStore func(t *testing.T, opts ...sqlstore.Option) storage.Store) storetest.Harness {
 	return storetest.Harness{
 		Name: name,
 		New: func(t *testing.T, cfg storetest.Config) storage.Store {
 			return newStore(t, Options(cfg)...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
 	}
 }
 

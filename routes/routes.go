@@ -273,7 +273,7 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 		}
 		opts = append(opts, storage.Where(f))
 	}
-	e, err := o.ExpiryOptions.expiry("options")
+	e, err := o.expiry("options")
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +500,7 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 			return nil, badRequest("entries[%d]: member \"value\" is missing", i)
 		}
 		items[i] = storage.Item{Key: *it.Key, Value: it.Value}
-		e, err := it.ExpiryOptions.expiry(fmt.Sprintf("entries[%d]", i))
+		e, err := it.expiry(fmt.Sprintf("entries[%d]", i))
 		if err != nil {
 			return nil, &storage.OpError{Op: "setMany", Key: *it.Key, Err: err}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,11 +28,61 @@ type entryJSON struct {
 	UpdatedAt time.Time       `json:"updatedAt"`
 	CreatedBy string          `json:"createdBy,omitempty"`
 	UpdatedBy string          `json:"updatedBy,omitempty"`
+	ExpiresAt *time.Time      `json:"expiresAt,omitempty"`
 }
 
 func toJSON(e storage.Entry) entryJSON {
 	return entryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata,
-		Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
+		Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+}
+
+// optTime is an expiry in --json output: absent (nil) for none.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// expiryLine is an expiry for a person: the time and how far off it is.
+func expiryLine(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return fmt.Sprintf("%s (in %s)", t.Format(timeFormat), time.Until(t).Round(time.Second))
+}
+
+// expiryOpt parses --ttl, --expires-at and --keep-ttl (at most one).
+func (c *cli) expiryOpt() ([]storage.Option, error) {
+	var opts []storage.Option
+	if c.ttl != "" {
+		d, err := time.ParseDuration(c.ttl)
+		if err != nil {
+			secs, serr := strconv.ParseInt(c.ttl, 10, 64)
+			if serr != nil {
+				return nil, usagef("--ttl wants a duration such as 90s, 10m or 24h (or whole seconds): %s", c.ttl)
+			}
+			if secs <= 0 || secs > int64(storage.MaxTTL/time.Second) {
+				return nil, usagef("--ttl %s: want 1 to %d seconds", c.ttl, int64(storage.MaxTTL/time.Second))
+			}
+			d = time.Duration(secs) * time.Second
+		}
+		opts = append(opts, storage.WithTTL(d))
+	}
+	if c.expiresAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.expiresAt)
+		if err != nil {
+			return nil, usagef("--expires-at wants an RFC 3339 time such as 2030-01-02T15:04:05Z: %s", c.expiresAt)
+		}
+		opts = append(opts, storage.ExpiresAt(t))
+	}
+	if c.keepTTL {
+		opts = append(opts, storage.KeepTTL())
+	}
+	if len(opts) > 1 {
+		return nil, usagef("give at most one of --ttl, --expires-at and --keep-ttl")
+	}
+	return opts, nil
 }
 
 // pretty indents JSON for a person; it returns b unchanged if it cannot.
@@ -91,6 +142,7 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(tw, "version:\t%d\n", e.Version)
 		fmt.Fprintf(tw, "created:\t%s%s\n", e.CreatedAt.Format(timeFormat), by(md.CreatedBy))
 		fmt.Fprintf(tw, "updated:\t%s%s\n", e.UpdatedAt.Format(timeFormat), by(md.UpdatedBy))
+		fmt.Fprintf(tw, "expires:\t%s\n", expiryLine(e.ExpiresAt))
 		fmt.Fprintf(tw, "metadata:\t%s\n", compact(e.Metadata, 200))
 		_ = tw.Flush()
 		fmt.Fprintf(c.stdout, "value:\n%s\n", pretty(e.Value))
@@ -146,6 +198,11 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 	if c.ifVersion > 0 {
 		opts = append(opts, storage.IfVersion(c.ifVersion))
 	}
+	exp, err := c.expiryOpt()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, exp...)
 	return c.withStore(ctx, true, func(s *sqlstore.Store) error {
 		if err := s.Set(ctx, args[0], json.RawMessage(val), opts...); err != nil {
 			return err
@@ -155,10 +212,18 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version})
+			out := map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version}
+			if !e.ExpiresAt.IsZero() {
+				out["expiresAt"] = e.ExpiresAt
+			}
+			c.printJSON(out)
 			return nil
 		}
-		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d)\n", args[0], c.nsName(), e.Version)
+		expires := ""
+		if !e.ExpiresAt.IsZero() {
+			expires = ", expires " + expiryLine(e.ExpiresAt)
+		}
+		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d%s)\n", args[0], c.nsName(), e.Version, expires)
 		return nil
 	})
 }
@@ -221,7 +286,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 			if c.json {
 				c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "metadata": md.User,
 					"version": md.Version, "createdAt": md.CreatedAt, "updatedAt": md.UpdatedAt,
-					"createdBy": md.CreatedBy, "updatedBy": md.UpdatedBy})
+					"createdBy": md.CreatedBy, "updatedBy": md.UpdatedBy, "expiresAt": optTime(md.ExpiresAt)})
 				return nil
 			}
 			b, err := json.Marshal(md.User)
@@ -232,6 +297,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintf(tw, "version:\t%d\n", md.Version)
 			fmt.Fprintf(tw, "created:\t%s%s\n", md.CreatedAt.Format(timeFormat), byActor(md.CreatedBy))
 			fmt.Fprintf(tw, "updated:\t%s%s\n", md.UpdatedAt.Format(timeFormat), byActor(md.UpdatedBy))
+			fmt.Fprintf(tw, "expires:\t%s\n", expiryLine(md.ExpiresAt))
 			_ = tw.Flush()
 			fmt.Fprintf(c.stdout, "metadata:\n%s\n", pretty(b))
 			return nil

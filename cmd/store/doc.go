@@ -13,7 +13,9 @@
 //	get KEY                  print an entry: value (indented), metadata,
 //	                         version, created and updated times
 //	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
-//	                         stdin (--metadata, --no-overwrite, --if-version)
+//	                         stdin (--metadata, --no-overwrite, --if-version,
+//	                         --ttl 10m, --expires-at TIME, --keep-ttl; an
+//	                         overwrite without these clears the expiry)
 //	delete KEY               delete an entry (--if-version)
 //	has KEY                  print true or false (exit 3 when false)
 //	meta KEY [OBJECT]        print an entry's metadata and system fields, or

@@ -85,6 +85,9 @@ type cli struct {
 	metadata   string
 	ifVersion  int64
 	noOverwr   bool
+	ttl        string
+	expiresAt  string
+	keepTTL    bool
 	recursive  bool
 	from, to   string
 	onConflict string
@@ -119,6 +122,9 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.pattern, "pattern", "", "list: only keys matching this glob `PATTERN` (* and ?)")
 	fs.StringVar(&c.metadata, "metadata", "", "set, ns create: user metadata, a JSON `OBJECT`")
 	fs.BoolVar(&c.noOverwr, "no-overwrite", false, "set: fail if the key exists")
+	fs.StringVar(&c.ttl, "ttl", "", "set: the entry expires after `DURATION` (90s, 10m, 24h, or whole seconds)")
+	fs.StringVar(&c.expiresAt, "expires-at", "", "set: the entry expires at `TIME` (RFC 3339)")
+	fs.BoolVar(&c.keepTTL, "keep-ttl", false, "set: keep the entry's expiry (an overwrite clears it otherwise)")
 	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete, meta: only if the entry is at `VERSION`")
 	fs.BoolVar(&c.recursive, "recursive", false, "ns delete: delete the namespace's entries too")
 	fs.BoolVar(&c.merge, "merge", false, "meta: apply OBJECT as an RFC 7396 JSON merge patch instead of replacing")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -461,4 +462,39 @@ func TestMissingDirectory(t *testing.T) {
 	if !strings.Contains(r.stderr, "does not exist") || !strings.Contains(r.stderr, filepath.Join("no", "such", "dir")) {
 		t.Errorf("stderr %q", r.stderr)
 	}
+}
+
+func TestSetTTL(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "ttl.db")
+	env := map[string]string{"STORAGE_DSN": dsn}
+	before := time.Now()
+	r := runCLI(t, env, "", "set", "s", `1`, "--ttl", "10m", "--json").want(t, exitOK)
+	m := r.decode(t)
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["expiresAt"]))
+	if err != nil || at.Before(before.Add(10*time.Minute-time.Second)) || at.After(time.Now().Add(10*time.Minute+time.Second)) {
+		t.Fatalf("set --ttl 10m --json = %v", m)
+	}
+	if r := runCLI(t, env, "", "get", "s").want(t, exitOK); !strings.Contains(r.stdout, "expires:") || strings.Contains(r.stdout, "never") {
+		t.Errorf("get of an expiring entry: %s", r.stdout)
+	}
+	if r := runCLI(t, env, "", "meta", "s", "--json").want(t, exitOK); !strings.Contains(r.stdout, `"expiresAt"`) {
+		t.Errorf("meta --json lacks expiresAt: %s", r.stdout)
+	}
+	runCLI(t, env, "", "set", "s", `2`, "--keep-ttl").want(t, exitOK)
+	if r := runCLI(t, env, "", "get", "s", "--json").want(t, exitOK); !strings.Contains(r.stdout, `"expiresAt"`) {
+		t.Errorf("set --keep-ttl lost the expiry: %s", r.stdout)
+	}
+	runCLI(t, env, "", "set", "s", `3`).want(t, exitOK)
+	if r := runCLI(t, env, "", "get", "s").want(t, exitOK); !strings.Contains(r.stdout, "never") {
+		t.Errorf("an overwrite without --ttl kept the expiry: %s", r.stdout)
+	}
+	runCLI(t, env, "", "set", "n", `1`, "--ttl", "30").want(t, exitOK) // whole seconds
+	runCLI(t, env, "", "set", "past", `1`, "--expires-at", "2001-01-01T00:00:00Z").want(t, exitUsage)
+	for _, bad := range [][]string{{"--ttl", "0s"}, {"--ttl", "-5m"}, {"--ttl", "1.5"}, {"--ttl", "soon"}, {"--ttl", "1m", "--keep-ttl"}} {
+		if r := runCLI(t, env, "", append([]string{"set", "bad", `1`}, bad...)...); r.code == exitOK {
+			t.Errorf("set %v succeeded", bad)
+		}
+	}
+	runCLI(t, env, "", "has", "bad").want(t, exitNotFound)
+	runCLI(t, env, "", "has", "past").want(t, exitNotFound)
 }

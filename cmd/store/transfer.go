@@ -14,7 +14,7 @@ import (
 func importJSON(st dump.ImportStats) map[string]any {
 	return map[string]any{
 		"entries": st.Entries, "inserted": st.Inserted, "unchanged": st.Unchanged,
-		"overwritten": st.Overwritten, "skipped": st.Skipped,
+		"overwritten": st.Overwritten, "skipped": st.Skipped, "expired": st.Expired,
 		"namespaces": st.Namespaces, "namespaces_created": st.NamespacesCreated,
 		"namespaces_updated": st.NamespacesUpdated, "lines": st.Lines,
 		"last_committed_line": st.LastCommittedLine, "bytes": st.Bytes,
@@ -151,8 +151,8 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 	}
 	v := importJSON(st)
 	v["ok"] = true
-	c.summary(false, v, "imported %s (%d new, %d unchanged, %d overwritten, %d skipped) and %s in %v, %s",
-		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, namespaces(st.Namespaces),
+	c.summary(false, v, "imported %s (%d new, %d unchanged, %d overwritten, %d skipped, %d expired) and %s in %v, %s",
+		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Expired, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
 }
@@ -195,8 +195,8 @@ func cmdCopy(ctx context.Context, c *cli, _ []string) error {
 	}
 	v := importJSON(st)
 	v["ok"] = true
-	c.summary(false, v, "copied %s (%d new, %d unchanged, %d overwritten, %d skipped) and %s in %v, %s",
-		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, namespaces(st.Namespaces),
+	c.summary(false, v, "copied %s (%d new, %d unchanged, %d overwritten, %d skipped, %d expired) and %s in %v, %s",
+		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Expired, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
 }

@@ -35,6 +35,10 @@
 //     form; an empty In()/Nin() list is sent as [] (Filter.MarshalJSON
 //     writes a nil slice as null).
 //   - Writes in a read-only transaction fail with ErrReadOnly here.
+//   - An expiry travels as the server's clock needs it: a TTL of whole
+//     seconds as ttl, any other TTL as ttlMs, rounded up to a whole
+//     millisecond (the engine itself rounds to a microsecond); ExpiresAt
+//     as an RFC 3339 time. The server decides what has expired.
 //
 // A transport failure (no envelope came back, or not an envelope) is a
 // *TransportError wrapping the transport's error and no storage sentinel,

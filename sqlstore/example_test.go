@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/sqlstore"
@@ -80,4 +81,31 @@ func ExampleStore_SetMetadata_merge() {
 	fmt.Println(md.User["owner"], md.User["reviewed"], md.User["draft"] == nil, md.Version)
 	// Output:
 	// ada grace true 2
+}
+
+func ExampleStore_Set_expiry() {
+	ctx := context.Background()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now } // the store's clock decides what has expired
+	s, _ := sqlstore.Open(ctx, "sqlite::memory:", sqlstore.WithClock(clock), sqlstore.WithSweepInterval(-1))
+	defer s.Close()
+
+	_ = s.Set(ctx, "session:42", map[string]any{"user": 1}, storage.WithTTL(30*time.Minute))
+	e, _ := s.Get(ctx, "session:42")
+	fmt.Println("expires at", e.ExpiresAt.Format(time.Kitchen))
+
+	// An overwrite clears the expiry unless it asks to keep it.
+	_ = s.Set(ctx, "session:42", map[string]any{"user": 1, "seen": true}, storage.KeepTTL())
+
+	now = now.Add(30 * time.Minute) // the instant of expiry: gone for every read
+	_, err := s.Get(ctx, "session:42")
+	n, _ := s.Count(ctx)
+	fmt.Println("after 30 minutes:", errors.Is(err, storage.ErrNotFound), n)
+
+	swept, _ := s.Sweep(ctx) // the background sweeper does this on its own
+	fmt.Println("swept", swept)
+	// Output:
+	// expires at 12:30PM
+	// after 30 minutes: true 0
+	// swept 1
 }

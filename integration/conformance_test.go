@@ -23,6 +23,9 @@ func TestConformance(t *testing.T) {
 			if cfg.MaxValueSize > 0 {
 				opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
 			}
+			if cfg.Clock != nil {
+				opts = append(opts, sqlstore.WithClock(cfg.Clock))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			s, err := sqlstore.Open(ctx, dsn, opts...)
@@ -31,6 +34,6 @@ func TestConformance(t *testing.T) {
 			}
 			return s
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
 	})
 }

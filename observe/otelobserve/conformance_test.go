@@ -24,6 +24,9 @@ func TestConformance(t *testing.T) {
 			if cfg.MaxValueSize > 0 {
 				opts = append(opts, sqlstore.WithMaxValueSize(cfg.MaxValueSize))
 			}
+			if cfg.Clock != nil {
+				opts = append(opts, sqlstore.WithClock(cfg.Clock))
+			}
 			tel := newTelemetry(t)
 			var events atomic.Int64
 			count := observe.EndFunc(func(context.Context, observe.Event) { events.Add(1); total.Add(1) })
@@ -39,7 +42,7 @@ func TestConformance(t *testing.T) {
 			})
 			return observe.Wrap(inner, observe.Hooks(otelobserve.New(tel.tp, tel.mp, otelobserve.WithDialect("sqlite")), count))
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Expiry: true},
 	})
 	if total.Load() == 0 {
 		t.Error("the suite made no observed operation")

@@ -44,6 +44,15 @@ func TestExpiryRoundTrip(t *testing.T) {
 			if !strings.Contains(buf.String(), `"expires_at":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
 				t.Errorf("export lacks the expiry of \"late\":\n%s", buf.String())
 			}
+			// ExportStore (any storage.Store) writes the same entry lines.
+			var viaStore bytes.Buffer
+			if st, err := dump.ExportStore(ctx, src, &viaStore, dump.ExportOptions{}); err != nil || st.Entries != 3 {
+				t.Fatalf("ExportStore: %d entries, %v", st.Entries, err)
+			}
+			if strings.Contains(viaStore.String(), `"gone"`) ||
+				!strings.Contains(viaStore.String(), `"expires_at":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
+				t.Errorf("ExportStore and expiry:\n%s", viaStore.String())
+			}
 
 			// Imported while "soon" is still live: every expiry is kept.
 			dstClock := storetest.NewClock(t0.Add(time.Second))

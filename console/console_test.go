@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
@@ -439,4 +440,37 @@ func TestExport(t *testing.T) {
 		t.Fatalf("import: %+v, %v", st, err)
 	}
 	b.get("/console/export"+q("ns", "default")).want(t, http.StatusNotFound)
+}
+
+// TestExpiry: editing an entry keeps its expiry unless the form says
+// otherwise; the entry page shows it.
+func TestExpiry(t *testing.T) {
+	e := newEnv(t, "sqlite::memory:", false, nil)
+	ctx := t.Context()
+	in := storage.InNamespace("ttl")
+	if err := e.inner.Set(ctx, "k", 1, in, storage.WithTTL(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.inner.Get(ctx, "k", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn(adminToken)
+	b.get("/console/entry"+q("ns", "ttl", "key", "k")).want(t, http.StatusOK, `id="expires"`, `value="keep" selected`)
+	b.post("/console/entry/save", url.Values{"ns": {"ttl"}, "key": {"k"}, "version": {"1"}, "value": {"2"}, "metadata": {"{}"}, "expiry": {"keep"}}).want(t, http.StatusSeeOther)
+	after, err := e.inner.Get(ctx, "k", in)
+	if err != nil || !after.ExpiresAt.Equal(before.ExpiresAt) {
+		t.Fatalf("after an edit the entry expires at %v (%v), want %v", after.ExpiresAt, err, before.ExpiresAt)
+	}
+	b.post("/console/entry/save", url.Values{"ns": {"ttl"}, "key": {"k"}, "version": {"2"}, "value": {"3"}, "metadata": {"{}"}, "expiry": {"ttl"}, "ttl": {"2h"}}).want(t, http.StatusSeeOther)
+	after, _ = e.inner.Get(ctx, "k", in)
+	if d := time.Until(after.ExpiresAt); d < 119*time.Minute || d > 121*time.Minute {
+		t.Fatalf("with a TTL of 2h the entry expires in %v", d)
+	}
+	b.post("/console/entry/save", url.Values{"ns": {"ttl"}, "key": {"k"}, "version": {"3"}, "value": {"4"}, "metadata": {"{}"}, "expiry": {"ttl"}, "ttl": {"soon"}}).want(t, http.StatusBadRequest, "duration")
+	b.post("/console/entry/save", url.Values{"ns": {"ttl"}, "key": {"k"}, "version": {"3"}, "value": {"4"}, "metadata": {"{}"}, "expiry": {"none"}}).want(t, http.StatusSeeOther)
+	if after, _ = e.inner.Get(ctx, "k", in); !after.ExpiresAt.IsZero() {
+		t.Fatalf("with no expiry the entry still expires at %v", after.ExpiresAt)
+	}
 }

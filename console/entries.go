@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -101,6 +102,9 @@ type entryPage struct {
 	// The form's contents: what is stored, or what was typed.
 	Value, Metadata string
 	Version         int64
+	// Expiry is the form's choice: "keep" the stored expiry, "none", or
+	// "ttl" (expire TTL after the save).
+	Expiry, TTL string
 	// Conflict: what the store holds now, beside what was typed.
 	Conflict *entryRow
 }
@@ -123,14 +127,14 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces", Notice: notice(r),
 		Data: entryPage{NS: ns, Key: key, Entry: e, Meta: md,
-			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version}})
+			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version, Expiry: "keep"}})
 }
 
 // newEntry shows the form of a new entry.
 func (h *Handler) newEntry(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns := r.URL.Query().Get("ns")
 	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "New entry in " + ns, Nav: "namespaces",
-		Data: entryPage{NS: ns, New: true, Value: "{}", Metadata: "{}"}})
+		Data: entryPage{NS: ns, New: true, Value: "{}", Metadata: "{}", Expiry: "none"}})
 }
 
 // parseEntryForm reads the value (any JSON) and the metadata (a JSON
@@ -158,14 +162,19 @@ func (h *Handler) saveEntry(w http.ResponseWriter, r *http.Request, ss *session)
 	ns, key := r.PostFormValue("ns"), r.PostFormValue("key")
 	version, _ := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
 	form := entryPage{NS: ns, Key: key, New: version <= 0, Version: version,
-		Value: r.PostFormValue("value"), Metadata: r.PostFormValue("metadata")}
+		Value: r.PostFormValue("value"), Metadata: r.PostFormValue("metadata"),
+		Expiry: r.PostFormValue("expiry"), TTL: strings.TrimSpace(r.PostFormValue("ttl"))}
 	value, md, err := parseEntryForm(form.Value, form.Metadata)
+	var expiry []storage.Option
+	if err == nil {
+		expiry, err = expiryOptions(form.Expiry, form.TTL, form.New)
+	}
 	if err != nil {
 		h.render(w, r, http.StatusBadRequest, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces",
 			Error: "Not saved: " + err.Error() + ".", Data: form})
 		return
 	}
-	opts := []storage.Option{storage.InNamespace(ns), storage.WithMetadata(md)}
+	opts := append([]storage.Option{storage.InNamespace(ns), storage.WithMetadata(md)}, expiry...)
 	if form.New {
 		opts = append(opts, storage.NoOverwrite())
 	} else {
@@ -249,4 +258,27 @@ func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	http.Redirect(w, r, link("entries", "ns", ns, "msg", "deleted"), http.StatusSeeOther)
+}
+
+// expiryOptions turns the form's expiry choice into Set's options: keep
+// the stored expiry (the default, so an edit never drops one unseen),
+// none (an overwrite clears it), or a TTL such as 90s, 30m or 24h.
+// A new entry has nothing to keep.
+func expiryOptions(choice, ttl string, isNew bool) ([]storage.Option, error) {
+	switch choice {
+	case "", "keep":
+		if isNew {
+			return nil, nil
+		}
+		return []storage.Option{storage.KeepTTL()}, nil
+	case "none":
+		return nil, nil
+	case "ttl":
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("the expiry %q is not a positive duration such as 90s, 30m or 24h", ttl)
+		}
+		return []storage.Option{storage.WithTTL(d)}, nil
+	}
+	return nil, fmt.Errorf("unknown expiry choice %q", choice)
 }

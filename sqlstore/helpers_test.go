@@ -23,12 +23,15 @@ func newPGSchema(t testing.TB) string {
 type testConfig struct {
 	name string
 	dsn  func(t testing.TB) string
+	// opts, when set, gives the options a store on dsn needs (the direct
+	// DSN beside a pooler's).
+	opts func(t testing.TB, dsn string) []Option
 }
 
 var configs = []testConfig{
-	{"sqlite-memory", testdb.SQLiteMemory},
-	{"sqlite-file", testdb.SQLiteFile},
-	{"postgres", newPGSchema},
+	{name: "sqlite-memory", dsn: testdb.SQLiteMemory},
+	{name: "sqlite-file", dsn: testdb.SQLiteFile},
+	{name: "postgres", dsn: newPGSchema},
 }
 
 func openTest(t testing.TB, dsn string, opts ...Option) *Store {
@@ -53,7 +56,11 @@ func harness(c testConfig) storetest.Harness {
 			if cfg.Clock != nil {
 				opts = append(opts, WithClock(cfg.Clock))
 			}
-			return openTest(t, c.dsn(t), opts...)
+			dsn := c.dsn(t)
+			if c.opts != nil {
+				opts = append(opts, c.opts(t, dsn)...)
+			}
+			return openTest(t, dsn, opts...)
 		},
 		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
 		Check:    checkInvariants,

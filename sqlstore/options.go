@@ -2,10 +2,12 @@ package sqlstore
 
 import (
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mycelia-kernel/storage/dialect"
 )
 
 // Option configures Open.
@@ -30,6 +32,9 @@ type config struct {
 	sweepBatch    int
 	// onSweep, when set, sees the rows of every sweep batch (tests).
 	onSweep func([]SweptRow)
+	// directDSN, when set, reaches the PostgreSQL server without a pooler
+	// in between: the work that needs a session of its own goes there.
+	directDSN string
 }
 
 func defaultConfig() config {
@@ -157,6 +162,29 @@ func WithTxIdleTimeout(d time.Duration) Option {
 func withPgxTracer(t pgx.QueryTracer) Option {
 	return func(c *config) error {
 		c.pgxTracer = t
+		return nil
+	}
+}
+
+// WithDirectDSN gives a PostgreSQL store a second DSN that reaches the same
+// database without a connection pooler in between, for when the main DSN
+// goes through one in transaction pooling mode (PgBouncer's pool_mode =
+// transaction, which hands each transaction to whichever server connection
+// is free). Work that needs a session of its own goes through the direct
+// DSN: applying and checking the migrations (under a session-level advisory
+// lock) and, in general, anything that must outlive one transaction. The
+// data operations and transactions keep using the main DSN. Open checks that
+// both DSNs reach the same database and schema. On SQLite it is an error.
+func WithDirectDSN(dsn string) Option {
+	return func(c *config) error {
+		dc, err := dialect.ParseDSN(dsn)
+		if err != nil {
+			return fmt.Errorf("sqlstore: WithDirectDSN: %w", err)
+		}
+		if dc.Dialect != dialect.Postgres {
+			return fmt.Errorf("sqlstore: WithDirectDSN: want a postgres:// DSN, got a %s one", dc.Dialect)
+		}
+		c.directDSN = dsn
 		return nil
 	}
 }

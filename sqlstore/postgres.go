@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -42,6 +43,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 	if cfg.pgxTracer != nil {
 		pc.ConnConfig.Tracer = cfg.pgxTracer
 	}
+	pc.AfterConnect = jsonbParams
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, err
@@ -50,23 +52,74 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	db := stdlib.OpenDBFromPool(pool)
-	if cfg.migrate {
-		_, err = schema.Up(ctx, schema.Postgres, db)
-		if err != nil {
-			err = fmt.Errorf("migrate: %w", err)
-		}
-	} else {
-		err = checkSchema(ctx, schema.Postgres, db)
-	}
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := migratePostgres(ctx, pool, cfg); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return &pgEngine{d: d, pool: pool, q: pgQ{q: pgdb.New(pool), db: pool}}, nil
+}
+
+// jsonbParams makes the engine's []byte parameters (JSON documents, and
+// [][]byte arrays of them) jsonb where pgx must guess a parameter's type
+// from its Go type: the exec and simple_protocol query exec modes, which a
+// pooler in transaction mode needs (DSN parameter default_query_exec_mode).
+// pgx would otherwise send them as bytea, which no jsonb accepts. The modes
+// that ask the server for the parameter types are unaffected; the engine
+// has no bytea parameter.
+func jsonbParams(_ context.Context, c *pgx.Conn) error {
+	m := c.TypeMap()
+	m.RegisterDefaultPgType([]byte(nil), "jsonb")
+	m.RegisterDefaultPgType([][]byte(nil), "_jsonb")
+	return nil
+}
+
+// migratePostgres applies the pending migrations (or, with WithoutMigrate,
+// checks that none is pending) on the pool, or on a connection of the
+// direct DSN when there is one: the migration lock is a session-level
+// advisory lock, which a pooler in transaction mode does not keep.
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err error) {
+	db := stdlib.OpenDBFromPool(pool)
+	if cfg.directDSN != "" {
+		cc, err := pgx.ParseConfig(cfg.directDSN)
+		if err != nil {
+			return fmt.Errorf("direct DSN: %w", err)
+		}
+		db = stdlib.OpenDB(*cc)
+		if err := sameDatabase(ctx, pool, db); err != nil {
+			_ = db.Close()
+			return err
+		}
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	if !cfg.migrate {
+		return checkSchema(ctx, schema.Postgres, db)
+	}
+	if _, err := schema.Up(ctx, schema.Postgres, db); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// sameDatabase fails unless the pool and the direct connection reach the
+// same database and schema, so that migrations go where the data does.
+func sameDatabase(ctx context.Context, pool *pgxpool.Pool, direct *sql.DB) error {
+	const q = "SELECT current_database(), current_schema()"
+	var pdb, pschema, ddb, dschema string
+	if err := pool.QueryRow(ctx, q).Scan(&pdb, &pschema); err != nil {
+		return err
+	}
+	if err := direct.QueryRowContext(ctx, q).Scan(&ddb, &dschema); err != nil {
+		return fmt.Errorf("direct DSN: %w", err)
+	}
+	if pdb != ddb || pschema != dschema {
+		return fmt.Errorf("the direct DSN reaches database %q, schema %q; the DSN reaches %q, %q: want the same",
+			ddb, dschema, pdb, pschema)
+	}
+	return nil
 }
 
 func (e *pgEngine) dialect() dialect.Dialect { return e.d }

@@ -52,6 +52,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	var eng engine
 	switch dc.Dialect {
 	case dialect.SQLite:
+		if cfg.directDSN != "" {
+			return nil, fmt.Errorf("sqlstore: WithDirectDSN is for PostgreSQL, not %s", dc.Dialect)
+		}
 		eng, err = openSQLite(ctx, dc, cfg)
 	case dialect.Postgres:
 		eng, err = openPostgres(ctx, dc, cfg)

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +75,66 @@ func exec(t testing.TB, dsn, stmt string) {
 	if _, err := conn.Exec(ctx, stmt); err != nil {
 		t.Errorf("%s: %v", stmt, err)
 	}
+}
+
+// EnvBouncerDSN names the variable holding the DSN of a PgBouncer in
+// transaction pooling mode in front of the test server (.ci/pgbouncer.sh),
+// which forwards every database name to the same name on the server.
+const EnvBouncerDSN = "STORAGE_TEST_PGBOUNCER_DSN"
+
+// BouncerDSN returns the DSN of the PgBouncer in front of the test server.
+// Without one the test is skipped, or fails when CI=true.
+func BouncerDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv(EnvBouncerDSN)
+	if dsn == "" {
+		how := howTo + `; export ` + EnvBouncerDSN + `="$(bash .ci/pgbouncer.sh)"`
+		if os.Getenv("CI") == "true" {
+			t.Fatal(EnvBouncerDSN + " is not set, and CI=true needs the PgBouncer tests: " + how)
+		}
+		t.Skip("PgBouncer tests skipped: set " + EnvBouncerDSN + " to enable them, e.g. " + how)
+	}
+	return dsn
+}
+
+// NewRole creates a fresh login role and a schema of the same name
+// (prefix_<random>) that it owns and has for search_path, all dropped when
+// the test ends, and returns base with the role as its user and the extra
+// query parameters (name, value pairs) added. base is the test server's DSN
+// or that of a pooler in front of it: a pooler refuses search_path as a
+// startup parameter, and pools by database and user, so a role of its own
+// gives a test its own schema and its own pool.
+func NewRole(t testing.TB, prefix, base string, extra ...string) string {
+	t.Helper()
+	admin := AdminDSN(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := prefix + "_" + hex.EncodeToString(b[:])
+	id := pgx.Identifier{name}.Sanitize()
+	exec(t, admin, "CREATE ROLE "+id+" LOGIN; CREATE SCHEMA "+id+" AUTHORIZATION "+id+
+		"; ALTER ROLE "+id+" SET search_path = "+id)
+	t.Cleanup(func() {
+		exec(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "+
+			quote(name)+"; DROP SCHEMA "+id+" CASCADE; DROP ROLE "+id)
+	})
+	return WithUser(t, base, name, extra...)
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// WithUser returns dsn with its user replaced by user (no password) and the
+// extra query parameters (name, value pairs) added.
+func WithUser(t testing.TB, dsn, user string, extra ...string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse DSN: %v", err)
+	}
+	u.User = url.User(user)
+	q := u.Query()
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -66,3 +66,15 @@ func harness(c testConfig) storetest.Harness {
 		Check:    checkInvariants,
 	}
 }
+
+// inTxHarness is harness(c) with every data operation in a transaction of
+// its own (storetest.InTx).
+func inTxHarness(c testConfig) storetest.Harness {
+	h := harness(c)
+	newStore := h.New
+	h.New = func(t *testing.T, cfg storetest.Config) storage.Store {
+		return storetest.InTx(newStore(t, cfg))
+	}
+	h.Check = func(t *testing.T, s storage.Store) { checkInvariants(t, s.(*storetest.TxStore).Store.(*Store)) }
+	return h
+}

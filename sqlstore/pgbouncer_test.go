@@ -70,15 +70,7 @@ func TestPgBouncerConformance(t *testing.T) {
 				t.Run("store", func(t *testing.T) { storetest.Run(t, harness(c)) })
 			}
 			if run.inTx {
-				t.Run("in-tx", func(t *testing.T) {
-					h := harness(c)
-					newStore := h.New
-					h.New = func(t *testing.T, cfg storetest.Config) storage.Store {
-						return storetest.InTx(newStore(t, cfg))
-					}
-					h.Check = func(t *testing.T, s storage.Store) { checkInvariants(t, s.(*storetest.TxStore).Store.(*Store)) }
-					storetest.Run(t, h)
-				})
+				t.Run("in-tx", func(t *testing.T) { storetest.Run(t, inTxHarness(c)) })
 			}
 		})
 	}

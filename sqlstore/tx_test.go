@@ -21,13 +21,7 @@ import (
 func TestConformanceInTx(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			h := harness(c)
-			newStore := h.New
-			h.New = func(t *testing.T, cfg storetest.Config) storage.Store {
-				return storetest.InTx(newStore(t, cfg))
-			}
-			h.Check = func(t *testing.T, s storage.Store) { checkInvariants(t, s.(*storetest.TxStore).Store.(*Store)) }
-			storetest.Run(t, h)
+			storetest.Run(t, inTxHarness(c))
 		})
 	}
 }

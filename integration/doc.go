@@ -33,4 +33,8 @@
 //     (synchronous=full) and logs each acknowledged write; it is killed with
 //     SIGKILL at random points, again and again; after each kill every
 //     acknowledged write is present and PRAGMA integrity_check says ok.
+//   - failover.TestFailover (package failover, no Docker): a pg_auto_failover
+//     formation on loopback started by ../.ci/autofailover.sh; see that
+//     package's documentation. `go test ./...` needs its DSN
+//     (STORAGE_TEST_FAILOVER_DSN) or skips it (fails it with CI=true).
 package integration

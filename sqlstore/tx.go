@@ -182,11 +182,22 @@ func (t *sqlTx) commitError(err error) error {
 	if d.Name() != dialect.Postgres {
 		return err // SQLite commits locally: the outcome is known
 	}
+	return pgCommitError(err)
+}
+
+// pgCommitError classifies a failed PostgreSQL COMMIT: the server's answer
+// (a conflict, a constraint) as it is, an error raised before anything was
+// sent as it is (the transaction did not commit), anything else as
+// ErrCommitUnknown. pgx's "conn closed" says it is safe to retry, but it is
+// also what pgx returns when the connection closed while it read COMMIT's
+// answer (the server commits, says a warning, and goes away, as a primary
+// shutting down during a synchronous-replication wait does): unknown.
+func pgCommitError(err error) error {
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && !connectionFatal(pe.Code):
 		return err // the server answered: fail decides conflict or not
-	case pgconn.SafeToRetry(err):
+	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
 		return err // nothing was sent: the transaction did not commit
 	}
 	return fmt.Errorf("%w: %w", storage.ErrCommitUnknown, err)

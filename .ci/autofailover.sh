@@ -38,12 +38,13 @@ as() {
 
 port_of() { case "$1" in monitor) echo "$MPORT" ;; node1) echo "$P1" ;; node2) echo "$P2" ;; esac; }
 
-# run_node starts `pg_autoctl run` (or create … --run) for a node in the
-# background, its output in DIR/NODE.log.
+# start_node starts `pg_autoctl run` (or create … --run) for a node in the
+# background, its output in DIR/NODE.log, from / (Postgres fails to start
+# when its working directory has been removed).
 start_node() {
 	local node="$1"
 	shift
-	as bash -c 'nohup "$@" >>"'"$DIR/$node.log"'" 2>&1 &' _ "$@"
+	as bash -c 'cd / && nohup "$@" >>"'"$DIR/$node.log"'" 2>&1 &' _ "$@"
 }
 
 state() { as pg_autoctl show state --pgdata "$DIR/monitor" 2>/dev/null; }

@@ -44,7 +44,7 @@ port_of() { case "$1" in monitor) echo "$MPORT" ;; node1) echo "$P1" ;; node2) e
 start_node() {
 	local node="$1"
 	shift
-	as bash -c 'cd / && nohup "$@" >>"'"$DIR/$node.log"'" 2>&1 &' _ "$@"
+	as bash -c 'cd / || exit 1; nohup "$@" >>"'"$DIR/$node.log"'" 2>&1 &' _ "$@"
 }
 
 state() { as pg_autoctl show state --pgdata "$DIR/monitor" 2>/dev/null; }

@@ -34,14 +34,16 @@ func dedupeKeys(keys []string) []string {
 // GetMany implements storage.Ops.
 func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
-	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+	res := storage.GetManyResult{Entries: make(map[string]storage.Entry, len(keys)), Errors: map[string]error{}}
 	o, err := x.start(ctx, op, storage.KindNamespace, opts)
 	if err != nil {
 		return res, err
 	}
 	ns := o.Namespace.Name
+	// A key given twice is read once (the statement selects by key set) and
+	// has one result (the results are maps): no need to remove duplicates.
 	valid := make([]string, 0, len(keys))
-	for _, k := range dedupeKeys(keys) {
+	for _, k := range keys {
 		if err := storage.ValidateKey(k); err != nil {
 			res.Errors[k] = x.s.fail(op, ns, k, err)
 			continue

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
@@ -190,6 +191,27 @@ func noRow(err error) error {
 	return err
 }
 
+// textBytes returns the bytes of a TEXT column read as a string, without
+// copying them: the driver makes a new string for every column of every
+// row, and the engine hands it on as the entry's only holder (as
+// json.RawMessage), so nothing else reads it.
+func textBytes(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// paramText returns b as a string for a statement's parameter, without
+// copying it: the driver copies parameters into SQLite when it binds them,
+// and b is not modified while the statement runs.
+func paramText(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func micros(t time.Time) int64 { return t.UnixMicro() }
 func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
@@ -239,7 +261,7 @@ func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (r
 	if err != nil {
 		return row{}, noRow(err)
 	}
-	return row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+	return row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
 		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
 }
 
@@ -253,19 +275,19 @@ func (s sqliteQ) entryVersion(ctx context.Context, ns, key string, now time.Time
 }
 
 func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
 		KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
 
 func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: string(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
 		ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
 
 func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Actor: actor, Value: string(value), Metadata: optString(md),
+	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Actor: actor, Value: paramText(value), Metadata: optString(md),
 		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected, KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
 	return v, noRow(err)
 }
@@ -378,7 +400,7 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 	}
 	out := make([]row, len(rs))
 	for i, r := range rs {
-		out[i] = row{Key: r.Key, Value: []byte(r.Value), Metadata: []byte(r.Metadata), Version: r.Version,
+		out[i] = row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
 			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}
 	}
 	return out, nil

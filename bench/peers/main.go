@@ -59,7 +59,7 @@ type Config struct {
 }
 
 func run() error {
-	short := flag.Bool("short", false, "10k and 100k entries, 7 rounds of 20 ms (under 5 minutes)")
+	short := flag.Bool("short", false, "10k and 100k entries, 11 rounds of 25 ms (under 5 minutes)")
 	full := flag.Bool("full", false, "10k, 100k and 1M entries, 11 rounds of 50 ms")
 	sizesF := flag.String("sizes", "", "dataset sizes, comma-separated (default 10000,100000)")
 	valueSize := flag.Int("value", 256, "value size in bytes")
@@ -71,7 +71,7 @@ func run() error {
 	out := flag.String("out", "", "Markdown report (default bench/results/<date>-peers-<kind>.md)")
 	flag.Parse()
 
-	cfg := Config{Sizes: []int{10_000, 100_000}, ValueSize: *valueSize, Rounds: 7, RoundTime: 20 * time.Millisecond, Dir: *dir, PG: *pg,
+	cfg := Config{Sizes: []int{10_000, 100_000}, ValueSize: *valueSize, Rounds: 11, RoundTime: 25 * time.Millisecond, Dir: *dir, PG: *pg,
 		Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
 	kind := "custom"
 	switch {

@@ -34,6 +34,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +70,7 @@ func run() error {
 	pg := flag.String("pg", os.Getenv("STORAGE_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $STORAGE_TEST_POSTGRES_DSN)")
 	only := flag.String("only", "", "regexp selecting workloads")
 	out := flag.String("out", "", "Markdown report (default bench/results/<date>-peers-<kind>.md)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 	flag.Parse()
 
 	cfg := Config{Sizes: []int{10_000, 100_000}, ValueSize: *valueSize, Rounds: 11, RoundTime: 25 * time.Millisecond, Dir: *dir, PG: *pg,
@@ -108,6 +110,16 @@ func run() error {
 	}
 	if cfg.PG == "" {
 		cfg.Log("PostgreSQL skipped: set -pg or STORAGE_TEST_POSTGRES_DSN")
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
 	loadBefore := uptime()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -349,7 +350,9 @@ type NamespaceOptions struct {
 // index: paths into the value, or $metadata.<path>. A backend builds the
 // index from the very expressions its filters and sorts use, so eq, in and
 // range filters (gt, gte, lt, lte) on the field, and sorts by it, can use it.
-// Declaring an index is an optimization: results never depend on it.
+// Declaring an index is an optimization: results never depend on it. A
+// field given twice is declared once; more than MaxIndexes distinct fields
+// is ErrInvalidOption.
 func WithIndexes(fields ...string) NamespaceOption {
 	return NamespaceOption{kind: nsKindIndexes, apply: func(o *NamespaceOptions) error {
 		if len(fields) == 0 {
@@ -363,11 +366,21 @@ func WithIndexes(fields ...string) NamespaceOption {
 			if f.Root != RootValue && f.Root != RootMetadata {
 				return invalid(ErrInvalidOption, "WithIndexes(%q): only paths into the value or $metadata can be indexed", name)
 			}
-			o.Indexes = append(o.Indexes, f)
+			if !slices.ContainsFunc(o.Indexes, func(g Field) bool { return g.Text == f.Text }) {
+				o.Indexes = append(o.Indexes, f)
+			}
+		}
+		if len(o.Indexes) > MaxIndexes {
+			return invalid(ErrInvalidOption, "WithIndexes(): %d fields, more than the maximum %d per namespace", len(o.Indexes), MaxIndexes)
 		}
 		return nil
 	}}
 }
+
+// MaxIndexes is the most fields a namespace may declare indexes on. Each
+// declared field is one index that every write to the namespace updates,
+// and a namespace's writes should not cost unboundedly many.
+const MaxIndexes = 16
 
 // WithNamespaceMetadata attaches metadata (a JSON object) to a namespace
 // created by CreateNamespace.

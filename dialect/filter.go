@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -74,6 +75,13 @@ type jsonDialect interface {
 	num(col string, path []storage.Segment) string              // a double for a number, else NULL
 	str(col string, path []storage.Segment) string              // byte-ordered text for a string, else NULL
 	rank(col string, path []storage.Segment) string             // the type rank of the sort order, 0 when missing
+	// strKey is the string projection as a declared index holds it: a
+	// bounded prefix of str where the database limits the size of an
+	// index entry (PostgreSQL), str itself where it does not (SQLite).
+	strKey(col string, path []storage.Segment) string
+	// strKeyLen is the length in characters of strKey's prefix, 0 when
+	// strKey is str.
+	strKeyLen() int
 	// arrayHas is true when the value at path is an array with an element
 	// equal to s.
 	arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer
@@ -83,9 +91,10 @@ type jsonDialect interface {
 	strEndsWith(expr string, suffix string) sq.Sqlizer
 	// version as a double.
 	versionNum() string
-	// createIndex returns the CREATE INDEX statement of an index on
-	// (namespace_id, exprs..., then the columns in cols).
-	createIndex(name string, exprs []string, cols ...string) string
+	// createIndex returns the CREATE INDEX … IF NOT EXISTS statement of
+	// index name over (exprs..., key), partial on namespace nsID; built
+	// without blocking writes when concurrently and the dialect can.
+	createIndex(name string, nsID int64, exprs []string, concurrently bool) string
 }
 
 // Type ranks of the sort order.
@@ -206,18 +215,77 @@ func badOp(e storage.Expr) error {
 // other types never match.
 func (c *Compiler) jsonEq(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
 	switch s.Kind {
+	case storage.KindNull, storage.KindBool:
+		return c.rankIs(col, path, scalarRank(s))
+	}
+	return c.typedCmp(col, path, storage.OpEq, s)
+}
+
+// scalarRank is the type rank of a filter value.
+func scalarRank(s storage.Scalar) int {
+	switch s.Kind {
 	case storage.KindNull:
-		return sq.Expr(c.j.isType(col, path, "null"))
+		return RankNull
 	case storage.KindBool:
 		if s.Bool {
-			return sq.Expr(c.j.isType(col, path, "true"))
+			return RankTrue
 		}
-		return sq.Expr(c.j.isType(col, path, "false"))
+		return RankFalse
 	case storage.KindNumber:
-		return sq.Expr(c.j.num(col, path)+" = ?", s.Num)
-	default:
-		return sq.Expr(c.j.str(col, path)+" = ?", s.Str)
+		return RankNumber
+	case storage.KindString:
+		return RankString
 	}
+	return NoRank
+}
+
+// rankIs is "the value at path has type rank r", written on the index's
+// leading expression so that it pins the index to one type.
+func (c *Compiler) rankIs(col string, path []storage.Segment, r int) sq.Sqlizer {
+	return sq.Expr(c.j.rank(col, path) + " = " + strconv.Itoa(r))
+}
+
+// isString is "the value at path is a string" as the declared index reads
+// it: the rank, then the number (NULL for a string), which sits between
+// the rank and the string in the index, so that the planner can go on to
+// the string.
+func (c *Compiler) isString(col string, path []storage.Segment) sq.And {
+	return sq.And{c.rankIs(col, path, RankString), sq.Expr(c.j.num(col, path) + " IS NULL")}
+}
+
+// typedCmp compares the value at path with a number or a string s: the
+// type rank pinned first (the leading column of a declared index), then
+// the number, or the string. Where the index holds a prefix of strings
+// (strKey), the prefix is compared too, with the bound that the full
+// comparison implies, so the index range is used and the full string
+// rechecked: for strings a and b, a <= b implies prefix(a) <= prefix(b).
+func (c *Compiler) typedCmp(col string, path []storage.Segment, op storage.Operator, s storage.Scalar) sq.Sqlizer {
+	if s.Kind == storage.KindNumber {
+		return sq.And{c.rankIs(col, path, RankNumber), sq.Expr(c.j.num(col, path)+" "+cmpOp(op)+" ?", s.Num)}
+	}
+	out := c.isString(col, path)
+	if c.j.strKeyLen() > 0 {
+		kop := map[storage.Operator]string{storage.OpEq: " = ?", storage.OpGt: " >= ?", storage.OpGte: " >= ?", storage.OpLt: " <= ?", storage.OpLte: " <= ?"}[op]
+		out = append(out, sq.Expr(c.j.strKey(col, path)+kop, c.StrKeyValue(s.Str)))
+	}
+	return append(out, sq.Expr(c.j.str(col, path)+" "+cmpOp(op)+" ?", s.Str))
+}
+
+// StrKeyValue is the strKey projection of the string s: its first
+// characters where the index holds a prefix, else s.
+func (c *Compiler) StrKeyValue(s string) string {
+	n := c.j.strKeyLen()
+	if n == 0 {
+		return s
+	}
+	i := 0
+	for j := range s {
+		if i == n {
+			return s[:j]
+		}
+		i++
+	}
+	return s
 }
 
 func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Scalar) sq.Sqlizer {
@@ -239,10 +307,19 @@ func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Sca
 		}
 	}
 	if len(nums) > 0 {
-		parts = append(parts, sq.Expr(c.j.num(col, path)+" IN ("+sq.Placeholders(len(nums))+")", nums...))
+		parts = append(parts, sq.And{c.rankIs(col, path, RankNumber),
+			sq.Expr(c.j.num(col, path)+" IN ("+sq.Placeholders(len(nums))+")", nums...)})
 	}
 	if len(strs) > 0 {
-		parts = append(parts, sq.Expr(c.j.str(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...))
+		in := c.isString(col, path)
+		if c.j.strKeyLen() > 0 {
+			keys := make([]any, len(strs))
+			for i, s := range strs {
+				keys[i] = c.StrKeyValue(s.(string))
+			}
+			in = append(in, sq.Expr(c.j.strKey(col, path)+" IN ("+sq.Placeholders(len(keys))+")", keys...))
+		}
+		parts = append(parts, append(in, sq.Expr(c.j.str(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...)))
 	}
 	switch len(parts) {
 	case 0:
@@ -272,10 +349,8 @@ func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
 		return not(c.jsonIn(col, path, e.Values)), nil
 	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
 		switch v.Kind {
-		case storage.KindNumber:
-			return sq.Expr(c.j.num(col, path)+" "+cmpOp(e.Op)+" ?", v.Num), nil
-		case storage.KindString:
-			return sq.Expr(c.j.str(col, path)+" "+cmpOp(e.Op)+" ?", v.Str), nil
+		case storage.KindNumber, storage.KindString:
+			return c.typedCmp(col, path, e.Op, v), nil
 		}
 	case storage.OpContains:
 		has := c.j.arrayHas(col, path, v)
@@ -284,11 +359,34 @@ func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
 		}
 		return has, nil
 	case storage.OpStartsWith:
-		return c.j.strStartsWith(c.j.str(col, path), v.Str), nil
+		return c.startsWith(col, path, v.Str), nil
 	case storage.OpEndsWith:
 		return c.j.strEndsWith(c.j.str(col, path), v.Str), nil
 	}
 	return nil, badOp(e)
+}
+
+// startsWith is a string prefix test that a declared index serves: the
+// type rank pinned, the indexed string (or its prefix) in the range of the
+// strings that start with prefix, and the test itself rechecked.
+func (c *Compiler) startsWith(col string, path []storage.Segment, prefix string) sq.Sqlizer {
+	out := c.isString(col, path)
+	if prefix == "" {
+		return out
+	}
+	key := c.j.strKey(col, path)
+	if k := c.StrKeyValue(prefix); k != prefix {
+		// The prefix is longer than the indexed one: every match has
+		// exactly that indexed prefix.
+		out = append(out, sq.Expr(key+" = ?", k))
+	} else {
+		lo, hi := KeyRange(prefix)
+		out = append(out, sq.Expr(key+" >= ?", lo))
+		if hi != "" {
+			out = append(out, sq.Expr(key+" < ?", hi))
+		}
+	}
+	return append(out, c.j.strStartsWith(c.j.str(col, path), prefix))
 }
 
 func (c *Compiler) keyLeaf(e storage.Expr) (sq.Sqlizer, error) {
@@ -408,32 +506,6 @@ func (c *Compiler) timeLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
 	return nil, badOp(e)
 }
 
-// SortExprs returns the SQL expressions, in order, that sort by field: for
-// a path into the value or metadata, its type rank, its number and its
-// string (NULL unless the value has that type); for a reserved root, its
-// column. Both directions of every expression order identically on every
-// dialect: only values of one rank are ever compared beyond the rank, and
-// they are all non-NULL or all NULL.
-func (c *Compiler) SortExprs(f storage.Field) []string {
-	switch f.Root {
-	case storage.RootValue, storage.RootMetadata:
-		col := "value"
-		if f.Root == storage.RootMetadata {
-			col = "metadata"
-		}
-		return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.str(col, f.Path)}
-	case storage.RootKey:
-		return []string{"key"}
-	case storage.RootVersion:
-		return []string{"version"}
-	case storage.RootCreatedAt:
-		return []string{"created_at"}
-	case storage.RootUpdatedAt:
-		return []string{"updated_at"}
-	}
-	return nil
-}
-
 // KeysetColumn is one column of a keyset position: the expression, its
 // direction, and the value the last row of the previous page had.
 type KeysetColumn struct {
@@ -445,7 +517,15 @@ type KeysetColumn struct {
 // Keyset returns the condition "after the position cols" in the order the
 // columns define: (c1 > v1) OR (c1 = v1 AND c2 > v2) OR … with < for
 // descending columns. Every value must be non-NULL.
+//
+// The first column's bound (c1 >= v1, or <= when descending) is repeated
+// before the disjunction, so that a planner reading an index in the sort's
+// order starts the scan at the position instead of filtering from the
+// first row.
 func Keyset(cols []KeysetColumn) sq.Sqlizer {
+	if len(cols) == 0 {
+		return sqlFalse
+	}
 	var or sq.Or
 	for j := range cols {
 		var and sq.And
@@ -459,50 +539,11 @@ func Keyset(cols []KeysetColumn) sq.Sqlizer {
 		and = append(and, sq.Expr(cols[j].Expr+op, cols[j].Value))
 		or = append(or, and)
 	}
-	if len(or) == 0 {
-		return sqlFalse
+	op := " >= ?"
+	if cols[0].Desc {
+		op = " <= ?"
 	}
-	return or
-}
-
-// IndexExprs are the expressions a declared index on field must cover: the
-// very expressions Where and SortExprs write for it (its number and its
-// string).
-func (c *Compiler) IndexExprs(f storage.Field) []string {
-	switch f.Root {
-	case storage.RootValue:
-		return []string{c.j.num("value", f.Path), c.j.str("value", f.Path)}
-	case storage.RootMetadata:
-		return []string{c.j.num("metadata", f.Path), c.j.str("metadata", f.Path)}
-	}
-	return nil
-}
-
-// CreateIndex returns the statement that creates index name on the entries
-// of each namespace over expr: (namespace_id, expr), IF NOT EXISTS.
-func (c *Compiler) CreateIndex(name, expr string) string {
-	return c.j.createIndex(name, []string{expr})
-}
-
-// SortIndexExprs are the expressions of the index that serves a sort on
-// field with a limit: exactly the ORDER BY that SortExprs and Query write
-// for it (type rank, number, string), followed by the key tiebreak. Nil
-// for a reserved root (those sort by a column).
-func (c *Compiler) SortIndexExprs(f storage.Field) []string {
-	switch f.Root {
-	case storage.RootValue, storage.RootMetadata:
-		return c.SortExprs(f)
-	}
-	return nil
-}
-
-// CreateSortIndex returns the statement that creates index name over
-// (namespace_id, exprs..., key), IF NOT EXISTS: read forwards it returns a
-// namespace's entries in the order of an ascending sort on the field, so a
-// sorted query with a limit reads only the rows it returns; read backwards
-// it serves a descending sort, the key tiebreak sorted per group.
-func (c *Compiler) CreateSortIndex(name string, exprs []string) string {
-	return c.j.createIndex(name, exprs, "key")
+	return sq.And{sq.Expr(cols[0].Expr+op, cols[0].Value), or}
 }
 
 // KeyRange returns the range [lo, hi) of the keys that start with prefix;

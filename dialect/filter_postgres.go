@@ -91,6 +91,17 @@ func (postgresJSON) str(col string, path []storage.Segment) string {
 	return "(CASE WHEN jsonb_typeof(" + r + ") = 'string' THEN " + r + ` #>> '{}' END COLLATE "C")`
 }
 
+// pgStrKeyLen bounds the string prefix a declared index holds: 256
+// characters are at most 1 KiB of UTF-8, which with a key of at most 1 KiB
+// stays under the 2,704-byte limit of a B-tree entry.
+const pgStrKeyLen = 256
+
+func (p postgresJSON) strKey(col string, path []storage.Segment) string {
+	return "left(" + p.str(col, path) + ", " + strconv.Itoa(pgStrKeyLen) + ")"
+}
+
+func (postgresJSON) strKeyLen() int { return pgStrKeyLen }
+
 func (postgresJSON) rank(col string, path []storage.Segment) string {
 	r := pgRef(col, path)
 	return "(CASE jsonb_typeof(" + r + ") WHEN 'null' THEN 1 WHEN 'boolean' THEN CASE WHEN " + r + " = 'true'::jsonb THEN 3 ELSE 2 END" +
@@ -128,10 +139,15 @@ func (postgresJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 
 func (postgresJSON) versionNum() string { return "CAST(version AS double precision)" }
 
-func (postgresJSON) createIndex(name string, exprs []string, cols ...string) string {
+func (postgresJSON) createIndex(name string, nsID int64, exprs []string, concurrently bool) string {
 	parts := []string{"namespace_id"}
 	for _, e := range exprs {
 		parts = append(parts, "("+e+")")
 	}
-	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" + strings.Join(append(parts, cols...), ", ") + ")"
+	how := "CREATE INDEX "
+	if concurrently {
+		how = "CREATE INDEX CONCURRENTLY "
+	}
+	return how + "IF NOT EXISTS " + name + " ON entries (" + strings.Join(append(parts, "key"), ", ") +
+		") WHERE namespace_id = " + strconv.FormatInt(nsID, 10)
 }

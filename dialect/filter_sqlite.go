@@ -59,6 +59,10 @@ func (sqliteJSON) str(col string, path []storage.Segment) string {
 	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") END)"
 }
 
+func (q sqliteJSON) strKey(col string, path []storage.Segment) string { return q.str(col, path) }
+
+func (sqliteJSON) strKeyLen() int { return 0 }
+
 func (sqliteJSON) rank(col string, path []storage.Segment) string {
 	return "(CASE json_type(" + col + ", " + sqlitePath(path) + ")" +
 		" WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4" +
@@ -98,7 +102,9 @@ func (sqliteJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 
 func (sqliteJSON) versionNum() string { return "CAST(version AS REAL)" }
 
-func (sqliteJSON) createIndex(name string, exprs []string, cols ...string) string {
-	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" +
-		strings.Join(append(append([]string{"namespace_id"}, exprs...), cols...), ", ") + ")"
+// createIndex ignores concurrently: SQLite has a single writer.
+func (sqliteJSON) createIndex(name string, nsID int64, exprs []string, _ bool) string {
+	cols := append(append([]string{"namespace_id"}, exprs...), "key")
+	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" + strings.Join(cols, ", ") +
+		") WHERE namespace_id = " + strconv.FormatInt(nsID, 10)
 }

@@ -1,6 +1,7 @@
 package dialect
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,23 +107,53 @@ func TestWhereBindsValues(t *testing.T) {
 	}
 }
 
-func TestSortExprsAndIndexExprsAgree(t *testing.T) {
+func TestOrderExprsAndIndexExprsAgree(t *testing.T) {
 	f, err := storage.ParseField("a.b")
 	if err != nil {
 		t.Fatal(err)
 	}
+	fld := f
 	for _, d := range []Name{SQLite, Postgres} {
 		c, _ := NewCompiler(d)
-		sort := c.SortExprs(f)
 		idx := c.IndexExprs(f)
-		if len(sort) != 3 || len(idx) != 2 || sort[1] != idx[0] || sort[2] != idx[1] {
-			t.Errorf("%s: sort %q and index %q expressions differ", d, sort, idx)
+		if len(idx) != 3 {
+			t.Fatalf("%s: index expressions %q", d, idx)
 		}
-		x, _ := storage.Eq("a.b", 1).Compile()
-		w, _ := c.Where(x)
-		sql, _, _ := w.ToSql()
-		if !strings.HasPrefix(sql, idx[0]+" = ") {
-			t.Errorf("%s: WHERE %q does not use the index expression %q", d, sql, idx[0])
+		// Unpinned, the sort is the index's order; pinned, the index's
+		// order after its (constant) leading rank.
+		if sort := c.OrderExprs(f, NoRank); !slices.Equal(sort[:3], idx) {
+			t.Errorf("%s: sort %q does not start with the index %q", d, sort, idx)
+		}
+		for _, r := range []int{RankNumber, RankString} {
+			if sort := c.OrderExprs(f, r); !slices.Equal(sort[:2], idx[1:]) {
+				t.Errorf("%s: sort pinned to %d %q does not follow the index %q", d, r, sort, idx)
+			}
+		}
+		for _, tc := range []struct {
+			f    storage.Filter
+			rank int
+		}{
+			{storage.Eq("a.b", 1), RankNumber},
+			{storage.Gt("a.b", "x"), RankString},
+			{storage.StartsWith("a.b", "x"), RankString},
+			{storage.In("a.b", 1, 2), RankNumber},
+			{storage.Eq("a.b", nil), RankNull},
+		} {
+			x, _ := tc.f.Compile()
+			if got := PinnedRank(x, f); got != tc.rank {
+				t.Errorf("PinnedRank(%v) = %d, want %d", tc.f, got, tc.rank)
+			}
+			w, _ := c.Where(x)
+			sql, _, _ := w.ToSql()
+			if !strings.HasPrefix(sql, idx[0]+" = ") && !strings.HasPrefix(sql, "("+idx[0]+" = ") {
+				t.Errorf("%s: WHERE %q does not pin the index's rank %q", d, sql, idx[0])
+			}
+		}
+		for _, f := range []storage.Filter{storage.In("a.b", 1, "x"), storage.Or(storage.Eq("a.b", 1), storage.Eq("a.b", "x")), storage.Not(storage.Eq("a.b", 1)), storage.Eq("a.c", 1)} {
+			x, _ := f.Compile()
+			if got := PinnedRank(x, fld); got != NoRank {
+				t.Errorf("PinnedRank(%v) = %d, want none", f, got)
+			}
 		}
 	}
 }

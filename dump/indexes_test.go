@@ -19,7 +19,7 @@ import (
 )
 
 // storeIndexes returns the names of the engine's declared-field indexes on
-// the entries table of s (entries_ix_*), sorted.
+// the entries table of s (entries_ns*), sorted.
 func storeIndexes(t testing.TB, s *sqlstore.Store) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -27,7 +27,7 @@ func storeIndexes(t testing.TB, s *sqlstore.Store) []string {
 	b := s.Backend()
 	if b.Pool != nil {
 		rows, err := b.Pool.Query(ctx, `SELECT indexname FROM pg_indexes
-			WHERE schemaname = current_schema() AND tablename = 'entries' AND indexname LIKE 'entries_ix_%'`)
+			WHERE schemaname = current_schema() AND tablename = 'entries' AND indexname LIKE 'entries\_ns%' ESCAPE '\'`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func storeIndexes(t testing.TB, s *sqlstore.Store) []string {
 		}
 	} else {
 		rows, err := b.Reader.QueryContext(ctx, `SELECT name FROM sqlite_master
-			WHERE type = 'index' AND tbl_name = 'entries' AND name LIKE 'entries_ix_%'`)
+			WHERE type = 'index' AND tbl_name = 'entries' AND name LIKE 'entries\_ns%' ESCAPE '\'`)
 		if err != nil {
 			t.Fatal(err)
 		}

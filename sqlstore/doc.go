@@ -159,22 +159,29 @@
 //     full gets a cursor only when another row follows (one row more than
 //     the limit is read).
 //   - Offset applies after the cursor position when both are given.
-//   - Declared indexes (storage.WithIndexes, on CreateNamespace) are B-tree
-//     (PostgreSQL) or expression (SQLite) indexes on (namespace_id, the
-//     field's number projection) and (namespace_id, its string projection),
-//     plus a sort index over (namespace_id, type rank, number, string, key),
-//     shared by the namespaces that declare the same field and named by a
-//     hash of the expression. They serve eq, in, ranges, and sorts with a
-//     limit without sorting the namespace; no GIN index is
-//     built (see indexes.go). SQLite plans well only with statistics: run
-//     ANALYZE once a namespace holds data (connections read statistics when
-//     they open). Each namespace records the fields it declared (column
-//     namespaces.indexes, migration 00004; written by the statement that
-//     creates the namespace), which ListNamespaces returns as
-//     storage.Namespace.Indexes and Export as NamespaceRecord.Indexes;
-//     RestoreNamespace adds a record's fields to the namespace's (a union)
-//     and creates their indexes, so export, import and copy keep them.
-//   - Sorting by a field sorts the matching rows (the type-rank expression
-//     leads the order, which no index provides); key order and $key sorts
-//     ride the primary key, so their deep pages cost what the first does.
+//   - Declared indexes (storage.WithIndexes, at most storage.MaxIndexes
+//     per namespace) are one B-tree index per (namespace, field), partial
+//     on the namespace (WHERE namespace_id = <id>, named entries_ns<id>_…),
+//     over (namespace_id, type rank, number, string key, key), where the
+//     string key is the string on SQLite and its first 256 characters on
+//     PostgreSQL, the full string being rechecked in WHERE and ORDER BY:
+//     any value may sit in an indexed field. One index serves eq, in,
+//     ranges, startsWith and sorts on the field; typed comparisons pin the
+//     type rank ("rank = 4 AND number > ?") and a sort on a field the
+//     filter pins to one type leaves the rank out of ORDER BY, so the
+//     index gives the order (see dialect/index.go, which writes index,
+//     WHERE and ORDER BY from the same code). Query and Count name the
+//     namespace id as a literal, which partial indexes need; ids are cached
+//     by name and checked in the statement (nsid.go). An index holds no
+//     row of another namespace: it never changes another namespace's
+//     writes. PostgreSQL builds concurrently; the engine reconciles the
+//     physical indexes with the declarations when it opens a store
+//     (indexes.go). SQLite plans well only with statistics: run ANALYZE
+//     once a namespace holds data (connections read statistics when they
+//     open); until then the engine seeds estimates. Each namespace records
+//     the fields it declared (column namespaces.indexes, migration 00004),
+//     which ListNamespaces returns as storage.Namespace.Indexes and Export
+//     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields
+//     to the namespace's (a union) and builds their indexes, so export,
+//     import and copy keep them.
 package sqlstore

@@ -4,31 +4,38 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 )
 
-// Declared indexes (storage.WithIndexes). For each declared field the
-// engine creates one index per expression its filters and sorts write for
-// that field: the field's number and its string projections, exactly as
-// dialect.Compiler spells them in WHERE and ORDER BY, so the planner matches
-// them; and one sort index over the whole ORDER BY of a sort on the field
-// (type rank, number, string, key), so that a sorted query with a limit
-// reads only the rows it returns instead of sorting the namespace. The index key is (namespace_id, expression): the namespace's own
-// entries are one contiguous range of it, so an index serves each namespace
-// that declares the field as if it were its own. The physical index is
-// shared by every namespace that declares the same field (its name is a
-// hash of the expression), and, being a plain index on the table, it also
-// holds the (NULL-valued) rows of other namespaces.
+// Declared indexes (storage.WithIndexes, Store.CreateIndex). Each declared
+// field of a namespace has one B-tree index of its own, partial on the
+// namespace (WHERE namespace_id = <id>), over the field's type rank,
+// number, string key (the string, or on PostgreSQL its first 256
+// characters) and the key: see dialect/index.go, which writes the index,
+// the WHERE terms and the ORDER BY from the same code. The index serves
+// eq, in, ranges, startsWith and sorts on the field; it holds no row of
+// another namespace, so it never changes another namespace's writes; and
+// since a PostgreSQL entry holds a bounded prefix, no value makes a write
+// fail.
 //
-// On PostgreSQL both are B-tree indexes; the number projection serves eq,
-// in, gt/gte/lt/lte and sorts on numbers, the string projection the same on
-// strings. No GIN index is built: contains is substring search on strings
-// and element equality by double value on arrays, which jsonb's @> (exact
-// numeric equality, containment rather than equality) does not express, so
-// a GIN index could not be used without changing the answers.
+// An index is named entries_ns<id>_<hash>, the hash of its expressions
+// (indexName), so a namespace's indexes are found by the prefix of its id
+// and an index whose definition changed in a later version is told apart.
+//
+// PostgreSQL builds with CREATE INDEX CONCURRENTLY (outside a
+// transaction), so writes go on while it builds. A build that fails or is
+// cancelled (its context ends) leaves an INVALID index behind, which the
+// engine drops at once; one left by a crash is dropped and rebuilt by the
+// next build of the same index (CreateIndex, or the reconciliation at
+// Open). SQLite builds inside the transaction that records the index, so
+// a failed build changes nothing.
 //
 // SQLite without statistics (no ANALYZE yet) prefers the primary key, which
 // returns rows in the key order Query wants, over an expression index, and
@@ -37,83 +44,244 @@ import (
 // estimates of a large namespace and a selective field, unless statistics
 // already exist; a real ANALYZE replaces them. The seeds are written before
 // the CREATE INDEX, whose schema change makes the other connections reload
-// the statistics (a connection plans the first statement it runs after the
-// change before it has reloaded them); ANALYZE sqlite_schema makes the
-// writer reload them.
-func (x *ops) createIndexes(ctx context.Context, fields []storage.Field) error {
-	ixs := declaredIndexes(x.compiler(), fields)
-	q := x.sc.writer()
-	if x.s.eng.dialect().Name() == dialect.SQLite {
-		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil { // creates sqlite_stat1
+// the statistics; ANALYZE sqlite_schema makes the writer reload them.
+
+// indexName names the index of field f in namespace nsID.
+func indexName(c *dialect.Compiler, nsID int64, f storage.Field) string {
+	sum := sha256.Sum256([]byte(strings.Join(c.IndexExprs(f), ", ")))
+	return nsIndexPrefix(nsID) + hex.EncodeToString(sum[:10])
+}
+
+// nsIndexPrefix is the prefix of the names of namespace nsID's indexes.
+func nsIndexPrefix(nsID int64) string { return "entries_ns" + strconv.FormatInt(nsID, 10) + "_" }
+
+// seededStat is the sqlite_stat1 estimate seeded for the primary key: a
+// million entries, a thousand per namespace.
+const seededStat = "1000000 1000 1"
+
+// seededIndexStat is the estimate seeded for a declared index
+// (namespace_id, rank, number, string, key) of a namespace of a thousand entries: a few types,
+// one entry per value.
+const seededIndexStat = "1000 1000 500 1 1 1"
+
+// sqliteCreateIndexes creates the indexes of fields on namespace nsID with
+// q, the writer or its transaction (see the statistics above). The caller
+// runs ANALYZE sqlite_schema on the writer after the transaction.
+func (x *ops) sqliteCreateIndexes(ctx context.Context, q querier, nsID int64, fields []storage.Field) error {
+	c := x.compiler()
+	if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil { // creates sqlite_stat1
+		return err
+	}
+	seed := func(name, stat string) error {
+		_, err := q.exec(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) SELECT 'entries', ?, ? `+
+			`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, name, stat, name)
+		return err
+	}
+	if err := seed("sqlite_autoindex_entries_1", seededStat); err != nil {
+		return err
+	}
+	for _, f := range fields {
+		name := indexName(c, nsID, f)
+		if err := seed(name, seededIndexStat); err != nil {
 			return err
 		}
-		for _, ix := range append([]physicalIndex{{name: "sqlite_autoindex_entries_1", stat: seededStat}}, ixs...) {
-			_, err := q.exec(ctx, `INSERT INTO sqlite_stat1 (tbl, idx, stat) SELECT 'entries', ?, ? `+
-				`WHERE NOT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'entries' AND idx = ?)`, ix.name, ix.stat, ix.name)
-			if err != nil {
-				return err
-			}
-		}
-	}
-	for _, ix := range ixs {
-		if _, err := q.exec(ctx, ix.create); err != nil {
-			return err
-		}
-	}
-	if x.s.eng.dialect().Name() == dialect.SQLite {
-		// The connection that changed the schema reloads statistics only
-		// when told to.
-		if _, err := q.exec(ctx, "ANALYZE sqlite_schema"); err != nil {
+		if _, err := q.exec(ctx, c.CreateIndex(name, nsID, f, false)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// physicalIndex is one index the engine creates for declared fields.
-type physicalIndex struct {
-	name   string
-	stat   string // the sqlite_stat1 estimate seeded for it
-	create string // its CREATE INDEX IF NOT EXISTS statement
+// sqliteReloadStats makes the writer reload the statistics after a schema
+// change.
+func (x *ops) sqliteReloadStats(ctx context.Context) error {
+	_, err := x.s.eng.writer().exec(ctx, "ANALYZE sqlite_schema")
+	return err
 }
 
-// declaredIndexes returns the indexes of the declared fields, each once,
-// in the order the fields give.
-func declaredIndexes(c *dialect.Compiler, fields []storage.Field) []physicalIndex {
-	var out []physicalIndex
-	add := func(ix physicalIndex) {
-		for _, o := range out {
-			if o.name == ix.name {
-				return
+// pgCreateIndexes builds the indexes of fields on namespace nsID, one after
+// the other, each with CREATE INDEX CONCURRENTLY on the pool (never in a
+// transaction). An INVALID index of the same name (a build interrupted by
+// a crash) is dropped first. When a build fails, its index is dropped
+// before the error is returned, so no build outlives the call.
+func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.Field) error {
+	c := x.compiler()
+	q := x.s.eng.writer()
+	for _, f := range fields {
+		name := indexName(c, nsID, f)
+		invalid := false
+		err := q.queryRows(ctx, `SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid `+
+			`WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, []any{name},
+			func(r rowScanner) error { return r.Scan(&invalid) })
+		if err != nil {
+			return err
+		}
+		if invalid {
+			if _, err := q.exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+				return err
 			}
 		}
-		out = append(out, ix)
-	}
-	for _, f := range fields {
-		for _, expr := range c.IndexExprs(f) {
-			name := indexName(expr)
-			add(physicalIndex{name: name, stat: seededStat, create: c.CreateIndex(name, expr)})
-		}
-		if exprs := c.SortIndexExprs(f); exprs != nil {
-			name := indexName("sort:" + strings.Join(exprs, ", "))
-			add(physicalIndex{name: name, stat: seededSortStat, create: c.CreateSortIndex(name, exprs)})
+		if _, err := q.exec(ctx, c.CreateIndex(name, nsID, f, true)); err != nil {
+			return errors.Join(err, x.pgDropIndexes(ctx, []string{name}))
 		}
 	}
-	return out
+	return nil
 }
 
-// seededStat is the sqlite_stat1 estimate seeded for the engine's indexes:
-// a million entries, a thousand per namespace, one per indexed value.
-const seededStat = "1000000 1000 1"
+// pgDropIndexes drops the named indexes concurrently. It runs even when ctx
+// has ended (a cleanup after a cancelled build), for at most 30 seconds.
+func (x *ops) pgDropIndexes(ctx context.Context, names []string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for _, name := range names {
+		if _, err := x.s.eng.writer().exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+			return fmt.Errorf("drop index %s: %w", name, err)
+		}
+	}
+	return nil
+}
 
-// seededSortStat is the estimate seeded for a sort index (namespace_id,
-// rank, number, string, key): a thousand entries per namespace, a few
-// types per field, one entry per value.
-const seededSortStat = "1000000 1000 500 1 1 1"
+// physicalIndexes returns the names of the indexes on entries whose name
+// starts with prefix, read with q.
+func (x *ops) physicalIndexes(ctx context.Context, q querier, prefix string) ([]string, error) {
+	stmt := `SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'entries' AND substr(name, 1, length(?)) = ?`
+	if x.s.eng.dialect().Name() == dialect.Postgres {
+		stmt = `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'entries' AND starts_with(indexname, $1) AND $2 <> ''`
+	}
+	var names []string
+	err := q.queryRows(ctx, stmt, []any{prefix, prefix}, func(r rowScanner) error {
+		var n string
+		if err := r.Scan(&n); err != nil {
+			return err
+		}
+		names = append(names, n)
+		return nil
+	})
+	return names, err
+}
 
-// indexName names the index of an expression: stable, and the same for
-// every namespace that declares the field.
-func indexName(expr string) string {
-	sum := sha256.Sum256([]byte(expr))
-	return "entries_ix_" + hex.EncodeToString(sum[:10])
+// buildIndexes builds the indexes of fields on namespace ns, outside a
+// transaction of the caller's: idempotent.
+func (x *ops) buildIndexes(ctx context.Context, ns string, fields []storage.Field) error {
+	id, err := x.readNamespaceID(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if id == 0 {
+		return storage.ErrNamespaceNotFound
+	}
+	if x.s.eng.dialect().Name() == dialect.Postgres {
+		return x.pgCreateIndexes(ctx, id, fields)
+	}
+	err = x.s.eng.inTx(ctx, func(q querier) error { return x.sqliteCreateIndexes(ctx, q, id, fields) })
+	if err == nil {
+		err = x.sqliteReloadStats(ctx)
+	}
+	return err
+}
+
+// reconcileIndexes makes the physical indexes match the namespaces'
+// declarations, at Open: it drops the shared indexes of schema versions
+// before 5 (entries_ix_*), and indexes of namespaces that are gone or no
+// longer declare the field (or of an older definition); and it builds the
+// declared indexes that are missing or INVALID (a PostgreSQL build
+// interrupted by a crash). After migration 00005 this builds every
+// namespace's indexes from namespaces.indexes.
+func (x *ops) reconcileIndexes(ctx context.Context) error {
+	c := x.compiler()
+	q := x.s.eng.writer()
+	type nsDecl struct {
+		id     int64
+		fields []storage.Field
+	}
+	var decls []nsDecl
+	err := q.queryRows(ctx, "SELECT id, CAST(indexes AS TEXT) FROM namespaces", nil, func(r rowScanner) error {
+		var d nsDecl
+		var text string
+		if err := r.Scan(&d.id, &text); err != nil {
+			return err
+		}
+		texts, err := decodeIndexes([]byte(text))
+		if err != nil {
+			return err
+		}
+		if d.fields, err = parseIndexes(texts); err != nil {
+			return fmt.Errorf("namespaces.indexes of namespace %d: %w", d.id, err)
+		}
+		if len(d.fields) > 0 {
+			decls = append(decls, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, d := range decls {
+		for _, f := range d.fields {
+			want[indexName(c, d.id, f)] = true
+		}
+	}
+	legacy, err := x.physicalIndexes(ctx, q, "entries_ix_")
+	if err != nil {
+		return err
+	}
+	have, err := x.physicalIndexes(ctx, q, "entries_ns")
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	drop := legacy
+	for _, n := range have {
+		present[n] = true
+		if !want[n] {
+			drop = append(drop, n)
+		}
+	}
+	invalid := map[string]bool{}
+	if x.s.eng.dialect().Name() == dialect.Postgres {
+		if err := x.pgDropIndexes(ctx, drop); err != nil {
+			return err
+		}
+		err := q.queryRows(ctx, `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid `+
+			`WHERE NOT i.indisvalid AND c.relnamespace = current_schema()::regnamespace AND starts_with(c.relname, 'entries_ns')`, nil,
+			func(r rowScanner) error {
+				var n string
+				err := r.Scan(&n)
+				invalid[n] = true
+				return err
+			})
+		if err != nil {
+			return err
+		}
+	} else {
+		for _, n := range drop {
+			if _, err := q.exec(ctx, "DROP INDEX IF EXISTS "+n); err != nil {
+				return err
+			}
+		}
+	}
+	for _, d := range decls {
+		var missing []storage.Field
+		for _, f := range d.fields {
+			if n := indexName(c, d.id, f); !present[n] || invalid[n] {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if x.s.eng.dialect().Name() == dialect.Postgres {
+			err = x.pgCreateIndexes(ctx, d.id, missing)
+		} else {
+			err = x.s.eng.inTx(ctx, func(q querier) error { return x.sqliteCreateIndexes(ctx, q, d.id, missing) })
+			if err == nil {
+				err = x.sqliteReloadStats(ctx)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

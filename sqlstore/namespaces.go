@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 )
 
 // CreateNamespace implements storage.Store.
@@ -25,19 +27,91 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	if md == nil {
 		md = []byte("{}")
 	}
-	created, err := s.eng.writer().createNamespace(ctx, ns, md, encodeIndexes(indexTexts(o.Indexes)), s.now())
+	indexes := encodeIndexes(indexTexts(o.Indexes))
+	if s.Dialect() == dialect.SQLite || len(o.Indexes) == 0 {
+		// One transaction: the namespace and its indexes, or nothing.
+		err = s.eng.inTx(ctx, func(q querier) error {
+			created, err := q.createNamespace(ctx, ns, md, indexes, s.now())
+			if err != nil {
+				return err
+			}
+			if !created {
+				return storage.ErrNamespaceExists
+			}
+			if len(o.Indexes) == 0 {
+				return nil
+			}
+			n, err := q.lockNamespace(ctx, ns.Name)
+			if err != nil {
+				return err
+			}
+			return s.sqliteCreateIndexes(ctx, q, n.ID, o.Indexes)
+		})
+		if err == nil && len(o.Indexes) > 0 {
+			err = s.sqliteReloadStats(ctx)
+		}
+		if err != nil {
+			return s.fail(op, name, "", err)
+		}
+		return nil
+	}
+	// PostgreSQL builds concurrently, outside a transaction: the namespace
+	// first, then its indexes; when a build fails, the namespace is
+	// removed again (unless a write has filled it meanwhile: then it stays,
+	// without the declared indexes).
+	created, err := s.eng.writer().createNamespace(ctx, ns, md, indexes, s.now())
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
 	if !created {
 		return s.fail(op, name, "", storage.ErrNamespaceExists)
 	}
-	if len(o.Indexes) > 0 {
-		if err := s.createIndexes(ctx, o.Indexes); err != nil {
-			return s.fail(op, name, "", err)
-		}
+	id, err := s.readNamespaceID(ctx, ns.Name)
+	if err == nil {
+		err = s.pgCreateIndexes(ctx, id, o.Indexes)
+	}
+	if err != nil {
+		return s.fail(op, name, "", errors.Join(err, s.undoCreateNamespace(ctx, id)))
 	}
 	return nil
+}
+
+// undoCreateNamespace removes namespace id after its indexes failed to
+// build, if it is still empty, and otherwise forgets its declared indexes.
+// It runs even when ctx has ended.
+func (s *Store) undoCreateNamespace(ctx context.Context, id int64) error {
+	if id == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	n, err := s.eng.writer().exec(ctx, "DELETE FROM namespaces WHERE id = $1 AND entry_count = 0", id)
+	if err == nil && n == 0 {
+		err = s.eng.writer().restoreNamespaceIndexes(ctx, id, encodeIndexes(nil))
+	}
+	if err == nil {
+		_, err = s.physicalIndexesDrop(ctx, id)
+	}
+	return err
+}
+
+// physicalIndexesDrop drops the indexes of namespace id (after it is gone
+// or its declarations are): on PostgreSQL concurrently, outside a
+// transaction. It returns how many it dropped.
+func (s *Store) physicalIndexesDrop(ctx context.Context, id int64) (int, error) {
+	names, err := s.physicalIndexes(ctx, s.eng.writer(), nsIndexPrefix(id))
+	if err != nil || len(names) == 0 {
+		return 0, err
+	}
+	if s.Dialect() == dialect.Postgres {
+		return len(names), s.pgDropIndexes(ctx, names)
+	}
+	for _, n := range names {
+		if _, err := s.eng.writer().exec(ctx, "DROP INDEX IF EXISTS "+n); err != nil {
+			return 0, err
+		}
+	}
+	return len(names), nil
 }
 
 // DeleteNamespace implements storage.Store.
@@ -53,6 +127,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
+	var id int64
 	err = s.eng.inTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, name)
 		if errors.Is(err, errNoRow) {
@@ -74,11 +149,35 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 				return err
 			}
 		}
-		_, err = q.deleteNamespace(ctx, n.ID)
-		return err
+		if _, err = q.deleteNamespace(ctx, n.ID); err != nil {
+			return err
+		}
+		id = n.ID
+		if s.Dialect() == dialect.SQLite {
+			// With the namespace, in its transaction: SQLite may give
+			// its id to the next namespace.
+			names, err := s.physicalIndexes(ctx, q, nsIndexPrefix(n.ID))
+			if err != nil {
+				return err
+			}
+			for _, ix := range names {
+				if _, err := q.exec(ctx, "DROP INDEX IF EXISTS "+ix); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
+	s.nsIDs.forget(name)
 	if err != nil {
 		return s.fail(op, name, "", err)
+	}
+	if s.Dialect() == dialect.Postgres {
+		// After the commit, concurrently. PostgreSQL never reuses an id, so
+		// an index a failure leaves behind serves nothing; Open drops it.
+		if _, err := s.physicalIndexesDrop(ctx, id); err != nil {
+			return s.fail(op, name, "", err)
+		}
 	}
 	return nil
 }

@@ -11,22 +11,10 @@ import (
 )
 
 // physicalIndexes returns the names of the engine's declared-field indexes
-// on entries (entries_ix_*), sorted.
+// on entries (entries_ns*), sorted.
 func physicalIndexes(t *testing.T, s *Store) []string {
 	t.Helper()
-	stmt := `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' AND name LIKE 'entries_ix_%'`
-	if s.Dialect() == "postgres" {
-		stmt = `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'entries' AND indexname LIKE 'entries_ix_%'`
-	}
-	var names []string
-	err := s.eng.reader().queryRows(t.Context(), stmt, nil, func(r rowScanner) error {
-		var n string
-		if err := r.Scan(&n); err != nil {
-			return err
-		}
-		names = append(names, n)
-		return nil
-	})
+	names, err := s.physicalIndexes(t.Context(), s.eng.reader(), "entries_ns")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,20 +23,20 @@ func physicalIndexes(t *testing.T, s *Store) []string {
 }
 
 // wantIndexes returns the names of the indexes the engine makes for fields
-// on s's dialect, sorted.
-func wantIndexes(t *testing.T, s *Store, fields ...string) []string {
+// of namespace ns on s's dialect, sorted.
+func wantIndexes(t *testing.T, s *Store, ns string, fields ...string) []string {
 	t.Helper()
-	var pfs []storage.Field
+	id, err := s.readNamespaceID(t.Context(), ns)
+	if err != nil || id == 0 {
+		t.Fatalf("namespace %q: id %d, %v", ns, id, err)
+	}
+	var names []string
 	for _, f := range fields {
 		pf, err := storage.ParseField(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pfs = append(pfs, pf)
-	}
-	var names []string
-	for _, ix := range declaredIndexes(s.compiler(), pfs) {
-		names = append(names, ix.name)
+		names = append(names, indexName(s.compiler(), id, pf))
 	}
 	slices.Sort(names)
 	return names
@@ -98,7 +86,7 @@ func TestNamespaceIndexesRecorded(t *testing.T) {
 					t.Errorf("%s indexes = %q, want nil", ns, got)
 				}
 			}
-			if got, want := physicalIndexes(t, s), wantIndexes(t, s, want...); len(want) == 0 || !slices.Equal(got, want) {
+			if got, want := physicalIndexes(t, s), wantIndexes(t, s, "people", want...); len(want) == 0 || !slices.Equal(got, want) {
 				t.Errorf("physical indexes = %v, want %v", got, want)
 			}
 			// A rejected declaration records nothing.
@@ -157,7 +145,7 @@ func TestRestoreNamespaceIndexes(t *testing.T) {
 				if got := nsIndexes(t, s, "people"); !slices.Equal(got, want) {
 					t.Fatalf("indexes = %q, want %q", got, want)
 				}
-				if got, want := physicalIndexes(t, s), wantIndexes(t, s, want...); !slices.Equal(got, want) {
+				if got, want := physicalIndexes(t, s), wantIndexes(t, s, "people", want...); !slices.Equal(got, want) {
 					t.Fatalf("physical indexes = %v, want %v", got, want)
 				}
 			}

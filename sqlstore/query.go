@@ -127,13 +127,17 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 	if err != nil {
 		return 0, x.s.fail(op, ns, "", err)
 	}
-	q, args, err := sq.Select("count(*)").From("entries").Where(nsCond(ns)).Where(liveCond(c, x.s.now())).Where(where).
-		PlaceholderFormat(c.PlaceholderFormat()).ToSql()
-	if err != nil {
-		return 0, x.s.fail(op, ns, "", err)
-	}
 	var n int64
-	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&n) })
+	now := x.s.now()
+	err = x.withNamespaceID(ctx, ns, func(id int64) (bool, error) {
+		q, args, err := sq.Select("count(*)").From("entries").Where(dialect.NamespaceCond(id, ns)).Where(liveCond(c, now)).Where(where).
+			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+		if err != nil {
+			return false, err
+		}
+		err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&n) })
+		return n > 0, err
+	})
 	if err != nil {
 		return 0, x.s.fail(op, ns, "", err)
 	}
@@ -142,15 +146,17 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 
 // sortCol is one field of a Query's sort and its SQL expressions.
 type sortCol struct {
-	field storage.Field
-	exprs []string
-	desc  bool
+	field  storage.Field
+	pinned int // the type rank the filter pins the field to, or dialect.NoRank
+	exprs  []string
+	desc   bool
 }
 
-// buildQuery writes the statement of Query: filter, sort, cursor position,
-// limit and offset. It is the only place that does, so EXPLAIN tests see
-// exactly what Query runs.
-func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
+// buildQuery writes the statement of Query on the namespace whose id is
+// nsID, as of now (expired entries excluded): filter, sort, cursor
+// position, limit and offset. It is the only place that does, so EXPLAIN
+// tests see exactly what Query runs.
+func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
 	const op = "query"
 	ns := o.Namespace.Name
 	e, err := f.Compile()
@@ -178,17 +184,18 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, now time.Time)
 	}
 	sorts = make([]sortCol, len(o.SortFields))
 	for i, fld := range o.SortFields {
-		sc := sortCol{field: fld, exprs: c.SortExprs(fld), desc: o.Sort[i].Desc}
+		pinned := dialect.PinnedRank(e, fld)
+		sc := sortCol{field: fld, pinned: pinned, exprs: c.OrderExprs(fld, pinned), desc: o.Sort[i].Desc}
 		sorts[i] = sc
 		if isPath(fld) {
-			cols = append(cols, sc.exprs...)
+			cols = append(cols, c.ValueExprs(fld)...)
 		}
 		for _, ex := range sc.exprs {
 			order = append(order, ex+dir(sc.desc))
 		}
 	}
 	order = append(order, "key ASC")
-	b := sq.Select(cols...).From("entries").Where(nsCond(ns)).Where(liveCond(c, now)).Where(where).PlaceholderFormat(c.PlaceholderFormat())
+	b := sq.Select(cols...).From("entries").Where(dialect.NamespaceCond(nsID, ns)).Where(liveCond(c, now)).Where(where).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
 		if err == nil && len(cur.Vals) != len(sorts) {
@@ -197,25 +204,30 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, now time.Time)
 		if err != nil {
 			return "", nil, nil, "", err
 		}
+		malformed := storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		var ks []dialect.KeysetColumn
 		for i, sc := range sorts {
 			v := cur.Vals[i]
 			switch sc.field.Root {
 			case storage.RootValue, storage.RootMetadata:
-				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: v.Rank})
+				var n float64
+				var str string
 				switch v.Rank {
 				case dialect.RankNumber:
-					n, err := v.num()
-					if err != nil {
-						return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+					if n, err = v.num(); err != nil {
+						return "", nil, nil, "", malformed
 					}
-					ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[1], Desc: sc.desc, Value: n})
 				case dialect.RankString:
 					if v.Str == nil {
-						return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+						return "", nil, nil, "", malformed
 					}
-					ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[2], Desc: sc.desc, Value: *v.Str})
+					str = *v.Str
 				}
+				cols, ok := c.PathKeyset(sc.field, sc.pinned, sc.desc, v.Rank, n, str)
+				if !ok {
+					return "", nil, nil, "", malformed
+				}
+				ks = append(ks, cols...)
 			case storage.RootKey:
 				s := ""
 				if v.Str != nil {
@@ -244,9 +256,25 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		return storage.QueryResult{}, err
 	}
 	ns := o.Namespace.Name
-	q, args, sorts, hash, err := x.buildQuery(f, o, x.s.now())
+	var res storage.QueryResult
+	err = x.withNamespaceID(ctx, ns, func(id int64) (bool, error) {
+		var err error
+		res, err = x.queryPage(ctx, f, o, id)
+		return len(res.Entries) > 0, err
+	})
 	if err != nil {
 		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+	}
+	return res, nil
+}
+
+// queryPage runs Query's statement on the namespace whose id is nsID.
+func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOptions, nsID int64) (storage.QueryResult, error) {
+	const op = "query"
+	ns := o.Namespace.Name
+	q, args, sorts, hash, err := x.buildQuery(f, o, nsID, x.s.now())
+	if err != nil {
+		return storage.QueryResult{}, err
 	}
 	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
 	entries := []storage.Entry{}
@@ -321,7 +349,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		return nil
 	})
 	if err != nil {
-		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+		return storage.QueryResult{}, err
 	}
 	var res storage.QueryResult
 	if o.Limit >= 0 && len(entries) > o.Limit {

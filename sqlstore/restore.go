@@ -217,7 +217,7 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 		return "", s.fail(op, rec.Name, "", err)
 	}
 	if len(fields) > 0 {
-		if err := s.createIndexes(ctx, fields); err != nil {
+		if err := s.buildIndexes(ctx, name.Name, fields); err != nil {
 			return "", s.fail(op, rec.Name, "", err)
 		}
 	}

@@ -28,6 +28,7 @@ type Store struct {
 	closed atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
+	nsIDs   nsIDCache // namespace ids by name (nsid.go)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -67,6 +68,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s := &Store{eng: eng, cfg: cfg, dsn: dc}
 	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
 	s.ops = ops{s: s, sc: storeScope{s}}
+	if err := s.reconcileIndexes(ctx); err != nil {
+		_ = eng.close()
+		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, err)
+	}
 	s.startSweeper()
 	return s, nil
 }

@@ -1,0 +1,191 @@
+package dialect
+
+import (
+	"slices"
+	"strconv"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// Declared indexes, sorts and the namespace condition.
+//
+// A declared field of a namespace has one B-tree index, partial on that
+// namespace (WHERE namespace_id = <id>), over
+//
+//	(namespace_id, type rank, number, string key, key)
+//
+// (namespace_id is constant in the index; leading with it lets SQLite's
+// planner match the statement's namespace_id = <id> to the index, as it
+// does the primary key, instead of preferring the primary key for a sort)
+// where the string key is the string itself on SQLite and its first 256
+// characters on PostgreSQL (an index entry there is limited to 2,704
+// bytes; the full string is compared in WHERE and ORDER BY after the
+// prefix, so answers never depend on it). The same functions write the
+// index expressions, the WHERE terms (typed comparisons pin the rank:
+// "rank = 4 AND number > ?") and the ORDER BY (IndexExprs, Where,
+// OrderExprs), so the planner matches them. One index thus serves eq, in,
+// ranges and startsWith on the field's numbers and strings, and sorts on
+// the field in both directions, with the key as the tiebreak.
+
+// NoRank is PinnedRank's answer when the filter does not pin the field to
+// one type.
+const NoRank = -1
+
+// PinnedRank returns the type rank that every entry matching e has at
+// field f, or NoRank when e admits several (or says nothing of f). A typed
+// comparison (eq, gt, gte, lt, lte with a number or a string, eq with null
+// or a boolean, in with values of one type, startsWith, endsWith) pins its
+// field; and pins when one of its children does; or when all of its
+// children pin the same rank.
+func PinnedRank(e storage.Expr, f storage.Field) int {
+	switch e.Kind {
+	case storage.ExprLeaf:
+		if e.Field.Root != f.Root || !slices.Equal(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
+			return NoRank
+		}
+		switch e.Op {
+		case storage.OpEq, storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+			r := scalarRank(e.Value)
+			if e.Op != storage.OpEq && r != RankNumber && r != RankString {
+				return NoRank
+			}
+			return r
+		case storage.OpIn:
+			r := NoRank
+			for i, v := range e.Values {
+				vr := scalarRank(v)
+				if i > 0 && vr != r {
+					return NoRank
+				}
+				r = vr
+			}
+			return r
+		case storage.OpStartsWith, storage.OpEndsWith:
+			return RankString
+		}
+	case storage.ExprAnd:
+		for _, ch := range e.Children {
+			if r := PinnedRank(ch, f); r != NoRank {
+				return r
+			}
+		}
+	case storage.ExprOr:
+		r := NoRank
+		for i, ch := range e.Children {
+			cr := PinnedRank(ch, f)
+			if cr == NoRank || (i > 0 && cr != r) {
+				return NoRank
+			}
+			r = cr
+		}
+		return r
+	}
+	return NoRank
+}
+
+func isPathRoot(r storage.FieldRoot) bool { return r == storage.RootValue || r == storage.RootMetadata }
+
+func pathCol(f storage.Field) string {
+	if f.Root == storage.RootMetadata {
+		return "metadata"
+	}
+	return "value"
+}
+
+// IndexExprs are the expressions of the declared index on field f, before
+// the key: its type rank, its number and its string key. Nil for a
+// reserved root (those are columns).
+func (c *Compiler) IndexExprs(f storage.Field) []string {
+	if !isPathRoot(f.Root) {
+		return nil
+	}
+	col := pathCol(f)
+	return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.strKey(col, f.Path)}
+}
+
+// CreateIndex returns the statement that creates index name on field f of
+// namespace nsID (see IndexExprs), IF NOT EXISTS. concurrently builds it
+// without blocking writes where the dialect can (PostgreSQL's CREATE INDEX
+// CONCURRENTLY, which must run outside a transaction).
+func (c *Compiler) CreateIndex(name string, nsID int64, f storage.Field, concurrently bool) string {
+	return c.j.createIndex(name, nsID, c.IndexExprs(f), concurrently)
+}
+
+// OrderExprs returns the SQL expressions, in order, that sort by field f
+// when the filter pins f to type rank pinned (NoRank for none): for a path
+// into the value or metadata, the type rank (left out when pinned), the
+// number, the string key and, where the string key is a prefix, the full
+// string (left out when pinned to a type other than string: it is NULL);
+// for a reserved root, its column. The leading expressions are those of
+// the declared index, so the index gives the order. Both directions order
+// identically on every dialect: only values of one rank are ever compared
+// beyond the rank, and they are all non-NULL or all NULL.
+func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
+	switch f.Root {
+	case storage.RootValue, storage.RootMetadata:
+		col := pathCol(f)
+		var out []string
+		if pinned == NoRank {
+			out = append(out, c.j.rank(col, f.Path))
+		}
+		out = append(out, c.j.num(col, f.Path), c.j.strKey(col, f.Path))
+		if c.j.strKeyLen() > 0 && (pinned == NoRank || pinned == RankString) {
+			out = append(out, c.j.str(col, f.Path))
+		}
+		return out
+	case storage.RootKey:
+		return []string{"key"}
+	case storage.RootVersion:
+		return []string{"version"}
+	case storage.RootCreatedAt:
+		return []string{"created_at"}
+	case storage.RootUpdatedAt:
+		return []string{"updated_at"}
+	}
+	return nil
+}
+
+// ValueExprs are the expressions Query reads for a sort on a path field,
+// to remember a page's last position: its type rank, number and string.
+func (c *Compiler) ValueExprs(f storage.Field) []string {
+	col := pathCol(f)
+	return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.str(col, f.Path)}
+}
+
+// PathKeyset returns the keyset columns of a sort on path field f (as
+// OrderExprs writes it for pinned) for a position whose value has type
+// rank, number num (rank RankNumber) and string str (rank RankString).
+// ok is false when the position cannot belong to the sort (a rank other
+// than the pinned one).
+func (c *Compiler) PathKeyset(f storage.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+	col := pathCol(f)
+	var out []KeysetColumn
+	if pinned == NoRank {
+		out = append(out, KeysetColumn{Expr: c.j.rank(col, f.Path), Desc: desc, Value: rank})
+	} else if int64(pinned) != rank {
+		return nil, false
+	}
+	switch rank {
+	case RankNumber:
+		out = append(out, KeysetColumn{Expr: c.j.num(col, f.Path), Desc: desc, Value: num})
+	case RankString:
+		out = append(out, KeysetColumn{Expr: c.j.strKey(col, f.Path), Desc: desc, Value: c.StrKeyValue(str)})
+		if c.j.strKeyLen() > 0 {
+			out = append(out, KeysetColumn{Expr: c.j.str(col, f.Path), Desc: desc, Value: str})
+		}
+	}
+	return out, true
+}
+
+// NamespaceCond restricts a statement to the entries of namespace name,
+// whose id was read as id: "namespace_id = <id>" as a literal, which is
+// what lets the planner use the namespace's partial indexes, and the id
+// checked against the name in the same statement, so that an id read
+// before the namespace was deleted (and the id perhaps reused) selects no
+// rows rather than another namespace's.
+func NamespaceCond(id int64, name string) sq.Sqlizer {
+	return sq.Expr("namespace_id = "+strconv.FormatInt(id, 10)+
+		" AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)", name)
+}

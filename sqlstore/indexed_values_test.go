@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -111,4 +113,49 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestIndexBuildCancelled (PostgreSQL): a CREATE INDEX CONCURRENTLY that
+// cannot finish before the call's deadline (an open transaction that wrote
+// to entries holds it back) fails the call, and leaves neither the
+// namespace nor an index, INVALID or not, behind.
+func TestIndexBuildCancelled(t *testing.T) {
+	s := openTest(t, newPGSchema(t))
+	defer s.Close()
+	ctx := t.Context()
+	tx, err := s.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set(ctx, "held", 1); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	err = s.CreateNamespace(short, "slow", storage.WithIndexes("age"))
+	cancel()
+	if err == nil {
+		t.Fatal("CreateNamespace succeeded while a transaction held the build back")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := physicalIndexes(t, s); len(got) != 0 {
+		t.Errorf("a cancelled build left indexes %v", got)
+	}
+	list, err := s.ListNamespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list {
+		if n.Name == "slow" {
+			t.Errorf("a cancelled build left its namespace")
+		}
+	}
+	// And the same call with time succeeds.
+	if err := s.CreateNamespace(ctx, "slow", storage.WithIndexes("age")); err != nil {
+		t.Fatal(err)
+	}
+	if got := physicalIndexes(t, s); len(got) != 1 {
+		t.Errorf("indexes %v, want one", got)
+	}
 }

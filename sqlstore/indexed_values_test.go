@@ -104,6 +104,15 @@ func TestIndexedLongStrings(t *testing.T) {
 			if got, want := physicalIndexes(t, s), append(wantIndexes(t, s, "a", "name"), wantIndexes(t, s, "c", "name")...); !sameSet(got, want) {
 				t.Errorf("physical indexes %v, want %v", got, want)
 			}
+			// A namespace's indexes go with it.
+			cOnly := wantIndexes(t, s, "c", "name")
+			if err := s.DeleteNamespace(ctx, "a", storage.Recursive()); err != nil {
+				t.Fatal(err)
+			}
+			s.bg.Wait()
+			if got := physicalIndexes(t, s); !slices.Equal(got, cOnly) {
+				t.Errorf("after deleting a: indexes %v, want %v", got, cOnly)
+			}
 		})
 	}
 }
@@ -117,8 +126,9 @@ func sameSet(a, b []string) bool {
 
 // TestIndexBuildCancelled (PostgreSQL): a CREATE INDEX CONCURRENTLY that
 // cannot finish before the call's deadline (an open transaction that wrote
-// to entries holds it back) fails the call, and leaves neither the
-// namespace nor an index, INVALID or not, behind.
+// to entries holds it back) fails the call at its deadline, and leaves
+// neither the namespace nor an index, INVALID or not, behind (the index is
+// dropped in the background once the transaction ends).
 func TestIndexBuildCancelled(t *testing.T) {
 	s := openTest(t, newPGSchema(t))
 	defer s.Close()
@@ -131,14 +141,20 @@ func TestIndexBuildCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	start := time.Now()
 	err = s.CreateNamespace(short, "slow", storage.WithIndexes("age"))
+	took := time.Since(start)
 	cancel()
 	if err == nil {
 		t.Fatal("CreateNamespace succeeded while a transaction held the build back")
 	}
+	if took > 5*time.Second {
+		t.Errorf("CreateNamespace with a 500ms deadline returned after %v", took)
+	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.bg.Wait() // the INVALID index is dropped in the background
 	if got := physicalIndexes(t, s); len(got) != 0 {
 		t.Errorf("a cancelled build left indexes %v", got)
 	}

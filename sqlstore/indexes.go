@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -122,17 +121,35 @@ func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.
 			}
 		}
 		if _, err := q.exec(ctx, c.CreateIndex(name, nsID, f, true)); err != nil {
-			return errors.Join(err, x.pgDropIndexes(ctx, []string{name}))
+			// A cancelled or failed build leaves an INVALID index,
+			// which writes still maintain: drop it. DROP INDEX
+			// CONCURRENTLY waits for the transactions that held the
+			// build back, so it runs in the background, not in the call.
+			x.s.dropIndexesLater([]string{name})
+			return err
 		}
 	}
 	return nil
 }
 
-// pgDropIndexes drops the named indexes concurrently. It runs even when ctx
-// has ended (a cleanup after a cancelled build), for at most 30 seconds.
+// dropIndexesLater drops the named indexes concurrently in the background
+// (PostgreSQL), each within two minutes; Close cancels what is left, which
+// the next Open drops.
+func (s *Store) dropIndexesLater(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(s.bgCtx, 2*time.Minute)
+		defer cancel()
+		_ = s.pgDropIndexes(ctx, names) // left over: dropped at the next Open or build
+	}()
+}
+
+// pgDropIndexes drops the named indexes concurrently.
 func (x *ops) pgDropIndexes(ctx context.Context, names []string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	for _, name := range names {
 		if _, err := x.s.eng.writer().exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
 			return fmt.Errorf("drop index %s: %w", name, err)

@@ -77,41 +77,33 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 }
 
 // undoCreateNamespace removes namespace id after its indexes failed to
-// build, if it is still empty, and otherwise forgets its declared indexes.
-// It runs even when ctx has ended.
+// build, if it is still empty, and otherwise forgets its declared indexes;
+// its indexes are dropped in the background (dropIndexesLater). It runs
+// even when ctx has ended, for at most 10 seconds.
 func (s *Store) undoCreateNamespace(ctx context.Context, id int64) error {
 	if id == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	n, err := s.eng.writer().exec(ctx, "DELETE FROM namespaces WHERE id = $1 AND entry_count = 0", id)
 	if err == nil && n == 0 {
 		err = s.eng.writer().restoreNamespaceIndexes(ctx, id, encodeIndexes(nil))
 	}
 	if err == nil {
-		_, err = s.physicalIndexesDrop(ctx, id)
+		err = s.dropNamespaceIndexesLater(ctx, id)
 	}
 	return err
 }
 
-// physicalIndexesDrop drops the indexes of namespace id (after it is gone
-// or its declarations are): on PostgreSQL concurrently, outside a
-// transaction. It returns how many it dropped.
-func (s *Store) physicalIndexesDrop(ctx context.Context, id int64) (int, error) {
+// dropNamespaceIndexesLater drops the indexes of namespace id (PostgreSQL,
+// after the namespace or its declarations are gone) in the background.
+func (s *Store) dropNamespaceIndexesLater(ctx context.Context, id int64) error {
 	names, err := s.physicalIndexes(ctx, s.eng.writer(), nsIndexPrefix(id))
-	if err != nil || len(names) == 0 {
-		return 0, err
+	if err == nil {
+		s.dropIndexesLater(names)
 	}
-	if s.Dialect() == dialect.Postgres {
-		return len(names), s.pgDropIndexes(ctx, names)
-	}
-	for _, n := range names {
-		if _, err := s.eng.writer().exec(ctx, "DROP INDEX IF EXISTS "+n); err != nil {
-			return 0, err
-		}
-	}
-	return len(names), nil
+	return err
 }
 
 // DeleteNamespace implements storage.Store.
@@ -172,10 +164,14 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
-	if s.Dialect() == dialect.Postgres {
-		// After the commit, concurrently. PostgreSQL never reuses an id, so
-		// an index a failure leaves behind serves nothing; Open drops it.
-		if _, err := s.physicalIndexesDrop(ctx, id); err != nil {
+	if s.Dialect() == dialect.Postgres && id != 0 {
+		// After the commit, concurrently, in the background: DROP INDEX
+		// CONCURRENTLY waits for the transactions open on entries.
+		// PostgreSQL never reuses an id, so an index a failure leaves
+		// behind serves nothing; Open drops it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := s.dropNamespaceIndexesLater(ctx, id); err != nil {
 			return s.fail(op, name, "", err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,12 @@ type Store struct {
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
 	nsIDs   nsIDCache // namespace ids by name (nsid.go)
+
+	// Background index drops (dropIndexesLater): bgCtx ends at Close,
+	// which waits for bg.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -66,9 +73,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
 	s.ops = ops{s: s, sc: storeScope{s}}
 	if err := s.reconcileIndexes(ctx); err != nil {
+		s.bgCancel()
 		_ = eng.close()
 		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, err)
 	}
@@ -113,6 +122,8 @@ func (s *Store) Close() error {
 	}
 	s.stopSweeper()
 	s.txs.Close(context.Background()) // rolls back what is open
+	s.bgCancel()
+	s.bg.Wait()
 	return s.eng.close()
 }
 

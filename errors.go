@@ -30,6 +30,14 @@ var (
 	// for a namespace that still holds entries.
 	ErrNamespaceNotEmpty = errors.New("storage: namespace not empty")
 
+	// ErrIndexExists is returned by Indexer.CreateIndex when the namespace
+	// already declares the field.
+	ErrIndexExists = errors.New("storage: index already exists")
+
+	// ErrIndexNotFound is returned by Indexer.DropIndex when the namespace
+	// does not declare the field.
+	ErrIndexNotFound = errors.New("storage: index not found")
+
 	// ErrInvalidKey is returned for an empty key, a key that is not valid
 	// UTF-8, contains NUL, or is longer than MaxKeyLen bytes.
 	ErrInvalidKey = errors.New("storage: invalid key")

@@ -18,6 +18,8 @@ const (
 	CodeNamespaceNotFound = "namespace_not_found"
 	CodeNamespaceExists   = "namespace_exists"
 	CodeNamespaceNotEmpty = "namespace_not_empty"
+	CodeIndexExists       = "index_exists"
+	CodeIndexNotFound     = "index_not_found"
 	CodeInvalidKey        = "invalid_key"
 	CodeInvalidNamespace  = "invalid_namespace"
 	CodeInvalidValue      = "invalid_value"
@@ -83,6 +85,8 @@ var codeTable = []struct {
 	{CodeNamespaceNotFound, storage.ErrNamespaceNotFound, http.StatusNotFound},
 	{CodeNamespaceExists, storage.ErrNamespaceExists, http.StatusConflict},
 	{CodeNamespaceNotEmpty, storage.ErrNamespaceNotEmpty, http.StatusConflict},
+	{CodeIndexExists, storage.ErrIndexExists, http.StatusConflict},
+	{CodeIndexNotFound, storage.ErrIndexNotFound, http.StatusNotFound},
 	{CodeInvalidKey, storage.ErrInvalidKey, http.StatusBadRequest},
 	{CodeInvalidNamespace, storage.ErrInvalidNamespace, http.StatusBadRequest},
 	{CodeInvalidValue, storage.ErrInvalidValue, http.StatusBadRequest},

@@ -187,6 +187,25 @@ func (s *Store) namespaceOp(ctx context.Context, op, route, name string, opts []
 	return s.call(ctx, route, routes.NamespaceRequest{Name: &name, Options: w}, &routes.Envelope{})
 }
 
+var _ storage.Indexer = (*Store)(nil)
+
+// CreateIndex implements storage.Indexer over storage://createIndex.
+func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
+	return s.indexOp(ctx, "createIndex", routes.RouteCreateIndex, namespace, field)
+}
+
+// DropIndex implements storage.Indexer over storage://dropIndex.
+func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
+	return s.indexOp(ctx, "dropIndex", routes.RouteDropIndex, namespace, field)
+}
+
+func (s *Store) indexOp(ctx context.Context, op, route, namespace, field string) error {
+	if err := s.start(ctx, op); err != nil {
+		return err
+	}
+	return s.call(ctx, route, routes.IndexRequest{Name: &namespace, Field: &field}, &routes.Envelope{})
+}
+
 // ListNamespaces implements storage.Store.
 func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
 	const op = "listNamespaces"

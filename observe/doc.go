@@ -33,7 +33,8 @@
 //
 // Reported: every data operation (get, set, delete, has, getMany, setMany,
 // deleteMany, getMetadata, setMetadata, clear, list, query, count),
-// createNamespace, deleteNamespace, listNamespaces, status, begin, and a
+// createNamespace, deleteNamespace, listNamespaces, createIndex and
+// dropIndex (storage.Indexer), status, begin, and a
 // transaction's commit and rollback. Not reported: LookupTx, Capabilities,
 // Close and the accessors of Tx (ID, Isolation, ReadOnly), which take no
 // context and do not reach the database (or, for Close, only to let go).
@@ -55,7 +56,8 @@
 //	query                   the entries returned
 //	count                   the count returned: the entries counted
 //	clear                   -1 on success (the engine does not say how many)
-//	createNamespace         1 on success
+//	createNamespace,
+//	createIndex, dropIndex  1 on success
 //	deleteNamespace         -1 on success (entries a Recursive delete
 //	                        removes are not counted)
 //	listNamespaces          the namespaces returned

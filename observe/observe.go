@@ -26,6 +26,8 @@ const (
 	OpCreateNamespace = "createNamespace"
 	OpDeleteNamespace = "deleteNamespace"
 	OpListNamespaces  = "listNamespaces"
+	OpCreateIndex     = "createIndex"
+	OpDropIndex       = "dropIndex"
 	OpBegin           = "begin"
 	OpCommit          = "commit"
 	OpRollback        = "rollback"
@@ -37,7 +39,7 @@ func Ops() []string {
 	return []string{
 		OpGet, OpSet, OpDelete, OpHas, OpGetMany, OpSetMany, OpDeleteMany,
 		OpGetMetadata, OpSetMetadata, OpClear, OpList, OpQuery, OpCount,
-		OpCreateNamespace, OpDeleteNamespace, OpListNamespaces,
+		OpCreateNamespace, OpDeleteNamespace, OpListNamespaces, OpCreateIndex, OpDropIndex,
 		OpBegin, OpCommit, OpRollback, OpStatus,
 	}
 }

@@ -106,6 +106,9 @@
 //	storage://count             {options}                                 count
 //	storage://createNamespace   {name, options: {metadata?, indexes?}}    —
 //	storage://deleteNamespace   {name, options: {recursive?}}             —
+//	storage://createIndex       {name, field}                             — (storage.Indexer; unsupported
+//	                                                                      when the store has none)
+//	storage://dropIndex         {name, field}                             —
 //	storage://listNamespaces    {}                                        namespaces [name], details [{name, owner?,
 //	                                                                      metadata, createdAt, indexes?}] (same
 //	                                                                      order; indexes: declared fields)

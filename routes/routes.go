@@ -40,6 +40,8 @@ const (
 	RouteCommit            = "storage://commit"
 	RouteRollback          = "storage://rollback"
 	RouteLookupTransaction = "storage://lookupTransaction"
+	RouteCreateIndex       = "storage://createIndex"
+	RouteDropIndex         = "storage://dropIndex"
 )
 
 // enveloped is a response type: a pointer to a struct embedding Envelope.
@@ -140,6 +142,8 @@ func Register(r Router, s storage.Store) {
 	r.Handle(RouteCommit, route(h.commit))
 	r.Handle(RouteRollback, route(h.rollback))
 	r.Handle(RouteLookupTransaction, route(h.lookupTx))
+	r.Handle(RouteCreateIndex, route(h.createIndex))
+	r.Handle(RouteDropIndex, route(h.dropIndex))
 }
 
 type handlers struct{ s storage.Store }
@@ -789,4 +793,37 @@ func (h handlers) lookupTx(ctx context.Context, req *TxRequest) (*TxResponse, er
 		}
 	}
 	return txResponse(tx), nil
+}
+
+// indexRequest checks an IndexRequest and returns the store's Indexer
+// (ErrUnsupported when it has none).
+func (h handlers) indexRequest(op string, req *IndexRequest) (storage.Indexer, string, string, error) {
+	name, err := requireName(req.Name)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if req.Field == nil {
+		return nil, "", "", badRequest("member \"field\" is missing")
+	}
+	ix, ok := h.s.(storage.Indexer)
+	if !ok {
+		return nil, "", "", &storage.OpError{Op: op, Namespace: name, Err: storage.ErrUnsupported}
+	}
+	return ix, name, *req.Field, nil
+}
+
+func (h handlers) createIndex(ctx context.Context, req *IndexRequest) (*Envelope, error) {
+	ix, name, field, err := h.indexRequest("createIndex", req)
+	if err != nil {
+		return nil, err
+	}
+	return done(ix.CreateIndex(ctx, name, field))
+}
+
+func (h handlers) dropIndex(ctx context.Context, req *IndexRequest) (*Envelope, error) {
+	ix, name, field, err := h.indexRequest("dropIndex", req)
+	if err != nil {
+		return nil, err
+	}
+	return done(ix.DropIndex(ctx, name, field))
 }

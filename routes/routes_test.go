@@ -66,8 +66,8 @@ func TestRoutesList(t *testing.T) {
 	m, _ := newMux(t)
 	want := []string{
 		"storage://beginTransaction", "storage://clear", "storage://commit", "storage://count",
-		"storage://createNamespace", "storage://delete", "storage://deleteMany", "storage://deleteNamespace",
-		"storage://get", "storage://getCapabilities", "storage://getMany", "storage://getMetadata",
+		"storage://createIndex", "storage://createNamespace", "storage://delete", "storage://deleteMany",
+		"storage://deleteNamespace", "storage://dropIndex", "storage://get", "storage://getCapabilities", "storage://getMany", "storage://getMetadata",
 		"storage://getStatus", "storage://has", "storage://list", "storage://listNamespaces",
 		"storage://lookupTransaction", "storage://query", "storage://rollback", "storage://set",
 		"storage://setMany", "storage://setMetadata",

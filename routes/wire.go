@@ -166,6 +166,12 @@ type NamespaceRequest struct {
 	Options *NamespaceOptions `json:"options,omitempty"`
 }
 
+// IndexRequest is the body of createIndex and dropIndex.
+type IndexRequest struct {
+	Name  *string `json:"name"`  // the namespace
+	Field *string `json:"field"` // the declared field path
+}
+
 // EmptyRequest is the body of listNamespaces, getStatus and
 // getCapabilities: {} or {"options": {}}.
 type EmptyRequest struct {

@@ -133,6 +133,7 @@ func groups() []group {
 		{"Count", countTests},
 		{"Transactions", txTests},
 		{"Expiry", expiryTests},
+		{"Indexes", indexTests},
 	}
 }
 

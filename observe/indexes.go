@@ -1,0 +1,33 @@
+package observe
+
+import (
+	"context"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+var _ storage.Indexer = (*Store)(nil)
+
+// CreateIndex implements storage.Indexer (ErrUnsupported when the inner
+// store cannot index). Namespace: namespace. Rows: 1 on success, else 0.
+func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
+	return s.run(ctx, OpCreateIndex, validNamespace(namespace), nil, "", 1, func(ctx context.Context) error {
+		ix, ok := s.inner.(storage.Indexer)
+		if !ok {
+			return &storage.OpError{Op: OpCreateIndex, Namespace: namespace, Err: storage.ErrUnsupported}
+		}
+		return ix.CreateIndex(ctx, namespace, field)
+	})
+}
+
+// DropIndex implements storage.Indexer. Namespace: namespace. Rows: 1 on
+// success, else 0.
+func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
+	return s.run(ctx, OpDropIndex, validNamespace(namespace), nil, "", 1, func(ctx context.Context) error {
+		ix, ok := s.inner.(storage.Indexer)
+		if !ok {
+			return &storage.OpError{Op: OpDropIndex, Namespace: namespace, Err: storage.ErrUnsupported}
+		}
+		return ix.DropIndex(ctx, namespace, field)
+	})
+}

@@ -527,6 +527,28 @@ func cmdNS(ctx context.Context, c *cli, args []string) error {
 	return usagef("ns takes list, create NAME or delete NAME, not %q", args[0])
 }
 
+func cmdIndex(ctx context.Context, c *cli, args []string) error {
+	ns, field := args[1], args[2]
+	out := map[string]any{"ok": true, "namespace": ns, "field": field}
+	switch args[0] {
+	case "create":
+		return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+			if err := s.CreateIndex(ctx, ns, field); err != nil {
+				return err
+			}
+			return c.done(out, "created index on %q in namespace %q", field, ns)
+		})
+	case "drop":
+		return c.withStore(ctx, false, func(s *sqlstore.Store) error {
+			if err := s.DropIndex(ctx, ns, field); err != nil {
+				return err
+			}
+			return c.done(out, "dropped index on %q in namespace %q", field, ns)
+		})
+	}
+	return usagef("index takes create or drop, not %q", args[0])
+}
+
 // done prints a command's outcome: v as JSON, or the message.
 func (c *cli) done(v any, format string, args ...any) error {
 	if c.json {

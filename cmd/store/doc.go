@@ -34,6 +34,9 @@
 //	ns create NAME           create a namespace (--metadata)
 //	ns delete NAME           delete an empty namespace (--recursive: and its
 //	                         entries)
+//	index create NS FIELD    declare an index on FIELD of namespace NS (which
+//	                         must exist) and build it over its entries
+//	index drop NS FIELD      drop it
 //	status                   health, dialect, schema version, sizes
 //	export [FILE]            the store, or -n NAMESPACE, to FILE or stdout
 //	import [FILE]            an export from FILE or stdin (--on-conflict,

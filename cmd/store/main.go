@@ -23,8 +23,8 @@ const (
 	exitOK       = 0
 	exitFailure  = 1 // the database, the file or the operation failed
 	exitUsage    = 2 // a mistake in the command line
-	exitNotFound = 3 // the key or namespace does not exist
-	exitConflict = 4 // a conflict: version, existing key or namespace, not empty
+	exitNotFound = 3 // the key, namespace or index does not exist
+	exitConflict = 4 // a conflict: version, existing key, namespace or index, not empty
 )
 
 // shortUsage is printed after a mistake in the command line.
@@ -66,6 +66,7 @@ var commands = []command{
 	{"query", "[FILTER]", "list the entries matching a JSON filter (- reads stdin; none: all)", 0, 1, cmdQuery},
 	{"count", "[FILTER]", "count the entries (matching a JSON filter)", 0, 1, cmdCount},
 	{"ns", "list|create NAME|delete NAME", "list, create (--metadata) or delete (--recursive) namespaces", 1, 2, cmdNS},
+	{"index", "create|drop NAMESPACE FIELD", "declare an index on a field of a namespace that exists (built over its entries), or drop one", 3, 3, cmdIndex},
 	{"status", "", "print the store's health, size, dialect and schema version", 0, 0, cmdStatus},
 	{"export", "[FILE]", "write the store (or -n NAMESPACE) as NDJSON to FILE or stdout", 0, 1, cmdExport},
 	{"import", "[FILE]", "read an NDJSON export from FILE or stdin (--on-conflict, --check)", 0, 1, cmdImport},
@@ -204,10 +205,10 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ue), errors.Is(err, storage.ErrInvalidOption), errors.Is(err, storage.ErrInvalidFilter):
 		return exitUsage
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrNamespaceNotFound):
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrNamespaceNotFound), errors.Is(err, storage.ErrIndexNotFound):
 		return exitNotFound
 	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrAlreadyExists),
-		errors.Is(err, storage.ErrNamespaceExists), errors.Is(err, storage.ErrNamespaceNotEmpty):
+		errors.Is(err, storage.ErrNamespaceExists), errors.Is(err, storage.ErrNamespaceNotEmpty), errors.Is(err, storage.ErrIndexExists):
 		return exitConflict
 	}
 	return exitFailure

@@ -165,6 +165,16 @@ func TestCommands(t *testing.T) {
 			cli("", "ns", "create", "team", "--metadata", `{"lead":"ada"}`).want(t, exitOK)
 			cli("", "ns", "create", "team").want(t, exitConflict)
 			cli("", "ns", "create", "bad/name").want(t, exitFailure)
+			// indexes
+			cli("", "index", "create", "team", "lead").want(t, exitOK)
+			cli("", "index", "create", "team", "lead").want(t, exitConflict)
+			cli("", "index", "create", "nope", "lead").want(t, exitNotFound)
+			cli("", "index", "create", "team", "$key").want(t, exitUsage)
+			if m := cli("", "index", "drop", "team", "lead", "--json").want(t, exitOK).decode(t); m["ok"] != true || m["field"] != "lead" {
+				t.Errorf("index drop --json: %v", m)
+			}
+			cli("", "index", "drop", "team", "lead").want(t, exitNotFound)
+			cli("", "index", "rename", "team", "lead").want(t, exitUsage)
 			r = cli("", "ns", "list").want(t, exitOK)
 			if !regexp.MustCompile(`(?m)^team\s+0\s+\S+\s+-\s+\{"lead":"ada"\}$`).MatchString(r.stdout) ||
 				!regexp.MustCompile(`(?m)^default\s+5\s`).MatchString(r.stdout) {

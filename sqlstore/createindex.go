@@ -20,15 +20,9 @@ var _ storage.Indexer = (*Store)(nil)
 // withdrawn and the INVALID index dropped in the background.
 func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
 	const op = "createIndex"
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
-		return err
-	}
-	if _, err := storage.ParseNamespace(namespace); err != nil {
-		return s.fail(op, namespace, "", err)
-	}
-	fields, err := parseIndexes([]string{field})
+	fields, err := s.indexArgs(ctx, op, namespace, field)
 	if err != nil {
-		return s.fail(op, namespace, "", err)
+		return err
 	}
 	f := fields[0]
 	var id int64
@@ -77,15 +71,9 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 // depend on the index).
 func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 	const op = "dropIndex"
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
-		return err
-	}
-	if _, err := storage.ParseNamespace(namespace); err != nil {
-		return s.fail(op, namespace, "", err)
-	}
-	fields, err := parseIndexes([]string{field})
+	fields, err := s.indexArgs(ctx, op, namespace, field)
 	if err != nil {
-		return s.fail(op, namespace, "", err)
+		return err
 	}
 	name := ""
 	err = s.eng.inTx(ctx, func(q querier) error {
@@ -113,6 +101,22 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 		s.dropIndexesLater([]string{name})
 	}
 	return nil
+}
+
+// indexArgs starts operation op and validates its namespace and field,
+// returned as a one-element slice.
+func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]storage.Field, error) {
+	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+		return nil, err
+	}
+	if _, err := storage.ParseNamespace(namespace); err != nil {
+		return nil, s.fail(op, namespace, "", err)
+	}
+	fields, err := parseIndexes([]string{field})
+	if err != nil {
+		return nil, s.fail(op, namespace, "", err)
+	}
+	return fields, nil
 }
 
 // declaredIn locks namespace (in q's transaction) and reads its id and

@@ -125,7 +125,11 @@ func TestOrderExprsAndIndexExprsAgree(t *testing.T) {
 			t.Errorf("%s: sort %q does not start with the index %q", d, sort, idx)
 		}
 		for _, r := range []int{RankNumber, RankString} {
-			if sort := c.OrderExprs(f, r); !slices.Equal(sort[:2], idx[1:]) {
+			want := idx[1:]
+			if r == RankString && d == SQLite {
+				want = idx[2:]
+			}
+			if sort := c.OrderExprs(f, r); !slices.Equal(sort[:len(want)], want) {
 				t.Errorf("%s: sort pinned to %d %q does not follow the index %q", d, r, sort, idx)
 			}
 		}

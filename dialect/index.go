@@ -116,8 +116,9 @@ func (c *Compiler) CreateIndex(name string, nsID int64, f storage.Field, concurr
 // OrderExprs returns the SQL expressions, in order, that sort by field f
 // when the filter pins f to type rank pinned (NoRank for none): for a path
 // into the value or metadata, the type rank (left out when pinned), the
-// number, the string key and, where the string key is a prefix, the full
-// string (left out when pinned to a type other than string: it is NULL);
+// number (left out on SQLite when pinned to strings: it is NULL), the
+// string key and, where the string key is a prefix, the full string (left
+// out when pinned to a type other than string: it is NULL);
 // for a reserved root, its column. The leading expressions are those of
 // the declared index, so the index gives the order. Both directions order
 // identically on every dialect: only values of one rank are ever compared
@@ -130,7 +131,14 @@ func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 		if pinned == NoRank {
 			out = append(out, c.j.rank(col, f.Path))
 		}
-		out = append(out, c.j.num(col, f.Path), c.j.strKey(col, f.Path))
+		if pinned != RankString || c.j.strKeyLen() > 0 {
+			// Strings pin the number to NULL (num IS NULL): SQLite then
+			// skips the index's number column for the order, so the
+			// ORDER BY must not name it; PostgreSQL does not (IS NULL
+			// is no equivalence), so the ORDER BY names it.
+			out = append(out, c.j.num(col, f.Path))
+		}
+		out = append(out, c.j.strKey(col, f.Path))
 		if c.j.strKeyLen() > 0 && (pinned == NoRank || pinned == RankString) {
 			out = append(out, c.j.str(col, f.Path))
 		}

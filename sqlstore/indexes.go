@@ -128,8 +128,26 @@ func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.
 			x.s.dropIndexesLater([]string{name})
 			return err
 		}
+		if err := x.pgCreateStatistics(ctx, name, f); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// pgCreateStatistics creates the extended statistics of the expressions
+// of index name (on field f): PostgreSQL's planner ignores the statistics
+// of a partial index's expressions, and without any it estimates a range
+// on the field at a row or two, and then prefers sorting to reading the
+// index in order. ANALYZE (autovacuum's included) fills them; they cover
+// the whole table, which is the right order of magnitude.
+func (x *ops) pgCreateStatistics(ctx context.Context, name string, f storage.Field) error {
+	exprs := x.compiler().IndexExprs(f)
+	for i, e := range exprs {
+		exprs[i] = "(" + e + ")"
+	}
+	_, err := x.s.eng.writer().exec(ctx, "CREATE STATISTICS IF NOT EXISTS "+name+"_st ON "+strings.Join(exprs, ", ")+" FROM entries")
+	return err
 }
 
 // dropIndexesLater drops the named indexes concurrently in the background
@@ -153,6 +171,9 @@ func (x *ops) pgDropIndexes(ctx context.Context, names []string) error {
 	for _, name := range names {
 		if _, err := x.s.eng.writer().exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
 			return fmt.Errorf("drop index %s: %w", name, err)
+		}
+		if _, err := x.s.eng.writer().exec(ctx, "DROP STATISTICS IF EXISTS "+name+"_st"); err != nil {
+			return fmt.Errorf("drop statistics %s_st: %w", name, err)
 		}
 	}
 	return nil
@@ -281,8 +302,13 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 	for _, d := range decls {
 		var missing []storage.Field
 		for _, f := range d.fields {
-			if n := indexName(c, d.id, f); !present[n] || invalid[n] {
+			n := indexName(c, d.id, f)
+			if !present[n] || invalid[n] {
 				missing = append(missing, f)
+			} else if x.s.eng.dialect().Name() == dialect.Postgres {
+				if err := x.pgCreateStatistics(ctx, n, f); err != nil {
+					return err
+				}
 			}
 		}
 		if len(missing) == 0 {

@@ -122,6 +122,12 @@ func TestMigration5(t *testing.T) {
 			if d == schema.Postgres && len(left) != 0 {
 				t.Errorf("Down to 4 left %v", left)
 			}
+			if d == schema.Postgres {
+				var n int
+				if err := down.QueryRowContext(ctx, `SELECT count(*) FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace AND starts_with(stxname, 'entries_ns')`).Scan(&n); err != nil || n != 0 {
+					t.Errorf("Down to 4 left %d statistics objects, %v", n, err)
+				}
+			}
 			if b := s.Backend(); b.Pool != nil {
 				_ = down.Close()
 			}

@@ -7,7 +7,8 @@
 -- Up drops the shared indexes. The new ones are written from the dialect
 -- compiler's expressions, which SQL cannot compute, so the engine builds
 -- them when it opens the store: from namespaces.indexes, concurrently.
--- Down drops the per-namespace indexes; an engine of schema version 4
+-- Down drops the per-namespace indexes (and the engine's extended
+-- statistics on their expressions); an engine of schema version 4
 -- builds its shared indexes when a namespace is next created with them
 -- (answers never depend on an index).
 
@@ -33,6 +34,11 @@ BEGIN
              WHERE schemaname = current_schema() AND tablename = 'entries' AND starts_with(indexname, 'entries_ns')
     LOOP
         EXECUTE format('DROP INDEX %I', r.indexname);
+    END LOOP;
+    FOR r IN SELECT stxname FROM pg_statistic_ext
+             WHERE stxnamespace = current_schema()::regnamespace AND starts_with(stxname, 'entries_ns')
+    LOOP
+        EXECUTE format('DROP STATISTICS %I', r.stxname);
     END LOOP;
 END $$;
 -- +goose StatementEnd

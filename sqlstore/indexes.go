@@ -220,10 +220,10 @@ func (x *ops) buildIndexes(ctx context.Context, ns string, fields []storage.Fiel
 
 // reconcileIndexes makes the physical indexes match the namespaces'
 // declarations, at Open: it drops the shared indexes of schema versions
-// before 5 (entries_ix_*), and indexes of namespaces that are gone or no
+// before 6 (entries_ix_*), and indexes of namespaces that are gone or no
 // longer declare the field (or of an older definition); and it builds the
 // declared indexes that are missing or INVALID (a PostgreSQL build
-// interrupted by a crash). After migration 00005 this builds every
+// interrupted by a crash). After migration 00006 this builds every
 // namespace's indexes from namespaces.indexes.
 func (x *ops) reconcileIndexes(ctx context.Context) error {
 	c := x.compiler()

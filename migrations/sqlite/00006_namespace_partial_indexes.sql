@@ -7,7 +7,7 @@
 -- compute the new indexes' expressions (the dialect compiler writes them),
 -- so this version is a marker: the engine, when it opens a store, drops the
 -- shared entries_ix_* indexes and builds the per-namespace ones from
--- namespaces.indexes. Down removes the marker; an engine of version 4
+-- namespaces.indexes. Down removes the marker; an engine of version 5
 -- ignores the per-namespace indexes (answers never depend on an index) and
 -- builds its shared ones when a namespace is next created with them.
 

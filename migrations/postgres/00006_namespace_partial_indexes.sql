@@ -8,7 +8,7 @@
 -- compiler's expressions, which SQL cannot compute, so the engine builds
 -- them when it opens the store: from namespaces.indexes, concurrently.
 -- Down drops the per-namespace indexes (and the engine's extended
--- statistics on their expressions); an engine of schema version 4
+-- statistics on their expressions); an engine of schema version 5
 -- builds its shared indexes when a namespace is next created with them
 -- (answers never depend on an index).
 

@@ -15,14 +15,14 @@ import (
 	"github.com/mycelia-kernel/storage/schema"
 )
 
-// TestMigration5 converts a store populated at schema version 4 (a
+// TestMigration6 converts a store populated at schema version 5 (a
 // namespace that declared "age", its entries, and one of the shared
 // entries_ix_* indexes of that version): Open migrates it, drops the shared
 // index and builds the namespace's own from namespaces.indexes; queries
-// answer the same; Down to 4 drops the per-namespace indexes on PostgreSQL
+// answer the same; Down to 5 drops the per-namespace indexes on PostgreSQL
 // (SQLite keeps them: its Down is a marker), and opening again converts it
 // again.
-func TestMigration5(t *testing.T) {
+func TestMigration6(t *testing.T) {
 	for _, c := range []testConfig{{"sqlite-file", testdb.SQLiteFile}, {"postgres", newPGSchema}} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
@@ -49,7 +49,7 @@ func TestMigration5(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.UpTo(ctx, 4); err != nil {
+			if _, err := m.UpTo(ctx, 5); err != nil {
 				t.Fatal(err)
 			}
 			exec := func(q string) {
@@ -77,7 +77,7 @@ func TestMigration5(t *testing.T) {
 				t.Helper()
 				s := openTest(t, dsn)
 				v, err := s.eng.schemaVersion(ctx)
-				if err != nil || v < 5 {
+				if err != nil || v < 6 {
 					t.Fatalf("schema version %d, %v", v, err)
 				}
 				if got := physicalIndexes(t, s); !slices.Equal(got, wantIndexes(t, s, "people", "age")) {
@@ -104,7 +104,7 @@ func TestMigration5(t *testing.T) {
 				return s
 			}
 			s := check()
-			// Down to 4, with the migrator of a store at 5.
+			// Down to 5, with the migrator of a store at 5.
 			var down *sql.DB
 			if b := s.Backend(); b.Pool != nil {
 				down = stdlib.OpenDBFromPool(b.Pool)
@@ -115,17 +115,17 @@ func TestMigration5(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := m.DownTo(ctx, 4); err != nil {
+			if _, err := m.DownTo(ctx, 5); err != nil {
 				t.Fatal(err)
 			}
 			left := physicalIndexes(t, s)
 			if d == schema.Postgres && len(left) != 0 {
-				t.Errorf("Down to 4 left %v", left)
+				t.Errorf("Down to 5 left %v", left)
 			}
 			if d == schema.Postgres {
 				var n int
 				if err := down.QueryRowContext(ctx, `SELECT count(*) FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace AND starts_with(stxname, 'entries_ns')`).Scan(&n); err != nil || n != 0 {
-					t.Errorf("Down to 4 left %d statistics objects, %v", n, err)
+					t.Errorf("Down to 5 left %d statistics objects, %v", n, err)
 				}
 			}
 			if b := s.Backend(); b.Pool != nil {

@@ -23,7 +23,7 @@ import (
 // (SQLite keeps them: its Down is a marker), and opening again converts it
 // again.
 func TestMigration6(t *testing.T) {
-	for _, c := range []testConfig{{"sqlite-file", testdb.SQLiteFile}, {"postgres", newPGSchema}} {
+	for _, c := range []testConfig{{name: "sqlite-file", dsn: testdb.SQLiteFile}, {name: "postgres", dsn: newPGSchema}} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := c.dsn(t)

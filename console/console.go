@@ -168,6 +168,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"signout", h.in(h.signout))
 	h.mux.HandleFunc("GET "+Prefix+"namespaces", h.in(h.namespaces))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/create", h.in(h.createNamespace))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/create", h.in(h.createIndex))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/drop", h.in(h.dropIndex))
 	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.in(h.deleteNamespacePage))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
 	h.mux.HandleFunc("GET "+Prefix+"entries", h.in(h.entries))

@@ -474,3 +474,43 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("with no expiry the entry still expires at %v", after.ExpiresAt)
 	}
 }
+
+// TestIndexes: add and drop an index from the namespaces page, as the
+// security layer allows.
+func TestIndexes(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			e := newEnv(t, c.DSN(t), false, nil)
+			ctx := t.Context()
+			if err := e.inner.CreateNamespace(ctx, "people", storage.WithIndexes("age")); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.inner.CreateNamespace(ctx, "users"); err != nil {
+				t.Fatal(err)
+			}
+			b := e.browser(t)
+			b.signIn(adminToken)
+			b.get("/console/namespaces").want(t, http.StatusOK, "Add an index", `aria-label="Drop the index on age of people"`)
+			b.post("/console/namespaces/index/create", url.Values{"ns": {"people"}, "field": {"address.city"}}).want(t, http.StatusSeeOther)
+			b.post("/console/namespaces/index/create", url.Values{"ns": {"people"}, "field": {"address.city"}}).want(t, http.StatusConflict, "Creating the index failed")
+			b.post("/console/namespaces/index/drop", url.Values{"ns": {"people"}, "field": {"age"}}).want(t, http.StatusSeeOther)
+			b.post("/console/namespaces/index/drop", url.Values{"ns": {"people"}, "field": {"age"}, "csrf": {"forged"}}).want(t, http.StatusForbidden)
+			list, err := e.inner.ListNamespaces(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range list {
+				if n.Name == "people" && strings.Join(n.Indexes, ",") != "address.city" {
+					t.Fatalf("people declares %v, want [address.city]", n.Indexes)
+				}
+			}
+
+			alice := e.browser(t)
+			alice.signIn(aliceToken)
+			alice.post("/console/namespaces/index/create", url.Values{"ns": {"people"}, "field": {"name"}}).want(t, http.StatusForbidden, "Permission denied")
+			alice.post("/console/namespaces/index/drop", url.Values{"ns": {"people"}, "field": {"address.city"}}).want(t, http.StatusForbidden)
+			alice.post("/console/namespaces/index/create", url.Values{"ns": {"users"}, "field": {"name"}}).want(t, http.StatusSeeOther)
+			alice.get("/console/namespaces?msg=indexed").want(t, http.StatusOK, "Index created", "<code>name</code>")
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -18,6 +19,8 @@ type nsRow struct {
 // ?msg=; only these fixed texts are ever shown.
 var notices = map[string]string{
 	"created":   "Namespace created.",
+	"indexed":   "Index created.",
+	"unindexed": "Index dropped.",
 	"nsdeleted": "Namespace deleted, with every entry it held.",
 	"saved":     "Entry saved.",
 	"deleted":   "Entry deleted.",
@@ -45,7 +48,12 @@ func (h *Handler) renderNamespaces(w http.ResponseWriter, r *http.Request, ss *s
 			_, rows[i].CountErr = errorStatus(err)
 		}
 	}
-	v.Title, v.Nav, v.Data = "Namespaces", "namespaces", rows
+	_, canIndex := h.cfg.Store.(storage.Indexer)
+	v.Title, v.Nav = "Namespaces", "namespaces"
+	v.Data = struct {
+		Rows     []nsRow
+		CanIndex bool
+	}{rows, canIndex}
 	h.render(w, r, status, "namespaces", ss, v)
 }
 
@@ -125,4 +133,32 @@ func (h *Handler) deleteNamespace(w http.ResponseWriter, r *http.Request, ss *se
 		return
 	}
 	http.Redirect(w, r, link("namespaces", "msg", "nsdeleted"), http.StatusSeeOther)
+}
+
+// createIndex declares an index on an existing namespace
+// (storage.Indexer); the security layer requires write on it.
+func (h *Handler) createIndex(w http.ResponseWriter, r *http.Request, ss *session) {
+	h.indexOp(w, r, ss, "indexed", "Creating the index failed: ", storage.Indexer.CreateIndex)
+}
+
+// dropIndex drops a declared index. Results never depend on an index, so
+// this asks for no confirmation.
+func (h *Handler) dropIndex(w http.ResponseWriter, r *http.Request, ss *session) {
+	h.indexOp(w, r, ss, "unindexed", "Dropping the index failed: ", storage.Indexer.DropIndex)
+}
+
+func (h *Handler) indexOp(w http.ResponseWriter, r *http.Request, ss *session, done, failed string,
+	op func(storage.Indexer, context.Context, string, string) error) {
+	ix, ok := h.cfg.Store.(storage.Indexer)
+	if !ok {
+		h.renderNamespaces(w, r, ss, http.StatusNotImplemented, &view{Error: failed + "this store cannot change indexes."})
+		return
+	}
+	ns, field := r.PostFormValue("ns"), strings.TrimSpace(r.PostFormValue("field"))
+	if err := op(ix, r.Context(), ns, field); err != nil {
+		status, msg := errorStatus(err)
+		h.renderNamespaces(w, r, ss, status, &view{Error: failed + msg})
+		return
+	}
+	http.Redirect(w, r, link("namespaces", "msg", done), http.StatusSeeOther)
 }

@@ -203,6 +203,26 @@ func (s *site) signOut() {
 	)
 }
 
+// waitNotice waits until the page's notice says text (after a form's
+// redirect: the page before it may have a notice of its own, and a query
+// made while the page changes fails, so it asks again).
+func (s *site) waitNotice(text string) {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(".notice")||{}).textContent || ""`))
+		cancel()
+		if err == nil && got == text {
+			return
+		}
+		last = got
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("the notice says %q, want %q", last, text)
+}
+
 func (s *site) wantText(sel, want string) {
 	s.t.Helper()
 	if got := s.text(sel); !strings.Contains(got, want) {
@@ -251,7 +271,20 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(".notice")),
 	)
 	s.wantText("#namespaces", "people")
-	s.wantText("#namespaces", "age, city")
+	s.wantText("#namespaces", "age")
+	s.wantText("#namespaces", "city")
+
+	// Indexes: add one, drop one.
+	s.do("add an index",
+		chromedp.SetValue(chromedp.ID("ix-ns"), "people"),
+		chromedp.SendKeys(chromedp.ID("ix-field"), "name"),
+		chromedp.Submit(chromedp.ID("ix-field")))
+	s.waitNotice("Index created.")
+	s.do("drop an index", chromedp.Click(chromedp.CSS(`button[aria-label="Drop the index on city of people"]`)))
+	s.waitNotice("Index dropped.")
+	if got := s.text("#namespaces"); strings.Contains(got, "city") || !strings.Contains(got, "name") {
+		t.Fatalf("after adding name and dropping city: %q", got)
+	}
 
 	for _, e := range []struct{ key, value string }{
 		{"ada", `{"name": "Ada", "age": 36, "city": "London"}`},

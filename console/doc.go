@@ -17,7 +17,8 @@
 //	                            count, declared indexes, owner, creation time;
 //	                            create (with indexes), delete (confirmation page
 //	                            naming the entry count and first keys; the name
-//	                            must be typed), export, query
+//	                            must be typed), export, query; add and drop
+//	                            indexes when the store is a storage.Indexer
 //	/console/entries?ns=&prefix= a namespace's entries by key prefix, in key
 //	                            order, paged with keyset cursors, each with
 //	                            version, times and audit actors

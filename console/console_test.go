@@ -193,7 +193,7 @@ func TestEntryLifecycle(t *testing.T) {
 			b := e.browser(t)
 			b.signIn(adminToken)
 			b.post("/console/namespaces/create", url.Values{"name": {"people"}, "indexes": {"age, city"}}).want(t, http.StatusSeeOther)
-			b.get("/console/namespaces?msg=created").want(t, http.StatusOK, "people", "age, city", "Namespace created")
+			b.get("/console/namespaces?msg=created").want(t, http.StatusOK, "people", "<code>age</code>", "<code>city</code>", "Namespace created")
 
 			b.get("/console/entry/new"+q("ns", "people")).want(t, http.StatusOK, "New entry")
 			b.post("/console/entry/save", url.Values{"ns": {"people"}, "key": {"ada"}, "version": {"0"},

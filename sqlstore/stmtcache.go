@@ -26,7 +26,7 @@ import (
 // connection.
 type stmtCache struct {
 	db *sql.DB
-	mu sync.Mutex
+	mu sync.RWMutex // readers of m take it shared: every statement looks up its text
 	m  map[string]*sql.Stmt
 	// missed holds the texts transactions ran unprepared, for warm.
 	missed map[string]struct{}
@@ -44,9 +44,9 @@ func newStmtCache(db *sql.DB) *stmtCache {
 // stmt returns the prepared statement of q, or nil to run q unprepared
 // (cache full, or the prepare failed: running q reports the same error).
 func (c *stmtCache) stmt(ctx context.Context, q string) *sql.Stmt {
-	c.mu.Lock()
+	c.mu.RLock()
 	s, full := c.m[q], len(c.m) >= maxCachedStmts
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if s != nil || full {
 		return s
 	}
@@ -68,14 +68,16 @@ func (c *stmtCache) stmt(ctx context.Context, q string) *sql.Stmt {
 // forTx returns the cached statement of q without preparing it; on a miss
 // it remembers q for warm and returns nil.
 func (c *stmtCache) forTx(q string) *sql.Stmt {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
 	s := c.m[q]
+	c.mu.RUnlock()
 	if s == nil {
 		c.misses.Add(1)
+		c.mu.Lock()
 		if len(c.m)+len(c.missed) < maxCachedStmts {
 			c.missed[q] = struct{}{}
 		}
+		c.mu.Unlock()
 	}
 	return s
 }

@@ -300,7 +300,7 @@ func TestSecurity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pol.Apply(alice, security.Profile{Name: "users", Scopes: map[string]string{"storage://namespace/users": "rw"}}); err != nil {
+	if err := pol.Apply(alice, security.Profile{Name: "users", Scopes: map[string]string{"storage://namespace/users": "rw", "storage://transactions": "rw"}}); err != nil {
 		t.Fatal(err)
 	}
 	mux, c := serve(t, security.NewStore(eng, pol))

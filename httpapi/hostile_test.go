@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
@@ -23,14 +25,15 @@ const (
 )
 
 // hostileAuth: admin holds everything; alice and bob read and write the
-// plain namespace "shared"; nobody holds no grant at all.
+// plain namespace "shared" and may begin transactions; nobody holds no
+// grant at all.
 var hostileAuth = `{"principals":[
 	{"token":"` + hAdmin + `","pkr":"admin-pk",
 	 "profiles":[{"name":"all","scopes":{"storage://namespace/*":"rw","principal://*":"rw"}}]},
 	{"token":"` + hAlice + `","pkr":"alice-pk",
-	 "profiles":[{"name":"shared","scopes":{"storage://namespace/shared":"rw"}}]},
+	 "profiles":[{"name":"shared","scopes":{"storage://namespace/shared":"rw","storage://transactions":"rw"}}]},
 	{"token":"` + hBob + `","pkr":"bob-pk",
-	 "profiles":[{"name":"shared","scopes":{"storage://namespace/shared":"rw"}}]},
+	 "profiles":[{"name":"shared","scopes":{"storage://namespace/shared":"rw","storage://transactions":"rw"}}]},
 	{"token":"` + hNobody + `","pkr":"nobody-pk","profiles":[]}
 ]}`
 
@@ -42,8 +45,15 @@ func newHostileServer(t testing.TB, dsn string, cfg httpapi.Config, opts ...sqls
 }
 
 // hostileConfigs are the databases of the suite: a SQLite file and
-// PostgreSQL (the in-memory SQLite adds nothing over the file here).
-var hostileConfigs = configs[1:]
+// PostgreSQL with a pool of 4 connections, pgx's default on a small
+// machine (the in-memory SQLite adds nothing over the file here).
+var hostileConfigs = []testdb.Config{
+	{Name: "sqlite-file", DSN: testdb.SQLiteFile},
+	{Name: "postgres", DSN: func(t testing.TB) string {
+		t.Helper()
+		return testdb.Postgres(t, "hostile", "pool_max_conns", "4")
+	}},
+}
 
 // must calls op as token and fails the test unless it succeeds.
 func (s *testServer) must(t testing.TB, op, token, body string) envelope {
@@ -113,4 +123,96 @@ func TestHostileDuplicateMembers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// timed calls op and reports how long it took.
+func (s *testServer) timed(t testing.TB, op, token, body string) (int, envelope, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	st, env := s.call(t, op, token, body)
+	return st, env, time.Since(start)
+}
+
+// TestHostileTransactions (issue 15, item 1): transactions are a resource
+// a principal cannot use to stall others. Beginning one needs
+// storage://transactions; one principal holds at most its share; however
+// many are open, the calls outside transactions still find a connection
+// (PostgreSQL's pool, SQLite's readers); activity does not keep one alive
+// past its lifetime; a read-only one on SQLite never takes the writer.
+func TestHostileTransactions(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{Timeout: time.Second},
+				sqlstore.WithMaxTxPerActor(2), sqlstore.WithTxMaxLifetime(4*time.Second))
+			ns := `"options":{"namespace":"shared"}`
+
+			// No grant, no transaction: read-only or not.
+			s.refused(t, "beginTransaction", hNobody, `{}`, 403, routes.CodePermissionDenied)
+			s.refused(t, "beginTransaction", hNobody, `{"options":{"readOnly":true}}`, 403, routes.CodePermissionDenied)
+
+			// One principal's share: alice's third is refused, bob still
+			// begins.
+			var txs []string
+			for range 2 {
+				txs = append(txs, s.must(t, "beginTransaction", hAlice, `{"options":{"readOnly":true}}`).TransactionID)
+			}
+			s.refused(t, "beginTransaction", hAlice, `{"options":{"readOnly":true}}`, 429, routes.CodeTooManyTx)
+			txs = append(txs, s.must(t, "beginTransaction", hBob, `{"options":{"readOnly":true}}`).TransactionID)
+
+			// Three read-only transactions are open: on PostgreSQL three of
+			// the four pooled connections, on SQLite three of the four
+			// readers. A fourth waits for a place and gives up; reads and
+			// writes outside transactions still run at once.
+			if st, env, d := s.timed(t, "beginTransaction", hBob, `{"options":{"readOnly":true}}`); st != 429 || env.code() != routes.CodeTooManyTx {
+				t.Errorf("a transaction beyond the connections it may hold = %d %+v after %v", st, env.Error, d)
+			}
+			for _, op := range []struct{ op, body string }{
+				{"set", `{"key":"k","value":1,` + ns + `}`},
+				{"get", `{"key":"k",` + ns + `}`},
+				{"count", `{` + ns + `}`},
+			} {
+				if st, env, d := s.timed(t, op.op, hAdmin, op.body); st != 200 || d > 500*time.Millisecond {
+					t.Errorf("%s beside open transactions = %d %+v in %v", op.op, st, env.Error, d)
+				}
+			}
+			for _, tx := range txs {
+				s.must(t, "rollback", tokenOf(tx, txs, hAlice, hBob), `{"transactionId":"`+tx+`"}`)
+			}
+
+			// A read-write transaction kept busy is still rolled back at the
+			// end of its lifetime.
+			tx := s.must(t, "beginTransaction", hAlice, `{}`).TransactionID
+			end := time.Now().Add(6 * time.Second)
+			gone := false
+			for time.Now().Before(end) && !gone {
+				st, env := s.call(t, "count", hAlice, `{"options":{"namespace":"shared","transactionId":"`+tx+`"}}`)
+				gone = st == 404 && env.code() == routes.CodeTxNotFound
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !gone {
+				t.Error("a transaction touched every 100 ms outlived its 4 s lifetime")
+			}
+		})
+	}
+}
+
+// tokenOf is the token of the principal that began txs[i] in
+// TestHostileTransactions: alice the first two, bob the third.
+func tokenOf(tx string, txs []string, alice, bob string) string {
+	if tx == txs[len(txs)-1] {
+		return bob
+	}
+	return alice
+}
+
+// TestHostileSQLiteReadOnlyTx (issue 15, item 1): on SQLite a read-only
+// transaction never takes the writer, so writes outside it go on.
+func TestHostileSQLiteReadOnlyTx(t *testing.T) {
+	s := newHostileServer(t, testdb.SQLiteFile(t), httpapi.Config{Timeout: 2 * time.Second})
+	tx := s.must(t, "beginTransaction", hAlice, `{"options":{"readOnly":true}}`).TransactionID
+	s.must(t, "count", hAlice, `{"options":{"namespace":"shared","transactionId":"`+tx+`"}}`)
+	if st, env, d := s.timed(t, "set", hBob, `{"key":"w","value":1,"options":{"namespace":"shared"}}`); st != 200 || d > time.Second {
+		t.Errorf("a write beside a read-only transaction = %d %+v in %v", st, env.Error, d)
+	}
+	s.must(t, "rollback", hAlice, `{"transactionId":"`+tx+`"}`)
 }

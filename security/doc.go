@@ -11,6 +11,7 @@
 //	principal://{pkr}                   principal://{pkr}/namespace/{name}
 //	principal://{pkr}/namespace/*       principal://{pkr}/data/*
 //	principal://{pkr}/*                 principal://*
+//	storage://transactions
 //
 // NewStore wraps a store so that every call is checked against the policy
 // for the principal the call's context carries (WithPrincipal, which also
@@ -87,6 +88,17 @@
 //     Namespaces are reported as 0 unless the caller may read everything
 //     (read on storage://namespace/* and principal://*), since they count
 //     what it may not see. Capabilities and Close need no principal.
+//   - Beginning a transaction needs a grant of its own, on the scope
+//     storage://transactions: r to begin a read-only transaction, w a
+//     read-write one (holders of r or w on everything, storage://namespace/*
+//     and principal://* together, have it). A transaction holds a database
+//     connection, and on SQLite a read-write one holds the only writer, for
+//     as long as it is open, so it is a resource an operator hands out
+//     rather than a right every principal has. Engines add their own
+//     bounds: sqlstore caps the transactions of one principal
+//     (WithMaxTxPerActor, keyed on the actor this store sets), their
+//     number below the connection pool's size, and their lifetime
+//     (WithTxMaxLifetime) whatever their activity.
 //   - A transaction is bound to the principal that began it. LookupTx finds
 //     only transactions begun through this store, and every call on one,
 //     Commit and Rollback included, from another principal is denied; a

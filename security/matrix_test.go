@@ -29,6 +29,11 @@ func matrixStore(t *testing.T, inner storage.Store) *security.Store {
 	mustApply(t, pol, mustPKR(t, pkRW), map[string]string{"storage://namespace/" + sharedNS: "rw"})
 	mustApply(t, pol, mustPKR(t, pkR), map[string]string{"storage://namespace/" + sharedNS: "r"})
 	mustApply(t, pol, mustPKR(t, pkWildcard), map[string]string{"storage://namespace/*": "rw"})
+	// Every subject may begin transactions: the matrix is about what
+	// happens inside them (TestBeginNeedsPermission covers the grant).
+	for _, pk := range []string{pkOwner, pkRW, pkR, pkWildcard, pkNone} {
+		mustApply(t, pol, mustPKR(t, pk), map[string]string{"storage://transactions": "rw"})
+	}
 	return security.NewStore(inner, pol)
 }
 

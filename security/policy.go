@@ -21,6 +21,7 @@ import (
 //	principal://{pkr}/data/*            the keys principal://{pkr}/data/… in any namespace
 //	principal://{pkr}/*                 all of the above for {pkr}
 //	principal://*                       every principal's namespaces and keys
+//	storage://transactions              beginning transactions: r read-only, w read-write
 //
 // storage://namespace/* never reaches a principal's namespaces or keys: only
 // the principal:// scopes share them.
@@ -28,6 +29,7 @@ const (
 	scopeNamespacePrefix = "storage://namespace/"
 	scopeAllNamespaces   = "storage://namespace/*"
 	scopeAllPrincipals   = "principal://*"
+	scopeTransactions    = "storage://transactions"
 )
 
 var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -37,6 +39,9 @@ func ValidateScope(scope string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("security: invalid scope %q: %s", scope, why)
 	}
+	if scope == scopeTransactions {
+		return nil
+	}
 	if name, ok := strings.CutPrefix(scope, scopeNamespacePrefix); ok {
 		if name == "*" || plainName.MatchString(name) {
 			return nil
@@ -45,7 +50,7 @@ func ValidateScope(scope string) error {
 	}
 	rest, ok := strings.CutPrefix(scope, storage.PrincipalScheme)
 	if !ok {
-		return bad("want storage://namespace/… or principal://…")
+		return bad("want storage://namespace/…, storage://transactions or principal://…")
 	}
 	if rest == "*" {
 		return nil
@@ -204,6 +209,12 @@ func (s subject) data(owner string) Permission {
 	}
 	base := storage.PrincipalScheme + owner
 	return s.g[scopeAllPrincipals] | s.g[base+"/*"] | s.g[base+"/data/*"]
+}
+
+// transactions returns the permission s holds to begin transactions: what
+// storage://transactions grants, and what s holds on everything.
+func (s subject) transactions() Permission {
+	return s.g[scopeTransactions] | s.everything()
 }
 
 // everything returns the permission s holds on every namespace and key.

@@ -25,7 +25,7 @@ func twoPrincipals(t *testing.T, c testdb.Config) (inner storage.Store, st *secu
 	in := teststore.Open(t, c.DSN(t))
 	pol := security.NewPolicy()
 	for _, pk := range []string{pkAlice, pkBob} {
-		mustApply(t, pol, mustPKR(t, pk), map[string]string{"storage://namespace/*": "rw"})
+		mustApply(t, pol, mustPKR(t, pk), map[string]string{"storage://namespace/*": "rw", "storage://transactions": "rw"})
 	}
 	ctx := context.Background()
 	for _, s := range []struct{ ns, key string }{

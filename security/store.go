@@ -277,13 +277,22 @@ func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	return out, nil
 }
 
-// Begin implements storage.Store. The transaction is bound to the caller:
-// every call on it, and its Commit and Rollback, must come from the same
-// principal.
+// Begin implements storage.Store. Beginning a read-only transaction needs
+// read on storage://transactions, a read-write one write on it (holders of
+// read or write on everything have it). The transaction is bound to the
+// caller: every call on it, and its Commit and Rollback, must come from the
+// same principal.
 func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
 	sub, ctx, err := s.subject(ctx, "begin")
 	if err != nil {
 		return nil, err
+	}
+	need := Write
+	if opts.ReadOnly {
+		need = Read
+	}
+	if !sub.transactions().Has(need) {
+		return nil, denied("begin", "", "")
 	}
 	tx, err := s.inner.Begin(ctx, opts)
 	if err != nil {

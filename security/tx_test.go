@@ -220,3 +220,45 @@ func TestScopes(t *testing.T) {
 		t.Error("ParsePermission(x): no error")
 	}
 }
+
+// TestBeginNeedsPermission: beginning a transaction needs
+// storage://transactions, r for a read-only one and w for a read-write one;
+// holders of everything have it; a principal with no grant has none, even
+// though it owns its principal namespace.
+func TestBeginNeedsPermission(t *testing.T) {
+	inner := teststore.Open(t, "sqlite::memory:")
+	pol := security.NewPolicy()
+	mustApply(t, pol, mustPKR(t, "ro-pk"), map[string]string{"storage://transactions": "r", "storage://namespace/*": "rw"})
+	mustApply(t, pol, mustPKR(t, "rw-pk"), map[string]string{"storage://transactions": "rw"})
+	mustApply(t, pol, mustPKR(t, "w-pk"), map[string]string{"storage://transactions": "w"})
+	mustApply(t, pol, mustPKR(t, "admin-pk"), map[string]string{"storage://namespace/*": "rw", "principal://*": "rw"})
+	mustApply(t, pol, mustPKR(t, "ns-pk"), map[string]string{"storage://namespace/*": "rw", "principal://x/*": "rw"})
+	st := security.NewStore(inner, pol)
+	for _, c := range []struct {
+		pk       string
+		readOnly bool
+		ok       bool
+	}{
+		{"ro-pk", true, true}, {"ro-pk", false, false},
+		{"rw-pk", true, true}, {"rw-pk", false, true},
+		{"w-pk", true, false}, {"w-pk", false, true},
+		{"admin-pk", true, true}, {"admin-pk", false, true},
+		{"ns-pk", true, false}, {"ns-pk", false, false},
+		{"nobody-pk", true, false}, {"nobody-pk", false, false},
+	} {
+		ctx := security.WithPrincipal(t.Context(), mustPKR(t, c.pk))
+		tx, err := st.Begin(ctx, storage.TxOptions{ReadOnly: c.readOnly})
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s readOnly=%v: %v", c.pk, c.readOnly, err)
+		case !c.ok && !errors.Is(err, storage.ErrPermissionDenied):
+			t.Errorf("%s readOnly=%v: got %v, want ErrPermissionDenied", c.pk, c.readOnly, err)
+		}
+		if err == nil {
+			_ = tx.Rollback(ctx)
+		}
+	}
+	if err := security.ValidateScope("storage://transactions"); err != nil {
+		t.Error(err)
+	}
+}

@@ -119,9 +119,20 @@
 // snapshot on a reader connection and never block the writer.
 //
 //   - Transactions have IDs: Store.LookupTx finds an open one. One that runs
-//     no operation for WithTxIdleTimeout (default 1 minute) is rolled back;
-//     Begin beyond WithMaxOpenTx (default 128) is ErrTooManyTx; Close rolls
-//     back whatever is open.
+//     no operation for WithTxIdleTimeout (default 1 minute) is rolled back,
+//     and so is one older than WithTxMaxLifetime (default 10 minutes)
+//     however busy; Begin beyond WithMaxOpenTx (default 128), or beyond
+//     WithMaxTxPerActor for the actor of its context (no cap by default;
+//     an authorizing store makes the actor its principal), is
+//     ErrTooManyTx; Close rolls back whatever is open.
+//   - Transactions never take the last connections: on PostgreSQL they hold
+//     at most three quarters of the pool (pool_max_conns in the DSN, pgx's
+//     default max(4, CPUs)), on a SQLite file read-only ones at most three
+//     quarters of the readers (readers= in the DSN, default 4), so calls
+//     outside transactions always find a connection. A Begin that finds
+//     those places taken waits for one as long as its context allows, then
+//     fails with ErrTooManyTx. (An in-memory SQLite database has one
+//     connection for everything: a transaction there holds it.)
 //   - A Tx's operations run one at a time. An operation whose context ends
 //     while it runs rolls the transaction back (the database may have been
 //     interrupted mid-statement); later operations get ErrTxDone.

@@ -151,6 +151,10 @@ type engine interface {
 	inTx(ctx context.Context, fn func(q querier) error) error
 	// begin starts a transaction for Store.Begin.
 	begin(ctx context.Context, opts storage.TxOptions) (txConn, error)
+	// txCapacity is how many transactions, and read-only ones among them,
+	// may be open at once so that calls outside transactions still find a
+	// connection (0: no limit of the engine's own).
+	txCapacity() (total, readOnly int)
 	ping(ctx context.Context) error
 	schemaVersion(ctx context.Context) (int64, error)
 	close() error

@@ -21,6 +21,8 @@ type config struct {
 
 	maxOpenTx     int           // 0 = txmanager.DefaultMaxOpen
 	txIdleTimeout time.Duration // 0 = txmanager.DefaultIdleTimeout; < 0 = never
+	maxTxPerActor int           // 0 = no cap
+	txMaxLife     time.Duration // 0 = txmanager.DefaultMaxLifetime; < 0 = never
 
 	// roundTrips, when set, counts statements sent to the database
 	// (BEGIN and COMMIT included). Tests use it.
@@ -142,6 +144,34 @@ func WithMaxOpenTx(n int) Option {
 			return fmt.Errorf("sqlstore: WithMaxOpenTx(%d): want > 0", n)
 		}
 		c.maxOpenTx = n
+		return nil
+	}
+}
+
+// WithMaxTxPerActor caps the transactions one actor may hold open at once
+// (default: no cap). The actor is storage.ActorFromContext of
+// Begin's context: the principal's PKR behind an authorizing store
+// (package security), which sets it; calls that name no actor are not
+// capped per actor. Begin beyond the cap fails with ErrTooManyTx.
+func WithMaxTxPerActor(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("sqlstore: WithMaxTxPerActor(%d): want > 0", n)
+		}
+		c.maxTxPerActor = n
+		return nil
+	}
+}
+
+// WithTxMaxLifetime rolls back a transaction d after it began, however
+// busy it is (default 10 minutes); d < 0 never does. Unlike the idle
+// timeout, activity does not extend it.
+func WithTxMaxLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d == 0 {
+			return fmt.Errorf("sqlstore: WithTxMaxLifetime(0): want > 0, or < 0 for never")
+		}
+		c.txMaxLife = d
 		return nil
 	}
 }

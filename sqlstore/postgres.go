@@ -123,8 +123,15 @@ func sameDatabase(ctx context.Context, pool *pgxpool.Pool, direct *sql.DB) error
 }
 
 func (e *pgEngine) dialect() dialect.Dialect { return e.d }
-func (e *pgEngine) reader() querier          { return e.q }
-func (e *pgEngine) writer() querier          { return e.q }
+
+// txCapacity: each transaction holds one pooled connection; a quarter of
+// the pool (at least one) stays for the calls outside transactions.
+func (e *pgEngine) txCapacity() (total, readOnly int) {
+	n := int(e.pool.Config().MaxConns)
+	return max(1, n-spareConns(n)), 0
+}
+func (e *pgEngine) reader() querier { return e.q }
+func (e *pgEngine) writer() querier { return e.q }
 
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {

@@ -30,6 +30,8 @@ type sqliteEngine struct {
 	// in-memory database), shared by transactions.
 	wc, rc *stmtCache
 	cfg    config
+	// readers is the size of the reader pool r.
+	readers int
 }
 
 var _ engine = (*sqliteEngine)(nil)
@@ -83,6 +85,7 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 			return nil, err
 		}
 		e.r.SetMaxOpenConns(o.Readers)
+		e.readers = o.Readers
 		e.r.SetMaxIdleConns(o.Readers)
 		if err := pingRetry(ctx, e.r, d); err != nil {
 			return nil, err
@@ -133,6 +136,19 @@ func (e *sqliteEngine) bind(h sqlitedb.DBTX) querier {
 func (e *sqliteEngine) dialect() dialect.Dialect { return e.d }
 func (e *sqliteEngine) reader() querier          { return e.rq }
 func (e *sqliteEngine) writer() querier          { return e.wq }
+
+// txCapacity: a read-write transaction holds the writer, and the next one
+// waits for it at Begin, so their number needs no cap of its own; a
+// read-only one holds a reader, and a quarter of the readers (at least one)
+// stay for the reads outside transactions. An in-memory database has one
+// connection for everything: no cap helps there.
+func (e *sqliteEngine) txCapacity() (total, readOnly int) {
+	if e.r == e.w {
+		return 0, 0
+	}
+	n := e.readers
+	return 0, max(1, n-spareConns(n))
+}
 
 func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	e.count()

@@ -21,12 +21,15 @@ import (
 // Store is a storage.Store on SQLite or PostgreSQL. It is safe for
 // concurrent use by multiple goroutines.
 type Store struct {
-	ops    // the data operations, on the store's own connections
-	eng    engine
-	cfg    config
-	dsn    dialect.Config
-	txs    *txmanager.Registry
-	closed atomic.Bool
+	ops // the data operations, on the store's own connections
+	eng engine
+	cfg config
+	dsn dialect.Config
+	txs *txmanager.Registry
+	// txConns and roConns bound the connections transactions hold, all of
+	// them and read-only ones (nil: no bound); see engine.txCapacity.
+	txConns, roConns chan struct{}
+	closed           atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
 	nsIDs   nsIDCache // namespace ids by name (nsid.go)
@@ -74,7 +77,17 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	s.txs = txmanager.NewRegistry(txmanager.Options{MaxOpen: cfg.maxOpenTx, IdleTimeout: cfg.txIdleTimeout})
+	s.txs = txmanager.NewRegistry(txmanager.Options{
+		MaxOpen:     cfg.maxOpenTx,
+		MaxPerOwner: cfg.maxTxPerActor,
+		IdleTimeout: cfg.txIdleTimeout,
+		MaxLifetime: cfg.txMaxLife,
+	})
+	if total, ro := eng.txCapacity(); total > 0 {
+		s.txConns = make(chan struct{}, total)
+	} else if ro > 0 {
+		s.roConns = make(chan struct{}, ro)
+	}
 	s.ops = ops{s: s, sc: storeScope{s}}
 	if err := s.reconcileIndexes(ctx); err != nil {
 		s.bgCancel()
@@ -84,6 +97,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s.startSweeper()
 	return s, nil
 }
+
+// spareConns is how many of n pooled connections transactions leave to the
+// calls outside them: a quarter, at least one.
+func spareConns(n int) int { return max(1, n/4) }
 
 // checkSchema fails unless every known migration is applied.
 func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {

@@ -32,12 +32,22 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
 		return nil, s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
 	}
-	if err := s.txs.Reserve(); err != nil {
+	slot, err := s.txs.ReserveFor(storage.ActorFromContext(ctx))
+	if err != nil {
+		return nil, s.fail(op, "", "", err)
+	}
+	gate := s.txConns
+	if opts.ReadOnly && s.roConns != nil {
+		gate = s.roConns
+	}
+	if err := acquire(ctx, gate); err != nil {
+		s.txs.ReleaseSlot(slot)
 		return nil, s.fail(op, "", "", err)
 	}
 	conn, err := s.eng.begin(ctx, opts)
 	if err != nil {
-		s.txs.Release()
+		release(gate)
+		s.txs.ReleaseSlot(slot)
 		return nil, s.fail(op, "", "", err)
 	}
 	t := &sqlTx{
@@ -46,13 +56,42 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		iso:  s.eng.dialect().Isolation(opts.Isolation),
 		ro:   opts.ReadOnly,
 		conn: conn,
+		gate: gate,
 	}
 	t.ops = ops{s: s, sc: t}
 	t.idleSince.Store(time.Now().UnixNano())
-	if err := s.txs.Add(ctx, t); err != nil {
+	if err := s.txs.AddSlot(ctx, slot, t); err != nil {
 		return nil, s.fail(op, "", "", err)
 	}
 	return t, nil
+}
+
+// acquire takes a place in gate (nil: no bound), waiting for one as long
+// as ctx allows: a transaction that cannot get a connection of its own
+// without taking the last ones the calls outside transactions use waits,
+// then fails with ErrTooManyTx.
+func acquire(ctx context.Context, gate chan struct{}) error {
+	if gate == nil {
+		return nil
+	}
+	select {
+	case gate <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case gate <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: every connection transactions may hold is in use (%d)", storage.ErrTooManyTx, cap(gate))
+	}
+}
+
+// release gives back a place acquire took.
+func release(gate chan struct{}) {
+	if gate != nil {
+		<-gate
+	}
 }
 
 // LookupTx returns the open transaction with this ID, or ErrTxNotFound.
@@ -78,6 +117,8 @@ type sqlTx struct {
 	// idleSince is when the last operation ended (unix nanoseconds), 0
 	// while one runs. The idle reaper reads it without taking mu.
 	idleSince atomic.Int64
+
+	gate chan struct{} // the place it holds in Store.txConns or roConns, if any
 
 	mu        sync.Mutex // serializes operations; protects the fields below
 	conn      txConn
@@ -150,6 +191,7 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 	}
 	t.done = true
 	t.committed = commit && err == nil
+	release(t.gate)
 	t.s.txs.Remove(t.id)
 	return err
 }

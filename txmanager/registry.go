@@ -26,9 +26,17 @@ type Managed interface {
 type Options struct {
 	// MaxOpen caps the number of open transactions (default 128).
 	MaxOpen int
+	// MaxPerOwner caps the open transactions of one owner (0 or less: no
+	// cap, the default). The owner is what the caller passes to ReserveFor,
+	// the principal for an authorizing store; the empty owner, an
+	// in-process caller that names none, is never capped.
+	MaxPerOwner int
 	// IdleTimeout rolls back a transaction that has run no operation for
-	// this long (default 1 minute; negative disables the reaper).
+	// this long (default 1 minute; negative disables it).
 	IdleTimeout time.Duration
+	// MaxLifetime rolls back a transaction this long after it began,
+	// however busy it is (default 10 minutes; negative disables it).
+	MaxLifetime time.Duration
 	// now is the clock (tests).
 	now func() time.Time
 }
@@ -37,24 +45,38 @@ type Options struct {
 const (
 	DefaultMaxOpen     = 128
 	DefaultIdleTimeout = time.Minute
+	DefaultMaxLifetime = 10 * time.Minute
 )
+
+// Slot is a claim on a place for one transaction, from ReserveFor.
+type Slot struct {
+	owner string
+}
+
+// entry is one registered transaction.
+type entry struct {
+	t     Managed
+	slot  Slot
+	began time.Time
+}
 
 // Registry tracks open transactions by ID. It is safe for concurrent use.
 type Registry struct {
-	maxOpen int
-	idle    time.Duration
-	now     func() time.Time
+	maxOpen, maxOwner int
+	idle, lifetime    time.Duration
+	now               func() time.Time
 
 	mu       sync.Mutex // protects the fields below
-	open     map[string]Managed
-	reserved int // slots claimed by Reserve for transactions still beginning
+	open     map[string]entry
+	reserved int            // slots claimed for transactions still beginning
+	owners   map[string]int // per non-empty owner, open or reserved
 	closed   bool
 
 	stop chan struct{}
 	done chan struct{}
 }
 
-// NewRegistry returns a registry and starts its idle reaper; Close stops it.
+// NewRegistry returns a registry and starts its reaper; Close stops it.
 func NewRegistry(o Options) *Registry {
 	if o.MaxOpen <= 0 {
 		o.MaxOpen = DefaultMaxOpen
@@ -62,18 +84,24 @@ func NewRegistry(o Options) *Registry {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.MaxLifetime == 0 {
+		o.MaxLifetime = DefaultMaxLifetime
+	}
 	if o.now == nil {
 		o.now = time.Now
 	}
 	r := &Registry{
-		maxOpen: o.MaxOpen,
-		idle:    o.IdleTimeout,
-		now:     o.now,
-		open:    map[string]Managed{},
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		maxOpen:  o.MaxOpen,
+		maxOwner: o.MaxPerOwner,
+		idle:     o.IdleTimeout,
+		lifetime: o.MaxLifetime,
+		now:      o.now,
+		open:     map[string]entry{},
+		owners:   map[string]int{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
-	if r.idle > 0 {
+	if r.idle > 0 || r.lifetime > 0 {
 		go r.reap()
 	} else {
 		close(r.done)
@@ -88,20 +116,42 @@ func NewID() string {
 	return "tx_" + hex.EncodeToString(b[:])
 }
 
-// Reserve claims a slot for a transaction about to begin, so that the cap
-// holds while BEGIN runs. Call Add with the transaction, or Release if BEGIN
-// failed.
+// Reserve claims a slot for a transaction of no owner; see
+// ReserveFor.
 func (r *Registry) Reserve() error {
+	_, err := r.ReserveFor("")
+	return err
+}
+
+// ReserveFor claims a slot for a transaction about to begin, so that the
+// caps hold while BEGIN runs: MaxOpen, and MaxPerOwner for a non-empty
+// owner. Call AddSlot with the transaction, or
+// ReleaseSlot if BEGIN failed. Beyond a cap it returns ErrTooManyTx.
+func (r *Registry) ReserveFor(owner string) (Slot, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return storage.ErrClosed
+		return Slot{}, storage.ErrClosed
 	}
 	if n := len(r.open) + r.reserved; n >= r.maxOpen {
-		return fmt.Errorf("%w: %d of %d are open", storage.ErrTooManyTx, n, r.maxOpen)
+		return Slot{}, fmt.Errorf("%w: %d of %d are open", storage.ErrTooManyTx, n, r.maxOpen)
+	}
+	if owner != "" && r.maxOwner > 0 && r.owners[owner] >= r.maxOwner {
+		return Slot{}, fmt.Errorf("%w: the caller has %d of its %d open", storage.ErrTooManyTx, r.owners[owner], r.maxOwner)
 	}
 	r.reserved++
-	return nil
+	sl := Slot{owner: owner}
+	r.count(sl, 1)
+	return sl, nil
+}
+
+// count adds d to the counters of sl. r.mu must be held.
+func (r *Registry) count(sl Slot, d int) {
+	if sl.owner != "" {
+		if r.owners[sl.owner] += d; r.owners[sl.owner] <= 0 {
+			delete(r.owners, sl.owner)
+		}
+	}
 }
 
 // release drops one reservation. r.mu must be held.
@@ -111,25 +161,33 @@ func (r *Registry) release() {
 	}
 }
 
-// Release gives back a reservation whose BEGIN failed.
-func (r *Registry) Release() {
+// Release gives back a reservation of Reserve whose BEGIN failed.
+func (r *Registry) Release() { r.ReleaseSlot(Slot{}) }
+
+// ReleaseSlot gives back a reservation of ReserveFor whose BEGIN failed.
+func (r *Registry) ReleaseSlot(sl Slot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.release()
+	r.count(sl, -1)
 }
 
-// Add registers a begun transaction in place of a reservation. If the
-// registry was closed meanwhile, the transaction is rolled back and Add
-// returns ErrClosed.
-func (r *Registry) Add(ctx context.Context, t Managed) error {
+// Add registers a transaction reserved with Reserve; see AddSlot.
+func (r *Registry) Add(ctx context.Context, t Managed) error { return r.AddSlot(ctx, Slot{}, t) }
+
+// AddSlot registers a begun transaction in place of its reservation; its
+// lifetime starts now. If the registry was closed meanwhile, the
+// transaction is rolled back and AddSlot returns ErrClosed.
+func (r *Registry) AddSlot(ctx context.Context, sl Slot, t Managed) error {
 	r.mu.Lock()
 	r.release()
 	if r.closed {
+		r.count(sl, -1)
 		r.mu.Unlock()
 		_ = t.Rollback(ctx)
 		return storage.ErrClosed
 	}
-	r.open[t.ID()] = t
+	r.open[t.ID()] = entry{t: t, slot: sl, began: r.now()}
 	r.mu.Unlock()
 	return nil
 }
@@ -138,15 +196,18 @@ func (r *Registry) Add(ctx context.Context, t Managed) error {
 func (r *Registry) Remove(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.open, id)
+	if e, ok := r.open[id]; ok {
+		delete(r.open, id)
+		r.count(e.slot, -1)
+	}
 }
 
 // Lookup returns the open transaction with this ID.
 func (r *Registry) Lookup(id string) (Managed, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t, ok := r.open[id]; ok {
-		return t, nil
+	if e, ok := r.open[id]; ok {
+		return e.t, nil
 	}
 	return nil, fmt.Errorf("%w: %q", storage.ErrTxNotFound, id)
 }
@@ -171,16 +232,16 @@ func (r *Registry) Close(ctx context.Context) {
 	r.mu.Unlock()
 	close(r.stop)
 	<-r.done
-	for _, t := range open {
-		_ = t.Rollback(ctx)
+	for _, e := range open {
+		_ = e.t.Rollback(ctx)
 	}
 }
 
 // snapshot lists the registered transactions. r.mu must be held.
-func (r *Registry) snapshot() []Managed {
-	out := make([]Managed, 0, len(r.open))
-	for _, t := range r.open {
-		out = append(out, t)
+func (r *Registry) snapshot() []entry {
+	out := make([]entry, 0, len(r.open))
+	for _, e := range r.open {
+		out = append(out, e)
 	}
 	return out
 }
@@ -188,6 +249,9 @@ func (r *Registry) snapshot() []Managed {
 func (r *Registry) reap() {
 	defer close(r.done)
 	tick := r.idle / 4
+	if r.idle <= 0 || (r.lifetime > 0 && r.lifetime < r.idle) {
+		tick = r.lifetime / 4
+	}
 	if tick < 10*time.Millisecond {
 		tick = 10 * time.Millisecond
 	}
@@ -207,18 +271,21 @@ func (r *Registry) reap() {
 }
 
 // ReapIdle rolls back every transaction idle for longer than the idle
-// timeout, and reports how many it rolled back. The reaper calls it
-// periodically.
+// timeout, and every one older than the maximum lifetime however busy (the
+// rollback of a busy one waits for its running operation to end), and
+// reports how many it rolled back. The reaper calls it periodically.
 func (r *Registry) ReapIdle(ctx context.Context) int {
 	r.mu.Lock()
 	open := r.snapshot()
 	r.mu.Unlock()
 	now := r.now()
 	n := 0
-	for _, t := range open {
-		since := t.IdleSince()
-		if !since.IsZero() && now.Sub(since) > r.idle {
-			_ = t.Rollback(ctx)
+	for _, e := range open {
+		since := e.t.IdleSince()
+		idle := r.idle > 0 && !since.IsZero() && now.Sub(since) > r.idle
+		expired := r.lifetime > 0 && now.Sub(e.began) > r.lifetime
+		if idle || expired {
+			_ = e.t.Rollback(ctx)
 			n++
 		}
 	}

@@ -302,3 +302,86 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 		t.Errorf("backoff is not jittered: %d distinct values of 50", len(seen))
 	}
 }
+
+// TestMaxLifetime: a transaction kept busy or touched all the time is
+// still rolled back once it is older than MaxLifetime; activity does not
+// extend it.
+func TestMaxLifetime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	r := NewRegistry(Options{IdleTimeout: time.Minute, MaxLifetime: 3 * time.Minute, now: clock})
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	busy, touched := &fakeTx{id: "busy"}, &fakeTx{id: "touched"}
+	for _, tx := range []*fakeTx{busy, touched} {
+		sl, err := r.ReserveFor("p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = r.AddSlot(ctx, sl, tx)
+		tx.onRollback = func() { r.Remove(tx.id) }
+	}
+	for range 6 { // every 30 s for 3 minutes: never idle
+		advance(30 * time.Second)
+		touched.idle.Store(clock().UnixNano())
+		if n := r.ReapIdle(ctx); n != 0 {
+			t.Fatalf("ReapIdle rolled back %d before the lifetime", n)
+		}
+	}
+	advance(time.Second)
+	touched.idle.Store(clock().UnixNano())
+	if n := r.ReapIdle(ctx); n != 2 || busy.rollbacks.Load() != 1 || touched.rollbacks.Load() != 1 {
+		t.Fatalf("ReapIdle after the lifetime = %d (busy %d, touched %d), want both", n, busy.rollbacks.Load(), touched.rollbacks.Load())
+	}
+	if _, err := r.Lookup("busy"); !errors.Is(err, storage.ErrTxNotFound) {
+		t.Errorf("Lookup after the lifetime: %v", err)
+	}
+}
+
+// TestOwnerCap: one owner cannot hold more than MaxPerOwner
+// transactions, and the empty owner is not capped per owner.
+func TestOwnerCap(t *testing.T) {
+	r := NewRegistry(Options{MaxOpen: 8, MaxPerOwner: 2, IdleTimeout: -1, MaxLifetime: -1})
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	add := func(owner string) (*fakeTx, error) {
+		sl, err := r.ReserveFor(owner)
+		if err != nil {
+			return nil, err
+		}
+		tx := &fakeTx{id: NewID()}
+		return tx, r.AddSlot(ctx, sl, tx)
+	}
+	a1, err := add("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := add("alice"); !errors.Is(err, storage.ErrTooManyTx) {
+		t.Fatalf("alice's third: %v, want ErrTooManyTx", err)
+	}
+	if _, err := add("bob"); err != nil {
+		t.Fatalf("bob is not capped by alice: %v", err)
+	}
+	r.Remove(a1.id)
+	if _, err := add("alice"); err != nil {
+		t.Fatalf("alice after Remove: %v", err)
+	}
+	sl, err := r.ReserveFor("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ReleaseSlot(sl) // a failed BEGIN gives the slot back
+	for range 5 {
+		if _, err := add(""); err != nil {
+			t.Fatalf("the empty owner is capped: %v", err)
+		}
+	}
+	if _, err := add("erin"); !errors.Is(err, storage.ErrTooManyTx) || r.Len() != 8 {
+		t.Fatalf("total cap: %v (len %d)", err, r.Len())
+	}
+}

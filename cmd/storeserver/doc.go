@@ -37,6 +37,16 @@
 //	--console-secure-cookies
 //	                        mark the console's cookies Secure on plain HTTP, for a
 //	                        server behind a TLS-terminating proxy.
+//	--max-tx-per-principal N
+//	                        most transactions one principal may hold open (default 4);
+//	                        beyond it beginTransaction is 429 too_many_tx.
+//	--tx-max-lifetime D     a transaction is rolled back this long after it began,
+//	                        however busy it is (default 5m).
+//	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no
+//	                        pool_max_conns (default 32). Transactions hold at most
+//	                        three quarters of the pool (the rest always serves the
+//	                        calls outside transactions); a beginTransaction that
+//	                        finds them all taken waits, up to --timeout.
 //	--log-format text|json, --log-level debug|info|warn|error
 //	                        structured logs (log/slog) on stderr, one record per
 //	                        request: method, path, route, principal, status, code,
@@ -80,8 +90,13 @@
 //
 // beginTransaction returns a transactionId; later requests pass it in
 // options.transactionId, and commit or rollback end it. It belongs to the
-// principal that began it. A transaction left open is rolled back after
-// --tx-idle-timeout, or at shutdown.
+// principal that began it, and beginning one needs the scope
+// storage://transactions in the auth file (r: read-only, w: read-write;
+// administrators holding storage://namespace/* and principal://* have it):
+// a transaction holds a database connection, and on SQLite a read-write one
+// holds the only writer, until it ends. A transaction left open is rolled
+// back after --tx-idle-timeout, --tx-max-lifetime after it began whatever
+// its activity, or at shutdown.
 //
 // On SIGINT or SIGTERM the server drains: /readyz turns 503, the listener
 // closes, idle connections close, and in-flight requests get

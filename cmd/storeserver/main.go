@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,15 @@ const (
 	DefaultDSN             = "sqlite:storage.db"
 	DefaultAddr            = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 15 * time.Second
+	// DefaultTxPerPrincipal is how many transactions one principal may
+	// hold open at once.
+	DefaultTxPerPrincipal = 4
+	// DefaultTxMaxLifetime is the longest a transaction may stay open,
+	// however busy.
+	DefaultTxMaxLifetime = 5 * time.Minute
+	// DefaultPGMaxConns is the PostgreSQL pool size when the DSN does not
+	// set pool_max_conns (pgx's own default, max(4, CPUs), is a client's).
+	DefaultPGMaxConns = 32
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
 	readHeaderTimeout = 10 * time.Second
@@ -66,6 +77,9 @@ type options struct {
 	shutdownTimeout time.Duration
 	maxOpenTx       int
 	txIdleTimeout   time.Duration
+	txPerPrincipal  int
+	txMaxLifetime   time.Duration
+	pgMaxConns      int
 	logFormat       string
 	logLevel        string
 	version         bool
@@ -87,6 +101,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
 	fs.BoolVar(&o.noConsole, "no-console", false, "do not serve the web console at "+console.Prefix)
 	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
+	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
+	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
+	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "least log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -171,6 +188,12 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-open-tx %d: want 0 or more", o.maxOpenTx)
 	case o.txIdleTimeout < 0:
 		return fmt.Errorf("--tx-idle-timeout %v: want 0 or more", o.txIdleTimeout)
+	case o.txPerPrincipal <= 0:
+		return fmt.Errorf("--max-tx-per-principal %d: want a positive number", o.txPerPrincipal)
+	case o.txMaxLifetime <= 0:
+		return fmt.Errorf("--tx-max-lifetime %v: want a positive duration", o.txMaxLifetime)
+	case o.pgMaxConns < 2:
+		return fmt.Errorf("--pg-max-conns %d: want 2 or more", o.pgMaxConns)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
@@ -229,8 +252,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if o.txIdleTimeout > 0 {
 		engOpts = append(engOpts, sqlstore.WithTxIdleTimeout(o.txIdleTimeout))
 	}
+	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime))
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	inner, err := sqlstore.Open(openCtx, o.dsn, engOpts...)
+	inner, err := sqlstore.Open(openCtx, withPoolSize(o.dsn, o.pgMaxConns), engOpts...)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
@@ -312,6 +336,25 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, d interf
 	}
 	log.Info("server stopped")
 	return nil
+}
+
+// withPoolSize adds pool_max_conns=n to a PostgreSQL DSN that sets none;
+// any other DSN is returned as it is.
+func withPoolSize(dsn string, n int) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // sqlstore.Open reports it
+	}
+	q := u.Query()
+	if q.Has("pool_max_conns") {
+		return dsn
+	}
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // warnAuthFileMode warns when the auth file may be read by other users.

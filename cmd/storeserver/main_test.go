@@ -27,6 +27,9 @@ func TestUsageErrors(t *testing.T) {
 		{"shutdownTimeout", []string{"--insecure-anonymous", "--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
 		{"maxOpenTx", []string{"--insecure-anonymous", "--max-open-tx", "-1"}, "--max-open-tx -1"},
 		{"txIdle", []string{"--insecure-anonymous", "--tx-idle-timeout", "-1s"}, "--tx-idle-timeout -1s"},
+		{"txPerPrincipal", []string{"--insecure-anonymous", "--max-tx-per-principal", "0"}, "--max-tx-per-principal 0"},
+		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
+		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},
 		{"logFormat", []string{"--insecure-anonymous", "--log-format", "xml"}, `--log-format "xml"`},
 		{"logLevel", []string{"--insecure-anonymous", "--log-level", "loud"}, `--log-level "loud"`},
 		{"unknownFlag", []string{"--port", "80"}, "flag provided but not defined: -port"},
@@ -148,5 +151,19 @@ func TestServeUntil(t *testing.T) {
 				t.Errorf("serveUntil = %v; request = %q, %v; want the in-flight request to finish", err, r.body, r.err)
 			}
 		})
+	}
+}
+
+func TestWithPoolSize(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"sqlite:x.db", "sqlite:x.db"},
+		{"sqlite::memory:", "sqlite::memory:"},
+		{"postgres://u@h/db", "postgres://u@h/db?pool_max_conns=32"},
+		{"postgresql://u@h/db?sslmode=disable", "postgresql://u@h/db?pool_max_conns=32&sslmode=disable"},
+		{"postgres://u@h/db?pool_max_conns=5", "postgres://u@h/db?pool_max_conns=5"},
+	} {
+		if got := withPoolSize(tc.in, DefaultPGMaxConns); got != tc.want {
+			t.Errorf("withPoolSize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

@@ -21,6 +21,10 @@ const (
 	// DefaultMaxValueSize is the default maximum size of a value's JSON
 	// encoding, and of metadata's.
 	DefaultMaxValueSize = 16 << 20
+	// MaxNumberExpansion and NumberExpansionSlack bound what a value's
+	// numbers may take written out in full (see EncodeValue).
+	MaxNumberExpansion   = jsonx.MaxExpansion
+	NumberExpansionSlack = jsonx.ExpansionSlack
 	// PrincipalScheme prefixes principal-scoped namespaces.
 	PrincipalScheme = "principal://"
 )
@@ -92,8 +96,12 @@ func ParseNamespace(name string) (NamespaceName, error) {
 // EncodeValue marshals v to JSON (json.RawMessage and []byte holding JSON
 // pass through as they are) and checks that it is storable on every dialect:
 // valid UTF-8 JSON, no NaN or infinities, no \u0000 or unpaired surrogate
-// escapes, no duplicate object keys, nesting at most MaxDepth, and at most
-// maxSize bytes (0 = DefaultMaxValueSize).
+// escapes, no duplicate object keys, nesting at most MaxDepth, at most
+// maxSize bytes (0 = DefaultMaxValueSize), and numbers that written out in
+// full (PostgreSQL's jsonb stores and returns 1e300 as 301 digits) leave the
+// value at most MaxNumberExpansion times its size plus
+// NumberExpansionSlack bytes, so that no read answers much more than was
+// written; SQLite, which keeps the spelling, refuses the same values.
 func EncodeValue(v any, maxSize int) ([]byte, error) {
 	var b []byte
 	switch x := v.(type) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testdb"
 	"github.com/mycelia-kernel/storage/routes"
@@ -215,4 +216,40 @@ func TestHostileSQLiteReadOnlyTx(t *testing.T) {
 		t.Errorf("a write beside a read-only transaction = %d %+v in %v", st, env.Error, d)
 	}
 	s.must(t, "rollback", hAlice, `{"transactionId":"`+tx+`"}`)
+}
+
+// TestHostileNumberExpansion (issue 15, item 2): numbers that PostgreSQL
+// would store written out in full cannot turn a small write into a huge
+// read. Both dialects refuse them alike (invalid_value, with the reason),
+// and write nothing; numbers of any double's magnitude still go through.
+func TestHostileNumberExpansion(t *testing.T) {
+	many := func(n int, num string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(num+",", n), ",") + "]"
+	}
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			before := s.snapshot(t)
+			for _, v := range []string{many(500, "1e131071"), `{"n":1e-16000}`, many(200, "1e300")} {
+				env := s.refused(t, "set", hAlice, `{"key":"k","value":`+v+`,"options":{"namespace":"principal://alice-pk"}}`, 400, routes.CodeInvalidValue)
+				if env.Error != nil && !strings.Contains(env.Error.Message, "written out in full") {
+					t.Errorf("the refusal does not say why: %q", env.Error.Message)
+				}
+				// A batch answers per key; the snapshot below shows it wrote
+				// nothing.
+				s.call(t, "setMany", hAlice, `{"entries":[{"key":"k","value":`+v+`}],"options":{"namespace":"principal://alice-pk"}}`)
+			}
+			s.refused(t, "setMetadata", hAdmin, `{"key":"k","metadata":{"m":1e20000}}`, 400, routes.CodeInvalidValue)
+			if after := s.snapshot(t); after != before {
+				t.Errorf("refused writes changed the store:\nbefore %s\nafter  %s", before, after)
+			}
+			// What passes reads back no larger than the bound.
+			v := `[1.7976931348623157e308,5e-324,-1e300]`
+			s.must(t, "set", hAlice, `{"key":"d","value":`+v+`,"options":{"namespace":"principal://alice-pk"}}`)
+			got := s.must(t, "get", hAlice, `{"key":"d","options":{"namespace":"principal://alice-pk"}}`).Data
+			if limit := storage.MaxNumberExpansion*len(v) + storage.NumberExpansionSlack; len(got) > limit {
+				t.Errorf("read %d bytes for %d written, more than %d", len(got), len(v), limit)
+			}
+		})
+	}
 }

@@ -26,6 +26,20 @@ const (
 	KindDepth
 	// KindNumberRange: a number PostgreSQL's numeric type cannot hold.
 	KindNumberRange
+	// KindNumberExpansion: the numbers written out in full (as PostgreSQL's
+	// jsonb returns them: no exponent) would make the value more than
+	// MaxExpansion times its size plus ExpansionSlack bytes.
+	KindNumberExpansion
+)
+
+// The bound on what numbers may expand to (KindNumberExpansion): a value
+// whose numbers are written out in full is at most MaxExpansion times its
+// size plus ExpansionSlack bytes, so that a read never answers much more
+// than was written. The slack lets a few numbers of any double's magnitude
+// (1e308 is 309 digits written out) through in a small value.
+const (
+	MaxExpansion   = 4
+	ExpansionSlack = 8 << 10
 )
 
 // Error is the error Check (and MergePatch, for invalid input) returns.
@@ -53,6 +67,8 @@ func (e *Error) Error() string {
 		return "nesting deeper than " + e.Detail + " at offset " + off
 	case KindNumberRange:
 		return "number out of range for PostgreSQL numeric at offset " + off
+	case KindNumberExpansion:
+		return "numbers written out in full would take more than " + e.Detail + " bytes, at offset " + off
 	default:
 		return "invalid JSON at offset " + off + ": " + e.Detail
 	}
@@ -143,7 +159,10 @@ type scanner struct {
 	maxDepth int
 	lenient  bool // syntax and UTF-8 only: no NUL, surrogate, duplicate or number-range checks
 	dups     bool // with lenient: check duplicate keys all the same
-	record   bool // record container spans
+	// grown is how many bytes the numbers seen so far gain when written
+	// out in full (negative when they shrink).
+	grown  int64
+	record bool // record container spans
 
 	frames []frame
 	keys   []keyRef
@@ -162,7 +181,7 @@ func getScanner(b []byte, maxDepth int, lenient bool) *scanner {
 	if s == nil {
 		s = new(scanner)
 	}
-	s.b, s.maxDepth, s.lenient, s.record, s.dups = b, maxDepth, lenient, false, false
+	s.b, s.maxDepth, s.lenient, s.record, s.dups, s.grown = b, maxDepth, lenient, false, false, 0
 	return s
 }
 
@@ -709,13 +728,43 @@ func (s *scanner) number(i int) (int, error) {
 		for k < fracLen && b[fracStart+k] == '0' {
 			k++
 		}
-		if k == fracLen {
-			return i, nil // zero
+		if k == fracLen { // zero
+			if hasExp {
+				return i, s.grow(start, i, int64(fracLen), exp, -1)
+			}
+			return i, nil
 		}
 		p = -int64(k) - 1 + exp
 	}
 	if p > pgMaxDecExp || p < pgMinDecExp {
 		return 0, s.errAt(KindNumberRange, start, "")
 	}
+	if hasExp {
+		if err := s.grow(start, i, int64(fracLen), exp, p); err != nil {
+			return 0, err
+		}
+	}
 	return i, nil
+}
+
+// grow accounts for the number b[start:end], whose first non-zero digit
+// has the power of ten p and whose scale is fracLen-exp, written out in
+// full, and fails once the value's numbers have grown past the bound.
+func (s *scanner) grow(start, end int, fracLen, exp, p int64) error {
+	n := int64(1) // the integer part: "0" below 1
+	if p >= 0 {
+		n = p + 1
+	}
+	if s.b[start] == '-' {
+		n++
+	}
+	if scale := fracLen - exp; scale > 0 {
+		n += 1 + scale
+	}
+	s.grown += n - int64(end-start)
+	limit := int64(len(s.b))*(MaxExpansion-1) + ExpansionSlack
+	if s.grown > limit {
+		return s.errAt(KindNumberExpansion, start, strconv.FormatInt(int64(len(s.b))*MaxExpansion+ExpansionSlack, 10))
+	}
+	return nil
 }

@@ -95,16 +95,17 @@ var validCases = []validCase{
 	{name: "depth at limit mixed", in: strings.Repeat(`[{"a":`, depth/2) + `0` + strings.Repeat(`}]`, depth/2)},
 	{name: "depth 1 with limit 1", in: `[1,2,"{}"]`, maxDepth: 1},
 	{name: "scalar with limit -1", in: `"x"`, maxDepth: -1},
-	// PostgreSQL numeric limits, just inside.
-	{name: "numeric max weight", in: `1e131071`},
-	{name: "numeric max weight mantissa", in: `9.999e131071`},
-	{name: "numeric max weight shifted", in: `100e131069`},
-	{name: "numeric max weight small", in: `0.001e131074`},
+	// PostgreSQL numeric limits, just inside (padded where the number
+	// written out in full needs a value that large: KindNumberExpansion).
+	{name: "numeric max weight", in: padded(`1e131071`)},
+	{name: "numeric max weight mantissa", in: padded(`9.999e131071`)},
+	{name: "numeric max weight shifted", in: padded(`100e131069`)},
+	{name: "numeric max weight small", in: padded(`0.001e131074`)},
 	{name: "numeric max integer digits", in: "1" + strings.Repeat("0", 131071)},
-	{name: "numeric max scale", in: `1e-16383`},
+	{name: "numeric max scale", in: padded(`1e-16383`)},
 	{name: "numeric max fraction digits", in: "0." + strings.Repeat("0", 16382) + "1"},
 	{name: "numeric zero huge exponent", in: `0e1073741822`},
-	{name: "numeric zero negative exponent", in: `0.0e-16382`},
+	{name: "numeric zero negative exponent", in: padded(`0.0e-16382`)},
 	{name: "numeric zero fraction huge exponent", in: `0.000e1000000`},
 	{name: "numeric big exponent cancels scale", in: "0." + strings.Repeat("1", 20000) + "e10000"},
 }
@@ -448,7 +449,7 @@ func compareWithOracle(t *testing.T, b []byte, maxDepth int, err error) {
 	if valid && e.Kind == KindSyntax {
 		t.Fatalf("Check(%.200q) reports a syntax error but json.Valid accepts it: %v", b, err)
 	}
-	if oracle(b, maxDepth) && e.Kind != KindSurrogate && e.Kind != KindNumberRange {
+	if oracle(b, maxDepth) && e.Kind != KindSurrogate && e.Kind != KindNumberRange && e.Kind != KindNumberExpansion {
 		t.Fatalf("Check(%.200q) = %v, but the encoding/json oracle accepts it", b, err)
 	}
 }
@@ -1091,4 +1092,56 @@ func TestCheckDuplicateKeys(t *testing.T) {
 			t.Errorf("%s: got %v, want kind %d", c.in, err, c.kind)
 		}
 	}
+}
+
+// TestNumberExpansion: numbers are bounded by what they take written out in
+// full, as PostgreSQL's jsonb returns them, so that a read answers at most
+// MaxExpansion times what was written plus ExpansionSlack.
+func TestNumberExpansion(t *testing.T) {
+	many := func(n int, num string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(num+",", n), ",") + "]"
+	}
+	cases := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"plain", `[1, 2.5, -3e2, 1e21, 1.5e-10]`, true},
+		{"largest double", `1.7976931348623157e308`, true},
+		{"smallest double", `5e-324`, true},
+		{"a few big doubles", many(3, "1e300"), true},
+		{"issue 15: 1e131071 x500", many(500, "1e131071"), false},
+		{"one huge", `1e131071`, false},
+		{"one huge negative scale", `1e-16000`, false},
+		{"zero with a scale", `0e-16000`, false},
+		{"many big doubles", many(100, "1e300"), false},
+		{"long digits written out", "1" + strings.Repeat("0", 5000), true},
+		{"in an object", `{"a":1e20000}`, false},
+	}
+	for _, c := range cases {
+		err := Check([]byte(c.in), 100)
+		var je *Error
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case !c.ok && (!errors.As(err, &je) || je.Kind != KindNumberExpansion):
+			t.Errorf("%s: got %v, want KindNumberExpansion", c.name, err)
+		}
+	}
+	// The bound itself: the numbers of a value that passes, written out in
+	// full, are within it.
+	in := many(10, "1e100")
+	if err := Check([]byte(in), 10); err != nil {
+		t.Fatal(err)
+	}
+	full := 2 + 10*101 + 9
+	if limit := MaxExpansion*len(in) + ExpansionSlack; full > limit {
+		t.Errorf("%d bytes written out passed a limit of %d", full, limit)
+	}
+}
+
+// padded puts num in an array with a string long enough for num written out
+// in full to stay within the expansion bound.
+func padded(num string) string {
+	return "[" + num + `,"` + strings.Repeat("x", 44000) + `"]`
 }

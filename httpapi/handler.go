@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
@@ -26,6 +28,12 @@ const (
 	DefaultMaxBodyBytes = 2 * storage.DefaultMaxValueSize
 	// DefaultTimeout is the default time one request may take.
 	DefaultTimeout = 30 * time.Second
+	// DefaultMaxBytesInFlight is the default bound on the request bodies
+	// the handler holds at once: four bodies of the default maximum size.
+	DefaultMaxBytesInFlight = 4 * DefaultMaxBodyBytes
+	// minRequestWeight is what a request counts for in MaxBytesInFlight at
+	// least, whatever its body: its headers, envelope and response.
+	minRequestWeight = 4 << 10
 )
 
 // The paths the handler serves.
@@ -47,7 +55,8 @@ const (
 	// not application/json (415).
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	// CodeUnavailable: /readyz when the store is not healthy or the
-	// server is shutting down (503).
+	// server is shutting down, or a storage request for which
+	// Config.MaxBytesInFlight had no room in time (503).
 	CodeUnavailable = "unavailable"
 )
 
@@ -79,6 +88,15 @@ type Config struct {
 	MaxBodyBytes int64
 	// Timeout bounds each request's context; 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxBytesInFlight bounds the request bodies held at once, server-wide
+	// (0 means DefaultMaxBytesInFlight; it is raised to MaxBodyBytes if
+	// smaller). An authenticated storage request counts for its
+	// Content-Length (MaxBodyBytes when it sends none, at least 4 KiB)
+	// from before its body is read until its response is written. One
+	// that does not fit waits for room up to Timeout, then is refused with
+	// 503 unavailable, its body unread. Memory use is a small multiple of
+	// this bound: the body, its decoded form and the response.
+	MaxBytesInFlight int64
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +107,7 @@ type Handler struct {
 	mux      Caller
 	cfg      Config
 	log      *slog.Logger
+	inFlight *semaphore.Weighted // bytes of the requests being served
 	draining atomic.Bool
 }
 
@@ -104,11 +123,15 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.MaxBytesInFlight <= 0 {
+		cfg.MaxBytesInFlight = DefaultMaxBytesInFlight
+	}
+	cfg.MaxBytesInFlight = max(cfg.MaxBytesInFlight, cfg.MaxBodyBytes, minRequestWeight)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{mux: mux, cfg: cfg, log: log}
+	return &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight)}
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
@@ -242,12 +265,29 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.fail(w, rec, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, err.Error())
 		return
 	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		h.tooLarge(w, rec)
+		return
+	}
+	weight := r.ContentLength
+	if weight < 0 {
+		weight = h.cfg.MaxBodyBytes
+	}
+	weight = max(weight, minRequestWeight)
+	wait, cancelWait := context.WithTimeout(ctx, h.cfg.Timeout)
+	err := h.inFlight.Acquire(wait, weight)
+	cancelWait()
+	if err != nil {
+		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable,
+			"the server holds as many request bytes as it may; retry later")
+		return
+	}
+	defer h.inFlight.Release(weight)
 	body, err := h.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.fail(w, rec, http.StatusRequestEntityTooLarge, routes.CodeTooLarge,
-				fmt.Sprintf("the request body is larger than %d bytes", h.cfg.MaxBodyBytes))
+			h.tooLarge(w, rec)
 			return
 		}
 		h.fail(w, rec, http.StatusBadRequest, routes.CodeInvalidRequest, "reading the request body: "+err.Error())
@@ -325,6 +365,12 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		body = []byte("{}")
 	}
 	return body, nil
+}
+
+// tooLarge answers a request whose body is over MaxBodyBytes.
+func (h *Handler) tooLarge(w http.ResponseWriter, rec *record) {
+	h.fail(w, rec, http.StatusRequestEntityTooLarge, routes.CodeTooLarge,
+		fmt.Sprintf("the request body is larger than %d bytes", h.cfg.MaxBodyBytes))
 }
 
 // fail writes an error envelope.

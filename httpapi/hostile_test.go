@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +254,62 @@ func TestHostileNumberExpansion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostileBytesInFlight (issue 15, item 10): large bodies sent at once
+// cannot make the server hold more than MaxBytesInFlight: requests beyond
+// it wait for room, then get 503 unavailable with their bodies unread, and
+// are served again once the others are done.
+func TestHostileBytesInFlight(t *testing.T) {
+	const body = 1 << 20
+	s := newHostileServer(t, testdb.SQLiteFile(t), httpapi.Config{
+		MaxBodyBytes: body, MaxBytesInFlight: 2 * body, Timeout: 500 * time.Millisecond})
+	// Two requests announce 1 MiB each and send it slowly: they hold the
+	// whole budget while their bodies arrive.
+	var writers []*io.PipeWriter
+	done := make(chan int, 2)
+	for range 2 {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/set", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = body
+		req.Header.Set("Authorization", "Bearer "+hAlice)
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			resp, err := s.srv.Client().Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		if _, err := pw.Write([]byte(`{"key":"big","options":{"namespace":"shared"},"value":"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both are in: a third large body, and even a small request, find no
+	// room in time.
+	time.Sleep(200 * time.Millisecond)
+	big := `{"key":"b3","value":"` + strings.Repeat("x", body-100) + `","options":{"namespace":"shared"}}`
+	s.refused(t, "set", hBob, big, 503, httpapi.CodeUnavailable)
+	s.refused(t, "get", hBob, `{"key":"big","options":{"namespace":"shared"}}`, 503, httpapi.CodeUnavailable)
+	// The slow bodies end; their requests are served, and the room is back.
+	for _, pw := range writers {
+		pad := body - len(`{"key":"big","options":{"namespace":"shared"},"value":"`) - 2
+		if _, err := pw.Write([]byte(strings.Repeat("y", pad) + `"}`)); err != nil {
+			t.Fatal(err)
+		}
+		_ = pw.Close()
+	}
+	for range 2 {
+		if st := <-done; st != 200 {
+			t.Errorf("a slow large request = %d, want 200", st)
+		}
+	}
+	s.must(t, "set", hBob, big)
+	s.must(t, "get", hBob, `{"key":"b3","options":{"namespace":"shared"}}`)
 }

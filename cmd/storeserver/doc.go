@@ -25,6 +25,10 @@
 //	                        principal://*. For local development only: anyone who
 //	                        can reach the port can read and erase everything.
 //	--max-body BYTES        largest request body (default 32 MiB): larger is 413 too_large.
+//	--max-bytes-in-flight BYTES
+//	                        most request body bytes held at once, server-wide
+//	                        (default 128 MiB, at least --max-body): a request with no
+//	                        room waits up to --timeout, then is 503 unavailable.
 //	--timeout D             longest time one request may take (default 30s): the
 //	                        request's context ends then (504 deadline_exceeded).
 //	--shutdown-timeout D    how long in-flight requests may take to finish on

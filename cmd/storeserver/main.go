@@ -73,6 +73,7 @@ type options struct {
 	authFile        string
 	anonymous       bool
 	maxBody         int64
+	maxInFlight     int64
 	timeout         time.Duration
 	shutdownTimeout time.Duration
 	maxOpenTx       int
@@ -95,6 +96,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.authFile, "auth", "", "auth `FILE`: the principals, their bearer tokens and profiles (JSON; see the package documentation)")
 	fs.BoolVar(&o.anonymous, "insecure-anonymous", false, "serve without authentication: every caller is anonymous with full rights.\nFOR LOCAL DEVELOPMENT ONLY; excludes --auth")
 	fs.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in `BYTES`")
+	fs.Int64Var(&o.maxInFlight, "max-bytes-in-flight", httpapi.DefaultMaxBytesInFlight, "most request body `BYTES` held at once, server-wide (at least --max-body);\na request beyond waits up to --timeout, then is 503 unavailable")
 	fs.DurationVar(&o.timeout, "timeout", httpapi.DefaultTimeout, "longest time one request may take")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
@@ -180,6 +182,8 @@ func (o *options) check(rest []string) error {
 		return errors.New("--auth and --insecure-anonymous exclude each other")
 	case o.maxBody <= 0:
 		return fmt.Errorf("--max-body %d: want a positive number of bytes", o.maxBody)
+	case o.maxInFlight < o.maxBody:
+		return fmt.Errorf("--max-bytes-in-flight %d: want at least --max-body (%d)", o.maxInFlight, o.maxBody)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout %v: want a positive duration", o.timeout)
 	case o.shutdownTimeout <= 0:
@@ -218,7 +222,7 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	var (
 		policy *security.Policy
-		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log}
+		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout, Logger: log}
 		secOpt []security.Option
 		tokens *httpapi.Tokens
 	)

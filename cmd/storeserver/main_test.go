@@ -27,6 +27,7 @@ func TestUsageErrors(t *testing.T) {
 		{"shutdownTimeout", []string{"--insecure-anonymous", "--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
 		{"maxOpenTx", []string{"--insecure-anonymous", "--max-open-tx", "-1"}, "--max-open-tx -1"},
 		{"txIdle", []string{"--insecure-anonymous", "--tx-idle-timeout", "-1s"}, "--tx-idle-timeout -1s"},
+		{"maxInFlight", []string{"--insecure-anonymous", "--max-body", "100", "--max-bytes-in-flight", "99"}, "--max-bytes-in-flight 99"},
 		{"txPerPrincipal", []string{"--insecure-anonymous", "--max-tx-per-principal", "0"}, "--max-tx-per-principal 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},

@@ -30,7 +30,9 @@ const (
 )
 
 // ValidateKey checks a key: non-empty, valid UTF-8, no NUL, at most
-// MaxKeyLen bytes. Keys are otherwise opaque (":" and "/" are fine).
+// MaxKeyLen bytes, and, if it starts with the principal scheme in any
+// letter case, canonical (KeyOwner). Keys are otherwise opaque (":" and
+// "/" are fine).
 func ValidateKey(key string) error {
 	switch {
 	case key == "":
@@ -42,7 +44,46 @@ func ValidateKey(key string) error {
 	case strings.IndexByte(key, 0) >= 0:
 		return invalid(ErrInvalidKey, "key contains NUL")
 	}
-	return nil
+	_, err := KeyOwner(key)
+	return err
+}
+
+// KeyOwner is the one rule for keys in the principal scheme. A key that
+// does not start with "principal://" in any letter case belongs to no one
+// (owner ""). One that does must be canonical: the scheme in lower case, a
+// valid {pkr} (as in ParseNamespace), "/data/", then a path of non-empty
+// segments that are not "." or "..", with no "\" and no percent-encoded
+// "/" or "\"; it then belongs to {pkr}. Anything else ("Principal://…",
+// "principal://a/data/../b", "principal://a/x", a trailing "/") is refused
+// with ErrInvalidKey on every path, so that no store ever holds a key that
+// looks like a principal's but is not, and a prefix match on
+// "principal://{pkr}/data/" finds exactly {pkr}'s keys.
+func KeyOwner(key string) (owner string, err error) {
+	const n = len(PrincipalScheme)
+	if len(key) < n || !strings.EqualFold(key[:n], PrincipalScheme) {
+		return "", nil
+	}
+	bad := func(why string) error {
+		return invalid(ErrInvalidKey, "key %q is in the principal scheme but not canonical principal://{pkr}/data/{path}: %s", key, why)
+	}
+	rest, ok := strings.CutPrefix(key, PrincipalScheme)
+	if !ok {
+		return "", bad("the scheme must be lower case")
+	}
+	pk, path, ok := strings.Cut(rest, "/data/")
+	if !ok || !pkrPattern.MatchString(pk) || pk == "." || pk == ".." {
+		return "", bad("want a valid {pkr} then /data/")
+	}
+	lower := strings.ToLower(path)
+	if strings.Contains(path, `\`) || strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		return "", bad(`no "\", "%2F" or "%5C" in the path`)
+	}
+	for seg := range strings.SplitSeq(path, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", bad(`the path's segments are non-empty and not "." or ".."`)
+		}
+	}
+	return pk, nil
 }
 
 // NamespaceName is a validated namespace. Name is what is stored; Owner is

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -313,4 +314,105 @@ func TestHostileBytesInFlight(t *testing.T) {
 	}
 	s.must(t, "set", hBob, big)
 	s.must(t, "get", hBob, `{"key":"b3","options":{"namespace":"shared"}}`)
+}
+
+// TestHostileReservedKeys (issue 15, item 4): a key that looks like a
+// principal's but is not canonical cannot be written by anyone, admins
+// included, so query and count, whose visibility runs in SQL, cannot leak
+// one; bob's real data keys stay hidden from alice on every read path,
+// whatever she puts in filters, patterns and keys.
+func TestHostileReservedKeys(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			ns := `"options":{"namespace":"shared"}`
+			s.must(t, "set", hAdmin, `{"key":"principal://bob-pk/data/r1","value":"bob's",`+ns+`}`)
+			s.must(t, "set", hAlice, `{"key":"principal://alice-pk/data/a1","value":"alice's",`+ns+`}`)
+			s.must(t, "set", hAlice, `{"key":"plain","value":1,`+ns+`}`)
+			before := s.snapshot(t)
+			for _, k := range []string{
+				"Principal://bob-pk/data/r2", "PRINCIPAL://BOB-PK/data/r2", "principal://BOB-PK/Data/r2",
+				"principal://alice-pk/data/../../bob-pk/data/r2", "principal://bob-pk/data/./r2",
+				"principal://bob-pk/data/r2/", "principal://bob-pk/data//r2", "principal://bob-pk/data/a%2Fb",
+				"principal://bob-pk/r2",
+			} {
+				for _, tok := range []string{hAdmin, hAlice} {
+					st, env := s.call(t, "set", tok, `{"key":"`+k+`","value":1,`+ns+`}`)
+					if st == 200 || (env.code() != routes.CodeInvalidKey && env.code() != routes.CodePermissionDenied) {
+						t.Errorf("set %q as %.8s = %d %+v; want invalid_key or permission_denied", k, tok, st, env.Error)
+					}
+				}
+			}
+			if after := s.snapshot(t); after != before {
+				t.Errorf("refused writes changed the store:\nbefore %s\nafter  %s", before, after)
+			}
+			// Alice sees her keys and plain keys, never bob's, on every read
+			// path and through any filter or pattern.
+			for _, q := range []struct{ op, body string }{
+				{"query", `{` + ns + `}`},
+				{"query", `{"filter":{"field":"$key","operator":"startsWith","value":"principal://bob-pk"},` + ns + `}`},
+				{"query", `{"filter":{"or":[{"field":"$key","operator":"contains","value":"bob"},{"not":{"field":"$key","operator":"eq","value":"x"}}]},` + ns + `}`},
+				{"list", `{` + ns + `}`},
+				{"list", `{"options":{"namespace":"shared","pattern":"principal://bob-pk/*"}}`},
+				{"list", `{"options":{"namespace":"shared","pattern":"*r1"}}`},
+			} {
+				_, env := s.call(t, q.op, hAlice, q.body)
+				if !env.Success || strings.Contains(string(env.Data), "bob") {
+					t.Errorf("%s %s as alice = %+v %s", q.op, q.body, env.Error, env.Data)
+				}
+			}
+			for _, q := range []struct{ body, want string }{
+				{`{` + ns + `}`, "2"},
+				{`{"options":{"namespace":"shared","where":{"field":"$key","operator":"startsWith","value":"principal://"}}}`, "1"},
+			} {
+				if n := s.count(t, hAlice, q.body); n != q.want {
+					t.Errorf("count %s as alice = %s, want %s", q.body, n, q.want)
+				}
+			}
+			s.refused(t, "get", hAlice, `{"key":"principal://bob-pk/data/r1",`+ns+`}`, 403, routes.CodePermissionDenied)
+			s.refused(t, "has", hAlice, `{"key":"principal://bob-pk/data/r1",`+ns+`}`, 403, routes.CodePermissionDenied)
+			s.refused(t, "getMetadata", hAlice, `{"key":"principal://bob-pk/data/nothing",`+ns+`}`, 403, routes.CodePermissionDenied)
+			if env := s.must(t, "getMany", hAlice, `{"keys":["principal://bob-pk/data/r1","plain"],`+ns+`}`); strings.Contains(string(env.Data), "bob's") {
+				t.Errorf("getMany as alice shows bob's value: %s", env.Data)
+			}
+			// Bob sees his own.
+			if n := s.count(t, hBob, `{`+ns+`}`); n != "2" {
+				t.Errorf("count as bob = %s, want 2", n)
+			}
+		})
+	}
+}
+
+// count calls count as token and returns the count as text.
+func (s *testServer) count(t testing.TB, token, body string) string {
+	t.Helper()
+	var c struct {
+		Count json.Number `json:"count"`
+	}
+	st, raw := s.raw(t, "count", token, body)
+	if st != 200 || json.Unmarshal(raw, &c) != nil {
+		t.Fatalf("count %s = %d %s", body, st, raw)
+	}
+	return c.Count.String()
+}
+
+// raw calls op as token and returns the status and the response body.
+func (s *testServer) raw(t testing.TB, op, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/"+op, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
 }

@@ -49,10 +49,13 @@
 //   - A key that starts with the principal scheme in any letter case must
 //     be canonical: "principal://", a valid {pkr}, "/data/", then non-empty
 //     segments that are not "." or "..", with no "\" and no percent-encoded
-//     "/" or "\". Any other such key (another case, an empty or look-alike
-//     {pkr}, "..", "%2F", a trailing slash, "//") is reserved: denied to
-//     everyone but holders of principal://*, who reach every principal's
-//     space anyway.
+//     "/" or "\". That is storage.KeyOwner, the one rule every path uses:
+//     the engine refuses any other such key (another case, an empty or
+//     look-alike {pkr}, "..", "%2F", a trailing slash, "//") with
+//     storage.ErrInvalidKey, for everyone, administrators included, so no
+//     store holds one; this layer denies it before that to everyone but
+//     holders of principal://*. Because every stored key in the scheme is
+//     canonical, the filter on $key that List, Query and Count add is exact.
 //     Keys are opaque and compared byte-wise, so a look-alike that does not
 //     start with the scheme ("рrincipal://…" with a Cyrillic "р") is an
 //     ordinary key of its namespace and reaches nobody's data.

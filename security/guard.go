@@ -20,6 +20,11 @@ const keyField = "$key"
 // visibleFilter is the filter that keeps only the keys sub may read in a
 // namespace it may read: keys outside the principal scheme, and the data
 // keys of the owners sub may read. ok is false when sub may read every key.
+// It is exact because storage.KeyOwner is the one rule for such keys: no
+// store holds a key in the scheme that is not canonical (lower-case
+// "principal://", a {pkr} without "/", "/data/", a clean path), so a key
+// starting "principal://{pkr}/data/" is {pkr}'s and every other key in the
+// scheme starts "principal://".
 func visibleFilter(sub subject) (storage.Filter, bool) {
 	owners, all := sub.dataOwners(Read)
 	if all {

@@ -251,32 +251,10 @@ func (s subject) dataOwners(need Permission) (owners []string, all bool) {
 	return owners, false
 }
 
-// keyOwner classifies key. A key that does not start with the principal
-// scheme in any letter case belongs to no one (owner "", ok). A key that
-// does must be canonical, principal://{pkr}/data/{path} with exact
-// lower-case scheme, a valid {pkr}, and a path of non-empty segments that
-// are not "." or "..", with no percent-encoded "/" or "\" and no "\"; it
-// then belongs to {pkr}. Anything else is not ok: such keys are refused.
+// keyOwner classifies key under storage.KeyOwner, the one rule: owner ""
+// for a key outside the principal scheme, {pkr} for a canonical one; ok is
+// false for any other key in the scheme, which no store holds.
 func keyOwner(key string) (owner string, ok bool) {
-	if !isPrincipalLike(key) {
-		return "", true
-	}
-	rest, found := strings.CutPrefix(key, storage.PrincipalScheme)
-	if !found {
-		return "", false
-	}
-	pk, path, found := strings.Cut(rest, "/data/")
-	if !found || validatePKR(pk) != nil || path == "" {
-		return "", false
-	}
-	lower := strings.ToLower(path)
-	if strings.Contains(path, `\`) || strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
-		return "", false
-	}
-	for seg := range strings.SplitSeq(path, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return "", false
-		}
-	}
-	return pk, true
+	owner, err := storage.KeyOwner(key)
+	return owner, err == nil
 }

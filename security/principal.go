@@ -3,7 +3,6 @@ package security
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -111,11 +110,4 @@ func WithPrincipal(ctx context.Context, p PKR) context.Context {
 func PrincipalFrom(ctx context.Context) (PKR, bool) {
 	p, ok := ctx.Value(principalKey{}).(PKR)
 	return p, ok
-}
-
-// isPrincipalLike reports whether s starts with the principal scheme in any
-// letter case ("principal://", "Principal://", ...).
-func isPrincipalLike(s string) bool {
-	const n = len(storage.PrincipalScheme)
-	return len(s) >= n && strings.EqualFold(s[:n], storage.PrincipalScheme)
 }

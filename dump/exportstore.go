@@ -19,8 +19,9 @@ import (
 // that act as a principal, such as the web console.
 //
 // It reads inside one read-only transaction (repeatable read) when s has
-// transactions, so the entries are those of one snapshot; otherwise each
-// page is read on its own. Entries are read by Query pages of o.PageSize
+// transactions and lets the caller begin one, so the entries are those of
+// one snapshot; otherwise (no transactions, or an authorizing store that
+// denies the caller storage://transactions) each page is read on its own. Entries are read by Query pages of o.PageSize
 // (0: 500) in key order, and each entry's audit actors by one GetMetadata
 // in the same transaction, so an export costs a statement per entry. A
 // namespace that is missing, or that the caller may not read, is
@@ -49,11 +50,13 @@ func ExportStore(ctx context.Context, s storage.Store, w io.Writer, o ExportOpti
 	var ops storage.Ops = s
 	if s.Capabilities().Transactions {
 		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true, Isolation: storage.LevelRepeatableRead})
-		if err != nil {
+		switch {
+		case err == nil:
+			defer func() { _ = tx.Rollback(ctx) }()
+			ops = tx
+		case !errors.Is(err, storage.ErrPermissionDenied):
 			return Stats{}, err
 		}
-		defer func() { _ = tx.Rollback(ctx) }()
-		ops = tx
 	}
 	counts := make([]int64, len(nss))
 	var total int64

@@ -16,6 +16,9 @@ var keyTests = []test{
 	{"NUL", func(t *testing.T, s *suite) { testInvalidKey(t, s, "a\x00b") }},
 	{"InvalidUTF8", func(t *testing.T, s *suite) { testInvalidKey(t, s, "a\xffb") }},
 	{"TruncatedUTF8", func(t *testing.T, s *suite) { testInvalidKey(t, s, "\xe6\x97") }},
+	{"PrincipalCase", func(t *testing.T, s *suite) { testInvalidKey(t, s, "Principal://k/data/x") }},
+	{"PrincipalNotData", func(t *testing.T, s *suite) { testInvalidKey(t, s, "principal://k/namespace/x") }},
+	{"PrincipalDotDot", func(t *testing.T, s *suite) { testInvalidKey(t, s, "principal://a/data/../../b/data/x") }},
 	{"Distinct", testKeysDistinct},
 }
 
@@ -37,7 +40,8 @@ var validKeys = []struct{ name, key string }{
 	{"glob", "*?[]{}"},
 	{"control", "tab\there\nnewline"},
 	{"sqlish", "'; DROP TABLE entries; --"},
-	{"namespacelike", "principal://k/namespace/x"},
+	{"principalData", "principal://k/data/x"},
+	{"principalLookalike", "рrincipal://k/namespace/x"}, // Cyrillic "р"
 	{"default", "default"},
 }
 

@@ -12,8 +12,9 @@ import (
 var (
 	// ErrNotFound is returned by Get, GetMetadata, SetMetadata and Delete when
 	// the key does not exist, and per key by GetMany and DeleteMany. It wraps
-	// sql.ErrNoRows so code written against database/sql can test for either.
-	ErrNotFound = fmt.Errorf("storage: not found: %w", sql.ErrNoRows)
+	// sql.ErrNoRows so code written against database/sql can test for either;
+	// its message does not repeat database/sql's text.
+	ErrNotFound error = notFoundError{}
 
 	// ErrAlreadyExists is returned by Set and SetMany with NoOverwrite when the
 	// key already exists.
@@ -120,6 +121,13 @@ var (
 	// ErrClosed is returned by every operation on a closed store.
 	ErrClosed = errors.New("storage: store is closed")
 )
+
+// notFoundError is ErrNotFound: "storage: not found", which also satisfies
+// errors.Is(err, sql.ErrNoRows).
+type notFoundError struct{}
+
+func (notFoundError) Error() string { return "storage: not found" }
+func (notFoundError) Unwrap() error { return sql.ErrNoRows }
 
 // OpError describes a failed operation: which operation, on which namespace
 // and key. It wraps the cause, which wraps one of the sentinel errors above.

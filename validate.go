@@ -134,8 +134,9 @@ func ParseNamespace(name string) (NamespaceName, error) {
 	return NamespaceName{Name: name, Owner: pkr}, nil
 }
 
-// EncodeValue marshals v to JSON (json.RawMessage and []byte holding JSON
-// pass through as they are) and checks that it is storable on every dialect:
+// EncodeValue marshals v to JSON as encoding/json does (json.RawMessage
+// passes through as it is; a []byte is a base64 string, as json.Marshal
+// writes it) and checks that it is storable on every dialect:
 // valid UTF-8 JSON, no NaN or infinities, no \u0000 or unpaired surrogate
 // escapes, no duplicate object keys, nesting at most MaxDepth, at most
 // maxSize bytes (0 = DefaultMaxValueSize), and numbers that written out in
@@ -147,8 +148,6 @@ func EncodeValue(v any, maxSize int) ([]byte, error) {
 	var b []byte
 	switch x := v.(type) {
 	case json.RawMessage:
-		b = x
-	case []byte:
 		b = x
 	default:
 		var err error

@@ -120,6 +120,10 @@ func TestImportMalformed(t *testing.T) {
 		{"bad header", 1, `{"type":"header","format":"other","version":1}`, dump.ErrMalformed},
 		{"header version", 1, strings.Replace(f.lines[0], `"version":1`, `"version":9`, 1), dump.ErrMalformed},
 		{"empty line", mid, ``, dump.ErrMalformed},
+		{"lone surrogate key", mid, `{"type":"entry","ns":"alpha","key":"sur\ud800","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
+		{"lone low surrogate key", mid, `{"type":"entry","ns":"alpha","key":"\udfffx","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
+		{"lone surrogate value", mid, `{"type":"entry","ns":"alpha","key":"x","value":"\ud800","metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
+		{"lone surrogate actor", mid, `{"type":"entry","ns":"alpha","key":"x","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z","created_by":"\ud800"}`, dump.ErrMalformed},
 		{"bad namespace line", 2, `{"type":"namespace","name":"no/slash","metadata":{},"created_at":"2024-01-01T00:00:00Z","entries":0}`, storage.ErrInvalidNamespace},
 		{"changed value", mid, strings.Replace(entry, `"version":`, `"created_by":"mallory","version":`, 1), dump.ErrCorrupt},
 	}

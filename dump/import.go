@@ -53,9 +53,12 @@ type ImportStats struct {
 	// Entries counts the committed entries by outcome; Stats.Entries is
 	// their sum.
 	sqlstore.RestoreResult
-	// NamespacesCreated and NamespacesUpdated count namespace lines that
-	// created a namespace, or updated an existing empty one (or overwrote
-	// one); the others were unchanged or skipped.
+	// NamespacesCreated counts the namespaces the import created: by a
+	// namespace line, or by an entry whose namespace has no line and was
+	// missing (RestoreResult.NewNamespaces counts those alone).
+	// NamespacesUpdated counts namespace lines that updated an existing
+	// empty namespace (or overwrote one); the others were unchanged or
+	// skipped.
 	NamespacesCreated int64
 	NamespacesUpdated int64
 	// Lines is the number of lines read; LastCommittedLine the last line
@@ -257,6 +260,9 @@ func (im *importer) run(ctx context.Context) error {
 		if dec.More() {
 			return im.abort(ctx, lineNo, fmt.Errorf("%w: more than one JSON value on the line", ErrMalformed))
 		}
+		if err := loneSurrogate(raw); err != nil {
+			return im.abort(ctx, lineNo, err)
+		}
 		switch l.Type {
 		case typeEntry:
 			if err := im.entry(ctx, lineNo, &l); err != nil {
@@ -432,6 +438,7 @@ func (im *importer) flush(ctx context.Context) error {
 		return &ImportError{Line: line, Err: err, Committed: im.st, RolledBackFrom: im.batchFrom, RolledBackTo: im.batchTo}
 	}
 	im.st.Add(res)
+	im.st.NamespacesCreated += int64(res.NewNamespaces)
 	im.st.Entries += int64(res.Total())
 	im.st.LastCommittedLine = im.batchTo
 	clear(im.batch) // drop the references to the values

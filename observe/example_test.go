@@ -45,7 +45,7 @@ func Example() {
 	fmt.Println("failures:", failures)
 	// Output:
 	// level=DEBUG msg="storage set" op=set namespace=users key=user:1 rows=1
-	// level=DEBUG msg="storage get" op=get namespace=users key=user:2 rows=0 error_type=not_found error="storage: get namespace \"users\" key \"user:2\": not found: sql: no rows in result set"
+	// level=DEBUG msg="storage get" op=get namespace=users key=user:2 rows=0 error_type=not_found error="storage: get namespace \"users\" key \"user:2\": not found"
 	// level=WARN msg="storage set" op=set namespace=default rows=0 error_type=invalid_key error="storage: set namespace \"default\": invalid key: key is empty"
 	// failures: 1
 }

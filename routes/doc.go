@@ -59,6 +59,8 @@
 // invalid_option and nothing is written. Each setMany entry takes the same
 // members for its own expiry; an entry without any takes the options'.
 // Expiry times are decided by the store's clock, never the caller's.
+//	includeMetadata bool                  the seed's option of get and getMany: accepted, and
+//	                                      metadata is returned whatever it says
 //
 // A false boolean is the same as an absent one. Which options an operation
 // accepts is the store's rule: a known option the operation does not take
@@ -74,7 +76,7 @@
 // Every response is an envelope: {"success":true, …} with the route's
 // members, or {"success":false,"error":{…}}. An error is
 //
-//	{"code":"not_found","message":"storage: get namespace \"users\" key \"u:9\": not found: …",
+//	{"code":"not_found","message":"storage: get namespace \"users\" key \"u:9\": not found",
 //	 "op":"get","namespace":"users","key":"u:9"}
 //
 // where code is one of the codes below, message is for people (it starts

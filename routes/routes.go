@@ -105,6 +105,9 @@ func decodeRequest(body []byte, v any) error {
 	if trimmed[0] != '{' {
 		return badRequest("the body must be a JSON object")
 	}
+	if err := loneSurrogate(trimmed); err != nil {
+		return err
+	}
 	d := json.NewDecoder(bytes.NewReader(trimmed))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
@@ -203,6 +206,9 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 		return nil, nil
 	}
 	var opts []storage.Option
+	if o.IncludeMetadata != nil {
+		return nil, storage.Invalidf(storage.ErrInvalidOption, "options.includeMetadata is an option of get and getMany only")
+	}
 	if o.Namespace != nil {
 		opts = append(opts, storage.InNamespace(*o.Namespace))
 	}
@@ -404,7 +410,19 @@ func optTime(t time.Time) *time.Time {
 	return &t
 }
 
+// withoutIncludeMetadata drops the seed's includeMetadata option, which get
+// and getMany accept: they return metadata whatever it says.
+func withoutIncludeMetadata(o *Options) *Options {
+	if o == nil || o.IncludeMetadata == nil {
+		return o
+	}
+	c := *o
+	c.IncludeMetadata = nil
+	return &c
+}
+
 func (h handlers) get(ctx context.Context, req *KeyRequest) (*GetResponse, error) {
+	req.Options = withoutIncludeMetadata(req.Options)
 	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
@@ -455,7 +473,7 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 	if req.Keys == nil {
 		return nil, badRequest("member \"keys\" is missing")
 	}
-	t, opts, err := h.target(req.Options)
+	t, opts, err := h.target(withoutIncludeMetadata(req.Options))
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,10 @@ type Options struct {
 	Where         json.RawMessage `json:"where,omitempty"`
 	// Filter is the seed's name of Where (count's options.filter).
 	Filter json.RawMessage `json:"filter,omitempty"`
+	// IncludeMetadata is the seed's option of get and getMany. Metadata is
+	// returned whatever it says; it is accepted so that a seed-speaking
+	// caller is understood, and refused (invalid_option) elsewhere.
+	IncludeMetadata *bool `json:"includeMetadata,omitempty"`
 	// ExpiryOptions are set's expiry, and setMany's for the entries
 	// without their own.
 	ExpiryOptions

@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"math"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -396,7 +397,7 @@ func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListRes
 	for {
 		page := append([]storage.Option(nil), base...)
 		if co.Limit > 0 {
-			page = append(page, storage.Limit(skip+co.Limit-len(out.Keys)))
+			page = append(page, storage.Limit(addSat(skip, co.Limit-len(out.Keys))))
 		}
 		if cursor != "" {
 			page = append(page, storage.After(cursor))
@@ -421,4 +422,13 @@ func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListRes
 			return out, nil
 		}
 	}
+}
+
+// addSat is a+b for a, b >= 0, saturating at math.MaxInt: a page of
+// Offset(math.MaxInt) and Limit(math.MaxInt) asks for every key.
+func addSat(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -51,6 +53,14 @@ func decodeCursor(s, op, hash string) (cursor, error) {
 	if err != nil || c.Op == "" {
 		return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 	}
+	if !cursorText(c.Key) {
+		return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+	}
+	for _, v := range c.Vals {
+		if v.Str != nil && !cursorText(*v.Str) {
+			return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+		}
+	}
 	if c.Op != op {
 		return c, storage.Invalidf(storage.ErrInvalidOption, "After: the cursor belongs to %s, not %s", c.Op, op)
 	}
@@ -59,6 +69,13 @@ func decodeCursor(s, op, hash string) (cursor, error) {
 			"After: the cursor belongs to another %s (a different namespace, %s or sort)", op, map[string]string{"list": "pattern", "query": "filter"}[op])
 	}
 	return c, nil
+}
+
+// cursorText reports whether a cursor's string can be a key or a stored
+// string: valid UTF-8 without NUL, which no database could compare with.
+// Only a forged cursor fails it.
+func cursorText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // fingerprint hashes what a cursor must be reused with.

@@ -36,10 +36,11 @@ func (x *ops) compiler() *dialect.Compiler {
 }
 
 // pageLimit applies Limit and Offset: one row more than the limit is read,
-// to know whether another page follows.
+// to know whether another page follows. A limit so large that one more
+// would not fit a BIGINT reads at most math.MaxInt64 rows, which is the same.
 func pageLimit(b sq.SelectBuilder, o storage.CallOptions) sq.SelectBuilder {
 	if o.Limit >= 0 {
-		b = b.Limit(uint64(o.Limit) + 1)
+		b = b.Limit(min(uint64(o.Limit)+1, math.MaxInt64))
 	}
 	if o.Offset > 0 {
 		if o.Limit < 0 {

@@ -59,6 +59,9 @@ type RestoreResult struct {
 	Overwritten int // conflicting keys replaced (ConflictOverwrite)
 	Skipped     int // conflicting keys kept (ConflictSkip)
 	Expired     int // records already expired by the store's clock, not written
+	// NewNamespaces counts the namespaces the records' namespaces created
+	// (they were missing); it is not part of Total.
+	NewNamespaces int
 }
 
 // Add adds r2's counts to r.
@@ -68,6 +71,7 @@ func (r *RestoreResult) Add(r2 RestoreResult) {
 	r.Overwritten += r2.Overwritten
 	r.Skipped += r2.Skipped
 	r.Expired += r2.Expired
+	r.NewNamespaces += r2.NewNamespaces
 }
 
 // Total is the number of records the result accounts for.
@@ -284,17 +288,33 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 			}
 		}
 		names := make([]string, 0, len(nss))
-		for name, ns := range nss {
-			if err := q.ensureNamespace(ctx, ns, firstCreated[name]); err != nil {
-				return err
-			}
+		for name := range nss {
 			names = append(names, name)
 		}
-		// Insert what is new; read back only the keys that were there.
 		ids, err := q.restoreNamespaceIDs(ctx, names)
 		if err != nil {
 			return err
 		}
+		if len(ids) < len(names) {
+			// Create the missing namespaces, and count them.
+			have := make(map[string]bool, len(ids))
+			for _, name := range ids {
+				have[name] = true
+			}
+			for _, name := range names {
+				if have[name] {
+					continue
+				}
+				if err := q.ensureNamespace(ctx, nss[name], firstCreated[name]); err != nil {
+					return err
+				}
+				res.NewNamespaces++
+			}
+			if ids, err = q.restoreNamespaceIDs(ctx, names); err != nil {
+				return err
+			}
+		}
+		// Insert what is new; read back only the keys that were there.
 		all := make([]*Record, len(recs))
 		for i := range recs {
 			all[i] = &recs[i]

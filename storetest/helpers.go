@@ -42,6 +42,11 @@ var sentinels = []error{
 	storage.ErrClosed,
 }
 
+// internalText is driver and database text that must never reach a
+// caller: it says nothing the sentinel does not, and can reveal where the
+// database lives.
+var internalText = []string{"sql: no rows", "SQLSTATE", "failed to connect"}
+
 // wantErr fails t unless err satisfies errors.Is(err, target), its message
 // starts with "storage: ", and it wraps no contract sentinel other than
 // target.
@@ -58,12 +63,17 @@ func wantErr(t *testing.T, err, target error, what string) {
 	checkErrShape(t, err, what)
 }
 
-// checkErrShape fails t if err's message does not start with "storage: " or
-// if err wraps more than one contract sentinel.
+// checkErrShape fails t if err's message does not start with "storage: ",
+// carries internalText, or if err wraps more than one contract sentinel.
 func checkErrShape(t *testing.T, err error, what string) {
 	t.Helper()
 	if !strings.HasPrefix(err.Error(), "storage: ") {
 		t.Errorf("%s: error %q does not start with %q", what, err, "storage: ")
+	}
+	for _, leak := range internalText {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("%s: error %q carries the database's internal text %q", what, err, leak)
+		}
 	}
 	var wrapped []error
 	for _, s := range sentinels {

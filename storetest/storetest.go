@@ -134,6 +134,7 @@ func groups() []group {
 		{"Transactions", txTests},
 		{"Expiry", expiryTests},
 		{"Indexes", indexTests},
+		{"Limits", limitTests},
 	}
 }
 

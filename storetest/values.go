@@ -246,6 +246,12 @@ func testValuesGo(t *testing.T, s *suite) {
 		{"number", json.Number("1.5e3")},
 		{"time", time.Date(2024, 2, 29, 12, 30, 0, 123456789, time.UTC)},
 		{"marshaler", goMarshaler{}},
+		// []byte is a base64 string, as encoding/json writes it, even
+		// when the bytes happen to be JSON text.
+		{"bytes", []byte("hello")},
+		{"bytesJSON", []byte(`{"a":1}`)},
+		{"bytesEmpty", []byte{}},
+		{"bytesNil", []byte(nil)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

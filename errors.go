@@ -101,8 +101,9 @@ var (
 	ErrTxConflict = errors.New("storage: transaction conflict, retry")
 
 	// ErrCommitUnknown is returned by Commit when the connection failed
-	// while committing: the transaction may or may not have committed. It is
-	// never retried automatically.
+	// while committing, and by a single write outside a transaction whose
+	// connection failed after the write was sent: it may or may not have
+	// taken effect. It is never retried automatically.
 	ErrCommitUnknown = errors.New("storage: commit outcome unknown")
 
 	// ErrReadOnly is returned by a write in a read-only transaction.
@@ -120,7 +121,34 @@ var (
 
 	// ErrClosed is returned by every operation on a closed store.
 	ErrClosed = errors.New("storage: store is closed")
+
+	// ErrUnavailable is returned when the database cannot be reached or
+	// refused to serve: the server is down, restarting or shutting down,
+	// the connection failed, or (SQLite) the file could not be read or
+	// written. The operation did not take effect, so running it again later
+	// is safe; RunInTx retries a transaction that failed with it. A write
+	// whose connection failed after the write was sent is ErrCommitUnknown
+	// instead. Its message carries no connection details.
+	ErrUnavailable = errors.New("storage: database unavailable")
+
+	// ErrStorageFull is returned by a write when the database has no room
+	// left (a full disk, SQLITE_FULL, PostgreSQL's disk_full). Nothing was
+	// written; reads go on working, and writes succeed again once space is
+	// freed, without reopening the store.
+	ErrStorageFull = errors.New("storage: storage full")
 )
+
+// Sentinels returns every sentinel error above, in a stable order: what
+// "wraps exactly one documented sentinel" is checked against.
+func Sentinels() []error {
+	return []error{
+		ErrNotFound, ErrAlreadyExists, ErrNamespaceNotFound, ErrNamespaceExists, ErrNamespaceNotEmpty,
+		ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge, ErrInvalidOption,
+		ErrConflict, ErrCapacityExceeded, ErrInvalidFilter, ErrUnsupported, ErrAborted, ErrTxDone,
+		ErrTxNotFound, ErrTooManyTx, ErrTxConflict, ErrCommitUnknown, ErrReadOnly, ErrUnauthenticated,
+		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull,
+	}
+}
 
 // notFoundError is ErrNotFound: "storage: not found", which also satisfies
 // errors.Is(err, sql.ErrNoRows).

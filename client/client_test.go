@@ -25,7 +25,8 @@ var contractSentinels = []error{
 	storage.ErrValueTooLarge, storage.ErrInvalidOption, storage.ErrConflict, storage.ErrCapacityExceeded,
 	storage.ErrInvalidFilter, storage.ErrUnsupported, storage.ErrAborted, storage.ErrTxDone, storage.ErrTxNotFound,
 	storage.ErrTooManyTx, storage.ErrTxConflict, storage.ErrCommitUnknown, storage.ErrReadOnly,
-	storage.ErrUnauthenticated, storage.ErrPermissionDenied, storage.ErrClosed,
+	storage.ErrUnauthenticated, storage.ErrPermissionDenied, storage.ErrClosed, storage.ErrUnavailable,
+	storage.ErrStorageFull,
 }
 
 // faultyTransport passes calls to a Mux until fail is set, then fails them

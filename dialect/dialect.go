@@ -31,6 +31,8 @@ const (
 	ErrBusy                              // SQLite BUSY/LOCKED: retry later
 	ErrInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
 	ErrConnection                        // the connection failed; the outcome may be unknown
+	ErrFull                              // the disk is full (SQLITE_FULL, Postgres 53100)
+	ErrTxAborted                         // Postgres 25P02: an earlier statement aborted the transaction
 )
 
 func (c ErrorClass) String() string {
@@ -51,6 +53,10 @@ func (c ErrorClass) String() string {
 		return "invalid-text"
 	case ErrConnection:
 		return "connection"
+	case ErrFull:
+		return "full"
+	case ErrTxAborted:
+		return "tx-aborted"
 	}
 	return "other"
 }

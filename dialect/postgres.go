@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"errors"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -24,6 +25,9 @@ const (
 	pgDeadlockDetected     = "40P01"
 	pgUntranslatable       = "22P05" // unsupported Unicode escape sequence
 	pgInvalidText          = "22P02" // invalid input syntax
+	pgDiskFull             = "53100"
+	pgTooManyConnections   = "53300"
+	pgInFailedTx           = "25P02" // current transaction is aborted
 )
 
 func (postgresDialect) Classify(err error) ErrorClass {
@@ -45,14 +49,25 @@ func (postgresDialect) Classify(err error) ErrorClass {
 			return ErrDeadlock
 		case pgUntranslatable, pgInvalidText:
 			return ErrInvalidText
+		case pgDiskFull:
+			return ErrFull
+		case pgInFailedTx:
+			return ErrTxAborted
+		case pgTooManyConnections:
+			return ErrConnection
 		}
-		if len(pe.Code) == 5 && pe.Code[:2] == "08" {
+		// 08: connection exception; 57P01-57P03: the server is shutting
+		// down or starting up.
+		if len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P") {
 			return ErrConnection
 		}
 		return ErrOther
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || pgconn.Timeout(err) {
+		return ErrConnection
+	}
+	if errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return ErrConnection
 	}
 	var ce *pgconn.ConnectError

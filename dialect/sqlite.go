@@ -41,6 +41,8 @@ func (sqliteDialect) Classify(err error) ErrorClass {
 		case sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return ErrNotNull
 		}
+	case sqlite3.SQLITE_FULL:
+		return ErrFull
 	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
 		return ErrConnection
 	}

@@ -38,6 +38,8 @@ var errorTypes = []struct {
 	{storage.ErrUnauthenticated, "unauthenticated"},
 	{storage.ErrPermissionDenied, "permission_denied"},
 	{storage.ErrClosed, "closed"},
+	{storage.ErrUnavailable, "unavailable"},
+	{storage.ErrStorageFull, "storage_full"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "deadline_exceeded"},
 }
@@ -73,10 +75,12 @@ const (
 	// can act on: invalid input, a conflict, a missing or existing
 	// namespace, capacity, permissions, a finished or conflicting
 	// transaction, a closed store, a cancelled or expired context, ...:
-	// every storage sentinel except ErrCommitUnknown.
+	// every storage sentinel except ErrCommitUnknown, ErrUnavailable and
+	// ErrStorageFull.
 	SeverityRefused
-	// SeverityFailed: the store failed: storage.ErrCommitUnknown, or an
-	// error that wraps no storage sentinel (a driver or I/O failure).
+	// SeverityFailed: the store failed: storage.ErrCommitUnknown,
+	// ErrUnavailable (the database cannot be reached), ErrStorageFull, or
+	// an error that wraps no storage sentinel.
 	SeverityFailed
 )
 
@@ -85,7 +89,7 @@ func SeverityOf(err error) Severity {
 	switch ErrorType(err) {
 	case "", "not_found":
 		return SeverityOK
-	case "other", "commit_unknown":
+	case "other", "commit_unknown", "unavailable", "storage_full":
 		return SeverityFailed
 	}
 	return SeverityRefused

@@ -41,6 +41,8 @@ const (
 	CodeClosed            = "closed"
 	CodeCanceled          = "canceled"
 	CodeDeadlineExceeded  = "deadline_exceeded"
+	CodeUnavailable       = "unavailable"
+	CodeStorageFull       = "storage_full"
 
 	CodeInvalidRequest = "invalid_request"
 	CodeUnknownRoute   = "unknown_route"
@@ -106,6 +108,8 @@ var codeTable = []struct {
 	{CodeUnauthenticated, storage.ErrUnauthenticated, http.StatusUnauthorized},
 	{CodePermissionDenied, storage.ErrPermissionDenied, http.StatusForbidden},
 	{CodeClosed, storage.ErrClosed, http.StatusServiceUnavailable},
+	{CodeUnavailable, storage.ErrUnavailable, http.StatusServiceUnavailable},
+	{CodeStorageFull, storage.ErrStorageFull, http.StatusInsufficientStorage},
 	{CodeCanceled, context.Canceled, StatusClientClosedRequest},
 	{CodeDeadlineExceeded, context.DeadlineExceeded, http.StatusGatewayTimeout},
 }

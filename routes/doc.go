@@ -187,6 +187,8 @@
 //	unauthenticated      storage.ErrUnauthenticated                      401
 //	permission_denied    storage.ErrPermissionDenied                     403
 //	closed               storage.ErrClosed                               503
+//	unavailable          storage.ErrUnavailable (retry later)            503
+//	storage_full         storage.ErrStorageFull                          507
 //	canceled             context.Canceled                                499
 //	deadline_exceeded    context.DeadlineExceeded                        504
 //	invalid_request      ErrInvalidRequest: malformed body               400

@@ -141,8 +141,33 @@
 //     errors are ErrTxConflict; a COMMIT whose connection failed is
 //     ErrCommitUnknown. txmanager.RunInTx retries the first, never the second.
 //   - An Atomic batch inside a transaction runs under a savepoint.
+//   - A write inside a PostgreSQL transaction that races a recursive
+//     DeleteNamespace of its namespace fails with ErrTxConflict (the
+//     transaction is aborted; RunInTx runs it again, which recreates the
+//     namespace), and so does every later operation and the Commit of that
+//     transaction. Outside a transaction the write recreates the namespace
+//     and succeeds.
 //   - A read-only transaction refuses writes with ErrReadOnly before they
 //     reach the database.
+//
+// # Errors
+//
+// Every error wraps exactly one storage sentinel. Driver errors are
+// translated (errclass.go) and their messages never carry the driver's
+// text (server address, user, SQLSTATE); errors.As still finds the
+// *pgconn.PgError or *sqlite.Error beneath. A database that cannot be
+// reached (refused or lost connections, a server shutting down or starting,
+// SQLite I/O errors) is ErrUnavailable, which RunInTx retries; a write
+// outside a transaction, or a COMMIT, whose connection failed after it was
+// sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
+// a rollback has a known outcome (ErrTxConflict). A full disk is
+// ErrStorageFull. Context errors are returned as they are.
+//
+// # WAL
+//
+// SQLite checkpoints the WAL of a file store while it is open (walhook.go):
+// it stays near wal_autocheckpoint's 1000 pages beyond the largest
+// transaction, unless readers keep snapshots open for a long time.
 //
 // # Queries
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 )
 
 // ops implements storage.Ops over a scope: the store itself, or one of its
@@ -33,8 +34,19 @@ type storeScope struct{ s *Store }
 
 func (sc storeScope) reader() querier { return sc.s.eng.reader() }
 func (sc storeScope) writer() querier { return sc.s.eng.writer() }
+
+// atomic runs fn in a transaction. When the transaction failed on a foreign
+// key (on PostgreSQL a recursive DeleteNamespace removed the namespace that
+// fn had just created or found), it runs again, up to
+// maxNamespaceRetries times: fn recreates the namespace, as any write to a
+// missing namespace does.
 func (sc storeScope) atomic(ctx context.Context, fn func(q querier) error) error {
-	return sc.s.eng.inTx(ctx, fn)
+	for attempt := 0; ; attempt++ {
+		err := sc.s.eng.inTx(ctx, fn)
+		if err == nil || attempt >= maxNamespaceRetries || sc.s.eng.dialect().Classify(err) != dialect.ErrForeignKey {
+			return err
+		}
+	}
 }
 
 func (sc storeScope) readOnly() bool { return false }

@@ -97,6 +97,9 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 		e.rc = newStmtCache(e.r)
 	}
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
+	if e.r != e.w {
+		e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
+	}
 	return e, nil
 }
 
@@ -162,7 +165,12 @@ func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error
 		return err
 	}
 	e.count()
-	return tx.Commit()
+	err = tx.Commit()
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
+		// database/sql rolled the transaction back when ctx ended.
+		return ctx.Err()
+	}
+	return err
 }
 
 func (e *sqliteEngine) count() {

@@ -181,7 +181,8 @@ func (x *ops) startWrite(ctx context.Context, op string, allowed storage.OptionK
 }
 
 // fail wraps err for operation op. Errors that already are *OpError pass
-// through; a database error after Close reads as ErrClosed.
+// through; a database error after Close reads as ErrClosed; other driver
+// errors are classified (classify, errclass.go).
 func (s *Store) fail(op, ns, key string, err error) error {
 	var oe *storage.OpError
 	if errors.As(err, &oe) {
@@ -189,23 +190,16 @@ func (s *Store) fail(op, ns, key string, err error) error {
 	}
 	if s.closed.Load() && !isSentinel(err) {
 		err = storage.ErrClosed
-	} else if s.eng.dialect().Classify(err).Retryable() {
-		err = conflictError{err}
+	} else if !isSentinel(err) {
+		err = s.classify(op, err)
 	}
 	return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 }
 
-// conflictError marks a driver error that aborted a transaction to keep it
-// isolated (serialization failure, deadlock, busy): it is both
-// storage.ErrTxConflict and the driver's error.
-type conflictError struct{ err error }
-
-func (e conflictError) Error() string   { return "transaction conflict, retry: " + e.err.Error() }
-func (e conflictError) Unwrap() []error { return []error{storage.ErrTxConflict, e.err} }
-
 func isSentinel(err error) bool {
 	var ve *storage.ValidationError
-	return errors.As(err, &ve) || errors.Is(err, storage.ErrNotFound) ||
+	var de *dbError // already classified
+	return errors.As(err, &ve) || errors.As(err, &de) || errors.Is(err, storage.ErrNotFound) ||
 		errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrAlreadyExists) ||
 		errors.Is(err, storage.ErrCapacityExceeded)
 }

@@ -174,6 +174,7 @@ func (t *sqlTx) enter() {
 }
 
 func (t *sqlTx) leave(ctx context.Context, err error) {
+	inTxError(err)
 	if err != nil && ctx.Err() != nil && !t.done {
 		_ = t.end(ctx, false) // the operation's error is what the caller needs
 	}
@@ -237,12 +238,16 @@ func (t *sqlTx) commitError(err error) error {
 func pgCommitError(err error) error {
 	var pe *pgconn.PgError
 	switch {
+	case commitRolledBack(err):
+		// An earlier statement had aborted the transaction: the server
+		// rolled it back, a known outcome.
+		return &dbError{storage.ErrTxConflict, "an earlier error aborted the transaction, which rolled back", err}
 	case errors.As(err, &pe) && !connectionFatal(pe.Code):
 		return err // the server answered: fail decides conflict or not
 	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
 		return err // nothing was sent: the transaction did not commit
 	}
-	return fmt.Errorf("%w: %w", storage.ErrCommitUnknown, err)
+	return &dbError{storage.ErrCommitUnknown, "the connection failed while committing", err}
 }
 
 // connectionFatal reports SQLSTATEs that end the connection (class 08,

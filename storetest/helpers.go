@@ -40,6 +40,8 @@ var sentinels = []error{
 	storage.ErrUnauthenticated,
 	storage.ErrPermissionDenied,
 	storage.ErrClosed,
+	storage.ErrUnavailable,
+	storage.ErrStorageFull,
 }
 
 // internalText is driver and database text that must never reach a

@@ -18,6 +18,8 @@
 // returns an error or panics. It retries the whole function, with capped,
 // jittered exponential backoff, when an operation or the commit fails with
 // storage.ErrTxConflict (PostgreSQL serialization failures and deadlocks,
-// SQLite busy errors). It never retries storage.ErrCommitUnknown: a commit
-// whose outcome is unknown may have happened.
+// SQLite busy errors, a namespace deleted under the transaction) or
+// storage.ErrUnavailable (the database could not be reached; nothing was
+// committed). It never retries storage.ErrCommitUnknown: a commit whose
+// outcome is unknown may have happened.
 package txmanager

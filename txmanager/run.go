@@ -75,8 +75,8 @@ func RunInTx(ctx context.Context, b Beginner, opts storage.TxOptions, fn func(tx
 
 // RunInTxPolicy runs fn in a transaction: it commits when fn returns nil and
 // rolls back when fn returns an error or panics (the panic goes on after the
-// rollback). When an operation, fn's own result or the commit is a
-// storage.ErrTxConflict, it runs fn again in a new transaction after a
+// rollback). When Begin, an operation, fn's own result or the commit is
+// Retryable (storage.ErrTxConflict, storage.ErrUnavailable), it runs fn again in a new transaction after a
 // jittered backoff, at most p.MaxAttempts times in all and never past ctx.
 // A storage.ErrCommitUnknown is returned as it is, never retried.
 func RunInTxPolicy(ctx context.Context, b Beginner, opts storage.TxOptions, p RetryPolicy, fn func(tx storage.Tx) error) error {
@@ -84,7 +84,7 @@ func RunInTxPolicy(ctx context.Context, b Beginner, opts storage.TxOptions, p Re
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = runOnce(ctx, b, opts, fn)
-		if err == nil || !retryable(err) {
+		if err == nil || !Retryable(err) {
 			return err
 		}
 		if attempt >= p.MaxAttempts {
@@ -100,8 +100,12 @@ func RunInTxPolicy(ctx context.Context, b Beginner, opts storage.TxOptions, p Re
 	}
 }
 
-func retryable(err error) bool {
-	return errors.Is(err, storage.ErrTxConflict) && !errors.Is(err, storage.ErrCommitUnknown)
+// Retryable reports whether RunInTx runs a transaction again after err:
+// storage.ErrTxConflict or storage.ErrUnavailable, and never
+// storage.ErrCommitUnknown.
+func Retryable(err error) bool {
+	return (errors.Is(err, storage.ErrTxConflict) || errors.Is(err, storage.ErrUnavailable)) &&
+		!errors.Is(err, storage.ErrCommitUnknown)
 }
 
 func runOnce(ctx context.Context, b Beginner, opts storage.TxOptions, fn func(tx storage.Tx) error) (err error) {

@@ -385,3 +385,46 @@ func TestOwnerCap(t *testing.T) {
 		t.Fatalf("total cap: %v (len %d)", err, r.Len())
 	}
 }
+
+// TestRunInTxRetriesExactlyTheRetryable: every storage sentinel, returned
+// by an operation, is retried exactly when Retryable says so: conflicts and
+// an unavailable database, never an unknown commit nor anything else.
+func TestRunInTxRetriesExactlyTheRetryable(t *testing.T) {
+	retried := map[error]bool{storage.ErrTxConflict: true, storage.ErrUnavailable: true}
+	for _, s := range storage.Sentinels() {
+		for _, where := range []string{"operation", "begin", "commit"} {
+			b := &beginner{}
+			calls := 0
+			e := &storage.OpError{Op: "set", Err: s}
+			if where == "begin" {
+				b.beginErr = e
+			}
+			err := RunInTxPolicy(context.Background(), b, storage.TxOptions{}, fastPolicy, func(tx storage.Tx) error {
+				calls++
+				if where == "commit" {
+					tx.(*fakeTx).commitErr = e
+					return nil
+				}
+				return e
+			})
+			if !errors.Is(err, s) {
+				t.Errorf("%v at %s: RunInTx returned %v", s, where, err)
+			}
+			attempts := calls
+			if where == "begin" {
+				attempts = 1
+				var re *RetryError
+				if errors.As(err, &re) {
+					attempts = re.Attempts
+				}
+			}
+			want := 1
+			if retried[s] {
+				want = fastPolicy.MaxAttempts
+			}
+			if attempts != want || Retryable(err) != retried[s] {
+				t.Errorf("%v at %s: %d attempts (Retryable %v), want %d", s, where, attempts, Retryable(err), want)
+			}
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package sqlstore
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// pgCtl runs pg_ctl on the test server's data directory as its owner.
+func pgCtl(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(bins) == 0 {
+		t.Errorf("pg_ctl not found")
+		return
+	}
+	// -l: the server it starts must not hold our output pipe open.
+	args = append([]string{"-u", "postgres", "--", bins[len(bins)-1], "-D", dir, "-w", "-t", "60", "-l", filepath.Join(dir, "server.log")}, args...)
+	cmd := exec.Command("runuser", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("pg_ctl %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestFaultsPostgresRestart: the fault harness while the server restarts
+// (pg_ctl restart -m fast) and then crashes and comes back (stop -m
+// immediate, a second down, start). Every error is typed: ErrUnavailable
+// while the server is away, ErrCommitUnknown only for writes and commits on
+// the wire when it went, conflicts; nothing acknowledged is lost and the pool
+// recovers. It restarts the server, so it runs only when asked to:
+// STORAGE_TEST_PG_RESTART=1 with STORAGE_TEST_PG_DIR naming the data
+// directory of the server of STORAGE_TEST_POSTGRES_DSN (.ci/postgres.sh
+// starts one), and alone: other tests would see the restart.
+func TestFaultsPostgresRestart(t *testing.T) {
+	dir := os.Getenv("STORAGE_TEST_PG_DIR")
+	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
+		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pg_ctl as the postgres user")
+	}
+	s := openTest(t, newPGSchema(t))
+	defer s.Close()
+	allowed := []error{storage.ErrTxConflict, storage.ErrNotFound, storage.ErrUnavailable, storage.ErrCommitUnknown}
+	log := runFaults(t, s, 6*time.Second, allowed, func(ctx context.Context) {
+		time.Sleep(700 * time.Millisecond)
+		pgCtl(t, dir, "restart", "-m", "fast")
+		time.Sleep(700 * time.Millisecond)
+		pgCtl(t, dir, "stop", "-m", "immediate")
+		time.Sleep(time.Second)
+		pgCtl(t, dir, "restart") // starts it again with the options it ran with
+	})
+	log.report(t)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if log.counts[storage.ErrUnavailable.Error()] == 0 {
+		t.Errorf("no call saw the server away (ErrUnavailable): the restart did not happen under load")
+	}
+}

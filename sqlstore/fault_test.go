@@ -1,0 +1,266 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/txmanager"
+)
+
+// faultLog collects the errors of a fault run and checks their shape.
+type faultLog struct {
+	mu     sync.Mutex
+	counts map[string]int
+	bad    []string
+}
+
+// typed records err (nil is fine). It must wrap exactly one documented
+// sentinel, or, when ctxOK, be the context's error; its message must not
+// carry driver text. allowed, when given, lists the sentinels that may
+// occur at all.
+func (l *faultLog) typed(what string, err error, ctxOK bool, allowed ...error) {
+	if err == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string]int{}
+	}
+	var wrapped []error
+	for _, s := range storage.Sentinels() {
+		if errors.Is(err, s) {
+			wrapped = append(wrapped, s)
+		}
+	}
+	isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	switch {
+	case len(wrapped) == 0 && isCtx && ctxOK:
+		l.counts["context"]++
+		return
+	case ctxOK && len(wrapped) == 1 && wrapped[0] == storage.ErrCommitUnknown: //nolint:errorlint // identity
+		// The context ended while a COMMIT (or a single write) was on
+		// the wire: its outcome is truly unknown.
+		l.counts["commit unknown, context ended"]++
+		return
+	case len(wrapped) != 1:
+		l.bad = append(l.bad, fmt.Sprintf("%s: %q wraps %d sentinels %v", what, err, len(wrapped), wrapped))
+		return
+	}
+	l.counts[wrapped[0].Error()]++
+	if len(allowed) > 0 && !slices.Contains(allowed, wrapped[0]) {
+		l.bad = append(l.bad, fmt.Sprintf("%s: unexpected %q", what, err))
+	}
+	for _, leak := range []string{"SQLSTATE", "failed to connect", "sql: ", "(SQLITE_"} {
+		if strings.Contains(err.Error(), leak) {
+			l.bad = append(l.bad, fmt.Sprintf("%s: %q carries driver text %q", what, err, leak))
+		}
+	}
+}
+
+func (l *faultLog) report(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("errors by sentinel: %v", l.counts)
+	for i, b := range l.bad {
+		if i == 20 {
+			t.Errorf("... and %d more", len(l.bad)-20)
+			break
+		}
+		t.Error(b)
+	}
+}
+
+// acked remembers the last acknowledged value of each key a worker owns in
+// the stable namespace (never deleted): at the end each must be there.
+type acked struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (a *acked) set(k string, v int) {
+	a.mu.Lock()
+	a.m[k] = v
+	a.mu.Unlock()
+}
+
+// runFaults runs writers (single, batch, transactions, cancelled calls)
+// against recursive deletes and clears of their namespace for d, then
+// checks: every error typed, nothing acknowledged lost, counts equal to a
+// scan. extra, if set, runs beside them (a fault of the configuration: a
+// server restart, a full disk) until ctx ends.
+func runFaults(t *testing.T, s *Store, d time.Duration, allowed []error, extra func(ctx context.Context)) *faultLog {
+	t.Helper()
+	log := &faultLog{}
+	ack := &acked{m: map[string]int{}}
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	const victim, stable = "victim", "stable"
+	in := storage.InNamespace
+	var wg sync.WaitGroup
+	var writes atomic.Int64
+	wg.Go(func() { // single writes
+		for i := 0; ctx.Err() == nil; i++ {
+			err := s.Set(ctx, fmt.Sprintf("s%d", i%50), i, in(victim))
+			log.typed("Set victim", err, ctx.Err() != nil, allowed...)
+			k := fmt.Sprintf("single/%d", i%20)
+			if err := s.Set(ctx, k, i, in(stable)); err == nil {
+				ack.set(k, i)
+				writes.Add(1)
+			} else {
+				log.typed("Set stable", err, ctx.Err() != nil, allowed...)
+			}
+		}
+	})
+	wg.Go(func() { // batches
+		for i := 0; ctx.Err() == nil; i++ {
+			items := []storage.Item{{Key: fmt.Sprintf("b%d", i%30), Value: i}, {Key: fmt.Sprintf("b%d", (i+1)%30), Value: i}}
+			res, err := s.SetMany(ctx, items, in(victim), storage.Atomic())
+			if err == nil {
+				err = res.Err()
+			}
+			log.typed("SetMany", err, ctx.Err() != nil, allowed...)
+			if err == nil {
+				writes.Add(1)
+			}
+		}
+	})
+	wg.Go(func() { // transactions
+		for i := 0; ctx.Err() == nil; i++ {
+			k := fmt.Sprintf("tx/%d", i%20)
+			attempts := 0
+			err := txmanager.RunInTx(ctx, s, storage.TxOptions{}, func(tx storage.Tx) error {
+				attempts++
+				if err := tx.Set(ctx, fmt.Sprintf("t%d", i%40), i, in(victim)); err != nil {
+					return err
+				}
+				return tx.Set(ctx, k, i, in(stable))
+			})
+			switch {
+			case err == nil:
+				ack.set(k, i)
+				writes.Add(1)
+			case txmanager.Retryable(err) && ctx.Err() == nil:
+				var re *txmanager.RetryError
+				if !errors.As(err, &re) {
+					log.typed("RunInTx", fmt.Errorf("storage: RunInTx returned the retryable %w after %d attempts without retrying", err, attempts), false)
+				}
+			default:
+				log.typed("RunInTx", err, ctx.Err() != nil, allowed...)
+			}
+		}
+	})
+	wg.Go(func() { // calls whose context ends while they run
+		for i := 0; ctx.Err() == nil; i++ {
+			cctx, ccancel := context.WithTimeout(ctx, time.Duration(rand.IntN(2000))*time.Microsecond)
+			var err error
+			if i%2 == 0 {
+				err = s.Set(cctx, fmt.Sprintf("c%d", i%10), i, in(victim))
+			} else {
+				err = txmanager.RunInTx(cctx, s, storage.TxOptions{}, func(tx storage.Tx) error {
+					return tx.Set(cctx, fmt.Sprintf("c%d", i%10), i, in(victim))
+				})
+			}
+			ccancel()
+			log.typed("cancelled call", err, true, allowed...)
+		}
+	})
+	wg.Go(func() { // the deleter
+		for i := 0; ctx.Err() == nil; i++ {
+			var err error
+			if i%3 == 2 {
+				err = s.Clear(ctx, in(victim))
+			} else {
+				err = s.DeleteNamespace(ctx, victim, storage.Recursive())
+				if errors.Is(err, storage.ErrNamespaceNotFound) {
+					err = nil
+				}
+			}
+			log.typed("delete/clear", err, ctx.Err() != nil, allowed...)
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if extra != nil {
+		wg.Go(func() { extra(ctx) })
+	}
+	wg.Wait()
+
+	// Nothing acknowledged is lost.
+	bg := context.Background()
+	for k, v := range ack.m {
+		e, err := s.Get(bg, k, in(stable))
+		if err != nil {
+			t.Errorf("acknowledged %s=%d: %v", k, v, err)
+			continue
+		}
+		if string(e.Value) != fmt.Sprint(v) {
+			t.Errorf("acknowledged %s=%d, found %s", k, v, e.Value)
+		}
+	}
+	// Counts equal what a scan finds.
+	st, err := s.Status(bg)
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	nss, err := s.ListNamespaces(bg)
+	if err != nil {
+		t.Fatalf("ListNamespaces: %v", err)
+	}
+	var scanned int64
+	for _, n := range nss {
+		keys := 0
+		after := ""
+		for {
+			opts := []storage.Option{in(n.Name), storage.Limit(100)}
+			if after != "" {
+				opts = append(opts, storage.After(after))
+			}
+			res, err := s.List(bg, opts...)
+			if err != nil {
+				t.Fatalf("List %s: %v", n.Name, err)
+			}
+			keys += len(res.Keys)
+			if after = res.Cursor; after == "" {
+				break
+			}
+		}
+		c, err := s.Count(bg, in(n.Name))
+		if err != nil || c != int64(keys) {
+			t.Errorf("Count(%s) = %d, %v; a scan finds %d", n.Name, c, err, keys)
+		}
+		scanned += int64(keys)
+	}
+	if st.Size != scanned {
+		t.Errorf("Status.Size = %d, a scan finds %d", st.Size, scanned)
+	}
+	checkInvariants(t, s)
+	t.Logf("%d acknowledged writes, %d entries at the end", writes.Load(), scanned)
+	return log
+}
+
+// TestFaultsNamespaceRace: writers of every kind against recursive
+// DeleteNamespace and Clear of their namespace, on every configuration.
+// PostgreSQL once answered raw foreign-key violations (23503), "current
+// transaction is aborted" (25P02) and a Commit ErrCommitUnknown although the
+// transaction had rolled back.
+func TestFaultsNamespaceRace(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			allowed := []error{storage.ErrTxConflict, storage.ErrNotFound}
+			log := runFaults(t, s, 1500*time.Millisecond, allowed, nil)
+			log.report(t)
+		})
+	}
+}

@@ -1,0 +1,55 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+)
+
+// walHookQ is the querier of the SQLite writer pool outside transactions.
+//
+// SQLite checkpoints its WAL automatically (wal_autocheckpoint, 1000 pages)
+// from the WAL hook, which it calls only when a statement steps to
+// SQLITE_DONE in autocommit mode. A single write with RETURNING, read
+// through database/sql's QueryRow, steps once (SQLITE_ROW) and is then
+// reset: it commits in the reset, and the hook never runs. Every write of
+// the store is such a statement, so a store that saw only single writes
+// never checkpointed while open and its WAL grew without bound (issue 16).
+// After each of them walHookQ runs one statement that steps to DONE on the
+// same connection, which hands SQLite the commit it missed: SQLite then
+// checkpoints (PASSIVE) exactly when it would have, with its own page
+// count. Transactions need nothing: their COMMIT steps to DONE.
+type walHookQ struct {
+	sqliteQ
+}
+
+// walHookStmt returns no row, so its first step is SQLITE_DONE.
+const walHookStmt = "SELECT 1 WHERE 0"
+
+func (w walHookQ) done(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	// The write has committed: its outcome does not depend on this.
+	_, _ = w.db.ExecContext(context.WithoutCancel(ctx), walHookStmt)
+	return nil
+}
+
+func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := w.sqliteQ.upsertEntry(ctx, ns, key, value, md, exp, now, actor)
+	return v, w.done(ctx, err)
+}
+
+func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+	v, err := w.sqliteQ.insertEntry(ctx, ns, key, value, md, exp, now, actor)
+	return v, w.done(ctx, err)
+}
+
+func (w walHookQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := w.sqliteQ.updateEntryIfVersion(ctx, ns, key, value, md, exp, expected, now, actor)
+	return v, w.done(ctx, err)
+}
+
+func (w walHookQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
+	v, err := w.sqliteQ.replaceMetadata(ctx, ns, key, md, expected, now, actor)
+	return v, w.done(ctx, err)
+}

@@ -167,7 +167,10 @@
 //
 // SQLite checkpoints the WAL of a file store while it is open (walhook.go):
 // it stays near wal_autocheckpoint's 1000 pages beyond the largest
-// transaction, unless readers keep snapshots open for a long time.
+// transaction. Readers that hold snapshots back to back can starve those
+// passive checkpoints; past 64 MiB the store runs a TRUNCATE checkpoint
+// (walrestart.go), which makes writes wait, at most busy_timeout, for the
+// snapshots then open to end.
 //
 // # Queries
 //

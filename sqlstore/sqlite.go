@@ -32,6 +32,7 @@ type sqliteEngine struct {
 	cfg    config
 	// readers is the size of the reader pool r.
 	readers int
+	walr    *walRestarter // file databases: see walrestart.go
 }
 
 var _ engine = (*sqliteEngine)(nil)
@@ -99,6 +100,7 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	if e.r != e.w {
 		e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
+		e.walr = startWALRestarter(e.w, dc.Path, o.BusyTimeout)
 	}
 	return e, nil
 }
@@ -189,6 +191,9 @@ func (e *sqliteEngine) schemaVersion(ctx context.Context) (int64, error) {
 }
 
 func (e *sqliteEngine) close() error {
+	if e.walr != nil {
+		e.walr.close()
+	}
 	var errs []error
 	if e.r != nil && e.r != e.w {
 		errs = append(errs, e.r.Close())

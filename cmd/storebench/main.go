@@ -7,6 +7,7 @@
 //	go run ./cmd/storebench -short                 # under 5 minutes (make bench)
 //	go run ./cmd/storebench -full                  # the whole matrix (make bench-full)
 //	go run ./cmd/storebench -sizes 10000,1000000 -only 'get|set|has|delete|query/indexed'
+//	go run ./cmd/storebench -soak 1h               # WAL, RSS and p99 every minute (not in CI)
 //
 // PostgreSQL runs when -pg (default $STORAGE_TEST_POSTGRES_DSN) is set; each
 // dataset gets its own schema, dropped at the end. See bench/README.md.
@@ -68,7 +69,20 @@ func run() error {
 	dir := flag.String("dir", os.TempDir(), "directory for the SQLite database files")
 	title := flag.String("title", "", "title of the Markdown report")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run")
+	soak := flag.Duration("soak", 0, "instead of the benchmarks: a soak run of this length on a SQLite file (mixed load, a reader holding snapshots), sampled every -soak-every")
+	soakEvery := flag.Duration("soak-every", time.Minute, "sampling interval of -soak")
 	flag.Parse()
+	if *soak > 0 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		bench.WriteSoakHeader(os.Stdout)
+		return bench.Soak(ctx, bench.SoakConfig{Dir: *dir, Duration: *soak, Every: *soakEvery}, func(s bench.SoakSample) {
+			bench.WriteSoakSample(os.Stdout, s)
+			if s.LastError != "" {
+				fmt.Fprintln(os.Stderr, "storebench: soak: last error:", s.LastError)
+			}
+		})
+	}
 
 	kind := "custom"
 	sizes, values := []int{10_000}, []int{256}

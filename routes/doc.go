@@ -46,6 +46,8 @@
 //	sort           [{field, desc}]        SortBy (query); {field, order:"asc"|"desc"} and a
 //	                                      single object (the seed's shape) are accepted too
 //	where          filter                 Where (count); "filter" is the seed's name for it
+//	includeMetadata bool                  the seed's option of get and getMany: accepted, and
+//	                                      metadata is returned whatever it says
 //	ttl            integer seconds > 0    WithTTL (set, setMany); a JSON number or a decimal string
 //	ttlInSeconds   integer seconds > 0    Dapr's spelling of ttl
 //	ttlMs          integer ms > 0         WithTTL in milliseconds (the Go client's form for a TTL
@@ -59,8 +61,6 @@
 // invalid_option and nothing is written. Each setMany entry takes the same
 // members for its own expiry; an entry without any takes the options'.
 // Expiry times are decided by the store's clock, never the caller's.
-//	includeMetadata bool                  the seed's option of get and getMany: accepted, and
-//	                                      metadata is returned whatever it says
 //
 // A false boolean is the same as an absent one. Which options an operation
 // accepts is the store's rule: a known option the operation does not take

@@ -80,7 +80,11 @@ func (s *Store) classify(op string, err error) error {
 func inDoubt(err error) bool {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
-	return !pgconn.SafeToRetry(err) && !errors.As(err, &pe) && !errors.As(err, &ce)
+	// pgx's "conn closed" claims nothing was sent, but it is also what
+	// pgx returns when the connection closed while it read the answer
+	// (see pgCommitError): unknown.
+	safe := pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed)
+	return !safe && !errors.As(err, &pe) && !errors.As(err, &ce)
 }
 
 // inTxError is classify for an operation inside a transaction: a lost

@@ -188,6 +188,8 @@ func kind(err error) string {
 		return "commit-unknown"
 	case errors.Is(err, storage.ErrTxConflict):
 		return "conflict"
+	case errors.Is(err, storage.ErrUnavailable):
+		return "unavailable"
 	case errors.As(err, &pe) && pe.Code == "25006":
 		return "read-only"
 	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57P"):

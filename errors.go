@@ -143,7 +143,7 @@ var (
 func Sentinels() []error {
 	return []error{
 		ErrNotFound, ErrAlreadyExists, ErrNamespaceNotFound, ErrNamespaceExists, ErrNamespaceNotEmpty,
-		ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge, ErrInvalidOption,
+		ErrIndexExists, ErrIndexNotFound, ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge, ErrInvalidOption,
 		ErrConflict, ErrCapacityExceeded, ErrInvalidFilter, ErrUnsupported, ErrAborted, ErrTxDone,
 		ErrTxNotFound, ErrTooManyTx, ErrTxConflict, ErrCommitUnknown, ErrReadOnly, ErrUnauthenticated,
 		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull,

@@ -3,6 +3,9 @@ package storage_test
 import (
 	"database/sql"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"strings"
 	"testing"
 
@@ -33,5 +36,49 @@ func TestSentinelsDistinct(t *testing.T) {
 		if !strings.HasPrefix(a.Error(), "storage: ") {
 			t.Errorf("%q does not start with storage: ", a)
 		}
+	}
+}
+
+// TestSentinelsComplete: every exported Err* variable of errors.go is
+// listed by Sentinels(), so the checks that count "exactly one sentinel"
+// see them all.
+func TestSentinelsComplete(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared, listed := map[string]bool{}, map[string]bool{}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.GenDecl:
+			if d.Tok != token.VAR {
+				continue
+			}
+			for _, spec := range d.Specs {
+				for _, name := range spec.(*ast.ValueSpec).Names {
+					if name.IsExported() && strings.HasPrefix(name.Name, "Err") {
+						declared[name.Name] = true
+					}
+				}
+			}
+		case *ast.FuncDecl:
+			if d.Name.Name != "Sentinels" {
+				continue
+			}
+			ast.Inspect(d.Body, func(n ast.Node) bool {
+				if id, ok := n.(*ast.Ident); ok && strings.HasPrefix(id.Name, "Err") {
+					listed[id.Name] = true
+				}
+				return true
+			})
+		}
+	}
+	for name := range declared {
+		if !listed[name] {
+			t.Errorf("storage.%s is not in Sentinels()", name)
+		}
+	}
+	if len(declared) != len(storage.Sentinels()) || len(declared) < 20 {
+		t.Errorf("errors.go declares %d Err* variables, Sentinels() returns %d", len(declared), len(storage.Sentinels()))
 	}
 }

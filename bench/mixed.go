@@ -53,7 +53,7 @@ const ContentionGoroutines = 8
 
 func isBusy(err error) bool {
 	d, _ := dialect.ForName(dialect.SQLite)
-	return d.Classify(err) == dialect.ErrBusy
+	return d.Classify(err) == dialect.ClassBusy
 }
 
 type opFunc func(ctx context.Context, rng *rand.Rand) error

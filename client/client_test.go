@@ -19,15 +19,7 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-var contractSentinels = []error{
-	storage.ErrNotFound, storage.ErrAlreadyExists, storage.ErrNamespaceNotFound, storage.ErrNamespaceExists,
-	storage.ErrNamespaceNotEmpty, storage.ErrInvalidKey, storage.ErrInvalidNamespace, storage.ErrInvalidValue,
-	storage.ErrValueTooLarge, storage.ErrInvalidOption, storage.ErrConflict, storage.ErrCapacityExceeded,
-	storage.ErrInvalidFilter, storage.ErrUnsupported, storage.ErrAborted, storage.ErrTxDone, storage.ErrTxNotFound,
-	storage.ErrTooManyTx, storage.ErrTxConflict, storage.ErrCommitUnknown, storage.ErrReadOnly,
-	storage.ErrUnauthenticated, storage.ErrPermissionDenied, storage.ErrClosed, storage.ErrUnavailable,
-	storage.ErrStorageFull,
-}
+var contractSentinels = storage.Sentinels()
 
 // faultyTransport passes calls to a Mux until fail is set, then fails them
 // with errNetwork (or answers garbage when garbage is set).

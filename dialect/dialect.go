@@ -17,45 +17,50 @@ const (
 	Postgres Name = "postgres"
 )
 
-// ErrorClass is what the engine needs to know about a driver error.
+// ErrorClass is what the engine needs to know about a driver error: a
+// class of errors, not an error. A store never returns one; sqlstore maps
+// each class to the storage sentinel it means (ClassBusy and
+// ClassSerialization to storage.ErrTxConflict, ClassFull to
+// storage.ErrStorageFull, and so on). Compare the result of Classify with
+// the Class constants.
 type ErrorClass int
 
 // The error classes.
 const (
-	ErrOther           ErrorClass = iota // anything else
-	ErrUniqueViolation                   // a unique or primary key constraint
-	ErrForeignKey                        // a foreign key constraint
-	ErrNotNull                           // a NOT NULL constraint
-	ErrSerialization                     // Postgres 40001: retry the transaction
-	ErrDeadlock                          // Postgres 40P01: retry the transaction
-	ErrBusy                              // SQLite BUSY/LOCKED: retry later
-	ErrInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
-	ErrConnection                        // the connection failed; the outcome may be unknown
-	ErrFull                              // the disk is full (SQLITE_FULL, Postgres 53100)
-	ErrTxAborted                         // Postgres 25P02: an earlier statement aborted the transaction
+	ClassOther           ErrorClass = iota // anything else
+	ClassUniqueViolation                   // a unique or primary key constraint
+	ClassForeignKey                        // a foreign key constraint
+	ClassNotNull                           // a NOT NULL constraint
+	ClassSerialization                     // Postgres 40001: retry the transaction
+	ClassDeadlock                          // Postgres 40P01: retry the transaction
+	ClassBusy                              // SQLite BUSY/LOCKED: retry later
+	ClassInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
+	ClassConnection                        // the connection failed; the outcome may be unknown
+	ClassFull                              // the disk is full (SQLITE_FULL, Postgres 53100)
+	ClassTxAborted                         // Postgres 25P02: an earlier statement aborted the transaction
 )
 
 func (c ErrorClass) String() string {
 	switch c {
-	case ErrUniqueViolation:
+	case ClassUniqueViolation:
 		return "unique-violation"
-	case ErrForeignKey:
+	case ClassForeignKey:
 		return "foreign-key"
-	case ErrNotNull:
+	case ClassNotNull:
 		return "not-null"
-	case ErrSerialization:
+	case ClassSerialization:
 		return "serialization"
-	case ErrDeadlock:
+	case ClassDeadlock:
 		return "deadlock"
-	case ErrBusy:
+	case ClassBusy:
 		return "busy"
-	case ErrInvalidText:
+	case ClassInvalidText:
 		return "invalid-text"
-	case ErrConnection:
+	case ClassConnection:
 		return "connection"
-	case ErrFull:
+	case ClassFull:
 		return "full"
-	case ErrTxAborted:
+	case ClassTxAborted:
 		return "tx-aborted"
 	}
 	return "other"
@@ -64,7 +69,7 @@ func (c ErrorClass) String() string {
 // Retryable reports whether a transaction that failed with this class can be
 // run again from the start.
 func (c ErrorClass) Retryable() bool {
-	return c == ErrSerialization || c == ErrDeadlock || c == ErrBusy
+	return c == ClassSerialization || c == ClassDeadlock || c == ClassBusy
 }
 
 // Dialect is what the engine asks of a database beyond the generated

@@ -85,14 +85,14 @@ func TestClassifyPostgres(t *testing.T) {
 		code string
 		want ErrorClass
 	}{
-		{"23505", ErrUniqueViolation},
-		{"23503", ErrForeignKey},
-		{"23502", ErrNotNull},
-		{"40001", ErrSerialization},
-		{"40P01", ErrDeadlock},
-		{"22P05", ErrInvalidText},
-		{"08006", ErrConnection},
-		{"42P01", ErrOther},
+		{"23505", ClassUniqueViolation},
+		{"23503", ClassForeignKey},
+		{"23502", ClassNotNull},
+		{"40001", ClassSerialization},
+		{"40P01", ClassDeadlock},
+		{"22P05", ClassInvalidText},
+		{"08006", ClassConnection},
+		{"42P01", ClassOther},
 	}
 	for _, tt := range tests {
 		err := fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: tt.code})
@@ -100,10 +100,10 @@ func TestClassifyPostgres(t *testing.T) {
 			t.Errorf("Classify(%s) = %v, want %v", tt.code, got, tt.want)
 		}
 	}
-	if got := d.Classify(errors.New("plain")); got != ErrOther {
+	if got := d.Classify(errors.New("plain")); got != ClassOther {
 		t.Errorf("Classify(plain) = %v", got)
 	}
-	if !ErrSerialization.Retryable() || !ErrDeadlock.Retryable() || ErrUniqueViolation.Retryable() {
+	if !ClassSerialization.Retryable() || !ClassDeadlock.Retryable() || ClassUniqueViolation.Retryable() {
 		t.Error("Retryable is wrong")
 	}
 }

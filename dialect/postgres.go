@@ -32,49 +32,49 @@ const (
 
 func (postgresDialect) Classify(err error) ErrorClass {
 	if err == nil {
-		return ErrOther
+		return ClassOther
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case pgUniqueViolation:
-			return ErrUniqueViolation
+			return ClassUniqueViolation
 		case pgForeignKeyViolation:
-			return ErrForeignKey
+			return ClassForeignKey
 		case pgNotNullViolation:
-			return ErrNotNull
+			return ClassNotNull
 		case pgSerializationFailure:
-			return ErrSerialization
+			return ClassSerialization
 		case pgDeadlockDetected:
-			return ErrDeadlock
+			return ClassDeadlock
 		case pgUntranslatable, pgInvalidText:
-			return ErrInvalidText
+			return ClassInvalidText
 		case pgDiskFull:
-			return ErrFull
+			return ClassFull
 		case pgInFailedTx:
-			return ErrTxAborted
+			return ClassTxAborted
 		case pgTooManyConnections:
-			return ErrConnection
+			return ClassConnection
 		}
 		// 08: connection exception; 57P01-57P03: the server is shutting
 		// down or starting up.
 		if len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P") {
-			return ErrConnection
+			return ClassConnection
 		}
-		return ErrOther
+		return ClassOther
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || pgconn.Timeout(err) {
-		return ErrConnection
+		return ClassConnection
 	}
 	if errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return ErrConnection
+		return ClassConnection
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return ErrConnection
+		return ClassConnection
 	}
-	return ErrOther
+	return ClassOther
 }
 
 // Isolation: PostgreSQL runs read-uncommitted as read-committed, and the

@@ -22,31 +22,31 @@ func (sqliteDialect) Name() Name { return SQLite }
 
 func (sqliteDialect) Classify(err error) ErrorClass {
 	if err == nil {
-		return ErrOther
+		return ClassOther
 	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
-		return ErrOther
+		return ClassOther
 	}
 	code := se.Code()
 	switch code & 0xff {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return ErrBusy
+		return ClassBusy
 	case sqlite3.SQLITE_CONSTRAINT:
 		switch code {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return ErrUniqueViolation
+			return ClassUniqueViolation
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return ErrForeignKey
+			return ClassForeignKey
 		case sqlite3.SQLITE_CONSTRAINT_NOTNULL:
-			return ErrNotNull
+			return ClassNotNull
 		}
 	case sqlite3.SQLITE_FULL:
-		return ErrFull
+		return ClassFull
 	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
-		return ErrConnection
+		return ClassConnection
 	}
-	return ErrOther
+	return ClassOther
 }
 
 // SQLiteOptions are the connection settings of a SQLite store.

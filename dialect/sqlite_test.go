@@ -35,11 +35,11 @@ func TestClassifySQLite(t *testing.T) {
 		q    string
 		want ErrorClass
 	}{
-		{"INSERT INTO c VALUES (2, 1, 'x')", ErrUniqueViolation},
-		{"INSERT INTO c VALUES (1, 1, 'y')", ErrUniqueViolation},
-		{"INSERT INTO c VALUES (3, 9, 'z')", ErrForeignKey},
-		{"INSERT INTO c VALUES (4, NULL, 'w')", ErrNotNull},
-		{"SELECT * FROM nowhere", ErrOther},
+		{"INSERT INTO c VALUES (2, 1, 'x')", ClassUniqueViolation},
+		{"INSERT INTO c VALUES (1, 1, 'y')", ClassUniqueViolation},
+		{"INSERT INTO c VALUES (3, 9, 'z')", ClassForeignKey},
+		{"INSERT INTO c VALUES (4, NULL, 'w')", ClassNotNull},
+		{"SELECT * FROM nowhere", ClassOther},
 	}
 	for _, c := range cases {
 		_, err := db.ExecContext(ctx, c.q)
@@ -60,7 +60,7 @@ func TestClassifySQLite(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback() }()
 	_, err = other.ExecContext(ctx, "INSERT INTO p VALUES (2)")
-	if got := d.Classify(err); got != ErrBusy {
+	if got := d.Classify(err); got != ClassBusy {
 		t.Errorf("write while locked: Classify(%v) = %v, want busy", err, got)
 	}
 }

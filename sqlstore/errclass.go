@@ -55,15 +55,15 @@ func (s *Store) classify(op string, err error) error {
 		return err
 	}
 	switch c := s.eng.dialect().Classify(err); c {
-	case dialect.ErrSerialization, dialect.ErrDeadlock, dialect.ErrBusy:
+	case dialect.ClassSerialization, dialect.ClassDeadlock, dialect.ClassBusy:
 		return &dbError{storage.ErrTxConflict, c.String(), err}
-	case dialect.ErrForeignKey:
+	case dialect.ClassForeignKey:
 		return &dbError{storage.ErrTxConflict, "the namespace was deleted meanwhile", err}
-	case dialect.ErrTxAborted:
+	case dialect.ClassTxAborted:
 		return &dbError{storage.ErrTxConflict, "an earlier error aborted the transaction; roll it back", err}
-	case dialect.ErrFull:
+	case dialect.ClassFull:
 		return &dbError{storage.ErrStorageFull, "no space left for the database", err}
-	case dialect.ErrConnection:
+	case dialect.ClassConnection:
 		if writeOps[op] && s.Dialect() == dialect.Postgres && inDoubt(err) {
 			return &dbError{storage.ErrCommitUnknown, "the connection failed after the write was sent", err}
 		}

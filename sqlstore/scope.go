@@ -43,7 +43,7 @@ func (sc storeScope) writer() querier { return sc.s.eng.writer() }
 func (sc storeScope) atomic(ctx context.Context, fn func(q querier) error) error {
 	for attempt := 0; ; attempt++ {
 		err := sc.s.eng.inTx(ctx, fn)
-		if err == nil || attempt >= maxNamespaceRetries || sc.s.eng.dialect().Classify(err) != dialect.ErrForeignKey {
+		if err == nil || attempt >= maxNamespaceRetries || sc.s.eng.dialect().Classify(err) != dialect.ClassForeignKey {
 			return err
 		}
 	}

@@ -115,7 +115,7 @@ func pingRetry(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
 	delay := 5 * time.Millisecond
 	for {
 		err := db.PingContext(ctx)
-		if err == nil || d.Classify(err) != dialect.ErrBusy || time.Now().After(deadline) {
+		if err == nil || d.Classify(err) != dialect.ClassBusy || time.Now().After(deadline) {
 			return err
 		}
 		t := time.NewTimer(delay)

@@ -350,7 +350,7 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, errNoRow) && x.s.eng.dialect().Classify(err) != dialect.ErrForeignKey {
+		if !errors.Is(err, errNoRow) && x.s.eng.dialect().Classify(err) != dialect.ClassForeignKey {
 			return err
 		}
 		if o.NoOverwrite && errors.Is(err, errNoRow) {

@@ -15,34 +15,7 @@ import (
 
 // sentinels are the contract's error values. Every error a store returns
 // wraps at most one of them.
-var sentinels = []error{
-	storage.ErrNotFound,
-	storage.ErrAlreadyExists,
-	storage.ErrNamespaceNotFound,
-	storage.ErrNamespaceExists,
-	storage.ErrNamespaceNotEmpty,
-	storage.ErrInvalidKey,
-	storage.ErrInvalidNamespace,
-	storage.ErrInvalidValue,
-	storage.ErrValueTooLarge,
-	storage.ErrInvalidOption,
-	storage.ErrConflict,
-	storage.ErrCapacityExceeded,
-	storage.ErrInvalidFilter,
-	storage.ErrUnsupported,
-	storage.ErrAborted,
-	storage.ErrTxDone,
-	storage.ErrTxNotFound,
-	storage.ErrTooManyTx,
-	storage.ErrTxConflict,
-	storage.ErrCommitUnknown,
-	storage.ErrReadOnly,
-	storage.ErrUnauthenticated,
-	storage.ErrPermissionDenied,
-	storage.ErrClosed,
-	storage.ErrUnavailable,
-	storage.ErrStorageFull,
-}
+var sentinels = storage.Sentinels()
 
 // internalText is driver and database text that must never reach a
 // caller: it says nothing the sentinel does not, and can reveal where the

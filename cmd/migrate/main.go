@@ -269,7 +269,7 @@ func ping(ctx context.Context, db *sql.DB, name dialect.Name) error {
 	wait := 5 * time.Millisecond
 	for {
 		err := db.PingContext(ctx)
-		if err == nil || d.Classify(err) != dialect.ErrBusy || time.Now().After(deadline) {
+		if err == nil || d.Classify(err) != dialect.ClassBusy || time.Now().After(deadline) {
 			return err
 		}
 		select {

@@ -194,7 +194,7 @@ func kind(err error) string {
 		return "read-only"
 	case errors.As(err, &pe) && strings.HasPrefix(pe.Code, "57P"):
 		return "shutdown"
-	case pgDialect.Classify(err) == dialect.ErrConnection:
+	case pgDialect.Classify(err) == dialect.ClassConnection:
 		return "connection"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed),
 		strings.HasSuffix(err.Error(), ": conn closed"):

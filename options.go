@@ -26,10 +26,11 @@ const (
 	KindSort
 	KindFilter
 	KindExpiry
+	KindKeyRanges
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindExpiry
+const lastKind = KindKeyRanges
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -49,6 +50,7 @@ var kindNames = map[OptionKind]string{
 	KindSort:        "SortBy",
 	KindFilter:      "Where",
 	KindExpiry:      "WithTTL/ExpiresAt/KeepTTL",
+	KindKeyRanges:   "InKeyRanges",
 }
 
 func (k OptionKind) String() string {
@@ -107,6 +109,10 @@ type CallOptions struct {
 	// Expiry is the expiry given by WithTTL, ExpiresAt or KeepTTL; the
 	// zero Expiry when none (see Expiry for the overwrite rule).
 	Expiry Expiry
+	// KeyRanges are the ranges given by InKeyRanges, sorted by From,
+	// non-empty and disjoint (touching ranges merged); meaningful only when
+	// Set has KindKeyRanges.
+	KeyRanges []KeyRange
 	// Set records which kinds were given.
 	Set OptionKind
 }
@@ -290,6 +296,78 @@ func Where(f Filter) Option {
 			return err
 		}
 		c.Filter, c.FilterSource = e, f
+		return nil
+	}}
+}
+
+// KeyRange is a half-open range of keys in byte order: the keys k with
+// From <= k and, unless To is "", k < To. From "" starts at the first key.
+type KeyRange struct {
+	From, To string
+}
+
+// PrefixRange is the range of the keys that start with prefix.
+func PrefixRange(prefix string) KeyRange {
+	p := prefix
+	for p != "" {
+		r, size := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-size]
+		next := r + 1
+		if next == 0xD800 {
+			next = 0xE000
+		}
+		if next <= utf8.MaxRune {
+			return KeyRange{From: prefix, To: p + string(next)}
+		}
+	}
+	return KeyRange{From: prefix}
+}
+
+// Contains reports whether key lies in r.
+func (r KeyRange) Contains(key string) bool {
+	return key >= r.From && (r.To == "" || key < r.To)
+}
+
+// maxKeyRanges is the most ranges InKeyRanges takes.
+const maxKeyRanges = 1024
+
+// InKeyRanges restricts List, Query and Count to the keys that lie in one
+// of ranges (none: no key). Each range is a span of the primary key, so a
+// backend reads only the keys inside the ranges: this is how an
+// authorizing layer (package security) keeps the keys a caller may not see
+// out of the database's answer, its pages and its counts. The ranges need
+// not be sorted and may overlap; bounds must be valid UTF-8 without NUL,
+// and To, unless "", must be greater than From. A cursor (After) stays
+// valid across different ranges: it marks a position in key order.
+func InKeyRanges(ranges ...KeyRange) Option {
+	return Option{kind: KindKeyRanges, apply: func(c *CallOptions) error {
+		if len(ranges) > maxKeyRanges {
+			return invalid(ErrInvalidOption, "InKeyRanges: %d ranges, more than %d", len(ranges), maxKeyRanges)
+		}
+		rs := make([]KeyRange, 0, len(ranges))
+		for _, r := range ranges {
+			for _, b := range []string{r.From, r.To} {
+				if !utf8.ValidString(b) || strings.IndexByte(b, 0) >= 0 {
+					return invalid(ErrInvalidOption, "InKeyRanges: bound %q is not valid UTF-8 without NUL", b)
+				}
+			}
+			if r.To != "" && r.To <= r.From {
+				return invalid(ErrInvalidOption, "InKeyRanges: empty range [%q, %q)", r.From, r.To)
+			}
+			rs = append(rs, r)
+		}
+		slices.SortFunc(rs, func(a, b KeyRange) int { return strings.Compare(a.From, b.From) })
+		out := rs[:0]
+		for _, r := range rs {
+			if n := len(out); n > 0 && (out[n-1].To == "" || r.From <= out[n-1].To) {
+				if out[n-1].To != "" && (r.To == "" || r.To > out[n-1].To) {
+					out[n-1].To = r.To
+				}
+				continue
+			}
+			out = append(out, r)
+		}
+		c.KeyRanges = out
 		return nil
 	}}
 }

@@ -57,17 +57,19 @@ type Ops interface {
 	Clear(ctx context.Context, opts ...Option) error
 
 	// List returns keys in byte order.
-	// Options: InNamespace, Pattern, Limit, Offset, After.
+	// Options: InNamespace, Pattern, Limit, Offset, After, InKeyRanges
+	// (a backend may refuse InKeyRanges with ErrInvalidOption: the HTTP
+	// client does).
 	List(ctx context.Context, opts ...Option) (ListResult, error)
 
 	// Query returns the entries that match f (the zero Filter matches
 	// every entry), in key order or in the order of SortBy. An invalid
 	// filter or sort is ErrInvalidFilter.
-	// Options: InNamespace, SortBy, Limit, Offset, After.
+	// Options: InNamespace, SortBy, Limit, Offset, After, InKeyRanges.
 	Query(ctx context.Context, f Filter, opts ...Option) (QueryResult, error)
 
 	// Count returns the number of entries, or of those that match the
-	// filter given with Where. Options: InNamespace, Where.
+	// filter given with Where. Options: InNamespace, Where, InKeyRanges.
 	Count(ctx context.Context, opts ...Option) (int64, error)
 }
 

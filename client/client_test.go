@@ -340,3 +340,22 @@ func TestSecurity(t *testing.T) {
 	}
 	_ = tx.Rollback(asAlice)
 }
+
+// TestKeyRangesRefused: InKeyRanges cannot be sent over the wire, so the
+// client refuses it rather than dropping it and answering for every key.
+func TestKeyRangesRefused(t *testing.T) {
+	_, c := serve(t, fileEngine(t))
+	if err := c.Set(t.Context(), "zz", 1); err != nil {
+		t.Fatal(err)
+	}
+	kr := storage.InKeyRanges(storage.KeyRange{To: "m"})
+	if _, err := c.List(t.Context(), kr); !errors.Is(err, storage.ErrInvalidOption) {
+		t.Errorf("List with InKeyRanges = %v, want ErrInvalidOption", err)
+	}
+	if _, err := c.Query(t.Context(), storage.All(), kr); !errors.Is(err, storage.ErrInvalidOption) {
+		t.Errorf("Query with InKeyRanges = %v, want ErrInvalidOption", err)
+	}
+	if _, err := c.Count(t.Context(), kr); !errors.Is(err, storage.ErrInvalidOption) {
+		t.Errorf("Count with InKeyRanges = %v, want ErrInvalidOption", err)
+	}
+}

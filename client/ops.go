@@ -75,6 +75,9 @@ func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 	if c.Set == 0 {
 		return nil, nil
 	}
+	if c.Set&storage.KindKeyRanges != 0 {
+		return nil, storage.Invalidf(storage.ErrInvalidOption, "InKeyRanges is not available over HTTP")
+	}
 	w := &routes.Options{}
 	if c.Set&storage.KindNamespace != 0 {
 		w.Namespace = ptr(c.Namespace.Name)

@@ -551,19 +551,8 @@ func Keyset(cols []KeysetColumn) sq.Sqlizer {
 // its last character replaced by the next code point (in UTF-8, byte order
 // is code point order, so every key with the prefix sorts before it).
 func KeyRange(prefix string) (lo, hi string) {
-	p := prefix
-	for p != "" {
-		r, size := utf8.DecodeLastRuneInString(p)
-		p = p[:len(p)-size]
-		next := r + 1
-		if next == 0xD800 {
-			next = 0xE000
-		}
-		if next <= utf8.MaxRune {
-			return prefix, p + string(next)
-		}
-	}
-	return prefix, ""
+	r := storage.PrefixRange(prefix)
+	return r.From, r.To
 }
 
 // Pattern is a compiled List pattern.

@@ -55,7 +55,7 @@
 //     storage.ErrInvalidKey, for everyone, administrators included, so no
 //     store holds one; this layer denies it before that to everyone but
 //     holders of principal://*. Because every stored key in the scheme is
-//     canonical, the filter on $key that List, Query and Count add is exact.
+//     canonical, the key ranges that List, Query and Count add are exact.
 //     Keys are opaque and compared byte-wise, so a look-alike that does not
 //     start with the scheme ("рrincipal://…" with a Cyrillic "р") is an
 //     ordinary key of its namespace and reaches nobody's data.
@@ -67,17 +67,18 @@
 //     ErrPermissionDenied and the permitted ones go ahead under the batch's
 //     normal rules. With Atomic, one denied key writes nothing and the
 //     others get ErrAborted.
-//   - List, Query and Count show only what the caller may read. Query and
-//     Count add a filter on $key that hides other principals' data keys, so
-//     filtering, cursors and counts happen in SQL and never reveal hidden
-//     rows. List pages through the wrapped List with the same pattern and
-//     drops hidden keys, asking for no more keys than it still needs so
-//     its cursor stays exact (a page that ends exactly at the last visible
-//     key may carry a cursor whose next page is empty). ListNamespaces
-//     returns the namespaces the caller may read. The added filter puts the
-//     caller's filter one level deeper, so a filter already at
-//     storage.MaxFilterDepth is refused with ErrInvalidFilter for callers
-//     that do not read every principal's keys.
+//   - List, Query and Count show only what the caller may read: they pass
+//     the wrapped store storage.InKeyRanges with the key ranges the caller
+//     may see (the keys outside the principal scheme and the data keys of
+//     each owner it may read; a caller's own InKeyRanges is intersected
+//     with them), so filtering, paging, cursors and counts happen in the
+//     database, never reveal hidden rows, and a page costs about what the
+//     visible keys on it cost however many hidden keys lie between them
+//     (sqlstore reads each range as its own span of the primary key). The
+//     wrapped store must therefore accept InKeyRanges on List, Query and
+//     Count, as sqlstore does; the HTTP client does not (it refuses the
+//     option), so this layer belongs on the server, in front of the
+//     engine. ListNamespaces returns the namespaces the caller may read.
 //   - Clear with a namespace needs write on it, and is denied while the
 //     namespace holds data keys the caller may not write (it runs the check
 //     and the clear in one serializable transaction when the store has

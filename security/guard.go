@@ -2,7 +2,6 @@ package security
 
 import (
 	"context"
-	"math"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -18,24 +17,57 @@ type guard struct {
 
 const keyField = "$key"
 
-// visibleFilter is the filter that keeps only the keys sub may read in a
-// namespace it may read: keys outside the principal scheme, and the data
-// keys of the owners sub may read. ok is false when sub may read every key.
-// It is exact because storage.KeyOwner is the one rule for such keys: no
-// store holds a key in the scheme that is not canonical (lower-case
+// visibleRanges are the key ranges sub may read in a namespace it may
+// read: the keys outside the principal scheme, and the data keys of the
+// owners sub may read. ok is false when sub may read every key. They are
+// exact because storage.KeyOwner is the one rule for such keys: no store
+// holds a key in the scheme that is not canonical (lower-case
 // "principal://", a {pkr} without "/", "/data/", a clean path), so a key
 // starting "principal://{pkr}/data/" is {pkr}'s and every other key in the
-// scheme starts "principal://".
-func visibleFilter(sub subject) (storage.Filter, bool) {
+// scheme starts "principal://". Passed down with storage.InKeyRanges, they
+// make the wrapped store filter and page in its own query.
+func visibleRanges(sub subject) ([]storage.KeyRange, bool) {
 	owners, all := sub.dataOwners(Read)
 	if all {
-		return storage.Filter{}, false
+		return nil, false
 	}
-	alts := []storage.Filter{storage.Not(storage.StartsWith(keyField, storage.PrincipalScheme))}
+	scheme := storage.PrefixRange(storage.PrincipalScheme)
+	rs := []storage.KeyRange{{To: scheme.From}, {From: scheme.To}}
 	for _, o := range owners {
-		alts = append(alts, storage.StartsWith(keyField, storage.PrincipalScheme+o+"/data/"))
+		rs = append(rs, storage.PrefixRange(storage.PrincipalScheme+o+"/data/"))
 	}
-	return storage.Or(alts...), true
+	return rs, true
+}
+
+// visibleOpts returns opts restricted to the keys sub may read: the
+// caller's own InKeyRanges, if any, intersected with visibleRanges.
+func visibleOpts(sub subject, co storage.CallOptions, opts []storage.Option) []storage.Option {
+	vis, ok := visibleRanges(sub)
+	if !ok {
+		return opts
+	}
+	if co.Set&storage.KindKeyRanges != 0 {
+		vis = intersectRanges(co.KeyRanges, vis)
+	}
+	return append(without(opts, storage.KindKeyRanges), storage.InKeyRanges(vis...))
+}
+
+// intersectRanges returns the non-empty intersections of a range of a with
+// a range of b.
+func intersectRanges(a, b []storage.KeyRange) []storage.KeyRange {
+	out := []storage.KeyRange{}
+	for _, x := range a {
+		for _, y := range b {
+			r := storage.KeyRange{From: max(x.From, y.From), To: x.To}
+			if r.To == "" || (y.To != "" && y.To < r.To) {
+				r.To = y.To
+			}
+			if r.To == "" || r.From < r.To {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // protectedFilter matches the principal-scheme keys sub may not write. ok
@@ -324,17 +356,7 @@ func (g guard) Query(ctx context.Context, f storage.Filter, opts []storage.Optio
 	if !g.sub.namespace(co.Namespace).Has(Read) {
 		return storage.QueryResult{}, denied(op, co.Namespace.Name, "")
 	}
-	if vis, ok := visibleFilter(g.sub); ok {
-		f = combine(f, vis)
-	}
-	return g.ops.Query(ctx, f, opts...)
-}
-
-func combine(f, vis storage.Filter) storage.Filter {
-	if f.IsZero() {
-		return vis
-	}
-	return storage.And(f, vis)
+	return g.ops.Query(ctx, f, visibleOpts(g.sub, co, opts)...)
 }
 
 func (g guard) Count(ctx context.Context, opts []storage.Option) (int64, error) {
@@ -346,18 +368,12 @@ func (g guard) Count(ctx context.Context, opts []storage.Option) (int64, error) 
 	if !g.sub.namespace(co.Namespace).Has(Read) {
 		return 0, denied(op, co.Namespace.Name, "")
 	}
-	if vis, ok := visibleFilter(g.sub); ok {
-		opts = append(without(opts, storage.KindFilter), storage.Where(combine(co.FilterSource, vis)))
-	}
-	return g.ops.Count(ctx, opts...)
+	return g.ops.Count(ctx, visibleOpts(g.sub, co, opts)...)
 }
 
-// List returns the keys the caller may read. When some keys of the
-// namespace may be hidden from the caller, it pages through the wrapped
-// store's List with the same pattern, drops hidden keys, and applies
-// Offset and Limit to the visible ones. Each page it asks for is no larger
-// than the visible keys still wanted, so its cursor is exact; the price is
-// extra round trips when many hidden keys come first.
+// List returns the keys the caller may read: the wrapped store lists only
+// the key ranges the caller may see (storage.InKeyRanges), so its pages,
+// cursors and costs are those of the visible keys alone.
 func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListResult, error) {
 	const op = "list"
 	co, err := resolve(op, opts)
@@ -367,68 +383,5 @@ func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListRes
 	if !g.sub.namespace(co.Namespace).Has(Read) {
 		return storage.ListResult{}, denied(op, co.Namespace.Name, "")
 	}
-	owners, all := g.sub.dataOwners(Read)
-	if all {
-		return g.ops.List(ctx, opts...)
-	}
-	visible := func(k string) bool {
-		owner, ok := keyOwner(k)
-		if !ok {
-			return false
-		}
-		if owner == "" {
-			return true
-		}
-		for _, o := range owners {
-			if o == owner {
-				return true
-			}
-		}
-		return false
-	}
-	base := without(opts, storage.KindLimit|storage.KindOffset|storage.KindCursor)
-	skip, cursor := co.Offset, co.Cursor
-	var out storage.ListResult
-	out.Keys = []string{}
-	if co.Limit == 0 {
-		// Still let the wrapped store validate the call.
-		return g.ops.List(ctx, opts...)
-	}
-	for {
-		page := append([]storage.Option(nil), base...)
-		if co.Limit > 0 {
-			page = append(page, storage.Limit(addSat(skip, co.Limit-len(out.Keys))))
-		}
-		if cursor != "" {
-			page = append(page, storage.After(cursor))
-		}
-		res, err := g.ops.List(ctx, page...)
-		if err != nil {
-			return storage.ListResult{}, err
-		}
-		for _, k := range res.Keys {
-			if !visible(k) {
-				continue
-			}
-			if skip > 0 {
-				skip--
-				continue
-			}
-			out.Keys = append(out.Keys, k)
-		}
-		cursor = res.Cursor
-		if cursor == "" || (co.Limit > 0 && len(out.Keys) >= co.Limit) {
-			out.Cursor = cursor
-			return out, nil
-		}
-	}
-}
-
-// addSat is a+b for a, b >= 0, saturating at math.MaxInt: a page of
-// Offset(math.MaxInt) and Limit(math.MaxInt) asks for every key.
-func addSat(a, b int) int {
-	if a > math.MaxInt-b {
-		return math.MaxInt
-	}
-	return a + b
+	return g.ops.List(ctx, visibleOpts(g.sub, co, opts)...)
 }

@@ -1,0 +1,299 @@
+package sqlstore
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// keyRangesFixture fills namespace "kr" with hidden keys (many, in one run
+// between visible ones) and a few visible ones, and returns the visible
+// keys in order and the ranges that select them.
+func keyRangesFixture(t *testing.T, s *Store, hidden int) ([]string, []storage.KeyRange) {
+	t.Helper()
+	ctx := t.Context()
+	var items []storage.Item
+	for i := range hidden {
+		items = append(items, storage.Item{Key: fmt.Sprintf("principal://bob/data/k%05d", i), Value: i})
+		if len(items) == 2000 || i == hidden-1 {
+			if res, err := s.SetMany(ctx, items, storage.InNamespace("kr")); err != nil || !res.OK() {
+				t.Fatalf("SetMany: %v %v", err, res.Err())
+			}
+			items = items[:0]
+		}
+	}
+	visible := []string{"a1", "a2", "principal://alice/data/x1", "principal://alice/data/x2",
+		"principal://alice/data/x3", "principal://carol/data/y1", "z1", "z2", "z3"}
+	for _, k := range append(slices.Clone(visible), "principal://bob-other/data/q", "principal://dave/data/w") {
+		if err := s.Set(ctx, k, k, storage.InNamespace("kr")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ranges := []storage.KeyRange{
+		{To: "principal://"},
+		storage.PrefixRange("principal://carol/data/"),
+		{From: "principal:/0"},
+		storage.PrefixRange("principal://alice/data/"),
+	}
+	return visible, ranges
+}
+
+// TestListKeyRanges checks InKeyRanges on List, Query and Count on every
+// configuration: full pages with exact cursors and offsets, patterns cut
+// by the ranges, both ways List reads the spans (one UNION ALL arm per
+// span, or one statement testing them with OR), and the same answers
+// inside a transaction.
+func TestListKeyRanges(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			visible, ranges := keyRangesFixture(t, s, 3000)
+			in := storage.InNamespace("kr")
+			kr := storage.InKeyRanges(ranges...)
+			for _, arms := range []int{listArms, 0} {
+				t.Run(fmt.Sprintf("arms=%d", arms), func(t *testing.T) {
+					defer func(old int) { listArms = old }(listArms)
+					listArms = arms
+					for _, limit := range []int{1, 2, 4, 100} {
+						var got []string
+						opts := []storage.Option{in, kr, storage.Limit(limit)}
+						for page := 0; ; page++ {
+							res, err := s.List(ctx, opts...)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if res.Cursor != "" && len(res.Keys) != limit {
+								t.Fatalf("limit %d page %d: %d keys with a cursor, want a full page", limit, page, len(res.Keys))
+							}
+							got = append(got, res.Keys...)
+							if res.Cursor == "" {
+								break
+							}
+							opts = []storage.Option{in, kr, storage.Limit(limit), storage.After(res.Cursor)}
+						}
+						if !slices.Equal(got, visible) {
+							t.Fatalf("limit %d: paged %q, want %q", limit, got, visible)
+						}
+					}
+					for off := range len(visible) + 1 {
+						res, err := s.List(ctx, in, kr, storage.Offset(off), storage.Limit(3))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if want := visible[off:min(off+3, len(visible))]; !slices.Equal(res.Keys, want) {
+							t.Fatalf("offset %d: %q, want %q", off, res.Keys, want)
+						}
+					}
+					res, err := s.List(ctx, in, kr, storage.Offset(2))
+					if err != nil || !slices.Equal(res.Keys, visible[2:]) || res.Cursor != "" {
+						t.Fatalf("offset without limit: %q %q %v", res.Keys, res.Cursor, err)
+					}
+					for pat, want := range map[string][]string{
+						"principal://*":            visible[2:6],
+						"principal://a*/data/x?":   visible[2:5],
+						"principal://bob/data/k0*": nil,
+						"z2":                       {"z2"},
+						"principal://dave/data/w":  nil,
+						"*1":                       {"a1", "principal://alice/data/x1", "principal://carol/data/y1", "z1"},
+					} {
+						res, err := s.List(ctx, in, kr, storage.Pattern(pat), storage.Limit(2))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if !slices.Equal(res.Keys, want[:min(2, len(want))]) {
+							t.Errorf("pattern %q: %q, want %q", pat, res.Keys, want)
+						}
+					}
+					res, err = s.List(ctx, in, storage.InKeyRanges())
+					if err != nil || len(res.Keys) != 0 {
+						t.Fatalf("no ranges: %q %v", res.Keys, err)
+					}
+				})
+			}
+			n, err := s.Count(ctx, in, kr)
+			if err != nil || n != int64(len(visible)) {
+				t.Fatalf("Count = %d, %v; want %d", n, err, len(visible))
+			}
+			n, err = s.Count(ctx, in, kr, storage.Where(storage.StartsWith("$key", "principal://")))
+			if err != nil || n != 4 {
+				t.Fatalf("Count with a filter = %d, %v; want 4", n, err)
+			}
+			var got []string
+			opts := []storage.Option{in, kr, storage.Limit(2)}
+			for {
+				res, err := s.Query(ctx, storage.All(), opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range res.Entries {
+					got = append(got, e.Key)
+				}
+				if res.Cursor == "" {
+					break
+				}
+				if len(res.Entries) != 2 {
+					t.Fatalf("Query page of %d with a cursor", len(res.Entries))
+				}
+				opts = []storage.Option{in, kr, storage.Limit(2), storage.After(res.Cursor)}
+			}
+			if !slices.Equal(got, visible) {
+				t.Fatalf("Query paged %q, want %q", got, visible)
+			}
+			tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(ctx) }()
+			res, err := tx.List(ctx, in, kr, storage.Limit(3), storage.Offset(1))
+			if err != nil || !slices.Equal(res.Keys, visible[1:4]) {
+				t.Fatalf("tx List = %q, %v", res.Keys, err)
+			}
+			if n, err := tx.Count(ctx, in, kr); err != nil || n != int64(len(visible)) {
+				t.Fatalf("tx Count = %d, %v", n, err)
+			}
+		})
+	}
+}
+
+// TestInKeyRangesInvalid checks the validation of InKeyRanges.
+func TestInKeyRangesInvalid(t *testing.T) {
+	for _, rs := range [][]storage.KeyRange{
+		{{From: "b", To: "a"}},
+		{{From: "a", To: "a"}},
+		{{From: "a\x00"}},
+		{{To: "\xff"}},
+		make([]storage.KeyRange, 1025),
+	} {
+		if _, err := storage.ResolveOptions("list", storage.KindKeyRanges, []storage.Option{storage.InKeyRanges(rs...)}); err == nil {
+			t.Errorf("InKeyRanges(%d ranges starting %q) accepted", len(rs), rs[0])
+		}
+	}
+	o, err := storage.ResolveOptions("list", storage.KindKeyRanges, []storage.Option{storage.InKeyRanges(
+		storage.KeyRange{From: "m", To: "p"}, storage.KeyRange{From: "a", To: "c"}, storage.KeyRange{From: "b", To: "d"},
+		storage.KeyRange{From: "d", To: "e"}, storage.KeyRange{From: "x"}, storage.KeyRange{From: "y", To: "z"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.KeyRange{{From: "a", To: "e"}, {From: "m", To: "p"}, {From: "x"}}
+	if !slices.Equal(o.KeyRanges, want) {
+		t.Fatalf("normalized = %q, want %q", o.KeyRanges, want)
+	}
+}
+
+// TestListKeyRangesBounded checks with EXPLAIN that a List page over key
+// ranges reads the primary key only inside the ranges: SQLite searches
+// the primary key for every span (no scan), and PostgreSQL's index scans,
+// run with EXPLAIN ANALYZE, read no more rows than the page needs, with
+// thousands of keys outside the ranges between the visible ones.
+func TestListKeyRangesBounded(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			const hidden = 5000
+			visible, ranges := keyRangesFixture(t, s, hidden)
+			stmt := "ANALYZE"
+			if s.Dialect() == "postgres" {
+				stmt = "ANALYZE entries"
+			}
+			if _, err := s.eng.writer().exec(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+			for _, page := range []struct {
+				name  string
+				after string
+			}{{"first", ""}, {"after a2", "a2"}, {"after x3", "principal://alice/data/x3"}} {
+				opts := []storage.Option{storage.InNamespace("kr"), storage.InKeyRanges(ranges...), storage.Limit(2)}
+				if page.after != "" {
+					opts = append(opts, storage.After(encodeCursor(cursor{Op: "list", Hash: fingerprint("list", "kr", "", false), Key: page.after})))
+				}
+				o, err := storage.ResolveOptions("list", storage.AllOptionKinds, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, args, _, err := s.listQuery(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := s.List(ctx, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := 0
+				if page.after != "" {
+					i = slices.Index(visible, page.after) + 1
+				}
+				if !slices.Equal(res.Keys, visible[i:i+2]) {
+					t.Fatalf("%s page: %q, want %q", page.name, res.Keys, visible[i:i+2])
+				}
+				plan := explainList(t, s, q, args)
+				t.Logf("%s page plan:\n%s", page.name, plan)
+				if s.Dialect() == "postgres" {
+					read := 0
+					for _, m := range regexp.MustCompile(`Index (?:Only )?Scan.*actual time=\S+ rows=(\d+)`).FindAllStringSubmatch(plan, -1) {
+						n, _ := strconv.Atoi(m[1])
+						read += n
+					}
+					removed := 0
+					for _, m := range regexp.MustCompile(`Rows Removed by Filter: (\d+)`).FindAllStringSubmatch(plan, -1) {
+						n, _ := strconv.Atoi(m[1])
+						removed += n
+					}
+					if read == 0 || read > 4*3 || removed > 4*3 {
+						t.Errorf("%s page: index scans returned %d rows and filters removed %d, want at most 3 per span:\n%s", page.name, read, removed, plan)
+					}
+					continue
+				}
+				if strings.Contains(plan, "SCAN entries") || strings.Count(plan, "SEARCH entries") < 2 {
+					t.Errorf("%s page: want a primary-key search per span, no scan:\n%s", page.name, plan)
+				}
+				for _, line := range strings.Split(plan, "\n") {
+					if strings.Contains(line, "SEARCH entries") && !strings.Contains(line, "key>") && !strings.Contains(line, "key<") {
+						t.Errorf("%s page: a search not bounded by key: %s", page.name, line)
+					}
+				}
+			}
+		})
+	}
+}
+
+// explainList returns the plan of List's statement q: SQLite's EXPLAIN
+// QUERY PLAN, PostgreSQL's EXPLAIN ANALYZE.
+func explainList(t *testing.T, s *Store, q string, args []any) string {
+	t.Helper()
+	pg := s.Dialect() == "postgres"
+	stmt := "EXPLAIN QUERY PLAN "
+	if pg {
+		stmt = "EXPLAIN (ANALYZE, COSTS OFF) "
+	}
+	var plan []string
+	err := s.eng.reader().queryRows(t.Context(), stmt+q, args, func(r rowScanner) error {
+		if pg {
+			var line string
+			if err := r.Scan(&line); err != nil {
+				return err
+			}
+			plan = append(plan, line)
+			return nil
+		}
+		var id, parent, unused int64
+		var detail string
+		if err := r.Scan(&id, &parent, &unused, &detail); err != nil {
+			return err
+		}
+		plan = append(plan, detail)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("EXPLAIN: %v\n%s", err, q)
+	}
+	return strings.Join(plan, "\n")
+}

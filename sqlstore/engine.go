@@ -153,7 +153,9 @@ type engine interface {
 	begin(ctx context.Context, opts storage.TxOptions) (txConn, error)
 	// txCapacity is how many transactions, and read-only ones among them,
 	// may be open at once so that calls outside transactions still find a
-	// connection (0: no limit of the engine's own).
+	// connection (0: no limit of the engine's own). On PostgreSQL readOnly
+	// is the standby's (WithReplica), whose transactions do not count in
+	// total.
 	txCapacity() (total, readOnly int)
 	ping(ctx context.Context) error
 	schemaVersion(ctx context.Context) (int64, error)

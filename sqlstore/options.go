@@ -37,6 +37,10 @@ type config struct {
 	// directDSN, when set, reaches the PostgreSQL server without a pooler
 	// in between: the work that needs a session of its own goes there.
 	directDSN string
+	// replicaDSN, when set, reaches a hot standby for read-only
+	// transactions whose replay lag is at most replicaMaxLag (WithReplica).
+	replicaDSN    string
+	replicaMaxLag time.Duration
 }
 
 func defaultConfig() config {

@@ -24,9 +24,10 @@ const capacityLockKey int64 = 0x6d7963656c696101
 
 // pgEngine reaches PostgreSQL through a native pgx pool.
 type pgEngine struct {
-	d    dialect.Dialect
-	pool *pgxpool.Pool
-	q    querier
+	d       dialect.Dialect
+	pool    *pgxpool.Pool
+	q       querier
+	replica *replica // nil without WithReplica
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -56,7 +57,14 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	return &pgEngine{d: d, pool: pool, q: pgQ{q: pgdb.New(pool), db: pool}}, nil
+	e := &pgEngine{d: d, pool: pool, q: pgQ{q: pgdb.New(pool), db: pool}}
+	if cfg.replicaDSN != "" {
+		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("replica: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // jsonbParams makes the engine's []byte parameters (JSON documents, and
@@ -125,10 +133,15 @@ func sameDatabase(ctx context.Context, pool *pgxpool.Pool, direct *sql.DB) error
 func (e *pgEngine) dialect() dialect.Dialect { return e.d }
 
 // txCapacity: each transaction holds one pooled connection; a quarter of
-// the pool (at least one) stays for the calls outside transactions.
+// the pool (at least one) stays for the calls outside transactions. The
+// read-only transactions on a standby hold its connections, all of which
+// they may take (nothing else runs there).
 func (e *pgEngine) txCapacity() (total, readOnly int) {
 	n := int(e.pool.Config().MaxConns)
-	return max(1, n-spareConns(n)), 0
+	if e.replica != nil {
+		readOnly = int(e.replica.pool.Config().MaxConns)
+	}
+	return max(1, n-spareConns(n)), readOnly
 }
 func (e *pgEngine) reader() querier { return e.q }
 func (e *pgEngine) writer() querier { return e.q }
@@ -148,6 +161,9 @@ func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
 }
 
 func (e *pgEngine) close() error {
+	if e.replica != nil {
+		e.replica.pool.Close()
+	}
 	e.pool.Close()
 	return nil
 }
@@ -450,8 +466,9 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 
 // pgTx is an open PostgreSQL transaction.
 type pgTx struct {
-	tx    pgx.Tx
-	bound querier
+	tx      pgx.Tx
+	bound   querier
+	replica bool // it runs on the standby of WithReplica
 }
 
 func (t *pgTx) q() querier { return t.bound }

@@ -66,6 +66,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		if cfg.directDSN != "" {
 			return nil, fmt.Errorf("sqlstore: WithDirectDSN is for PostgreSQL, not %s", dc.Dialect)
 		}
+		if cfg.replicaDSN != "" {
+			return nil, fmt.Errorf("sqlstore: WithReplica is for PostgreSQL, not %s", dc.Dialect)
+		}
 		eng, err = openSQLite(ctx, dc, cfg)
 	case dialect.Postgres:
 		eng, err = openPostgres(ctx, dc, cfg)
@@ -83,9 +86,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		IdleTimeout: cfg.txIdleTimeout,
 		MaxLifetime: cfg.txMaxLife,
 	})
-	if total, ro := eng.txCapacity(); total > 0 {
+	total, ro := eng.txCapacity()
+	if total > 0 {
 		s.txConns = make(chan struct{}, total)
-	} else if ro > 0 {
+	}
+	if ro > 0 {
 		s.roConns = make(chan struct{}, ro)
 	}
 	s.ops = ops{s: s, sc: storeScope{s}}

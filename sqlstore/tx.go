@@ -36,17 +36,8 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	if err != nil {
 		return nil, s.fail(op, "", "", err)
 	}
-	gate := s.txConns
-	if opts.ReadOnly && s.roConns != nil {
-		gate = s.roConns
-	}
-	if err := acquire(ctx, gate); err != nil {
-		s.txs.ReleaseSlot(slot)
-		return nil, s.fail(op, "", "", err)
-	}
-	conn, err := s.eng.begin(ctx, opts)
+	gate, conn, err := s.beginConn(ctx, opts)
 	if err != nil {
-		release(gate)
 		s.txs.ReleaseSlot(slot)
 		return nil, s.fail(op, "", "", err)
 	}
@@ -64,6 +55,47 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		return nil, s.fail(op, "", "", err)
 	}
 	return t, nil
+}
+
+// beginConn starts the database transaction of Begin with a place in the
+// gate it counts against: a read-only one on SQLite's readers, or on the
+// standby of WithReplica when it is usable (going to the primary if the
+// standby fails to begin one); any other in txConns.
+func (s *Store) beginConn(ctx context.Context, opts storage.TxOptions) (chan struct{}, txConn, error) {
+	gate := s.txConns
+	r, routed := s.eng.(replicaRouter)
+	onReplica := false
+	if opts.ReadOnly && s.roConns != nil {
+		if !routed {
+			gate = s.roConns
+		} else if onReplica = r.onReplica(ctx, opts); onReplica {
+			gate = s.roConns
+		}
+	}
+	if err := acquire(ctx, gate); err != nil {
+		return nil, nil, err
+	}
+	if onReplica {
+		conn, err := r.beginReplica(ctx, opts)
+		if err == nil {
+			return gate, conn, nil
+		}
+		release(gate)
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		r.replicaFailed(err)
+		gate = s.txConns
+		if err := acquire(ctx, gate); err != nil {
+			return nil, nil, err
+		}
+	}
+	conn, err := s.eng.begin(ctx, opts)
+	if err != nil {
+		release(gate)
+		return nil, nil, err
+	}
+	return gate, conn, nil
 }
 
 // acquire takes a place in gate (nil: no bound), waiting for one as long

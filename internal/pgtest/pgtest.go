@@ -97,6 +97,36 @@ func BouncerDSN(t testing.TB) string {
 	return dsn
 }
 
+// EnvReplicaDSN names the variable holding the DSN of a hot standby of the
+// test server (.ci/replica.sh), for sqlstore.WithReplica.
+const EnvReplicaDSN = "STORAGE_TEST_REPLICA_DSN"
+
+// ReplicaDSN returns the DSN of the standby of the test server with the
+// query parameters of primary (a schema's search_path among them), so that
+// it reaches the same schema. Without one the test is skipped, or fails
+// when CI=true.
+func ReplicaDSN(t testing.TB, primary string) string {
+	t.Helper()
+	dsn := os.Getenv(EnvReplicaDSN)
+	if dsn == "" {
+		how := howTo + `; export ` + EnvReplicaDSN + `="$(bash .ci/replica.sh)"`
+		if os.Getenv("CI") == "true" {
+			t.Fatal(EnvReplicaDSN + " is not set, and CI=true needs the standby tests: " + how)
+		}
+		t.Skip("standby tests skipped: set " + EnvReplicaDSN + " to enable them, e.g. " + how)
+	}
+	r, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvReplicaDSN, err)
+	}
+	p, err := url.Parse(primary)
+	if err != nil {
+		t.Fatalf("parse %s: %v", primary, err)
+	}
+	p.Host = r.Host
+	return p.String()
+}
+
 // NewRole creates a fresh login role and a schema of the same name
 // (prefix_<random>) that it owns and has for search_path, all dropped when
 // the test ends, and returns base with the role as its user and the extra

@@ -1,0 +1,245 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/internal/pgdb"
+)
+
+// ReplicaCheckInterval is how long a measure of the standby's lag is
+// trusted: a read-only transaction begun later measures it again (one
+// caller at a time; the others use the last measure meanwhile).
+const ReplicaCheckInterval = time.Second
+
+// replicaCheckTimeout bounds one measure of the standby, so that a standby
+// that hangs costs a read-only Begin at most this before it goes to the
+// primary.
+const replicaCheckTimeout = 500 * time.Millisecond
+
+// WithReplica gives a PostgreSQL store a hot standby (streaming replica)
+// of its server for read-only transactions: Begin with TxOptions.ReadOnly
+// runs on the standby while the standby is reachable and its replay lag is
+// at most maxLag (maxLag <= 0: any lag). Everything else goes to the
+// primary: writes, reads outside transactions, serializable read-only
+// transactions (a standby cannot run them), and every read-only
+// transaction while the standby is away or too far behind. A transaction's
+// place is chosen once, at Begin, and OnReplica(tx) reports it.
+//
+// Reads on the standby are stale by up to maxLag: a read-only transaction
+// may not see a write the same caller committed just before. Callers that
+// need to read their own writes use a read-write transaction or a read
+// outside a transaction. ReplicaStatus reports the standby's state and lag.
+//
+// Open connects to the standby and checks that it is a copy of the same
+// cluster (system identifier), database and search path; a standby that cannot
+// be reached at Open fails it, so a misconfiguration shows at once. The
+// standby is never migrated: it replays the primary's migrations.
+func WithReplica(dsn string, maxLag time.Duration) Option {
+	return func(c *config) error {
+		dc, err := dialect.ParseDSN(dsn)
+		if err != nil {
+			return fmt.Errorf("sqlstore: WithReplica: %w", err)
+		}
+		if dc.Dialect != dialect.Postgres {
+			return fmt.Errorf("sqlstore: WithReplica: want a postgres:// DSN, got a %s one", dc.Dialect)
+		}
+		c.replicaDSN, c.replicaMaxLag = dsn, maxLag
+		return nil
+	}
+}
+
+// ReplicaStatus is the state of the standby of WithReplica.
+type ReplicaStatus struct {
+	// Configured is false when the store has no standby.
+	Configured bool
+	// Usable reports whether read-only transactions go to the standby now:
+	// it answered and its lag is within the bound.
+	Usable bool
+	// InRecovery is true while the standby is a standby; false once it was
+	// promoted (it then serves reads as a primary of its own).
+	InRecovery bool
+	// Lag is how far the standby's replay is behind: 0 when it has
+	// replayed everything the primary had written when measured, else the
+	// time since the last transaction it replayed.
+	Lag time.Duration
+	// CheckedAt is when it was measured.
+	CheckedAt time.Time
+	// Err says why the standby could not be measured, when it could not.
+	Err error
+}
+
+// replica is the standby of a PostgreSQL engine.
+type replica struct {
+	pool   *pgxpool.Pool
+	maxLag time.Duration
+
+	checking atomic.Bool // a measure is under way
+	mu       sync.Mutex  // protects last
+	last     ReplicaStatus
+}
+
+// openReplica connects to the standby and checks that it is a copy of the
+// primary's database and schema.
+func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*replica, error) {
+	pc, err := pgxpool.ParseConfig(cfg.replicaDSN)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.pgxTracer != nil {
+		pc.ConnConfig.Tracer = cfg.pgxTracer
+	}
+	pc.AfterConnect = jsonbParams
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	// The search path, not current_schema(): a schema created a moment
+	// ago may not have been replayed yet.
+	const q = "SELECT (SELECT system_identifier FROM pg_control_system()), current_database(), current_setting('search_path')"
+	var pid, rid int64
+	var pdb, rdb, pschema, rschema string
+	if err := primary.QueryRow(ctx, q).Scan(&pid, &pdb, &pschema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := pool.QueryRow(ctx, q).Scan(&rid, &rdb, &rschema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("replica: %w", err)
+	}
+	if pid != rid || pdb != rdb || pschema != rschema {
+		pool.Close()
+		return nil, fmt.Errorf("the replica DSN reaches cluster %d, database %q, search path %q; the DSN reaches %d, %q, %q: want a standby of the same",
+			rid, rdb, rschema, pid, pdb, pschema)
+	}
+	r := &replica{pool: pool, maxLag: cfg.replicaMaxLag}
+	r.last = r.measure(ctx, primary)
+	return r, nil
+}
+
+// measure asks the primary how far it has written and the standby how far
+// it has replayed.
+func (r *replica) measure(ctx context.Context, primary *pgxpool.Pool) ReplicaStatus {
+	ctx, cancel := context.WithTimeout(ctx, replicaCheckTimeout)
+	defer cancel()
+	st := ReplicaStatus{Configured: true, CheckedAt: time.Now()}
+	var written string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&written); err != nil {
+		st.Err = fmt.Errorf("primary: %w", err)
+		return st
+	}
+	// caught up: the standby replayed at least what the primary had
+	// written above. Otherwise the lag is the time since the last
+	// transaction it replayed (NULL: none yet, unknown).
+	const q = `SELECT pg_is_in_recovery(),
+       NOT pg_is_in_recovery() OR COALESCE(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),
+       EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8`
+	var caughtUp bool
+	var secs *float64
+	if err := r.pool.QueryRow(ctx, q, written).Scan(&st.InRecovery, &caughtUp, &secs); err != nil {
+		st.Err = err
+		return st
+	}
+	switch {
+	case caughtUp:
+		st.Lag = 0
+	case secs == nil:
+		st.Err = errors.New("the standby has replayed no transaction yet: its lag is unknown")
+		return st
+	default:
+		st.Lag = time.Duration(max(*secs, 0) * float64(time.Second))
+	}
+	st.Usable = r.maxLag <= 0 || st.Lag <= r.maxLag
+	return st
+}
+
+// status returns the last measure, measuring again when it is older than
+// ReplicaCheckInterval and no other caller is measuring.
+func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool) ReplicaStatus {
+	r.mu.Lock()
+	st := r.last
+	r.mu.Unlock()
+	if !fresh && time.Since(st.CheckedAt) < ReplicaCheckInterval {
+		return st
+	}
+	if !r.checking.CompareAndSwap(false, true) {
+		return st // someone is measuring: use the last measure
+	}
+	defer r.checking.Store(false)
+	st = r.measure(ctx, primary)
+	r.mu.Lock()
+	r.last = st
+	r.mu.Unlock()
+	return st
+}
+
+// failed records that the standby failed a Begin: read-only transactions
+// go to the primary until the next measure.
+func (r *replica) failed(err error) {
+	r.mu.Lock()
+	r.last.Usable, r.last.Err = false, err
+	r.mu.Unlock()
+}
+
+// replicaRouter is implemented by an engine with a standby.
+type replicaRouter interface {
+	// onReplica reports whether a transaction with opts goes to the standby.
+	onReplica(ctx context.Context, opts storage.TxOptions) bool
+	// beginReplica starts a read-only transaction on the standby.
+	beginReplica(ctx context.Context, opts storage.TxOptions) (txConn, error)
+	// replicaFailed records that the standby failed a Begin.
+	replicaFailed(err error)
+}
+
+func (e *pgEngine) onReplica(ctx context.Context, opts storage.TxOptions) bool {
+	if e.replica == nil || !opts.ReadOnly || e.d.Isolation(opts.Isolation) == storage.LevelSerializable {
+		return false
+	}
+	return e.replica.status(ctx, e.pool, false).Usable
+}
+
+func (e *pgEngine) beginReplica(ctx context.Context, opts storage.TxOptions) (txConn, error) {
+	tx, err := e.replica.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgIsolation(e.d.Isolation(opts.Isolation)), AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	return &pgTx{tx: tx, bound: pgQ{q: pgdb.New(tx), db: tx}, replica: true}, nil
+}
+
+func (e *pgEngine) replicaFailed(err error) { e.replica.failed(err) }
+
+// ReplicaStatus measures the standby of WithReplica now and reports its
+// state; Configured is false when the store has none.
+func (s *Store) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
+	const op = "replicaStatus"
+	if _, err := s.start(ctx, op, 0, nil); err != nil {
+		return ReplicaStatus{}, err
+	}
+	e, ok := s.eng.(*pgEngine)
+	if !ok || e.replica == nil {
+		return ReplicaStatus{}, nil
+	}
+	return e.replica.status(ctx, e.pool, true), nil
+}
+
+// OnReplica reports whether tx runs on the standby of WithReplica. It is
+// false for a transaction of another store.
+func OnReplica(tx storage.Tx) bool {
+	t, ok := tx.(*sqlTx)
+	if !ok {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.conn.(*pgTx)
+	return ok && p.replica
+}

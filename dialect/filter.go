@@ -75,9 +75,13 @@ type jsonDialect interface {
 	num(col string, path []storage.Segment) string              // a double for a number, else NULL
 	str(col string, path []storage.Segment) string              // byte-ordered text for a string, else NULL
 	rank(col string, path []storage.Segment) string             // the type rank of the sort order, 0 when missing
+	// numKey is the number projection as a declared index holds it: num,
+	// or 0 (never NULL) for a value that is not a number.
+	numKey(col string, path []storage.Segment) string
 	// strKey is the string projection as a declared index holds it: a
 	// bounded prefix of str where the database limits the size of an
-	// index entry (PostgreSQL), str itself where it does not (SQLite).
+	// index entry (PostgreSQL), str itself where it does not (SQLite);
+	// '' (never NULL) for a value that is not a string.
 	strKey(col string, path []storage.Segment) string
 	// strKeyLen is the length in characters of strKey's prefix, 0 when
 	// strKey is str.
@@ -246,29 +250,47 @@ func (c *Compiler) rankIs(col string, path []storage.Segment, r int) sq.Sqlizer 
 }
 
 // isString is "the value at path is a string" as the declared index reads
-// it: the rank, then the number (NULL for a string), which sits between
-// the rank and the string in the index, so that the planner can go on to
-// the string.
+// it: the rank, then the number key (0 for a string), which sits between
+// the rank and the string key in the index, so that the planner can go on
+// to the string key (an equality on every column before it: a seek).
 func (c *Compiler) isString(col string, path []storage.Segment) sq.And {
-	return sq.And{c.rankIs(col, path, RankString), sq.Expr(c.j.num(col, path) + " IS NULL")}
+	return sq.And{c.rankIs(col, path, RankString), sq.Expr(c.j.numKey(col, path) + " = 0")}
+}
+
+// isNumber is "the value at path is a number" as the declared index reads
+// it: the rank, and the string key after the number key (” for a number),
+// so that an equality on the number is one on every column before the key
+// and the index gives the rows in key order.
+func (c *Compiler) isNumber(col string, path []storage.Segment) sq.And {
+	return sq.And{c.rankIs(col, path, RankNumber), sq.Expr(c.j.strKey(col, path) + " = ''")}
+}
+
+// fullStr is the expression of the whole string at path for a value known
+// to be a string: the index's string key where it holds the whole string
+// (SQLite), else str.
+func (c *Compiler) fullStr(col string, path []storage.Segment) string {
+	if c.j.strKeyLen() > 0 {
+		return c.j.str(col, path)
+	}
+	return c.j.strKey(col, path)
 }
 
 // typedCmp compares the value at path with a number or a string s: the
 // type rank pinned first (the leading column of a declared index), then
-// the number, or the string. Where the index holds a prefix of strings
-// (strKey), the prefix is compared too, with the bound that the full
+// the number key, or the string key. Where the index holds a prefix of
+// strings, the prefix is compared too, with the bound that the full
 // comparison implies, so the index range is used and the full string
 // rechecked: for strings a and b, a <= b implies prefix(a) <= prefix(b).
 func (c *Compiler) typedCmp(col string, path []storage.Segment, op storage.Operator, s storage.Scalar) sq.Sqlizer {
 	if s.Kind == storage.KindNumber {
-		return sq.And{c.rankIs(col, path, RankNumber), sq.Expr(c.j.num(col, path)+" "+cmpOp(op)+" ?", s.Num)}
+		return append(c.isNumber(col, path), sq.Expr(c.j.numKey(col, path)+" "+cmpOp(op)+" ?", s.Num))
 	}
 	out := c.isString(col, path)
 	if c.j.strKeyLen() > 0 {
 		kop := map[storage.Operator]string{storage.OpEq: " = ?", storage.OpGt: " >= ?", storage.OpGte: " >= ?", storage.OpLt: " <= ?", storage.OpLte: " <= ?"}[op]
 		out = append(out, sq.Expr(c.j.strKey(col, path)+kop, c.StrKeyValue(s.Str)))
 	}
-	return append(out, sq.Expr(c.j.str(col, path)+" "+cmpOp(op)+" ?", s.Str))
+	return append(out, sq.Expr(c.fullStr(col, path)+" "+cmpOp(op)+" ?", s.Str))
 }
 
 // StrKeyValue is the strKey projection of the string s: its first
@@ -307,8 +329,8 @@ func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Sca
 		}
 	}
 	if len(nums) > 0 {
-		parts = append(parts, sq.And{c.rankIs(col, path, RankNumber),
-			sq.Expr(c.j.num(col, path)+" IN ("+sq.Placeholders(len(nums))+")", nums...)})
+		parts = append(parts, append(c.isNumber(col, path),
+			sq.Expr(c.j.numKey(col, path)+" IN ("+sq.Placeholders(len(nums))+")", nums...)))
 	}
 	if len(strs) > 0 {
 		in := c.isString(col, path)
@@ -319,7 +341,7 @@ func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Sca
 			}
 			in = append(in, sq.Expr(c.j.strKey(col, path)+" IN ("+sq.Placeholders(len(keys))+")", keys...))
 		}
-		parts = append(parts, append(in, sq.Expr(c.j.str(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...)))
+		parts = append(parts, append(in, sq.Expr(c.fullStr(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...)))
 	}
 	switch len(parts) {
 	case 0:
@@ -386,7 +408,7 @@ func (c *Compiler) startsWith(col string, path []storage.Segment, prefix string)
 			out = append(out, sq.Expr(key+" < ?", hi))
 		}
 	}
-	return append(out, c.j.strStartsWith(c.j.str(col, path), prefix))
+	return append(out, c.j.strStartsWith(c.fullStr(col, path), prefix))
 }
 
 func (c *Compiler) keyLeaf(e storage.Expr) (sq.Sqlizer, error) {

@@ -96,8 +96,14 @@ func (postgresJSON) str(col string, path []storage.Segment) string {
 // stays under the 2,704-byte limit of a B-tree entry.
 const pgStrKeyLen = 256
 
-func (p postgresJSON) strKey(col string, path []storage.Segment) string {
-	return "left(" + p.str(col, path) + ", " + strconv.Itoa(pgStrKeyLen) + ")"
+func (postgresJSON) numKey(col string, path []storage.Segment) string {
+	r := pgRef(col, path)
+	return "(CASE WHEN jsonb_typeof(" + r + ") = 'number' THEN " + pgDouble(r) + " ELSE 0::float8 END)"
+}
+
+func (postgresJSON) strKey(col string, path []storage.Segment) string {
+	r := pgRef(col, path)
+	return "left((CASE WHEN jsonb_typeof(" + r + ") = 'string' THEN " + r + ` #>> '{}' ELSE '' END COLLATE "C"), ` + strconv.Itoa(pgStrKeyLen) + ")"
 }
 
 func (postgresJSON) strKeyLen() int { return pgStrKeyLen }
@@ -139,8 +145,13 @@ func (postgresJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 
 func (postgresJSON) versionNum() string { return "CAST(version AS double precision)" }
 
+// createIndex leaves namespace_id out of the columns (SQLite leads with
+// it): PostgreSQL drops a statement's namespace_id = <id> as implied by the
+// partial index's predicate, so a leading namespace_id column would have
+// no condition, and the B-tree could not position on the columns after it
+// (it would read the whole index to find one value).
 func (postgresJSON) createIndex(name string, nsID int64, exprs []string, concurrently bool) string {
-	parts := []string{"namespace_id"}
+	var parts []string
 	for _, e := range exprs {
 		parts = append(parts, "("+e+")")
 	}

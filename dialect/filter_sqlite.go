@@ -59,7 +59,15 @@ func (sqliteJSON) str(col string, path []storage.Segment) string {
 	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") END)"
 }
 
-func (q sqliteJSON) strKey(col string, path []storage.Segment) string { return q.str(col, path) }
+func (sqliteJSON) numKey(col string, path []storage.Segment) string {
+	p := sqlitePath(path)
+	return "(CASE WHEN json_type(" + col + ", " + p + ") IN ('integer', 'real') THEN CAST(json_extract(" + col + ", " + p + ") AS REAL) ELSE 0.0 END)"
+}
+
+func (sqliteJSON) strKey(col string, path []storage.Segment) string {
+	p := sqlitePath(path)
+	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") ELSE '' END)"
+}
 
 func (sqliteJSON) strKeyLen() int { return 0 }
 

@@ -14,20 +14,31 @@ import (
 // A declared field of a namespace has one B-tree index, partial on that
 // namespace (WHERE namespace_id = <id>), over
 //
-//	(namespace_id, type rank, number, string key, key)
+//	(namespace_id, type rank, number key, string key, key)
 //
-// (namespace_id is constant in the index; leading with it lets SQLite's
-// planner match the statement's namespace_id = <id> to the index, as it
-// does the primary key, instead of preferring the primary key for a sort)
-// where the string key is the string itself on SQLite and its first 256
-// characters on PostgreSQL (an index entry there is limited to 2,704
-// bytes; the full string is compared in WHERE and ORDER BY after the
-// prefix, so answers never depend on it). The same functions write the
-// index expressions, the WHERE terms (typed comparisons pin the rank:
-// "rank = 4 AND number > ?") and the ORDER BY (IndexExprs, Where,
+// (namespace_id is constant in the index; on SQLite leading with it lets
+// the planner match the statement's namespace_id = <id> to the index, as
+// it does the primary key, instead of preferring the primary key for a
+// sort; PostgreSQL leaves it out, see postgresJSON.createIndex)
+// where the number key is the number (0 for any other type) and the string
+// key is the string itself on SQLite and its first 256 characters on
+// PostgreSQL ('' for any other type; an index entry there is limited to
+// 2,704 bytes; the full string is compared in WHERE and ORDER BY after the
+// prefix, so answers never depend on it). Neither key is ever NULL: a
+// typed comparison pins the columns before the one it compares by
+// equality ("rank = 5 AND number key = 0 AND string key = ?", "rank = 4
+// AND string key = '' AND number key = ?"), so an equality is a seek on
+// every column before the entry key, which then gives the key order
+// (PostgreSQL's B-tree cannot position on an IS NULL, and SQLite cannot
+// skip a column a NULL test leaves open). The same functions write the
+// index expressions, the WHERE terms and the ORDER BY (IndexExprs, Where,
 // OrderExprs), so the planner matches them. One index thus serves eq, in,
 // ranges and startsWith on the field's numbers and strings, and sorts on
 // the field in both directions, with the key as the tiebreak.
+//
+// The index's name carries a hash of its expressions (sqlstore), so a
+// change of these expressions is a new index format: Open drops the
+// indexes of the old one and builds the new.
 
 // NoRank is PinnedRank's answer when the filter does not pin the field to
 // one type.
@@ -85,6 +96,36 @@ func PinnedRank(e storage.Expr, f storage.Field) int {
 	return NoRank
 }
 
+// PinnedValue reports whether every entry matching e has one and the same
+// value at field f: e is, or is an and of, an eq (or an in of one value)
+// on f with a number or a string. A sort on such a field orders nothing,
+// so Query leaves it out of the ORDER BY (where SQLite could not match
+// it to the index: the equality pins that index column).
+func PinnedValue(e storage.Expr, f storage.Field) bool {
+	switch e.Kind {
+	case storage.ExprLeaf:
+		if e.Field.Root != f.Root || !slices.Equal(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
+			return false
+		}
+		v := e.Value
+		switch {
+		case e.Op == storage.OpEq:
+		case e.Op == storage.OpIn && len(e.Values) == 1:
+			v = e.Values[0]
+		default:
+			return false
+		}
+		return v.Kind == storage.KindNumber || v.Kind == storage.KindString
+	case storage.ExprAnd:
+		for _, ch := range e.Children {
+			if PinnedValue(ch, f) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func isPathRoot(r storage.FieldRoot) bool { return r == storage.RootValue || r == storage.RootMetadata }
 
 func pathCol(f storage.Field) string {
@@ -102,7 +143,7 @@ func (c *Compiler) IndexExprs(f storage.Field) []string {
 		return nil
 	}
 	col := pathCol(f)
-	return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.strKey(col, f.Path)}
+	return []string{c.j.rank(col, f.Path), c.j.numKey(col, f.Path), c.j.strKey(col, f.Path)}
 }
 
 // CreateIndex returns the statement that creates index name on field f of
@@ -116,13 +157,14 @@ func (c *Compiler) CreateIndex(name string, nsID int64, f storage.Field, concurr
 // OrderExprs returns the SQL expressions, in order, that sort by field f
 // when the filter pins f to type rank pinned (NoRank for none): for a path
 // into the value or metadata, the type rank (left out when pinned), the
-// number (left out on SQLite when pinned to strings: it is NULL), the
-// string key and, where the string key is a prefix, the full string (left
-// out when pinned to a type other than string: it is NULL);
-// for a reserved root, its column. The leading expressions are those of
-// the declared index, so the index gives the order. Both directions order
-// identically on every dialect: only values of one rank are ever compared
-// beyond the rank, and they are all non-NULL or all NULL.
+// number key (left out when pinned to strings: it is 0), the string key
+// and, where the string key is a prefix, the
+// full string (left out when pinned to a type other than string: it is
+// NULL); for a reserved root, its column. The leading expressions are
+// those of the declared index, so the index gives the order. Both
+// directions order identically on every dialect: within one rank only one
+// of the number key and the string key varies (the other is the constant 0
+// or ”), and the full string is all non-NULL or all NULL.
 func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 	switch f.Root {
 	case storage.RootValue, storage.RootMetadata:
@@ -131,12 +173,11 @@ func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 		if pinned == NoRank {
 			out = append(out, c.j.rank(col, f.Path))
 		}
-		if pinned != RankString || c.j.strKeyLen() > 0 {
-			// Strings pin the number to NULL (num IS NULL): SQLite then
-			// skips the index's number column for the order, so the
-			// ORDER BY must not name it; PostgreSQL does not (IS NULL
-			// is no equivalence), so the ORDER BY names it.
-			out = append(out, c.j.num(col, f.Path))
+		if pinned != RankString {
+			// A string's number key is the constant 0, and SQLite
+			// cannot match an ORDER BY term to an index column that
+			// its search pins by equality (isString's numKey = 0).
+			out = append(out, c.j.numKey(col, f.Path))
 		}
 		out = append(out, c.j.strKey(col, f.Path))
 		if c.j.strKeyLen() > 0 && (pinned == NoRank || pinned == RankString) {
@@ -177,7 +218,7 @@ func (c *Compiler) PathKeyset(f storage.Field, pinned int, desc bool, rank int64
 	}
 	switch rank {
 	case RankNumber:
-		out = append(out, KeysetColumn{Expr: c.j.num(col, f.Path), Desc: desc, Value: num})
+		out = append(out, KeysetColumn{Expr: c.j.numKey(col, f.Path), Desc: desc, Value: num})
 	case RankString:
 		out = append(out, KeysetColumn{Expr: c.j.strKey(col, f.Path), Desc: desc, Value: c.StrKeyValue(str)})
 		if c.j.strKeyLen() > 0 {

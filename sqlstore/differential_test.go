@@ -72,6 +72,13 @@ func TestDifferential(t *testing.T) {
 	}
 	for _, b := range backends {
 		t.Cleanup(func() { _ = b.st.Close() })
+		// Declared indexes on some of the fields, so that the plans that
+		// read them (and their ORDER BY) are compared too.
+		for _, f := range []string{"a", "s", "o.x", "arr.0", "$metadata.m"} {
+			if err := b.st.CreateIndex(t.Context(), "default", f); err != nil {
+				t.Fatalf("%s: CreateIndex(%s): %v", b.name, f, err)
+			}
+		}
 		for _, batch := range [][]storage.Item{items, again} {
 			res, err := b.st.SetMany(t.Context(), batch)
 			if err != nil || !res.OK() {

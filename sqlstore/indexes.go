@@ -16,17 +16,21 @@ import (
 // Declared indexes (storage.WithIndexes, Store.CreateIndex). Each declared
 // field of a namespace has one B-tree index of its own, partial on the
 // namespace (WHERE namespace_id = <id>), over the field's type rank,
-// number, string key (the string, or on PostgreSQL its first 256
-// characters) and the key: see dialect/index.go, which writes the index,
+// number key (0 for other types), string key (the string, or on PostgreSQL
+// its first 256 characters; '' for other types) and the key, led on SQLite
+// by namespace_id: see dialect/index.go, which writes the index,
 // the WHERE terms and the ORDER BY from the same code. The index serves
 // eq, in, ranges, startsWith and sorts on the field; it holds no row of
 // another namespace, so it never changes another namespace's writes; and
 // since a PostgreSQL entry holds a bounded prefix, no value makes a write
 // fail.
 //
-// An index is named entries_ns<id>_<hash>, the hash of its expressions
+// An index is named entries_ns<id>_<hash>, the hash of its definition
 // (indexName), so a namespace's indexes are found by the prefix of its id
-// and an index whose definition changed in a later version is told apart.
+// and an index whose definition changed in a later version (a new index
+// format) is told apart: Open (reconcileIndexes) drops the indexes of the
+// old format and builds the current ones, so no migration is needed for a
+// format change.
 //
 // PostgreSQL builds with CREATE INDEX CONCURRENTLY (outside a
 // transaction), so writes go on while it builds. A build that fails or is
@@ -45,9 +49,12 @@ import (
 // the CREATE INDEX, whose schema change makes the other connections reload
 // the statistics; ANALYZE sqlite_schema makes the writer reload them.
 
-// indexName names the index of field f in namespace nsID.
+// indexName names the index of field f in namespace nsID: the hash is of
+// the index's whole definition (columns and predicate, without its name
+// and namespace), so a definition that changes in a later version (an
+// index format) gets a new name, and Open replaces the old index.
 func indexName(c *dialect.Compiler, nsID int64, f storage.Field) string {
-	sum := sha256.Sum256([]byte(strings.Join(c.IndexExprs(f), ", ")))
+	sum := sha256.Sum256([]byte(c.CreateIndex("", 0, f, false)))
 	return nsIndexPrefix(nsID) + hex.EncodeToString(sum[:10])
 }
 
@@ -59,7 +66,7 @@ func nsIndexPrefix(nsID int64) string { return "entries_ns" + strconv.FormatInt(
 const seededStat = "1000000 1000 1"
 
 // seededIndexStat is the estimate seeded for a declared index
-// (namespace_id, rank, number, string, key) of a namespace of a thousand entries: a few types,
+// (namespace_id, rank, number key, string key, key) of a namespace of a thousand entries: a few types,
 // one entry per value.
 const seededIndexStat = "1000 1000 500 1 1 1"
 

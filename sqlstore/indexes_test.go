@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,23 +92,31 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				// the matching rows.
 				sort    []storage.SortField
 				ordered bool
+				// seek says the filter is an equality on the field: the
+				// plan must position the index on every column before
+				// the key (SQLite: SEARCH on all of them; PostgreSQL:
+				// the scan reads about as many pages as rows match).
+				seek bool
 			}{
-				{"SortAsc", storage.All(), n, []storage.SortField{storage.Asc("age")}, true},
-				{"SortDesc", storage.All(), n, []storage.SortField{storage.Desc("profile.name")}, true},
-				{"EqNumber", storage.Eq("age", 500), n / 1000, nil, false},
-				{"RangeNumber", storage.And(storage.Gte("age", 10), storage.Lt("age", 12)), 2 * n / 1000, nil, false},
-				{"InNumber", storage.In("age", 1, 2), 2 * n / 1000, nil, false},
-				{"EqString", storage.Eq("profile.name", "n00042"), n / 5000, nil, false},
-				{"InString", storage.In("profile.name", "n00042", "n00043"), 2 * n / 5000, nil, false},
-				{"RangeString", storage.And(storage.Gt("profile.name", "n00100"), storage.Lte("profile.name", "n00103")), 3 * n / 5000, nil, false},
-				{"RangeSortAsc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("age")}, true},
-				{"RangeSortDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("age")}, true},
-				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true},
-				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, false},
-				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false},
-				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true},
+				{"SortAsc", storage.All(), n, []storage.SortField{storage.Asc("age")}, true, false},
+				{"SortDesc", storage.All(), n, []storage.SortField{storage.Desc("profile.name")}, true, false},
+				{"EqNumber", storage.Eq("age", 500), n / 1000, nil, true, true},
+				{"EqSortKey", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("$key")}, true, true},
+				{"EqSortKeyDesc", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Desc("$key")}, true, true},
+				{"EqStringSortKey", storage.Eq("profile.name", "n00042"), n / 5000, []storage.SortField{storage.Asc("$key")}, true, true},
+				{"RangeNumber", storage.And(storage.Gte("age", 10), storage.Lt("age", 12)), 2 * n / 1000, nil, false, false},
+				{"InNumber", storage.In("age", 1, 2), 2 * n / 1000, nil, false, false},
+				{"EqString", storage.Eq("profile.name", "n00042"), n / 5000, nil, true, true},
+				{"InString", storage.In("profile.name", "n00042", "n00043"), 2 * n / 5000, nil, false, false},
+				{"RangeString", storage.And(storage.Gt("profile.name", "n00100"), storage.Lte("profile.name", "n00103")), 3 * n / 5000, nil, false, false},
+				{"RangeSortAsc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("age")}, true, false},
+				{"RangeSortDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("age")}, true, false},
+				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true, false},
+				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, false, false},
+				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false},
+				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
 			}
-			explain := func(t *testing.T, f storage.Filter, opts []storage.Option) (string, string) {
+			explain := func(t *testing.T, f storage.Filter, opts []storage.Option, analyze bool) (string, string) {
 				t.Helper()
 				o, err := storage.ResolveOptions("query", storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindCursor, opts)
 				if err != nil {
@@ -123,6 +133,9 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				stmt := "EXPLAIN QUERY PLAN "
 				if s.Dialect() == "postgres" {
 					stmt = "EXPLAIN "
+					if analyze {
+						stmt = "EXPLAIN (ANALYZE, BUFFERS) "
+					}
 				}
 				var plan []string
 				err = s.eng.reader().queryRows(ctx, stmt+q, args, func(r rowScanner) error {
@@ -168,8 +181,16 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 						t.Errorf("no cursor after a full page of %d matches", tc.want)
 					}
 					for page, popts := range pages {
-						text, q := explain(t, tc.f, popts)
+						text, q := explain(t, tc.f, popts, false)
 						t.Logf("%s plan:\n%s", page, text)
+						if tc.seek {
+							if s.Dialect() == "postgres" {
+								analyzed, _ := explain(t, tc.f, popts, true)
+								checkPGSeek(t, page, analyzed, tc.want)
+							} else if !strings.Contains(text, "(namespace_id=? AND <expr>=? AND <expr>=? AND <expr>=?") {
+								t.Errorf("%s: the plan does not seek the index on every column before the key:\n%s\nSQL: %s", page, text, q)
+							}
+						}
 						if !strings.Contains(text, "entries_ns") {
 							t.Errorf("%s: the plan does not use a declared index:\n%s\nSQL: %s", page, text, q)
 						}
@@ -186,5 +207,23 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				})
 			}
 		}
+	}
+}
+
+// checkPGSeek checks that a PostgreSQL plan run by EXPLAIN (ANALYZE,
+// BUFFERS) for an equality matching want rows read about as many pages as
+// rows match: an index descent and a heap page per row, not a scan of the
+// index (which a B-tree does when it cannot position on the columns before
+// the compared one: a leading column without a condition, or an IS NULL).
+func checkPGSeek(t *testing.T, page, plan string, want int) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\S.*\n\s+Buffers: shared hit=(\d+)(?: read=(\d+))?`).FindStringSubmatch(plan)
+	if m == nil {
+		t.Fatalf("%s: no buffer counts in the plan:\n%s", page, plan)
+	}
+	hit, _ := strconv.Atoi(m[1])
+	read, _ := strconv.Atoi(m[2] + "0")
+	if pages, limit := hit+read/10, 2*want+16; pages > limit {
+		t.Errorf("%s: the equality read %d pages for %d matching rows (at most %d for a seek):\n%s", page, pages, want, limit, plan)
 	}
 }

@@ -317,6 +317,7 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, no
 		return " ASC"
 	}
 	sorts = make([]sortCol, len(o.SortFields))
+	keyed := false
 	for i, fld := range o.SortFields {
 		pinned := dialect.PinnedRank(e, fld)
 		sc := sortCol{field: fld, pinned: pinned, exprs: c.OrderExprs(fld, pinned), desc: o.Sort[i].Desc}
@@ -324,11 +325,20 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, no
 		if isPath(fld) {
 			cols = append(cols, c.ValueExprs(fld)...)
 		}
+		if keyed || dialect.PinnedValue(e, fld) {
+			continue
+		}
 		for _, ex := range sc.exprs {
 			order = append(order, ex+dir(sc.desc))
 		}
+		// The key is unique: what follows it in the ORDER BY orders
+		// nothing, and a second "key" term (the tiebreak) would keep
+		// SQLite from reading the order from an index.
+		keyed = fld.Root == storage.RootKey
 	}
-	order = append(order, "key ASC")
+	if !keyed {
+		order = append(order, "key ASC")
+	}
 	b := sq.Select(cols...).From("entries").Where(dialect.NamespaceCond(nsID, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)

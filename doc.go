@@ -24,6 +24,14 @@
 // (NaN, \u0000 in a string, nesting deeper than MaxDepth, …) are refused with
 // ErrInvalidValue before anything is written.
 //
+// Metadata (WithMetadata, SetMetadata, Item.Metadata,
+// WithNamespaceMetadata) is given the way a value is, a map, a struct or
+// JSON text as json.RawMessage, checked once, and must be a JSON object
+// (else ErrInvalidValue). A nil map, slice or pointer means none, as nil
+// does.
+//
+//	err = s.SetMetadata(ctx, "user:1", json.RawMessage(`{"reviewed":true}`), storage.Merge())
+//
 // # Options
 //
 // Per-call options (InNamespace, WithMetadata, NoOverwrite, IfVersion,

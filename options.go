@@ -130,12 +130,18 @@ func InNamespace(name string) Option {
 	}}
 }
 
-// WithMetadata sets the user metadata written with a value. md must marshal
-// to a JSON object. Without it, Set keeps the metadata already stored (or {}
-// for a new key).
-func WithMetadata(md map[string]any) Option {
+// WithMetadata sets the user metadata written with a value. md is given
+// as a value is: a map, a struct, or JSON text as json.RawMessage (passed
+// through, checked once); it must be a JSON object (else ErrInvalidValue),
+// and nil means {}. Without the option, Set keeps the metadata already
+// stored (or {} for a new key). md is encoded and checked once, here, however
+// many layers (security, observe, a client) resolve the option.
+func WithMetadata(md any) Option {
+	b, err := EncodeMetadata(md, 0)
+	if b == nil {
+		b = []byte("{}")
+	}
 	return Option{kind: KindMetadata, apply: func(c *CallOptions) error {
-		b, err := EncodeMetadata(md)
 		if err != nil {
 			return err
 		}
@@ -460,11 +466,11 @@ func WithIndexes(fields ...string) NamespaceOption {
 // and a namespace's writes should not cost unboundedly many.
 const MaxIndexes = 16
 
-// WithNamespaceMetadata attaches metadata (a JSON object) to a namespace
-// created by CreateNamespace.
-func WithNamespaceMetadata(md map[string]any) NamespaceOption {
+// WithNamespaceMetadata attaches metadata (a JSON object, given as for
+// WithMetadata) to a namespace created by CreateNamespace.
+func WithNamespaceMetadata(md any) NamespaceOption {
+	b, err := EncodeMetadata(md, 0)
 	return NamespaceOption{kind: nsKindMetadata, apply: func(o *NamespaceOptions) error {
-		b, err := EncodeMetadata(md)
 		if err != nil {
 			return err
 		}

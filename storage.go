@@ -47,10 +47,12 @@ type Ops interface {
 	GetMetadata(ctx context.Context, key string, opts ...Option) (Metadata, error)
 
 	// SetMetadata replaces the user metadata of an existing key, or with
-	// Merge applies md as an RFC 7396 JSON merge patch. It bumps the version
-	// and leaves the expiry as it is.
+	// Merge applies md as an RFC 7396 JSON merge patch. md is given as for
+	// WithMetadata: a map, a struct, or JSON text as json.RawMessage, which
+	// must be a JSON object (else ErrInvalidValue); nil means {}. It bumps
+	// the version and leaves the expiry as it is.
 	// Options: InNamespace, Merge, IfVersion.
-	SetMetadata(ctx context.Context, key string, md map[string]any, opts ...Option) error
+	SetMetadata(ctx context.Context, key string, md any, opts ...Option) error
 
 	// Clear deletes the entries of one namespace (InNamespace), or of every
 	// namespace when none is given. Namespaces themselves stay.
@@ -151,9 +153,11 @@ func (e Entry) Decode(v any) error { return json.Unmarshal(e.Value, v) }
 type Item struct {
 	Key   string
 	Value any
-	// Metadata, when non-nil, is the item's user metadata (a JSON object);
-	// nil means the batch's WithMetadata, if any, else keep what is stored.
-	Metadata map[string]any
+	// Metadata, when not nil, is the item's user metadata, given as for
+	// WithMetadata (a map, a struct, or json.RawMessage) and a JSON object;
+	// nil (or a nil map, slice or pointer) means the batch's WithMetadata,
+	// if any, else keep what is stored.
+	Metadata any
 	// TTL, ExpiresAt and KeepTTL are the item's expiry, as the options
 	// WithTTL, ExpiresAt and KeepTTL: at most one may be set. When none is,
 	// the batch's expiry option applies, if any, else the item has no

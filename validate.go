@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -176,17 +178,69 @@ func checkJSON(b []byte, maxSize int) ([]byte, error) {
 	return b, nil
 }
 
-// EncodeMetadata marshals user metadata and checks it like a value; it must
-// be a JSON object. A nil map encodes as {}.
-func EncodeMetadata(md map[string]any) ([]byte, error) {
-	if md == nil {
-		return []byte("{}"), nil
+// EncodeMetadata encodes user metadata given the way a value is given
+// (see EncodeValue: a Go value, a map or a struct, marshals with
+// encoding/json; json.RawMessage passes through unchanged) and checks it
+// once: storable like a value, at most maxSize bytes (0 =
+// DefaultMaxValueSize), and a JSON object. A nil md, or a nil map, slice
+// or pointer, is no metadata: EncodeMetadata returns nil and no error,
+// and the caller decides what none means (SetMetadata and WithMetadata
+// write {}; a SetMany Item takes the batch's metadata).
+func EncodeMetadata(md any, maxSize int) ([]byte, error) {
+	if noMetadata(md) {
+		return nil, nil
 	}
-	b, err := EncodeValue(md, 0)
+	b, err := EncodeValue(md, maxSize)
 	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return nil, invalid(ve.Err, "metadata: %s", ve.Reason)
+		}
 		return nil, err
 	}
+	if !jsonx.IsObject(b) {
+		return nil, invalid(ErrInvalidValue, "metadata must be a JSON object, not %s", jsonKind(b))
+	}
 	return b, nil
+}
+
+// noMetadata reports whether md is nil, or a nil map, slice or pointer.
+func noMetadata(md any) bool {
+	switch x := md.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return x == nil
+	case json.RawMessage:
+		return x == nil
+	}
+	v := reflect.ValueOf(md)
+	switch v.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Pointer, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// jsonKind names the JSON type of valid JSON text b, for messages.
+func jsonKind(b []byte) string {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return "empty"
+	}
+	switch b[0] {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	}
+	return "a number"
 }
 
 // CheckMetadataJSON checks metadata given as JSON text: storable, and an

@@ -408,22 +408,13 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 	}
 	key := it.Key
 	e := routes.EntryItem{Key: &key, Value: v, ExpiryOptions: wireExpiry(exp)}
-	if it.Metadata != nil {
-		md, err := storage.EncodeMetadata(it.Metadata)
-		if err != nil {
-			return routes.EntryItem{}, wrapMetadata(err)
-		}
-		e.Metadata = md
+	md, err := storage.EncodeMetadata(it.Metadata, math.MaxInt)
+	if err != nil {
+		return routes.EntryItem{}, err
 	}
+	e.Metadata = md
 	return e, nil
 }
-
-type metadataError struct{ err error }
-
-func (e metadataError) Error() string { return "metadata: " + e.err.Error() }
-func (e metadataError) Unwrap() error { return e.err }
-
-func wrapMetadata(err error) error { return metadataError{err} }
 
 // DeleteMany implements storage.Ops: storage://deleteMany.
 func (o ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
@@ -466,16 +457,19 @@ func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 }
 
 // SetMetadata implements storage.Ops: storage://setMetadata.
-func (o ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (o ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
 	ns, w, done, err := o.startKey(ctx, op, true, key, opts)
 	defer done()
 	if err != nil {
 		return err
 	}
-	b, err := storage.EncodeMetadata(md)
+	b, err := storage.EncodeMetadata(md, math.MaxInt)
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+	}
+	if b == nil {
+		b = []byte("{}")
 	}
 	return o.send(ctx, op, routes.RouteSetMetadata, routes.SetMetadataRequest{Key: &key, Metadata: b, Options: w}, &routes.Envelope{})
 }

@@ -130,7 +130,7 @@ func (o *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 }
 
 // SetMetadata implements storage.Ops. Rows: 1 on success, else 0.
-func (o *ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (o *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	return o.run(ctx, OpSetMetadata, storage.DefaultNamespace, opts, key, 1, func(ctx context.Context) error {
 		return o.inner.SetMetadata(ctx, key, md, opts...)
 	})

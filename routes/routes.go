@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"reflect"
 	"strconv"
 	"time"
@@ -168,33 +167,6 @@ func (h handlers) target(o *Options) (storage.Ops, []storage.Option, error) {
 	return h.s, opts, nil
 }
 
-// decodeObject decodes JSON object text (checked like stored metadata)
-// into a map, numbers as json.Number so none loses precision.
-func decodeObject(b []byte) (map[string]any, error) {
-	if _, err := storage.CheckMetadataJSON(b, math.MaxInt); err != nil {
-		return nil, err
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, storage.Invalidf(storage.ErrInvalidValue, "metadata: %v", err)
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
-}
-
-// within says where a validation error happened.
-func within(where string, err error) error {
-	var ve *storage.ValidationError
-	if errors.As(err, &ve) {
-		return storage.Invalidf(ve.Err, "%s: %s", where, ve.Reason)
-	}
-	return err
-}
-
 func isNull(b json.RawMessage) bool {
 	return b == nil || bytes.Equal(bytes.TrimSpace(b), []byte("null"))
 }
@@ -213,11 +185,7 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 		opts = append(opts, storage.InNamespace(*o.Namespace))
 	}
 	if !isNull(o.Metadata) {
-		md, err := decodeObject(o.Metadata)
-		if err != nil {
-			return nil, within("options.metadata", err)
-		}
-		opts = append(opts, storage.WithMetadata(md))
+		opts = append(opts, storage.WithMetadata(o.Metadata))
 	}
 	noOverwrite := o.NoOverwrite != nil && *o.NoOverwrite
 	if o.Overwrite != nil {
@@ -528,11 +496,7 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 		}
 		items[i].TTL, items[i].ExpiresAt, items[i].KeepTTL = e.TTL, e.At, e.Keep
 		if !isNull(it.Metadata) {
-			md, err := decodeObject(it.Metadata)
-			if err != nil {
-				return nil, &storage.OpError{Op: "setMany", Key: *it.Key, Err: within(fmt.Sprintf("entries[%d].metadata", i), err)}
-			}
-			items[i].Metadata = md
+			items[i].Metadata = it.Metadata // checked once, by the store
 		}
 	}
 	t, opts, err := h.target(req.Options)
@@ -641,11 +605,9 @@ func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*En
 	if req.Metadata == nil {
 		return nil, badRequest("member \"metadata\" is missing")
 	}
-	var md map[string]any
+	var md any // null: {}
 	if !isNull(req.Metadata) {
-		if md, err = decodeObject(req.Metadata); err != nil {
-			return nil, &storage.OpError{Op: "setMetadata", Key: key, Err: err}
-		}
+		md = req.Metadata // checked once, by the store
 	}
 	t, opts, err := h.target(req.Options)
 	if err != nil {
@@ -669,11 +631,7 @@ func nsOptions(o *NamespaceOptions) ([]storage.NamespaceOption, error) {
 	}
 	var opts []storage.NamespaceOption
 	if !isNull(o.Metadata) {
-		md, err := decodeObject(o.Metadata)
-		if err != nil {
-			return nil, within("options.metadata", err)
-		}
-		opts = append(opts, storage.WithNamespaceMetadata(md))
+		opts = append(opts, storage.WithNamespaceMetadata(o.Metadata))
 	}
 	if o.Indexes != nil {
 		opts = append(opts, storage.WithIndexes(*o.Indexes...))

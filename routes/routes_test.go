@@ -279,7 +279,6 @@ func TestBadRequests(t *testing.T) {
 		{"empty key", "storage://set", `{"key":"","value":1}`, "invalid_key"},
 		{"duplicate member in value", "storage://set", `{"key":"x","value":{"a":1,"a":2}}`, "invalid_value"},
 		{"metadata not an object", "storage://set", `{"key":"x","value":1,"options":{"metadata":[1]}}`, "invalid_value"},
-		{"entry metadata not an object", "storage://setMany", `{"entries":[{"key":"x","value":1,"metadata":3}]}`, "invalid_value"},
 		{"bad filter", "storage://query", `{"filter":{"field":"a","operator":"like","value":"x"}}`, "invalid_filter"},
 		{"filter with an unknown member", "storage://query", `{"filter":{"field":"a","operator":"eq","value":1,"x":1}}`, "invalid_filter"},
 		{"bad where", "storage://count", `{"options":{"where":{"and":{}}}}`, "invalid_filter"},

@@ -158,7 +158,7 @@ func (g guard) GetMetadata(ctx context.Context, key string, opts []storage.Optio
 	return g.ops.GetMetadata(ctx, key, opts...)
 }
 
-func (g guard) SetMetadata(ctx context.Context, key string, md map[string]any, opts []storage.Option) error {
+func (g guard) SetMetadata(ctx context.Context, key string, md any, opts []storage.Option) error {
 	if err := g.check("setMetadata", key, Write, opts); err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func (s *Store) GetMetadata(ctx context.Context, key string, opts ...storage.Opt
 }
 
 // SetMetadata implements storage.Store.
-func (s *Store) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (s *Store) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	g, ctx, err := s.guard(ctx, "setMetadata")
 	if err != nil {
 		return err

@@ -146,7 +146,7 @@ func (t *Tx) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 }
 
 // SetMetadata implements storage.Tx.
-func (t *Tx) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (t *Tx) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	g, ctx, err := t.guard(ctx, "setMetadata")
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -224,15 +223,12 @@ func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) 
 	if err != nil {
 		return batchItem{}, err
 	}
-	md := batchMD
-	if it.Metadata != nil {
-		b, err := storage.EncodeMetadata(it.Metadata)
-		if err != nil {
-			return batchItem{}, fmt.Errorf("metadata: %w", err)
-		}
-		if md, err = storage.CheckMetadataJSON(b, x.s.cfg.maxValueSize); err != nil {
-			return batchItem{}, fmt.Errorf("metadata: %w", err)
-		}
+	md, err := storage.EncodeMetadata(it.Metadata, x.s.cfg.maxValueSize)
+	if err != nil {
+		return batchItem{}, err
+	}
+	if md == nil {
+		md = batchMD
 	}
 	return batchItem{Key: it.Key, Value: v, Metadata: md, Expiry: exp}, nil
 }

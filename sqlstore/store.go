@@ -479,7 +479,7 @@ func decodeObject(b []byte) (map[string]any, error) {
 const maxMergeAttempts = 16
 
 // SetMetadata implements storage.Ops.
-func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
 	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion, opts)
 	if err != nil {
@@ -489,12 +489,12 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md map[string]any, op
 	if err := storage.ValidateKey(key); err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
-	b, err := storage.EncodeMetadata(md)
-	if err == nil {
-		b, err = storage.CheckMetadataJSON(b, x.s.cfg.maxValueSize)
-	}
+	b, err := storage.EncodeMetadata(md, x.s.cfg.maxValueSize)
 	if err != nil {
 		return x.s.fail(op, ns, key, err)
+	}
+	if b == nil {
+		b = []byte("{}")
 	}
 	q := x.sc.writer()
 	if !o.Merge {

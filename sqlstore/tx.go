@@ -353,7 +353,7 @@ func (t *sqlTx) GetMetadata(ctx context.Context, key string, opts ...storage.Opt
 	return t.ops.GetMetadata(ctx, key, opts...)
 }
 
-func (t *sqlTx) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) (err error) {
+func (t *sqlTx) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) (err error) {
 	t.enter()
 	defer func() { t.leave(ctx, err) }()
 	return t.ops.SetMetadata(ctx, key, md, opts...)

@@ -69,7 +69,7 @@ func (s *TxStore) GetMetadata(ctx context.Context, key string, opts ...storage.O
 	return inTx(s.Store, ctx, func(tx storage.Tx) (storage.Metadata, error) { return tx.GetMetadata(ctx, key, opts...) })
 }
 
-func (s *TxStore) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (s *TxStore) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	_, err := inTx(s.Store, ctx, func(tx storage.Tx) (none, error) { return none{}, tx.SetMetadata(ctx, key, md, opts...) })
 	return err
 }

@@ -150,13 +150,14 @@ func (m *memStore) encodeValue(v any) ([]byte, error) {
 	return normalize(b), nil
 }
 
-// encodeMetadata checks metadata against the store's size limit.
-func (m *memStore) encodeMetadata(md map[string]any) ([]byte, error) {
-	b, err := storage.EncodeMetadata(md)
-	if err != nil {
+// encodeMetadata checks metadata against the store's size limit; nil for
+// none.
+func (m *memStore) encodeMetadata(md any) ([]byte, error) {
+	b, err := storage.EncodeMetadata(md, m.cfg.MaxValueSize)
+	if b == nil || err != nil {
 		return nil, err
 	}
-	return m.checkMetadata(b)
+	return normalize(b), nil
 }
 
 func (m *memStore) checkMetadata(b []byte) ([]byte, error) {
@@ -371,12 +372,13 @@ func (m *memStore) SetMany(ctx context.Context, items []storage.Item, opts ...st
 			fail(err)
 			continue
 		}
-		md := batchMD
-		if it.Metadata != nil {
-			if md, err = m.encodeMetadata(it.Metadata); err != nil {
-				fail(err)
-				continue
-			}
+		md, err := m.encodeMetadata(it.Metadata)
+		if err != nil {
+			fail(err)
+			continue
+		}
+		if md == nil {
+			md = batchMD
 		}
 		e := m.lookup(c.Namespace.Name, k)
 		if e != nil && c.NoOverwrite {
@@ -461,7 +463,7 @@ func (m *memStore) GetMetadata(ctx context.Context, key string, opts ...storage.
 	return storage.Metadata{User: decodeObject(e.metadata), Version: e.version, CreatedAt: e.created, UpdatedAt: e.updated}, nil
 }
 
-func (m *memStore) SetMetadata(ctx context.Context, key string, md map[string]any, opts ...storage.Option) error {
+func (m *memStore) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, err := m.enter(ctx, "setMetadata", storage.KindNamespace|storage.KindMerge|storage.KindIfVersion, opts)
@@ -475,6 +477,9 @@ func (m *memStore) SetMetadata(ctx context.Context, key string, md map[string]an
 	b, err := m.encodeMetadata(md)
 	if err != nil {
 		return fail(err)
+	}
+	if b == nil {
+		b = []byte("{}")
 	}
 	e := m.lookup(c.Namespace.Name, key)
 	switch {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
@@ -15,6 +16,8 @@ var metadataTests = []test{
 	{"MergePatchRFC7396", testMetadataMergePatch},
 	{"Missing", testMetadataMissing},
 	{"IfVersion", testMetadataIfVersion},
+	{"GoForms", testMetadataGoForms},
+	{"NilForms", testMetadataNilForms},
 }
 
 func testMetadataGet(t *testing.T, s *suite) {
@@ -205,4 +208,118 @@ func testMetadataIfVersion(t *testing.T, s *suite) {
 	// expected version.
 	wantErr(t, st.SetMetadata(ctx, "missing", nil, storage.IfVersion(1)), storage.ErrNotFound, "SetMetadata IfVersion on a missing key")
 	wantMissing(t, st, "missing")
+}
+
+// mdDoc is metadata as a Go struct.
+type mdDoc struct {
+	Owner string         `json:"owner"`
+	Tags  []string       `json:"tags"`
+	Extra map[string]int `json:"extra,omitempty"`
+}
+
+// testMetadataGoForms checks that metadata is accepted the way values are:
+// a map, json.RawMessage (passed through), a struct and a pointer to one
+// give the same stored object on every path that takes metadata.
+func testMetadataGoForms(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	const want = `{"owner":"ada","tags":["a","b"]}`
+	forms := []struct {
+		name string
+		md   any
+	}{
+		{"map", map[string]any{"owner": "ada", "tags": []string{"a", "b"}}},
+		{"rawMessage", json.RawMessage(want)},
+		{"struct", mdDoc{Owner: "ada", Tags: []string{"a", "b"}}},
+		{"pointer", &mdDoc{Owner: "ada", Tags: []string{"a", "b"}}},
+		{"mapOfStrings", map[string][]string{"tags": {"a", "b"}, "owner": {"ada"}}},
+	}
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			want := want
+			if f.name == "mapOfStrings" {
+				want = `{"owner":["ada"],"tags":["a","b"]}`
+			}
+			check := func(key, what string) {
+				t.Helper()
+				got, err := st.GetMetadata(ctx, key, ns(f.name))
+				noErr(t, err, what+": GetMetadata")
+				wantObject(t, got.User, want, what)
+			}
+			mustSet(t, st, "set", raw(`1`), ns(f.name), storage.WithMetadata(f.md))
+			check("set", "Set WithMetadata")
+			res, err := st.SetMany(ctx, []storage.Item{{Key: "item", Value: raw(`1`), Metadata: f.md}}, ns(f.name))
+			noErr(t, err, "SetMany Item.Metadata")
+			noErr(t, res.Err(), "SetMany Item.Metadata result")
+			check("item", "SetMany Item.Metadata")
+			res, err = st.SetMany(ctx, []storage.Item{{Key: "batch", Value: raw(`1`)}}, ns(f.name), storage.WithMetadata(f.md))
+			noErr(t, err, "SetMany WithMetadata")
+			noErr(t, res.Err(), "SetMany WithMetadata result")
+			check("batch", "SetMany WithMetadata")
+			mustSet(t, st, "replace", raw(`1`), ns(f.name), storage.WithMetadata(map[string]any{"old": true}))
+			noErr(t, st.SetMetadata(ctx, "replace", f.md, ns(f.name)), "SetMetadata")
+			check("replace", "SetMetadata")
+			mustSet(t, st, "merge", raw(`1`), ns(f.name))
+			noErr(t, st.SetMetadata(ctx, "merge", f.md, ns(f.name), storage.Merge()), "SetMetadata Merge")
+			check("merge", "SetMetadata Merge")
+		})
+	}
+	t.Run("namespace", func(t *testing.T) {
+		noErr(t, st.CreateNamespace(ctx, "nsraw", storage.WithNamespaceMetadata(json.RawMessage(want))), "CreateNamespace raw")
+		noErr(t, st.CreateNamespace(ctx, "nsstruct", storage.WithNamespaceMetadata(mdDoc{Owner: "ada", Tags: []string{"a", "b"}})),
+			"CreateNamespace struct")
+		for _, name := range []string{"nsraw", "nsstruct"} {
+			n, ok := findNamespace(t, st, name)
+			if !ok {
+				t.Fatalf("namespace %s not listed", name)
+			}
+			wantObject(t, n.Metadata, want, name+" metadata")
+		}
+		err := st.CreateNamespace(ctx, "nsbad", storage.WithNamespaceMetadata(json.RawMessage(`[1]`)))
+		wantErr(t, err, storage.ErrInvalidValue, "CreateNamespace with array metadata")
+		if _, ok := findNamespace(t, st, "nsbad"); ok {
+			t.Errorf("namespace nsbad created with refused metadata")
+		}
+	})
+}
+
+// testMetadataNilForms checks that a nil map, json.RawMessage or pointer is
+// no metadata, as a nil interface is: {} for SetMetadata and WithMetadata,
+// the batch's (or the stored) metadata for a SetMany Item.
+func testMetadataNilForms(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	for _, f := range []struct {
+		name string
+		md   any
+	}{
+		{"interface", nil},
+		{"map", map[string]any(nil)},
+		{"rawMessage", json.RawMessage(nil)},
+		{"pointer", (*mdDoc)(nil)},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			user := func(key string) map[string]any {
+				t.Helper()
+				got, err := st.GetMetadata(ctx, key, ns(f.name))
+				noErr(t, err, "GetMetadata")
+				return got.User
+			}
+			mustSet(t, st, "k", raw(`1`), ns(f.name), storage.WithMetadata(map[string]any{"kept": 1}))
+			res, err := st.SetMany(ctx, []storage.Item{{Key: "k", Value: raw(`2`), Metadata: f.md}}, ns(f.name))
+			noErr(t, err, "SetMany")
+			noErr(t, res.Err(), "SetMany result")
+			wantObject(t, user("k"), `{"kept":1}`, "SetMany with a nil Item.Metadata keeps the stored metadata")
+			res, err = st.SetMany(ctx, []storage.Item{{Key: "k", Value: raw(`3`), Metadata: f.md}}, ns(f.name),
+				storage.WithMetadata(map[string]any{"batch": 1}))
+			noErr(t, err, "SetMany WithMetadata")
+			noErr(t, res.Err(), "SetMany WithMetadata result")
+			wantObject(t, user("k"), `{"batch":1}`, "SetMany with a nil Item.Metadata takes the batch's")
+			noErr(t, st.SetMetadata(ctx, "k", f.md, ns(f.name)), "SetMetadata")
+			wantObject(t, user("k"), `{}`, "SetMetadata(nil)")
+			mustSet(t, st, "k", raw(`4`), ns(f.name), storage.WithMetadata(map[string]any{"again": 1}))
+			mustSet(t, st, "k", raw(`5`), ns(f.name), storage.WithMetadata(f.md))
+			wantObject(t, user("k"), `{}`, "Set WithMetadata(nil)")
+		})
+	}
 }

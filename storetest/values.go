@@ -460,9 +460,18 @@ func testValuesInvalidMetadata(t *testing.T, s *suite) {
 	mustSet(t, st, "existing", raw(`"old"`), storage.WithMetadata(map[string]any{"m": 1}))
 	cases := []struct {
 		name string
-		md   map[string]any
+		md   any
 	}{
 		{"NaN", map[string]any{"n": math.NaN()}},
+		{"NaNInStruct", struct{ N float64 }{math.NaN()}},
+		{"array", []any{1}},
+		{"rawArray", json.RawMessage(`[{"a":1}]`)},
+		{"rawNull", json.RawMessage(`null`)},
+		{"rawInvalid", json.RawMessage(`{"a":`)},
+		{"rawDuplicateKeys", json.RawMessage(`{"a":1,"a":2}`)},
+		{"string", "x"},
+		{"number", 3},
+		{"bytes", []byte(`{"a":1}`)}, // a base64 string, as for values
 		{"Inf", map[string]any{"deep": map[string]any{"n": math.Inf(1)}}},
 		{"NUL", map[string]any{"s": "a\x00"}},
 		{"NULKey", map[string]any{"\x00": 1}},

@@ -76,8 +76,11 @@
 // A path segment is 1 to MaxSegmentLen bytes of Unicode letters, Unicode
 // digits, "_" and "-"; a path has at most MaxPathSegments segments and
 // MaxPathLen bytes. A segment of ASCII digits ("0", or no leading zero, at
-// most MaxArrayIndex) indexes an array and never names an object member. See
-// ParseField.
+// most MaxArrayIndex) indexes an array and never names an object member. A
+// path that can never exist in any entry, a member of $key, $version,
+// $createdAt or $updatedAt, or an array index right after $metadata (always
+// an object), is ErrInvalidFilter in a filter, a sort and an index alike,
+// rather than matching or sorting by nothing. See ParseField.
 //
 // Semantics, the same on every backend:
 //

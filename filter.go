@@ -326,6 +326,11 @@ type Field struct {
 //     first element of tags): "0" or a number without leading zeros, at most
 //     MaxArrayIndex. It indexes arrays only; it never names an object member,
 //     so an object member whose name is all ASCII digits cannot be reached.
+//
+// A path that can never exist in any entry is refused (ErrInvalidFilter)
+// rather than matching or sorting by nothing: a member of $key, $version,
+// $createdAt or $updatedAt, and an array index right after $metadata
+// (metadata is always a JSON object).
 func ParseField(s string) (Field, error) {
 	f := Field{Text: s}
 	switch s {
@@ -343,8 +348,14 @@ func ParseField(s string) (Field, error) {
 		return f, nil
 	}
 	path := s
+	for _, r := range scalarRoots {
+		if strings.HasPrefix(s, r.name+".") {
+			return f, invalid(ErrInvalidFilter, "field %s can never exist: %s is %s, with no members or elements",
+				quoteField(s), r.name, r.kind)
+		}
+	}
 	if rest, ok := strings.CutPrefix(s, "$metadata"); ok {
-		if rest == "" {
+		if rest == "" || rest == "." {
 			return f, invalid(ErrInvalidFilter, "field %q: $metadata needs a path, as in $metadata.owner", s)
 		}
 		if rest[0] != '.' {
@@ -375,7 +386,20 @@ func ParseField(s string) (Field, error) {
 		}
 		f.Path = append(f.Path, sg)
 	}
+	if f.Root == RootMetadata && f.Path[0].IsIndex {
+		return f, invalid(ErrInvalidFilter, "field %s can never exist: metadata is a JSON object, and a segment of "+
+			"digits indexes an array", quoteField(s))
+	}
 	return f, nil
+}
+
+// scalarRoots are the reserved roots whose values have no members, so no
+// path continues them.
+var scalarRoots = []struct{ name, kind string }{
+	{"$key", "a string"},
+	{"$version", "a number"},
+	{"$createdAt", "a time"},
+	{"$updatedAt", "a time"},
 }
 
 func quoteField(s string) string {

@@ -316,6 +316,12 @@ func testQueryInvalid(t *testing.T, s *suite) {
 		{"Dollar", storage.Eq("a.$b", 1)},
 		{"UnknownRoot", storage.Eq("$value", 1)},
 		{"MetadataNoPath", storage.Eq("$metadata", 1)},
+		{"MetadataEmptyPath", storage.Eq("$metadata.", 1)},
+		{"MetadataIndexNeverExists", storage.Exists("$metadata.0", false)},
+		{"KeyMemberNeverExists", storage.Exists("$key.x", false)},
+		{"VersionMemberNeverExists", storage.Eq("$version.0", 1)},
+		{"CreatedAtMemberNeverExists", storage.Exists("$createdAt.a", true)},
+		{"UpdatedAtMemberNeverExists", storage.Exists("$updatedAt.a", true)},
 		{"LeadingZeroIndex", storage.Eq("tags.01", 1)},
 		{"HugeIndex", storage.Eq("tags.99999999999", 1)},
 		{"TooManySegments", storage.Eq(strings.Repeat("a.", storage.MaxPathSegments)+"a", 1)},
@@ -355,6 +361,19 @@ func testQueryInvalid(t *testing.T, s *suite) {
 	}
 	_, err := st.Query(t.Context(), storage.All(), storage.SortBy(storage.Asc("a b")))
 	wantErr(t, err, storage.ErrInvalidFilter, "SortBy invalid field")
+	// A sort by a path that can never exist is refused, not a silent sort
+	// by nothing, alone or after a valid field.
+	for _, f := range []string{"$metadata.0", "$metadata.0.a", "$key.x", "$version.x", "$createdAt.0", "$updatedAt.x", "$value.age", "$metadata"} {
+		for _, sort := range [][]storage.SortField{{storage.Asc(f)}, {storage.Asc("a"), storage.Desc(f)}} {
+			_, err := st.Query(t.Context(), storage.All(), storage.SortBy(sort...))
+			wantErr(t, err, storage.ErrInvalidFilter, fmt.Sprintf("SortBy(%v)", sort))
+		}
+	}
+	// Paths into the value may exist in some entry, so they sort.
+	for _, f := range []string{"value.age", "key", "$metadata.a.0", "0"} {
+		_, err := st.Query(t.Context(), storage.All(), storage.SortBy(storage.Asc(f)))
+		noErr(t, err, "SortBy("+f+")")
+	}
 }
 
 // sortDocs holds field s with every type, missing included.

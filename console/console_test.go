@@ -427,7 +427,7 @@ func TestExport(t *testing.T) {
 	b := e.browser(t)
 	b.signIn(aliceToken)
 	p := b.get("/console/export" + q("ns", "users"))
-	p.want(t, http.StatusOK, `"type":"header"`, `"type":"trailer"`, `"updated_by":"alice-pk"`)
+	p.want(t, http.StatusOK, `"type":"header"`, `"type":"trailer"`, `"updatedBy":"alice-pk"`)
 	if ct := p.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-ndjson") {
 		t.Fatalf("Content-Type %q", ct)
 	}

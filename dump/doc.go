@@ -17,38 +17,46 @@
 //
 // # Format
 //
-// One JSON object per line (UTF-8, "\n"), each with a "type":
+// One JSON object per line (UTF-8, "\n"), each with a "type". Members are
+// named as on the wire (routes): an entry line has the shape of the wire's
+// entries (routes.EntryJSON, and the store CLI's --json) plus the audit
+// actors, a namespace line that of the wire's namespace details:
 //
-//	{"type":"header","format":"mycelia-storage-ndjson","version":1,"dialect":"sqlite","schema_version":4,"exported_at":"2026-11-25T20:06:47.508105984Z"}
-//	{"type":"namespace","name":"default","metadata":{},"created_at":"2026-11-25T20:06:47.357Z","entries":1}
-//	{"type":"namespace","name":"people","metadata":{},"created_at":"2026-11-25T20:06:48Z","indexes":["age","profile.city"],"entries":0}
-//	{"type":"entry","ns":"default","key":"foo","value":{"a":1},"metadata":{"m":1},"version":2,"created_at":"2026-11-25T20:06:47.361706Z","updated_at":"2026-11-25T20:07:01.5Z","created_by":"alice","updated_by":"bob"}
-//	{"type":"trailer","namespaces":1,"entries":1,"sha256":"f46d…"}
+//	{"type":"header","format":"mycelia-storage-ndjson","version":2,"dialect":"sqlite","schemaVersion":6,"exportedAt":"2026-11-25T20:06:47.508105984Z"}
+//	{"type":"namespace","name":"default","metadata":{},"createdAt":"2026-11-25T20:06:47.357Z","entries":1}
+//	{"type":"entry","namespace":"default","key":"foo","value":{"a":1},"metadata":{"m":1},"version":2,"createdAt":"2026-11-25T20:06:47.361706Z","updatedAt":"2026-11-25T20:07:01.5Z","createdBy":"alice","updatedBy":"bob"}
+//	{"type":"namespace","name":"people","metadata":{},"createdAt":"2026-11-25T20:06:48Z","indexes":["age","profile.city"],"entries":0}
+//	{"type":"trailer","namespaces":2,"entries":1,"sha256":"f46d…"}
 //
 // The line types:
 //
 //   - header: always the first line. format and version name this format;
 //     a reader refuses another format or a version it does not know.
-//     dialect, schema_version and exported_at describe the source;
+//     dialect, schemaVersion and exportedAt describe the source;
 //     "namespace" is present when one namespace was exported.
 //   - namespace: a namespace, followed by its entries in key (byte) order.
 //     Namespaces come in name order. "entries" is the count at export time,
 //     for information. "indexes", optional, lists the fields the namespace
 //     declared with storage.WithIndexes, spelled as declared; it is omitted
-//     when there are none, so files written before it existed are still
-//     version 1 files, and read as declaring none.
-//   - entry: "value" and "metadata" are the stored JSON, as is (metadata is
-//     an object); "version" at least 1; times are RFC 3339 UTC with
-//     microseconds (what both databases keep); created_by and updated_by are
-//     omitted when the write named no actor; "expires_at", the entry's
-//     expiry, is omitted when it has none (files written before expiry
-//     existed are still version 1 files). Export skips the entries already
-//     expired at its snapshot; import keeps expiry times, and counts the
-//     records already expired by the target store's clock as expired
-//     instead of writing them.
+//     when there are none, and read as declaring none.
+//   - entry: "namespace" and "key" name it; "value" and "metadata" are the
+//     stored JSON, as is (metadata is an object); "version" at least 1;
+//     times are RFC 3339 UTC with microseconds (what both databases keep);
+//     createdBy and updatedBy are omitted when the write named no actor;
+//     "expiresAt", the entry's expiry, is omitted when it has none. Export
+//     skips the entries already expired at its snapshot; import keeps
+//     expiry times, and counts the records already expired by the target
+//     store's clock as expired instead of writing them.
 //   - trailer: always the last line. It counts the namespace and entry
 //     lines and holds the hex SHA-256 of every byte before it, so a file cut
 //     short, or changed, is detected.
+//
+// Export writes version 2. Import also reads version 1 files, written
+// before the members took the wire's names: the same lines with
+// schema_version, exported_at, created_at, updated_at, created_by,
+// updated_by, expires_at, and an entry's namespace in "ns". A file uses
+// its version's names only; the other version's are unknown members
+// (ErrMalformed).
 //
 // Export reads one snapshot (a read-only transaction; repeatable read on
 // PostgreSQL), so the trailer's counts are those of one moment even while

@@ -107,25 +107,25 @@ func TestImportMalformed(t *testing.T) {
 		{"unknown type", mid, `{"type":"blob"}`, dump.ErrMalformed},
 		{"no type", mid, `{"key":"x"}`, dump.ErrMalformed},
 		{"unknown field", mid, strings.Replace(entry, `"type":"entry"`, `"type":"entry","color":"red"`, 1), dump.ErrMalformed},
-		{"missing value", mid, `{"type":"entry","ns":"alpha","key":"x","metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
-		{"missing key", mid, `{"type":"entry","ns":"alpha","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
-		{"empty key", mid, `{"type":"entry","ns":"alpha","key":"","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
-		{"bad namespace", mid, `{"type":"entry","ns":"a/b","key":"x","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidNamespace},
-		{"duplicate object key", mid, `{"type":"entry","ns":"alpha","key":"x","value":{"a":1,"a":2},"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
-		{"metadata not object", mid, `{"type":"entry","ns":"alpha","key":"x","value":1,"metadata":[],"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
-		{"version 0", mid, `{"type":"entry","ns":"alpha","key":"x","value":1,"metadata":{},"version":0,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
-		{"bad time", mid, `{"type":"entry","ns":"alpha","key":"x","value":1,"metadata":{},"version":1,"created_at":"yesterday","updated_at":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
+		{"missing value", mid, `{"type":"entry","namespace":"alpha","key":"x","metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
+		{"missing key", mid, `{"type":"entry","namespace":"alpha","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
+		{"empty key", mid, `{"type":"entry","namespace":"alpha","key":"","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
+		{"bad namespace", mid, `{"type":"entry","namespace":"a/b","key":"x","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidNamespace},
+		{"duplicate object key", mid, `{"type":"entry","namespace":"alpha","key":"x","value":{"a":1,"a":2},"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
+		{"metadata not object", mid, `{"type":"entry","namespace":"alpha","key":"x","value":1,"metadata":[],"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
+		{"version 0", mid, `{"type":"entry","namespace":"alpha","key":"x","value":1,"metadata":{},"version":0,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
+		{"bad time", mid, `{"type":"entry","namespace":"alpha","key":"x","value":1,"metadata":{},"version":1,"createdAt":"yesterday","updatedAt":"2024-01-01T00:00:00Z"}`, dump.ErrMalformed},
 		{"two values", mid, entry + ` {}`, dump.ErrMalformed},
 		{"second header", mid, f.lines[0], dump.ErrMalformed},
 		{"bad header", 1, `{"type":"header","format":"other","version":1}`, dump.ErrMalformed},
-		{"header version", 1, strings.Replace(f.lines[0], `"version":1`, `"version":9`, 1), dump.ErrMalformed},
+		{"header version", 1, strings.Replace(f.lines[0], `"version":2`, `"version":9`, 1), dump.ErrMalformed},
 		{"empty line", mid, ``, dump.ErrMalformed},
-		{"lone surrogate key", mid, `{"type":"entry","ns":"alpha","key":"sur\ud800","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
-		{"lone low surrogate key", mid, `{"type":"entry","ns":"alpha","key":"\udfffx","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
-		{"lone surrogate value", mid, `{"type":"entry","ns":"alpha","key":"x","value":"\ud800","metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
-		{"lone surrogate actor", mid, `{"type":"entry","ns":"alpha","key":"x","value":1,"metadata":{},"version":1,"created_at":"2024-01-01T00:00:00Z","updated_at":"2024-01-01T00:00:00Z","created_by":"\ud800"}`, dump.ErrMalformed},
-		{"bad namespace line", 2, `{"type":"namespace","name":"no/slash","metadata":{},"created_at":"2024-01-01T00:00:00Z","entries":0}`, storage.ErrInvalidNamespace},
-		{"changed value", mid, strings.Replace(entry, `"version":`, `"created_by":"mallory","version":`, 1), dump.ErrCorrupt},
+		{"lone surrogate key", mid, `{"type":"entry","namespace":"alpha","key":"sur\ud800","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
+		{"lone low surrogate key", mid, `{"type":"entry","namespace":"alpha","key":"\udfffx","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidKey},
+		{"lone surrogate value", mid, `{"type":"entry","namespace":"alpha","key":"x","value":"\ud800","metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z"}`, storage.ErrInvalidValue},
+		{"lone surrogate actor", mid, `{"type":"entry","namespace":"alpha","key":"x","value":1,"metadata":{},"version":1,"createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z","createdBy":"\ud800"}`, dump.ErrMalformed},
+		{"bad namespace line", 2, `{"type":"namespace","name":"no/slash","metadata":{},"createdAt":"2024-01-01T00:00:00Z","entries":0}`, storage.ErrInvalidNamespace},
+		{"changed value", mid, strings.Replace(entry, `"version":`, `"createdBy":"mallory","version":`, 1), dump.ErrCorrupt},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestImportConflicts(t *testing.T) {
 			}
 			var conflictLine int
 			for i, l := range f.lines {
-				if strings.Contains(l, `"ns":"alpha","key":"k/000010"`) {
+				if strings.Contains(l, `"namespace":"alpha","key":"k/000010"`) {
 					conflictLine = i + 1
 				}
 			}

@@ -45,6 +45,6 @@ func Example() {
 	fmt.Println("imported", st.Inserted, "entry; version", md.Version, "created by", md.CreatedBy, "at", md.CreatedAt.Format(time.RFC3339Nano))
 	// Output:
 	// 4 lines; the entry:
-	// {"type":"entry","ns":"default","key":"greeting","value":{"text":"hello"},"metadata":{"lang":"en"},"version":1,"created_at":"2025-01-02T03:04:05.6Z","updated_at":"2025-01-02T03:04:05.6Z","created_by":"alice","updated_by":"alice"}
+	// {"type":"entry","namespace":"default","key":"greeting","value":{"text":"hello"},"metadata":{"lang":"en"},"version":1,"createdAt":"2025-01-02T03:04:05.6Z","updatedAt":"2025-01-02T03:04:05.6Z","createdBy":"alice","updatedBy":"alice"}
 	// imported 1 entry; version 1 created by alice at 2025-01-02T03:04:05.6Z
 }

@@ -41,7 +41,7 @@ func TestExpiryRoundTrip(t *testing.T) {
 			if st.Entries != 3 || strings.Contains(buf.String(), `"gone"`) {
 				t.Fatalf("export wrote %d entries (want 3, without the expired one):\n%s", st.Entries, buf.String())
 			}
-			if !strings.Contains(buf.String(), `"expires_at":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
+			if !strings.Contains(buf.String(), `"expiresAt":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
 				t.Errorf("export lacks the expiry of \"late\":\n%s", buf.String())
 			}
 			// ExportStore (any storage.Store) writes the same entry lines.
@@ -50,7 +50,7 @@ func TestExpiryRoundTrip(t *testing.T) {
 				t.Fatalf("ExportStore: %d entries, %v", st.Entries, err)
 			}
 			if strings.Contains(viaStore.String(), `"gone"`) ||
-				!strings.Contains(viaStore.String(), `"expires_at":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
+				!strings.Contains(viaStore.String(), `"expiresAt":"`+t0.Add(time.Hour).Format("2006-01-02T15:04:05Z")) {
 				t.Errorf("ExportStore and expiry:\n%s", viaStore.String())
 			}
 

@@ -62,7 +62,7 @@ func TestExportStore(t *testing.T) {
 			if st.Namespaces != 1 || st.Entries != alpha {
 				t.Fatalf("reader's stats %+v, want 1 namespace and %d entries", st, alpha)
 			}
-			if strings.Contains(buf.String(), `"ns":"beta"`) {
+			if strings.Contains(buf.String(), `"namespace":"beta"`) {
 				t.Fatal("the reader's export holds an entry of beta")
 			}
 			_, err = dump.ExportStore(pctx, sec, &buf, dump.ExportOptions{Namespace: "beta"})

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -263,6 +265,9 @@ func (im *importer) run(ctx context.Context) error {
 		if err := loneSurrogate(raw); err != nil {
 			return im.abort(ctx, lineNo, err)
 		}
+		if err := l.spelling(int64(im.st.Header.Version)); err != nil {
+			return im.abort(ctx, lineNo, err)
+		}
 		switch l.Type {
 		case typeEntry:
 			if err := im.entry(ctx, lineNo, &l); err != nil {
@@ -299,18 +304,38 @@ func (im *importer) abort(ctx context.Context, line int64, err error) error {
 	return im.fail(line, err)
 }
 
+// header reads the first line: a header of version 1 or 2, whose members
+// are the header's alone, spelled as its version spells them.
 func (im *importer) header(raw []byte) error {
-	var h Header
+	var l anyLine
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
+	if err := dec.Decode(&l); err != nil {
 		return fmt.Errorf("%w: bad header: %w", ErrMalformed, err)
 	}
-	if h.Type != typeHeader || h.Format != Format {
+	if l.Type != typeHeader || l.Format == nil || *l.Format != Format {
 		return fmt.Errorf("%w: the first line is not a %s header", ErrMalformed, Format)
 	}
-	if h.Version != Version {
-		return fmt.Errorf("%w: format version %d, this build reads version %d", ErrMalformed, h.Version, Version)
+	if l.Version == nil || *l.Version < 1 || *l.Version > Version {
+		v := "none"
+		if l.Version != nil {
+			v = strconv.FormatInt(*l.Version, 10)
+		}
+		return fmt.Errorf("%w: format version %s, this build reads versions 1 to %d", ErrMalformed, v, Version)
+	}
+	if err := l.spelling(*l.Version); err != nil {
+		return err
+	}
+	other := l
+	other.Type, other.Format, other.Version, other.Dialect, other.SchemaVersion = "", nil, nil, "", 0
+	other.ExportedAt, other.Namespace, other.v1Names = time.Time{}, nil, v1Names{}
+	if !reflect.DeepEqual(other, anyLine{}) {
+		return fmt.Errorf("%w: bad header: it has members of another line type", ErrMalformed)
+	}
+	h := Header{Type: l.Type, Format: *l.Format, Version: int(*l.Version), Dialect: l.Dialect,
+		SchemaVersion: l.SchemaVersion, ExportedAt: l.ExportedAt}
+	if l.Namespace != nil {
+		h.Namespace = *l.Namespace
 	}
 	im.st.Header = h
 	return nil
@@ -324,7 +349,7 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 		return im.abort(ctx, line, missing("namespace", "metadata"))
 	}
 	if l.CreatedAt.IsZero() {
-		return im.abort(ctx, line, missing("namespace", "created_at"))
+		return im.abort(ctx, line, missing("namespace", im.spell("createdAt")))
 	}
 	if _, err := storage.ParseNamespace(*l.Name); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
@@ -366,10 +391,26 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 	return nil
 }
 
+// spell is a member's name as the file's version spells it.
+func (im *importer) spell(name string) string {
+	if im.st.Header.Version >= 2 {
+		return name
+	}
+	switch name {
+	case "namespace":
+		return "ns"
+	case "createdAt":
+		return "created_at"
+	case "updatedAt":
+		return "updated_at"
+	}
+	return name
+}
+
 func (im *importer) entry(ctx context.Context, line int64, l *anyLine) error {
 	switch {
-	case l.NS == nil:
-		return im.abort(ctx, line, missing("entry", "ns"))
+	case l.Namespace == nil:
+		return im.abort(ctx, line, missing("entry", im.spell("namespace")))
 	case l.Key == nil:
 		return im.abort(ctx, line, missing("entry", "key"))
 	case l.Value == nil:
@@ -379,11 +420,11 @@ func (im *importer) entry(ctx context.Context, line int64, l *anyLine) error {
 	case l.Version == nil:
 		return im.abort(ctx, line, missing("entry", "version"))
 	case l.CreatedAt.IsZero():
-		return im.abort(ctx, line, missing("entry", "created_at"))
+		return im.abort(ctx, line, missing("entry", im.spell("createdAt")))
 	case l.UpdatedAt.IsZero():
-		return im.abort(ctx, line, missing("entry", "updated_at"))
+		return im.abort(ctx, line, missing("entry", im.spell("updatedAt")))
 	}
-	rec := sqlstore.Record{Namespace: *l.NS, Key: *l.Key, Value: l.Value, Metadata: l.Metadata,
+	rec := sqlstore.Record{Namespace: *l.Namespace, Key: *l.Key, Value: l.Value, Metadata: l.Metadata,
 		Version: *l.Version, CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt,
 		CreatedBy: l.CreatedBy, UpdatedBy: l.UpdatedBy}
 	if l.ExpiresAt != nil {

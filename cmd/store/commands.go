@@ -565,7 +565,8 @@ func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
 		Owner     string          `json:"owner,omitempty"`
 		Entries   int64           `json:"entries"`
 		Metadata  json.RawMessage `json:"metadata"`
-		CreatedAt time.Time       `json:"created_at"`
+		CreatedAt time.Time       `json:"createdAt"`
+		Indexes   []string        `json:"indexes,omitempty"`
 	}
 	// Export without entries reads every namespace with its count.
 	var list []nsJSON
@@ -574,7 +575,8 @@ func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
 		if nn, err := storage.ParseNamespace(n.Name); err == nil {
 			owner = nn.Owner
 		}
-		list = append(list, nsJSON{Name: n.Name, Owner: owner, Entries: n.Entries, Metadata: n.Metadata, CreatedAt: n.CreatedAt})
+		list = append(list, nsJSON{Name: n.Name, Owner: owner, Entries: n.Entries, Metadata: n.Metadata, CreatedAt: n.CreatedAt,
+			Indexes: n.Indexes})
 		return nil
 	}, nil)
 	if err != nil {

@@ -184,6 +184,12 @@ func TestCommands(t *testing.T) {
 			if n := len(m["namespaces"].([]any)); n != 3 {
 				t.Errorf("ns list --json: %v", m)
 			}
+			for _, n := range m["namespaces"].([]any) {
+				// The wire's namespace shape: createdAt, not created_at.
+				if n := n.(map[string]any); n["createdAt"] == nil || n["created_at"] != nil {
+					t.Errorf("ns list --json: namespace %v", n)
+				}
+			}
 			cli("", "ns", "delete", "other").want(t, exitConflict) // not empty
 			cli("", "ns", "delete", "other", "--recursive").want(t, exitOK)
 			cli("", "ns", "delete", "other").want(t, exitNotFound)

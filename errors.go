@@ -61,9 +61,10 @@ var (
 	// nothing for the operation it was given to.
 	ErrInvalidOption = errors.New("storage: invalid option")
 
-	// ErrConflict is returned when an expected-version (IfVersion) write
-	// finds the key at another version; for Set, also when the key is
-	// missing (Delete and SetMetadata report a missing key as ErrNotFound).
+	// ErrConflict is returned when a compare-and-swap write (IfVersion,
+	// IfRevision) finds the key at another version or revision; for Set,
+	// also when the key is missing (Delete and SetMetadata report a missing
+	// key as ErrNotFound, and so does Set with MustExist).
 	ErrConflict = errors.New("storage: version conflict")
 
 	// ErrCapacityExceeded is returned by a write that would make the store hold

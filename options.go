@@ -9,7 +9,7 @@ import (
 
 // OptionKind names one kind of per-call option. Each operation documents the
 // kinds it accepts; any other kind is ErrInvalidOption, never ignored.
-type OptionKind uint16
+type OptionKind uint32
 
 // The option kinds.
 const (
@@ -27,10 +27,13 @@ const (
 	KindFilter
 	KindExpiry
 	KindKeyRanges
+	KindIfRevision
+	KindMustExist
+	KindWritten
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindKeyRanges
+const lastKind = KindWritten
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -51,6 +54,9 @@ var kindNames = map[OptionKind]string{
 	KindFilter:      "Where",
 	KindExpiry:      "WithTTL/ExpiresAt/KeepTTL",
 	KindKeyRanges:   "InKeyRanges",
+	KindIfRevision:  "IfRevision",
+	KindMustExist:   "MustExist",
+	KindWritten:     "Written",
 }
 
 func (k OptionKind) String() string {
@@ -67,7 +73,8 @@ func (k OptionKind) String() string {
 }
 
 // Option is a per-call option of a data operation. Build one with
-// InNamespace, WithMetadata, NoOverwrite, IfVersion, Merge or Atomic.
+// InNamespace, WithMetadata, NoOverwrite, IfVersion, IfRevision,
+// MustExist, Written, Merge or Atomic (and the others below).
 type Option struct {
 	kind  OptionKind
 	apply func(*CallOptions) error
@@ -87,8 +94,14 @@ type CallOptions struct {
 	NoOverwrite bool
 	// IfVersion is the expected version of a compare-and-swap; 0 = none.
 	IfVersion int64
-	Merge     bool
-	Atomic    bool
+	// IfRevision is the expected revision of a compare-and-swap; 0 = none.
+	IfRevision int64
+	// MustExist makes a write replace-only.
+	MustExist bool
+	// Written is where a write reports what it wrote; nil when not asked.
+	Written *WriteResult
+	Merge   bool
+	Atomic  bool
 	// Pattern is List's glob pattern, validated; "" when not given.
 	Pattern string
 	// Limit is the page size; -1 when not given (no limit).
@@ -167,6 +180,65 @@ func IfVersion(v int64) Option {
 			return invalid(ErrInvalidOption, "IfVersion(%d): versions start at 1", v)
 		}
 		c.IfVersion = v
+		return nil
+	}}
+}
+
+// IfRevision makes a write a compare-and-swap on the key's revision
+// (Entry.Revision): it succeeds only if the key exists and its last change
+// has revision r (r >= 1), else ErrConflict (Delete and SetMetadata: a
+// missing key is ErrNotFound). Unlike a version, a revision is never
+// reused for a key: after a delete and a re-create by another writer, a
+// stale revision fails. With IfVersion too, both must match.
+func IfRevision(r int64) Option {
+	return Option{kind: KindIfRevision, apply: func(c *CallOptions) error {
+		if r < 1 {
+			return invalid(ErrInvalidOption, "IfRevision(%d): revisions start at 1", r)
+		}
+		c.IfRevision = r
+		return nil
+	}}
+}
+
+// MustExist makes Set (and SetMany, for every item) replace-only: the
+// write fails with ErrNotFound, atomically, when the key does not exist
+// (or has expired). It is the opposite of NoOverwrite.
+func MustExist() Option {
+	return Option{kind: KindMustExist, apply: func(c *CallOptions) error {
+		c.MustExist = true
+		return nil
+	}}
+}
+
+// WriteResult is what a write wrote, reported through the Written option
+// without another read.
+type WriteResult struct {
+	// Revision is the revision of the change the write made: of the new
+	// value (Set), of the new metadata (SetMetadata), of the delete
+	// (Delete). Inside a transaction it is the revision the change gets
+	// when the transaction commits.
+	Revision int64
+	// Version is the entry's version after the write; for Delete, the
+	// version the key had when it was deleted.
+	Version int64
+	// CreateRevision is the revision of the entry's creation (Set and
+	// SetMetadata; 0 for Delete).
+	CreateRevision int64
+}
+
+// Written makes Set, Delete or SetMetadata store in *w what it wrote, on
+// success (on failure *w is left alone). Chain compare-and-swap writes
+// with it:
+//
+//	var w storage.WriteResult
+//	err := s.Set(ctx, "k", v, storage.Written(&w))
+//	err = s.Set(ctx, "k", v2, storage.IfRevision(w.Revision), storage.Written(&w))
+func Written(w *WriteResult) Option {
+	return Option{kind: KindWritten, apply: func(c *CallOptions) error {
+		if w == nil {
+			return invalid(ErrInvalidOption, "Written(nil)")
+		}
+		c.Written = w
 		return nil
 	}}
 }
@@ -404,6 +476,12 @@ func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, 
 	}
 	if c.NoOverwrite && c.IfVersion != 0 {
 		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfVersion exclude each other", op)
+	}
+	if c.NoOverwrite && c.IfRevision != 0 {
+		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfRevision exclude each other", op)
+	}
+	if c.NoOverwrite && c.MustExist {
+		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and MustExist exclude each other", op)
 	}
 	return c, nil
 }

@@ -16,13 +16,14 @@ type Ops interface {
 
 	// Set stores value (any JSON-marshalable Go value, or json.RawMessage)
 	// under key. It overwrites by default and bumps the entry's version.
-	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion, and one
-	// of WithTTL, ExpiresAt or KeepTTL (see Expiry; without any, an
-	// overwrite clears the stored expiry).
+	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion,
+	// IfRevision, MustExist, Written, and one of WithTTL, ExpiresAt or
+	// KeepTTL (see Expiry; without any, an overwrite clears the stored
+	// expiry).
 	Set(ctx context.Context, key string, value any, opts ...Option) error
 
 	// Delete removes key. A missing key is ErrNotFound.
-	// Options: InNamespace, IfVersion.
+	// Options: InNamespace, IfVersion, IfRevision, Written.
 	Delete(ctx context.Context, key string, opts ...Option) error
 
 	// Has reports whether key exists. Options: InNamespace.
@@ -35,7 +36,8 @@ type Ops interface {
 	// SetMany writes many items in a constant number of round trips.
 	// Options: InNamespace, WithMetadata (for items without their own),
 	// WithTTL, ExpiresAt or KeepTTL (for items without an expiry of their
-	// own), NoOverwrite, Atomic.
+	// own), NoOverwrite, MustExist, Atomic. Each written key's result
+	// carries its new Version and Revision.
 	SetMany(ctx context.Context, items []Item, opts ...Option) (BatchResult, error)
 
 	// DeleteMany deletes many keys in a constant number of round trips.
@@ -51,7 +53,7 @@ type Ops interface {
 	// WithMetadata: a map, a struct, or JSON text as json.RawMessage, which
 	// must be a JSON object (else ErrInvalidValue); nil means {}. It bumps
 	// the version and leaves the expiry as it is.
-	// Options: InNamespace, Merge, IfVersion.
+	// Options: InNamespace, Merge, IfVersion, IfRevision, Written.
 	SetMetadata(ctx context.Context, key string, md any, opts ...Option) error
 
 	// Clear deletes the entries of one namespace (InNamespace), or of every
@@ -137,10 +139,21 @@ type Entry struct {
 	// (whitespace, object key order, number formatting) but never its meaning.
 	Value json.RawMessage
 	// Metadata is the user metadata, a JSON object ("{}" when none).
-	Metadata  json.RawMessage
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Metadata json.RawMessage
+	// Version counts the writes of the key since its creation, from 1. It
+	// starts again at 1 when the key is deleted and created again, so it
+	// can repeat: Revision is the compare-and-swap token that never does.
+	Version int64
+	// Revision is the store-wide revision of the entry's last change
+	// (IfRevision). No two changes of a store share a revision, and a
+	// key never gets a revision it had before, even across delete and
+	// re-create.
+	Revision int64
+	// CreateRevision is the revision of the change that created the entry
+	// (the last time it was created, after a delete or an expiry).
+	CreateRevision int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	// ExpiresAt is when the entry expires (UTC); the zero time when it
 	// does not.
 	ExpiresAt time.Time
@@ -170,10 +183,13 @@ type Item struct {
 // Metadata is what GetMetadata returns: the user's metadata and, beside it,
 // the system fields. The two are never mixed.
 type Metadata struct {
-	User      map[string]any
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	User    map[string]any
+	Version int64
+	// Revision and CreateRevision are the entry's (see Entry).
+	Revision       int64
+	CreateRevision int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 	// CreatedBy and UpdatedBy are the actors (see ContextWithActor) of the
 	// write that created the entry and of the latest write; "" when the
 	// write named none.
@@ -198,6 +214,10 @@ type KeyResult struct {
 	Key     string
 	Err     error // nil on success
 	Version int64 // the version written by SetMany; 0 otherwise
+	// Revision is the revision of the key's change: the revision written
+	// by SetMany, or the revision of the delete by DeleteMany; 0 when the
+	// key failed.
+	Revision int64
 }
 
 // BatchResult is the outcome of SetMany or DeleteMany: one result per
@@ -252,6 +272,12 @@ type Status struct {
 	Namespaces    int64  // number of namespaces
 	Dialect       string // "sqlite" or "postgres"
 	SchemaVersion int64  // the applied migration version
+	// Revision is the store's current revision: that of the latest
+	// committed change (0 for a store that never changed).
+	Revision int64
+	// OldestRevision is the oldest revision still in the change log;
+	// Revision+1 when the log is empty.
+	OldestRevision int64
 }
 
 // Capabilities are the seed's supportsX flags, and a little more.

@@ -178,6 +178,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		}
 		for _, kv := range written {
 			res.Results[pos[kv.Key]].Version = kv.Version
+			res.Results[pos[kv.Key]].Revision = kv.Revision
 		}
 		return nil
 	})
@@ -191,7 +192,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		// Nothing was written: every key not already failed shares the error.
 		werr := x.s.fail(op, ns.Name, "", err)
 		for i := range res.Results {
-			res.Results[i].Version = 0
+			res.Results[i].Version, res.Results[i].Revision = 0, 0
 			if res.Results[i].Err == nil {
 				res.Results[i].Err = x.s.fail(op, ns.Name, res.Results[i].Key, err)
 			}
@@ -237,7 +238,7 @@ func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) 
 // its own with ErrAborted, and clears versions: nothing was written.
 func (x *ops) abortRest(res *storage.BatchResult, op, ns string) {
 	for i := range res.Results {
-		res.Results[i].Version = 0
+		res.Results[i].Version, res.Results[i].Revision = 0, 0
 		if res.Results[i].Err == nil {
 			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, storage.ErrAborted)
 		}
@@ -274,20 +275,29 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	if len(valid) == 0 {
 		return res, nil
 	}
-	var deleted []string
+	var deleted []keyVersion
 	markMissing := func() {
-		gone := make(map[string]bool, len(deleted))
-		for _, k := range deleted {
-			gone[k] = true
+		gone := make(map[string]int64, len(deleted))
+		for _, kv := range deleted {
+			gone[kv.Key] = kv.Revision
 		}
 		for i, kr := range res.Results {
-			if kr.Err == nil && !gone[kr.Key] {
+			if kr.Err != nil {
+				continue
+			}
+			if rev, ok := gone[kr.Key]; ok {
+				res.Results[i].Revision = rev
+			} else {
 				res.Results[i].Err = x.s.fail(op, ns, kr.Key, storage.ErrNotFound)
 			}
 		}
 	}
 	if !o.Atomic {
-		deleted, err = x.sc.writer().deleteEntries(ctx, ns, valid, x.s.now())
+		err = x.logged(ctx, func(q querier) error {
+			var err error
+			deleted, err = q.deleteEntries(ctx, ns, valid, x.s.now())
+			return err
+		})
 		if err != nil {
 			return res, x.batchFailed(&res, op, ns, err)
 		}
@@ -307,6 +317,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	})
 	switch {
 	case err == nil:
+		markMissing()
 		return res, nil
 	case errors.Is(err, errAbort):
 		markMissing()

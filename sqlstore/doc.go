@@ -32,7 +32,7 @@
 // from its Go type; the engine registers []byte (and [][]byte) as jsonb on
 // its connections, since every byte-slice parameter it sends is a JSON
 // document, where pgx would send bytea. Everything else the engine runs
-// lives within one transaction (the capacity lock is
+// lives within one transaction (the revision and capacity lock is
 // pg_advisory_xact_lock), so it needs no session.
 //
 // WithReplica adds a hot standby for read-only transactions, chosen at
@@ -71,6 +71,47 @@
 //     microsecond precision, so both dialects store the same instants.
 //   - Values keep their meaning, not their spelling: PostgreSQL's jsonb
 //     reorders object keys and rewrites numbers such as 1e300.
+//
+// # Revisions and the change log
+//
+// Every committed change gets a revision from one store-wide sequence
+// (migrations 00007_revisions): a put (Set, SetMany, an import), a delete,
+// a metadata change (SetMetadata), a clear (one per namespace emptied), an
+// expiry removed by the sweeper, a namespace created or deleted (a
+// recursive delete is one change, not one per entry). The changes of one
+// transaction or batch get consecutive revisions, in the order written
+// (DeleteMany: key order), and revisions become visible in commit order: a
+// reader that has seen revision r never later sees a new revision below r.
+// A write that fails, a transaction rolled back, a clear of an empty
+// namespace take no revision. Each change is a row of the changes table
+// (kind, namespace, key, value for puts, metadata, version, the key's
+// previous revision), written in the transaction of the change.
+//
+// Entry.Revision is the revision of the entry's last change and
+// Entry.CreateRevision that of its creation. IfRevision is the
+// compare-and-swap token that is never reused for a key: after a delete and
+// a re-create by another writer, a stale revision fails with ErrConflict.
+// IfVersion compares the per-key version, which starts again at 1 when a
+// key is created again, so a stale IfVersion can succeed after a delete and
+// a re-create (the ABA case): use IfRevision where that matters. The option
+// Written reports the revision and version a write made, without another
+// read. Status reports the current revision and the oldest one still in
+// the change log.
+//
+// SQLite has one writer, so revisions are safe by construction; triggers
+// log puts and namespace events, the engine the rest. PostgreSQL gives
+// revisions under a transaction-scoped advisory lock taken with each write
+// (pipelined with it, no extra round trip) and held until the transaction
+// ends: writers that change the store commit one at a time, from their
+// first write to their commit. A single write holds it for one statement
+// and its commit; a write transaction holds it from its first write to its
+// end, so concurrent write transactions run one after another, and one
+// that began (took its snapshot) before another's commit fails with
+// ErrTxConflict at repeatable-read and serializable (RunInTx retries it).
+// Keep write transactions short. See revlock.go.
+//
+// Export and import do not carry revisions: an imported entry is a new
+// change and gets a new revision (and its put in the change log).
 //
 // # Expiry
 //

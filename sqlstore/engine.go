@@ -15,24 +15,28 @@ var errNoRow = errors.New("sqlstore: no row")
 
 // row is one entry as read from the database.
 type row struct {
-	Key       string
-	Value     []byte
-	Metadata  []byte
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	ExpiresAt time.Time // zero: none
+	Key            string
+	Value          []byte
+	Metadata       []byte
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      time.Time // zero: none
 }
 
 // metaRow is an entry's metadata and system fields.
 type metaRow struct {
-	Metadata  []byte
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	CreatedBy *string
-	UpdatedBy *string
-	ExpiresAt time.Time // zero: none
+	Metadata       []byte
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CreatedBy      *string
+	UpdatedBy      *string
+	ExpiresAt      time.Time // zero: none
 }
 
 // expiry is what a write does with the expiry of the entry: set At (the
@@ -58,10 +62,47 @@ type batchItem struct {
 	Expiry   expiry
 }
 
-// keyVersion is a key written by a batch statement and its new version.
+// keyVersion is a key written (or deleted) by a batch statement: its new
+// version and revision (deleted: the version it had, and the revision of
+// the delete).
 type keyVersion struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+// wrote is what a single write wrote: the entry's version and revisions
+// after it (a delete: the version the key had, and the delete's revision).
+type wrote struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+// cond is the condition of a conditional write: the key must be live and,
+// where they are not 0, at this version and this revision.
+type cond struct {
+	Version  int64
+	Revision int64
+}
+
+// state is a live key's version and revision.
+type state struct {
+	Version  int64
+	Revision int64
+}
+
+// change is a row of the change log written by the engine (puts are
+// logged by their statements, see queries/).
+type change struct {
+	Revision  int64
+	Kind      string
+	Namespace string
+	Key       string // "" for a namespace event
+	Version   int64  // 0: none
+	Prev      int64  // 0: none
+	Metadata  []byte // nil: none
 }
 
 // querier is every statement the engine runs, bound to one database handle:
@@ -75,33 +116,54 @@ type keyVersion struct {
 type querier interface {
 	getEntry(ctx context.Context, ns, key string, now time.Time) (row, error)
 	hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error)
-	entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error)
+	entryState(ctx context.Context, ns, key string, now time.Time) (state, error)
+	// Every write below gives each change it makes the next revision and
+	// logs it in the change log, in the same transaction. On SQLite the
+	// methods that take several statements (deletes, metadata, clears and
+	// batches) must run inside a transaction (see ops.logged).
+	//
 	// upsertEntry writes value; md nil keeps the stored metadata. errNoRow:
 	// the namespace is missing.
-	upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error)
+	upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error)
 	// insertEntry writes value only if key is absent (or expired).
 	// errNoRow: the namespace is missing or the key exists.
-	insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error)
-	// updateEntryIfVersion writes value only at version expected. errNoRow:
-	// missing, or at another version.
-	updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error)
-	// deleteEntry deletes key (only at version expected, when expected > 0)
-	// and returns the number of rows deleted.
-	deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error)
+	insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error)
+	// updateEntryIf writes value only over a live key that meets c.
+	// errNoRow: missing, or c not met.
+	updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error)
+	// deleteEntry deletes a live key that meets c. errNoRow: missing, or c
+	// not met.
+	deleteEntry(ctx context.Context, ns, key string, c cond, now time.Time) (wrote, error)
 	getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error)
-	// replaceMetadata replaces the metadata (only at version expected, when
-	// expected > 0). errNoRow: missing, or at another version.
-	replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error)
-	clearNamespace(ctx context.Context, ns string) (int64, error)
-	clearAll(ctx context.Context) (int64, error)
+	// replaceMetadata replaces the metadata of a live key that meets c.
+	// errNoRow: missing, or c not met.
+	replaceMetadata(ctx context.Context, ns, key string, md []byte, c cond, now time.Time, actor *string) (wrote, error)
+	// clearNamespace and clearAll delete entries and log one clear change
+	// per namespace that had any.
+	clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error)
+	clearAll(ctx context.Context, now time.Time) (int64, error)
 
 	getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error)
-	// upsertEntries writes every item. With keepMetadata, items' Metadata
-	// is ignored: new keys get {} and existing keys keep theirs.
+	// upsertEntries writes every item (distinct keys). With keepMetadata,
+	// items' Metadata is ignored: new keys get {} and existing keys keep
+	// theirs.
 	upsertEntries(ctx context.Context, ns string, items []batchItem, keepMetadata bool, now time.Time, actor *string) ([]keyVersion, error)
 	// insertEntries writes the items whose key is absent and returns them.
 	insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error)
-	deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error)
+	// deleteEntries deletes the live keys among keys and returns them with
+	// their delete's revision, in key order.
+	deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]keyVersion, error)
+	// logExpired logs the rows the sweeper (or a restore) deleted as expire
+	// changes, in the order given.
+	logExpired(ctx context.Context, rows []SweptRow, now time.Time) error
+	// lockRevisions takes the revision lock until the end of the
+	// transaction (PostgreSQL, revlock.go), before a dynamic statement
+	// that writes. Every write takes it before it locks a row, so that no
+	// two writers wait for each other in opposite orders.
+	lockRevisions(ctx context.Context) error
+	// revision returns the store's current revision and the oldest one in
+	// the change log (current+1 when it is empty).
+	revision(ctx context.Context) (current, oldest int64, err error)
 
 	ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error
 	// createNamespace returns false when the name is taken.

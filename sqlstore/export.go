@@ -97,7 +97,7 @@ type dumpQuerier interface {
 	restoreExisting(ctx context.Context, recs []Record) ([]Record, error)
 	// restoreInsert writes recs as they are into their (existing)
 	// namespaces, skipping the keys that exist, and returns the keys written.
-	restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error)
+	restoreInsert(ctx context.Context, recs []*Record, now time.Time) ([]idKey, error)
 	// restoreUpdateNamespace replaces a namespace's metadata and creation
 	// time.
 	restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error

@@ -86,7 +86,15 @@ func (s *Store) undoCreateNamespace(ctx context.Context, id int64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	n, err := s.eng.writer().exec(ctx, "DELETE FROM namespaces WHERE id = $1 AND entry_count = 0", id)
+	var n int64
+	err := s.eng.inTx(ctx, func(q querier) error {
+		if err := q.lockRevisions(ctx); err != nil {
+			return err
+		}
+		var err error
+		n, err = q.exec(ctx, "DELETE FROM namespaces WHERE id = $1 AND entry_count = 0", id)
+		return err
+	})
 	if err == nil && n == 0 {
 		err = s.eng.writer().restoreNamespaceIndexes(ctx, id, encodeIndexes(nil))
 	}

@@ -18,10 +18,6 @@ import (
 	"github.com/mycelia-kernel/storage/schema"
 )
 
-// capacityLockKey is the pg_advisory_xact_lock key that serializes the
-// writes of stores opened with a capacity ("mycelia" in ASCII, then 0x01).
-const capacityLockKey int64 = 0x6d7963656c696101
-
 // pgEngine reaches PostgreSQL through a native pgx pool.
 type pgEngine struct {
 	d       dialect.Dialect
@@ -57,7 +53,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	e := &pgEngine{d: d, pool: pool, q: pgQ{q: pgdb.New(pool), db: pool}}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool)}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()
@@ -148,7 +144,7 @@ func (e *pgEngine) writer() querier { return e.q }
 
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		return fn(pgQ{q: pgdb.New(tx), db: tx})
+		return fn(newPgQ(tx))
 	})
 }
 
@@ -171,7 +167,13 @@ func (e *pgEngine) close() error {
 // pgQ implements querier over the generated PostgreSQL statements.
 type pgQ struct {
 	q  *pgdb.Queries
-	db pgdb.DBTX // the same handle, for dynamic statements
+	w  *pgdb.Queries // the same handle, each statement after the revision lock (revlock.go)
+	db pgBatcher     // the same handle, for dynamic statements
+}
+
+// newPgQ binds the statements to a pool or a transaction.
+func newPgQ(db pgBatcher) pgQ {
+	return pgQ{q: pgdb.New(db), w: pgdb.New(revDB{db}), db: db}
 }
 
 var _ querier = pgQ{}
@@ -208,42 +210,40 @@ func (p pgQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, 
 	if err != nil {
 		return row{}, noRow(err)
 	}
-	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
-		ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
+	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
 }
 
 func (p pgQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
 	return p.q.HasEntry(ctx, pgdb.HasEntryParams{Namespace: ns, Key: key, Now: now})
 }
 
-func (p pgQ) entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error) {
+func (p pgQ) entryState(ctx context.Context, ns, key string, now time.Time) (state, error) {
 	v, err := p.q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: ns, Key: key, Now: now})
-	return v, noRow(err)
+	return state{Version: v.Version, Revision: v.Revision}, noRow(err)
 }
 
-func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
+func (p pgQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	r, err := p.w.UpsertEntry(ctx, pgdb.UpsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
 		ExpiresAt: optTime(exp.At), KeepTtl: exp.Keep})
-	return v, noRow(err)
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.InsertEntry(ctx, pgdb.InsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
+func (p pgQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	r, err := p.w.InsertEntry(ctx, pgdb.InsertEntryParams{Actor: actor, Key: key, Value: value, Metadata: md, Now: now, Namespace: ns,
 		ExpiresAt: optTime(exp.At)})
-	return v, noRow(err)
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (p pgQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Actor: actor, Value: value, Metadata: md, Now: now,
-		Namespace: ns, Key: key, ExpectedVersion: expected, KeepTtl: exp.Keep, ExpiresAt: optTime(exp.At)})
-	return v, noRow(err)
+func (p pgQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
+	r, err := p.w.UpdateEntryIf(ctx, pgdb.UpdateEntryIfParams{Actor: actor, Value: value, Metadata: md, Now: now,
+		Namespace: ns, Key: key, ExpectedVersion: c.Version, ExpectedRevision: c.Revision, KeepTtl: exp.Keep, ExpiresAt: optTime(exp.At)})
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (p pgQ) deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error) {
-	if expected > 0 {
-		return p.q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected, Now: now})
-	}
-	return p.q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: ns, Key: key, Now: now})
+func (p pgQ) deleteEntry(ctx context.Context, ns, key string, c cond, now time.Time) (wrote, error) {
+	r, err := p.w.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: ns, Key: key, ExpectedVersion: c.Version, ExpectedRevision: c.Revision, Now: now})
+	return wrote{Version: r.Version, Revision: r.Revision}, noRow(err)
 }
 
 func (p pgQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
@@ -251,20 +251,24 @@ func (p pgQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (me
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
-	return metaRow{Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
+	return metaRow{Metadata: r.Metadata, Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
+		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
 		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
 }
 
-func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := p.q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Actor: actor, Metadata: md, Now: now, Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
-	return v, noRow(err)
+func (p pgQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, c cond, now time.Time, actor *string) (wrote, error) {
+	r, err := p.w.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Actor: actor, Metadata: md, Now: now, Namespace: ns, Key: key,
+		ExpectedVersion: c.Version, ExpectedRevision: c.Revision})
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (p pgQ) clearNamespace(ctx context.Context, ns string) (int64, error) {
-	return p.q.ClearNamespace(ctx, ns)
+func (p pgQ) clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error) {
+	return p.w.ClearNamespace(ctx, pgdb.ClearNamespaceParams{Namespace: ns, Now: now})
 }
 
-func (p pgQ) clearAll(ctx context.Context) (int64, error) { return p.q.ClearAll(ctx) }
+func (p pgQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
+	return p.w.ClearAll(ctx, now)
+}
 
 func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
 	rs, err := p.q.GetEntries(ctx, pgdb.GetEntriesParams{Namespace: ns, Keys: keys, Now: now})
@@ -273,10 +277,35 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	}
 	out := make([]row, len(rs))
 	for i, r := range rs {
-		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt),
-			ExpiresAt: fromOptTime(r.ExpiresAt)}
+		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
+			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), ExpiresAt: fromOptTime(r.ExpiresAt)}
 	}
 	return out, nil
+}
+
+// logExpired logs expire changes in the order given.
+func (p pgQ) logExpired(ctx context.Context, rows []SweptRow, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	arg := pgdb.LogChangesParams{Kinds: make([]string, len(rows)), Namespaces: make([]string, len(rows)), Keys: make([]string, len(rows)),
+		Versions: make([]int64, len(rows)), Prevs: make([]int64, len(rows)), Now: now}
+	for i, r := range rows {
+		arg.Kinds[i], arg.Namespaces[i], arg.Keys[i], arg.Versions[i], arg.Prevs[i] = "expire", r.Namespace, r.Key, r.Version, r.Revision
+	}
+	return p.w.LogChanges(ctx, arg)
+}
+
+// lockRevisions takes the revision lock (revlock.go) until the end of the
+// transaction, before a dynamic statement that deletes rows.
+func (p pgQ) lockRevisions(ctx context.Context) error {
+	_, err := p.db.Exec(ctx, revisionLockSQL, revisionLockKey)
+	return err
+}
+
+func (p pgQ) revision(ctx context.Context) (int64, int64, error) {
+	r, err := p.q.Revisions(ctx)
+	return r.Current, r.Oldest, err
 }
 
 // pgItems are batch items as the parallel arrays that unnest reads.
@@ -304,53 +333,61 @@ func splitItems(items []batchItem) pgItems {
 func (p pgQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
 	a := splitItems(items)
 	if keep {
-		rs, err := p.q.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals,
+		rs, err := p.w.UpsertEntriesKeepMetadata(ctx, pgdb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals,
 			Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
 		out := make([]keyVersion, len(rs))
 		for i, r := range rs {
-			out[i] = keyVersion{r.Key, r.Version}
+			out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 		}
 		return out, nil
 	}
-	rs, err := p.q.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
+	rs, err := p.w.UpsertEntries(ctx, pgdb.UpsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
 		Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyVersion, len(rs))
 	for i, r := range rs {
-		out[i] = keyVersion{r.Key, r.Version}
+		out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 	}
 	return out, nil
 }
 
 func (p pgQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error) {
 	a := splitItems(items)
-	rs, err := p.q.InsertEntries(ctx, pgdb.InsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
+	rs, err := p.w.InsertEntries(ctx, pgdb.InsertEntriesParams{Actor: actor, Now: now, Keys: a.keys, Vals: a.vals, Metadatas: a.mds,
 		Expires: a.expires, Keeps: a.keeps, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyVersion, len(rs))
 	for i, r := range rs {
-		out[i] = keyVersion{r.Key, r.Version}
+		out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 	}
 	return out, nil
 }
 
-func (p pgQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error) {
-	return p.q.DeleteEntries(ctx, pgdb.DeleteEntriesParams{Namespace: ns, Keys: keys, Now: now})
+func (p pgQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]keyVersion, error) {
+	rs, err := p.w.DeleteEntries(ctx, pgdb.DeleteEntriesParams{Namespace: ns, Keys: keys, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyVersion, len(rs))
+	for i, r := range rs {
+		out[i] = keyVersion{Key: r.Key, Version: r.Version, Revision: r.Revision}
+	}
+	return out, nil
 }
 
 func (p pgQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error {
-	return p.q.EnsureNamespace(ctx, pgdb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: now})
+	return p.w.EnsureNamespace(ctx, pgdb.EnsureNamespaceParams{Name: ns.Name, Owner: owner(ns), Now: now})
 }
 
 func (p pgQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md, indexes []byte, now time.Time) (bool, error) {
-	_, err := p.q.CreateNamespace(ctx, pgdb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: md, Indexes: indexes, Now: now})
+	_, err := p.w.CreateNamespace(ctx, pgdb.CreateNamespaceParams{Name: ns.Name, Owner: owner(ns), Metadata: md, Indexes: indexes, Now: now})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -360,7 +397,7 @@ func (p pgQ) createNamespace(ctx context.Context, ns storage.NamespaceName, md, 
 // lockNamespace locks the namespace row (FOR UPDATE) until the end of the
 // transaction, so no entry can be added to it meanwhile.
 func (p pgQ) lockNamespace(ctx context.Context, name string) (nsRow, error) {
-	r, err := p.q.LockNamespace(ctx, name)
+	r, err := p.w.LockNamespace(ctx, name)
 	if err != nil {
 		return nsRow{}, noRow(err)
 	}
@@ -391,11 +428,11 @@ func (p pgQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
 }
 
 func (p pgQ) deleteNamespaceEntries(ctx context.Context, id int64) (int64, error) {
-	return p.q.DeleteNamespaceEntries(ctx, id)
+	return p.w.DeleteNamespaceEntries(ctx, id)
 }
 
 func (p pgQ) deleteNamespace(ctx context.Context, id int64) (int64, error) {
-	return p.q.DeleteNamespace(ctx, id)
+	return p.w.DeleteNamespace(ctx, id)
 }
 
 func (p pgQ) stats(ctx context.Context, now time.Time) (int64, int64, error) {
@@ -407,13 +444,14 @@ func (p pgQ) expiredIn(ctx context.Context, id int64, now time.Time) (int64, err
 	return p.q.CountExpiredInNamespace(ctx, pgdb.CountExpiredInNamespaceParams{ID: id, Now: now})
 }
 
-// capacityLock serializes the writes of stores with a capacity (an
-// advisory lock held to the end of the transaction), then updates the
+// capacityLock serializes the writes of stores with a capacity (the
+// revision lock, revlock.go: one lock, so that no two writers can take
+// them in opposite orders), then updates the
 // capacity guard row: in repeatable-read and serializable transactions that
 // makes two writers conflict (40001) instead of both checking the count on a
 // stale snapshot.
 func (p pgQ) capacityLock(ctx context.Context) error {
-	if err := p.q.CapacityLock(ctx, capacityLockKey); err != nil {
+	if err := p.q.CapacityLock(ctx, revisionLockKey); err != nil {
 		return err
 	}
 	return p.q.TouchCapacityGuard(ctx)
@@ -461,7 +499,7 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{tx: tx, bound: pgQ{q: pgdb.New(tx), db: tx}}, nil
+	return &pgTx{tx: tx, bound: newPgQ(tx)}, nil
 }
 
 // pgTx is an open PostgreSQL transaction.
@@ -476,7 +514,7 @@ func (t *pgTx) q() querier { return t.bound }
 // savepoint uses pgx's nested transactions, which are savepoints.
 func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
-		return fn(pgQ{q: pgdb.New(sub), db: sub})
+		return fn(newPgQ(sub))
 	})
 }
 
@@ -564,7 +602,7 @@ func (p pgQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, erro
 	return out, nil
 }
 
-func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error) {
+func (p pgQ) restoreInsert(ctx context.Context, recs []*Record, now time.Time) ([]idKey, error) {
 	n := len(recs)
 	arg := pgdb.RestoreInsertParams{
 		Namespaces: make([]string, n), Keys: make([]string, n), Vals: make([][]byte, n), Metadatas: make([][]byte, n),
@@ -578,7 +616,8 @@ func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error)
 		arg.CreatedBys[i], arg.UpdatedBys[i] = r.CreatedBy, r.UpdatedBy
 		arg.Expires[i] = optMicrosZero(r.ExpiresAt)
 	}
-	rs, err := p.q.RestoreInsert(ctx, arg)
+	arg.Now = now
+	rs, err := p.w.RestoreInsert(ctx, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -590,12 +629,12 @@ func (p pgQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error)
 }
 
 func (p pgQ) restoreUpdateNamespace(ctx context.Context, id int64, md []byte, created time.Time) error {
-	_, err := p.q.RestoreUpdateNamespace(ctx, pgdb.RestoreUpdateNamespaceParams{Metadata: md, CreatedAt: created, ID: id})
+	_, err := p.w.RestoreUpdateNamespace(ctx, pgdb.RestoreUpdateNamespaceParams{Metadata: md, CreatedAt: created, ID: id})
 	return err
 }
 
 func (p pgQ) restoreNamespaceIndexes(ctx context.Context, id int64, indexes []byte) error {
-	_, err := p.q.RestoreNamespaceIndexes(ctx, pgdb.RestoreNamespaceIndexesParams{Indexes: indexes, ID: id})
+	_, err := p.w.RestoreNamespaceIndexes(ctx, pgdb.RestoreNamespaceIndexesParams{Indexes: indexes, ID: id})
 	return err
 }
 

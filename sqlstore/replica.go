@@ -13,7 +13,6 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
-	"github.com/mycelia-kernel/storage/internal/pgdb"
 )
 
 // ReplicaCheckInterval is how long a measure of the standby's lag is
@@ -212,7 +211,7 @@ func (e *pgEngine) beginReplica(ctx context.Context, opts storage.TxOptions) (tx
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{tx: tx, bound: pgQ{q: pgdb.New(tx), db: tx}, replica: true}, nil
+	return &pgTx{tx: tx, bound: newPgQ(tx), replica: true}, nil
 }
 
 func (e *pgEngine) replicaFailed(err error) { e.replica.failed(err) }

@@ -319,7 +319,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		for i := range recs {
 			all[i] = &recs[i]
 		}
-		written, err := q.restoreInsert(ctx, all)
+		written, err := q.restoreInsert(ctx, all, now)
 		if err != nil {
 			return err
 		}
@@ -390,7 +390,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 					return err
 				}
 			}
-			w, err := q.restoreInsert(ctx, replace)
+			w, err := q.restoreInsert(ctx, replace, now)
 			if err != nil {
 				return err
 			}
@@ -440,7 +440,7 @@ func (s *Store) restoreOverExpired(ctx context.Context, q querier, recs []Record
 			again = append(again, &recs[i])
 		}
 	}
-	written, err := q.restoreInsert(ctx, again)
+	written, err := q.restoreInsert(ctx, again, now)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -278,19 +279,13 @@ func optString(b []byte) *string {
 	return &s
 }
 
-func optInt(v int64) *int64 {
-	if v == 0 {
-		return nil
-	}
-	return &v
-}
-
 func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
 	r, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 	if err != nil {
 		return row{}, noRow(err)
 	}
 	return row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
+		Revision: r.Revision, CreateRevision: r.CreateRevision,
 		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
 }
 
@@ -298,34 +293,46 @@ func (s sqliteQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (b
 	return s.q.HasEntry(ctx, sqlitedb.HasEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 }
 
-func (s sqliteQ) entryVersion(ctx context.Context, ns, key string, now time.Time) (int64, error) {
+func (s sqliteQ) entryState(ctx context.Context, ns, key string, now time.Time) (state, error) {
 	v, err := s.q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: ns, Key: key, Now: micros(now)})
-	return v, noRow(err)
+	return state{Version: v.Version, Revision: v.Revision}, noRow(err)
 }
 
-func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+func (s sqliteQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	r, err := s.q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
 		KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
-	return v, noRow(err)
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
+func (s sqliteQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	r, err := s.q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Actor: actor, Key: key, Value: paramText(value), Metadata: optString(md), Now: micros(now), Namespace: ns,
 		ExpiresAt: optMicros(exp.At)})
-	return v, noRow(err)
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (s sqliteQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Actor: actor, Value: paramText(value), Metadata: optString(md),
-		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: expected, KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
-	return v, noRow(err)
+func (s sqliteQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
+	r, err := s.q.UpdateEntryIf(ctx, sqlitedb.UpdateEntryIfParams{Actor: actor, Value: paramText(value), Metadata: optString(md),
+		Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: c.Version, ExpectedRevision: c.Revision,
+		KeepTtl: boolInt(exp.Keep), ExpiresAt: optMicros(exp.At)})
+	return wrote{r.Version, r.Revision, r.CreateRevision}, noRow(err)
 }
 
-func (s sqliteQ) deleteEntry(ctx context.Context, ns, key string, expected int64, now time.Time) (int64, error) {
-	if expected > 0 {
-		return s.q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: ns, Key: key, ExpectedVersion: expected, Now: micros(now)})
+// deleteEntry deletes, then logs the delete (two statements: the caller
+// runs them in a transaction).
+func (s sqliteQ) deleteEntry(ctx context.Context, ns, key string, c cond, now time.Time) (wrote, error) {
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return wrote{}, err
 	}
-	return s.q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: ns, Key: key, Now: micros(now)})
+	r, err := s.q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: ns, Key: key, ExpectedVersion: c.Version, ExpectedRevision: c.Revision, Now: micros(now)})
+	if err != nil {
+		return wrote{}, noRow(err)
+	}
+	ch := change{Revision: base + 1, Kind: "delete", Namespace: ns, Key: key, Version: r.Version, Prev: r.Revision}
+	if err := s.logChanges(ctx, []change{ch}, now); err != nil {
+		return wrote{}, err
+	}
+	return wrote{Version: r.Version, Revision: base + 1}, nil
 }
 
 func (s sqliteQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
@@ -333,20 +340,134 @@ func (s sqliteQ) getMetadata(ctx context.Context, ns, key string, now time.Time)
 	if err != nil {
 		return metaRow{}, noRow(err)
 	}
-	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
+	return metaRow{Metadata: []byte(r.Metadata), Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
+		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt),
 		CreatedBy: r.CreatedBy, UpdatedBy: r.UpdatedBy, ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
 }
 
-func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := s.q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Actor: actor, Metadata: string(md), Now: micros(now), Namespace: ns, Key: key, ExpectedVersion: optInt(expected)})
-	return v, noRow(err)
+// replaceMetadata reads the revision it replaces, updates, and logs (the
+// caller runs them in a transaction).
+func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, c cond, now time.Time, actor *string) (wrote, error) {
+	old, err := s.entryState(ctx, ns, key, now)
+	if err != nil {
+		return wrote{}, err
+	}
+	if c.Revision != 0 && c.Revision != old.Revision || c.Version != 0 && c.Version != old.Version {
+		return wrote{}, errNoRow
+	}
+	r, err := s.q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Actor: actor, Metadata: string(md), Now: micros(now), Namespace: ns, Key: key,
+		ExpectedVersion: old.Version, ExpectedRevision: old.Revision})
+	if err != nil {
+		return wrote{}, noRow(err)
+	}
+	ch := change{Revision: r.Revision, Kind: "metadata", Namespace: ns, Key: key, Version: r.Version, Prev: old.Revision, Metadata: md}
+	if err := s.logChanges(ctx, []change{ch}, now); err != nil {
+		return wrote{}, err
+	}
+	return wrote{r.Version, r.Revision, r.CreateRevision}, nil
 }
 
-func (s sqliteQ) clearNamespace(ctx context.Context, ns string) (int64, error) {
-	return s.q.ClearNamespace(ctx, ns)
+func (s sqliteQ) clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error) {
+	n, err := s.q.ClearNamespace(ctx, ns)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return n, s.logChanges(ctx, []change{{Revision: base + 1, Kind: "clear", Namespace: ns}}, now)
 }
 
-func (s sqliteQ) clearAll(ctx context.Context) (int64, error) { return s.q.ClearAll(ctx) }
+func (s sqliteQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
+	names, err := s.q.NamespacesWithRows(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.q.ClearAll(ctx)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	chs := make([]change, len(names))
+	for i, name := range names {
+		chs[i] = change{Revision: base + 1 + int64(i), Kind: "clear", Namespace: name}
+	}
+	return n, s.logChanges(ctx, chs, now)
+}
+
+// logChanges writes changes rows (the changes_counter trigger moves the
+// counter).
+func (s sqliteQ) logChanges(ctx context.Context, chs []change, now time.Time) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	b := make([]byte, 0, 64*len(chs))
+	b = append(b, '[')
+	for i, c := range chs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, c.Revision, 10)
+		b = append(b, ',')
+		b = appendJSONString(b, c.Kind)
+		b = append(b, ',')
+		b = appendJSONString(b, c.Namespace)
+		b = append(b, ',')
+		if c.Key == "" {
+			b = append(b, "null"...)
+		} else {
+			b = appendJSONString(b, c.Key)
+		}
+		b = appendOptInt(b, c.Version)
+		b = appendOptInt(b, c.Prev)
+		b = append(b, ',')
+		if c.Metadata == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, c.Metadata...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ']')
+	return s.q.LogChanges(ctx, sqlitedb.LogChangesParams{Now: micros(now), Changes: string(b)})
+}
+
+// appendOptInt appends ",v", or ",null" for 0.
+func appendOptInt(b []byte, v int64) []byte {
+	if v == 0 {
+		return append(b, ",null"...)
+	}
+	b = append(b, ',')
+	return strconv.AppendInt(b, v, 10)
+}
+
+func (s sqliteQ) logExpired(ctx context.Context, rows []SweptRow, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return err
+	}
+	chs := make([]change, len(rows))
+	for i, r := range rows {
+		chs[i] = change{Revision: base + 1 + int64(i), Kind: "expire", Namespace: r.Namespace, Key: r.Key, Version: r.Version, Prev: r.Revision}
+	}
+	return s.logChanges(ctx, chs, now)
+}
+
+// lockRevisions is a no-op: SQLite's writer is alone.
+func (sqliteQ) lockRevisions(context.Context) error { return nil }
+
+func (s sqliteQ) revision(ctx context.Context) (int64, int64, error) {
+	r, err := s.q.Revisions(ctx)
+	return r.Current, r.Oldest, err
+}
 
 // jsonKeysExact encodes keys as one JSON array parameter.
 func jsonKeysExact(keys []string) string {
@@ -430,48 +551,77 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 	out := make([]row, len(rs))
 	for i, r := range rs {
 		out[i] = row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
+			Revision: r.Revision, CreateRevision: r.CreateRevision,
 			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}
 	}
 	return out, nil
 }
 
+// upsertEntries gives the items the revisions after the counter, in their
+// order (the caller runs it in a transaction; the triggers log the puts).
 func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if keep {
-		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
+		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Base: base, Items: jsonItems(items), Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
 		out := make([]keyVersion, len(rs))
 		for i, r := range rs {
-			out[i] = keyVersion{r.Key, r.Version}
+			out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 		}
 		return out, nil
 	}
-	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
+	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: jsonItems(items), Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyVersion, len(rs))
 	for i, r := range rs {
-		out[i] = keyVersion{r.Key, r.Version}
+		out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 	}
 	return out, nil
 }
 
 func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem, now time.Time, actor *string) ([]keyVersion, error) {
-	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Actor: actor, Now: micros(now), Items: jsonItems(items), Namespace: ns})
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: jsonItems(items), Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]keyVersion, len(rs))
 	for i, r := range rs {
-		out[i] = keyVersion{r.Key, r.Version}
+		out[i] = keyVersion{r.Key, r.Version, r.Revision, r.CreateRevision}
 	}
 	return out, nil
 }
 
-func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]string, error) {
-	return s.q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys), Now: micros(now)})
+// deleteEntries deletes, then logs the deletes in key order (the caller
+// runs it in a transaction).
+func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]keyVersion, error) {
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys), Now: micros(now)})
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	slices.SortFunc(rs, func(a, b sqlitedb.DeleteEntriesRow) int { return strings.Compare(a.Key, b.Key) })
+	out := make([]keyVersion, len(rs))
+	chs := make([]change, len(rs))
+	for i, r := range rs {
+		rev := base + 1 + int64(i)
+		out[i] = keyVersion{Key: r.Key, Version: r.Version, Revision: rev}
+		chs[i] = change{Revision: rev, Kind: "delete", Namespace: ns, Key: r.Key, Version: r.Version, Prev: r.Revision}
+	}
+	return out, s.logChanges(ctx, chs, now)
 }
 
 func owner(ns storage.NamespaceName) *string {
@@ -745,7 +895,11 @@ func (s sqliteQ) restoreExisting(ctx context.Context, recs []Record) ([]Record, 
 
 // restoreInsert binds recs as one JSON array of objects (values and
 // metadata are checked JSON, embedded as they are).
-func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, error) {
+func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record, _ time.Time) ([]idKey, error) {
+	base, err := s.q.RevisionCounter(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n := 2
 	for _, r := range recs {
 		n += len(r.Namespace) + len(r.Key) + len(r.Value) + len(r.Metadata) + len(r.CreatedBy) + len(r.UpdatedBy) + 96
@@ -778,7 +932,7 @@ func (s sqliteQ) restoreInsert(ctx context.Context, recs []*Record) ([]idKey, er
 		}
 		b = append(b, '}')
 	}
-	rs, err := s.q.RestoreInsert(ctx, string(append(b, ']')))
+	rs, err := s.q.RestoreInsert(ctx, sqlitedb.RestoreInsertParams{Base: base, Records: string(append(b, ']'))})
 	if err != nil {
 		return nil, err
 	}

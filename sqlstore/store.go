@@ -266,14 +266,16 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 
 func toEntry(ns string, r row) storage.Entry {
 	return storage.Entry{
-		Namespace: ns,
-		Key:       r.Key,
-		Value:     json.RawMessage(r.Value),
-		Metadata:  json.RawMessage(r.Metadata),
-		Version:   r.Version,
-		CreatedAt: r.CreatedAt,
-		UpdatedAt: r.UpdatedAt,
-		ExpiresAt: r.ExpiresAt,
+		Namespace:      ns,
+		Key:            r.Key,
+		Value:          json.RawMessage(r.Value),
+		Metadata:       json.RawMessage(r.Metadata),
+		Version:        r.Version,
+		Revision:       r.Revision,
+		CreateRevision: r.CreateRevision,
+		CreatedAt:      r.CreatedAt,
+		UpdatedAt:      r.UpdatedAt,
+		ExpiresAt:      r.ExpiresAt,
 	}
 }
 
@@ -295,10 +297,14 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 	return found, nil
 }
 
+// setKinds are the options Set accepts.
+const setKinds = storage.KindNamespace | storage.KindMetadata | storage.KindNoOverwrite | storage.KindIfVersion |
+	storage.KindIfRevision | storage.KindMustExist | storage.KindWritten | storage.KindExpiry
+
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion|storage.KindExpiry, opts)
+	o, err := x.startWrite(ctx, op, setKinds, opts)
 	if err != nil {
 		return err
 	}
@@ -315,13 +321,30 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
-	err = x.write(ctx, o.IfVersion == 0, func(q querier) error {
-		return x.setOne(ctx, q, ns, key, b, exp, o, now)
+	var w wrote
+	err = x.write(ctx, !conditional(o), func(q querier) error {
+		var err error
+		w, err = x.setOne(ctx, q, ns, key, b, exp, o, now)
+		return err
 	})
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
+	report(o, w)
 	return nil
+}
+
+// conditional reports whether a write only replaces a key that exists
+// (IfVersion, IfRevision, MustExist).
+func conditional(o storage.CallOptions) bool {
+	return o.IfVersion > 0 || o.IfRevision > 0 || o.MustExist
+}
+
+// report stores what a write wrote where Written asked for it.
+func report(o storage.CallOptions, w wrote) {
+	if o.Written != nil {
+		*o.Written = storage.WriteResult{Revision: w.Revision, Version: w.Version, CreateRevision: w.CreateRevision}
+	}
 }
 
 // maxNamespaceRetries bounds how often a write recreates a namespace that
@@ -337,65 +360,96 @@ func resolveExpiry(e storage.Expiry, now time.Time) (expiry, error) {
 	return expiry{At: at, Keep: e.Keep}, nil
 }
 
-func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, exp expiry, o storage.CallOptions, now time.Time) error {
-	if o.IfVersion > 0 {
-		_, err := q.updateEntryIfVersion(ctx, ns.Name, key, b, o.Metadata, exp, o.IfVersion, now, actorOf(ctx))
+func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, exp expiry, o storage.CallOptions, now time.Time) (wrote, error) {
+	if conditional(o) {
+		w, err := q.updateEntryIf(ctx, ns.Name, key, b, o.Metadata, exp, cond{o.IfVersion, o.IfRevision}, now, actorOf(ctx))
 		if errors.Is(err, errNoRow) {
-			return x.conflict(ctx, q, ns.Name, key, o.IfVersion, storage.ErrConflict, now)
+			missing := storage.ErrConflict
+			if o.MustExist {
+				missing = storage.ErrNotFound
+			}
+			return w, x.conflict(ctx, q, ns.Name, key, o, missing, now)
 		}
-		return err
+		return w, err
 	}
 	for attempt := 0; ; attempt++ {
+		var w wrote
 		var err error
 		if o.NoOverwrite {
-			_, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
+			w, err = q.insertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
 		} else {
-			_, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
+			w, err = q.upsertEntry(ctx, ns.Name, key, b, o.Metadata, exp, now, actorOf(ctx))
 		}
 		if err == nil {
-			return nil
+			return w, nil
 		}
 		if !errors.Is(err, errNoRow) && x.s.eng.dialect().Classify(err) != dialect.ClassForeignKey {
-			return err
+			return w, err
 		}
 		if o.NoOverwrite && errors.Is(err, errNoRow) {
 			exists, herr := q.hasEntry(ctx, ns.Name, key, now)
 			if herr != nil {
-				return herr
+				return w, herr
 			}
 			if exists {
-				return storage.ErrAlreadyExists
+				return w, storage.ErrAlreadyExists
 			}
 		}
 		if attempt >= maxNamespaceRetries {
-			return fmt.Errorf("namespace %q keeps disappearing: %w", ns.Name, err)
+			return w, fmt.Errorf("namespace %q keeps disappearing: %w", ns.Name, err)
 		}
 		if err := q.ensureNamespace(ctx, ns, now); err != nil {
-			return err
+			return w, err
 		}
 	}
 }
 
-// conflict explains why a compare-and-swap found no row: the key is missing
-// (missingErr) or at another version (ErrConflict).
-func (x *ops) conflict(ctx context.Context, q querier, ns, key string, expected int64, missingErr error, now time.Time) error {
-	cur, err := q.entryVersion(ctx, ns, key, now)
+// conflict explains why a conditional write found no row: the key is
+// missing (missingErr) or not at the expected version or revision
+// (ErrConflict).
+func (x *ops) conflict(ctx context.Context, q querier, ns, key string, o storage.CallOptions, missingErr error, now time.Time) error {
+	expected := expectation(o)
+	cur, err := q.entryState(ctx, ns, key, now)
 	if errors.Is(err, errNoRow) {
 		if errors.Is(missingErr, storage.ErrConflict) {
-			return fmt.Errorf("%w: expected version %d, but the key does not exist", storage.ErrConflict, expected)
+			return fmt.Errorf("%w: expected %s, but the key does not exist", storage.ErrConflict, expected)
 		}
 		return missingErr
 	}
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: expected version %d, found %d", storage.ErrConflict, expected, cur)
+	return fmt.Errorf("%w: expected %s, found version %d at revision %d", storage.ErrConflict, expected, cur.Version, cur.Revision)
+}
+
+// expectation describes what a conditional write expected.
+func expectation(o storage.CallOptions) string {
+	switch {
+	case o.IfVersion > 0 && o.IfRevision > 0:
+		return fmt.Sprintf("version %d at revision %d", o.IfVersion, o.IfRevision)
+	case o.IfRevision > 0:
+		return fmt.Sprintf("revision %d", o.IfRevision)
+	case o.IfVersion > 0:
+		return fmt.Sprintf("version %d", o.IfVersion)
+	}
+	return "an existing key"
+}
+
+// logged runs fn, a write that logs its changes, atomically: on SQLite,
+// where a delete, a metadata change or a clear and its change row are
+// several statements, in a transaction (a savepoint inside one); on
+// PostgreSQL each is one statement.
+func (x *ops) logged(ctx context.Context, fn func(q querier) error) error {
+	if x.s.eng.dialect().Name() == dialect.SQLite {
+		return x.sc.atomic(ctx, fn)
+	}
+	return fn(x.sc.writer())
 }
 
 // Delete implements storage.Ops.
 func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindIfVersion, opts)
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -403,18 +457,23 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 	if err := storage.ValidateKey(key); err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
-	q := x.sc.writer()
 	now := x.s.now()
-	n, err := q.deleteEntry(ctx, ns, key, o.IfVersion, now)
+	var w wrote
+	err = x.logged(ctx, func(q querier) error {
+		var err error
+		w, err = q.deleteEntry(ctx, ns, key, cond{o.IfVersion, o.IfRevision}, now)
+		if errors.Is(err, errNoRow) {
+			if conditional(o) {
+				return x.conflict(ctx, q, ns, key, o, storage.ErrNotFound, now)
+			}
+			return storage.ErrNotFound
+		}
+		return err
+	})
 	if err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
-	if n == 0 {
-		if o.IfVersion > 0 {
-			return x.s.fail(op, ns, key, x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound, now))
-		}
-		return x.s.fail(op, ns, key, storage.ErrNotFound)
-	}
+	report(o, w)
 	return nil
 }
 
@@ -440,7 +499,8 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 	if err != nil {
 		return storage.Metadata{}, x.s.fail(op, ns, key, err)
 	}
-	md := storage.Metadata{User: user, Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: m.ExpiresAt}
+	md := storage.Metadata{User: user, Version: m.Version, Revision: m.Revision, CreateRevision: m.CreateRevision,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: m.ExpiresAt}
 	if m.CreatedBy != nil {
 		md.CreatedBy = *m.CreatedBy
 	}
@@ -481,7 +541,7 @@ const maxMergeAttempts = 16
 // SetMetadata implements storage.Ops.
 func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion, opts)
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -496,69 +556,90 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 	if b == nil {
 		b = []byte("{}")
 	}
-	q := x.sc.writer()
+	var w wrote
 	if !o.Merge {
 		now := x.s.now()
-		_, err := q.replaceMetadata(ctx, ns, key, b, o.IfVersion, now, actorOf(ctx))
-		if errors.Is(err, errNoRow) {
-			if o.IfVersion > 0 {
-				err = x.conflict(ctx, q, ns, key, o.IfVersion, storage.ErrNotFound, now)
-			} else {
-				err = storage.ErrNotFound
+		err := x.logged(ctx, func(q querier) error {
+			var err error
+			w, err = q.replaceMetadata(ctx, ns, key, b, cond{o.IfVersion, o.IfRevision}, now, actorOf(ctx))
+			if errors.Is(err, errNoRow) {
+				if conditional(o) {
+					return x.conflict(ctx, q, ns, key, o, storage.ErrNotFound, now)
+				}
+				return storage.ErrNotFound
 			}
-		}
+			return err
+		})
 		if err != nil {
 			return x.s.fail(op, ns, key, err)
 		}
+		report(o, w)
 		return nil
 	}
 	for attempt := 0; attempt < maxMergeAttempts; attempt++ {
 		now := x.s.now()
-		m, err := q.getMetadata(ctx, ns, key, now)
-		if errors.Is(err, errNoRow) {
-			return x.s.fail(op, ns, key, storage.ErrNotFound)
-		}
+		raced := false
+		err := x.logged(ctx, func(q querier) error {
+			m, err := q.getMetadata(ctx, ns, key, now)
+			if errors.Is(err, errNoRow) {
+				return storage.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			if o.IfVersion > 0 && m.Version != o.IfVersion || o.IfRevision > 0 && m.Revision != o.IfRevision {
+				return fmt.Errorf("%w: expected %s, found version %d at revision %d", storage.ErrConflict, expectation(o), m.Version, m.Revision)
+			}
+			merged, err := jsonx.MergePatch(m.Metadata, b)
+			if err != nil {
+				return err
+			}
+			if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
+				return err
+			}
+			w, err = q.replaceMetadata(ctx, ns, key, merged, cond{m.Version, m.Revision}, now, actorOf(ctx))
+			if errors.Is(err, errNoRow) {
+				raced = true
+				return nil
+			}
+			return err
+		})
 		if err != nil {
 			return x.s.fail(op, ns, key, err)
 		}
-		if o.IfVersion > 0 && m.Version != o.IfVersion {
-			return x.s.fail(op, ns, key, fmt.Errorf("%w: expected version %d, found %d", storage.ErrConflict, o.IfVersion, m.Version))
-		}
-		merged, err := jsonx.MergePatch(m.Metadata, b)
-		if err != nil {
-			return x.s.fail(op, ns, key, err)
-		}
-		if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
-			return x.s.fail(op, ns, key, err)
-		}
-		_, err = q.replaceMetadata(ctx, ns, key, merged, m.Version, now, actorOf(ctx))
-		if err == nil {
+		if !raced {
+			report(o, w)
 			return nil
-		}
-		if !errors.Is(err, errNoRow) {
-			return x.s.fail(op, ns, key, err)
 		}
 		// Another writer got there first: read again and re-apply.
 	}
 	return x.s.fail(op, ns, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
 }
 
-// Clear implements storage.Ops.
+// Clear implements storage.Ops. Each namespace it empties gets one clear
+// change in the change log (none for a namespace that was already empty).
 func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	const op = "clear"
 	o, err := x.startWrite(ctx, op, storage.KindNamespace, opts)
 	if err != nil {
 		return err
 	}
-	q := x.sc.writer()
+	now := x.s.now()
 	if o.Set&storage.KindNamespace != 0 {
-		_, err = q.clearNamespace(ctx, o.Namespace.Name)
+		err = x.logged(ctx, func(q querier) error {
+			_, err := q.clearNamespace(ctx, o.Namespace.Name, now)
+			return err
+		})
 		if err != nil {
 			return x.s.fail(op, o.Namespace.Name, "", err)
 		}
 		return nil
 	}
-	if _, err := q.clearAll(ctx); err != nil {
+	err = x.logged(ctx, func(q querier) error {
+		_, err := q.clearAll(ctx, now)
+		return err
+	})
+	if err != nil {
 		return x.s.fail(op, "", "", err)
 	}
 	return nil
@@ -583,6 +664,11 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	if err != nil {
 		return st, s.fail(op, "", "", err)
 	}
+	cur, oldest, err := s.eng.reader().revision(ctx)
+	if err != nil {
+		return st, s.fail(op, "", "", err)
+	}
 	st.Healthy, st.Size, st.Namespaces, st.SchemaVersion = true, entries, namespaces, v
+	st.Revision, st.OldestRevision = cur, oldest
 	return st, nil
 }

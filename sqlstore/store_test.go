@@ -144,7 +144,9 @@ func TestBatchRoundTrips(t *testing.T) {
 					t.Errorf("round trips depend on batch size: getMany %d/%d, setMany %d/%d, deleteMany %d/%d",
 						g10, g1k, s10, s1k, d10, d1k)
 				}
-				if g1k > 2 || s1k > 8 || d1k > 2 {
+				// SQLite: a deleteMany is BEGIN, the counter, the DELETE, its
+				// change rows and COMMIT (PostgreSQL: one statement).
+				if g1k > 2 || s1k > 8 || d1k > 5 {
 					t.Errorf("too many round trips for one batch: getMany %d, setMany %d, deleteMany %d", g1k, s1k, d1k)
 				}
 			})

@@ -36,8 +36,12 @@ const DefaultSweepBatch = 500
 // SweptRow is a row the sweeper deleted.
 type SweptRow struct {
 	NamespaceID int64
+	Namespace   string
 	Key         string
 	Version     int64
+	// Revision is the revision the row had; its expire change gets a new
+	// one.
+	Revision int64
 }
 
 const sweepSQLite = `DELETE FROM entries WHERE rowid IN (
@@ -46,7 +50,7 @@ const sweepSQLite = `DELETE FROM entries WHERE rowid IN (
     ORDER BY expires_at
     LIMIT ?)
   AND expires_at IS NOT NULL AND expires_at <= ?
-RETURNING namespace_id, key, version`
+RETURNING namespace_id, (SELECT n.name FROM namespaces n WHERE n.id = namespace_id), key, version, revision`
 
 const sweepPostgres = `DELETE FROM entries e
 USING (
@@ -56,10 +60,11 @@ USING (
     LIMIT $2
     FOR UPDATE SKIP LOCKED) d
 WHERE e.namespace_id = d.namespace_id AND e.key = d.key AND e.expires_at <= $1
-RETURNING e.namespace_id, e.key, e.version`
+RETURNING e.namespace_id, (SELECT n.name FROM namespaces n WHERE n.id = e.namespace_id), e.key, e.version, e.revision`
 
 // sweepBatch deletes at most limit rows that have expired at now, oldest
-// expiry first, in one transaction, and returns them.
+// expiry first, in one transaction, logs them as expire changes (in the
+// order deleted), and returns them.
 func (s *Store) sweepBatch(ctx context.Context, now time.Time, limit int) ([]SweptRow, error) {
 	var q string
 	var args []any
@@ -71,14 +76,21 @@ func (s *Store) sweepBatch(ctx context.Context, now time.Time, limit int) ([]Swe
 	var rows []SweptRow
 	err := s.eng.inTx(ctx, func(tx querier) error {
 		rows = rows[:0]
-		return tx.queryRows(ctx, q, args, func(r rowScanner) error {
+		if err := tx.lockRevisions(ctx); err != nil {
+			return err
+		}
+		err := tx.queryRows(ctx, q, args, func(r rowScanner) error {
 			var sr SweptRow
-			if err := r.Scan(&sr.NamespaceID, &sr.Key, &sr.Version); err != nil {
+			if err := r.Scan(&sr.NamespaceID, &sr.Namespace, &sr.Key, &sr.Version, &sr.Revision); err != nil {
 				return err
 			}
 			rows = append(rows, sr)
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return tx.logExpired(ctx, rows, now)
 	})
 	if err != nil {
 		return nil, err
@@ -112,17 +124,38 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 }
 
 // deleteExpiredKeys deletes the rows of keys in namespace ns that have
-// expired at now.
+// expired at now, and logs them as expire changes.
 func (s *Store) deleteExpiredKeys(ctx context.Context, q querier, ns string, keys []string, now time.Time) (int64, error) {
+	var stmt string
+	var args []any
 	if s.Dialect() == dialect.SQLite {
-		return q.exec(ctx, `DELETE FROM entries
+		stmt, args = `DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?)
   AND key IN (SELECT j.value FROM json_each(?) AS j)
-  AND expires_at IS NOT NULL AND expires_at <= ?`, ns, jsonKeysExact(keys), micros(now))
-	}
-	return q.exec(ctx, `DELETE FROM entries
+  AND expires_at IS NOT NULL AND expires_at <= ?
+RETURNING key, version, revision`, []any{ns, jsonKeysExact(keys), micros(now)}
+	} else {
+		stmt, args = `DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = $1)
-  AND key = ANY($2::text[]) AND expires_at <= $3`, ns, keys, now)
+  AND key = ANY($2::text[]) AND expires_at <= $3
+RETURNING key, version, revision`, []any{ns, keys, now}
+	}
+	if err := q.lockRevisions(ctx); err != nil {
+		return 0, err
+	}
+	var rows []SweptRow
+	err := q.queryRows(ctx, stmt, args, func(r rowScanner) error {
+		sr := SweptRow{Namespace: ns}
+		if err := r.Scan(&sr.Key, &sr.Version, &sr.Revision); err != nil {
+			return err
+		}
+		rows = append(rows, sr)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(rows)), q.logExpired(ctx, rows, now)
 }
 
 // sweeper runs sweeps in the background until stopped.

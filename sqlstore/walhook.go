@@ -34,22 +34,17 @@ func (w walHookQ) done(ctx context.Context, err error) error {
 	return nil
 }
 
-func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
 	v, err := w.sqliteQ.upsertEntry(ctx, ns, key, value, md, exp, now, actor)
 	return v, w.done(ctx, err)
 }
 
-func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (int64, error) {
+func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
 	v, err := w.sqliteQ.insertEntry(ctx, ns, key, value, md, exp, now, actor)
 	return v, w.done(ctx, err)
 }
 
-func (w walHookQ) updateEntryIfVersion(ctx context.Context, ns, key string, value, md []byte, exp expiry, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := w.sqliteQ.updateEntryIfVersion(ctx, ns, key, value, md, exp, expected, now, actor)
-	return v, w.done(ctx, err)
-}
-
-func (w walHookQ) replaceMetadata(ctx context.Context, ns, key string, md []byte, expected int64, now time.Time, actor *string) (int64, error) {
-	v, err := w.sqliteQ.replaceMetadata(ctx, ns, key, md, expected, now, actor)
+func (w walHookQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
+	v, err := w.sqliteQ.updateEntryIf(ctx, ns, key, value, md, exp, c, now, actor)
 	return v, w.done(ctx, err)
 }

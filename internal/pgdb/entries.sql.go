@@ -10,37 +10,85 @@ import (
 	"time"
 )
 
-const clearAll = `-- name: ClearAll :execrows
-DELETE FROM entries
+const clearAll = `-- name: ClearAll :one
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e RETURNING e.namespace_id
+), cleared AS (
+    SELECT n.name, c.current + row_number() OVER (ORDER BY n.name) AS revision
+    FROM namespaces n, c
+    WHERE n.id IN (SELECT DISTINCT d.namespace_id FROM d)
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, created_at)
+    SELECT cleared.revision, 'clear', cleared.name, $1 FROM cleared
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(cleared.revision) FROM cleared)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM cleared)
+)
+SELECT count(*) FROM d
 `
 
-func (q *Queries) ClearAll(ctx context.Context) (int64, error) {
-	result, err := q.db.Exec(ctx, clearAll)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Deletes every entry and logs one clear change for each namespace that
+// had entries, in name order.
+func (q *Queries) ClearAll(ctx context.Context, now time.Time) (int64, error) {
+	row := q.db.QueryRow(ctx, clearAll, now)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
-const clearNamespace = `-- name: ClearNamespace :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1
+const clearNamespace = `-- name: ClearNamespace :one
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = $1
+    RETURNING 1
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, created_at)
+    SELECT c.current + 1, 'clear', $1, $2 FROM c WHERE EXISTS (SELECT 1 FROM d)
+), bump AS (
+    UPDATE revision_counter r SET current = c.current + 1 FROM c WHERE r.id = 1 AND EXISTS (SELECT 1 FROM d)
+)
+SELECT count(*) FROM d
 `
 
-func (q *Queries) ClearNamespace(ctx context.Context, namespace string) (int64, error) {
-	result, err := q.db.Exec(ctx, clearNamespace, namespace)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type ClearNamespaceParams struct {
+	Namespace string
+	Now       time.Time
+}
+
+// Deletes the entries of a namespace and, when there were any, logs one
+// clear change.
+func (q *Queries) ClearNamespace(ctx context.Context, arg ClearNamespaceParams) (int64, error) {
+	row := q.db.QueryRow(ctx, clearNamespace, arg.Namespace, arg.Now)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const deleteEntries = `-- name: DeleteEntries :many
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[]) AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
-RETURNING e.key
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[])
+      AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
+    RETURNING e.key, e.version, e.revision
+), r AS (
+    SELECT d.key, d.version, d.revision AS prev_revision, (c.current + row_number() OVER (ORDER BY d.key))::bigint AS revision
+    FROM d, c
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT r.revision, 'delete', $1, r.key, r.version, r.prev_revision, $3 FROM r
+), bump AS (
+    UPDATE revision_counter x SET current = (SELECT max(r.revision) FROM r)
+    WHERE x.id = 1 AND EXISTS (SELECT 1 FROM r)
+)
+SELECT r.key, r.version, r.revision FROM r
 `
 
 type DeleteEntriesParams struct {
@@ -49,19 +97,26 @@ type DeleteEntriesParams struct {
 	Now       time.Time
 }
 
-func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]string, error) {
+type DeleteEntriesRow struct {
+	Key      string
+	Version  int64
+	Revision int64
+}
+
+// The deleted keys get consecutive revisions in key order.
+func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]DeleteEntriesRow, error) {
 	rows, err := q.db.Query(ctx, deleteEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := []DeleteEntriesRow{}
 	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
+		var i DeleteEntriesRow
+		if err := rows.Scan(&i.Key, &i.Version, &i.Revision); err != nil {
 			return nil, err
 		}
-		items = append(items, key)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -69,56 +124,58 @@ func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([
 	return items, nil
 }
 
-const deleteEntry = `-- name: DeleteEntry :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
+const deleteEntryIf = `-- name: DeleteEntryIf :one
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2
+      AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
+      AND ($4::bigint = 0 OR e.version = $4::bigint)
+      AND ($5::bigint = 0 OR e.revision = $5::bigint)
+    RETURNING e.key, e.version, e.revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT c.current + 1, 'delete', $1, d.key, d.version, d.revision, $3
+    FROM d, c
+), bump AS (
+    UPDATE revision_counter r SET current = c.current + 1 FROM d, c WHERE r.id = 1
+)
+SELECT (c.current + 1)::bigint AS revision, d.version FROM d, c
 `
 
-type DeleteEntryParams struct {
-	Namespace string
-	Key       string
-	Now       time.Time
+type DeleteEntryIfParams struct {
+	Namespace        string
+	Key              string
+	Now              time.Time
+	ExpectedVersion  int64
+	ExpectedRevision int64
 }
 
-func (q *Queries) DeleteEntry(ctx context.Context, arg DeleteEntryParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteEntry, arg.Namespace, arg.Key, arg.Now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type DeleteEntryIfRow struct {
+	Revision int64
+	Version  int64
 }
 
-const deleteEntryIfVersion = `-- name: DeleteEntryIfVersion :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2
-  AND e.version = $3 AND (e.expires_at IS NULL OR e.expires_at > $4::timestamptz)
-`
-
-type DeleteEntryIfVersionParams struct {
-	Namespace       string
-	Key             string
-	ExpectedVersion int64
-	Now             time.Time
-}
-
-func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVersionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteEntryIfVersion,
+// Deletes a live entry, only at version expected_version and revision
+// expected_revision where they are not 0.
+func (q *Queries) DeleteEntryIf(ctx context.Context, arg DeleteEntryIfParams) (DeleteEntryIfRow, error) {
+	row := q.db.QueryRow(ctx, deleteEntryIf,
 		arg.Namespace,
 		arg.Key,
-		arg.ExpectedVersion,
 		arg.Now,
+		arg.ExpectedVersion,
+		arg.ExpectedRevision,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	var i DeleteEntryIfRow
+	err := row.Scan(&i.Revision, &i.Version)
+	return i, err
 }
 
 const getEntries = `-- name: GetEntries :many
 
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = $1 AND e.key = ANY($2::text[]) AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
@@ -131,13 +188,15 @@ type GetEntriesParams struct {
 }
 
 type GetEntriesRow struct {
-	Key       string
-	Value     []byte
-	Metadata  []byte
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	ExpiresAt *time.Time
+	Key            string
+	Value          []byte
+	Metadata       []byte
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      *time.Time
+	Revision       int64
+	CreateRevision int64
 }
 
 // Batches: one statement whatever the number of keys.
@@ -158,6 +217,8 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ExpiresAt,
+			&i.Revision,
+			&i.CreateRevision,
 		); err != nil {
 			return nil, err
 		}
@@ -171,7 +232,7 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 
 const getEntry = `-- name: GetEntry :one
 
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
@@ -184,13 +245,15 @@ type GetEntryParams struct {
 }
 
 type GetEntryRow struct {
-	Key       string
-	Value     []byte
-	Metadata  []byte
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	ExpiresAt *time.Time
+	Key            string
+	Value          []byte
+	Metadata       []byte
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ExpiresAt      *time.Time
+	Revision       int64
+	CreateRevision int64
 }
 
 // Fixed-shape entry statements for PostgreSQL. Writes select the namespace id
@@ -202,6 +265,13 @@ type GetEntryRow struct {
 // database's now()); a write to an expired row treats the key as missing
 // (version from 1, new created_at, metadata {} unless given, create-only
 // succeeds).
+//
+// Revisions (migrations/postgres/00007_revisions.sql): every write runs
+// right after SELECT pg_advisory_xact_lock (the engine pipelines the two,
+// sqlstore/revlock.go), so each statement's snapshot is taken under the
+// lock and sees every earlier revision. A write reads the counter FOR
+// UPDATE (c), gives its rows the next revisions, writes their changes rows
+// (ch) and moves the counter (bump), all in the one statement.
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow, error) {
 	row := q.db.QueryRow(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var i GetEntryRow
@@ -213,12 +283,14 @@ func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExpiresAt,
+		&i.Revision,
+		&i.CreateRevision,
 	)
 	return i, err
 }
 
 const getEntryVersion = `-- name: GetEntryVersion :one
-SELECT e.version
+SELECT e.version, e.revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
@@ -230,15 +302,20 @@ type GetEntryVersionParams struct {
 	Now       time.Time
 }
 
-func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (int64, error) {
+type GetEntryVersionRow struct {
+	Version  int64
+	Revision int64
+}
+
+func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (GetEntryVersionRow, error) {
 	row := q.db.QueryRow(ctx, getEntryVersion, arg.Namespace, arg.Key, arg.Now)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i GetEntryVersionRow
+	err := row.Scan(&i.Version, &i.Revision)
+	return i, err
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
+SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
@@ -251,13 +328,15 @@ type GetMetadataParams struct {
 }
 
 type GetMetadataRow struct {
-	Metadata  []byte
-	Version   int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	CreatedBy *string
-	UpdatedBy *string
-	ExpiresAt *time.Time
+	Metadata       []byte
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CreatedBy      *string
+	UpdatedBy      *string
+	ExpiresAt      *time.Time
+	Revision       int64
+	CreateRevision int64
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
@@ -271,6 +350,8 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.CreatedBy,
 		&i.UpdatedBy,
 		&i.ExpiresAt,
+		&i.Revision,
+		&i.CreateRevision,
 	)
 	return i, err
 }
@@ -297,54 +378,78 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
-       $2::text, $2::text,
-       'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond'
-FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[]), unnest($6::bigint[]), unnest($7::boolean[]))
-     AS i (key, value, metadata, expires, keep)
-WHERE n.name = $8
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = 1,
-    created_at = EXCLUDED.created_at,
-    created_by = EXCLUDED.created_by,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-WHERE entries.expires_at <= EXCLUDED.updated_at
-RETURNING key, version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires,
+           c.current + row_number() OVER (ORDER BY j.ord) AS revision
+    FROM namespaces n, c,
+         ROWS FROM (unnest($1::text[]), unnest($2::jsonb[]), unnest($3::jsonb[]), unnest($4::bigint[]), unnest($5::boolean[]))
+         WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
+    WHERE n.name = $6
+      AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+                        AND (o.expires_at IS NULL OR o.expires_at > $7::timestamptz))
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $7, $7,
+           $8::text, $8::text,
+           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = 1,
+        created_at = EXCLUDED.created_at,
+        created_by = EXCLUDED.created_by,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = EXCLUDED.create_revision
+    WHERE entries.expires_at <= EXCLUDED.updated_at
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, NULL, $7
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
 
 type InsertEntriesParams struct {
-	Now       time.Time
-	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
 	Expires   []int64
 	Keeps     []bool
 	Namespace string
+	Now       time.Time
+	Actor     *string
 }
 
 type InsertEntriesRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
-// Create-only: an expired row under a key is replaced as if missing.
+// Create-only: an expired row under a key is replaced as if missing. The
+// keys that exist (live) are left out before revisions are given, so the
+// items written get consecutive revisions.
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, insertEntries,
-		arg.Now,
-		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
 		arg.Expires,
 		arg.Keeps,
 		arg.Namespace,
+		arg.Now,
+		arg.Actor,
 	)
 	if err != nil {
 		return nil, err
@@ -353,7 +458,12 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 	items := []InsertEntriesRow{}
 	for rows.Next() {
 		var i InsertEntriesRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -365,22 +475,35 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
-       $5::text, $5::text, $6::timestamptz
-FROM namespaces n
-WHERE n.name = $7
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = 1,
-    created_at = EXCLUDED.created_at,
-    created_by = EXCLUDED.created_by,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-WHERE entries.expires_at <= EXCLUDED.updated_at
-RETURNING version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
+           $5::text, $5::text, $6::timestamptz, c.current + 1, c.current + 1
+    FROM namespaces n, c
+    WHERE n.name = $7
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = 1,
+        created_at = EXCLUDED.created_at,
+        created_by = EXCLUDED.created_by,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = EXCLUDED.create_revision
+    WHERE entries.expires_at <= EXCLUDED.updated_at
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version, NULL, $4
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up
 `
 
 type InsertEntryParams struct {
@@ -393,8 +516,14 @@ type InsertEntryParams struct {
 	Namespace string
 }
 
+type InsertEntryRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
 // Create-only: an expired row under the key is replaced as if missing.
-func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64, error) {
+func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (InsertEntryRow, error) {
 	row := q.db.QueryRow(ctx, insertEntry,
 		arg.Key,
 		arg.Value,
@@ -404,145 +533,279 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.ExpiresAt,
 		arg.Namespace,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i InsertEntryRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
+}
+
+const logChanges = `-- name: LogChanges :exec
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT c.current + j.ord AS revision, j.kind, j.ns, NULLIF(j.key, '') AS key,
+           NULLIF(j.version, 0) AS version, NULLIF(j.prev, 0) AS prev_revision
+    FROM c, ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
+                       unnest($4::bigint[]), unnest($5::bigint[]))
+            WITH ORDINALITY AS j (kind, ns, key, version, prev, ord)
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, $6 FROM i
+)
+UPDATE revision_counter r SET current = (SELECT max(i.revision) FROM i)
+WHERE r.id = 1 AND EXISTS (SELECT 1 FROM i)
+`
+
+type LogChangesParams struct {
+	Kinds      []string
+	Namespaces []string
+	Keys       []string
+	Versions   []int64
+	Prevs      []int64
+	Now        time.Time
+}
+
+// Logs changes the statements above do not (the sweeper's expiries): they
+// get the next revisions, in the order given. Keys "" and versions and
+// previous revisions 0 are NULL.
+func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
+	_, err := q.db.Exec(ctx, logChanges,
+		arg.Kinds,
+		arg.Namespaces,
+		arg.Keys,
+		arg.Versions,
+		arg.Prevs,
+		arg.Now,
+	)
+	return err
 }
 
 const replaceMetadata = `-- name: ReplaceMetadata :one
-UPDATE entries e SET
-    metadata   = $1,
-    version    = e.version + 1,
-    updated_at = $2,
-    updated_by = $3::text
-FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = $4 AND e.key = $5
-  AND ($6::bigint IS NULL OR e.version = $6::bigint)
-  AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz)
-RETURNING e.version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
+      AND ($4::bigint = 0 OR o.version = $4::bigint)
+      AND ($5::bigint = 0 OR o.revision = $5::bigint)
+), up AS (
+    UPDATE entries e SET
+        metadata   = $6,
+        version    = e.version + 1,
+        updated_at = $3,
+        updated_by = $7::text,
+        revision   = c.current + 1
+    FROM old, c
+    WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
+    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'metadata', $1, up.key, up.metadata, up.version, up.prev_revision, $3
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up
 `
 
 type ReplaceMetadataParams struct {
-	Metadata        []byte
-	Now             time.Time
-	Actor           *string
-	Namespace       string
-	Key             string
-	ExpectedVersion *int64
+	Namespace        string
+	Key              string
+	Now              time.Time
+	ExpectedVersion  int64
+	ExpectedRevision int64
+	Metadata         []byte
+	Actor            *string
 }
 
-func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams) (int64, error) {
+type ReplaceMetadataRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams) (ReplaceMetadataRow, error) {
 	row := q.db.QueryRow(ctx, replaceMetadata,
-		arg.Metadata,
-		arg.Now,
-		arg.Actor,
 		arg.Namespace,
 		arg.Key,
+		arg.Now,
 		arg.ExpectedVersion,
+		arg.ExpectedRevision,
+		arg.Metadata,
+		arg.Actor,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i ReplaceMetadataRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }
 
-const updateEntryIfVersion = `-- name: UpdateEntryIfVersion :one
-UPDATE entries e SET
-    value      = $1,
-    metadata   = COALESCE($2::jsonb, e.metadata),
-    version    = e.version + 1,
-    updated_at = $3,
-    updated_by = $4::text,
-    expires_at = CASE WHEN $5::boolean THEN e.expires_at ELSE $6::timestamptz END
-FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = $7 AND e.key = $8
-  AND e.version = $9 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
-RETURNING e.version
+const revisions = `-- name: Revisions :one
+SELECT r.current, COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1)::bigint AS oldest
+FROM revision_counter r WHERE r.id = 1
 `
 
-type UpdateEntryIfVersionParams struct {
-	Value           []byte
-	Metadata        []byte
-	Now             time.Time
-	Actor           *string
-	KeepTtl         bool
-	ExpiresAt       *time.Time
-	Namespace       string
-	Key             string
-	ExpectedVersion int64
+type RevisionsRow struct {
+	Current int64
+	Oldest  int64
 }
 
-func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVersionParams) (int64, error) {
-	row := q.db.QueryRow(ctx, updateEntryIfVersion,
+func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
+	row := q.db.QueryRow(ctx, revisions)
+	var i RevisionsRow
+	err := row.Scan(&i.Current, &i.Oldest)
+	return i, err
+}
+
+const updateEntryIf = `-- name: UpdateEntryIf :one
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
+      AND ($4::bigint = 0 OR o.version = $4::bigint)
+      AND ($5::bigint = 0 OR o.revision = $5::bigint)
+), up AS (
+    UPDATE entries e SET
+        value      = $6,
+        metadata   = COALESCE($7::jsonb, e.metadata),
+        version    = e.version + 1,
+        updated_at = $3,
+        updated_by = $8::text,
+        expires_at = CASE WHEN $9::boolean THEN e.expires_at ELSE $10::timestamptz END,
+        revision   = c.current + 1
+    FROM old, c
+    WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
+    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, up.prev_revision, $3
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up
+`
+
+type UpdateEntryIfParams struct {
+	Namespace        string
+	Key              string
+	Now              time.Time
+	ExpectedVersion  int64
+	ExpectedRevision int64
+	Value            []byte
+	Metadata         []byte
+	Actor            *string
+	KeepTtl          bool
+	ExpiresAt        *time.Time
+}
+
+type UpdateEntryIfRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+// Writes value only over a live entry, and only at version
+// expected_version and revision expected_revision where they are not 0
+// (IfVersion, IfRevision; both 0: MustExist).
+func (q *Queries) UpdateEntryIf(ctx context.Context, arg UpdateEntryIfParams) (UpdateEntryIfRow, error) {
+	row := q.db.QueryRow(ctx, updateEntryIf,
+		arg.Namespace,
+		arg.Key,
+		arg.Now,
+		arg.ExpectedVersion,
+		arg.ExpectedRevision,
 		arg.Value,
 		arg.Metadata,
-		arg.Now,
 		arg.Actor,
 		arg.KeepTtl,
 		arg.ExpiresAt,
-		arg.Namespace,
-		arg.Key,
-		arg.ExpectedVersion,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i UpdateEntryIfRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
 
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, $1, $1,
-       $2::text, $2::text,
-       CASE WHEN i.keep
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > $1::timestamptz)
-            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
-FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::jsonb[]), unnest($6::bigint[]), unnest($7::boolean[]))
-     AS i (key, value, metadata, expires, keep)
-WHERE n.name = $8
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-RETURNING key, version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
+           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
+           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > $1::timestamptz) AS kept_expiry
+    FROM namespaces n, c,
+         ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::jsonb[]), unnest($5::bigint[]), unnest($6::boolean[]))
+         WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
+    WHERE n.name = $7
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $1, $1,
+           $8::text, $8::text,
+           CASE WHEN i.keep THEN i.kept_expiry
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+           i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version, i.prev_revision, $1
+    FROM up JOIN i ON i.key = up.key
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
 
 type UpsertEntriesParams struct {
 	Now       time.Time
-	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Metadatas [][]byte
 	Expires   []int64
 	Keeps     []bool
 	Namespace string
+	Actor     *string
 }
 
 type UpsertEntriesRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // Expiries travel as unix microseconds, 0 for none; keeps are the
-// items' keep_ttl flags (the stored expiry is read in the SELECT).
+// items' keep_ttl flags (the stored expiry is read in the SELECT). The
+// keys of a batch are distinct; the items get consecutive revisions in
+// their order.
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntries,
 		arg.Now,
-		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Metadatas,
 		arg.Expires,
 		arg.Keeps,
 		arg.Namespace,
+		arg.Actor,
 	)
 	if err != nil {
 		return nil, err
@@ -551,7 +814,12 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 	items := []UpsertEntriesRow{}
 	for rows.Next() {
 		var i UpsertEntriesRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -563,57 +831,81 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
-       $2::text, $2::text,
-       CASE WHEN i.keep
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > $1::timestamptz)
-            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
-FROM namespaces n,
-     ROWS FROM (unnest($3::text[]), unnest($4::jsonb[]), unnest($5::bigint[]), unnest($6::boolean[]))
-     AS i (key, value, expires, keep)
-WHERE n.name = $7
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.metadata ELSE EXCLUDED.metadata END,
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-RETURNING key, version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
+           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
+           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > $1::timestamptz) AS kept_expiry
+    FROM namespaces n, c,
+         ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::bigint[]), unnest($5::boolean[]))
+         WITH ORDINALITY AS j (key, value, expires, keep, ord)
+    WHERE n.name = $6
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
+           $7::text, $7::text,
+           CASE WHEN i.keep THEN i.kept_expiry
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+           i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.metadata ELSE EXCLUDED.metadata END,
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, i.prev_revision, $1
+    FROM up JOIN i ON i.key = up.key
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
 
 type UpsertEntriesKeepMetadataParams struct {
 	Now       time.Time
-	Actor     *string
 	Keys      []string
 	Vals      [][]byte
 	Expires   []int64
 	Keeps     []bool
 	Namespace string
+	Actor     *string
 }
 
 type UpsertEntriesKeepMetadataRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // An expired row's metadata is not kept: it becomes '{}'.
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.Query(ctx, upsertEntriesKeepMetadata,
 		arg.Now,
-		arg.Actor,
 		arg.Keys,
 		arg.Vals,
 		arg.Expires,
 		arg.Keeps,
 		arg.Namespace,
+		arg.Actor,
 	)
 	if err != nil {
 		return nil, err
@@ -622,7 +914,12 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 	items := []UpsertEntriesKeepMetadataRow{}
 	for rows.Next() {
 		var i UpsertEntriesKeepMetadataRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -634,56 +931,79 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
-       $5::text, $5::text, $6::timestamptz
-FROM namespaces n
-WHERE n.name = $7
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = COALESCE($3::jsonb,
-                          CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.metadata ELSE '{}'::jsonb END),
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = CASE WHEN $8::boolean
-                      THEN CASE WHEN entries.expires_at > EXCLUDED.updated_at THEN entries.expires_at END
-                      ELSE EXCLUDED.expires_at END
-RETURNING version
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT n.id, $2, $4, COALESCE($5::jsonb, '{}'::jsonb), 1, $3, $3,
+           $6::text, $6::text, $7::timestamptz, c.current + 1, c.current + 1
+    FROM namespaces n, c
+    WHERE n.name = $1
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = COALESCE($5::jsonb,
+                              CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                                   THEN entries.metadata ELSE '{}'::jsonb END),
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = CASE WHEN $8::boolean
+                          THEN CASE WHEN entries.expires_at > EXCLUDED.updated_at THEN entries.expires_at END
+                          ELSE EXCLUDED.expires_at END,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, (SELECT old.revision FROM old), $3
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up
 `
 
 type UpsertEntryParams struct {
+	Namespace string
 	Key       string
+	Now       time.Time
 	Value     []byte
 	Metadata  []byte
-	Now       time.Time
 	Actor     *string
 	ExpiresAt *time.Time
-	Namespace string
 	KeepTtl   bool
+}
+
+type UpsertEntryRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // A nil metadata keeps the stored metadata ('{}' for a new or expired
 // entry); keep_ttl keeps the stored expiry (none for a new or expired
 // entry), else the entry gets expires_at.
-func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64, error) {
+func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (UpsertEntryRow, error) {
 	row := q.db.QueryRow(ctx, upsertEntry,
+		arg.Namespace,
 		arg.Key,
+		arg.Now,
 		arg.Value,
 		arg.Metadata,
-		arg.Now,
 		arg.Actor,
 		arg.ExpiresAt,
-		arg.Namespace,
 		arg.KeepTtl,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i UpsertEntryRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }

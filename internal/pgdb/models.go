@@ -13,17 +13,31 @@ type CapacityGuard struct {
 	Writes int64
 }
 
+type Change struct {
+	Revision     int64
+	Kind         string
+	Namespace    string
+	Key          *string
+	Value        []byte
+	Metadata     []byte
+	Version      *int64
+	PrevRevision *int64
+	CreatedAt    time.Time
+}
+
 type Entry struct {
-	NamespaceID int64
-	Key         string
-	Value       []byte
-	Metadata    []byte
-	Version     int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	CreatedBy   *string
-	UpdatedBy   *string
-	ExpiresAt   *time.Time
+	NamespaceID    int64
+	Key            string
+	Value          []byte
+	Metadata       []byte
+	Version        int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	CreatedBy      *string
+	UpdatedBy      *string
+	ExpiresAt      *time.Time
+	Revision       int64
+	CreateRevision int64
 }
 
 type Namespace struct {
@@ -34,4 +48,10 @@ type Namespace struct {
 	EntryCount int64
 	CreatedAt  time.Time
 	Indexes    []byte
+	Revision   int64
+}
+
+type RevisionCounter struct {
+	ID      int32
+	Current int64
 }

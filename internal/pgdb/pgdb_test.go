@@ -147,12 +147,15 @@ func TestSingleEntryStatements(t *testing.T) {
 		t.Fatalf("EnsureNamespace twice: %v", err)
 	}
 
-	v, err := q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`{"a": 1}`), Now: at(10)})
-	if err != nil || v != 1 {
+	vr, err := q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`{"a": 1}`), Now: at(10)})
+	v := vr.Version
+	if err != nil || v != 1 || vr.Revision == 0 || vr.CreateRevision != vr.Revision {
 		t.Fatalf("UpsertEntry = %d, %v; want 1", v, err)
 	}
-	v, err = q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`{"a": 2}`), Metadata: []byte(`{"m": true}`), Now: at(20)})
-	if err != nil || v != 2 {
+	first := vr
+	vr, err = q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`{"a": 2}`), Metadata: []byte(`{"m": true}`), Now: at(20)})
+	v = vr.Version
+	if err != nil || v != 2 || vr.Revision != first.Revision+1 || vr.CreateRevision != first.Revision {
 		t.Fatalf("second UpsertEntry = %d, %v; want 2", v, err)
 	}
 	if n := entryCount(t, q, "app"); n != 1 {
@@ -169,8 +172,8 @@ func TestSingleEntryStatements(t *testing.T) {
 	if e.Key != "k" || e.Version != 2 || !e.CreatedAt.Equal(at(10)) || !e.UpdatedAt.Equal(at(20)) {
 		t.Fatalf("GetEntry = %+v", e)
 	}
-	if v, err = q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`"s"`), Now: at(30)}); err != nil || v != 3 {
-		t.Fatalf("third UpsertEntry = %d, %v", v, err)
+	if vr, err := q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`"s"`), Now: at(30)}); err != nil || vr.Version != 3 {
+		t.Fatalf("third UpsertEntry = %d, %v", vr.Version, err)
 	}
 	md, err := q.GetMetadata(ctx, pgdb.GetMetadataParams{Namespace: "app", Key: "k"})
 	if err != nil {
@@ -192,8 +195,8 @@ func TestSingleEntryStatements(t *testing.T) {
 	if _, err := q.InsertEntry(ctx, pgdb.InsertEntryParams{Namespace: "app", Key: "k", Value: []byte(`0`), Now: at(40)}); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("InsertEntry of an existing key: %v, want pgx.ErrNoRows", err)
 	}
-	if v, err := q.InsertEntry(ctx, pgdb.InsertEntryParams{Namespace: "app", Key: "k2", Value: []byte(`[1,2]`), Metadata: []byte(`{"x":1}`), Now: at(40)}); err != nil || v != 1 {
-		t.Fatalf("InsertEntry = %d, %v", v, err)
+	if vr, err := q.InsertEntry(ctx, pgdb.InsertEntryParams{Namespace: "app", Key: "k2", Value: []byte(`[1,2]`), Metadata: []byte(`{"x":1}`), Now: at(40)}); err != nil || vr.Version != 1 {
+		t.Fatalf("InsertEntry = %d, %v", vr.Version, err)
 	}
 	checkCounts(t, conn, q)
 
@@ -205,30 +208,30 @@ func TestSingleEntryStatements(t *testing.T) {
 	if err != nil || found {
 		t.Fatalf("HasEntry(nope) = %v, %v", found, err)
 	}
-	if v, err := q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: "app", Key: "k"}); err != nil || v != 3 {
-		t.Fatalf("GetEntryVersion = %d, %v", v, err)
+	if vr, err := q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: "app", Key: "k"}); err != nil || vr.Version != 3 {
+		t.Fatalf("GetEntryVersion = %d, %v", vr.Version, err)
 	}
 
-	if _, err := q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: []byte(`1`), ExpectedVersion: 2, Now: at(50)}); !errors.Is(err, pgx.ErrNoRows) {
-		t.Fatalf("UpdateEntryIfVersion with a stale version: %v", err)
+	if _, err := q.UpdateEntryIf(ctx, pgdb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: []byte(`1`), ExpectedVersion: 2, Now: at(50)}); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("UpdateEntryIf with a stale version: %v", err)
 	}
-	if v, err := q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: []byte(`1`), ExpectedVersion: 3, Now: at(50)}); err != nil || v != 4 {
-		t.Fatalf("UpdateEntryIfVersion = %d, %v", v, err)
+	if vr, err := q.UpdateEntryIf(ctx, pgdb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: []byte(`1`), ExpectedVersion: 3, Now: at(50)}); err != nil || vr.Version != 4 {
+		t.Fatalf("UpdateEntryIf = %d, %v", vr.Version, err)
 	}
 	md, _ = q.GetMetadata(ctx, pgdb.GetMetadataParams{Namespace: "app", Key: "k"})
 	jsonEq(t, "metadata after CAS without metadata", md.Metadata, `{"m": true}`)
-	if v, err := q.UpdateEntryIfVersion(ctx, pgdb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: []byte(`2`), Metadata: []byte(`{"n":2}`), ExpectedVersion: 4, Now: at(55)}); err != nil || v != 5 {
-		t.Fatalf("UpdateEntryIfVersion with metadata = %d, %v", v, err)
+	if vr, err := q.UpdateEntryIf(ctx, pgdb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: []byte(`2`), Metadata: []byte(`{"n":2}`), ExpectedVersion: 4, Now: at(55)}); err != nil || vr.Version != 5 {
+		t.Fatalf("UpdateEntryIf with metadata = %d, %v", vr.Version, err)
 	}
 
-	if v, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{"r":1}`), Now: at(60)}); err != nil || v != 6 {
-		t.Fatalf("ReplaceMetadata = %d, %v", v, err)
+	if vr, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{"r":1}`), Now: at(60)}); err != nil || vr.Version != 6 {
+		t.Fatalf("ReplaceMetadata = %d, %v", vr.Version, err)
 	}
-	if _, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{}`), ExpectedVersion: ptr(int64(1)), Now: at(61)}); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{}`), ExpectedVersion: 1, Now: at(61)}); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("ReplaceMetadata with a stale version: %v", err)
 	}
-	if v, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{"r":2}`), ExpectedVersion: ptr(int64(6)), Now: at(62)}); err != nil || v != 7 {
-		t.Fatalf("ReplaceMetadata with the right version = %d, %v", v, err)
+	if vr, err := q.ReplaceMetadata(ctx, pgdb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: []byte(`{"r":2}`), ExpectedVersion: 6, Now: at(62)}); err != nil || vr.Version != 7 {
+		t.Fatalf("ReplaceMetadata with the right version = %d, %v", vr.Version, err)
 	}
 	e, _ = q.GetEntry(ctx, pgdb.GetEntryParams{Namespace: "app", Key: "k"})
 	jsonEq(t, "metadata", e.Metadata, `{"r":2}`)
@@ -237,17 +240,21 @@ func TestSingleEntryStatements(t *testing.T) {
 		t.Fatalf("updated_at = %v", e.UpdatedAt)
 	}
 
-	if n, err := q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); err != nil || n != 0 {
-		t.Fatalf("DeleteEntryIfVersion stale = %d, %v", n, err)
+	if _, err := q.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf stale version: %v", err)
 	}
-	if n, err := q.DeleteEntryIfVersion(ctx, pgdb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 7}); err != nil || n != 1 {
-		t.Fatalf("DeleteEntryIfVersion = %d, %v", n, err)
+	cur, _ := q.GetEntryVersion(ctx, pgdb.GetEntryVersionParams{Namespace: "app", Key: "k"})
+	if _, err := q.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedRevision: cur.Revision - 1}); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf stale revision: %v", err)
 	}
-	if n, err := q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 1 {
-		t.Fatalf("DeleteEntry = %d, %v", n, err)
+	if d, err := q.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedVersion: 7, ExpectedRevision: cur.Revision}); err != nil || d.Version != 7 || d.Revision <= cur.Revision {
+		t.Fatalf("DeleteEntryIf = %+v, %v", d, err)
 	}
-	if n, err := q.DeleteEntry(ctx, pgdb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 0 {
-		t.Fatalf("DeleteEntry of a missing key = %d, %v", n, err)
+	if _, err := q.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: "app", Key: "k2"}); err != nil {
+		t.Fatalf("DeleteEntryIf = %v", err)
+	}
+	if _, err := q.DeleteEntryIf(ctx, pgdb.DeleteEntryIfParams{Namespace: "app", Key: "k2"}); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf of a missing key: %v", err)
 	}
 	if n := entryCount(t, q, "app"); n != 1 {
 		t.Fatalf("entry_count = %d, want 1", n)
@@ -273,7 +280,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []pgdb.UpsertEntriesRow{{Key: "a", Version: 1}, {Key: "b", Version: 1}, {Key: "c", Version: 1}}
-	if !reflect.DeepEqual(rows, want) {
+	if !reflect.DeepEqual(kvs(rows), kvs(want)) {
 		t.Fatalf("UpsertEntries = %+v, want %+v", rows, want)
 	}
 	if n := entryCount(t, q, "batch"); n != 3 {
@@ -285,7 +292,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = []pgdb.UpsertEntriesRow{{Key: "a", Version: 2}, {Key: "d", Version: 1}}
-	if !reflect.DeepEqual(rows, want) {
+	if !reflect.DeepEqual(kvs(rows), kvs(want)) {
 		t.Fatalf("second UpsertEntries = %+v, want %+v", rows, want)
 	}
 	if n := entryCount(t, q, "batch"); n != 4 {
@@ -298,7 +305,7 @@ func TestBatchStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(keep, []pgdb.UpsertEntriesKeepMetadataRow{{Key: "a", Version: 3}, {Key: "e", Version: 1}}) {
+	if !reflect.DeepEqual(kvs(keep), kvs([]pgdb.UpsertEntriesKeepMetadataRow{{Key: "a", Version: 3}, {Key: "e", Version: 1}})) {
 		t.Fatalf("UpsertEntriesKeepMetadata = %+v", keep)
 	}
 
@@ -307,7 +314,7 @@ func TestBatchStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(ins, []pgdb.InsertEntriesRow{{Key: "f", Version: 1}}) {
+	if !reflect.DeepEqual(kvs(ins), kvs([]pgdb.InsertEntriesRow{{Key: "f", Version: 1}})) {
 		t.Fatalf("InsertEntries = %+v, want only f", ins)
 	}
 	checkCounts(t, conn, q)
@@ -357,11 +364,11 @@ func TestBatchStatements(t *testing.T) {
 	if _, err := q.UpsertEntry(ctx, pgdb.UpsertEntryParams{Namespace: "default", Key: "d", Value: []byte(`1`), Now: at(7)}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := q.ClearNamespace(ctx, "batch"); err != nil || n != 4 {
+	if n, err := q.ClearNamespace(ctx, pgdb.ClearNamespaceParams{Namespace: "batch", Now: at(8)}); err != nil || n != 4 {
 		t.Fatalf("ClearNamespace = %d, %v", n, err)
 	}
 	checkCounts(t, conn, q)
-	if n, err := q.ClearAll(ctx); err != nil || n != 1 {
+	if n, err := q.ClearAll(ctx, at(8)); err != nil || n != 1 {
 		t.Fatalf("ClearAll = %d, %v", n, err)
 	}
 	checkCounts(t, conn, q)
@@ -434,4 +441,21 @@ func TestNamespaceStatements(t *testing.T) {
 	if err != nil || st.Namespaces != 1 || st.Entries != 0 {
 		t.Fatalf("StoreStats = %+v, %v", st, err)
 	}
+}
+
+// keyVer is a batch statement's row without its revisions.
+type keyVer struct {
+	Key     string
+	Version int64
+}
+
+// kvs projects batch rows (any slice of structs with Key and Version) on
+// keyVer.
+func kvs(rows any) []keyVer {
+	v := reflect.ValueOf(rows)
+	out := make([]keyVer, v.Len())
+	for i := range out {
+		out[i] = keyVer{v.Index(i).FieldByName("Key").String(), v.Index(i).FieldByName("Version").Int()}
+	}
+	return out
 }

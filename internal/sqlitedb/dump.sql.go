@@ -211,15 +211,22 @@ func (q *Queries) RestoreExisting(ctx context.Context, pairs string) ([]RestoreE
 }
 
 const restoreInsert = `-- name: RestoreInsert :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, j.value ->> '$.k', jsonb(j.value -> '$.v'), jsonb(j.value -> '$.m'), j.value ->> '$.ver',
-       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x'
-FROM json_each(CAST(?1 AS TEXT)) AS j
+       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x',
+       CAST(?1 AS INTEGER) + row_number() OVER (ORDER BY j.key),
+       CAST(?1 AS INTEGER) + row_number() OVER (ORDER BY j.key)
+FROM json_each(CAST(?2 AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> '$.n'
-WHERE true
+WHERE NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.value ->> '$.k')
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING namespace_id, key
 `
+
+type RestoreInsertParams struct {
+	Base    int64
+	Records string
+}
 
 type RestoreInsertRow struct {
 	NamespaceID int64
@@ -229,10 +236,11 @@ type RestoreInsertRow struct {
 // Writes a batch of records as they are into existing namespaces, skipping
 // the keys that exist, and returns the rows written. Each record is an
 // object {"n","k","v","m","ver","c","u","cb","ub","x"}; cb and ub are
-// omitted for no actor, x (expires_at) for no expiry. WHERE true: without it SQLite would read ON CONFLICT as the
-// join's ON.
-func (q *Queries) RestoreInsert(ctx context.Context, records string) ([]RestoreInsertRow, error) {
-	rows, err := q.db.QueryContext(ctx, restoreInsert, records)
+// omitted for no actor, x (expires_at) for no expiry. Each row written
+// gets a new revision after base, in the order of the batch (revisions
+// are not carried by an export); the changes_put_insert trigger logs it.
+func (q *Queries) RestoreInsert(ctx context.Context, arg RestoreInsertParams) ([]RestoreInsertRow, error) {
+	rows, err := q.db.QueryContext(ctx, restoreInsert, arg.Base, arg.Records)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
   AND key IN (SELECT j.value FROM json_each(CAST(?2 AS TEXT)) AS j)
   AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
-RETURNING key
+RETURNING key, version, revision
 `
 
 type DeleteEntriesParams struct {
@@ -48,19 +48,26 @@ type DeleteEntriesParams struct {
 	Now       int64
 }
 
-func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]string, error) {
+type DeleteEntriesRow struct {
+	Key      string
+	Version  int64
+	Revision int64
+}
+
+// The engine logs the deletes.
+func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([]DeleteEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, deleteEntries, arg.Namespace, arg.Keys, arg.Now)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := []DeleteEntriesRow{}
 	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
+		var i DeleteEntriesRow
+		if err := rows.Scan(&i.Key, &i.Version, &i.Revision); err != nil {
 			return nil, err
 		}
-		items = append(items, key)
+		items = append(items, i)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
@@ -71,59 +78,48 @@ func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([
 	return items, nil
 }
 
-const deleteEntry = `-- name: DeleteEntry :execrows
+const deleteEntryIf = `-- name: DeleteEntryIf :one
 DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
   AND key = ?2
-  AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
+  AND (CAST(?3 AS INTEGER) = 0 OR version = CAST(?3 AS INTEGER))
+  AND (CAST(?4 AS INTEGER) = 0 OR revision = CAST(?4 AS INTEGER))
+  AND (expires_at IS NULL OR expires_at > CAST(?5 AS INTEGER))
+RETURNING version, revision
 `
 
-type DeleteEntryParams struct {
-	Namespace string
-	Key       string
-	Now       int64
+type DeleteEntryIfParams struct {
+	Namespace        string
+	Key              string
+	ExpectedVersion  int64
+	ExpectedRevision int64
+	Now              int64
 }
 
-func (q *Queries) DeleteEntry(ctx context.Context, arg DeleteEntryParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteEntry, arg.Namespace, arg.Key, arg.Now)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
+type DeleteEntryIfRow struct {
+	Version  int64
+	Revision int64
 }
 
-const deleteEntryIfVersion = `-- name: DeleteEntryIfVersion :execrows
-DELETE FROM entries
-WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?1)
-  AND key = ?2
-  AND version = ?3
-  AND (expires_at IS NULL OR expires_at > CAST(?4 AS INTEGER))
-`
-
-type DeleteEntryIfVersionParams struct {
-	Namespace       string
-	Key             string
-	ExpectedVersion int64
-	Now             int64
-}
-
-func (q *Queries) DeleteEntryIfVersion(ctx context.Context, arg DeleteEntryIfVersionParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteEntryIfVersion,
+// Deletes a live entry, only at version expected_version and revision
+// expected_revision where they are not 0. The engine logs the delete.
+func (q *Queries) DeleteEntryIf(ctx context.Context, arg DeleteEntryIfParams) (DeleteEntryIfRow, error) {
+	row := q.db.QueryRowContext(ctx, deleteEntryIf,
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
+		arg.ExpectedRevision,
 		arg.Now,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
+	var i DeleteEntryIfRow
+	err := row.Scan(&i.Version, &i.Revision)
+	return i, err
 }
 
 const getEntries = `-- name: GetEntries :many
 
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at
+       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1
@@ -138,13 +134,15 @@ type GetEntriesParams struct {
 }
 
 type GetEntriesRow struct {
-	Key       string
-	Value     string
-	Metadata  string
-	Version   int64
-	CreatedAt int64
-	UpdatedAt int64
-	ExpiresAt *int64
+	Key            string
+	Value          string
+	Metadata       string
+	Version        int64
+	CreatedAt      int64
+	UpdatedAt      int64
+	ExpiresAt      *int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // Batches: one statement whatever the number of keys. The keys (and items)
@@ -166,6 +164,8 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.ExpiresAt,
+			&i.Revision,
+			&i.CreateRevision,
 		); err != nil {
 			return nil, err
 		}
@@ -183,7 +183,7 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 const getEntry = `-- name: GetEntry :one
 
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at
+       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
@@ -197,13 +197,15 @@ type GetEntryParams struct {
 }
 
 type GetEntryRow struct {
-	Key       string
-	Value     string
-	Metadata  string
-	Version   int64
-	CreatedAt int64
-	UpdatedAt int64
-	ExpiresAt *int64
+	Key            string
+	Value          string
+	Metadata       string
+	Version        int64
+	CreatedAt      int64
+	UpdatedAt      int64
+	ExpiresAt      *int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // Fixed-shape entry statements for SQLite. Values and metadata are JSONB
@@ -218,6 +220,12 @@ type GetEntryRow struct {
 // 1, new created_at, metadata {} unless given, create-only succeeds). In
 // ON CONFLICT clauses, where sqlc's SQLite parser rewrites no parameter,
 // excluded.updated_at is that now.
+//
+// Revisions (migrations/sqlite/00007_revisions.sql): a write gives its rows
+// the revisions after revision_counter's current; SQLite's single writer
+// makes that safe. The triggers log puts (an INSERT into entries or an
+// UPDATE that sets value); the engine logs deletes, metadata changes and
+// clears with LogChanges, in the same transaction.
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow, error) {
 	row := q.db.QueryRowContext(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var i GetEntryRow
@@ -229,12 +237,14 @@ func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.ExpiresAt,
+		&i.Revision,
+		&i.CreateRevision,
 	)
 	return i, err
 }
 
 const getEntryVersion = `-- name: GetEntryVersion :one
-SELECT e.version
+SELECT e.version, e.revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
@@ -247,15 +257,21 @@ type GetEntryVersionParams struct {
 	Now       int64
 }
 
-func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (int64, error) {
+type GetEntryVersionRow struct {
+	Version  int64
+	Revision int64
+}
+
+func (q *Queries) GetEntryVersion(ctx context.Context, arg GetEntryVersionParams) (GetEntryVersionRow, error) {
 	row := q.db.QueryRowContext(ctx, getEntryVersion, arg.Namespace, arg.Key, arg.Now)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i GetEntryVersionRow
+	err := row.Scan(&i.Version, &i.Revision)
+	return i, err
 }
 
 const getMetadata = `-- name: GetMetadata :one
-SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
+SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at,
+       e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
@@ -269,13 +285,15 @@ type GetMetadataParams struct {
 }
 
 type GetMetadataRow struct {
-	Metadata  string
-	Version   int64
-	CreatedAt int64
-	UpdatedAt int64
-	CreatedBy *string
-	UpdatedBy *string
-	ExpiresAt *int64
+	Metadata       string
+	Version        int64
+	CreatedAt      int64
+	UpdatedAt      int64
+	CreatedBy      *string
+	UpdatedBy      *string
+	ExpiresAt      *int64
+	Revision       int64
+	CreateRevision int64
 }
 
 func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMetadataRow, error) {
@@ -289,6 +307,8 @@ func (q *Queries) GetMetadata(ctx context.Context, arg GetMetadataParams) (GetMe
 		&i.CreatedBy,
 		&i.UpdatedBy,
 		&i.ExpiresAt,
+		&i.Revision,
+		&i.CreateRevision,
 	)
 	return i, err
 }
@@ -316,12 +336,16 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 }
 
 const insertEntries = `-- name: InsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT), i.value ->> '$[3]'
-FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
-WHERE n.name = ?4
+       CAST(?2 AS TEXT), CAST(?2 AS TEXT), i.value ->> '$[3]',
+       CAST(?3 AS INTEGER) + row_number() OVER (ORDER BY i.key),
+       CAST(?3 AS INTEGER) + row_number() OVER (ORDER BY i.key)
+FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
+WHERE n.name = ?5
+  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -330,28 +354,36 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
     created_by = excluded.created_by,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = excluded.create_revision
 WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
-RETURNING key, version
+RETURNING key, version, revision, create_revision
 `
 
 type InsertEntriesParams struct {
 	Now       int64
 	Actor     *string
+	Base      int64
 	Items     string
 	Namespace string
 }
 
 type InsertEntriesRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
-// Create-only: an expired row under a key is replaced as if missing.
+// Create-only: an expired row under a key is replaced as if missing. The
+// keys that exist (live) are left out before revisions are given, so the
+// items written get consecutive revisions.
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, insertEntries,
 		arg.Now,
 		arg.Actor,
+		arg.Base,
 		arg.Items,
 		arg.Namespace,
 	)
@@ -362,7 +394,12 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 	items := []InsertEntriesRow{}
 	for rows.Next() {
 		var i InsertEntriesRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -377,12 +414,13 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)), jsonb(COALESCE(CAST(?3 AS TEXT), '{}')), 1,
        ?4, ?4,
-       CAST(?5 AS TEXT), CAST(?5 AS TEXT), CAST(?6 AS INTEGER)
-FROM namespaces n
-WHERE n.name = ?7
+       CAST(?5 AS TEXT), CAST(?5 AS TEXT), CAST(?6 AS INTEGER),
+       r.current + 1, r.current + 1
+FROM namespaces n, revision_counter r
+WHERE n.name = ?7 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -391,9 +429,11 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
     created_by = excluded.created_by,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = excluded.create_revision
 WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
-RETURNING version
+RETURNING version, revision, create_revision
 `
 
 type InsertEntryParams struct {
@@ -406,8 +446,14 @@ type InsertEntryParams struct {
 	Namespace string
 }
 
+type InsertEntryRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
 // Create-only: an expired row under the key is replaced as if missing.
-func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64, error) {
+func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (InsertEntryRow, error) {
 	row := q.db.QueryRowContext(ctx, insertEntry,
 		arg.Key,
 		arg.Value,
@@ -417,9 +463,57 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (int64
 		arg.ExpiresAt,
 		arg.Namespace,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i InsertEntryRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
+}
+
+const logChanges = `-- name: LogChanges :exec
+INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+SELECT c.value ->> '$[0]', c.value ->> '$[1]', c.value ->> '$[2]', c.value ->> '$[3]',
+       CASE WHEN c.value ->> '$[6]' IS NULL THEN NULL ELSE jsonb(c.value -> '$[6]') END,
+       c.value ->> '$[4]', c.value ->> '$[5]', ?1
+FROM json_each(CAST(?2 AS TEXT)) AS c
+`
+
+type LogChangesParams struct {
+	Now     int64
+	Changes string
+}
+
+// Writes changes rows given as one JSON array of [revision, kind,
+// namespace, key or null, version or null, prev_revision or null,
+// metadata or null]; the changes_counter trigger moves the counter.
+func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
+	_, err := q.db.ExecContext(ctx, logChanges, arg.Now, arg.Changes)
+	return err
+}
+
+const namespacesWithRows = `-- name: NamespacesWithRows :many
+SELECT name FROM namespaces WHERE entry_count > 0 ORDER BY name
+`
+
+func (q *Queries) NamespacesWithRows(ctx context.Context) ([]string, error) {
+	rows, err := q.db.QueryContext(ctx, namespacesWithRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		items = append(items, name)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const replaceMetadata = `-- name: ReplaceMetadata :one
@@ -427,24 +521,34 @@ UPDATE entries SET
     metadata   = jsonb(CAST(?1 AS TEXT)),
     version    = version + 1,
     updated_at = ?2,
-    updated_by = CAST(?3 AS TEXT)
+    updated_by = CAST(?3 AS TEXT),
+    revision   = (SELECT r.current + 1 FROM revision_counter r WHERE r.id = 1)
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?4)
   AND key = ?5
-  AND (CAST(?6 AS INTEGER) IS NULL OR version = CAST(?6 AS INTEGER))
+  AND (CAST(?6 AS INTEGER) = 0 OR version = CAST(?6 AS INTEGER))
+  AND (CAST(?7 AS INTEGER) = 0 OR revision = CAST(?7 AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(?2 AS INTEGER))
-RETURNING version
+RETURNING version, revision, create_revision
 `
 
 type ReplaceMetadataParams struct {
-	Metadata        string
-	Now             int64
-	Actor           *string
-	Namespace       string
-	Key             string
-	ExpectedVersion *int64
+	Metadata         string
+	Now              int64
+	Actor            *string
+	Namespace        string
+	Key              string
+	ExpectedVersion  int64
+	ExpectedRevision int64
 }
 
-func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams) (int64, error) {
+type ReplaceMetadataRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+// The engine logs the change (it read the revision it replaces).
+func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams) (ReplaceMetadataRow, error) {
 	row := q.db.QueryRowContext(ctx, replaceMetadata,
 		arg.Metadata,
 		arg.Now,
@@ -452,41 +556,82 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
+		arg.ExpectedRevision,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i ReplaceMetadataRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }
 
-const updateEntryIfVersion = `-- name: UpdateEntryIfVersion :one
+const revisionCounter = `-- name: RevisionCounter :one
+SELECT current FROM revision_counter WHERE id = 1
+`
+
+func (q *Queries) RevisionCounter(ctx context.Context) (int64, error) {
+	row := q.db.QueryRowContext(ctx, revisionCounter)
+	var current int64
+	err := row.Scan(&current)
+	return current, err
+}
+
+const revisions = `-- name: Revisions :one
+SELECT r.current, CAST(COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1) AS INTEGER) AS oldest
+FROM revision_counter r WHERE r.id = 1
+`
+
+type RevisionsRow struct {
+	Current int64
+	Oldest  int64
+}
+
+func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
+	row := q.db.QueryRowContext(ctx, revisions)
+	var i RevisionsRow
+	err := row.Scan(&i.Current, &i.Oldest)
+	return i, err
+}
+
+const updateEntryIf = `-- name: UpdateEntryIf :one
 UPDATE entries SET
     value      = jsonb(CAST(?1 AS TEXT)),
     metadata   = CASE WHEN CAST(?2 AS TEXT) IS NULL THEN metadata ELSE jsonb(CAST(?2 AS TEXT)) END,
     version    = version + 1,
     updated_at = ?3,
     updated_by = CAST(?4 AS TEXT),
-    expires_at = CASE WHEN CAST(?5 AS INTEGER) <> 0 THEN expires_at ELSE CAST(?6 AS INTEGER) END
+    expires_at = CASE WHEN CAST(?5 AS INTEGER) <> 0 THEN expires_at ELSE CAST(?6 AS INTEGER) END,
+    revision   = (SELECT r.current + 1 FROM revision_counter r WHERE r.id = 1)
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?7)
   AND key = ?8
-  AND version = ?9
+  AND (CAST(?9 AS INTEGER) = 0 OR version = CAST(?9 AS INTEGER))
+  AND (CAST(?10 AS INTEGER) = 0 OR revision = CAST(?10 AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(?3 AS INTEGER))
-RETURNING version
+RETURNING version, revision, create_revision
 `
 
-type UpdateEntryIfVersionParams struct {
-	Value           string
-	Metadata        *string
-	Now             int64
-	Actor           *string
-	KeepTtl         int64
-	ExpiresAt       *int64
-	Namespace       string
-	Key             string
-	ExpectedVersion int64
+type UpdateEntryIfParams struct {
+	Value            string
+	Metadata         *string
+	Now              int64
+	Actor            *string
+	KeepTtl          int64
+	ExpiresAt        *int64
+	Namespace        string
+	Key              string
+	ExpectedVersion  int64
+	ExpectedRevision int64
 }
 
-func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVersionParams) (int64, error) {
-	row := q.db.QueryRowContext(ctx, updateEntryIfVersion,
+type UpdateEntryIfRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
+// Writes value only over a live entry, and only at version
+// expected_version and revision expected_revision where they are not 0
+// (IfVersion, IfRevision; both 0: MustExist).
+func (q *Queries) UpdateEntryIf(ctx context.Context, arg UpdateEntryIfParams) (UpdateEntryIfRow, error) {
+	row := q.db.QueryRowContext(ctx, updateEntryIf,
 		arg.Value,
 		arg.Metadata,
 		arg.Now,
@@ -496,24 +641,26 @@ func (q *Queries) UpdateEntryIfVersion(ctx context.Context, arg UpdateEntryIfVer
 		arg.Namespace,
 		arg.Key,
 		arg.ExpectedVersion,
+		arg.ExpectedRevision,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i UpdateEntryIfRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }
 
 const upsertEntries = `-- name: UpsertEntries :many
 
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        ?1, ?1,
        CAST(?2 AS TEXT), CAST(?2 AS TEXT),
        CASE WHEN i.value ->> '$[4]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
-            ELSE i.value ->> '$[3]' END
-FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
-WHERE n.name = ?4
+            ELSE i.value ->> '$[3]' END,
+       CAST(?3 AS INTEGER) + i.key + 1, CAST(?3 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
+WHERE n.name = ?5
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -525,20 +672,26 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING key, version
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING key, version, revision, create_revision
 `
 
 type UpsertEntriesParams struct {
 	Now       int64
 	Actor     *string
+	Base      int64
 	Items     string
 	Namespace string
 }
 
 type UpsertEntriesRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // Items are [key, value, metadata, expires_at or null, keep_ttl 0|1].
@@ -546,6 +699,7 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 	rows, err := q.db.QueryContext(ctx, upsertEntries,
 		arg.Now,
 		arg.Actor,
+		arg.Base,
 		arg.Items,
 		arg.Namespace,
 	)
@@ -556,7 +710,12 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 	items := []UpsertEntriesRow{}
 	for rows.Next() {
 		var i UpsertEntriesRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -571,16 +730,17 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1,
        ?1, ?1,
        CAST(?2 AS TEXT), CAST(?2 AS TEXT),
        CASE WHEN i.value ->> '$[4]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
-            ELSE i.value ->> '$[3]' END
-FROM namespaces n, json_each(CAST(?3 AS TEXT)) AS i
-WHERE n.name = ?4
+            ELSE i.value ->> '$[3]' END,
+       CAST(?3 AS INTEGER) + i.key + 1, CAST(?3 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
+WHERE n.name = ?5
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
@@ -593,20 +753,26 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING key, version
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING key, version, revision, create_revision
 `
 
 type UpsertEntriesKeepMetadataParams struct {
 	Now       int64
 	Actor     *string
+	Base      int64
 	Items     string
 	Namespace string
 }
 
 type UpsertEntriesKeepMetadataRow struct {
-	Key     string
-	Version int64
+	Key            string
+	Version        int64
+	Revision       int64
+	CreateRevision int64
 }
 
 // An expired row's metadata is not kept: it becomes '{}'.
@@ -614,6 +780,7 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata,
 		arg.Now,
 		arg.Actor,
+		arg.Base,
 		arg.Items,
 		arg.Namespace,
 	)
@@ -624,7 +791,12 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 	items := []UpsertEntriesKeepMetadataRow{}
 	for rows.Next() {
 		var i UpsertEntriesKeepMetadataRow
-		if err := rows.Scan(&i.Key, &i.Version); err != nil {
+		if err := rows.Scan(
+			&i.Key,
+			&i.Version,
+			&i.Revision,
+			&i.CreateRevision,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -639,7 +811,7 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 }
 
 const upsertEntry = `-- name: UpsertEntry :one
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)),
        COALESCE(jsonb(CAST(?3 AS TEXT)),
                 (SELECT o.metadata FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1
@@ -650,9 +822,10 @@ SELECT n.id, ?1, jsonb(CAST(?2 AS TEXT)),
        CASE WHEN CAST(?6 AS INTEGER) <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = ?1
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(?4 AS INTEGER)))
-            ELSE CAST(?7 AS INTEGER) END
-FROM namespaces n
-WHERE n.name = ?8
+            ELSE CAST(?7 AS INTEGER) END,
+       r.current + 1, r.current + 1
+FROM namespaces n, revision_counter r
+WHERE n.name = ?8 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -664,8 +837,11 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING version
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING version, revision, create_revision
 `
 
 type UpsertEntryParams struct {
@@ -679,13 +855,19 @@ type UpsertEntryParams struct {
 	Namespace string
 }
 
+type UpsertEntryRow struct {
+	Version        int64
+	Revision       int64
+	CreateRevision int64
+}
+
 // A nil metadata keeps the stored metadata ('{}' for a new or expired
 // entry); keep_ttl keeps the stored expiry (none for a new or expired
 // entry), else the entry gets expires_at. sqlc's SQLite parser skips the ON
 // CONFLICT clause, so a parameter there would reach SQLite unrewritten: the
 // choices are made in the SELECT instead, from the row the conflict updates
 // (same statement, single writer: the same row).
-func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64, error) {
+func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (UpsertEntryRow, error) {
 	row := q.db.QueryRowContext(ctx, upsertEntry,
 		arg.Key,
 		arg.Value,
@@ -696,7 +878,7 @@ func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (int64
 		arg.ExpiresAt,
 		arg.Namespace,
 	)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i UpsertEntryRow
+	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	return i, err
 }

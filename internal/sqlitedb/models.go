@@ -9,17 +9,31 @@ type CapacityGuard struct {
 	Writes int64
 }
 
+type Change struct {
+	Revision     int64
+	Kind         string
+	Namespace    string
+	Key          *string
+	Value        []byte
+	Metadata     []byte
+	Version      *int64
+	PrevRevision *int64
+	CreatedAt    int64
+}
+
 type Entry struct {
-	NamespaceID int64
-	Key         string
-	Value       []byte
-	Metadata    []byte
-	Version     int64
-	CreatedAt   int64
-	UpdatedAt   int64
-	CreatedBy   *string
-	UpdatedBy   *string
-	ExpiresAt   *int64
+	NamespaceID    int64
+	Key            string
+	Value          []byte
+	Metadata       []byte
+	Version        int64
+	CreatedAt      int64
+	UpdatedAt      int64
+	CreatedBy      *string
+	UpdatedBy      *string
+	ExpiresAt      *int64
+	Revision       int64
+	CreateRevision int64
 }
 
 type Namespace struct {
@@ -30,4 +44,10 @@ type Namespace struct {
 	EntryCount int64
 	CreatedAt  int64
 	Indexes    string
+	Revision   int64
+}
+
+type RevisionCounter struct {
+	ID      int64
+	Current int64
 }

@@ -110,15 +110,18 @@ func TestSingleEntryStatements(t *testing.T) {
 	}
 
 	// Upsert: insert, then the DO UPDATE path.
-	v, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 1}`, Now: 10})
-	if err != nil || v != 1 {
+	vr, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 1}`, Now: 10})
+	v := vr.Version
+	if err != nil || v != 1 || vr.Revision == 0 || vr.CreateRevision != vr.Revision {
 		t.Fatalf("UpsertEntry = %d, %v; want 1", v, err)
 	}
 	if n := entryCount(t, q, "app"); n != 1 {
 		t.Fatalf("entry_count after insert = %d, want 1", n)
 	}
-	v, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 2}`, Metadata: ptr(`{"m": true}`), Now: 20})
-	if err != nil || v != 2 {
+	first := vr
+	vr, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `{"a": 2}`, Metadata: ptr(`{"m": true}`), Now: 20})
+	v = vr.Version
+	if err != nil || v != 2 || vr.Revision != first.Revision+1 || vr.CreateRevision != first.Revision {
 		t.Fatalf("second UpsertEntry = %d, %v; want 2", v, err)
 	}
 	// The DO UPDATE path must not fire the AFTER INSERT trigger.
@@ -137,8 +140,8 @@ func TestSingleEntryStatements(t *testing.T) {
 		t.Fatalf("GetEntry = %+v", e)
 	}
 	// A nil metadata keeps what is stored.
-	if v, err = q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `"s"`, Now: 30}); err != nil || v != 3 {
-		t.Fatalf("third UpsertEntry = %d, %v", v, err)
+	if vr, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `"s"`, Now: 30}); err != nil || vr.Version != 3 {
+		t.Fatalf("third UpsertEntry = %d, %v", vr.Version, err)
 	}
 	md, err := q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
 	if err != nil {
@@ -162,8 +165,8 @@ func TestSingleEntryStatements(t *testing.T) {
 	if _, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k", Value: `0`, Now: 40}); !errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("InsertEntry of an existing key: %v, want sql.ErrNoRows", err)
 	}
-	if v, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k2", Value: `[1,2]`, Metadata: ptr(`{"x":1}`), Now: 40}); err != nil || v != 1 {
-		t.Fatalf("InsertEntry = %d, %v", v, err)
+	if vr, err := q.InsertEntry(ctx, sqlitedb.InsertEntryParams{Namespace: "app", Key: "k2", Value: `[1,2]`, Metadata: ptr(`{"x":1}`), Now: 40}); err != nil || vr.Version != 1 {
+		t.Fatalf("InsertEntry = %d, %v", vr.Version, err)
 	}
 	checkCounts(t, db, q)
 
@@ -175,54 +178,58 @@ func TestSingleEntryStatements(t *testing.T) {
 	if err != nil || found {
 		t.Fatalf("HasEntry(nope) = %v, %v", found, err)
 	}
-	if v, err := q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: "app", Key: "k"}); err != nil || v != 3 {
-		t.Fatalf("GetEntryVersion = %d, %v", v, err)
+	if vr, err := q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: "app", Key: "k"}); err != nil || vr.Version != 3 {
+		t.Fatalf("GetEntryVersion = %d, %v", vr.Version, err)
 	}
 	if _, err := q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "other", Key: "k"}); !errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("GetEntry in a missing namespace: %v", err)
 	}
 
 	// Compare-and-swap.
-	if _, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 2, Now: 50}); !errors.Is(err, sql.ErrNoRows) {
-		t.Fatalf("UpdateEntryIfVersion with a stale version: %v", err)
+	if _, err := q.UpdateEntryIf(ctx, sqlitedb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 2, Now: 50}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("UpdateEntryIf with a stale version: %v", err)
 	}
-	if v, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 3, Now: 50}); err != nil || v != 4 {
-		t.Fatalf("UpdateEntryIfVersion = %d, %v", v, err)
+	if vr, err := q.UpdateEntryIf(ctx, sqlitedb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: `1`, ExpectedVersion: 3, Now: 50}); err != nil || vr.Version != 4 {
+		t.Fatalf("UpdateEntryIf = %d, %v", vr.Version, err)
 	}
 	md, _ = q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
 	jsonEq(t, "metadata after CAS without metadata", md.Metadata, `{"m": true}`)
-	if v, err := q.UpdateEntryIfVersion(ctx, sqlitedb.UpdateEntryIfVersionParams{Namespace: "app", Key: "k", Value: `2`, Metadata: ptr(`{"n":2}`), ExpectedVersion: 4, Now: 60}); err != nil || v != 5 {
-		t.Fatalf("UpdateEntryIfVersion with metadata = %d, %v", v, err)
+	if vr, err := q.UpdateEntryIf(ctx, sqlitedb.UpdateEntryIfParams{Namespace: "app", Key: "k", Value: `2`, Metadata: ptr(`{"n":2}`), ExpectedVersion: 4, Now: 60}); err != nil || vr.Version != 5 {
+		t.Fatalf("UpdateEntryIf with metadata = %d, %v", vr.Version, err)
 	}
 	md, _ = q.GetMetadata(ctx, sqlitedb.GetMetadataParams{Namespace: "app", Key: "k"})
 	jsonEq(t, "metadata after CAS with metadata", md.Metadata, `{"n": 2}`)
 
 	// Metadata replacement, with and without an expected version.
-	if v, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":1}`, Now: 70}); err != nil || v != 6 {
-		t.Fatalf("ReplaceMetadata = %d, %v", v, err)
+	if vr, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":1}`, Now: 70}); err != nil || vr.Version != 6 {
+		t.Fatalf("ReplaceMetadata = %d, %v", vr.Version, err)
 	}
-	if _, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{}`, ExpectedVersion: ptr(int64(1)), Now: 80}); !errors.Is(err, sql.ErrNoRows) {
+	if _, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{}`, ExpectedVersion: 1, Now: 80}); !errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("ReplaceMetadata with a stale version: %v", err)
 	}
-	if v, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":2}`, ExpectedVersion: ptr(int64(6)), Now: 80}); err != nil || v != 7 {
-		t.Fatalf("ReplaceMetadata with the right version = %d, %v", v, err)
+	if vr, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":2}`, ExpectedVersion: 6, Now: 80}); err != nil || vr.Version != 7 {
+		t.Fatalf("ReplaceMetadata with the right version = %d, %v", vr.Version, err)
 	}
 	e, _ = q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "app", Key: "k"})
 	jsonEq(t, "metadata", e.Metadata, `{"r":2}`)
 	jsonEq(t, "value", e.Value, `2`)
 
 	// Deletes.
-	if n, err := q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); err != nil || n != 0 {
-		t.Fatalf("DeleteEntryIfVersion stale = %d, %v", n, err)
+	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf stale version: %v", err)
 	}
-	if n, err := q.DeleteEntryIfVersion(ctx, sqlitedb.DeleteEntryIfVersionParams{Namespace: "app", Key: "k", ExpectedVersion: 7}); err != nil || n != 1 {
-		t.Fatalf("DeleteEntryIfVersion = %d, %v", n, err)
+	cur, _ := q.GetEntryVersion(ctx, sqlitedb.GetEntryVersionParams{Namespace: "app", Key: "k"})
+	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedRevision: cur.Revision - 1}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf stale revision: %v", err)
 	}
-	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 1 {
-		t.Fatalf("DeleteEntry = %d, %v", n, err)
+	if d, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedVersion: 7, ExpectedRevision: cur.Revision}); err != nil || d.Version != 7 || d.Revision != cur.Revision {
+		t.Fatalf("DeleteEntryIf = %+v, %v", d, err)
 	}
-	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "app", Key: "k2"}); err != nil || n != 0 {
-		t.Fatalf("DeleteEntry of a missing key = %d, %v", n, err)
+	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k2"}); err != nil {
+		t.Fatalf("DeleteEntryIf = %v", err)
+	}
+	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k2"}); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("DeleteEntryIf of a missing key: %v", err)
 	}
 	if n := entryCount(t, q, "app"); n != 1 {
 		t.Fatalf("entry_count = %d, want 1", n)
@@ -235,30 +242,30 @@ func TestBatchStatements(t *testing.T) {
 	db, q := open(t)
 
 	items := `[["a", {"v":1}, {"m":1}], ["b", [1,2,3], {}], ["c", "text", {"m":3}]]`
-	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: items, Now: 1}); err != nil || len(rows) != 0 {
+	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: items, Now: 1}); err != nil || len(rows) != 0 {
 		t.Fatalf("UpsertEntries into a missing namespace = %v, %v; want no rows", rows, err)
 	}
 	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "batch", Metadata: `{}`, Now: 1}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: items, Now: 2})
+	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: items, Now: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []sqlitedb.UpsertEntriesRow{{Key: "a", Version: 1}, {Key: "b", Version: 1}, {Key: "c", Version: 1}}
-	if !reflect.DeepEqual(rows, want) {
+	if !reflect.DeepEqual(kvs(rows), kvs(want)) {
 		t.Fatalf("UpsertEntries = %+v, want %+v", rows, want)
 	}
 	if n := entryCount(t, q, "batch"); n != 3 {
 		t.Fatalf("entry_count = %d, want 3", n)
 	}
 	// Again, plus one new key: the updates must not count as inserts.
-	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: `[["a", 2, {"m":"x"}], ["d", true, {}]]`, Now: 3})
+	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 2, {"m":"x"}], ["d", true, {}]]`, Now: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = []sqlitedb.UpsertEntriesRow{{Key: "a", Version: 2}, {Key: "d", Version: 1}}
-	if !reflect.DeepEqual(rows, want) {
+	if !reflect.DeepEqual(kvs(rows), kvs(want)) {
 		t.Fatalf("second UpsertEntries = %+v, want %+v", rows, want)
 	}
 	if n := entryCount(t, q, "batch"); n != 4 {
@@ -266,19 +273,19 @@ func TestBatchStatements(t *testing.T) {
 	}
 	checkCounts(t, db, q)
 
-	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Namespace: "batch", Items: `[["a", 3], ["e", {"new":true}]]`, Now: 4})
+	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 3], ["e", {"new":true}]]`, Now: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(keep, []sqlitedb.UpsertEntriesKeepMetadataRow{{Key: "a", Version: 3}, {Key: "e", Version: 1}}) {
+	if !reflect.DeepEqual(kvs(keep), kvs([]sqlitedb.UpsertEntriesKeepMetadataRow{{Key: "a", Version: 3}, {Key: "e", Version: 1}})) {
 		t.Fatalf("UpsertEntriesKeepMetadata = %+v", keep)
 	}
 
-	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Namespace: "batch", Items: `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`, Now: 5})
+	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`, Now: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(ins, []sqlitedb.InsertEntriesRow{{Key: "f", Version: 1}}) {
+	if !reflect.DeepEqual(kvs(ins), kvs([]sqlitedb.InsertEntriesRow{{Key: "f", Version: 1}})) {
 		t.Fatalf("InsertEntries = %+v, want only f", ins)
 	}
 	checkCounts(t, db, q)
@@ -318,15 +325,15 @@ func TestBatchStatements(t *testing.T) {
 	// Duplicate keys in one batch: SQLite applies them in order (the second
 	// updates the first), where PostgreSQL refuses the statement, so the
 	// engine must settle duplicates before it calls the batch statements.
-	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: `[["dup", 1, {}], ["dup", 2, {}]]`, Now: 6})
+	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["dup", 1, {}], ["dup", 2, {}]]`, Now: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(dup, []sqlitedb.UpsertEntriesRow{{Key: "dup", Version: 1}, {Key: "dup", Version: 2}}) {
+	if !reflect.DeepEqual(kvs(dup), kvs([]sqlitedb.UpsertEntriesRow{{Key: "dup", Version: 1}, {Key: "dup", Version: 2}})) {
 		t.Fatalf("UpsertEntries with a duplicate key = %+v", dup)
 	}
-	if n, err := q.DeleteEntry(ctx, sqlitedb.DeleteEntryParams{Namespace: "batch", Key: "dup"}); err != nil || n != 1 {
-		t.Fatalf("DeleteEntry(dup) = %d, %v", n, err)
+	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "batch", Key: "dup"}); err != nil {
+		t.Fatalf("DeleteEntryIf(dup): %v", err)
 	}
 	checkCounts(t, db, q)
 
@@ -390,4 +397,32 @@ func TestNamespaceStatements(t *testing.T) {
 	if err != nil || st.Namespaces != 1 || st.Entries != 0 {
 		t.Fatalf("StoreStats = %+v, %v", st, err)
 	}
+}
+
+// keyVer is a batch statement's row without its revisions.
+type keyVer struct {
+	Key     string
+	Version int64
+}
+
+// kvs projects batch rows (any slice of structs with Key and Version) on
+// keyVer.
+func kvs(rows any) []keyVer {
+	v := reflect.ValueOf(rows)
+	out := make([]keyVer, v.Len())
+	for i := range out {
+		out[i] = keyVer{v.Index(i).FieldByName("Key").String(), v.Index(i).FieldByName("Version").Int()}
+	}
+	return out
+}
+
+// base is the revision counter: batch statements give their rows the
+// revisions after it.
+func base(t *testing.T, q *sqlitedb.Queries) int64 {
+	t.Helper()
+	n, err := q.RevisionCounter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -7,9 +7,16 @@
 -- database's now()); a write to an expired row treats the key as missing
 -- (version from 1, new created_at, metadata {} unless given, create-only
 -- succeeds).
+--
+-- Revisions (migrations/postgres/00007_revisions.sql): every write runs
+-- right after SELECT pg_advisory_xact_lock (the engine pipelines the two,
+-- sqlstore/revlock.go), so each statement's snapshot is taken under the
+-- lock and sees every earlier revision. A write reads the counter FOR
+-- UPDATE (c), gives its rows the next revisions, writes their changes rows
+-- (ch) and moves the counter (bump), all in the one statement.
 
 -- name: GetEntry :one
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
@@ -22,7 +29,7 @@ SELECT EXISTS (
 ) AS found;
 
 -- name: GetEntryVersion :one
-SELECT e.version
+SELECT e.version, e.revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
@@ -31,185 +38,397 @@ WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expire
 -- A nil metadata keeps the stored metadata ('{}' for a new or expired
 -- entry); keep_ttl keeps the stored expiry (none for a new or expired
 -- entry), else the entry gets expires_at.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
-       sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz
-FROM namespaces n
-WHERE n.name = @namespace
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = COALESCE(sqlc.narg(metadata)::jsonb,
-                          CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.metadata ELSE '{}'::jsonb END),
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = CASE WHEN @keep_ttl::boolean
-                      THEN CASE WHEN entries.expires_at > EXCLUDED.updated_at THEN entries.expires_at END
-                      ELSE EXCLUDED.expires_at END
-RETURNING version;
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+           sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz, c.current + 1, c.current + 1
+    FROM namespaces n, c
+    WHERE n.name = @namespace
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = COALESCE(sqlc.narg(metadata)::jsonb,
+                              CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                                   THEN entries.metadata ELSE '{}'::jsonb END),
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = CASE WHEN @keep_ttl::boolean
+                          THEN CASE WHEN entries.expires_at > EXCLUDED.updated_at THEN entries.expires_at END
+                          ELSE EXCLUDED.expires_at END,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, (SELECT old.revision FROM old), @now
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up;
 
 -- name: InsertEntry :one
 -- Create-only: an expired row under the key is replaced as if missing.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
-       sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz
-FROM namespaces n
-WHERE n.name = @namespace
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = 1,
-    created_at = EXCLUDED.created_at,
-    created_by = EXCLUDED.created_by,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-WHERE entries.expires_at <= EXCLUDED.updated_at
-RETURNING version;
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+           sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz, c.current + 1, c.current + 1
+    FROM namespaces n, c
+    WHERE n.name = @namespace
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = 1,
+        created_at = EXCLUDED.created_at,
+        created_by = EXCLUDED.created_by,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = EXCLUDED.create_revision
+    WHERE entries.expires_at <= EXCLUDED.updated_at
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up;
 
--- name: UpdateEntryIfVersion :one
-UPDATE entries e SET
-    value      = @value,
-    metadata   = COALESCE(sqlc.narg(metadata)::jsonb, e.metadata),
-    version    = e.version + 1,
-    updated_at = @now,
-    updated_by = sqlc.narg(actor)::text,
-    expires_at = CASE WHEN @keep_ttl::boolean THEN e.expires_at ELSE sqlc.narg(expires_at)::timestamptz END
-FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
-  AND e.version = @expected_version AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
-RETURNING e.version;
+-- name: UpdateEntryIf :one
+-- Writes value only over a live entry, and only at version
+-- expected_version and revision expected_revision where they are not 0
+-- (IfVersion, IfRevision; both 0: MustExist).
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
+      AND (@expected_version::bigint = 0 OR o.version = @expected_version::bigint)
+      AND (@expected_revision::bigint = 0 OR o.revision = @expected_revision::bigint)
+), up AS (
+    UPDATE entries e SET
+        value      = @value,
+        metadata   = COALESCE(sqlc.narg(metadata)::jsonb, e.metadata),
+        version    = e.version + 1,
+        updated_at = @now,
+        updated_by = sqlc.narg(actor)::text,
+        expires_at = CASE WHEN @keep_ttl::boolean THEN e.expires_at ELSE sqlc.narg(expires_at)::timestamptz END,
+        revision   = c.current + 1
+    FROM old, c
+    WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
+    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, up.prev_revision, @now
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up;
 
--- name: DeleteEntry :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
-
--- name: DeleteEntryIfVersion :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
-  AND e.version = @expected_version AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
+-- name: DeleteEntryIf :one
+-- Deletes a live entry, only at version expected_version and revision
+-- expected_revision where they are not 0.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
+      AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
+      AND (@expected_version::bigint = 0 OR e.version = @expected_version::bigint)
+      AND (@expected_revision::bigint = 0 OR e.revision = @expected_revision::bigint)
+    RETURNING e.key, e.version, e.revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT c.current + 1, 'delete', @namespace, d.key, d.version, d.revision, @now
+    FROM d, c
+), bump AS (
+    UPDATE revision_counter r SET current = c.current + 1 FROM d, c WHERE r.id = 1
+)
+SELECT (c.current + 1)::bigint AS revision, d.version FROM d, c;
 
 -- name: GetMetadata :one
-SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
+SELECT e.metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
 
 -- name: ReplaceMetadata :one
-UPDATE entries e SET
-    metadata   = @metadata,
-    version    = e.version + 1,
-    updated_at = @now,
-    updated_by = sqlc.narg(actor)::text
-FROM namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
-  AND (sqlc.narg(expected_version)::bigint IS NULL OR e.version = sqlc.narg(expected_version)::bigint)
-  AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
-RETURNING e.version;
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), old AS (
+    SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+    WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
+      AND (@expected_version::bigint = 0 OR o.version = @expected_version::bigint)
+      AND (@expected_revision::bigint = 0 OR o.revision = @expected_revision::bigint)
+), up AS (
+    UPDATE entries e SET
+        metadata   = @metadata,
+        version    = e.version + 1,
+        updated_at = @now,
+        updated_by = sqlc.narg(actor)::text,
+        revision   = c.current + 1
+    FROM old, c
+    WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
+    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'metadata', @namespace, up.key, up.metadata, up.version, up.prev_revision, @now
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
+)
+SELECT up.version, up.revision, up.create_revision FROM up;
 
--- name: ClearNamespace :execrows
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace;
+-- name: ClearNamespace :one
+-- Deletes the entries of a namespace and, when there were any, logs one
+-- clear change.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = @namespace
+    RETURNING 1
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, created_at)
+    SELECT c.current + 1, 'clear', @namespace, @now FROM c WHERE EXISTS (SELECT 1 FROM d)
+), bump AS (
+    UPDATE revision_counter r SET current = c.current + 1 FROM c WHERE r.id = 1 AND EXISTS (SELECT 1 FROM d)
+)
+SELECT count(*) FROM d;
 
--- name: ClearAll :execrows
-DELETE FROM entries;
+-- name: ClearAll :one
+-- Deletes every entry and logs one clear change for each namespace that
+-- had entries, in name order.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e RETURNING e.namespace_id
+), cleared AS (
+    SELECT n.name, c.current + row_number() OVER (ORDER BY n.name) AS revision
+    FROM namespaces n, c
+    WHERE n.id IN (SELECT DISTINCT d.namespace_id FROM d)
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, created_at)
+    SELECT cleared.revision, 'clear', cleared.name, @now FROM cleared
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(cleared.revision) FROM cleared)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM cleared)
+)
+SELECT count(*) FROM d;
 
 -- Batches: one statement whatever the number of keys.
 
 -- name: GetEntries :many
-SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at
+SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = ANY(@keys::text[]) AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
 
 -- Expiries travel as unix microseconds, 0 for none; keeps are the
--- items' keep_ttl flags (the stored expiry is read in the SELECT).
+-- items' keep_ttl flags (the stored expiry is read in the SELECT). The
+-- keys of a batch are distinct; the items get consecutive revisions in
+-- their order.
 
 -- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now,
-       sqlc.narg(actor)::text, sqlc.narg(actor)::text,
-       CASE WHEN i.keep
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > @now::timestamptz)
-            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
-FROM namespaces n,
-     ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
-     AS i (key, value, metadata, expires, keep)
-WHERE n.name = @namespace
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-RETURNING key, version;
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
+           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
+           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > @now::timestamptz) AS kept_expiry
+    FROM namespaces n, c,
+         ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
+         WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
+    WHERE n.name = @namespace
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
+           sqlc.narg(actor)::text, sqlc.narg(actor)::text,
+           CASE WHEN i.keep THEN i.kept_expiry
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+           i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, i.prev_revision, @now
+    FROM up JOIN i ON i.key = up.key
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
 -- name: UpsertEntriesKeepMetadata :many
 -- An expired row's metadata is not kept: it becomes '{}'.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, @now, @now,
-       sqlc.narg(actor)::text, sqlc.narg(actor)::text,
-       CASE WHEN i.keep
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.key AND o.expires_at > @now::timestamptz)
-            ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END
-FROM namespaces n,
-     ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
-     AS i (key, value, expires, keep)
-WHERE n.name = @namespace
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.metadata ELSE EXCLUDED.metadata END,
-    version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.version + 1 ELSE 1 END,
-    created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_at ELSE EXCLUDED.created_at END,
-    created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                      THEN entries.created_by ELSE EXCLUDED.created_by END,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-RETURNING key, version;
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
+           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
+           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > @now::timestamptz) AS kept_expiry
+    FROM namespaces n, c,
+         ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
+         WITH ORDINALITY AS j (key, value, expires, keep, ord)
+    WHERE n.name = @namespace
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, @now, @now,
+           sqlc.narg(actor)::text, sqlc.narg(actor)::text,
+           CASE WHEN i.keep THEN i.kept_expiry
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+           i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.metadata ELSE EXCLUDED.metadata END,
+        version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.version + 1 ELSE 1 END,
+        created_at = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_at ELSE EXCLUDED.created_at END,
+        created_by = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                          THEN entries.created_by ELSE EXCLUDED.created_by END,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, i.prev_revision, @now
+    FROM up JOIN i ON i.key = up.key
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
 -- name: InsertEntries :many
--- Create-only: an expired row under a key is replaced as if missing.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
-SELECT n.id, i.key, i.value, i.metadata, 1, @now, @now,
-       sqlc.narg(actor)::text, sqlc.narg(actor)::text,
-       'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond'
-FROM namespaces n,
-     ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
-     AS i (key, value, metadata, expires, keep)
-WHERE n.name = @namespace
-ON CONFLICT (namespace_id, key) DO UPDATE SET
-    value      = EXCLUDED.value,
-    metadata   = EXCLUDED.metadata,
-    version    = 1,
-    created_at = EXCLUDED.created_at,
-    created_by = EXCLUDED.created_by,
-    updated_at = EXCLUDED.updated_at,
-    updated_by = EXCLUDED.updated_by,
-    expires_at = EXCLUDED.expires_at
-WHERE entries.expires_at <= EXCLUDED.updated_at
-RETURNING key, version;
+-- Create-only: an expired row under a key is replaced as if missing. The
+-- keys that exist (live) are left out before revisions are given, so the
+-- items written get consecutive revisions.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires,
+           c.current + row_number() OVER (ORDER BY j.ord) AS revision
+    FROM namespaces n, c,
+         ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
+         WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
+    WHERE n.name = @namespace
+      AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+                        AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz))
+), up AS (
+    INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
+    SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
+           sqlc.narg(actor)::text, sqlc.narg(actor)::text,
+           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', i.revision, i.revision
+    FROM i
+    ON CONFLICT (namespace_id, key) DO UPDATE SET
+        value      = EXCLUDED.value,
+        metadata   = EXCLUDED.metadata,
+        version    = 1,
+        created_at = EXCLUDED.created_at,
+        created_by = EXCLUDED.created_by,
+        updated_at = EXCLUDED.updated_at,
+        updated_by = EXCLUDED.updated_by,
+        expires_at = EXCLUDED.expires_at,
+        revision   = EXCLUDED.revision,
+        create_revision = EXCLUDED.create_revision
+    WHERE entries.expires_at <= EXCLUDED.updated_at
+    RETURNING key, value, metadata, version, revision, create_revision
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
+    FROM up
+), bump AS (
+    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
+    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
+)
+SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
 -- name: DeleteEntries :many
-DELETE FROM entries e
-USING namespaces n
-WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = ANY(@keys::text[]) AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
-RETURNING e.key;
+-- The deleted keys get consecutive revisions in key order.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), d AS (
+    DELETE FROM entries e
+    USING namespaces n
+    WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = ANY(@keys::text[])
+      AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
+    RETURNING e.key, e.version, e.revision
+), r AS (
+    SELECT d.key, d.version, d.revision AS prev_revision, (c.current + row_number() OVER (ORDER BY d.key))::bigint AS revision
+    FROM d, c
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT r.revision, 'delete', @namespace, r.key, r.version, r.prev_revision, @now FROM r
+), bump AS (
+    UPDATE revision_counter x SET current = (SELECT max(r.revision) FROM r)
+    WHERE x.id = 1 AND EXISTS (SELECT 1 FROM r)
+)
+SELECT r.key, r.version, r.revision FROM r;
+
+-- name: LogChanges :exec
+-- Logs changes the statements above do not (the sweeper's expiries): they
+-- get the next revisions, in the order given. Keys "" and versions and
+-- previous revisions 0 are NULL.
+WITH c AS (
+    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+), i AS (
+    SELECT c.current + j.ord AS revision, j.kind, j.ns, NULLIF(j.key, '') AS key,
+           NULLIF(j.version, 0) AS version, NULLIF(j.prev, 0) AS prev_revision
+    FROM c, ROWS FROM (unnest(@kinds::text[]), unnest(@namespaces::text[]), unnest(@keys::text[]),
+                       unnest(@versions::bigint[]), unnest(@prevs::bigint[]))
+            WITH ORDINALITY AS j (kind, ns, key, version, prev, ord)
+), ch AS (
+    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+    SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, @now FROM i
+)
+UPDATE revision_counter r SET current = (SELECT max(i.revision) FROM i)
+WHERE r.id = 1 AND EXISTS (SELECT 1 FROM i);
+
+-- name: Revisions :one
+SELECT r.current, COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1)::bigint AS oldest
+FROM revision_counter r WHERE r.id = 1;

@@ -53,14 +53,17 @@ JOIN entries e ON e.namespace_id = n.id AND e.key = j.value ->> 1;
 -- Writes a batch of records as they are into existing namespaces, skipping
 -- the keys that exist, and returns the rows written. Each record is an
 -- object {"n","k","v","m","ver","c","u","cb","ub","x"}; cb and ub are
--- omitted for no actor, x (expires_at) for no expiry. WHERE true: without it SQLite would read ON CONFLICT as the
--- join's ON.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+-- omitted for no actor, x (expires_at) for no expiry. Each row written
+-- gets a new revision after base, in the order of the batch (revisions
+-- are not carried by an export); the changes_put_insert trigger logs it.
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, j.value ->> '$.k', jsonb(j.value -> '$.v'), jsonb(j.value -> '$.m'), j.value ->> '$.ver',
-       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x'
+       j.value ->> '$.c', j.value ->> '$.u', j.value ->> '$.cb', j.value ->> '$.ub', j.value ->> '$.x',
+       CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY j.key),
+       CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY j.key)
 FROM json_each(CAST(sqlc.arg(records) AS TEXT)) AS j
 JOIN namespaces n ON n.name = j.value ->> '$.n'
-WHERE true
+WHERE NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.value ->> '$.k')
 ON CONFLICT (namespace_id, key) DO NOTHING
 RETURNING namespace_id, key;
 

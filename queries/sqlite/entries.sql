@@ -10,10 +10,16 @@
 -- 1, new created_at, metadata {} unless given, create-only succeeds). In
 -- ON CONFLICT clauses, where sqlc's SQLite parser rewrites no parameter,
 -- excluded.updated_at is that now.
+--
+-- Revisions (migrations/sqlite/00007_revisions.sql): a write gives its rows
+-- the revisions after revision_counter's current; SQLite's single writer
+-- makes that safe. The triggers log puts (an INSERT into entries or an
+-- UPDATE that sets value); the engine logs deletes, metadata changes and
+-- clears with LogChanges, in the same transaction.
 
 -- name: GetEntry :one
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at
+       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -28,7 +34,7 @@ SELECT EXISTS (
 ) AS found;
 
 -- name: GetEntryVersion :one
-SELECT e.version
+SELECT e.version, e.revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -41,7 +47,7 @@ WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
 -- CONFLICT clause, so a parameter there would reach SQLite unrewritten: the
 -- choices are made in the SELECT instead, from the row the conflict updates
 -- (same statement, single writer: the same row).
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, sqlc.arg(key), jsonb(CAST(sqlc.arg(value) AS TEXT)),
        COALESCE(jsonb(CAST(sqlc.narg(metadata) AS TEXT)),
                 (SELECT o.metadata FROM entries o WHERE o.namespace_id = n.id AND o.key = sqlc.arg(key)
@@ -52,9 +58,10 @@ SELECT n.id, sqlc.arg(key), jsonb(CAST(sqlc.arg(value) AS TEXT)),
        CASE WHEN CAST(sqlc.arg(keep_ttl) AS INTEGER) <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = sqlc.arg(key)
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
-            ELSE CAST(sqlc.narg(expires_at) AS INTEGER) END
-FROM namespaces n
-WHERE n.name = sqlc.arg(namespace)
+            ELSE CAST(sqlc.narg(expires_at) AS INTEGER) END,
+       r.current + 1, r.current + 1
+FROM namespaces n, revision_counter r
+WHERE n.name = sqlc.arg(namespace) AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -66,17 +73,21 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING version;
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING version, revision, create_revision;
 
 -- name: InsertEntry :one
 -- Create-only: an expired row under the key is replaced as if missing.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, sqlc.arg(key), jsonb(CAST(sqlc.arg(value) AS TEXT)), jsonb(COALESCE(CAST(sqlc.narg(metadata) AS TEXT), '{}')), 1,
        sqlc.arg(now), sqlc.arg(now),
-       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(expires_at) AS INTEGER)
-FROM namespaces n
-WHERE n.name = sqlc.arg(namespace)
+       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(expires_at) AS INTEGER),
+       r.current + 1, r.current + 1
+FROM namespaces n, revision_counter r
+WHERE n.name = sqlc.arg(namespace) AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -85,55 +96,64 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
     created_by = excluded.created_by,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = excluded.create_revision
 WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
-RETURNING version;
+RETURNING version, revision, create_revision;
 
--- name: UpdateEntryIfVersion :one
+-- name: UpdateEntryIf :one
+-- Writes value only over a live entry, and only at version
+-- expected_version and revision expected_revision where they are not 0
+-- (IfVersion, IfRevision; both 0: MustExist).
 UPDATE entries SET
     value      = jsonb(CAST(sqlc.arg(value) AS TEXT)),
     metadata   = CASE WHEN CAST(sqlc.narg(metadata) AS TEXT) IS NULL THEN metadata ELSE jsonb(CAST(sqlc.narg(metadata) AS TEXT)) END,
     version    = version + 1,
     updated_at = sqlc.arg(now),
     updated_by = CAST(sqlc.narg(actor) AS TEXT),
-    expires_at = CASE WHEN CAST(sqlc.arg(keep_ttl) AS INTEGER) <> 0 THEN expires_at ELSE CAST(sqlc.narg(expires_at) AS INTEGER) END
+    expires_at = CASE WHEN CAST(sqlc.arg(keep_ttl) AS INTEGER) <> 0 THEN expires_at ELSE CAST(sqlc.narg(expires_at) AS INTEGER) END,
+    revision   = (SELECT r.current + 1 FROM revision_counter r WHERE r.id = 1)
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace))
   AND key = sqlc.arg(key)
-  AND version = sqlc.arg(expected_version)
+  AND (CAST(sqlc.arg(expected_version) AS INTEGER) = 0 OR version = CAST(sqlc.arg(expected_version) AS INTEGER))
+  AND (CAST(sqlc.arg(expected_revision) AS INTEGER) = 0 OR revision = CAST(sqlc.arg(expected_revision) AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER))
-RETURNING version;
+RETURNING version, revision, create_revision;
 
--- name: DeleteEntry :execrows
+-- name: DeleteEntryIf :one
+-- Deletes a live entry, only at version expected_version and revision
+-- expected_revision where they are not 0. The engine logs the delete.
 DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace))
   AND key = sqlc.arg(key)
-  AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER));
-
--- name: DeleteEntryIfVersion :execrows
-DELETE FROM entries
-WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace))
-  AND key = sqlc.arg(key)
-  AND version = sqlc.arg(expected_version)
-  AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER));
+  AND (CAST(sqlc.arg(expected_version) AS INTEGER) = 0 OR version = CAST(sqlc.arg(expected_version) AS INTEGER))
+  AND (CAST(sqlc.arg(expected_revision) AS INTEGER) = 0 OR revision = CAST(sqlc.arg(expected_revision) AS INTEGER))
+  AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER))
+RETURNING version, revision;
 
 -- name: GetMetadata :one
-SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at
+SELECT CAST(json(e.metadata) AS TEXT) AS metadata, e.version, e.created_at, e.updated_at, e.created_by, e.updated_by, e.expires_at,
+       e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
   AND (e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER));
 
 -- name: ReplaceMetadata :one
+-- The engine logs the change (it read the revision it replaces).
 UPDATE entries SET
     metadata   = jsonb(CAST(sqlc.arg(metadata) AS TEXT)),
     version    = version + 1,
     updated_at = sqlc.arg(now),
-    updated_by = CAST(sqlc.narg(actor) AS TEXT)
+    updated_by = CAST(sqlc.narg(actor) AS TEXT),
+    revision   = (SELECT r.current + 1 FROM revision_counter r WHERE r.id = 1)
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace))
   AND key = sqlc.arg(key)
-  AND (CAST(sqlc.narg(expected_version) AS INTEGER) IS NULL OR version = CAST(sqlc.narg(expected_version) AS INTEGER))
+  AND (CAST(sqlc.arg(expected_version) AS INTEGER) = 0 OR version = CAST(sqlc.arg(expected_version) AS INTEGER))
+  AND (CAST(sqlc.arg(expected_revision) AS INTEGER) = 0 OR revision = CAST(sqlc.arg(expected_revision) AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER))
-RETURNING version;
+RETURNING version, revision, create_revision;
 
 -- name: ClearNamespace :execrows
 DELETE FROM entries
@@ -142,12 +162,28 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
 -- name: ClearAll :execrows
 DELETE FROM entries;
 
+-- name: NamespacesWithRows :many
+SELECT name FROM namespaces WHERE entry_count > 0 ORDER BY name;
+
+-- name: RevisionCounter :one
+SELECT current FROM revision_counter WHERE id = 1;
+
+-- name: LogChanges :exec
+-- Writes changes rows given as one JSON array of [revision, kind,
+-- namespace, key or null, version or null, prev_revision or null,
+-- metadata or null]; the changes_counter trigger moves the counter.
+INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+SELECT c.value ->> '$[0]', c.value ->> '$[1]', c.value ->> '$[2]', c.value ->> '$[3]',
+       CASE WHEN c.value ->> '$[6]' IS NULL THEN NULL ELSE jsonb(c.value -> '$[6]') END,
+       c.value ->> '$[4]', c.value ->> '$[5]', sqlc.arg(now)
+FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
+
 -- Batches: one statement whatever the number of keys. The keys (and items)
 -- travel as one JSON array parameter, unpacked with json_each.
 
 -- name: GetEntries :many
 SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at
+       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace)
@@ -157,14 +193,15 @@ WHERE n.name = sqlc.arg(namespace)
 -- Items are [key, value, metadata, expires_at or null, keep_ttl 0|1].
 
 -- name: UpsertEntries :many
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        sqlc.arg(now), sqlc.arg(now),
        CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT),
        CASE WHEN i.value ->> '$[4]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
-            ELSE i.value ->> '$[3]' END
+            ELSE i.value ->> '$[3]' END,
+       CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
 ON CONFLICT (namespace_id, key) DO UPDATE SET
@@ -178,19 +215,23 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING key, version;
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING key, version, revision, create_revision;
 
 -- name: UpsertEntriesKeepMetadata :many
 -- An expired row's metadata is not kept: it becomes '{}'.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1,
        sqlc.arg(now), sqlc.arg(now),
        CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT),
        CASE WHEN i.value ->> '$[4]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
-            ELSE i.value ->> '$[3]' END
+            ELSE i.value ->> '$[3]' END,
+       CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
 ON CONFLICT (namespace_id, key) DO UPDATE SET
@@ -205,17 +246,26 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
                       THEN entries.created_by ELSE excluded.created_by END,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
-RETURNING key, version;
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
+                           THEN entries.create_revision ELSE excluded.create_revision END
+RETURNING key, version, revision, create_revision;
 
 -- name: InsertEntries :many
--- Create-only: an expired row under a key is replaced as if missing.
-INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+-- Create-only: an expired row under a key is replaced as if missing. The
+-- keys that exist (live) are left out before revisions are given, so the
+-- items written get consecutive revisions.
+INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
 SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
        sqlc.arg(now), sqlc.arg(now),
-       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT), i.value ->> '$[3]'
+       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT), i.value ->> '$[3]',
+       CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY i.key),
+       CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY i.key)
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
+  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -224,13 +274,20 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET
     created_by = excluded.created_by,
     updated_at = excluded.updated_at,
     updated_by = excluded.updated_by,
-    expires_at = excluded.expires_at
+    expires_at = excluded.expires_at,
+    revision   = excluded.revision,
+    create_revision = excluded.create_revision
 WHERE entries.expires_at IS NOT NULL AND entries.expires_at <= excluded.updated_at
-RETURNING key, version;
+RETURNING key, version, revision, create_revision;
 
 -- name: DeleteEntries :many
+-- The engine logs the deletes.
 DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace))
   AND key IN (SELECT j.value FROM json_each(CAST(sqlc.arg(keys) AS TEXT)) AS j)
   AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER))
-RETURNING key;
+RETURNING key, version, revision;
+
+-- name: Revisions :one
+SELECT r.current, CAST(COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1) AS INTEGER) AS oldest
+FROM revision_counter r WHERE r.id = 1;

@@ -1,0 +1,144 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mycelia-kernel/storage/internal/pgdb"
+)
+
+// Revisions on PostgreSQL.
+//
+// Every change gets the next revision of the store-wide counter
+// (revision_counter), and revisions must become visible in commit order: a
+// reader that has seen revision r must never later see a new revision
+// below r. So a write takes a transaction-scoped advisory lock
+// (pg_advisory_xact_lock(revisionLockKey)) before it reads the counter, and
+// holds it until its transaction ends: writers that change the store
+// commit one at a time, in the order of their revisions. The lock is
+// transaction-scoped, so it works through a pooler in transaction mode, and
+// it is taken as late as is correct: by the statement of the first write of
+// a transaction (a transaction that only reads never takes it), which is
+// where the transaction's first revision is given.
+//
+// revDB sends the lock and the write together, as one pipelined batch (one
+// round trip; outside a transaction the two run in one implicit
+// transaction), so the write's snapshot is taken after the lock is granted
+// and sees every earlier revision. Taking it again in the same transaction
+// costs nothing more than the statement.
+//
+// The cost: writes that change the store are serialized from their first
+// write to their commit, on top of the row locks they take anyway. A
+// single write holds the lock for one statement and its commit; a
+// transaction holds it from its first write to its end, so keep write
+// transactions short (their idle timeout bounds the worst case). In a
+// repeatable-read or serializable transaction whose snapshot predates
+// another writer's commit, the read of the counter (FOR UPDATE) fails with
+// a serialization failure (ErrTxConflict): RunInTx runs it again.
+
+// revisionLockKey is the pg_advisory_xact_lock key of revisions
+// ("mycelia" in ASCII, then 0x02). The migration's storage_next_revision()
+// (namespace triggers) takes the same key.
+const revisionLockKey int64 = 0x6d7963656c696102
+
+const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
+
+// pgBatcher is a pool or a transaction: what can send a batch.
+type pgBatcher interface {
+	pgdb.DBTX
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// revDB runs every statement right after the revision lock, in one batch.
+type revDB struct{ db pgBatcher }
+
+var _ pgdb.DBTX = revDB{}
+
+func (r revDB) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
+	b := &pgx.Batch{}
+	b.Queue(revisionLockSQL, revisionLockKey)
+	b.Queue(sql, args...)
+	return r.db.SendBatch(ctx, b)
+}
+
+func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	br := r.send(ctx, sql, args)
+	if _, err := br.Exec(); err != nil {
+		return pgconn.CommandTag{}, errors.Join(err, br.Close())
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	br := r.send(ctx, sql, args)
+	if _, err := br.Exec(); err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (r revDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := r.Query(ctx, sql, args...)
+	return batchRow{rows: rows, err: err}
+}
+
+// batchRows are the rows of a batch's last statement; Close closes the
+// batch too, and Err reports what closing it found.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (b *batchRows) Close() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	b.Rows.Close()
+	b.err = b.br.Close()
+}
+
+func (b *batchRows) Err() error {
+	if err := b.Rows.Err(); err != nil {
+		return err
+	}
+	return b.err
+}
+
+// batchRow is pgx.Row over batchRows.
+type batchRow struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r batchRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		r.rows.Close()
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}

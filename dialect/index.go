@@ -238,3 +238,29 @@ func NamespaceCond(id int64, name string) sq.Sqlizer {
 	return sq.Expr("namespace_id = "+strconv.FormatInt(id, 10)+
 		" AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)", name)
 }
+
+// PathGroup is the condition "the value at path field f sorts equal to a
+// value of type rank rank, number num (rank RankNumber) and string str
+// (rank RankString)": an equality on each expression of the declared
+// index before the key (and on the full string where the index holds a
+// prefix), so that on the index it is a seek whose rows come in key order.
+// Values of one rank other than number and string all sort equal.
+func (c *Compiler) PathGroup(f storage.Field, rank int64, num float64, str string) sq.Sqlizer {
+	col := pathCol(f)
+	if rank != RankNumber {
+		num = 0
+	}
+	key := ""
+	if rank == RankString {
+		key = c.StrKeyValue(str)
+	}
+	out := sq.And{
+		sq.Expr(c.j.rank(col, f.Path) + " = " + strconv.FormatInt(rank, 10)),
+		sq.Expr(c.j.numKey(col, f.Path)+" = ?", num),
+		sq.Expr(c.j.strKey(col, f.Path)+" = ?", key),
+	}
+	if rank == RankString && c.j.strKeyLen() > 0 {
+		out = append(out, sq.Expr(c.j.str(col, f.Path)+" = ?", str))
+	}
+	return out
+}

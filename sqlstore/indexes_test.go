@@ -112,11 +112,13 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				{"RangeSortAsc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("age")}, true, false},
 				{"RangeSortDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("age")}, true, false},
 				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true, false},
+				{"SortDescNumber", storage.All(), n, []storage.SortField{storage.Desc("age")}, true, false},
+				{"StartsWithSortDesc", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Desc("profile.name")}, true, false},
 				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, false, false},
 				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false},
 				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
 			}
-			explain := func(t *testing.T, f storage.Filter, opts []storage.Option, analyze bool) (string, string) {
+			resolve := func(t *testing.T, opts []storage.Option) (storage.CallOptions, int64) {
 				t.Helper()
 				o, err := storage.ResolveOptions("query", storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindCursor, opts)
 				if err != nil {
@@ -126,10 +128,43 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				return o, id
+			}
+			var explainSQL func(t *testing.T, q string, args []any, analyze bool) string
+			explain := func(t *testing.T, f storage.Filter, opts []storage.Option, analyze bool) (string, string) {
+				t.Helper()
+				o, id := resolve(t, opts)
 				q, args, _, _, err := s.buildQuery(f, o, id, s.now())
 				if err != nil {
 					t.Fatal(err)
 				}
+				return explainSQL(t, q, args, analyze), q
+			}
+			// tieQuery returns the statement that reads the group of ties
+			// cut by the end of the page opts asks for (reversedTies).
+			tieQuery := func(t *testing.T, f storage.Filter, opts []storage.Option) (string, []any, bool) {
+				t.Helper()
+				o, id := resolve(t, opts)
+				now := s.now()
+				q, args, sorts, _, err := s.buildQuery(f, o, id, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := s.queryRows(ctx, q, args, sorts, "idx")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) <= o.Limit {
+					return "", nil, false // the last page: no group is cut
+				}
+				q, args, err = s.buildTieQuery(f, o, id, now, rows[o.Limit].sortValues(sorts), 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return q, args, true
+			}
+			explainSQL = func(t *testing.T, q string, args []any, analyze bool) string {
+				t.Helper()
 				stmt := "EXPLAIN QUERY PLAN "
 				if s.Dialect() == "postgres" {
 					stmt = "EXPLAIN "
@@ -138,7 +173,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 					}
 				}
 				var plan []string
-				err = s.eng.reader().queryRows(ctx, stmt+q, args, func(r rowScanner) error {
+				err := s.eng.reader().queryRows(ctx, stmt+q, args, func(r rowScanner) error {
 					if s.Dialect() == "postgres" {
 						var line string
 						if err := r.Scan(&line); err != nil {
@@ -158,7 +193,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatalf("EXPLAIN: %v", err)
 				}
-				return strings.Join(plan, "\n"), q
+				return strings.Join(plan, "\n")
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
@@ -195,13 +230,35 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 							t.Errorf("%s: the plan does not use a declared index:\n%s\nSQL: %s", page, text, q)
 						}
 						// A sort of the matching rows: SQLite's "USE TEMP
-						// B-TREE FOR ORDER BY" (one of the key tiebreak alone
-						// is "FOR LAST TERM OF ORDER BY" or "RIGHT-MOST
-						// TERM"), PostgreSQL's Sort node (an Incremental
-						// Sort over ties is fine).
-						if tc.ordered && (strings.Contains(text, "TEMP B-TREE FOR ORDER BY") ||
+						// B-TREE FOR ORDER BY" (or of each group of ties:
+						// "FOR LAST TERM OF ORDER BY", "RIGHT-MOST TERM";
+						// a descending sort with the key ascending did
+						// that), PostgreSQL's Sort node (an Incremental
+						// Sort over ties of a 256-character prefix is
+						// fine).
+						if tc.ordered && (strings.Contains(text, "USE TEMP B-TREE") ||
 							strings.Contains(strings.ReplaceAll(text, "Incremental Sort", ""), "Sort  (")) {
 							t.Errorf("%s: the plan sorts the matching rows instead of reading the index in order:\n%s\nSQL: %s", page, text, q)
+						}
+						// A descending sort reads ties from their end, and
+						// the group cut by the page's end from its start:
+						// a seek on the whole group, in key order.
+						if o, _ := resolve(t, popts); tc.ordered && reversedTies(o) {
+							q, args, ok := tieQuery(t, tc.f, popts)
+							if !ok {
+								continue
+							}
+							text := explainSQL(t, q, args, false)
+							t.Logf("%s: the statement of the last group of ties:\n%s", page, text)
+							if !strings.Contains(text, "entries_ns") || strings.Contains(text, "USE TEMP B-TREE") ||
+								strings.Contains(strings.ReplaceAll(text, "Incremental Sort", ""), "Sort  (") {
+								t.Errorf("%s: the statement of the last group of ties does not read a declared index in key order:\n%s\nSQL: %s", page, text, q)
+							}
+							if s.Dialect() == "postgres" {
+								checkPGSeek(t, page+" (last group of ties)", explainSQL(t, q, args, true), 2)
+							} else if !strings.Contains(text, "(namespace_id=? AND <expr>=? AND <expr>=? AND <expr>=?") {
+								t.Errorf("%s: the statement of the last group of ties does not seek every column before the key:\n%s\nSQL: %s", page, text, q)
+							}
 						}
 					}
 				})

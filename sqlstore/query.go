@@ -288,28 +288,90 @@ type sortCol struct {
 
 // buildQuery writes the statement of Query on the namespace whose id is
 // nsID, as of now (expired entries excluded): filter, sort, cursor
-// position, limit and offset. It is the only place that does, so EXPLAIN
-// tests see exactly what Query runs.
+// position, limit and offset. It and buildTieQuery are the only places
+// that do, so EXPLAIN tests see exactly what Query runs.
+//
+// When reversedTies holds, the statement orders ties by key descending,
+// so that a declared index read backwards gives the whole order (an index
+// ends in the key ascending: read backwards, ties come in descending key
+// order); queryPage puts each group of ties back in ascending key order,
+// and reads the group cut by the end of the page with buildTieQuery.
 func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
+	b, order, sorts, hash, err := x.querySelect(f, o, nsID, now)
+	if err != nil {
+		return "", nil, nil, "", err
+	}
+	q, args, err = pageLimit(b.OrderBy(order...), o).ToSql()
+	return q, args, sorts, hash, err
+}
+
+// reversedTies reports whether Query reads ties in descending key order
+// and reverses them (see buildQuery): a sort whose fields are all
+// descending, none of them the key, on a page with a limit and no offset
+// (an offset counts rows in the final order).
+func reversedTies(o storage.CallOptions) bool {
+	if len(o.SortFields) == 0 || o.Limit < 0 || o.Offset > 0 {
+		return false
+	}
+	for i, f := range o.SortFields {
+		if !o.Sort[i].Desc || f.Root == storage.RootKey {
+			return false
+		}
+	}
+	return true
+}
+
+// buildTieQuery writes the statement that reads the first n entries, in
+// key order, of the group of ties whose sort values are vals (a row of
+// buildQuery's result): the same filter and cursor position, and an
+// equality on every sort expression, which on a declared index is a seek
+// on every column before the key.
+func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time, vals []sortValue, n int) (string, []any, error) {
+	b, _, sorts, _, err := x.querySelect(f, o, nsID, now)
+	if err != nil {
+		return "", nil, err
+	}
+	c := x.compiler()
+	for i, sc := range sorts {
+		v := vals[i]
+		switch sc.field.Root {
+		case storage.RootValue, storage.RootMetadata:
+			num, _ := v.num()
+			str := ""
+			if v.Str != nil {
+				str = *v.Str
+			}
+			b = b.Where(c.PathGroup(sc.field, v.Rank, num, str))
+		case storage.RootVersion:
+			b = b.Where(sq.Expr("version = ?", v.Int))
+		case storage.RootCreatedAt, storage.RootUpdatedAt:
+			b = b.Where(sq.Expr(sc.exprs[0]+" = ?", c.TimeParam(time.UnixMicro(v.Int).UTC())))
+		}
+	}
+	return b.OrderBy("key ASC").Limit(uint64(n)).ToSql()
+}
+
+// querySelect writes Query's SELECT without ORDER BY and LIMIT (see
+// buildQuery), and the ORDER BY terms.
+func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, err error) {
 	const op = "query"
 	ns := o.Namespace.Name
 	e, err := f.Compile()
 	if err != nil {
-		return "", nil, nil, "", err
+		return b, nil, nil, "", err
 	}
 	c := x.compiler()
 	where, err := c.Where(e)
 	if err != nil {
-		return "", nil, nil, "", err
+		return b, nil, nil, "", err
 	}
 	fj, err := json.Marshal(f)
 	if err != nil {
-		return "", nil, nil, "", storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+		return b, nil, nil, "", storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
 	}
 	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
 	cols := append(c.EntryColumns(), "expires_at")
-	var order []string
 	dir := func(desc bool) string {
 		if desc {
 			return " DESC"
@@ -337,16 +399,20 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, no
 		keyed = fld.Root == storage.RootKey
 	}
 	if !keyed {
-		order = append(order, "key ASC")
+		if reversedTies(o) {
+			order = append(order, "key DESC")
+		} else {
+			order = append(order, "key ASC")
+		}
 	}
-	b := sq.Select(cols...).From("entries").Where(dialect.NamespaceCond(nsID, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
+	b = sq.Select(cols...).From("entries").Where(dialect.NamespaceCond(nsID, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
 		if err == nil && len(cur.Vals) != len(sorts) {
 			err = storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		}
 		if err != nil {
-			return "", nil, nil, "", err
+			return b, nil, nil, "", err
 		}
 		malformed := storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		var ks []dialect.KeysetColumn
@@ -359,17 +425,17 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, no
 				switch v.Rank {
 				case dialect.RankNumber:
 					if n, err = v.num(); err != nil {
-						return "", nil, nil, "", malformed
+						return b, nil, nil, "", malformed
 					}
 				case dialect.RankString:
 					if v.Str == nil {
-						return "", nil, nil, "", malformed
+						return b, nil, nil, "", malformed
 					}
 					str = *v.Str
 				}
 				cols, ok := c.PathKeyset(sc.field, sc.pinned, sc.desc, v.Rank, n, str)
 				if !ok {
-					return "", nil, nil, "", malformed
+					return b, nil, nil, "", malformed
 				}
 				ks = append(ks, cols...)
 			case storage.RootKey:
@@ -387,9 +453,7 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, no
 		ks = append(ks, dialect.KeysetColumn{Expr: "key", Value: cur.Key})
 		b = b.Where(dialect.Keyset(ks))
 	}
-	b = pageLimit(b.OrderBy(order...), o)
-	q, args, err = b.ToSql()
-	return q, args, sorts, hash, err
+	return b, order, sorts, hash, nil
 }
 
 // Query implements storage.Ops.
@@ -415,21 +479,180 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 // queryPage runs Query's statement on the namespace whose id is nsID.
 func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOptions, nsID int64) (storage.QueryResult, error) {
 	const op = "query"
-	ns := o.Namespace.Name
-	q, args, sorts, hash, err := x.buildQuery(f, o, nsID, x.s.now())
+	now := x.s.now()
+	q, args, sorts, hash, err := x.buildQuery(f, o, nsID, now)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
-	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
-	entries := []storage.Entry{}
-	var next cursor
-	type pathVals struct {
-		rank sql.NullInt64
-		num  sql.NullFloat64
-		str  sql.NullString
+	rows, err := x.queryRows(ctx, q, args, sorts, o.Namespace.Name)
+	if err != nil {
+		return storage.QueryResult{}, err
 	}
-	pv := make([]pathVals, len(sorts))
-	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+	more := o.Limit >= 0 && len(rows) > o.Limit
+	if reversedTies(o) {
+		if rows, err = x.untie(ctx, f, o, nsID, now, sorts, rows); err != nil {
+			return storage.QueryResult{}, err
+		}
+	}
+	var res storage.QueryResult
+	if more {
+		rows = rows[:min(o.Limit, len(rows))]
+		if len(rows) > 0 {
+			last := rows[len(rows)-1]
+			res.Cursor = encodeCursor(cursor{Op: op, Hash: hash, Key: last.en.Key, Vals: last.sortValues(sorts)})
+		}
+	}
+	res.Entries = make([]storage.Entry, len(rows))
+	for i, r := range rows {
+		res.Entries[i] = r.en
+	}
+	return res, nil
+}
+
+// untie puts rows, read by a statement that orders ties by descending key
+// (reversedTies), in the order of the sort: each group of ties in
+// ascending key order. A full page (limit + 1 rows) whose last group
+// reaches into the page needs that group's first rows, which the
+// statement, reading it from its end, did not return: they are read with
+// buildTieQuery.
+func (x *ops) untie(ctx context.Context, f storage.Filter, o storage.CallOptions, nsID int64, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+	full := o.Limit + 1
+	if len(rows) < full {
+		reverseTies(rows, sorts)
+		return rows, nil
+	}
+	p := len(rows) - 1
+	for p > 0 && sameTie(rows[p-1], rows[full-1], sorts) {
+		p--
+	}
+	head := rows[:p]
+	reverseTies(head, sorts)
+	if p >= o.Limit {
+		return rows, nil // the page ends before the last group
+	}
+	q, args, err := x.buildTieQuery(f, o, nsID, now, rows[full-1].sortValues(sorts), full-p)
+	if err != nil {
+		return nil, err
+	}
+	group, err := x.queryRows(ctx, q, args, sorts, o.Namespace.Name)
+	if err != nil {
+		return nil, err
+	}
+	// The two statements may see different snapshots outside a
+	// transaction: an entry written in between is not listed twice.
+	seen := make(map[string]bool, len(head))
+	for _, r := range head {
+		seen[r.en.Key] = true
+	}
+	for _, r := range group {
+		if !seen[r.en.Key] {
+			head = append(head, r)
+		}
+	}
+	return head, nil
+}
+
+// reverseTies reverses each run of rows that tie on the sort.
+func reverseTies(rows []queryRow, sorts []sortCol) {
+	for i := 0; i < len(rows); {
+		j := i + 1
+		for j < len(rows) && sameTie(rows[i], rows[j], sorts) {
+			j++
+		}
+		slices.Reverse(rows[i:j])
+		i = j
+	}
+}
+
+// sameTie reports whether a and b sort equal on every field of sorts.
+func sameTie(a, b queryRow, sorts []sortCol) bool {
+	for i, sc := range sorts {
+		switch sc.field.Root {
+		case storage.RootValue, storage.RootMetadata:
+			pa, pb := a.pv[i], b.pv[i]
+			if pa.rank.Int64 != pb.rank.Int64 {
+				return false
+			}
+			switch pa.rank.Int64 {
+			case dialect.RankNumber:
+				if pa.num.Float64 != pb.num.Float64 {
+					return false
+				}
+			case dialect.RankString:
+				if pa.str.String != pb.str.String {
+					return false
+				}
+			}
+		case storage.RootKey:
+			if a.en.Key != b.en.Key {
+				return false
+			}
+		case storage.RootVersion:
+			if a.en.Version != b.en.Version {
+				return false
+			}
+		case storage.RootCreatedAt:
+			if !a.en.CreatedAt.Equal(b.en.CreatedAt) {
+				return false
+			}
+		case storage.RootUpdatedAt:
+			if !a.en.UpdatedAt.Equal(b.en.UpdatedAt) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pathVals are the type rank, number and string of a row at a path sort
+// field (ValueExprs).
+type pathVals struct {
+	rank sql.NullInt64
+	num  sql.NullFloat64
+	str  sql.NullString
+}
+
+// queryRow is a row of Query's statement: the entry, and its values at
+// the path sort fields (pv[i] for sorts[i]).
+type queryRow struct {
+	en storage.Entry
+	pv []pathVals
+}
+
+// sortValues returns the row's position in the sort, as a cursor holds it.
+func (r queryRow) sortValues(sorts []sortCol) []sortValue {
+	vals := make([]sortValue, len(sorts))
+	for i, sc := range sorts {
+		switch sc.field.Root {
+		case storage.RootValue, storage.RootMetadata:
+			vals[i].Rank = r.pv[i].rank.Int64
+			if r.pv[i].num.Valid {
+				vals[i].Num = strconv.FormatFloat(r.pv[i].num.Float64, 'g', -1, 64)
+			}
+			if r.pv[i].str.Valid {
+				s := r.pv[i].str.String
+				vals[i].Str = &s
+			}
+		case storage.RootKey:
+			k := r.en.Key
+			vals[i].Str = &k
+		case storage.RootVersion:
+			vals[i].Int = r.en.Version
+		case storage.RootCreatedAt:
+			vals[i].Int = r.en.CreatedAt.UnixMicro()
+		case storage.RootUpdatedAt:
+			vals[i].Int = r.en.UpdatedAt.UnixMicro()
+		}
+	}
+	return vals
+}
+
+// queryRows runs a statement of buildQuery or buildTieQuery on namespace
+// ns and reads its rows.
+func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortCol, ns string) ([]queryRow, error) {
+	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
+	rows := []queryRow{}
+	err := x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
 		var en storage.Entry
 		var vs, ms string
 		var value, md []byte
@@ -442,8 +665,11 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOpt
 		} else {
 			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt, &xTime}
 		}
+		var pv []pathVals
+		if len(sorts) > 0 {
+			pv = make([]pathVals, len(sorts))
+		}
 		for i, sc := range sorts {
-			pv[i] = pathVals{}
 			if isPath(sc.field) {
 				dest = append(dest, &pv[i].rank, &pv[i].num, &pv[i].str)
 			}
@@ -461,49 +687,10 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOpt
 			en.ExpiresAt = fromOptTime(xTime)
 		}
 		en.Namespace = ns
-		entries = append(entries, en)
-		if o.Limit < 0 || len(entries) != o.Limit {
-			return nil
-		}
-		// The last entry of the page: remember its position.
-		vals := make([]sortValue, len(sorts))
-		for i, sc := range sorts {
-			switch sc.field.Root {
-			case storage.RootValue, storage.RootMetadata:
-				vals[i].Rank = pv[i].rank.Int64
-				if pv[i].num.Valid {
-					vals[i].Num = strconv.FormatFloat(pv[i].num.Float64, 'g', -1, 64)
-				}
-				if pv[i].str.Valid {
-					s := pv[i].str.String
-					vals[i].Str = &s
-				}
-			case storage.RootKey:
-				k := en.Key
-				vals[i].Str = &k
-			case storage.RootVersion:
-				vals[i].Int = en.Version
-			case storage.RootCreatedAt:
-				vals[i].Int = en.CreatedAt.UnixMicro()
-			case storage.RootUpdatedAt:
-				vals[i].Int = en.UpdatedAt.UnixMicro()
-			}
-		}
-		next = cursor{Op: op, Hash: hash, Key: en.Key, Vals: vals}
+		rows = append(rows, queryRow{en: en, pv: pv})
 		return nil
 	})
-	if err != nil {
-		return storage.QueryResult{}, err
-	}
-	var res storage.QueryResult
-	if o.Limit >= 0 && len(entries) > o.Limit {
-		entries = entries[:o.Limit]
-		if o.Limit > 0 {
-			res.Cursor = encodeCursor(next)
-		}
-	}
-	res.Entries = entries
-	return res, nil
+	return rows, err
 }
 
 func isPath(f storage.Field) bool {

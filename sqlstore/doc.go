@@ -215,8 +215,11 @@
 // it stays near wal_autocheckpoint's 1000 pages beyond the largest
 // transaction. Readers that hold snapshots back to back can starve those
 // passive checkpoints; past 64 MiB the store runs a TRUNCATE checkpoint
-// (walrestart.go), which makes writes wait, at most busy_timeout, for the
-// snapshots then open to end.
+// (walrestart.go). It first drains the store's read-only transactions:
+// Begin of a new one waits while those open end (at most 5 s), so that the
+// checkpoint, during which writes wait, waits only for plain reads. Without
+// the drain, read-only transactions that each outlived busy_timeout made
+// every checkpoint fail, and the WAL of a 15-minute soak grew to 2.4 GB.
 //
 // # Queries
 //

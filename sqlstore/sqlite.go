@@ -731,12 +731,26 @@ func (s sqliteQ) exec(ctx context.Context, q string, args ...any) (int64, error)
 // store's statement cache (txStmts).
 func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, error) {
 	db, cache := e.w, e.wc // BEGIN IMMEDIATE: _txlock=immediate
+	counted := false       // in the WAL restarter's read-only count
 	if opts.ReadOnly {
 		db, cache = e.r, e.rc // BEGIN: database/sql's ReadOnly
+		if e.walr != nil {
+			if err := e.walr.enterRO(ctx); err != nil {
+				return nil, err
+			}
+			counted = true
+		}
+	}
+	leave := func() {
+		if counted {
+			counted = false
+			e.walr.leaveRO()
+		}
 	}
 	cache.warm(ctx)
 	conn, err := db.Conn(ctx)
 	if err != nil {
+		leave()
 		return nil, err
 	}
 	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -751,9 +765,10 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 	if err != nil {
 		cancel()
 		_ = conn.Close()
+		leave()
 		return nil, err
 	}
-	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: e.bind(txStmts{c: cache, tx: tx})}, nil
+	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: e.bind(txStmts{c: cache, tx: tx}), leave: leave}, nil
 }
 
 // sqliteTx is an open SQLite transaction on a connection it holds.
@@ -764,6 +779,7 @@ type sqliteTx struct {
 	cancel     context.CancelFunc // ends the transaction's context, once it has ended
 	bound      querier
 	savepoints int
+	leave      func() // counts a read-only transaction out of the WAL restarter's drain (idempotent)
 }
 
 func (t *sqliteTx) q() querier { return t.bound }
@@ -791,13 +807,16 @@ func (t *sqliteTx) commit(context.Context) error {
 	t.e.count()
 	err := t.tx.Commit()
 	t.cancel()
-	return errors.Join(err, t.conn.Close())
+	err = errors.Join(err, t.conn.Close())
+	t.leave()
+	return err
 }
 
 func (t *sqliteTx) rollback(context.Context) error {
 	t.e.count()
 	err := t.tx.Rollback()
 	t.cancel()
+	defer t.leave()
 	if err != nil && !errors.Is(err, sql.ErrTxDone) && !strings.Contains(err.Error(), "no transaction is active") {
 		// The connection's state is unknown: do not give it back to the pool.
 		_ = t.conn.Raw(func(any) error { return driver.ErrBadConn })

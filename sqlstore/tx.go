@@ -24,6 +24,9 @@ import (
 // from Begin to its end, so other writes wait for it (bounded by their
 // contexts); a read-only transaction reads a snapshot on a reader
 // connection. On PostgreSQL each transaction holds one pooled connection.
+// A read-only Begin on a SQLite file may wait a moment (at most about 5 s
+// and the checkpoint's time) while the store empties a WAL past 64 MiB:
+// see the package documentation, WAL.
 func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
 	const op = "begin"
 	if _, err := s.start(ctx, op, 0, nil); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -20,12 +21,25 @@ import (
 // Readers that start after the copy read from the database file and do not
 // hold it up, so the wait is at most the longest snapshot then open. When
 // it cannot finish (a snapshot stays open longer), it tries again, less
-// often. The price is that stall of the writes, once per walRestartBytes
-// written while snapshots are held.
+// often.
+//
+// The wait is for the snapshots open when the copy ends, and a snapshot may
+// live longer than busy_timeout (a read-only transaction, an export): the
+// checkpoint would then fail each time, and the WAL grow, with writes
+// stalled busy_timeout at each try. So, before it checkpoints, the
+// restarter drains this process's read-only transactions: Begin of a new
+// one waits (bounded by its context) while those open end, at most
+// walDrainMax; once none is open it checkpoints, waiting only for plain
+// reads, which are short, and lets the waiting Begins go. The price is paid
+// by read-only transactions beginning during the drain, not by the writes;
+// when the drain times out (a transaction stays open longer) it checkpoints
+// anyway, as before, and tries again later. Snapshots of other processes
+// are not drained: busy_timeout bounds them as before.
 var (
 	walRestartBytes int64 = 64 << 20 // a variable for the tests
 	walWatchEvery         = time.Second
 	walWatchMax           = 30 * time.Second
+	walDrainMax           = 5 * time.Second
 )
 
 // walRestarter runs until stop is closed; done is closed when it returns.
@@ -35,6 +49,72 @@ type walRestarter struct {
 	busy time.Duration
 	stop chan struct{}
 	done chan struct{}
+
+	mu       sync.Mutex
+	openRO   int           // read-only transactions open in this process
+	draining chan struct{} // while a drain runs: closed when it ends
+	drained  chan struct{} // while a drain runs: closed when openRO is 0
+}
+
+// enterRO counts a read-only transaction in, waiting while a drain runs
+// (bounded by ctx).
+func (r *walRestarter) enterRO(ctx context.Context) error {
+	r.mu.Lock()
+	for r.draining != nil {
+		ch := r.draining
+		r.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		r.mu.Lock()
+	}
+	r.openRO++
+	r.mu.Unlock()
+	return nil
+}
+
+// leaveRO counts a read-only transaction out.
+func (r *walRestarter) leaveRO() {
+	r.mu.Lock()
+	r.openRO--
+	if r.openRO == 0 && r.drained != nil {
+		close(r.drained)
+		r.drained = nil
+	}
+	r.mu.Unlock()
+}
+
+// drain holds new read-only transactions back and waits, at most
+// walDrainMax, for the open ones to end; end lets them go again.
+func (r *walRestarter) drain() (end func()) {
+	r.mu.Lock()
+	draining := make(chan struct{})
+	r.draining = draining
+	var drained chan struct{}
+	if r.openRO > 0 {
+		drained = make(chan struct{})
+		r.drained = drained
+	}
+	r.mu.Unlock()
+	end = func() {
+		r.mu.Lock()
+		r.draining, r.drained = nil, nil
+		r.mu.Unlock()
+		close(draining)
+	}
+	if drained == nil {
+		return end
+	}
+	t := time.NewTimer(walDrainMax)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+	case <-r.stop:
+	}
+	return end
 }
 
 func startWALRestarter(w *sql.DB, path string, busy time.Duration) *walRestarter {
@@ -60,7 +140,10 @@ func (r *walRestarter) run() {
 		case <-t.C:
 		}
 		if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
-			if r.truncate() {
+			end := r.drain()
+			ok := r.truncate()
+			end()
+			if ok {
 				every = walWatchEvery
 			} else if every *= 2; every > walWatchMax {
 				every = walWatchMax

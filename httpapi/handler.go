@@ -99,6 +99,9 @@ type Config struct {
 	MaxBytesInFlight int64
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, counts every request by route and code (see
+	// Metrics); the handler does not serve it.
+	Metrics *Metrics
 }
 
 // Handler serves the storage routes over HTTP (see the package
@@ -143,6 +146,13 @@ func (h *Handler) Drain() { h.draining.Store(true) }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &record{}
+	if m := h.cfg.Metrics; m != nil {
+		m.inFlight.Add(1)
+		defer func() {
+			m.inFlight.Add(-1)
+			m.observe(routeLabel(r.URL.Path, rec.route, rec.code), rec.code, time.Since(start))
+		}()
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel panic value, never wrapped

@@ -258,3 +258,26 @@ func keyOwner(key string) (owner string, ok bool) {
 	owner, err := storage.KeyOwner(key)
 	return owner, err == nil
 }
+
+// Replace makes pol grant exactly what src grants, in one step: a call sees
+// either pol's grants before or src's, never a mix or nothing. It is how a
+// server reloads its principals' profiles without a restart. src is only
+// read.
+func (pol *Policy) Replace(src *Policy) {
+	if pol == src {
+		return
+	}
+	src.mu.RLock()
+	g := make(map[string]map[string]Permission, len(src.grants))
+	for pk, scopes := range src.grants {
+		c := make(map[string]Permission, len(scopes))
+		for s, pm := range scopes {
+			c[s] = pm
+		}
+		g[pk] = c
+	}
+	src.mu.RUnlock()
+	pol.mu.Lock()
+	pol.grants = g
+	pol.mu.Unlock()
+}

@@ -51,6 +51,7 @@
 //	                        three quarters of the pool (the rest always serves the
 //	                        calls outside transactions); a beginTransaction that
 //	                        finds them all taken waits, up to --timeout.
+//	--no-metrics            do not serve /metrics (below).
 //	--log-format text|json, --log-level debug|info|warn|error
 //	                        structured logs (log/slog) on stderr, one record per
 //	                        request: method, path, route, principal, status, code,
@@ -69,9 +70,47 @@
 // sha256sum, so the file holds no secret), the principal's public key, and
 // the profiles granted to it (scopes and permissions as in package
 // security; every principal also owns its principal://{pkr} space). The
-// file is read once at start, strictly (an unknown member or an invalid
-// scope stops the server); a warning is logged when other users may read
-// it. See package httpapi for the details.
+// file is read at start, strictly (an unknown member or an invalid scope
+// stops the server); a warning is logged when other users may read it. See
+// package httpapi for the details.
+//
+// SIGHUP reads the file again without a restart: from the next request the
+// new tokens authenticate, the tokens it no longer holds do not, and every
+// principal has the grants of the new profiles (a console session of a
+// dropped principal keeps its cookie but no longer has any grant). A file
+// that does not parse is logged ("auth file reload failed") and the last
+// good one stays in force.
+//
+// # Minting tokens
+//
+//	storeserver token --pkr PKR [--scope SCOPE=PERM]... [--profile NAME] [--add FILE | --json]
+//
+// makes a random token (256 bits, base64url) and prints the auth file entry
+// that grants it on stdout, holding only its SHA-256, and the token on
+// stderr; give the token to the client. --add FILE appends the entry to the
+// auth file instead (created with mode 0600 when missing, checked whole,
+// replaced atomically) and prints only the token; then send the server
+// SIGHUP:
+//
+//	TOKEN=$(storeserver token --pkr alice-pk --scope storage://namespace/users=rw --add auth.json)
+//	kill -HUP "$(pidof storeserver)"
+//
+// # Metrics
+//
+// GET /metrics answers in the Prometheus text format (version 0.0.4), with
+// no token: storage_http_requests_total and the histogram
+// storage_http_request_duration_seconds by route (the operation, healthz,
+// readyz or other) and code (ok or the error code),
+// storage_http_requests_in_flight, storage_open_transactions, and the
+// connection pools' storage_pool_connections{pool,state},
+// storage_pool_max_connections, storage_pool_waits_total and
+// storage_pool_wait_seconds_total (pool postgres, or sqlite_writer and
+// sqlite_reader). No metrics library is linked in (httpapi.Metrics writes
+// the format). Keep the port from untrusted networks or use --no-metrics:
+// the figures tell how busy the server is, never what it stores.
+// OpenTelemetry traces and metrics of the store's operations come from
+// package observe/otelobserve (a module of its own), wrapped around the
+// store by a program that embeds the engine.
 //
 // # Endpoints and status codes
 //
@@ -81,6 +120,7 @@
 //	                        503 from the moment shutdown begins (no token needed)
 //	     /console/          the web console (package console): sign in with a
 //	                        token of the auth file; it acts as that principal
+//	GET  /metrics           Prometheus text format (below; no token needed)
 //
 // 200 success; 400 invalid_request (malformed JSON, wrong member types, an
 // unknown member) and the validation codes (invalid_key, invalid_value, …);

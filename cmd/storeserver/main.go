@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mycelia-kernel/storage/console"
@@ -86,6 +88,7 @@ type options struct {
 	version         bool
 	noConsole       bool
 	secureCookies   bool
+	noMetrics       bool
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -102,6 +105,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
 	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
 	fs.BoolVar(&o.noConsole, "no-console", false, "do not serve the web console at "+console.Prefix)
+	fs.BoolVar(&o.noMetrics, "no-metrics", false, "do not serve "+httpapi.MetricsPath+" (request counts and latencies, open transactions, pool figures;\nPrometheus text format, without authentication)")
 	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
@@ -117,6 +121,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 func printHelp(fs *flag.FlagSet) {
 	{
 		fmt.Fprint(fs.Output(), `Usage: storeserver [flags]
+       storeserver token --pkr PKR [--scope SCOPE=PERM]... [--add FILE]
 
 Serves the storage routes over HTTP: POST /v1/storage/{op} with a JSON body
 is the route storage://{op}; GET /healthz and /readyz report liveness and
@@ -129,6 +134,22 @@ Flags:
 		fmt.Fprint(fs.Output(), `
 Environment:
   STORAGE_DSN   the DSN when --dsn is not given
+
+GET /metrics reports request counts and latencies by route and code, open
+transactions and pool figures in the Prometheus text format (--no-metrics
+turns it off). SIGHUP reads the --auth file again without a restart; a file
+that does not parse leaves the last good one in force.
+
+storeserver token mints a bearer token and prints its auth file entry
+(storeserver token -h).
+
+Auth file (--auth), JSON:
+  {"principals": [
+    {"tokenSHA256": "<hex SHA-256 of the token>", "pkr": "alice-pk",
+     "profiles": [{"name": "users", "scopes": {"storage://namespace/users": "rw",
+                                               "storage://transactions": "rw"}}]},
+    {"token": "<16 bytes or more>", "pkr": "admin-pk",
+     "profiles": [{"name": "admin", "scopes": {"storage://namespace/*": "rw", "principal://*": "rw"}}]}]}
 
 SIGINT or SIGTERM stops the server gracefully: it stops accepting
 connections, lets in-flight requests finish (--shutdown-timeout), then closes
@@ -144,6 +165,9 @@ on SIGINT (Ctrl-C).
 // run is the whole program; it returns the exit code. It serves until ctx
 // ends.
 func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], os.Stdout, stderr)
+	}
 	var o options
 	fs := newFlagSet(&o, stderr)
 	if err := fs.Parse(args); err != nil {
@@ -224,7 +248,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		policy *security.Policy
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout, Logger: log}
 		secOpt []security.Option
-		tokens *httpapi.Tokens
+		tokens *httpapi.AuthFileTokens
 	)
 	if o.anonymous {
 		policy = security.NewPolicy()
@@ -239,7 +263,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		log.Warn("serving WITHOUT AUTHENTICATION (--insecure-anonymous): every caller has full rights; for local development only")
 	} else {
 		var err error
-		tokens, err = httpapi.LoadAuthFile(o.authFile)
+		tokens, err = httpapi.LoadAuthFileTokens(o.authFile)
 		if err != nil {
 			return err
 		}
@@ -248,6 +272,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		cfg.Auth = tokens
 		log.Info("auth file loaded", "file", o.authFile, "tokens", tokens.Len())
 	}
+	stop := reloadOnHangup(tokens, log)
+	defer stop()
 
 	var engOpts []sqlstore.Option
 	if o.maxOpenTx > 0 {
@@ -281,6 +307,12 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	sec := security.NewStore(inner, policy, secOpt...)
 	routes.Register(mux, sec)
 	cfg.Ready = inner
+	var metrics *httpapi.Metrics
+	if !o.noMetrics {
+		metrics = httpapi.NewMetrics()
+		metrics.Register(storeMetrics(inner))
+		cfg.Metrics = metrics
+	}
 	h := httpapi.NewHandler(mux, cfg)
 	var handler http.Handler = h
 	if tokens != nil && !o.noConsole {
@@ -290,6 +322,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 			return err
 		}
 		handler = withConsole(h, con)
+	}
+	if metrics != nil {
+		handler = withMetrics(handler, metrics)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -306,8 +341,11 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
-	if handler != http.Handler(h) {
+	if tokens != nil && !o.noConsole {
 		log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)
+	}
+	if metrics != nil {
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+httpapi.MetricsPath)
 	}
 	return serveUntil(ctx, srv, ln, h, o.shutdownTimeout, log)
 }
@@ -361,12 +399,57 @@ func withPoolSize(dsn string, n int) string {
 	return u.String()
 }
 
+// reloadOnHangup reads the auth file again on every SIGHUP until stop is
+// called: new tokens and grants apply to the next request; a file that does
+// not parse is logged and the previous one stays in force. Without an auth
+// file (tokens nil) a SIGHUP is logged and otherwise ignored.
+func reloadOnHangup(tokens *httpapi.AuthFileTokens, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				if tokens == nil {
+					log.Warn("SIGHUP: no auth file to reload (--insecure-anonymous)")
+					continue
+				}
+				if err := tokens.Reload(); err != nil {
+					log.Error("auth file reload failed; the previous one stays in force", "file", tokens.Path(), "error", err)
+					continue
+				}
+				warnAuthFileMode(log, tokens.Path())
+				log.Info("auth file reloaded", "file", tokens.Path(), "tokens", tokens.Len())
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
+}
+
 // warnAuthFileMode warns when the auth file may be read by other users.
 func warnAuthFileMode(log *slog.Logger, path string) {
 	fi, err := os.Stat(path)
 	if err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("the auth file is readable by other users; prefer mode 0600 and tokenSHA256", "file", path, "mode", fi.Mode().Perm().String())
 	}
+}
+
+// withMetrics serves httpapi.MetricsPath from m and every other request
+// from next.
+func withMetrics(next http.Handler, m *httpapi.Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == httpapi.MetricsPath {
+			m.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withConsole sends the paths under console.Prefix (and the prefix without

@@ -55,8 +55,12 @@ func (s *Store) classify(op string, err error) error {
 		return err
 	}
 	switch c := s.eng.dialect().Classify(err); c {
-	case dialect.ClassSerialization, dialect.ClassDeadlock, dialect.ClassBusy:
-		return &dbError{storage.ErrTxConflict, c.String(), err}
+	case dialect.ClassSerialization:
+		return &dbError{storage.ErrTxConflict, "a concurrent transaction changed what this one read (serialization failure)", err}
+	case dialect.ClassDeadlock:
+		return &dbError{storage.ErrTxConflict, "deadlock with a concurrent transaction", err}
+	case dialect.ClassBusy:
+		return &dbError{storage.ErrTxConflict, "the database is locked by another writer (busy)", err}
 	case dialect.ClassForeignKey:
 		return &dbError{storage.ErrTxConflict, "the namespace was deleted meanwhile", err}
 	case dialect.ClassTxAborted:

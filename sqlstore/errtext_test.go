@@ -156,3 +156,35 @@ func mustDo(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestConflictMessage: a transaction that PostgreSQL aborts to keep it
+// isolated says so in the project's words.
+func TestConflictMessage(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, newPGSchema(t))
+	t.Cleanup(func() { _ = s.Close() })
+	mustDo(t, s.Set(ctx, "k", 1))
+	opts := storage.TxOptions{Isolation: storage.LevelRepeatableRead}
+	t1, err := s.Begin(ctx, opts)
+	mustDo(t, err)
+	t2, err := s.Begin(ctx, opts)
+	mustDo(t, err)
+	defer func() { _ = t1.Rollback(ctx); _ = t2.Rollback(ctx) }()
+	_, err = t2.Get(ctx, "k") // t2's snapshot
+	mustDo(t, err)
+	mustDo(t, t1.Set(ctx, "k", 2))
+	mustDo(t, t1.Commit(ctx))
+	err = t2.Set(ctx, "k", 3)
+	if err == nil {
+		err = t2.Commit(ctx)
+	}
+
+	if !errors.Is(err, storage.ErrTxConflict) || !strings.HasPrefix(err.Error(), `storage: set namespace "default" key "k": transaction conflict, retry: `) {
+		t.Errorf("second writer: %v", err)
+	}
+	for _, leak := range []string{"SQLSTATE", "ERROR:", "could not serialize"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("%q carries driver text %q", err, leak)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,4 +133,33 @@ func BenchmarkWorkloads(b *testing.B) {
 func jsonLen(v any) (int, error) {
 	b, err := json.Marshal(v)
 	return len(b), err
+}
+
+// TestRunIndexesTiny runs the declared-index comparison at a tiny size:
+// every workload runs, and RunIndexes fails when the engine's answer and
+// the baseline's differ (it compares them before measuring).
+func TestRunIndexesTiny(t *testing.T) {
+	for _, d := range dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			rep, err := RunIndexes(t.Context(), Config{Dialect: d, Dir: t.TempDir(), PostgresDSN: os.Getenv("STORAGE_TEST_POSTGRES_DSN"),
+				Size: 3000, Rounds: 1, RoundTime: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, r := range rep.Results {
+				names = append(names, r.Workload)
+				if r.Engine <= 0 || r.Raw <= 0 || r.N < 1 {
+					t.Errorf("%s: engine %s raw %s n %d", r.Workload, r.Engine, r.Raw, r.N)
+				}
+			}
+			if !slices.Equal(names, IndexWorkloads) {
+				t.Errorf("workloads %v, want %v", names, IndexWorkloads)
+			}
+			var b strings.Builder
+			if err := WriteIndexMarkdown(&b, "t", "c", "load\n", DescribeMachine(), []*Report{rep}); err != nil || !strings.Contains(b.String(), "ix/sort-desc-20") {
+				t.Errorf("WriteIndexMarkdown: %v\n%s", err, b.String())
+			}
+		})
+	}
 }

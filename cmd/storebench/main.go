@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -71,6 +72,7 @@ func run() error {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 	soak := flag.Duration("soak", 0, "instead of the benchmarks: a soak run of this length on a SQLite file (mixed load, a reader holding snapshots), sampled every -soak-every")
 	soakEvery := flag.Duration("soak-every", time.Minute, "sampling interval of -soak")
+	indexes := flag.Bool("indexes", false, "instead of the matrix: the declared-index comparison (issue 13) at -sizes (default 100000), written to bench/results/<date>-indexes.md")
 	flag.Parse()
 	if *soak > 0 {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -145,6 +147,18 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *indexes {
+		if *sizesF == "" {
+			sizes = []int{100_000}
+		}
+		if *rounds <= 0 {
+			r = 9
+		}
+		if *roundTime <= 0 {
+			rt = 30 * time.Millisecond
+		}
+		return runIndexes(ctx, strings.Split(*dialects, ","), *pg, *dir, sizes, r, rt, re, *out)
+	}
 
 	m := bench.DescribeMachine()
 	var reps []*bench.Report
@@ -161,11 +175,7 @@ func run() error {
 					Rounds: r, RoundTime: rt, MixedTime: mx, MixedGoroutines: goroutines, TxTime: tx, Only: re, Log: os.Stderr})
 				if rep != nil {
 					reps = append(reps, rep)
-					if d == "sqlite" {
-						m.SQLite = rep.Version
-					} else {
-						m.Postgres = rep.Version
-					}
+					noteVersion(&m, d, rep)
 				}
 				if err != nil {
 					return fmt.Errorf("%s %d x %d B: %w", d, size, vs, err)
@@ -200,4 +210,69 @@ func run() error {
 	}
 	fmt.Fprintln(os.Stderr, "storebench: wrote", *out)
 	return f.Close()
+}
+
+// uptime is the output of uptime(1), or why there is none.
+func uptime() string {
+	out, err := exec.Command("uptime").Output()
+	if err != nil {
+		return "uptime: " + err.Error() + "\n"
+	}
+	return string(out)
+}
+
+// runIndexes runs the declared-index comparison (bench.RunIndexes).
+func runIndexes(ctx context.Context, dialects []string, pg, dir string, sizes []int, rounds int, roundTime time.Duration, only *regexp.Regexp, out string) error {
+	m := bench.DescribeMachine()
+	load := "before: " + uptime()
+	var reps []*bench.Report
+	start := time.Now()
+	for _, d := range dialects {
+		d = strings.TrimSpace(d)
+		if d == "postgres" && pg == "" {
+			fmt.Fprintln(os.Stderr, "storebench: PostgreSQL skipped: no -pg DSN and STORAGE_TEST_POSTGRES_DSN is not set")
+			continue
+		}
+		for _, size := range sizes {
+			fmt.Fprintf(os.Stderr, "storebench: %s, %d entries\n", d, size)
+			rep, err := bench.RunIndexes(ctx, bench.Config{Dialect: d, Dir: dir, PostgresDSN: pg, Size: size,
+				Rounds: rounds, RoundTime: roundTime, Only: only, Log: os.Stderr})
+			if rep != nil {
+				reps = append(reps, rep)
+				noteVersion(&m, d, rep)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %d: %w", d, size, err)
+			}
+			load += "after " + d + " " + strconv.Itoa(size) + ": " + uptime()
+		}
+	}
+	title := fmt.Sprintf("Declared indexes: engine against raw SQL with one index per field, %s (took %s)",
+		time.Now().UTC().Format("2006-01-02"), time.Since(start).Round(time.Second))
+	if out == "" {
+		out = filepath.Join("bench", "results", time.Now().UTC().Format("2006-01-02")+"-indexes.md")
+	}
+	command := "nice go run ./cmd/storebench " + strings.Join(os.Args[1:], " ")
+	if err := bench.WriteIndexMarkdown(os.Stdout, title, command, load, m, reps); err != nil {
+		return err
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteIndexMarkdown(f, title, command, load, m, reps); err != nil {
+		_ = f.Close()
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "storebench: wrote", out)
+	return f.Close()
+}
+
+// noteVersion records the database version of a report of dialect d.
+func noteVersion(m *bench.Machine, d string, rep *bench.Report) {
+	if d == "sqlite" {
+		m.SQLite = rep.Version
+	} else {
+		m.Postgres = rep.Version
+	}
 }

@@ -72,8 +72,8 @@ func ptr[T any](v T) *T { return &v }
 
 // wireOptions serializes the options that were given, and only those.
 func wireOptions(c storage.CallOptions) (*routes.Options, error) {
-	if c.Set == 0 {
-		return nil, nil
+	if c.Set&^storage.KindWritten == 0 {
+		return nil, nil // Written stays here: the answer fills it
 	}
 	if c.Set&storage.KindKeyRanges != 0 {
 		return nil, storage.Invalidf(storage.ErrInvalidOption, "InKeyRanges is not available over HTTP")
@@ -90,6 +90,12 @@ func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 	}
 	if c.Set&storage.KindIfVersion != 0 {
 		w.IfVersion = ptr(c.IfVersion)
+	}
+	if c.Set&storage.KindIfRevision != 0 {
+		w.IfRevision = ptr(c.IfRevision)
+	}
+	if c.Set&storage.KindMustExist != 0 {
+		w.MustExist = ptr(true)
 	}
 	if c.Set&storage.KindMerge != 0 {
 		w.Merge = ptr(true)
@@ -219,7 +225,8 @@ func entryOf(key string, value json.RawMessage, m routes.EntryMeta) storage.Entr
 		m.Metadata = nil
 	}
 	return storage.Entry{Namespace: m.Namespace, Key: key, Value: value, Metadata: m.Metadata,
-		Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: fromWireTime(m.ExpiresAt)}
+		Version: m.Version, Revision: m.Revision, CreateRevision: m.CreateRevision,
+		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: fromWireTime(m.ExpiresAt)}
 }
 
 // fromWireTime is an expiry from the wire: the zero time for none.
@@ -244,21 +251,51 @@ func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (stora
 // its size is the server's to check.
 func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	ns, w, done, err := o.startKey(ctx, op, true, key, opts)
+	c, w, done, err := o.start(ctx, op, true, opts)
 	defer done()
 	if err != nil {
+		return err
+	}
+	ns := c.Namespace.Name
+	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
 	b, err := storage.EncodeValue(value, math.MaxInt)
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}
-	return o.send(ctx, op, routes.RouteSet, routes.SetRequest{Key: &key, Value: b, Options: w}, &routes.Envelope{})
+	var resp routes.WriteResponse
+	if err := o.send(ctx, op, routes.RouteSet, routes.SetRequest{Key: &key, Value: b, Options: w}, &resp); err != nil {
+		return err
+	}
+	report(c, resp)
+	return nil
+}
+
+// report stores what a write wrote where storage.Written asked for it.
+func report(c storage.CallOptions, resp routes.WriteResponse) {
+	if c.Written != nil {
+		*c.Written = storage.WriteResult{Revision: resp.Revision, Version: resp.Version, CreateRevision: resp.CreateRevision}
+	}
 }
 
 // Delete implements storage.Ops: storage://delete.
 func (o ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
-	return o.keyOp(ctx, "delete", routes.RouteDelete, true, key, opts, &routes.Envelope{})
+	const op = "delete"
+	c, w, done, err := o.start(ctx, op, true, opts)
+	defer done()
+	if err != nil {
+		return err
+	}
+	if err := keyErr(op, c.Namespace.Name, key); err != nil {
+		return err
+	}
+	var resp routes.WriteResponse
+	if err := o.send(ctx, op, routes.RouteDelete, routes.KeyRequest{Key: &key, Options: w}, &resp); err != nil {
+		return err
+	}
+	report(c, resp)
+	return nil
 }
 
 // Has implements storage.Ops: storage://has.
@@ -347,7 +384,7 @@ func (o ops) batch(ctx context.Context, op, route, ns string, res *storage.Batch
 			kr.Err = &storage.OpError{Op: op, Namespace: ns, Key: kr.Key,
 				Err: routes.ErrorOf(routes.CodeInternal, "storage: failure without an error")}
 		default:
-			kr.Version = r.Version
+			kr.Version, kr.Revision = r.Version, r.Revision
 		}
 	}
 	return err
@@ -452,16 +489,21 @@ func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 	if err := o.keyOp(ctx, "getMetadata", routes.RouteGetMetadata, false, key, opts, &resp); err != nil {
 		return storage.Metadata{}, err
 	}
-	return storage.Metadata{User: resp.Metadata, Version: resp.Version, CreatedAt: resp.CreatedAt,
+	return storage.Metadata{User: resp.Metadata, Version: resp.Version, Revision: resp.Revision, CreateRevision: resp.CreateRevision,
+		CreatedAt: resp.CreatedAt,
 		UpdatedAt: resp.UpdatedAt, CreatedBy: resp.CreatedBy, UpdatedBy: resp.UpdatedBy, ExpiresAt: fromWireTime(resp.ExpiresAt)}, nil
 }
 
 // SetMetadata implements storage.Ops: storage://setMetadata.
 func (o ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
-	ns, w, done, err := o.startKey(ctx, op, true, key, opts)
+	c, w, done, err := o.start(ctx, op, true, opts)
 	defer done()
 	if err != nil {
+		return err
+	}
+	ns := c.Namespace.Name
+	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
 	b, err := storage.EncodeMetadata(md, math.MaxInt)
@@ -471,7 +513,12 @@ func (o ops) SetMetadata(ctx context.Context, key string, md any, opts ...storag
 	if b == nil {
 		b = []byte("{}")
 	}
-	return o.send(ctx, op, routes.RouteSetMetadata, routes.SetMetadataRequest{Key: &key, Metadata: b, Options: w}, &routes.Envelope{})
+	var resp routes.WriteResponse
+	if err := o.send(ctx, op, routes.RouteSetMetadata, routes.SetMetadataRequest{Key: &key, Metadata: b, Options: w}, &resp); err != nil {
+		return err
+	}
+	report(c, resp)
+	return nil
 }
 
 // Clear implements storage.Ops: storage://clear.

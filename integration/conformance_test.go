@@ -34,6 +34,6 @@ func TestConformance(t *testing.T) {
 			}
 			return s
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true, Revisions: true},
 	})
 }

@@ -37,6 +37,9 @@
 //	overwrite      bool                   false = NoOverwrite (the seed's spelling)
 //	noOverwrite    bool                   true = NoOverwrite; contradicting overwrite = invalid_request
 //	ifVersion      integer >= 1           IfVersion (set, delete, setMetadata)
+//	ifRevision     integer >= 1           IfRevision (set, delete, setMetadata): the key's last
+//	                                      change must have this revision (never reused for a key)
+//	mustExist      bool                   MustExist (set): replace-only, not_found when missing
 //	merge          bool                   Merge (setMetadata)
 //	atomic         bool                   Atomic (setMany, deleteMany)
 //	pattern        string                 Pattern (list)
@@ -88,15 +91,19 @@
 //
 //	route                       request                                   success members
 //	storage://get               {key, options}                            data (the value), key, namespace, metadata,
-//	                                                                      version, createdAt, updatedAt, expiresAt?
-//	storage://set               {key, value, options}                     —
-//	storage://delete            {key, options}                            —
+//	                                                                      version, revision, createRevision,
+//	                                                                      createdAt, updatedAt, expiresAt?
+//	storage://set               {key, value, options}                     revision, version, createRevision (what
+//	                                                                      it wrote: storage.WriteResult)
+//	storage://delete            {key, options}                            revision (of the delete), version (the
+//	                                                                      deleted entry's)
 //	storage://has               {key, options}                            exists
 //	storage://getMany           {keys: [string], options}                 data {key: value}, meta {key: {namespace,
 //	                                                                      metadata, version, createdAt, updatedAt,
 //	                                                                      expiresAt?}},
 //	                                                                      errors {key: error}
-//	storage://setMany           {entries: [{key, value, metadata?, ttl?,  results {key: {success, error?, version?}},
+//	storage://setMany           {entries: [{key, value, metadata?, ttl?,  results {key: {success, error?, version?,
+//	                                                                      revision?}},
 //	                             ttlInSeconds?, ttlMs?, expiresAt?,
 //	                             keepTTL?}],
 //	                             options                                  keys (distinct keys, first-occurrence order)
@@ -114,12 +121,14 @@
 //	storage://listNamespaces    {}                                        namespaces [name], details [{name, owner?,
 //	                                                                      metadata, createdAt, indexes?}] (same
 //	                                                                      order; indexes: declared fields)
-//	storage://getMetadata       {key, options}                            metadata (user), version, createdAt,
-//	                                                                      updatedAt, createdBy?, updatedBy?, expiresAt?
-//	storage://setMetadata       {key, metadata, options}                  —
+//	storage://getMetadata       {key, options}                            metadata (user), version, revision,
+//	                                                                      createRevision, createdAt, updatedAt,
+//	                                                                      createdBy?, updatedBy?, expiresAt?
+//	storage://setMetadata       {key, metadata, options}                  revision, version, createRevision
 //	storage://clear             {options}                                 —
 //	storage://getStatus         {}                                        status {healthy, size, capacity,
-//	                                                                      namespaces, dialect, schemaVersion}
+//	                                                                      namespaces, dialect, schemaVersion,
+//	                                                                      revision, oldestRevision}
 //	storage://getCapabilities   {}                                        capabilities {transactions, query,
 //	                                                                      metadata, batches, capacity}
 //	storage://beginTransaction  {options: {isolation?, readOnly?}}        transactionId, isolation, readOnly

@@ -30,7 +30,7 @@ func Example() {
 	resp, _ = mux.Call(ctx, "storage://set", []byte(`{"key":"user:3"}`))
 	fmt.Println(string(resp))
 	// Output:
-	// {"success":true}
+	// {"success":true,"revision":3,"version":1,"createRevision":3}
 	// {"success":true,"exists":true}
 	// {"success":true,"keys":["user:1"]}
 	// not_found 404

@@ -200,6 +200,12 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 	if o.IfVersion != nil {
 		opts = append(opts, storage.IfVersion(*o.IfVersion))
 	}
+	if o.IfRevision != nil {
+		opts = append(opts, storage.IfRevision(*o.IfRevision))
+	}
+	if o.MustExist != nil && *o.MustExist {
+		opts = append(opts, storage.MustExist())
+	}
 	if o.Merge != nil && *o.Merge {
 		opts = append(opts, storage.Merge())
 	}
@@ -366,8 +372,16 @@ func done(err error) (*Envelope, error) {
 }
 
 func entryMeta(e storage.Entry) EntryMeta {
-	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
-		ExpiresAt: optTime(e.ExpiresAt)}
+	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, Revision: e.Revision, CreateRevision: e.CreateRevision,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+}
+
+// wrote is the answer of a write: what it wrote, or err.
+func wrote(w storage.WriteResult, err error) (*WriteResponse, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &WriteResponse{Revision: w.Revision, Version: w.Version, CreateRevision: w.CreateRevision}, nil
 }
 
 // optTime is an expiry on the wire: nil (absent) for none.
@@ -402,7 +416,7 @@ func (h handlers) get(ctx context.Context, req *KeyRequest) (*GetResponse, error
 	return &GetResponse{Data: e.Value, Key: e.Key, EntryMeta: entryMeta(e)}, nil
 }
 
-func (h handlers) set(ctx context.Context, req *SetRequest) (*Envelope, error) {
+func (h handlers) set(ctx context.Context, req *SetRequest) (*WriteResponse, error) {
 	key, err := requireKey(req.Key)
 	if err != nil {
 		return nil, err
@@ -414,15 +428,18 @@ func (h handlers) set(ctx context.Context, req *SetRequest) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	return done(t.Set(ctx, key, req.Value, opts...))
+	var w storage.WriteResult
+	return wrote(w, t.Set(ctx, key, req.Value, append(opts, storage.Written(&w))...))
 }
 
-func (h handlers) delete(ctx context.Context, req *KeyRequest) (*Envelope, error) {
+func (h handlers) delete(ctx context.Context, req *KeyRequest) (*WriteResponse, error) {
 	key, t, opts, err := h.keyed(req)
 	if err != nil {
 		return nil, err
 	}
-	return done(t.Delete(ctx, key, opts...))
+	var w storage.WriteResult
+	err = t.Delete(ctx, key, append(opts, storage.Written(&w))...)
+	return wrote(w, err)
 }
 
 func (h handlers) has(ctx context.Context, req *KeyRequest) (*HasResponse, error) {
@@ -467,7 +484,7 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 func batchResponse(res storage.BatchResult) *BatchResponse {
 	out := &BatchResponse{Results: make(map[string]KeyResult, len(res.Results)), Keys: make([]string, 0, len(res.Results))}
 	for _, kr := range res.Results {
-		r := KeyResult{Success: kr.Err == nil, Version: kr.Version}
+		r := KeyResult{Success: kr.Err == nil, Version: kr.Version, Revision: kr.Revision}
 		if kr.Err != nil {
 			r.Error = bodyOf(kr.Err)
 		}
@@ -593,11 +610,12 @@ func (h handlers) getMetadata(ctx context.Context, req *KeyRequest) (*MetadataRe
 	if err != nil {
 		return nil, err
 	}
-	return &MetadataResponse{Metadata: md.User, Version: md.Version, CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
+	return &MetadataResponse{Metadata: md.User, Version: md.Version, Revision: md.Revision, CreateRevision: md.CreateRevision,
+		CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
 		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)}, nil
 }
 
-func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*Envelope, error) {
+func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*WriteResponse, error) {
 	key, err := requireKey(req.Key)
 	if err != nil {
 		return nil, err
@@ -613,7 +631,9 @@ func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*En
 	if err != nil {
 		return nil, err
 	}
-	return done(t.SetMetadata(ctx, key, md, opts...))
+	var w storage.WriteResult
+	err = t.SetMetadata(ctx, key, md, append(opts, storage.Written(&w))...)
+	return wrote(w, err)
 }
 
 func requireName(n *string) (string, error) {
@@ -691,7 +711,8 @@ func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusRespon
 		return nil, err
 	}
 	return &StatusResponse{Status: StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
-		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion}}, nil
+		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,
+		Revision: st.Revision, OldestRevision: st.OldestRevision}}, nil
 }
 
 func (h handlers) getCapabilities(_ context.Context, _ *EmptyRequest) (*CapabilitiesResponse, error) {

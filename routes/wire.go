@@ -20,6 +20,8 @@ type Options struct {
 	Overwrite     *bool           `json:"overwrite,omitempty"`
 	NoOverwrite   *bool           `json:"noOverwrite,omitempty"`
 	IfVersion     *int64          `json:"ifVersion,omitempty"`
+	IfRevision    *int64          `json:"ifRevision,omitempty"`
+	MustExist     *bool           `json:"mustExist,omitempty"`
 	Merge         *bool           `json:"merge,omitempty"`
 	Atomic        *bool           `json:"atomic,omitempty"`
 	Pattern       *string         `json:"pattern,omitempty"`
@@ -217,8 +219,11 @@ type EntryMeta struct {
 	Namespace string          `json:"namespace"`
 	Metadata  json.RawMessage `json:"metadata"`
 	Version   int64           `json:"version"`
-	CreatedAt time.Time       `json:"createdAt"`
-	UpdatedAt time.Time       `json:"updatedAt"`
+	// Revision and CreateRevision are the entry's (storage.Entry).
+	Revision       int64     `json:"revision"`
+	CreateRevision int64     `json:"createRevision"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 	// ExpiresAt is the entry's expiry; absent when none.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
@@ -259,6 +264,18 @@ type KeyResult struct {
 	Error   *ErrorBody `json:"error,omitempty"`
 	// Version is the version setMany wrote; absent otherwise.
 	Version int64 `json:"version,omitempty"`
+	// Revision is the revision of the key's change (setMany and
+	// deleteMany); absent when it failed.
+	Revision int64 `json:"revision,omitempty"`
+}
+
+// WriteResponse is the result of set, delete and setMetadata: what the
+// write wrote (storage.WriteResult).
+type WriteResponse struct {
+	Envelope
+	Revision       int64 `json:"revision"`
+	Version        int64 `json:"version"`
+	CreateRevision int64 `json:"createRevision,omitempty"`
 }
 
 // BatchResponse is the result of setMany and deleteMany: one result per
@@ -314,12 +331,14 @@ type NamespacesResponse struct {
 // system fields beside it.
 type MetadataResponse struct {
 	Envelope
-	Metadata  map[string]any `json:"metadata"`
-	Version   int64          `json:"version"`
-	CreatedAt time.Time      `json:"createdAt"`
-	UpdatedAt time.Time      `json:"updatedAt"`
-	CreatedBy string         `json:"createdBy,omitempty"`
-	UpdatedBy string         `json:"updatedBy,omitempty"`
+	Metadata       map[string]any `json:"metadata"`
+	Version        int64          `json:"version"`
+	Revision       int64          `json:"revision"`
+	CreateRevision int64          `json:"createRevision"`
+	CreatedAt      time.Time      `json:"createdAt"`
+	UpdatedAt      time.Time      `json:"updatedAt"`
+	CreatedBy      string         `json:"createdBy,omitempty"`
+	UpdatedBy      string         `json:"updatedBy,omitempty"`
 	// ExpiresAt is the entry's expiry; absent when none.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
@@ -332,6 +351,10 @@ type StatusJSON struct {
 	Namespaces    int64  `json:"namespaces"`
 	Dialect       string `json:"dialect"`
 	SchemaVersion int64  `json:"schemaVersion"`
+	// Revision is the store's current revision, OldestRevision the oldest
+	// in its change log (storage.Status).
+	Revision       int64 `json:"revision"`
+	OldestRevision int64 `json:"oldestRevision"`
 }
 
 // StatusResponse is the result of getStatus.

@@ -320,7 +320,8 @@ func (s *Store) LookupTx(id string) (storage.Tx, error) {
 }
 
 // Status implements storage.Store. Any authenticated principal may call
-// it; Size and Namespaces count what the caller may not see, so they are
+// it; Size and Namespaces count what the caller may not see, and Revision
+// and OldestRevision move with changes the caller may not see, so they are
 // reported as 0 unless the caller may read everything (read on both
 // storage://namespace/* and principal://*).
 func (s *Store) Status(ctx context.Context) (storage.Status, error) {
@@ -333,7 +334,7 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 		return st, err
 	}
 	if !sub.everything().Has(Read) {
-		st.Size, st.Namespaces = 0, 0
+		st.Size, st.Namespaces, st.Revision, st.OldestRevision = 0, 0, 0, 0
 	}
 	return st, nil
 }

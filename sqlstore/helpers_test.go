@@ -62,7 +62,7 @@ func harness(c testConfig) storetest.Harness {
 			}
 			return openTest(t, dsn, opts...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true, Revisions: true},
 		Check:    checkInvariants,
 	}
 }

@@ -41,6 +41,11 @@ type Supports struct {
 	// KeepTTL, Item.TTL ...) and honors Config.Clock. The "Expiry" tests run
 	// only when it is declared.
 	Expiry bool
+	// Revisions: the store keeps store-wide revisions (Entry.Revision,
+	// KeyResult.Revision, Status.Revision) and honors IfRevision,
+	// MustExist and Written. The "Revisions" tests run only when it is
+	// declared.
+	Revisions bool
 }
 
 // Harness connects the suite to one backend and configuration.
@@ -135,6 +140,7 @@ func groups() []group {
 		{"Expiry", expiryTests},
 		{"Indexes", indexTests},
 		{"Limits", limitTests},
+		{"Revisions", revisionTests},
 	}
 }
 

@@ -24,6 +24,7 @@ type entryJSON struct {
 	Value     json.RawMessage `json:"value"`
 	Metadata  json.RawMessage `json:"metadata"`
 	Version   int64           `json:"version"`
+	Revision  int64           `json:"revision"`
 	CreatedAt time.Time       `json:"createdAt"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 	CreatedBy string          `json:"createdBy,omitempty"`
@@ -33,7 +34,7 @@ type entryJSON struct {
 
 func toJSON(e storage.Entry) entryJSON {
 	return entryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata,
-		Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+		Version: e.Version, Revision: e.Revision, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
 }
 
 // optTime is an expiry in --json output: absent (nil) for none.
@@ -140,6 +141,7 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(tw, "namespace:\t%s\n", e.Namespace)
 		fmt.Fprintf(tw, "key:\t%s\n", e.Key)
 		fmt.Fprintf(tw, "version:\t%d\n", e.Version)
+		fmt.Fprintf(tw, "revision:\t%d\n", e.Revision)
 		fmt.Fprintf(tw, "created:\t%s%s\n", e.CreatedAt.Format(timeFormat), by(md.CreatedBy))
 		fmt.Fprintf(tw, "updated:\t%s%s\n", e.UpdatedAt.Format(timeFormat), by(md.UpdatedBy))
 		fmt.Fprintf(tw, "expires:\t%s\n", expiryLine(e.ExpiresAt))
@@ -198,6 +200,9 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 	if c.ifVersion > 0 {
 		opts = append(opts, storage.IfVersion(c.ifVersion))
 	}
+	if c.ifRevision > 0 {
+		opts = append(opts, storage.IfRevision(c.ifRevision))
+	}
 	exp, err := c.expiryOpt()
 	if err != nil {
 		return err
@@ -212,7 +217,7 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			out := map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version}
+			out := map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version, "revision": e.Revision}
 			if !e.ExpiresAt.IsZero() {
 				out["expiresAt"] = e.ExpiresAt
 			}
@@ -223,7 +228,7 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 		if !e.ExpiresAt.IsZero() {
 			expires = ", expires " + expiryLine(e.ExpiresAt)
 		}
-		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d%s)\n", args[0], c.nsName(), e.Version, expires)
+		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d, revision %d%s)\n", args[0], c.nsName(), e.Version, e.Revision, expires)
 		return nil
 	})
 }
@@ -232,6 +237,9 @@ func cmdDelete(ctx context.Context, c *cli, args []string) error {
 	opts := c.nsOpts()
 	if c.ifVersion > 0 {
 		opts = append(opts, storage.IfVersion(c.ifVersion))
+	}
+	if c.ifRevision > 0 {
+		opts = append(opts, storage.IfRevision(c.ifRevision))
 	}
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
 		if err := s.Delete(ctx, args[0], opts...); err != nil {
@@ -285,7 +293,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 			}
 			if c.json {
 				c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "metadata": md.User,
-					"version": md.Version, "createdAt": md.CreatedAt, "updatedAt": md.UpdatedAt,
+					"version": md.Version, "revision": md.Revision, "createdAt": md.CreatedAt, "updatedAt": md.UpdatedAt,
 					"createdBy": md.CreatedBy, "updatedBy": md.UpdatedBy, "expiresAt": optTime(md.ExpiresAt)})
 				return nil
 			}
@@ -295,6 +303,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 			}
 			tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
 			fmt.Fprintf(tw, "version:\t%d\n", md.Version)
+			fmt.Fprintf(tw, "revision:\t%d\n", md.Revision)
 			fmt.Fprintf(tw, "created:\t%s%s\n", md.CreatedAt.Format(timeFormat), byActor(md.CreatedBy))
 			fmt.Fprintf(tw, "updated:\t%s%s\n", md.UpdatedAt.Format(timeFormat), byActor(md.UpdatedBy))
 			fmt.Fprintf(tw, "expires:\t%s\n", expiryLine(md.ExpiresAt))
@@ -319,6 +328,9 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 	}
 	if c.ifVersion > 0 {
 		opts = append(opts, storage.IfVersion(c.ifVersion))
+	}
+	if c.ifRevision > 0 {
+		opts = append(opts, storage.IfRevision(c.ifRevision))
 	}
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
 		if err := s.SetMetadata(ctx, args[0], md, opts...); err != nil {

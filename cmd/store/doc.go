@@ -11,16 +11,16 @@
 // Commands:
 //
 //	get KEY                  print an entry: value (indented), metadata,
-//	                         version, created and updated times
+//	                         version, revision, created and updated times
 //	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
-//	                         stdin (--metadata, --no-overwrite, --if-version,
+//	                         stdin (--metadata, --no-overwrite, --if-version, --if-revision,
 //	                         --ttl 10m, --expires-at TIME, --keep-ttl; an
 //	                         overwrite without these clears the expiry)
-//	delete KEY               delete an entry (--if-version)
+//	delete KEY               delete an entry (--if-version, --if-revision)
 //	has KEY                  print true or false (exit 3 when false)
 //	meta KEY [OBJECT]        print an entry's metadata and system fields, or
 //	                         replace its metadata with OBJECT (--merge: an
-//	                         RFC 7396 merge patch; --if-version; "-" reads
+//	                         RFC 7396 merge patch; --if-version, --if-revision; "-" reads
 //	                         stdin)
 //	clear                    delete the entries of -n NAMESPACE, or of every
 //	                         namespace with --all (namespaces stay)
@@ -102,7 +102,7 @@
 //	1  failure: the database, a file, a malformed or truncated import
 //	2  usage: a bad command line, flag, filter or option
 //	3  not found: the key or namespace does not exist
-//	4  conflict: a version mismatch (--if-version), a key that exists
+//	4  conflict: a version mismatch (--if-version, --if-revision), a key that exists
 //	   (--no-overwrite), a namespace that exists or is not empty, an
 //	   import's conflicting key or namespace
 package main

@@ -85,6 +85,7 @@ type cli struct {
 	pattern    string
 	metadata   string
 	ifVersion  int64
+	ifRevision int64
 	noOverwr   bool
 	ttl        string
 	expiresAt  string
@@ -127,6 +128,7 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.expiresAt, "expires-at", "", "set: the entry expires at `TIME` (RFC 3339)")
 	fs.BoolVar(&c.keepTTL, "keep-ttl", false, "set: keep the entry's expiry (an overwrite clears it otherwise)")
 	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete, meta: only if the entry is at `VERSION`")
+	fs.Int64Var(&c.ifRevision, "if-revision", 0, "set, delete, meta: only if the entry's last change is `REVISION` (never reused, unlike versions)")
 	fs.BoolVar(&c.recursive, "recursive", false, "ns delete: delete the namespace's entries too")
 	fs.BoolVar(&c.merge, "merge", false, "meta: apply OBJECT as an RFC 7396 JSON merge patch instead of replacing")
 	fs.BoolVar(&c.all, "all", false, "clear: every namespace")

@@ -70,7 +70,7 @@ func TestCommands(t *testing.T) {
 
 			// set: human and JSON, value from an argument and from stdin.
 			r := cli("", "set", "user:1", `{"name":"Ada","age":36,"tags":["x"]}`, "--metadata", `{"owner":"ops"}`).want(t, exitOK)
-			if !strings.Contains(r.stdout, `set "user:1" in namespace "default" (version 1)`) {
+			if !strings.Contains(r.stdout, `set "user:1" in namespace "default" (version 1, revision `) {
 				t.Errorf("set: %q", r.stdout)
 			}
 			m := cli(`{"name":"Bob","age":17}`, "--json", "set", "user:2", "-").want(t, exitOK).decode(t)
@@ -78,6 +78,22 @@ func TestCommands(t *testing.T) {
 				t.Errorf("set --json: %v", m)
 			}
 			cli("", "set", "user:1", `{"name":"Ada","age":37}`, "--if-version", "1", "--actor", "ada").want(t, exitOK)
+			// --if-revision: a stale revision is a conflict; the entry's own
+			// revision (shown by get) succeeds, on set and on delete.
+			cli("", "set", "rev:tmp", `1`).want(t, exitOK)
+			revOf := func() string {
+				g := cli("", "--json", "get", "rev:tmp").want(t, exitOK).decode(t)
+				rev, _ := g["revision"].(float64)
+				if rev < 1 {
+					t.Fatalf("get --json: no revision in %v", g)
+				}
+				return fmt.Sprint(int64(rev))
+			}
+			rev := revOf()
+			cli("", "set", "rev:tmp", `2`, "--if-revision", rev+"0").want(t, exitConflict)
+			cli("", "set", "rev:tmp", `2`, "--if-revision", rev).want(t, exitOK)
+			cli("", "delete", "rev:tmp", "--if-revision", rev).want(t, exitConflict)
+			cli("", "delete", "rev:tmp", "--if-revision", revOf()).want(t, exitOK)
 			cli("", "set", "user:1", `{"name":"Ada"}`, "--if-version", "1").want(t, exitConflict)
 			cli("", "set", "user:1", `1`, "--no-overwrite").want(t, exitConflict)
 			cli("", "set", "user:3", `not json`).want(t, exitUsage)

@@ -42,7 +42,7 @@ func TestConformance(t *testing.T) {
 			})
 			return observe.Wrap(inner, observe.Hooks(otelobserve.New(tel.tp, tel.mp, otelobserve.WithDialect("sqlite")), count))
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Expiry: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Expiry: true, Revisions: true},
 	})
 	if total.Load() == 0 {
 		t.Error("the suite made no observed operation")

@@ -56,7 +56,7 @@ func Harness(name string, newStore func(t *testing.T, opts ...sqlstore.Option) s
 		New: func(t *testing.T, cfg storetest.Config) storage.Store {
 			return newStore(t, Options(cfg)...)
 		},
-		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true},
+		Supports: storetest.Supports{Capacity: true, MaxValueSize: true, Transactions: true, Expiry: true, Revisions: true},
 	}
 }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The write-path cost of the change log (issue 17), side by side: runs
+# sqlstore's BenchmarkWritePath on this tree and on BASE (a commit from
+# before the change log, default the parent of the commit that added it),
+# in alternating rounds against the same databases, and prints each
+# benchmark's median ns/op and the ratio of throughputs (with / without).
+#
+#   STORAGE_TEST_POSTGRES_DSN=... bash bench/changelog.sh [ROUNDS] [BENCHTIME]
+#
+# Needs git; builds BASE in a temporary worktree.
+set -euo pipefail
+ROUNDS="${1:-3}"
+BENCHTIME="${2:-1s}"
+ROOT="$(git rev-parse --show-toplevel)"
+BASE="${BASE:-$(git -C "$ROOT" log --format=%H -n 1 --grep='Revisions and a change log (issue 17, part 1)')^}"
+TMP="$(mktemp -d)"
+trap 'git -C "$ROOT" worktree remove --force "$TMP/base" >/dev/null 2>&1 || true; rm -rf "$TMP"' EXIT
+git -C "$ROOT" worktree add --detach "$TMP/base" "$BASE" >/dev/null 2>&1
+cp "$ROOT/sqlstore/changelog_bench_test.go" "$TMP/base/sqlstore/"
+(cd "$TMP/base" && go test -c -o "$TMP/base.test" ./sqlstore)
+(cd "$ROOT" && go test -c -o "$TMP/new.test" ./sqlstore)
+run() { # tree binary round
+	(cd "$1/sqlstore" && "$2" -test.run '^$' -test.bench BenchmarkWritePath -test.benchtime "$BENCHTIME") |
+		awk -v tag="$3" '/^BenchmarkWritePath/ {print tag, $1, $3}'
+}
+for r in $(seq "$ROUNDS"); do
+	run "$TMP/base" "$TMP/base.test" without
+	run "$ROOT" "$TMP/new.test" with
+done >"$TMP/results"
+uptime
+awk '
+	{ v[$1 " " $2] = v[$1 " " $2] " " $3; names[$2] = 1 }
+	function median(s,   a, n, i, j, t) {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		printf "%-48s %14s %14s %8s\n", "benchmark (median ns/op)", "without", "with", "ratio"
+		for (b in names) {
+			w = median(v["without " b]); c = median(v["with " b])
+			printf "%-48s %14.0f %14.0f %8.2f\n", b, w, c, w / c
+		}
+	}' "$TMP/results" | sort

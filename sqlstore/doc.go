@@ -250,15 +250,26 @@
 //   - Declared indexes (storage.WithIndexes, at most storage.MaxIndexes
 //     per namespace) are one B-tree index per (namespace, field), partial
 //     on the namespace (WHERE namespace_id = <id>, named entries_ns<id>_…),
-//     over (namespace_id, type rank, number, string key, key), where the
-//     string key is the string on SQLite and its first 256 characters on
-//     PostgreSQL, the full string being rechecked in WHERE and ORDER BY:
-//     any value may sit in an indexed field. One index serves eq, in,
-//     ranges, startsWith and sorts on the field; typed comparisons pin the
-//     type rank ("rank = 4 AND number > ?") and a sort on a field the
-//     filter pins to one type leaves the rank out of ORDER BY, so the
-//     index gives the order (see dialect/index.go, which writes index,
-//     WHERE and ORDER BY from the same code). Query and Count name the
+//     over (namespace_id, type rank, number key, string key, key) on
+//     SQLite and (type rank, number key, string key, key) on PostgreSQL
+//     (whose planner drops namespace_id = <id> as implied by the partial
+//     index, so a leading namespace_id column would allow no seek), where
+//     the number key is the number (0 for other types) and the string key
+//     the string on SQLite and its first 256 characters on PostgreSQL (''
+//     for other types), the full string being rechecked in WHERE and ORDER
+//     BY: any value may sit in an indexed field. One index serves eq, in,
+//     ranges, startsWith and sorts on the field; typed comparisons pin
+//     every column before the one they compare ("rank = 4 AND string key
+//     = '' AND number key = ?"), so an equality is a seek that returns
+//     rows in key order, and a sort on a field the filter pins to one type
+//     leaves the rank out of ORDER BY, so the index gives the order (see
+//     dialect/index.go, which writes index, WHERE and ORDER BY from the
+//     same code). A sort whose fields are all descending reads ties in
+//     descending key order (the index backwards), puts each group back in
+//     ascending key order, and reads the group cut by the page's end from
+//     its start with a second statement (query.go, reversedTies). An
+//     index's name hashes its definition: Open replaces indexes of an
+//     older format. Query and Count name the
 //     namespace id as a literal, which partial indexes need; ids are cached
 //     by name and checked in the statement (nsid.go). An index holds no
 //     row of another namespace: it never changes another namespace's

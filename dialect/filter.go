@@ -81,7 +81,7 @@ type jsonDialect interface {
 	// strKey is the string projection as a declared index holds it: a
 	// bounded prefix of str where the database limits the size of an
 	// index entry (PostgreSQL), str itself where it does not (SQLite);
-	// '' (never NULL) for a value that is not a string.
+	// the empty string (never NULL) for a value that is not a string.
 	strKey(col string, path []storage.Segment) string
 	// strKeyLen is the length in characters of strKey's prefix, 0 when
 	// strKey is str.
@@ -258,7 +258,7 @@ func (c *Compiler) isString(col string, path []storage.Segment) sq.And {
 }
 
 // isNumber is "the value at path is a number" as the declared index reads
-// it: the rank, and the string key after the number key (” for a number),
+// it: the rank, and the string key after the number key (the empty string for a number),
 // so that an equality on the number is one on every column before the key
 // and the index gives the rows in key order.
 func (c *Compiler) isNumber(col string, path []storage.Segment) sq.And {

@@ -22,7 +22,7 @@ import (
 // sort; PostgreSQL leaves it out, see postgresJSON.createIndex)
 // where the number key is the number (0 for any other type) and the string
 // key is the string itself on SQLite and its first 256 characters on
-// PostgreSQL ('' for any other type; an index entry there is limited to
+// PostgreSQL (the empty string for any other type; an index entry there is limited to
 // 2,704 bytes; the full string is compared in WHERE and ORDER BY after the
 // prefix, so answers never depend on it). Neither key is ever NULL: a
 // typed comparison pins the columns before the one it compares by
@@ -164,7 +164,7 @@ func (c *Compiler) CreateIndex(name string, nsID int64, f storage.Field, concurr
 // those of the declared index, so the index gives the order. Both
 // directions order identically on every dialect: within one rank only one
 // of the number key and the string key varies (the other is the constant 0
-// or ”), and the full string is all non-NULL or all NULL.
+// or the empty string), and the full string is all non-NULL or all NULL.
 func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 	switch f.Root {
 	case storage.RootValue, storage.RootMetadata:

@@ -255,12 +255,13 @@
 //     (whose planner drops namespace_id = <id> as implied by the partial
 //     index, so a leading namespace_id column would allow no seek), where
 //     the number key is the number (0 for other types) and the string key
-//     the string on SQLite and its first 256 characters on PostgreSQL (''
-//     for other types), the full string being rechecked in WHERE and ORDER
+//     the string on SQLite and its first 256 characters on PostgreSQL (the
+//     empty string for other types), the full string being rechecked in WHERE and ORDER
 //     BY: any value may sit in an indexed field. One index serves eq, in,
 //     ranges, startsWith and sorts on the field; typed comparisons pin
-//     every column before the one they compare ("rank = 4 AND string key
-//     = '' AND number key = ?"), so an equality is a seek that returns
+//     every column before the one they compare (a number: the rank 4,
+//     the empty string key, then "number key = ?"), so an equality is a
+//     seek that returns
 //     rows in key order, and a sort on a field the filter pins to one type
 //     leaves the rank out of ORDER BY, so the index gives the order (see
 //     dialect/index.go, which writes index, WHERE and ORDER BY from the

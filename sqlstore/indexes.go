@@ -17,7 +17,7 @@ import (
 // field of a namespace has one B-tree index of its own, partial on the
 // namespace (WHERE namespace_id = <id>), over the field's type rank,
 // number key (0 for other types), string key (the string, or on PostgreSQL
-// its first 256 characters; '' for other types) and the key, led on SQLite
+// its first 256 characters; the empty string for other types) and the key, led on SQLite
 // by namespace_id: see dialect/index.go, which writes the index,
 // the WHERE terms and the ORDER BY from the same code. The index serves
 // eq, in, ranges, startsWith and sorts on the field; it holds no row of

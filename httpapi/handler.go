@@ -112,6 +112,9 @@ type Handler struct {
 	log      *slog.Logger
 	inFlight *semaphore.Weighted // bytes of the requests being served
 	draining atomic.Bool
+	// known are the routes the Caller had when the handler was made, when
+	// it lists them (*routes.Mux does), for the metrics' route label.
+	known map[string]bool
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -134,7 +137,14 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight)}
+	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight)}
+	if rl, ok := mux.(interface{ Routes() []string }); ok {
+		h.known = make(map[string]bool)
+		for _, r := range rl.Routes() {
+			h.known[r] = true
+		}
+	}
+	return h
 }
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
@@ -150,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.inFlight.Add(1)
 		defer func() {
 			m.inFlight.Add(-1)
-			m.observe(routeLabel(r.URL.Path, rec.route, rec.code), rec.code, time.Since(start))
+			m.observe(h.routeLabel(r.URL.Path, rec), rec.code, time.Since(start))
 		}()
 	}
 	defer func() {
@@ -193,6 +203,7 @@ type record struct {
 	status    int
 	code      string
 	written   bool
+	routed    bool // the request reached the Caller
 }
 
 // RoutePrefix is the scheme of the storage routes: /v1/storage/{op} is
@@ -306,6 +317,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	resp, err := h.mux.Call(ctx, rec.route, body)
+	rec.routed = true
 	if err != nil {
 		h.log.Error("route failed", "route", rec.route, "error", err)
 		h.fail(w, rec, http.StatusInternalServerError, routes.CodeInternal, "internal error")

@@ -100,18 +100,22 @@ func (m *Metrics) observe(route, code string, d time.Duration) {
 	h.count++
 }
 
-// routeLabel is the route label of a request to path whose route (if a
-// storage request) is route and whose error code is code.
-func routeLabel(path, route, code string) string {
+// routeLabel is the metrics' route label of a request to path: the
+// operation when the request names a route the Caller serves (it answered
+// with a code other than unknown_route, or it listed the route when the
+// handler was made), so that no request creates a series of its own.
+func (h *Handler) routeLabel(path string, rec *record) string {
 	switch {
 	case path == HealthPath:
 		return "healthz"
 	case path == ReadyPath:
 		return "readyz"
-	case route == "" || code == "unknown_route":
+	case rec.route == "" || rec.code == "unknown_route":
 		return "other"
+	case h.known[rec.route] || rec.routed:
+		return strings.TrimPrefix(rec.route, RoutePrefix)
 	}
-	return strings.TrimPrefix(route, RoutePrefix)
+	return "other"
 }
 
 // ServeHTTP writes the metrics in the Prometheus text format.

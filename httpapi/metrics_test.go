@@ -74,7 +74,7 @@ func TestMetrics(t *testing.T) {
 		}
 		return []byte(`{"success":true}`), nil
 	}}
-	h := NewHandler(f, Config{Auth: testTokens(t), Logger: discardLogger(), Metrics: m})
+	h := NewHandler(listingCaller{f}, Config{Auth: testTokens(t), Logger: discardLogger(), Metrics: m})
 	auth := map[string]string{"Authorization": "Bearer " + aliceToken, "Content-Type": "application/json"}
 	for range 3 {
 		do(t, h, http.MethodPost, "/v1/storage/set", auth, strings.NewReader(`{}`))
@@ -84,6 +84,7 @@ func TestMetrics(t *testing.T) {
 	for i := range 5 {                                                         // made-up operations make no series of their own
 		do(t, h, http.MethodPost, "/v1/storage/nosuch", auth, strings.NewReader(`{}`))
 		do(t, h, http.MethodGet, "/x"+strconv.Itoa(i), nil, nil)
+		do(t, h, http.MethodPost, "/v1/storage/made"+strconv.Itoa(i), nil, strings.NewReader(`{}`)) // no token
 	}
 	do(t, h, http.MethodGet, HealthPath, nil, nil)
 
@@ -96,6 +97,7 @@ func TestMetrics(t *testing.T) {
 		`storage_http_requests_total{route="get",code="not_found"}`:                          1,
 		`storage_http_requests_total{route="set",code="unauthenticated"}`:                    1,
 		`storage_http_requests_total{route="other",code="unknown_route"}`:                    10,
+		`storage_http_requests_total{route="other",code="unauthenticated"}`:                  5,
 		`storage_http_requests_total{route="healthz",code="ok"}`:                             1,
 		`storage_http_request_duration_seconds_count{route="set",code="ok"}`:                 3,
 		`storage_http_request_duration_seconds_bucket{route="set",code="ok",le="+Inf"}`:      3,
@@ -125,8 +127,8 @@ func TestMetrics(t *testing.T) {
 			n++
 		}
 	}
-	if n != 5 {
-		t.Errorf("%d request series, want 5: %v", n, got)
+	if n != 6 {
+		t.Errorf("%d request series, want 6: %v", n, got)
 	}
 }
 
@@ -150,3 +152,8 @@ func TestMetricsCollectors(t *testing.T) {
 		t.Errorf("POST /metrics: %d", rr.Code)
 	}
 }
+
+// listingCaller is a Caller that lists its routes, as *routes.Mux does.
+type listingCaller struct{ *fakeCaller }
+
+func (listingCaller) Routes() []string { return []string{"storage://get", "storage://set"} }

@@ -152,7 +152,9 @@
 //     keys fail; "success" is false only when the batch failed as a whole
 //     (capacity, a database error), and then results are still there.
 //   - An entry's metadata, or options.metadata, that is null is absent
-//     (keep what is stored); one that is not an object is invalid_value.
+//     (keep what is stored); one that is not an object is invalid_value:
+//     for a setMany entry that key's failure, like an invalid value. The
+//     JSON text reaches the store as sent and is checked there once.
 //   - isolation is "read-uncommitted", "read-committed",
 //     "repeatable-read", "serializable", or ""/"default"; the response
 //     names the level actually in force. A transaction is found by ID on

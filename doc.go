@@ -119,6 +119,28 @@
 // error or panic, and retries ErrTxConflict; it never retries
 // ErrCommitUnknown.
 //
+// # Watch and history
+//
+// Every committed change has a revision, from one increasing sequence per
+// store. A store that implements Watcher streams its changes as a Go
+// iterator of Events (put, delete, expire, metadata, clear, namespace
+// create, delete and metadata), in revision order, with no gap and no
+// duplicate, from now or from a revision given with FromRevision, for one
+// namespace (InNamespace), a key Pattern, and puts whose value matches a
+// filter (Where):
+//
+//	for ev, err := range w.Watch(ctx, storage.InNamespace("users"), storage.FromRevision(last)) {
+//		if err != nil { ... } // ErrCompacted, ErrWatchLagged, ...
+//		last = ev.Revision
+//	}
+//
+// A consumer that falls behind is cut off with ErrWatchLagged (writers
+// never wait for it) and resumes with FromRevision of its last revision;
+// a resume older than the store retains is ErrCompacted, whose
+// *CompactedError names the oldest revision left. A Historian lists a
+// key's changes (History), and Get with AtRevision reads a key as it was,
+// within the same retained window (sqlstore: WithRetention).
+//
 // # Errors
 //
 // Every error wraps one of the sentinel errors in errors.go; test with

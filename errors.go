@@ -137,6 +137,17 @@ var (
 	// written; reads go on working, and writes succeed again once space is
 	// freed, without reopening the store.
 	ErrStorageFull = errors.New("storage: storage full")
+
+	// ErrCompacted is returned by Watch and History for a FromRevision,
+	// and by Get for an AtRevision, older than the change log retains
+	// (compaction removed it). The error is a *CompactedError, which
+	// carries the oldest retained revision.
+	ErrCompacted = errors.New("storage: revision compacted")
+
+	// ErrWatchLagged ends a watch whose consumer fell behind by more than
+	// the watch's buffer: writers never wait for a watcher. The error is a
+	// *LaggedError, which carries the revision to resume from.
+	ErrWatchLagged = errors.New("storage: watch lagged")
 )
 
 // Sentinels returns every sentinel error above, in a stable order: what
@@ -147,7 +158,7 @@ func Sentinels() []error {
 		ErrIndexExists, ErrIndexNotFound, ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge, ErrInvalidOption,
 		ErrConflict, ErrCapacityExceeded, ErrInvalidFilter, ErrUnsupported, ErrAborted, ErrTxDone,
 		ErrTxNotFound, ErrTooManyTx, ErrTxConflict, ErrCommitUnknown, ErrReadOnly, ErrUnauthenticated,
-		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull,
+		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull, ErrCompacted, ErrWatchLagged,
 	}
 }
 

@@ -30,10 +30,12 @@ const (
 	KindIfRevision
 	KindMustExist
 	KindWritten
+	KindRevision
+	KindOmitValues
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindWritten
+const lastKind = KindOmitValues
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -57,6 +59,8 @@ var kindNames = map[OptionKind]string{
 	KindIfRevision:  "IfRevision",
 	KindMustExist:   "MustExist",
 	KindWritten:     "Written",
+	KindRevision:    "FromRevision/AtRevision",
+	KindOmitValues:  "OmitValues",
 }
 
 func (k OptionKind) String() string {
@@ -126,6 +130,12 @@ type CallOptions struct {
 	// non-empty and disjoint (touching ranges merged); meaningful only when
 	// Set has KindKeyRanges.
 	KeyRanges []KeyRange
+	// Revision is the revision given by FromRevision (RevisionFrom true)
+	// or AtRevision (false); 0 when neither was given.
+	Revision     int64
+	RevisionFrom bool
+	// OmitValues is OmitValues: events without values and metadata.
+	OmitValues bool
 	// Set records which kinds were given.
 	Set OptionKind
 }
@@ -366,7 +376,9 @@ func SortBy(fields ...SortField) Option {
 	}}
 }
 
-// Where gives Count a filter: only matching entries are counted.
+// Where gives Count a filter: only matching entries are counted. Given to
+// Watch, it passes only the puts whose value matches (every other event
+// passes).
 func Where(f Filter) Option {
 	return Option{kind: KindFilter, apply: func(c *CallOptions) error {
 		e, err := f.Compile()

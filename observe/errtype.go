@@ -40,6 +40,8 @@ var errorTypes = []struct {
 	{storage.ErrClosed, "closed"},
 	{storage.ErrUnavailable, "unavailable"},
 	{storage.ErrStorageFull, "storage_full"},
+	{storage.ErrCompacted, "compacted"},
+	{storage.ErrWatchLagged, "watch_lagged"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "deadline_exceeded"},
 }

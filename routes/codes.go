@@ -43,6 +43,8 @@ const (
 	CodeDeadlineExceeded  = "deadline_exceeded"
 	CodeUnavailable       = "unavailable"
 	CodeStorageFull       = "storage_full"
+	CodeCompacted         = "compacted"
+	CodeWatchLagged       = "watch_lagged"
 
 	CodeInvalidRequest = "invalid_request"
 	CodeUnknownRoute   = "unknown_route"
@@ -110,6 +112,8 @@ var codeTable = []struct {
 	{CodeClosed, storage.ErrClosed, http.StatusServiceUnavailable},
 	{CodeUnavailable, storage.ErrUnavailable, http.StatusServiceUnavailable},
 	{CodeStorageFull, storage.ErrStorageFull, http.StatusInsufficientStorage},
+	{CodeCompacted, storage.ErrCompacted, http.StatusGone},
+	{CodeWatchLagged, storage.ErrWatchLagged, http.StatusConflict},
 	{CodeCanceled, context.Canceled, StatusClientClosedRequest},
 	{CodeDeadlineExceeded, context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
@@ -218,7 +222,7 @@ func ErrorFromBody(b *ErrorBody) error {
 		return nil
 	}
 	if b.Op == "" {
-		return ErrorOf(b.Code, b.Message)
+		return errorOfBody(b, b.Message)
 	}
 	oe := &storage.OpError{Op: b.Op, Namespace: b.Namespace, Key: b.Key}
 	prefix := (&storage.OpError{Op: b.Op, Namespace: b.Namespace, Key: b.Key, Err: errors.New("")}).Error()
@@ -226,8 +230,25 @@ func ErrorFromBody(b *ErrorBody) error {
 	if rest, ok := strings.CutPrefix(msg, prefix); ok {
 		msg = rest
 	}
-	oe.Err = ErrorOf(b.Code, msg)
+	oe.Err = errorOfBody(b, msg)
 	return oe
+}
+
+// errorOfBody is ErrorOf for b's code with message msg; the errors that
+// carry a revision (compacted, watch_lagged) unwrap to their typed error
+// (*storage.CompactedError, *storage.LaggedError) when b has it, so
+// errors.As finds it on the client as on the server.
+func errorOfBody(b *ErrorBody, msg string) error {
+	e := &Error{Code: b.Code, Message: msg, err: sentinelOf(b.Code)}
+	if b.Revision != nil {
+		switch b.Code {
+		case CodeCompacted:
+			e.err = &storage.CompactedError{Requested: b.Requested, Oldest: *b.Revision}
+		case CodeWatchLagged:
+			e.err = &storage.LaggedError{Last: *b.Revision}
+		}
+	}
+	return e
 }
 
 // HTTPStatus returns the HTTP status of a code: 200 for "" (success), the
@@ -250,6 +271,14 @@ func bodyOf(err error) *ErrorBody {
 	var oe *storage.OpError
 	if errors.As(err, &oe) {
 		b.Op, b.Namespace, b.Key = oe.Op, oe.Namespace, oe.Key
+	}
+	var ce *storage.CompactedError
+	var le *storage.LaggedError
+	switch {
+	case b.Code == CodeCompacted && errors.As(err, &ce):
+		b.Revision, b.Requested = &ce.Oldest, ce.Requested
+	case b.Code == CodeWatchLagged && errors.As(err, &le):
+		b.Revision = &le.Last
 	}
 	return b
 }

@@ -36,6 +36,11 @@ type Options struct {
 	// returned whatever it says; it is accepted so that a seed-speaking
 	// caller is understood, and refused (invalid_option) elsewhere.
 	IncludeMetadata *bool `json:"includeMetadata,omitempty"`
+	// FromRevision is watch's and history's FromRevision; AtRevision is
+	// get's AtRevision; OmitValues is OmitValues (watch, history).
+	FromRevision *int64 `json:"fromRevision,omitempty"`
+	AtRevision   *int64 `json:"atRevision,omitempty"`
+	OmitValues   *bool  `json:"omitValues,omitempty"`
 	// ExpiryOptions are set's expiry, and setMany's for the entries
 	// without their own.
 	ExpiryOptions
@@ -202,6 +207,11 @@ type ErrorBody struct {
 	Op        string `json:"op,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
 	Key       string `json:"key,omitempty"`
+	// Revision is, for compacted, the oldest revision the store retains,
+	// and for watch_lagged the revision to resume from; Requested is the
+	// revision a compacted call asked for.
+	Revision  *int64 `json:"revision,omitempty"`
+	Requested int64  `json:"requested,omitempty"`
 }
 
 // Envelope is the part every response has: {"success": true} or
@@ -396,4 +406,32 @@ func Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Event is one change, as the watch stream and history send it (see
+// storage.Event).
+type Event struct {
+	Type         string          `json:"type"`
+	Namespace    string          `json:"namespace"`
+	Key          string          `json:"key,omitempty"`
+	Value        json.RawMessage `json:"value,omitempty"`
+	Metadata     json.RawMessage `json:"metadata,omitempty"`
+	Revision     int64           `json:"revision"`
+	PrevRevision int64           `json:"prevRevision,omitempty"`
+	Version      int64           `json:"version,omitempty"`
+	At           time.Time       `json:"at"`
+}
+
+// StreamHead is the first line of the watch stream: success, and the
+// revision the stream starts after (its fromRevision, or the store's
+// revision when the watch began).
+type StreamHead struct {
+	Envelope
+	Revision int64 `json:"revision"`
+}
+
+// HistoryResponse is the response of history.
+type HistoryResponse struct {
+	Envelope
+	Events []Event `json:"events"`
 }

@@ -77,6 +77,7 @@ var errAbort = errors.New("sqlstore: atomic batch aborted")
 // returned error says so too.
 func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "setMany"
+	defer x.changed()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic|storage.KindExpiry, opts)
 	if err != nil {
@@ -249,6 +250,7 @@ func (x *ops) abortRest(res *storage.BatchResult, op, ns string) {
 // Atomic, a missing or invalid key means nothing is deleted.
 func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "deleteMany"
+	defer x.changed()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindAtomic, opts)
 	if err != nil {

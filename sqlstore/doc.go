@@ -221,6 +221,71 @@
 // the drain, read-only transactions that each outlived busy_timeout made
 // every checkpoint fail, and the WAL of a 15-minute soak grew to 2.4 GB.
 //
+// # The change log: Watch, History, Get at a revision
+//
+// Every write appends its changes to the table changes, one row per
+// change under its revision, in the writing transaction (migration 00007):
+// puts with their value and metadata, deletes, expiries (the sweeper),
+// metadata changes, clears (one row per namespace cleared), and namespace
+// creation, deletion (one row per namespace) and metadata. Revisions
+// become visible in commit order, so a reader that tails the log after
+// the last revision it saw misses nothing. Watch (storage.Watcher),
+// History and Get with storage.AtRevision (storage.Historian) read it.
+// Choices:
+//
+//   - A watch runs a goroutine that reads the log in batches of at most 256
+//     rows (one statement each, with the namespace, pattern and filter as
+//     SQL conditions, together with the current revision and the start of
+//     the retained log, from one snapshot) into a buffer of WithWatchBuffer
+//     events (default 1024), and holds no connection or snapshot between
+//     reads. A consumer that leaves the buffer full is cut off with
+//     storage.ErrWatchLagged (a *storage.LaggedError naming its last
+//     revision): writers never wait for a watcher.
+//   - Wake-ups: this store's own writes wake its watchers as they return
+//     (a transaction's at its commit). On PostgreSQL every transaction
+//     that adds to the log sends a notification on the channel
+//     storage_changes (a trigger, migration 00008, delivered at commit);
+//     the store LISTENs on one connection of the direct DSN
+//     (WithDirectDSN), else of the DSN unless it names a pgx exec mode for
+//     a pooler in transaction mode (default_query_exec_mode other than
+//     cache_statement), where LISTEN would not keep its session: then it
+//     polls. Whatever the wake-ups, while watchers exist the store reads
+//     its current revision every WithWatchPollInterval (default 100ms)
+//     and wakes them when it moved: that finds the writes of other
+//     processes on a SQLite file, and lost notifications. Notifications
+//     only wake; the log is the truth.
+//   - A watch without FromRevision starts at the store's revision when it
+//     starts. FromRevision beyond the store's revision is
+//     ErrInvalidOption (a revision of another store, or of this one before
+//     a restore).
+//   - Where on a watch selects puts whose new value matches; every other
+//     event of the namespace and pattern passes (a delete, a metadata
+//     change), so a consumer sees a key leave. A put whose new value no
+//     longer matches is not delivered: a consumer that keeps the matching
+//     set should watch without the filter or re-check.
+//   - Retention (WithRetention, default a million changes or a day): the
+//     sweeper compacts the log at each of its runs (Compact by hand),
+//     deleting the oldest changes in batches of WithSweepBatch, each in a
+//     short transaction that also raises change_log_state's
+//     compacted_through (migration 00008). Compaction removes a prefix of
+//     the log, values included: those changes can no longer be watched (a
+//     watch or History from before them is storage.ErrCompacted, a
+//     *storage.CompactedError naming the oldest revision left, also
+//     Status.OldestRevision), listed by History, or read with AtRevision.
+//     Entries are never touched. The revisions given to what existed when
+//     the log was created are in no log: they count as compacted.
+//   - History lists a key's puts, metadata changes, deletes and expiries,
+//     oldest first, DefaultHistoryLimit at a time (Limit), paged with
+//     FromRevision; the clears and namespace deletes that also removed
+//     the key are Watch's to report. Get with AtRevision(r) rebuilds the
+//     key at r from the log: the value of its last put at or before r,
+//     the metadata and version of its last put or metadata change, none
+//     when a delete, expiry, clear or namespace delete came after; when the
+//     key's last change before r was compacted, the entry itself answers if
+//     it has not changed since r, else ErrCompacted. CreatedAt and
+//     ExpiresAt are not kept in the log (zero); UpdatedAt is the time of
+//     the change.
+//
 // # Queries
 //
 // List, Query and Count build their statements with squirrel from the SQL

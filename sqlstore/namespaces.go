@@ -12,6 +12,7 @@ import (
 // CreateNamespace implements storage.Store.
 func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "createNamespace"
+	defer s.feed.signal()
 	if _, err := s.start(ctx, op, 0, nil); err != nil {
 		return err
 	}
@@ -117,6 +118,7 @@ func (s *Store) dropNamespaceIndexesLater(ctx context.Context, id int64) error {
 // DeleteNamespace implements storage.Store.
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "deleteNamespace"
+	defer s.feed.signal()
 	if _, err := s.start(ctx, op, 0, nil); err != nil {
 		return err
 	}

@@ -41,10 +41,18 @@ type config struct {
 	// transactions whose replay lag is at most replicaMaxLag (WithReplica).
 	replicaDSN    string
 	replicaMaxLag time.Duration
+
+	// The change log: see watch.go and compact.go.
+	watchBuffer   int
+	watchPatience time.Duration
+	watchPoll     time.Duration
+	watchPollOnly bool
+	retention     Retention
 }
 
 func defaultConfig() config {
-	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
+	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
+		watchBuffer: DefaultWatchBuffer, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired

@@ -148,6 +148,7 @@ func CheckRecord(r Record, maxValueSize int) error {
 // again repairs a restore that failed between the two steps.
 func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode ConflictMode) (string, error) {
 	const op = "restoreNamespace"
+	defer s.feed.signal()
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return "", err
 	}
@@ -241,6 +242,7 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 // database's triggers, as for every write.
 func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (RestoreResult, error) {
 	const op = "restore"
+	defer s.feed.signal()
 	var res RestoreResult
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return res, err

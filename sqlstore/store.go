@@ -33,6 +33,7 @@ type Store struct {
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
 	nsIDs   nsIDCache // namespace ids by name (nsid.go)
+	feed    *feed     // wakes watchers (feed.go)
 
 	// Background index drops (dropIndexesLater): bgCtx ends at Close,
 	// which waits for bg.
@@ -79,6 +80,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc}
+	s.feed = newFeed(s)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.txs = txmanager.NewRegistry(txmanager.Options{
 		MaxOpen:     cfg.maxOpenTx,
@@ -143,6 +145,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stopSweeper()
+	s.feed.close()
 	s.txs.Close(context.Background()) // rolls back what is open
 	s.bgCancel()
 	s.bg.Wait()
@@ -246,13 +249,19 @@ func (x *ops) checkCapacity(ctx context.Context, q querier, now time.Time) error
 // Get implements storage.Ops.
 func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
 	const op = "get"
-	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindRevision, opts)
 	if err != nil {
 		return storage.Entry{}, err
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
 		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	if o.Set&storage.KindRevision != 0 {
+		if o.RevisionFrom {
+			return storage.Entry{}, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption, "get takes AtRevision, not FromRevision"))
+		}
+		return x.getAt(ctx, ns, key, o.Revision)
 	}
 	r, err := x.sc.reader().getEntry(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
@@ -304,6 +313,7 @@ const setKinds = storage.KindNamespace | storage.KindMetadata | storage.KindNoOv
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
+	defer x.changed()
 	o, err := x.startWrite(ctx, op, setKinds, opts)
 	if err != nil {
 		return err
@@ -449,6 +459,7 @@ func (x *ops) logged(ctx context.Context, fn func(q querier) error) error {
 // Delete implements storage.Ops.
 func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
+	defer x.changed()
 	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
 	if err != nil {
 		return err
@@ -541,6 +552,7 @@ const maxMergeAttempts = 16
 // SetMetadata implements storage.Ops.
 func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
+	defer x.changed()
 	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
 	if err != nil {
 		return err
@@ -620,6 +632,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 // change in the change log (none for a namespace that was already empty).
 func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	const op = "clear"
+	defer x.changed()
 	o, err := x.startWrite(ctx, op, storage.KindNamespace, opts)
 	if err != nil {
 		return err

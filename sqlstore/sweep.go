@@ -107,6 +107,7 @@ func (s *Store) sweepBatch(ctx context.Context, now time.Time, limit int) ([]Swe
 // swept: Sweep only reclaims their space.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	const op = "sweep"
+	defer s.feed.signal()
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return 0, err
 	}
@@ -194,6 +195,8 @@ func (s *Store) startSweeper() {
 			// A failed sweep (the database unreachable, the store closing)
 			// is tried again at the next tick.
 			_, _ = s.Sweep(ctx)
+			// And the change log is compacted to its retention window.
+			_, _ = s.Compact(ctx)
 			cancel()
 		}
 	}()

@@ -239,6 +239,7 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // unknown because the connection failed is ErrCommitUnknown.
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
+	defer t.s.feed.signal()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done {

@@ -639,8 +639,8 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 }
 
 const revisions = `-- name: Revisions :one
-SELECT r.current, COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1)::bigint AS oldest
-FROM revision_counter r WHERE r.id = 1
+SELECT r.current, (s.compacted_through + 1)::bigint AS oldest
+FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1
 `
 
 type RevisionsRow struct {
@@ -648,6 +648,8 @@ type RevisionsRow struct {
 	Oldest  int64
 }
 
+// oldest: the first revision after compacted_through, the end of what the
+// log does not hold (migration 00008, sqlstore/compact.go).
 func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
 	row := q.db.QueryRow(ctx, revisions)
 	var i RevisionsRow

@@ -25,6 +25,11 @@ type Change struct {
 	CreatedAt    time.Time
 }
 
+type ChangeLogState struct {
+	ID               int32
+	CompactedThrough int64
+}
+
 type Entry struct {
 	NamespaceID    int64
 	Key            string

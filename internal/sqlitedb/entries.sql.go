@@ -575,8 +575,8 @@ func (q *Queries) RevisionCounter(ctx context.Context) (int64, error) {
 }
 
 const revisions = `-- name: Revisions :one
-SELECT r.current, CAST(COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1) AS INTEGER) AS oldest
-FROM revision_counter r WHERE r.id = 1
+SELECT r.current, CAST(s.compacted_through + 1 AS INTEGER) AS oldest
+FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1
 `
 
 type RevisionsRow struct {
@@ -584,6 +584,8 @@ type RevisionsRow struct {
 	Oldest  int64
 }
 
+// oldest: the first revision after compacted_through, the end of what the
+// log does not hold (migration 00008, sqlstore/compact.go).
 func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
 	row := q.db.QueryRowContext(ctx, revisions)
 	var i RevisionsRow

@@ -21,6 +21,11 @@ type Change struct {
 	CreatedAt    int64
 }
 
+type ChangeLogState struct {
+	ID               int64
+	CompactedThrough int64
+}
+
 type Entry struct {
 	NamespaceID    int64
 	Key            string

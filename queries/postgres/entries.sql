@@ -430,5 +430,7 @@ UPDATE revision_counter r SET current = (SELECT max(i.revision) FROM i)
 WHERE r.id = 1 AND EXISTS (SELECT 1 FROM i);
 
 -- name: Revisions :one
-SELECT r.current, COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1)::bigint AS oldest
-FROM revision_counter r WHERE r.id = 1;
+-- oldest: the first revision after compacted_through, the end of what the
+-- log does not hold (migration 00008, sqlstore/compact.go).
+SELECT r.current, (s.compacted_through + 1)::bigint AS oldest
+FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1;

@@ -289,5 +289,7 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
 RETURNING key, version, revision;
 
 -- name: Revisions :one
-SELECT r.current, CAST(COALESCE((SELECT min(x.revision) FROM changes x), r.current + 1) AS INTEGER) AS oldest
-FROM revision_counter r WHERE r.id = 1;
+-- oldest: the first revision after compacted_through, the end of what the
+-- log does not hold (migration 00008, sqlstore/compact.go).
+SELECT r.current, CAST(s.compacted_through + 1 AS INTEGER) AS oldest
+FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1;

@@ -1,0 +1,165 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+var _ storage.Historian = (*Store)(nil)
+
+// History implements storage.Historian: the key's changes in the
+// retained window, read from the change log.
+func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) ([]storage.Event, error) {
+	const op = "history"
+	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindRevision|storage.KindLimit|storage.KindOmitValues, opts)
+	if err != nil {
+		return nil, err
+	}
+	ns := o.Namespace.Name
+	if err := storage.ValidateKey(key); err != nil {
+		return nil, x.s.fail(op, ns, key, err)
+	}
+	if o.Set&storage.KindRevision != 0 && !o.RevisionFrom {
+		return nil, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption, "history takes FromRevision, not AtRevision"))
+	}
+	limit := storage.DefaultHistoryLimit
+	if o.Limit >= 0 {
+		limit = o.Limit
+	}
+	if limit == 0 {
+		return []storage.Event{}, nil
+	}
+	lq, err := x.s.newLogQuery(o, &key)
+	if err != nil {
+		return nil, x.s.fail(op, ns, key, err)
+	}
+	q := x.sc.reader()
+	from := o.Set&storage.KindRevision != 0
+	after := o.Revision
+	if !from {
+		st, err := x.s.logState(ctx, q)
+		if err != nil {
+			return nil, x.s.fail(op, ns, key, err)
+		}
+		after = st.compacted
+	}
+	for attempt := 0; ; attempt++ {
+		evs, st, err := lq.tail(ctx, q, after, limit)
+		if err != nil {
+			return nil, x.s.fail(op, ns, key, err)
+		}
+		if from {
+			if err := checkFrom(after, st); err != nil {
+				return nil, x.s.fail(op, ns, key, err)
+			}
+		} else if st.compacted > after && attempt < 3 {
+			// Compacted meanwhile: read again from the new start.
+			after = st.compacted
+			continue
+		}
+		if evs == nil {
+			evs = []storage.Event{}
+		}
+		return evs, nil
+	}
+}
+
+// historyBatch is how many changes getAt reads at a time.
+const historyBatch = 64
+
+// getAt is Get with AtRevision(r): the key as it was at revision r,
+// rebuilt from the change log (and from the entry itself when it has not
+// changed since r).
+func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry, error) {
+	const op = "get"
+	q := x.sc.reader()
+	lq, err := x.s.newLogQuery(storage.CallOptions{}, nil)
+	if err != nil {
+		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	// The key's own changes and the namespace's clears and deletes.
+	lq.cond = sq.And{sq.Expr("namespace = ?", ns), sq.Or{sq.Expr("key = ?", key),
+		sq.Expr("key IS NULL AND kind IN ('clear', 'namespace_delete')")}}
+
+	var e storage.Entry
+	found := false // e holds the latest metadata change or put
+	before := r
+	for {
+		evs, st, err := lq.readBack(ctx, q, before, historyBatch)
+		if err != nil {
+			return storage.Entry{}, x.s.fail(op, ns, key, err)
+		}
+		if r > st.head {
+			return storage.Entry{}, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption,
+				"AtRevision(%d) is ahead of the store's revision %d", r, st.head))
+		}
+		for _, ev := range evs {
+			if ev.Revision <= st.compacted {
+				break
+			}
+			switch ev.Type {
+			case storage.EventPut:
+				if !found {
+					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At}
+					e.Revision = ev.Revision
+				}
+				e.Namespace, e.Key, e.Value = ns, key, ev.Value
+				return e, nil
+			case storage.EventMetadata:
+				if !found {
+					found = true
+					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At}
+					e.Revision = ev.Revision
+				}
+			default: // delete, expire, clear, namespace_delete
+				if found {
+					return storage.Entry{}, x.s.fail(op, ns, key, errors.New("sqlstore: change log: a metadata change of a deleted key"))
+				}
+				return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+			}
+		}
+		if len(evs) == historyBatch && evs[len(evs)-1].Revision > st.compacted+1 {
+			before = evs[len(evs)-1].Revision - 1
+			continue
+		}
+		// The log after compacted_through holds no put of the key at or
+		// before r.
+		return x.beforeLog(ctx, q, lq, ns, key, r, st)
+	}
+}
+
+// beforeLog answers getAt when the key's state at r predates the log: the
+// entry itself when its last change is at or before r; not found when the
+// key's first change after r shows it did not exist; else ErrCompacted.
+func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key string, r int64, st logState) (storage.Entry, error) {
+	const op = "get"
+	cur, err := q.getEntry(ctx, ns, key, x.s.now())
+	switch {
+	case err == nil:
+		if e := toEntry(ns, cur); e.Revision <= r {
+			return e, nil
+		}
+	case !errors.Is(err, errNoRow):
+		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	evs, _, err := lq.tail(ctx, q, r, 1)
+	if err != nil {
+		return storage.Entry{}, x.s.fail(op, ns, key, err)
+	}
+	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) {
+		// Nothing changed the key after r and it does not exist, or its
+		// next change created it.
+		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+	}
+	return storage.Entry{}, x.s.fail(op, ns, key, compacted(r, st))
+}
+
+// readBack reads the rows at or before `before` that pass the query
+// (at most limit), newest first, and the log's state, from one snapshot.
+func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit int) ([]storage.Event, logState, error) {
+	return lq.read(ctx, q, lq.inner(0, before, limit, true), "c.revision DESC")
+}

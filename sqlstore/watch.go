@@ -1,0 +1,460 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// The change log, as Watch, History and Get at a revision read it.
+//
+// Every committed change is a row of the table changes, under its revision
+// (written in the writing transaction; revisions become visible in commit
+// order). change_log_state.compacted_through is the highest revision that
+// is not (or no longer) in the log: compaction deletes a prefix of the log
+// and raises it in the same transaction, and it starts at the revision the
+// store had when the log was created (the revisions given to what existed
+// before are in no log). A read of the log is complete for the revisions
+// after compacted_through.
+//
+// A watcher tails the log with one statement per read: the rows after its
+// position that pass its options, at most a batch, together with the
+// store's current revision and compacted_through, all from one snapshot.
+// When the batch is not full, every change up to that current revision has
+// been seen, filtered or not, and the position moves there; when
+// compacted_through passed the position, changes were lost to compaction
+// and the watch fails with ErrCompacted.
+
+// logState is the store's current revision and compacted_through.
+type logState struct {
+	head, compacted int64
+}
+
+const logStateSQL = `SELECT (SELECT current FROM revision_counter WHERE id = 1), compacted_through FROM change_log_state WHERE id = 1`
+
+func (s *Store) logState(ctx context.Context, q querier) (logState, error) {
+	var st logState
+	err := q.queryRows(ctx, logStateSQL, nil, func(r rowScanner) error { return r.Scan(&st.head, &st.compacted) })
+	return st, err
+}
+
+// compacted is the error of a revision older than the log retains.
+func compacted(requested int64, st logState) error {
+	return &storage.CompactedError{Requested: requested, Oldest: st.compacted + 1}
+}
+
+// DefaultWatchBuffer is how many events a watch holds for its consumer
+// (see WithWatchBuffer).
+const DefaultWatchBuffer = 1024
+
+// DefaultWatchPatience is how long a watch whose buffer is full waits for
+// its consumer to take an event before it cuts it off (ErrWatchLagged).
+const DefaultWatchPatience = time.Second
+
+// withWatchPatience sets the patience of watches (tests).
+func withWatchPatience(d time.Duration) Option {
+	return func(c *config) error {
+		c.watchPatience = d
+		return nil
+	}
+}
+
+// watchBatch is the most rows one read of the log returns.
+const watchBatch = 256
+
+// changeKinds maps the log's kinds to event types.
+var changeKinds = map[string]storage.EventType{
+	"put":                storage.EventPut,
+	"delete":             storage.EventDelete,
+	"expire":             storage.EventExpire,
+	"metadata":           storage.EventMetadata,
+	"clear":              storage.EventClear,
+	"namespace_create":   storage.EventNamespaceCreate,
+	"namespace_delete":   storage.EventNamespaceDelete,
+	"namespace_metadata": storage.EventNamespaceMetadata,
+}
+
+// logQuery reads the change log for one watch or history call.
+type logQuery struct {
+	s    *Store
+	c    *dialect.Compiler
+	cond sq.Sqlizer // the rows that pass the options; nil: all
+	omit bool       // leave out values and metadata
+}
+
+// newLogQuery compiles the options of a watch (or history) call: the
+// namespace (when given), the key (pattern), and the filter on puts.
+func (s *Store) newLogQuery(o storage.CallOptions, key *string) (*logQuery, error) {
+	c, err := dialect.NewCompiler(s.Dialect())
+	if err != nil {
+		return nil, err
+	}
+	lq := &logQuery{s: s, c: c, omit: o.OmitValues}
+	var conds sq.And
+	if o.Set&storage.KindNamespace != 0 || key != nil {
+		conds = append(conds, sq.Expr("namespace = ?", o.Namespace.Name))
+	}
+	if key != nil {
+		conds = append(conds, sq.Expr("key = ?", *key))
+	}
+	if o.Set&storage.KindPattern != 0 {
+		p := c.CompilePattern(o.Pattern)
+		var m sq.And
+		switch {
+		case p.Literal:
+			m = append(m, sq.Expr("key = ?", p.Prefix))
+		default:
+			lo, hi := dialect.KeyRange(p.Prefix)
+			if lo != "" {
+				m = append(m, sq.Expr("key >= ?", lo))
+			}
+			if hi != "" {
+				m = append(m, sq.Expr("key < ?", hi))
+			}
+			if p.Match != nil {
+				m = append(m, p.Match)
+			}
+		}
+		if len(m) > 0 {
+			conds = append(conds, sq.Or{sq.Expr("key IS NULL"), m})
+		}
+	}
+	if o.Set&storage.KindFilter != 0 {
+		w, err := c.Where(o.Filter)
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, sq.Or{sq.Expr("kind <> 'put'"), w})
+	}
+	if len(conds) > 0 {
+		lq.cond = conds
+	}
+	return lq, nil
+}
+
+// changeRow is one row of the log as read.
+type changeRow struct {
+	Revision, PrevRevision, Version *int64
+	Kind, Namespace, Key            *string
+	Value, Metadata                 []byte
+	At                              time.Time
+}
+
+// columns of the change log as the filter compiler sees them: the entry's
+// names (updated_at is the change's time, as is created_at).
+func (lq *logQuery) source() string {
+	key := "key"
+	if lq.s.Dialect() == dialect.Postgres {
+		key = `key COLLATE "C" AS key`
+	}
+	return "(SELECT revision, kind, namespace, " + key + ", value, metadata, version, prev_revision, created_at, created_at AS updated_at FROM changes) ch"
+}
+
+func (lq *logQuery) valueCols(prefix string) (string, string) {
+	switch {
+	case lq.omit:
+		return "NULL", "NULL"
+	case lq.s.Dialect() == dialect.SQLite:
+		return "json(" + prefix + "value)", "json(" + prefix + "metadata)"
+	}
+	return prefix + "value", prefix + "metadata"
+}
+
+// inner is the select of the log rows in (after, ∞) that pass the
+// options, at most limit, in revision order (descending with desc, and
+// then at most through before when before > 0).
+func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBuilder {
+	v, m := lq.valueCols("")
+	b := sq.Select("revision", "kind", "namespace", "key", v+" AS value", m+" AS metadata", "version", "prev_revision", "created_at").
+		From(lq.source()).Where(sq.Expr("revision > ?", after))
+	if before > 0 {
+		b = b.Where(sq.Expr("revision <= ?", before))
+	}
+	if lq.cond != nil {
+		b = b.Where(lq.cond)
+	}
+	order := "revision"
+	if desc {
+		order = "revision DESC"
+	}
+	return b.OrderBy(order).Limit(uint64(limit))
+}
+
+// scanChange scans the columns revision … created_at of a log row.
+func (lq *logQuery) scanChange(r rowScanner, lead ...any) (changeRow, error) {
+	var cr changeRow
+	var value, md *string
+	dest := append(lead, &cr.Revision, &cr.Kind, &cr.Namespace, &cr.Key)
+	if lq.s.Dialect() == dialect.SQLite {
+		var at *int64
+		dest = append(dest, &value, &md, &cr.Version, &cr.PrevRevision, &at)
+		if err := r.Scan(dest...); err != nil {
+			return cr, err
+		}
+		if at != nil {
+			cr.At = fromMicros(*at)
+		}
+	} else {
+		var at *time.Time
+		dest = append(dest, &cr.Value, &cr.Metadata, &cr.Version, &cr.PrevRevision, &at)
+		if err := r.Scan(dest...); err != nil {
+			return cr, err
+		}
+		if at != nil {
+			cr.At = at.UTC()
+		}
+	}
+	if value != nil {
+		cr.Value = []byte(*value)
+	}
+	if md != nil {
+		cr.Metadata = []byte(*md)
+	}
+	return cr, nil
+}
+
+func (cr changeRow) event() storage.Event {
+	ev := storage.Event{Type: changeKinds[deref(cr.Kind)], Namespace: deref(cr.Namespace), Key: deref(cr.Key),
+		Revision: *cr.Revision, At: cr.At}
+	if ev.Type == "" {
+		ev.Type = storage.EventType(deref(cr.Kind))
+	}
+	if cr.PrevRevision != nil {
+		ev.PrevRevision = *cr.PrevRevision
+	}
+	if cr.Version != nil {
+		ev.Version = *cr.Version
+	}
+	if len(cr.Value) > 0 {
+		ev.Value = cr.Value
+	}
+	if len(cr.Metadata) > 0 && ev.Key != "" {
+		ev.Metadata = cr.Metadata
+	}
+	return ev
+}
+
+// tail reads the rows after `after` that pass the query (at most limit),
+// oldest first, and the log's state, from one snapshot.
+func (lq *logQuery) tail(ctx context.Context, q querier, after int64, limit int) ([]storage.Event, logState, error) {
+	return lq.read(ctx, q, lq.inner(after, 0, limit, false), "c.revision")
+}
+
+// read runs the select in, joined to the log's state so that the state
+// comes with the rows (and alone when there is none), in order.
+func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, order string) ([]storage.Event, logState, error) {
+	text, args, err := in.ToSql()
+	if err != nil {
+		return nil, logState{}, err
+	}
+	text, args, err = sq.Select("(SELECT current FROM revision_counter WHERE id = 1)", "s.compacted_through",
+		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.created_at").
+		From("change_log_state s").
+		JoinClause(sq.Expr("LEFT JOIN ("+text+") c ON 1=1", args...)).
+		Where("s.id = 1").OrderBy(order).PlaceholderFormat(lq.c.PlaceholderFormat()).ToSql()
+	if err != nil {
+		return nil, logState{}, err
+	}
+	var st logState
+	var evs []storage.Event
+	err = q.queryRows(ctx, text, args, func(r rowScanner) error {
+		cr, err := lq.scanChange(r, &st.head, &st.compacted)
+		if err != nil || cr.Revision == nil {
+			return err
+		}
+		evs = append(evs, cr.event())
+		return nil
+	})
+	return evs, st, err
+}
+
+// WithWatchBuffer sets how many events a watch holds for a consumer that
+// has not taken them yet (default DefaultWatchBuffer). A consumer that
+// leaves the buffer full for DefaultWatchPatience while more events wait
+// is cut off with storage.ErrWatchLagged and resumes from its last
+// revision: a slow consumer never makes writers wait, and never makes the
+// store hold more than this many events for it.
+func WithWatchBuffer(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("sqlstore: WithWatchBuffer: want > 0")
+		}
+		c.watchBuffer = n
+		return nil
+	}
+}
+
+// WithWatchPollInterval sets how often a store with watchers reads its
+// current revision to find changes it was not woken for (default
+// DefaultWatchPollInterval): on SQLite the writes of other processes on the
+// same file (the store's own writes wake its watchers at once), on
+// PostgreSQL changes whose notification was lost, or every change when the
+// store does not LISTEN. It bounds the latency of those changes.
+func WithWatchPollInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("sqlstore: WithWatchPollInterval: want > 0")
+		}
+		c.watchPoll = d
+		return nil
+	}
+}
+
+// WithWatchPollingOnly makes a PostgreSQL store find changes by polling
+// alone, without a LISTEN connection (for servers or poolers where LISTEN
+// is not available).
+func WithWatchPollingOnly() Option {
+	return func(c *config) error {
+		c.watchPollOnly = true
+		return nil
+	}
+}
+
+// Watch implements storage.Watcher.
+//
+// Each watch reads the change log on a goroutine of its own into a buffer
+// of WithWatchBuffer events, and reads again when the store's own writes,
+// a PostgreSQL notification (LISTEN on the direct DSN, or on the DSN), or
+// the poller (WithWatchPollInterval) say the log grew. A read holds no
+// connection and no snapshot while the consumer works. Namespace, pattern
+// and filter are conditions of the read, in SQL.
+func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
+	return func(yield func(storage.Event, error) bool) {
+		const op = "watch"
+		o, err := s.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindFilter|storage.KindRevision|storage.KindOmitValues, opts)
+		if err == nil && o.Set&storage.KindRevision != 0 && !o.RevisionFrom {
+			err = s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
+		}
+		if err != nil {
+			yield(storage.Event{}, err)
+			return
+		}
+		ns := ""
+		if o.Set&storage.KindNamespace != 0 {
+			ns = o.Namespace.Name
+		}
+		lq, err := s.newLogQuery(o, nil)
+		if err != nil {
+			yield(storage.Event{}, s.fail(op, ns, "", err))
+			return
+		}
+		done := s.feed.add()
+		defer done()
+		st, err := s.logState(ctx, s.eng.reader())
+		if err != nil {
+			yield(storage.Event{}, s.fail(op, ns, "", err))
+			return
+		}
+		last := st.head
+		if o.Set&storage.KindRevision != 0 {
+			if err := checkFrom(o.Revision, st); err != nil {
+				yield(storage.Event{}, s.fail(op, ns, "", err))
+				return
+			}
+			last = o.Revision
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w := &watch{s: s, lq: lq, ch: make(chan storage.Event, s.cfg.watchBuffer), last: last}
+		go w.run(wctx)
+		delivered := last
+		for ev := range w.ch {
+			if !yield(ev, nil) {
+				cancel()
+				for range w.ch { //nolint:revive // drain until the reader stops
+				}
+				return
+			}
+			delivered = ev.Revision
+		}
+		if w.err == nil || ctx.Err() != nil {
+			return
+		}
+		if errors.Is(w.err, storage.ErrWatchLagged) {
+			w.err = &storage.LaggedError{Last: delivered}
+		}
+		yield(storage.Event{}, s.fail(op, ns, "", w.err))
+	}
+}
+
+// checkFrom checks a FromRevision against the log.
+func checkFrom(from int64, st logState) error {
+	if from < st.compacted {
+		return compacted(from, st)
+	}
+	if from > st.head {
+		return storage.Invalidf(storage.ErrInvalidOption, "FromRevision(%d) is ahead of the store's revision %d", from, st.head)
+	}
+	return nil
+}
+
+// watch is one running watch: run reads the log into ch, closes ch when
+// it stops, and leaves the reason in err (nil when its context ended).
+type watch struct {
+	s    *Store
+	lq   *logQuery
+	ch   chan storage.Event
+	last int64 // every change through last has been read
+	err  error // set before ch is closed
+}
+
+func (w *watch) run(ctx context.Context) {
+	defer close(w.ch)
+	patience := w.s.cfg.watchPatience
+	for {
+		wake := w.s.feed.wait()
+		// Read no more than the buffer has room for (at least one, to
+		// learn whether more is waiting).
+		limit := min(watchBatch, max(cap(w.ch)-len(w.ch), 1))
+		evs, st, err := w.lq.tail(ctx, w.s.eng.reader(), w.last, limit)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			w.err = err
+			return
+		}
+		if st.compacted > w.last {
+			w.err = compacted(w.last, st)
+			return
+		}
+		for _, ev := range evs {
+			select {
+			case w.ch <- ev:
+				continue
+			default:
+			}
+			// The buffer is full: the consumer has patience to take one.
+			t := time.NewTimer(patience)
+			select {
+			case w.ch <- ev:
+				t.Stop()
+			case <-t.C:
+				w.err = storage.ErrWatchLagged
+				return
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		if len(evs) == limit {
+			w.last = evs[len(evs)-1].Revision
+			continue
+		}
+		w.last = max(w.last, st.head)
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.s.feed.stop:
+			w.err = storage.ErrClosed
+			return
+		case <-wake:
+		}
+	}
+}

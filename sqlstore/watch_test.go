@@ -1,0 +1,571 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/storetest"
+)
+
+// watchConfigs are the configurations of the watch tests: a file (watchers
+// read on the reader pool while the writer writes) and PostgreSQL; the
+// in-memory database shares one connection, which the model check covers
+// too.
+func watchConfigs() []testConfig { return configs }
+
+func head(t testing.TB, s storage.Store) int64 {
+	t.Helper()
+	st, err := s.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Revision
+}
+
+// TestWatchModel: 8 writers against 4 watchers (one of which breaks off and
+// resumes at random) rebuild the store from its events, on every
+// configuration.
+func TestWatchModel(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithWatchBuffer(64))
+			t.Cleanup(func() { _ = s.Close() })
+			storetest.WatchModel(t, s, storetest.WatchModelConfig{Duration: 2 * time.Second})
+		})
+	}
+}
+
+// next takes the next event of a pulled watch, failing after a while.
+func next(t *testing.T, ch <-chan watchItem) storage.Event {
+	t.Helper()
+	select {
+	case it := <-ch:
+		if it.err != nil {
+			t.Fatalf("watch: %v", it.err)
+		}
+		return it.ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return storage.Event{}
+}
+
+type watchItem struct {
+	ev  storage.Event
+	err error
+}
+
+// pull runs a watch on a goroutine and hands over what it yields.
+func pull(ctx context.Context, w storage.Watcher, opts ...storage.Option) <-chan watchItem {
+	ch := make(chan watchItem, 1024)
+	go func() {
+		defer close(ch)
+		for ev, err := range w.Watch(ctx, opts...) {
+			ch <- watchItem{ev, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func TestWatchEvents(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			r0 := head(t, s)
+			all := pull(ctx, s, storage.FromRevision(r0))
+			users := pull(ctx, s, storage.FromRevision(r0), storage.InNamespace("users"), storage.Pattern("u:*"))
+			adults := pull(ctx, s, storage.FromRevision(r0), storage.InNamespace("users"), storage.Where(storage.Gte("age", 18)), storage.OmitValues())
+
+			must(t, s.Set(ctx, "u:1", map[string]any{"age": 30}, storage.InNamespace("users")))
+			must(t, s.Set(ctx, "u:2", map[string]any{"age": 10}, storage.InNamespace("users")))
+			must(t, s.Set(ctx, "x", 1, storage.InNamespace("users")))
+			must(t, s.SetMetadata(ctx, "u:1", map[string]any{"tag": "a"}, storage.InNamespace("users")))
+			must(t, s.Set(ctx, "o", 1, storage.InNamespace("other")))
+			must(t, s.Delete(ctx, "u:2", storage.InNamespace("users")))
+			must(t, s.Clear(ctx, storage.InNamespace("users")))
+			must(t, s.DeleteNamespace(ctx, "other", storage.Recursive()))
+
+			var got []string
+			prev := r0
+			for {
+				ev := next(t, all)
+				if ev.Revision != prev+1 {
+					t.Fatalf("revision %d after %d", ev.Revision, prev)
+				}
+				prev = ev.Revision
+				got = append(got, fmt.Sprintf("%s %s/%s", ev.Type, ev.Namespace, ev.Key))
+				if ev.Type == storage.EventNamespaceDelete {
+					break
+				}
+			}
+			want := []string{"namespace_create users/", "put users/u:1", "put users/u:2", "put users/x", "metadata users/u:1",
+				"namespace_create other/", "put other/o", "delete users/u:2", "clear users/", "namespace_delete other/"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("events:\n got %q\nwant %q", got, want)
+			}
+
+			// The namespace and pattern: users' u:* keys and its namespace events.
+			var gotU []string
+			for range 6 {
+				ev := next(t, users)
+				gotU = append(gotU, fmt.Sprintf("%s %s", ev.Type, ev.Key))
+			}
+			wantU := []string{"namespace_create ", "put u:1", "put u:2", "metadata u:1", "delete u:2", "clear "}
+			if !slices.Equal(gotU, wantU) {
+				t.Fatalf("users u:* events:\n got %q\nwant %q", gotU, wantU)
+			}
+			// The filter passes matching puts, and every other event.
+			var gotA []string
+			for range 5 {
+				ev := next(t, adults)
+				if ev.Value != nil || ev.Metadata != nil {
+					t.Fatalf("OmitValues: %+v carries a value or metadata", ev)
+				}
+				gotA = append(gotA, fmt.Sprintf("%s %s", ev.Type, ev.Key))
+			}
+			wantA := []string{"namespace_create ", "put u:1", "metadata u:1", "delete u:2", "clear "}
+			if !slices.Equal(gotA, wantA) {
+				t.Fatalf("filtered events:\n got %q\nwant %q", gotA, wantA)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchValues: a put carries the value and metadata, its version and
+// the key's previous revision.
+func TestWatchValues(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			must(t, s.Set(ctx, "k", 1))
+			ch := pull(ctx, s) // from now
+			// The watch starts from the revision at its start: wait until
+			// it has read it before writing.
+			time.Sleep(100 * time.Millisecond)
+			must(t, s.Set(ctx, "k", map[string]any{"a": []int{1, 2}}, storage.WithMetadata(map[string]any{"m": true})))
+			ev := next(t, ch)
+			if ev.Type != storage.EventPut || ev.Namespace != storage.DefaultNamespace || ev.Key != "k" || ev.Version != 2 ||
+				!storetest.JSONEqual(ev.Value, []byte(`{"a":[1,2]}`)) || !storetest.JSONEqual(ev.Metadata, []byte(`{"m":true}`)) ||
+				ev.PrevRevision == 0 || ev.PrevRevision >= ev.Revision || ev.At.IsZero() {
+				t.Fatalf("event %+v", ev)
+			}
+			must(t, s.Delete(ctx, "k"))
+			del := next(t, ch)
+			if del.Type != storage.EventDelete || del.PrevRevision != ev.Revision || del.Value != nil {
+				t.Fatalf("delete event %+v after %d", del, ev.Revision)
+			}
+		})
+	}
+}
+
+// TestWatchExpire: the sweeper's removal of an expired key is an expire
+// event.
+func TestWatchExpire(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
+			s := openTest(t, c.dsn(t), WithClock(clock.Now), WithSweepInterval(-1))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			must(t, s.Set(ctx, "k", 1, storage.WithTTL(time.Minute)))
+			ch := pull(ctx, s, storage.FromRevision(head(t, s)))
+			clock.Advance(2 * time.Minute)
+			if _, err := s.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if ev := next(t, ch); ev.Type != storage.EventExpire || ev.Key != "k" {
+				t.Fatalf("event %+v, want expire k", ev)
+			}
+		})
+	}
+}
+
+// TestWatchTwoHandles: two stores opened separately on one database; a
+// watcher on one sees the other's writes (on SQLite by polling).
+func TestWatchTwoHandles(t *testing.T) {
+	for _, c := range watchConfigs() {
+		if c.name == "sqlite-memory" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			a := openTest(t, dsn, WithWatchPollInterval(20*time.Millisecond))
+			t.Cleanup(func() { _ = a.Close() })
+			b := openTest(t, dsn)
+			t.Cleanup(func() { _ = b.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			ch := pull(ctx, a, storage.FromRevision(head(t, a)))
+			for i := range 20 {
+				must(t, b.Set(ctx, "k"+strconv.Itoa(i), i))
+			}
+			for i := range 20 {
+				if ev := next(t, ch); ev.Key != "k"+strconv.Itoa(i) {
+					t.Fatalf("event %d: %+v", i, ev)
+				}
+			}
+		})
+	}
+}
+
+var execCommand = exec.CommandContext
+
+// TestWatchProcesses: a watcher in this process sees the writes of
+// another process on the same SQLite file.
+func TestWatchProcesses(t *testing.T) {
+	if dsn := os.Getenv("SQLSTORE_WATCH_CHILD_DSN"); dsn != "" {
+		s := openTest(t, dsn)
+		defer s.Close()
+		for i := range 10 {
+			must(t, s.Set(t.Context(), "p"+strconv.Itoa(i), i))
+		}
+		return
+	}
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	dir := t.TempDir()
+	dsn := "sqlite:" + dir + "/w.db"
+	s := openTest(t, dsn, WithWatchPollInterval(20*time.Millisecond))
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := pull(ctx, s, storage.FromRevision(head(t, s)))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := execCommand(ctx, exe, "-test.run=^TestWatchProcesses$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SQLSTORE_WATCH_CHILD_DSN="+dsn)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	for i := range 10 {
+		if ev := next(t, ch); ev.Type != storage.EventPut || ev.Key != "p"+strconv.Itoa(i) {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+	}
+}
+
+// TestWatchCompacted: a resume before the retained window is
+// ErrCompacted with the oldest revision; a watch whose position compaction
+// passed fails the same way; History and AtRevision too.
+func TestWatchCompacted(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 5}), WithSweepInterval(-1), WithSweepBatch(3))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			r0 := head(t, s)
+			for i := range 20 {
+				must(t, s.Set(ctx, "k", i))
+			}
+			h := head(t, s)
+			n, err := s.Compact(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.OldestRevision != h-4 {
+				t.Fatalf("after compacting %d changes: oldest %d, want %d (head %d)", n, st.OldestRevision, h-4, h)
+			}
+			for ev, err := range s.Watch(ctx, storage.FromRevision(r0)) {
+				var ce *storage.CompactedError
+				if !errors.Is(err, storage.ErrCompacted) || !errors.As(err, &ce) || ce.Oldest != h-4 || ce.Requested != r0 {
+					t.Fatalf("watch from %d: %+v, %v; want ErrCompacted, oldest %d", r0, ev, err, h-4)
+				}
+				break
+			}
+			// From the oldest on, it works.
+			wctx, cancel := context.WithCancel(ctx)
+			ch := pull(wctx, s, storage.FromRevision(h-5))
+			for r := h - 4; r <= h; r++ {
+				if ev := next(t, ch); ev.Revision != r {
+					t.Fatalf("event %+v, want revision %d", ev, r)
+				}
+			}
+			cancel()
+			if _, err := s.History(ctx, "k", storage.FromRevision(r0)); !errors.Is(err, storage.ErrCompacted) {
+				t.Fatalf("History from %d: %v, want ErrCompacted", r0, err)
+			}
+			evs, err := s.History(ctx, "k")
+			if err != nil || len(evs) != 5 || evs[0].Revision != h-4 {
+				t.Fatalf("History: %d events (%v), want the 5 retained", len(evs), err)
+			}
+			if _, err := s.Get(ctx, "k", storage.AtRevision(r0+3)); !errors.Is(err, storage.ErrCompacted) {
+				t.Fatalf("Get at %d: %v, want ErrCompacted", r0+3, err)
+			}
+			e, err := s.Get(ctx, "k", storage.AtRevision(h-2))
+			if err != nil || string(e.Value) != "17" {
+				t.Fatalf("Get at %d: %s, %v; want 17", h-2, e.Value, err)
+			}
+
+			// A watch behind the window when compaction passes it.
+			lag := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 2}), WithSweepInterval(-1))
+			t.Cleanup(func() { _ = lag.Close() })
+			from := head(t, lag)
+			for i := range 10 {
+				must(t, lag.Set(ctx, "k", i))
+			}
+			if _, err := lag.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range lag.Watch(ctx, storage.FromRevision(from)) {
+				if !errors.Is(err, storage.ErrCompacted) {
+					t.Fatalf("watch from %d after compaction: %v", from, err)
+				}
+				break
+			}
+		})
+	}
+}
+
+// TestWatchLagged: a consumer that does not keep up is cut off with
+// ErrWatchLagged naming its last revision, and resumes from it with no
+// gap; the writers never waited.
+func TestWatchLagged(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithWatchBuffer(4), withWatchPatience(50*time.Millisecond))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			r0 := head(t, s)
+			must(t, s.Set(ctx, "first", 0))
+			var lagged *storage.LaggedError
+			last := r0
+			n := 0
+			for ev, err := range s.Watch(ctx, storage.FromRevision(r0)) {
+				if err != nil {
+					if !errors.As(err, &lagged) || !errors.Is(err, storage.ErrWatchLagged) {
+						t.Fatalf("watch: %v, want ErrWatchLagged", err)
+					}
+					break
+				}
+				last = ev.Revision
+				n++
+				if n == 1 {
+					// Stall: the writers go on meanwhile.
+					start := time.Now()
+					for i := range 50 {
+						must(t, s.Set(ctx, "k"+strconv.Itoa(i), i))
+					}
+					if d := time.Since(start); d > 10*time.Second {
+						t.Fatalf("50 writes took %v behind a stalled watcher", d)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+			if lagged == nil || lagged.Last != last || n > 5 {
+				t.Fatalf("got %d events then %v; want at most the buffer, then lagged at %d", n, lagged, last)
+			}
+			h := head(t, s)
+			ch := pull(ctx, s, storage.FromRevision(lagged.Last))
+			for r := last + 1; r <= h; r++ {
+				if ev := next(t, ch); ev.Revision != r {
+					t.Fatalf("resumed: %+v, want revision %d", ev, r)
+				}
+			}
+		})
+	}
+}
+
+// TestWatchOptions: the options a watch refuses.
+func TestWatchOptions(t *testing.T) {
+	s := openTest(t, "sqlite::memory:")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	h := head(t, s)
+	for name, opts := range map[string][]storage.Option{
+		"AtRevision":  {storage.AtRevision(1)},
+		"ahead":       {storage.FromRevision(h + 1)},
+		"Limit":       {storage.Limit(3)},
+		"bad pattern": {storage.Pattern(`a\`)},
+	} {
+		for _, err := range s.Watch(ctx, opts...) {
+			if !errors.Is(err, storage.ErrInvalidOption) {
+				t.Errorf("%s: %v, want ErrInvalidOption", name, err)
+			}
+			break
+		}
+	}
+}
+
+// TestHistory: a key's changes in order, paged with FromRevision and
+// Limit; Get at past revisions.
+func TestHistory(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			ns := storage.InNamespace("h")
+			must(t, s.Set(ctx, "k", 1, ns))
+			r1 := head(t, s)
+			must(t, s.Set(ctx, "other", 1, ns))
+			must(t, s.Set(ctx, "k", 2, ns))
+			r2 := head(t, s)
+			must(t, s.SetMetadata(ctx, "k", map[string]any{"m": 1}, ns))
+			r3 := head(t, s)
+			must(t, s.Delete(ctx, "k", ns))
+			r4 := head(t, s)
+			must(t, s.Set(ctx, "k", 3, ns))
+			r5 := head(t, s)
+			must(t, s.Clear(ctx, ns))
+			r6 := head(t, s)
+
+			evs, err := s.History(ctx, "k", ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ev := range evs {
+				got = append(got, fmt.Sprintf("%s@%d", ev.Type, ev.Revision))
+			}
+			want := []string{"put@" + strconv.FormatInt(r1, 10), "put@" + strconv.FormatInt(r2, 10), "metadata@" + strconv.FormatInt(r3, 10),
+				"delete@" + strconv.FormatInt(r4, 10), "put@" + strconv.FormatInt(r5, 10)}
+			if !slices.Equal(got, want) {
+				t.Fatalf("History = %q, want %q", got, want)
+			}
+			page, err := s.History(ctx, "k", ns, storage.FromRevision(r1), storage.Limit(2))
+			if err != nil || len(page) != 2 || page[0].Revision != r2 || page[1].Revision != r3 {
+				t.Fatalf("page after %d: %+v, %v", r1, page, err)
+			}
+			if evs, err := s.History(ctx, "none", ns); err != nil || len(evs) != 0 {
+				t.Fatalf("History of a key never written: %v, %v", evs, err)
+			}
+
+			type state struct {
+				value, md string
+				version   int64
+			}
+			for r, w := range map[int64]*state{
+				r1 - 1: nil, r1: {"1", "{}", 1}, r1 + 1: {"1", "{}", 1}, r2: {"2", "{}", 2}, r3: {"2", `{"m":1}`, 3},
+				r4: nil, r5: {"3", "{}", 1}, r6: nil,
+			} {
+				e, err := s.Get(ctx, "k", ns, storage.AtRevision(r))
+				switch {
+				case w == nil && errors.Is(err, storage.ErrNotFound):
+				case w == nil || err != nil:
+					t.Errorf("Get at %d: %+v, %v; want %v", r, e, err, w)
+				case !storetest.JSONEqual(e.Value, []byte(w.value)) || !storetest.JSONEqual(e.Metadata, []byte(w.md)) || e.Version != w.version:
+					t.Errorf("Get at %d: %s %s v%d; want %+v", r, e.Value, e.Metadata, e.Version, *w)
+				}
+			}
+			if _, err := s.Get(ctx, "k", ns, storage.AtRevision(r6+1)); !errors.Is(err, storage.ErrInvalidOption) {
+				t.Errorf("Get ahead of the store: %v, want ErrInvalidOption", err)
+			}
+		})
+	}
+}
+
+// TestWatchLatency logs the latency from a write's call to its event,
+// p50 and p99, on each configuration (WATCH_LATENCY_N writes, default
+// 200): written by the watcher's own store (woken at once), and by a
+// second store on the same database (another process's writes: on
+// PostgreSQL woken by NOTIFY, on SQLite found by the poller, every
+// DefaultWatchPollInterval).
+func TestWatchLatency(t *testing.T) {
+	n := 200
+	if v, err := strconv.Atoi(os.Getenv("WATCH_LATENCY_N")); err == nil && v > 0 {
+		n = v
+	}
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			s := openTest(t, dsn)
+			t.Cleanup(func() { _ = s.Close() })
+			writers := map[string]*Store{"same store": s}
+			if c.name != "sqlite-memory" {
+				other := openTest(t, dsn)
+				t.Cleanup(func() { _ = other.Close() })
+				writers["other store"] = other
+			}
+			for _, name := range []string{"same store", "other store"} {
+				w := writers[name]
+				if w == nil {
+					continue
+				}
+				n := n
+				if name == "other store" && c.name != "postgres" {
+					n = min(n, 40) // polled: each write waits up to an interval
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				ch := pull(ctx, s, storage.FromRevision(head(t, s)))
+				lat := make([]time.Duration, 0, n)
+				for i := range n {
+					start := time.Now()
+					must(t, w.Set(ctx, "k", i))
+					next(t, ch)
+					lat = append(lat, time.Since(start))
+				}
+				cancel()
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				t.Logf("%s, written by the %s: watch latency over %d writes: p50 %v, p99 %v, max %v",
+					c.name, name, n, lat[n/2], lat[n*99/100], lat[n-1])
+			}
+		})
+	}
+}
+
+// TestWatchNotify: on PostgreSQL another store's writes reach a watcher
+// through LISTEN/NOTIFY, well before its poller (set to a minute) would
+// find them; with WithWatchPollingOnly they wait for the poller.
+func TestWatchNotify(t *testing.T) {
+	for _, c := range watchConfigs() {
+		if c.name != "postgres" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			listening := openTest(t, dsn, WithWatchPollInterval(time.Minute))
+			t.Cleanup(func() { _ = listening.Close() })
+			polling := openTest(t, dsn, WithWatchPollInterval(time.Minute), WithWatchPollingOnly())
+			t.Cleanup(func() { _ = polling.Close() })
+			writer := openTest(t, dsn)
+			t.Cleanup(func() { _ = writer.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			from := storage.FromRevision(head(t, writer))
+			heard, deaf := pull(ctx, listening, from), pull(ctx, polling, from)
+			time.Sleep(200 * time.Millisecond) // the LISTEN connection is up
+			must(t, writer.Set(ctx, "k", 1))
+			if ev := next(t, heard); ev.Key != "k" {
+				t.Fatalf("event %+v", ev)
+			}
+			select {
+			case it := <-deaf:
+				t.Fatalf("a store that only polls (every minute) got %+v at once", it)
+			case <-time.After(300 * time.Millisecond):
+			}
+		})
+	}
+}

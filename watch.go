@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// EventType is the kind of change an Event reports.
+type EventType string
+
+// The event types. Key-level events (put, delete, expire, metadata) name a
+// key; namespace-level events (clear, namespace_create, namespace_delete,
+// namespace_metadata) do not.
+const (
+	// EventPut: a key was written (Set, SetMany, an import); Value is its
+	// new value.
+	EventPut EventType = "put"
+	// EventDelete: a key was deleted (Delete, DeleteMany).
+	EventDelete EventType = "delete"
+	// EventExpire: the sweeper removed a key whose expiry had passed. The
+	// key was already invisible from its expiry on; the event tells when
+	// the row went.
+	EventExpire EventType = "expire"
+	// EventMetadata: a key's metadata changed (SetMetadata); its value did
+	// not.
+	EventMetadata EventType = "metadata"
+	// EventClear: every entry of Namespace was deleted (Clear; a Clear
+	// of every namespace is one event per namespace that held entries).
+	EventClear EventType = "clear"
+	// EventNamespaceCreate: a namespace was created (explicitly, or by the
+	// first write to it).
+	EventNamespaceCreate EventType = "namespace_create"
+	// EventNamespaceDelete: a namespace was deleted, with its entries
+	// (DeleteNamespace, one event per namespace).
+	EventNamespaceDelete EventType = "namespace_delete"
+	// EventNamespaceMetadata: a namespace's metadata changed (an import
+	// over an existing namespace).
+	EventNamespaceMetadata EventType = "namespace_metadata"
+)
+
+// Event is one committed change, as Watch and History report it.
+type Event struct {
+	Type EventType
+	// Namespace is where the change happened.
+	Namespace string
+	// Key is the key of a key-level event; "" for namespace-level ones.
+	Key string
+	// Value is the new value of a put (nil with OmitValues, and for every
+	// other type).
+	Value json.RawMessage
+	// Metadata is the key's user metadata after a put or a metadata
+	// change (nil otherwise, and with OmitValues).
+	Metadata json.RawMessage
+	// Revision is the change's revision: unique in the store, and
+	// increasing in commit order.
+	Revision int64
+	// PrevRevision is the revision of the key's previous change, 0 when
+	// none is known (a new key, or a namespace-level event).
+	PrevRevision int64
+	// Version is the key's version after a put or a metadata change (0
+	// otherwise).
+	Version int64
+	// At is when the change was made, by the store's clock (UTC).
+	At time.Time
+}
+
+// Watcher is the optional ability of a Store to stream its changes. Test
+// for it with a type assertion; the engine (sqlstore), the client and the
+// security and observe wrappers have it (a wrapper over a store without it
+// yields ErrUnsupported).
+type Watcher interface {
+	// Watch returns the changes of the store as they are committed, in
+	// revision order, with no gap and no duplicate:
+	//
+	//	for ev, err := range w.Watch(ctx, storage.InNamespace("users")) {
+	//		if err != nil { ... } // the last thing yielded
+	//		last = ev.Revision
+	//	}
+	//
+	// Options: InNamespace (without it, every namespace), Pattern (keys
+	// matching the glob; namespace-level events pass), Where (puts whose
+	// value matches; every other event passes), FromRevision (the events
+	// after a revision; without it, the events committed after Watch was
+	// called), OmitValues.
+	//
+	// The iteration runs until ctx ends (then it stops without an error),
+	// the loop breaks, or an error: the error is yielded once, with the
+	// zero Event, and ends it. A resume with FromRevision older than what
+	// the store retains is ErrCompacted (see *CompactedError); a consumer
+	// that falls behind by more than the watch's buffer is cut off with
+	// ErrWatchLagged (see *LaggedError) instead of making writers wait,
+	// and resumes with FromRevision of the last revision it got.
+	Watch(ctx context.Context, opts ...Option) iter.Seq2[Event, error]
+}
+
+// Historian is the optional ability of a Store to answer from its change
+// log: a key's past revisions, and (with AtRevision on Get) its state at a
+// past revision. The log keeps the changes of the store's retention window
+// only: what compaction removed cannot be read (ErrCompacted).
+type Historian interface {
+	// History returns the changes of key (puts, metadata changes,
+	// deletes, expiries; not the clears and namespace deletes that also
+	// removed it, which Watch reports), oldest first, within the retained
+	// window. Options: InNamespace, FromRevision (the changes after a
+	// revision: page with the last revision of the previous page; older
+	// than the window is ErrCompacted), Limit (at most that many; without
+	// it DefaultHistoryLimit), OmitValues.
+	History(ctx context.Context, key string, opts ...Option) ([]Event, error)
+}
+
+// DefaultHistoryLimit is how many changes History returns at most when no
+// Limit is given.
+const DefaultHistoryLimit = 1000
+
+// CompactedError is the error of a watch or a read that needs a revision
+// the store no longer retains. It wraps ErrCompacted.
+type CompactedError struct {
+	// Requested is the revision that was asked for.
+	Requested int64
+	// Oldest is the oldest revision the change log still holds: a watch
+	// can resume from Oldest-1 on (FromRevision(Oldest-1) delivers Oldest
+	// onward), and a read at a past revision needs Oldest or later.
+	Oldest int64
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("%s: revision %d is older than the oldest retained revision %d", ErrCompacted.Error(), e.Requested, e.Oldest)
+}
+
+func (e *CompactedError) Unwrap() error { return ErrCompacted }
+
+// LaggedError is the error that cuts off a watch whose consumer fell behind
+// by more than the watch's buffer. It wraps ErrWatchLagged.
+type LaggedError struct {
+	// Last is the revision of the last event the watch delivered (the
+	// starting revision when it delivered none): resume with
+	// FromRevision(Last).
+	Last int64
+}
+
+func (e *LaggedError) Error() string {
+	return fmt.Sprintf("%s: the consumer fell behind; resume from revision %d", ErrWatchLagged.Error(), e.Last)
+}
+
+func (e *LaggedError) Unwrap() error { return ErrWatchLagged }
+
+// FromRevision makes Watch deliver the changes after revision r (r >= 0:
+// 0 is every retained change), and History return the changes after r. A
+// revision older than the store retains is ErrCompacted; one beyond the
+// store's current revision is ErrInvalidOption.
+func FromRevision(r int64) Option {
+	return Option{kind: KindRevision, apply: func(c *CallOptions) error {
+		if r < 0 {
+			return invalid(ErrInvalidOption, "FromRevision(%d): want >= 0", r)
+		}
+		c.Revision, c.RevisionFrom = r, true
+		return nil
+	}}
+}
+
+// AtRevision makes Get return the key as it was at revision r (r >= 1),
+// from the change log: ErrNotFound when it did not exist then,
+// ErrCompacted when r, or the key's last change before it, is older than
+// the store retains.
+func AtRevision(r int64) Option {
+	return Option{kind: KindRevision, apply: func(c *CallOptions) error {
+		if r < 1 {
+			return invalid(ErrInvalidOption, "AtRevision(%d): revisions start at 1", r)
+		}
+		c.Revision, c.RevisionFrom = r, false
+		return nil
+	}}
+}
+
+// OmitValues makes Watch and History leave out values and metadata
+// (Event.Value and Event.Metadata stay nil), for consumers that only need
+// to know what changed.
+func OmitValues() Option {
+	return Option{kind: KindOmitValues, apply: func(c *CallOptions) error {
+		c.OmitValues = true
+		return nil
+	}}
+}

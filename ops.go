@@ -32,8 +32,10 @@ type Ops interface {
 	// SetMany writes many items in a constant number of round trips.
 	// Options: InNamespace, WithMetadata (for items without their own),
 	// WithTTL, ExpiresAt or KeepTTL (for items without an expiry of their
-	// own), NoOverwrite, MustExist, Atomic. Each written key's result
-	// carries its new Version and Revision.
+	// own), NoOverwrite, MustExist (every item replace-only: a missing key
+	// is ErrNotFound), Atomic. Item.IfRevision makes an item a
+	// compare-and-swap. Each written key's result carries its new Version
+	// and Revision.
 	SetMany(ctx context.Context, items []Item, opts ...Option) (BatchResult, error)
 
 	// DeleteMany deletes many keys in a constant number of round trips.

@@ -108,6 +108,11 @@ type Item struct {
 	TTL       time.Duration
 	ExpiresAt time.Time
 	KeepTTL   bool
+	// IfRevision, when not 0, makes the item a compare-and-swap of its
+	// own: it is written only if the key exists and its last change has
+	// this revision (see the IfRevision option), else the item's result is
+	// ErrConflict. It cannot be combined with NoOverwrite.
+	IfRevision int64
 }
 
 // Metadata is what GetMetadata returns: the user's metadata and, beside it,

@@ -5,12 +5,16 @@
 # in alternating rounds against the same databases, and prints each
 # benchmark's median ns/op and the ratio of throughputs (with / without).
 #
-#   STORAGE_TEST_POSTGRES_DSN=... bash bench/changelog.sh [ROUNDS] [BENCHTIME]
+#   STORAGE_TEST_POSTGRES_DSN=... bash bench/changelog.sh [ROUNDS] [BENCHTIME] [FILTER]
+#
+# FILTER narrows the benchmarks (a -test.bench pattern below
+# BenchmarkWritePath, e.g. 'sqlite-file/set$').
 #
 # Needs git; builds BASE in a temporary worktree.
 set -euo pipefail
 ROUNDS="${1:-3}"
 BENCHTIME="${2:-1s}"
+FILTER="${3:-}"
 ROOT="$(git rev-parse --show-toplevel)"
 BASE="${BASE:-$(git -C "$ROOT" log --format=%H -n 1 --grep='Revisions and a change log (issue 17, part 1)')^}"
 TMP="$(mktemp -d)"
@@ -20,7 +24,7 @@ cp "$ROOT/sqlstore/changelog_bench_test.go" "$TMP/base/sqlstore/"
 (cd "$TMP/base" && go test -c -o "$TMP/base.test" ./sqlstore)
 (cd "$ROOT" && go test -c -o "$TMP/new.test" ./sqlstore)
 run() { # tree binary round
-	(cd "$1/sqlstore" && "$2" -test.run '^$' -test.bench BenchmarkWritePath -test.benchtime "$BENCHTIME") |
+	(cd "$1/sqlstore" && "$2" -test.run '^$' -test.bench "BenchmarkWritePath${FILTER:+/$FILTER}" -test.benchtime "$BENCHTIME") |
 		awk -v tag="$3" '/^BenchmarkWritePath/ {print tag, $1, $3}'
 }
 for r in $(seq "$ROUNDS"); do

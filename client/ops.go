@@ -443,8 +443,14 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 	if err != nil {
 		return routes.EntryItem{}, err
 	}
+	if it.IfRevision < 0 {
+		return routes.EntryItem{}, storage.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
+	}
 	key := it.Key
 	e := routes.EntryItem{Key: &key, Value: v, ExpiryOptions: wireExpiry(exp)}
+	if it.IfRevision > 0 {
+		e.IfRevision = ptr(it.IfRevision)
+	}
 	md, err := storage.EncodeMetadata(it.Metadata, math.MaxInt)
 	if err != nil {
 		return routes.EntryItem{}, err

@@ -39,7 +39,7 @@
 //	ifVersion      integer >= 1           IfVersion (set, delete, setMetadata)
 //	ifRevision     integer >= 1           IfRevision (set, delete, setMetadata): the key's last
 //	                                      change must have this revision (never reused for a key)
-//	mustExist      bool                   MustExist (set): replace-only, not_found when missing
+//	mustExist      bool                   MustExist (set, setMany): replace-only, not_found when missing
 //	merge          bool                   Merge (setMetadata)
 //	atomic         bool                   Atomic (setMany, deleteMany)
 //	pattern        string                 Pattern (list)
@@ -102,8 +102,8 @@
 //	                                                                      metadata, version, createdAt, updatedAt,
 //	                                                                      expiresAt?}},
 //	                                                                      errors {key: error}
-//	storage://setMany           {entries: [{key, value, metadata?, ttl?,  results {key: {success, error?, version?,
-//	                                                                      revision?}},
+//	storage://setMany           {entries: [{key, value, metadata?,        results {key: {success, error?, version?,
+//	                             ifRevision?, ttl?,                        revision?}},
 //	                             ttlInSeconds?, ttlMs?, expiresAt?,
 //	                             keepTTL?}],
 //	                             options                                  keys (distinct keys, first-occurrence order)

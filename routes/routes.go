@@ -507,6 +507,13 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 			return nil, badRequest("entries[%d]: member \"value\" is missing", i)
 		}
 		items[i] = storage.Item{Key: *it.Key, Value: it.Value}
+		if it.IfRevision != nil {
+			if *it.IfRevision < 1 {
+				return nil, &storage.OpError{Op: "setMany", Key: *it.Key,
+					Err: storage.Invalidf(storage.ErrInvalidOption, "entries[%d].ifRevision: %d: revisions start at 1", i, *it.IfRevision)}
+			}
+			items[i].IfRevision = *it.IfRevision
+		}
 		e, err := it.expiry(fmt.Sprintf("entries[%d]", i))
 		if err != nil {
 			return nil, &storage.OpError{Op: "setMany", Key: *it.Key, Err: err}

@@ -142,6 +142,8 @@ type EntryItem struct {
 	Key      *string         `json:"key"`
 	Value    json.RawMessage `json:"value"`
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// IfRevision makes the entry a compare-and-swap (Item.IfRevision).
+	IfRevision *int64 `json:"ifRevision,omitempty"`
 	// ExpiryOptions are the entry's own expiry; none given means the
 	// batch's options.
 	ExpiryOptions

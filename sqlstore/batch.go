@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -79,11 +80,12 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 	const op = "setMany"
 	defer x.changed()
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic|storage.KindExpiry, opts)
+	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindMustExist|storage.KindAtomic|storage.KindExpiry, opts)
 	if err != nil {
 		return res, err
 	}
 	ns := o.Namespace
+	checked := o.MustExist // some items need the stored revisions first
 
 	// Distinct keys in first-occurrence order; the last item of a key wins.
 	index := make(map[string]int, len(items))
@@ -110,6 +112,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 			failed = true
 			continue
 		}
+		checked = checked || bi.IfRevision > 0
 		if bi.Metadata != nil || o.NoOverwrite {
 			if bi.Metadata == nil {
 				bi.Metadata = []byte("{}")
@@ -131,6 +134,21 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		if x.s.cfg.capacity > 0 {
 			if err := q.capacityLock(ctx); err != nil {
 				return err
+			}
+		}
+		withMD, keepMD := withMD, keepMD
+		if checked {
+			var failedCheck bool
+			var err error
+			withMD, keepMD, failedCheck, err = x.checkItems(ctx, q, &res, pos, ns.Name, o.MustExist, withMD, keepMD, now)
+			if err != nil {
+				return err
+			}
+			if failedCheck && o.Atomic {
+				return errAbort
+			}
+			if len(withMD)+len(keepMD) == 0 {
+				return nil
 			}
 		}
 		if err := q.ensureNamespace(ctx, ns, now); err != nil {
@@ -232,7 +250,65 @@ func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) 
 	if md == nil {
 		md = batchMD
 	}
-	return batchItem{Key: it.Key, Value: v, Metadata: md, Expiry: exp}, nil
+	if it.IfRevision < 0 {
+		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
+	}
+	if it.IfRevision > 0 && o.NoOverwrite {
+		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "NoOverwrite and Item.IfRevision exclude each other")
+	}
+	return batchItem{Key: it.Key, Value: v, Metadata: md, Expiry: exp, IfRevision: it.IfRevision}, nil
+}
+
+// checkItems applies MustExist and the items' IfRevision, inside the
+// batch's transaction and, on PostgreSQL, under the revision lock, so that
+// nothing changes the keys between the check and the write: it reads the
+// stored revisions in one statement, gives each item that fails its error
+// (ErrNotFound for a missing key with MustExist, else ErrConflict), and
+// returns the items left to write.
+func (x *ops) checkItems(ctx context.Context, q querier, res *storage.BatchResult, pos map[string]int, ns string, mustExist bool,
+	withMD, keepMD []batchItem, now time.Time) ([]batchItem, []batchItem, bool, error) {
+	if err := q.lockRevisions(ctx); err != nil {
+		return nil, nil, false, err
+	}
+	keys := make([]string, 0, len(withMD)+len(keepMD))
+	for _, part := range [][]batchItem{withMD, keepMD} {
+		for _, bi := range part {
+			keys = append(keys, bi.Key)
+		}
+	}
+	rows, err := q.getEntries(ctx, ns, keys, now)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	stored := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		stored[r.Key] = r.Revision
+	}
+	failed := false
+	keep := func(part []batchItem) []batchItem {
+		out := make([]batchItem, 0, len(part))
+		for _, bi := range part {
+			rev, ok := stored[bi.Key]
+			var err error
+			switch {
+			case !ok && mustExist:
+				err = storage.ErrNotFound
+			case !ok && bi.IfRevision > 0:
+				err = fmt.Errorf("%w: expected revision %d, but the key does not exist", storage.ErrConflict, bi.IfRevision)
+			case bi.IfRevision > 0 && rev != bi.IfRevision:
+				err = fmt.Errorf("%w: expected revision %d, found %d", storage.ErrConflict, bi.IfRevision, rev)
+			}
+			if err != nil {
+				res.Results[pos[bi.Key]].Err = x.s.fail("setMany", ns, bi.Key, err)
+				failed = true
+				continue
+			}
+			out = append(out, bi)
+		}
+		return out
+	}
+	withMD, keepMD = keep(withMD), keep(keepMD)
+	return withMD, keepMD, failed, nil
 }
 
 // abortRest marks every key of an aborted atomic batch that has no error of

@@ -60,6 +60,9 @@ type batchItem struct {
 	Value    []byte
 	Metadata []byte
 	Expiry   expiry
+	// IfRevision is the item's expected revision (0: none); checked
+	// before the batch statement (ops.checkItems).
+	IfRevision int64
 }
 
 // keyVersion is a key written (or deleted) by a batch statement: its new

@@ -16,6 +16,7 @@ var revisionTests = []test{
 	{"WrittenChain", testRevisionsWrittenChain},
 	{"MustExist", testRevisionsMustExist},
 	{"Batch", testRevisionsBatch},
+	{"BatchConditions", testRevisionsBatchConditions},
 	{"InvalidOptions", testRevisionsInvalidOptions},
 }
 
@@ -239,4 +240,65 @@ func testRevisionsInvalidOptions(t *testing.T, s *suite) {
 	_, err := st.Get(ctx, "k", storage.IfRevision(1))
 	wantErr(t, err, storage.ErrInvalidOption, "Get IfRevision")
 	wantMissing(t, st, "k")
+}
+
+// testRevisionsBatchConditions: SetMany with MustExist writes only the keys
+// that exist (ErrNotFound for the others), and an item's IfRevision makes it
+// a compare-and-swap; with Atomic, one failure writes nothing.
+func testRevisionsBatchConditions(t *testing.T, s *suite) {
+	s.needRevisions(t)
+	st := s.newStore(t)
+	ctx := t.Context()
+	var a, b storage.WriteResult
+	noErr(t, st.Set(ctx, "a", 1, storage.Written(&a)), "Set a")
+	noErr(t, st.Set(ctx, "b", 1, storage.Written(&b)), "Set b")
+	res, err := st.SetMany(ctx, []storage.Item{{Key: "a", Value: 2}, {Key: "missing", Value: 2}}, storage.MustExist())
+	noErr(t, err, "SetMany MustExist")
+	if kr := resultOf(t, res, "a"); kr.Err != nil || kr.Revision <= b.Revision || kr.Version != 2 {
+		t.Errorf("SetMany MustExist a: %+v", kr)
+	}
+	wantErr(t, resultOf(t, res, "missing").Err, storage.ErrNotFound, "SetMany MustExist missing")
+	wantMissing(t, st, "missing")
+	a = storage.WriteResult{Revision: resultOf(t, res, "a").Revision}
+
+	// Item.IfRevision: the current revision passes, a stale one conflicts.
+	res, err = st.SetMany(ctx, []storage.Item{
+		{Key: "a", Value: 3, IfRevision: a.Revision},
+		{Key: "b", Value: 3, IfRevision: b.Revision - 1},
+		{Key: "c", Value: 3, IfRevision: a.Revision},
+		{Key: "d", Value: 3},
+	})
+	noErr(t, err, "SetMany IfRevision")
+	if kr := resultOf(t, res, "a"); kr.Err != nil {
+		t.Errorf("SetMany IfRevision current: %v", kr.Err)
+	}
+	wantErr(t, resultOf(t, res, "b").Err, storage.ErrConflict, "SetMany IfRevision stale")
+	wantErr(t, resultOf(t, res, "c").Err, storage.ErrConflict, "SetMany IfRevision missing")
+	if kr := resultOf(t, res, "d"); kr.Err != nil {
+		t.Errorf("SetMany unconditional item: %v", kr.Err)
+	}
+	wantEntry(t, st, "a", `3`, 3)
+	wantEntry(t, st, "b", `1`, 1)
+	wantMissing(t, st, "c")
+
+	// Atomic: the stale item aborts the batch.
+	cur := resultOf(t, res, "a").Revision
+	res, err = st.SetMany(ctx, []storage.Item{{Key: "a", Value: 4, IfRevision: cur}, {Key: "b", Value: 4, IfRevision: cur}}, storage.Atomic())
+	noErr(t, err, "SetMany Atomic IfRevision")
+	wantErr(t, resultOf(t, res, "a").Err, storage.ErrAborted, "SetMany Atomic: the valid item")
+	wantErr(t, resultOf(t, res, "b").Err, storage.ErrConflict, "SetMany Atomic: the stale item")
+	wantEntry(t, st, "a", `3`, 3)
+	res, err = st.SetMany(ctx, []storage.Item{{Key: "a", Value: 5}, {Key: "missing", Value: 5}}, storage.MustExist(), storage.Atomic())
+	noErr(t, err, "SetMany Atomic MustExist")
+	wantErr(t, resultOf(t, res, "missing").Err, storage.ErrNotFound, "SetMany Atomic MustExist: missing")
+	wantErr(t, resultOf(t, res, "a").Err, storage.ErrAborted, "SetMany Atomic MustExist: existing")
+	wantEntry(t, st, "a", `3`, 3)
+
+	_, err = st.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}}, storage.MustExist(), storage.NoOverwrite())
+	wantErr(t, err, storage.ErrInvalidOption, "SetMany MustExist with NoOverwrite")
+	res, err = st.SetMany(ctx, []storage.Item{{Key: "a", Value: 1, IfRevision: -1}})
+	if err == nil {
+		err = resultOf(t, res, "a").Err
+	}
+	wantErr(t, err, storage.ErrInvalidOption, "Item.IfRevision(-1)")
 }

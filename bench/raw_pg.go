@@ -38,19 +38,21 @@ const (
 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2`
 	pgHas = `SELECT EXISTS (SELECT 1 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2)`
 	// pgUpsert keeps the stored metadata on conflict (no metadata given).
-	pgUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
-SELECT n.id, $2, $3, '{}'::jsonb, 1, $4, $4, NULL, NULL FROM namespaces n WHERE n.name = $1
+	// Raw rows take revision 0 and log no change: the minimal statement
+	// (the engine's write also logs its change, issue 17).
+	pgUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
+SELECT n.id, $2, $3, '{}'::jsonb, 1, $4, $4, NULL, NULL, 0, 0 FROM namespaces n WHERE n.name = $1
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
 RETURNING version`
-	pgUpsertUnnest = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $4, $4, NULL, NULL
+	pgUpsertUnnest = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
+SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $4, $4, NULL, NULL, 0, 0
 FROM namespaces n, ROWS FROM (unnest($2::text[]), unnest($3::jsonb[])) AS i (key, value) WHERE n.name = $1
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
 RETURNING key, version`
-	pgUpsertStage = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
-SELECT n.id, s.key, s.value, '{}'::jsonb, 1, $2, $2, NULL, NULL
+	pgUpsertStage = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
+SELECT n.id, s.key, s.value, '{}'::jsonb, 1, $2, $2, NULL, NULL, 0, 0
 FROM namespaces n, bench_stage s WHERE n.name = $1
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`

@@ -43,16 +43,19 @@ const (
 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?`
 	sqliteHas = `SELECT EXISTS (SELECT 1 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?)`
 	// sqliteUpsert keeps the stored metadata on conflict (no metadata given).
-	sqliteUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
-SELECT n.id, ?1, jsonb(?2), jsonb('{}'), 1, ?3, ?3, NULL, NULL FROM namespaces n WHERE n.name = ?4
+	// Rows take the next revisions: the schema's triggers log every put in
+	// the change log (migrations/sqlite/00007_revisions.sql), raw SQL too.
+	sqliteUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
+SELECT n.id, ?1, jsonb(?2), jsonb('{}'), 1, ?3, ?3, NULL, NULL, r.current + 1, r.current + 1
+FROM namespaces n, revision_counter r WHERE n.name = ?4 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = entries.version + 1,
-    updated_at = excluded.updated_at, updated_by = excluded.updated_by
+    updated_at = excluded.updated_at, updated_by = excluded.updated_by, revision = excluded.revision
 RETURNING version`
-	sqliteUpsertJSON = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
-SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?1, ?1, NULL, NULL
-FROM namespaces n, json_each(?2) AS i WHERE n.name = ?3
+	sqliteUpsertJSON = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
+SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?1, ?1, NULL, NULL, r.current + 1 + i.key, r.current + 1 + i.key
+FROM namespaces n, revision_counter r, json_each(?2) AS i WHERE n.name = ?3 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = entries.version + 1,
-    updated_at = excluded.updated_at, updated_by = excluded.updated_by
+    updated_at = excluded.updated_at, updated_by = excluded.updated_by, revision = excluded.revision
 RETURNING key, version`
 	sqliteDelete     = `DELETE FROM entries WHERE ` + sqliteNS + ` AND key = ?`
 	sqliteGetMany    = `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND key IN (SELECT value FROM json_each(?))`

@@ -54,8 +54,14 @@
 //
 //   - Set without WithMetadata keeps the metadata already stored; a new key
 //     starts with {}.
-//   - IfVersion on Set of a missing key is ErrConflict; on Delete and
-//     SetMetadata a missing key is ErrNotFound, with or without IfVersion.
+//   - IfVersion or IfRevision on Set of a missing key is ErrConflict; on
+//     Delete and SetMetadata a missing key is ErrNotFound, with or without
+//     them. MustExist on a missing key is ErrNotFound. IfVersion and
+//     IfRevision together must both match.
+//   - SetMany with MustExist, or with items that carry IfRevision, reads
+//     the stored revisions of its keys first, in its transaction and (on
+//     PostgreSQL) under the revision lock, so the check and the write see
+//     the same state: one more statement, still a constant number.
 //   - SetMetadata (replace or Merge) is a write: it bumps version and
 //     updated_at. Merge is an optimistic read-patch-write retried while other
 //     writers race it.

@@ -402,3 +402,41 @@ func TestRevisionsConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestChangeLogRestore: an import logs a put per entry written, with a new
+// revision (revisions are not carried), and an overwrite by an import is a
+// delete then a put.
+func TestChangeLogRestore(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			if err := s.Set(ctx, "a", 1); err != nil {
+				t.Fatal(err)
+			}
+			lc := &logCheck{t: t, s: s, last: currentRevision(t, s)}
+			revs := map[string]int64{}
+			e, _ := s.Get(ctx, "a")
+			revs["a"] = e.Revision
+			now := time.Now().UTC()
+			recs := []Record{
+				{Namespace: "default", Key: "b", Value: []byte(`2`), Metadata: []byte(`{}`), Version: 7, CreatedAt: now, UpdatedAt: now},
+				{Namespace: "default", Key: "a", Value: []byte(`3`), Metadata: []byte(`{}`), Version: 4, CreatedAt: now, UpdatedAt: now},
+			}
+			rows := lc.step("restore", revs, func() error {
+				_, err := s.Restore(ctx, recs, ConflictOverwrite)
+				return err
+			}, want{"put", "default", "b", ""}, want{"delete", "default", "a", "a"}, want{"put", "default", "a", ""})
+			for _, k := range []string{"a", "b"} {
+				e, err := s.Get(ctx, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Revision <= revs["a"] || e.CreateRevision != e.Revision {
+					t.Errorf("%s: revision %d created %d after the import (rows %v)", k, e.Revision, e.CreateRevision, rows)
+				}
+			}
+		})
+	}
+}

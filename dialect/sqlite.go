@@ -123,8 +123,8 @@ func SQLiteDriverDSN(path string, o SQLiteOptions, writer bool) string {
 }
 
 // SQLiteMemoryDSN builds the connection string of a private in-memory
-// database. Such a database lives in one connection, so the store uses a
-// single connection for reads and writes.
+// database that lives in one connection (the migrate tool's scratch
+// databases; sqlstore runs sqlite::memory: as a private file in RAM).
 func SQLiteMemoryDSN() string {
 	q := url.Values{}
 	q.Add("_pragma", "foreign_keys(1)")

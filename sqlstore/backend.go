@@ -16,14 +16,14 @@ type Backend struct {
 	// Pool is the pgx pool of a PostgreSQL store.
 	Pool *pgxpool.Pool
 	// Writer and Reader are the SQLite store's write connection (one) and
-	// read pool; the same handle for an in-memory database.
+	// read pool (an in-memory database too: it is a private file in RAM).
 	Writer, Reader *sql.DB
 }
 
 // Config is a store's configuration (the seed's _config).
 type Config struct {
 	Dialect      dialect.Name
-	Path         string // SQLite database file; "" for :memory: and Postgres
+	Path         string // SQLite database file; "" for :memory: (a private file, see Open) and Postgres
 	Memory       bool   // SQLite in-memory database
 	Capacity     int64  // 0 = none
 	MaxValueSize int    // bytes; 0 = storage.DefaultMaxValueSize

@@ -14,8 +14,9 @@
 // (synchronous=full in the DSN for durability at every commit). Writes go
 // through one writer connection whose transactions begin with BEGIN
 // IMMEDIATE; reads use a pool of query-only connections (DSN parameter
-// readers, default 4). A sqlite::memory: database lives in a single
-// connection shared by reads and writes. The modernc driver caches no
+// readers, default 4). A sqlite::memory: database is a private file in RAM
+// (/dev/shm), run the same way and removed at Close, so reads go on while a
+// write transaction is open there too. The modernc driver caches no
 // statements, so the engine keeps prepared statements by SQL text on each
 // pool (at most 256 texts), for the store's lifetime; transactions run them
 // on their connection through sql.Tx.StmtContext, so BEGIN aside nothing is
@@ -179,12 +180,12 @@
 //     ErrTooManyTx; Close rolls back whatever is open.
 //   - Transactions never take the last connections: on PostgreSQL they hold
 //     at most three quarters of the pool (pool_max_conns in the DSN, pgx's
-//     default max(4, CPUs)), on a SQLite file read-only ones at most three
+//     default max(4, CPUs)), on SQLite read-only ones at most three
 //     quarters of the readers (readers= in the DSN, default 4), so calls
 //     outside transactions always find a connection. A Begin that finds
 //     those places taken waits for one as long as its context allows, then
-//     fails with ErrTooManyTx. (An in-memory SQLite database has one
-//     connection for everything: a transaction there holds it.)
+//     fails with ErrTooManyTx. An in-memory SQLite database has the same
+//     writer and readers, and the same caps.
 //   - A Tx's operations run one at a time. An operation whose context ends
 //     while it runs rolls the transaction back (the database may have been
 //     interrupted mid-statement); later operations get ErrTxDone.

@@ -139,8 +139,7 @@ func deref(p *string) string {
 // most about 4 MiB of JSON (one entry more), so memory does not grow with
 // the store. An error from a callback stops the export and is
 // returned as it is. Entries expired at the time the export starts (by the
-// store's clock) are skipped. The callbacks must not use the store: on an in-memory
-// SQLite database the snapshot holds its only connection.
+// store's clock) are skipped. The callbacks must not use the store.
 func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(NamespaceRecord) error, onEntry func(Record) error) error {
 	const op = "export"
 	if _, err := s.start(ctx, op, 0, nil); err != nil {

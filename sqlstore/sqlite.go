@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,19 +23,42 @@ import (
 )
 
 // sqliteEngine reaches a SQLite database through one writer connection and a
-// pool of query-only readers (for :memory:, one connection for both).
+// pool of query-only readers. An in-memory database (sqlite::memory:) is a
+// private file in RAM (memoryDir), run the same way.
 type sqliteEngine struct {
 	d      dialect.Dialect
 	w      *sql.DB // one connection; transactions BEGIN IMMEDIATE
-	r      *sql.DB // readers; == w for an in-memory database
+	r      *sql.DB // readers
 	wq, rq querier
-	// wc and rc are the statement caches of w and r (the same cache for an
-	// in-memory database), shared by transactions.
+	// wc and rc are the statement caches of w and r, shared by
+	// transactions.
 	wc, rc *stmtCache
 	cfg    config
 	// readers is the size of the reader pool r.
 	readers int
-	walr    *walRestarter // file databases: see walrestart.go
+	walr    *walRestarter // see walrestart.go
+	// memDir is the directory of an in-memory database, removed at close;
+	// "" for a file the caller named.
+	memDir string
+}
+
+// memoryFile is the name of an in-memory database's file in its directory.
+const memoryFile = "memory.db"
+
+// memoryDirs are where in-memory databases live, in order of preference:
+// /dev/shm (RAM on Linux), else os.TempDir() ("").
+var memoryDirs = []string{"/dev/shm", ""}
+
+// memoryDir makes the private directory of an in-memory database.
+func memoryDir() (string, error) {
+	var err error
+	for _, base := range memoryDirs {
+		var dir string
+		if dir, err = os.MkdirTemp(base, "storage-memory-*"); err == nil {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("in-memory database: %w", err)
 }
 
 var _ engine = (*sqliteEngine)(nil)
@@ -50,59 +75,49 @@ func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEn
 			_ = e.close()
 		}
 	}()
+	path := dc.Path
 	if dc.Memory {
-		if e.w, err = sql.Open("sqlite", dialect.SQLiteMemoryDSN()); err != nil {
+		// A private database file in a fresh directory in RAM (see
+		// memoryDirs), removed at Close: it runs like a file, WAL, one
+		// writer and a pool of readers, so readers go on while a writer
+		// works.
+		if e.memDir, err = memoryDir(); err != nil {
 			return nil, err
 		}
-		// The database lives and dies with its one connection: never let
-		// database/sql close it.
-		e.w.SetMaxOpenConns(1)
-		e.w.SetMaxIdleConns(1)
-		e.w.SetConnMaxLifetime(0)
-		e.w.SetConnMaxIdleTime(0)
-		e.r = e.w
-	} else {
-		if e.w, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(dc.Path, o, true)); err != nil {
-			return nil, err
-		}
-		e.w.SetMaxOpenConns(1)
-		e.w.SetMaxIdleConns(1)
-		e.w.SetConnMaxIdleTime(0)
-		e.w.SetConnMaxLifetime(0)
+		path = filepath.Join(e.memDir, memoryFile)
 	}
+	if e.w, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(path, o, true)); err != nil {
+		return nil, err
+	}
+	e.w.SetMaxOpenConns(1)
+	e.w.SetMaxIdleConns(1)
+	e.w.SetConnMaxIdleTime(0)
+	e.w.SetConnMaxLifetime(0)
 	if err := pingRetry(ctx, e.w, d); err != nil {
 		return nil, err
 	}
 	if cfg.migrate {
-		if _, err := schema.Up(ctx, schema.SQLite, e.w, schema.WithSQLiteFile(dc.Path)); err != nil {
+		if _, err := schema.Up(ctx, schema.SQLite, e.w, schema.WithSQLiteFile(path)); err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	} else if err := checkSchema(ctx, schema.SQLite, e.w); err != nil {
 		return nil, err
 	}
-	if !dc.Memory {
-		// Readers open after migrating: query_only connections cannot
-		// switch the file to WAL mode.
-		if e.r, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(dc.Path, o, false)); err != nil {
-			return nil, err
-		}
-		e.r.SetMaxOpenConns(o.Readers)
-		e.readers = o.Readers
-		e.r.SetMaxIdleConns(o.Readers)
-		if err := pingRetry(ctx, e.r, d); err != nil {
-			return nil, err
-		}
+	// Readers open after migrating: query_only connections cannot switch
+	// the file to WAL mode.
+	if e.r, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(path, o, false)); err != nil {
+		return nil, err
 	}
-	e.wc = newStmtCache(e.w)
-	e.rc = e.wc
-	if e.r != e.w {
-		e.rc = newStmtCache(e.r)
+	e.r.SetMaxOpenConns(o.Readers)
+	e.readers = o.Readers
+	e.r.SetMaxIdleConns(o.Readers)
+	if err := pingRetry(ctx, e.r, d); err != nil {
+		return nil, err
 	}
+	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
-	if e.r != e.w {
-		e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
-		e.walr = startWALRestarter(e.w, dc.Path, o.BusyTimeout)
-	}
+	e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
+	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
 	return e, nil
 }
 
@@ -146,12 +161,8 @@ func (e *sqliteEngine) writer() querier          { return e.wq }
 // txCapacity: a read-write transaction holds the writer, and the next one
 // waits for it at Begin, so their number needs no cap of its own; a
 // read-only one holds a reader, and a quarter of the readers (at least one)
-// stay for the reads outside transactions. An in-memory database has one
-// connection for everything: no cap helps there.
+// stay for the reads outside transactions.
 func (e *sqliteEngine) txCapacity() (total, readOnly int) {
-	if e.r == e.w {
-		return 0, 0
-	}
 	n := e.readers
 	return 0, max(1, n-spareConns(n))
 }
@@ -196,11 +207,14 @@ func (e *sqliteEngine) close() error {
 		e.walr.close()
 	}
 	var errs []error
-	if e.r != nil && e.r != e.w {
+	if e.r != nil {
 		errs = append(errs, e.r.Close())
 	}
 	if e.w != nil {
 		errs = append(errs, e.w.Close())
+	}
+	if e.memDir != "" {
+		errs = append(errs, os.RemoveAll(e.memDir))
 	}
 	return errors.Join(errs...)
 }

@@ -48,8 +48,15 @@ var _ storage.Store = (*Store)(nil)
 // WithoutMigrate), and checks the connection. DSN forms:
 //
 //	sqlite:path/to.db[?busy_timeout=ms&synchronous=normal|full&readers=n]
-//	sqlite::memory:
+//	sqlite::memory:[?busy_timeout=ms&readers=n]
 //	postgres://user:pass@host:5432/db?sslmode=disable&pool_max_conns=10
+//
+// sqlite::memory: is a private database of its own for each Open: a file
+// in a fresh directory under /dev/shm (RAM on Linux; os.TempDir() where
+// there is none), run like any SQLite file (WAL, one writer, a pool of
+// readers, so reads go on while a write transaction is open), and removed
+// at Close. A process killed before Close leaves the directory
+// (storage-memory-*) behind.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {

@@ -213,6 +213,12 @@ type Status struct {
 	// OldestRevision is the oldest revision still in the change log;
 	// Revision+1 when the log is empty.
 	OldestRevision int64
+	// ReadOnly says the store refuses every write, and Degraded why (""
+	// when the store works normally): a SQLite store whose disk was full
+	// when it opened serves reads and answers writes with ErrStorageFull
+	// until it is reopened with space.
+	ReadOnly bool
+	Degraded string
 }
 
 // Capabilities are the seed's supportsX flags, and a little more.

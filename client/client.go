@@ -235,7 +235,8 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	}
 	st := resp.Status
 	return storage.Status{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity, Namespaces: st.Namespaces,
-		Dialect: st.Dialect, SchemaVersion: st.SchemaVersion, Revision: st.Revision, OldestRevision: st.OldestRevision}, nil
+		Dialect: st.Dialect, SchemaVersion: st.SchemaVersion, Revision: st.Revision, OldestRevision: st.OldestRevision,
+		ReadOnly: st.ReadOnly, Degraded: st.Degraded}, nil
 }
 
 // Begin implements storage.Store: storage://beginTransaction.

@@ -122,6 +122,27 @@ func SQLiteDriverDSN(path string, o SQLiteOptions, writer bool) string {
 	return "file:" + escapePath(path) + "?" + q.Encode()
 }
 
+// SQLiteReadOnlyDSN builds the connection string of a query_only
+// connection to the file at path that needs no -shm file. With immutable
+// (mode=ro, immutable=1) SQLite takes no locks and reads the database file
+// alone, which is right only when no WAL holds frames. Without it the
+// connection runs in exclusive locking mode, which keeps a WAL database's
+// index in the connection's memory instead of the -shm file (and needs a
+// file opened for writing, to lock it).
+func SQLiteReadOnlyDSN(path string, o SQLiteOptions, immutable bool) string {
+	q := url.Values{}
+	if immutable {
+		q.Set("mode", "ro")
+		q.Set("immutable", "1")
+	}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	if !immutable {
+		q.Add("_pragma", "locking_mode(EXCLUSIVE)")
+	}
+	q.Add("_pragma", "query_only(1)")
+	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
 // SQLiteMemoryDSN builds the connection string of a private in-memory
 // database that lives in one connection (the migrate tool's scratch
 // databases; sqlstore runs sqlite::memory: as a private file in RAM).

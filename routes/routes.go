@@ -719,7 +719,7 @@ func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusRespon
 	}
 	return &StatusResponse{Status: StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
 		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,
-		Revision: st.Revision, OldestRevision: st.OldestRevision}}, nil
+		Revision: st.Revision, OldestRevision: st.OldestRevision, ReadOnly: st.ReadOnly, Degraded: st.Degraded}}, nil
 }
 
 func (h handlers) getCapabilities(_ context.Context, _ *EmptyRequest) (*CapabilitiesResponse, error) {

@@ -377,3 +377,28 @@ func mustJSON(t *testing.T, v any) string {
 }
 
 var _ storage.Store = (*sqlstore.Store)(nil)
+
+// degradedStore reports a store opened read-only.
+type degradedStore struct{ storage.Store }
+
+func (d degradedStore) Status(ctx context.Context) (storage.Status, error) {
+	st, err := d.Store.Status(ctx)
+	st.ReadOnly, st.Degraded = true, "opened read-only: the disk was full"
+	return st, err
+}
+
+// TestStatusReadOnly: getStatus carries readOnly and degraded when the
+// store is degraded, and omits them when it is not.
+func TestStatusReadOnly(t *testing.T) {
+	m, s := newMux(t)
+	v := call(t, m, "storage://getStatus", ``)
+	if st, _ := v["status"].(map[string]any); st["healthy"] != true || st["readOnly"] != nil || st["degraded"] != nil {
+		t.Errorf("getStatus of a normal store = %v", v)
+	}
+	d := routes.NewMux()
+	routes.Register(d, degradedStore{s})
+	v = call(t, d, "storage://getStatus", ``)
+	if st, _ := v["status"].(map[string]any); st["readOnly"] != true || st["degraded"] != "opened read-only: the disk was full" {
+		t.Errorf("getStatus of a degraded store = %v", v)
+	}
+}

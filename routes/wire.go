@@ -367,6 +367,10 @@ type StatusJSON struct {
 	// in its change log (storage.Status).
 	Revision       int64 `json:"revision"`
 	OldestRevision int64 `json:"oldestRevision"`
+	// ReadOnly and Degraded: see storage.Status (omitted when false and
+	// "").
+	ReadOnly bool   `json:"readOnly,omitempty"`
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // StatusResponse is the result of getStatus.

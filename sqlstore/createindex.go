@@ -20,6 +20,9 @@ var _ storage.Indexer = (*Store)(nil)
 // withdrawn and the INVALID index dropped in the background.
 func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
 	const op = "createIndex"
+	if err := s.writable(op, namespace); err != nil {
+		return err
+	}
 	fields, err := s.indexArgs(ctx, op, namespace, field)
 	if err != nil {
 		return err
@@ -71,6 +74,9 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 // depend on the index).
 func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 	const op = "dropIndex"
+	if err := s.writable(op, namespace); err != nil {
+		return err
+	}
 	fields, err := s.indexArgs(ctx, op, namespace, field)
 	if err != nil {
 		return err

@@ -214,7 +214,14 @@
 // outside a transaction, or a COMMIT, whose connection failed after it was
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is
-// ErrStorageFull. Context errors are returned as they are.
+// ErrStorageFull; reads go on, and writes succeed again once space exists.
+// A SQLite file whose disk is full when Open runs (it cannot even create
+// its -shm file) opens read-only: one query_only connection that needs no
+// -shm file (immutable when the WAL is empty, else in exclusive locking
+// mode, which still reads the WAL's frames); Status reports ReadOnly and
+// Degraded, every write is ErrStorageFull, and nothing is swept or
+// reconciled until the store is reopened with space. Context errors are
+// returned as they are.
 //
 // # WAL
 //

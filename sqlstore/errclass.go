@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
@@ -53,6 +55,14 @@ var writeOps = map[string]bool{
 func (s *Store) classify(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if s.degraded != "" {
+		// Every statement runs on a read-only connection: a write that
+		// got past writable is refused by SQLite, and means the same.
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY {
+			return &dbError{storage.ErrStorageFull, s.degraded, err}
+		}
 	}
 	switch c := s.eng.dialect().Classify(err); c {
 	case dialect.ClassSerialization:

@@ -134,3 +134,112 @@ func TestFaultsDiskFillsAndEmpties(t *testing.T) {
 		t.Errorf("no write saw the disk full: the filler did not fill it")
 	}
 }
+
+// TestOpenDiskFull (issue 16 item 2): a store whose disk is full when it
+// opens opens read-only (it failed with "disk I/O error"): reads answer
+// everything acknowledged before, Status says read-only and why, and
+// every write is ErrStorageFull.
+func TestOpenDiskFull(t *testing.T) {
+	dir := smallDisk(t, 8<<20)
+	dsn := "sqlite:" + filepath.Join(dir, "store.db")
+	ctx := t.Context()
+	s := openTest(t, dsn)
+	for i := range 50 {
+		if err := s.Set(ctx, fmt.Sprintf("k%02d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, filepath.Join(dir, "filler"), -1)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	defer s.Close()
+	checkFullReadOnly(t, s, 50)
+}
+
+// checkFullReadOnly checks a store opened read-only on a full disk that
+// holds keys k00 … k{n-1}.
+func checkFullReadOnly(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := s.Status(ctx)
+	if err != nil || !st.Healthy || !st.ReadOnly || !strings.Contains(st.Degraded, "full") || st.Size != int64(n) {
+		t.Errorf("Status = %+v, %v; want healthy, read-only, degraded saying the disk is full, size %d", st, err, n)
+	}
+	if e, err := s.Get(ctx, "k07"); err != nil || string(e.Value) != "7" {
+		t.Errorf("Get = %s, %v", e.Value, err)
+	}
+	if c, err := s.Count(ctx); err != nil || c != int64(n) {
+		t.Errorf("Count = %d, %v; want %d", c, err, n)
+	}
+	if res, err := s.List(ctx, storage.Limit(3)); err != nil || len(res.Keys) != 3 {
+		t.Errorf("List = %v, %v", res, err)
+	}
+	ro, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Begin: %v", err)
+	}
+	if _, err := ro.Get(ctx, "k01"); err != nil {
+		t.Errorf("Get in a read-only transaction: %v", err)
+	}
+	_ = ro.Rollback(ctx)
+	for name, write := range map[string]func() error{
+		"Set":             func() error { return s.Set(ctx, "new", 1) },
+		"Delete":          func() error { return s.Delete(ctx, "k01") },
+		"SetMany":         func() error { _, err := s.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}}); return err },
+		"Clear":           func() error { return s.Clear(ctx) },
+		"CreateNamespace": func() error { return s.CreateNamespace(ctx, "fresh") },
+		"Begin":           func() error { _, err := s.Begin(ctx, storage.TxOptions{}); return err },
+	} {
+		if err := write(); !errors.Is(err, storage.ErrStorageFull) {
+			t.Errorf("%s on a store opened read-only: %v, want ErrStorageFull", name, err)
+		}
+	}
+	if c, err := s.Count(ctx); err != nil || c != int64(n) {
+		t.Errorf("Count after refused writes = %d, %v; want %d", c, err, n)
+	}
+}
+
+// TestOpenDiskFullAfterCrash: the same with a WAL that still holds the
+// last writes (the store did not close: its files are copied while it
+// runs, as a crash leaves them); the read-only store reads them too.
+func TestOpenDiskFullAfterCrash(t *testing.T) {
+	dir := smallDisk(t, 8<<20)
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+filepath.Join(dir, "store.db"))
+	for i := range 50 {
+		if err := s.Set(ctx, fmt.Sprintf("k%02d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crash := filepath.Join(dir, "crash")
+	if err := os.Mkdir(crash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(filepath.Join(dir, "store.db"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if suffix == "-wal" && len(b) == 0 {
+			t.Fatal("the WAL is empty: nothing to recover")
+		}
+		if err := os.WriteFile(filepath.Join(crash, "store.db"+suffix), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, filepath.Join(dir, "filler"), -1)
+	s, err := Open(ctx, "sqlite:"+filepath.Join(crash, "store.db"))
+	if err != nil {
+		t.Fatalf("Open on a full disk: %v", err)
+	}
+	defer s.Close()
+	checkFullReadOnly(t, s, 50)
+}

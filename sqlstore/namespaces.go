@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "createNamespace"
 	defer s.feed.signal()
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return err
 	}
 	ns, err := storage.ParseNamespace(name)
@@ -119,7 +119,7 @@ func (s *Store) dropNamespaceIndexesLater(ctx context.Context, id int64) error {
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "deleteNamespace"
 	defer s.feed.signal()
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return err
 	}
 	if _, err := storage.ParseNamespace(name); err != nil {

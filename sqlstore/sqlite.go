@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -40,6 +41,9 @@ type sqliteEngine struct {
 	// memDir is the directory of an in-memory database, removed at close;
 	// "" for a file the caller named.
 	memDir string
+	// degraded is why the store is read-only (openSQLiteFull); "" when it
+	// is not.
+	degraded string
 }
 
 // memoryFile is the name of an in-memory database's file in its directory.
@@ -63,7 +67,77 @@ func memoryDir() (string, error) {
 
 var _ engine = (*sqliteEngine)(nil)
 
-func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEngine, err error) {
+func openSQLite(ctx context.Context, dc dialect.Config, cfg config) (*sqliteEngine, error) {
+	e, err := openSQLiteRW(ctx, dc, cfg)
+	if err == nil || dc.Memory {
+		return e, err
+	}
+	d, _ := dialect.ForName(dialect.SQLite)
+	if c := d.Classify(err); (c == dialect.ClassFull || c == dialect.ClassConnection) && diskFull(filepath.Dir(dc.Path)) {
+		ro, roErr := openSQLiteFull(ctx, dc, cfg)
+		if roErr == nil {
+			return ro, nil
+		}
+		return nil, errors.Join(err, roErr)
+	}
+	return nil, err
+}
+
+// diskFull reports whether the filesystem of dir has no room for a small
+// file: 64 KiB written to a probe there fails with ENOSPC.
+func diskFull(dir string) bool {
+	f, err := os.CreateTemp(dir, ".storage-space-probe-*")
+	if err != nil {
+		return errors.Is(err, syscall.ENOSPC)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	_, err = f.Write(make([]byte, 64<<10))
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Is(err, syscall.ENOSPC)
+}
+
+// fullAtOpen is the Degraded status of a store opened read-only because
+// its disk was full.
+const fullAtOpen = "opened read-only: the disk was full when the store opened; writes fail with ErrStorageFull until it is reopened with space"
+
+// openSQLiteFull opens a SQLite file whose disk is full, read-only: one
+// connection (mode=ro, query_only) in exclusive locking mode, which keeps
+// the WAL index in its own memory instead of the -shm file it could not
+// create, and still reads every frame of the WAL. Nothing is migrated,
+// checkpointed or swept.
+func openSQLiteFull(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEngine, err error) {
+	d, _ := dialect.ForName(dialect.SQLite)
+	o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
+	if err != nil {
+		return nil, err
+	}
+	e := &sqliteEngine{d: d, cfg: cfg, degraded: fullAtOpen}
+	// Without a WAL that holds frames (the store closed cleanly, or
+	// checkpointed everything), the database file is the whole database.
+	fi, err := os.Stat(dc.Path + "-wal")
+	immutable := errors.Is(err, os.ErrNotExist) || (err == nil && fi.Size() == 0)
+	if e.w, err = sql.Open("sqlite", dialect.SQLiteReadOnlyDSN(dc.Path, o, immutable)); err != nil {
+		return nil, err
+	}
+	e.w.SetMaxOpenConns(1)
+	e.w.SetMaxIdleConns(1)
+	e.w.SetConnMaxIdleTime(0)
+	e.w.SetConnMaxLifetime(0)
+	e.r = e.w
+	if err := checkSchema(ctx, schema.SQLite, e.w); err != nil {
+		_ = e.w.Close()
+		return nil, err
+	}
+	e.wc = newStmtCache(e.w)
+	e.rc = e.wc
+	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
+	return e, nil
+}
+
+func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqliteEngine, err error) {
 	d, _ := dialect.ForName(dialect.SQLite)
 	o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
 	if err != nil {
@@ -161,8 +235,12 @@ func (e *sqliteEngine) writer() querier          { return e.wq }
 // txCapacity: a read-write transaction holds the writer, and the next one
 // waits for it at Begin, so their number needs no cap of its own; a
 // read-only one holds a reader, and a quarter of the readers (at least one)
-// stay for the reads outside transactions.
+// stay for the reads outside transactions. A store opened read-only on a
+// full disk has one connection: no cap helps there.
 func (e *sqliteEngine) txCapacity() (total, readOnly int) {
+	if e.degraded != "" {
+		return 0, 0
+	}
 	n := e.readers
 	return 0, max(1, n-spareConns(n))
 }
@@ -207,7 +285,7 @@ func (e *sqliteEngine) close() error {
 		e.walr.close()
 	}
 	var errs []error
-	if e.r != nil {
+	if e.r != nil && e.r != e.w {
 		errs = append(errs, e.r.Close())
 	}
 	if e.w != nil {

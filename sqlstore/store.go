@@ -40,6 +40,10 @@ type Store struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	// degraded is why the store refuses every write (a SQLite file whose
+	// disk was full when it opened); "" when it does not.
+	degraded string
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -103,6 +107,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.roConns = make(chan struct{}, ro)
 	}
 	s.ops = ops{s: s, sc: storeScope{s}}
+	if se, ok := eng.(*sqliteEngine); ok && se.degraded != "" {
+		// Read-only: nothing to reconcile, nothing to sweep.
+		s.degraded = se.degraded
+		return s, nil
+	}
 	if err := s.reconcileIndexes(ctx); err != nil {
 		s.bgCancel()
 		_ = eng.close()
@@ -192,7 +201,19 @@ func (x *ops) startWrite(ctx context.Context, op string, allowed storage.OptionK
 	if err == nil && x.sc.readOnly() {
 		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Err: storage.ErrReadOnly}
 	}
+	if err == nil {
+		err = x.s.writable(op, o.Namespace.Name)
+	}
 	return o, err
+}
+
+// writable fails with ErrStorageFull when the store was opened read-only
+// because its disk was full.
+func (s *Store) writable(op, ns string) error {
+	if s.degraded == "" {
+		return nil
+	}
+	return &storage.OpError{Op: op, Namespace: ns, Err: &dbError{storage.ErrStorageFull, s.degraded, nil}}
 }
 
 // fail wraps err for operation op. Errors that already are *OpError pass
@@ -690,5 +711,6 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	}
 	st.Healthy, st.Size, st.Namespaces, st.SchemaVersion = true, entries, namespaces, v
 	st.Revision, st.OldestRevision = cur, oldest
+	st.ReadOnly, st.Degraded = s.degraded != "", s.degraded
 	return st, nil
 }

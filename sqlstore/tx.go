@@ -35,6 +35,11 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
 		return nil, s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
 	}
+	if !opts.ReadOnly {
+		if err := s.writable(op, ""); err != nil {
+			return nil, err
+		}
+	}
 	slot, err := s.txs.ReserveFor(storage.ActorFromContext(ctx))
 	if err != nil {
 		return nil, s.fail(op, "", "", err)

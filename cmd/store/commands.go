@@ -621,7 +621,8 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 		}
 		if c.json {
 			c.printJSON(map[string]any{"healthy": st.Healthy, "entries": st.Size, "capacity": st.Capacity,
-				"namespaces": st.Namespaces, "dialect": st.Dialect, "schema_version": st.SchemaVersion})
+				"namespaces": st.Namespaces, "dialect": st.Dialect, "schema_version": st.SchemaVersion,
+				"read_only": st.ReadOnly, "degraded": st.Degraded})
 			return nil
 		}
 		capacity := "none"
@@ -635,6 +636,9 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 		fmt.Fprintf(tw, "entries:\t%d\n", st.Size)
 		fmt.Fprintf(tw, "namespaces:\t%d\n", st.Namespaces)
 		fmt.Fprintf(tw, "capacity:\t%s\n", capacity)
+		if st.ReadOnly {
+			fmt.Fprintf(tw, "read-only:\t%s\n", st.Degraded)
+		}
 		return tw.Flush()
 	})
 }

@@ -302,6 +302,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("store status: %w", err)
 	}
 	log.Info("store open", "dialect", st.Dialect, "schemaVersion", st.SchemaVersion)
+	if st.ReadOnly {
+		log.Warn("store is read-only", "why", st.Degraded)
+	}
 
 	mux := routes.NewMux()
 	sec := security.NewStore(inner, policy, secOpt...)

@@ -33,7 +33,7 @@ const (
 	ClassNotNull                           // a NOT NULL constraint
 	ClassSerialization                     // Postgres 40001: retry the transaction
 	ClassDeadlock                          // Postgres 40P01: retry the transaction
-	ClassBusy                              // SQLite BUSY/LOCKED: retry later
+	ClassBusy                              // SQLite BUSY/LOCKED, Postgres 55P03 (lock_timeout): retry later
 	ClassInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
 	ClassConnection                        // the connection failed; the outcome may be unknown
 	ClassFull                              // the disk is full (SQLITE_FULL, Postgres 53100)

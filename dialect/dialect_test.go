@@ -90,6 +90,7 @@ func TestClassifyPostgres(t *testing.T) {
 		{"23502", ClassNotNull},
 		{"40001", ClassSerialization},
 		{"40P01", ClassDeadlock},
+		{"55P03", ClassBusy},
 		{"22P05", ClassInvalidText},
 		{"08006", ClassConnection},
 		{"42P01", ClassOther},

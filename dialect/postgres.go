@@ -28,6 +28,7 @@ const (
 	pgDiskFull             = "53100"
 	pgTooManyConnections   = "53300"
 	pgInFailedTx           = "25P02" // current transaction is aborted
+	pgLockNotAvailable     = "55P03" // lock_timeout passed, or NOWAIT
 )
 
 func (postgresDialect) Classify(err error) ErrorClass {
@@ -47,6 +48,8 @@ func (postgresDialect) Classify(err error) ErrorClass {
 			return ClassSerialization
 		case pgDeadlockDetected:
 			return ClassDeadlock
+		case pgLockNotAvailable:
+			return ClassBusy
 		case pgUntranslatable, pgInvalidText:
 			return ClassInvalidText
 		case pgDiskFull:

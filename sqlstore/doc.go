@@ -199,7 +199,11 @@
 //     transaction is aborted; RunInTx runs it again, which recreates the
 //     namespace), and so does every later operation and the Commit of that
 //     transaction. Outside a transaction the write recreates the namespace
-//     and succeeds.
+//     and succeeds. On PostgreSQL a recursive DeleteNamespace and a Clear
+//     outside a transaction give way to writers instead of deadlocking
+//     with them: each lock wait is bounded by a lock_timeout of 200 ms, and
+//     one that times out rolls them back and runs them again after a short
+//     pause, until their context ends (then ErrTxConflict).
 //   - A read-only transaction refuses writes with ErrReadOnly before they
 //     reach the database.
 //

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mycelia-kernel/storage"
 )
 
@@ -60,5 +62,53 @@ func TestFaultsPostgresRestart(t *testing.T) {
 	defer log.mu.Unlock()
 	if log.counts[storage.ErrUnavailable.Error()] == 0 {
 		t.Errorf("no call saw the server away (ErrUnavailable): the restart did not happen under load")
+	}
+}
+
+// pgDeadlocks reads PostgreSQL's count of deadlocks detected in the test
+// database. Backends report it when they exit: close the stores first.
+func pgDeadlocks(t *testing.T) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pgAdminDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if _, err := conn.Exec(t.Context(), "SELECT pg_stat_clear_snapshot()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(t.Context(), "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFaultsNoDeadlock (issue 16): on PostgreSQL a recursive
+// DeleteNamespace (and Clear) against concurrent writers, single, batch
+// and in transactions, serializes with them instead of deadlocking (it
+// deadlocked with batch inserts until deadlock_timeout, about once a
+// second). The run is the fault harness; the server's deadlock count must
+// not move.
+func TestFaultsNoDeadlock(t *testing.T) {
+	dsn := newPGSchema(t)
+	before := pgDeadlocks(t)
+	s := openTest(t, dsn)
+	allowed := []error{storage.ErrTxConflict, storage.ErrNotFound}
+	log := runFaults(t, s, 3*time.Second, allowed, nil)
+	log.report(t)
+	t.Logf("deletes and clears gave way %d times", s.yields.Load())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var after int64
+	for range 20 { // the backends report as they exit
+		time.Sleep(250 * time.Millisecond)
+		if after = pgDeadlocks(t); after > before {
+			break
+		}
+	}
+	if after != before {
+		t.Errorf("PostgreSQL detected %d deadlocks during the run", after-before)
 	}
 }

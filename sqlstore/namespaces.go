@@ -130,7 +130,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 		return s.fail(op, name, "", err)
 	}
 	var id int64
-	err = s.eng.inTx(ctx, func(q querier) error {
+	err = s.yieldingTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, name)
 		if errors.Is(err, errNoRow) {
 			return storage.ErrNamespaceNotFound

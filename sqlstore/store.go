@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,9 @@ type Store struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	// yields counts the retries of yieldingTx (for tests).
+	yields atomic.Int64
 
 	// degraded is why the store refuses every write (a SQLite file whose
 	// disk was full when it opened); "" when it does not.
@@ -666,24 +670,69 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 		return err
 	}
 	now := x.s.now()
-	if o.Set&storage.KindNamespace != 0 {
-		err = x.logged(ctx, func(q querier) error {
+	run := func(q querier) error {
+		if o.Set&storage.KindNamespace != 0 {
 			_, err := q.clearNamespace(ctx, o.Namespace.Name, now)
 			return err
-		})
-		if err != nil {
-			return x.s.fail(op, o.Namespace.Name, "", err)
 		}
-		return nil
-	}
-	err = x.logged(ctx, func(q querier) error {
 		_, err := q.clearAll(ctx, now)
 		return err
-	})
+	}
+	if _, inStore := x.sc.(storeScope); inStore && x.s.Dialect() == dialect.Postgres {
+		err = x.s.yieldingTx(ctx, run)
+	} else {
+		err = x.logged(ctx, run)
+	}
 	if err != nil {
-		return x.s.fail(op, "", "", err)
+		ns := ""
+		if o.Set&storage.KindNamespace != 0 {
+			ns = o.Namespace.Name
+		}
+		return x.s.fail(op, ns, "", err)
 	}
 	return nil
+}
+
+// yieldLockTimeout bounds each lock wait of a yielding transaction.
+const yieldLockTimeout = "200ms"
+
+// yieldingTx runs fn in a transaction of its own that gives way to the
+// writers it could deadlock with: a recursive DeleteNamespace or a Clear
+// takes the namespace row and deletes rows that concurrent writers may
+// hold, while those writers, as their statements end, update the same
+// namespace row (entry_count). On PostgreSQL each lock wait of fn is
+// bounded by lock_timeout (well under deadlock_timeout); a wait that times
+// out, or a deadlock, rolls the transaction back so the writers go on,
+// and fn runs again after a short, growing, jittered pause, until ctx
+// ends. On SQLite, which has one writer, fn simply runs in a transaction.
+func (s *Store) yieldingTx(ctx context.Context, fn func(q querier) error) error {
+	if s.Dialect() != dialect.Postgres {
+		return s.eng.inTx(ctx, fn)
+	}
+	pause := 2 * time.Millisecond
+	for {
+		err := s.eng.inTx(ctx, func(q querier) error {
+			if _, err := q.exec(ctx, "SET LOCAL lock_timeout = '"+yieldLockTimeout+"'"); err != nil {
+				return err
+			}
+			return fn(q)
+		})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if c := s.eng.dialect().Classify(err); c != dialect.ClassBusy && c != dialect.ClassDeadlock {
+			return err
+		}
+		s.yields.Add(1)
+		t := time.NewTimer(pause/2 + rand.N(pause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
 }
 
 // Status implements storage.Store. When the database cannot be reached it

@@ -17,7 +17,9 @@ var _ storage.Indexer = (*Store)(nil)
 // declaration is committed first (so a concurrent CreateIndex of the same
 // field gets ErrIndexExists), then the index is built with CREATE INDEX
 // CONCURRENTLY, and when the build fails or ctx ends the declaration is
-// withdrawn and the INVALID index dropped in the background.
+// withdrawn and the INVALID index dropped in the background. Builds and
+// drops run one at a time in a store and follow the declarations as they
+// stand when they run (see indexMutex).
 func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
 	const op = "createIndex"
 	if err := s.writable(op, namespace); err != nil {
@@ -30,7 +32,7 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 	f := fields[0]
 	var id int64
 	sqlite := s.Dialect() == dialect.SQLite
-	err = s.eng.inTx(ctx, func(q querier) error {
+	err = s.yieldingTx(ctx, func(q querier) error {
 		cur, err := s.declaredIn(ctx, q, namespace)
 		if err != nil {
 			return err
@@ -82,7 +84,7 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 		return err
 	}
 	name := ""
-	err = s.eng.inTx(ctx, func(q querier) error {
+	err = s.yieldingTx(ctx, func(q querier) error {
 		cur, err := s.declaredIn(ctx, q, namespace)
 		if err != nil {
 			return err
@@ -139,7 +141,7 @@ func (s *Store) declaredIn(ctx context.Context, q querier, namespace string) (ns
 // undeclare withdraws the declaration of field from namespace after its
 // build failed (PostgreSQL), if it is still there.
 func (s *Store) undeclare(ctx context.Context, namespace, field string) error {
-	return s.eng.inTx(ctx, func(q querier) error {
+	return s.yieldingTx(ctx, func(q querier) error {
 		cur, err := s.declaredIn(ctx, q, namespace)
 		if errors.Is(err, storage.ErrNamespaceNotFound) {
 			return nil

@@ -110,11 +110,37 @@ func (x *ops) sqliteReloadStats(ctx context.Context) error {
 // transaction). An INVALID index of the same name (a build interrupted by
 // a crash) is dropped first. When a build fails, its index is dropped
 // before the error is returned, so no build outlives the call.
+//
+// Builds and drops of one index name run one at a time in the store (see
+// indexMutex), and each first reads the declarations: a build of a field
+// no longer declared (a DropIndex or DeleteNamespace came first) builds
+// nothing, and a drop of a field declared again keeps the index.
 func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.Field) error {
 	c := x.compiler()
-	q := x.s.eng.writer()
 	for _, f := range fields {
 		name := indexName(c, nsID, f)
+		unlock, err := x.s.indexMutex(ctx, name)
+		if err != nil {
+			return err
+		}
+		err = x.pgCreateIndex(ctx, nsID, f, name)
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pgCreateIndex builds the index name of field f on namespace nsID if the
+// field is still declared, under indexMutex.
+func (x *ops) pgCreateIndex(ctx context.Context, nsID int64, f storage.Field, name string) error {
+	c := x.compiler()
+	q := x.s.eng.writer()
+	{
+		if declared, err := x.declaresIndex(ctx, name); err != nil || !declared {
+			return err
+		}
 		invalid := false
 		err := q.queryRows(ctx, `SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid `+
 			`WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, []any{name},
@@ -132,7 +158,7 @@ func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.
 			// which writes still maintain: drop it. DROP INDEX
 			// CONCURRENTLY waits for the transactions that held the
 			// build back, so it runs in the background, not in the call.
-			x.s.dropIndexesLater([]string{name})
+			x.s.dropInvalidLater(name)
 			return err
 		}
 		if err := x.pgCreateStatistics(ctx, name, f); err != nil {
@@ -140,6 +166,64 @@ func (x *ops) pgCreateIndexes(ctx context.Context, nsID int64, fields []storage.
 		}
 	}
 	return nil
+}
+
+// declaresIndex reports whether the namespace whose id the index name
+// carries exists and declares the field the index serves.
+func (x *ops) declaresIndex(ctx context.Context, name string) (bool, error) {
+	rest, ok := strings.CutPrefix(name, "entries_ns")
+	if !ok {
+		return false, nil
+	}
+	idText, _, ok := strings.Cut(rest, "_")
+	if !ok {
+		return false, nil
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		return false, nil //nolint:nilerr // not a name of ours: not declared
+	}
+	var text string
+	found := false
+	err = x.s.eng.writer().queryRows(ctx, "SELECT CAST(indexes AS TEXT) FROM namespaces WHERE id = $1", []any{id},
+		func(r rowScanner) error { found = true; return r.Scan(&text) })
+	if err != nil || !found {
+		return false, err
+	}
+	texts, err := decodeIndexes([]byte(text))
+	if err != nil {
+		return false, err
+	}
+	fields, err := parseIndexes(texts)
+	if err != nil {
+		return false, err
+	}
+	c := x.compiler()
+	for _, f := range fields {
+		if indexName(c, id, f) == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// indexMutex runs the index builds and drops of this store one at a
+// time. PostgreSQL builds and drops outside transactions, after the
+// declaration's transaction: without it a drop could run before a build of
+// the same name and leave the built index undeclared, or a late drop
+// remove an index declared again; and two concurrent builds or drops on
+// entries (of any names) deadlock, each waiting for the other's
+// transaction. It does not reach other processes on the same database: a
+// deadlock there is ErrTxConflict, and Open reconciles what such races
+// leave. name documents which index the caller means.
+func (s *Store) indexMutex(ctx context.Context, _ string) (unlock func(), err error) {
+	ch := s.indexLock
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // pgCreateStatistics creates the extended statistics of the expressions
@@ -173,15 +257,54 @@ func (s *Store) dropIndexesLater(names []string) {
 	}()
 }
 
-// pgDropIndexes drops the named indexes concurrently.
+// dropInvalidLater drops, in the background, the INVALID index a failed
+// build left, whatever the declarations say by then (the caller withdraws
+// the declaration; the next build of the field would drop it anyway).
+func (s *Store) dropInvalidLater(name string) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(s.bgCtx, 2*time.Minute)
+		defer cancel()
+		unlock, err := s.indexMutex(ctx, name)
+		if err != nil {
+			return
+		}
+		defer unlock()
+		_ = s.pgDropIndex(ctx, name, true) // left over: dropped at the next Open or build
+	}()
+}
+
+// pgDropIndexes drops the named indexes concurrently, each under
+// indexMutex, unless its field is declared again by then.
 func (x *ops) pgDropIndexes(ctx context.Context, names []string) error {
 	for _, name := range names {
-		if _, err := x.s.eng.writer().exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
-			return fmt.Errorf("drop index %s: %w", name, err)
+		unlock, err := x.s.indexMutex(ctx, name)
+		if err != nil {
+			return err
 		}
-		if _, err := x.s.eng.writer().exec(ctx, "DROP STATISTICS IF EXISTS "+name+"_st"); err != nil {
-			return fmt.Errorf("drop statistics %s_st: %w", name, err)
+		err = x.pgDropIndex(ctx, name, false)
+		unlock()
+		if err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// pgDropIndex drops index name unless its field is declared (force: in
+// any case, for the INVALID index of a failed build).
+func (x *ops) pgDropIndex(ctx context.Context, name string, force bool) error {
+	if !force {
+		if declared, err := x.declaresIndex(ctx, name); err != nil || declared {
+			return err
+		}
+	}
+	if _, err := x.s.eng.writer().exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+name); err != nil {
+		return fmt.Errorf("drop index %s: %w", name, err)
+	}
+	if _, err := x.s.eng.writer().exec(ctx, "DROP STATISTICS IF EXISTS "+name+"_st"); err != nil {
+		return fmt.Errorf("drop statistics %s_st: %w", name, err)
 	}
 	return nil
 }

@@ -170,7 +170,7 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	indexes := indexTexts(fields)
 	created := rec.CreatedAt.UTC().Truncate(time.Microsecond)
 	var outcome string
-	err = s.eng.inTx(ctx, func(q querier) error {
+	err = s.yieldingTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, name.Name)
 		if errors.Is(err, errNoRow) {
 			ok, err := q.createNamespace(ctx, name, md, encodeIndexes(indexes), created)

@@ -44,6 +44,9 @@ type Store struct {
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
+	// indexLock, of capacity one, is held by the index build or drop
+	// running (indexMutex).
+	indexLock chan struct{}
 
 	// degraded is why the store refuses every write (a SQLite file whose
 	// disk was full when it opened); "" when it does not.
@@ -94,7 +97,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
 	}
-	s := &Store{eng: eng, cfg: cfg, dsn: dc}
+	s := &Store{eng: eng, cfg: cfg, dsn: dc, indexLock: make(chan struct{}, 1)}
 	s.feed = newFeed(s)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.txs = txmanager.NewRegistry(txmanager.Options{

@@ -165,35 +165,11 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			}
 			explainSQL = func(t *testing.T, q string, args []any, analyze bool) string {
 				t.Helper()
-				stmt := "EXPLAIN QUERY PLAN "
-				if s.Dialect() == "postgres" {
-					stmt = "EXPLAIN "
-					if analyze {
-						stmt = "EXPLAIN (ANALYZE, BUFFERS) "
-					}
+				pgStmt := "EXPLAIN "
+				if analyze {
+					pgStmt = "EXPLAIN (ANALYZE, BUFFERS) "
 				}
-				var plan []string
-				err := s.eng.reader().queryRows(ctx, stmt+q, args, func(r rowScanner) error {
-					if s.Dialect() == "postgres" {
-						var line string
-						if err := r.Scan(&line); err != nil {
-							return err
-						}
-						plan = append(plan, line)
-						return nil
-					}
-					var id, parent, unused int64
-					var detail string
-					if err := r.Scan(&id, &parent, &unused, &detail); err != nil {
-						return err
-					}
-					plan = append(plan, detail)
-					return nil
-				})
-				if err != nil {
-					t.Fatalf("EXPLAIN: %v", err)
-				}
-				return strings.Join(plan, "\n")
+				return explainPlan(t, s, pgStmt, q, args)
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {

@@ -234,7 +234,7 @@ func TestListKeyRangesBounded(t *testing.T) {
 				if !slices.Equal(res.Keys, visible[i:i+2]) {
 					t.Fatalf("%s page: %q, want %q", page.name, res.Keys, visible[i:i+2])
 				}
-				plan := explainList(t, s, q, args)
+				plan := explainPlan(t, s, "EXPLAIN (ANALYZE, COSTS OFF) ", q, args)
 				t.Logf("%s page plan:\n%s", page.name, plan)
 				if s.Dialect() == "postgres" {
 					read := 0
@@ -265,14 +265,14 @@ func TestListKeyRangesBounded(t *testing.T) {
 	}
 }
 
-// explainList returns the plan of List's statement q: SQLite's EXPLAIN
-// QUERY PLAN, PostgreSQL's EXPLAIN ANALYZE.
-func explainList(t *testing.T, s *Store, q string, args []any) string {
+// explainPlan returns the plan of statement q: SQLite's EXPLAIN QUERY
+// PLAN, or on PostgreSQL what pgStmt (an EXPLAIN with its options) says.
+func explainPlan(t *testing.T, s *Store, pgStmt, q string, args []any) string {
 	t.Helper()
 	pg := s.Dialect() == "postgres"
 	stmt := "EXPLAIN QUERY PLAN "
 	if pg {
-		stmt = "EXPLAIN (ANALYZE, COSTS OFF) "
+		stmt = pgStmt
 	}
 	var plan []string
 	err := s.eng.reader().queryRows(t.Context(), stmt+q, args, func(r rowScanner) error {

@@ -113,11 +113,11 @@ func testIndexShapes(t *testing.T, s *suite) {
 	ix := indexer(t, st)
 	ctx := t.Context()
 	noErr(t, st.CreateNamespace(ctx, "mix"), "CreateNamespace")
-	for i := range 90 {
+	for i := range 45 {
 		var v any
 		switch i % 9 {
 		case 0, 1, 2:
-			v = i % 4 // numbers, ties of 7 or 8
+			v = i % 4 // numbers, ties of 3 to 5
 		case 3, 4:
 			v = fmt.Sprintf("s%d", i%3) // strings, ties
 		case 5:
@@ -132,32 +132,40 @@ func testIndexShapes(t *testing.T, s *suite) {
 		if i%9 != 8 {
 			doc["v"] = v
 		}
-		mustSet(t, st, fmt.Sprintf("k%02d", (i*37)%90), doc, ns("mix"))
+		mustSet(t, st, fmt.Sprintf("k%02d", (i*17)%45), doc, ns("mix"))
 	}
 	all, err := st.Query(ctx, storage.All(), ns("mix"))
 	noErr(t, err, "Query(All)")
 	type shape struct {
-		f    storage.Filter
-		sort []storage.SortField
+		f     storage.Filter
+		sort  []storage.SortField
+		paged bool
 	}
 	var shapes []shape
-	filters := []storage.Filter{
-		storage.All(),
-		storage.Eq("v", 2), storage.Eq("v", "s1"),
-		storage.In("v", 1, 3), storage.In("v", "s0", "s2"),
-		storage.And(storage.Gte("v", 1), storage.Lt("v", 3)),
-		storage.Gt("v", "s0"), storage.StartsWith("v", "s"),
-		storage.And(storage.Gte("v", 1), storage.Eq("w", 2)),
+	// paged: the sorts on v are also read in pages of 3 (a page's end
+	// inside a group of ties) for a filter of each kind (none, a range, a
+	// prefix); the rest in one page, which keeps the test quick in the
+	// harnesses that run each operation in a transaction over HTTP.
+	filters := []struct {
+		f     storage.Filter
+		paged bool
+	}{
+		{storage.All(), true},
+		{storage.Eq("v", 2), false}, {storage.Eq("v", "s1"), false},
+		{storage.In("v", 1, 3), false},
+		{storage.And(storage.Gte("v", 1), storage.Lt("v", 3)), true},
+		{storage.StartsWith("v", "s"), true},
+		{storage.And(storage.Gte("v", 1), storage.Eq("w", 2)), false},
 	}
 	sorts := [][]storage.SortField{
 		nil,
 		{storage.Asc("v")}, {storage.Desc("v")},
 		{storage.Asc("$key")}, {storage.Desc("$key")},
-		{storage.Desc("v"), storage.Desc("w")}, {storage.Desc("w"), storage.Asc("v")},
+		{storage.Desc("v"), storage.Desc("w")},
 	}
 	for _, f := range filters {
 		for _, by := range sorts {
-			shapes = append(shapes, shape{f, by})
+			shapes = append(shapes, shape{f.f, by, f.paged && len(by) > 0 && by[0].Field == "v"})
 		}
 	}
 	check := func(when string) {
@@ -176,7 +184,11 @@ func testIndexShapes(t *testing.T, s *suite) {
 			for _, e := range want {
 				wantKeys = append(wantKeys, e.Key)
 			}
-			for _, limit := range []int{4, 50} {
+			limits := []int{50}
+			if sh.paged {
+				limits = append(limits, 3)
+			}
+			for _, limit := range limits {
 				opts := []storage.Option{ns("mix"), storage.Limit(limit)}
 				if sh.sort != nil {
 					opts = append(opts, storage.SortBy(sh.sort...))

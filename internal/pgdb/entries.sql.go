@@ -735,8 +735,8 @@ WITH c AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
-           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND o.expires_at > $1::timestamptz) AS kept_expiry
+           CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > $1::timestamptz) END AS kept_expiry
     FROM namespaces n, c,
          ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::jsonb[]), unnest($5::bigint[]), unnest($6::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
@@ -839,8 +839,8 @@ WITH c AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
-           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND o.expires_at > $1::timestamptz) AS kept_expiry
+           CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > $1::timestamptz) END AS kept_expiry
     FROM namespaces n, c,
          ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::bigint[]), unnest($5::boolean[]))
          WITH ORDINALITY AS j (key, value, expires, keep, ord)

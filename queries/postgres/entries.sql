@@ -255,8 +255,8 @@ WITH c AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
-           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND o.expires_at > @now::timestamptz) AS kept_expiry
+           CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > @now::timestamptz) END AS kept_expiry
     FROM namespaces n, c,
          ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
@@ -303,8 +303,8 @@ WITH c AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
-           (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND o.expires_at > @now::timestamptz) AS kept_expiry
+           CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
+              AND o.expires_at > @now::timestamptz) END AS kept_expiry
     FROM namespaces n, c,
          ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
          WITH ORDINALITY AS j (key, value, expires, keep, ord)

@@ -3,7 +3,10 @@
 # sqlstore's BenchmarkWritePath on this tree and on BASE (a commit from
 # before the change log, default the parent of the commit that added it),
 # in alternating rounds against the same databases, and prints each
-# benchmark's median ns/op and the ratio of throughputs (with / without).
+# benchmark's median ns/op, the ratio of throughputs (with / without: the
+# ratio of the medians) and the median of the per-round ratios (paired:
+# each round against the one next to it, which cancels slow changes of
+# the machine's load).
 #
 #   STORAGE_TEST_POSTGRES_DSN=... bash bench/changelog.sh [ROUNDS] [BENCHTIME] [FILTER]
 #
@@ -32,17 +35,21 @@ for r in $(seq "$ROUNDS"); do
 	run "$ROOT" "$TMP/new.test" with
 done >"$TMP/results"
 uptime
+echo "rounds (ns/op):"
+awk '{ r[$1 " " $2] = r[$1 " " $2] " " $3 } END { for (k in r) print "  " k ":" r[k] }' "$TMP/results" | sort
 awk '
-	{ v[$1 " " $2] = v[$1 " " $2] " " $3; names[$2] = 1 }
-	function median(s,   a, n, i, j, t) {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	{ n[$1 " " $2]++; v[$1 " " $2, n[$1 " " $2]] = $3; names[$2] = 1 }
+	function median(a, k,   i, j, t) {
+		for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
 	}
 	END {
-		printf "%-48s %14s %14s %8s\n", "benchmark (median ns/op)", "without", "with", "ratio"
+		printf "%-44s %12s %12s %7s %7s\n", "benchmark (median ns/op)", "without", "with", "ratio", "paired"
 		for (b in names) {
-			w = median(v["without " b]); c = median(v["with " b])
-			printf "%-48s %14.0f %14.0f %8.2f\n", b, w, c, w / c
+			k = n["with " b]
+			delete w; delete c; delete p
+			for (i = 1; i <= k; i++) { w[i] = v["without " b, i]; c[i] = v["with " b, i]; p[i] = w[i] / c[i] }
+			mw = median(w, k); mc = median(c, k); mp = median(p, k)
+			printf "%-44s %12.0f %12.0f %7.2f %7.2f\n", b, mw, mc, mw / mc, mp
 		}
 	}' "$TMP/results" | sort

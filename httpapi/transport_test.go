@@ -197,8 +197,12 @@ func TestTransportReusesConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := conns.Load(); n != 1 {
-		t.Errorf("50 sequential calls opened %d connections, want 1", n)
+	// One, give or take: net/http puts a connection back in its idle pool
+	// from the goroutine that read the response, a moment after the body
+	// ended, and under load the next call may dial before it is back (CI
+	// saw 2). Without reuse it would be 50.
+	if n := conns.Load(); n > 3 {
+		t.Errorf("50 sequential calls opened %d connections, want 1 (at most 3)", n)
 	}
 	var wg sync.WaitGroup
 	for range 8 {

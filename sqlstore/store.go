@@ -464,7 +464,19 @@ func (x *ops) conflict(ctx context.Context, q querier, ns, key string, o storage
 	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w: expected %s, found version %d at revision %d", storage.ErrConflict, expected, cur.Version, cur.Revision)
+	return fmt.Errorf("%w: expected %s, found %s", storage.ErrConflict, expected, found(o, cur.Version, cur.Revision))
+}
+
+// found describes what a conditional write found, in the terms of what it
+// expected: "3" for a version, "revision 12", or "version 3 at revision 12".
+func found(o storage.CallOptions, version, revision int64) string {
+	switch {
+	case o.IfVersion > 0 && o.IfRevision > 0:
+		return fmt.Sprintf("version %d at revision %d", version, revision)
+	case o.IfRevision > 0:
+		return fmt.Sprintf("revision %d", revision)
+	}
+	return fmt.Sprint(version)
 }
 
 // expectation describes what a conditional write expected.
@@ -635,7 +647,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 				return err
 			}
 			if o.IfVersion > 0 && m.Version != o.IfVersion || o.IfRevision > 0 && m.Revision != o.IfRevision {
-				return fmt.Errorf("%w: expected %s, found version %d at revision %d", storage.ErrConflict, expectation(o), m.Version, m.Revision)
+				return fmt.Errorf("%w: expected %s, found %s", storage.ErrConflict, expectation(o), found(o, m.Version, m.Revision))
 			}
 			merged, err := jsonx.MergePatch(m.Metadata, b)
 			if err != nil {

@@ -32,6 +32,8 @@ const (
 	OpCommit          = "commit"
 	OpRollback        = "rollback"
 	OpStatus          = "status"
+	OpWatch           = "watch"
+	OpHistory         = "history"
 )
 
 // Ops lists every operation name an Event can carry.
@@ -40,7 +42,7 @@ func Ops() []string {
 		OpGet, OpSet, OpDelete, OpHas, OpGetMany, OpSetMany, OpDeleteMany,
 		OpGetMetadata, OpSetMetadata, OpClear, OpList, OpQuery, OpCount,
 		OpCreateNamespace, OpDeleteNamespace, OpListNamespaces, OpCreateIndex, OpDropIndex,
-		OpBegin, OpCommit, OpRollback, OpStatus,
+		OpBegin, OpCommit, OpRollback, OpStatus, OpWatch, OpHistory,
 	}
 }
 
@@ -82,7 +84,7 @@ type Event struct {
 // Namespace returns the namespace the operation addresses, as the store
 // resolves it: storage.DefaultNamespace when no InNamespace was given. For
 // createNamespace and deleteNamespace it is the name passed. It is "" for
-// Clear without InNamespace (every namespace), for the store-wide
+// Clear and Watch without InNamespace (every namespace), for the store-wide
 // operations (listNamespaces, begin, commit, rollback, status), and when
 // the namespace given is invalid (the store then refuses the call, and Err
 // says why).

@@ -88,6 +88,13 @@
 //     follows Clear's rule: it empties the namespace that way, then deletes
 //     it only if it is still empty, so a key written in between makes it
 //     fail with ErrNamespaceNotEmpty rather than disappear with it.
+//   - Watch shows the events the caller may read: with InNamespace it
+//     needs read on the namespace (else ErrPermissionDenied before
+//     anything is watched); a key-level event needs what Get of its key
+//     needs, so other principals' data keys stay hidden; a
+//     namespace-level event (clear, namespace create, delete) needs read
+//     on its namespace. Grants are read again at every event. History
+//     and Get with AtRevision need read on the key, as Get.
 //   - Status is open to any authenticated principal, but Size and
 //     Namespaces are reported as 0 unless the caller may read everything
 //     (read on storage://namespace/* and principal://*), since they count

@@ -45,6 +45,21 @@
 // except in Commit, where it is storage.ErrCommitUnknown: the commit may
 // or may not have happened.
 //
+// # Watch and history
+//
+// Watch (storage.Watcher) reads the stream of storage://watch over a
+// StreamTransport (routes.Mux in process, httpapi.Transport over HTTP;
+// another Transport yields ErrUnsupported). It survives the server: when
+// the stream breaks (the connection fails, the server restarts or drains,
+// or answers unavailable or closed), it opens a new one from the last
+// revision it delivered, with growing pauses (up to a second), until
+// WatchRetryFor passes without reaching the server, so its consumer sees
+// every change once, in order. A watch without FromRevision starts at the
+// revision the server's first stream names. compacted, watch_lagged and
+// the other errors end it as they do on the server, with their types
+// (*storage.CompactedError, *storage.LaggedError). History sends
+// storage://history; Get with AtRevision sends options.atRevision.
+//
 // # Transactions
 //
 // Begin sends storage://beginTransaction; the Tx sends every operation with

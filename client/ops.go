@@ -132,6 +132,16 @@ func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 	if c.Set&storage.KindExpiry != 0 {
 		w.ExpiryOptions = wireExpiry(c.Expiry)
 	}
+	if c.Set&storage.KindRevision != 0 {
+		if c.RevisionFrom {
+			w.FromRevision = ptr(c.Revision)
+		} else {
+			w.AtRevision = ptr(c.Revision)
+		}
+	}
+	if c.Set&storage.KindOmitValues != 0 {
+		w.OmitValues = ptr(true)
+	}
 	return w, nil
 }
 

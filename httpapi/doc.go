@@ -29,6 +29,21 @@
 // and digits; any other path is 404 unknown_route, and so is an {op} the
 // routes do not know.
 //
+// # Streams
+//
+// POST /v1/storage/watch is the streaming route storage://watch (when the
+// Caller is a routes.Streamer, as routes.Mux is). It is checked like any
+// storage request; a refusal before the stream starts is an envelope with
+// its status. A stream is 200 with Content-Type application/x-ndjson: one
+// JSON object per line, flushed as it is written, an empty line every 15
+// seconds while idle (keep-alive). Config.Timeout does not bound it, and
+// the handler lifts the server's write timeout for it; its request body
+// stops counting against MaxBytesInFlight once read. It ends when the
+// client leaves, when the watch ends with an error (its envelope is the
+// last line), or at Drain, so that a graceful shutdown need not wait for
+// it: the client resumes from its last revision (client.Store.Watch does
+// so by itself). Transport.Stream is the client side.
+//
 // # Requests
 //
 // A storage request is checked in this order, and a refusal at any step

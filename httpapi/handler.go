@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -114,7 +115,9 @@ type Handler struct {
 	draining atomic.Bool
 	// known are the routes the Caller had when the handler was made, when
 	// it lists them (*routes.Mux does), for the metrics' route label.
-	known map[string]bool
+	known   map[string]bool
+	drained chan struct{} // closed by Drain: streams end
+	drain   sync.Once
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -137,7 +140,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight)}
+	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{})}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -149,8 +152,13 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
 // sending requests while the server shuts down. Storage requests are still
-// served.
-func (h *Handler) Drain() { h.draining.Store(true) }
+// served, but open streams (storage://watch) end, so that a graceful
+// shutdown does not wait for them: their clients resume elsewhere or
+// later.
+func (h *Handler) Drain() {
+	h.draining.Store(true)
+	h.drain.Do(func() { close(h.drained) })
+}
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -303,7 +311,8 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 			"the server holds as many request bytes as it may; retry later")
 		return
 	}
-	defer h.inFlight.Release(weight)
+	var release sync.Once
+	defer release.Do(func() { h.inFlight.Release(weight) })
 	body, err := h.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -312,6 +321,12 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 			return
 		}
 		h.fail(w, rec, http.StatusBadRequest, routes.CodeInvalidRequest, "reading the request body: "+err.Error())
+		return
+	}
+	if sm, ok := h.mux.(routes.Streamer); ok && sm.IsStream(rec.route) {
+		// A stream lives long: its body no longer counts.
+		release.Do(func() { h.inFlight.Release(weight) })
+		h.stream(ctx, w, rec, sm, body)
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)

@@ -120,23 +120,9 @@ func (t *Transport) CloseIdleConnections() { t.hc.CloseIdleConnections() }
 // request was sent but whose answer was lost may or may not have taken
 // effect.
 func (t *Transport) Call(ctx context.Context, route string, body []byte) ([]byte, error) {
-	op, ok := strings.CutPrefix(route, RoutePrefix)
-	if !ok || !validOp(op) {
-		return routes.ErrorEnvelope(routes.CodeUnknownRoute, fmt.Sprintf("unknown route %q", route)), nil
-	}
-	endpoint := t.base + StoragePrefix + op
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("httpapi: %s: %w", route, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if t.auth != "" {
-		req.Header.Set("Authorization", t.auth)
-	}
-	resp, err := t.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("httpapi: %s: %w", route, err)
+	resp, endpoint, unknown, err := t.post(ctx, route, body, "application/json")
+	if resp == nil {
+		return unknown, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, t.maxResp+1))
@@ -150,6 +136,31 @@ func (t *Transport) Call(ctx context.Context, route string, body []byte) ([]byte
 		return nil, fmt.Errorf("httpapi: %s: POST %s: HTTP %s, %s: %s", route, endpoint, resp.Status, why, snippet(data))
 	}
 	return data, nil
+}
+
+// post POSTs body to the endpoint of route, accepting accept. A route
+// that is not storage://{op} gets an unknown_route envelope (and no
+// response); a failure to send, an error.
+func (t *Transport) post(ctx context.Context, route string, body []byte, accept string) (resp *http.Response, endpoint string, unknown []byte, err error) {
+	op, ok := strings.CutPrefix(route, RoutePrefix)
+	if !ok || !validOp(op) {
+		return nil, "", routes.ErrorEnvelope(routes.CodeUnknownRoute, fmt.Sprintf("unknown route %q", route)), nil
+	}
+	endpoint = t.base + StoragePrefix + op
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, endpoint, nil, fmt.Errorf("httpapi: %s: %w", route, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", accept)
+	if t.auth != "" {
+		req.Header.Set("Authorization", t.auth)
+	}
+	resp, err = t.hc.Do(req)
+	if err != nil {
+		return nil, endpoint, nil, fmt.Errorf("httpapi: %s: %w", route, err)
+	}
+	return resp, endpoint, nil, nil
 }
 
 // notEnvelope says why data is not an envelope, or returns "".

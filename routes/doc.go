@@ -57,6 +57,9 @@
 //	                                      that is not whole seconds)
 //	expiresAt      RFC 3339 time          ExpiresAt: after the store's time, at most MaxTTL later
 //	keepTTL        bool                   KeepTTL: an overwrite keeps the stored expiry
+//	fromRevision   integer >= 0           FromRevision (watch, history)
+//	atRevision     integer >= 1           AtRevision (get)
+//	omitValues     bool                   OmitValues (watch, history)
 //
 // At most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL may be
 // given; a zero, negative, fractional ("1.5"), non-numeric or too large
@@ -135,6 +138,33 @@
 //	storage://commit            {transactionId}                           —
 //	storage://rollback          {transactionId}                           —
 //	storage://lookupTransaction {transactionId}                           transactionId, isolation, readOnly
+//	storage://history           {key, options}                            events [event] (storage.Historian;
+//	                                                                      unsupported when the store has none)
+//	storage://watch             {options}                                 a stream, see below
+//
+// An event is {type, namespace, key?, value?, metadata?, revision,
+// prevRevision?, version?, at}: type is put, delete, expire, metadata,
+// clear, namespace_create, namespace_delete or namespace_metadata (see
+// storage.Event); key is absent for namespace-level events, value for
+// everything but puts. Options of watch: namespace (absent: every
+// namespace), pattern, where, fromRevision, omitValues; of history:
+// namespace, fromRevision, limit, omitValues; get takes atRevision
+// (storage.AtRevision). fromRevision and atRevision are integers >= 0 and
+// >= 1.
+//
+// storage://watch is a stream (StreamHandler, run by Mux.Stream and, over
+// HTTP, as NDJSON): a request refused before the stream starts (malformed,
+// invalid options, no Watcher) gets its error envelope, as any route;
+// otherwise the first line is {"success":true,"revision":R}, the revision
+// the stream starts after (options.fromRevision, or the store's revision
+// when the watch began), then one line per event, in revision order. A
+// watch that ends with an error (compacted, watch_lagged,
+// permission_denied, …) sends its error envelope as the last line; a
+// compacted or watch_lagged error carries error.revision (the oldest
+// retained revision; the revision to resume from) and a compacted one
+// error.requested. A client resumes with fromRevision set to the last
+// revision it got. Router implementations that are not StreamRouters get
+// no watch route.
 //
 // Required members: key (get, set, delete, has, getMetadata, setMetadata),
 // value (set; null is a value), keys (getMany, deleteMany), entries and each
@@ -200,6 +230,8 @@
 //	closed               storage.ErrClosed                               503
 //	unavailable          storage.ErrUnavailable (retry later)            503
 //	storage_full         storage.ErrStorageFull                          507
+//	compacted            storage.ErrCompacted (error.revision: oldest)   410
+//	watch_lagged         storage.ErrWatchLagged (error.revision: resume) 409
 //	canceled             context.Canceled                                499
 //	deadline_exceeded    context.DeadlineExceeded                        504
 //	invalid_request      ErrInvalidRequest: malformed body               400

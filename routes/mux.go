@@ -20,14 +20,15 @@ type Router interface {
 // Mux is a Router that dispatches by route name. It is safe for concurrent
 // use; the zero value is not ready, use NewMux.
 type Mux struct {
-	mu       sync.RWMutex // protects handlers
+	mu       sync.RWMutex // protects handlers and streams
 	handlers map[string]Handler
+	streams  map[string]StreamHandler
 }
 
 var _ Router = (*Mux)(nil)
 
 // NewMux returns an empty Mux.
-func NewMux() *Mux { return &Mux{handlers: map[string]Handler{}} }
+func NewMux() *Mux { return &Mux{handlers: map[string]Handler{}, streams: map[string]StreamHandler{}} }
 
 // Handle registers h for route, replacing any earlier handler. A nil h
 // removes the route.
@@ -47,7 +48,11 @@ func (m *Mux) Handle(route string, h Handler) {
 func (m *Mux) Call(ctx context.Context, route string, body []byte) (resp []byte, err error) {
 	m.mu.RLock()
 	h, ok := m.handlers[route]
+	_, stream := m.streams[route]
 	m.mu.RUnlock()
+	if stream {
+		return ErrorEnvelope(CodeInvalidRequest, fmt.Sprintf("storage: route %q is a stream: use Stream", route)), nil
+	}
 	if !ok {
 		return ErrorEnvelope(CodeUnknownRoute, fmt.Sprintf("storage: unknown route %q", route)), nil
 	}
@@ -63,8 +68,11 @@ func (m *Mux) Call(ctx context.Context, route string, body []byte) (resp []byte,
 func (m *Mux) Routes() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]string, 0, len(m.handlers))
+	out := make([]string, 0, len(m.handlers)+len(m.streams))
 	for r := range m.handlers {
+		out = append(out, r)
+	}
+	for r := range m.streams {
 		out = append(out, r)
 	}
 	slices.Sort(out)

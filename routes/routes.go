@@ -41,6 +41,8 @@ const (
 	RouteLookupTransaction = "storage://lookupTransaction"
 	RouteCreateIndex       = "storage://createIndex"
 	RouteDropIndex         = "storage://dropIndex"
+	RouteWatch             = "storage://watch"
+	RouteHistory           = "storage://history"
 )
 
 // enveloped is a response type: a pointer to a struct embedding Envelope.
@@ -146,6 +148,10 @@ func Register(r Router, s storage.Store) {
 	r.Handle(RouteLookupTransaction, route(h.lookupTx))
 	r.Handle(RouteCreateIndex, route(h.createIndex))
 	r.Handle(RouteDropIndex, route(h.dropIndex))
+	r.Handle(RouteHistory, route(h.history))
+	if sr, ok := r.(StreamRouter); ok {
+		sr.HandleStream(RouteWatch, h.watch)
+	}
 }
 
 type handlers struct{ s storage.Store }
@@ -214,6 +220,17 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 	}
 	if o.Pattern != nil {
 		opts = append(opts, storage.Pattern(*o.Pattern))
+	}
+	switch {
+	case o.FromRevision != nil && o.AtRevision != nil:
+		return nil, badRequest("options.fromRevision and options.atRevision exclude each other")
+	case o.FromRevision != nil:
+		opts = append(opts, storage.FromRevision(*o.FromRevision))
+	case o.AtRevision != nil:
+		opts = append(opts, storage.AtRevision(*o.AtRevision))
+	}
+	if o.OmitValues != nil && *o.OmitValues {
+		opts = append(opts, storage.OmitValues())
 	}
 	if o.Limit != nil {
 		opts = append(opts, storage.Limit(*o.Limit))

@@ -68,9 +68,9 @@ func TestRoutesList(t *testing.T) {
 		"storage://beginTransaction", "storage://clear", "storage://commit", "storage://count",
 		"storage://createIndex", "storage://createNamespace", "storage://delete", "storage://deleteMany",
 		"storage://deleteNamespace", "storage://dropIndex", "storage://get", "storage://getCapabilities", "storage://getMany", "storage://getMetadata",
-		"storage://getStatus", "storage://has", "storage://list", "storage://listNamespaces",
+		"storage://getStatus", "storage://has", "storage://history", "storage://list", "storage://listNamespaces",
 		"storage://lookupTransaction", "storage://query", "storage://rollback", "storage://set",
-		"storage://setMany", "storage://setMetadata",
+		"storage://setMany", "storage://setMetadata", "storage://watch",
 	}
 	if got := m.Routes(); !slices.Equal(got, want) {
 		t.Errorf("Routes() = %v\nwant %v", got, want)

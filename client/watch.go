@@ -1,0 +1,209 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// StreamTransport is a Transport that also carries streaming routes
+// (storage://watch): routes.Mux and httpapi.Transport are ones. Without it
+// Watch yields ErrUnsupported.
+type StreamTransport interface {
+	Transport
+	Stream(ctx context.Context, route string, body []byte, emit func(line []byte) error) ([]byte, error)
+}
+
+var (
+	_ storage.Watcher   = (*Store)(nil)
+	_ storage.Historian = (*Store)(nil)
+	_ StreamTransport   = (*routes.Mux)(nil)
+)
+
+// WatchRetryFor is how long Watch keeps trying to reach the server again
+// after its stream broke (the connection failed, the server restarted or
+// is shutting down) before it yields the failure.
+var WatchRetryFor = 30 * time.Second
+
+// Watch implements storage.Watcher over storage://watch. The stream
+// survives the server: when the connection breaks, or the server answers
+// unavailable or closed while it restarts, Watch opens a new stream from
+// the last revision it delivered (with growing pauses, for up to
+// WatchRetryFor without a successful reconnection), so the consumer sees
+// every change once and in order. Each event is checked to come after
+// the last; a server that sent one out of order ends the watch with an
+// internal error.
+func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
+	return func(yield func(storage.Event, error) bool) {
+		const op = "watch"
+		c, w, done, err := ops{s: s}.start(ctx, op, false, opts)
+		done()
+		if err != nil {
+			yield(storage.Event{}, err)
+			return
+		}
+		st, ok := s.t.(StreamTransport)
+		if !ok {
+			yield(storage.Event{}, &storage.OpError{Op: op, Err: storage.ErrUnsupported})
+			return
+		}
+		if w == nil {
+			w = &routes.Options{}
+		}
+		last := int64(-1) // unknown until the first stream's head
+		if c.Set&storage.KindRevision != 0 {
+			last = c.Revision
+		}
+		pause := 20 * time.Millisecond
+		var failingSince time.Time
+		for {
+			if last >= 0 {
+				w.FromRevision = ptr(last)
+			}
+			body, err := routes.Marshal(routes.OptionsRequest{Options: w})
+			if err != nil {
+				yield(storage.Event{}, &TransportError{Route: routes.RouteWatch, Err: err})
+				return
+			}
+			var final error // the stream's last word, when it had one
+			stopped := false
+			got := false // a head or an event arrived
+			resp, terr := st.Stream(ctx, routes.RouteWatch, body, func(line []byte) error {
+				ev, head, lerr := parseLine(line)
+				switch {
+				case lerr != nil:
+					final = lerr
+				case head != nil:
+					got = true
+					if last < 0 {
+						last = *head
+					}
+					return nil
+				case ev.Revision <= last:
+					final = routes.ErrorOf(routes.CodeInternal, fmt.Sprintf("storage: client: watch: revision %d after %d", ev.Revision, last))
+				default:
+					got = true
+					last = ev.Revision
+					if !yield(ev, nil) {
+						stopped = true
+						return errStopped
+					}
+					return nil
+				}
+				return errStopped
+			})
+			if stopped || ctx.Err() != nil {
+				return
+			}
+			if got {
+				failingSince, pause = time.Time{}, 20*time.Millisecond
+			}
+			if resp != nil {
+				final = decodeEnvelopeError(resp)
+			}
+			if final == nil && terr != nil {
+				final = &TransportError{Route: routes.RouteWatch, Err: terr}
+			}
+			if final == nil {
+				// The stream ended without a word (the server drained
+				// it): resume.
+				final = &TransportError{Route: routes.RouteWatch, Err: errors.New("the stream ended")}
+			}
+			if !retryable(final) {
+				yield(storage.Event{}, final)
+				return
+			}
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			} else if time.Since(failingSince) > WatchRetryFor {
+				yield(storage.Event{}, final)
+				return
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			pause = min(2*pause, time.Second)
+		}
+	}
+}
+
+var errStopped = errors.New("client: the watch stopped")
+
+// retryable reports whether a watch that ended with err resumes: the
+// transport failed, or the server is restarting.
+func retryable(err error) bool {
+	var te *TransportError
+	if errors.As(err, &te) {
+		return true
+	}
+	switch routes.CodeOf(err) {
+	case routes.CodeUnavailable, routes.CodeClosed:
+		return true
+	}
+	return false
+}
+
+// parseLine decodes one line of the watch stream: an event, the head's
+// revision, or the error of an error envelope.
+func parseLine(line []byte) (storage.Event, *int64, error) {
+	var probe struct {
+		Type    *string `json:"type"`
+		Success *bool   `json:"success"`
+	}
+	if err := json.Unmarshal(line, &probe); err != nil {
+		return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream line: %w", err)}
+	}
+	switch {
+	case probe.Type != nil:
+		var ev routes.Event
+		d := json.NewDecoder(bytes.NewReader(line))
+		if err := d.Decode(&ev); err != nil {
+			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed event: %w", err)}
+		}
+		return routes.StorageEvent(ev), nil, nil
+	case probe.Success != nil && *probe.Success:
+		var h routes.StreamHead
+		if err := json.Unmarshal(line, &h); err != nil {
+			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream head: %w", err)}
+		}
+		return storage.Event{}, &h.Revision, nil
+	}
+	return storage.Event{}, nil, decodeEnvelopeError(line)
+}
+
+// decodeEnvelopeError returns the error an envelope carries (an internal
+// error for a success where an error was due).
+func decodeEnvelopeError(b []byte) error {
+	var e routes.Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed response: %w", err)}
+	}
+	if e.Error == nil {
+		return routes.ErrorOf(routes.CodeInternal, "storage: client: watch: a success where an error was due")
+	}
+	return routes.ErrorFromBody(e.Error)
+}
+
+// History implements storage.Historian: storage://history.
+func (o ops) History(ctx context.Context, key string, opts ...storage.Option) ([]storage.Event, error) {
+	var resp routes.HistoryResponse
+	if err := o.keyOp(ctx, "history", routes.RouteHistory, false, key, opts, &resp); err != nil {
+		return nil, err
+	}
+	out := make([]storage.Event, len(resp.Events))
+	for i, ev := range resp.Events {
+		out[i] = routes.StorageEvent(ev)
+	}
+	return out, nil
+}

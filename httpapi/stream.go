@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// StreamContentType is the media type of a stream's response: one JSON
+// object per line.
+const StreamContentType = "application/x-ndjson"
+
+// keepAliveEvery is how often an idle stream sends an empty line, so that
+// proxies keep it open and a vanished client is noticed.
+var keepAliveEvery = 15 * time.Second
+
+// stream serves a streaming route: a refusal before the stream starts is
+// an envelope with its HTTP status, as for any route; a stream is 200 with
+// one JSON object per line (empty lines are keep-alives), flushed as it
+// goes. Config.Timeout does not bound it (nor does the server's write
+// timeout: the handler lifts it); the client's leaving, or Drain, ends it.
+func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record, sm routes.Streamer, body []byte) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-h.drained:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rc := http.NewResponseController(w)
+	var mu sync.Mutex // protects the response writer and started
+	started := false
+	write := func(line []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !started {
+			started = true
+			rec.status, rec.written = http.StatusOK, true
+			hd := w.Header()
+			hd.Set("Content-Type", StreamContentType)
+			hd.Set("X-Content-Type-Options", "nosniff")
+			hd.Set("Cache-Control", "no-store")
+			hd.Set("X-Accel-Buffering", "no")
+			_ = rc.SetWriteDeadline(time.Time{})
+			w.WriteHeader(http.StatusOK)
+		}
+		if bytes.HasPrefix(line, []byte(`{"success":false`)) {
+			rec.code = routes.EnvelopeCode(line)
+		}
+		if _, err := w.Write(append(line, '\n')); err != nil {
+			cancel()
+			return err
+		}
+		if err := rc.Flush(); err != nil {
+			cancel()
+			return err
+		}
+		return nil
+	}
+	go func() {
+		t := time.NewTicker(keepAliveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			mu.Lock()
+			s := started
+			mu.Unlock()
+			if s {
+				_ = write(nil)
+			}
+		}
+	}()
+	resp, err := sm.Stream(ctx, rec.route, body, write)
+	if err != nil {
+		h.log.Error("route failed", "route", rec.route, "error", err)
+		resp = routes.ErrorEnvelope(routes.CodeInternal, "internal error")
+	}
+	if resp == nil {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if started {
+		return
+	}
+	started = true
+	rec.code = routes.EnvelopeCode(resp)
+	status := routes.HTTPStatus(rec.code)
+	if rec.code == "" {
+		status = http.StatusOK
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
+	}
+	h.writeEnvelope(w, rec, status, resp)
+}
+
+// IsStream implements routes.Streamer: storage://watch is the one
+// streaming route.
+func (t *Transport) IsStream(route string) bool { return route == routes.RouteWatch }
+
+// Stream implements routes.Streamer (and client.StreamTransport): it POSTs
+// body to the route's endpoint and calls emit with each line of the
+// streamed answer (empty keep-alive lines are skipped) until the stream
+// ends; a refusal's envelope is returned instead. The error is the
+// transport's: the request failed, the connection broke (a stream that
+// ends without its server's last word), a line was larger than the
+// response limit, or the answer was neither a stream nor an envelope.
+func (t *Transport) Stream(ctx context.Context, route string, body []byte, emit func(line []byte) error) ([]byte, error) {
+	resp, endpoint, unknown, err := t.post(ctx, route, body, StreamContentType+", application/json")
+	if resp == nil {
+		return unknown, err
+	}
+	defer resp.Body.Close()
+	if ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); ct != StreamContentType {
+		data, err := readLimited(resp.Body, t.maxResp)
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: %s: POST %s: HTTP %s, reading the response: %w", route, endpoint, resp.Status, err)
+		}
+		if why := notEnvelope(data); why != "" {
+			return nil, fmt.Errorf("httpapi: %s: POST %s: HTTP %s, %s: %s", route, endpoint, resp.Status, why, snippet(data))
+		}
+		return data, nil
+	}
+	r := bufio.NewReaderSize(resp.Body, 64<<10)
+	for {
+		line, err := readLine(r, t.maxResp)
+		if len(line) > 0 {
+			if eerr := emit(line); eerr != nil {
+				return nil, nil
+			}
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("httpapi: %s: %w", route, ctx.Err())
+			}
+			return nil, fmt.Errorf("httpapi: %s: POST %s: the stream broke: %w", route, endpoint, err)
+		}
+	}
+}
+
+// errLineTooLong is a stream line over the response limit.
+var errLineTooLong = errors.New("a line is larger than the response limit")
+
+// readLine reads one line without its newline (nil for an empty one).
+func readLine(r *bufio.Reader, limit int64) ([]byte, error) {
+	var out []byte
+	for {
+		part, err := r.ReadSlice('\n')
+		out = append(out, part...)
+		if int64(len(out)) > limit+1 {
+			return nil, errLineTooLong
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil {
+			return bytes.TrimSpace(out), err
+		}
+		return bytes.TrimSpace(out), nil
+	}
+}
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("the response is larger than %d bytes", limit)
+	}
+	return data, nil
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -91,6 +92,9 @@ type Handler struct {
 	sess  *sessions
 	pages map[string]*template.Template
 	all   func(context.Context) bool
+
+	drained chan struct{} // closed by Drain: the live tails end
+	drain   sync.Once
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -118,7 +122,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
 			now: time.Now, m: make(map[string]*session)},
-		all: func(context.Context) bool { return false }}
+		all: func(context.Context) bool { return false }, drained: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -180,6 +184,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"entry/delete", h.in(h.deleteEntry))
 	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
+	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, h.changes))
 	h.mux.HandleFunc("GET "+Prefix+"export", h.signedIn(0, h.export))
 }
 

@@ -29,7 +29,13 @@
 //	                            a sort field, a limit; the matches and their count
 //	/console/status             health, dialect, schema version, capacity; size,
 //	                            namespaces and open transactions for principals
-//	                            that read everything
+//	                            that read everything; a live tail of changes
+//	/console/status/changes     the live tail: server-sent events, one "change"
+//	                            (type, namespace, key, revision, version, time;
+//	                            no value) per change the principal may read
+//	                            (storage.Watcher), its id the revision, so a
+//	                            reconnecting browser resumes with
+//	                            Last-Event-ID; no timeout; ended by Drain
 //	/console/export?ns=         the namespace as NDJSON in the dump format
 //
 // # Choices

@@ -318,6 +318,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	h := httpapi.NewHandler(mux, cfg)
 	var handler http.Handler = h
+	drain := drainers{h}
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
 			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log})
@@ -325,6 +326,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 			return err
 		}
 		handler = withConsole(h, con)
+		drain = append(drain, con)
 	}
 	if metrics != nil {
 		handler = withMetrics(handler, metrics)
@@ -350,7 +352,17 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if metrics != nil {
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+httpapi.MetricsPath)
 	}
-	return serveUntil(ctx, srv, ln, h, o.shutdownTimeout, log)
+	return serveUntil(ctx, srv, ln, drain, o.shutdownTimeout, log)
+}
+
+// drainers drains several handlers: the API's (readiness, watch streams)
+// and the console's (live tails), so that shutdown waits for no stream.
+type drainers []interface{ Drain() }
+
+func (d drainers) Drain() {
+	for _, x := range d {
+		x.Drain()
+	}
 }
 
 // serveUntil serves on ln until ctx ends, then shuts srv down: d.Drain

@@ -30,6 +30,7 @@ var updateDocs = flag.Bool("update-docs", false, "also write the README's screen
 const (
 	adminToken  = "admin-token-0123456789abcdef"
 	nobodyToken = "nobody-token-0123456789abcdef"
+	readerToken = "reader-token-0123456789abcdef"
 )
 
 const authFile = `{"principals": [
@@ -37,7 +38,9 @@ const authFile = `{"principals": [
   "profiles": [{"name": "admin", "scopes": {"storage://namespace/*": "rw", "principal://*": "rw"}}]},
  {"token": "ops-token-0123456789abcdef", "pkr": "ops-pk",
   "profiles": [{"name": "ops", "scopes": {"storage://namespace/*": "rw"}}]},
- {"token": "` + nobodyToken + `", "pkr": "nobody-pk", "profiles": []}
+ {"token": "` + nobodyToken + `", "pkr": "nobody-pk", "profiles": []},
+ {"token": "` + readerToken + `", "pkr": "reader-pk",
+  "profiles": [{"name": "users-r", "scopes": {"storage://namespace/users": "r"}}]}
 ]}`
 
 // site is the console under test and a browser tab on it.
@@ -516,4 +519,51 @@ func TestCSRF(t *testing.T) {
 	s.open("/console/namespaces")
 	s.do("create", chromedp.SendKeys(chromedp.ID("ns-name"), "mine"), chromedp.Submit(chromedp.ID("ns-name")),
 		chromedp.WaitVisible(chromedp.CSS(".notice")))
+}
+
+// TestLiveTail: the status page's live tail shows changes as they are
+// made, as text (a hostile key runs nothing), and only those the principal
+// may read (reader-pk: the users namespace).
+func TestLiveTail(t *testing.T) {
+	s := newSite(t)
+	ctx := context.Background()
+	s.signIn(readerToken)
+	s.open("/console/status")
+	s.do("wait for the live tail", chromedp.WaitVisible(chromedp.ID("tail-state")))
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.HasPrefix(s.text("#tail-state"), "Connected") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live tail says %q", s.text("#tail-state"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pk, err := security.NewPKR("admin-pk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := security.WithPrincipal(ctx, pk)
+	if err := s.sec.Set(admin, "hidden", 1, storage.InNamespace("secret")); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{hostile[1], "last"} {
+		if err := s.sec.Set(admin, k, 1, storage.InNamespace("users")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for !strings.Contains(s.text("#tail"), "users / last") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the live tail shows %q", s.text("#tail"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tail := s.text("#tail")
+	if strings.Contains(tail, "secret") || !strings.Contains(tail, "users / "+hostile[1]) {
+		t.Fatalf("alice's live tail: %q", tail)
+	}
+	ran := run(s, "window.__xss", chromedp.Evaluate[bool](`window.__xss !== undefined`))
+	injected := run(s, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll("#tail img, #tail svg, #tail script").length`))
+	if ran || injected != 0 {
+		t.Fatalf("the live tail ran a script (%v) or holds %d injected elements", ran, injected)
+	}
+	s.shot("status-live", false)
 }

@@ -33,3 +33,29 @@
     filter.value = f === null ? "" : JSON.stringify(f, null, 2);
   });
 })();
+
+// The status page's live tail: the store's changes the principal may read,
+// as server-sent events, newest first, at most 100. Text only: every field
+// goes in with textContent.
+(function () {
+  var tail = document.getElementById("tail");
+  if (!tail || !window.EventSource) { return; }
+  var state = document.getElementById("tail-state");
+  var src = new EventSource(tail.getAttribute("data-src"));
+  state.textContent = "Waiting for changes…";
+  src.addEventListener("open", function () { state.textContent = "Connected: new changes appear below."; });
+  src.addEventListener("change", function (e) {
+    var ev;
+    try { ev = JSON.parse(e.data); } catch (err) { return; }
+    var li = document.createElement("li");
+    var where = ev.namespace + (ev.key ? " / " + ev.key : "");
+    li.textContent = "#" + ev.revision + " " + ev.type + " " + where + (ev.version ? " (v" + ev.version + ")" : "") + " at " + ev.at;
+    li.className = "change change-" + ev.type;
+    tail.insertBefore(li, tail.firstChild);
+    while (tail.children.length > 100) { tail.removeChild(tail.lastChild); }
+  });
+  src.addEventListener("error", function (e) {
+    if (e.data) { state.textContent = "The live tail stopped: " + e.data; src.close(); return; }
+    state.textContent = "Reconnecting…";
+  });
+})();

@@ -1,0 +1,92 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// tailEvent is one change as the live tail sends it: no value, only what
+// changed where.
+type tailEvent struct {
+	Type      string    `json:"type"`
+	Namespace string    `json:"namespace"`
+	Key       string    `json:"key,omitempty"`
+	Revision  int64     `json:"revision"`
+	Version   int64     `json:"version,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// changes streams the store's changes that the principal may read as
+// server-sent events (the status page's live tail): one "change" event per
+// change, its id the revision, so a reconnecting EventSource resumes from
+// Last-Event-ID without a gap. A watch that fails sends an "error" event
+// with the message and ends; so does Drain (the browser reconnects). 501
+// when the store cannot watch.
+func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
+	wt, ok := h.cfg.Store.(storage.Watcher)
+	if !ok {
+		h.render(w, r, http.StatusNotImplemented, "error", ss, &view{Title: "Live changes",
+			Error: "This store cannot report its changes."})
+		return
+	}
+	opts := []storage.Option{storage.OmitValues()}
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		rev, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || rev < 0 {
+			http.Error(w, "bad Last-Event-ID", http.StatusBadRequest)
+			return
+		}
+		opts = append(opts, storage.FromRevision(rev))
+	}
+	ctx, cancel := contextUntil(r, h.drained)
+	defer cancel()
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// A comment first, so the browser sees the stream open at once.
+	if _, err := fmt.Fprint(w, ": live changes\n\n"); err != nil || rc.Flush() != nil {
+		return
+	}
+	for ev, err := range wt.Watch(ctx, opts...) {
+		if err != nil {
+			msg, _ := json.Marshal(err.Error())
+			_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", msg)
+			_ = rc.Flush()
+			return
+		}
+		b, err := json.Marshal(tailEvent{Type: string(ev.Type), Namespace: ev.Namespace, Key: ev.Key,
+			Revision: ev.Revision, Version: ev.Version, At: ev.At})
+		if err != nil {
+			return
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Revision, b); err != nil || rc.Flush() != nil {
+			return
+		}
+	}
+}
+
+// Drain ends the live tails, so that a graceful shutdown of the server
+// need not wait for them; browsers reconnect to the next server.
+func (h *Handler) Drain() { h.drain.Do(func() { close(h.drained) }) }
+
+// contextUntil is r's context, also ended when done closes.
+func contextUntil(r *http.Request, done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}

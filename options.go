@@ -32,10 +32,11 @@ const (
 	KindWritten
 	KindRevision
 	KindOmitValues
+	KindOnStart
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindOmitValues
+const lastKind = KindOnStart
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -61,6 +62,7 @@ var kindNames = map[OptionKind]string{
 	KindWritten:     "Written",
 	KindRevision:    "FromRevision/AtRevision",
 	KindOmitValues:  "OmitValues",
+	KindOnStart:     "OnStart",
 }
 
 func (k OptionKind) String() string {
@@ -136,6 +138,8 @@ type CallOptions struct {
 	RevisionFrom bool
 	// OmitValues is OmitValues: events without values and metadata.
 	OmitValues bool
+	// OnStart is the function given by OnStart; nil when none.
+	OnStart func(revision int64)
 	// Set records which kinds were given.
 	Set OptionKind
 }

@@ -84,7 +84,7 @@ type Watcher interface {
 	// matching the glob; namespace-level events pass), Where (puts whose
 	// value matches; every other event passes), FromRevision (the events
 	// after a revision; without it, the events committed after Watch was
-	// called), OmitValues.
+	// called), OmitValues, OnStart.
 	//
 	// The iteration runs until ctx ends (then it stops without an error),
 	// the loop breaks, or an error: the error is yielded once, with the
@@ -171,6 +171,24 @@ func AtRevision(r int64) Option {
 			return invalid(ErrInvalidOption, "AtRevision(%d): revisions start at 1", r)
 		}
 		c.Revision, c.RevisionFrom = r, false
+		return nil
+	}}
+}
+
+// OnStart makes Watch call fn once it has started, before it yields any
+// event, with the revision it delivers the changes after: FromRevision's,
+// or the store's revision when the watch began. A watch that fails to
+// start (an invalid option, a denial, ErrCompacted) yields its error
+// without calling fn. A layer that carries a watch elsewhere (the routes'
+// storage://watch) tells its own consumer where the stream starts, so
+// that it can resume before any event arrived. fn runs on the goroutine
+// that iterates.
+func OnStart(fn func(revision int64)) Option {
+	return Option{kind: KindOnStart, apply: func(c *CallOptions) error {
+		if fn == nil {
+			return invalid(ErrInvalidOption, "OnStart(nil)")
+		}
+		c.OnStart = fn
 		return nil
 	}}
 }

@@ -33,6 +33,8 @@ type Store struct {
 	t      Transport
 	caps   storage.Capabilities
 	closed atomic.Bool
+	// closing is closed by Close: running watches end.
+	closing chan struct{}
 
 	mu  sync.Mutex // protects txs
 	txs map[string]*Tx
@@ -44,7 +46,7 @@ func New(ctx context.Context, t Transport) (*Store, error) {
 	if t == nil {
 		return nil, errors.New("storage: client: nil Transport")
 	}
-	s := &Store{t: t, txs: map[string]*Tx{}}
+	s := &Store{t: t, txs: map[string]*Tx{}, closing: make(chan struct{})}
 	s.ops = ops{s: s}
 	var resp routes.CapabilitiesResponse
 	if err := s.call(ctx, routes.RouteGetCapabilities, routes.EmptyRequest{}, &resp); err != nil {
@@ -114,6 +116,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	close(s.closing)
 	s.mu.Lock()
 	open := make([]*Tx, 0, len(s.txs))
 	for _, t := range s.txs {

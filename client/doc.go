@@ -57,7 +57,8 @@
 // every change once, in order. A watch without FromRevision starts at the
 // revision the server's first stream names. compacted, watch_lagged and
 // the other errors end it as they do on the server, with their types
-// (*storage.CompactedError, *storage.LaggedError). History sends
+// (*storage.CompactedError, *storage.LaggedError); Close ends running
+// watches with ErrClosed. History sends
 // storage://history; Get with AtRevision sends options.atRevision.
 //
 // # Transactions

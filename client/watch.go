@@ -39,7 +39,8 @@ var WatchRetryFor = 30 * time.Second
 // WatchRetryFor without a successful reconnection), so the consumer sees
 // every change once and in order. Each event is checked to come after
 // the last; a server that sent one out of order ends the watch with an
-// internal error.
+// internal error. OnStart is called once, when the first stream starts.
+// Close ends a running watch with ErrClosed.
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
@@ -49,6 +50,16 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			yield(storage.Event{}, err)
 			return
 		}
+		// Close ends the watch (with ErrClosed).
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		st, ok := s.t.(StreamTransport)
 		if !ok {
 			yield(storage.Event{}, &storage.OpError{Op: op, Err: storage.ErrUnsupported})
@@ -63,7 +74,12 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		}
 		pause := 20 * time.Millisecond
 		var failingSince time.Time
+		began := false // a stream has started: OnStart was called
 		for {
+			if err := s.usable(op); err != nil {
+				yield(storage.Event{}, err)
+				return
+			}
 			if last >= 0 {
 				w.FromRevision = ptr(last)
 			}
@@ -85,6 +101,10 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 					if last < 0 {
 						last = *head
 					}
+					if c.OnStart != nil && !began {
+						c.OnStart(*head)
+					}
+					began = true
 					return nil
 				case ev.Revision <= last:
 					final = routes.ErrorOf(routes.CodeInternal, fmt.Sprintf("storage: client: watch: revision %d after %d", ev.Revision, last))
@@ -99,7 +119,13 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 				}
 				return errStopped
 			})
-			if stopped || ctx.Err() != nil {
+			if stopped {
+				return
+			}
+			if ctx.Err() != nil {
+				if err := s.usable(op); err != nil && !stopped {
+					yield(storage.Event{}, err)
+				}
 				return
 			}
 			if got {
@@ -130,6 +156,9 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			select {
 			case <-ctx.Done():
 				t.Stop()
+				if err := s.usable(op); err != nil {
+					yield(storage.Event{}, err)
+				}
 				return
 			case <-t.C:
 			}

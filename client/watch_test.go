@@ -48,3 +48,29 @@ func TestWatchNeedsStreams(t *testing.T) {
 		t.Fatalf("Call of the watch route: %s, %v", resp, err)
 	}
 }
+
+// TestWatchEndsAtClose: closing the client ends its running watches with
+// ErrClosed.
+func TestWatchEndsAtClose(t *testing.T) {
+	_, cl := serve(t, teststore.Open(t, configs[0].DSN(t)))
+	done := make(chan error, 1)
+	go func() {
+		for _, err := range cl.Watch(context.Background()) {
+			done <- err
+			return
+		}
+		done <- nil
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Fatalf("watch after Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch goes on after Close")
+	}
+}

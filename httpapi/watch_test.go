@@ -214,6 +214,30 @@ func TestWatchWire(t *testing.T) {
 		}
 		break
 	}
+	// Bob may not read the store's revision (Status hides it), yet his
+	// watch from now starts where the store is, and says where.
+	var start int64 = -1
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	got := make(chan storage.Event, 1)
+	go func() {
+		for ev, err := range bob.Watch(wctx, storage.InNamespace("users"), storage.OnStart(func(r int64) { start = r })) {
+			if err != nil {
+				t.Errorf("bob's watch of users: %v", err)
+				close(got)
+				return
+			}
+			got <- ev
+			return
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := admin.Set(ctx, "b", 1, storage.InNamespace("users")); err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := <-got; !ok || ev.Key != "b" || start < st.Revision || ev.Revision <= start {
+		t.Fatalf("bob's watch: %+v after start %d", ev, start)
+	}
 	for _, err := range admin.Watch(ctx, storage.Limit(2)) {
 		if !errors.Is(err, storage.ErrInvalidOption) {
 			t.Fatalf("watch with Limit: %v", err)
@@ -232,10 +256,19 @@ func TestWatchWire(t *testing.T) {
 	}
 	// A refusal before the stream starts is an HTTP error answer; a
 	// stream is NDJSON.
-	for body, want := range map[string]int{`{"options":{"fromRevision":"x"}}`: http.StatusBadRequest, `{}`: http.StatusOK} {
+	for _, c := range []struct {
+		token, body string
+		want        int
+	}{
+		{adminToken, `{"options":{"fromRevision":"x"}}`, http.StatusBadRequest},
+		{adminToken, `{"options":{"fromRevision":1}}`, http.StatusGone},
+		{bobToken, `{"options":{"namespace":"secret"}}`, http.StatusForbidden},
+		{adminToken, `{}`, http.StatusOK},
+	} {
+		body, want := c.body, c.want
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Authorization", "Bearer "+c.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -153,18 +153,19 @@
 // >= 1.
 //
 // storage://watch is a stream (StreamHandler, run by Mux.Stream and, over
-// HTTP, as NDJSON): a request refused before the stream starts (malformed,
-// invalid options, no Watcher) gets its error envelope, as any route;
-// otherwise the first line is {"success":true,"revision":R}, the revision
-// the stream starts after (options.fromRevision, or the store's revision
-// when the watch began), then one line per event, in revision order. A
-// watch that ends with an error (compacted, watch_lagged,
-// permission_denied, …) sends its error envelope as the last line; a
-// compacted or watch_lagged error carries error.revision (the oldest
-// retained revision; the revision to resume from) and a compacted one
-// error.requested. A client resumes with fromRevision set to the last
-// revision it got. Router implementations that are not StreamRouters get
-// no watch route.
+// HTTP, as NDJSON). A watch that fails before it starts (malformed,
+// invalid options, permission_denied, compacted, no Watcher) gets its
+// error envelope, as any route. Once it has started (storage.OnStart) the
+// first line is {"success":true,"revision":R}, the revision the stream
+// delivers the changes after (options.fromRevision, or the store's
+// revision when the watch began), then one line per event, in revision
+// order. A watch that ends with an error (watch_lagged, compacted, …)
+// sends its error envelope as the last line; a compacted or watch_lagged
+// error carries error.revision (the oldest retained revision; the
+// revision to resume from) and a compacted one error.requested. A client
+// resumes with fromRevision set to the last revision it got (R before any
+// event). Router implementations that are not StreamRouters get no watch
+// route.
 //
 // Required members: key (get, set, delete, has, getMetadata, setMetadata),
 // value (set; null is a value), keys (getMany, deleteMany), entries and each

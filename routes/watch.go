@@ -2,7 +2,6 @@ package routes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/mycelia-kernel/storage"
@@ -20,14 +19,12 @@ func StorageEvent(ev Event) storage.Event {
 		Metadata: ev.Metadata, Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At.UTC()}
 }
 
-// errStop is what emit's failure becomes: the receiver left.
-var errStop = errors.New("routes: the stream's receiver left")
-
 // watch serves storage://watch: a first line {"success":true,"revision":R}
-// (the stream delivers the changes after R), then one line per event, and,
-// when the watch ends with an error, a last line with its error envelope.
-// A watch without fromRevision starts at the store's revision (Status).
-func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) error) (out []byte) {
+// once the watch has started (it delivers the changes after R), then one
+// line per event, and, when the watch ends with an error, a last line with
+// its error envelope. A watch that fails before it starts (an invalid
+// option, a denial, compacted) is an ordinary error answer.
+func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) error) []byte {
 	req := new(OptionsRequest)
 	if err := decodeRequest(body, req); err != nil {
 		return errorEnvelope(err)
@@ -43,46 +40,41 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 	if err != nil {
 		return errorEnvelope(err)
 	}
-	if _, err := storage.ResolveOptions("watch", storage.AllOptionKinds, opts); err != nil {
-		return errorEnvelope(&storage.OpError{Op: "watch", Err: err})
-	}
-	var from int64
-	if req.Options != nil && req.Options.FromRevision != nil {
-		from = *req.Options.FromRevision
-	} else {
-		st, err := h.s.Status(ctx)
-		if err != nil {
-			return errorEnvelope(err)
-		}
-		from = st.Revision
-		opts = append(opts, storage.FromRevision(from))
-	}
-	line := func(v any) error {
+	started, gone := false, false
+	line := func(v any) {
 		b, err := Marshal(v)
 		if err != nil {
-			return fmt.Errorf("%w: cannot encode: %s", ErrInternal, err.Error())
+			b = errorEnvelope(fmt.Errorf("%w: cannot encode: %s", ErrInternal, err.Error()))
 		}
 		if emit(b) != nil {
-			return errStop
+			gone = true
 		}
-		return nil
 	}
-	if err := line(&StreamHead{Envelope: Envelope{Success: true}, Revision: from}); err != nil {
-		return nil
-	}
+	opts = append(opts, storage.OnStart(func(r int64) {
+		started = true
+		line(&StreamHead{Envelope: Envelope{Success: true}, Revision: r})
+	}))
 	for ev, err := range w.Watch(ctx, opts...) {
 		if err != nil {
-			if ctx.Err() == nil {
+			if !started {
+				return errorEnvelope(err)
+			}
+			if ctx.Err() == nil && !gone {
 				_ = emit(errorEnvelope(err))
 			}
 			return nil
 		}
-		if err := line(wireEvent(ev)); err != nil {
-			if !errors.Is(err, errStop) {
-				_ = emit(errorEnvelope(err))
-			}
+		if line(wireEvent(ev)); gone {
 			return nil
 		}
+	}
+	if !started {
+		// The watch ended before it started: its context ended.
+		err := ctx.Err()
+		if err == nil {
+			err = fmt.Errorf("%w: the watch ended before it started", ErrInternal)
+		}
+		return errorEnvelope(err)
 	}
 	return nil
 }

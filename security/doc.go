@@ -93,8 +93,12 @@
 //     anything is watched); a key-level event needs what Get of its key
 //     needs, so other principals' data keys stay hidden; a
 //     namespace-level event (clear, namespace create, delete) needs read
-//     on its namespace. Grants are read again at every event. History
-//     and Get with AtRevision need read on the key, as Get.
+//     on its namespace. Grants are read again at every event. Event
+//     revisions, and the revision a watch starts at (storage.OnStart),
+//     are shown to every watcher: Status hides the store's revision from
+//     principals that may not read everything, but the gaps between the
+//     revisions a watcher sees tell the same. History and Get with
+//     AtRevision need read on the key, as Get.
 //   - Status is open to any authenticated principal, but Size and
 //     Namespaces are reported as 0 unless the caller may read everything
 //     (read on storage://namespace/* and principal://*), since they count

@@ -327,7 +327,7 @@ func WithWatchPollingOnly() Option {
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
-		o, err := s.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindFilter|storage.KindRevision|storage.KindOmitValues, opts)
+		o, err := s.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindFilter|storage.KindRevision|storage.KindOmitValues|storage.KindOnStart, opts)
 		if err == nil && o.Set&storage.KindRevision != 0 && !o.RevisionFrom {
 			err = s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
 		}
@@ -358,6 +358,9 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 				return
 			}
 			last = o.Revision
+		}
+		if o.OnStart != nil {
+			o.OnStart(last)
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -398,6 +398,47 @@ func TestWatchLagged(t *testing.T) {
 	}
 }
 
+// TestWatchOnStart: OnStart says where a watch starts, before any event,
+// and is not called for a watch that fails to start.
+func TestWatchOnStart(t *testing.T) {
+	s := openTest(t, "sqlite::memory:", WithRetention(Retention{Changes: 1}), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	for i := range 3 {
+		must(t, s.Set(ctx, "k", i))
+	}
+	h := head(t, s)
+	for name, c := range map[string]struct {
+		from int64 // -1: from now
+		want int64
+		err  error
+	}{
+		"now": {-1, h, nil}, "from": {h - 1, h - 1, nil}, "compacted": {1, 0, storage.ErrCompacted},
+	} {
+		var got int64 = -1
+		opts := []storage.Option{storage.OnStart(func(r int64) { got = r })}
+		if c.from >= 0 {
+			opts = append(opts, storage.FromRevision(c.from))
+		}
+		if c.err != nil {
+			if _, err := s.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		for _, err := range s.Watch(wctx, opts...) {
+			if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
+				t.Fatalf("%s: %v, want %v", name, err, c.err)
+			}
+			break
+		}
+		cancel()
+		if c.err != nil && got != -1 || c.err == nil && got != c.want {
+			t.Errorf("%s: OnStart(%d), want %d", name, got, c.want)
+		}
+	}
+}
+
 // TestWatchOptions: the options a watch refuses.
 func TestWatchOptions(t *testing.T) {
 	s := openTest(t, "sqlite::memory:")

@@ -29,8 +29,9 @@ import (
 // stalled busy_timeout at each try. So, before it checkpoints, the
 // restarter drains this process's read-only transactions: Begin of a new
 // one waits (bounded by its context) while those open end, at most
-// walDrainMax; once none is open it checkpoints, waiting only for plain
-// reads, which are short, and lets the waiting Begins go. The price is paid
+// walDrainMax and until the WAL has doubled; once none is open it
+// checkpoints, waiting only for plain reads, which are short, and lets the
+// waiting Begins go. The price is paid
 // by read-only transactions beginning during the drain, not by the writes;
 // when the drain times out (a transaction stays open longer) it checkpoints
 // anyway, as before, and tries again later. Snapshots of other processes
@@ -107,14 +108,27 @@ func (r *walRestarter) drain() (end func()) {
 	if drained == nil {
 		return end
 	}
+	// Writes go on during the drain: it ends early when the WAL has
+	// doubled meanwhile, so that it grows at most that much past the
+	// restart point before the checkpoint, which holds writes, runs.
 	t := time.NewTimer(walDrainMax)
 	defer t.Stop()
-	select {
-	case <-drained:
-	case <-t.C:
-	case <-r.stop:
+	tick := time.NewTicker(walWatchEvery / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-drained:
+			return end
+		case <-t.C:
+			return end
+		case <-r.stop:
+			return end
+		case <-tick.C:
+			if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > 2*walRestartBytes {
+				return end
+			}
+		}
 	}
-	return end
 }
 
 func startWALRestarter(w *sql.DB, path string, busy time.Duration) *walRestarter {

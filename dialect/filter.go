@@ -95,10 +95,6 @@ type jsonDialect interface {
 	strEndsWith(expr string, suffix string) sq.Sqlizer
 	// version as a double.
 	versionNum() string
-	// createIndex returns the CREATE INDEX … IF NOT EXISTS statement of
-	// index name over (exprs..., key), partial on namespace nsID; built
-	// without blocking writes when concurrently and the dialect can.
-	createIndex(name string, nsID int64, exprs []string, concurrently bool) string
 }
 
 // Type ranks of the sort order.
@@ -544,7 +540,21 @@ type KeysetColumn struct {
 // before the disjunction, so that a planner reading an index in the sort's
 // order starts the scan at the position instead of filtering from the
 // first row.
-func Keyset(cols []KeysetColumn) sq.Sqlizer {
+func Keyset(cols []KeysetColumn) sq.Sqlizer { return keyset(cols, "") }
+
+// Keyset is the package's Keyset as the dialect plans it best: on SQLite
+// the disjunction's terms are written with a unary plus, which keeps its
+// planner from reading it as a union of index ranges (MULTI-INDEX OR,
+// which loses the index order and sorts); the leading bound still starts
+// the index scan at the position.
+func (c *Compiler) Keyset(cols []KeysetColumn) sq.Sqlizer {
+	if _, ok := c.j.(sqliteJSON); ok {
+		return keyset(cols, "+")
+	}
+	return keyset(cols, "")
+}
+
+func keyset(cols []KeysetColumn, unindexed string) sq.Sqlizer {
 	if len(cols) == 0 {
 		return sqlFalse
 	}
@@ -552,20 +562,35 @@ func Keyset(cols []KeysetColumn) sq.Sqlizer {
 	for j := range cols {
 		var and sq.And
 		for i := 0; i < j; i++ {
-			and = append(and, sq.Expr(cols[i].Expr+" = ?", cols[i].Value))
+			and = append(and, sq.Expr(unindexed+cols[i].Expr+" = ?", cols[i].Value))
 		}
 		op := " > ?"
 		if cols[j].Desc {
 			op = " < ?"
 		}
-		and = append(and, sq.Expr(cols[j].Expr+op, cols[j].Value))
+		and = append(and, sq.Expr(unindexed+cols[j].Expr+op, cols[j].Value))
 		or = append(or, and)
 	}
-	op := " >= ?"
+	op := " >= "
 	if cols[0].Desc {
-		op = " <= ?"
+		op = " <= "
 	}
-	return sq.And{sq.Expr(cols[0].Expr+op, cols[0].Value), or}
+	if unindexed == "" {
+		return sq.And{sq.Expr(cols[0].Expr+op+"?", cols[0].Value), or}
+	}
+	// SQLite: the bound as a row value over the leading columns of one
+	// direction. Its planner reads two plain bounds on one column (the
+	// filter's range and this one) as a reason to skip-scan the index,
+	// which loses its order; a row value it reads as one range.
+	n := 1
+	for n < len(cols) && cols[n].Desc == cols[0].Desc {
+		n++
+	}
+	exprs, vals := make([]string, n), make([]any, n)
+	for i := range n {
+		exprs[i], vals[i] = cols[i].Expr, cols[i].Value
+	}
+	return sq.And{sq.Expr("("+strings.Join(exprs, ", ")+")"+op+"("+sq.Placeholders(n)+")", vals...), or}
 }
 
 // KeyRange returns the range [lo, hi) of the keys that start with prefix;

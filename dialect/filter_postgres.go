@@ -144,21 +144,3 @@ func (postgresJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 }
 
 func (postgresJSON) versionNum() string { return "CAST(version AS double precision)" }
-
-// createIndex leaves namespace_id out of the columns (SQLite leads with
-// it): PostgreSQL drops a statement's namespace_id = <id> as implied by the
-// partial index's predicate, so a leading namespace_id column would have
-// no condition, and the B-tree could not position on the columns after it
-// (it would read the whole index to find one value).
-func (postgresJSON) createIndex(name string, nsID int64, exprs []string, concurrently bool) string {
-	var parts []string
-	for _, e := range exprs {
-		parts = append(parts, "("+e+")")
-	}
-	how := "CREATE INDEX "
-	if concurrently {
-		how = "CREATE INDEX CONCURRENTLY "
-	}
-	return how + "IF NOT EXISTS " + name + " ON entries (" + strings.Join(append(parts, "key"), ", ") +
-		") WHERE namespace_id = " + strconv.FormatInt(nsID, 10)
-}

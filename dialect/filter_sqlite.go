@@ -109,10 +109,3 @@ func (sqliteJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
 }
 
 func (sqliteJSON) versionNum() string { return "CAST(version AS REAL)" }
-
-// createIndex ignores concurrently: SQLite has a single writer.
-func (sqliteJSON) createIndex(name string, nsID int64, exprs []string, _ bool) string {
-	cols := append(append([]string{"namespace_id"}, exprs...), "key")
-	return "CREATE INDEX IF NOT EXISTS " + name + " ON entries (" + strings.Join(cols, ", ") +
-		") WHERE namespace_id = " + strconv.FormatInt(nsID, 10)
-}

@@ -1,7 +1,7 @@
 package dialect
 
 import (
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -107,7 +107,7 @@ func TestWhereBindsValues(t *testing.T) {
 	}
 }
 
-func TestOrderExprsAndIndexExprsAgree(t *testing.T) {
+func TestPinnedRankAndIndexScan(t *testing.T) {
 	f, err := storage.ParseField("a.b")
 	if err != nil {
 		t.Fatal(err)
@@ -115,48 +115,42 @@ func TestOrderExprsAndIndexExprsAgree(t *testing.T) {
 	fld := f
 	for _, d := range []Name{SQLite, Postgres} {
 		c, _ := NewCompiler(d)
-		idx := c.IndexExprs(f)
-		if len(idx) != 3 {
-			t.Fatalf("%s: index expressions %q", d, idx)
-		}
-		// Unpinned, the sort is the index's order; pinned, the index's
-		// order after its (constant) leading rank.
-		if sort := c.OrderExprs(f, NoRank); !slices.Equal(sort[:3], idx) {
-			t.Errorf("%s: sort %q does not start with the index %q", d, sort, idx)
-		}
-		for _, r := range []int{RankNumber, RankString} {
-			want := idx[1:]
-			if r == RankString {
-				want = idx[2:]
-			}
-			if sort := c.OrderExprs(f, r); !slices.Equal(sort[:len(want)], want) {
-				t.Errorf("%s: sort pinned to %d %q does not follow the index %q", d, r, sort, idx)
-			}
-		}
 		for _, tc := range []struct {
 			f    storage.Filter
 			rank int
+			scan int
 		}{
-			{storage.Eq("a.b", 1), RankNumber},
-			{storage.Gt("a.b", "x"), RankString},
-			{storage.StartsWith("a.b", "x"), RankString},
-			{storage.In("a.b", 1, 2), RankNumber},
-			{storage.Eq("a.b", nil), RankNull},
+			{storage.Eq("a.b", 1), RankNumber, ScanPoint},
+			{storage.Gt("a.b", "x"), RankString, ScanRange},
+			{storage.StartsWith("a.b", "x"), RankString, ScanRange},
+			{storage.In("a.b", 1, 2), RankNumber, ScanEq},
+			{storage.Eq("a.b", nil), RankNull, ScanPoint},
+			{storage.And(storage.Eq("a.c", 1), storage.Lt("a.b", 3)), RankNumber, ScanRange},
 		} {
 			x, _ := tc.f.Compile()
 			if got := PinnedRank(x, f); got != tc.rank {
 				t.Errorf("PinnedRank(%v) = %d, want %d", tc.f, got, tc.rank)
 			}
-			w, _ := c.Where(x)
-			sql, _, _ := w.ToSql()
-			if !strings.HasPrefix(sql, idx[0]+" = ") && !strings.HasPrefix(sql, "("+idx[0]+" = ") {
-				t.Errorf("%s: WHERE %q does not pin the index's rank %q", d, sql, idx[0])
+			conds, scan := c.IndexScan(x, f)
+			if scan != tc.scan {
+				t.Errorf("%s: IndexScan(%v) strength %d, want %d", d, tc.f, scan, tc.scan)
+			}
+			sql, _, _ := conds.ToSql()
+			if !strings.Contains(sql, "ix.ix_rank = "+strconv.Itoa(tc.rank)) {
+				t.Errorf("%s: IndexScan(%v) = %q does not pin the rank %d", d, tc.f, sql, tc.rank)
 			}
 		}
 		for _, f := range []storage.Filter{storage.In("a.b", 1, "x"), storage.Or(storage.Eq("a.b", 1), storage.Eq("a.b", "x")), storage.Not(storage.Eq("a.b", 1)), storage.Eq("a.c", 1)} {
 			x, _ := f.Compile()
 			if got := PinnedRank(x, fld); got != NoRank {
 				t.Errorf("PinnedRank(%v) = %d, want none", f, got)
+			}
+		}
+		// Or, not and other fields say nothing the index can use.
+		for _, f := range []storage.Filter{storage.Or(storage.Eq("a.b", 1), storage.Eq("a.c", 2)), storage.Not(storage.Eq("a.b", 1)), storage.Eq("a.c", 1), storage.Ne("a.b", 1)} {
+			x, _ := f.Compile()
+			if conds, scan := c.IndexScan(x, fld); scan != ScanNone || len(conds) != 0 {
+				t.Errorf("%s: IndexScan(%v) = %v, %d, want nothing", d, f, conds, scan)
 			}
 		}
 	}

@@ -11,34 +11,22 @@ import (
 
 // Declared indexes, sorts and the namespace condition.
 //
-// A declared field of a namespace has one B-tree index, partial on that
-// namespace (WHERE namespace_id = <id>), over
+// The declared fields of a namespace are rows of index_fields (the
+// namespace, a small field id, the column and the JSON path IndexPath
+// writes), and their values rows of one table shared by every namespace,
 //
-//	(namespace_id, type rank, number key, string key, key)
+//	index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key)
 //
-// (namespace_id is constant in the index; on SQLite leading with it lets
-// the planner match the statement's namespace_id = <id> to the index, as
-// it does the primary key, instead of preferring the primary key for a
-// sort; PostgreSQL leaves it out, see postgresJSON.createIndex)
-// where the number key is the number (0 for any other type) and the string
-// key is the string itself on SQLite and its first 256 characters on
-// PostgreSQL (the empty string for any other type; an index entry there is limited to
-// 2,704 bytes; the full string is compared in WHERE and ORDER BY after the
-// prefix, so answers never depend on it). Neither key is ever NULL: a
-// typed comparison pins the columns before the one it compares by
-// equality ("rank = 5 AND number key = 0 AND string key = ?", "rank = 4
-// AND string key = '' AND number key = ?"), so an equality is a seek on
-// every column before the entry key, which then gives the key order
-// (PostgreSQL's B-tree cannot position on an IS NULL, and SQLite cannot
-// skip a column a NULL test leaves open). The same functions write the
-// index expressions, the WHERE terms and the ORDER BY (IndexExprs, Where,
-// OrderExprs), so the planner matches them. One index thus serves eq, in,
-// ranges and startsWith on the field's numbers and strings, and sorts on
-// the field in both directions, with the key as the tiebreak.
-//
-// The index's name carries a hash of its expressions (sqlstore), so a
-// change of these expressions is a new index format: Open drops the
-// indexes of the old one and builds the new.
+// whose primary key is that whole tuple: the type rank, the number (0 when
+// the value is not a number), the string (the empty string when it is not
+// a string; on PostgreSQL its first 256 characters, as an index entry there
+// is limited to 2,704 bytes) and the key. Triggers keep it (migration
+// 00009). Query joins it to entries when the sort's first field, or a field
+// the filter pins, is declared: IndexScan writes the conditions on the
+// index columns that the filter implies, IndexOrder the ORDER BY that the
+// index gives, IndexKeyset a cursor position in that order. The full filter
+// is always applied to entries too, so answers never depend on what the
+// index holds.
 
 // NoRank is PinnedRank's answer when the filter does not pin the field to
 // one type.
@@ -133,25 +121,6 @@ func pathCol(f storage.Field) string {
 		return "metadata"
 	}
 	return "value"
-}
-
-// IndexExprs are the expressions of the declared index on field f, before
-// the key: its type rank, its number and its string key. Nil for a
-// reserved root (those are columns).
-func (c *Compiler) IndexExprs(f storage.Field) []string {
-	if !isPathRoot(f.Root) {
-		return nil
-	}
-	col := pathCol(f)
-	return []string{c.j.rank(col, f.Path), c.j.numKey(col, f.Path), c.j.strKey(col, f.Path)}
-}
-
-// CreateIndex returns the statement that creates index name on field f of
-// namespace nsID (see IndexExprs), IF NOT EXISTS. concurrently builds it
-// without blocking writes where the dialect can (PostgreSQL's CREATE INDEX
-// CONCURRENTLY, which must run outside a transaction).
-func (c *Compiler) CreateIndex(name string, nsID int64, f storage.Field, concurrently bool) string {
-	return c.j.createIndex(name, nsID, c.IndexExprs(f), concurrently)
 }
 
 // OrderExprs returns the SQL expressions, in order, that sort by field f

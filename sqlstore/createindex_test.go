@@ -32,7 +32,6 @@ func TestCreateDropIndex(t *testing.T) {
 			}
 			state := func() ([]string, []string) {
 				t.Helper()
-				s.bg.Wait()
 				return nsIndexes(t, s, "p"), physicalIndexes(t, s)
 			}
 			decl, phys := state()

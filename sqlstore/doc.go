@@ -331,37 +331,38 @@
 //     the limit is read).
 //   - Offset applies after the cursor position when both are given.
 //   - Declared indexes (storage.WithIndexes, at most storage.MaxIndexes
-//     per namespace) are one B-tree index per (namespace, field), partial
-//     on the namespace (WHERE namespace_id = <id>, named entries_ns<id>_…),
-//     over (namespace_id, type rank, number key, string key, key) on
-//     SQLite and (type rank, number key, string key, key) on PostgreSQL
-//     (whose planner drops namespace_id = <id> as implied by the partial
-//     index, so a leading namespace_id column would allow no seek), where
-//     the number key is the number (0 for other types) and the string key
-//     the string on SQLite and its first 256 characters on PostgreSQL (the
-//     empty string for other types), the full string being rechecked in WHERE and ORDER
-//     BY: any value may sit in an indexed field. One index serves eq, in,
-//     ranges, startsWith and sorts on the field; typed comparisons pin
-//     every column before the one they compare (a number: the rank 4,
-//     the empty string key, then "number key = ?"), so an equality is a
-//     seek that returns
-//     rows in key order, and a sort on a field the filter pins to one type
-//     leaves the rank out of ORDER BY, so the index gives the order (see
-//     dialect/index.go, which writes index, WHERE and ORDER BY from the
-//     same code). A sort whose fields are all descending reads ties in
-//     descending key order (the index backwards), puts each group back in
-//     ascending key order, and reads the group cut by the page's end from
-//     its start with a second statement (query.go, reversedTies). An
-//     index's name hashes its definition: Open replaces indexes of an
-//     older format. Query and Count name the
-//     namespace id as a literal, which partial indexes need; ids are cached
-//     by name and checked in the statement (nsid.go). An index holds no
-//     row of another namespace: it never changes another namespace's
-//     writes. PostgreSQL builds concurrently; the engine reconciles the
-//     physical indexes with the declarations when it opens a store
-//     (indexes.go). SQLite plans well only with statistics: run ANALYZE
-//     once a namespace holds data (connections read statistics when they
-//     open); until then the engine seeds estimates. Each namespace records
+//     per namespace) are not indexes on entries: each declared field is a
+//     row of index_fields (a field id small within its namespace, and the
+//     JSON path) and its values rows of one table shared by all
+//     namespaces, index_entries (namespace, field id, type rank, number,
+//     string, key), whose primary key is the one B-tree of them all, in
+//     the order Query sorts. A number holds the empty string as its
+//     string, a string 0 as its number: every column is NOT NULL (and a
+//     comparison never meets a NULL); PostgreSQL holds the first 256
+//     characters of a string and the full string is rechecked. Triggers
+//     on entries keep it on every write path; they find no field for a
+//     namespace that declared nothing, so a namespace's indexes cost
+//     nothing to other namespaces' writes, and planning never sees them.
+//     Query chooses the index that drives a statement (query.go): the
+//     sort's first field when it is declared (the index gives the order:
+//     ranges and eq on it bound the scan; a cursor page starts at its
+//     position), else the declared field the filter restricts most (eq,
+//     in, then a range or startsWith; eq also gives key order), else none.
+//     A sort whose fields are all descending reads ties in descending key
+//     order (the index backwards), puts each group back in ascending key
+//     order, and reads the group cut by the page's end from its start
+//     with a second statement, a seek on the group (query.go,
+//     reversedTies).
+//     The statement joins index_entries to entries by key and keeps the
+//     full filter on entries, so answers never depend on the index. Query
+//     and Count name the namespace id and field id as literals; both are
+//     cached by name and checked in the statement (nsid.go). Declaring a
+//     field fills its rows in the transaction that records it, holding
+//     the namespace's row; the engine reconciles index_fields with the
+//     declarations when it opens a store (indexes.go). SQLite plans well
+//     without statistics; after an ANALYZE the engine marks
+//     index_entries' statistics noskipscan at Open (a skip-scan over the
+//     namespace column loses the index order). Each namespace records
 //     the fields it declared (column namespaces.indexes, migration 00004),
 //     which ListNamespaces returns as storage.Namespace.Indexes and Export
 //     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields

@@ -13,15 +13,17 @@ import (
 
 // TestIndexesUsed declares indexes on a namespace, fills it (and another
 // namespace) with enough rows for the planner to care, and checks with
-// EXPLAIN that the statements Query runs use them for eq and for ranges,
-// on numbers and on strings: with statistics from ANALYZE, and (SQLite)
-// with the statistics the engine seeds.
+// EXPLAIN that the statements Query runs seek the index_entries B-tree
+// for eq, in, ranges and startsWith, on numbers and on strings, never scan
+// the entries table, and do not sort the matching rows where the index
+// gives the order (a sort on the field, eq with the key order): with
+// statistics from ANALYZE, and without any.
 func TestIndexesUsed(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) { testIndexesUsed(t, c, true) })
 	}
 	for _, c := range configs[:2] {
-		t.Run(c.name+"/seeded-statistics", func(t *testing.T) { testIndexesUsed(t, c, false) })
+		t.Run(c.name+"/no-statistics", func(t *testing.T) { testIndexesUsed(t, c, false) })
 	}
 }
 
@@ -61,13 +63,19 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			if analyze {
 				stmt := "ANALYZE"
 				if s.Dialect() == "postgres" {
-					stmt = "ANALYZE entries"
+					stmt = "ANALYZE entries, index_entries"
 				}
 				if _, err := s.eng.writer().exec(ctx, stmt); err != nil {
 					t.Fatal(err)
 				}
-				// SQLite connections read the statistics when they open.
-				if !strings.HasPrefix(dsn, "sqlite::memory:") {
+				// SQLite connections read the statistics when they open;
+				// Open marks index_entries' noskipscan (indexes.go),
+				// which the in-memory store (never reopened) does here.
+				if strings.HasPrefix(dsn, "sqlite::memory:") {
+					if err := s.sqliteNoSkipScan(ctx); err != nil {
+						t.Fatal(err)
+					}
+				} else {
 					if err := s.Close(); err != nil {
 						t.Fatal(err)
 					}
@@ -114,27 +122,28 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true, false},
 				{"SortDescNumber", storage.All(), n, []storage.SortField{storage.Desc("age")}, true, false},
 				{"StartsWithSortDesc", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Desc("profile.name")}, true, false},
-				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, false, false},
+				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, true, false},
+				{"SortAscString", storage.All(), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
 				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false},
 				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
 			}
-			resolve := func(t *testing.T, opts []storage.Option) (storage.CallOptions, int64) {
+			resolve := func(t *testing.T, opts []storage.Option) (storage.CallOptions, nsInfo) {
 				t.Helper()
 				o, err := storage.ResolveOptions("query", storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindCursor, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
-				id, err := s.readNamespaceID(ctx, "idx")
+				nsi, err := s.readNamespace(ctx, "idx")
 				if err != nil {
 					t.Fatal(err)
 				}
-				return o, id
+				return o, nsi
 			}
 			var explainSQL func(t *testing.T, q string, args []any, analyze bool) string
 			explain := func(t *testing.T, f storage.Filter, opts []storage.Option, analyze bool) (string, string) {
 				t.Helper()
-				o, id := resolve(t, opts)
-				q, args, _, _, err := s.buildQuery(f, o, id, s.now())
+				o, nsi := resolve(t, opts)
+				q, args, _, _, err := s.buildQuery(f, o, nsi, s.now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -144,9 +153,9 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			// cut by the end of the page opts asks for (reversedTies).
 			tieQuery := func(t *testing.T, f storage.Filter, opts []storage.Option) (string, []any, bool) {
 				t.Helper()
-				o, id := resolve(t, opts)
+				o, nsi := resolve(t, opts)
 				now := s.now()
-				q, args, sorts, _, err := s.buildQuery(f, o, id, now)
+				q, args, sorts, _, err := s.buildQuery(f, o, nsi, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -157,7 +166,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if len(rows) <= o.Limit {
 					return "", nil, false // the last page: no group is cut
 				}
-				q, args, err = s.buildTieQuery(f, o, id, now, rows[o.Limit].sortValues(sorts), 2)
+				q, args, err = s.buildTieQuery(f, o, nsi, now, rows[o.Limit].sortValues(sorts), 2)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -198,12 +207,16 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 							if s.Dialect() == "postgres" {
 								analyzed, _ := explain(t, tc.f, popts, true)
 								checkPGSeek(t, page, analyzed, tc.want)
-							} else if !strings.Contains(text, "(namespace_id=? AND <expr>=? AND <expr>=? AND <expr>=?") {
+							} else if !strings.Contains(text, "SEARCH ix USING PRIMARY KEY (ix_ns=? AND ix_field=? AND ix_rank=? AND ix_num=? AND ix_str=?") {
 								t.Errorf("%s: the plan does not seek the index on every column before the key:\n%s\nSQL: %s", page, text, q)
 							}
 						}
-						if !strings.Contains(text, "entries_ns") {
-							t.Errorf("%s: the plan does not use a declared index:\n%s\nSQL: %s", page, text, q)
+						seek, scan := "SEARCH ix USING PRIMARY KEY (ix_ns=? AND ix_field=?", "SCAN entries"
+						if s.Dialect() == "postgres" {
+							seek, scan = "Index Cond: ((ix_ns = ", "Seq Scan on entries"
+						}
+						if !strings.Contains(text, seek) || strings.Contains(text, scan) {
+							t.Errorf("%s: the plan does not seek index_entries, or scans entries:\n%s\nSQL: %s", page, text, q)
 						}
 						// A sort of the matching rows: SQLite's "USE TEMP
 						// B-TREE FOR ORDER BY" (or of each group of ties:
@@ -226,13 +239,13 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 							}
 							text := explainSQL(t, q, args, false)
 							t.Logf("%s: the statement of the last group of ties:\n%s", page, text)
-							if !strings.Contains(text, "entries_ns") || strings.Contains(text, "USE TEMP B-TREE") ||
+							if !strings.Contains(text, seek) || strings.Contains(text, scan) || strings.Contains(text, "USE TEMP B-TREE") ||
 								strings.Contains(strings.ReplaceAll(text, "Incremental Sort", ""), "Sort  (") {
 								t.Errorf("%s: the statement of the last group of ties does not read a declared index in key order:\n%s\nSQL: %s", page, text, q)
 							}
 							if s.Dialect() == "postgres" {
 								checkPGSeek(t, page+" (last group of ties)", explainSQL(t, q, args, true), 2)
-							} else if !strings.Contains(text, "(namespace_id=? AND <expr>=? AND <expr>=? AND <expr>=?") {
+							} else if !strings.Contains(text, "SEARCH ix USING PRIMARY KEY (ix_ns=? AND ix_field=? AND ix_rank=? AND ix_num=? AND ix_str=?") {
 								t.Errorf("%s: the statement of the last group of ties does not seek every column before the key:\n%s\nSQL: %s", page, text, q)
 							}
 						}
@@ -244,10 +257,9 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 }
 
 // checkPGSeek checks that a PostgreSQL plan run by EXPLAIN (ANALYZE,
-// BUFFERS) for an equality matching want rows read about as many pages as
-// rows match: an index descent and a heap page per row, not a scan of the
-// index (which a B-tree does when it cannot position on the columns before
-// the compared one: a leading column without a condition, or an IS NULL).
+// BUFFERS) for an equality matching want rows read a few pages per row
+// that matches, not a scan of the index (which a B-tree does when it
+// cannot position on the columns before the compared one).
 func checkPGSeek(t *testing.T, page, plan string, want int) {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^\S.*\n\s+Buffers: shared hit=(\d+)(?: read=(\d+))?`).FindStringSubmatch(plan)
@@ -256,7 +268,10 @@ func checkPGSeek(t *testing.T, page, plan string, want int) {
 	}
 	hit, _ := strconv.Atoi(m[1])
 	read, _ := strconv.Atoi(m[2] + "0")
-	if pages, limit := hit+read/10, 2*want+16; pages > limit {
+	// Each row: an index_entries entry (and its heap page until a vacuum
+	// marks it all-visible), the descent of entries' primary key and the
+	// entry's heap page.
+	if pages, limit := hit+read/10, 5*want+20; pages > limit {
 		t.Errorf("%s: the equality read %d pages for %d matching rows (at most %d for a seek):\n%s", page, pages, want, limit, plan)
 	}
 }

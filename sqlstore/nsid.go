@@ -2,71 +2,104 @@ package sqlstore
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	sq "github.com/Masterminds/squirrel"
 )
 
 // Query and Count name the namespace's id as a literal in their SQL
-// (dialect.NamespaceCond): a partial index (WHERE namespace_id = <id>) is
-// used only by a statement that says so. The ids are cached by name. The
-// statement checks the id against the name, so a stale id (the namespace
-// deleted, perhaps re-created, perhaps its id reused) selects no rows; and
-// when a statement run with a cached id finds nothing, the id is read
-// again and the statement run again if it changed. Namespaces are never
-// renamed, so a cached id is right for as long as the namespace lives.
+// (dialect.NamespaceCond), and the id of a declared field in
+// index_entries (ix_field = <id>). Both are cached by namespace name
+// (nsInfo). The statement checks the namespace id against the name, and a
+// field id against index_fields, so a stale entry (the namespace deleted,
+// perhaps re-created, perhaps its id reused; an index dropped, perhaps
+// declared again) selects no rows; and when a statement run with a cached
+// entry finds nothing, the entry is read again and the statement run again
+// if it changed. A cache that does not know of a new index only makes a
+// statement read entries without it: the answer is the same.
 
-// nsIDCache maps namespace names to ids. Safe for concurrent use.
-type nsIDCache struct {
-	m sync.Map // string → int64
+// nsInfo is what Query and Count know of a namespace: its id (0 when it is
+// missing: ids start at 1) and the ids of its declared fields, by their
+// declared spelling (storage.Field.Text).
+type nsInfo struct {
+	id     int64
+	fields map[string]int64
 }
 
-func (c *nsIDCache) get(name string) (int64, bool) {
+func (a nsInfo) equal(b nsInfo) bool { return a.id == b.id && maps.Equal(a.fields, b.fields) }
+
+// nsIDCache maps namespace names to nsInfo. Safe for concurrent use.
+type nsIDCache struct {
+	m sync.Map // string → nsInfo
+}
+
+func (c *nsIDCache) get(name string) (nsInfo, bool) {
 	v, ok := c.m.Load(name)
 	if !ok {
-		return 0, false
+		return nsInfo{}, false
 	}
-	return v.(int64), true
+	return v.(nsInfo), true
 }
 
-func (c *nsIDCache) put(name string, id int64) { c.m.Store(name, id) }
+func (c *nsIDCache) put(name string, n nsInfo) { c.m.Store(name, n) }
 func (c *nsIDCache) forget(name string)        { c.m.Delete(name) }
 
-// readNamespaceID reads the id of namespace ns; 0 when it is missing (no
-// namespace has id 0: ids start at 1).
+// readNamespaceID reads the id of namespace ns; 0 when it is missing.
 func (x *ops) readNamespaceID(ctx context.Context, ns string) (int64, error) {
-	q, args, err := sq.Select("id").From("namespaces").Where(sq.Eq{"name": ns}).
-		PlaceholderFormat(x.compiler().PlaceholderFormat()).ToSql()
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&id) })
-	if err == nil && id != 0 {
-		x.s.nsIDs.put(ns, id)
-	}
-	return id, err
+	n, err := x.readNamespace(ctx, ns)
+	return n.id, err
 }
 
-// withNamespaceID runs run with the id of namespace ns (0 when it is
-// missing, which selects nothing). run reports whether it found any row;
-// when it found none with a cached id, the id is read again and run runs
-// again if the id changed.
-func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(id int64) (found bool, err error)) error {
-	id, cached := x.s.nsIDs.get(ns)
+// readNamespace reads the id of namespace ns and its declared fields, in
+// one statement, and caches them.
+func (x *ops) readNamespace(ctx context.Context, ns string) (nsInfo, error) {
+	q, args, err := sq.Select("n.id", "f.field", "f.field_id").From("namespaces n").
+		LeftJoin("index_fields f ON f.namespace_id = n.id").Where(sq.Eq{"n.name": ns}).
+		PlaceholderFormat(x.compiler().PlaceholderFormat()).ToSql()
+	if err != nil {
+		return nsInfo{}, err
+	}
+	var n nsInfo
+	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+		var field *string
+		var fid *int64
+		if err := r.Scan(&n.id, &field, &fid); err != nil {
+			return err
+		}
+		if field != nil && fid != nil {
+			if n.fields == nil {
+				n.fields = map[string]int64{}
+			}
+			n.fields[*field] = *fid
+		}
+		return nil
+	})
+	if err == nil && n.id != 0 {
+		x.s.nsIDs.put(ns, n)
+	}
+	return n, err
+}
+
+// withNamespaceID runs run with what is known of namespace ns (id 0 when
+// it is missing, which selects nothing). run reports whether it found any
+// row; when it found none with a cached entry, the entry is read again and
+// run runs again if it changed.
+func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo) (found bool, err error)) error {
+	n, cached := x.s.nsIDs.get(ns)
 	if !cached {
 		var err error
-		if id, err = x.readNamespaceID(ctx, ns); err != nil {
+		if n, err = x.readNamespace(ctx, ns); err != nil {
 			return err
 		}
 	}
-	found, err := run(id)
+	found, err := run(n)
 	if err != nil || found || !cached {
 		return err
 	}
 	x.s.nsIDs.forget(ns)
-	fresh, err := x.readNamespaceID(ctx, ns)
-	if err != nil || fresh == id {
+	fresh, err := x.readNamespace(ctx, ns)
+	if err != nil || fresh.equal(n) {
 		return err
 	}
 	_, err = run(fresh)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -263,8 +264,12 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 	}
 	var n int64
 	now := x.s.now()
-	err = x.withNamespaceID(ctx, ns, func(id int64) (bool, error) {
-		q, args, err := sq.Select("count(*)").From("entries").Where(dialect.NamespaceCond(id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).
+	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
+		b := sq.Select("count(*)").From("entries")
+		if d, ok := chooseIndex(c, o.Filter, nil, nsi); ok {
+			b = d.join(c, b, nsi.id)
+		}
+		q, args, err := b.Where(dialect.NamespaceCond(nsi.id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).
 			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
 		if err != nil {
 			return false, err
@@ -286,8 +291,7 @@ type sortCol struct {
 	desc   bool
 }
 
-// buildQuery writes the statement of Query on the namespace whose id is
-// nsID, as of now (expired entries excluded): filter, sort, cursor
+// buildQuery writes the statement of Query on the namespace nsi, as of now (expired entries excluded): filter, sort, cursor
 // position, limit and offset. It and buildTieQuery are the only places
 // that do, so EXPLAIN tests see exactly what Query runs.
 //
@@ -296,8 +300,8 @@ type sortCol struct {
 // ends in the key ascending: read backwards, ties come in descending key
 // order); queryPage puts each group of ties back in ascending key order,
 // and reads the group cut by the end of the page with buildTieQuery.
-func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
-	b, order, sorts, hash, err := x.querySelect(f, o, nsID, now)
+func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
+	b, order, sorts, hash, _, err := x.querySelect(f, o, nsi, now)
 	if err != nil {
 		return "", nil, nil, "", err
 	}
@@ -326,8 +330,8 @@ func reversedTies(o storage.CallOptions) bool {
 // buildQuery's result): the same filter and cursor position, and an
 // equality on every sort expression, which on a declared index is a seek
 // on every column before the key.
-func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time, vals []sortValue, n int) (string, []any, error) {
-	b, _, sorts, _, err := x.querySelect(f, o, nsID, now)
+func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
+	b, _, sorts, _, sel, err := x.querySelect(f, o, nsi, now)
 	if err != nil {
 		return "", nil, err
 	}
@@ -342,32 +346,43 @@ func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsID int64,
 				str = *v.Str
 			}
 			b = b.Where(c.PathGroup(sc.field, v.Rank, num, str))
+			if i == 0 && sel.bySort {
+				b = b.Where(c.IndexGroup(v.Rank, num, str))
+			}
 		case storage.RootVersion:
 			b = b.Where(sq.Expr("version = ?", v.Int))
 		case storage.RootCreatedAt, storage.RootUpdatedAt:
 			b = b.Where(sq.Expr(sc.exprs[0]+" = ?", c.TimeParam(time.UnixMicro(v.Int).UTC())))
 		}
 	}
-	return b.OrderBy("key ASC").Limit(uint64(n)).ToSql()
+	return b.OrderBy(sel.keyCol + " ASC").Limit(uint64(n)).ToSql()
+}
+
+// selection is what querySelect chose: whether a declared index gives the
+// order of the first sort field, and the key column of the order (the
+// index's when it gives the key order).
+type selection struct {
+	bySort bool
+	keyCol string
 }
 
 // querySelect writes Query's SELECT without ORDER BY and LIMIT (see
 // buildQuery), and the ORDER BY terms.
-func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, err error) {
+func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, sel selection, err error) {
 	const op = "query"
 	ns := o.Namespace.Name
 	e, err := f.Compile()
 	if err != nil {
-		return b, nil, nil, "", err
+		return b, nil, nil, "", sel, err
 	}
 	c := x.compiler()
 	where, err := c.Where(e)
 	if err != nil {
-		return b, nil, nil, "", err
+		return b, nil, nil, "", sel, err
 	}
 	fj, err := json.Marshal(f)
 	if err != nil {
-		return b, nil, nil, "", storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+		return b, nil, nil, "", sel, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
 	}
 	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
@@ -378,11 +393,24 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, n
 		}
 		return " ASC"
 	}
+	d, driven := chooseIndex(c, e, o.SortFields, nsi)
+	bySort := driven && d.sort // the index gives the order of the first sort field
+	// The index gives the key order after the sort's first field, or
+	// wholly when the filter pins it to one point.
+	keyCol := "key"
+	if bySort || (driven && d.point) {
+		keyCol = dialect.IndexKey
+	}
 	sorts = make([]sortCol, len(o.SortFields))
 	keyed := false
 	for i, fld := range o.SortFields {
 		pinned := dialect.PinnedRank(e, fld)
 		sc := sortCol{field: fld, pinned: pinned, exprs: c.OrderExprs(fld, pinned), desc: o.Sort[i].Desc}
+		if i == 0 && bySort {
+			sc.exprs = c.IndexOrder(fld, pinned)
+		} else if fld.Root == storage.RootKey {
+			sc.exprs = []string{keyCol}
+		}
 		sorts[i] = sc
 		if isPath(fld) {
 			cols = append(cols, c.ValueExprs(fld)...)
@@ -400,19 +428,23 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, n
 	}
 	if !keyed {
 		if reversedTies(o) {
-			order = append(order, "key DESC")
+			order = append(order, keyCol+" DESC")
 		} else {
-			order = append(order, "key ASC")
+			order = append(order, keyCol+" ASC")
 		}
 	}
-	b = sq.Select(cols...).From("entries").Where(dialect.NamespaceCond(nsID, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
+	b = sq.Select(cols...).From("entries")
+	if driven {
+		b = d.join(c, b, nsi.id)
+	}
+	b = b.Where(dialect.NamespaceCond(nsi.id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
 		if err == nil && len(cur.Vals) != len(sorts) {
 			err = storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		}
 		if err != nil {
-			return b, nil, nil, "", err
+			return b, nil, nil, "", sel, err
 		}
 		malformed := storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		var ks []dialect.KeysetColumn
@@ -425,17 +457,21 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, n
 				switch v.Rank {
 				case dialect.RankNumber:
 					if n, err = v.num(); err != nil {
-						return b, nil, nil, "", malformed
+						return b, nil, nil, "", sel, malformed
 					}
 				case dialect.RankString:
 					if v.Str == nil {
-						return b, nil, nil, "", malformed
+						return b, nil, nil, "", sel, malformed
 					}
 					str = *v.Str
 				}
-				cols, ok := c.PathKeyset(sc.field, sc.pinned, sc.desc, v.Rank, n, str)
+				keyset := c.PathKeyset
+				if i == 0 && bySort {
+					keyset = c.IndexKeyset
+				}
+				cols, ok := keyset(sc.field, sc.pinned, sc.desc, v.Rank, n, str)
 				if !ok {
-					return b, nil, nil, "", malformed
+					return b, nil, nil, "", sel, malformed
 				}
 				ks = append(ks, cols...)
 			case storage.RootKey:
@@ -443,17 +479,17 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsID int64, n
 				if v.Str != nil {
 					s = *v.Str
 				}
-				ks = append(ks, dialect.KeysetColumn{Expr: "key", Desc: sc.desc, Value: s})
+				ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Desc: sc.desc, Value: s})
 			case storage.RootVersion:
 				ks = append(ks, dialect.KeysetColumn{Expr: "version", Desc: sc.desc, Value: v.Int})
 			case storage.RootCreatedAt, storage.RootUpdatedAt:
 				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.TimeParam(time.UnixMicro(v.Int).UTC())})
 			}
 		}
-		ks = append(ks, dialect.KeysetColumn{Expr: "key", Value: cur.Key})
-		b = b.Where(dialect.Keyset(ks))
+		ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Value: cur.Key})
+		b = b.Where(c.Keyset(ks))
 	}
-	return b, order, sorts, hash, nil
+	return b, order, sorts, hash, selection{bySort: bySort, keyCol: keyCol}, nil
 }
 
 // Query implements storage.Ops.
@@ -465,9 +501,9 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	}
 	ns := o.Namespace.Name
 	var res storage.QueryResult
-	err = x.withNamespaceID(ctx, ns, func(id int64) (bool, error) {
+	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
 		var err error
-		res, err = x.queryPage(ctx, f, o, id)
+		res, err = x.queryPage(ctx, f, o, nsi)
 		return len(res.Entries) > 0, err
 	})
 	if err != nil {
@@ -476,11 +512,11 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	return res, nil
 }
 
-// queryPage runs Query's statement on the namespace whose id is nsID.
-func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOptions, nsID int64) (storage.QueryResult, error) {
+// queryPage runs Query's statement on the namespace nsi.
+func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
-	q, args, sorts, hash, err := x.buildQuery(f, o, nsID, now)
+	q, args, sorts, hash, err := x.buildQuery(f, o, nsi, now)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -490,7 +526,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOpt
 	}
 	more := o.Limit >= 0 && len(rows) > o.Limit
 	if reversedTies(o) {
-		if rows, err = x.untie(ctx, f, o, nsID, now, sorts, rows); err != nil {
+		if rows, err = x.untie(ctx, f, o, nsi, now, sorts, rows); err != nil {
 			return storage.QueryResult{}, err
 		}
 	}
@@ -515,7 +551,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOpt
 // reaches into the page needs that group's first rows, which the
 // statement, reading it from its end, did not return: they are read with
 // buildTieQuery.
-func (x *ops) untie(ctx context.Context, f storage.Filter, o storage.CallOptions, nsID int64, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+func (x *ops) untie(ctx context.Context, f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
 	full := o.Limit + 1
 	if len(rows) < full {
 		reverseTies(rows, sorts)
@@ -530,7 +566,7 @@ func (x *ops) untie(ctx context.Context, f storage.Filter, o storage.CallOptions
 	if p >= o.Limit {
 		return rows, nil // the page ends before the last group
 	}
-	q, args, err := x.buildTieQuery(f, o, nsID, now, rows[full-1].sortValues(sorts), full-p)
+	q, args, err := x.buildTieQuery(f, o, nsi, now, rows[full-1].sortValues(sorts), full-p)
 	if err != nil {
 		return nil, err
 	}
@@ -696,3 +732,72 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 func isPath(f storage.Field) bool {
 	return f.Root == storage.RootValue || f.Root == storage.RootMetadata
 }
+
+// indexDrive is the declared index a statement reads first: the field,
+// its id in index_fields, the conditions on index_entries that the filter
+// implies, and whether it was chosen for the sort (its order is the sort's).
+type indexDrive struct {
+	field storage.Field
+	fid   int64
+	conds sq.And
+	sort  bool
+	point bool // the filter pins the field to one value
+}
+
+// chooseIndex chooses the declared index that drives a statement with
+// filter e and sort fields sorts on namespace nsi: the sort's first field
+// when it is declared (the index gives the order, and the filter's
+// conditions on the field bound the scan), else the declared field the
+// filter restricts most (eq, in, then a range or startsWith; ties by
+// name). ok is false when none helps: the statement reads entries alone.
+func chooseIndex(c *dialect.Compiler, e storage.Expr, sorts []storage.Field, nsi nsInfo) (indexDrive, bool) {
+	if len(nsi.fields) == 0 {
+		return indexDrive{}, false
+	}
+	if len(sorts) > 0 && isPath(sorts[0]) {
+		if fid, ok := nsi.fields[sorts[0].Text]; ok {
+			conds, _ := c.IndexScan(e, sorts[0])
+			return indexDrive{field: sorts[0], fid: fid, conds: conds, sort: true}, true
+		}
+	}
+	var best indexDrive
+	bestScan := dialect.ScanNone
+	for _, text := range slices.Sorted(maps.Keys(nsi.fields)) {
+		fld, err := storage.ParseField(text)
+		if err != nil || !isPath(fld) {
+			continue
+		}
+		conds, scan := c.IndexScan(e, fld)
+		if scan > bestScan {
+			best, bestScan = indexDrive{field: fld, fid: nsi.fields[text], conds: conds, point: scan == dialect.ScanPoint}, scan
+		}
+	}
+	return best, bestScan > dialect.ScanNone
+}
+
+// join makes b read index_entries first and the entries of namespace nsID
+// by key: on SQLite with a CROSS JOIN, which keeps that order; on
+// PostgreSQL with a LATERAL subquery behind an OFFSET 0 fence named
+// entries, which the planner cannot turn around (it has no statistics on
+// the JSON expressions of the filter, and would otherwise read the
+// namespace's entries first). The field id is checked against
+// index_fields in the statement, so a stale cached id selects no rows
+// (see nsInfo).
+func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
+	ns, fid := strconv.FormatInt(nsID, 10), strconv.FormatInt(d.fid, 10)
+	if c.PlaceholderFormat() == sq.Dollar {
+		b = b.From(indexTable + " CROSS JOIN LATERAL (SELECT * FROM entries WHERE entries.namespace_id = " + ns +
+			" AND entries.key = " + dialect.IndexKey + " OFFSET 0) AS entries")
+	} else {
+		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("key = " + dialect.IndexKey))
+	}
+	b = b.Where(sq.Expr(dialect.IndexAlias+".ix_ns = "+ns+" AND "+dialect.IndexAlias+".ix_field = "+fid+
+		" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+ns+" AND field = ?)", d.field.Text))
+	if len(d.conds) > 0 {
+		b = b.Where(d.conds)
+	}
+	return b
+}
+
+// indexTable is index_entries as the statements that join it name it.
+const indexTable = "index_entries AS " + dialect.IndexAlias

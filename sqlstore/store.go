@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,17 +35,8 @@ type Store struct {
 	nsIDs   nsIDCache // namespace ids by name (nsid.go)
 	feed    *feed     // wakes watchers (feed.go)
 
-	// Background index drops (dropIndexesLater): bgCtx ends at Close,
-	// which waits for bg.
-	bg       sync.WaitGroup
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
-	// indexLock, of capacity one, is held by the index build or drop
-	// running (indexMutex).
-	indexLock chan struct{}
 
 	// degraded is why the store refuses every write (a SQLite file whose
 	// disk was full when it opened); "" when it does not.
@@ -97,9 +87,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
 	}
-	s := &Store{eng: eng, cfg: cfg, dsn: dc, indexLock: make(chan struct{}, 1)}
+	s := &Store{eng: eng, cfg: cfg, dsn: dc}
 	s.feed = newFeed(s)
-	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.txs = txmanager.NewRegistry(txmanager.Options{
 		MaxOpen:     cfg.maxOpenTx,
 		MaxPerOwner: cfg.maxTxPerActor,
@@ -120,7 +109,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return s, nil
 	}
 	if err := s.reconcileIndexes(ctx); err != nil {
-		s.bgCancel()
 		_ = eng.close()
 		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, err)
 	}
@@ -170,8 +158,6 @@ func (s *Store) Close() error {
 	s.stopSweeper()
 	s.feed.close()
 	s.txs.Close(context.Background()) // rolls back what is open
-	s.bgCancel()
-	s.bg.Wait()
 	return s.eng.close()
 }
 

@@ -1,0 +1,253 @@
+package dialect
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	sq "github.com/Masterminds/squirrel"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// IndexAlias is the alias of index_entries in the statements that join it.
+const IndexAlias = "ix"
+
+// Index column names, qualified by IndexAlias.
+const (
+	ixRank = IndexAlias + ".ix_rank"
+	ixNum  = IndexAlias + ".ix_num"
+	ixStr  = IndexAlias + ".ix_str"
+	// IndexKey is the key column of index_entries.
+	IndexKey = IndexAlias + ".ix_key"
+)
+
+// IndexPath is how index_fields records a declared field: the column
+// (0 value, 1 metadata) and the path the dialect reads it with. SQLite:
+// Path, a JSON path for json_type and json_extract. PostgreSQL: TPath, a
+// text[] for #>, or, when #> would read something else than the filter
+// does (an array index, or a member name #> takes for a negative array
+// index), JPath, a strict SQL/JSON path for jsonb_path_query_first.
+type IndexPath struct {
+	Col   int
+	Path  string
+	TPath []string
+	JPath *string
+}
+
+// IndexPath returns the index_fields description of path field f.
+func (c *Compiler) IndexPath(f storage.Field) IndexPath {
+	out := IndexPath{TPath: []string{}}
+	if f.Root == storage.RootMetadata {
+		out.Col = 1
+	}
+	var b strings.Builder
+	b.WriteByte('$')
+	jpath := false
+	for _, s := range f.Path {
+		if s.IsIndex {
+			b.WriteString("[" + strconv.Itoa(s.Index) + "]")
+			jpath = true
+			continue
+		}
+		name := safeName(s.Name)
+		b.WriteString(`."` + name + `"`)
+		out.TPath = append(out.TPath, name)
+		if _, err := strconv.Atoi(name); err == nil {
+			jpath = true
+		}
+	}
+	if _, ok := c.j.(sqliteJSON); ok {
+		out.Path = b.String()
+		out.TPath = nil
+		return out
+	}
+	if jpath {
+		j := "strict " + b.String()
+		out.JPath = &j
+	}
+	return out
+}
+
+// Index scan strength: what the conditions IndexScan finds let the index do.
+const (
+	ScanNone  = 0 // nothing: the index can only give an order
+	ScanRange = 1 // a range of the index (a comparison, startsWith)
+	ScanEq    = 2 // a few points (in)
+	// ScanPoint is one point (eq): rank, number and string pinned, so the
+	// index gives the rows in key order.
+	ScanPoint = 3
+)
+
+// IndexScan returns the conditions on index_entries that filter e implies
+// for path field f, and how selective they are. Only the leaves that every
+// match must satisfy count (those of e itself, or of its and nodes): each
+// condition is implied by the filter, so adding them to a statement that
+// also applies the filter changes no answer.
+func (c *Compiler) IndexScan(e storage.Expr, f storage.Field) (sq.And, int) {
+	switch e.Kind {
+	case storage.ExprAnd:
+		// Each condition once: SQLite's planner reads a repeated one
+		// (two ranges pin the rank twice) as a reason to skip-scan.
+		var out sq.And
+		seen := map[string]bool{}
+		best := ScanNone
+		for _, ch := range e.Children {
+			conds, s := c.IndexScan(ch, f)
+			for _, cond := range conds {
+				text, args, err := cond.ToSql()
+				k := fmt.Sprint(text, args, err)
+				if !seen[k] {
+					seen[k] = true
+					out = append(out, cond)
+				}
+			}
+			best = max(best, s)
+		}
+		return out, best
+	case storage.ExprLeaf:
+		if e.Field.Root != f.Root || !samePath(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
+			return nil, ScanNone
+		}
+		switch e.Op {
+		case storage.OpEq:
+			return c.ixPoint(e.Value), ScanPoint
+		case storage.OpIn:
+			if len(e.Values) == 0 {
+				return sq.And{sqlFalse}, ScanEq
+			}
+			var or sq.Or
+			for _, v := range e.Values {
+				or = append(or, c.ixPoint(v))
+			}
+			if len(or) == 1 {
+				return or[0].(sq.And), ScanPoint
+			}
+			return sq.And{or}, ScanEq
+		case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+			switch e.Value.Kind {
+			case storage.KindNumber:
+				return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" "+cmpOp(e.Op)+" ?", e.Value.Num)}, ScanRange
+			case storage.KindString:
+				op := cmpOp(e.Op)
+				if c.j.strKeyLen() > 0 {
+					// prefix(a) op' prefix(b) follows from a op b.
+					op = map[storage.Operator]string{storage.OpGt: ">=", storage.OpGte: ">=", storage.OpLt: "<=", storage.OpLte: "<="}[e.Op]
+				}
+				return append(c.ixString(), sq.Expr(ixStr+" "+op+" ?", c.StrKeyValue(e.Value.Str))), ScanRange
+			}
+		case storage.OpStartsWith:
+			out := c.ixString()
+			p := e.Value.Str
+			if p == "" {
+				return out, ScanRange
+			}
+			if k := c.StrKeyValue(p); k != p {
+				return append(out, sq.Expr(ixStr+" = ?", k)), ScanRange
+			}
+			lo, hi := KeyRange(p)
+			out = append(out, sq.Expr(ixStr+" >= ?", lo))
+			if hi != "" {
+				out = append(out, sq.Expr(ixStr+" < ?", hi))
+			}
+			return out, ScanRange
+		}
+	}
+	return nil, ScanNone
+}
+
+func samePath(a, b []storage.Segment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ixString pins the index to strings: the rank, and the number they all
+// have (0), so that the string column comes next.
+func (c *Compiler) ixString() sq.And {
+	return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankString)), sq.Expr(ixNum + " = 0")}
+}
+
+// ixPoint is the index condition of a value equal to s: every column
+// before the key pinned (the neutral values of the other types included).
+func (c *Compiler) ixPoint(s storage.Scalar) sq.And {
+	switch s.Kind {
+	case storage.KindNumber:
+		return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" = ?", s.Num), sq.Expr(ixStr + " = ''")}
+	case storage.KindString:
+		return append(c.ixString(), sq.Expr(ixStr+" = ?", c.StrKeyValue(s.Str)))
+	}
+	return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(scalarRank(s))), sq.Expr(ixNum + " = 0"), sq.Expr(ixStr + " = ''")}
+}
+
+// IndexOrder returns the ORDER BY expressions of a sort on path field f
+// read from index_entries, when the filter pins f to type rank pinned
+// (NoRank for none): the rank (left out when pinned), the number, the
+// string and, where the index holds a prefix of strings, the full string
+// (left out when pinned to another type), which orders the strings that
+// share the prefix. It orders exactly as OrderExprs: the neutral values
+// (0, ”) tie only values of one rank that OrderExprs ties too.
+func (c *Compiler) IndexOrder(f storage.Field, pinned int) []string {
+	var out []string
+	if pinned == NoRank {
+		out = append(out, ixRank)
+	}
+	out = append(out, ixNum, ixStr)
+	if c.j.strKeyLen() > 0 && (pinned == NoRank || pinned == RankString) {
+		out = append(out, c.j.str(pathCol(f), f.Path))
+	}
+	return out
+}
+
+// IndexKeyset returns the keyset columns of a sort on path field f read
+// from index_entries (as IndexOrder writes it for pinned), for a position
+// whose value has type rank, number num and string str. ok is false when
+// the position cannot belong to the sort.
+func (c *Compiler) IndexKeyset(f storage.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+	var out []KeysetColumn
+	if pinned == NoRank {
+		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank})
+	} else if int64(pinned) != rank {
+		return nil, false
+	}
+	var n float64
+	s := ""
+	switch rank {
+	case RankNumber:
+		n = num
+	case RankString:
+		s = c.StrKeyValue(str)
+	}
+	// A pinned rank makes the other type's column constant (0, ''): it
+	// is left out, as a bound on it would only confuse a planner.
+	if pinned == NoRank || rank == RankNumber {
+		out = append(out, KeysetColumn{Expr: ixNum, Desc: desc, Value: n})
+	}
+	if pinned == NoRank || rank == RankString {
+		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s})
+	}
+	if rank == RankString && c.j.strKeyLen() > 0 {
+		out = append(out, KeysetColumn{Expr: c.j.str(pathCol(f), f.Path), Desc: desc, Value: str})
+	}
+	return out, true
+}
+
+// IndexGroup is PathGroup on index_entries: the rows of path field f whose
+// value sorts equal to a value of type rank rank, number num and string
+// str, a seek on every column before the key, in key order.
+func (c *Compiler) IndexGroup(rank int64, num float64, str string) sq.Sqlizer {
+	if rank != RankNumber {
+		num = 0
+	}
+	key := ""
+	if rank == RankString {
+		key = c.StrKeyValue(str)
+	}
+	return sq.And{sq.Expr(ixRank + " = " + strconv.FormatInt(rank, 10)), sq.Expr(ixNum+" = ?", num), sq.Expr(ixStr+" = ?", key)}
+}

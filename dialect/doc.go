@@ -16,18 +16,17 @@
 //	}
 //
 // A Compiler writes the WHERE clause of a validated filter (storage.Filter's
-// Compile), the ORDER BY of a sort, and the expressions of declared indexes,
-// from one place, so that the planner matches an index to the queries that
-// use it:
+// Compile), the ORDER BY of a sort, the paths of declared indexes and the
+// conditions and order on their index_entries rows, from one place:
 //
 //	c, err := dialect.NewCompiler(dialect.Postgres)
 //	e, err := storage.StartsWith("$key", "user:").Compile()
 //	where, err := c.Where(e)
 //	sql, args, err := where.ToSql() // key >= ? AND key < ?, [user: user;]
 //
-// User text reaches SQL only as bound parameters; field paths, which an
-// expression index must see spelled as in the query, are written as quoted
-// literals after storage.ParseField has admitted only safe characters.
+// User text reaches SQL only as bound parameters; field paths are written as
+// quoted literals after storage.ParseField has admitted only safe
+// characters.
 //
 // The package imports the drivers only for their error types.
 package dialect

@@ -17,10 +17,9 @@ import (
 // (columns key, value, metadata, version, created_at, updated_at), uses "?"
 // placeholders (PlaceholderFormat converts them), and carries user text only
 // in bound parameters. Field paths are the one exception: they appear as
-// string literals, because an expression index is only used when the query
-// spells the same expression; they are safe there because storage.ParseField
-// admits only letters, digits, "_" and "-" in a segment, and they are quoted
-// again here all the same.
+// string literals, which the planner reads as constants; they are safe
+// there because storage.ParseField admits only letters, digits, "_" and
+// "-" in a segment, and they are quoted again here all the same.
 //
 // The typed semantics are the same on every dialect:
 //

@@ -127,13 +127,12 @@ func pathCol(f storage.Field) string {
 // when the filter pins f to type rank pinned (NoRank for none): for a path
 // into the value or metadata, the type rank (left out when pinned), the
 // number key (left out when pinned to strings: it is 0), the string key
-// and, where the string key is a prefix, the
-// full string (left out when pinned to a type other than string: it is
-// NULL); for a reserved root, its column. The leading expressions are
-// those of the declared index, so the index gives the order. Both
+// and, where the string key is a prefix, the full string (left out when
+// pinned to a type other than string: it is NULL); for a reserved root,
+// its column. IndexOrder is the same order read from index_entries. Both
 // directions order identically on every dialect: within one rank only one
-// of the number key and the string key varies (the other is the constant 0
-// or the empty string), and the full string is all non-NULL or all NULL.
+// of the number key and the string key varies (the other is the constant
+// 0 or the empty string), and the full string is all non-NULL or all NULL.
 func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 	switch f.Root {
 	case storage.RootValue, storage.RootMetadata:
@@ -198,8 +197,8 @@ func (c *Compiler) PathKeyset(f storage.Field, pinned int, desc bool, rank int64
 }
 
 // NamespaceCond restricts a statement to the entries of namespace name,
-// whose id was read as id: "namespace_id = <id>" as a literal, which is
-// what lets the planner use the namespace's partial indexes, and the id
+// whose id was read as id: "namespace_id = <id>" as a literal, which the
+// planner matches to the primary key and to index_entries, and the id
 // checked against the name in the same statement, so that an id read
 // before the namespace was deleted (and the id perhaps reused) selects no
 // rows rather than another namespace's.

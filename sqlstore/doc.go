@@ -312,9 +312,9 @@
 //   - Filter values are bound parameters. Field paths are written into the
 //     SQL as quoted literals (SQLite JSON paths such as '$."a"[0]'; Postgres
 //     -> chains, or a strict SQL/JSON path when the path holds an array
-//     index), because an expression index is used only when the query
-//     spells the same expression; storage.ParseField admits nothing in a
-//     path that could leave its quotes.
+//     index), and into index_fields for the triggers of declared indexes;
+//     storage.ParseField admits nothing in a path that could leave its
+//     quotes.
 //   - Numbers compare as doubles on both databases: SQLite casts to REAL;
 //     PostgreSQL converts numeric to float8 with the overflow and underflow a
 //     double parser has, instead of failing.

@@ -45,6 +45,24 @@ type Entry struct {
 	CreateRevision int64
 }
 
+type IndexEntry struct {
+	IxNs    int64
+	IxField int32
+	IxRank  int16
+	IxNum   float64
+	IxStr   string
+	IxKey   string
+}
+
+type IndexField struct {
+	NamespaceID int64
+	FieldID     int32
+	Field       string
+	Col         int16
+	Tpath       []string
+	Jpath       interface{}
+}
+
 type Namespace struct {
 	ID         int64
 	Name       string

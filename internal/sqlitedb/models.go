@@ -41,6 +41,23 @@ type Entry struct {
 	CreateRevision int64
 }
 
+type IndexEntry struct {
+	IxNs    int64
+	IxField int64
+	IxRank  int64
+	IxNum   float64
+	IxStr   string
+	IxKey   string
+}
+
+type IndexField struct {
+	NamespaceID int64
+	FieldID     int64
+	Field       string
+	Col         int64
+	Path        string
+}
+
 type Namespace struct {
 	ID         int64
 	Name       string

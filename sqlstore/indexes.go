@@ -48,8 +48,8 @@ FROM (SELECT namespace_id, key, c, json_type(c, ?3) AS t
 
 // pgFill fills index_entries for field $2 of namespace $1 from its entries.
 const pgFill = `INSERT INTO index_entries
-SELECT (index_rows(e.namespace_id, e.key, e.value, e.metadata, f)).*
-FROM entries e JOIN index_fields f ON f.namespace_id = e.namespace_id
+SELECT r.* FROM entries e JOIN index_fields f ON f.namespace_id = e.namespace_id
+CROSS JOIN LATERAL index_rows(e.namespace_id, e.key, e.value, e.metadata, f) r
 WHERE e.namespace_id = $1 AND f.field_id = $2`
 
 // placeholders rewrites the "?" placeholders of stmt for the store's

@@ -62,12 +62,16 @@ RETURNS index_entries LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 -- +goose StatementEnd
 
+-- The rows are computed once each (a LATERAL call, not (f(...)).*, which
+-- calls f once per column), inserted in one statement, and deleted one by
+-- one by their primary key: a set-based delete joined to the transition
+-- table could be planned as a scan of index_entries.
 -- +goose StatementBegin
 CREATE FUNCTION entries_index_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO index_entries
-    SELECT (index_rows(n.namespace_id, n.key, n.value, n.metadata, f)).*
-    FROM new_rows n JOIN index_fields f ON f.namespace_id = n.namespace_id;
+    SELECT r.* FROM new_rows n JOIN index_fields f ON f.namespace_id = n.namespace_id
+    CROSS JOIN LATERAL index_rows(n.namespace_id, n.key, n.value, n.metadata, f) r;
     RETURN NULL;
 END
 $$;
@@ -75,11 +79,14 @@ $$;
 
 -- +goose StatementBegin
 CREATE FUNCTION entries_index_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r index_entries;
 BEGIN
-    DELETE FROM index_entries
-    WHERE (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key) IN (
-        SELECT (index_rows(o.namespace_id, o.key, o.value, o.metadata, f)).*
-        FROM old_rows o JOIN index_fields f ON f.namespace_id = o.namespace_id);
+    FOR r IN SELECT x.* FROM old_rows o JOIN index_fields f ON f.namespace_id = o.namespace_id
+             CROSS JOIN LATERAL index_rows(o.namespace_id, o.key, o.value, o.metadata, f) x
+    LOOP
+        DELETE FROM index_entries WHERE ix_ns = r.ix_ns AND ix_field = r.ix_field AND ix_rank = r.ix_rank
+            AND ix_num = r.ix_num AND ix_str = r.ix_str AND ix_key = r.ix_key;
+    END LOOP;
     RETURN NULL;
 END
 $$;
@@ -92,15 +99,18 @@ $$;
 -- field or is seen by the fill.
 -- +goose StatementBegin
 CREATE FUNCTION entries_index_update() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r index_entries;
 BEGIN
     PERFORM 1 FROM namespaces WHERE id IN (SELECT DISTINCT namespace_id FROM new_rows) FOR KEY SHARE;
-    DELETE FROM index_entries
-    WHERE (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key) IN (
-        SELECT (index_rows(o.namespace_id, o.key, o.value, o.metadata, f)).*
-        FROM old_rows o JOIN index_fields f ON f.namespace_id = o.namespace_id);
+    FOR r IN SELECT x.* FROM old_rows o JOIN index_fields f ON f.namespace_id = o.namespace_id
+             CROSS JOIN LATERAL index_rows(o.namespace_id, o.key, o.value, o.metadata, f) x
+    LOOP
+        DELETE FROM index_entries WHERE ix_ns = r.ix_ns AND ix_field = r.ix_field AND ix_rank = r.ix_rank
+            AND ix_num = r.ix_num AND ix_str = r.ix_str AND ix_key = r.ix_key;
+    END LOOP;
     INSERT INTO index_entries
-    SELECT (index_rows(n.namespace_id, n.key, n.value, n.metadata, f)).*
-    FROM new_rows n JOIN index_fields f ON f.namespace_id = n.namespace_id;
+    SELECT x.* FROM new_rows n JOIN index_fields f ON f.namespace_id = n.namespace_id
+    CROSS JOIN LATERAL index_rows(n.namespace_id, n.key, n.value, n.metadata, f) x;
     RETURN NULL;
 END
 $$;

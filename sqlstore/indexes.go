@@ -168,7 +168,7 @@ func (x *ops) buildIndexes(ctx context.Context, ns string, fields []storage.Fiel
 // (namespaces.indexes), at Open: after migration 00009 it fills
 // index_entries from them, and it drops the physical indexes of schema
 // versions before 9 that SQLite's migration could not (entries_ix_*, the
-// shared indexes of versions 4-5; entries_ns*, the partial ones of 6).
+// shared indexes of versions 4-5; entries_ns*, the partial ones of 6-8).
 func (x *ops) reconcileIndexes(ctx context.Context) error {
 	q := x.s.eng.writer()
 	if x.s.eng.dialect().Name() == dialect.SQLite {

@@ -440,3 +440,41 @@ func TestChangeLogRestore(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteGivenUpNeverRuns: a write that waits for the revision lock (a
+// transaction holds it) and whose context ends fails, and never runs
+// later, when the lock comes free: the server bounds the wait by the
+// context's deadline (lock_timeout), so no cancel request has to win a
+// race with the lock holder's commit.
+func TestWriteGivenUpNeverRuns(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			for i := range 3 {
+				tx, err := s.Begin(ctx, storage.TxOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Set(ctx, "held", i); err != nil {
+					t.Fatal(err)
+				}
+				short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				key := fmt.Sprintf("late%d", i)
+				err = s.Set(short, key, 1)
+				cancel()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Set while the lock is held: %v, want context.DeadlineExceeded", err)
+				}
+				if err := tx.Rollback(ctx); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				if ok, err := s.Has(ctx, key); err != nil || ok {
+					t.Fatalf("the given-up Set ran after all: %v %v", ok, err)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,6 +48,16 @@ const revisionLockKey int64 = 0x6d7963656c696102
 
 const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 
+// revisionLockTimedSQL takes the lock with the transaction's lock_timeout
+// set to what is left of the caller's context ($2, in milliseconds; 0:
+// none). A write whose caller gave up while it waited for the lock must
+// not run later: pgx's cancel request for it races with the lock holder's
+// commit, so the server bounds the wait itself and the write fails with
+// lock_not_available (55P03), which revDB reports as the context's
+// deadline. The setting lasts to the end of the transaction (set_config
+// is_local), so it bounds the write's row-lock waits too.
+const revisionLockTimedSQL = "SELECT set_config('lock_timeout', $2::text, true), pg_advisory_xact_lock($1::bigint)"
+
 // pgBatcher is a pool or a transaction: what can send a batch.
 type pgBatcher interface {
 	pgdb.DBTX
@@ -58,32 +70,46 @@ type revDB struct{ db pgBatcher }
 var _ pgdb.DBTX = revDB{}
 
 func (r revDB) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
+	timeout := "0"
+	if d, ok := ctx.Deadline(); ok {
+		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
+	}
 	b := &pgx.Batch{}
-	b.Queue(revisionLockSQL, revisionLockKey)
+	b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
 	b.Queue(sql, args...)
 	return r.db.SendBatch(ctx, b)
+}
+
+// lockErr is the error of the lock statement: the context's deadline when
+// the server's lock_timeout (the context's remaining time) ran out.
+func lockErr(ctx context.Context, err error) error {
+	var pe *pgconn.PgError
+	if _, ok := ctx.Deadline(); ok && errors.As(err, &pe) && pe.Code == "55P03" {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br := r.send(ctx, sql, args)
 	if _, err := br.Exec(); err != nil {
-		return pgconn.CommandTag{}, errors.Join(err, br.Close())
+		return pgconn.CommandTag{}, lockErr(ctx, errors.Join(err, br.Close()))
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	return tag, err
+	return tag, lockErr(ctx, err)
 }
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	br := r.send(ctx, sql, args)
 	if _, err := br.Exec(); err != nil {
-		return nil, errors.Join(err, br.Close())
+		return nil, lockErr(ctx, errors.Join(err, br.Close()))
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, errors.Join(err, br.Close())
+		return nil, lockErr(ctx, errors.Join(err, br.Close()))
 	}
 	return &batchRows{Rows: rows, br: br}, nil
 }

@@ -25,41 +25,50 @@ const (
 )
 
 var pgQueries = map[string]string{
-	queryIndexedEq:   `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` AND ` + pgNumN + ` = $2 ORDER BY key`,
-	queryUnindexedEq: `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` AND ` + pgNumU + ` = $2 ORDER BY key`,
-	queryRange:       `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` AND ` + pgNumN + ` >= $2 AND ` + pgNumN + ` < $3 ORDER BY key`,
-	queryContains:    `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` AND position($2::text in ` + pgStrS + `) > 0 ORDER BY key`,
-	queryStartsWith:  `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` AND starts_with(` + pgStrS + `, $2::text) ORDER BY key`,
-	querySort:        `SELECT ` + pgCols + ` FROM entries WHERE ` + pgNS + ` ORDER BY ` + pgNumN + ` DESC, key LIMIT 20`,
+	queryIndexedEq:   `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` AND ` + pgNumN + ` = $2 ORDER BY key`,
+	queryUnindexedEq: `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` AND ` + pgNumU + ` = $2 ORDER BY key`,
+	queryRange:       `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` AND ` + pgNumN + ` >= $2 AND ` + pgNumN + ` < $3 ORDER BY key`,
+	queryContains:    `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` AND position($2::text in ` + pgStrS + `) > 0 ORDER BY key`,
+	queryStartsWith:  `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` AND starts_with(` + pgStrS + `, $2::text) ORDER BY key`,
+	querySort:        `SELECT ` + pgCols + ` FROM raw_entries WHERE ` + pgNS + ` ORDER BY ` + pgNumN + ` DESC, key LIMIT 20`,
 }
+
+// The raw side's table of its own, as on SQLite (raw_sqlite.go).
+const (
+	pgRawTable = `CREATE TABLE IF NOT EXISTS raw_entries (
+    namespace_id bigint NOT NULL, key text COLLATE "C" NOT NULL, value jsonb NOT NULL, metadata jsonb NOT NULL,
+    version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+    created_by text, updated_by text, expires_at timestamptz, PRIMARY KEY (namespace_id, key))`
+	pgRawCopy = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+SELECT namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at FROM entries
+WHERE NOT EXISTS (SELECT 1 FROM raw_entries)`
+)
 
 const (
 	pgGet = `SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at
-FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2`
-	pgHas = `SELECT EXISTS (SELECT 1 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2)`
+FROM raw_entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2`
+	pgHas = `SELECT EXISTS (SELECT 1 FROM raw_entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = $2)`
 	// pgUpsert keeps the stored metadata on conflict (no metadata given).
-	// Raw rows take revision 0 and log no change: the minimal statement
-	// (the engine's write also logs its change, issue 17).
-	pgUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
-SELECT n.id, $2, $3, '{}'::jsonb, 1, $4, $4, NULL, NULL, 0, 0 FROM namespaces n WHERE n.name = $1
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
+	pgUpsert = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, $2, $3, '{}'::jsonb, 1, $4, $4, NULL, NULL FROM namespaces n WHERE n.name = $1
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = raw_entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
 RETURNING version`
-	pgUpsertUnnest = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
-SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $4, $4, NULL, NULL, 0, 0
+	pgUpsertUnnest = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.key, i.value, '{}'::jsonb, 1, $4, $4, NULL, NULL
 FROM namespaces n, ROWS FROM (unnest($2::text[]), unnest($3::jsonb[])) AS i (key, value) WHERE n.name = $1
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = raw_entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
 RETURNING key, version`
-	pgUpsertStage = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
-SELECT n.id, s.key, s.value, '{}'::jsonb, 1, $2, $2, NULL, NULL, 0, 0
+	pgUpsertStage = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, s.key, s.value, '{}'::jsonb, 1, $2, $2, NULL, NULL
 FROM namespaces n, bench_stage s WHERE n.name = $1
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = entries.version + 1,
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = raw_entries.version + 1,
     updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`
-	pgDelete     = `DELETE FROM entries e USING namespaces n WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2`
-	pgGetMany    = `SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = ANY($2::text[])`
-	pgDeleteMany = `DELETE FROM entries e USING namespaces n WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[]) RETURNING e.key`
-	pgCount      = `SELECT count(*) FROM entries WHERE ` + pgNS
+	pgDelete     = `DELETE FROM raw_entries e USING namespaces n WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2`
+	pgGetMany    = `SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at FROM raw_entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = $1 AND e.key = ANY($2::text[])`
+	pgDeleteMany = `DELETE FROM raw_entries e USING namespaces n WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[]) RETURNING e.key`
+	pgCount      = `SELECT count(*) FROM raw_entries WHERE ` + pgNS
 )
 
 // Bulk methods of the PostgreSQL baseline.
@@ -84,6 +93,14 @@ func OpenRawPG(ctx context.Context, dsn, ns string) (Raw, error) {
 		return nil, err
 	}
 	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if _, err := pool.Exec(ctx, pgRawTable); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if _, err := pool.Exec(ctx, pgRawCopy); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -243,12 +260,12 @@ func (x *rawPG) DeleteMany(ctx context.Context, keys []string) (int, error) {
 }
 
 func (x *rawPG) DeleteRange(ctx context.Context, lo, hi string) error {
-	_, err := x.pool.Exec(ctx, `DELETE FROM entries WHERE `+pgNS+` AND key >= $2 AND key < $3`, x.ns, lo, hi)
+	_, err := x.pool.Exec(ctx, `DELETE FROM raw_entries WHERE `+pgNS+` AND key >= $2 AND key < $3`, x.ns, lo, hi)
 	return err
 }
 
 func (x *rawPG) List(ctx context.Context, lo, hi, after string, limit, offset int) ([]string, error) {
-	q := `SELECT key FROM entries WHERE ` + pgNS + ` AND key >= $2 AND key < $3`
+	q := `SELECT key FROM raw_entries WHERE ` + pgNS + ` AND key >= $2 AND key < $3`
 	args := []any{x.ns, lo, hi}
 	if after != "" {
 		q += ` AND key > $4`

@@ -30,37 +30,49 @@ const (
 )
 
 var sqliteQueries = map[string]string{
-	queryIndexedEq:   `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND ` + sqliteNumN + ` = ? ORDER BY key`,
-	queryUnindexedEq: `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND ` + sqliteNumU + ` = ? ORDER BY key`,
-	queryRange:       `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND ` + sqliteNumN + ` >= ? AND ` + sqliteNumN + ` < ? ORDER BY key`,
-	queryContains:    `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND instr(` + sqliteStrS + `, ?) > 0 ORDER BY key`,
-	queryStartsWith:  `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND substr(` + sqliteStrS + `, 1, length(?1)) = ?1 ORDER BY key`,
-	querySort:        `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` ORDER BY ` + sqliteNumN + ` DESC, key LIMIT 20`,
+	queryIndexedEq:   `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND ` + sqliteNumN + ` = ? ORDER BY key`,
+	queryUnindexedEq: `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND ` + sqliteNumU + ` = ? ORDER BY key`,
+	queryRange:       `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND ` + sqliteNumN + ` >= ? AND ` + sqliteNumN + ` < ? ORDER BY key`,
+	queryContains:    `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND instr(` + sqliteStrS + `, ?) > 0 ORDER BY key`,
+	queryStartsWith:  `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND substr(` + sqliteStrS + `, 1, length(?1)) = ?1 ORDER BY key`,
+	querySort:        `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` ORDER BY ` + sqliteNumN + ` DESC, key LIMIT 20`,
 }
+
+// The raw side reads and writes a table of its own, raw_entries: a copy,
+// made when it first opens, of the entries the engine loaded, with the same
+// primary key and no trigger, and later the raw side's own index on n
+// (bench.go). Neither side pays for the other's triggers (the engine's
+// entry counts, change log and index_entries) or indexes.
+const (
+	sqliteRawTable = `CREATE TABLE IF NOT EXISTS raw_entries (
+    namespace_id INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, metadata BLOB NOT NULL,
+    version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    created_by TEXT, updated_by TEXT, expires_at INTEGER, PRIMARY KEY (namespace_id, key))`
+	sqliteRawCopy = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at)
+SELECT namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at FROM entries
+WHERE NOT EXISTS (SELECT 1 FROM raw_entries)`
+)
 
 const (
 	sqliteGet = `SELECT e.key, CAST(json(e.value) AS TEXT), CAST(json(e.metadata) AS TEXT), e.version, e.created_at, e.updated_at
-FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?`
-	sqliteHas = `SELECT EXISTS (SELECT 1 FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?)`
+FROM raw_entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?`
+	sqliteHas = `SELECT EXISTS (SELECT 1 FROM raw_entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ?)`
 	// sqliteUpsert keeps the stored metadata on conflict (no metadata given).
-	// Rows take the next revisions: the schema's triggers log every put in
-	// the change log (migrations/sqlite/00007_revisions.sql), raw SQL too.
-	sqliteUpsert = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
-SELECT n.id, ?1, jsonb(?2), jsonb('{}'), 1, ?3, ?3, NULL, NULL, r.current + 1, r.current + 1
-FROM namespaces n, revision_counter r WHERE n.name = ?4 AND r.id = 1
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = entries.version + 1,
-    updated_at = excluded.updated_at, updated_by = excluded.updated_by, revision = excluded.revision
+	sqliteUpsert = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, ?1, jsonb(?2), jsonb('{}'), 1, ?3, ?3, NULL, NULL FROM namespaces n WHERE n.name = ?4
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = raw_entries.version + 1,
+    updated_at = excluded.updated_at, updated_by = excluded.updated_by
 RETURNING version`
-	sqliteUpsertJSON = `INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?1, ?1, NULL, NULL, r.current + 1 + i.key, r.current + 1 + i.key
-FROM namespaces n, revision_counter r, json_each(?2) AS i WHERE n.name = ?3 AND r.id = 1
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = entries.version + 1,
-    updated_at = excluded.updated_at, updated_by = excluded.updated_by, revision = excluded.revision
+	sqliteUpsertJSON = `INSERT INTO raw_entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by)
+SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?1, ?1, NULL, NULL
+FROM namespaces n, json_each(?2) AS i WHERE n.name = ?3
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = raw_entries.version + 1,
+    updated_at = excluded.updated_at, updated_by = excluded.updated_by
 RETURNING key, version`
-	sqliteDelete     = `DELETE FROM entries WHERE ` + sqliteNS + ` AND key = ?`
-	sqliteGetMany    = `SELECT ` + sqliteCols + ` FROM entries WHERE ` + sqliteNS + ` AND key IN (SELECT value FROM json_each(?))`
-	sqliteDeleteMany = `DELETE FROM entries WHERE ` + sqliteNS + ` AND key IN (SELECT value FROM json_each(?)) RETURNING key`
-	sqliteCount      = `SELECT count(*) FROM entries WHERE ` + sqliteNS
+	sqliteDelete     = `DELETE FROM raw_entries WHERE ` + sqliteNS + ` AND key = ?`
+	sqliteGetMany    = `SELECT ` + sqliteCols + ` FROM raw_entries WHERE ` + sqliteNS + ` AND key IN (SELECT value FROM json_each(?))`
+	sqliteDeleteMany = `DELETE FROM raw_entries WHERE ` + sqliteNS + ` AND key IN (SELECT value FROM json_each(?)) RETURNING key`
+	sqliteCount      = `SELECT count(*) FROM raw_entries WHERE ` + sqliteNS
 )
 
 // rawSQLite is the database/sql baseline: its own writer connection
@@ -95,6 +107,13 @@ func OpenRawSQLite(ctx context.Context, path, ns string) (Raw, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
+	if _, err := w.ExecContext(ctx, sqliteRawTable); err == nil {
+		_, err = w.ExecContext(ctx, sqliteRawCopy)
+	}
+	if err != nil {
+		_, _ = w.Close(), r.Close()
+		return nil, err
+	}
 	x := &rawSQLite{ns: ns, w: w, r: r, stmts: map[string]*sql.Stmt{}}
 	prep := func(db *sql.DB, name, q string) {
 		if err != nil {
@@ -273,12 +292,12 @@ func (x *rawSQLite) DeleteMany(ctx context.Context, keys []string) (int, error) 
 }
 
 func (x *rawSQLite) DeleteRange(ctx context.Context, lo, hi string) error {
-	_, err := x.w.ExecContext(ctx, `DELETE FROM entries WHERE `+sqliteNS+` AND key >= ? AND key < ?`, x.ns, lo, hi)
+	_, err := x.w.ExecContext(ctx, `DELETE FROM raw_entries WHERE `+sqliteNS+` AND key >= ? AND key < ?`, x.ns, lo, hi)
 	return err
 }
 
 func (x *rawSQLite) List(ctx context.Context, lo, hi, after string, limit, offset int) ([]string, error) {
-	q := `SELECT key FROM entries WHERE ` + sqliteNS + ` AND key >= ? AND key < ?`
+	q := `SELECT key FROM raw_entries WHERE ` + sqliteNS + ` AND key >= ? AND key < ?`
 	args := []any{x.ns, lo, hi}
 	if after != "" {
 		q += ` AND key > ?`

@@ -35,8 +35,49 @@ var PointWorkloads = []string{WGetHit, WGetMiss, WHas, WSetInsert, WSetOverwrite
 
 func (e *env) bulkMethod() string { return e.raw.BulkMethods()[0] }
 
+// insertEngineKeys writes keys through the engine (untimed preparation of
+// the engine side of delete workloads: each side has a table of its own).
+func (e *env) insertEngineKeys(ctx context.Context, keys []string) error {
+	for len(keys) > 0 {
+		k := keys[:min(1000, len(keys))]
+		keys = keys[len(k):]
+		items := make([]storage.Item, len(k))
+		for i, key := range k {
+			items[i] = storage.Item{Key: key, Value: e.values[0]}
+		}
+		res, err := e.store.SetMany(ctx, items, e.in)
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteEnginePrefix deletes the engine's keys that start with prefix
+// (housekeeping after a workload that inserts).
+func (e *env) deleteEnginePrefix(ctx context.Context, prefix string) error {
+	var keys []string
+	for k, err := range storage.ListAll(ctx, e.store, e.in, storage.Pattern(prefix+"*")) {
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	for len(keys) > 0 {
+		k := keys[:min(1000, len(keys))]
+		keys = keys[len(k):]
+		if _, err := e.store.DeleteMany(ctx, k, e.in); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // insertKeys writes keys with the baseline's first bulk method (untimed
-// preparation of delete workloads).
+// preparation of the raw side of delete workloads).
 func (e *env) insertKeys(ctx context.Context, keys []string) error {
 	v, err := json.Marshal(e.values[0])
 	if err != nil {
@@ -68,11 +109,14 @@ func (e *env) freshKeys(prefix string, n int) []string {
 
 // deleteSide is a side that deletes, per operation, batch keys inserted by
 // its untimed preparation.
-func (e *env) deleteSide(prefix string, batch int, del func(ctx context.Context, keys []string) error) side {
+func (e *env) deleteSide(prefix string, batch int, engine bool, del func(ctx context.Context, keys []string) error) side {
 	var keys []string
 	return side{
 		prep: func(ctx context.Context, n int) error {
 			keys = e.freshKeys(prefix, n*batch)
+			if engine {
+				return e.insertEngineKeys(ctx, keys)
+			}
 			return e.insertKeys(ctx, keys)
 		},
 		op: func(ctx context.Context, i int) error { return del(ctx, keys[i*batch:(i+1)*batch]) },
@@ -132,7 +176,12 @@ func (e *env) workloads(ctx context.Context) []workload {
 				}
 				return raw.Set(ctx, fmt.Sprintf("ins:r:%09d", e.seq), b, now())
 			}},
-			after: func(ctx context.Context) error { return raw.DeleteRange(ctx, "ins:", "ins;") }},
+			after: func(ctx context.Context) error {
+				if err := e.deleteEnginePrefix(ctx, "ins:"); err != nil {
+					return err
+				}
+				return raw.DeleteRange(ctx, "ins:", "ins;")
+			}},
 		workload{name: WSetOverwrite, point: true,
 			engine: side{op: func(ctx context.Context, _ int) error {
 				j := rand.IntN(nv)
@@ -147,8 +196,8 @@ func (e *env) workloads(ctx context.Context) []workload {
 				return raw.Set(ctx, Key(j), b, now())
 			}}},
 		workload{name: WDelete, point: true,
-			engine: e.deleteSide("del:e:", 1, func(ctx context.Context, keys []string) error { return s.Delete(ctx, keys[0], in) }),
-			raw: e.deleteSide("del:r:", 1, func(ctx context.Context, keys []string) error {
+			engine: e.deleteSide("del:e:", 1, true, func(ctx context.Context, keys []string) error { return s.Delete(ctx, keys[0], in) }),
+			raw: e.deleteSide("del:r:", 1, false, func(ctx context.Context, keys []string) error {
 				ok, err := raw.Delete(ctx, keys[0])
 				if err == nil && !ok {
 					err = fmt.Errorf("not deleted")
@@ -247,14 +296,14 @@ func (e *env) workloads(ctx context.Context) []workload {
 	}
 	for _, k := range []int{10, 100, 1000} {
 		ws = append(ws, workload{name: fmt.Sprintf(WDeleteMany, k), maxN: 50,
-			engine: e.deleteSide("dm:e:", k, func(ctx context.Context, keys []string) error {
+			engine: e.deleteSide("dm:e:", k, true, func(ctx context.Context, keys []string) error {
 				res, err := s.DeleteMany(ctx, keys, in)
 				if err == nil {
 					err = res.Err()
 				}
 				return err
 			}),
-			raw: e.deleteSide("dm:r:", k, func(ctx context.Context, keys []string) error {
+			raw: e.deleteSide("dm:r:", k, false, func(ctx context.Context, keys []string) error {
 				n, err := raw.DeleteMany(ctx, keys)
 				if err == nil {
 					err = want(n, len(keys), "deleted")

@@ -117,10 +117,11 @@ func TestConformance(t *testing.T) {
 				t.Skip("no store was opened: every test of the suite was skipped")
 			}
 			// The suite uses every operation but transactions (which
-			// TestEveryOperation covers).
+			// TestEveryOperation covers) and watch and history (which
+			// TestEveryOperation and TestWatchObserved cover).
 			for _, op := range observe.Ops() {
 				switch op {
-				case observe.OpBegin, observe.OpCommit, observe.OpRollback:
+				case observe.OpBegin, observe.OpCommit, observe.OpRollback, observe.OpWatch, observe.OpHistory:
 					continue
 				}
 				if _, ok := ops.Load(op); !ok {

@@ -165,6 +165,13 @@ func testEveryOperation(t *testing.T, inner storage.Store) {
 		{"deleteNamespace missing", func(ctx context.Context) error { return s.DeleteNamespace(ctx, "n2") }, ev("deleteNamespace", "n2", "", 0, 0), storage.ErrNamespaceNotFound, false},
 		{"clear ns", func(ctx context.Context) error { return s.Clear(ctx, in("n1")) }, ev("clear", "n1", "", 0, -1), nil, false},
 		{"status", func(ctx context.Context) error { return err0(s.Status(ctx)) }, ev("status", "", "", 0, 0), nil, false},
+		{"history", func(ctx context.Context) error { return err0(s.(storage.Historian).History(ctx, "h")) }, ev("history", def, "h", 0, 0), nil, false},
+		{"watch ahead", func(ctx context.Context) error {
+			for _, err := range s.(storage.Watcher).Watch(ctx, storage.FromRevision(1<<40)) {
+				return err
+			}
+			return nil
+		}, ev("watch", "", "", 0, 0), storage.ErrInvalidOption, false},
 		{"begin", func(ctx context.Context) error {
 			var err error
 			tx, err = s.Begin(ctx, storage.TxOptions{})

@@ -147,7 +147,7 @@ func TestWALBoundedWithSnapshots(t *testing.T) {
 	cancel()
 	holder.Wait()
 	t.Logf("largest WAL %.1f MB with snapshots held back to back", float64(maxWAL)/1e6)
-	if limit := int64(13 << 19); maxWAL > limit { // 6.5 MB: the threshold and a little; 8 MB without the checkpoint
+	if limit := int64(16 << 20); maxWAL > limit { // 40 MB without the restart (the change log writes each value twice); room for a loaded machine
 		t.Errorf("the WAL reached %d bytes, more than %d", maxWAL, limit)
 	}
 }
@@ -229,7 +229,7 @@ func TestWALBoundedWithLongSnapshots(t *testing.T) {
 	if snapshots.Load() < 4 {
 		t.Errorf("only %d snapshots were taken: the read-only transactions starved", snapshots.Load())
 	}
-	if limit := int64(16 << 20); maxWAL.Load() > limit {
+	if limit := int64(32 << 20); maxWAL.Load() > limit { // hundreds of MB without the restart; room for a loaded machine
 		t.Errorf("the WAL reached %d bytes, more than %d", maxWAL.Load(), limit)
 	}
 }

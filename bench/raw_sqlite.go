@@ -107,12 +107,11 @@ func OpenRawSQLite(ctx context.Context, path, ns string) (Raw, error) {
 	}
 	r.SetMaxOpenConns(o.Readers)
 	r.SetMaxIdleConns(o.Readers)
-	if _, err := w.ExecContext(ctx, sqliteRawTable); err == nil {
-		_, err = w.ExecContext(ctx, sqliteRawCopy)
-	}
-	if err != nil {
-		_, _ = w.Close(), r.Close()
-		return nil, err
+	for _, q := range []string{sqliteRawTable, sqliteRawCopy} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			_, _ = w.Close(), r.Close()
+			return nil, err
+		}
 	}
 	x := &rawSQLite{ns: ns, w: w, r: r, stmts: map[string]*sql.Stmt{}}
 	prep := func(db *sql.DB, name, q string) {

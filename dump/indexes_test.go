@@ -18,16 +18,17 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// storeIndexes returns the names of the engine's declared-field indexes on
-// the entries table of s (entries_ns*), sorted.
+// storeIndexes returns the engine's physical indexes of declared fields in
+// s, one "ns<namespace id>:<field>" per field that has its index_fields row
+// (the fields whose values index_entries holds), sorted.
 func storeIndexes(t testing.TB, s *sqlstore.Store) []string {
 	t.Helper()
 	ctx := context.Background()
+	const q = `SELECT 'ns' || namespace_id || ':' || field FROM index_fields`
 	var names []string
 	b := s.Backend()
 	if b.Pool != nil {
-		rows, err := b.Pool.Query(ctx, `SELECT indexname FROM pg_indexes
-			WHERE schemaname = current_schema() AND tablename = 'entries' AND indexname LIKE 'entries\_ns%' ESCAPE '\'`)
+		rows, err := b.Pool.Query(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,8 +44,7 @@ func storeIndexes(t testing.TB, s *sqlstore.Store) []string {
 			t.Fatal(err)
 		}
 	} else {
-		rows, err := b.Reader.QueryContext(ctx, `SELECT name FROM sqlite_master
-			WHERE type = 'index' AND tbl_name = 'entries' AND name LIKE 'entries\_ns%' ESCAPE '\'`)
+		rows, err := b.Reader.QueryContext(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}

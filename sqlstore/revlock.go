@@ -80,15 +80,31 @@ func (r revDB) send(ctx context.Context, sql string, args []any) pgx.BatchResult
 	return r.db.SendBatch(ctx, b)
 }
 
-// lockErr is the error of the lock statement: the context's deadline when
-// the server's lock_timeout (the context's remaining time) ran out.
+// lockErr is the error of the lock statement: the context's error when the
+// server's lock_timeout (the context's remaining time) ran out. The server
+// may time out a moment before the context's deadline passes here: then it
+// waits for the context (at most lockErrSlack), so the caller sees the
+// context ended, as it will have. A lock_timeout that ran out well before
+// the deadline was another one (a transaction that gives way to writers
+// sets a shorter one): its error stays, a conflict.
 func lockErr(ctx context.Context, err error) error {
 	var pe *pgconn.PgError
-	if _, ok := ctx.Deadline(); ok && errors.As(err, &pe) && pe.Code == "55P03" {
-		return context.DeadlineExceeded
+	if !errors.As(err, &pe) || pe.Code != "55P03" {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= lockErrSlack {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return err
 }
+
+// lockErrSlack is how far ahead of the context's deadline a lock_timeout
+// set from it may run out.
+const lockErrSlack = 50 * time.Millisecond
 
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br := r.send(ctx, sql, args)

@@ -91,7 +91,11 @@ func (e *ImportError) Error() string {
 	}
 	b.WriteString(trimPrefix(e.Err.Error()))
 	c := e.Committed
-	fmt.Fprintf(&b, "; imported %d entries", c.Entries)
+	if c.Entries == 1 {
+		b.WriteString("; imported 1 entry")
+	} else {
+		fmt.Fprintf(&b, "; imported %d entries", c.Entries)
+	}
 	if c.LastCommittedLine > 0 {
 		fmt.Fprintf(&b, " through line %d", c.LastCommittedLine)
 	}

@@ -23,7 +23,7 @@ type migrationJSON struct {
 	Version    int64   `json:"version"`
 	File       string  `json:"file"`
 	Direction  string  `json:"direction"`
-	DurationMS float64 `json:"duration_ms"`
+	DurationMS float64 `json:"durationMs"`
 	Empty      bool    `json:"empty,omitempty"`
 }
 
@@ -63,7 +63,7 @@ func runMigrations(ctx context.Context, c *cli, name string,
 		c.printJSON(map[string]any{
 			"command": name, "ok": true, "dialect": t.d, "migrations": applied,
 			"version": v, "latest": t.m.Latest(),
-			"duration_ms": float64(time.Since(start).Microseconds()) / 1000,
+			"durationMs": float64(time.Since(start).Microseconds()) / 1000,
 		})
 		return nil
 	}
@@ -152,7 +152,7 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 			Version   int64      `json:"version"`
 			File      string     `json:"file"`
 			State     string     `json:"state"`
-			AppliedAt *time.Time `json:"applied_at"`
+			AppliedAt *time.Time `json:"appliedAt"`
 		}
 		rows := make([]row, 0, len(st))
 		for _, s := range st {

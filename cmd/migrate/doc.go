@@ -43,8 +43,9 @@
 // schema version; status prints an aligned table (VERSION, MIGRATION, STATE,
 // APPLIED AT in UTC). With --json the same facts come as JSON: for example
 // {"command":"up","ok":true,"dialect":"sqlite","migrations":[{"version":1,
-// "file":"00001_init.sql","direction":"up","duration_ms":4.21}],"version":1,
-// "latest":1}; a failure is {"ok":false,"error":…,"exit_code":1} plus,
+// "file":"00001_init.sql","direction":"up","durationMs":4.21}],"version":1,
+// "latest":1} (names in camelCase, as everywhere in the project's JSON);
+// a failure is {"ok":false,"error":…,"exitCode":1} plus,
 // when a migration failed, "failed":{"version","file","direction",
 // "statement","error"}.
 //

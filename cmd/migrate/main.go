@@ -158,7 +158,7 @@ func (c *cli) fail(cmd string, err error) int {
 		code = exitUsage
 	}
 	if c.json {
-		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exit_code": code}
+		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exitCode": code}
 		var me *schema.MigrationError
 		if errors.As(err, &me) {
 			out["failed"] = map[string]any{

@@ -260,7 +260,7 @@ func TestUsageErrors(t *testing.T) {
 			t.Fatalf("exit %d, want 2", r.code)
 		}
 		m := decode(t, r.stdout)
-		if m["ok"] != false || m["exit_code"] != float64(exitUsage) || m["error"] == "" {
+		if m["ok"] != false || m["exitCode"] != float64(exitUsage) || m["error"] == "" {
 			t.Errorf("JSON error = %v", m)
 		}
 	})
@@ -339,8 +339,8 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("status --json = %v", js)
 			}
 			for _, m := range migs {
-				if m.(map[string]any)["applied_at"] == nil {
-					t.Errorf("status --json: %v has no applied_at", m)
+				if m.(map[string]any)["appliedAt"] == nil {
+					t.Errorf("status --json: %v has no appliedAt", m)
 				}
 			}
 
@@ -391,7 +391,7 @@ func TestLifecycle(t *testing.T) {
 			if js["version"] != float64(latest) || js["ok"] != true {
 				t.Errorf("up --json = %v", js)
 			}
-			if v := js["migrations"].([]any)[0].(map[string]any); v["file"] == "" || v["duration_ms"] == nil {
+			if v := js["migrations"].([]any)[0].(map[string]any); v["file"] == "" || v["durationMs"] == nil {
 				t.Errorf("up --json migration = %v", v)
 			}
 		})

@@ -13,28 +13,47 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 // entryJSON is an entry in --json output: the wire's shape (routes), so
 // that one entry reads the same from the CLI and from the server.
 type entryJSON struct {
-	Namespace string          `json:"namespace"`
-	Key       string          `json:"key"`
-	Value     json.RawMessage `json:"value"`
-	Metadata  json.RawMessage `json:"metadata"`
-	Version   int64           `json:"version"`
-	Revision  int64           `json:"revision"`
-	CreatedAt time.Time       `json:"createdAt"`
-	UpdatedAt time.Time       `json:"updatedAt"`
-	CreatedBy string          `json:"createdBy,omitempty"`
-	UpdatedBy string          `json:"updatedBy,omitempty"`
-	ExpiresAt *time.Time      `json:"expiresAt,omitempty"`
+	Namespace      string          `json:"namespace"`
+	Key            string          `json:"key"`
+	Value          json.RawMessage `json:"value"`
+	Metadata       json.RawMessage `json:"metadata"`
+	Version        int64           `json:"version"`
+	Revision       int64           `json:"revision"`
+	CreateRevision int64           `json:"createRevision"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	UpdatedAt      time.Time       `json:"updatedAt"`
+	CreatedBy      string          `json:"createdBy,omitempty"`
+	UpdatedBy      string          `json:"updatedBy,omitempty"`
+	ExpiresAt      *time.Time      `json:"expiresAt,omitempty"`
 }
 
 func toJSON(e storage.Entry) entryJSON {
 	return entryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata,
-		Version: e.Version, Revision: e.Revision, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+		Version: e.Version, Revision: e.Revision, CreateRevision: e.CreateRevision,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+}
+
+// metaJSON is meta's --json output: the wire's getMetadata result
+// (routes.MetadataResponse) with the entry's namespace and key.
+type metaJSON struct {
+	Namespace      string         `json:"namespace"`
+	Key            string         `json:"key"`
+	Metadata       map[string]any `json:"metadata"`
+	Version        int64          `json:"version"`
+	Revision       int64          `json:"revision"`
+	CreateRevision int64          `json:"createRevision"`
+	CreatedAt      time.Time      `json:"createdAt"`
+	UpdatedAt      time.Time      `json:"updatedAt"`
+	CreatedBy      string         `json:"createdBy,omitempty"`
+	UpdatedBy      string         `json:"updatedBy,omitempty"`
+	ExpiresAt      *time.Time     `json:"expiresAt,omitempty"`
 }
 
 // optTime is an expiry in --json output: absent (nil) for none.
@@ -292,9 +311,14 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			if c.json {
-				c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "metadata": md.User,
-					"version": md.Version, "revision": md.Revision, "createdAt": md.CreatedAt, "updatedAt": md.UpdatedAt,
-					"createdBy": md.CreatedBy, "updatedBy": md.UpdatedBy, "expiresAt": optTime(md.ExpiresAt)})
+				user := md.User
+				if user == nil {
+					user = map[string]any{}
+				}
+				c.printJSON(metaJSON{Namespace: c.nsName(), Key: args[0], Metadata: user,
+					Version: md.Version, Revision: md.Revision, CreateRevision: md.CreateRevision,
+					CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
+					CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)})
 				return nil
 			}
 			b, err := json.Marshal(md.User)
@@ -467,7 +491,7 @@ func cmdQuery(ctx context.Context, c *cli, args []string) error {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Key, e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
 		}
 		_ = tw.Flush()
-		fmt.Fprintf(c.stderr, "(%d entries)\n", len(res.Entries))
+		fmt.Fprintf(c.stderr, "(%s)\n", entries(int64(len(res.Entries))))
 		c.more(res.Cursor)
 		return nil
 	})
@@ -620,9 +644,10 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"healthy": st.Healthy, "entries": st.Size, "capacity": st.Capacity,
-				"namespaces": st.Namespaces, "dialect": st.Dialect, "schema_version": st.SchemaVersion,
-				"read_only": st.ReadOnly, "degraded": st.Degraded})
+			// The wire's getStatus shape.
+			c.printJSON(routes.StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
+				Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,
+				Revision: st.Revision, OldestRevision: st.OldestRevision, ReadOnly: st.ReadOnly, Degraded: st.Degraded})
 			return nil
 		}
 		capacity := "none"

@@ -73,10 +73,15 @@
 // JSON on stdout, notes (the next cursor, a summary of export, import and
 // copy) on stderr, errors on stderr as "store: MESSAGE", the storage
 // error's own message. With --json, each command prints one JSON object on
-// stdout, and so does a failure: {"ok":false,"error":…,"exit_code":…}, plus
+// stdout, and so does a failure: {"ok":false,"error":…,"exitCode":…}, plus
 // for a failed import "line", "imported" (the counts committed, with
-// last_committed_line) and "rolled_back_lines". The summary of an export
-// to stdout goes to stderr.
+// lastCommittedLine) and "rolledBackLines". The summary of an export
+// to stdout goes to stderr. The JSON uses the wire's names and shapes
+// (package routes): an entry from get and query is the wire's entry
+// (namespace, key, value, metadata, version, revision, createRevision,
+// createdAt, updatedAt, expiresAt when set) with the audit actors
+// createdBy and updatedBy; status is the wire's getStatus object (size,
+// schemaVersion, revision, oldestRevision, …); every name is camelCase.
 //
 // Export, import and copy show progress on stderr: on a terminal a bar
 // with percentage, rate and ETA (the total comes from the store's size for

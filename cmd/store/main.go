@@ -219,14 +219,17 @@ func exitCode(err error) int {
 // fail reports err and returns its exit code.
 func (c *cli) fail(cmd string, err error) int {
 	code := exitCode(err)
+	if errors.As(err, new(errAbsent)) {
+		return code // has has printed its answer
+	}
 	if c.json {
-		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exit_code": code}
+		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exitCode": code}
 		var ie *dump.ImportError
 		if errors.As(err, &ie) {
 			out["line"] = ie.Line
 			out["imported"] = importJSON(ie.Committed)
 			if ie.RolledBackFrom > 0 {
-				out["rolled_back_lines"] = []int64{ie.RolledBackFrom, ie.RolledBackTo}
+				out["rolledBackLines"] = []int64{ie.RolledBackFrom, ie.RolledBackTo}
 			}
 		}
 		c.printJSON(out)

@@ -15,7 +15,26 @@ import (
 
 	"github.com/mycelia-kernel/storage/dump"
 	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/routes"
 )
+
+// wireKeys are the JSON names of v's fields as the wire writes them.
+func wireKeys(t *testing.T, v any) []string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 // result is one in-process run of the CLI.
 type result struct {
@@ -111,12 +130,19 @@ func TestCommands(t *testing.T) {
 				m["updatedBy"] != "ada" || m["createdBy"] != nil {
 				t.Errorf("get --json: %v", m)
 			}
+			// One shape for an entry: every field of the wire's entry
+			// (routes.EntryJSON) is there, under the wire's name.
+			for _, k := range wireKeys(t, routes.EntryJSON{}) {
+				if _, ok := m[k]; !ok && k != "expiresAt" {
+					t.Errorf("get --json has no %q (the wire's name): %v", k, m)
+				}
+			}
 			r = cli("", "get", "missing").want(t, exitNotFound)
 			if !strings.Contains(r.stderr, `key "missing": not found`) {
 				t.Errorf("get missing: %q", r.stderr)
 			}
 			m = cli("", "--json", "get", "missing").want(t, exitNotFound).decode(t)
-			if m["ok"] != false || m["exit_code"] != float64(exitNotFound) || !strings.Contains(m["error"].(string), "not found") {
+			if m["ok"] != false || m["exitCode"] != float64(exitNotFound) || !strings.Contains(m["error"].(string), "not found") {
 				t.Errorf("get missing --json: %v", m)
 			}
 			if r := cli("", "get", "doc", "--namespace", "other").want(t, exitOK); !strings.Contains(r.stdout, `"text"`) {
@@ -155,6 +181,9 @@ func TestCommands(t *testing.T) {
 			}
 			if strings.Contains(r.stdout, "user:2") {
 				t.Errorf("query matched Bob:\n%s", r.stdout)
+			}
+			if !strings.Contains(r.stderr, "(1 entry)") {
+				t.Errorf("query's count on stderr: %q", r.stderr)
 			}
 			m = cli("", "query", "--json", "--sort", "age:desc", `{"field":"age","operator":"exists","value":true}`).want(t, exitOK).decode(t)
 			es := m["entries"].([]any)
@@ -228,7 +257,9 @@ func TestCommands(t *testing.T) {
 				t.Errorf("status:\n%s", r.stdout)
 			}
 			m = cli("", "status", "--json").want(t, exitOK).decode(t)
-			if m["healthy"] != true || m["entries"] != float64(3) || m["dialect"] != tg.Name || m["schema_version"] == float64(0) {
+			// The wire's getStatus shape (routes.StatusJSON): size, schemaVersion.
+			if m["healthy"] != true || m["size"] != float64(3) || m["dialect"] != tg.Name || m["schemaVersion"] == nil ||
+				m["schemaVersion"] == float64(0) || m["revision"] == nil || m["schema_version"] != nil || m["read_only"] != nil {
 				t.Errorf("status --json: %v", m)
 			}
 
@@ -301,7 +332,9 @@ func TestImportErrors(t *testing.T) {
 				t.Errorf("conflict message: %q", r.stderr)
 			}
 			m := runCLI(t, tenv, "", "import", file, "--json", "--batch-size", "2").want(t, exitConflict).decode(t)
-			if m["line"] != float64(5) || m["imported"].(map[string]any)["entries"] != float64(2) {
+			if im := m["imported"].(map[string]any); m["line"] != float64(5) || im["entries"] != float64(2) ||
+				im["lastCommittedLine"] != float64(4) || im["last_committed_line"] != nil ||
+				m["exitCode"] != float64(exitConflict) || m["rolledBackLines"] == nil {
 				t.Errorf("conflict --json: %v", m)
 			}
 			runCLI(t, tenv, "", "import", file, "--on-conflict", "skip", "-q").want(t, exitOK)
@@ -330,7 +363,7 @@ func TestImportErrors(t *testing.T) {
 			bad := filepath.Join(t.TempDir(), "bad.ndjson")
 			_ = os.WriteFile(bad, []byte(strings.Join(append(append([]string{}, lines[:3]...), "{oops", lines[4]), "\n")+"\n"), 0o600)
 			r = runCLI(t, nil, "", "--dsn", tg.DSN(t), "import", bad).want(t, exitFailure)
-			if !strings.Contains(r.stderr, "line 4: malformed line") || !strings.Contains(r.stderr, "imported 1 entries through line 3") {
+			if !strings.Contains(r.stderr, "line 4: malformed line") || !strings.Contains(r.stderr, "imported 1 entry through line 3") {
 				t.Errorf("malformed: %q", r.stderr)
 			}
 		})
@@ -443,8 +476,12 @@ func TestHasMetaClear(t *testing.T) {
 	if r := runCLI(t, env, "", "has", "a").want(t, exitOK); strings.TrimSpace(r.stdout) != "true" {
 		t.Errorf("has a printed %q", r.stdout)
 	}
-	if r := runCLI(t, env, "", "has", "zz").want(t, exitNotFound); strings.TrimSpace(r.stdout) != "false" {
-		t.Errorf("has zz printed %q", r.stdout)
+	if r := runCLI(t, env, "", "has", "zz").want(t, exitNotFound); strings.TrimSpace(r.stdout) != "false" || r.stderr != "" {
+		t.Errorf("has zz printed %q, %q on stderr", r.stdout, r.stderr)
+	}
+	// --json: one object, the answer.
+	if m := runCLI(t, env, "", "has", "zz", "--json").want(t, exitNotFound).decode(t); m["exists"] != false {
+		t.Errorf("has zz --json = %v", m)
 	}
 
 	r := runCLI(t, env, "", "meta", "a", "--json").want(t, exitOK)
@@ -452,8 +489,15 @@ func TestHasMetaClear(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
 		t.Fatal(err)
 	}
-	if md, _ := m["metadata"].(map[string]any); md["owner"] != "ada" || m["version"] != float64(1) || m["createdAt"] == nil {
+	if md, _ := m["metadata"].(map[string]any); md["owner"] != "ada" || m["version"] != float64(1) || m["createdAt"] == nil ||
+		m["createRevision"] == nil {
 		t.Errorf("meta --json = %v", m)
+	}
+	// The wire's shape: no actor and no expiry is no field, not "" or null.
+	for _, k := range []string{"createdBy", "updatedBy", "expiresAt"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("meta --json has %s: %v", k, m)
+		}
 	}
 	runCLI(t, env, "", "meta", "a", `{"tag":null,"n":2}`, "--merge").want(t, exitOK)
 	r = runCLI(t, env, "", "meta", "a", "--json").want(t, exitOK)

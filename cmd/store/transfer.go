@@ -15,9 +15,9 @@ func importJSON(st dump.ImportStats) map[string]any {
 	return map[string]any{
 		"entries": st.Entries, "inserted": st.Inserted, "unchanged": st.Unchanged,
 		"overwritten": st.Overwritten, "skipped": st.Skipped, "expired": st.Expired,
-		"namespaces": st.Namespaces, "namespaces_created": st.NamespacesCreated,
-		"namespaces_updated": st.NamespacesUpdated, "lines": st.Lines,
-		"last_committed_line": st.LastCommittedLine, "bytes": st.Bytes,
+		"namespaces": st.Namespaces, "namespacesCreated": st.NamespacesCreated,
+		"namespacesUpdated": st.NamespacesUpdated, "lines": st.Lines,
+		"lastCommittedLine": st.LastCommittedLine, "bytes": st.Bytes,
 		"seconds": st.Elapsed.Seconds(),
 	}
 }

@@ -89,8 +89,12 @@
 // transaction or batch get consecutive revisions, in the order written
 // (DeleteMany: key order), and revisions become visible in commit order: a
 // reader that has seen revision r never later sees a new revision below r.
-// A write that fails, a transaction rolled back, a clear of an empty
-// namespace take no revision. Each change is a row of the changes table
+// A write that changes nothing and a clear of an empty namespace take no
+// revision. On SQLite a write that fails or a transaction rolled back takes
+// none either, so revisions are consecutive; on PostgreSQL it may have
+// taken revisions that then go unused (they come from a sequence), so the
+// revisions of the change log increase but can skip numbers: a watcher
+// resumes after the last revision it saw, never by counting. Each change is a row of the changes table
 // (kind, namespace, key, value for puts, metadata, version, the key's
 // previous revision), written in the transaction of the change.
 //
@@ -106,16 +110,20 @@
 // the change log.
 //
 // SQLite has one writer, so revisions are safe by construction; triggers
-// log puts and namespace events, the engine the rest. PostgreSQL gives
-// revisions under a transaction-scoped advisory lock taken with each write
-// (pipelined with it, no extra round trip) and held until the transaction
-// ends: writers that change the store commit one at a time, from their
-// first write to their commit. A single write holds it for one statement
-// and its commit; a write transaction holds it from its first write to its
-// end, so concurrent write transactions run one after another, and one
-// that began (took its snapshot) before another's commit fails with
-// ErrTxConflict at repeatable-read and serializable (RunInTx retries it).
-// Keep write transactions short. See revlock.go.
+// log puts and namespace events, the engine the rest. PostgreSQL takes
+// revisions from a sequence (migration 00010) under a transaction-scoped
+// advisory lock taken with each write (pipelined with it, no extra round
+// trip) and held until the transaction ends: writers that change the store
+// commit one at a time, from their first write to their commit. A single
+// write holds it for one statement and its commit; a write transaction
+// holds it from its first write to its end, so concurrent write
+// transactions run one after another: keep them short. The sequence is not
+// subject to snapshots, so a repeatable-read or serializable transaction
+// conflicts (ErrTxConflict) only over the rows it reads and writes, not
+// because another writer committed after its snapshot. A write reports the
+// revision it commits with (Written; Set in a transaction), since the lock
+// is held from the write to the commit. The store's current revision is
+// the highest committed one, the last of the change log. See revlock.go.
 //
 // Export and import do not carry revisions: an imported entry is a new
 // change and gets a new revision (and its put in the change log).

@@ -170,8 +170,10 @@ func runTransfers(t *testing.T, s storage.Store, workers, rounds int) {
 					return transfer(ctx, tx, from, to, 1)
 				})
 				// A transfer whose retries all conflicted is not made, and
-				// says so: serializable writers conflict often, since
-				// writers take the revision lock one at a time (revlock.go).
+				// says so: serializable transfers between a few shared
+				// accounts conflict over those rows (no longer over the
+				// revisions: revlock.go), and a loaded machine can run out
+				// of retries.
 				var re *txmanager.RetryError
 				if errors.As(err, &re) {
 					exhausted.Add(1)

@@ -14,36 +14,64 @@ import (
 
 // Revisions on PostgreSQL.
 //
-// Every change gets the next revision of the store-wide counter
-// (revision_counter), and revisions must become visible in commit order: a
-// reader that has seen revision r must never later see a new revision
-// below r. So a write takes a transaction-scoped advisory lock
-// (pg_advisory_xact_lock(revisionLockKey)) before it reads the counter, and
-// holds it until its transaction ends: writers that change the store
-// commit one at a time, in the order of their revisions. The lock is
-// transaction-scoped, so it works through a pooler in transaction mode, and
-// it is taken as late as is correct: by the statement of the first write of
-// a transaction (a transaction that only reads never takes it), which is
-// where the transaction's first revision is given.
+// Every change gets the next revisions of the store-wide sequence
+// storage_revision (migrations/postgres/00010_revision_sequence.sql), and
+// revisions must become visible in commit order: a reader that has seen
+// revision r must never later see a new revision below r. So a write takes
+// a transaction-scoped advisory lock (pg_advisory_xact_lock(revisionLockKey))
+// before it takes revisions, and holds it until its transaction ends:
+// writers that change the store commit one at a time, in the order of
+// their revisions. The lock is transaction-scoped, so it works through a
+// pooler in transaction mode, and it is taken as late as is correct: by
+// the statement of the first write of a transaction (a transaction that
+// only reads never takes it), which is where the transaction's first
+// revision is given.
 //
 // revDB sends the lock and the write together, as one pipelined batch (one
 // round trip; outside a transaction the two run in one implicit
-// transaction), so the write's snapshot is taken after the lock is granted
-// and sees every earlier revision. Taking it again in the same transaction
-// costs nothing more than the statement.
+// transaction), so under read committed the write's snapshot is taken
+// after the lock is granted and sees every earlier revision. Taking it
+// again in the same transaction costs nothing more than the statement.
+//
+// A sequence is not subject to snapshots (up to schema version 9 the
+// revisions came from a counter row read FOR UPDATE, so a repeatable-read
+// or serializable transaction failed with a serialization failure whenever
+// any writer had committed after its snapshot, whatever it wrote): a
+// repeatable-read transaction now conflicts only over the rows it reads
+// and writes, as it would without revisions. A write takes exactly the
+// revisions of the rows it changes (none when it changes nothing), in the
+// statement that changes them, so the revisions of a committed
+// transaction are consecutive; a transaction that took revisions and
+// rolled back (a conflict, an error, a cancellation) leaves them unused,
+// so revisions increase in commit order but can skip numbers. The store's
+// current revision is the highest committed one, the last of the change
+// log (the sequence's value may be a revision still uncommitted): a
+// watcher that has read up to it misses nothing.
+//
+// Written and Set-in-a-transaction report the revision the write took,
+// which is the revision it commits with, because the revision is final
+// when it is taken: the lock is held from there to the commit.
 //
 // The cost: writes that change the store are serialized from their first
 // write to their commit, on top of the row locks they take anyway. A
 // single write holds the lock for one statement and its commit; a
 // transaction holds it from its first write to its end, so keep write
-// transactions short (their idle timeout bounds the worst case). In a
-// repeatable-read or serializable transaction whose snapshot predates
-// another writer's commit, the read of the counter (FOR UPDATE) fails with
-// a serialization failure (ErrTxConflict): RunInTx runs it again.
+// transactions short (their idle timeout bounds the worst case).
+//
+// Considered and not done: taking revisions at commit (writes stamped with
+// a provisional marker, revisions given by one last statement under the
+// lock just before COMMIT) would hold the lock for one statement and the
+// commit only. But a write in a transaction could no longer report its
+// revision (Written, the revision returned by Set in a transaction, and
+// IfRevision chains inside a transaction would need a second,
+// commit-time answer), every row and change written would be written
+// twice, and a serializable transaction that fails at COMMIT would have
+// taken its revisions anyway. The sequence removes the conflicts, which
+// were the measured cost (bench/results/2026-12-01-revisions.md).
 
 // revisionLockKey is the pg_advisory_xact_lock key of revisions
-// ("mycelia" in ASCII, then 0x02). The migration's storage_next_revision()
-// (namespace triggers) takes the same key.
+// ("mycelia" in ASCII, then 0x02). The migrations' storage_take_revisions()
+// and storage_next_revision() (namespace triggers) take the same key.
 const revisionLockKey int64 = 0x6d7963656c696102
 
 const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"

@@ -36,12 +36,24 @@ type logState struct {
 	head, compacted int64
 }
 
-const logStateSQL = `SELECT (SELECT current FROM revision_counter WHERE id = 1), compacted_through FROM change_log_state WHERE id = 1`
-
 func (s *Store) logState(ctx context.Context, q querier) (logState, error) {
 	var st logState
-	err := q.queryRows(ctx, logStateSQL, nil, func(r rowScanner) error { return r.Scan(&st.head, &st.compacted) })
+	err := q.queryRows(ctx, "SELECT "+headSQL(s.Dialect())+", compacted_through FROM change_log_state WHERE id = 1", nil,
+		func(r rowScanner) error { return r.Scan(&st.head, &st.compacted) })
 	return st, err
+}
+
+// headSQL is the store's current revision, the highest committed one. On
+// SQLite it is the counter, which every write moves in its transaction. On
+// PostgreSQL revisions come from a sequence, which also counts the
+// revisions of transactions still open or rolled back (revlock.go): the
+// current revision is the last of the change log, or compacted_through
+// when compaction emptied it (migrations/postgres/00010).
+func headSQL(d dialect.Name) string {
+	if d == dialect.Postgres {
+		return "storage_current_revision()"
+	}
+	return "(SELECT current FROM revision_counter WHERE id = 1)"
 }
 
 // compacted is the error of a revision older than the log retains.
@@ -253,7 +265,7 @@ func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, or
 	if err != nil {
 		return nil, logState{}, err
 	}
-	text, args, err = sq.Select("(SELECT current FROM revision_counter WHERE id = 1)", "s.compacted_through",
+	text, args, err = sq.Select(headSQL(lq.s.Dialect()), "s.compacted_through",
 		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.created_at").
 		From("change_log_state s").
 		JoinClause(sq.Expr("LEFT JOIN ("+text+") c ON 1=1", args...)).

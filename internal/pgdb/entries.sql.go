@@ -11,20 +11,17 @@ import (
 )
 
 const clearAll = `-- name: ClearAll :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e RETURNING e.namespace_id
 ), cleared AS (
-    SELECT n.name, c.current + row_number() OVER (ORDER BY n.name) AS revision
-    FROM namespaces n, c
+    SELECT n.name, row_number() OVER (ORDER BY n.name) AS ord
+    FROM namespaces n
     WHERE n.id IN (SELECT DISTINCT d.namespace_id FROM d)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM cleared
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
-    SELECT cleared.revision, 'clear', cleared.name, $1 FROM cleared
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(cleared.revision) FROM cleared)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM cleared)
+    SELECT c.current + cleared.ord, 'clear', cleared.name, $1 FROM cleared, c
 )
 SELECT count(*) FROM d
 `
@@ -39,18 +36,16 @@ func (q *Queries) ClearAll(ctx context.Context, now time.Time) (int64, error) {
 }
 
 const clearNamespace = `-- name: ClearNamespace :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = $1
     RETURNING 1
+), c AS (
+    SELECT storage_take_revisions(LEAST(count(*), 1)) AS current FROM d
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
-    SELECT c.current + 1, 'clear', $1, $2 FROM c WHERE EXISTS (SELECT 1 FROM d)
-), bump AS (
-    UPDATE revision_counter r SET current = c.current + 1 FROM c WHERE r.id = 1 AND EXISTS (SELECT 1 FROM d)
+    SELECT c.current + 1, 'clear', $1, $2 FROM c WHERE c.current IS NOT NULL
 )
 SELECT count(*) FROM d
 `
@@ -70,23 +65,20 @@ func (q *Queries) ClearNamespace(ctx context.Context, arg ClearNamespaceParams) 
 }
 
 const deleteEntries = `-- name: DeleteEntries :many
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = ANY($2::text[])
       AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
     RETURNING e.key, e.version, e.revision
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM d
 ), r AS (
     SELECT d.key, d.version, d.revision AS prev_revision, (c.current + row_number() OVER (ORDER BY d.key))::bigint AS revision
     FROM d, c
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
     SELECT r.revision, 'delete', $1, r.key, r.version, r.prev_revision, $3 FROM r
-), bump AS (
-    UPDATE revision_counter x SET current = (SELECT max(r.revision) FROM r)
-    WHERE x.id = 1 AND EXISTS (SELECT 1 FROM r)
 )
 SELECT r.key, r.version, r.revision FROM r
 `
@@ -125,9 +117,7 @@ func (q *Queries) DeleteEntries(ctx context.Context, arg DeleteEntriesParams) ([
 }
 
 const deleteEntryIf = `-- name: DeleteEntryIf :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = $1 AND e.key = $2
@@ -135,12 +125,12 @@ WITH c AS (
       AND ($4::bigint = 0 OR e.version = $4::bigint)
       AND ($5::bigint = 0 OR e.revision = $5::bigint)
     RETURNING e.key, e.version, e.revision
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM d
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
     SELECT c.current + 1, 'delete', $1, d.key, d.version, d.revision, $3
     FROM d, c
-), bump AS (
-    UPDATE revision_counter r SET current = c.current + 1 FROM d, c WHERE r.id = 1
 )
 SELECT (c.current + 1)::bigint AS revision, d.version FROM d, c
 `
@@ -266,12 +256,19 @@ type GetEntryRow struct {
 // (version from 1, new created_at, metadata {} unless given, create-only
 // succeeds).
 //
-// Revisions (migrations/postgres/00007_revisions.sql): every write runs
-// right after SELECT pg_advisory_xact_lock (the engine pipelines the two,
-// sqlstore/revlock.go), so each statement's snapshot is taken under the
-// lock and sees every earlier revision. A write reads the counter FOR
-// UPDATE (c), gives its rows the next revisions, writes their changes rows
-// (ch) and moves the counter (bump), all in the one statement.
+// Revisions (migrations/postgres/00007_revisions.sql and
+// 00010_revision_sequence.sql): every write runs right after SELECT
+// pg_advisory_xact_lock (the engine pipelines the two,
+// sqlstore/revlock.go), so under read committed each statement's snapshot
+// is taken under the lock and sees every earlier revision. A write counts
+// the rows it will change, takes that many revisions from the sequence
+// (c: storage_take_revisions, none for none), gives them to its rows in
+// order and writes their changes rows (ch), all in the one statement. The
+// sequence is not subject to snapshots: a repeatable-read transaction
+// conflicts only over the rows it writes (and its namespace's entry_count
+// when it creates keys). A key's previous revision is NULL when the write
+// created it (create_revision = revision), whatever an older snapshot
+// shows of the key.
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow, error) {
 	row := q.db.QueryRow(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var i GetEntryRow
@@ -378,23 +375,23 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 }
 
 const insertEntries = `-- name: InsertEntries :many
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
+WITH i AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires,
-           c.current + row_number() OVER (ORDER BY j.ord) AS revision
-    FROM namespaces n, c,
+           row_number() OVER (ORDER BY j.ord) AS ord
+    FROM namespaces n,
          ROWS FROM (unnest($1::text[]), unnest($2::jsonb[]), unnest($3::jsonb[]), unnest($4::bigint[]), unnest($5::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
     WHERE n.name = $6
       AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
                         AND (o.expires_at IS NULL OR o.expires_at > $7::timestamptz))
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $7, $7,
            $8::text, $8::text,
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', i.revision, i.revision
-    FROM i
+           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -412,9 +409,6 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, NULL, $7
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
@@ -475,14 +469,18 @@ func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([
 }
 
 const insertEntry = `-- name: InsertEntry :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+WITH i AS (
+    SELECT n.id AS namespace_id FROM namespaces n
+    WHERE n.name = $1
+      AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = $2
+                        AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz))
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-    SELECT n.id, $1, $2, COALESCE($3::jsonb, '{}'::jsonb), 1, $4, $4,
-           $5::text, $5::text, $6::timestamptz, c.current + 1, c.current + 1
-    FROM namespaces n, c
-    WHERE n.name = $7
+    SELECT i.namespace_id, $2, $4, COALESCE($5::jsonb, '{}'::jsonb), 1, $3, $3,
+           $6::text, $6::text, $7::timestamptz, c.current + 1, c.current + 1
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -498,22 +496,20 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version, NULL, $4
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, NULL, $3
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up
 `
 
 type InsertEntryParams struct {
+	Namespace string
 	Key       string
+	Now       time.Time
 	Value     []byte
 	Metadata  []byte
-	Now       time.Time
 	Actor     *string
 	ExpiresAt *time.Time
-	Namespace string
 }
 
 type InsertEntryRow struct {
@@ -523,15 +519,16 @@ type InsertEntryRow struct {
 }
 
 // Create-only: an expired row under the key is replaced as if missing.
+// Only a key with no live row takes a revision.
 func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (InsertEntryRow, error) {
 	row := q.db.QueryRow(ctx, insertEntry,
+		arg.Namespace,
 		arg.Key,
+		arg.Now,
 		arg.Value,
 		arg.Metadata,
-		arg.Now,
 		arg.Actor,
 		arg.ExpiresAt,
-		arg.Namespace,
 	)
 	var i InsertEntryRow
 	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
@@ -540,28 +537,25 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (Inser
 
 const logChanges = `-- name: LogChanges :exec
 WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+    SELECT storage_take_revisions(cardinality($2::text[])) AS current
 ), i AS (
     SELECT c.current + j.ord AS revision, j.kind, j.ns, NULLIF(j.key, '') AS key,
            NULLIF(j.version, 0) AS version, NULLIF(j.prev, 0) AS prev_revision
-    FROM c, ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]),
-                       unnest($4::bigint[]), unnest($5::bigint[]))
+    FROM c, ROWS FROM (unnest($2::text[]), unnest($3::text[]), unnest($4::text[]),
+                       unnest($5::bigint[]), unnest($6::bigint[]))
             WITH ORDINALITY AS j (kind, ns, key, version, prev, ord)
-), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
-    SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, $6 FROM i
 )
-UPDATE revision_counter r SET current = (SELECT max(i.revision) FROM i)
-WHERE r.id = 1 AND EXISTS (SELECT 1 FROM i)
+INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, $1 FROM i
 `
 
 type LogChangesParams struct {
+	Now        time.Time
 	Kinds      []string
 	Namespaces []string
 	Keys       []string
 	Versions   []int64
 	Prevs      []int64
-	Now        time.Time
 }
 
 // Logs changes the statements above do not (the sweeper's expiries): they
@@ -569,24 +563,24 @@ type LogChangesParams struct {
 // previous revisions 0 are NULL.
 func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
 	_, err := q.db.Exec(ctx, logChanges,
+		arg.Now,
 		arg.Kinds,
 		arg.Namespaces,
 		arg.Keys,
 		arg.Versions,
 		arg.Prevs,
-		arg.Now,
 	)
 	return err
 }
 
 const replaceMetadata = `-- name: ReplaceMetadata :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), old AS (
+WITH old AS (
     SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
       AND ($4::bigint = 0 OR o.version = $4::bigint)
       AND ($5::bigint = 0 OR o.revision = $5::bigint)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM old
 ), up AS (
     UPDATE entries e SET
         metadata   = $6,
@@ -601,8 +595,6 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'metadata', $1, up.key, up.metadata, up.version, up.prev_revision, $3
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up
 `
@@ -639,8 +631,8 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 }
 
 const revisions = `-- name: Revisions :one
-SELECT r.current, (s.compacted_through + 1)::bigint AS oldest
-FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1
+SELECT storage_current_revision()::bigint AS current, (s.compacted_through + 1)::bigint AS oldest
+FROM change_log_state s WHERE s.id = 1
 `
 
 type RevisionsRow struct {
@@ -650,6 +642,7 @@ type RevisionsRow struct {
 
 // oldest: the first revision after compacted_through, the end of what the
 // log does not hold (migration 00008, sqlstore/compact.go).
+// current: the highest committed revision (migration 00010).
 func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
 	row := q.db.QueryRow(ctx, revisions)
 	var i RevisionsRow
@@ -658,13 +651,13 @@ func (q *Queries) Revisions(ctx context.Context) (RevisionsRow, error) {
 }
 
 const updateEntryIf = `-- name: UpdateEntryIf :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), old AS (
+WITH old AS (
     SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
       AND ($4::bigint = 0 OR o.version = $4::bigint)
       AND ($5::bigint = 0 OR o.revision = $5::bigint)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM old
 ), up AS (
     UPDATE entries e SET
         value      = $6,
@@ -681,8 +674,6 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, up.prev_revision, $3
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up
 `
@@ -729,26 +720,26 @@ func (q *Queries) UpdateEntryIf(ctx context.Context, arg UpdateEntryIfParams) (U
 
 const upsertEntries = `-- name: UpsertEntries :many
 
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
-    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
+WITH i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, j.ord,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > $1::timestamptz) END AS kept_expiry
-    FROM namespaces n, c,
+    FROM namespaces n,
          ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::jsonb[]), unnest($5::bigint[]), unnest($6::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
     WHERE n.name = $7
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $1, $1,
            $8::text, $8::text,
            CASE WHEN i.keep THEN i.kept_expiry
                 ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
-           i.revision, i.revision
-    FROM i
+           c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -767,11 +758,9 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version, i.prev_revision, $1
+    SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1
     FROM up JOIN i ON i.key = up.key
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
@@ -833,26 +822,26 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 }
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
-    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
+WITH i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, j.ord,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > $1::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > $1::timestamptz) END AS kept_expiry
-    FROM namespaces n, c,
+    FROM namespaces n,
          ROWS FROM (unnest($2::text[]), unnest($3::jsonb[]), unnest($4::bigint[]), unnest($5::boolean[]))
          WITH ORDINALITY AS j (key, value, expires, keep, ord)
     WHERE n.name = $6
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
            $7::text, $7::text,
            CASE WHEN i.keep THEN i.kept_expiry
                 ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
-           i.revision, i.revision
-    FROM i
+           c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
@@ -872,11 +861,9 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, i.prev_revision, $1
+    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1
     FROM up JOIN i ON i.key = up.key
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
 `
@@ -934,7 +921,7 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 
 const upsertEntry = `-- name: UpsertEntry :one
 WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+    SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = $1
 ), old AS (
     SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
@@ -966,10 +953,9 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, (SELECT old.revision FROM old), $3
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, $3
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up
 `

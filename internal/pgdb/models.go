@@ -73,8 +73,3 @@ type Namespace struct {
 	Indexes    []byte
 	Revision   int64
 }
-
-type RevisionCounter struct {
-	ID      int32
-	Current int64
-}

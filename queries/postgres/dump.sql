@@ -52,34 +52,30 @@ JOIN entries e ON e.namespace_id = n.id AND e.key = j.key;
 -- change of its own: it gets a new revision (revisions are not carried by
 -- an export), in the order of the batch, and a put in the change log. The
 -- engine runs it under the revision lock (sqlstore/revlock.go).
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
+WITH i AS (
     SELECT n.id AS namespace_id, n.name AS namespace, j.key, j.value, j.metadata, j.version, j.created_at, j.updated_at,
-           j.created_by, j.updated_by, j.expires, c.current + row_number() OVER (ORDER BY j.ord) AS revision
+           j.created_by, j.updated_by, j.expires, row_number() OVER (ORDER BY j.ord) AS ord
     FROM ROWS FROM (unnest(@namespaces::text[]), unnest(@keys::text[]), unnest(@vals::jsonb[]),
                     unnest(@metadatas::jsonb[]), unnest(@versions::bigint[]),
                     unnest(@created_ats::timestamptz[]), unnest(@updated_ats::timestamptz[]),
                     unnest(@created_bys::text[]), unnest(@updated_bys::text[]), unnest(@expires::bigint[]))
          WITH ORDINALITY AS j (ns, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires, ord)
     JOIN namespaces n ON n.name = j.ns
-    CROSS JOIN c
     WHERE NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, i.version, i.created_at, i.updated_at,
            NULLIF(i.created_by, ''), NULLIF(i.updated_by, ''),
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', i.revision, i.revision
-    FROM i
+           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO NOTHING
     RETURNING namespace_id, key, revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT i.revision, 'put', i.namespace, i.key, i.value, i.metadata, i.version, NULL, i.updated_at
+    SELECT up.revision, 'put', i.namespace, i.key, i.value, i.metadata, i.version, NULL, i.updated_at
     FROM up JOIN i ON i.namespace_id = up.namespace_id AND i.key = up.key
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.namespace_id, up.key FROM up WHERE @now::timestamptz IS NOT NULL;
 

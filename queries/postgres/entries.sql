@@ -8,12 +8,19 @@
 -- (version from 1, new created_at, metadata {} unless given, create-only
 -- succeeds).
 --
--- Revisions (migrations/postgres/00007_revisions.sql): every write runs
--- right after SELECT pg_advisory_xact_lock (the engine pipelines the two,
--- sqlstore/revlock.go), so each statement's snapshot is taken under the
--- lock and sees every earlier revision. A write reads the counter FOR
--- UPDATE (c), gives its rows the next revisions, writes their changes rows
--- (ch) and moves the counter (bump), all in the one statement.
+-- Revisions (migrations/postgres/00007_revisions.sql and
+-- 00010_revision_sequence.sql): every write runs right after SELECT
+-- pg_advisory_xact_lock (the engine pipelines the two,
+-- sqlstore/revlock.go), so under read committed each statement's snapshot
+-- is taken under the lock and sees every earlier revision. A write counts
+-- the rows it will change, takes that many revisions from the sequence
+-- (c: storage_take_revisions, none for none), gives them to its rows in
+-- order and writes their changes rows (ch), all in the one statement. The
+-- sequence is not subject to snapshots: a repeatable-read transaction
+-- conflicts only over the rows it writes (and its namespace's entry_count
+-- when it creates keys). A key's previous revision is NULL when the write
+-- created it (create_revision = revision), whatever an older snapshot
+-- shows of the key.
 
 -- name: GetEntry :one
 SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
@@ -39,7 +46,7 @@ WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expire
 -- entry); keep_ttl keeps the stored expiry (none for a new or expired
 -- entry), else the entry gets expires_at.
 WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+    SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = @namespace
 ), old AS (
     SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
@@ -71,23 +78,27 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, (SELECT old.revision FROM old), @now
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, @now
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
 
 -- name: InsertEntry :one
 -- Create-only: an expired row under the key is replaced as if missing.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+-- Only a key with no live row takes a revision.
+WITH i AS (
+    SELECT n.id AS namespace_id FROM namespaces n
+    WHERE n.name = @namespace
+      AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = @key
+                        AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz))
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-    SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+    SELECT i.namespace_id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz, c.current + 1, c.current + 1
-    FROM namespaces n, c
-    WHERE n.name = @namespace
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -105,8 +116,6 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
 
@@ -114,13 +123,13 @@ SELECT up.version, up.revision, up.create_revision FROM up;
 -- Writes value only over a live entry, and only at version
 -- expected_version and revision expected_revision where they are not 0
 -- (IfVersion, IfRevision; both 0: MustExist).
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), old AS (
+WITH old AS (
     SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
       AND (@expected_version::bigint = 0 OR o.version = @expected_version::bigint)
       AND (@expected_revision::bigint = 0 OR o.revision = @expected_revision::bigint)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM old
 ), up AS (
     UPDATE entries e SET
         value      = @value,
@@ -137,17 +146,13 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, up.prev_revision, @now
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
 
 -- name: DeleteEntryIf :one
 -- Deletes a live entry, only at version expected_version and revision
 -- expected_revision where they are not 0.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = @key
@@ -155,12 +160,12 @@ WITH c AS (
       AND (@expected_version::bigint = 0 OR e.version = @expected_version::bigint)
       AND (@expected_revision::bigint = 0 OR e.revision = @expected_revision::bigint)
     RETURNING e.key, e.version, e.revision
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM d
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
     SELECT c.current + 1, 'delete', @namespace, d.key, d.version, d.revision, @now
     FROM d, c
-), bump AS (
-    UPDATE revision_counter r SET current = c.current + 1 FROM d, c WHERE r.id = 1
 )
 SELECT (c.current + 1)::bigint AS revision, d.version FROM d, c;
 
@@ -171,13 +176,13 @@ JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = @namespace AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
 
 -- name: ReplaceMetadata :one
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), old AS (
+WITH old AS (
     SELECT o.namespace_id, o.key, o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
     WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
       AND (@expected_version::bigint = 0 OR o.version = @expected_version::bigint)
       AND (@expected_revision::bigint = 0 OR o.revision = @expected_revision::bigint)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM old
 ), up AS (
     UPDATE entries e SET
         metadata   = @metadata,
@@ -192,46 +197,39 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'metadata', @namespace, up.key, up.metadata, up.version, up.prev_revision, @now
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = up.revision FROM up WHERE r.id = 1
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
 
 -- name: ClearNamespace :one
 -- Deletes the entries of a namespace and, when there were any, logs one
 -- clear change.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = @namespace
     RETURNING 1
+), c AS (
+    SELECT storage_take_revisions(LEAST(count(*), 1)) AS current FROM d
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
-    SELECT c.current + 1, 'clear', @namespace, @now FROM c WHERE EXISTS (SELECT 1 FROM d)
-), bump AS (
-    UPDATE revision_counter r SET current = c.current + 1 FROM c WHERE r.id = 1 AND EXISTS (SELECT 1 FROM d)
+    SELECT c.current + 1, 'clear', @namespace, @now FROM c WHERE c.current IS NOT NULL
 )
 SELECT count(*) FROM d;
 
 -- name: ClearAll :one
 -- Deletes every entry and logs one clear change for each namespace that
 -- had entries, in name order.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e RETURNING e.namespace_id
 ), cleared AS (
-    SELECT n.name, c.current + row_number() OVER (ORDER BY n.name) AS revision
-    FROM namespaces n, c
+    SELECT n.name, row_number() OVER (ORDER BY n.name) AS ord
+    FROM namespaces n
     WHERE n.id IN (SELECT DISTINCT d.namespace_id FROM d)
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM cleared
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
-    SELECT cleared.revision, 'clear', cleared.name, @now FROM cleared
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(cleared.revision) FROM cleared)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM cleared)
+    SELECT c.current + cleared.ord, 'clear', cleared.name, @now FROM cleared, c
 )
 SELECT count(*) FROM d;
 
@@ -249,26 +247,26 @@ WHERE n.name = @namespace AND e.key = ANY(@keys::text[]) AND (e.expires_at IS NU
 -- their order.
 
 -- name: UpsertEntries :many
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
-    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, c.current + j.ord AS revision,
+WITH i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, j.ord,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > @now::timestamptz) END AS kept_expiry
-    FROM namespaces n, c,
+    FROM namespaces n,
          ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
     WHERE n.name = @namespace
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
            CASE WHEN i.keep THEN i.kept_expiry
                 ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
-           i.revision, i.revision
-    FROM i
+           c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -287,36 +285,34 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, i.prev_revision, @now
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now
     FROM up JOIN i ON i.key = up.key
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
 -- name: UpsertEntriesKeepMetadata :many
 -- An expired row's metadata is not kept: it becomes '{}'.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
-    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, c.current + j.ord AS revision,
+WITH i AS (
+    SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, j.ord,
            (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > @now::timestamptz) END AS kept_expiry
-    FROM namespaces n, c,
+    FROM namespaces n,
          ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
          WITH ORDINALITY AS j (key, value, expires, keep, ord)
     WHERE n.name = @namespace
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
            CASE WHEN i.keep THEN i.kept_expiry
                 ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
-           i.revision, i.revision
-    FROM i
+           c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
@@ -336,11 +332,9 @@ WITH c AS (
     RETURNING key, value, metadata, version, revision, create_revision
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, i.prev_revision, @now
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now
     FROM up JOIN i ON i.key = up.key
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
@@ -348,23 +342,23 @@ SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 -- Create-only: an expired row under a key is replaced as if missing. The
 -- keys that exist (live) are left out before revisions are given, so the
 -- items written get consecutive revisions.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), i AS (
+WITH i AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires,
-           c.current + row_number() OVER (ORDER BY j.ord) AS revision
-    FROM namespaces n, c,
+           row_number() OVER (ORDER BY j.ord) AS ord
+    FROM namespaces n,
          ROWS FROM (unnest(@keys::text[]), unnest(@vals::jsonb[]), unnest(@metadatas::jsonb[]), unnest(@expires::bigint[]), unnest(@keeps::boolean[]))
          WITH ORDINALITY AS j (key, value, metadata, expires, keep, ord)
     WHERE n.name = @namespace
       AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
                         AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz))
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM i
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', i.revision, i.revision
-    FROM i
+           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+    FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = EXCLUDED.metadata,
@@ -382,31 +376,25 @@ WITH c AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
     FROM up
-), bump AS (
-    UPDATE revision_counter r SET current = (SELECT max(up.revision) FROM up)
-    WHERE r.id = 1 AND EXISTS (SELECT 1 FROM up)
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
 -- name: DeleteEntries :many
 -- The deleted keys get consecutive revisions in key order.
-WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
-), d AS (
+WITH d AS (
     DELETE FROM entries e
     USING namespaces n
     WHERE n.id = e.namespace_id AND n.name = @namespace AND e.key = ANY(@keys::text[])
       AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
     RETURNING e.key, e.version, e.revision
+), c AS (
+    SELECT storage_take_revisions(count(*)) AS current FROM d
 ), r AS (
     SELECT d.key, d.version, d.revision AS prev_revision, (c.current + row_number() OVER (ORDER BY d.key))::bigint AS revision
     FROM d, c
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
     SELECT r.revision, 'delete', @namespace, r.key, r.version, r.prev_revision, @now FROM r
-), bump AS (
-    UPDATE revision_counter x SET current = (SELECT max(r.revision) FROM r)
-    WHERE x.id = 1 AND EXISTS (SELECT 1 FROM r)
 )
 SELECT r.key, r.version, r.revision FROM r;
 
@@ -415,22 +403,20 @@ SELECT r.key, r.version, r.revision FROM r;
 -- get the next revisions, in the order given. Keys "" and versions and
 -- previous revisions 0 are NULL.
 WITH c AS (
-    SELECT current FROM revision_counter WHERE id = 1 FOR UPDATE
+    SELECT storage_take_revisions(cardinality(@kinds::text[])) AS current
 ), i AS (
     SELECT c.current + j.ord AS revision, j.kind, j.ns, NULLIF(j.key, '') AS key,
            NULLIF(j.version, 0) AS version, NULLIF(j.prev, 0) AS prev_revision
     FROM c, ROWS FROM (unnest(@kinds::text[]), unnest(@namespaces::text[]), unnest(@keys::text[]),
                        unnest(@versions::bigint[]), unnest(@prevs::bigint[]))
             WITH ORDINALITY AS j (kind, ns, key, version, prev, ord)
-), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
-    SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, @now FROM i
 )
-UPDATE revision_counter r SET current = (SELECT max(i.revision) FROM i)
-WHERE r.id = 1 AND EXISTS (SELECT 1 FROM i);
+INSERT INTO changes (revision, kind, namespace, key, version, prev_revision, created_at)
+SELECT i.revision, i.kind, i.ns, i.key, i.version, i.prev_revision, @now FROM i;
 
 -- name: Revisions :one
 -- oldest: the first revision after compacted_through, the end of what the
 -- log does not hold (migration 00008, sqlstore/compact.go).
-SELECT r.current, (s.compacted_through + 1)::bigint AS oldest
-FROM revision_counter r, change_log_state s WHERE r.id = 1 AND s.id = 1;
+-- current: the highest committed revision (migration 00010).
+SELECT storage_current_revision()::bigint AS current, (s.compacted_through + 1)::bigint AS oldest
+FROM change_log_state s WHERE s.id = 1;

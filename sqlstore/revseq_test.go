@@ -1,0 +1,173 @@
+package sqlstore
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// TestRevisionsRepeatableReadNoConflict: on PostgreSQL a repeatable-read
+// (or serializable) transaction whose snapshot predates another writer's
+// commit overwrites other keys without a conflict (revisions come from a
+// sequence, not a counter row read FOR UPDATE: migration 00010), and gets
+// the next revision after that commit: revisions stay in commit order, and
+// a watcher sees both changes. (Overwrites: a write that creates a key
+// moves its namespace's entry_count, so two transactions that create keys
+// in one namespace still conflict at these levels.)
+func TestRevisionsRepeatableReadNoConflict(t *testing.T) {
+	for _, level := range []storage.IsolationLevel{storage.LevelRepeatableRead, storage.LevelSerializable} {
+		t.Run(level.String(), func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
+			defer s.Close()
+			for _, k := range []string{"a", "b", "z"} {
+				must(t, s.Set(ctx, k, 1))
+			}
+			r0 := head(t, s)
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			all := pull(wctx, s, storage.FromRevision(r0))
+
+			tx, err := s.Begin(ctx, storage.TxOptions{Isolation: level})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(ctx) }()
+			if _, err := tx.Get(ctx, "a"); err != nil { // takes the snapshot
+				t.Fatal(err)
+			}
+			var other storage.WriteResult
+			must(t, s.Set(ctx, "z", 1, storage.Written(&other)))
+			var mine storage.WriteResult
+			if err := tx.Set(ctx, "b", 2, storage.Written(&mine)); err != nil {
+				t.Fatalf("Set in a %s transaction after another writer's commit: %v", level, err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			if mine.Revision <= other.Revision {
+				t.Errorf("the transaction's revision %d is not after the earlier commit's %d", mine.Revision, other.Revision)
+			}
+			if got := head(t, s); got != mine.Revision {
+				t.Errorf("current revision %d, want %d", got, mine.Revision)
+			}
+			e, err := s.Get(ctx, "b")
+			if err != nil || e.Revision != mine.Revision {
+				t.Errorf("Get b: revision %d, %v; the write reported %d", e.Revision, err, mine.Revision)
+			}
+			for _, want := range []int64{other.Revision, mine.Revision} {
+				if ev := next(t, all); ev.Revision != want {
+					t.Fatalf("event at %d, want %d", ev.Revision, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRevisionsNoOpTakesNone: on PostgreSQL a write that changes nothing
+// (a delete of a missing key, a create-only write of an existing key, a
+// compare-and-swap that fails, a clear of an empty namespace) takes no
+// revision from the sequence: the next change is the next revision.
+func TestRevisionsNoOpTakesNone(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
+	defer s.Close()
+	must(t, s.Set(ctx, "k", 1))
+	r := head(t, s)
+	_ = s.Delete(ctx, "missing")
+	_ = s.Set(ctx, "k", 2, storage.NoOverwrite())
+	_ = s.Set(ctx, "k", 2, storage.IfRevision(r+100))
+	_ = s.Set(ctx, "missing", 2, storage.MustExist())
+	if _, err := s.DeleteMany(ctx, []string{"missing1", "missing2"}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.CreateNamespace(ctx, "empty"))
+	must(t, s.Clear(ctx, storage.InNamespace("empty")))
+	var w storage.WriteResult
+	must(t, s.Set(ctx, "k", 3, storage.Written(&w)))
+	if w.Revision != r+2 { // r+1: the namespace "empty"
+		t.Fatalf("revision %d after writes that changed nothing, want %d", w.Revision, r+2)
+	}
+}
+
+// TestMigrationRevisionSequence migrates a PostgreSQL store at schema
+// version 9 (revisions from the counter row) to 10 (the sequence): the
+// current revision carries over, the next write takes the next revision,
+// and Down to 9 brings the counter back at the sequence's value, from
+// which writes go on after migrating up again.
+func TestMigrationRevisionSequence(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	m, err := schema.NewMigrator(schema.Postgres, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.UpTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Three namespaces (the triggers log them), then an entry and its put,
+	// as the engine of version 9 writes them.
+	exec(`INSERT INTO namespaces (name, metadata, indexes, created_at) VALUES ('a', '{}', '[]', now()), ('b', '{}', '[]', now())`)
+	exec(`WITH r AS (SELECT storage_next_revision() AS r),
+	up AS (INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, revision, create_revision)
+	       SELECT n.id, 'k', '1', '{}', 1, now(), now(), r.r, r.r FROM namespaces n, r WHERE n.name = 'default')
+	INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, created_at)
+	SELECT r.r, 'put', 'default', 'k', '1', '{}', 1, now() FROM r`)
+	var at9 int64
+	if err := db.QueryRowContext(ctx, `SELECT current FROM revision_counter WHERE id = 1`).Scan(&at9); err != nil || at9 != 4 {
+		t.Fatalf("revision at version 9: %d, %v; want 4", at9, err)
+	}
+
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	if v, err := s.eng.schemaVersion(ctx); err != nil || v < 10 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	if got := head(t, s); got != at9 {
+		t.Errorf("current revision after the migration %d, want %d", got, at9)
+	}
+	e, err := s.Get(ctx, "k")
+	if err != nil || e.Revision != at9 {
+		t.Fatalf("Get k: revision %d, %v", e.Revision, err)
+	}
+	var w storage.WriteResult
+	must(t, s.Set(ctx, "k", 2, storage.IfRevision(at9), storage.Written(&w)))
+	if w.Revision != at9+1 {
+		t.Errorf("first write after the migration: revision %d, want %d", w.Revision, at9+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := m.DownTo(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	var back int64
+	if err := db.QueryRowContext(ctx, `SELECT current FROM revision_counter WHERE id = 1`).Scan(&back); err != nil || back != at9+1 {
+		t.Fatalf("counter after Down: %d, %v; want %d", back, err, at9+1)
+	}
+	exec(`SELECT storage_next_revision()`) // version 9's function works again
+	s = openTest(t, dsn, WithSweepInterval(-1))
+	defer s.Close()
+	must(t, s.Set(ctx, "k", 3, storage.Written(&w)))
+	if w.Revision != at9+3 {
+		t.Errorf("write after Down and Up: revision %d, want %d", w.Revision, at9+3)
+	}
+}

@@ -13,7 +13,8 @@ type Ops interface {
 	// Set stores value (any JSON-marshalable Go value, or json.RawMessage)
 	// under key. It overwrites by default and bumps the entry's version.
 	// Options: InNamespace, WithMetadata, NoOverwrite, IfVersion,
-	// IfRevision, MustExist, Written, and one of WithTTL, ExpiresAt or
+	// IfRevision, MustExist, Written, Merge (value is an RFC 7396 merge
+	// patch to the stored value), and one of WithTTL, ExpiresAt or
 	// KeepTTL (see Expiry; without any, an overwrite clears the stored
 	// expiry).
 	Set(ctx context.Context, key string, value any, opts ...Option) error

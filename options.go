@@ -258,7 +258,21 @@ func Written(w *WriteResult) Option {
 }
 
 // Merge makes SetMetadata apply its argument as an RFC 7396 JSON merge patch
-// instead of replacing the metadata.
+// instead of replacing the metadata, and Set its value as a merge patch to
+// the stored value instead of replacing it: a member set to null is
+// removed, objects merge member by member, anything else replaces. So a
+// caller changes one field without a read-modify-write:
+//
+//	s.Set(ctx, "user:1", map[string]any{"email": "ada@example.org", "phone": nil}, storage.Merge())
+//
+// A Set merge into a missing key merges into null: the key is created with
+// the patch, its null members removed (MustExist, IfVersion or IfRevision
+// make a missing key fail as for any Set). The merged value is checked as
+// a value is (storable, at most the maximum value size). The merge is
+// atomic: a merge that races with other writers of the key re-reads and
+// re-applies, and merges of different members never lose one another.
+// Set's other options keep their meaning; NoOverwrite with Merge is
+// ErrInvalidOption.
 func Merge() Option {
 	return Option{kind: KindMerge, apply: func(c *CallOptions) error {
 		c.Merge = true

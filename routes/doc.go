@@ -40,7 +40,7 @@
 //	ifRevision     integer >= 1           IfRevision (set, delete, setMetadata): the key's last
 //	                                      change must have this revision (never reused for a key)
 //	mustExist      bool                   MustExist (set, setMany): replace-only, not_found when missing
-//	merge          bool                   Merge (setMetadata)
+//	merge          bool                   Merge (set, setMetadata): an RFC 7396 merge patch
 //	atomic         bool                   Atomic (setMany, deleteMany)
 //	pattern        string                 Pattern (list)
 //	limit          integer >= 0           Limit (list, query)

@@ -65,7 +65,8 @@
 //     the same state: one more statement, still a constant number.
 //   - SetMetadata (replace or Merge) is a write: it bumps version and
 //     updated_at. Merge is an optimistic read-patch-write retried while other
-//     writers race it.
+//     writers race it. Set with Merge is the same read-patch-write on the
+//     value (an insert when the key is missing).
 //   - Duplicate keys in one batch: the last SetMany item of a key wins, and
 //     each distinct key has one result, at its first position.
 //   - A SetMany that would pass the capacity writes nothing; every key gets

@@ -329,7 +329,7 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 
 // setKinds are the options Set accepts.
 const setKinds = storage.KindNamespace | storage.KindMetadata | storage.KindNoOverwrite | storage.KindIfVersion |
-	storage.KindIfRevision | storage.KindMustExist | storage.KindWritten | storage.KindExpiry
+	storage.KindIfRevision | storage.KindMustExist | storage.KindWritten | storage.KindExpiry | storage.KindMerge
 
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
@@ -352,6 +352,12 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
+	if o.Merge {
+		if o.NoOverwrite {
+			return x.s.fail(op, ns.Name, key, storage.Invalidf(storage.ErrInvalidOption, "Merge cannot be combined with NoOverwrite"))
+		}
+		return x.mergeSet(ctx, ns, key, b, o)
+	}
 	var w wrote
 	err = x.write(ctx, !conditional(o), func(q querier) error {
 		var err error
@@ -363,6 +369,84 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	}
 	report(o, w)
 	return nil
+}
+
+// mergeSet is Set with Merge: it applies patch to the stored value as an
+// RFC 7396 JSON merge patch (to null when the key is missing, so a new key
+// gets the patch without its null members), an optimistic read-patch-write
+// retried while other writers of the key get there first, like
+// SetMetadata's merge.
+func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string, patch []byte, o storage.CallOptions) error {
+	const op = "set"
+	for attempt := 0; attempt < maxMergeAttempts; attempt++ {
+		now := x.s.now()
+		exp, err := resolveExpiry(o.Expiry, now)
+		if err != nil {
+			return x.s.fail(op, ns.Name, key, err)
+		}
+		var w wrote
+		raced := false
+		err = x.write(ctx, true, func(q querier) error {
+			cur, err := q.getEntry(ctx, ns.Name, key, now)
+			if errors.Is(err, errNoRow) {
+				if conditional(o) {
+					missing := storage.ErrConflict
+					if o.MustExist {
+						missing = storage.ErrNotFound
+					}
+					return x.conflict(ctx, q, ns.Name, key, o, missing, now)
+				}
+				merged, err := x.mergeValue(nil, patch)
+				if err != nil {
+					return err
+				}
+				insert := o
+				insert.NoOverwrite = true
+				w, err = x.setOne(ctx, q, ns, key, merged, exp, insert, now)
+				if errors.Is(err, storage.ErrAlreadyExists) {
+					raced = true // created meanwhile: merge into it
+					return nil
+				}
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			if o.IfVersion > 0 && cur.Version != o.IfVersion || o.IfRevision > 0 && cur.Revision != o.IfRevision {
+				return fmt.Errorf("%w: expected %s, found %s", storage.ErrConflict, expectation(o), found(o, cur.Version, cur.Revision))
+			}
+			merged, err := x.mergeValue(cur.Value, patch)
+			if err != nil {
+				return err
+			}
+			w, err = q.updateEntryIf(ctx, ns.Name, key, merged, o.Metadata, exp, cond{cur.Version, cur.Revision}, now, actorOf(ctx))
+			if errors.Is(err, errNoRow) {
+				raced = true
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return x.s.fail(op, ns.Name, key, err)
+		}
+		if !raced {
+			report(o, w)
+			return nil
+		}
+		// Another writer got there first: read again and re-apply.
+	}
+	return x.s.fail(op, ns.Name, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
+}
+
+// mergeValue applies patch to the stored value target (nil: none) and
+// checks the result as a value is checked (storable, at most the maximum
+// value size).
+func (x *ops) mergeValue(target, patch []byte) ([]byte, error) {
+	merged, err := jsonx.MergePatch(target, patch)
+	if err != nil {
+		return nil, storage.Invalidf(storage.ErrInvalidValue, "%v", err)
+	}
+	return storage.EncodeValue(json.RawMessage(merged), x.s.cfg.maxValueSize)
 }
 
 // conditional reports whether a write only replaces a key that exists

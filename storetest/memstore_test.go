@@ -223,7 +223,7 @@ func (m *memStore) Get(ctx context.Context, key string, opts ...storage.Option) 
 func (m *memStore) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "set", storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion, opts)
+	c, err := m.enter(ctx, "set", storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion|storage.KindMerge, opts)
 	if err != nil {
 		return err
 	}
@@ -234,6 +234,22 @@ func (m *memStore) Set(ctx context.Context, key string, value any, opts ...stora
 	b, err := m.encodeValue(value)
 	if err != nil {
 		return fail(err)
+	}
+	if c.Merge {
+		if c.NoOverwrite {
+			return fail(storage.Invalidf(storage.ErrInvalidOption, "Merge with NoOverwrite"))
+		}
+		var target []byte
+		if e := m.lookup(c.Namespace.Name, key); e != nil {
+			target = e.value
+		}
+		merged, err := jsonx.MergePatch(target, b)
+		if err != nil {
+			return fail(storage.Invalidf(storage.ErrInvalidValue, "%v", err))
+		}
+		if b, err = m.encodeValue(json.RawMessage(merged)); err != nil {
+			return fail(err)
+		}
 	}
 	var md []byte
 	if c.Metadata != nil {

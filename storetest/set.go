@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,6 +23,10 @@ var setTests = []test{
 	{"KeepsMetadata", testSetKeepsMetadata},
 	{"ReplacesMetadata", testSetReplacesMetadata},
 	{"AfterDelete", testSetAfterDelete},
+	{"Merge", testSetMerge},
+	{"MergeMissing", testSetMergeMissing},
+	{"MergeConditions", testSetMergeConditions},
+	{"MergeRace", testSetMergeRace},
 }
 
 var getTests = []test{
@@ -420,4 +425,98 @@ func testDeleteIfVersionMissing(t *testing.T, s *suite) {
 	err := st.Delete(t.Context(), "missing", storage.IfVersion(1))
 	wantErr(t, err, storage.ErrNotFound, "Delete IfVersion on a missing key")
 	unchanged(t, st, before, "Delete IfVersion on a missing key")
+}
+
+// testSetMerge: Set with Merge applies the value as an RFC 7396 JSON merge
+// patch to the stored value (null removes a member, objects merge
+// recursively, anything else replaces), keeps the metadata unless
+// WithMetadata is given, and is a write (the version goes up).
+func testSetMerge(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	mustSet(t, st, "k", raw(`{"a":1,"b":{"c":2,"d":3},"e":[1,2],"gone":true}`), ns("m"), storage.WithMetadata(map[string]any{"owner": "ada"}))
+	before := mustGet(t, st, "k", ns("m"))
+	patch := raw(`{"a":10,"b":{"c":null,"x":"new"},"e":[3],"gone":null,"added":{"deep":{"er":1}}}`)
+	noErr(t, st.Set(ctx, "k", patch, storage.Merge(), ns("m")), "Set Merge")
+	e := wantEntry(t, st, "k", `{"a":10,"b":{"d":3,"x":"new"},"e":[3],"added":{"deep":{"er":1}}}`, 2, ns("m"))
+	if !JSONEqual(e.Metadata, []byte(`{"owner":"ada"}`)) {
+		t.Errorf("metadata = %s after a merge without WithMetadata, want it kept", e.Metadata)
+	}
+	if !e.CreatedAt.Equal(before.CreatedAt) || e.UpdatedAt.Before(before.UpdatedAt) {
+		t.Errorf("merge timestamps: created %v -> %v, updated %v -> %v", before.CreatedAt, e.CreatedAt, before.UpdatedAt, e.UpdatedAt)
+	}
+	// A Go value is a patch as well; WithMetadata replaces the metadata.
+	noErr(t, st.Set(ctx, "k", map[string]any{"a": nil, "n": 1}, storage.Merge(), ns("m"), storage.WithMetadata(map[string]any{"m": 2})), "Set Merge map")
+	e = wantEntry(t, st, "k", `{"b":{"d":3,"x":"new"},"e":[3],"added":{"deep":{"er":1}},"n":1}`, 3, ns("m"))
+	if !JSONEqual(e.Metadata, []byte(`{"m":2}`)) {
+		t.Errorf("metadata = %s after a merge WithMetadata, want {\"m\":2}", e.Metadata)
+	}
+	// An empty patch changes nothing but is still a write.
+	noErr(t, st.Set(ctx, "k", raw(`{}`), storage.Merge(), ns("m")), "Set Merge {}")
+	wantEntry(t, st, "k", `{"b":{"d":3,"x":"new"},"e":[3],"added":{"deep":{"er":1}},"n":1}`, 4, ns("m"))
+	// A patch that is not an object replaces the value; an object patch
+	// over a value that is not an object starts from {}.
+	noErr(t, st.Set(ctx, "k", raw(`[1,null]`), storage.Merge(), ns("m")), "Set Merge array")
+	wantEntry(t, st, "k", `[1,null]`, 5, ns("m"))
+	noErr(t, st.Set(ctx, "k", raw(`{"x":1,"y":null}`), storage.Merge(), ns("m")), "Set Merge object over an array")
+	wantEntry(t, st, "k", `{"x":1}`, 6, ns("m"))
+	wantSize(t, st, 1)
+}
+
+// testSetMergeMissing: a merge into a missing key merges into null: the key
+// is created with the patch, its null members removed.
+func testSetMergeMissing(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	noErr(t, st.Set(ctx, "new", raw(`{"a":1,"b":null,"c":{"d":null,"e":2}}`), storage.Merge()), "Set Merge of a missing key")
+	wantEntry(t, st, "new", `{"a":1,"c":{"e":2}}`, 1)
+	noErr(t, st.Set(ctx, "k", raw(`7`), storage.Merge(), ns("fresh")), "Set Merge in a new namespace")
+	wantEntry(t, st, "k", `7`, 1, ns("fresh"))
+	wantSize(t, st, 2)
+}
+
+// testSetMergeConditions: IfVersion holds for the merge as for a plain
+// Set, and Merge with NoOverwrite is a mistake.
+func testSetMergeConditions(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	ctx := t.Context()
+	mustSet(t, st, "k", raw(`{"a":1}`))
+	mustSet(t, st, "k", raw(`{"a":2}`))
+	wantErr(t, st.Set(ctx, "k", raw(`{"b":1}`), storage.Merge(), storage.IfVersion(1)), storage.ErrConflict, "Set Merge IfVersion(1)")
+	wantEntry(t, st, "k", `{"a":2}`, 2)
+	noErr(t, st.Set(ctx, "k", raw(`{"b":1}`), storage.Merge(), storage.IfVersion(2)), "Set Merge IfVersion(2)")
+	wantEntry(t, st, "k", `{"a":2,"b":1}`, 3)
+	wantErr(t, st.Set(ctx, "missing", raw(`{"b":1}`), storage.Merge(), storage.IfVersion(1)), storage.ErrConflict, "Set Merge IfVersion of a missing key")
+	wantMissing(t, st, "missing")
+	wantErr(t, st.Set(ctx, "k", raw(`{"c":1}`), storage.Merge(), storage.NoOverwrite()), storage.ErrInvalidOption, "Set Merge NoOverwrite")
+	wantErr(t, st.Set(ctx, "k", raw(`{"c":`), storage.Merge()), storage.ErrInvalidValue, "Set Merge of invalid JSON")
+	wantEntry(t, st, "k", `{"a":2,"b":1}`, 3)
+}
+
+// testSetMergeRace: merges of different members of one key, at the same
+// time, all land: none is lost to another's read-modify-write. A merge that
+// runs in a transaction may end in ErrTxConflict; it is retried, as a
+// caller would.
+func testSetMergeRace(t *testing.T, s *suite) {
+	st := s.newStore(t)
+	mustSet(t, st, "k", raw(`{"start":true}`))
+	const n = 8
+	errs := race(n, func(i int) error {
+		var err error
+		for range 50 {
+			err = st.Set(t.Context(), "k", map[string]any{fmt.Sprintf("m%d", i): i}, storage.Merge())
+			if !errors.Is(err, storage.ErrTxConflict) {
+				return err
+			}
+		}
+		return err
+	})
+	want := map[string]any{"start": true}
+	for i, err := range errs {
+		noErr(t, err, fmt.Sprintf("goroutine %d", i))
+		want[fmt.Sprintf("m%d", i)] = i
+	}
+	b, err := json.Marshal(want)
+	noErr(t, err, "marshal")
+	wantEntry(t, st, "k", string(b), n+1)
 }

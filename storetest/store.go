@@ -118,7 +118,7 @@ func testOptionsInvalid(t *testing.T, s *suite) {
 		ifVer2  = storage.IfVersion(2)
 		invalid = map[string][][]storage.Option{
 			"Get":         {{noOver}, {ifVer}, {merge}, {atomic}, {md}, {nsOpt, ns2}},
-			"Set":         {{merge}, {atomic}, {ifVer, ifVer2}, {noOver, noOver}, {md, md}, {nsOpt, nsOpt}},
+			"Set":         {{merge, noOver}, {merge, merge}, {atomic}, {ifVer, ifVer2}, {noOver, noOver}, {md, md}, {nsOpt, nsOpt}},
 			"Delete":      {{noOver}, {merge}, {atomic}, {md}, {ifVer, ifVer}},
 			"Has":         {{noOver}, {ifVer}, {merge}, {atomic}, {md}, {nsOpt, nsOpt}},
 			"GetMany":     {{noOver}, {ifVer}, {merge}, {atomic}, {md}},

@@ -216,6 +216,9 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 	if c.noOverwr {
 		opts = append(opts, storage.NoOverwrite())
 	}
+	if c.merge {
+		opts = append(opts, storage.Merge())
+	}
 	if c.ifVersion > 0 {
 		opts = append(opts, storage.IfVersion(c.ifVersion))
 	}

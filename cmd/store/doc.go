@@ -15,7 +15,9 @@
 //	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
 //	                         stdin (--metadata, --no-overwrite, --if-version, --if-revision,
 //	                         --ttl 10m, --expires-at TIME, --keep-ttl; an
-//	                         overwrite without these clears the expiry)
+//	                         overwrite without these clears the expiry;
+//	                         --merge: VALUE is an RFC 7396 merge patch to
+//	                         the stored value)
 //	delete KEY               delete an entry (--if-version, --if-revision)
 //	has KEY                  print true or false (exit 3 when false)
 //	meta KEY [OBJECT]        print an entry's metadata and system fields, or

@@ -57,7 +57,7 @@ type command struct {
 
 var commands = []command{
 	{"get", "KEY", "print an entry: its value, metadata, version and times", 1, 1, cmdGet},
-	{"set", "KEY [VALUE]", "store a JSON value (VALUE, or stdin when omitted or -)", 1, 2, cmdSet},
+	{"set", "KEY [VALUE]", "store a JSON value (VALUE, or stdin when omitted or -; --merge: patch the stored one)", 1, 2, cmdSet},
 	{"delete", "KEY", "delete an entry", 1, 1, cmdDelete},
 	{"has", "KEY", "print whether a key exists (exit 3 when it does not)", 1, 1, cmdHas},
 	{"meta", "KEY [OBJECT]", "print an entry's metadata, or replace it with OBJECT (--merge: patch it; - reads stdin)", 1, 2, cmdMeta},
@@ -130,7 +130,7 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.ifVersion, "if-version", 0, "set, delete, meta: only if the entry is at `VERSION`")
 	fs.Int64Var(&c.ifRevision, "if-revision", 0, "set, delete, meta: only if the entry's last change is `REVISION` (never reused, unlike versions)")
 	fs.BoolVar(&c.recursive, "recursive", false, "ns delete: delete the namespace's entries too")
-	fs.BoolVar(&c.merge, "merge", false, "meta: apply OBJECT as an RFC 7396 JSON merge patch instead of replacing")
+	fs.BoolVar(&c.merge, "merge", false, "set, meta: apply VALUE or OBJECT as an RFC 7396 JSON merge patch instead of replacing (null removes a member)")
 	fs.BoolVar(&c.all, "all", false, "clear: every namespace")
 	fs.StringVar(&c.from, "from", "", "copy: the source `DSN` (default: --dsn or $STORAGE_DSN)")
 	fs.StringVar(&c.to, "to", "", "copy: the target `DSN` (default: --dsn or $STORAGE_DSN)")

@@ -511,6 +511,13 @@ func TestHasMetaClear(t *testing.T) {
 	}
 	runCLI(t, env, "", "meta", "missing").want(t, exitNotFound)
 
+	// set --merge patches the value (RFC 7396).
+	runCLI(t, env, "", "set", "a", `{"m":3,"n":null}`, "--merge").want(t, exitOK)
+	if r := runCLI(t, env, "", "get", "a", "--json").want(t, exitOK); !strings.Contains(r.stdout, `"m": 3`) || strings.Contains(r.stdout, `"n"`) {
+		t.Errorf("after set --merge: %s", r.stdout)
+	}
+	runCLI(t, env, "", "set", "a", `{"x":1}`, "--merge", "--no-overwrite").want(t, exitUsage)
+
 	runCLI(t, env, "", "clear", "-n", "other").want(t, exitOK)
 	runCLI(t, env, "", "has", "b", "-n", "other").want(t, exitNotFound)
 	runCLI(t, env, "", "has", "a").want(t, exitOK)

@@ -198,6 +198,16 @@ func TestEntryLifecycle(t *testing.T) {
 			b.get("/console/entry/new"+q("ns", "people")).want(t, http.StatusOK, "New entry")
 			b.post("/console/entry/save", url.Values{"ns": {"people"}, "key": {"ada"}, "version": {"0"},
 				"value": {`{"name":"Ada","age":36}`}, "metadata": {`{"source":"console"}`}}).want(t, http.StatusSeeOther)
+			// The metadata goes to the store as typed and is checked there,
+			// as a value is: a duplicate member is refused, not silently
+			// collapsed to its last occurrence.
+			b.post("/console/entry/save", url.Values{"ns": {"people"}, "key": {"dup"}, "version": {"0"},
+				"value": {`1`}, "metadata": {`{"owner":"ada","owner":"eve"}`}}).want(t, http.StatusBadRequest, "duplicate object key")
+			if ok, _ := e.inner.Has(t.Context(), "dup", storage.InNamespace("people")); ok {
+				t.Fatal("an entry with invalid metadata was written")
+			}
+			b.post("/console/entry/save", url.Values{"ns": {"people"}, "key": {"dup"}, "version": {"0"},
+				"value": {`1`}, "metadata": {`[1]`}}).want(t, http.StatusBadRequest, "must be a JSON object")
 			// Create-only: the same key again is a conflict, not an overwrite.
 			b.post("/console/entry/save", url.Values{"ns": {"people"}, "key": {"ada"}, "version": {"0"},
 				"value": {`{"name":"Impostor"}`}}).want(t, http.StatusConflict, "already exists")

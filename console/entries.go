@@ -138,20 +138,20 @@ func (h *Handler) newEntry(w http.ResponseWriter, r *http.Request, ss *session) 
 }
 
 // parseEntryForm reads the value (any JSON) and the metadata (a JSON
-// object, or empty for none) of the entry form.
-func parseEntryForm(value, metadata string) (json.RawMessage, map[string]any, error) {
+// object, or empty for none) of the entry form. Both go to the store as
+// typed (json.RawMessage), which checks them once, as it checks values.
+func parseEntryForm(value, metadata string) (json.RawMessage, json.RawMessage, error) {
 	if !json.Valid([]byte(value)) {
 		return nil, nil, errors.New("the value is not valid JSON")
 	}
-	md := map[string]any{}
-	if strings.TrimSpace(metadata) != "" {
-		dec := json.NewDecoder(strings.NewReader(metadata))
-		dec.UseNumber()
-		if err := dec.Decode(&md); err != nil || dec.More() || md == nil {
-			return nil, nil, errors.New("the metadata must be a JSON object")
-		}
+	md := strings.TrimSpace(metadata)
+	if md == "" {
+		return json.RawMessage(value), json.RawMessage(`{}`), nil
 	}
-	return json.RawMessage(value), md, nil
+	if !json.Valid([]byte(md)) || md[0] != '{' {
+		return nil, nil, errors.New("the metadata must be a JSON object")
+	}
+	return json.RawMessage(value), json.RawMessage(md), nil
 }
 
 // saveEntry writes the entry form: a new entry only if the key is free

@@ -271,14 +271,25 @@ func (p pgQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
 }
 
 func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
-	rs, err := p.q.GetEntries(ctx, pgdb.GetEntriesParams{Namespace: ns, Keys: keys, Now: now})
+	// Scanned here rather than by pgdb.GetEntries, which allocates a row
+	// per result.
+	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, keys, now, ns)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]row, len(rs))
-	for i, r := range rs {
-		out[i] = row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
-			CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), ExpiresAt: fromOptTime(r.ExpiresAt)}
+	out := make([]row, 0, len(keys))
+	var (
+		r   row
+		exp *time.Time
+	)
+	_, err = pgx.ForEachRow(rows, []any{&r.Key, &r.Value, &r.Metadata, &r.Version, &r.CreatedAt, &r.UpdatedAt, &exp, &r.Revision, &r.CreateRevision}, func() error {
+		r.CreatedAt, r.UpdatedAt, r.ExpiresAt = utc(r.CreatedAt), utc(r.UpdatedAt), fromOptTime(exp)
+		out = append(out, r)
+		r.Value, r.Metadata, exp = nil, nil, nil // each row its own slices
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -636,17 +636,32 @@ func jsonItems(items []batchItem) string {
 }
 
 func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
-	rs, err := s.q.GetEntries(ctx, sqlitedb.GetEntriesParams{Namespace: ns, Keys: jsonKeysExact(keys), Now: micros(now)})
+	// Scanned here rather than by sqlitedb.GetEntries, which allocates a
+	// row per result.
+	rows, err := s.db.QueryContext(ctx, sqlitedb.GetEntriesSQL, ns, jsonKeysExact(keys), micros(now))
 	if err != nil {
 		return nil, err
 	}
-	out := make([]row, len(rs))
-	for i, r := range rs {
-		out[i] = row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
-			Revision: r.Revision, CreateRevision: r.CreateRevision,
-			CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}
+	defer func() { _ = rows.Close() }()
+	out := make([]row, 0, len(keys))
+	var (
+		value, md        string
+		created, updated int64
+		exp              *int64
+		r                row
+	)
+	for rows.Next() {
+		if err := rows.Scan(&r.Key, &value, &md, &r.Version, &created, &updated, &exp, &r.Revision, &r.CreateRevision); err != nil {
+			return nil, err
+		}
+		r.Value, r.Metadata = textBytes(value), textBytes(md)
+		r.CreatedAt, r.UpdatedAt, r.ExpiresAt = fromMicros(created), fromMicros(updated), fromOptMicros(exp)
+		out = append(out, r)
 	}
-	return out, nil
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return out, rows.Err()
 }
 
 // upsertEntries gives the items the revisions after the counter, in their

@@ -166,15 +166,21 @@ func (q *Queries) DeleteEntryIf(ctx context.Context, arg DeleteEntryIfParams) (D
 const getEntries = `-- name: GetEntries :many
 
 SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
-FROM entries e
-JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = $1 AND e.key = ANY($2::text[]) AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
+FROM namespaces n
+CROSS JOIN unnest($1::text[]) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
+    FROM entries e
+    WHERE e.namespace_id = n.id AND e.key = k.key AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz)
+    OFFSET 0
+) e
+WHERE n.name = $3
 `
 
 type GetEntriesParams struct {
-	Namespace string
 	Keys      []string
 	Now       time.Time
+	Namespace string
 }
 
 type GetEntriesRow struct {
@@ -190,8 +196,14 @@ type GetEntriesRow struct {
 }
 
 // Batches: one statement whatever the number of keys.
+// GetEntries looks each key up in the primary key (the LATERAL subquery,
+// kept apart by OFFSET 0, is a parameterized index scan per key). With
+// e.key = ANY(@keys), PostgreSQL's plan depends on its statistics: on a
+// table loaded since its last ANALYZE it scanned the whole namespace and
+// filtered (40 ms instead of 0.4 for 100 keys of 10,000). A key given
+// twice is read twice; the callers collect rows by key.
 func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEntriesRow, error) {
-	rows, err := q.db.Query(ctx, getEntries, arg.Namespace, arg.Keys, arg.Now)
+	rows, err := q.db.Query(ctx, getEntries, arg.Keys, arg.Now, arg.Namespace)
 	if err != nil {
 		return nil, err
 	}

@@ -235,11 +235,23 @@ SELECT count(*) FROM d;
 
 -- Batches: one statement whatever the number of keys.
 
+-- GetEntries looks each key up in the primary key (the LATERAL subquery,
+-- kept apart by OFFSET 0, is a parameterized index scan per key). With
+-- e.key = ANY(@keys), PostgreSQL's plan depends on its statistics: on a
+-- table loaded since its last ANALYZE it scanned the whole namespace and
+-- filtered (40 ms instead of 0.4 for 100 keys of 10,000). A key given
+-- twice is read twice; the callers collect rows by key.
 -- name: GetEntries :many
 SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
-FROM entries e
-JOIN namespaces n ON n.id = e.namespace_id
-WHERE n.name = @namespace AND e.key = ANY(@keys::text[]) AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz);
+FROM namespaces n
+CROSS JOIN unnest(@keys::text[]) AS k(key)
+CROSS JOIN LATERAL (
+    SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
+    FROM entries e
+    WHERE e.namespace_id = n.id AND e.key = k.key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
+    OFFSET 0
+) e
+WHERE n.name = @namespace;
 
 -- Expiries travel as unix microseconds, 0 for none; keeps are the
 -- items' keep_ttl flags (the stored expiry is read in the SELECT). The

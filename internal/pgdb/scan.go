@@ -1,0 +1,7 @@
+package pgdb
+
+// GetEntriesSQL is the statement of GetEntries ($1 the keys, $2 now, $3
+// the namespace), for a caller that scans its rows into its own values:
+// GetEntries allocates a row per result (sqlc's loop variable escapes),
+// which a batch read of many keys pays for each key.
+const GetEntriesSQL = getEntries

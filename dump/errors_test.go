@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -234,6 +236,45 @@ func TestImportCancelled(t *testing.T) {
 			res, err := dump.Import(context.Background(), s, bytes.NewReader(whole), dump.ImportOptions{})
 			if err != nil || int64(res.Unchanged) != ie.Committed.Entries || size(t, s) != 120 {
 				t.Fatalf("resume: %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+// cancelAtEOF is an input that ends when the run is interrupted, as a pipe
+// does when Ctrl-C ends the program feeding it: it cancels, then reports
+// the end of the input.
+type cancelAtEOF struct {
+	r      io.Reader
+	cancel context.CancelFunc
+}
+
+func (c cancelAtEOF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestImportInterruptedInput: an input that ends because the import was
+// interrupted is reported as the interruption (context.Canceled), not as
+// a truncated file, whether it ended after the header or before it.
+func TestImportInterruptedInput(t *testing.T) {
+	f := newFixture(t)
+	for _, lines := range []int{0, 5} {
+		t.Run(fmt.Sprint(lines, " lines"), func(t *testing.T) {
+			s := teststore.Open(t, backends[0].DSN(t))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			in := ""
+			if lines > 0 {
+				in = strings.Join(f.lines[:lines], "\n") + "\n"
+			}
+			_, err := dump.Import(ctx, s, cancelAtEOF{strings.NewReader(in), cancel}, dump.ImportOptions{BatchSize: 16})
+			var ie *dump.ImportError
+			if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) || errors.Is(err, dump.ErrTruncated) {
+				t.Fatalf("error %v, want an *ImportError wrapping context.Canceled and not ErrTruncated", err)
 			}
 		})
 	}

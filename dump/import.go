@@ -228,6 +228,11 @@ func (im *importer) fail(line int64, err error) error {
 
 func (im *importer) run(ctx context.Context) error {
 	hdrLine, err := im.lr.next()
+	if cerr := ctx.Err(); cerr != nil && err != nil {
+		// The input ended because the run was interrupted (Ctrl-C ends
+		// the program that feeds a pipe too): say so, not "truncated".
+		return im.fail(0, cerr)
+	}
 	if errors.Is(err, io.EOF) {
 		return im.fail(0, fmt.Errorf("%w: the file is empty", ErrTruncated))
 	}
@@ -244,6 +249,9 @@ func (im *importer) run(ctx context.Context) error {
 			return im.abort(ctx, 0, err)
 		}
 		raw, err := im.lr.next()
+		if cerr := ctx.Err(); cerr != nil && err != nil {
+			return im.abort(ctx, 0, cerr) // interrupted, as above
+		}
 		if errors.Is(err, io.EOF) {
 			// Commit what was read: it is valid, and rerunning with the
 			// whole file skips it as identical.

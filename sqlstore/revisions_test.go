@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mycelia-kernel/storage"
 )
 
@@ -485,5 +487,72 @@ func TestWriteGivenUpNeverRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// slowBatchTracer delays the batches (a write after the revision lock)
+// that write a key "given-up…" before pgx sends them: the server's wait for the lock then begins that much
+// after the lock_timeout was computed from the caller's deadline, as when a
+// loaded machine or a statement's preparation delays the batch.
+type slowBatchTracer struct{ delay time.Duration }
+
+func (slowBatchTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (slowBatchTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (t slowBatchTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	for _, q := range d.Batch.QueuedQueries {
+		for _, a := range q.Arguments {
+			if s, ok := a.(string); ok && strings.HasPrefix(s, "given-up") {
+				time.Sleep(t.delay)
+				return ctx
+			}
+		}
+	}
+	return ctx
+}
+func (slowBatchTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (slowBatchTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// TestWriteGivenUpNeverRunsWhenLate is TestWriteGivenUpNeverRuns when the
+// batch reaches the server late (CI failed so, on a loaded machine: "the
+// given-up Set ran after all"): the server's lock_timeout then runs out
+// after the caller's deadline. A client that stopped waiting at its
+// deadline left the server waiting; pgx's cancel request for it then raced
+// with the holder's rollback, and when it lost, the server took the lock
+// and committed the write. The race is lost only now and then on an idle
+// machine; TestRevDBWaitsForTheServerPastTheDeadline checks the cause
+// deterministically.
+func TestWriteGivenUpNeverRunsWhenLate(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, newPGSchema(t), withPgxTracer(slowBatchTracer{delay: 200 * time.Millisecond}))
+	defer s.Close()
+	if err := s.Set(ctx, "warm", 0); err != nil { // statements prepared
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Set(ctx, "held", i); err != nil {
+			t.Fatal(err)
+		}
+		short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		key := fmt.Sprintf("given-up%d", i)
+		t0 := time.Now()
+		err = s.Set(short, key, 1)
+		t.Logf("Set: %v after %v", err, time.Since(t0))
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Set while the lock is held: %v, want context.DeadlineExceeded", err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if ok, err := s.Has(ctx, key); err != nil || ok {
+			t.Fatalf("the given-up Set ran after all: %v %v", ok, err)
+		}
 	}
 }

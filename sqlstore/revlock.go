@@ -97,15 +97,46 @@ type revDB struct{ db pgBatcher }
 
 var _ pgdb.DBTX = revDB{}
 
-func (r revDB) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
+// send queues the lock and the statement. The batch runs under wireContext
+// (the caller's context with a grace after its deadline), so the server's
+// lock_timeout, not the client's deadline, ends a wait for a lock: done
+// must be called once the batch's results are read.
+func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchResults, done func()) {
 	timeout := "0"
+	wctx, done := ctx, func() {}
 	if d, ok := ctx.Deadline(); ok {
 		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
+		wctx, done = wireContext(ctx, d)
 	}
 	b := &pgx.Batch{}
 	b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
 	b.Queue(sql, args...)
-	return r.db.SendBatch(ctx, b)
+	return r.db.SendBatch(wctx, b), done
+}
+
+// lockGrace is how long after the caller's deadline a write waits for the
+// server's answer. The lock_timeout is the time left when the batch is
+// queued, counted by the server from when its wait begins: later than the
+// deadline by however long the batch took to reach the server (a pool
+// acquire, a statement's preparation, a loaded machine). A client that
+// gave up at its own deadline would leave a server backend still waiting,
+// which then gets the lock (the holder ends), runs the write and commits
+// it: a write reported as failed that happened. Waiting for the server's
+// verdict closes that window for every server that answers within the
+// grace; past it the connection is dropped, as before.
+const lockGrace = time.Second
+
+// wireContext is ctx, but its deadline is d+lockGrace: the caller's
+// deadline does not end the batch (the server's lock_timeout does), while
+// a cancellation of ctx still does, at once.
+func wireContext(ctx context.Context, d time.Time) (context.Context, func()) {
+	w, cancel := context.WithDeadline(context.WithoutCancel(ctx), d.Add(lockGrace))
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cancel()
+		}
+	})
+	return w, func() { stop(); cancel() }
 }
 
 // lockErr is the error of the lock statement: the context's error when the
@@ -135,7 +166,8 @@ func lockErr(ctx context.Context, err error) error {
 const lockErrSlack = 50 * time.Millisecond
 
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br := r.send(ctx, sql, args)
+	br, done := r.send(ctx, sql, args)
+	defer done()
 	if _, err := br.Exec(); err != nil {
 		return pgconn.CommandTag{}, lockErr(ctx, errors.Join(err, br.Close()))
 	}
@@ -147,15 +179,19 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br := r.send(ctx, sql, args)
+	br, done := r.send(ctx, sql, args)
 	if _, err := br.Exec(); err != nil {
-		return nil, lockErr(ctx, errors.Join(err, br.Close()))
+		err = errors.Join(err, br.Close())
+		done()
+		return nil, lockErr(ctx, err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, lockErr(ctx, errors.Join(err, br.Close()))
+		err = errors.Join(err, br.Close())
+		done()
+		return nil, lockErr(ctx, err)
 	}
-	return &batchRows{Rows: rows, br: br}, nil
+	return &batchRows{Rows: rows, br: br, done: done}, nil
 }
 
 func (r revDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -168,6 +204,7 @@ func (r revDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 type batchRows struct {
 	pgx.Rows
 	br     pgx.BatchResults
+	done   func() // releases the batch's wire context
 	closed bool
 	err    error
 }
@@ -179,6 +216,7 @@ func (b *batchRows) Close() {
 	b.closed = true
 	b.Rows.Close()
 	b.err = b.br.Close()
+	b.done()
 }
 
 func (b *batchRows) Err() error {

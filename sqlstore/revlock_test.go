@@ -1,0 +1,94 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ctxBatcher is a pgBatcher that records the context of each batch and
+// answers every statement with the error of that context once it ends:
+// what pgx does with a server that never answers.
+type ctxBatcher struct{ got chan context.Context }
+
+func (ctxBatcher) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errors.New("unused")
+}
+func (ctxBatcher) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return nil, errors.New("unused")
+}
+func (ctxBatcher) QueryRow(context.Context, string, ...any) pgx.Row { return nil }
+func (b ctxBatcher) SendBatch(ctx context.Context, _ *pgx.Batch) pgx.BatchResults {
+	b.got <- ctx
+	return waitResults{ctx}
+}
+
+type waitResults struct{ ctx context.Context }
+
+func (w waitResults) Exec() (pgconn.CommandTag, error) {
+	<-w.ctx.Done()
+	return pgconn.CommandTag{}, w.ctx.Err()
+}
+func (w waitResults) Query() (pgx.Rows, error) { <-w.ctx.Done(); return nil, w.ctx.Err() }
+func (w waitResults) QueryRow() pgx.Row        { return nil }
+func (waitResults) Close() error               { return nil }
+
+// TestRevDBWaitsForTheServerPastTheDeadline: the batch of a write (the
+// revision lock, then the statement) is not abandoned at the caller's
+// deadline, when the server may still be waiting for the lock and would
+// run the write after the caller was told it failed (CI: "the given-up
+// Set ran after all"), but at most lockGrace after it; a cancellation
+// ends it at once.
+func TestRevDBWaitsForTheServerPastTheDeadline(t *testing.T) {
+	b := ctxBatcher{got: make(chan context.Context, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	d, _ := ctx.Deadline()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := revDB{b}.Exec(ctx, "SELECT 1")
+		done <- err
+	}()
+	wctx := <-b.got
+	wd, ok := wctx.Deadline()
+	if !ok || wd.Before(d.Add(lockGrace)) {
+		t.Fatalf("the batch's deadline is %v (ok %v), want the caller's plus lockGrace, %v", wd, ok, d.Add(lockGrace))
+	}
+	<-ctx.Done()
+	select {
+	case err := <-done:
+		t.Fatalf("the write gave up at the caller's deadline: %v", err)
+	case <-time.After(lockGrace / 2):
+	}
+	err := <-done
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want context.DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el > 50*time.Millisecond+lockGrace+time.Second {
+		t.Fatalf("the write waited %v", el)
+	}
+
+	// A cancellation is passed on at once.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Hour)
+	go func() {
+		_, err := revDB{b}.Exec(ctx2, "SELECT 1")
+		done <- err
+	}()
+	<-b.got
+	cancel2()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled write still waits")
+	}
+}
+
+func (waitResults) Tx() pgx.Tx { return nil }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -27,8 +28,8 @@ import (
 // {"g": i mod Size/10, "t": "t" + g as 7 digits, "pad": ~200 B}: g and t
 // have groups of 10 equal values, and the keys (ixKey) are not in g's order.
 // The engine declares g and t (storage.WithIndexes). The baseline's table
-// raw_entries has the engine's columns and primary key, a copy of the
-// namespace's rows, and one index per field on (namespace_id, the field as
+// raw_entries has the engine's columns and primary key (raw_sqlite.go,
+// raw_pg.go), a copy of the namespace's rows, no trigger, and one index per field on (namespace_id, the field as
 // one writes it by hand, key): SQLite value ->> '$.g', PostgreSQL
 // ((value ->> 'g')::float8) and ((value ->> 't') COLLATE "C"). Its
 // statements know the namespace id, are prepared once and kept (SQLite
@@ -36,7 +37,8 @@ import (
 // columns and apply the same limit (one row more than the page, as the
 // engine does). Ties of a sort are broken by ascending key on both sides,
 // as the contract says. Before measuring, each workload's engine and raw
-// answers are compared (the same keys in the same order).
+// answers are compared (the same keys in the same order). The write
+// workloads (ixWrites) run last.
 
 // IndexNamespace is the namespace of the declared-index comparison.
 const IndexNamespace = "ix"
@@ -45,6 +47,7 @@ const IndexNamespace = "ix"
 var IndexWorkloads = []string{
 	"ix/eq-number", "ix/eq-string", "ix/range-sort-asc-20", "ix/range-sort-desc-20",
 	"ix/eq-sort-key-20", "ix/sort-desc-20", "ix/startsWith-sort-20",
+	"ix/set-overwrite", "ix/setMany-1000-overwrite", "ix/setMany-1000-new",
 }
 
 func ixKey(i int) string { return fmt.Sprintf("k%08d", (i*7919)%100_000_000) }
@@ -286,22 +289,15 @@ func RunIndexes(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.logf("  loaded %d entries in %s", cfg.Size, time.Since(start).Round(time.Millisecond))
 	var nsID int64
 	var raw ixRaw
+	var rawW Raw // the writes of the baseline (raw_sqlite.go, raw_pg.go)
 	ddl := []string{}
 	if cfg.Dialect == "sqlite" {
-		ddl = append(ddl,
-			`CREATE TABLE raw_entries (namespace_id INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, metadata BLOB NOT NULL,
-				version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (namespace_id, key))`,
-			`INSERT INTO raw_entries SELECT namespace_id, key, value, metadata, version, created_at, updated_at FROM entries
-				WHERE namespace_id = (SELECT id FROM namespaces WHERE name = '`+IndexNamespace+`')`,
+		ddl = append(ddl, sqliteRawTable, sqliteRawCopy,
 			`CREATE INDEX raw_g ON raw_entries (namespace_id, value ->> '$.g', key)`,
 			`CREATE INDEX raw_t ON raw_entries (namespace_id, value ->> '$.t', key)`,
 			`ANALYZE`)
 	} else {
-		ddl = append(ddl,
-			`CREATE TABLE raw_entries (namespace_id bigint NOT NULL, key text COLLATE "C" NOT NULL, value jsonb NOT NULL, metadata jsonb NOT NULL,
-				version bigint NOT NULL, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, PRIMARY KEY (namespace_id, key))`,
-			`INSERT INTO raw_entries SELECT namespace_id, key, value, metadata, version, created_at, updated_at FROM entries
-				WHERE namespace_id = (SELECT id FROM namespaces WHERE name = '`+IndexNamespace+`')`,
+		ddl = append(ddl, pgRawTable, pgRawCopy,
 			`CREATE INDEX raw_g ON raw_entries (namespace_id, ((value ->> 'g')::float8), key)`,
 			`CREATE INDEX raw_t ON raw_entries (namespace_id, ((value ->> 't') COLLATE "C"), key)`,
 			`VACUUM ANALYZE raw_entries`, `VACUUM ANALYZE entries`)
@@ -330,6 +326,10 @@ func RunIndexes(ctx context.Context, cfg Config) (*Report, error) {
 		if raw, err = openIxRawSQLite(ctx, path, nsID); err != nil {
 			return nil, err
 		}
+		if rawW, err = OpenRawSQLite(ctx, path, IndexNamespace); err != nil {
+			raw.close()
+			return nil, err
+		}
 	} else {
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
@@ -346,8 +346,13 @@ func RunIndexes(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		raw = &ixRawPG{pool: pool, nsID: nsID}
+		if rawW, err = OpenRawPG(ctx, dsn, IndexNamespace); err != nil {
+			raw.close()
+			return nil, err
+		}
 	}
 	defer raw.close()
+	defer rawW.Close()
 	rep := &Report{Config: cfg}
 	if rep.Version, err = raw.version(ctx); err != nil {
 		return nil, err
@@ -398,7 +403,95 @@ func RunIndexes(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.logf("  %s: engine %s, raw %s, engine/raw %.2f", name, dur(r.Engine), dur(r.Raw), r.Ratio())
 		rep.Results = append(rep.Results, r)
 	}
+	// The writes, after the reads (they change the values): each side
+	// writes its own table, the same keys and values.
+	for _, w := range ixWrites(st, rawW, cfg.Size, groups) {
+		if cfg.Only != nil && !cfg.Only.MatchString(w.name) {
+			continue
+		}
+		r, err := e.run(ctx, w)
+		if err != nil {
+			return rep, err
+		}
+		cfg.logf("  %s: engine %s, raw %s, engine/raw %.2f", w.name, dur(r.Engine), dur(r.Raw), r.Ratio())
+		rep.Results = append(rep.Results, r)
+	}
 	return rep, nil
+}
+
+// ixWrites are the write workloads of the comparison: Set of an existing
+// key and SetMany of 1000 existing or new keys, each value with other
+// values of both declared fields (g and t), against the baseline's upsert
+// (its first bulk method for SetMany: json_each on SQLite, unnest on
+// PostgreSQL) on raw_entries and its two indexes.
+func ixWrites(st *sqlstore.Store, raw Raw, size, groups int) []workload {
+	in := storage.InNamespace(IndexNamespace)
+	method := raw.BulkMethods()[0]
+	now := func() time.Time { return time.Now().UTC() }
+	shift := func() int { return 1 + rand.IntN(groups) }
+	fresh := map[bool]int{} // the next new key of each side
+	batch := func(isNew, engine bool) ([]string, []map[string]any) {
+		keys, vals := make([]string, 0, 1000), make([]map[string]any, 0, 1000)
+		if isNew {
+			n := fresh[engine]
+			fresh[engine] += 1000
+			for i := n; i < n+1000; i++ {
+				keys = append(keys, fmt.Sprintf("new%09d", i))
+				vals = append(vals, ixValue(i, groups))
+			}
+			return keys, vals
+		}
+		off, d := rand.IntN(max(1, size-1000)), shift()
+		for i := off; i < min(size, off+1000); i++ {
+			keys = append(keys, ixKey(i))
+			vals = append(vals, ixValue(i+d, groups))
+		}
+		return keys, vals
+	}
+	setMany := func(name string, isNew bool) workload {
+		return workload{name: name, method: method,
+			engine: side{op: func(ctx context.Context, _ int) error {
+				keys, vals := batch(isNew, true)
+				items := make([]storage.Item, len(keys))
+				for i, k := range keys {
+					items[i] = storage.Item{Key: k, Value: vals[i]}
+				}
+				res, err := st.SetMany(ctx, items, in)
+				if err == nil {
+					err = res.Err()
+				}
+				return err
+			}},
+			raw: side{op: func(ctx context.Context, _ int) error {
+				keys, vals := batch(isNew, false)
+				bs := make([][]byte, len(vals))
+				for i, v := range vals {
+					b, err := json.Marshal(v)
+					if err != nil {
+						return err
+					}
+					bs[i] = b
+				}
+				return raw.SetMany(ctx, method, keys, bs, now())
+			}}}
+	}
+	return []workload{
+		{name: "ix/set-overwrite", point: true,
+			engine: side{op: func(ctx context.Context, _ int) error {
+				i := rand.IntN(size)
+				return st.Set(ctx, ixKey(i), ixValue(i+shift(), groups), in)
+			}},
+			raw: side{op: func(ctx context.Context, _ int) error {
+				i := rand.IntN(size)
+				b, err := json.Marshal(ixValue(i+shift(), groups))
+				if err != nil {
+					return err
+				}
+				return raw.Set(ctx, ixKey(i), b, now())
+			}}},
+		setMany("ix/setMany-1000-overwrite", false),
+		setMany("ix/setMany-1000-new", true),
+	}
 }
 
 // WriteIndexMarkdown writes the declared-index comparison as Markdown:

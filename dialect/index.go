@@ -24,9 +24,9 @@ import (
 // 00009). Query joins it to entries when the sort's first field, or a field
 // the filter pins, is declared: IndexScan writes the conditions on the
 // index columns that the filter implies, IndexOrder the ORDER BY that the
-// index gives, IndexKeyset a cursor position in that order. The full filter
-// is always applied to entries too, so answers never depend on what the
-// index holds.
+// index gives, IndexKeyset a cursor position in that order. The part of
+// the filter that those conditions do not answer exactly (IndexResidual) is
+// applied to entries too, so answers never depend on what the index holds.
 
 // NoRank is PinnedRank's answer when the filter does not pin the field to
 // one type.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	sq "github.com/Masterminds/squirrel"
 
@@ -250,4 +251,78 @@ func (c *Compiler) IndexGroup(rank int64, num float64, str string) sq.Sqlizer {
 		key = c.StrKeyValue(str)
 	}
 	return sq.And{sq.Expr(ixRank + " = " + strconv.FormatInt(rank, 10)), sq.Expr(ixNum+" = ?", num), sq.Expr(ixStr+" = ?", key)}
+}
+
+// IndexResidual returns the part of filter e that the conditions
+// IndexScan(e, f) do not answer exactly: e without the leaves on f (e
+// itself, or the children of its and nodes) whose index conditions select
+// exactly the entries the leaf matches. A statement that reads the index
+// of f with those conditions applies the residual instead of e, and
+// returns the same rows without evaluating the JSON of each one again.
+//
+// A leaf is exact when the index holds what it compares: eq, and in, on
+// null, booleans and numbers; ranges on numbers; on strings, eq, in and
+// ranges where the index holds whole strings (SQLite), and eq and in with
+// strings shorter than the indexed prefix (PostgreSQL: a stored string of
+// that prefix and more has another indexed prefix); startsWith where the
+// prefix fits in the indexed one. Other leaves, and every leaf on another
+// field, are kept.
+func (c *Compiler) IndexResidual(e storage.Expr, f storage.Field) storage.Expr {
+	switch e.Kind {
+	case storage.ExprAnd:
+		var kept []storage.Expr
+		for _, ch := range e.Children {
+			if r := c.IndexResidual(ch, f); r.Kind != storage.ExprAll {
+				kept = append(kept, r)
+			}
+		}
+		switch len(kept) {
+		case 0:
+			return storage.Expr{Kind: storage.ExprAll}
+		case 1:
+			return kept[0]
+		}
+		out := e
+		out.Children = kept
+		return out
+	case storage.ExprLeaf:
+		if c.indexExact(e, f) {
+			return storage.Expr{Kind: storage.ExprAll}
+		}
+	}
+	return e
+}
+
+// indexExact reports whether IndexScan's conditions for leaf e on field f
+// select exactly the entries e matches (see IndexResidual).
+func (c *Compiler) indexExact(e storage.Expr, f storage.Field) bool {
+	if e.Field.Root != f.Root || !samePath(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
+		return false
+	}
+	n := c.j.strKeyLen()
+	point := func(s storage.Scalar) bool {
+		switch s.Kind {
+		case storage.KindNull, storage.KindBool, storage.KindNumber:
+			return true
+		case storage.KindString:
+			return n == 0 || utf8.RuneCountInString(s.Str) < n
+		}
+		return false
+	}
+	switch e.Op {
+	case storage.OpEq:
+		return point(e.Value)
+	case storage.OpIn:
+		for _, v := range e.Values {
+			if !point(v) {
+				return false
+			}
+		}
+		return true
+	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
+		return e.Value.Kind == storage.KindNumber || (e.Value.Kind == storage.KindString && n == 0)
+	case storage.OpStartsWith:
+		return c.StrKeyValue(e.Value.Str) == e.Value.Str
+	}
+	return false
 }

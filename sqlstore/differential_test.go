@@ -185,7 +185,11 @@ var (
 		"12345678901234567890", "12345678901234567891", "9007199254740993", "1E2", "0.30000000000000004", "7",
 		"1e400", "-1e400", "1e-400", "4.9e-324"}
 	genStrings = []string{"", "a", "A", "ab", "abc", "aBc", "b", "bc", "é", "e\u0301", "☃", "日本", "a%b", "a_b", "%", "_",
-		"1", "10", "zz", "\\", "'", "\"", "--", "a;b", "$x", "[0]", "x y", "\U0001F600", "ä", "true", "null"}
+		"1", "10", "zz", "\\", "'", "\"", "--", "a;b", "$x", "[0]", "x y", "\U0001F600", "ä", "true", "null",
+		// Around PostgreSQL's indexed prefix (256 characters): equal
+		// prefixes, one character more or less, multibyte characters.
+		strings.Repeat("a", 255), strings.Repeat("a", 256), strings.Repeat("a", 257), strings.Repeat("a", 256) + "b",
+		strings.Repeat("a", 300), strings.Repeat("é", 255) + "a", strings.Repeat("é", 256) + "☃", strings.Repeat("a", 255) + "☃"}
 	genFields = []string{"a", "b", "c", "s", "n", "o.x", "o.y", "o.o.z", "arr", "arr.0", "arr.1", "arr.5", "o", "missing",
 		"$key", "$version", "$metadata.m", "$metadata.t", "x-y", "é"}
 	genSortFields = []string{"a", "b", "s", "n", "o.x", "arr", "arr.0", "o", "missing", "$key", "$version", "$metadata.m"}

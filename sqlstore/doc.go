@@ -362,8 +362,13 @@
 //     order, and reads the group cut by the page's end from its start
 //     with a second statement, a seek on the group (query.go,
 //     reversedTies).
-//     The statement joins index_entries to entries by key and keeps the
-//     full filter on entries, so answers never depend on the index. Query
+//     The statement joins index_entries to entries by key and applies to
+//     entries the part of the filter that the index conditions do not
+//     answer exactly (dialect.IndexResidual): a leaf on the driving field
+//     is dropped when the index holds what it compares (eq, in, number
+//     ranges; string ranges on SQLite; on PostgreSQL strings shorter than
+//     the indexed prefix, and startsWith with a prefix that fits in it),
+//     every other leaf is rechecked, so answers never depend on the index. Query
 //     and Count name the namespace id and field id as literals; both are
 //     cached by name and checked in the statement (nsid.go). Declaring a
 //     field fills its rows in the transaction that records it, holding

@@ -120,3 +120,67 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// TestIndexedStringsAtThePrefixLength: filters a declared index answers
+// without rechecking the entries (dialect.IndexResidual) keep their answers
+// for strings one character either side of PostgreSQL's indexed prefix (256
+// characters), where a stored string's indexed prefix equals a shorter
+// filter value, and for values of other types in the same field.
+func TestIndexedStringsAtThePrefixLength(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			in := storage.InNamespace("p")
+			if err := s.CreateNamespace(ctx, "p", storage.WithIndexes("v")); err != nil {
+				t.Fatal(err)
+			}
+			x := func(n int) string { return strings.Repeat("x", n) }
+			vals := map[string]any{"k255": x(255), "k256": x(256), "k257": x(257), "k256a": x(256) + "a",
+				"k255e": x(255) + "é", "k256e": x(256) + "é", "kn": 256, "kt": true, "knull": nil, "ks": "x"}
+			for k, v := range vals {
+				if err := s.Set(ctx, k, map[string]any{"v": v}, in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				name string
+				f    storage.Filter
+				want []string
+			}{
+				{"eq 255", storage.Eq("v", x(255)), []string{"k255"}},
+				{"eq 256", storage.Eq("v", x(256)), []string{"k256"}},
+				{"eq 257", storage.Eq("v", x(257)), []string{"k257"}},
+				{"eq 255+é", storage.Eq("v", x(255)+"é"), []string{"k255e"}},
+				{"in 255 256", storage.In("v", x(255), x(256)), []string{"k255", "k256"}},
+				{"in mixed", storage.In("v", x(256), 256, true), []string{"k256", "kn", "kt"}},
+				{"eq number", storage.Eq("v", 256), []string{"kn"}},
+				{"eq null", storage.Eq("v", nil), []string{"knull"}},
+				{"eq string of a number", storage.Eq("v", "256"), nil},
+				{"startsWith 255", storage.StartsWith("v", x(255)), []string{"k255", "k255e", "k256", "k256a", "k256e", "k257"}},
+				{"startsWith 256", storage.StartsWith("v", x(256)), []string{"k256", "k256a", "k256e", "k257"}},
+				{"startsWith 257", storage.StartsWith("v", x(257)), []string{"k257"}},
+				{"range 256", storage.And(storage.Gte("v", x(256)), storage.Lt("v", x(257))), []string{"k256", "k256a"}},
+				{"gt number", storage.Gt("v", 255), []string{"kn"}},
+				{"eq 256 and key", storage.And(storage.Eq("v", x(256)), storage.StartsWith("$key", "k2")), []string{"k256"}},
+			} {
+				res, err := s.Query(ctx, tc.f, in)
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				var got []string
+				for _, e := range res.Entries {
+					got = append(got, e.Key)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("%s: keys %v, want %v", tc.name, got, tc.want)
+				}
+				n, err := s.Count(ctx, in, storage.Where(tc.f))
+				if err != nil || n != int64(len(tc.want)) {
+					t.Errorf("%s: Count = %d, %v; want %d", tc.name, n, err, len(tc.want))
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -39,6 +40,11 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			n := 20000
 			if raceEnabled {
 				n = 5000
+			}
+			// STORAGE_TEST_INDEX_ROWS sets another size (a multiple of
+			// 5000), to look at the plans of a bigger namespace.
+			if v, err := strconv.Atoi(os.Getenv("STORAGE_TEST_INDEX_ROWS")); err == nil && v > 0 {
+				n = v
 			}
 			for _, nsName := range []string{"idx", "other"} {
 				items := make([]storage.Item, 0, 5000)
@@ -126,6 +132,8 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				{"SortAscString", storage.All(), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
 				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false},
 				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
+				{"StartsWithSortNarrow", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Asc("profile.name")}, true, false},
+				{"StartsWithSortNarrowDesc", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Desc("profile.name")}, true, false},
 			}
 			resolve := func(t *testing.T, opts []storage.Option) (storage.CallOptions, nsInfo) {
 				t.Helper()
@@ -201,8 +209,8 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 						t.Errorf("no cursor after a full page of %d matches", tc.want)
 					}
 					for page, popts := range pages {
-						text, q := explain(t, tc.f, popts, false)
-						t.Logf("%s plan:\n%s", page, text)
+						text, q := explain(t, tc.f, popts, s.Dialect() == "postgres" && os.Getenv("STORAGE_TEST_EXPLAIN_ANALYZE") != "")
+						t.Logf("%s plan:\n%s\nSQL: %s", page, text, q)
 						if tc.seek {
 							if s.Dialect() == "postgres" {
 								analyzed, _ := explain(t, tc.f, popts, true)

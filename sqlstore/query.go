@@ -258,16 +258,20 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 	}
 	ns := o.Namespace.Name
 	c := x.compiler()
-	where, err := c.Where(o.Filter)
-	if err != nil {
+	if _, err := c.Where(o.Filter); err != nil {
 		return 0, x.s.fail(op, ns, "", err)
 	}
 	var n int64
 	now := x.s.now()
 	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
 		b := sq.Select("count(*)").From("entries")
-		if d, ok := chooseIndex(c, o.Filter, nil, nsi); ok {
+		d, ok := chooseIndex(c, o.Filter, nil, nsi)
+		if ok {
 			b = d.join(c, b, nsi.id)
+		}
+		where, err := c.Where(d.residual(c, o.Filter, ok))
+		if err != nil {
+			return false, err
 		}
 		q, args, err := b.Where(dialect.NamespaceCond(nsi.id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).
 			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
@@ -376,7 +380,8 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 		return b, nil, nil, "", sel, err
 	}
 	c := x.compiler()
-	where, err := c.Where(e)
+	d, driven := chooseIndex(c, e, o.SortFields, nsi)
+	where, err := c.Where(d.residual(c, e, driven))
 	if err != nil {
 		return b, nil, nil, "", sel, err
 	}
@@ -393,7 +398,6 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 		}
 		return " ASC"
 	}
-	d, driven := chooseIndex(c, e, o.SortFields, nsi)
 	bySort := driven && d.sort // the index gives the order of the first sort field
 	// The index gives the key order after the sort's first field, or
 	// wholly when the filter pins it to one point.
@@ -797,6 +801,17 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 		b = b.Where(d.conds)
 	}
 	return b
+}
+
+// residual is the part of filter e that a statement driven by d
+// (driven) must still apply to entries: all of it when no index drives
+// it, else what the index conditions do not answer exactly
+// (dialect.IndexResidual).
+func (d indexDrive) residual(c *dialect.Compiler, e storage.Expr, driven bool) storage.Expr {
+	if !driven {
+		return e
+	}
+	return c.IndexResidual(e, d.field)
 }
 
 // indexTable is index_entries as the statements that join it name it.

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage/bench"
+	"github.com/mycelia-kernel/storage/internal/cmdline"
 )
 
 func main() {
@@ -73,7 +74,21 @@ func run() error {
 	soak := flag.Duration("soak", 0, "instead of the benchmarks: a soak run of this length on a SQLite file (mixed load, a reader holding snapshots), sampled every -soak-every")
 	soakEvery := flag.Duration("soak-every", time.Minute, "sampling interval of -soak")
 	indexes := flag.Bool("indexes", false, "instead of the matrix: the declared-index comparison (issue 13) at -sizes (default 100000), written to bench/results/<date>-indexes.md")
-	flag.Parse()
+	version := flag.Bool("version", false, "print the version and exit")
+	// A mistake in the flags prints one line and the usage line, as the
+	// other binaries do; -h prints the whole help.
+	flag.CommandLine.Init("storebench", flag.ContinueOnError)
+	flag.CommandLine.Usage = func() {}
+	if err := flag.CommandLine.Parse(os.Args[1:]); err != nil {
+		os.Exit(cmdline.ParseFailed(err, flag.CommandLine, func() {
+			fmt.Fprintln(flag.CommandLine.Output(), "Usage: storebench [flags]\n\nFlags:")
+			flag.PrintDefaults()
+		}, "usage: storebench [flags]; storebench -h for help"))
+	}
+	if *version {
+		fmt.Println(cmdline.Version("storebench"))
+		return nil
+	}
 	if *soak > 0 {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()

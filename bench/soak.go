@@ -34,6 +34,9 @@ type SoakConfig struct {
 	// transaction (a WAL snapshot) open before it starts another
 	// (default 5 s).
 	Snapshot time.Duration
+	// Retention is the change log's window (sqlstore.WithRetention); the
+	// zero value is sqlstore.DefaultRetention.
+	Retention sqlstore.Retention
 }
 
 // SoakSample is one sample of a soak run.
@@ -49,6 +52,7 @@ type SoakSample struct {
 	Errors     int64         // failed operations in the interval
 	LastError  string        // the last of them
 	Entries    int64         // Status().Size
+	LogChanges int64         // changes in the change log: Status().Revision - OldestRevision + 1
 	Goroutines int
 }
 
@@ -105,7 +109,11 @@ func Soak(ctx context.Context, cfg SoakConfig, sample func(SoakSample)) error {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	path := filepath.Join(dir, "soak.db")
-	s, err := sqlstore.Open(ctx, "sqlite:"+path)
+	var opts []sqlstore.Option
+	if cfg.Retention != (sqlstore.Retention{}) {
+		opts = append(opts, sqlstore.WithRetention(cfg.Retention))
+	}
+	s, err := sqlstore.Open(ctx, "sqlite:"+path, opts...)
 	if err != nil {
 		return err
 	}
@@ -218,6 +226,7 @@ func Soak(ctx context.Context, cfg SoakConfig, sample func(SoakSample)) error {
 		}
 		if st, err := s.Status(context.WithoutCancel(ctx)); err == nil {
 			smp.Entries = st.Size
+			smp.LogChanges = st.Revision - st.OldestRevision + 1
 		}
 		sample(smp)
 	}
@@ -270,13 +279,13 @@ func parseRSS(r io.Reader) int64 {
 // WriteSoakSample prints one sample as a line of a Markdown table (the
 // header with WriteSoakHeader).
 func WriteSoakSample(w io.Writer, s SoakSample) {
-	fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %d | %s | %d | %s | %d | %d |\n", s.At,
+	fmt.Fprintf(w, "| %s | %.1f | %.1f | %.1f | %d | %s | %d | %s | %d | %d | %d |\n", s.At,
 		float64(s.WALBytes)/1e6, float64(s.DBBytes)/1e6, float64(s.RSSBytes)/1e6,
-		s.Writes, s.WriteP99.Round(10*time.Microsecond), s.Reads, s.ReadP99.Round(10*time.Microsecond), s.Errors, s.Entries)
+		s.Writes, s.WriteP99.Round(10*time.Microsecond), s.Reads, s.ReadP99.Round(10*time.Microsecond), s.Errors, s.Entries, s.LogChanges)
 }
 
 // WriteSoakHeader prints the header of the soak table.
 func WriteSoakHeader(w io.Writer) {
-	fmt.Fprintln(w, "| at | WAL MB | db MB | RSS MB | writes | write p99 | reads | read p99 | errors | entries |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| at | WAL MB | db MB | RSS MB | writes | write p99 | reads | read p99 | errors | entries | log changes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 }

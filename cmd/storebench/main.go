@@ -30,6 +30,7 @@ import (
 
 	"github.com/mycelia-kernel/storage/bench"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
+	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 func main() {
@@ -73,6 +74,7 @@ func run() error {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run")
 	soak := flag.Duration("soak", 0, "instead of the benchmarks: a soak run of this length on a SQLite file (mixed load, a reader holding snapshots), sampled every -soak-every")
 	soakEvery := flag.Duration("soak-every", time.Minute, "sampling interval of -soak")
+	soakRetention := flag.Int64("soak-retention", 0, "the change log's retention of -soak, in changes (0: sqlstore.DefaultRetention)")
 	indexes := flag.Bool("indexes", false, "instead of the matrix: the declared-index comparison (issue 13) at -sizes (default 100000), written to bench/results/<date>-indexes.md")
 	version := flag.Bool("version", false, "print the version and exit")
 	// A mistake in the flags prints one line and the usage line, as the
@@ -93,7 +95,7 @@ func run() error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		bench.WriteSoakHeader(os.Stdout)
-		return bench.Soak(ctx, bench.SoakConfig{Dir: *dir, Duration: *soak, Every: *soakEvery}, func(s bench.SoakSample) {
+		return bench.Soak(ctx, bench.SoakConfig{Dir: *dir, Duration: *soak, Every: *soakEvery, Retention: sqlstore.Retention{Changes: *soakRetention}}, func(s bench.SoakSample) {
 			bench.WriteSoakSample(os.Stdout, s)
 			if s.LastError != "" {
 				fmt.Fprintln(os.Stderr, "storebench: soak: last error:", s.LastError)

@@ -90,12 +90,11 @@
 // transaction or batch get consecutive revisions, in the order written
 // (DeleteMany: key order), and revisions become visible in commit order: a
 // reader that has seen revision r never later sees a new revision below r.
-// A write that changes nothing and a clear of an empty namespace take no
-// revision. On SQLite a write that fails or a transaction rolled back takes
-// none either, so revisions are consecutive; on PostgreSQL it may have
-// taken revisions that then go unused (they come from a sequence), so the
-// revisions of the change log increase but can skip numbers: a watcher
-// resumes after the last revision it saw, never by counting. Each change is a row of the changes table
+// A write that fails, a transaction rolled back, a write that changes
+// nothing, a clear of an empty namespace take no revision (on PostgreSQL a
+// rolled-back transaction's revisions are given again to the next writer;
+// one exception: an Atomic batch that failed inside a transaction that
+// commits leaves the revisions it took unused there). Each change is a row of the changes table
 // (kind, namespace, key, value for puts, metadata, version, the key's
 // previous revision), written in the transaction of the change.
 //
@@ -264,8 +263,11 @@
 //     rows (one statement each, with the namespace, pattern and filter as
 //     SQL conditions, together with the current revision and the start of
 //     the retained log, from one snapshot) into a buffer of WithWatchBuffer
-//     events (default 1024), and holds no connection or snapshot between
-//     reads. A consumer that leaves the buffer full is cut off with
+//     events (default 1024) and WithWatchBufferBytes bytes (default 64
+//     MiB; an event larger than that is held alone; a read of the log is
+//     cut to what the last read's mean event size leaves room for), and
+//     holds no connection or snapshot between reads. A consumer that
+//     leaves the buffer full (by count or by bytes) is cut off with
 //     storage.ErrWatchLagged (a *storage.LaggedError naming its last
 //     revision): writers never wait for a watcher.
 //   - Wake-ups: this store's own writes wake its watchers as they return

@@ -40,13 +40,14 @@ import (
 // repeatable-read transaction now conflicts only over the rows it reads
 // and writes, as it would without revisions. A write takes exactly the
 // revisions of the rows it changes (none when it changes nothing), in the
-// statement that changes them, so the revisions of a committed
-// transaction are consecutive; a transaction that took revisions and
-// rolled back (a conflict, an error, a cancellation) leaves them unused,
-// so revisions increase in commit order but can skip numbers. The store's
-// current revision is the highest committed one, the last of the change
-// log (the sequence's value may be a revision still uncommitted): a
-// watcher that has read up to it misses nothing.
+// statement that changes them. A sequence does not roll back, so the
+// first take of a transaction asks whether the last taker (which held the
+// lock until it ended) committed, with pg_xact_status, and gives a rolled
+// back taker's revisions again: committed revisions stay consecutive (but
+// for a savepoint rolled back in a transaction that commits; see the
+// migration). The store's current revision is the highest committed one,
+// the last of the change log (the sequence's value may be a revision
+// still uncommitted): a watcher that has read up to it misses nothing.
 //
 // Written and Set-in-a-transaction report the revision the write took,
 // which is the revision it commits with, because the revision is final

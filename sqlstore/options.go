@@ -43,16 +43,17 @@ type config struct {
 	replicaMaxLag time.Duration
 
 	// The change log: see watch.go and compact.go.
-	watchBuffer   int
-	watchPatience time.Duration
-	watchPoll     time.Duration
-	watchPollOnly bool
-	retention     Retention
+	watchBuffer      int
+	watchBufferBytes int64
+	watchPatience    time.Duration
+	watchPoll        time.Duration
+	watchPollOnly    bool
+	retention        Retention
 }
 
 func defaultConfig() config {
 	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
-		watchBuffer: DefaultWatchBuffer, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention}
+		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync/atomic"
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
@@ -64,6 +65,10 @@ func compacted(requested int64, st logState) error {
 // DefaultWatchBuffer is how many events a watch holds for its consumer
 // (see WithWatchBuffer).
 const DefaultWatchBuffer = 1024
+
+// DefaultWatchBufferBytes is how many bytes of events a watch holds for
+// its consumer (see WithWatchBufferBytes).
+const DefaultWatchBufferBytes = 64 << 20
 
 // DefaultWatchPatience is how long a watch whose buffer is full waits for
 // its consumer to take an event before it cuts it off (ErrWatchLagged).
@@ -302,6 +307,34 @@ func WithWatchBuffer(n int) Option {
 	}
 }
 
+// WithWatchBufferBytes bounds the events a watch holds for a consumer that
+// has not taken them yet by their size too (default
+// DefaultWatchBufferBytes): keys, values and metadata, plus a fixed
+// overhead per event. An event larger than the bound is held alone. A
+// consumer that leaves no room for the next event for
+// DefaultWatchPatience is cut off with storage.ErrWatchLagged, as with a
+// full WithWatchBuffer: a slow consumer of large values never makes the
+// store hold more than this, plus one read of the log (at most 256
+// changes, fewer when the last read's events were large).
+func WithWatchBufferBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return errors.New("sqlstore: WithWatchBufferBytes: want > 0")
+		}
+		c.watchBufferBytes = n
+		return nil
+	}
+}
+
+// eventSize is what an event counts against WithWatchBufferBytes.
+func eventSize(ev storage.Event) int64 {
+	return int64(len(ev.Namespace)+len(ev.Key)+len(ev.Value)+len(ev.Metadata)) + eventOverhead
+}
+
+// eventOverhead is the fixed size counted for an event (its struct and
+// the channel's slot, roughly).
+const eventOverhead = 128
+
 // WithWatchPollInterval sets how often a store with watchers reads its
 // current revision to find changes it was not woken for (default
 // DefaultWatchPollInterval): on SQLite the writes of other processes on the
@@ -376,10 +409,16 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		w := &watch{s: s, lq: lq, ch: make(chan storage.Event, s.cfg.watchBuffer), last: last}
+		w := &watch{s: s, lq: lq, ch: make(chan storage.Event, s.cfg.watchBuffer), last: last,
+			budget: s.cfg.watchBufferBytes, taken: make(chan struct{}, 1)}
 		go w.run(wctx)
 		delivered := last
 		for ev := range w.ch {
+			w.held.Add(-eventSize(ev))
+			select {
+			case w.taken <- struct{}{}:
+			default:
+			}
 			if !yield(ev, nil) {
 				cancel()
 				for range w.ch { //nolint:revive // drain until the reader stops
@@ -417,16 +456,56 @@ type watch struct {
 	ch   chan storage.Event
 	last int64 // every change through last has been read
 	err  error // set before ch is closed
+
+	// held is the size of the events in ch (eventSize), at most budget
+	// unless one event is larger; the consumer signals taken when it
+	// takes one.
+	held   atomic.Int64
+	budget int64
+	taken  chan struct{}
+}
+
+// room waits until the buffer has room for an event of the given size by
+// bytes (or is empty), at most patience: false when it ran out (w.err is
+// then ErrWatchLagged) or ctx ended.
+func (w *watch) room(ctx context.Context, size int64, patience time.Duration) bool {
+	fits := func() bool { h := w.held.Load(); return h == 0 || h+size <= w.budget }
+	if fits() {
+		return true
+	}
+	t := time.NewTimer(patience)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.taken:
+			if fits() {
+				return true
+			}
+		case <-t.C:
+			if fits() {
+				return true
+			}
+			w.err = storage.ErrWatchLagged
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (w *watch) run(ctx context.Context) {
 	defer close(w.ch)
 	patience := w.s.cfg.watchPatience
+	var avg int64 // the mean size of the last read's events
 	for {
 		wake := w.s.feed.wait()
-		// Read no more than the buffer has room for (at least one, to
-		// learn whether more is waiting).
+		// Read no more than the buffer has room for, by count and by
+		// bytes at the last read's mean size (at least one, to learn
+		// whether more is waiting).
 		limit := min(watchBatch, max(cap(w.ch)-len(w.ch), 1))
+		if avg > 0 {
+			limit = min(limit, int(max(1, (w.budget-w.held.Load())/avg)))
+		}
 		evs, st, err := w.lq.tail(ctx, w.s.eng.reader(), w.last, limit)
 		if ctx.Err() != nil {
 			return
@@ -439,7 +518,19 @@ func (w *watch) run(ctx context.Context) {
 			w.err = compacted(w.last, st)
 			return
 		}
+		if len(evs) > 0 {
+			avg = 0
+			for _, ev := range evs {
+				avg += eventSize(ev)
+			}
+			avg /= int64(len(evs))
+		}
 		for _, ev := range evs {
+			size := eventSize(ev)
+			if !w.room(ctx, size, patience) {
+				return
+			}
+			w.held.Add(size)
 			select {
 			case w.ch <- ev:
 				continue

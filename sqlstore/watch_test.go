@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -606,6 +607,61 @@ func TestWatchNotify(t *testing.T) {
 			case it := <-deaf:
 				t.Fatalf("a store that only polls (every minute) got %+v at once", it)
 			case <-time.After(300 * time.Millisecond):
+			}
+		})
+	}
+}
+
+// TestWatchLaggedBytes: a consumer that stalls on large values is cut off
+// with ErrWatchLagged once the events waiting for it pass
+// WithWatchBufferBytes, though far fewer than WithWatchBuffer; one that
+// keeps up gets every event, each larger than a tenth of the bound.
+func TestWatchLaggedBytes(t *testing.T) {
+	const size = 100 << 10
+	big := strings.Repeat("x", size)
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithWatchBuffer(1024), WithWatchBufferBytes(1<<20), withWatchPatience(100*time.Millisecond))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			r0 := head(t, s)
+			for i := range 40 {
+				must(t, s.Set(ctx, "k"+strconv.Itoa(i), big))
+			}
+			n := 0
+			var lagged *storage.LaggedError
+			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+			defer scancel()
+			for _, err := range s.Watch(sctx, storage.FromRevision(r0)) {
+				if err != nil {
+					if !errors.As(err, &lagged) {
+						t.Fatalf("watch: %v, want ErrWatchLagged", err)
+					}
+					break
+				}
+				n++
+				if n == 1 {
+					time.Sleep(time.Second) // stall
+				}
+			}
+			// At most the bound's worth (about 10 events) and one read of
+			// the log beyond it.
+			if lagged == nil || n > 20 {
+				t.Fatalf("stalled consumer: %d events, then %v; want lagged within the byte bound", n, lagged)
+			}
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			n = 0
+			for ev, err := range s.Watch(wctx, storage.FromRevision(r0)) {
+				if err != nil {
+					t.Fatalf("steady consumer: %v after %d events", err, n)
+				}
+				if len(ev.Value) < size {
+					t.Fatalf("event %d: value of %d bytes", n, len(ev.Value))
+				}
+				if n++; n == 40 {
+					break
+				}
 			}
 		})
 	}

@@ -80,7 +80,7 @@
 // path that can never exist in any entry, a member of $key, $version,
 // $createdAt or $updatedAt, or an array index right after $metadata (always
 // an object), is ErrInvalidFilter in a filter, a sort and an index alike,
-// rather than matching or sorting by nothing. See ParseField.
+// rather than matching or sorting by nothing. See driver.ParseField.
 //
 // Semantics, the same on every backend:
 //
@@ -147,4 +147,16 @@
 // errors.Is. Most arrive inside an *OpError naming the operation, namespace
 // and key, and validation failures inside a *ValidationError saying what is
 // wrong.
+//
+// # Applications and backends
+//
+// This package is the API of applications. The API of those who implement
+// a Store, or wrap one (resolving a call's options into driver.CallOptions,
+// the compiled filter driver.Expr, value and metadata checks, expiry
+// requests), is package driver. The types both sides handle (Option,
+// NamespaceOption, Filter, Operator, SortField, KeyRange, WriteResult,
+// NamespaceName, ValidationError) are defined in driver and declared here
+// as aliases, so they are the same types under either name, and the
+// sentinel errors here hold driver's values (ErrNotFound ==
+// driver.ErrNotFound). Package storage imports driver, never the reverse.
 package storage

@@ -1,127 +1,129 @@
 package storage
 
 import (
-	"database/sql"
-	"errors"
 	"fmt"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Sentinel errors. Every error returned by a Store wraps exactly one of these
 // (test with errors.Is), usually inside an *OpError or *ValidationError that
-// adds the operation, namespace and key.
+// adds the operation, namespace and key. They are defined in package driver,
+// which backends build on, and are the same values there (storage.ErrNotFound
+// == driver.ErrNotFound).
 var (
 	// ErrNotFound is returned by Get, GetMetadata, SetMetadata and Delete when
 	// the key does not exist, and per key by GetMany and DeleteMany. It wraps
 	// sql.ErrNoRows so code written against database/sql can test for either;
 	// its message does not repeat database/sql's text.
-	ErrNotFound error = notFoundError{}
+	ErrNotFound = driver.ErrNotFound
 
 	// ErrAlreadyExists is returned by Set and SetMany with NoOverwrite when the
 	// key already exists.
-	ErrAlreadyExists = errors.New("storage: already exists")
+	ErrAlreadyExists = driver.ErrAlreadyExists
 
 	// ErrNamespaceNotFound is returned by DeleteNamespace for a namespace that
 	// does not exist.
-	ErrNamespaceNotFound = errors.New("storage: namespace not found")
+	ErrNamespaceNotFound = driver.ErrNamespaceNotFound
 
 	// ErrNamespaceExists is returned by CreateNamespace for a duplicate name.
-	ErrNamespaceExists = errors.New("storage: namespace already exists")
+	ErrNamespaceExists = driver.ErrNamespaceExists
 
 	// ErrNamespaceNotEmpty is returned by DeleteNamespace, without Recursive,
 	// for a namespace that still holds entries.
-	ErrNamespaceNotEmpty = errors.New("storage: namespace not empty")
+	ErrNamespaceNotEmpty = driver.ErrNamespaceNotEmpty
 
 	// ErrIndexExists is returned by Indexer.CreateIndex when the namespace
 	// already declares the field.
-	ErrIndexExists = errors.New("storage: index already exists")
+	ErrIndexExists = driver.ErrIndexExists
 
 	// ErrIndexNotFound is returned by Indexer.DropIndex when the namespace
 	// does not declare the field.
-	ErrIndexNotFound = errors.New("storage: index not found")
+	ErrIndexNotFound = driver.ErrIndexNotFound
 
 	// ErrInvalidKey is returned for an empty key, a key that is not valid
 	// UTF-8, contains NUL, or is longer than MaxKeyLen bytes.
-	ErrInvalidKey = errors.New("storage: invalid key")
+	ErrInvalidKey = driver.ErrInvalidKey
 
 	// ErrInvalidNamespace is returned for a namespace name that matches neither
 	// the plain form nor the principal-scoped form (see ParseNamespace).
-	ErrInvalidNamespace = errors.New("storage: invalid namespace")
+	ErrInvalidNamespace = driver.ErrInvalidNamespace
 
 	// ErrInvalidValue is returned for a value that is not storable JSON:
 	// invalid JSON or UTF-8, NaN or infinities, \u0000 or unpaired surrogates
 	// in a string, duplicate object keys, or nesting deeper than MaxDepth.
 	// Metadata that is not a JSON object is also ErrInvalidValue.
-	ErrInvalidValue = errors.New("storage: invalid value")
+	ErrInvalidValue = driver.ErrInvalidValue
 
 	// ErrValueTooLarge is returned for a value (or metadata) whose JSON
 	// encoding is larger than the store's configured maximum.
-	ErrValueTooLarge = errors.New("storage: value too large")
+	ErrValueTooLarge = driver.ErrValueTooLarge
 
 	// ErrInvalidOption is returned when an option is malformed or means
 	// nothing for the operation it was given to.
-	ErrInvalidOption = errors.New("storage: invalid option")
+	ErrInvalidOption = driver.ErrInvalidOption
 
 	// ErrConflict is returned when a compare-and-swap write (IfVersion,
 	// IfRevision) finds the key at another version or revision; for Set,
 	// also when the key is missing (Delete and SetMetadata report a missing
 	// key as ErrNotFound, and so does Set with MustExist).
-	ErrConflict = errors.New("storage: version conflict")
+	ErrConflict = driver.ErrConflict
 
 	// ErrCapacityExceeded is returned by a write that would make the store hold
 	// more entries than its configured capacity. Nothing is written.
-	ErrCapacityExceeded = errors.New("storage: capacity exceeded")
+	ErrCapacityExceeded = driver.ErrCapacityExceeded
 
 	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for
 	// a filter or sort that is not valid: an unknown operator, a malformed
 	// field path, a value of the wrong type for its operator or field.
-	ErrInvalidFilter = errors.New("storage: invalid filter")
+	ErrInvalidFilter = driver.ErrInvalidFilter
 
 	// ErrUnsupported is returned for an operation the backend does not
 	// provide; Capabilities tells in advance.
-	ErrUnsupported = errors.New("storage: unsupported")
+	ErrUnsupported = driver.ErrUnsupported
 
 	// ErrAborted is returned per key by an Atomic batch for the keys that
 	// were valid but not written because another key of the batch failed.
-	ErrAborted = errors.New("storage: batch aborted")
+	ErrAborted = driver.ErrAborted
 
 	// ErrTxDone is returned by an operation on a transaction that has
 	// committed or rolled back (by the caller, its idle timeout, or Close).
-	ErrTxDone = errors.New("storage: transaction has already been committed or rolled back")
+	ErrTxDone = driver.ErrTxDone
 
 	// ErrTxNotFound is returned by LookupTx for an unknown or finished ID.
-	ErrTxNotFound = errors.New("storage: transaction not found")
+	ErrTxNotFound = driver.ErrTxNotFound
 
 	// ErrTooManyTx is returned by Begin when the store already has its
 	// maximum number of open transactions.
-	ErrTooManyTx = errors.New("storage: too many open transactions")
+	ErrTooManyTx = driver.ErrTooManyTx
 
 	// ErrTxConflict is returned when the database aborted a transaction to
 	// keep it isolated (a serialization failure, a deadlock, a busy SQLite
 	// database). Running the whole transaction again may succeed; RunInTx
 	// does so.
-	ErrTxConflict = errors.New("storage: transaction conflict, retry")
+	ErrTxConflict = driver.ErrTxConflict
 
 	// ErrCommitUnknown is returned by Commit when the connection failed
 	// while committing, and by a single write outside a transaction whose
 	// connection failed after the write was sent: it may or may not have
 	// taken effect. It is never retried automatically.
-	ErrCommitUnknown = errors.New("storage: commit outcome unknown")
+	ErrCommitUnknown = driver.ErrCommitUnknown
 
 	// ErrReadOnly is returned by a write in a read-only transaction.
-	ErrReadOnly = errors.New("storage: read-only transaction")
+	ErrReadOnly = driver.ErrReadOnly
 
 	// ErrUnauthenticated is returned by an authorizing store (package
 	// security) for a call whose context carries no principal, unless the
 	// store was built with an anonymous profile.
-	ErrUnauthenticated = errors.New("storage: unauthenticated")
+	ErrUnauthenticated = driver.ErrUnauthenticated
 
 	// ErrPermissionDenied is returned by an authorizing store (package
 	// security) for a call the principal may not make, and per key by its
 	// batches. It never tells whether the thing denied exists.
-	ErrPermissionDenied = errors.New("storage: permission denied")
+	ErrPermissionDenied = driver.ErrPermissionDenied
 
 	// ErrClosed is returned by every operation on a closed store.
-	ErrClosed = errors.New("storage: store is closed")
+	ErrClosed = driver.ErrClosed
 
 	// ErrUnavailable is returned when the database cannot be reached or
 	// refused to serve: the server is down, restarting or shutting down,
@@ -130,24 +132,24 @@ var (
 	// is safe; RunInTx retries a transaction that failed with it. A write
 	// whose connection failed after the write was sent is ErrCommitUnknown
 	// instead. Its message carries no connection details.
-	ErrUnavailable = errors.New("storage: database unavailable")
+	ErrUnavailable = driver.ErrUnavailable
 
 	// ErrStorageFull is returned by a write when the database has no room
 	// left (a full disk, SQLITE_FULL, PostgreSQL's disk_full). Nothing was
 	// written; reads go on working, and writes succeed again once space is
 	// freed, without reopening the store.
-	ErrStorageFull = errors.New("storage: storage full")
+	ErrStorageFull = driver.ErrStorageFull
 
 	// ErrCompacted is returned by Watch and History for a FromRevision,
 	// and by Get for an AtRevision, older than the change log retains
 	// (compaction removed it). The error is a *CompactedError, which
 	// carries the oldest retained revision.
-	ErrCompacted = errors.New("storage: revision compacted")
+	ErrCompacted = driver.ErrCompacted
 
 	// ErrWatchLagged ends a watch whose consumer fell behind by more than
 	// the watch's buffer: writers never wait for a watcher. The error is a
 	// *LaggedError, which carries the revision to resume from.
-	ErrWatchLagged = errors.New("storage: watch lagged")
+	ErrWatchLagged = driver.ErrWatchLagged
 )
 
 // Sentinels returns every sentinel error above, in a stable order: what
@@ -161,13 +163,6 @@ func Sentinels() []error {
 		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull, ErrCompacted, ErrWatchLagged,
 	}
 }
-
-// notFoundError is ErrNotFound: "storage: not found", which also satisfies
-// errors.Is(err, sql.ErrNoRows).
-type notFoundError struct{}
-
-func (notFoundError) Error() string { return "storage: not found" }
-func (notFoundError) Unwrap() error { return sql.ErrNoRows }
 
 // OpError describes a failed operation: which operation, on which namespace
 // and key. It wraps the cause, which wraps one of the sentinel errors above.
@@ -192,28 +187,14 @@ func (e *OpError) Error() string {
 func (e *OpError) Unwrap() error { return e.Err }
 
 // ValidationError explains why an input was refused. Err is one of
-// ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge or
-// ErrInvalidOption.
-type ValidationError struct {
-	Err    error  // the sentinel
-	Reason string // what is wrong, for a person
-}
-
-func (e *ValidationError) Error() string {
-	return e.Err.Error() + ": " + e.Reason
-}
-
-func (e *ValidationError) Unwrap() error { return e.Err }
+// ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge,
+// ErrInvalidOption or ErrInvalidFilter; Reason says what is wrong, for a
+// person.
+type ValidationError = driver.ValidationError
 
 // invalid builds a *ValidationError.
 func invalid(sentinel error, format string, args ...any) error {
-	return &ValidationError{Err: sentinel, Reason: fmt.Sprintf(format, args...)}
-}
-
-// Invalidf returns a *ValidationError wrapping sentinel, for backends that
-// validate inputs the contract package cannot see.
-func Invalidf(sentinel error, format string, args ...any) error {
-	return invalid(sentinel, format, args...)
+	return driver.Invalidf(sentinel, format, args...)
 }
 
 func trimPrefix(s string) string {

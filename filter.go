@@ -1,79 +1,60 @@
 package storage
 
-import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
-	"reflect"
-	"strconv"
-	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/mycelia-kernel/storage/internal/jsonx"
-)
+import "github.com/mycelia-kernel/storage/driver"
 
 // Operator is the operator of a filter leaf.
-type Operator string
+type Operator = driver.Operator
 
 // The operators of the filter language.
 const (
-	OpEq         Operator = "eq"
-	OpNe         Operator = "ne"
-	OpGt         Operator = "gt"
-	OpGte        Operator = "gte"
-	OpLt         Operator = "lt"
-	OpLte        Operator = "lte"
-	OpContains   Operator = "contains"
-	OpStartsWith Operator = "startsWith"
-	OpEndsWith   Operator = "endsWith"
-	OpIn         Operator = "in"
-	OpNin        Operator = "nin"
-	OpExists     Operator = "exists"
+	OpEq         = driver.OpEq
+	OpNe         = driver.OpNe
+	OpGt         = driver.OpGt
+	OpGte        = driver.OpGte
+	OpLt         = driver.OpLt
+	OpLte        = driver.OpLte
+	OpContains   = driver.OpContains
+	OpStartsWith = driver.OpStartsWith
+	OpEndsWith   = driver.OpEndsWith
+	OpIn         = driver.OpIn
+	OpNin        = driver.OpNin
+	OpExists     = driver.OpExists
 )
 
-// Limits of the filter language.
+// Limits of the filter language (see ParseField for the path grammar).
 const (
 	// MaxPathSegments is the most segments a field path may have.
-	MaxPathSegments = 32
+	MaxPathSegments = driver.MaxPathSegments
 	// MaxPathLen is the longest field path, in bytes.
-	MaxPathLen = 512
+	MaxPathLen = driver.MaxPathLen
 	// MaxSegmentLen is the longest path segment, in bytes.
-	MaxSegmentLen = 128
+	MaxSegmentLen = driver.MaxSegmentLen
 	// MaxArrayIndex is the largest array index a numeric segment may name.
-	MaxArrayIndex = 999_999_999
+	MaxArrayIndex = driver.MaxArrayIndex
 	// MaxFilterDepth is the deepest nesting of and/or/not nodes.
-	MaxFilterDepth = 32
+	MaxFilterDepth = driver.MaxFilterDepth
 	// MaxFilterNodes is the most nodes (leaves, and, or, not) a filter may have.
-	MaxFilterNodes = 1000
+	MaxFilterNodes = driver.MaxFilterNodes
 	// MaxInValues is the most values an in or nin leaf may list.
-	MaxInValues = 1000
+	MaxInValues = driver.MaxInValues
 	// MaxSortFields is the most fields a Query may sort on.
-	MaxSortFields = 8
+	MaxSortFields = driver.MaxSortFields
 )
 
 // Filter is a node of the filter language: a leaf {Field, Op, Value}, or an
 // And, Or or Not node. Exactly one of the four shapes is set; the zero Filter
-// matches every entry. Build filters with the constructors (Eq, Gt, And, …)
-// or decode them from JSON in the seed's shape:
+// matches every entry. Build filters with the constructors below (Eq, Gt,
+// And, …) or decode them from JSON (ParseFilter) in the seed's shape:
 //
 //	{"field":"age","operator":"gte","value":18}
 //	{"and":[…]}   {"or":[…]}   {"not":{…}}
 //
-// A non-nil empty And matches everything and a non-nil empty Or nothing; nil
-// And and Or slices mean "not this shape".
-type Filter struct {
-	Field string
-	Op    Operator
-	Value any
-
-	And []Filter
-	Or  []Filter
-	Not *Filter
-}
+// A field is a path into the value ("address.city", "tags.0") or a
+// reserved root ($key, $version, $createdAt, $updatedAt,
+// $metadata.<path>); the grammar is driver.ParseField's. Filter is defined
+// in package driver, which compiles it for backends (Filter.Compile); its
+// JSON encoding and methods are documented there.
+type Filter = driver.Filter
 
 // All is the filter that matches every entry (the zero Filter).
 func All() Filter { return Filter{} }
@@ -149,616 +130,13 @@ func Or(filters ...Filter) Filter {
 // fields are missing).
 func Not(f Filter) Filter { return Filter{Not: &f} }
 
-// IsZero reports whether f is the zero Filter, which matches everything.
-func (f Filter) IsZero() bool {
-	return f.Field == "" && f.Op == "" && f.Value == nil && f.And == nil && f.Or == nil && f.Not == nil
-}
+// ParseFilter decodes a filter from JSON and validates it: a malformed or
+// invalid filter is a *ValidationError wrapping ErrInvalidFilter.
+func ParseFilter(b []byte) (Filter, error) { return driver.ParseFilter(b) }
 
-type filterJSON struct {
-	Field    *string          `json:"field,omitempty"`
-	Operator *string          `json:"operator,omitempty"`
-	Value    *json.RawMessage `json:"value,omitempty"`
-	And      *[]Filter        `json:"and,omitempty"`
-	Or       *[]Filter        `json:"or,omitempty"`
-	Not      *Filter          `json:"not,omitempty"`
-}
-
-// MarshalJSON encodes f in the seed's shape. Times become RFC 3339 strings.
-func (f Filter) MarshalJSON() ([]byte, error) {
-	switch {
-	case f.And != nil:
-		return json.Marshal(map[string][]Filter{"and": f.And})
-	case f.Or != nil:
-		return json.Marshal(map[string][]Filter{"or": f.Or})
-	case f.Not != nil:
-		return json.Marshal(map[string]*Filter{"not": f.Not})
-	case f.IsZero():
-		return []byte("{}"), nil
-	}
-	v := f.Value
-	switch x := v.(type) {
-	case time.Time:
-		v = x.Format(time.RFC3339Nano)
-	case jsonNull:
-		v = nil
-	case []any:
-		if x == nil {
-			v = []any{} // In(f) with no values: [], not null
-		}
-	}
-	vb, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("storage: filter value of %q: %w", f.Field, err)
-	}
-	field, op := f.Field, string(f.Op)
-	raw := json.RawMessage(vb)
-	return json.Marshal(filterJSON{Field: &field, Operator: &op, Value: &raw})
-}
-
-// UnmarshalJSON decodes f from the seed's shape. Numbers keep their
-// spelling (json.Number) until the filter is validated. Unknown members and
-// objects mixing shapes are errors; member names are case-sensitive.
-func (f *Filter) UnmarshalJSON(b []byte) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	d.DisallowUnknownFields()
-	var j filterJSON
-	if err := d.Decode(&j); err != nil {
-		return invalid(ErrInvalidFilter, "%v", err)
-	}
-	// encoding/json keeps the last of two members of the same name and
-	// matches names case-insensitively; a filter's names are exact and
-	// unique, so that every reader sees the same filter.
-	if err := jsonx.CheckDuplicateKeys(b, 2*MaxFilterDepth+2); err != nil {
-		return invalid(ErrInvalidFilter, "%v", err)
-	}
-	var names map[string]json.RawMessage
-	if err := json.Unmarshal(b, &names); err == nil {
-		for n := range names {
-			switch n {
-			case "field", "operator", "value", "and", "or", "not":
-			default:
-				return invalid(ErrInvalidFilter, "unknown member %q (names are case-sensitive)", n)
-			}
-		}
-	}
-	shapes := 0
-	for _, set := range []bool{j.Field != nil || j.Operator != nil || j.Value != nil, j.And != nil, j.Or != nil, j.Not != nil} {
-		if set {
-			shapes++
-		}
-	}
-	if shapes > 1 {
-		return invalid(ErrInvalidFilter, "a filter node is exactly one of {field,operator,value}, {and}, {or} or {not}")
-	}
-	*f = Filter{}
-	switch {
-	case j.And != nil:
-		f.And = *j.And
-		if f.And == nil {
-			f.And = []Filter{}
-		}
-	case j.Or != nil:
-		f.Or = *j.Or
-		if f.Or == nil {
-			f.Or = []Filter{}
-		}
-	case j.Not != nil:
-		f.Not = j.Not
-	case shapes == 1:
-		if j.Field == nil || j.Operator == nil {
-			return invalid(ErrInvalidFilter, "a leaf needs field and operator")
-		}
-		f.Field, f.Op = *j.Field, Operator(*j.Operator)
-		if j.Value != nil {
-			vd := json.NewDecoder(bytes.NewReader(*j.Value))
-			vd.UseNumber()
-			var v any
-			if err := vd.Decode(&v); err != nil {
-				return invalid(ErrInvalidFilter, "value of %q: %v", f.Field, err)
-			}
-			if v == nil {
-				v = jsonNull{}
-			}
-			f.Value = v
-		}
-	}
-	return nil
-}
-
-// jsonNull marks an explicit JSON null decoded from a filter (a nil Value
-// from Go also means null).
-type jsonNull struct{}
-
-// ParseFilter decodes a filter from JSON and validates it.
-func ParseFilter(b []byte) (Filter, error) {
-	var f Filter
-	if err := json.Unmarshal(b, &f); err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) {
-			return Filter{}, ve
-		}
-		return Filter{}, invalid(ErrInvalidFilter, "%v", err)
-	}
-	if _, err := f.Compile(); err != nil {
-		return Filter{}, err
-	}
-	return f, nil
-}
-
-// FieldRoot says what a field path starts from.
-type FieldRoot uint8
-
-// The field roots.
-const (
-	RootValue     FieldRoot = iota // a path into the value
-	RootKey                        // $key
-	RootVersion                    // $version
-	RootCreatedAt                  // $createdAt
-	RootUpdatedAt                  // $updatedAt
-	RootMetadata                   // $metadata.<path>
-)
-
-// Segment is one step of a path: an object member name, or an array index.
-type Segment struct {
-	Name    string // the member name, when !IsIndex
-	Index   int    // the array index, when IsIndex
-	IsIndex bool
-}
-
-// Field is a validated field path.
-type Field struct {
-	Root FieldRoot
-	Path []Segment // for RootValue and RootMetadata; empty otherwise
-	Text string    // the path as written
-}
-
-// ParseField validates a field path. The grammar:
-//
-//   - a reserved root: $key, $version, $createdAt, $updatedAt, or
-//     $metadata.<path> (a path into the user metadata);
-//   - otherwise a path into the value: segments separated by ".", at most
-//     MaxPathSegments of them and MaxPathLen bytes in all;
-//   - a segment is 1 to MaxSegmentLen bytes of Unicode letters, Unicode
-//     digits, "_" and "-"; nothing else (no spaces, quotes, "$", brackets or
-//     backslashes), so a path can never change the meaning of SQL;
-//   - a segment of ASCII digits only is an array index ("tags.0" is the
-//     first element of tags): "0" or a number without leading zeros, at most
-//     MaxArrayIndex. It indexes arrays only; it never names an object member,
-//     so an object member whose name is all ASCII digits cannot be reached.
-//
-// A path that can never exist in any entry is refused (ErrInvalidFilter)
-// rather than matching or sorting by nothing: a member of $key, $version,
-// $createdAt or $updatedAt, and an array index right after $metadata
-// (metadata is always a JSON object).
-func ParseField(s string) (Field, error) {
-	f := Field{Text: s}
-	switch s {
-	case "$key":
-		f.Root = RootKey
-		return f, nil
-	case "$version":
-		f.Root = RootVersion
-		return f, nil
-	case "$createdAt":
-		f.Root = RootCreatedAt
-		return f, nil
-	case "$updatedAt":
-		f.Root = RootUpdatedAt
-		return f, nil
-	}
-	path := s
-	for _, r := range scalarRoots {
-		if strings.HasPrefix(s, r.name+".") {
-			return f, invalid(ErrInvalidFilter, "field %s can never exist: %s is %s, with no members or elements",
-				quoteField(s), r.name, r.kind)
-		}
-	}
-	if rest, ok := strings.CutPrefix(s, "$metadata"); ok {
-		if rest == "" || rest == "." {
-			return f, invalid(ErrInvalidFilter, "field %q: $metadata needs a path, as in $metadata.owner", s)
-		}
-		if rest[0] != '.' {
-			return f, invalid(ErrInvalidFilter, "field %s: unknown reserved root (known: $key, $version, $createdAt, $updatedAt, $metadata.<path>)", quoteField(s))
-		}
-		f.Root = RootMetadata
-		path = rest[1:]
-	} else if strings.HasPrefix(s, "$") {
-		return f, invalid(ErrInvalidFilter, "field %s: unknown reserved root (known: $key, $version, $createdAt, $updatedAt, $metadata.<path>)", quoteField(s))
-	}
-	if path == "" {
-		return f, invalid(ErrInvalidFilter, "field is empty")
-	}
-	if len(s) > MaxPathLen {
-		return f, invalid(ErrInvalidFilter, "field path is %d bytes, more than %d", len(s), MaxPathLen)
-	}
-	if !utf8.ValidString(s) {
-		return f, invalid(ErrInvalidFilter, "field path is not valid UTF-8")
-	}
-	segs := strings.Split(path, ".")
-	if len(segs) > MaxPathSegments {
-		return f, invalid(ErrInvalidFilter, "field %s has %d segments, more than %d", quoteField(s), len(segs), MaxPathSegments)
-	}
-	for i, seg := range segs {
-		sg, err := parseSegment(seg)
-		if err != nil {
-			return f, invalid(ErrInvalidFilter, "field %s, segment %d: %s", quoteField(s), i+1, err.Error())
-		}
-		f.Path = append(f.Path, sg)
-	}
-	if f.Root == RootMetadata && f.Path[0].IsIndex {
-		return f, invalid(ErrInvalidFilter, "field %s can never exist: metadata is a JSON object, and a segment of "+
-			"digits indexes an array", quoteField(s))
-	}
-	return f, nil
-}
-
-// scalarRoots are the reserved roots whose values have no members, so no
-// path continues them.
-var scalarRoots = []struct{ name, kind string }{
-	{"$key", "a string"},
-	{"$version", "a number"},
-	{"$createdAt", "a time"},
-	{"$updatedAt", "a time"},
-}
-
-func quoteField(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return strconv.QuoteToASCII(s)
-}
-
-type reason string
-
-func (r reason) Error() string { return string(r) }
-
-func parseSegment(seg string) (Segment, error) {
-	if seg == "" {
-		return Segment{}, reason("empty (two dots in a row, or a dot at an end)")
-	}
-	if len(seg) > MaxSegmentLen {
-		return Segment{}, reason(fmt.Sprintf("%d bytes, more than %d", len(seg), MaxSegmentLen))
-	}
-	digits := true
-	for _, r := range seg {
-		switch {
-		case r >= '0' && r <= '9':
-		case r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r):
-			digits = false
-		default:
-			return Segment{}, reason(fmt.Sprintf("character %q is not allowed (letters, digits, _ and - only)", r))
-		}
-	}
-	if !digits {
-		return Segment{Name: seg}, nil
-	}
-	if len(seg) > 1 && seg[0] == '0' {
-		return Segment{}, reason(fmt.Sprintf("array index %q has a leading zero", seg))
-	}
-	n, err := strconv.Atoi(seg)
-	if err != nil || n > MaxArrayIndex {
-		return Segment{}, reason(fmt.Sprintf("array index %s is larger than %d", seg, MaxArrayIndex))
-	}
-	return Segment{Index: n, IsIndex: true}, nil
-}
-
-// ScalarKind is the type of a filter value.
-type ScalarKind uint8
-
-// The scalar kinds.
-const (
-	KindNull ScalarKind = iota
-	KindBool
-	KindNumber
-	KindString
-	KindTime // $createdAt and $updatedAt only
-)
-
-// Scalar is a validated filter value.
-type Scalar struct {
-	Kind ScalarKind
-	Bool bool
-	Num  float64 // numbers compare as float64 (IEEE 754 doubles)
-	Str  string
-	Time time.Time
-}
-
-// ExprKind is the kind of a compiled filter node.
-type ExprKind uint8
-
-// The node kinds.
-const (
-	ExprAll ExprKind = iota // matches everything (the zero Filter)
-	ExprLeaf
-	ExprAnd
-	ExprOr
-	ExprNot
-)
-
-// Expr is a validated filter, ready for a backend to translate. Backends
-// obtain it with Filter.Compile.
-type Expr struct {
-	Kind     ExprKind
-	Field    Field
-	Op       Operator
-	Value    Scalar   // eq ne gt gte lt lte contains startsWith endsWith
-	Values   []Scalar // in, nin
-	Exists   bool     // exists
-	Children []Expr   // and, or (any number), not (one)
-}
-
-// Compile validates f and returns its checked form. Every problem is a
-// *ValidationError wrapping ErrInvalidFilter that says what is wrong and
-// where.
-func (f Filter) Compile() (Expr, error) {
-	if f.IsZero() {
-		return Expr{Kind: ExprAll}, nil
-	}
-	nodes := 0
-	return compileFilter(f, 1, &nodes, "filter")
-}
-
-func compileFilter(f Filter, depth int, nodes *int, where string) (Expr, error) {
-	*nodes++
-	if f.IsZero() {
-		return Expr{Kind: ExprAll}, nil
-	}
-	if *nodes > MaxFilterNodes {
-		return Expr{}, invalid(ErrInvalidFilter, "more than %d nodes", MaxFilterNodes)
-	}
-	if depth > MaxFilterDepth {
-		return Expr{}, invalid(ErrInvalidFilter, "%s: nested deeper than %d", where, MaxFilterDepth)
-	}
-	leaf := f.Field != "" || f.Op != "" || f.Value != nil
-	shapes := 0
-	for _, set := range []bool{leaf, f.And != nil, f.Or != nil, f.Not != nil} {
-		if set {
-			shapes++
-		}
-	}
-	if shapes != 1 {
-		return Expr{}, invalid(ErrInvalidFilter, "%s: a node must be exactly one of a leaf, and, or, not", where)
-	}
-	switch {
-	case f.And != nil || f.Or != nil:
-		kind, list, name := ExprAnd, f.And, "and"
-		if f.Or != nil {
-			kind, list, name = ExprOr, f.Or, "or"
-		}
-		e := Expr{Kind: kind, Children: make([]Expr, 0, len(list))}
-		for i, c := range list {
-			ce, err := compileFilter(c, depth+1, nodes, fmt.Sprintf("%s.%s[%d]", where, name, i))
-			if err != nil {
-				return Expr{}, err
-			}
-			e.Children = append(e.Children, ce)
-		}
-		return e, nil
-	case f.Not != nil:
-		ce, err := compileFilter(*f.Not, depth+1, nodes, where+".not")
-		if err != nil {
-			return Expr{}, err
-		}
-		return Expr{Kind: ExprNot, Children: []Expr{ce}}, nil
-	}
-	return compileLeaf(f, where)
-}
-
-func compileLeaf(f Filter, where string) (Expr, error) {
-	fld, err := ParseField(f.Field)
-	if err != nil {
-		return Expr{}, err
-	}
-	e := Expr{Kind: ExprLeaf, Field: fld, Op: f.Op}
-	bad := func(format string, args ...any) error {
-		return invalid(ErrInvalidFilter, "%s: field %s, operator %s: %s", where, quoteField(f.Field), f.Op, fmt.Sprintf(format, args...))
-	}
-	switch f.Op {
-	case OpExists:
-		b, ok := f.Value.(bool)
-		if !ok {
-			return Expr{}, bad("value must be a boolean, not %s", describe(f.Value))
-		}
-		e.Exists = b
-		return e, nil
-	case OpIn, OpNin:
-		vals, ok := asSlice(f.Value)
-		if !ok {
-			return Expr{}, bad("value must be an array of scalars, not %s", describe(f.Value))
-		}
-		if len(vals) > MaxInValues {
-			return Expr{}, bad("%d values, more than %d", len(vals), MaxInValues)
-		}
-		for i, v := range vals {
-			s, err := toScalar(v, fld)
-			if err != nil {
-				return Expr{}, bad("value %d: %v", i, err)
-			}
-			if err := checkRootKind(fld, s, OpEq); err != nil {
-				return Expr{}, bad("value %d: %v", i, err)
-			}
-			e.Values = append(e.Values, s)
-		}
-		return e, nil
-	case OpEq, OpNe, OpGt, OpGte, OpLt, OpLte, OpContains, OpStartsWith, OpEndsWith:
-	case "":
-		return Expr{}, invalid(ErrInvalidFilter, "%s: field %s: operator is missing", where, quoteField(f.Field))
-	default:
-		return Expr{}, invalid(ErrInvalidFilter, "%s: field %s: unknown operator %s (known: eq ne gt gte lt lte contains startsWith endsWith in nin exists)",
-			where, quoteField(f.Field), strconv.QuoteToASCII(string(f.Op)))
-	}
-	s, err := toScalar(f.Value, fld)
-	if err != nil {
-		return Expr{}, bad("%v", err)
-	}
-	switch f.Op {
-	case OpGt, OpGte, OpLt, OpLte:
-		if s.Kind == KindNull || s.Kind == KindBool {
-			return Expr{}, bad("booleans and null compare by equality only; the value must be a number or a string")
-		}
-	case OpContains:
-		if fld.Root != RootValue && fld.Root != RootMetadata && fld.Root != RootKey {
-			return Expr{}, bad("contains applies to strings and arrays")
-		}
-	case OpStartsWith, OpEndsWith:
-		if s.Kind != KindString {
-			return Expr{}, bad("value must be a string, not %s", describe(f.Value))
-		}
-		if fld.Root != RootValue && fld.Root != RootMetadata && fld.Root != RootKey {
-			return Expr{}, bad("%s applies to strings only", f.Op)
-		}
-	}
-	if err := checkRootKind(fld, s, f.Op); err != nil {
-		return Expr{}, bad("%v", err)
-	}
-	e.Value = s
-	return e, nil
-}
-
-// checkRootKind checks that a value fits a reserved root.
-func checkRootKind(fld Field, s Scalar, op Operator) error {
-	switch fld.Root {
-	case RootKey:
-		if s.Kind != KindString {
-			return reason("$key compares with strings only")
-		}
-	case RootVersion:
-		if s.Kind != KindNumber {
-			return reason("$version compares with numbers only")
-		}
-	case RootCreatedAt, RootUpdatedAt:
-		if s.Kind != KindTime {
-			return reason("times compare with RFC 3339 strings or time.Time values only")
-		}
-		if op == OpContains || op == OpStartsWith || op == OpEndsWith {
-			return reason("times do not support " + string(op))
-		}
-	}
-	return nil
-}
-
-func describe(v any) string {
-	switch v.(type) {
-	case nil, jsonNull:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case json.Number, float64, float32, int, int64, int32, int16, int8, uint, uint64, uint32, uint16, uint8:
-		return "a number"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("a %T", v)
-}
-
-func asSlice(v any) ([]any, bool) {
-	if v == nil {
-		return nil, false
-	}
-	if s, ok := v.([]any); ok {
-		return s, true
-	}
-	rv := reflect.ValueOf(v)
-	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
-		return nil, false
-	}
-	if rv.Type().Elem().Kind() == reflect.Uint8 { // []byte, json.RawMessage
-		return nil, false
-	}
-	out := make([]any, rv.Len())
-	for i := range out {
-		out[i] = rv.Index(i).Interface()
-	}
-	return out, true
-}
-
-// toScalar converts a filter value. For the time roots, strings are parsed
-// as RFC 3339.
-func toScalar(v any, fld Field) (Scalar, error) {
-	timeRoot := fld.Root == RootCreatedAt || fld.Root == RootUpdatedAt
-	switch x := v.(type) {
-	case nil, jsonNull:
-		return Scalar{Kind: KindNull}, nil
-	case bool:
-		return Scalar{Kind: KindBool, Bool: x}, nil
-	case string:
-		if timeRoot {
-			t, err := time.Parse(time.RFC3339Nano, x)
-			if err != nil {
-				return Scalar{}, reason(fmt.Sprintf("%s is not an RFC 3339 time", strconv.QuoteToASCII(x)))
-			}
-			return Scalar{Kind: KindTime, Time: t}, nil
-		}
-		if !utf8.ValidString(x) {
-			return Scalar{}, reason("string is not valid UTF-8")
-		}
-		if strings.IndexByte(x, 0) >= 0 {
-			return Scalar{}, reason("string contains NUL (U+0000), which no stored value can hold")
-		}
-		return Scalar{Kind: KindString, Str: x}, nil
-	case time.Time:
-		if !timeRoot {
-			return Scalar{}, reason("a time value applies to $createdAt and $updatedAt only")
-		}
-		return Scalar{Kind: KindTime, Time: x}, nil
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && !isRangeErr(err) {
-			return Scalar{}, reason(fmt.Sprintf("number %s: %v", x, err))
-		}
-		return number(f)
-	case float64:
-		return number(x)
-	case float32:
-		return number(float64(x))
-	case int:
-		return number(float64(x))
-	case int8:
-		return number(float64(x))
-	case int16:
-		return number(float64(x))
-	case int32:
-		return number(float64(x))
-	case int64:
-		return number(float64(x))
-	case uint:
-		return number(float64(x))
-	case uint8:
-		return number(float64(x))
-	case uint16:
-		return number(float64(x))
-	case uint32:
-		return number(float64(x))
-	case uint64:
-		return number(float64(x))
-	}
-	return Scalar{}, reason(fmt.Sprintf("value must be a string, number, boolean or null, not %s", describe(v)))
-}
-
-func isRangeErr(err error) bool {
-	return errors.Is(err, strconv.ErrRange)
-}
-
-func number(f float64) (Scalar, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return Scalar{}, reason("NaN and infinities are not numbers in JSON")
-	}
-	if f == 0 {
-		f = 0 // -0 is 0
-	}
-	return Scalar{Kind: KindNumber, Num: f}, nil
-}
-
-// SortField is one field of a Query's sort order.
-type SortField struct {
-	Field string
-	Desc  bool
-}
+// SortField is one field of a Query's sort order (SortBy). Build it with
+// Asc or Desc.
+type SortField = driver.SortField
 
 // Asc sorts by field in ascending order.
 func Asc(field string) SortField { return SortField{Field: field} }

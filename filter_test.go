@@ -11,64 +11,6 @@ import (
 	"github.com/mycelia-kernel/storage"
 )
 
-func TestParseField(t *testing.T) {
-	good := []struct {
-		in   string
-		root storage.FieldRoot
-		path []storage.Segment
-	}{
-		{"a", storage.RootValue, []storage.Segment{{Name: "a"}}},
-		{"address.city", storage.RootValue, []storage.Segment{{Name: "address"}, {Name: "city"}}},
-		{"tags.0", storage.RootValue, []storage.Segment{{Name: "tags"}, {Index: 0, IsIndex: true}}},
-		{"m.10.x", storage.RootValue, []storage.Segment{{Name: "m"}, {Index: 10, IsIndex: true}, {Name: "x"}}},
-		{"1st", storage.RootValue, []storage.Segment{{Name: "1st"}}},
-		{"first-name_2", storage.RootValue, []storage.Segment{{Name: "first-name_2"}}},
-		{"café.日本", storage.RootValue, []storage.Segment{{Name: "café"}, {Name: "日本"}}},
-		{"$key", storage.RootKey, nil},
-		{"$version", storage.RootVersion, nil},
-		{"$createdAt", storage.RootCreatedAt, nil},
-		{"$updatedAt", storage.RootUpdatedAt, nil},
-		{"$metadata.owner.id", storage.RootMetadata, []storage.Segment{{Name: "owner"}, {Name: "id"}}},
-	}
-	for _, g := range good {
-		f, err := storage.ParseField(g.in)
-		if err != nil {
-			t.Errorf("ParseField(%q): %v", g.in, err)
-			continue
-		}
-		if f.Root != g.root || fmt.Sprint(f.Path) != fmt.Sprint(g.path) {
-			t.Errorf("ParseField(%q) = %+v", g.in, f)
-		}
-	}
-	bad := map[string]string{
-		"":                "empty",
-		"a..b":            "segment 2: empty",
-		".a":              "segment 1: empty",
-		"a b":             `character ' '`,
-		`a"b`:             `character '"'`,
-		"a'b":             `character '\''`,
-		"a[0]":            `character '['`,
-		"a\\b":            `character '\\'`,
-		"a;b":             `character ';'`,
-		"$value":          "unknown reserved root",
-		"$metadata":       "needs a path",
-		"$metadataX":      "unknown reserved root",
-		"a.$b":            `character '$'`,
-		"tags.01":         "leading zero",
-		"tags.9999999999": "larger than",
-		"a\x00":           `character '\x00'`,
-		strings.Repeat("a.", storage.MaxPathSegments) + "a":   "segments",
-		strings.Repeat("a", storage.MaxSegmentLen+1):          "bytes, more than",
-		strings.Repeat("abcd.", storage.MaxPathLen/5+1) + "a": "more than",
-	}
-	for in, want := range bad {
-		_, err := storage.ParseField(in)
-		if !errors.Is(err, storage.ErrInvalidFilter) || !strings.Contains(err.Error(), want) {
-			t.Errorf("ParseField(%q) = %v, want ErrInvalidFilter saying %q", in, err, want)
-		}
-	}
-}
-
 func TestFilterJSONRoundTrip(t *testing.T) {
 	when := time.Date(2024, 5, 1, 12, 0, 0, 500, time.UTC)
 	filters := []storage.Filter{

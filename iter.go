@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"iter"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // DefaultPageSize is the page size of ListAll and QueryAll when no Limit
@@ -78,9 +80,9 @@ func pageOptions(opts []Option) (first, later []Option) {
 	sized := false
 	for _, o := range opts {
 		switch o.Kind() {
-		case KindLimit:
+		case driver.KindLimit:
 			sized = true
-		case KindCursor, KindOffset:
+		case driver.KindCursor, driver.KindOffset:
 			continue
 		}
 		later = append(later, o)

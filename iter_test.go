@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // pagedOps serves List and Query from a sorted key list with cursors, and
@@ -27,20 +28,20 @@ func (p *pagedOps) page(opts []storage.Option) ([]string, string, error) {
 	limit, start := -1, 0
 	for _, o := range opts {
 		switch o.Kind() {
-		case storage.KindLimit, storage.KindCursor, storage.KindOffset:
+		case driver.KindLimit, driver.KindCursor, driver.KindOffset:
 		default:
 			continue
 		}
-		c, err := storage.ResolveOptions("list", o.Kind(), []storage.Option{o})
+		c, err := driver.ResolveOptions("list", o.Kind(), []storage.Option{o})
 		if err != nil {
 			return nil, "", err
 		}
 		switch o.Kind() {
-		case storage.KindLimit:
+		case driver.KindLimit:
 			limit = c.Limit
-		case storage.KindCursor:
+		case driver.KindCursor:
 			start = slices.Index(p.keys, c.Cursor) + 1
-		case storage.KindOffset:
+		case driver.KindOffset:
 			start += c.Offset
 		}
 	}
@@ -91,7 +92,7 @@ func TestListAllPages(t *testing.T) {
 	}
 	for i, c := range p.calls[1:] {
 		for _, o := range c {
-			if o.Kind() == storage.KindOffset {
+			if o.Kind() == driver.KindOffset {
 				t.Errorf("page %d repeats the offset", i+2)
 			}
 		}

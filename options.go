@@ -1,160 +1,32 @@
 package storage
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
-
-// OptionKind names one kind of per-call option. Each operation documents the
-// kinds it accepts; any other kind is ErrInvalidOption, never ignored.
-type OptionKind uint32
-
-// The option kinds.
-const (
-	KindNamespace OptionKind = 1 << iota
-	KindMetadata
-	KindNoOverwrite
-	KindIfVersion
-	KindMerge
-	KindAtomic
-	KindPattern
-	KindLimit
-	KindOffset
-	KindCursor
-	KindSort
-	KindFilter
-	KindExpiry
-	KindKeyRanges
-	KindIfRevision
-	KindMustExist
-	KindWritten
-	KindRevision
-	KindOmitValues
-	KindOnStart
-)
-
-// lastKind is the highest option kind.
-const lastKind = KindOnStart
-
-// AllOptionKinds is every option kind, for layers (such as a client) that
-// pass options on and let the backend decide which its operation accepts.
-const AllOptionKinds = lastKind<<1 - 1
-
-var kindNames = map[OptionKind]string{
-	KindNamespace:   "InNamespace",
-	KindMetadata:    "WithMetadata",
-	KindNoOverwrite: "NoOverwrite",
-	KindIfVersion:   "IfVersion",
-	KindMerge:       "Merge",
-	KindAtomic:      "Atomic",
-	KindPattern:     "Pattern",
-	KindLimit:       "Limit",
-	KindOffset:      "Offset",
-	KindCursor:      "After",
-	KindSort:        "SortBy",
-	KindFilter:      "Where",
-	KindExpiry:      "WithTTL/ExpiresAt/KeepTTL",
-	KindKeyRanges:   "InKeyRanges",
-	KindIfRevision:  "IfRevision",
-	KindMustExist:   "MustExist",
-	KindWritten:     "Written",
-	KindRevision:    "FromRevision/AtRevision",
-	KindOmitValues:  "OmitValues",
-	KindOnStart:     "OnStart",
-}
-
-func (k OptionKind) String() string {
-	var names []string
-	for bit := OptionKind(1); bit != 0 && bit <= lastKind; bit <<= 1 {
-		if k&bit != 0 {
-			names = append(names, kindNames[bit])
-		}
-	}
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, "|")
-}
 
 // Option is a per-call option of a data operation. Build one with
 // InNamespace, WithMetadata, NoOverwrite, IfVersion, IfRevision,
-// MustExist, Written, Merge or Atomic (and the others below).
-type Option struct {
-	kind  OptionKind
-	apply func(*CallOptions) error
-}
-
-// Kind reports which kind of option o is.
-func (o Option) Kind() OptionKind { return o.kind }
-
-// CallOptions are resolved per-call options. Backends obtain them with
-// ResolveOptions; callers never build them directly.
-type CallOptions struct {
-	// Namespace is the validated namespace; DefaultNamespace when none given.
-	Namespace NamespaceName
-	// Metadata is the user metadata given by WithMetadata, valid JSON object
-	// text; nil when not given.
-	Metadata    []byte
-	NoOverwrite bool
-	// IfVersion is the expected version of a compare-and-swap; 0 = none.
-	IfVersion int64
-	// IfRevision is the expected revision of a compare-and-swap; 0 = none.
-	IfRevision int64
-	// MustExist makes a write replace-only.
-	MustExist bool
-	// Written is where a write reports what it wrote; nil when not asked.
-	Written *WriteResult
-	Merge   bool
-	Atomic  bool
-	// Pattern is List's glob pattern, validated; "" when not given.
-	Pattern string
-	// Limit is the page size; -1 when not given (no limit).
-	Limit int
-	// Offset is the number of results to skip.
-	Offset int
-	// Cursor is the opaque cursor given by After; "" when not given.
-	Cursor string
-	// Sort is Query's sort order, validated.
-	Sort []SortField
-	// SortFields are the parsed fields of Sort.
-	SortFields []Field
-	// Filter is Count's filter, validated; the zero Expr (ExprAll) when not
-	// given.
-	Filter Expr
-	// FilterSource is the filter given by Where.
-	FilterSource Filter
-	// Expiry is the expiry given by WithTTL, ExpiresAt or KeepTTL; the
-	// zero Expiry when none (see Expiry for the overwrite rule).
-	Expiry Expiry
-	// KeyRanges are the ranges given by InKeyRanges, sorted by From,
-	// non-empty and disjoint (touching ranges merged); meaningful only when
-	// Set has KindKeyRanges.
-	KeyRanges []KeyRange
-	// Revision is the revision given by FromRevision (RevisionFrom true)
-	// or AtRevision (false); 0 when neither was given.
-	Revision     int64
-	RevisionFrom bool
-	// OmitValues is OmitValues: events without values and metadata.
-	OmitValues bool
-	// OnStart is the function given by OnStart; nil when none.
-	OnStart func(revision int64)
-	// Set records which kinds were given.
-	Set OptionKind
-}
+// MustExist, Written, Merge or Atomic (and the others below). Each
+// operation documents the options it accepts; any other is
+// ErrInvalidOption, never ignored. Option is defined in package driver,
+// whose ResolveOptions turns a call's options into driver.CallOptions.
+type Option = driver.Option
 
 // InNamespace selects the namespace of the operation; without it the
 // operation uses DefaultNamespace (Clear: every namespace).
 func InNamespace(name string) Option {
-	return Option{kind: KindNamespace, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindNamespace, func(c *driver.CallOptions) error {
 		ns, err := ParseNamespace(name)
 		if err != nil {
 			return err
 		}
 		c.Namespace = ns
 		return nil
-	}}
+	})
 }
 
 // WithMetadata sets the user metadata written with a value. md is given
@@ -164,38 +36,38 @@ func InNamespace(name string) Option {
 // stored (or {} for a new key). md is encoded and checked once, here, however
 // many layers (security, observe, a client) resolve the option.
 func WithMetadata(md any) Option {
-	b, err := EncodeMetadata(md, 0)
+	b, err := driver.EncodeMetadata(md, 0)
 	if b == nil {
 		b = []byte("{}")
 	}
-	return Option{kind: KindMetadata, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindMetadata, func(c *driver.CallOptions) error {
 		if err != nil {
 			return err
 		}
 		c.Metadata = b
 		return nil
-	}}
+	})
 }
 
 // NoOverwrite makes Set and SetMany fail with ErrAlreadyExists, atomically,
 // for a key that already exists.
 func NoOverwrite() Option {
-	return Option{kind: KindNoOverwrite, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindNoOverwrite, func(c *driver.CallOptions) error {
 		c.NoOverwrite = true
 		return nil
-	}}
+	})
 }
 
 // IfVersion makes a write a compare-and-swap: it succeeds only if the key
 // exists at version v (v >= 1), else ErrConflict.
 func IfVersion(v int64) Option {
-	return Option{kind: KindIfVersion, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindIfVersion, func(c *driver.CallOptions) error {
 		if v < 1 {
 			return invalid(ErrInvalidOption, "IfVersion(%d): versions start at 1", v)
 		}
 		c.IfVersion = v
 		return nil
-	}}
+	})
 }
 
 // IfRevision makes a write a compare-and-swap on the key's revision
@@ -205,40 +77,28 @@ func IfVersion(v int64) Option {
 // reused for a key: after a delete and a re-create by another writer, a
 // stale revision fails. With IfVersion too, both must match.
 func IfRevision(r int64) Option {
-	return Option{kind: KindIfRevision, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindIfRevision, func(c *driver.CallOptions) error {
 		if r < 1 {
 			return invalid(ErrInvalidOption, "IfRevision(%d): revisions start at 1", r)
 		}
 		c.IfRevision = r
 		return nil
-	}}
+	})
 }
 
 // MustExist makes Set (and SetMany, for every item) replace-only: the
 // write fails with ErrNotFound, atomically, when the key does not exist
 // (or has expired). It is the opposite of NoOverwrite.
 func MustExist() Option {
-	return Option{kind: KindMustExist, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindMustExist, func(c *driver.CallOptions) error {
 		c.MustExist = true
 		return nil
-	}}
+	})
 }
 
 // WriteResult is what a write wrote, reported through the Written option
-// without another read.
-type WriteResult struct {
-	// Revision is the revision of the change the write made: of the new
-	// value (Set), of the new metadata (SetMetadata), of the delete
-	// (Delete). Inside a transaction it is the revision the change gets
-	// when the transaction commits.
-	Revision int64
-	// Version is the entry's version after the write; for Delete, the
-	// version the key had when it was deleted.
-	Version int64
-	// CreateRevision is the revision of the entry's creation (Set and
-	// SetMetadata; 0 for Delete).
-	CreateRevision int64
-}
+// without another read (see driver.WriteResult for its fields).
+type WriteResult = driver.WriteResult
 
 // Written makes Set, Delete or SetMetadata store in *w what it wrote, on
 // success (on failure *w is left alone). Chain compare-and-swap writes
@@ -248,13 +108,13 @@ type WriteResult struct {
 //	err := s.Set(ctx, "k", v, storage.Written(&w))
 //	err = s.Set(ctx, "k", v2, storage.IfRevision(w.Revision), storage.Written(&w))
 func Written(w *WriteResult) Option {
-	return Option{kind: KindWritten, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindWritten, func(c *driver.CallOptions) error {
 		if w == nil {
 			return invalid(ErrInvalidOption, "Written(nil)")
 		}
 		c.Written = w
 		return nil
-	}}
+	})
 }
 
 // Merge makes SetMetadata apply its argument as an RFC 7396 JSON merge patch
@@ -274,18 +134,18 @@ func Written(w *WriteResult) Option {
 // Set's other options keep their meaning; NoOverwrite with Merge is
 // ErrInvalidOption.
 func Merge() Option {
-	return Option{kind: KindMerge, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindMerge, func(c *driver.CallOptions) error {
 		c.Merge = true
 		return nil
-	}}
+	})
 }
 
 // Atomic makes a batch all-or-nothing: if any key fails, nothing is written.
 func Atomic() Option {
-	return Option{kind: KindAtomic, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindAtomic, func(c *driver.CallOptions) error {
 		c.Atomic = true
 		return nil
-	}}
+	})
 }
 
 // MaxPatternLen is the longest List pattern, in bytes.
@@ -298,13 +158,13 @@ const MaxPatternLen = 2 * MaxKeyLen
 // before the first unescaped "*" or "?") becomes a key range on the primary
 // key, so "user:*" reads only the keys that start with "user:".
 func Pattern(pattern string) Option {
-	return Option{kind: KindPattern, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindPattern, func(c *driver.CallOptions) error {
 		if err := ValidatePattern(pattern); err != nil {
 			return err
 		}
 		c.Pattern = pattern
 		return nil
-	}}
+	})
 }
 
 // ValidatePattern checks a List pattern: valid UTF-8, no NUL, at most
@@ -335,25 +195,25 @@ func ValidatePattern(p string) error {
 // Limit caps the number of results of List or Query at n (n >= 0). Without
 // it every result is returned.
 func Limit(n int) Option {
-	return Option{kind: KindLimit, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindLimit, func(c *driver.CallOptions) error {
 		if n < 0 {
 			return invalid(ErrInvalidOption, "Limit(%d): want >= 0", n)
 		}
 		c.Limit = n
 		return nil
-	}}
+	})
 }
 
 // Offset skips the first n results of List or Query (after the cursor
 // position, when After is given too). Deep pages are cheaper with After.
 func Offset(n int) Option {
-	return Option{kind: KindOffset, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindOffset, func(c *driver.CallOptions) error {
 		if n < 0 {
 			return invalid(ErrInvalidOption, "Offset(%d): want >= 0", n)
 		}
 		c.Offset = n
 		return nil
-	}}
+	})
 }
 
 // After continues a List or Query after the last result of an earlier page:
@@ -362,20 +222,20 @@ func Offset(n int) Option {
 // other use is ErrInvalidOption. Pagination by cursor is keyset pagination:
 // it stays correct when entries are inserted or deleted between pages.
 func After(cursor string) Option {
-	return Option{kind: KindCursor, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindCursor, func(c *driver.CallOptions) error {
 		if cursor == "" {
 			return invalid(ErrInvalidOption, "After(\"\"): empty cursor")
 		}
 		c.Cursor = cursor
 		return nil
-	}}
+	})
 }
 
 // SortBy sets Query's order: by each field in turn, ascending or
 // descending (Asc, Desc), then by key. Without it Query returns entries in
 // key order.
 func SortBy(fields ...SortField) Option {
-	return Option{kind: KindSort, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindSort, func(c *driver.CallOptions) error {
 		if len(fields) == 0 {
 			return invalid(ErrInvalidOption, "SortBy(): no fields")
 		}
@@ -383,7 +243,7 @@ func SortBy(fields ...SortField) Option {
 			return invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields)
 		}
 		for _, sf := range fields {
-			f, err := ParseField(sf.Field)
+			f, err := driver.ParseField(sf.Field)
 			if err != nil {
 				return err
 			}
@@ -391,28 +251,26 @@ func SortBy(fields ...SortField) Option {
 		}
 		c.Sort = fields
 		return nil
-	}}
+	})
 }
 
 // Where gives Count a filter: only matching entries are counted. Given to
 // Watch, it passes only the puts whose value matches (every other event
 // passes).
 func Where(f Filter) Option {
-	return Option{kind: KindFilter, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindFilter, func(c *driver.CallOptions) error {
 		e, err := f.Compile()
 		if err != nil {
 			return err
 		}
 		c.Filter, c.FilterSource = e, f
 		return nil
-	}}
+	})
 }
 
 // KeyRange is a half-open range of keys in byte order: the keys k with
 // From <= k and, unless To is "", k < To. From "" starts at the first key.
-type KeyRange struct {
-	From, To string
-}
+type KeyRange = driver.KeyRange
 
 // PrefixRange is the range of the keys that start with prefix.
 func PrefixRange(prefix string) KeyRange {
@@ -431,11 +289,6 @@ func PrefixRange(prefix string) KeyRange {
 	return KeyRange{From: prefix}
 }
 
-// Contains reports whether key lies in r.
-func (r KeyRange) Contains(key string) bool {
-	return key >= r.From && (r.To == "" || key < r.To)
-}
-
 // maxKeyRanges is the most ranges InKeyRanges takes.
 const maxKeyRanges = 1024
 
@@ -448,7 +301,7 @@ const maxKeyRanges = 1024
 // and To, unless "", must be greater than From. A cursor (After) stays
 // valid across different ranges: it marks a position in key order.
 func InKeyRanges(ranges ...KeyRange) Option {
-	return Option{kind: KindKeyRanges, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindKeyRanges, func(c *driver.CallOptions) error {
 		if len(ranges) > maxKeyRanges {
 			return invalid(ErrInvalidOption, "InKeyRanges: %d ranges, more than %d", len(ranges), maxKeyRanges)
 		}
@@ -477,66 +330,17 @@ func InKeyRanges(ranges ...KeyRange) Option {
 		}
 		c.KeyRanges = out
 		return nil
-	}}
+	})
 }
 
-// ResolveOptions applies opts for operation op, which accepts the kinds in
-// allowed. A kind not allowed, a kind given twice, or an invalid option value
-// is a *ValidationError wrapping ErrInvalidOption (or ErrInvalidNamespace /
-// ErrInvalidValue for a bad namespace or metadata).
-func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, error) {
-	c := CallOptions{Namespace: NamespaceName{Name: DefaultNamespace}, Limit: -1}
-	for _, o := range opts {
-		if o.apply == nil {
-			return c, invalid(ErrInvalidOption, "%s: zero Option value", op)
-		}
-		if o.kind&allowed == 0 {
-			return c, invalid(ErrInvalidOption, "%s does not accept option %s", op, o.kind)
-		}
-		if c.Set&o.kind != 0 {
-			return c, invalid(ErrInvalidOption, "%s: option %s given twice", op, o.kind)
-		}
-		c.Set |= o.kind
-		if err := o.apply(&c); err != nil {
-			return c, err
-		}
-	}
-	if c.Expiry.Keep && c.NoOverwrite {
-		return c, invalid(ErrInvalidOption, "%s: KeepTTL means nothing with NoOverwrite", op)
-	}
-	if c.NoOverwrite && c.IfVersion != 0 {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfVersion exclude each other", op)
-	}
-	if c.NoOverwrite && c.IfRevision != 0 {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfRevision exclude each other", op)
-	}
-	if c.NoOverwrite && c.MustExist {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and MustExist exclude each other", op)
-	}
-	return c, nil
-}
+// NamespaceOption is an option of CreateNamespace or DeleteNamespace:
+// WithIndexes, WithNamespaceMetadata or Recursive.
+type NamespaceOption = driver.NamespaceOption
 
-// NamespaceOption is an option of CreateNamespace or DeleteNamespace.
-type NamespaceOption struct {
-	kind  nsKind
-	apply func(*NamespaceOptions) error
-}
-
-type nsKind uint8
-
-const (
-	nsKindMetadata nsKind = 1 << iota
-	nsKindRecursive
-	nsKindIndexes
-)
-
-// NamespaceOptions are resolved namespace options.
-type NamespaceOptions struct {
-	Metadata  []byte // JSON object text, nil when not given
-	Recursive bool
-	// Indexes are the fields given by WithIndexes, validated.
-	Indexes []Field
-}
+// MaxIndexes is the most fields a namespace may declare indexes on. Each
+// declared field is one index that every write to the namespace updates,
+// and a namespace's writes should not cost unboundedly many.
+const MaxIndexes = driver.MaxIndexes
 
 // WithIndexes declares fields of a namespace created by CreateNamespace to
 // index: paths into the value, or $metadata.<path>. A backend builds the
@@ -546,19 +350,19 @@ type NamespaceOptions struct {
 // field given twice is declared once; more than MaxIndexes distinct fields
 // is ErrInvalidOption.
 func WithIndexes(fields ...string) NamespaceOption {
-	return NamespaceOption{kind: nsKindIndexes, apply: func(o *NamespaceOptions) error {
+	return driver.NewNamespaceOption(driver.NamespaceKindIndexes, func(o *driver.NamespaceOptions) error {
 		if len(fields) == 0 {
 			return invalid(ErrInvalidOption, "WithIndexes(): no fields")
 		}
 		for _, name := range fields {
-			f, err := ParseField(name)
+			f, err := driver.ParseField(name)
 			if err != nil {
 				return err
 			}
-			if f.Root != RootValue && f.Root != RootMetadata {
+			if f.Root != driver.RootValue && f.Root != driver.RootMetadata {
 				return invalid(ErrInvalidOption, "WithIndexes(%q): only paths into the value or $metadata can be indexed", name)
 			}
-			if !slices.ContainsFunc(o.Indexes, func(g Field) bool { return g.Text == f.Text }) {
+			if !slices.ContainsFunc(o.Indexes, func(g driver.Field) bool { return g.Text == f.Text }) {
 				o.Indexes = append(o.Indexes, f)
 			}
 		}
@@ -566,63 +370,26 @@ func WithIndexes(fields ...string) NamespaceOption {
 			return invalid(ErrInvalidOption, "WithIndexes(): %d fields, more than the maximum %d per namespace", len(o.Indexes), MaxIndexes)
 		}
 		return nil
-	}}
+	})
 }
-
-// MaxIndexes is the most fields a namespace may declare indexes on. Each
-// declared field is one index that every write to the namespace updates,
-// and a namespace's writes should not cost unboundedly many.
-const MaxIndexes = 16
 
 // WithNamespaceMetadata attaches metadata (a JSON object, given as for
 // WithMetadata) to a namespace created by CreateNamespace.
 func WithNamespaceMetadata(md any) NamespaceOption {
-	b, err := EncodeMetadata(md, 0)
-	return NamespaceOption{kind: nsKindMetadata, apply: func(o *NamespaceOptions) error {
+	b, err := driver.EncodeMetadata(md, 0)
+	return driver.NewNamespaceOption(driver.NamespaceKindMetadata, func(o *driver.NamespaceOptions) error {
 		if err != nil {
 			return err
 		}
 		o.Metadata = b
 		return nil
-	}}
+	})
 }
 
 // Recursive lets DeleteNamespace delete a namespace together with its entries.
 func Recursive() NamespaceOption {
-	return NamespaceOption{kind: nsKindRecursive, apply: func(o *NamespaceOptions) error {
+	return driver.NewNamespaceOption(driver.NamespaceKindRecursive, func(o *driver.NamespaceOptions) error {
 		o.Recursive = true
 		return nil
-	}}
-}
-
-// ResolveNamespaceOptions applies opts for "createNamespace" (which accepts
-// WithNamespaceMetadata) or "deleteNamespace" (which accepts Recursive).
-func ResolveNamespaceOptions(op string, opts []NamespaceOption) (NamespaceOptions, error) {
-	var allowed nsKind
-	switch op {
-	case "createNamespace":
-		allowed = nsKindMetadata | nsKindIndexes
-	case "deleteNamespace":
-		allowed = nsKindRecursive
-	default:
-		return NamespaceOptions{}, fmt.Errorf("storage: ResolveNamespaceOptions: unknown operation %q", op)
-	}
-	var o NamespaceOptions
-	var seen nsKind
-	for _, opt := range opts {
-		if opt.apply == nil {
-			return o, invalid(ErrInvalidOption, "%s: zero NamespaceOption value", op)
-		}
-		if opt.kind&allowed == 0 {
-			return o, invalid(ErrInvalidOption, "%s does not accept this option", op)
-		}
-		if seen&opt.kind != 0 {
-			return o, invalid(ErrInvalidOption, "%s: option given twice", op)
-		}
-		seen |= opt.kind
-		if err := opt.apply(&o); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
+	})
 }

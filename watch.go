@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // EventType is the kind of change an Event reports.
@@ -152,13 +154,13 @@ func (e *LaggedError) Unwrap() error { return ErrWatchLagged }
 // revision older than the store retains is ErrCompacted; one beyond the
 // store's current revision is ErrInvalidOption.
 func FromRevision(r int64) Option {
-	return Option{kind: KindRevision, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindRevision, func(c *driver.CallOptions) error {
 		if r < 0 {
 			return invalid(ErrInvalidOption, "FromRevision(%d): want >= 0", r)
 		}
 		c.Revision, c.RevisionFrom = r, true
 		return nil
-	}}
+	})
 }
 
 // AtRevision makes Get return the key as it was at revision r (r >= 1),
@@ -166,13 +168,13 @@ func FromRevision(r int64) Option {
 // ErrCompacted when r, or the key's last change before it, is older than
 // the store retains.
 func AtRevision(r int64) Option {
-	return Option{kind: KindRevision, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindRevision, func(c *driver.CallOptions) error {
 		if r < 1 {
 			return invalid(ErrInvalidOption, "AtRevision(%d): revisions start at 1", r)
 		}
 		c.Revision, c.RevisionFrom = r, false
 		return nil
-	}}
+	})
 }
 
 // OnStart makes Watch call fn once it has started, before it yields any
@@ -184,21 +186,21 @@ func AtRevision(r int64) Option {
 // that it can resume before any event arrived. fn runs on the goroutine
 // that iterates.
 func OnStart(fn func(revision int64)) Option {
-	return Option{kind: KindOnStart, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindOnStart, func(c *driver.CallOptions) error {
 		if fn == nil {
 			return invalid(ErrInvalidOption, "OnStart(nil)")
 		}
 		c.OnStart = fn
 		return nil
-	}}
+	})
 }
 
 // OmitValues makes Watch and History leave out values and metadata
 // (Event.Value and Event.Metadata stay nil), for consumers that only need
 // to know what changed.
 func OmitValues() Option {
-	return Option{kind: KindOmitValues, apply: func(c *CallOptions) error {
+	return driver.NewOption(driver.KindOmitValues, func(c *driver.CallOptions) error {
 		c.OmitValues = true
 		return nil
-	}}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -169,7 +170,7 @@ func (s *Store) namespaceOp(ctx context.Context, op, route, name string, opts []
 	if err := s.start(ctx, op); err != nil {
 		return err
 	}
-	o, err := storage.ResolveNamespaceOptions(op, opts)
+	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: name, Err: err}
 	}
@@ -249,7 +250,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		return nil, err
 	}
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
-		return nil, &storage.OpError{Op: op, Err: storage.Invalidf(storage.ErrInvalidOption,
+		return nil, &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrInvalidOption,
 			"unknown isolation level %d", int(opts.Isolation))}
 	}
 	bo := &routes.BeginOptions{}

@@ -14,7 +14,7 @@
 // *storage.OpError on the server is one here, with the same Op, Namespace,
 // Key and message. Values travel as JSON text and are never rounded;
 // metadata maps decode numbers as json.Number, as sqlstore does. Only the
-// options that were given are sent (storage.ResolveOptions' Set bitmask).
+// options that were given are sent (driver.ResolveOptions' Set bitmask).
 //
 // What the client checks itself, and why:
 //
@@ -24,7 +24,7 @@
 //     accepts a kind is the server's rule, so its ErrInvalidOption is what
 //     the caller sees.
 //   - Keys are validated with storage.ValidateKey and values encoded with
-//     storage.EncodeValue (without the size limit, which is the server's):
+//     driver.EncodeValue (without the size limit, which is the server's):
 //     JSON strings cannot carry invalid UTF-8, and invalid JSON cannot be
 //     embedded in a message. Batches give such keys their per-key error
 //     here and send the rest; an Atomic batch with such a key sends no keys

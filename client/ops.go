@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
 // allKinds accepts every option kind: the server decides which kinds an
 // operation takes, so its ErrInvalidOption is the one the caller sees.
-const allKinds = storage.AllOptionKinds
+const allKinds = driver.AllOptionKinds
 
 // ops are the data operations, on the store (tx nil) or on a transaction.
 type ops struct {
@@ -28,25 +29,25 @@ func nothing() {}
 // usable and ctx alive, resolves opts and translates them to the wire. The
 // returned func must be called when the operation ends (it releases the
 // transaction, whose operations run one at a time).
-func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Option) (storage.CallOptions, *routes.Options, func(), error) {
+func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Option) (driver.CallOptions, *routes.Options, func(), error) {
 	done := nothing
 	if t := o.tx; t != nil {
 		t.mu.Lock()
 		done = t.mu.Unlock
 		if t.done {
-			return storage.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: storage.ErrTxDone}
+			return driver.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: storage.ErrTxDone}
 		}
 	}
 	if err := o.s.usable(op); err != nil {
-		return storage.CallOptions{}, nil, done, err
+		return driver.CallOptions{}, nil, done, err
 	}
 	if err := ctx.Err(); err != nil {
 		if o.tx != nil {
 			o.tx.abandonLocked(ctx) // as an operation whose context ends ends its transaction
 		}
-		return storage.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: err}
+		return driver.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: err}
 	}
-	c, err := storage.ResolveOptions(op, allKinds, opts)
+	c, err := driver.ResolveOptions(op, allKinds, opts)
 	if err != nil {
 		return c, nil, done, &storage.OpError{Op: op, Err: err}
 	}
@@ -71,75 +72,75 @@ func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Op
 func ptr[T any](v T) *T { return &v }
 
 // wireOptions serializes the options that were given, and only those.
-func wireOptions(c storage.CallOptions) (*routes.Options, error) {
-	if c.Set&^storage.KindWritten == 0 {
+func wireOptions(c driver.CallOptions) (*routes.Options, error) {
+	if c.Set&^driver.KindWritten == 0 {
 		return nil, nil // Written stays here: the answer fills it
 	}
-	if c.Set&storage.KindKeyRanges != 0 {
-		return nil, storage.Invalidf(storage.ErrInvalidOption, "InKeyRanges is not available over HTTP")
+	if c.Set&driver.KindKeyRanges != 0 {
+		return nil, driver.Invalidf(storage.ErrInvalidOption, "InKeyRanges is not available over HTTP")
 	}
 	w := &routes.Options{}
-	if c.Set&storage.KindNamespace != 0 {
+	if c.Set&driver.KindNamespace != 0 {
 		w.Namespace = ptr(c.Namespace.Name)
 	}
-	if c.Set&storage.KindMetadata != 0 {
+	if c.Set&driver.KindMetadata != 0 {
 		w.Metadata = c.Metadata
 	}
-	if c.Set&storage.KindNoOverwrite != 0 {
+	if c.Set&driver.KindNoOverwrite != 0 {
 		w.NoOverwrite = ptr(true)
 	}
-	if c.Set&storage.KindIfVersion != 0 {
+	if c.Set&driver.KindIfVersion != 0 {
 		w.IfVersion = ptr(c.IfVersion)
 	}
-	if c.Set&storage.KindIfRevision != 0 {
+	if c.Set&driver.KindIfRevision != 0 {
 		w.IfRevision = ptr(c.IfRevision)
 	}
-	if c.Set&storage.KindMustExist != 0 {
+	if c.Set&driver.KindMustExist != 0 {
 		w.MustExist = ptr(true)
 	}
-	if c.Set&storage.KindMerge != 0 {
+	if c.Set&driver.KindMerge != 0 {
 		w.Merge = ptr(true)
 	}
-	if c.Set&storage.KindAtomic != 0 {
+	if c.Set&driver.KindAtomic != 0 {
 		w.Atomic = ptr(true)
 	}
-	if c.Set&storage.KindPattern != 0 {
+	if c.Set&driver.KindPattern != 0 {
 		w.Pattern = ptr(c.Pattern)
 	}
-	if c.Set&storage.KindLimit != 0 {
+	if c.Set&driver.KindLimit != 0 {
 		w.Limit = ptr(c.Limit)
 	}
-	if c.Set&storage.KindOffset != 0 {
+	if c.Set&driver.KindOffset != 0 {
 		w.Offset = ptr(c.Offset)
 	}
-	if c.Set&storage.KindCursor != 0 {
+	if c.Set&driver.KindCursor != 0 {
 		w.After = ptr(c.Cursor)
 	}
-	if c.Set&storage.KindSort != 0 {
+	if c.Set&driver.KindSort != 0 {
 		l := make(routes.SortList, len(c.Sort))
 		for i, f := range c.Sort {
 			l[i] = routes.SortField{Field: f.Field, Desc: f.Desc}
 		}
 		w.Sort = &l
 	}
-	if c.Set&storage.KindFilter != 0 {
+	if c.Set&driver.KindFilter != 0 {
 		b, err := json.Marshal(wireFilter(c.FilterSource))
 		if err != nil {
-			return nil, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+			return nil, driver.Invalidf(storage.ErrInvalidFilter, "%v", err)
 		}
 		w.Where = b
 	}
-	if c.Set&storage.KindExpiry != 0 {
+	if c.Set&driver.KindExpiry != 0 {
 		w.ExpiryOptions = wireExpiry(c.Expiry)
 	}
-	if c.Set&storage.KindRevision != 0 {
+	if c.Set&driver.KindRevision != 0 {
 		if c.RevisionFrom {
 			w.FromRevision = ptr(c.Revision)
 		} else {
 			w.AtRevision = ptr(c.Revision)
 		}
 	}
-	if c.Set&storage.KindOmitValues != 0 {
+	if c.Set&driver.KindOmitValues != 0 {
 		w.OmitValues = ptr(true)
 	}
 	return w, nil
@@ -148,7 +149,7 @@ func wireOptions(c storage.CallOptions) (*routes.Options, error) {
 // wireExpiry is an expiry on the wire: a TTL of whole seconds as ttl, any
 // other as ttlMs (rounded up to a whole millisecond); the server's clock
 // turns it into a time, as the engine's would.
-func wireExpiry(e storage.Expiry) routes.ExpiryOptions {
+func wireExpiry(e driver.Expiry) routes.ExpiryOptions {
 	var w routes.ExpiryOptions
 	switch {
 	case e.TTL != 0 && e.TTL%time.Second == 0:
@@ -257,7 +258,7 @@ func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (stora
 }
 
 // Set implements storage.Ops: storage://set. The value is encoded and
-// checked here (storage.EncodeValue) so that what travels is valid JSON;
+// checked here (driver.EncodeValue) so that what travels is valid JSON;
 // its size is the server's to check.
 func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
@@ -270,7 +271,7 @@ func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Opt
 	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
-	b, err := storage.EncodeValue(value, math.MaxInt)
+	b, err := driver.EncodeValue(value, math.MaxInt)
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}
@@ -283,7 +284,7 @@ func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Opt
 }
 
 // report stores what a write wrote where storage.Written asked for it.
-func report(c storage.CallOptions, resp routes.WriteResponse) {
+func report(c driver.CallOptions, resp routes.WriteResponse) {
 	if c.Written != nil {
 		*c.Written = storage.WriteResult{Revision: resp.Revision, Version: resp.Version, CreateRevision: resp.CreateRevision}
 	}
@@ -445,23 +446,23 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 	if err := storage.ValidateKey(it.Key); err != nil {
 		return routes.EntryItem{}, err
 	}
-	v, err := storage.EncodeValue(it.Value, math.MaxInt)
+	v, err := driver.EncodeValue(it.Value, math.MaxInt)
 	if err != nil {
 		return routes.EntryItem{}, err
 	}
-	exp, err := storage.ItemExpiry(it, storage.Expiry{})
+	exp, err := driver.ItemExpiry(driver.Expiry{TTL: it.TTL, At: it.ExpiresAt, Keep: it.KeepTTL}, driver.Expiry{})
 	if err != nil {
 		return routes.EntryItem{}, err
 	}
 	if it.IfRevision < 0 {
-		return routes.EntryItem{}, storage.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
+		return routes.EntryItem{}, driver.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
 	}
 	key := it.Key
 	e := routes.EntryItem{Key: &key, Value: v, ExpiryOptions: wireExpiry(exp)}
 	if it.IfRevision > 0 {
 		e.IfRevision = ptr(it.IfRevision)
 	}
-	md, err := storage.EncodeMetadata(it.Metadata, math.MaxInt)
+	md, err := driver.EncodeMetadata(it.Metadata, math.MaxInt)
 	if err != nil {
 		return routes.EntryItem{}, err
 	}
@@ -522,7 +523,7 @@ func (o ops) SetMetadata(ctx context.Context, key string, md any, opts ...storag
 	if err := keyErr(op, ns, key); err != nil {
 		return err
 	}
-	b, err := storage.EncodeMetadata(md, math.MaxInt)
+	b, err := driver.EncodeMetadata(md, math.MaxInt)
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}
@@ -574,7 +575,7 @@ func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option
 		b, err := json.Marshal(wireFilter(f))
 		if err != nil {
 			return storage.QueryResult{}, &storage.OpError{Op: op, Namespace: ns,
-				Err: storage.Invalidf(storage.ErrInvalidFilter, "%v", err)}
+				Err: driver.Invalidf(storage.ErrInvalidFilter, "%v", err)}
 		}
 		req.Filter = b
 	}

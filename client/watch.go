@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -69,7 +70,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			w = &routes.Options{}
 		}
 		last := int64(-1) // unknown until the first stream's head
-		if c.Set&storage.KindRevision != 0 {
+		if c.Set&driver.KindRevision != 0 {
 			last = c.Revision
 		}
 		pause := 20 * time.Millisecond

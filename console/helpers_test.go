@@ -15,8 +15,8 @@ import (
 
 	"github.com/mycelia-kernel/storage/console"
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/internal/testdb"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )

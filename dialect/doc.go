@@ -25,7 +25,7 @@
 //	sql, args, err := where.ToSql() // key >= ? AND key < ?, [user: user;]
 //
 // User text reaches SQL only as bound parameters; field paths are written as
-// quoted literals after storage.ParseField has admitted only safe
+// quoted literals after driver.ParseField has admitted only safe
 // characters.
 //
 // The package imports the drivers only for their error types.

@@ -10,6 +10,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Compiler turns validated filters, sorts and list patterns into SQL for
@@ -18,7 +19,7 @@ import (
 // placeholders (PlaceholderFormat converts them), and carries user text only
 // in bound parameters. Field paths are the one exception: they appear as
 // string literals, which the planner reads as constants; they are safe
-// there because storage.ParseField admits only letters, digits, "_" and
+// there because driver.ParseField admits only letters, digits, "_" and
 // "-" in a segment, and they are quoted again here all the same.
 //
 // The typed semantics are the same on every dialect:
@@ -51,7 +52,7 @@ func NewCompiler(name Name) (*Compiler, error) {
 }
 
 // PlaceholderFormat is the dialect's placeholder style for squirrel.
-func (c *Compiler) PlaceholderFormat() sq.PlaceholderFormat { return c.j.placeholders() }
+func (c *Compiler) PlaceholderFormat() Placeholders { return c.j.placeholders() }
 
 // EntryColumns are the columns that read an entry: key, value (JSON text),
 // metadata (JSON text), version, created_at, updated_at. SQLite returns the
@@ -69,25 +70,25 @@ type jsonDialect interface {
 	timeParam(t time.Time) any
 	// Projections of the JSON at path in column col ("value" or "metadata").
 	// Each returns SQL without parameters.
-	exists(col string, path []storage.Segment) string           // true when present (JSON null included), never NULL
-	isType(col string, path []storage.Segment, t string) string // t: null true false array
-	num(col string, path []storage.Segment) string              // a double for a number, else NULL
-	str(col string, path []storage.Segment) string              // byte-ordered text for a string, else NULL
-	rank(col string, path []storage.Segment) string             // the type rank of the sort order, 0 when missing
+	exists(col string, path []driver.Segment) string           // true when present (JSON null included), never NULL
+	isType(col string, path []driver.Segment, t string) string // t: null true false array
+	num(col string, path []driver.Segment) string              // a double for a number, else NULL
+	str(col string, path []driver.Segment) string              // byte-ordered text for a string, else NULL
+	rank(col string, path []driver.Segment) string             // the type rank of the sort order, 0 when missing
 	// numKey is the number projection as a declared index holds it: num,
 	// or 0 (never NULL) for a value that is not a number.
-	numKey(col string, path []storage.Segment) string
+	numKey(col string, path []driver.Segment) string
 	// strKey is the string projection as a declared index holds it: a
 	// bounded prefix of str where the database limits the size of an
 	// index entry (PostgreSQL), str itself where it does not (SQLite);
 	// the empty string (never NULL) for a value that is not a string.
-	strKey(col string, path []storage.Segment) string
+	strKey(col string, path []driver.Segment) string
 	// strKeyLen is the length in characters of strKey's prefix, 0 when
 	// strKey is str.
 	strKeyLen() int
 	// arrayHas is true when the value at path is an array with an element
 	// equal to s.
-	arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer
+	arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer
 	// String predicates over a text expression.
 	strContains(expr string, sub string) sq.Sqlizer
 	strStartsWith(expr string, prefix string) sq.Sqlizer
@@ -114,11 +115,11 @@ var (
 )
 
 // Where compiles a validated filter into a boolean SQL expression.
-func (c *Compiler) Where(e storage.Expr) (sq.Sqlizer, error) {
+func (c *Compiler) Where(e driver.Expr) (Cond, error) {
 	switch e.Kind {
-	case storage.ExprAll:
+	case driver.ExprAll:
 		return sqlTrue, nil
-	case storage.ExprAnd, storage.ExprOr:
+	case driver.ExprAnd, driver.ExprOr:
 		parts := make([]sq.Sqlizer, 0, len(e.Children))
 		for _, ch := range e.Children {
 			p, err := c.Where(ch)
@@ -127,7 +128,7 @@ func (c *Compiler) Where(e storage.Expr) (sq.Sqlizer, error) {
 			}
 			parts = append(parts, p)
 		}
-		if e.Kind == storage.ExprAnd {
+		if e.Kind == driver.ExprAnd {
 			if len(parts) == 0 {
 				return sqlTrue, nil
 			}
@@ -137,19 +138,19 @@ func (c *Compiler) Where(e storage.Expr) (sq.Sqlizer, error) {
 			return sqlFalse, nil
 		}
 		return sq.Or(parts), nil
-	case storage.ExprNot:
+	case driver.ExprNot:
 		if len(e.Children) != 1 {
-			return nil, storage.Invalidf(storage.ErrInvalidFilter, "not takes exactly one filter")
+			return nil, driver.Invalidf(storage.ErrInvalidFilter, "not takes exactly one filter")
 		}
 		p, err := c.Where(e.Children[0])
 		if err != nil {
 			return nil, err
 		}
 		return not(p), nil
-	case storage.ExprLeaf:
+	case driver.ExprLeaf:
 		return c.leaf(e)
 	}
-	return nil, storage.Invalidf(storage.ErrInvalidFilter, "unknown node kind %d", e.Kind)
+	return nil, driver.Invalidf(storage.ErrInvalidFilter, "unknown node kind %d", e.Kind)
 }
 
 // not negates p, reading an unknown (NULL) result as false first, so that a
@@ -172,22 +173,22 @@ func (x prefixed) ToSql() (string, []any, error) {
 	return x.pre + s + x.post, args, nil
 }
 
-func (c *Compiler) leaf(e storage.Expr) (sq.Sqlizer, error) {
+func (c *Compiler) leaf(e driver.Expr) (sq.Sqlizer, error) {
 	switch e.Field.Root {
-	case storage.RootValue:
+	case driver.RootValue:
 		return c.jsonLeaf("value", e)
-	case storage.RootMetadata:
+	case driver.RootMetadata:
 		return c.jsonLeaf("metadata", e)
-	case storage.RootKey:
+	case driver.RootKey:
 		return c.keyLeaf(e)
-	case storage.RootVersion:
-		return c.columnLeaf(c.j.versionNum(), e, func(s storage.Scalar) any { return s.Num })
-	case storage.RootCreatedAt:
+	case driver.RootVersion:
+		return c.columnLeaf(c.j.versionNum(), e, func(s driver.Scalar) any { return s.Num })
+	case driver.RootCreatedAt:
 		return c.timeLeaf("created_at", e)
-	case storage.RootUpdatedAt:
+	case driver.RootUpdatedAt:
 		return c.timeLeaf("updated_at", e)
 	}
-	return nil, storage.Invalidf(storage.ErrInvalidFilter, "unknown field root")
+	return nil, driver.Invalidf(storage.ErrInvalidFilter, "unknown field root")
 }
 
 func cmpOp(op storage.Operator) string {
@@ -206,33 +207,33 @@ func cmpOp(op storage.Operator) string {
 	return ""
 }
 
-func badOp(e storage.Expr) error {
-	return storage.Invalidf(storage.ErrInvalidFilter, "field %q: operator %s does not apply here", e.Field.Text, e.Op)
+func badOp(e driver.Expr) error {
+	return driver.Invalidf(storage.ErrInvalidFilter, "field %q: operator %s does not apply here", e.Field.Text, e.Op)
 }
 
 // jsonEq is the equality of the JSON at path with s: typed, so that values of
 // other types never match.
-func (c *Compiler) jsonEq(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
+func (c *Compiler) jsonEq(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
 	switch s.Kind {
-	case storage.KindNull, storage.KindBool:
+	case driver.KindNull, driver.KindBool:
 		return c.rankIs(col, path, scalarRank(s))
 	}
 	return c.typedCmp(col, path, storage.OpEq, s)
 }
 
 // scalarRank is the type rank of a filter value.
-func scalarRank(s storage.Scalar) int {
+func scalarRank(s driver.Scalar) int {
 	switch s.Kind {
-	case storage.KindNull:
+	case driver.KindNull:
 		return RankNull
-	case storage.KindBool:
+	case driver.KindBool:
 		if s.Bool {
 			return RankTrue
 		}
 		return RankFalse
-	case storage.KindNumber:
+	case driver.KindNumber:
 		return RankNumber
-	case storage.KindString:
+	case driver.KindString:
 		return RankString
 	}
 	return NoRank
@@ -240,7 +241,7 @@ func scalarRank(s storage.Scalar) int {
 
 // rankIs is "the value at path has type rank r", written on the index's
 // leading expression so that it pins the index to one type.
-func (c *Compiler) rankIs(col string, path []storage.Segment, r int) sq.Sqlizer {
+func (c *Compiler) rankIs(col string, path []driver.Segment, r int) sq.Sqlizer {
 	return sq.Expr(c.j.rank(col, path) + " = " + strconv.Itoa(r))
 }
 
@@ -248,7 +249,7 @@ func (c *Compiler) rankIs(col string, path []storage.Segment, r int) sq.Sqlizer 
 // it: the rank, then the number key (0 for a string), which sits between
 // the rank and the string key in the index, so that the planner can go on
 // to the string key (an equality on every column before it: a seek).
-func (c *Compiler) isString(col string, path []storage.Segment) sq.And {
+func (c *Compiler) isString(col string, path []driver.Segment) sq.And {
 	return sq.And{c.rankIs(col, path, RankString), sq.Expr(c.j.numKey(col, path) + " = 0")}
 }
 
@@ -256,14 +257,14 @@ func (c *Compiler) isString(col string, path []storage.Segment) sq.And {
 // it: the rank, and the string key after the number key (the empty string for a number),
 // so that an equality on the number is one on every column before the key
 // and the index gives the rows in key order.
-func (c *Compiler) isNumber(col string, path []storage.Segment) sq.And {
+func (c *Compiler) isNumber(col string, path []driver.Segment) sq.And {
 	return sq.And{c.rankIs(col, path, RankNumber), sq.Expr(c.j.strKey(col, path) + " = ''")}
 }
 
 // fullStr is the expression of the whole string at path for a value known
 // to be a string: the index's string key where it holds the whole string
 // (SQLite), else str.
-func (c *Compiler) fullStr(col string, path []storage.Segment) string {
+func (c *Compiler) fullStr(col string, path []driver.Segment) string {
 	if c.j.strKeyLen() > 0 {
 		return c.j.str(col, path)
 	}
@@ -276,8 +277,8 @@ func (c *Compiler) fullStr(col string, path []storage.Segment) string {
 // strings, the prefix is compared too, with the bound that the full
 // comparison implies, so the index range is used and the full string
 // rechecked: for strings a and b, a <= b implies prefix(a) <= prefix(b).
-func (c *Compiler) typedCmp(col string, path []storage.Segment, op storage.Operator, s storage.Scalar) sq.Sqlizer {
-	if s.Kind == storage.KindNumber {
+func (c *Compiler) typedCmp(col string, path []driver.Segment, op storage.Operator, s driver.Scalar) sq.Sqlizer {
+	if s.Kind == driver.KindNumber {
 		return append(c.isNumber(col, path), sq.Expr(c.j.numKey(col, path)+" "+cmpOp(op)+" ?", s.Num))
 	}
 	out := c.isString(col, path)
@@ -305,15 +306,15 @@ func (c *Compiler) StrKeyValue(s string) string {
 	return s
 }
 
-func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Scalar) sq.Sqlizer {
+func (c *Compiler) jsonIn(col string, path []driver.Segment, vals []driver.Scalar) sq.Sqlizer {
 	var nums, strs []any
 	var parts []sq.Sqlizer
 	seen := map[string]bool{}
 	for _, v := range vals {
 		switch v.Kind {
-		case storage.KindNumber:
+		case driver.KindNumber:
 			nums = append(nums, v.Num)
-		case storage.KindString:
+		case driver.KindString:
 			strs = append(strs, v.Str)
 		default:
 			k := fmt.Sprint(v.Kind, v.Bool)
@@ -347,7 +348,7 @@ func (c *Compiler) jsonIn(col string, path []storage.Segment, vals []storage.Sca
 	return sq.Or(parts)
 }
 
-func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
+func (c *Compiler) jsonLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 	path := e.Field.Path
 	v := e.Value
 	switch e.Op {
@@ -366,12 +367,12 @@ func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
 		return not(c.jsonIn(col, path, e.Values)), nil
 	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
 		switch v.Kind {
-		case storage.KindNumber, storage.KindString:
+		case driver.KindNumber, driver.KindString:
 			return c.typedCmp(col, path, e.Op, v), nil
 		}
 	case storage.OpContains:
 		has := c.j.arrayHas(col, path, v)
-		if v.Kind == storage.KindString {
+		if v.Kind == driver.KindString {
 			return sq.Or{c.j.strContains(c.j.str(col, path), v.Str), has}, nil
 		}
 		return has, nil
@@ -386,7 +387,7 @@ func (c *Compiler) jsonLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
 // startsWith is a string prefix test that a declared index serves: the
 // type rank pinned, the indexed string (or its prefix) in the range of the
 // strings that start with prefix, and the test itself rechecked.
-func (c *Compiler) startsWith(col string, path []storage.Segment, prefix string) sq.Sqlizer {
+func (c *Compiler) startsWith(col string, path []driver.Segment, prefix string) sq.Sqlizer {
 	out := c.isString(col, path)
 	if prefix == "" {
 		return out
@@ -406,7 +407,7 @@ func (c *Compiler) startsWith(col string, path []storage.Segment, prefix string)
 	return append(out, c.j.strStartsWith(c.fullStr(col, path), prefix))
 }
 
-func (c *Compiler) keyLeaf(e storage.Expr) (sq.Sqlizer, error) {
+func (c *Compiler) keyLeaf(e driver.Expr) (sq.Sqlizer, error) {
 	switch e.Op {
 	case storage.OpExists:
 		if e.Exists {
@@ -424,12 +425,12 @@ func (c *Compiler) keyLeaf(e storage.Expr) (sq.Sqlizer, error) {
 	case storage.OpEndsWith:
 		return c.j.strEndsWith("key", e.Value.Str), nil
 	}
-	return c.columnLeaf("key", e, func(s storage.Scalar) any { return s.Str })
+	return c.columnLeaf("key", e, func(s driver.Scalar) any { return s.Str })
 }
 
 // columnLeaf compiles eq ne gt gte lt lte in nin exists on a column that is
 // never NULL.
-func (c *Compiler) columnLeaf(col string, e storage.Expr, arg func(storage.Scalar) any) (sq.Sqlizer, error) {
+func (c *Compiler) columnLeaf(col string, e driver.Expr, arg func(driver.Scalar) any) (sq.Sqlizer, error) {
 	switch e.Op {
 	case storage.OpExists:
 		if e.Exists {
@@ -463,7 +464,7 @@ func (c *Compiler) columnLeaf(col string, e storage.Expr, arg func(storage.Scala
 // timeLeaf compares a time column (microsecond precision) with instants
 // that may carry nanoseconds, exactly: with t = f + r, 0 < r < 1µs, a stored
 // m is > t iff m >= f+1µs, and < t iff m <= f; it never equals t.
-func (c *Compiler) timeLeaf(col string, e storage.Expr) (sq.Sqlizer, error) {
+func (c *Compiler) timeLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 	split := func(t time.Time) (time.Time, bool) {
 		t = t.UTC()
 		f := t.Truncate(time.Microsecond)
@@ -539,14 +540,14 @@ type KeysetColumn struct {
 // before the disjunction, so that a planner reading an index in the sort's
 // order starts the scan at the position instead of filtering from the
 // first row.
-func Keyset(cols []KeysetColumn) sq.Sqlizer { return keyset(cols, "") }
+func Keyset(cols []KeysetColumn) Cond { return keyset(cols, "") }
 
 // Keyset is the package's Keyset as the dialect plans it best: on SQLite
 // the disjunction's terms are written with a unary plus, which keeps its
 // planner from reading it as a union of index ranges (MULTI-INDEX OR,
 // which loses the index order and sorts); the leading bound still starts
 // the index scan at the position.
-func (c *Compiler) Keyset(cols []KeysetColumn) sq.Sqlizer {
+func (c *Compiler) Keyset(cols []KeysetColumn) Cond {
 	if _, ok := c.j.(sqliteJSON); ok {
 		return keyset(cols, "+")
 	}
@@ -607,7 +608,7 @@ type Pattern struct {
 	Literal bool   // the whole pattern is literal: the key equals Prefix
 	// Match is the dialect's condition for the whole pattern (nil when
 	// Literal, or when the pattern is Prefix followed by one "*").
-	Match sq.Sqlizer
+	Match Cond
 }
 
 // CompilePattern compiles a glob pattern (validated by
@@ -681,7 +682,7 @@ func quoteLiteral(s string) string {
 }
 
 // safeName drops from a path segment any character that could end a quoted
-// name or literal. storage.ParseField admits none of them; this is a second
+// name or literal. driver.ParseField admits none of them; this is a second
 // line of defense, so that no name can ever leave its quotes.
 func safeName(name string) string {
 	return strings.Map(func(r rune) rune {

@@ -7,7 +7,7 @@ import (
 
 	sq "github.com/Masterminds/squirrel"
 
-	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // postgresJSON writes filters for jsonb. A path is a chain of -> operators
@@ -33,7 +33,7 @@ func (postgresJSON) timeParam(t time.Time) any { return t.UTC() }
 // 'strict $."tags"[0]', '{}', true)), because -> with an integer also reads
 // "element 0" of a scalar; in strict mode an index applies to arrays only,
 // and silent mode turns a step through a value of the wrong type into NULL.
-func pgRef(col string, path []storage.Segment) string {
+func pgRef(col string, path []driver.Segment) string {
 	hasIndex := false
 	for _, s := range path {
 		hasIndex = hasIndex || s.IsIndex
@@ -58,11 +58,11 @@ func pgRef(col string, path []storage.Segment) string {
 	return b.String()
 }
 
-func (postgresJSON) exists(col string, path []storage.Segment) string {
+func (postgresJSON) exists(col string, path []driver.Segment) string {
 	return "(" + pgRef(col, path) + " IS NOT NULL)"
 }
 
-func (postgresJSON) isType(col string, path []storage.Segment, t string) string {
+func (postgresJSON) isType(col string, path []driver.Segment, t string) string {
 	r := pgRef(col, path)
 	switch t {
 	case "true", "false":
@@ -81,12 +81,12 @@ func pgDouble(r string) string {
 		" ELSE " + n + "::float8 END"
 }
 
-func (postgresJSON) num(col string, path []storage.Segment) string {
+func (postgresJSON) num(col string, path []driver.Segment) string {
 	r := pgRef(col, path)
 	return "(CASE WHEN jsonb_typeof(" + r + ") = 'number' THEN " + pgDouble(r) + " END)"
 }
 
-func (postgresJSON) str(col string, path []storage.Segment) string {
+func (postgresJSON) str(col string, path []driver.Segment) string {
 	r := pgRef(col, path)
 	return "(CASE WHEN jsonb_typeof(" + r + ") = 'string' THEN " + r + ` #>> '{}' END COLLATE "C")`
 }
@@ -96,36 +96,36 @@ func (postgresJSON) str(col string, path []storage.Segment) string {
 // stays under the 2,704-byte limit of a B-tree entry.
 const pgStrKeyLen = 256
 
-func (postgresJSON) numKey(col string, path []storage.Segment) string {
+func (postgresJSON) numKey(col string, path []driver.Segment) string {
 	r := pgRef(col, path)
 	return "(CASE WHEN jsonb_typeof(" + r + ") = 'number' THEN " + pgDouble(r) + " ELSE 0::float8 END)"
 }
 
-func (postgresJSON) strKey(col string, path []storage.Segment) string {
+func (postgresJSON) strKey(col string, path []driver.Segment) string {
 	r := pgRef(col, path)
 	return "left((CASE WHEN jsonb_typeof(" + r + ") = 'string' THEN " + r + ` #>> '{}' ELSE '' END COLLATE "C"), ` + strconv.Itoa(pgStrKeyLen) + ")"
 }
 
 func (postgresJSON) strKeyLen() int { return pgStrKeyLen }
 
-func (postgresJSON) rank(col string, path []storage.Segment) string {
+func (postgresJSON) rank(col string, path []driver.Segment) string {
 	r := pgRef(col, path)
 	return "(CASE jsonb_typeof(" + r + ") WHEN 'null' THEN 1 WHEN 'boolean' THEN CASE WHEN " + r + " = 'true'::jsonb THEN 3 ELSE 2 END" +
 		" WHEN 'number' THEN 4 WHEN 'string' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)"
 }
 
-func (postgresJSON) arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
+func (postgresJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
 	r := pgRef(col, path)
 	head := "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + r + ") = 'array' THEN " + r + " END) AS j(v) WHERE "
 	switch s.Kind {
-	case storage.KindNull:
+	case driver.KindNull:
 		return sq.Expr(head + "jsonb_typeof(j.v) = 'null')")
-	case storage.KindBool:
+	case driver.KindBool:
 		if s.Bool {
 			return sq.Expr(head + "j.v = 'true'::jsonb)")
 		}
 		return sq.Expr(head + "j.v = 'false'::jsonb)")
-	case storage.KindNumber:
+	case driver.KindNumber:
 		return sq.Expr(head+"jsonb_typeof(j.v) = 'number' AND ("+pgDouble("j.v")+") = ?)", s.Num)
 	}
 	return sq.Expr(head+`jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') = CAST(? AS text))`, s.Str)

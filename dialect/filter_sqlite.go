@@ -7,7 +7,7 @@ import (
 
 	sq "github.com/Masterminds/squirrel"
 
-	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // sqliteJSON writes filters for SQLite's JSON functions, which read the JSONB
@@ -28,7 +28,7 @@ func (sqliteJSON) entryColumns() []string {
 func (sqliteJSON) timeParam(t time.Time) any { return t.UnixMicro() }
 
 // sqlitePath writes the JSON path literal of path.
-func sqlitePath(path []storage.Segment) string {
+func sqlitePath(path []driver.Segment) string {
 	var b strings.Builder
 	b.WriteByte('$')
 	for _, s := range path {
@@ -41,54 +41,54 @@ func sqlitePath(path []storage.Segment) string {
 	return quoteLiteral(b.String())
 }
 
-func (sqliteJSON) exists(col string, path []storage.Segment) string {
+func (sqliteJSON) exists(col string, path []driver.Segment) string {
 	return "(json_type(" + col + ", " + sqlitePath(path) + ") IS NOT NULL)"
 }
 
-func (sqliteJSON) isType(col string, path []storage.Segment, t string) string {
+func (sqliteJSON) isType(col string, path []driver.Segment, t string) string {
 	return "json_type(" + col + ", " + sqlitePath(path) + ") = '" + t + "'"
 }
 
-func (sqliteJSON) num(col string, path []storage.Segment) string {
+func (sqliteJSON) num(col string, path []driver.Segment) string {
 	p := sqlitePath(path)
 	return "(CASE WHEN json_type(" + col + ", " + p + ") IN ('integer', 'real') THEN CAST(json_extract(" + col + ", " + p + ") AS REAL) END)"
 }
 
-func (sqliteJSON) str(col string, path []storage.Segment) string {
+func (sqliteJSON) str(col string, path []driver.Segment) string {
 	p := sqlitePath(path)
 	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") END)"
 }
 
-func (sqliteJSON) numKey(col string, path []storage.Segment) string {
+func (sqliteJSON) numKey(col string, path []driver.Segment) string {
 	p := sqlitePath(path)
 	return "(CASE WHEN json_type(" + col + ", " + p + ") IN ('integer', 'real') THEN CAST(json_extract(" + col + ", " + p + ") AS REAL) ELSE 0.0 END)"
 }
 
-func (sqliteJSON) strKey(col string, path []storage.Segment) string {
+func (sqliteJSON) strKey(col string, path []driver.Segment) string {
 	p := sqlitePath(path)
 	return "(CASE WHEN json_type(" + col + ", " + p + ") = 'text' THEN json_extract(" + col + ", " + p + ") ELSE '' END)"
 }
 
 func (sqliteJSON) strKeyLen() int { return 0 }
 
-func (sqliteJSON) rank(col string, path []storage.Segment) string {
+func (sqliteJSON) rank(col string, path []driver.Segment) string {
 	return "(CASE json_type(" + col + ", " + sqlitePath(path) + ")" +
 		" WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4" +
 		" WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)"
 }
 
-func (sqliteJSON) arrayHas(col string, path []storage.Segment, s storage.Scalar) sq.Sqlizer {
+func (sqliteJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
 	p := sqlitePath(path)
 	head := "(json_type(entries." + col + ", " + p + ") = 'array' AND EXISTS (SELECT 1 FROM json_each(entries." + col + ", " + p + ") AS j WHERE "
 	switch s.Kind {
-	case storage.KindNull:
+	case driver.KindNull:
 		return sq.Expr(head + "j.type = 'null'))")
-	case storage.KindBool:
+	case driver.KindBool:
 		if s.Bool {
 			return sq.Expr(head + "j.type = 'true'))")
 		}
 		return sq.Expr(head + "j.type = 'false'))")
-	case storage.KindNumber:
+	case driver.KindNumber:
 		return sq.Expr(head+"j.type IN ('integer', 'real') AND CAST(j.value AS REAL) = ?))", s.Num)
 	}
 	return sq.Expr(head+"j.type = 'text' AND j.value = ?))", s.Str)

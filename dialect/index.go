@@ -7,6 +7,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Declared indexes, sorts and the namespace condition.
@@ -38,9 +39,9 @@ const NoRank = -1
 // or a boolean, in with values of one type, startsWith, endsWith) pins its
 // field; and pins when one of its children does; or when all of its
 // children pin the same rank.
-func PinnedRank(e storage.Expr, f storage.Field) int {
+func PinnedRank(e driver.Expr, f driver.Field) int {
 	switch e.Kind {
-	case storage.ExprLeaf:
+	case driver.ExprLeaf:
 		if e.Field.Root != f.Root || !slices.Equal(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
 			return NoRank
 		}
@@ -64,13 +65,13 @@ func PinnedRank(e storage.Expr, f storage.Field) int {
 		case storage.OpStartsWith, storage.OpEndsWith:
 			return RankString
 		}
-	case storage.ExprAnd:
+	case driver.ExprAnd:
 		for _, ch := range e.Children {
 			if r := PinnedRank(ch, f); r != NoRank {
 				return r
 			}
 		}
-	case storage.ExprOr:
+	case driver.ExprOr:
 		r := NoRank
 		for i, ch := range e.Children {
 			cr := PinnedRank(ch, f)
@@ -89,9 +90,9 @@ func PinnedRank(e storage.Expr, f storage.Field) int {
 // on f with a number or a string. A sort on such a field orders nothing,
 // so Query leaves it out of the ORDER BY (where SQLite could not match
 // it to the index: the equality pins that index column).
-func PinnedValue(e storage.Expr, f storage.Field) bool {
+func PinnedValue(e driver.Expr, f driver.Field) bool {
 	switch e.Kind {
-	case storage.ExprLeaf:
+	case driver.ExprLeaf:
 		if e.Field.Root != f.Root || !slices.Equal(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
 			return false
 		}
@@ -103,8 +104,8 @@ func PinnedValue(e storage.Expr, f storage.Field) bool {
 		default:
 			return false
 		}
-		return v.Kind == storage.KindNumber || v.Kind == storage.KindString
-	case storage.ExprAnd:
+		return v.Kind == driver.KindNumber || v.Kind == driver.KindString
+	case driver.ExprAnd:
 		for _, ch := range e.Children {
 			if PinnedValue(ch, f) {
 				return true
@@ -114,10 +115,10 @@ func PinnedValue(e storage.Expr, f storage.Field) bool {
 	return false
 }
 
-func isPathRoot(r storage.FieldRoot) bool { return r == storage.RootValue || r == storage.RootMetadata }
+func isPathRoot(r driver.FieldRoot) bool { return r == driver.RootValue || r == driver.RootMetadata }
 
-func pathCol(f storage.Field) string {
-	if f.Root == storage.RootMetadata {
+func pathCol(f driver.Field) string {
+	if f.Root == driver.RootMetadata {
 		return "metadata"
 	}
 	return "value"
@@ -133,9 +134,9 @@ func pathCol(f storage.Field) string {
 // directions order identically on every dialect: within one rank only one
 // of the number key and the string key varies (the other is the constant
 // 0 or the empty string), and the full string is all non-NULL or all NULL.
-func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
+func (c *Compiler) OrderExprs(f driver.Field, pinned int) []string {
 	switch f.Root {
-	case storage.RootValue, storage.RootMetadata:
+	case driver.RootValue, driver.RootMetadata:
 		col := pathCol(f)
 		var out []string
 		if pinned == NoRank {
@@ -152,13 +153,13 @@ func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 			out = append(out, c.j.str(col, f.Path))
 		}
 		return out
-	case storage.RootKey:
+	case driver.RootKey:
 		return []string{"key"}
-	case storage.RootVersion:
+	case driver.RootVersion:
 		return []string{"version"}
-	case storage.RootCreatedAt:
+	case driver.RootCreatedAt:
 		return []string{"created_at"}
-	case storage.RootUpdatedAt:
+	case driver.RootUpdatedAt:
 		return []string{"updated_at"}
 	}
 	return nil
@@ -166,7 +167,7 @@ func (c *Compiler) OrderExprs(f storage.Field, pinned int) []string {
 
 // ValueExprs are the expressions Query reads for a sort on a path field,
 // to remember a page's last position: its type rank, number and string.
-func (c *Compiler) ValueExprs(f storage.Field) []string {
+func (c *Compiler) ValueExprs(f driver.Field) []string {
 	col := pathCol(f)
 	return []string{c.j.rank(col, f.Path), c.j.num(col, f.Path), c.j.str(col, f.Path)}
 }
@@ -176,7 +177,7 @@ func (c *Compiler) ValueExprs(f storage.Field) []string {
 // rank, number num (rank RankNumber) and string str (rank RankString).
 // ok is false when the position cannot belong to the sort (a rank other
 // than the pinned one).
-func (c *Compiler) PathKeyset(f storage.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+func (c *Compiler) PathKeyset(f driver.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
 	col := pathCol(f)
 	var out []KeysetColumn
 	if pinned == NoRank {
@@ -202,7 +203,7 @@ func (c *Compiler) PathKeyset(f storage.Field, pinned int, desc bool, rank int64
 // checked against the name in the same statement, so that an id read
 // before the namespace was deleted (and the id perhaps reused) selects no
 // rows rather than another namespace's.
-func NamespaceCond(id int64, name string) sq.Sqlizer {
+func NamespaceCond(id int64, name string) Cond {
 	return sq.Expr("namespace_id = "+strconv.FormatInt(id, 10)+
 		" AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)", name)
 }
@@ -213,7 +214,7 @@ func NamespaceCond(id int64, name string) sq.Sqlizer {
 // index before the key (and on the full string where the index holds a
 // prefix), so that on the index it is a seek whose rows come in key order.
 // Values of one rank other than number and string all sort equal.
-func (c *Compiler) PathGroup(f storage.Field, rank int64, num float64, str string) sq.Sqlizer {
+func (c *Compiler) PathGroup(f driver.Field, rank int64, num float64, str string) Cond {
 	col := pathCol(f)
 	if rank != RankNumber {
 		num = 0

@@ -9,6 +9,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // IndexAlias is the alias of index_entries in the statements that join it.
@@ -37,9 +38,9 @@ type IndexPath struct {
 }
 
 // IndexPath returns the index_fields description of path field f.
-func (c *Compiler) IndexPath(f storage.Field) IndexPath {
+func (c *Compiler) IndexPath(f driver.Field) IndexPath {
 	out := IndexPath{TPath: []string{}}
-	if f.Root == storage.RootMetadata {
+	if f.Root == driver.RootMetadata {
 		out.Col = 1
 	}
 	var b strings.Builder
@@ -80,21 +81,21 @@ const (
 	ScanPoint = 3
 )
 
-// IndexScan returns the conditions on index_entries that filter e implies
+// indexScan returns the conditions on index_entries that filter e implies
 // for path field f, and how selective they are. Only the leaves that every
 // match must satisfy count (those of e itself, or of its and nodes): each
 // condition is implied by the filter, so adding them to a statement that
 // also applies the filter changes no answer.
-func (c *Compiler) IndexScan(e storage.Expr, f storage.Field) (sq.And, int) {
+func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 	switch e.Kind {
-	case storage.ExprAnd:
+	case driver.ExprAnd:
 		// Each condition once: SQLite's planner reads a repeated one
 		// (two ranges pin the rank twice) as a reason to skip-scan.
 		var out sq.And
 		seen := map[string]bool{}
 		best := ScanNone
 		for _, ch := range e.Children {
-			conds, s := c.IndexScan(ch, f)
+			conds, s := c.indexScan(ch, f)
 			for _, cond := range conds {
 				text, args, err := cond.ToSql()
 				k := fmt.Sprint(text, args, err)
@@ -106,7 +107,7 @@ func (c *Compiler) IndexScan(e storage.Expr, f storage.Field) (sq.And, int) {
 			best = max(best, s)
 		}
 		return out, best
-	case storage.ExprLeaf:
+	case driver.ExprLeaf:
 		if e.Field.Root != f.Root || !samePath(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
 			return nil, ScanNone
 		}
@@ -127,9 +128,9 @@ func (c *Compiler) IndexScan(e storage.Expr, f storage.Field) (sq.And, int) {
 			return sq.And{or}, ScanEq
 		case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
 			switch e.Value.Kind {
-			case storage.KindNumber:
+			case driver.KindNumber:
 				return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" "+cmpOp(e.Op)+" ?", e.Value.Num)}, ScanRange
-			case storage.KindString:
+			case driver.KindString:
 				op := cmpOp(e.Op)
 				if c.j.strKeyLen() > 0 {
 					// prefix(a) op' prefix(b) follows from a op b.
@@ -157,7 +158,7 @@ func (c *Compiler) IndexScan(e storage.Expr, f storage.Field) (sq.And, int) {
 	return nil, ScanNone
 }
 
-func samePath(a, b []storage.Segment) bool {
+func samePath(a, b []driver.Segment) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -177,11 +178,11 @@ func (c *Compiler) ixString() sq.And {
 
 // ixPoint is the index condition of a value equal to s: every column
 // before the key pinned (the neutral values of the other types included).
-func (c *Compiler) ixPoint(s storage.Scalar) sq.And {
+func (c *Compiler) ixPoint(s driver.Scalar) sq.And {
 	switch s.Kind {
-	case storage.KindNumber:
+	case driver.KindNumber:
 		return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" = ?", s.Num), sq.Expr(ixStr + " = ''")}
-	case storage.KindString:
+	case driver.KindString:
 		return append(c.ixString(), sq.Expr(ixStr+" = ?", c.StrKeyValue(s.Str)))
 	}
 	return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(scalarRank(s))), sq.Expr(ixNum + " = 0"), sq.Expr(ixStr + " = ''")}
@@ -194,7 +195,7 @@ func (c *Compiler) ixPoint(s storage.Scalar) sq.And {
 // (left out when pinned to another type), which orders the strings that
 // share the prefix. It orders exactly as OrderExprs: the neutral values
 // (0, ”) tie only values of one rank that OrderExprs ties too.
-func (c *Compiler) IndexOrder(f storage.Field, pinned int) []string {
+func (c *Compiler) IndexOrder(f driver.Field, pinned int) []string {
 	var out []string
 	if pinned == NoRank {
 		out = append(out, ixRank)
@@ -210,7 +211,7 @@ func (c *Compiler) IndexOrder(f storage.Field, pinned int) []string {
 // from index_entries (as IndexOrder writes it for pinned), for a position
 // whose value has type rank, number num and string str. ok is false when
 // the position cannot belong to the sort.
-func (c *Compiler) IndexKeyset(f storage.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
 	var out []KeysetColumn
 	if pinned == NoRank {
 		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank})
@@ -242,7 +243,7 @@ func (c *Compiler) IndexKeyset(f storage.Field, pinned int, desc bool, rank int6
 // IndexGroup is PathGroup on index_entries: the rows of path field f whose
 // value sorts equal to a value of type rank rank, number num and string
 // str, a seek on every column before the key, in key order.
-func (c *Compiler) IndexGroup(rank int64, num float64, str string) sq.Sqlizer {
+func (c *Compiler) IndexGroup(rank int64, num float64, str string) Cond {
 	if rank != RankNumber {
 		num = 0
 	}
@@ -267,27 +268,27 @@ func (c *Compiler) IndexGroup(rank int64, num float64, str string) sq.Sqlizer {
 // that prefix and more has another indexed prefix); startsWith where the
 // prefix fits in the indexed one. Other leaves, and every leaf on another
 // field, are kept.
-func (c *Compiler) IndexResidual(e storage.Expr, f storage.Field) storage.Expr {
+func (c *Compiler) IndexResidual(e driver.Expr, f driver.Field) driver.Expr {
 	switch e.Kind {
-	case storage.ExprAnd:
-		var kept []storage.Expr
+	case driver.ExprAnd:
+		var kept []driver.Expr
 		for _, ch := range e.Children {
-			if r := c.IndexResidual(ch, f); r.Kind != storage.ExprAll {
+			if r := c.IndexResidual(ch, f); r.Kind != driver.ExprAll {
 				kept = append(kept, r)
 			}
 		}
 		switch len(kept) {
 		case 0:
-			return storage.Expr{Kind: storage.ExprAll}
+			return driver.Expr{Kind: driver.ExprAll}
 		case 1:
 			return kept[0]
 		}
 		out := e
 		out.Children = kept
 		return out
-	case storage.ExprLeaf:
+	case driver.ExprLeaf:
 		if c.indexExact(e, f) {
-			return storage.Expr{Kind: storage.ExprAll}
+			return driver.Expr{Kind: driver.ExprAll}
 		}
 	}
 	return e
@@ -295,16 +296,16 @@ func (c *Compiler) IndexResidual(e storage.Expr, f storage.Field) storage.Expr {
 
 // indexExact reports whether IndexScan's conditions for leaf e on field f
 // select exactly the entries e matches (see IndexResidual).
-func (c *Compiler) indexExact(e storage.Expr, f storage.Field) bool {
+func (c *Compiler) indexExact(e driver.Expr, f driver.Field) bool {
 	if e.Field.Root != f.Root || !samePath(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
 		return false
 	}
 	n := c.j.strKeyLen()
-	point := func(s storage.Scalar) bool {
+	point := func(s driver.Scalar) bool {
 		switch s.Kind {
-		case storage.KindNull, storage.KindBool, storage.KindNumber:
+		case driver.KindNull, driver.KindBool, driver.KindNumber:
 			return true
-		case storage.KindString:
+		case driver.KindString:
 			return n == 0 || utf8.RuneCountInString(s.Str) < n
 		}
 		return false
@@ -320,7 +321,7 @@ func (c *Compiler) indexExact(e storage.Expr, f storage.Field) bool {
 		}
 		return true
 	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
-		return e.Value.Kind == storage.KindNumber || (e.Value.Kind == storage.KindString && n == 0)
+		return e.Value.Kind == driver.KindNumber || (e.Value.Kind == driver.KindString && n == 0)
 	case storage.OpStartsWith:
 		return c.StrKeyValue(e.Value.Str) == e.Value.Str
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -366,14 +367,14 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 	if _, err := storage.ParseNamespace(*l.Name); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
-	if _, err := storage.CheckMetadataJSON(l.Metadata, im.maxValue); err != nil {
+	if _, err := driver.CheckMetadataJSON(l.Metadata, im.maxValue); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
 	if len(l.Indexes) > 0 {
 		// As CreateNamespace checks WithIndexes: paths into the value or
 		// $metadata.
 		opts := []storage.NamespaceOption{storage.WithIndexes(l.Indexes...)}
-		if _, err := storage.ResolveNamespaceOptions("createNamespace", opts); err != nil {
+		if _, err := driver.ResolveNamespaceOptions("createNamespace", opts); err != nil {
 			return im.abort(ctx, line, fmt.Errorf("%w: indexes: %w", ErrMalformed, err))
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dump"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 )
 
 // peakHeap samples the heap in use while fn runs and returns the peak

@@ -11,7 +11,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dump"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 )
 
 // withoutNamespaceLines drops the namespace lines of an export and rewrites

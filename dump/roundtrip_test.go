@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage/dump"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
@@ -29,9 +30,9 @@ func loneSurrogate(line []byte) error {
 		if len(path) == 1 {
 			switch path[0] {
 			case "key":
-				return fmt.Errorf("%w: %w", ErrMalformed, storage.Invalidf(storage.ErrInvalidKey, "%s %s", where, why))
+				return fmt.Errorf("%w: %w", ErrMalformed, driver.Invalidf(storage.ErrInvalidKey, "%s %s", where, why))
 			case "ns", "name", "namespace":
-				return fmt.Errorf("%w: %w", ErrMalformed, storage.Invalidf(storage.ErrInvalidNamespace, "%s %s", where, why))
+				return fmt.Errorf("%w: %w", ErrMalformed, driver.Invalidf(storage.ErrInvalidNamespace, "%s %s", where, why))
 			}
 		}
 		return fmt.Errorf("%w: %q %s", ErrMalformed, where, why)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // The operation names an Event carries: the same spelling as the Op of the
@@ -96,8 +97,8 @@ type Event struct {
 // caller.
 func (ev Event) Namespace() string {
 	for i := range ev.opts {
-		if ev.opts[i].Kind() == storage.KindNamespace {
-			c, err := storage.ResolveOptions(ev.Op, storage.KindNamespace, ev.opts[i:i+1])
+		if ev.opts[i].Kind() == driver.KindNamespace {
+			c, err := driver.ResolveOptions(ev.Op, driver.KindNamespace, ev.opts[i:i+1])
 			if err != nil {
 				return ""
 			}

@@ -12,8 +12,9 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/internal/testdb"
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/driver"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/observe"
 )
 
@@ -26,7 +27,7 @@ func TestErrorTypeAndSeverity(t *testing.T) {
 	}{
 		{"nil", nil, "", observe.SeverityOK},
 		{"not found", &storage.OpError{Op: "get", Err: storage.ErrNotFound}, "not_found", observe.SeverityOK},
-		{"invalid key", &storage.OpError{Op: "set", Err: storage.Invalidf(storage.ErrInvalidKey, "empty")}, "invalid_key", observe.SeverityRefused},
+		{"invalid key", &storage.OpError{Op: "set", Err: driver.Invalidf(storage.ErrInvalidKey, "empty")}, "invalid_key", observe.SeverityRefused},
 		{"conflict", fmt.Errorf("x: %w", storage.ErrConflict), "conflict", observe.SeverityRefused},
 		{"denied", storage.ErrPermissionDenied, "permission_denied", observe.SeverityRefused},
 		{"canceled", fmt.Errorf("q: %w", context.Canceled), "canceled", observe.SeverityRefused},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -108,7 +109,7 @@ func TestErrorOfRoundTrip(t *testing.T) {
 // message, operation, namespace, key and sentinel.
 func TestErrorFromBody(t *testing.T) {
 	orig := &storage.OpError{Op: "set", Namespace: "users", Key: "u:1",
-		Err: storage.Invalidf(storage.ErrInvalidValue, "duplicate key %q", "a")}
+		Err: driver.Invalidf(storage.ErrInvalidValue, "duplicate key %q", "a")}
 	b := &routes.ErrorBody{Code: routes.CodeOf(orig), Message: orig.Error(), Op: orig.Op, Namespace: orig.Namespace, Key: orig.Key}
 	got := routes.ErrorFromBody(b)
 	var oe *storage.OpError

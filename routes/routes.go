@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // The routes.
@@ -185,7 +186,7 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 	}
 	var opts []storage.Option
 	if o.IncludeMetadata != nil {
-		return nil, storage.Invalidf(storage.ErrInvalidOption, "options.includeMetadata is an option of get and getMany only")
+		return nil, driver.Invalidf(storage.ErrInvalidOption, "options.includeMetadata is an option of get and getMany only")
 	}
 	if o.Namespace != nil {
 		opts = append(opts, storage.InNamespace(*o.Namespace))
@@ -291,8 +292,8 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 
 // expiry decodes the expiry members (of "options" or "entries[i]", named
 // by where). Bad values are ErrInvalidOption.
-func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
-	var e storage.Expiry
+func (x *ExpiryOptions) expiry(where string) (driver.Expiry, error) {
+	var e driver.Expiry
 	n := 0
 	for _, m := range []struct {
 		name string
@@ -304,10 +305,10 @@ func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
 		n++
 		secs, err := wholeNumber(m.raw)
 		if err != nil {
-			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of seconds", where, m.name, m.raw)
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of seconds", where, m.name, m.raw)
 		}
 		if secs <= 0 || secs > int64(storage.MaxTTL/time.Second) {
-			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.%s: %d seconds: want 1 to %d", where, m.name, secs, int64(storage.MaxTTL/time.Second))
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %d seconds: want 1 to %d", where, m.name, secs, int64(storage.MaxTTL/time.Second))
 		}
 		e.TTL = time.Duration(secs) * time.Second
 	}
@@ -315,7 +316,7 @@ func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
 		n++
 		ms := *x.TTLMs
 		if ms <= 0 || ms > int64(storage.MaxTTL/time.Millisecond) {
-			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.ttlMs: %d milliseconds: want 1 to %d", where, ms, int64(storage.MaxTTL/time.Millisecond))
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.ttlMs: %d milliseconds: want 1 to %d", where, ms, int64(storage.MaxTTL/time.Millisecond))
 		}
 		e.TTL = time.Duration(ms) * time.Millisecond
 	}
@@ -323,7 +324,7 @@ func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
 		n++
 		e.At = *x.ExpiresAt
 		if e.At.IsZero() {
-			return e, storage.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: zero time", where)
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: zero time", where)
 		}
 	}
 	if x.KeepTTL != nil && *x.KeepTTL {
@@ -331,7 +332,7 @@ func (x *ExpiryOptions) expiry(where string) (storage.Expiry, error) {
 		e.Keep = true
 	}
 	if n > 1 {
-		return storage.Expiry{}, storage.Invalidf(storage.ErrInvalidOption, "%s: give at most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL", where)
+		return driver.Expiry{}, driver.Invalidf(storage.ErrInvalidOption, "%s: give at most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL", where)
 	}
 	return e, nil
 }
@@ -354,7 +355,7 @@ func parseFilter(b json.RawMessage) (storage.Filter, error) {
 		if errors.As(err, &ve) {
 			return storage.Filter{}, ve
 		}
-		return storage.Filter{}, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+		return storage.Filter{}, driver.Invalidf(storage.ErrInvalidFilter, "%v", err)
 	}
 	return f, nil
 }
@@ -527,7 +528,7 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 		if it.IfRevision != nil {
 			if *it.IfRevision < 1 {
 				return nil, &storage.OpError{Op: "setMany", Key: *it.Key,
-					Err: storage.Invalidf(storage.ErrInvalidOption, "entries[%d].ifRevision: %d: revisions start at 1", i, *it.IfRevision)}
+					Err: driver.Invalidf(storage.ErrInvalidOption, "entries[%d].ifRevision: %d: revisions start at 1", i, *it.IfRevision)}
 			}
 			items[i].IfRevision = *it.IfRevision
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
@@ -28,7 +29,7 @@ func loneSurrogate(body []byte) error {
 		})
 		switch {
 		case raw >= 0 && (path[raw] == "where" || path[raw] == "filter"):
-			return storage.Invalidf(storage.ErrInvalidFilter, "%s %s", where, why)
+			return driver.Invalidf(storage.ErrInvalidFilter, "%s %s", where, why)
 		case raw >= 0:
 			continue
 		case len(path) == 0:
@@ -36,9 +37,9 @@ func loneSurrogate(body []byte) error {
 		}
 		switch path[len(path)-1] {
 		case "key", "keys":
-			return storage.Invalidf(storage.ErrInvalidKey, "%s %s", where, why)
+			return driver.Invalidf(storage.ErrInvalidKey, "%s %s", where, why)
 		case "namespace", "name":
-			return storage.Invalidf(storage.ErrInvalidNamespace, "%s %s", where, why)
+			return driver.Invalidf(storage.ErrInvalidNamespace, "%s %s", where, why)
 		}
 		return badRequest("%s %s", where, why)
 	}

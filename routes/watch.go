@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // wireEvent is the wire form of ev.
@@ -34,7 +35,7 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 		return errorEnvelope(&storage.OpError{Op: "watch", Err: storage.ErrUnsupported})
 	}
 	if req.Options != nil && req.Options.TransactionID != nil {
-		return errorEnvelope(&storage.OpError{Op: "watch", Err: storage.Invalidf(storage.ErrInvalidOption, "watch does not run in a transaction")})
+		return errorEnvelope(&storage.OpError{Op: "watch", Err: driver.Invalidf(storage.ErrInvalidOption, "watch does not run in a transaction")})
 	}
 	opts, err := req.Options.toStorage()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // guard authorizes the data operations of one call, on the store or on a
@@ -41,15 +42,15 @@ func visibleRanges(sub subject) ([]storage.KeyRange, bool) {
 
 // visibleOpts returns opts restricted to the keys sub may read: the
 // caller's own InKeyRanges, if any, intersected with visibleRanges.
-func visibleOpts(sub subject, co storage.CallOptions, opts []storage.Option) []storage.Option {
+func visibleOpts(sub subject, co driver.CallOptions, opts []storage.Option) []storage.Option {
 	vis, ok := visibleRanges(sub)
 	if !ok {
 		return opts
 	}
-	if co.Set&storage.KindKeyRanges != 0 {
+	if co.Set&driver.KindKeyRanges != 0 {
 		vis = intersectRanges(co.KeyRanges, vis)
 	}
-	return append(without(opts, storage.KindKeyRanges), storage.InKeyRanges(vis...))
+	return append(without(opts, driver.KindKeyRanges), storage.InKeyRanges(vis...))
 }
 
 // intersectRanges returns the non-empty intersections of a range of a with
@@ -90,8 +91,8 @@ func protectedFilter(sub subject) (storage.Filter, bool) {
 
 // resolve reads the options of op; the wrapped store still checks which
 // kinds op accepts.
-func resolve(op string, opts []storage.Option) (storage.CallOptions, error) {
-	co, err := storage.ResolveOptions(op, allKinds, opts)
+func resolve(op string, opts []storage.Option) (driver.CallOptions, error) {
+	co, err := driver.ResolveOptions(op, allKinds, opts)
 	if err != nil {
 		return co, opErr(op, "", "", err)
 	}
@@ -292,7 +293,7 @@ func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
 	if err != nil {
 		return err
 	}
-	if co.Set&storage.KindNamespace == 0 {
+	if co.Set&driver.KindNamespace == 0 {
 		if !g.sub.everything().Has(Write) {
 			return denied(op, "", "")
 		}
@@ -337,7 +338,7 @@ func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
 }
 
 // without returns opts minus the options of the given kinds.
-func without(opts []storage.Option, kinds storage.OptionKind) []storage.Option {
+func without(opts []storage.Option, kinds driver.OptionKind) []storage.Option {
 	out := make([]storage.Option, 0, len(opts)+2)
 	for _, o := range opts {
 		if o.Kind()&kinds == 0 {

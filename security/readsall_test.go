@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/mycelia-kernel/storage/internal/testdb/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
 

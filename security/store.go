@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Option configures NewStore.
@@ -46,7 +47,7 @@ func (s *Store) Unwrap() storage.Store { return s.inner }
 
 // allKinds accepts every option kind: the wrapped store decides which ones
 // an operation takes.
-const allKinds = storage.AllOptionKinds
+const allKinds = driver.AllOptionKinds
 
 func opErr(op, ns, key string, err error) error {
 	return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
@@ -226,7 +227,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 		return denied(op, name, "")
 	}
 	if f, ok := protectedFilter(sub); ok {
-		no, err := storage.ResolveNamespaceOptions(op, opts)
+		no, err := driver.ResolveNamespaceOptions(op, opts)
 		if err != nil {
 			return opErr(op, name, "", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"iter"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 var (
@@ -37,7 +38,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			yield(storage.Event{}, err)
 			return
 		}
-		if co.Set&storage.KindNamespace != 0 && !sub.namespace(co.Namespace).Has(Read) {
+		if co.Set&driver.KindNamespace != 0 && !sub.namespace(co.Namespace).Has(Read) {
 			yield(storage.Event{}, denied(op, co.Namespace.Name, ""))
 			return
 		}
@@ -47,7 +48,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			return
 		}
 		last := int64(-1)
-		if co.Set&storage.KindRevision != 0 {
+		if co.Set&driver.KindRevision != 0 {
 			last = co.Revision
 		}
 		for ev, err := range w.Watch(ctx, opts...) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Batches cost a constant number of statements whatever their size: keys
@@ -35,7 +36,7 @@ func dedupeKeys(keys []string) []string {
 func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
 	res := storage.GetManyResult{Entries: make(map[string]storage.Entry, len(keys)), Errors: map[string]error{}}
-	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace, opts)
 	if err != nil {
 		return res, err
 	}
@@ -80,7 +81,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 	const op = "setMany"
 	defer x.changed()
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindMustExist|storage.KindAtomic|storage.KindExpiry, opts)
+	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindMustExist|driver.KindAtomic|driver.KindExpiry, opts)
 	if err != nil {
 		return res, err
 	}
@@ -223,27 +224,27 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 // encodeItem validates one SetMany item. Its metadata is the item's own,
 // else the batch's, else nil (keep what is stored); so is its expiry,
 // resolved at now.
-func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) (batchItem, error) {
+func (x *ops) encodeItem(it storage.Item, o driver.CallOptions, now time.Time) (batchItem, error) {
 	if err := storage.ValidateKey(it.Key); err != nil {
 		return batchItem{}, err
 	}
-	e, err := storage.ItemExpiry(it, o.Expiry)
+	e, err := driver.ItemExpiry(driver.Expiry{TTL: it.TTL, At: it.ExpiresAt, Keep: it.KeepTTL}, o.Expiry)
 	if err != nil {
 		return batchItem{}, err
 	}
 	if e.Keep && o.NoOverwrite {
-		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "KeepTTL means nothing with NoOverwrite")
+		return batchItem{}, driver.Invalidf(storage.ErrInvalidOption, "KeepTTL means nothing with NoOverwrite")
 	}
 	exp, err := resolveExpiry(e, now)
 	if err != nil {
 		return batchItem{}, err
 	}
 	batchMD := o.Metadata
-	v, err := storage.EncodeValue(it.Value, x.s.cfg.maxValueSize)
+	v, err := driver.EncodeValue(it.Value, x.s.cfg.maxValueSize)
 	if err != nil {
 		return batchItem{}, err
 	}
-	md, err := storage.EncodeMetadata(it.Metadata, x.s.cfg.maxValueSize)
+	md, err := driver.EncodeMetadata(it.Metadata, x.s.cfg.maxValueSize)
 	if err != nil {
 		return batchItem{}, err
 	}
@@ -251,10 +252,10 @@ func (x *ops) encodeItem(it storage.Item, o storage.CallOptions, now time.Time) 
 		md = batchMD
 	}
 	if it.IfRevision < 0 {
-		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
+		return batchItem{}, driver.Invalidf(storage.ErrInvalidOption, "Item.IfRevision(%d): revisions start at 1", it.IfRevision)
 	}
 	if it.IfRevision > 0 && o.NoOverwrite {
-		return batchItem{}, storage.Invalidf(storage.ErrInvalidOption, "NoOverwrite and Item.IfRevision exclude each other")
+		return batchItem{}, driver.Invalidf(storage.ErrInvalidOption, "NoOverwrite and Item.IfRevision exclude each other")
 	}
 	return batchItem{Key: it.Key, Value: v, Metadata: md, Expiry: exp, IfRevision: it.IfRevision}, nil
 }
@@ -328,7 +329,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	const op = "deleteMany"
 	defer x.changed()
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindAtomic, opts)
+	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindAtomic, opts)
 	if err != nil {
 		return res, err
 	}

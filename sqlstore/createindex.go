@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 var _ storage.Indexer = (*Store)(nil)
@@ -34,7 +35,7 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 			return storage.ErrIndexExists
 		}
 		if len(cur.Indexes) >= storage.MaxIndexes {
-			return storage.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
+			return driver.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
 		}
 		if err := q.restoreNamespaceIndexes(ctx, cur.ID, encodeIndexes(append(cur.Indexes, f.Text))); err != nil {
 			return err
@@ -82,7 +83,7 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 
 // indexArgs starts operation op and validates its namespace and field,
 // returned as a one-element slice.
-func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]storage.Field, error) {
+func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]driver.Field, error) {
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // cursor is the position after the last result of a page. It travels as
@@ -51,21 +52,21 @@ func decodeCursor(s, op, hash string) (cursor, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.Op == "" {
-		return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+		return c, driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 	}
 	if !cursorText(c.Key) {
-		return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+		return c, driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 	}
 	for _, v := range c.Vals {
 		if v.Str != nil && !cursorText(*v.Str) {
-			return c, storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+			return c, driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		}
 	}
 	if c.Op != op {
-		return c, storage.Invalidf(storage.ErrInvalidOption, "After: the cursor belongs to %s, not %s", c.Op, op)
+		return c, driver.Invalidf(storage.ErrInvalidOption, "After: the cursor belongs to %s, not %s", c.Op, op)
 	}
 	if c.Hash != hash {
-		return c, storage.Invalidf(storage.ErrInvalidOption,
+		return c, driver.Invalidf(storage.ErrInvalidOption,
 			"After: the cursor belongs to another %s (a different namespace, %s or sort)", op, map[string]string{"list": "pattern", "query": "filter"}[op])
 	}
 	return c, nil

@@ -324,7 +324,7 @@
 //     SQL as quoted literals (SQLite JSON paths such as '$."a"[0]'; Postgres
 //     -> chains, or a strict SQL/JSON path when the path holds an array
 //     index), and into index_fields for the triggers of declared indexes;
-//     storage.ParseField admits nothing in a path that could leave its
+//     driver.ParseField admits nothing in a path that could leave its
 //     quotes.
 //   - Numbers compare as doubles on both databases: SQLite casts to REAL;
 //     PostgreSQL converts numeric to float8 with the overflow and underflow a

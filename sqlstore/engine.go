@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 
@@ -236,4 +237,21 @@ type txConn interface {
 	savepoint(ctx context.Context, fn func(q querier) error) error
 	commit(ctx context.Context) error
 	rollback(ctx context.Context) error
+}
+
+// noRow maps database/sql's "no rows" to errNoRow.
+func noRow(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNoRow
+	}
+	return err
+}
+
+// owner is shared by both engines.
+func owner(ns storage.NamespaceName) *string {
+	if ns.Owner == "" {
+		return nil
+	}
+	o := ns.Owner
+	return &o
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -121,7 +122,7 @@ func FuzzFilter(f *testing.F) {
 				continue
 			}
 			var sortErr error
-			if _, sortErr = storage.ParseField(field); sortErr != nil {
+			if _, sortErr = driver.ParseField(field); sortErr != nil {
 				if !errors.Is(err, storage.ErrInvalidFilter) {
 					t.Fatalf("sort by %q: ParseField: %v; Query: %v", field, sortErr, err)
 				}

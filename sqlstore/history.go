@@ -7,6 +7,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 var _ storage.Historian = (*Store)(nil)
@@ -15,7 +16,7 @@ var _ storage.Historian = (*Store)(nil)
 // retained window, read from the change log.
 func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) ([]storage.Event, error) {
 	const op = "history"
-	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindRevision|storage.KindLimit|storage.KindOmitValues, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindRevision|driver.KindLimit|driver.KindOmitValues, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -23,8 +24,8 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 	if err := storage.ValidateKey(key); err != nil {
 		return nil, x.s.fail(op, ns, key, err)
 	}
-	if o.Set&storage.KindRevision != 0 && !o.RevisionFrom {
-		return nil, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption, "history takes FromRevision, not AtRevision"))
+	if o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
+		return nil, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "history takes FromRevision, not AtRevision"))
 	}
 	limit := storage.DefaultHistoryLimit
 	if o.Limit >= 0 {
@@ -38,7 +39,7 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 		return nil, x.s.fail(op, ns, key, err)
 	}
 	q := x.sc.reader()
-	from := o.Set&storage.KindRevision != 0
+	from := o.Set&driver.KindRevision != 0
 	after := o.Revision
 	if !from {
 		st, err := x.s.logState(ctx, q)
@@ -77,7 +78,7 @@ const historyBatch = 64
 func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry, error) {
 	const op = "get"
 	q := x.sc.reader()
-	lq, err := x.s.newLogQuery(storage.CallOptions{}, nil)
+	lq, err := x.s.newLogQuery(driver.CallOptions{}, nil)
 	if err != nil {
 		return storage.Entry{}, x.s.fail(op, ns, key, err)
 	}
@@ -94,7 +95,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 			return storage.Entry{}, x.s.fail(op, ns, key, err)
 		}
 		if r > st.head {
-			return storage.Entry{}, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption,
+			return storage.Entry{}, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption,
 				"AtRevision(%d) is ahead of the store's revision %d", r, st.head))
 		}
 		for _, ev := range evs {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Declared indexes (storage.WithIndexes, Store.CreateIndex). The fields a
@@ -80,7 +81,7 @@ func (x *ops) indexFields(ctx context.Context, q querier, nsID int64) (map[strin
 // addIndexFields records the fields of namespace nsID that index_fields
 // lacks and fills their rows of index_entries, with q, in the caller's
 // transaction, which holds the namespace's row. Idempotent.
-func (x *ops) addIndexFields(ctx context.Context, q querier, nsID int64, fields []storage.Field) error {
+func (x *ops) addIndexFields(ctx context.Context, q querier, nsID int64, fields []driver.Field) error {
 	have, err := x.indexFields(ctx, q, nsID)
 	if err != nil {
 		return err
@@ -149,7 +150,7 @@ func (x *ops) dropNamespaceIndexes(ctx context.Context, q querier, nsID int64) e
 
 // buildIndexes records and fills the fields of namespace ns that
 // index_fields lacks, in a transaction of its own: idempotent.
-func (x *ops) buildIndexes(ctx context.Context, ns string, fields []storage.Field) error {
+func (x *ops) buildIndexes(ctx context.Context, ns string, fields []driver.Field) error {
 	err := x.s.eng.inTx(ctx, func(q querier) error {
 		n, err := q.lockNamespace(ctx, ns)
 		if err != nil {
@@ -196,7 +197,7 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 	}
 	type nsDecl struct {
 		name   string
-		fields []storage.Field
+		fields []driver.Field
 	}
 	var decls []nsDecl
 	err := q.queryRows(ctx, "SELECT n.name, CAST(n.indexes AS TEXT), (SELECT count(*) FROM index_fields f WHERE f.namespace_id = n.id) FROM namespaces n", nil, func(r rowScanner) error {
@@ -232,7 +233,7 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 				return err
 			}
 			for text := range have {
-				if !slices.ContainsFunc(d.fields, func(f storage.Field) bool { return f.Text == text }) {
+				if !slices.ContainsFunc(d.fields, func(f driver.Field) bool { return f.Text == text }) {
 					if err := x.dropIndexField(ctx, q, n.ID, text); err != nil {
 						return err
 					}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // TestIndexesUsed declares indexes on a namespace, fills it (and another
@@ -135,9 +136,9 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				{"StartsWithSortNarrow", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Asc("profile.name")}, true, false},
 				{"StartsWithSortNarrowDesc", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Desc("profile.name")}, true, false},
 			}
-			resolve := func(t *testing.T, opts []storage.Option) (storage.CallOptions, nsInfo) {
+			resolve := func(t *testing.T, opts []storage.Option) (driver.CallOptions, nsInfo) {
 				t.Helper()
-				o, err := storage.ResolveOptions("query", storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindCursor, opts)
+				o, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor, opts)
 				if err != nil {
 					t.Fatal(err)
 				}

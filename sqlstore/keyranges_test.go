@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // keyRangesFixture fills namespace "kr" with hidden keys (many, in one run
@@ -171,11 +172,11 @@ func TestInKeyRangesInvalid(t *testing.T) {
 		{{To: "\xff"}},
 		make([]storage.KeyRange, 1025),
 	} {
-		if _, err := storage.ResolveOptions("list", storage.KindKeyRanges, []storage.Option{storage.InKeyRanges(rs...)}); err == nil {
+		if _, err := driver.ResolveOptions("list", driver.KindKeyRanges, []storage.Option{storage.InKeyRanges(rs...)}); err == nil {
 			t.Errorf("InKeyRanges(%d ranges starting %q) accepted", len(rs), rs[0])
 		}
 	}
-	o, err := storage.ResolveOptions("list", storage.KindKeyRanges, []storage.Option{storage.InKeyRanges(
+	o, err := driver.ResolveOptions("list", driver.KindKeyRanges, []storage.Option{storage.InKeyRanges(
 		storage.KeyRange{From: "m", To: "p"}, storage.KeyRange{From: "a", To: "c"}, storage.KeyRange{From: "b", To: "d"},
 		storage.KeyRange{From: "d", To: "e"}, storage.KeyRange{From: "x"}, storage.KeyRange{From: "y", To: "z"})})
 	if err != nil {
@@ -215,7 +216,7 @@ func TestListKeyRangesBounded(t *testing.T) {
 				if page.after != "" {
 					opts = append(opts, storage.After(encodeCursor(cursor{Op: "list", Hash: fingerprint("list", "kr", "", false), Key: page.after})))
 				}
-				o, err := storage.ResolveOptions("list", storage.AllOptionKinds, opts)
+				o, err := driver.ResolveOptions("list", driver.AllOptionKinds, opts)
 				if err != nil {
 					t.Fatal(err)
 				}

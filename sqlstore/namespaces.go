@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // CreateNamespace implements storage.Store.
@@ -18,7 +19,7 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
-	o, err := storage.ResolveNamespaceOptions(op, opts)
+	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
@@ -62,7 +63,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if _, err := storage.ParseNamespace(name); err != nil {
 		return s.fail(op, name, "", err)
 	}
-	o, err := storage.ResolveNamespaceOptions(op, opts)
+	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}

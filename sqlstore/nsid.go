@@ -21,7 +21,7 @@ import (
 
 // nsInfo is what Query and Count know of a namespace: its id (0 when it is
 // missing: ids start at 1) and the ids of its declared fields, by their
-// declared spelling (storage.Field.Text).
+// declared spelling (driver.Field.Text).
 type nsInfo struct {
 	id     int64
 	fields map[string]int64

@@ -6,11 +6,12 @@ import (
 	"slices"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // The declared indexes of a namespace (storage.WithIndexes) are recorded in
 // its row, column indexes (migration 00004): a JSON array of the field paths
-// as the caller wrote them (storage.Field.Text), without duplicates, in
+// as the caller wrote them (driver.Field.Text), without duplicates, in
 // declaration order. ListNamespaces returns them as storage.Namespace.Indexes,
 // Export as NamespaceRecord.Indexes, and RestoreNamespace merges a record's
 // into the namespace's (a union) and creates their physical indexes, so a
@@ -18,7 +19,7 @@ import (
 
 // indexTexts returns the declared spelling of each field, without
 // duplicates, in order.
-func indexTexts(fields []storage.Field) []string {
+func indexTexts(fields []driver.Field) []string {
 	out := make([]string, 0, len(fields))
 	for _, f := range fields {
 		if !slices.Contains(out, f.Text) {
@@ -68,11 +69,11 @@ func mergeIndexes(have, add []string) ([]string, bool) {
 
 // parseIndexes validates declared fields as WithIndexes does: paths into
 // the value or $metadata. None is not an error here (an old export).
-func parseIndexes(fields []string) ([]storage.Field, error) {
+func parseIndexes(fields []string) ([]driver.Field, error) {
 	if len(fields) == 0 {
 		return nil, nil
 	}
-	o, err := storage.ResolveNamespaceOptions("createNamespace", []storage.NamespaceOption{storage.WithIndexes(fields...)})
+	o, err := driver.ResolveNamespaceOptions("createNamespace", []storage.NamespaceOption{storage.WithIndexes(fields...)})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // physicalIndexes returns the declared fields recorded in index_fields,
@@ -52,7 +53,7 @@ func physicalIndexes(t *testing.T, s *Store) []string {
 		if entries != indexed || indexed != matched {
 			t.Errorf("namespace %d field %q: %d entries, %d index rows, %d of them for an entry", f.ns, f.field, entries, indexed, matched)
 		}
-		pf, err := storage.ParseField(f.field)
+		pf, err := driver.ParseField(f.field)
 		if err != nil {
 			t.Fatal(err)
 		}

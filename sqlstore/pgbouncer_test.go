@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
 	"github.com/mycelia-kernel/storage/storetest"
 	"github.com/mycelia-kernel/storage/txmanager"
 )

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // nsCond restricts a statement to the entries of one namespace. A missing
@@ -42,7 +43,7 @@ func (x *ops) compiler() *dialect.Compiler {
 // pageLimit applies Limit and Offset: one row more than the limit is read,
 // to know whether another page follows. A limit so large that one more
 // would not fit a BIGINT reads at most math.MaxInt64 rows, which is the same.
-func pageLimit(b sq.SelectBuilder, o storage.CallOptions) sq.SelectBuilder {
+func pageLimit(b sq.SelectBuilder, o driver.CallOptions) sq.SelectBuilder {
 	if o.Limit >= 0 {
 		b = b.Limit(min(uint64(o.Limit)+1, math.MaxInt64))
 	}
@@ -67,7 +68,7 @@ var listArms = 64
 // spans.
 func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
 	const op = "list"
-	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindLimit|storage.KindOffset|storage.KindCursor|storage.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}
@@ -105,11 +106,11 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 // listQuery writes List's statement for o and the fingerprint of its
 // cursors; q is "" when no key can match. It is the only place that does,
 // so EXPLAIN tests see exactly what List runs.
-func (x *ops) listQuery(o storage.CallOptions) (q string, args []any, hash string, err error) {
+func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, hash string, err error) {
 	const op = "list"
 	ns := o.Namespace.Name
 	c := x.compiler()
-	hash = fingerprint(op, ns, o.Pattern, o.Set&storage.KindPattern != 0)
+	hash = fingerprint(op, ns, o.Pattern, o.Set&driver.KindPattern != 0)
 	var after *string
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
@@ -120,10 +121,10 @@ func (x *ops) listQuery(o storage.CallOptions) (q string, args []any, hash strin
 	}
 	base := sq.And{nsCond(ns), liveCond(c, x.s.now())}
 	spans := []storage.KeyRange{{}}
-	if o.Set&storage.KindKeyRanges != 0 {
+	if o.Set&driver.KindKeyRanges != 0 {
 		spans = o.KeyRanges
 	}
-	if o.Set&storage.KindPattern != 0 {
+	if o.Set&driver.KindPattern != 0 {
 		p := c.CompilePattern(o.Pattern)
 		if p.Literal {
 			base = append(base, sq.Expr("key = ?", p.Prefix))
@@ -186,8 +187,8 @@ func spanCond(s storage.KeyRange) sq.And {
 
 // keyRangesCond is the condition of InKeyRanges for Query and Count; nil
 // when it was not given.
-func keyRangesCond(o storage.CallOptions) sq.Sqlizer {
-	if o.Set&storage.KindKeyRanges == 0 {
+func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
+	if o.Set&driver.KindKeyRanges == 0 {
 		return nil
 	}
 	if len(o.KeyRanges) == 0 {
@@ -207,7 +208,7 @@ func keyRangesCond(o storage.CallOptions) sq.Sqlizer {
 // listStatement writes List's statement (with ? placeholders) over spans
 // (at least one): one SELECT testing the spans with OR, or a UNION ALL of
 // one limited arm per span.
-func listStatement(base sq.And, spans []storage.KeyRange, o storage.CallOptions) (string, []any, error) {
+func listStatement(base sq.And, spans []storage.KeyRange, o driver.CallOptions) (string, []any, error) {
 	if len(spans) == 1 || len(spans) > listArms {
 		or := sq.Or{}
 		for _, s := range spans {
@@ -252,7 +253,7 @@ func listStatement(base sq.And, spans []storage.KeyRange, o storage.CallOptions)
 // Count implements storage.Ops.
 func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
 	const op = "count"
-	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindFilter|storage.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindFilter|driver.KindKeyRanges, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -289,7 +290,7 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 
 // sortCol is one field of a Query's sort and its SQL expressions.
 type sortCol struct {
-	field  storage.Field
+	field  driver.Field
 	pinned int // the type rank the filter pins the field to, or dialect.NoRank
 	exprs  []string
 	desc   bool
@@ -304,7 +305,7 @@ type sortCol struct {
 // ends in the key ascending: read backwards, ties come in descending key
 // order); queryPage puts each group of ties back in ascending key order,
 // and reads the group cut by the end of the page with buildTieQuery.
-func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
+func (x *ops) buildQuery(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
 	b, order, sorts, hash, _, err := x.querySelect(f, o, nsi, now)
 	if err != nil {
 		return "", nil, nil, "", err
@@ -317,12 +318,12 @@ func (x *ops) buildQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo, no
 // and reverses them (see buildQuery): a sort whose fields are all
 // descending, none of them the key, on a page with a limit and no offset
 // (an offset counts rows in the final order).
-func reversedTies(o storage.CallOptions) bool {
+func reversedTies(o driver.CallOptions) bool {
 	if len(o.SortFields) == 0 || o.Limit < 0 || o.Offset > 0 {
 		return false
 	}
 	for i, f := range o.SortFields {
-		if !o.Sort[i].Desc || f.Root == storage.RootKey {
+		if !o.Sort[i].Desc || f.Root == driver.RootKey {
 			return false
 		}
 	}
@@ -334,7 +335,7 @@ func reversedTies(o storage.CallOptions) bool {
 // buildQuery's result): the same filter and cursor position, and an
 // equality on every sort expression, which on a declared index is a seek
 // on every column before the key.
-func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
+func (x *ops) buildTieQuery(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
 	b, _, sorts, _, sel, err := x.querySelect(f, o, nsi, now)
 	if err != nil {
 		return "", nil, err
@@ -343,7 +344,7 @@ func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo,
 	for i, sc := range sorts {
 		v := vals[i]
 		switch sc.field.Root {
-		case storage.RootValue, storage.RootMetadata:
+		case driver.RootValue, driver.RootMetadata:
 			num, _ := v.num()
 			str := ""
 			if v.Str != nil {
@@ -353,9 +354,9 @@ func (x *ops) buildTieQuery(f storage.Filter, o storage.CallOptions, nsi nsInfo,
 			if i == 0 && sel.bySort {
 				b = b.Where(c.IndexGroup(v.Rank, num, str))
 			}
-		case storage.RootVersion:
+		case driver.RootVersion:
 			b = b.Where(sq.Expr("version = ?", v.Int))
-		case storage.RootCreatedAt, storage.RootUpdatedAt:
+		case driver.RootCreatedAt, driver.RootUpdatedAt:
 			b = b.Where(sq.Expr(sc.exprs[0]+" = ?", c.TimeParam(time.UnixMicro(v.Int).UTC())))
 		}
 	}
@@ -372,7 +373,7 @@ type selection struct {
 
 // querySelect writes Query's SELECT without ORDER BY and LIMIT (see
 // buildQuery), and the ORDER BY terms.
-func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, sel selection, err error) {
+func (x *ops) querySelect(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, sel selection, err error) {
 	const op = "query"
 	ns := o.Namespace.Name
 	e, err := f.Compile()
@@ -387,7 +388,7 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 	}
 	fj, err := json.Marshal(f)
 	if err != nil {
-		return b, nil, nil, "", sel, storage.Invalidf(storage.ErrInvalidFilter, "%v", err)
+		return b, nil, nil, "", sel, driver.Invalidf(storage.ErrInvalidFilter, "%v", err)
 	}
 	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
@@ -412,7 +413,7 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 		sc := sortCol{field: fld, pinned: pinned, exprs: c.OrderExprs(fld, pinned), desc: o.Sort[i].Desc}
 		if i == 0 && bySort {
 			sc.exprs = c.IndexOrder(fld, pinned)
-		} else if fld.Root == storage.RootKey {
+		} else if fld.Root == driver.RootKey {
 			sc.exprs = []string{keyCol}
 		}
 		sorts[i] = sc
@@ -428,7 +429,7 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 		// The key is unique: what follows it in the ORDER BY orders
 		// nothing, and a second "key" term (the tiebreak) would keep
 		// SQLite from reading the order from an index.
-		keyed = fld.Root == storage.RootKey
+		keyed = fld.Root == driver.RootKey
 	}
 	if !keyed {
 		if reversedTies(o) {
@@ -445,17 +446,17 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 	if o.Cursor != "" {
 		cur, err := decodeCursor(o.Cursor, op, hash)
 		if err == nil && len(cur.Vals) != len(sorts) {
-			err = storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+			err = driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		}
 		if err != nil {
 			return b, nil, nil, "", sel, err
 		}
-		malformed := storage.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+		malformed := driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		var ks []dialect.KeysetColumn
 		for i, sc := range sorts {
 			v := cur.Vals[i]
 			switch sc.field.Root {
-			case storage.RootValue, storage.RootMetadata:
+			case driver.RootValue, driver.RootMetadata:
 				var n float64
 				var str string
 				switch v.Rank {
@@ -478,15 +479,15 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 					return b, nil, nil, "", sel, malformed
 				}
 				ks = append(ks, cols...)
-			case storage.RootKey:
+			case driver.RootKey:
 				s := ""
 				if v.Str != nil {
 					s = *v.Str
 				}
 				ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Desc: sc.desc, Value: s})
-			case storage.RootVersion:
+			case driver.RootVersion:
 				ks = append(ks, dialect.KeysetColumn{Expr: "version", Desc: sc.desc, Value: v.Int})
-			case storage.RootCreatedAt, storage.RootUpdatedAt:
+			case driver.RootCreatedAt, driver.RootUpdatedAt:
 				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.TimeParam(time.UnixMicro(v.Int).UTC())})
 			}
 		}
@@ -499,7 +500,7 @@ func (x *ops) querySelect(f storage.Filter, o storage.CallOptions, nsi nsInfo, n
 // Query implements storage.Ops.
 func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
 	const op = "query"
-	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindOffset|storage.KindCursor|storage.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -517,7 +518,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 }
 
 // queryPage runs Query's statement on the namespace nsi.
-func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
+func (x *ops) queryPage(ctx context.Context, f storage.Filter, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
 	q, args, sorts, hash, err := x.buildQuery(f, o, nsi, now)
@@ -555,7 +556,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o storage.CallOpt
 // reaches into the page needs that group's first rows, which the
 // statement, reading it from its end, did not return: they are read with
 // buildTieQuery.
-func (x *ops) untie(ctx context.Context, f storage.Filter, o storage.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+func (x *ops) untie(ctx context.Context, f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
 	full := o.Limit + 1
 	if len(rows) < full {
 		reverseTies(rows, sorts)
@@ -608,7 +609,7 @@ func reverseTies(rows []queryRow, sorts []sortCol) {
 func sameTie(a, b queryRow, sorts []sortCol) bool {
 	for i, sc := range sorts {
 		switch sc.field.Root {
-		case storage.RootValue, storage.RootMetadata:
+		case driver.RootValue, driver.RootMetadata:
 			pa, pb := a.pv[i], b.pv[i]
 			if pa.rank.Int64 != pb.rank.Int64 {
 				return false
@@ -623,19 +624,19 @@ func sameTie(a, b queryRow, sorts []sortCol) bool {
 					return false
 				}
 			}
-		case storage.RootKey:
+		case driver.RootKey:
 			if a.en.Key != b.en.Key {
 				return false
 			}
-		case storage.RootVersion:
+		case driver.RootVersion:
 			if a.en.Version != b.en.Version {
 				return false
 			}
-		case storage.RootCreatedAt:
+		case driver.RootCreatedAt:
 			if !a.en.CreatedAt.Equal(b.en.CreatedAt) {
 				return false
 			}
-		case storage.RootUpdatedAt:
+		case driver.RootUpdatedAt:
 			if !a.en.UpdatedAt.Equal(b.en.UpdatedAt) {
 				return false
 			}
@@ -664,7 +665,7 @@ func (r queryRow) sortValues(sorts []sortCol) []sortValue {
 	vals := make([]sortValue, len(sorts))
 	for i, sc := range sorts {
 		switch sc.field.Root {
-		case storage.RootValue, storage.RootMetadata:
+		case driver.RootValue, driver.RootMetadata:
 			vals[i].Rank = r.pv[i].rank.Int64
 			if r.pv[i].num.Valid {
 				vals[i].Num = strconv.FormatFloat(r.pv[i].num.Float64, 'g', -1, 64)
@@ -673,14 +674,14 @@ func (r queryRow) sortValues(sorts []sortCol) []sortValue {
 				s := r.pv[i].str.String
 				vals[i].Str = &s
 			}
-		case storage.RootKey:
+		case driver.RootKey:
 			k := r.en.Key
 			vals[i].Str = &k
-		case storage.RootVersion:
+		case driver.RootVersion:
 			vals[i].Int = r.en.Version
-		case storage.RootCreatedAt:
+		case driver.RootCreatedAt:
 			vals[i].Int = r.en.CreatedAt.UnixMicro()
-		case storage.RootUpdatedAt:
+		case driver.RootUpdatedAt:
 			vals[i].Int = r.en.UpdatedAt.UnixMicro()
 		}
 	}
@@ -733,17 +734,17 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	return rows, err
 }
 
-func isPath(f storage.Field) bool {
-	return f.Root == storage.RootValue || f.Root == storage.RootMetadata
+func isPath(f driver.Field) bool {
+	return f.Root == driver.RootValue || f.Root == driver.RootMetadata
 }
 
 // indexDrive is the declared index a statement reads first: the field,
 // its id in index_fields, the conditions on index_entries that the filter
 // implies, and whether it was chosen for the sort (its order is the sort's).
 type indexDrive struct {
-	field storage.Field
+	field driver.Field
 	fid   int64
-	conds sq.And
+	conds dialect.Cond
 	sort  bool
 	point bool // the filter pins the field to one value
 }
@@ -754,7 +755,7 @@ type indexDrive struct {
 // conditions on the field bound the scan), else the declared field the
 // filter restricts most (eq, in, then a range or startsWith; ties by
 // name). ok is false when none helps: the statement reads entries alone.
-func chooseIndex(c *dialect.Compiler, e storage.Expr, sorts []storage.Field, nsi nsInfo) (indexDrive, bool) {
+func chooseIndex(c *dialect.Compiler, e driver.Expr, sorts []driver.Field, nsi nsInfo) (indexDrive, bool) {
 	if len(nsi.fields) == 0 {
 		return indexDrive{}, false
 	}
@@ -767,7 +768,7 @@ func chooseIndex(c *dialect.Compiler, e storage.Expr, sorts []storage.Field, nsi
 	var best indexDrive
 	bestScan := dialect.ScanNone
 	for _, text := range slices.Sorted(maps.Keys(nsi.fields)) {
-		fld, err := storage.ParseField(text)
+		fld, err := driver.ParseField(text)
 		if err != nil || !isPath(fld) {
 			continue
 		}
@@ -797,7 +798,7 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 	}
 	b = b.Where(sq.Expr(dialect.IndexAlias+".ix_ns = "+ns+" AND "+dialect.IndexAlias+".ix_field = "+fid+
 		" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+ns+" AND field = ?)", d.field.Text))
-	if len(d.conds) > 0 {
+	if d.conds != nil {
 		b = b.Where(d.conds)
 	}
 	return b
@@ -807,7 +808,7 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 // (driven) must still apply to entries: all of it when no index drives
 // it, else what the index conditions do not answer exactly
 // (dialect.IndexResidual).
-func (d indexDrive) residual(c *dialect.Compiler, e storage.Expr, driven bool) storage.Expr {
+func (d indexDrive) residual(c *dialect.Compiler, e driver.Expr, driven bool) driver.Expr {
 	if !driven {
 		return e
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
@@ -49,7 +50,7 @@ func ParseConflictMode(s string) (ConflictMode, error) {
 	case "overwrite":
 		return ConflictOverwrite, nil
 	}
-	return 0, storage.Invalidf(storage.ErrInvalidOption, "conflict mode %q: want fail, skip or overwrite", s)
+	return 0, driver.Invalidf(storage.ErrInvalidOption, "conflict mode %q: want fail, skip or overwrite", s)
 }
 
 // RestoreResult counts what one Restore call did with its records.
@@ -110,22 +111,22 @@ func CheckRecord(r Record, maxValueSize int) error {
 		return err
 	}
 	if len(r.Value) == 0 {
-		return storage.Invalidf(storage.ErrInvalidValue, "value is missing")
+		return driver.Invalidf(storage.ErrInvalidValue, "value is missing")
 	}
-	if _, err := storage.EncodeValue(r.Value, maxValueSize); err != nil {
+	if _, err := driver.EncodeValue(r.Value, maxValueSize); err != nil {
 		return err
 	}
 	if len(r.Metadata) == 0 {
-		return storage.Invalidf(storage.ErrInvalidValue, "metadata is missing")
+		return driver.Invalidf(storage.ErrInvalidValue, "metadata is missing")
 	}
-	if _, err := storage.CheckMetadataJSON(r.Metadata, maxValueSize); err != nil {
+	if _, err := driver.CheckMetadataJSON(r.Metadata, maxValueSize); err != nil {
 		return err
 	}
 	if r.Version < 1 {
-		return storage.Invalidf(storage.ErrInvalidValue, "version %d: must be at least 1", r.Version)
+		return driver.Invalidf(storage.ErrInvalidValue, "version %d: must be at least 1", r.Version)
 	}
 	if r.CreatedAt.IsZero() || r.UpdatedAt.IsZero() {
-		return storage.Invalidf(storage.ErrInvalidValue, "created_at and updated_at are required")
+		return driver.Invalidf(storage.ErrInvalidValue, "created_at and updated_at are required")
 	}
 	return nil
 }
@@ -156,12 +157,12 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	if err != nil {
 		return "", s.fail(op, rec.Name, "", err)
 	}
-	md, err := storage.CheckMetadataJSON(rec.Metadata, s.cfg.maxValueSize)
+	md, err := driver.CheckMetadataJSON(rec.Metadata, s.cfg.maxValueSize)
 	if err != nil {
 		return "", s.fail(op, rec.Name, "", err)
 	}
 	if rec.CreatedAt.IsZero() {
-		return "", s.fail(op, rec.Name, "", storage.Invalidf(storage.ErrInvalidValue, "created_at is required"))
+		return "", s.fail(op, rec.Name, "", driver.Invalidf(storage.ErrInvalidValue, "created_at is required"))
 	}
 	fields, err := parseIndexes(rec.Indexes)
 	if err != nil {
@@ -258,7 +259,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		k := nsKey{r.Namespace, r.Key}
 		if j, dup := index[k]; dup {
 			return res, s.fail(op, r.Namespace, r.Key, &RecordError{Index: i, Namespace: r.Namespace, Key: r.Key,
-				Err: storage.Invalidf(storage.ErrInvalidKey, "the key appears twice in the batch (records %d and %d)", j, i)})
+				Err: driver.Invalidf(storage.ErrInvalidKey, "the key appears twice in the batch (records %d and %d)", j, i)})
 		}
 		index[k] = i
 		if _, ok := nss[r.Namespace]; !ok {

@@ -305,14 +305,6 @@ type sqliteQ struct {
 
 var _ querier = sqliteQ{}
 
-// noRow maps database/sql's "no rows" to errNoRow.
-func noRow(err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return errNoRow
-	}
-	return err
-}
-
 // textBytes returns the bytes of a TEXT column read as a string, without
 // copying them: the driver makes a new string for every column of every
 // row, and the engine hands it on as the entry's only holder (as
@@ -729,14 +721,6 @@ func (s sqliteQ) deleteEntries(ctx context.Context, ns string, keys []string, no
 		chs[i] = change{Revision: rev, Kind: "delete", Namespace: ns, Key: r.Key, Version: r.Version, Prev: r.Revision}
 	}
 	return out, s.logChanges(ctx, chs, now)
-}
-
-func owner(ns storage.NamespaceName) *string {
-	if ns.Owner == "" {
-		return nil
-	}
-	o := ns.Owner
-	return &o
 }
 
 func (s sqliteQ) ensureNamespace(ctx context.Context, ns storage.NamespaceName, now time.Time) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
 	"github.com/mycelia-kernel/storage/schema"
 	"github.com/mycelia-kernel/storage/txmanager"
@@ -169,19 +170,19 @@ func (s *Store) now() time.Time {
 
 // start checks that the store is open and the context alive, and resolves
 // the call's options.
-func (x *ops) start(ctx context.Context, op string, allowed storage.OptionKind, opts []storage.Option) (storage.CallOptions, error) {
+func (x *ops) start(ctx context.Context, op string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
 	if err := x.sc.usable(); err != nil {
-		return storage.CallOptions{}, &storage.OpError{Op: op, Err: err}
+		return driver.CallOptions{}, &storage.OpError{Op: op, Err: err}
 	}
 	if err := ctx.Err(); err != nil {
-		return storage.CallOptions{}, &storage.OpError{Op: op, Err: err}
+		return driver.CallOptions{}, &storage.OpError{Op: op, Err: err}
 	}
-	o, err := storage.ResolveOptions(op, allowed, opts)
+	o, err := driver.ResolveOptions(op, allowed, opts)
 	if err != nil {
 		return o, &storage.OpError{Op: op, Err: err}
 	}
 	if o.Metadata != nil && x.s.cfg.maxValueSize > 0 && len(o.Metadata) > x.s.cfg.maxValueSize {
-		return o, &storage.OpError{Op: op, Err: storage.Invalidf(storage.ErrValueTooLarge,
+		return o, &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrValueTooLarge,
 			"metadata is %d bytes, more than the maximum %d", len(o.Metadata), x.s.cfg.maxValueSize)}
 	}
 	return o, nil
@@ -189,7 +190,7 @@ func (x *ops) start(ctx context.Context, op string, allowed storage.OptionKind, 
 
 // startWrite is start for an operation that writes: a read-only
 // transaction refuses it.
-func (x *ops) startWrite(ctx context.Context, op string, allowed storage.OptionKind, opts []storage.Option) (storage.CallOptions, error) {
+func (x *ops) startWrite(ctx context.Context, op string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
 	o, err := x.start(ctx, op, allowed, opts)
 	if err == nil && x.sc.readOnly() {
 		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Err: storage.ErrReadOnly}
@@ -270,7 +271,7 @@ func (x *ops) checkCapacity(ctx context.Context, q querier, now time.Time) error
 // Get implements storage.Ops.
 func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
 	const op = "get"
-	o, err := x.start(ctx, op, storage.KindNamespace|storage.KindRevision, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindRevision, opts)
 	if err != nil {
 		return storage.Entry{}, err
 	}
@@ -278,9 +279,9 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 	if err := storage.ValidateKey(key); err != nil {
 		return storage.Entry{}, x.s.fail(op, ns, key, err)
 	}
-	if o.Set&storage.KindRevision != 0 {
+	if o.Set&driver.KindRevision != 0 {
 		if o.RevisionFrom {
-			return storage.Entry{}, x.s.fail(op, ns, key, storage.Invalidf(storage.ErrInvalidOption, "get takes AtRevision, not FromRevision"))
+			return storage.Entry{}, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "get takes AtRevision, not FromRevision"))
 		}
 		return x.getAt(ctx, ns, key, o.Revision)
 	}
@@ -312,7 +313,7 @@ func toEntry(ns string, r row) storage.Entry {
 // Has implements storage.Ops.
 func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
 	const op = "has"
-	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace, opts)
 	if err != nil {
 		return false, err
 	}
@@ -328,8 +329,8 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 }
 
 // setKinds are the options Set accepts.
-const setKinds = storage.KindNamespace | storage.KindMetadata | storage.KindNoOverwrite | storage.KindIfVersion |
-	storage.KindIfRevision | storage.KindMustExist | storage.KindWritten | storage.KindExpiry | storage.KindMerge
+const setKinds = driver.KindNamespace | driver.KindMetadata | driver.KindNoOverwrite | driver.KindIfVersion |
+	driver.KindIfRevision | driver.KindMustExist | driver.KindWritten | driver.KindExpiry | driver.KindMerge
 
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
@@ -343,7 +344,7 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	if err := storage.ValidateKey(key); err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
-	b, err := storage.EncodeValue(value, x.s.cfg.maxValueSize)
+	b, err := driver.EncodeValue(value, x.s.cfg.maxValueSize)
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
@@ -354,7 +355,7 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	}
 	if o.Merge {
 		if o.NoOverwrite {
-			return x.s.fail(op, ns.Name, key, storage.Invalidf(storage.ErrInvalidOption, "Merge cannot be combined with NoOverwrite"))
+			return x.s.fail(op, ns.Name, key, driver.Invalidf(storage.ErrInvalidOption, "Merge cannot be combined with NoOverwrite"))
 		}
 		return x.mergeSet(ctx, ns, key, b, o)
 	}
@@ -376,7 +377,7 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 // gets the patch without its null members), an optimistic read-patch-write
 // retried while other writers of the key get there first, like
 // SetMetadata's merge.
-func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string, patch []byte, o storage.CallOptions) error {
+func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string, patch []byte, o driver.CallOptions) error {
 	const op = "set"
 	for attempt := 0; attempt < maxMergeAttempts; attempt++ {
 		now := x.s.now()
@@ -444,19 +445,19 @@ func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string
 func (x *ops) mergeValue(target, patch []byte) ([]byte, error) {
 	merged, err := jsonx.MergePatch(target, patch)
 	if err != nil {
-		return nil, storage.Invalidf(storage.ErrInvalidValue, "%v", err)
+		return nil, driver.Invalidf(storage.ErrInvalidValue, "%v", err)
 	}
-	return storage.EncodeValue(json.RawMessage(merged), x.s.cfg.maxValueSize)
+	return driver.EncodeValue(json.RawMessage(merged), x.s.cfg.maxValueSize)
 }
 
 // conditional reports whether a write only replaces a key that exists
 // (IfVersion, IfRevision, MustExist).
-func conditional(o storage.CallOptions) bool {
+func conditional(o driver.CallOptions) bool {
 	return o.IfVersion > 0 || o.IfRevision > 0 || o.MustExist
 }
 
 // report stores what a write wrote where Written asked for it.
-func report(o storage.CallOptions, w wrote) {
+func report(o driver.CallOptions, w wrote) {
 	if o.Written != nil {
 		*o.Written = storage.WriteResult{Revision: w.Revision, Version: w.Version, CreateRevision: w.CreateRevision}
 	}
@@ -467,7 +468,7 @@ func report(o storage.CallOptions, w wrote) {
 const maxNamespaceRetries = 3
 
 // resolveExpiry turns an expiry request into what a write at now stores.
-func resolveExpiry(e storage.Expiry, now time.Time) (expiry, error) {
+func resolveExpiry(e driver.Expiry, now time.Time) (expiry, error) {
 	at, err := e.Resolve(now)
 	if err != nil {
 		return expiry{}, err
@@ -475,7 +476,7 @@ func resolveExpiry(e storage.Expiry, now time.Time) (expiry, error) {
 	return expiry{At: at, Keep: e.Keep}, nil
 }
 
-func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, exp expiry, o storage.CallOptions, now time.Time) (wrote, error) {
+func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, key string, b []byte, exp expiry, o driver.CallOptions, now time.Time) (wrote, error) {
 	if conditional(o) {
 		w, err := q.updateEntryIf(ctx, ns.Name, key, b, o.Metadata, exp, cond{o.IfVersion, o.IfRevision}, now, actorOf(ctx))
 		if errors.Is(err, errNoRow) {
@@ -522,7 +523,7 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 // conflict explains why a conditional write found no row: the key is
 // missing (missingErr) or not at the expected version or revision
 // (ErrConflict).
-func (x *ops) conflict(ctx context.Context, q querier, ns, key string, o storage.CallOptions, missingErr error, now time.Time) error {
+func (x *ops) conflict(ctx context.Context, q querier, ns, key string, o driver.CallOptions, missingErr error, now time.Time) error {
 	expected := expectation(o)
 	cur, err := q.entryState(ctx, ns, key, now)
 	if errors.Is(err, errNoRow) {
@@ -539,7 +540,7 @@ func (x *ops) conflict(ctx context.Context, q querier, ns, key string, o storage
 
 // found describes what a conditional write found, in the terms of what it
 // expected: "3" for a version, "revision 12", or "version 3 at revision 12".
-func found(o storage.CallOptions, version, revision int64) string {
+func found(o driver.CallOptions, version, revision int64) string {
 	switch {
 	case o.IfVersion > 0 && o.IfRevision > 0:
 		return fmt.Sprintf("version %d at revision %d", version, revision)
@@ -550,7 +551,7 @@ func found(o storage.CallOptions, version, revision int64) string {
 }
 
 // expectation describes what a conditional write expected.
-func expectation(o storage.CallOptions) string {
+func expectation(o driver.CallOptions) string {
 	switch {
 	case o.IfVersion > 0 && o.IfRevision > 0:
 		return fmt.Sprintf("version %d at revision %d", o.IfVersion, o.IfRevision)
@@ -577,7 +578,7 @@ func (x *ops) logged(ctx context.Context, fn func(q querier) error) error {
 func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
 	defer x.changed()
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
+	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -608,7 +609,7 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 // GetMetadata implements storage.Ops.
 func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
 	const op = "getMetadata"
-	o, err := x.start(ctx, op, storage.KindNamespace, opts)
+	o, err := x.start(ctx, op, driver.KindNamespace, opts)
 	if err != nil {
 		return storage.Metadata{}, err
 	}
@@ -670,7 +671,7 @@ const maxMergeAttempts = 16
 func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
 	defer x.changed()
-	o, err := x.startWrite(ctx, op, storage.KindNamespace|storage.KindMerge|storage.KindIfVersion|storage.KindIfRevision|storage.KindWritten, opts)
+	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMerge|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -678,7 +679,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 	if err := storage.ValidateKey(key); err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
-	b, err := storage.EncodeMetadata(md, x.s.cfg.maxValueSize)
+	b, err := driver.EncodeMetadata(md, x.s.cfg.maxValueSize)
 	if err != nil {
 		return x.s.fail(op, ns, key, err)
 	}
@@ -723,7 +724,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 			if err != nil {
 				return err
 			}
-			if merged, err = storage.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
+			if merged, err = driver.CheckMetadataJSON(merged, x.s.cfg.maxValueSize); err != nil {
 				return err
 			}
 			w, err = q.replaceMetadata(ctx, ns, key, merged, cond{m.Version, m.Revision}, now, actorOf(ctx))
@@ -750,13 +751,13 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	const op = "clear"
 	defer x.changed()
-	o, err := x.startWrite(ctx, op, storage.KindNamespace, opts)
+	o, err := x.startWrite(ctx, op, driver.KindNamespace, opts)
 	if err != nil {
 		return err
 	}
 	now := x.s.now()
 	run := func(q querier) error {
-		if o.Set&storage.KindNamespace != 0 {
+		if o.Set&driver.KindNamespace != 0 {
 			_, err := q.clearNamespace(ctx, o.Namespace.Name, now)
 			return err
 		}
@@ -770,7 +771,7 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	}
 	if err != nil {
 		ns := ""
-		if o.Set&storage.KindNamespace != 0 {
+		if o.Set&driver.KindNamespace != 0 {
 			ns = o.Namespace.Name
 		}
 		return x.s.fail(op, ns, "", err)

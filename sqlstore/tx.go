@@ -13,6 +13,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/txmanager"
 )
 
@@ -33,7 +34,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		return nil, err
 	}
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
-		return nil, s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
+		return nil, s.fail(op, "", "", driver.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
 	}
 	if !opts.ReadOnly {
 		if err := s.writable(op, ""); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // The change log, as Watch, History and Get at a revision read it.
@@ -107,20 +108,20 @@ type logQuery struct {
 
 // newLogQuery compiles the options of a watch (or history) call: the
 // namespace (when given), the key (pattern), and the filter on puts.
-func (s *Store) newLogQuery(o storage.CallOptions, key *string) (*logQuery, error) {
+func (s *Store) newLogQuery(o driver.CallOptions, key *string) (*logQuery, error) {
 	c, err := dialect.NewCompiler(s.Dialect())
 	if err != nil {
 		return nil, err
 	}
 	lq := &logQuery{s: s, c: c, omit: o.OmitValues}
 	var conds sq.And
-	if o.Set&storage.KindNamespace != 0 || key != nil {
+	if o.Set&driver.KindNamespace != 0 || key != nil {
 		conds = append(conds, sq.Expr("namespace = ?", o.Namespace.Name))
 	}
 	if key != nil {
 		conds = append(conds, sq.Expr("key = ?", *key))
 	}
-	if o.Set&storage.KindPattern != 0 {
+	if o.Set&driver.KindPattern != 0 {
 		p := c.CompilePattern(o.Pattern)
 		var m sq.And
 		switch {
@@ -142,7 +143,7 @@ func (s *Store) newLogQuery(o storage.CallOptions, key *string) (*logQuery, erro
 			conds = append(conds, sq.Or{sq.Expr("key IS NULL"), m})
 		}
 	}
-	if o.Set&storage.KindFilter != 0 {
+	if o.Set&driver.KindFilter != 0 {
 		w, err := c.Where(o.Filter)
 		if err != nil {
 			return nil, err
@@ -372,16 +373,16 @@ func WithWatchPollingOnly() Option {
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
-		o, err := s.start(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindFilter|storage.KindRevision|storage.KindOmitValues|storage.KindOnStart, opts)
-		if err == nil && o.Set&storage.KindRevision != 0 && !o.RevisionFrom {
-			err = s.fail(op, "", "", storage.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
+		o, err := s.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart, opts)
+		if err == nil && o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
+			err = s.fail(op, "", "", driver.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
 		}
 		if err != nil {
 			yield(storage.Event{}, err)
 			return
 		}
 		ns := ""
-		if o.Set&storage.KindNamespace != 0 {
+		if o.Set&driver.KindNamespace != 0 {
 			ns = o.Namespace.Name
 		}
 		lq, err := s.newLogQuery(o, nil)
@@ -397,7 +398,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			return
 		}
 		last := st.head
-		if o.Set&storage.KindRevision != 0 {
+		if o.Set&driver.KindRevision != 0 {
 			if err := checkFrom(o.Revision, st); err != nil {
 				yield(storage.Event{}, s.fail(op, ns, "", err))
 				return
@@ -443,7 +444,7 @@ func checkFrom(from int64, st logState) error {
 		return compacted(from, st)
 	}
 	if from > st.head {
-		return storage.Invalidf(storage.ErrInvalidOption, "FromRevision(%d) is ahead of the store's revision %d", from, st.head)
+		return driver.Invalidf(storage.ErrInvalidOption, "FromRevision(%d) is ahead of the store's revision %d", from, st.head)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // The memStore's List, Query and Count: the reference evaluator over a
@@ -42,7 +43,7 @@ func decodeMemCursor(s, op, hash string) (memCursor, error) {
 		err = json.Unmarshal(b, &c)
 	}
 	if err != nil || c.Op != op || c.Hash != hash {
-		return c, storage.Invalidf(storage.ErrInvalidOption, "After: the cursor belongs to another %s", op)
+		return c, driver.Invalidf(storage.ErrInvalidOption, "After: the cursor belongs to another %s", op)
 	}
 	return c, nil
 }
@@ -58,7 +59,7 @@ func (m *memStore) snapshot(ns string) []storage.Entry {
 	return out
 }
 
-func page[T any](items []T, o storage.CallOptions) ([]T, bool) {
+func page[T any](items []T, o driver.CallOptions) ([]T, bool) {
 	if o.Offset >= len(items) {
 		items = nil
 	} else {
@@ -74,11 +75,11 @@ func (m *memStore) List(ctx context.Context, opts ...storage.Option) (storage.Li
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	const op = "list"
-	c, err := m.enter(ctx, op, storage.KindNamespace|storage.KindPattern|storage.KindLimit|storage.KindOffset|storage.KindCursor, opts)
+	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor, opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}
-	hash := memHash(op, c.Namespace.Name, c.Pattern, c.Set&storage.KindPattern != 0)
+	hash := memHash(op, c.Namespace.Name, c.Pattern, c.Set&driver.KindPattern != 0)
 	after, hasAfter := "", false
 	if c.Cursor != "" {
 		cur, err := decodeMemCursor(c.Cursor, op, hash)
@@ -89,7 +90,7 @@ func (m *memStore) List(ctx context.Context, opts ...storage.Option) (storage.Li
 	}
 	keys := []string{}
 	for _, e := range m.snapshot(c.Namespace.Name) {
-		if c.Set&storage.KindPattern != 0 && !RefMatchPattern(c.Pattern, e.Key) {
+		if c.Set&driver.KindPattern != 0 && !RefMatchPattern(c.Pattern, e.Key) {
 			continue
 		}
 		if hasAfter && e.Key <= after {
@@ -109,7 +110,7 @@ func (m *memStore) Query(ctx context.Context, f storage.Filter, opts ...storage.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	const op = "query"
-	c, err := m.enter(ctx, op, storage.KindNamespace|storage.KindSort|storage.KindLimit|storage.KindOffset|storage.KindCursor, opts)
+	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor, opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -138,7 +139,7 @@ func (m *memStore) Query(ctx context.Context, f storage.Filter, opts ...storage.
 		// it was among the current ones and continue after it.
 		pos, ok := memPositions.Load(cur.Key + "\x00" + hash)
 		if !ok {
-			return storage.QueryResult{}, opErr(op, c.Namespace, "", storage.Invalidf(storage.ErrInvalidOption, "After: unknown cursor"))
+			return storage.QueryResult{}, opErr(op, c.Namespace, "", driver.Invalidf(storage.ErrInvalidOption, "After: unknown cursor"))
 		}
 		last := pos.(storage.Entry)
 		withLast := append(slices.Clone(matched), last)
@@ -168,7 +169,7 @@ func (m *memStore) Count(ctx context.Context, opts ...storage.Option) (int64, er
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	const op = "count"
-	c, err := m.enter(ctx, op, storage.KindNamespace|storage.KindFilter, opts)
+	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindFilter, opts)
 	if err != nil {
 		return 0, err
 	}

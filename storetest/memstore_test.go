@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
@@ -111,14 +112,14 @@ func opErr(op string, ns storage.NamespaceName, key string, err error) error {
 
 // enter starts operation op: it checks the context and that the store is
 // open, and resolves opts. The caller holds mu.
-func (m *memStore) enter(ctx context.Context, op string, allowed storage.OptionKind, opts []storage.Option) (storage.CallOptions, error) {
+func (m *memStore) enter(ctx context.Context, op string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
 	if err := ctx.Err(); err != nil {
-		return storage.CallOptions{}, &storage.OpError{Op: op, Err: err}
+		return driver.CallOptions{}, &storage.OpError{Op: op, Err: err}
 	}
 	if m.closed {
-		return storage.CallOptions{}, &storage.OpError{Op: op, Err: storage.ErrClosed}
+		return driver.CallOptions{}, &storage.OpError{Op: op, Err: storage.ErrClosed}
 	}
-	c, err := storage.ResolveOptions(op, allowed, opts)
+	c, err := driver.ResolveOptions(op, allowed, opts)
 	if err != nil {
 		return c, &storage.OpError{Op: op, Err: err}
 	}
@@ -143,7 +144,7 @@ func (m *memStore) entry(ns, key string, e *memEntry) storage.Entry {
 
 // encodeValue checks a value against the store's size limit.
 func (m *memStore) encodeValue(v any) ([]byte, error) {
-	b, err := storage.EncodeValue(v, m.cfg.MaxValueSize)
+	b, err := driver.EncodeValue(v, m.cfg.MaxValueSize)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +154,7 @@ func (m *memStore) encodeValue(v any) ([]byte, error) {
 // encodeMetadata checks metadata against the store's size limit; nil for
 // none.
 func (m *memStore) encodeMetadata(md any) ([]byte, error) {
-	b, err := storage.EncodeMetadata(md, m.cfg.MaxValueSize)
+	b, err := driver.EncodeMetadata(md, m.cfg.MaxValueSize)
 	if b == nil || err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (m *memStore) encodeMetadata(md any) ([]byte, error) {
 }
 
 func (m *memStore) checkMetadata(b []byte) ([]byte, error) {
-	b, err := storage.CheckMetadataJSON(b, m.cfg.MaxValueSize)
+	b, err := driver.CheckMetadataJSON(b, m.cfg.MaxValueSize)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +207,7 @@ func conflict(e *memEntry, want int64) error {
 func (m *memStore) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "get", storage.KindNamespace, opts)
+	c, err := m.enter(ctx, "get", driver.KindNamespace, opts)
 	if err != nil {
 		return storage.Entry{}, err
 	}
@@ -223,7 +224,7 @@ func (m *memStore) Get(ctx context.Context, key string, opts ...storage.Option) 
 func (m *memStore) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "set", storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindIfVersion|storage.KindMerge, opts)
+	c, err := m.enter(ctx, "set", driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindIfVersion|driver.KindMerge, opts)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (m *memStore) Set(ctx context.Context, key string, value any, opts ...stora
 	}
 	if c.Merge {
 		if c.NoOverwrite {
-			return fail(storage.Invalidf(storage.ErrInvalidOption, "Merge with NoOverwrite"))
+			return fail(driver.Invalidf(storage.ErrInvalidOption, "Merge with NoOverwrite"))
 		}
 		var target []byte
 		if e := m.lookup(c.Namespace.Name, key); e != nil {
@@ -245,7 +246,7 @@ func (m *memStore) Set(ctx context.Context, key string, value any, opts ...stora
 		}
 		merged, err := jsonx.MergePatch(target, b)
 		if err != nil {
-			return fail(storage.Invalidf(storage.ErrInvalidValue, "%v", err))
+			return fail(driver.Invalidf(storage.ErrInvalidValue, "%v", err))
 		}
 		if b, err = m.encodeValue(json.RawMessage(merged)); err != nil {
 			return fail(err)
@@ -273,7 +274,7 @@ func (m *memStore) Set(ctx context.Context, key string, value any, opts ...stora
 func (m *memStore) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "delete", storage.KindNamespace|storage.KindIfVersion, opts)
+	c, err := m.enter(ctx, "delete", driver.KindNamespace|driver.KindIfVersion, opts)
 	if err != nil {
 		return err
 	}
@@ -295,7 +296,7 @@ func (m *memStore) Delete(ctx context.Context, key string, opts ...storage.Optio
 func (m *memStore) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "has", storage.KindNamespace, opts)
+	c, err := m.enter(ctx, "has", driver.KindNamespace, opts)
 	if err != nil {
 		return false, err
 	}
@@ -308,7 +309,7 @@ func (m *memStore) Has(ctx context.Context, key string, opts ...storage.Option) 
 func (m *memStore) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "getMany", storage.KindNamespace, opts)
+	c, err := m.enter(ctx, "getMany", driver.KindNamespace, opts)
 	if err != nil {
 		return storage.GetManyResult{}, err
 	}
@@ -360,7 +361,7 @@ func abort(op string, ns storage.NamespaceName, results []storage.KeyResult) boo
 func (m *memStore) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "setMany", storage.KindNamespace|storage.KindMetadata|storage.KindNoOverwrite|storage.KindAtomic, opts)
+	c, err := m.enter(ctx, "setMany", driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindAtomic, opts)
 	if err != nil {
 		return storage.BatchResult{}, err
 	}
@@ -428,7 +429,7 @@ func (m *memStore) SetMany(ctx context.Context, items []storage.Item, opts ...st
 func (m *memStore) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "deleteMany", storage.KindNamespace|storage.KindAtomic, opts)
+	c, err := m.enter(ctx, "deleteMany", driver.KindNamespace|driver.KindAtomic, opts)
 	if err != nil {
 		return storage.BatchResult{}, err
 	}
@@ -465,7 +466,7 @@ func decodeObject(b []byte) map[string]any {
 func (m *memStore) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "getMetadata", storage.KindNamespace, opts)
+	c, err := m.enter(ctx, "getMetadata", driver.KindNamespace, opts)
 	if err != nil {
 		return storage.Metadata{}, err
 	}
@@ -482,7 +483,7 @@ func (m *memStore) GetMetadata(ctx context.Context, key string, opts ...storage.
 func (m *memStore) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "setMetadata", storage.KindNamespace|storage.KindMerge|storage.KindIfVersion, opts)
+	c, err := m.enter(ctx, "setMetadata", driver.KindNamespace|driver.KindMerge|driver.KindIfVersion, opts)
 	if err != nil {
 		return err
 	}
@@ -507,7 +508,7 @@ func (m *memStore) SetMetadata(ctx context.Context, key string, md any, opts ...
 	if c.Merge {
 		merged, err := jsonx.MergePatch(e.metadata, b)
 		if err != nil {
-			return fail(storage.Invalidf(storage.ErrInvalidValue, "%v", err))
+			return fail(driver.Invalidf(storage.ErrInvalidValue, "%v", err))
 		}
 		if b, err = m.checkMetadata(merged); err != nil {
 			return fail(err)
@@ -520,12 +521,12 @@ func (m *memStore) SetMetadata(ctx context.Context, key string, md any, opts ...
 func (m *memStore) Clear(ctx context.Context, opts ...storage.Option) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "clear", storage.KindNamespace, opts)
+	c, err := m.enter(ctx, "clear", driver.KindNamespace, opts)
 	if err != nil {
 		return err
 	}
 	for name, n := range m.namespaces {
-		if c.Set&storage.KindNamespace == 0 || name == c.Namespace.Name {
+		if c.Set&driver.KindNamespace == 0 || name == c.Namespace.Name {
 			m.size -= int64(len(n.entries))
 			n.entries = map[string]*memEntry{}
 		}
@@ -534,18 +535,18 @@ func (m *memStore) Clear(ctx context.Context, opts ...storage.Option) error {
 }
 
 // enterNamespace starts a namespace operation. The caller holds mu.
-func (m *memStore) enterNamespace(ctx context.Context, op, name string, opts []storage.NamespaceOption) (storage.NamespaceName, storage.NamespaceOptions, error) {
+func (m *memStore) enterNamespace(ctx context.Context, op, name string, opts []storage.NamespaceOption) (storage.NamespaceName, driver.NamespaceOptions, error) {
 	if err := ctx.Err(); err != nil {
-		return storage.NamespaceName{}, storage.NamespaceOptions{}, &storage.OpError{Op: op, Err: err}
+		return storage.NamespaceName{}, driver.NamespaceOptions{}, &storage.OpError{Op: op, Err: err}
 	}
 	if m.closed {
-		return storage.NamespaceName{}, storage.NamespaceOptions{}, &storage.OpError{Op: op, Err: storage.ErrClosed}
+		return storage.NamespaceName{}, driver.NamespaceOptions{}, &storage.OpError{Op: op, Err: storage.ErrClosed}
 	}
 	ns, err := storage.ParseNamespace(name)
 	if err != nil {
-		return ns, storage.NamespaceOptions{}, &storage.OpError{Op: op, Err: err}
+		return ns, driver.NamespaceOptions{}, &storage.OpError{Op: op, Err: err}
 	}
-	o, err := storage.ResolveNamespaceOptions(op, opts)
+	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
 		return ns, o, opErr(op, ns, "", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // This file is the reference evaluator of the filter language: the
@@ -19,7 +20,7 @@ import (
 // differential tests compare SQLite and PostgreSQL against it.
 
 // RefMatch reports whether entry e matches the validated filter x.
-func RefMatch(x storage.Expr, e storage.Entry) bool {
+func RefMatch(x driver.Expr, e storage.Entry) bool {
 	d := refDoc{e: e}
 	return d.match(x)
 }
@@ -29,9 +30,9 @@ func RefMatch(x storage.Expr, e storage.Entry) bool {
 // < arrays < objects; numbers numerically, strings byte-wise, arrays and
 // objects tied), then by key ascending.
 func RefSort(entries []storage.Entry, by []storage.SortField) error {
-	fields := make([]storage.Field, len(by))
+	fields := make([]driver.Field, len(by))
 	for i, s := range by {
-		f, err := storage.ParseField(s.Field)
+		f, err := driver.ParseField(s.Field)
 		if err != nil {
 			return err
 		}
@@ -111,15 +112,15 @@ func refDecode(b []byte) any {
 	return v
 }
 
-func (d *refDoc) resolve(f storage.Field) (any, bool) {
+func (d *refDoc) resolve(f driver.Field) (any, bool) {
 	var cur any
 	switch f.Root {
-	case storage.RootValue:
+	case driver.RootValue:
 		if !d.valueOK {
 			d.value, d.valueOK = refDecode(d.e.Value), true
 		}
 		cur = d.value
-	case storage.RootMetadata:
+	case driver.RootMetadata:
 		if !d.mdOK {
 			d.md, d.mdOK = refDecode(d.e.Metadata), true
 		}
@@ -153,29 +154,29 @@ func refNum(n json.Number) float64 {
 }
 
 // refEq is typed JSON equality of a stored value with a filter scalar.
-func refEq(v any, s storage.Scalar) bool {
+func refEq(v any, s driver.Scalar) bool {
 	switch x := v.(type) {
 	case nil:
-		return s.Kind == storage.KindNull
+		return s.Kind == driver.KindNull
 	case bool:
-		return s.Kind == storage.KindBool && s.Bool == x
+		return s.Kind == driver.KindBool && s.Bool == x
 	case json.Number:
-		return s.Kind == storage.KindNumber && refNum(x) == s.Num
+		return s.Kind == driver.KindNumber && refNum(x) == s.Num
 	case string:
-		return s.Kind == storage.KindString && x == s.Str
+		return s.Kind == driver.KindString && x == s.Str
 	}
 	return false
 }
 
 // refCmp compares v with s when both are numbers or both strings.
-func refCmp(v any, s storage.Scalar) (int, bool) {
+func refCmp(v any, s driver.Scalar) (int, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if s.Kind == storage.KindNumber {
+		if s.Kind == driver.KindNumber {
 			return cmp.Compare(refNum(x), s.Num), true
 		}
 	case string:
-		if s.Kind == storage.KindString {
+		if s.Kind == driver.KindString {
 			return strings.Compare(x, s.Str), true
 		}
 	}
@@ -196,42 +197,42 @@ func cmpHolds(op storage.Operator, c int) bool {
 	return c == 0
 }
 
-func (d *refDoc) match(x storage.Expr) bool {
+func (d *refDoc) match(x driver.Expr) bool {
 	switch x.Kind {
-	case storage.ExprAll:
+	case driver.ExprAll:
 		return true
-	case storage.ExprAnd:
+	case driver.ExprAnd:
 		for _, c := range x.Children {
 			if !d.match(c) {
 				return false
 			}
 		}
 		return true
-	case storage.ExprOr:
+	case driver.ExprOr:
 		for _, c := range x.Children {
 			if d.match(c) {
 				return true
 			}
 		}
 		return false
-	case storage.ExprNot:
+	case driver.ExprNot:
 		return !d.match(x.Children[0])
 	}
 	switch x.Field.Root {
-	case storage.RootKey:
+	case driver.RootKey:
 		return d.matchValue(x, d.e.Key, true)
-	case storage.RootVersion:
+	case driver.RootVersion:
 		return d.matchValue(x, json.Number(strconv.FormatInt(d.e.Version, 10)), true)
-	case storage.RootCreatedAt:
+	case driver.RootCreatedAt:
 		return matchTime(x, d.e.CreatedAt)
-	case storage.RootUpdatedAt:
+	case driver.RootUpdatedAt:
 		return matchTime(x, d.e.UpdatedAt)
 	}
 	v, ok := d.resolve(x.Field)
 	return d.matchValue(x, v, ok)
 }
 
-func (d *refDoc) matchValue(x storage.Expr, v any, ok bool) bool {
+func (d *refDoc) matchValue(x driver.Expr, v any, ok bool) bool {
 	switch x.Op {
 	case storage.OpExists:
 		return ok == x.Exists
@@ -258,7 +259,7 @@ func (d *refDoc) matchValue(x storage.Expr, v any, ok bool) bool {
 	case storage.OpContains:
 		switch t := v.(type) {
 		case string:
-			return x.Value.Kind == storage.KindString && strings.Contains(t, x.Value.Str)
+			return x.Value.Kind == driver.KindString && strings.Contains(t, x.Value.Str)
 		case []any:
 			for _, el := range t {
 				if refEq(el, x.Value) {
@@ -277,7 +278,7 @@ func (d *refDoc) matchValue(x storage.Expr, v any, ok bool) bool {
 	return false
 }
 
-func matchTime(x storage.Expr, t time.Time) bool {
+func matchTime(x driver.Expr, t time.Time) bool {
 	switch x.Op {
 	case storage.OpExists:
 		return x.Exists
@@ -316,15 +317,15 @@ func (a refSortKey) compare(b refSortKey) int {
 	return cmp.Compare(a.i, b.i)
 }
 
-func (d *refDoc) sortKey(f storage.Field) refSortKey {
+func (d *refDoc) sortKey(f driver.Field) refSortKey {
 	switch f.Root {
-	case storage.RootKey:
+	case driver.RootKey:
 		return refSortKey{str: d.e.Key}
-	case storage.RootVersion:
+	case driver.RootVersion:
 		return refSortKey{i: d.e.Version}
-	case storage.RootCreatedAt:
+	case driver.RootCreatedAt:
 		return refSortKey{i: d.e.CreatedAt.UnixMicro()}
-	case storage.RootUpdatedAt:
+	case driver.RootUpdatedAt:
 		return refSortKey{i: d.e.UpdatedAt.UnixMicro()}
 	}
 	v, ok := d.resolve(f)

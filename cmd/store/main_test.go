@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage/dump"
-	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/routes"
 )
 

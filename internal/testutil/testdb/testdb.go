@@ -6,17 +6,17 @@
 //		t.Run(c.Name, func(t *testing.T) { dsn := c.DSN(t); ... })
 //	}
 //
-// A PostgreSQL DSN comes from internal/pgtest: without a server the test is
+// A PostgreSQL DSN comes from internal/testutil/pgtest: without a server the test is
 // skipped, or fails when CI=true. The package gives DSNs only and imports no
 // engine, so that sqlstore's own tests can use it; package
-// internal/testdb/teststore opens engines on them.
+// internal/testutil/teststore opens engines on them.
 package testdb
 
 import (
 	"path/filepath"
 	"testing"
 
-	"github.com/mycelia-kernel/storage/internal/pgtest"
+	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
 )
 
 // Config is one database configuration: a name for t.Run and a function

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mycelia-kernel/storage/internal/testdb"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 func TestConfigs(t *testing.T) {

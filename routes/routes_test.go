@@ -272,7 +272,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown transaction", "storage://set", `{"key":"x","value":1,"options":{"transactionId":"nope"}}`, "tx_not_found"},
 		{"unknown transaction commit", "storage://commit", `{"transactionId":"nope"}`, "tx_not_found"},
 		{"unknown transaction rollback", "storage://rollback", `{"transactionId":"nope"}`, "tx_not_found"},
-		{"option the operation does not take", "storage://set", `{"key":"x","value":1,"options":{"merge":true}}`, "invalid_option"},
+		{"option the operation does not take", "storage://set", `{"key":"x","value":1,"options":{"limit":1}}`, "invalid_option"},
 		{"namespace option the operation does not take", "storage://createNamespace", `{"name":"x","options":{"recursive":true}}`, "invalid_option"},
 		{"negative limit", "storage://list", `{"options":{"limit":-1}}`, "invalid_option"},
 		{"bad namespace", "storage://set", `{"key":"x","value":1,"options":{"namespace":"a/b"}}`, "invalid_namespace"},

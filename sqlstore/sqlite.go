@@ -254,12 +254,22 @@ func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := fn(e.bind(txStmts{c: e.wc, tx: tx})); err != nil {
-		return err
+		return txEnded(ctx, err)
 	}
 	e.count()
-	err = tx.Commit()
-	if errors.Is(err, sql.ErrTxDone) && ctx.Err() != nil {
-		// database/sql rolled the transaction back when ctx ended.
+	return txEnded(ctx, tx.Commit())
+}
+
+// txEnded is err, or ctx's error when database/sql rolled the transaction
+// back because ctx ended: the statements after that fail with ErrTxDone,
+// or, through a statement of the cache bound to the transaction
+// (txStmts), with database/sql's unexported "statement is closed" (CI:
+// a DeleteNamespace whose context was cancelled returned it untyped).
+func txEnded(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(err, sql.ErrTxDone) || strings.Contains(err.Error(), "sql: statement is closed") {
 		return ctx.Err()
 	}
 	return err

@@ -512,7 +512,10 @@ func (x *ops) setOne(ctx context.Context, q querier, ns storage.NamespaceName, k
 			}
 		}
 		if attempt >= maxNamespaceRetries {
-			return w, fmt.Errorf("namespace %q keeps disappearing: %w", ns.Name, err)
+			// Deleted again after each re-creation: the same conflict as
+			// a namespace deleted meanwhile (errclass.go), for RunInTx to
+			// retry, never an untyped "no row".
+			return w, &dbError{storage.ErrTxConflict, fmt.Sprintf("namespace %q was deleted meanwhile, %d times", ns.Name, attempt+1), err}
 		}
 		if err := q.ensureNamespace(ctx, ns, now); err != nil {
 			return w, err

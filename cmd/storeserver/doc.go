@@ -52,6 +52,15 @@
 //	                        calls outside transactions); a beginTransaction that
 //	                        finds them all taken waits, up to --timeout.
 //	--no-metrics            do not serve /metrics (below).
+//	--otlp-endpoint URL     export traces to an OpenTelemetry collector (below);
+//	                        default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+//	                        $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set.
+//	--otlp-header KEY=VALUE header of the export requests (repeatable; also
+//	                        $OTEL_EXPORTER_OTLP_HEADERS), e.g. Authorization.
+//	--otlp-sample-ratio R   share of new traces recorded (default 1).
+//	--otlp-queue-size N, --otlp-flush-interval D
+//	                        most spans waiting for export (default 2048) and the
+//	                        longest one waits (default 5s).
 //	--log-format text|json, --log-level debug|info|warn|error
 //	                        structured logs (log/slog) on stderr, one record per
 //	                        request: method, path, route, principal, status, code,
@@ -108,9 +117,48 @@
 // sqlite_reader). No metrics library is linked in (httpapi.Metrics writes
 // the format). Keep the port from untrusted networks or use --no-metrics:
 // the figures tell how busy the server is, never what it stores.
-// OpenTelemetry traces and metrics of the store's operations come from
-// package observe/otelobserve (a module of its own), wrapped around the
-// store by a program that embeds the engine.
+//
+// # Traces
+//
+// With an OTLP endpoint the server exports OpenTelemetry traces over
+// OTLP/HTTP in the JSON encoding (POST {endpoint}/v1/traces; a
+// $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is the full URL, used as it is):
+//
+//	storeserver --auth auth.json --otlp-endpoint http://otel-collector:4318
+//	OTEL_EXPORTER_OTLP_ENDPOINT=https://collector.example OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%20$KEY" \
+//	    storeserver --auth auth.json
+//
+// Each request is a server span named "{METHOD} {route}" (POST
+// /v1/storage/set; the console's are /console/*; /healthz, /readyz and
+// /metrics are not traced) with http.request.method, http.route and
+// http.response.status_code; a 5xx is an Error status. A request carrying
+// a valid W3C traceparent header joins the caller's trace, as a child of
+// its span, sampled as the caller decided; an invalid one is ignored (a
+// new trace, sampled by --otlp-sample-ratio). Each storage operation the
+// request makes is a client span "storage.{op}" under it, from package
+// observe's hooks, with the attributes observe/otelobserve records by
+// default: db.operation.name, db.system.name, storage.namespace,
+// db.operation.batch.size, storage.tx.id, storage.rows, error.type. A
+// refused or failed operation (not a get of a missing key) has status
+// Error with its error type as the message. Keys, values, metadata, URLs'
+// paths, headers and tokens are never exported (an error's text names the
+// key, so it is left out too). The resource is service.name
+// ($OTEL_SERVICE_NAME, default storeserver) and service.version (the
+// module version of the build).
+//
+// Ended spans wait in a bounded queue (--otlp-queue-size) and are sent in
+// batches every --otlp-flush-interval and at shutdown, after the last
+// request; a full queue drops spans rather than slow requests. Export
+// errors are logged at most once a minute, never retried, and counted in
+// /metrics: storage_otlp_spans_exported_total,
+// storage_otlp_spans_dropped_total{reason="queue_full"|"export_failed"},
+// storage_otlp_export_errors_total. Only the JSON encoding over HTTP is
+// spoken ($OTEL_EXPORTER_OTLP_PROTOCOL is not read): collectors accept it
+// on their OTLP/HTTP port, 4318. The exporter is written on the standard
+// library (internal/otlp), so the module has no telemetry dependency and
+// go install …/cmd/storeserver@latest keeps working. Programs that embed
+// the engine get spans and metrics of its operations from package
+// observe/otelobserve (a module of its own) instead.
 //
 // # Endpoints and status codes
 //

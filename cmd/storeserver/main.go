@@ -17,9 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
+	"github.com/mycelia-kernel/storage/internal/otlp"
+	"github.com/mycelia-kernel/storage/observe"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
@@ -89,6 +92,12 @@ type options struct {
 	noConsole       bool
 	secureCookies   bool
 	noMetrics       bool
+	otlpEndpoint    string
+	otlpHeaders     headerFlags
+	otlpRatio       float64
+	otlpQueue       int
+	otlpFlush       time.Duration
+	tracing         tracing // resolved from the otlp flags and the environment
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -110,6 +119,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
+	fs.Var(&o.otlpHeaders, "otlp-header", "add `KEY=VALUE` to the trace export requests (authentication; repeatable; also $OTEL_EXPORTER_OTLP_HEADERS)")
+	fs.Float64Var(&o.otlpRatio, "otlp-sample-ratio", 1, "share of new traces recorded, 0 to 1 (a caller's traceparent decides for its trace)")
+	fs.IntVar(&o.otlpQueue, "otlp-queue-size", otlp.DefaultQueueSize, "most spans waiting for export; beyond, spans are dropped (and counted in /metrics)")
+	fs.DurationVar(&o.otlpFlush, "otlp-flush-interval", otlp.DefaultFlushInterval, "longest a span waits before it is exported")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "least log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -134,10 +148,15 @@ Flags:
 		fmt.Fprint(fs.Output(), `
 Environment:
   STORAGE_DSN   the DSN when --dsn is not given
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+  OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_SERVICE_NAME
+                trace export, when --otlp-endpoint and --otlp-header are not given
 
 GET /metrics reports request counts and latencies by route and code, open
 transactions and pool figures in the Prometheus text format (--no-metrics
-turns it off). SIGHUP reads the --auth file again without a restart; a file
+turns it off). With an OTLP endpoint, each request is a trace span (joining
+the caller's trace when it sends a W3C traceparent) with a child span per
+storage operation; keys, values and tokens are never exported. SIGHUP reads the --auth file again without a restart; a file
 that does not parse leaves the last good one in force.
 
 storeserver token mints a bearer token and prints its auth file entry
@@ -181,6 +200,19 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		fmt.Fprintf(stderr, "storeserver: %v\nusage: storeserver [flags]; storeserver -h for help\n", err)
 		return exitUsage
 	}
+	tr, err := o.resolveTracing(getenv)
+	switch {
+	case err != nil || tr.url == "":
+	case o.otlpQueue <= 0:
+		err = fmt.Errorf("--otlp-queue-size %d: want a positive number", o.otlpQueue)
+	case o.otlpFlush <= 0:
+		err = fmt.Errorf("--otlp-flush-interval %v: want a positive duration", o.otlpFlush)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "storeserver: %v\nusage: storeserver [flags]; storeserver -h for help\n", err)
+		return exitUsage
+	}
+	o.tracing = tr
 	if o.dsn == "" {
 		o.dsn = getenv("STORAGE_DSN")
 	}
@@ -306,14 +338,28 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		log.Warn("store is read-only", "why", st.Degraded)
 	}
 
+	exp, err := startTracing(o, log)
+	if err != nil {
+		return err
+	}
+	var store storage.Store = inner
+	if exp != nil {
+		// Registered after the store's Close, so it runs before: the
+		// spans of the last requests are sent while the store closes.
+		defer stopTracing(exp, o, log)
+		store = observe.Wrap(inner, exp.Hook(st.Dialect))
+	}
 	mux := routes.NewMux()
-	sec := security.NewStore(inner, policy, secOpt...)
+	sec := security.NewStore(store, policy, secOpt...)
 	routes.Register(mux, sec)
 	cfg.Ready = inner
 	var metrics *httpapi.Metrics
 	if !o.noMetrics {
 		metrics = httpapi.NewMetrics()
 		metrics.Register(storeMetrics(inner))
+		if exp != nil {
+			metrics.Register(traceMetrics(exp))
+		}
 		cfg.Metrics = metrics
 	}
 	h := httpapi.NewHandler(mux, cfg)
@@ -330,6 +376,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	if metrics != nil {
 		handler = withMetrics(handler, metrics)
+	}
+	if exp != nil {
+		handler = exp.Handler(handler, traceRoute(mux.Routes()))
 	}
 	srv := &http.Server{
 		Handler:           handler,

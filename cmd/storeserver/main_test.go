@@ -35,6 +35,11 @@ func TestUsageErrors(t *testing.T) {
 		{"logLevel", []string{"--insecure-anonymous", "--log-level", "loud"}, `--log-level "loud"`},
 		{"unknownFlag", []string{"--port", "80"}, "flag provided but not defined: -port"},
 		{"badDuration", []string{"--timeout", "soon"}, `invalid value "soon"`},
+		{"otlpEndpoint", []string{"--insecure-anonymous", "--otlp-endpoint", "collector:4318"}, `OTLP endpoint "collector:4318"`},
+		{"otlpRatio", []string{"--insecure-anonymous", "--otlp-endpoint", "http://c:4318", "--otlp-sample-ratio", "2"}, "--otlp-sample-ratio 2"},
+		{"otlpQueue", []string{"--insecure-anonymous", "--otlp-endpoint", "http://c:4318", "--otlp-queue-size", "0"}, "--otlp-queue-size 0"},
+		{"otlpFlush", []string{"--insecure-anonymous", "--otlp-endpoint", "http://c:4318", "--otlp-flush-interval", "0s"}, "--otlp-flush-interval 0s"},
+		{"otlpHeader", []string{"--insecure-anonymous", "--otlp-header", "Authorization"}, "want KEY=VALUE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

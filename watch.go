@@ -67,6 +67,12 @@ type Event struct {
 	Version int64
 	// At is when the change was made, by the store's clock (UTC).
 	At time.Time
+	// CreatedAt is when the key was created (the start of its current
+	// life, as Entry.CreatedAt) and ExpiresAt its expiry (the zero time
+	// when none), after a put or a metadata change; both are zero for
+	// every other type. Changes logged before the schema had them (the
+	// engine's migration 00012) report zero for both: unknown.
+	CreatedAt, ExpiresAt time.Time
 }
 
 // Watcher is the optional ability of a Store to stream its changes. Test

@@ -143,7 +143,10 @@
 //	storage://watch             {options}                                 a stream, see below
 //
 // An event is {type, namespace, key?, value?, metadata?, revision,
-// prevRevision?, version?, at}: type is put, delete, expire, metadata,
+// prevRevision?, version?, at, createdAt?, expiresAt?}: createdAt and
+// expiresAt are the key's after a put or a metadata change (absent when
+// none, and on changes logged before the engine's migration 00012);
+// type is put, delete, expire, metadata,
 // clear, namespace_create, namespace_delete or namespace_metadata (see
 // storage.Event); key is absent for namespace-level events, value for
 // everything but puts. Options of watch: namespace (absent: every

@@ -3,6 +3,7 @@ package routes
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/driver"
@@ -11,13 +12,15 @@ import (
 // wireEvent is the wire form of ev.
 func wireEvent(ev storage.Event) Event {
 	return Event{Type: string(ev.Type), Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value, Metadata: ev.Metadata,
-		Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At}
+		Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At,
+		CreatedAt: optTime(ev.CreatedAt), ExpiresAt: optTime(ev.ExpiresAt)}
 }
 
 // StorageEvent is the storage form of a wire event.
 func StorageEvent(ev Event) storage.Event {
 	return storage.Event{Type: storage.EventType(ev.Type), Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value,
-		Metadata: ev.Metadata, Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At.UTC()}
+		Metadata: ev.Metadata, Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At.UTC(),
+		CreatedAt: fromOptTime(ev.CreatedAt), ExpiresAt: fromOptTime(ev.ExpiresAt)}
 }
 
 // watch serves storage://watch: a first line {"success":true,"revision":R}
@@ -99,4 +102,12 @@ func (h handlers) history(ctx context.Context, req *KeyRequest) (*HistoryRespons
 		out.Events[i] = wireEvent(ev)
 	}
 	return out, nil
+}
+
+// fromOptTime is optTime's inverse: the zero time for nil, else UTC.
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

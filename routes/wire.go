@@ -426,6 +426,9 @@ type Event struct {
 	PrevRevision int64           `json:"prevRevision,omitempty"`
 	Version      int64           `json:"version,omitempty"`
 	At           time.Time       `json:"at"`
+	// CreatedAt and ExpiresAt: storage.Event's, left out when zero.
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // StreamHead is the first line of the watch stream: success, and the

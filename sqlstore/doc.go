@@ -251,7 +251,9 @@
 //
 // Every write appends its changes to the table changes, one row per
 // change under its revision, in the writing transaction (migration 00007):
-// puts with their value and metadata, deletes, expiries (the sweeper),
+// puts with their value and metadata (and, from migration 00012, the
+// entry's created_at and expires_at, which History and Get at a revision
+// report; older rows report zero times), deletes, expiries (the sweeper),
 // metadata changes, clears (one row per namespace cleared), and namespace
 // creation, deletion (one row per namespace) and metadata. Revisions
 // become visible in commit order, so a reader that tails the log after

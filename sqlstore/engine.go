@@ -107,6 +107,9 @@ type change struct {
 	Version   int64  // 0: none
 	Prev      int64  // 0: none
 	Metadata  []byte // nil: none
+	// Created and Expires are the entry's created_at and expires_at after
+	// a metadata change (zero: none).
+	Created, Expires time.Time
 }
 
 // querier is every statement the engine runs, bound to one database handle:

@@ -105,7 +105,8 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 			switch ev.Type {
 			case storage.EventPut:
 				if !found {
-					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At}
+					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At,
+						CreatedAt: ev.CreatedAt, ExpiresAt: ev.ExpiresAt}
 					e.Revision = ev.Revision
 				}
 				e.Namespace, e.Key, e.Value = ns, key, ev.Value
@@ -113,7 +114,8 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 			case storage.EventMetadata:
 				if !found {
 					found = true
-					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At}
+					e = storage.Entry{Metadata: ev.Metadata, Version: ev.Version, UpdatedAt: ev.At,
+						CreatedAt: ev.CreatedAt, ExpiresAt: ev.ExpiresAt}
 					e.Revision = ev.Revision
 				}
 			default: // delete, expire, clear, namespace_delete

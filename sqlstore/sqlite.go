@@ -454,7 +454,8 @@ func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte,
 	if err != nil {
 		return wrote{}, noRow(err)
 	}
-	ch := change{Revision: r.Revision, Kind: "metadata", Namespace: ns, Key: key, Version: r.Version, Prev: old.Revision, Metadata: md}
+	ch := change{Revision: r.Revision, Kind: "metadata", Namespace: ns, Key: key, Version: r.Version, Prev: old.Revision, Metadata: md,
+		Created: fromMicros(r.CreatedAt), Expires: fromOptMicros(r.ExpiresAt)}
 	if err := s.logChanges(ctx, []change{ch}, now); err != nil {
 		return wrote{}, err
 	}
@@ -525,6 +526,8 @@ func (s sqliteQ) logChanges(ctx context.Context, chs []change, now time.Time) er
 		} else {
 			b = append(b, c.Metadata...)
 		}
+		b = appendOptInt(b, optMicrosZero(c.Created))
+		b = appendOptInt(b, optMicrosZero(c.Expires))
 		b = append(b, ']')
 	}
 	b = append(b, ']')

@@ -162,16 +162,20 @@ type changeRow struct {
 	Kind, Namespace, Key            *string
 	Value, Metadata                 []byte
 	At                              time.Time
+	Created, Expires                time.Time // zero: none
 }
 
 // columns of the change log as the filter compiler sees them: the entry's
-// names (updated_at is the change's time, as is created_at).
+// names (updated_at is the change's time; created_at the entry's creation,
+// or the change's time on rows logged before migration 00012). at is the
+// change's time.
 func (lq *logQuery) source() string {
 	key := "key"
 	if lq.s.Dialect() == dialect.Postgres {
 		key = `key COLLATE "C" AS key`
 	}
-	return "(SELECT revision, kind, namespace, " + key + ", value, metadata, version, prev_revision, created_at, created_at AS updated_at FROM changes) ch"
+	return "(SELECT revision, kind, namespace, " + key + ", value, metadata, version, prev_revision, created_at AS at, " +
+		"COALESCE(entry_created_at, created_at) AS created_at, created_at AS updated_at, entry_created_at, expires_at FROM changes) ch"
 }
 
 func (lq *logQuery) valueCols(prefix string) (string, string) {
@@ -189,7 +193,8 @@ func (lq *logQuery) valueCols(prefix string) (string, string) {
 // then at most through before when before > 0).
 func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBuilder {
 	v, m := lq.valueCols("")
-	b := sq.Select("revision", "kind", "namespace", "key", v+" AS value", m+" AS metadata", "version", "prev_revision", "created_at").
+	b := sq.Select("revision", "kind", "namespace", "key", v+" AS value", m+" AS metadata", "version", "prev_revision", "at",
+		"entry_created_at", "expires_at").
 		From(lq.source()).Where(sq.Expr("revision > ?", after))
 	if before > 0 {
 		b = b.Where(sq.Expr("revision <= ?", before))
@@ -204,29 +209,25 @@ func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBu
 	return b.OrderBy(order).Limit(uint64(limit))
 }
 
-// scanChange scans the columns revision … created_at of a log row.
+// scanChange scans the columns revision … expires_at of a log row.
 func (lq *logQuery) scanChange(r rowScanner, lead ...any) (changeRow, error) {
 	var cr changeRow
 	var value, md *string
 	dest := append(lead, &cr.Revision, &cr.Kind, &cr.Namespace, &cr.Key)
 	if lq.s.Dialect() == dialect.SQLite {
-		var at *int64
-		dest = append(dest, &value, &md, &cr.Version, &cr.PrevRevision, &at)
+		var at, created, expires *int64
+		dest = append(dest, &value, &md, &cr.Version, &cr.PrevRevision, &at, &created, &expires)
 		if err := r.Scan(dest...); err != nil {
 			return cr, err
 		}
-		if at != nil {
-			cr.At = fromMicros(*at)
-		}
+		cr.At, cr.Created, cr.Expires = fromOptMicros(at), fromOptMicros(created), fromOptMicros(expires)
 	} else {
-		var at *time.Time
-		dest = append(dest, &cr.Value, &cr.Metadata, &cr.Version, &cr.PrevRevision, &at)
+		var at, created, expires *time.Time
+		dest = append(dest, &cr.Value, &cr.Metadata, &cr.Version, &cr.PrevRevision, &at, &created, &expires)
 		if err := r.Scan(dest...); err != nil {
 			return cr, err
 		}
-		if at != nil {
-			cr.At = at.UTC()
-		}
+		cr.At, cr.Created, cr.Expires = optUTC(at), optUTC(created), optUTC(expires)
 	}
 	if value != nil {
 		cr.Value = []byte(*value)
@@ -239,7 +240,7 @@ func (lq *logQuery) scanChange(r rowScanner, lead ...any) (changeRow, error) {
 
 func (cr changeRow) event() storage.Event {
 	ev := storage.Event{Type: changeKinds[deref(cr.Kind)], Namespace: deref(cr.Namespace), Key: deref(cr.Key),
-		Revision: *cr.Revision, At: cr.At}
+		Revision: *cr.Revision, At: cr.At, CreatedAt: cr.Created, ExpiresAt: cr.Expires}
 	if ev.Type == "" {
 		ev.Type = storage.EventType(deref(cr.Kind))
 	}
@@ -272,7 +273,8 @@ func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, or
 		return nil, logState{}, err
 	}
 	text, args, err = sq.Select(headSQL(lq.s.Dialect()), "s.compacted_through",
-		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.created_at").
+		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.at",
+		"c.entry_created_at", "c.expires_at").
 		From("change_log_state s").
 		JoinClause(sq.Expr("LEFT JOIN ("+text+") c ON 1=1", args...)).
 		Where("s.id = 1").OrderBy(order).PlaceholderFormat(lq.c.PlaceholderFormat()).ToSql()
@@ -564,4 +566,12 @@ func (w *watch) run(ctx context.Context) {
 		case <-wake:
 		}
 	}
+}
+
+// optUTC is *t in UTC, the zero time for nil.
+func optUTC(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }

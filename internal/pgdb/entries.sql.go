@@ -416,10 +416,11 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = EXCLUDED.create_revision
     WHERE entries.expires_at <= EXCLUDED.updated_at
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, NULL, $7
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version, NULL, $7, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
@@ -505,10 +506,11 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = EXCLUDED.create_revision
     WHERE entries.expires_at <= EXCLUDED.updated_at
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, NULL, $3
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, NULL, $3, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up
@@ -602,10 +604,12 @@ WITH old AS (
         revision   = c.current + 1
     FROM old, c
     WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
-    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, e.created_at, e.expires_at,
+              old.revision AS prev_revision
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'metadata', $1, up.key, up.metadata, up.version, up.prev_revision, $3
+    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'metadata', $1, up.key, up.metadata, up.version, up.prev_revision, $3, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up
@@ -681,10 +685,12 @@ WITH old AS (
         revision   = c.current + 1
     FROM old, c
     WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
-    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, e.created_at, e.expires_at,
+              old.revision AS prev_revision
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, up.prev_revision, $3
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version, up.prev_revision, $3, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up
@@ -767,11 +773,12 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', $7, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1, up.created_at, up.expires_at
     FROM up JOIN i ON i.key = up.key
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
@@ -870,11 +877,12 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', $6, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, $1, up.created_at, up.expires_at
     FROM up JOIN i ON i.key = up.key
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up
@@ -962,11 +970,12 @@ WITH c AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, $3
+           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, $3, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up

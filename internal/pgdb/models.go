@@ -14,15 +14,17 @@ type CapacityGuard struct {
 }
 
 type Change struct {
-	Revision     int64
-	Kind         string
-	Namespace    string
-	Key          *string
-	Value        []byte
-	Metadata     []byte
-	Version      *int64
-	PrevRevision *int64
-	CreatedAt    time.Time
+	Revision       int64
+	Kind           string
+	Namespace      string
+	Key            *string
+	Value          []byte
+	Metadata       []byte
+	Version        *int64
+	PrevRevision   *int64
+	CreatedAt      time.Time
+	EntryCreatedAt *time.Time
+	ExpiresAt      *time.Time
 }
 
 type ChangeLogState struct {

@@ -469,10 +469,10 @@ func (q *Queries) InsertEntry(ctx context.Context, arg InsertEntryParams) (Inser
 }
 
 const logChanges = `-- name: LogChanges :exec
-INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at, entry_created_at, expires_at)
 SELECT c.value ->> '$[0]', c.value ->> '$[1]', c.value ->> '$[2]', c.value ->> '$[3]',
        CASE WHEN c.value ->> '$[6]' IS NULL THEN NULL ELSE jsonb(c.value -> '$[6]') END,
-       c.value ->> '$[4]', c.value ->> '$[5]', ?1
+       c.value ->> '$[4]', c.value ->> '$[5]', ?1, c.value ->> '$[7]', c.value ->> '$[8]'
 FROM json_each(CAST(?2 AS TEXT)) AS c
 `
 
@@ -483,7 +483,8 @@ type LogChangesParams struct {
 
 // Writes changes rows given as one JSON array of [revision, kind,
 // namespace, key or null, version or null, prev_revision or null,
-// metadata or null]; the changes_counter trigger moves the counter.
+// metadata or null, the entry's created_at or null, its expires_at or
+// null]; the changes_counter trigger moves the counter.
 func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
 	_, err := q.db.ExecContext(ctx, logChanges, arg.Now, arg.Changes)
 	return err
@@ -528,7 +529,7 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = ?4)
   AND (CAST(?6 AS INTEGER) = 0 OR version = CAST(?6 AS INTEGER))
   AND (CAST(?7 AS INTEGER) = 0 OR revision = CAST(?7 AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(?2 AS INTEGER))
-RETURNING version, revision, create_revision
+RETURNING version, revision, create_revision, created_at, expires_at
 `
 
 type ReplaceMetadataParams struct {
@@ -545,6 +546,8 @@ type ReplaceMetadataRow struct {
 	Version        int64
 	Revision       int64
 	CreateRevision int64
+	CreatedAt      int64
+	ExpiresAt      *int64
 }
 
 // The engine logs the change (it read the revision it replaces).
@@ -559,7 +562,13 @@ func (q *Queries) ReplaceMetadata(ctx context.Context, arg ReplaceMetadataParams
 		arg.ExpectedRevision,
 	)
 	var i ReplaceMetadataRow
-	err := row.Scan(&i.Version, &i.Revision, &i.CreateRevision)
+	err := row.Scan(
+		&i.Version,
+		&i.Revision,
+		&i.CreateRevision,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
 	return i, err
 }
 

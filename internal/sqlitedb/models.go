@@ -10,15 +10,17 @@ type CapacityGuard struct {
 }
 
 type Change struct {
-	Revision     int64
-	Kind         string
-	Namespace    string
-	Key          *string
-	Value        []byte
-	Metadata     []byte
-	Version      *int64
-	PrevRevision *int64
-	CreatedAt    int64
+	Revision       int64
+	Kind           string
+	Namespace      string
+	Key            *string
+	Value          []byte
+	Metadata       []byte
+	Version        *int64
+	PrevRevision   *int64
+	CreatedAt      int64
+	EntryCreatedAt *int64
+	ExpiresAt      *int64
 }
 
 type ChangeLogState struct {

@@ -71,10 +71,12 @@ WITH i AS (
            'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO NOTHING
-    RETURNING namespace_id, key, revision
+    RETURNING namespace_id, key, revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', i.namespace, i.key, i.value, i.metadata, i.version, NULL, i.updated_at
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', i.namespace, i.key, i.value, i.metadata, i.version, NULL, i.updated_at,
+           up.created_at, up.expires_at
     FROM up JOIN i ON i.namespace_id = up.namespace_id AND i.key = up.key
 )
 SELECT up.namespace_id, up.key FROM up WHERE @now::timestamptz IS NOT NULL;

@@ -75,11 +75,12 @@ WITH c AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, @now
+           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
@@ -111,10 +112,11 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = EXCLUDED.create_revision
     WHERE entries.expires_at <= EXCLUDED.updated_at
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
@@ -141,10 +143,12 @@ WITH old AS (
         revision   = c.current + 1
     FROM old, c
     WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
-    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+    RETURNING e.key, e.value, e.metadata, e.version, e.revision, e.create_revision, e.created_at, e.expires_at,
+              old.revision AS prev_revision
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, up.prev_revision, @now
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, up.prev_revision, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
@@ -192,10 +196,12 @@ WITH old AS (
         revision   = c.current + 1
     FROM old, c
     WHERE e.namespace_id = old.namespace_id AND e.key = old.key AND e.revision = old.revision
-    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, old.revision AS prev_revision
+    RETURNING e.key, e.metadata, e.version, e.revision, e.create_revision, e.created_at, e.expires_at,
+              old.revision AS prev_revision
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'metadata', @namespace, up.key, up.metadata, up.version, up.prev_revision, @now
+    INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'metadata', @namespace, up.key, up.metadata, up.version, up.prev_revision, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up;
@@ -294,11 +300,12 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now, up.created_at, up.expires_at
     FROM up JOIN i ON i.key = up.key
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
@@ -341,11 +348,12 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now
+           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now, up.created_at, up.expires_at
     FROM up JOIN i ON i.key = up.key
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
@@ -383,10 +391,11 @@ WITH i AS (
         revision   = EXCLUDED.revision,
         create_revision = EXCLUDED.create_revision
     WHERE entries.expires_at <= EXCLUDED.updated_at
-    RETURNING key, value, metadata, version, revision, create_revision
+    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
 ), ch AS (
-    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at)
-    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now
+    INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
+                         entry_created_at, expires_at)
+    SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version, NULL, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;

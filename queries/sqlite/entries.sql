@@ -153,7 +153,7 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
   AND (CAST(sqlc.arg(expected_version) AS INTEGER) = 0 OR version = CAST(sqlc.arg(expected_version) AS INTEGER))
   AND (CAST(sqlc.arg(expected_revision) AS INTEGER) = 0 OR revision = CAST(sqlc.arg(expected_revision) AS INTEGER))
   AND (expires_at IS NULL OR expires_at > CAST(sqlc.arg(now) AS INTEGER))
-RETURNING version, revision, create_revision;
+RETURNING version, revision, create_revision, created_at, expires_at;
 
 -- name: ClearNamespace :execrows
 DELETE FROM entries
@@ -171,11 +171,12 @@ SELECT current FROM revision_counter WHERE id = 1;
 -- name: LogChanges :exec
 -- Writes changes rows given as one JSON array of [revision, kind,
 -- namespace, key or null, version or null, prev_revision or null,
--- metadata or null]; the changes_counter trigger moves the counter.
-INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at)
+-- metadata or null, the entry's created_at or null, its expires_at or
+-- null]; the changes_counter trigger moves the counter.
+INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at, entry_created_at, expires_at)
 SELECT c.value ->> '$[0]', c.value ->> '$[1]', c.value ->> '$[2]', c.value ->> '$[3]',
        CASE WHEN c.value ->> '$[6]' IS NULL THEN NULL ELSE jsonb(c.value -> '$[6]') END,
-       c.value ->> '$[4]', c.value ->> '$[5]', sqlc.arg(now)
+       c.value ->> '$[4]', c.value ->> '$[5]', sqlc.arg(now), c.value ->> '$[7]', c.value ->> '$[8]'
 FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
 
 -- Batches: one statement whatever the number of keys. The keys (and items)

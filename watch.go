@@ -24,7 +24,8 @@ const (
 	EventDelete EventType = "delete"
 	// EventExpire: the sweeper removed a key whose expiry had passed. The
 	// key was already invisible from its expiry on; the event tells when
-	// the row went.
+	// the row went. A key written again after its expiry, before the
+	// sweeper came, gets no expire event (see Watcher).
 	EventExpire EventType = "expire"
 	// EventMetadata: a key's metadata changed (SetMetadata); its value did
 	// not.
@@ -101,6 +102,21 @@ type Watcher interface {
 	// that falls behind by more than the watch's buffer is cut off with
 	// ErrWatchLagged (see *LaggedError) instead of making writers wait,
 	// and resumes with FromRevision of the last revision it got.
+	//
+	// Expiry: an entry is invisible from its ExpiresAt on, but its expire
+	// event comes when the sweeper removes it, later. A write over an
+	// entry whose expiry passed and that the sweeper had not removed yet
+	// (Set, SetMany, with any option, in a transaction or not) is the
+	// key's creation: one put event with PrevRevision 0, Version 1 and
+	// CreatedAt the write's time, and no expire event for the old entry,
+	// then or later. An import (sqlstore's Restore) over such an entry
+	// replaces it as it replaces a live one, a removal then a put: an
+	// expire event (PrevRevision the old entry's revision), then the put
+	// (PrevRevision 0). So a consumer that rebuilds the store from the
+	// events, applying puts (a put replaces whatever it holds for the
+	// key), deletes, expiries, clears and namespace deletes, and hides the
+	// entries whose event's ExpiresAt has passed, holds what the store
+	// holds.
 	Watch(ctx context.Context, opts ...Option) iter.Seq2[Event, error]
 }
 

@@ -392,7 +392,7 @@ func (x *ops) querySelect(f storage.Filter, o driver.CallOptions, nsi nsInfo, no
 	}
 	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
-	cols := append(c.EntryColumns(), "expires_at")
+	cols := append(c.EntryColumns(), "expires_at", "revision", "create_revision")
 	dir := func(desc bool) string {
 		if desc {
 			return " DESC"
@@ -702,9 +702,9 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		var xTime *time.Time
 		var dest []any
 		if sqlite {
-			dest = []any{&en.Key, &vs, &ms, &en.Version, &cMicros, &uMicros, &xMicros}
+			dest = []any{&en.Key, &vs, &ms, &en.Version, &cMicros, &uMicros, &xMicros, &en.Revision, &en.CreateRevision}
 		} else {
-			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt, &xTime}
+			dest = []any{&en.Key, &value, &md, &en.Version, &en.CreatedAt, &en.UpdatedAt, &xTime, &en.Revision, &en.CreateRevision}
 		}
 		var pv []pathVals
 		if len(sorts) > 0 {

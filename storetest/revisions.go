@@ -18,6 +18,7 @@ var revisionTests = []test{
 	{"Batch", testRevisionsBatch},
 	{"BatchConditions", testRevisionsBatchConditions},
 	{"InvalidOptions", testRevisionsInvalidOptions},
+	{"Reads", testRevisionsReads},
 }
 
 // needRevisions skips t unless the harness declares Supports.Revisions.
@@ -301,4 +302,50 @@ func testRevisionsBatchConditions(t *testing.T, s *suite) {
 		err = resultOf(t, res, "a").Err
 	}
 	wantErr(t, err, storage.ErrInvalidOption, "Item.IfRevision(-1)")
+}
+
+// testRevisionsReads: every read that returns entries (Get, GetMany, Query
+// in key order and sorted, in a transaction too) carries their Revision
+// and CreateRevision, so a compare-and-swap can follow any read.
+func testRevisionsReads(t *testing.T, s *suite) {
+	s.needRevisions(t)
+	st := s.newStore(t)
+	ctx := t.Context()
+	want := map[string]storage.WriteResult{}
+	for _, k := range []string{"a", "b"} {
+		var created, w storage.WriteResult
+		noErr(t, st.Set(ctx, k, map[string]any{"n": 1}, storage.Written(&created)), "Set "+k)
+		noErr(t, st.Set(ctx, k, map[string]any{"n": 2}, storage.Written(&w)), "Set "+k+" again")
+		w.CreateRevision = created.Revision
+		want[k] = w
+	}
+	check := func(what string, e storage.Entry) {
+		t.Helper()
+		if w := want[e.Key]; e.Revision != w.Revision || e.CreateRevision != w.CreateRevision {
+			t.Errorf("%s %s: revision %d created %d, want %d created %d", what, e.Key, e.Revision, e.CreateRevision, w.Revision, w.CreateRevision)
+		}
+	}
+	check("Get", mustGet(t, st, "a"))
+	gm, err := st.GetMany(ctx, []string{"a", "b"})
+	noErr(t, err, "GetMany")
+	for _, e := range gm.Entries {
+		check("GetMany", e)
+	}
+	for _, q := range []struct {
+		what string
+		f    storage.Filter
+		opts []storage.Option
+	}{
+		{"Query", storage.All(), nil},
+		{"Query filtered and sorted", storage.Gte("n", 2), []storage.Option{storage.SortBy(storage.Desc("n"))}},
+	} {
+		res, err := st.Query(ctx, q.f, q.opts...)
+		noErr(t, err, q.what)
+		if len(res.Entries) != 2 {
+			t.Fatalf("%s: %d entries, want 2", q.what, len(res.Entries))
+		}
+		for _, e := range res.Entries {
+			check(q.what, e)
+		}
+	}
 }

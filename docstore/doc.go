@@ -60,7 +60,9 @@
 // apply: a comparison between different JSON types is false, strings
 // compare byte-wise. Field paths whose segments the filter language does
 // not accept (see storage.ParseField), and filter values of other types,
-// are refused with InvalidArgument rather than filtered in Go. BeforeQuery's
+// are refused with InvalidArgument rather than filtered in Go. A query with
+// field paths returns the key field too in a key-field collection (a
+// key-function collection's key fields must be listed). BeforeQuery's
 // as function gives the *storage.Filter about to run (it may be changed);
 // QueryPlan describes the Query.
 //

@@ -127,11 +127,13 @@ var (
 
 	// ErrUnavailable is returned when the database cannot be reached or
 	// refused to serve: the server is down, restarting or shutting down,
-	// the connection failed, or (SQLite) the file could not be read or
-	// written. The operation did not take effect, so running it again later
-	// is safe; RunInTx retries a transaction that failed with it. A write
-	// whose connection failed after the write was sent is ErrCommitUnknown
-	// instead. Its message carries no connection details.
+	// the connection failed, the server refuses writes (a PostgreSQL
+	// standby, or a primary being demoted by a failover), or (SQLite) the
+	// file could not be read or written. The operation did not take effect,
+	// so running it again later is safe; RunInTx retries a transaction that
+	// failed with it. A write whose connection failed after the write was
+	// sent is ErrCommitUnknown instead. Its message carries no connection
+	// details.
 	ErrUnavailable = driver.ErrUnavailable
 
 	// ErrStorageFull is returned by a write when the database has no room

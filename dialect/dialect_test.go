@@ -93,6 +93,7 @@ func TestClassifyPostgres(t *testing.T) {
 		{"55P03", ClassBusy},
 		{"22P05", ClassInvalidText},
 		{"08006", ClassConnection},
+		{"25006", ClassConnection},
 		{"42P01", ClassOther},
 	}
 	for _, tt := range tests {

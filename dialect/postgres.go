@@ -28,6 +28,7 @@ const (
 	pgDiskFull             = "53100"
 	pgTooManyConnections   = "53300"
 	pgInFailedTx           = "25P02" // current transaction is aborted
+	pgReadOnlyTx           = "25006" // the server refuses writes (a standby, a demoted primary)
 	pgLockNotAvailable     = "55P03" // lock_timeout passed, or NOWAIT
 )
 
@@ -56,7 +57,10 @@ func (postgresDialect) Classify(err error) ErrorClass {
 			return ClassFull
 		case pgInFailedTx:
 			return ClassTxAborted
-		case pgTooManyConnections:
+		case pgTooManyConnections, pgReadOnlyTx:
+			// 25006: the server is in recovery (a standby, or a primary
+			// demoted by a failover) or read-only by configuration;
+			// it refused the write before doing anything.
 			return ClassConnection
 		}
 		// 08: connection exception; 57P01-57P03: the server is shutting

@@ -222,7 +222,7 @@
 // text (server address, user, SQLSTATE); errors.As still finds the
 // *pgconn.PgError or *sqlite.Error beneath. A database that cannot be
 // reached (refused or lost connections, a server shutting down or starting,
-// SQLite I/O errors) is ErrUnavailable, which RunInTx retries; a write
+// a PostgreSQL server that refuses writes, SQLite I/O errors) is ErrUnavailable, which RunInTx retries; a write
 // outside a transaction, or a COMMIT, whose connection failed after it was
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -522,5 +523,82 @@ func TestIndexes(t *testing.T) {
 			alice.post("/console/namespaces/index/create", url.Values{"ns": {"users"}, "field": {"name"}}).want(t, http.StatusSeeOther)
 			alice.get("/console/namespaces?msg=indexed").want(t, http.StatusOK, "Index created", "<code>name</code>")
 		})
+	}
+}
+
+// TestCSRFEveryForm: every form of the templates that posts carries the
+// CSRF token, and every action they post to refuses a request without it,
+// with another, or from another origin, changing nothing.
+func TestCSRFEveryForm(t *testing.T) {
+	form := regexp.MustCompile(`(?s)<form\b[^>]*method="post"[^>]*action="([^"]+)"[^>]*>(.*?)</form>`)
+	var actions []string
+	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range form.FindAllSubmatch(b, -1) {
+			if !bytes.Contains(m[2], []byte(`name="csrf"`)) {
+				t.Errorf("%s: the form posting to %s has no csrf field", path, m[1])
+			}
+			if a := string(m[1]); a != "/console/signin" && !slices.Contains(actions, a) {
+				actions = append(actions, a) // sign-in: its own double submit, in TestCSRF
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(actions) < 7 {
+		t.Fatalf("found only the post forms %v", actions)
+	}
+
+	e := newEnv(t, "sqlite::memory:", false, nil)
+	ctx := t.Context()
+	in := storage.InNamespace("keep")
+	if err := e.inner.CreateNamespace(ctx, "keep", storage.WithIndexes("f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.inner.Set(ctx, "k", 1, in); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn(adminToken)
+	fields := url.Values{"ns": {"keep"}, "key": {"k"}, "name": {"made"}, "field": {"g"}, "value": {"2"},
+		"version": {"1"}, "confirm": {"keep"}, "recursive": {"on"}}
+	for _, a := range actions {
+		for _, tc := range []struct {
+			name string
+			csrf string
+			hdr  []string
+		}{
+			{"no token", "", nil},
+			{"another token", "not-the-token", nil},
+			{"another origin", b.csrf, []string{"Origin", "http://evil.example"}},
+		} {
+			f := url.Values{}
+			for k, v := range fields {
+				f[k] = v
+			}
+			f.Set("csrf", tc.csrf)
+			b.post(a, f, tc.hdr...).want(t, http.StatusForbidden, "did not come from this console")
+		}
+	}
+	b.get("/console/status").want(t, http.StatusOK, "admin-pk") // still signed in
+	if e, err := e.inner.Get(ctx, "k", in); err != nil || string(e.Value) != "1" {
+		t.Fatalf("after the refused forms: %s, %v", e.Value, err)
+	}
+	list, err := e.inner.ListNamespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list {
+		if n.Name == "made" || (n.Name == "keep" && strings.Join(n.Indexes, ",") != "f") {
+			t.Fatalf("a refused form changed the namespaces: %+v", n)
+		}
 	}
 }

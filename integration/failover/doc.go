@@ -14,13 +14,14 @@
 // the postmaster alone only restarts it in place): the monitor promotes the
 // other node; every acknowledged write (single Sets, atomic SetMany batches,
 // RunInTx transfers) is on the new primary; the accounts' total is
-// conserved; every write that failed is wholly applied or wholly absent; a
-// transaction that failed yet committed said ErrCommitUnknown; every failure
-// is of a retryable kind (see kind: until the contract has an "unavailable"
-// sentinel, the engine returns the driver's connection error, and the HTTP
-// path an internal error, counted and logged); the same pool writes again
-// by itself. It logs the time from the fault to steady writes. STORAGE_TEST_FAILOVER_RUNS (default 1) repeats each fault, for
-// the median recovery time. The script's environment
+// conserved; every write that failed is wholly applied or wholly absent,
+// and one applied said it might be (ErrCommitUnknown, or its own deadline's
+// end for a single write or batch); every failure, through the engine and
+// over HTTP, is a storage sentinel (ErrUnavailable, ErrTxConflict,
+// ErrCommitUnknown) or the caller's deadline, never a driver or internal
+// error; the same pool writes again by itself. It logs the time from the
+// fault to steady writes. STORAGE_TEST_FAILOVER_RUNS (default 1) repeats
+// each fault, for the median recovery time. The script's environment
 // (STORAGE_TEST_AUTOFAILOVER_DIR, STORAGE_TEST_AUTOFAILOVER_PORT) must be
 // the one the formation was started with.
 package failover

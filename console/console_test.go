@@ -55,24 +55,13 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 		regexp.MustCompile(`(?i)\sstyle\s*=|<style`),
 		regexp.MustCompile(`(?i)javascript:`),
 	}
-	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
+	eachTemplate(t, func(path string, b []byte) {
 		for _, re := range rules {
 			if m := re.Find(b); m != nil {
 				t.Errorf("%s: %q", path, m)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestSignIn: the cookie flags; an unknown token is refused and never
@@ -532,14 +521,7 @@ func TestIndexes(t *testing.T) {
 func TestCSRFEveryForm(t *testing.T) {
 	form := regexp.MustCompile(`(?s)<form\b[^>]*method="post"[^>]*action="([^"]+)"[^>]*>(.*?)</form>`)
 	var actions []string
-	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
+	eachTemplate(t, func(path string, b []byte) {
 		for _, m := range form.FindAllSubmatch(b, -1) {
 			if !bytes.Contains(m[2], []byte(`name="csrf"`)) {
 				t.Errorf("%s: the form posting to %s has no csrf field", path, m[1])
@@ -548,11 +530,7 @@ func TestCSRFEveryForm(t *testing.T) {
 				actions = append(actions, a) // sign-in: its own double submit, in TestCSRF
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(actions) < 7 {
 		t.Fatalf("found only the post forms %v", actions)
 	}
@@ -600,5 +578,46 @@ func TestCSRFEveryForm(t *testing.T) {
 		if n.Name == "made" || (n.Name == "keep" && strings.Join(n.Indexes, ",") != "f") {
 			t.Fatalf("a refused form changed the namespaces: %+v", n)
 		}
+	}
+}
+
+// TestEveryControlLabelled: every form control of the templates (but
+// hidden fields) has a label that names it (<label for>) or an aria-label.
+func TestEveryControlLabelled(t *testing.T) {
+	control := regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*>`)
+	id := regexp.MustCompile(`\sid="([^"]+)"`)
+	controls := 0
+	eachTemplate(t, func(path string, b []byte) {
+		for _, c := range control.FindAll(b, -1) {
+			if bytes.Contains(c, []byte(`type="hidden"`)) || bytes.Contains(c, []byte(`aria-label="`)) {
+				continue
+			}
+			controls++
+			m := id.FindSubmatch(c)
+			if m == nil || !bytes.Contains(b, []byte(`<label for="`+string(m[1])+`"`)) {
+				t.Errorf("%s: %s has no label", path, c)
+			}
+		}
+	})
+	if controls < 15 {
+		t.Fatalf("found only %d form controls", controls)
+	}
+}
+
+// eachTemplate calls f with the path and text of every template.
+func eachTemplate(t *testing.T, f func(path string, b []byte)) {
+	t.Helper()
+	err := filepath.WalkDir("templates", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil {
+			f(path, b)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

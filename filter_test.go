@@ -63,6 +63,29 @@ func TestFilterErrorsSayWhat(t *testing.T) {
 	}
 }
 
+// TestParseFilterSaysNoGo: a filter of the wrong shape is refused in the
+// wire's terms, never with the Go types it is decoded into.
+func TestParseFilterSaysNoGo(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"field":1,"operator":"eq","value":1}`, `member "field": number is not a string`},
+		{`{"field":"a","operator":7,"value":1}`, `member "operator": number is not a string`},
+		{`{"and":{"x":1}}`, `member "and": object is not an array`},
+		{`{"and":[{"field":"a","operator":"eq","value":1},{"or":[{"field":["a"],"operator":"eq"}]}]}`, `member "field": array is not a string`},
+		{`{"not":{"field":"a","operator":"eq","value":1,"color":1}}`, `unknown member "color"`},
+		{`{"not":"a"}`, `string is not an object`},
+	} {
+		_, err := storage.ParseFilter([]byte(tt.in))
+		if !errors.Is(err, storage.ErrInvalidFilter) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseFilter(%s) = %v, want ErrInvalidFilter saying %q", tt.in, err, tt.want)
+		}
+		for _, leak := range []string{"Go struct", "json:", "filterJSON", "driver.", "invalid filter: storage:"} {
+			if err != nil && strings.Contains(err.Error(), leak) {
+				t.Errorf("ParseFilter(%s) = %q shows %q", tt.in, err, leak)
+			}
+		}
+	}
+}
+
 func ExampleParseFilter() {
 	f, err := storage.ParseFilter([]byte(`{"and":[{"field":"age","operator":"gte","value":18},{"not":{"field":"tags","operator":"contains","value":"banned"}}]}`))
 	if err != nil {

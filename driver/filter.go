@@ -131,7 +131,11 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	d.DisallowUnknownFields()
 	var j filterJSON
 	if err := d.Decode(&j); err != nil {
-		return invalid(ErrInvalidFilter, "%v", err)
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return err // a nested filter's, already in the wire's terms
+		}
+		return invalid(ErrInvalidFilter, "%s", jsonx.DecodeMessage(err))
 	}
 	// encoding/json keeps the last of two members of the same name and
 	// matches names case-insensitively; a filter's names are exact and

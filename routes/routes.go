@@ -14,6 +14,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/driver"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // The routes.
@@ -113,7 +114,7 @@ func decodeRequest(body []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(trimmed))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
-		return badRequest("%v", err)
+		return badRequest("%s", jsonx.DecodeMessage(err))
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return badRequest("trailing data after the JSON object")

@@ -402,3 +402,35 @@ func TestStatusReadOnly(t *testing.T) {
 		t.Errorf("getStatus of a degraded store = %v", v)
 	}
 }
+
+// TestDecodeMessages: a body encoding/json refuses is invalid_request with
+// a message in the wire's terms, the member's path and what it must be,
+// never the Go types, struct names or layouts behind the routes.
+func TestDecodeMessages(t *testing.T) {
+	m, _ := newMux(t)
+	for _, c := range []struct{ route, body, want string }{
+		{"storage://list", `{"options":{"limit":1.5}}`, `member "options.limit": number 1.5 is not a whole number`},
+		{"storage://list", `{"options":{"limit":9223372036854775808}}`, `member "options.limit": number 9223372036854775808 is not a whole number`},
+		{"storage://query", `{"options":{"offset":"3"}}`, `member "options.offset": string is not a whole number`},
+		{"storage://set", `{"key":1,"value":1}`, `member "key": number is not a string`},
+		{"storage://set", `{"key":"x","value":1,"options":{"ttlMs":1e30}}`, `member "options.ttlMs": number 1e30 is not a whole number`},
+		{"storage://setMany", `{"entries":[{"key":"x","value":1,"ttlMs":1.5}]}`, `member "entries.ttlMs": number 1.5 is not a whole number`},
+		{"storage://set", `{"key":"x","value":1,"options":{"overwrite":"yes"}}`, `member "options.overwrite": string is not true or false`},
+		{"storage://getMany", `{"keys":{"a":1}}`, `member "keys": object is not an array`},
+		{"storage://set", `{"key":"x","value":1,"options":{"expiresAt":"tomorrow"}}`, `"tomorrow" is not an RFC 3339 time`},
+		{"storage://set", `{"key":"x","value":1,"options":{"shelfLife":5}}`, `unknown member "shelfLife"`},
+	} {
+		v := call(t, m, c.route, c.body)
+		wantCode(t, v, "invalid_request", c.body)
+		e, _ := v["error"].(map[string]any)
+		msg, _ := e["message"].(string)
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s: message %q, want it to say %q", c.body, msg, c.want)
+		}
+		for _, leak := range []string{"Go struct", "json:", "2006-01-02", "int64", "routes.", "Options.", "EntryItem"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("%s: message %q shows %q", c.body, msg, leak)
+			}
+		}
+	}
+}

@@ -107,13 +107,16 @@
 //     storage://transactions: r to begin a read-only transaction, w a
 //     read-write one (holders of r or w on everything, storage://namespace/*
 //     and principal://* together, have it). A transaction holds a database
-//     connection, and on SQLite a read-write one holds the only writer, for
-//     as long as it is open, so it is a resource an operator hands out
-//     rather than a right every principal has. Engines add their own
-//     bounds: sqlstore caps the transactions of one principal
-//     (WithMaxTxPerActor, keyed on the actor this store sets), their
-//     number below the connection pool's size, and their lifetime
-//     (WithTxMaxLifetime) whatever their activity.
+//     connection for as long as it is open. On SQLite a read-write one
+//     holds the only writer from its beginning, and on PostgreSQL one that
+//     has written holds the store's revision lock: every other write, any
+//     principal's, waits until it ends (by its idle timeout or its
+//     lifetime at the latest) or its own deadline passes. So it is a
+//     resource an operator hands out rather than a right every principal
+//     has. Engines add their own bounds: sqlstore caps the transactions of
+//     one principal (WithMaxTxPerActor, keyed on the actor this store
+//     sets), their number below the connection pool's size, and their
+//     lifetime (WithTxMaxLifetime) whatever their activity.
 //   - A transaction is bound to the principal that began it. LookupTx finds
 //     only transactions begun through this store, and every call on one,
 //     Commit and Rollback included, from another principal is denied; a

@@ -185,8 +185,10 @@
 // principal that began it, and beginning one needs the scope
 // storage://transactions in the auth file (r: read-only, w: read-write;
 // administrators holding storage://namespace/* and principal://* have it):
-// a transaction holds a database connection, and on SQLite a read-write one
-// holds the only writer, until it ends. A transaction left open is rolled
+// a transaction holds a database connection, on SQLite a read-write one
+// holds the only writer, and on PostgreSQL one that has written holds the
+// store's revision lock, until it ends: every other principal's writes wait
+// for it. A transaction left open is rolled
 // back after --tx-idle-timeout, --tx-max-lifetime after it began whatever
 // its activity, or at shutdown.
 //

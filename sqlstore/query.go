@@ -137,13 +137,12 @@ func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, hash string
 		}
 	}
 	if after != nil {
-		base = append(base, sq.Expr("key > ?", *after))
 		spans = slices.DeleteFunc(spans, func(r storage.KeyRange) bool { return r.To != "" && r.To <= *after })
 	}
 	if len(spans) == 0 {
 		return "", nil, hash, nil
 	}
-	q, args, err = listStatement(base, spans, o)
+	q, args, err = listStatement(base, spans, after, o)
 	if err != nil {
 		return "", nil, "", err
 	}
@@ -173,10 +172,18 @@ func cutSpans(spans []storage.KeyRange, r storage.KeyRange, keep func(storage.Ke
 	return out
 }
 
-// spanCond is the condition that key lies in s.
-func spanCond(s storage.KeyRange) sq.And {
+// spanCond is the condition that key lies in s, and after *after when it
+// is not nil. It has one lower bound on key, the greater: SQLite searches
+// the primary key from only one of two lower bounds on a column and tests
+// the other on every row it reads, so a cursor far before a span's start
+// read every key between them (issue 15, item 5: List over InKeyRanges
+// read all of the keys the caller cannot see after its cursor).
+func spanCond(s storage.KeyRange, after *string) sq.And {
 	var and sq.And
-	if s.From != "" {
+	switch {
+	case after != nil && *after >= s.From:
+		and = append(and, sq.Expr("key > ?", *after))
+	case s.From != "":
 		and = append(and, sq.Expr("key >= ?", s.From))
 	}
 	if s.To != "" {
@@ -196,7 +203,7 @@ func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
 	}
 	or := sq.Or{}
 	for _, s := range o.KeyRanges {
-		if and := spanCond(s); len(and) > 0 {
+		if and := spanCond(s, nil); len(and) > 0 {
 			or = append(or, and)
 		} else {
 			return nil // every key
@@ -206,24 +213,24 @@ func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
 }
 
 // listStatement writes List's statement (with ? placeholders) over spans
-// (at least one): one SELECT testing the spans with OR, or a UNION ALL of
-// one limited arm per span.
-func listStatement(base sq.And, spans []storage.KeyRange, o driver.CallOptions) (string, []any, error) {
+// (at least one) and after the cursor's key after (nil: none): one SELECT
+// testing the spans with OR, or a UNION ALL of one limited arm per span.
+func listStatement(base sq.And, spans []storage.KeyRange, after *string, o driver.CallOptions) (string, []any, error) {
 	if len(spans) == 1 || len(spans) > listArms {
 		or := sq.Or{}
 		for _, s := range spans {
-			or = append(or, spanCond(s))
+			or = append(or, spanCond(s, after))
 		}
 		where := sq.Sqlizer(or)
 		if len(spans) == 1 {
-			where = spanCond(spans[0])
+			where = spanCond(spans[0], after)
 		}
 		return pageLimit(sq.Select("key").From("entries").Where(base).Where(where).OrderBy("key"), o).ToSql()
 	}
 	var sb strings.Builder
 	var args []any
 	for i, s := range spans {
-		arm := sq.Select("key").From("entries").Where(base).Where(spanCond(s)).OrderBy("key")
+		arm := sq.Select("key").From("entries").Where(base).Where(spanCond(s, after)).OrderBy("key")
 		if o.Limit >= 0 {
 			arm = arm.Limit(min(uint64(o.Limit)+uint64(o.Offset)+1, math.MaxInt64))
 		}

@@ -423,20 +423,56 @@ func (s *testServer) raw(t testing.TB, op, token, body string) (int, []byte) {
 	return resp.StatusCode, data
 }
 
+// listPage is one page of a list answer.
+type listPage struct {
+	Success bool     `json:"success"`
+	Keys    []string `json:"keys"`
+	Cursor  string   `json:"cursor"`
+	Count   int64    `json:"count"`
+}
+
+// list calls list (or count) as token and decodes the answer.
+func (s *testServer) list(t *testing.T, op, token, body string) listPage {
+	t.Helper()
+	status, raw := s.rawDo(t, bypassRequest{"POST", "/v1/storage/" + op, http.Header{"Authorization": {"Bearer " + token}}, body})
+	var p listPage
+	if err := json.Unmarshal([]byte(raw), &p); err != nil || status != 200 || !p.Success {
+		t.Fatalf("%s %s = %d %s (%v)", op, body, status, raw, err)
+	}
+	return p
+}
+
+// pages lists namespace shared as token one key a page, at most max pages,
+// and returns the keys and the time it took.
+func (s *testServer) pages(t *testing.T, token string, max int) ([]string, time.Duration) {
+	t.Helper()
+	var got []string
+	start := time.Now()
+	body := `{"options":{"namespace":"shared","limit":1}}`
+	for range max {
+		p := s.list(t, "list", token, body)
+		if p.Cursor != "" && len(p.Keys) != 1 {
+			t.Fatalf("a page of %d keys with a cursor", len(p.Keys))
+		}
+		got = append(got, p.Keys...)
+		if p.Cursor == "" {
+			break
+		}
+		body = `{"options":{"namespace":"shared","limit":1,"after":"` + p.Cursor + `"}}`
+	}
+	return got, time.Since(start)
+}
+
 // TestHostileListBehindHiddenKeys (issue 15, item 5): alice's list of a
 // namespace where thousands of bob's keys sort between hers gets full
 // pages, exact cursors and counts over HTTP, and a page costs about what
 // an admin's does (the visibility rule runs in SQL: before, a page of one
 // key behind 20,000 hidden ones took 0.8 s on SQLite and 2.1 s on
-// PostgreSQL). The timing bound is loose (a loaded CI machine); the
+// PostgreSQL, hundreds of times an admin's page). The timing bound is
+// loose and relative to an admin's pages in the same run (under -race on
+// a loaded machine a page takes a second, so no fixed bound holds); the
 // security package's test counts the store calls exactly.
 func TestHostileListBehindHiddenKeys(t *testing.T) {
-	type page struct {
-		Success bool     `json:"success"`
-		Keys    []string `json:"keys"`
-		Cursor  string   `json:"cursor"`
-		Count   int64    `json:"count"`
-	}
 	for _, c := range hostileConfigs {
 		t.Run(c.Name, func(t *testing.T) {
 			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
@@ -452,42 +488,24 @@ func TestHostileListBehindHiddenKeys(t *testing.T) {
 			for _, k := range visible {
 				s.must(t, "set", hAlice, `{"key":"`+k+`","value":1,"options":{"namespace":"shared"}}`)
 			}
-			call := func(body string) page {
-				t.Helper()
-				status, raw := s.rawDo(t, bypassRequest{"POST", "/v1/storage/list", http.Header{"Authorization": {"Bearer " + hAlice}}, body})
-				var p page
-				if err := json.Unmarshal([]byte(raw), &p); err != nil || status != 200 || !p.Success {
-					t.Fatalf("list %s = %d %s (%v)", body, status, raw, err)
-				}
-				return p
-			}
-			var got []string
-			start := time.Now()
-			body := `{"options":{"namespace":"shared","limit":1}}`
-			for pages := 0; ; pages++ {
-				p := call(body)
-				if p.Cursor != "" && len(p.Keys) != 1 {
-					t.Fatalf("a page of %d keys with a cursor", len(p.Keys))
-				}
-				got = append(got, p.Keys...)
-				if p.Cursor == "" || pages > len(visible) {
-					break
-				}
-				body = `{"options":{"namespace":"shared","limit":1,"after":"` + p.Cursor + `"}}`
-			}
-			took := time.Since(start)
+			// The admin's pages, who hides nothing, cost what a page costs on
+			// this machine now; alice's first, then the admin's, then hers
+			// again, so a burst of load hits both.
+			got, took := s.pages(t, hAlice, len(visible)+2)
 			if !slices.Equal(got, visible) {
 				t.Fatalf("alice paged %q, want %q", got, visible)
 			}
-			if took > 5*time.Second {
-				t.Errorf("%d pages of one key behind %d hidden keys took %v", len(visible), hidden, took)
+			_, adminTook := s.pages(t, hAdmin, len(visible))
+			if _, again := s.pages(t, hAlice, len(visible)+2); again < took {
+				took = again
 			}
-			status, raw := s.rawDo(t, bypassRequest{"POST", "/v1/storage/count", http.Header{"Authorization": {"Bearer " + hAlice}}, `{"options":{"namespace":"shared"}}`})
-			var p page
-			if err := json.Unmarshal([]byte(raw), &p); err != nil || status != 200 || p.Count != int64(len(visible)) {
-				t.Errorf("count as alice = %d %s, want %d", status, raw, len(visible))
+			if took > 20*adminTook+100*time.Millisecond {
+				t.Errorf("%d pages of one key behind %d hidden keys took %v, an admin's %v", len(visible), hidden, took, adminTook)
 			}
-			t.Logf("%d pages in %v", len(visible), took)
+			if p := s.list(t, "count", hAlice, `{"options":{"namespace":"shared"}}`); p.Count != int64(len(visible)) {
+				t.Errorf("count as alice = %d, want %d", p.Count, len(visible))
+			}
+			t.Logf("%d pages in %v; an admin's in %v", len(visible), took, adminTook)
 		})
 	}
 }

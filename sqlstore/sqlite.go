@@ -494,8 +494,9 @@ func (s sqliteQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
 	return n, s.logChanges(ctx, chs, now)
 }
 
-// logChanges writes changes rows (the changes_counter trigger moves the
-// counter).
+// logChanges writes changes rows (the last of them is the store's
+// current revision: revision_counter is a view of the log, migration
+// 00013).
 func (s sqliteQ) logChanges(ctx context.Context, chs []change, now time.Time) error {
 	if len(chs) == 0 {
 		return nil

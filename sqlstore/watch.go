@@ -46,7 +46,8 @@ func (s *Store) logState(ctx context.Context, q querier) (logState, error) {
 }
 
 // headSQL is the store's current revision, the highest committed one. On
-// SQLite it is the counter, which every write moves in its transaction. On
+// SQLite it is revision_counter, a view of the log's last revision (or
+// compacted_through when compaction emptied it, migration 00013). On
 // PostgreSQL revisions come from a sequence, which also counts the
 // revisions of transactions still open or rolled back (revlock.go): the
 // current revision is the last of the change log, or compacted_through

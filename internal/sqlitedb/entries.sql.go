@@ -222,7 +222,8 @@ type GetEntryRow struct {
 // excluded.updated_at is that now.
 //
 // Revisions (migrations/sqlite/00007_revisions.sql): a write gives its rows
-// the revisions after revision_counter's current; SQLite's single writer
+// the revisions after revision_counter's current (from version 13 a view:
+// the last revision of the change log); SQLite's single writer
 // makes that safe. The triggers log puts (an INSERT into entries or an
 // UPDATE that sets value); the engine logs deletes, metadata changes and
 // clears with LogChanges, in the same transaction.
@@ -484,7 +485,8 @@ type LogChangesParams struct {
 // Writes changes rows given as one JSON array of [revision, kind,
 // namespace, key or null, version or null, prev_revision or null,
 // metadata or null, the entry's created_at or null, its expires_at or
-// null]; the changes_counter trigger moves the counter.
+// null]. The rows are the new current revision (revision_counter, a view
+// of the log's last revision).
 func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
 	_, err := q.db.ExecContext(ctx, logChanges, arg.Now, arg.Changes)
 	return err

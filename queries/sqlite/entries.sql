@@ -12,7 +12,8 @@
 -- excluded.updated_at is that now.
 --
 -- Revisions (migrations/sqlite/00007_revisions.sql): a write gives its rows
--- the revisions after revision_counter's current; SQLite's single writer
+-- the revisions after revision_counter's current (from version 13 a view:
+-- the last revision of the change log); SQLite's single writer
 -- makes that safe. The triggers log puts (an INSERT into entries or an
 -- UPDATE that sets value); the engine logs deletes, metadata changes and
 -- clears with LogChanges, in the same transaction.
@@ -172,7 +173,8 @@ SELECT current FROM revision_counter WHERE id = 1;
 -- Writes changes rows given as one JSON array of [revision, kind,
 -- namespace, key or null, version or null, prev_revision or null,
 -- metadata or null, the entry's created_at or null, its expires_at or
--- null]; the changes_counter trigger moves the counter.
+-- null]. The rows are the new current revision (revision_counter, a view
+-- of the log's last revision).
 INSERT INTO changes (revision, kind, namespace, key, metadata, version, prev_revision, created_at, entry_created_at, expires_at)
 SELECT c.value ->> '$[0]', c.value ->> '$[1]', c.value ->> '$[2]', c.value ->> '$[3]',
        CASE WHEN c.value ->> '$[6]' IS NULL THEN NULL ELSE jsonb(c.value -> '$[6]') END,

@@ -16,6 +16,8 @@ import (
 //
 //   - QueryIndexedEq: Query(Eq("n", v)) on a declared index (one match);
 //   - QueryIndexedRange: Query(n in [v, v+10)) (10 matches);
+//   - QueryRangeSortLimit20: Query(n in [v, v+100), SortBy(n), Limit(20));
+//   - CountFilter: Count(Where(n in [v, v+100))) (100 matches);
 //   - ListPrefix: List(Pattern("key:00012*")) (100 keys);
 //   - FirstPage and DeepPage: Query(All, Limit(100)) from the start, and
 //     After a cursor at depth 100k (size/2 for the small namespace).
@@ -76,6 +78,7 @@ func BenchmarkQueryScale(b *testing.B) {
 			name := fmt.Sprintf("%s/%d", c.name, size)
 			rng := rand.New(rand.NewPCG(1, 2))
 			b.Run(name+"/QueryIndexedEq", func(b *testing.B) {
+				b.ReportAllocs()
 				for b.Loop() {
 					res, err := s.Query(ctx, storage.Eq("n", rng.IntN(size)), in)
 					if err != nil || len(res.Entries) != 1 {
@@ -89,6 +92,27 @@ func BenchmarkQueryScale(b *testing.B) {
 					res, err := s.Query(ctx, storage.And(storage.Gte("n", v), storage.Lt("n", v+10)), in)
 					if err != nil || len(res.Entries) != 10 {
 						b.Fatalf("%d entries, %v", len(res.Entries), err)
+					}
+				}
+			})
+			b.Run(name+"/QueryRangeSortLimit20", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					v := rng.IntN(size - 100)
+					res, err := s.Query(ctx, storage.And(storage.Gte("n", v), storage.Lt("n", v+100)), in,
+						storage.SortBy(storage.Asc("n")), storage.Limit(20))
+					if err != nil || len(res.Entries) != 20 {
+						b.Fatalf("%d entries, %v", len(res.Entries), err)
+					}
+				}
+			})
+			b.Run(name+"/CountFilter", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					v := rng.IntN(size - 100)
+					n, err := s.Count(ctx, in, storage.Where(storage.And(storage.Gte("n", v), storage.Lt("n", v+100))))
+					if err != nil || n != 100 {
+						b.Fatalf("count %d, %v", n, err)
 					}
 				}
 			})

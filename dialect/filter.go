@@ -37,7 +37,8 @@ import (
 //
 // A Compiler is immutable and safe for concurrent use.
 type Compiler struct {
-	j jsonDialect
+	j    jsonDialect
+	plan bool // a planning compiler (Planner): parameters are Params
 }
 
 // NewCompiler returns the compiler of the dialect called name.
@@ -88,11 +89,13 @@ type jsonDialect interface {
 	strKeyLen() int
 	// arrayHas is true when the value at path is an array with an element
 	// equal to s.
-	arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer
-	// String predicates over a text expression.
-	strContains(expr string, sub string) sq.Sqlizer
-	strStartsWith(expr string, prefix string) sq.Sqlizer
-	strEndsWith(expr string, suffix string) sq.Sqlizer
+	// arg is the bound parameter of s's number or string.
+	arrayHas(col string, path []driver.Segment, s driver.Scalar, arg any) sq.Sqlizer
+	// String predicates over a text expression; the string is the bound
+	// parameter arg.
+	strContains(expr string, arg any) sq.Sqlizer
+	strStartsWith(expr string, arg any) sq.Sqlizer
+	strEndsWith(expr string, arg any) sq.Sqlizer
 	// version as a double.
 	versionNum() string
 }
@@ -182,7 +185,7 @@ func (c *Compiler) leaf(e driver.Expr) (sq.Sqlizer, error) {
 	case driver.RootKey:
 		return c.keyLeaf(e)
 	case driver.RootVersion:
-		return c.columnLeaf(c.j.versionNum(), e, func(s driver.Scalar) any { return s.Num })
+		return c.columnLeaf(c.j.versionNum(), e, c.pNum)
 	case driver.RootCreatedAt:
 		return c.timeLeaf("created_at", e)
 	case driver.RootUpdatedAt:
@@ -279,14 +282,14 @@ func (c *Compiler) fullStr(col string, path []driver.Segment) string {
 // rechecked: for strings a and b, a <= b implies prefix(a) <= prefix(b).
 func (c *Compiler) typedCmp(col string, path []driver.Segment, op storage.Operator, s driver.Scalar) sq.Sqlizer {
 	if s.Kind == driver.KindNumber {
-		return append(c.isNumber(col, path), sq.Expr(c.j.numKey(col, path)+" "+cmpOp(op)+" ?", s.Num))
+		return append(c.isNumber(col, path), sq.Expr(c.j.numKey(col, path)+" "+cmpOp(op)+" ?", c.pNum(s)))
 	}
 	out := c.isString(col, path)
 	if c.j.strKeyLen() > 0 {
 		kop := map[storage.Operator]string{storage.OpEq: " = ?", storage.OpGt: " >= ?", storage.OpGte: " >= ?", storage.OpLt: " <= ?", storage.OpLte: " <= ?"}[op]
-		out = append(out, sq.Expr(c.j.strKey(col, path)+kop, c.StrKeyValue(s.Str)))
+		out = append(out, sq.Expr(c.j.strKey(col, path)+kop, c.pKey(s)))
 	}
-	return append(out, sq.Expr(c.fullStr(col, path)+" "+cmpOp(op)+" ?", s.Str))
+	return append(out, sq.Expr(c.fullStr(col, path)+" "+cmpOp(op)+" ?", c.pStr(s)))
 }
 
 // StrKeyValue is the strKey projection of the string s: its first
@@ -307,15 +310,16 @@ func (c *Compiler) StrKeyValue(s string) string {
 }
 
 func (c *Compiler) jsonIn(col string, path []driver.Segment, vals []driver.Scalar) sq.Sqlizer {
-	var nums, strs []any
+	var nums, strs, keys []any
 	var parts []sq.Sqlizer
 	seen := map[string]bool{}
 	for _, v := range vals {
 		switch v.Kind {
 		case driver.KindNumber:
-			nums = append(nums, v.Num)
+			nums = append(nums, c.pNum(v))
 		case driver.KindString:
-			strs = append(strs, v.Str)
+			strs = append(strs, c.pStr(v))
+			keys = append(keys, c.pKey(v))
 		default:
 			k := fmt.Sprint(v.Kind, v.Bool)
 			if !seen[k] {
@@ -331,10 +335,6 @@ func (c *Compiler) jsonIn(col string, path []driver.Segment, vals []driver.Scala
 	if len(strs) > 0 {
 		in := c.isString(col, path)
 		if c.j.strKeyLen() > 0 {
-			keys := make([]any, len(strs))
-			for i, s := range strs {
-				keys[i] = c.StrKeyValue(s.(string))
-			}
 			in = append(in, sq.Expr(c.j.strKey(col, path)+" IN ("+sq.Placeholders(len(keys))+")", keys...))
 		}
 		parts = append(parts, append(in, sq.Expr(c.fullStr(col, path)+" IN ("+sq.Placeholders(len(strs))+")", strs...)))
@@ -371,15 +371,22 @@ func (c *Compiler) jsonLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 			return c.typedCmp(col, path, e.Op, v), nil
 		}
 	case storage.OpContains:
-		has := c.j.arrayHas(col, path, v)
+		var arg any
+		switch v.Kind {
+		case driver.KindNumber:
+			arg = c.pNum(v)
+		case driver.KindString:
+			arg = c.pStr(v)
+		}
+		has := c.j.arrayHas(col, path, v, arg)
 		if v.Kind == driver.KindString {
-			return sq.Or{c.j.strContains(c.j.str(col, path), v.Str), has}, nil
+			return sq.Or{c.j.strContains(c.j.str(col, path), arg), has}, nil
 		}
 		return has, nil
 	case storage.OpStartsWith:
-		return c.startsWith(col, path, v.Str), nil
+		return c.startsWith(col, path, v), nil
 	case storage.OpEndsWith:
-		return c.j.strEndsWith(c.j.str(col, path), v.Str), nil
+		return c.j.strEndsWith(c.j.str(col, path), c.pStr(v)), nil
 	}
 	return nil, badOp(e)
 }
@@ -387,24 +394,24 @@ func (c *Compiler) jsonLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 // startsWith is a string prefix test that a declared index serves: the
 // type rank pinned, the indexed string (or its prefix) in the range of the
 // strings that start with prefix, and the test itself rechecked.
-func (c *Compiler) startsWith(col string, path []driver.Segment, prefix string) sq.Sqlizer {
+func (c *Compiler) startsWith(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
 	out := c.isString(col, path)
-	if prefix == "" {
+	if s.Str == "" {
 		return out
 	}
 	key := c.j.strKey(col, path)
-	if k := c.StrKeyValue(prefix); k != prefix {
+	if c.StrKeyValue(s.Str) != s.Str {
 		// The prefix is longer than the indexed one: every match has
 		// exactly that indexed prefix.
-		out = append(out, sq.Expr(key+" = ?", k))
+		out = append(out, sq.Expr(key+" = ?", c.pKey(s)))
 	} else {
-		lo, hi := KeyRange(prefix)
-		out = append(out, sq.Expr(key+" >= ?", lo))
-		if hi != "" {
-			out = append(out, sq.Expr(key+" < ?", hi))
+		// KeyRange(prefix) starts at the prefix.
+		out = append(out, sq.Expr(key+" >= ?", c.pStr(s)))
+		if !noPrefixHi(s.Str) {
+			out = append(out, sq.Expr(key+" < ?", c.pHi(s)))
 		}
 	}
-	return append(out, c.j.strStartsWith(c.fullStr(col, path), prefix))
+	return append(out, c.j.strStartsWith(c.fullStr(col, path), c.pStr(s)))
 }
 
 func (c *Compiler) keyLeaf(e driver.Expr) (sq.Sqlizer, error) {
@@ -415,17 +422,16 @@ func (c *Compiler) keyLeaf(e driver.Expr) (sq.Sqlizer, error) {
 		}
 		return sqlFalse, nil
 	case storage.OpContains:
-		return c.j.strContains("key", e.Value.Str), nil
+		return c.j.strContains("key", c.pStr(e.Value)), nil
 	case storage.OpStartsWith:
-		lo, hi := KeyRange(e.Value.Str)
-		if hi == "" {
-			return sq.Expr("key >= ?", lo), nil
+		if noPrefixHi(e.Value.Str) {
+			return sq.Expr("key >= ?", c.pStr(e.Value)), nil
 		}
-		return sq.Expr("key >= ? AND key < ?", lo, hi), nil
+		return sq.Expr("key >= ? AND key < ?", c.pStr(e.Value), c.pHi(e.Value)), nil
 	case storage.OpEndsWith:
-		return c.j.strEndsWith("key", e.Value.Str), nil
+		return c.j.strEndsWith("key", c.pStr(e.Value)), nil
 	}
-	return c.columnLeaf("key", e, func(s driver.Scalar) any { return s.Str })
+	return c.columnLeaf("key", e, c.pStr)
 }
 
 // columnLeaf compiles eq ne gt gte lt lte in nin exists on a column that is
@@ -470,7 +476,7 @@ func (c *Compiler) timeLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 		f := t.Truncate(time.Microsecond)
 		return f, f.Equal(t)
 	}
-	p := c.j.timeParam
+	floor := func(s driver.Scalar) any { return c.Bind(Input{S: s}, XTimeFloor) }
 	switch e.Op {
 	case storage.OpExists:
 		if e.Exists {
@@ -478,7 +484,7 @@ func (c *Compiler) timeLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 		}
 		return sqlFalse, nil
 	case storage.OpEq, storage.OpNe:
-		f, exact := split(e.Value.Time)
+		_, exact := split(e.Value.Time)
 		if !exact {
 			if e.Op == storage.OpEq {
 				return sqlFalse, nil
@@ -489,24 +495,24 @@ func (c *Compiler) timeLeaf(col string, e driver.Expr) (sq.Sqlizer, error) {
 		if e.Op == storage.OpNe {
 			op = "<>"
 		}
-		return sq.Expr(col+" "+op+" ?", p(f)), nil
+		return sq.Expr(col+" "+op+" ?", floor(e.Value)), nil
 	case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
-		f, exact := split(e.Value.Time)
+		_, exact := split(e.Value.Time)
 		op := cmpOp(e.Op)
 		if !exact {
 			switch e.Op {
 			case storage.OpGt, storage.OpGte:
-				return sq.Expr(col+" >= ?", p(f.Add(time.Microsecond))), nil
+				return sq.Expr(col+" >= ?", c.Bind(Input{S: e.Value}, XTimeCeil)), nil
 			default:
-				return sq.Expr(col+" <= ?", p(f)), nil
+				return sq.Expr(col+" <= ?", floor(e.Value)), nil
 			}
 		}
-		return sq.Expr(col+" "+op+" ?", p(f)), nil
+		return sq.Expr(col+" "+op+" ?", floor(e.Value)), nil
 	case storage.OpIn, storage.OpNin:
 		var args []any
 		for _, v := range e.Values {
-			if f, exact := split(v.Time); exact {
-				args = append(args, p(f))
+			if _, exact := split(v.Time); exact {
+				args = append(args, floor(v))
 			}
 		}
 		if len(args) == 0 {

@@ -114,7 +114,7 @@ func (postgresJSON) rank(col string, path []driver.Segment) string {
 		" WHEN 'number' THEN 4 WHEN 'string' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)"
 }
 
-func (postgresJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
+func (postgresJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar, arg any) sq.Sqlizer {
 	r := pgRef(col, path)
 	head := "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + r + ") = 'array' THEN " + r + " END) AS j(v) WHERE "
 	switch s.Kind {
@@ -126,20 +126,20 @@ func (postgresJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar)
 		}
 		return sq.Expr(head + "j.v = 'false'::jsonb)")
 	case driver.KindNumber:
-		return sq.Expr(head+"jsonb_typeof(j.v) = 'number' AND ("+pgDouble("j.v")+") = ?)", s.Num)
+		return sq.Expr(head+"jsonb_typeof(j.v) = 'number' AND ("+pgDouble("j.v")+") = ?)", arg)
 	}
-	return sq.Expr(head+`jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') = CAST(? AS text))`, s.Str)
+	return sq.Expr(head+`jsonb_typeof(j.v) = 'string' AND (j.v #>> '{}') = CAST(? AS text))`, arg)
 }
 
-func (postgresJSON) strContains(expr, sub string) sq.Sqlizer {
+func (postgresJSON) strContains(expr string, sub any) sq.Sqlizer {
 	return sq.Expr("position(CAST(? AS text) in "+expr+") > 0", sub)
 }
 
-func (postgresJSON) strStartsWith(expr, prefix string) sq.Sqlizer {
+func (postgresJSON) strStartsWith(expr string, prefix any) sq.Sqlizer {
 	return sq.Expr("starts_with("+expr+", CAST(? AS text))", prefix)
 }
 
-func (postgresJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
+func (postgresJSON) strEndsWith(expr string, suffix any) sq.Sqlizer {
 	return sq.Expr("right("+expr+", length(CAST(? AS text))) = CAST(? AS text)", suffix, suffix)
 }
 

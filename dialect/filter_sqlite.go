@@ -77,7 +77,7 @@ func (sqliteJSON) rank(col string, path []driver.Segment) string {
 		" WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)"
 }
 
-func (sqliteJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar) sq.Sqlizer {
+func (sqliteJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar, arg any) sq.Sqlizer {
 	p := sqlitePath(path)
 	head := "(json_type(entries." + col + ", " + p + ") = 'array' AND EXISTS (SELECT 1 FROM json_each(entries." + col + ", " + p + ") AS j WHERE "
 	switch s.Kind {
@@ -89,22 +89,22 @@ func (sqliteJSON) arrayHas(col string, path []driver.Segment, s driver.Scalar) s
 		}
 		return sq.Expr(head + "j.type = 'false'))")
 	case driver.KindNumber:
-		return sq.Expr(head+"j.type IN ('integer', 'real') AND CAST(j.value AS REAL) = ?))", s.Num)
+		return sq.Expr(head+"j.type IN ('integer', 'real') AND CAST(j.value AS REAL) = ?))", arg)
 	}
-	return sq.Expr(head+"j.type = 'text' AND j.value = ?))", s.Str)
+	return sq.Expr(head+"j.type = 'text' AND j.value = ?))", arg)
 }
 
 // instr and substr count characters, not bytes; for valid UTF-8 text the
 // answers are the same as byte-wise ones.
-func (sqliteJSON) strContains(expr, sub string) sq.Sqlizer {
+func (sqliteJSON) strContains(expr string, sub any) sq.Sqlizer {
 	return sq.Expr("instr("+expr+", ?) > 0", sub)
 }
 
-func (sqliteJSON) strStartsWith(expr, prefix string) sq.Sqlizer {
+func (sqliteJSON) strStartsWith(expr string, prefix any) sq.Sqlizer {
 	return sq.Expr("substr("+expr+", 1, length(?)) = ?", prefix, prefix)
 }
 
-func (sqliteJSON) strEndsWith(expr, suffix string) sq.Sqlizer {
+func (sqliteJSON) strEndsWith(expr string, suffix any) sq.Sqlizer {
 	return sq.Expr("(length("+expr+") >= length(?) AND substr("+expr+", length("+expr+") - length(?) + 1) = ?)", suffix, suffix, suffix)
 }
 

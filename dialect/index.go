@@ -174,10 +174,10 @@ func (c *Compiler) ValueExprs(f driver.Field) []string {
 
 // PathKeyset returns the keyset columns of a sort on path field f (as
 // OrderExprs writes it for pinned) for a position whose value has type
-// rank, number num (rank RankNumber) and string str (rank RankString).
-// ok is false when the position cannot belong to the sort (a rank other
-// than the pinned one).
-func (c *Compiler) PathKeyset(f driver.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+// rank, and number (rank RankNumber: v.S.Num) or string (rank RankString:
+// v.S.Str), bound with Bind. ok is false when the position cannot belong
+// to the sort (a rank other than the pinned one).
+func (c *Compiler) PathKeyset(f driver.Field, pinned int, desc bool, rank int64, v Input) ([]KeysetColumn, bool) {
 	col := pathCol(f)
 	var out []KeysetColumn
 	if pinned == NoRank {
@@ -187,23 +187,23 @@ func (c *Compiler) PathKeyset(f driver.Field, pinned int, desc bool, rank int64,
 	}
 	switch rank {
 	case RankNumber:
-		out = append(out, KeysetColumn{Expr: c.j.numKey(col, f.Path), Desc: desc, Value: num})
+		out = append(out, KeysetColumn{Expr: c.j.numKey(col, f.Path), Desc: desc, Value: c.Bind(v, XNum)})
 	case RankString:
-		out = append(out, KeysetColumn{Expr: c.j.strKey(col, f.Path), Desc: desc, Value: c.StrKeyValue(str)})
+		out = append(out, KeysetColumn{Expr: c.j.strKey(col, f.Path), Desc: desc, Value: c.Bind(v, XStrKey)})
 		if c.j.strKeyLen() > 0 {
-			out = append(out, KeysetColumn{Expr: c.j.str(col, f.Path), Desc: desc, Value: str})
+			out = append(out, KeysetColumn{Expr: c.j.str(col, f.Path), Desc: desc, Value: c.Bind(v, XStr)})
 		}
 	}
 	return out, true
 }
 
-// NamespaceCond restricts a statement to the entries of namespace name,
-// whose id was read as id: "namespace_id = <id>" as a literal, which the
+// NamespaceCond restricts a statement to the entries of namespace name
+// (bound as the parameter name: a string, or a Param), whose id was read as id: "namespace_id = <id>" as a literal, which the
 // planner matches to the primary key and to index_entries, and the id
 // checked against the name in the same statement, so that an id read
 // before the namespace was deleted (and the id perhaps reused) selects no
 // rows rather than another namespace's.
-func NamespaceCond(id int64, name string) Cond {
+func NamespaceCond(id int64, name any) Cond {
 	return sq.Expr("namespace_id = "+strconv.FormatInt(id, 10)+
 		" AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)", name)
 }

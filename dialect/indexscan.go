@@ -1,7 +1,6 @@
 package dialect
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -89,8 +88,11 @@ const (
 func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 	switch e.Kind {
 	case driver.ExprAnd:
-		// Each condition once: SQLite's planner reads a repeated one
-		// (two ranges pin the rank twice) as a reason to skip-scan.
+		// Each condition without parameters once: SQLite's planner
+		// reads a repeated one (two ranges pin the rank twice) as a
+		// reason to skip-scan. Conditions with parameters are all kept,
+		// so that the SQL depends on the filter's shape only, never on
+		// whether two of its values are equal (see Shape).
 		var out sq.And
 		seen := map[string]bool{}
 		best := ScanNone
@@ -98,9 +100,12 @@ func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 			conds, s := c.indexScan(ch, f)
 			for _, cond := range conds {
 				text, args, err := cond.ToSql()
-				k := fmt.Sprint(text, args, err)
-				if !seen[k] {
-					seen[k] = true
+				if err != nil || len(args) > 0 {
+					out = append(out, cond)
+					continue
+				}
+				if !seen[text] {
+					seen[text] = true
 					out = append(out, cond)
 				}
 			}
@@ -129,14 +134,14 @@ func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 		case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
 			switch e.Value.Kind {
 			case driver.KindNumber:
-				return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" "+cmpOp(e.Op)+" ?", e.Value.Num)}, ScanRange
+				return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" "+cmpOp(e.Op)+" ?", c.pNum(e.Value))}, ScanRange
 			case driver.KindString:
 				op := cmpOp(e.Op)
 				if c.j.strKeyLen() > 0 {
 					// prefix(a) op' prefix(b) follows from a op b.
 					op = map[storage.Operator]string{storage.OpGt: ">=", storage.OpGte: ">=", storage.OpLt: "<=", storage.OpLte: "<="}[e.Op]
 				}
-				return append(c.ixString(), sq.Expr(ixStr+" "+op+" ?", c.StrKeyValue(e.Value.Str))), ScanRange
+				return append(c.ixString(), sq.Expr(ixStr+" "+op+" ?", c.pKey(e.Value))), ScanRange
 			}
 		case storage.OpStartsWith:
 			out := c.ixString()
@@ -144,13 +149,13 @@ func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 			if p == "" {
 				return out, ScanRange
 			}
-			if k := c.StrKeyValue(p); k != p {
-				return append(out, sq.Expr(ixStr+" = ?", k)), ScanRange
+			if c.StrKeyValue(p) != p {
+				return append(out, sq.Expr(ixStr+" = ?", c.pKey(e.Value))), ScanRange
 			}
-			lo, hi := KeyRange(p)
-			out = append(out, sq.Expr(ixStr+" >= ?", lo))
-			if hi != "" {
-				out = append(out, sq.Expr(ixStr+" < ?", hi))
+			// KeyRange(p) starts at p.
+			out = append(out, sq.Expr(ixStr+" >= ?", c.pStr(e.Value)))
+			if !noPrefixHi(p) {
+				out = append(out, sq.Expr(ixStr+" < ?", c.pHi(e.Value)))
 			}
 			return out, ScanRange
 		}
@@ -181,9 +186,9 @@ func (c *Compiler) ixString() sq.And {
 func (c *Compiler) ixPoint(s driver.Scalar) sq.And {
 	switch s.Kind {
 	case driver.KindNumber:
-		return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" = ?", s.Num), sq.Expr(ixStr + " = ''")}
+		return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" = ?", c.pNum(s)), sq.Expr(ixStr + " = ''")}
 	case driver.KindString:
-		return append(c.ixString(), sq.Expr(ixStr+" = ?", c.StrKeyValue(s.Str)))
+		return append(c.ixString(), sq.Expr(ixStr+" = ?", c.pKey(s)))
 	}
 	return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(scalarRank(s))), sq.Expr(ixNum + " = 0"), sq.Expr(ixStr + " = ''")}
 }
@@ -209,22 +214,22 @@ func (c *Compiler) IndexOrder(f driver.Field, pinned int) []string {
 
 // IndexKeyset returns the keyset columns of a sort on path field f read
 // from index_entries (as IndexOrder writes it for pinned), for a position
-// whose value has type rank, number num and string str. ok is false when
-// the position cannot belong to the sort.
-func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, num float64, str string) ([]KeysetColumn, bool) {
+// whose value has type rank, and number or string v (as PathKeyset). ok
+// is false when the position cannot belong to the sort.
+func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, v Input) ([]KeysetColumn, bool) {
 	var out []KeysetColumn
 	if pinned == NoRank {
 		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank})
 	} else if int64(pinned) != rank {
 		return nil, false
 	}
-	var n float64
-	s := ""
+	var n any = 0.0
+	var s any = ""
 	switch rank {
 	case RankNumber:
-		n = num
+		n = c.Bind(v, XNum)
 	case RankString:
-		s = c.StrKeyValue(str)
+		s = c.Bind(v, XStrKey)
 	}
 	// A pinned rank makes the other type's column constant (0, ''): it
 	// is left out, as a bound on it would only confuse a planner.
@@ -235,7 +240,7 @@ func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64
 		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s})
 	}
 	if rank == RankString && c.j.strKeyLen() > 0 {
-		out = append(out, KeysetColumn{Expr: c.j.str(pathCol(f), f.Path), Desc: desc, Value: str})
+		out = append(out, KeysetColumn{Expr: c.j.str(pathCol(f), f.Path), Desc: desc, Value: c.Bind(v, XStr)})
 	}
 	return out, true
 }

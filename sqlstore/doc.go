@@ -386,4 +386,24 @@
 //     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields
 //     to the namespace's (a union) and builds their indexes, so export,
 //     import and copy keep them.
+//   - The compiled-query cache (querycache.go): Query and Count build the
+//     SQL of a call's shape once and keep it; a later call of that shape
+//     only extracts its values and binds them. The key is written in one
+//     walk of the call: the kind of statement, the namespace's id and
+//     declared fields with their ids, the filter's shape
+//     (dialect.Compiler.Shape: operators, paths, scalar kinds, list
+//     lengths, and each decision the compiler takes on a value: whether a
+//     string fits PostgreSQL's indexed prefix, is empty or has no
+//     startsWith upper bound, whether a time falls on a microsecond), the
+//     key ranges' form, the sort, limit and offset, the cursor's form, and
+//     which of the call's values are equal. A miss builds the statement
+//     with a planning compiler (dialect.Compiler.Planner), whose
+//     parameters name the value each comes from and how, so the plan binds
+//     any later call's values. Nothing in an entry goes stale: a namespace
+//     whose indexes change, or that is dropped and re-created, has other
+//     ids and so other keys; old entries age out of the LRU. The cache
+//     holds DefaultQueryCacheSize statements unless WithQueryCache says
+//     otherwise (0 turns it off); Store.QueryCacheStats reports hits,
+//     misses and size. Cursor fingerprints are computed only when a cursor
+//     is read or written, and Query compiles its filter once per call.
 package sqlstore

@@ -152,7 +152,11 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			explain := func(t *testing.T, f storage.Filter, opts []storage.Option, analyze bool) (string, string) {
 				t.Helper()
 				o, nsi := resolve(t, opts)
-				q, args, _, _, err := s.buildQuery(f, o, nsi, s.now())
+				p, err := prepareQuery(f, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, args, _, err := s.buildQuery(p, o, nsi, s.now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -164,7 +168,11 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				t.Helper()
 				o, nsi := resolve(t, opts)
 				now := s.now()
-				q, args, sorts, _, err := s.buildQuery(f, o, nsi, now)
+				p, err := prepareQuery(f, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, args, sorts, err := s.buildQuery(p, o, nsi, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,7 +183,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if len(rows) <= o.Limit {
 					return "", nil, false // the last page: no group is cut
 				}
-				q, args, err = s.buildTieQuery(f, o, nsi, now, rows[o.Limit].sortValues(sorts), 2)
+				q, args, err = s.buildTieQuery(p, o, nsi, now, rows[o.Limit].sortValues(sorts), 2)
 				if err != nil {
 					t.Fatal(err)
 				}

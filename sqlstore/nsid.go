@@ -25,6 +25,7 @@ import (
 type nsInfo struct {
 	id     int64
 	fields map[string]int64
+	sig    string // fieldsSignature(fields), for the query cache's keys
 }
 
 func (a nsInfo) equal(b nsInfo) bool { return a.id == b.id && maps.Equal(a.fields, b.fields) }
@@ -75,6 +76,9 @@ func (x *ops) readNamespace(ctx context.Context, ns string) (nsInfo, error) {
 		}
 		return nil
 	})
+	if n.fields != nil {
+		n.sig = fieldsSignature(n.fields)
+	}
 	if err == nil && n.id != 0 {
 		x.s.nsIDs.put(ns, n)
 	}

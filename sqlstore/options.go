@@ -49,11 +49,13 @@ type config struct {
 	watchPoll        time.Duration
 	watchPollOnly    bool
 	retention        Retention
+
+	queryCache int // statements the query cache keeps; 0: off
 }
 
 func defaultConfig() config {
 	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
-		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention}
+		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired

@@ -28,16 +28,29 @@ func nsCond(ns string) sq.Sqlizer {
 // liveCond restricts a statement to the entries that have not expired at
 // now, the engine's clock (bound as a parameter: never the database's).
 func liveCond(c *dialect.Compiler, now time.Time) sq.Sqlizer {
-	return sq.Expr("(expires_at IS NULL OR expires_at > ?)", c.TimeParam(now))
+	return sq.Expr("(expires_at IS NULL OR expires_at > ?)", c.Bind(dialect.TimeInput(now), dialect.XTime))
+}
+
+// The filter compilers of the dialects (immutable).
+var (
+	sqliteCompiler   = mustCompiler(dialect.SQLite)
+	postgresCompiler = mustCompiler(dialect.Postgres)
+)
+
+func mustCompiler(name dialect.Name) *dialect.Compiler {
+	c, err := dialect.NewCompiler(name)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 // compiler returns the filter compiler of the store's dialect.
 func (x *ops) compiler() *dialect.Compiler {
-	c, err := dialect.NewCompiler(x.s.eng.dialect().Name())
-	if err != nil {
-		panic(err) // the engine's dialect is always known
+	if x.s.eng.dialect().Name() == dialect.Postgres {
+		return postgresCompiler
 	}
-	return c
+	return sqliteCompiler
 }
 
 // pageLimit applies Limit and Offset: one row more than the limit is read,
@@ -142,7 +155,7 @@ func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, hash string
 	if len(spans) == 0 {
 		return "", nil, hash, nil
 	}
-	q, args, err = listStatement(base, spans, after, o)
+	q, args, err = listStatement(c, base, spans, after, o)
 	if err != nil {
 		return "", nil, "", err
 	}
@@ -173,28 +186,29 @@ func cutSpans(spans []storage.KeyRange, r storage.KeyRange, keep func(storage.Ke
 }
 
 // spanCond is the condition that key lies in s, and after *after when it
-// is not nil. It has one lower bound on key, the greater: SQLite searches
-// the primary key from only one of two lower bounds on a column and tests
-// the other on every row it reads, so a cursor far before a span's start
-// read every key between them (issue 15, item 5: List over InKeyRanges
-// read all of the keys the caller cannot see after its cursor).
-func spanCond(s storage.KeyRange, after *string) sq.And {
+// is not nil, its bounds bound by c. It has one lower bound on key, the
+// greater: SQLite searches the primary key from only one of two lower
+// bounds on a column and tests the other on every row it reads, so a
+// cursor far before a span's start read every key between them (issue
+// 15, item 5: List over InKeyRanges read all of the keys the caller
+// cannot see after its cursor).
+func spanCond(c *dialect.Compiler, s storage.KeyRange, after *string) sq.And {
 	var and sq.And
 	switch {
 	case after != nil && *after >= s.From:
-		and = append(and, sq.Expr("key > ?", *after))
+		and = append(and, sq.Expr("key > ?", c.Bind(dialect.StrInput(*after), dialect.XStr)))
 	case s.From != "":
-		and = append(and, sq.Expr("key >= ?", s.From))
+		and = append(and, sq.Expr("key >= ?", c.Bind(dialect.StrInput(s.From), dialect.XStr)))
 	}
 	if s.To != "" {
-		and = append(and, sq.Expr("key < ?", s.To))
+		and = append(and, sq.Expr("key < ?", c.Bind(dialect.StrInput(s.To), dialect.XStr)))
 	}
 	return and
 }
 
 // keyRangesCond is the condition of InKeyRanges for Query and Count; nil
 // when it was not given.
-func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
+func keyRangesCond(c *dialect.Compiler, o driver.CallOptions) sq.Sqlizer {
 	if o.Set&driver.KindKeyRanges == 0 {
 		return nil
 	}
@@ -203,7 +217,7 @@ func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
 	}
 	or := sq.Or{}
 	for _, s := range o.KeyRanges {
-		if and := spanCond(s, nil); len(and) > 0 {
+		if and := spanCond(c, s, nil); len(and) > 0 {
 			or = append(or, and)
 		} else {
 			return nil // every key
@@ -215,22 +229,22 @@ func keyRangesCond(o driver.CallOptions) sq.Sqlizer {
 // listStatement writes List's statement (with ? placeholders) over spans
 // (at least one) and after the cursor's key after (nil: none): one SELECT
 // testing the spans with OR, or a UNION ALL of one limited arm per span.
-func listStatement(base sq.And, spans []storage.KeyRange, after *string, o driver.CallOptions) (string, []any, error) {
+func listStatement(c *dialect.Compiler, base sq.And, spans []storage.KeyRange, after *string, o driver.CallOptions) (string, []any, error) {
 	if len(spans) == 1 || len(spans) > listArms {
 		or := sq.Or{}
 		for _, s := range spans {
-			or = append(or, spanCond(s, after))
+			or = append(or, spanCond(c, s, after))
 		}
 		where := sq.Sqlizer(or)
 		if len(spans) == 1 {
-			where = spanCond(spans[0], after)
+			where = spanCond(c, spans[0], after)
 		}
 		return pageLimit(sq.Select("key").From("entries").Where(base).Where(where).OrderBy("key"), o).ToSql()
 	}
 	var sb strings.Builder
 	var args []any
 	for i, s := range spans {
-		arm := sq.Select("key").From("entries").Where(base).Where(spanCond(s, after)).OrderBy("key")
+		arm := sq.Select("key").From("entries").Where(base).Where(spanCond(c, s, after)).OrderBy("key")
 		if o.Limit >= 0 {
 			arm = arm.Limit(min(uint64(o.Limit)+uint64(o.Offset)+1, math.MaxInt64))
 		}
@@ -265,24 +279,12 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 		return 0, err
 	}
 	ns := o.Namespace.Name
-	c := x.compiler()
-	if _, err := c.Where(o.Filter); err != nil {
-		return 0, x.s.fail(op, ns, "", err)
-	}
 	var n int64
 	now := x.s.now()
+	// The filter is compiled (and so checked) on the namespace, missing
+	// or not: run always runs.
 	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
-		b := sq.Select("count(*)").From("entries")
-		d, ok := chooseIndex(c, o.Filter, nil, nsi)
-		if ok {
-			b = d.join(c, b, nsi.id)
-		}
-		where, err := c.Where(d.residual(c, o.Filter, ok))
-		if err != nil {
-			return false, err
-		}
-		q, args, err := b.Where(dialect.NamespaceCond(nsi.id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).
-			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+		q, args, err := x.countStatement(o, nsi, now)
 		if err != nil {
 			return false, err
 		}
@@ -293,6 +295,27 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 		return 0, x.s.fail(op, ns, "", err)
 	}
 	return n, nil
+}
+
+// countStatement writes Count's statement on the namespace nsi, as of now
+// (expired entries excluded), through the query cache.
+func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (string, []any, error) {
+	k := x.newStmtKey('C', o.Filter, o, nsi, now)
+	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
+		b := sq.Select("count(*)").From("entries")
+		d, ok := chooseIndex(c, o.Filter, nil, nsi)
+		if ok {
+			b = d.join(c, b, nsi.id)
+		}
+		where, err := c.Where(d.residual(c, o.Filter, ok))
+		if err != nil {
+			return "", nil, nil, err
+		}
+		q, args, err := b.Where(dialect.NamespaceCond(nsi.id, c.Bind(k.nsInput(), dialect.XStr))).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).
+			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+		return q, args, nil, err
+	})
+	return q, args, err
 }
 
 // sortCol is one field of a Query's sort and its SQL expressions.
@@ -312,13 +335,63 @@ type sortCol struct {
 // ends in the key ascending: read backwards, ties come in descending key
 // order); queryPage puts each group of ties back in ascending key order,
 // and reads the group cut by the end of the page with buildTieQuery.
-func (x *ops) buildQuery(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, hash string, err error) {
-	b, order, sorts, hash, _, err := x.querySelect(f, o, nsi, now)
-	if err != nil {
-		return "", nil, nil, "", err
+//
+// The statement comes from the query cache when it holds one for the
+// shape of the call (see querycache.go).
+func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, err error) {
+	k := x.newStmtKey('Q', p.e, o, nsi, now)
+	k.query(p, o)
+	return x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
+		b, order, sorts, _, err := querySelect(c, p, o, nsi, now)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		q, args, err := pageLimit(b.OrderBy(order...), o).ToSql()
+		return q, args, sorts, err
+	})
+}
+
+// queryPrep is what Query knows of its call before it reads the
+// namespace: the compiled filter, and the cursor given to After (nil when
+// none) with the fingerprint it was checked against.
+type queryPrep struct {
+	e    driver.Expr
+	cur  *cursor
+	hash string // "" until needed (queryHash)
+}
+
+// prepareQuery compiles Query's filter f and reads its cursor.
+func prepareQuery(f storage.Filter, o driver.CallOptions) (queryPrep, error) {
+	var p queryPrep
+	var err error
+	if p.e, err = f.Compile(); err != nil {
+		return p, err
 	}
-	q, args, err = pageLimit(b.OrderBy(order...), o).ToSql()
-	return q, args, sorts, hash, err
+	if o.Cursor == "" {
+		return p, nil
+	}
+	if p.hash, err = queryHash(f, o); err != nil {
+		return p, err
+	}
+	cur, err := decodeCursor(o.Cursor, "query", p.hash)
+	if err == nil && len(cur.Vals) != len(o.SortFields) {
+		err = driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
+	}
+	if err != nil {
+		return p, err
+	}
+	p.cur = &cur
+	return p, nil
+}
+
+// queryHash is the fingerprint of Query's cursors: the namespace, the
+// filter and the sort.
+func queryHash(f storage.Filter, o driver.CallOptions) (string, error) {
+	fj, err := json.Marshal(f)
+	if err != nil {
+		return "", driver.Invalidf(storage.ErrInvalidFilter, "%v", err)
+	}
+	return fingerprint("query", o.Namespace.Name, json.RawMessage(fj), o.Sort), nil
 }
 
 // reversedTies reports whether Query reads ties in descending key order
@@ -342,12 +415,12 @@ func reversedTies(o driver.CallOptions) bool {
 // buildQuery's result): the same filter and cursor position, and an
 // equality on every sort expression, which on a declared index is a seek
 // on every column before the key.
-func (x *ops) buildTieQuery(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
-	b, _, sorts, _, sel, err := x.querySelect(f, o, nsi, now)
+func (x *ops) buildTieQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
+	c := x.compiler()
+	b, _, sorts, sel, err := querySelect(c, p, o, nsi, now)
 	if err != nil {
 		return "", nil, err
 	}
-	c := x.compiler()
 	for i, sc := range sorts {
 		v := vals[i]
 		switch sc.field.Root {
@@ -378,26 +451,16 @@ type selection struct {
 	keyCol string
 }
 
-// querySelect writes Query's SELECT without ORDER BY and LIMIT (see
-// buildQuery), and the ORDER BY terms.
-func (x *ops) querySelect(f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, hash string, sel selection, err error) {
-	const op = "query"
-	ns := o.Namespace.Name
-	e, err := f.Compile()
-	if err != nil {
-		return b, nil, nil, "", sel, err
-	}
-	c := x.compiler()
+// querySelect writes, with compiler c, Query's SELECT without ORDER BY
+// and LIMIT (see buildQuery), and the ORDER BY terms. Every value it binds
+// is an Input that stmtKey.query records.
+func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, sel selection, err error) {
+	e := p.e
 	d, driven := chooseIndex(c, e, o.SortFields, nsi)
 	where, err := c.Where(d.residual(c, e, driven))
 	if err != nil {
-		return b, nil, nil, "", sel, err
+		return b, nil, nil, sel, err
 	}
-	fj, err := json.Marshal(f)
-	if err != nil {
-		return b, nil, nil, "", sel, driver.Invalidf(storage.ErrInvalidFilter, "%v", err)
-	}
-	hash = fingerprint(op, ns, json.RawMessage(fj), o.Sort)
 
 	cols := append(c.EntryColumns(), "expires_at", "revision", "create_revision")
 	dir := func(desc bool) string {
@@ -449,59 +512,66 @@ func (x *ops) querySelect(f storage.Filter, o driver.CallOptions, nsi nsInfo, no
 	if driven {
 		b = d.join(c, b, nsi.id)
 	}
-	b = b.Where(dialect.NamespaceCond(nsi.id, ns)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(o)).PlaceholderFormat(c.PlaceholderFormat())
-	if o.Cursor != "" {
-		cur, err := decodeCursor(o.Cursor, op, hash)
-		if err == nil && len(cur.Vals) != len(sorts) {
-			err = driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
-		}
-		if err != nil {
-			return b, nil, nil, "", sel, err
-		}
+	b = b.Where(dialect.NamespaceCond(nsi.id, c.Bind(dialect.StrInput(o.Namespace.Name), dialect.XStr))).
+		Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).PlaceholderFormat(c.PlaceholderFormat())
+	if cur := p.cur; cur != nil {
 		malformed := driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
 		var ks []dialect.KeysetColumn
 		for i, sc := range sorts {
 			v := cur.Vals[i]
+			in, ok := cursorInput(sc.field, v)
+			if !ok {
+				return b, nil, nil, sel, malformed
+			}
 			switch sc.field.Root {
 			case driver.RootValue, driver.RootMetadata:
-				var n float64
-				var str string
-				switch v.Rank {
-				case dialect.RankNumber:
-					if n, err = v.num(); err != nil {
-						return b, nil, nil, "", sel, malformed
-					}
-				case dialect.RankString:
-					if v.Str == nil {
-						return b, nil, nil, "", sel, malformed
-					}
-					str = *v.Str
-				}
 				keyset := c.PathKeyset
 				if i == 0 && bySort {
 					keyset = c.IndexKeyset
 				}
-				cols, ok := keyset(sc.field, sc.pinned, sc.desc, v.Rank, n, str)
+				cols, ok := keyset(sc.field, sc.pinned, sc.desc, v.Rank, in)
 				if !ok {
-					return b, nil, nil, "", sel, malformed
+					return b, nil, nil, sel, malformed
 				}
 				ks = append(ks, cols...)
 			case driver.RootKey:
-				s := ""
-				if v.Str != nil {
-					s = *v.Str
-				}
-				ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Desc: sc.desc, Value: s})
+				ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Desc: sc.desc, Value: c.Bind(in, dialect.XStr)})
 			case driver.RootVersion:
-				ks = append(ks, dialect.KeysetColumn{Expr: "version", Desc: sc.desc, Value: v.Int})
+				ks = append(ks, dialect.KeysetColumn{Expr: "version", Desc: sc.desc, Value: c.Bind(in, dialect.XInt)})
 			case driver.RootCreatedAt, driver.RootUpdatedAt:
-				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.TimeParam(time.UnixMicro(v.Int).UTC())})
+				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.Bind(in, dialect.XMicros)})
 			}
 		}
-		ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Value: cur.Key})
+		ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Value: c.Bind(dialect.StrInput(cur.Key), dialect.XStr)})
 		b = b.Where(c.Keyset(ks))
 	}
-	return b, order, sorts, hash, selection{bySort: bySort, keyCol: keyCol}, nil
+	return b, order, sorts, selection{bySort: bySort, keyCol: keyCol}, nil
+}
+
+// cursorInput is the Input that a cursor's position v on sort field fld
+// binds; ok is false when v cannot be a position on fld.
+func cursorInput(fld driver.Field, v sortValue) (in dialect.Input, ok bool) {
+	switch fld.Root {
+	case driver.RootValue, driver.RootMetadata:
+		switch v.Rank {
+		case dialect.RankNumber:
+			n, err := v.num()
+			return dialect.NumInput(n), err == nil
+		case dialect.RankString:
+			if v.Str == nil {
+				return in, false
+			}
+			return dialect.StrInput(*v.Str), true
+		}
+		return in, true
+	case driver.RootKey:
+		s := ""
+		if v.Str != nil {
+			s = *v.Str
+		}
+		return dialect.StrInput(s), true
+	}
+	return dialect.IntInput(v.Int), true
 }
 
 // Query implements storage.Ops.
@@ -512,10 +582,14 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		return storage.QueryResult{}, err
 	}
 	ns := o.Namespace.Name
+	p, err := prepareQuery(f, o)
+	if err != nil {
+		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+	}
 	var res storage.QueryResult
 	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
 		var err error
-		res, err = x.queryPage(ctx, f, o, nsi)
+		res, err = x.queryPage(ctx, f, p, o, nsi)
 		return len(res.Entries) > 0, err
 	})
 	if err != nil {
@@ -525,10 +599,10 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 }
 
 // queryPage runs Query's statement on the namespace nsi.
-func (x *ops) queryPage(ctx context.Context, f storage.Filter, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
+func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
-	q, args, sorts, hash, err := x.buildQuery(f, o, nsi, now)
+	q, args, sorts, err := x.buildQuery(p, o, nsi, now)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -538,7 +612,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o driver.CallOpti
 	}
 	more := o.Limit >= 0 && len(rows) > o.Limit
 	if reversedTies(o) {
-		if rows, err = x.untie(ctx, f, o, nsi, now, sorts, rows); err != nil {
+		if rows, err = x.untie(ctx, p, o, nsi, now, sorts, rows); err != nil {
 			return storage.QueryResult{}, err
 		}
 	}
@@ -546,6 +620,12 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o driver.CallOpti
 	if more {
 		rows = rows[:min(o.Limit, len(rows))]
 		if len(rows) > 0 {
+			hash := p.hash
+			if hash == "" {
+				if hash, err = queryHash(f, o); err != nil {
+					return storage.QueryResult{}, err
+				}
+			}
 			last := rows[len(rows)-1]
 			res.Cursor = encodeCursor(cursor{Op: op, Hash: hash, Key: last.en.Key, Vals: last.sortValues(sorts)})
 		}
@@ -563,7 +643,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, o driver.CallOpti
 // reaches into the page needs that group's first rows, which the
 // statement, reading it from its end, did not return: they are read with
 // buildTieQuery.
-func (x *ops) untie(ctx context.Context, f storage.Filter, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+func (x *ops) untie(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
 	full := o.Limit + 1
 	if len(rows) < full {
 		reverseTies(rows, sorts)
@@ -578,7 +658,7 @@ func (x *ops) untie(ctx context.Context, f storage.Filter, o driver.CallOptions,
 	if p >= o.Limit {
 		return rows, nil // the page ends before the last group
 	}
-	q, args, err := x.buildTieQuery(f, o, nsi, now, rows[full-1].sortValues(sorts), full-p)
+	q, args, err := x.buildTieQuery(pq, o, nsi, now, rows[full-1].sortValues(sorts), full-p)
 	if err != nil {
 		return nil, err
 	}

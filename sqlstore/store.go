@@ -33,8 +33,9 @@ type Store struct {
 	closed           atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
-	nsIDs   nsIDCache // namespace ids by name (nsid.go)
-	feed    *feed     // wakes watchers (feed.go)
+	nsIDs   nsIDCache   // namespace ids by name (nsid.go)
+	qcache  *queryCache // compiled statements (querycache.go); nil when off
+	feed    *feed       // wakes watchers (feed.go)
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
@@ -88,7 +89,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
 	}
-	s := &Store{eng: eng, cfg: cfg, dsn: dc}
+	s := &Store{eng: eng, cfg: cfg, dsn: dc, qcache: newQueryCache(cfg.queryCache)}
 	s.feed = newFeed(s)
 	s.txs = txmanager.NewRegistry(txmanager.Options{
 		MaxOpen:     cfg.maxOpenTx,

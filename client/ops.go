@@ -585,7 +585,7 @@ func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option
 	}
 	out := storage.QueryResult{Entries: make([]storage.Entry, len(resp.Results)), Cursor: resp.Cursor}
 	for i, e := range resp.Results {
-		out.Entries[i] = entryOf(e.Key, e.Value, e.EntryMeta)
+		out.Entries[i] = entryOf(e.Key, e.Value, e.Meta())
 	}
 	return out, nil
 }

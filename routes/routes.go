@@ -390,9 +390,25 @@ func done(err error) (*Envelope, error) {
 	return &Envelope{}, nil
 }
 
-func entryMeta(e storage.Entry) EntryMeta {
-	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, Version: e.Version, Revision: e.Revision, CreateRevision: e.CreateRevision,
+// EntryOf is e on the wire.
+func EntryOf(e storage.Entry) EntryJSON {
+	return EntryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata, EntryFields: entryFields(e)}
+}
+
+func entryFields(e storage.Entry) EntryFields {
+	return EntryFields{Version: e.Version, Revision: e.Revision, CreateRevision: e.CreateRevision,
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
+}
+
+// MetadataOf is md on the wire.
+func MetadataOf(md storage.Metadata) MetadataJSON {
+	return MetadataJSON{Metadata: md.User, EntryFields: EntryFields{Version: md.Version, Revision: md.Revision,
+		CreateRevision: md.CreateRevision, CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
+		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)}}
+}
+
+func entryMeta(e storage.Entry) EntryMeta {
+	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, EntryFields: entryFields(e)}
 }
 
 // wrote is the answer of a write: what it wrote, or err.
@@ -602,7 +618,7 @@ func (h handlers) query(ctx context.Context, req *QueryRequest) (*QueryResponse,
 	}
 	out := &QueryResponse{Results: make([]EntryJSON, len(res.Entries)), Cursor: res.Cursor}
 	for i, e := range res.Entries {
-		out.Results[i] = EntryJSON{Key: e.Key, Value: e.Value, EntryMeta: entryMeta(e)}
+		out.Results[i] = EntryOf(e)
 	}
 	return out, nil
 }
@@ -636,9 +652,7 @@ func (h handlers) getMetadata(ctx context.Context, req *KeyRequest) (*MetadataRe
 	if err != nil {
 		return nil, err
 	}
-	return &MetadataResponse{Metadata: md.User, Version: md.Version, Revision: md.Revision, CreateRevision: md.CreateRevision,
-		CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
-		CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)}, nil
+	return &MetadataResponse{MetadataJSON: MetadataOf(md)}, nil
 }
 
 func (h handlers) setMetadata(ctx context.Context, req *SetMetadataRequest) (*WriteResponse, error) {

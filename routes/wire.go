@@ -226,25 +226,45 @@ type Envelope struct {
 // Head returns the envelope part of a response.
 func (e *Envelope) Head() *Envelope { return e }
 
-// EntryMeta is an entry without its value.
-type EntryMeta struct {
-	Namespace string          `json:"namespace"`
-	Metadata  json.RawMessage `json:"metadata"`
-	Version   int64           `json:"version"`
+// EntryFields are an entry's system fields as every shape of an entry
+// on the wire spells them: EntryMeta, EntryJSON, and getMetadata's
+// result.
+type EntryFields struct {
+	Version int64 `json:"version"`
 	// Revision and CreateRevision are the entry's (storage.Entry).
 	Revision       int64     `json:"revision"`
 	CreateRevision int64     `json:"createRevision"`
 	CreatedAt      time.Time `json:"createdAt"`
 	UpdatedAt      time.Time `json:"updatedAt"`
+	// CreatedBy and UpdatedBy are the actors of the entry's first and
+	// last writes (storage.Metadata); getMetadata reports them, an entry
+	// read by get, getMany or query does not (absent).
+	CreatedBy string `json:"createdBy,omitempty"`
+	UpdatedBy string `json:"updatedBy,omitempty"`
 	// ExpiresAt is the entry's expiry; absent when none.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
-// EntryJSON is an entry: a query result.
+// EntryMeta is an entry without its value.
+type EntryMeta struct {
+	Namespace string          `json:"namespace"`
+	Metadata  json.RawMessage `json:"metadata"`
+	EntryFields
+}
+
+// EntryJSON is an entry: a query result. The store CLI's --json prints an
+// entry in this shape too.
 type EntryJSON struct {
-	Key   string          `json:"key"`
-	Value json.RawMessage `json:"value"`
-	EntryMeta
+	Namespace string          `json:"namespace"`
+	Key       string          `json:"key"`
+	Value     json.RawMessage `json:"value"`
+	Metadata  json.RawMessage `json:"metadata"`
+	EntryFields
+}
+
+// Meta returns the entry without its key and value.
+func (e EntryJSON) Meta() EntryMeta {
+	return EntryMeta{Namespace: e.Namespace, Metadata: e.Metadata, EntryFields: e.EntryFields}
 }
 
 // GetResponse is the result of get: data is the value.
@@ -339,20 +359,17 @@ type NamespacesResponse struct {
 	Details    []NamespaceJSON `json:"details"`
 }
 
-// MetadataResponse is the result of getMetadata: the user metadata, and the
-// system fields beside it.
+// MetadataJSON is an entry's metadata: the user metadata and the system
+// fields beside it. The store CLI's meta --json prints it too.
+type MetadataJSON struct {
+	Metadata map[string]any `json:"metadata"`
+	EntryFields
+}
+
+// MetadataResponse is the result of getMetadata.
 type MetadataResponse struct {
 	Envelope
-	Metadata       map[string]any `json:"metadata"`
-	Version        int64          `json:"version"`
-	Revision       int64          `json:"revision"`
-	CreateRevision int64          `json:"createRevision"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	UpdatedAt      time.Time      `json:"updatedAt"`
-	CreatedBy      string         `json:"createdBy,omitempty"`
-	UpdatedBy      string         `json:"updatedBy,omitempty"`
-	// ExpiresAt is the entry's expiry; absent when none.
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	MetadataJSON
 }
 
 // StatusJSON is a store's status.

@@ -17,51 +17,14 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// entryJSON is an entry in --json output: the wire's shape (routes), so
-// that one entry reads the same from the CLI and from the server.
-type entryJSON struct {
-	Namespace      string          `json:"namespace"`
-	Key            string          `json:"key"`
-	Value          json.RawMessage `json:"value"`
-	Metadata       json.RawMessage `json:"metadata"`
-	Version        int64           `json:"version"`
-	Revision       int64           `json:"revision"`
-	CreateRevision int64           `json:"createRevision"`
-	CreatedAt      time.Time       `json:"createdAt"`
-	UpdatedAt      time.Time       `json:"updatedAt"`
-	CreatedBy      string          `json:"createdBy,omitempty"`
-	UpdatedBy      string          `json:"updatedBy,omitempty"`
-	ExpiresAt      *time.Time      `json:"expiresAt,omitempty"`
-}
-
-func toJSON(e storage.Entry) entryJSON {
-	return entryJSON{Namespace: e.Namespace, Key: e.Key, Value: e.Value, Metadata: e.Metadata,
-		Version: e.Version, Revision: e.Revision, CreateRevision: e.CreateRevision,
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, ExpiresAt: optTime(e.ExpiresAt)}
-}
-
 // metaJSON is meta's --json output: the wire's getMetadata result
-// (routes.MetadataResponse) with the entry's namespace and key.
+// (routes.MetadataJSON) with the entry's namespace and key. An entry's
+// --json output is the wire's entry, routes.EntryJSON, so that one entry
+// reads the same from the CLI and from the server.
 type metaJSON struct {
-	Namespace      string         `json:"namespace"`
-	Key            string         `json:"key"`
-	Metadata       map[string]any `json:"metadata"`
-	Version        int64          `json:"version"`
-	Revision       int64          `json:"revision"`
-	CreateRevision int64          `json:"createRevision"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	UpdatedAt      time.Time      `json:"updatedAt"`
-	CreatedBy      string         `json:"createdBy,omitempty"`
-	UpdatedBy      string         `json:"updatedBy,omitempty"`
-	ExpiresAt      *time.Time     `json:"expiresAt,omitempty"`
-}
-
-// optTime is an expiry in --json output: absent (nil) for none.
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
+	Namespace string `json:"namespace"`
+	Key       string `json:"key"`
+	routes.MetadataJSON
 }
 
 // expiryLine is an expiry for a person: the time and how far off it is.
@@ -149,7 +112,7 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 			return " by " + actor
 		}
 		if c.json {
-			j := toJSON(e)
+			j := routes.EntryOf(e)
 			if md.Version == e.Version {
 				j.CreatedBy, j.UpdatedBy = md.CreatedBy, md.UpdatedBy
 			}
@@ -314,14 +277,11 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 				return err
 			}
 			if c.json {
-				user := md.User
-				if user == nil {
-					user = map[string]any{}
+				out := metaJSON{Namespace: c.nsName(), Key: args[0], MetadataJSON: routes.MetadataOf(md)}
+				if out.Metadata == nil {
+					out.Metadata = map[string]any{}
 				}
-				c.printJSON(metaJSON{Namespace: c.nsName(), Key: args[0], Metadata: user,
-					Version: md.Version, Revision: md.Revision, CreateRevision: md.CreateRevision,
-					CreatedAt: md.CreatedAt, UpdatedAt: md.UpdatedAt,
-					CreatedBy: md.CreatedBy, UpdatedBy: md.UpdatedBy, ExpiresAt: optTime(md.ExpiresAt)})
+				c.printJSON(out)
 				return nil
 			}
 			b, err := json.Marshal(md.User)
@@ -481,9 +441,9 @@ func cmdQuery(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			out := make([]entryJSON, len(res.Entries))
+			out := make([]routes.EntryJSON, len(res.Entries))
 			for i, e := range res.Entries {
-				out[i] = toJSON(e)
+				out[i] = routes.EntryOf(e)
 			}
 			c.printJSON(map[string]any{"namespace": c.nsName(), "entries": out, "cursor": res.Cursor})
 			return nil

@@ -75,7 +75,8 @@ var (
 
 	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for
 	// a filter or sort that is not valid: an unknown operator, a malformed
-	// field path, a value of the wrong type for its operator or field.
+	// field path, a value of the wrong type for its operator or field. A
+	// sort's error reads "storage: invalid sort: …" (ValidationError.Input).
 	ErrInvalidFilter = driver.ErrInvalidFilter
 
 	// ErrUnsupported is returned for an operation the backend does not

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // TestNotFoundText: ErrNotFound says so in its own words and still
@@ -80,5 +81,30 @@ func TestSentinelsComplete(t *testing.T) {
 	}
 	if len(declared) != len(storage.Sentinels()) || len(declared) < 20 {
 		t.Errorf("errors.go declares %d Err* variables, Sentinels() returns %d", len(declared), len(storage.Sentinels()))
+	}
+}
+
+// TestSortErrorSaysSort: a sort field that is refused says "invalid
+// sort", not "invalid filter", and still wraps ErrInvalidFilter and a
+// *ValidationError.
+func TestSortErrorSaysSort(t *testing.T) {
+	for _, opt := range []storage.Option{
+		storage.SortBy(storage.Asc("$key.x")),
+		storage.SortBy(storage.Desc("a..b")),
+		storage.SortBy(storage.Asc("$nope")),
+		storage.SortBy(make([]storage.SortField, storage.MaxSortFields+1)...),
+	} {
+		_, err := driver.ResolveOptions("query", driver.KindSort, []storage.Option{opt})
+		var ve *storage.ValidationError
+		if !errors.Is(err, storage.ErrInvalidFilter) || !errors.As(err, &ve) {
+			t.Fatalf("%v: want ErrInvalidFilter in a *ValidationError", err)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "storage: invalid sort: ") || strings.Contains(msg, "filter") {
+			t.Errorf("sort error %q: want \"storage: invalid sort: …\"", msg)
+		}
+	}
+	// A filter's error keeps its words.
+	if _, err := storage.Eq("a..b", 1).Compile(); err == nil || !strings.HasPrefix(err.Error(), "storage: invalid filter: ") {
+		t.Errorf("filter error %v", err)
 	}
 }

@@ -240,12 +240,12 @@ func SortBy(fields ...SortField) Option {
 			return invalid(ErrInvalidOption, "SortBy(): no fields")
 		}
 		if len(fields) > MaxSortFields {
-			return invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields)
+			return driver.InvalidSort(invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields))
 		}
 		for _, sf := range fields {
 			f, err := driver.ParseField(sf.Field)
 			if err != nil {
-				return err
+				return driver.InvalidSort(err)
 			}
 			c.SortFields = append(c.SortFields, f)
 		}

@@ -57,6 +57,9 @@ func TestErrorMessagesMatchTheEngine(t *testing.T) {
 			if want == nil || got == nil {
 				t.Fatalf("engine %v, client %v: want both to fail", want, got)
 			}
+			if strings.Contains(tc.name, "sort") && !strings.Contains(want.Error(), "invalid sort: ") {
+				t.Errorf("a sort's error %q does not say invalid sort", want)
+			}
 			if got.Error() != want.Error() {
 				t.Errorf("client prints\n  %s\nthe engine\n  %s", got, want)
 			}

@@ -75,7 +75,8 @@ var (
 
 	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for
 	// a filter or sort that is not valid: an unknown operator, a malformed
-	// field path, a value of the wrong type for its operator or field.
+	// field path, a value of the wrong type for its operator or field. A
+	// sort's error reads "storage: invalid sort: …" (ValidationError.Input).
 	ErrInvalidFilter = errors.New("storage: invalid filter")
 
 	// ErrUnsupported is returned for an operation the backend does not
@@ -162,15 +163,35 @@ func (notFoundError) Error() string { return "storage: not found" }
 func (notFoundError) Unwrap() error { return sql.ErrNoRows }
 
 // ValidationError explains why an input was refused. Err is one of
-// ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge or
-// ErrInvalidOption.
+// ErrInvalidKey, ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge,
+// ErrInvalidOption or ErrInvalidFilter.
 type ValidationError struct {
 	Err    error  // the sentinel
 	Reason string // what is wrong, for a person
+	// Input names the input refused when the sentinel's text does not:
+	// "sort" for a sort field, refused with ErrInvalidFilter, reads
+	// "storage: invalid sort: …". "" means the sentinel's text.
+	Input string
 }
 
 func (e *ValidationError) Error() string {
+	if e.Input != "" {
+		return "storage: invalid " + e.Input + ": " + e.Reason
+	}
 	return e.Err.Error() + ": " + e.Reason
+}
+
+// InvalidSort marks a refused sort field: err, a *ValidationError, then
+// says "invalid sort" rather than its sentinel's "invalid filter" (it
+// still wraps ErrInvalidFilter). Any other error is returned as it is.
+func InvalidSort(err error) error {
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	c := *ve
+	c.Input = "sort"
+	return &c
 }
 
 func (e *ValidationError) Unwrap() error { return e.Err }

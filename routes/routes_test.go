@@ -297,6 +297,18 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
+// TestSortErrorWording: a refused sort field says "invalid sort" on the
+// wire too, with the filter's code.
+func TestSortErrorWording(t *testing.T) {
+	m, _ := newMux(t)
+	v := call(t, m, "storage://query", `{"options":{"sort":[{"field":"$key.x"}]}}`)
+	wantCode(t, v, "invalid_filter", "sort by a member of $key")
+	e, _ := v["error"].(map[string]any)
+	if msg, _ := e["message"].(string); !strings.Contains(msg, "invalid sort: ") || strings.Contains(msg, "invalid filter") {
+		t.Errorf("message %q: want \"invalid sort: …\"", msg)
+	}
+}
+
 // assertUnchanged checks that the store still holds only k = 1 at version 1,
 // in the default namespace, and that no namespace was created.
 func assertUnchanged(t *testing.T, s *sqlstore.Store) {

@@ -361,6 +361,9 @@ func testQueryInvalid(t *testing.T, s *suite) {
 	}
 	_, err := st.Query(t.Context(), storage.All(), storage.SortBy(storage.Asc("a b")))
 	wantErr(t, err, storage.ErrInvalidFilter, "SortBy invalid field")
+	if err != nil && !strings.Contains(err.Error(), "invalid sort: ") {
+		t.Errorf("SortBy invalid field: %q does not say \"invalid sort\"", err)
+	}
 	// A sort by a path that can never exist is refused, not a silent sort
 	// by nothing, alone or after a valid field.
 	for _, f := range []string{"$metadata.0", "$metadata.0.a", "$key.x", "$version.x", "$createdAt.0", "$updatedAt.x", "$value.age", "$metadata"} {

@@ -199,6 +199,11 @@ func TestCommands(t *testing.T) {
 				t.Errorf("bad filter: %q", r.stderr)
 			}
 			cli("", "query", "--sort", "age:sideways").want(t, exitUsage)
+			// A sort field that can never exist: the sort's error, in its words.
+			if r := cli("", "query", "--sort", "$key.first"); r.code != exitUsage || !strings.Contains(r.stderr, "invalid sort: ") ||
+				strings.Contains(r.stderr, "invalid filter") {
+				t.Errorf("query --sort $key.first: exit %d, %q", r.code, r.stderr)
+			}
 			if r := cli("", "count").want(t, exitOK); r.stdout != "5\n" {
 				t.Errorf("count: %q", r.stdout)
 			}

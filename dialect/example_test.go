@@ -3,6 +3,7 @@ package dialect_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -69,4 +70,33 @@ func ExampleCompiler_Where() {
 	// Output:
 	// sqlite key >= ? AND key < ? [user: user;]
 	// postgres key >= ? AND key < ? [user: user;]
+}
+
+func ExampleCompiler_PlaceholderFormat() {
+	e, err := storage.And(storage.Eq("status", "active"), storage.Gt("age", 30)).Compile()
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres} {
+		c, err := dialect.NewCompiler(name)
+		if err != nil {
+			panic(err)
+		}
+		where, err := c.Where(e)
+		if err != nil {
+			panic(err)
+		}
+		sql, _, err := where.ToSql()
+		if err != nil {
+			panic(err)
+		}
+		stmt, err := c.PlaceholderFormat().ReplacePlaceholders("SELECT key FROM entries WHERE namespace_id = ? AND " + sql)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(name, strings.Count(stmt, "?"), strings.Contains(stmt, "$1"), strings.Contains(stmt, "$2"))
+	}
+	// Output:
+	// sqlite 3 false false
+	// postgres 0 true true
 }

@@ -52,7 +52,11 @@ func NewCompiler(name Name) (*Compiler, error) {
 	return nil, fmt.Errorf("dialect: unknown dialect %q", name)
 }
 
-// PlaceholderFormat is the dialect's placeholder style for squirrel.
+// PlaceholderFormat returns the rewriter of the dialect's placeholders:
+// it turns the "?" placeholders of the SQL this Compiler writes (Where,
+// IndexScan, …), and of a statement built around it, into the dialect's
+// own, in order: "?" on SQLite (unchanged), $1, $2, … on PostgreSQL. Call
+// it once on the whole statement, after the conditions are joined.
 func (c *Compiler) PlaceholderFormat() Placeholders { return c.j.placeholders() }
 
 // EntryColumns are the columns that read an entry: key, value (JSON text),

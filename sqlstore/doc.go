@@ -403,7 +403,9 @@
 //     whose indexes change, or that is dropped and re-created, has other
 //     ids and so other keys; old entries age out of the LRU. The cache
 //     holds DefaultQueryCacheSize statements unless WithQueryCache says
-//     otherwise (0 turns it off); Store.QueryCacheStats reports hits,
+//     otherwise (0 turns it off), none longer than 16 KiB of SQL (such
+//     statements, of hundreds of key ranges, are built on every call);
+//     Store.QueryCacheStats reports hits,
 //     misses and size. Cursor fingerprints are computed only when a cursor
 //     is read or written, and Query compiles its filter once per call.
 package sqlstore

@@ -36,12 +36,19 @@ import (
 // namespace dropped and re-created, or whose indexes change, has another
 // id or other field ids, so its calls have other keys; the old entries
 // age out. The cache is a bounded LRU (WithQueryCache, default
-// DefaultQueryCacheSize statements), safe for concurrent use;
+// DefaultQueryCacheSize statements, each of at most maxCachedStatement
+// bytes of SQL and key), safe for concurrent use;
 // Store.QueryCacheStats reports its hits and misses.
 
 // DefaultQueryCacheSize is the number of statements the query cache keeps
 // by default.
 const DefaultQueryCacheSize = 1024
+
+// maxCachedStatement bounds the SQL, and the key, of a statement the
+// query cache keeps (bytes): larger ones (long in-lists, many key ranges)
+// are built on every call, so the cache holds at most
+// size × 2 × maxCachedStatement bytes of text.
+const maxCachedStatement = 16 << 10
 
 // QueryCacheStats are the counters of a store's compiled-query cache.
 type QueryCacheStats struct {
@@ -208,7 +215,7 @@ func (x *ops) cached(k *stmtKey, build func(c *dialect.Compiler) (string, []any,
 		return "", nil, nil, err
 	}
 	plan, args, ok := c.MakePlan(params, k.in)
-	if ok {
+	if ok && len(q) <= maxCachedStatement && len(k.b) <= maxCachedStatement {
 		qc.put(string(k.b), &stmtPlan{sql: q, args: plan, sorts: sorts})
 	}
 	return q, args, sorts, nil

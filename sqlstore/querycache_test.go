@@ -389,6 +389,17 @@ func TestQueryCacheCounts(t *testing.T) {
 	if n, err := s.Count(ctx, storage.Where(storage.Eq("n", "x")), storage.InNamespace("nope")); err != nil || n != 0 {
 		t.Fatalf("Count on a missing namespace: %d, %v", n, err)
 	}
+	// A statement longer than maxCachedStatement is built, not kept.
+	long := []storage.KeyRange{{From: "k", To: "l"}}
+	for i := range 900 { // SQLite refuses an expression deeper than 1000
+		long = append(long, storage.KeyRange{From: fmt.Sprintf("m%04d", i), To: fmt.Sprintf("m%04d~", i)})
+	}
+	for range 2 {
+		if n, err := s.Count(ctx, storage.Where(storage.Gte("n", 0)), storage.InKeyRanges(long...)); err != nil || n != 10 {
+			t.Fatalf("Count over 901 key ranges = %d, %v", n, err)
+		}
+	}
+	want(2, 7, 2) // the namespace that is missing, and the long statement twice
 	if _, err := s.Count(ctx, storage.Where(storage.Filter{Field: "n", Op: storage.OpStartsWith, Value: 3})); !errors.Is(err, storage.ErrInvalidFilter) {
 		t.Fatalf("Count with an invalid filter: %v", err)
 	}

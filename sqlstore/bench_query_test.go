@@ -22,8 +22,10 @@ import (
 //   - FirstPage and DeepPage: Query(All, Limit(100)) from the start, and
 //     After a cursor at depth 100k (size/2 for the small namespace).
 //
-// Compare the ns/op of the two sizes. Building 1M entries takes a minute or
-// two per dialect:
+// The ones that report allocations report the query cache's misses per
+// operation too (qcache-misses/op, from Store.QueryCacheStats). Compare
+// the ns/op of the two sizes. Building 1M entries takes a minute or two
+// per dialect:
 //
 //	STORAGE_BENCH_LARGE=1 go test -run '^$' -bench BenchmarkQueryScale -benchtime 2000x ./sqlstore
 func BenchmarkQueryScale(b *testing.B) {
@@ -79,6 +81,7 @@ func BenchmarkQueryScale(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			b.Run(name+"/QueryIndexedEq", func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportQueryCache(b, s)()
 				for b.Loop() {
 					res, err := s.Query(ctx, storage.Eq("n", rng.IntN(size)), in)
 					if err != nil || len(res.Entries) != 1 {
@@ -97,6 +100,7 @@ func BenchmarkQueryScale(b *testing.B) {
 			})
 			b.Run(name+"/QueryRangeSortLimit20", func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportQueryCache(b, s)()
 				for b.Loop() {
 					v := rng.IntN(size - 100)
 					res, err := s.Query(ctx, storage.And(storage.Gte("n", v), storage.Lt("n", v+100)), in,
@@ -108,6 +112,7 @@ func BenchmarkQueryScale(b *testing.B) {
 			})
 			b.Run(name+"/CountFilter", func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportQueryCache(b, s)()
 				for b.Loop() {
 					v := rng.IntN(size - 100)
 					n, err := s.Count(ctx, in, storage.Where(storage.And(storage.Gte("n", v), storage.Lt("n", v+100))))
@@ -143,5 +148,16 @@ func BenchmarkQueryScale(b *testing.B) {
 			})
 			_ = s.Close()
 		}
+	}
+}
+
+// reportQueryCache reports, when the returned function runs at the end of
+// a benchmark, the query cache's misses per operation (0: every call's
+// statement came from the cache).
+func reportQueryCache(b *testing.B, s *Store) func() {
+	before := s.QueryCacheStats()
+	return func() {
+		after := s.QueryCacheStats()
+		b.ReportMetric(float64(after.Misses-before.Misses)/float64(b.N), "qcache-misses/op")
 	}
 }

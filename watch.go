@@ -186,7 +186,9 @@ func FromRevision(r int64) Option {
 }
 
 // AtRevision makes Get return the key as it was at revision r (r >= 1),
-// from the change log: ErrNotFound when it did not exist then,
+// from the change log: ErrNotFound when it did not exist then (or its
+// expiry had passed by then, by the time of the change at or before r,
+// whether or not the sweeper had removed it),
 // ErrCompacted when r, or the key's last change before it, is older than
 // the store retains.
 func AtRevision(r int64) Option {

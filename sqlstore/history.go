@@ -3,10 +3,12 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 )
 
@@ -110,6 +112,17 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 					e.Revision = ev.Revision
 				}
 				e.Namespace, e.Key, e.Value = ns, key, ev.Value
+				if !e.ExpiresAt.IsZero() {
+					// Expired by the time of revision r: it was invisible
+					// then, though not yet swept.
+					at, ok, err := x.s.revisionTime(ctx, q, r)
+					if err != nil {
+						return storage.Entry{}, x.s.fail(op, ns, key, err)
+					}
+					if ok && !e.ExpiresAt.After(at) {
+						return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+					}
+				}
 				return e, nil
 			case storage.EventMetadata:
 				if !found {
@@ -165,4 +178,33 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 // (at most limit), newest first, and the log's state, from one snapshot.
 func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit int) ([]storage.Event, logState, error) {
 	return lq.read(ctx, q, lq.inner(0, before, limit, true), "c.revision DESC")
+}
+
+// revisionTime is the time of revision r by the log: that of the last
+// change at or before r (a revision may be unused, migrations/postgres
+// 00010); false when the log holds none.
+func (s *Store) revisionTime(ctx context.Context, q querier, r int64) (time.Time, bool, error) {
+	var at time.Time
+	found := false
+	stmt := "SELECT created_at FROM changes WHERE revision <= ? ORDER BY revision DESC LIMIT 1"
+	if s.Dialect() == dialect.Postgres {
+		stmt = "SELECT created_at FROM changes WHERE revision <= $1 ORDER BY revision DESC LIMIT 1"
+	}
+	err := q.queryRows(ctx, stmt, []any{r}, func(row rowScanner) error {
+		found = true
+		if s.Dialect() == dialect.Postgres {
+			if err := row.Scan(&at); err != nil {
+				return err
+			}
+			at = at.UTC()
+			return nil
+		}
+		var us int64
+		if err := row.Scan(&us); err != nil {
+			return err
+		}
+		at = fromMicros(us)
+		return nil
+	})
+	return at, found, err
 }

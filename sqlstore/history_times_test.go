@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -249,5 +250,41 @@ AND column_name IN ('entry_created_at', 'expires_at')`
 	}
 	if _, err := migrator(down).Up(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGetAtRevisionExpired: Get at a revision after the entry's expiry
+// passed, before the sweeper removed it, is ErrNotFound, as Get was then;
+// at the revisions before, the entry; on every configuration.
+func TestGetAtRevisionExpired(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			clock := storetest.NewClock(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+			s := openTest(t, c.dsn(t), WithClock(clock.Now), WithSweepInterval(-1))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			must(t, s.Set(ctx, "x", 1, storage.WithTTL(time.Minute)))
+			live := head(t, s)
+			clock.Advance(30 * time.Second)
+			must(t, s.Set(ctx, "other", 1))
+			stillLive := head(t, s)
+			clock.Advance(time.Minute)
+			must(t, s.Set(ctx, "other", 2))
+			expired := head(t, s)
+			for r, want := range map[int64]bool{live: true, stillLive: true, expired: false} {
+				e, err := s.Get(ctx, "x", storage.AtRevision(r))
+				switch {
+				case want && (err != nil || string(e.Value) != "1"):
+					t.Errorf("Get at %d (live): %+v, %v", r, e, err)
+				case !want && !errors.Is(err, storage.ErrNotFound):
+					t.Errorf("Get at %d (expired, not swept): %+v, %v; want ErrNotFound", r, e, err)
+				}
+			}
+			// Written again: the new entry from its revision on.
+			must(t, s.Set(ctx, "x", 2))
+			if e, err := s.Get(ctx, "x", storage.AtRevision(head(t, s))); err != nil || string(e.Value) != "2" {
+				t.Errorf("Get at the rewrite: %+v, %v", e, err)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -306,4 +307,42 @@ func explainPlan(t *testing.T, s *Store, pgStmt, q string, args []any) string {
 		t.Fatalf("EXPLAIN: %v\n%s", err, q)
 	}
 	return strings.Join(plan, "\n")
+}
+
+// TestManyKeyRanges runs List, Query and Count with the most key ranges
+// InKeyRanges takes, on each configured dialect: SQLite refused the
+// statement (an OR chain deeper than its limit of 1000).
+func TestManyKeyRanges(t *testing.T) {
+	for _, c := range configs {
+		if c.name == "sqlite-file" || c.name == "postgres" && os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			var rs []storage.KeyRange
+			for i := range 1024 { // storage.maxKeyRanges
+				rs = append(rs, storage.KeyRange{From: fmt.Sprintf("m%04d", i), To: fmt.Sprintf("m%04d~", i)})
+			}
+			for _, k := range []string{"m0000", "m0500x", "m1023", "m1024", "a"} {
+				if err := s.Set(ctx, k, map[string]any{"n": 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := []string{"m0000", "m0500x", "m1023"}
+			l, err := s.List(ctx, storage.InKeyRanges(rs...))
+			if err != nil || !slices.Equal(l.Keys, want) {
+				t.Fatalf("List: %v, %v", l.Keys, err)
+			}
+			q, err := s.Query(ctx, storage.Eq("n", 1), storage.InKeyRanges(rs...), storage.Limit(2))
+			if err != nil || len(q.Entries) != 2 || q.Entries[0].Key != "m0000" {
+				t.Fatalf("Query: %+v, %v", q.Entries, err)
+			}
+			n, err := s.Count(ctx, storage.InKeyRanges(rs...))
+			if err != nil || n != 3 {
+				t.Fatalf("Count = %d, %v", n, err)
+			}
+		})
+	}
 }

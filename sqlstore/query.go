@@ -223,7 +223,24 @@ func keyRangesCond(c *dialect.Compiler, o driver.CallOptions) sq.Sqlizer {
 			return nil // every key
 		}
 	}
-	return or
+	return balancedOr(or)
+}
+
+// maxFlatOr is the most terms balancedOr leaves in one flat OR.
+const maxFlatOr = 64
+
+// balancedOr is or with its terms nested in a balanced tree of ORs when
+// there are more than maxFlatOr: SQLite refuses an expression tree deeper
+// than 1000, and "a OR b OR c …" is a chain as deep as it is long, so
+// InKeyRanges with its documented maximum of ranges failed there ("SQL
+// logic error: Expression tree is too large"). Both planners flatten
+// nested ORs: the plan is the same.
+func balancedOr(or sq.Or) sq.Sqlizer {
+	if len(or) <= maxFlatOr {
+		return or
+	}
+	half := len(or) / 2
+	return sq.Or{balancedOr(or[:half]), balancedOr(or[half:])}
 }
 
 // listStatement writes List's statement (with ? placeholders) over spans
@@ -235,7 +252,7 @@ func listStatement(c *dialect.Compiler, base sq.And, spans []storage.KeyRange, a
 		for _, s := range spans {
 			or = append(or, spanCond(c, s, after))
 		}
-		where := sq.Sqlizer(or)
+		where := balancedOr(or)
 		if len(spans) == 1 {
 			where = spanCond(c, spans[0], after)
 		}

@@ -348,8 +348,10 @@
 //     row of index_fields (a field id small within its namespace, and the
 //     JSON path) and its values rows of one table shared by all
 //     namespaces, index_entries (namespace, field id, type rank, number,
-//     string, key), whose primary key is the one B-tree of them all, in
-//     the order Query sorts. A number holds the empty string as its
+//     string, key, and the entry's expiry), whose primary key is the one
+//     B-tree of them all, in the order Query sorts (the expiry rides in
+//     it: a column of the WITHOUT ROWID table on SQLite, INCLUDE on
+//     PostgreSQL). A number holds the empty string as its
 //     string, a string 0 as its number: every column is NOT NULL (and a
 //     comparison never meets a NULL); PostgreSQL holds the first 256
 //     characters of a string and the full string is rechecked. Triggers
@@ -372,7 +374,11 @@
 //     is dropped when the index holds what it compares (eq, in, number
 //     ranges; string ranges on SQLite; on PostgreSQL strings shorter than
 //     the indexed prefix, and startsWith with a prefix that fits in it),
-//     every other leaf is rechecked, so answers never depend on the index. Query
+//     every other leaf is rechecked, so answers never depend on the index.
+//     A Count whose whole filter the index answers exactly reads
+//     index_entries alone (indexcount.go): the index rows carry the key
+//     and the expiry, which is all it needs, so no matching entry is
+//     looked up. Query
 //     and Count name the namespace id and field id as literals; both are
 //     cached by name and checked in the statement (nsid.go). Declaring a
 //     field fills its rows in the transaction that records it, holding

@@ -36,21 +36,21 @@ import (
 
 // sqliteFill fills index_entries for field id ? of namespace ? from its
 // entries; parameters: field id, column, path, path, path, namespace id.
-const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key)
+const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp)
 SELECT namespace_id, ?1,
        CASE t WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4
               WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END,
        CASE WHEN t IN ('integer', 'real') THEN CAST(json_extract(c, ?3) AS REAL) ELSE 0 END,
        CASE WHEN t = 'text' THEN json_extract(c, ?3) ELSE '' END,
-       key
-FROM (SELECT namespace_id, key, c, json_type(c, ?3) AS t
-      FROM (SELECT namespace_id, key, CASE ?2 WHEN 1 THEN metadata ELSE value END AS c
+       key, expires_at
+FROM (SELECT namespace_id, key, expires_at, c, json_type(c, ?3) AS t
+      FROM (SELECT namespace_id, key, expires_at, CASE ?2 WHEN 1 THEN metadata ELSE value END AS c
             FROM entries WHERE namespace_id = ?4))`
 
 // pgFill fills index_entries for field $2 of namespace $1 from its entries.
 const pgFill = `INSERT INTO index_entries
 SELECT r.* FROM entries e JOIN index_fields f ON f.namespace_id = e.namespace_id
-CROSS JOIN LATERAL index_rows(e.namespace_id, e.key, e.value, e.metadata, f) r
+CROSS JOIN LATERAL index_rows(e.namespace_id, e.key, e.value, e.metadata, e.expires_at, f) r
 WHERE e.namespace_id = $1 AND f.field_id = $2`
 
 // placeholders rewrites the "?" placeholders of stmt for the store's

@@ -193,15 +193,20 @@ func cutSpans(spans []storage.KeyRange, r storage.KeyRange, keep func(storage.Ke
 // 15, item 5: List over InKeyRanges read all of the keys the caller
 // cannot see after its cursor).
 func spanCond(c *dialect.Compiler, s storage.KeyRange, after *string) sq.And {
+	return spanCondOn(c, "key", s, after)
+}
+
+// spanCondOn is spanCond on column col.
+func spanCondOn(c *dialect.Compiler, col string, s storage.KeyRange, after *string) sq.And {
 	var and sq.And
 	switch {
 	case after != nil && *after >= s.From:
-		and = append(and, sq.Expr("key > ?", c.Bind(dialect.StrInput(*after), dialect.XStr)))
+		and = append(and, sq.Expr(col+" > ?", c.Bind(dialect.StrInput(*after), dialect.XStr)))
 	case s.From != "":
-		and = append(and, sq.Expr("key >= ?", c.Bind(dialect.StrInput(s.From), dialect.XStr)))
+		and = append(and, sq.Expr(col+" >= ?", c.Bind(dialect.StrInput(s.From), dialect.XStr)))
 	}
 	if s.To != "" {
-		and = append(and, sq.Expr("key < ?", c.Bind(dialect.StrInput(s.To), dialect.XStr)))
+		and = append(and, sq.Expr(col+" < ?", c.Bind(dialect.StrInput(s.To), dialect.XStr)))
 	}
 	return and
 }
@@ -209,6 +214,11 @@ func spanCond(c *dialect.Compiler, s storage.KeyRange, after *string) sq.And {
 // keyRangesCond is the condition of InKeyRanges for Query and Count; nil
 // when it was not given.
 func keyRangesCond(c *dialect.Compiler, o driver.CallOptions) sq.Sqlizer {
+	return keyRangesOn(c, "key", o)
+}
+
+// keyRangesOn is keyRangesCond on column col.
+func keyRangesOn(c *dialect.Compiler, col string, o driver.CallOptions) sq.Sqlizer {
 	if o.Set&driver.KindKeyRanges == 0 {
 		return nil
 	}
@@ -217,7 +227,7 @@ func keyRangesCond(c *dialect.Compiler, o driver.CallOptions) sq.Sqlizer {
 	}
 	or := sq.Or{}
 	for _, s := range o.KeyRanges {
-		if and := spanCond(c, s, nil); len(and) > 0 {
+		if and := spanCondOn(c, col, s, nil); len(and) > 0 {
 			or = append(or, and)
 		} else {
 			return nil // every key
@@ -315,12 +325,19 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 }
 
 // countStatement writes Count's statement on the namespace nsi, as of now
-// (expired entries excluded), through the query cache.
+// (expired entries excluded), through the query cache: from
+// index_entries alone when a declared index answers the whole filter
+// (indexDrive.countStatement), else from entries, driven by a declared
+// index where one helps.
 func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (string, []any, error) {
 	k := x.newStmtKey('C', o.Filter, o, nsi, now)
 	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
-		b := sq.Select("count(*)").From("entries")
 		d, ok := chooseIndex(c, o.Filter, nil, nsi)
+		if ok && d.indexOnly(c, o.Filter) {
+			q, args, err := d.countStatement(c, nsi.id, k.nsInput(), now, o)
+			return q, args, nil, err
+		}
+		b := sq.Select("count(*)").From("entries")
 		if ok {
 			b = d.join(c, b, nsi.id)
 		}

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 var expiryTests = []test{
 	{"Reported", testExpiryReported},
 	{"InstantEveryRead", testExpiryInstantEveryRead},
+	{"IndexedReads", testExpiryIndexedReads},
 	{"Writes", testExpiryWrites},
 	{"OverwriteClears", testExpiryOverwriteClears},
 	{"KeepTTL", testExpiryKeepTTL},
@@ -209,6 +212,88 @@ func testExpiryInstantEveryRead(t *testing.T, s *suite) {
 	wantSize(t, st, 0)
 	if _, ok := findNamespace(t, st, "exp"); !ok {
 		t.Errorf("the namespace of expired entries is gone")
+	}
+}
+
+// testExpiryIndexedReads checks Count and Query through a declared index
+// (which a store may answer from the index alone) at each instant of
+// expiry, after every kind of write that sets, keeps or clears an expiry
+// without changing the indexed value.
+func testExpiryIndexedReads(t *testing.T, s *suite) {
+	st, c := s.openClock(t, Config{})
+	ctx := t.Context()
+	t0 := c.Now()
+	o := ns("ixexp")
+	noErr(t, st.CreateNamespace(ctx, "ixexp", storage.WithIndexes("n")), "CreateNamespace WithIndexes")
+	at := func(d time.Duration) storage.Option { return storage.ExpiresAt(t0.Add(d)) }
+	mustSet(t, st, "a", raw(`{"n":1}`), o, at(10*time.Second))
+	mustSet(t, st, "b", raw(`{"n":2}`), o)
+	mustSet(t, st, "c", raw(`{"n":3}`), o, at(20*time.Second))
+	mustSet(t, st, "d", raw(`{"n":4}`), o, at(10*time.Second))
+	mustSet(t, st, "d", raw(`{"n":4}`), o) // the same value, the expiry cleared
+	mustSet(t, st, "e", raw(`{"n":5}`), o)
+	mustSet(t, st, "e", raw(`{"n":5}`), o, at(10*time.Second)) // the same value, an expiry added
+	mustSet(t, st, "f", raw(`{"n":6}`), o, at(10*time.Second))
+	noErr(t, st.SetMetadata(ctx, "f", map[string]any{"m": 1}, o), "SetMetadata") // keeps the expiry
+	mustSet(t, st, "g", raw(`{"n":7}`), o, at(30*time.Second))
+	mustSet(t, st, "g", raw(`{"n":8}`), o, storage.KeepTTL()) // a new value, the expiry kept
+	mustSet(t, st, "h", raw(`{"n":9}`), o, at(time.Hour))
+	mustSet(t, st, "h", raw(`{"n":9}`), o, at(20*time.Second)) // the same value, an earlier expiry
+	res, err := st.SetMany(ctx, []storage.Item{
+		{Key: "i", Value: raw(`{"n":10}`), ExpiresAt: t0.Add(10 * time.Second)},
+		{Key: "j", Value: raw(`{"n":11}`)},
+	}, o)
+	batchCallErr(t, err, "SetMany")
+	noErr(t, res.Err(), "SetMany")
+	n := map[string]int{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6, "g": 8, "h": 9, "i": 10, "j": 11}
+	until := map[string]time.Duration{"a": 10 * time.Second, "c": 20 * time.Second, "e": 10 * time.Second,
+		"f": 10 * time.Second, "g": 30 * time.Second, "h": 20 * time.Second, "i": 10 * time.Second}
+
+	for _, d := range []time.Duration{0, 10*time.Second - time.Microsecond, 10 * time.Second, 20 * time.Second,
+		30*time.Second - time.Microsecond, 30 * time.Second, time.Hour} {
+		c.Set(t0.Add(d))
+		what := "at t0+" + d.String()
+		var live []string
+		for _, k := range slices.Sorted(maps.Keys(n)) {
+			if u, ok := until[k]; !ok || d < u {
+				live = append(live, k)
+			}
+		}
+		count := func(f storage.Filter, want int, name string) {
+			t.Helper()
+			got, err := st.Count(ctx, o, storage.Where(f))
+			noErr(t, err, what+": Count "+name)
+			if got != int64(want) {
+				t.Errorf("%s: Count(%s) = %d, want %d", what, name, got, want)
+			}
+		}
+		count(storage.Gte("n", 1), len(live), "n >= 1")
+		inRange := 0
+		for _, k := range live {
+			if n[k] >= 3 && n[k] < 9 {
+				inRange++
+			}
+		}
+		count(storage.And(storage.Gte("n", 3), storage.Lt("n", 9)), inRange, "3 <= n < 9")
+		for k, v := range n {
+			want := 0
+			if slices.Contains(live, k) {
+				want = 1
+			}
+			count(storage.Eq("n", v), want, fmt.Sprintf("n = %d", v))
+		}
+		count(storage.In("n", 1, 4, 5, 8), len(slices.DeleteFunc(slices.Clone(live), func(k string) bool {
+			return !slices.Contains([]int{1, 4, 5, 8}, n[k])
+		})), "n in 1 4 5 8")
+		q, err := st.Query(ctx, storage.Gte("n", 1), o, storage.SortBy(storage.Asc("n")))
+		noErr(t, err, what+": Query")
+		var got []string
+		for _, e := range q.Entries {
+			got = append(got, e.Key)
+		}
+		if !slices.Equal(got, live) { // n ascends with the key
+			t.Errorf("%s: Query sorted by n = %q, want %q", what, got, live)
+		}
 	}
 }
 

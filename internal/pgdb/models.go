@@ -54,6 +54,7 @@ type IndexEntry struct {
 	IxNum   float64
 	IxStr   string
 	IxKey   string
+	IxExp   *time.Time
 }
 
 type IndexField struct {

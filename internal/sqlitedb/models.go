@@ -50,6 +50,7 @@ type IndexEntry struct {
 	IxNum   float64
 	IxStr   string
 	IxKey   string
+	IxExp   *int64
 }
 
 type IndexField struct {

@@ -1,0 +1,40 @@
+package sqlstore
+
+import (
+	"strconv"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
+)
+
+// indexOnly reports whether a Count driven by d can read index_entries
+// alone: the index answers the whole filter exactly (no residual to
+// apply to the entries' JSON). index_entries carries each entry's key and
+// expiry (ix_exp, migration 00014), which is all else Count needs.
+func (d indexDrive) indexOnly(c *dialect.Compiler, e driver.Expr) bool {
+	return d.residual(c, e, true).Kind == driver.ExprAll
+}
+
+// countStatement writes the Count of the entries of namespace nsID (named
+// ns) that d's conditions select, live at now and in o's key ranges, from
+// index_entries alone (see indexOnly). As in join, the field id is checked
+// against index_fields, and the namespace id against its name, so that
+// stale cached ids select no rows.
+func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, ns dialect.Input, now time.Time, o driver.CallOptions) (string, []any, error) {
+	a := dialect.IndexAlias + "."
+	id, fid := strconv.FormatInt(nsID, 10), strconv.FormatInt(d.fid, 10)
+	b := sq.Select("count(*)").From(indexTable).
+		Where(sq.Expr(a+"ix_ns = "+id+" AND "+a+"ix_field = "+fid+
+			" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+id+" AND field = ?)"+
+			" AND "+id+" = (SELECT id FROM namespaces WHERE name = ?)", d.field.Text, c.Bind(ns, dialect.XStr))).
+		Where(sq.Expr("("+a+"ix_exp IS NULL OR "+a+"ix_exp > ?)", c.Bind(dialect.TimeInput(now), dialect.XTime)))
+	if d.conds != nil {
+		b = b.Where(d.conds)
+	}
+	if r := keyRangesOn(c, a+"ix_key", o); r != nil {
+		b = b.Where(r)
+	}
+	return b.PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+}

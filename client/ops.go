@@ -159,9 +159,11 @@ func wireExpiry(e driver.Expiry) routes.ExpiryOptions {
 		if e.TTL < 0 {
 			ms = int64(e.TTL / time.Millisecond) // refused by the server as it is
 		}
-		w.TTLMs = &ms
+		w.TTLMs = json.RawMessage(strconv.FormatInt(ms, 10))
 	case !e.At.IsZero():
-		w.ExpiresAt = ptr(e.At)
+		// Formatted, not marshalled: a year past 9999, which MarshalJSON
+		// refuses, reaches the server and is refused there (invalid_option).
+		w.ExpiresAt, _ = json.Marshal(e.At.Format(time.RFC3339Nano))
 	case e.Keep:
 		w.KeepTTL = ptr(true)
 	}

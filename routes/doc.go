@@ -54,7 +54,7 @@
 //	ttl            integer seconds > 0    WithTTL (set, setMany); a JSON number or a decimal string
 //	ttlInSeconds   integer seconds > 0    Dapr's spelling of ttl
 //	ttlMs          integer ms > 0         WithTTL in milliseconds (the Go client's form for a TTL
-//	                                      that is not whole seconds)
+//	                                      that is not whole seconds); a number or a decimal string
 //	expiresAt      RFC 3339 time          ExpiresAt: after the store's time, at most MaxTTL later
 //	keepTTL        bool                   KeepTTL: an overwrite keeps the stored expiry
 //	fromRevision   integer >= 0           FromRevision (watch, history)
@@ -64,7 +64,9 @@
 // At most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL may be
 // given; a zero, negative, fractional ("1.5"), non-numeric or too large
 // (over storage.MaxTTL) TTL, or an expiresAt not after the store's time, is
-// invalid_option and nothing is written. Each setMany entry takes the same
+// invalid_option and nothing is written, whichever spelling carries it (an
+// expiresAt that is not an RFC 3339 string too); a null member is the same
+// as an absent one. Each setMany entry takes the same
 // members for its own expiry; an entry without any takes the options'.
 // Expiry times are decided by the store's clock, never the caller's.
 //

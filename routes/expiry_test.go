@@ -93,3 +93,40 @@ func wantBatchCode(t *testing.T, v map[string]any, key, code, what string) {
 		t.Errorf("%s: %v, want %s for %q", what, v, code, key)
 	}
 }
+
+// TestWireExpiryBadValues: every spelling of an expiry (ttl, ttlInSeconds,
+// ttlMs, expiresAt) refuses the same bad values with the same code,
+// invalid_option, in set's options, setMany's options and a setMany entry,
+// and writes nothing; null is the same as an absent member.
+func TestWireExpiryBadValues(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	m, _ := newMux(t, sqlstore.WithClock(storetest.NewClock(t0).Now), sqlstore.WithSweepInterval(-1))
+	bad := []string{`0`, `-1`, `1.5`, `1e30`, `-1e30`, `1e3`, `99999999999999999999`, `"x"`, `"1.5"`, `""`, `true`, `false`, `{}`, `[]`, `[1]`}
+	for _, name := range []string{"ttl", "ttlInSeconds", "ttlMs", "expiresAt"} {
+		vals := bad
+		if name == "expiresAt" {
+			vals = append(vals, `"tomorrow"`, `"`+t0.Add(-time.Second).Format(time.RFC3339)+`"`, `"9999-01-01T00:00:00Z"`)
+		}
+		for _, val := range vals {
+			member := `"` + name + `":` + val
+			wantCode(t, call(t, m, "storage://set", `{"key":"bad","value":1,"options":{`+member+`}}`), "invalid_option", "set "+member)
+			wantBatchCode(t, call(t, m, "storage://setMany", `{"entries":[{"key":"bad","value":1}],"options":{`+member+`}}`), "bad", "invalid_option", "setMany options "+member)
+			wantBatchCode(t, call(t, m, "storage://setMany", `{"entries":[{"key":"bad","value":1,`+member+`}]}`), "bad", "invalid_option", "setMany entry "+member)
+		}
+		// null is absent: the write succeeds and has no expiry.
+		member := `"` + name + `":null`
+		wantOK(t, call(t, m, "storage://set", `{"key":"n","value":1,"options":{`+member+`}}`), "set "+member)
+		if v := call(t, m, "storage://get", `{"key":"n"}`); v["expiresAt"] != nil {
+			t.Errorf("set %s: expiresAt %v, want none", member, v["expiresAt"])
+		}
+		wantOK(t, call(t, m, "storage://setMany", `{"entries":[{"key":"n","value":2,`+member+`}],"options":{`+member+`}}`), "setMany "+member)
+	}
+	// ttlMs takes what ttl takes: a decimal string too.
+	wantOK(t, call(t, m, "storage://set", `{"key":"s","value":1,"options":{"ttlMs":"2500"}}`), `set ttlMs "2500"`)
+	if v := call(t, m, "storage://get", `{"key":"s"}`); v["expiresAt"] != t0.Add(2500*time.Millisecond).Format(time.RFC3339Nano) {
+		t.Errorf(`ttlMs "2500": expiresAt %v`, v["expiresAt"])
+	}
+	if v := call(t, m, "storage://has", `{"key":"bad"}`); v["exists"] != false {
+		t.Errorf("bad input wrote: %v", v)
+	}
+}

@@ -299,33 +299,30 @@ func (x *ExpiryOptions) expiry(where string) (driver.Expiry, error) {
 	for _, m := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"ttl", x.TTL}, {"ttlInSeconds", x.TTLInSeconds}} {
+		unit time.Duration
+	}{{"ttl", x.TTL, time.Second}, {"ttlInSeconds", x.TTLInSeconds, time.Second}, {"ttlMs", x.TTLMs, time.Millisecond}} {
 		if isNull(m.raw) {
 			continue
 		}
 		n++
-		secs, err := wholeNumber(m.raw)
+		units := "seconds"
+		if m.unit == time.Millisecond {
+			units = "milliseconds"
+		}
+		max := int64(storage.MaxTTL / m.unit)
+		v, err := wholeNumber(m.raw)
 		if err != nil {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of seconds", where, m.name, m.raw)
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of %s", where, m.name, m.raw, units)
 		}
-		if secs <= 0 || secs > int64(storage.MaxTTL/time.Second) {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %d seconds: want 1 to %d", where, m.name, secs, int64(storage.MaxTTL/time.Second))
+		if v <= 0 || v > max {
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %d %s: want 1 to %d", where, m.name, v, units, max)
 		}
-		e.TTL = time.Duration(secs) * time.Second
+		e.TTL = time.Duration(v) * m.unit
 	}
-	if x.TTLMs != nil {
+	if !isNull(x.ExpiresAt) {
 		n++
-		ms := *x.TTLMs
-		if ms <= 0 || ms > int64(storage.MaxTTL/time.Millisecond) {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.ttlMs: %d milliseconds: want 1 to %d", where, ms, int64(storage.MaxTTL/time.Millisecond))
-		}
-		e.TTL = time.Duration(ms) * time.Millisecond
-	}
-	if x.ExpiresAt != nil {
-		n++
-		e.At = *x.ExpiresAt
-		if e.At.IsZero() {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: zero time", where)
+		if err := e.At.UnmarshalJSON(x.ExpiresAt); err != nil || e.At.IsZero() {
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: %s is not an RFC 3339 time", where, x.ExpiresAt)
 		}
 	}
 	if x.KeepTTL != nil && *x.KeepTTL {

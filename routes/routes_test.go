@@ -425,11 +425,10 @@ func TestDecodeMessages(t *testing.T) {
 		{"storage://list", `{"options":{"limit":9223372036854775808}}`, `member "options.limit": number 9223372036854775808 is not a whole number`},
 		{"storage://query", `{"options":{"offset":"3"}}`, `member "options.offset": string is not a whole number`},
 		{"storage://set", `{"key":1,"value":1}`, `member "key": number is not a string`},
-		{"storage://set", `{"key":"x","value":1,"options":{"ttlMs":1e30}}`, `member "options.ttlMs": number 1e30 is not a whole number`},
-		{"storage://setMany", `{"entries":[{"key":"x","value":1,"ttlMs":1.5}]}`, `member "entries.ttlMs": number 1.5 is not a whole number`},
+		{"storage://setMany", `{"entries":[{"key":"x","value":1,"ifRevision":1.5}]}`, `member "entries.ifRevision": number 1.5 is not a whole number`},
 		{"storage://set", `{"key":"x","value":1,"options":{"overwrite":"yes"}}`, `member "options.overwrite": string is not true or false`},
 		{"storage://getMany", `{"keys":{"a":1}}`, `member "keys": object is not an array`},
-		{"storage://set", `{"key":"x","value":1,"options":{"expiresAt":"tomorrow"}}`, `"tomorrow" is not an RFC 3339 time`},
+		{"storage://set", `{"key":"x","value":1,"options":{"keepTTL":"yes"}}`, `member "options.keepTTL": string is not true or false`},
 		{"storage://set", `{"key":"x","value":1,"options":{"shelfLife":5}}`, `unknown member "shelfLife"`},
 	} {
 		v := call(t, m, c.route, c.body)

@@ -55,11 +55,14 @@ type ExpiryOptions struct {
 	TTL          json.RawMessage `json:"ttl,omitempty"`
 	TTLInSeconds json.RawMessage `json:"ttlInSeconds,omitempty"`
 	// TTLMs is the time to live in milliseconds (what the Go client sends
-	// for a TTL that is not whole seconds).
-	TTLMs *int64 `json:"ttlMs,omitempty"`
-	// ExpiresAt is an absolute expiry time (RFC 3339); it must be after the
-	// store's time.
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// for a TTL that is not whole seconds), written as TTL is.
+	TTLMs json.RawMessage `json:"ttlMs,omitempty"`
+	// ExpiresAt is an absolute expiry time, an RFC 3339 string; it must be
+	// after the store's time.
+	//
+	// Each member is kept raw so that every bad value of every spelling is
+	// refused alike (invalid_option); a null member is an absent one.
+	ExpiresAt json.RawMessage `json:"expiresAt,omitempty"`
 	// KeepTTL keeps the stored expiry on an overwrite.
 	KeepTTL *bool `json:"keepTTL,omitempty"`
 }

@@ -221,7 +221,7 @@ func TestListKeyRangesBounded(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q, args, _, err := s.listQuery(o)
+				q, args, err := s.listQuery(o)
 				if err != nil {
 					t.Fatal(err)
 				}

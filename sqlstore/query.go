@@ -19,9 +19,9 @@ import (
 	"github.com/mycelia-kernel/storage/driver"
 )
 
-// nsCond restricts a statement to the entries of one namespace. A missing
-// namespace selects no rows.
-func nsCond(ns string) sq.Sqlizer {
+// nsCond restricts a statement to the entries of the namespace named ns
+// (a bound parameter). A missing namespace selects no rows.
+func nsCond(ns any) sq.Sqlizer {
 	return sq.Expr("namespace_id = (SELECT id FROM namespaces WHERE name = ?)", ns)
 }
 
@@ -87,7 +87,7 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	}
 	ns := o.Namespace.Name
 	res := storage.ListResult{Keys: []string{}}
-	q, args, hash, err := x.listQuery(o)
+	q, args, err := x.listQuery(o)
 	if err != nil {
 		return storage.ListResult{}, x.s.fail(op, ns, "", err)
 	}
@@ -109,58 +109,105 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	if o.Limit >= 0 && len(keys) > o.Limit {
 		keys = keys[:o.Limit]
 		if len(keys) > 0 {
-			res.Cursor = encodeCursor(cursor{Op: op, Hash: hash, Key: keys[len(keys)-1]})
+			res.Cursor = encodeCursor(cursor{Op: op, Hash: listHash(o), Key: keys[len(keys)-1]})
 		}
 	}
 	res.Keys = keys
 	return res, nil
 }
 
-// listQuery writes List's statement for o and the fingerprint of its
-// cursors; q is "" when no key can match. It is the only place that does,
-// so EXPLAIN tests see exactly what List runs.
-func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, hash string, err error) {
-	const op = "list"
-	ns := o.Namespace.Name
+// listHash is the fingerprint of List's cursors: the namespace and the
+// pattern.
+func listHash(o driver.CallOptions) string {
+	return fingerprint("list", o.Namespace.Name, o.Pattern, o.Set&driver.KindPattern != 0)
+}
+
+// listQuery writes List's statement for o; q is "" when no key can match.
+// It is the only place that does, so EXPLAIN tests see exactly what List
+// runs. The statement comes from the query cache when it holds one for
+// the call's form: the pattern's kind, the spans left (each with which
+// bounds it has, and whether the cursor bounds it), limit and offset.
+func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, err error) {
 	c := x.compiler()
-	hash = fingerprint(op, ns, o.Pattern, o.Set&driver.KindPattern != 0)
 	var after *string
 	if o.Cursor != "" {
-		cur, err := decodeCursor(o.Cursor, op, hash)
+		cur, err := decodeCursor(o.Cursor, "list", listHash(o))
 		if err != nil {
-			return "", nil, "", err
+			return "", nil, err
 		}
 		after = &cur.Key
 	}
-	base := sq.And{nsCond(ns), liveCond(c, x.s.now())}
 	spans := []storage.KeyRange{{}}
 	if o.Set&driver.KindKeyRanges != 0 {
 		spans = o.KeyRanges
 	}
+	// The pattern: the key equal to a literal, or in the range of its
+	// prefix and (unless it is a prefix and one "*") matching it.
+	var literal *string
+	var match sq.Sqlizer
 	if o.Set&driver.KindPattern != 0 {
 		p := c.CompilePattern(o.Pattern)
 		if p.Literal {
-			base = append(base, sq.Expr("key = ?", p.Prefix))
+			literal = &p.Prefix
 			spans = cutSpans(spans, storage.KeyRange{From: p.Prefix}, func(r storage.KeyRange) bool { return r.Contains(p.Prefix) })
 		} else {
 			spans = cutSpans(spans, storage.PrefixRange(p.Prefix), nil)
-			if p.Match != nil {
-				base = append(base, p.Match)
-			}
+			match = p.Match
 		}
 	}
 	if after != nil {
-		spans = slices.DeleteFunc(spans, func(r storage.KeyRange) bool { return r.To != "" && r.To <= *after })
+		// A copy: spans may still be o.KeyRanges, the caller's.
+		spans = slices.DeleteFunc(slices.Clone(spans), func(r storage.KeyRange) bool { return r.To != "" && r.To <= *after })
 	}
 	if len(spans) == 0 {
-		return "", nil, hash, nil
+		return "", nil, nil
 	}
-	q, args, err = listStatement(c, base, spans, after, o)
-	if err != nil {
-		return "", nil, "", err
+	// The pattern's match is "key GLOB ?" or "key LIKE ? …": its text
+	// depends on the dialect only, its parameter is bound.
+	var matchSQL, matchArg string
+	if match != nil {
+		var margs []any
+		if matchSQL, margs, err = match.ToSql(); err != nil {
+			return "", nil, err
+		}
+		matchArg = margs[0].(string)
 	}
-	q, err = c.PlaceholderFormat().ReplacePlaceholders(q)
-	return q, args, hash, err
+	k := &stmtKey{b: make([]byte, 0, 64), in: make([]dialect.Input, 0, 4+2*len(spans))}
+	k.b = append(k.b, 'L')
+	k.b = append(k.b, matchSQL...)
+	k.b = append(k.b, '0'+b2i(literal != nil), '0'+b2i(after != nil))
+	k.in = append(k.in, dialect.StrInput(o.Namespace.Name), dialect.TimeInput(x.s.now()), dialect.StrInput(matchArg))
+	if literal != nil {
+		k.in = append(k.in, dialect.StrInput(*literal))
+	}
+	if after != nil {
+		k.in = append(k.in, dialect.StrInput(*after))
+	}
+	k.b = strconv.AppendInt(k.b, int64(len(spans)), 10)
+	for _, r := range spans {
+		k.b = append(k.b, '0'+b2i(r.From == ""), '0'+b2i(r.To == ""), '0'+b2i(after != nil && *after >= r.From))
+		k.in = append(k.in, dialect.StrInput(r.From), dialect.StrInput(r.To))
+	}
+	k.b = append(k.b, 'L')
+	k.b = strconv.AppendInt(k.b, int64(o.Limit), 10)
+	k.b = append(k.b, 'O')
+	k.b = strconv.AppendInt(k.b, int64(o.Offset), 10)
+	q, args, _, err = x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
+		base := sq.And{nsCond(c.Bind(k.in[0], dialect.XStr)), liveCond(c, k.in[1].S.Time)}
+		if literal != nil {
+			base = append(base, sq.Expr("key = ?", c.Bind(dialect.StrInput(*literal), dialect.XStr)))
+		}
+		if match != nil {
+			base = append(base, sq.Expr(matchSQL, c.Bind(k.in[2], dialect.XStr)))
+		}
+		q, args, err := listStatement(c, base, spans, after, o)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		q, err = c.PlaceholderFormat().ReplacePlaceholders(q)
+		return q, args, nil, err
+	})
+	return q, args, err
 }
 
 // cutSpans intersects each span with r, dropping the empty ones and, when

@@ -36,6 +36,7 @@ func builderStore(t *testing.T, name dialect.Name, n int) *Store {
 		t.Fatal(err)
 	}
 	s := &Store{eng: dialectEngine{d: d}, qcache: newQueryCache(n)}
+	s.cfg.now = func() time.Time { return time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC) }
 	s.ops = ops{s: s, sc: storeScope{s}}
 	return s
 }
@@ -628,5 +629,80 @@ func BenchmarkQueryStatement(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// TestQueryCacheListStatements checks List's statements through the
+// query cache against the ones written without it, for thousands of
+// random calls on both dialects: patterns (literal, prefix, with
+// wildcards and escapes), key ranges, cursors, limits and offsets; each
+// call cold, then with other values of the same form.
+func TestQueryCacheListStatements(t *testing.T) {
+	cases := 3000
+	if testing.Short() || raceEnabled {
+		cases = 500
+	}
+	parts := []string{"", "a", "k", "k0", "k1", "user:", "é", "\U0010FFFF", "%", "_", "\\*", "\\?", "[", "x y"}
+	wild := []string{"", "*", "?", "*x", "?*", "a*b"}
+	for _, name := range []dialect.Name{dialect.SQLite, dialect.Postgres} {
+		t.Run(string(name), func(t *testing.T) {
+			seed := uint64(time.Now().UnixNano())
+			t.Logf("seed %d", seed)
+			r := rand.New(rand.NewPCG(seed, 11))
+			pick := func(l []string) string { return l[r.IntN(len(l))] }
+			cached, plain := builderStore(t, name, 128), builderStore(t, name, 0)
+			var hits int
+			for c := range cases {
+				form := r.IntN(1 << 10)
+				for v := range 3 {
+					opts := []storage.Option{storage.InNamespace(pick([]string{"default", "n1"}))}
+					if form&1 != 0 {
+						p := pick(parts) + pick(parts)
+						if form&2 != 0 {
+							p += pick(wild)
+						}
+						opts = append(opts, storage.Pattern(p))
+					}
+					if form&4 != 0 {
+						opts = append(opts, storage.Limit(r.IntN(20)))
+					}
+					if form&8 != 0 {
+						opts = append(opts, storage.Offset(r.IntN(3)))
+					}
+					if form&16 != 0 {
+						var rs []storage.KeyRange
+						for range (form >> 5) % 4 {
+							from := pick(parts) + pick(parts)
+							rg := storage.KeyRange{From: from}
+							if r.IntN(3) != 0 {
+								rg.To = from + pick([]string{"~", "z", "\U0010FFFF"})
+							}
+							rs = append(rs, rg)
+						}
+						opts = append(opts, storage.InKeyRanges(rs...))
+					}
+					o, err := driver.ResolveOptions("list", driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
+					if err != nil {
+						continue // an invalid pattern or range
+					}
+					if form&128 != 0 {
+						o.Cursor = encodeCursor(cursor{Op: "list", Hash: listHash(o), Key: pick(parts) + pick(parts)})
+					}
+					what := fmt.Sprintf("case %d.%d: %+v", c, v, o)
+					before := cached.QueryCacheStats()
+					sameStatement(t, what, func(s *Store) (string, []any, []sortCol, error) {
+						q, args, err := s.listQuery(o)
+						return q, args, nil, err
+					}, cached, plain)
+					if after := cached.QueryCacheStats(); v > 0 && after.Hits > before.Hits+1 {
+						hits++ // served from the cache on its first call here
+					}
+				}
+			}
+			t.Logf("%d cases: %+v; %d calls with other values served from the cache", cases, cached.QueryCacheStats(), hits)
+			if hits < cases/10 {
+				t.Errorf("only %d calls with other values served from the cache", hits)
+			}
+		})
 	}
 }

@@ -392,9 +392,11 @@
 //     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields
 //     to the namespace's (a union) and builds their indexes, so export,
 //     import and copy keep them.
-//   - The compiled-query cache (querycache.go): Query and Count build the
-//     SQL of a call's shape once and keep it; a later call of that shape
-//     only extracts its values and binds them. The key is written in one
+//   - The compiled-query cache (querycache.go): Query, Count and List
+//     build the SQL of a call's shape once and keep it; a later call of
+//     that shape only extracts its values and binds them (List's shape:
+//     the pattern's kind, the key spans left with which bounds they have,
+//     limit and offset). The key is written in one
 //     walk of the call: the kind of statement, the namespace's id and
 //     declared fields with their ids, the filter's shape
 //     (dialect.Compiler.Shape: operators, paths, scalar kinds, list

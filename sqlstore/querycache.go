@@ -17,8 +17,9 @@ import (
 
 // The compiled-query cache.
 //
-// Query and Count build their SQL once per shape of call and keep it: a
-// later call of the same shape only extracts its values and binds them.
+// Query, Count and List build their SQL once per shape of call and keep
+// it: a later call of the same shape only extracts its values and binds
+// them (List writes its key itself: listQuery).
 // The shape (a stmtKey) is written in one walk of the call: the
 // statement's kind; the namespace's id and declared fields (their ids
 // appear in the SQL); the filter's shape as dialect.Compiler.Shape writes

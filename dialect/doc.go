@@ -24,6 +24,13 @@
 //	where, err := c.Where(e)
 //	sql, args, err := where.ToSql() // key >= ? AND key < ?, [user: user;]
 //
+// A statement cache keys a filter by Compiler.Shape (its structure and each
+// decision the compiler takes on a value) and builds the statement once
+// with Compiler.Planner, whose parameters are Params naming the Input they
+// come from; MakePlan turns them into a plan that BindPlan fills with a
+// later call's values (package sqlstore's query cache does this; see
+// plan.go).
+//
 // User text reaches SQL only as bound parameters; field paths are written as
 // quoted literals after driver.ParseField has admitted only safe
 // characters.

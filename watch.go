@@ -190,7 +190,11 @@ func FromRevision(r int64) Option {
 // expiry had passed by then, by the time of the change at or before r,
 // whether or not the sweeper had removed it),
 // ErrCompacted when r, or the key's last change before it, is older than
-// the store retains.
+// the store retains. The entry's Revision is that of its last change at or
+// before r, and its CreateRevision that of the change that started the
+// key's life then (its creation, a re-creation after a delete or an
+// expiry, an import); 0 when that change is no longer retained and the
+// live entry is of a later life (unknown).
 func AtRevision(r int64) Option {
 	return driver.NewOption(driver.KindRevision, func(c *driver.CallOptions) error {
 		if r < 1 {

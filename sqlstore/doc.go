@@ -314,8 +314,15 @@
 //     when a delete, expiry, clear or namespace delete came after; when the
 //     key's last change before r was compacted, the entry itself answers if
 //     it has not changed since r, else ErrCompacted. CreatedAt and
-//     ExpiresAt are not kept in the log (zero); UpdatedAt is the time of
-//     the change.
+//     ExpiresAt are the entry's then (changes.entry_created_at and
+//     expires_at, migration 00012; zero on changes logged before it);
+//     UpdatedAt is the time of the change. CreateRevision is derived at
+//     read time, by one lookup on the per-key index changes_key: the
+//     latest put of the key at or before the change with no previous
+//     revision (a put starting a life: a create, a re-create, a write over
+//     an expired entry not yet swept, an import). When compaction removed
+//     it, the live entry's create_revision answers if its life began at or
+//     before r (the same life); else CreateRevision is 0 (unknown).
 //
 // # Queries
 //

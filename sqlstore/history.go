@@ -112,6 +112,9 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 					e.Revision = ev.Revision
 				}
 				e.Namespace, e.Key, e.Value = ns, key, ev.Value
+				if e.CreateRevision, err = x.createRevisionAt(ctx, q, ns, key, e.Revision); err != nil {
+					return storage.Entry{}, x.s.fail(op, ns, key, err)
+				}
 				if !e.ExpiresAt.IsZero() {
 					// Expired by the time of revision r: it was invisible
 					// then, though not yet swept.
@@ -146,6 +149,42 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 		// before r.
 		return x.beforeLog(ctx, q, lq, ns, key, r, st)
 	}
+}
+
+// createRevisionAt is the revision of the creation of the key's life
+// that holds its change at revision rev: the latest put of the key at or
+// before rev that started a life (prev_revision NULL: the put of a key that
+// did not exist, a write over an entry whose expiry had passed, an
+// import), read back along the log's per-key index (changes_key). When
+// compaction removed it, the live entry's CreateRevision if its life began
+// at or before rev (then it is the same life: a later creation would have
+// replaced it); else 0, unknown.
+func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, rev int64) (int64, error) {
+	var created int64
+	err := q.queryRows(ctx, createRevisionSQL(x.s.Dialect()), []any{ns, key, rev}, func(row rowScanner) error { return row.Scan(&created) })
+	if err != nil || created > 0 {
+		return created, err
+	}
+	// Compacted away (or made before the store had a log).
+	cur, err := q.getEntry(ctx, ns, key, x.s.now())
+	switch {
+	case err == nil && cur.CreateRevision <= rev:
+		return cur.CreateRevision, nil
+	case err == nil || errors.Is(err, errNoRow):
+		return 0, nil
+	}
+	return 0, err
+}
+
+// createRevisionSQL is createRevisionAt's lookup: arguments namespace,
+// key, revision.
+func createRevisionSQL(d dialect.Name) string {
+	if d == dialect.Postgres {
+		return "SELECT revision FROM changes WHERE namespace = $1 AND key = $2 AND revision <= $3 " +
+			"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
+	}
+	return "SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision <= ? " +
+		"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
 }
 
 // beforeLog answers getAt when the key's state at r predates the log: the

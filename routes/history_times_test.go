@@ -2,6 +2,7 @@ package routes_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -42,5 +43,40 @@ func TestHistoryTimesOnTheWire(t *testing.T) {
 	ev := routes.StorageEvent(routes.Event{Type: "put", Revision: 1, CreatedAt: &t0})
 	if !ev.CreatedAt.Equal(t0) || !ev.ExpiresAt.IsZero() {
 		t.Errorf("StorageEvent: %+v", ev)
+	}
+}
+
+// TestGetAtRevisionCreateRevisionOnTheWire: get with atRevision answers
+// the createRevision and revision the entry had at that revision (a
+// re-created key's earlier life reports its own creation).
+func TestGetAtRevisionCreateRevisionOnTheWire(t *testing.T) {
+	m, s := newMux(t, sqlstore.WithSweepInterval(-1))
+	ctx := context.Background()
+	var w1, w2, w3 storage.WriteResult
+	for _, step := range []struct {
+		v any
+		w *storage.WriteResult
+	}{{1, &w1}, {2, &w2}, {nil, nil}, {3, &w3}} {
+		var err error
+		if step.w == nil {
+			err = s.Delete(ctx, "k")
+		} else {
+			err = s.Set(ctx, "k", step.v, storage.Written(step.w))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Set(ctx, "k", 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at, rev, create int64
+	}{{w1.Revision, w1.Revision, w1.Revision}, {w2.Revision, w2.Revision, w1.Revision}, {w3.Revision, w3.Revision, w3.Revision}} {
+		v := call(t, m, "storage://get", fmt.Sprintf(`{"key":"k","options":{"atRevision":%d}}`, c.at))
+		wantOK(t, v, "get")
+		if fmt.Sprint(v["revision"]) != fmt.Sprint(c.rev) || fmt.Sprint(v["createRevision"]) != fmt.Sprint(c.create) {
+			t.Errorf("get at %d: revision %v createRevision %v; want %d, %d (%v)", c.at, v["revision"], v["createRevision"], c.rev, c.create, v)
+		}
 	}
 }

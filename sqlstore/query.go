@@ -172,7 +172,8 @@ func (x *ops) listQuery(o driver.CallOptions) (q string, args []any, err error) 
 		}
 		matchArg = margs[0].(string)
 	}
-	k := &stmtKey{b: make([]byte, 0, 64), in: make([]dialect.Input, 0, 4+2*len(spans))}
+	k := getStmtKey()
+	defer k.release()
 	k.b = append(k.b, 'L')
 	k.b = append(k.b, matchSQL...)
 	k.b = append(k.b, '0'+b2i(literal != nil), '0'+b2i(after != nil))
@@ -378,6 +379,7 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 // index where one helps.
 func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (string, []any, error) {
 	k := x.newStmtKey('C', o.Filter, o, nsi, now)
+	defer k.release()
 	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
 		d, ok := chooseIndex(c, o.Filter, nil, nsi)
 		if ok && d.indexOnly(c, o.Filter) {
@@ -421,6 +423,7 @@ type sortCol struct {
 // shape of the call (see querycache.go).
 func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, err error) {
 	k := x.newStmtKey('Q', p.e, o, nsi, now)
+	defer k.release()
 	k.query(p, o)
 	return x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
 		b, order, sorts, _, err := querySelect(c, p, o, nsi, now)

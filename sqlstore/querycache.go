@@ -142,13 +142,36 @@ type stmtKey struct {
 	in []dialect.Input
 }
 
+// stmtKeys recycles stmtKeys: a key is built on every call, and nothing
+// keeps it after the call (the cache keeps a copy of its bytes).
+var stmtKeys = sync.Pool{New: func() any {
+	return &stmtKey{b: make([]byte, 0, 256), in: make([]dialect.Input, 0, 16)}
+}}
+
+// getStmtKey returns an empty key; release it when the statement is built.
+func getStmtKey() *stmtKey {
+	k := stmtKeys.Get().(*stmtKey)
+	k.b, k.in = k.b[:0], k.in[:0]
+	return k
+}
+
+// release returns k to the pool (a very large one is left to the
+// collector); k must not be used after.
+func (k *stmtKey) release() {
+	if cap(k.b) > 4<<10 || cap(k.in) > 256 {
+		return
+	}
+	clear(k.in[:cap(k.in)]) // no strings kept alive by the pool
+	stmtKeys.Put(k)
+}
+
 // nsInput is the Input of the namespace's name (always the first).
 func (k *stmtKey) nsInput() dialect.Input { return k.in[0] }
 
 // newStmtKey starts the key of a statement of kind with filter e on the
 // namespace nsi (o.Namespace) as of now, with o's key ranges.
 func (x *ops) newStmtKey(kind byte, e driver.Expr, o driver.CallOptions, nsi nsInfo, now time.Time) *stmtKey {
-	k := &stmtKey{b: make([]byte, 0, 128), in: make([]dialect.Input, 0, 8)}
+	k := getStmtKey()
 	k.in = append(k.in, dialect.StrInput(o.Namespace.Name), dialect.TimeInput(now))
 	k.b = append(k.b, kind, 'N')
 	k.b = strconv.AppendInt(k.b, nsi.id, 10)

@@ -74,7 +74,7 @@ func WithSweepInterval(d time.Duration) Option {
 
 // WithSweepBatch sets the most rows one sweeper statement deletes (default
 // DefaultSweepBatch): on SQLite it bounds how long a sweep holds the
-// writer.
+// writer at a time (after each batch the writer is left free for as long).
 func WithSweepBatch(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {

@@ -15,7 +15,8 @@ import (
 // parameter. The rows stay until the sweeper deletes them, in batches of
 // at most sweepBatch rows, oldest expiry first, each batch in a short
 // transaction of its own (on SQLite the writer is held for one bounded
-// DELETE). Sweepers of several stores on one database (processes sharing a
+// DELETE, and left free after it for as long, so that other processes'
+// writers get in between batches). Sweepers of several stores on one database (processes sharing a
 // SQLite file, pools on one PostgreSQL) never delete a row twice: each
 // DELETE re-checks expires_at against its clock on the row it deletes, and
 // on PostgreSQL skips rows another sweeper holds (FOR UPDATE SKIP LOCKED).
@@ -113,6 +114,7 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	}
 	var total int64
 	for {
+		start := time.Now()
 		rows, err := s.sweepBatch(ctx, s.now(), s.cfg.sweepBatch)
 		if err != nil {
 			return total, s.fail(op, "", "", err)
@@ -121,6 +123,31 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 		if len(rows) < s.cfg.sweepBatch {
 			return total, nil
 		}
+		if err := s.sweepPause(ctx, time.Since(start)); err != nil {
+			return total, s.fail(op, "", "", err)
+		}
+	}
+}
+
+// sweepPause leaves SQLite's writer free between two sweep batches for as
+// long as the last one held it. A writer of this store gets the writer
+// connection as soon as a batch ends (it waits in the pool), but another
+// process's writer waits on SQLite's file lock and only tries again after
+// its busy handler's sleep (up to 100 ms): without a pause the next batch
+// took the lock first every time, and such a writer waited for the whole
+// sweep (TestSweepLetsWritersIn). PostgreSQL queues waiters on the
+// revision lock in order, so it needs no pause.
+func (s *Store) sweepPause(ctx context.Context, held time.Duration) error {
+	if s.Dialect() != dialect.SQLite {
+		return nil
+	}
+	t := time.NewTimer(max(held, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -1,13 +1,16 @@
 package sqlstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -218,6 +221,98 @@ func TestSweepBounded(t *testing.T) {
 				t.Errorf("Sweep = %d, %v; want 15", n, err)
 			}
 			checkInvariants(t, s)
+		})
+	}
+}
+
+// TestSweepLetsWritersIn checks that a sweep never holds the SQLite writer
+// for long: while Sweep removes 10,000 expired rows in batches of 100, a
+// writer in the same store and one in a second store on the same file
+// (another process's connection, which waits on SQLite's lock, not on the
+// store's pool) each complete Sets with a 2 s deadline again and again
+// between the sweep's first and last batches, not after it.
+func TestSweepLetsWritersIn(t *testing.T) {
+	for _, other := range []bool{false, true} {
+		name := "same-store"
+		if other {
+			name = "other-store"
+		}
+		t.Run(name, func(t *testing.T) {
+			dsn := testdb.SQLiteFile(t)
+			clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
+			var batches atomic.Int64
+			var marks []int64 // writes done at each batch's end
+			var writes atomic.Int64
+			s := openTest(t, dsn, WithClock(clock.Now), WithSweepInterval(-1), WithSweepBatch(100),
+				withSweepHook(func([]SweptRow) { batches.Add(1); marks = append(marks, writes.Load()) }))
+			t.Cleanup(func() { _ = s.Close() })
+			w := s
+			if other {
+				w = openTest(t, dsn, WithClock(clock.Now), WithSweepInterval(-1))
+				t.Cleanup(func() { _ = w.Close() })
+			}
+			ctx := t.Context()
+			const n = 10000
+			for i := 0; i < n; i += 1000 {
+				items := make([]storage.Item, 1000)
+				for j := range items {
+					items[j] = storage.Item{Key: fmt.Sprintf("e%05d", i+j), Value: j, TTL: time.Second}
+				}
+				if res, err := s.SetMany(ctx, items); err != nil || !res.OK() {
+					t.Fatalf("SetMany: %v %v", err, res.Err())
+				}
+			}
+			clock.Advance(2 * time.Second)
+
+			stop := make(chan struct{})
+			var worst time.Duration
+			var failed []error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					start := time.Now()
+					err := w.Set(wctx, fmt.Sprintf("w%05d", i), i)
+					cancel()
+					if err != nil {
+						failed = append(failed, err)
+						return
+					}
+					worst = max(worst, time.Since(start))
+					writes.Add(1)
+					time.Sleep(5 * time.Millisecond) // a steady writer, not a flood
+				}
+			}()
+			start := time.Now()
+			swept, err := s.Sweep(ctx)
+			took := time.Since(start)
+			close(stop)
+			<-done
+			if err != nil || swept != n {
+				t.Fatalf("Sweep = %d, %v; want %d", swept, err, n)
+			}
+			for _, err := range failed {
+				t.Errorf("a Set during the sweep: %v", err)
+			}
+			// Writes completed between the first batch and the last, in
+			// every tenth of the sweep.
+			if len(marks) != n/100 {
+				t.Fatalf("%d batches, want %d", len(marks), n/100)
+			}
+			tenth := len(marks) / 10
+			for k := 0; k+tenth < len(marks); k += tenth {
+				if marks[k+tenth] == marks[k] {
+					t.Errorf("no write got in between batches %d and %d (of %d)", k+1, k+tenth+1, len(marks))
+				}
+			}
+			t.Logf("sweep of %d rows in %d batches took %v; %d writes during it (%d between its first and last batch), the slowest %v",
+				n, batches.Load(), took, writes.Load(), marks[len(marks)-1]-marks[0], worst)
 		})
 	}
 }

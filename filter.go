@@ -54,6 +54,13 @@ const (
 // $metadata.<path>); the grammar is driver.ParseField's. Filter is defined
 // in package driver, which compiles it for backends (Filter.Compile); its
 // JSON encoding and methods are documented there.
+//
+// Numbers in a filter compare as IEEE 754 doubles: a number beyond
+// ±1.7976931348623157e+308 (1e400 as a json.Number or on the wire) is
+// ErrInvalidFilter, "number 1e400 is out of range for a filter", though a
+// stored value may hold it; one too small for a double is 0. NaN and the
+// infinities are ErrInvalidFilter too ("+Inf is not representable in
+// JSON", as EncodeValue says of a value).
 type Filter = driver.Filter
 
 // All is the filter that matches every entry (the zero Filter).

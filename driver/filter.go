@@ -639,7 +639,11 @@ func toScalar(v any, fld Field) (Scalar, error) {
 		return Scalar{Kind: KindTime, Time: x}, nil
 	case json.Number:
 		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && !isRangeErr(err) {
+		switch {
+		case isRangeErr(err):
+			// Too large for a float64 (a number too small becomes 0).
+			return Scalar{}, reason(fmt.Sprintf("number %s is out of range for a filter (at most ±%g)", jsonx.ShortNumber(string(x)), math.MaxFloat64))
+		case err != nil:
 			return Scalar{}, reason(fmt.Sprintf("number %s: %v", x, err))
 		}
 		return number(f)
@@ -677,7 +681,8 @@ func isRangeErr(err error) bool {
 
 func number(f float64) (Scalar, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return Scalar{}, reason("NaN and infinities are not numbers in JSON")
+		// As EncodeValue says of a value.
+		return Scalar{}, reason(strconv.FormatFloat(f, 'g', -1, 64) + " is not representable in JSON")
 	}
 	if f == 0 {
 		f = 0 // -0 is 0

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -72,6 +73,23 @@ func TestErrorMessages(t *testing.T) {
 				_, err = ops.Query(ctx, storage.Eq("a..b", 1))
 				check(prefix+"invalid filter", err, storage.ErrInvalidFilter,
 					`storage: query namespace "default": invalid filter: field "a..b", segment 2: empty (two dots in a row, or a dot at an end)`)
+				// Numbers a filter cannot hold, and values that are no JSON
+				// or that PostgreSQL's numeric cannot hold: the same words.
+				_, err = ops.Query(ctx, storage.Eq("n", json.Number("1e131071")))
+				check(prefix+"filter number out of range", err, storage.ErrInvalidFilter,
+					`storage: query namespace "default": invalid filter: filter: field "n", operator eq: number 1e131071 is out of range for a filter (at most ±1.7976931348623157e+308)`)
+				_, err = ops.Count(ctx, storage.Where(storage.In("n", 1, json.Number("-1"+strings.Repeat("0", 400)))))
+				check(prefix+"filter number out of range in in", err, storage.ErrInvalidFilter,
+					`storage: count: invalid filter: filter: field "n", operator in: value 1: number -10000000000000000000000000000000000000… is out of range for a filter (at most ±1.7976931348623157e+308)`)
+				_, err = ops.Query(ctx, storage.Gt("n", math.Inf(-1)))
+				check(prefix+"filter infinity", err, storage.ErrInvalidFilter,
+					`storage: query namespace "default": invalid filter: filter: field "n", operator gt: -Inf is not representable in JSON`)
+				check(prefix+"value infinity", ops.Set(ctx, "bad", math.Inf(-1)), storage.ErrInvalidValue,
+					`storage: set namespace "default" key "bad": invalid value: -Inf is not representable in JSON`)
+				check(prefix+"value number out of range", ops.Set(ctx, "bad", json.RawMessage(`[1e200000]`)), storage.ErrInvalidValue,
+					`storage: set namespace "default" key "bad": invalid value: number 1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 1`)
+				check(prefix+"metadata number out of range", ops.Set(ctx, "bad", 1, storage.WithMetadata(json.RawMessage(`{"a":-1e200000}`))), storage.ErrInvalidValue,
+					`storage: set: invalid value: metadata: number -1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 5`)
 				br, err := ops.SetMany(ctx, []storage.Item{{Key: "n1", Value: 1}, {Key: "", Value: 1}}, storage.Atomic())
 				if err != nil && !errors.Is(err, storage.ErrInvalidKey) {
 					t.Errorf("%satomic setMany: %v", prefix, err)

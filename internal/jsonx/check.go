@@ -48,7 +48,8 @@ type Error struct {
 	Offset int // byte offset in the input at which the problem was found
 	// Detail depends on Kind: what was expected or found (KindSyntax), the
 	// escape as written in lower case (KindSurrogate), the decoded key,
-	// possibly shortened (KindDuplicateKey), the limit (KindDepth).
+	// possibly shortened (KindDuplicateKey), the limit (KindDepth), the
+	// number as written, possibly shortened (KindNumberRange).
 	Detail string
 }
 
@@ -66,7 +67,7 @@ func (e *Error) Error() string {
 	case KindDepth:
 		return "nesting deeper than " + e.Detail + " at offset " + off
 	case KindNumberRange:
-		return "number out of range for PostgreSQL numeric at offset " + off
+		return "number " + e.Detail + " is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset " + off
 	case KindNumberExpansion:
 		return "numbers written out in full would take more than " + e.Detail + " bytes, at offset " + off
 	default:
@@ -228,6 +229,21 @@ func isDigit(c byte) bool { return c-'0' < 10 }
 
 func (s *scanner) errAt(kind Kind, off int, detail string) error {
 	return &Error{Kind: kind, Offset: off, Detail: detail}
+}
+
+// rangeErr reports the number b[start:end] as out of range, with its
+// spelling (ShortNumber) as Detail.
+func (s *scanner) rangeErr(start, end int) error {
+	return s.errAt(KindNumberRange, start, ShortNumber(string(s.b[start:end])))
+}
+
+// ShortNumber is a number's spelling for a message: as it is up to 40
+// bytes, else its first 39 bytes and an ellipsis.
+func ShortNumber(n string) string {
+	if len(n) > 40 {
+		return n[:39] + "…"
+	}
+	return n
 }
 
 func (s *scanner) syntax(off int, detail string) error {
@@ -714,10 +730,10 @@ func (s *scanner) number(i int) (int, error) {
 	}
 	// The slow path: mirror PostgreSQL's numeric input.
 	if exp >= pgMaxExponent || exp <= -pgMaxExponent {
-		return 0, s.errAt(KindNumberRange, start, "")
+		return 0, s.rangeErr(start, i)
 	}
 	if int64(fracLen)-exp > pgMaxDscale {
-		return 0, s.errAt(KindNumberRange, start, "")
+		return 0, s.rangeErr(start, i)
 	}
 	// The power of ten of the first non-zero digit, if any.
 	var p int64
@@ -737,7 +753,7 @@ func (s *scanner) number(i int) (int, error) {
 		p = -int64(k) - 1 + exp
 	}
 	if p > pgMaxDecExp || p < pgMinDecExp {
-		return 0, s.errAt(KindNumberRange, start, "")
+		return 0, s.rangeErr(start, i)
 	}
 	if hasExp {
 		if err := s.grow(start, i, int64(fracLen), exp, p); err != nil {

@@ -320,7 +320,8 @@ func TestCheckMessages(t *testing.T) {
 		{name: "UTF-8", in: "[\"a\xffb\"]", want: `invalid UTF-8 at offset 3`},
 		{name: "surrogate", in: `["\ud800"]`, want: `unpaired surrogate \ud800 at offset 2`},
 		{name: "low surrogate upper case", in: `["\uDC01"]`, want: `unpaired surrogate \udc01 at offset 2`},
-		{name: "number range", in: `[1e200000]`, want: `number out of range for PostgreSQL numeric at offset 1`},
+		{name: "number range", in: `[1e200000]`, want: `number 1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 1`},
+		{name: "number range long", in: "[1" + strings.Repeat("0", 131072) + "]", want: `number 1` + strings.Repeat("0", 38) + `… is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 1`},
 		{name: "non-ASCII outside string", in: `[é]`, want: `invalid JSON at offset 1: unexpected character 'é' looking for beginning of value`},
 	}
 	for _, tt := range tests {

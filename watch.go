@@ -131,7 +131,11 @@ type Historian interface {
 	// window. Options: InNamespace, FromRevision (the changes after a
 	// revision: page with the last revision of the previous page; older
 	// than the window is ErrCompacted), Limit (at most that many; without
-	// it DefaultHistoryLimit), OmitValues.
+	// it DefaultHistoryLimit), OmitValues. Events carry no
+	// CreateRevision: a put with PrevRevision 0 starts a life of the key
+	// (its revision is the CreateRevision of that life's changes), and Get
+	// with AtRevision(ev.Revision) reports it, 0 when compaction removed
+	// that put and the live entry is of a later life.
 	History(ctx context.Context, key string, opts ...Option) ([]Event, error)
 }
 

@@ -333,16 +333,7 @@ func listStatement(c *dialect.Compiler, base sq.And, spans []storage.KeyRange, a
 		fmt.Fprintf(&sb, "SELECT key FROM (%s) AS span%d", q, i)
 		args = append(args, a...)
 	}
-	sb.WriteString(" ORDER BY key")
-	if o.Limit >= 0 {
-		fmt.Fprintf(&sb, " LIMIT %d", min(uint64(o.Limit)+1, math.MaxInt64))
-	}
-	if o.Offset > 0 {
-		if o.Limit < 0 {
-			fmt.Fprintf(&sb, " LIMIT %d", int64(math.MaxInt64))
-		}
-		fmt.Fprintf(&sb, " OFFSET %d", o.Offset)
-	}
+	unionTail(&sb, o)
 	return sb.String(), args, nil
 }
 
@@ -425,7 +416,19 @@ func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time
 	k := x.newStmtKey('Q', p.e, o, nsi, now)
 	defer k.release()
 	k.query(p, o)
+	arms := queryArms(p, o)
+	if arms != nil {
+		// Which spans the cursor left, and which of them it bounds.
+		k.b = append(k.b, 'A')
+		for _, a := range arms {
+			k.b = strconv.AppendInt(k.b, int64(a.span), 10)
+			k.b = append(k.b, '0'+b2i(a.cursor), ',')
+		}
+	}
 	return x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
+		if arms != nil {
+			return queryUnion(c, p, o, nsi, now, arms)
+		}
 		b, order, sorts, _, err := querySelect(c, p, o, nsi, now)
 		if err != nil {
 			return "", nil, nil, err
@@ -433,6 +436,95 @@ func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time
 		q, args, err := pageLimit(b.OrderBy(order...), o).ToSql()
 		return q, args, sorts, err
 	})
+}
+
+// queryArm is one arm of a key-ordered Query over InKeyRanges: the span
+// of o.KeyRanges it reads, and whether the cursor bounds it (the cursor's
+// key is at or after the span's start) or not (the span starts after it).
+type queryArm struct {
+	span   int
+	cursor bool
+}
+
+// queryArms returns the arms of Query's statement when it reads the spans
+// of InKeyRanges as a UNION ALL, as List does (issue 15, item 5, for
+// Query): a query in key order (no sort) over 2 to listArms spans that
+// the cursor leaves. With the spans tested by OR beside the cursor's
+// bound, both databases search the primary key from the cursor and test
+// every key up to the next span, the keys the caller cannot see included
+// (alice's page past 100,000 of bob's keys: 250-320 ms on SQLite, 140 ms
+// on PostgreSQL, against 1.5 and 12 ms for an admin). Nil otherwise.
+func queryArms(p queryPrep, o driver.CallOptions) []queryArm {
+	if len(o.SortFields) != 0 || o.Set&driver.KindKeyRanges == 0 || len(o.KeyRanges) < 2 || len(o.KeyRanges) > listArms {
+		return nil
+	}
+	var arms []queryArm
+	for i, r := range o.KeyRanges {
+		if p.cur != nil && r.To != "" && r.To <= p.cur.Key {
+			continue // wholly before the cursor
+		}
+		arms = append(arms, queryArm{span: i, cursor: p.cur != nil && p.cur.Key >= r.From})
+	}
+	if len(arms) < 2 {
+		return nil
+	}
+	return arms
+}
+
+// queryUnion writes Query's statement over arms: one SELECT per span, in
+// key order and limited to Offset+Limit+1 rows, each with one lower bound
+// on key (the cursor's where it bounds the span, else the span's start,
+// see spanCond), under one ORDER BY and limit.
+func queryUnion(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, arms []queryArm) (string, []any, []sortCol, error) {
+	var sb strings.Builder
+	var args []any
+	var sorts []sortCol
+	for i, a := range arms {
+		pa, oa := p, o
+		r := o.KeyRanges[a.span]
+		if a.cursor {
+			r.From = "" // the cursor's bound is the arm's lower bound
+		} else {
+			pa.cur = nil
+		}
+		oa.KeyRanges = []storage.KeyRange{r}
+		b, order, s, _, err := querySelect(c, pa, oa, nsi, now)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		sorts = s
+		b = b.OrderBy(order...).PlaceholderFormat(sq.Question)
+		if o.Limit >= 0 {
+			b = b.Limit(min(uint64(o.Limit)+uint64(o.Offset)+1, math.MaxInt64))
+		}
+		q, a2, err := b.ToSql()
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if i > 0 {
+			sb.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&sb, "SELECT * FROM (%s) AS span%d", q, i)
+		args = append(args, a2...)
+	}
+	unionTail(&sb, o)
+	q, err := c.PlaceholderFormat().ReplacePlaceholders(sb.String())
+	return q, args, sorts, err
+}
+
+// unionTail ends a UNION ALL of arms in key order: the order, and the
+// page's limit (one more row, to know whether a page follows) and offset.
+func unionTail(sb *strings.Builder, o driver.CallOptions) {
+	sb.WriteString(" ORDER BY key")
+	if o.Limit >= 0 {
+		fmt.Fprintf(sb, " LIMIT %d", min(uint64(o.Limit)+1, math.MaxInt64))
+	}
+	if o.Offset > 0 {
+		if o.Limit < 0 {
+			fmt.Fprintf(sb, " LIMIT %d", int64(math.MaxInt64))
+		}
+		fmt.Fprintf(sb, " OFFSET %d", o.Offset)
+	}
 }
 
 // queryPrep is what Query knows of its call before it reads the

@@ -18,7 +18,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib" // and database/sql driver "pgx"
-	_ "modernc.org/sqlite"           // database/sql driver "sqlite"
+	"modernc.org/sqlite"             // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Environment of a re-executed test binary acting as one migrator.
@@ -42,12 +43,12 @@ func childMigrate(d Dialect, target, startAt string) int {
 	defer cancel()
 	db, err := openDialect(d, target)
 	if err != nil {
-		fmt.Println("error:", err)
+		fmt.Println("error: open:", err)
 		return 1
 	}
 	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
-		fmt.Println("error:", err)
+	if err := pingBusy(ctx, db, d); err != nil {
+		fmt.Println("error: ping:", err)
 		return 1
 	}
 	if ns, err := strconv.ParseInt(startAt, 10, 64); err == nil {
@@ -60,6 +61,25 @@ func childMigrate(d Dialect, target, startAt string) int {
 	}
 	fmt.Println("applied", len(res))
 	return 0
+}
+
+// pingBusy opens a first connection, as sqlstore and the migrate CLI do: a
+// new SQLite file is switched to WAL mode by the DSN, which fails at once
+// with SQLITE_BUSY (the busy timeout does not cover it) while another
+// process opens the same new file, so busy errors are retried.
+func pingBusy(ctx context.Context, db *sql.DB, d Dialect) error {
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || d != SQLite || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func openDialect(d Dialect, target string) (*sql.DB, error) {

@@ -149,7 +149,7 @@ func TestCreateRevisionAtPlan(t *testing.T) {
 			if _, err := s.eng.writer().exec(ctx, stmt); err != nil {
 				t.Fatal(err)
 			}
-			q, args := createRevisionSQL(s.Dialect()), []any{"default", "ka", head(t, s)}
+			q, args := s.placeholders(createRevisionSQL), []any{"default", "ka", head(t, s)}
 			plan := explainPlan(t, s, "EXPLAIN (COSTS OFF) ", q, args)
 			if !strings.Contains(plan, "changes_key") {
 				t.Errorf("the creation lookup does not use changes_key:\n%s", plan)

@@ -161,7 +161,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 // replaced it); else 0, unknown.
 func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, rev int64) (int64, error) {
 	var created int64
-	err := q.queryRows(ctx, createRevisionSQL(x.s.Dialect()), []any{ns, key, rev}, func(row rowScanner) error { return row.Scan(&created) })
+	err := q.queryRows(ctx, x.placeholders(createRevisionSQL), []any{ns, key, rev}, func(row rowScanner) error { return row.Scan(&created) })
 	if err != nil || created > 0 {
 		return created, err
 	}
@@ -176,16 +176,10 @@ func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, r
 	return 0, err
 }
 
-// createRevisionSQL is createRevisionAt's lookup: arguments namespace,
-// key, revision.
-func createRevisionSQL(d dialect.Name) string {
-	if d == dialect.Postgres {
-		return "SELECT revision FROM changes WHERE namespace = $1 AND key = $2 AND revision <= $3 " +
-			"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
-	}
-	return "SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision <= ? " +
-		"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
-}
+// createRevisionSQL is createRevisionAt's lookup (placeholders: namespace,
+// key, revision).
+const createRevisionSQL = "SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision <= ? " +
+	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
 
 // beforeLog answers getAt when the key's state at r predates the log: the
 // entry itself when its last change is at or before r; not found when the
@@ -225,10 +219,7 @@ func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit
 func (s *Store) revisionTime(ctx context.Context, q querier, r int64) (time.Time, bool, error) {
 	var at time.Time
 	found := false
-	stmt := "SELECT created_at FROM changes WHERE revision <= ? ORDER BY revision DESC LIMIT 1"
-	if s.Dialect() == dialect.Postgres {
-		stmt = "SELECT created_at FROM changes WHERE revision <= $1 ORDER BY revision DESC LIMIT 1"
-	}
+	stmt := s.placeholders("SELECT created_at FROM changes WHERE revision <= ? ORDER BY revision DESC LIMIT 1")
 	err := q.queryRows(ctx, stmt, []any{r}, func(row rowScanner) error {
 		found = true
 		if s.Dialect() == dialect.Postgres {

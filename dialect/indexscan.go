@@ -212,6 +212,22 @@ func (c *Compiler) IndexOrder(f driver.Field, pinned int) []string {
 	return out
 }
 
+// IndexValueExprs is ValueExprs read from index_entries where a declared
+// index of path field f drives the statement: the type rank, the number
+// and the string of the row's value at f, from the index's columns, which
+// hold them (the triggers compute them as ValueExprs does), so the row's
+// JSON is not searched again. A dialect whose index holds a bounded prefix
+// of strings (PostgreSQL) reads the whole string from the JSON, for
+// string values only.
+func (c *Compiler) IndexValueExprs(f driver.Field) []string {
+	str := "(CASE WHEN " + ixRank + " = " + strconv.Itoa(RankString) + " THEN " + ixStr + " END)"
+	if c.j.strKeyLen() > 0 {
+		str = "(CASE WHEN " + ixRank + " = " + strconv.Itoa(RankString) + " THEN " + c.j.str(pathCol(f), f.Path) + " END)"
+	}
+	return []string{"CAST(" + ixRank + " AS INTEGER)",
+		"(CASE WHEN " + ixRank + " = " + strconv.Itoa(RankNumber) + " THEN " + ixNum + " END)", str}
+}
+
 // IndexKeyset returns the keyset columns of a sort on path field f read
 // from index_entries (as IndexOrder writes it for pinned), for a position
 // whose value has type rank, and number or string v (as PathKeyset). ok

@@ -176,7 +176,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rows, err := s.queryRows(ctx, q, args, sorts, "idx")
+				rows, err := s.queryRows(ctx, q, args, sorts, "idx", 0)
 				if err != nil {
 					t.Fatal(err)
 				}

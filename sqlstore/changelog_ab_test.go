@@ -75,6 +75,15 @@ func changeLogCost(t *testing.T, c testConfig, rounds int) {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
+	if extra := os.Getenv("STORAGE_CHANGELOG_AB_WITH"); extra != "" {
+		// Experiments: statements (separated by ";;") run on the store
+		// with the log before measuring.
+		for _, stmt := range strings.Split(extra, ";;") {
+			if _, err := with.eng.writer().exec(ctx, stmt); err != nil {
+				t.Fatalf("%s: %v", stmt, err)
+			}
+		}
+	}
 	written := map[*Store]float64{} // bytes per op, summed over the rounds
 	wrote := func(s *Store, n int) func() {
 		w0 := wcharBytes()

@@ -118,6 +118,12 @@ func (s *Store) compactBatch(ctx context.Context, now time.Time, limit int) (int
 		if _, err := q.exec(ctx, del, cut); err != nil {
 			return err
 		}
+		if s.Dialect() == dialect.SQLite {
+			// The ends of lives whose changes are gone (migration 00015).
+			if _, err := q.exec(ctx, "DELETE FROM change_ends WHERE revision <= ?", cut); err != nil {
+				return err
+			}
+		}
 		args := []any{cut, cut}
 		if s.Dialect() == dialect.Postgres {
 			args = args[:1]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -125,8 +126,11 @@ func TestGetAtRevisionCreateRevision(t *testing.T) {
 	}
 }
 
-// TestCreateRevisionAtPlan: the lookup of a key's creation in the log
-// reads the per-key index changes_key, not the whole log.
+// TestCreateRevisionAtPlan: the lookup of a key's creation in the log,
+// History's read and Get AtRevision's read look up the key's changes
+// (PostgreSQL: the per-key index changes_key; SQLite, which has no such
+// index from migration 00015: along the key's chains, by revision), and
+// never scan the whole log.
 func TestCreateRevisionAtPlan(t *testing.T) {
 	for _, c := range fileConfigs {
 		t.Run(c.name, func(t *testing.T) {
@@ -149,11 +153,42 @@ func TestCreateRevisionAtPlan(t *testing.T) {
 			if _, err := s.eng.writer().exec(ctx, stmt); err != nil {
 				t.Fatal(err)
 			}
-			q, args := s.placeholders(createRevisionSQL), []any{"default", "ka", head(t, s)}
-			plan := explainPlan(t, s, "EXPLAIN (COSTS OFF) ", q, args)
-			if !strings.Contains(plan, "changes_key") {
-				t.Errorf("the creation lookup does not use changes_key:\n%s", plan)
+			check := func(what, q string, args []any) {
+				t.Helper()
+				plan := explainPlan(t, s, "EXPLAIN (COSTS OFF) ", q, args)
+				if s.Dialect() == "postgres" {
+					if !strings.Contains(plan, "changes_key") {
+						t.Errorf("%s does not use changes_key:\n%s", what, plan)
+					}
+					return
+				}
+				if strings.Contains(plan, "SCAN changes") || strings.Contains(plan, "rowid>") || strings.Contains(plan, "rowid<") || strings.Contains(plan, "SCAN c\n") || !strings.Contains(plan, "change_ends") {
+					t.Errorf("%s scans the log or does not follow the key's chains:\n%s", what, plan)
+				}
 			}
+			q, args := s.placeholders(createRevisionSQL), []any{"default", "ka", head(t, s)}
+			if s.Dialect() == "sqlite" {
+				q, args = createRevisionSQLite, []any{"default", "ka", "default", "ka", "default", "ka", head(t, s)}
+			}
+			check("the creation lookup", q, args)
+			key := "ka"
+			lq, err := s.newLogQuery(driver.CallOptions{Set: driver.KindNamespace, Namespace: storage.NamespaceName{Name: "default"}}, &key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args, err = lq.statement(lq.inner(0, 0, 100, false), "c.revision")
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("History", q, args)
+			if lq, err = s.keyStateQuery("default", "ka"); err != nil {
+				t.Fatal(err)
+			}
+			q, args, err = lq.statement(lq.inner(0, head(t, s), historyBatch, true), "c.revision DESC")
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("Get AtRevision", q, args)
 		})
 	}
 }

@@ -316,8 +316,16 @@
 //     it has not changed since r, else ErrCompacted. CreatedAt and
 //     ExpiresAt are the entry's then (changes.entry_created_at and
 //     expires_at, migration 00012; zero on changes logged before it);
-//     UpdatedAt is the time of the change. CreateRevision is derived at
-//     read time, by one lookup on the per-key index changes_key: the
+//     UpdatedAt is the time of the change. A key's changes are found by
+//     the per-key index changes_key on PostgreSQL; on SQLite, which drops
+//     that index (migration 00015: its random insert on every put cost
+//     about two WAL pages of three and a half), along the key's
+//     prev_revision chains from the live entry, its delete and expire
+//     rows (partial index changes_ends) and the last revision of each of
+//     its ended lives (table change_ends, written when an entry row is
+//     deleted or an expired one overwritten): a read walks all of the
+//     key's retained changes. CreateRevision is derived at
+//     read time, by one lookup among the key's changes: the
 //     latest put of the key at or before the change with no previous
 //     revision (a put starting a life: a create, a re-create, a write over
 //     an expired entry not yet swept, an import). When compaction removed

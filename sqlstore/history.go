@@ -80,13 +80,10 @@ const historyBatch = 64
 func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry, error) {
 	const op = "get"
 	q := x.sc.reader()
-	lq, err := x.s.newLogQuery(driver.CallOptions{}, nil)
+	lq, err := x.s.keyStateQuery(ns, key)
 	if err != nil {
 		return storage.Entry{}, x.s.fail(op, ns, key, err)
 	}
-	// The key's own changes and the namespace's clears and deletes.
-	lq.cond = sq.And{sq.Expr("namespace = ?", ns), sq.Or{sq.Expr("key = ?", key),
-		sq.Expr("key IS NULL AND kind IN ('clear', 'namespace_delete')")}}
 
 	var e storage.Entry
 	found := false // e holds the latest metadata change or put
@@ -151,17 +148,42 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 	}
 }
 
+// keyStateQuery reads what made key's state at a revision: its own
+// changes and the namespace's clears and deletes (getAt).
+func (s *Store) keyStateQuery(ns, key string) (*logQuery, error) {
+	lq, err := s.newLogQuery(driver.CallOptions{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The key's own changes and the namespace's clears and deletes.
+	lq.cond = sq.And{sq.Expr("namespace = ?", ns), sq.Or{sq.Expr("key = ?", key),
+		sq.Expr("key IS NULL AND kind IN ('clear', 'namespace_delete')")}}
+	if s.Dialect() == dialect.SQLite && !s.logScan {
+		// The key's chains and the namespace's rows (changes_scope).
+		lq.cond = sq.And{lq.cond, sq.Expr("revision IN ("+keyChainRevisions+
+			" UNION ALL SELECT revision FROM changes WHERE key IS NULL AND namespace = ? AND kind IN ('clear', 'namespace_delete'))",
+			ns, key, ns, key, ns, key, ns)}
+		lq.byKey = true
+	}
+	return lq, nil
+}
+
 // createRevisionAt is the revision of the creation of the key's life
 // that holds its change at revision rev: the latest put of the key at or
 // before rev that started a life (prev_revision NULL: the put of a key that
 // did not exist, a write over an entry whose expiry had passed, an
-// import), read back along the log's per-key index (changes_key). When
+// import), read back along the log's per-key index (changes_key; on
+// SQLite along the key's chains, keyChainRevisions). When
 // compaction removed it, the live entry's CreateRevision if its life began
 // at or before rev (then it is the same life: a later creation would have
 // replaced it); else 0, unknown.
 func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, rev int64) (int64, error) {
 	var created int64
-	err := q.queryRows(ctx, x.placeholders(createRevisionSQL), []any{ns, key, rev}, func(row rowScanner) error { return row.Scan(&created) })
+	stmt, args := x.placeholders(createRevisionSQL), []any{ns, key, rev}
+	if x.s.Dialect() == dialect.SQLite && !x.s.logScan {
+		stmt, args = createRevisionSQLite, []any{ns, key, ns, key, ns, key, rev}
+	}
+	err := q.queryRows(ctx, stmt, args, func(row rowScanner) error { return row.Scan(&created) })
 	if err != nil || created > 0 {
 		return created, err
 	}
@@ -180,6 +202,33 @@ func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, r
 // key, revision).
 const createRevisionSQL = "SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision <= ? " +
 	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
+
+// createRevisionSQLite is createRevisionSQL on SQLite, along the key's
+// chains (placeholders: namespace, key three times, revision).
+const createRevisionSQLite = "SELECT revision FROM changes WHERE revision IN (" + keyChainRevisions + ") AND +revision <= ? " +
+	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
+
+// keyChainRevisions (SQLite) selects the revisions of the changes of one
+// key (placeholders: namespace, key, three times) still in the log,
+// without a per-key index of the log (migrations/sqlite 00015): from the
+// live entry's revision, from the last revisions of its ended lives
+// (change_ends) and from its delete and expire rows (the partial index
+// changes_ends), back along prev_revision. A row that compaction removed
+// ends a walk; so does a put that started a life (no prev_revision).
+// Every row reached is the key's: a put, metadata change, delete or
+// expiry links only to a change of its own key.
+const keyChainRevisions = "WITH RECURSIVE chain(r) AS (" +
+	"SELECT e.revision FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ? " +
+	"UNION SELECT revision FROM change_ends WHERE namespace = ? AND key = ? " +
+	"UNION SELECT revision FROM changes WHERE namespace = ? AND key = ? AND kind IN ('delete', 'expire') " +
+	"UNION SELECT c.prev_revision FROM chain JOIN changes c ON c.revision = chain.r WHERE c.prev_revision IS NOT NULL" +
+	") SELECT r FROM chain"
+
+// keyChain is the condition "the row is one of the key's changes" on
+// SQLite (keyChainRevisions).
+func keyChain(ns, key string) sq.Sqlizer {
+	return sq.Expr("revision IN ("+keyChainRevisions+")", ns, key, ns, key, ns, key)
+}
 
 // beforeLog answers getAt when the key's state at r predates the log: the
 // entry itself when its last change is at or before r; not found when the

@@ -39,6 +39,10 @@ type Store struct {
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
+	// logScan (tests) finds a key's changes on SQLite by scanning the log
+	// for its namespace and key instead of along its chains (keyChain):
+	// the reference the chains are checked against.
+	logScan bool
 
 	// degraded is why the store refuses every write (a SQLite file whose
 	// disk was full when it opened); "" when it does not.

@@ -105,6 +105,9 @@ type logQuery struct {
 	c    *dialect.Compiler
 	cond sq.Sqlizer // the rows that pass the options; nil: all
 	omit bool       // leave out values and metadata
+	// byKey: cond names the rows by revision (SQLite's keyChain), which
+	// the revision bounds must not displace as the way into the log.
+	byKey bool
 }
 
 // newLogQuery compiles the options of a watch (or history) call: the
@@ -121,6 +124,10 @@ func (s *Store) newLogQuery(o driver.CallOptions, key *string) (*logQuery, error
 	}
 	if key != nil {
 		conds = append(conds, sq.Expr("key = ?", *key))
+		if s.Dialect() == dialect.SQLite && !s.logScan {
+			conds = append(conds, keyChain(o.Namespace.Name, *key))
+			lq.byKey = true
+		}
 	}
 	if o.Set&driver.KindPattern != 0 {
 		p := c.CompilePattern(o.Pattern)
@@ -196,9 +203,14 @@ func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBu
 	v, m := lq.valueCols("")
 	b := sq.Select("revision", "kind", "namespace", "key", v+" AS value", m+" AS metadata", "version", "prev_revision", "at",
 		"entry_created_at", "expires_at").
-		From(lq.source()).Where(sq.Expr("revision > ?", after))
+		From(lq.source())
+	rev := "revision"
+	if lq.byKey {
+		rev = "+revision" // not a range of the log's rowid b-tree
+	}
+	b = b.Where(sq.Expr(rev+" > ?", after))
 	if before > 0 {
-		b = b.Where(sq.Expr("revision <= ?", before))
+		b = b.Where(sq.Expr(rev+" <= ?", before))
 	}
 	if lq.cond != nil {
 		b = b.Where(lq.cond)
@@ -269,16 +281,7 @@ func (lq *logQuery) tail(ctx context.Context, q querier, after int64, limit int)
 // read runs the select in, joined to the log's state so that the state
 // comes with the rows (and alone when there is none), in order.
 func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, order string) ([]storage.Event, logState, error) {
-	text, args, err := in.ToSql()
-	if err != nil {
-		return nil, logState{}, err
-	}
-	text, args, err = sq.Select(headSQL(lq.s.Dialect()), "s.compacted_through",
-		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.at",
-		"c.entry_created_at", "c.expires_at").
-		From("change_log_state s").
-		JoinClause(sq.Expr("LEFT JOIN ("+text+") c ON 1=1", args...)).
-		Where("s.id = 1").OrderBy(order).PlaceholderFormat(lq.c.PlaceholderFormat()).ToSql()
+	text, args, err := lq.statement(in, order)
 	if err != nil {
 		return nil, logState{}, err
 	}
@@ -293,6 +296,20 @@ func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, or
 		return nil
 	})
 	return evs, st, err
+}
+
+// statement is read's statement.
+func (lq *logQuery) statement(in sq.SelectBuilder, order string) (string, []any, error) {
+	text, args, err := in.ToSql()
+	if err != nil {
+		return "", nil, err
+	}
+	return sq.Select(headSQL(lq.s.Dialect()), "s.compacted_through",
+		"c.revision", "c.kind", "c.namespace", "c.key", "c.value", "c.metadata", "c.version", "c.prev_revision", "c.at",
+		"c.entry_created_at", "c.expires_at").
+		From("change_log_state s").
+		JoinClause(sq.Expr("LEFT JOIN ("+text+") c ON 1=1", args...)).
+		Where("s.id = 1").OrderBy(order).PlaceholderFormat(lq.c.PlaceholderFormat()).ToSql()
 }
 
 // WithWatchBuffer sets how many events a watch holds for a consumer that

@@ -85,9 +85,13 @@ func changeLogCost(t *testing.T, c testConfig, rounds int) {
 		}
 	}
 	written := map[*Store]float64{} // bytes per op, summed over the rounds
+	cpu := map[*Store][]float64{}   // process CPU time per op, per round
 	wrote := func(s *Store, n int) func() {
-		w0 := wcharBytes()
-		return func() { written[s] += float64(wcharBytes()-w0) / float64(n) }
+		w0, c0 := wcharBytes(), cpuTime()
+		return func() {
+			written[s] += float64(wcharBytes()-w0) / float64(n)
+			cpu[s] = append(cpu[s], float64(cpuTime()-c0)/float64(n))
+		}
 	}
 	in := storage.InNamespace("bench")
 	pad := fmt.Sprintf("%0200d", 0)
@@ -129,6 +133,7 @@ func changeLogCost(t *testing.T, c testConfig, rounds int) {
 		fn   func(*Store, int) time.Duration
 	}{{"set", set}, {"setMany1000", setMany}} {
 		clear(written)
+		clear(cpu)
 		var ratios []float64
 		var wo, wi []time.Duration
 		for r := range rounds {
@@ -147,6 +152,16 @@ func changeLogCost(t *testing.T, c testConfig, rounds int) {
 		slices.Sort(wo)
 		slices.Sort(wi)
 		mid := rounds / 2
+		// CPU time (user and system, every thread of the process: SQLite
+		// runs in it) per op: on a loaded machine it moves less than the
+		// wall time. Paired like the throughputs.
+		var cpuRatios []float64
+		for r := range rounds {
+			cpuRatios = append(cpuRatios, cpu[without][r]/cpu[with][r])
+		}
+		slices.Sort(cpuRatios)
+		t.Logf("%s %s: CPU per op paired ratio (without/with) median %.2f, range %.2f-%.2f",
+			c.name, m.name, cpuRatios[mid], cpuRatios[0], cpuRatios[rounds-1])
 		t.Logf("%s %s: without %v/op, with %v/op (medians of %d rounds), paired ratio (with/without throughput) median %.2f, range %.2f-%.2f; "+
 			"written per op: without %.1f KB, with %.1f KB",
 			c.name, m.name, wo[mid], wi[mid], rounds, ratios[mid], ratios[0], ratios[rounds-1],

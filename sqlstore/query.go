@@ -788,7 +788,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
-	hint := 0
+	hint := 16 // no limit: a few rows is the common case
 	if o.Limit >= 0 {
 		hint = o.Limit + 1
 	}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -103,17 +104,7 @@ func TestRevisionsNoOpTakesNone(t *testing.T) {
 func TestMigrationRevisionSequence(t *testing.T) {
 	ctx := t.Context()
 	dsn := newPGSchema(t)
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	m, err := schema.NewMigrator(schema.Postgres, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, m := pgMigrator(t, dsn)
 	if _, err := m.UpTo(ctx, 9); err != nil {
 		t.Fatal(err)
 	}
@@ -170,4 +161,87 @@ func TestMigrationRevisionSequence(t *testing.T) {
 	if w.Revision != at9+3 {
 		t.Errorf("write after Down and Up: revision %d, want %d", w.Revision, at9+3)
 	}
+}
+
+// TestMigrationRevisionTakeExpressions migrates a PostgreSQL store at
+// schema version 15 to 16 (storage_take_revisions as simple expressions)
+// with the last taker of revisions a transaction that rolled back: the
+// first write after the migration takes its revisions again, as version
+// 15's function would have; a rollback under version 16's function is
+// given back too; and Down to 15 restores a function that goes on from
+// the sequences as they are.
+func TestMigrationRevisionTakeExpressions(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	db, m := pgMigrator(t, dsn)
+	if _, err := m.UpTo(ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	// At version 15, a transaction takes three revisions and rolls back.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before int64
+	if err := tx.QueryRowContext(ctx, `SELECT storage_take_revisions(3)`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	if v, err := s.eng.schemaVersion(ctx); err != nil || v < 16 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	var w storage.WriteResult
+	must(t, s.Set(ctx, "k", 1, storage.Written(&w)))
+	if w.Revision != before+1 {
+		t.Errorf("first write after the migration: revision %d, want %d (the rolled-back revisions taken again)", w.Revision, before+1)
+	}
+	tx2, err := s.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, tx2.Set(ctx, "a", 1))
+	must(t, tx2.Set(ctx, "b", 1))
+	if err := tx2.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Set(ctx, "k", 2, storage.Written(&w)))
+	if w.Revision != before+2 {
+		t.Errorf("write after a rolled-back transaction: revision %d, want %d", w.Revision, before+2)
+	}
+	if got := head(t, s); got != w.Revision {
+		t.Errorf("current revision %d, want %d", got, w.Revision)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := m.DownTo(ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	var taken int64
+	if err := db.QueryRowContext(ctx, `SELECT storage_take_revisions(1)`).Scan(&taken); err != nil || taken != w.Revision {
+		t.Fatalf("version 15's function after Down: took after %d, %v; want after %d", taken, err, w.Revision)
+	}
+}
+
+// pgMigrator opens the schema of dsn and a migrator on it (closed at the
+// test's end).
+func pgMigrator(t *testing.T, dsn string) (*sql.DB, *schema.Migrator) {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { _ = db.Close() })
+	m, err := schema.NewMigrator(schema.Postgres, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, m
 }

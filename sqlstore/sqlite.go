@@ -374,13 +374,49 @@ func optString(b []byte) *string {
 }
 
 func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
-	r, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key, Now: micros(now)})
+	packed, err := s.q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: ns, Key: key, Now: micros(now)})
 	if err != nil {
 		return row{}, noRow(err)
 	}
-	return row{Key: r.Key, Value: textBytes(r.Value), Metadata: textBytes(r.Metadata), Version: r.Version,
-		Revision: r.Revision, CreateRevision: r.CreateRevision,
-		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), ExpiresAt: fromOptMicros(r.ExpiresAt)}, nil
+	r := row{Key: key}
+	return r, unpackEntry(packed, &r)
+}
+
+// errPacked is a packed entry column that does not read as GetEntry
+// writes it.
+var errPacked = errors.New("sqlstore: malformed packed entry column")
+
+// unpackEntry reads the packed column of GetEntry and GetEntries (see
+// queries/sqlite/entries.sql) into r: seven integers, each followed by a
+// comma (version, created_at, updated_at, expires_at or 0 for none,
+// revision, create_revision, the metadata's length in bytes), then the
+// metadata's JSON and the value's. The value and the metadata share s's
+// bytes (textBytes), the metadata capped at its length.
+func unpackEntry(s string, r *row) error {
+	var n [7]int64
+	for i := range n {
+		j := strings.IndexByte(s, ',')
+		if j < 0 {
+			return errPacked
+		}
+		v, err := strconv.ParseInt(s[:j], 10, 64)
+		if err != nil {
+			return errPacked
+		}
+		n[i], s = v, s[j+1:]
+	}
+	mdLen := n[6]
+	if mdLen < 0 || mdLen > int64(len(s)) {
+		return errPacked
+	}
+	b := textBytes(s)
+	r.Metadata, r.Value = b[:mdLen:mdLen], b[mdLen:]
+	r.Version, r.CreatedAt, r.UpdatedAt = n[0], fromMicros(n[1]), fromMicros(n[2])
+	if n[3] != 0 {
+		r.ExpiresAt = fromMicros(n[3])
+	}
+	r.Revision, r.CreateRevision = n[4], n[5]
+	return nil
 }
 
 func (s sqliteQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
@@ -650,18 +686,15 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 	}
 	defer func() { _ = rows.Close() }()
 	out := make([]row, 0, len(keys))
-	var (
-		value, md        string
-		created, updated int64
-		exp              *int64
-		r                row
-	)
+	var packed string
 	for rows.Next() {
-		if err := rows.Scan(&r.Key, &value, &md, &r.Version, &created, &updated, &exp, &r.Revision, &r.CreateRevision); err != nil {
+		var r row
+		if err := rows.Scan(&r.Key, &packed); err != nil {
 			return nil, err
 		}
-		r.Value, r.Metadata = textBytes(value), textBytes(md)
-		r.CreatedAt, r.UpdatedAt, r.ExpiresAt = fromMicros(created), fromMicros(updated), fromOptMicros(exp)
+		if err := unpackEntry(packed, &r); err != nil {
+			return nil, err
+		}
 		out = append(out, r)
 	}
 	if err := rows.Close(); err != nil {

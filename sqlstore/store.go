@@ -219,6 +219,9 @@ func (s *Store) writable(op, ns string) error {
 // through; a database error after Close reads as ErrClosed; other driver
 // errors are classified (classify, errclass.go).
 func (s *Store) fail(op, ns, key string, err error) error {
+	if err == storage.ErrNotFound { //nolint:errorlint // the sentinel itself (a Get's miss), which passes through as it is
+		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
+	}
 	var oe *storage.OpError
 	if errors.As(err, &oe) {
 		return err

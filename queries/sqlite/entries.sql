@@ -19,8 +19,16 @@
 -- clears with LogChanges, in the same transaction.
 
 -- name: GetEntry :one
-SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
+-- One packed column (sqlstore's unpackEntry reads it): the version,
+-- created_at, updated_at, expires_at (0: none; a live row's is after now),
+-- revision, create_revision and the metadata's length in bytes, each
+-- followed by a comma, then the metadata's JSON and the value's. The
+-- modernc driver reads every column of every statement's result through
+-- calls of its own and allocates its name and value: the entry's nine
+-- columns were a third of a Get's allocations.
+SELECT CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision, octet_length(json(e.metadata)))
+            || json(e.metadata) || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -185,8 +193,11 @@ FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
 -- travel as one JSON array parameter, unpacked with json_each.
 
 -- name: GetEntries :many
-SELECT e.key, CAST(json(e.value) AS TEXT) AS value, CAST(json(e.metadata) AS TEXT) AS metadata,
-       e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
+-- The key and GetEntry's packed column.
+SELECT e.key,
+       CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision, octet_length(json(e.metadata)))
+            || json(e.metadata) || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace)

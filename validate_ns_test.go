@@ -1,0 +1,35 @@
+package storage
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestPlainNamespace: plainNamespace accepts exactly what the regexp of
+// ParseNamespace's doc does.
+func TestPlainNamespace(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	names := []string{"", "a", "A", "0", ".", "_", "-", "a.", "a_b-c.d", ".a", "-a", "_a", "a/b", "a:b", "a*", "a b",
+		"é", "aé", "a\x00", "a\n", strings.Repeat("a", 127), strings.Repeat("a", 128), strings.Repeat("a", 129),
+		strings.Repeat("b", 200), "principal://x", "Z9.-_"}
+	for c := 0; c < 256; c++ {
+		names = append(names, string(rune(c)), "a"+string([]byte{byte(c)}), string([]byte{byte(c)})+"a")
+	}
+	for _, n := range names {
+		if got, want := plainNamespace(n), re.MatchString(n); got != want {
+			t.Errorf("plainNamespace(%q) = %v, want %v", n, got, want)
+		}
+	}
+}
+
+func FuzzPlainNamespace(f *testing.F) {
+	re := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	f.Add("abc")
+	f.Add("a.b-c_d")
+	f.Fuzz(func(t *testing.T, n string) {
+		if got, want := plainNamespace(n), re.MatchString(n); got != want {
+			t.Errorf("plainNamespace(%q) = %v, want %v", n, got, want)
+		}
+	})
+}

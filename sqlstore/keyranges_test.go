@@ -250,7 +250,10 @@ func TestListKeyRangesBounded(t *testing.T) {
 					t.Errorf("%s page: want a primary-key search per span, no scan:\n%s", page.name, plan)
 				}
 				for _, line := range strings.Split(plan, "\n") {
-					if strings.Contains(line, "SEARCH entries") && !strings.Contains(line, "key>") && !strings.Contains(line, "key<") {
+					// listLiveCond's lookups of the expired rows search the
+					// partial index entries_expires_at.
+					if strings.Contains(line, "SEARCH entries") && !strings.Contains(line, "entries_expires_at") &&
+						!strings.Contains(line, "key>") && !strings.Contains(line, "key<") {
 						t.Errorf("%s page: a search not bounded by key: %s", page.name, line)
 					}
 				}

@@ -3,11 +3,15 @@ package sqlstore
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
@@ -90,3 +94,80 @@ func TestSQLiteGetPacked(t *testing.T) {
 	check("GetMany k2", r.Entries["k2"], "k2", `"plain"`, `{}`, time.Time{})
 }
 
+// TestListExpiredUnswept: List hides the entries that have expired and
+// that the sweeper has not deleted yet, whether the expired rows are in
+// the listed namespace or only in another one (listLiveCond's two
+// branches), with one span or several (a UNION ALL), and reads the
+// primary key's index alone on SQLite (no lookup of the table's rows).
+func TestListExpiredUnswept(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			var mu sync.Mutex
+			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			s := openTest(t, c.dsn(t), WithClock(clock), WithSweepInterval(-1))
+			defer s.Close()
+			a, b := storage.InNamespace("la"), storage.InNamespace("lb")
+			for _, ns := range []string{"la", "lb"} {
+				if err := s.CreateNamespace(ctx, ns); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := json.RawMessage(`1`)
+			for _, k := range []string{"a1", "a2", "a3", "b1", "b2"} {
+				if err := s.Set(ctx, k, v, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Set(ctx, "x", v, b, storage.WithTTL(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			list := func(what string, want []string, opts ...storage.Option) {
+				t.Helper()
+				r, err := s.List(ctx, append([]storage.Option{a}, opts...)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(r.Keys, want) {
+					t.Errorf("%s: %q, want %q", what, r.Keys, want)
+				}
+			}
+			spans := storage.InKeyRanges(storage.PrefixRange("a"), storage.PrefixRange("b"))
+			mu.Lock()
+			now = now.Add(2 * time.Minute) // lb's x expired, unswept
+			mu.Unlock()
+			list("expired elsewhere", []string{"a1", "a2", "a3", "b1", "b2"})
+			list("expired elsewhere, spans", []string{"a1", "a2", "a3", "b1", "b2"}, spans)
+			for _, k := range []string{"a2", "b1"} {
+				if err := s.Set(ctx, k, v, a, storage.WithTTL(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			list("live", []string{"a1", "a2", "a3", "b1", "b2"})
+			mu.Lock()
+			now = now.Add(time.Minute)
+			mu.Unlock()
+			list("expired here", []string{"a1", "a3", "b2"})
+			list("expired here, spans", []string{"a1", "a3", "b2"}, spans)
+			list("expired here, pattern", []string{"a1", "a3"}, storage.Pattern("a*"))
+			list("expired here, literal", nil, storage.Pattern("a2"))
+			list("expired here, limit", []string{"a1", "a3"}, storage.Limit(2))
+			if s.Dialect() != "sqlite" {
+				return
+			}
+			o, err := driver.ResolveOptions("list", driver.AllOptionKinds, []storage.Option{a, storage.Pattern("a*"), storage.Limit(2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args, err := s.listQuery(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := explainPlan(t, s, "EXPLAIN (ANALYZE, COSTS OFF) ", q, args)
+			if !strings.Contains(plan, "COVERING INDEX sqlite_autoindex_entries_1") {
+				t.Errorf("List reads the table's rows, want the primary key's index alone:\n%s", plan)
+			}
+		})
+	}
+}

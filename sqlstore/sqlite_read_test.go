@@ -86,6 +86,14 @@ func TestSQLiteGetPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("Get k2", e, "k2", `"plain"`, `{}`, time.Time{})
+	// GetEntry spells the JSONB of {} x'0c' (its usual metadata, read
+	// without json()).
+	var hex string
+	if err := s.eng.reader().queryRows(ctx, "SELECT hex(metadata) FROM entries WHERE key = 'k2'", nil, func(r rowScanner) error {
+		return r.Scan(&hex)
+	}); err != nil || hex != "0C" {
+		t.Errorf("the metadata {} is stored as x'%s' (%v), GetEntry expects x'0c'", hex, err)
+	}
 	r, err := s.GetMany(ctx, []string{"k2", "k,1", "none"}, in)
 	if err != nil || len(r.Entries) != 2 {
 		t.Fatalf("GetMany: %+v %v", r, err)

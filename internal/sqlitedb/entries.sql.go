@@ -119,9 +119,10 @@ func (q *Queries) DeleteEntryIf(ctx context.Context, arg DeleteEntryIfParams) (D
 const getEntries = `-- name: GetEntries :many
 
 SELECT e.key,
-       CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision, octet_length(json(e.metadata)))
-            || json(e.metadata) || json(e.value) AS TEXT) AS packed
+       CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision)
+            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
+            || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1
@@ -168,9 +169,10 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 
 const getEntry = `-- name: GetEntry :one
 
-SELECT CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision, octet_length(json(e.metadata)))
-            || json(e.metadata) || json(e.value) AS TEXT) AS packed
+SELECT CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision)
+            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
+            || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2
@@ -205,10 +207,11 @@ type GetEntryParams struct {
 // One packed column (sqlstore's unpackEntry reads it): the version,
 // created_at, updated_at, expires_at (0: none; a live row's is after now),
 // revision, create_revision and the metadata's length in bytes, each
-// followed by a comma, then the metadata's JSON and the value's. The
+// followed by a comma, then the metadata's JSON and the value's (x'0c'
+// is the JSONB of {}, the usual metadata: no json() twice for it). The
 // modernc driver reads every column of every statement's result through
 // calls of its own and allocates its name and value: the entry's nine
-// columns were a third of a Get's allocations.
+// columns were over 40% of a Get's allocations.
 func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (string, error) {
 	row := q.db.QueryRowContext(ctx, getEntry, arg.Namespace, arg.Key, arg.Now)
 	var packed string

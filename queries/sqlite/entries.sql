@@ -22,13 +22,15 @@
 -- One packed column (sqlstore's unpackEntry reads it): the version,
 -- created_at, updated_at, expires_at (0: none; a live row's is after now),
 -- revision, create_revision and the metadata's length in bytes, each
--- followed by a comma, then the metadata's JSON and the value's. The
+-- followed by a comma, then the metadata's JSON and the value's (x'0c'
+-- is the JSONB of {}, the usual metadata: no json() twice for it). The
 -- modernc driver reads every column of every statement's result through
 -- calls of its own and allocates its name and value: the entry's nine
--- columns were a third of a Get's allocations.
-SELECT CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision, octet_length(json(e.metadata)))
-            || json(e.metadata) || json(e.value) AS TEXT) AS packed
+-- columns were over 40% of a Get's allocations.
+SELECT CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision)
+            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
+            || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -195,9 +197,10 @@ FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
 -- name: GetEntries :many
 -- The key and GetEntry's packed column.
 SELECT e.key,
-       CAST(printf('%d,%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision, octet_length(json(e.metadata)))
-            || json(e.metadata) || json(e.value) AS TEXT) AS packed
+       CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
+                   e.revision, e.create_revision)
+            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
+            || json(e.value) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace)

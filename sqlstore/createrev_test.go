@@ -168,7 +168,7 @@ func TestCreateRevisionAtPlan(t *testing.T) {
 			}
 			q, args := s.placeholders(createRevisionSQL), []any{"default", "ka", head(t, s)}
 			if s.Dialect() == "sqlite" {
-				q, args = createRevisionSQLite, []any{"default", "ka", "default", "ka", "default", "ka", head(t, s)}
+				q, args = createRevisionSQLite, []any{"default", "ka", "default", "ka", "default", "ka", 0, head(t, s)}
 			}
 			check("the creation lookup", q, args)
 			key := "ka"

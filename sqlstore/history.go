@@ -162,7 +162,7 @@ func (s *Store) keyStateQuery(ns, key string) (*logQuery, error) {
 		// The key's chains and the namespace's rows (changes_scope).
 		lq.cond = sq.And{lq.cond, sq.Expr("revision IN ("+keyChainRevisions+
 			" UNION ALL SELECT revision FROM changes WHERE key IS NULL AND namespace = ? AND kind IN ('clear', 'namespace_delete'))",
-			ns, key, ns, key, ns, key, ns)}
+			ns, key, ns, key, ns, key, 0, ns)}
 		lq.byKey = true
 	}
 	return lq, nil
@@ -181,7 +181,7 @@ func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, r
 	var created int64
 	stmt, args := x.placeholders(createRevisionSQL), []any{ns, key, rev}
 	if x.s.Dialect() == dialect.SQLite && !x.s.logScan {
-		stmt, args = createRevisionSQLite, []any{ns, key, ns, key, ns, key, rev}
+		stmt, args = createRevisionSQLite, []any{ns, key, ns, key, ns, key, 0, rev}
 	}
 	err := q.queryRows(ctx, stmt, args, func(row rowScanner) error { return row.Scan(&created) })
 	if err != nil || created > 0 {
@@ -204,30 +204,39 @@ const createRevisionSQL = "SELECT revision FROM changes WHERE namespace = ? AND 
 	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
 
 // createRevisionSQLite is createRevisionSQL on SQLite, along the key's
-// chains (placeholders: namespace, key three times, revision).
+// chains (placeholders: namespace, key three times, 0, revision).
 const createRevisionSQLite = "SELECT revision FROM changes WHERE revision IN (" + keyChainRevisions + ") AND +revision <= ? " +
 	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
 
 // keyChainRevisions (SQLite) selects the revisions of the changes of one
-// key (placeholders: namespace, key, three times) still in the log,
+// key (placeholders: namespace, key, three times; then the floor: a walk
+// stops below it, 0 for all) still in the log,
 // without a per-key index of the log (migrations/sqlite 00015): from the
 // live entry's revision, from the last revisions of its ended lives
 // (change_ends) and from its delete and expire rows (the partial index
 // changes_ends), back along prev_revision. A row that compaction removed
 // ends a walk; so does a put that started a life (no prev_revision).
 // Every row reached is the key's: a put, metadata change, delete or
-// expiry links only to a change of its own key.
+// expiry links only to a change of its own key. The walk steps are UNION
+// ALL: two roots may walk the same chain (a delete row and the end it
+// recorded), which repeats revisions but costs less than keeping the walk
+// free of them (a key of 5000 changes: History of its oldest 100 in 19 ms
+// against 30); the IN that uses the list does not care. A walk costs
+// about one step per change of the key above the floor, where changes_key
+// (PostgreSQL) read only the rows asked for: History from the start of a
+// key with 5000 changes went from about 2 ms to 19 ms, from 400
+// revisions before the head about 1.2 ms to 1.5 ms (the floor prunes).
 const keyChainRevisions = "WITH RECURSIVE chain(r) AS (" +
 	"SELECT e.revision FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ? " +
 	"UNION SELECT revision FROM change_ends WHERE namespace = ? AND key = ? " +
 	"UNION SELECT revision FROM changes WHERE namespace = ? AND key = ? AND kind IN ('delete', 'expire') " +
-	"UNION SELECT c.prev_revision FROM chain JOIN changes c ON c.revision = chain.r WHERE c.prev_revision IS NOT NULL" +
+	"UNION ALL SELECT c.prev_revision FROM chain JOIN changes c ON c.revision = chain.r WHERE c.prev_revision > ?" +
 	") SELECT r FROM chain"
 
-// keyChain is the condition "the row is one of the key's changes" on
-// SQLite (keyChainRevisions).
-func keyChain(ns, key string) sq.Sqlizer {
-	return sq.Expr("revision IN ("+keyChainRevisions+")", ns, key, ns, key, ns, key)
+// keyChain is the condition "the row is one of the key's changes after
+// revision after" on SQLite (keyChainRevisions): the walks stop there.
+func keyChain(ns, key string, after int64) sq.Sqlizer {
+	return sq.Expr("revision IN ("+keyChainRevisions+")", ns, key, ns, key, ns, key, after)
 }
 
 // beforeLog answers getAt when the key's state at r predates the log: the

@@ -108,6 +108,9 @@ type logQuery struct {
 	// byKey: cond names the rows by revision (SQLite's keyChain), which
 	// the revision bounds must not displace as the way into the log.
 	byKey bool
+	// chain: the namespace and key whose changes inner selects along
+	// their chains (SQLite's keyChain, from inner's lower bound); nil: none.
+	chain *[2]string
 }
 
 // newLogQuery compiles the options of a watch (or history) call: the
@@ -125,7 +128,7 @@ func (s *Store) newLogQuery(o driver.CallOptions, key *string) (*logQuery, error
 	if key != nil {
 		conds = append(conds, sq.Expr("key = ?", *key))
 		if s.Dialect() == dialect.SQLite && !s.logScan {
-			conds = append(conds, keyChain(o.Namespace.Name, *key))
+			lq.chain = &[2]string{o.Namespace.Name, *key}
 			lq.byKey = true
 		}
 	}
@@ -211,6 +214,9 @@ func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBu
 	b = b.Where(sq.Expr(rev+" > ?", after))
 	if before > 0 {
 		b = b.Where(sq.Expr(rev+" <= ?", before))
+	}
+	if lq.chain != nil {
+		b = b.Where(keyChain(lq.chain[0], lq.chain[1], after))
 	}
 	if lq.cond != nil {
 		b = b.Where(lq.cond)

@@ -582,6 +582,14 @@ func prepareQuery(f storage.Filter, o driver.CallOptions) (queryPrep, error) {
 // queryHash is the fingerprint of Query's cursors: the namespace, the
 // filter and the sort.
 func queryHash(f storage.Filter, o driver.CallOptions) (string, error) {
+	if b, ok := appendQueryHashInput(make([]byte, 0, 256), f, o); ok {
+		return hashBytes(b), nil
+	}
+	return queryHashJSON(f, o)
+}
+
+// queryHashJSON is queryHash through encoding/json, for every filter.
+func queryHashJSON(f storage.Filter, o driver.CallOptions) (string, error) {
 	fj, err := json.Marshal(f)
 	if err != nil {
 		return "", driver.Invalidf(storage.ErrInvalidFilter, "%v", err)

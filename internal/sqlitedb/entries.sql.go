@@ -119,10 +119,11 @@ func (q *Queries) DeleteEntryIf(ctx context.Context, arg DeleteEntryIfParams) (D
 const getEntries = `-- name: GetEntries :many
 
 SELECT e.key,
-       CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision)
-            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
-            || json(e.value) AS TEXT) AS packed
+       CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
+                   e.revision, ',', e.create_revision, ',',
+                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                   json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1
@@ -169,10 +170,11 @@ func (q *Queries) GetEntries(ctx context.Context, arg GetEntriesParams) ([]GetEn
 
 const getEntry = `-- name: GetEntry :one
 
-SELECT CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision)
-            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
-            || json(e.value) AS TEXT) AS packed
+SELECT CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
+                   e.revision, ',', e.create_revision, ',',
+                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                   json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = ?1 AND e.key = ?2

@@ -27,10 +27,11 @@
 -- modernc driver reads every column of every statement's result through
 -- calls of its own and allocates its name and value: the entry's nine
 -- columns were over 40% of a Get's allocations.
-SELECT CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision)
-            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
-            || json(e.value) AS TEXT) AS packed
+SELECT CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
+                   e.revision, ',', e.create_revision, ',',
+                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                   json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -197,10 +198,11 @@ FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
 -- name: GetEntries :many
 -- The key and GetEntry's packed column.
 SELECT e.key,
-       CAST(printf('%d,%d,%d,%d,%d,%d,', e.version, e.created_at, e.updated_at, ifnull(e.expires_at, 0),
-                   e.revision, e.create_revision)
-            || CASE WHEN e.metadata = x'0c' THEN '2,{}' ELSE octet_length(json(e.metadata)) || ',' || json(e.metadata) END
-            || json(e.value) AS TEXT) AS packed
+       CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
+                   e.revision, ',', e.create_revision, ',',
+                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                   json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -244,4 +245,71 @@ func pgMigrator(t *testing.T, dsn string) (*sql.DB, *schema.Migrator) {
 		t.Fatal(err)
 	}
 	return db, m
+}
+
+// TestMigrationEntriesStatementTriggers migrates a PostgreSQL store at
+// schema version 16, with entries written there, to 17 (the entry count
+// kept by the index statement triggers, the count triggers dropped): the
+// count carries on through inserts, upserts that update, creates and
+// deletes, and a declared index stays exact; Down to 16 brings the count
+// triggers back, which count on from there.
+func TestMigrationEntriesStatementTriggers(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	db, m := pgMigrator(t, dsn)
+	if _, err := m.UpTo(ctx, 16); err != nil {
+		t.Fatal(err)
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	count := func(want int64) {
+		t.Helper()
+		var n int64
+		if err := db.QueryRowContext(ctx, `SELECT entry_count FROM namespaces WHERE name = 'people'`).Scan(&n); err != nil || n != want {
+			t.Fatalf("entry_count %d, %v; want %d", n, err, want)
+		}
+	}
+	exec(`INSERT INTO namespaces (name, metadata, indexes, created_at) VALUES ('people', '{}', '[]', now())`)
+	exec(`INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, revision, create_revision)
+	SELECT n.id, 'k' || lpad(i::text, 2, '0'), jsonb_build_object('age', i % 10), '{}', 1, now(), now(), 0, 0
+	FROM namespaces n, generate_series(0, 49) i WHERE n.name = 'people'`)
+	exec(`DELETE FROM entries WHERE key IN ('k45', 'k46', 'k47', 'k48', 'k49')`)
+	count(45)
+
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	if v, err := s.eng.schemaVersion(ctx); err != nil || v < 17 {
+		t.Fatalf("schema version %d, %v", v, err)
+	}
+	in := storage.InNamespace("people")
+	must(t, s.CreateIndex(ctx, "people", "age"))
+	must(t, s.Set(ctx, "k00", map[string]int{"age": 7}, in)) // the update path: no new entry
+	must(t, s.Set(ctx, "k50", map[string]int{"age": 7}, in))
+	_, err := s.SetMany(ctx, []storage.Item{{Key: "k51", Value: map[string]int{"age": 7}}, {Key: "k01", Value: map[string]int{"age": 7}}}, in)
+	must(t, err)
+	must(t, s.Delete(ctx, "k17", in))
+	count(46)
+	res, err := s.Query(ctx, storage.Eq("age", 7), in)
+	must(t, err)
+	var keys []string
+	for _, e := range res.Entries {
+		keys = append(keys, e.Key)
+	}
+	if want := []string{"k00", "k01", "k07", "k27", "k37", "k50", "k51"}; !slices.Equal(keys, want) {
+		t.Errorf("age 7: %v, want %v", keys, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := m.DownTo(ctx, 16); err != nil {
+		t.Fatal(err)
+	}
+	exec(`INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, revision, create_revision)
+	SELECT n.id, 'k60', '{"age": 1}', '{}', 1, now(), now(), 0, 0 FROM namespaces n WHERE n.name = 'people'`)
+	exec(`DELETE FROM entries WHERE key IN ('k50', 'k51')`)
+	count(45)
 }

@@ -2,7 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 )
 
 // walHookQ is the querier of the SQLite writer pool outside transactions.
@@ -34,9 +37,34 @@ func (w walHookQ) done(ctx context.Context, err error) error {
 	return nil
 }
 
+// upsertEntry, the statement of every plain Set, steps its statement to
+// SQLITE_DONE itself (reading past its one row) instead of running
+// walHookStmt after it: one statement per Set instead of two (the second
+// was about 5% of a Set's CPU).
 func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
-	v, err := w.sqliteQ.upsertEntry(ctx, ns, key, value, md, exp, now, actor)
-	return v, w.done(ctx, err)
+	rows, err := w.db.QueryContext(ctx, sqlitedb.UpsertEntrySQL,
+		key, paramText(value), optString(md), micros(now), actor, boolInt(exp.Keep), optMicros(exp.At), ns)
+	if err != nil {
+		return wrote{}, err
+	}
+	defer func() { _ = rows.Close() }()
+	var v wrote
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return wrote{}, err
+		}
+		return wrote{}, errNoRow // no namespace: the caller creates it
+	}
+	if err := rows.Scan(&v.Version, &v.Revision, &v.CreateRevision); err != nil {
+		return wrote{}, err
+	}
+	if rows.Next() { // SQLITE_DONE: the commit and its WAL hook
+		return wrote{}, errors.New("sqlstore: upsert returned more than one row")
+	}
+	if err := rows.Err(); err != nil {
+		return wrote{}, err
+	}
+	return v, nil
 }
 
 func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {

@@ -5,3 +5,10 @@ package sqlitedb
 // own values: GetEntries allocates a row per result (sqlc's loop variable
 // escapes), which a batch read of many keys pays for each key.
 const GetEntriesSQL = getEntries
+
+// UpsertEntrySQL is the statement of UpsertEntry, for a caller that steps
+// it to its end itself (the arguments in UpsertEntry's order; one row of
+// version, revision, create_revision): a RETURNING statement read with
+// QueryRow is reset after its row and never reaches SQLITE_DONE, where
+// SQLite runs its WAL hook (sqlstore/walhook.go).
+const UpsertEntrySQL = upsertEntry

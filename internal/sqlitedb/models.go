@@ -23,6 +23,12 @@ type Change struct {
 	ExpiresAt      *int64
 }
 
+type ChangeEnd struct {
+	Namespace string
+	Key       string
+	Revision  int64
+}
+
 type ChangeLogState struct {
 	ID               int64
 	CompactedThrough int64

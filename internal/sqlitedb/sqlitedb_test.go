@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +36,37 @@ func open(t *testing.T) (*sql.DB, *sqlitedb.Queries) {
 func ptr[T any](v T) *T { return &v }
 
 // jsonEq compares two JSON texts by meaning.
+// packedEntry is GetEntry's packed column taken apart: version,
+// created_at, updated_at, expires_at, revision, create_revision and the
+// metadata's length, each followed by a comma, then the metadata's JSON
+// and the value's.
+type packedEntry struct {
+	nums            []string
+	metadata, value string
+}
+
+func getEntry(t *testing.T, q *sqlitedb.Queries, ns, key string) packedEntry {
+	t.Helper()
+	packed, err := q.GetEntry(context.Background(), sqlitedb.GetEntryParams{Namespace: ns, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return unpack(t, packed)
+}
+
+func unpack(t *testing.T, packed string) packedEntry {
+	t.Helper()
+	f := strings.SplitN(packed, ",", 8)
+	if len(f) != 8 {
+		t.Fatalf("GetEntry = %q: want 7 comma-terminated numbers, then JSON", packed)
+	}
+	n, err := strconv.Atoi(f[6])
+	if err != nil || n > len(f[7]) {
+		t.Fatalf("GetEntry = %q: bad metadata length %q", packed, f[6])
+	}
+	return packedEntry{nums: f[:7], metadata: f[7][:n], value: f[7][n:]}
+}
+
 func jsonEq(t *testing.T, what, got, want string) {
 	t.Helper()
 	var g, w any
@@ -130,14 +163,11 @@ func TestSingleEntryStatements(t *testing.T) {
 	}
 	checkCounts(t, db, q)
 
-	e, err := q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "app", Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jsonEq(t, "value", e.Value, `{"a": 2}`)
-	jsonEq(t, "metadata", e.Metadata, `{"m": true}`)
-	if e.Key != "k" || e.Version != 2 || e.CreatedAt != 10 || e.UpdatedAt != 20 {
-		t.Fatalf("GetEntry = %+v", e)
+	e := getEntry(t, q, "app", "k")
+	jsonEq(t, "value", e.value, `{"a": 2}`)
+	jsonEq(t, "metadata", e.metadata, `{"m": true}`)
+	if e.nums[0] != "2" || e.nums[1] != "10" || e.nums[2] != "20" || e.nums[3] != "0" || e.nums[4] != strconv.FormatInt(vr.Revision, 10) {
+		t.Fatalf("GetEntry = %+v: want version 2, created 10, updated 20, no expiry, revision %d", e, vr.Revision)
 	}
 	// A nil metadata keeps what is stored.
 	if vr, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `"s"`, Now: 30}); err != nil || vr.Version != 3 {
@@ -210,9 +240,9 @@ func TestSingleEntryStatements(t *testing.T) {
 	if vr, err := q.ReplaceMetadata(ctx, sqlitedb.ReplaceMetadataParams{Namespace: "app", Key: "k", Metadata: `{"r":2}`, ExpectedVersion: 6, Now: 80}); err != nil || vr.Version != 7 {
 		t.Fatalf("ReplaceMetadata with the right version = %d, %v", vr.Version, err)
 	}
-	e, _ = q.GetEntry(ctx, sqlitedb.GetEntryParams{Namespace: "app", Key: "k"})
-	jsonEq(t, "metadata", e.Metadata, `{"r":2}`)
-	jsonEq(t, "value", e.Value, `2`)
+	e = getEntry(t, q, "app", "k")
+	jsonEq(t, "metadata", e.metadata, `{"r":2}`)
+	jsonEq(t, "value", e.value, `2`)
 
 	// Deletes.
 	if _, err := q.DeleteEntryIf(ctx, sqlitedb.DeleteEntryIfParams{Namespace: "app", Key: "k", ExpectedVersion: 6}); !errors.Is(err, sql.ErrNoRows) {
@@ -294,19 +324,19 @@ func TestBatchStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byKey := map[string]sqlitedb.GetEntriesRow{}
+	byKey := map[string]packedEntry{}
 	for _, r := range got {
-		byKey[r.Key] = r
+		byKey[r.Key] = unpack(t, r.Packed)
 	}
 	if len(got) != 3 {
 		t.Fatalf("GetEntries returned %d rows, want 3", len(got))
 	}
-	jsonEq(t, "a.value", byKey["a"].Value, `3`)
-	jsonEq(t, "a.metadata (kept)", byKey["a"].Metadata, `{"m":"x"}`)
-	jsonEq(t, "e.metadata", byKey["e"].Metadata, `{}`)
-	jsonEq(t, "f.value", byKey["f"].Value, `{"f":1}`)
-	jsonEq(t, "f.metadata", byKey["f"].Metadata, `{"m":"f"}`)
-	if byKey["a"].Version != 3 || byKey["a"].CreatedAt != 2 || byKey["a"].UpdatedAt != 4 {
+	jsonEq(t, "a.value", byKey["a"].value, `3`)
+	jsonEq(t, "a.metadata (kept)", byKey["a"].metadata, `{"m":"x"}`)
+	jsonEq(t, "e.metadata", byKey["e"].metadata, `{}`)
+	jsonEq(t, "f.value", byKey["f"].value, `{"f":1}`)
+	jsonEq(t, "f.metadata", byKey["f"].metadata, `{"m":"f"}`)
+	if a := byKey["a"].nums; a[0] != "3" || a[1] != "2" || a[2] != "4" {
 		t.Fatalf("a = %+v", byKey["a"])
 	}
 

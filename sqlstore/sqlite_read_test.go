@@ -102,7 +102,7 @@ func TestSQLiteGetPacked(t *testing.T) {
 	check("GetMany k2", r.Entries["k2"], "k2", `"plain"`, `{}`, time.Time{})
 }
 
-// TestListExpiredUnswept: List hides the entries that have expired and
+// TestListExpiredUnswept: List (and Has) hides the entries that have expired and
 // that the sweeper has not deleted yet, whether the expired rows are in
 // the listed namespace or only in another one (listLiveCond's two
 // branches), with one span or several (a UNION ALL), and reads the
@@ -146,6 +146,13 @@ func TestListExpiredUnswept(t *testing.T) {
 			now = now.Add(2 * time.Minute) // lb's x expired, unswept
 			mu.Unlock()
 			list("expired elsewhere", []string{"a1", "a2", "a3", "b1", "b2"})
+			has := func(what, key string, want bool) {
+				t.Helper()
+				if got, err := s.Has(ctx, key, a); err != nil || got != want {
+					t.Errorf("%s: Has(%q) = %v, %v; want %v", what, key, got, err, want)
+				}
+			}
+			has("expired elsewhere", "a2", true)
 			list("expired elsewhere, spans", []string{"a1", "a2", "a3", "b1", "b2"}, spans)
 			for _, k := range []string{"a2", "b1"} {
 				if err := s.Set(ctx, k, v, a, storage.WithTTL(time.Second)); err != nil {
@@ -157,6 +164,9 @@ func TestListExpiredUnswept(t *testing.T) {
 			now = now.Add(time.Minute)
 			mu.Unlock()
 			list("expired here", []string{"a1", "a3", "b2"})
+			has("expired here", "a2", false)
+			has("expired here, live", "a1", true)
+			has("missing", "zz", false)
 			list("expired here, spans", []string{"a1", "a3", "b2"}, spans)
 			list("expired here, pattern", []string{"a1", "a3"}, storage.Pattern("a*"))
 			list("expired here, literal", nil, storage.Pattern("a2"))

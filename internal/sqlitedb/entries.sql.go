@@ -296,7 +296,9 @@ SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = ?1 AND e.key = ?2
-      AND (e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
+      AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER))
+           OR e.rowid NOT IN (SELECT x.rowid FROM entries x
+                              WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER)))
 ) AS found
 `
 
@@ -306,6 +308,11 @@ type HasEntryParams struct {
 	Now       int64
 }
 
+// The primary key's index holds namespace_id, key and the rowid, not
+// expires_at: the live test is the rowid's absence from the expired rows
+// that the partial index entries_expires_at lists (not even looked up
+// when none has expired), so that Has reads the index alone, as List
+// does (sqlstore's listLiveCond), not the entry's row.
 func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error) {
 	row := q.db.QueryRowContext(ctx, hasEntry, arg.Namespace, arg.Key, arg.Now)
 	var found bool

@@ -38,11 +38,18 @@ WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
   AND (e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER));
 
 -- name: HasEntry :one
+-- The primary key's index holds namespace_id, key and the rowid, not
+-- expires_at: the live test is the rowid's absence from the expired rows
+-- that the partial index entries_expires_at lists (not even looked up
+-- when none has expired), so that Has reads the index alone, as List
+-- does (sqlstore's listLiveCond), not the entry's row.
 SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
-      AND (e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER))
+      AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER))
+           OR e.rowid NOT IN (SELECT x.rowid FROM entries x
+                              WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)))
 ) AS found;
 
 -- name: GetEntryVersion :one

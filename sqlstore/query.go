@@ -33,20 +33,26 @@ func liveCond(c *dialect.Compiler, now time.Time) sq.Sqlizer {
 
 // listLiveCond is liveCond for List's statement. On SQLite the primary
 // key's index holds namespace_id, key and the rowid but not expires_at, so
-// liveCond made List read every listed entry's row from the table; this
-// form tests the rowid against the expired rows that the partial index
-// entries_expires_at lists (and, when there are none, which the NOT EXISTS
-// finds once per statement, not even that), so that List reads the index
-// alone: 1.9 times less SQLite time for a page of 100 keys. A row is
-// expired when its expires_at is not NULL and at most now: the complement
-// of liveCond's test.
+// liveCond made List read every listed entry's row from the table. This
+// form first asks whether any row of the store has expired (a NOT EXISTS
+// over the partial index entries_expires_at, which SQLite runs once per
+// statement): when none has, the test is true without the entry's row,
+// and SQLite never reads it (its seek of the row is deferred until a
+// column is needed), so List reads the index alone: 1.9 times less SQLite
+// time for a page of 100 keys. When some row has expired, anywhere, each
+// listed entry's expires_at is read, as liveCond does: the cost of a page
+// never depends on how many expired rows wait for the sweeper (a test of
+// the rowid against the list of every expired rowid did, in every
+// namespace: TestExpiredElsewhereBounded). A row is expired when its
+// expires_at is not NULL and at most now: the complement of liveCond's
+// test.
 func listLiveCond(c *dialect.Compiler, now time.Time, sqlite bool) sq.Sqlizer {
 	if !sqlite {
 		return liveCond(c, now)
 	}
-	const expired = "SELECT rowid FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?"
 	t := c.Bind(dialect.TimeInput(now), dialect.XTime)
-	return sq.Expr("(NOT EXISTS ("+expired+") OR rowid NOT IN ("+expired+"))", t, t)
+	return sq.Expr("(NOT EXISTS (SELECT 1 FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?)"+
+		" OR expires_at IS NULL OR expires_at > ?)", t, t)
 }
 
 // The filter compilers of the dialects (immutable).

@@ -297,8 +297,7 @@ SELECT EXISTS (
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = ?1 AND e.key = ?2
       AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER))
-           OR e.rowid NOT IN (SELECT x.rowid FROM entries x
-                              WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER)))
+           OR e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
 ) AS found
 `
 
@@ -309,10 +308,14 @@ type HasEntryParams struct {
 }
 
 // The primary key's index holds namespace_id, key and the rowid, not
-// expires_at: the live test is the rowid's absence from the expired rows
-// that the partial index entries_expires_at lists (not even looked up
-// when none has expired), so that Has reads the index alone, as List
-// does (sqlstore's listLiveCond), not the entry's row.
+// expires_at: when no row of the store has expired (a NOT EXISTS over the
+// partial index entries_expires_at, run once per statement), the live
+// test is true without the entry's row, which SQLite then never reads
+// (its seek of the row is deferred until a column is needed), so Has
+// reads the index alone, as List does (sqlstore's listLiveCond). Only
+// when some row has expired does it read the entry's expires_at. (A test
+// of the rowid against a list of every expired rowid would cost each Has
+// in every namespace as much as the expired rows not yet swept.)
 func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error) {
 	row := q.db.QueryRowContext(ctx, hasEntry, arg.Namespace, arg.Key, arg.Now)
 	var found bool

@@ -39,17 +39,20 @@ WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
 
 -- name: HasEntry :one
 -- The primary key's index holds namespace_id, key and the rowid, not
--- expires_at: the live test is the rowid's absence from the expired rows
--- that the partial index entries_expires_at lists (not even looked up
--- when none has expired), so that Has reads the index alone, as List
--- does (sqlstore's listLiveCond), not the entry's row.
+-- expires_at: when no row of the store has expired (a NOT EXISTS over the
+-- partial index entries_expires_at, run once per statement), the live
+-- test is true without the entry's row, which SQLite then never reads
+-- (its seek of the row is deferred until a column is needed), so Has
+-- reads the index alone, as List does (sqlstore's listLiveCond). Only
+-- when some row has expired does it read the entry's expires_at. (A test
+-- of the rowid against a list of every expired rowid would cost each Has
+-- in every namespace as much as the expired rows not yet swept.)
 SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
       AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER))
-           OR e.rowid NOT IN (SELECT x.rowid FROM entries x
-                              WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)))
+           OR e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER))
 ) AS found;
 
 -- name: GetEntryVersion :one

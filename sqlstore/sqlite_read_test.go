@@ -112,17 +112,8 @@ func TestListExpiredUnswept(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
-			var mu sync.Mutex
-			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			s := openTest(t, c.dsn(t), WithClock(clock), WithSweepInterval(-1))
-			defer s.Close()
+			s, advance := openUnswept(t, c.dsn(t), "la", "lb")
 			a, b := storage.InNamespace("la"), storage.InNamespace("lb")
-			for _, ns := range []string{"la", "lb"} {
-				if err := s.CreateNamespace(ctx, ns); err != nil {
-					t.Fatal(err)
-				}
-			}
 			v := json.RawMessage(`1`)
 			for _, k := range []string{"a1", "a2", "a3", "b1", "b2"} {
 				if err := s.Set(ctx, k, v, a); err != nil {
@@ -143,9 +134,7 @@ func TestListExpiredUnswept(t *testing.T) {
 				}
 			}
 			spans := storage.InKeyRanges(storage.PrefixRange("a"), storage.PrefixRange("b"))
-			mu.Lock()
-			now = now.Add(2 * time.Minute) // lb's x expired, unswept
-			mu.Unlock()
+			advance(2 * time.Minute) // lb's x expired, unswept
 			list("expired elsewhere", []string{"a1", "a2", "a3", "b1", "b2"})
 			has := func(what, key string, want bool) {
 				t.Helper()
@@ -161,9 +150,7 @@ func TestListExpiredUnswept(t *testing.T) {
 				}
 			}
 			list("live", []string{"a1", "a2", "a3", "b1", "b2"})
-			mu.Lock()
-			now = now.Add(time.Minute)
-			mu.Unlock()
+			advance(time.Minute)
 			list("expired here", []string{"a1", "a3", "b2"})
 			has("expired here", "a2", false)
 			has("expired here, live", "a1", true)
@@ -234,17 +221,8 @@ func TestExpiredElsewhereBounded(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
-			var mu sync.Mutex
-			now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			s := openTest(t, c.dsn(t), WithClock(clock), WithSweepInterval(-1))
-			defer s.Close()
+			s, advance := openUnswept(t, c.dsn(t), "ea", "eb")
 			a, b := storage.InNamespace("ea"), storage.InNamespace("eb")
-			for _, ns := range []string{"ea", "eb"} {
-				if err := s.CreateNamespace(ctx, ns); err != nil {
-					t.Fatal(err)
-				}
-			}
 			for _, k := range []string{"k1", "k2", "k3"} {
 				if err := s.Set(ctx, k, json.RawMessage(`1`), a); err != nil {
 					t.Fatal(err)
@@ -277,10 +255,26 @@ func TestExpiredElsewhereBounded(t *testing.T) {
 				checkLiveTestBounded(t, s, when+": List", q, args)
 			}
 			check("nothing expired")
-			mu.Lock()
-			now = now.Add(2 * time.Minute)
-			mu.Unlock()
+			advance(2 * time.Minute)
 			check("2000 expired in another namespace")
 		})
 	}
+}
+
+// openUnswept opens a store on dsn whose clock stands still until advance
+// moves it and whose sweeper never runs (expired entries stay until
+// swept by hand), with the namespaces nss created.
+func openUnswept(t *testing.T, dsn string, nss ...string) (s *Store, advance func(time.Duration)) {
+	t.Helper()
+	var mu sync.Mutex
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s = openTest(t, dsn, WithClock(clock), WithSweepInterval(-1))
+	t.Cleanup(func() { s.Close() })
+	for _, ns := range nss {
+		if err := s.CreateNamespace(t.Context(), ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 }

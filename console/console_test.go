@@ -337,7 +337,7 @@ func TestPermissions(t *testing.T) {
 			p := nobody.get("/console/namespaces")
 			p.want(t, http.StatusOK, "You may read no namespace")
 			for _, s := range []string{"secret", "users", "k-"} {
-				if strings.Contains(p.body, s) {
+				if strings.Contains(p.text(), s) {
 					t.Fatalf("nobody's namespaces page shows %q", s)
 				}
 			}
@@ -374,7 +374,7 @@ func TestPermissions(t *testing.T) {
 			alice.signIn(aliceToken)
 			p = alice.get("/console/namespaces")
 			p.want(t, http.StatusOK, "users")
-			if strings.Contains(p.body, "secret") {
+			if strings.Contains(p.text(), "secret") {
 				t.Fatal("alice's namespaces page shows secret")
 			}
 			alice.get("/console/entries"+q("ns", "users")).want(t, http.StatusOK, "k-users")

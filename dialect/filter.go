@@ -59,9 +59,14 @@ func NewCompiler(name Name) (*Compiler, error) {
 // it once on the whole statement, after the conditions are joined.
 func (c *Compiler) PlaceholderFormat() Placeholders { return c.j.placeholders() }
 
-// EntryColumns are the columns that read an entry: key, value (JSON text),
-// metadata (JSON text), version, created_at, updated_at. SQLite returns the
-// times as unix microseconds, PostgreSQL as timestamptz.
+// EntryColumns are the columns that read an entry of the entries table.
+// PostgreSQL: key, value, metadata, version, created_at, updated_at
+// (timestamptz), expires_at (NULL for none), revision, create_revision.
+// SQLite: key, and one TEXT column that packs the rest as GetEntry's does
+// (queries/sqlite/entries.sql; sqlstore's unpackEntry reads it): the
+// modernc driver reads each column of each row through calls of its own
+// and allocates its value, so nine columns per row cost more than the
+// decoding of one.
 func (c *Compiler) EntryColumns() []string { return c.j.entryColumns() }
 
 // TimeParam converts a time to the dialect's bound form of created_at and

@@ -21,7 +21,7 @@ var _ jsonDialect = postgresJSON{}
 func (postgresJSON) placeholders() sq.PlaceholderFormat { return sq.Dollar }
 
 func (postgresJSON) entryColumns() []string {
-	return []string{"key", "value", "metadata", "version", "created_at", "updated_at"}
+	return []string{"key", "value", "metadata", "version", "created_at", "updated_at", "expires_at", "revision", "create_revision"}
 }
 
 func (postgresJSON) timeParam(t time.Time) any { return t.UTC() }

@@ -20,9 +20,17 @@ var _ jsonDialect = sqliteJSON{}
 
 func (sqliteJSON) placeholders() sq.PlaceholderFormat { return sq.Question }
 
-func (sqliteJSON) entryColumns() []string {
-	return []string{"key", "CAST(json(value) AS TEXT)", "CAST(json(metadata) AS TEXT)", "version", "created_at", "updated_at"}
-}
+func (sqliteJSON) entryColumns() []string { return []string{"key", sqlitePackedEntry} }
+
+// sqlitePackedEntry is the packed column of GetEntry (see EntryColumns):
+// the version, created_at, updated_at, expires_at (0: none), revision,
+// create_revision and the metadata's length in bytes, each followed by a
+// comma, then the metadata's JSON (x'0c' is the JSONB of {}) and the
+// value's.
+const sqlitePackedEntry = "CAST(concat(version, ',', created_at, ',', updated_at, ',', ifnull(expires_at, 0), ',', " +
+	"revision, ',', create_revision, ',', " +
+	"CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, " +
+	"json(value)) AS TEXT)"
 
 // timeParam: SQLite stores times as unix microseconds.
 func (sqliteJSON) timeParam(t time.Time) any { return t.UnixMicro() }

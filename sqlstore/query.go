@@ -671,7 +671,7 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 		return b, nil, nil, sel, err
 	}
 
-	cols := append(c.EntryColumns(), "expires_at", "revision", "create_revision")
+	cols := c.EntryColumns()
 	dir := func(desc bool) string {
 		if desc {
 			return " DESC"
@@ -1007,13 +1007,12 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	hint = min(max(hint, 0), 256)
 	rows := make([]queryRow, 0, hint)
 	var sc struct {
-		en               storage.Entry
-		vs, ms           string
-		value, md        []byte
-		cMicros, uMicros int64
-		xMicros          *int64
-		xTime            *time.Time
-		pv               [4]pathVals
+		en        storage.Entry
+		packed    string
+		r         row
+		value, md []byte
+		xTime     *time.Time
+		pv        [4]pathVals
 	}
 	var pv []pathVals
 	if len(sorts) <= len(sc.pv) {
@@ -1023,7 +1022,7 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	}
 	var dest []any
 	if sqlite {
-		dest = []any{&sc.en.Key, &sc.vs, &sc.ms, &sc.en.Version, &sc.cMicros, &sc.uMicros, &sc.xMicros, &sc.en.Revision, &sc.en.CreateRevision}
+		dest = []any{&sc.en.Key, &sc.packed}
 	} else {
 		dest = []any{&sc.en.Key, &sc.value, &sc.md, &sc.en.Version, &sc.en.CreatedAt, &sc.en.UpdatedAt, &sc.xTime, &sc.en.Revision, &sc.en.CreateRevision}
 	}
@@ -1040,11 +1039,15 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		}
 		en := sc.en
 		if sqlite {
-			// The driver makes new strings for every row: the entry
-			// holds them without a copy (textBytes).
-			en.Value, en.Metadata = textBytes(sc.vs), textBytes(sc.ms)
-			en.CreatedAt, en.UpdatedAt = fromMicros(sc.cMicros), fromMicros(sc.uMicros)
-			en.ExpiresAt = fromOptMicros(sc.xMicros)
+			// The driver makes a new string for every row: the entry
+			// holds its bytes without a copy (unpackEntry).
+			sc.r = row{} // unpackEntry leaves ExpiresAt alone when none
+			if err := unpackEntry(sc.packed, &sc.r); err != nil {
+				return err
+			}
+			en.Value, en.Metadata = sc.r.Value, sc.r.Metadata
+			en.Version, en.Revision, en.CreateRevision = sc.r.Version, sc.r.Revision, sc.r.CreateRevision
+			en.CreatedAt, en.UpdatedAt, en.ExpiresAt = sc.r.CreatedAt, sc.r.UpdatedAt, sc.r.ExpiresAt
 		} else {
 			// pgx scans each row's JSON into a new slice (into a
 			// *json.RawMessage it would append to the last row's).

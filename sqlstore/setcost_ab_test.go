@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ import (
 //
 // With STORAGE_SETCOST_CHANGE=1 every overwrite changes the indexed field
 // (n alternates between two values), else it writes the value the key has.
+// STORAGE_SETCOST_ONLY (a regexp) keeps the variants whose names match.
 // It measures and asserts nothing. Run it with STORAGE_SETCOST=1
 // (STORAGE_SETCOST_ROUNDS rounds, default 9):
 //
@@ -140,6 +142,15 @@ RETURNING version`)
 		{"nolog", storeSet(noLog)},
 		{"ix14", storeSet(ix14)},
 		{"raw", rawSet},
+	}
+	if only := os.Getenv("STORAGE_SETCOST_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		variants = slices.DeleteFunc(variants, func(v struct {
+			name string
+			set  func(int) error
+		}) bool {
+			return !re.MatchString(v.name)
+		})
 	}
 	const n = 1000
 	cpu := make([][]float64, len(variants))

@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkOpAllocs reports the allocations of the engine's common calls
-// (-benchmem): Get, Set (overwrite), GetMany of 100 keys and a Query of 10
-// rows on a declared index, on a SQLite file and on PostgreSQL (when
+// (-benchmem): Get, Has, Set (overwrite), GetMany of 100 keys, List of a
+// prefix's 100 keys and a Query of 10 rows on a declared index, on a SQLite file and on PostgreSQL (when
 // STORAGE_TEST_POSTGRES_DSN is set), over 1000 entries of ~256 bytes:
 //
 //	go test -run '^$' -bench BenchmarkOpAllocs -benchmem ./sqlstore
@@ -52,6 +52,14 @@ func BenchmarkOpAllocs(b *testing.B) {
 					}
 				}
 			})
+			b.Run("has", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					if ok, err := s.Has(ctx, items[i%size].Key, in); err != nil || !ok {
+						b.Fatal(ok, err)
+					}
+				}
+			})
 			b.Run("set", func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -65,6 +73,15 @@ func BenchmarkOpAllocs(b *testing.B) {
 				for b.Loop() {
 					if r, err := s.GetMany(ctx, keys, in); err != nil || len(r.Entries) != 100 {
 						b.Fatal(len(r.Entries), err)
+					}
+				}
+			})
+			b.Run("list100", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					p := fmt.Sprintf("key:%04d*", i%(size/100))
+					if r, err := s.List(ctx, in, storage.Pattern(p), storage.Limit(100)); err != nil || len(r.Keys) != 100 {
+						b.Fatal(len(r.Keys), err)
 					}
 				}
 			})

@@ -118,10 +118,14 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	if q == "" {
 		return res, nil
 	}
-	keys := []string{}
+	// One destination for every row: a variable scanned into inside the
+	// callback escapes, and with the argument list of Scan that was two
+	// allocations per key (200 of a page of 100's 460).
+	keys := make([]string, 0, listCap(o.Limit))
+	var k string
+	dest := []any{&k}
 	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
-		var k string
-		if err := r.Scan(&k); err != nil {
+		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		keys = append(keys, k)
@@ -138,6 +142,17 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	}
 	res.Keys = keys
 	return res, nil
+}
+
+// listCap is the capacity to allocate for a page of at most limit keys
+// (and the one more that says whether there is a next page): none without
+// a limit, and at most 1024, so a large limit does not allocate a page it
+// may not fill.
+func listCap(limit int) int {
+	if limit < 0 {
+		return 0
+	}
+	return min(limit, 1023) + 1
 }
 
 // listHash is the fingerprint of List's cursors: the namespace and the

@@ -686,12 +686,14 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 	}
 	defer func() { _ = rows.Close() }()
 	out := make([]row, 0, len(keys))
-	var packed string
+	// Scanned into variables outside the loop: a row declared in the loop
+	// and scanned into escaped, one allocation per entry.
+	var key, packed string
 	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.Key, &packed); err != nil {
+		if err := rows.Scan(&key, &packed); err != nil {
 			return nil, err
 		}
+		r := row{Key: key}
 		if err := unpackEntry(packed, &r); err != nil {
 			return nil, err
 		}

@@ -2,13 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -33,32 +32,16 @@ func TestIndexExactAfterOverwrites(t *testing.T) {
 			dsn := c.dsn(t)
 			s := openTest(t, dsn, WithSweepInterval(-1))
 			t.Cleanup(func() { _ = s.Close() })
-			var pool *pgxpool.Pool
+			var db *sql.DB
 			if s.Dialect() == "postgres" {
-				p, err := pgxpool.New(ctx, dsn)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(p.Close)
-				pool = p
+				db, _ = pgMigrator(t, dsn)
 			}
-			must(t, s.CreateNamespace(ctx, "ix", storage.WithIndexes("age", "$metadata.team")))
-			must(t, s.CreateNamespace(ctx, "plain"))
+			fillIndexedAndPlain(t, s, 30)
 			fields := map[string][]string{"ix": {"age", "$metadata.team"}, "plain": nil}
-			for _, ns := range []string{"ix", "plain"} {
-				items := make([]storage.Item, 30)
-				for i := range items {
-					items[i] = storage.Item{Key: fmt.Sprintf("k%02d", i), Value: map[string]any{"age": i % 5, "other": i},
-						Metadata: map[string]any{"team": fmt.Sprint("t", i%3)}}
-				}
-				if res, err := s.SetMany(ctx, items, storage.InNamespace(ns)); err != nil || !res.OK() {
-					t.Fatalf("SetMany: %v %v", err, res.Err())
-				}
-			}
 			check := func(step string) {
 				t.Helper()
 				for ns, fs := range fields {
-					checkDeclaredIndexes(ctx, t, s, pool, step, ns, fs)
+					checkDeclaredIndexes(ctx, t, s, db, step, ns, fs)
 				}
 			}
 			overwrite := func(ns string) {
@@ -108,11 +91,32 @@ func TestIndexExactAfterOverwrites(t *testing.T) {
 	}
 }
 
+// fillIndexedAndPlain creates namespace "ix", which declares "age" and
+// "$metadata.team", and "plain", which declares nothing, and writes n
+// entries k00, k01, ... to each: value {"age": i%5, "other": i}, metadata
+// {"team": "t" + i%3}.
+func fillIndexedAndPlain(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := t.Context()
+	must(t, s.CreateNamespace(ctx, "ix", storage.WithIndexes("age", "$metadata.team")))
+	must(t, s.CreateNamespace(ctx, "plain"))
+	for _, ns := range []string{"ix", "plain"} {
+		items := make([]storage.Item, n)
+		for i := range items {
+			items[i] = storage.Item{Key: fmt.Sprintf("k%02d", i), Value: map[string]any{"age": i % 5, "other": i},
+				Metadata: map[string]any{"team": fmt.Sprint("t", i%3)}}
+		}
+		if res, err := s.SetMany(ctx, items, storage.InNamespace(ns)); err != nil || !res.OK() {
+			t.Fatalf("SetMany: %v %v", err, res.Err())
+		}
+	}
+}
+
 // checkDeclaredIndexes compares what each declared field of namespace ns answers
 // (Query and Count by Eq on every value the entries hold) with the
 // reference evaluator over the namespace's entries; on PostgreSQL it also
 // compares index_entries with index_rows over entries, row for row.
-func checkDeclaredIndexes(ctx context.Context, t *testing.T, s *Store, pool *pgxpool.Pool, step, ns string, fields []string) {
+func checkDeclaredIndexes(ctx context.Context, t *testing.T, s *Store, db *sql.DB, step, ns string, fields []string) {
 	t.Helper()
 	in := storage.InNamespace(ns)
 	all, err := s.Query(ctx, storage.All(), in)
@@ -159,11 +163,17 @@ func checkDeclaredIndexes(ctx context.Context, t *testing.T, s *Store, pool *pgx
 			}
 		}
 	}
-	if pool == nil {
-		return
+	if db != nil {
+		checkPGIndexEntries(t, db, step, ns)
 	}
+}
+
+// checkPGIndexEntries compares index_entries of namespace ns with the rows
+// index_rows gives its entries and declared fields, row for row (PostgreSQL).
+func checkPGIndexEntries(t *testing.T, db *sql.DB, step, ns string) {
+	t.Helper()
 	var missing, extra int
-	err = pool.QueryRow(ctx, `WITH want AS (
+	err := db.QueryRowContext(t.Context(), `WITH want AS (
     SELECT r.* FROM entries e JOIN index_fields f ON f.namespace_id = e.namespace_id
     CROSS JOIN LATERAL index_rows(e.namespace_id, e.key, e.value, e.metadata, e.expires_at, f) r
     WHERE e.namespace_id = (SELECT id FROM namespaces WHERE name = $1)
@@ -185,4 +195,52 @@ func decodeField(t *testing.T, doc json.RawMessage, name string) any {
 	var m map[string]any
 	must(t, json.Unmarshal(doc, &m))
 	return m[name]
+}
+
+// TestMigrationIndexUpdateRow takes a PostgreSQL store with declared
+// indexes down to schema version 17 (the statement update trigger), up to
+// 18 (the row trigger) and down again, updating entries at each version
+// with plain SQL (an indexed field, a field no index covers, metadata
+// alone, expiry alone, a namespace without indexes): index_entries stays
+// exact through both triggers and both directions.
+func TestMigrationIndexUpdateRow(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	fillIndexedAndPlain(t, s, 20)
+	must(t, s.Close())
+	db, m := pgMigrator(t, dsn)
+	round := 0
+	update := func(step string) {
+		t.Helper()
+		round++
+		for _, q := range []string{
+			`UPDATE entries SET value = jsonb_set(value, '{age}', to_jsonb(10 * $1::int + 1)) WHERE key IN ('k00', 'k05')`,
+			`UPDATE entries SET value = jsonb_set(value, '{other}', to_jsonb($1::int)) WHERE key = 'k01'`,
+			`UPDATE entries SET metadata = jsonb_build_object('team', 'x' || $1::int) WHERE key IN ('k02', 'k06')`,
+			`UPDATE entries SET expires_at = now() + make_interval(hours => $1::int) WHERE key IN ('k03', 'k07')`,
+			`UPDATE entries SET expires_at = NULL WHERE key = 'k07' AND $1::int % 2 = 0`,
+			`UPDATE entries SET version = version + $1::int WHERE key = 'k04'`,
+		} {
+			if _, err := db.ExecContext(ctx, q, round); err != nil {
+				t.Fatalf("%s: %s: %v", step, q, err)
+			}
+		}
+		for _, ns := range []string{"ix", "plain"} {
+			checkPGIndexEntries(t, db, step, ns)
+		}
+	}
+	if _, err := m.DownTo(ctx, 17); err != nil {
+		t.Fatal(err)
+	}
+	update("at 17")
+	if _, err := m.UpTo(ctx, 18); err != nil {
+		t.Fatal(err)
+	}
+	update("at 18")
+	update("at 18 again")
+	if _, err := m.DownTo(ctx, 17); err != nil {
+		t.Fatal(err)
+	}
+	update("down at 17")
 }

@@ -22,11 +22,12 @@
 --     inserted. (Two different values can make the same index row, a long
 --     string's prefix or a number below the smallest double: the delete
 --     then the insert of the same row is still exact.)
--- Server CPU per Set, one connection, 9 interleaved rounds (load 16-21):
--- a namespace without indexes 612 -> 437-462 us, with one index 850 ->
--- 550 us (bench/results/2026-12-02-pg-write-path-2.md). A statement that
--- overwrites many rows pays the per-row firing: a SetMany overwriting
--- ~1000 keys costs ~20% more server CPU than with the statement trigger.
+-- Server CPU per Set (an overwrite), one connection, 9 interleaved
+-- rounds at load ~20: a namespace without indexes 425 -> 312 us, with one
+-- index 562 -> 412 (bench/results/2026-12-02-pg-write-path-2.md). A
+-- statement that overwrites many rows pays the per-row firing: a SetMany
+-- overwriting ~1000 keys costs 13-30% more server CPU than with the
+-- statement trigger.
 -- The insert and delete triggers (00017) stay per statement. Down restores
 -- 00014's statement trigger.
 

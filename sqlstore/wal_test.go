@@ -290,3 +290,60 @@ func TestWALDrain(t *testing.T) {
 	}
 	r.leaveRO()
 }
+
+// TestWALBoundedOtherSingleWrites: the single writes other than a plain
+// Set (create-only, replace-only, compare-and-swap) also let SQLite
+// checkpoint: each steps its statement to SQLITE_DONE (walhook.go). With
+// no reader to hold a snapshot, the WAL is reused from its start after
+// each automatic checkpoint and stays near its checkpoint point (1000
+// pages); a WAL never checkpointed holds everything written (over 30 MB
+// per kind here: the values and their change log rows).
+func TestWALBoundedOtherSingleWrites(t *testing.T) {
+	const (
+		valueSize = 32 << 10
+		writes    = 500
+		keys      = 64
+	)
+	val := strings.Repeat("v", valueSize)
+	for _, kind := range []string{"create-only", "replace-only", "if-version"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "wal.db")
+			s := openTest(t, "sqlite:"+path, WithSweepInterval(-1))
+			defer s.Close()
+			if kind != "create-only" {
+				for i := range keys {
+					if err := s.Set(ctx, fmt.Sprintf("k%d", i), "x"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var maxWAL int64
+			for i := range writes {
+				var err error
+				k := fmt.Sprintf("k%d", i%keys)
+				switch kind {
+				case "create-only":
+					k = fmt.Sprintf("k%d", i)
+					err = s.Set(ctx, k, val, storage.NoOverwrite())
+				case "replace-only":
+					err = s.Set(ctx, k, val, storage.MustExist())
+				case "if-version":
+					// Every key was written once above, then once per
+					// round of keys writes.
+					err = s.Set(ctx, k, val, storage.IfVersion(int64(1+i/keys)))
+				}
+				if err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+				if fi, err := os.Stat(path + "-wal"); err == nil {
+					maxWAL = max(maxWAL, fi.Size())
+				}
+			}
+			t.Logf("%s: %d writes of %d KiB: largest WAL %.1f MB", kind, writes, valueSize>>10, float64(maxWAL)/1e6)
+			if limit := int64(12 << 20); maxWAL > limit {
+				t.Errorf("the WAL reached %d bytes, more than %d: it is not checkpointed", maxWAL, limit)
+			}
+		})
+	}
+}

@@ -12,3 +12,11 @@ const GetEntriesSQL = getEntries
 // QueryRow is reset after its row and never reaches SQLITE_DONE, where
 // SQLite runs its WAL hook (sqlstore/walhook.go).
 const UpsertEntrySQL = upsertEntry
+
+// InsertEntrySQL and UpdateEntryIfSQL are the statements of InsertEntry and
+// UpdateEntryIf, stepped to their end like UpsertEntrySQL (the arguments
+// in the generated methods' order).
+const (
+	InsertEntrySQL   = insertEntry
+	UpdateEntryIfSQL = updateEntryIf
+)

@@ -109,7 +109,11 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 					e.Revision = ev.Revision
 				}
 				e.Namespace, e.Key, e.Value = ns, key, ev.Value
-				if e.CreateRevision, err = x.createRevisionAt(ctx, q, ns, key, e.Revision); err != nil {
+				if ev.PrevRevision == 0 {
+					// This put started the key's life: it is the creation
+					// createRevisionAt would look up.
+					e.CreateRevision = ev.Revision
+				} else if e.CreateRevision, err = x.createRevisionAt(ctx, q, ns, key, e.Revision); err != nil {
 					return storage.Entry{}, x.s.fail(op, ns, key, err)
 				}
 				if !e.ExpiresAt.IsZero() {
@@ -173,7 +177,8 @@ func (s *Store) keyStateQuery(ns, key string) (*logQuery, error) {
 // before rev that started a life (prev_revision NULL: the put of a key that
 // did not exist, a write over an entry whose expiry had passed, an
 // import), read back along the log's per-key index (changes_key; on
-// SQLite along the key's chains, keyChainRevisions). When
+// SQLite back along prev_revision from the change at rev itself,
+// createRevisionSQLite). When
 // compaction removed it, the live entry's CreateRevision if its life began
 // at or before rev (then it is the same life: a later creation would have
 // replaced it); else 0, unknown.
@@ -181,7 +186,7 @@ func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, r
 	var created int64
 	stmt, args := x.placeholders(createRevisionSQL), []any{ns, key, rev}
 	if x.s.Dialect() == dialect.SQLite && !x.s.logScan {
-		stmt, args = createRevisionSQLite, []any{ns, key, ns, key, ns, key, 0, rev}
+		stmt, args = createRevisionSQLite, []any{rev}
 	}
 	err := q.queryRows(ctx, stmt, args, func(row rowScanner) error { return row.Scan(&created) })
 	if err != nil || created > 0 {
@@ -203,10 +208,20 @@ func (x *ops) createRevisionAt(ctx context.Context, q querier, ns, key string, r
 const createRevisionSQL = "SELECT revision FROM changes WHERE namespace = ? AND key = ? AND revision <= ? " +
 	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
 
-// createRevisionSQLite is createRevisionSQL on SQLite, along the key's
-// chains (placeholders: namespace, key three times, 0, revision).
-const createRevisionSQLite = "SELECT revision FROM changes WHERE revision IN (" + keyChainRevisions + ") AND +revision <= ? " +
-	"AND kind = 'put' AND prev_revision IS NULL ORDER BY revision DESC LIMIT 1"
+// createRevisionSQLite is createRevisionSQL on SQLite (placeholder: the
+// revision of a put or metadata change of the key, which getAt read): the
+// walk back along prev_revision from that change to the put that started
+// its life, the one change of the life without a prev_revision. Every
+// change it passes is the key's and of that life (a put over a live entry
+// and a metadata change link to the entry's previous change), so it takes
+// one step per change of the life between, where a walk of the key's
+// chains from their roots (keyChainRevisions) took one per change of the
+// key after the floor, and getAt had just taken that walk to find rev. A
+// change removed by compaction ends the walk without a row.
+const createRevisionSQLite = "WITH RECURSIVE life(r, p, kind) AS (" +
+	"SELECT revision, prev_revision, kind FROM changes WHERE revision = ? " +
+	"UNION ALL SELECT c.revision, c.prev_revision, c.kind FROM life JOIN changes c ON c.revision = life.p" +
+	") SELECT r FROM life WHERE p IS NULL AND kind = 'put'"
 
 // keyChainRevisions (SQLite) selects the revisions of the changes of one
 // key (placeholders: namespace, key, three times; then the floor: a walk

@@ -123,14 +123,10 @@ func (c *Compiler) indexScan(e driver.Expr, f driver.Field) (sq.And, int) {
 			if len(e.Values) == 0 {
 				return sq.And{sqlFalse}, ScanEq
 			}
-			var or sq.Or
-			for _, v := range e.Values {
-				or = append(or, c.ixPoint(v))
+			if len(e.Values) == 1 {
+				return c.ixPoint(e.Values[0]), ScanPoint
 			}
-			if len(or) == 1 {
-				return or[0].(sq.And), ScanPoint
-			}
-			return sq.And{or}, ScanEq
+			return sq.And{c.ixPoints(e.Values)}, ScanEq
 		case storage.OpGt, storage.OpGte, storage.OpLt, storage.OpLte:
 			switch e.Value.Kind {
 			case driver.KindNumber:
@@ -191,6 +187,33 @@ func (c *Compiler) ixPoint(s driver.Scalar) sq.And {
 		return append(c.ixString(), sq.Expr(ixStr+" = ?", c.pKey(s)))
 	}
 	return sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(scalarRank(s))), sq.Expr(ixNum + " = 0"), sq.Expr(ixStr + " = ''")}
+}
+
+// ixPoints is the index condition of a value equal to one of vs: the
+// numbers as one IN list on the number column, the strings as one on the
+// string column, each beside the columns it pins (so that the index is
+// sought at each value, not read through the field's rows of that type
+// rank), and the other values as ixPoint each, all under one OR.
+func (c *Compiler) ixPoints(vs []driver.Scalar) sq.Or {
+	var nums, strs []any
+	var or sq.Or
+	for _, v := range vs {
+		switch v.Kind {
+		case driver.KindNumber:
+			nums = append(nums, c.pNum(v))
+		case driver.KindString:
+			strs = append(strs, c.pKey(v))
+		default:
+			or = append(or, c.ixPoint(v))
+		}
+	}
+	if len(strs) > 0 {
+		or = append(sq.Or{append(c.ixString(), sq.Expr(ixStr+" IN ("+sq.Placeholders(len(strs))+")", strs...))}, or...)
+	}
+	if len(nums) > 0 {
+		or = append(sq.Or{sq.And{sq.Expr(ixRank + " = " + strconv.Itoa(RankNumber)), sq.Expr(ixNum+" IN ("+sq.Placeholders(len(nums))+")", nums...), sq.Expr(ixStr + " = ''")}}, or...)
+	}
+	return or
 }
 
 // IndexOrder returns the ORDER BY expressions of a sort on path field f

@@ -47,6 +47,8 @@ func TestCountFromIndexAlone(t *testing.T) {
 			}{
 				{"eq", storage.Eq("n", 7), 20, true},
 				{"in", storage.In("n", 1, 2, 3), 60, true},
+				{"in strings", storage.In("s", "s001", "s002"), 80, true},
+				{"in numbers and strings", storage.In("n", 1, "s001", 2, nil), 40, true},
 				{"range", storage.And(storage.Gte("n", 10), storage.Lt("n", 20)), 200, true},
 				{"startsWith", storage.StartsWith("s", "s01"), 400, true},
 				{"eq and a residual", storage.And(storage.Eq("n", 7), storage.Contains("s", "0")), 20, false},
@@ -74,10 +76,12 @@ func TestCountFromIndexAlone(t *testing.T) {
 					if s.Dialect() == "postgres" {
 						seek = "Index Cond: ((ix_ns = "
 					}
-					// (in: without statistics SQLite scans the field's
-					// rows of the index rather than seek each value;
-					// known, not checked here.)
-					if tc.alone && tc.name != "in" && !strings.Contains(plan, seek) {
+					// In seeks the index at each value (an IN list on the
+					// number or string column), not the field's rows. (A
+					// list of several types is an OR of such seeks, which
+					// SQLite reads as a scan of the field's rows: known,
+					// not checked here.)
+					if tc.alone && (s.Dialect() == "postgres" || tc.name != "in numbers and strings") && !strings.Contains(plan, seek) {
 						t.Errorf("%s: the plan does not seek the index:\n%s\n%s", tc.name, q, plan)
 					}
 					return true, nil

@@ -273,7 +273,7 @@ func (p pgQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
 func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
 	// Scanned here rather than by pgdb.GetEntries, which allocates a row
 	// per result.
-	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, keys, now, ns)
+	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, pgTextArray(keys), now, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -292,6 +292,24 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 		return nil, err
 	}
 	return out, nil
+}
+
+// pgTextArray writes keys as the text form of a PostgreSQL text[] (each
+// element quoted, its quotes and backslashes escaped). pgx sends a string
+// parameter in text form whatever its type, which the server parses; a
+// []string it encodes element by element, boxing each (one allocation per
+// key: 100 of a GetMany of 100 keys' 540).
+func pgTextArray(keys []string) string {
+	return joinKeys(keys, '{', '}', func(b []byte, k string) []byte {
+		b = append(b, '"')
+		for j := 0; j < len(k); j++ {
+			if c := k[j]; c == '"' || c == '\\' {
+				b = append(b, '\\')
+			}
+			b = append(b, k[j])
+		}
+		return append(b, '"')
+	})
 }
 
 // logExpired logs expire changes in the order given.

@@ -605,19 +605,25 @@ func (s sqliteQ) revision(ctx context.Context) (int64, int64, error) {
 
 // jsonKeysExact encodes keys as one JSON array parameter.
 func jsonKeysExact(keys []string) string {
+	return joinKeys(keys, '[', ']', appendJSONString)
+}
+
+// joinKeys writes keys between open and close, separated by commas, each
+// appended by elem.
+func joinKeys(keys []string, open, close byte, elem func([]byte, string) []byte) string {
 	n := 2
 	for _, k := range keys {
 		n += len(k) + 3
 	}
 	b := make([]byte, 0, n)
-	b = append(b, '[')
+	b = append(b, open)
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = elem(b, k)
 	}
-	return string(append(b, ']'))
+	return string(append(b, close))
 }
 
 // appendJSONString appends s (valid UTF-8, as keys are) as a JSON string.

@@ -399,9 +399,11 @@
 //     field fills its rows in the transaction that records it, holding
 //     the namespace's row; the engine reconciles index_fields with the
 //     declarations when it opens a store (indexes.go). SQLite plans well
-//     without statistics; after an ANALYZE the engine marks
-//     index_entries' statistics noskipscan at Open (a skip-scan over the
-//     namespace column loses the index order). Each namespace records
+//     without statistics; after an ANALYZE (or PRAGMA optimize) the
+//     engine marks index_entries' statistics noskipscan at Open (a
+//     skip-scan over the namespace column loses the index order) and
+//     deletes the STAT4 samples, which made SQLite prepare every query
+//     again at each call (sqliteStatistics in indexes.go). Each namespace records
 //     the fields it declared (column namespaces.indexes, migration 00004),
 //     which ListNamespaces returns as storage.Namespace.Indexes and Export
 //     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields

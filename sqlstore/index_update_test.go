@@ -47,7 +47,7 @@ FROM (SELECT namespace_id, key, expires_at, field_id, path, c, json_type(c, path
 // writes that change an indexed field, its JSON type (1 and 1.0, a number
 // and a string, an array for another), remove it, leave it as it was (with
 // the rest of the value changed or not), change an indexed metadata field,
-// and set, keep and clear the expiry: the update trigger (migration 00021)
+// and set, keep and clear the expiry: the update trigger (migration 00019)
 // leaves unchanged rows alone and must still replace every changed one.
 func TestIndexRowsThroughUpdates(t *testing.T) {
 	for _, c := range configs {

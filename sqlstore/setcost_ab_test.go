@@ -31,7 +31,7 @@ import (
 //   - nolog: Store.Set on a store whose change-log put triggers are
 //     dropped;
 //   - ix14: Store.Set with the index update trigger of migration 00014
-//     (which 00021 replaced: it deletes and inserts the entry's index rows
+//     (which 00019 replaced: it deletes and inserts the entry's index rows
 //     even when they do not change);
 //   - raw: the peers benchmark's hand-written upsert on its own table
 //     (bench/peers/rawsqlite.go), statement prepared once.
@@ -190,9 +190,9 @@ RETURNING version`)
 }
 
 // index14Trigger is the index update trigger of migration 00014, read from
-// the Down of 00021.
+// the Down of 00019.
 func index14Trigger(t *testing.T) string {
-	b, err := os.ReadFile("../migrations/sqlite/00021_index_update_unchanged.sql")
+	b, err := os.ReadFile("../migrations/sqlite/00019_index_update_unchanged.sql")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 -- An update that leaves an entry's indexed values as they were leaves its
 -- index_entries rows alone (SQLite).
 --
--- Up to version 20 the update trigger of 00014 deleted every index row of
+-- Up to version 18 the update trigger of 00014 deleted every index row of
 -- the entry's old value and inserted those of the new one at every update
 -- of value, metadata or expiry: an overwrite that changed no indexed field
 -- still deleted and re-inserted the same rows, and wrote a page of

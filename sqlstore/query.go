@@ -45,14 +45,15 @@ func liveCond(c *dialect.Compiler, now time.Time) sq.Sqlizer {
 // the rowid against the list of every expired rowid did, in every
 // namespace: TestExpiredElsewhereBounded). A row is expired when its
 // expires_at is not NULL and at most now: the complement of liveCond's
-// test.
+// test. It is a CASE, not an OR: SQLite orders an OR's terms itself and
+// read expires_at, so the row, before the NOT EXISTS (checkLiveTestBounded).
 func listLiveCond(c *dialect.Compiler, now time.Time, sqlite bool) sq.Sqlizer {
 	if !sqlite {
 		return liveCond(c, now)
 	}
 	t := c.Bind(dialect.TimeInput(now), dialect.XTime)
-	return sq.Expr("(NOT EXISTS (SELECT 1 FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?)"+
-		" OR expires_at IS NULL OR expires_at > ?)", t, t)
+	return sq.Expr("CASE WHEN NOT EXISTS (SELECT 1 FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?)"+
+		" THEN 1 ELSE expires_at IS NULL OR expires_at > ? END", t, t)
 }
 
 // The filter compilers of the dialects (immutable).

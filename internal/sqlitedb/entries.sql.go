@@ -296,8 +296,8 @@ SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = ?1 AND e.key = ?2
-      AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER))
-           OR e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER))
+      AND CASE WHEN NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?3 AS INTEGER))
+               THEN 1 ELSE e.expires_at IS NULL OR e.expires_at > CAST(?3 AS INTEGER) END
 ) AS found
 `
 
@@ -315,7 +315,10 @@ type HasEntryParams struct {
 // reads the index alone, as List does (sqlstore's listLiveCond). Only
 // when some row has expired does it read the entry's expires_at. (A test
 // of the rowid against a list of every expired rowid would cost each Has
-// in every namespace as much as the expired rows not yet swept.)
+// in every namespace as much as the expired rows not yet swept.) The test
+// is a CASE, not an OR: SQLite evaluates an OR's terms in an order of its
+// own and read expires_at (so the row) before the NOT EXISTS, which cost
+// a quarter of Has's throughput.
 func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error) {
 	row := q.db.QueryRowContext(ctx, hasEntry, arg.Namespace, arg.Key, arg.Now)
 	var found bool

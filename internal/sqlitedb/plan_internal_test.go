@@ -55,6 +55,7 @@ func TestHasEntryLiveTestBounded(t *testing.T) {
 	}
 	defer rows.Close()
 	var ops []string
+	var p1s, p2s []int64
 	for rows.Next() {
 		var addr, p1, p2, p3 int64
 		var op, p5 string
@@ -62,7 +63,7 @@ func TestHasEntryLiveTestBounded(t *testing.T) {
 		if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
 			t.Fatal(err)
 		}
-		ops = append(ops, op)
+		ops, p1s, p2s = append(ops, op), append(p1s, p1), append(p2s, p2)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
@@ -70,4 +71,29 @@ func TestHasEntryLiveTestBounded(t *testing.T) {
 	if !slices.Contains(ops, "DeferredSeek") {
 		t.Errorf("HasEntry reads the entry's row before it needs it (no DeferredSeek): %v", ops)
 	}
+	if msg := rowReadFirst(ops, p1s, p2s); msg != "" {
+		t.Errorf("HasEntry %s: %v", msg, ops)
+	}
+}
+
+// rowReadFirst says whether a statement's bytecode reads a column of the
+// table row that a DeferredSeek put off before it runs the once-only
+// subquery (whether any row has expired) that makes the row unneeded:
+// SQLite orders an OR's terms itself, and with the column first every
+// call read the row (Has at 100k entries: 0.6x raw instead of 0.8x).
+// ops, p1s and p2s are EXPLAIN's opcode, p1 and p2 columns.
+func rowReadFirst(ops []string, p1s, p2s []int64) string {
+	d := slices.Index(ops, "DeferredSeek")
+	if d < 0 {
+		return ""
+	}
+	for i := d + 1; i < len(ops); i++ {
+		switch {
+		case ops[i] == "Once":
+			return ""
+		case ops[i] == "Column" && p1s[i] == p2s[d]:
+			return "reads the entry's row before it asks whether any row has expired"
+		}
+	}
+	return ""
 }

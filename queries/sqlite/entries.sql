@@ -46,13 +46,16 @@ WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
 -- reads the index alone, as List does (sqlstore's listLiveCond). Only
 -- when some row has expired does it read the entry's expires_at. (A test
 -- of the rowid against a list of every expired rowid would cost each Has
--- in every namespace as much as the expired rows not yet swept.)
+-- in every namespace as much as the expired rows not yet swept.) The test
+-- is a CASE, not an OR: SQLite evaluates an OR's terms in an order of its
+-- own and read expires_at (so the row) before the NOT EXISTS, which cost
+-- a quarter of Has's throughput.
 SELECT EXISTS (
     SELECT 1 FROM entries e
     JOIN namespaces n ON n.id = e.namespace_id
     WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
-      AND (NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER))
-           OR e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER))
+      AND CASE WHEN NOT EXISTS (SELECT 1 FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER))
+               THEN 1 ELSE e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER) END
 ) AS found;
 
 -- name: GetEntryVersion :one

@@ -1,0 +1,316 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// TestWriteCost measures the SQLite write workloads of bench/peers (set of
+// a new key, overwrite with the same value, SetMany of 1000 new keys, a
+// read-modify-write transaction) on stores that differ by the statements
+// run on them after Open (STORAGE_WRITECOST_VARIANTS: name=SQL;SQL, one
+// variant a line; the engine as it is always runs first), and on the
+// peers' hand-written table (its statements stepped to SQLITE_DONE, so
+// that it checkpoints as the engine does), in one process and in
+// alternating rounds: CPU time (user and system, the whole process) and
+// bytes written (WAL frames and checkpoints) per op, then, once, the WAL
+// frames per op with the automatic checkpoint off: the pages each commit
+// dirties. The read-modify-write writes back the value it read. Each
+// system's rounds run under pprof labels system and workload, so one
+// -cpuprofile splits them (pprof -tagfocus='system=^engine$'). It measures
+// and asserts nothing. Run it with STORAGE_WRITECOST=1
+// (STORAGE_WRITECOST_ROUNDS rounds, default 7; STORAGE_WRITECOST_ONLY a
+// regexp of workloads):
+//
+//	STORAGE_WRITECOST=1 go test -run TestWriteCost -v ./sqlstore
+func TestWriteCost(t *testing.T) {
+	if os.Getenv("STORAGE_WRITECOST") == "" {
+		t.Skip("a measurement: set STORAGE_WRITECOST=1 to run it")
+	}
+	rounds := 7
+	if v, err := strconv.Atoi(os.Getenv("STORAGE_WRITECOST_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	ctx := t.Context()
+	dir := t.TempDir()
+	in := storage.InNamespace("bench")
+	pad := fmt.Sprintf("%0200d", 0)
+	const keys = 10000
+	// As in bench/peers: n is the key's number over 10, so new keys append
+	// to the index as they append to the table.
+	val := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s"}`, i/10, pad)) }
+	items := make([]storage.Item, keys)
+	for i := range items {
+		items[i] = storage.Item{Key: fmt.Sprintf("key%07d", i), Value: val(i)}
+	}
+	fresh := func(s *writeSystem) (string, json.RawMessage) {
+		s.seq++
+		return fmt.Sprintf("new%09d", s.seq), val(keys + s.seq)
+	}
+	var systems []*writeSystem
+	engine := func(name string, stmts []string) *writeSystem {
+		st := openTest(t, "sqlite:"+filepath.Join(dir, name+".db"), WithSweepInterval(-1))
+		t.Cleanup(func() { _ = st.Close() })
+		if err := st.CreateNamespace(ctx, "bench", storage.WithIndexes("n")); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range stmts {
+			if _, err := st.eng.writer().exec(ctx, q); err != nil {
+				t.Fatalf("%s: %s: %v", name, q, err)
+			}
+		}
+		if _, err := st.SetMany(ctx, items, in); err != nil {
+			t.Fatal(err)
+		}
+		return &writeSystem{
+			name: name,
+			exec: func(q string) error { _, err := st.eng.writer().exec(ctx, q); return err },
+			checkpoint: func(q string) (log int64, err error) {
+				err = st.eng.writer().queryRows(ctx, q, nil, func(r rowScanner) error {
+					var busy, done int64
+					return r.Scan(&busy, &log, &done)
+				})
+				return log, err
+			},
+			set:     func(k string, v json.RawMessage) error { return st.Set(ctx, k, v, in) },
+			setMany: func(its []storage.Item) error { _, err := st.SetMany(ctx, its, in); return err },
+			rmw: func(k string) error {
+				tx, err := st.Begin(ctx, storage.TxOptions{})
+				if err != nil {
+					return err
+				}
+				defer func() { _ = tx.Rollback(ctx) }()
+				e, err := tx.Get(ctx, k, in)
+				if err != nil {
+					return err
+				}
+				if err := tx.Set(ctx, k, e.Value, in); err != nil {
+					return err
+				}
+				return tx.Commit(ctx)
+			},
+		}
+	}
+	systems = append(systems, engine("engine", nil))
+	for _, l := range strings.Split(os.Getenv("STORAGE_WRITECOST_VARIANTS"), "\n") {
+		name, stmts, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		var qs []string
+		for _, q := range strings.Split(stmts, ";") {
+			if strings.TrimSpace(q) != "" {
+				qs = append(qs, q)
+			}
+		}
+		systems = append(systems, engine(name, qs))
+	}
+	systems = append(systems, rawSystem(t, filepath.Join(dir, "raw.db"), items))
+
+	type workload struct {
+		name string
+		n    int
+		op   func(s *writeSystem, i int) error
+	}
+	workloads := []workload{
+		{"set/insert", 1000, func(s *writeSystem, _ int) error { k, v := fresh(s); return s.set(k, v) }},
+		{"set/overwrite", 1000, func(s *writeSystem, i int) error {
+			it := items[(i*7919)%keys]
+			return s.set(it.Key, it.Value.(json.RawMessage))
+		}},
+		{"setMany/1000 new", 5, func(s *writeSystem, _ int) error {
+			its := make([]storage.Item, 1000)
+			for j := range its {
+				k, v := fresh(s)
+				its[j] = storage.Item{Key: k, Value: v}
+			}
+			return s.setMany(its)
+		}},
+		{"tx/read-modify-write", 1000, func(s *writeSystem, i int) error { return s.rmw(items[(i*7919)%keys].Key) }},
+	}
+	if only := os.Getenv("STORAGE_WRITECOST_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		workloads = slices.DeleteFunc(workloads, func(w workload) bool { return !re.MatchString(w.name) })
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	var b strings.Builder
+	fmt.Fprintf(&b, "load at start: %s", load)
+	for _, w := range workloads {
+		cpu := make([][]float64, len(systems))
+		written := make([]float64, len(systems))
+		for r := range rounds {
+			for k := range systems {
+				j := (k + r) % len(systems)
+				s := systems[j]
+				w0, c0 := wcharBytes(), cpuTime()
+				// Labelled, so that one -cpuprofile splits the systems
+				// (pprof -tagfocus='system=^engine$').
+				pprof.Do(ctx, pprof.Labels("system", s.name, "workload", w.name), func(context.Context) {
+					for i := range w.n {
+						if err := w.op(s, r*w.n+i); err != nil {
+							t.Fatalf("%s %s: %v", w.name, s.name, err)
+						}
+					}
+				})
+				cpu[j] = append(cpu[j], float64(cpuTime()-c0)/float64(w.n))
+				written[j] += float64(wcharBytes()-w0) / float64(w.n)
+			}
+		}
+		// WAL frames per op, counted once after the rounds: the WAL
+		// truncated, no automatic checkpoint, 100 ops (1 of SetMany).
+		frames := make([]float64, len(systems))
+		for j, s := range systems {
+			n := min(w.n, 100)
+			if _, err := s.checkpoint("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.exec("PRAGMA wal_autocheckpoint = 0"); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if err := w.op(s, rounds*w.n+i); err != nil {
+					t.Fatalf("%s %s: %v", w.name, s.name, err)
+				}
+			}
+			log, err := s.checkpoint("PRAGMA wal_checkpoint(PASSIVE)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.exec("PRAGMA wal_autocheckpoint = 1000"); err != nil {
+				t.Fatal(err)
+			}
+			frames[j] = float64(log) / float64(n)
+		}
+		fmt.Fprintf(&b, "\n%s:", w.name)
+		for j, s := range systems {
+			var ratios []float64
+			for r := range rounds {
+				ratios = append(ratios, cpu[0][r]/cpu[j][r])
+			}
+			slices.Sort(ratios)
+			c := slices.Clone(cpu[j])
+			slices.Sort(c)
+			fmt.Fprintf(&b, "\n  %-10s CPU/op %8.1f µs, engine/this %.2f (%.2f-%.2f), written/op %7.1f KB, WAL frames/op %6.1f",
+				s.name, c[rounds/2]/1e3, ratios[rounds/2], ratios[0], ratios[rounds-1], written[j]/float64(rounds)/1024, frames[j])
+		}
+	}
+	load, _ = os.ReadFile("/proc/loadavg")
+	fmt.Fprintf(&b, "\nload at end: %s", load)
+	t.Log(b.String())
+}
+
+// writeSystem is one store of TestWriteCost.
+type writeSystem struct {
+	name    string
+	set     func(key string, v json.RawMessage) error
+	setMany func([]storage.Item) error
+	rmw     func(key string) error
+	seq     int // the last new key's number
+	// checkpoint runs a PRAGMA wal_checkpoint on the writer and returns
+	// the frames in the WAL.
+	checkpoint func(pragma string) (int64, error)
+	exec       func(q string) error
+}
+
+// rawSystem is bench/peers' hand-written SQLite (rawsqlite.go): its table
+// and index, its statements prepared once, each stepped to SQLITE_DONE.
+func rawSystem(t *testing.T, path string, items []storage.Item) *writeSystem {
+	ctx := t.Context()
+	db, err := sql.Open("sqlite", dialect.SQLiteDriverDSN(path, dialect.DefaultSQLiteOptions, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE kv (
+    namespace_id INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, metadata BLOB NOT NULL,
+    version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace_id, key));
+CREATE INDEX kv_n ON kv (namespace_id, value ->> '$.n', key);`); err != nil {
+		t.Fatal(err)
+	}
+	prep := func(q string) *sql.Stmt {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	upsert := prep(`INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
+VALUES (?1, ?2, jsonb(?3), jsonb('{}'), 1, ?4, ?4)
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
+RETURNING version`)
+	upsertMany := prep(`INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
+SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
+RETURNING key, version`)
+	get := prep(`SELECT CAST(json(value) AS TEXT), version FROM kv WHERE namespace_id = ?1 AND key = ?2`)
+	drain := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+		}
+		return rows.Close()
+	}
+	set := func(st *sql.Stmt, k string, v json.RawMessage) error {
+		return drain(st.QueryContext(ctx, 1, k, string(v), time.Now().UnixMicro()))
+	}
+	setMany := func(its []storage.Item) error {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i, it := range its {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "[%q,%s]", it.Key, it.Value.(json.RawMessage))
+		}
+		b.WriteByte(']')
+		return drain(upsertMany.QueryContext(ctx, 1, time.Now().UnixMicro(), b.String()))
+	}
+	if err := setMany(items); err != nil {
+		t.Fatal(err)
+	}
+	return &writeSystem{
+		name: "raw",
+		exec: func(q string) error { _, err := db.ExecContext(ctx, q); return err },
+		checkpoint: func(q string) (log int64, err error) {
+			var busy, done int64
+			err = db.QueryRowContext(ctx, q).Scan(&busy, &log, &done)
+			return log, err
+		},
+		set:     func(k string, v json.RawMessage) error { return set(upsert, k, v) },
+		setMany: setMany,
+		rmw: func(k string) error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback() }()
+			var v string
+			var ver int64
+			if err := tx.StmtContext(ctx, get).QueryRowContext(ctx, 1, k).Scan(&v, &ver); err != nil {
+				return err
+			}
+			if err := set(tx.StmtContext(ctx, upsert), k, json.RawMessage(v)); err != nil {
+				return err
+			}
+			return tx.Commit()
+		},
+	}
+}

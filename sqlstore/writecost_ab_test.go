@@ -34,7 +34,8 @@ import (
 // -cpuprofile splits them (pprof -tagfocus='system=^engine$'). It measures
 // and asserts nothing. Run it with STORAGE_WRITECOST=1
 // (STORAGE_WRITECOST_ROUNDS rounds, default 7; STORAGE_WRITECOST_ONLY a
-// regexp of workloads):
+// regexp of workloads; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
+// was before 6b98c42, "rawqr"):
 //
 //	STORAGE_WRITECOST=1 go test -run TestWriteCost -v ./sqlstore
 func TestWriteCost(t *testing.T) {
@@ -119,7 +120,12 @@ func TestWriteCost(t *testing.T) {
 		}
 		systems = append(systems, engine(name, qs))
 	}
-	systems = append(systems, rawSystem(t, filepath.Join(dir, "raw.db"), items))
+	systems = append(systems, rawSystem(t, "raw", filepath.Join(dir, "raw.db"), items))
+	if os.Getenv("STORAGE_WRITECOST_RAWQR") != "" {
+		// The baseline before 6b98c42: single Sets read with QueryRow,
+		// committed in the reset, never checkpointed.
+		systems = append(systems, rawSystem(t, "rawqr", filepath.Join(dir, "rawqr.db"), items))
+	}
 
 	type workload struct {
 		name string
@@ -151,12 +157,13 @@ func TestWriteCost(t *testing.T) {
 	fmt.Fprintf(&b, "load at start: %s", load)
 	for _, w := range workloads {
 		cpu := make([][]float64, len(systems))
+		wall := make([][]float64, len(systems))
 		written := make([]float64, len(systems))
 		for r := range rounds {
 			for k := range systems {
 				j := (k + r) % len(systems)
 				s := systems[j]
-				w0, c0 := wcharBytes(), cpuTime()
+				w0, c0, t0 := wcharBytes(), cpuTime(), time.Now()
 				// Labelled, so that one -cpuprofile splits the systems
 				// (pprof -tagfocus='system=^engine$').
 				pprof.Do(ctx, pprof.Labels("system", s.name, "workload", w.name), func(context.Context) {
@@ -167,6 +174,7 @@ func TestWriteCost(t *testing.T) {
 					}
 				})
 				cpu[j] = append(cpu[j], float64(cpuTime()-c0)/float64(w.n))
+				wall[j] = append(wall[j], float64(time.Since(t0))/float64(w.n))
 				written[j] += float64(wcharBytes()-w0) / float64(w.n)
 			}
 		}
@@ -197,20 +205,28 @@ func TestWriteCost(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "\n%s:", w.name)
 		for j, s := range systems {
-			var ratios []float64
-			for r := range rounds {
-				ratios = append(ratios, cpu[0][r]/cpu[j][r])
-			}
-			slices.Sort(ratios)
-			c := slices.Clone(cpu[j])
-			slices.Sort(c)
-			fmt.Fprintf(&b, "\n  %-10s CPU/op %8.1f µs, engine/this %.2f (%.2f-%.2f), written/op %7.1f KB, WAL frames/op %6.1f",
-				s.name, c[rounds/2]/1e3, ratios[rounds/2], ratios[0], ratios[rounds-1], written[j]/float64(rounds)/1024, frames[j])
+			cr, c := medianRatio(cpu, j), slices.Sorted(slices.Values(cpu[j]))
+			wr, wt := medianRatio(wall, j), slices.Sorted(slices.Values(wall[j]))
+			fmt.Fprintf(&b, "\n  %-8s CPU/op %8.1f µs, engine/this %.2f (%.2f-%.2f); wall/op %8.1f µs, engine/this %.2f (%.2f-%.2f); written/op %7.1f KB, WAL frames/op %6.1f",
+				s.name, c[rounds/2]/1e3, cr[rounds/2], cr[0], cr[rounds-1], wt[rounds/2]/1e3, wr[rounds/2], wr[0], wr[rounds-1],
+				written[j]/float64(rounds)/1024, frames[j])
 		}
 	}
 	load, _ = os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&b, "\nload at end: %s", load)
 	t.Log(b.String())
+}
+
+// medianRatio returns the sorted per-round ratios of x[j] to x[0] (the
+// engine's): per op, the engine's throughput over system j's, as bench/peers
+// gives engine/modernc.
+func medianRatio(x [][]float64, j int) []float64 {
+	r := make([]float64, len(x[j]))
+	for i := range r {
+		r[i] = x[j][i] / x[0][i]
+	}
+	slices.Sort(r)
+	return r
 }
 
 // writeSystem is one store of TestWriteCost.
@@ -228,7 +244,11 @@ type writeSystem struct {
 
 // rawSystem is bench/peers' hand-written SQLite (rawsqlite.go): its table
 // and index, its statements prepared once, each stepped to SQLITE_DONE.
-func rawSystem(t *testing.T, path string, items []storage.Item) *writeSystem {
+// As "rawqr", its single Sets (not those of its transactions) read their
+// row with QueryRow, as the peers' baseline did before 6b98c42: the
+// statement is reset after its row, commits there, and SQLite's WAL hook,
+// so its automatic checkpoint, never runs.
+func rawSystem(t *testing.T, name, path string, items []storage.Item) *writeSystem {
 	ctx := t.Context()
 	db, err := sql.Open("sqlite", dialect.SQLiteDriverDSN(path, dialect.DefaultSQLiteOptions, true))
 	if err != nil {
@@ -287,14 +307,20 @@ RETURNING key, version`)
 		t.Fatal(err)
 	}
 	return &writeSystem{
-		name: "raw",
+		name: name,
 		exec: func(q string) error { _, err := db.ExecContext(ctx, q); return err },
 		checkpoint: func(q string) (log int64, err error) {
 			var busy, done int64
 			err = db.QueryRowContext(ctx, q).Scan(&busy, &log, &done)
 			return log, err
 		},
-		set:     func(k string, v json.RawMessage) error { return set(upsert, k, v) },
+		set: func(k string, v json.RawMessage) error {
+			if name == "rawqr" {
+				var ver int64
+				return upsert.QueryRowContext(ctx, 1, k, string(v), time.Now().UnixMicro()).Scan(&ver)
+			}
+			return set(upsert, k, v)
+		},
 		setMany: setMany,
 		rmw: func(k string) error {
 			tx, err := db.BeginTx(ctx, nil)

@@ -218,21 +218,41 @@ func (c *Compiler) ixPoints(vs []driver.Scalar) sq.Or {
 
 // IndexOrder returns the ORDER BY expressions of a sort on path field f
 // read from index_entries, when the filter pins f to type rank pinned
-// (NoRank for none): the rank (left out when pinned), the number, the
-// string and, where the index holds a prefix of strings, the full string
-// (left out when pinned to another type), which orders the strings that
-// share the prefix. It orders exactly as OrderExprs: the neutral values
-// (0, ”) tie only values of one rank that OrderExprs ties too.
+// (NoRank for none): the rank (left out when pinned), the number and the
+// string, every one a column of the index, so that the index gives the
+// order and no planner sorts the matching rows. It orders exactly as
+// OrderExprs, except where the index holds a prefix of strings
+// (PostgreSQL): strings that share the indexed prefix tie here, and
+// IndexTieBreak orders them. The neutral values (0, ”) tie only values of
+// one rank that OrderExprs ties too.
 func (c *Compiler) IndexOrder(f driver.Field, pinned int) []string {
 	var out []string
 	if pinned == NoRank {
 		out = append(out, ixRank)
 	}
-	out = append(out, ixNum, ixStr)
-	if c.j.strKeyLen() > 0 && (pinned == NoRank || pinned == RankString) {
-		out = append(out, c.j.str(pathCol(f), f.Path))
+	return append(out, ixNum, ixStr)
+}
+
+// IndexTieBreak returns the expression that orders, after IndexOrder,
+// the strings of path field f that share the indexed prefix (the whole
+// string, from the row's JSON), or "" when there is nothing to order: the
+// index holds whole strings (SQLite), or the filter pins f to a rank
+// other than string.
+func (c *Compiler) IndexTieBreak(f driver.Field, pinned int) string {
+	if c.j.strKeyLen() == 0 || (pinned != NoRank && pinned != RankString) {
+		return ""
 	}
-	return out
+	return c.j.str(pathCol(f), f.Path)
+}
+
+// SharesPrefix reports whether the index's column of the string s may
+// hold the same as that of another string: the index holds a prefix of
+// strings, and s is at least that long (its prefix is the whole column,
+// which a longer string extends). Strings for which it is false have
+// columns of their own, which order them as their full values do.
+func (c *Compiler) SharesPrefix(s string) bool {
+	n := c.j.strKeyLen()
+	return n > 0 && len(s) >= n && utf8.RuneCountInString(s) >= n
 }
 
 // IndexValueExprs is ValueExprs read from index_entries where a declared
@@ -252,7 +272,8 @@ func (c *Compiler) IndexValueExprs(f driver.Field) []string {
 }
 
 // IndexKeyset returns the keyset columns of a sort on path field f read
-// from index_entries (as IndexOrder writes it for pinned), for a position
+// from index_entries (as IndexOrder writes it for pinned, and then
+// IndexTieBreak: the rows after a position in the whole order), for a position
 // whose value has type rank, and number or string v (as PathKeyset). ok
 // is false when the position cannot belong to the sort.
 func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, v Input) ([]KeysetColumn, bool) {

@@ -382,7 +382,17 @@
 //     order (the index backwards), puts each group back in ascending key
 //     order, and reads the group cut by the page's end from its start
 //     with a second statement, a seek on the group (query.go,
-//     reversedTies).
+//     reversedTies). On PostgreSQL the ORDER BY of a sort on one declared
+//     field (without an offset) names index columns only: strings that
+//     share the 256-character prefix tie there, in key order, and Query
+//     orders each such group by the whole string (settle in query.go),
+//     reading the group cut by the page's end with a second statement (a
+//     seek on the prefix, which sorts that group's rows only). With the
+//     whole string in the ORDER BY, a term no index gives, PostgreSQL
+//     without statistics (a fresh table) sorted every matching row,
+//     also in the generic plans of the engine's prepared statements
+//     (issue 13: 17-21 times raw SQL); an offset, or more sort fields,
+//     keep that term.
 //     The statement joins index_entries to entries by key and applies to
 //     entries the part of the filter that the index conditions do not
 //     answer exactly (dialect.IndexResidual): a leaf on the driving field

@@ -439,6 +439,10 @@ type sortCol struct {
 	pinned int // the type rank the filter pins the field to, or dialect.NoRank
 	exprs  []string
 	desc   bool
+	// prefixOrder: exprs order the field's strings by the index's
+	// prefix of them only, and queryPage orders those that share it
+	// (settle).
+	prefixOrder bool
 }
 
 // buildQuery writes the statement of Query on the namespace nsi, as of now (expired entries excluded): filter, sort, cursor
@@ -636,16 +640,21 @@ func reversedTies(o driver.CallOptions) bool {
 }
 
 // buildTieQuery writes the statement that reads the first n entries, in
-// key order, of the group of ties whose sort values are vals (a row of
-// buildQuery's result): the same filter and cursor position, and an
-// equality on every sort expression, which on a declared index is a seek
-// on every column before the key.
+// the sort's order, of the group (see settle) of the row whose sort values
+// are vals (a row of buildQuery's result): the same filter and cursor
+// position, and an equality on every sort expression, which on a declared
+// index is a seek on every column before the key, giving the group's
+// rows in key order. When that row's string shares the index's prefix
+// (prefixOrder), the group is every string with that prefix: the seek
+// leaves out the whole string, which orders the group (a sort of the
+// group's rows only) before the key.
 func (x *ops) buildTieQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, vals []sortValue, n int) (string, []any, error) {
 	c := x.compiler()
 	b, _, sorts, sel, err := querySelect(c, p, o, nsi, now)
 	if err != nil {
 		return "", nil, err
 	}
+	var order []string
 	for i, sc := range sorts {
 		v := vals[i]
 		switch sc.field.Root {
@@ -655,7 +664,15 @@ func (x *ops) buildTieQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now t
 			if v.Str != nil {
 				str = *v.Str
 			}
-			b = b.Where(c.PathGroup(sc.field, v.Rank, num, str))
+			if sc.prefixOrder && v.Rank == dialect.RankString && c.SharesPrefix(str) {
+				dir := " ASC"
+				if sc.desc {
+					dir = " DESC"
+				}
+				order = append(order, c.IndexTieBreak(sc.field, sc.pinned)+dir)
+			} else {
+				b = b.Where(c.PathGroup(sc.field, v.Rank, num, str))
+			}
 			if i == 0 && sel.bySort {
 				b = b.Where(c.IndexGroup(v.Rank, num, str))
 			}
@@ -665,7 +682,7 @@ func (x *ops) buildTieQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now t
 			b = b.Where(sq.Expr(sc.exprs[0]+" = ?", c.TimeParam(time.UnixMicro(v.Int).UTC())))
 		}
 	}
-	return b.OrderBy(sel.keyCol + " ASC").Limit(uint64(n)).ToSql()
+	return b.OrderBy(append(order, sel.keyCol+" ASC")...).Limit(uint64(n)).ToSql()
 }
 
 // selection is what querySelect chose: whether a declared index gives the
@@ -708,6 +725,23 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 		sc := sortCol{field: fld, pinned: pinned, exprs: c.OrderExprs(fld, pinned), desc: o.Sort[i].Desc}
 		if i == 0 && bySort {
 			sc.exprs = c.IndexOrder(fld, pinned)
+			if tb := c.IndexTieBreak(fld, pinned); tb != "" {
+				// The whole string orders the strings that share the
+				// index's prefix. In the ORDER BY it is a term no index
+				// gives, and PostgreSQL without statistics sorted every
+				// matching row for it (a generic plan on a fresh table:
+				// 17-21 times raw SQL for a startsWith sorted on the
+				// field): the statement orders by the index's columns,
+				// and queryPage orders each group of strings that share
+				// a prefix (settle). A sort of more fields, or with an
+				// offset (which counts rows in the whole order), keeps
+				// the term.
+				if len(o.SortFields) == 1 && o.Offset == 0 {
+					sc.prefixOrder = true
+				} else {
+					sc.exprs = append(sc.exprs, tb)
+				}
+			}
 		} else if fld.Root == driver.RootKey {
 			sc.exprs = []string{keyCol}
 		}
@@ -846,8 +880,8 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 		return storage.QueryResult{}, err
 	}
 	more := o.Limit >= 0 && len(rows) > o.Limit
-	if reversedTies(o) {
-		if rows, err = x.untie(ctx, p, o, nsi, now, sorts, rows); err != nil {
+	if reversedTies(o) || (len(sorts) > 0 && sorts[0].prefixOrder) {
+		if rows, err = x.settle(ctx, p, o, nsi, now, sorts, rows); err != nil {
 			return storage.QueryResult{}, err
 		}
 	}
@@ -872,24 +906,29 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 	return res, nil
 }
 
-// untie puts rows, read by a statement that orders ties by descending key
-// (reversedTies), in the order of the sort: each group of ties in
-// ascending key order. A full page (limit + 1 rows) whose last group
-// reaches into the page needs that group's first rows, which the
-// statement, reading it from its end, did not return: they are read with
-// buildTieQuery.
-func (x *ops) untie(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+// settle puts rows, read by a statement of buildQuery, in the order of
+// the sort where the statement reads groups of them in another order:
+// when reversedTies holds, ties come in descending key order; when the
+// first sort field orders strings by the index's prefix (prefixOrder),
+// the strings that share a prefix come in key order (ascending, or
+// descending with reversedTies). Each group inside the page is ordered
+// here: by the whole string (in the sort's direction), then by key. A
+// full page (limit + 1 rows) whose last group reaches into the page needs
+// that group's first rows in the sort's order, which the statement did not
+// necessarily return: they are read with buildTieQuery.
+func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+	g := tieGroups{c: x.compiler(), sorts: sorts, rev: reversedTies(o)}
 	full := o.Limit + 1
-	if len(rows) < full {
-		reverseTies(rows, sorts)
+	if o.Limit < 0 || len(rows) < full {
+		g.order(rows)
 		return rows, nil
 	}
 	p := len(rows) - 1
-	for p > 0 && sameTie(rows[p-1], rows[full-1], sorts) {
+	for p > 0 && g.same(rows[p-1], rows[full-1]) {
 		p--
 	}
 	head := rows[:p]
-	reverseTies(head, sorts)
+	g.order(head)
 	if p >= o.Limit {
 		return rows, nil // the page ends before the last group
 	}
@@ -915,14 +954,53 @@ func (x *ops) untie(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi
 	return head, nil
 }
 
-// reverseTies reverses each run of rows that tie on the sort.
-func reverseTies(rows []queryRow, sorts []sortCol) {
+// tieGroups are the groups of rows that settle orders.
+type tieGroups struct {
+	c     *dialect.Compiler
+	sorts []sortCol
+	rev   bool // reversedTies: ties are a group
+}
+
+// shared reports whether r's value at the first sort field is a string
+// whose index prefix another string may share, in a statement that orders
+// strings by that prefix only.
+func (g tieGroups) shared(r queryRow) bool {
+	return g.sorts[0].prefixOrder && r.pv[0].rank.Int64 == dialect.RankString && g.c.SharesPrefix(r.pv[0].str.String)
+}
+
+// same reports whether a and b are in one group.
+func (g tieGroups) same(a, b queryRow) bool {
+	if g.shared(a) && g.shared(b) && g.c.StrKeyValue(a.pv[0].str.String) == g.c.StrKeyValue(b.pv[0].str.String) {
+		return true
+	}
+	return g.rev && sameTie(a, b, g.sorts)
+}
+
+// compare orders two rows of one group: by the whole string of the
+// first sort field where they share a prefix (in the sort's direction),
+// then by key.
+func (g tieGroups) compare(a, b queryRow) int {
+	if g.shared(a) && g.shared(b) {
+		if d := strings.Compare(a.pv[0].str.String, b.pv[0].str.String); d != 0 {
+			if g.sorts[0].desc {
+				return -d
+			}
+			return d
+		}
+	}
+	return strings.Compare(a.en.Key, b.en.Key)
+}
+
+// order orders each group of rows (consecutive rows in one group).
+func (g tieGroups) order(rows []queryRow) {
 	for i := 0; i < len(rows); {
 		j := i + 1
-		for j < len(rows) && sameTie(rows[i], rows[j], sorts) {
+		for j < len(rows) && g.same(rows[i], rows[j]) {
 			j++
 		}
-		slices.Reverse(rows[i:j])
+		if j-i > 1 {
+			slices.SortFunc(rows[i:j], g.compare)
+		}
 		i = j
 	}
 }

@@ -171,6 +171,36 @@ func samePath(a, b []driver.Segment) bool {
 	return true
 }
 
+// IndexPoints returns, when filter e requires path field f to equal one
+// of two or more values (an in, in e or among the children of its and
+// nodes), the index condition of each value: every column before the key
+// pinned (ixPoint), so that each is a seek. ok is false otherwise. Reading
+// the index as the union of those seeks is the same as reading it with the
+// in's condition (IndexScan), which PostgreSQL 15 without statistics tests
+// as a filter on every row of the type rank: the list is on a column after
+// the first, so the planner may leave it out of the index condition, and
+// estimating one row for the columns before it, it did.
+func (c *Compiler) IndexPoints(e driver.Expr, f driver.Field) ([]Cond, bool) {
+	switch e.Kind {
+	case driver.ExprAnd:
+		for _, ch := range e.Children {
+			if out, ok := c.IndexPoints(ch, f); ok {
+				return out, true
+			}
+		}
+	case driver.ExprLeaf:
+		if e.Op != storage.OpIn || len(e.Values) < 2 || e.Field.Root != f.Root || !samePath(e.Field.Path, f.Path) || !isPathRoot(f.Root) {
+			return nil, false
+		}
+		out := make([]Cond, len(e.Values))
+		for i, v := range e.Values {
+			out[i] = c.ixPoint(v)
+		}
+		return out, true
+	}
+	return nil, false
+}
+
 // ixString pins the index to strings: the rank, and the number they all
 // have (0), so that the string column comes next.
 func (c *Compiler) ixString() sq.And {

@@ -393,6 +393,10 @@
 //     also in the generic plans of the engine's prepared statements
 //     (issue 13: 17-21 times raw SQL); an offset, or more sort fields,
 //     keep that term.
+//     On PostgreSQL an in that drives the statement (not its order) reads
+//     index_entries as the UNION of one seek per value (indexFrom in
+//     query.go): without statistics PostgreSQL 15 tested the list as a
+//     filter on every row of the field's type rank.
 //     The statement joins index_entries to entries by key and applies to
 //     entries the part of the filter that the index conditions do not
 //     answer exactly (dialect.IndexResidual): a leaf on the driving field

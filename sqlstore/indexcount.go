@@ -42,7 +42,7 @@ func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, ns dialect.I
 			"ix_field = (SELECT field_id FROM index_fields WHERE namespace_id = "+id+" AND field = ? AND field_id = "+fid+")",
 			c.Bind(ns, dialect.XStr), d.field.Text)
 	}
-	b := sq.Select("count(*)").From(indexTable).Where(ids).
+	b := d.indexFrom(sq.Select("count(*)"), nsID).Where(ids).
 		Where(sq.Expr("("+a+"ix_exp IS NULL OR "+a+"ix_exp > ?)", c.Bind(dialect.TimeInput(now), dialect.XTime)))
 	if d.conds != nil {
 		b = b.Where(d.conds)

@@ -1178,6 +1178,10 @@ type indexDrive struct {
 	conds dialect.Cond
 	sort  bool
 	point bool // the filter pins the field to one value
+	// points, on PostgreSQL, when the filter pins the field to a few
+	// values and the index does not give the order: the index
+	// condition of each (see indexFrom).
+	points []dialect.Cond
 }
 
 // chooseIndex chooses the declared index that drives a statement with
@@ -1208,7 +1212,31 @@ func chooseIndex(c *dialect.Compiler, e driver.Expr, sorts []driver.Field, nsi n
 			best, bestScan = indexDrive{field: fld, fid: nsi.fields[text], conds: conds, point: scan == dialect.ScanPoint}, scan
 		}
 	}
+	if bestScan == dialect.ScanEq && c.PlaceholderFormat() == sq.Dollar {
+		best.points, _ = c.IndexPoints(e, best.field)
+	}
 	return best, bestScan > dialect.ScanNone
+}
+
+// indexFrom sets b's FROM to index_entries as the alias the index
+// conditions name (dialect.IndexAlias), for the namespace nsID: the table,
+// or, when d has points, the UNION of one seek per point (a UNION, not
+// UNION ALL: an in that names a value twice matches each entry once).
+// Without statistics PostgreSQL read every row of the field's type rank
+// for an in (dialect.IndexPoints); a seek per value reads the matches.
+func (d indexDrive) indexFrom(b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
+	if len(d.points) == 0 {
+		return b.From(indexTable)
+	}
+	ids := sq.Expr(dialect.IndexAlias + ".ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + dialect.IndexAlias + ".ix_field = " + strconv.FormatInt(d.fid, 10))
+	arm := func(p dialect.Cond) sq.SelectBuilder {
+		return sq.Select("*").From(indexTable).Where(ids).Where(p)
+	}
+	union := arm(d.points[0])
+	for _, p := range d.points[1:] {
+		union = union.SuffixExpr(sq.ConcatExpr("UNION ", arm(p)))
+	}
+	return b.FromSelect(union, dialect.IndexAlias)
 }
 
 // join makes b read index_entries first and the entries of namespace nsID
@@ -1222,7 +1250,7 @@ func chooseIndex(c *dialect.Compiler, e driver.Expr, sorts []driver.Field, nsi n
 func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
 	ns, fid := strconv.FormatInt(nsID, 10), strconv.FormatInt(d.fid, 10)
 	if c.PlaceholderFormat() == sq.Dollar {
-		b = b.From(indexTable + " CROSS JOIN LATERAL (SELECT * FROM entries WHERE entries.namespace_id = " + ns +
+		b = d.indexFrom(b, nsID).CrossJoin("LATERAL (SELECT * FROM entries WHERE entries.namespace_id = " + ns +
 			" AND entries.key = " + dialect.IndexKey + " OFFSET 0) AS entries")
 	} else {
 		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("key = " + dialect.IndexKey))

@@ -397,7 +397,11 @@
 //     index_entries as the UNION of one seek per value (indexFrom in
 //     query.go): without statistics PostgreSQL 15 tested the list as a
 //     filter on every row of the field's type rank.
-//     The statement joins index_entries to entries by key and applies to
+//     The statement joins index_entries to entries (on PostgreSQL by
+//     key; on SQLite by the entry's rowid, entries.entry_id, an INTEGER
+//     PRIMARY KEY that VACUUM keeps and the index rows carry as ix_entry,
+//     migration 00021: one B-tree descent per row instead of a seek of
+//     the (namespace_id, key) index and then of the table) and applies to
 //     entries the part of the filter that the index conditions do not
 //     answer exactly (dialect.IndexResidual): a leaf on the driving field
 //     is dropped when the index holds what it compares (eq, in, number

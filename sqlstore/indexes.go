@@ -36,15 +36,15 @@ import (
 
 // sqliteFill fills index_entries for field id ? of namespace ? from its
 // entries; parameters: field id, column, path, path, path, namespace id.
-const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp)
+const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
 SELECT namespace_id, ?1,
        CASE t WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4
               WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END,
        CASE WHEN t IN ('integer', 'real') THEN CAST(json_extract(c, ?3) AS REAL) ELSE 0 END,
        CASE WHEN t = 'text' THEN json_extract(c, ?3) ELSE '' END,
-       key, expires_at
-FROM (SELECT namespace_id, key, expires_at, c, json_type(c, ?3) AS t
-      FROM (SELECT namespace_id, key, expires_at, CASE ?2 WHEN 1 THEN metadata ELSE value END AS c
+       key, expires_at, entry_id
+FROM (SELECT namespace_id, key, expires_at, entry_id, c, json_type(c, ?3) AS t
+      FROM (SELECT namespace_id, key, expires_at, entry_id, CASE ?2 WHEN 1 THEN metadata ELSE value END AS c
             FROM entries WHERE namespace_id = ?4))`
 
 // pgFill fills index_entries for field $2 of namespace $1 from its entries.

@@ -1239,9 +1239,12 @@ func (d indexDrive) indexFrom(b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
 	return b.FromSelect(union, dialect.IndexAlias)
 }
 
-// join makes b read index_entries first and the entries of namespace nsID
-// by key: on SQLite with a CROSS JOIN, which keeps that order; on
-// PostgreSQL with a LATERAL subquery behind an OFFSET 0 fence named
+// join makes b read index_entries first and the entries of namespace
+// nsID: on SQLite with a CROSS JOIN, which keeps that order, by the
+// entry's rowid that the index row carries (entry_id = ix_entry, migration
+// 00021: one B-tree descent per row, not a seek of the (namespace_id, key)
+// index and then one of the table); on PostgreSQL by key, with a LATERAL
+// subquery behind an OFFSET 0 fence named
 // entries, which the planner cannot turn around (it has no statistics on
 // the JSON expressions of the filter, and would otherwise read the
 // namespace's entries first). The field id is checked against
@@ -1253,7 +1256,7 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 		b = d.indexFrom(b, nsID).CrossJoin("LATERAL (SELECT * FROM entries WHERE entries.namespace_id = " + ns +
 			" AND entries.key = " + dialect.IndexKey + " OFFSET 0) AS entries")
 	} else {
-		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("key = " + dialect.IndexKey))
+		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("entry_id = " + dialect.IndexAlias + ".ix_entry"))
 	}
 	b = b.Where(sq.Expr(dialect.IndexAlias+".ix_ns = "+ns+" AND "+dialect.IndexAlias+".ix_field = "+fid+
 		" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+ns+" AND field = ?)", d.field.Text))

@@ -35,6 +35,7 @@ type ChangeLogState struct {
 }
 
 type Entry struct {
+	EntryID        int64
 	NamespaceID    int64
 	Key            string
 	Value          []byte
@@ -57,6 +58,7 @@ type IndexEntry struct {
 	IxStr   string
 	IxKey   string
 	IxExp   *int64
+	IxEntry int64
 }
 
 type IndexField struct {

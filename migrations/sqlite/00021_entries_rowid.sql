@@ -22,6 +22,10 @@
 -- foreign key. PostgreSQL has nothing to do (its index rows join entries'
 -- primary key; the number keeps both dialects at one version).
 --
+-- The migration rewrites both tables in its transaction: its time, and the
+-- file's temporary growth, are in proportion to the store's entries and
+-- index rows.
+--
 -- Down rebuilds entries as it was (primary key (namespace_id, key), the
 -- rowids kept), drops ix_entry and creates the triggers of version 20.
 

@@ -41,7 +41,8 @@ var writeOps = map[string]bool{
 //
 //   - serialization failures, deadlocks, SQLite busy: ErrTxConflict;
 //   - a foreign key violation (a write raced a recursive DeleteNamespace or
-//     a Clear that removed its namespace) and a PostgreSQL transaction
+//     a Clear that removed its namespace; on PostgreSQL the insert trigger
+//     of entries raises it, migration 00020) and a PostgreSQL transaction
 //     already aborted by such an error: ErrTxConflict, so that RunInTx
 //     runs the transaction again (which recreates the namespace);
 //   - a full disk: ErrStorageFull;

@@ -30,8 +30,11 @@ import (
 // (FOR UPDATE on PostgreSQL, the write lock on SQLite): a concurrent write
 // to the namespace either sees the new field (its trigger indexes it) or
 // committed before the fill (which reads it). Inserts and deletes lock the
-// namespace row already (foreign key, entry_count); the update trigger
-// locks it (FOR KEY SHARE) before it reads index_fields. Dropping a
+// namespace row already (their triggers update its entry_count: on
+// PostgreSQL the insert trigger's update is also the check that the
+// namespace exists, migration 00020, where a foreign key checked each row
+// before); the update trigger locks it (FOR KEY SHARE) before it reads
+// index_fields. Dropping a
 // field deletes its rows; deleting a namespace deletes all of its own.
 
 // sqliteFill fills index_entries for field id ? of namespace ? from its

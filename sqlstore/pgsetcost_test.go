@@ -1,0 +1,264 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// pgClientCPU is the CPU time (nanoseconds on CPU, /proc/<pid>/schedstat) the
+// PostgreSQL client backends of the cluster have used, read from /proc
+// (the server must run on this machine). The pids are those db lists.
+func pgClientCPU(t *testing.T, db *sql.DB) int64 {
+	t.Helper()
+	rows, err := db.Query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var total int64
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "schedstat"))
+		if err != nil {
+			continue
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		total += ns
+	}
+	return total
+}
+
+// TestPGSetCost measures the server CPU (all client backends, /proc) per
+// operation of PostgreSQL writes, in interleaved rounds in one process:
+// Set over an existing key and of a new key, in a namespace with one
+// declared index (the indexed field changes) and one without, a
+// transaction's get+set, SetMany of 1000 new keys, and the raw pgx upsert
+// of bench/peers. It asserts nothing. Run it with STORAGE_PGSETCOST=1 and
+// a PostgreSQL on this machine (STORAGE_PGSETCOST_ROUNDS, default 7;
+// STORAGE_PGSETCOST_N operations per round; STORAGE_PGSETCOST_ONLY, a
+// regexp of the variants to keep; STORAGE_PGSETCOST_ATTR=1 adds variants
+// with one trigger disabled, STORAGE_PGSETCOST_FK=1 variants with the
+// foreign key of versions before 20, STORAGE_PGSETCOST_BODY=1 variants of
+// the update trigger's body). Each variant's median is printed with the
+// median of its per-round ratios to the first variant.
+//
+//	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
+func TestPGSetCost(t *testing.T) {
+	if os.Getenv("STORAGE_PGSETCOST") == "" {
+		t.Skip("a measurement: set STORAGE_PGSETCOST=1 to run it")
+	}
+	rounds := 7
+	if v, err := strconv.Atoi(os.Getenv("STORAGE_PGSETCOST_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	dsn = strings.Replace(dsn, "pool_max_conns=8", "pool_max_conns=1", 1)
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	admin, _ := pgMigrator(t, dsn)
+	must(t, s.CreateNamespace(ctx, "ix", storage.WithIndexes("n")))
+	must(t, s.CreateNamespace(ctx, "plain"))
+	pad := fmt.Sprintf("%0200d", 0)
+	const keys = 20000
+	val := func(i, n int) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s"}`, n, pad))
+	}
+	for _, ns := range []string{"ix", "plain"} {
+		for b := 0; b < keys; b += 1000 {
+			items := make([]storage.Item, 1000)
+			for i := range items {
+				items[i] = storage.Item{Key: fmt.Sprintf("key:%06d", b+i), Value: val(b+i, b+i)}
+			}
+			if _, err := s.SetMany(ctx, items, storage.InNamespace(ns)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// raw: bench/peers' table and upsert.
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE kv (ns text NOT NULL, key text NOT NULL, value jsonb NOT NULL, version bigint NOT NULL,
+  PRIMARY KEY (ns, key)); CREATE INDEX kv_n ON kv (ns, (value->'n'), key)`); err != nil {
+		t.Fatal(err)
+	}
+	const rawUpsert = `INSERT INTO kv (ns, key, value, version) VALUES ($1, $2, $3, 1)
+ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version + 1 RETURNING version`
+	for i := range keys {
+		if _, err := pool.Exec(ctx, rawUpsert, "ix", fmt.Sprintf("key:%06d", i), []byte(val(i, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = admin.ExecContext(ctx, "ANALYZE")
+	seq := 0
+	next := func() int { seq++; return seq }
+	overwrite := func(ns string) func() error {
+		in := storage.InNamespace(ns)
+		return func() error {
+			i := next()
+			return s.Set(ctx, fmt.Sprintf("key:%06d", (i*7919)%keys), val(i, keys+i), in)
+		}
+	}
+	insert := func(ns string) func() error {
+		in := storage.InNamespace(ns)
+		return func() error {
+			i := next()
+			return s.Set(ctx, fmt.Sprintf("new:%09d", i), val(i, i), in)
+		}
+	}
+	rmw := func() error {
+		i := next()
+		k := fmt.Sprintf("key:%06d", (i*7919)%keys)
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		if err != nil {
+			return err
+		}
+		in := storage.InNamespace("plain")
+		if _, err := tx.Get(ctx, k, in); err != nil {
+			_ = tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Set(ctx, k, val(i, keys+i), in); err != nil {
+			_ = tx.Rollback(ctx)
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	rawSet := func() error {
+		i := next()
+		var v int64
+		return pool.QueryRow(ctx, rawUpsert, "ix", fmt.Sprintf("key:%06d", (i*7919)%keys), []byte(val(i, keys+i))).Scan(&v)
+	}
+	rawInsert := func() error {
+		i := next()
+		var v int64
+		return pool.QueryRow(ctx, rawUpsert, "ix", fmt.Sprintf("new:%09d", i), []byte(val(i, i))).Scan(&v)
+	}
+	many := func(ns string) func() error {
+		in := storage.InNamespace(ns)
+		return func() error {
+			items := make([]storage.Item, 1000)
+			for j := range items {
+				i := next()
+				items[j] = storage.Item{Key: fmt.Sprintf("many:%09d", i), Value: val(i, i)}
+			}
+			_, err := s.SetMany(ctx, items, in)
+			return err
+		}
+	}
+	type variant struct {
+		name string
+		n    int
+		op   func() error
+		ddl  []string // run before the round, undone after
+		undo []string
+	}
+	off := func(trig ...string) (do, undo []string) {
+		for _, tg := range trig {
+			tbl := "entries"
+			if tg == "changes_notify" {
+				tbl = "changes"
+			}
+			do = append(do, "ALTER TABLE "+tbl+" DISABLE TRIGGER "+tg)
+			undo = append(undo, "ALTER TABLE "+tbl+" ENABLE TRIGGER "+tg)
+		}
+		return
+	}
+	variants := []variant{
+		{name: "overwrite/ix", n: 500, op: overwrite("ix")},
+		{name: "overwrite/plain", n: 500, op: overwrite("plain")},
+		{name: "insert/ix", n: 500, op: insert("ix")},
+		{name: "insert/plain", n: 500, op: insert("plain")},
+		{name: "rmw-tx/plain", n: 500, op: rmw},
+		{name: "setMany1000/ix", n: 2, op: many("ix")},
+		{name: "raw/overwrite", n: 500, op: rawSet},
+		{name: "raw/insert", n: 500, op: rawInsert},
+	}
+	if os.Getenv("STORAGE_PGSETCOST_ATTR") != "" {
+		for _, a := range [][]string{{"entries_index_update"}, {"entries_index_insert"}, {"changes_notify"}} {
+			do, undo := off(a...)
+			variants = append(variants,
+				variant{name: "overwrite/plain-" + a[0], n: 500, op: overwrite("plain"), ddl: do, undo: undo},
+				variant{name: "insert/plain-" + a[0], n: 500, op: insert("plain"), ddl: do, undo: undo})
+		}
+	}
+	if os.Getenv("STORAGE_PGSETCOST_FK") != "" {
+		// The foreign key of entries.namespace_id that migration 00020
+		// dropped, put back for the rounds of these variants.
+		do := []string{"ALTER TABLE entries ADD CONSTRAINT entries_namespace_id_fkey FOREIGN KEY (namespace_id) REFERENCES namespaces (id)"}
+		undo := []string{"ALTER TABLE entries DROP CONSTRAINT entries_namespace_id_fkey"}
+		variants = append(variants,
+			variant{name: "insert/plain+fk", n: 500, op: insert("plain"), ddl: do, undo: undo},
+			variant{name: "setMany1000/ix+fk", n: 2, op: many("ix"), ddl: do, undo: undo},
+			variant{name: "setMany1000/plain", n: 2, op: many("plain")},
+			variant{name: "setMany1000/plain+fk", n: 2, op: many("plain"), ddl: do, undo: undo})
+	}
+	if only := os.Getenv("STORAGE_PGSETCOST_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		variants = slices.DeleteFunc(variants, func(v variant) bool { return !re.MatchString(v.name) })
+	}
+	if n, err := strconv.Atoi(os.Getenv("STORAGE_PGSETCOST_N")); err == nil && n > 0 {
+		for i := range variants {
+			if variants[i].n > 2 {
+				variants[i].n = n
+			}
+		}
+	}
+	cpu := make([][]float64, len(variants))
+	for r := range rounds {
+		for k := range variants {
+			j := (k + r) % len(variants)
+			v := variants[j]
+			for _, d := range v.ddl {
+				if _, err := admin.ExecContext(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := v.op(); err != nil { // warm
+				t.Fatalf("%s: %v", v.name, err)
+			}
+			c0 := pgClientCPU(t, admin)
+			for range v.n {
+				if err := v.op(); err != nil {
+					t.Fatalf("%s: %v", v.name, err)
+				}
+			}
+			cpu[j] = append(cpu[j], float64(pgClientCPU(t, admin)-c0)/1e3/float64(v.n)) // ns -> µs
+			for _, d := range v.undo {
+				if _, err := admin.ExecContext(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	for j, v := range variants {
+		c := slices.Clone(cpu[j])
+		slices.Sort(c)
+		var ratios []float64
+		for r := range rounds {
+			ratios = append(ratios, cpu[j][r]/cpu[0][r])
+		}
+		slices.Sort(ratios)
+		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to first %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
+	}
+	t.Log(b.String())
+}

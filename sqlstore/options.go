@@ -51,11 +51,15 @@ type config struct {
 	retention        Retention
 
 	queryCache int // statements the query cache keeps; 0: off
+
+	// copyMin is the smallest PostgreSQL batch write sent with COPY
+	// (pgcopy.go); 0: none. Tests lower it.
+	copyMin int
 }
 
 func defaultConfig() config {
 	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
-		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize}
+		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize, copyMin: defaultCopyMin}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired
@@ -199,6 +203,15 @@ func WithTxIdleTimeout(d time.Duration) Option {
 			return fmt.Errorf("sqlstore: WithTxIdleTimeout(0): want > 0, or < 0 for never")
 		}
 		c.txIdleTimeout = d
+		return nil
+	}
+}
+
+// withCopyMin sets the smallest PostgreSQL batch write sent with COPY
+// (pgcopy.go); n <= 0: none.
+func withCopyMin(n int) Option {
+	return func(c *config) error {
+		c.copyMin = max(n, 0)
 		return nil
 	}
 }

@@ -24,6 +24,7 @@ type pgEngine struct {
 	pool    *pgxpool.Pool
 	q       querier
 	replica *replica // nil without WithReplica
+	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -53,7 +54,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool)}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0), copyMin: cfg.copyMin}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()
@@ -144,7 +145,7 @@ func (e *pgEngine) writer() querier { return e.q }
 
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		return fn(newPgQ(tx))
+		return fn(newPgQ(tx, e.copyMin))
 	})
 }
 
@@ -171,9 +172,15 @@ type pgQ struct {
 	db pgBatcher     // the same handle, for dynamic statements
 }
 
-// newPgQ binds the statements to a pool or a transaction.
-func newPgQ(db pgBatcher) pgQ {
-	return pgQ{q: pgdb.New(db), w: pgdb.New(revDB{db}), db: db}
+// newPgQ binds the statements to a pool or a transaction. In a
+// transaction, the batch writes of at least copyMin items (0: none) go
+// through COPY (pgcopy.go).
+func newPgQ(db pgBatcher, copyMin int) pgQ {
+	w := pgdb.DBTX(revDB{db})
+	if tx, ok := db.(interface{ Conn() *pgx.Conn }); ok && copyMin > 0 {
+		w = copyDB{next: w, tx: tx, min: copyMin}
+	}
+	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db}
 }
 
 var _ querier = pgQ{}
@@ -528,7 +535,7 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{tx: tx, bound: newPgQ(tx)}, nil
+	return &pgTx{tx: tx, bound: newPgQ(tx, e.copyMin), copyMin: e.copyMin}, nil
 }
 
 // pgTx is an open PostgreSQL transaction.
@@ -536,6 +543,7 @@ type pgTx struct {
 	tx      pgx.Tx
 	bound   querier
 	replica bool // it runs on the standby of WithReplica
+	copyMin int  // as pgEngine's
 }
 
 func (t *pgTx) q() querier { return t.bound }
@@ -543,7 +551,7 @@ func (t *pgTx) q() querier { return t.bound }
 // savepoint uses pgx's nested transactions, which are savepoints.
 func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
-		return fn(newPgQ(sub))
+		return fn(newPgQ(sub, t.copyMin))
 	})
 }
 

@@ -50,6 +50,9 @@
 // the namespace and runs it again. Batches send their keys as one parameter
 // (a Postgres array, a SQLite JSON document), so GetMany, SetMany and
 // DeleteMany cost the same number of round trips for 10 keys as for 1000.
+// On PostgreSQL a batch write of 10000 items or more (SetMany, Restore)
+// sends its items with COPY into a temporary table instead, one round trip
+// more, and runs the same statement on it (pgcopy.go).
 //
 // # Choices where the contract is silent
 //

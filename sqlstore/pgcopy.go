@@ -50,12 +50,19 @@ import (
 // CREATE, the DELETE and the COPY go in one simple-protocol message, so the
 // COPY path costs one round trip more than the arrays; it runs before the
 // revision lock (revlock.go), which is taken by the statement after it as
-// before.
+// before. The message also sets jit off for the rest of the transaction:
+// the temporary table has no statistics, so the planner takes it for about
+// three times its rows, and a batch of 10000 crossed the JIT's inlining
+// and optimization thresholds (2.4 s of compilation for a 0.6 s statement).
 //
-// Measured (bench/results/2026-12-02-pgcopy.md): see defaultCopyMin.
-
-// defaultCopyMin is the smallest batch that goes through COPY.
-const defaultCopyMin = 1000
+// defaultCopyMin is the smallest batch that goes through COPY, chosen from
+// TestCopyCost (bench/results/2026-12-02-pgcopy.md: server CPU per
+// SetMany, arrays vs COPY, one declared index, interleaved rounds on a
+// loaded machine): at 2000 and 5000 items COPY cost the server 1.14-1.20x
+// (0.97x for 5000 overwrites), at 10000 0.81-0.95x, at 25000 0.89-0.92x;
+// the client's CPU is 0.5-0.65x at every size, which pays for the
+// server's extra only from about 5000 items.
+const defaultCopyMin = 10000
 
 // copyStmt is a batch statement rewritten to read a temporary table.
 type copyStmt struct {
@@ -88,12 +95,26 @@ var copyBatches atomic.Int64
 // copyStmts caches rewriteForCopy by statement text (nil: not rewritable).
 var copyStmts sync.Map
 
+// copyable are the statements the COPY path may rewrite: the batch writes
+// (the sweeper's LogChanges, say, reads arrays too, but is no batch of
+// items).
+var copyable = func() map[string]bool {
+	m := map[string]bool{}
+	for _, sql := range pgdb.BatchSQL {
+		m[sql] = true
+	}
+	return m
+}()
+
 // copyStmtFor returns the COPY form of sql, or nil.
 func copyStmtFor(sql string) *copyStmt {
 	if c, ok := copyStmts.Load(sql); ok {
 		return c.(*copyStmt)
 	}
-	c := rewriteForCopy(sql)
+	var c *copyStmt
+	if copyable[sql] {
+		c = rewriteForCopy(sql)
+	}
 	copyStmts.Store(sql, c)
 	return c
 }
@@ -142,6 +163,11 @@ func rewriteForCopy(sql string) *copyStmt {
 		highest = max(highest, n)
 	}
 	renum := map[int]int{}
+	for _, p := range paramRE.FindAllStringSubmatch(rest, -1) {
+		if n, _ := strconv.Atoi(p[1]); removed[n] {
+			return nil // an array used elsewhere too
+		}
+	}
 	for n := 1; n <= highest; n++ {
 		if !removed[n] {
 			c.keep = append(c.keep, n-1)
@@ -152,7 +178,8 @@ func rewriteForCopy(sql string) *copyStmt {
 		n, _ := strconv.Atoi(p[1:])
 		return "$" + strconv.Itoa(renum[n])
 	})
-	c.load = "CREATE TEMP TABLE IF NOT EXISTS " + table + " (" + strings.Join(defs, ", ") + ") ON COMMIT DELETE ROWS;\n" +
+	c.load = "SET LOCAL jit = off;\n" +
+		"CREATE TEMP TABLE IF NOT EXISTS " + table + " (" + strings.Join(defs, ", ") + ") ON COMMIT DELETE ROWS;\n" +
 		"DELETE FROM " + table + ";\n" +
 		"COPY " + table + " (" + strings.Join(quoted, ", ") + ") FROM STDIN BINARY"
 	return c

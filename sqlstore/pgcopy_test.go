@@ -46,6 +46,9 @@ func TestCopyStatements(t *testing.T) {
 	if rewriteForCopy("SELECT 1") != nil {
 		t.Error("a statement without arrays was rewritten")
 	}
+	if c := rewriteForCopy(`SELECT cardinality($1::text[]), j.* FROM ROWS FROM (unnest($1::text[]), unnest($2::bigint[])) WITH ORDINALITY AS j (k, v, ord)`); c != nil {
+		t.Errorf("a statement that uses an array elsewhere too was rewritten:\n%s", c.sql)
+	}
 }
 
 // copyConfig is c with every PostgreSQL batch write of n items or more

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -328,4 +329,52 @@ func TestCopySameAsArrays(t *testing.T) {
 	}
 	checkInvariants(t, arrays.s)
 	checkInvariants(t, copied.s)
+}
+
+// TestCopyCancelled ends SetMany batches sent through COPY at deadlines
+// spread over their run (before, during and after the COPY): each either
+// fails with the context's error and writes nothing, or writes every
+// item; the store takes the same batch afterwards.
+func TestCopyCancelled(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("needs STORAGE_TEST_POSTGRES_DSN")
+	}
+	s := openTest(t, newPGSchema(t), WithSweepInterval(-1), withCopyMin(1))
+	t.Cleanup(func() { _ = s.Close() })
+	const n = 3000
+	items := make([]storage.Item, n)
+	for i := range items {
+		items[i] = storage.Item{Key: fmt.Sprintf("k%05d", i), Value: map[string]any{"i": i, "pad": strings.Repeat("p", 200)}}
+	}
+	var failed, done, afterCopy int
+	for i, d := range []time.Duration{0, 100 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+		5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+		300 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 10 * time.Second} {
+		in := storage.InNamespace(fmt.Sprint("n", i))
+		ctx, cancel := context.WithTimeout(t.Context(), d)
+		before := copyBatches.Load()
+		res, err := s.SetMany(ctx, items, in)
+		cancel()
+		copied := copyBatches.Load() > before
+		got, cerr := s.Count(t.Context(), in)
+		must(t, cerr)
+		switch {
+		case err == nil && res.OK() && got == n:
+			done++
+		case err != nil && errors.Is(err, context.DeadlineExceeded) && got == 0:
+			failed++
+			if copied {
+				afterCopy++
+			}
+		default:
+			t.Fatalf("deadline %v: SetMany %v (%v), %d of %d written", d, err, res.Err(), got, n)
+		}
+		if r, err := s.SetMany(t.Context(), items, in); err != nil || !r.OK() {
+			t.Fatalf("deadline %v: the batch again: %v %v", d, err, r.Err())
+		}
+	}
+	t.Logf("%d batches failed with the deadline (%d after their COPY), %d were written", failed, afterCopy, done)
+	if failed == 0 || done == 0 {
+		t.Errorf("want both outcomes: %d failed, %d written", failed, done)
+	}
 }

@@ -45,8 +45,11 @@ import (
 // each COPY (a second large batch in the same transaction). It needs only
 // a transaction, not a session: through a pooler in transaction mode a
 // server connection may or may not have it, and the IF NOT EXISTS covers
-// both. Its name carries a hash of its columns, so a statement whose row
-// source changes gets a table of its own, never an older one's. The
+// both. It needs the TEMPORARY privilege on the database, which PUBLIC
+// has by default: a role without it fails its batches of copyMin items or
+// more (42501, insufficient privilege). Its name carries a hash of its
+// columns, so a statement whose row source changes gets a table of its
+// own, never an older one's. The
 // CREATE, the DELETE and the COPY go in one simple-protocol message, so the
 // COPY path costs one round trip more than the arrays; it runs before the
 // revision lock (revlock.go), which is taken by the statement after it as

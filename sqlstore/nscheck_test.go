@@ -11,17 +11,16 @@ import (
 )
 
 // TestMigrationEntriesNamespaceCheck takes a populated PostgreSQL store
-// (migration 00020; later versions leave the check alone)
 // (declared indexes, a namespace without) down to schema version 19 (the
 // foreign key of entries.namespace_id), up to the latest (20 and later:
-// the insert trigger
-// checks) and down again. At each version an insert into entries under a
-// namespace id that does not exist and the deletion of a namespace that
-// still has entries fail with foreign_key_violation (23503), which the
-// engine reads as a write that raced the deletion of its namespace, while
-// inserts (plain SQL into both namespaces in one statement, and at 20 the
-// store's Set and SetMany of new keys) keep entry_count and index_entries
-// exact.
+// the insert trigger checks, migration 00020; later versions leave the
+// check alone) and down again. At each version an insert into entries
+// under a namespace id that does not exist and the deletion of a namespace
+// that still has entries fail with foreign_key_violation (23503), which
+// the engine reads as a write that raced the deletion of its namespace,
+// while inserts (plain SQL into both namespaces in one statement, and at
+// 20 the store's Set and SetMany of new keys) keep entry_count and
+// index_entries exact.
 func TestMigrationEntriesNamespaceCheck(t *testing.T) {
 	ctx := t.Context()
 	dsn := newPGSchema(t)

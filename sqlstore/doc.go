@@ -414,7 +414,9 @@
 //     A Count whose whole filter the index answers exactly reads
 //     index_entries alone (indexcount.go): the index rows carry the key
 //     and the expiry, which is all it needs, so no matching entry is
-//     looked up. Query
+//     looked up. On SQLite it first asks once whether any row of the
+//     store has expired (as List does) and, when none has, counts the
+//     index rows without testing each one's expiry. Query
 //     and Count name the namespace id and field id as literals; both are
 //     cached by name and checked in the statement (nsid.go). Declaring a
 //     field fills its rows in the transaction that records it, holding

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnvDSN names the variable holding the test server's DSN.
@@ -143,11 +145,45 @@ func NewRole(t testing.TB, prefix, base string, extra ...string) string {
 	id := pgx.Identifier{name}.Sanitize()
 	exec(t, admin, "CREATE ROLE "+id+" LOGIN; CREATE SCHEMA "+id+" AUTHORIZATION "+id+
 		"; ALTER ROLE "+id+" SET search_path = "+id)
-	t.Cleanup(func() {
-		exec(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = "+
-			quote(name)+"; DROP SCHEMA "+id+" CASCADE; DROP ROLE "+id)
-	})
+	t.Cleanup(func() { dropRole(t, admin, name) })
 	return WithUser(t, base, name, extra...)
+}
+
+// dropRole ends the role's sessions and drops its schema and the role.
+// pg_terminate_backend only signals: a backend drops its temporary tables
+// (the engine's COPY path creates one per server connection) as it exits,
+// and until then they keep the role from being dropped (2BP01). So it
+// waits for the role's backends to be gone and retries the drop for a
+// while.
+func dropRole(t testing.TB, admin, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Errorf("connect to test Postgres: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	terminate := "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = " + quote(name)
+	drop := "DROP SCHEMA " + id + " CASCADE; DROP ROLE " + id
+	for {
+		var n int64
+		err := conn.QueryRow(ctx, terminate).Scan(&n)
+		if err == nil && n == 0 {
+			if _, err = conn.Exec(ctx, drop); err == nil {
+				return
+			}
+		}
+		var pgErr *pgconn.PgError
+		retry := err == nil || (errors.As(err, &pgErr) && pgErr.Code == "2BP01")
+		if !retry || ctx.Err() != nil {
+			t.Errorf("%s; %s: %v", terminate, drop, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

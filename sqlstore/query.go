@@ -13,6 +13,7 @@ import (
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
@@ -1053,6 +1054,25 @@ type pathVals struct {
 	str  sql.NullString
 }
 
+// pgPathVals receives pathVals from pgx: its own nullable types are
+// scanned by the codecs directly, where the sql.Null types go through
+// database/sql's Scanner with each value boxed in an interface (two
+// allocations per row and sort field; 12 us of a 167 us range + sort of
+// 21 rows in a CPU profile).
+type pgPathVals struct {
+	rank pgtype.Int8
+	num  pgtype.Float8
+	str  pgtype.Text
+}
+
+func (x pgPathVals) pathVals() pathVals {
+	return pathVals{
+		rank: sql.NullInt64{Int64: x.rank.Int64, Valid: x.rank.Valid},
+		num:  sql.NullFloat64{Float64: x.num.Float64, Valid: x.num.Valid},
+		str:  sql.NullString{String: x.str.String, Valid: x.str.Valid},
+	}
+}
+
 // queryRow is a row of Query's statement: the entry, and its values at
 // the path sort fields (pv[i] for sorts[i]).
 type queryRow struct {
@@ -1107,12 +1127,14 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		value, md []byte
 		xTime     *time.Time
 		pv        [4]pathVals
+		pg        [4]pgPathVals
 	}
 	var pv []pathVals
+	var pg []pgPathVals
 	if len(sorts) <= len(sc.pv) {
-		pv = sc.pv[:len(sorts)]
+		pv, pg = sc.pv[:len(sorts)], sc.pg[:len(sorts)]
 	} else {
-		pv = make([]pathVals, len(sorts))
+		pv, pg = make([]pathVals, len(sorts)), make([]pgPathVals, len(sorts))
 	}
 	var dest []any
 	if sqlite {
@@ -1121,8 +1143,12 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		dest = []any{&sc.en.Key, &sc.value, &sc.md, &sc.en.Version, &sc.en.CreatedAt, &sc.en.UpdatedAt, &sc.xTime, &sc.en.Revision, &sc.en.CreateRevision}
 	}
 	for i, s := range sorts {
-		if isPath(s.field) {
+		switch {
+		case !isPath(s.field):
+		case sqlite:
 			dest = append(dest, &pv[i].rank, &pv[i].num, &pv[i].str)
+		default:
+			dest = append(dest, &pg[i].rank, &pg[i].num, &pg[i].str)
 		}
 	}
 	// The rows' sort values, len(sorts) each, in chunks.
@@ -1148,6 +1174,9 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 			en.Value, en.Metadata = json.RawMessage(sc.value), json.RawMessage(sc.md)
 			en.CreatedAt, en.UpdatedAt = en.CreatedAt.UTC(), en.UpdatedAt.UTC()
 			en.ExpiresAt = fromOptTime(sc.xTime)
+			for i, x := range pg {
+				pv[i] = x.pathVals()
+			}
 		}
 		en.Namespace = ns
 		var rpv []pathVals

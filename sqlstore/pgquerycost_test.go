@@ -41,14 +41,7 @@ func TestPGQueryCost(t *testing.T) {
 	if os.Getenv("STORAGE_PGQUERYCOST") == "" {
 		t.Skip("a measurement: set STORAGE_PGQUERYCOST=1 to run it")
 	}
-	rounds := 9
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_PGQUERYCOST_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
-	keys := 100000
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_PGQUERYCOST_N")); err == nil && v > 0 {
-		keys = v
-	}
+	rounds, keys := envInt("STORAGE_PGQUERYCOST_ROUNDS", 9), envInt("STORAGE_PGQUERYCOST_N", 100000)
 	ctx := t.Context()
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithSweepInterval(-1))
@@ -64,9 +57,7 @@ func TestPGQueryCost(t *testing.T) {
 		for i := range items {
 			items[i] = storage.Item{Key: key(b + i), Value: json.RawMessage(val(b + i))}
 		}
-		if _, err := s.SetMany(ctx, items, storage.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
+		must(t, firstErr(s.SetMany(ctx, items, storage.InNamespace(ns))))
 	}
 	// raw: bench/peers' table, index and statements (rawpg.go).
 	pool, err := pgxpool.New(ctx, dsn)
@@ -314,3 +305,14 @@ func pgLiteral(a any) string {
 	}
 	return fmt.Sprint(a)
 }
+
+// envInt is the positive integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// firstErr is the error of a call's two results.
+func firstErr[T any](_ T, err error) error { return err }

@@ -282,14 +282,34 @@ func newPGSchema(ctx context.Context, admin string) (dsn, schema string, drop fu
 	return u.String(), schema, drop, nil
 }
 
+// analyzePG vacuums and analyzes the tables of the DSN's schema once its
+// system is loaded, as a careful operator does after a bulk load: the
+// planner gets statistics and index-only scans get a visibility map. Both
+// PostgreSQL systems get it, so both are measured in the same state;
+// without the VACUUM a run of the query workloads alone measured freshly
+// loaded tables (bitmap heap scans, heap fetches for every index row),
+// while a full run measured them after autovacuum had caught up during the
+// write workloads (bench/results/2026-12-02-qpath2.md).
 func analyzePG(ctx context.Context, dsn string) error {
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = c.Close(ctx) }()
-	_, err = c.Exec(ctx, "ANALYZE")
-	return err
+	rows, err := c.Query(ctx, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = current_schema()")
+	if err != nil {
+		return err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := c.Exec(ctx, "VACUUM (ANALYZE) "+t); err != nil {
+			return fmt.Errorf("vacuum %s: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // workloads of a dataset of n entries.

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -11,10 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/pgdb"
 )
 
 // pgClientCPU is the CPU time (nanoseconds on CPU, /proc/<pid>/schedstat) the
@@ -43,6 +47,15 @@ func pgClientCPU(t *testing.T, db *sql.DB) int64 {
 	return total
 }
 
+// variant is one measured operation of TestPGSetCost.
+type variant struct {
+	name string
+	n    int
+	op   func() error
+	ddl  []string // run before the round, undone after
+	undo []string
+}
+
 // TestPGSetCost measures the server CPU (all client backends, /proc) per
 // operation of PostgreSQL writes, in interleaved rounds in one process:
 // Set over an existing key and of a new key, in a namespace with one
@@ -53,9 +66,10 @@ func pgClientCPU(t *testing.T, db *sql.DB) int64 {
 // STORAGE_PGSETCOST_N operations per round; STORAGE_PGSETCOST_ONLY, a
 // regexp of the variants to keep; STORAGE_PGSETCOST_ATTR=1 adds variants
 // with one trigger disabled, STORAGE_PGSETCOST_FK=1 variants with the
-// foreign key of versions before 20, STORAGE_PGSETCOST_BODY=1 variants of
-// the update trigger's body). Each variant's median is printed with the
-// median of its per-round ratios to the first variant.
+// foreign key of versions before 20, STORAGE_PGSETCOST_BEFORE=1 the update trigger
+// as a BEFORE trigger, STORAGE_PGSETCOST_SQL=1 the overwrite's statements
+// sent by pgx with one piece changed, sqlVariants). Each variant's median
+// is printed with the median of its per-round ratios to the first variant.
 //
 //	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
 func TestPGSetCost(t *testing.T) {
@@ -164,13 +178,6 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			return err
 		}
 	}
-	type variant struct {
-		name string
-		n    int
-		op   func() error
-		ddl  []string // run before the round, undone after
-		undo []string
-	}
 	off := func(trig ...string) (do, undo []string) {
 		for _, tg := range trig {
 			tbl := "entries"
@@ -210,6 +217,16 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			variant{name: "setMany1000/ix+fk", n: 2, op: many("ix"), ddl: do, undo: undo},
 			variant{name: "setMany1000/plain", n: 2, op: many("plain")},
 			variant{name: "setMany1000/plain+fk", n: 2, op: many("plain"), ddl: do, undo: undo})
+	}
+	if os.Getenv("STORAGE_PGSETCOST_BEFORE") != "" {
+		do, undo := beforeTrigger(ctx, t, pool)
+		variants = append(variants,
+			variant{name: "overwrite/plain-before", n: 500, op: overwrite("plain"), ddl: do, undo: undo},
+			variant{name: "overwrite/ix-before", n: 500, op: overwrite("ix"), ddl: do, undo: undo},
+			variant{name: "rmw-tx/plain-before", n: 500, op: rmw, ddl: do, undo: undo})
+	}
+	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
+		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
 	}
 	if only := os.Getenv("STORAGE_PGSETCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
@@ -261,4 +278,87 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to first %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
 	}
 	t.Log(b.String())
+}
+
+// sqlVariants are the SQL-level variants of an overwrite in namespace
+// plain (STORAGE_PGSETCOST_SQL=1): the engine's statements sent by pgx as
+// revDB sends them, then with one piece changed.
+func sqlVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, keys int, next func() int, val func(i, n int) json.RawMessage) []variant {
+	upsert := pgdb.UpsertEntrySQL
+	replace := func(s, old, new string) string {
+		t.Helper()
+		if !strings.Contains(s, old) {
+			t.Fatalf("UpsertEntry no longer contains %q", old)
+		}
+		return strings.Replace(s, old, new, 1)
+	}
+	// probe: the upsert as it was up to version 21, which read the
+	// previous revision with a probe by the statement's snapshot.
+	probe := replace(upsert, "up.prev_revision, $5,", `CASE WHEN up.create_revision <> up.revision THEN
+               (SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
+                WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $5::timestamptz)) END, $5,`)
+	probe = replace(probe, "create_revision, prev_revision, created_at", "create_revision, created_at")
+	probe = replace(probe, `,
+        prev_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                             THEN entries.revision END`, "")
+	batch := func(lock string, lockArgs []any, stmt string) func() error {
+		return func() error {
+			i := next()
+			b := &pgx.Batch{}
+			if lock != "" {
+				b.Queue(lock, lockArgs...)
+			}
+			var v, r, c int64
+			// UpsertEntry's parameters: namespace, key, value, metadata,
+			// now, actor, expires_at, keep_ttl.
+			b.Queue(stmt, "plain", fmt.Sprintf("key:%06d", (i*7919)%keys), []byte(val(i, keys+i)), nil, time.Now(), nil, nil, false).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&v, &r, &c) })
+			return pool.SendBatch(ctx, b).Close()
+		}
+	}
+	// take-min: storage_take_revisions reduced to one read and one setval
+	// of storage_revision, without the lock (not correct: a bound on what
+	// its body costs).
+	var orig string
+	if err := pool.QueryRow(ctx, "SELECT pg_get_functiondef('storage_take_revisions'::regproc)").Scan(&orig); err != nil {
+		t.Fatal(err)
+	}
+	minimal := []string{`CREATE OR REPLACE FUNCTION storage_take_revisions(n bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE r bigint; done text;
+BEGIN
+    IF n <= 0 THEN RETURN NULL; END IF;
+    r := COALESCE(pg_sequence_last_value('storage_revision'::regclass), 0);
+    done := setval('storage_revision', r + n, true)::text;
+    RETURN r;
+END $$`}
+	timed := []any{revisionLockKey, "0"}
+	return []variant{
+		{name: "sql/lock-timed+upsert", n: 500, op: batch(revisionLockTimedSQL, timed, upsert)},
+		{name: "sql/lock-timed+upsert-probe", n: 500, op: batch(revisionLockTimedSQL, timed, probe)},
+		{name: "sql/lock-plain+upsert", n: 500, op: batch(revisionLockSQL, []any{revisionLockKey}, upsert)},
+		{name: "sql/upsert-only", n: 500, op: batch("", nil, upsert)},
+		{name: "sql/lock-timed+upsert-take-min", n: 500, op: batch(revisionLockTimedSQL, timed, upsert), ddl: minimal, undo: []string{orig}},
+		{name: "sql/upsert-only-take-min", n: 500, op: batch("", nil, upsert), ddl: minimal, undo: []string{orig}},
+	}
+}
+
+// beforeTrigger is the DDL that makes entries_index_update a BEFORE
+// trigger (the same body returning NEW), and its undo.
+func beforeTrigger(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (do, undo []string) {
+	var def string
+	if err := pool.QueryRow(ctx, "SELECT pg_get_functiondef('entries_index_update'::regproc)").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	def = strings.Replace(def, "entries_index_update()", "entries_index_update_before()", 1)
+	def = strings.Replace(def, "RETURN NULL;", "RETURN NEW;", 1)
+	if _, err := pool.Exec(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	const when = `WHEN (OLD.value IS DISTINCT FROM NEW.value OR OLD.metadata IS DISTINCT FROM NEW.metadata
+          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)`
+	do = []string{"DROP TRIGGER entries_index_update ON entries",
+		"CREATE TRIGGER entries_index_update BEFORE UPDATE ON entries FOR EACH ROW " + when + " EXECUTE FUNCTION entries_index_update_before()"}
+	undo = []string{"DROP TRIGGER entries_index_update ON entries",
+		"CREATE TRIGGER entries_index_update AFTER UPDATE ON entries FOR EACH ROW " + when + " EXECUTE FUNCTION entries_index_update()"}
+	return do, undo
 }

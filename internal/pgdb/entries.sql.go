@@ -948,18 +948,15 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 const upsertEntry = `-- name: UpsertEntry :one
 WITH c AS (
     SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = $1
-), old AS (
-    SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
-    WHERE n.name = $1 AND o.key = $2 AND (o.expires_at IS NULL OR o.expires_at > $3::timestamptz)
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-    SELECT n.id, $2, $4, COALESCE($5::jsonb, '{}'::jsonb), 1, $3, $3,
+    SELECT n.id, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), 1, $5, $5,
            $6::text, $6::text, $7::timestamptz, c.current + 1, c.current + 1
     FROM namespaces n, c
     WHERE n.name = $1
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
-        metadata   = COALESCE($5::jsonb,
+        metadata   = COALESCE($4::jsonb,
                               CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
                                    THEN entries.metadata ELSE '{}'::jsonb END),
         version    = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
@@ -975,13 +972,15 @@ WITH c AS (
                           ELSE EXCLUDED.expires_at END,
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END,
+        prev_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                             THEN entries.revision END
+    RETURNING key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
                          entry_created_at, expires_at)
     SELECT up.revision, 'put', $1, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, $3, up.created_at, up.expires_at
+           up.prev_revision, $5, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up
@@ -990,9 +989,9 @@ SELECT up.version, up.revision, up.create_revision FROM up
 type UpsertEntryParams struct {
 	Namespace string
 	Key       string
-	Now       time.Time
 	Value     []byte
 	Metadata  []byte
+	Now       time.Time
 	Actor     *string
 	ExpiresAt *time.Time
 	KeepTtl   bool
@@ -1006,14 +1005,16 @@ type UpsertEntryRow struct {
 
 // A nil metadata keeps the stored metadata ('{}' for a new or expired
 // entry); keep_ttl keeps the stored expiry (none for a new or expired
-// entry), else the entry gets expires_at.
+// entry), else the entry gets expires_at. The update path keeps the
+// revision it overwrites in prev_revision (NULL for an expired row), which
+// the change log takes as the previous revision (migration 00022).
 func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (UpsertEntryRow, error) {
 	row := q.db.QueryRow(ctx, upsertEntry,
 		arg.Namespace,
 		arg.Key,
-		arg.Now,
 		arg.Value,
 		arg.Metadata,
+		arg.Now,
 		arg.Actor,
 		arg.ExpiresAt,
 		arg.KeepTtl,

@@ -45,6 +45,7 @@ type Entry struct {
 	ExpiresAt      *time.Time
 	Revision       int64
 	CreateRevision int64
+	PrevRevision   *int64
 }
 
 type IndexEntry struct {

@@ -5,3 +5,8 @@ package pgdb
 // GetEntries allocates a row per result (sqlc's loop variable escapes),
 // which a batch read of many keys pays for each key.
 const GetEntriesSQL = getEntries
+
+// UpsertEntrySQL is the statement of UpsertEntry, for the server-cost
+// measurements of sqlstore (pgsetcost_test.go), which send it with
+// variants of the statements around it.
+const UpsertEntrySQL = upsertEntry

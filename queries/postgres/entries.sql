@@ -50,12 +50,11 @@ WHERE e.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = @namespace)
 -- name: UpsertEntry :one
 -- A nil metadata keeps the stored metadata ('{}' for a new or expired
 -- entry); keep_ttl keeps the stored expiry (none for a new or expired
--- entry), else the entry gets expires_at.
+-- entry), else the entry gets expires_at. The update path keeps the
+-- revision it overwrites in prev_revision (NULL for an expired row), which
+-- the change log takes as the previous revision (migration 00022).
 WITH c AS (
     SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = @namespace
-), old AS (
-    SELECT o.revision FROM entries o JOIN namespaces n ON n.id = o.namespace_id
-    WHERE n.name = @namespace AND o.key = @key AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
@@ -80,13 +79,15 @@ WITH c AS (
                           ELSE EXCLUDED.expires_at END,
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END,
+        prev_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                             THEN entries.revision END
+    RETURNING key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
                          entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN (SELECT old.revision FROM old) END, @now, up.created_at, up.expires_at
+           up.prev_revision, @now, up.created_at, up.expires_at
     FROM up
 )
 SELECT up.version, up.revision, up.create_revision FROM up;

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,7 +193,9 @@ func sameSnapshot(t testing.TB, what string, a, b snapshot) {
 func checkCounts(t testing.TB, s *sqlstore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	const q = `SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id) FROM namespaces n`
+	// On SQLite the exact count is namespace_counts' (entry_count and the
+	// change log's entries not folded into it yet, migration 00022).
+	q := `SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id) FROM namespaces n`
 	type row struct {
 		name          string
 		kept, counted int64
@@ -212,6 +215,7 @@ func checkCounts(t testing.TB, s *sqlstore.Store) {
 		}
 		r, closeRows = pr, pr.Close
 	} else {
+		q = strings.Replace(q, "FROM namespaces n", "FROM namespace_counts n", 1)
 		sr, err := b.Reader.QueryContext(ctx, q)
 		if err != nil {
 			t.Fatal(err)

@@ -29,9 +29,11 @@ import (
 // index_entries in one transaction, which holds the namespace's row
 // (FOR UPDATE on PostgreSQL, the write lock on SQLite): a concurrent write
 // to the namespace either sees the new field (its trigger indexes it) or
-// committed before the fill (which reads it). Inserts and deletes lock the
-// namespace row already (their triggers update its entry_count: on
-// PostgreSQL the insert trigger's update is also the check that the
+// committed before the fill (which reads it). On PostgreSQL inserts and
+// deletes lock the namespace row already (their triggers update its
+// entry_count; on SQLite the one writer excludes the fill, and an insert
+// leaves entry_count to the fold of migration 00022): there the insert
+// trigger's update is also the check that the
 // namespace exists, migration 00020, where a foreign key checked each row
 // before); the update trigger locks it (FOR KEY SHARE) before it reads
 // index_fields. Dropping a

@@ -43,18 +43,7 @@ func TestMigrationEntriesRowid(t *testing.T) {
 
 	path := strings.TrimPrefix(dsn, "sqlite:")
 	db, m := sqliteMigrator(t, path)
-	latest := sqliteShape(t, db)
-	before := sqliteRows(t, db)
-	below := int64(rowidVersion - 1)
-	if _, err := m.DownTo(ctx, below); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := sqliteShape(t, db), freshShape(t, below); got != want {
-		t.Errorf("the schema after Down differs from that of a store at %d:\n%s", below, lineDiff(got, want))
-	}
-	if got := sqliteRows(t, db); got != before {
-		t.Errorf("Down changed the rows:\n%s", lineDiff(got, before))
-	}
+	latest := downChecked(t, db, m, rowidVersion-1)
 	// Plain SQL writes at the lower version, through its triggers.
 	next := "(SELECT current + 1 FROM revision_counter WHERE id = 1)"
 	for _, q := range []string{
@@ -69,16 +58,7 @@ func TestMigrationEntriesRowid(t *testing.T) {
 		}
 	}
 	rowids := sqliteEntryIDs(t, db, "rowid")
-	atBelow := sqliteRows(t, db)
-	if _, err := m.Up(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := sqliteShape(t, db); got != latest {
-		t.Errorf("the schema after Up differs from that of a new store:\n%s", lineDiff(got, latest))
-	}
-	if got := sqliteRows(t, db); got != atBelow {
-		t.Errorf("Up changed the rows:\n%s", lineDiff(got, atBelow))
-	}
+	upChecked(t, db, m, latest)
 	if got := sqliteEntryIDs(t, db, "entry_id"); !slices.Equal(got, rowids) {
 		t.Errorf("entry ids after Up: %v, want the rowids %v", got, rowids)
 	}
@@ -152,6 +132,41 @@ func TestVacuumKeepsEntryIDs(t *testing.T) {
 	checkDeclaredIndexes(ctx, t, s, nil, "after VACUUM", "ix", []string{"age", "$metadata.team"})
 }
 
+// downChecked migrates db down to version below and checks that its schema
+// is that of a store migrated only that far and that its rows are as they
+// were (sqliteRows); it returns the schema it started from.
+func downChecked(t *testing.T, db *sql.DB, m *schema.Migrator, below int64) string {
+	t.Helper()
+	latest := sqliteShape(t, db)
+	before := sqliteRows(t, db)
+	if _, err := m.DownTo(t.Context(), below); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sqliteShape(t, db), freshShape(t, below); got != want {
+		t.Errorf("the schema after Down differs from that of a store at %d:\n%s", below, lineDiff(got, want))
+	}
+	if got := sqliteRows(t, db); got != before {
+		t.Errorf("Down changed the rows:\n%s", lineDiff(got, before))
+	}
+	return latest
+}
+
+// upChecked migrates db up to the latest version and checks that its
+// schema is latest (a new store's) and that its rows are as they were.
+func upChecked(t *testing.T, db *sql.DB, m *schema.Migrator, latest string) {
+	t.Helper()
+	before := sqliteRows(t, db)
+	if _, err := m.Up(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sqliteShape(t, db); got != latest {
+		t.Errorf("the schema after Up differs from that of a new store:\n%s", lineDiff(got, latest))
+	}
+	if got := sqliteRows(t, db); got != before {
+		t.Errorf("Up changed the rows:\n%s", lineDiff(got, before))
+	}
+}
+
 // sqliteMigrator opens the SQLite file at path and a migrator over it.
 func sqliteMigrator(t *testing.T, path string) (*sql.DB, *schema.Migrator) {
 	t.Helper()
@@ -201,9 +216,17 @@ ORDER BY 1`)
 
 // sqliteRows lists the rows of the tables the migration touches or that
 // its triggers write, each with the entries' rowid, and index_entries
-// without ix_entry.
+// without ix_entry. A namespace's entry count is the exact one: from
+// version 22 (namespace_counts) entry_count leaves out the change log's
+// entries not folded into it yet.
 func sqliteRows(t *testing.T, db *sql.DB) string {
 	t.Helper()
+	var views int
+	must(t, db.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE name = 'namespace_counts'`).Scan(&views))
+	count := "entry_count"
+	if views > 0 {
+		count = "(SELECT c.entry_count FROM namespace_counts c WHERE c.id = namespaces.id)"
+	}
 	return sqliteLines(t, db, `
 SELECT 'entry ' || rowid || ' ' || namespace_id || ' ' || key || ' ' || json(value) || ' ' || json(metadata) || ' ' || version ||
        ' ' || created_at || ' ' || updated_at || ' ' || coalesce(created_by, '-') || ' ' || coalesce(updated_by, '-') ||
@@ -217,7 +240,7 @@ SELECT 'change ' || revision || ' ' || kind || ' ' || namespace || ' ' || coales
 UNION ALL
 SELECT 'end ' || namespace || ' ' || key || ' ' || revision FROM change_ends
 UNION ALL
-SELECT 'namespace ' || id || ' ' || name || ' ' || entry_count || ' ' || indexes || ' ' || revision FROM namespaces
+SELECT 'namespace ' || id || ' ' || name || ' ' || `+count+` || ' ' || indexes || ' ' || revision FROM namespaces
 UNION ALL
 SELECT 'field ' || namespace_id || ' ' || field_id || ' ' || field || ' ' || col || ' ' || path FROM index_fields
 ORDER BY 1`)

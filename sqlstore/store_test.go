@@ -46,7 +46,9 @@ func checkInvariants(t *testing.T, st storage.Store) {
 	if after, err := s.Status(ctx); err != nil || after.Size != before.Size {
 		t.Errorf("invariant: Status().Size %d before Sweep, %d after (%v)", before.Size, after.Size, err)
 	}
-	const q = `SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id)
+	// On SQLite the exact count is namespace_counts' (entry_count and the
+	// change log's entries not folded into it yet, migration 00022).
+	q := `SELECT n.name, n.entry_count, (SELECT count(*) FROM entries e WHERE e.namespace_id = n.id)
 FROM namespaces n ORDER BY n.name`
 	type nsCount struct {
 		name          string
@@ -82,6 +84,7 @@ FROM namespaces n ORDER BY n.name`
 		defer r.Close()
 		got = scan(r)
 	} else {
+		q = strings.Replace(q, "FROM namespaces n", "FROM namespace_counts n", 1)
 		r, err := b.Reader.QueryContext(ctx, q)
 		if err != nil {
 			t.Errorf("invariant query: %v", err)

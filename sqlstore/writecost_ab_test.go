@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -34,7 +35,8 @@ import (
 // -cpuprofile splits them (pprof -tagfocus='system=^engine$'). It measures
 // and asserts nothing. Run it with STORAGE_WRITECOST=1
 // (STORAGE_WRITECOST_ROUNDS rounds, default 7; STORAGE_WRITECOST_ONLY a
-// regexp of workloads; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
+// regexp of workloads; STORAGE_WRITECOST_SEP the separator of a variant's
+// statements, default ";"; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
 // was before 6b98c42, "rawqr"):
 //
 //	STORAGE_WRITECOST=1 go test -run TestWriteCost -v ./sqlstore
@@ -107,13 +109,16 @@ func TestWriteCost(t *testing.T) {
 		}
 	}
 	systems = append(systems, engine("engine", nil))
+	// Statements are separated by STORAGE_WRITECOST_SEP (default ";"):
+	// another separator lets a variant create triggers.
+	sep := cmp.Or(os.Getenv("STORAGE_WRITECOST_SEP"), ";")
 	for _, l := range strings.Split(os.Getenv("STORAGE_WRITECOST_VARIANTS"), "\n") {
 		name, stmts, ok := strings.Cut(l, "=")
 		if !ok {
 			continue
 		}
 		var qs []string
-		for _, q := range strings.Split(stmts, ";") {
+		for _, q := range strings.Split(stmts, sep) {
 			if strings.TrimSpace(q) != "" {
 				qs = append(qs, q)
 			}

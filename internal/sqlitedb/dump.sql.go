@@ -99,10 +99,11 @@ func (q *Queries) DumpEntries(ctx context.Context, arg DumpEntriesParams) ([]Dum
 
 const dumpNamespaces = `-- name: DumpNamespaces :many
 
-SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at, entry_count
-FROM namespaces
-WHERE name > ?1
-ORDER BY name
+SELECT n.id, n.name, CAST(json(n.metadata) AS TEXT) AS metadata, n.indexes, n.created_at,
+       CAST(c.entry_count AS INTEGER) AS entry_count
+FROM namespaces n JOIN namespace_counts c ON c.id = n.id
+WHERE n.name > ?1
+ORDER BY n.name
 LIMIT ?2
 `
 
@@ -123,6 +124,8 @@ type DumpNamespacesRow struct {
 // Export (sqlstore/export.go) and Restore (sqlstore/restore.go) for SQLite.
 // Batches travel as one JSON array parameter, unpacked with json_each.
 // Timestamps are unix microseconds.
+// entry_count from namespace_counts: the column plus the change log's
+// entries not yet folded into it (migration 00022).
 func (q *Queries) DumpNamespaces(ctx context.Context, arg DumpNamespacesParams) ([]DumpNamespacesRow, error) {
 	rows, err := q.db.QueryContext(ctx, dumpNamespaces, arg.After, arg.PageSize)
 	if err != nil {

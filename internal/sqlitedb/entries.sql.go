@@ -483,7 +483,7 @@ func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
 }
 
 const namespacesWithRows = `-- name: NamespacesWithRows :many
-SELECT name FROM namespaces WHERE entry_count > 0 ORDER BY name
+SELECT name FROM namespace_counts WHERE entry_count > 0 ORDER BY name
 `
 
 func (q *Queries) NamespacesWithRows(ctx context.Context) ([]string, error) {

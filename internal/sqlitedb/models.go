@@ -21,6 +21,7 @@ type Change struct {
 	CreatedAt      int64
 	EntryCreatedAt *int64
 	ExpiresAt      *int64
+	NewEntry       *int64
 }
 
 type ChangeEnd struct {
@@ -32,6 +33,7 @@ type ChangeEnd struct {
 type ChangeLogState struct {
 	ID               int64
 	CompactedThrough int64
+	CountedThrough   int64
 }
 
 type Entry struct {
@@ -78,6 +80,12 @@ type Namespace struct {
 	CreatedAt  int64
 	Indexes    string
 	Revision   int64
+}
+
+type NamespaceCount struct {
+	ID         int64
+	Name       string
+	EntryCount int64
 }
 
 type RevisionCounter struct {

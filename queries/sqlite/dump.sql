@@ -3,10 +3,13 @@
 -- Timestamps are unix microseconds.
 
 -- name: DumpNamespaces :many
-SELECT id, name, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at, entry_count
-FROM namespaces
-WHERE name > sqlc.arg(after)
-ORDER BY name
+-- entry_count from namespace_counts: the column plus the change log's
+-- entries not yet folded into it (migration 00022).
+SELECT n.id, n.name, CAST(json(n.metadata) AS TEXT) AS metadata, n.indexes, n.created_at,
+       CAST(c.entry_count AS INTEGER) AS entry_count
+FROM namespaces n JOIN namespace_counts c ON c.id = n.id
+WHERE n.name > sqlc.arg(after)
+ORDER BY n.name
 LIMIT sqlc.arg(page_size);
 
 -- name: DumpEntries :many

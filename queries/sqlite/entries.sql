@@ -188,7 +188,7 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
 DELETE FROM entries;
 
 -- name: NamespacesWithRows :many
-SELECT name FROM namespaces WHERE entry_count > 0 ORDER BY name;
+SELECT name FROM namespace_counts WHERE entry_count > 0 ORDER BY name;
 
 -- name: RevisionCounter :one
 SELECT current FROM revision_counter WHERE id = 1;

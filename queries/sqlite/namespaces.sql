@@ -12,9 +12,12 @@ ON CONFLICT (name) DO NOTHING
 RETURNING id;
 
 -- name: GetNamespace :one
-SELECT id, name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, entry_count, created_at
-FROM namespaces
-WHERE name = sqlc.arg(name);
+-- entry_count from namespace_counts: the column plus the change log's
+-- entries not yet folded into it (migration 00022).
+SELECT n.id, n.name, n.owner, CAST(json(n.metadata) AS TEXT) AS metadata, n.indexes,
+       CAST(c.entry_count AS INTEGER) AS entry_count, n.created_at
+FROM namespaces n JOIN namespace_counts c ON c.id = n.id
+WHERE n.name = sqlc.arg(name);
 
 -- name: ListNamespaces :many
 SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at
@@ -29,8 +32,13 @@ DELETE FROM namespaces WHERE id = sqlc.arg(id);
 
 -- name: StoreStats :one
 -- entry_count counts rows, expired or not: the expired rows not yet swept
--- are subtracted, counted on the partial index entries_expires_at.
+-- are subtracted, counted on the partial index entries_expires_at. The
+-- change log's new entries not yet folded into entry_count are added
+-- (migration 00022: fewer than 32 rows at the log's end; a deleted
+-- namespace's were dropped with it).
 SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
+         + (SELECT count(*) FROM changes c
+            WHERE c.revision > (SELECT counted_through FROM change_log_state WHERE id = 1) AND c.new_entry = 1)
          - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)) AS entries,
        count(*) AS namespaces
 FROM namespaces;

@@ -11,7 +11,7 @@ import (
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
-// TestEntryCountFold (SQLite, migration 00022): a Set of a new key leaves
+// TestEntryCountFold (SQLite, migration 00023): a Set of a new key leaves
 // its namespace's row alone (entry_count moves only at a fold, every 32
 // revisions), and the exact count (namespace_counts; Status, the namespace
 // delete check, Export) stays exact through every path that adds or
@@ -137,11 +137,11 @@ func TestEntryCountFold(t *testing.T) {
 }
 
 // foldVersion is the SQLite schema version at which inserts leave
-// entry_count to the fold (migration 00022).
-const foldVersion = 22
+// entry_count to the fold (migration 00023).
+const foldVersion = 23
 
 // TestMigrationEntryCountFold takes a populated SQLite store with change
-// rows pending (not folded into entry_count) down below version 22 and up
+// rows pending (not folded into entry_count) down below version 23 and up
 // again. Down folds them: every namespace's entry_count is its number of
 // rows, the schema is that of a store migrated only that far, the rows are
 // unchanged, and plain SQL inserts at that version move entry_count

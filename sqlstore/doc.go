@@ -161,7 +161,7 @@
 //     those rows in every 32 revisions, before compaction removes one and
 //     when a namespace is deleted; the exact count (view namespace_counts,
 //     which Status, DeleteNamespace and Export read) adds the fewer than 32
-//     rows not taken in yet (migration 00022: one WAL page less per commit
+//     rows not taken in yet (migration 00023: one WAL page less per commit
 //     that creates a key).
 //   - The sweeper (sweep.go) deletes expired rows in the background every
 //     WithSweepInterval (default 30s; < 0 turns it off), in batches of

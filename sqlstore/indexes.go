@@ -32,7 +32,7 @@ import (
 // committed before the fill (which reads it). On PostgreSQL inserts and
 // deletes lock the namespace row already (their triggers update its
 // entry_count; on SQLite the one writer excludes the fill, and an insert
-// leaves entry_count to the fold of migration 00022): there the insert
+// leaves entry_count to the fold of migration 00023): there the insert
 // trigger's update is also the check that the
 // namespace exists, migration 00020, where a foreign key checked each row
 // before); the update trigger locks it (FOR KEY SHARE) before it reads

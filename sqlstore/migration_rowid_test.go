@@ -217,7 +217,7 @@ ORDER BY 1`)
 // sqliteRows lists the rows of the tables the migration touches or that
 // its triggers write, each with the entries' rowid, and index_entries
 // without ix_entry. A namespace's entry count is the exact one: from
-// version 22 (namespace_counts) entry_count leaves out the change log's
+// version 23 (namespace_counts) entry_count leaves out the change log's
 // entries not folded into it yet.
 func sqliteRows(t *testing.T, db *sql.DB) string {
 	t.Helper()

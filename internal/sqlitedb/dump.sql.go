@@ -125,7 +125,7 @@ type DumpNamespacesRow struct {
 // Batches travel as one JSON array parameter, unpacked with json_each.
 // Timestamps are unix microseconds.
 // entry_count from namespace_counts: the column plus the change log's
-// entries not yet folded into it (migration 00022).
+// entries not yet folded into it (migration 00023).
 func (q *Queries) DumpNamespaces(ctx context.Context, arg DumpNamespacesParams) ([]DumpNamespacesRow, error) {
 	rows, err := q.db.QueryContext(ctx, dumpNamespaces, arg.After, arg.PageSize)
 	if err != nil {

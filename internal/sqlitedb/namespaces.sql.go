@@ -115,7 +115,7 @@ type GetNamespaceRow struct {
 }
 
 // entry_count from namespace_counts: the column plus the change log's
-// entries not yet folded into it (migration 00022).
+// entries not yet folded into it (migration 00023).
 func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRow, error) {
 	row := q.db.QueryRowContext(ctx, getNamespace, name)
 	var i GetNamespaceRow
@@ -191,7 +191,7 @@ type StoreStatsRow struct {
 // entry_count counts rows, expired or not: the expired rows not yet swept
 // are subtracted, counted on the partial index entries_expires_at. The
 // change log's new entries not yet folded into entry_count are added
-// (migration 00022: fewer than 32 rows at the log's end; a deleted
+// (migration 00023: fewer than 32 rows at the log's end; a deleted
 // namespace's were dropped with it).
 func (q *Queries) StoreStats(ctx context.Context, now int64) (StoreStatsRow, error) {
 	row := q.db.QueryRowContext(ctx, storeStats, now)

@@ -4,7 +4,7 @@
 
 -- name: DumpNamespaces :many
 -- entry_count from namespace_counts: the column plus the change log's
--- entries not yet folded into it (migration 00022).
+-- entries not yet folded into it (migration 00023).
 SELECT n.id, n.name, CAST(json(n.metadata) AS TEXT) AS metadata, n.indexes, n.created_at,
        CAST(c.entry_count AS INTEGER) AS entry_count
 FROM namespaces n JOIN namespace_counts c ON c.id = n.id

@@ -13,7 +13,7 @@ RETURNING id;
 
 -- name: GetNamespace :one
 -- entry_count from namespace_counts: the column plus the change log's
--- entries not yet folded into it (migration 00022).
+-- entries not yet folded into it (migration 00023).
 SELECT n.id, n.name, n.owner, CAST(json(n.metadata) AS TEXT) AS metadata, n.indexes,
        CAST(c.entry_count AS INTEGER) AS entry_count, n.created_at
 FROM namespaces n JOIN namespace_counts c ON c.id = n.id
@@ -34,7 +34,7 @@ DELETE FROM namespaces WHERE id = sqlc.arg(id);
 -- entry_count counts rows, expired or not: the expired rows not yet swept
 -- are subtracted, counted on the partial index entries_expires_at. The
 -- change log's new entries not yet folded into entry_count are added
--- (migration 00022: fewer than 32 rows at the log's end; a deleted
+-- (migration 00023: fewer than 32 rows at the log's end; a deleted
 -- namespace's were dropped with it).
 SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
          + (SELECT count(*) FROM changes c

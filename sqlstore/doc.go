@@ -388,6 +388,20 @@
 //     ranges and eq on it bound the scan; a cursor page starts at its
 //     position), else the declared field the filter restricts most (eq,
 //     in, then a range or startsWith; eq also gives key order), else none.
+//     When the sort's first field is declared and the filter restricts
+//     (eq, in, range, startsWith) another declared field, a probe decides
+//     (drive.go): it counts, up to K = 1000 (filterDriveRows), the rows
+//     of that field's index the filter's conditions on it select. Fewer
+//     than K: that field drives and the statement sorts its matches (at
+//     most K-1 rows); K or more: the sort's field drives, its index gives
+//     the order and the matches, at least K, are dense enough to fill a
+//     page after a short walk when they are not correlated with the sort.
+//     Without a limit the filter's field drives, without a probe. The
+//     probe runs on every call (one index range read of at most K rows);
+//     its outcome is part of the query cache's key, never cached itself.
+//     Driven by the sort's field alone, Eq("city", x) sorted by age walked
+//     the whole age index when x had few or no matches (1.2-2.6 s at 100k
+//     entries, issue 13).
 //     A sort whose fields are all descending reads ties in descending key
 //     order (the index backwards), puts each group back in ascending key
 //     order, and reads the group cut by the page's end from its start

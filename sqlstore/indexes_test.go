@@ -121,7 +121,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				name string
 				f    storage.Filter
 				want int // matches
-				// sort, when set, is a sort with a limit of 20; ordered
+				// sort, when set, is a sort with a limit (20, or limit); ordered
 				// says the index gives that order, so no plan may sort
 				// the matching rows.
 				sort    []storage.SortField
@@ -132,29 +132,51 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				// on all of them; PostgreSQL: the scan reads about as
 				// many pages as rows match).
 				seek bool
+				// bounded, for a filter on one declared field and a sort
+				// on another whose matches are fewer than the probe's K
+				// (drive.go): the filter's field drives the statement,
+				// which reads its matches only and never walks the sort
+				// field's index (SQLite: the search of index_entries
+				// bounds a column after the field; PostgreSQL: the plan
+				// reads a few pages per match).
+				bounded bool
+				probe   int // the probe's K for the case (0: filterDriveRows)
+				limit   int // the page's limit (0: 20)
 			}{
-				{"SortAsc", storage.All(), n, []storage.SortField{storage.Asc("age")}, true, false},
-				{"SortDesc", storage.All(), n, []storage.SortField{storage.Desc("profile.name")}, true, false},
-				{"EqNumber", storage.Eq("age", 500), n / 1000, nil, true, true},
-				{"EqSortKey", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("$key")}, true, true},
-				{"EqSortKeyDesc", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Desc("$key")}, true, true},
-				{"EqStringSortKey", storage.Eq("profile.name", "n00042"), n / 5000, []storage.SortField{storage.Asc("$key")}, true, true},
-				{"RangeNumber", storage.And(storage.Gte("age", 10), storage.Lt("age", 12)), 2 * n / 1000, nil, false, false},
-				{"InNumber", storage.In("age", 1, 2), 2 * n / 1000, nil, false, true},
-				{"EqString", storage.Eq("profile.name", "n00042"), n / 5000, nil, true, true},
-				{"InString", storage.In("profile.name", "n00042", "n00043"), 2 * n / 5000, nil, false, true},
-				{"RangeString", storage.And(storage.Gt("profile.name", "n00100"), storage.Lte("profile.name", "n00103")), 3 * n / 5000, nil, false, false},
-				{"RangeSortAsc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("age")}, true, false},
-				{"RangeSortDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("age")}, true, false},
-				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true, false},
-				{"SortDescNumber", storage.All(), n, []storage.SortField{storage.Desc("age")}, true, false},
-				{"StartsWithSortDesc", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Desc("profile.name")}, true, false},
-				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, true, false},
-				{"SortAscString", storage.All(), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
-				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false},
-				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false},
-				{"StartsWithSortNarrow", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Asc("profile.name")}, true, false},
-				{"StartsWithSortNarrowDesc", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Desc("profile.name")}, true, false},
+				{"SortAsc", storage.All(), n, []storage.SortField{storage.Asc("age")}, true, false, false, 0, 0},
+				{"SortDesc", storage.All(), n, []storage.SortField{storage.Desc("profile.name")}, true, false, false, 0, 0},
+				{"EqNumber", storage.Eq("age", 500), n / 1000, nil, true, true, false, 0, 0},
+				{"EqSortKey", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("$key")}, true, true, false, 0, 0},
+				{"EqSortKeyDesc", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Desc("$key")}, true, true, false, 0, 0},
+				{"EqStringSortKey", storage.Eq("profile.name", "n00042"), n / 5000, []storage.SortField{storage.Asc("$key")}, true, true, false, 0, 0},
+				{"RangeNumber", storage.And(storage.Gte("age", 10), storage.Lt("age", 12)), 2 * n / 1000, nil, false, false, false, 0, 0},
+				{"InNumber", storage.In("age", 1, 2), 2 * n / 1000, nil, false, true, false, 0, 0},
+				{"EqString", storage.Eq("profile.name", "n00042"), n / 5000, nil, true, true, false, 0, 0},
+				{"InString", storage.In("profile.name", "n00042", "n00043"), 2 * n / 5000, nil, false, true, false, 0, 0},
+				{"RangeString", storage.And(storage.Gt("profile.name", "n00100"), storage.Lte("profile.name", "n00103")), 3 * n / 5000, nil, false, false, false, 0, 0},
+				{"RangeSortAsc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("age")}, true, false, false, 0, 0},
+				{"RangeSortDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("age")}, true, false, false, 0, 0},
+				{"RangeSortDescString", storage.Gte("profile.name", "n01000"), 4 * n / 5, []storage.SortField{storage.Desc("profile.name")}, true, false, false, 0, 0},
+				{"SortDescNumber", storage.All(), n, []storage.SortField{storage.Desc("age")}, true, false, false, 0, 0},
+				{"StartsWithSortDesc", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Desc("profile.name")}, true, false, false, 0, 0},
+				// A filter on one declared field, a sort on another: with
+				// fewer matches than the probe's K the filter's field
+				// drives and the few matches are sorted; with more the
+				// sort's field drives and gives the order.
+				{"EqSortOther", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Asc("profile.name")}, false, true, true, 0, 8},
+				{"EqSortOtherDesc", storage.Eq("age", 500), n / 1000, []storage.SortField{storage.Desc("profile.name")}, false, true, true, 0, 8},
+				{"EqStringSortOther", storage.Eq("profile.name", "n00042"), n / 5000, []storage.SortField{storage.Asc("age")}, false, true, true, 0, 2},
+				{"EqSortOtherNone", storage.Eq("age", 5000), 0, []storage.SortField{storage.Asc("profile.name")}, false, true, true, 0, 0},
+				{"InSortOther", storage.In("age", 1, 2), 2 * n / 1000, []storage.SortField{storage.Desc("profile.name")}, false, true, true, 0, 0},
+				{"RangeSortOther", storage.And(storage.Gte("age", 10), storage.Lt("age", 12)), 2 * n / 1000, []storage.SortField{storage.Asc("profile.name")}, false, false, true, 0, 0},
+				{"RangeSortOtherDense", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Asc("profile.name")}, true, false, false, 0, 0},
+				{"RangeSortOtherDenseDesc", storage.And(storage.Gte("age", 100), storage.Lt("age", 400)), 300 * n / 1000, []storage.SortField{storage.Desc("profile.name")}, true, false, false, 0, 0},
+				{"EqSortOtherDense", storage.Eq("profile.name", "n00042"), n / 5000, []storage.SortField{storage.Asc("age")}, true, false, false, 2, 2},
+				{"SortAscString", storage.All(), n, []storage.SortField{storage.Asc("profile.name")}, true, false, false, 0, 0},
+				{"StartsWith", storage.StartsWith("profile.name", "n0004"), 10 * n / 5000, nil, false, false, false, 0, 0},
+				{"StartsWithSort", storage.StartsWith("profile.name", "n0"), n, []storage.SortField{storage.Asc("profile.name")}, true, false, false, 0, 0},
+				{"StartsWithSortNarrow", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Asc("profile.name")}, true, false, false, 0, 0},
+				{"StartsWithSortNarrowDesc", storage.StartsWith("profile.name", "n004"), 100 * n / 5000, []storage.SortField{storage.Desc("profile.name")}, true, false, false, 0, 0},
 			}
 			resolve := func(t *testing.T, opts []storage.Option) (driver.CallOptions, nsInfo) {
 				t.Helper()
@@ -176,7 +198,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q, args, _, err := s.buildQuery(p, o, nsi, s.now())
+				q, args, _, err := s.buildQuery(ctx, &p, o, nsi, s.now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -192,7 +214,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q, args, sorts, err := s.buildQuery(p, o, nsi, now)
+				q, args, sorts, err := s.buildQuery(ctx, &p, o, nsi, now)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -219,7 +241,14 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 			}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
+					if tc.probe > 0 {
+						defer func(old int) { filterDriveRows = old }(filterDriveRows)
+						filterDriveRows = tc.probe
+					}
 					limit := 20
+					if tc.limit > 0 {
+						limit = tc.limit
+					}
 					opts := []storage.Option{storage.InNamespace("idx"), storage.Limit(limit)}
 					if tc.sort != nil {
 						opts = append(opts, storage.SortBy(tc.sort...))
@@ -257,6 +286,9 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 						}
 						if s.Dialect() != "postgres" {
 							checkRowidJoin(t, page, text, q)
+						}
+						if tc.bounded {
+							checkFilterDrives(t, page, s, tc.f, text, q, explain, popts, tc.want)
 						}
 						// A sort of the matching rows: SQLite's "USE TEMP
 						// B-TREE FOR ORDER BY" (or of each group of ties:
@@ -296,6 +328,36 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				})
 			}
 		}
+	}
+}
+
+// checkFilterDrives checks that Query's statement q (text, its plan) for
+// filter f, which restricts one declared field and is sorted by another,
+// is driven by the filter's field and reads about its want matches only:
+// it names that field's id, and on SQLite its search of index_entries
+// bounds a column after the field, on PostgreSQL it reads a few pages per
+// match (explain runs EXPLAIN ANALYZE for opts). Driven by the sort's
+// field, it walked that field's index testing each row.
+func checkFilterDrives(t *testing.T, page string, s *Store, f storage.Filter, text, q string,
+	explain func(*testing.T, storage.Filter, []storage.Option, bool) (string, string), opts []storage.Option, want int) {
+	t.Helper()
+	nsi, err := s.readNamespace(t.Context(), "idx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := f.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := filterIndex(s.compiler(), x, nsi, "")
+	if !ok || !strings.Contains(q, "ix.ix_field = "+strconv.FormatInt(d.fid, 10)+" ") {
+		t.Errorf("%s: the statement is not driven by the filter's field %s:\n%s\nSQL: %s", page, d.field.Text, text, q)
+	}
+	if s.Dialect() == "postgres" {
+		analyzed, _ := explain(t, f, opts, true)
+		checkPGSeek(t, page, analyzed, want)
+	} else if !regexp.MustCompile(`SEARCH ix USING PRIMARY KEY \(ix_ns=\? AND ix_field=\? AND ix_rank=\? AND ix_num[=<>]`).MatchString(text) {
+		t.Errorf("%s: the plan does not bound its search of index_entries by the filter:\n%s\nSQL: %s", page, text, q)
 	}
 }
 

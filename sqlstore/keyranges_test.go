@@ -441,7 +441,7 @@ func TestQueryKeyRanges(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				q, args, _, err := s.buildQuery(p, o, nsi, s.now())
+				q, args, _, err := s.buildQuery(ctx, &p, o, nsi, s.now())
 				if err != nil {
 					t.Fatal(err)
 				}

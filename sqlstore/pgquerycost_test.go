@@ -156,13 +156,13 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 			return o, p
 		}
 		o, p := resolve(eqFilter(nv/2), in)
-		q, args, _, err := s.buildQuery(p, o, nsi, s.now())
+		q, args, _, err := s.buildQuery(t.Context(), &p, o, nsi, s.now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		show("eq", q, args)
 		o, p = resolve(rangeFilter(nv/2), topOpts...)
-		q, args, _, err = s.buildQuery(p, o, nsi, s.now())
+		q, args, _, err = s.buildQuery(t.Context(), &p, o, nsi, s.now())
 		if err != nil {
 			t.Fatal(err)
 		}

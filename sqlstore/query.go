@@ -414,7 +414,7 @@ func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (s
 	k := x.newStmtKey('C', o.Filter, o, nsi, now)
 	defer k.release()
 	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
-		d, ok := chooseIndex(c, o.Filter, nil, nsi)
+		d, ok := chooseIndex(c, o.Filter, nil, nsi, false)
 		if ok && d.indexOnly(c, o.Filter) {
 			q, args, err := d.countStatement(c, nsi.id, k.nsInput(), now, o)
 			return q, args, nil, err
@@ -457,12 +457,19 @@ type sortCol struct {
 // and reads the group cut by the end of the page with buildTieQuery.
 //
 // The statement comes from the query cache when it holds one for the
-// shape of the call (see querycache.go).
-func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, err error) {
+// shape of the call (see querycache.go). When the filter restricts a
+// declared field other than the sort's first (declared) field, buildQuery
+// first probes which of the two drives the statement (decideDrive in
+// drive.go) and records the outcome in p, for buildTieQuery.
+func (x *ops) buildQuery(ctx context.Context, p *queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, err error) {
 	k := x.newStmtKey('Q', p.e, o, nsi, now)
 	defer k.release()
-	k.query(p, o)
-	arms := queryArms(p, o)
+	k.query(*p, o)
+	if err := x.decideDrive(ctx, k, p, o, nsi); err != nil {
+		return "", nil, nil, err
+	}
+	k.b = append(k.b, 'D', '0'+b2i(p.byFilter))
+	arms := queryArms(*p, o)
 	if arms != nil {
 		// Which spans the cursor left, and which of them it bounds.
 		k.b = append(k.b, 'A')
@@ -473,9 +480,9 @@ func (x *ops) buildQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now time
 	}
 	return x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
 		if arms != nil {
-			return queryUnion(c, p, o, nsi, now, arms)
+			return queryUnion(c, *p, o, nsi, now, arms)
 		}
-		b, order, sorts, _, err := querySelect(c, p, o, nsi, now)
+		b, order, sorts, _, err := querySelect(c, *p, o, nsi, now)
 		if err != nil {
 			return "", nil, nil, err
 		}
@@ -580,6 +587,10 @@ type queryPrep struct {
 	e    driver.Expr
 	cur  *cursor
 	hash string // "" until needed (queryHash)
+	// decided is set once buildQuery has probed (decideDrive in
+	// drive.go), and byFilter is its outcome: a declared field of the
+	// filter drives the statement, not the sort's first field.
+	decided, byFilter bool
 }
 
 // prepareQuery compiles Query's filter f and reads its cursor.
@@ -699,7 +710,7 @@ type selection struct {
 // is an Input that stmtKey.query records.
 func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (b sq.SelectBuilder, order []string, sorts []sortCol, sel selection, err error) {
 	e := p.e
-	d, driven := chooseIndex(c, e, o.SortFields, nsi)
+	d, driven := chooseIndex(c, e, o.SortFields, nsi, p.byFilter)
 	where, err := c.Where(d.residual(c, e, driven))
 	if err != nil {
 		return b, nil, nil, sel, err
@@ -868,7 +879,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
-	q, args, sorts, err := x.buildQuery(p, o, nsi, now)
+	q, args, sorts, err := x.buildQuery(ctx, &p, o, nsi, now)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -1216,22 +1227,40 @@ type indexDrive struct {
 // chooseIndex chooses the declared index that drives a statement with
 // filter e and sort fields sorts on namespace nsi: the sort's first field
 // when it is declared (the index gives the order, and the filter's
-// conditions on the field bound the scan), else the declared field the
-// filter restricts most (eq, in, then a range or startsWith; ties by
-// name). ok is false when none helps: the statement reads entries alone.
-func chooseIndex(c *dialect.Compiler, e driver.Expr, sorts []driver.Field, nsi nsInfo) (indexDrive, bool) {
+// conditions on the field bound the scan), unless byFilter (the probe of
+// driveByFilter found few rows on another declared field the filter
+// restricts: that field drives and the matches are sorted), else the
+// declared field the filter restricts most (eq, in, then a range or
+// startsWith; ties by name). ok is false when none helps: the statement
+// reads entries alone.
+func chooseIndex(c *dialect.Compiler, e driver.Expr, sorts []driver.Field, nsi nsInfo, byFilter bool) (indexDrive, bool) {
 	if len(nsi.fields) == 0 {
 		return indexDrive{}, false
 	}
+	except := ""
 	if len(sorts) > 0 && isPath(sorts[0]) {
 		if fid, ok := nsi.fields[sorts[0].Text]; ok {
-			conds, _ := c.IndexScan(e, sorts[0])
-			return indexDrive{field: sorts[0], fid: fid, conds: conds, sort: true}, true
+			if !byFilter {
+				conds, _ := c.IndexScan(e, sorts[0])
+				return indexDrive{field: sorts[0], fid: fid, conds: conds, sort: true}, true
+			}
+			except = sorts[0].Text
 		}
 	}
+	return filterIndex(c, e, nsi, except)
+}
+
+// filterIndex is the declared field of nsi other than except that filter
+// e restricts most (eq, in, then a range or startsWith; ties by name), as
+// the index that drives a statement without giving its order; ok is false
+// when e restricts none.
+func filterIndex(c *dialect.Compiler, e driver.Expr, nsi nsInfo, except string) (indexDrive, bool) {
 	var best indexDrive
 	bestScan := dialect.ScanNone
 	for _, text := range slices.Sorted(maps.Keys(nsi.fields)) {
+		if text == except {
+			continue
+		}
 		fld, err := driver.ParseField(text)
 		if err != nil || !isPath(fld) {
 			continue

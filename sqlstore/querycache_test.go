@@ -237,7 +237,18 @@ func TestQueryCacheSameStatements(t *testing.T) {
 					}
 					p, perr := prepareQuery(f, o)
 					if perr == nil {
-						sameStatement(t, what+" (query)", func(s *Store) (string, []any, []sortCol, error) { return s.buildQuery(p, o, nsi, now) }, cached, plain)
+						sameStatement(t, what+" (probe)", func(s *Store) (string, []any, []sortCol, error) {
+							k := s.newStmtKey('Q', p.e, o, nsi, now)
+							defer k.release()
+							k.query(p, o)
+							q, args, err := s.probeQuery(k, p, o, nsi)
+							return q, args, nil, err
+						}, cached, plain)
+						// These stores run no statement: the probe's
+						// outcome is drawn, so that both statements
+						// are compared.
+						p.decided, p.byFilter = true, g.r.IntN(2) == 0
+						sameStatement(t, what+" (query)", func(s *Store) (string, []any, []sortCol, error) { return s.buildQuery(t.Context(), &p, o, nsi, now) }, cached, plain)
 					}
 					co, err := driver.ResolveOptions("count", driver.KindNamespace|driver.KindFilter|driver.KindKeyRanges, append(opts[:1:1], storage.Where(f)))
 					if err == nil {
@@ -602,7 +613,8 @@ func BenchmarkQueryStatement(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, _, _, err := s.buildQuery(p, o, nsi, now); err != nil {
+					p.decided = true // no database to probe: the builder alone
+					if _, _, _, err := s.buildQuery(b.Context(), &p, o, nsi, now); err != nil {
 						b.Fatal(err)
 					}
 				}

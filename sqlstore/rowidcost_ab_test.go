@@ -103,7 +103,7 @@ func TestRowidJoinCost(t *testing.T) {
 		must(t, err)
 		p, err := prepareQuery(f, o)
 		must(t, err)
-		q, args, sorts, err := s.buildQuery(p, o, nsi, s.now())
+		q, args, sorts, err := s.buildQuery(ctx, &p, o, nsi, s.now())
 		must(t, err)
 		if old {
 			const rowid, byKey = "entry_id = ix.ix_entry", "key = ix.ix_key"

@@ -96,40 +96,49 @@ func TestIndexedSharedPrefixOrder(t *testing.T) {
 					if got := entryKeys(res.Entries); !slices.Equal(got, want) {
 						t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
 					}
-					for _, limit := range []int{1, 2, 3, 4, 5, 7, 11, 40, len(want)} {
-						var got []string
-						for cur, pages := "", 0; ; pages++ {
-							opts := []storage.Option{in, storage.SortBy(sort), storage.Limit(limit)}
-							if cur != "" {
-								opts = append(opts, storage.After(cur))
-							}
-							res, err := s.Query(ctx, f, opts...)
-							if err != nil {
-								t.Fatal(err)
-							}
-							got = append(got, entryKeys(res.Entries)...)
-							if cur = res.Cursor; cur == "" || pages > len(want) {
-								break
-							}
-						}
-						if !slices.Equal(got, want) {
-							t.Fatalf("%s, pages of %d:\n got %v\nwant %v", what, limit, got, want)
-						}
-						for _, off := range []int{1, 3} {
-							res, err := s.Query(ctx, f, in, storage.SortBy(sort), storage.Limit(limit), storage.Offset(off))
-							if err != nil {
-								t.Fatal(err)
-							}
-							w := want[min(off, len(want)):]
-							w = w[:min(limit, len(w))]
-							if got := entryKeys(res.Entries); !slices.Equal(got, w) {
-								t.Fatalf("%s, limit %d offset %d:\n got %v\nwant %v", what, limit, off, got, w)
-							}
-						}
-					}
+					checkPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort)}, want, []int{1, 2, 3, 4, 5, 7, 11, 40, len(want)}, []int{1, 3})
 				}
 			}
 		})
+	}
+}
+
+// checkPages checks that Query of f with opts returns want page by page
+// with cursors for each limit of limits, and each page of a limit with an
+// offset of offsets; what names the case.
+func checkPages(t *testing.T, s *Store, what string, f storage.Filter, opts []storage.Option, want []string, limits, offsets []int) {
+	t.Helper()
+	ctx := t.Context()
+	for _, limit := range limits {
+		var got []string
+		for cur, pages := "", 0; ; pages++ {
+			o := append(slices.Clone(opts), storage.Limit(limit))
+			if cur != "" {
+				o = append(o, storage.After(cur))
+			}
+			res, err := s.Query(ctx, f, o...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, entryKeys(res.Entries)...)
+			if cur = res.Cursor; cur == "" || pages > len(want) {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s, pages of %d:\n got %v\nwant %v", what, limit, got, want)
+		}
+		for _, off := range offsets {
+			res, err := s.Query(ctx, f, append(slices.Clone(opts), storage.Limit(limit), storage.Offset(off))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := want[min(off, len(want)):]
+			w = w[:min(limit, len(w))]
+			if got := entryKeys(res.Entries); !slices.Equal(got, w) {
+				t.Fatalf("%s, limit %d offset %d:\n got %v\nwant %v", what, limit, off, got, w)
+			}
+		}
 	}
 }
 

@@ -1,0 +1,181 @@
+package sqlstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
+	"github.com/mycelia-kernel/storage/storetest"
+)
+
+// TestFilterDriveProbe compares Query with the reference evaluator for a
+// filter on one declared field and a sort on another (drive.go), with the
+// probe's K at 8 and the filter's field matching 0, K-1, K, K+1 and many
+// index rows (some of them expired, which the probe counts and Query
+// leaves out), with K at 1 and 1000 too (so that each count is seen from
+// both decisions): eq, in, ranges, with a residual, sorts on a number
+// field and on strings that share PostgreSQL's indexed prefix (ties and
+// groups settle orders), both directions and two fields; every page size
+// page by page with cursors, offsets, and no limit. It checks which field
+// drives each statement, also when the query cache already holds the
+// statement of the same shape with the other decision.
+func TestFilterDriveProbe(t *testing.T) {
+	defer func(old int) { filterDriveRows = old }(filterDriveRows)
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
+			s := openTest(t, c.dsn(t), WithClock(clock.Now), WithSweepInterval(-1))
+			defer s.Close()
+			in := storage.InNamespace("fd")
+			if err := s.CreateNamespace(ctx, "fd", storage.WithIndexes("city", "age", "name")); err != nil {
+				t.Fatal(err)
+			}
+			// Cities of 7, 8 and 9 live entries, one of 8 index rows of
+			// which 2 expire, and one of many.
+			sizes := map[string]int{"k7": 7, "k8": 8, "k9": 9, "x8": 8, "big": 120}
+			x := strings.Repeat("p", 256)
+			names := []any{x, x + "a", x + "b", x + "b", x + "é", "a", "b", 3, nil, strings.Repeat("p", 255)}
+			rng := rand.New(rand.NewPCG(13, 8))
+			var items []storage.Item
+			for _, city := range slices.Sorted(func(yield func(string) bool) {
+				for k := range sizes {
+					if !yield(k) {
+						return
+					}
+				}
+			}) {
+				for i := range sizes[city] {
+					v := map[string]any{"city": city, "age": rng.IntN(5), "name": names[rng.IntN(len(names))]}
+					if rng.IntN(10) == 0 {
+						delete(v, "age")
+					} else if rng.IntN(10) == 0 {
+						v["age"] = "old"
+					}
+					it := storage.Item{Key: fmt.Sprintf("k%03d-%s-%d", rng.IntN(1000), city, i), Value: v}
+					if city == "x8" && i < 2 {
+						it.TTL = time.Minute
+					}
+					items = append(items, it)
+				}
+			}
+			if res, err := s.SetMany(ctx, items, in); err != nil || !res.OK() {
+				t.Fatalf("SetMany: %v %v", err, res.Err())
+			}
+			clock.Advance(time.Hour)
+			all, err := s.Query(ctx, storage.All(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all.Entries) != len(items)-2 {
+				t.Fatalf("%d live entries, want %d", len(all.Entries), len(items)-2)
+			}
+			filters := []storage.Filter{
+				storage.Eq("city", "none"), storage.Eq("city", "k7"), storage.Eq("city", "k8"), storage.Eq("city", "k9"),
+				storage.Eq("city", "x8"), storage.Eq("city", "big"),
+				storage.In("city", "k7", "none"), storage.In("city", "k7", "k9"),
+				storage.And(storage.Eq("city", "k9"), storage.Gte("age", 2)),
+				storage.And(storage.Gte("city", "k7"), storage.Lt("city", "k75")),
+				storage.And(storage.Gte("city", "k7"), storage.Lte("city", "k9")),
+				storage.And(storage.Gte("age", 1), storage.Lt("age", 2)),
+			}
+			sorts := [][]storage.SortField{
+				{storage.Asc("age")}, {storage.Desc("age")}, {storage.Asc("name")}, {storage.Desc("name")},
+				{storage.Asc("age"), storage.Desc("name")},
+			}
+			for _, k := range []int{8, 1, 1000} {
+				filterDriveRows = k
+				for _, f := range filters {
+					ex, err := f.Compile()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, sort := range sorts {
+						var want []string
+						{
+							var m []storage.Entry
+							for _, e := range all.Entries {
+								if storetest.RefMatch(ex, e) {
+									m = append(m, e)
+								}
+							}
+							if err := storetest.RefSort(m, sort); err != nil {
+								t.Fatal(err)
+							}
+							want = entryKeys(m)
+						}
+						what := fmt.Sprintf("K=%d: %v sorted %v", k, f, sort)
+						res, err := s.Query(ctx, f, in, storage.SortBy(sort...))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got := entryKeys(res.Entries); !slices.Equal(got, want) {
+							t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
+						}
+						checkPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want, []int{1, 3, 8, 40}, []int{3})
+					}
+				}
+			}
+			// The decision: the filter's field drives when it selects
+			// fewer than K index rows (expired ones count), or without a
+			// limit; a warm cache holds both statements of one shape.
+			filterDriveRows = 8
+			nsi, err := s.readNamespace(ctx, "fd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cityDrives := "ix.ix_field = " + strconv.FormatInt(nsi.fields["city"], 10) + " "
+			ageDrives := "ix.ix_field = " + strconv.FormatInt(nsi.fields["age"], 10) + " "
+			for round := range 2 {
+				for _, tc := range []struct {
+					f      storage.Filter
+					limit  int
+					filter bool
+				}{
+					{storage.Eq("city", "none"), 5, true},
+					{storage.Eq("city", "k7"), 5, true},
+					{storage.Eq("city", "k8"), 5, false},
+					{storage.Eq("city", "k9"), 5, false},
+					{storage.Eq("city", "x8"), 5, false}, // 6 live, 8 index rows
+					{storage.Eq("city", "big"), 5, false},
+					{storage.Eq("city", "big"), -1, true},
+					{storage.In("city", "k7", "none"), 5, true},
+					{storage.In("city", "k7", "k9"), 5, false},
+					{storage.And(storage.Gte("city", "k7"), storage.Lt("city", "k75")), 5, true},
+					{storage.And(storage.Gte("city", "k7"), storage.Lte("city", "k9")), 5, false},
+					{storage.And(storage.Eq("city", "k7"), storage.Eq("age", 1)), 5, false}, // the sort field is pinned
+				} {
+					opts := []storage.Option{in, storage.SortBy(storage.Desc("age"))}
+					if tc.limit >= 0 {
+						opts = append(opts, storage.Limit(tc.limit))
+					}
+					o, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor, opts)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := prepareQuery(tc.f, o)
+					if err != nil {
+						t.Fatal(err)
+					}
+					q, _, _, err := s.buildQuery(ctx, &p, o, nsi, s.now())
+					if err != nil {
+						t.Fatal(err)
+					}
+					drives := ageDrives
+					if tc.filter {
+						drives = cityDrives
+					}
+					if p.byFilter != tc.filter || !strings.Contains(q, drives) {
+						t.Errorf("round %d: %v limit %d: byFilter %v, want %v; SQL %s", round, tc.f, tc.limit, p.byFilter, tc.filter, q)
+					}
+				}
+			}
+		})
+	}
+}

@@ -22,7 +22,8 @@ import (
 // both decisions): eq, in, ranges, with a residual, sorts on a number
 // field and on strings that share PostgreSQL's indexed prefix (ties and
 // groups settle orders), both directions and two fields; every page size
-// page by page with cursors, offsets, and no limit. It checks which field
+// page by page with cursors (also with the decision alternating from
+// page to page), offsets, and no limit. It checks which field
 // drives each statement, also when the query cache already holds the
 // statement of the same shape with the other decision.
 func TestFilterDriveProbe(t *testing.T) {
@@ -97,19 +98,7 @@ func TestFilterDriveProbe(t *testing.T) {
 						t.Fatal(err)
 					}
 					for _, sort := range sorts {
-						var want []string
-						{
-							var m []storage.Entry
-							for _, e := range all.Entries {
-								if storetest.RefMatch(ex, e) {
-									m = append(m, e)
-								}
-							}
-							if err := storetest.RefSort(m, sort); err != nil {
-								t.Fatal(err)
-							}
-							want = entryKeys(m)
-						}
+						want := refKeys(t, all.Entries, ex, sort)
 						what := fmt.Sprintf("K=%d: %v sorted %v", k, f, sort)
 						res, err := s.Query(ctx, f, in, storage.SortBy(sort...))
 						if err != nil {
@@ -119,6 +108,9 @@ func TestFilterDriveProbe(t *testing.T) {
 							t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
 						}
 						checkPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want, []int{1, 3, 8, 40}, []int{3})
+						if k == 1000 {
+							checkAlternatingPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want)
+						}
 					}
 				}
 			}
@@ -177,5 +169,50 @@ func TestFilterDriveProbe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// refKeys is the reference evaluator's answer for filter ex sorted by
+// sort over entries: the keys of the matches, in order.
+func refKeys(t *testing.T, entries []storage.Entry, ex driver.Expr, sort []storage.SortField) []string {
+	t.Helper()
+	var m []storage.Entry
+	for _, e := range entries {
+		if storetest.RefMatch(ex, e) {
+			m = append(m, e)
+		}
+	}
+	if err := storetest.RefSort(m, sort); err != nil {
+		t.Fatal(err)
+	}
+	return entryKeys(m)
+}
+
+// checkAlternatingPages checks that Query of f with opts returns want in
+// pages of 2 with the probe's K alternating between 1 and 1000 from page
+// to page: a cursor made under one decision continues under the other
+// (each page decides for itself, as the data may change between pages;
+// the cursor is a position in the sort's order). It leaves K at 1000.
+func checkAlternatingPages(t *testing.T, s *Store, what string, f storage.Filter, opts []storage.Option, want []string) {
+	t.Helper()
+	defer func() { filterDriveRows = 1000 }()
+	var got []string
+	for cur, page := "", 0; page <= len(want); page++ {
+		filterDriveRows = []int{1, 1000}[page%2]
+		o := append(slices.Clone(opts), storage.Limit(2))
+		if cur != "" {
+			o = append(o, storage.After(cur))
+		}
+		res, err := s.Query(t.Context(), f, o...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, entryKeys(res.Entries)...)
+		if cur = res.Cursor; cur == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s, pages of 2 under alternating decisions:\n got %v\nwant %v", what, got, want)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/storetest"
 )
 
 // TestIndexedSharedPrefixOrder compares Query with the reference evaluator
@@ -73,21 +72,7 @@ func TestIndexedSharedPrefixOrder(t *testing.T) {
 					if desc {
 						sort = storage.Desc("name")
 					}
-					var want []string
-					{
-						var m []storage.Entry
-						for _, e := range all.Entries {
-							if storetest.RefMatch(x, e) {
-								m = append(m, e)
-							}
-						}
-						if err := storetest.RefSort(m, []storage.SortField{sort}); err != nil {
-							t.Fatal(err)
-						}
-						for _, e := range m {
-							want = append(want, e.Key)
-						}
-					}
+					want := refKeys(t, all.Entries, x, []storage.SortField{sort})
 					what := fmt.Sprintf("%v sorted %v", f, sort)
 					res, err := s.Query(ctx, f, in, storage.SortBy(sort))
 					if err != nil {

@@ -90,7 +90,11 @@ func TestFilterDriveProbe(t *testing.T) {
 				{storage.Asc("age")}, {storage.Desc("age")}, {storage.Asc("name")}, {storage.Desc("name")},
 				{storage.Asc("age"), storage.Desc("name")},
 			}
-			for _, k := range []int{8, 1, 1000} {
+			// K = 8 puts the counts of k7, k8, k9 on both sides of it; K = 1
+			// sends every count but 0 to the sort's field; the pages with
+			// alternating decisions (K = 1, then 1000) see the filter's
+			// field drive every count.
+			for _, k := range []int{8, 1} {
 				filterDriveRows = k
 				for _, f := range filters {
 					ex, err := f.Compile()
@@ -107,8 +111,8 @@ func TestFilterDriveProbe(t *testing.T) {
 						if got := entryKeys(res.Entries); !slices.Equal(got, want) {
 							t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
 						}
-						checkPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want, []int{1, 3, 8, 40}, []int{3})
-						if k == 1000 {
+						checkPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want, []int{2, 7, 40}, []int{3})
+						if k == 8 {
 							checkAlternatingPages(t, s, what, f, []storage.Option{in, storage.SortBy(sort...)}, want)
 						}
 					}

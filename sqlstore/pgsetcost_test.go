@@ -68,7 +68,11 @@ type variant struct {
 // with one trigger disabled, STORAGE_PGSETCOST_FK=1 variants with the
 // foreign key of versions before 20, STORAGE_PGSETCOST_BEFORE=1 the update trigger
 // as a BEFORE trigger, STORAGE_PGSETCOST_SQL=1 the overwrite's statements
-// sent by pgx with one piece changed, sqlVariants). Each variant's median
+// sent by pgx with one piece changed, sqlVariants; STORAGE_PGSETCOST_NSLOCK=1
+// inserts with the insert trigger's entry_count update replaced: by a FOR
+// KEY SHARE lock of the namespace (keyshare), by nothing (nocount), or with
+// the index insert moved into the count statement (onestmt); none of the
+// three is correct, they bound what the count and the statement cost). Each variant's median
 // is printed with the median of its per-round ratios to the first variant.
 //
 //	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
@@ -225,6 +229,20 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			variant{name: "overwrite/ix-before", n: 500, op: overwrite("ix"), ddl: do, undo: undo},
 			variant{name: "rmw-tx/plain-before", n: 500, op: rmw, ddl: do, undo: undo})
 	}
+	if os.Getenv("STORAGE_PGSETCOST_NSLOCK") != "" {
+		def := functionDef(ctx, t, pool, "entries_index_insert")
+		ks := []string{replaceIn(t, def, insertCountCTE, insertKeyShareCTE)}
+		none := []string{replaceIn(t, def, insertCountCTE, `u AS (SELECT 1 FROM d)`)}
+		one := []string{insertTriggerOneStatement(t, def)}
+		undo := []string{def}
+		variants = append(variants,
+			variant{name: "insert/plain-keyshare", n: 500, op: insert("plain"), ddl: ks, undo: undo},
+			variant{name: "insert/ix-keyshare", n: 500, op: insert("ix"), ddl: ks, undo: undo},
+			variant{name: "insert/plain-nocount", n: 500, op: insert("plain"), ddl: none, undo: undo},
+			variant{name: "insert/ix-nocount", n: 500, op: insert("ix"), ddl: none, undo: undo},
+			variant{name: "insert/plain-onestmt", n: 500, op: insert("plain"), ddl: one, undo: undo},
+			variant{name: "insert/ix-onestmt", n: 500, op: insert("ix"), ddl: one, undo: undo})
+	}
 	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
 		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
 	}
@@ -361,4 +379,44 @@ func beforeTrigger(ctx context.Context, t *testing.T, pool *pgxpool.Pool) (do, u
 	undo = []string{"DROP TRIGGER entries_index_update ON entries",
 		"CREATE TRIGGER entries_index_update AFTER UPDATE ON entries FOR EACH ROW " + when + " EXECUTE FUNCTION entries_index_update()"}
 	return do, undo
+}
+
+// functionDef is the CREATE OR REPLACE text of a function.
+func functionDef(ctx context.Context, t *testing.T, pool *pgxpool.Pool, name string) string {
+	var def string
+	if err := pool.QueryRow(ctx, "SELECT pg_get_functiondef($1::regproc)", name).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// replaceIn replaces old, which s must hold, by new.
+func replaceIn(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("no longer contains %q", old)
+	}
+	return strings.Replace(s, old, new, 1)
+}
+
+// The insert trigger's entry_count update (which is also its namespace
+// check), and the same check as a FOR KEY SHARE lock without the count (a
+// bound on what the count costs; not correct).
+const (
+	insertCountCTE    = `u AS (UPDATE namespaces n SET entry_count = n.entry_count + d.c FROM d WHERE n.id = d.namespace_id RETURNING 1)`
+	insertKeyShareCTE = `u AS (SELECT 1 FROM namespaces n WHERE n.id IN (SELECT namespace_id FROM d) FOR KEY SHARE)`
+)
+
+// insertTriggerOneStatement is the insert trigger's body with its INSERT
+// INTO index_entries moved into the count statement as a CTE.
+func insertTriggerOneStatement(t *testing.T, def string) string {
+	t.Helper()
+	i := strings.Index(def, "    INSERT INTO index_entries")
+	j := strings.Index(def, ";\n    RETURN NULL;\nEND")
+	if i < 0 || j < i {
+		t.Fatal("entries_index_insert: no INSERT INTO index_entries before its last RETURN")
+	}
+	ins := def[i+4 : j]
+	def = def[:i] + def[j+2:]
+	return replaceIn(t, def, insertCountCTE, insertCountCTE+",\n         ix AS ("+ins+")")
 }

@@ -71,8 +71,9 @@ type variant struct {
 // sent by pgx with one piece changed, sqlVariants; STORAGE_PGSETCOST_NSLOCK=1
 // inserts with the insert trigger's entry_count update replaced: by a FOR
 // KEY SHARE lock of the namespace (keyshare), by nothing (nocount), or with
-// the index insert moved into the count statement (onestmt); none of the
-// three is correct, they bound what the count and the statement cost). Each variant's median
+// the index insert moved into the count statement (onestmt), or without
+// the index insert (noindexins, namespace plain); none of them is correct,
+// they bound what the count and the statements cost). Each variant's median
 // is printed with the median of its per-round ratios to the first variant.
 //
 //	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
@@ -234,6 +235,7 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		ks := []string{replaceIn(t, def, insertCountCTE, insertKeyShareCTE)}
 		none := []string{replaceIn(t, def, insertCountCTE, `u AS (SELECT 1 FROM d)`)}
 		one := []string{insertTriggerOneStatement(t, def)}
+		noIndex := []string{insertTriggerNoIndexInsert(t, def)}
 		undo := []string{def}
 		variants = append(variants,
 			variant{name: "insert/plain-keyshare", n: 500, op: insert("plain"), ddl: ks, undo: undo},
@@ -241,7 +243,8 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			variant{name: "insert/plain-nocount", n: 500, op: insert("plain"), ddl: none, undo: undo},
 			variant{name: "insert/ix-nocount", n: 500, op: insert("ix"), ddl: none, undo: undo},
 			variant{name: "insert/plain-onestmt", n: 500, op: insert("plain"), ddl: one, undo: undo},
-			variant{name: "insert/ix-onestmt", n: 500, op: insert("ix"), ddl: one, undo: undo})
+			variant{name: "insert/ix-onestmt", n: 500, op: insert("ix"), ddl: one, undo: undo},
+			variant{name: "insert/plain-noindexins", n: 500, op: insert("plain"), ddl: noIndex, undo: undo})
 	}
 	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
 		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
@@ -419,4 +422,17 @@ func insertTriggerOneStatement(t *testing.T, def string) string {
 	ins := def[i+4 : j]
 	def = def[:i] + def[j+2:]
 	return replaceIn(t, def, insertCountCTE, insertCountCTE+",\n         ix AS ("+ins+")")
+}
+
+// insertTriggerNoIndexInsert is the insert trigger's body without its
+// INSERT INTO index_entries: what a namespace without declared fields
+// would save if the trigger skipped it (wrong for one with fields).
+func insertTriggerNoIndexInsert(t *testing.T, def string) string {
+	t.Helper()
+	i := strings.Index(def, "    INSERT INTO index_entries")
+	j := strings.Index(def, ";\n    RETURN NULL;\nEND")
+	if i < 0 || j < i {
+		t.Fatal("entries_index_insert: no INSERT INTO index_entries before its last RETURN")
+	}
+	return def[:i] + def[j+2:]
 }

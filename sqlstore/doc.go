@@ -390,15 +390,21 @@
 //     in, then a range or startsWith; eq also gives key order), else none.
 //     When the sort's first field is declared and the filter restricts
 //     (eq, in, range, startsWith) another declared field, a probe decides
-//     (drive.go): it counts, up to K = 1000 (filterDriveRows), the rows
-//     of that field's index the filter's conditions on it select. Fewer
-//     than K: that field drives and the statement sorts its matches (at
-//     most K-1 rows); K or more: the sort's field drives, its index gives
-//     the order and the matches, at least K, are dense enough to fill a
-//     page after a short walk when they are not correlated with the sort.
-//     Without a limit the filter's field drives, without a probe. The
-//     probe runs on every call (one index range read of at most K rows);
-//     its outcome is part of the query cache's key, never cached itself.
+//     (drive.go): it counts, up to K, the rows of that field's index the
+//     filter's conditions on it select. Fewer than K: that field drives
+//     and the statement sorts its matches (at most K-1 rows); K or more:
+//     the sort's field drives, its index gives the order and the matches,
+//     at least K, are dense enough to fill a page after a short walk when
+//     they are not correlated with the sort. K follows the namespace's
+//     size N, where the two plans cost the same for a page of 20: sqrt(21·N)
+//     (1,450 at 100k entries, 4,600 at 1M), in steps of 1000·2^(j/2)
+//     (1414 at 100k, 4000 at 1M), at least 1000 and at most 16,000 (near
+//     12M entries); N is the namespace's entry_count, read at most every
+//     10 s per namespace (inside a transaction the last count read, or
+//     the floor). Without a limit the filter's field drives, without a
+//     probe. The probe runs on every call (one index range read of at
+//     most K rows); its outcome is part of the query cache's key, never
+//     cached itself.
 //     Driven by the sort's field alone, Eq("city", x) sorted by age walked
 //     the whole age index when x had few or no matches (1.2-2.6 s at 100k
 //     entries, issue 13).

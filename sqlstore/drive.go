@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"math"
 	"strconv"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 
@@ -20,10 +22,10 @@ import (
 // at 100k entries). Driven by the filter field's index, it reads the
 // matches only and sorts them: fast when they are few, a sort of all of
 // them when they are many. Neither is right for every distribution, so
-// Query probes: it counts, up to filterDriveRows (K), the rows of the
-// filter field's index that the filter's conditions on that field select
-// (the rows the filter-driven statement would read, expired ones
-// included), with one index range read of at most K rows.
+// Query probes: it counts, up to K (driveRows), the rows of the filter
+// field's index that the filter's conditions on that field select (the
+// rows the filter-driven statement would read, expired ones included),
+// with one index range read of at most K rows.
 //
 //   - Fewer than K: the filter field drives, and the statement sorts at
 //     most K-1 rows (a few milliseconds at most).
@@ -41,8 +43,83 @@ import (
 // (buildTieQuery) and the offset all follow the same decision, recorded
 // in queryPrep.byFilter.
 
-// filterDriveRows is K above.
-var filterDriveRows = 1000
+// K follows the namespace's size. For a page of 20 and m matches not
+// correlated with the sort, the walk of the sort field's index reads about
+// 21·N/m index rows (N the namespace's entries) and the filter-driven
+// statement sorts m rows: the two cost the same near m = sqrt(21·N), about
+// 1,450 matches at 100k entries and 4,600 at 1M (bench/results/
+// 2026-12-02-eqsort.md, 2026-12-02-idx1m.md). driveRows takes N from the
+// namespace's entry_count (which counts expired rows not yet swept, and on
+// SQLite lags by fewer than 32 revisions: an estimate is all K needs),
+// read at most once per nsRowsTTL per namespace, and returns sqrt(21·N)
+// rounded to the nearest step 1000·2^(j/2) (1000, 1414, 2000, 2828, 4000,
+// ...), so that few probe statements are cached per shape, with:
+//
+//   - a floor of driveRowsMin = 1000, the fixed K before: below it both
+//     statements read at most a few thousand rows, and small namespaces
+//     keep their plans;
+//   - a ceiling of driveRowsMax = 16000 (reached near 12M entries): it
+//     bounds what a probe reads on every call of a dense filter and what
+//     the filter-driven statement sorts.
+
+// filterDriveRows, when above 0, is K for every namespace (tests force it);
+// 0: K follows the namespace's size (driveRows).
+var filterDriveRows = 0
+
+const (
+	driveRowsMin = 1000
+	driveRowsMax = 16000
+	// nsRowsTTL is how long driveRows keeps a namespace's entry count.
+	nsRowsTTL = 10 * time.Second
+)
+
+// nsRows is a namespace's entry count as driveRows read it, and when.
+type nsRows struct {
+	n  int64
+	at time.Time
+}
+
+// driveK is K for a namespace of n entries: sqrt(21·n) in steps of
+// 1000·2^(j/2), within [driveRowsMin, driveRowsMax].
+func driveK(n int64) int {
+	m := math.Sqrt(21 * float64(max(n, 0)))
+	if m <= driveRowsMin {
+		return driveRowsMin
+	}
+	j := math.Round(2 * math.Log2(m/driveRowsMin))
+	return min(int(math.Round(driveRowsMin*math.Pow(2, j/2))), driveRowsMax)
+}
+
+// driveRows is the probe's K for namespace nsi: filterDriveRows when set,
+// else driveK of its entry count, read from its namespaces row (outside any
+// transaction: inside one the cached count serves, or the floor) and kept
+// for nsRowsTTL.
+func (x *ops) driveRows(ctx context.Context, nsi nsInfo) (int, error) {
+	if filterDriveRows > 0 {
+		return filterDriveRows, nil
+	}
+	v, ok := x.s.nsRows.Load(nsi.id)
+	if ok && time.Since(v.(nsRows).at) < nsRowsTTL {
+		return driveK(v.(nsRows).n), nil
+	}
+	if _, direct := x.sc.(storeScope); !direct {
+		if ok {
+			return driveK(v.(nsRows).n), nil
+		}
+		return driveRowsMin, nil
+	}
+	q, args, err := sq.Select("entry_count").From("namespaces").Where(sq.Eq{"id": nsi.id}).
+		PlaceholderFormat(x.compiler().PlaceholderFormat()).ToSql()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := x.s.eng.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&n) }); err != nil {
+		return 0, err
+	}
+	x.s.nsRows.Store(nsi.id, nsRows{n: n, at: time.Now()})
+	return driveK(n), nil
+}
 
 // decideDrive sets p.byFilter for Query's call o on namespace nsi, whose
 // statement key so far is k (the call's shape and values): whether a
@@ -54,7 +131,17 @@ func (x *ops) decideDrive(ctx context.Context, k *stmtKey, p *queryPrep, o drive
 		return nil
 	}
 	p.decided = true
-	q, args, err := x.probeQuery(k, *p, o, nsi)
+	if !sortDeclared(o, nsi) {
+		return nil
+	}
+	kRows := driveRowsMin // without a limit there is no count
+	if o.Limit >= 0 {
+		var err error
+		if kRows, err = x.driveRows(ctx, nsi); err != nil {
+			return err
+		}
+	}
+	q, args, err := x.probeQuery(k, *p, o, nsi, kRows)
 	if err != nil || q == "" {
 		return err
 	}
@@ -66,27 +153,24 @@ func (x *ops) decideDrive(ctx context.Context, k *stmtKey, p *queryPrep, o drive
 	if err := x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&rows) }); err != nil {
 		return err
 	}
-	p.byFilter = rows < int64(filterDriveRows)
+	p.byFilter = rows < int64(kRows)
 	return nil
 }
 
-// probeQuery returns decideDrive's probe for Query's call o on nsi, whose
-// statement key so far is k, through the query cache: "" when there is
-// nothing to probe (see probeStatement), or the sort's first field is not
-// a declared one.
-func (x *ops) probeQuery(k *stmtKey, p queryPrep, o driver.CallOptions, nsi nsInfo) (string, []any, error) {
-	if len(o.SortFields) == 0 || !isPath(o.SortFields[0]) {
-		return "", nil, nil
-	}
-	if _, ok := nsi.fields[o.SortFields[0].Text]; !ok {
+// probeQuery returns decideDrive's probe with K = kRows for Query's call o
+// on nsi, whose statement key so far is k, through the query cache: ""
+// when there is nothing to probe (see probeStatement), or the sort's first
+// field is not a declared one.
+func (x *ops) probeQuery(k *stmtKey, p queryPrep, o driver.CallOptions, nsi nsInfo, kRows int) (string, []any, error) {
+	if !sortDeclared(o, nsi) {
 		return "", nil, nil
 	}
 	n := len(k.b)
 	defer func() { k.b = k.b[:n] }()
 	k.b = append(k.b, 'P')
-	k.b = strconv.AppendInt(k.b, int64(filterDriveRows), 10)
+	k.b = strconv.AppendInt(k.b, int64(kRows), 10)
 	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
-		q, args, err := probeStatement(c, p.e, o.SortFields[0], nsi)
+		q, args, err := probeStatement(c, p.e, o.SortFields[0], nsi, kRows)
 		return q, args, nil, err
 	})
 	return q, args, err
@@ -94,10 +178,10 @@ func (x *ops) probeQuery(k *stmtKey, p queryPrep, o driver.CallOptions, nsi nsIn
 
 // probeStatement writes the probe of the declared field that filter e
 // restricts most other than the sort field sort (filterIndex): the count
-// of at most filterDriveRows rows of its index that e's conditions on it
-// select. q is "" when e restricts no such field, or pins sort to one
-// value (the sort field's index then reads the matches only, in order).
-func probeStatement(c *dialect.Compiler, e driver.Expr, sort driver.Field, nsi nsInfo) (q string, args []any, err error) {
+// of at most kRows rows of its index that e's conditions on it select. q
+// is "" when e restricts no such field, or pins sort to one value (the
+// sort field's index then reads the matches only, in order).
+func probeStatement(c *dialect.Compiler, e driver.Expr, sort driver.Field, nsi nsInfo, kRows int) (q string, args []any, err error) {
 	if _, scan := c.IndexScan(e, sort); scan == dialect.ScanPoint {
 		return "", nil, nil
 	}
@@ -111,6 +195,16 @@ func probeStatement(c *dialect.Compiler, e driver.Expr, sort driver.Field, nsi n
 	if d.conds != nil {
 		b = b.Where(d.conds)
 	}
-	b = b.Limit(uint64(filterDriveRows))
+	b = b.Limit(uint64(kRows))
 	return sq.Select("count(*)").FromSelect(b, "probe").PlaceholderFormat(c.PlaceholderFormat()).ToSql()
+}
+
+// sortDeclared reports whether the first sort field of o is a field that
+// nsi declares.
+func sortDeclared(o driver.CallOptions, nsi nsInfo) bool {
+	if len(o.SortFields) == 0 || !isPath(o.SortFields[0]) {
+		return false
+	}
+	_, ok := nsi.fields[o.SortFields[0].Text]
+	return ok
 }

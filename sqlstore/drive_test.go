@@ -196,10 +196,12 @@ func refKeys(t *testing.T, entries []storage.Entry, ex driver.Expr, sort []stora
 // pages of 2 with the probe's K alternating between 1 and 1000 from page
 // to page: a cursor made under one decision continues under the other
 // (each page decides for itself, as the data may change between pages;
-// the cursor is a position in the sort's order). It leaves K at 1000.
+// the cursor is a position in the sort's order). It leaves K as it found
+// it (it left it at 1000, and TestFilterDriveProbe's later cases at K = 8
+// ran at 1000).
 func checkAlternatingPages(t *testing.T, s *Store, what string, f storage.Filter, opts []storage.Option, want []string) {
 	t.Helper()
-	defer func() { filterDriveRows = 1000 }()
+	defer func(old int) { filterDriveRows = old }(filterDriveRows)
 	var got []string
 	for cur, page := "", 0; page <= len(want); page++ {
 		filterDriveRows = []int{1, 1000}[page%2]
@@ -218,5 +220,104 @@ func checkAlternatingPages(t *testing.T, s *Store, what string, f storage.Filter
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s, pages of 2 under alternating decisions:\n got %v\nwant %v", what, got, want)
+	}
+}
+
+// TestDriveK: the probe's K follows sqrt(21·N) in steps of 1000·2^(j/2),
+// within its floor and ceiling (drive.go).
+func TestDriveK(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want int
+	}{
+		{-1, 1000}, {0, 1000}, {10_000, 1000}, {47_619, 1000}, {100_000, 1414}, {200_000, 2000},
+		{1_000_000, 4000}, {2_000_000, 5657}, {10_000_000, 16000}, {1 << 40, 16000},
+	} {
+		if got := driveK(c.n); got != c.want {
+			t.Errorf("driveK(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}
+
+// TestFilterDriveFollowsSize: with K left to the store (filterDriveRows
+// 0), a filter on one declared field matching 1,500 entries, sorted by
+// another, is driven by the sort's field in a namespace of 2,500 entries
+// (K at its floor, 1000) and by the filter's field once the namespace
+// counts 1M entries (K 4000), whose count the store reads again after
+// nsRowsTTL only; answers equal the reference evaluator's either way.
+func TestFilterDriveFollowsSize(t *testing.T) {
+	defer func(old int) { filterDriveRows = old }(filterDriveRows)
+	filterDriveRows = 0
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
+			in := storage.InNamespace("sz")
+			must(t, s.CreateNamespace(ctx, "sz", storage.WithIndexes("city", "age")))
+			items := make([]storage.Item, 2500)
+			for i := range items {
+				city := "big"
+				if i%5 < 3 {
+					city = "mid"
+				}
+				items[i] = storage.Item{Key: fmt.Sprintf("k%05d", i), Value: map[string]any{"city": city, "age": (i * 7919) % 2500}}
+			}
+			if res, err := s.SetMany(ctx, items, in); err != nil || !res.OK() {
+				t.Fatalf("SetMany: %v %v", err, res.Err())
+			}
+			all, err := s.Query(ctx, storage.All(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, sort := storage.Eq("city", "mid"), []storage.SortField{storage.Asc("age")}
+			ex, err := f.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := refKeys(t, all.Entries, ex, sort)[:20]
+			nsi, err := s.readNamespace(ctx, "sz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			decide := func(what string, byFilter bool) {
+				t.Helper()
+				opts := []storage.Option{in, storage.SortBy(sort...), storage.Limit(20)}
+				o, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := prepareQuery(f, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, _, _, err := s.buildQuery(ctx, &p, o, nsi, s.now()); err != nil {
+					t.Fatal(err)
+				}
+				if p.byFilter != byFilter {
+					t.Errorf("%s: byFilter %v, want %v", what, p.byFilter, byFilter)
+				}
+				res, err := s.Query(ctx, f, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := entryKeys(res.Entries); !slices.Equal(got, want) {
+					t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+				}
+			}
+			decide("2,500 entries", false)
+			if _, err := s.eng.writer().exec(ctx, "UPDATE namespaces SET entry_count = 1000000 WHERE id = "+strconv.FormatInt(nsi.id, 10)); err != nil {
+				t.Fatal(err)
+			}
+			decide("1M entries, the count of 2,500 still kept", false)
+			v, ok := s.nsRows.Load(nsi.id)
+			if !ok {
+				t.Fatal("the namespace's entry count was not kept")
+			}
+			r := v.(nsRows)
+			r.at = r.at.Add(-nsRowsTTL)
+			s.nsRows.Store(nsi.id, r)
+			decide("1M entries, read again", true)
+		})
 	}
 }

@@ -241,7 +241,7 @@ func TestQueryCacheSameStatements(t *testing.T) {
 							k := s.newStmtKey('Q', p.e, o, nsi, now)
 							defer k.release()
 							k.query(p, o)
-							q, args, err := s.probeQuery(k, p, o, nsi)
+							q, args, err := s.probeQuery(k, p, o, nsi, driveRowsMin)
 							return q, args, nil, err
 						}, cached, plain)
 						// These stores run no statement: the probe's

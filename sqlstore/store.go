@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,7 @@ type Store struct {
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
 	nsIDs   nsIDCache   // namespace ids by name (nsid.go)
+	nsRows  sync.Map    // namespace id → nsRows: entry counts for the probe's K (drive.go)
 	qcache  *queryCache // compiled statements (querycache.go); nil when off
 	feed    *feed       // wakes watchers (feed.go)
 

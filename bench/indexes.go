@@ -300,7 +300,7 @@ func RunIndexes(ctx context.Context, cfg Config) (*Report, error) {
 		ddl = append(ddl, pgRawTable, pgRawCopy,
 			`CREATE INDEX raw_g ON raw_entries (namespace_id, ((value ->> 'g')::float8), key)`,
 			`CREATE INDEX raw_t ON raw_entries (namespace_id, ((value ->> 't') COLLATE "C"), key)`,
-			`VACUUM ANALYZE raw_entries`, `VACUUM ANALYZE entries`)
+			`VACUUM ANALYZE raw_entries`, `VACUUM ANALYZE entries, index_entries`)
 	}
 	if cfg.Dialect == "sqlite" {
 		db, err := sql.Open("sqlite", dialect.SQLiteDriverDSN(path, dialect.DefaultSQLiteOptions, true))

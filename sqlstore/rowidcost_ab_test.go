@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -35,16 +34,7 @@ import (
 //
 //	STORAGE_ROWIDCOST=1 go test -run TestRowidJoinCost -v ./sqlstore
 func TestRowidJoinCost(t *testing.T) {
-	if os.Getenv("STORAGE_ROWIDCOST") == "" {
-		t.Skip("a measurement: set STORAGE_ROWIDCOST=1 to run it")
-	}
-	n, rounds := 100000, 7
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_ROWIDCOST_N")); err == nil && v >= 1000 {
-		n = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_ROWIDCOST_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
+	n, rounds := measureParams(t, "STORAGE_ROWIDCOST", 100000, 7)
 	ctx := t.Context()
 	dir := t.TempDir()
 	in := storage.InNamespace("bench")
@@ -53,23 +43,8 @@ func TestRowidJoinCost(t *testing.T) {
 		return json.RawMessage(fmt.Sprintf(`{"n":%d,"c":0,"s":"%s"}`, n, pad))
 	}
 	key := func(i int) string { return fmt.Sprintf("key%09d", i) }
-	open := func(name string) *Store {
-		s := openTest(t, "sqlite:"+filepath.Join(dir, name+".db"), WithSweepInterval(-1))
-		t.Cleanup(func() { _ = s.Close() })
-		must(t, s.CreateNamespace(ctx, "bench", storage.WithIndexes("n")))
-		items := make([]storage.Item, 0, 5000)
-		for i := range n {
-			items = append(items, storage.Item{Key: key(i), Value: value(i, i/10)})
-			if len(items) == cap(items) || i == n-1 {
-				if res, err := s.SetMany(ctx, items, in); err != nil || !res.OK() {
-					t.Fatalf("SetMany: %v %v", err, res.Err())
-				}
-				items = items[:0]
-			}
-		}
-		return s
-	}
-	newS, oldS := open("new"), open("old")
+	newS := loadReadCostEngine(t, filepath.Join(dir, "new.db"), n)
+	oldS := loadReadCostEngine(t, filepath.Join(dir, "old.db"), n)
 	b, err := os.ReadFile("../migrations/sqlite/00021_entries_rowid.sql")
 	must(t, err)
 	up, down, _ := strings.Cut(string(b), "-- +goose Down")

@@ -278,14 +278,15 @@ func readSyscalls() int64 {
 }
 
 // measureParams skips t unless the environment variable env is set, and
-// returns the entries (env_N, at least 1000) and rounds (env_ROUNDS) the
-// measurement asks for, else n and rounds.
+// returns the entries (env_N, at least 2000: the range queries read 100 of
+// the n/10 values) and rounds (env_ROUNDS) the measurement asks for, else
+// n and rounds.
 func measureParams(t *testing.T, env string, n, rounds int) (int, int) {
 	t.Helper()
 	if os.Getenv(env) == "" {
 		t.Skipf("a measurement: set %s=1 to run it", env)
 	}
-	if v, err := strconv.Atoi(os.Getenv(env + "_N")); err == nil && v >= 1000 {
+	if v, err := strconv.Atoi(os.Getenv(env + "_N")); err == nil && v >= 2000 {
 		n = v
 	}
 	if v, err := strconv.Atoi(os.Getenv(env + "_ROUNDS")); err == nil && v > 0 {

@@ -12,6 +12,9 @@ import (
 
 // Batches cost a constant number of statements whatever their size: keys
 // travel as one array (Postgres) or one JSON document (SQLite) parameter.
+// SQLite's SetMany sends its values and metadata apart from that document,
+// laid end to end in one BLOB parameter that the statement cuts by offsets
+// (jsonItems), so that SQLite parses each value once.
 //
 // Duplicate keys: GetMany answers each distinct key once; SetMany writes the
 // last occurrence of a key and reports the key once, at its first

@@ -328,15 +328,16 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 
 const insertEntries = `-- name: InsertEntries :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
-       ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT), i.value ->> '$[3]',
-       CAST(?3 AS INTEGER) + row_number() OVER (ORDER BY i.key),
-       CAST(?3 AS INTEGER) + row_number() OVER (ORDER BY i.key)
-FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
-WHERE n.name = ?5
+SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
+       jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
+       ?2, ?2,
+       CAST(?3 AS TEXT), CAST(?3 AS TEXT), i.value ->> '$[5]',
+       CAST(?4 AS INTEGER) + row_number() OVER (ORDER BY i.key),
+       CAST(?4 AS INTEGER) + row_number() OVER (ORDER BY i.key)
+FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
+WHERE n.name = ?6
   AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -353,6 +354,7 @@ RETURNING key, version, revision, create_revision
 `
 
 type InsertEntriesParams struct {
+	Texts     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -372,6 +374,7 @@ type InsertEntriesRow struct {
 // items written get consecutive revisions.
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, insertEntries,
+		arg.Texts,
 		arg.Now,
 		arg.Actor,
 		arg.Base,
@@ -654,16 +657,17 @@ func (q *Queries) UpdateEntryIf(ctx context.Context, arg UpdateEntryIfParams) (U
 const upsertEntries = `-- name: UpsertEntries :many
 
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb(i.value -> '$[2]'), 1,
-       ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT),
-       CASE WHEN i.value ->> '$[4]' <> 0
+SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
+       jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
+       ?2, ?2,
+       CAST(?3 AS TEXT), CAST(?3 AS TEXT),
+       CASE WHEN i.value ->> '$[6]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
-            ELSE i.value ->> '$[3]' END,
-       CAST(?3 AS INTEGER) + i.key + 1, CAST(?3 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
-WHERE n.name = ?5
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
+            ELSE i.value ->> '$[5]' END,
+       CAST(?4 AS INTEGER) + i.key + 1, CAST(?4 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
+WHERE n.name = ?6
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -683,6 +687,7 @@ RETURNING key, version, revision, create_revision
 `
 
 type UpsertEntriesParams struct {
+	Texts     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -697,9 +702,17 @@ type UpsertEntriesRow struct {
 	CreateRevision int64
 }
 
-// Items are [key, value, metadata, expires_at or null, keep_ttl 0|1].
+// Items are [key, value offset, value length, metadata offset, metadata
+// length, expires_at or null, keep_ttl 0|1]; the values and metadata are
+// JSON texts laid end to end in one BLOB parameter (texts), cut out with
+// substr (byte offsets from 1, constant time on a BLOB) and parsed once by
+// jsonb. Inside the item arrays each value was parsed with the array,
+// written out again as its row's text (json_each's value), parsed again with
+// it, and written out and parsed once more by jsonb(value -> '$[1]')
+// (bench/results/2026-12-02-sqlbatch.md).
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntries,
+		arg.Texts,
 		arg.Now,
 		arg.Actor,
 		arg.Base,
@@ -734,16 +747,16 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1,
-       ?1, ?1,
-       CAST(?2 AS TEXT), CAST(?2 AS TEXT),
-       CASE WHEN i.value ->> '$[4]' <> 0
+SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)), jsonb('{}'), 1,
+       ?2, ?2,
+       CAST(?3 AS TEXT), CAST(?3 AS TEXT),
+       CASE WHEN i.value ->> '$[6]' <> 0
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?1 AS INTEGER)))
-            ELSE i.value ->> '$[3]' END,
-       CAST(?3 AS INTEGER) + i.key + 1, CAST(?3 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?4 AS TEXT)) AS i
-WHERE n.name = ?5
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
+            ELSE i.value ->> '$[5]' END,
+       CAST(?4 AS INTEGER) + i.key + 1, CAST(?4 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
+WHERE n.name = ?6
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
@@ -764,6 +777,7 @@ RETURNING key, version, revision, create_revision
 `
 
 type UpsertEntriesKeepMetadataParams struct {
+	Texts     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -781,6 +795,7 @@ type UpsertEntriesKeepMetadataRow struct {
 // An expired row's metadata is not kept: it becomes '{}'.
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata,
+		arg.Texts,
 		arg.Now,
 		arg.Actor,
 		arg.Base,

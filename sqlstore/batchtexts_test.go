@@ -13,9 +13,10 @@ import (
 
 // TestSetManyTexts: SQLite batches carry their values and metadata laid end
 // to end in one BLOB parameter, cut out by byte offsets. Values and metadata
-// of every length, with multi-byte characters and escapes (which a TEXT
-// parameter would count as characters, not bytes), in all three batch
-// statements (metadata given, metadata kept, NoOverwrite), read back exactly.
+// of every length, with multi-byte characters and escapes (offsets counted
+// in characters instead of bytes cut them wrong: "malformed JSON"), in all
+// three batch statements (metadata given, metadata kept, NoOverwrite), read
+// back exactly.
 func TestSetManyTexts(t *testing.T) {
 	ctx := t.Context()
 	st := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "texts.db"), WithSweepInterval(-1))

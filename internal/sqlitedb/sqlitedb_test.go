@@ -273,13 +273,13 @@ func TestBatchStatements(t *testing.T) {
 	db, q := open(t)
 
 	items := `[["a", {"v":1}, {"m":1}], ["b", [1,2,3], {}], ["c", "text", {"m":3}]]`
-	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: items, Now: 1}); err != nil || len(rows) != 0 {
+	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Now: 1}); err != nil || len(rows) != 0 {
 		t.Fatalf("UpsertEntries into a missing namespace = %v, %v; want no rows", rows, err)
 	}
 	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "batch", Metadata: `{}`, Now: 1}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: items, Now: 2})
+	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Now: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatalf("entry_count = %d, want 3", n)
 	}
 	// Again, plus one new key: the updates must not count as inserts.
-	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 2, {"m":"x"}], ["d", true, {}]]`, Now: 3})
+	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Texts: batchTexts(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Now: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestBatchStatements(t *testing.T) {
 	}
 	checkCounts(t, db, q)
 
-	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 3], ["e", {"new":true}]]`, Now: 4})
+	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 3], ["e", {"new":true}]]`), Texts: batchTexts(t, `[["a", 3], ["e", {"new":true}]]`), Now: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +312,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatalf("UpsertEntriesKeepMetadata = %+v", keep)
 	}
 
-	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`, Now: 5})
+	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Texts: batchTexts(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Now: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +356,7 @@ func TestBatchStatements(t *testing.T) {
 	// Duplicate keys in one batch: SQLite applies them in order (the second
 	// updates the first), where PostgreSQL refuses the statement, so the
 	// engine must settle duplicates before it calls the batch statements.
-	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: `[["dup", 1, {}], ["dup", 2, {}]]`, Now: 6})
+	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Texts: batchTexts(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Now: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,4 +456,49 @@ func base(t *testing.T, q *sqlitedb.Queries) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// batchItems and batchTexts turn a batch written as [[key, value,
+// metadata], ...] into the batch statements' parameters: items
+// [key, value start, value length, metadata start, metadata length,
+// expiry, keep expiry] with offsets (from 1, in bytes) into texts, where
+// the values and metadata lie end to end (sqlstore's jsonItems).
+func batchItems(t *testing.T, old string) string {
+	items, _ := splitBatch(t, old)
+	return items
+}
+
+func batchTexts(t *testing.T, old string) []byte {
+	_, texts := splitBatch(t, old)
+	return texts
+}
+
+func splitBatch(t *testing.T, old string) (string, []byte) {
+	t.Helper()
+	var in [][]json.RawMessage
+	if err := json.Unmarshal([]byte(old), &in); err != nil {
+		t.Fatalf("batch %s: %v", old, err)
+	}
+	var texts []byte
+	out := make([][]any, 0, len(in))
+	for _, it := range in {
+		var key string
+		if err := json.Unmarshal(it[0], &key); err != nil {
+			t.Fatalf("batch %s: key: %v", old, err)
+		}
+		md := json.RawMessage(`{}`)
+		if len(it) > 2 {
+			md = it[2]
+		}
+		v := len(texts) + 1
+		texts = append(texts, it[1]...)
+		m := len(texts) + 1
+		texts = append(texts, md...)
+		out = append(out, []any{key, v, len(it[1]), m, len(md), nil, 0})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), texts
 }

@@ -321,3 +321,52 @@ func TestFilterDriveFollowsSize(t *testing.T) {
 		})
 	}
 }
+
+// TestDriveRowsBounded: the counts driveRows keeps for the probe's K stay
+// within nsRowsMax namespaces however many namespaces a store queries (a
+// store that creates, queries and deletes namespaces for hours must not
+// keep one count per namespace it ever queried: PostgreSQL never reuses
+// an id), and a query after the counts were dropped still answers.
+func TestDriveRowsBounded(t *testing.T) {
+	defer func(old int) { filterDriveRows = old }(filterDriveRows)
+	defer func(old int64) { nsRowsMax = old }(nsRowsMax)
+	filterDriveRows, nsRowsMax = 0, 4
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
+			kept := func() int {
+				n := 0
+				s.nsRows.Range(func(any, any) bool { n++; return true })
+				return n
+			}
+			for i := range 11 {
+				ns := fmt.Sprintf("b%02d", i)
+				in := storage.InNamespace(ns)
+				must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("city", "age")))
+				items := []storage.Item{
+					{Key: "a", Value: map[string]any{"city": "x", "age": 2}},
+					{Key: "b", Value: map[string]any{"city": "x", "age": 1}},
+					{Key: "c", Value: map[string]any{"city": "y", "age": 0}},
+				}
+				if res, err := s.SetMany(ctx, items, in); err != nil || !res.OK() {
+					t.Fatalf("SetMany: %v %v", err, res.Err())
+				}
+				r, err := s.Query(ctx, storage.Eq("city", "x"), in, storage.SortBy(storage.Asc("age")), storage.Limit(20))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Entries) != 2 || r.Entries[0].Key != "b" || r.Entries[1].Key != "a" {
+					t.Fatalf("%s: got %v", ns, r.Entries)
+				}
+				if n := kept(); n == 0 || n > int(nsRowsMax) {
+					t.Fatalf("after %d namespaces, %d counts kept (bound %d)", i+1, n, nsRowsMax)
+				}
+				if i%2 == 1 {
+					must(t, s.DeleteNamespace(ctx, ns, storage.Recursive()))
+				}
+			}
+		})
+	}
+}

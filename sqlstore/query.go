@@ -694,7 +694,62 @@ func (x *ops) buildTieQuery(p queryPrep, o driver.CallOptions, nsi nsInfo, now t
 			b = b.Where(sq.Expr(sc.exprs[0]+" = ?", c.TimeParam(time.UnixMicro(v.Int).UTC())))
 		}
 	}
+	if atCursor(c, p, sorts, vals) {
+		// The group is the cursor's: the rows after it are those after its
+		// key. The keyset says so too, but beside its other arms under an
+		// OR (on PostgreSQL with the whole string, read from the entry),
+		// which no index positions on: the statement read the group from
+		// its start and, on PostgreSQL, joined every tie before the
+		// cursor to entries (issue 13). Implied by the keyset and the
+		// group's equalities, this bound changes no answer and makes the
+		// seek on the group start at the cursor's key.
+		b = b.Where(sq.Expr(sel.keyCol+" > ?", c.Bind(dialect.StrInput(p.cur.Key), dialect.XStr)))
+	}
 	return b.OrderBy(append(order, sel.keyCol+" ASC")...).Limit(uint64(n)).ToSql()
+}
+
+// atCursor reports whether the group that buildTieQuery reads for the
+// sort values vals is the group of p's cursor, ordered by key alone: the
+// cursor's values equal vals on every sort field (by the rules the SQL
+// compares them with: the type rank, then the number or the whole string),
+// no sort field is the key, and the group is not the strings that share
+// the index's prefix (prefixOrder), which the whole string orders before
+// the key. False when unsure: the bound is then left to the keyset.
+func atCursor(c *dialect.Compiler, p queryPrep, sorts []sortCol, vals []sortValue) bool {
+	if p.cur == nil || len(p.cur.Vals) != len(sorts) || len(vals) != len(sorts) {
+		return false
+	}
+	for i, sc := range sorts {
+		a, b := p.cur.Vals[i], vals[i]
+		switch sc.field.Root {
+		case driver.RootValue, driver.RootMetadata:
+			if a.Rank != b.Rank {
+				return false
+			}
+			switch a.Rank {
+			case dialect.RankNumber:
+				x, errA := a.num()
+				y, errB := b.num()
+				if errA != nil || errB != nil || x != y {
+					return false
+				}
+			case dialect.RankString:
+				if a.Str == nil || b.Str == nil || *a.Str != *b.Str {
+					return false
+				}
+				if sc.prefixOrder && c.SharesPrefix(*a.Str) {
+					return false
+				}
+			}
+		case driver.RootVersion, driver.RootCreatedAt, driver.RootUpdatedAt:
+			if a.Int != b.Int {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // selection is what querySelect chose: whether a declared index gives the

@@ -1,0 +1,154 @@
+package sqlstore
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
+)
+
+// TestTieGroupCursorSeeks: the cursor page of a descending sort on a
+// declared string field, whose cursor sits deep in a big group of ties,
+// reads the rest of that group (buildTieQuery) from the cursor's key, not
+// from the group's start. The cursor's key bound sat inside the keyset's
+// OR, beside the comparison of the whole string that orders strings
+// sharing the index's 256-character prefix: on PostgreSQL a filter after
+// the join to entries, so the statement joined every tie before the
+// cursor (issue 13, bench/results/2026-12-02-idx1m.md section 3). Pages
+// of every size still list the sort's order, the group of long strings
+// that share a prefix included.
+func TestTieGroupCursorSeeks(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			if err := s.CreateNamespace(ctx, "ties", storage.WithIndexes("name")); err != nil {
+				t.Fatal(err)
+			}
+			const group = 600 // ties of "same"
+			type row struct{ key, name string }
+			var want []row
+			var items []storage.Item
+			add := func(key, name string) {
+				want = append(want, row{key, name})
+				items = append(items, storage.Item{Key: key, Value: map[string]any{"name": name}})
+			}
+			for i := range group {
+				add(fmt.Sprintf("t%04d", i), "same")
+			}
+			for i := range 40 {
+				add(fmt.Sprintf("z%04d", i), fmt.Sprintf("z%03d", i%25))
+			}
+			// Strings longer than PostgreSQL's indexed prefix, sharing it.
+			long := strings.Repeat("m", 300)
+			for i := range 30 {
+				add(fmt.Sprintf("m%04d", i), long+fmt.Sprintf("%02d", (i*7)%11))
+			}
+			res, err := s.SetMany(ctx, items, storage.InNamespace("ties"))
+			if err != nil || !res.OK() {
+				t.Fatalf("SetMany: %v %v", err, res.Err())
+			}
+			slices.SortFunc(want, func(a, b row) int {
+				if d := strings.Compare(b.name, a.name); d != 0 {
+					return d
+				}
+				return strings.Compare(a.key, b.key)
+			})
+			sort := storage.SortBy(storage.Desc("name"))
+			for _, limit := range []int{1, 7, 250, 1000} {
+				var got []string
+				cur := ""
+				for {
+					opts := []storage.Option{storage.InNamespace("ties"), storage.Limit(limit), sort}
+					if cur != "" {
+						opts = append(opts, storage.After(cur))
+					}
+					page, err := s.Query(ctx, storage.All(), opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range page.Entries {
+						got = append(got, e.Key)
+					}
+					if cur = page.Cursor; cur == "" || len(got) > len(want) {
+						break
+					}
+				}
+				wantKeys := make([]string, len(want))
+				for i, r := range want {
+					wantKeys[i] = r.key
+				}
+				if !slices.Equal(got, wantKeys) {
+					t.Errorf("limit %d: pages list %d keys\n%v\nwant %d\n%v", limit, len(got), got, len(wantKeys), wantKeys)
+				}
+			}
+
+			// A cursor after 400 of the group's 600 ties, then a page of 2.
+			first, err := s.Query(ctx, storage.All(), storage.InNamespace("ties"), storage.Limit(40+400), sort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if last := first.Entries[len(first.Entries)-1]; last.Key != "t0399" {
+				t.Fatalf("the first page ends at %q, want t0399", last.Key)
+			}
+			o, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor,
+				[]storage.Option{storage.InNamespace("ties"), storage.Limit(2), sort, storage.After(first.Cursor)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nsi, err := s.readNamespace(ctx, "ties")
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := s.now()
+			p, err := prepareQuery(storage.All(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, args, sorts, err := s.buildQuery(ctx, &p, o, nsi, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := s.queryRows(ctx, q, args, sorts, "ties", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 3 || !reversedTies(o) {
+				t.Fatalf("the cursor page's statement read %d rows, want 3 (reversedTies %v)", len(rows), reversedTies(o))
+			}
+			q, args, err = s.buildTieQuery(p, o, nsi, now, rows[o.Limit].sortValues(sorts), 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Dialect() == "postgres" {
+				plan := explainPlan(t, s, "EXPLAIN (ANALYZE, BUFFERS) ", q, args)
+				t.Logf("the statement of the last group of ties:\n%s\nSQL: %s", plan, q)
+				checkPGSeek(t, "cursor page (last group of ties)", plan, 3)
+				if !strings.Contains(plan, "(ix_key > ") {
+					t.Errorf("the key bound is not an index condition:\n%s\nSQL: %s", plan, q)
+				}
+			} else {
+				plan := explainPlan(t, s, "", q, args)
+				t.Logf("the statement of the last group of ties:\n%s\nSQL: %s", plan, q)
+				if !strings.Contains(plan, "SEARCH ix USING PRIMARY KEY (ix_ns=? AND ix_field=? AND ix_rank=? AND ix_num=? AND ix_str=? AND ix_key>?)") {
+					t.Errorf("the statement does not seek the group from the cursor's key:\n%s\nSQL: %s", plan, q)
+				}
+			}
+			ties, err := s.queryRows(ctx, q, args, sorts, "ties", 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, r := range ties {
+				keys = append(keys, r.en.Key)
+			}
+			if !slices.Equal(keys, []string{"t0400", "t0401", "t0402"}) {
+				t.Errorf("the statement of the last group of ties read %v, want [t0400 t0401 t0402]", keys)
+			}
+		})
+	}
+}

@@ -309,7 +309,7 @@ func (c *Compiler) IndexValueExprs(f driver.Field) []string {
 func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, v Input) ([]KeysetColumn, bool) {
 	var out []KeysetColumn
 	if pinned == NoRank {
-		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank})
+		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank, Index: true})
 	} else if int64(pinned) != rank {
 		return nil, false
 	}
@@ -324,10 +324,10 @@ func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64
 	// A pinned rank makes the other type's column constant (0, ''): it
 	// is left out, as a bound on it would only confuse a planner.
 	if pinned == NoRank || rank == RankNumber {
-		out = append(out, KeysetColumn{Expr: ixNum, Desc: desc, Value: n})
+		out = append(out, KeysetColumn{Expr: ixNum, Desc: desc, Value: n, Index: true})
 	}
 	if pinned == NoRank || rank == RankString {
-		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s})
+		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s, Index: true})
 	}
 	if rank == RankString && c.j.strKeyLen() > 0 {
 		out = append(out, KeysetColumn{Expr: c.j.str(pathCol(f), f.Path), Desc: desc, Value: c.Bind(v, XStr)})

@@ -364,7 +364,13 @@ func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64
 	if pinned == NoRank || rank == RankString {
 		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s, Index: true})
 	}
-	if rank == RankString && c.j.strKeyLen() > 0 {
+	// The whole string orders the strings that share the indexed prefix:
+	// a position whose string is shorter than the prefix has a string
+	// column of its own (no other string's column equals it), so the
+	// whole string would add nothing but a term that PostgreSQL can only
+	// test after the join to entries, row by row, the rows the scan skips
+	// included (issue 13). The key's cache records which (stmtKey.query).
+	if rank == RankString && c.SharesPrefix(v.S.Str) {
 		out = append(out, KeysetColumn{Expr: c.j.str(pathCol(f), f.Path), Desc: desc, Value: c.Bind(v, XStr)})
 	}
 	return out, true

@@ -464,7 +464,7 @@ type sortCol struct {
 func (x *ops) buildQuery(ctx context.Context, p *queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time) (q string, args []any, sorts []sortCol, err error) {
 	k := x.newStmtKey('Q', p.e, o, nsi, now)
 	defer k.release()
-	k.query(*p, o)
+	k.query(x.compiler(), *p, o)
 	if err := x.decideDrive(ctx, k, p, o, nsi); err != nil {
 		return "", nil, nil, err
 	}

@@ -189,8 +189,9 @@ func (x *ops) newStmtKey(kind byte, e driver.Expr, o driver.CallOptions, nsi nsI
 	return k
 }
 
-// query adds Query's sort, limit, offset and cursor.
-func (k *stmtKey) query(p queryPrep, o driver.CallOptions) {
+// query adds Query's sort, limit, offset and cursor (with, for each of
+// its strings, whether it shares c's indexed prefix: IndexKeyset).
+func (k *stmtKey) query(c *dialect.Compiler, p queryPrep, o driver.CallOptions) {
 	k.b = append(k.b, 'S')
 	for i, f := range o.SortFields {
 		k.b = strconv.AppendInt(k.b, int64(len(f.Text)), 10)
@@ -207,7 +208,7 @@ func (k *stmtKey) query(p queryPrep, o driver.CallOptions) {
 		for i, v := range p.cur.Vals {
 			k.b = strconv.AppendInt(k.b, v.Rank, 10)
 			in, ok := cursorInput(o.SortFields[i], v)
-			k.b = append(k.b, '0'+b2i(ok))
+			k.b = append(k.b, '0'+b2i(ok), '0'+b2i(in.S.Kind == driver.KindString && c.SharesPrefix(in.S.Str)))
 			k.in = append(k.in, in)
 		}
 		k.in = append(k.in, dialect.StrInput(p.cur.Key))

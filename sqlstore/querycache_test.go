@@ -240,7 +240,7 @@ func TestQueryCacheSameStatements(t *testing.T) {
 						sameStatement(t, what+" (probe)", func(s *Store) (string, []any, []sortCol, error) {
 							k := s.newStmtKey('Q', p.e, o, nsi, now)
 							defer k.release()
-							k.query(p, o)
+							k.query(s.compiler(), p, o)
 							q, args, err := s.probeQuery(k, p, o, nsi, driveRowsMin)
 							return q, args, nil, err
 						}, cached, plain)

@@ -36,7 +36,13 @@ import (
 // trigger's update is also the check that the
 // namespace exists, migration 00020, where a foreign key checked each row
 // before); the update trigger locks it (FOR KEY SHARE) before it reads
-// index_fields. Dropping a
+// index_fields. Since migration 00024 both PostgreSQL triggers read
+// namespaces.indexes from the row they update or lock (its newest version,
+// after a wait for CreateIndex) and leave index_fields and index_entries
+// alone when it is '[]': a namespace has index_fields rows only for
+// fields its namespaces.indexes declares (the declaration is written
+// first, in the same transaction or an earlier one; reconcileIndexes drops
+// the rows of undeclared fields at Open). Dropping a
 // field deletes its rows; deleting a namespace deletes all of its own.
 
 // sqliteFill fills index_entries for field id ? of namespace ? from its

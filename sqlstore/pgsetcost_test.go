@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/pgdb"
+	"github.com/mycelia-kernel/storage/migrations"
 )
 
 // pgClientCPU is the CPU time (nanoseconds on CPU, /proc/<pid>/schedstat) the
@@ -54,6 +56,7 @@ type variant struct {
 	op   func() error
 	ddl  []string // run before the round, undone after
 	undo []string
+	base string // the variant its ratio is to; the first when empty
 }
 
 // TestPGSetCost measures the server CPU (all client backends, /proc) per
@@ -73,8 +76,11 @@ type variant struct {
 // KEY SHARE lock of the namespace (keyshare), by nothing (nocount), or with
 // the index insert moved into the count statement (onestmt), or without
 // the index insert (noindexins, namespace plain); none of them is correct,
-// they bound what the count and the statements cost). Each variant's median
-// is printed with the median of its per-round ratios to the first variant.
+// they bound what the count and the statements cost; they change the insert
+// trigger of before migration 00024); STORAGE_PGSETCOST_TRIG=1 the writes
+// with the trigger bodies of before 00024 and a variant of its insert
+// trigger, trigVariants. Each variant's median is printed with the median
+// of its per-round ratios to the first variant, or to its base.
 //
 //	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
 func TestPGSetCost(t *testing.T) {
@@ -231,12 +237,14 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			variant{name: "rmw-tx/plain-before", n: 500, op: rmw, ddl: do, undo: undo})
 	}
 	if os.Getenv("STORAGE_PGSETCOST_NSLOCK") != "" {
-		def := functionDef(ctx, t, pool, "entries_index_insert")
+		// The insert trigger as it was before migration 00024, which these
+		// variants change.
+		def := migrationFunction(t, "00024", "Down", "entries_index_insert")
 		ks := []string{replaceIn(t, def, insertCountCTE, insertKeyShareCTE)}
 		none := []string{replaceIn(t, def, insertCountCTE, `u AS (SELECT 1 FROM d)`)}
 		one := []string{insertTriggerOneStatement(t, def)}
 		noIndex := []string{insertTriggerNoIndexInsert(t, def)}
-		undo := []string{def}
+		undo := []string{functionDef(ctx, t, pool, "entries_index_insert")}
 		variants = append(variants,
 			variant{name: "insert/plain-keyshare", n: 500, op: insert("plain"), ddl: ks, undo: undo},
 			variant{name: "insert/ix-keyshare", n: 500, op: insert("ix"), ddl: ks, undo: undo},
@@ -245,6 +253,9 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			variant{name: "insert/plain-onestmt", n: 500, op: insert("plain"), ddl: one, undo: undo},
 			variant{name: "insert/ix-onestmt", n: 500, op: insert("ix"), ddl: one, undo: undo},
 			variant{name: "insert/plain-noindexins", n: 500, op: insert("plain"), ddl: noIndex, undo: undo})
+	}
+	if os.Getenv("STORAGE_PGSETCOST_TRIG") != "" {
+		variants = append(variants, trigVariants(ctx, t, pool, overwrite, insert, rmw)...)
 	}
 	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
 		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
@@ -291,14 +302,82 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	for j, v := range variants {
 		c := slices.Clone(cpu[j])
 		slices.Sort(c)
+		base, baseName := 0, "first"
+		if i := slices.IndexFunc(variants, func(w variant) bool { return w.name == v.base }); i >= 0 {
+			base, baseName = i, v.base
+		}
 		var ratios []float64
 		for r := range rounds {
-			ratios = append(ratios, cpu[j][r]/cpu[0][r])
+			ratios = append(ratios, cpu[j][r]/cpu[base][r])
 		}
 		slices.Sort(ratios)
-		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to first %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
+		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
 	}
 	t.Log(b.String())
+}
+
+// trigVariants (STORAGE_PGSETCOST_TRIG=1) are the writes with the
+// trigger bodies of before migration 00024 (its Down), "-pre24", only
+// the update trigger's ("-preupdate") or only changes_notify's
+// ("-prenotify"), and with the insert trigger of 00024 without its EXISTS
+// probe, "-noexists" (the count statement then runs on the empty
+// transition table of an overwrite). Each one's ratio is to the same write with the shipped
+// triggers.
+func trigVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, overwrite, insert func(string) func() error, rmw func() error) []variant {
+	var pre, cur []string
+	for _, fn := range []string{"entries_index_insert", "entries_index_update", "changes_notify"} {
+		pre = append(pre, migrationFunction(t, "00024", "Down", fn))
+		cur = append(cur, functionDef(ctx, t, pool, fn))
+	}
+	ins := functionDef(ctx, t, pool, "entries_index_insert")
+	noExists := []string{replaceIn(t, ins, `    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL; -- the update path of an INSERT ... ON CONFLICT
+    END IF;
+`, "")}
+	var out []variant
+	for _, w := range []struct {
+		name string
+		op   func() error
+	}{
+		{"overwrite/ix", overwrite("ix")}, {"overwrite/plain", overwrite("plain")},
+		{"insert/ix", insert("ix")}, {"insert/plain", insert("plain")}, {"rmw-tx/plain", rmw},
+	} {
+		out = append(out, variant{name: w.name + "-pre24", n: 500, op: w.op, ddl: pre, undo: cur, base: w.name},
+			variant{name: w.name + "-noexists", n: 500, op: w.op, ddl: noExists, undo: cur[:1], base: w.name},
+			variant{name: w.name + "-preupdate", n: 500, op: w.op, ddl: pre[1:2], undo: cur[1:2], base: w.name},
+			variant{name: w.name + "-prenotify", n: 500, op: w.op, ddl: pre[2:], undo: cur[2:], base: w.name})
+	}
+	return out
+}
+
+// migrationFunction is the CREATE statement of function fn in section
+// ("Up" or "Down") of PostgreSQL migration number (e.g. "00024").
+func migrationFunction(t *testing.T, number, section, fn string) string {
+	t.Helper()
+	names, err := fs.Glob(migrations.Postgres, "postgres/"+number+"_*.sql")
+	if err != nil || len(names) != 1 {
+		t.Fatalf("migration %s: %v %v", number, names, err)
+	}
+	b, err := fs.ReadFile(migrations.Postgres, names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down, ok := strings.Cut(string(b), "-- +goose Down")
+	text := up
+	if section == "Down" {
+		text = down
+	}
+	if !ok {
+		t.Fatalf("migration %s has no Down", number)
+	}
+	for _, blk := range strings.Split(text, "-- +goose StatementBegin\n")[1:] {
+		stmt, _, _ := strings.Cut(blk, "-- +goose StatementEnd")
+		if strings.Contains(stmt, "FUNCTION "+fn+"()") {
+			return stmt
+		}
+	}
+	t.Fatalf("migration %s %s: no function %s", number, section, fn)
+	return ""
 }
 
 // sqlVariants are the SQL-level variants of an overwrite in namespace

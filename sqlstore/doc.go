@@ -243,7 +243,17 @@
 // mode, which still reads the WAL's frames); Status reports ReadOnly and
 // Degraded, every write is ErrStorageFull, and nothing is swept or
 // reconciled until the store is reopened with space. Context errors are
-// returned as they are.
+// returned as they are: a write whose context ended after it reached the
+// database may still have been applied, as with any database/sql or pgx
+// call. The schema and namespace operations settle that case on
+// PostgreSQL: when CreateIndex, DropIndex, CreateNamespace,
+// DeleteNamespace, Clear or RestoreNamespace lose their COMMIT's answer (the
+// context ended, the connection broke), the store asks the server with
+// pg_xact_status, under a deadline of its own of 5 s, whether the
+// transaction committed: nil when it did (the call returns late, its work
+// done), the error as it was when it rolled back, ErrCommitUnknown when
+// the server cannot tell it in time. They never report a failure for a
+// change the database kept.
 //
 // # WAL
 //

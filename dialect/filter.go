@@ -545,10 +545,6 @@ type KeysetColumn struct {
 	Expr  string
 	Desc  bool
 	Value any
-	// Index: Expr is a column of the declared index that the statement
-	// reads in order (IndexKeyset), so that on PostgreSQL a row
-	// comparison on a run of them is an index condition.
-	Index bool
 }
 
 // Keyset returns the condition "after the position cols" in the order the
@@ -595,22 +591,7 @@ func keyset(cols []KeysetColumn, unindexed string) sq.Sqlizer {
 		op = " <= "
 	}
 	if unindexed == "" {
-		// PostgreSQL: the bound as a row comparison over the leading
-		// columns of the declared index (IndexKeyset: rank, number and
-		// string) of one direction, which its B-tree positions on. With
-		// the first column's bound alone, a sort on a field of any type
-		// bounded the rank only, and the rest of the disjunction, which
-		// compares the whole string read from the entry, was a filter
-		// after the join: a cursor page joined every row before the
-		// cursor's position (issue 13).
-		n := 0
-		for n < len(cols) && cols[n].Index && cols[n].Desc == cols[0].Desc {
-			n++
-		}
-		if n < 2 {
-			return sq.And{sq.Expr(cols[0].Expr+op+"?", cols[0].Value), or}
-		}
-		return sq.And{rowBound(cols[:n], op), or}
+		return sq.And{sq.Expr(cols[0].Expr+op+"?", cols[0].Value), or}
 	}
 	// SQLite: the bound as a row value over the leading columns of one
 	// direction. Its planner reads two plain bounds on one column (the

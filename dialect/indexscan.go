@@ -344,7 +344,7 @@ func (c *Compiler) IndexValueExprs(f driver.Field) []string {
 func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64, v Input) ([]KeysetColumn, bool) {
 	var out []KeysetColumn
 	if pinned == NoRank {
-		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank, Index: true})
+		out = append(out, KeysetColumn{Expr: ixRank, Desc: desc, Value: rank})
 	} else if int64(pinned) != rank {
 		return nil, false
 	}
@@ -359,10 +359,10 @@ func (c *Compiler) IndexKeyset(f driver.Field, pinned int, desc bool, rank int64
 	// A pinned rank makes the other type's column constant (0, ''): it
 	// is left out, as a bound on it would only confuse a planner.
 	if pinned == NoRank || rank == RankNumber {
-		out = append(out, KeysetColumn{Expr: ixNum, Desc: desc, Value: n, Index: true})
+		out = append(out, KeysetColumn{Expr: ixNum, Desc: desc, Value: n})
 	}
 	if pinned == NoRank || rank == RankString {
-		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s, Index: true})
+		out = append(out, KeysetColumn{Expr: ixStr, Desc: desc, Value: s})
 	}
 	// The whole string orders the strings that share the indexed prefix:
 	// a position whose string is shorter than the prefix has a string

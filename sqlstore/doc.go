@@ -245,15 +245,20 @@
 // reconciled until the store is reopened with space. Context errors are
 // returned as they are: a write whose context ended after it reached the
 // database may still have been applied, as with any database/sql or pgx
-// call. The schema and namespace operations settle that case on
-// PostgreSQL: when CreateIndex, DropIndex, CreateNamespace,
-// DeleteNamespace, Clear or RestoreNamespace lose their COMMIT's answer (the
-// context ended, the connection broke), the store asks the server with
+// call. On PostgreSQL the calls that run a transaction of their own
+// (SetMany, an atomic DeleteMany, any write to a store with a capacity,
+// CreateIndex, DropIndex, CreateNamespace, DeleteNamespace, Clear,
+// RestoreNamespace) settle that
+// case: when their COMMIT's answer is lost (the context ended while it was
+// in flight, the connection broke), the store asks the server with
 // pg_xact_status, under a deadline of its own of 5 s, whether the
 // transaction committed: nil when it did (the call returns late, its work
 // done), the error as it was when it rolled back, ErrCommitUnknown when
 // the server cannot tell it in time. They never report a failure for a
-// change the database kept.
+// change the database kept. A single-statement write (Set, Delete, a
+// DeleteMany that is not atomic, without a capacity) commits with its
+// statement and cannot be asked: its context's error leaves its outcome
+// open.
 //
 // # WAL
 //

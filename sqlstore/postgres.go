@@ -143,10 +143,73 @@ func (e *pgEngine) txCapacity() (total, readOnly int) {
 func (e *pgEngine) reader() querier { return e.q }
 func (e *pgEngine) writer() querier { return e.q }
 
+// inTx runs fn in a transaction. When fn ran whole and the COMMIT's
+// answer was lost because ctx ended while it was in flight (or the
+// connection broke), the server settles the outcome (commitOutcome), so a
+// write the database kept is never reported as failed. The transaction's
+// id is read for that before COMMIT (one more round trip), unless ctx can
+// never end.
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
-	return pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		return fn(newPgQ(tx, e.copyMin))
+	var xid string
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		if err := fn(newPgQ(tx, e.copyMin)); err != nil {
+			return err
+		}
+		if ctx.Done() == nil {
+			return nil // the COMMIT's answer can only be lost with the connection: ErrCommitUnknown
+		}
+		return tx.QueryRow(ctx, currentXidSQL).Scan(&xid)
 	})
+	if err != nil && xid != "" && e.commitInDoubt(ctx, err) {
+		return e.commitOutcome(ctx, xid, err)
+	}
+	return err
+}
+
+// currentXidSQL is the transaction's id, as text; empty when it has
+// written nothing (no id assigned, nothing to commit).
+const currentXidSQL = "SELECT COALESCE(pg_current_xact_id_if_assigned()::text, '')"
+
+// commitOutcomeWait bounds how long commitOutcome asks the server.
+const commitOutcomeWait = 5 * time.Second
+
+// commitOutcome settles a transaction whose COMMIT failed on the client's
+// side (its context ended while COMMIT was in flight, or the connection
+// broke) by asking the server what became of transaction xid, with
+// pg_xact_status on another connection, under a deadline of its own
+// (commitOutcomeWait; the caller's may have passed). Committed: nil (the
+// call did what it was asked, if late). Rolled back: err, as it was. Not
+// known in time: ErrCommitUnknown. (CI: a SetMany sent through COPY, and a
+// CreateIndex, whose deadline expired during their COMMIT returned
+// context.DeadlineExceeded with every row written.)
+func (e *pgEngine) commitOutcome(ctx context.Context, xid string, err error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitOutcomeWait)
+	defer cancel()
+	for {
+		var status string
+		qerr := e.pool.QueryRow(actx, "SELECT COALESCE(pg_xact_status($1::xid8), '')", xid).Scan(&status)
+		switch {
+		case qerr == nil && status == "committed":
+			return nil
+		case qerr == nil && status == "aborted":
+			return err
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-actx.Done():
+			t.Stop()
+			return &dbError{storage.ErrCommitUnknown, "the outcome of the commit could not be learned", err}
+		case <-t.C:
+		}
+	}
+}
+
+// commitInDoubt reports whether a transaction's error, after fn ran whole,
+// may have come after the server committed: the context ended, or the
+// connection failed. An answer of the server (a conflict at COMMIT, say)
+// is an outcome.
+func (e *pgEngine) commitInDoubt(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || e.d.Classify(err) == dialect.ClassConnection
 }
 
 func (e *pgEngine) ping(ctx context.Context) error { return e.pool.Ping(ctx) }

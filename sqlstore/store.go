@@ -793,56 +793,6 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	return nil
 }
 
-// currentXidSQL is the transaction's id, as text; empty when it has
-// written nothing (no id assigned, nothing to commit).
-const currentXidSQL = "SELECT COALESCE(pg_current_xact_id_if_assigned()::text, '')"
-
-// commitOutcomeWait bounds how long commitOutcome asks the server.
-const commitOutcomeWait = 5 * time.Second
-
-// commitOutcome settles a yielding transaction whose COMMIT failed on the
-// client's side (its context ended while COMMIT was in flight, or the
-// connection broke) by asking the server what became of transaction xid,
-// with pg_xact_status on another connection, under a deadline of its own
-// (commitOutcomeWait; the caller's may have passed). Committed: nil (the
-// call did what it was asked, if late). Rolled back: err, as it was. Not
-// known in time: ErrCommitUnknown. So CreateIndex, DropIndex,
-// CreateNamespace, DeleteNamespace, Clear and RestoreNamespace never report a
-// failure for a change the database kept (CI: a CreateIndex whose deadline
-// expired during its COMMIT returned context.DeadlineExceeded with the
-// index in place).
-func (s *Store) commitOutcome(ctx context.Context, xid string, err error) error {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitOutcomeWait)
-	defer cancel()
-	for {
-		var status string
-		qerr := s.eng.writer().queryRows(actx, "SELECT COALESCE(pg_xact_status($1::xid8), '')", []any{xid},
-			func(r rowScanner) error { return r.Scan(&status) })
-		switch {
-		case qerr == nil && status == "committed":
-			return nil
-		case qerr == nil && status == "aborted":
-			return err
-		}
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-actx.Done():
-			t.Stop()
-			return &dbError{storage.ErrCommitUnknown, "the outcome of the commit could not be learned", err}
-		case <-t.C:
-		}
-	}
-}
-
-// commitInDoubt reports whether a yielding transaction's error, after fn
-// ran whole, may have come after the server committed: the context ended,
-// or the connection failed. An answer of the server (a conflict at
-// COMMIT, say) is an outcome, and goes through yieldingTx's retries.
-func (s *Store) commitInDoubt(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, storage.ErrCommitUnknown) ||
-		s.eng.dialect().Classify(err) == dialect.ClassConnection
-}
-
 // yieldLockTimeout bounds each lock wait of a yielding transaction.
 const yieldLockTimeout = "200ms"
 
@@ -861,22 +811,12 @@ func (s *Store) yieldingTx(ctx context.Context, fn func(q querier) error) error 
 	}
 	pause := 2 * time.Millisecond
 	for {
-		var xid string
 		err := s.eng.inTx(ctx, func(q querier) error {
 			if _, err := q.exec(ctx, "SET LOCAL lock_timeout = '"+yieldLockTimeout+"'"); err != nil {
 				return err
 			}
-			if err := fn(q); err != nil {
-				return err
-			}
-			return q.queryRows(ctx, currentXidSQL, nil, func(r rowScanner) error { return r.Scan(&xid) })
+			return fn(q)
 		})
-		if err != nil && xid != "" && s.commitInDoubt(ctx, err) {
-			// fn ran whole and the COMMIT may have been sent: an error
-			// now (the context ended, the connection broke) leaves the
-			// outcome open, which the server can settle.
-			return s.commitOutcome(ctx, xid, err)
-		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

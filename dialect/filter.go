@@ -601,16 +601,11 @@ func keyset(cols []KeysetColumn, unindexed string) sq.Sqlizer {
 	for n < len(cols) && cols[n].Desc == cols[0].Desc {
 		n++
 	}
-	return sq.And{rowBound(cols[:n], op), or}
-}
-
-// rowBound is the row value comparison (c1, c2, …) op (v1, v2, …).
-func rowBound(cols []KeysetColumn, op string) sq.Sqlizer {
-	exprs, vals := make([]string, len(cols)), make([]any, len(cols))
-	for i, col := range cols {
-		exprs[i], vals[i] = col.Expr, col.Value
+	exprs, vals := make([]string, n), make([]any, n)
+	for i := range n {
+		exprs[i], vals[i] = cols[i].Expr, cols[i].Value
 	}
-	return sq.Expr("("+strings.Join(exprs, ", ")+")"+op+"("+sq.Placeholders(len(cols))+")", vals...)
+	return sq.And{sq.Expr("("+strings.Join(exprs, ", ")+")"+op+"("+sq.Placeholders(n)+")", vals...), or}
 }
 
 // KeyRange returns the range [lo, hi) of the keys that start with prefix;

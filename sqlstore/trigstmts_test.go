@@ -124,6 +124,11 @@ func waitForLockWait(ctx context.Context, t *testing.T, db *sql.DB, done <-chan 
 // functions are those of the version.
 func TestMigrationTriggerStatements(t *testing.T) {
 	ctx := t.Context()
+	// Another store's schema, made first, holds functions of the same
+	// names at the latest version: the checks below must read this
+	// schema's (an unqualified pg_proc lookup read another test's and
+	// failed CI at "down at 23").
+	must(t, openTest(t, newPGSchema(t), WithSweepInterval(-1)).Close())
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithSweepInterval(-1))
 	fillIndexedAndPlain(t, s, 20)
@@ -189,7 +194,8 @@ func TestMigrationTriggerStatements(t *testing.T) {
 			"entries_index_update": "IF NOT indexed THEN",
 		} {
 			var src string
-			must(t, db.QueryRowContext(ctx, "SELECT prosrc FROM pg_proc WHERE proname = $1", fn).Scan(&src))
+			must(t, db.QueryRowContext(ctx, `SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+				WHERE p.proname = $1 AND n.nspname = current_schema()`, fn).Scan(&src))
 			if strings.Contains(src, mark) != at24 {
 				t.Errorf("%s: %s holds %q: %v, want %v", step, fn, mark, !at24, at24)
 			}

@@ -105,9 +105,11 @@ var (
 	ErrTxConflict = driver.ErrTxConflict
 
 	// ErrCommitUnknown is returned by Commit when the connection failed
-	// while committing, and by a single write outside a transaction whose
-	// connection failed after the write was sent: it may or may not have
-	// taken effect. It is never retried automatically.
+	// while committing and the outcome could not be learned (a store may
+	// ask the server afterwards: sqlstore on PostgreSQL does), and by a
+	// single write outside a transaction whose connection failed after the
+	// write was sent: it may or may not have taken effect. It is never
+	// retried automatically.
 	ErrCommitUnknown = driver.ErrCommitUnknown
 
 	// ErrReadOnly is returned by a write in a read-only transaction.

@@ -254,8 +254,13 @@
 // pg_xact_status, under a deadline of its own of 5 s, whether the
 // transaction committed: nil when it did (the call returns late, its work
 // done), the error as it was when it rolled back, ErrCommitUnknown when
-// the server cannot tell it in time. They never report a failure for a
-// change the database kept. A single-statement write (Set, Delete, a
+// the server cannot tell it in time, or when the server that answers is
+// not the instance that ran the transaction (a failover's new primary, a
+// restarted server, which may have given its id to another transaction).
+// They never report a failure for a change the database kept. A caller's
+// transaction that wrote is settled the same way at Commit: nil when it
+// committed, the context's (or the connection's) error when it rolled
+// back, ErrCommitUnknown otherwise. A single-statement write (Set, Delete, a
 // DeleteMany that is not atomic, without a capacity) commits with its
 // statement and cannot be asked: its context's error leaves its outcome
 // open.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,7 +55,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0), copyMin: cfg.copyMin}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil), copyMin: cfg.copyMin}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()
@@ -147,58 +148,83 @@ func (e *pgEngine) writer() querier { return e.q }
 // answer was lost because ctx ended while it was in flight (or the
 // connection broke), the server settles the outcome (commitOutcome), so a
 // write the database kept is never reported as failed. The transaction's
-// id is read for that before COMMIT (one more round trip), unless ctx can
-// never end.
+// id comes with the revision lock of its first write through revDB; a
+// transaction that wrote otherwise (COPY, dynamic statements) reads it
+// before COMMIT (one more round trip), unless ctx can never end.
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
-	var xid string
+	var xid string // left by the revision lock statement (revDB), if a write took it
+	ran := false
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		if err := fn(newPgQ(tx, e.copyMin)); err != nil {
+		if err := fn(newPgQ(tx, e.copyMin, &xid)); err != nil {
 			return err
 		}
-		if ctx.Done() == nil {
-			return nil // the COMMIT's answer can only be lost with the connection: ErrCommitUnknown
+		ran = true
+		if xid != "" || ctx.Done() == nil {
+			return nil // ctx.Done() nil: the COMMIT's answer can only be lost with the connection: ErrCommitUnknown
 		}
 		return tx.QueryRow(ctx, currentXidSQL).Scan(&xid)
 	})
-	if err != nil && xid != "" && e.commitInDoubt(ctx, err) {
+	if err != nil && ran && xid != "" && e.commitInDoubt(ctx, err) {
 		return e.commitOutcome(ctx, xid, err)
 	}
 	return err
 }
 
-// currentXidSQL is the transaction's id, as text; empty when it has
-// written nothing (no id assigned, nothing to commit).
-const currentXidSQL = "SELECT COALESCE(pg_current_xact_id_if_assigned()::text, '')"
+// A transaction's reference, for commitOutcome, is its id and the start
+// time of the server's postmaster (epoch seconds), "xid:start": an id is
+// only asked about on the server instance that gave it. Another server (a
+// standby promoted by a failover, behind the same address or pooler)
+// shares the id space up to what it replayed and may give an id the lost
+// transaction had to a transaction of its own; the same server restarted
+// after a crash may too, for an id whose WAL was not flushed.
+const xactRefSQL = "pg_current_xact_id()::text || ':' || extract(epoch FROM pg_postmaster_start_time())::text"
+
+// currentXidSQL is the transaction's reference (xactRefSQL); empty when it
+// has written nothing (no id assigned, nothing to commit).
+const currentXidSQL = "SELECT CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN '' ELSE " + xactRefSQL + " END"
+
+// xactStatusSQL is pg_xact_status of a reference's id ($1) on the server
+// instance that gave it (start time $2), else "another server".
+const xactStatusSQL = `SELECT CASE WHEN extract(epoch FROM pg_postmaster_start_time()) = $2::numeric
+	THEN COALESCE(pg_xact_status($1::xid8), '') ELSE 'another server' END`
 
 // commitOutcomeWait bounds how long commitOutcome asks the server.
 const commitOutcomeWait = 5 * time.Second
 
 // commitOutcome settles a transaction whose COMMIT failed on the client's
 // side (its context ended while COMMIT was in flight, or the connection
-// broke) by asking the server what became of transaction xid, with
+// broke) by asking the server what became of the transaction (ref, its
+// id and server instance: xactRefSQL), with
 // pg_xact_status on another connection, under a deadline of its own
 // (commitOutcomeWait; the caller's may have passed). Committed: nil (the
 // call did what it was asked, if late). Rolled back: err, as it was. Not
 // known in time: ErrCommitUnknown. (CI: a SetMany sent through COPY, and a
 // CreateIndex, whose deadline expired during their COMMIT returned
 // context.DeadlineExceeded with every row written.)
-func (e *pgEngine) commitOutcome(ctx context.Context, xid string, err error) error {
+func (e *pgEngine) commitOutcome(ctx context.Context, ref string, err error) error {
+	unknown := func(why string) error { return &dbError{storage.ErrCommitUnknown, why, err} }
+	xid, start, ok := strings.Cut(ref, ":")
+	if !ok {
+		return unknown("the transaction's reference is malformed")
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitOutcomeWait)
 	defer cancel()
 	for {
 		var status string
-		qerr := e.pool.QueryRow(actx, "SELECT COALESCE(pg_xact_status($1::xid8), '')", xid).Scan(&status)
+		qerr := e.pool.QueryRow(actx, xactStatusSQL, xid, start).Scan(&status)
 		switch {
 		case qerr == nil && status == "committed":
 			return nil
 		case qerr == nil && status == "aborted":
 			return err
+		case qerr == nil && status == "another server":
+			return unknown("the server that ran the transaction is gone")
 		}
 		t := time.NewTimer(10 * time.Millisecond)
 		select {
 		case <-actx.Done():
 			t.Stop()
-			return &dbError{storage.ErrCommitUnknown, "the outcome of the commit could not be learned", err}
+			return unknown("the outcome of the commit could not be learned")
 		case <-t.C:
 		}
 	}
@@ -237,9 +263,10 @@ type pgQ struct {
 
 // newPgQ binds the statements to a pool or a transaction. In a
 // transaction, the batch writes of at least copyMin items (0: none) go
-// through COPY (pgcopy.go).
-func newPgQ(db pgBatcher, copyMin int) pgQ {
-	w := pgdb.DBTX(revDB{db})
+// through COPY (pgcopy.go), and xid (nil outside one) receives the
+// transaction's id from the revision lock (revDB).
+func newPgQ(db pgBatcher, copyMin int, xid *string) pgQ {
+	w := pgdb.DBTX(revDB{db, xid})
 	if tx, ok := db.(interface{ Conn() *pgx.Conn }); ok && copyMin > 0 {
 		w = copyDB{next: w, tx: tx, min: copyMin}
 	}
@@ -598,15 +625,19 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{tx: tx, bound: newPgQ(tx, e.copyMin), copyMin: e.copyMin}, nil
+	t := &pgTx{tx: tx, e: e, copyMin: e.copyMin}
+	t.bound = newPgQ(tx, e.copyMin, &t.xid)
+	return t, nil
 }
 
 // pgTx is an open PostgreSQL transaction.
 type pgTx struct {
 	tx      pgx.Tx
+	e       *pgEngine
 	bound   querier
-	replica bool // it runs on the standby of WithReplica
-	copyMin int  // as pgEngine's
+	replica bool   // it runs on the standby of WithReplica
+	copyMin int    // as pgEngine's
+	xid     string // its id, once a write took the revision lock (revDB)
 }
 
 func (t *pgTx) q() querier { return t.bound }
@@ -614,11 +645,36 @@ func (t *pgTx) q() querier { return t.bound }
 // savepoint uses pgx's nested transactions, which are savepoints.
 func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
-		return fn(newPgQ(sub, t.copyMin))
+		return fn(newPgQ(sub, t.copyMin, &t.xid))
 	})
 }
 
-func (t *pgTx) commit(ctx context.Context) error { return t.tx.Commit(ctx) }
+// commit commits. When the COMMIT's answer is lost (ctx ended while it was
+// in flight, the connection broke) and a write of the transaction took the
+// revision lock (which gave its id), the server settles the outcome
+// (commitOutcome): nil when it committed; the context's error, marked
+// settled, when it rolled back. A transaction that wrote nothing through
+// the lock has nothing to settle but its reads.
+func (t *pgTx) commit(ctx context.Context) error {
+	err := t.tx.Commit(ctx)
+	if err == nil || t.xid == "" || !t.e.commitInDoubt(ctx, err) {
+		return err
+	}
+	if err := t.e.commitOutcome(ctx, t.xid, err); err == nil || errors.Is(err, storage.ErrCommitUnknown) {
+		return err
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return rolledBack{cerr}
+	}
+	return rolledBack{err}
+}
+
+// rolledBack is a COMMIT error whose transaction is known to have rolled
+// back: commitError returns err as it is, not as an unknown outcome.
+type rolledBack struct{ err error }
+
+func (r rolledBack) Error() string { return r.err.Error() }
+func (r rolledBack) Unwrap() error { return r.err }
 
 func (t *pgTx) rollback(ctx context.Context) error {
 	err := t.tx.Rollback(context.WithoutCancel(ctx))

@@ -87,6 +87,12 @@ const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 // is_local), so it bounds the write's row-lock waits too.
 const revisionLockTimedSQL = "SELECT set_config('lock_timeout', $2::text, true), pg_advisory_xact_lock($1::bigint)"
 
+// revisionLockXidSQL is revisionLockTimedSQL in a transaction: it also
+// returns the transaction's reference (its id, which it assigns, as the
+// write after it does anyway; xactRefSQL), so that a COMMIT whose answer is lost can be settled
+// (pgEngine.commitOutcome) without a round trip of its own to learn it.
+const revisionLockXidSQL = "SELECT set_config('lock_timeout', $2::text, true), pg_advisory_xact_lock($1::bigint), " + xactRefSQL
+
 // pgBatcher is a pool or a transaction: what can send a batch.
 type pgBatcher interface {
 	pgdb.DBTX
@@ -94,7 +100,14 @@ type pgBatcher interface {
 }
 
 // revDB runs every statement right after the revision lock, in one batch.
-type revDB struct{ db pgBatcher }
+// In a transaction, xid is where the lock statement leaves the
+// transaction's id (nil outside one: a write outside a transaction commits
+// with its statement, and a write that changes nothing must not be given
+// an id, which would make its commit write and flush WAL).
+type revDB struct {
+	db  pgBatcher
+	xid *string
+}
 
 var _ pgdb.DBTX = revDB{}
 
@@ -110,9 +123,23 @@ func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchRe
 		wctx, done = wireContext(ctx, d)
 	}
 	b := &pgx.Batch{}
-	b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
+	if r.xid != nil {
+		b.Queue(revisionLockXidSQL, revisionLockKey, timeout)
+	} else {
+		b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
+	}
 	b.Queue(sql, args...)
 	return r.db.SendBatch(wctx, b), done
+}
+
+// locked reads the lock statement's answer from br (and, in a
+// transaction, the transaction's id).
+func (r revDB) locked(br pgx.BatchResults) error {
+	if r.xid == nil {
+		_, err := br.Exec()
+		return err
+	}
+	return br.QueryRow().Scan(nil, nil, r.xid)
 }
 
 // lockGrace is how long after the caller's deadline a write waits for the
@@ -169,7 +196,7 @@ const lockErrSlack = 50 * time.Millisecond
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	br, done := r.send(ctx, sql, args)
 	defer done()
-	if _, err := br.Exec(); err != nil {
+	if err := r.locked(br); err != nil {
 		return pgconn.CommandTag{}, lockErr(ctx, errors.Join(err, br.Close()))
 	}
 	tag, err := br.Exec()
@@ -181,7 +208,7 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	br, done := r.send(ctx, sql, args)
-	if _, err := br.Exec(); err != nil {
+	if err := r.locked(br); err != nil {
 		err = errors.Join(err, br.Close())
 		done()
 		return nil, lockErr(ctx, err)

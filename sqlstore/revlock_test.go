@@ -51,7 +51,7 @@ func TestRevDBWaitsForTheServerPastTheDeadline(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := revDB{b}.Exec(ctx, "SELECT 1")
+		_, err := revDB{db: b}.Exec(ctx, "SELECT 1")
 		done <- err
 	}()
 	wctx := <-b.got
@@ -76,7 +76,7 @@ func TestRevDBWaitsForTheServerPastTheDeadline(t *testing.T) {
 	// A cancellation is passed on at once.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Hour)
 	go func() {
-		_, err := revDB{b}.Exec(ctx2, "SELECT 1")
+		_, err := revDB{db: b}.Exec(ctx2, "SELECT 1")
 		done <- err
 	}()
 	<-b.got

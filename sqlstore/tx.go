@@ -264,8 +264,11 @@ func (t *sqlTx) Commit(ctx context.Context) error {
 // commitError classifies a failed COMMIT.
 func (t *sqlTx) commitError(err error) error {
 	d := t.s.eng.dialect()
+	var rb rolledBack
 	if d.Name() != dialect.Postgres {
 		return err // SQLite commits locally: the outcome is known
+	} else if errors.As(err, &rb) {
+		return rb.err // settled: it rolled back
 	}
 	return pgCommitError(err)
 }

@@ -256,7 +256,9 @@
 // done), the error as it was when it rolled back, ErrCommitUnknown when
 // the server cannot tell it in time, or when the server that answers is
 // not the instance that ran the transaction (a failover's new primary, a
-// restarted server, which may have given its id to another transaction).
+// restarted server, which may have given its id to another transaction),
+// or when the server replicates synchronously (a commit it reports may not
+// have reached the standby a failover would promote).
 // They never report a failure for a change the database kept. A caller's
 // transaction that wrote is settled the same way at Commit: nil when it
 // committed, the context's (or the connection's) error when it rolled

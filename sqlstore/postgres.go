@@ -184,9 +184,16 @@ const xactRefSQL = "pg_current_xact_id()::text || ':' || extract(epoch FROM pg_p
 const currentXidSQL = "SELECT CASE WHEN pg_current_xact_id_if_assigned() IS NULL THEN '' ELSE " + xactRefSQL + " END"
 
 // xactStatusSQL is pg_xact_status of a reference's id ($1) on the server
-// instance that gave it (start time $2), else "another server".
-const xactStatusSQL = `SELECT CASE WHEN extract(epoch FROM pg_postmaster_start_time()) = $2::numeric
-	THEN COALESCE(pg_xact_status($1::xid8), '') ELSE 'another server' END`
+// instance that gave it (start time $2), else "another server". Under
+// synchronous replication a COMMIT is committed on the primary before it
+// waits for the standby, and a connection lost during that wait leaves a
+// commit the next primary may not have: there, "committed" is "committed
+// locally", not an outcome a caller may rely on.
+const xactStatusSQL = `SELECT CASE
+	WHEN extract(epoch FROM pg_postmaster_start_time()) <> $2::numeric THEN 'another server'
+	WHEN pg_xact_status($1::xid8) = 'committed' AND current_setting('synchronous_standby_names') <> ''
+	     AND current_setting('synchronous_commit') NOT IN ('off', 'local') THEN 'committed locally'
+	ELSE COALESCE(pg_xact_status($1::xid8), '') END`
 
 // commitOutcomeWait bounds how long commitOutcome asks the server.
 const commitOutcomeWait = 5 * time.Second
@@ -219,6 +226,8 @@ func (e *pgEngine) commitOutcome(ctx context.Context, ref string, err error) err
 			return err
 		case qerr == nil && status == "another server":
 			return unknown("the server that ran the transaction is gone")
+		case qerr == nil && status == "committed locally":
+			return unknown("the commit may not have reached the synchronous standby")
 		}
 		t := time.NewTimer(10 * time.Millisecond)
 		select {

@@ -64,7 +64,9 @@ type variant struct {
 // Set over an existing key and of a new key, in a namespace with one
 // declared index (the indexed field changes) and one without, a
 // transaction's get+set, SetMany of 1000 new keys, and the raw pgx upsert
-// of bench/peers. It asserts nothing. Run it with STORAGE_PGSETCOST=1 and
+// of bench/peers. It asserts nothing unless STORAGE_PGSETCOST_CHECK=1
+// (entry_count and index_entries exact at the end: only for runs whose
+// variants are all correct). Run it with STORAGE_PGSETCOST=1 and
 // a PostgreSQL on this machine (STORAGE_PGSETCOST_ROUNDS, default 7;
 // STORAGE_PGSETCOST_N operations per round; STORAGE_PGSETCOST_ONLY, a
 // regexp of the variants to keep; STORAGE_PGSETCOST_ATTR=1 adds variants
@@ -79,7 +81,12 @@ type variant struct {
 // they bound what the count and the statements cost; they change the insert
 // trigger of before migration 00024); STORAGE_PGSETCOST_TRIG=1 the writes
 // with the trigger bodies of before 00024 and a variant of its insert
-// trigger, trigVariants. Each variant's median is printed with the median
+// trigger, trigVariants; STORAGE_PGSETCOST_SKIP=1 the Sets with the
+// entries triggers disabled or given a false WHEN, skipVariants;
+// STORAGE_PGSETCOST_OWN=1 the Set's statement doing the triggers' work
+// itself, ownVariants. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
+// the pgx pool the raw and SQL-level variants use (e.g.
+// "&plan_cache_mode=force_generic_plan"). Each variant's median is printed with the median
 // of its per-round ratios to the first variant, or to its base.
 //
 //	STORAGE_PGSETCOST=1 STORAGE_PGSETCOST_FK=1 go test -run TestPGSetCost -v ./sqlstore
@@ -116,11 +123,16 @@ func TestPGSetCost(t *testing.T) {
 		}
 	}
 	// raw: bench/peers' table and upsert.
-	pool, err := pgxpool.New(ctx, dsn)
+	pool, err := pgxpool.New(ctx, dsn+os.Getenv("STORAGE_PGSETCOST_RAWDSN"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	{
+		var m string
+		_ = pool.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&m)
+		t.Logf("raw pool plan_cache_mode %s", m)
+	}
 	if _, err := pool.Exec(ctx, `CREATE TABLE kv (ns text NOT NULL, key text NOT NULL, value jsonb NOT NULL, version bigint NOT NULL,
   PRIMARY KEY (ns, key)); CREATE INDEX kv_n ON kv (ns, (value->'n'), key)`); err != nil {
 		t.Fatal(err)
@@ -257,8 +269,14 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	if os.Getenv("STORAGE_PGSETCOST_TRIG") != "" {
 		variants = append(variants, trigVariants(ctx, t, pool, overwrite, insert, rmw)...)
 	}
+	if os.Getenv("STORAGE_PGSETCOST_SKIP") != "" {
+		variants = append(variants, skipVariants(ctx, t, pool, overwrite, insert)...)
+	}
 	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
 		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
+	}
+	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
+		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)
 	}
 	if only := os.Getenv("STORAGE_PGSETCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
@@ -314,6 +332,13 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
 	}
 	t.Log(b.String())
+	if os.Getenv("STORAGE_PGSETCOST_CHECK") != "" {
+		// Only for runs whose variants are all correct (not -notrig,
+		// -whenfalse, -ownnoold...): entry_count and index_entries exact.
+		checkPGIndexEntries(t, admin, "end", "ix")
+		checkPGIndexEntries(t, admin, "end", "plain")
+		checkInvariants(t, s)
+	}
 }
 
 // trigVariants (STORAGE_PGSETCOST_TRIG=1) are the writes with the
@@ -514,4 +539,178 @@ func insertTriggerNoIndexInsert(t *testing.T, def string) string {
 		t.Fatal("entries_index_insert: no INSERT INTO index_entries before its last RETURN")
 	}
 	return def[:i] + def[j+2:]
+}
+
+// skipVariants (STORAGE_PGSETCOST_SKIP=1) bound what the entries triggers
+// cost a single Set: "-noinstrig" with the insert trigger disabled,
+// "-noupdtrig" with the update trigger disabled, "-notrig" with the
+// insert, update and delete triggers of entries disabled (none of them
+// correct: entry_count and index_entries drift),
+// "-whenfalse" with each of them given a WHEN clause that calls
+// current_setting and is false (the trigger is not fired but a statement
+// trigger's transition table is still captured). Each ratio is to the
+// same write with the shipped triggers.
+func skipVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, overwrite, insert func(string) func() error) []variant {
+	trigs := []string{"entries_index_insert", "entries_index_update", "entries_index_delete"}
+	var off, on []string
+	for _, tg := range trigs {
+		off = append(off, "ALTER TABLE entries DISABLE TRIGGER "+tg)
+		on = append(on, "ALTER TABLE entries ENABLE TRIGGER "+tg)
+	}
+	whenDo, whenUndo := triggersWhen(ctx, t, pool, "current_setting('storage.own', true) = 'never'", trigs...)
+	var out []variant
+	for _, w := range []struct {
+		name string
+		op   func() error
+	}{
+		{"overwrite/ix", overwrite("ix")}, {"overwrite/plain", overwrite("plain")},
+		{"insert/ix", insert("ix")}, {"insert/plain", insert("plain")},
+	} {
+		out = append(out, variant{name: w.name + "-noinstrig", n: 500, op: w.op, ddl: off[:1], undo: on[:1], base: w.name},
+			variant{name: w.name + "-noupdtrig", n: 500, op: w.op, ddl: off[1:2], undo: on[1:2], base: w.name})
+		out = append(out, variant{name: w.name + "-notrig", n: 500, op: w.op, ddl: off, undo: on, base: w.name},
+			variant{name: w.name + "-whenfalse", n: 500, op: w.op, ddl: whenDo, undo: whenUndo, base: w.name})
+	}
+	return out
+}
+
+// triggersWhen is the DDL that gives triggers trigs of entries the WHEN
+// condition cond (ANDed with the WHEN they have), and its undo.
+func triggersWhen(ctx context.Context, t *testing.T, pool *pgxpool.Pool, cond string, trigs ...string) (do, undo []string) {
+	for _, tg := range trigs {
+		var def string
+		if err := pool.QueryRow(ctx, "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = $1 AND tgrelid = 'entries'::regclass", tg).Scan(&def); err != nil {
+			t.Fatal(err)
+		}
+		w := def
+		if i := strings.Index(w, " WHEN ("); i >= 0 {
+			w = w[:i+len(" WHEN (")] + cond + " AND " + w[i+len(" WHEN ("):]
+		} else {
+			w = replaceIn(t, w, " EXECUTE FUNCTION", " WHEN ("+cond+") EXECUTE FUNCTION")
+		}
+		do = append(do, "DROP TRIGGER "+tg+" ON entries", w)
+		undo = append(undo, "DROP TRIGGER "+tg+" ON entries", def)
+	}
+	return do, undo
+}
+
+// ownVariants (STORAGE_PGSETCOST_OWN=1) are a Set sent by pgx as revDB
+// sends it (the timed revision lock, then UpsertEntry, one batch), over a
+// live key and of a new key in namespaces ix and plain, each beside
+// prototypes of UpsertEntry doing the entries triggers' work itself with
+// the triggers given WHEN (current_setting('storage.own', true) IS
+// DISTINCT FROM 'on'): "-own" (ownUpsert: entry_count and the index rows,
+// triggers skipped), "-owncount" (ownCountUpsert: entry_count, triggers
+// skipped only in a namespace that declares no field) and "-ownnoold"
+// (ownUpsert without its read of the old row: wrong for an overwrite in
+// ix, a bound on what that read costs).
+func ownVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, keys int, next func() int, val func(i, n int) json.RawMessage) []variant {
+	upsert := pgdb.UpsertEntrySQL
+	timed := []any{revisionLockKey, "0"}
+	ownSQL := ownUpsert(t, upsert)
+	ownCount := ownCountUpsert(t, upsert)
+	ownNoOld := replaceIn(t, ownSQL, `SELECT o.value, o.metadata, o.expires_at FROM entries o
+    WHERE o.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = $1) AND o.key = $2`,
+		`SELECT NULL::jsonb AS value, NULL::jsonb AS metadata, NULL::timestamptz AS expires_at WHERE false`)
+	whenDo, whenUndo := triggersWhen(ctx, t, pool, "current_setting('storage.own', true) IS DISTINCT FROM 'on'",
+		"entries_index_insert", "entries_index_update")
+	nsBatch := func(ns string, ins bool, stmt string) func() error {
+		return func() error {
+			i := next()
+			k := fmt.Sprintf("key:%06d", (i*7919)%keys)
+			if ins {
+				k = fmt.Sprintf("own:%09d", i)
+			}
+			b := &pgx.Batch{}
+			b.Queue(revisionLockTimedSQL, timed...)
+			var v, r, c int64
+			b.Queue(stmt, ns, k, []byte(val(i, keys+i)), nil, time.Now(), nil, nil, false).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&v, &r, &c) })
+			return pool.SendBatch(ctx, b).Close()
+		}
+	}
+	var own []variant
+	for _, ns := range []string{"ix", "plain"} {
+		for _, ins := range []bool{false, true} {
+			kind := "overwrite"
+			if ins {
+				kind = "insert"
+			}
+			base := "sql/" + kind + "/" + ns
+			own = append(own, variant{name: base, n: 500, op: nsBatch(ns, ins, upsert)},
+				variant{name: base + "-own", n: 500, op: nsBatch(ns, ins, ownSQL), ddl: whenDo, undo: whenUndo, base: base},
+				variant{name: base + "-owncount", n: 500, op: nsBatch(ns, ins, ownCount), ddl: whenDo, undo: whenUndo, base: base},
+				variant{name: base + "-ownnoold", n: 500, op: nsBatch(ns, ins, ownNoOld), ddl: whenDo, undo: whenUndo, base: base})
+		}
+	}
+	return own
+}
+
+// ownBase is UpsertEntry setting storage.own to the expression own (of
+// namespaces n0) in its first CTE and returning the written row's
+// namespace and whether it was inserted (xmax = 0: the update path of an
+// INSERT ... ON CONFLICT leaves its lock in the new row's xmax).
+func ownBase(t *testing.T, upsert, own string) string {
+	s := replaceIn(t, upsert, "SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0",
+		"SELECT storage_take_revisions(count(*)) AS current, set_config('storage.own', "+own+", true) AS own FROM namespaces n0")
+	return replaceIn(t, s, "RETURNING key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at",
+		"RETURNING namespace_id, key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at, (xmax = 0) AS inserted")
+}
+
+// ownUpsert is UpsertEntry doing the entries triggers' work itself (a
+// prototype for measuring): entry_count on insert, the index rows of the
+// declared fields on insert and on a change of an indexed value; it sets
+// storage.own so that triggers with a WHEN on it skip it.
+func ownUpsert(t *testing.T, upsert string) string {
+	s := ownBase(t, upsert, "'on'")
+	s = replaceIn(t, s, "WITH c AS (", `WITH old AS (
+    SELECT o.value, o.metadata, o.expires_at FROM entries o
+    WHERE o.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = $1) AND o.key = $2
+), c AS (`)
+	const rank = `(CASE jsonb_typeof(%[1]s) WHEN 'null' THEN 1 WHEN 'boolean' THEN CASE WHEN %[1]s = 'true'::jsonb THEN 3 ELSE 2 END
+                WHEN 'number' THEN 4 WHEN 'string' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END)::smallint`
+	const num = `CASE WHEN jsonb_typeof(%[1]s) <> 'number' OR %[1]s IS NULL THEN 0::float8
+                WHEN abs(%[1]s::numeric) >= 1.797693134862315807937289714053e308 THEN sign(%[1]s::numeric)::float8 * 'Infinity'::float8
+                WHEN abs(%[1]s::numeric) <= 2.4703282292062327208828439643411e-324 THEN 0::float8
+                ELSE %[1]s::numeric::float8 END`
+	const str = `CASE WHEN jsonb_typeof(%[1]s) = 'string' THEN left(%[1]s #>> '{}', 256) ELSE '' END`
+	ix := func(v, p string) string {
+		return fmt.Sprintf(rank, v) + " AS " + p + "_rank, " + fmt.Sprintf(num, v) + " AS " + p + "_num, " + fmt.Sprintf(str, v) + " AS " + p + "_str"
+	}
+	s = replaceIn(t, s, "\nSELECT up.version, up.revision, up.create_revision FROM up", `, cnt AS (
+    UPDATE namespaces n SET entry_count = n.entry_count + 1 FROM up WHERE n.id = up.namespace_id AND up.inserted
+), fv AS (
+    SELECT f.field_id, up.namespace_id, up.key, up.expires_at, up.inserted, old.expires_at AS old_exp,
+           CASE WHEN f.jpath IS NULL THEN (CASE f.col WHEN 1 THEN up.metadata ELSE up.value END) #> f.tpath
+                ELSE jsonb_path_query_first(CASE f.col WHEN 1 THEN up.metadata ELSE up.value END, f.jpath, '{}', true) END AS vn,
+           CASE WHEN f.jpath IS NULL THEN (CASE f.col WHEN 1 THEN old.metadata ELSE old.value END) #> f.tpath
+                ELSE jsonb_path_query_first(CASE f.col WHEN 1 THEN old.metadata ELSE old.value END, f.jpath, '{}', true) END AS vo
+    FROM up JOIN index_fields f ON f.namespace_id = up.namespace_id LEFT JOIN old ON true
+), rw AS (
+    SELECT fv.field_id, fv.namespace_id, fv.key, fv.expires_at, fv.inserted,
+           `+ix("fv.vo", "o")+`,
+           `+ix("fv.vn", "n")+`
+    FROM fv WHERE fv.inserted OR fv.vo IS DISTINCT FROM fv.vn OR fv.old_exp IS DISTINCT FROM fv.expires_at
+), ixu AS (
+    UPDATE index_entries x SET ix_rank = rw.n_rank, ix_num = rw.n_num, ix_str = rw.n_str, ix_exp = rw.expires_at
+    FROM rw WHERE NOT rw.inserted AND x.ix_ns = rw.namespace_id AND x.ix_field = rw.field_id AND x.ix_rank = rw.o_rank
+      AND x.ix_num = rw.o_num AND x.ix_str = rw.o_str AND x.ix_key = rw.key
+    RETURNING x.ix_field
+), ixi AS (
+    INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp)
+    SELECT rw.namespace_id, rw.field_id, rw.n_rank, rw.n_num, rw.n_str, rw.key, rw.expires_at FROM rw
+    WHERE rw.inserted OR NOT EXISTS (SELECT 1 FROM ixu WHERE ixu.ix_field = rw.field_id)
+)
+SELECT up.version, up.revision, up.create_revision FROM up`)
+	return s
+}
+
+// ownCountUpsert is UpsertEntry keeping entry_count itself and skipping
+// the triggers only in a namespace that declares no field (a prototype).
+func ownCountUpsert(t *testing.T, upsert string) string {
+	s := ownBase(t, upsert, "CASE WHEN bool_and(n0.indexes = '[]'::jsonb) THEN 'on' ELSE 'off' END")
+	return replaceIn(t, s, "\nSELECT up.version, up.revision, up.create_revision FROM up", `, cnt AS (
+    UPDATE namespaces n SET entry_count = n.entry_count + 1 FROM up WHERE n.id = up.namespace_id AND up.inserted AND current_setting('storage.own') = 'on'
+)
+SELECT up.version, up.revision, up.create_revision FROM up`)
 }

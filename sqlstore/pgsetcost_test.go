@@ -543,7 +543,9 @@ func insertTriggerNoIndexInsert(t *testing.T, def string) string {
 
 // skipVariants (STORAGE_PGSETCOST_SKIP=1) bound what the entries triggers
 // cost a single Set: "-noinstrig" with the insert trigger disabled,
-// "-noupdtrig" with the update trigger disabled, "-notrig" with the
+// "-noupdtrig" with the update trigger disabled, "-nokeyshare" with the
+// update trigger reading the namespace row without its FOR KEY SHARE lock,
+// "-notrig" with the
 // insert, update and delete triggers of entries disabled (none of them
 // correct: entry_count and index_entries drift),
 // "-whenfalse" with each of them given a WHEN clause that calls
@@ -558,6 +560,8 @@ func skipVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, overwri
 		on = append(on, "ALTER TABLE entries ENABLE TRIGGER "+tg)
 	}
 	whenDo, whenUndo := triggersWhen(ctx, t, pool, "current_setting('storage.own', true) = 'never'", trigs...)
+	upd := functionDef(ctx, t, pool, "entries_index_update")
+	noKeyShare := []string{replaceIn(t, upd, " FOR KEY SHARE;", ";")}
 	var out []variant
 	for _, w := range []struct {
 		name string
@@ -568,6 +572,7 @@ func skipVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, overwri
 	} {
 		out = append(out, variant{name: w.name + "-noinstrig", n: 500, op: w.op, ddl: off[:1], undo: on[:1], base: w.name},
 			variant{name: w.name + "-noupdtrig", n: 500, op: w.op, ddl: off[1:2], undo: on[1:2], base: w.name})
+		out = append(out, variant{name: w.name + "-nokeyshare", n: 500, op: w.op, ddl: noKeyShare, undo: []string{upd}, base: w.name})
 		out = append(out, variant{name: w.name + "-notrig", n: 500, op: w.op, ddl: off, undo: on, base: w.name},
 			variant{name: w.name + "-whenfalse", n: 500, op: w.op, ddl: whenDo, undo: whenUndo, base: w.name})
 	}

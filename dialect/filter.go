@@ -591,6 +591,13 @@ func keyset(cols []KeysetColumn, unindexed string) sq.Sqlizer {
 		op = " <= "
 	}
 	if unindexed == "" {
+		n := 0
+		for n < len(cols) && indexColumn(cols[n].Expr) && cols[n].Desc == cols[0].Desc {
+			n++
+		}
+		if cols[0].Expr == ixRank && n >= 3 {
+			return indexRowKeyset(cols, n)
+		}
 		return sq.And{sq.Expr(cols[0].Expr+op+"?", cols[0].Value), or}
 	}
 	// SQLite: the bound as a row value over the leading columns of one
@@ -606,6 +613,65 @@ func keyset(cols []KeysetColumn, unindexed string) sq.Sqlizer {
 		exprs[i], vals[i] = cols[i].Expr, cols[i].Value
 	}
 	return sq.And{sq.Expr("("+strings.Join(exprs, ", ")+")"+op+"("+sq.Placeholders(n)+")", vals...), or}
+}
+
+// indexColumn reports whether expr is a column of index_entries that a
+// statement driven by a declared index reads in order.
+func indexColumn(expr string) bool {
+	switch expr {
+	case ixRank, ixNum, ixStr, IndexKey:
+		return true
+	}
+	return false
+}
+
+// indexRowKeyset is the keyset of PostgreSQL for a position in the order
+// of a declared index whose rank the filter does not pin (IndexKeyset:
+// rank, number, string, then the whole string or the key), where the
+// first n columns are the index's, of one direction. They are one row
+// comparison, which the B-tree positions on, strict when they are the
+// whole keyset (an ascending sort: rank, number, string, key). Otherwise
+// the rest of the keyset (a descending sort's key, which runs ascending
+// in a group of ties; the whole string) applies inside the group of the
+// position only, written as (c1, …, cn) <> (v1, …, vn) OR (the rest's
+// keyset): a <> is no index condition, so the disjunction is a filter,
+// never a union of index scans (a BitmapOr, which loses the order: with
+// the disjunction's arms beside the row bound, PostgreSQL without
+// statistics read and sorted every row of a 1M namespace, 3cf3142).
+// With the rank's bound alone and the rest a filter (what the keyset was
+// before), the page after N rows read all N rows (issue 13).
+func indexRowKeyset(cols []KeysetColumn, n int) sq.Sqlizer {
+	exprs, vals := make([]string, n), make([]any, n)
+	for i := range n {
+		exprs[i], vals[i] = cols[i].Expr, cols[i].Value
+	}
+	row := "(" + strings.Join(exprs, ", ") + ")"
+	params := "(" + sq.Placeholders(n) + ")"
+	op := " > "
+	if cols[0].Desc {
+		op = " < "
+	}
+	if n == len(cols) {
+		return sq.Expr(row+op+params, vals...)
+	}
+	op = " >= "
+	if cols[0].Desc {
+		op = " <= "
+	}
+	or := sq.Or{sq.Expr(row+" <> "+params, vals...)}
+	rest := cols[n:]
+	for j := range rest {
+		var and sq.And
+		for i := 0; i < j; i++ {
+			and = append(and, sq.Expr(rest[i].Expr+" = ?", rest[i].Value))
+		}
+		cmp := " > ?"
+		if rest[j].Desc {
+			cmp = " < ?"
+		}
+		or = append(or, append(and, sq.Expr(rest[j].Expr+cmp, rest[j].Value)))
+	}
+	return sq.And{sq.Expr(row+op+params, vals...), or}
 }
 
 // KeyRange returns the range [lo, hi) of the keys that start with prefix;

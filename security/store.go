@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/driver"
@@ -28,14 +29,24 @@ type Store struct {
 
 	// txs maps the ID of each transaction begun through the store to the
 	// public key of the principal that began it ("" for anonymous).
+	// Commit, Rollback and a LookupTx that finds it gone remove it; the
+	// transactions that the wrapped store ends by itself (an idle timeout,
+	// a maximum lifetime) are removed by pruneTxs.
 	txs sync.Map
+	// txsN counts txs' entries; Begin prunes when it reaches pruneAt.
+	txsN, pruneAt atomic.Int64
+	pruning       sync.Mutex
 }
+
+// minPruneTxs is the fewest tracked transactions that make Begin prune.
+const minPruneTxs = 64
 
 var _ storage.Store = (*Store)(nil)
 
 // NewStore wraps inner so that every call is authorized by policy.
 func NewStore(inner storage.Store, policy *Policy, opts ...Option) *Store {
 	s := &Store{inner: inner, policy: policy}
+	s.pruneAt.Store(minPruneTxs)
 	for _, o := range opts {
 		o(s)
 	}
@@ -300,7 +311,36 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		return nil, err
 	}
 	s.txs.Store(tx.ID(), sub.pk)
+	if s.txsN.Add(1) >= s.pruneAt.Load() {
+		s.pruneTxs()
+	}
 	return &Tx{inner: tx, store: s, owner: sub.pk}, nil
+}
+
+// forgetTx removes transaction id from txs.
+func (s *Store) forgetTx(id string) {
+	if _, ok := s.txs.LoadAndDelete(id); ok {
+		s.txsN.Add(-1)
+	}
+}
+
+// pruneTxs forgets the transactions that the wrapped store no longer has
+// (it rolled them back by itself: a client that abandons its transactions
+// never commits or rolls them back here), and sets the next prune at twice
+// the transactions left, so that each Begin costs a bounded number of
+// lookups on average and txs holds at most about twice the open ones.
+func (s *Store) pruneTxs() {
+	if !s.pruning.TryLock() {
+		return // another Begin prunes
+	}
+	defer s.pruning.Unlock()
+	s.txs.Range(func(id, _ any) bool {
+		if _, err := s.inner.LookupTx(id.(string)); errors.Is(err, storage.ErrTxNotFound) {
+			s.forgetTx(id.(string))
+		}
+		return true
+	})
+	s.pruneAt.Store(max(minPruneTxs, 2*s.txsN.Load()))
 }
 
 // LookupTx implements storage.Store. It finds only transactions begun
@@ -313,7 +353,7 @@ func (s *Store) LookupTx(id string) (storage.Tx, error) {
 	tx, err := s.inner.LookupTx(id)
 	if err != nil {
 		if errors.Is(err, storage.ErrTxNotFound) {
-			s.txs.Delete(id)
+			s.forgetTx(id)
 		}
 		return nil, err
 	}

@@ -57,7 +57,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 		return err
 	}
 	err = t.inner.Commit(ctx)
-	t.store.txs.Delete(t.inner.ID())
+	t.store.forgetTx(t.inner.ID())
 	return err
 }
 
@@ -69,7 +69,7 @@ func (t *Tx) Rollback(ctx context.Context) error {
 		return err
 	}
 	err = t.inner.Rollback(ctx)
-	t.store.txs.Delete(t.inner.ID())
+	t.store.forgetTx(t.inner.ID())
 	return err
 }
 

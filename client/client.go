@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/driver"
@@ -37,8 +39,13 @@ type Store struct {
 	// closing is closed by Close: running watches end.
 	closing chan struct{}
 
-	mu  sync.Mutex // protects txs
-	txs map[string]*Tx
+	mu sync.Mutex // protects txs
+	// txs are the transactions this client began or looked up and did not
+	// end, by ID, held weakly: one the program drops is forgotten once
+	// collected (forgetCollected), so that transactions abandoned, or
+	// looked up and ended elsewhere, do not pile up. The server rolls back
+	// an abandoned one when it idles.
+	txs map[string]weak.Pointer[Tx]
 }
 
 // New returns a client over t. It fetches the server's capabilities once
@@ -47,7 +54,7 @@ func New(ctx context.Context, t Transport) (*Store, error) {
 	if t == nil {
 		return nil, errors.New("storage: client: nil Transport")
 	}
-	s := &Store{t: t, txs: map[string]*Tx{}, closing: make(chan struct{})}
+	s := &Store{t: t, txs: map[string]weak.Pointer[Tx]{}, closing: make(chan struct{})}
 	s.ops = ops{s: s}
 	var resp routes.CapabilitiesResponse
 	if err := s.call(ctx, routes.RouteGetCapabilities, routes.EmptyRequest{}, &resp); err != nil {
@@ -108,7 +115,9 @@ func (s *Store) call(ctx context.Context, route string, req any, resp enveloped)
 func (s *Store) Capabilities() storage.Capabilities { return s.caps }
 
 // Close makes every later call fail with storage.ErrClosed and rolls back
-// the transactions this client began and did not finish. Then, when the
+// the transactions this client began and did not finish (not those the
+// program dropped and the garbage collector reclaimed before: the client
+// forgets them, and the server rolls each back when it idles). Then, when the
 // Transport has a CloseIdleConnections method (as httpapi.Transport and
 // *http.Client do), it calls it, so that no idle connection outlives the
 // client. It does not close the server's store. Close is safe to call more
@@ -120,13 +129,24 @@ func (s *Store) Close() error {
 	close(s.closing)
 	s.mu.Lock()
 	open := make([]*Tx, 0, len(s.txs))
-	for _, t := range s.txs {
-		open = append(open, t)
+	var dropped []string
+	for id, w := range s.txs {
+		if t := w.Value(); t != nil {
+			open = append(open, t)
+		} else {
+			dropped = append(dropped, id)
+		}
 	}
 	s.mu.Unlock()
 	for _, t := range open {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = t.Rollback(ctx)
+		cancel()
+	}
+	for _, id := range dropped {
+		// Collected but not yet forgotten: rolled back all the same.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.call(ctx, routes.RouteRollback, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
 		cancel()
 	}
 	if ic, ok := s.t.(idleCloser); ok {
@@ -278,16 +298,27 @@ func (s *Store) adopt(resp routes.TxResponse) (*Tx, error) {
 	t.ops = ops{s: s, tx: t}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.txs[t.id]; ok {
+	if old := s.txs[t.id].Value(); old != nil {
 		return old, nil
 	}
-	s.txs[t.id] = t
+	s.txs[t.id] = weak.Make(t)
+	runtime.AddCleanup(t, s.forgetCollected, t.id)
 	return t, nil
 }
 
 func (s *Store) forget(id string) {
 	s.mu.Lock()
 	delete(s.txs, id)
+	s.mu.Unlock()
+}
+
+// forgetCollected forgets transaction id once its Tx was collected (and
+// not adopted again since, under a new Tx).
+func (s *Store) forgetCollected(id string) {
+	s.mu.Lock()
+	if w, ok := s.txs[id]; ok && w.Value() == nil {
+		delete(s.txs, id)
+	}
 	s.mu.Unlock()
 }
 
@@ -303,9 +334,9 @@ func (s *Store) LookupTx(id string) (storage.Tx, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	t, ok := s.txs[id]
+	t := s.txs[id].Value()
 	s.mu.Unlock()
-	if ok {
+	if t != nil {
 		return t, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)

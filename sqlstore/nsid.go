@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"sync"
+	"sync/atomic"
 
 	sq "github.com/Masterminds/squirrel"
 )
@@ -31,9 +32,20 @@ type nsInfo struct {
 func (a nsInfo) equal(b nsInfo) bool { return a.id == b.id && maps.Equal(a.fields, b.fields) }
 
 // nsIDCache maps namespace names to nsInfo. Safe for concurrent use.
+//
+// It holds at most about nsIDsMax names: this store forgets a namespace it
+// deletes, but not one another store on the same database deletes (two
+// servers on one PostgreSQL, processes sharing a SQLite file), which it
+// would otherwise keep for as long as it runs when namespaces come and go
+// (one per session, say). Past the bound every entry is dropped, and each
+// is read again when needed (one statement), as drive.go's nsRows does.
 type nsIDCache struct {
-	m sync.Map // string → nsInfo
+	m sync.Map     // string → nsInfo
+	n atomic.Int64 // entries in m, approximately: concurrent puts may miscount by one each
 }
+
+// nsIDsMax bounds how many namespace names nsIDCache keeps.
+var nsIDsMax int64 = 4096
 
 func (c *nsIDCache) get(name string) (nsInfo, bool) {
 	v, ok := c.m.Load(name)
@@ -43,8 +55,19 @@ func (c *nsIDCache) get(name string) (nsInfo, bool) {
 	return v.(nsInfo), true
 }
 
-func (c *nsIDCache) put(name string, n nsInfo) { c.m.Store(name, n) }
-func (c *nsIDCache) forget(name string)        { c.m.Delete(name) }
+func (c *nsIDCache) put(name string, n nsInfo) {
+	if _, ok := c.m.Load(name); !ok && c.n.Add(1) > nsIDsMax {
+		c.n.Store(1)
+		c.m.Clear()
+	}
+	c.m.Store(name, n)
+}
+
+func (c *nsIDCache) forget(name string) {
+	if _, ok := c.m.LoadAndDelete(name); ok {
+		c.n.Add(-1)
+	}
+}
 
 // readNamespaceID reads the id of namespace ns; 0 when it is missing.
 func (x *ops) readNamespaceID(ctx context.Context, ns string) (int64, error) {

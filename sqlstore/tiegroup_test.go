@@ -112,7 +112,7 @@ func TestTieGroupCursorSeeks(t *testing.T) {
 			if s.Dialect() == "postgres" {
 				plan := explainPlan(t, s, "EXPLAIN (ANALYZE, BUFFERS) ", q, args)
 				t.Logf("the statement of the last group of ties:\n%s\nSQL: %s", plan, q)
-				checkPGSeek(t, "cursor page (last group of ties)", plan, 3)
+				checkPGSeek(t, s, "cursor page (last group of ties)", plan, 3, 1)
 				if !strings.Contains(plan, "(ix_key > ") {
 					t.Errorf("the key bound is not an index condition:\n%s\nSQL: %s", plan, q)
 				}
@@ -191,7 +191,7 @@ func TestCursorPageSkipsInIndex(t *testing.T) {
 			if s.Dialect() == "postgres" { // SQLite's index holds whole strings
 				plan := explainPlan(t, s, "EXPLAIN (ANALYZE, BUFFERS) ", q, args)
 				t.Logf("cursor page plan:\n%s\nSQL: %s", plan, q)
-				checkPGSeek(t, "cursor page", plan, 21)
+				checkPGSeek(t, s, "cursor page", plan, 21, 1)
 			}
 		})
 	}
@@ -285,7 +285,7 @@ func TestCursorPageSeeksPosition(t *testing.T) {
 					if s.Dialect() == "postgres" {
 						plan := explainPlan(t, s, "EXPLAIN (ANALYZE, BUFFERS) ", q, args)
 						t.Logf("cursor page plan:\n%s\nSQL: %s", plan, q)
-						checkPGSeek(t, "cursor page", plan, 3)
+						checkPGSeek(t, s, "cursor page", plan, 3, 1)
 					} else {
 						plan := explainPlan(t, s, "", q, args)
 						t.Logf("cursor page plan:\n%s\nSQL: %s", plan, q)

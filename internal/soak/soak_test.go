@@ -1,0 +1,448 @@
+// Package soak runs the engine for minutes under a mixed, careless load and
+// samples what could grow while a store runs for hours. It is opt-in:
+//
+//	STORAGE_SOAK=8m go test -run TestSoak -v -timeout 60m ./internal/soak/
+//
+// (STORAGE_TEST_POSTGRES_DSN for the PostgreSQL run; STORAGE_SOAK_DIALECT
+// sqlite or postgres for one of them; STORAGE_SOAK_IDLE, default 150s, how
+// long it samples after the load.) It logs a SAMPLE line every 15 s and
+// writes the goroutine stacks at the end to $TMPDIR/soak-stacks-<dialect>.txt.
+// Results: bench/results/2026-12-03-soak.md.
+package soak
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/client"
+	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/security"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+func TestSoak(t *testing.T) {
+	d := os.Getenv("STORAGE_SOAK")
+	if d == "" {
+		t.Skip("STORAGE_SOAK=<duration> runs the soak")
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := os.Getenv("STORAGE_SOAK_DIALECT")
+	if only == "" || only == "sqlite" {
+		t.Run("sqlite", func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "soak.db")
+			soak(t, "sqlite:"+path, path, "", dur)
+		})
+	}
+	if only == "" || only == "postgres" {
+		t.Run("postgres", func(t *testing.T) {
+			dsn := os.Getenv("STORAGE_TEST_POSTGRES_DSN")
+			if dsn == "" {
+				t.Skip("no STORAGE_TEST_POSTGRES_DSN")
+			}
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS soak WITH (FORCE)")
+			if _, err := c.Exec(ctx, "CREATE DATABASE soak"); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.Close(ctx)
+			sdsn := strings.Replace(dsn, "/postgres?", "/soak?", 1)
+			soak(t, sdsn+"&pool_max_conns=12", "", sdsn, dur)
+		})
+	}
+}
+
+type sampler struct {
+	t      *testing.T
+	s      *sqlstore.Store
+	wal    string
+	sqlite *sql.DB
+	pg     *pgx.Conn
+	start  time.Time
+	ops    *atomic.Int64
+}
+
+var tables = []string{"entries", "changes", "change_ends", "namespaces", "index_fields", "index_entries"}
+
+func (sm *sampler) sample(phase string) {
+	ctx := context.Background()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss := ""
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmRSS:") {
+				rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+			}
+		}
+	}
+	fds := -1
+	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+		fds = len(ents)
+	}
+	var counts []string
+	for _, tb := range tables {
+		var n int64
+		var err error
+		if sm.sqlite != nil {
+			err = sm.sqlite.QueryRowContext(ctx, "SELECT count(*) FROM "+tb).Scan(&n)
+		} else {
+			err = sm.pg.QueryRow(ctx, "SELECT count(*) FROM "+tb).Scan(&n)
+		}
+		if err != nil {
+			counts = append(counts, tb+"=err")
+			continue
+		}
+		counts = append(counts, fmt.Sprintf("%s=%d", tb, n))
+	}
+	extra := ""
+	if sm.wal != "" {
+		if fi, err := os.Stat(sm.wal); err == nil {
+			extra = fmt.Sprintf("wal=%dKB", fi.Size()>>10)
+		}
+		if fi, err := os.Stat(strings.TrimSuffix(sm.wal, "-wal")); err == nil {
+			extra += fmt.Sprintf(" db=%dKB", fi.Size()>>10)
+		}
+	} else {
+		var conns, idleTx int64
+		_ = sm.pg.QueryRow(ctx, "SELECT count(*), count(*) FILTER (WHERE state LIKE 'idle in transaction%') FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&conns, &idleTx)
+		var dbsize, entSize, chgSize int64
+		_ = sm.pg.QueryRow(ctx, "SELECT pg_database_size(current_database()), pg_total_relation_size('entries'), pg_total_relation_size('changes')").Scan(&dbsize, &entSize, &chgSize)
+		extra = fmt.Sprintf("pgconns=%d idleintx=%d db=%dKB entriesrel=%dKB changesrel=%dKB", conns, idleTx, dbsize>>10, entSize>>10, chgSize>>10)
+	}
+	st, _ := sm.s.Status(ctx)
+	qc := sm.s.QueryCacheStats()
+	load := ""
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	sm.t.Logf("SAMPLE %s t=%4.0fs ops=%d rss=%s heap=%dKB heapobj=%d gor=%d fds=%d %s %s rev=%d oldest=%d opentx=%d qcache=%d/%d(h%d,m%d) load=%s",
+		phase, time.Since(sm.start).Seconds(), sm.ops.Load(), strings.ReplaceAll(rss, " ", ""), ms.HeapAlloc>>10, ms.HeapObjects,
+		runtime.NumGoroutine(), fds, extra, strings.Join(counts, " "), st.Revision, st.OldestRevision,
+		sm.s.OpenTransactions(), qc.Entries, qc.Capacity, qc.Hits, qc.Misses, load)
+}
+
+func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, dsn,
+		sqlstore.WithSweepInterval(5*time.Second),
+		sqlstore.WithTxIdleTimeout(time.Second),
+		sqlstore.WithRetention(sqlstore.Retention{Changes: 30000, Age: 2 * time.Minute}),
+		sqlstore.WithMaxOpenTx(64),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ops atomic.Int64
+	sm := &sampler{t: t, s: s, start: time.Now(), ops: &ops}
+	if path != "" {
+		sm.wal = path + "-wal"
+		if sm.sqlite, err = sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)"); err != nil {
+			t.Fatal(err)
+		}
+		sm.sqlite.SetMaxOpenConns(1)
+		defer sm.sqlite.Close()
+	} else {
+		if sm.pg, err = pgx.Connect(ctx, pgdsn); err != nil {
+			t.Fatal(err)
+		}
+		defer sm.pg.Close(ctx)
+	}
+	baseGor := runtime.NumGoroutine()
+	sm.sample("start")
+
+	// HTTP: storeserver's stack in process (security, routes, httpapi) and the Go client.
+	mux := routes.NewMux()
+	policy := security.NewPolicy()
+	if err := policy.ApplyAnonymous(security.Profile{Name: "anon", Scopes: map[string]string{
+		"storage://namespace/*": "rw", "principal://*": "rw"}}); err != nil {
+		t.Fatal(err)
+	}
+	sec := security.NewStore(s, policy, security.AllowAnonymous())
+	routes.Register(mux, sec)
+	srv := httptest.NewServer(httpapi.NewHandler(mux, httpapi.Config{AllowAnonymous: true, Logger: slog.New(slog.DiscardHandler)}))
+	tr, err := httpapi.NewTransport(srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := client.New(ctx, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lctx, stop := context.WithTimeout(ctx, dur)
+	defer stop()
+	var wg sync.WaitGroup
+	var errMu sync.Mutex
+	errs := map[string]int{}
+	note := func(kind string, err error) {
+		ops.Add(1)
+		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || lctx.Err() != nil {
+			return
+		}
+		k := kind + ": " + err.Error()
+		if len(k) > 140 {
+			k = k[:140]
+		}
+		errMu.Lock()
+		errs[k]++
+		errMu.Unlock()
+	}
+	loop := func(name string, f func(r *rand.Rand)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(name))))
+			for lctx.Err() == nil {
+				f(r)
+			}
+		}()
+	}
+	nss := []string{"w0", "w1", "w2", "w3"}
+	for _, ns := range nss {
+		_ = s.CreateNamespace(ctx, ns, storage.WithIndexes("n"))
+	}
+	val := func(r *rand.Rand) map[string]any {
+		return map[string]any{"n": r.IntN(10000), "tag": fmt.Sprintf("t%d", r.IntN(20)), "s": strings.Repeat("x", r.IntN(300)),
+			"f" + strconv.Itoa(r.IntN(50)): r.IntN(100)}
+	}
+	key := func(r *rand.Rand) string { return fmt.Sprintf("k%05d", r.IntN(20000)) }
+	var ss storage.Store = s
+	for i, st := range []storage.Store{ss, ss, cl} {
+		st := st
+		pre := strconv.Itoa(i)
+		// writers
+		loop("set"+pre, func(r *rand.Rand) {
+			ns := nss[r.IntN(len(nss))]
+			opts := []storage.Option{storage.InNamespace(ns)}
+			if r.IntN(4) == 0 {
+				opts = append(opts, storage.WithTTL(time.Duration(1+r.IntN(5))*time.Second))
+			}
+			switch r.IntN(6) {
+			case 0:
+				items := make([]storage.Item, 20)
+				for j := range items {
+					items[j] = storage.Item{Key: key(r), Value: val(r)}
+				}
+				_, err := st.SetMany(lctx, items, opts...)
+				note("setmany", err)
+			case 1:
+				err := st.Delete(lctx, key(r), storage.InNamespace(ns))
+				if errors.Is(err, storage.ErrNotFound) {
+					err = nil
+				}
+				note("delete", err)
+			default:
+				note("set", st.Set(lctx, key(r), val(r), opts...))
+			}
+		})
+		// transactions, some abandoned
+		loop("tx"+pre, func(r *rand.Rand) {
+			tx, err := st.Begin(lctx, storage.TxOptions{})
+			if err != nil {
+				note("begin", err)
+				time.Sleep(50 * time.Millisecond)
+				return
+			}
+			ns := nss[r.IntN(len(nss))]
+			for j := 0; j < 1+r.IntN(4); j++ {
+				note("txset", tx.Set(lctx, key(r), val(r), storage.InNamespace(ns)))
+			}
+			switch r.IntN(25) {
+			case 0:
+				// abandoned: the idle timeout must reap it
+				ops.Add(1)
+			case 1, 2, 3, 4:
+				note("rollback", tx.Rollback(lctx))
+			default:
+				err := tx.Commit(lctx)
+				if errors.Is(err, storage.ErrConflict) {
+					err = nil
+				}
+				note("commit", err)
+			}
+			time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
+		})
+		// readers
+		loop("read"+pre, func(r *rand.Rand) {
+			ns := storage.InNamespace(nss[r.IntN(len(nss))])
+			switch r.IntN(5) {
+			case 0:
+				_, err := st.Get(lctx, key(r), ns)
+				if errors.Is(err, storage.ErrNotFound) {
+					err = nil
+				}
+				note("get", err)
+			case 1:
+				_, err := st.Count(lctx, ns, storage.Where(storage.Gt("n", r.IntN(10000))))
+				note("count", err)
+			case 2:
+				_, err := st.List(lctx, ns, storage.Pattern(fmt.Sprintf("k%d*", r.IntN(20))), storage.Limit(50))
+				note("list", err)
+			default:
+				f := storage.Gt("n", r.IntN(10000))
+				switch r.IntN(4) {
+				case 0:
+					f = storage.And(storage.Eq("tag", fmt.Sprintf("t%d", r.IntN(20))), storage.Lt("n", r.IntN(10000)))
+				case 1:
+					f = storage.In("tag", "t1", "t2", fmt.Sprintf("t%d", r.IntN(20)))
+				case 2:
+					// many distinct shapes: a field of its own
+					f = storage.Eq(fmt.Sprintf("f%d", r.IntN(5000)), r.IntN(100))
+				}
+				sorts := [][]storage.SortField{{storage.Asc("n")}, {storage.Desc("n")}, {storage.Asc("tag"), storage.Desc("n")}, nil}
+				opts := []storage.Option{ns, storage.Limit(1 + r.IntN(30))}
+				if so := sorts[r.IntN(len(sorts))]; so != nil {
+					opts = append(opts, storage.SortBy(so...))
+				}
+				res, err := st.Query(lctx, f, opts...)
+				note("query", err)
+				for p := 0; err == nil && res.Cursor != "" && p < 2; p++ {
+					res, err = st.Query(lctx, f, append(opts, storage.After(res.Cursor))...)
+					note("query-page", err)
+				}
+			}
+		})
+		// watchers opened and cancelled; some resume from old revisions
+		w, _ := st.(storage.Watcher)
+		for j := 0; j < 2; j++ {
+			loop(fmt.Sprintf("watch%s-%d", pre, j), func(r *rand.Rand) {
+				wctx, cancel := context.WithTimeout(lctx, time.Duration(50+r.IntN(2000))*time.Millisecond)
+				defer cancel()
+				opts := []storage.Option{}
+				if r.IntN(2) == 0 {
+					opts = append(opts, storage.InNamespace(nss[r.IntN(len(nss))]))
+				}
+				if r.IntN(3) == 0 {
+					stt, err := s.Status(lctx)
+					if err == nil && stt.Revision > 10 {
+						opts = append(opts, storage.FromRevision(max(0, stt.Revision-int64(r.IntN(40000)))))
+					}
+				}
+				limit := r.IntN(500)
+				n := 0
+				for _, err := range w.Watch(wctx, opts...) {
+					if err != nil {
+						if errors.Is(err, storage.ErrCompacted) || errors.Is(err, storage.ErrWatchLagged) {
+							err = nil
+						}
+						note("watch", err)
+						break
+					}
+					n++
+					if n > limit {
+						break // disconnect
+					}
+					if r.IntN(200) == 0 {
+						time.Sleep(100 * time.Millisecond) // slow consumer
+					}
+				}
+				ops.Add(1)
+			})
+		}
+		// namespace churn with random names
+		loop("ns"+pre, func(r *rand.Rand) {
+			name := fmt.Sprintf("tmp-%s-%x", pre, r.Uint64())
+			var nopts []storage.NamespaceOption
+			if r.IntN(2) == 0 {
+				nopts = append(nopts, storage.WithIndexes("n", "tag"))
+			}
+			if err := st.CreateNamespace(lctx, name, nopts...); err != nil {
+				note("createns", err)
+				return
+			}
+			items := make([]storage.Item, 10)
+			for j := range items {
+				items[j] = storage.Item{Key: key(r), Value: val(r)}
+			}
+			_, err := st.SetMany(lctx, items, storage.InNamespace(name))
+			note("ns-setmany", err)
+			_, err = st.Query(lctx, storage.Gt("n", 10), storage.InNamespace(name), storage.SortBy(storage.Asc("n")))
+			note("ns-query", err)
+			_, err = st.Count(lctx, storage.InNamespace(name))
+			note("ns-count", err)
+			note("deletens", st.DeleteNamespace(lctx, name, storage.Recursive()))
+			time.Sleep(20 * time.Millisecond)
+		})
+	}
+	// index churn (engine only: CreateIndex is sqlstore's)
+	loop("index", func(r *rand.Rand) {
+		ns := nss[r.IntN(len(nss))]
+		f := []string{"tag", "f1", "f2", fmt.Sprintf("f%d", r.IntN(50))}[r.IntN(4)]
+		err := s.CreateIndex(lctx, ns, f)
+		if errors.Is(err, storage.ErrConflict) || err != nil && strings.Contains(err.Error(), "already") {
+			err = nil
+		}
+		note("createindex", err)
+		time.Sleep(time.Duration(200+r.IntN(800)) * time.Millisecond)
+		err = s.DropIndex(lctx, ns, f)
+		if err != nil && strings.Contains(err.Error(), "not") {
+			err = nil
+		}
+		note("dropindex", err)
+	})
+
+	tick := time.NewTicker(15 * time.Second)
+	defer tick.Stop()
+	for lctx.Err() == nil {
+		select {
+		case <-tick.C:
+			sm.sample("load")
+		case <-lctx.Done():
+		}
+	}
+	wg.Wait()
+	sm.sample("end")
+	_ = cl.Close()
+	srv.CloseClientConnections()
+	srv.Close()
+	// idle: the tx idle timeout, the sweeper (TTLs) and compaction (Age 2m) pass
+	idle := 150 * time.Second
+	if v := os.Getenv("STORAGE_SOAK_IDLE"); v != "" {
+		if idle, err = time.ParseDuration(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < int(idle/(15*time.Second)); i++ {
+		time.Sleep(15 * time.Second)
+		runtime.GC()
+		sm.sample("idle")
+	}
+	errMu.Lock()
+	for k, n := range errs {
+		t.Logf("ERR %6d %s", n, k)
+	}
+	errMu.Unlock()
+	t.Logf("goroutines: base %d, after idle %d", baseGor, runtime.NumGoroutine())
+	{
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		_ = os.WriteFile(filepath.Join(os.TempDir(), "soak-stacks-"+filepath.Base(t.Name())+".txt"), buf[:n], 0o644)
+	}
+}

@@ -669,8 +669,8 @@ func (t *pgTx) commit(ctx context.Context) error {
 	if err == nil || t.xid == "" || !t.e.commitInDoubt(ctx, err) {
 		return err
 	}
-	if err := t.e.commitOutcome(ctx, t.xid, err); err == nil || errors.Is(err, storage.ErrCommitUnknown) {
-		return err
+	if oerr := t.e.commitOutcome(ctx, t.xid, err); oerr == nil || errors.Is(oerr, storage.ErrCommitUnknown) {
+		return oerr
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return rolledBack{cerr}

@@ -123,7 +123,7 @@ func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchRe
 		wctx, done = wireContext(ctx, d)
 	}
 	b := &pgx.Batch{}
-	if r.xid != nil {
+	if r.wantsXid() {
 		b.Queue(revisionLockXidSQL, revisionLockKey, timeout)
 	} else {
 		b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
@@ -132,10 +132,14 @@ func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchRe
 	return r.db.SendBatch(wctx, b), done
 }
 
-// locked reads the lock statement's answer from br (and, in a
-// transaction, the transaction's id).
+// wantsXid reports whether the lock statement must return the
+// transaction's reference: in a transaction, until a write has given it.
+func (r revDB) wantsXid() bool { return r.xid != nil && *r.xid == "" }
+
+// locked reads the lock statement's answer from br (and, when it asked
+// for it, the transaction's reference).
 func (r revDB) locked(br pgx.BatchResults) error {
-	if r.xid == nil {
+	if !r.wantsXid() {
 		_, err := br.Exec()
 		return err
 	}

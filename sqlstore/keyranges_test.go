@@ -209,14 +209,7 @@ func TestListKeyRangesBounded(t *testing.T) {
 				if page.after != "" {
 					opts = append(opts, storage.After(encodeCursor(cursor{Op: "list", Hash: fingerprint("list", "kr", "", false), Key: page.after})))
 				}
-				o, err := driver.ResolveOptions("list", driver.AllOptionKinds, opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				q, args, err := s.listQuery(o)
-				if err != nil {
-					t.Fatal(err)
-				}
+				q, args := listSQL(t, s, opts)
 				res, err := s.List(ctx, opts...)
 				if err != nil {
 					t.Fatal(err)
@@ -260,6 +253,20 @@ func TestListKeyRangesBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listSQL returns the statement and arguments List runs for opts.
+func listSQL(t *testing.T, s *Store, opts []storage.Option) (string, []any) {
+	t.Helper()
+	o, err := driver.ResolveOptions("list", driver.AllOptionKinds, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, args, err := s.listQuery(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, args
 }
 
 // analyzedKeyRanges is keyRangesFixture with the tables analyzed, so that

@@ -6,6 +6,10 @@ package pgdb
 // which a batch read of many keys pays for each key.
 const GetEntriesSQL = getEntries
 
+// HasEntrySQL is the statement of HasEntry ($1 the namespace, $2 the key,
+// $3 now), for the tests that read its plan.
+const HasEntrySQL = hasEntry
+
 // UpsertEntrySQL is the statement of UpsertEntry, for the server-cost
 // measurements of sqlstore (pgsetcost_test.go), which send it with
 // variants of the statements around it.

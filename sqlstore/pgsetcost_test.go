@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,6 +58,10 @@ type variant struct {
 	ddl  []string // run before the round, undone after
 	undo []string
 	base string // the variant its ratio is to; the first when empty
+	par  int    // goroutines sharing the n operations (op must be safe for it); 1 when 0
+	// setup and teardown, when set, run before the round (after ddl) and
+	// after it (before undo).
+	setup, teardown func() error
 }
 
 // TestPGSetCost measures the server CPU (all client backends, /proc) per
@@ -84,7 +89,11 @@ type variant struct {
 // trigger, trigVariants; STORAGE_PGSETCOST_SKIP=1 the Sets with the
 // entries triggers disabled or given a false WHEN, skipVariants;
 // STORAGE_PGSETCOST_OWN=1 the Set's statement doing the triggers' work
-// itself, ownVariants. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
+// itself, ownVariants; STORAGE_PGSETCOST_NOTIFY=1 the Sets with the
+// change log's NOTIFY as shipped, gated on a listener (a prototype, with
+// and without a listener) and disabled, single and by 4 and 8 concurrent
+// writers, notifyVariants. Each variant's throughput (operations per
+// second of wall time) is printed too. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
 // the pgx pool the raw and SQL-level variants use (e.g.
 // "&plan_cache_mode=force_generic_plan"). Each variant's median is printed with the median
 // of its per-round ratios to the first variant, or to its base.
@@ -145,8 +154,8 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		}
 	}
 	_, _ = admin.ExecContext(ctx, "ANALYZE")
-	seq := 0
-	next := func() int { seq++; return seq }
+	var seq atomic.Int64
+	next := func() int { return int(seq.Add(1)) }
 	overwrite := func(ns string) func() error {
 		in := storage.InNamespace(ns)
 		return func() error {
@@ -278,6 +287,13 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
 		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)
 	}
+	if os.Getenv("STORAGE_PGSETCOST_NOTIFY") != "" {
+		// A second store on the schema with a pool of 8, for the
+		// concurrent writers.
+		s8 := openTest(t, strings.Replace(dsn, "pool_max_conns=1", "pool_max_conns=8", 1), WithSweepInterval(-1))
+		t.Cleanup(func() { _ = s8.Close() })
+		variants = append(variants, notifyVariants(ctx, t, admin, dsn, s8, keys, next, val, overwrite, insert)...)
+	}
 	if only := os.Getenv("STORAGE_PGSETCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
 		variants = slices.DeleteFunc(variants, func(v variant) bool { return !re.MatchString(v.name) })
@@ -290,6 +306,7 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		}
 	}
 	cpu := make([][]float64, len(variants))
+	rate := make([][]float64, len(variants)) // operations per second of wall time
 	for r := range rounds {
 		for k := range variants {
 			j := (k + r) % len(variants)
@@ -299,16 +316,22 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 					t.Fatal(err)
 				}
 			}
+			if v.setup != nil {
+				must(t, v.setup())
+			}
 			if err := v.op(); err != nil { // warm
 				t.Fatalf("%s: %v", v.name, err)
 			}
 			c0 := pgClientCPU(t, admin)
-			for range v.n {
-				if err := v.op(); err != nil {
-					t.Fatalf("%s: %v", v.name, err)
-				}
+			w0 := time.Now()
+			if err := runPar(v); err != nil {
+				t.Fatalf("%s: %v", v.name, err)
 			}
+			rate[j] = append(rate[j], float64(v.n)/time.Since(w0).Seconds())
 			cpu[j] = append(cpu[j], float64(pgClientCPU(t, admin)-c0)/1e3/float64(v.n)) // ns -> µs
+			if v.teardown != nil {
+				must(t, v.teardown())
+			}
 			for _, d := range v.undo {
 				if _, err := admin.ExecContext(ctx, d); err != nil {
 					t.Fatal(err)
@@ -324,12 +347,17 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		if i := slices.IndexFunc(variants, func(w variant) bool { return w.name == v.base }); i >= 0 {
 			base, baseName = i, v.base
 		}
-		var ratios []float64
+		var ratios, rr []float64
 		for r := range rounds {
 			ratios = append(ratios, cpu[j][r]/cpu[base][r])
+			rr = append(rr, rate[j][r]/rate[base][r])
 		}
 		slices.Sort(ratios)
-		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4])
+		slices.Sort(rr)
+		w := slices.Clone(rate[j])
+		slices.Sort(w)
+		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f); %6.0f op/s, to %s %.2f (%.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4],
+			w[rounds/2], baseName, rr[rounds/2], rr[rounds/4], rr[rounds-1-rounds/4])
 	}
 	t.Log(b.String())
 	if os.Getenv("STORAGE_PGSETCOST_CHECK") != "" {
@@ -339,6 +367,167 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		checkPGIndexEntries(t, admin, "end", "plain")
 		checkInvariants(t, s)
 	}
+}
+
+// runPar runs v's n operations on v.par goroutines (one when 0).
+func runPar(v variant) error {
+	par := max(v.par, 1)
+	errs := make(chan error, par)
+	for g := range par {
+		go func() {
+			for range v.n/par + btoi(g < v.n%par) {
+				if err := v.op(); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range par {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// notifyGateProto is a changes_notify that notifies only when a process
+// listens (bench/results/2026-12-03-pgnotify.md; not shipped): on the
+// channel storage_changes_<oid of changes>, and only when it cannot take
+// an exclusive transaction-level advisory lock on (notifyGateClass, that
+// oid) at once. A listener (listenGateProto) LISTENs there and then holds
+// a shared session-level lock on the key: taking it waits for the writers
+// that saw no listener, so their changes are committed before it reads.
+const notifyGateProto = `CREATE OR REPLACE FUNCTION changes_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r    int4 := TG_RELID::int4;
+    done text; -- pg_notify's result (void), unused
+BEGIN
+    IF pg_try_advisory_xact_lock(1937007468, r) THEN
+        RETURN NULL; -- nobody listens; a listener that starts now waits for this transaction
+    END IF;
+    done := pg_notify('storage_changes_' || r, '')::text;
+    RETURN NULL;
+END
+$$`
+
+// notifyGateClass is the first key of notifyGateProto's advisory lock.
+const notifyGateClass = 1937007468 // "stcl"
+
+// listenGateProto makes conn a listener for notifyGateProto of the schema
+// whose changes table has oid relid.
+func listenGateProto(ctx context.Context, conn *pgx.Conn, relid int32) error {
+	ch := pgx.Identifier{"storage_changes_" + strconv.Itoa(int(relid))}.Sanitize()
+	if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, "SELECT pg_advisory_lock_shared($1, $2)", int32(notifyGateClass), relid)
+	return err
+}
+
+// notifyVariants (STORAGE_PGSETCOST_NOTIFY=1) measure what the change
+// log's NOTIFY (the statement trigger changes_notify, migrations 00008 and
+// 00024) costs a Set, on the test's store (one connection) and by 4 and 8
+// writers on distinct keys of s8 (a pool of 8): "conc4/..." and
+// "conc8/...". Each ratio is to the same write with the shipped trigger
+// and nobody listening (the name alone), but for "-gated-listened". The
+// variants: "-gated" with notifyGateProto and nobody listening;
+// "-listened" with the shipped trigger and a process listening on
+// storage_changes (reading its notifications: its backend's CPU counts);
+// "-gated-listened", notifyGateProto with a listener (listenGateProto),
+// its ratio to -listened; "-nonotify" with the trigger disabled (a bound,
+// not correct: nobody is woken).
+func notifyVariants(ctx context.Context, t *testing.T, admin *sql.DB, dsn string, s8 *Store, keys int, next func() int, val func(i, n int) json.RawMessage, overwrite, insert func(string) func() error) []variant {
+	do := []string{"ALTER TABLE changes DISABLE TRIGGER changes_notify"}
+	undo := []string{"ALTER TABLE changes ENABLE TRIGGER changes_notify"}
+	var cur string
+	must(t, admin.QueryRowContext(ctx, "SELECT pg_get_functiondef('changes_notify'::regproc)").Scan(&cur))
+	gate, ungate := []string{notifyGateProto}, []string{cur}
+	var relid int32
+	must(t, admin.QueryRowContext(ctx, "SELECT 'changes'::regclass::oid::int4").Scan(&relid))
+	pc, err := pgxpool.ParseConfig(dsn)
+	must(t, err)
+	var stop func()
+	listenOn := func(gated bool) error {
+		conn, err := pgx.ConnectConfig(ctx, pc.ConnConfig)
+		if err != nil {
+			return err
+		}
+		if gated {
+			err = listenGateProto(ctx, conn, relid)
+		} else {
+			_, err = conn.Exec(ctx, "LISTEN storage_changes")
+		}
+		if err != nil {
+			return err
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := conn.WaitForNotification(lctx); err != nil {
+					return
+				}
+			}
+		}()
+		stop = func() {
+			cancel()
+			<-done
+			_ = conn.Close(context.Background())
+		}
+		return nil
+	}
+	listen := func() error { return listenOn(false) }
+	listenGated := func() error { return listenOn(true) }
+	unlisten := func() error { stop(); return nil }
+	ow8 := func(ns string) func() error {
+		in := storage.InNamespace(ns)
+		return func() error {
+			i := next()
+			return s8.Set(ctx, fmt.Sprintf("key:%06d", (i*7919)%keys), val(i, keys+i), in)
+		}
+	}
+	ins8 := func(ns string) func() error {
+		in := storage.InNamespace(ns)
+		return func() error {
+			i := next()
+			return s8.Set(ctx, fmt.Sprintf("new:%09d", i), val(i, i), in)
+		}
+	}
+	var out []variant
+	for _, w := range []struct {
+		name string
+		op   func() error
+		par  int
+	}{
+		{"overwrite/plain", overwrite("plain"), 1}, {"insert/plain", insert("plain"), 1},
+		{"overwrite/ix", overwrite("ix"), 1}, {"insert/ix", insert("ix"), 1},
+		{"conc4/overwrite/plain", ow8("plain"), 4}, {"conc4/insert/plain", ins8("plain"), 4},
+		{"conc8/overwrite/plain", ow8("plain"), 8}, {"conc8/insert/plain", ins8("plain"), 8},
+	} {
+		n := 500
+		if w.par > 1 {
+			n = 800
+		}
+		base := w.name + "-notify"
+		out = append(out,
+			variant{name: base, n: n, op: w.op, par: w.par},
+			variant{name: w.name + "-gated", n: n, op: w.op, ddl: gate, undo: ungate, base: base, par: w.par},
+			variant{name: w.name + "-listened", n: n, op: w.op, base: base, par: w.par, setup: listen, teardown: unlisten},
+			variant{name: w.name + "-gated-listened", n: n, op: w.op, ddl: gate, undo: ungate, base: w.name + "-listened", par: w.par, setup: listenGated, teardown: unlisten},
+			variant{name: w.name + "-nonotify", n: n, op: w.op, ddl: do, undo: undo, base: base, par: w.par})
+	}
+	return out
 }
 
 // trigVariants (STORAGE_PGSETCOST_TRIG=1) are the writes with the

@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -565,6 +566,24 @@ func Keyset(cols []KeysetColumn) Cond { return keyset(cols, "") }
 func (c *Compiler) Keyset(cols []KeysetColumn) Cond {
 	if _, ok := c.j.(sqliteJSON); ok {
 		return keyset(cols, "+")
+	}
+	return keyset(cols, "")
+}
+
+// KeysetPastGroup is the keyset of the position past every row whose
+// columns cols equal the position's values: past a group of ties of a
+// descending sort (every column of cols descending, the key not among
+// them), whose ties run in descending key order (keyCol, the order's key
+// column). On PostgreSQL it is Keyset(cols): its B-tree starts a
+// backward scan below the group on a strict bound. SQLite started a
+// backward scan of a row value shorter than the index's columns at the
+// group's last row even when the bound is strict, and stepped through
+// the whole group, testing each row: the row value ends in the key, at
+// the empty string, below every key (storage.ValidateKey refuses an empty
+// key), which positions the scan below the group.
+func (c *Compiler) KeysetPastGroup(cols []KeysetColumn, keyCol string) Cond {
+	if _, ok := c.j.(sqliteJSON); ok {
+		return keyset(append(slices.Clip(cols), KeysetColumn{Expr: keyCol, Desc: true, Value: ""}), "+")
 	}
 	return keyset(cols, "")
 }

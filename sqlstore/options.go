@@ -34,6 +34,9 @@ type config struct {
 	sweepBatch    int
 	// onSweep, when set, sees the rows of every sweep batch (tests).
 	onSweep func([]SweptRow)
+	// onQuery, when set, sees every statement Query runs to read its
+	// rows, with its arguments (tests).
+	onQuery func(q string, args []any)
 	// directDSN, when set, reaches the PostgreSQL server without a pooler
 	// in between: the work that needs a session of its own goes there.
 	directDSN string
@@ -93,6 +96,15 @@ func WithSweepBatch(n int) Option {
 func withSweepHook(fn func([]SweptRow)) Option {
 	return func(c *config) error {
 		c.onSweep = fn
+		return nil
+	}
+}
+
+// withQueryHook makes the store call fn with every statement Query runs
+// to read rows (queryRows), and its arguments.
+func withQueryHook(fn func(q string, args []any)) Option {
+	return func(c *config) error {
+		c.onQuery = fn
 		return nil
 	}
 }

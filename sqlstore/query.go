@@ -591,6 +591,10 @@ type queryPrep struct {
 	// drive.go), and byFilter is its outcome: a declared field of the
 	// filter drives the statement, not the sort's first field.
 	decided, byFilter bool
+	// pastGroup: the statement's position is past the cursor's whole
+	// group of ties (its sort values), not past its key
+	// (cursorGroupPage).
+	pastGroup bool
 }
 
 // prepareQuery compiles Query's filter f and reads its cursor.
@@ -874,8 +878,12 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 				ks = append(ks, dialect.KeysetColumn{Expr: sc.exprs[0], Desc: sc.desc, Value: c.Bind(in, dialect.XMicros)})
 			}
 		}
-		ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Value: c.Bind(dialect.StrInput(cur.Key), dialect.XStr)})
-		b = b.Where(c.Keyset(ks))
+		if p.pastGroup {
+			b = b.Where(c.KeysetPastGroup(ks, keyCol))
+		} else {
+			ks = append(ks, dialect.KeysetColumn{Expr: keyCol, Value: c.Bind(dialect.StrInput(cur.Key), dialect.XStr)})
+			b = b.Where(c.Keyset(ks))
+		}
 	}
 	return b, order, sorts, selection{bySort: bySort, keyCol: keyCol}, nil
 }
@@ -938,19 +946,15 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
-	hint := 16 // no limit: a few rows is the common case
-	if o.Limit >= 0 {
-		hint = o.Limit + 1
+	var rows []queryRow
+	var more bool
+	if inCursorGroup(x.compiler(), p, o, sorts) {
+		rows, more, err = x.cursorGroupPage(ctx, p, o, nsi, now, sorts)
+	} else {
+		rows, more, err = x.pageRows(ctx, p, o, nsi, now, q, args, sorts)
 	}
-	rows, err := x.queryRows(ctx, q, args, sorts, o.Namespace.Name, hint)
 	if err != nil {
 		return storage.QueryResult{}, err
-	}
-	more := o.Limit >= 0 && len(rows) > o.Limit
-	if reversedTies(o) || (len(sorts) > 0 && sorts[0].prefixOrder) {
-		if rows, err = x.settle(ctx, p, o, nsi, now, sorts, rows); err != nil {
-			return storage.QueryResult{}, err
-		}
 	}
 	var res storage.QueryResult
 	if more {
@@ -971,6 +975,81 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 		res.Entries[i] = r.en
 	}
 	return res, nil
+}
+
+// pageRows runs q, the statement of buildQuery for p and o, and returns
+// the page's rows in the sort's order (settle), with one row past the
+// page when more follow (more).
+func (x *ops) pageRows(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, q string, args []any, sorts []sortCol) (rows []queryRow, more bool, err error) {
+	hint := 16 // no limit: a few rows is the common case
+	if o.Limit >= 0 {
+		hint = o.Limit + 1
+	}
+	if rows, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, hint); err != nil {
+		return nil, false, err
+	}
+	more = o.Limit >= 0 && len(rows) > o.Limit
+	if reversedTies(o) || (len(sorts) > 0 && sorts[0].prefixOrder) {
+		if rows, err = x.settle(ctx, p, o, nsi, now, sorts, rows); err != nil {
+			return nil, false, err
+		}
+	}
+	return rows, more, nil
+}
+
+// inCursorGroup reports whether Query's page reads the rest of its
+// cursor's group of ties first (cursorGroupPage): a cursor page of a sort
+// whose ties the statement reads in descending key order (reversedTies),
+// with a limit, where the cursor's group is ordered by key alone
+// (atCursor: not the strings that share the index's prefix).
+func inCursorGroup(c *dialect.Compiler, p queryPrep, o driver.CallOptions, sorts []sortCol) bool {
+	return p.cur != nil && !p.pastGroup && o.Limit > 0 && reversedTies(o) && atCursor(c, p, sorts, p.cur.Vals)
+}
+
+// cursorGroupPage reads the page of a cursor inside a group of ties of a
+// descending sort (inCursorGroup): first the rest of the cursor's group,
+// in key order from the cursor's key (buildTieQuery: a seek on the group
+// from the key, limit + 1 rows), then, when that does not fill the page,
+// the groups after it, by the statement of buildQuery with a position past
+// the cursor's whole group (pastGroup), whose groups start fresh. The page
+// statement alone reads the index backwards from the group's top: when
+// fewer than a page of the group's rows follow the cursor, it walked every
+// row of the group before the cursor (those listed already) to reach the
+// next group, so the last page of a group of N ties read N index rows
+// (issue 13).
+func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol) (rows []queryRow, more bool, err error) {
+	q, args, err := x.buildTieQuery(p, o, nsi, now, p.cur.Vals, o.Limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	if rows, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, o.Limit+1); err != nil {
+		return nil, false, err
+	}
+	if len(rows) > o.Limit {
+		return rows, true, nil
+	}
+	pa, oa := p, o
+	pa.pastGroup = true
+	oa.Limit = o.Limit - len(rows)
+	if q, args, sorts, err = x.buildQuery(ctx, &pa, oa, nsi, now); err != nil {
+		return nil, false, err
+	}
+	rest, more, err := x.pageRows(ctx, pa, oa, nsi, now, q, args, sorts)
+	if err != nil {
+		return nil, false, err
+	}
+	// The two statements may see different snapshots outside a
+	// transaction: an entry written in between is not listed twice.
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		seen[r.en.Key] = true
+	}
+	for _, r := range rest {
+		if !seen[r.en.Key] {
+			rows = append(rows, r)
+		}
+	}
+	return rows, more, nil
 }
 
 // settle puts rows, read by a statement of buildQuery, in the order of
@@ -1219,6 +1298,9 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	}
 	// The rows' sort values, len(sorts) each, in chunks.
 	var pvs []pathVals
+	if h := x.s.cfg.onQuery; h != nil {
+		h(q, args)
+	}
 	err := x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
 		if err := r.Scan(dest...); err != nil {
 			return err

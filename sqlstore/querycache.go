@@ -211,7 +211,11 @@ func (k *stmtKey) query(c *dialect.Compiler, p queryPrep, o driver.CallOptions) 
 			k.b = append(k.b, '0'+b2i(ok), '0'+b2i(in.S.Kind == driver.KindString && c.SharesPrefix(in.S.Str)))
 			k.in = append(k.in, in)
 		}
-		k.in = append(k.in, dialect.StrInput(p.cur.Key))
+		if p.pastGroup {
+			k.b = append(k.b, 'G')
+		} else {
+			k.in = append(k.in, dialect.StrInput(p.cur.Key))
+		}
 	}
 }
 

@@ -439,7 +439,17 @@
 //     order (the index backwards), puts each group back in ascending key
 //     order, and reads the group cut by the page's end from its start
 //     with a second statement, a seek on the group (query.go,
-//     reversedTies). On PostgreSQL the ORDER BY of a sort on one declared
+//     reversedTies). A cursor page first reads the rest of the cursor's
+//     own group, a seek on the group from the cursor's key, in key order
+//     (limit + 1 rows); only when that does not fill the page does it read
+//     the groups after it, with a position past the cursor's whole group
+//     (cursorGroupPage; on SQLite the position's row value ends in the
+//     empty key, which starts its backward scan below the group: a
+//     shorter row value, strict or not, started it at the group's last
+//     row). Each page reads O(page) index rows wherever the cursor is in
+//     its group; the page that left a group of N ties read all N (the
+//     backward scan stepped over the group's rows before the cursor;
+//     issue 13). On PostgreSQL the ORDER BY of a sort on one declared
 //     field (without an offset) names index columns only: strings that
 //     share the 256-character prefix tie there, in key order, and Query
 //     orders each such group by the whole string (settle in query.go),

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -130,6 +131,24 @@ func TestDescTieGroupPageReads(t *testing.T) {
 					}
 					worst = max(worst, reads)
 				}
+				// Pages without a bound in practice: the rest of the order.
+				mid, err := s.Query(ctx, f, storage.InNamespace(ns), storage.Limit(25+group/2), sort)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range []int{math.MaxInt, math.MaxInt - 1} {
+					page, err := s.Query(ctx, f, storage.InNamespace(ns), storage.Limit(l), sort, storage.After(mid.Cursor))
+					if err != nil {
+						t.Fatalf("Limit(%d): %v", l, err)
+					}
+					var got []string
+					for _, e := range page.Entries {
+						got = append(got, e.Key)
+					}
+					if w := want[25+group/2:]; !slices.Equal(got, w) || page.Cursor != "" {
+						t.Errorf("%s: Limit(%d) after the group's middle lists %d keys (cursor %q), want %d", fname, l, len(got), page.Cursor, len(w))
+					}
+				}
 				// A page reads its 21 rows, in up to three statements (the
 				// rest of the cursor's group, the groups after it, the group
 				// cut by the page's end): 9-43 pages of SQLite's cache, no
@@ -192,4 +211,34 @@ func sqlitePageReads(t *testing.T, s *Store, fn func() (storage.QueryResult, err
 		t.Fatal(err)
 	}
 	return res, counters(false)
+}
+
+// TestDescSortLimitMaxInt: a descending sort with Limit(math.MaxInt), the
+// largest limit Limit takes, lists every entry. settle computed limit + 1,
+// which overflowed, and indexed the rows with it: Query panicked (index
+// out of range) once two entries matched.
+func TestDescSortLimitMaxInt(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			for _, k := range []string{"a", "b", "c"} {
+				if err := s.Set(ctx, k, map[string]any{"n": 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			page, err := s.Query(ctx, storage.All(), storage.SortBy(storage.Desc("n")), storage.Limit(math.MaxInt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range page.Entries {
+				got = append(got, e.Key)
+			}
+			if !slices.Equal(got, []string{"a", "b", "c"}) || page.Cursor != "" {
+				t.Errorf("Query lists %v (cursor %q), want [a b c]", got, page.Cursor)
+			}
+		})
+	}
 }

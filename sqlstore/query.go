@@ -1000,10 +1000,11 @@ func (x *ops) pageRows(ctx context.Context, p queryPrep, o driver.CallOptions, n
 // inCursorGroup reports whether Query's page reads the rest of its
 // cursor's group of ties first (cursorGroupPage): a cursor page of a sort
 // whose ties the statement reads in descending key order (reversedTies),
-// with a limit, where the cursor's group is ordered by key alone
-// (atCursor: not the strings that share the index's prefix).
+// with a limit (below math.MaxInt: it reads limit + 1 rows), where the
+// cursor's group is ordered by key alone (atCursor: not the strings that
+// share the index's prefix).
 func inCursorGroup(c *dialect.Compiler, p queryPrep, o driver.CallOptions, sorts []sortCol) bool {
-	return p.cur != nil && !p.pastGroup && o.Limit > 0 && reversedTies(o) && atCursor(c, p, sorts, p.cur.Vals)
+	return p.cur != nil && !p.pastGroup && o.Limit > 0 && o.Limit < math.MaxInt && reversedTies(o) && atCursor(c, p, sorts, p.cur.Vals)
 }
 
 // cursorGroupPage reads the page of a cursor inside a group of ties of a
@@ -1038,18 +1039,23 @@ func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOpt
 	if err != nil {
 		return nil, false, err
 	}
-	// The two statements may see different snapshots outside a
-	// transaction: an entry written in between is not listed twice.
+	return appendUnseen(rows, rest), more, nil
+}
+
+// appendUnseen appends to rows those of more whose keys rows does not
+// hold. Two statements of a page may see different snapshots outside a
+// transaction: an entry written in between is not listed twice.
+func appendUnseen(rows, more []queryRow) []queryRow {
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		seen[r.en.Key] = true
 	}
-	for _, r := range rest {
+	for _, r := range more {
 		if !seen[r.en.Key] {
 			rows = append(rows, r)
 		}
 	}
-	return rows, more, nil
+	return rows
 }
 
 // settle puts rows, read by a statement of buildQuery, in the order of
@@ -1064,11 +1070,11 @@ func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOpt
 // necessarily return: they are read with buildTieQuery.
 func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
 	g := tieGroups{c: x.compiler(), sorts: sorts, rev: reversedTies(o)}
-	full := o.Limit + 1
-	if o.Limit < 0 || len(rows) < full {
+	if o.Limit < 0 || len(rows) <= o.Limit {
 		g.order(rows)
 		return rows, nil
 	}
+	full := o.Limit + 1 // len(rows) > o.Limit: no overflow at Limit(math.MaxInt)
 	p := len(rows) - 1
 	for p > 0 && g.same(rows[p-1], rows[full-1]) {
 		p--
@@ -1086,18 +1092,7 @@ func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, ns
 	if err != nil {
 		return nil, err
 	}
-	// The two statements may see different snapshots outside a
-	// transaction: an entry written in between is not listed twice.
-	seen := make(map[string]bool, len(head))
-	for _, r := range head {
-		seen[r.en.Key] = true
-	}
-	for _, r := range group {
-		if !seen[r.en.Key] {
-			head = append(head, r)
-		}
-	}
-	return head, nil
+	return appendUnseen(head, group), nil
 }
 
 // tieGroups are the groups of rows that settle orders.

@@ -645,11 +645,11 @@ BEGIN
     done := setval('storage_revision', r + n, true)::text;
     RETURN r;
 END $$`}
-	timed := []any{revisionLockKey, "0"}
+	timed := []any{pgLockKey(ctx, t, pool), "0"}
 	return []variant{
 		{name: "sql/lock-timed+upsert", n: 500, op: batch(revisionLockTimedSQL, timed, upsert)},
 		{name: "sql/lock-timed+upsert-probe", n: 500, op: batch(revisionLockTimedSQL, timed, probe)},
-		{name: "sql/lock-plain+upsert", n: 500, op: batch(revisionLockSQL, []any{revisionLockKey}, upsert)},
+		{name: "sql/lock-plain+upsert", n: 500, op: batch(revisionLockSQL, timed[:1], upsert)},
 		{name: "sql/upsert-only", n: 500, op: batch("", nil, upsert)},
 		{name: "sql/lock-timed+upsert-take-min", n: 500, op: batch(revisionLockTimedSQL, timed, upsert), ddl: minimal, undo: []string{orig}},
 		{name: "sql/upsert-only-take-min", n: 500, op: batch("", nil, upsert), ddl: minimal, undo: []string{orig}},
@@ -800,7 +800,7 @@ func triggersWhen(ctx context.Context, t *testing.T, pool *pgxpool.Pool, cond st
 // ix, a bound on what that read costs).
 func ownVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, keys int, next func() int, val func(i, n int) json.RawMessage) []variant {
 	upsert := pgdb.UpsertEntrySQL
-	timed := []any{revisionLockKey, "0"}
+	timed := []any{pgLockKey(ctx, t, pool), "0"}
 	ownSQL := ownUpsert(t, upsert)
 	ownCount := ownCountUpsert(t, upsert)
 	ownNoOld := replaceIn(t, ownSQL, `SELECT o.value, o.metadata, o.expires_at FROM entries o
@@ -907,4 +907,14 @@ func ownCountUpsert(t *testing.T, upsert string) string {
     UPDATE namespaces n SET entry_count = n.entry_count + 1 FROM up WHERE n.id = up.namespace_id AND up.inserted AND current_setting('storage.own') = 'on'
 )
 SELECT up.version, up.revision, up.create_revision FROM up`)
+}
+
+// pgLockKey reads the revision lock key of the store pool's schema.
+func pgLockKey(ctx context.Context, t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	var key int64
+	if err := pool.QueryRow(ctx, lockKeySQL).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

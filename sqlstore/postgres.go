@@ -26,6 +26,7 @@ type pgEngine struct {
 	q       querier
 	replica *replica // nil without WithReplica
 	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
+	lockKey int64    // the store's revision lock key (revlock.go), read at Open
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -55,7 +56,12 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, err
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil), copyMin: cfg.copyMin}
+	var key int64
+	if err := pool.QueryRow(ctx, lockKeySQL).Scan(&key); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("revision lock key: %w", err)
+	}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()
@@ -155,7 +161,7 @@ func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	var xid string // left by the revision lock statement (revDB), if a write took it
 	ran := false
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		if err := fn(newPgQ(tx, e.copyMin, &xid)); err != nil {
+		if err := fn(newPgQ(tx, e.copyMin, &xid, e.lockKey)); err != nil {
 			return err
 		}
 		ran = true
@@ -265,21 +271,22 @@ func (e *pgEngine) close() error {
 
 // pgQ implements querier over the generated PostgreSQL statements.
 type pgQ struct {
-	q  *pgdb.Queries
-	w  *pgdb.Queries // the same handle, each statement after the revision lock (revlock.go)
-	db pgBatcher     // the same handle, for dynamic statements
+	q   *pgdb.Queries
+	w   *pgdb.Queries // the same handle, each statement after the revision lock (revlock.go)
+	db  pgBatcher     // the same handle, for dynamic statements
+	key int64         // the store's revision lock key (revlock.go)
 }
 
 // newPgQ binds the statements to a pool or a transaction. In a
 // transaction, the batch writes of at least copyMin items (0: none) go
 // through COPY (pgcopy.go), and xid (nil outside one) receives the
-// transaction's id from the revision lock (revDB).
-func newPgQ(db pgBatcher, copyMin int, xid *string) pgQ {
-	w := pgdb.DBTX(revDB{db, xid})
+// transaction's id from the revision lock (revDB), whose key is key.
+func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
+	w := pgdb.DBTX(revDB{db, xid, key})
 	if tx, ok := db.(interface{ Conn() *pgx.Conn }); ok && copyMin > 0 {
 		w = copyDB{next: w, tx: tx, min: copyMin}
 	}
-	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db}
+	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db, key: key}
 }
 
 var _ querier = pgQ{}
@@ -434,7 +441,7 @@ func (p pgQ) logExpired(ctx context.Context, rows []SweptRow, now time.Time) err
 // lockRevisions takes the revision lock (revlock.go) until the end of the
 // transaction, before a dynamic statement that deletes rows.
 func (p pgQ) lockRevisions(ctx context.Context) error {
-	_, err := p.db.Exec(ctx, revisionLockSQL, revisionLockKey)
+	_, err := p.db.Exec(ctx, revisionLockSQL, p.key)
 	return err
 }
 
@@ -586,7 +593,7 @@ func (p pgQ) expiredIn(ctx context.Context, id int64, now time.Time) (int64, err
 // makes two writers conflict (40001) instead of both checking the count on a
 // stale snapshot.
 func (p pgQ) capacityLock(ctx context.Context) error {
-	if err := p.q.CapacityLock(ctx, revisionLockKey); err != nil {
+	if err := p.q.CapacityLock(ctx, p.key); err != nil {
 		return err
 	}
 	return p.q.TouchCapacityGuard(ctx)
@@ -635,7 +642,7 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 		return nil, err
 	}
 	t := &pgTx{tx: tx, e: e, copyMin: e.copyMin}
-	t.bound = newPgQ(tx, e.copyMin, &t.xid)
+	t.bound = newPgQ(tx, e.copyMin, &t.xid, e.lockKey)
 	return t, nil
 }
 
@@ -654,7 +661,7 @@ func (t *pgTx) q() querier { return t.bound }
 // savepoint uses pgx's nested transactions, which are savepoints.
 func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
 	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
-		return fn(newPgQ(sub, t.copyMin, &t.xid))
+		return fn(newPgQ(sub, t.copyMin, &t.xid, t.e.lockKey))
 	})
 }
 

@@ -211,7 +211,7 @@ func (e *pgEngine) beginReplica(ctx context.Context, opts storage.TxOptions) (tx
 	if err != nil {
 		return nil, err
 	}
-	return &pgTx{tx: tx, e: e, bound: newPgQ(tx, 0, nil), replica: true}, nil
+	return &pgTx{tx: tx, e: e, bound: newPgQ(tx, 0, nil, e.lockKey), replica: true}, nil
 }
 
 func (e *pgEngine) replicaFailed(err error) { e.replica.failed(err) }

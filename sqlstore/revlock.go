@@ -18,7 +18,7 @@ import (
 // storage_revision (migrations/postgres/00010_revision_sequence.sql), and
 // revisions must become visible in commit order: a reader that has seen
 // revision r must never later see a new revision below r. So a write takes
-// a transaction-scoped advisory lock (pg_advisory_xact_lock(revisionLockKey))
+// a transaction-scoped advisory lock (pg_advisory_xact_lock of the store's key, pgEngine.lockKey)
 // before it takes revisions, and holds it until its transaction ends:
 // writers that change the store commit one at a time, in the order of
 // their revisions. The lock is transaction-scoped, so it works through a
@@ -70,10 +70,15 @@ import (
 // taken its revisions anyway. The sequence removes the conflicts, which
 // were the measured cost (bench/results/2026-12-01-revisions.md).
 
-// revisionLockKey is the pg_advisory_xact_lock key of revisions
-// ("mycelia" in ASCII, then 0x02). The migrations' storage_take_revisions()
-// and storage_next_revision() (namespace triggers) take the same key.
-const revisionLockKey int64 = 0x6d7963656c696102
+// The lock's key is the store's own: 0x6d7963656c696102 ("mycelia" in
+// ASCII, then 0x02) XOR the oid of the store's storage_revision sequence
+// (migration 00026), which the engine reads once at Open
+// (storage_revision_lock_key(): pgEngine.lockKey) and storage_take_revisions
+// takes too. Up to schema version 25 the key was that constant, the same in
+// every schema: stores in two schemas of one database wrote one at a time.
+
+// lockKeySQL reads the store's revision lock key.
+const lockKeySQL = "SELECT storage_revision_lock_key()"
 
 const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 
@@ -107,6 +112,7 @@ type pgBatcher interface {
 type revDB struct {
 	db  pgBatcher
 	xid *string
+	key int64 // the store's revision lock key (pgEngine.lockKey)
 }
 
 var _ pgdb.DBTX = revDB{}
@@ -124,9 +130,9 @@ func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchRe
 	}
 	b := &pgx.Batch{}
 	if r.wantsXid() {
-		b.Queue(revisionLockXidSQL, revisionLockKey, timeout)
+		b.Queue(revisionLockXidSQL, r.key, timeout)
 	} else {
-		b.Queue(revisionLockTimedSQL, revisionLockKey, timeout)
+		b.Queue(revisionLockTimedSQL, r.key, timeout)
 	}
 	b.Queue(sql, args...)
 	return r.db.SendBatch(wctx, b), done

@@ -3,11 +3,14 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mycelia-kernel/storage"
 )
 
 // ctxBatcher is a pgBatcher that records the context of each batch and
@@ -92,3 +95,54 @@ func TestRevDBWaitsForTheServerPastTheDeadline(t *testing.T) {
 }
 
 func (waitResults) Tx() pgx.Tx { return nil }
+
+// TestRevisionLockPerStore checks that the revision lock is the store's
+// own: a transaction that wrote in one store (and holds its lock to its
+// end) does not hold up a write to a store in another schema of the same
+// database, and still holds up a write to its own store. Up to schema
+// version 25 every store took the same key, and the other store's Set
+// waited for the transaction to end.
+func TestRevisionLockPerStore(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	ctx := t.Context()
+	a := openTest(t, newPGSchema(t))
+	defer a.Close()
+	b := openTest(t, newPGSchema(t))
+	defer b.Close()
+	if a.eng.(*pgEngine).lockKey == b.eng.(*pgEngine).lockKey {
+		t.Fatalf("two stores have the same revision lock key %d", a.eng.(*pgEngine).lockKey)
+	}
+	tx, err := a.Begin(ctx, storage.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := tx.Set(ctx, "held", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Set(wctx, "other", 1); err != nil {
+		t.Fatalf("a write to another store waited for this store's transaction: %v after %v", err, time.Since(start))
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("a write to another store took %v", el)
+	}
+
+	// The store's own writers still wait for the transaction.
+	sctx, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	if err := a.Set(sctx, "same", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a write to the same store during the transaction: %v, want context.DeadlineExceeded", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set(ctx, "same", 1); err != nil {
+		t.Fatal(err)
+	}
+}

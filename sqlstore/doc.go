@@ -120,7 +120,10 @@
 // commit one at a time, from their first write to their commit. A single
 // write holds it for one statement and its commit; a write transaction
 // holds it from its first write to its end, so concurrent write
-// transactions run one after another: keep them short. The sequence is not
+// transactions run one after another: keep them short. The lock is the
+// store's own (its key comes from the store's sequence, migration 00026):
+// stores in other schemas of the same database do not wait for it (up to
+// schema version 25 they did: one key for every store). The sequence is not
 // subject to snapshots, so a repeatable-read or serializable transaction
 // conflicts (ErrTxConflict) only over the rows it reads and writes, not
 // because another writer committed after its snapshot. A write reports the

@@ -164,10 +164,13 @@ func TestWatchValues(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
 			must(t, s.Set(ctx, "k", 1))
-			ch := pull(ctx, s) // from now
-			// The watch starts from the revision at its start: wait until
-			// it has read it before writing.
-			time.Sleep(100 * time.Millisecond)
+			// From now: the watch starts from the revision it reads when
+			// its iteration starts; wait for that before writing (a sleep
+			// of 100 ms was not always enough on a loaded machine, and the
+			// write came before the watch's start: no event).
+			started := make(chan struct{})
+			ch := pull(ctx, s, storage.OnStart(func(int64) { close(started) }))
+			<-started
 			must(t, s.Set(ctx, "k", map[string]any{"a": []int{1, 2}}, storage.WithMetadata(map[string]any{"m": true})))
 			ev := next(t, ch)
 			if ev.Type != storage.EventPut || ev.Namespace != storage.DefaultNamespace || ev.Key != "k" || ev.Version != 2 ||

@@ -11,7 +11,8 @@ import (
 
 // BenchmarkOpAllocs reports the allocations of the engine's common calls
 // (-benchmem): Get, Has, Set (overwrite), GetMany of 100 keys, List of a
-// prefix's 100 keys and a Query of 10 rows on a declared index, on a SQLite file and on PostgreSQL (when
+// prefix's 100 keys, a Query of 10 rows on a declared index and one of a
+// range sorted descending, limit 20 (21 rows read), on a SQLite file and on PostgreSQL (when
 // STORAGE_TEST_POSTGRES_DSN is set), over 1000 entries of ~256 bytes:
 //
 //	go test -run '^$' -bench BenchmarkOpAllocs -benchmem ./sqlstore
@@ -82,6 +83,16 @@ func BenchmarkOpAllocs(b *testing.B) {
 					p := fmt.Sprintf("key:%04d*", i%(size/100))
 					if r, err := s.List(ctx, in, storage.Pattern(p), storage.Limit(100)); err != nil || len(r.Keys) != 100 {
 						b.Fatal(len(r.Keys), err)
+					}
+				}
+			})
+			b.Run("query20sorted", func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					lo := i % (size/10 - 10)
+					f := storage.And(storage.Gte("n", lo), storage.Lt("n", lo+10))
+					if r, err := s.Query(ctx, f, in, storage.SortBy(storage.Desc("n")), storage.Limit(20)); err != nil || len(r.Entries) != 20 {
+						b.Fatal(len(r.Entries), err)
 					}
 				}
 			})

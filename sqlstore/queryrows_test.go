@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // TestQueryEntriesAsGet checks that every entry Query returns is the one
@@ -90,4 +94,49 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// TestQueryPackedInt checks packedInt, which reads the integers of the
+// packed entry column, against strconv.ParseInt on every form SQLite
+// writes (and the malformed ones it does not).
+func TestQueryPackedInt(t *testing.T) {
+	for _, n := range []int64{0, 1, -1, 9, 10, 255, 1796282145070670, -1796282145070670,
+		999_999_999_999_999_999, 1_000_000_000_000_000_000, math.MaxInt64, math.MinInt64, math.MinInt64 + 1} {
+		s := strconv.FormatInt(n, 10) + ",rest"
+		v, rest, ok := packedInt(s)
+		if !ok || v != n || rest != "rest" {
+			t.Errorf("packedInt(%q) = %d, %q, %v", s, v, rest, ok)
+		}
+	}
+	for _, s := range []string{"", ",", "-,", "12", "-", "1a,", " 1,", "+1,", "99999999999999999999,", "-99999999999999999999,"} {
+		if v, _, ok := packedInt(s); ok {
+			t.Errorf("packedInt(%q) = %d, ok", s, v)
+		}
+	}
+}
+
+// TestQuerySortGroup checks that sortGroup orders a group of rows by
+// compare whatever order it comes in: reversed (as a declared index read
+// backwards gives ties), already ordered, or mixed.
+func TestQuerySortGroup(t *testing.T) {
+	g := tieGroups{c: sqliteCompiler, sorts: []sortCol{{field: driver.Field{Root: driver.RootValue}}}, rev: true}
+	mk := func(keys ...string) []queryRow {
+		rows := make([]queryRow, len(keys))
+		for i, k := range keys {
+			rows[i] = queryRow{en: storage.Entry{Key: k}, pv: []pathVals{{}}}
+		}
+		return rows
+	}
+	want := []string{"a", "b", "c", "d", "e"}
+	for _, in := range [][]string{{"e", "d", "c", "b", "a"}, {"a", "b", "c", "d", "e"}, {"c", "a", "e", "b", "d"}, {"e", "d", "c", "a", "b"}, {"b", "a", "c", "d", "e"}} {
+		rows := mk(in...)
+		g.sortGroup(rows)
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.en.Key)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sortGroup(%v) = %v", in, got)
+		}
+	}
 }

@@ -395,15 +395,10 @@ var errPacked = errors.New("sqlstore: malformed packed entry column")
 func unpackEntry(s string, r *row) error {
 	var n [7]int64
 	for i := range n {
-		j := strings.IndexByte(s, ',')
-		if j < 0 {
+		var ok bool
+		if n[i], s, ok = packedInt(s); !ok {
 			return errPacked
 		}
-		v, err := strconv.ParseInt(s[:j], 10, 64)
-		if err != nil {
-			return errPacked
-		}
-		n[i], s = v, s[j+1:]
 	}
 	mdLen := n[6]
 	if mdLen < 0 || mdLen > int64(len(s)) {
@@ -417,6 +412,36 @@ func unpackEntry(s string, r *row) error {
 	}
 	r.Revision, r.CreateRevision = n[4], n[5]
 	return nil
+}
+
+// packedInt reads the integer that starts s, in decimal as SQLite writes
+// it (an optional minus sign and digits), up to the comma that ends it,
+// and returns the rest of s after that comma. It reads s once, where
+// strings.IndexByte then strconv.ParseInt read it twice (unpackEntry was
+// 4-6% of an indexed eq Query's CPU). More than 18 digits may not fit an
+// int64: strconv.ParseInt reads those.
+func packedInt(s string) (v int64, rest string, ok bool) {
+	i := 0
+	if len(s) > 0 && s[0] == '-' {
+		i = 1
+	}
+	start := i
+	var u uint64
+	for ; i < len(s) && s[i]-'0' <= 9; i++ {
+		u = u*10 + uint64(s[i]-'0')
+	}
+	if i == start || i == len(s) || s[i] != ',' {
+		return 0, s, false
+	}
+	if i-start > 18 {
+		v, err := strconv.ParseInt(s[:i], 10, 64)
+		return v, s[i+1:], err == nil
+	}
+	v = int64(u)
+	if start == 1 {
+		v = -v
+	}
+	return v, s[i+1:], true
 }
 
 func (s sqliteQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {

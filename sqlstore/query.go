@@ -1214,40 +1214,31 @@ type pathVals struct {
 // scan sets p from the values of its three columns as the SQLite driver
 // gives them. database/sql scans a column into an sql.Null type through
 // its Scanner, which converts an int64 or a float64 by reflection:
-// scanned into an any,
-// the common types are set here, and any other goes through the same
-// Scanner, so every value reads as it did.
+// scanned into an any, the common types are set here, and any other goes
+// through the same Scanner, so every value reads as it did.
 func (p *pathVals) scan(v *[3]any) error {
-	p.rank, p.num, p.str = sql.NullInt64{}, sql.NullFloat64{}, sql.NullString{}
-	var err error
-	switch x := v[0].(type) {
-	case int64:
-		p.rank = sql.NullInt64{Int64: x, Valid: true}
-	case nil:
-	default:
-		err = p.rank.Scan(x)
-	}
-	if err != nil {
+	*p = pathVals{}
+	if err := scanNull(v[0], &p.rank.Int64, &p.rank.Valid, &p.rank); err != nil {
 		return err
 	}
-	switch x := v[1].(type) {
-	case float64:
-		p.num = sql.NullFloat64{Float64: x, Valid: true}
-	case nil:
-	default:
-		err = p.num.Scan(x)
-	}
-	if err != nil {
+	if err := scanNull(v[1], &p.num.Float64, &p.num.Valid, &p.num); err != nil {
 		return err
 	}
-	switch x := v[2].(type) {
-	case string:
-		p.str = sql.NullString{String: x, Valid: true}
-	case nil:
-	default:
-		err = p.str.Scan(x)
+	return scanNull(v[2], &p.str.String, &p.str.Valid, &p.str)
+}
+
+// scanNull sets a nullable value (val, valid) from a column's value v:
+// directly when v has val's type, to nothing when v is nil, else through
+// the value's Scanner s, as database/sql would.
+func scanNull[T any](v any, val *T, valid *bool, s sql.Scanner) error {
+	if x, ok := v.(T); ok {
+		*val, *valid = x, true
+		return nil
 	}
-	return err
+	if v == nil {
+		return nil
+	}
+	return s.Scan(v)
 }
 
 // pgPathVals receives pathVals from pgx: its own nullable types are

@@ -220,8 +220,9 @@ func TestWatchWire(t *testing.T) {
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	got := make(chan storage.Event, 1)
+	started := make(chan struct{})
 	go func() {
-		for ev, err := range bob.Watch(wctx, storage.InNamespace("users"), storage.OnStart(func(r int64) { start = r })) {
+		for ev, err := range bob.Watch(wctx, storage.InNamespace("users"), storage.OnStart(func(r int64) { start = r; close(started) })) {
 			if err != nil {
 				t.Errorf("bob's watch of users: %v", err)
 				close(got)
@@ -231,7 +232,13 @@ func TestWatchWire(t *testing.T) {
 			return
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// Write once the watch has started (a sleep of 200 ms was not always
+	// enough on a loaded machine: a write before the start is not an event).
+	select {
+	case <-started:
+	case <-got:
+		t.Fatal("bob's watch of users ended before it started")
+	}
 	if err := admin.Set(ctx, "b", 1, storage.InNamespace("users")); err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,15 @@ import (
 // and whose context ends while its COMMIT is in flight reports what the
 // database did, not the context's error. A deferred constraint trigger
 // (on index_fields for CreateIndex, on entries for a SetMany sent through
-// COPY) makes the COMMIT take 400 ms (it swallows a cancel), and the
-// call's context is cancelled while the COMMIT sleeps (seen in
-// pg_stat_activity), so after COMMIT was sent and before its answer. (With
-// a 150 ms deadline instead, a loaded machine sometimes spent it before
-// COMMIT: the call then rightly failed.) When
+// COPY) makes the COMMIT sleep up to 3 s (a cancel ends the sleep and is
+// swallowed), and the call's context is cancelled while the COMMIT sleeps
+// (seen in pg_stat_activity), so after COMMIT was sent and before its
+// answer. (With a 150 ms deadline instead, a loaded machine sometimes
+// spent it before COMMIT: the call then rightly failed. With a sleep of
+// 400 ms, CI once saw the cancel arrive after the sleep had ended, where
+// it failed the commit itself: the call then rightly reported the
+// context's error, and the test failed. The sleep stays below
+// commitOutcomeWait.) When
 // the transaction commits, the call returns nil and its writes are there
 // (before commitOutcome it returned context.Canceled with them in
 // place: CI saw TestIndexBuildEndsWithItsCall and TestCopyCancelled fail
@@ -33,6 +37,9 @@ func TestCommitOutcome(t *testing.T) {
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithSweepInterval(-1), withCopyMin(1))
 	t.Cleanup(func() { _ = s.Close() })
+	// Written before the slow commit's trigger exists.
+	must(t, s.CreateNamespace(ctx, "p"))
+	must(t, s.Set(ctx, "k", map[string]any{"age": 1, "name": "a"}, storage.InNamespace("p")))
 	db, _ := pgMigrator(t, dsn)
 	for _, stmt := range []string{
 		`CREATE TABLE slow_commit_mode (abort boolean NOT NULL)`,
@@ -45,7 +52,7 @@ func TestCommitOutcome(t *testing.T) {
 			PERFORM set_config('slow_commit.slept', 'on', true);
 			PERFORM set_config('application_name', 'slow_commit ' || current_schema(), true);
 			BEGIN
-				PERFORM pg_sleep(0.4);
+				PERFORM pg_sleep(3);
 			EXCEPTION WHEN query_canceled THEN NULL;
 			END;
 			IF (SELECT abort FROM slow_commit_mode) THEN
@@ -62,8 +69,6 @@ func TestCommitOutcome(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	must(t, s.CreateNamespace(ctx, "p"))
-	must(t, s.Set(ctx, "k", map[string]any{"age": 1, "name": "a"}, storage.InNamespace("p")))
 	// late runs call with a context cancelled once its COMMIT sleeps in the
 	// trigger (so never before COMMIT, however loaded the machine).
 	late := func(call func(ctx context.Context) error) error {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -44,11 +43,13 @@ func TestPGListHasIndexOnly(t *testing.T) {
 	if _, err := s.eng.writer().exec(ctx, "VACUUM (ANALYZE, INDEX_CLEANUP ON) entries"); err != nil {
 		t.Fatal(err)
 	}
-	heapFetches := regexp.MustCompile(`Heap Fetches: (\d+)`)
+	// The plan's shape, not its heap fetches: an index-only scan reads the
+	// heap for pages not marked all-visible, and VACUUM cannot mark them
+	// while another session's snapshot (another test's, on a shared server)
+	// may still need their older tuples (CI saw Heap Fetches: 102).
 	check := func(what, plan string) {
 		t.Helper()
-		m := heapFetches.FindStringSubmatch(plan)
-		if !strings.Contains(plan, "Index Only Scan using entries_pkey") || m == nil || m[1] != "0" {
+		if !strings.Contains(plan, "Index Only Scan using entries_pkey") {
 			t.Errorf("%s does not read the primary key's index alone:\n%s", what, plan)
 		}
 	}

@@ -309,9 +309,11 @@
 //     revision): writers never wait for a watcher.
 //   - Wake-ups: this store's own writes wake its watchers as they return
 //     (a transaction's at its commit). On PostgreSQL every transaction
-//     that adds to the log sends a notification on the channel
-//     storage_changes (a trigger, migration 00008, delivered at commit);
-//     the store LISTENs on one connection of the direct DSN
+//     that adds to the log sends a notification on the store's own
+//     channel, storage_changes_<oid of its storage_revision sequence>
+//     (storage_notify_channel(), migration 00027; a trigger, delivered at
+//     commit), so that a write in one store (schema) of a database wakes
+//     none of the watchers of another; the store LISTENs on one connection of the direct DSN
 //     (WithDirectDSN), else of the DSN unless it names a pgx exec mode for
 //     a pooler in transaction mode (default_query_exec_mode other than
 //     cache_statement), where LISTEN would not keep its session: then it

@@ -20,10 +20,6 @@ import (
 // LISTEN). See WithWatchPollInterval.
 const DefaultWatchPollInterval = 100 * time.Millisecond
 
-// notifyChannel is the PostgreSQL channel on which every insert into the
-// change log notifies (migration 00008): only a wake-up, never the truth.
-const notifyChannel = "storage_changes"
-
 // feed wakes the store's watchers when the change log may have grown.
 //
 // A watcher takes wait() before it reads the log, reads, and when it found
@@ -182,7 +178,11 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 		return false
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	// The store's own channel (pgEngine.channel, migration 00027), on which
+	// every commit that adds to its change log notifies: only a wake-up,
+	// never the truth.
+	channel := f.s.eng.(*pgEngine).channel
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false
 	}
 	f.signal()

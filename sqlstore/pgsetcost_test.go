@@ -441,8 +441,8 @@ func listenGateProto(ctx context.Context, conn *pgx.Conn, relid int32) error {
 // "conc8/...". Each ratio is to the same write with the shipped trigger
 // and nobody listening (the name alone), but for "-gated-listened". The
 // variants: "-gated" with notifyGateProto and nobody listening;
-// "-listened" with the shipped trigger and a process listening on
-// storage_changes (reading its notifications: its backend's CPU counts);
+// "-listened" with the shipped trigger and a process listening on the
+// store's channel (reading its notifications: its backend's CPU counts);
 // "-gated-listened", notifyGateProto with a listener (listenGateProto),
 // its ratio to -listened; "-nonotify" with the trigger disabled (a bound,
 // not correct: nobody is woken).
@@ -465,7 +465,7 @@ func notifyVariants(ctx context.Context, t *testing.T, admin *sql.DB, dsn string
 		if gated {
 			err = listenGateProto(ctx, conn, relid)
 		} else {
-			_, err = conn.Exec(ctx, "LISTEN storage_changes")
+			_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{s8.eng.(*pgEngine).channel}.Sanitize())
 		}
 		if err != nil {
 			return err
@@ -913,7 +913,7 @@ SELECT up.version, up.revision, up.create_revision FROM up`)
 func pgLockKey(ctx context.Context, t *testing.T, pool *pgxpool.Pool) int64 {
 	t.Helper()
 	var key int64
-	if err := pool.QueryRow(ctx, lockKeySQL).Scan(&key); err != nil {
+	if err := pool.QueryRow(ctx, "SELECT storage_revision_lock_key()").Scan(&key); err != nil {
 		t.Fatal(err)
 	}
 	return key

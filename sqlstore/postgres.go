@@ -27,6 +27,7 @@ type pgEngine struct {
 	replica *replica // nil without WithReplica
 	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
 	lockKey int64    // the store's revision lock key (revlock.go), read at Open
+	channel string   // the store's notification channel (feed.go), read at Open
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -57,11 +58,12 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		return nil, err
 	}
 	var key int64
-	if err := pool.QueryRow(ctx, lockKeySQL).Scan(&key); err != nil {
+	var channel string
+	if err := pool.QueryRow(ctx, storeKeysSQL).Scan(&key, &channel); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("revision lock key: %w", err)
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key, channel: channel}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()

@@ -77,8 +77,9 @@ import (
 // takes too. Up to schema version 25 the key was that constant, the same in
 // every schema: stores in two schemas of one database wrote one at a time.
 
-// lockKeySQL reads the store's revision lock key.
-const lockKeySQL = "SELECT storage_revision_lock_key()"
+// storeKeysSQL reads the store's revision lock key and its notification
+// channel (migration 00027, feed.go).
+const storeKeysSQL = "SELECT storage_revision_lock_key(), storage_notify_channel()"
 
 const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 

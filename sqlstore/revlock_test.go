@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -144,5 +145,58 @@ func TestRevisionLockPerStore(t *testing.T) {
 	}
 	if err := a.Set(ctx, "same", 1); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNotifyChannelPerStore: the change feed's wake-ups are the store's
+// own (migration 00027). A process listening on store A's channel gets a
+// notification for A's writes and none for the writes of store B, in
+// another schema of the same database. Up to version 26 every store
+// notified on storage_changes, so a write in one store woke the watchers
+// of all.
+func TestNotifyChannelPerStore(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	ctx := t.Context()
+	dsnA := newPGSchema(t)
+	a := openTest(t, dsnA)
+	defer a.Close()
+	b := openTest(t, newPGSchema(t))
+	defer b.Close()
+	chA, chB := a.eng.(*pgEngine).channel, b.eng.(*pgEngine).channel
+	if chA == chB || chA == "" {
+		t.Fatalf("stores have notification channels %q and %q", chA, chB)
+	}
+	pc, err := pgxpool.ParseConfig(dsnA) // the DSN carries pool settings
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, pc.ConnConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{chA}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	notified := func(within time.Duration) bool {
+		wctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		_, err := conn.WaitForNotification(wctx)
+		return err == nil
+	}
+
+	if err := b.Set(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if notified(500 * time.Millisecond) {
+		t.Fatal("a write to store B notified store A's channel")
+	}
+	if err := a.Set(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	if !notified(10 * time.Second) {
+		t.Fatal("a write to store A did not notify its channel")
 	}
 }

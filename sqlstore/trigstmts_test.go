@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage"
@@ -140,8 +141,14 @@ func TestMigrationTriggerStatements(t *testing.T) {
 	listener, err := pool.Acquire(ctx)
 	must(t, err)
 	t.Cleanup(listener.Release)
-	_, err = listener.Exec(ctx, "LISTEN storage_changes")
-	must(t, err)
+	// The channel is storage_changes up to version 26, the store's own
+	// (storage_notify_channel()) from 00027 on: listen on both.
+	var own string
+	must(t, db.QueryRowContext(ctx, "SELECT 'storage_changes_' || 'storage_revision'::regclass::oid::text").Scan(&own))
+	for _, ch := range []string{"storage_changes", own} {
+		_, err = listener.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize())
+		must(t, err)
+	}
 	round := 0
 	check := func(step string, at24 bool) {
 		t.Helper()
@@ -186,7 +193,7 @@ func TestMigrationTriggerStatements(t *testing.T) {
 		_, err := listener.Conn().WaitForNotification(wait)
 		cancel()
 		if err != nil {
-			t.Errorf("%s: no notification on storage_changes: %v", step, err)
+			t.Errorf("%s: no notification on the store's channel: %v", step, err)
 		}
 		for fn, mark := range map[string]string{
 			"changes_notify":       "done := pg_notify(",

@@ -11,10 +11,12 @@ import (
 )
 
 // Batches cost a constant number of statements whatever their size: keys
-// travel as one array (Postgres) or one JSON document (SQLite) parameter.
-// SQLite's SetMany sends its values and metadata apart from that document,
-// laid end to end in one BLOB parameter that the statement cuts by offsets
-// (jsonItems), so that SQLite parses each value once.
+// travel as one array (Postgres) or one JSON array (SQLite) parameter.
+// SQLite's SetMany sends the rest of each item apart from that array
+// (batchItems): the values and metadata laid end to end in one BLOB, and
+// each item's offsets, lengths, expiry and KeepTTL in a fixed-width slot of
+// another, which the statement cuts by position; so SQLite parses each
+// value once and no JSON array per item.
 //
 // Duplicate keys: GetMany answers each distinct key once; SetMany writes the
 // last occurrence of a key and reports the key once, at its first

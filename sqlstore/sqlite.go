@@ -669,55 +669,79 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// jsonItems encodes batch items for UpsertEntries, UpsertEntriesKeepMetadata
-// and InsertEntries: one JSON array of [key, value offset, value length,
-// metadata offset, metadata length, expires_at or null, keep_ttl 0|1], and
-// the values and metadata (already checked JSON) laid end to end in texts,
-// at those offsets (from 1, as substr counts). The statements parse each
-// value once (jsonb of its slice of texts) instead of four times inside the
-// array.
-func jsonItems(items []batchItem) (string, []byte) {
+// slotWidth is the width of one item's slot in batchItems' slots.
+const slotWidth = 52
+
+// batchItems encodes batch items for UpsertEntries, UpsertEntriesKeepMetadata
+// and InsertEntries (queries/sqlite/entries.sql): the keys as one JSON array
+// of strings; the values and metadata (already checked JSON) laid end to
+// end in texts, each value followed by its metadata; and one slot of
+// slotWidth bytes per item in slots: the value's offset in texts (from 1,
+// as substr counts) and length, the metadata's length (10 digits each), '1'
+// and expires_at in 20 characters or '0' and 20 spaces, '1' or '0' for
+// keep_ttl. The statements cut each item's fields out of the BLOBs by
+// position and parse each value once (jsonb of its slice of texts); no JSON
+// array is parsed per item.
+func batchItems(items []batchItem) (keys string, texts, slots []byte) {
 	n, t := 2, 0
 	for _, it := range items {
-		n += len(it.Key) + 64
+		n += len(it.Key) + 3
 		t += len(it.Value) + max(len(it.Metadata), 2)
 	}
 	b := make([]byte, 0, n)
-	texts := make([]byte, 0, t)
+	texts = make([]byte, 0, t)
+	slots = make([]byte, 0, slotWidth*len(items))
 	b = append(b, '[')
 	for i, it := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '[')
 		b = appendJSONString(b, it.Key)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(len(texts)+1), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(len(it.Value)), 10)
-		texts = append(texts, it.Value...)
 		md := it.Metadata
 		if md == nil {
 			md = []byte("{}")
 		}
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(len(texts)+1), 10)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(len(md)), 10)
+		slots = appendPadded(slots, int64(len(texts)+1), 10)
+		slots = appendPadded(slots, int64(len(it.Value)), 10)
+		slots = appendPadded(slots, int64(len(md)), 10)
+		texts = append(texts, it.Value...)
 		texts = append(texts, md...)
 		if it.Expiry.At.IsZero() {
-			b = append(b, ",null"...)
+			slots = append(slots, "0                    "...)
 		} else {
-			b = append(b, ',')
-			b = strconv.AppendInt(b, micros(it.Expiry.At), 10)
+			slots = append(slots, '1')
+			slots = appendPadded(slots, micros(it.Expiry.At), 20)
 		}
 		if it.Expiry.Keep {
-			b = append(b, ",1]"...)
+			slots = append(slots, '1')
 		} else {
-			b = append(b, ",0]"...)
+			slots = append(slots, '0')
 		}
 	}
-	return string(append(b, ']')), texts
+	return string(append(b, ']')), texts, slots
+}
+
+// appendPadded appends v in exactly width characters: a '-' if negative,
+// then its digits with leading zeros. v must fit (texts are far below 10
+// digits of bytes; microseconds of an int64 take at most 19 digits).
+func appendPadded(b []byte, v int64, width int) []byte {
+	var d [20]byte
+	u := uint64(v)
+	neg := v < 0
+	if neg {
+		u = uint64(-v)
+		width--
+		b = append(b, '-')
+	}
+	i := len(d)
+	for ; u > 0; u /= 10 {
+		i--
+		d[i] = byte('0' + u%10)
+	}
+	for range width - (len(d) - i) {
+		b = append(b, '0')
+	}
+	return append(b, d[i:]...)
 }
 
 func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
@@ -756,8 +780,8 @@ func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem
 		return nil, err
 	}
 	if keep {
-		js, texts := jsonItems(items)
-		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Base: base, Items: js, Texts: texts, Namespace: ns})
+		keys, texts, slots := batchItems(items)
+		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Base: base, Items: keys, Texts: texts, Slots: slots, Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
@@ -767,8 +791,8 @@ func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem
 		}
 		return out, nil
 	}
-	js, texts := jsonItems(items)
-	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: js, Texts: texts, Namespace: ns})
+	keys, texts, slots := batchItems(items)
+	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: keys, Texts: texts, Slots: slots, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
@@ -784,8 +808,8 @@ func (s sqliteQ) insertEntries(ctx context.Context, ns string, items []batchItem
 	if err != nil {
 		return nil, err
 	}
-	js, texts := jsonItems(items)
-	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: js, Texts: texts, Namespace: ns})
+	keys, texts, slots := batchItems(items)
+	rs, err := s.q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: keys, Texts: texts, Slots: slots, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}

@@ -328,16 +328,21 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 
 const insertEntries = `-- name: InsertEntries :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
-       jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
-       ?2, ?2,
-       CAST(?3 AS TEXT), CAST(?3 AS TEXT), i.value ->> '$[5]',
-       CAST(?4 AS INTEGER) + row_number() OVER (ORDER BY i.key),
-       CAST(?4 AS INTEGER) + row_number() OVER (ORDER BY i.key)
-FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
-WHERE n.name = ?6
-  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(?1 AS BLOB),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)),
+       jsonb(CAST(substr(CAST(?1 AS BLOB),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 1, 10) AS INTEGER) + CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 11, 10) AS INTEGER),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 21, 10) AS INTEGER)) AS TEXT)), 1,
+       ?3, ?3,
+       CAST(?4 AS TEXT), CAST(?4 AS TEXT),
+       CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END,
+       CAST(?5 AS INTEGER) + row_number() OVER (ORDER BY i.key),
+       CAST(?5 AS INTEGER) + row_number() OVER (ORDER BY i.key)
+FROM namespaces n, json_each(CAST(?6 AS TEXT)) AS i
+WHERE n.name = ?7
+  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?3 AS INTEGER)))
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -355,6 +360,7 @@ RETURNING key, version, revision, create_revision
 
 type InsertEntriesParams struct {
 	Texts     []byte
+	Slots     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -375,6 +381,7 @@ type InsertEntriesRow struct {
 func (q *Queries) InsertEntries(ctx context.Context, arg InsertEntriesParams) ([]InsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, insertEntries,
 		arg.Texts,
+		arg.Slots,
 		arg.Now,
 		arg.Actor,
 		arg.Base,
@@ -657,17 +664,21 @@ func (q *Queries) UpdateEntryIf(ctx context.Context, arg UpdateEntryIfParams) (U
 const upsertEntries = `-- name: UpsertEntries :many
 
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
-       jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
-       ?2, ?2,
-       CAST(?3 AS TEXT), CAST(?3 AS TEXT),
-       CASE WHEN i.value ->> '$[6]' <> 0
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
-            ELSE i.value ->> '$[5]' END,
-       CAST(?4 AS INTEGER) + i.key + 1, CAST(?4 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
-WHERE n.name = ?6
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(?1 AS BLOB),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)),
+       jsonb(CAST(substr(CAST(?1 AS BLOB),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 1, 10) AS INTEGER) + CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 11, 10) AS INTEGER),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 21, 10) AS INTEGER)) AS TEXT)), 1,
+       ?3, ?3,
+       CAST(?4 AS TEXT), CAST(?4 AS TEXT),
+       CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 52, 1) = x'31'
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?3 AS INTEGER)))
+            ELSE CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
+       CAST(?5 AS INTEGER) + i.key + 1, CAST(?5 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?6 AS TEXT)) AS i
+WHERE n.name = ?7
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -688,6 +699,7 @@ RETURNING key, version, revision, create_revision
 
 type UpsertEntriesParams struct {
 	Texts     []byte
+	Slots     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -702,17 +714,22 @@ type UpsertEntriesRow struct {
 	CreateRevision int64
 }
 
-// Items are [key, value offset, value length, metadata offset, metadata
-// length, expires_at or null, keep_ttl 0|1]; the values and metadata are
-// JSON texts laid end to end in one BLOB parameter (texts), cut out with
-// substr (byte offsets from 1, constant time on a BLOB) and parsed once by
-// jsonb. Inside the item arrays each value was parsed with the array,
-// written out again as its row's text (json_each's value), parsed again with
-// it, and written out and parsed once more by jsonb(value -> '$[1]')
-// (bench/results/2026-12-02-sqlbatch.md).
+// The items' keys are one JSON array of strings (items: json_each gives
+// each key as its value, and its position as its key). Everything else
+// travels in two BLOB parameters: texts, the values and metadata (JSON
+// texts) laid end to end, each value followed by its metadata; and slots,
+// 52 bytes per item at i.key * 52: the value's offset in texts (from 1, as
+// substr counts; 10 digits), its length (10), the metadata's length (10),
+// '1' and expires_at (20 characters) or '0' and 20 spaces, keep_ttl '1' or
+// '0'. substr of a BLOB is a constant-time cut and CAST reads the digits,
+// so no row renders or parses a JSON array: before, each item was an array
+// [key, offsets..., expires_at, keep] that json_each wrote out as text and
+// every ->> of the row parsed again (bench/results/2026-12-03-sqbatch.md).
+// jsonb parses each value once (2026-12-02-sqlbatch.md).
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntries,
 		arg.Texts,
+		arg.Slots,
 		arg.Now,
 		arg.Actor,
 		arg.Base,
@@ -747,16 +764,18 @@ func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([
 
 const upsertEntriesKeepMetadata = `-- name: UpsertEntriesKeepMetadata :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(?1 AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)), jsonb('{}'), 1,
-       ?2, ?2,
-       CAST(?3 AS TEXT), CAST(?3 AS TEXT),
-       CASE WHEN i.value ->> '$[6]' <> 0
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
-                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?2 AS INTEGER)))
-            ELSE i.value ->> '$[5]' END,
-       CAST(?4 AS INTEGER) + i.key + 1, CAST(?4 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?5 AS TEXT)) AS i
-WHERE n.name = ?6
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(?1 AS BLOB),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)), jsonb('{}'), 1,
+       ?3, ?3,
+       CAST(?4 AS TEXT), CAST(?4 AS TEXT),
+       CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 52, 1) = x'31'
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
+                    AND (o.expires_at IS NULL OR o.expires_at > CAST(?3 AS INTEGER)))
+            ELSE CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
+       CAST(?5 AS INTEGER) + i.key + 1, CAST(?5 AS INTEGER) + i.key + 1
+FROM namespaces n, json_each(CAST(?6 AS TEXT)) AS i
+WHERE n.name = ?7
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
@@ -778,6 +797,7 @@ RETURNING key, version, revision, create_revision
 
 type UpsertEntriesKeepMetadataParams struct {
 	Texts     []byte
+	Slots     []byte
 	Now       int64
 	Actor     *string
 	Base      int64
@@ -796,6 +816,7 @@ type UpsertEntriesKeepMetadataRow struct {
 func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntriesKeepMetadataParams) ([]UpsertEntriesKeepMetadataRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntriesKeepMetadata,
 		arg.Texts,
+		arg.Slots,
 		arg.Now,
 		arg.Actor,
 		arg.Base,

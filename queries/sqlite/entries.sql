@@ -222,25 +222,33 @@ WHERE n.name = sqlc.arg(namespace)
   AND e.key IN (SELECT j.value FROM json_each(CAST(sqlc.arg(keys) AS TEXT)) AS j)
   AND (e.expires_at IS NULL OR e.expires_at > CAST(sqlc.arg(now) AS INTEGER));
 
--- Items are [key, value offset, value length, metadata offset, metadata
--- length, expires_at or null, keep_ttl 0|1]; the values and metadata are
--- JSON texts laid end to end in one BLOB parameter (texts), cut out with
--- substr (byte offsets from 1, constant time on a BLOB) and parsed once by
--- jsonb. Inside the item arrays each value was parsed with the array,
--- written out again as its row's text (json_each's value), parsed again with
--- it, and written out and parsed once more by jsonb(value -> '$[1]')
--- (bench/results/2026-12-02-sqlbatch.md).
+-- The items' keys are one JSON array of strings (items: json_each gives
+-- each key as its value, and its position as its key). Everything else
+-- travels in two BLOB parameters: texts, the values and metadata (JSON
+-- texts) laid end to end, each value followed by its metadata; and slots,
+-- 52 bytes per item at i.key * 52: the value's offset in texts (from 1, as
+-- substr counts; 10 digits), its length (10), the metadata's length (10),
+-- '1' and expires_at (20 characters) or '0' and 20 spaces, keep_ttl '1' or
+-- '0'. substr of a BLOB is a constant-time cut and CAST reads the digits,
+-- so no row renders or parses a JSON array: before, each item was an array
+-- [key, offsets..., expires_at, keep] that json_each wrote out as text and
+-- every ->> of the row parsed again (bench/results/2026-12-03-sqbatch.md).
+-- jsonb parses each value once (2026-12-02-sqlbatch.md).
 
 -- name: UpsertEntries :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
-       jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)),
+       jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 1, 10) AS INTEGER) + CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 11, 10) AS INTEGER),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 21, 10) AS INTEGER)) AS TEXT)), 1,
        sqlc.arg(now), sqlc.arg(now),
        CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT),
-       CASE WHEN i.value ->> '$[6]' <> 0
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+       CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 52, 1) = x'31'
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
-            ELSE i.value ->> '$[5]' END,
+            ELSE CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
        CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
@@ -264,13 +272,15 @@ RETURNING key, version, revision, create_revision;
 -- name: UpsertEntriesKeepMetadata :many
 -- An expired row's metadata is not kept: it becomes '{}'.
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)), jsonb('{}'), 1,
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)), jsonb('{}'), 1,
        sqlc.arg(now), sqlc.arg(now),
        CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT),
-       CASE WHEN i.value ->> '$[6]' <> 0
-            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+       CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 52, 1) = x'31'
+            THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
-            ELSE i.value ->> '$[5]' END,
+            ELSE CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
        CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
@@ -297,15 +307,20 @@ RETURNING key, version, revision, create_revision;
 -- keys that exist (live) are left out before revisions are given, so the
 -- items written get consecutive revisions.
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-SELECT n.id, i.value ->> '$[0]', jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB), i.value ->> '$[1]', i.value ->> '$[2]') AS TEXT)),
-       jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB), i.value ->> '$[3]', i.value ->> '$[4]') AS TEXT)), 1,
+SELECT n.id, i.value, jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 1, 10) AS INTEGER),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 11, 10) AS INTEGER)) AS TEXT)),
+       jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 1, 10) AS INTEGER) + CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 11, 10) AS INTEGER),
+                         CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 21, 10) AS INTEGER)) AS TEXT)), 1,
        sqlc.arg(now), sqlc.arg(now),
-       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT), i.value ->> '$[5]',
+       CAST(sqlc.narg(actor) AS TEXT), CAST(sqlc.narg(actor) AS TEXT),
+       CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END,
        CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY i.key),
        CAST(sqlc.arg(base) AS INTEGER) + row_number() OVER (ORDER BY i.key)
 FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
 WHERE n.name = sqlc.arg(namespace)
-  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value ->> '$[0]'
+  AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,

@@ -34,10 +34,7 @@ type sqliteEngine struct {
 	// wc and rc are the statement caches of w and r, shared by
 	// transactions.
 	wc, rc *stmtCache
-	// reads runs the reader pool's point reads (fastread.go); nil for a
-	// store opened read-only on a full disk.
-	reads *driverReads
-	cfg   config
+	cfg    config
 	// readers is the size of the reader pool r.
 	readers int
 	walr    *walRestarter // see walrestart.go
@@ -194,8 +191,6 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
-	e.reads = &driverReads{db: e.r, n: cfg.roundTrips, wait: o.BusyTimeout}
-	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads} // see fastread.go
 	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
 	return e, nil
 }
@@ -300,9 +295,6 @@ func (e *sqliteEngine) close() error {
 		e.walr.close()
 	}
 	var errs []error
-	if e.reads != nil {
-		e.reads.close(e.readers)
-	}
 	if e.r != nil && e.r != e.w {
 		errs = append(errs, e.r.Close())
 	}

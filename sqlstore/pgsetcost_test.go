@@ -92,8 +92,14 @@ type variant struct {
 // itself, ownVariants; STORAGE_PGSETCOST_NOTIFY=1 the Sets with the
 // change log's NOTIFY as shipped, gated on a listener (a prototype, with
 // and without a listener) and disabled, single and by 4 and 8 concurrent
-// writers, notifyVariants. Each variant's throughput (operations per
-// second of wall time) is printed too. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
+// writers, notifyVariants; STORAGE_PGSETCOST_BEGIN=1 raw pgx
+// read-modify-write transactions with BEGIN alone and pipelined with the
+// read, beginVariants. Each variant's throughput (operations per second of wall
+// time), WAL bytes (pg_current_wal_insert_lsn), this process's CPU (the
+// client's) and the ratio of server plus client CPU are printed too, and
+// at the end the HOT share of the tables' updates; with
+// STORAGE_PGSETCOST_LSN=1 each variant's WAL range in the last round, for
+// pg_waldump. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
 // the pgx pool the raw and SQL-level variants use (e.g.
 // "&plan_cache_mode=force_generic_plan"). Each variant's median is printed with the median
 // of its per-round ratios to the first variant, or to its base.
@@ -284,6 +290,9 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	if os.Getenv("STORAGE_PGSETCOST_SQL") != "" {
 		variants = append(variants, sqlVariants(ctx, t, pool, keys, next, val)...)
 	}
+	if os.Getenv("STORAGE_PGSETCOST_BEGIN") != "" {
+		variants = append(variants, beginVariants(ctx, t, pool, keys, next, val)...)
+	}
 	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
 		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)
 	}
@@ -307,6 +316,12 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	}
 	cpu := make([][]float64, len(variants))
 	rate := make([][]float64, len(variants)) // operations per second of wall time
+	wal := make([][]float64, len(variants))  // WAL bytes per operation
+	cli := make([][]float64, len(variants))  // this process's CPU per operation (µs)
+	lsn := func() (l int64) {
+		must(t, admin.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn() - '0/0'").Scan(&l))
+		return l
+	}
 	for r := range rounds {
 		for k := range variants {
 			j := (k + r) % len(variants)
@@ -322,13 +337,22 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 			if err := v.op(); err != nil { // warm
 				t.Fatalf("%s: %v", v.name, err)
 			}
+			l0 := lsn()
 			c0 := pgClientCPU(t, admin)
+			p0 := cpuTime()
 			w0 := time.Now()
 			if err := runPar(v); err != nil {
 				t.Fatalf("%s: %v", v.name, err)
 			}
 			rate[j] = append(rate[j], float64(v.n)/time.Since(w0).Seconds())
+			cli[j] = append(cli[j], float64((cpuTime()-p0).Microseconds())/float64(v.n))
 			cpu[j] = append(cpu[j], float64(pgClientCPU(t, admin)-c0)/1e3/float64(v.n)) // ns -> µs
+			l1 := lsn()
+			wal[j] = append(wal[j], float64(l1-l0)/float64(v.n))
+			if os.Getenv("STORAGE_PGSETCOST_LSN") != "" && r == rounds-1 {
+				// For pg_waldump -s/-e: the round's WAL.
+				t.Logf("%s WAL %X/%X-%X/%X", v.name, l0>>32, uint32(l0), l1>>32, uint32(l1))
+			}
 			if v.teardown != nil {
 				must(t, v.teardown())
 			}
@@ -347,19 +371,42 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		if i := slices.IndexFunc(variants, func(w variant) bool { return w.name == v.base }); i >= 0 {
 			base, baseName = i, v.base
 		}
-		var ratios, rr []float64
+		var ratios, rr, tr []float64
 		for r := range rounds {
 			ratios = append(ratios, cpu[j][r]/cpu[base][r])
 			rr = append(rr, rate[j][r]/rate[base][r])
+			tr = append(tr, (cpu[j][r]+cli[j][r])/(cpu[base][r]+cli[base][r]))
 		}
 		slices.Sort(ratios)
 		slices.Sort(rr)
+		slices.Sort(tr)
 		w := slices.Clone(rate[j])
 		slices.Sort(w)
-		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f); %6.0f op/s, to %s %.2f (%.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4],
-			w[rounds/2], baseName, rr[rounds/2], rr[rounds/4], rr[rounds-1-rounds/4])
+		wb := slices.Clone(wal[j])
+		slices.Sort(wb)
+		cl := slices.Clone(cli[j])
+		slices.Sort(cl)
+		fmt.Fprintf(&b, "\n%-38s server CPU/op median %6.1f µs, to %s %.2f (quartiles %.2f-%.2f); %6.0f op/s, to %s %.2f (%.2f-%.2f); WAL %5.0f B/op; client CPU %5.1f µs/op; server+client CPU to %s %.2f (%.2f-%.2f)", v.name, c[rounds/2], baseName, ratios[rounds/2], ratios[rounds/4], ratios[rounds-1-rounds/4],
+			w[rounds/2], baseName, rr[rounds/2], rr[rounds/4], rr[rounds-1-rounds/4], wb[rounds/2], cl[rounds/2],
+			baseName, tr[rounds/2], tr[rounds/4], tr[rounds-1-rounds/4])
 	}
 	t.Log(b.String())
+	{
+		// HOT updates of the tables written (the statistics are flushed
+		// at most once a second).
+		time.Sleep(1500 * time.Millisecond)
+		rows, err := admin.QueryContext(ctx, `SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+  WHERE schemaname = current_schema() AND relname IN ('entries', 'changes', 'namespaces', 'index_entries', 'kv') ORDER BY relname`)
+		must(t, err)
+		for rows.Next() {
+			var name string
+			var ins, upd, hot int64
+			must(t, rows.Scan(&name, &ins, &upd, &hot))
+			t.Logf("%-14s inserted %8d updated %8d HOT %8d", name, ins, upd, hot)
+		}
+		must(t, rows.Err())
+		_ = rows.Close()
+	}
 	if os.Getenv("STORAGE_PGSETCOST_CHECK") != "" {
 		// Only for runs whose variants are all correct (not -notrig,
 		// -whenfalse, -ownnoold...): entry_count and index_entries exact.
@@ -917,4 +964,76 @@ func pgLockKey(ctx context.Context, t *testing.T, pool *pgxpool.Pool) int64 {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// beginVariants (STORAGE_PGSETCOST_BEGIN=1) are raw pgx read-modify-write
+// transactions on bench/peers' table, "raw/rmw" as bench/peers does it
+// (BEGIN, the read, the upsert, COMMIT: four round trips) and
+// "raw/rmw-pipelined-begin" with BEGIN sent in one batch with the read
+// (three round trips), its ratio to raw/rmw.
+func beginVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, keys int, next func() int, val func(i, n int) json.RawMessage) []variant {
+	t.Helper()
+	const get = `SELECT value, version FROM kv WHERE ns = $1 AND key = $2`
+	const upsert = `INSERT INTO kv (ns, key, value, version) VALUES ($1, $2, $3, 1)
+ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version + 1 RETURNING version`
+	rest := func(tx pgx.Tx, k string, i int) error {
+		var v int64
+		if err := tx.QueryRow(ctx, upsert, "ix", k, []byte(val(i, keys+i))).Scan(&v); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}
+	key := func() (int, string) {
+		i := next()
+		return i, fmt.Sprintf("key:%06d", (i*7919)%keys)
+	}
+	rmw := func() error {
+		i, k := key()
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		var value []byte
+		var v int64
+		if err := tx.QueryRow(ctx, get, "ix", k).Scan(&value, &v); err != nil {
+			return err
+		}
+		return rest(tx, k, i)
+	}
+	pipelined := func() error {
+		i, k := key()
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Release()
+		b := &pgx.Batch{}
+		b.Queue("begin")
+		b.Queue(get, "ix", k)
+		br := c.SendBatch(ctx, b)
+		var value []byte
+		var v int64
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+		if err := br.QueryRow().Scan(&value, &v); err != nil {
+			_ = br.Close()
+			return err
+		}
+		if err := br.Close(); err != nil {
+			return err
+		}
+		if err := c.QueryRow(ctx, upsert, "ix", k, []byte(val(i, keys+i))).Scan(&v); err != nil {
+			_, _ = c.Exec(ctx, "rollback")
+			return err
+		}
+		_, err = c.Exec(ctx, "commit")
+		return err
+	}
+	return []variant{
+		{name: "raw/rmw", n: 500, op: rmw},
+		{name: "raw/rmw-pipelined-begin", n: 500, op: pipelined, base: "raw/rmw"},
+	}
 }

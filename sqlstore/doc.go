@@ -52,7 +52,12 @@
 // DeleteMany cost the same number of round trips for 10 keys as for 1000.
 // On PostgreSQL a batch write of 10000 items or more (SetMany, Restore)
 // sends its items with COPY into a temporary table instead, one round trip
-// more, and runs the same statement on it (pgcopy.go).
+// more, and runs the same statement on it (pgcopy.go). A PostgreSQL
+// transaction (Begin) sends its BEGIN with its first statement, in one
+// pipelined batch (pglazytx.go): a read-modify-write transaction costs
+// three round trips (BEGIN and the read, the revision lock and the write,
+// COMMIT), and one that runs nothing costs none. The transaction's
+// snapshot is taken at its first statement either way.
 //
 // # Choices where the contract is silent
 //

@@ -193,9 +193,20 @@ func rewriteForCopy(sql string) *copyStmt {
 // statement goes to next unchanged.
 type copyDB struct {
 	next pgdb.DBTX
-	tx   interface{ Conn() *pgx.Conn }
+	tx   copyConner
 	min  int
 }
+
+// copyConner gives a transaction's connection for a COPY, with the
+// transaction begun.
+type copyConner interface {
+	copyConn(ctx context.Context) (*pgx.Conn, error)
+}
+
+// connCopy is a copyConner of pgx's transactions.
+type connCopy struct{ tx interface{ Conn() *pgx.Conn } }
+
+func (c connCopy) copyConn(context.Context) (*pgx.Conn, error) { return c.tx.Conn(), nil }
 
 var _ pgdb.DBTX = copyDB{}
 
@@ -220,8 +231,12 @@ func (d copyDB) forCopy(sql string, args []any) *copyStmt {
 
 // run loads the arrays of args into the table and returns the arguments
 // of the rewritten statement.
-func (c *copyStmt) run(ctx context.Context, conn *pgx.Conn, args []any) ([]any, error) {
+func (c *copyStmt) run(ctx context.Context, tx copyConner, args []any) ([]any, error) {
 	data, err := c.encode(args)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := tx.copyConn(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +253,7 @@ func (c *copyStmt) run(ctx context.Context, conn *pgx.Conn, args []any) ([]any, 
 
 func (d copyDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if c := d.forCopy(sql, args); c != nil {
-		kept, err := c.run(ctx, d.tx.Conn(), args)
+		kept, err := c.run(ctx, d.tx, args)
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
@@ -249,7 +264,7 @@ func (d copyDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comma
 
 func (d copyDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if c := d.forCopy(sql, args); c != nil {
-		kept, err := c.run(ctx, d.tx.Conn(), args)
+		kept, err := c.run(ctx, d.tx, args)
 		if err != nil {
 			return nil, err
 		}
@@ -260,7 +275,7 @@ func (d copyDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 
 func (d copyDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if c := d.forCopy(sql, args); c != nil {
-		kept, err := c.run(ctx, d.tx.Conn(), args)
+		kept, err := c.run(ctx, d.tx, args)
 		if err != nil {
 			return batchRow{err: err}
 		}

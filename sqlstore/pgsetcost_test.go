@@ -94,7 +94,8 @@ type variant struct {
 // and without a listener) and disabled, single and by 4 and 8 concurrent
 // writers, notifyVariants; STORAGE_PGSETCOST_BEGIN=1 raw pgx
 // read-modify-write transactions with BEGIN alone and pipelined with the
-// read, beginVariants. Each variant's throughput (operations per second of wall
+// read, and the engine's with its BEGIN sent alone at Begin (eagerBegin),
+// beginVariants. Each variant's throughput (operations per second of wall
 // time), WAL bytes (pg_current_wal_insert_lsn), this process's CPU (the
 // client's) and the ratio of server plus client CPU are printed too, and
 // at the end the HOT share of the tables' updates; with
@@ -292,6 +293,10 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	}
 	if os.Getenv("STORAGE_PGSETCOST_BEGIN") != "" {
 		variants = append(variants, beginVariants(ctx, t, pool, keys, next, val)...)
+		e := s.eng.(*pgEngine)
+		variants = append(variants, variant{name: "rmw-tx/plain-eagerbegin", n: 500, op: rmw, base: "rmw-tx/plain",
+			setup:    func() error { e.eagerBegin = true; return nil },
+			teardown: func() error { e.eagerBegin = false; return nil }})
 	}
 	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
 		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)

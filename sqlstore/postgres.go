@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,9 @@ type pgEngine struct {
 	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
 	lockKey int64    // the store's revision lock key (revlock.go), read at Open
 	channel string   // the store's notification channel (feed.go), read at Open
+	// eagerBegin sends a transaction's BEGIN at Begin, alone, as before
+	// pgLazyTx: only the tests set it (the A/B of TestPGSetCost).
+	eagerBegin bool
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -285,8 +289,15 @@ type pgQ struct {
 // transaction's id from the revision lock (revDB), whose key is key.
 func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
 	w := pgdb.DBTX(revDB{db, xid, key})
-	if tx, ok := db.(interface{ Conn() *pgx.Conn }); ok && copyMin > 0 {
-		w = copyDB{next: w, tx: tx, min: copyMin}
+	var cc copyConner
+	switch d := db.(type) {
+	case copyConner:
+		cc = d
+	case interface{ Conn() *pgx.Conn }:
+		cc = connCopy{d}
+	}
+	if cc != nil && copyMin > 0 {
+		w = copyDB{next: w, tx: cc, min: copyMin}
 	}
 	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db, key: key}
 }
@@ -639,18 +650,34 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if opts.ReadOnly {
 		o.AccessMode = pgx.ReadOnly
 	}
-	tx, err := e.pool.BeginTx(ctx, o)
+	c, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
+	}
+	tx := &pgLazyTx{c: c, begin: beginSQL(o)}
+	if e.eagerBegin {
+		if err := tx.start(ctx); err != nil {
+			tx.release()
+			return nil, err
+		}
 	}
 	t := &pgTx{tx: tx, e: e, copyMin: e.copyMin}
 	t.bound = newPgQ(tx, e.copyMin, &t.xid, e.lockKey)
 	return t, nil
 }
 
+// pgTxConn is what a pgTx runs on: a pgLazyTx, or pgx's transaction on
+// a standby (WithReplica).
+type pgTxConn interface {
+	pgBatcher
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+}
+
 // pgTx is an open PostgreSQL transaction.
 type pgTx struct {
-	tx      pgx.Tx
+	tx      pgTxConn
+	sp      int // the savepoints taken, which name the next
 	e       *pgEngine
 	bound   querier
 	replica bool   // it runs on the standby of WithReplica
@@ -660,11 +687,23 @@ type pgTx struct {
 
 func (t *pgTx) q() querier { return t.bound }
 
-// savepoint uses pgx's nested transactions, which are savepoints.
-func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) error {
-	return pgx.BeginFunc(ctx, t.tx, func(sub pgx.Tx) error {
-		return fn(newPgQ(sub, t.copyMin, &t.xid, t.e.lockKey))
-	})
+// savepoint runs fn under a savepoint, as pgx's nested transactions do:
+// released when fn succeeds, rolled back to when it fails (the error of
+// that rollback, if any, replaces fn's).
+func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) (err error) {
+	t.sp++
+	name := "sp_" + strconv.Itoa(t.sp)
+	if _, err := t.tx.Exec(ctx, "savepoint "+name); err != nil {
+		return err
+	}
+	if err := fn(newPgQ(t.tx, t.copyMin, &t.xid, t.e.lockKey)); err != nil {
+		if _, rerr := t.tx.Exec(ctx, "rollback to savepoint "+name); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err = t.tx.Exec(ctx, "release savepoint "+name)
+	return err
 }
 
 // commit commits. When the COMMIT's answer is lost (ctx ended while it was

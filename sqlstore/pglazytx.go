@@ -1,0 +1,185 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// pgLazyTx is a transaction (Store.Begin on PostgreSQL) whose BEGIN goes
+// to the server with its first statement, in one pipelined batch, instead
+// of as a round trip of its own: a read-modify-write transaction costs
+// three round trips (BEGIN and the read, the revision lock and the write,
+// COMMIT) rather than four. PostgreSQL takes a transaction's snapshot at
+// its first statement, not at BEGIN, so nothing a statement sees changes;
+// only transaction_timestamp() (now()) is later, which the engine does not
+// use (its clock is the caller's). A transaction that runs no statement
+// sends nothing: its COMMIT and ROLLBACK are free. The connection is the
+// pool's from Begin to the end, as with pgx's transactions; through a
+// pooler in transaction mode a server connection is held only from the
+// first statement.
+type pgLazyTx struct {
+	c      *pgxpool.Conn
+	begin  string // the BEGIN statement, with the options
+	begun  bool   // BEGIN was sent and succeeded
+	closed bool   // committed or rolled back: the connection is released
+}
+
+// beginSQL is the BEGIN statement of the options, as pgx spells it.
+func beginSQL(o pgx.TxOptions) string {
+	s := "begin"
+	if o.IsoLevel != "" {
+		s += " isolation level " + string(o.IsoLevel)
+	}
+	if o.AccessMode != "" {
+		s += " " + string(o.AccessMode)
+	}
+	return s
+}
+
+// start sends BEGIN alone, when no statement has sent it yet: before a
+// COPY, which goes to the connection directly.
+func (t *pgLazyTx) start(ctx context.Context) error {
+	if t.closed {
+		return pgx.ErrTxClosed
+	}
+	if t.begun {
+		return nil
+	}
+	if _, err := t.c.Exec(ctx, t.begin); err != nil {
+		return err
+	}
+	t.begun = true
+	return nil
+}
+
+// batch is b with BEGIN first when the transaction has not begun, sent;
+// its BEGIN's answer is read before it returns.
+func (t *pgLazyTx) batch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if t.closed {
+		return lazyErrBatch{err: pgx.ErrTxClosed}
+	}
+	if t.begun {
+		return t.c.SendBatch(ctx, b)
+	}
+	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
+	nb.Queue(t.begin)
+	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
+	br := t.c.SendBatch(ctx, nb)
+	if _, err := br.Exec(); err != nil {
+		return lazyErrBatch{err: err, br: br}
+	}
+	t.begun = true
+	return br
+}
+
+func (t *pgLazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return t.batch(ctx, b)
+}
+
+// first sends the transaction's first statement, with its BEGIN.
+func (t *pgLazyTx) first(ctx context.Context, sql string, args []any) pgx.BatchResults {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	return t.batch(ctx, b)
+}
+
+func (t *pgLazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.begun && !t.closed {
+		return t.c.Exec(ctx, sql, args...)
+	}
+	br := t.first(ctx, sql, args)
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *pgLazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.begun && !t.closed {
+		return t.c.Query(ctx, sql, args...)
+	}
+	br := t.first(ctx, sql, args)
+	rows, err := br.Query()
+	if err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	return &batchRows{Rows: rows, br: br, done: func() {}}, nil
+}
+
+func (t *pgLazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if t.begun && !t.closed {
+		return t.c.QueryRow(ctx, sql, args...)
+	}
+	rows, err := t.Query(ctx, sql, args...)
+	return batchRow{rows: rows, err: err}
+}
+
+// copyConn is the connection for a COPY, with the transaction begun.
+func (t *pgLazyTx) copyConn(ctx context.Context) (*pgx.Conn, error) {
+	if err := t.start(ctx); err != nil {
+		return nil, err
+	}
+	return t.c.Conn(), nil
+}
+
+// Commit commits and releases the connection (a transaction that sent
+// nothing has nothing to commit). A COMMIT the server answers with
+// ROLLBACK (the transaction had failed) is pgx.ErrTxCommitRollback, as
+// with pgx's transactions.
+func (t *pgLazyTx) Commit(ctx context.Context) error {
+	tag, err := t.end(ctx, "commit")
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+// Rollback rolls back and releases the connection; pgx.ErrTxClosed once
+// the transaction has ended.
+func (t *pgLazyTx) Rollback(ctx context.Context) error {
+	_, err := t.end(ctx, "rollback")
+	return err
+}
+
+// end sends sql (COMMIT or ROLLBACK) when the transaction has begun, and
+// releases the connection.
+func (t *pgLazyTx) end(ctx context.Context, sql string) (pgconn.CommandTag, error) {
+	if t.closed {
+		return pgconn.CommandTag{}, pgx.ErrTxClosed
+	}
+	defer t.release()
+	if !t.begun {
+		return pgconn.CommandTag{}, nil
+	}
+	return t.c.Exec(ctx, sql)
+}
+
+// release gives the connection back to the pool, which closes it when it
+// is still in a transaction (a COMMIT or ROLLBACK that failed on the way).
+func (t *pgLazyTx) release() {
+	t.closed = true
+	t.c.Release()
+}
+
+// lazyErrBatch is the results of a batch whose BEGIN failed (or of a
+// transaction that has ended): every result is that error.
+type lazyErrBatch struct {
+	err error
+	br  pgx.BatchResults // the batch sent, closed by Close; nil when none was
+}
+
+func (b lazyErrBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b lazyErrBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b lazyErrBatch) QueryRow() pgx.Row                { return batchRow{err: b.err} }
+func (b lazyErrBatch) Tx() pgx.Tx                       { return nil }
+func (b lazyErrBatch) Close() error {
+	if b.br != nil {
+		_ = b.br.Close()
+	}
+	return b.err
+}

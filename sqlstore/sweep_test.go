@@ -229,7 +229,7 @@ func TestSweepBounded(t *testing.T) {
 // for long: while Sweep removes 10,000 expired rows in batches of 100, a
 // writer in the same store and one in a second store on the same file
 // (another process's connection, which waits on SQLite's lock, not on the
-// store's pool) each complete Sets with a 2 s deadline again and again
+// store's pool) each complete Sets (with a 10 s deadline) again and again
 // between the sweep's first and last batches, not after it.
 func TestSweepLetsWritersIn(t *testing.T) {
 	for _, other := range []bool{false, true} {
@@ -276,7 +276,11 @@ func TestSweepLetsWritersIn(t *testing.T) {
 						return
 					default:
 					}
-					wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					// The deadline bounds a wait far above one batch (~10 ms;
+					// 0.9 s under -race at load 9, where a Set queued behind
+					// two batches missed a 2 s deadline); the marks below are
+					// the check that writes get in between batches.
+					wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					start := time.Now()
 					err := w.Set(wctx, fmt.Sprintf("w%05d", i), i)
 					cancel()

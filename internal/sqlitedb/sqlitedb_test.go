@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -273,13 +274,13 @@ func TestBatchStatements(t *testing.T) {
 	db, q := open(t)
 
 	items := `[["a", {"v":1}, {"m":1}], ["b", [1,2,3], {}], ["c", "text", {"m":3}]]`
-	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Now: 1}); err != nil || len(rows) != 0 {
+	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 1}); err != nil || len(rows) != 0 {
 		t.Fatalf("UpsertEntries into a missing namespace = %v, %v; want no rows", rows, err)
 	}
 	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "batch", Metadata: `{}`, Now: 1}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Now: 2})
+	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatalf("entry_count = %d, want 3", n)
 	}
 	// Again, plus one new key: the updates must not count as inserts.
-	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Texts: batchTexts(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Now: 3})
+	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Texts: batchTexts(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Slots: batchSlots(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Now: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func TestBatchStatements(t *testing.T) {
 	}
 	checkCounts(t, db, q)
 
-	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 3], ["e", {"new":true}]]`), Texts: batchTexts(t, `[["a", 3], ["e", {"new":true}]]`), Now: 4})
+	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 3], ["e", {"new":true}]]`), Texts: batchTexts(t, `[["a", 3], ["e", {"new":true}]]`), Slots: batchSlots(t, `[["a", 3], ["e", {"new":true}]]`), Now: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatalf("UpsertEntriesKeepMetadata = %+v", keep)
 	}
 
-	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Texts: batchTexts(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Now: 5})
+	ins, err := q.InsertEntries(ctx, sqlitedb.InsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Texts: batchTexts(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Slots: batchSlots(t, `[["a", 0, {}], ["f", {"f":1}, {"m":"f"}]]`), Now: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestBatchStatements(t *testing.T) {
 	// Duplicate keys in one batch: SQLite applies them in order (the second
 	// updates the first), where PostgreSQL refuses the statement, so the
 	// engine must settle duplicates before it calls the batch statements.
-	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Texts: batchTexts(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Now: 6})
+	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Texts: batchTexts(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Slots: batchSlots(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Now: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,23 +465,34 @@ func base(t *testing.T, q *sqlitedb.Queries) int64 {
 // expiry, keep expiry] with offsets (from 1, in bytes) into texts, where
 // the values and metadata lie end to end (sqlstore's jsonItems).
 func batchItems(t *testing.T, old string) string {
-	items, _ := splitBatch(t, old)
+	items, _, _ := splitBatch(t, old)
 	return items
 }
 
 func batchTexts(t *testing.T, old string) []byte {
-	_, texts := splitBatch(t, old)
+	_, texts, _ := splitBatch(t, old)
 	return texts
 }
 
-func splitBatch(t *testing.T, old string) (string, []byte) {
+func batchSlots(t *testing.T, old string) []byte {
+	_, _, slots := splitBatch(t, old)
+	return slots
+}
+
+// splitBatch turns a batch written as [[key, value, metadata?], ...] into
+// the batch statements' parameters (queries/sqlite/entries.sql): the keys
+// as a JSON array, the values and metadata laid end to end (texts), and
+// one 52-byte slot per item: the value's offset in texts (from 1) and
+// length, the metadata's length (10 digits each), '0' and 20 spaces (no
+// expiry), '0' (keep_ttl off).
+func splitBatch(t *testing.T, old string) (string, []byte, []byte) {
 	t.Helper()
 	var in [][]json.RawMessage
 	if err := json.Unmarshal([]byte(old), &in); err != nil {
 		t.Fatalf("batch %s: %v", old, err)
 	}
-	var texts []byte
-	out := make([][]any, 0, len(in))
+	var texts, slots []byte
+	keys := make([]string, 0, len(in))
 	for _, it := range in {
 		var key string
 		if err := json.Unmarshal(it[0], &key); err != nil {
@@ -490,15 +502,14 @@ func splitBatch(t *testing.T, old string) (string, []byte) {
 		if len(it) > 2 {
 			md = it[2]
 		}
-		v := len(texts) + 1
+		slots = fmt.Appendf(slots, "%010d%010d%010d0%20s0", len(texts)+1, len(it[1]), len(md), "")
 		texts = append(texts, it[1]...)
-		m := len(texts) + 1
 		texts = append(texts, md...)
-		out = append(out, []any{key, v, len(it[1]), m, len(md), nil, 0})
+		keys = append(keys, key)
 	}
-	b, err := json.Marshal(out)
+	b, err := json.Marshal(keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b), texts
+	return string(b), texts, slots
 }

@@ -65,7 +65,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 	var channel string
 	if err := pool.QueryRow(ctx, storeKeysSQL).Scan(&key, &channel); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("revision lock key: %w", err)
+		return nil, fmt.Errorf("revision lock key and notification channel: %w", err)
 	}
 	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key, channel: channel}
 	if cfg.replicaDSN != "" {

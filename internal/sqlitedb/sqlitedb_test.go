@@ -459,11 +459,8 @@ func base(t *testing.T, q *sqlitedb.Queries) int64 {
 	return n
 }
 
-// batchItems and batchTexts turn a batch written as [[key, value,
-// metadata], ...] into the batch statements' parameters: items
-// [key, value start, value length, metadata start, metadata length,
-// expiry, keep expiry] with offsets (from 1, in bytes) into texts, where
-// the values and metadata lie end to end (sqlstore's jsonItems).
+// batchItems, batchTexts and batchSlots are splitBatch's three
+// parameters (sqlstore's batchItems builds the same).
 func batchItems(t *testing.T, old string) string {
 	items, _, _ := splitBatch(t, old)
 	return items

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -152,13 +153,14 @@ func (b *boltSys) SetMany(_ context.Context, keys []string, values [][]byte) err
 }
 
 // scanIndex calls fn for the index entries in [lo, hi), descending when
-// desc, until fn returns false.
+// desc, until fn returns false. An index entry is the number's 8 bytes
+// (numKey) followed by the entry's key.
 func scanIndex(tx *bolt.Tx, lo, hi float64, desc bool, fn func(key []byte) bool) {
 	c := tx.Bucket(bucketN).Cursor()
 	l, h := numKey(lo, nil), numKey(hi, nil)
 	if !desc {
 		for k, _ := c.Seek(l); k != nil && bytes.Compare(k, h) < 0; k, _ = c.Next() {
-			if !fn(k[8:]) {
+			if !fn(k) {
 				return
 			}
 		}
@@ -171,7 +173,7 @@ func scanIndex(tx *bolt.Tx, lo, hi float64, desc bool, fn func(key []byte) bool)
 		k, _ = c.Prev()
 	}
 	for ; k != nil && bytes.Compare(k, l) >= 0; k, _ = c.Prev() {
-		if !fn(k[8:]) {
+		if !fn(k) {
 			return
 		}
 	}
@@ -180,7 +182,7 @@ func scanIndex(tx *bolt.Tx, lo, hi float64, desc bool, fn func(key []byte) bool)
 func (b *boltSys) collect(lo, hi float64, desc bool, limit int) (out []Rec, err error) {
 	err = b.db.View(func(tx *bolt.Tx) error {
 		e := tx.Bucket(bucketE)
-		scanIndex(tx, lo, hi, desc, func(key []byte) bool {
+		get := func(key []byte) bool {
 			v := e.Get(key)
 			if v == nil {
 				err = errors.New("bbolt: the index names a missing key")
@@ -188,7 +190,36 @@ func (b *boltSys) collect(lo, hi float64, desc bool, limit int) (out []Rec, err 
 			}
 			out = append(out, Rec{Key: string(key), Version: int64(binary.BigEndian.Uint64(v)), Value: bytes.Clone(v[8:])})
 			return limit <= 0 || len(out) < limit
+		}
+		if !desc {
+			scanIndex(tx, lo, hi, false, func(k []byte) bool { return get(k[8:]) })
+			return err
+		}
+		// Descending n, ties by ascending key (as the engine answers): the
+		// backward scan meets each group of ties in descending key order,
+		// so read the index up to the end of the group the limit cuts and
+		// reverse each group before reading the entries.
+		var ix [][]byte
+		scanIndex(tx, lo, hi, true, func(k []byte) bool {
+			if limit > 0 && len(ix) >= limit && !bytes.Equal(ix[len(ix)-1][:8], k[:8]) {
+				return false
+			}
+			ix = append(ix, k)
+			return true
 		})
+		for i := 0; i < len(ix); {
+			j := i + 1
+			for j < len(ix) && bytes.Equal(ix[j][:8], ix[i][:8]) {
+				j++
+			}
+			slices.Reverse(ix[i:j])
+			i = j
+		}
+		for _, k := range ix {
+			if !get(k[8:]) || err != nil {
+				break
+			}
+		}
 		return err
 	})
 	return out, err

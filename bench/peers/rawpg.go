@@ -42,7 +42,7 @@ SELECT $1, k, v, 1, $4, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)
 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
 RETURNING key, version`
 	pgEq    = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 = $2 ORDER BY key`
-	pgTop   = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 >= $2 AND (value ->> 'n')::float8 < $3 ORDER BY (value ->> 'n')::float8 DESC, key DESC LIMIT $4`
+	pgTop   = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 >= $2 AND (value ->> 'n')::float8 < $3 ORDER BY (value ->> 'n')::float8 DESC, key LIMIT $4`
 	pgCount = `SELECT count(*) FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 >= $2 AND (value ->> 'n')::float8 < $3`
 	pgList  = `SELECT key FROM kv WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4`
 )

@@ -50,7 +50,7 @@ WHERE namespace_id = ?1 AND key IN (SELECT value FROM json_each(?2))`,
 WHERE namespace_id = ?1 AND value ->> '$.n' = ?2 ORDER BY key`,
 	"top": `SELECT key, CAST(json(value) AS TEXT), version FROM kv
 WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3
-ORDER BY value ->> '$.n' DESC, key DESC LIMIT ?4`,
+ORDER BY value ->> '$.n' DESC, key LIMIT ?4`,
 	"count": `SELECT count(*) FROM kv WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3`,
 	"list":  `SELECT key FROM kv WHERE namespace_id = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4`,
 }

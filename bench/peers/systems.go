@@ -22,7 +22,9 @@ type System interface {
 	SetMany(ctx context.Context, keys []string, values [][]byte) error
 	// QueryEq returns the entries whose field n equals v, by key.
 	QueryEq(ctx context.Context, v int) ([]Rec, error)
-	// QueryTop returns the limit entries of largest n in [lo, hi).
+	// QueryTop returns the limit entries of largest n in [lo, hi), ties
+	// by ascending key (the engine breaks ties of every sort by ascending
+	// key).
 	QueryTop(ctx context.Context, lo, hi, limit int) ([]Rec, error)
 	// Count counts the entries whose n is in [lo, hi).
 	Count(ctx context.Context, lo, hi int) (int64, error)

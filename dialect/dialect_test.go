@@ -51,7 +51,7 @@ func TestParseDSN(t *testing.T) {
 }
 
 func TestSQLiteOptionsFrom(t *testing.T) {
-	c, err := ParseDSN("sqlite:x.db?busy_timeout=250&synchronous=FULL&readers=2")
+	c, err := ParseDSN("sqlite:x.db?busy_timeout=250&synchronous=FULL&readers=2&cache_size=8192")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,23 +59,30 @@ func TestSQLiteOptionsFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.BusyTimeout != 250*time.Millisecond || !o.SynchronousFull || o.Readers != 2 {
+	if o.BusyTimeout != 250*time.Millisecond || !o.SynchronousFull || o.Readers != 2 || o.CacheKiB != 8192 {
 		t.Errorf("options = %+v", o)
 	}
-	for _, bad := range []string{"busy_timeout=-1", "synchronous=off", "readers=0", "readers=65", "cache=shared"} {
+	for _, bad := range []string{"busy_timeout=-1", "synchronous=off", "readers=0", "readers=65", "cache=shared",
+		"cache_size=0", "cache_size=-2000", "cache_size=1e3", "cache_size=4194305"} {
 		c, _ := ParseDSN("sqlite:x.db?" + bad)
 		if _, err := SQLiteOptionsFrom(c.Params, DefaultSQLiteOptions); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}
 	dsn := SQLiteDriverDSN("dir with space/a?b#c.db", o, true)
-	for _, want := range []string{"file:dir with space/a%3fb%23c.db?", "_txlock=immediate", "synchronous%28FULL%29", "journal_mode%28WAL%29", "busy_timeout%28250%29"} {
+	for _, want := range []string{"file:dir with space/a%3fb%23c.db?", "_txlock=immediate", "synchronous%28FULL%29", "journal_mode%28WAL%29", "busy_timeout%28250%29", "cache_size%28-8192%29"} {
 		if !strings.Contains(dsn, want) {
 			t.Errorf("writer DSN %q lacks %q", dsn, want)
 		}
 	}
-	if r := SQLiteDriverDSN("x.db", o, false); !strings.Contains(r, "query_only%281%29") || strings.Contains(r, "_txlock") {
+	if r := SQLiteDriverDSN("x.db", o, false); !strings.Contains(r, "query_only%281%29") || strings.Contains(r, "_txlock") || !strings.Contains(r, "cache_size%28-8192%29") {
 		t.Errorf("reader DSN %q", r)
+	}
+	if d := SQLiteDriverDSN("x.db", DefaultSQLiteOptions, true); !strings.Contains(d, "cache_size%28-16384%29") {
+		t.Errorf("DSN of the default options %q: no 16 MiB page cache", d)
+	}
+	if d := SQLiteDriverDSN("x.db", SQLiteOptions{}, true); strings.Contains(d, "cache_size") {
+		t.Errorf("DSN of options without a cache size %q sets one", d)
 	}
 }
 

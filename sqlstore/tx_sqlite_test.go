@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -198,5 +199,54 @@ func TestSQLiteTxStatementsKept(t *testing.T) {
 				t.Errorf("later transactions ran %d statements unprepared on the writer, %d on the readers; want 0", dw, dr)
 			}
 		})
+	}
+}
+
+// TestSQLitePageCache: every connection of a SQLite store (the writer and
+// each reader, file and memory) has the page cache the DSN asks for,
+// 16 MiB by default (dialect.DefaultSQLiteOptions), instead of SQLite's
+// 2 MiB.
+func TestSQLitePageCache(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		dsn  string
+		want int
+	}{
+		{"sqlite:" + filepath.Join(dir, "default.db"), -16384},
+		{"sqlite:" + filepath.Join(dir, "small.db") + "?cache_size=1024&readers=3", -1024},
+		{"sqlite::memory:", -16384},
+	} {
+		s := openTest(t, tc.dsn)
+		e := s.eng.(*sqliteEngine)
+		check := func(what string, db interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}) {
+			t.Helper()
+			var got int
+			if err := db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("%s: %s has cache_size %d, want %d", tc.dsn, what, got, tc.want)
+			}
+		}
+		check("the writer", e.w)
+		// Hold every reader at once, so each is a connection of its own.
+		var conns []*sql.Conn
+		for i := range e.readers {
+			c, err := e.r.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			check("reader "+strconv.Itoa(i), c)
+		}
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

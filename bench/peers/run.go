@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +123,9 @@ func mattnDSN(path string, full, writer bool) string {
 	q.Set("_synchronous", sync)
 	q.Set("_busy_timeout", "5000")
 	q.Set("_foreign_keys", "1")
+	// The page cache of dialect.DefaultSQLiteOptions (KiB), as the engine
+	// and modernc have.
+	q.Set("_cache_size", strconv.Itoa(-dialect.DefaultSQLiteOptions.CacheKiB))
 	if writer {
 		q.Set("_txlock", "immediate")
 	} else {
@@ -417,6 +422,12 @@ func workloads(n, valueSize int) []Workload {
 // turn runs w on s for d and returns its operations per second and
 // allocations per operation.
 func turn(ctx context.Context, w Workload, s System, d time.Duration, base int) (float64, float64, error) {
+	// Samples of a -cpuprofile carry the system and the workload:
+	// pprof -tagfocus='system=^engine$' -tagfocus='workload=^has$'.
+	outer := ctx
+	ctx = pprof.WithLabels(ctx, pprof.Labels("system", s.Name(), "workload", w.Name))
+	pprof.SetGoroutineLabels(ctx)
+	defer pprof.SetGoroutineLabels(outer)
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	start := time.Now()

@@ -288,7 +288,7 @@ type pgQ struct {
 // through COPY (pgcopy.go), and xid (nil outside one) receives the
 // transaction's id from the revision lock (revDB), whose key is key.
 func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
-	w := pgdb.DBTX(revDB{db, xid, key})
+	w := pgdb.DBTX(newRevDB(db, xid, key))
 	var cc copyConner
 	switch d := db.(type) {
 	case copyConner:
@@ -311,7 +311,9 @@ func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	return &t
+	p := new(time.Time) // not &t: t would be on the heap for the zero time too
+	*p = t
+	return p
 }
 
 // fromOptTime reads a stored expiry: the zero time for none.

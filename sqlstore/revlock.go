@@ -113,7 +113,20 @@ type pgBatcher interface {
 type revDB struct {
 	db  pgBatcher
 	xid *string
-	key int64 // the store's revision lock key (pgEngine.lockKey)
+	key any // the store's revision lock key (pgEngine.lockKey), an int64 boxed once (newRevDB)
+}
+
+func newRevDB(db pgBatcher, xid *string, key int64) revDB {
+	return revDB{db: db, xid: xid, key: key}
+}
+
+// revBatch is the batch revDB sends, in one allocation: the lock
+// statement and the write, with the lock's arguments.
+type revBatch struct {
+	b     pgx.Batch
+	qs    [2]*pgx.QueuedQuery
+	q     [2]pgx.QueuedQuery
+	lockA [2]any
 }
 
 var _ pgdb.DBTX = revDB{}
@@ -123,20 +136,21 @@ var _ pgdb.DBTX = revDB{}
 // lock_timeout, not the client's deadline, ends a wait for a lock: done
 // must be called once the batch's results are read.
 func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchResults, done func()) {
-	timeout := "0"
+	var timeout any = "0" // a constant: no allocation
 	wctx, done := ctx, func() {}
 	if d, ok := ctx.Deadline(); ok {
 		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
 		wctx, done = wireContext(ctx, d)
 	}
-	b := &pgx.Batch{}
+	rb := &revBatch{lockA: [2]any{r.key, timeout}}
+	lock := revisionLockTimedSQL
 	if r.wantsXid() {
-		b.Queue(revisionLockXidSQL, r.key, timeout)
-	} else {
-		b.Queue(revisionLockTimedSQL, r.key, timeout)
+		lock = revisionLockXidSQL
 	}
-	b.Queue(sql, args...)
-	return r.db.SendBatch(wctx, b), done
+	rb.q = [2]pgx.QueuedQuery{{SQL: lock, Arguments: rb.lockA[:]}, {SQL: sql, Arguments: args}}
+	rb.qs = [2]*pgx.QueuedQuery{&rb.q[0], &rb.q[1]}
+	rb.b.QueuedQueries = rb.qs[:]
+	return r.db.SendBatch(wctx, &rb.b), done
 }
 
 // wantsXid reports whether the lock statement must return the

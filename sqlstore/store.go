@@ -376,16 +376,28 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 		return x.mergeSet(ctx, ns, key, b, o)
 	}
 	var w wrote
-	err = x.write(ctx, !conditional(o), func(q querier) error {
-		var err error
-		w, err = x.setOne(ctx, q, ns, key, b, exp, o, now)
-		return err
-	})
+	if x.s.cfg.capacity == 0 || conditional(o) {
+		// x.write without its closure, which would put o, w and the
+		// closure on the heap on every Set.
+		w, err = x.setOne(ctx, x.sc.writer(), ns, key, b, exp, o, now)
+	} else {
+		w, err = x.setCapped(ctx, ns, key, b, exp, o, now)
+	}
 	if err != nil {
 		return x.s.fail(op, ns.Name, key, err)
 	}
 	report(o, w)
 	return nil
+}
+
+// setCapped is Set's write under a capacity (x.write).
+func (x *ops) setCapped(ctx context.Context, ns storage.NamespaceName, key string, b []byte, exp expiry, o driver.CallOptions, now time.Time) (w wrote, err error) {
+	err = x.write(ctx, true, func(q querier) error {
+		var err error
+		w, err = x.setOne(ctx, q, ns, key, b, exp, o, now)
+		return err
+	})
+	return w, err
 }
 
 // mergeSet is Set with Merge: it applies patch to the stored value as an
@@ -661,10 +673,13 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 // actorOf is the acting principal of a write (storage.ContextWithActor),
 // recorded as the entry's created-by and updated-by; nil when none.
 func actorOf(ctx context.Context) *string {
-	if a := storage.ActorFromContext(ctx); a != "" {
-		return &a
+	a := storage.ActorFromContext(ctx)
+	if a == "" {
+		return nil
 	}
-	return nil
+	p := new(string) // not &a: a would be on the heap without an actor too
+	*p = a
+	return p
 }
 
 // decodeObject decodes a JSON object, numbers as json.Number so that none

@@ -1,5 +1,6 @@
 // Package faultload is a mixed workload for fault tests: single Set, Get
-// and Delete, small SetMany batches, a filtered Query, read-modify-write
+// and Delete, small SetMany and DeleteMany batches (atomic or not), a
+// filtered Query, List, Count, GetMany, Has, History, Status, read-modify-write
 // transactions (Begin/Commit and txmanager.RunInTx) and a Watch consumer,
 // run against one namespace of a store while a test breaks the database
 // under it (restarts, kills, terminated backends).
@@ -26,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -50,7 +52,8 @@ type Config struct {
 	// OpTimeout bounds each call (default 3 s).
 	OpTimeout time.Duration
 	// Workers is the number of workers of each writing kind: single
-	// writes, batches, transactions (default 2, batches 1).
+	// writes and transactions (default 2); half as many (at least one)
+	// write batches, and Set new keys.
 	Workers int
 	// Keys is the number of keys each worker owns (default 32).
 	Keys int
@@ -122,8 +125,10 @@ func Start(t testing.TB, ctx context.Context, s storage.Store, cfg Config) *Load
 	}
 	for w := range max(1, cfg.Workers/2) {
 		l.worker(ctx, fmt.Sprintf("batch%d", w), l.batch)
+		l.worker(ctx, fmt.Sprintf("new%d", w), l.fresh)
 	}
 	l.wg.Go(func() { l.query(ctx) })
+	l.wg.Go(func() { l.otherReads(ctx) })
 	t.Cleanup(l.close)
 	return l
 }
@@ -134,6 +139,25 @@ func (l *Load) close() {
 	if l.watch != nil {
 		l.watch.cancel()
 		<-l.watch.done
+	}
+}
+
+// Stopped reports whether every goroutine the load started has returned.
+func (l *Load) Stopped() bool {
+	if l.watch != nil {
+		select {
+		case <-l.watch.done:
+		default:
+			return false
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { l.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+		return true
+	case <-time.After(time.Second):
+		return false
 	}
 }
 
@@ -342,32 +366,113 @@ func (l *Load) kv(ctx context.Context, w *work) {
 	}
 }
 
-// batch runs a SetMany of three of w's keys.
+// fresh Sets a key never written before: a crash must keep every one
+// acknowledged, not only the last state of a few keys.
+func (l *Load) fresh(ctx context.Context, w *work) {
+	k := fmt.Sprintf("%s/n%07d", w.prefix, w.n)
+	w.model[k] = &keyState{acked: absent}
+	octx, cancel := l.opCtx(ctx)
+	defer cancel()
+	err := l.s.Set(octx, k, w.value(w.n), storage.InNamespace(l.cfg.Namespace))
+	l.wrote(octx, w, k, w.n, err)
+	l.record(octx, "Set new", err, writeErrs...)
+	if err != nil {
+		pause(ctx)
+	}
+}
+
+// batch runs a SetMany (two times in three) or a DeleteMany of three of
+// w's keys, atomic or not.
 func (l *Load) batch(ctx context.Context, w *work) {
-	in := storage.InNamespace(l.cfg.Namespace)
+	opts := []storage.Option{storage.InNamespace(l.cfg.Namespace)}
+	op := "SetMany"
+	if w.n%2 == 0 {
+		opts = append(opts, storage.Atomic())
+		op += " atomic"
+	}
+	del := w.n%3 == 0
+	if del {
+		op = "Delete" + op[3:]
+	}
 	first := w.rnd.IntN(len(w.model))
 	items := make([]storage.Item, 3)
+	keys := make([]string, len(items))
 	for i := range items {
-		items[i] = storage.Item{Key: w.key((first + i) % len(w.model)), Value: w.value(w.n)}
+		keys[i] = w.key((first + i) % len(w.model))
+		items[i] = storage.Item{Key: keys[i], Value: w.value(w.n)}
 	}
 	octx, cancel := l.opCtx(ctx)
 	defer cancel()
-	res, err := l.s.SetMany(octx, items, in)
-	if err == nil && len(res.Results) != len(items) {
-		l.violation("SetMany: %d results for %d items", len(res.Results), len(items))
+	var res storage.BatchResult
+	var err error
+	state := w.n
+	if del {
+		state = absent
+		res, err = l.s.DeleteMany(octx, keys, opts...)
+	} else {
+		res, err = l.s.SetMany(octx, items, opts...)
 	}
-	for i, it := range items {
+	if err == nil && len(res.Results) != len(items) {
+		l.violation("%s: %d results for %d items", op, len(res.Results), len(items))
+	}
+	for i, k := range keys {
 		kerr := err
 		if err == nil && i < len(res.Results) {
-			if kerr = res.Results[i].Err; kerr != nil {
-				l.record(octx, "SetMany key", kerr, writeErrs...)
+			kerr = res.Results[i].Err
+			if del && errors.Is(kerr, storage.ErrNotFound) {
+				l.read(op, w, k, absent) // nothing to delete: the key was absent
+				kerr = nil
+			}
+			if kerr != nil {
+				l.record(octx, op+" key", kerr, append(writeErrs, storage.ErrAborted)...)
 			}
 		}
-		l.wrote(octx, w, it.Key, w.n, kerr)
+		l.wrote(octx, w, k, state, kerr)
 	}
-	l.record(octx, "SetMany", err, writeErrs...)
+	l.record(octx, op, err, writeErrs...)
 	if err != nil || res.Err() != nil {
 		pause(ctx)
+	}
+}
+
+// otherReads runs the other reads, in turn: List, Count, GetMany, Has,
+// History, Status.
+func (l *Load) otherReads(ctx context.Context) {
+	in := storage.InNamespace(l.cfg.Namespace)
+	for i := 0; ctx.Err() == nil; i++ {
+		octx, cancel := l.opCtx(ctx)
+		var op string
+		var err error
+		switch i % 6 {
+		case 0:
+			op = "List"
+			_, err = l.s.List(octx, in, storage.Limit(50))
+		case 1:
+			op = "Count"
+			_, err = l.s.Count(octx, in)
+		case 2:
+			op = "GetMany"
+			_, err = l.s.GetMany(octx, []string{"kv0/0", "kv0/1", "batch0/2"}, in)
+		case 3:
+			op = "Has"
+			_, err = l.s.Has(octx, "kv1/3", in)
+		case 4:
+			op = "History"
+			if h, ok := l.s.(storage.Historian); ok {
+				_, err = h.History(octx, "tx0/1", in)
+			}
+		case 5:
+			op = "Status"
+			_, err = l.s.Status(octx)
+		}
+		cancel()
+		l.record(octx, op, err, readErrs...)
+		if err != nil {
+			pause(ctx)
+			continue
+		}
+		l.reads.Add(1)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -552,9 +657,14 @@ func (l *Load) Check(t testing.TB) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		res, err := l.s.GetMany(ctx, keys, in)
-		if err != nil {
-			t.Fatalf("GetMany after the load: %v", err)
+		res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+		for part := range slices.Chunk(keys, 500) {
+			r, err := l.s.GetMany(ctx, part, in)
+			if err != nil {
+				t.Fatalf("GetMany after the load: %v", err)
+			}
+			maps.Copy(res.Entries, r.Entries)
+			maps.Copy(res.Errors, r.Errors)
 		}
 		for _, k := range keys {
 			n := absent

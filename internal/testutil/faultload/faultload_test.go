@@ -22,9 +22,11 @@ func open(t *testing.T) *sqlstore.Store {
 // TestLoadWithoutFaults: without faults every call of every kind succeeds
 // (but a Get or Delete of an absent key, and the batches an atomic
 // DeleteMany of an absent key aborts), and Check finds nothing wrong.
+// Calls get a minute: under -race on a loaded machine some took over the
+// default 3 s.
 func TestLoadWithoutFaults(t *testing.T) {
 	s := open(t)
-	load := faultload.Start(t, t.Context(), s, faultload.Config{Keys: 8})
+	load := faultload.Start(t, t.Context(), s, faultload.Config{Keys: 8, OpTimeout: time.Minute})
 	ops := []string{"Set", "Get", "Delete", "Set new", "SetMany", "SetMany atomic", "DeleteMany", "Query", "List", "Count", "GetMany", "Has", "History", "Status", "Begin", "Commit", "RunInTx"}
 	deadline := time.Now().Add(30 * time.Second)
 	for _, op := range ops { // each kind of call succeeds at least once
@@ -56,7 +58,7 @@ func TestLoadEndsWithTheTest(t *testing.T) {
 	s := open(t)
 	var load *faultload.Load
 	t.Run("load", func(t *testing.T) {
-		load = faultload.Start(t, t.Context(), s, faultload.Config{Keys: 4})
+		load = faultload.Start(t, t.Context(), s, faultload.Config{Keys: 4, OpTimeout: time.Minute})
 		time.Sleep(100 * time.Millisecond)
 	})
 	if !load.Stopped() {

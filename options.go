@@ -19,14 +19,7 @@ type Option = driver.Option
 // InNamespace selects the namespace of the operation; without it the
 // operation uses DefaultNamespace (Clear: every namespace).
 func InNamespace(name string) Option {
-	return driver.NewOption(driver.KindNamespace, func(c *driver.CallOptions) error {
-		ns, err := ParseNamespace(name)
-		if err != nil {
-			return err
-		}
-		c.Namespace = ns
-		return nil
-	})
+	return driver.NamespaceSelector(ParseNamespace(name))
 }
 
 // WithMetadata sets the user metadata written with a value. md is given

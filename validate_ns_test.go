@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // TestPlainNamespace: plainNamespace accepts exactly what the regexp of
@@ -32,4 +35,22 @@ func FuzzPlainNamespace(f *testing.F) {
 			t.Errorf("plainNamespace(%q) = %v, want %v", n, got, want)
 		}
 	})
+}
+
+// TestInNamespaceResolvesWithoutAllocating: a call's InNamespace option
+// resolves without a heap allocation (driver.NamespaceSelector), and an
+// invalid name still fails the call that resolves it.
+func TestInNamespaceResolvesWithoutAllocating(t *testing.T) {
+	opts := []Option{InNamespace("a")}
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := driver.ResolveOptions("get", driver.KindNamespace, opts); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Errorf("InNamespace resolves with %v allocations, want 0", n)
+	}
+	if _, err := driver.ResolveOptions("get", driver.KindNamespace, []Option{InNamespace("no/such")}); !errors.Is(err, ErrInvalidNamespace) {
+		t.Errorf("InNamespace(%q): %v, want ErrInvalidNamespace", "no/such", err)
+	}
 }

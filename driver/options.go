@@ -84,6 +84,15 @@ func (k OptionKind) String() string {
 type Option struct {
 	kind  OptionKind
 	apply func(*CallOptions) error
+	// ns is the namespace of an option built by NamespaceSelector (apply
+	// nil), which ResolveOptions records itself.
+	ns *selectedNamespace
+}
+
+// selectedNamespace is a NamespaceSelector's namespace, or its error.
+type selectedNamespace struct {
+	name NamespaceName
+	err  error
 }
 
 // NewOption returns an option of kind (a single OptionKind bit) that apply
@@ -91,6 +100,17 @@ type Option struct {
 // *ValidationError, see Invalidf) fails the call.
 func NewOption(kind OptionKind, apply func(*CallOptions) error) Option {
 	return Option{kind: kind, apply: apply}
+}
+
+// NamespaceSelector returns the option of kind KindNamespace that selects
+// ns, or, when err is not nil, fails the call with err (storage.InNamespace
+// builds it from ParseNamespace's answer). It is NewOption's option with
+// an apply that records ns, except that ResolveOptions records it without
+// calling a function: a call whose options are all such options (or none)
+// resolves them without allocating (a CallOptions handed to an apply
+// function escapes to the heap, since apply may keep it).
+func NamespaceSelector(ns NamespaceName, err error) Option {
+	return Option{kind: KindNamespace, ns: &selectedNamespace{name: ns, err: err}}
 }
 
 // Kind reports which kind of option o is.
@@ -184,34 +204,75 @@ func (r KeyRange) Contains(key string) bool {
 // ErrInvalidValue for a bad namespace or metadata).
 func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, error) {
 	c := CallOptions{Namespace: NamespaceName{Name: DefaultNamespace}, Limit: -1}
-	for _, o := range opts {
-		if o.apply == nil {
-			return c, invalid(ErrInvalidOption, "%s: zero Option value", op)
+	for i, o := range opts {
+		if o.ns == nil {
+			// From here on options are applied to a copy on the heap.
+			return resolveApplied(op, allowed, c, opts[i:])
 		}
-		if o.kind&allowed == 0 {
-			return c, invalid(ErrInvalidOption, "%s does not accept option %s", op, o.kind)
-		}
-		if c.Set&o.kind != 0 {
-			return c, invalid(ErrInvalidOption, "%s: option %s given twice", op, o.kind)
-		}
-		c.Set |= o.kind
-		if err := o.apply(&c); err != nil {
+		if err := admit(op, allowed, c.Set, o); err != nil {
 			return c, err
 		}
+		c.Set |= o.kind
+		if o.ns.err != nil {
+			return c, o.ns.err
+		}
+		c.Namespace = o.ns.name
 	}
+	return c, checkCombination(op, &c)
+}
+
+// resolveApplied is ResolveOptions from the first option with an apply
+// function, c what the options before it resolved to.
+func resolveApplied(op string, allowed OptionKind, c CallOptions, opts []Option) (CallOptions, error) {
+	h := new(CallOptions)
+	*h = c
+	for _, o := range opts {
+		if err := admit(op, allowed, h.Set, o); err != nil {
+			return *h, err
+		}
+		h.Set |= o.kind
+		if o.ns != nil {
+			if o.ns.err != nil {
+				return *h, o.ns.err
+			}
+			h.Namespace = o.ns.name
+		} else if err := o.apply(h); err != nil {
+			return *h, err
+		}
+	}
+	return *h, checkCombination(op, h)
+}
+
+// admit checks that option o may be applied for operation op, which
+// accepts the kinds in allowed, after the kinds in set.
+func admit(op string, allowed, set OptionKind, o Option) error {
+	if o.apply == nil && o.ns == nil {
+		return invalid(ErrInvalidOption, "%s: zero Option value", op)
+	}
+	if o.kind&allowed == 0 {
+		return invalid(ErrInvalidOption, "%s does not accept option %s", op, o.kind)
+	}
+	if set&o.kind != 0 {
+		return invalid(ErrInvalidOption, "%s: option %s given twice", op, o.kind)
+	}
+	return nil
+}
+
+// checkCombination checks the options that exclude each other.
+func checkCombination(op string, c *CallOptions) error {
 	if c.Expiry.Keep && c.NoOverwrite {
-		return c, invalid(ErrInvalidOption, "%s: KeepTTL means nothing with NoOverwrite", op)
+		return invalid(ErrInvalidOption, "%s: KeepTTL means nothing with NoOverwrite", op)
 	}
 	if c.NoOverwrite && c.IfVersion != 0 {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfVersion exclude each other", op)
+		return invalid(ErrInvalidOption, "%s: NoOverwrite and IfVersion exclude each other", op)
 	}
 	if c.NoOverwrite && c.IfRevision != 0 {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and IfRevision exclude each other", op)
+		return invalid(ErrInvalidOption, "%s: NoOverwrite and IfRevision exclude each other", op)
 	}
 	if c.NoOverwrite && c.MustExist {
-		return c, invalid(ErrInvalidOption, "%s: NoOverwrite and MustExist exclude each other", op)
+		return invalid(ErrInvalidOption, "%s: NoOverwrite and MustExist exclude each other", op)
 	}
-	return c, nil
+	return nil
 }
 
 // NamespaceOption is an option of CreateNamespace or DeleteNamespace.

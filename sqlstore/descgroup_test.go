@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"database/sql/driver"
 	"fmt"
 	"math"
 	"os"
@@ -208,7 +209,7 @@ func sqlitePageReads(t *testing.T, s *Store, fn func() (storage.QueryResult, err
 		n := 0
 		err = conn.Raw(func(dc any) error {
 			for _, op := range []sqlite.DBStatusOp{sqlite.DBStatusCacheHit, sqlite.DBStatusCacheMiss} {
-				cur, _, err := dc.(sqlite.DBStatus).Status(op, reset)
+				cur, _, err := dc.(interface{ Unwrap() driver.Conn }).Unwrap().(sqlite.DBStatus).Status(op, reset)
 				if err != nil {
 					return err
 				}

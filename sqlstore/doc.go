@@ -20,7 +20,12 @@
 // statements, so the engine keeps prepared statements by SQL text on each
 // pool (at most 256 texts), for the store's lifetime; transactions run them
 // on their connection through sql.Tx.StmtContext, so BEGIN aside nothing is
-// parsed again from one transaction to the next (stmtcache.go).
+// parsed again from one transaction to the next (stmtcache.go). Get, Has
+// and GetMany outside transactions run their statements through the
+// driver itself, prepared once per reader connection and finalized by
+// that connection's Close (the reader pool's connections wrap the
+// driver's), without database/sql's statement and row handling
+// (fastread.go).
 // PostgreSQL uses a native pgx pool (pgxpool), so statement caching and
 // batches are available.
 //

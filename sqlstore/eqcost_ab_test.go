@@ -1,12 +1,15 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +29,8 @@ import (
 // STORAGE_READCOST_N entries (default 100000) of ~256 bytes with n = i/10,
 // n declared on the engine's namespace. The operations: Query(Eq(n)) (10
 // rows), Query(n in [lo, lo+100)) sorted by n descending limit 20,
-// Count of that range, Get and Has of a present key. It reports raw/engine
+// Count of that range, Get of a present key and of a missing one,
+// GetMany of 100 present keys and Has of a present key. It reports raw/engine
 // CPU per op (above 1: the engine uses less), the median of the per-round
 // ratios, and the read system calls per op of each (/proc/self/io: one
 // per SQLite page-cache miss), and asserts nothing.
@@ -36,8 +40,14 @@ import (
 // here where it reads 1.6-2.4 in a process of its own): when the reads per
 // op differ from a run of each side alone, the ratios measure that, not
 // the code. Run it with STORAGE_READCOST=1 (STORAGE_READCOST_ROUNDS
-// rounds, default 9; STORAGE_READCOST_ONLY a substring of the names of
-// the operations to run; STORAGE_READCOST_DIR a directory, empty, that
+// rounds, default 9; STORAGE_READCOST_ONLY substrings of the names of
+// the operations to run, separated by |; STORAGE_READCOST_CPUPROFILE a
+// file for a CPU profile of the measured rounds; STORAGE_READCOST_CACHE a
+// page cache size in KiB for every reader connection of both sides;
+// STORAGE_READCOST_BGCTX=1 calls both with context.Background(), as
+// bench/peers does, instead of the test's context (one that can end, which
+// database/sql and the driver each watch with a goroutine per statement);
+// STORAGE_READCOST_DIR a directory, empty, that
 // keeps the two files; STORAGE_READCOST_REOPEN=1 reopens the engine after
 // loading it):
 //
@@ -46,6 +56,9 @@ func TestReadCostVsRaw(t *testing.T) {
 	n, rounds := measureParams(t, "STORAGE_READCOST", 100000, 9)
 	only := os.Getenv("STORAGE_READCOST_ONLY")
 	ctx := t.Context()
+	if os.Getenv("STORAGE_READCOST_BGCTX") != "" {
+		ctx = context.Background() // as bench/peers calls
+	}
 	dir := t.TempDir()
 	if d := os.Getenv("STORAGE_READCOST_DIR"); d != "" {
 		dir = d // the files stay, to be inspected
@@ -90,6 +103,25 @@ CREATE INDEX kv_n ON kv (namespace_id, value ->> '$.n', key);`)
 	t.Cleanup(func() { _ = r.Close() })
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
+	if kib := os.Getenv("STORAGE_READCOST_CACHE"); kib != "" {
+		// Every reader connection of both sides gets a page cache of this
+		// many KiB: large enough for the files, neither side evicts the
+		// other's pages (see above) and the ratios compare CPU on cached
+		// pages.
+		for _, db := range []*sql.DB{s.eng.(*sqliteEngine).r, r} {
+			var conns []*sql.Conn
+			for range 4 {
+				c, err := db.Conn(ctx)
+				must(t, err)
+				_, err = c.ExecContext(ctx, "PRAGMA cache_size = -"+kib)
+				must(t, err)
+				conns = append(conns, c)
+			}
+			for _, c := range conns {
+				must(t, c.Close())
+			}
+		}
+	}
 	prep := func(q string) *sql.Stmt {
 		st, err := r.PrepareContext(ctx, q)
 		must(t, err)
@@ -103,6 +135,23 @@ CREATE INDEX kv_n ON kv (namespace_id, value ->> '$.n', key);`)
 WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3
 ORDER BY value ->> '$.n' DESC, key DESC LIMIT ?4`)
 	rawCount := prep(`SELECT count(*) FROM kv WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3`)
+	rawGetMany := prep(`SELECT key, CAST(json(value) AS TEXT), version FROM kv
+WHERE namespace_id = ?1 AND key IN (SELECT value FROM json_each(?2))`)
+	// manyKeys are 100 distinct keys spread over the store (rng is
+	// declared below).
+	var rng *rand.Rand
+	manyKeys := func() []string {
+		ks := make([]string, 100)
+		base := rng.IntN(n)
+		for i := range ks {
+			ks[i] = key((base + i*(n/100)) % n)
+		}
+		return ks
+	}
+	jsonKeys := func(ks []string) string {
+		b, _ := json.Marshal(ks)
+		return string(b)
+	}
 	type rec struct {
 		key, value string
 		version    int64
@@ -130,7 +179,7 @@ ORDER BY value ->> '$.n' DESC, key DESC LIMIT ?4`)
 	}
 
 	nv := n / 10
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng = rand.New(rand.NewPCG(1, 2))
 	checkLen := func(got, want int) error {
 		if got != want {
 			return fmt.Errorf("%d rows, want %d", got, want)
@@ -200,6 +249,35 @@ ORDER BY value ->> '$.n' DESC, key DESC LIMIT ?4`)
 				var ver int64
 				return rawGet.QueryRowContext(ctx, 1, key(rng.IntN(n))).Scan(&v, &ver)
 			}},
+		{name: "get/miss", ops: 3000,
+			engine: func() error {
+				_, err := s.Get(ctx, "nokey"+key(rng.IntN(n)), in)
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil
+				}
+				return fmt.Errorf("get miss: %w", err)
+			},
+			raw: func() error {
+				var v string
+				var ver int64
+				err := rawGet.QueryRowContext(ctx, 1, "nokey"+key(rng.IntN(n))).Scan(&v, &ver)
+				if errors.Is(err, sql.ErrNoRows) {
+					return nil
+				}
+				return fmt.Errorf("raw get miss: %w", err)
+			}},
+		{name: "getMany/100", ops: 100,
+			engine: func() error {
+				res, err := s.GetMany(ctx, manyKeys(), in)
+				if err != nil {
+					return err
+				}
+				return checkLen(len(res.Entries), 100)
+			},
+			raw: func() error {
+				rows, err := rawGetMany.QueryContext(ctx, 1, jsonKeys(manyKeys()))
+				return rawRecs(rows, err, 100)
+			}},
 		{name: "has", ops: 3000,
 			engine: func() error {
 				ok, err := s.Has(ctx, key(rng.IntN(n)), in)
@@ -223,8 +301,16 @@ ORDER BY value ->> '$.n' DESC, key DESC LIMIT ?4`)
 			fmt.Fprintf(&out, "\n%s: %d bytes", f, fi.Size())
 		}
 	}
+	if f := os.Getenv("STORAGE_READCOST_CPUPROFILE"); f != "" {
+		// The measured rounds only, both sides (the engine's share is
+		// what runs under sqlstore.(*ops)).
+		pf, err := os.Create(f)
+		must(t, err)
+		must(t, pprof.StartCPUProfile(pf))
+		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
+	}
 	for _, p := range pairs {
-		if only != "" && !strings.Contains(p.name, only) {
+		if only != "" && !slices.ContainsFunc(strings.Split(only, "|"), func(o string) bool { return strings.Contains(p.name, o) }) {
 			continue
 		}
 		for range 50 { // warm both

@@ -88,6 +88,7 @@ func TestCancelledCallsLeakNoHandles(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	checkReadsReleased(t, s.eng.(*sqliteEngine))
 	if n := openFilesUnder(t, dir); n != 0 {
 		t.Errorf("%d files of the store's directory open after Close", n)
 	}

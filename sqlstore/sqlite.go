@@ -15,7 +15,7 @@ import (
 	"time"
 	"unsafe"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
@@ -34,7 +34,10 @@ type sqliteEngine struct {
 	// wc and rc are the statement caches of w and r, shared by
 	// transactions.
 	wc, rc *stmtCache
-	cfg    config
+	// reads runs the reader pool's point reads (fastread.go); nil for a
+	// store opened read-only on a full disk.
+	reads *driverReads
+	cfg   config
 	// readers is the size of the reader pool r.
 	readers int
 	walr    *walRestarter // see walrestart.go
@@ -179,9 +182,14 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	}
 	// Readers open after migrating: query_only connections cannot switch
 	// the file to WAL mode.
-	if e.r, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(path, o, false)); err != nil {
+	rc, err := sqlite.NewConnector(dialect.SQLiteDriverDSN(path, o, false))
+	if err != nil {
 		return nil, err
 	}
+	// The readers' connections keep the point reads' statements and
+	// finalize them when they close (fastread.go).
+	stats := &readStats{}
+	e.r = sql.OpenDB(readConnector{rc, stats})
 	e.r.SetMaxOpenConns(o.Readers)
 	e.readers = o.Readers
 	e.r.SetMaxIdleConns(o.Readers)
@@ -191,6 +199,8 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
+	e.reads = &driverReads{db: e.r, stats: stats, n: cfg.roundTrips}
+	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads} // see fastread.go
 	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
 	return e, nil
 }

@@ -6,6 +6,14 @@ package sqlitedb
 // escapes), which a batch read of many keys pays for each key.
 const GetEntriesSQL = getEntries
 
+// GetEntrySQL and HasEntrySQL are the statements of GetEntry and HasEntry
+// (?1 the namespace, ?2 the key, ?3 now), for a caller that runs them
+// through the driver itself (sqlstore's driverReads).
+const (
+	GetEntrySQL = getEntry
+	HasEntrySQL = hasEntry
+)
+
 // UpsertEntrySQL is the statement of UpsertEntry, for a caller that steps
 // it to its end itself (the arguments in UpsertEntry's order; one row of
 // version, revision, create_revision): a RETURNING statement read with

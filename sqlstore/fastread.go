@@ -1,0 +1,336 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
+)
+
+// fastReadQ is the querier of the SQLite reader pool outside transactions.
+// Get, Has and GetMany, the point reads, run their fixed statements
+// through the driver itself (driverReads) instead of database/sql's
+// *sql.Stmt; everything else is sqliteQ's.
+//
+// database/sql costs a point read more than a tenth of its CPU: per call
+// it finds the statement prepared on the connection it took (a list
+// searched under the statement's lock), allocates and tracks a *sql.Rows,
+// and, for a context that can end, starts a goroutine that watches it
+// (the driver watches it too); Scan then converts each column by
+// reflection. Here a call takes a reader connection (sql.Conn), runs the
+// statement the driver prepared on that connection once, and reads the
+// driver's values.
+type fastReadQ struct {
+	sqliteQ
+	d *driverReads
+}
+
+func (q fastReadQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	r := row{Key: key}
+	found := false
+	err := q.d.query(ctx, readGet, keyArgs(ns, key, now), func(v []driver.Value) error {
+		packed, ok := v[0].(string)
+		if !ok {
+			return fmt.Errorf("%w: %T", errPacked, v[0])
+		}
+		found = true
+		return unpackEntry(packed, &r)
+	})
+	if err == nil && !found {
+		err = errNoRow
+	}
+	if err != nil {
+		return row{}, err
+	}
+	return r, nil
+}
+
+// keyArgs are the arguments of GetEntry and HasEntry.
+func keyArgs(ns, key string, now time.Time) []driver.NamedValue {
+	return []driver.NamedValue{{Ordinal: 1, Value: ns}, {Ordinal: 2, Value: key}, {Ordinal: 3, Value: micros(now)}}
+}
+
+func (q fastReadQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	found := false
+	err := q.d.query(ctx, readHas, keyArgs(ns, key, now), func(v []driver.Value) error {
+		n, ok := v[0].(int64)
+		if !ok {
+			return fmt.Errorf("sqlstore: HasEntry returned %T", v[0])
+		}
+		found = n != 0
+		return nil
+	})
+	return found, err
+}
+
+func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
+	out := make([]row, 0, len(keys))
+	err := q.d.query(ctx, readGetMany, []driver.NamedValue{
+		{Ordinal: 1, Value: ns}, {Ordinal: 2, Value: jsonKeysExact(keys)}, {Ordinal: 3, Value: micros(now)},
+	}, func(v []driver.Value) error {
+		key, ok1 := v[0].(string)
+		packed, ok2 := v[1].(string)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("%w: %T, %T", errPacked, v[0], v[1])
+		}
+		r := row{Key: key}
+		if err := unpackEntry(packed, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// The statements driverReads runs, and the columns of their rows.
+const (
+	readGet = iota
+	readHas
+	readGetMany
+	numReads
+)
+
+var (
+	readSQL  = [numReads]string{sqlitedb.GetEntrySQL, sqlitedb.HasEntrySQL, sqlitedb.GetEntriesSQL}
+	readCols = [numReads]int{1, 1, 2}
+)
+
+// driverReads runs the point reads on the reader pool db, whose
+// connections are *readConn (readConnector): each keeps the driver
+// statements prepared on it and finalizes them when database/sql closes
+// it, whatever the reason (the store's Close, a connection discarded after
+// a call whose context ended, ErrBadConn, an idle connection closed).
+// database/sql itself never sees those statements.
+type driverReads struct {
+	db    *sql.DB
+	stats *readStats // the connector's
+	// n counts the statements run (the store's round trips), or nil.
+	n *atomic.Int64
+}
+
+// query runs statement k with args on a reader connection and calls each
+// with every row's values (the same slice each time: each copies what it
+// keeps; the driver's strings are its own).
+func (d *driverReads) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if d.n != nil {
+		d.n.Add(1)
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	// Raw holds the connection's lock: database/sql closes it (and so
+	// finalizes its statements) only once Raw has returned.
+	err = conn.Raw(func(dc any) error {
+		rc, ok := dc.(*readConn)
+		if !ok {
+			return fmt.Errorf("sqlstore: the reader connection is a %T, not a *readConn", dc)
+		}
+		return rc.read(ctx, k, args, each)
+	})
+	if cerr := conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, sql.ErrConnDone) {
+		err = cerr
+	}
+	return err
+}
+
+// readConnector opens the reader pool's connections: the driver's
+// (modernc's own Connector), each wrapped in a *readConn.
+type readConnector struct {
+	driver.Connector
+	stats *readStats
+}
+
+// readStats count the reader connections and the point reads' statements
+// opened and closed (for the tests' checks that every one is released).
+type readStats struct {
+	connsOpened, connsClosed atomic.Int64
+	stmtsPrepared, stmtsDone atomic.Int64
+}
+
+// Connect implements driver.Connector.
+func (c readConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := dc.(sqliteConn)
+	if !ok {
+		_ = dc.Close()
+		return nil, fmt.Errorf("sqlstore: the SQLite driver's connection %T lacks an interface the reader pool needs", dc)
+	}
+	c.stats.connsOpened.Add(1)
+	return &readConn{c: sc, stats: c.stats}, nil
+}
+
+// sqliteConn is what a modernc connection implements and database/sql uses
+// (readConn forwards each): without ConnBeginTx, ConnPrepareContext,
+// ExecerContext and QueryerContext database/sql falls back to the
+// context-free methods; without SessionResetter and Validator it would
+// keep an interrupted connection in the pool; PingContext needs Pinger.
+// The driver's own interfaces (sqlite.DBStatus, FileControl, …) are
+// reached through Unwrap, as modernc's Limit does.
+type sqliteConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+// readConn is a reader connection: the driver's, and the statements of the
+// point reads prepared on it (nil until first used). database/sql uses a
+// connection from one goroutine at a time and closes it under the same
+// lock as Raw runs under, so st needs no lock of its own.
+type readConn struct {
+	c     sqliteConn
+	st    [numReads]queryStmt
+	stats *readStats
+	// vals receive a row's values.
+	vals [2]driver.Value
+	// closed is set by Close: a statement is never prepared again on a
+	// closed connection.
+	closed bool
+}
+
+var (
+	_ sqliteConn                        = (*readConn)(nil)
+	_ interface{ Unwrap() driver.Conn } = (*readConn)(nil)
+)
+
+// Close finalizes the point reads' statements, then closes the driver's
+// connection: sqlite3_close_v2 on a handle with a statement left
+// unfinalized does not close it but leaves it a zombie, its files open,
+// and the driver frees what finalizing needs when it closes (see
+// TestCancelledCallsLeakNoHandles).
+func (c *readConn) Close() error {
+	c.closed = true
+	var errs []error
+	for k, st := range c.st {
+		if st != nil {
+			c.st[k] = nil
+			c.stats.stmtsDone.Add(1)
+			errs = append(errs, st.Close())
+		}
+	}
+	c.stats.connsClosed.Add(1)
+	return errors.Join(append(errs, c.c.Close())...)
+}
+
+// queryStmt is a driver statement that runs with a context.
+type queryStmt interface {
+	driver.Stmt
+	driver.StmtQueryContext
+}
+
+// read runs statement k (see driverReads.query).
+func (c *readConn) read(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if c.closed {
+		return driver.ErrBadConn
+	}
+	st := c.st[k]
+	if st == nil {
+		ds, err := c.c.PrepareContext(ctx, readSQL[k])
+		if err != nil {
+			return readErr(ctx, err)
+		}
+		q, ok := ds.(queryStmt)
+		if !ok {
+			_ = ds.Close()
+			return fmt.Errorf("sqlstore: the SQLite driver's statement %T cannot query with a context", ds)
+		}
+		st, c.st[k] = q, q
+		c.stats.stmtsPrepared.Add(1)
+	}
+	rows, err := st.QueryContext(ctx, args)
+	if err != nil {
+		if ctx.Err() == nil {
+			// Whatever failed, the next call prepares the statement
+			// afresh.
+			c.drop(k)
+		}
+		return readErr(ctx, err)
+	}
+	vals := c.vals[:readCols[k]]
+	for {
+		if err = rows.Next(vals); err != nil {
+			break
+		}
+		if err = each(vals); err != nil {
+			break
+		}
+	}
+	clear(vals) // the strings are the caller's now
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return readErr(ctx, err)
+}
+
+// drop finalizes statement k, if prepared.
+func (c *readConn) drop(k int) {
+	if st := c.st[k]; st != nil {
+		c.st[k] = nil
+		c.stats.stmtsDone.Add(1)
+		_ = st.Close()
+	}
+}
+
+// readErr is err, or ctx's error when ctx has ended: the driver reports a
+// statement interrupted by ctx's end as SQLite's "interrupted", where
+// database/sql reported ctx's error.
+func readErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Unwrap returns the driver's connection (modernc's Limit, and the tests'
+// sqlite.DBStatus, see through it).
+func (c *readConn) Unwrap() driver.Conn { return c.c }
+
+// The rest forwards to the driver's connection.
+
+func (c *readConn) Prepare(query string) (driver.Stmt, error) { return c.c.Prepare(query) }
+
+//nolint:staticcheck // driver.Conn requires Begin; database/sql calls BeginTx
+func (c *readConn) Begin() (driver.Tx, error) { return c.c.Begin() }
+
+func (c *readConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	return c.c.BeginTx(ctx, opts)
+}
+
+func (c *readConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.c.PrepareContext(ctx, query)
+}
+
+func (c *readConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.c.ExecContext(ctx, query, args)
+}
+
+func (c *readConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.c.QueryContext(ctx, query, args)
+}
+
+func (c *readConn) Ping(ctx context.Context) error { return c.c.Ping(ctx) }
+
+func (c *readConn) ResetSession(ctx context.Context) error { return c.c.ResetSession(ctx) }
+
+func (c *readConn) IsValid() bool { return !c.closed && c.c.IsValid() }

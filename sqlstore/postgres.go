@@ -29,9 +29,13 @@ type pgEngine struct {
 	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
 	lockKey int64    // the store's revision lock key (revlock.go), read at Open
 	channel string   // the store's notification channel (feed.go), read at Open
-	// eagerBegin sends a transaction's BEGIN at Begin, alone, as before
-	// pgLazyTx: only the tests set it (the A/B of TestPGSetCost).
+	// eagerBegin sends a transaction's BEGIN (Begin's and inTx's) as soon
+	// as its connection is acquired, alone, as before pgLazyTx: only the
+	// tests set it (the A/B of TestPGSetCost and TestPGInternalTx*).
 	eagerBegin bool
+	// txAcquired, when set (tests only), is called with a transaction's
+	// connection once it is acquired, before anything is sent on it.
+	txAcquired func(c *pgxpool.Conn)
 }
 
 var _ engine = (*pgEngine)(nil)
@@ -156,7 +160,9 @@ func (e *pgEngine) txCapacity() (total, readOnly int) {
 func (e *pgEngine) reader() querier { return e.q }
 func (e *pgEngine) writer() querier { return e.q }
 
-// inTx runs fn in a transaction. When fn ran whole and the COMMIT's
+// inTx runs fn in a transaction. Its BEGIN goes with fn's first statement
+// (pgLazyTx), as Begin's do: a SetMany or DeleteMany costs one round trip
+// less than with pgx.BeginFunc. When fn ran whole and the COMMIT's
 // answer was lost because ctx ended while it was in flight (or the
 // connection broke), the server settles the outcome (commitOutcome), so a
 // write the database kept is never reported as failed. The transaction's
@@ -166,12 +172,12 @@ func (e *pgEngine) writer() querier { return e.q }
 func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 	var xid string // left by the revision lock statement (revDB), if a write took it
 	ran := false
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+	err := e.lazyTxFunc(ctx, func(tx *pgLazyTx) error {
 		if err := fn(newPgQ(tx, e.copyMin, &xid, e.lockKey)); err != nil {
 			return err
 		}
 		ran = true
-		if xid != "" || ctx.Done() == nil {
+		if xid != "" || ctx.Done() == nil || !tx.begun {
 			return nil // ctx.Done() nil: the COMMIT's answer can only be lost with the connection: ErrCommitUnknown
 		}
 		return tx.QueryRow(ctx, currentXidSQL).Scan(&xid)
@@ -180,6 +186,48 @@ func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 		return e.commitOutcome(ctx, xid, err)
 	}
 	return err
+}
+
+// lazyTxFunc is pgx.BeginFunc over a pgLazyTx: fn runs in a transaction
+// (the server's default isolation) that commits when fn returns nil and
+// rolls back otherwise, or when fn panics. The connection goes back to the
+// pool at the end, which discards it when it is still in a transaction
+// (a COMMIT or ROLLBACK that failed, ctx ended) or broken.
+func (e *pgEngine) lazyTxFunc(ctx context.Context, fn func(tx *pgLazyTx) error) (err error) {
+	tx, err := e.lazyTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !tx.closed {
+			_ = tx.Rollback(ctx) // fn panicked
+		}
+	}()
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(ctx) // fn's error is the one to return
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// lazyTx acquires a connection for a transaction whose BEGIN goes with its
+// first statement (at once with the test-only eagerBegin).
+func (e *pgEngine) lazyTx(ctx context.Context, o pgx.TxOptions) (*pgLazyTx, error) {
+	c, err := e.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx := &pgLazyTx{c: c, begin: beginSQL(o)}
+	if e.txAcquired != nil {
+		e.txAcquired(c)
+	}
+	if e.eagerBegin {
+		if err := tx.start(ctx); err != nil {
+			tx.release()
+			return nil, err
+		}
+	}
+	return tx, nil
 }
 
 // A transaction's reference, for commitOutcome, is its id and the start
@@ -652,16 +700,9 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if opts.ReadOnly {
 		o.AccessMode = pgx.ReadOnly
 	}
-	c, err := e.pool.Acquire(ctx)
+	tx, err := e.lazyTx(ctx, o)
 	if err != nil {
 		return nil, err
-	}
-	tx := &pgLazyTx{c: c, begin: beginSQL(o)}
-	if e.eagerBegin {
-		if err := tx.start(ctx); err != nil {
-			tx.release()
-			return nil, err
-		}
 	}
 	t := &pgTx{tx: tx, e: e, copyMin: e.copyMin}
 	t.bound = newPgQ(tx, e.copyMin, &t.xid, e.lockKey)

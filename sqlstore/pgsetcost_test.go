@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,6 +100,9 @@ type variant struct {
 // time), WAL bytes (pg_current_wal_insert_lsn), this process's CPU (the
 // client's) and the ratio of server plus client CPU are printed too, and
 // at the end the HOT share of the tables' updates; with
+// STORAGE_PGSETCOST_INTX=1 SetMany of 100 and 1000 new keys and an
+// atomic DeleteMany of 100, each also with its transaction's BEGIN sent
+// alone (eagerBegin), intxVariants;
 // STORAGE_PGSETCOST_LSN=1 each variant's WAL range in the last round, for
 // pg_waldump. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
 // the pgx pool the raw and SQL-level variants use (e.g.
@@ -297,6 +301,9 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		variants = append(variants, variant{name: "rmw-tx/plain-eagerbegin", n: 500, op: rmw, base: "rmw-tx/plain",
 			setup:    func() error { e.eagerBegin = true; return nil },
 			teardown: func() error { e.eagerBegin = false; return nil }})
+	}
+	if os.Getenv("STORAGE_PGSETCOST_INTX") != "" {
+		variants = append(variants, intxVariants(s, next, val)...)
 	}
 	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
 		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)
@@ -1041,4 +1048,67 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 		{name: "raw/rmw", n: 500, op: rmw},
 		{name: "raw/rmw-pipelined-begin", n: 500, op: pipelined, base: "raw/rmw"},
 	}
+}
+
+// intxVariants (STORAGE_PGSETCOST_INTX=1) are the writes that run in an
+// internal transaction (inTx): SetMany of 100 and 1000 new keys in
+// "plain", and an atomic DeleteMany of 100 keys those wrote, each against
+// the same with its BEGIN sent alone (eagerBegin, as pgx.BeginFunc did).
+// Put the DeleteMany variants last: the first round's must find keys.
+func intxVariants(s *Store, next func() int, val func(i, n int) json.RawMessage) []variant {
+	e := s.eng.(*pgEngine)
+	ctx := context.Background()
+	in := storage.InNamespace("plain")
+	var mu sync.Mutex
+	var written []string // keys the SetMany variants wrote, not yet deleted
+	setMany := func(k int) func() error {
+		return func() error {
+			items := make([]storage.Item, k)
+			keys := make([]string, k)
+			for j := range items {
+				i := next()
+				keys[j] = fmt.Sprintf("intx:%09d", i)
+				items[j] = storage.Item{Key: keys[j], Value: val(i, i)}
+			}
+			res, err := s.SetMany(ctx, items, in)
+			if err == nil {
+				err = res.Err()
+			}
+			mu.Lock()
+			written = append(written, keys...)
+			mu.Unlock()
+			return err
+		}
+	}
+	deleteMany := func() error {
+		mu.Lock()
+		if len(written) < 100 {
+			mu.Unlock()
+			return fmt.Errorf("deleteMany: %d keys left to delete", len(written))
+		}
+		keys := slices.Clone(written[len(written)-100:])
+		written = written[:len(written)-100]
+		mu.Unlock()
+		res, err := s.DeleteMany(ctx, keys, in, storage.Atomic())
+		if err == nil {
+			err = res.Err()
+		}
+		return err
+	}
+	eager := func(v variant) variant {
+		v.base, v.name = v.name, v.name+"-eagerbegin"
+		v.setup = func() error { e.eagerBegin = true; return nil }
+		v.teardown = func() error { e.eagerBegin = false; return nil }
+		return v
+	}
+	out := []variant{
+		{name: "intx/setMany100", n: 100, op: setMany(100)},
+		{name: "intx/setMany1000", n: 20, op: setMany(1000)},
+		{name: "intx/deleteMany100", n: 100, op: deleteMany},
+	}
+	for _, v := range slices.Clone(out) {
+		out = append(out, eager(v))
+	}
+	// Lazy and eager of each side by side; the DeleteMany variants last.
+	return []variant{out[0], out[3], out[1], out[4], out[2], out[5]}
 }

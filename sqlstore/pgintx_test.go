@@ -331,7 +331,7 @@ func TestPGInTxReleases(t *testing.T) {
 
 	func() {
 		defer func() {
-			if r := recover(); r != boom {
+			if r, _ := recover().(error); !errors.Is(r, boom) {
 				t.Errorf("recovered %v, want boom", r)
 			}
 		}()

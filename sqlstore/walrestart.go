@@ -109,8 +109,18 @@ func (r *walRestarter) drain() (end func()) {
 		return end
 	}
 	// Writes go on during the drain: it ends early when the WAL has
-	// doubled meanwhile, so that it grows at most that much past the
-	// restart point before the checkpoint, which holds writes, runs.
+	// doubled meanwhile, so that it grows at most that much before the
+	// checkpoint, which holds writes, runs. Doubled from its size at the
+	// drain's start, not from the restart point: once a checkpoint had
+	// failed the WAL was past twice the restart point already, every
+	// later drain ended at its first tick, with the long snapshots still
+	// open, and the checkpoints failed for as long as writes kept coming
+	// (the WAL grew to 136-187 MB in TestWALBoundedWithLongSnapshots on
+	// a quiet machine).
+	limit := 2 * walRestartBytes
+	if fi, err := os.Stat(r.path + "-wal"); err == nil {
+		limit = 2 * max(fi.Size(), walRestartBytes)
+	}
 	t := time.NewTimer(walDrainMax)
 	defer t.Stop()
 	tick := time.NewTicker(walWatchEvery / 4)
@@ -124,7 +134,7 @@ func (r *walRestarter) drain() (end func()) {
 		case <-r.stop:
 			return end
 		case <-tick.C:
-			if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > 2*walRestartBytes {
+			if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > limit {
 				return end
 			}
 		}

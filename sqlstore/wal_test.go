@@ -244,7 +244,7 @@ func TestWALDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ended := make(chan func())
-	go func() { ended <- r.drain() }()
+	go func() { ended <- r.drain(0) }()
 	for { // the drain has begun once it holds the gate
 		r.mu.Lock()
 		d := r.draining
@@ -284,7 +284,7 @@ func TestWALDrain(t *testing.T) {
 	defer func(d time.Duration) { walDrainMax = d }(walDrainMax)
 	walDrainMax = 30 * time.Millisecond
 	start := time.Now()
-	r.drain()()
+	r.drain(0)()
 	if d := time.Since(start); d < walDrainMax || d > 5*time.Second {
 		t.Errorf("a drain with a transaction open took %v; want about %v", d, walDrainMax)
 	}

@@ -88,8 +88,9 @@ func (r *walRestarter) leaveRO() {
 }
 
 // drain holds new read-only transactions back and waits, at most
-// walDrainMax, for the open ones to end; end lets them go again.
-func (r *walRestarter) drain() (end func()) {
+// walDrainMax, for the open ones to end; end lets them go again. size is
+// the WAL's size when the drain begins.
+func (r *walRestarter) drain(size int64) (end func()) {
 	r.mu.Lock()
 	draining := make(chan struct{})
 	r.draining = draining
@@ -117,10 +118,7 @@ func (r *walRestarter) drain() (end func()) {
 	// open, and the checkpoints failed for as long as writes kept coming
 	// (the WAL grew to 136-187 MB in TestWALBoundedWithLongSnapshots on
 	// a quiet machine).
-	limit := 2 * walRestartBytes
-	if fi, err := os.Stat(r.path + "-wal"); err == nil {
-		limit = 2 * max(fi.Size(), walRestartBytes)
-	}
+	limit := 2 * max(size, walRestartBytes)
 	t := time.NewTimer(walDrainMax)
 	defer t.Stop()
 	tick := time.NewTicker(walWatchEvery / 4)
@@ -164,7 +162,7 @@ func (r *walRestarter) run() {
 		case <-t.C:
 		}
 		if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
-			end := r.drain()
+			end := r.drain(fi.Size())
 			ok := r.truncate()
 			end()
 			if ok {

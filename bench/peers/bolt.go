@@ -216,7 +216,7 @@ func (b *boltSys) collect(lo, hi float64, desc bool, limit int) (out []Rec, err 
 			i = j
 		}
 		for _, k := range ix {
-			if !get(k[8:]) || err != nil {
+			if !get(k[8:]) {
 				break
 			}
 		}

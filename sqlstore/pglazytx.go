@@ -23,9 +23,10 @@ import (
 // first statement.
 type pgLazyTx struct {
 	c      *pgxpool.Conn
-	begin  string // the BEGIN statement, with the options
-	begun  bool   // BEGIN was sent and succeeded
-	closed bool   // committed or rolled back: the connection is released
+	begin  string     // the BEGIN statement, with the options
+	begun  bool       // BEGIN was sent and succeeded
+	closed bool       // committed or rolled back: the connection is released
+	dir    directMode // how revDB sends on the connection (pgexec.go)
 }
 
 // beginSQL is the BEGIN statement of the options, as pgx spells it.

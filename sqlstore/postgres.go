@@ -25,10 +25,11 @@ type pgEngine struct {
 	d       dialect.Dialect
 	pool    *pgxpool.Pool
 	q       querier
-	replica *replica // nil without WithReplica
-	copyMin int      // the smallest batch written through COPY (pgcopy.go); 0: none
-	lockKey int64    // the store's revision lock key (revlock.go), read at Open
-	channel string   // the store's notification channel (feed.go), read at Open
+	replica *replica   // nil without WithReplica
+	copyMin int        // the smallest batch written through COPY (pgcopy.go); 0: none
+	lockKey int64      // the store's revision lock key (revlock.go), read at Open
+	dir     directMode // how revDB sends on its connections (pgexec.go)
+	channel string     // the store's notification channel (feed.go), read at Open
 	// eagerBegin sends a transaction's BEGIN (Begin's and inTx's) as soon
 	// as its connection is acquired, alone, as before pgLazyTx: only the
 	// tests set it (the A/B of TestPGSetCost and TestPGInternalTx*).
@@ -71,7 +72,8 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, fmt.Errorf("revision lock key and notification channel: %w", err)
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key, channel: channel}
+	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key, channel: channel,
+		dir: directModeOf(pc.ConnConfig)}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			pool.Close()
@@ -217,7 +219,7 @@ func (e *pgEngine) lazyTx(ctx context.Context, o pgx.TxOptions) (*pgLazyTx, erro
 	if err != nil {
 		return nil, err
 	}
-	tx := &pgLazyTx{c: c, begin: beginSQL(o)}
+	tx := &pgLazyTx{c: c, begin: beginSQL(o), dir: e.dir}
 	if e.txAcquired != nil {
 		e.txAcquired(c)
 	}

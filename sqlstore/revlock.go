@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage/internal/pgdb"
 )
@@ -27,9 +28,9 @@ import (
 // only reads never takes it), which is where the transaction's first
 // revision is given.
 //
-// revDB sends the lock and the write together, as one pipelined batch (one
-// round trip; outside a transaction the two run in one implicit
-// transaction), so under read committed the write's snapshot is taken
+// revDB sends the lock and the write together, as one batch (one round
+// trip, one Sync; outside a transaction the two run in one implicit
+// transaction; through pgconn, pgexec.go, or pgx's pipelined batch), so under read committed the write's snapshot is taken
 // after the lock is granted and sees every earlier revision. Taking it
 // again in the same transaction costs nothing more than the statement.
 //
@@ -113,11 +114,19 @@ type pgBatcher interface {
 type revDB struct {
 	db  pgBatcher
 	xid *string
-	key any // the store's revision lock key (pgEngine.lockKey), an int64 boxed once (newRevDB)
+	key any        // the store's revision lock key (pgEngine.lockKey), an int64 boxed once (newRevDB)
+	dir directMode // whether it sends through pgconn (pgexec.go)
 }
 
 func newRevDB(db pgBatcher, xid *string, key int64) revDB {
-	return revDB{db: db, xid: xid, key: key}
+	r := revDB{db: db, xid: xid, key: key}
+	switch d := db.(type) {
+	case *pgxpool.Pool:
+		r.dir = directModeOf(d.Config().ConnConfig)
+	case *pgLazyTx:
+		r.dir = d.dir
+	}
+	return r
 }
 
 // revBatch is the batch revDB sends, in one allocation: the lock
@@ -136,12 +145,24 @@ var _ pgdb.DBTX = revDB{}
 // lock_timeout, not the client's deadline, ends a wait for a lock: done
 // must be called once the batch's results are read.
 func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchResults, done func()) {
-	var timeout any = "0" // a constant: no allocation
-	wctx, done := ctx, func() {}
+	wctx, done, timeout := r.wire(ctx)
+	return r.sendBatch(wctx, done, timeout, sql, args)
+}
+
+// wire is the context the batch runs under (see send), the function that
+// releases it, and the lock_timeout argument of the lock statement.
+func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), timeout any) {
+	timeout = "0" // a constant: no allocation
+	wctx, done = ctx, func() {}
 	if d, ok := ctx.Deadline(); ok {
 		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
 		wctx, done = wireContext(ctx, d)
 	}
+	return wctx, done, timeout
+}
+
+// sendBatch is send through pgx's batch.
+func (r revDB) sendBatch(wctx context.Context, done func(), timeout any, sql string, args []any) (pgx.BatchResults, func()) {
 	rb := &revBatch{lockA: [2]any{r.key, timeout}}
 	lock := revisionLockTimedSQL
 	if r.wantsXid() {
@@ -219,7 +240,15 @@ func lockErr(ctx context.Context, err error) error {
 const lockErrSlack = 50 * time.Millisecond
 
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	br, done := r.send(ctx, sql, args)
+	wctx, done, timeout := r.wire(ctx)
+	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
+		if err != nil {
+			return pgconn.CommandTag{}, lockErr(ctx, err)
+		}
+		tag, err := x.execTag()
+		return tag, lockErr(ctx, err)
+	}
+	br, done := r.sendBatch(wctx, done, timeout, sql, args)
 	defer done()
 	if err := r.locked(br); err != nil {
 		return pgconn.CommandTag{}, lockErr(ctx, errors.Join(err, br.Close()))
@@ -232,7 +261,14 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	br, done := r.send(ctx, sql, args)
+	wctx, done, timeout := r.wire(ctx)
+	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
+		if err != nil {
+			return nil, lockErr(ctx, err)
+		}
+		return &directRows{Rows: pgx.RowsFromResultReader(x.conn.TypeMap(), x.mrr.ResultReader()), x: x}, nil
+	}
+	br, done := r.sendBatch(wctx, done, timeout, sql, args)
 	if err := r.locked(br); err != nil {
 		err = errors.Join(err, br.Close())
 		done()

@@ -100,10 +100,7 @@ const (
 	numReads
 )
 
-var (
-	readSQL  = [numReads]string{sqlitedb.GetEntrySQL, sqlitedb.HasEntrySQL, sqlitedb.GetEntriesSQL}
-	readCols = [numReads]int{1, 1, 2}
-)
+var readSQL = [numReads]string{sqlitedb.GetEntrySQL, sqlitedb.HasEntrySQL, sqlitedb.GetEntriesSQL}
 
 // driverReads runs the point reads on the reader pool db, whose
 // connections are *readConn (readConnector): each keeps the driver
@@ -122,6 +119,16 @@ type driverReads struct {
 // with every row's values (the same slice each time: each copies what it
 // keeps; the driver's strings are its own).
 func (d *driverReads) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	return d.on(ctx, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
+}
+
+// queryText runs the dynamic statement q as query runs a fixed one.
+func (d *driverReads) queryText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
+	return d.on(ctx, func(rc *readConn) error { return rc.readText(ctx, q, args, each) })
+}
+
+// on runs one statement with fn on a reader connection.
+func (d *driverReads) on(ctx context.Context, fn func(rc *readConn) error) error {
 	if d.n != nil {
 		d.n.Add(1)
 	}
@@ -136,7 +143,7 @@ func (d *driverReads) query(ctx context.Context, k int, args []driver.NamedValue
 		if !ok {
 			return fmt.Errorf("sqlstore: the reader connection is a %T, not a *readConn", dc)
 		}
-		return rc.read(ctx, k, args, each)
+		return fn(rc)
 	})
 	if cerr := conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, sql.ErrConnDone) {
 		err = cerr
@@ -199,8 +206,12 @@ type readConn struct {
 	c     sqliteConn
 	st    [numReads]queryStmt
 	stats *readStats
+	// dyn are the dynamic statements (Query, Count, List, …) prepared on
+	// the connection, by SQL text: at most maxConnStmts; others run
+	// unprepared.
+	dyn map[string]queryStmt
 	// vals receive a row's values.
-	vals [2]driver.Value
+	vals []driver.Value
 	// closed is set by Close: a statement is never prepared again on a
 	// closed connection.
 	closed bool
@@ -226,6 +237,11 @@ func (c *readConn) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	for q, st := range c.dyn {
+		delete(c.dyn, q)
+		c.stats.stmtsDone.Add(1)
+		errs = append(errs, st.Close())
+	}
 	c.stats.connsClosed.Add(1)
 	return errors.Join(append(errs, c.c.Close())...)
 }
@@ -243,28 +259,91 @@ func (c *readConn) read(ctx context.Context, k int, args []driver.NamedValue, ea
 	}
 	st := c.st[k]
 	if st == nil {
-		ds, err := c.c.PrepareContext(ctx, readSQL[k])
+		q, err := c.prepare(ctx, readSQL[k])
 		if err != nil {
-			return readErr(ctx, err)
-		}
-		q, ok := ds.(queryStmt)
-		if !ok {
-			_ = ds.Close()
-			return fmt.Errorf("sqlstore: the SQLite driver's statement %T cannot query with a context", ds)
+			return err
 		}
 		st, c.st[k] = q, q
-		c.stats.stmtsPrepared.Add(1)
 	}
+	return c.run(ctx, st, args, each, func() { c.drop(k) })
+}
+
+// prepare prepares q on the connection.
+func (c *readConn) prepare(ctx context.Context, q string) (queryStmt, error) {
+	ds, err := c.c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, readErr(ctx, err)
+	}
+	st, ok := ds.(queryStmt)
+	if !ok {
+		_ = ds.Close()
+		return nil, fmt.Errorf("sqlstore: the SQLite driver's statement %T cannot query with a context", ds)
+	}
+	c.stats.stmtsPrepared.Add(1)
+	return st, nil
+}
+
+// maxConnStmts is how many dynamic statements a reader connection keeps
+// prepared (the store's statement cache keeps maxCachedStmts texts).
+const maxConnStmts = 128
+
+// readText runs the dynamic statement q (see driverReads.queryText): the
+// statement kept for q on the connection, prepared at its first use while
+// fewer than maxConnStmts are kept, else q unprepared.
+func (c *readConn) readText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if c.closed {
+		return driver.ErrBadConn
+	}
+	st := c.dyn[q]
+	if st == nil {
+		if len(c.dyn) >= maxConnStmts {
+			rows, err := c.c.QueryContext(ctx, q, args)
+			if err != nil {
+				return readErr(ctx, err)
+			}
+			return c.rows(ctx, rows, each)
+		}
+		var err error
+		if st, err = c.prepare(ctx, q); err != nil {
+			return err
+		}
+		if c.dyn == nil {
+			c.dyn = map[string]queryStmt{}
+		}
+		c.dyn[q] = st
+	}
+	return c.run(ctx, st, args, each, func() {
+		if c.dyn[q] == st {
+			delete(c.dyn, q)
+			c.stats.stmtsDone.Add(1)
+			_ = st.Close()
+		}
+	})
+}
+
+// run runs the prepared statement st; drop finalizes it (and forgets it)
+// after a failure its context did not cause.
+func (c *readConn) run(ctx context.Context, st queryStmt, args []driver.NamedValue, each func([]driver.Value) error, drop func()) error {
 	rows, err := st.QueryContext(ctx, args)
 	if err != nil {
 		if ctx.Err() == nil {
 			// Whatever failed, the next call prepares the statement
 			// afresh.
-			c.drop(k)
+			drop()
 		}
 		return readErr(ctx, err)
 	}
-	vals := c.vals[:readCols[k]]
+	return c.rows(ctx, rows, each)
+}
+
+// rows calls each with every row of rows, then closes them.
+func (c *readConn) rows(ctx context.Context, rows driver.Rows, each func([]driver.Value) error) error {
+	n := len(rows.Columns())
+	if cap(c.vals) < n {
+		c.vals = make([]driver.Value, n)
+	}
+	vals := c.vals[:n]
+	var err error
 	for {
 		if err = rows.Next(vals); err != nil {
 			break

@@ -325,6 +325,9 @@ func TestDiscardedReaderConnsFinalize(t *testing.T) {
 		if _, err := s.GetMany(ctx, []string{"k"}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := s.Count(ctx); err != nil { // a dynamic statement
+			t.Fatal(err)
+		}
 		// Discard both reader connections.
 		var conns []*sql.Conn
 		for range 2 {
@@ -341,8 +344,8 @@ func TestDiscardedReaderConnsFinalize(t *testing.T) {
 	if n := st.connsClosed.Load(); n < int64(2*rounds) {
 		t.Fatalf("%d reader connections closed, want at least %d (each discarded)", n, 2*rounds)
 	}
-	if p, d := st.stmtsPrepared.Load(), st.stmtsDone.Load(); p < int64(rounds*numReads) || p != d {
-		t.Errorf("%d statements prepared, %d finalized; want every one of at least %d finalized", p, d, rounds*numReads)
+	if p, d := st.stmtsPrepared.Load(), st.stmtsDone.Load(); p < int64(rounds*(numReads+1)) || p != d {
+		t.Errorf("%d statements prepared, %d finalized; want every one of at least %d finalized", p, d, rounds*(numReads+1))
 	}
 	if n := openFilesUnder(t, dir); n > 12 {
 		t.Errorf("%d files of the store's directory open after %d discarded reader connections, want at most 12", n, 2*rounds)
@@ -394,16 +397,23 @@ func TestReadConnCloseFinalizesFirst(t *testing.T) {
 			t.Errorf("statement %d: %d rows, want 1", k, rows)
 		}
 	}
+	// A dynamic statement (Query's, Count's, …), kept too.
+	if vals, err := driverValues(ctx, rc, "SELECT key FROM entries WHERE key = ?", []driver.NamedValue{{Ordinal: 1, Value: "k"}}); err != nil || !slices.Equal(vals, []string{"k"}) {
+		t.Fatalf("dynamic statement: %v %v", vals, err)
+	}
 	if n := openFilesUnder(t, dir); n == 0 {
 		t.Fatal("no file open on a live connection: the check cannot see a handle")
 	}
 	must(t, rc.Close())
-	want := []string{"finalize", "finalize", "finalize", "close"}
+	want := []string{"finalize", "finalize", "finalize", "finalize", "close"}
 	if !slices.Equal(log, want) {
 		t.Errorf("Close did %v, want %v", log, want)
 	}
-	if rc.st != [numReads]queryStmt{} || rc.stats.stmtsDone.Load() != numReads {
-		t.Errorf("after Close: statements %v, %d finalized", rc.st, rc.stats.stmtsDone.Load())
+	if rc.st != [numReads]queryStmt{} || len(rc.dyn) != 0 || rc.stats.stmtsDone.Load() != numReads+1 {
+		t.Errorf("after Close: statements %v and %d dynamic, %d finalized", rc.st, len(rc.dyn), rc.stats.stmtsDone.Load())
+	}
+	if _, err := driverValues(ctx, rc, "SELECT 1", nil); !errors.Is(err, driver.ErrBadConn) {
+		t.Errorf("dynamic statement on a closed readConn: %v, want driver.ErrBadConn", err)
 	}
 	if n := openFilesUnder(t, dir); n != 0 {
 		t.Errorf("%d files open after readConn.Close", n)

@@ -16,7 +16,8 @@ import (
 // fastReadQ is the querier of the SQLite reader pool outside transactions.
 // Get, Has and GetMany, the point reads, run their fixed statements
 // through the driver itself (driverReads) instead of database/sql's
-// *sql.Stmt; everything else is sqliteQ's.
+// *sql.Stmt, and so do the dynamic statements of queryRows (Query, Count,
+// List, …, fastquery.go); the other fixed statements are sqliteQ's.
 //
 // database/sql costs a point read more than a tenth of its CPU: per call
 // it finds the statement prepared on the connection it took (a list

@@ -33,34 +33,19 @@ const (
 // expire d after the write, by the store's clock. d must be > 0 and at most
 // MaxTTL; it is rounded up to a whole microsecond.
 func WithTTL(d time.Duration) Option {
-	return driver.NewOption(driver.KindExpiry, func(c *driver.CallOptions) error {
-		if err := driver.ValidateTTL(d); err != nil {
-			return err
-		}
-		c.Expiry = driver.Expiry{TTL: d}
-		return nil
-	})
+	return driver.TTLOption(d)
 }
 
 // ExpiresAt makes Set (or every item of SetMany without an expiry of its
 // own) expire at t. t must be after the store's time of the write (else
 // ErrInvalidOption, nothing written) and at most MaxTTL after it.
 func ExpiresAt(t time.Time) Option {
-	return driver.NewOption(driver.KindExpiry, func(c *driver.CallOptions) error {
-		if t.IsZero() {
-			return invalid(ErrInvalidOption, "ExpiresAt: zero time")
-		}
-		c.Expiry = driver.Expiry{At: t}
-		return nil
-	})
+	return driver.ExpiryOption(driver.Expiry{At: t})
 }
 
 // KeepTTL makes an overwrite by Set (or by the items of SetMany without an
 // expiry of their own) keep the expiry already stored, instead of clearing
 // it. A new key, or an expired one, gets no expiry.
 func KeepTTL() Option {
-	return driver.NewOption(driver.KindExpiry, func(c *driver.CallOptions) error {
-		c.Expiry = driver.Expiry{Keep: true}
-		return nil
-	})
+	return driver.ExpiryOption(driver.Expiry{Keep: true})
 }

@@ -29,38 +29,19 @@ func InNamespace(name string) Option {
 // stored (or {} for a new key). md is encoded and checked once, here, however
 // many layers (security, observe, a client) resolve the option.
 func WithMetadata(md any) Option {
-	b, err := driver.EncodeMetadata(md, 0)
-	if b == nil {
-		b = []byte("{}")
-	}
-	return driver.NewOption(driver.KindMetadata, func(c *driver.CallOptions) error {
-		if err != nil {
-			return err
-		}
-		c.Metadata = b
-		return nil
-	})
+	return driver.MetadataOption(md)
 }
 
 // NoOverwrite makes Set and SetMany fail with ErrAlreadyExists, atomically,
 // for a key that already exists.
 func NoOverwrite() Option {
-	return driver.NewOption(driver.KindNoOverwrite, func(c *driver.CallOptions) error {
-		c.NoOverwrite = true
-		return nil
-	})
+	return driver.FlagOption(driver.KindNoOverwrite)
 }
 
 // IfVersion makes a write a compare-and-swap: it succeeds only if the key
 // exists at version v (v >= 1), else ErrConflict.
 func IfVersion(v int64) Option {
-	return driver.NewOption(driver.KindIfVersion, func(c *driver.CallOptions) error {
-		if v < 1 {
-			return invalid(ErrInvalidOption, "IfVersion(%d): versions start at 1", v)
-		}
-		c.IfVersion = v
-		return nil
-	})
+	return driver.IntOption(driver.KindIfVersion, v)
 }
 
 // IfRevision makes a write a compare-and-swap on the key's revision
@@ -70,23 +51,14 @@ func IfVersion(v int64) Option {
 // reused for a key: after a delete and a re-create by another writer, a
 // stale revision fails. With IfVersion too, both must match.
 func IfRevision(r int64) Option {
-	return driver.NewOption(driver.KindIfRevision, func(c *driver.CallOptions) error {
-		if r < 1 {
-			return invalid(ErrInvalidOption, "IfRevision(%d): revisions start at 1", r)
-		}
-		c.IfRevision = r
-		return nil
-	})
+	return driver.IntOption(driver.KindIfRevision, r)
 }
 
 // MustExist makes Set (and SetMany, for every item) replace-only: the
 // write fails with ErrNotFound, atomically, when the key does not exist
 // (or has expired). It is the opposite of NoOverwrite.
 func MustExist() Option {
-	return driver.NewOption(driver.KindMustExist, func(c *driver.CallOptions) error {
-		c.MustExist = true
-		return nil
-	})
+	return driver.FlagOption(driver.KindMustExist)
 }
 
 // WriteResult is what a write wrote, reported through the Written option
@@ -101,13 +73,7 @@ type WriteResult = driver.WriteResult
 //	err := s.Set(ctx, "k", v, storage.Written(&w))
 //	err = s.Set(ctx, "k", v2, storage.IfRevision(w.Revision), storage.Written(&w))
 func Written(w *WriteResult) Option {
-	return driver.NewOption(driver.KindWritten, func(c *driver.CallOptions) error {
-		if w == nil {
-			return invalid(ErrInvalidOption, "Written(nil)")
-		}
-		c.Written = w
-		return nil
-	})
+	return driver.WrittenOption(w)
 }
 
 // Merge makes SetMetadata apply its argument as an RFC 7396 JSON merge patch
@@ -127,18 +93,12 @@ func Written(w *WriteResult) Option {
 // Set's other options keep their meaning; NoOverwrite with Merge is
 // ErrInvalidOption.
 func Merge() Option {
-	return driver.NewOption(driver.KindMerge, func(c *driver.CallOptions) error {
-		c.Merge = true
-		return nil
-	})
+	return driver.FlagOption(driver.KindMerge)
 }
 
 // Atomic makes a batch all-or-nothing: if any key fails, nothing is written.
 func Atomic() Option {
-	return driver.NewOption(driver.KindAtomic, func(c *driver.CallOptions) error {
-		c.Atomic = true
-		return nil
-	})
+	return driver.FlagOption(driver.KindAtomic)
 }
 
 // MaxPatternLen is the longest List pattern, in bytes.
@@ -151,13 +111,7 @@ const MaxPatternLen = 2 * MaxKeyLen
 // before the first unescaped "*" or "?") becomes a key range on the primary
 // key, so "user:*" reads only the keys that start with "user:".
 func Pattern(pattern string) Option {
-	return driver.NewOption(driver.KindPattern, func(c *driver.CallOptions) error {
-		if err := ValidatePattern(pattern); err != nil {
-			return err
-		}
-		c.Pattern = pattern
-		return nil
-	})
+	return driver.PatternOption(pattern, ValidatePattern(pattern))
 }
 
 // ValidatePattern checks a List pattern: valid UTF-8, no NUL, at most
@@ -188,25 +142,13 @@ func ValidatePattern(p string) error {
 // Limit caps the number of results of List or Query at n (n >= 0). Without
 // it every result is returned.
 func Limit(n int) Option {
-	return driver.NewOption(driver.KindLimit, func(c *driver.CallOptions) error {
-		if n < 0 {
-			return invalid(ErrInvalidOption, "Limit(%d): want >= 0", n)
-		}
-		c.Limit = n
-		return nil
-	})
+	return driver.IntOption(driver.KindLimit, int64(n))
 }
 
 // Offset skips the first n results of List or Query (after the cursor
 // position, when After is given too). Deep pages are cheaper with After.
 func Offset(n int) Option {
-	return driver.NewOption(driver.KindOffset, func(c *driver.CallOptions) error {
-		if n < 0 {
-			return invalid(ErrInvalidOption, "Offset(%d): want >= 0", n)
-		}
-		c.Offset = n
-		return nil
-	})
+	return driver.IntOption(driver.KindOffset, int64(n))
 }
 
 // After continues a List or Query after the last result of an earlier page:
@@ -215,50 +157,21 @@ func Offset(n int) Option {
 // other use is ErrInvalidOption. Pagination by cursor is keyset pagination:
 // it stays correct when entries are inserted or deleted between pages.
 func After(cursor string) Option {
-	return driver.NewOption(driver.KindCursor, func(c *driver.CallOptions) error {
-		if cursor == "" {
-			return invalid(ErrInvalidOption, "After(\"\"): empty cursor")
-		}
-		c.Cursor = cursor
-		return nil
-	})
+	return driver.CursorOption(cursor)
 }
 
 // SortBy sets Query's order: by each field in turn, ascending or
 // descending (Asc, Desc), then by key. Without it Query returns entries in
 // key order.
 func SortBy(fields ...SortField) Option {
-	return driver.NewOption(driver.KindSort, func(c *driver.CallOptions) error {
-		if len(fields) == 0 {
-			return invalid(ErrInvalidOption, "SortBy(): no fields")
-		}
-		if len(fields) > MaxSortFields {
-			return driver.InvalidSort(invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields))
-		}
-		for _, sf := range fields {
-			f, err := driver.ParseField(sf.Field)
-			if err != nil {
-				return driver.InvalidSort(err)
-			}
-			c.SortFields = append(c.SortFields, f)
-		}
-		c.Sort = fields
-		return nil
-	})
+	return driver.SortOption(fields...)
 }
 
 // Where gives Count a filter: only matching entries are counted. Given to
 // Watch, it passes only the puts whose value matches (every other event
 // passes).
 func Where(f Filter) Option {
-	return driver.NewOption(driver.KindFilter, func(c *driver.CallOptions) error {
-		e, err := f.Compile()
-		if err != nil {
-			return err
-		}
-		c.Filter, c.FilterSource = e, f
-		return nil
-	})
+	return driver.FilterOption(f)
 }
 
 // KeyRange is a half-open range of keys in byte order: the keys k with
@@ -282,9 +195,6 @@ func PrefixRange(prefix string) KeyRange {
 	return KeyRange{From: prefix}
 }
 
-// maxKeyRanges is the most ranges InKeyRanges takes.
-const maxKeyRanges = 1024
-
 // InKeyRanges restricts List, Query and Count to the keys that lie in one
 // of ranges (none: no key). Each range is a span of the primary key, so a
 // backend reads only the keys inside the ranges: this is how an
@@ -294,36 +204,7 @@ const maxKeyRanges = 1024
 // and To, unless "", must be greater than From. A cursor (After) stays
 // valid across different ranges: it marks a position in key order.
 func InKeyRanges(ranges ...KeyRange) Option {
-	return driver.NewOption(driver.KindKeyRanges, func(c *driver.CallOptions) error {
-		if len(ranges) > maxKeyRanges {
-			return invalid(ErrInvalidOption, "InKeyRanges: %d ranges, more than %d", len(ranges), maxKeyRanges)
-		}
-		rs := make([]KeyRange, 0, len(ranges))
-		for _, r := range ranges {
-			for _, b := range []string{r.From, r.To} {
-				if !utf8.ValidString(b) || strings.IndexByte(b, 0) >= 0 {
-					return invalid(ErrInvalidOption, "InKeyRanges: bound %q is not valid UTF-8 without NUL", b)
-				}
-			}
-			if r.To != "" && r.To <= r.From {
-				return invalid(ErrInvalidOption, "InKeyRanges: empty range [%q, %q)", r.From, r.To)
-			}
-			rs = append(rs, r)
-		}
-		slices.SortFunc(rs, func(a, b KeyRange) int { return strings.Compare(a.From, b.From) })
-		out := rs[:0]
-		for _, r := range rs {
-			if n := len(out); n > 0 && (out[n-1].To == "" || r.From <= out[n-1].To) {
-				if out[n-1].To != "" && (r.To == "" || r.To > out[n-1].To) {
-					out[n-1].To = r.To
-				}
-				continue
-			}
-			out = append(out, r)
-		}
-		c.KeyRanges = out
-		return nil
-	})
+	return driver.KeyRangesOption(ranges...)
 }
 
 // NamespaceOption is an option of CreateNamespace or DeleteNamespace:

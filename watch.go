@@ -180,13 +180,7 @@ func (e *LaggedError) Unwrap() error { return ErrWatchLagged }
 // revision older than the store retains is ErrCompacted; one beyond the
 // store's current revision is ErrInvalidOption.
 func FromRevision(r int64) Option {
-	return driver.NewOption(driver.KindRevision, func(c *driver.CallOptions) error {
-		if r < 0 {
-			return invalid(ErrInvalidOption, "FromRevision(%d): want >= 0", r)
-		}
-		c.Revision, c.RevisionFrom = r, true
-		return nil
-	})
+	return driver.RevisionOption(r, true)
 }
 
 // AtRevision makes Get return the key as it was at revision r (r >= 1),
@@ -200,13 +194,7 @@ func FromRevision(r int64) Option {
 // expiry, an import); 0 when that change is no longer retained and the
 // live entry is of a later life (unknown).
 func AtRevision(r int64) Option {
-	return driver.NewOption(driver.KindRevision, func(c *driver.CallOptions) error {
-		if r < 1 {
-			return invalid(ErrInvalidOption, "AtRevision(%d): revisions start at 1", r)
-		}
-		c.Revision, c.RevisionFrom = r, false
-		return nil
-	})
+	return driver.RevisionOption(r, false)
 }
 
 // OnStart makes Watch call fn once it has started, before it yields any
@@ -231,8 +219,5 @@ func OnStart(fn func(revision int64)) Option {
 // (Event.Value and Event.Metadata stay nil), for consumers that only need
 // to know what changed.
 func OmitValues() Option {
-	return driver.NewOption(driver.KindOmitValues, func(c *driver.CallOptions) error {
-		c.OmitValues = true
-		return nil
-	})
+	return driver.FlagOption(driver.KindOmitValues)
 }

@@ -2,7 +2,10 @@ package driver
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // OptionKind names one kind of per-call option. Each operation documents the
@@ -81,19 +84,48 @@ func (k OptionKind) String() string {
 // storage.Limit, …), which defines Option as an alias of this type; a layer
 // that needs an option of its own builds it with NewOption. Backends resolve
 // the options of a call with ResolveOptions.
+//
+// The options of package storage (all but OnStart) are data: ResolveOptions
+// records them itself, without calling a function, so a call whose options
+// are all data (or none) resolves them without allocating (a CallOptions
+// handed to an apply function escapes to the heap, since apply may keep
+// it). Data options are built with NamespaceSelector, FlagOption,
+// IntOption, TTLOption, ExpiryOption, RevisionOption, CursorOption, PatternOption,
+// SortOption, FilterOption, KeyRangesOption, MetadataOption and
+// WrittenOption; each resolves exactly as the storage constructor that
+// returns it documents.
 type Option struct {
-	kind  OptionKind
+	kind OptionKind
+	form optionForm
+	// apply records a NewOption's option (form formApply).
 	apply func(*CallOptions) error
-	// ns is the namespace of an option built by NamespaceSelector (apply
-	// nil), which ResolveOptions records itself.
-	ns *selectedNamespace
+	// n, s and ref are a data option's value, by form (see optionForm).
+	n   int64
+	s   string
+	ref any
 }
 
-// selectedNamespace is a NamespaceSelector's namespace, or its error.
-type selectedNamespace struct {
-	name NamespaceName
-	err  error
-}
+// optionForm is how an option is recorded: by its apply function or, for a
+// data option, by ResolveOptions from its n, s and ref.
+type optionForm uint8
+
+const (
+	formApply     optionForm = iota // apply; the zero Option has none
+	formNamespace                   // s: name; n: owner's span in s (ownerSpan); ref: error or *NamespaceName
+	formFlag                        // a bool kind; ref: error (FlagOption of another kind)
+	formInt                         // n: Limit, Offset, IfVersion or IfRevision
+	formTTL                         // n: the TTL, a time.Duration
+	formKeepTTL                     // KeepTTL
+	formExpiresAt                   // ref: *time.Time
+	formRevision                    // n: the revision; s: "from" (FromRevision) or "" (AtRevision)
+	formCursor                      // s: the cursor
+	formPattern                     // s: the pattern; ref: its error
+	formSort                        // ref: *sortSpec
+	formFilter                      // ref: *filterSpec
+	formKeyRanges                   // ref: *keyRangesSpec
+	formMetadata                    // ref: *metadataSpec
+	formWritten                     // ref: *WriteResult
+)
 
 // NewOption returns an option of kind (a single OptionKind bit) that apply
 // records in the CallOptions being resolved; an error from apply (a
@@ -105,12 +137,373 @@ func NewOption(kind OptionKind, apply func(*CallOptions) error) Option {
 // NamespaceSelector returns the option of kind KindNamespace that selects
 // ns, or, when err is not nil, fails the call with err (storage.InNamespace
 // builds it from ParseNamespace's answer). It is NewOption's option with
-// an apply that records ns, except that ResolveOptions records it without
-// calling a function: a call whose options are all such options (or none)
-// resolves them without allocating (a CallOptions handed to an apply
-// function escapes to the heap, since apply may keep it).
+// an apply that records ns, except that it is data (see Option): neither
+// building it nor resolving it allocates when ns.Owner is empty or part of
+// ns.Name (as ParseNamespace's answers are).
 func NamespaceSelector(ns NamespaceName, err error) Option {
-	return Option{kind: KindNamespace, ns: &selectedNamespace{name: ns, err: err}}
+	o := Option{kind: KindNamespace, form: formNamespace, s: ns.Name, n: -1}
+	switch {
+	case err != nil:
+		o.ref = err
+	case ns.Owner == "":
+	default:
+		if i := strings.Index(ns.Name, ns.Owner); i >= 0 {
+			o.n = int64(i)<<32 | int64(len(ns.Owner))
+		} else {
+			kept := ns // on the heap only here
+			o.ref = &kept
+		}
+	}
+	return o
+}
+
+// FlagOption returns the data option of a kind that only says yes:
+// KindNoOverwrite, KindMustExist, KindMerge, KindAtomic or KindOmitValues
+// (storage.NoOverwrite, MustExist, Merge, Atomic, OmitValues). Of any
+// other kind it fails the call that resolves it with ErrInvalidOption.
+func FlagOption(kind OptionKind) Option {
+	o := Option{kind: kind, form: formFlag}
+	switch kind {
+	case KindNoOverwrite, KindMustExist, KindMerge, KindAtomic, KindOmitValues:
+	default:
+		o.ref = invalid(ErrInvalidOption, "FlagOption(%s): not a flag", kind)
+	}
+	return o
+}
+
+// IntOption returns the data option of a kind that carries an integer:
+// KindLimit or KindOffset (n >= 0), KindIfVersion or KindIfRevision
+// (n >= 1), as storage.Limit, Offset, IfVersion and IfRevision; a value out
+// of range, or another kind, fails the call that resolves it with
+// ErrInvalidOption.
+func IntOption(kind OptionKind, n int64) Option {
+	return Option{kind: kind, form: formInt, n: n}
+}
+
+// TTLOption returns the data option of kind KindExpiry that makes a write
+// expire d after it (storage.WithTTL; ValidateTTL when resolved).
+func TTLOption(d time.Duration) Option {
+	return Option{kind: KindExpiry, form: formTTL, n: int64(d)}
+}
+
+// ExpiryOption returns the data option of kind KindExpiry that gives e:
+// e.TTL (as TTLOption), e.At (storage.ExpiresAt: a zero time fails) or
+// e.Keep (storage.KeepTTL). An e with none of them is ExpiresAt's zero
+// time; one with more than one fails. Only an e with At builds an option
+// that allocates.
+func ExpiryOption(e Expiry) Option {
+	o := Option{kind: KindExpiry}
+	switch {
+	case e.TTL != 0 && e.At.IsZero() && !e.Keep:
+		o.form, o.n = formTTL, int64(e.TTL)
+	case e.Keep && e.TTL == 0 && e.At.IsZero():
+		o.form = formKeepTTL
+	default:
+		at := e.At // on the heap only here
+		o.form, o.ref = formExpiresAt, &at
+		if err := e.check(); err != nil {
+			o.ref = err
+		}
+	}
+	return o
+}
+
+// RevisionOption returns the data option of kind KindRevision:
+// storage.FromRevision(r) when from (r >= 0), else storage.AtRevision(r)
+// (r >= 1).
+func RevisionOption(r int64, from bool) Option {
+	o := Option{kind: KindRevision, form: formRevision, n: r}
+	if from {
+		o.s = "from"
+	}
+	return o
+}
+
+// CursorOption returns the data option of kind KindCursor that continues
+// after cursor (storage.After; an empty cursor fails).
+func CursorOption(cursor string) Option {
+	return Option{kind: KindCursor, form: formCursor, s: cursor}
+}
+
+// PatternOption returns the data option of kind KindPattern that gives
+// pattern, or, when err is not nil, fails the call with err
+// (storage.Pattern builds it from ValidatePattern's answer).
+func PatternOption(pattern string, err error) Option {
+	o := Option{kind: KindPattern, form: formPattern, s: pattern}
+	if err != nil {
+		o.ref = err
+	}
+	return o
+}
+
+// sortSpec is a SortOption's sort, parsed once.
+type sortSpec struct {
+	sort   []SortField
+	fields []Field
+	err    error
+	// one and oneField hold a sort by one field, so that it is one
+	// allocation.
+	one      [1]SortField
+	oneField [1]Field
+}
+
+// SortOption returns the data option of kind KindSort that sorts by
+// fields (storage.SortBy). The fields are copied and parsed here, once;
+// an invalid sort fails the call that resolves the option.
+func SortOption(fields ...SortField) Option {
+	sp := &sortSpec{}
+	switch {
+	case len(fields) == 0:
+		sp.err = invalid(ErrInvalidOption, "SortBy(): no fields")
+	case len(fields) > MaxSortFields:
+		sp.err = InvalidSort(invalid(ErrInvalidFilter, "SortBy: %d fields, more than %d", len(fields), MaxSortFields))
+	default:
+		if len(fields) == 1 {
+			sp.sort, sp.fields = sp.one[:0:1], sp.oneField[:0:1]
+		} else {
+			sp.sort, sp.fields = make([]SortField, 0, len(fields)), make([]Field, 0, len(fields))
+		}
+		sp.sort = append(sp.sort, fields...)
+		for _, sf := range fields {
+			f, err := ParseField(sf.Field)
+			if err != nil {
+				sp.err = InvalidSort(err)
+				break
+			}
+			sp.fields = append(sp.fields, f)
+		}
+	}
+	return Option{kind: KindSort, form: formSort, ref: sp}
+}
+
+// filterSpec is a FilterOption's filter, compiled once.
+type filterSpec struct {
+	src  Filter
+	expr Expr
+	err  error
+}
+
+// FilterOption returns the data option of kind KindFilter that gives f
+// (storage.Where), compiled here, once; a filter that does not compile
+// fails the call that resolves the option.
+func FilterOption(f Filter) Option {
+	sp := &filterSpec{src: f}
+	sp.expr, sp.err = f.Compile()
+	return Option{kind: KindFilter, form: formFilter, ref: sp}
+}
+
+// maxKeyRanges is the most ranges KeyRangesOption takes.
+const maxKeyRanges = 1024
+
+// keyRangesSpec is a KeyRangesOption's ranges, checked and merged once.
+type keyRangesSpec struct {
+	ranges []KeyRange
+	err    error
+}
+
+// KeyRangesOption returns the data option of kind KindKeyRanges that gives
+// ranges (storage.InKeyRanges), checked, sorted and merged here, once; an
+// invalid range fails the call that resolves the option.
+func KeyRangesOption(ranges ...KeyRange) Option {
+	sp := &keyRangesSpec{}
+	sp.ranges, sp.err = mergeKeyRanges(ranges)
+	return Option{kind: KindKeyRanges, form: formKeyRanges, ref: sp}
+}
+
+// mergeKeyRanges checks ranges and returns them sorted by From, disjoint
+// (touching or overlapping ranges merged), in a new slice.
+func mergeKeyRanges(ranges []KeyRange) ([]KeyRange, error) {
+	if len(ranges) > maxKeyRanges {
+		return nil, invalid(ErrInvalidOption, "InKeyRanges: %d ranges, more than %d", len(ranges), maxKeyRanges)
+	}
+	rs := make([]KeyRange, 0, len(ranges))
+	for _, r := range ranges {
+		for _, b := range []string{r.From, r.To} {
+			if !utf8.ValidString(b) || strings.IndexByte(b, 0) >= 0 {
+				return nil, invalid(ErrInvalidOption, "InKeyRanges: bound %q is not valid UTF-8 without NUL", b)
+			}
+		}
+		if r.To != "" && r.To <= r.From {
+			return nil, invalid(ErrInvalidOption, "InKeyRanges: empty range [%q, %q)", r.From, r.To)
+		}
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b KeyRange) int { return strings.Compare(a.From, b.From) })
+	out := rs[:0]
+	for _, r := range rs {
+		if n := len(out); n > 0 && (out[n-1].To == "" || r.From <= out[n-1].To) {
+			if out[n-1].To != "" && (r.To == "" || r.To > out[n-1].To) {
+				out[n-1].To = r.To
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out[:len(out):len(out)], nil
+}
+
+// metadataSpec is a MetadataOption's metadata, encoded once.
+type metadataSpec struct {
+	b   []byte
+	err error
+}
+
+// MetadataOption returns the data option of kind KindMetadata that gives
+// md (storage.WithMetadata), encoded and checked here, once
+// (EncodeMetadata; nil is {}); metadata that is not a JSON object fails
+// the call that resolves the option.
+func MetadataOption(md any) Option {
+	sp := &metadataSpec{}
+	sp.b, sp.err = EncodeMetadata(md, 0)
+	if sp.b == nil {
+		sp.b = []byte("{}")
+	}
+	return Option{kind: KindMetadata, form: formMetadata, ref: sp}
+}
+
+// WrittenOption returns the data option of kind KindWritten that reports
+// a write's result in *w (storage.Written; nil fails).
+func WrittenOption(w *WriteResult) Option {
+	return Option{kind: KindWritten, form: formWritten, ref: w}
+}
+
+// record records data option o in c. It keeps c where the caller has it
+// (c does not escape): this is what resolves data options without
+// allocating.
+func (o *Option) record(c *CallOptions) error {
+	switch o.form {
+	case formNamespace:
+		switch r := o.ref.(type) {
+		case error:
+			return r
+		case *NamespaceName:
+			c.Namespace = *r
+		default:
+			c.Namespace = NamespaceName{Name: o.s}
+			if o.n >= 0 {
+				i, n := o.n>>32, o.n&(1<<32-1)
+				c.Namespace.Owner = o.s[i : i+n]
+			}
+		}
+	case formFlag:
+		if err, _ := o.ref.(error); err != nil {
+			return err
+		}
+		switch o.kind {
+		case KindNoOverwrite:
+			c.NoOverwrite = true
+		case KindMustExist:
+			c.MustExist = true
+		case KindMerge:
+			c.Merge = true
+		case KindAtomic:
+			c.Atomic = true
+		case KindOmitValues:
+			c.OmitValues = true
+		}
+	case formInt:
+		return o.recordInt(c)
+	case formTTL:
+		d := time.Duration(o.n)
+		if err := ValidateTTL(d); err != nil {
+			return err
+		}
+		c.Expiry = Expiry{TTL: d}
+	case formKeepTTL:
+		c.Expiry = Expiry{Keep: true}
+	case formExpiresAt:
+		switch r := o.ref.(type) {
+		case error:
+			return r
+		case *time.Time:
+			if r.IsZero() {
+				return invalid(ErrInvalidOption, "ExpiresAt: zero time")
+			}
+			c.Expiry = Expiry{At: *r}
+		}
+	case formRevision:
+		if o.s != "" {
+			if o.n < 0 {
+				return invalid(ErrInvalidOption, "FromRevision(%d): want >= 0", o.n)
+			}
+			c.Revision, c.RevisionFrom = o.n, true
+		} else {
+			if o.n < 1 {
+				return invalid(ErrInvalidOption, "AtRevision(%d): revisions start at 1", o.n)
+			}
+			c.Revision, c.RevisionFrom = o.n, false
+		}
+	case formCursor:
+		if o.s == "" {
+			return invalid(ErrInvalidOption, "After(\"\"): empty cursor")
+		}
+		c.Cursor = o.s
+	case formPattern:
+		if err, _ := o.ref.(error); err != nil {
+			return err
+		}
+		c.Pattern = o.s
+	case formSort:
+		sp := o.ref.(*sortSpec)
+		if sp.err != nil {
+			return sp.err
+		}
+		c.Sort, c.SortFields = sp.sort, sp.fields
+	case formFilter:
+		sp := o.ref.(*filterSpec)
+		if sp.err != nil {
+			return sp.err
+		}
+		c.Filter, c.FilterSource = sp.expr, sp.src
+	case formKeyRanges:
+		sp := o.ref.(*keyRangesSpec)
+		if sp.err != nil {
+			return sp.err
+		}
+		c.KeyRanges = sp.ranges
+	case formMetadata:
+		sp := o.ref.(*metadataSpec)
+		if sp.err != nil {
+			return sp.err
+		}
+		c.Metadata = sp.b
+	case formWritten:
+		w := o.ref.(*WriteResult)
+		if w == nil {
+			return invalid(ErrInvalidOption, "Written(nil)")
+		}
+		c.Written = w
+	}
+	return nil
+}
+
+// recordInt records an IntOption.
+func (o *Option) recordInt(c *CallOptions) error {
+	switch o.kind {
+	case KindLimit:
+		if o.n < 0 {
+			return invalid(ErrInvalidOption, "Limit(%d): want >= 0", o.n)
+		}
+		c.Limit = int(o.n)
+	case KindOffset:
+		if o.n < 0 {
+			return invalid(ErrInvalidOption, "Offset(%d): want >= 0", o.n)
+		}
+		c.Offset = int(o.n)
+	case KindIfVersion:
+		if o.n < 1 {
+			return invalid(ErrInvalidOption, "IfVersion(%d): versions start at 1", o.n)
+		}
+		c.IfVersion = o.n
+	case KindIfRevision:
+		if o.n < 1 {
+			return invalid(ErrInvalidOption, "IfRevision(%d): revisions start at 1", o.n)
+		}
+		c.IfRevision = o.n
+	default:
+		return invalid(ErrInvalidOption, "IntOption(%s): not an integer option", o.kind)
+	}
+	return nil
 }
 
 // Kind reports which kind of option o is.
@@ -201,11 +594,16 @@ func (r KeyRange) Contains(key string) bool {
 // ResolveOptions applies opts for operation op, which accepts the kinds in
 // allowed. A kind not allowed, a kind given twice, or an invalid option value
 // is a *ValidationError wrapping ErrInvalidOption (or ErrInvalidNamespace /
-// ErrInvalidValue for a bad namespace or metadata).
+// ErrInvalidValue / ErrInvalidFilter for a bad namespace, metadata or
+// sort). Options that are all data (see Option) resolve without
+// allocating. The slices of the answer (Metadata, Sort, SortFields,
+// KeyRanges) may be shared with the options and with other resolutions of
+// them: they are read-only.
 func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, error) {
 	c := CallOptions{Namespace: NamespaceName{Name: DefaultNamespace}, Limit: -1}
-	for i, o := range opts {
-		if o.ns == nil {
+	for i := range opts {
+		o := &opts[i]
+		if o.form == formApply {
 			// From here on options are applied to a copy on the heap.
 			return resolveApplied(op, allowed, c, opts[i:])
 		}
@@ -213,10 +611,9 @@ func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, 
 			return c, err
 		}
 		c.Set |= o.kind
-		if o.ns.err != nil {
-			return c, o.ns.err
+		if err := o.record(&c); err != nil {
+			return c, err
 		}
-		c.Namespace = o.ns.name
 	}
 	return c, checkCombination(op, &c)
 }
@@ -226,17 +623,19 @@ func ResolveOptions(op string, allowed OptionKind, opts []Option) (CallOptions, 
 func resolveApplied(op string, allowed OptionKind, c CallOptions, opts []Option) (CallOptions, error) {
 	h := new(CallOptions)
 	*h = c
-	for _, o := range opts {
+	for i := range opts {
+		o := &opts[i]
 		if err := admit(op, allowed, h.Set, o); err != nil {
 			return *h, err
 		}
 		h.Set |= o.kind
-		if o.ns != nil {
-			if o.ns.err != nil {
-				return *h, o.ns.err
-			}
-			h.Namespace = o.ns.name
-		} else if err := o.apply(h); err != nil {
+		var err error
+		if o.form == formApply {
+			err = o.apply(h)
+		} else {
+			err = o.record(h)
+		}
+		if err != nil {
 			return *h, err
 		}
 	}
@@ -245,8 +644,8 @@ func resolveApplied(op string, allowed OptionKind, c CallOptions, opts []Option)
 
 // admit checks that option o may be applied for operation op, which
 // accepts the kinds in allowed, after the kinds in set.
-func admit(op string, allowed, set OptionKind, o Option) error {
-	if o.apply == nil && o.ns == nil {
+func admit(op string, allowed, set OptionKind, o *Option) error {
+	if o.form == formApply && o.apply == nil {
 		return invalid(ErrInvalidOption, "%s: zero Option value", op)
 	}
 	if o.kind&allowed == 0 {

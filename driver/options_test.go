@@ -3,6 +3,7 @@ package driver_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage/driver"
 )
@@ -69,5 +70,39 @@ func TestResolveOptionsAllocs(t *testing.T) {
 		if n != tc.want {
 			t.Errorf("%s: %v allocations per call, want %v", tc.name, n, tc.want)
 		}
+	}
+}
+
+// TestDataOptionConstructors: the driver's data option constructors given
+// what package storage never gives them fail the call, or resolve as
+// documented.
+func TestDataOptionConstructors(t *testing.T) {
+	bad := errors.New("bad")
+	for _, tc := range []struct {
+		name string
+		o    driver.Option
+		want error
+	}{
+		{"FlagOption(KindLimit)", driver.FlagOption(driver.KindLimit), driver.ErrInvalidOption},
+		{"IntOption(KindAtomic)", driver.IntOption(driver.KindAtomic, 1), driver.ErrInvalidOption},
+		{"ExpiryOption(TTL and Keep)", driver.ExpiryOption(driver.Expiry{TTL: time.Hour, Keep: true}), driver.ErrInvalidOption},
+		{"ExpiryOption(none)", driver.ExpiryOption(driver.Expiry{}), driver.ErrInvalidOption},
+		{"PatternOption(error)", driver.PatternOption("x", bad), bad},
+		{"NamespaceSelector(error)", driver.NamespaceSelector(driver.NamespaceName{Name: "a"}, bad), bad},
+	} {
+		if _, err := driver.ResolveOptions("op", driver.AllOptionKinds, []driver.Option{tc.o}); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// A namespace whose owner is not part of its name (which
+	// ParseNamespace never answers) is kept as given.
+	for _, ns := range []driver.NamespaceName{{Name: "a"}, {Name: "principal://pk/namespace/b", Owner: "pk"}, {Name: "x", Owner: "someone"}} {
+		c, err := driver.ResolveOptions("op", driver.KindNamespace, []driver.Option{driver.NamespaceSelector(ns, nil)})
+		if err != nil || c.Namespace != ns {
+			t.Errorf("NamespaceSelector(%+v): %+v, %v", ns, c.Namespace, err)
+		}
+	}
+	if c, err := driver.ResolveOptions("op", driver.KindExpiry, []driver.Option{driver.ExpiryOption(driver.Expiry{TTL: time.Minute})}); err != nil || c.Expiry.TTL != time.Minute {
+		t.Errorf("ExpiryOption(TTL): %+v, %v", c.Expiry, err)
 	}
 }

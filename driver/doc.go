@@ -11,7 +11,9 @@
 //     Kind* constants, AllOptionKinds for a layer that passes options on)
 //     and reads the result from CallOptions; ResolveNamespaceOptions does
 //     the same for namespace options. NewOption and NewNamespaceOption build
-//     options, as the constructors of package storage do.
+//     options of a layer's own; the constructors of package storage build
+//     data options (NamespaceSelector, FlagOption, IntOption, …; see
+//     Option), which resolve without allocating.
 //   - The compiled filter: Filter.Compile (and CallOptions.Filter) gives an
 //     Expr of Fields (ParseField, FieldRoot, Segment) and Scalars, checked
 //     once, that a backend translates to its query language.

@@ -226,13 +226,14 @@ func TestOptionsCallAllocs(t *testing.T) {
 			})
 		}
 		// The least of interleaved measurements: the store's goroutines
-		// allocate now and then too.
+		// allocate now and then too (and, under the race detector, more
+		// than now and then: there only the resolution alone is asserted).
 		before, after := math.Inf(1), math.Inf(1)
 		for range 3 {
 			before, after = min(before, measure(legacy)), min(after, measure(dataOptions{}))
 		}
 		t.Logf("%-22s %5.1f allocs/op, with the former options %5.1f", w.name, after, before)
-		if before-after < w.saved {
+		if (!raceEnabled || strings.HasPrefix(w.name, "resolve")) && before-after < w.saved {
 			t.Errorf("%s: %v allocations per call, %v with the former options: want %v fewer", w.name, after, before, w.saved)
 		}
 	}

@@ -146,6 +146,23 @@ func scanReflect(dest, v any) error {
 		return fmt.Errorf("destination not a pointer: %T", dest)
 	}
 	e := rv.Elem()
+	// As database/sql: a value assignable to the destination (a []byte into
+	// a json.RawMessage, copied) or of its kind and convertible to it (a
+	// string into a named string type) is set as it is.
+	if v != nil {
+		sv := reflect.ValueOf(v)
+		if sv.Type().AssignableTo(e.Type()) {
+			if b, ok := v.([]byte); ok {
+				sv = reflect.ValueOf(append([]byte(nil), b...))
+			}
+			e.Set(sv)
+			return nil
+		}
+		if e.Kind() == sv.Kind() && sv.Type().ConvertibleTo(e.Type()) {
+			e.Set(sv.Convert(e.Type()))
+			return nil
+		}
+	}
 	switch e.Kind() {
 	case reflect.Pointer:
 		if v == nil {
@@ -191,12 +208,15 @@ func scanReflect(dest, v any) error {
 		e.SetFloat(f)
 		return nil
 	case reflect.String:
-		var s string
-		if err := scanValue(&s, v); err != nil {
-			return err
+		// Only text and blobs, as database/sql.
+		switch x := v.(type) {
+		case string:
+			e.SetString(x)
+			return nil
+		case []byte:
+			e.SetString(string(x))
+			return nil
 		}
-		e.SetString(s)
-		return nil
 	}
 	return fmt.Errorf("unsupported destination %T", dest)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -18,6 +19,9 @@ import (
 // the driver (fastReadQ.queryRows) sets every kind of destination as
 // database/sql's Rows.Scan sets it from the same value, and fails where
 // it fails.
+// namedString is a destination of a string kind that is not string.
+type namedString string
+
 func TestDriverRowScansAsDatabaseSQL(t *testing.T) {
 	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "d.db"))
 	defer s.Close()
@@ -31,6 +35,7 @@ func TestDriverRowScansAsDatabaseSQL(t *testing.T) {
 		func() any { return new(float64) }, func() any { return new(float32) }, func() any { return new(bool) },
 		func() any { return new(time.Time) }, func() any { return new(any) }, func() any { return new([]byte) },
 		func() any { return new(sql.NullString) }, func() any { return new(sql.NullInt64) }, func() any { return new(*float64) },
+		func() any { return new(json.RawMessage) }, func() any { return new(namedString) }, func() any { return new(uint64) },
 	}
 	for _, x := range exprs {
 		q := "SELECT " + x

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -254,13 +253,7 @@ func TestOptsCost(t *testing.T) {
 	if os.Getenv("STORAGE_OPTSCOST") == "" {
 		t.Skip("a measurement: set STORAGE_OPTSCOST=1 to run it")
 	}
-	rounds, n := 9, 2000
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_OPTSCOST_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_OPTSCOST_N")); err == nil && v > 0 {
-		n = v
-	}
+	rounds, n := envInt("STORAGE_OPTSCOST_ROUNDS", 9), envInt("STORAGE_OPTSCOST_N", 2000)
 	for _, c := range configs {
 		if c.name == "sqlite-memory" || c.name == "postgres" && os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 			continue

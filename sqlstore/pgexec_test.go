@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,13 +136,7 @@ func TestPGDirectWriteCost(t *testing.T) {
 	if os.Getenv("STORAGE_PGDIRECT") == "" {
 		t.Skip("a measurement: set STORAGE_PGDIRECT=1 to run it")
 	}
-	rounds, n := 11, 300
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_PGDIRECT_ROUNDS")); err == nil && v > 0 {
-		rounds = v
-	}
-	if v, err := strconv.Atoi(os.Getenv("STORAGE_PGDIRECT_N")); err == nil && v > 0 {
-		n = v
-	}
+	rounds, n := envInt("STORAGE_PGDIRECT_ROUNDS", 11), envInt("STORAGE_PGDIRECT_N", 300)
 	ctx := context.Background()
 	s := openTest(t, testdb.Postgres(t, "t", "pool_max_conns", "4"))
 	defer s.Close()

@@ -80,16 +80,7 @@ func scanValue(dest, v any) error {
 		}
 		return scanVia(d, v, &sql.NullString{}, func(n *sql.NullString) string { return n.String })
 	case **string:
-		if v == nil {
-			*d = nil
-			return nil
-		}
-		var s string
-		if err := scanValue(&s, v); err != nil {
-			return err
-		}
-		*d = &s
-		return nil
+		return scanPtr(d, v)
 	case *int64:
 		if n, ok := v.(int64); ok {
 			*d = n
@@ -97,16 +88,7 @@ func scanValue(dest, v any) error {
 		}
 		return scanVia(d, v, &sql.NullInt64{}, func(n *sql.NullInt64) int64 { return n.Int64 })
 	case **int64:
-		if v == nil {
-			*d = nil
-			return nil
-		}
-		var n int64
-		if err := scanValue(&n, v); err != nil {
-			return err
-		}
-		*d = &n
-		return nil
+		return scanPtr(d, v)
 	case *float64:
 		return scanVia(d, v, &sql.NullFloat64{}, func(n *sql.NullFloat64) float64 { return n.Float64 })
 	case *bool:
@@ -135,6 +117,21 @@ func scanValue(dest, v any) error {
 		return d.Scan(v)
 	}
 	return scanReflect(dest, v)
+}
+
+// scanPtr sets *d to nil for NULL, else to a new value set from v by
+// scanValue (the nullable columns, without scanReflect's reflection).
+func scanPtr[T any](d **T, v any) error {
+	if v == nil {
+		*d = nil
+		return nil
+	}
+	x := new(T)
+	if err := scanValue(x, v); err != nil {
+		return err
+	}
+	*d = x
+	return nil
 }
 
 // scanReflect sets dest, a pointer to a kind of integer, float, string or

@@ -818,13 +818,18 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 		}
 		sorts[i] = sc
 		if isPath(fld) {
+			var vx []string
 			if i == 0 && bySort {
 				// The index holds the values: the row's JSON is not
 				// searched again.
-				cols = append(cols, c.IndexValueExprs(fld)...)
+				vx = c.IndexValueExprs(fld)
 			} else {
-				cols = append(cols, c.ValueExprs(fld)...)
+				vx = c.ValueExprs(fld)
 			}
+			if k := pinnedValueCol(pinned); k >= 0 {
+				vx = vx[k : k+1]
+			}
+			cols = append(cols, vx...)
 		}
 		if keyed || dialect.PinnedValue(e, fld) {
 			continue
@@ -1332,8 +1337,21 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		dest = []any{&sc.en.Key, &sc.value, &sc.md, &sc.en.Version, &sc.en.CreatedAt, &sc.en.UpdatedAt, &sc.xTime, &sc.en.Revision, &sc.en.CreateRevision}
 	}
 	for i, s := range sorts {
+		k := pinnedValueCol(s.pinned)
 		switch {
 		case !isPath(s.field):
+		case k >= 0 && sqlite:
+			// One column, the other two as the statement would give
+			// them (pinnedValueCol); they are no scan's targets.
+			sv[i][0] = int64(s.pinned)
+			dest = append(dest, &sv[i][k])
+		case k >= 0:
+			pg[i].rank = pgtype.Int8{Int64: int64(s.pinned), Valid: true}
+			if k == 1 {
+				dest = append(dest, &pg[i].num)
+			} else {
+				dest = append(dest, &pg[i].str)
+			}
 		case sqlite:
 			dest = append(dest, &sv[i][0], &sv[i][1], &sv[i][2])
 		default:
@@ -1391,6 +1409,21 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		return nil
 	})
 	return rows, err
+}
+
+// pinnedValueCol is the one column of ValueExprs' three (type rank,
+// number, string) that Query reads for a sort on a path field whose type
+// the filter pins (sortCol.pinned) to numbers or strings: the rank is then
+// the pinned one and the other column NULL on every row (queryRows sets
+// them). -1 for any other pin: the three columns are read.
+func pinnedValueCol(pinned int) int {
+	switch pinned {
+	case dialect.RankNumber:
+		return 1
+	case dialect.RankString:
+		return 2
+	}
+	return -1
 }
 
 func isPath(f driver.Field) bool {

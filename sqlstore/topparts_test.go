@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
+)
+
+// TestTopStatementParts measures what each part of the SQLite statement
+// of Query(n in [lo, lo+100)) sorted by n descending limit 20 costs (the
+// top20 of TestReadCostVsRaw): the statement buildQuery writes, run as it
+// is, with parts removed or replaced by hand, and raw SQL's statement
+// (bench/peers' modernc program) on a table of its own in the same file
+// (kv, the same entries, one expression index on n ending in the key),
+// each prepared once on one reader connection of the store's file (one
+// page cache for all) and run in rotating rounds in one process. It
+// reports the CPU per statement (reading its rows with database/sql into
+// *any) and the median of the per-round ratios to the engine's
+// statement, and asserts nothing but the parts' presence (a part
+// buildQuery no longer writes fails the test, so that the figures name
+// real SQL). Run it with STORAGE_READCOST=1 (STORAGE_READCOST_N,
+// STORAGE_READCOST_ROUNDS as TestReadCostVsRaw):
+//
+//	STORAGE_READCOST=1 go test -run TestTopStatementParts -v ./sqlstore
+func TestTopStatementParts(t *testing.T) {
+	n, rounds := measureParams(t, "STORAGE_READCOST", 100000, 9)
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "engine.db")
+	s := loadReadCostEngine(t, path, n)
+	w := s.eng.(*sqliteEngine).w
+	_, err := w.ExecContext(ctx, rawKVTable+
+		"INSERT INTO kv SELECT 1, key, value, metadata, version, created_at, updated_at FROM entries ORDER BY key;"+rawKVIndex)
+	must(t, err)
+	o, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor,
+		[]storage.Option{storage.InNamespace("bench"), storage.SortBy(storage.Desc("n")), storage.Limit(20)})
+	must(t, err)
+	nsi, err := s.readNamespace(ctx, "bench")
+	must(t, err)
+	p, err := prepareQuery(storage.And(storage.Gte("n", 1), storage.Lt("n", 101)), o)
+	must(t, err)
+	q, args, _, err := s.buildQuery(ctx, &p, o, nsi, s.now())
+	must(t, err)
+	t.Logf("engine statement: %s %v", q, args)
+	packed := "CAST(concat(version, ',', created_at, ',', updated_at, ',', ifnull(expires_at, 0), ',', revision, ',', create_revision, ',', CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, json(value)) AS TEXT)"
+	md := "CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, "
+	numCol := ", (CASE WHEN ix.ix_rank = 4 THEN ix.ix_num END)"
+	threeCols := ", CAST(ix.ix_rank AS INTEGER), (CASE WHEN ix.ix_rank = 4 THEN ix.ix_num END), (CASE WHEN ix.ix_rank = 5 THEN ix.ix_str END)"
+	fguard := " AND 1 = (SELECT field_id FROM index_fields WHERE namespace_id = " + strconv.FormatInt(nsi.id, 10) + " AND field = ?)"
+	nguard := " AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)"
+	live := "(expires_at IS NULL OR expires_at > ?)"
+	for _, part := range []string{packed, md, numCol, fguard, nguard, live, "LIMIT 21"} {
+		if !strings.Contains(q, part) || len(args) != 5 {
+			t.Fatalf("the statement's parts moved (%s): %s %v", part, q, args)
+		}
+	}
+	// args: field name, lo, hi, namespace name, now.
+	all := func(lo, hi float64) []any { return []any{args[0], lo, hi, args[3], args[4]} }
+	variants := []struct {
+		name string
+		q    string
+		args func(lo, hi float64) []any
+	}{
+		{"engine", q, all},
+		{"3sortcols", strings.Replace(q, numCol, threeCols, 1), all},
+		{"-sortcol", strings.Replace(q, numCol, "", 1), all},
+		{"limit20", strings.Replace(q, "LIMIT 21", "LIMIT 20", 1), all},
+		{"-guards", strings.Replace(strings.Replace(q, fguard, " AND ?1 IS NOT NULL", 1), nguard, " AND ? IS NOT NULL", 1), all},
+		{"-expiry", strings.Replace(q, live, "? IS NOT NULL", 1), all},
+		{"-metadata", strings.Replace(q, md, "", 1), all},
+		{"json+version", strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), all},
+		{"json,-sortcol", strings.Replace(strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), numCol, "", 1), all},
+		{"key only", strings.Replace(q, packed+numCol, "1", 1), all},
+		{"raw", `SELECT key, CAST(json(value) AS TEXT), version FROM kv
+WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3
+ORDER BY value ->> '$.n' DESC, key DESC LIMIT 20`, func(lo, hi float64) []any { return []any{1, lo, hi} }},
+	}
+	conn, err := s.eng.(*sqliteEngine).r.Conn(ctx) // one connection: one page cache
+	must(t, err)
+	defer func() { _ = conn.Close() }()
+	sts := make([]*sql.Stmt, len(variants))
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		if sts[i], err = conn.PrepareContext(ctx, v.q); err != nil {
+			t.Fatalf("%s: %v\n%s", v.name, err, v.q)
+		}
+		defer func() { _ = sts[i].Close() }()
+		names[i] = v.name
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var dst []any
+	run := func(i int) {
+		lo := float64(rng.IntN(n/10 - 100))
+		rows, err := sts[i].QueryContext(ctx, variants[i].args(lo, lo+100)...)
+		must(t, err)
+		cols, err := rows.Columns()
+		must(t, err)
+		for len(dst) < len(cols) {
+			dst = append(dst, new(any))
+		}
+		got := 0
+		for rows.Next() {
+			must(t, rows.Scan(dst[:len(cols)]...))
+			got++
+		}
+		must(t, rows.Err())
+		must(t, rows.Close())
+		if got < 20 {
+			t.Fatalf("%s: %d rows, want 20 or 21", variants[i].name, got)
+		}
+	}
+	t.Log(partsRounds(names, rounds, 500, run))
+}

@@ -2,11 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,36 +51,7 @@ func TestPGQueryCost(t *testing.T) {
 	admin, _ := pgMigrator(t, dsn)
 	const ns = "peers"
 	must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("n")))
-	pad := strings.Repeat("x", 216)
-	val := func(i int) []byte { return fmt.Appendf(nil, `{"n":%d,"c":0,"s":"%s"}`, i/10, pad) }
-	key := func(i int) string { return fmt.Sprintf("k%07d", i) }
-	for b := 0; b < keys; b += 1000 {
-		items := make([]storage.Item, 1000)
-		for i := range items {
-			items[i] = storage.Item{Key: key(b + i), Value: json.RawMessage(val(b + i))}
-		}
-		must(t, firstErr(s.SetMany(ctx, items, storage.InNamespace(ns))))
-	}
-	// raw: bench/peers' table, index and statements (rawpg.go).
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, `CREATE TABLE kv (ns text NOT NULL, key text NOT NULL, value jsonb NOT NULL, version bigint NOT NULL,
-  created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, PRIMARY KEY (ns, key));
-CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
-		t.Fatal(err)
-	}
-	for b := 0; b < keys; b += 1000 {
-		ks, vs := make([]string, 1000), make([]string, 1000)
-		for i := range ks {
-			ks[i], vs[i] = key(b+i), string(val(b+i))
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO kv SELECT $1, k, v, 1, now(), now() FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)`, ns, ks, vs); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := loadPeersPG(t, s, dsn, ns, keys)
 	if os.Getenv("STORAGE_PGQUERYCOST_ANALYZE") != "" {
 		// What autovacuum does within a minute of the load: statistics,
 		// and the visibility map that index-only scans read.
@@ -205,11 +178,7 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 			return err
 		}
 	}
-	type variant struct {
-		name string
-		op   func() error
-	}
-	variants := []variant{
+	variants := []costOp{
 		{"eq/engine", func() error { return entries(10)(s.Query(ctx, eqFilter(rand.IntN(nv)), in)) }},
 		{"eq/raw", func() error { return rowsOf(10)(pool.Query(ctx, pgEq, ns, float64(rand.IntN(nv)))) }},
 		{"top/engine", func() error {
@@ -231,10 +200,29 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 	}
 	if only := os.Getenv("STORAGE_PGQUERYCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
-		variants = slices.DeleteFunc(variants, func(v variant) bool { return !re.MatchString(v.name) })
+		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
 	}
-	const per = 300
-	type sample struct{ server, client, wall float64 } // µs per op
+	costRounds(t, admin, rounds, 300, variants, [2]string{"/engine", "/raw"})
+}
+
+// costOp is one measured operation of a cost measurement (costRounds).
+type costOp struct {
+	name string
+	op   func() error
+}
+
+// costRounds runs each variant per times in each of rounds interleaved
+// rounds (the order rotated each round, after a warm-up of 10 calls each)
+// and logs per operation the server CPU (every client backend of the
+// server admin reaches, /proc/<pid>/schedstat), this process's CPU
+// (getrusage) and the wall time, medians over the rounds; then, for every
+// pair {a, b} and variant named <base>+a that has a variant <base>+b, the
+// medians of the per-round ratios b/a (above 1: a is cheaper).
+func costRounds(t *testing.T, admin *sql.DB, rounds, per int, variants []costOp, pairs ...[2]string) {
+	t.Helper()
+	type sample struct{ server, client, wall, allocs float64 } // µs and allocations per op
+	n := float64(per)
+	var ms runtime.MemStats
 	got := make([][]sample, len(variants))
 	for _, v := range variants { // warm: pgx's statement caches, generic plans
 		for range 10 {
@@ -247,6 +235,8 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 		for k := range variants {
 			j := (k + r) % len(variants)
 			v := variants[j]
+			runtime.ReadMemStats(&ms)
+			m0 := ms.Mallocs
 			s0, c0, w0 := pgClientCPU(t, admin), cpuTime(), time.Now()
 			for range per {
 				if err := v.op(); err != nil {
@@ -254,28 +244,30 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 				}
 			}
 			w, c, sv := time.Since(w0), cpuTime()-c0, pgClientCPU(t, admin)-s0
-			got[j] = append(got[j], sample{server: float64(sv) / 1e3 / per, client: float64(c.Nanoseconds()) / 1e3 / per, wall: float64(w.Nanoseconds()) / 1e3 / per})
+			runtime.ReadMemStats(&ms)
+			got[j] = append(got[j], sample{server: float64(sv) / 1e3 / n, client: float64(c.Nanoseconds()) / 1e3 / n,
+				wall: float64(w.Nanoseconds()) / 1e3 / n, allocs: float64(ms.Mallocs-m0) / n})
 		}
 	}
 	med := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-14s %10s %10s %10s   (µs per op, medians of %d rounds of %d)", "variant", "server", "client", "wall", rounds, per)
+	var out strings.Builder
+	fmt.Fprintf(&out, "\n%-16s %10s %10s %10s %10s   (µs, allocations per op, medians of %d rounds of %d)", "variant", "server", "client", "wall", "allocs", rounds, per)
 	for j, v := range variants {
-		var sv, c, w []float64
+		var sv, c, w, a []float64
 		for _, x := range got[j] {
-			sv, c, w = append(sv, x.server), append(c, x.client), append(w, x.wall)
+			sv, c, w, a = append(sv, x.server), append(c, x.client), append(w, x.wall), append(a, x.allocs)
 		}
-		fmt.Fprintf(&b, "\n%-14s %10.1f %10.1f %10.1f", v.name, med(sv), med(c), med(w))
+		fmt.Fprintf(&out, "\n%-16s %10.1f %10.1f %10.1f %10.1f", v.name, med(sv), med(c), med(w), med(a))
 	}
 	// Pairs: the second's time / the first's, per round (above 1: the
 	// first is cheaper).
-	for _, pair := range [][2]string{{"/engine", "/raw"}} {
-		for j, a := range variants {
-			base, ok := strings.CutSuffix(a.name, pair[0])
+	for _, pair := range pairs {
+		for j, v := range variants {
+			base, ok := strings.CutSuffix(v.name, pair[0])
 			if !ok {
 				continue
 			}
-			k := slices.IndexFunc(variants, func(v variant) bool { return v.name == base+pair[1] })
+			k := slices.IndexFunc(variants, func(v costOp) bool { return v.name == base+pair[1] })
 			if k < 0 {
 				continue
 			}
@@ -284,11 +276,54 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 				e, x := got[j][i], got[k][i]
 				sv, c, w = append(sv, x.server/e.server), append(c, x.client/e.client), append(w, x.wall/e.wall)
 			}
-			fmt.Fprintf(&b, "\n%-24s %s/%s server %.2f client %.2f wall %.2f", a.name, pair[1][1:], pair[0][1:], med(sv), med(c), med(w))
+			fmt.Fprintf(&out, "\n%-24s %s/%s server %.2f client %.2f wall %.2f", v.name, pair[1][1:], pair[0][1:], med(sv), med(c), med(w))
 		}
 	}
-	t.Log(b.String())
+	t.Log(out.String())
 }
+
+// loadPeersPG loads the dataset of bench/peers twice: n entries (keys
+// k0000000…, ~256-byte values {"n": i/10, …}) into namespace ns of s, and
+// the same rows into bench/peers' raw table kv (rawpg.go) of the schema of
+// dsn, which it reaches through the pool it returns (closed at the test's
+// end).
+func loadPeersPG(t *testing.T, s *Store, dsn, ns string, keys int) *pgxpool.Pool {
+	t.Helper()
+	ctx := t.Context()
+	pad := strings.Repeat("x", 216)
+	val := func(i int) []byte { return fmt.Appendf(nil, `{"n":%d,"c":0,"s":"%s"}`, i/10, pad) }
+	for b := 0; b < keys; b += 1000 {
+		items := make([]storage.Item, 1000)
+		for i := range items {
+			items[i] = storage.Item{Key: peersKey(b + i), Value: json.RawMessage(val(b + i))}
+		}
+		must(t, firstErr(s.SetMany(ctx, items, storage.InNamespace(ns))))
+	}
+	// raw: bench/peers' table, index and statements (rawpg.go).
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, `CREATE TABLE kv (ns text NOT NULL, key text NOT NULL, value jsonb NOT NULL, version bigint NOT NULL,
+  created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, PRIMARY KEY (ns, key));
+CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
+		t.Fatal(err)
+	}
+	for b := 0; b < keys; b += 1000 {
+		ks, vs := make([]string, 1000), make([]string, 1000)
+		for i := range ks {
+			ks[i], vs[i] = peersKey(b+i), string(val(b+i))
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO kv SELECT $1, k, v, 1, now(), now() FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)`, ns, ks, vs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
+}
+
+// peersKey is the key of entry i of loadPeersPG's dataset.
+func peersKey(i int) string { return fmt.Sprintf("k%07d", i) }
 
 // pgLiteral writes a statement argument as a PostgreSQL literal (for
 // EXECUTE in TestPGQueryCost).

@@ -384,12 +384,25 @@ func optMicrosZero(t time.Time) int64 {
 }
 
 func (p pgQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
-	r, err := p.q.GetEntry(ctx, pgdb.GetEntryParams{Namespace: ns, Key: key, Now: now})
+	// GetEntry's statement, its row read by entryScan (pgrow.go).
+	rows, err := p.db.Query(ctx, pgdb.GetEntrySQL, ns, key, now)
 	if err != nil {
-		return row{}, noRow(err)
+		return row{}, err
 	}
-	return row{Key: r.Key, Value: r.Value, Metadata: r.Metadata, Version: r.Version, Revision: r.Revision, CreateRevision: r.CreateRevision,
-		CreatedAt: utc(r.CreatedAt), UpdatedAt: utc(r.UpdatedAt), ExpiresAt: fromOptTime(r.ExpiresAt)}, nil
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return row{}, err
+		}
+		return row{}, errNoRow
+	}
+	var es entryScan
+	r, err := es.scan(rows, key)
+	if err != nil {
+		return row{}, err
+	}
+	rows.Close()
+	return r, rows.Err()
 }
 
 func (p pgQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
@@ -455,18 +468,18 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := make([]row, 0, len(keys))
-	var (
-		r   row
-		exp *time.Time
-	)
-	_, err = pgx.ForEachRow(rows, []any{&r.Key, &r.Value, &r.Metadata, &r.Version, &r.CreatedAt, &r.UpdatedAt, &exp, &r.Revision, &r.CreateRevision}, func() error {
-		r.CreatedAt, r.UpdatedAt, r.ExpiresAt = utc(r.CreatedAt), utc(r.UpdatedAt), fromOptTime(exp)
+	var es entryScan
+	for rows.Next() {
+		r, err := es.scan(rows, "")
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, r)
-		r.Value, r.Metadata, exp = nil, nil, nil // each row its own slices
-		return nil
-	})
-	if err != nil {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return out, nil

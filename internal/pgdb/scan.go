@@ -14,3 +14,7 @@ const HasEntrySQL = hasEntry
 // measurements of sqlstore (pgsetcost_test.go), which send it with
 // variants of the statements around it.
 const UpsertEntrySQL = upsertEntry
+
+// GetEntrySQL is the statement of GetEntry ($1 the namespace, $2 the key,
+// $3 now), for a caller that reads its row itself (sqlstore's entryScan).
+const GetEntrySQL = getEntry

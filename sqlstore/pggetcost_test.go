@@ -1,0 +1,181 @@
+package sqlstore
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// TestPGGetCost measures the point reads of bench/peers (get of a present
+// key, get of a missing key, has, getMany of 100 keys) on PostgreSQL beside
+// bench/peers' hand-written pgx statements (rawpg.go), on the same data
+// (STORAGE_PGGETCOST_N entries, default 100000, loadPeersPG), in
+// interleaved rounds in one process: per operation the server CPU, the
+// client's CPU, the wall time and the client's allocations (costRounds).
+// Besides the Store's call (engine) and the raw program's (raw), the
+// "stmt" variants run the engine's querier alone (pgQ: its statement and
+// the scan of its row, without the Store's option resolution, validation
+// and error wrapping), so that the gap splits into statement and layers.
+// It asserts nothing. Run it with STORAGE_PGGETCOST=1 and a PostgreSQL on
+// this machine (STORAGE_PGGETCOST_ROUNDS, default 9; STORAGE_PGGETCOST_PER,
+// calls per round, default 500; STORAGE_PGGETCOST_ONLY, a regexp of the
+// variants to keep).
+//
+//	STORAGE_PGGETCOST=1 go test -run TestPGGetCost -v ./sqlstore
+func TestPGGetCost(t *testing.T) {
+	if os.Getenv("STORAGE_PGGETCOST") == "" {
+		t.Skip("a measurement: set STORAGE_PGGETCOST=1 to run it")
+	}
+	rounds, keys, per := envInt("STORAGE_PGGETCOST_ROUNDS", 9), envInt("STORAGE_PGGETCOST_N", 100000), envInt("STORAGE_PGGETCOST_PER", 500)
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	admin, _ := pgMigrator(t, dsn)
+	const ns = "peers"
+	must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("n")))
+	pool := loadPeersPG(t, s, dsn, ns, keys)
+	if _, err := admin.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		pgGet     = `SELECT value, version FROM kv WHERE ns = $1 AND key = $2`
+		pgHas     = `SELECT EXISTS (SELECT 1 FROM kv WHERE ns = $1 AND key = $2)`
+		pgGetMany = `SELECT key, value, version FROM kv WHERE ns = $1 AND key = ANY($2)`
+	)
+	in := storage.InNamespace(ns)
+	q := s.eng.reader()
+	hit := func() string { return peersKey(rand.IntN(keys)) }
+	miss := func() string { return fmt.Sprintf("m%07d", rand.IntN(keys)) }
+	found := func(want bool) func(bool, error) error {
+		return func(ok bool, err error) error {
+			if err == nil && ok != want {
+				err = fmt.Errorf("found %v, want %v", ok, want)
+			}
+			return err
+		}
+	}
+	rawGet := func(key string) (bool, error) {
+		var v []byte
+		var ver int64
+		err := pool.QueryRow(ctx, pgGet, ns, key).Scan(&v, &ver)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	engineGet := func(key string) (bool, error) {
+		_, err := s.Get(ctx, key, in)
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	stmtGet := func(key string) (bool, error) {
+		_, err := q.getEntry(ctx, ns, key, s.now())
+		if errors.Is(err, errNoRow) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	rawHas := func(key string) (ok bool, err error) {
+		err = pool.QueryRow(ctx, pgHas, ns, key).Scan(&ok)
+		return ok, err
+	}
+	batch := func() []string { // 100 distinct present keys
+		ks, j := make([]string, 100), rand.IntN(keys)
+		for i := range ks {
+			ks[i] = peersKey((j + i*(keys/100)) % keys)
+		}
+		return ks
+	}
+	nrows := func(n int, err error) error {
+		if err == nil && n != 100 {
+			err = fmt.Errorf("%d rows, want 100", n)
+		}
+		return err
+	}
+	nsi, err := s.readNamespace(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Shapes of the engine's statement, run through the raw program's
+	// pool and scanned into as few values as it returns: where the
+	// server's time goes.
+	const (
+		where   = ` FROM entries e WHERE e.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = $1) AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)`
+		whereID = ` FROM entries e WHERE e.namespace_id = $1 AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)`
+		all     = `SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision`
+		two     = `SELECT e.value, e.version`
+	)
+	shape := func(sql string, nsArg any) func(key string) (bool, error) {
+		return func(key string) (bool, error) {
+			rows, err := pool.Query(ctx, sql, nsArg, key, s.now())
+			if err != nil {
+				return false, err
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			return n > 0, rows.Err()
+		}
+	}
+	variants := []costOp{
+		{"get/s-all", func() error { return found(true)(shape(all+where, ns)(hit())) }},
+		{"get/s-two", func() error { return found(true)(shape(two+where, ns)(hit())) }},
+		{"get/s-all-id", func() error { return found(true)(shape(all+whereID, nsi.id)(hit())) }},
+		{"get/s-two-id", func() error { return found(true)(shape(two+whereID, nsi.id)(hit())) }},
+		{"miss/s-two", func() error { return found(false)(shape(two+where, ns)(miss())) }},
+		{"miss/s-two-id", func() error { return found(false)(shape(two+whereID, nsi.id)(miss())) }},
+		{"get/engine", func() error { return found(true)(engineGet(hit())) }},
+		{"get/old", func() error {
+			entryScanViaPgx.Store(true)
+			defer entryScanViaPgx.Store(false)
+			return found(true)(engineGet(hit()))
+		}},
+		{"get/stmt", func() error { return found(true)(stmtGet(hit())) }},
+		{"get/raw", func() error { return found(true)(rawGet(hit())) }},
+		{"miss/engine", func() error { return found(false)(engineGet(miss())) }},
+		{"miss/stmt", func() error { return found(false)(stmtGet(miss())) }},
+		{"miss/raw", func() error { return found(false)(rawGet(miss())) }},
+		{"has/engine", func() error { return found(true)(s.Has(ctx, hit(), in)) }},
+		{"has/stmt", func() error { return found(true)(q.hasEntry(ctx, ns, hit(), s.now())) }},
+		{"has/raw", func() error { return found(true)(rawHas(hit())) }},
+		{"getMany/engine", func() error {
+			r, err := s.GetMany(ctx, batch(), in)
+			return nrows(len(r.Entries), err)
+		}},
+		{"getMany/old", func() error {
+			entryScanViaPgx.Store(true)
+			defer entryScanViaPgx.Store(false)
+			r, err := s.GetMany(ctx, batch(), in)
+			return nrows(len(r.Entries), err)
+		}},
+		{"getMany/raw", func() error {
+			rows, err := pool.Query(ctx, pgGetMany, ns, batch())
+			if err != nil {
+				return err
+			}
+			var k string
+			var v []byte
+			var ver int64
+			n := 0
+			_, err = pgx.ForEachRow(rows, []any{&k, &v, &ver}, func() error { n++; return nil })
+			return nrows(n, err)
+		}},
+	}
+	if only := os.Getenv("STORAGE_PGGETCOST_ONLY"); only != "" {
+		re := regexp.MustCompile(only)
+		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
+	}
+	costRounds(t, admin, rounds, per, variants, [2]string{"/engine", "/raw"}, [2]string{"/stmt", "/raw"}, [2]string{"/engine", "/stmt"}, [2]string{"/engine", "/old"}, [2]string{"/old", "/raw"})
+}

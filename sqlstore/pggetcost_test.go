@@ -36,13 +36,8 @@ func TestPGGetCost(t *testing.T) {
 	}
 	rounds, keys, per := envInt("STORAGE_PGGETCOST_ROUNDS", 9), envInt("STORAGE_PGGETCOST_N", 100000), envInt("STORAGE_PGGETCOST_PER", 500)
 	ctx := t.Context()
-	dsn := newPGSchema(t)
-	s := openTest(t, dsn, WithSweepInterval(-1))
-	t.Cleanup(func() { _ = s.Close() })
-	admin, _ := pgMigrator(t, dsn)
-	const ns = "peers"
-	must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("n")))
-	pool := loadPeersPG(t, s, dsn, ns, keys)
+	const ns = peersNS
+	s, admin, pool, _ := loadPeersPG(t, keys)
 	if _, err := admin.ExecContext(ctx, "VACUUM ANALYZE"); err != nil {
 		t.Fatal(err)
 	}
@@ -160,18 +155,7 @@ func TestPGGetCost(t *testing.T) {
 			r, err := s.GetMany(ctx, batch(), in)
 			return nrows(len(r.Entries), err)
 		}},
-		{"getMany/raw", func() error {
-			rows, err := pool.Query(ctx, pgGetMany, ns, batch())
-			if err != nil {
-				return err
-			}
-			var k string
-			var v []byte
-			var ver int64
-			n := 0
-			_, err = pgx.ForEachRow(rows, []any{&k, &v, &ver}, func() error { n++; return nil })
-			return nrows(n, err)
-		}},
+		{"getMany/raw", func() error { return rawRows(100)(pool.Query(ctx, pgGetMany, ns, batch())) }},
 	}
 	if only := os.Getenv("STORAGE_PGGETCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)

@@ -45,13 +45,8 @@ func TestPGQueryCost(t *testing.T) {
 	}
 	rounds, keys := envInt("STORAGE_PGQUERYCOST_ROUNDS", 9), envInt("STORAGE_PGQUERYCOST_N", 100000)
 	ctx := t.Context()
-	dsn := newPGSchema(t)
-	s := openTest(t, dsn, WithSweepInterval(-1))
-	t.Cleanup(func() { _ = s.Close() })
-	admin, _ := pgMigrator(t, dsn)
-	const ns = "peers"
-	must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("n")))
-	pool := loadPeersPG(t, s, dsn, ns, keys)
+	const ns = peersNS
+	s, admin, pool, dsn := loadPeersPG(t, keys)
 	if os.Getenv("STORAGE_PGQUERYCOST_ANALYZE") != "" {
 		// What autovacuum does within a minute of the load: statistics,
 		// and the visibility map that index-only scans read.
@@ -148,22 +143,6 @@ func TestPGQueryCost(t *testing.T) {
 		show("count", q, args)
 	}
 
-	rowsOf := func(want int) func(pgx.Rows, error) error {
-		return func(rows pgx.Rows, err error) error {
-			if err != nil {
-				return err
-			}
-			var k string
-			var v []byte
-			var ver int64
-			n := 0
-			_, err = pgx.ForEachRow(rows, []any{&k, &v, &ver}, func() error { n++; return nil })
-			if err == nil && n != want {
-				err = fmt.Errorf("%d rows, want %d", n, want)
-			}
-			return err
-		}
-	}
 	count := func(n int64, err error) error {
 		if err == nil && n != 1000 {
 			err = fmt.Errorf("count %d", n)
@@ -180,13 +159,13 @@ func TestPGQueryCost(t *testing.T) {
 	}
 	variants := []costOp{
 		{"eq/engine", func() error { return entries(10)(s.Query(ctx, eqFilter(rand.IntN(nv)), in)) }},
-		{"eq/raw", func() error { return rowsOf(10)(pool.Query(ctx, pgEq, ns, float64(rand.IntN(nv)))) }},
+		{"eq/raw", func() error { return rawRows(10)(pool.Query(ctx, pgEq, ns, float64(rand.IntN(nv)))) }},
 		{"top/engine", func() error {
 			return entries(20)(s.Query(ctx, rangeFilter(rand.IntN(nv-100)), topOpts...))
 		}},
 		{"top/raw", func() error {
 			lo := rand.IntN(nv - 100)
-			return rowsOf(20)(pool.Query(ctx, pgTop, ns, float64(lo), float64(lo+100), 20))
+			return rawRows(20)(pool.Query(ctx, pgTop, ns, float64(lo), float64(lo+100), 20))
 		}},
 		{"count/engine", func() error {
 			return count(s.Count(ctx, in, storage.Where(rangeFilter(rand.IntN(nv-100)))))
@@ -282,14 +261,43 @@ func costRounds(t *testing.T, admin *sql.DB, rounds, per int, variants []costOp,
 	t.Log(out.String())
 }
 
-// loadPeersPG loads the dataset of bench/peers twice: n entries (keys
-// k0000000…, ~256-byte values {"n": i/10, …}) into namespace ns of s, and
-// the same rows into bench/peers' raw table kv (rawpg.go) of the schema of
-// dsn, which it reaches through the pool it returns (closed at the test's
-// end).
-func loadPeersPG(t *testing.T, s *Store, dsn, ns string, keys int) *pgxpool.Pool {
+// rawRows checks the raw statements' rows (key, value, version): want of
+// them.
+func rawRows(want int) func(pgx.Rows, error) error {
+	return func(rows pgx.Rows, err error) error {
+		if err != nil {
+			return err
+		}
+		var k string
+		var v []byte
+		var ver int64
+		n := 0
+		_, err = pgx.ForEachRow(rows, []any{&k, &v, &ver}, func() error { n++; return nil })
+		if err == nil && n != want {
+			err = fmt.Errorf("%d rows, want %d", n, want)
+		}
+		return err
+	}
+}
+
+// peersNS is the namespace of loadPeersPG's dataset.
+const peersNS = "peers"
+
+// loadPeersPG opens a store on a fresh PostgreSQL schema and loads the
+// dataset of bench/peers twice: keys entries (k0000000…, ~256-byte values
+// {"n": i/10, …}) into namespace peersNS (field n declared), and the same
+// rows into bench/peers' raw table kv (rawpg.go) of the schema. It returns
+// the store, an administrator's connection, a pool on the schema for the
+// raw statements (all closed at the test's end) and the schema's DSN.
+func loadPeersPG(t *testing.T, keys int) (*Store, *sql.DB, *pgxpool.Pool, string) {
 	t.Helper()
 	ctx := t.Context()
+	dsn := newPGSchema(t)
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	admin, _ := pgMigrator(t, dsn)
+	const ns = peersNS
+	must(t, s.CreateNamespace(ctx, ns, storage.WithIndexes("n")))
 	pad := strings.Repeat("x", 216)
 	val := func(i int) []byte { return fmt.Appendf(nil, `{"n":%d,"c":0,"s":"%s"}`, i/10, pad) }
 	for b := 0; b < keys; b += 1000 {
@@ -319,7 +327,7 @@ CREATE INDEX kv_n ON kv (ns, ((value ->> 'n')::float8), key)`); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return pool
+	return s, admin, pool, dsn
 }
 
 // peersKey is the key of entry i of loadPeersPG's dataset.

@@ -33,9 +33,14 @@ type fastReadQ struct {
 }
 
 func (q fastReadQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	return getEntryOn(q.d.query, ctx, ns, key, now)
+}
+
+// getEntryOn runs GetEntry with run.
+func getEntryOn(run queryFunc, ctx context.Context, ns, key string, now time.Time) (row, error) {
 	r := row{Key: key}
 	found := false
-	err := q.d.query(ctx, readGet, keyArgs(ns, key, now), func(v []driver.Value) error {
+	err := run(ctx, readGet, keyArgs(ns, key, now), func(v []driver.Value) error {
 		packed, ok := v[0].(string)
 		if !ok {
 			return fmt.Errorf("%w: %T", errPacked, v[0])
@@ -58,8 +63,13 @@ func keyArgs(ns, key string, now time.Time) []driver.NamedValue {
 }
 
 func (q fastReadQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	return hasEntryOn(q.d.query, ctx, ns, key, now)
+}
+
+// hasEntryOn runs HasEntry with run.
+func hasEntryOn(run queryFunc, ctx context.Context, ns, key string, now time.Time) (bool, error) {
 	found := false
-	err := q.d.query(ctx, readHas, keyArgs(ns, key, now), func(v []driver.Value) error {
+	err := run(ctx, readHas, keyArgs(ns, key, now), func(v []driver.Value) error {
 		n, ok := v[0].(int64)
 		if !ok {
 			return fmt.Errorf("sqlstore: HasEntry returned %T", v[0])
@@ -93,7 +103,9 @@ func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now
 	return out, nil
 }
 
-// The statements driverReads runs, and the columns of their rows.
+// The statements driverReads runs, kept by each connection that runs
+// them: the point reads on the readers, and also, on the writer
+// (sqlitewrite.go), the writes of a single Set, stepped to their end.
 const (
 	readGet = iota
 	readHas
@@ -101,7 +113,17 @@ const (
 	numReads
 )
 
-var readSQL = [numReads]string{sqlitedb.GetEntrySQL, sqlitedb.HasEntrySQL, sqlitedb.GetEntriesSQL}
+const (
+	writeUpsert = numReads + iota
+	writeInsert
+	writeUpdateIf
+	numStmts
+)
+
+var readSQL = [numStmts]string{
+	sqlitedb.GetEntrySQL, sqlitedb.HasEntrySQL, sqlitedb.GetEntriesSQL,
+	sqlitedb.UpsertEntrySQL, sqlitedb.InsertEntrySQL, sqlitedb.UpdateEntryIfSQL,
+}
 
 // driverReads runs the point reads on the reader pool db, whose
 // connections are *readConn (readConnector): each keeps the driver
@@ -137,23 +159,29 @@ func (d *driverReads) on(ctx context.Context, fn func(rc *readConn) error) error
 	if err != nil {
 		return err
 	}
-	// Raw holds the connection's lock: database/sql closes it (and so
-	// finalizes its statements) only once Raw has returned.
-	err = conn.Raw(func(dc any) error {
-		rc, ok := dc.(*readConn)
-		if !ok {
-			return fmt.Errorf("sqlstore: the reader connection is a %T, not a *readConn", dc)
-		}
-		return fn(rc)
-	})
+	err = onConn(conn, fn)
 	if cerr := conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, sql.ErrConnDone) {
 		err = cerr
 	}
 	return err
 }
 
-// readConnector opens the reader pool's connections: the driver's
-// (modernc's own Connector), each wrapped in a *readConn.
+// onConn runs fn on the *readConn of conn, a connection of the reader
+// pool or of the writer's (a transaction's, sqlitewrite.go). Raw holds the
+// connection's lock: database/sql closes it (and so finalizes its
+// statements) only once Raw has returned.
+func onConn(conn *sql.Conn, fn func(rc *readConn) error) error {
+	return conn.Raw(func(dc any) error {
+		rc, ok := dc.(*readConn)
+		if !ok {
+			return fmt.Errorf("sqlstore: the connection is a %T, not a *readConn", dc)
+		}
+		return fn(rc)
+	})
+}
+
+// readConnector opens the reader pool's connections, and the writer's: the
+// driver's (modernc's own Connector), each wrapped in a *readConn.
 type readConnector struct {
 	driver.Connector
 	stats *readStats
@@ -199,13 +227,13 @@ type sqliteConn interface {
 	driver.Validator
 }
 
-// readConn is a reader connection: the driver's, and the statements of the
+// readConn is a reader (or the writer) connection: the driver's, and the statements of the
 // point reads prepared on it (nil until first used). database/sql uses a
 // connection from one goroutine at a time and closes it under the same
 // lock as Raw runs under, so st needs no lock of its own.
 type readConn struct {
 	c     sqliteConn
-	st    [numReads]queryStmt
+	st    [numStmts]queryStmt
 	stats *readStats
 	// dyn are the dynamic statements (Query, Count, List, …) prepared on
 	// the connection, by SQL text: at most maxConnStmts; others run

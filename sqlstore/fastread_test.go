@@ -254,7 +254,7 @@ func TestDriverReadsPrepareOnce(t *testing.T) {
 				}
 			}
 			// stmts are the statements cached on one reader connection.
-			stmts := func() (st [numReads]queryStmt) {
+			stmts := func() (st [numStmts]queryStmt) {
 				conn, err := e.r.Conn(ctx)
 				must(t, err)
 				defer conn.Close()
@@ -409,7 +409,7 @@ func TestReadConnCloseFinalizesFirst(t *testing.T) {
 	if !slices.Equal(log, want) {
 		t.Errorf("Close did %v, want %v", log, want)
 	}
-	if rc.st != [numReads]queryStmt{} || len(rc.dyn) != 0 || rc.stats.stmtsDone.Load() != numReads+1 {
+	if rc.st != [numStmts]queryStmt{} || len(rc.dyn) != 0 || rc.stats.stmtsDone.Load() != numReads+1 {
 		t.Errorf("after Close: statements %v and %d dynamic, %d finalized", rc.st, len(rc.dyn), rc.stats.stmtsDone.Load())
 	}
 	if _, err := driverValues(ctx, rc, "SELECT 1", nil); !errors.Is(err, driver.ErrBadConn) {

@@ -34,10 +34,11 @@ type sqliteEngine struct {
 	// wc and rc are the statement caches of w and r, shared by
 	// transactions.
 	wc, rc *stmtCache
-	// reads runs the reader pool's point reads (fastread.go); nil for a
-	// store opened read-only on a full disk.
-	reads *driverReads
-	cfg   config
+	// reads runs the reader pool's point reads (fastread.go), writes the
+	// writer's single writes (sqlitewrite.go); nil for a store opened
+	// read-only on a full disk.
+	reads, writes *driverReads
+	cfg           config
 	// readers is the size of the reader pool r.
 	readers int
 	walr    *walRestarter // see walrestart.go
@@ -163,9 +164,15 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 		}
 		path = filepath.Join(e.memDir, memoryFile)
 	}
-	if e.w, err = sql.Open("sqlite", dialect.SQLiteDriverDSN(path, o, true)); err != nil {
+	// The writer's connection keeps the driver statements of the single
+	// writes and of the transactions' point reads and writes, and
+	// finalizes them when it closes (sqlitewrite.go).
+	wconn, err := sqlite.NewConnector(dialect.SQLiteDriverDSN(path, o, true))
+	if err != nil {
 		return nil, err
 	}
+	wstats := &readStats{}
+	e.w = sql.OpenDB(readConnector{wconn, wstats})
 	e.w.SetMaxOpenConns(1)
 	e.w.SetMaxIdleConns(1)
 	e.w.SetConnMaxIdleTime(0)
@@ -198,7 +205,8 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	}
 	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
-	e.wq = walHookQ{e.wq.(sqliteQ)} // see walhook.go
+	e.writes = &driverReads{db: e.w, stats: wstats, n: cfg.roundTrips}
+	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
 	e.reads = &driverReads{db: e.r, stats: stats, n: cfg.roundTrips}
 	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads} // see fastread.go
 	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
@@ -988,7 +996,12 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 		leave()
 		return nil, err
 	}
-	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: e.bind(txStmts{c: cache, tx: tx}), leave: leave}, nil
+	bound := e.bind(txStmts{c: cache, tx: tx})
+	if e.writes != nil {
+		// Both pools' connections are *readConn (sqlitewrite.go).
+		bound = txDriverQ{bound.(sqliteQ), conn, e}
+	}
+	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: bound, leave: leave}, nil
 }
 
 // sqliteTx is an open SQLite transaction on a connection it holds.

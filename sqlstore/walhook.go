@@ -2,10 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 )
 
 // walHookQ is the querier of the SQLite writer pool outside transactions.
@@ -23,6 +20,7 @@ import (
 // nothing: their COMMIT steps to DONE.
 type walHookQ struct {
 	sqliteQ
+	d *driverReads // the writer pool's
 }
 
 // upsertEntry, insertEntry and updateEntryIf, the statements of every
@@ -31,47 +29,16 @@ type walHookQ struct {
 // for the hook: one statement per write instead of two (the second was
 // about 5% of a Set's CPU). Deletes and metadata changes run in a
 // transaction (their change row is written by the engine), whose COMMIT
-// steps to DONE.
+// steps to DONE. The three run on the driver statements the writer
+// connection keeps (d, sqlitewrite.go), not database/sql's.
 func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
-	return w.stepRow(ctx, sqlitedb.UpsertEntrySQL,
-		key, paramText(value), optString(md), micros(now), actor, boolInt(exp.Keep), optMicros(exp.At), ns)
+	return stepRow(w.d.query, ctx, writeUpsert, upsertArgs(ns, key, value, md, exp, now, actor))
 }
 
 func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
-	return w.stepRow(ctx, sqlitedb.InsertEntrySQL,
-		key, paramText(value), optString(md), micros(now), actor, optMicros(exp.At), ns)
+	return stepRow(w.d.query, ctx, writeInsert, insertArgs(ns, key, value, md, exp, now, actor))
 }
 
 func (w walHookQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
-	return w.stepRow(ctx, sqlitedb.UpdateEntryIfSQL,
-		paramText(value), optString(md), micros(now), actor, boolInt(exp.Keep), optMicros(exp.At), ns, key, c.Version, c.Revision)
-}
-
-// stepRow runs a write statement returning at most one row of version,
-// revision, create_revision, and steps it to SQLITE_DONE: that step
-// commits and runs the WAL hook, and a commit error reaches the caller
-// through rows.Err. No row is errNoRow, as with QueryRow.
-func (w walHookQ) stepRow(ctx context.Context, stmt string, args ...any) (wrote, error) {
-	rows, err := w.db.QueryContext(ctx, stmt, args...)
-	if err != nil {
-		return wrote{}, err
-	}
-	defer func() { _ = rows.Close() }()
-	var v wrote
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return wrote{}, err
-		}
-		return wrote{}, errNoRow
-	}
-	if err := rows.Scan(&v.Version, &v.Revision, &v.CreateRevision); err != nil {
-		return wrote{}, err
-	}
-	if rows.Next() { // SQLITE_DONE: the commit and its WAL hook
-		return wrote{}, errors.New("sqlstore: write returned more than one row")
-	}
-	if err := rows.Err(); err != nil {
-		return wrote{}, err
-	}
-	return v, nil
+	return stepRow(w.d.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
 }

@@ -36,7 +36,10 @@ import (
 // -cpuprofile splits them (pprof -tagfocus='system=^engine$'). It measures
 // and asserts nothing. Run it with STORAGE_WRITECOST=1
 // (STORAGE_WRITECOST_ROUNDS rounds, default 7; STORAGE_WRITECOST_ONLY a
-// regexp of workloads; STORAGE_WRITECOST_SEP the separator of a variant's
+// regexp of workloads; STORAGE_WRITECOST_FULL=1 synchronous=FULL;
+// STORAGE_WRITECOST_KEYS the keys stored, default
+// 10000; STORAGE_WRITECOST_BEFORE=1 adds the engine with
+// its writes through database/sql, "before"; STORAGE_WRITECOST_SEP the separator of a variant's
 // statements, default ";"; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
 // was before 6b98c42, "rawqr"):
 //
@@ -53,7 +56,7 @@ func TestWriteCost(t *testing.T) {
 	dir := t.TempDir()
 	in := storage.InNamespace("bench")
 	pad := fmt.Sprintf("%0200d", 0)
-	const keys = 10000
+	keys := envInt("STORAGE_WRITECOST_KEYS", 10000)
 	// As in bench/peers: n is the key's number over 10, so new keys append
 	// to the index as they append to the table.
 	val := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s"}`, i/10, pad)) }
@@ -66,9 +69,12 @@ func TestWriteCost(t *testing.T) {
 		return fmt.Sprintf("new%09d", s.seq), val(keys + s.seq)
 	}
 	var systems []*writeSystem
-	engine := func(name string, stmts []string) *writeSystem {
-		st := openTest(t, "sqlite:"+filepath.Join(dir, name+".db"), WithSweepInterval(-1))
+	engine := func(name string, stmts []string, opened ...func(*Store)) *writeSystem {
+		st := openTest(t, "sqlite:"+filepath.Join(dir, name+".db")+syncParam(), WithSweepInterval(-1))
 		t.Cleanup(func() { _ = st.Close() })
+		for _, f := range opened {
+			f(st)
+		}
 		if err := st.CreateNamespace(ctx, "bench", storage.WithIndexes("n")); err != nil {
 			t.Fatal(err)
 		}
@@ -110,6 +116,11 @@ func TestWriteCost(t *testing.T) {
 		}
 	}
 	systems = append(systems, engine("engine", nil))
+	if os.Getenv("STORAGE_WRITECOST_BEFORE") != "" {
+		// The engine with its writes through database/sql's statements,
+		// as before sqlitewrite.go.
+		systems = append(systems, engine("before", nil, legacySQLiteWrites))
+	}
 	// Statements are separated by STORAGE_WRITECOST_SEP (default ";"):
 	// another separator lets a variant create triggers.
 	sep := cmp.Or(os.Getenv("STORAGE_WRITECOST_SEP"), ";")
@@ -232,6 +243,15 @@ func TestWriteCost(t *testing.T) {
 	t.Log(b.String())
 }
 
+// syncParam is the DSN parameter of STORAGE_WRITECOST_FULL=1 (every
+// system at synchronous=FULL), else "".
+func syncParam() string {
+	if os.Getenv("STORAGE_WRITECOST_FULL") != "" {
+		return "?synchronous=full"
+	}
+	return ""
+}
+
 // medianRatio returns the sorted per-round ratios of x[j] to x[0] (the
 // engine's): per op, the engine's throughput over system j's, as bench/peers
 // gives engine/modernc.
@@ -265,7 +285,11 @@ type writeSystem struct {
 // so its automatic checkpoint, never runs.
 func rawSystem(t *testing.T, name, path string, items []storage.Item) *writeSystem {
 	ctx := t.Context()
-	db, err := sql.Open("sqlite", dialect.SQLiteDriverDSN(path, dialect.DefaultSQLiteOptions, true))
+	o := dialect.DefaultSQLiteOptions
+	if syncParam() != "" {
+		o.SynchronousFull = true
+	}
+	db, err := sql.Open("sqlite", dialect.SQLiteDriverDSN(path, o, true))
 	if err != nil {
 		t.Fatal(err)
 	}

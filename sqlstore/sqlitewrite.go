@@ -1,0 +1,138 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The SQLite writer's connection is a *readConn too (readConnector): it
+// keeps the driver statements of the point reads and of a single Set's
+// writes, prepared at their first use and finalized when the connection
+// closes, whatever closes it, as the readers' do (fastread.go). A single
+// Set outside transactions runs its write on them (walHookQ); a
+// transaction runs Get, Has and the writes of Set on those of the
+// connection it holds (txDriverQ), where database/sql's statements cost a
+// transaction's statement a *sql.Stmt of its own (Tx.StmtContext), a
+// *sql.Rows, and, for a context that can end, a goroutine watching it.
+
+// txDriverQ is the querier of a SQLite transaction of a store that is not
+// read-only (sqliteTx): Get, Has and the writes of Set on the kept driver
+// statements of the transaction's connection, the rest through
+// database/sql (sqliteQ, on the statement cache, txStmts).
+type txDriverQ struct {
+	sqliteQ
+	conn *sql.Conn
+	e    *sqliteEngine
+}
+
+// query runs kept statement k on the transaction's connection (see
+// driverReads.query).
+func (q txDriverQ) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	q.e.count()
+	return onConn(q.conn, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
+}
+
+func (q txDriverQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	return getEntryOn(q.query, ctx, ns, key, now)
+}
+
+func (q txDriverQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	return hasEntryOn(q.query, ctx, ns, key, now)
+}
+
+func (q txDriverQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	return stepRow(q.query, ctx, writeUpsert, upsertArgs(ns, key, value, md, exp, now, actor))
+}
+
+func (q txDriverQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
+	return stepRow(q.query, ctx, writeInsert, insertArgs(ns, key, value, md, exp, now, actor))
+}
+
+func (q txDriverQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
+	return stepRow(q.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
+}
+
+// queryFunc runs kept statement k (driverReads.query, txDriverQ.query).
+type queryFunc func(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error
+
+// stepRow runs write statement k, which returns at most one row of
+// version, revision, create_revision, and steps it to SQLITE_DONE: outside
+// a transaction that step commits and runs the WAL hook (walHookQ), and a
+// commit error reaches the caller. No row is errNoRow, as with QueryRow.
+func stepRow(run queryFunc, ctx context.Context, k int, args []driver.NamedValue) (wrote, error) {
+	var v wrote
+	n := 0
+	err := run(ctx, k, args, func(vals []driver.Value) error {
+		if n++; n > 1 {
+			return errors.New("sqlstore: write returned more than one row")
+		}
+		var ok [3]bool
+		v.Version, ok[0] = vals[0].(int64)
+		v.Revision, ok[1] = vals[1].(int64)
+		v.CreateRevision, ok[2] = vals[2].(int64)
+		if !ok[0] || !ok[1] || !ok[2] {
+			return fmt.Errorf("sqlstore: write returned %T, %T, %T", vals[0], vals[1], vals[2])
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return wrote{}, err
+	case n == 0:
+		return wrote{}, errNoRow
+	}
+	return v, nil
+}
+
+// The arguments of the writes, in the order of their statements'
+// parameters (internal/sqlitedb: UpsertEntrySQL, InsertEntrySQL,
+// UpdateEntryIfSQL). A NULL is nil.
+
+func upsertArgs(ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) []driver.NamedValue {
+	return ordinals(key, paramText(value), optText(md), micros(now), optActor(actor), boolInt(exp.Keep), optMicrosValue(exp.At), ns)
+}
+
+func insertArgs(ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) []driver.NamedValue {
+	return ordinals(key, paramText(value), optText(md), micros(now), optActor(actor), optMicrosValue(exp.At), ns)
+}
+
+func updateIfArgs(ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) []driver.NamedValue {
+	return ordinals(paramText(value), optText(md), micros(now), optActor(actor), boolInt(exp.Keep), optMicrosValue(exp.At), ns, key, c.Version, c.Revision)
+}
+
+// ordinals numbers vals as a statement's parameters ?1, ?2, ….
+func ordinals(vals ...driver.Value) []driver.NamedValue {
+	args := make([]driver.NamedValue, len(vals))
+	for i, v := range vals {
+		args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return args
+}
+
+// optText is metadata as a parameter: NULL for none, else its text
+// (not copied: see paramText).
+func optText(b []byte) driver.Value {
+	if b == nil {
+		return nil
+	}
+	return paramText(b)
+}
+
+func optActor(a *string) driver.Value {
+	if a == nil {
+		return nil
+	}
+	return *a
+}
+
+// optMicrosValue is optMicros as a parameter.
+func optMicrosValue(t time.Time) driver.Value {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}

@@ -98,21 +98,7 @@ func TestWriteCost(t *testing.T) {
 			},
 			set:     func(k string, v json.RawMessage) error { return st.Set(ctx, k, v, in) },
 			setMany: func(its []storage.Item) error { _, err := st.SetMany(ctx, its, in); return err },
-			rmw: func(k string) error {
-				tx, err := st.Begin(ctx, storage.TxOptions{})
-				if err != nil {
-					return err
-				}
-				defer func() { _ = tx.Rollback(ctx) }()
-				e, err := tx.Get(ctx, k, in)
-				if err != nil {
-					return err
-				}
-				if err := tx.Set(ctx, k, e.Value, in); err != nil {
-					return err
-				}
-				return tx.Commit(ctx)
-			},
+			rmw:     func(k string) error { return readModifyWrite(ctx, st, k, in) },
 		}
 	}
 	systems = append(systems, engine("engine", nil))

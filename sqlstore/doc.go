@@ -25,7 +25,9 @@
 // driver itself, prepared once per reader connection and finalized by
 // that connection's Close (the reader pool's connections wrap the
 // driver's), without database/sql's statement and row handling
-// (fastread.go).
+// (fastread.go); so do a single Set's write on the writer connection
+// (wrapped the same way), and a transaction's Get, Has and Set on the
+// connection it holds (sqlitewrite.go).
 // PostgreSQL uses a native pgx pool (pgxpool), so statement caching and
 // batches are available.
 //

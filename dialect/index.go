@@ -197,15 +197,14 @@ func (c *Compiler) PathKeyset(f driver.Field, pinned int, desc bool, rank int64,
 	return out, true
 }
 
-// NamespaceCond restricts a statement to the entries of namespace name
-// (bound as the parameter name: a string, or a Param), whose id was read as id: "namespace_id = <id>" as a literal, which the
-// planner matches to the primary key and to index_entries, and the id
-// checked against the name in the same statement, so that an id read
-// before the namespace was deleted (and the id perhaps reused) selects no
-// rows rather than another namespace's.
-func NamespaceCond(id int64, name any) Cond {
-	return sq.Expr("namespace_id = "+strconv.FormatInt(id, 10)+
-		" AND namespace_id = (SELECT id FROM namespaces WHERE name = ?)", name)
+// NamespaceCond restricts a statement to the entries of the namespace
+// whose id was read as id: "namespace_id = <id>" as a literal, which the
+// planner matches to the primary key and to index_entries. Namespace ids
+// are never reused (migration 00028), so an id read before its namespace
+// was deleted selects no rows, never another namespace's; the caller reads
+// the id again when a statement finds nothing (sqlstore's nsInfo).
+func NamespaceCond(id int64) Cond {
+	return sq.Expr("namespace_id = " + strconv.FormatInt(id, 10))
 }
 
 // PathGroup is the condition "the value at path field f sorts equal to a

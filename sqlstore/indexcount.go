@@ -19,29 +19,11 @@ func (d indexDrive) indexOnly(c *dialect.Compiler, e driver.Expr) bool {
 
 // countStatement writes the Count of the entries of namespace nsID (named
 // ns) that d's conditions select, live at now and in o's key ranges, from
-// index_entries alone (see indexOnly). As in join, the field id is checked
-// against index_fields, and the namespace id against its name, so that
-// stale cached ids select no rows.
-func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, ns dialect.Input, now time.Time, o driver.CallOptions) (string, []any, error) {
+// index_entries alone (see indexOnly). Namespace and field ids are never
+// reused (migration 00028), so stale cached ids select no rows (nsInfo).
+func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, now time.Time, o driver.CallOptions) (string, []any, error) {
 	a := dialect.IndexAlias + "."
-	id, fid := strconv.FormatInt(nsID, 10), strconv.FormatInt(d.fid, 10)
-	var ids sq.Sqlizer
-	if c.PlaceholderFormat() == sq.Dollar {
-		// PostgreSQL tests the checks once (a one-time filter), and plans
-		// the literal ids better than a subquery's result.
-		ids = sq.Expr(a+"ix_ns = "+id+" AND "+a+"ix_field = "+fid+
-			" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+id+" AND field = ?)"+
-			" AND "+id+" = (SELECT id FROM namespaces WHERE name = ?)", d.field.Text, c.Bind(ns, dialect.XStr))
-	} else {
-		// SQLite evaluates a constant comparison with a subquery on
-		// every row it reads (a count over 1,000 index rows ran twice
-		// the bytecode of raw SQL's), a seek key once: the ids are the
-		// subqueries' results, which select the ids read only if the
-		// namespace and the field still have them.
-		ids = sq.Expr(a+"ix_ns = (SELECT id FROM namespaces WHERE name = ? AND id = "+id+") AND "+a+
-			"ix_field = (SELECT field_id FROM index_fields WHERE namespace_id = "+id+" AND field = ? AND field_id = "+fid+")",
-			c.Bind(ns, dialect.XStr), d.field.Text)
-	}
+	ids := sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10))
 	count := func(live bool) sq.SelectBuilder {
 		b := d.indexFrom(sq.Select("count(*)"), nsID).Where(ids)
 		if live {

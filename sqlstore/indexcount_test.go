@@ -246,12 +246,14 @@ WHERE i.ix_exp IS DISTINCT FROM e.expires_at`
 	}
 }
 
-// TestCountStaleIDs: a Count statement built with the namespace and field
-// ids of an earlier read (nsInfo, cached) counts nothing once the field
-// was declared again (another field id) or the namespace created again
-// (another id), and Count itself, which then reads the ids afresh, counts
-// right. On SQLite the checks are the seek keys of ix_ns and ix_field
-// (indexDrive.countStatement).
+// TestCountStaleIDs: namespace and field ids are never reused (migration
+// 00028), so a Count or Query statement built with the namespace and field
+// ids of an earlier read (nsInfo, cached) selects nothing once the field
+// was declared again or the namespace created again, and Count and Query
+// themselves, which then read the ids afresh, answer right. Dropping the
+// largest field id and the namespace with the largest id used to let the
+// next declaration or namespace take that id again (the statements then
+// checked each cached id against its name; they no longer do).
 func TestCountStaleIDs(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
@@ -278,6 +280,10 @@ func TestCountStaleIDs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			qo, err := driver.ResolveOptions("query", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindCursor, []driver.Option{storage.InNamespace("st")})
+			if err != nil {
+				t.Fatal(err)
+			}
 			old, err := s.readNamespace(ctx, "st")
 			if err != nil {
 				t.Fatal(err)
@@ -294,19 +300,42 @@ func TestCountStaleIDs(t *testing.T) {
 				}
 				return n
 			}
+			queryWith := func(nsi nsInfo) int {
+				t.Helper()
+				p, err := prepareQuery(storage.Eq("n", 1), qo)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q, args, _, err := s.buildQuery(ctx, &p, qo, nsi, s.now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows := 0
+				if err := s.eng.reader().queryRows(ctx, q, args, func(rowScanner) error { rows++; return nil }); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				return rows
+			}
 			check := func(when string) {
 				t.Helper()
 				if n := countWith(old); n != 0 {
-					t.Errorf("%s: the statement of the old ids counts %d, want 0", when, n)
+					t.Errorf("%s: the Count statement of the old ids counts %d, want 0", when, n)
+				}
+				if n := queryWith(old); n != 0 {
+					t.Errorf("%s: the Query statement of the old ids selects %d rows, want 0", when, n)
 				}
 				if n, err := s.Count(ctx, storage.InNamespace("st"), where); err != nil || n != 5 {
 					t.Errorf("%s: Count = %d, %v; want 5", when, n, err)
 				}
+				if es, err := s.Query(ctx, storage.Eq("n", 1), storage.InNamespace("st")); err != nil || len(es.Entries) != 5 {
+					t.Errorf("%s: Query = %d entries, %v; want 5", when, len(es.Entries), err)
+				}
 			}
-			if n := countWith(old); n != 5 {
-				t.Fatalf("Count statement = %d, want 5", n)
+			if n, m := countWith(old), queryWith(old); n != 5 || m != 5 {
+				t.Fatalf("Count statement = %d, Query statement %d rows, want 5", n, m)
 			}
-			// Field m takes n's old id, and n another.
+			// n's index dropped (the largest field id) and declared again,
+			// after m's: neither takes n's old id.
 			if err := s.DropIndex(ctx, "st", "n"); err != nil {
 				t.Fatal(err)
 			}
@@ -316,18 +345,102 @@ func TestCountStaleIDs(t *testing.T) {
 			if err := s.CreateIndex(ctx, "st", "n"); err != nil {
 				t.Fatal(err)
 			}
-			if fresh, err := s.readNamespace(ctx, "st"); err != nil || fresh.fields["m"] != old.fields["n"] {
-				t.Fatalf("ids of m and n: %v, old %v (%v)", fresh.fields, old.fields, err)
+			fresh, err := s.readNamespace(ctx, "st")
+			if err != nil || fresh.fields["m"] <= old.fields["n"] || fresh.fields["n"] <= fresh.fields["m"] {
+				t.Fatalf("field ids %v after %v (%v): want each new id above every earlier one", fresh.fields, old.fields, err)
 			}
 			check("field declared again")
-			// Namespace other takes st's old id (SQLite reuses the
-			// largest id; on PostgreSQL ids are not reused).
+			// st (the largest namespace id) deleted; other and st created
+			// again: neither takes st's old id.
 			if err := s.DeleteNamespace(ctx, "st", storage.Recursive()); err != nil {
 				t.Fatal(err)
 			}
 			fill("other", 7)
 			fill("st", 5)
+			other, err1 := s.readNamespace(ctx, "other")
+			fresh, err2 := s.readNamespace(ctx, "st")
+			if err1 != nil || err2 != nil || other.id <= old.id || fresh.id <= other.id {
+				t.Fatalf("namespace ids: other %d, st %d, old st %d (%v, %v): want each new id above every earlier one", other.id, fresh.id, old.id, err1, err2)
+			}
 			check("namespace created again")
+		})
+	}
+}
+
+// TestIDsNeverReusedAcrossStores: a Store whose cache holds the ids of a
+// namespace and its declared field answers Count and Query right after
+// another Store on the same database deleted that namespace (the one with
+// the largest id) and created it again, with the same field declared, and
+// after it dropped and declared the field again; and the ids the other
+// Store gives, after a reopen too, are above every id given before.
+func TestIDsNeverReusedAcrossStores(t *testing.T) {
+	for _, c := range configs {
+		if c.name == "sqlite-memory" { // one handle per memory database
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := c.dsn(t)
+			a := openTest(t, dsn)
+			t.Cleanup(func() { _ = a.Close() })
+			b := openTest(t, dsn)
+			in := storage.InNamespace("x")
+			fill := func(s *Store, n int) {
+				t.Helper()
+				must(t, s.CreateNamespace(ctx, "x", storage.WithIndexes("n")))
+				for i := range n {
+					must(t, s.Set(ctx, fmt.Sprintf("k%d", i), map[string]any{"n": 1}, in))
+				}
+			}
+			answers := func(when string, want int) {
+				t.Helper()
+				if n, err := a.Count(ctx, in, storage.Where(storage.Eq("n", 1))); err != nil || n != int64(want) {
+					t.Errorf("%s: Count = %d, %v; want %d", when, n, err, want)
+				}
+				if es, err := a.Query(ctx, storage.Eq("n", 1), in); err != nil || len(es.Entries) != want {
+					t.Errorf("%s: Query = %d entries, %v; want %d", when, len(es.Entries), err, want)
+				}
+			}
+			ids := func(s *Store) nsInfo {
+				t.Helper()
+				n, err := s.readNamespace(ctx, "x")
+				must(t, err)
+				return n
+			}
+			// recreate deletes x with b and creates it again; redeclare
+			// drops n's index with b and declares it again.
+			recreate := func(n int) {
+				t.Helper()
+				before := ids(b)
+				must(t, b.DeleteNamespace(ctx, "x", storage.Recursive()))
+				fill(b, n)
+				if after := ids(b); after.id <= before.id {
+					t.Errorf("namespace id %d after %d: reused", after.id, before.id)
+				}
+			}
+			redeclare := func() {
+				t.Helper()
+				before := ids(b)
+				must(t, b.DropIndex(ctx, "x", "n"))
+				must(t, b.CreateIndex(ctx, "x", "n"))
+				if after := ids(b); after.fields["n"] <= before.fields["n"] {
+					t.Errorf("field id %d after %d: reused", after.fields["n"], before.fields["n"])
+				}
+			}
+			fill(a, 3)
+			answers("first", 3) // a caches x's ids
+			recreate(4)
+			answers("namespace created again by another store", 4)
+			redeclare()
+			answers("field declared again by another store", 4)
+			// The bounds survive a reopen: they are in the database.
+			must(t, b.Close())
+			b = openTest(t, dsn)
+			t.Cleanup(func() { _ = b.Close() })
+			redeclare()
+			answers("field declared again after a reopen", 4)
+			recreate(2)
+			answers("namespace created again after a reopen", 2)
 		})
 	}
 }

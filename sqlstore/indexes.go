@@ -103,9 +103,13 @@ func (x *ops) addIndexFields(ctx context.Context, q querier, nsID int64, fields 
 		if _, ok := have[f.Text]; ok {
 			continue
 		}
-		id := int64(1)
-		for _, used := range have {
-			id = max(id, used+1)
+		// A field id is never reused (migration 00028): one past the
+		// largest the namespace ever gave, so that a cached id of a
+		// dropped index selects no rows (nsInfo).
+		var id int64
+		if err := q.queryRows(ctx, x.placeholders("UPDATE namespaces SET field_seq = field_seq + 1 WHERE id = ? RETURNING field_seq"),
+			[]any{nsID}, func(r rowScanner) error { return r.Scan(&id) }); err != nil {
+			return err
 		}
 		have[f.Text] = id
 		p := c.IndexPath(f)

@@ -12,13 +12,15 @@ import (
 // Query and Count name the namespace's id as a literal in their SQL
 // (dialect.NamespaceCond), and the id of a declared field in
 // index_entries (ix_field = <id>). Both are cached by namespace name
-// (nsInfo). The statement checks the namespace id against the name, and a
-// field id against index_fields, so a stale entry (the namespace deleted,
-// perhaps re-created, perhaps its id reused; an index dropped, perhaps
-// declared again) selects no rows; and when a statement run with a cached
-// entry finds nothing, the entry is read again and the statement run again
-// if it changed. A cache that does not know of a new index only makes a
-// statement read entries without it: the answer is the same.
+// (nsInfo). Namespace ids and field ids are never reused (migration
+// 00028: a namespace's id and each field's id are one past the largest
+// ever given), so a stale entry (the namespace deleted, perhaps
+// re-created; an index dropped, perhaps declared again) names rows that no
+// longer exist and selects none, never another namespace's or field's;
+// and when a statement run with a cached entry finds nothing, the entry is
+// read again and the statement run again if it changed. A cache that does
+// not know of a new index only makes a statement read entries without it:
+// the answer is the same.
 
 // nsInfo is what Query and Count know of a namespace: its id (0 when it is
 // missing: ids start at 1) and the ids of its declared fields, by their

@@ -70,6 +70,8 @@ func TestPGQueryCost(t *testing.T) {
 	topOpts := []storage.Option{in, storage.SortBy(storage.Desc("n")), storage.Limit(20)}
 
 	// The engine's statements and their generic plans.
+	var eqQ, topQ, guard string
+	var eqArgs, topArgs []any
 	{
 		nsi, err := s.readNamespace(ctx, ns)
 		if err != nil {
@@ -129,12 +131,17 @@ func TestPGQueryCost(t *testing.T) {
 			t.Fatal(err)
 		}
 		show("eq", q, args)
+		eqQ, eqArgs = q, args
 		o, p = resolve(rangeFilter(nv/2), topOpts...)
 		q, args, _, err = s.buildQuery(t.Context(), &p, o, nsi, s.now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		show("top", q, args)
+		topQ, topArgs = q, args
+		guard = " AND " + strconv.FormatInt(nsi.fields["n"], 10) + " = (SELECT field_id FROM index_fields WHERE namespace_id = " +
+			strconv.FormatInt(nsi.id, 10) + " AND field = 'n') AND " + strconv.FormatInt(nsi.id, 10) +
+			" = (SELECT id FROM namespaces WHERE name = '" + ns + "')"
 		o, _ = resolve(storage.All(), in, storage.Where(rangeFilter(nv/2)))
 		q, args, err = s.countStatement(o, nsi, s.now())
 		if err != nil {
@@ -157,7 +164,38 @@ func TestPGQueryCost(t *testing.T) {
 			return err
 		}
 	}
+	// The engine's eq and top statements alone (fixed arguments; top reads
+	// its limit plus one row, to know whether a page follows), as built
+	// and with the checks of the cached ids against the names that they
+	// held until migration 00028 (two InitPlans), for an A/B of that part.
+	drain := func(want int) func(pgx.Rows, error) error {
+		return func(rows pgx.Rows, err error) error {
+			if err != nil {
+				return err
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			if err = rows.Err(); err == nil && n != want {
+				err = fmt.Errorf("%d rows, want %d", n, want)
+			}
+			return err
+		}
+	}
+	withGuard := func(q string) string {
+		where, order, ok := strings.Cut(q, " ORDER BY ")
+		if !ok {
+			t.Fatalf("no ORDER BY: %s", q)
+		}
+		return where + guard + " ORDER BY " + order
+	}
 	variants := []costOp{
+		{"eqstmt/built", func() error { return drain(10)(pool.Query(ctx, eqQ, eqArgs...)) }},
+		{"eqstmt/checked", func() error { return drain(10)(pool.Query(ctx, withGuard(eqQ), eqArgs...)) }},
+		{"topstmt/built", func() error { return drain(21)(pool.Query(ctx, topQ, topArgs...)) }},
+		{"topstmt/checked", func() error { return drain(21)(pool.Query(ctx, withGuard(topQ), topArgs...)) }},
 		{"eq/engine", func() error { return entries(10)(s.Query(ctx, eqFilter(rand.IntN(nv)), in)) }},
 		{"eq/raw", func() error { return rawRows(10)(pool.Query(ctx, pgEq, ns, float64(rand.IntN(nv)))) }},
 		{"top/engine", func() error {
@@ -181,7 +219,7 @@ func TestPGQueryCost(t *testing.T) {
 		re := regexp.MustCompile(only)
 		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
 	}
-	costRounds(t, admin, rounds, 300, variants, [2]string{"/engine", "/raw"})
+	costRounds(t, admin, rounds, 300, variants, [2]string{"/engine", "/raw"}, [2]string{"/checked", "/built"})
 }
 
 // costOp is one measured operation of a cost measurement (costRounds).

@@ -416,7 +416,7 @@ func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (s
 	q, args, _, err := x.cached(k, func(c *dialect.Compiler) (string, []any, []sortCol, error) {
 		d, ok := chooseIndex(c, o.Filter, nil, nsi, false)
 		if ok && d.indexOnly(c, o.Filter) {
-			q, args, err := d.countStatement(c, nsi.id, k.nsInput(), now, o)
+			q, args, err := d.countStatement(c, nsi.id, now, o)
 			return q, args, nil, err
 		}
 		b := sq.Select("count(*)").From("entries")
@@ -427,7 +427,7 @@ func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (s
 		if err != nil {
 			return "", nil, nil, err
 		}
-		q, args, err := b.Where(dialect.NamespaceCond(nsi.id, c.Bind(k.nsInput(), dialect.XStr))).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).
+		q, args, err := b.Where(dialect.NamespaceCond(nsi.id)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).
 			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
 		return q, args, nil, err
 	})
@@ -853,7 +853,7 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 	if driven {
 		b = d.join(c, b, nsi.id)
 	}
-	b = b.Where(dialect.NamespaceCond(nsi.id, c.Bind(dialect.StrInput(o.Namespace.Name), dialect.XStr))).
+	b = b.Where(dialect.NamespaceCond(nsi.id)).
 		Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).PlaceholderFormat(c.PlaceholderFormat())
 	if cur := p.cur; cur != nil {
 		malformed := driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
@@ -1526,9 +1526,8 @@ func (d indexDrive) indexFrom(b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
 // subquery behind an OFFSET 0 fence named
 // entries, which the planner cannot turn around (it has no statistics on
 // the JSON expressions of the filter, and would otherwise read the
-// namespace's entries first). The field id is checked against
-// index_fields in the statement, so a stale cached id selects no rows
-// (see nsInfo).
+// namespace's entries first). Field ids are never reused (migration
+// 00028), so a stale cached id selects no rows (see nsInfo).
 func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
 	ns, fid := strconv.FormatInt(nsID, 10), strconv.FormatInt(d.fid, 10)
 	if c.PlaceholderFormat() == sq.Dollar {
@@ -1537,8 +1536,7 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 	} else {
 		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("entry_id = " + dialect.IndexAlias + ".ix_entry"))
 	}
-	b = b.Where(sq.Expr(dialect.IndexAlias+".ix_ns = "+ns+" AND "+dialect.IndexAlias+".ix_field = "+fid+
-		" AND "+fid+" = (SELECT field_id FROM index_fields WHERE namespace_id = "+ns+" AND field = ?)", d.field.Text))
+	b = b.Where(sq.Expr(dialect.IndexAlias + ".ix_ns = " + ns + " AND " + dialect.IndexAlias + ".ix_field = " + fid))
 	if d.conds != nil {
 		b = b.Where(d.conds)
 	}

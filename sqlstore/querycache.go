@@ -165,9 +165,6 @@ func (k *stmtKey) release() {
 	stmtKeys.Put(k)
 }
 
-// nsInput is the Input of the namespace's name (always the first).
-func (k *stmtKey) nsInput() dialect.Input { return k.in[0] }
-
 // newStmtKey starts the key of a statement of kind with filter e on the
 // namespace nsi (o.Namespace) as of now, with o's key ranges.
 func (x *ops) newStmtKey(kind byte, e driver.Expr, o driver.CallOptions, nsi nsInfo, now time.Time) *stmtKey {

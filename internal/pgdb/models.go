@@ -76,4 +76,5 @@ type Namespace struct {
 	CreatedAt  time.Time
 	Indexes    []byte
 	Revision   int64
+	FieldSeq   int32
 }

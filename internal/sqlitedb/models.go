@@ -34,6 +34,7 @@ type ChangeLogState struct {
 	ID               int64
 	CompactedThrough int64
 	CountedThrough   int64
+	NamespaceSeq     int64
 }
 
 type Entry struct {
@@ -80,6 +81,7 @@ type Namespace struct {
 	CreatedAt  int64
 	Indexes    string
 	Revision   int64
+	FieldSeq   int64
 }
 
 type NamespaceCount struct {

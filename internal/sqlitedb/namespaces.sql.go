@@ -27,8 +27,8 @@ func (q *Queries) CountExpiredInNamespace(ctx context.Context, arg CountExpiredI
 }
 
 const createNamespace = `-- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
-VALUES (?1, ?2, jsonb(CAST(?3 AS TEXT)), CAST(?4 AS TEXT), ?5)
+INSERT INTO namespaces (id, name, owner, metadata, indexes, created_at)
+VALUES ((SELECT namespace_seq + 1 FROM change_log_state WHERE id = 1), ?1, ?2, jsonb(CAST(?3 AS TEXT)), CAST(?4 AS TEXT), ?5)
 ON CONFLICT (name) DO NOTHING
 RETURNING id
 `
@@ -80,8 +80,8 @@ func (q *Queries) DeleteNamespaceEntries(ctx context.Context, id int64) (int64, 
 
 const ensureNamespace = `-- name: EnsureNamespace :exec
 
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (?1, ?2, jsonb('{}'), ?3)
+INSERT INTO namespaces (id, name, owner, metadata, created_at)
+VALUES ((SELECT namespace_seq + 1 FROM change_log_state WHERE id = 1), ?1, ?2, jsonb('{}'), ?3)
 ON CONFLICT (name) DO NOTHING
 `
 
@@ -92,6 +92,8 @@ type EnsureNamespaceParams struct {
 }
 
 // Fixed-shape namespace statements for SQLite.
+// Ids are never reused (migration 00028): the next id is one past the
+// largest ever given.
 func (q *Queries) EnsureNamespace(ctx context.Context, arg EnsureNamespaceParams) error {
 	_, err := q.db.ExecContext(ctx, ensureNamespace, arg.Name, arg.Owner, arg.Now)
 	return err

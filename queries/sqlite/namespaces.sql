@@ -1,13 +1,15 @@
 -- Fixed-shape namespace statements for SQLite.
 
 -- name: EnsureNamespace :exec
-INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb('{}'), sqlc.arg(now))
+-- Ids are never reused (migration 00028): the next id is one past the
+-- largest ever given.
+INSERT INTO namespaces (id, name, owner, metadata, created_at)
+VALUES ((SELECT namespace_seq + 1 FROM change_log_state WHERE id = 1), sqlc.arg(name), sqlc.narg(owner), jsonb('{}'), sqlc.arg(now))
 ON CONFLICT (name) DO NOTHING;
 
 -- name: CreateNamespace :one
-INSERT INTO namespaces (name, owner, metadata, indexes, created_at)
-VALUES (sqlc.arg(name), sqlc.narg(owner), jsonb(CAST(sqlc.arg(metadata) AS TEXT)), CAST(sqlc.arg(indexes) AS TEXT), sqlc.arg(now))
+INSERT INTO namespaces (id, name, owner, metadata, indexes, created_at)
+VALUES ((SELECT namespace_seq + 1 FROM change_log_state WHERE id = 1), sqlc.arg(name), sqlc.narg(owner), jsonb(CAST(sqlc.arg(metadata) AS TEXT)), CAST(sqlc.arg(indexes) AS TEXT), sqlc.arg(now))
 ON CONFLICT (name) DO NOTHING
 RETURNING id;
 

@@ -232,7 +232,17 @@ func TestOptionsCallAllocs(t *testing.T) {
 			before, after = min(before, measure(legacy)), min(after, measure(dataOptions{}))
 		}
 		t.Logf("%-22s %5.1f allocs/op, with the former options %5.1f", w.name, after, before)
-		if (!raceEnabled || strings.HasPrefix(w.name, "resolve")) && before-after < w.saved {
+		// AllocsPerRun truncates the average: a pooled buffer found or
+		// not (sync.Pool is per P) moves one side's average by a
+		// fraction, which truncation can turn into a whole allocation (a
+		// query of 10 saved 2 of its 3 in one run of many, at load 15).
+		// Where a call's options save 3 or more, one fewer is tolerated;
+		// the resolutions alone allocate nothing else, and are exact.
+		slack := 0.0
+		if w.saved >= 3 && !strings.HasPrefix(w.name, "resolve") {
+			slack = 1
+		}
+		if (!raceEnabled || strings.HasPrefix(w.name, "resolve")) && before-after < w.saved-slack {
 			t.Errorf("%s: %v allocations per call, %v with the former options: want %v fewer", w.name, after, before, w.saved)
 		}
 	}

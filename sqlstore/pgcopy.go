@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -241,6 +242,17 @@ func (c *copyStmt) run(ctx context.Context, tx copyConner, args []any) ([]any, e
 		return nil, err
 	}
 	if _, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(data), c.load); err != nil {
+		// When the deadline stops the copy while it writes, pgconn closes
+		// the connection from its writing goroutine and returns the error
+		// of the next write on the closed connection ("use of closed
+		// network connection"), not the context's: the caller's deadline
+		// is the cause (classify passes it through; the transaction is
+		// rolled back), not an unreachable database. A server's answer
+		// stays what it is.
+		var pe *pgconn.PgError
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) && !errors.As(err, &pe) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		return nil, err
 	}
 	copyBatches.Add(1)

@@ -166,10 +166,12 @@ func (k *stmtKey) release() {
 }
 
 // newStmtKey starts the key of a statement of kind with filter e on the
-// namespace nsi (o.Namespace) as of now, with o's key ranges.
+// namespace nsi (o.Namespace) as of now, with o's key ranges. The
+// namespace is its id, a literal of the statement (dialect.NamespaceCond):
+// its name is no input.
 func (x *ops) newStmtKey(kind byte, e driver.Expr, o driver.CallOptions, nsi nsInfo, now time.Time) *stmtKey {
 	k := getStmtKey()
-	k.in = append(k.in, dialect.StrInput(o.Namespace.Name), dialect.TimeInput(now))
+	k.in = append(k.in, dialect.TimeInput(now))
 	k.b = append(k.b, kind, 'N')
 	k.b = strconv.AppendInt(k.b, nsi.id, 10)
 	k.b = append(k.b, nsi.signature()...)

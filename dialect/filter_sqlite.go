@@ -23,14 +23,18 @@ func (sqliteJSON) placeholders() sq.PlaceholderFormat { return sq.Question }
 func (sqliteJSON) entryColumns() []string { return []string{"key", sqlitePackedEntry} }
 
 // sqlitePackedEntry is the packed column of GetEntry (see EntryColumns):
-// the version, created_at, updated_at, expires_at (0: none), revision,
+// the version, created_at, updated_at, expires_at, revision,
 // create_revision and the metadata's length in bytes, each followed by a
-// comma, then the metadata's JSON (x'0c' is the JSONB of {}) and the
-// value's.
-const sqlitePackedEntry = "CAST(concat(version, ',', created_at, ',', updated_at, ',', ifnull(expires_at, 0), ',', " +
-	"revision, ',', create_revision, ',', " +
+// comma, then the metadata's JSON (x'0c' is the JSONB of {}), a comma and
+// the value's. updated_at is empty when it equals created_at (an entry
+// never overwritten), expires_at when there is none, and create_revision
+// when it equals revision: SQLite writes each integer as text for the
+// concatenation and Go reads it back, and those three are the most common
+// and the longest (16 digits for a time).
+const sqlitePackedEntry = "concat_ws(',', version, created_at, CASE WHEN updated_at = created_at THEN '' ELSE updated_at END, " +
+	"ifnull(expires_at, ''), revision, CASE WHEN create_revision = revision THEN '' ELSE create_revision END, " +
 	"CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, " +
-	"json(value)) AS TEXT)"
+	"json(value))"
 
 // timeParam: SQLite stores times as unix microseconds.
 func (sqliteJSON) timeParam(t time.Time) any { return t.UnixMicro() }

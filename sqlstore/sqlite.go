@@ -405,30 +405,47 @@ func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (r
 var errPacked = errors.New("sqlstore: malformed packed entry column")
 
 // unpackEntry reads the packed column of GetEntry and GetEntries (see
-// queries/sqlite/entries.sql) into r: seven integers, each followed by a
-// comma (version, created_at, updated_at, expires_at or 0 for none,
-// revision, create_revision, the metadata's length in bytes), then the
-// metadata's JSON and the value's. The value and the metadata share s's
-// bytes (textBytes), the metadata capped at its length.
+// queries/sqlite/entries.sql) and of Query (dialect's EntryColumns) into
+// r: seven integers, each followed by a comma (version, created_at,
+// updated_at or empty when it equals created_at, expires_at or empty for
+// none, revision, create_revision or empty when it equals revision, the
+// metadata's length in bytes), then the metadata's JSON, a comma and the
+// value's. The value and the metadata share s's bytes (textBytes), the
+// metadata capped at its length. r.ExpiresAt is left alone when there is
+// none.
 func unpackEntry(s string, r *row) error {
 	var n [7]int64
+	var set [7]bool
 	for i := range n {
+		if len(s) > 0 && s[0] == ',' {
+			s = s[1:] // an empty part
+			continue
+		}
 		var ok bool
 		if n[i], s, ok = packedInt(s); !ok {
 			return errPacked
 		}
+		set[i] = true
 	}
 	mdLen := n[6]
-	if mdLen < 0 || mdLen > int64(len(s)) {
+	// Every part is there but the three that may be empty; the metadata
+	// is followed by a comma.
+	if !set[0] || !set[1] || !set[4] || !set[6] || mdLen < 0 || mdLen >= int64(len(s)) || s[mdLen] != ',' {
 		return errPacked
 	}
 	b := textBytes(s)
-	r.Metadata, r.Value = b[:mdLen:mdLen], b[mdLen:]
-	r.Version, r.CreatedAt, r.UpdatedAt = n[0], fromMicros(n[1]), fromMicros(n[2])
-	if n[3] != 0 {
+	r.Metadata, r.Value = b[:mdLen:mdLen], b[mdLen+1:]
+	r.Version, r.CreatedAt, r.UpdatedAt = n[0], fromMicros(n[1]), fromMicros(n[1])
+	if set[2] {
+		r.UpdatedAt = fromMicros(n[2])
+	}
+	if set[3] {
 		r.ExpiresAt = fromMicros(n[3])
 	}
-	r.Revision, r.CreateRevision = n[4], n[5]
+	r.Revision, r.CreateRevision = n[4], n[4]
+	if set[5] {
+		r.CreateRevision = n[5]
+	}
 	return nil
 }
 

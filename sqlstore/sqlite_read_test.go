@@ -18,30 +18,52 @@ import (
 
 // TestUnpackEntry: the packed column of GetEntry and GetEntries reads back
 // into every field, the metadata by its length in bytes (commas and
-// multi-byte characters in it and in the value), and a malformed one is an
-// error.
+// multi-byte characters in it and in the value), the parts left empty as
+// what they stand for (updated_at as created_at, no expiry,
+// create_revision as revision), and a malformed one is an error.
 func TestUnpackEntry(t *testing.T) {
 	md, val := `{"a":"é,ü 😀","b":[1,2]}`, `{"x":",,,","y":"日本"}`
-	s := "7,-1000,1700000000000001,1700000000000002,42,3," + strconv.Itoa(len(md)) + "," + md + val
+	s := "7,-1000,1700000000000001,1700000000000002,42,3," + strconv.Itoa(len(md)) + "," + md + "," + val
 	var r row
 	if err := unpackEntry(s, &r); err != nil {
 		t.Fatal(err)
 	}
 	want := row{Value: []byte(val), Metadata: []byte(md), Version: 7, Revision: 42, CreateRevision: 3,
 		CreatedAt: fromMicros(-1000), UpdatedAt: fromMicros(1700000000000001), ExpiresAt: fromMicros(1700000000000002)}
-	if string(r.Value) != string(want.Value) || string(r.Metadata) != string(want.Metadata) || r.Version != want.Version ||
-		r.Revision != want.Revision || r.CreateRevision != want.CreateRevision || !r.CreatedAt.Equal(want.CreatedAt) ||
-		!r.UpdatedAt.Equal(want.UpdatedAt) || !r.ExpiresAt.Equal(want.ExpiresAt) {
+	same := func(r, want row) bool {
+		return string(r.Value) == string(want.Value) && string(r.Metadata) == string(want.Metadata) && r.Version == want.Version &&
+			r.Revision == want.Revision && r.CreateRevision == want.CreateRevision && r.CreatedAt.Equal(want.CreatedAt) &&
+			r.UpdatedAt.Equal(want.UpdatedAt) && r.ExpiresAt.Equal(want.ExpiresAt) && r.ExpiresAt.IsZero() == want.ExpiresAt.IsZero()
+	}
+	if !same(r, want) {
 		t.Errorf("got %+v\nwant %+v", r, want)
 	}
 	if cap(r.Metadata) != len(md) {
 		t.Errorf("metadata cap %d, want %d: an append to it would write over the value", cap(r.Metadata), len(md))
 	}
+	// The empty parts.
 	r = row{}
-	if err := unpackEntry("1,2,3,0,5,6,2,{}null", &r); err != nil || !r.ExpiresAt.IsZero() || string(r.Value) != "null" {
-		t.Errorf("no expiry: %+v %v", r, err)
+	want = row{Value: []byte("null"), Metadata: []byte("{}"), Version: 1, Revision: 5, CreateRevision: 5,
+		CreatedAt: fromMicros(1700000000000009), UpdatedAt: fromMicros(1700000000000009)}
+	if err := unpackEntry("1,1700000000000009,,,5,,2,{},null", &r); err != nil || !same(r, want) {
+		t.Errorf("empty parts: %+v %v\nwant %+v", r, err, want)
 	}
-	for _, bad := range []string{"", "1,2,3", "1,2,3,4,5,6,x,{}1", "1,2,3,4,5,6,9,{}1", "1,2,3,4,5,6,-1,{}1", "a,2,3,4,5,6,2,{}1"} {
+	// Each alone.
+	r = row{}
+	want = row{Value: []byte("1"), Metadata: []byte("{}"), Version: 2, Revision: 9, CreateRevision: 9,
+		CreatedAt: fromMicros(10), UpdatedAt: fromMicros(20), ExpiresAt: fromMicros(30)}
+	if err := unpackEntry("2,10,20,30,9,,2,{},1", &r); err != nil || !same(r, want) {
+		t.Errorf("create_revision empty: %+v %v\nwant %+v", r, err, want)
+	}
+	r = row{}
+	want = row{Value: []byte("1"), Metadata: []byte("{}"), Version: 2, Revision: 9, CreateRevision: 4,
+		CreatedAt: fromMicros(10), UpdatedAt: fromMicros(10)}
+	if err := unpackEntry("2,10,,,9,4,2,{},1", &r); err != nil || !same(r, want) {
+		t.Errorf("updated_at, expires_at empty: %+v %v\nwant %+v", r, err, want)
+	}
+	for _, bad := range []string{"", "1,2,3", "1,2,3,4,5,6,x,{},1", "1,2,3,4,5,6,9,{},1", "1,2,3,4,5,6,-1,{},1",
+		"a,2,3,4,5,6,2,{},1", "1,2,3,4,5,6,2,{}1", "1,2,3,4,5,6,2,{}", ",2,3,4,5,6,2,{},1", "1,,3,4,5,6,2,{},1",
+		"1,2,3,4,,6,2,{},1", "1,2,3,4,5,6,,{},1", "1,2,3,4,5,6,2,", "1,2,3,4,5,6"} {
 		if err := unpackEntry(bad, &r); !errors.Is(err, errPacked) {
 			t.Errorf("unpackEntry(%q): %v, want errPacked", bad, err)
 		}

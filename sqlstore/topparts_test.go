@@ -47,7 +47,7 @@ func TestTopStatementParts(t *testing.T) {
 	q, args, _, err := s.buildQuery(ctx, &p, o, nsi, s.now())
 	must(t, err)
 	t.Logf("engine statement: %s %v", q, args)
-	packed := "CAST(concat(version, ',', created_at, ',', updated_at, ',', ifnull(expires_at, 0), ',', revision, ',', create_revision, ',', CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, json(value)) AS TEXT)"
+	packed := sqliteCompiler.EntryColumns()[1] // the packed column
 	md := "CASE WHEN metadata = x'0c' THEN '2,{}' ELSE concat(octet_length(json(metadata)), ',', json(metadata)) END, "
 	numCol := ", (CASE WHEN ix.ix_rank = 4 THEN ix.ix_num END)"
 	threeCols := ", CAST(ix.ix_rank AS INTEGER), (CASE WHEN ix.ix_rank = 4 THEN ix.ix_num END), (CASE WHEN ix.ix_rank = 5 THEN ix.ix_str END)"

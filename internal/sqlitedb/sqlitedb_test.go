@@ -38,9 +38,10 @@ func ptr[T any](v T) *T { return &v }
 
 // jsonEq compares two JSON texts by meaning.
 // packedEntry is GetEntry's packed column taken apart: version,
-// created_at, updated_at, expires_at, revision, create_revision and the
-// metadata's length, each followed by a comma, then the metadata's JSON
-// and the value's.
+// created_at, updated_at ("" when it equals created_at), expires_at (""
+// for none), revision, create_revision ("" when it equals revision) and
+// the metadata's length, each followed by a comma, then the metadata's
+// JSON, a comma and the value's.
 type packedEntry struct {
 	nums            []string
 	metadata, value string
@@ -62,10 +63,10 @@ func unpack(t *testing.T, packed string) packedEntry {
 		t.Fatalf("GetEntry = %q: want 7 comma-terminated numbers, then JSON", packed)
 	}
 	n, err := strconv.Atoi(f[6])
-	if err != nil || n > len(f[7]) {
+	if err != nil || n >= len(f[7]) || f[7][n] != ',' {
 		t.Fatalf("GetEntry = %q: bad metadata length %q", packed, f[6])
 	}
-	return packedEntry{nums: f[:7], metadata: f[7][:n], value: f[7][n:]}
+	return packedEntry{nums: f[:7], metadata: f[7][:n], value: f[7][n+1:]}
 }
 
 func jsonEq(t *testing.T, what, got, want string) {
@@ -168,8 +169,9 @@ func TestSingleEntryStatements(t *testing.T) {
 	e := getEntry(t, q, "app", "k")
 	jsonEq(t, "value", e.value, `{"a": 2}`)
 	jsonEq(t, "metadata", e.metadata, `{"m": true}`)
-	if e.nums[0] != "2" || e.nums[1] != "10" || e.nums[2] != "20" || e.nums[3] != "0" || e.nums[4] != strconv.FormatInt(vr.Revision, 10) {
-		t.Fatalf("GetEntry = %+v: want version 2, created 10, updated 20, no expiry, revision %d", e, vr.Revision)
+	if e.nums[0] != "2" || e.nums[1] != "10" || e.nums[2] != "20" || e.nums[3] != "" || e.nums[4] != strconv.FormatInt(vr.Revision, 10) ||
+		e.nums[5] != strconv.FormatInt(first.Revision, 10) {
+		t.Fatalf("GetEntry = %+v: want version 2, created 10, updated 20, no expiry, revision %d, created at revision %d", e, vr.Revision, first.Revision)
 	}
 	// A nil metadata keeps what is stored.
 	if vr, err := q.UpsertEntry(ctx, sqlitedb.UpsertEntryParams{Namespace: "app", Key: "k", Value: `"s"`, Now: 30}); err != nil || vr.Version != 3 {
@@ -338,8 +340,13 @@ func TestBatchStatements(t *testing.T) {
 	jsonEq(t, "e.metadata", byKey["e"].metadata, `{}`)
 	jsonEq(t, "f.value", byKey["f"].value, `{"f":1}`)
 	jsonEq(t, "f.metadata", byKey["f"].metadata, `{"m":"f"}`)
-	if a := byKey["a"].nums; a[0] != "3" || a[1] != "2" || a[2] != "4" {
+	if a := byKey["a"].nums; a[0] != "3" || a[1] != "2" || a[2] != "4" || a[5] == "" || a[5] == a[4] {
 		t.Fatalf("a = %+v", byKey["a"])
+	}
+	// e was written once: updated_at and create_revision are left empty
+	// (they equal created_at and revision).
+	if e := byKey["e"].nums; e[0] != "1" || e[1] != "4" || e[2] != "" || e[3] != "" || e[4] == "" || e[5] != "" {
+		t.Fatalf("e = %+v", byKey["e"])
 	}
 
 	del, err := q.DeleteEntries(ctx, sqlitedb.DeleteEntriesParams{Namespace: "batch", Keys: `["a", "b", "missing"]`})

@@ -20,18 +20,23 @@
 
 -- name: GetEntry :one
 -- One packed column (sqlstore's unpackEntry reads it): the version,
--- created_at, updated_at, expires_at (0: none; a live row's is after now),
--- revision, create_revision and the metadata's length in bytes, each
--- followed by a comma, then the metadata's JSON and the value's (x'0c'
--- is the JSONB of {}, the usual metadata: no json() twice for it). The
+-- created_at, updated_at ('' when it equals created_at), expires_at (''
+-- for none; a live row's is after now), revision, create_revision (''
+-- when it equals revision) and the metadata's length in bytes, each
+-- followed by a comma, then the metadata's JSON, a comma and the value's
+-- (x'0c' is the JSONB of {}, the usual metadata: no json() twice for it).
+-- The empty parts are the common case: SQLite writes each integer as
+-- text and Go parses it back, and a time has 16 digits. The
 -- modernc driver reads every column of every statement's result through
 -- calls of its own and allocates its name and value: the entry's nine
 -- columns were over 40% of a Get's allocations.
-SELECT CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
-                   e.revision, ',', e.create_revision, ',',
-                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
-                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
-                   json(e.value)) AS TEXT) AS packed
+SELECT CAST(concat_ws(',', e.version, e.created_at,
+                      CASE WHEN e.updated_at = e.created_at THEN '' ELSE e.updated_at END,
+                      ifnull(e.expires_at, ''), e.revision,
+                      CASE WHEN e.create_revision = e.revision THEN '' ELSE e.create_revision END,
+                      CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                           ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                      json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace) AND e.key = sqlc.arg(key)
@@ -211,11 +216,13 @@ FROM json_each(CAST(sqlc.arg(changes) AS TEXT)) AS c;
 -- name: GetEntries :many
 -- The key and GetEntry's packed column.
 SELECT e.key,
-       CAST(concat(e.version, ',', e.created_at, ',', e.updated_at, ',', ifnull(e.expires_at, 0), ',',
-                   e.revision, ',', e.create_revision, ',',
-                   CASE WHEN e.metadata = x'0c' THEN '2,{}'
-                        ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
-                   json(e.value)) AS TEXT) AS packed
+       CAST(concat_ws(',', e.version, e.created_at,
+                      CASE WHEN e.updated_at = e.created_at THEN '' ELSE e.updated_at END,
+                      ifnull(e.expires_at, ''), e.revision,
+                      CASE WHEN e.create_revision = e.revision THEN '' ELSE e.create_revision END,
+                      CASE WHEN e.metadata = x'0c' THEN '2,{}'
+                           ELSE concat(octet_length(json(e.metadata)), ',', json(e.metadata)) END,
+                      json(e.value)) AS TEXT) AS packed
 FROM entries e
 JOIN namespaces n ON n.id = e.namespace_id
 WHERE n.name = sqlc.arg(namespace)

@@ -975,10 +975,7 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 			res.Cursor = encodeCursor(cursor{Op: op, Hash: hash, Key: last.en.Key, Vals: last.sortValues(sorts)})
 		}
 	}
-	res.Entries = make([]storage.Entry, len(rows))
-	for i, r := range rows {
-		res.Entries[i] = r.en
-	}
+	res.Entries = pageEntries(rows)
 	return res, nil
 }
 
@@ -1267,9 +1264,65 @@ func (x pgPathVals) pathVals() pathVals {
 
 // queryRow is a row of Query's statement: the entry, and its values at
 // the path sort fields (pv[i] for sorts[i]).
+//
+// The entry is ents[at]: queryRows writes a statement's entries into one
+// array, which becomes the page's Entries (pageEntries) without a copy
+// when the page is those rows, in any order; rows are small to move when
+// settle orders them.
 type queryRow struct {
-	en storage.Entry
-	pv []pathVals
+	en   *storage.Entry
+	pv   []pathVals
+	ents []storage.Entry
+	at   int
+}
+
+// pageEntries returns the entries of rows, in order. When every row's
+// entry lies in one array (one statement's, queryRows) at an index below
+// len(rows), the rows are a permutation of that array's first len(rows)
+// entries: they are put in order there, in place, and the array is the
+// result (the entries after it are cleared: the look-ahead row's value
+// is not kept alive). Otherwise (rows of two statements, or a page that
+// dropped a row it read) the entries are copied into a new array. rows is
+// not usable afterwards.
+func pageEntries(rows []queryRow) []storage.Entry {
+	n := len(rows)
+	if n == 0 {
+		return []storage.Entry{}
+	}
+	e := rows[0].ents
+	inPlace := len(e) >= n
+	for i := 0; inPlace && i < n; i++ {
+		r := rows[i]
+		inPlace = r.at < n && len(r.ents) == len(e) && &r.ents[0] == &e[0]
+	}
+	if !inPlace {
+		out := make([]storage.Entry, n)
+		for i, r := range rows {
+			out[i] = *r.en
+		}
+		return out
+	}
+	// Entry i of the result is e[rows[i].at]: follow each cycle of the
+	// permutation, marking the places done by setting at to -1.
+	for i := range n {
+		if rows[i].at < 0 || rows[i].at == i {
+			continue
+		}
+		tmp := e[i]
+		j := i
+		for {
+			k := rows[j].at
+			rows[j].at = -1
+			if k == i {
+				e[j] = tmp
+				break
+			}
+			e[j] = e[k]
+			j = k
+		}
+	}
+	clear(e[n:])
+	return e[:n:n]
 }
 
 // sortValues returns the row's position in the sort, as a cursor holds it.
@@ -1312,29 +1365,46 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
 	hint = min(max(hint, 0), 256)
 	rows := make([]queryRow, 0, hint)
+	// The entries, in arrays of hint (then more) entries: a new one when
+	// one is full, so that the rows' pointers stay valid.
+	ents := make([]storage.Entry, 0, hint)
+	// The scan targets, allocated once per statement; PostgreSQL's apart
+	// (SQLite reads one column for all but the key).
 	var sc struct {
-		en        storage.Entry
-		packed    string
-		r         row
+		en     storage.Entry
+		packed string
+		r      row
+		pv     [4]pathVals
+		sv     [4][3]any
+	}
+	var pgsc *struct {
 		value, md []byte
 		xTime     *time.Time
-		pv        [4]pathVals
 		pg        [4]pgPathVals
-		sv        [4][3]any
 	}
 	var pv []pathVals
 	var pg []pgPathVals
 	var sv [][3]any
 	if len(sorts) <= len(sc.pv) {
-		pv, pg, sv = sc.pv[:len(sorts)], sc.pg[:len(sorts)], sc.sv[:len(sorts)]
+		pv, sv = sc.pv[:len(sorts)], sc.sv[:len(sorts)]
 	} else {
-		pv, pg, sv = make([]pathVals, len(sorts)), make([]pgPathVals, len(sorts)), make([][3]any, len(sorts))
+		pv, sv = make([]pathVals, len(sorts)), make([][3]any, len(sorts))
 	}
 	var dest []any
 	if sqlite {
 		dest = []any{&sc.en.Key, &sc.packed}
 	} else {
-		dest = []any{&sc.en.Key, &sc.value, &sc.md, &sc.en.Version, &sc.en.CreatedAt, &sc.en.UpdatedAt, &sc.xTime, &sc.en.Revision, &sc.en.CreateRevision}
+		pgsc = &struct {
+			value, md []byte
+			xTime     *time.Time
+			pg        [4]pgPathVals
+		}{}
+		if len(sorts) <= len(pgsc.pg) {
+			pg = pgsc.pg[:len(sorts)]
+		} else {
+			pg = make([]pgPathVals, len(sorts))
+		}
+		dest = []any{&sc.en.Key, &pgsc.value, &pgsc.md, &sc.en.Version, &sc.en.CreatedAt, &sc.en.UpdatedAt, &pgsc.xTime, &sc.en.Revision, &sc.en.CreateRevision}
 	}
 	for i, s := range sorts {
 		k := pinnedValueCol(s.pinned)
@@ -1388,9 +1458,9 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		} else {
 			// pgx scans each row's JSON into a new slice (into a
 			// *json.RawMessage it would append to the last row's).
-			en.Value, en.Metadata = json.RawMessage(sc.value), json.RawMessage(sc.md)
+			en.Value, en.Metadata = json.RawMessage(pgsc.value), json.RawMessage(pgsc.md)
 			en.CreatedAt, en.UpdatedAt = en.CreatedAt.UTC(), en.UpdatedAt.UTC()
-			en.ExpiresAt = fromOptTime(sc.xTime)
+			en.ExpiresAt = fromOptTime(pgsc.xTime)
 			for i, x := range pg {
 				pv[i] = x.pathVals()
 			}
@@ -1405,7 +1475,12 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 			pvs = append(pvs, pv...)
 			rpv = pvs[n:len(pvs):len(pvs)]
 		}
-		rows = append(rows, queryRow{en: en, pv: rpv})
+		if len(ents) == cap(ents) {
+			ents = make([]storage.Entry, 0, max(2*cap(ents), 16))
+		}
+		ents = append(ents, en)
+		at := len(ents) - 1
+		rows = append(rows, queryRow{en: &ents[at], pv: rpv, ents: ents[:cap(ents)], at: at})
 		return nil
 	})
 	return rows, err

@@ -123,7 +123,7 @@ func TestQuerySortGroup(t *testing.T) {
 	mk := func(keys ...string) []queryRow {
 		rows := make([]queryRow, len(keys))
 		for i, k := range keys {
-			rows[i] = queryRow{en: storage.Entry{Key: k}, pv: []pathVals{{}}}
+			rows[i] = queryRow{en: &storage.Entry{Key: k}, pv: []pathVals{{}}}
 		}
 		return rows
 	}
@@ -138,5 +138,76 @@ func TestQuerySortGroup(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("sortGroup(%v) = %v", in, got)
 		}
+	}
+}
+
+// TestPageEntries checks pageEntries on the rows of one statement's array
+// (queryRows) in their order, permuted (as settle orders groups of ties),
+// short of the look-ahead row, missing a row of the array, and on rows of
+// two arrays (a page read by two statements): the entries come out in the
+// rows' order every time; the array itself is the result only where the
+// rows are a permutation of its first entries.
+func TestPageEntries(t *testing.T) {
+	// rowsOf returns one array's rows: n entries, keys k0, k1, ….
+	rowsOf := func(prefix string, n int) []queryRow {
+		ents := make([]storage.Entry, 0, n+2)
+		var rows []queryRow
+		for i := range n {
+			ents = append(ents, storage.Entry{Key: fmt.Sprintf("%s%d", prefix, i), Version: int64(i)})
+			rows = append(rows, queryRow{en: &ents[i], ents: ents[:cap(ents)], at: i})
+		}
+		return rows
+	}
+	keys := func(rows []queryRow) []string {
+		var k []string
+		for _, r := range rows {
+			k = append(k, r.en.Key)
+		}
+		return k
+	}
+	check := func(name string, rows []queryRow, inPlace bool) {
+		t.Helper()
+		want := keys(rows)
+		arr := rows[0].ents
+		got := pageEntries(rows)
+		var gk []string
+		for _, e := range got {
+			gk = append(gk, e.Key)
+		}
+		if !slices.Equal(gk, want) {
+			t.Errorf("%s: %v, want %v", name, gk, want)
+		}
+		for _, e := range got {
+			if e.Key[1:] != strconv.FormatInt(e.Version, 10) {
+				t.Errorf("%s: entry %s has version %d: fields of two entries mixed", name, e.Key, e.Version)
+			}
+		}
+		if same := &got[0] == &arr[0]; same != inPlace {
+			t.Errorf("%s: result is the statement's array: %v, want %v", name, same, inPlace)
+		}
+		if cap(got) != len(got) {
+			t.Errorf("%s: cap %d, len %d: an append would write over the array", name, cap(got), len(got))
+		}
+		if inPlace {
+			for _, e := range arr[len(got):] {
+				if e.Key != "" {
+					t.Errorf("%s: entry %q left after the page", name, e.Key)
+				}
+			}
+		}
+	}
+	check("in order", rowsOf("a", 5), true)
+	r := rowsOf("a", 6)
+	r[0], r[1], r[2], r[3], r[4], r[5] = r[3], r[5], r[4], r[0], r[2], r[1]
+	check("permuted", r, true)
+	r = rowsOf("a", 6)
+	r[0], r[1], r[3], r[4] = r[4], r[3], r[1], r[0]
+	check("permuted, look-ahead row dropped", r[:5], true)
+	r = rowsOf("a", 6)
+	r[1], r[5] = r[5], r[1] // the page keeps row 5 and drops row 1
+	check("a row of the array dropped", r[:5], false)
+	check("two arrays", append(rowsOf("a", 3), rowsOf("b", 3)...), false)
+	if got := pageEntries(nil); got == nil || len(got) != 0 {
+		t.Errorf("no rows: %#v", got)
 	}
 }

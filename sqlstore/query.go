@@ -1364,19 +1364,24 @@ func (r queryRow) sortValues(sorts []sortCol) []sortValue {
 func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortCol, ns string, hint int) ([]queryRow, error) {
 	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
 	hint = min(max(hint, 0), 256)
-	rows := make([]queryRow, 0, hint)
-	// The entries, in arrays of hint (then more) entries: a new one when
-	// one is full, so that the rows' pointers stay valid.
-	ents := make([]storage.Entry, 0, hint)
-	// The scan targets, allocated once per statement; PostgreSQL's apart
-	// (SQLite reads one column for all but the key).
+	// The scan targets and what the callback appends to, in one
+	// allocation per statement; PostgreSQL's targets apart (SQLite reads
+	// one column for all but the key). ents are the entries, in arrays of
+	// hint (then more) entries: a new one when one is full, so that the
+	// rows' pointers stay valid; pvs the rows' sort values, len(sorts)
+	// each, in chunks.
 	var sc struct {
 		en     storage.Entry
 		packed string
 		r      row
 		pv     [4]pathVals
 		sv     [4][3]any
+		rows   []queryRow
+		ents   []storage.Entry
+		pvs    []pathVals
 	}
+	sc.rows = make([]queryRow, 0, hint)
+	sc.ents = make([]storage.Entry, 0, hint)
 	var pgsc *struct {
 		value, md []byte
 		xTime     *time.Time
@@ -1428,8 +1433,6 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 			dest = append(dest, &pg[i].rank, &pg[i].num, &pg[i].str)
 		}
 	}
-	// The rows' sort values, len(sorts) each, in chunks.
-	var pvs []pathVals
 	if h := x.s.cfg.onQuery; h != nil {
 		h(q, args)
 	}
@@ -1468,22 +1471,22 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		en.Namespace = ns
 		var rpv []pathVals
 		if len(sorts) > 0 {
-			if cap(pvs)-len(pvs) < len(sorts) {
-				pvs = make([]pathVals, 0, max(hint, 16)*len(sorts))
+			if cap(sc.pvs)-len(sc.pvs) < len(sorts) {
+				sc.pvs = make([]pathVals, 0, max(hint, 16)*len(sorts))
 			}
-			n := len(pvs)
-			pvs = append(pvs, pv...)
-			rpv = pvs[n:len(pvs):len(pvs)]
+			n := len(sc.pvs)
+			sc.pvs = append(sc.pvs, pv...)
+			rpv = sc.pvs[n:len(sc.pvs):len(sc.pvs)]
 		}
-		if len(ents) == cap(ents) {
-			ents = make([]storage.Entry, 0, max(2*cap(ents), 16))
+		if len(sc.ents) == cap(sc.ents) {
+			sc.ents = make([]storage.Entry, 0, max(2*cap(sc.ents), 16))
 		}
-		ents = append(ents, en)
-		at := len(ents) - 1
-		rows = append(rows, queryRow{en: &ents[at], pv: rpv, ents: ents[:cap(ents)], at: at})
+		sc.ents = append(sc.ents, en)
+		at := len(sc.ents) - 1
+		sc.rows = append(sc.rows, queryRow{en: &sc.ents[at], pv: rpv, ents: sc.ents[:cap(sc.ents)], at: at})
 		return nil
 	})
-	return rows, err
+	return sc.rows, err
 }
 
 // pinnedValueCol is the one column of ValueExprs' three (type rank,

@@ -38,7 +38,9 @@ import (
 // (STORAGE_WRITECOST_ROUNDS rounds, default 7; STORAGE_WRITECOST_ONLY a
 // regexp of workloads; STORAGE_WRITECOST_FULL=1 synchronous=FULL;
 // STORAGE_WRITECOST_KEYS the keys stored, default
-// 10000; STORAGE_WRITECOST_BEFORE=1 adds the engine with
+// 10000; STORAGE_WRITECOST_FIELDS the declared fields, comma-separated,
+// default n: "n,s" declares two, s then differs between keys, and raw
+// gets one expression index per field; STORAGE_WRITECOST_BEFORE=1 adds the engine with
 // its writes through database/sql, "before"; STORAGE_WRITECOST_SEP the separator of a variant's
 // statements, default ";"; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
 // was before 6b98c42, "rawqr"):
@@ -57,9 +59,18 @@ func TestWriteCost(t *testing.T) {
 	in := storage.InNamespace("bench")
 	pad := fmt.Sprintf("%0200d", 0)
 	keys := envInt("STORAGE_WRITECOST_KEYS", 10000)
+	fields := strings.Split(cmp.Or(os.Getenv("STORAGE_WRITECOST_FIELDS"), "n"), ",")
 	// As in bench/peers: n is the key's number over 10, so new keys append
-	// to the index as they append to the table.
-	val := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s"}`, i/10, pad)) }
+	// to the index as they append to the table. With s declared, s
+	// differs between keys too (the number's last 9 digits of the pad).
+	// valN is val(i) with n of key number j.
+	valN := func(i, j int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s"}`, j/10, pad)) }
+	if slices.Contains(fields, "s") {
+		valN = func(i, j int) json.RawMessage {
+			return json.RawMessage(fmt.Sprintf(`{"n":%d,"s":"%s%09d"}`, j/10, pad[9:], i))
+		}
+	}
+	val := func(i int) json.RawMessage { return valN(i, i) }
 	items := make([]storage.Item, keys)
 	for i := range items {
 		items[i] = storage.Item{Key: fmt.Sprintf("key%07d", i), Value: val(i)}
@@ -75,7 +86,7 @@ func TestWriteCost(t *testing.T) {
 		for _, f := range opened {
 			f(st)
 		}
-		if err := st.CreateNamespace(ctx, "bench", storage.WithIndexes("n")); err != nil {
+		if err := st.CreateNamespace(ctx, "bench", storage.WithIndexes(fields...)); err != nil {
 			t.Fatal(err)
 		}
 		for _, q := range stmts {
@@ -123,11 +134,11 @@ func TestWriteCost(t *testing.T) {
 		}
 		systems = append(systems, engine(name, qs))
 	}
-	systems = append(systems, rawSystem(t, "raw", filepath.Join(dir, "raw.db"), items))
+	systems = append(systems, rawSystem(t, "raw", filepath.Join(dir, "raw.db"), items, fields...))
 	if os.Getenv("STORAGE_WRITECOST_RAWQR") != "" {
 		// The baseline before 6b98c42: single Sets read with QueryRow,
 		// committed in the reset, never checkpointed.
-		systems = append(systems, rawSystem(t, "rawqr", filepath.Join(dir, "rawqr.db"), items))
+		systems = append(systems, rawSystem(t, "rawqr", filepath.Join(dir, "rawqr.db"), items, fields...))
 	}
 
 	type workload struct {
@@ -155,6 +166,27 @@ func TestWriteCost(t *testing.T) {
 			its := make([]storage.Item, 1000)
 			for j := range its {
 				its[j] = items[(i*1000+j*7)%keys]
+			}
+			return s.setMany(its)
+		}},
+		{"setMany/1000 changed", 5, func(s *writeSystem, i int) error {
+			// 1000 stored keys from a rotating start, each written with
+			// a value its declared fields did not have (n, and s if
+			// declared, move by the round's shift).
+			its := make([]storage.Item, 1000)
+			for j := range its {
+				k := (i*1000 + j*7) % keys
+				its[j] = storage.Item{Key: items[k].Key, Value: val(k + 10*(i+1))}
+			}
+			return s.setMany(its)
+		}},
+		{"setMany/1000 n changed", 5, func(s *writeSystem, i int) error {
+			// As "changed", but only n moves: s (if declared) keeps
+			// its value.
+			its := make([]storage.Item, 1000)
+			for j := range its {
+				k := (i*1000 + j*7) % keys
+				its[j] = storage.Item{Key: items[k].Key, Value: valN(k, k+10*(i+1))}
 			}
 			return s.setMany(its)
 		}},
@@ -269,7 +301,7 @@ type writeSystem struct {
 // row with QueryRow, as the peers' baseline did before 6b98c42: the
 // statement is reset after its row, commits there, and SQLite's WAL hook,
 // so its automatic checkpoint, never runs.
-func rawSystem(t *testing.T, name, path string, items []storage.Item) *writeSystem {
+func rawSystem(t *testing.T, name, path string, items []storage.Item, fields ...string) *writeSystem {
 	ctx := t.Context()
 	o := dialect.DefaultSQLiteOptions
 	if syncParam() != "" {
@@ -284,9 +316,16 @@ func rawSystem(t *testing.T, name, path string, items []storage.Item) *writeSyst
 	if _, err := db.ExecContext(ctx, `CREATE TABLE kv (
     namespace_id INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, metadata BLOB NOT NULL,
     version INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-    PRIMARY KEY (namespace_id, key));
-CREATE INDEX kv_n ON kv (namespace_id, value ->> '$.n', key);`); err != nil {
+    PRIMARY KEY (namespace_id, key));`); err != nil {
 		t.Fatal(err)
+	}
+	if len(fields) == 0 {
+		fields = []string{"n"}
+	}
+	for _, f := range fields {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE INDEX kv_%s ON kv (namespace_id, value ->> '$.%s', key)`, f, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	prep := func(q string) *sql.Stmt {
 		st, err := db.PrepareContext(ctx, q)

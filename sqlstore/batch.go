@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 )
 
@@ -136,6 +137,30 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		return res, nil
 	}
 
+	// One statement alone writes the batch where nothing else has to run
+	// with it (SQLite, outside transactions: upsertBatch): no check of
+	// stored revisions, no capacity, one statement (the items all keep or
+	// all replace metadata). No rows: the namespace does not exist, and the
+	// transaction below creates it.
+	if bw, ok := x.sc.writer().(batchWriter); ok && !checked && !o.NoOverwrite && x.s.cfg.capacity == 0 &&
+		(len(withMD) == 0) != (len(keepMD) == 0) {
+		part, keep := withMD, false
+		if len(part) == 0 {
+			part, keep = keepMD, true
+		}
+		kvs, err := bw.upsertBatch(ctx, ns.Name, part, keep, now, actorOf(ctx))
+		if err == nil && len(kvs) > 0 {
+			for _, kv := range kvs {
+				res.Results[pos[kv.Key]].Version = kv.Version
+				res.Results[pos[kv.Key]].Revision = kv.Revision
+			}
+			return res, nil
+		}
+		if err != nil && x.s.eng.dialect().Classify(err) != dialect.ClassForeignKey {
+			return res, x.setManyFailed(&res, op, ns.Name, err)
+		}
+	}
+
 	err = x.sc.atomic(ctx, func(q querier) error {
 		if x.s.cfg.capacity > 0 {
 			if err := q.capacityLock(ctx); err != nil {
@@ -214,16 +239,21 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		x.abortRest(&res, op, ns.Name)
 		return res, nil
 	default:
-		// Nothing was written: every key not already failed shares the error.
-		werr := x.s.fail(op, ns.Name, "", err)
-		for i := range res.Results {
-			res.Results[i].Version, res.Results[i].Revision = 0, 0
-			if res.Results[i].Err == nil {
-				res.Results[i].Err = x.s.fail(op, ns.Name, res.Results[i].Key, err)
-			}
-		}
-		return res, werr
+		return res, x.setManyFailed(&res, op, ns.Name, err)
 	}
+}
+
+// setManyFailed reports a SetMany of which nothing was written: every key
+// not already failed shares err, and no key has a version.
+func (x *ops) setManyFailed(res *storage.BatchResult, op, ns string, err error) error {
+	werr := x.s.fail(op, ns, "", err)
+	for i := range res.Results {
+		res.Results[i].Version, res.Results[i].Revision = 0, 0
+		if res.Results[i].Err == nil {
+			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, err)
+		}
+	}
+	return werr
 }
 
 // encodeItem validates one SetMany item. Its metadata is the item's own,

@@ -154,7 +154,7 @@ func TestBatchTextsCost(t *testing.T) {
 			}
 		} else {
 			keys, texts, slots := batchItems(items)
-			rs, err := sqlitedb.New(tx).UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Texts: texts, Slots: slots, Now: now, Base: base, Items: keys, Namespace: "bench"})
+			rs, err := sqlitedb.New(tx).UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Texts: texts, Slots: slots, Now: now, Items: keys, Namespace: "bench"})
 			if err != nil {
 				t.Fatal(err)
 			}

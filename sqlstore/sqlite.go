@@ -808,15 +808,12 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 }
 
 // upsertEntries gives the items the revisions after the counter, in their
-// order (the caller runs it in a transaction; the triggers log the puts).
+// order (the statement reads the counter; the triggers log the puts). In a
+// transaction or alone (upsertBatch): the statement is atomic by itself.
 func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
-	base, err := s.q.RevisionCounter(ctx)
-	if err != nil {
-		return nil, err
-	}
+	keys, texts, slots := batchItems(items)
 	if keep {
-		keys, texts, slots := batchItems(items)
-		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Base: base, Items: keys, Texts: texts, Slots: slots, Namespace: ns})
+		rs, err := s.q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Actor: actor, Now: micros(now), Items: keys, Texts: texts, Slots: slots, Namespace: ns})
 		if err != nil {
 			return nil, err
 		}
@@ -826,8 +823,7 @@ func (s sqliteQ) upsertEntries(ctx context.Context, ns string, items []batchItem
 		}
 		return out, nil
 	}
-	keys, texts, slots := batchItems(items)
-	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Base: base, Items: keys, Texts: texts, Slots: slots, Namespace: ns})
+	rs, err := s.q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Actor: actor, Now: micros(now), Items: keys, Texts: texts, Slots: slots, Namespace: ns})
 	if err != nil {
 		return nil, err
 	}

@@ -42,3 +42,23 @@ func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []b
 func (w walHookQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
 	return stepRow(w.d.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
 }
+
+// batchWriter is the writer of a SQLite store outside transactions
+// (walHookQ): it writes a SetMany's items in one statement of their own.
+type batchWriter interface {
+	upsertBatch(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error)
+}
+
+// upsertBatch runs upsertEntries alone, in autocommit mode: the statement
+// reads the revision counter and writes every item or, on an error,
+// nothing, by itself, and commits when it steps to SQLITE_DONE (so the WAL
+// hook runs), as a single Set does. Inside a transaction the same
+// multi-row write makes SQLite keep a statement journal, a copy of every
+// page the statement changes so that it can undo the statement alone,
+// which spills to a temporary file past 64 KiB: alone the statement is the
+// transaction and needs none (bench/results/2026-12-04-sqbatch2.md). No
+// rows and no error: the namespace does not exist (the statement selects
+// it by name), and nothing was written.
+func (w walHookQ) upsertBatch(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
+	return w.upsertEntries(ctx, ns, items, keep, now, actor)
+}

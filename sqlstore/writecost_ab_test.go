@@ -41,7 +41,9 @@ import (
 // 10000; STORAGE_WRITECOST_FIELDS the declared fields, comma-separated,
 // default n: "n,s" declares two, s then differs between keys, and raw
 // gets one expression index per field; STORAGE_WRITECOST_BEFORE=1 adds the engine with
-// its writes through database/sql, "before"; STORAGE_WRITECOST_SEP the separator of a variant's
+// its writes through database/sql, "before"; STORAGE_WRITECOST_INTX=1 adds
+// the engine with SetMany's statement inside a transaction, "intx";
+// STORAGE_WRITECOST_SEP the separator of a variant's
 // statements, default ";"; STORAGE_WRITECOST_RAWQR=1 adds the baseline as it
 // was before 6b98c42, "rawqr"):
 //
@@ -117,6 +119,11 @@ func TestWriteCost(t *testing.T) {
 		// The engine with its writes through database/sql's statements,
 		// as before sqlitewrite.go.
 		systems = append(systems, engine("before", nil, legacySQLiteWrites))
+	}
+	if os.Getenv("STORAGE_WRITECOST_INTX") != "" {
+		// The engine with SetMany's statement in a transaction, as
+		// before upsertBatch.
+		systems = append(systems, engine("intx", nil, batchesInTx))
 	}
 	// Statements are separated by STORAGE_WRITECOST_SEP (default ";"):
 	// another separator lets a variant create triggers.
@@ -404,3 +411,13 @@ RETURNING key, version`)
 		},
 	}
 }
+
+// batchesInTx puts back, on st, SetMany's write inside a transaction (BEGIN,
+// the namespace, the statement, COMMIT) as before upsertBatch, for
+// TestWriteCost's "intx": its writer querier no longer offers upsertBatch.
+func batchesInTx(st *Store) {
+	e := st.eng.(*sqliteEngine)
+	e.wq = inTxBatches{e.wq}
+}
+
+type inTxBatches struct{ querier }

@@ -683,9 +683,9 @@ SELECT n.id, i.value, jsonb(CAST(substr(CAST(?1 AS BLOB),
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(?3 AS INTEGER)))
             ELSE CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
-       CAST(?5 AS INTEGER) + i.key + 1, CAST(?5 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?6 AS TEXT)) AS i
-WHERE n.name = ?7
+       r.current + i.key + 1, r.current + i.key + 1
+FROM namespaces n, revision_counter r, json_each(CAST(?5 AS TEXT)) AS i
+WHERE n.name = ?6 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -709,7 +709,6 @@ type UpsertEntriesParams struct {
 	Slots     []byte
 	Now       int64
 	Actor     *string
-	Base      int64
 	Items     string
 	Namespace string
 }
@@ -733,13 +732,22 @@ type UpsertEntriesRow struct {
 // [key, offsets..., expires_at, keep] that json_each wrote out as text and
 // every ->> of the row parsed again (bench/results/2026-12-03-sqbatch.md).
 // jsonb parses each value once (2026-12-02-sqlbatch.md).
+//
+// UpsertEntries and UpsertEntriesKeepMetadata read the revision counter
+// themselves (revision_counter r): item i gets revision r.current + i + 1.
+// Entries has row triggers, so SQLite computes the whole SELECT into a
+// temporary table before it inserts a row: every item sees the counter as
+// it was before the statement. So the statement needs no transaction
+// around it: SetMany runs it alone in autocommit mode where it can
+// (sqliteQ.upsertBatch), which spares SQLite the statement journal that a
+// multi-row write inside a transaction keeps (a copy of every page it
+// changes; bench/results/2026-12-04-sqbatch2.md).
 func (q *Queries) UpsertEntries(ctx context.Context, arg UpsertEntriesParams) ([]UpsertEntriesRow, error) {
 	rows, err := q.db.QueryContext(ctx, upsertEntries,
 		arg.Texts,
 		arg.Slots,
 		arg.Now,
 		arg.Actor,
-		arg.Base,
 		arg.Items,
 		arg.Namespace,
 	)
@@ -780,9 +788,9 @@ SELECT n.id, i.value, jsonb(CAST(substr(CAST(?1 AS BLOB),
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(?3 AS INTEGER)))
             ELSE CASE WHEN substr(CAST(?2 AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(?2 AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
-       CAST(?5 AS INTEGER) + i.key + 1, CAST(?5 AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(?6 AS TEXT)) AS i
-WHERE n.name = ?7
+       r.current + i.key + 1, r.current + i.key + 1
+FROM namespaces n, revision_counter r, json_each(CAST(?5 AS TEXT)) AS i
+WHERE n.name = ?6 AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at
@@ -807,7 +815,6 @@ type UpsertEntriesKeepMetadataParams struct {
 	Slots     []byte
 	Now       int64
 	Actor     *string
-	Base      int64
 	Items     string
 	Namespace string
 }
@@ -826,7 +833,6 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 		arg.Slots,
 		arg.Now,
 		arg.Actor,
-		arg.Base,
 		arg.Items,
 		arg.Namespace,
 	)

@@ -276,13 +276,13 @@ func TestBatchStatements(t *testing.T) {
 	db, q := open(t)
 
 	items := `[["a", {"v":1}, {"m":1}], ["b", [1,2,3], {}], ["c", "text", {"m":3}]]`
-	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 1}); err != nil || len(rows) != 0 {
+	if rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 1}); err != nil || len(rows) != 0 {
 		t.Fatalf("UpsertEntries into a missing namespace = %v, %v; want no rows", rows, err)
 	}
 	if _, err := q.CreateNamespace(ctx, sqlitedb.CreateNamespaceParams{Name: "batch", Metadata: `{}`, Now: 1}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 2})
+	rows, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: batchItems(t, items), Texts: batchTexts(t, items), Slots: batchSlots(t, items), Now: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestBatchStatements(t *testing.T) {
 		t.Fatalf("entry_count = %d, want 3", n)
 	}
 	// Again, plus one new key: the updates must not count as inserts.
-	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Texts: batchTexts(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Slots: batchSlots(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Now: 3})
+	rows, err = q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: batchItems(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Texts: batchTexts(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Slots: batchSlots(t, `[["a", 2, {"m":"x"}], ["d", true, {}]]`), Now: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestBatchStatements(t *testing.T) {
 	}
 	checkCounts(t, db, q)
 
-	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["a", 3], ["e", {"new":true}]]`), Texts: batchTexts(t, `[["a", 3], ["e", {"new":true}]]`), Slots: batchSlots(t, `[["a", 3], ["e", {"new":true}]]`), Now: 4})
+	keep, err := q.UpsertEntriesKeepMetadata(ctx, sqlitedb.UpsertEntriesKeepMetadataParams{Namespace: "batch", Items: batchItems(t, `[["a", 3], ["e", {"new":true}]]`), Texts: batchTexts(t, `[["a", 3], ["e", {"new":true}]]`), Slots: batchSlots(t, `[["a", 3], ["e", {"new":true}]]`), Now: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +364,7 @@ func TestBatchStatements(t *testing.T) {
 	// Duplicate keys in one batch: SQLite applies them in order (the second
 	// updates the first), where PostgreSQL refuses the statement, so the
 	// engine must settle duplicates before it calls the batch statements.
-	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Base: base(t, q), Namespace: "batch", Items: batchItems(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Texts: batchTexts(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Slots: batchSlots(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Now: 6})
+	dup, err := q.UpsertEntries(ctx, sqlitedb.UpsertEntriesParams{Namespace: "batch", Items: batchItems(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Texts: batchTexts(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Slots: batchSlots(t, `[["dup", 1, {}], ["dup", 2, {}]]`), Now: 6})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -241,6 +241,16 @@ WHERE n.name = sqlc.arg(namespace)
 -- [key, offsets..., expires_at, keep] that json_each wrote out as text and
 -- every ->> of the row parsed again (bench/results/2026-12-03-sqbatch.md).
 -- jsonb parses each value once (2026-12-02-sqlbatch.md).
+--
+-- UpsertEntries and UpsertEntriesKeepMetadata read the revision counter
+-- themselves (revision_counter r): item i gets revision r.current + i + 1.
+-- Entries has row triggers, so SQLite computes the whole SELECT into a
+-- temporary table before it inserts a row: every item sees the counter as
+-- it was before the statement. So the statement needs no transaction
+-- around it: SetMany runs it alone in autocommit mode where it can
+-- (sqliteQ.upsertBatch), which spares SQLite the statement journal that a
+-- multi-row write inside a transaction keeps (a copy of every page it
+-- changes; bench/results/2026-12-04-sqbatch2.md).
 
 -- name: UpsertEntries :many
 INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
@@ -256,9 +266,9 @@ SELECT n.id, i.value, jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
             ELSE CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
-       CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
-WHERE n.name = sqlc.arg(namespace)
+       r.current + i.key + 1, r.current + i.key + 1
+FROM namespaces n, revision_counter r, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
+WHERE n.name = sqlc.arg(namespace) AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = excluded.metadata,
@@ -288,9 +298,9 @@ SELECT n.id, i.value, jsonb(CAST(substr(CAST(sqlc.arg(texts) AS BLOB),
             THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = i.value
                     AND (o.expires_at IS NULL OR o.expires_at > CAST(sqlc.arg(now) AS INTEGER)))
             ELSE CASE WHEN substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 31, 1) = x'31' THEN CAST(substr(CAST(sqlc.arg(slots) AS BLOB), i.key * 52 + 32, 20) AS INTEGER) END END,
-       CAST(sqlc.arg(base) AS INTEGER) + i.key + 1, CAST(sqlc.arg(base) AS INTEGER) + i.key + 1
-FROM namespaces n, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
-WHERE n.name = sqlc.arg(namespace)
+       r.current + i.key + 1, r.current + i.key + 1
+FROM namespaces n, revision_counter r, json_each(CAST(sqlc.arg(items) AS TEXT)) AS i
+WHERE n.name = sqlc.arg(namespace) AND r.id = 1
 ON CONFLICT (namespace_id, key) DO UPDATE SET
     value      = excluded.value,
     metadata   = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > excluded.updated_at

@@ -142,3 +142,81 @@ func TestIndexRowsThroughUpdates(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexUpdateRewritesChangedFieldsOnly (SQLite): an update that moves one
+// of three declared fields deletes and inserts that field's index row alone
+// (migration 00029); before, the rows of all three were rewritten. A
+// temporary trigger on the writer's connection counts index_entries rows
+// deleted and inserted; TestIndexRowsThroughUpdates checks the rows.
+func TestIndexUpdateRewritesChangedFieldsOnly(t *testing.T) {
+	for _, c := range configs {
+		if !strings.HasPrefix(c.name, "sqlite") {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			t.Cleanup(func() { _ = s.Close() })
+			if err := s.CreateNamespace(ctx, "ix", storage.WithIndexes("n", "a.b", "$metadata.m")); err != nil {
+				t.Fatal(err)
+			}
+			in := storage.InNamespace("ix")
+			md := storage.WithMetadata(map[string]any{"m": 1})
+			if err := s.Set(ctx, "k", json.RawMessage(`{"n":1,"a":{"b":"x"}}`), in, md); err != nil {
+				t.Fatal(err)
+			}
+			w := s.eng.writer()
+			for _, q := range []string{
+				`CREATE TEMP TABLE ix_writes (deleted INTEGER NOT NULL, inserted INTEGER NOT NULL)`,
+				`INSERT INTO ix_writes VALUES (0, 0)`,
+				`CREATE TEMP TRIGGER ix_writes_delete AFTER DELETE ON main.index_entries BEGIN UPDATE ix_writes SET deleted = deleted + 1; END`,
+				`CREATE TEMP TRIGGER ix_writes_insert AFTER INSERT ON main.index_entries BEGIN UPDATE ix_writes SET inserted = inserted + 1; END`,
+			} {
+				if _, err := w.exec(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			counts := func() (del, ins int64) {
+				t.Helper()
+				err := w.queryRows(ctx, `SELECT deleted, inserted FROM ix_writes`, nil, func(r rowScanner) error { return r.Scan(&del, &ins) })
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.exec(ctx, `UPDATE ix_writes SET deleted = 0, inserted = 0`); err != nil {
+					t.Fatal(err)
+				}
+				return del, ins
+			}
+			steps := []struct {
+				name     string
+				do       func() error
+				del, ins int64
+			}{
+				{"n moves", func() error { return s.Set(ctx, "k", json.RawMessage(`{"n":2,"a":{"b":"x"}}`), in) }, 1, 1},
+				{"a.b moves", func() error { return s.Set(ctx, "k", json.RawMessage(`{"n":2,"a":{"b":"y"}}`), in) }, 1, 1},
+				{"nothing indexed moves", func() error { return s.Set(ctx, "k", json.RawMessage(`{"n":2,"a":{"b":"y"},"s":1}`), in) }, 0, 0},
+				{"metadata moves", func() error {
+					return s.Set(ctx, "k", json.RawMessage(`{"n":2,"a":{"b":"y"}}`), in, storage.WithMetadata(map[string]any{"m": 2}))
+				}, 1, 1},
+				{"two move, in a batch", func() error {
+					_, err := s.SetMany(ctx, []storage.Item{{Key: "k", Value: json.RawMessage(`{"n":3,"a":{"b":"z"}}`)}}, in)
+					return err
+				}, 2, 2},
+				{"n to a real of the same number", func() error {
+					return s.Set(ctx, "k", json.RawMessage(`{"n":3.0,"a":{"b":"z"}}`), in)
+				}, 1, 1},
+			}
+			for _, st := range steps {
+				if err := st.do(); err != nil {
+					t.Fatalf("%s: %v", st.name, err)
+				}
+				if del, ins := counts(); del != st.del || ins != st.ins {
+					t.Errorf("%s: %d index rows deleted, %d inserted; want %d, %d", st.name, del, ins, st.del, st.ins)
+				}
+				if got, want := sqliteIndexRows(t, s, false), sqliteIndexRows(t, s, true); !slices.Equal(got, want) {
+					t.Fatalf("after %s: index_entries\n%s\nwant\n%s", st.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			}
+		})
+	}
+}

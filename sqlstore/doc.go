@@ -57,7 +57,12 @@
 // the namespace and runs it again. Batches send their keys as one parameter
 // (a Postgres array, a SQLite JSON document), so GetMany, SetMany and
 // DeleteMany cost the same number of round trips for 10 keys as for 1000.
-// On PostgreSQL a batch write of 10000 items or more (SetMany, Restore)
+// On SQLite a SetMany outside transactions with nothing to check first (no
+// MustExist, IfRevision, NoOverwrite or capacity; items all with or all
+// without metadata) is that one statement alone in autocommit mode, which
+// reads the revision counter itself: in a transaction SQLite would keep a
+// statement journal for it; to a missing namespace it runs in a
+// transaction that creates the namespace. On PostgreSQL a batch write of 10000 items or more (SetMany, Restore)
 // sends its items with COPY into a temporary table instead, one round trip
 // more, and runs the same statement on it (pgcopy.go). A PostgreSQL
 // transaction (Begin) sends its BEGIN with its first statement, in one

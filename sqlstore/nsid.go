@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	sq "github.com/Masterminds/squirrel"
 )
@@ -133,4 +135,68 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 	}
 	_, err = run(fresh)
 	return err
+}
+
+// idReader is implemented by the queriers whose point reads can name the
+// namespace by its cached id rather than by its name (PostgreSQL's pgQ:
+// finding the id by name cost ~6 us of server CPU per Get or Has,
+// bench/results/2026-12-04-pgget2.md). Each returns, besides its answer,
+// whether a namespace has the id; false (with errNoRow or not found) means
+// the id is stale, and readEntry and hasEntry read it again
+// (withNamespaceID). SQLite's queriers keep their statements by name: the
+// lookup costs them little.
+type idReader interface {
+	getEntryByID(ctx context.Context, id int64, key string, now time.Time) (r row, ns bool, err error)
+	hasEntryByID(ctx context.Context, id int64, key string, now time.Time) (found, ns bool, err error)
+}
+
+// readEntry is the reader's getEntry(ns, key, now), by the namespace's
+// cached id where the reader can (idReader). errNoRow: the key has no live
+// row, or the namespace is missing.
+func (x *ops) readEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
+	q := x.sc.reader()
+	iq, ok := q.(idReader)
+	if !ok {
+		return q.getEntry(ctx, ns, key, now)
+	}
+	var r row
+	rerr := errNoRow
+	err := x.withNamespaceID(ctx, ns, func(n nsInfo) (bool, error) {
+		if n.id == 0 { // missing: ids start at 1
+			r, rerr = row{}, errNoRow
+			return false, nil
+		}
+		var live bool
+		r, live, rerr = iq.getEntryByID(ctx, n.id, key, now)
+		if rerr != nil && !errors.Is(rerr, errNoRow) {
+			return false, rerr
+		}
+		return live, nil
+	})
+	if err != nil {
+		return row{}, err
+	}
+	return r, rerr
+}
+
+// hasEntry is the reader's hasEntry(ns, key, now), by the namespace's
+// cached id where the reader can (idReader).
+func (x *ops) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
+	q := x.sc.reader()
+	iq, ok := q.(idReader)
+	if !ok {
+		return q.hasEntry(ctx, ns, key, now)
+	}
+	var found bool
+	err := x.withNamespaceID(ctx, ns, func(n nsInfo) (bool, error) {
+		if n.id == 0 {
+			found = false
+			return false, nil
+		}
+		var live bool
+		var err error
+		found, live, err = iq.hasEntryByID(ctx, n.id, key, now)
+		return live, err
+	})
+	return found, err
 }

@@ -301,7 +301,7 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 		}
 		return x.getAt(ctx, ns, key, o.Revision)
 	}
-	r, err := x.sc.reader().getEntry(ctx, ns, key, x.s.now())
+	r, err := x.readEntry(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
 		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 	}
@@ -337,7 +337,7 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 	if err := storage.ValidateKey(key); err != nil {
 		return false, x.s.fail(op, ns, key, err)
 	}
-	found, err := x.sc.reader().hasEntry(ctx, ns, key, x.s.now())
+	found, err := x.hasEntry(ctx, ns, key, x.s.now())
 	if err != nil {
 		return false, x.s.fail(op, ns, key, err)
 	}

@@ -18,3 +18,11 @@ const UpsertEntrySQL = upsertEntry
 // GetEntrySQL is the statement of GetEntry ($1 the namespace, $2 the key,
 // $3 now), for a caller that reads its row itself (sqlstore's entryScan).
 const GetEntrySQL = getEntry
+
+// GetEntryByIDSQL and HasEntryByIDSQL are the statements of GetEntryByID
+// and HasEntryByID ($1 the namespace id, $2 the key, $3 now), for a caller
+// that tells their marker row from an entry's (sqlstore's pgQ).
+const (
+	GetEntryByIDSQL = getEntryByID
+	HasEntryByIDSQL = hasEntryByID
+)

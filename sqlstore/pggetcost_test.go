@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/pgdb"
 )
 
 // TestPGGetCost measures the point reads of bench/peers (get of a present
@@ -24,6 +25,10 @@ import (
 // "stmt" variants run the engine's querier alone (pgQ: its statement and
 // the scan of its row, without the Store's option resolution, validation
 // and error wrapping), so that the gap splits into statement and layers.
+// The "byname" variants are the Store's calls with the point reads naming
+// the namespace by name (pointReadsByName), as before they took its cached
+// id, "stmtid" the querier's statements by id, and getMany's "s-name" and
+// "s-id" GetEntries' shape (s-union: GetEntryByID's) finding the namespace by name or by id.
 // It asserts nothing. Run it with STORAGE_PGGETCOST=1 and a PostgreSQL on
 // this machine (STORAGE_PGGETCOST_ROUNDS, default 9; STORAGE_PGGETCOST_PER,
 // calls per round, default 500; STORAGE_PGGETCOST_ONLY, a regexp of the
@@ -124,11 +129,43 @@ func TestPGGetCost(t *testing.T) {
 			return n > 0, rows.Err()
 		}
 	}
+	// The point reads by the namespace's cached id (GetEntryByID,
+	// HasEntryByID: "engine", "stmtid") against the same by name
+	// (GetEntry, HasEntry: "byname", "stmt"), and GetEntries' shape by
+	// name or by id ("s-name", "s-id", its key, value and version alone).
+	byName := func(op func() error) func() error {
+		return func() error {
+			pointReadsByName.Store(true)
+			defer pointReadsByName.Store(false)
+			return op()
+		}
+	}
+	stmtGetID := func(key string) (bool, error) {
+		_, _, err := q.(idReader).getEntryByID(ctx, nsi.id, key, s.now())
+		if errors.Is(err, errNoRow) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	stmtHasID := func(key string) (bool, error) {
+		ok, _, err := q.(idReader).hasEntryByID(ctx, nsi.id, key, s.now())
+		return ok, err
+	}
+	const (
+		manyKV = `SELECT e.key, e.value, e.version FROM namespaces n CROSS JOIN unnest($1::text[]) AS k(key)
+CROSS JOIN LATERAL (SELECT e.key, e.value, e.version FROM entries e WHERE e.namespace_id = n.id AND e.key = k.key
+AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz) OFFSET 0) e `
+		manyKVID = manyKV + `WHERE n.id = $3`
+	)
 	variants := []costOp{
 		{"get/s-all", func() error { return found(true)(shape(all+where, ns)(hit())) }},
 		{"get/s-two", func() error { return found(true)(shape(two+where, ns)(hit())) }},
 		{"get/s-all-id", func() error { return found(true)(shape(all+whereID, nsi.id)(hit())) }},
 		{"get/s-two-id", func() error { return found(true)(shape(two+whereID, nsi.id)(hit())) }},
+		{"get/s-union", func() error { return found(true)(shape(pgdb.GetEntryByIDSQL, nsi.id)(hit())) }},
+		{"miss/s-all", func() error { return found(false)(shape(all+where, ns)(miss())) }},
+		{"miss/s-all-id", func() error { return found(false)(shape(all+whereID, nsi.id)(miss())) }},
+		{"miss/s-union", func() error { return found(true)(shape(pgdb.GetEntryByIDSQL, nsi.id)(miss())) }}, // its marker row
 		{"miss/s-two", func() error { return found(false)(shape(two+where, ns)(miss())) }},
 		{"miss/s-two-id", func() error { return found(false)(shape(two+whereID, nsi.id)(miss())) }},
 		{"get/engine", func() error { return found(true)(engineGet(hit())) }},
@@ -155,11 +192,26 @@ func TestPGGetCost(t *testing.T) {
 			r, err := s.GetMany(ctx, batch(), in)
 			return nrows(len(r.Entries), err)
 		}},
+		{"get/byname", byName(func() error { return found(true)(engineGet(hit())) })},
+		{"get/stmtid", func() error { return found(true)(stmtGetID(hit())) }},
+		{"miss/byname", byName(func() error { return found(false)(engineGet(miss())) })},
+		{"miss/stmtid", func() error { return found(false)(stmtGetID(miss())) }},
+		{"has/byname", byName(func() error { return found(true)(s.Has(ctx, hit(), in)) })},
+		{"hasmiss/engine", func() error { return found(false)(s.Has(ctx, miss(), in)) }},
+		{"hasmiss/byname", byName(func() error { return found(false)(s.Has(ctx, miss(), in)) })},
+		{"has/stmtid", func() error { return found(true)(stmtHasID(hit())) }},
+		{"hasmiss/raw", func() error { return found(false)(rawHas(miss())) }},
+		{"getMany/s-name", func() error {
+			return rawRows(100)(pool.Query(ctx, manyKV+`WHERE n.name = $3`, pgTextArray(batch()), s.now(), ns))
+		}},
+		{"getMany/s-id", func() error { return rawRows(100)(pool.Query(ctx, manyKVID, pgTextArray(batch()), s.now(), nsi.id)) }},
 		{"getMany/raw", func() error { return rawRows(100)(pool.Query(ctx, pgGetMany, ns, batch())) }},
 	}
 	if only := os.Getenv("STORAGE_PGGETCOST_ONLY"); only != "" {
 		re := regexp.MustCompile(only)
 		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
 	}
-	costRounds(t, admin, rounds, per, variants, [2]string{"/engine", "/raw"}, [2]string{"/stmt", "/raw"}, [2]string{"/engine", "/stmt"}, [2]string{"/engine", "/old"}, [2]string{"/old", "/raw"})
+	costRounds(t, admin, rounds, per, variants, [2]string{"/engine", "/raw"}, [2]string{"/stmt", "/raw"}, [2]string{"/engine", "/stmt"}, [2]string{"/engine", "/old"}, [2]string{"/old", "/raw"},
+		[2]string{"/engine", "/byname"}, [2]string{"/byname", "/raw"}, [2]string{"/stmtid", "/stmt"}, [2]string{"/s-id", "/s-name"},
+		[2]string{"/s-union", "/s-all"}, [2]string{"/s-union", "/s-all-id"})
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -137,54 +136,26 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 	return err
 }
 
-// idReader is implemented by the queriers whose point reads can name the
+// idReader is implemented by the queriers whose Has can name the
 // namespace by its cached id rather than by its name (PostgreSQL's pgQ:
-// finding the id by name cost ~6 us of server CPU per Get or Has,
-// bench/results/2026-12-04-pgget2.md). Each returns, besides its answer,
-// whether a namespace has the id; false (with errNoRow or not found) means
-// the id is stale, and readEntry and hasEntry read it again
-// (withNamespaceID). SQLite's queriers keep their statements by name: the
-// lookup costs them little.
+// finding the id by name cost ~6 us of server CPU per call,
+// bench/results/2026-12-04-pgget2.md). hasEntryByID returns, besides its
+// answer, whether a namespace has the id; false means the id is stale,
+// and ops.hasEntry reads it again (withNamespaceID). SQLite's queriers
+// keep their statement by name: the lookup costs them little. Get keeps
+// its statement by name on both (the same shape cost more on a miss than
+// it saved on a hit; queries/postgres/entries.sql).
 type idReader interface {
-	getEntryByID(ctx context.Context, id int64, key string, now time.Time) (r row, ns bool, err error)
 	hasEntryByID(ctx context.Context, id int64, key string, now time.Time) (found, ns bool, err error)
 }
 
-// pointReadsByName makes readEntry and hasEntry name the namespace as
-// before idReader: only the tests set it (the A/B of TestPGGetCost).
+// pointReadsByName makes hasEntry name the namespace as before idReader:
+// only the tests set it (the A/B of TestPGGetCost).
 var pointReadsByName atomic.Bool
 
-// readEntry is the reader's getEntry(ns, key, now), by the namespace's
-// cached id where the reader can (idReader). errNoRow: the key has no live
-// row, or the namespace is missing.
-func (x *ops) readEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
-	q := x.sc.reader()
-	iq, ok := q.(idReader)
-	if !ok || pointReadsByName.Load() {
-		return q.getEntry(ctx, ns, key, now)
-	}
-	var r row
-	rerr := errNoRow
-	err := x.withNamespaceID(ctx, ns, func(n nsInfo) (bool, error) {
-		if n.id == 0 { // missing: ids start at 1
-			r, rerr = row{}, errNoRow
-			return false, nil
-		}
-		var live bool
-		r, live, rerr = iq.getEntryByID(ctx, n.id, key, now)
-		if rerr != nil && !errors.Is(rerr, errNoRow) {
-			return false, rerr
-		}
-		return live, nil
-	})
-	if err != nil {
-		return row{}, err
-	}
-	return r, rerr
-}
-
 // hasEntry is the reader's hasEntry(ns, key, now), by the namespace's
-// cached id where the reader can (idReader).
+// cached id where the reader can (idReader); false when the namespace is
+// missing.
 func (x *ops) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
 	q := x.sc.reader()
 	iq, ok := q.(idReader)
@@ -193,7 +164,7 @@ func (x *ops) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool
 	}
 	var found bool
 	err := x.withNamespaceID(ctx, ns, func(n nsInfo) (bool, error) {
-		if n.id == 0 {
+		if n.id == 0 { // missing: ids start at 1
 			found = false
 			return false, nil
 		}

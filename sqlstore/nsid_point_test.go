@@ -64,9 +64,10 @@ func wantReads(t *testing.T, when string, got map[string]string, want ...string)
 	}
 }
 
-// TestPointReadsStaleID: on PostgreSQL Get and Has name the namespace by
-// the id the Store cached (nsid.go's idReader), and a miss tells a missing
-// key from a stale id by a probe of namespaces. A Store whose cache holds
+// TestPointReadsStaleID: on PostgreSQL Has names the namespace by the id
+// the Store cached (nsid.go's idReader), and a miss tells a missing key
+// from a stale id by a probe of namespaces; Get and GetMany name it by
+// name, and any of them may come to take the id. A Store whose cache holds
 // the id of a namespace that another Store on the same database deleted,
 // or deleted and created again, answers Get, Has and GetMany as a Store
 // with no cache does: not found for the deleted namespace, and the new

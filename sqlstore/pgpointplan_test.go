@@ -14,7 +14,7 @@ import (
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
-// TestPGPointByIDProbe checks the plans of GetEntryByID and HasEntryByID
+// TestPGPointByIDProbe checks the plan of HasEntryByID
 // (queries/postgres/entries.sql), custom and generic (pgx keeps the
 // statements prepared; PostgreSQL plans generically after five calls):
 // on a hit the probe of namespaces never runs (the Append under LIMIT 1
@@ -46,7 +46,7 @@ func TestPGPointByIDProbe(t *testing.T) {
 	}
 	now := s.now().Format("2006-01-02 15:04:05.999999Z07")
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		for _, st := range []struct{ name, sql string }{{"get", pgdb.GetEntryByIDSQL}, {"has", pgdb.HasEntryByIDSQL}} {
+		for _, st := range []struct{ name, sql string }{{"has", pgdb.HasEntryByIDSQL}} {
 			if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
 				t.Fatal(err)
 			}

@@ -407,37 +407,6 @@ func (p pgQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, 
 	return r, rows.Err()
 }
 
-// getEntryByID is getEntry by the namespace's id (GetEntryByID, nsid.go's
-// idReader): ns false when no namespace has the id (the id is stale),
-// with errNoRow.
-func (p pgQ) getEntryByID(ctx context.Context, id int64, key string, now time.Time) (r row, ns bool, err error) {
-	rows, err := p.db.Query(ctx, pgdb.GetEntryByIDSQL, id, key, now)
-	if err != nil {
-		return row{}, false, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return row{}, false, err
-		}
-		return row{}, false, errNoRow
-	}
-	if vs := rows.RawValues(); len(vs) > 0 && vs[0] == nil { // the marker row: no key
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return row{}, false, err
-		}
-		return row{}, true, errNoRow
-	}
-	var es entryScan
-	r, err = es.scan(rows, key)
-	if err != nil {
-		return row{}, false, err
-	}
-	rows.Close()
-	return r, true, rows.Err()
-}
-
 // hasEntryByID is hasEntry by the namespace's id (HasEntryByID, nsid.go's
 // idReader): ns false when no namespace has the id (the id is stale).
 func (p pgQ) hasEntryByID(ctx context.Context, id int64, key string, now time.Time) (found, ns bool, err error) {

@@ -301,7 +301,7 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 		}
 		return x.getAt(ctx, ns, key, o.Revision)
 	}
-	r, err := x.readEntry(ctx, ns, key, x.s.now())
+	r, err := x.sc.reader().getEntry(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
 		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 	}

@@ -304,77 +304,6 @@ func (q *Queries) GetEntry(ctx context.Context, arg GetEntryParams) (GetEntryRow
 	return i, err
 }
 
-const getEntryByID = `-- name: GetEntryByID :many
-
-(SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
- FROM entries e
- WHERE e.namespace_id = $1::bigint AND e.key = $2::text
-   AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz))
-UNION ALL
-(SELECT NULL::text, NULL::jsonb, NULL::jsonb, NULL::bigint, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::bigint
- FROM namespaces n WHERE n.id = $1::bigint)
-LIMIT 1
-`
-
-type GetEntryByIDParams struct {
-	NamespaceID int64
-	Key         string
-	Now         time.Time
-}
-
-type GetEntryByIDRow struct {
-	Key            string
-	Value          []byte
-	Metadata       []byte
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	ExpiresAt      *time.Time
-	Revision       int64
-	CreateRevision int64
-}
-
-// GetEntryByID and HasEntryByID are GetEntry and HasEntry by a namespace
-// id the engine has cached (sqlstore/nsid.go), without the ~6 us of
-// server CPU per call of finding the id by name
-// (bench/results/2026-12-04-pgget2.md). Namespace ids are never reused
-// (migration 00028), so a row found under the id is the namespace's. When
-// the key has no live row, the second branch returns a marker row (every
-// column NULL; Has: false) if the namespace @namespace_id exists, and no
-// row at all if it does not: the id is stale (the namespace deleted,
-// perhaps re-created under a new id), and the engine reads the id again.
-// The Append under LIMIT 1 stops at the first row, so the probe of
-// namespaces runs only on a miss.
-func (q *Queries) GetEntryByID(ctx context.Context, arg GetEntryByIDParams) ([]GetEntryByIDRow, error) {
-	rows, err := q.db.Query(ctx, getEntryByID, arg.NamespaceID, arg.Key, arg.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []GetEntryByIDRow{}
-	for rows.Next() {
-		var i GetEntryByIDRow
-		if err := rows.Scan(
-			&i.Key,
-			&i.Value,
-			&i.Metadata,
-			&i.Version,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.ExpiresAt,
-			&i.Revision,
-			&i.CreateRevision,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const getEntryVersion = `-- name: GetEntryVersion :one
 SELECT e.version, e.revision
 FROM entries e
@@ -478,6 +407,19 @@ type HasEntryByIDParams struct {
 	Now         time.Time
 }
 
+// HasEntryByID is HasEntry by a namespace id the engine has cached
+// (sqlstore/nsid.go), without finding the id by name (~6 us of server CPU
+// per call; bench/results/2026-12-04-pgget2.md). Namespace ids are never
+// reused (migration 00028), so a row found under the id is the
+// namespace's. When the key has no live row, the second branch returns
+// false if the namespace @namespace_id exists, and no row at all if it
+// does not: the id is stale (the namespace deleted, perhaps re-created
+// under a new id), and the engine reads the id again. The Append under
+// LIMIT 1 stops at the first row, so the probe of namespaces runs only on
+// a miss. GetEntry keeps finding the id by name: the same shape for it
+// (its nine columns, a row of NULLs as the second branch) saved ~7% of
+// the server's CPU on a hit and cost ~7% more on a miss
+// (bench/results/2026-12-04-pgget2.md).
 func (q *Queries) HasEntryByID(ctx context.Context, arg HasEntryByIDParams) ([]bool, error) {
 	rows, err := q.db.Query(ctx, hasEntryByID, arg.NamespaceID, arg.Key, arg.Now)
 	if err != nil {

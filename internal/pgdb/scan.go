@@ -19,10 +19,7 @@ const UpsertEntrySQL = upsertEntry
 // $3 now), for a caller that reads its row itself (sqlstore's entryScan).
 const GetEntrySQL = getEntry
 
-// GetEntryByIDSQL and HasEntryByIDSQL are the statements of GetEntryByID
-// and HasEntryByID ($1 the namespace id, $2 the key, $3 now), for a caller
-// that tells their marker row from an entry's (sqlstore's pgQ).
-const (
-	GetEntryByIDSQL = getEntryByID
-	HasEntryByIDSQL = hasEntryByID
-)
+// HasEntryByIDSQL is the statement of HasEntryByID ($1 the namespace id,
+// $2 the key, $3 now), for a caller that tells its rows apart (sqlstore's
+// pgQ): true, false, or none for a stale id.
+const HasEntryByIDSQL = hasEntryByID

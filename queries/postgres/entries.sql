@@ -41,28 +41,19 @@ SELECT EXISTS (
       AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
 ) AS found;
 
--- GetEntryByID and HasEntryByID are GetEntry and HasEntry by a namespace
--- id the engine has cached (sqlstore/nsid.go), without the ~6 us of
--- server CPU per call of finding the id by name
--- (bench/results/2026-12-04-pgget2.md). Namespace ids are never reused
--- (migration 00028), so a row found under the id is the namespace's. When
--- the key has no live row, the second branch returns a marker row (every
--- column NULL; Has: false) if the namespace @namespace_id exists, and no
--- row at all if it does not: the id is stale (the namespace deleted,
--- perhaps re-created under a new id), and the engine reads the id again.
--- The Append under LIMIT 1 stops at the first row, so the probe of
--- namespaces runs only on a miss.
-
--- name: GetEntryByID :many
-(SELECT e.key, e.value, e.metadata, e.version, e.created_at, e.updated_at, e.expires_at, e.revision, e.create_revision
- FROM entries e
- WHERE e.namespace_id = @namespace_id::bigint AND e.key = @key::text
-   AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz))
-UNION ALL
-(SELECT NULL::text, NULL::jsonb, NULL::jsonb, NULL::bigint, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::bigint
- FROM namespaces n WHERE n.id = @namespace_id::bigint)
-LIMIT 1;
-
+-- HasEntryByID is HasEntry by a namespace id the engine has cached
+-- (sqlstore/nsid.go), without finding the id by name (~6 us of server CPU
+-- per call; bench/results/2026-12-04-pgget2.md). Namespace ids are never
+-- reused (migration 00028), so a row found under the id is the
+-- namespace's. When the key has no live row, the second branch returns
+-- false if the namespace @namespace_id exists, and no row at all if it
+-- does not: the id is stale (the namespace deleted, perhaps re-created
+-- under a new id), and the engine reads the id again. The Append under
+-- LIMIT 1 stops at the first row, so the probe of namespaces runs only on
+-- a miss. GetEntry keeps finding the id by name: the same shape for it
+-- (its nine columns, a row of NULLs as the second branch) saved ~7% of
+-- the server's CPU on a hit and cost ~7% more on a miss
+-- (bench/results/2026-12-04-pgget2.md).
 -- name: HasEntryByID :many
 (SELECT true AS found FROM entries e
  WHERE e.namespace_id = @namespace_id::bigint AND e.key = @key::text

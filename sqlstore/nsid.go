@@ -22,6 +22,9 @@ import (
 // read again and the statement run again if it changed. A cache that does
 // not know of a new index only makes a statement read entries without it:
 // the answer is the same.
+//
+// On PostgreSQL, Has names the namespace by its cached id too (idReader,
+// below); its statement tells a stale id from a missing key itself.
 
 // nsInfo is what Query and Count know of a namespace: its id (0 when it is
 // missing: ids start at 1) and the ids of its declared fields, by their

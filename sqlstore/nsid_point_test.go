@@ -52,6 +52,16 @@ func pointReads(t *testing.T, ctx context.Context, x storage.Ops, ns string, key
 	return got
 }
 
+// twoStores opens two Stores on one new database of c, closed when the
+// test ends.
+func twoStores(t *testing.T, c testConfig) (a, b *Store) {
+	t.Helper()
+	dsn := c.dsn(t)
+	a, b = openTest(t, dsn), openTest(t, dsn)
+	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
+	return a, b
+}
+
 func wantReads(t *testing.T, when string, got map[string]string, want ...string) {
 	t.Helper()
 	keys := slices.Sorted(maps.Keys(got))
@@ -81,11 +91,7 @@ func TestPointReadsStaleID(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
-			dsn := c.dsn(t)
-			a := openTest(t, dsn)
-			t.Cleanup(func() { _ = a.Close() })
-			b := openTest(t, dsn)
-			t.Cleanup(func() { _ = b.Close() })
+			a, b := twoStores(t, c)
 			set := func(s *Store, ns string, kv ...string) {
 				t.Helper()
 				for i := 0; i < len(kv); i += 2 {
@@ -230,11 +236,7 @@ func TestPointReadsStaleIDInTx(t *testing.T) {
 		for _, level := range []storage.IsolationLevel{storage.LevelReadCommitted, storage.LevelRepeatableRead, storage.LevelSerializable} {
 			t.Run(c.name+"/snapshot/"+level.String(), func(t *testing.T) {
 				ctx := t.Context()
-				dsn := c.dsn(t)
-				a := openTest(t, dsn)
-				t.Cleanup(func() { _ = a.Close() })
-				b := openTest(t, dsn)
-				t.Cleanup(func() { _ = b.Close() })
+				a, b := twoStores(t, c)
 				in := storage.InNamespace("x")
 				must(t, a.Set(ctx, "k0", "a0", in))
 				must(t, a.Set(ctx, "k1", "a1", in))

@@ -109,9 +109,34 @@ func (x *ops) readNamespace(ctx context.Context, ns string) (nsInfo, error) {
 		n.sig = fieldsSignature(n.fields)
 	}
 	if err == nil && n.id != 0 {
-		x.s.nsIDs.put(ns, n)
+		x.idCache().put(ns, n)
 	}
 	return n, err
+}
+
+// idCache is where readNamespace caches what it reads: the Store's cache,
+// or inside a transaction the transaction's own. A transaction sees the
+// namespaces it created; their ids are taken from counters that roll back
+// with it on SQLite (migration 00028's namespace_seq), so after a rollback the next namespace created
+// can take the same id, and a Store-wide entry for the rolled-back name
+// would select that namespace's rows. Ids read outside transactions are
+// committed, never reused, and safe in every scope.
+func (x *ops) idCache() *nsIDCache {
+	if l := x.sc.localIDs(); l != nil {
+		return l
+	}
+	return &x.s.nsIDs
+}
+
+// cachedNamespace is what the scope's cache, then the Store's, knows of
+// namespace ns.
+func (x *ops) cachedNamespace(ns string) (nsInfo, bool) {
+	if l := x.sc.localIDs(); l != nil {
+		if n, ok := l.get(ns); ok {
+			return n, true
+		}
+	}
+	return x.s.nsIDs.get(ns)
 }
 
 // withNamespaceID runs run with what is known of namespace ns (id 0 when
@@ -119,7 +144,7 @@ func (x *ops) readNamespace(ctx context.Context, ns string) (nsInfo, error) {
 // row; when it found none with a cached entry, the entry is read again and
 // run runs again if it changed.
 func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo) (found bool, err error)) error {
-	n, cached := x.s.nsIDs.get(ns)
+	n, cached := x.cachedNamespace(ns)
 	if !cached {
 		var err error
 		if n, err = x.readNamespace(ctx, ns); err != nil {
@@ -131,6 +156,9 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 		return err
 	}
 	x.s.nsIDs.forget(ns)
+	if l := x.sc.localIDs(); l != nil {
+		l.forget(ns)
+	}
 	fresh, err := x.readNamespace(ctx, ns)
 	if err != nil || fresh.equal(n) {
 		return err

@@ -27,6 +27,9 @@ type scope interface {
 	usable() error
 	// readOnly reports whether writes are refused.
 	readOnly() bool
+	// localIDs is where namespace ids read in the scope are cached (nsid.go):
+	// nil for the Store's own cache, a transaction's own cache inside one.
+	localIDs() *nsIDCache
 }
 
 // storeScope runs operations directly on the store's connections.
@@ -50,6 +53,8 @@ func (sc storeScope) atomic(ctx context.Context, fn func(q querier) error) error
 }
 
 func (sc storeScope) readOnly() bool { return false }
+
+func (sc storeScope) localIDs() *nsIDCache { return nil }
 
 func (sc storeScope) usable() error {
 	if sc.s.closed.Load() {

@@ -161,6 +161,10 @@ type sqlTx struct {
 
 	gate chan struct{} // the place it holds in Store.txConns or roConns, if any
 
+	// ids caches the namespace ids read inside the transaction (nsid.go):
+	// they may name namespaces it created, which a rollback removes.
+	ids nsIDCache
+
 	mu        sync.Mutex // serializes operations; protects the fields below
 	conn      txConn
 	done      bool
@@ -191,6 +195,8 @@ func (t *sqlTx) IdleSince() time.Time {
 func (t *sqlTx) reader() querier { return t.conn.q() }
 func (t *sqlTx) writer() querier { return t.conn.q() }
 func (t *sqlTx) readOnly() bool  { return t.ro }
+
+func (t *sqlTx) localIDs() *nsIDCache { return &t.ids }
 
 func (t *sqlTx) atomic(ctx context.Context, fn func(q querier) error) error {
 	return t.conn.savepoint(ctx, fn)

@@ -229,7 +229,12 @@ func TestWALBoundedWithLongSnapshots(t *testing.T) {
 	if snapshots.Load() < 4 {
 		t.Errorf("only %d snapshots were taken: the read-only transactions starved", snapshots.Load())
 	}
-	if limit := int64(32 << 20); maxWAL.Load() > limit { // hundreds of MB without the restart; room for a loaded machine
+	// Without the restart the WAL holds everything written: 526 MB (23,381
+	// writes) on a quiet machine, ~180 MB at the ~8,000 writes a loaded
+	// one manages. With it, 12-26 MB quiet, and up to 66 MB seen at load
+	// 20 (2026-12-04; the restarter and its checkpoint get less CPU while
+	// the writers fill the WAL): the bound leaves room for that.
+	if limit := int64(96 << 20); maxWAL.Load() > limit {
 		t.Errorf("the WAL reached %d bytes, more than %d", maxWAL.Load(), limit)
 	}
 }

@@ -116,11 +116,12 @@ func (x *ops) readNamespace(ctx context.Context, ns string) (nsInfo, error) {
 
 // idCache is where readNamespace caches what it reads: the Store's cache,
 // or inside a transaction the transaction's own. A transaction sees the
-// namespaces it created; their ids are taken from counters that roll back
-// with it on SQLite (migration 00028's namespace_seq), so after a rollback the next namespace created
-// can take the same id, and a Store-wide entry for the rolled-back name
-// would select that namespace's rows. Ids read outside transactions are
-// committed, never reused, and safe in every scope.
+// namespaces it created; on SQLite their ids come from a counter that
+// rolls back with it (migration 00028's namespace_seq), so after a
+// rollback the next namespace created can take the same id, and a
+// Store-wide entry for the rolled-back name would select that namespace's
+// rows. Ids read outside transactions are committed, never reused, and
+// safe in every scope.
 func (x *ops) idCache() *nsIDCache {
 	if l := x.sc.localIDs(); l != nil {
 		return l

@@ -98,13 +98,13 @@ func (x *ops) driveRows(ctx context.Context, nsi nsInfo) (int, error) {
 	if filterDriveRows > 0 {
 		return filterDriveRows, nil
 	}
-	v, ok := x.s.nsRows.Load(nsi.id)
-	if ok && time.Since(v.(nsRows).at) < nsRowsTTL {
-		return driveK(v.(nsRows).n), nil
+	v, ok := x.s.nsRows.get(nsi.id, nsRowsMax)
+	if ok && time.Since(v.at) < nsRowsTTL {
+		return driveK(v.n), nil
 	}
 	if _, direct := x.sc.(storeScope); !direct {
 		if ok {
-			return driveK(v.(nsRows).n), nil
+			return driveK(v.n), nil
 		}
 		return driveRowsMin, nil
 	}
@@ -117,28 +117,17 @@ func (x *ops) driveRows(ctx context.Context, nsi nsInfo) (int, error) {
 	if err := x.s.eng.reader().queryRows(ctx, q, args, func(r rowScanner) error { return r.Scan(&n) }); err != nil {
 		return 0, err
 	}
-	x.s.keepNSRows(nsi.id, nsRows{n: n, at: time.Now()})
+	x.s.nsRows.put(nsi.id, nsRows{n: n, at: time.Now()}, nsRowsMax)
 	return driveK(n), nil
 }
 
-// nsRowsMax bounds how many namespaces' counts Store.nsRows keeps. A store
-// that queries many namespaces, or creates, queries and deletes them for
-// hours (PostgreSQL never reuses an id), would otherwise keep one count per
-// namespace it ever queried; past the bound the counts are dropped and
-// read again when needed (one primary-key read each).
+// nsRowsMax bounds how many namespaces' counts a generation of
+// Store.nsRows keeps (genMap). A store that queries many namespaces, or
+// creates, queries and deletes them for hours (PostgreSQL never reuses an
+// id), would otherwise keep one count per namespace it ever queried; a
+// count not used for a generation is dropped and read again when needed
+// (one primary-key read).
 var nsRowsMax int64 = 4096
-
-// keepNSRows records namespace id's count for driveRows. When it would be
-// the count of more than nsRowsMax namespaces, every kept count is dropped
-// first. nsRowsN counts them, approximately: concurrent calls may miscount
-// by one each, which a bound like this one tolerates.
-func (s *Store) keepNSRows(id int64, v nsRows) {
-	if _, ok := s.nsRows.Load(id); !ok && s.nsRowsN.Add(1) > nsRowsMax {
-		s.nsRowsN.Store(1)
-		s.nsRows.Clear()
-	}
-	s.nsRows.Store(id, v)
-}
 
 // decideDrive sets p.byFilter for Query's call o on namespace nsi, whose
 // statement key so far is k (the call's shape and values): whether a

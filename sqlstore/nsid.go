@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"maps"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,41 +38,25 @@ func (a nsInfo) equal(b nsInfo) bool { return a.id == b.id && maps.Equal(a.field
 
 // nsIDCache maps namespace names to nsInfo. Safe for concurrent use.
 //
-// It holds at most about nsIDsMax names: this store forgets a namespace it
-// deletes, but not one another store on the same database deletes (two
-// servers on one PostgreSQL, processes sharing a SQLite file), which it
-// would otherwise keep for as long as it runs when namespaces come and go
-// (one per session, say). Past the bound every entry is dropped, and each
-// is read again when needed (one statement), as drive.go's nsRows does.
+// It is bounded (genMap, about nsIDsMax names per generation): this store
+// forgets a namespace it deletes, but not one another store on the same
+// database deletes (two servers on one PostgreSQL, processes sharing a
+// SQLite file), which it would otherwise keep for as long as it runs when
+// namespaces come and go (one per session, say). A name not used for a
+// generation is dropped and read again when needed (one statement), as
+// drive.go's nsRows are; names in use stay however many others pass.
 type nsIDCache struct {
-	m sync.Map     // string → nsInfo
-	n atomic.Int64 // entries in m, approximately: concurrent puts may miscount by one each
+	m genMap[string, nsInfo]
 }
 
-// nsIDsMax bounds how many namespace names nsIDCache keeps.
+// nsIDsMax bounds how many namespace names a generation of nsIDCache keeps.
 var nsIDsMax int64 = 4096
 
-func (c *nsIDCache) get(name string) (nsInfo, bool) {
-	v, ok := c.m.Load(name)
-	if !ok {
-		return nsInfo{}, false
-	}
-	return v.(nsInfo), true
-}
+func (c *nsIDCache) get(name string) (nsInfo, bool) { return c.m.get(name, nsIDsMax) }
 
-func (c *nsIDCache) put(name string, n nsInfo) {
-	if _, ok := c.m.Load(name); !ok && c.n.Add(1) > nsIDsMax {
-		c.n.Store(1)
-		c.m.Clear()
-	}
-	c.m.Store(name, n)
-}
+func (c *nsIDCache) put(name string, n nsInfo) { c.m.put(name, n, nsIDsMax) }
 
-func (c *nsIDCache) forget(name string) {
-	if _, ok := c.m.LoadAndDelete(name); ok {
-		c.n.Add(-1)
-	}
-}
+func (c *nsIDCache) forget(name string) { c.m.forget(name) }
 
 // readNamespaceID reads the id of namespace ns; 0 when it is missing.
 func (x *ops) readNamespaceID(ctx context.Context, ns string) (int64, error) {

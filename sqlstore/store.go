@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,11 +33,10 @@ type Store struct {
 	closed           atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
-	nsIDs   nsIDCache    // namespace ids by name (nsid.go)
-	nsRows  sync.Map     // namespace id → nsRows: entry counts for the probe's K (drive.go)
-	nsRowsN atomic.Int64 // how many counts nsRows holds, approximately (keepNSRows)
-	qcache  *queryCache  // compiled statements (querycache.go); nil when off
-	feed    *feed        // wakes watchers (feed.go)
+	nsIDs   nsIDCache             // namespace ids by name (nsid.go)
+	nsRows  genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
+	qcache  *queryCache           // compiled statements (querycache.go); nil when off
+	feed    *feed                 // wakes watchers (feed.go)
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64

@@ -10,14 +10,18 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
-// Namespace holds every system's dataset.
-const Namespace = "peers"
+// Namespace holds every system's dataset; Namespace2 the engine's second
+// dataset (twoFields).
+const (
+	Namespace  = "peers"
+	Namespace2 = "peers2"
+)
 
 // engineSys is the storage engine (sqlstore) on SQLite or PostgreSQL.
 type engineSys struct {
 	name, durability string
 	s                *sqlstore.Store
-	in               storage.Option
+	in, in2          storage.Option
 	path             string // SQLite file, "" on PostgreSQL
 	schema           string // PostgreSQL schema
 }
@@ -27,12 +31,15 @@ func openEngine(ctx context.Context, name, durability, dsn, path, schema string)
 	if err != nil {
 		return nil, err
 	}
-	err = s.CreateNamespace(ctx, Namespace, storage.WithIndexes("n"))
-	if err != nil && !errors.Is(err, storage.ErrNamespaceExists) {
-		_ = s.Close()
-		return nil, err
+	for ns, fields := range map[string][]string{Namespace: {"n"}, Namespace2: {"n", "t"}} {
+		err = s.CreateNamespace(ctx, ns, storage.WithIndexes(fields...))
+		if err != nil && !errors.Is(err, storage.ErrNamespaceExists) {
+			_ = s.Close()
+			return nil, err
+		}
 	}
-	return &engineSys{name: name, durability: durability, s: s, in: storage.InNamespace(Namespace), path: path, schema: schema}, nil
+	return &engineSys{name: name, durability: durability, s: s, in: storage.InNamespace(Namespace),
+		in2: storage.InNamespace(Namespace2), path: path, schema: schema}, nil
 }
 
 func (e *engineSys) Name() string       { return e.name }
@@ -74,11 +81,22 @@ func (e *engineSys) GetMany(ctx context.Context, keys []string) ([]Rec, error) {
 }
 
 func (e *engineSys) SetMany(ctx context.Context, keys []string, values [][]byte) error {
+	return e.setMany(ctx, keys, values, e.in)
+}
+
+func (e *engineSys) SetMany2(ctx context.Context, keys []string, values [][]byte) error {
+	return e.setMany(ctx, keys, values, e.in2)
+}
+
+func (e *engineSys) setMany(ctx context.Context, keys []string, values [][]byte, in storage.Option) error {
 	items := make([]storage.Item, len(keys))
 	for i, k := range keys {
 		items[i] = storage.Item{Key: k, Value: json.RawMessage(values[i])}
 	}
-	_, err := e.s.SetMany(ctx, items, e.in)
+	res, err := e.s.SetMany(ctx, items, in)
+	if err == nil {
+		err = res.Err()
+	}
 	return err
 }
 

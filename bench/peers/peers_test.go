@@ -31,12 +31,20 @@ func TestRunTiny(t *testing.T) {
 				t.Errorf("%s on %s: %v ops/s", row.Workload, res.System, res.OpsPerSec)
 			}
 		}
+		if strings.Contains(row.Workload, "fields") {
+			for _, res := range row.Results {
+				if strings.HasPrefix(res.System, "bbolt") {
+					t.Errorf("%s ran on %s, which keeps no declared indexes", row.Workload, res.System)
+				}
+			}
+		}
 		if _, ok := row.Ratios[sEngine+"/"+sModernc]; !ok && row.Group != GroupFull {
 			t.Errorf("%s: no engine/modernc ratio", row.Workload)
 		}
 	}
 	md := Markdown(ctx, cfg, []*Report{r}, "before", "after", time.Second)
-	for _, s := range []string{sEngine, sModernc, sMattn, sBolt, sBoltNoSync, "tx/read-modify-write", "mixed/4-readers-1-writer"} {
+	for _, s := range []string{sEngine, sModernc, sMattn, sBolt, sBoltNoSync, "tx/read-modify-write", "mixed/4-readers-1-writer",
+		"setMany/1000 new, 2 fields", "setMany/1000 both fields moved"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("the report lacks %q", s)
 		}

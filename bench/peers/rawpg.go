@@ -11,7 +11,8 @@ import (
 
 // rawPG is hand-written SQL through a pgx pool (statements cached by pgx):
 // a table keyed (ns, key), one expression index on n ending in the key,
-// unnest upserts for batches.
+// unnest upserts for batches; the second dataset (twoFields) in a table of
+// its own with an index on n and one on t.
 type rawPG struct {
 	pool   *pgxpool.Pool
 	schema string
@@ -28,6 +29,17 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (ns, key)
 );
 CREATE INDEX IF NOT EXISTS kv_n ON kv (ns, ((value ->> 'n')::float8), key);
+CREATE TABLE IF NOT EXISTS kv2 (
+    ns text NOT NULL,
+    key text NOT NULL,
+    value jsonb NOT NULL,
+    version bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX IF NOT EXISTS kv2_n ON kv2 (ns, ((value ->> 'n')::float8), key);
+CREATE INDEX IF NOT EXISTS kv2_t ON kv2 (ns, (value ->> 't'), key);
 `
 
 const (
@@ -40,6 +52,10 @@ RETURNING version`
 	pgUpsertMany = `INSERT INTO kv (ns, key, value, version, created_at, updated_at)
 SELECT $1, k, v, 1, $4, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)
 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
+RETURNING key, version`
+	pgUpsertMany2 = `INSERT INTO kv2 (ns, key, value, version, created_at, updated_at)
+SELECT $1, k, v, 1, $4, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)
+ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = kv2.version + 1, updated_at = excluded.updated_at
 RETURNING key, version`
 	pgEq    = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 = $2 ORDER BY key`
 	pgTop   = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 >= $2 AND (value ->> 'n')::float8 < $3 ORDER BY (value ->> 'n')::float8 DESC, key LIMIT $4`
@@ -100,11 +116,19 @@ func (x *rawPG) GetMany(ctx context.Context, keys []string) ([]Rec, error) {
 }
 
 func (x *rawPG) SetMany(ctx context.Context, keys []string, values [][]byte) error {
+	return x.setMany(ctx, pgUpsertMany, keys, values)
+}
+
+func (x *rawPG) SetMany2(ctx context.Context, keys []string, values [][]byte) error {
+	return x.setMany(ctx, pgUpsertMany2, keys, values)
+}
+
+func (x *rawPG) setMany(ctx context.Context, stmt string, keys []string, values [][]byte) error {
 	vs := make([]string, len(values))
 	for i, v := range values {
 		vs[i] = string(v)
 	}
-	rows, err := x.pool.Query(ctx, pgUpsertMany, Namespace, keys, vs, time.Now())
+	rows, err := x.pool.Query(ctx, stmt, Namespace, keys, vs, time.Now())
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,8 @@ type rawSQLite struct {
 	path             string
 }
 
-// rawSQLiteSchema creates the table and its index; the namespace id is 1.
+// rawSQLiteSchema creates the table and its index, and the second
+// dataset's table (twoFields) with its two; the namespace id is 1.
 const rawSQLiteSchema = `
 CREATE TABLE IF NOT EXISTS kv (
     namespace_id INTEGER NOT NULL,
@@ -37,6 +38,18 @@ CREATE TABLE IF NOT EXISTS kv (
     PRIMARY KEY (namespace_id, key)
 );
 CREATE INDEX IF NOT EXISTS kv_n ON kv (namespace_id, value ->> '$.n', key);
+CREATE TABLE IF NOT EXISTS kv2 (
+    namespace_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    metadata BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (namespace_id, key)
+);
+CREATE INDEX IF NOT EXISTS kv2_n ON kv2 (namespace_id, value ->> '$.n', key);
+CREATE INDEX IF NOT EXISTS kv2_t ON kv2 (namespace_id, value ->> '$.t', key);
 `
 
 const rawNS = 1
@@ -64,6 +77,10 @@ RETURNING version`,
 	"upsertMany": `INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
 SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
+RETURNING key, version`,
+	"upsertMany2": `INSERT INTO kv2 (namespace_id, key, value, metadata, version, created_at, updated_at)
+SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv2.version + 1, updated_at = excluded.updated_at
 RETURNING key, version`,
 }
 
@@ -180,6 +197,14 @@ func (x *rawSQLite) GetMany(ctx context.Context, keys []string) ([]Rec, error) {
 }
 
 func (x *rawSQLite) SetMany(ctx context.Context, keys []string, values [][]byte) error {
+	return x.setMany(ctx, "upsertMany", keys, values)
+}
+
+func (x *rawSQLite) SetMany2(ctx context.Context, keys []string, values [][]byte) error {
+	return x.setMany(ctx, "upsertMany2", keys, values)
+}
+
+func (x *rawSQLite) setMany(ctx context.Context, stmt string, keys []string, values [][]byte) error {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, k := range keys {
@@ -193,7 +218,7 @@ func (x *rawSQLite) SetMany(ctx context.Context, keys []string, values [][]byte)
 		b.WriteByte(']')
 	}
 	b.WriteByte(']')
-	rows, err := x.st["upsertMany"].QueryContext(ctx, x.ns, time.Now().UnixMicro(), b.String())
+	rows, err := x.st[stmt].QueryContext(ctx, x.ns, time.Now().UnixMicro(), b.String())
 	var k string
 	var ver int64
 	return eachRow(rows, err, func(rows *sql.Rows) error { return rows.Scan(&k, &ver) })

@@ -39,6 +39,16 @@ type System interface {
 	Close() error
 }
 
+// twoFields is a system that also keeps a second dataset whose two fields n
+// and t are both indexed (issue 13: "setMany of 1000 with two declared
+// fields"): the engine a namespace declaring both, the raw baselines a
+// table of their own with one expression index per field. bbolt does not
+// take part (it has no declared indexes to compare).
+type twoFields interface {
+	// SetMany2 writes the items into the second dataset.
+	SetMany2(ctx context.Context, keys []string, values [][]byte) error
+}
+
 // Rec is one entry as a system returns it: the value's JSON and version.
 type Rec struct {
 	Key     string
@@ -60,6 +70,13 @@ const Groups = 10
 func value(i, size int) []byte {
 	pad := max(size-40, 1)
 	return fmt.Appendf(nil, `{"n":%d,"c":0,"s":"%s"}`, i/Groups, strings.Repeat("x", pad))
+}
+
+// value2 is a value of the second dataset, about size bytes, with its two
+// indexed fields: n (a number) and t (a short string).
+func value2(n, t, size int) []byte {
+	pad := max(size-50, 1)
+	return fmt.Appendf(nil, `{"n":%d,"t":"t%05d","c":0,"s":"%s"}`, n, t, strings.Repeat("x", pad))
 }
 
 // bump is the modification of RMW: decode, increment c, encode (the same

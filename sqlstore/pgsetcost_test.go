@@ -102,7 +102,9 @@ type variant struct {
 // at the end the HOT share of the tables' updates; with
 // STORAGE_PGSETCOST_INTX=1 SetMany of 100 and 1000 new keys and an
 // atomic DeleteMany of 100, each also with its transaction's BEGIN sent
-// alone (eagerBegin), intxVariants;
+// alone (eagerBegin), intxVariants; STORAGE_PGSETCOST_CHAIN=1 the writes
+// without the change log's per-key index changes_key, and without the
+// change-log row at all (bounds), chainVariants;
 // STORAGE_PGSETCOST_LSN=1 each variant's WAL range in the last round, for
 // pg_waldump. STORAGE_PGSETCOST_RAWDSN is appended to the DSN of
 // the pgx pool the raw and SQL-level variants use (e.g.
@@ -304,6 +306,9 @@ ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value, version = kv.version
 	}
 	if os.Getenv("STORAGE_PGSETCOST_INTX") != "" {
 		variants = append(variants, intxVariants(s, next, val)...)
+	}
+	if os.Getenv("STORAGE_PGSETCOST_CHAIN") != "" {
+		variants = append(variants, chainVariants(overwrite, insert, rmw, many)...)
 	}
 	if os.Getenv("STORAGE_PGSETCOST_OWN") != "" {
 		variants = append(variants, ownVariants(ctx, t, pool, keys, next, val)...)
@@ -1111,4 +1116,66 @@ func intxVariants(s *Store, next func() int, val func(i, n int) json.RawMessage)
 	}
 	// Lazy and eager of each side by side; the DeleteMany variants last.
 	return []variant{out[0], out[3], out[1], out[4], out[2], out[5]}
+}
+
+// chainVariants (STORAGE_PGSETCOST_CHAIN=1) measure what the change log's
+// per-key index changes_key (migration 00008) and the change-log row cost
+// the writes on PostgreSQL: each write's ratio is to the same write as
+// shipped. "-nokey" runs with changes_key dropped (recreated after the
+// round), what a chain design as SQLite's 00015 would save at most on the
+// write path; "-chain" with that design's write side (changes_key dropped,
+// the partial indexes changes_ends and changes_scope, change_ends and its
+// triggers added; nothing reads them here); "-norow" with a BEFORE INSERT trigger on changes that drops every
+// row (a bound: the log is empty, and the trigger's own firing is
+// counted). Neither is correct.
+func chainVariants(overwrite, insert func(string) func() error, rmw func() error, many func(string) func() error) []variant {
+	noKey := []string{"DROP INDEX changes_key"}
+	key := []string{"CREATE INDEX changes_key ON changes (namespace, key, revision)"}
+	noRow := []string{`CREATE FUNCTION changes_drop_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`,
+		"CREATE TRIGGER changes_drop_row BEFORE INSERT ON changes FOR EACH ROW EXECUTE FUNCTION changes_drop_row()"}
+	row := []string{"DROP TRIGGER changes_drop_row ON changes", "DROP FUNCTION changes_drop_row()"}
+	// The write side of SQLite's chain design (migrations/sqlite 00015)
+	// on PostgreSQL: changes_key dropped, the partial indexes and
+	// change_ends with its triggers added.
+	chain := []string{
+		`CREATE TABLE change_ends (namespace text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, revision bigint NOT NULL,
+  PRIMARY KEY (revision, namespace, key))`,
+		"CREATE INDEX change_ends_key ON change_ends (namespace, key)",
+		"DROP INDEX changes_key",
+		"CREATE INDEX changes_ends ON changes (namespace, key, revision) WHERE kind IN ('delete', 'expire')",
+		"CREATE INDEX changes_scope ON changes (namespace, revision) WHERE key IS NULL",
+		`CREATE FUNCTION change_ends_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  INSERT INTO change_ends (namespace, key, revision) SELECT n.name, o.key, o.revision FROM old_rows o JOIN namespaces n ON n.id = o.namespace_id
+  ON CONFLICT DO NOTHING; RETURN NULL; END $$`,
+		"CREATE TRIGGER change_ends_delete AFTER DELETE ON entries REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION change_ends_delete()",
+		`CREATE FUNCTION change_ends_overwrite() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  INSERT INTO change_ends (namespace, key, revision) SELECT n.name, OLD.key, OLD.revision FROM namespaces n WHERE n.id = OLD.namespace_id
+  ON CONFLICT DO NOTHING; RETURN NULL; END $$`,
+		`CREATE TRIGGER change_ends_overwrite AFTER UPDATE OF value ON entries FOR EACH ROW
+  WHEN (OLD.expires_at IS NOT NULL AND OLD.expires_at <= NEW.updated_at) EXECUTE FUNCTION change_ends_overwrite()`,
+	}
+	unchain := []string{"DROP TRIGGER change_ends_overwrite ON entries", "DROP FUNCTION change_ends_overwrite()",
+		"DROP TRIGGER change_ends_delete ON entries", "DROP FUNCTION change_ends_delete()",
+		"DROP INDEX changes_scope", "DROP INDEX changes_ends", "DROP TABLE change_ends", key[0]}
+	var vs []variant
+	for _, w := range []struct {
+		name string
+		n    int
+		op   func() error
+	}{
+		{"overwrite/plain", 500, overwrite("plain")},
+		{"insert/plain", 500, insert("plain")},
+		{"rmw-tx/plain", 500, rmw},
+		{"setMany1000/ix", 2, many("ix")},
+		{"setMany1000/plain", 2, many("plain")},
+	} {
+		if w.name == "setMany1000/plain" {
+			vs = append(vs, variant{name: w.name, n: w.n, op: w.op})
+		}
+		vs = append(vs,
+			variant{name: w.name + "-nokey", n: w.n, op: w.op, ddl: noKey, undo: key, base: w.name},
+			variant{name: w.name + "-chain", n: w.n, op: w.op, ddl: chain, undo: unchain, base: w.name},
+			variant{name: w.name + "-norow", n: w.n, op: w.op, ddl: noRow, undo: row, base: w.name})
+	}
+	return vs
 }

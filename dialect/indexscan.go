@@ -336,6 +336,29 @@ func (c *Compiler) IndexValueExprs(f driver.Field) []string {
 		"(CASE WHEN " + ixRank + " = " + strconv.Itoa(RankNumber) + " THEN " + ixNum + " END)", str}
 }
 
+// IndexPinnedValueExpr is the one column of IndexValueExprs that Query
+// reads for a sort on path field f driven by its index when the filter
+// pins f's type to rank (RankNumber or RankString, see PinnedRank): the
+// index's column itself where it holds the whole value (the number; the
+// string on SQLite). Every row the statement reads then has that rank, so
+// the CASE on the rank that IndexValueExprs writes is the column: SQLite
+// evaluated it for every row (a comparison and a branch per row of a
+// range read in the index's order). A string that the index holds as a
+// prefix (PostgreSQL) is read from the JSON as IndexValueExprs reads it.
+// ok is false for any other rank.
+func (c *Compiler) IndexPinnedValueExpr(f driver.Field, rank int) (expr string, ok bool) {
+	switch rank {
+	case RankNumber:
+		return ixNum, true
+	case RankString:
+		if c.j.strKeyLen() == 0 {
+			return ixStr, true
+		}
+		return c.IndexValueExprs(f)[2], true
+	}
+	return "", false
+}
+
 // IndexKeyset returns the keyset columns of a sort on path field f read
 // from index_entries (as IndexOrder writes it for pinned, and then
 // IndexTieBreak: the rows after a position in the whole order), for a position

@@ -90,7 +90,7 @@ func TestPackedColumnCost(t *testing.T) {
 			t.Fatalf("%s: no packed column: %s", shape.name, shape.q)
 		}
 		qs := []string{shape.q, strings.Replace(shape.q, packed, packedV1, 1)}
-		sortCol := strings.Contains(shape.q, "ix.ix_num END)")
+		sortCol := strings.Contains(shape.q, ", ix.ix_num FROM")
 		run := func(i int, args []any) []storage.Entry {
 			out := make([]storage.Entry, 0, shape.rows)
 			var key, p string

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 )
 
@@ -83,8 +84,22 @@ func TestPinnedSortReadsOneColumn(t *testing.T) {
 					fld, err := driver.ParseField(tc.field)
 					must(t, err)
 					exprs := c.ValueExprs(fld)
+					// pinnedCol: the index's column itself, read for a
+					// pinned sort the index drives (IndexPinnedValueExpr)
+					// in place of IndexValueExprs' CASE on the rank.
+					pinnedCol := ""
 					if tc.indexed {
 						exprs = c.IndexValueExprs(fld)
+						if tc.col >= 0 {
+							rank := dialect.RankNumber
+							if tc.col == 2 {
+								rank = dialect.RankString
+							}
+							var ok bool
+							if pinnedCol, ok = c.IndexPinnedValueExpr(fld, rank); !ok {
+								t.Fatalf("no pinned column for rank %d", rank)
+							}
+						}
 					}
 					dir := storage.Asc(tc.field)
 					if tc.desc {
@@ -117,7 +132,15 @@ func TestPinnedSortReadsOneColumn(t *testing.T) {
 					for _, q := range stmts {
 						sel, _, _ := strings.Cut(q, " FROM ") // the columns
 						for k, ex := range exprs {
-							if want := tc.col < 0 || k == tc.col; strings.Contains(sel, ex) != want {
+							want := tc.col < 0 || k == tc.col
+							if k == tc.col && pinnedCol != "" && pinnedCol != ex {
+								// The column, not the CASE around it.
+								if !strings.Contains(sel, ", "+pinnedCol) {
+									t.Errorf("pinned column %s not read, in\n%s", pinnedCol, q)
+								}
+								want = false
+							}
+							if strings.Contains(sel, ex) != want {
 								t.Errorf("value column %d (%s) read: %v, want %v, in\n%s", k, ex, !want, want, q)
 							}
 						}

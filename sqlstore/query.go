@@ -828,6 +828,9 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 			}
 			if k := pinnedValueCol(pinned); k >= 0 {
 				vx = vx[k : k+1]
+				if i == 0 && bySort {
+					vx[0], _ = c.IndexPinnedValueExpr(fld, pinned)
+				}
 			}
 			cols = append(cols, vx...)
 		}

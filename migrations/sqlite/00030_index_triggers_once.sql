@@ -1,63 +1,47 @@
--- The declared-index triggers on entries compute each declared field's
--- JSON type and value once per row (SQLite).
+-- The declared-index update trigger computes each declared field's JSON
+-- type and value of OLD and NEW once per row (SQLite).
 --
--- Up to 00029, a row's triggers called json_type and json_extract on the
--- same value and path again for each use: SQLite flattens the subquery
--- that names json_type(c, path) "t" into the outer SELECT, so each mention
--- of t was a call of its own (three per field in the insert trigger's
--- rank, number and string, four in each of the update trigger's DELETE
--- and INSERT, which also tested every field's OLD and NEW type and value
--- again after its WHEN clause had). Now:
+-- Up to 00029, entries_index_update called json_type and json_extract on
+-- the same value and path again for each use: its WHEN clause tested each
+-- field's OLD and NEW type and value (four calls), then its DELETE and its
+-- INSERT each tested them again and computed the rank, number and string
+-- (SQLite flattens the subquery that names json_type(c, path) "t" into
+-- the outer SELECT, so each mention of t was a call of its own). Now:
 --
--- - The subquery that computes a field's type and value has LIMIT -1
---   OFFSET 0, which SQLite does not flatten: each is computed once per
---   (row, field), and the outer SELECT reads them.
 -- - entries_index_update fires only when the key and namespace are the
 --   same, the value or metadata differs (a blob comparison: an overwrite
 --   with the same value touches nothing), and some declared field's
 --   element differs as JSON text (OLD -> path and NEW -> path, one call
---   each, where 00029 made four). Equal texts are the same JSON type and
---   value, so every update that changes an index row passes (not so
---   jsonb_extract or json_extract, whose SQL values make true and 1,
---   null and a missing field equal); texts that differ with the same
---   index row (1 and 1.0) are left to the body's test. Its body is one
---   UPDATE ... FROM a derived table of the fields whose type or value
---   differ (the test of 00029), each with its rank, number and string
---   before and after: the row of OLD's values gets NEW's, with NEW's
---   expiry and entry id, as 00029's DELETE and INSERT left it. Every
---   (entry, declared field) has its row (a missing field has rank 0), so
---   the row to update exists.
+--   each). Equal texts are the same JSON type and value, so every update
+--   that changes an index row passes (not so with jsonb_extract or
+--   json_extract, whose SQL values make true and 1, null and a missing
+--   field equal); texts that differ with the same index row (1 and 1.0)
+--   are left to the body's test.
+-- - Its body is one UPDATE ... FROM a derived table of the fields whose
+--   type or value differ (00029's test), each with its rank, number and
+--   string before and after, computed from OLD's and NEW's type and value
+--   in a subquery with LIMIT -1 OFFSET 0, which SQLite does not flatten:
+--   four JSON calls a field, once. The row of OLD's values gets NEW's,
+--   with NEW's expiry and entry id, as 00029's DELETE and INSERT left it.
+--   Every (entry, declared field) has its row (a missing field has rank
+--   0), so the row to update exists.
 -- - An update that changes the key or the namespace (no statement of the
 --   engine does) goes to entries_index_move, whose WHEN clause is 00029's
 --   for that case and whose body is 00029's DELETE and INSERT of every
---   field's row, computed once.
+--   field's row, with each type computed once.
+--
+-- The insert trigger is unchanged: the same rewrite of it (json_type once
+-- a field, not three times) made no difference measurable on SetMany of
+-- 1000 new keys, where the JSON functions are about 4% of the CPU
+-- (bench/results/2026-12-04-sqfield.md).
 --
 -- The rows written are those of 00029 (TestIndexRowsThroughUpdates
 -- compares them with rows computed from the entries after each kind of
--- write). Down restores 00029's entries_index_update and the
--- entries_index_insert of 00021 and drops entries_index_move.
+-- write). Down restores 00029's entries_index_update and drops
+-- entries_index_move.
 
 -- +goose Up
-DROP TRIGGER entries_index_insert;
 DROP TRIGGER entries_index_update;
-
--- +goose StatementBegin
-CREATE TRIGGER entries_index_insert AFTER INSERT ON entries
-WHEN EXISTS (SELECT 1 FROM index_fields WHERE namespace_id = NEW.namespace_id)
-BEGIN
-    INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
-        SELECT NEW.namespace_id, field_id,
-               CASE t WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4
-                      WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END,
-               CASE WHEN t IN ('integer', 'real') THEN CAST(json_extract(c, path) AS REAL) ELSE 0 END,
-               CASE WHEN t = 'text' THEN json_extract(c, path) ELSE '' END,
-               NEW.key, NEW.expires_at, NEW.entry_id
-        FROM (SELECT field_id, path, c, json_type(c, path) AS t
-              FROM (SELECT field_id, path, CASE col WHEN 1 THEN NEW.metadata ELSE NEW.value END AS c
-                    FROM index_fields WHERE namespace_id = NEW.namespace_id)
-              LIMIT -1 OFFSET 0);
-END;
--- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER entries_index_update AFTER UPDATE OF value, metadata, expires_at ON entries
@@ -123,24 +107,6 @@ END;
 -- +goose Down
 DROP TRIGGER entries_index_move;
 DROP TRIGGER entries_index_update;
-DROP TRIGGER entries_index_insert;
-
--- +goose StatementBegin
-CREATE TRIGGER entries_index_insert AFTER INSERT ON entries
-WHEN EXISTS (SELECT 1 FROM index_fields WHERE namespace_id = NEW.namespace_id)
-BEGIN
-    INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
-        SELECT NEW.namespace_id, field_id,
-               CASE t WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4
-                      WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END,
-               CASE WHEN t IN ('integer', 'real') THEN CAST(json_extract(c, path) AS REAL) ELSE 0 END,
-               CASE WHEN t = 'text' THEN json_extract(c, path) ELSE '' END,
-               NEW.key, NEW.expires_at, NEW.entry_id
-        FROM (SELECT field_id, path, c, json_type(c, path) AS t
-              FROM (SELECT field_id, path, CASE col WHEN 1 THEN NEW.metadata ELSE NEW.value END AS c
-                    FROM index_fields WHERE namespace_id = NEW.namespace_id));
-END;
--- +goose StatementEnd
 
 -- +goose StatementBegin
 CREATE TRIGGER entries_index_update AFTER UPDATE OF value, metadata, expires_at ON entries

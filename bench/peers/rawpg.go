@@ -18,7 +18,9 @@ type rawPG struct {
 	schema string
 }
 
-const rawPGSchema = `
+// rawPGTable is the table kv; the second dataset's (twoFields) is the same
+// table named kv2.
+const rawPGTable = `
 CREATE TABLE IF NOT EXISTS kv (
     ns text NOT NULL,
     key text NOT NULL,
@@ -27,20 +29,16 @@ CREATE TABLE IF NOT EXISTS kv (
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (ns, key)
-);
+);`
+
+var rawPGSchema = rawPGTable + `
 CREATE INDEX IF NOT EXISTS kv_n ON kv (ns, ((value ->> 'n')::float8), key);
-CREATE TABLE IF NOT EXISTS kv2 (
-    ns text NOT NULL,
-    key text NOT NULL,
-    value jsonb NOT NULL,
-    version bigint NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    PRIMARY KEY (ns, key)
-);
+` + asKV2(rawPGTable) + `
 CREATE INDEX IF NOT EXISTS kv2_n ON kv2 (ns, ((value ->> 'n')::float8), key);
 CREATE INDEX IF NOT EXISTS kv2_t ON kv2 (ns, (value ->> 't'), key);
 `
+
+var pgUpsertMany2 = asKV2(pgUpsertMany)
 
 const (
 	pgGet     = `SELECT value, version FROM kv WHERE ns = $1 AND key = $2`
@@ -52,10 +50,6 @@ RETURNING version`
 	pgUpsertMany = `INSERT INTO kv (ns, key, value, version, created_at, updated_at)
 SELECT $1, k, v, 1, $4, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)
 ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
-RETURNING key, version`
-	pgUpsertMany2 = `INSERT INTO kv2 (ns, key, value, version, created_at, updated_at)
-SELECT $1, k, v, 1, $4, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, v)
-ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, version = kv2.version + 1, updated_at = excluded.updated_at
 RETURNING key, version`
 	pgEq    = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 = $2 ORDER BY key`
 	pgTop   = `SELECT key, value, version FROM kv WHERE ns = $1 AND (value ->> 'n')::float8 >= $2 AND (value ->> 'n')::float8 < $3 ORDER BY (value ->> 'n')::float8 DESC, key LIMIT $4`

@@ -24,9 +24,9 @@ type rawSQLite struct {
 	path             string
 }
 
-// rawSQLiteSchema creates the table and its index, and the second
-// dataset's table (twoFields) with its two; the namespace id is 1.
-const rawSQLiteSchema = `
+// rawSQLiteTable is the table kv; the second dataset's (twoFields) is the
+// same table named kv2.
+const rawSQLiteTable = `
 CREATE TABLE IF NOT EXISTS kv (
     namespace_id INTEGER NOT NULL,
     key TEXT NOT NULL,
@@ -36,21 +36,19 @@ CREATE TABLE IF NOT EXISTS kv (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (namespace_id, key)
-);
+);`
+
+// rawSQLiteSchema creates the table and its index, and the second
+// dataset's table with its two; the namespace id is 1.
+var rawSQLiteSchema = rawSQLiteTable + `
 CREATE INDEX IF NOT EXISTS kv_n ON kv (namespace_id, value ->> '$.n', key);
-CREATE TABLE IF NOT EXISTS kv2 (
-    namespace_id INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    metadata BLOB NOT NULL,
-    version INTEGER NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (namespace_id, key)
-);
+` + asKV2(rawSQLiteTable) + `
 CREATE INDEX IF NOT EXISTS kv2_n ON kv2 (namespace_id, value ->> '$.n', key);
 CREATE INDEX IF NOT EXISTS kv2_t ON kv2 (namespace_id, value ->> '$.t', key);
 `
+
+// asKV2 is a statement on kv written for kv2.
+func asKV2(q string) string { return strings.ReplaceAll(q, " kv", " kv2") }
 
 const rawNS = 1
 
@@ -68,20 +66,20 @@ ORDER BY value ->> '$.n' DESC, key LIMIT ?4`,
 	"list":  `SELECT key FROM kv WHERE namespace_id = ?1 AND key >= ?2 AND key < ?3 ORDER BY key LIMIT ?4`,
 }
 
+// rawSQLiteUpsertMany writes a batch of [key, value] pairs.
+const rawSQLiteUpsertMany = `INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
+SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
+ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
+RETURNING key, version`
+
 var rawSQLiteWriterStmts = map[string]string{
 	"getW": `SELECT CAST(json(value) AS TEXT), version FROM kv WHERE namespace_id = ?1 AND key = ?2`,
 	"upsert": `INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
 VALUES (?1, ?2, jsonb(?3), jsonb('{}'), 1, ?4, ?4)
 ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
 RETURNING version`,
-	"upsertMany": `INSERT INTO kv (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv.version + 1, updated_at = excluded.updated_at
-RETURNING key, version`,
-	"upsertMany2": `INSERT INTO kv2 (namespace_id, key, value, metadata, version, created_at, updated_at)
-SELECT ?1, i.value ->> '$[0]', jsonb(i.value -> '$[1]'), jsonb('{}'), 1, ?2, ?2 FROM json_each(?3) AS i WHERE true
-ON CONFLICT (namespace_id, key) DO UPDATE SET value = excluded.value, version = kv2.version + 1, updated_at = excluded.updated_at
-RETURNING key, version`,
+	"upsertMany":  rawSQLiteUpsertMany,
+	"upsertMany2": asKV2(rawSQLiteUpsertMany),
 }
 
 // openRawSQLite opens driver on the file with writer and reader DSNs.

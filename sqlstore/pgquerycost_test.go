@@ -167,7 +167,10 @@ func TestPGQueryCost(t *testing.T) {
 	// The engine's eq and top statements alone (fixed arguments; top reads
 	// its limit plus one row, to know whether a page follows), as built
 	// and with the checks of the cached ids against the names that they
-	// held until migration 00028 (two InitPlans), for an A/B of that part.
+	// held until migration 00028 (two InitPlans), for an A/B of that part;
+	// and eq/stmt, the eq statement alone as the engine's Query runs it (a
+	// random value each call, as eq/engine and eq/raw), which splits the
+	// engine's gap into the statement's and the engine's client work.
 	drain := func(want int) func(pgx.Rows, error) error {
 		return func(rows pgx.Rows, err error) error {
 			if err != nil {
@@ -197,6 +200,11 @@ func TestPGQueryCost(t *testing.T) {
 		{"topstmt/built", func() error { return drain(21)(pool.Query(ctx, topQ, topArgs...)) }},
 		{"topstmt/checked", func() error { return drain(21)(pool.Query(ctx, withGuard(topQ), topArgs...)) }},
 		{"eq/engine", func() error { return entries(10)(s.Query(ctx, eqFilter(rand.IntN(nv)), in)) }},
+		{"eq/stmt", func() error {
+			args := slices.Clone(eqArgs)
+			args[0] = float64(rand.IntN(nv))
+			return drain(10)(pool.Query(ctx, eqQ, args...))
+		}},
 		{"eq/raw", func() error { return rawRows(10)(pool.Query(ctx, pgEq, ns, float64(rand.IntN(nv)))) }},
 		{"top/engine", func() error {
 			return entries(20)(s.Query(ctx, rangeFilter(rand.IntN(nv-100)), topOpts...))
@@ -219,7 +227,7 @@ func TestPGQueryCost(t *testing.T) {
 		re := regexp.MustCompile(only)
 		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
 	}
-	costRounds(t, admin, rounds, 300, variants, [2]string{"/engine", "/raw"}, [2]string{"/checked", "/built"})
+	costRounds(t, admin, rounds, 300, variants, [2]string{"/engine", "/raw"}, [2]string{"/checked", "/built"}, [2]string{"/engine", "/stmt"}, [2]string{"/stmt", "/raw"})
 }
 
 // costOp is one measured operation of a cost measurement (costRounds).
@@ -234,7 +242,8 @@ type costOp struct {
 // server admin reaches, /proc/<pid>/schedstat), this process's CPU
 // (getrusage) and the wall time, medians over the rounds; then, for every
 // pair {a, b} and variant named <base>+a that has a variant <base>+b, the
-// medians of the per-round ratios b/a (above 1: a is cheaper).
+// medians of the per-round ratios b/a (above 1: a is cheaper), with their
+// quartiles in brackets.
 func costRounds(t *testing.T, admin *sql.DB, rounds, per int, variants []costOp, pairs ...[2]string) {
 	t.Helper()
 	type sample struct{ server, client, wall, allocs float64 } // µs and allocations per op
@@ -293,10 +302,17 @@ func costRounds(t *testing.T, admin *sql.DB, rounds, per int, variants []costOp,
 				e, x := got[j][i], got[k][i]
 				sv, c, w = append(sv, x.server/e.server), append(c, x.client/e.client), append(w, x.wall/e.wall)
 			}
-			fmt.Fprintf(&out, "\n%-24s %s/%s server %.2f client %.2f wall %.2f", v.name, pair[1][1:], pair[0][1:], med(sv), med(c), med(w))
+			fmt.Fprintf(&out, "\n%-24s %s/%s server %s client %s wall %s", v.name, pair[1][1:], pair[0][1:], quartiles(sv), quartiles(c), quartiles(w))
 		}
 	}
 	t.Log(out.String())
+}
+
+// quartiles formats the median of xs and, in brackets, its lower and upper
+// quartiles (xs sorted in place).
+func quartiles(xs []float64) string {
+	slices.Sort(xs)
+	return fmt.Sprintf("%.2f (%.2f-%.2f)", xs[len(xs)/2], xs[len(xs)/4], xs[3*len(xs)/4])
 }
 
 // rawRows checks the raw statements' rows (key, value, version): want of

@@ -370,7 +370,10 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 			r, i := &rest[j], restIdx[j]
 			cur, found := existing[nsKey{r.Namespace, r.Key}]
 			if !found {
-				return fmt.Errorf("namespace %q key %q: neither inserted nor found", r.Namespace, r.Key)
+				// Its namespace, or the entry that kept it from being
+				// inserted, was deleted by a transaction that committed
+				// between the two statements (PostgreSQL, read committed).
+				return restoreRaced(r.Namespace, r.Key)
 			}
 			diff := recordDiff(cur, *r)
 			switch {
@@ -398,7 +401,10 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 				return err
 			}
 			if len(w) != len(replace) {
-				return fmt.Errorf("inserted %d rows of %d", len(w), len(replace))
+				// A concurrent write recreated a key, or a delete removed
+				// its namespace, after deleteEntries.
+				r := replace[0]
+				return restoreRaced(r.Namespace, r.Key)
 			}
 		}
 		return s.restoreCapacity(ctx, q, now)
@@ -416,6 +422,17 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 
 // nsKey names an entry of a restore batch.
 type nsKey struct{ ns, key string }
+
+// restoreRaced is the error of an import whose rows a concurrent
+// transaction changed between its statements: a recursive DeleteNamespace
+// or a Clear that removed a namespace or an entry it had read, a write that
+// recreated a key it had deleted. As for a single write that lost its
+// namespace (errclass.go), it is ErrTxConflict: running it again resolves
+// it.
+func restoreRaced(ns, key string) error {
+	return fmt.Errorf("%w: namespace %q key %q: a concurrent delete, clear or write changed it during the import",
+		storage.ErrTxConflict, ns, key)
+}
 
 // restoreOverExpired removes the expired rows under the keys of recs that
 // are not in inserted, writes those records, and adds them to inserted.

@@ -39,10 +39,12 @@
 // seconds while idle (keep-alive). Config.Timeout does not bound it, and
 // the handler lifts the server's write timeout for it; its request body
 // stops counting against MaxBytesInFlight once read. It ends when the
-// client leaves, when the watch ends with an error (its envelope is the
-// last line), or at Drain, so that a graceful shutdown need not wait for
-// it: the client resumes from its last revision (client.Store.Watch does
-// so by itself). Transport.Stream is the client side.
+// client leaves, when the client does not take a line within
+// Config.Timeout (so a client that stops reading cannot hold the stream,
+// its connection and the events buffered for it), when the watch ends
+// with an error (its envelope is the last line), or at Drain, so that a
+// graceful shutdown need not wait for it: the client resumes from its
+// last revision (client.Store.Watch does so by itself). Transport.Stream is the client side.
 //
 // # Requests
 //

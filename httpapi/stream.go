@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -27,7 +28,8 @@ var keepAliveEvery = 15 * time.Second
 // an envelope with its HTTP status, as for any route; a stream is 200 with
 // one JSON object per line (empty lines are keep-alives), flushed as it
 // goes. Config.Timeout does not bound it (nor does the server's write
-// timeout: the handler lifts it); the client's leaving, or Drain, ends it.
+// timeout: the handler lifts it), but it bounds the writing of each line;
+// the client's leaving, a line it does not take in time, or Drain ends it.
 func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record, sm routes.Streamer, body []byte) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -39,11 +41,26 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 		}
 	}()
 	rc := http.NewResponseController(w)
-	var mu sync.Mutex // protects the response writer and started
-	started := false
+	var mu sync.Mutex // protects the response writer, started and finished
+	// finished: the handler is returning, so w may no longer be used. The
+	// keep-alive goroutine may be waiting for mu (behind a write to a
+	// client that does not read) when the stream ends: net/http panics,
+	// outside any handler, on a write to a finished response.
+	started, finished := false, false
+	var keepAlive sync.WaitGroup
+	defer func() {
+		cancel()
+		mu.Lock()
+		finished = true
+		mu.Unlock()
+		keepAlive.Wait()
+	}()
 	write := func(line []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
+		if finished {
+			return net.ErrClosed
+		}
 		if !started {
 			started = true
 			rec.status, rec.written = http.StatusOK, true
@@ -52,12 +69,15 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 			hd.Set("X-Content-Type-Options", "nosniff")
 			hd.Set("Cache-Control", "no-store")
 			hd.Set("X-Accel-Buffering", "no")
-			_ = rc.SetWriteDeadline(time.Time{})
 			w.WriteHeader(http.StatusOK)
 		}
 		if bytes.HasPrefix(line, []byte(`{"success":false`)) {
 			rec.code = routes.EnvelopeCode(line)
 		}
+		// A client that does not take a line within Timeout is gone or
+		// hostile: the stream ends, with its goroutines, its connection
+		// and what the watch buffers for it.
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
 		if _, err := w.Write(append(line, '\n')); err != nil {
 			cancel()
 			return err
@@ -66,9 +86,12 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 			cancel()
 			return err
 		}
+		_ = rc.SetWriteDeadline(time.Time{})
 		return nil
 	}
+	keepAlive.Add(1)
 	go func() {
+		defer keepAlive.Done()
 		t := time.NewTicker(keepAliveEvery)
 		defer t.Stop()
 		for {

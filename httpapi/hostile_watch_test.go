@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -50,7 +51,7 @@ func TestHostileStalledWatch(t *testing.T) {
 	// holds delivers everything, then waits for more.
 	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
 	rest, err := io.ReadAll(br)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("a stream not read for %v is still open (%d bytes read after it, ending %q)", timeout+3*time.Second, len(rest), rest[max(0, len(rest)-300):])
 	}
 	t.Logf("the stalled stream ended: %d bytes after the stall, then %v", len(rest), err)

@@ -44,7 +44,9 @@
 // its connection and the events buffered for it), when the watch ends
 // with an error (its envelope is the last line), or at Drain, so that a
 // graceful shutdown need not wait for it: the client resumes from its
-// last revision (client.Store.Watch does so by itself). Transport.Stream is the client side.
+// last revision (client.Store.Watch does so by itself). One principal
+// holds at most Config.MaxStreamsPerPrincipal streams (default 16) at
+// once; one beyond is refused, 503 unavailable, before its body is read. Transport.Stream is the client side.
 //
 // # Requests
 //

@@ -32,6 +32,9 @@ const (
 	// DefaultMaxBytesInFlight is the default bound on the request bodies
 	// the handler holds at once: four bodies of the default maximum size.
 	DefaultMaxBytesInFlight = 4 * DefaultMaxBodyBytes
+	// DefaultMaxStreamsPerPrincipal is the default bound on the streams
+	// (storage://watch) one principal holds open at once.
+	DefaultMaxStreamsPerPrincipal = 16
 	// minRequestWeight is what a request counts for in MaxBytesInFlight at
 	// least, whatever its body: its headers, envelope and response.
 	minRequestWeight = 4 << 10
@@ -57,7 +60,8 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	// CodeUnavailable: /readyz when the store is not healthy or the
 	// server is shutting down, or a storage request for which
-	// Config.MaxBytesInFlight had no room in time (503).
+	// Config.MaxBytesInFlight had no room in time, or a stream beyond
+	// Config.MaxStreamsPerPrincipal (503).
 	CodeUnavailable = "unavailable"
 )
 
@@ -98,6 +102,14 @@ type Config struct {
 	// 503 unavailable, its body unread. Memory use is a small multiple of
 	// this bound: the body, its decoded form and the response.
 	MaxBytesInFlight int64
+	// MaxStreamsPerPrincipal bounds the streams (storage://watch) one
+	// principal holds open at once, anonymous requests counting as one
+	// principal; 0 means DefaultMaxStreamsPerPrincipal. Each stream holds
+	// a connection, goroutines and the events the store buffers for it.
+	// A stream beyond is refused with 503 unavailable before its body is
+	// read; the others of that principal, and every other principal's,
+	// go on.
+	MaxStreamsPerPrincipal int
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, counts every request by route and code (see
@@ -118,6 +130,9 @@ type Handler struct {
 	known   map[string]bool
 	drained chan struct{} // closed by Drain: streams end
 	drain   sync.Once
+
+	streamsMu sync.Mutex
+	streams   map[string]int // open streams by principal ("" anonymous)
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -136,11 +151,15 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		cfg.MaxBytesInFlight = DefaultMaxBytesInFlight
 	}
 	cfg.MaxBytesInFlight = max(cfg.MaxBytesInFlight, cfg.MaxBodyBytes, minRequestWeight)
+	if cfg.MaxStreamsPerPrincipal <= 0 {
+		cfg.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{})}
+	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{}),
+		streams: make(map[string]int)}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -298,6 +317,16 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.tooLarge(w, rec)
 		return
 	}
+	sm, isStream := h.mux.(routes.Streamer)
+	isStream = isStream && sm.IsStream(rec.route)
+	if isStream {
+		if !h.takeStream(rec.principal) {
+			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+				"this principal holds %d streams open, as many as it may; end one first", h.cfg.MaxStreamsPerPrincipal))
+			return
+		}
+		defer h.releaseStream(rec.principal)
+	}
 	weight := r.ContentLength
 	if weight < 0 {
 		weight = h.cfg.MaxBodyBytes
@@ -323,7 +352,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.fail(w, rec, http.StatusBadRequest, routes.CodeInvalidRequest, "reading the request body: "+err.Error())
 		return
 	}
-	if sm, ok := h.mux.(routes.Streamer); ok && sm.IsStream(rec.route) {
+	if isStream {
 		// A stream lives long: its body no longer counts.
 		release.Do(func() { h.inFlight.Release(weight) })
 		h.stream(ctx, w, rec, sm, body)
@@ -347,6 +376,27 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
 	}
 	h.writeEnvelope(w, rec, status, resp)
+}
+
+// takeStream counts a stream of principal p, unless p holds
+// MaxStreamsPerPrincipal already.
+func (h *Handler) takeStream(p string) bool {
+	h.streamsMu.Lock()
+	defer h.streamsMu.Unlock()
+	if h.streams[p] >= h.cfg.MaxStreamsPerPrincipal {
+		return false
+	}
+	h.streams[p]++
+	return true
+}
+
+// releaseStream uncounts a stream of p.
+func (h *Handler) releaseStream(p string) {
+	h.streamsMu.Lock()
+	defer h.streamsMu.Unlock()
+	if h.streams[p]--; h.streams[p] <= 0 {
+		delete(h.streams, p)
+	}
 }
 
 // wwwAuthenticate is the challenge of a 401 answer.

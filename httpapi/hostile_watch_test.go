@@ -2,10 +2,13 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,84 @@ import (
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
+
+// openWatch opens a watch stream as token and returns its status and,
+// on a refusal, its envelope; a started stream's first line has been
+// read, and cancel ends it.
+func (s *testServer) openWatch(t testing.TB, token, body string) (int, envelope, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("watch: %v", err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
+	if err != nil && resp.StatusCode == 200 {
+		t.Fatalf("watch: %d, reading its head: %v", resp.StatusCode, err)
+	}
+	var env envelope
+	if err := json.Unmarshal(line, &env); err != nil {
+		t.Fatalf("watch: %d %q: %v", resp.StatusCode, line, err)
+	}
+	if resp.StatusCode != 200 {
+		_ = resp.Body.Close()
+		cancel()
+		return resp.StatusCode, env, func() {}
+	}
+	return resp.StatusCode, env, func() { cancel(); _ = resp.Body.Close() }
+}
+
+// TestHostileWatchStreams: one principal may hold only so many watch
+// streams open at once (each holds a goroutine, a connection and up to
+// the engine's watch buffer): the next is refused, 503 unavailable,
+// while other principals still watch; closing one makes room again.
+func TestHostileWatchStreams(t *testing.T) {
+	const most = httpapi.DefaultMaxStreamsPerPrincipal
+	s := newHostileServer(t, testdb.SQLiteFile(t), httpapi.Config{})
+	body := `{"options":{"namespace":"shared"}}`
+	var open []context.CancelFunc
+	defer func() {
+		for _, c := range open {
+			c()
+		}
+	}()
+	for i := range most {
+		st, env, cancel := s.openWatch(t, hAlice, body)
+		if st != 200 || !env.Success {
+			t.Fatalf("alice's watch %d = %d %+v", i+1, st, env.Error)
+		}
+		open = append(open, cancel)
+	}
+	if st, env, _ := s.openWatch(t, hAlice, body); st != 503 || env.code() != httpapi.CodeUnavailable {
+		t.Errorf("alice's watch %d = %d %+v; want 503 %s", most+1, st, env.Error, httpapi.CodeUnavailable)
+	}
+	if st, env, cancel := s.openWatch(t, hBob, body); st != 200 || !env.Success {
+		t.Errorf("bob's watch beside alice's = %d %+v", st, env.Error)
+	} else {
+		open = append(open, cancel)
+	}
+	// Closing one of alice's makes room (once the server has seen it go).
+	open[0]()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, env, cancel := s.openWatch(t, hAlice, body)
+		if st == 200 {
+			open = append(open, cancel)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice's watch after one ended = %d %+v", st, env.Error)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // TestHostileStalledWatch: a client that opens a watch and never reads it
 // cannot hold the stream (its goroutine, its connection and the engine's

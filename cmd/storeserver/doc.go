@@ -44,6 +44,11 @@
 //	--max-tx-per-principal N
 //	                        most transactions one principal may hold open (default 4);
 //	                        beyond it beginTransaction is 429 too_many_tx.
+//	--max-watches-per-principal N
+//	                        most watch streams one principal may hold open (default
+//	                        16); beyond it storage://watch is 503 unavailable. A
+//	                        stream whose client does not take a line within
+//	                        --timeout ends.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

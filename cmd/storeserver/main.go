@@ -84,6 +84,7 @@ type options struct {
 	maxOpenTx       int
 	txIdleTimeout   time.Duration
 	txPerPrincipal  int
+	watchesPerPrin  int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -117,6 +118,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noMetrics, "no-metrics", false, "do not serve "+httpapi.MetricsPath+" (request counts and latencies, open transactions, pool figures;\nPrometheus text format, without authentication)")
 	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
+	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -250,6 +252,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-idle-timeout %v: want 0 or more", o.txIdleTimeout)
 	case o.txPerPrincipal <= 0:
 		return fmt.Errorf("--max-tx-per-principal %d: want a positive number", o.txPerPrincipal)
+	case o.watchesPerPrin <= 0:
+		return fmt.Errorf("--max-watches-per-principal %d: want a positive number", o.watchesPerPrin)
 	case o.txMaxLifetime <= 0:
 		return fmt.Errorf("--tx-max-lifetime %v: want a positive duration", o.txMaxLifetime)
 	case o.pgMaxConns < 2:
@@ -278,7 +282,8 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 func serve(ctx context.Context, o options, log *slog.Logger) error {
 	var (
 		policy *security.Policy
-		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout, Logger: log}
+		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout,
+			MaxStreamsPerPrincipal: o.watchesPerPrin, Logger: log}
 		secOpt []security.Option
 		tokens *httpapi.AuthFileTokens
 	)

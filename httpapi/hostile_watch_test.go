@@ -29,7 +29,7 @@ func (s *testServer) openWatch(t testing.TB, token, body string) (int, envelope,
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.srv.Client().Do(req)
+	resp, err := s.srv.Client().Do(req) //nolint:bodyclose // closed here on a refusal, by the returned func on a stream
 	if err != nil {
 		cancel()
 		t.Fatalf("watch: %v", err)

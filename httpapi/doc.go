@@ -65,10 +65,12 @@
 //     engine's default maximum value size): a larger one is 413 too_large;
 //     before it is read, the request takes its Content-Length (at least
 //     4 KiB; MaxBodyBytes without one) out of Config.MaxBytesInFlight
-//     (default 128 MiB, server-wide) until its response is written; when
-//     there is no room it waits up to Config.Timeout, then is 503
-//     unavailable with its body unread, so concurrent large bodies cannot
-//     exhaust memory;
+//     (default 128 MiB, server-wide) and out of its principal's share of
+//     it (Config.MaxBytesInFlightPerPrincipal, default a quarter) until
+//     its response is written; when there is no room it waits up to
+//     Config.Timeout, then is 503 unavailable with its body unread, so
+//     concurrent large bodies cannot exhaust memory, nor one principal's
+//     slow large bodies keep the others out;
 //  5. the route runs with a context that ends after Config.Timeout
 //     (default 30 s; a route that outlives it answers deadline_exceeded,
 //     504).

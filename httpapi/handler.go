@@ -102,6 +102,15 @@ type Config struct {
 	// 503 unavailable, its body unread. Memory use is a small multiple of
 	// this bound: the body, its decoded form and the response.
 	MaxBytesInFlight int64
+	// MaxBytesInFlightPerPrincipal bounds the share of MaxBytesInFlight
+	// one principal's requests hold at once (anonymous requests counting
+	// as one principal), so that one principal sending large bodies
+	// slowly cannot keep every other principal out. 0 means a quarter of
+	// MaxBytesInFlight; it is raised to MaxBodyBytes if smaller and
+	// lowered to MaxBytesInFlight if larger. A request beyond its
+	// principal's share waits for room up to Timeout, then is refused
+	// like one beyond MaxBytesInFlight.
+	MaxBytesInFlightPerPrincipal int64
 	// MaxStreamsPerPrincipal bounds the streams (storage://watch) one
 	// principal holds open at once, anonymous requests counting as one
 	// principal; 0 means DefaultMaxStreamsPerPrincipal. Each stream holds
@@ -133,6 +142,15 @@ type Handler struct {
 
 	streamsMu sync.Mutex
 	streams   map[string]int // open streams by principal ("" anonymous)
+
+	sharesMu sync.Mutex
+	shares   map[string]*share // request bytes by principal ("" anonymous)
+}
+
+// share is one principal's part of MaxBytesInFlight.
+type share struct {
+	sem   *semaphore.Weighted
+	users int // requests holding or waiting for sem
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -151,6 +169,10 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		cfg.MaxBytesInFlight = DefaultMaxBytesInFlight
 	}
 	cfg.MaxBytesInFlight = max(cfg.MaxBytesInFlight, cfg.MaxBodyBytes, minRequestWeight)
+	if cfg.MaxBytesInFlightPerPrincipal <= 0 {
+		cfg.MaxBytesInFlightPerPrincipal = cfg.MaxBytesInFlight / 4
+	}
+	cfg.MaxBytesInFlightPerPrincipal = min(max(cfg.MaxBytesInFlightPerPrincipal, cfg.MaxBodyBytes, minRequestWeight), cfg.MaxBytesInFlight)
 	if cfg.MaxStreamsPerPrincipal <= 0 {
 		cfg.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
 	}
@@ -159,7 +181,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		log = slog.Default()
 	}
 	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{}),
-		streams: make(map[string]int)}
+		streams: make(map[string]int), shares: make(map[string]*share)}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -332,16 +354,12 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		weight = h.cfg.MaxBodyBytes
 	}
 	weight = max(weight, minRequestWeight)
-	wait, cancelWait := context.WithTimeout(ctx, h.cfg.Timeout)
-	err := h.inFlight.Acquire(wait, weight)
-	cancelWait()
+	release, err := h.acquireBytes(ctx, rec.principal, weight)
 	if err != nil {
-		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable,
-			"the server holds as many request bytes as it may; retry later")
+		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 		return
 	}
-	var release sync.Once
-	defer release.Do(func() { h.inFlight.Release(weight) })
+	defer release()
 	body, err := h.readBody(w, r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -354,7 +372,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	}
 	if isStream {
 		// A stream lives long: its body no longer counts.
-		release.Do(func() { h.inFlight.Release(weight) })
+		release()
 		h.stream(ctx, w, rec, sm, body)
 		return
 	}
@@ -376,6 +394,46 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		w.Header().Set("WWW-Authenticate", wwwAuthenticate)
 	}
 	h.writeEnvelope(w, rec, status, resp)
+}
+
+// acquireBytes takes weight bytes out of principal p's share and out of
+// MaxBytesInFlight, waiting up to Timeout for room; release gives them
+// back (it may be called more than once).
+func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (release func(), err error) {
+	h.sharesMu.Lock()
+	sh := h.shares[p]
+	if sh == nil {
+		sh = &share{sem: semaphore.NewWeighted(h.cfg.MaxBytesInFlightPerPrincipal)}
+		h.shares[p] = sh
+	}
+	sh.users++
+	h.sharesMu.Unlock()
+	leave := func() {
+		h.sharesMu.Lock()
+		defer h.sharesMu.Unlock()
+		if sh.users--; sh.users == 0 {
+			delete(h.shares, p)
+		}
+	}
+	wait, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	if err := sh.sem.Acquire(wait, weight); err != nil {
+		leave()
+		return nil, errors.New("this principal's requests hold as many request bytes as they may; retry later")
+	}
+	if err := h.inFlight.Acquire(wait, weight); err != nil {
+		sh.sem.Release(weight)
+		leave()
+		return nil, errors.New("the server holds as many request bytes as it may; retry later")
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.inFlight.Release(weight)
+			sh.sem.Release(weight)
+			leave()
+		})
+	}, nil
 }
 
 // takeStream counts a stream of principal p, unless p holds

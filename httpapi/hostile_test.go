@@ -267,9 +267,10 @@ func TestHostileNumberExpansion(t *testing.T) {
 func TestHostileBytesInFlight(t *testing.T) {
 	const body = 256 << 10
 	s := newHostileServer(t, testdb.SQLiteFile(t), httpapi.Config{
-		MaxBodyBytes: body, MaxBytesInFlight: 2 * body, Timeout: 3 * time.Second})
+		MaxBodyBytes: body, MaxBytesInFlight: 2 * body, MaxBytesInFlightPerPrincipal: 2 * body, Timeout: 3 * time.Second})
 	// Two requests announce 256 KiB each and send it slowly: they hold the
-	// whole budget while their bodies arrive.
+	// whole budget while their bodies arrive (alice may hold all of it
+	// here; TestHostileBytesInFlightPerPrincipal checks her share).
 	var writers []*io.PipeWriter
 	done := make(chan int, 2)
 	for range 2 {

@@ -137,3 +137,54 @@ func TestHostileStalledWatch(t *testing.T) {
 	}
 	t.Logf("the stalled stream ended: %d bytes after the stall, then %v", len(rest), err)
 }
+
+// TestHostileBytesInFlightPerPrincipal: one principal sending slow large
+// bodies holds at most its share of Config.MaxBytesInFlight, so other
+// principals' requests are still let in; its own requests beyond its
+// share wait, then are 503 unavailable.
+func TestHostileBytesInFlightPerPrincipal(t *testing.T) {
+	const body = 256 << 10
+	s := newHostileServer(t, testdb.SQLiteFile(t), httpapi.Config{
+		MaxBodyBytes: body, MaxBytesInFlight: 4 * body, Timeout: 2 * time.Second})
+	// Alice announces four large bodies and sends them slowly: before,
+	// they held the whole budget.
+	prefix := `{"key":"big","options":{"namespace":"shared"},"value":"`
+	var writers []*io.PipeWriter
+	done := make(chan int, 4)
+	for range 4 {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/set", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = body
+		req.Header.Set("Authorization", "Bearer "+hAlice)
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			resp, err := s.srv.Client().Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		go func() { _, _ = pw.Write([]byte(prefix)) }()
+	}
+	time.Sleep(300 * time.Millisecond)
+	// Bob is let in, large body or small.
+	mid := `{"key":"b","value":"` + strings.Repeat("x", body/2) + `","options":{"namespace":"shared"}}`
+	if st, env := s.call(t, "set", hBob, mid); st != 200 {
+		t.Errorf("bob's set beside alice's slow bodies = %d %+v", st, env.Error)
+	}
+	if st, env := s.call(t, "get", hBob, `{"key":"b","options":{"namespace":"shared"}}`); st != 200 {
+		t.Errorf("bob's get beside alice's slow bodies = %d %+v", st, env.Error)
+	}
+	for _, pw := range writers {
+		_ = pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+	for range 4 {
+		<-done
+	}
+}

@@ -29,6 +29,11 @@
 //	                        most request body bytes held at once, server-wide
 //	                        (default 128 MiB, at least --max-body): a request with no
 //	                        room waits up to --timeout, then is 503 unavailable.
+//	--max-bytes-in-flight-per-principal BYTES
+//	                        most of those bytes one principal's requests hold at
+//	                        once (default a quarter of --max-bytes-in-flight, at
+//	                        least --max-body), so that one principal sending large
+//	                        bodies slowly cannot keep the others out.
 //	--timeout D             longest time one request may take (default 30s): the
 //	                        request's context ends then (504 deadline_exceeded).
 //	--shutdown-timeout D    how long in-flight requests may take to finish on

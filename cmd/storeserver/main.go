@@ -79,6 +79,7 @@ type options struct {
 	anonymous       bool
 	maxBody         int64
 	maxInFlight     int64
+	maxInFlightPrin int64
 	timeout         time.Duration
 	shutdownTimeout time.Duration
 	maxOpenTx       int
@@ -110,6 +111,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.anonymous, "insecure-anonymous", false, "serve without authentication: every caller is anonymous with full rights.\nFOR LOCAL DEVELOPMENT ONLY; excludes --auth")
 	fs.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in `BYTES`")
 	fs.Int64Var(&o.maxInFlight, "max-bytes-in-flight", httpapi.DefaultMaxBytesInFlight, "most request body `BYTES` held at once, server-wide (at least --max-body);\na request beyond waits up to --timeout, then is 503 unavailable")
+	fs.Int64Var(&o.maxInFlightPrin, "max-bytes-in-flight-per-principal", 0, "most request body `BYTES` one principal's requests hold at once\n(0: a quarter of --max-bytes-in-flight; at least --max-body)")
 	fs.DurationVar(&o.timeout, "timeout", httpapi.DefaultTimeout, "longest time one request may take")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
@@ -242,6 +244,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-body %d: want a positive number of bytes", o.maxBody)
 	case o.maxInFlight < o.maxBody:
 		return fmt.Errorf("--max-bytes-in-flight %d: want at least --max-body (%d)", o.maxInFlight, o.maxBody)
+	case o.maxInFlightPrin < 0:
+		return fmt.Errorf("--max-bytes-in-flight-per-principal %d: want 0 or more", o.maxInFlightPrin)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout %v: want a positive duration", o.timeout)
 	case o.shutdownTimeout <= 0:
@@ -283,7 +287,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	var (
 		policy *security.Policy
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout,
-			MaxStreamsPerPrincipal: o.watchesPerPrin, Logger: log}
+			MaxBytesInFlightPerPrincipal: o.maxInFlightPrin,
+			MaxStreamsPerPrincipal:       o.watchesPerPrin, Logger: log}
 		secOpt []security.Option
 		tokens *httpapi.AuthFileTokens
 	)

@@ -29,6 +29,7 @@ func TestUsageErrors(t *testing.T) {
 		{"txIdle", []string{"--insecure-anonymous", "--tx-idle-timeout", "-1s"}, "--tx-idle-timeout -1s"},
 		{"maxInFlight", []string{"--insecure-anonymous", "--max-body", "100", "--max-bytes-in-flight", "99"}, "--max-bytes-in-flight 99"},
 		{"txPerPrincipal", []string{"--insecure-anonymous", "--max-tx-per-principal", "0"}, "--max-tx-per-principal 0"},
+		{"inFlightPerPrincipal", []string{"--insecure-anonymous", "--max-bytes-in-flight-per-principal", "-1"}, "--max-bytes-in-flight-per-principal -1"},
 		{"watchesPerPrincipal", []string{"--insecure-anonymous", "--max-watches-per-principal", "0"}, "--max-watches-per-principal 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},

@@ -271,31 +271,7 @@ func TestHostileBytesInFlight(t *testing.T) {
 	// Two requests announce 256 KiB each and send it slowly: they hold the
 	// whole budget while their bodies arrive (alice may hold all of it
 	// here; TestHostileBytesInFlightPerPrincipal checks her share).
-	var writers []*io.PipeWriter
-	done := make(chan int, 2)
-	for range 2 {
-		pr, pw := io.Pipe()
-		writers = append(writers, pw)
-		req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/set", pr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.ContentLength = body
-		req.Header.Set("Authorization", "Bearer "+hAlice)
-		req.Header.Set("Content-Type", "application/json")
-		go func() {
-			resp, err := s.srv.Client().Do(req)
-			if err != nil {
-				done <- 0
-				return
-			}
-			_ = resp.Body.Close()
-			done <- resp.StatusCode
-		}()
-		if _, err := pw.Write([]byte(`{"key":"big","options":{"namespace":"shared"},"value":"`)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writers, done := s.slowBodies(t, hAlice, 2, body)
 	// Both are in: a third large body, and even a small request, find no
 	// room in time.
 	time.Sleep(200 * time.Millisecond)
@@ -321,6 +297,39 @@ func TestHostileBytesInFlight(t *testing.T) {
 		t.Errorf("a large request after the others ended = %d %+v", st, env.Error)
 	}
 	s.must(t, "count", hBob, `{"options":{"namespace":"shared"}}`)
+}
+
+// slowBodies starts n storage://set requests as token, each announcing a
+// body of size bytes and sending only its start: the rest is written to
+// the pipes (or they are closed); done receives each request's status (0
+// when it failed).
+func (s *testServer) slowBodies(t testing.TB, token string, n int, size int64) (writers []*io.PipeWriter, done chan int) {
+	t.Helper()
+	done = make(chan int, n)
+	for range n {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/set", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			resp, err := s.srv.Client().Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		if _, err := pw.Write([]byte(`{"key":"big","options":{"namespace":"shared"},"value":"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return writers, done
 }
 
 // TestHostileReservedKeys (issue 15, item 4): a key that looks like a

@@ -148,30 +148,7 @@ func TestHostileBytesInFlightPerPrincipal(t *testing.T) {
 		MaxBodyBytes: body, MaxBytesInFlight: 4 * body, Timeout: 2 * time.Second})
 	// Alice announces four large bodies and sends them slowly: before,
 	// they held the whole budget.
-	prefix := `{"key":"big","options":{"namespace":"shared"},"value":"`
-	var writers []*io.PipeWriter
-	done := make(chan int, 4)
-	for range 4 {
-		pr, pw := io.Pipe()
-		writers = append(writers, pw)
-		req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/set", pr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.ContentLength = body
-		req.Header.Set("Authorization", "Bearer "+hAlice)
-		req.Header.Set("Content-Type", "application/json")
-		go func() {
-			resp, err := s.srv.Client().Do(req)
-			if err != nil {
-				done <- 0
-				return
-			}
-			_ = resp.Body.Close()
-			done <- resp.StatusCode
-		}()
-		go func() { _, _ = pw.Write([]byte(prefix)) }()
-	}
+	writers, done := s.slowBodies(t, hAlice, 4, body)
 	time.Sleep(300 * time.Millisecond)
 	// Bob is let in, large body or small.
 	mid := `{"key":"b","value":"` + strings.Repeat("x", body/2) + `","options":{"namespace":"shared"}}`

@@ -432,6 +432,13 @@
 //     on entries keep it on every write path; they find no field for a
 //     namespace that declared nothing, so a namespace's indexes cost
 //     nothing to other namespaces' writes, and planning never sees them.
+//     (Partial expression indexes on entries, one per namespace and
+//     field, were measured and refused: at 200 namespaces declaring two
+//     fields each, a write into a namespace that declares nothing cost
+//     ~40 times more on SQLite and a single upsert ~4 times more on
+//     PostgreSQL, every CREATE INDEX re-prepared every cached statement,
+//     and PostgreSQL's value updates stop being HOT;
+//     bench/results/2026-12-04-partial-index-scale.md.)
 //     Query chooses the index that drives a statement (query.go): the
 //     sort's first field when it is declared (the index gives the order:
 //     ranges and eq on it bound the scan; a cursor page starts at its

@@ -26,8 +26,9 @@ type tailEvent struct {
 // server-sent events (the status page's live tail): one "change" event per
 // change, its id the revision, so a reconnecting EventSource resumes from
 // Last-Event-ID without a gap. A watch that fails sends an "error" event
-// with the message and ends; so does Drain (the browser reconnects). 501
-// when the store cannot watch.
+// with the message and ends; so does Drain (the browser reconnects), and
+// a change the browser does not take within Config.Timeout. 501 when the
+// store cannot watch.
 func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	wt, ok := h.cfg.Store.(storage.Watcher)
 	if !ok {
@@ -47,20 +48,29 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx, cancel := contextUntil(r, h.drained)
 	defer cancel()
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
+	// The server's write timeout would end the stream; instead each write
+	// has Timeout, so that a browser that stops reading cannot hold the
+	// stream (its goroutine, its connection) forever.
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil || rc.Flush() != nil {
+			return false
+		}
+		_ = rc.SetWriteDeadline(time.Time{})
+		return true
+	}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	// A comment first, so the browser sees the stream open at once.
-	if _, err := fmt.Fprint(w, ": live changes\n\n"); err != nil || rc.Flush() != nil {
+	if !send(": live changes\n\n") {
 		return
 	}
 	for ev, err := range wt.Watch(ctx, opts...) {
 		if err != nil {
 			msg, _ := json.Marshal(err.Error())
-			_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", msg)
-			_ = rc.Flush()
+			send("event: error\ndata: %s\n\n", msg)
 			return
 		}
 		b, err := json.Marshal(tailEvent{Type: string(ev.Type), Namespace: ev.Namespace, Key: ev.Key,
@@ -68,7 +78,7 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 		if err != nil {
 			return
 		}
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: change\ndata: %s\n\n", ev.Revision, b); err != nil || rc.Flush() != nil {
+		if !send("id: %d\nevent: change\ndata: %s\n\n", ev.Revision, b) {
 			return
 		}
 	}

@@ -45,6 +45,12 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		opts = append(opts, storage.FromRevision(rev))
 	}
+	p := ss.pkr.String()
+	if !h.tails.Take(p) {
+		http.Error(w, "this principal has as many live tails open as it may; close one", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.tails.Release(p)
 	ctx, cancel := contextUntil(r, h.drained)
 	defer cancel()
 	rc := http.NewResponseController(w)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/perkey"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 )
@@ -31,6 +32,9 @@ const (
 	DefaultSessionMax  = 12 * time.Hour
 	DefaultMaxSessions = 10000
 	DefaultTimeout     = 30 * time.Second
+	// DefaultMaxTailsPerPrincipal is how many live tails one principal
+	// may hold open at once, as many as its watch streams over the API.
+	DefaultMaxTailsPerPrincipal = httpapi.DefaultMaxStreamsPerPrincipal
 )
 
 // Cookie names.
@@ -76,6 +80,10 @@ type Config struct {
 	MaxSessions int
 	// MaxBodyBytes bounds a form's size (0: httpapi.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxTailsPerPrincipal bounds the live tails (the status page's
+	// stream of changes) one principal holds open at once, whatever its
+	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is 503.
+	MaxTailsPerPrincipal int
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
 	// export gets ten times as long.
 	Timeout time.Duration
@@ -95,6 +103,8 @@ type Handler struct {
 
 	drained chan struct{} // closed by Drain: the live tails end
 	drain   sync.Once
+
+	tails *perkey.Counts // open live tails by principal
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -119,7 +129,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	if cfg.MaxTailsPerPrincipal <= 0 {
+		cfg.MaxTailsPerPrincipal = DefaultMaxTailsPerPrincipal
+	}
+	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
 			now: time.Now, m: make(map[string]*session)},
 		all: func(context.Context) bool { return false }, drained: make(chan struct{})}

@@ -35,7 +35,11 @@
 //	                            no value) per change the principal may read
 //	                            (storage.Watcher), its id the revision, so a
 //	                            reconnecting browser resumes with
-//	                            Last-Event-ID; no timeout; ended by Drain
+//	                            Last-Event-ID; no timeout, but a change the
+//	                            browser does not take within Config.Timeout
+//	                            ends it; ended by Drain; at most
+//	                            Config.MaxTailsPerPrincipal at once per
+//	                            principal (503 beyond)
 //	/console/export?ns=         the namespace as NDJSON in the dump format
 //
 // # Choices

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"runtime"
 	"strings"
 	"testing"
@@ -67,4 +68,59 @@ func TestLiveTailStalled(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("a live tail not read for %v is still open", timeout+3*time.Second)
 	}
+}
+
+// TestLiveTailsPerPrincipal: one principal holds at most
+// Config.MaxTailsPerPrincipal live tails at once (each a watch, a
+// goroutine and a connection); one beyond is refused, 503, and another
+// principal's tail still opens.
+func TestLiveTailsPerPrincipal(t *testing.T) {
+	e := newEnv(t, testdb.SQLiteFile(t), false, nil)
+	open := func(b *browser) (int, func()) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+"/console/status/changes", nil)
+		resp, err := b.c.Do(req) //nolint:bodyclose // closed here on a refusal, by the returned func on a tail
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			_ = resp.Body.Close()
+			return resp.StatusCode, func() {}
+		}
+		return resp.StatusCode, func() { _ = resp.Body.Close() }
+	}
+	admin := e.browser(t)
+	admin.signIn(adminToken)
+	// Each tail on its own connection: a client of its own.
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	for i := range console.DefaultMaxTailsPerPrincipal {
+		st, c := open(admin)
+		if st != http.StatusOK {
+			t.Fatalf("admin's tail %d = %d", i+1, st)
+		}
+		closers = append(closers, c)
+	}
+	if st, _ := open(admin); st != http.StatusServiceUnavailable {
+		t.Errorf("admin's tail %d = %d, want 503", console.DefaultMaxTailsPerPrincipal+1, st)
+	}
+	alice := newEnvBrowser(t, e)
+	alice.signIn(aliceToken)
+	if st, c := open(alice); st != http.StatusOK {
+		t.Errorf("alice's tail beside admin's = %d", st)
+	} else {
+		closers = append(closers, c)
+	}
+}
+
+// newEnvBrowser is a browser with a client of its own (e.browser's share
+// one client, and so one cookie jar).
+func newEnvBrowser(t *testing.T, e *env) *browser {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: e.srv.Client().Transport, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &browser{t: t, e: e, c: c}
 }

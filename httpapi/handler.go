@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/perkey"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 )
@@ -140,8 +141,7 @@ type Handler struct {
 	drained chan struct{} // closed by Drain: streams end
 	drain   sync.Once
 
-	streamsMu sync.Mutex
-	streams   map[string]int // open streams by principal ("" anonymous)
+	streams *perkey.Counts // open streams by principal ("" anonymous)
 
 	sharesMu sync.Mutex
 	shares   map[string]*share // request bytes by principal ("" anonymous)
@@ -181,7 +181,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		log = slog.Default()
 	}
 	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{}),
-		streams: make(map[string]int), shares: make(map[string]*share)}
+		streams: &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal}, shares: make(map[string]*share)}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -342,12 +342,12 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	sm, isStream := h.mux.(routes.Streamer)
 	isStream = isStream && sm.IsStream(rec.route)
 	if isStream {
-		if !h.takeStream(rec.principal) {
+		if !h.streams.Take(rec.principal) {
 			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
 				"this principal holds %d streams open, as many as it may; end one first", h.cfg.MaxStreamsPerPrincipal))
 			return
 		}
-		defer h.releaseStream(rec.principal)
+		defer h.streams.Release(rec.principal)
 	}
 	weight := r.ContentLength
 	if weight < 0 {
@@ -434,27 +434,6 @@ func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (rel
 			leave()
 		})
 	}, nil
-}
-
-// takeStream counts a stream of principal p, unless p holds
-// MaxStreamsPerPrincipal already.
-func (h *Handler) takeStream(p string) bool {
-	h.streamsMu.Lock()
-	defer h.streamsMu.Unlock()
-	if h.streams[p] >= h.cfg.MaxStreamsPerPrincipal {
-		return false
-	}
-	h.streams[p]++
-	return true
-}
-
-// releaseStream uncounts a stream of p.
-func (h *Handler) releaseStream(p string) {
-	h.streamsMu.Lock()
-	defer h.streamsMu.Unlock()
-	if h.streams[p]--; h.streams[p] <= 0 {
-		delete(h.streams, p)
-	}
 }
 
 // wwwAuthenticate is the challenge of a 401 answer.

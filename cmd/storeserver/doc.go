@@ -53,7 +53,8 @@
 //	                        most watch streams one principal may hold open (default
 //	                        16); beyond it storage://watch is 503 unavailable. A
 //	                        stream whose client does not take a line within
-//	                        --timeout ends.
+//	                        --timeout ends. The console's live tails have the
+//	                        same bound, counted apart.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

@@ -377,7 +377,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	drain := drainers{h}
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
-			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, Logger: log})
+			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout,
+			MaxTailsPerPrincipal: o.watchesPerPrin, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -131,7 +131,11 @@ type Historian interface {
 	// window. Options: InNamespace, FromRevision (the changes after a
 	// revision: page with the last revision of the previous page; older
 	// than the window is ErrCompacted), Limit (at most that many; without
-	// it DefaultHistoryLimit), OmitValues. Events carry no
+	// it DefaultHistoryLimit), OmitValues. A backend may end a page
+	// before Limit to bound its size in bytes (sqlstore: once its values
+	// and metadata reach 4 MiB, after at least one change): read on with
+	// FromRevision(last revision of the page) until a page comes back
+	// empty, not until one is shorter than Limit. Events carry no
 	// CreateRevision: a put with PrevRevision 0 starts a life of the key
 	// (its revision is the CreateRevision of that life's changes), and Get
 	// with AtRevision(ev.Revision) reports it, 0 when compaction removed

@@ -51,7 +51,7 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 		after = st.compacted
 	}
 	for attempt := 0; ; attempt++ {
-		evs, st, err := lq.tail(ctx, q, after, limit)
+		evs, st, full, err := lq.tailBytes(ctx, q, after, min(limit, historyBatch), historyPageBytes)
 		if err != nil {
 			return nil, x.s.fail(op, ns, key, err)
 		}
@@ -64,6 +64,9 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 			after = st.compacted
 			continue
 		}
+		if evs, err = historyRest(ctx, q, lq, evs, full, limit); err != nil {
+			return nil, x.s.fail(op, ns, key, err)
+		}
 		if evs == nil {
 			evs = []storage.Event{}
 		}
@@ -71,8 +74,46 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 	}
 }
 
-// historyBatch is how many changes getAt reads at a time.
+// historyRest completes a History page whose first read, evs, asked for
+// min(limit, historyBatch) changes: it reads on, historyBatch at a time,
+// until the page holds limit changes, historyPageBytes (full), or the
+// key's last change. A read that finds the log compacted past the page's
+// last change ends the page there: the next page, from that change, is
+// ErrCompacted.
+func historyRest(ctx context.Context, q querier, lq *logQuery, evs []storage.Event, full bool, limit int) ([]storage.Event, error) {
+	var size int64
+	for _, ev := range evs {
+		size += eventSize(ev)
+	}
+	asked, got := min(limit, historyBatch), len(evs)
+	for !full && got == asked && len(evs) < limit {
+		last := evs[len(evs)-1].Revision
+		asked = min(limit-len(evs), historyBatch)
+		more, st, f, err := lq.tailBytes(ctx, q, last, asked, historyPageBytes-size)
+		if err != nil {
+			return nil, err
+		}
+		if st.compacted > last {
+			break
+		}
+		for _, ev := range more {
+			size += eventSize(ev)
+		}
+		evs, got, full = append(evs, more...), len(more), f
+	}
+	return evs, nil
+}
+
+// historyBatch is how many changes getAt reads at a time, and History
+// per statement.
 const historyBatch = 64
+
+// historyPageBytes bounds what one History page, and one read of getAt,
+// holds (eventSize: keys, values, metadata): a read stops once its events
+// reach it, after the first. So a caller cannot make the store hold or
+// send Limit large values at once (1000 revisions of a 16 MiB value would
+// be 16 GB); it pages on with FromRevision.
+const historyPageBytes = 4 << 20
 
 // getAt is Get with AtRevision(r): the key as it was at revision r,
 // rebuilt from the change log (and from the entry itself when it has not
@@ -89,7 +130,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 	found := false // e holds the latest metadata change or put
 	before := r
 	for {
-		evs, st, err := lq.readBack(ctx, q, before, historyBatch)
+		evs, st, full, err := lq.readBack(ctx, q, before, historyBatch)
 		if err != nil {
 			return storage.Entry{}, x.s.fail(op, ns, key, err)
 		}
@@ -142,7 +183,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 				return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 			}
 		}
-		if len(evs) == historyBatch && evs[len(evs)-1].Revision > st.compacted+1 {
+		if (len(evs) == historyBatch || full) && evs[len(evs)-1].Revision > st.compacted+1 {
 			before = evs[len(evs)-1].Revision - 1
 			continue
 		}
@@ -281,9 +322,11 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 }
 
 // readBack reads the rows at or before `before` that pass the query
-// (at most limit), newest first, and the log's state, from one snapshot.
-func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit int) ([]storage.Event, logState, error) {
-	return lq.read(ctx, q, lq.inner(0, before, limit, true), "c.revision DESC")
+// (at most limit, and no more once they hold historyPageBytes), newest
+// first, and the log's state, from one snapshot; full when it stopped at
+// historyPageBytes.
+func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit int) ([]storage.Event, logState, bool, error) {
+	return lq.read(ctx, q, lq.inner(0, before, limit, true), "c.revision DESC", historyPageBytes)
 }
 
 // revisionTime is the time of revision r by the log: that of the last

@@ -281,27 +281,47 @@ func (cr changeRow) event() storage.Event {
 // tail reads the rows after `after` that pass the query (at most limit),
 // oldest first, and the log's state, from one snapshot.
 func (lq *logQuery) tail(ctx context.Context, q querier, after int64, limit int) ([]storage.Event, logState, error) {
-	return lq.read(ctx, q, lq.inner(after, 0, limit, false), "c.revision")
+	evs, st, _, err := lq.read(ctx, q, lq.inner(after, 0, limit, false), "c.revision", 0)
+	return evs, st, err
 }
 
+// tailBytes is tail that stops reading once the events it holds reach
+// maxBytes (eventSize), after the first: full reports that it stopped.
+func (lq *logQuery) tailBytes(ctx context.Context, q querier, after int64, limit int, maxBytes int64) (evs []storage.Event, st logState, full bool, err error) {
+	return lq.read(ctx, q, lq.inner(after, 0, limit, false), "c.revision", maxBytes)
+}
+
+// errPageFull ends a read whose events reached its byte bound.
+var errPageFull = errors.New("sqlstore: page full")
+
 // read runs the select in, joined to the log's state so that the state
-// comes with the rows (and alone when there is none), in order.
-func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, order string) ([]storage.Event, logState, error) {
+// comes with the rows (and alone when there is none), in order. With
+// maxBytes > 0 it stops once its events reach maxBytes (eventSize), after
+// the first, and reports full.
+func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, order string, maxBytes int64) ([]storage.Event, logState, bool, error) {
 	text, args, err := lq.statement(in, order)
 	if err != nil {
-		return nil, logState{}, err
+		return nil, logState{}, false, err
 	}
 	var st logState
 	var evs []storage.Event
+	var size int64
 	err = q.queryRows(ctx, text, args, func(r rowScanner) error {
 		cr, err := lq.scanChange(r, &st.head, &st.compacted)
 		if err != nil || cr.Revision == nil {
 			return err
 		}
-		evs = append(evs, cr.event())
+		ev := cr.event()
+		evs = append(evs, ev)
+		if size += eventSize(ev); maxBytes > 0 && size >= maxBytes {
+			return errPageFull
+		}
 		return nil
 	})
-	return evs, st, err
+	if errors.Is(err, errPageFull) {
+		return evs, st, true, nil
+	}
+	return evs, st, false, err
 }
 
 // statement is read's statement.

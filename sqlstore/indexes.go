@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 )
@@ -160,23 +159,6 @@ func (x *ops) dropNamespaceIndexes(ctx context.Context, q querier, nsID int64) e
 		return err
 	}
 	_, err := q.exec(ctx, x.placeholders("DELETE FROM index_fields WHERE namespace_id = ?"), nsID)
-	return err
-}
-
-// buildIndexes records and fills the fields of namespace ns that
-// index_fields lacks, in a transaction of its own: idempotent.
-func (x *ops) buildIndexes(ctx context.Context, ns string, fields []driver.Field) error {
-	err := x.s.eng.inTx(ctx, func(q querier) error {
-		n, err := q.lockNamespace(ctx, ns)
-		if err != nil {
-			return err
-		}
-		return x.addIndexFields(ctx, q, n.ID, fields)
-	})
-	x.s.nsIDs.forget(ns)
-	if errors.Is(err, errNoRow) {
-		return storage.ErrNamespaceNotFound
-	}
 	return err
 }
 

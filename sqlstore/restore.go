@@ -144,9 +144,9 @@ func CheckRecord(r Record, maxValueSize int) error {
 // rec.Indexes (declared fields, validated as storage.WithIndexes does) never
 // conflict: they are added to the namespace's declared indexes (a union, in
 // every outcome but a failure; "unchanged" becomes "updated" when that adds
-// any), and their physical indexes are created, after the transaction, as
-// CreateNamespace does. Creating them is idempotent, so restoring the record
-// again repairs a restore that failed between the two steps.
+// any), and their index rows are built in the same transaction, as
+// CreateNamespace does; a field the namespace already records is left as
+// it is.
 func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode ConflictMode) (string, error) {
 	const op = "restoreNamespace"
 	defer s.feed.signal()
@@ -179,7 +179,13 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 				err = storage.ErrNamespaceExists
 			}
 			outcome = "created"
-			return err
+			if err != nil || len(fields) == 0 {
+				return err
+			}
+			if n, err = q.lockNamespace(ctx, name.Name); err != nil {
+				return err
+			}
+			return s.addIndexFields(ctx, q, n.ID, fields)
 		}
 		if err != nil {
 			return err
@@ -211,21 +217,22 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 			}
 		}
 		merged, added := mergeIndexes(cur.Indexes, indexes)
-		if !added {
-			return nil
+		if added {
+			if outcome == "unchanged" {
+				outcome = "updated"
+			}
+			if err := q.restoreNamespaceIndexes(ctx, n.ID, encodeIndexes(merged)); err != nil {
+				return err
+			}
 		}
-		if outcome == "unchanged" {
-			outcome = "updated"
-		}
-		return q.restoreNamespaceIndexes(ctx, n.ID, encodeIndexes(merged))
+		// The declaration and index_fields change together, under the
+		// namespace's lock (the write triggers rely on it, migrations/
+		// postgres 00024); a field already recorded is left as it is.
+		return s.addIndexFields(ctx, q, n.ID, fields)
 	})
+	s.nsIDs.forget(name.Name)
 	if err != nil {
 		return "", s.fail(op, rec.Name, "", err)
-	}
-	if len(fields) > 0 {
-		if err := s.buildIndexes(ctx, name.Name, fields); err != nil {
-			return "", s.fail(op, rec.Name, "", err)
-		}
 	}
 	return outcome, nil
 }

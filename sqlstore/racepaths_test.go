@@ -316,3 +316,187 @@ func TestRaceTxTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestRaceIndexBuildCancelled creates and drops indexes of a namespace of
+// a few thousand entries with contexts that end while the rows are built,
+// beside writers, clears and queries by the field: every error is typed,
+// and the declared, recorded and built indexes agree at the end.
+func TestRaceIndexBuildCancelled(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			const big = "big"
+			in := storage.InNamespace
+			items := make([]storage.Item, 3000)
+			for i := range items {
+				items[i] = storage.Item{Key: fmt.Sprintf("k%04d", i), Value: map[string]any{"v": i % 7, "s": fmt.Sprint(i)}}
+			}
+			if _, err := s.SetMany(t.Context(), items, in(big)); err != nil {
+				t.Fatal(err)
+			}
+			log := &faultLog{}
+			ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+			defer cancel()
+			idx := []error{storage.ErrIndexExists, storage.ErrIndexNotFound, storage.ErrTxConflict}
+			var wg sync.WaitGroup
+			for w := range 2 {
+				wg.Go(func() {
+					for i := 0; ctx.Err() == nil; i++ {
+						field := []string{"v", "s"}[(i+w)%2]
+						cctx, ccancel := context.WithTimeout(ctx, time.Duration(rand.IntN(100))*time.Millisecond)
+						if i%3 == 0 {
+							ccancel()
+							cctx, ccancel = ctx, func() {}
+						}
+						err := s.CreateIndex(cctx, big, field)
+						log.typed("CreateIndex", err, cctx.Err() != nil, idx...)
+						err = s.DropIndex(cctx, big, field)
+						log.typed("DropIndex", err, cctx.Err() != nil, idx...)
+						ccancel()
+					}
+				})
+			}
+			wg.Go(func() { // writes
+				for i := 0; ctx.Err() == nil; i++ {
+					err := s.Set(ctx, fmt.Sprintf("k%04d", rand.IntN(3000)), map[string]any{"v": i % 7, "s": fmt.Sprint(i)}, in(big))
+					log.typed("Set", err, ctx.Err() != nil, storage.ErrTxConflict)
+				}
+			})
+			wg.Go(func() { // queries by the fields
+				for i := 0; ctx.Err() == nil; i++ {
+					cctx, ccancel := context.WithTimeout(ctx, time.Duration(rand.IntN(5000))*time.Microsecond)
+					_, err := s.Query(cctx, storage.Eq("v", i%7), in(big), storage.Limit(10))
+					ccancel()
+					log.typed("Query", err, cctx.Err() != nil)
+				}
+			})
+			wg.Wait()
+			log.report(t)
+			checkIndexes(t, s)
+			checkInvariants(t, s)
+		})
+	}
+}
+
+// TestRaceCloseNewerPaths closes the store while Watch, History, Get at a
+// revision, Export, Restore, RestoreNamespace, CreateIndex, DropIndex,
+// Sweep, Compact and transactions run: each fails with ErrClosed (a
+// transaction's operation with ErrTxDone, Close rolled it back), or
+// succeeds, never with a driver's error.
+func TestRaceCloseNewerPaths(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 10}), WithWatchPollInterval(5*time.Millisecond))
+			ctx := t.Context()
+			const ns = "n"
+			in := storage.InNamespace
+			for i := range 50 {
+				if err := s.Set(ctx, fmt.Sprintf("k%d", i%10), map[string]int{"v": i}, in(ns)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log := &faultLog{}
+			closed := []error{storage.ErrClosed}
+			now := time.Now().UTC()
+			calls := map[string]func(i int) error{
+				"Watch": func(int) error {
+					for _, err := range s.Watch(ctx) {
+						if err != nil {
+							return err
+						}
+					}
+					return nil
+				},
+				"History": func(i int) error {
+					_, err := s.History(ctx, fmt.Sprintf("k%d", i%10), in(ns))
+					return err
+				},
+				"Get at": func(i int) error {
+					_, err := s.Get(ctx, fmt.Sprintf("k%d", i%10), in(ns), storage.AtRevision(1))
+					if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrCompacted) {
+						return nil
+					}
+					return err
+				},
+				"Export": func(int) error {
+					return s.Export(ctx, ExportOptions{PageSize: 2}, nil, func(Record) error { return nil })
+				},
+				"Restore": func(i int) error {
+					_, err := s.Restore(ctx, []Record{{Namespace: ns, Key: fmt.Sprintf("r%d", i%10), Value: []byte(`{"v":1}`),
+						Metadata: []byte(`{}`), Version: 1, CreatedAt: now, UpdatedAt: now}}, ConflictOverwrite)
+					return err
+				},
+				"RestoreNamespace": func(i int) error {
+					_, err := s.RestoreNamespace(ctx, NamespaceRecord{Name: fmt.Sprintf("r%d", i%5), Metadata: []byte(`{}`), CreatedAt: now,
+						Indexes: []string{"v"}}, ConflictOverwrite)
+					return err
+				},
+				"CreateIndex": func(int) error {
+					err := s.CreateIndex(ctx, ns, "v")
+					if errors.Is(err, storage.ErrIndexExists) {
+						return nil
+					}
+					return err
+				},
+				"DropIndex": func(int) error {
+					err := s.DropIndex(ctx, ns, "v")
+					if errors.Is(err, storage.ErrIndexNotFound) {
+						return nil
+					}
+					return err
+				},
+				"Sweep": func(int) error {
+					_, err := s.Sweep(ctx)
+					return err
+				},
+				"Compact": func(i int) error {
+					if err := s.Set(ctx, "c", i, in(ns)); err != nil {
+						return err
+					}
+					_, err := s.Compact(ctx)
+					return err
+				},
+				"tx": func(i int) error {
+					tx, err := s.Begin(ctx, storage.TxOptions{})
+					if err != nil {
+						return err
+					}
+					defer func() { _ = tx.Rollback(ctx) }()
+					if err := tx.Set(ctx, fmt.Sprintf("t%d", i%10), i, in(ns)); err != nil {
+						return err
+					}
+					if _, err := tx.Query(ctx, storage.Eq("v", 1), in(ns)); err != nil {
+						return err
+					}
+					return tx.Commit(ctx)
+				},
+			}
+			var wg sync.WaitGroup
+			for name, call := range calls {
+				wg.Go(func() {
+					for i := 0; ; i++ {
+						err := call(i)
+						if errors.Is(err, storage.ErrClosed) {
+							return
+						}
+						allowed := closed
+						if name == "tx" {
+							allowed = []error{storage.ErrClosed, storage.ErrTxDone}
+						}
+						log.typed(name, err, false, allowed...)
+						if err != nil && i > 1000 {
+							return
+						}
+					}
+				})
+			}
+			time.Sleep(time.Duration(100+rand.IntN(200)) * time.Millisecond)
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+			wg.Wait()
+			log.report(t)
+		})
+	}
+}

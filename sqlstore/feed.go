@@ -38,9 +38,15 @@ type feed struct {
 	mu  sync.Mutex // protects gen
 	gen chan struct{}
 
-	once sync.Once
-	stop chan struct{}
-	done sync.WaitGroup
+	// startMu orders the start of the poller and listener (by the first
+	// watcher) with close: a watch that starts while the store closes
+	// must not add to done while close waits on it (a WaitGroup misuse
+	// the race detector reports), nor leave goroutines behind close.
+	startMu sync.Mutex // protects started and closed
+	started bool
+	closed  bool
+	stop    chan struct{}
+	done    sync.WaitGroup
 }
 
 func newFeed(s *Store) *feed {
@@ -70,7 +76,12 @@ func (f *feed) signal() {
 // first one; the returned func unregisters it.
 func (f *feed) add() func() {
 	f.watchers.Add(1)
-	f.once.Do(f.start)
+	f.startMu.Lock()
+	if !f.started && !f.closed {
+		f.started = true
+		f.start()
+	}
+	f.startMu.Unlock()
 	return func() { f.watchers.Add(-1) }
 }
 
@@ -85,6 +96,9 @@ func (f *feed) start() {
 
 // close stops the poller and the listener and waits for them.
 func (f *feed) close() {
+	f.startMu.Lock()
+	f.closed = true
+	f.startMu.Unlock()
 	close(f.stop)
 	f.done.Wait()
 }

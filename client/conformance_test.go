@@ -6,6 +6,7 @@ import (
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
+	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -50,4 +51,19 @@ func TestConformanceSecurity(t *testing.T) {
 		_, cl := serve(t, security.NewStore(inner, teststore.GrantAll(t), security.AllowAnonymous()))
 		return cl
 	}))
+}
+
+// TestConformanceAnswerParts runs the suite through the client with
+// routes.AnswerBytes so small that every list and query answer holds one
+// key or entry and a cursor (routes read the store in parts; the client
+// reads on After each cursor): what the client returns, sorts, ties,
+// offsets, limits, key ranges and cursors included, must be what the store
+// would have returned in one answer.
+func TestConformanceAnswerParts(t *testing.T) {
+	saved := routes.AnswerBytes
+	routes.AnswerBytes = 1
+	t.Cleanup(func() { routes.AnswerBytes = saved })
+	for _, c := range configs[:1] {
+		t.Run(c.Name, func(t *testing.T) { storetest.Run(t, harness(c)) })
+	}
 }

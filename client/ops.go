@@ -547,15 +547,57 @@ func (o ops) Clear(ctx context.Context, opts ...storage.Option) error {
 
 // List implements storage.Ops: storage://list.
 func (o ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
-	var resp routes.ListResponse
-	if err := o.optionsOp(ctx, "list", routes.RouteList, false, opts, &resp); err != nil {
+	const op = "list"
+	_, w, done, err := o.start(ctx, op, false, opts)
+	defer done()
+	if err != nil {
 		return storage.ListResult{}, err
 	}
-	keys := resp.Keys
-	if keys == nil {
-		keys = []string{}
+	keys := []string{}
+	cursor, err := readParts(w, func(w *routes.Options) (int, string, error) {
+		var resp routes.ListResponse
+		if err := o.send(ctx, op, routes.RouteList, routes.OptionsRequest{Options: w}, &resp); err != nil {
+			return 0, "", err
+		}
+		keys = append(keys, resp.Keys...)
+		return len(resp.Keys), resp.Cursor, nil
+	})
+	if err != nil {
+		return storage.ListResult{}, err
 	}
-	return storage.ListResult{Keys: keys, Cursor: resp.Cursor}, nil
+	return storage.ListResult{Keys: keys, Cursor: cursor}, nil
+}
+
+// readParts reads a list or query answer that the server may have cut
+// short (routes.AnswerBytes: fewer keys or entries than asked for, and a
+// cursor): it asks again, After the cursor, for what is left of the limit
+// (everything, without one), until an answer has no cursor or the limit
+// is reached, so that the caller gets what the store would have given.
+// It returns the cursor the last answer ended with.
+func readParts(w *routes.Options, read func(w *routes.Options) (n int, cursor string, err error)) (string, error) {
+	var po routes.Options
+	if w != nil {
+		po = *w
+	}
+	limit := -1
+	if po.Limit != nil {
+		limit = *po.Limit
+	}
+	got := 0
+	for {
+		n, cursor, err := read(&po)
+		if err != nil {
+			return "", err
+		}
+		got += n
+		if cursor == "" || (limit >= 0 && got >= limit) || n == 0 {
+			return cursor, nil
+		}
+		po.After, po.Offset = &cursor, nil
+		if limit >= 0 {
+			po.Limit = ptr(limit - got)
+		}
+	}
 }
 
 // Query implements storage.Ops: storage://query. The filter is validated
@@ -581,14 +623,22 @@ func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option
 		}
 		req.Filter = b
 	}
-	var resp routes.QueryResponse
-	if err := o.send(ctx, op, routes.RouteQuery, req, &resp); err != nil {
+	out := storage.QueryResult{Entries: []storage.Entry{}}
+	cursor, err := readParts(w, func(w *routes.Options) (int, string, error) {
+		req.Options = w
+		var resp routes.QueryResponse
+		if err := o.send(ctx, op, routes.RouteQuery, req, &resp); err != nil {
+			return 0, "", err
+		}
+		for _, e := range resp.Results {
+			out.Entries = append(out.Entries, entryOf(e.Key, e.Value, e.Meta()))
+		}
+		return len(resp.Results), resp.Cursor, nil
+	})
+	if err != nil {
 		return storage.QueryResult{}, err
 	}
-	out := storage.QueryResult{Entries: make([]storage.Entry, len(resp.Results)), Cursor: resp.Cursor}
-	for i, e := range resp.Results {
-		out.Entries[i] = entryOf(e.Key, e.Value, e.Meta())
-	}
+	out.Cursor = cursor
 	return out, nil
 }
 

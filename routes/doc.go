@@ -144,6 +144,15 @@
 //	                                                                      unsupported when the store has none)
 //	storage://watch             {options}                                 a stream, see below
 //
+// A list or query answer holds about AnswerBytes (4 MiB) of keys, values
+// and metadata at most: the route reads the store in parts (pages of
+// their own) and stops after the part that reaches it, so an answer may
+// hold fewer keys or entries than its limit (or than exist, without one)
+// and a cursor. Page on with after while an answer has a cursor and holds
+// fewer than asked for; client.Store does so by itself, so its List and
+// Query return what the store's would. A history answer is bounded alike
+// by the engine (storage.Historian).
+//
 // An event is {type, namespace, key?, value?, metadata?, revision,
 // prevRevision?, version?, at, createdAt?, expiresAt?}: createdAt and
 // expiresAt are the key's after a put or a metadata change (absent when

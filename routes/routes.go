@@ -582,19 +582,96 @@ func (h handlers) deleteMany(ctx context.Context, req *KeysRequest) (*BatchRespo
 }
 
 func (h handlers) list(ctx context.Context, req *OptionsRequest) (*ListResponse, error) {
-	t, opts, err := h.target(req.Options)
+	out := &ListResponse{Keys: []string{}}
+	cursor, err := h.paged(req.Options, firstPart(4<<10, 1000), func(t storage.Ops, opts []storage.Option) (int, int64, string, error) {
+		res, err := t.List(ctx, opts...)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		var size int64
+		for _, k := range res.Keys {
+			size += int64(len(k)) + entryOverhead
+		}
+		out.Keys = append(out.Keys, res.Keys...)
+		return len(res.Keys), size, res.Cursor, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.List(ctx, opts...)
-	if err != nil {
-		return nil, err
+	out.Cursor = cursor
+	return out, nil
+}
+
+// AnswerBytes bounds the keys, values and metadata of one list or query
+// answer, so that one request cannot make the server read, hold and send
+// a whole namespace at once (a query without a limit over 10,000 values of
+// 1 MiB would be 10 GB). The route reads the store in parts, each a page
+// of its own (Limit, then After the part's cursor), and stops after the
+// part that reaches AnswerBytes: the answer then holds fewer entries than
+// its limit (or than exist, without a limit) and a cursor to go on from.
+// A caller pages on while an answer has a cursor and holds fewer than it
+// asked for (client.Store does so by itself). Outside a transaction the
+// parts are read one after the other, not from one snapshot, as pages of
+// a cursor are. Set it, if at all, before the routes serve (the tests
+// make it tiny, so that every answer is cut).
+var AnswerBytes int64 = 4 << 20
+
+// firstPart is how many keys (list, per = 4 KiB) or entries (query, per =
+// 256 KiB) the first part of an answer reads: AnswerBytes/per, 1 to most
+// (1000 keys, 16 entries with the default AnswerBytes). The next parts
+// read as many as the entries read so far suggest fit in what is left of
+// AnswerBytes (at least the first part's, at most maxPart).
+func firstPart(per int64, most int) int { return int(min(max(AnswerBytes/per, 1), int64(most))) }
+
+const (
+	maxPart       = 10000
+	entryOverhead = 64 // counted per key or entry besides its bytes
+)
+
+// paged runs read over the parts of a list or query answer (see
+// AnswerBytes): each part with the options o gives, but its Limit (what
+// is left of o's, at most the part's size), and, after the first, After
+// the previous part's cursor and no Offset. It returns the cursor the
+// answer ends with.
+func (h handlers) paged(o *Options, first int, read func(t storage.Ops, opts []storage.Option) (n int, size int64, cursor string, err error)) (string, error) {
+	var po Options
+	if o != nil {
+		po = *o
 	}
-	keys := res.Keys
-	if keys == nil {
-		keys = []string{}
+	limit := -1
+	if po.Limit != nil {
+		if limit = *po.Limit; limit < 0 {
+			// Refused by the store as given (invalid_option).
+			t, opts, err := h.target(&po)
+			if err != nil {
+				return "", err
+			}
+			_, _, cursor, err := read(t, opts)
+			return cursor, err
+		}
 	}
-	return &ListResponse{Keys: keys, Cursor: res.Cursor}, nil
+	part, got, size := first, 0, int64(0)
+	for {
+		ask := part
+		if limit >= 0 {
+			ask = min(part, limit-got)
+		}
+		po.Limit = &ask
+		t, opts, err := h.target(&po)
+		if err != nil {
+			return "", err
+		}
+		n, sz, cursor, err := read(t, opts)
+		if err != nil {
+			return "", err
+		}
+		got, size = got+n, size+sz
+		if cursor == "" || (limit >= 0 && got >= limit) || size >= AnswerBytes || n == 0 {
+			return cursor, nil
+		}
+		po.After, po.Offset = &cursor, nil
+		part = int(min(max((AnswerBytes-size)/max(size/int64(got), 1), int64(first)), maxPart))
+	}
 }
 
 func (h handlers) query(ctx context.Context, req *QueryRequest) (*QueryResponse, error) {
@@ -605,18 +682,23 @@ func (h handlers) query(ctx context.Context, req *QueryRequest) (*QueryResponse,
 			return nil, &storage.OpError{Op: "query", Err: err}
 		}
 	}
-	t, opts, err := h.target(req.Options)
+	out := &QueryResponse{Results: []EntryJSON{}}
+	cursor, err := h.paged(req.Options, firstPart(256<<10, 16), func(t storage.Ops, opts []storage.Option) (int, int64, string, error) {
+		res, err := t.Query(ctx, f, opts...)
+		if err != nil {
+			return 0, 0, "", err
+		}
+		var size int64
+		for _, e := range res.Entries {
+			size += int64(len(e.Key)+len(e.Value)+len(e.Metadata)) + entryOverhead
+			out.Results = append(out.Results, EntryOf(e))
+		}
+		return len(res.Entries), size, res.Cursor, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.Query(ctx, f, opts...)
-	if err != nil {
-		return nil, err
-	}
-	out := &QueryResponse{Results: make([]EntryJSON, len(res.Entries)), Cursor: res.Cursor}
-	for i, e := range res.Entries {
-		out.Results[i] = EntryOf(e)
-	}
+	out.Cursor = cursor
 	return out, nil
 }
 

@@ -57,11 +57,18 @@ func TestPGDirectWriteAllocs(t *testing.T) {
 		name string
 		fn   func()
 	}{{"set", set}, {"tx set", txSet}} {
+		// The fewest of three measures: AllocsPerRun counts the
+		// allocations of every goroutine (the store's own, the race
+		// detector's), which only add to the Set's; one measure each
+		// varied by one or two under -race and failed the margin.
 		var allocs [2]float64
 		for i, viaBatch := range []bool{true, false} {
 			withRevViaBatch(viaBatch, func() {
 				op.fn() // statements prepared
 				allocs[i] = testing.AllocsPerRun(50, op.fn)
+				for range 2 {
+					allocs[i] = min(allocs[i], testing.AllocsPerRun(50, op.fn))
+				}
 			})
 		}
 		t.Logf("%s: %.0f allocations through pgx's batch, %.0f through pgconn", op.name, allocs[0], allocs[1])

@@ -54,7 +54,7 @@ func TestConformanceSecurity(t *testing.T) {
 }
 
 // TestConformanceAnswerParts runs the suite through the client with
-// routes.AnswerBytes so small that every list and query answer holds one
+// routes.AnswerBytes so small that every list, query and getMany answer holds one
 // key or entry and a cursor (routes read the store in parts; the client
 // reads on After each cursor): what the client returns, sorts, ties,
 // offsets, limits, key ranges and cursors included, must be what the store

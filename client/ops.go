@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strconv"
@@ -353,17 +354,28 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 		}
 		valid = append(valid, k)
 	}
-	var resp routes.GetManyResponse
-	if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &valid, Options: w}, &resp); err != nil {
-		return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}, err
+	// An answer holds about routes.AnswerBytes; the keys it did not read
+	// are asked for again until none is left.
+	for ask := valid; ; {
+		var resp routes.GetManyResponse
+		if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &ask, Options: w}, &resp); err != nil {
+			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}, err
+		}
+		for k, v := range resp.Data {
+			res.Entries[k] = entryOf(k, v, resp.Meta[k])
+		}
+		for k, e := range resp.Errors {
+			res.Errors[k] = routes.ErrorFromBody(e)
+		}
+		if len(resp.Unread) == 0 {
+			return res, nil
+		}
+		if len(resp.Unread) >= len(ask) {
+			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}},
+				&TransportError{Route: routes.RouteGetMany, Err: errors.New("the answer read none of the keys it was asked for")}
+		}
+		ask = resp.Unread
 	}
-	for k, v := range resp.Data {
-		res.Entries[k] = entryOf(k, v, resp.Meta[k])
-	}
-	for k, e := range resp.Errors {
-		res.Errors[k] = routes.ErrorFromBody(e)
-	}
-	return res, nil
 }
 
 // batch merges the answer of a batch into res, whose local failures stay.

@@ -70,3 +70,84 @@ func TestAnswerBytes(t *testing.T) {
 		t.Fatalf("query limit 5: %d results, cursor %v", len(rs), v["cursor"])
 	}
 }
+
+// TestAnswerBytesGetMany: a getMany answer holds about routes.AnswerBytes
+// too. Forty keys of 256 KiB values answered 10 MiB at once (and a body of
+// keys the size of the request limit, over values of the maximum size,
+// would have made the server read and hold gigabytes). Now the answer
+// stops after the part that reaches AnswerBytes and lists the keys it did
+// not read in "unread"; asking for those gives the rest. Every distinct
+// requested key is in exactly one of data, errors and unread.
+func TestAnswerBytesGetMany(t *testing.T) {
+	m, _ := newMux(t)
+	big := strings.Repeat("x", 256<<10)
+	const n = 40
+	keys := make([]string, 0, n+2)
+	for i := range n {
+		k := fmt.Sprintf("k%02d", i)
+		wantOK(t, call(t, m, "storage://set", fmt.Sprintf(`{"key":%q,"value":{"pad":%q}}`, k, big)), "set")
+		keys = append(keys, k)
+	}
+	keys = append(keys, "missing", "k00") // a missing key, a key twice
+	seen := map[string]string{}
+	ask := keys
+	for answers := 0; len(ask) > 0; answers++ {
+		if answers > n {
+			t.Fatalf("more than %d answers", n)
+		}
+		body, _ := json.Marshal(map[string]any{"keys": ask})
+		out, err := m.Call(t.Context(), routes.RouteGetMany, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > int(routes.AnswerBytes)+(1<<20) {
+			t.Fatalf("answer %d: %d bytes, want at most AnswerBytes (%d) and one value", answers, len(out), routes.AnswerBytes)
+		}
+		var resp struct {
+			Success bool                       `json:"success"`
+			Data    map[string]json.RawMessage `json:"data"`
+			Errors  map[string]any             `json:"errors"`
+			Unread  []string                   `json:"unread"`
+		}
+		if err := json.Unmarshal(out, &resp); err != nil || !resp.Success {
+			t.Fatalf("answer %d: %v %.200s", answers, err, out)
+		}
+		in := func(k, where string) {
+			if w, ok := seen[k]; ok {
+				t.Fatalf("answer %d: key %s in %s, already in %s", answers, k, where, w)
+			}
+			seen[k] = where
+		}
+		for k := range resp.Data {
+			in(k, "data")
+		}
+		for k := range resp.Errors {
+			in(k, "errors")
+		}
+		unread := map[string]bool{}
+		for _, k := range resp.Unread {
+			if unread[k] || seen[k] != "" {
+				t.Fatalf("answer %d: unread key %s answered or listed twice", answers, k)
+			}
+			unread[k] = true
+		}
+		if len(resp.Unread) > 0 && len(resp.Data) == 0 {
+			t.Fatalf("answer %d read nothing and left %d keys unread", answers, len(resp.Unread))
+		}
+		ask = resp.Unread
+	}
+	for _, k := range keys {
+		want := "data"
+		if k == "missing" {
+			want = "errors"
+		}
+		if seen[k] != want {
+			t.Errorf("key %s: in %q, want %s", k, seen[k], want)
+		}
+	}
+	// Small answers are one answer, as before.
+	v := call(t, m, routes.RouteGetMany, `{"keys":["k01","k02","nope"]}`)
+	if d, _ := v["data"].(map[string]any); len(d) != 2 || v["unread"] != nil {
+		t.Fatalf("getMany of 3: %v", v)
+	}
+}

@@ -106,7 +106,7 @@
 //	storage://getMany           {keys: [string], options}                 data {key: value}, meta {key: {namespace,
 //	                                                                      metadata, version, createdAt, updatedAt,
 //	                                                                      expiresAt?}},
-//	                                                                      errors {key: error}
+//	                                                                      errors {key: error}, unread? [string]
 //	storage://setMany           {entries: [{key, value, metadata?,        results {key: {success, error?, version?,
 //	                             ifRevision?, ttl?,                        revision?}},
 //	                             ttlInSeconds?, ttlMs?, expiresAt?,
@@ -150,8 +150,13 @@
 // hold fewer keys or entries than its limit (or than exist, without one)
 // and a cursor. Page on with after while an answer has a cursor and holds
 // fewer than asked for; client.Store does so by itself, so its List and
-// Query return what the store's would. A history answer is bounded alike
-// by the engine (storage.Historian).
+// Query return what the store's would. A getMany answer is bounded alike:
+// the route reads its keys in parts (16 first, then as many as the values
+// read so far suggest fit) and lists the keys of no part in unread, to be
+// asked for again; every distinct requested key is in exactly one of
+// data, errors and unread. Outside a transaction the parts are separate
+// reads, not one snapshot. client.Store's GetMany asks again by itself. A
+// history answer is bounded alike by the engine (storage.Historian).
 //
 // An event is {type, namespace, key?, value?, metadata?, revision,
 // prevRevision?, version?, at, createdAt?, expiresAt?}: createdAt and

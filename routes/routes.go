@@ -494,23 +494,54 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.GetMany(ctx, *req.Keys, opts...)
-	if err != nil {
-		return nil, err
-	}
 	out := &GetManyResponse{
-		Data:   make(map[string]json.RawMessage, len(res.Entries)),
-		Meta:   make(map[string]EntryMeta, len(res.Entries)),
-		Errors: make(map[string]*ErrorBody, len(res.Errors)),
+		Data:   make(map[string]json.RawMessage, len(*req.Keys)),
+		Meta:   make(map[string]EntryMeta, len(*req.Keys)),
+		Errors: make(map[string]*ErrorBody),
 	}
-	for k, e := range res.Entries {
-		out.Data[k] = e.Value
-		out.Meta[k] = entryMeta(e)
-	}
-	for k, e := range res.Errors {
-		out.Errors[k] = bodyOf(e)
+	// The keys are read in parts, as list and query are (see AnswerBytes):
+	// the first of firstPart keys, then as many as the values read so far
+	// suggest fit in what is left. The keys of no part are unread.
+	keys := distinctKeys(*req.Keys)
+	first := firstPart(256<<10, 16)
+	part, size := first, int64(0)
+	for read := 0; read == 0 || read < len(keys); {
+		if size >= AnswerBytes {
+			out.Unread = keys[read:]
+			break
+		}
+		chunk := keys[read:min(read+part, len(keys))] // no keys: asked once, for the options' errors
+		res, err := t.GetMany(ctx, chunk, opts...)
+		if err != nil {
+			return nil, err
+		}
+		for k, e := range res.Entries {
+			out.Data[k] = e.Value
+			out.Meta[k] = entryMeta(e)
+			size += int64(len(k)+len(e.Value)+len(e.Metadata)) + entryOverhead
+		}
+		for k, e := range res.Errors {
+			out.Errors[k] = bodyOf(e)
+		}
+		if read += len(chunk); read == 0 {
+			break
+		}
+		part = int(min(max((AnswerBytes-size)/max(size/int64(read), 1), int64(first)), maxPart))
 	}
 	return out, nil
+}
+
+// distinctKeys returns keys without repeats, in first-occurrence order.
+func distinctKeys(keys []string) []string {
+	seen := make(map[string]struct{}, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func batchResponse(res storage.BatchResult) *BatchResponse {
@@ -602,8 +633,8 @@ func (h handlers) list(ctx context.Context, req *OptionsRequest) (*ListResponse,
 	return out, nil
 }
 
-// AnswerBytes bounds the keys, values and metadata of one list or query
-// answer, so that one request cannot make the server read, hold and send
+// AnswerBytes bounds the keys, values and metadata of one list, query or
+// getMany answer (getMany: see GetManyResponse.Unread), so that one request cannot make the server read, hold and send
 // a whole namespace at once (a query without a limit over 10,000 values of
 // 1 MiB would be 10 GB). The route reads the store in parts, each a page
 // of its own (Limit, then After the part's cursor), and stops after the

@@ -291,6 +291,10 @@ type GetManyResponse struct {
 	Data   map[string]json.RawMessage `json:"data"`
 	Meta   map[string]EntryMeta       `json:"meta"`
 	Errors map[string]*ErrorBody      `json:"errors"`
+	// Unread are the requested keys the answer did not read because it
+	// reached AnswerBytes first: ask for them again. Every distinct
+	// requested key is in exactly one of Data, Errors and Unread.
+	Unread []string `json:"unread,omitempty"`
 }
 
 // KeyResult is the outcome of one key of setMany or deleteMany.

@@ -55,6 +55,12 @@
 //	                        stream whose client does not take a line within
 //	                        --timeout ends. The console's live tails have the
 //	                        same bound, counted apart.
+//	--watch-buffer-bytes BYTES
+//	                        most event bytes the server holds for one watch
+//	                        stream whose client reads slower than the writes come
+//	                        (default 4 MiB; an event larger is held alone); the
+//	                        stream then ends with watch_lagged and the client
+//	                        resumes from its last revision.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

@@ -51,6 +51,12 @@ const (
 	// DefaultPGMaxConns is the PostgreSQL pool size when the DSN does not
 	// set pool_max_conns (pgx's own default, max(4, CPUs), is a client's).
 	DefaultPGMaxConns = 32
+	// DefaultWatchBufferBytes is how many bytes of events the engine holds
+	// for one watch stream whose client reads slower than the writes come
+	// (sqlstore.WithWatchBufferBytes; the engine's own default, 64 MiB, is
+	// an embedded caller's): with DefaultMaxStreamsPerPrincipal streams,
+	// one principal's stalled streams hold at most 64 MiB.
+	DefaultWatchBufferBytes = 4 << 20
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
 	readHeaderTimeout = 10 * time.Second
@@ -86,6 +92,7 @@ type options struct {
 	txIdleTimeout   time.Duration
 	txPerPrincipal  int
 	watchesPerPrin  int
+	watchBuffer     int64
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -121,6 +128,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
+	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged (the client resumes)")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -258,6 +266,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-tx-per-principal %d: want a positive number", o.txPerPrincipal)
 	case o.watchesPerPrin <= 0:
 		return fmt.Errorf("--max-watches-per-principal %d: want a positive number", o.watchesPerPrin)
+	case o.watchBuffer <= 0:
+		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
 	case o.txMaxLifetime <= 0:
 		return fmt.Errorf("--tx-max-lifetime %v: want a positive duration", o.txMaxLifetime)
 	case o.pgMaxConns < 2:
@@ -324,7 +334,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if o.txIdleTimeout > 0 {
 		engOpts = append(engOpts, sqlstore.WithTxIdleTimeout(o.txIdleTimeout))
 	}
-	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime))
+	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime),
+		sqlstore.WithWatchBufferBytes(o.watchBuffer))
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	inner, err := sqlstore.Open(openCtx, withPoolSize(o.dsn, o.pgMaxConns), engOpts...)
 	cancel()

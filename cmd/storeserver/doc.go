@@ -59,8 +59,8 @@
 //	                        most event bytes the server holds for one watch
 //	                        stream whose client reads slower than the writes come
 //	                        (default 4 MiB; an event larger is held alone); the
-//	                        stream then ends with watch_lagged and the client
-//	                        resumes from its last revision.
+//	                        stream then ends with watch_lagged, which carries the
+//	                        revision to resume from (storage.ErrWatchLagged).
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

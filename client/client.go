@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -68,18 +69,61 @@ func New(ctx context.Context, t Transport) (*Store, error) {
 
 // TransportError is the error of a message that got no envelope back: the
 // transport failed, or answered something that is not an envelope. It
-// wraps the transport's error (a context's error among them) and no
-// storage sentinel.
+// wraps the transport's error and, as the engine does for a database it
+// cannot reach, one storage sentinel: storage.ErrUnavailable when the call
+// had no effect (nothing was sent, or the route only reads, or the call
+// ran in a transaction, which commits nothing by itself), and
+// storage.ErrCommitUnknown for a write outside a transaction that may
+// have reached the server (the connection broke after the request was
+// sent, or something else answered for the server). When the caller's
+// context ended, it wraps that context's error and no sentinel.
 type TransportError struct {
 	Route string
 	Err   error
+	// sentinel is ErrUnavailable, ErrCommitUnknown or nil (see above).
+	sentinel error
+}
+
+// transportError returns the TransportError of a message to route that
+// failed with err while ctx was ctx.
+func transportError(ctx context.Context, route string, err error) *TransportError {
+	te := &TransportError{Route: route, Err: err}
+	switch {
+	case ctx.Err() != nil:
+	case writeRoutes[route] && !notSent(err):
+		te.sentinel = storage.ErrCommitUnknown
+	default:
+		te.sentinel = storage.ErrUnavailable
+	}
+	return te
+}
+
+// writeRoutes are the routes whose call may change what the store holds.
+var writeRoutes = map[string]bool{
+	routes.RouteSet: true, routes.RouteDelete: true, routes.RouteSetMany: true, routes.RouteDeleteMany: true,
+	routes.RouteCreateNamespace: true, routes.RouteDeleteNamespace: true, routes.RouteSetMetadata: true,
+	routes.RouteClear: true, routes.RouteCommit: true, routes.RouteCreateIndex: true, routes.RouteDropIndex: true,
+}
+
+// notSent reports whether err says that the message never left: no
+// connection could be made.
+func notSent(err error) bool {
+	var oe *net.OpError
+	var de *net.DNSError
+	return (errors.As(err, &oe) && oe.Op == "dial") || errors.As(err, &de)
 }
 
 func (e *TransportError) Error() string {
 	return fmt.Sprintf("storage: client: %s: %v", e.Route, e.Err)
 }
 
-func (e *TransportError) Unwrap() error { return e.Err }
+// Unwrap returns the transport's error and the sentinel, if any.
+func (e *TransportError) Unwrap() []error {
+	if e.sentinel == nil {
+		return []error{e.Err}
+	}
+	return []error{e.sentinel, e.Err}
+}
 
 // enveloped is a response type of package routes.
 type enveloped interface{ Head() *routes.Envelope }
@@ -90,16 +134,16 @@ type enveloped interface{ Head() *routes.Envelope }
 func (s *Store) call(ctx context.Context, route string, req any, resp enveloped) error {
 	body, err := routes.Marshal(req)
 	if err != nil {
-		return &TransportError{Route: route, Err: fmt.Errorf("encoding the request: %w", err)}
+		return &TransportError{Route: route, Err: fmt.Errorf("encoding the request: %w", err), sentinel: storage.ErrInvalidValue}
 	}
 	out, err := s.t.Call(ctx, route, body)
 	if err != nil {
-		return &TransportError{Route: route, Err: err}
+		return transportError(ctx, route, err)
 	}
 	d := json.NewDecoder(bytes.NewReader(out))
 	d.UseNumber()
 	if err := d.Decode(resp); err != nil {
-		return &TransportError{Route: route, Err: fmt.Errorf("malformed response: %w", err)}
+		return transportError(ctx, route, fmt.Errorf("malformed response: %w", err))
 	}
 	h := resp.Head()
 	switch {
@@ -292,7 +336,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 func (s *Store) adopt(resp routes.TxResponse) (*Tx, error) {
 	iso, err := storage.ParseIsolationLevel(resp.Isolation)
 	if err != nil {
-		return nil, &TransportError{Route: routes.RouteBeginTransaction, Err: err}
+		return nil, transportError(context.Background(), routes.RouteBeginTransaction, err)
 	}
 	t := &Tx{s: s, id: resp.TransactionID, iso: iso, ro: resp.ReadOnly}
 	t.ops = ops{s: s, tx: t}

@@ -59,20 +59,28 @@ func faultyClient(t *testing.T) (*faultyTransport, *client.Store) {
 	return ft, c
 }
 
-func TestTransportErrorIsNoSentinel(t *testing.T) {
+// TestTransportErrorSentinels: a transport failure wraps the network's
+// error and one sentinel: ErrCommitUnknown for a write that may have been
+// sent, ErrUnavailable for a read (TestClientOutageErrors in httpapi
+// covers the rest over HTTP).
+func TestTransportErrorSentinels(t *testing.T) {
 	ft, c := faultyClient(t)
 	ft.fail.Store(true)
-	for name, err := range map[string]error{
-		"Set": c.Set(t.Context(), "k", 1),
-		"New": func() error { _, err := client.New(t.Context(), ft); return err }(),
+	for name, tc := range map[string]struct {
+		err  error
+		want error
+	}{
+		"Set": {c.Set(t.Context(), "k", 1), storage.ErrCommitUnknown},
+		"New": {func() error { _, err := client.New(t.Context(), ft); return err }(), storage.ErrUnavailable},
 	} {
+		err := tc.err
 		var te *client.TransportError
 		if !errors.Is(err, errNetwork) || !errors.As(err, &te) || !strings.HasPrefix(err.Error(), "storage: ") {
 			t.Errorf("%s: error %v, want a TransportError wrapping the network's", name, err)
 		}
 		for _, s := range contractSentinels {
-			if errors.Is(err, s) {
-				t.Errorf("%s: transport error %v satisfies errors.Is(%v)", name, err, s)
+			if errors.Is(err, s) != errors.Is(s, tc.want) {
+				t.Errorf("%s: transport error %v: errors.Is(%v) = %v", name, err, s, errors.Is(err, s))
 			}
 		}
 	}

@@ -41,9 +41,14 @@
 //     as an RFC 3339 time. The server decides what has expired.
 //
 // A transport failure (no envelope came back, or not an envelope) is a
-// *TransportError wrapping the transport's error and no storage sentinel,
-// except in Commit, where it is storage.ErrCommitUnknown: the commit may
-// or may not have happened.
+// *TransportError wrapping the transport's error and one sentinel, as the
+// engine does for a database it cannot reach: storage.ErrUnavailable when
+// the call had no effect (no connection could be made, the route only
+// reads, or the call ran in a transaction, which commits nothing by
+// itself), storage.ErrCommitUnknown for a write outside a transaction, or
+// a Commit, that may have reached the server (the connection broke after
+// the request was sent, or a proxy answered for the server). When the
+// caller's context ended, it wraps that context's error and no sentinel.
 //
 // # Watch and history
 //

@@ -178,6 +178,11 @@ func (o ops) send(ctx context.Context, op, route string, req any, resp enveloped
 	if err == nil || o.tx == nil {
 		return err
 	}
+	var te *TransportError
+	if errors.As(err, &te) && te.sentinel == storage.ErrCommitUnknown { //nolint:errorlint // our own field
+		// A write in a transaction commits nothing by itself.
+		te.sentinel = storage.ErrUnavailable
+	}
 	switch routes.CodeOf(err) {
 	case routes.CodeTxNotFound:
 		// The server no longer knows it: rolled back by its idle timeout,
@@ -372,7 +377,7 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 		}
 		if len(resp.Unread) >= len(ask) {
 			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}},
-				&TransportError{Route: routes.RouteGetMany, Err: errors.New("the answer read none of the keys it was asked for")}
+				&TransportError{Route: routes.RouteGetMany, Err: errors.New("the answer read none of the keys it was asked for"), sentinel: storage.ErrUnavailable}
 		}
 		ask = resp.Unread
 	}

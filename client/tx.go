@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -93,7 +92,9 @@ func (t *Tx) Commit(ctx context.Context) error {
 		t.committed = true
 		return nil
 	case errors.As(err, &te):
-		return &storage.OpError{Op: op, Err: fmt.Errorf("%w: %w", storage.ErrCommitUnknown, te)}
+		// ErrCommitUnknown, or ErrUnavailable when the commit was never
+		// sent (the server rolls the transaction back when it idles).
+		return &storage.OpError{Op: op, Err: te}
 	case routes.CodeOf(err) == routes.CodeTxNotFound:
 		return &storage.OpError{Op: op, Err: storage.ErrTxDone}
 	}

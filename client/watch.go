@@ -86,7 +86,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			}
 			body, err := routes.Marshal(routes.OptionsRequest{Options: w})
 			if err != nil {
-				yield(storage.Event{}, &TransportError{Route: routes.RouteWatch, Err: err})
+				yield(storage.Event{}, &TransportError{Route: routes.RouteWatch, Err: err, sentinel: storage.ErrInvalidValue})
 				return
 			}
 			var final error // the stream's last word, when it had one
@@ -136,12 +136,12 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 				final = decodeEnvelopeError(resp)
 			}
 			if final == nil && terr != nil {
-				final = &TransportError{Route: routes.RouteWatch, Err: terr}
+				final = transportError(ctx, routes.RouteWatch, terr)
 			}
 			if final == nil {
 				// The stream ended without a word (the server drained
 				// it): resume.
-				final = &TransportError{Route: routes.RouteWatch, Err: errors.New("the stream ended")}
+				final = transportError(ctx, routes.RouteWatch, errors.New("the stream ended"))
 			}
 			if !retryable(final) {
 				yield(storage.Event{}, final)
@@ -192,20 +192,20 @@ func parseLine(line []byte) (storage.Event, *int64, error) {
 		Success *bool   `json:"success"`
 	}
 	if err := json.Unmarshal(line, &probe); err != nil {
-		return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream line: %w", err)}
+		return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream line: %w", err), sentinel: storage.ErrUnavailable}
 	}
 	switch {
 	case probe.Type != nil:
 		var ev routes.Event
 		d := json.NewDecoder(bytes.NewReader(line))
 		if err := d.Decode(&ev); err != nil {
-			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed event: %w", err)}
+			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed event: %w", err), sentinel: storage.ErrUnavailable}
 		}
 		return routes.StorageEvent(ev), nil, nil
 	case probe.Success != nil && *probe.Success:
 		var h routes.StreamHead
 		if err := json.Unmarshal(line, &h); err != nil {
-			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream head: %w", err)}
+			return storage.Event{}, nil, &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed stream head: %w", err), sentinel: storage.ErrUnavailable}
 		}
 		return storage.Event{}, &h.Revision, nil
 	}
@@ -217,7 +217,7 @@ func parseLine(line []byte) (storage.Event, *int64, error) {
 func decodeEnvelopeError(b []byte) error {
 	var e routes.Envelope
 	if err := json.Unmarshal(b, &e); err != nil {
-		return &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed response: %w", err)}
+		return &TransportError{Route: routes.RouteWatch, Err: fmt.Errorf("malformed response: %w", err), sentinel: storage.ErrUnavailable}
 	}
 	if e.Error == nil {
 		return routes.ErrorOf(routes.CodeInternal, "storage: client: watch: a success where an error was due")

@@ -334,7 +334,8 @@ func TestClientErrors(t *testing.T) {
 	if got := s.snapshot(t); got != "default:\n" && got != "" {
 		t.Errorf("the refused calls wrote: %q", got)
 	}
-	// A server that went away is a transport error, not a storage one.
+	// A server that went away is a transport error (ErrUnavailable:
+	// TestClientOutageErrors).
 	s.srv.Close()
 	err = st.Set(ctx, "k", 1)
 	var te *client.TransportError

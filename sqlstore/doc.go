@@ -212,7 +212,10 @@
 //   - Transactions have IDs: Store.LookupTx finds an open one. One that runs
 //     no operation for WithTxIdleTimeout (default 1 minute) is rolled back,
 //     and so is one older than WithTxMaxLifetime (default 10 minutes)
-//     however busy; Begin beyond WithMaxOpenTx (default 128), or beyond
+//     however busy. With WithTxContendedIdleTimeout (off by default;
+//     storeserver turns it on) a write transaction idle that long while
+//     another writer waits for it (SQLite's writer, PostgreSQL's revision
+//     lock) is rolled back too. Begin beyond WithMaxOpenTx (default 128), or beyond
 //     WithMaxTxPerActor for the actor of its context (no cap by default;
 //     an authorizing store makes the actor its principal), is
 //     ErrTooManyTx; Close rolls back whatever is open.

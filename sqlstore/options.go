@@ -48,6 +48,7 @@ type config struct {
 	// The change log: see watch.go and compact.go.
 	watchBuffer      int
 	watchBufferBytes int64
+	txContendedIdle  time.Duration
 	watchPatience    time.Duration
 	watchPoll        time.Duration
 	watchPollOnly    bool
@@ -215,6 +216,28 @@ func WithTxIdleTimeout(d time.Duration) Option {
 			return fmt.Errorf("sqlstore: WithTxIdleTimeout(0): want > 0, or < 0 for never")
 		}
 		c.txIdleTimeout = d
+		return nil
+	}
+}
+
+// WithTxContendedIdleTimeout rolls back a read-write transaction that runs
+// no operation for d while it blocks another writer of the store: on
+// SQLite every read-write transaction holds the one writer from Begin, on
+// PostgreSQL one holds the store's revision lock from its first write
+// (revlock.go), so an idle one keeps every other writer of every namespace
+// waiting until its idle timeout. Off by default (d <= 0), as an embedded
+// program only makes itself wait; storeserver turns it on
+// (--tx-contended-idle-timeout), so that one principal cannot stall every
+// other principal's writes. "Another writer waits" is: on SQLite, a writer
+// of this store (this process) began waiting for the writer connection
+// since the transaction began (writers in other processes wait on the
+// file's lock, which the store does not see); on PostgreSQL, any session
+// waits for the store's revision lock (pg_locks). The transaction is
+// rolled back as by the idle timeout: its next operation fails with
+// storage.ErrTxDone.
+func WithTxContendedIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		c.txContendedIdle = d
 		return nil
 	}
 }

@@ -765,6 +765,24 @@ type pgTx struct {
 
 func (t *pgTx) q() querier { return t.bound }
 
+// holds implements blocker: a write took the revision lock.
+func (t *pgTx) holds() bool { return t.xid != "" && !t.replica }
+
+// waited implements blocker: a session waits for the store's revision
+// lock (pg_advisory_xact_lock of a bigint key: classid is its high 32
+// bits, objid its low 32 bits, objsubid 1).
+func (t *pgTx) waited(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	key := uint64(t.e.lockKey)
+	var waits bool
+	err := t.e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)`,
+		int64(key>>32), int64(key&0xffffffff)).Scan(&waits)
+	return err == nil && waits
+}
+
 // savepoint runs fn under a savepoint, as pgx's nested transactions do:
 // released when fn succeeds, rolled back to when it fails (the error of
 // that rollback, if any, replaces fn's).

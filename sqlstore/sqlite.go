@@ -1014,8 +1014,19 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 		// Both pools' connections are *readConn (sqlitewrite.go).
 		bound = txDriverQ{bound.(sqliteQ), conn, e}
 	}
-	return &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: bound, leave: leave}, nil
+	t := &sqliteTx{e: e, conn: conn, tx: tx, cancel: cancel, bound: bound, leave: leave, writer: !opts.ReadOnly}
+	if t.writer {
+		t.waits = e.w.Stats().WaitCount
+	}
+	return t, nil
 }
+
+// holds implements blocker: a read-write transaction holds the writer.
+func (t *sqliteTx) holds() bool { return t.writer }
+
+// waited implements blocker: a writer of this store began waiting for the
+// writer connection since the transaction took it.
+func (t *sqliteTx) waited(context.Context) bool { return t.e.w.Stats().WaitCount > t.waits }
 
 // sqliteTx is an open SQLite transaction on a connection it holds.
 type sqliteTx struct {
@@ -1026,6 +1037,8 @@ type sqliteTx struct {
 	bound      querier
 	savepoints int
 	leave      func() // counts a read-only transaction out of the WAL restarter's drain (idempotent)
+	writer     bool   // it holds the writer connection (read-write)
+	waits      int64  // the writer pool's WaitCount when it took the connection
 }
 
 func (t *sqliteTx) q() querier { return t.bound }

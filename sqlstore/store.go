@@ -106,6 +106,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		MaxPerOwner: cfg.maxTxPerActor,
 		IdleTimeout: cfg.txIdleTimeout,
 		MaxLifetime: cfg.txMaxLife,
+
+		ContendedIdleTimeout: cfg.txContendedIdle,
 	})
 	total, ro := eng.txCapacity()
 	if total > 0 {

@@ -175,6 +175,7 @@ var (
 	_ storage.Tx        = (*sqlTx)(nil)
 	_ scope             = (*sqlTx)(nil)
 	_ txmanager.Managed = (*sqlTx)(nil)
+	_ txmanager.Blocker = (*sqlTx)(nil)
 )
 
 func (t *sqlTx) ID() string                        { return t.id }
@@ -188,6 +189,26 @@ func (t *sqlTx) IdleSince() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
+}
+
+// blocker is what a txConn implements when it can hold what other writers
+// wait for: holds reports whether it holds it now (t.mu held), waited
+// whether another writer waits for the store's writer or revision lock.
+type blocker interface {
+	holds() bool
+	waited(ctx context.Context) bool
+}
+
+// Blocking implements txmanager.Blocker (WithTxContendedIdleTimeout). A
+// transaction running an operation is not idle: false.
+func (t *sqlTx) Blocking(ctx context.Context) bool {
+	if t.ro || !t.mu.TryLock() {
+		return false
+	}
+	b, ok := t.conn.(blocker)
+	held := ok && !t.done && b.holds()
+	t.mu.Unlock()
+	return held && b.waited(ctx)
 }
 
 // scope, for the embedded ops. mu is held whenever these run.

@@ -22,6 +22,15 @@ type Managed interface {
 	Rollback(ctx context.Context) error
 }
 
+// Blocker is what a Managed transaction also implements when it can hold
+// what other writers wait for (SQLite's one writer, PostgreSQL's revision
+// lock): Blocking reports whether it holds it now while another writer
+// waits for it. The registry asks only about transactions idle for longer
+// than Options.ContendedIdleTimeout.
+type Blocker interface {
+	Blocking(ctx context.Context) bool
+}
+
 // Options configure a Registry. Zero values take the defaults.
 type Options struct {
 	// MaxOpen caps the number of open transactions (default 128).
@@ -37,6 +46,10 @@ type Options struct {
 	// MaxLifetime rolls back a transaction this long after it began,
 	// however busy it is (default 10 minutes; negative disables it).
 	MaxLifetime time.Duration
+	// ContendedIdleTimeout rolls back a transaction that has run no
+	// operation for this long while it blocks another writer (Blocker);
+	// 0 or less disables it (the default).
+	ContendedIdleTimeout time.Duration
 	// now is the clock (tests).
 	now func() time.Time
 }
@@ -64,6 +77,7 @@ type entry struct {
 type Registry struct {
 	maxOpen, maxOwner int
 	idle, lifetime    time.Duration
+	contended         time.Duration
 	now               func() time.Time
 
 	mu       sync.Mutex // protects the fields below
@@ -91,17 +105,18 @@ func NewRegistry(o Options) *Registry {
 		o.now = time.Now
 	}
 	r := &Registry{
-		maxOpen:  o.MaxOpen,
-		maxOwner: o.MaxPerOwner,
-		idle:     o.IdleTimeout,
-		lifetime: o.MaxLifetime,
-		now:      o.now,
-		open:     map[string]entry{},
-		owners:   map[string]int{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		maxOpen:   o.MaxOpen,
+		maxOwner:  o.MaxPerOwner,
+		idle:      o.IdleTimeout,
+		lifetime:  o.MaxLifetime,
+		now:       o.now,
+		contended: max(o.ContendedIdleTimeout, 0),
+		open:      map[string]entry{},
+		owners:    map[string]int{},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
-	if r.idle > 0 || r.lifetime > 0 {
+	if r.idle > 0 || r.lifetime > 0 || r.contended > 0 {
 		go r.reap()
 	} else {
 		close(r.done)
@@ -248,9 +263,11 @@ func (r *Registry) snapshot() []entry {
 
 func (r *Registry) reap() {
 	defer close(r.done)
-	tick := r.idle / 4
-	if r.idle <= 0 || (r.lifetime > 0 && r.lifetime < r.idle) {
-		tick = r.lifetime / 4
+	tick := time.Duration(0)
+	for _, d := range []time.Duration{r.idle, r.lifetime, r.contended} {
+		if d > 0 && (tick == 0 || d/4 < tick) {
+			tick = d / 4
+		}
 	}
 	if tick < 10*time.Millisecond {
 		tick = 10 * time.Millisecond
@@ -271,9 +288,11 @@ func (r *Registry) reap() {
 }
 
 // ReapIdle rolls back every transaction idle for longer than the idle
-// timeout, and every one older than the maximum lifetime however busy (the
-// rollback of a busy one waits for its running operation to end), and
-// reports how many it rolled back. The reaper calls it periodically.
+// timeout, every one idle for longer than the contended idle timeout while
+// it blocks another writer (Blocker), and every one older than the maximum
+// lifetime however busy (the rollback of a busy one waits for its running
+// operation to end), and reports how many it rolled back. The reaper calls
+// it periodically.
 func (r *Registry) ReapIdle(ctx context.Context) int {
 	r.mu.Lock()
 	open := r.snapshot()
@@ -284,6 +303,10 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 		since := e.t.IdleSince()
 		idle := r.idle > 0 && !since.IsZero() && now.Sub(since) > r.idle
 		expired := r.lifetime > 0 && now.Sub(e.began) > r.lifetime
+		if !idle && !expired && r.contended > 0 && !since.IsZero() && now.Sub(since) > r.contended {
+			b, ok := e.t.(Blocker)
+			idle = ok && b.Blocking(ctx)
+		}
 		if idle || expired {
 			_ = e.t.Rollback(ctx)
 			n++

@@ -61,6 +61,14 @@
 //	                        (default 4 MiB; an event larger is held alone); the
 //	                        stream then ends with watch_lagged, which carries the
 //	                        revision to resume from (storage.ErrWatchLagged).
+//	--tx-contended-idle-timeout D
+//	                        a write transaction that runs nothing for this long
+//	                        while another writer waits for it is rolled back
+//	                        (default 2s): SQLite has one writer and PostgreSQL
+//	                        writes take the store's revision lock, so an idle
+//	                        transaction would stall every principal's writes
+//	                        until --tx-idle-timeout. One that keeps running
+//	                        operations holds them up to --tx-max-lifetime.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

@@ -57,6 +57,13 @@ const (
 	// an embedded caller's): with DefaultMaxStreamsPerPrincipal streams,
 	// one principal's stalled streams hold at most 64 MiB.
 	DefaultWatchBufferBytes = 4 << 20
+	// DefaultTxContendedIdle is how long a write transaction may run
+	// nothing while it keeps another writer waiting
+	// (sqlstore.WithTxContendedIdleTimeout): SQLite has one writer, and
+	// PostgreSQL writes take the store's revision lock, so one principal's
+	// idle transaction would stall every other principal's writes until
+	// --tx-idle-timeout.
+	DefaultTxContendedIdle = 2 * time.Second
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
 	readHeaderTimeout = 10 * time.Second
@@ -93,6 +100,7 @@ type options struct {
 	txPerPrincipal  int
 	watchesPerPrin  int
 	watchBuffer     int64
+	txContendedIdle time.Duration
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -129,6 +137,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
+	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -266,6 +275,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-tx-per-principal %d: want a positive number", o.txPerPrincipal)
 	case o.watchesPerPrin <= 0:
 		return fmt.Errorf("--max-watches-per-principal %d: want a positive number", o.watchesPerPrin)
+	case o.txContendedIdle <= 0:
+		return fmt.Errorf("--tx-contended-idle-timeout %v: want a positive duration", o.txContendedIdle)
 	case o.watchBuffer <= 0:
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
 	case o.txMaxLifetime <= 0:
@@ -335,7 +346,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		engOpts = append(engOpts, sqlstore.WithTxIdleTimeout(o.txIdleTimeout))
 	}
 	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime),
-		sqlstore.WithWatchBufferBytes(o.watchBuffer))
+		sqlstore.WithWatchBufferBytes(o.watchBuffer), sqlstore.WithTxContendedIdleTimeout(o.txContendedIdle))
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	inner, err := sqlstore.Open(openCtx, withPoolSize(o.dsn, o.pgMaxConns), engOpts...)
 	cancel()

@@ -31,6 +31,7 @@ func TestUsageErrors(t *testing.T) {
 		{"txPerPrincipal", []string{"--insecure-anonymous", "--max-tx-per-principal", "0"}, "--max-tx-per-principal 0"},
 		{"inFlightPerPrincipal", []string{"--insecure-anonymous", "--max-bytes-in-flight-per-principal", "-1"}, "--max-bytes-in-flight-per-principal -1"},
 		{"watchesPerPrincipal", []string{"--insecure-anonymous", "--max-watches-per-principal", "0"}, "--max-watches-per-principal 0"},
+		{"txContendedIdle", []string{"--insecure-anonymous", "--tx-contended-idle-timeout", "0"}, "--tx-contended-idle-timeout 0"},
 		{"watchBuffer", []string{"--insecure-anonymous", "--watch-buffer-bytes", "0"}, "--watch-buffer-bytes 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},

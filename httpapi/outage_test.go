@@ -135,6 +135,10 @@ func TestClientOutageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	front.Close()
+	// A kept-alive connection the server closed may still be tried (EOF
+	// after the request was written: ErrCommitUnknown, rightly); a new
+	// one is refused.
+	tr.CloseIdleConnections()
 	wantOnly("down: Commit", downTx.Commit(ctx), storage.ErrUnavailable)
 	wantOnly("down: Get", read(), storage.ErrUnavailable)
 	wantOnly("down: Set", write(), storage.ErrUnavailable)

@@ -151,3 +151,45 @@ func TestAnswerBytesGetMany(t *testing.T) {
 		t.Fatalf("getMany of 3: %v", v)
 	}
 }
+
+// TestMaxBatchItems: a setMany or deleteMany beyond routes.MaxBatchItems is
+// refused whole with too_large (it would hold the store's one writer for
+// seconds while every other writer waits); one at the bound is written.
+func TestMaxBatchItems(t *testing.T) {
+	m, _ := newMux(t)
+	entries := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`{"entries":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"key":"k%d","value":%d}`, i, i)
+		}
+		b.WriteString(`]}`)
+		return b.String()
+	}
+	keys := func(n int) string {
+		ks := make([]string, n)
+		for i := range ks {
+			ks[i] = fmt.Sprintf("k%d", i)
+		}
+		b, _ := json.Marshal(map[string]any{"keys": ks})
+		return string(b)
+	}
+	n := routes.MaxBatchItems
+	for _, tc := range []struct{ route, body string }{
+		{routes.RouteSetMany, entries(n + 1)},
+		{routes.RouteDeleteMany, keys(n + 1)},
+	} {
+		v := call(t, m, tc.route, tc.body)
+		if e, _ := v["error"].(map[string]any); e["code"] != routes.CodeTooLarge {
+			t.Errorf("%s of %d items: %v, want %s", tc.route, n+1, v["error"], routes.CodeTooLarge)
+		}
+	}
+	if c := call(t, m, routes.RouteCount, `{}`); fmt.Sprint(c["count"]) != "0" {
+		t.Errorf("the refused batch wrote: count %v", c["count"])
+	}
+	wantOK(t, call(t, m, routes.RouteSetMany, entries(n)), "setMany at the bound")
+	wantOK(t, call(t, m, routes.RouteDeleteMany, keys(n)), "deleteMany at the bound")
+}

@@ -557,9 +557,33 @@ func batchResponse(res storage.BatchResult) *BatchResponse {
 	return out
 }
 
+// MaxBatchItems bounds the entries of one setMany and the keys of one
+// deleteMany: a batch's valid items commit together, in one transaction
+// that holds SQLite's one writer (PostgreSQL: the store's revision lock)
+// from start to end, so every other writer of the store waits for it.
+// 100,000 entries of 256 B, about the default request size limit, held
+// them 2-3.5 s on SQLite and 3-8 s on PostgreSQL; 10,000 about a tenth of
+// that (bench/results/2026-12-04-writer-holds.md). A larger batch is
+// refused whole with too_large (routes.ErrTooLarge, a
+// storage.ErrValueTooLarge): send it in several. Set it, if at all, before
+// the routes serve.
+var MaxBatchItems = 10000
+
+// tooManyItems refuses a batch of n items beyond MaxBatchItems.
+func tooManyItems(op string, n int) error {
+	if n <= MaxBatchItems {
+		return nil
+	}
+	return &storage.OpError{Op: op, Err: fmt.Errorf("%w: %d items: at most %d per request (routes.MaxBatchItems); send several",
+		ErrTooLarge, n, MaxBatchItems)}
+}
+
 func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchResponse, error) {
 	if req.Entries == nil {
 		return nil, badRequest("member \"entries\" is missing")
+	}
+	if err := tooManyItems("setMany", len(*req.Entries)); err != nil {
+		return nil, err
 	}
 	items := make([]storage.Item, len(*req.Entries))
 	for i, it := range *req.Entries {
@@ -600,6 +624,9 @@ func (h handlers) setMany(ctx context.Context, req *SetManyRequest) (*BatchRespo
 func (h handlers) deleteMany(ctx context.Context, req *KeysRequest) (*BatchResponse, error) {
 	if req.Keys == nil {
 		return nil, badRequest("member \"keys\" is missing")
+	}
+	if err := tooManyItems("deleteMany", len(*req.Keys)); err != nil {
+		return nil, err
 	}
 	t, opts, err := h.target(req.Options)
 	if err != nil {

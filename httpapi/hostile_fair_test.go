@@ -1,0 +1,178 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/httpapi"
+)
+
+// floodClients is how many requests alice runs at once in the starvation
+// tests: far more than the store has connections.
+const floodClients = 64
+
+// TestHostileStarvation (one principal's requests cannot starve
+// another's): alice runs 64 requests at once, over and over, each a
+// 2000-entry setMany (they queue at SQLite's one writer, or for
+// PostgreSQL's pool) or a count that scans 20,000 entries (they hold every
+// SQLite reader, or the pool); bob's single set, or get, meanwhile takes a
+// small multiple of what one of alice's requests costs the store, not a
+// multiple of her concurrency. Before the per-principal bound on running
+// requests (Config.MaxRequestsPerPrincipal), bob's set took 2.5 s beside
+// alice's flood on SQLite (2 ms alone): he waited behind all 64 of her
+// batches.
+//
+// The cost of one of alice's requests is measured during the flood, as
+// the time between two of her completions (per): with the store busy with
+// her requests alone, that is what one of them holds the contended
+// resource. Bob's median latency over several calls must stay under
+// 16 per for a write (the bound, 4 by default, lets about 4 of hers ahead
+// of his at the writer; without it he waited behind 25 to 55 per) and 6
+// per for a read (a reader frees every per; without the bound he waited
+// 10 to 20 per), plus slack for the machine.
+func TestHostileStarvation(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Run("writes", func(t *testing.T) {
+				s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+				// Each of alice's clients writes keys of its own, so that on
+				// PostgreSQL they do not wait for each other's row locks.
+				batch := func(g int) string {
+					var b strings.Builder
+					b.WriteString(`{"options":{"namespace":"shared"},"entries":[`)
+					for i := range 2000 {
+						if i > 0 {
+							b.WriteByte(',')
+						}
+						fmt.Fprintf(&b, `{"key":"w%02d-%04d","value":{"n":%d,"s":"some text to store"}}`, g, i, i)
+					}
+					b.WriteString(`]}`)
+					return b.String()
+				}
+				s.starve(t, "setMany", batch, "set", `{"key":"bob","value":1,"options":{"namespace":"shared"}}`, 16)
+			})
+			t.Run("reads", func(t *testing.T) {
+				s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+				items := make([]storage.Item, 20000)
+				for i := range items {
+					items[i] = storage.Item{Key: fmt.Sprintf("r%05d", i), Value: map[string]any{"n": i, "s": "some text to store"}}
+				}
+				// A filter no entry matches, on a field no index serves:
+				// every entry of the namespace is read.
+				scan := func(int) string {
+					return `{"options":{"namespace":"shared","where":{"field":"s","operator":"endsWith","value":"nothing"}}}`
+				}
+				if res, err := s.inner.SetMany(t.Context(), items, storage.InNamespace("shared")); err != nil || !res.OK() {
+					t.Fatalf("SetMany: %v %v", err, res.Err())
+				}
+				s.starve(t, "count", scan, "get", `{"key":"r00001","options":{"namespace":"shared"}}`, 6)
+			})
+		})
+	}
+}
+
+// starve runs floodClients of alice's requests op (body(g) for client g)
+// over and over, measures bob's request bobOp meanwhile, and checks that
+// it waited a small multiple of one of hers (see TestHostileStarvation).
+func (s *testServer) starve(t *testing.T, op string, body func(g int) string, bobOp, bobBody string, mult time.Duration) {
+	t.Helper()
+	alone := s.median(t, 5, bobOp, hBob, bobBody)
+	var (
+		stop      atomic.Bool
+		completed atomic.Int64
+		failures  atomic.Int64
+		firstErr  atomic.Value
+		wg        sync.WaitGroup
+	)
+	for g := range floodClients {
+		b := body(g)
+		wg.Go(func() {
+			for !stop.Load() {
+				st, err := s.try(op, hAlice, b)
+				if err != nil || st != 200 {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s = %d %v", op, st, err))
+					continue
+				}
+				completed.Add(1)
+			}
+		})
+	}
+	// Every client has one request in, and the first ones are done.
+	time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); completed.Load() < 8 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start, done := time.Now(), completed.Load()
+	var lat []time.Duration
+	for range 7 {
+		st, env, d := s.timed(t, bobOp, hBob, bobBody)
+		if st != 200 {
+			t.Errorf("bob's %s beside alice's flood = %d %+v", bobOp, st, env.Error)
+		}
+		lat = append(lat, d)
+	}
+	elapsed, n := time.Since(start), completed.Load()-done
+	stop.Store(true)
+	wg.Wait()
+	if f := failures.Load(); f > 0 {
+		t.Errorf("%d of alice's requests failed, the first: %v", f, firstErr.Load())
+	}
+	if n == 0 {
+		t.Fatalf("none of alice's requests completed in %v", elapsed)
+	}
+	per := elapsed / time.Duration(n)
+	slices.Sort(lat)
+	med := lat[len(lat)/2]
+	t.Logf("bob's %s: alone %v; beside %d of alice's %s at once: median %v (%v to %v); one of hers costs %v (%d in %v)",
+		bobOp, alone.Round(time.Microsecond), floodClients, op, med.Round(time.Millisecond),
+		lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), per.Round(time.Microsecond), n, elapsed.Round(time.Millisecond))
+	if limit := mult*per + 20*alone + 20*time.Millisecond; med > limit {
+		t.Errorf("bob's %s took %v (median) beside %d of alice's %s at once, more than %v: %d of hers (%v each) and slack",
+			bobOp, med, floodClients, op, limit, mult, per)
+	}
+}
+
+// median calls op as token n times and returns the median latency.
+func (s *testServer) median(t testing.TB, n int, op, token, body string) time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	for range n {
+		st, env, d := s.timed(t, op, token, body)
+		if st != 200 {
+			t.Fatalf("%s = %d %+v", op, st, env.Error)
+		}
+		lat = append(lat, d)
+	}
+	slices.Sort(lat)
+	return lat[n/2]
+}
+
+// try calls op as token from any goroutine and returns the status.
+func (s *testServer) try(op, token, body string) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/"+op, bytes.NewReader([]byte(body)))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 && err == nil {
+		err = fmt.Errorf("%.200s", data)
+	}
+	return resp.StatusCode, err
+}

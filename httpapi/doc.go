@@ -71,7 +71,17 @@
 //     Config.Timeout, then is 503 unavailable with its body unread, so
 //     concurrent large bodies cannot exhaust memory, nor one principal's
 //     slow large bodies keep the others out;
-//  5. the route runs with a context that ends after Config.Timeout
+//  5. unless it is a call on an open transaction (a transactionId, at the
+//     top or in options), the request waits for its principal's turn:
+//     one principal runs at most Config.MaxRequestsPerPrincipal requests
+//     (default 4) in the store at once, the others waiting in the order
+//     they came, so another principal's request waits behind at most
+//     that many of them at SQLite's one writer or for a connection, not
+//     behind all of them (a principal alone, a shared service account,
+//     still has all its requests served, that many at a time); a request
+//     still waiting after Config.Timeout is 503 unavailable, having
+//     reached no store;
+//  6. the route runs with a context that ends after Config.Timeout
 //     (default 30 s; a route that outlives it answers deadline_exceeded,
 //     504).
 //

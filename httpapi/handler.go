@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,10 @@ const (
 	// DefaultMaxStreamsPerPrincipal is the default bound on the streams
 	// (storage://watch) one principal holds open at once.
 	DefaultMaxStreamsPerPrincipal = 16
+	// DefaultMaxRequestsPerPrincipal is the default bound on the storage
+	// requests one principal runs in the store at once (see
+	// Config.MaxRequestsPerPrincipal for the reasoning).
+	DefaultMaxRequestsPerPrincipal = 4
 	// minRequestWeight is what a request counts for in MaxBytesInFlight at
 	// least, whatever its body: its headers, envelope and response.
 	minRequestWeight = 4 << 10
@@ -61,8 +67,9 @@ const (
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	// CodeUnavailable: /readyz when the store is not healthy or the
 	// server is shutting down, or a storage request for which
-	// Config.MaxBytesInFlight had no room in time, or a stream beyond
-	// Config.MaxStreamsPerPrincipal (503).
+	// Config.MaxBytesInFlight had no room in time, one that waited beyond
+	// Config.Timeout for its turn under Config.MaxRequestsPerPrincipal,
+	// or a stream beyond Config.MaxStreamsPerPrincipal (503).
 	CodeUnavailable = "unavailable"
 )
 
@@ -120,6 +127,34 @@ type Config struct {
 	// read; the others of that principal, and every other principal's,
 	// go on.
 	MaxStreamsPerPrincipal int
+	// MaxRequestsPerPrincipal bounds the storage requests one principal
+	// runs in the store at once, anonymous requests counting as one
+	// principal; 0 means DefaultMaxRequestsPerPrincipal (4). A request
+	// beyond waits for one of them to end (its body read, in the order
+	// they came), for at most Config.Timeout (the route then has its own
+	// Timeout): one that did not get its turn by then is refused with 503
+	// unavailable, having reached no store. So one principal sending
+	// many requests at once (or slow ones) holds at most this many of
+	// the store's connections and places in its queues: another
+	// principal's request waits behind at most this many of them, not
+	// behind all of them (SQLite has one writer: beside 64 large batches
+	// of one principal, another's single write waited behind all 64),
+	// while a principal alone, a shared service account, still runs them
+	// all, this many at a time. The default is 4: SQLite's readers (4
+	// unless the DSN sets readers=) and its writer serve at most five
+	// requests at once, so four of one principal leave room for another's
+	// read and keep another's write behind at most four of theirs;
+	// PostgreSQL's pool in cmd/storeserver has 32 connections, of which
+	// one principal then holds four outside transactions. Raise it for a
+	// deployment that serves one principal from a large PostgreSQL pool.
+	// Calls on an open transaction (options.transactionId, commit,
+	// rollback, lookupTransaction) do not count: they run on the
+	// transaction's own connection, one at a time, and transactions have
+	// their own bounds (sqlstore.WithMaxTxPerActor); counting them would
+	// let a principal's requests waiting for the writer its own
+	// transaction holds keep that transaction's commit out. Streams do
+	// not count either (MaxStreamsPerPrincipal).
+	MaxRequestsPerPrincipal int
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, counts every request by route and code (see
@@ -142,15 +177,53 @@ type Handler struct {
 	drain   sync.Once
 
 	streams *perkey.Counts // open streams by principal ("" anonymous)
-
-	sharesMu sync.Mutex
-	shares   map[string]*share // request bytes by principal ("" anonymous)
+	shares  *perPrincipal  // request bytes by principal ("" anonymous)
+	running *perPrincipal  // requests in the store by principal
 }
 
-// share is one principal's part of MaxBytesInFlight.
-type share struct {
+// perPrincipal is a semaphore of one size per principal, made for its
+// first request and dropped after its last. It is safe for concurrent use.
+type perPrincipal struct {
+	size int64
+	mu   sync.Mutex       // protects m
+	m    map[string]*sems // by principal ("" anonymous)
+}
+
+// sems is one principal's semaphore.
+type sems struct {
 	sem   *semaphore.Weighted
 	users int // requests holding or waiting for sem
+}
+
+// acquire takes weight out of principal p's semaphore, waiting until ctx
+// ends; release gives it back (call it once).
+func (pp *perPrincipal) acquire(ctx context.Context, p string, weight int64) (release func(), err error) {
+	pp.mu.Lock()
+	sh := pp.m[p]
+	if sh == nil {
+		if pp.m == nil {
+			pp.m = make(map[string]*sems)
+		}
+		sh = &sems{sem: semaphore.NewWeighted(pp.size)}
+		pp.m[p] = sh
+	}
+	sh.users++
+	pp.mu.Unlock()
+	leave := func() {
+		pp.mu.Lock()
+		defer pp.mu.Unlock()
+		if sh.users--; sh.users == 0 {
+			delete(pp.m, p)
+		}
+	}
+	if err := sh.sem.Acquire(ctx, weight); err != nil {
+		leave()
+		return nil, err
+	}
+	return func() {
+		sh.sem.Release(weight)
+		leave()
+	}, nil
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -176,12 +249,17 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.MaxStreamsPerPrincipal <= 0 {
 		cfg.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
 	}
+	if cfg.MaxRequestsPerPrincipal <= 0 {
+		cfg.MaxRequestsPerPrincipal = DefaultMaxRequestsPerPrincipal
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{}),
-		streams: &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal}, shares: make(map[string]*share)}
+		streams: &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal},
+		shares:  &perPrincipal{size: cfg.MaxBytesInFlightPerPrincipal},
+		running: &perPrincipal{size: int64(cfg.MaxRequestsPerPrincipal)}}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -376,6 +454,21 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.stream(ctx, w, rec, sm, body)
 		return
 	}
+	if !onTransaction(body) {
+		// The principal's turn, waited for up to Timeout; the route then
+		// has its own Timeout, so that a request served late under a long
+		// queue still runs to its end instead of wasting its turn.
+		wait, cancelWait := context.WithTimeout(ctx, h.cfg.Timeout)
+		done, err := h.running.acquire(wait, rec.principal, 1)
+		cancelWait()
+		if err != nil {
+			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+				"this principal runs %d requests at once, as many as it may, and none ended in time; retry later",
+				h.cfg.MaxRequestsPerPrincipal))
+			return
+		}
+		defer done()
+	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	resp, err := h.mux.Call(ctx, rec.route, body)
@@ -400,29 +493,13 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 // MaxBytesInFlight, waiting up to Timeout for room; release gives them
 // back (it may be called more than once).
 func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (release func(), err error) {
-	h.sharesMu.Lock()
-	sh := h.shares[p]
-	if sh == nil {
-		sh = &share{sem: semaphore.NewWeighted(h.cfg.MaxBytesInFlightPerPrincipal)}
-		h.shares[p] = sh
-	}
-	sh.users++
-	h.sharesMu.Unlock()
-	leave := func() {
-		h.sharesMu.Lock()
-		defer h.sharesMu.Unlock()
-		if sh.users--; sh.users == 0 {
-			delete(h.shares, p)
-		}
-	}
 	wait, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	if err := sh.sem.Acquire(wait, weight); err != nil {
-		leave()
+	leave, err := h.shares.acquire(wait, p, weight)
+	if err != nil {
 		return nil, errors.New("this principal's requests hold as many request bytes as they may; retry later")
 	}
 	if err := h.inFlight.Acquire(wait, weight); err != nil {
-		sh.sem.Release(weight)
 		leave()
 		return nil, errors.New("the server holds as many request bytes as it may; retry later")
 	}
@@ -430,10 +507,34 @@ func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (rel
 	return func() {
 		once.Do(func() {
 			h.inFlight.Release(weight)
-			sh.sem.Release(weight)
 			leave()
 		})
 	}, nil
+}
+
+// onTransaction reports whether body is a call on an open transaction:
+// a transactionId member at the top (commit, rollback,
+// lookupTransaction) or in options (the data routes). Such a call runs on
+// the transaction's connection and does not count under
+// MaxRequestsPerPrincipal. The routes decode strictly (exact member
+// names, no duplicates, no unknown members), so a body this lenient
+// reading takes for one either runs on a transaction or is refused
+// before any store call; a body without the exact text "transactionId"
+// is none, and is not decoded twice.
+func onTransaction(body []byte) bool {
+	if !bytes.Contains(body, []byte(`"transactionId"`)) {
+		return false
+	}
+	var b struct {
+		TransactionID *string `json:"transactionId"`
+		Options       *struct {
+			TransactionID *string `json:"transactionId"`
+		} `json:"options"`
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return false
+	}
+	return b.TransactionID != nil || (b.Options != nil && b.Options.TransactionID != nil)
 }
 
 // wwwAuthenticate is the challenge of a 401 answer.

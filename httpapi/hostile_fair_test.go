@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,9 +28,10 @@ const floodClients = 64
 // SQLite reader, or the pool); bob's single set, or get, meanwhile takes a
 // small multiple of what one of alice's requests costs the store, not a
 // multiple of her concurrency. Before the per-principal bound on running
-// requests (Config.MaxRequestsPerPrincipal), bob's set took 2.5 s beside
-// alice's flood on SQLite (2 ms alone): he waited behind all 64 of her
-// batches.
+// requests (Config.MaxRequestsPerPrincipal), bob's set took 5.3 s (median)
+// beside alice's batches on SQLite and 7.4 s on PostgreSQL (under 10 ms
+// alone), 50 to 60 of her batches' time, and his get 2.8 s beside her
+// counts on SQLite; with the bound (4) 0.15 s, 0.22 s and 0.14 s.
 //
 // The cost of one of alice's requests is measured during the flood, as
 // the time between two of her completions (per): with the store busy with
@@ -89,15 +91,30 @@ func (s *testServer) starve(t *testing.T, op string, body func(g int) string, bo
 	var (
 		stop      atomic.Bool
 		completed atomic.Int64
+		shed      atomic.Int64 // 503 unavailable, 504: her queue is longer than Timeout
 		failures  atomic.Int64
 		firstErr  atomic.Value
 		wg        sync.WaitGroup
 	)
+	// Alice's requests end when the measure does: those still queued
+	// leave at once instead of running on.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	for g := range floodClients {
 		b := body(g)
 		wg.Go(func() {
 			for !stop.Load() {
-				st, err := s.try(op, hAlice, b)
+				st, err := s.try(ctx, op, hAlice, b)
+				if stop.Load() {
+					return
+				}
+				if st == http.StatusServiceUnavailable || st == http.StatusGatewayTimeout {
+					// A machine this slow (-race) cannot serve 64 of her
+					// requests within the timeout: the bound refuses the
+					// ones still waiting, as it should.
+					shed.Add(1)
+					continue
+				}
 				if err != nil || st != 200 {
 					failures.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s = %d %v", op, st, err))
@@ -114,7 +131,9 @@ func (s *testServer) starve(t *testing.T, op string, body func(g int) string, bo
 	}
 	start, done := time.Now(), completed.Load()
 	var lat []time.Duration
-	for range 7 {
+	// At least 7 of bob's calls, and on until 4 of alice's requests are
+	// done, so that per is measured (under -race one takes seconds).
+	for len(lat) < 7 || (completed.Load()-done < 4 && time.Since(start) < 2*time.Minute) {
 		st, env, d := s.timed(t, bobOp, hBob, bobBody)
 		if st != 200 {
 			t.Errorf("bob's %s beside alice's flood = %d %+v", bobOp, st, env.Error)
@@ -123,6 +142,7 @@ func (s *testServer) starve(t *testing.T, op string, body func(g int) string, bo
 	}
 	elapsed, n := time.Since(start), completed.Load()-done
 	stop.Store(true)
+	cancel()
 	wg.Wait()
 	if f := failures.Load(); f > 0 {
 		t.Errorf("%d of alice's requests failed, the first: %v", f, firstErr.Load())
@@ -133,9 +153,9 @@ func (s *testServer) starve(t *testing.T, op string, body func(g int) string, bo
 	per := elapsed / time.Duration(n)
 	slices.Sort(lat)
 	med := lat[len(lat)/2]
-	t.Logf("bob's %s: alone %v; beside %d of alice's %s at once: median %v (%v to %v); one of hers costs %v (%d in %v)",
+	t.Logf("bob's %s: alone %v; beside %d of alice's %s at once: median %v (%v to %v); one of hers costs %v (%d in %v; %d timed out waiting)",
 		bobOp, alone.Round(time.Microsecond), floodClients, op, med.Round(time.Millisecond),
-		lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), per.Round(time.Microsecond), n, elapsed.Round(time.Millisecond))
+		lat[0].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), per.Round(time.Microsecond), n, elapsed.Round(time.Millisecond), shed.Load())
 	if limit := mult*per + 20*alone + 20*time.Millisecond; med > limit {
 		t.Errorf("bob's %s took %v (median) beside %d of alice's %s at once, more than %v: %d of hers (%v each) and slack",
 			bobOp, med, floodClients, op, limit, mult, per)
@@ -158,8 +178,8 @@ func (s *testServer) median(t testing.TB, n int, op, token, body string) time.Du
 }
 
 // try calls op as token from any goroutine and returns the status.
-func (s *testServer) try(op, token, body string) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/"+op, bytes.NewReader([]byte(body)))
+func (s *testServer) try(ctx context.Context, op, token, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/"+op, bytes.NewReader([]byte(body)))
 	if err != nil {
 		return 0, err
 	}

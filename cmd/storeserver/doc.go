@@ -69,6 +69,18 @@
 //	                        transaction would stall every principal's writes
 //	                        until --tx-idle-timeout. One that keeps running
 //	                        operations holds them up to --tx-max-lifetime.
+//	--max-requests-per-principal N
+//	                        most storage requests one principal runs in the store at
+//	                        once (default 4); one beyond waits for its turn, up to
+//	                        --timeout, then is 503 unavailable. Another principal's
+//	                        write then waits behind at most 4 of its requests at
+//	                        SQLite's one writer (without the bound: behind all of
+//	                        them, 5 s beside 64 large batches), and its reads find
+//	                        a reader. Calls on an open transaction and watch streams
+//	                        do not count (they have their own bounds). A single
+//	                        principal, a shared service account, still gets all its
+//	                        requests served, 4 at a time: raise it when one
+//	                        principal alone uses a large PostgreSQL pool.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

@@ -67,8 +67,10 @@ const (
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
 	readHeaderTimeout = 10 * time.Second
-	// writeSlack is how much longer than --timeout a response may take to
-	// be written.
+	// writeSlack is how much longer a response may take to be written
+	// than the three --timeout a request may take: waiting for room for
+	// its body (--max-bytes-in-flight), for its turn
+	// (--max-requests-per-principal), then running.
 	writeSlack  = 10 * time.Second
 	idleTimeout = 2 * time.Minute
 )
@@ -101,6 +103,7 @@ type options struct {
 	watchesPerPrin  int
 	watchBuffer     int64
 	txContendedIdle time.Duration
+	requestsPerPrin int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -138,6 +141,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
+	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -279,6 +283,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-contended-idle-timeout %v: want a positive duration", o.txContendedIdle)
 	case o.watchBuffer <= 0:
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
+	case o.requestsPerPrin <= 0:
+		return fmt.Errorf("--max-requests-per-principal %d: want a positive number", o.requestsPerPrin)
 	case o.txMaxLifetime <= 0:
 		return fmt.Errorf("--tx-max-lifetime %v: want a positive duration", o.txMaxLifetime)
 	case o.pgMaxConns < 2:
@@ -309,7 +315,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		policy *security.Policy
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout,
 			MaxBytesInFlightPerPrincipal: o.maxInFlightPrin,
-			MaxStreamsPerPrincipal:       o.watchesPerPrin, Logger: log}
+			MaxStreamsPerPrincipal:       o.watchesPerPrin, MaxRequestsPerPrincipal: o.requestsPerPrin, Logger: log}
 		secOpt []security.Option
 		tokens *httpapi.AuthFileTokens
 	)
@@ -417,7 +423,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       o.timeout,
-		WriteTimeout:      o.timeout + writeSlack,
+		WriteTimeout:      3*o.timeout + writeSlack,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -33,6 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{"watchesPerPrincipal", []string{"--insecure-anonymous", "--max-watches-per-principal", "0"}, "--max-watches-per-principal 0"},
 		{"txContendedIdle", []string{"--insecure-anonymous", "--tx-contended-idle-timeout", "0"}, "--tx-contended-idle-timeout 0"},
 		{"watchBuffer", []string{"--insecure-anonymous", "--watch-buffer-bytes", "0"}, "--watch-buffer-bytes 0"},
+		{"requestsPerPrincipal", []string{"--insecure-anonymous", "--max-requests-per-principal", "0"}, "--max-requests-per-principal 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},
 		{"logFormat", []string{"--insecure-anonymous", "--log-format", "xml"}, `--log-format "xml"`},

@@ -56,7 +56,8 @@ var (
 	ErrInvalidValue = driver.ErrInvalidValue
 
 	// ErrValueTooLarge is returned for a value (or metadata) whose JSON
-	// encoding is larger than the store's configured maximum.
+	// encoding is larger than the store's configured maximum, or than the
+	// database itself accepts (SQLITE_TOOBIG, PostgreSQL's class 54).
 	ErrValueTooLarge = driver.ErrValueTooLarge
 
 	// ErrInvalidOption is returned when an option is malformed or means
@@ -131,8 +132,13 @@ var (
 	// ErrUnavailable is returned when the database cannot be reached or
 	// refused to serve: the server is down, restarting or shutting down,
 	// the connection failed, the server refuses writes (a PostgreSQL
-	// standby, or a primary being demoted by a failover), or (SQLite) the
-	// file could not be read or written. The operation did not take effect,
+	// standby, or a primary being demoted by a failover), the server
+	// refused the statement by its configuration or its administrator (a
+	// statement_timeout or idle_in_transaction_session_timeout set on the
+	// role or database, a pg_cancel_backend, a revoked privilege, out of
+	// memory, a temp_file_limit; the caller's own deadline is its
+	// context's error instead), or (SQLite) the file could not be read or
+	// written. The operation did not take effect,
 	// so running it again later is safe; RunInTx retries a transaction that
 	// failed with it. A write whose connection failed after the write was
 	// sent is ErrCommitUnknown instead. Its message carries no connection
@@ -144,6 +150,15 @@ var (
 	// written; reads go on working, and writes succeed again once space is
 	// freed, without reopening the store.
 	ErrStorageFull = driver.ErrStorageFull
+
+	// ErrCorrupt is returned when the database holds what the engine
+	// cannot read: a corrupt file or page (SQLITE_CORRUPT, a file that is
+	// not a database, PostgreSQL's data_corrupted), a row changed outside
+	// the engine to a value of another type or shape than it writes, or a
+	// table, column or function of its schema dropped or altered outside
+	// it. It is not retryable: the same call fails the same way until the
+	// data is repaired or restored from a backup.
+	ErrCorrupt = driver.ErrCorrupt
 
 	// ErrCompacted is returned by Watch and History for a FromRevision,
 	// and by Get for an AtRevision, older than the change log retains
@@ -166,6 +181,7 @@ func Sentinels() []error {
 		ErrConflict, ErrCapacityExceeded, ErrInvalidFilter, ErrUnsupported, ErrAborted, ErrTxDone,
 		ErrTxNotFound, ErrTooManyTx, ErrTxConflict, ErrCommitUnknown, ErrReadOnly, ErrUnauthenticated,
 		ErrPermissionDenied, ErrClosed, ErrUnavailable, ErrStorageFull, ErrCompacted, ErrWatchLagged,
+		ErrCorrupt,
 	}
 }
 

@@ -179,6 +179,7 @@ var codes = []struct {
 	{storage.ErrTooManyTx, gcerrors.ResourceExhausted},
 	{storage.ErrReadOnly, gcerrors.FailedPrecondition},
 	{storage.ErrClosed, gcerrors.FailedPrecondition},
+	{storage.ErrCorrupt, gcerrors.Internal},
 }
 
 func errorCode(err error) gcerrors.ErrorCode {

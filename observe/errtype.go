@@ -42,6 +42,7 @@ var errorTypes = []struct {
 	{storage.ErrStorageFull, "storage_full"},
 	{storage.ErrCompacted, "compacted"},
 	{storage.ErrWatchLagged, "watch_lagged"},
+	{storage.ErrCorrupt, "corrupt"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "deadline_exceeded"},
 }
@@ -77,12 +78,13 @@ const (
 	// can act on: invalid input, a conflict, a missing or existing
 	// namespace, capacity, permissions, a finished or conflicting
 	// transaction, a closed store, a cancelled or expired context, ...:
-	// every storage sentinel except ErrCommitUnknown, ErrUnavailable and
-	// ErrStorageFull.
+	// every storage sentinel except ErrCommitUnknown, ErrUnavailable,
+	// ErrStorageFull and ErrCorrupt.
 	SeverityRefused
 	// SeverityFailed: the store failed: storage.ErrCommitUnknown,
-	// ErrUnavailable (the database cannot be reached), ErrStorageFull, or
-	// an error that wraps no storage sentinel.
+	// ErrUnavailable (the database cannot be reached), ErrStorageFull,
+	// ErrCorrupt (the database holds what the engine cannot read), or an
+	// error that wraps no storage sentinel.
 	SeverityFailed
 )
 
@@ -91,7 +93,7 @@ func SeverityOf(err error) Severity {
 	switch ErrorType(err) {
 	case "", "not_found":
 		return SeverityOK
-	case "other", "commit_unknown", "unavailable", "storage_full":
+	case "other", "commit_unknown", "unavailable", "storage_full", "corrupt":
 		return SeverityFailed
 	}
 	return SeverityRefused

@@ -45,6 +45,7 @@ const (
 	CodeStorageFull       = "storage_full"
 	CodeCompacted         = "compacted"
 	CodeWatchLagged       = "watch_lagged"
+	CodeCorrupt           = "corrupt"
 
 	CodeInvalidRequest = "invalid_request"
 	CodeUnknownRoute   = "unknown_route"
@@ -114,6 +115,7 @@ var codeTable = []struct {
 	{CodeStorageFull, storage.ErrStorageFull, http.StatusInsufficientStorage},
 	{CodeCompacted, storage.ErrCompacted, http.StatusGone},
 	{CodeWatchLagged, storage.ErrWatchLagged, http.StatusConflict},
+	{CodeCorrupt, storage.ErrCorrupt, http.StatusInternalServerError},
 	{CodeCanceled, context.Canceled, StatusClientClosedRequest},
 	{CodeDeadlineExceeded, context.DeadlineExceeded, http.StatusGatewayTimeout},
 }

@@ -257,6 +257,7 @@
 //	storage_full         storage.ErrStorageFull                          507
 //	compacted            storage.ErrCompacted (error.revision: oldest)   410
 //	watch_lagged         storage.ErrWatchLagged (error.revision: resume) 409
+//	corrupt              storage.ErrCorrupt (not retryable; restore)     500
 //	canceled             context.Canceled                                499
 //	deadline_exceeded    context.DeadlineExceeded                        504
 //	invalid_request      ErrInvalidRequest: malformed body               400

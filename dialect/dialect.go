@@ -38,6 +38,9 @@ const (
 	ClassConnection                        // the connection failed, or the server refused to serve (shutting down, read-only); the outcome may be unknown
 	ClassFull                              // the disk is full (SQLITE_FULL, Postgres 53100)
 	ClassTxAborted                         // Postgres 25P02: an earlier statement aborted the transaction
+	ClassCorrupt                           // the database holds what the engine cannot read: a corrupt file, a value of another type than the engine writes, a schema object dropped or altered outside the engine
+	ClassRefused                           // the server refused the statement by its configuration or its administrator: a statement timeout, a cancel, a missing privilege, a resource limit (not the caller's context)
+	ClassTooLarge                          // a value or statement over the database's own limits (SQLITE_TOOBIG, Postgres class 54)
 )
 
 func (c ErrorClass) String() string {
@@ -62,6 +65,12 @@ func (c ErrorClass) String() string {
 		return "full"
 	case ClassTxAborted:
 		return "tx-aborted"
+	case ClassCorrupt:
+		return "corrupt"
+	case ClassRefused:
+		return "refused"
+	case ClassTooLarge:
+		return "too-large"
 	}
 	return "other"
 }
@@ -122,6 +131,37 @@ func ParseDSN(dsn string) (Config, error) {
 		return Config{Dialect: SQLite, Path: path, Params: params}, nil
 	}
 	return Config{}, fmt.Errorf("dialect: DSN %q: want sqlite:PATH, sqlite::memory: or postgres://…", redact(dsn))
+}
+
+// scanError reports whether err is database/sql's conversion of a column
+// into a Go value failing (a value of another type than the engine
+// writes: a row changed outside the engine). database/sql gives these
+// errors no type; their texts are fixed ("sql: Scan error on column
+// index", "converting driver.Value type", "unsupported Scan, storing
+// driver.Value type"), tested on each error of the chain.
+func scanError(err error) bool {
+	for err != nil {
+		m := err.Error()
+		if strings.HasPrefix(m, "sql: Scan error on column index ") ||
+			strings.HasPrefix(m, "converting driver.Value type ") ||
+			strings.HasPrefix(m, "unsupported Scan, storing driver.Value type ") {
+			return true
+		}
+		switch u := err.(type) { //nolint:errorlint // walks the chain by hand
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if scanError(e) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // redact hides a password in a URL-shaped DSN.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -101,7 +102,23 @@ func TestClassifyPostgres(t *testing.T) {
 		{"22P05", ClassInvalidText},
 		{"08006", ClassConnection},
 		{"25006", ClassConnection},
-		{"42P01", ClassOther},
+		{"25P03", ClassConnection},
+		{"57014", ClassRefused},
+		{"42501", ClassRefused},
+		{"53200", ClassRefused},
+		{"53400", ClassRefused},
+		{"53100", ClassFull},
+		{"53300", ClassConnection},
+		{"54000", ClassTooLarge},
+		{"54001", ClassTooLarge},
+		{"42P01", ClassCorrupt},
+		{"42703", ClassCorrupt},
+		{"42883", ClassCorrupt},
+		{"42804", ClassCorrupt},
+		{"XX001", ClassCorrupt},
+		{"XX002", ClassCorrupt},
+		{"XX000", ClassOther},
+		{"42601", ClassOther},
 	}
 	for _, tt := range tests {
 		err := fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: tt.code})
@@ -111,6 +128,10 @@ func TestClassifyPostgres(t *testing.T) {
 	}
 	if got := d.Classify(errors.New("plain")); got != ClassOther {
 		t.Errorf("Classify(plain) = %v", got)
+	}
+	scan := fmt.Errorf("read: %w", pgx.ScanArgError{ColumnIndex: 1, Err: errors.New("cannot scan text into *int64")})
+	if got := d.Classify(scan); got != ClassCorrupt {
+		t.Errorf("Classify(%v) = %v, want corrupt", scan, got)
 	}
 	if !ClassSerialization.Retryable() || !ClassDeadlock.Retryable() || ClassUniqueViolation.Retryable() {
 		t.Error("Retryable is wrong")

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mycelia-kernel/storage"
@@ -30,6 +31,14 @@ const (
 	pgInFailedTx           = "25P02" // current transaction is aborted
 	pgReadOnlyTx           = "25006" // the server refuses writes (a standby, a demoted primary)
 	pgLockNotAvailable     = "55P03" // lock_timeout passed, or NOWAIT
+	pgIdleInTxTimeout      = "25P03" // idle_in_transaction_session_timeout ended the session
+	pgQueryCanceled        = "57014" // statement_timeout, pg_cancel_backend
+	pgInsufficientPriv     = "42501" // a privilege revoked, a read-only role
+	pgUndefinedTable       = "42P01"
+	pgUndefinedColumn      = "42703"
+	pgUndefinedFunction    = "42883"
+	pgUndefinedObject      = "42704"
+	pgDatatypeMismatch     = "42804"
 )
 
 func (postgresDialect) Classify(err error) ErrorClass {
@@ -57,7 +66,15 @@ func (postgresDialect) Classify(err error) ErrorClass {
 			return ClassFull
 		case pgInFailedTx:
 			return ClassTxAborted
-		case pgTooManyConnections, pgReadOnlyTx:
+		case pgQueryCanceled, pgInsufficientPriv:
+			// The caller's own context's cancel is its context's
+			// error, which sqlstore tests before classifying.
+			return ClassRefused
+		case pgUndefinedTable, pgUndefinedColumn, pgUndefinedFunction, pgUndefinedObject, pgDatatypeMismatch:
+			// The engine's migrations made every object its
+			// statements name: one dropped or altered outside it.
+			return ClassCorrupt
+		case pgTooManyConnections, pgReadOnlyTx, pgIdleInTxTimeout:
 			// 25006: the server is in recovery (a standby, or a primary
 			// demoted by a failover) or read-only by configuration;
 			// it refused the write before doing anything.
@@ -67,6 +84,20 @@ func (postgresDialect) Classify(err error) ErrorClass {
 		// down or starting up.
 		if len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P") {
 			return ClassConnection
+		}
+		switch pe.Code[:min(2, len(pe.Code))] {
+		case "53":
+			// insufficient resources other than a full disk and too
+			// many connections: out of memory, temp_file_limit.
+			return ClassRefused
+		case "54":
+			// program_limit_exceeded: a value or statement over the
+			// server's limits (a jsonb over 255 MiB).
+			return ClassTooLarge
+		}
+		if pe.Code == "XX001" || pe.Code == "XX002" {
+			// data_corrupted, index_corrupted.
+			return ClassCorrupt
 		}
 		return ClassOther
 	}
@@ -80,6 +111,12 @@ func (postgresDialect) Classify(err error) ErrorClass {
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
 		return ClassConnection
+	}
+	// A column that does not scan into the engine's Go type: a column
+	// altered outside the engine.
+	var sa pgx.ScanArgError
+	if errors.As(err, &sa) || scanError(err) {
+		return ClassCorrupt
 	}
 	return ClassOther
 }

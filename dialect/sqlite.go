@@ -26,6 +26,9 @@ func (sqliteDialect) Classify(err error) ErrorClass {
 	}
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
+		if scanError(err) {
+			return ClassCorrupt
+		}
 		return ClassOther
 	}
 	code := se.Code()
@@ -43,10 +46,37 @@ func (sqliteDialect) Classify(err error) ErrorClass {
 		}
 	case sqlite3.SQLITE_FULL:
 		return ClassFull
-	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
+		// The file could not be read or written (READONLY: its
+		// permissions, a read-only mount, a file moved or replaced).
 		return ClassConnection
+	case sqlite3.SQLITE_NOMEM:
+		return ClassRefused
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_FORMAT:
+		return ClassCorrupt
+	case sqlite3.SQLITE_TOOBIG:
+		return ClassTooLarge
+	case sqlite3.SQLITE_ERROR:
+		// SQLite's JSON functions raise a plain error on a stored value
+		// that is not the JSON (or JSONB) the engine wrote, and on an
+		// index path changed outside it; a table or column the engine's
+		// migrations made is missing only when it was dropped or renamed
+		// outside the engine.
+		m := se.Error()
+		for _, s := range sqliteCorruptTexts {
+			if strings.Contains(m, s) {
+				return ClassCorrupt
+			}
+		}
 	}
 	return ClassOther
+}
+
+// sqliteCorruptTexts are the texts of SQLITE_ERROR that mean the database
+// is not as the engine left it (see Classify).
+var sqliteCorruptTexts = []string{
+	"malformed JSON", "bad JSON path", "JSON cannot hold BLOB values",
+	"no such table", "no such column", "has no column named",
 }
 
 // SQLiteOptions are the connection settings of a SQLite store.

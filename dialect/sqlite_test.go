@@ -39,13 +39,26 @@ func TestClassifySQLite(t *testing.T) {
 		{"INSERT INTO c VALUES (1, 1, 'y')", ClassUniqueViolation},
 		{"INSERT INTO c VALUES (3, 9, 'z')", ClassForeignKey},
 		{"INSERT INTO c VALUES (4, NULL, 'w')", ClassNotNull},
-		{"SELECT * FROM nowhere", ClassOther},
+		{"SELECT * FROM nowhere", ClassCorrupt},
+		{"SELECT missing FROM p", ClassCorrupt},
+		{"SELECT json('not json')", ClassCorrupt},
+		{"SELECT json(x'ff00')", ClassCorrupt},
+		{"SELECT json_extract('{}', 'x')", ClassCorrupt},
+		{"SELECT zeroblob(2000000000)", ClassTooLarge},
+		{"SELEC 1", ClassOther},
 	}
 	for _, c := range cases {
 		_, err := db.ExecContext(ctx, c.q)
 		if got := d.Classify(err); got != c.want {
 			t.Errorf("%s: Classify(%v) = %v, want %v", c.q, err, got, c.want)
 		}
+	}
+
+	// A column of another type than the Go value it is read into.
+	var n int64
+	err = db.QueryRowContext(ctx, "SELECT 'x'").Scan(&n)
+	if got := d.Classify(err); got != ClassCorrupt {
+		t.Errorf("Scan of text into an int64: Classify(%v) = %v, want corrupt", err, got)
 	}
 
 	// A second writer meets the first one's lock: busy.

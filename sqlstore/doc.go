@@ -255,7 +255,25 @@
 // text (server address, user, SQLSTATE); errors.As still finds the
 // *pgconn.PgError or *sqlite.Error beneath. A database that cannot be
 // reached (refused or lost connections, a server shutting down or starting,
-// a PostgreSQL server that refuses writes, SQLite I/O errors) is ErrUnavailable, which RunInTx retries; a write
+// a PostgreSQL server that refuses writes, SQLite I/O errors) is ErrUnavailable, which RunInTx retries; so is
+// a statement the server refused by its own configuration or its
+// administrator rather than the caller: a statement_timeout or
+// idle_in_transaction_session_timeout set on the role or database, a
+// pg_cancel_backend, a privilege revoked (a read-only role), out of memory,
+// a temp_file_limit (the statement did not take effect; such a refusal
+// repeats until the configuration changes, and RunInTx's retries are
+// bounded). The caller's own deadline or cancellation is still its
+// context's error. What the database holds but the engine cannot read is
+// ErrCorrupt, never retried: a corrupt SQLite file or page (SQLITE_CORRUPT,
+// a file that is not a database, which Open refuses with ErrCorrupt too),
+// PostgreSQL's data_corrupted or index_corrupted, a row changed outside the
+// engine to a value of another type or shape than it writes (text in an
+// integer column, JSON that is not the JSON it wrote, metadata that is not
+// an object), a table or column of its schema dropped, renamed or altered
+// outside it, a uniqueness or NOT NULL constraint the engine's own writes
+// fail (its bookkeeping rows changed outside it). A value or statement over
+// the database's own limits (SQLITE_TOOBIG, PostgreSQL's class 54) is
+// ErrValueTooLarge. A write
 // outside a transaction, or a COMMIT, whose connection failed after it was
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
@@ -24,8 +25,19 @@ type dbError struct {
 	err      error
 }
 
-func (e *dbError) Error() string   { return e.sentinel.Error() + ": " + e.reason }
-func (e *dbError) Unwrap() []error { return []error{e.sentinel, e.err} }
+func (e *dbError) Error() string { return e.sentinel.Error() + ": " + e.reason }
+func (e *dbError) Unwrap() []error {
+	if e.err == nil {
+		return []error{e.sentinel}
+	}
+	return []error{e.sentinel, e.err}
+}
+
+// corruptRow is the error of a row the engine read but cannot decode: a
+// value of another type than it writes, changed outside the engine.
+func corruptRow(what string) error {
+	return &dbError{storage.ErrCorrupt, what + " (changed outside the engine)", nil}
+}
 
 // writeOps are the operations that change data outside a transaction in one
 // statement or one transaction of their own: a connection lost after one
@@ -49,6 +61,16 @@ var writeOps = map[string]bool{
 //   - a database that cannot be reached: ErrUnavailable, or, for a write
 //     outside a transaction whose statement may have reached the server,
 //     ErrCommitUnknown;
+//   - what the database holds but the engine cannot read (a corrupt
+//     file, a row or a schema object changed outside the engine, a
+//     constraint the engine's own writes keep failing) and stored JSON
+//     that does not decode as the engine wrote it: ErrCorrupt;
+//   - a statement the server refused by its configuration or its
+//     administrator (statement_timeout, pg_cancel_backend, a privilege
+//     revoked, out of memory, temp_file_limit; SQLITE_NOMEM):
+//     ErrUnavailable, as a database that refuses to serve; the statement
+//     did not take effect;
+//   - a value or statement over the database's own limits: ErrValueTooLarge;
 //   - anything else stays as it is (an internal error on the wire).
 //
 // Context errors pass through: the caller's deadline or cancellation is
@@ -78,13 +100,49 @@ func (s *Store) classify(op string, err error) error {
 		return &dbError{storage.ErrTxConflict, "an earlier error aborted the transaction; roll it back", err}
 	case dialect.ClassFull:
 		return &dbError{storage.ErrStorageFull, "no space left for the database", err}
+	case dialect.ClassCorrupt:
+		return &dbError{storage.ErrCorrupt, "the database holds what the engine cannot read (a corrupt file, or a row or table changed outside the engine)", err}
+	case dialect.ClassUniqueViolation, dialect.ClassNotNull:
+		// The engine's statements keep these constraints, and handle the
+		// violations they expect (NoOverwrite, CreateNamespace) before
+		// classify: one that reaches here is a row changed outside it.
+		return &dbError{storage.ErrCorrupt, "a constraint failed on rows the engine did not write (changed outside the engine)", err}
+	case dialect.ClassRefused:
+		return &dbError{storage.ErrUnavailable, "the database refused the statement (a timeout, a cancel, a privilege or a resource limit set by its administrator)", err}
+	case dialect.ClassTooLarge:
+		return &dbError{storage.ErrValueTooLarge, "over the database's own size limits", err}
 	case dialect.ClassConnection:
 		if writeOps[op] && s.Dialect() == dialect.Postgres && inDoubt(err) {
 			return &dbError{storage.ErrCommitUnknown, "the connection failed after the write was sent", err}
 		}
 		return &dbError{storage.ErrUnavailable, "the database cannot be reached", err}
 	}
+	if storedJSON(err) {
+		return &dbError{storage.ErrCorrupt, "a stored JSON document does not read as the engine wrote it (changed outside the engine)", err}
+	}
 	return err
+}
+
+// storedJSON reports whether err is encoding/json's refusal of what the
+// database returned: the engine validates every document it is given
+// before it writes (a *storage.ValidationError), so a decoding error that
+// reaches classify is of a stored one.
+func storedJSON(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
+}
+
+// openError is err of Open: a database the engine cannot read (a file
+// that is not a database, a corrupt one, a schema changed outside the
+// engine) is ErrCorrupt, without the driver's text; other errors stay as
+// they are (a DSN, a connection, a migration that failed).
+func openError(name dialect.Name, err error) error {
+	d, derr := dialect.ForName(name)
+	if derr != nil || d.Classify(err) != dialect.ClassCorrupt || isSentinel(err) {
+		return err
+	}
+	return &dbError{storage.ErrCorrupt, "the database is corrupt, or not a database, or its schema was changed outside the engine", err}
 }
 
 // inDoubt reports whether a PostgreSQL connection error may have come

@@ -72,7 +72,7 @@ func hasEntryOn(run queryFunc, ctx context.Context, ns, key string, now time.Tim
 	err := run(ctx, readHas, keyArgs(ns, key, now), func(v []driver.Value) error {
 		n, ok := v[0].(int64)
 		if !ok {
-			return fmt.Errorf("sqlstore: HasEntry returned %T", v[0])
+			return corruptRow(fmt.Sprintf("HasEntry returned %T", v[0]))
 		}
 		found = n != 0
 		return nil

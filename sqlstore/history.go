@@ -178,7 +178,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 				}
 			default: // delete, expire, clear, namespace_delete
 				if found {
-					return storage.Entry{}, x.s.fail(op, ns, key, errors.New("sqlstore: change log: a metadata change of a deleted key"))
+					return storage.Entry{}, x.s.fail(op, ns, key, corruptRow("the change log holds a metadata change of a deleted key"))
 				}
 				return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
 			}

@@ -402,7 +402,7 @@ func (s sqliteQ) getEntry(ctx context.Context, ns, key string, now time.Time) (r
 
 // errPacked is a packed entry column that does not read as GetEntry
 // writes it.
-var errPacked = errors.New("sqlstore: malformed packed entry column")
+var errPacked error = &dbError{storage.ErrCorrupt, "a packed entry column does not read as the engine wrote it (changed outside the engine)", nil}
 
 // unpackEntry reads the packed column of GetEntry and GetEntries (see
 // queries/sqlite/entries.sql) and of Query (dialect's EntryColumns) into

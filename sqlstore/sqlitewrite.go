@@ -75,7 +75,7 @@ func stepRow(run queryFunc, ctx context.Context, k int, args []driver.NamedValue
 		v.Revision, ok[1] = vals[1].(int64)
 		v.CreateRevision, ok[2] = vals[2].(int64)
 		if !ok[0] || !ok[1] || !ok[2] {
-			return fmt.Errorf("sqlstore: write returned %T, %T, %T", vals[0], vals[1], vals[2])
+			return corruptRow(fmt.Sprintf("a write returned %T, %T, %T for version, revision, create_revision", vals[0], vals[1], vals[2]))
 		}
 		return nil
 	})

@@ -97,7 +97,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		err = fmt.Errorf("unsupported dialect %q", dc.Dialect)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, err)
+		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, openError(dc.Dialect, err))
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc, qcache: newQueryCache(cfg.queryCache)}
 	s.feed = newFeed(s)
@@ -124,7 +124,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if err := s.reconcileIndexes(ctx); err != nil {
 		_ = eng.close()
-		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, err)
+		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, openError(dc.Dialect, err))
 	}
 	s.startSweeper()
 	return s, nil

@@ -1,0 +1,225 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// pgHoldRow locks the row of key k in a transaction of its own (as a
+// session of another application would) until the test ends.
+func pgHoldRow(t *testing.T, dsn, k string) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, rawDSN(t, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM entries WHERE key = $1 FOR UPDATE`, k); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = tx.Rollback(context.Background())
+		_ = conn.Close(context.Background())
+	})
+}
+
+// rawDSN is dsn for a pgx connection of its own (without the pool's
+// parameters).
+func rawDSN(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// withParams adds runtime parameters to a PostgreSQL DSN, as a DBA's
+// ALTER ROLE ... SET or ALTER DATABASE ... SET would give every session.
+func withParams(t *testing.T, dsn string, kv ...string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// wantSentinel fails unless err wraps exactly want among the sentinels,
+// without driver text.
+func wantSentinel(t *testing.T, what string, err, want error) {
+	t.Helper()
+	var l faultLog
+	l.typed(what, err, false, want)
+	l.report(t)
+	if !errors.Is(err, want) {
+		t.Errorf("%s: %v, want %v", what, err, want)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		t.Logf("%s: %v (beneath: SQLSTATE %s %s)", what, err, pe.Code, pe.Message)
+	} else {
+		t.Logf("%s: %v", what, err)
+	}
+}
+
+// TestPGRefused: statements the server refuses by its configuration or
+// its administrator, not the caller: a statement_timeout (set on the role
+// or database), pg_cancel_backend, idle_in_transaction_session_timeout, a
+// privilege revoked, a temp_file_limit. Each is ErrUnavailable (the
+// database refused to serve; the statement did not take effect), never
+// the driver's text; the caller's own deadline is still its context's
+// error.
+func TestPGRefused(t *testing.T) {
+	dsn := newPGSchema(t)
+	ctx := t.Context()
+	s0 := openTest(t, dsn, WithSweepInterval(-1))
+	for _, k := range []string{"k1", "k2"} {
+		must(t, s0.Set(ctx, k, map[string]any{"g": k}))
+	}
+	must(t, s0.Close())
+
+	t.Run("statement_timeout", func(t *testing.T) {
+		s := openTest(t, withParams(t, dsn, "statement_timeout", "300"), WithSweepInterval(-1))
+		defer func() { _ = s.Close() }()
+		pgHoldRow(t, dsn, "k1")
+		wantSentinel(t, "Set", s.Set(ctx, "k1", 1), storage.ErrUnavailable)
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		must(t, err)
+		wantSentinel(t, "tx Set", tx.Set(ctx, "k1", 2), storage.ErrUnavailable)
+		_ = tx.Rollback(ctx)
+		// The caller's deadline, shorter than the server's timeout, is
+		// the caller's.
+		s2 := openTest(t, withParams(t, dsn, "statement_timeout", "5000"), WithSweepInterval(-1))
+		defer func() { _ = s2.Close() }()
+		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if err := s2.Set(dctx, "k1", 3); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Set with the caller's deadline: %v, want context.DeadlineExceeded", err)
+		}
+	})
+
+	t.Run("pg_cancel_backend", func(t *testing.T) {
+		s := openTest(t, dsn, WithSweepInterval(-1))
+		defer func() { _ = s.Close() }()
+		pgHoldRow(t, dsn, "k2")
+		done := make(chan error, 1)
+		go func() { done <- s.Set(ctx, "k2", 1) }()
+		admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+		must(t, err)
+		defer func() { _ = admin.Close(ctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var n int
+			must(t, admin.QueryRow(ctx, `SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%entries%'`).Scan(&n))
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the engine's write never waited for the lock")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		wantSentinel(t, "Set", <-done, storage.ErrUnavailable)
+	})
+
+	t.Run("idle_in_transaction_session_timeout", func(t *testing.T) {
+		s := openTest(t, withParams(t, dsn, "idle_in_transaction_session_timeout", "200"), WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
+		defer func() { _ = s.Close() }()
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		must(t, err)
+		must(t, tx.Set(ctx, "k3", 1))
+		time.Sleep(700 * time.Millisecond)
+		_, err = tx.Get(ctx, "k1")
+		wantSentinel(t, "tx Get after the server's idle timeout", err, storage.ErrUnavailable)
+		err = tx.Commit(ctx)
+		var l faultLog
+		l.typed("Commit", err, false, storage.ErrUnavailable, storage.ErrTxDone, storage.ErrTxConflict)
+		l.report(t)
+		if _, err := s.Get(ctx, "k3"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Get k3 of the ended transaction: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("insufficient_privilege", func(t *testing.T) {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		role := "ro_" + hex.EncodeToString(b[:])
+		admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+		must(t, err)
+		schema := admin.Config().RuntimeParams["search_path"]
+		id := pgx.Identifier{role}.Sanitize()
+		for _, q := range []string{
+			`CREATE ROLE ` + id + ` LOGIN`,
+			`GRANT USAGE ON SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO ` + id,
+			`GRANT SELECT ON ALL TABLES IN SCHEMA ` + pgx.Identifier{schema}.Sanitize() + ` TO ` + id,
+		} {
+			if _, err := admin.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		t.Cleanup(func() {
+			for _, q := range []string{`DROP OWNED BY ` + id, `DROP ROLE ` + id} {
+				if _, err := admin.Exec(context.Background(), q); err != nil {
+					t.Errorf("%s: %v", q, err)
+				}
+			}
+			_ = admin.Close(context.Background())
+		})
+		u, err := url.Parse(dsn)
+		must(t, err)
+		u.User = url.User(role)
+		s, err := Open(ctx, u.String(), WithSweepInterval(-1), WithoutMigrate())
+		if err != nil {
+			t.Fatalf("Open as a role that may only read: %v", err)
+		}
+		defer func() { _ = s.Close() }()
+		if _, err := s.Get(ctx, "k1"); err != nil {
+			t.Fatalf("Get as a role that may read: %v", err)
+		}
+		wantSentinel(t, "Set", s.Set(ctx, "k1", 1), storage.ErrUnavailable)
+		_, err = s.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}})
+		wantSentinel(t, "SetMany", err, storage.ErrUnavailable)
+		wantSentinel(t, "CreateNamespace", s.CreateNamespace(ctx, "x"), storage.ErrUnavailable)
+	})
+
+	t.Run("temp_file_limit", func(t *testing.T) {
+		w := openTest(t, dsn, WithSweepInterval(-1))
+		defer func() { _ = w.Close() }()
+		big := strings.Repeat("x", 2000)
+		items := make([]storage.Item, 400)
+		for i := range items {
+			items[i] = storage.Item{Key: "t" + hex.EncodeToString([]byte{byte(i >> 8), byte(i)}), Value: map[string]any{"g": hex.EncodeToString([]byte{byte(i * 7)}), "b": big}}
+		}
+		_, err := w.SetMany(ctx, items, storage.InNamespace("big"))
+		must(t, err)
+		s := openTest(t, withParams(t, dsn, "work_mem", "64", "temp_file_limit", "0"), WithSweepInterval(-1))
+		defer func() { _ = s.Close() }()
+		_, err = s.Query(ctx, storage.Filter{}, storage.InNamespace("big"), storage.SortBy(storage.Desc("g"), storage.Asc("b")), storage.Limit(400))
+		wantSentinel(t, "Query sorted over the temp file limit", err, storage.ErrUnavailable)
+	})
+}

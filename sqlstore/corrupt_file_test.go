@@ -34,6 +34,23 @@ func sqliteFileWithData(t *testing.T) string {
 	return path
 }
 
+// overwritePages writes garbage over the 4 KiB pages of the file at path
+// from the offset first gives for its size.
+func overwritePages(t *testing.T, path string, first func(size int64) int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	must(t, err)
+	st, err := f.Stat()
+	must(t, err)
+	garbage := bytes.Repeat([]byte{0xa5, 0x5a, 0xff, 0x00}, 1024)
+	for off := first(st.Size()); off < st.Size(); off += 4096 {
+		if _, err := f.WriteAt(garbage, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, f.Close())
+}
+
 // TestSQLiteCorruptFile overwrites pages of a closed store's file (every
 // page but the first, which holds the header and the schema; or the last
 // few, which hold entries) and opens it again: Open, and every operation,
@@ -49,29 +66,14 @@ func TestSQLiteCorruptFile(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := sqliteFileWithData(t)
-			f, err := os.OpenFile(path, os.O_RDWR, 0)
-			must(t, err)
-			st, err := f.Stat()
-			must(t, err)
-			garbage := bytes.Repeat([]byte{0xa5, 0x5a, 0xff, 0x00}, 1024)
-			for off := c.first(st.Size()); off < st.Size(); off += 4096 {
-				if _, err := f.WriteAt(garbage, off); err != nil {
-					t.Fatal(err)
-				}
-			}
-			must(t, f.Close())
+			overwritePages(t, path, c.first)
 			s, err := Open(t.Context(), "sqlite:"+path, WithSweepInterval(-1))
 			if err != nil {
 				wantSentinel(t, "Open", err, storage.ErrCorrupt)
 				return
 			}
 			defer func() { _ = s.Close() }()
-			var l faultLog
-			corruptOps(t, s, &l)
-			l.report(t)
-			if l.counts[storage.ErrCorrupt.Error()] == 0 {
-				t.Errorf("no operation returned ErrCorrupt")
-			}
+			wantCorruptOps(t, s, &faultLog{})
 		})
 	}
 }
@@ -88,24 +90,10 @@ func TestSQLiteCorruptPagesOpen(t *testing.T) {
 	if _, err := s.Backend().Writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	must(t, err)
-	st, err := f.Stat()
-	must(t, err)
-	garbage := bytes.Repeat([]byte{0xa5, 0x5a, 0xff, 0x00}, 1024)
-	for off := st.Size() / 2 / 4096 * 4096; off < st.Size(); off += 4096 {
-		if _, err := f.WriteAt(garbage, off); err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(t, f.Close())
+	overwritePages(t, path, func(size int64) int64 { return size / 2 / 4096 * 4096 })
 	var l faultLog
 	l.typed("Set elsewhere", s.Set(ctx, "z", 1, storage.InNamespace("other")), false)
-	corruptOps(t, s, &l)
-	l.report(t)
-	if l.counts[storage.ErrCorrupt.Error()] == 0 {
-		t.Errorf("no operation returned ErrCorrupt")
-	}
+	wantCorruptOps(t, s, &l)
 }
 
 // TestSQLiteNotADatabase replaces a store's file by one that is not a

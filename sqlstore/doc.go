@@ -533,9 +533,18 @@
 //     index rows without testing each one's expiry. Query
 //     and Count name the namespace id and field id as literals; both are
 //     cached by name and checked in the statement (nsid.go). Declaring a
-//     field fills its rows in the transaction that records it, holding
-//     the namespace's row; the engine reconciles index_fields with the
-//     declarations when it opens a store (indexes.go). SQLite plans well
+//     field (CreateNamespace, RestoreNamespace; CreateIndex on
+//     PostgreSQL) fills its rows in the transaction that records it,
+//     holding the namespace's row. CreateIndex on SQLite builds them in
+//     transactions of 2000 entries under a spelling of the field no query
+//     names, then declares the field in a last one: the one writer goes
+//     back to other writes between them (one transaction held it for the
+//     whole fill, ~1 s at 100k entries, and every namespace's writes
+//     waited; bench/results/2026-12-04-writer-holds.md). Queries and
+//     ListNamespaces see the index only once it is complete, and a build
+//     that fails leaves nothing declared. The engine reconciles
+//     index_fields with the declarations when it opens a store
+//     (indexes.go), which removes what a build cut short left. SQLite plans well
 //     without statistics; after an ANALYZE (or PRAGMA optimize) the
 //     engine marks index_entries' statistics noskipscan at Open (a
 //     skip-scan over the namespace column loses the index order) and

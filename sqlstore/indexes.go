@@ -28,7 +28,12 @@ import (
 // index_entries in one transaction, which holds the namespace's row
 // (FOR UPDATE on PostgreSQL, the write lock on SQLite): a concurrent write
 // to the namespace either sees the new field (its trigger indexes it) or
-// committed before the fill (which reads it). On PostgreSQL inserts and
+// committed before the fill (which reads it). CreateIndex on SQLite is the
+// exception: it records the field under a spelling no query names, fills
+// its rows in chunks, each a transaction of its own (a write between two
+// chunks is indexed by its trigger, and the fill ignores the rows
+// triggers wrote), then renames and declares it (buildIndexSQLite in
+// createindex.go). On PostgreSQL inserts and
 // deletes lock the namespace row already (their triggers update its
 // entry_count; on SQLite the one writer excludes the fill, and an insert
 // leaves entry_count to the fold of migration 00023): there the insert
@@ -47,7 +52,23 @@ import (
 // sqliteFill fills index_entries for field id ? of namespace ? from its
 // entries; parameters: field id, column, path, path, path, namespace id.
 const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
-SELECT namespace_id, ?1,
+` + sqliteFillRows + `))`
+
+// sqliteFillRange fills the rows of the entries of sqliteFill's namespace
+// whose keys are after ?5 and, with upTo, at most ?6, leaving alone the
+// rows the triggers wrote already (a chunk of buildIndexSQLite).
+func sqliteFillRange(upTo bool) string {
+	s := `INSERT OR IGNORE INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
+` + sqliteFillRows + ` AND key > ?5`
+	if upTo {
+		s += ` AND key <= ?6`
+	}
+	return s + `))`
+}
+
+// sqliteFillRows selects the index rows of sqliteFill, up to the end of
+// its WHERE clause.
+const sqliteFillRows = `SELECT namespace_id, ?1,
        CASE t WHEN 'null' THEN 1 WHEN 'false' THEN 2 WHEN 'true' THEN 3 WHEN 'integer' THEN 4 WHEN 'real' THEN 4
               WHEN 'text' THEN 5 WHEN 'array' THEN 6 WHEN 'object' THEN 7 ELSE 0 END,
        CASE WHEN t IN ('integer', 'real') THEN CAST(json_extract(c, ?3) AS REAL) ELSE 0 END,
@@ -55,7 +76,7 @@ SELECT namespace_id, ?1,
        key, expires_at, entry_id
 FROM (SELECT namespace_id, key, expires_at, entry_id, c, json_type(c, ?3) AS t
       FROM (SELECT namespace_id, key, expires_at, entry_id, CASE ?2 WHEN 1 THEN metadata ELSE value END AS c
-            FROM entries WHERE namespace_id = ?4))`
+            FROM entries WHERE namespace_id = ?4`
 
 // pgFill fills index_entries for field $2 of namespace $1 from its entries.
 const pgFill = `INSERT INTO index_entries

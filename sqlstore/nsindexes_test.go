@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +31,11 @@ func physicalIndexes(t *testing.T, s *Store) []string {
 	err := q.queryRows(ctx, "SELECT namespace_id, field_id, field FROM index_fields", nil, func(r rowScanner) error {
 		var f fieldRow
 		err := r.Scan(&f.ns, &f.id, &f.field)
+		if strings.HasPrefix(f.field, buildingPrefix) {
+			// An index being built, or left by a build whose clean-up
+			// failed (a full disk): undeclared, never read by a query.
+			return err
+		}
 		rows = append(rows, f)
 		names = append(names, fmt.Sprintf("%d/%s", f.ns, f.field))
 		return err

@@ -40,15 +40,9 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 		return nil
 	}
 	err = s.yieldingTx(ctx, func(q querier) error {
-		cur, err := s.declaredIn(ctx, q, namespace)
+		cur, err := s.undeclaredIn(ctx, q, namespace, f.Text)
 		if err != nil {
 			return err
-		}
-		if slices.Contains(cur.Indexes, f.Text) {
-			return storage.ErrIndexExists
-		}
-		if len(cur.Indexes) >= storage.MaxIndexes {
-			return driver.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
 		}
 		if err := q.restoreNamespaceIndexes(ctx, cur.ID, encodeIndexes(append(cur.Indexes, f.Text))); err != nil {
 			return err
@@ -110,6 +104,23 @@ func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]d
 	return fields, nil
 }
 
+// undeclaredIn is declaredIn for a CreateIndex of field: ErrIndexExists
+// when namespace declares it, ErrInvalidOption when it declares
+// storage.MaxIndexes fields.
+func (s *Store) undeclaredIn(ctx context.Context, q querier, namespace, field string) (nsDump, error) {
+	cur, err := s.declaredIn(ctx, q, namespace)
+	if err != nil {
+		return nsDump{}, err
+	}
+	if slices.Contains(cur.Indexes, field) {
+		return nsDump{}, storage.ErrIndexExists
+	}
+	if len(cur.Indexes) >= storage.MaxIndexes {
+		return nsDump{}, driver.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
+	}
+	return cur, nil
+}
+
 // declaredIn locks namespace (in q's transaction) and reads its id and
 // declared fields. ErrNamespaceNotFound when it is missing.
 func (s *Store) declaredIn(ctx context.Context, q querier, namespace string) (nsDump, error) {
@@ -162,15 +173,9 @@ func (s *Store) buildIndexSQLite(ctx context.Context, namespace string, f driver
 	marker := buildingPrefix + f.Text
 	var nsID, fieldID int64
 	err := s.eng.inTx(ctx, func(q querier) error {
-		cur, err := s.declaredIn(ctx, q, namespace)
+		cur, err := s.undeclaredIn(ctx, q, namespace, f.Text)
 		if err != nil {
 			return err
-		}
-		if slices.Contains(cur.Indexes, f.Text) {
-			return storage.ErrIndexExists
-		}
-		if len(cur.Indexes) >= storage.MaxIndexes {
-			return driver.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
 		}
 		have, err := s.indexFields(ctx, q, cur.ID)
 		if err != nil {
@@ -202,18 +207,12 @@ func (s *Store) buildIndexSQLite(ctx context.Context, namespace string, f driver
 	}
 	if err = s.fillIndexSQLite(ctx, nsID, fieldID, f); err == nil {
 		err = s.eng.inTx(ctx, func(q querier) error {
-			cur, err := s.declaredIn(ctx, q, namespace)
+			cur, err := s.undeclaredIn(ctx, q, namespace, f.Text)
 			if err != nil {
 				return err
 			}
 			if cur.ID != nsID {
 				return storage.ErrNamespaceNotFound // deleted, and created again by a write
-			}
-			if slices.Contains(cur.Indexes, f.Text) {
-				return storage.ErrIndexExists
-			}
-			if len(cur.Indexes) >= storage.MaxIndexes {
-				return driver.Invalidf(storage.ErrInvalidOption, "the namespace declares %d indexes, the maximum", storage.MaxIndexes)
 			}
 			n, err := q.exec(ctx, "UPDATE index_fields SET field = ? WHERE namespace_id = ? AND field_id = ? AND field = ?",
 				f.Text, nsID, fieldID, marker)

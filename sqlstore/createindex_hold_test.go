@@ -84,8 +84,8 @@ func TestCreateIndexYieldsWriter(t *testing.T) {
 	if v := os.Getenv("STORAGE_TEST_INDEX_HOLD_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	} else {
-		// defer
-		// indexBuildChunk = 250
+		defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+		indexBuildChunk = 250
 	}
 	s := openTest(t, testdb.SQLiteFile(t), WithSweepInterval(-1))
 	defer s.Close()

@@ -177,20 +177,11 @@ func (s *Store) buildIndexSQLite(ctx context.Context, namespace string, f driver
 		if err != nil {
 			return err
 		}
-		have, err := s.indexFields(ctx, q, cur.ID)
-		if err != nil {
+		// Another build of the field, under way (it will fail with
+		// errIndexBuildLost) or left by a build whose clean-up failed (a
+		// full disk): this one takes over.
+		if err := s.dropIndexField(ctx, q, cur.ID, marker); err != nil {
 			return err
-		}
-		if old, ok := have[marker]; ok {
-			// Another build of the field, under way (it will fail with
-			// errIndexBuildLost) or left by a build whose clean-up failed
-			// (a full disk): this one takes over.
-			if _, err := q.exec(ctx, "DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?", cur.ID, old); err != nil {
-				return err
-			}
-			if _, err := q.exec(ctx, "DELETE FROM index_fields WHERE namespace_id = ? AND field_id = ?", cur.ID, old); err != nil {
-				return err
-			}
 		}
 		nsID = cur.ID
 		if err := q.queryRows(ctx, "UPDATE namespaces SET field_seq = field_seq + 1 WHERE id = ? RETURNING field_seq",

@@ -70,3 +70,90 @@ func TestTxContendedIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestTxContendedMaxHold: a read-write transaction that keeps running
+// operations is never idle, so the contended idle timeout does not touch
+// it, and it holds SQLite's writer, or PostgreSQL's revision lock, until
+// its maximum lifetime (storeserver: 5 minutes) while every other writer
+// of the store waits. With WithTxContendedMaxHold it is rolled back once
+// it has held that long while another writer waits, and that writer goes
+// on; a busy transaction no writer waits for is left alone.
+func TestTxContendedMaxHold(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			// busy begins a transaction that writes, then reads every
+			// 20 ms until stop is closed; done receives the first error.
+			busy := func(s *Store, stop <-chan struct{}) (storage.Tx, <-chan error) {
+				t.Helper()
+				tx, err := s.Begin(ctx, storage.TxOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Set(ctx, "held", 1, storage.InNamespace("a")); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() {
+					for {
+						select {
+						case <-stop:
+							done <- nil
+							return
+						case <-time.After(20 * time.Millisecond):
+						}
+						if _, err := tx.Get(ctx, "held", storage.InNamespace("a")); err != nil {
+							done <- err
+							return
+						}
+					}
+				}()
+				return tx, done
+			}
+			// Without it, the other writer waits as long as the transaction runs.
+			plain := openTest(t, c.dsn(t), WithTxContendedIdleTimeout(100*time.Millisecond))
+			defer plain.Close()
+			stop := make(chan struct{})
+			tx, done := busy(plain, stop)
+			wctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+			err := plain.Set(wctx, "k", 1, storage.InNamespace("b"))
+			cancel()
+			close(stop)
+			if err == nil {
+				t.Fatalf("a write beside a busy write transaction did not wait")
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("the busy transaction no bound applies to: %v", err)
+			}
+			_ = tx.Rollback(ctx)
+
+			s := openTest(t, c.dsn(t), WithTxContendedMaxHold(400*time.Millisecond))
+			defer s.Close()
+			// Busy, nobody waiting: left alone.
+			stop = make(chan struct{})
+			_, done = busy(s, stop)
+			time.Sleep(time.Second)
+			select {
+			case err := <-done:
+				t.Fatalf("a busy transaction no writer waited for: %v", err)
+			default:
+			}
+			// Busy while another writer waits: rolled back, the writer goes on.
+			start := time.Now()
+			wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+			err = s.Set(wctx, "k", 1, storage.InNamespace("b"))
+			cancel()
+			if err != nil {
+				t.Fatalf("the waiting write: %v after %v", err, time.Since(start))
+			}
+			t.Logf("the waiting write took %v", time.Since(start))
+			if err := <-done; !errors.Is(err, storage.ErrTxDone) {
+				t.Fatalf("the busy transaction after it held past the bound: %v, want ErrTxDone", err)
+			}
+			close(stop)
+			if _, err := s.Get(ctx, "held", storage.InNamespace("a")); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("the rolled back write: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}

@@ -49,6 +49,7 @@ type config struct {
 	watchBuffer      int
 	watchBufferBytes int64
 	txContendedIdle  time.Duration
+	txMaxHold        time.Duration
 	watchPatience    time.Duration
 	watchPoll        time.Duration
 	watchPollOnly    bool
@@ -238,6 +239,22 @@ func WithTxIdleTimeout(d time.Duration) Option {
 func WithTxContendedIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		c.txContendedIdle = d
+		return nil
+	}
+}
+
+// WithTxContendedMaxHold rolls back a read-write transaction that has held
+// what other writers of the store wait for (as WithTxContendedIdleTimeout
+// says: SQLite's writer from Begin, PostgreSQL's revision lock from the
+// first write) for d while another writer waits, however busy it is: a
+// transaction that keeps running operations is never idle, so only its
+// maximum lifetime (WithTxMaxLifetime) would end it. Its running
+// operation, if any, ends first; the next fails with storage.ErrTxDone.
+// Off by default (d <= 0); storeserver turns it on
+// (--tx-contended-max-hold).
+func WithTxContendedMaxHold(d time.Duration) Option {
+	return func(c *config) error {
+		c.txMaxHold = d
 		return nil
 	}
 }

@@ -108,6 +108,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		MaxLifetime: cfg.txMaxLife,
 
 		ContendedIdleTimeout: cfg.txContendedIdle,
+		ContendedMaxHold:     cfg.txMaxHold,
 	})
 	total, ro := eng.txCapacity()
 	if total > 0 {

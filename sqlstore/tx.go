@@ -60,6 +60,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	}
 	t.ops = ops{s: s, sc: t}
 	t.idleSince.Store(time.Now().UnixNano())
+	t.noteHeld(time.Now().UnixNano()) // SQLite's writer, from Begin
 	if err := s.txs.AddSlot(ctx, slot, t); err != nil {
 		return nil, s.fail(op, "", "", err)
 	}
@@ -158,6 +159,11 @@ type sqlTx struct {
 	// idleSince is when the last operation ended (unix nanoseconds), 0
 	// while one runs. The idle reaper reads it without taking mu.
 	idleSince atomic.Int64
+	// heldSince is when it took what other writers wait for (unix
+	// nanoseconds; blocker.holds), 0 until then; opStart is when the
+	// running operation began (mu held).
+	heldSince atomic.Int64
+	opStart   int64
 
 	gate chan struct{} // the place it holds in Store.txConns or roConns, if any
 
@@ -176,6 +182,7 @@ var (
 	_ scope             = (*sqlTx)(nil)
 	_ txmanager.Managed = (*sqlTx)(nil)
 	_ txmanager.Blocker = (*sqlTx)(nil)
+	_ txmanager.Holder  = (*sqlTx)(nil)
 )
 
 func (t *sqlTx) ID() string                        { return t.id }
@@ -211,6 +218,34 @@ func (t *sqlTx) Blocking(ctx context.Context) bool {
 	return held && b.waited(ctx)
 }
 
+// HeldSince implements txmanager.Holder (WithTxContendedMaxHold).
+func (t *sqlTx) HeldSince() time.Time {
+	ns := t.heldSince.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// Contended implements txmanager.Holder: another writer waits, or has
+// waited, for what it holds. It reads only what Begin set.
+func (t *sqlTx) Contended(ctx context.Context) bool {
+	b, ok := t.conn.(blocker)
+	return ok && !t.ro && b.waited(ctx)
+}
+
+// noteHeld records when the transaction took what other writers wait
+// for: at the start of the operation after which it first holds it (on
+// SQLite, Begin). t.mu must be held.
+func (t *sqlTx) noteHeld(since int64) {
+	if t.ro || t.heldSince.Load() != 0 {
+		return
+	}
+	if b, ok := t.conn.(blocker); ok && !t.done && b.holds() {
+		t.heldSince.Store(since)
+	}
+}
+
 // scope, for the embedded ops. mu is held whenever these run.
 
 func (t *sqlTx) reader() querier { return t.conn.q() }
@@ -239,6 +274,7 @@ func (t *sqlTx) usable() error {
 func (t *sqlTx) enter() {
 	t.mu.Lock()
 	t.idleSince.Store(0)
+	t.opStart = time.Now().UnixNano()
 }
 
 func (t *sqlTx) leave(ctx context.Context, err error) {
@@ -246,6 +282,7 @@ func (t *sqlTx) leave(ctx context.Context, err error) {
 	if err != nil && ctx.Err() != nil && !t.done {
 		_ = t.end(ctx, false) // the operation's error is what the caller needs
 	}
+	t.noteHeld(t.opStart)
 	t.idleSince.Store(time.Now().UnixNano())
 	t.mu.Unlock()
 }

@@ -31,6 +31,18 @@ type Blocker interface {
 	Blocking(ctx context.Context) bool
 }
 
+// Holder is what a Managed transaction also implements when the registry
+// can bound how long it holds what other writers wait for, busy or not
+// (Options.ContendedMaxHold).
+type Holder interface {
+	// HeldSince reports since when it holds what other writers wait for;
+	// zero if it holds nothing. Safe to call while an operation runs.
+	HeldSince() time.Time
+	// Contended reports whether another writer has waited for what it
+	// holds. Safe to call while an operation runs.
+	Contended(ctx context.Context) bool
+}
+
 // Options configure a Registry. Zero values take the defaults.
 type Options struct {
 	// MaxOpen caps the number of open transactions (default 128).
@@ -50,6 +62,11 @@ type Options struct {
 	// operation for this long while it blocks another writer (Blocker);
 	// 0 or less disables it (the default).
 	ContendedIdleTimeout time.Duration
+	// ContendedMaxHold rolls back a transaction that has held what other
+	// writers wait for (Holder) for this long while another writer waits,
+	// however busy it is (the rollback waits for its running operation to
+	// end); 0 or less disables it (the default).
+	ContendedMaxHold time.Duration
 	// now is the clock (tests).
 	now func() time.Time
 }
@@ -78,6 +95,7 @@ type Registry struct {
 	maxOpen, maxOwner int
 	idle, lifetime    time.Duration
 	contended         time.Duration
+	maxHold           time.Duration
 	now               func() time.Time
 
 	mu       sync.Mutex // protects the fields below
@@ -111,12 +129,13 @@ func NewRegistry(o Options) *Registry {
 		lifetime:  o.MaxLifetime,
 		now:       o.now,
 		contended: max(o.ContendedIdleTimeout, 0),
+		maxHold:   max(o.ContendedMaxHold, 0),
 		open:      map[string]entry{},
 		owners:    map[string]int{},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	if r.idle > 0 || r.lifetime > 0 || r.contended > 0 {
+	if r.idle > 0 || r.lifetime > 0 || r.contended > 0 || r.maxHold > 0 {
 		go r.reap()
 	} else {
 		close(r.done)
@@ -264,7 +283,7 @@ func (r *Registry) snapshot() []entry {
 func (r *Registry) reap() {
 	defer close(r.done)
 	tick := time.Duration(0)
-	for _, d := range []time.Duration{r.idle, r.lifetime, r.contended} {
+	for _, d := range []time.Duration{r.idle, r.lifetime, r.contended, r.maxHold} {
 		if d > 0 && (tick == 0 || d/4 < tick) {
 			tick = d / 4
 		}
@@ -289,8 +308,10 @@ func (r *Registry) reap() {
 
 // ReapIdle rolls back every transaction idle for longer than the idle
 // timeout, every one idle for longer than the contended idle timeout while
-// it blocks another writer (Blocker), and every one older than the maximum
-// lifetime however busy (the rollback of a busy one waits for its running
+// it blocks another writer (Blocker), every one that has held what other
+// writers wait for longer than the contended maximum hold while another
+// writer waits (Holder), and every one older than the maximum lifetime,
+// however busy (the rollback of a busy one waits for its running
 // operation to end), and reports how many it rolled back. The reaper calls
 // it periodically.
 func (r *Registry) ReapIdle(ctx context.Context) int {
@@ -306,6 +327,12 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 		if !idle && !expired && r.contended > 0 && !since.IsZero() && now.Sub(since) > r.contended {
 			b, ok := e.t.(Blocker)
 			idle = ok && b.Blocking(ctx)
+		}
+		if !idle && !expired && r.maxHold > 0 {
+			if h, ok := e.t.(Holder); ok {
+				held := h.HeldSince()
+				expired = !held.IsZero() && now.Sub(held) > r.maxHold && h.Contended(ctx)
+			}
 		}
 		if idle || expired {
 			_ = e.t.Rollback(ctx)

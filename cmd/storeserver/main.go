@@ -64,6 +64,12 @@ const (
 	// idle transaction would stall every other principal's writes until
 	// --tx-idle-timeout.
 	DefaultTxContendedIdle = 2 * time.Second
+	// DefaultTxContendedMaxHold is how long a write transaction may hold
+	// what other writers wait for while one waits, however busy it is
+	// (sqlstore.WithTxContendedMaxHold): a transaction that keeps running
+	// operations is never idle, so without it only --tx-max-lifetime would
+	// end one principal's stall of every other's writes.
+	DefaultTxContendedMaxHold = 5 * time.Second
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
 	readHeaderTimeout = 10 * time.Second
@@ -103,6 +109,7 @@ type options struct {
 	watchesPerPrin  int
 	watchBuffer     int64
 	txContendedIdle time.Duration
+	txMaxHold       time.Duration
 	requestsPerPrin int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
@@ -140,6 +147,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
+	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a write transaction that has held SQLite's writer or PostgreSQL's\nrevision lock this long while another writer waits for it, however busy")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
 	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
@@ -281,6 +289,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-watches-per-principal %d: want a positive number", o.watchesPerPrin)
 	case o.txContendedIdle <= 0:
 		return fmt.Errorf("--tx-contended-idle-timeout %v: want a positive duration", o.txContendedIdle)
+	case o.txMaxHold <= 0:
+		return fmt.Errorf("--tx-contended-max-hold %v: want a positive duration", o.txMaxHold)
 	case o.watchBuffer <= 0:
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
 	case o.requestsPerPrin <= 0:
@@ -352,7 +362,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		engOpts = append(engOpts, sqlstore.WithTxIdleTimeout(o.txIdleTimeout))
 	}
 	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime),
-		sqlstore.WithWatchBufferBytes(o.watchBuffer), sqlstore.WithTxContendedIdleTimeout(o.txContendedIdle))
+		sqlstore.WithWatchBufferBytes(o.watchBuffer), sqlstore.WithTxContendedIdleTimeout(o.txContendedIdle),
+		sqlstore.WithTxContendedMaxHold(o.txMaxHold))
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	inner, err := sqlstore.Open(openCtx, withPoolSize(o.dsn, o.pgMaxConns), engOpts...)
 	cancel()

@@ -32,6 +32,7 @@ func TestUsageErrors(t *testing.T) {
 		{"inFlightPerPrincipal", []string{"--insecure-anonymous", "--max-bytes-in-flight-per-principal", "-1"}, "--max-bytes-in-flight-per-principal -1"},
 		{"watchesPerPrincipal", []string{"--insecure-anonymous", "--max-watches-per-principal", "0"}, "--max-watches-per-principal 0"},
 		{"txContendedIdle", []string{"--insecure-anonymous", "--tx-contended-idle-timeout", "0"}, "--tx-contended-idle-timeout 0"},
+		{"txMaxHold", []string{"--insecure-anonymous", "--tx-contended-max-hold", "-1s"}, "--tx-contended-max-hold -1s"},
 		{"watchBuffer", []string{"--insecure-anonymous", "--watch-buffer-bytes", "0"}, "--watch-buffer-bytes 0"},
 		{"requestsPerPrincipal", []string{"--insecure-anonymous", "--max-requests-per-principal", "0"}, "--max-requests-per-principal 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},

@@ -51,6 +51,7 @@ type config struct {
 	txContendedIdle  time.Duration
 	txMaxHold        time.Duration
 	watchPatience    time.Duration
+	watchLagged      func() // called when a watch cuts its consumer off (tests)
 	watchPoll        time.Duration
 	watchPollOnly    bool
 	retention        Retention

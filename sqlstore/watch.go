@@ -84,6 +84,16 @@ func withWatchPatience(d time.Duration) Option {
 	}
 }
 
+// withWatchLagged has f called each time a watch cuts its consumer off
+// with ErrWatchLagged (tests: a stalled consumer waits for it, where a
+// sleep of any length may be too short on a loaded machine).
+func withWatchLagged(f func()) Option {
+	return func(c *config) error {
+		c.watchLagged = f
+		return nil
+	}
+}
+
 // watchBatch is the most rows one read of the log returns.
 const watchBatch = 256
 
@@ -532,11 +542,19 @@ func (w *watch) room(ctx context.Context, size int64, patience time.Duration) bo
 			if fits() {
 				return true
 			}
-			w.err = storage.ErrWatchLagged
+			w.lagged()
 			return false
 		case <-ctx.Done():
 			return false
 		}
+	}
+}
+
+// lagged cuts the consumer off.
+func (w *watch) lagged() {
+	w.err = storage.ErrWatchLagged
+	if f := w.s.cfg.watchLagged; f != nil {
+		f()
 	}
 }
 
@@ -589,7 +607,7 @@ func (w *watch) run(ctx context.Context) {
 			case w.ch <- ev:
 				t.Stop()
 			case <-t.C:
-				w.err = storage.ErrWatchLagged
+				w.lagged()
 				return
 			case <-ctx.Done():
 				t.Stop()

@@ -359,7 +359,14 @@ func TestWatchCompacted(t *testing.T) {
 func TestWatchLagged(t *testing.T) {
 	for _, c := range watchConfigs() {
 		t.Run(c.name, func(t *testing.T) {
-			s := openTest(t, c.dsn(t), WithWatchBuffer(4), withWatchPatience(50*time.Millisecond))
+			cut := make(chan struct{}, 1)
+			s := openTest(t, c.dsn(t), WithWatchBuffer(4), withWatchPatience(50*time.Millisecond),
+				withWatchLagged(func() {
+					select {
+					case cut <- struct{}{}:
+					default:
+					}
+				}))
 			t.Cleanup(func() { _ = s.Close() })
 			ctx := t.Context()
 			r0 := head(t, s)
@@ -367,7 +374,10 @@ func TestWatchLagged(t *testing.T) {
 			var lagged *storage.LaggedError
 			last := r0
 			n := 0
-			for ev, err := range s.Watch(ctx, storage.FromRevision(r0)) {
+			// Bounded: a watch never cut off would wait for more events.
+			wctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			for ev, err := range s.Watch(wctx, storage.FromRevision(r0)) {
 				if err != nil {
 					if !errors.As(err, &lagged) || !errors.Is(err, storage.ErrWatchLagged) {
 						t.Fatalf("watch: %v, want ErrWatchLagged", err)
@@ -385,7 +395,14 @@ func TestWatchLagged(t *testing.T) {
 					if d := time.Since(start); d > 10*time.Second {
 						t.Fatalf("50 writes took %v behind a stalled watcher", d)
 					}
-					time.Sleep(200 * time.Millisecond)
+					// Until the watch has read the log and given up on
+					// us: a fixed sleep let a watch starved of CPU read
+					// after the stall and never cut off (a hang).
+					select {
+					case <-cut:
+					case <-time.After(30 * time.Second):
+						t.Fatalf("a consumer stalled 30 s behind 50 events was not cut off")
+					}
 				}
 			}
 			if lagged == nil || lagged.Last != last || n > 5 {
@@ -624,7 +641,14 @@ func TestWatchLaggedBytes(t *testing.T) {
 	big := strings.Repeat("x", size)
 	for _, c := range watchConfigs() {
 		t.Run(c.name, func(t *testing.T) {
-			s := openTest(t, c.dsn(t), WithWatchBuffer(1024), WithWatchBufferBytes(1<<20), withWatchPatience(100*time.Millisecond))
+			cut := make(chan struct{}, 1)
+			s := openTest(t, c.dsn(t), WithWatchBuffer(1024), WithWatchBufferBytes(1<<20), withWatchPatience(100*time.Millisecond),
+				withWatchLagged(func() {
+					select {
+					case cut <- struct{}{}:
+					default:
+					}
+				}))
 			t.Cleanup(func() { _ = s.Close() })
 			ctx := t.Context()
 			r0 := head(t, s)
@@ -633,7 +657,7 @@ func TestWatchLaggedBytes(t *testing.T) {
 			}
 			n := 0
 			var lagged *storage.LaggedError
-			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+			sctx, scancel := context.WithTimeout(ctx, time.Minute)
 			defer scancel()
 			for _, err := range s.Watch(sctx, storage.FromRevision(r0)) {
 				if err != nil {
@@ -644,7 +668,12 @@ func TestWatchLaggedBytes(t *testing.T) {
 				}
 				n++
 				if n == 1 {
-					time.Sleep(time.Second) // stall
+					// Stall until the watch gives up on us (see TestWatchLagged).
+					select {
+					case <-cut:
+					case <-time.After(30 * time.Second):
+						t.Fatalf("a consumer stalled 30 s behind 40 events of 100 KiB was not cut off")
+					}
 				}
 			}
 			// At most the bound's worth (about 10 events) and one read of

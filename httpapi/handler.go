@@ -16,9 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/admit"
 	"github.com/mycelia-kernel/storage/internal/perkey"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
@@ -42,6 +41,16 @@ const (
 	// requests one principal runs in the store at once (see
 	// Config.MaxRequestsPerPrincipal for the reasoning).
 	DefaultMaxRequestsPerPrincipal = 4
+	// DefaultMaxRequestsInStore is the default bound on the storage
+	// requests all principals run in the store at once (see
+	// Config.MaxRequestsInStore for the reasoning).
+	DefaultMaxRequestsInStore = 5
+	// MaxWaitingPerPrincipal bounds the requests of one principal that
+	// wait at once for their turn, under MaxRequestsPerPrincipal and
+	// MaxRequestsInStore or for room under MaxBytesInFlight: one beyond
+	// is refused at once with 503 unavailable, so that what waits (a
+	// goroutine, a small record, the body read) stays bounded.
+	MaxWaitingPerPrincipal = 256
 	// minRequestWeight is what a request counts for in MaxBytesInFlight at
 	// least, whatever its body: its headers, envelope and response.
 	minRequestWeight = 4 << 10
@@ -68,7 +77,8 @@ const (
 	// CodeUnavailable: /readyz when the store is not healthy or the
 	// server is shutting down, or a storage request for which
 	// Config.MaxBytesInFlight had no room in time, one that waited beyond
-	// Config.Timeout for its turn under Config.MaxRequestsPerPrincipal,
+	// Config.Timeout for its turn under Config.MaxRequestsPerPrincipal
+	// and Config.MaxRequestsInStore, one beyond MaxWaitingPerPrincipal,
 	// or a stream beyond Config.MaxStreamsPerPrincipal (503).
 	CodeUnavailable = "unavailable"
 )
@@ -107,7 +117,10 @@ type Config struct {
 	// Content-Length (MaxBodyBytes when it sends none, at least 4 KiB)
 	// from before its body is read until its response is written. One
 	// that does not fit waits for room up to Timeout, then is refused with
-	// 503 unavailable, its body unread. Memory use is a small multiple of
+	// 503 unavailable, its body unread; the waiting requests are given
+	// room in turn across principals, as under MaxRequestsInStore, so
+	// that many principals' large bodies do not keep another's small one
+	// waiting behind all of them. Memory use is a small multiple of
 	// this bound: the body, its decoded form and the response.
 	MaxBytesInFlight int64
 	// MaxBytesInFlightPerPrincipal bounds the share of MaxBytesInFlight
@@ -146,7 +159,8 @@ type Config struct {
 	// read and keep another's write behind at most four of theirs;
 	// PostgreSQL's pool in cmd/storeserver has 32 connections, of which
 	// one principal then holds four outside transactions. Raise it for a
-	// deployment that serves one principal from a large PostgreSQL pool.
+	// deployment that serves one principal from a large PostgreSQL pool
+	// (and MaxRequestsInStore with it, which bounds it).
 	// Calls on an open transaction (options.transactionId, commit,
 	// rollback, lookupTransaction) do not count: they run on the
 	// transaction's own connection, one at a time, and transactions have
@@ -155,6 +169,30 @@ type Config struct {
 	// transaction holds keep that transaction's commit out. Streams do
 	// not count either (MaxStreamsPerPrincipal).
 	MaxRequestsPerPrincipal int
+	// MaxRequestsInStore bounds the storage requests all principals run
+	// in the store at once, counted as under MaxRequestsPerPrincipal
+	// (calls on open transactions and streams apart; beginTransaction
+	// counts, as it takes a connection and, on SQLite, may wait for the
+	// writer); 0 means DefaultMaxRequestsInStore (5). A request beyond
+	// waits, up to Timeout as under MaxRequestsPerPrincipal, and the
+	// waiting requests are served in turn across principals: the next
+	// free place goes to the principal served least recently (one that
+	// had nothing running nor waiting counts as never served), each
+	// principal's requests in the order they came. So however many
+	// principals flood the store, each at its own bound, another
+	// principal's request waits for about one place to free and behind
+	// at most this many requests in the store, not behind all of theirs
+	// (16 principals with 4 requests each put 64 in the store at once,
+	// and a single write waited 2 s on SQLite, 5 s on PostgreSQL, behind
+	// them). The default 5 is what SQLite serves at once (4 readers, one
+	// writer): a request let in finds its connection, or waits behind at
+	// most 4 others at the writer. With PostgreSQL, set it to what the
+	// pool serves outside transactions (cmd/storeserver sets a quarter of
+	// its pool, 8 by default): higher lets more principals' requests run
+	// at once, at the cost of one request waiting behind more of them. It
+	// bounds MaxRequestsPerPrincipal too. At most MaxWaitingPerPrincipal
+	// requests of one principal wait at once.
+	MaxRequestsInStore int
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, counts every request by route and code (see
@@ -168,7 +206,6 @@ type Handler struct {
 	mux      Caller
 	cfg      Config
 	log      *slog.Logger
-	inFlight *semaphore.Weighted // bytes of the requests being served
 	draining atomic.Bool
 	// known are the routes the Caller had when the handler was made, when
 	// it lists them (*routes.Mux does), for the metrics' route label.
@@ -177,53 +214,10 @@ type Handler struct {
 	drain   sync.Once
 
 	streams *perkey.Counts // open streams by principal ("" anonymous)
-	shares  *perPrincipal  // request bytes by principal ("" anonymous)
-	running *perPrincipal  // requests in the store by principal
-}
-
-// perPrincipal is a semaphore of one size per principal, made for its
-// first request and dropped after its last. It is safe for concurrent use.
-type perPrincipal struct {
-	size int64
-	mu   sync.Mutex       // protects m
-	m    map[string]*sems // by principal ("" anonymous)
-}
-
-// sems is one principal's semaphore.
-type sems struct {
-	sem   *semaphore.Weighted
-	users int // requests holding or waiting for sem
-}
-
-// acquire takes weight out of principal p's semaphore, waiting until ctx
-// ends; release gives it back (call it once).
-func (pp *perPrincipal) acquire(ctx context.Context, p string, weight int64) (release func(), err error) {
-	pp.mu.Lock()
-	sh := pp.m[p]
-	if sh == nil {
-		if pp.m == nil {
-			pp.m = make(map[string]*sems)
-		}
-		sh = &sems{sem: semaphore.NewWeighted(pp.size)}
-		pp.m[p] = sh
-	}
-	sh.users++
-	pp.mu.Unlock()
-	leave := func() {
-		pp.mu.Lock()
-		defer pp.mu.Unlock()
-		if sh.users--; sh.users == 0 {
-			delete(pp.m, p)
-		}
-	}
-	if err := sh.sem.Acquire(ctx, weight); err != nil {
-		leave()
-		return nil, err
-	}
-	return func() {
-		sh.sem.Release(weight)
-		leave()
-	}, nil
+	// bytes are the request bytes held (MaxBytesInFlight, a principal's
+	// share), running the requests in the store (MaxRequestsInStore,
+	// MaxRequestsPerPrincipal), by principal ("" anonymous).
+	bytes, running *admit.Gate
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -249,17 +243,26 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.MaxStreamsPerPrincipal <= 0 {
 		cfg.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
 	}
+	if cfg.MaxRequestsInStore <= 0 {
+		cfg.MaxRequestsInStore = DefaultMaxRequestsInStore
+	}
 	if cfg.MaxRequestsPerPrincipal <= 0 {
 		cfg.MaxRequestsPerPrincipal = DefaultMaxRequestsPerPrincipal
 	}
+	cfg.MaxRequestsPerPrincipal = min(cfg.MaxRequestsPerPrincipal, cfg.MaxRequestsInStore)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{mux: mux, cfg: cfg, log: log, inFlight: semaphore.NewWeighted(cfg.MaxBytesInFlight), drained: make(chan struct{}),
+	h := &Handler{mux: mux, cfg: cfg, log: log, drained: make(chan struct{}),
 		streams: &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal},
-		shares:  &perPrincipal{size: cfg.MaxBytesInFlightPerPrincipal},
-		running: &perPrincipal{size: int64(cfg.MaxRequestsPerPrincipal)}}
+		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
+			MaxWaitingPerKey: MaxWaitingPerPrincipal},
+		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
+			MaxWaitingPerKey: MaxWaitingPerPrincipal}}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Register(h.admissionFamilies)
+	}
 	if rl, ok := mux.(interface{ Routes() []string }); ok {
 		h.known = make(map[string]bool)
 		for _, r := range rl.Routes() {
@@ -455,16 +458,9 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		return
 	}
 	if !onTransaction(body) {
-		// The principal's turn, waited for up to Timeout; the route then
-		// has its own Timeout, so that a request served late under a long
-		// queue still runs to its end instead of wasting its turn.
-		wait, cancelWait := context.WithTimeout(ctx, h.cfg.Timeout)
-		done, err := h.running.acquire(wait, rec.principal, 1)
-		cancelWait()
+		done, err := h.Admit(ctx, rec.principal)
 		if err != nil {
-			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
-				"this principal runs %d requests at once, as many as it may, and none ended in time; retry later",
-				h.cfg.MaxRequestsPerPrincipal))
+			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 			return
 		}
 		defer done()
@@ -489,27 +485,65 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	h.writeEnvelope(w, rec, status, resp)
 }
 
+// Admit waits for principal p's turn to run one request in the store,
+// under Config.MaxRequestsPerPrincipal and Config.MaxRequestsInStore, for
+// up to Config.Timeout (or until ctx ends); done ends the request's turn
+// (call it once). The error, when there is one, says why in words for the
+// client: the request is to be refused as unavailable (503), having
+// reached no store. The storage routes are admitted so, except calls on
+// open transactions and streams; a server that calls the store for the
+// same principals by other paths (cmd/storeserver's console) admits those
+// calls with it, so that they share the bounds. p is the principal's
+// PKR, "" for anonymous requests.
+func (h *Handler) Admit(ctx context.Context, p string) (done func(), err error) {
+	// Waited for up to Timeout; the route then has its own Timeout, so
+	// that a request served late under a long queue still runs to its end
+	// instead of wasting its turn.
+	wait, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	done, err = h.running.Acquire(wait, p, 1)
+	switch {
+	case errors.Is(err, admit.ErrQueueFull):
+		return nil, fmt.Errorf("this principal has %d requests waiting for their turn, as many as it may; retry later",
+			MaxWaitingPerPrincipal)
+	case err != nil:
+		return nil, errors.New("the store runs as many requests as it may (this principal's, or all principals'), " +
+			"and this one's turn did not come in time; retry later")
+	}
+	return done, nil
+}
+
 // acquireBytes takes weight bytes out of principal p's share and out of
 // MaxBytesInFlight, waiting up to Timeout for room; release gives them
 // back (it may be called more than once).
 func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (release func(), err error) {
 	wait, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	leave, err := h.shares.acquire(wait, p, weight)
-	if err != nil {
-		return nil, errors.New("this principal's requests hold as many request bytes as they may; retry later")
-	}
-	if err := h.inFlight.Acquire(wait, weight); err != nil {
-		leave()
-		return nil, errors.New("the server holds as many request bytes as it may; retry later")
+	leave, err := h.bytes.Acquire(wait, p, weight)
+	switch {
+	case errors.Is(err, admit.ErrQueueFull):
+		return nil, fmt.Errorf("this principal has %d requests waiting for their turn, as many as it may; retry later",
+			MaxWaitingPerPrincipal)
+	case err != nil:
+		return nil, errors.New("the server holds as many request bytes as it may (this principal's share, or all); retry later")
 	}
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			h.inFlight.Release(weight)
-			leave()
-		})
-	}, nil
+	return func() { once.Do(leave) }, nil
+}
+
+// admissionFamilies are the metrics of the handler's admission (see
+// Metrics).
+func (h *Handler) admissionFamilies() []Family {
+	r, b := h.running.Stats(), h.bytes.Stats()
+	return []Family{
+		{Name: "storage_http_requests_running", Type: "gauge",
+			Help:    "Storage requests in the store, under the bounds on requests (calls on open transactions and streams apart).",
+			Samples: []Sample{{Value: float64(r.Held)}}},
+		{Name: "storage_http_requests_waiting", Type: "gauge",
+			Help: "Storage requests waiting for their turn, by what they wait for: room for their body (bytes) or a place in the store (store).",
+			Samples: []Sample{{Labels: [][2]string{{"for", "bytes"}}, Value: float64(b.Waiting)},
+				{Labels: [][2]string{{"for", "store"}}, Value: float64(r.Waiting)}}},
+	}
 }
 
 // onTransaction reports whether body is a call on an open transaction:

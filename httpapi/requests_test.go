@@ -210,3 +210,135 @@ func TestOnTransaction(t *testing.T) {
 		}
 	}
 }
+
+// stepCaller holds each call until a value is sent on step.
+type stepCaller struct {
+	step    chan struct{}
+	arrived chan string // the principal of each call, as it arrives
+	mu      sync.Mutex
+	in, max int // calls in it now, and at most
+}
+
+func (c *stepCaller) Call(ctx context.Context, _ string, _ []byte) ([]byte, error) {
+	p, _ := security.PrincipalFrom(ctx)
+	c.mu.Lock()
+	c.in++
+	c.max = max(c.max, c.in)
+	c.mu.Unlock()
+	c.arrived <- p.PublicKey
+	<-c.step
+	c.mu.Lock()
+	c.in--
+	c.mu.Unlock()
+	return []byte(`{"success":true}`), nil
+}
+
+// TestHandlerRequestsInStore: all principals together run at most
+// MaxRequestsInStore requests in the Caller at once, and the waiting ones
+// are served in turn across principals, the principal served least
+// recently first: a principal that comes while two others flood waits
+// for about one request of each, not for all of theirs; each
+// principal's requests in the order they came; a principal's requests
+// beyond MaxWaitingPerPrincipal waiting are refused at once.
+func TestHandlerRequestsInStore(t *testing.T) {
+	const bobToken, carolToken = "bob-token-0123456789abcd", "carol-token-0123456789ab"
+	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` +
+		bobToken + `","pkr":"bob-pk"},{"token":"` + carolToken + `","pkr":"carol-pk"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 1000)}
+	h := NewHandler(c, Config{Auth: tokens, MaxRequestsInStore: 2, MaxRequestsPerPrincipal: 2, Logger: discardLogger()})
+	arrival := func() string {
+		t.Helper()
+		select {
+		case p := <-c.arrived:
+			return p
+		case <-time.After(5 * time.Second):
+			t.Fatal("no call reached the caller")
+			return ""
+		}
+	}
+	var all []chan int
+	for range 2 {
+		all = append(all, send(h, aliceToken, `{"key":"k"}`))
+	}
+	arrival()
+	arrival()
+	// Carol's three and alice's two more wait (the store is full), then
+	// bob's one.
+	for range 3 {
+		all = append(all, send(h, carolToken, `{"key":"k"}`))
+	}
+	for range 2 {
+		all = append(all, send(h, aliceToken, `{"key":"k"}`))
+	}
+	time.Sleep(100 * time.Millisecond)
+	all = append(all, send(h, bobToken, `{"key":"k"}`))
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case p := <-c.arrived:
+		t.Fatalf("a call of %s reached the caller beyond MaxRequestsInStore", p)
+	default:
+	}
+	// Each call that ends lets one in: carol (never served, waiting
+	// before bob), bob (never served), then alice, carol, alice, carol.
+	var order []string
+	for range 6 {
+		c.step <- struct{}{}
+		order = append(order, strings.TrimSuffix(arrival(), "-pk"))
+	}
+	if got := strings.Join(order, ","); got != "carol,bob,alice,carol,alice,carol" {
+		t.Errorf("served %s, want carol,bob,alice,carol,alice,carol", got)
+	}
+	for range 2 {
+		c.step <- struct{}{}
+	}
+	for _, ch := range all {
+		if st := <-ch; st != http.StatusOK {
+			t.Errorf("a request = %d", st)
+		}
+	}
+	if c.max != 2 {
+		t.Errorf("%d calls in the caller at once, want 2", c.max)
+	}
+
+	// A principal's requests beyond MaxWaitingPerPrincipal waiting are
+	// refused at once, another principal's still served.
+	c2 := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 1000)}
+	h = NewHandler(c2, Config{Auth: tokens, MaxRequestsInStore: 1, MaxRequestsPerPrincipal: 1, Logger: discardLogger()})
+	held := send(h, aliceToken, `{}`)
+	<-c2.arrived
+	var waiting []chan int
+	for range MaxWaitingPerPrincipal {
+		waiting = append(waiting, send(h, aliceToken, `{}`))
+	}
+	for deadline := time.Now().Add(5 * time.Second); h.running.Stats().Waiting < MaxWaitingPerPrincipal; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting", h.running.Stats().Waiting)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case st := <-send(h, aliceToken, `{}`):
+		if st != http.StatusServiceUnavailable {
+			t.Errorf("a request beyond MaxWaitingPerPrincipal = %d, want 503 unavailable", st)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("a request beyond MaxWaitingPerPrincipal waited")
+	}
+	bob := send(h, bobToken, `{}`)
+	for h.running.Stats().Waiting < MaxWaitingPerPrincipal+1 {
+		time.Sleep(time.Millisecond)
+	}
+	c2.step <- struct{}{} // alice's first ends: bob's is served next
+	if p := <-c2.arrived; p != "bob-pk" {
+		t.Errorf("after alice's, %s was served, want bob", p)
+	}
+	close(c2.step)
+	for _, ch := range append(waiting, held, bob) {
+		if st := <-ch; st != http.StatusOK {
+			t.Errorf("a request = %d", st)
+		}
+	}
+}

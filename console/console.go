@@ -87,6 +87,17 @@ type Config struct {
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
 	// export gets ten times as long.
 	Timeout time.Duration
+	// Admit, when set, is asked for the principal's turn before every
+	// page that calls the store (the live tail apart, a stream), and done
+	// is called when the page is written; an error refuses the page with
+	// 503 and the error's text, the store not called. Give it the storage
+	// API's httpapi.Handler.Admit, so that the console's requests count
+	// under the same bounds as the API's (MaxRequestsPerPrincipal,
+	// MaxRequestsInStore) and wait their turn with them: without it a
+	// principal could put as many requests in the store through the
+	// console as it liked. cmd/storeserver does. p is the principal's
+	// PKR (security.PKR.String).
+	Admit func(ctx context.Context, p string) (done func(), err error)
 	// Logger receives errors the console hides from the page; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -197,8 +208,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"entry/delete", h.in(h.deleteEntry))
 	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
-	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, h.changes))
-	h.mux.HandleFunc("GET "+Prefix+"export", h.signedIn(0, h.export))
+	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, false, h.changes))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.signedIn(0, true, h.export))
 }
 
 // ServeHTTP implements http.Handler: it sets the security headers every
@@ -231,12 +242,13 @@ type sessionKey struct{}
 // this console (sameOrigin) and carry the session's CSRF token. The page
 // runs with the session's principal in its context, with the Timeout.
 func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedIn(h.cfg.Timeout, page)
+	return h.signedIn(h.cfg.Timeout, true, page)
 }
 
-// signedIn is in with a timeout of its own; 0 means none (a stream, which
-// ends when the client goes away).
-func (h *Handler) signedIn(timeout time.Duration, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+// signedIn is in with a timeout of its own, 0 meaning none (a stream,
+// which ends when the client goes away, or a page that sets its own);
+// admit tells whether the page waits for its turn under Config.Admit.
+func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
@@ -256,6 +268,15 @@ func (h *Handler) signedIn(timeout time.Duration, page func(http.ResponseWriter,
 			return
 		}
 		ctx := security.WithPrincipal(r.Context(), ss.pkr)
+		if admit && h.cfg.Admit != nil {
+			done, err := h.cfg.Admit(ctx, ss.pkr.String())
+			if err != nil {
+				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy",
+					Error: "The store is busy: " + err.Error()})
+				return
+			}
+			defer done()
+		}
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)

@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -619,5 +621,63 @@ func eachTemplate(t *testing.T, f func(path string, b []byte)) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdmit: every page that calls the store waits for the signed-in
+// principal's turn under Config.Admit (the storage API's bounds, in
+// cmd/storeserver) and ends it when written; a refused turn is a 503
+// page, the store not called; the live tail, a stream, does not count.
+func TestAdmit(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		asked   []string
+		running int
+		refuse  bool
+	)
+	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) {
+		c.Admit = func(_ context.Context, p string) (func(), error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, p)
+			if refuse {
+				return nil, errors.New("its turn did not come in time")
+			}
+			running++
+			return func() {
+				mu.Lock()
+				defer mu.Unlock()
+				running--
+			}, nil
+		}
+	})
+	b := e.browser(t)
+	b.signIn(adminToken) // the namespaces page: one turn
+	for _, path := range []string{"/console/namespaces", "/console/status", "/console/query", "/console/export" + q("ns", "default"),
+		"/console/entries" + q("ns", "default")} {
+		mu.Lock()
+		n := len(asked)
+		mu.Unlock()
+		b.get(path)
+		mu.Lock()
+		if len(asked) != n+1 || asked[n] != "admin-pk" || running != 0 {
+			t.Errorf("GET %s: turns asked %v (before %d), %d still running; want one more for admin-pk, ended", path, asked, n, running)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	p := b.get("/console/namespaces")
+	p.want(t, http.StatusServiceUnavailable, "its turn did not come in time")
+	b.post("/console/namespaces/create", url.Values{"name": {"refused"}}).want(t, http.StatusServiceUnavailable)
+	list, err := e.sec.ListNamespaces(principal(t, "admin-pk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list {
+		if n.Name == "refused" {
+			t.Error("a refused form reached the store: the namespace was created")
+		}
 	}
 }

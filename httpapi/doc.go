@@ -78,9 +78,17 @@
 //     they came, so another principal's request waits behind at most
 //     that many of them at SQLite's one writer or for a connection, not
 //     behind all of them (a principal alone, a shared service account,
-//     still has all its requests served, that many at a time); a request
+//     still has all its requests served, that many at a time); all
+//     principals together run at most Config.MaxRequestsInStore (default
+//     5, what SQLite serves at once) and the waiting requests are served
+//     in turn across principals, the principal served least recently
+//     first, so that many principals flooding at once keep another's
+//     request waiting behind about that many, not behind all of theirs
+//     (Handler.Admit lets a server's other paths to the store, such as
+//     cmd/storeserver's console, count under the same bounds); a request
 //     still waiting after Config.Timeout is 503 unavailable, having
-//     reached no store;
+//     reached no store, and so is one of a principal that has
+//     MaxWaitingPerPrincipal (256) waiting already;
 //  6. the route runs with a context that ends after Config.Timeout
 //     (default 30 s; a route that outlives it answers deadline_exceeded,
 //     504).

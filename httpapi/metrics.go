@@ -31,6 +31,12 @@ var DurationBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 //     (DurationBuckets);
 //   - storage_http_requests_in_flight: a gauge.
 //
+// A Handler given a Metrics adds two gauges of its admission: the
+// requests in the store under its bounds on requests
+// (storage_http_requests_running) and those waiting for their turn
+// (storage_http_requests_waiting{for="store"}) or for room for their body
+// (storage_http_requests_waiting{for="bytes"}).
+//
 // route is the storage operation ("get", "setMany", …) for
 // /v1/storage/{op}, "healthz" or "readyz", and "other" for every other path
 // and for operations that name no route, so a client cannot make new

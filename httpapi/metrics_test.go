@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage/routes"
 )
@@ -157,3 +158,31 @@ func TestMetricsCollectors(t *testing.T) {
 type listingCaller struct{ *fakeCaller }
 
 func (listingCaller) Routes() []string { return []string{"storage://get", "storage://set"} }
+
+// TestMetricsAdmission: a handler's Metrics show the requests in the
+// store and those waiting for their turn.
+func TestMetricsAdmission(t *testing.T) {
+	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 10)}
+	h := NewHandler(c, Config{Auth: tokens, MaxRequestsPerPrincipal: 1, Metrics: m, Logger: discardLogger()})
+	a, b := send(h, aliceToken, `{}`), send(h, aliceToken, `{}`)
+	<-c.arrived
+	for h.running.Stats().Waiting < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	got, _ := scrape(t, m)
+	if got["storage_http_requests_running"] != 1 || got[`storage_http_requests_waiting{for="store"}`] != 1 ||
+		got[`storage_http_requests_waiting{for="bytes"}`] != 0 {
+		t.Errorf("samples %v: want 1 running, 1 waiting for the store", got)
+	}
+	close(c.step)
+	<-a
+	<-b
+	if got, _ = scrape(t, m); got["storage_http_requests_running"] != 0 || got[`storage_http_requests_waiting{for="store"}`] != 0 {
+		t.Errorf("samples %v: want none running or waiting", got)
+	}
+}

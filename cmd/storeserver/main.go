@@ -111,6 +111,7 @@ type options struct {
 	txContendedIdle time.Duration
 	txMaxHold       time.Duration
 	requestsPerPrin int
+	requestsInStore int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -150,6 +151,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a write transaction that has held SQLite's writer or PostgreSQL's\nrevision lock this long while another writer waits for it, however busy")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
 	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
+	fs.IntVar(&o.requestsInStore, "max-requests-in-store", 0, "most storage requests all principals run in the store at once (counted as under\n--max-requests-per-principal; the console's pages count too); one beyond waits, and the\nwaiting ones are served in turn across principals, the principal served least recently\nfirst, so that another principal's request waits behind about this many, not behind every\nflooding principal's. 0 means what the store serves at once: 5 on SQLite (4 readers, one\nwriter), a quarter of the pool on PostgreSQL (what transactions cannot hold; 8 by default)\nbut at least 5")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -293,6 +295,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-contended-max-hold %v: want a positive duration", o.txMaxHold)
 	case o.watchBuffer <= 0:
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
+	case o.requestsInStore < 0:
+		return fmt.Errorf("--max-requests-in-store %d: want 0 (the store's) or a positive number", o.requestsInStore)
 	case o.requestsPerPrin <= 0:
 		return fmt.Errorf("--max-requests-per-principal %d: want a positive number", o.requestsPerPrin)
 	case o.txMaxLifetime <= 0:
@@ -383,6 +387,10 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("store status: %w", err)
 	}
 	log.Info("store open", "dialect", st.Dialect, "schemaVersion", st.SchemaVersion)
+	cfg.MaxRequestsInStore = o.requestsInStore
+	if cfg.MaxRequestsInStore == 0 {
+		cfg.MaxRequestsInStore = requestsInStore(st.Dialect, withPoolSize(o.dsn, o.pgMaxConns))
+	}
 	if st.ReadOnly {
 		log.Warn("store is read-only", "why", st.Degraded)
 	}
@@ -417,7 +425,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
 			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout,
-			MaxTailsPerPrincipal: o.watchesPerPrin, Logger: log})
+			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -492,6 +500,26 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, d interf
 	}
 	log.Info("server stopped")
 	return nil
+}
+
+// requestsInStore is --max-requests-in-store's default: what the store
+// serves at once outside transactions. SQLite serves 5 (its 4 readers,
+// unless the DSN sets readers=, and its writer); PostgreSQL a quarter of
+// its pool (pool_max_conns in dsn, withPoolSize's), which transactions
+// cannot hold, but at least 5.
+func requestsInStore(dialect, dsn string) int {
+	if dialect != "postgres" {
+		return httpapi.DefaultMaxRequestsInStore
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return httpapi.DefaultMaxRequestsInStore
+	}
+	n, err := strconv.Atoi(u.Query().Get("pool_max_conns"))
+	if err != nil {
+		return httpapi.DefaultMaxRequestsInStore
+	}
+	return max(n/4, httpapi.DefaultMaxRequestsInStore)
 }
 
 // withPoolSize adds pool_max_conns=n to a PostgreSQL DSN that sets none;

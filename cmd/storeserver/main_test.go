@@ -179,3 +179,20 @@ func TestWithPoolSize(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestsInStore(t *testing.T) {
+	for _, tc := range []struct {
+		dialect, dsn string
+		want         int
+	}{
+		{"sqlite", "sqlite:x.db", 5},
+		{"postgres", withPoolSize("postgres://u@h/db", DefaultPGMaxConns), 8},
+		{"postgres", "postgres://u@h/db?pool_max_conns=100", 25},
+		{"postgres", "postgres://u@h/db?pool_max_conns=4", 5},
+		{"postgres", "host=h pool_max_conns=100", 5},
+	} {
+		if got := requestsInStore(tc.dialect, tc.dsn); got != tc.want {
+			t.Errorf("requestsInStore(%s, %q) = %d, want %d", tc.dialect, tc.dsn, got, tc.want)
+		}
+	}
+}

@@ -96,8 +96,9 @@ type Config struct {
 	// MaxRequestsInStore) and wait their turn with them: without it a
 	// principal could put as many requests in the store through the
 	// console as it liked. cmd/storeserver does. p is the principal's
-	// PKR (security.PKR.String).
-	Admit func(ctx context.Context, p string) (done func(), err error)
+	// PKR (security.PKR.String); write is true for a form (POST), which
+	// may change the store, false for a page (GET) that reads it.
+	Admit func(ctx context.Context, p string, write bool) (done func(), err error)
 	// Logger receives errors the console hides from the page; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -269,7 +270,7 @@ func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.Res
 		}
 		ctx := security.WithPrincipal(r.Context(), ss.pkr)
 		if admit && h.cfg.Admit != nil {
-			done, err := h.cfg.Admit(ctx, ss.pkr.String())
+			done, err := h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
 			if err != nil {
 				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy",
 					Error: "The store is busy: " + err.Error()})

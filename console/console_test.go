@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -636,10 +637,10 @@ func TestAdmit(t *testing.T) {
 		refuse  bool
 	)
 	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) {
-		c.Admit = func(_ context.Context, p string) (func(), error) {
+		c.Admit = func(_ context.Context, p string, write bool) (func(), error) {
 			mu.Lock()
 			defer mu.Unlock()
-			asked = append(asked, p)
+			asked = append(asked, fmt.Sprintf("%s %v", p, write))
 			if refuse {
 				return nil, errors.New("its turn did not come in time")
 			}
@@ -660,7 +661,7 @@ func TestAdmit(t *testing.T) {
 		mu.Unlock()
 		b.get(path)
 		mu.Lock()
-		if len(asked) != n+1 || asked[n] != "admin-pk" || running != 0 {
+		if len(asked) != n+1 || asked[n] != "admin-pk false" || running != 0 {
 			t.Errorf("GET %s: turns asked %v (before %d), %d still running; want one more for admin-pk, ended", path, asked, n, running)
 		}
 		mu.Unlock()
@@ -671,6 +672,11 @@ func TestAdmit(t *testing.T) {
 	p := b.get("/console/namespaces")
 	p.want(t, http.StatusServiceUnavailable, "its turn did not come in time")
 	b.post("/console/namespaces/create", url.Values{"name": {"refused"}}).want(t, http.StatusServiceUnavailable)
+	mu.Lock()
+	if last := asked[len(asked)-1]; last != "admin-pk true" {
+		t.Errorf("a form asked for its turn as %q, want a write", last)
+	}
+	mu.Unlock()
 	list, err := e.sec.ListNamespaces(principal(t, "admin-pk"))
 	if err != nil {
 		t.Fatal(err)

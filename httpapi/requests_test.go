@@ -44,9 +44,14 @@ func (b *blockingCaller) Call(ctx context.Context, _ string, body []byte) ([]byt
 // send serves one storage request in the background; its status arrives
 // on the channel.
 func send(h http.Handler, token, body string) chan int {
+	return sendOp(h, "get", token, body)
+}
+
+// sendOp is send to the route op.
+func sendOp(h http.Handler, op, token, body string) chan int {
 	done := make(chan int, 1)
 	go func() {
-		req := httptest.NewRequest(http.MethodPost, StoragePrefix+"get", strings.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, StoragePrefix+op, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
@@ -337,6 +342,49 @@ func TestHandlerRequestsInStore(t *testing.T) {
 	}
 	close(c2.step)
 	for _, ch := range append(waiting, held, bob) {
+		if st := <-ch; st != http.StatusOK {
+			t.Errorf("a request = %d", st)
+		}
+	}
+}
+
+// TestHandlerWritesInStore: writes beyond MaxWritesInStore wait while
+// another principal's read is served (SQLite's one writer: writes stuck
+// behind a transaction would otherwise fill MaxRequestsInStore and keep
+// every read out).
+func TestHandlerWritesInStore(t *testing.T) {
+	const bobToken, carolToken = "bob-token-0123456789abcd", "carol-token-0123456789ab"
+	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` +
+		bobToken + `","pkr":"bob-pk"},{"token":"` + carolToken + `","pkr":"carol-pk"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 10)}
+	h := NewHandler(c, Config{Auth: tokens, MaxRequestsInStore: 3, MaxWritesInStore: 1, Logger: discardLogger()})
+	set := `{"key":"k","value":1}`
+	a := sendOp(h, "set", aliceToken, set)
+	<-c.arrived
+	carol := sendOp(h, "setMany", carolToken, `{"entries":[]}`)
+	for h.running.Stats().Waiting < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	bob := sendOp(h, "count", bobToken, `{}`)
+	select {
+	case p := <-c.arrived:
+		if p != "bob-pk" {
+			t.Fatalf("%s's call reached the caller, want bob's read", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("bob's read waited behind the writes")
+	}
+	// Alice's write and bob's read end: carol's write goes in.
+	c.step <- struct{}{}
+	c.step <- struct{}{}
+	if p := <-c.arrived; p != "carol-pk" {
+		t.Errorf("%s's call reached the caller, want carol's", p)
+	}
+	close(c.step)
+	for _, ch := range []chan int{a, carol, bob} {
 		if st := <-ch; st != http.StatusOK {
 			t.Errorf("a request = %d", st)
 		}

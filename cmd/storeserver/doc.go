@@ -96,6 +96,11 @@
 //	                        0.3 s instead of 2 s on SQLite, 5 s on PostgreSQL). A
 //	                        principal has at most 256 requests waiting; one beyond
 //	                        is 503 at once.
+//	--max-writes-in-store N most writes (every request but a read) among them
+//	                        (default 3): one beyond waits while reads are served,
+//	                        so that writes stuck at SQLite's one writer or
+//	                        PostgreSQL's revision lock (behind a transaction, a
+//	                        long CreateIndex) do not keep every read out.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

@@ -112,6 +112,7 @@ type options struct {
 	txMaxHold       time.Duration
 	requestsPerPrin int
 	requestsInStore int
+	writesInStore   int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	logFormat       string
@@ -152,6 +153,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
 	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
 	fs.IntVar(&o.requestsInStore, "max-requests-in-store", 0, "most storage requests all principals run in the store at once (counted as under\n--max-requests-per-principal; the console's pages count too); one beyond waits, and the\nwaiting ones are served in turn across principals, the principal served least recently\nfirst, so that another principal's request waits behind about this many, not behind every\nflooding principal's. 0 means what the store serves at once: 5 on SQLite (4 readers, one\nwriter), a quarter of the pool on PostgreSQL (what transactions cannot hold; 8 by default)\nbut at least 5")
+	fs.IntVar(&o.writesInStore, "max-writes-in-store", httpapi.DefaultMaxWritesInStore, "most writes (every request but a read) among --max-requests-in-store: one beyond\nwaits while reads are served, so that writes stuck at SQLite's one writer or PostgreSQL's\nrevision lock (behind a transaction, a long CreateIndex) do not keep every read out")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
@@ -295,6 +297,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-contended-max-hold %v: want a positive duration", o.txMaxHold)
 	case o.watchBuffer <= 0:
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
+	case o.writesInStore <= 0:
+		return fmt.Errorf("--max-writes-in-store %d: want a positive number", o.writesInStore)
 	case o.requestsInStore < 0:
 		return fmt.Errorf("--max-requests-in-store %d: want 0 (the store's) or a positive number", o.requestsInStore)
 	case o.requestsPerPrin <= 0:
@@ -387,7 +391,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("store status: %w", err)
 	}
 	log.Info("store open", "dialect", st.Dialect, "schemaVersion", st.SchemaVersion)
-	cfg.MaxRequestsInStore = o.requestsInStore
+	cfg.MaxRequestsInStore, cfg.MaxWritesInStore = o.requestsInStore, o.writesInStore
 	if cfg.MaxRequestsInStore == 0 {
 		cfg.MaxRequestsInStore = requestsInStore(st.Dialect, withPoolSize(o.dsn, o.pgMaxConns))
 	}

@@ -11,6 +11,12 @@
 // other key, not behind all of theirs, however many each sends; within a
 // key, requests are served in the order they came; a large request at the
 // head is not overtaken by smaller ones of later keys.
+//
+// A request may also belong to a class (writes, beside reads) whose units
+// are bounded apart (ClassTotal): a key whose head's class is full is
+// passed over until it is not, so that requests of that class stuck in
+// the store (writes waiting for a writer) cannot keep every other class
+// out.
 package admit
 
 import (
@@ -34,10 +40,14 @@ type Gate struct {
 	// MaxWaitingPerKey bounds the requests of one key that wait at once;
 	// one beyond fails at once with ErrQueueFull. 0 means no bound.
 	MaxWaitingPerKey int
+	// ClassTotal bounds the units held at once by the requests of each
+	// class (AcquireClass) but 0, which only Total bounds.
+	ClassTotal []int64
 
 	mu      sync.Mutex
 	used    int64
-	waiting int // requests waiting, all keys
+	classes []int64 // units held by class (1 on)
+	waiting int     // requests waiting, all keys
 	seq     uint64
 	keys    map[string]*keyState
 	queued  []*keyState // the keys with requests waiting
@@ -51,6 +61,7 @@ type keyState struct {
 }
 
 type waiter struct {
+	class   int
 	weight  int64
 	seq     uint64
 	ready   chan struct{} // closed when granted
@@ -75,7 +86,16 @@ func (g *Gate) Stats() Stats {
 // A weight above PerKey or Total counts as the smaller of the two, so that
 // it is served alone rather than never.
 func (g *Gate) Acquire(ctx context.Context, key string, weight int64) (release func(), err error) {
+	return g.AcquireClass(ctx, key, 0, weight)
+}
+
+// AcquireClass is Acquire for a request of class c: 0, or 1 to
+// len(ClassTotal), the units of which ClassTotal[c-1] bounds too.
+func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64) (release func(), err error) {
 	weight = min(weight, g.PerKey, g.Total)
+	if c > 0 {
+		weight = min(weight, g.ClassTotal[c-1])
+	}
 	g.mu.Lock()
 	if g.keys == nil {
 		g.keys = make(map[string]*keyState)
@@ -91,7 +111,7 @@ func (g *Gate) Acquire(ctx context.Context, key string, weight int64) (release f
 		return nil, ErrQueueFull
 	}
 	g.seq++
-	w := &waiter{weight: weight, seq: g.seq, ready: make(chan struct{})}
+	w := &waiter{class: c, weight: weight, seq: g.seq, ready: make(chan struct{})}
 	if len(ks.queue) == 0 {
 		g.queued = append(g.queued, ks)
 	}
@@ -99,7 +119,7 @@ func (g *Gate) Acquire(ctx context.Context, key string, weight int64) (release f
 	g.waiting++
 	g.dispatch()
 	g.mu.Unlock()
-	release = func() { g.release(ks, weight) }
+	release = func() { g.release(ks, c, weight) }
 	select {
 	case <-w.ready:
 		return release, nil
@@ -129,10 +149,13 @@ func (g *Gate) Acquire(ctx context.Context, key string, weight int64) (release f
 	return nil, ctx.Err()
 }
 
-func (g *Gate) release(ks *keyState, weight int64) {
+func (g *Gate) release(ks *keyState, c int, weight int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.used -= weight
+	if c > 0 {
+		g.classes[c-1] -= weight
+	}
 	ks.used -= weight
 	g.forget(ks)
 	g.dispatch()
@@ -156,12 +179,17 @@ func (g *Gate) unqueue(ks *keyState) {
 
 // dispatch grants what it can, in turn: the key served least recently
 // first (its head's arrival breaking ties), among those with room under
-// PerKey; it stops at the first head that does not fit in Total.
+// PerKey and their head's ClassTotal; it stops at the first head that
+// does not fit in Total.
 func (g *Gate) dispatch() {
+	if len(g.classes) != len(g.ClassTotal) {
+		g.classes = make([]int64, len(g.ClassTotal))
+	}
 	for {
 		var next *keyState
 		for _, ks := range g.queued {
-			if ks.used+ks.queue[0].weight > g.PerKey {
+			h := ks.queue[0]
+			if ks.used+h.weight > g.PerKey || (h.class > 0 && g.classes[h.class-1]+h.weight > g.ClassTotal[h.class-1]) {
 				continue
 			}
 			if next == nil || ks.served < next.served ||
@@ -182,6 +210,9 @@ func (g *Gate) dispatch() {
 		}
 		g.used += w.weight
 		next.used += w.weight
+		if w.class > 0 {
+			g.classes[w.class-1] += w.weight
+		}
 		g.seq++
 		next.served = g.seq
 		w.granted = true

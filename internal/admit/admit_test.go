@@ -135,3 +135,41 @@ func TestGateWeights(t *testing.T) {
 	close(r1)
 	close(r2)
 }
+
+// TestGateClasses: a key whose head's class is full is passed over; the
+// others' requests of another class are served meanwhile.
+func TestGateClasses(t *testing.T) {
+	g := &Gate{Total: 3, PerKey: 3, ClassTotal: []int64{1}}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	ra, err := g.AcquireClass(ctx, "a", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 4)
+	rel := make(chan struct{})
+	go func() {
+		r, err := g.AcquireClass(t.Context(), "b", 1, 1)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- "b"
+		<-rel
+		r()
+	}()
+	for g.Stats().Waiting < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	take(t, g, "c", 1)() // class 0: served beside the full class
+	select {
+	case k := <-got:
+		t.Fatalf("%s granted while its class is full", k)
+	case <-time.After(20 * time.Millisecond):
+	}
+	ra()
+	if o := grantOrder(t, got, 1); o[0] != "b" {
+		t.Errorf("granted %v", o)
+	}
+	close(rel)
+}

@@ -98,7 +98,6 @@ func noArrival(t *testing.T, b *blockingCaller, d time.Duration) {
 // unavailable without reaching the Caller; another principal's requests,
 // and the principal's calls on open transactions, are not held back.
 func TestHandlerRequestsPerPrincipal(t *testing.T) {
-	const bobToken = "bob-token-0123456789abcd"
 	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` + bobToken + `","pkr":"bob-pk"}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -216,6 +215,20 @@ func TestOnTransaction(t *testing.T) {
 	}
 }
 
+// The tokens of threeTokens, beside aliceToken.
+const bobToken, carolToken = "bob-token-0123456789abcd", "carol-token-0123456789ab"
+
+// threeTokens are the tokens of alice, bob and carol.
+func threeTokens(t *testing.T) *Tokens {
+	t.Helper()
+	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` +
+		bobToken + `","pkr":"bob-pk"},{"token":"` + carolToken + `","pkr":"carol-pk"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
+}
+
 // stepCaller holds each call until a value is sent on step.
 type stepCaller struct {
 	step    chan struct{}
@@ -246,12 +259,7 @@ func (c *stepCaller) Call(ctx context.Context, _ string, _ []byte) ([]byte, erro
 // principal's requests in the order they came; a principal's requests
 // beyond MaxWaitingPerPrincipal waiting are refused at once.
 func TestHandlerRequestsInStore(t *testing.T) {
-	const bobToken, carolToken = "bob-token-0123456789abcd", "carol-token-0123456789ab"
-	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` +
-		bobToken + `","pkr":"bob-pk"},{"token":"` + carolToken + `","pkr":"carol-pk"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := threeTokens(t)
 	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 1000)}
 	h := NewHandler(c, Config{Auth: tokens, MaxRequestsInStore: 2, MaxRequestsPerPrincipal: 2, Logger: discardLogger()})
 	arrival := func() string {
@@ -353,12 +361,7 @@ func TestHandlerRequestsInStore(t *testing.T) {
 // behind a transaction would otherwise fill MaxRequestsInStore and keep
 // every read out).
 func TestHandlerWritesInStore(t *testing.T) {
-	const bobToken, carolToken = "bob-token-0123456789abcd", "carol-token-0123456789ab"
-	tokens, err := ParseAuthFile([]byte(`{"principals":[{"token":"` + aliceToken + `","pkr":"alice-pk"},{"token":"` +
-		bobToken + `","pkr":"bob-pk"},{"token":"` + carolToken + `","pkr":"carol-pk"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := threeTokens(t)
 	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 10)}
 	h := NewHandler(c, Config{Auth: tokens, MaxRequestsInStore: 3, MaxWritesInStore: 1, Logger: discardLogger()})
 	set := `{"key":"k","value":1}`

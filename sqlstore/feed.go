@@ -34,6 +34,7 @@ const DefaultWatchPollInterval = 100 * time.Millisecond
 type feed struct {
 	s        *Store
 	watchers atomic.Int64
+	reads    atomic.Int64 // the reads of the log by watches (tests)
 
 	mu  sync.Mutex // protects gen
 	gen chan struct{}

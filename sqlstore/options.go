@@ -53,6 +53,7 @@ type config struct {
 	watchPatience    time.Duration
 	watchLagged      func() // called when a watch cuts its consumer off (tests)
 	watchPoll        time.Duration
+	watchReadGap     time.Duration
 	watchPollOnly    bool
 	retention        Retention
 
@@ -65,7 +66,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
-		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize, copyMin: defaultCopyMin}
+		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, watchReadGap: DefaultWatchReadInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize, copyMin: defaultCopyMin}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired

@@ -94,6 +94,29 @@ func withWatchLagged(f func()) Option {
 	}
 }
 
+// DefaultWatchReadInterval is the least time, by default, between two
+// reads of the log by one watch woken by writes (see
+// WithWatchReadInterval).
+const DefaultWatchReadInterval = 10 * time.Millisecond
+
+// WithWatchReadInterval sets the least time between two reads of the log
+// by one watch that writes woke (default DefaultWatchReadInterval; 0: no
+// pause). Each write wakes every watch of the store, and each woken watch
+// reads the log: without a pause, a few watches (of one principal, over
+// the wire) multiply every writer's work by their number. With it, a
+// watch of a busy store reads at most once per d and gets the writes of
+// that time in one read, so an event may wait up to d; a watch of a quiet
+// store reads at once.
+func WithWatchReadInterval(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("sqlstore: WithWatchReadInterval: want >= 0")
+		}
+		c.watchReadGap = d
+		return nil
+	}
+}
+
 // watchBatch is the most rows one read of the log returns.
 const watchBatch = 256
 
@@ -561,9 +584,25 @@ func (w *watch) lagged() {
 func (w *watch) run(ctx context.Context) {
 	defer close(w.ch)
 	patience := w.s.cfg.watchPatience
-	var avg int64 // the mean size of the last read's events
+	var avg int64      // the mean size of the last read's events
+	var read time.Time // when the last read began
 	for {
 		wake := w.s.feed.wait()
+		// Under a steady stream of writes, read at most once per
+		// WithWatchReadInterval: every write wakes every watch, and a
+		// read per write per watch let a few idle watches cut every
+		// writer's throughput several times over.
+		if gap := w.s.cfg.watchReadGap - time.Since(read); gap > 0 {
+			t := time.NewTimer(gap)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		read = time.Now()
+		w.s.feed.reads.Add(1)
 		// Read no more than the buffer has room for, by count and by
 		// bytes at the last read's mean size (at least one, to learn
 		// whether more is waiting).

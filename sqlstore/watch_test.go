@@ -698,3 +698,61 @@ func TestWatchLaggedBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchReadsPaced: every write wakes every watch of the store, and
+// each woken watch read the log, so a few idle watches (one principal's,
+// over the wire) multiplied every writer's work by their number: with 16
+// watches of other namespaces, or of the whole store, PostgreSQL's write
+// throughput fell to 0.1-0.4 of what it was. A watch now reads at most
+// once per WithWatchReadInterval while writes keep waking it, and still
+// gets every event.
+func TestWatchReadsPaced(t *testing.T) {
+	const (
+		watchers = 16
+		gap      = 20 * time.Millisecond
+	)
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithWatchReadInterval(gap))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			r0 := head(t, s)
+			chs := make([]<-chan watchItem, watchers)
+			for i := range chs {
+				var opts []storage.Option
+				if i%2 == 0 {
+					opts = append(opts, storage.InNamespace("w"+strconv.Itoa(i)))
+				}
+				chs[i] = pull(ctx, s, append(opts, storage.FromRevision(r0))...)
+			}
+			time.Sleep(100 * time.Millisecond) // the watches start
+			before := s.feed.reads.Load()
+			start := time.Now()
+			writes := 0
+			// A steady stream, fewer than the watches buffer (pull).
+			for ; time.Since(start) < time.Second && writes < 900; writes++ {
+				must(t, s.Set(ctx, "k"+strconv.Itoa(writes%50), writes, storage.InNamespace("b")))
+				time.Sleep(time.Millisecond)
+			}
+			took := time.Since(start)
+			// Every write reaches the watches of the whole store.
+			for i := 1; i < watchers; i += 2 {
+				for j := range writes {
+					if ev := next(t, chs[i]); ev.Revision != r0+int64(j)+1 {
+						t.Fatalf("watch %d: event %d at revision %d, want %d", i, j, ev.Revision, r0+int64(j)+1)
+					}
+				}
+			}
+			reads := s.feed.reads.Load() - before
+			// At most one read per gap per watch while the writes ran,
+			// one more to start, and a few to catch up after.
+			most := int64(watchers) * (int64(took/gap) + 8)
+			t.Logf("%d writes in %v, %d watches: %d reads of the log (at most %d)", writes, took.Round(time.Millisecond), watchers, reads, most)
+			if reads > most {
+				t.Fatalf("%d watches read the log %d times during %d writes in %v, want at most %d (one per %v each)",
+					watchers, reads, writes, took, most, gap)
+			}
+		})
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -341,5 +344,82 @@ func TestClientErrors(t *testing.T) {
 	var te *client.TransportError
 	if !errors.As(err, &te) || errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("Set to a stopped server = %v, want a *client.TransportError", err)
+	}
+}
+
+// everyToken authenticates "tok-<pk>" as principal <pk>: each token is a
+// principal of its own.
+type everyToken struct{}
+
+func (everyToken) Authenticate(token string) (security.PKR, bool) {
+	pk, ok := strings.CutPrefix(token, "tok-")
+	return security.PKR{PublicKey: pk}, ok && pk != ""
+}
+
+// TestPrincipalsForgotten: the handler's per-principal bounds (request
+// bytes, requests in the store, open streams) keep an entry for a
+// principal only while it has a request or stream open. After 200
+// principals each came once — a write, a request cut mid-flight, a watch
+// dropped mid-stream — and went away, none is left, and neither are the
+// goroutines that served them (the soak, internal/soak, looks for the
+// same over minutes).
+func TestPrincipalsForgotten(t *testing.T) {
+	const principals = 200
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			inner := teststore.Open(t, c.DSN(t))
+			mux := routes.NewMux()
+			routes.Register(mux, security.NewStore(inner, security.NewPolicy()))
+			h := httpapi.NewHandler(mux, httpapi.Config{Auth: everyToken{}, Logger: slog.New(slog.DiscardHandler)})
+			srv := httptest.NewServer(h)
+			t.Cleanup(srv.Close)
+			ctx := t.Context()
+			base := 0
+			for i := range principals {
+				if i == 10 {
+					// the store's own goroutines (the watch feed, PostgreSQL's
+					// LISTEN) have started by now
+					base = runtime.NumGoroutine()
+				}
+				pk := fmt.Sprintf("p%d", i)
+				tr, err := httpapi.NewTransport(srv.URL, "tok-"+pk, httpapi.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				cl, err := client.New(ctx, tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ns := storage.InNamespace(storage.PrincipalScheme + pk + "/namespace/s")
+				if err := cl.Set(ctx, "k", map[string]any{"n": i}, ns); err != nil {
+					t.Fatalf("%s: set: %v", pk, err)
+				}
+				cctx, cancel := context.WithTimeout(ctx, time.Duration(i%20)*100*time.Microsecond)
+				_, _ = cl.Query(cctx, storage.Gt("n", 0), ns)
+				cancel()
+				wctx, wcancel := context.WithCancel(ctx)
+				next, stop := iter.Pull2(cl.Watch(wctx, ns, storage.FromRevision(1)))
+				if _, err, ok := next(); !ok || err != nil {
+					t.Fatalf("%s: watch: %v %v", pk, ok, err)
+				}
+				wcancel() // dropped mid-stream
+				stop()
+				_ = cl.Close()
+				tr.CloseIdleConnections()
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				shares, running, streams := httpapi.PrincipalEntries(h)
+				gor := runtime.NumGoroutine()
+				if shares+running+streams == 0 && gor <= base+5 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after %d principals came and went: entries for request bytes %d, requests %d, streams %d; goroutines %d (%d after the first 10)",
+						principals, shares, running, streams, gor, base)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }

@@ -72,13 +72,16 @@ type waiter struct {
 type Stats struct {
 	Held    int64 // units held
 	Waiting int   // requests waiting
+	// Keys are the keys the gate keeps state for: those holding units or
+	// waiting for them (a key is forgotten after its last release).
+	Keys int
 }
 
-// Stats returns the units held and the requests waiting.
+// Stats returns the units held, the requests waiting and the keys known.
 func (g *Gate) Stats() Stats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return Stats{Held: g.used, Waiting: g.waiting}
+	return Stats{Held: g.used, Waiting: g.waiting, Keys: len(g.keys)}
 }
 
 // Acquire takes weight units for key, waiting for its turn until ctx ends

@@ -36,3 +36,11 @@ func (c *Counts) Release(k string) {
 		delete(c.n, k)
 	}
 }
+
+// Len returns how many keys hold a count (for tests: a key whose count
+// went back to zero is forgotten).
+func (c *Counts) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.n)
+}

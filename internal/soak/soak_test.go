@@ -7,7 +7,12 @@
 // sqlite or postgres for one of them; STORAGE_SOAK_IDLE, default 150s, how
 // long it samples after the load.) It logs a SAMPLE line every 15 s and
 // writes the goroutine stacks at the end to $TMPDIR/soak-stacks-<dialect>.txt.
-// Results: bench/results/2026-12-03-soak.md.
+// Besides the engine's and the anonymous HTTP client's load, principals come
+// once over HTTP and go away (each its own token, client, namespace, TTL
+// keys, sometimes an abandoned transaction, a request cut mid-flight, a
+// watch dropped mid-stream); TestPrincipalsForgotten (httpapi) checks the
+// per-principal maps the sampler cannot see.
+// Results: bench/results/2026-12-03-soak.md, bench/results/2026-12-04-soak.md.
 package soak
 
 import (
@@ -85,6 +90,7 @@ type sampler struct {
 	pg     *pgx.Conn
 	start  time.Time
 	ops    *atomic.Int64
+	princ  *atomic.Int64 // principals that came and went
 }
 
 var tables = []string{"entries", "changes", "change_ends", "namespaces", "index_fields", "index_entries"}
@@ -141,8 +147,8 @@ func (sm *sampler) sample(phase string) {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	sm.t.Logf("SAMPLE %s t=%4.0fs ops=%d rss=%s heap=%dKB heapobj=%d gor=%d fds=%d %s %s rev=%d oldest=%d opentx=%d qcache=%d/%d(h%d,m%d) load=%s",
-		phase, time.Since(sm.start).Seconds(), sm.ops.Load(), strings.ReplaceAll(rss, " ", ""), ms.HeapAlloc>>10, ms.HeapObjects,
+	sm.t.Logf("SAMPLE %s t=%4.0fs ops=%d principals=%d rss=%s heap=%dKB heapobj=%d gor=%d fds=%d %s %s rev=%d oldest=%d opentx=%d qcache=%d/%d(h%d,m%d) load=%s",
+		phase, time.Since(sm.start).Seconds(), sm.ops.Load(), sm.princ.Load(), strings.ReplaceAll(rss, " ", ""), ms.HeapAlloc>>10, ms.HeapObjects,
 		runtime.NumGoroutine(), fds, extra, strings.Join(counts, " "), st.Revision, st.OldestRevision,
 		sm.s.OpenTransactions(), qc.Entries, qc.Capacity, qc.Hits, qc.Misses, load)
 }
@@ -160,7 +166,8 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 	}
 	defer s.Close()
 	var ops atomic.Int64
-	sm := &sampler{t: t, s: s, start: time.Now(), ops: &ops}
+	var principals atomic.Int64
+	sm := &sampler{t: t, s: s, start: time.Now(), ops: &ops, princ: &principals}
 	if path != "" {
 		sm.wal = path + "-wal"
 		if sm.sqlite, err = sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)"); err != nil {
@@ -186,7 +193,8 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 	}
 	sec := security.NewStore(s, policy, security.AllowAnonymous())
 	routes.Register(mux, sec)
-	srv := httptest.NewServer(httpapi.NewHandler(mux, httpapi.Config{AllowAnonymous: true, Logger: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(httpapi.NewHandler(mux, httpapi.Config{AllowAnonymous: true, Auth: principalTokens{},
+		MaxStreamsPerPrincipal: 4, Logger: slog.New(slog.DiscardHandler)}))
 	tr, err := httpapi.NewTransport(srv.URL, "")
 	if err != nil {
 		t.Fatal(err)
@@ -201,8 +209,12 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	errs := map[string]int{}
+	kinds := map[string]int{}
 	note := func(kind string, err error) {
 		ops.Add(1)
+		errMu.Lock()
+		kinds[kind]++
+		errMu.Unlock()
 		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || lctx.Err() != nil {
 			return
 		}
@@ -391,6 +403,73 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 			time.Sleep(20 * time.Millisecond)
 		})
 	}
+	// principal churn over HTTP: principals that come once and go away,
+	// each with its own client (its own connections), its own namespace,
+	// TTL keys, an abandoned transaction, a watch cut mid-stream and
+	// requests cut mid-flight (the client's context ends while the server
+	// serves them). The per-principal maps of httpapi, security and
+	// txmanager must forget each principal after its last request.
+	for j := 0; j < 2; j++ {
+		loop(fmt.Sprintf("principal%d", j), func(r *rand.Rand) {
+			pk := fmt.Sprintf("p%d", principals.Add(1))
+			// the operator grants the newcomer transactions, and revokes
+			// them when it leaves (as an auth file reload would)
+			pkr := security.PKR{PublicKey: pk}
+			if err := policy.Apply(pkr, security.Profile{Name: "tx", Scopes: map[string]string{"storage://transactions": "rw"}}); err != nil {
+				note("principal-grant", err)
+				return
+			}
+			defer policy.Revoke(pkr)
+			ptr, err := httpapi.NewTransport(srv.URL, "tok-"+pk)
+			if err != nil {
+				note("principal-transport", err)
+				return
+			}
+			pc, err := client.New(lctx, ptr)
+			if err != nil {
+				note("principal-client", err)
+				return
+			}
+			defer func() { note("principal-close", pc.Close()) }()
+			ns := storage.PrincipalScheme + pk + "/namespace/s"
+			note("principal-createns", pc.CreateNamespace(lctx, ns, storage.WithIndexes("n")))
+			items := make([]storage.Item, 10)
+			for i := range items {
+				items[i] = storage.Item{Key: key(r), Value: val(r)}
+			}
+			_, err = pc.SetMany(lctx, items, storage.InNamespace(ns), storage.WithTTL(time.Duration(1+r.IntN(3))*time.Second))
+			note("principal-setmany", err)
+			// a transaction left open (1 in 4; it holds SQLite's writer
+			// until the idle timeout reaps it)
+			if r.IntN(4) == 0 {
+				if tx, err := pc.Begin(lctx, storage.TxOptions{}); err == nil {
+					note("principal-txset", tx.Set(lctx, key(r), val(r), storage.InNamespace(ns)))
+				} else {
+					note("principal-begin", err)
+				}
+			}
+			// a request cut mid-flight
+			cctx, ccancel := context.WithTimeout(lctx, time.Duration(r.IntN(3000))*time.Microsecond)
+			_, _ = pc.Query(cctx, storage.Gt("n", r.IntN(10000)), storage.InNamespace(ns), storage.SortBy(storage.Desc("n")))
+			ccancel()
+			// a watch dropped after a few events
+			wctx, wcancel := context.WithTimeout(lctx, time.Duration(20+r.IntN(300))*time.Millisecond)
+			n := 0
+			for _, err := range pc.Watch(wctx, storage.InNamespace(ns)) {
+				if err != nil || n > r.IntN(5) {
+					break
+				}
+				n++
+			}
+			wcancel()
+			_, err = pc.Query(lctx, storage.Eq(fmt.Sprintf("f%d", r.IntN(50)), r.IntN(100)), storage.InNamespace(ns))
+			note("principal-query", err)
+			if r.IntN(2) == 0 {
+				note("principal-deletens", pc.DeleteNamespace(lctx, ns, storage.Recursive()))
+			}
+			time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+		})
+	}
 	// index churn (engine only: CreateIndex is sqlstore's)
 	loop("index", func(r *rand.Rand) {
 		ns := nss[r.IntN(len(nss))]
@@ -435,14 +514,27 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 		sm.sample("idle")
 	}
 	errMu.Lock()
+	t.Logf("OPS %v", kinds)
 	for k, n := range errs {
 		t.Logf("ERR %6d %s", n, k)
 	}
 	errMu.Unlock()
-	t.Logf("goroutines: base %d, after idle %d", baseGor, runtime.NumGoroutine())
+	t.Logf("goroutines: base %d, after idle %d; principals that came and went: %d", baseGor, runtime.NumGoroutine(), principals.Load())
 	{
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
 		_ = os.WriteFile(filepath.Join(os.TempDir(), "soak-stacks-"+filepath.Base(t.Name())+".txt"), buf[:n], 0o644)
 	}
+}
+
+// principalTokens authenticates "tok-<pk>" as principal <pk>: every token
+// is a principal of its own, so the soak can bring new ones without end.
+type principalTokens struct{}
+
+func (principalTokens) Authenticate(token string) (security.PKR, bool) {
+	pk, ok := strings.CutPrefix(token, "tok-")
+	if !ok || pk == "" {
+		return security.PKR{}, false
+	}
+	return security.PKR{PublicKey: pk}, true
 }

@@ -274,7 +274,13 @@
 // outside it, a uniqueness or NOT NULL constraint the engine's own writes
 // fail (its bookkeeping rows changed outside it). A value or statement over
 // the database's own limits (SQLITE_TOOBIG, PostgreSQL's class 54) is
-// ErrValueTooLarge. A write
+// ErrValueTooLarge. Open's errors wrap one sentinel too: a malformed DSN
+// or a refused option is ErrInvalidOption; a database it cannot reach,
+// open, read, write or lock (another process holds the file), or a
+// migration the database refused, ErrUnavailable; a full disk
+// ErrStorageFull; a corrupt file ErrCorrupt; a schema this build does not
+// serve (newer than it knows, or older with WithoutMigrate)
+// ErrUnsupported. A write
 // outside a transaction, or a COMMIT, whose connection failed after it was
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is

@@ -133,16 +133,36 @@ func storedJSON(err error) bool {
 	return errors.As(err, &se) || errors.As(err, &te)
 }
 
-// openError is err of Open: a database the engine cannot read (a file
-// that is not a database, a corrupt one, a schema changed outside the
-// engine) is ErrCorrupt, without the driver's text; other errors stay as
-// they are (a DSN, a connection, a migration that failed).
+// openError is err of Open, made to wrap exactly one sentinel (see the
+// package documentation, "Errors"): the caller's context's error and an
+// error that wraps a sentinel already (a DSN or an option refused,
+// ErrInvalidOption; a schema version this build does not serve,
+// ErrUnsupported) stay as they are; a database the engine cannot read (a
+// file that is not a database, a corrupt one, a schema changed outside
+// the engine) is ErrCorrupt; a full disk ErrStorageFull; anything else
+// (a server that cannot be reached or refuses the connection, a file that
+// cannot be opened, read or written, a database another process keeps
+// locked, a migration the database refused) ErrUnavailable. None carries
+// the driver's text; errors.As still finds the driver's error.
 func openError(name dialect.Name, err error) error {
-	d, derr := dialect.ForName(name)
-	if derr != nil || d.Classify(err) != dialect.ClassCorrupt || isSentinel(err) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || wrapsSentinel(err) {
 		return err
 	}
-	return &dbError{storage.ErrCorrupt, "the database is corrupt, or not a database, or its schema was changed outside the engine", err}
+	c := dialect.ClassOther
+	if d, derr := dialect.ForName(name); derr == nil {
+		c = d.Classify(err)
+	}
+	switch c {
+	case dialect.ClassCorrupt:
+		return &dbError{storage.ErrCorrupt, "the database is corrupt, or not a database, or its schema was changed outside the engine", err}
+	case dialect.ClassFull:
+		return &dbError{storage.ErrStorageFull, "no space left for the database", err}
+	case dialect.ClassConnection:
+		return &dbError{storage.ErrUnavailable, "the database cannot be reached, or its file cannot be opened, read or written", err}
+	case dialect.ClassBusy:
+		return &dbError{storage.ErrUnavailable, "the database is locked by another process", err}
+	}
+	return &dbError{storage.ErrUnavailable, "the database refused to open the store (a migration or a check of its schema failed)", err}
 }
 
 // inDoubt reports whether a PostgreSQL connection error may have come

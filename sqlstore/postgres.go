@@ -45,7 +45,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 	d, _ := dialect.ForName(dialect.Postgres)
 	pc, err := pgxpool.ParseConfig(dc.URL)
 	if err != nil {
-		return nil, err
+		return nil, &dbError{storage.ErrInvalidOption, "the PostgreSQL DSN does not parse", err}
 	}
 	if cfg.roundTrips != nil {
 		pc.ConnConfig.Tracer = countingTracer{n: cfg.roundTrips}
@@ -106,7 +106,7 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 	if cfg.directDSN != "" {
 		cc, err := pgx.ParseConfig(cfg.directDSN)
 		if err != nil {
-			return fmt.Errorf("direct DSN: %w", err)
+			return &dbError{storage.ErrInvalidOption, "the direct DSN does not parse", err}
 		}
 		db = stdlib.OpenDB(*cc)
 		if err := sameDatabase(ctx, pool, db); err != nil {
@@ -119,13 +119,13 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 			err = cerr
 		}
 	}()
-	if !cfg.migrate {
-		return checkSchema(ctx, schema.Postgres, db)
+	if cfg.migrate {
+		if _, err := schema.Up(ctx, schema.Postgres, db); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
 	}
-	if _, err := schema.Up(ctx, schema.Postgres, db); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	return nil
+	// After Up too: a schema newer than this build knows stays as it is.
+	return checkSchema(ctx, schema.Postgres, db)
 }
 
 // sameDatabase fails unless the pool and the direct connection reach the
@@ -140,8 +140,8 @@ func sameDatabase(ctx context.Context, pool *pgxpool.Pool, direct *sql.DB) error
 		return fmt.Errorf("direct DSN: %w", err)
 	}
 	if pdb != ddb || pschema != dschema {
-		return fmt.Errorf("the direct DSN reaches database %q, schema %q; the DSN reaches %q, %q: want the same",
-			ddb, dschema, pdb, pschema)
+		return badConfig(fmt.Errorf("the direct DSN reaches database %q, schema %q; the DSN reaches %q, %q: want the same",
+			ddb, dschema, pdb, pschema))
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ func openSQLiteFull(ctx context.Context, dc dialect.Config, cfg config) (_ *sqli
 	d, _ := dialect.ForName(dialect.SQLite)
 	o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
 	if err != nil {
-		return nil, err
+		return nil, badConfig(err)
 	}
 	e := &sqliteEngine{d: d, cfg: cfg, degraded: fullAtOpen}
 	// Without a WAL that holds frames (the store closed cleanly, or
@@ -145,7 +145,7 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	d, _ := dialect.ForName(dialect.SQLite)
 	o, err := dialect.SQLiteOptionsFrom(dc.Params, dialect.DefaultSQLiteOptions)
 	if err != nil {
-		return nil, err
+		return nil, badConfig(err)
 	}
 	e := &sqliteEngine{d: d, cfg: cfg}
 	defer func() {
@@ -184,7 +184,9 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 		if _, err := schema.Up(ctx, schema.SQLite, e.w, schema.WithSQLiteFile(path)); err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
-	} else if err := checkSchema(ctx, schema.SQLite, e.w); err != nil {
+	}
+	// After Up too: a schema newer than this build knows stays as it is.
+	if err := checkSchema(ctx, schema.SQLite, e.w); err != nil {
 		return nil, err
 	}
 	// Readers open after migrating: query_only connections cannot switch
@@ -213,13 +215,15 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	return e, nil
 }
 
+// pingPatience is how long pingRetry retries (a variable for the tests).
+var pingPatience = 30 * time.Second
+
 // pingRetry opens a first connection. Switching a new database file to WAL
 // mode needs an exclusive lock and fails at once, whatever busy_timeout
 // says, when another process is opening the same file: retry busy errors
 // for a while.
 func pingRetry(ctx context.Context, db *sql.DB, d dialect.Dialect) error {
-	const patience = 30 * time.Second
-	deadline := time.Now().Add(patience)
+	deadline := time.Now().Add(pingPatience)
 	delay := 5 * time.Millisecond
 	for {
 		err := db.PingContext(ctx)

@@ -74,27 +74,27 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			return nil, err
+			return nil, badConfig(err)
 		}
 	}
 	dc, err := dialect.ParseDSN(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: %w", err)
+		return nil, fmt.Errorf("sqlstore: %w", badConfig(err))
 	}
 	var eng engine
 	switch dc.Dialect {
 	case dialect.SQLite:
 		if cfg.directDSN != "" {
-			return nil, fmt.Errorf("sqlstore: WithDirectDSN is for PostgreSQL, not %s", dc.Dialect)
+			return nil, badConfig(fmt.Errorf("sqlstore: WithDirectDSN is for PostgreSQL, not %s", dc.Dialect))
 		}
 		if cfg.replicaDSN != "" {
-			return nil, fmt.Errorf("sqlstore: WithReplica is for PostgreSQL, not %s", dc.Dialect)
+			return nil, badConfig(fmt.Errorf("sqlstore: WithReplica is for PostgreSQL, not %s", dc.Dialect))
 		}
 		eng, err = openSQLite(ctx, dc, cfg)
 	case dialect.Postgres:
 		eng, err = openPostgres(ctx, dc, cfg)
 	default:
-		err = fmt.Errorf("unsupported dialect %q", dc.Dialect)
+		err = badConfig(fmt.Errorf("unsupported dialect %q", dc.Dialect))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, openError(dc.Dialect, err))
@@ -145,8 +145,13 @@ func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	if cur > want {
+		return fmt.Errorf("%w: the schema is at version %d, newer than this build knows (%d): open it with a build that knows it",
+			storage.ErrUnsupported, cur, want)
+	}
 	if cur != want {
-		return fmt.Errorf("schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate", cur, want)
+		return fmt.Errorf("%w: the schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate",
+			storage.ErrUnsupported, cur, want)
 	}
 	return nil
 }
@@ -249,6 +254,25 @@ func isSentinel(err error) bool {
 	return errors.As(err, &ve) || errors.As(err, &de) || errors.Is(err, storage.ErrNotFound) ||
 		errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrAlreadyExists) ||
 		errors.Is(err, storage.ErrCapacityExceeded)
+}
+
+// wrapsSentinel reports whether err wraps one of the storage sentinels.
+func wrapsSentinel(err error) bool {
+	for _, s := range storage.Sentinels() {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// badConfig is err, an error of Open's DSN or options, as
+// ErrInvalidOption.
+func badConfig(err error) error {
+	if wrapsSentinel(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrInvalidOption, err)
 }
 
 // errCapacity is the error of a write refused by the capacity.

@@ -41,8 +41,18 @@ func TestRaceEveryErrorTyped(t *testing.T) {
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			s := openTest(t, c.dsn(t))
+			dsn := c.dsn(t)
+			s := openTest(t, dsn)
 			defer s.Close()
+			// A second store on the same database (two servers on one
+			// PostgreSQL, two processes on one SQLite file), whose
+			// caches the first one's changes make stale.
+			stores := []*Store{s}
+			if c.name != "sqlite-memory" {
+				s2 := openTest(t, dsn)
+				defer s2.Close()
+				stores = append(stores, s2)
+			}
 			log := &faultLog{}
 			ctx, cancel := context.WithTimeout(t.Context(), d)
 			defer cancel()
@@ -58,7 +68,7 @@ func TestRaceEveryErrorTyped(t *testing.T) {
 						if r.IntN(8) == 0 {
 							cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(3000))*time.Microsecond)
 						}
-						raceOp(cctx, s, r, op, func(what string, err error) {
+						raceOp(cctx, stores[r.IntN(len(stores))], r, op, func(what string, err error) {
 							allowed := raceExpected
 							if cctx.Err() != nil {
 								// A transaction whose context ended was rolled back.

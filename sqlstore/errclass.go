@@ -106,6 +106,14 @@ func (s *Store) classify(op string, err error) error {
 		// The engine's statements keep these constraints, and handle the
 		// violations they expect (NoOverwrite, CreateNamespace) before
 		// classify: one that reaches here is a row changed outside it.
+		// No race causes one: every insert a concurrent writer can
+		// collide with is ON CONFLICT (PostgreSQL's arbiters wait for
+		// the other transaction; at repeatable read and above its
+		// commit is a serialization failure, ErrTxConflict), the index
+		// declarations and their rows change under the namespace's row
+		// lock (SQLite: its one writer), and a write whose namespace
+		// went meanwhile creates it again (setOne) or fails on the
+		// foreign key, ErrTxConflict (TestRaceEveryErrorTyped).
 		return &dbError{storage.ErrCorrupt, "a constraint failed on rows the engine did not write (changed outside the engine)", err}
 	case dialect.ClassRefused:
 		return &dbError{storage.ErrUnavailable, "the database refused the statement (a timeout, a cancel, a privilege or a resource limit set by its administrator)", err}
@@ -152,17 +160,23 @@ func openError(name dialect.Name, err error) error {
 	if d, derr := dialect.ForName(name); derr == nil {
 		c = d.Classify(err)
 	}
-	switch c {
-	case dialect.ClassCorrupt:
-		return &dbError{storage.ErrCorrupt, "the database is corrupt, or not a database, or its schema was changed outside the engine", err}
-	case dialect.ClassFull:
-		return &dbError{storage.ErrStorageFull, "no space left for the database", err}
-	case dialect.ClassConnection:
-		return &dbError{storage.ErrUnavailable, "the database cannot be reached, or its file cannot be opened, read or written", err}
-	case dialect.ClassBusy:
-		return &dbError{storage.ErrUnavailable, "the database is locked by another process", err}
+	m, ok := openClasses[c]
+	if !ok {
+		m = openClasses[dialect.ClassOther]
 	}
-	return &dbError{storage.ErrUnavailable, "the database refused to open the store (a migration or a check of its schema failed)", err}
+	return &dbError{m.sentinel, m.reason, err}
+}
+
+// openClasses are the sentinels and reasons of openError by class.
+var openClasses = map[dialect.ErrorClass]struct {
+	sentinel error
+	reason   string
+}{
+	dialect.ClassCorrupt:    {storage.ErrCorrupt, "the database is corrupt, or not a database, or its schema was changed outside the engine"},
+	dialect.ClassFull:       {storage.ErrStorageFull, "no space left for the database"},
+	dialect.ClassConnection: {storage.ErrUnavailable, "the database cannot be reached, or its file cannot be opened, read or written"},
+	dialect.ClassBusy:       {storage.ErrUnavailable, "the database is locked by another process"},
+	dialect.ClassOther:      {storage.ErrUnavailable, "the database refused to open the store (a migration or a check of its schema failed)"},
 }
 
 // inDoubt reports whether a PostgreSQL connection error may have come

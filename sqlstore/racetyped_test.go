@@ -24,8 +24,8 @@ var raceExpected = []error{
 
 // TestRaceEveryErrorTyped runs, for a bounded time, workers that each call
 // a random mix of everything that writes, reads, declares or watches
-// against two namespaces of few keys: single writes (plain, NoOverwrite,
-// IfVersion, MustExist), deletes, metadata, batches (atomic or not),
+// against two namespaces of few keys: single writes (plain, Merge,
+// NoOverwrite, IfVersion, MustExist), deletes, metadata, batches (atomic or not),
 // transactions at every isolation level, namespace creation (with indexes),
 // recursive and plain deletes, clears, index builds (in small chunks) and
 // drops, imports, queries on the indexed field and watches, a share of
@@ -109,6 +109,10 @@ func raceOp(ctx context.Context, s *Store, r *rand.Rand, op int, check func(stri
 	}
 	switch op {
 	case 0:
+		if r.IntN(2) == 0 {
+			check("Set Merge", s.Set(ctx, key(), map[string]int{"w": r.IntN(5)}, in, storage.Merge()))
+			return
+		}
 		check("Set", s.Set(ctx, key(), map[string]int{"v": r.IntN(5)}, in))
 	case 1:
 		check("Set NoOverwrite", s.Set(ctx, key(), map[string]int{"v": r.IntN(5)}, in, storage.NoOverwrite()))

@@ -183,6 +183,10 @@ func (x *ops) dropNamespaceIndexes(ctx context.Context, q querier, nsID int64) e
 	return err
 }
 
+// reconcileHook, when set (tests), runs in reconcileIndexes between its
+// first read of the declarations and the namespaces' transactions.
+var reconcileHook func()
+
 // reconcileIndexes makes index_fields match the namespaces' declarations
 // (namespaces.indexes), at Open: after migration 00009 it fills
 // index_entries from them, and it drops the physical indexes of schema
@@ -240,24 +244,38 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if reconcileHook != nil {
+		reconcileHook()
+	}
 	for _, d := range decls {
 		err := x.s.eng.inTx(ctx, func(q querier) error {
 			n, err := q.lockNamespace(ctx, d.name)
 			if err != nil {
 				return err
 			}
+			// The declaration again, under the lock: another store's
+			// CreateIndex or DropIndex may have changed it since the
+			// first read (the fields of d are only what it was then).
+			cur, err := q.dumpNamespace(ctx, d.name)
+			if err != nil {
+				return err
+			}
+			fields, err := parseIndexes(cur.Indexes)
+			if err != nil {
+				return fmt.Errorf("namespaces.indexes of namespace %q: %w", d.name, err)
+			}
 			have, err := x.indexFields(ctx, q, n.ID)
 			if err != nil {
 				return err
 			}
 			for text := range have {
-				if !slices.ContainsFunc(d.fields, func(f driver.Field) bool { return f.Text == text }) {
+				if !slices.ContainsFunc(fields, func(f driver.Field) bool { return f.Text == text }) {
 					if err := x.dropIndexField(ctx, q, n.ID, text); err != nil {
 						return err
 					}
 				}
 			}
-			return x.addIndexFields(ctx, q, n.ID, d.fields)
+			return x.addIndexFields(ctx, q, n.ID, fields)
 		})
 		if err != nil && !errors.Is(err, errNoRow) { // a namespace deleted meanwhile
 			return err

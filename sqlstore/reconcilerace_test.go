@@ -33,17 +33,7 @@ func TestReconcileRacesDropIndex(t *testing.T) {
 			if err := s.CreateIndex(ctx, "a", "v"); err != nil {
 				t.Fatal(err)
 			}
-			var dropErr error
-			reconcileHook = func() { dropErr = s.DropIndex(ctx, "a", "v") }
-			s2, err := Open(ctx, dsn)
-			reconcileHook = nil
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			defer s2.Close()
-			if dropErr != nil {
-				t.Fatalf("DropIndex: %v", dropErr)
-			}
+			openDuring(t, dsn, func() error { return s.DropIndex(ctx, "a", "v") })
 			checkIndexes(t, s)
 			if err := s.CreateIndex(ctx, "a", "v"); err != nil {
 				t.Errorf("CreateIndex after the drop: %v (corrupt: %v)", err, errors.Is(err, storage.ErrCorrupt))
@@ -52,18 +42,26 @@ func TestReconcileRacesDropIndex(t *testing.T) {
 
 			// The other way: an index created meanwhile ("w"; "v" keeps
 			// the namespace among those Open reconciles).
-			var createErr error
-			reconcileHook = func() { createErr = s.CreateIndex(ctx, "a", "w") }
-			s3, err := Open(ctx, dsn)
-			reconcileHook = nil
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			defer s3.Close()
-			if createErr != nil {
-				t.Fatalf("CreateIndex: %v", createErr)
-			}
+			openDuring(t, dsn, func() error { return s.CreateIndex(ctx, "a", "w") })
 			checkIndexes(t, s)
 		})
+	}
+}
+
+// openDuring opens a store on dsn (closed when the test ends) and runs fn
+// while its Open reconciles the index fields, after it read the
+// declarations.
+func openDuring(t *testing.T, dsn string, fn func() error) {
+	t.Helper()
+	var err error
+	reconcileHook = func() { err = fn() }
+	s, oerr := Open(t.Context(), dsn)
+	reconcileHook = nil
+	if oerr != nil {
+		t.Fatalf("Open: %v", oerr)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err != nil {
+		t.Fatalf("during Open: %v", err)
 	}
 }

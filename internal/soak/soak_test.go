@@ -5,7 +5,8 @@
 //
 // (STORAGE_TEST_POSTGRES_DSN for the PostgreSQL run; STORAGE_SOAK_DIALECT
 // sqlite or postgres for one of them; STORAGE_SOAK_IDLE, default 150s, how
-// long it samples after the load.) It logs a SAMPLE line every 15 s and
+// long it samples after the load; STORAGE_SOAK_DB, default soak, the
+// PostgreSQL database it drops and creates.) It logs a SAMPLE line every 15 s and
 // writes the goroutine stacks at the end to $TMPDIR/soak-stacks-<dialect>.txt.
 // Besides the engine's and the anonymous HTTP client's load, principals come
 // once over HTTP and go away (each its own token, client, namespace, TTL
@@ -71,12 +72,16 @@ func TestSoak(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS soak WITH (FORCE)")
-			if _, err := c.Exec(ctx, "CREATE DATABASE soak"); err != nil {
+			db := "soak"
+			if v := os.Getenv("STORAGE_SOAK_DB"); v != "" {
+				db = pgx.Identifier{v}.Sanitize()
+			}
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+			if _, err := c.Exec(ctx, "CREATE DATABASE "+db); err != nil {
 				t.Fatal(err)
 			}
 			_ = c.Close(ctx)
-			sdsn := strings.Replace(dsn, "/postgres?", "/soak?", 1)
+			sdsn := strings.Replace(dsn, "/postgres?", "/"+strings.Trim(db, `"`)+"?", 1)
 			soak(t, sdsn+"&pool_max_conns=12", "", sdsn, dur)
 		})
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
-	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // holdSpan is one probe write: when it started and ended.
@@ -210,18 +209,27 @@ SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM index_
 	}
 }
 
-// TestCreateIndexBuildInterrupted (SQLite): a chunked CreateIndex whose
+// TestCreateIndexBuildInterrupted: a chunked CreateIndex whose
 // context ends, whose namespace is deleted, or that another CreateIndex
 // of the same field overtakes between two chunks leaves nothing of
 // itself: no declaration, no index_fields row, no index rows (the
 // overtaking build's index is complete); a build's remains that its
 // clean-up could not delete are taken over by the next CreateIndex of
-// the field, and removed by Open.
+// the field, and removed by Open (on PostgreSQL with the namespace's
+// index_building flag, which such remains leave set).
 func TestCreateIndexBuildInterrupted(t *testing.T) {
 	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
 	indexBuildChunk = 100
 	defer func() { indexBuildHook = nil }()
-	dsn := testdb.SQLiteFile(t)
+	for _, c := range configs {
+		if c.name == "sqlite-memory" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) { testCreateIndexBuildInterrupted(t, c.dsn(t)) })
+	}
+}
+
+func testCreateIndexBuildInterrupted(t *testing.T, dsn string) {
 	s := openTest(t, dsn, WithSweepInterval(-1))
 	ctx := t.Context()
 	in := storage.InNamespace
@@ -243,9 +251,15 @@ func TestCreateIndexBuildInterrupted(t *testing.T) {
 		if marks != 0 {
 			t.Errorf("%s: %d index_fields rows of builds left", step, marks)
 		}
-		if got, want := sqliteIndexRows(t, s, false), sqliteIndexRows(t, s, true); !slices.Equal(got, want) {
-			t.Errorf("%s: index_entries has %d rows, want %d", step, len(got), len(want))
+		if s.Dialect() == dialect.Postgres {
+			var flagged int64
+			must(t, s.eng.writer().queryRows(ctx, "SELECT count(*) FROM namespaces WHERE index_building", nil,
+				func(r rowScanner) error { return r.Scan(&flagged) }))
+			if flagged != 0 {
+				t.Errorf("%s: %d namespaces flagged index_building", step, flagged)
+			}
 		}
+		exactIndexRows(t, s, step)
 		checkIndexes(t, s)
 	}
 
@@ -302,15 +316,28 @@ func TestCreateIndexBuildInterrupted(t *testing.T) {
 	leave := func(field string) {
 		t.Helper()
 		var nsID int64
-		must(t, s.eng.writer().queryRows(ctx, "SELECT id FROM namespaces WHERE name = 'b'", nil, func(r rowScanner) error { return r.Scan(&nsID) }))
-		_, err := s.eng.writer().exec(ctx, "UPDATE namespaces SET field_seq = field_seq + 1 WHERE id = ?", nsID)
+		w := s.eng.writer()
+		must(t, w.queryRows(ctx, "SELECT id FROM namespaces WHERE name = 'b'", nil, func(r rowScanner) error { return r.Scan(&nsID) }))
+		_, err := w.exec(ctx, s.placeholders("UPDATE namespaces SET field_seq = field_seq + 1 WHERE id = ?"), nsID)
 		must(t, err)
-		_, err = s.eng.writer().exec(ctx, "INSERT INTO index_fields (namespace_id, field_id, field, col, path) SELECT ?, field_seq, ?, 0, '$.\"w\"' FROM namespaces WHERE id = ?",
-			nsID, buildingPrefix+field, nsID)
-		must(t, err)
-		_, err = s.eng.writer().exec(ctx, "INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry) SELECT ?, field_seq, 4, 1, '', 'k0001', NULL, 1 FROM namespaces WHERE id = ?",
-			nsID, nsID)
-		must(t, err)
+		if s.Dialect() == dialect.Postgres {
+			_, err = w.exec(ctx, "INSERT INTO index_fields (namespace_id, field_id, field, col, tpath) SELECT $1, field_seq, $2, 0, '{w}' FROM namespaces WHERE id = $1",
+				nsID, buildingPrefix+field)
+			must(t, err)
+			_, err = w.exec(ctx, "INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp) SELECT $1, field_seq, 4, 1, '', 'k0001', NULL FROM namespaces WHERE id = $1", nsID)
+			must(t, err)
+			_, err = w.exec(ctx, "UPDATE namespaces SET index_building = true WHERE id = $1", nsID)
+			must(t, err)
+		} else {
+			_, err = w.exec(ctx, "INSERT INTO index_fields (namespace_id, field_id, field, col, path) SELECT ?, field_seq, ?, 0, '$.\"w\"' FROM namespaces WHERE id = ?",
+				nsID, buildingPrefix+field, nsID)
+			must(t, err)
+			_, err = w.exec(ctx, "INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry) SELECT ?, field_seq, 4, 1, '', 'k0001', NULL, 1 FROM namespaces WHERE id = ?",
+				nsID, nsID)
+			must(t, err)
+		}
+		// The triggers keep the remains' rows until they go.
+		must(t, s.Set(ctx, "k0002", map[string]any{"v": 1, "w": 2}, in("b")))
 	}
 	leave("w")
 	must(t, s.CreateIndex(ctx, "b", "w"))
@@ -320,4 +347,108 @@ func TestCreateIndexBuildInterrupted(t *testing.T) {
 	s = openTest(t, dsn, WithSweepInterval(-1))
 	defer s.Close()
 	exact("remains after Open")
+}
+
+// TestCreateIndexBuildRacesWrites: writes to the namespace between the
+// chunks of a CreateIndex, behind and ahead of the fill (overwrites that
+// change the indexed field, drop it or keep it and change the expiry
+// only, deletes, inserts), and, on PostgreSQL, transactions that write
+// several keys of the chunk being filled while it runs, leave the index
+// exact: index_entries holds the rows of the entries, and a Query through
+// the index gives what a scan gives.
+func TestCreateIndexBuildRacesWrites(t *testing.T) {
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 100
+	defer func() { indexBuildHook = nil }()
+	for _, c := range configs {
+		if c.name == "sqlite-memory" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
+			ctx := t.Context()
+			in := storage.InNamespace
+			const n = 2000
+			items := make([]storage.Item, n)
+			for i := range items {
+				items[i] = storage.Item{Key: fmt.Sprintf("k%05d", i), Value: map[string]any{"v": i % 7}}
+			}
+			_, err := s.SetMany(ctx, items, in("a"))
+			must(t, err)
+			key := func(i int) string { return fmt.Sprintf("k%05d", i) }
+			indexBuildHook = func(chunk int) {
+				done, next := chunk*indexBuildChunk-1, chunk*indexBuildChunk+5
+				for _, i := range []int{done, next} {
+					if i >= n {
+						continue
+					}
+					must(t, s.Set(ctx, key(i), map[string]any{"v": 100 + chunk}, in("a")))
+					must(t, s.Set(ctx, key(i-1), map[string]any{"other": chunk}, in("a")))
+					must(t, s.Set(ctx, key(i-2), map[string]any{"v": (i - 2) % 7}, in("a"), storage.WithTTL(time.Hour)))
+					if err := s.Delete(ctx, key(i-3), in("a")); err != nil && !errors.Is(err, storage.ErrNotFound) {
+						t.Fatal(err)
+					}
+					must(t, s.Set(ctx, key(i)+"x", map[string]any{"v": chunk % 7}, in("a")))
+				}
+			}
+			// Transactions that write keys across the fill's ranges, in
+			// both orders, while it runs.
+			wctx, wcancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			for g := range 2 {
+				wg.Go(func() {
+					for i := 0; wctx.Err() == nil; i++ {
+						a, b := rand.IntN(n), rand.IntN(n)
+						if g == 1 {
+							a, b = max(a, b), min(a, b)
+						}
+						err := func() error {
+							tx, err := s.Begin(wctx, storage.TxOptions{})
+							if err != nil {
+								return err
+							}
+							defer func() { _ = tx.Rollback(context.WithoutCancel(wctx)) }()
+							if err := tx.Set(wctx, key(a), map[string]any{"v": rand.IntN(7)}, in("a")); err != nil {
+								return err
+							}
+							if err := tx.Set(wctx, key(b), map[string]any{"v": rand.IntN(7)}, in("a")); err != nil {
+								return err
+							}
+							return tx.Commit(wctx)
+						}()
+						if err != nil && wctx.Err() == nil && !errors.Is(err, storage.ErrTxConflict) {
+							t.Errorf("transaction: %v", err)
+							return
+						}
+					}
+				})
+			}
+			err = s.CreateIndex(ctx, "a", "v")
+			wcancel()
+			wg.Wait()
+			must(t, err)
+			exactIndexRows(t, s, "after the build")
+			checkIndexes(t, s)
+			want := map[float64][]string{}
+			for e, err := range storage.QueryAll(ctx, s, storage.All(), in("a")) {
+				must(t, err)
+				var doc map[string]any
+				must(t, json.Unmarshal(e.Value, &doc))
+				if v, ok := doc["v"].(float64); ok {
+					want[v] = append(want[v], e.Key)
+				}
+			}
+			for v, keys := range want {
+				var got []string
+				for e, err := range storage.QueryAll(ctx, s, storage.Eq("v", v), in("a")) {
+					must(t, err)
+					got = append(got, e.Key)
+				}
+				if !slices.Equal(got, keys) {
+					t.Errorf("Query(v = %v): %d entries, a scan finds %d", v, len(got), len(keys))
+				}
+			}
+		})
+	}
 }

@@ -222,7 +222,14 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 		fields []driver.Field
 	}
 	var decls []nsDecl
-	err := q.queryRows(ctx, "SELECT n.name, CAST(n.indexes AS TEXT), (SELECT count(*) FROM index_fields f WHERE f.namespace_id = n.id) FROM namespaces n", nil, func(r rowScanner) error {
+	// recorded counts the namespace's index_fields rows and, on
+	// PostgreSQL, its index_building flag (migration 00032), which a build
+	// that died leaves set: the namespace is reconciled (syncIndexBuilding).
+	recorded := "(SELECT count(*) FROM index_fields f WHERE f.namespace_id = n.id)"
+	if x.s.eng.dialect().Name() == dialect.Postgres {
+		recorded += " + CASE WHEN n.index_building THEN 1 ELSE 0 END"
+	}
+	err := q.queryRows(ctx, "SELECT n.name, CAST(n.indexes AS TEXT), "+recorded+" FROM namespaces n", nil, func(r rowScanner) error {
 		var d nsDecl
 		var text string
 		var recorded int64
@@ -275,7 +282,10 @@ func (x *ops) reconcileIndexes(ctx context.Context) error {
 					}
 				}
 			}
-			return x.addIndexFields(ctx, q, n.ID, fields)
+			if err := x.addIndexFields(ctx, q, n.ID, fields); err != nil {
+				return err
+			}
+			return x.syncIndexBuilding(ctx, q, n.ID)
 		})
 		if err != nil && !errors.Is(err, errNoRow) { // a namespace deleted meanwhile
 			return err

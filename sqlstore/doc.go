@@ -543,14 +543,19 @@
 //     index rows without testing each one's expiry. Query
 //     and Count name the namespace id and field id as literals; both are
 //     cached by name and checked in the statement (nsid.go). Declaring a
-//     field (CreateNamespace, RestoreNamespace; CreateIndex on
-//     PostgreSQL) fills its rows in the transaction that records it,
-//     holding the namespace's row. CreateIndex on SQLite builds them in
-//     transactions of 2000 entries under a spelling of the field no query
-//     names, then declares the field in a last one: the one writer goes
-//     back to other writes between them (one transaction held it for the
-//     whole fill, ~1 s at 100k entries, and every namespace's writes
-//     waited; bench/results/2026-12-04-writer-holds.md). Queries and
+//     field (CreateNamespace, RestoreNamespace) fills its rows in the
+//     transaction that records it, holding the namespace's row.
+//     CreateIndex builds them in transactions of 2000 entries under a
+//     spelling of the field no query names, then declares the field in a
+//     last one: SQLite's one writer, PostgreSQL's revision lock go back to
+//     other writes between them (one transaction held them for the whole
+//     fill, ~1 s and 4.8 s at 100k entries, and every namespace's writes
+//     waited; bench/results/2026-12-04-writer-holds.md). On PostgreSQL
+//     the chunks take neither the revision lock nor the namespace's row:
+//     each locks its entries FOR SHARE, and the write triggers index a
+//     field being built (namespaces.index_building, migration 00032), so
+//     a concurrent write is indexed by its trigger or read by the chunk
+//     (createindex.go). Queries and
 //     ListNamespaces see the index only once it is complete, and a build
 //     that fails leaves nothing declared. The engine reconciles
 //     index_fields with the declarations when it opens a store

@@ -28,12 +28,14 @@ import (
 // index_entries in one transaction, which holds the namespace's row
 // (FOR UPDATE on PostgreSQL, the write lock on SQLite): a concurrent write
 // to the namespace either sees the new field (its trigger indexes it) or
-// committed before the fill (which reads it). CreateIndex on SQLite is the
+// committed before the fill (which reads it). CreateIndex is the
 // exception: it records the field under a spelling no query names, fills
 // its rows in chunks, each a transaction of its own (a write between two
 // chunks is indexed by its trigger, and the fill ignores the rows
-// triggers wrote), then renames and declares it (buildIndexSQLite in
-// createindex.go). On PostgreSQL inserts and
+// triggers wrote), then renames and declares it (buildIndex in
+// createindex.go; on PostgreSQL the triggers index such a field because
+// the build sets namespaces.index_building, migration 00032, and each
+// chunk locks the entries it reads FOR SHARE). On PostgreSQL inserts and
 // deletes lock the namespace row already (their triggers update its
 // entry_count; on SQLite the one writer excludes the fill, and an insert
 // leaves entry_count to the fold of migration 00023): there the insert
@@ -43,10 +45,12 @@ import (
 // index_fields. Since migration 00024 both PostgreSQL triggers read
 // namespaces.indexes from the row they update or lock (its newest version,
 // after a wait for CreateIndex) and leave index_fields and index_entries
-// alone when it is '[]': a namespace has index_fields rows only for
-// fields its namespaces.indexes declares (the declaration is written
-// first, in the same transaction or an earlier one; reconcileIndexes drops
-// the rows of undeclared fields at Open). Dropping a
+// alone when it is '[]' and namespaces.index_building is false (migration
+// 00032): a namespace has index_fields rows only for fields its
+// namespaces.indexes declares (the declaration is written first, in the
+// same transaction or an earlier one; reconcileIndexes drops the rows of
+// undeclared fields at Open) and, while index_building is set, for the
+// fields CreateIndex is building. Dropping a
 // field deletes its rows; deleting a namespace deletes all of its own.
 
 // sqliteFill fills index_entries for field id ? of namespace ? from its

@@ -138,7 +138,7 @@ const buildingPrefix = "$building:"
 //  2. transactions of indexBuildChunk entries each fill the rows of the
 //     entries in the next range of keys, leaving alone a row a trigger
 //     wrote already (it is the same row), each giving the writer back to
-//     the writes waiting for it (fillIndexSQLite, fillIndexPG);
+//     the writes waiting for it (fillIndex);
 //  3. one transaction checks again, renames the field to its own spelling
 //     and declares it (namespaces.indexes): queries use the index and
 //     ListNamespaces reports it from that commit, with every row in place.
@@ -188,12 +188,7 @@ func (s *Store) buildIndex(ctx context.Context, namespace string, f driver.Field
 	if err != nil {
 		return err
 	}
-	if pg {
-		err = s.fillIndexPG(ctx, nsID, fieldID)
-	} else {
-		err = s.fillIndexSQLite(ctx, nsID, fieldID, f)
-	}
-	if err == nil {
+	if err = s.fillIndex(ctx, nsID, fieldID, f); err == nil {
 		err = s.yieldingTx(ctx, func(q querier) error {
 			cur, err := s.undeclaredIn(ctx, q, namespace, f.Text)
 			if err != nil {
@@ -277,20 +272,57 @@ WHERE n.id = $1 AND n.index_building <> b.b`, nsID)
 // takes it for the remains of a crash).
 var errIndexBuildLost = fmt.Errorf("%w: the index being built was removed meanwhile", storage.ErrTxConflict)
 
-// fillIndexSQLite fills the rows of field fieldID (f) of namespace nsID,
+// fillIndex fills the rows of field fieldID (f) of namespace nsID,
 // indexBuildChunk entries per transaction, in key order.
-func (s *Store) fillIndexSQLite(ctx context.Context, nsID, fieldID int64, f driver.Field) error {
-	p := s.compiler().IndexPath(f)
+//
+// On PostgreSQL no chunk takes the revision lock or the namespace's row.
+// Each holds the field's index_fields row FOR SHARE (a DeleteNamespace, a
+// failed build's clean-up or a takeover that deletes it waits for the
+// chunk, or the chunk sees it gone and fails) and the entries of its range
+// FOR SHARE: a concurrent write of one of them either committed before the
+// chunk read it (the chunk reads its newest version; the write's trigger,
+// which saw the field, wrote the same row already: ON CONFLICT DO NOTHING)
+// or waits for the chunk's commit, and its trigger then finds the chunk's
+// row and updates or deletes it. Entries inserted after the chunk read its
+// range are indexed by their triggers. Each chunk runs as a yielding
+// transaction: a write transaction that holds an entry of the range and
+// waits for one the chunk holds makes the chunk give way, not a deadlock.
+// On SQLite the one writer excludes the writes; INSERT OR IGNORE leaves
+// alone the rows triggers wrote between two chunks.
+func (s *Store) fillIndex(ctx context.Context, nsID, fieldID int64, f driver.Field) error {
+	pg := s.Dialect() == dialect.Postgres
+	held := "SELECT (SELECT count(*) FROM index_fields WHERE namespace_id = ?1 AND field_id = ?2), (SELECT count(*) FROM namespaces WHERE id = ?1)"
+	next := "SELECT key FROM entries WHERE namespace_id = ? AND key > ? ORDER BY key LIMIT 1 OFFSET ?"
+	if pg {
+		held = `SELECT (SELECT count(*) FROM (SELECT 1 FROM index_fields WHERE namespace_id = $1 AND field_id = $2 FOR SHARE) f),
+       (SELECT count(*) FROM namespaces WHERE id = $1)`
+		next = "SELECT key FROM entries WHERE namespace_id = $1 AND key > $2 ORDER BY key LIMIT 1 OFFSET $3"
+	}
+	// fill fills the range of keys after after, up to upTo (nil: the end).
+	fill := func(q querier, after string, upTo *string) error {
+		p := s.compiler().IndexPath(f)
+		var err error
+		switch {
+		case pg && upTo == nil:
+			_, err = q.exec(ctx, pgFillRange(false), nsID, fieldID, after)
+		case pg:
+			_, err = q.exec(ctx, pgFillRange(true), nsID, fieldID, after, *upTo)
+		case upTo == nil:
+			_, err = q.exec(ctx, sqliteFillRange(false), fieldID, p.Col, p.Path, nsID, after)
+		default:
+			_, err = q.exec(ctx, sqliteFillRange(true), fieldID, p.Col, p.Path, nsID, after, *upTo)
+		}
+		return err
+	}
 	after := "" // below every key: keys are not empty
 	for chunk := 0; ; chunk++ {
 		if chunk > 0 && indexBuildHook != nil {
 			indexBuildHook(chunk)
 		}
-		last := false
-		err := s.eng.inTx(ctx, func(q querier) error {
+		var upTo *string
+		err := s.yieldingTx(ctx, func(q querier) error {
 			var ok, ns int64
-			if err := q.queryRows(ctx, "SELECT (SELECT count(*) FROM index_fields WHERE namespace_id = ?1 AND field_id = ?2), (SELECT count(*) FROM namespaces WHERE id = ?1)",
-				[]any{nsID, fieldID}, func(r rowScanner) error { return r.Scan(&ok, &ns) }); err != nil {
+			if err := q.queryRows(ctx, held, []any{nsID, fieldID}, func(r rowScanner) error { return r.Scan(&ok, &ns) }); err != nil {
 				return err
 			}
 			if ns == 0 {
@@ -299,71 +331,11 @@ func (s *Store) fillIndexSQLite(ctx context.Context, nsID, fieldID int64, f driv
 			if ok == 0 {
 				return errIndexBuildLost
 			}
-			var upTo *string
-			if err := q.queryRows(ctx, "SELECT key FROM entries WHERE namespace_id = ? AND key > ? ORDER BY key LIMIT 1 OFFSET ?",
-				[]any{nsID, after, indexBuildChunk - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
-				return err
-			}
-			if upTo == nil {
-				last = true
-				_, err := q.exec(ctx, sqliteFillRange(false), fieldID, p.Col, p.Path, nsID, after)
-				return err
-			}
-			_, err := q.exec(ctx, sqliteFillRange(true), fieldID, p.Col, p.Path, nsID, after, *upTo)
-			after = *upTo
-			return err
-		})
-		if err != nil || last {
-			return err
-		}
-	}
-}
-
-// fillIndexPG fills the rows of field fieldID of namespace nsID on
-// PostgreSQL, indexBuildChunk entries per transaction, in key order. No
-// chunk takes the revision lock or the namespace's row. Each holds the
-// field's index_fields row FOR SHARE (a DeleteNamespace, DropIndex-like
-// clean-up or takeover that deletes it waits for the chunk, or the chunk
-// sees it gone and fails) and the entries of its range FOR SHARE: a
-// concurrent write of one of them either committed before the chunk read
-// it (the chunk reads its newest version; the write's trigger, which saw
-// the field, wrote the same row already: ON CONFLICT DO NOTHING) or waits
-// for the chunk's commit, and its trigger then finds the chunk's row and
-// updates or deletes it. Entries inserted after the chunk read its range
-// are indexed by their triggers. Each chunk runs as a yielding
-// transaction: a write transaction that holds an entry of the range and
-// waits for one the chunk holds makes the chunk give way, not a deadlock.
-func (s *Store) fillIndexPG(ctx context.Context, nsID, fieldID int64) error {
-	after := "" // below every key: keys are not empty
-	for chunk := 0; ; chunk++ {
-		if chunk > 0 && indexBuildHook != nil {
-			indexBuildHook(chunk)
-		}
-		var upTo *string
-		err := s.yieldingTx(ctx, func(q querier) error {
-			var held, ns int64
-			if err := q.queryRows(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 FROM index_fields WHERE namespace_id = $1 AND field_id = $2 FOR SHARE) f),
-       (SELECT count(*) FROM namespaces WHERE id = $1)`,
-				[]any{nsID, fieldID}, func(r rowScanner) error { return r.Scan(&held, &ns) }); err != nil {
-				return err
-			}
-			if ns == 0 {
-				return storage.ErrNamespaceNotFound // deleted meanwhile
-			}
-			if held == 0 {
-				return errIndexBuildLost
-			}
 			upTo = nil
-			if err := q.queryRows(ctx, "SELECT key FROM entries WHERE namespace_id = $1 AND key > $2 ORDER BY key LIMIT 1 OFFSET $3",
-				[]any{nsID, after, indexBuildChunk - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
+			if err := q.queryRows(ctx, next, []any{nsID, after, indexBuildChunk - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
 				return err
 			}
-			if upTo == nil {
-				_, err := q.exec(ctx, pgFillRange(false), nsID, fieldID, after)
-				return err
-			}
-			_, err := q.exec(ctx, pgFillRange(true), nsID, fieldID, after, *upTo)
-			return err
+			return fill(q, after, upTo)
 		})
 		if err != nil || upTo == nil {
 			return err
@@ -374,7 +346,7 @@ func (s *Store) fillIndexPG(ctx context.Context, nsID, fieldID int64) error {
 
 // pgFillRange fills the rows of field $2 of namespace $1 for its entries
 // whose keys are after $3 and, with upTo, at most $4, locking them FOR
-// SHARE (fillIndexPG). Two statements, not one with "$4 IS NULL OR", so
+// SHARE (fillIndex). Two statements, not one with "$4 IS NULL OR", so
 // that each chunk's scan of the entries' key index ends at its range.
 func pgFillRange(upTo bool) string {
 	s := `INSERT INTO index_entries

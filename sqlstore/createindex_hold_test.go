@@ -87,13 +87,9 @@ func TestCreateIndexYieldsWriter(t *testing.T) {
 	if v := os.Getenv("STORAGE_TEST_INDEX_HOLD_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	} else {
-		defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-		indexBuildChunk = 250
+		buildInChunks(t, 250)
 	}
-	for _, c := range configs {
-		if c.name == "sqlite-memory" {
-			continue
-		}
+	for _, c := range fileConfigs {
 		t.Run(c.name, func(t *testing.T) { testCreateIndexYieldsWriter(t, c, n) })
 	}
 }
@@ -158,30 +154,41 @@ func testCreateIndexYieldsWriter(t *testing.T, c testConfig, n int) {
 	if d := nsIndexes(t, s, "big"); !slices.Equal(d, []string{"v"}) {
 		t.Errorf("declared %v, want [v]", d)
 	}
-	// A Query through the index answers as a scan of the entries does.
-	want := map[int][]string{}
-	var all []storage.Entry
-	for e, err := range storage.QueryAll(ctx, s, storage.All(), in("big")) {
+	checkQueryByIndex(t, s, "big")
+}
+
+// buildInChunks makes CreateIndex build in chunks of n entries until the
+// test ends, and removes indexBuildHook then.
+func buildInChunks(t *testing.T, n int) {
+	c := indexBuildChunk
+	indexBuildChunk = n
+	t.Cleanup(func() { indexBuildChunk, indexBuildHook = c, nil })
+}
+
+// checkQueryByIndex: for every value of top-level field "v" in namespace
+// ns, a Query through the index finds the keys a scan of the entries
+// finds.
+func checkQueryByIndex(t *testing.T, s *Store, ns string) {
+	t.Helper()
+	ctx := t.Context()
+	in := storage.InNamespace
+	want := map[float64][]string{}
+	for e, err := range storage.QueryAll(ctx, s, storage.All(), in(ns)) {
 		must(t, err)
-		all = append(all, e)
-	}
-	for _, e := range all {
 		var doc map[string]any
 		must(t, json.Unmarshal(e.Value, &doc))
 		if v, ok := doc["v"].(float64); ok {
-			want[int(v)] = append(want[int(v)], e.Key)
+			want[v] = append(want[v], e.Key)
 		}
 	}
-	for v := range 97 {
+	for v, keys := range want {
 		var got []string
-		for e, err := range storage.QueryAll(ctx, s, storage.Eq("v", v), in("big")) {
+		for e, err := range storage.QueryAll(ctx, s, storage.Eq("v", v), in(ns)) {
 			must(t, err)
 			got = append(got, e.Key)
 		}
-		slices.Sort(got)
-		slices.Sort(want[v])
-		if !slices.Equal(got, want[v]) {
-			t.Errorf("Query(v = %d): %d entries, a scan finds %d", v, len(got), len(want[v]))
+		if !slices.Equal(got, keys) {
+			t.Errorf("Query(v = %v): %d entries, a scan finds %d", v, len(got), len(keys))
 		}
 	}
 }
@@ -218,13 +225,8 @@ SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT ALL SELECT * FROM index_
 // the field, and removed by Open (on PostgreSQL with the namespace's
 // index_building flag, which such remains leave set).
 func TestCreateIndexBuildInterrupted(t *testing.T) {
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 100
-	defer func() { indexBuildHook = nil }()
-	for _, c := range configs {
-		if c.name == "sqlite-memory" {
-			continue
-		}
+	buildInChunks(t, 100)
+	for _, c := range fileConfigs {
 		t.Run(c.name, func(t *testing.T) { testCreateIndexBuildInterrupted(t, c.dsn(t)) })
 	}
 }
@@ -357,13 +359,8 @@ func testCreateIndexBuildInterrupted(t *testing.T, dsn string) {
 // exact: index_entries holds the rows of the entries, and a Query through
 // the index gives what a scan gives.
 func TestCreateIndexBuildRacesWrites(t *testing.T) {
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 100
-	defer func() { indexBuildHook = nil }()
-	for _, c := range configs {
-		if c.name == "sqlite-memory" {
-			continue
-		}
+	buildInChunks(t, 100)
+	for _, c := range fileConfigs {
 		t.Run(c.name, func(t *testing.T) {
 			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
 			defer s.Close()
@@ -430,25 +427,7 @@ func TestCreateIndexBuildRacesWrites(t *testing.T) {
 			must(t, err)
 			exactIndexRows(t, s, "after the build")
 			checkIndexes(t, s)
-			want := map[float64][]string{}
-			for e, err := range storage.QueryAll(ctx, s, storage.All(), in("a")) {
-				must(t, err)
-				var doc map[string]any
-				must(t, json.Unmarshal(e.Value, &doc))
-				if v, ok := doc["v"].(float64); ok {
-					want[v] = append(want[v], e.Key)
-				}
-			}
-			for v, keys := range want {
-				var got []string
-				for e, err := range storage.QueryAll(ctx, s, storage.Eq("v", v), in("a")) {
-					must(t, err)
-					got = append(got, e.Key)
-				}
-				if !slices.Equal(got, keys) {
-					t.Errorf("Query(v = %v): %d entries, a scan finds %d", v, len(got), len(keys))
-				}
-			}
+			checkQueryByIndex(t, s, "a")
 		})
 	}
 }

@@ -60,7 +60,7 @@ const sqliteFill = `INSERT INTO index_entries (ix_ns, ix_field, ix_rank, ix_num,
 
 // sqliteFillRange fills the rows of the entries of sqliteFill's namespace
 // whose keys are after ?5 and, with upTo, at most ?6, leaving alone the
-// rows the triggers wrote already (a chunk of buildIndexSQLite).
+// rows the triggers wrote already (a chunk of buildIndex, fillIndex).
 func sqliteFillRange(upTo bool) string {
 	s := `INSERT OR IGNORE INTO index_entries (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key, ix_exp, ix_entry)
 ` + sqliteFillRows + ` AND key > ?5`

@@ -60,7 +60,9 @@ func TestCommitOutcome(t *testing.T) {
 			END IF;
 			RETURN NULL;
 		END $$`,
-		`CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON index_fields
+		// CreateIndex's last transaction renames the field's record
+		// (buildIndex): its COMMIT is the one that must be slow.
+		`CREATE CONSTRAINT TRIGGER slow_commit AFTER UPDATE ON index_fields
 			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`,
 		`CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON entries
 			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`,

@@ -116,8 +116,8 @@ func (s *Store) declaredIn(ctx context.Context, q querier, namespace string) (ns
 var indexBuildChunk = 2000
 
 // indexBuildHook, when set (tests), runs after each chunk of the fill,
-// outside its transaction.
-var indexBuildHook func(chunk int)
+// outside its transaction; indexChunkHook inside it, after its fill.
+var indexBuildHook, indexChunkHook func(chunk int)
 
 // buildingPrefix starts the index_fields spelling of a field whose index
 // is being built: not a field any query names (driver.ParseField refuses
@@ -335,7 +335,13 @@ func (s *Store) fillIndex(ctx context.Context, nsID, fieldID int64, f driver.Fie
 			if err := q.queryRows(ctx, next, []any{nsID, after, indexBuildChunk - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
 				return err
 			}
-			return fill(q, after, upTo)
+			if err := fill(q, after, upTo); err != nil {
+				return err
+			}
+			if indexChunkHook != nil {
+				indexChunkHook(chunk)
+			}
+			return nil
 		})
 		if err != nil || upTo == nil {
 			return err

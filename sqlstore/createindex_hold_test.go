@@ -162,7 +162,7 @@ func testCreateIndexYieldsWriter(t *testing.T, c testConfig, n int) {
 func buildInChunks(t *testing.T, n int) {
 	c := indexBuildChunk
 	indexBuildChunk = n
-	t.Cleanup(func() { indexBuildChunk, indexBuildHook = c, nil })
+	t.Cleanup(func() { indexBuildChunk, indexBuildHook, indexChunkHook = c, nil, nil })
 }
 
 // checkQueryByIndex: for every value of top-level field "v" in namespace
@@ -289,6 +289,31 @@ func testCreateIndexBuildInterrupted(t *testing.T, dsn string) {
 		t.Errorf("CreateIndex whose namespace was deleted after 3 chunks: %v, want ErrNamespaceNotFound", err)
 	}
 	exact("namespace deleted")
+
+	// A DeleteNamespace while a chunk is being filled: it waits for the
+	// chunk (on PostgreSQL for the field's record the chunk holds), and no
+	// row the chunk wrote stays.
+	fill("a")
+	indexBuildHook = nil
+	var deleted sync.WaitGroup
+	indexChunkHook = func(chunk int) {
+		if chunk == 3 {
+			deleted.Go(func() { must(t, s.DeleteNamespace(ctx, "a", storage.Recursive())) })
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := s.CreateIndex(ctx, "a", "v"); !errors.Is(err, storage.ErrNamespaceNotFound) && !errors.Is(err, storage.ErrTxConflict) {
+		t.Errorf("CreateIndex whose namespace was deleted during a chunk: %v, want ErrNamespaceNotFound or ErrTxConflict", err)
+	}
+	deleted.Wait()
+	indexChunkHook = nil
+	var orphans int64
+	must(t, s.eng.writer().queryRows(ctx, "SELECT count(*) FROM index_entries WHERE ix_ns NOT IN (SELECT id FROM namespaces)", nil,
+		func(r rowScanner) error { return r.Scan(&orphans) }))
+	if orphans != 0 {
+		t.Errorf("namespace deleted during a chunk: %d index rows of no namespace", orphans)
+	}
+	exact("namespace deleted during a chunk")
 
 	fill("b")
 	var inner error

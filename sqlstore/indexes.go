@@ -169,10 +169,13 @@ func (x *ops) dropIndexField(ctx context.Context, q querier, nsID int64, field s
 	if !ok {
 		return nil
 	}
-	if _, err := q.exec(ctx, x.placeholders("DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?"), nsID, id); err != nil {
+	// The record first: on PostgreSQL it waits for a chunk of a build of
+	// the field that holds it (fillIndex), whose rows the next statement
+	// then sees.
+	if _, err := q.exec(ctx, x.placeholders("DELETE FROM index_fields WHERE namespace_id = ? AND field_id = ?"), nsID, id); err != nil {
 		return err
 	}
-	_, err = q.exec(ctx, x.placeholders("DELETE FROM index_fields WHERE namespace_id = ? AND field_id = ?"), nsID, id)
+	_, err = q.exec(ctx, x.placeholders("DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?"), nsID, id)
 	return err
 }
 
@@ -180,10 +183,11 @@ func (x *ops) dropIndexField(ctx context.Context, q querier, nsID int64, field s
 // deletes its rows of index_entries (before its entries are deleted, whose
 // triggers then have nothing to do).
 func (x *ops) dropNamespaceIndexes(ctx context.Context, q querier, nsID int64) error {
-	if _, err := q.exec(ctx, x.placeholders("DELETE FROM index_entries WHERE ix_ns = ?"), nsID); err != nil {
+	// The records first, as in dropIndexField.
+	if _, err := q.exec(ctx, x.placeholders("DELETE FROM index_fields WHERE namespace_id = ?"), nsID); err != nil {
 		return err
 	}
-	_, err := q.exec(ctx, x.placeholders("DELETE FROM index_fields WHERE namespace_id = ?"), nsID)
+	_, err := q.exec(ctx, x.placeholders("DELETE FROM index_entries WHERE ix_ns = ?"), nsID)
 	return err
 }
 

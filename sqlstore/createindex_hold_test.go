@@ -456,3 +456,49 @@ func TestCreateIndexBuildRacesWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrationIndexBuilding: migration 00032's Down drops
+// namespaces.index_building and gives the triggers back their bodies of
+// 00024, which keep a declared index exact; Up again, and a CreateIndex
+// built in chunks, keep it exact too (PostgreSQL).
+func TestMigrationIndexBuilding(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	s := openTest(t, dsn, WithSweepInterval(-1))
+	in := storage.InNamespace
+	must(t, s.CreateNamespace(ctx, "a", storage.WithIndexes("v")))
+	write := func(round int) {
+		t.Helper()
+		for i := range 50 {
+			must(t, s.Set(ctx, fmt.Sprintf("k%03d", i), map[string]any{"v": (i + round) % 7, "w": i % 3}, in("a")))
+		}
+		if err := s.Delete(ctx, fmt.Sprintf("k%03d", round), in("a")); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	_, m := pgMigrator(t, dsn)
+	if _, err := m.DownTo(ctx, 31); err != nil {
+		t.Fatalf("Down to 31: %v", err)
+	}
+	var cols int64
+	must(t, s.eng.writer().queryRows(ctx, "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'namespaces' AND column_name = 'index_building'", nil,
+		func(r rowScanner) error { return r.Scan(&cols) }))
+	if cols != 0 {
+		t.Errorf("after Down to 31: namespaces.index_building still there")
+	}
+	write(1)
+	exactIndexRows(t, s, "at 31")
+	if _, err := m.UpTo(ctx, 32); err != nil {
+		t.Fatalf("Up to 32: %v", err)
+	}
+	must(t, s.Close())
+	s = openTest(t, dsn, WithSweepInterval(-1))
+	defer s.Close()
+	write(2)
+	buildInChunks(t, 10)
+	indexBuildHook = func(chunk int) { write(chunk + 3) }
+	must(t, s.CreateIndex(ctx, "a", "w"))
+	exactIndexRows(t, s, "at 32")
+	checkIndexes(t, s)
+}

@@ -157,3 +157,62 @@ func TestTxContendedMaxHold(t *testing.T) {
 		})
 	}
 }
+
+// TestTxContendedIdlePlaces: transactions hold at most three quarters of
+// the connections (SQLite's readers for read-only ones, PostgreSQL's pool
+// for any), so a principal's idle read-only transactions (or a few
+// principals') could take every place and make every other Begin wait
+// out its context (ErrTooManyTx) until their idle timeout, a minute. With
+// WithTxContendedIdleTimeout a transaction idle that long while another
+// Begin waits for a place is rolled back, and that Begin goes on; idle
+// ones nobody waits for are left alone.
+func TestTxContendedIdlePlaces(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t), WithTxContendedIdleTimeout(300*time.Millisecond))
+			defer s.Close()
+			ro := storage.TxOptions{ReadOnly: true}
+			// Take every place.
+			gate := s.roConns
+			if gate == nil {
+				gate = s.txConns
+			}
+			var held []storage.Tx
+			for range cap(gate.ch) {
+				tx, err := s.Begin(ctx, ro)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, tx)
+			}
+			// Idle, nobody waiting: left alone.
+			time.Sleep(time.Second)
+			for i, tx := range held {
+				if _, err := tx.Count(ctx); err != nil {
+					t.Fatalf("idle transaction %d of %d, no Begin waiting: %v", i, len(held), err)
+				}
+			}
+			// Idle while a Begin waits for a place: rolled back.
+			start := time.Now()
+			bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			tx, err := s.Begin(bctx, ro)
+			cancel()
+			if err != nil {
+				t.Fatalf("a Begin beside %d idle transactions: %v after %v", len(held), err, time.Since(start))
+			}
+			t.Logf("%d places; the waiting Begin took %v", len(held), time.Since(start))
+			_ = tx.Rollback(ctx)
+			done := 0
+			for _, tx := range held {
+				if _, err := tx.Count(ctx); errors.Is(err, storage.ErrTxDone) {
+					done++
+				}
+				_ = tx.Rollback(ctx)
+			}
+			if done == 0 || done == len(held) {
+				t.Fatalf("%d of %d idle transactions were rolled back for one waiting Begin, want one or a few", done, len(held))
+			}
+		})
+	}
+}

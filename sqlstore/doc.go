@@ -215,7 +215,8 @@
 //     however busy. With WithTxContendedIdleTimeout (off by default;
 //     storeserver turns it on) a write transaction idle that long while
 //     another writer waits for it (SQLite's writer, PostgreSQL's revision
-//     lock) is rolled back too, and with WithTxContendedMaxHold one that has
+//     lock), or any transaction idle that long while a Begin waits for
+//     its place (below), is rolled back too, and with WithTxContendedMaxHold one that has
 //     held them that long while another writer waits, however busy. Begin beyond WithMaxOpenTx (default 128), or beyond
 //     WithMaxTxPerActor for the actor of its context (no cap by default;
 //     an authorizing store makes the actor its principal), is

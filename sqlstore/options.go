@@ -237,7 +237,12 @@ func WithTxIdleTimeout(d time.Duration) Option {
 // file's lock, which the store does not see); on PostgreSQL, any session
 // waits for the store's revision lock (pg_locks). The transaction is
 // rolled back as by the idle timeout: its next operation fails with
-// storage.ErrTxDone.
+// storage.ErrTxDone. So is any transaction, read-only or not, idle for d
+// while a Begin waits for the place it holds: transactions hold at most
+// three quarters of the connections (SQLite's readers for read-only ones,
+// PostgreSQL's pool), and idle ones could keep every other Begin waiting
+// out its context (ErrTooManyTx). One such transaction at a time is
+// rolled back, the one idle longest first.
 func WithTxContendedIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		c.txContendedIdle = d

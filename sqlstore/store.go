@@ -29,7 +29,7 @@ type Store struct {
 	txs *txmanager.Registry
 	// txConns and roConns bound the connections transactions hold, all of
 	// them and read-only ones (nil: no bound); see engine.txCapacity.
-	txConns, roConns chan struct{}
+	txConns, roConns *txGate
 	closed           atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
@@ -112,10 +112,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	})
 	total, ro := eng.txCapacity()
 	if total > 0 {
-		s.txConns = make(chan struct{}, total)
+		s.txConns = newTxGate(total)
 	}
 	if ro > 0 {
-		s.roConns = make(chan struct{}, ro)
+		s.roConns = newTxGate(ro)
 	}
 	s.ops = ops{s: s, sc: storeScope{s}}
 	if se, ok := eng.(*sqliteEngine); ok && se.degraded != "" {

@@ -71,7 +71,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 // gate it counts against: a read-only one on SQLite's readers, or on the
 // standby of WithReplica when it is usable (going to the primary if the
 // standby fails to begin one); any other in txConns.
-func (s *Store) beginConn(ctx context.Context, opts storage.TxOptions) (chan struct{}, txConn, error) {
+func (s *Store) beginConn(ctx context.Context, opts storage.TxOptions) (*txGate, txConn, error) {
 	gate := s.txConns
 	r, routed := s.eng.(replicaRouter)
 	onReplica := false
@@ -112,29 +112,41 @@ func (s *Store) beginConn(ctx context.Context, opts storage.TxOptions) (chan str
 // as ctx allows: a transaction that cannot get a connection of its own
 // without taking the last ones the calls outside transactions use waits,
 // then fails with ErrTooManyTx.
-func acquire(ctx context.Context, gate chan struct{}) error {
+func acquire(ctx context.Context, gate *txGate) error {
 	if gate == nil {
 		return nil
 	}
 	select {
-	case gate <- struct{}{}:
+	case gate.ch <- struct{}{}:
 		return nil
 	default:
 	}
+	gate.waiting.Add(1)
+	defer gate.waiting.Add(-1)
 	select {
-	case gate <- struct{}{}:
+	case gate.ch <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: every connection transactions may hold is in use (%d)", storage.ErrTooManyTx, cap(gate))
+		return fmt.Errorf("%w: every connection transactions may hold is in use (%d)", storage.ErrTooManyTx, cap(gate.ch))
 	}
 }
 
 // release gives back a place acquire took.
-func release(gate chan struct{}) {
+func release(gate *txGate) {
 	if gate != nil {
-		<-gate
+		<-gate.ch
 	}
 }
+
+// txGate is a bound on the connections transactions hold (Store.txConns,
+// roConns): a place is a slot of ch. waiting counts the Begins waiting
+// for one (WithTxContendedIdleTimeout).
+type txGate struct {
+	ch      chan struct{}
+	waiting atomic.Int64
+}
+
+func newTxGate(n int) *txGate { return &txGate{ch: make(chan struct{}, n)} }
 
 // LookupTx returns the open transaction with this ID, or ErrTxNotFound.
 func (s *Store) LookupTx(id string) (storage.Tx, error) {
@@ -165,7 +177,7 @@ type sqlTx struct {
 	heldSince atomic.Int64
 	opStart   int64
 
-	gate chan struct{} // the place it holds in Store.txConns or roConns, if any
+	gate *txGate // the place it holds in Store.txConns or roConns, if any
 
 	// ids caches the namespace ids read inside the transaction (nsid.go):
 	// they may name namespaces it created, which a rollback removes.
@@ -206,14 +218,24 @@ type blocker interface {
 	waited(ctx context.Context) bool
 }
 
-// Blocking implements txmanager.Blocker (WithTxContendedIdleTimeout). A
-// transaction running an operation is not idle: false.
+// Blocking implements txmanager.Blocker (WithTxContendedIdleTimeout): it
+// holds a place another Begin waits for (txGate), or it writes and holds
+// what another writer waits for. A transaction running an operation is
+// not idle: false.
 func (t *sqlTx) Blocking(ctx context.Context) bool {
-	if t.ro || !t.mu.TryLock() {
+	if !t.mu.TryLock() {
 		return false
 	}
+	if t.done {
+		t.mu.Unlock()
+		return false
+	}
+	if t.gate != nil && t.gate.waiting.Load() > 0 {
+		t.mu.Unlock()
+		return true
+	}
 	b, ok := t.conn.(blocker)
-	held := ok && !t.done && b.holds()
+	held := !t.ro && ok && b.holds()
 	t.mu.Unlock()
 	return held && b.waited(ctx)
 }

@@ -1,10 +1,12 @@
 package txmanager
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -319,19 +321,37 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 	open := r.snapshot()
 	r.mu.Unlock()
 	now := r.now()
-	n := 0
+	// The longest idle first; those running an operation last. A pass
+	// rolls back at most one transaction for contention: what another
+	// waits for, one rollback frees, and the waiter may not have taken
+	// it yet when the next is looked at.
+	since := make(map[string]time.Time, len(open))
 	for _, e := range open {
-		since := e.t.IdleSince()
+		since[e.t.ID()] = e.t.IdleSince()
+	}
+	slices.SortStableFunc(open, func(a, b entry) int {
+		sa, sb := since[a.t.ID()], since[b.t.ID()]
+		if sa.IsZero() || sb.IsZero() {
+			return cmp.Compare(btoi(sa.IsZero()), btoi(sb.IsZero()))
+		}
+		return sa.Compare(sb)
+	})
+	n := 0
+	contention := false
+	for _, e := range open {
+		since := since[e.t.ID()]
 		idle := r.idle > 0 && !since.IsZero() && now.Sub(since) > r.idle
 		expired := r.lifetime > 0 && now.Sub(e.began) > r.lifetime
-		if !idle && !expired && r.contended > 0 && !since.IsZero() && now.Sub(since) > r.contended {
+		if !idle && !expired && !contention && r.contended > 0 && !since.IsZero() && now.Sub(since) > r.contended {
 			b, ok := e.t.(Blocker)
 			idle = ok && b.Blocking(ctx)
+			contention = idle
 		}
-		if !idle && !expired && r.maxHold > 0 {
+		if !idle && !expired && !contention && r.maxHold > 0 {
 			if h, ok := e.t.(Holder); ok {
 				held := h.HeldSince()
 				expired = !held.IsZero() && now.Sub(held) > r.maxHold && h.Contended(ctx)
+				contention = expired
 			}
 		}
 		if idle || expired {
@@ -340,4 +360,11 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 		}
 	}
 	return n
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -110,8 +110,10 @@ func TestTxContendedMaxHold(t *testing.T) {
 				}()
 				return tx, done
 			}
-			// Without it, the other writer waits as long as the transaction runs.
-			plain := openTest(t, c.dsn(t), WithTxContendedIdleTimeout(100*time.Millisecond))
+			// Without it, the other writer waits as long as the transaction
+			// runs: the contended idle timeout does not end a busy one (its
+			// reads come every 20 ms; 1 s leaves a loaded machine room).
+			plain := openTest(t, c.dsn(t), WithTxContendedIdleTimeout(time.Second))
 			defer plain.Close()
 			stop := make(chan struct{})
 			tx, done := busy(plain, stop)

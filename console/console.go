@@ -35,6 +35,8 @@ const (
 	// DefaultMaxTailsPerPrincipal is how many live tails one principal
 	// may hold open at once, as many as its watch streams over the API.
 	DefaultMaxTailsPerPrincipal = httpapi.DefaultMaxStreamsPerPrincipal
+	// DefaultMaxExports is how many exports run at once (Config.MaxExports).
+	DefaultMaxExports = 2
 )
 
 // Cookie names.
@@ -87,6 +89,14 @@ type Config struct {
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
 	// export gets ten times as long.
 	Timeout time.Duration
+	// MaxExports bounds the exports running at once, whoever runs them
+	// (0: DefaultMaxExports); a principal runs one at a time. An export
+	// holds its turn under Admit (a place among the storage API's
+	// MaxRequestsInStore) and a read-only transaction for its whole run,
+	// up to ten times Timeout: without the bound a few principals'
+	// exports of large namespaces could take every place for minutes. One
+	// beyond is 503 at once, before it asks for a turn.
+	MaxExports int
 	// Admit, when set, is asked for the principal's turn before every
 	// page that calls the store (the live tail apart, a stream), and done
 	// is called when the page is written; an error refuses the page with
@@ -117,6 +127,9 @@ type Handler struct {
 	drain   sync.Once
 
 	tails *perkey.Counts // open live tails by principal
+
+	exportsBy *perkey.Counts // running exports by principal (one each)
+	exports   chan struct{}  // running exports, at most Config.MaxExports
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -144,7 +157,11 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxTailsPerPrincipal <= 0 {
 		cfg.MaxTailsPerPrincipal = DefaultMaxTailsPerPrincipal
 	}
-	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
+	if cfg.MaxExports <= 0 {
+		cfg.MaxExports = DefaultMaxExports
+	}
+	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, exportsBy: &perkey.Counts{Max: 1},
+		exports: make(chan struct{}, cfg.MaxExports), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
 			now: time.Now, m: make(map[string]*session)},
 		all: func(context.Context) bool { return false }, drained: make(chan struct{})}
@@ -210,7 +227,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
 	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, false, h.changes))
-	h.mux.HandleFunc("GET "+Prefix+"export", h.signedIn(0, true, h.export))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, h.exportSlot, h.export))
 }
 
 // ServeHTTP implements http.Handler: it sets the security headers every
@@ -250,6 +267,15 @@ func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) ht
 // which ends when the client goes away, or a page that sets its own);
 // admit tells whether the page waits for its turn under Config.Admit.
 func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return h.signedInBounded(timeout, admit, nil, page)
+}
+
+// signedInBounded is signedIn where, when bound is not nil, the page
+// first takes a place of its own (before its turn under Config.Admit):
+// bound returns the func that gives it back, or the text of a refusal
+// (503) when there is none.
+func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(p string) (func(), string),
+	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
 		if c, err := r.Cookie(sessionCookie); err == nil {
@@ -269,6 +295,14 @@ func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.Res
 			return
 		}
 		ctx := security.WithPrincipal(r.Context(), ss.pkr)
+		if bound != nil {
+			done, refusal := bound(ss.pkr.String())
+			if done == nil {
+				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy", Error: refusal})
+				return
+			}
+			defer done()
+		}
 		if admit && h.cfg.Admit != nil {
 			done, err := h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,4 +688,91 @@ func TestAdmit(t *testing.T) {
 			t.Error("a refused form reached the store: the namespace was created")
 		}
 	}
+}
+
+// TestExportBounds: an export holds its turn under Config.Admit (a place
+// among the storage API's MaxRequestsInStore) for up to ten times the
+// timeout, so a few principals' exports of large namespaces could take
+// every place for minutes. A principal runs one export at a time, and the
+// console Config.MaxExports (default 2) at once; one beyond is 503 at
+// once, before it asks for a turn.
+func TestExportBounds(t *testing.T) {
+	var (
+		hold    atomic.Bool
+		waiting atomic.Int64
+	)
+	release := make(chan struct{})
+	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) {
+		c.Admit = func(ctx context.Context, _ string, _ bool) (func(), error) {
+			if hold.Load() {
+				// The turn of a long export: it ends when the test says.
+				waiting.Add(1)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				waiting.Add(-1)
+			}
+			return func() {}, nil
+		}
+	})
+	if err := e.sec.CreateNamespace(principal(t, "admin-pk"), "users"); err != nil {
+		t.Fatal(err)
+	}
+	browsers := map[string]*browser{}
+	for _, tok := range []string{adminToken, aliceToken, nobodyToken} {
+		browsers[tok] = newEnvBrowser(t, e)
+		browsers[tok].signIn(tok)
+	}
+	hold.Store(true)
+	export := func(tok string) (int, string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/console/export"+q("ns", "users"), nil)
+		resp, err := browsers[tok].c.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	var wg sync.WaitGroup
+	long := func(tok string) {
+		n := waiting.Load()
+		wg.Go(func() {
+			if st, body := export(tok); st != http.StatusOK {
+				t.Errorf("the long export of %s: %d %s", tok, st, errorText(body))
+			}
+		})
+		for deadline := time.Now().Add(5 * time.Second); waiting.Load() == n; {
+			if time.Now().After(deadline) {
+				t.Fatal("the long export did not start")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	long(adminToken)
+	if st, body := export(adminToken); st != http.StatusServiceUnavailable || !strings.Contains(body, "An export of yours is running") {
+		t.Errorf("a second export of one principal: %d %s, want 503 at once", st, errorText(body))
+	}
+	long(aliceToken)
+	if st, body := export(nobodyToken); st != http.StatusServiceUnavailable || !strings.Contains(body, "2 exports are running") {
+		t.Errorf("a third export beside two running: %d %s, want 503 at once", st, errorText(body))
+	}
+	close(release)
+	wg.Wait()
+	// The places are given back.
+	hold.Store(false)
+	if st, body := export(adminToken); st != http.StatusOK {
+		t.Errorf("an export after the others ended: %d %s", st, errorText(body))
+	}
+}
+
+// errorText is the error of a console page, or the start of the body.
+func errorText(body string) string {
+	if i := strings.Index(body, `class="error"`); i >= 0 {
+		return body[i:min(len(body), i+300)]
+	}
+	return body[:min(len(body), 300)]
 }

@@ -76,7 +76,9 @@
 //     likewise of the confirmed version only.
 //   - The entries page reads each entry's audit actors with one
 //     GetMetadata per entry (a page is at most MaxPageSize entries); an
-//     export does the same (dump.ExportStore).
+//     export does the same (dump.ExportStore). An export runs for up to
+//     ten times Config.Timeout: a principal runs one at a time, and the
+//     console Config.MaxExports (default 2) at once; one beyond is 503.
 //   - Errors show the store's message with the HTTP status the routes give
 //     its code (403 denied, 404 missing, 409 conflict, 400 invalid); an
 //     internal error is logged and shown without detail.

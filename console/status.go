@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path"
 	"strings"
@@ -58,6 +59,24 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
 		// The file lacks its trailer, which an import reports as truncated.
 		h.log.Error("console: export cut short", "namespace", ns, "error", err)
 	}
+}
+
+// exportSlot takes a place for one more export of principal p
+// (Config.MaxExports, one per principal).
+func (h *Handler) exportSlot(p string) (func(), string) {
+	if !h.exportsBy.Take(p) {
+		return nil, "An export of yours is running: wait for it to end, then try again."
+	}
+	select {
+	case h.exports <- struct{}{}:
+	default:
+		h.exportsBy.Release(p)
+		return nil, fmt.Sprintf("%d exports are running, as many as the console runs at once: try again later.", cap(h.exports))
+	}
+	return func() {
+		<-h.exports
+		h.exportsBy.Release(p)
+	}, ""
 }
 
 // exportName is the download's file name: the namespace with anything but

@@ -68,13 +68,14 @@ type IndexField struct {
 }
 
 type Namespace struct {
-	ID         int64
-	Name       string
-	Owner      *string
-	Metadata   []byte
-	EntryCount int64
-	CreatedAt  time.Time
-	Indexes    []byte
-	Revision   int64
-	FieldSeq   int32
+	ID            int64
+	Name          string
+	Owner         *string
+	Metadata      []byte
+	EntryCount    int64
+	CreatedAt     time.Time
+	Indexes       []byte
+	Revision      int64
+	FieldSeq      int32
+	IndexBuilding bool
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -160,11 +162,68 @@ func openError(name dialect.Name, err error) error {
 	if d, derr := dialect.ForName(name); derr == nil {
 		c = d.Classify(err)
 	}
+	var ce *pgconn.ConnectError
+	if c == dialect.ClassOther && errors.As(err, &ce) {
+		c = dialect.ClassConnection // the server refused the connection (login, database)
+	}
 	m, ok := openClasses[c]
 	if !ok {
 		m = openClasses[dialect.ClassOther]
 	}
 	return &dbError{m.sentinel, m.reason, err}
+}
+
+// openDetail says, for an operator, where Open failed (" at" the file, or
+// the server's host, port and database; never a user or password) and,
+// when the system or the server gave one, why in words that are not the
+// driver's: the system's error ("connection refused", "no such file or
+// directory", "permission denied") or the server's error code.
+func openDetail(dc dialect.Config, err error) (where, why string) {
+	switch {
+	case dc.Memory:
+	case dc.Path != "":
+		where = " at " + dc.Path
+	case dc.URL != "":
+		if u, perr := url.Parse(dc.URL); perr == nil && u.Host != "" {
+			where = " at " + u.Host + u.Path
+		}
+	}
+	var errno syscall.Errno
+	var pe *pgconn.PgError
+	var se *sqlite.Error
+	switch {
+	case errors.As(err, &errno):
+		why = errno.Error()
+	case errors.As(err, &pe):
+		why = "the server's error " + pe.Code
+		if w, ok := pgOpenCodes[pe.Code]; ok {
+			why += ": " + w
+		}
+	case errors.As(err, &se):
+		why = sqliteOpenCodes[se.Code()&0xff]
+	}
+	return where, why
+}
+
+// pgOpenCodes say what the codes a server answers a connection with mean.
+var pgOpenCodes = map[string]string{
+	"28000": "the server refused the login (no such role, or pg_hba.conf)",
+	"28P01": "the server refused the password",
+	"3D000": "no such database",
+	"53300": "the server has too many connections",
+	"57P03": "the server is starting up or shutting down",
+	"42501": "the role lacks a privilege the store needs",
+}
+
+// sqliteOpenCodes say what SQLite's primary result codes mean at Open.
+var sqliteOpenCodes = map[int]string{
+	sqlite3.SQLITE_CANTOPEN: "the file cannot be opened (a missing directory, or no permission)",
+	sqlite3.SQLITE_READONLY: "the file is read-only",
+	sqlite3.SQLITE_PERM:     "no permission",
+	sqlite3.SQLITE_IOERR:    "an input/output error",
+	sqlite3.SQLITE_NOTADB:   "the file is not a database",
+	sqlite3.SQLITE_CORRUPT:  "the file is corrupt",
+	sqlite3.SQLITE_FULL:     "the disk is full",
 }
 
 // openClasses are the sentinels and reasons of openError by class.

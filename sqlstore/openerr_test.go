@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,6 +98,58 @@ func TestOpenErrorsTyped(t *testing.T) {
 			for _, leak := range []string{"SQLSTATE", "failed to connect", "(SQLITE_"} {
 				if strings.Contains(err.Error(), leak) {
 					t.Errorf("Open: %q carries driver text %q", err, leak)
+				}
+			}
+		})
+	}
+}
+
+// TestOpenErrorsSayWhere: Open's error tells an operator where it failed
+// (the file; the server's host, port and database, never the user or the
+// password) and why, in words that are not the driver's.
+func TestOpenErrorsSayWhere(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no", "such", "x.db")
+	cases := []struct {
+		name, dsn string
+		want      []string
+	}{
+		{"postgres unreachable", "postgres://someone:secret@127.0.0.1:1/thedb?sslmode=disable&connect_timeout=2",
+			[]string{"open postgres at 127.0.0.1:1/thedb:", "connection refused"}},
+		{"sqlite in a missing directory", "sqlite:" + missing,
+			[]string{"open sqlite at " + missing + ":", "cannot be opened"}},
+	}
+	if c := configs[len(configs)-1]; c.name == "postgres" {
+		u, err := url.Parse(c.dsn(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/nosuchdb"
+		cases = append(cases, struct {
+			name, dsn string
+			want      []string
+		}{"postgres no such database", u.String(), []string{"open postgres at " + u.Host + "/nosuchdb:", "3D000", "no such database"}})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			s, err := Open(ctx, c.dsn)
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Open succeeded")
+			}
+			t.Log(err)
+			if !errors.Is(err, storage.ErrUnavailable) {
+				t.Errorf("Open: %v, want ErrUnavailable", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Open: %q does not say %q", err, w)
+				}
+			}
+			for _, leak := range []string{"secret", "someone", "SQLSTATE", "failed to connect", "(SQLITE_"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("Open: %q carries %q", err, leak)
 				}
 			}
 		})

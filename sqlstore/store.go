@@ -97,7 +97,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		err = badConfig(fmt.Errorf("unsupported dialect %q", dc.Dialect))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", dc.Dialect, openError(dc.Dialect, err))
+		where, why := openDetail(dc, err)
+		if why != "" {
+			return nil, fmt.Errorf("sqlstore: open %s%s: %w: %s", dc.Dialect, where, openError(dc.Dialect, err), why)
+		}
+		return nil, fmt.Errorf("sqlstore: open %s%s: %w", dc.Dialect, where, openError(dc.Dialect, err))
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc, qcache: newQueryCache(cfg.queryCache)}
 	s.feed = newFeed(s)

@@ -368,9 +368,11 @@
 //     and wakes them when it moved: that finds the writes of other
 //     processes on a SQLite file, and lost notifications. Notifications
 //     only wake; the log is the truth. A watch that wake-ups keep waking
-//     reads at most once per WithWatchReadInterval (default 10ms), and
-//     takes the changes of that time in one read: otherwise every write
-//     would cost one read per watch of the store, whatever it selects.
+//     pauses between reads, longer the more watches the store has (none
+//     for a lone watch, WithWatchReadInterval, default 10ms, from 16 on),
+//     and takes the changes of its pause in one read: otherwise every
+//     write would cost one read per watch of the store, whatever it
+//     selects.
 //   - A watch without FromRevision starts at the store's revision when it
 //     starts. FromRevision beyond the store's revision is
 //     ErrInvalidOption (a revision of another store, or of this one before

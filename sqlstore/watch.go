@@ -100,13 +100,17 @@ func withWatchLagged(f func()) Option {
 const DefaultWatchReadInterval = 10 * time.Millisecond
 
 // WithWatchReadInterval sets the least time between two reads of the log
-// by one watch that writes woke (default DefaultWatchReadInterval; 0: no
-// pause). Each write wakes every watch of the store, and each woken watch
-// reads the log: without a pause, a few watches (of one principal, over
-// the wire) multiply every writer's work by their number. With it, a
-// watch of a busy store reads at most once per d and gets the writes of
-// that time in one read, so an event may wait up to d; a watch of a quiet
-// store reads at once.
+// by one watch that writes woke, when the store has watchFullPace (16)
+// watches or more (default DefaultWatchReadInterval; 0: no pause). Each
+// write wakes every watch of the store, and each woken watch reads the
+// log: without a pause, a few watches (of one principal, over the wire)
+// multiply every writer's work by their number. With it, the pause grows
+// with the watches beside it: none for a lone watch, d × (n-1)/15 for n
+// watches, d from 16 on; so the store's watches together read the log
+// about 15/d times a second at most (1,500 at the default) while writes
+// keep them busy, however many they are, and each gets the writes of its
+// pause in one read. An event may wait up to that pause; a watch of a
+// quiet store reads at once.
 func WithWatchReadInterval(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
@@ -115,6 +119,17 @@ func WithWatchReadInterval(d time.Duration) Option {
 		c.watchReadGap = d
 		return nil
 	}
+}
+
+// watchFullPace is how many watches a store has when each pauses the whole
+// WithWatchReadInterval between reads.
+const watchFullPace = 16
+
+// readPause is the least time between two reads of the log by one watch
+// that writes woke, with the store's watches now: d × (n-1)/15, at most d.
+func (f *feed) readPause(d time.Duration) time.Duration {
+	n := min(max(f.watchers.Load()-1, 0), watchFullPace-1)
+	return d * time.Duration(n) / (watchFullPace - 1)
 }
 
 // watchBatch is the most rows one read of the log returns.
@@ -588,11 +603,11 @@ func (w *watch) run(ctx context.Context) {
 	var read time.Time // when the last read began
 	for {
 		wake := w.s.feed.wait()
-		// Under a steady stream of writes, read at most once per
-		// WithWatchReadInterval: every write wakes every watch, and a
+		// Under a steady stream of writes, read at most once per pause
+		// (WithWatchReadInterval): every write wakes every watch, and a
 		// read per write per watch let a few idle watches cut every
 		// writer's throughput several times over.
-		if gap := w.s.cfg.watchReadGap - time.Since(read); gap > 0 {
+		if gap := w.s.feed.readPause(w.s.cfg.watchReadGap) - time.Since(read); gap > 0 {
 			t := time.NewTimer(gap)
 			select {
 			case <-ctx.Done():

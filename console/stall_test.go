@@ -52,22 +52,25 @@ func TestLiveTailStalled(t *testing.T) {
 		}
 	}
 	// The handler goes, not blocked in a write: within the timeout and
-	// the engine's patience, on a quiet machine; the test waits up to
-	// 30 s for it, as a loaded one (-race, other test binaries) may take
+	// the engine's patience, on a quiet machine. The test reads nothing
+	// for that long (reading earlier would unblock the handler's write and
+	// let the tail go on), then waits up to 30 s more for the handler to
+	// go, as a loaded machine (-race, other test binaries) may take
 	// seconds more to run the handler's next write.
+	time.Sleep(timeout + 3*time.Second)
 	buf := make([]byte, 1<<20)
 	start := time.Now()
 	for {
-		time.Sleep(250 * time.Millisecond)
 		st := string(buf[:runtime.Stack(buf, true)])
 		i := strings.Index(st, "console.(*Handler).changes")
 		if i < 0 {
-			t.Logf("the handler went %v after the writes", time.Since(start).Round(time.Millisecond))
+			t.Logf("the handler had gone %v after the stall", time.Since(start).Round(time.Millisecond))
 			break
 		}
 		if time.Since(start) > 30*time.Second {
-			t.Fatalf("a live tail not read for 30 s is still served:\n%s", st[max(0, i-2000):][:3000])
+			t.Fatalf("a live tail not read for %v is still served:\n%s", timeout+3*time.Second+30*time.Second, st[max(0, i-2000):][:3000])
 		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	done := make(chan error, 1)
 	go func() {

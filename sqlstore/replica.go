@@ -92,7 +92,7 @@ type replica struct {
 func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*replica, error) {
 	pc, err := pgxpool.ParseConfig(cfg.replicaDSN)
 	if err != nil {
-		return nil, err
+		return nil, &dbError{storage.ErrInvalidOption, "the replica DSN does not parse", err}
 	}
 	if cfg.pgxTracer != nil {
 		pc.ConnConfig.Tracer = cfg.pgxTracer
@@ -117,8 +117,8 @@ func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*repli
 	}
 	if pid != rid || pdb != rdb || pschema != rschema {
 		pool.Close()
-		return nil, fmt.Errorf("the replica DSN reaches cluster %d, database %q, search path %q; the DSN reaches %d, %q, %q: want a standby of the same",
-			rid, rdb, rschema, pid, pdb, pschema)
+		return nil, badConfig(fmt.Errorf("the replica DSN reaches cluster %d, database %q, search path %q; the DSN reaches %d, %q, %q: want a standby of the same",
+			rid, rdb, rschema, pid, pdb, pschema))
 	}
 	r := &replica{pool: pool, maxLag: cfg.replicaMaxLag}
 	r.last = r.measure(ctx, primary)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -164,7 +165,7 @@ func TestReplicaOpen(t *testing.T) {
 	// Another schema on the standby is not a copy of the store's.
 	other := newPGSchema(t)
 	wrong := pgtest.ReplicaDSN(t, other)
-	if _, err := Open(ctx, primary, WithReplica(wrong, 0)); err == nil || !strings.Contains(err.Error(), "want a standby of the same") {
+	if _, err := Open(ctx, primary, WithReplica(wrong, 0)); !errors.Is(err, storage.ErrInvalidOption) || !strings.Contains(err.Error(), "want a standby of the same") {
 		t.Errorf("a standby DSN on another schema: %v; want the mismatch", err)
 	}
 }

@@ -53,14 +53,7 @@ func TestTxContendedIdle(t *testing.T) {
 				t.Fatalf("an idle transaction no writer waited for: %v", err)
 			}
 			// Idle while another writer waits: rolled back, the writer goes on.
-			start := time.Now()
-			wctx, cancel = context.WithTimeout(ctx, 20*time.Second)
-			err = s.Set(wctx, "k", 1, storage.InNamespace("b"))
-			cancel()
-			if err != nil {
-				t.Fatalf("the waiting write: %v after %v", err, time.Since(start))
-			}
-			t.Logf("the waiting write took %v", time.Since(start))
+			waitingWrite(t, s, 20*time.Second)
 			if _, err := tx.Get(ctx, "held", storage.InNamespace("a")); !errors.Is(err, storage.ErrTxDone) {
 				t.Fatalf("the idle transaction after it blocked a writer: %v, want ErrTxDone", err)
 			}
@@ -141,14 +134,7 @@ func TestTxContendedMaxHold(t *testing.T) {
 			default:
 			}
 			// Busy while another writer waits: rolled back, the writer goes on.
-			start := time.Now()
-			wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-			err = s.Set(wctx, "k", 1, storage.InNamespace("b"))
-			cancel()
-			if err != nil {
-				t.Fatalf("the waiting write: %v after %v", err, time.Since(start))
-			}
-			t.Logf("the waiting write took %v", time.Since(start))
+			waitingWrite(t, s, 10*time.Second)
 			if err := <-done; !errors.Is(err, storage.ErrTxDone) {
 				t.Fatalf("the busy transaction after it held past the bound: %v, want ErrTxDone", err)
 			}
@@ -217,4 +203,18 @@ func TestTxContendedIdlePlaces(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitingWrite writes a key of namespace "b" of s, which must succeed
+// within limit (a transaction blocking it is rolled back meanwhile), and
+// logs how long it waited.
+func waitingWrite(t *testing.T, s *Store, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	if err := s.Set(ctx, "k", 1, storage.InNamespace("b")); err != nil {
+		t.Fatalf("the waiting write: %v after %v", err, time.Since(start))
+	}
+	t.Logf("the waiting write took %v", time.Since(start))
 }

@@ -296,7 +296,9 @@ func (t *sqlTx) usable() error {
 func (t *sqlTx) enter() {
 	t.mu.Lock()
 	t.idleSince.Store(0)
-	t.opStart = time.Now().UnixNano()
+	if !t.ro && t.heldSince.Load() == 0 {
+		t.opStart = time.Now().UnixNano() // for noteHeld
+	}
 }
 
 func (t *sqlTx) leave(ctx context.Context, err error) {

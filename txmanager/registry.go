@@ -325,21 +325,24 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 	// rolls back at most one transaction for contention: what another
 	// waits for, one rollback frees, and the waiter may not have taken
 	// it yet when the next is looked at.
-	since := make(map[string]time.Time, len(open))
-	for _, e := range open {
-		since[e.t.ID()] = e.t.IdleSince()
+	type idleEntry struct {
+		entry
+		since time.Time // zero: running an operation
 	}
-	slices.SortStableFunc(open, func(a, b entry) int {
-		sa, sb := since[a.t.ID()], since[b.t.ID()]
-		if sa.IsZero() || sb.IsZero() {
-			return cmp.Compare(btoi(sa.IsZero()), btoi(sb.IsZero()))
+	byIdle := make([]idleEntry, len(open))
+	for i, e := range open {
+		byIdle[i] = idleEntry{e, e.t.IdleSince()}
+	}
+	slices.SortStableFunc(byIdle, func(a, b idleEntry) int {
+		if a.since.IsZero() || b.since.IsZero() {
+			return cmp.Compare(btoi(a.since.IsZero()), btoi(b.since.IsZero()))
 		}
-		return sa.Compare(sb)
+		return a.since.Compare(b.since)
 	})
 	n := 0
 	contention := false
-	for _, e := range open {
-		since := since[e.t.ID()]
+	for _, ie := range byIdle {
+		e, since := ie.entry, ie.since
 		idle := r.idle > 0 && !since.IsZero() && now.Sub(since) > r.idle
 		expired := r.lifetime > 0 && now.Sub(e.began) > r.lifetime
 		if !idle && !expired && !contention && r.contended > 0 && !since.IsZero() && now.Sub(since) > r.contended {

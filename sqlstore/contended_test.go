@@ -218,3 +218,91 @@ func waitingWrite(t *testing.T, s *Store, limit time.Duration) {
 	}
 	t.Logf("the waiting write took %v", time.Since(start))
 }
+
+// TestTxContendedMaxHoldPlaces: transactions that keep running reads hold
+// their places (SQLite's readers for read-only ones, PostgreSQL's pool)
+// for their whole lifetime, so a principal's busy transactions could take
+// every place and make every other Begin wait out its context
+// (ErrTooManyTx): the contended idle timeout never ends a busy one. With
+// WithTxContendedMaxHold one that has held its place that long while a
+// Begin waits is rolled back, however busy.
+func TestTxContendedMaxHoldPlaces(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t), WithTxContendedIdleTimeout(300*time.Millisecond), WithTxContendedMaxHold(600*time.Millisecond))
+			defer s.Close()
+			if err := s.Set(ctx, "k", 1); err != nil {
+				t.Fatal(err)
+			}
+			ro := storage.TxOptions{ReadOnly: true}
+			gate := s.roConns
+			if gate == nil {
+				gate = s.txConns
+			}
+			// Take every place with transactions that read every 20 ms.
+			stop := make(chan struct{})
+			dones := make([]chan error, cap(gate.ch))
+			var held []storage.Tx
+			for i := range cap(gate.ch) {
+				tx, err := s.Begin(ctx, ro)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, tx)
+				dones[i] = make(chan error, 1)
+				go func(done chan<- error) {
+					for {
+						select {
+						case <-stop:
+							done <- nil
+							return
+						case <-time.After(20 * time.Millisecond):
+						}
+						if _, err := tx.Get(ctx, "k"); err != nil {
+							done <- err
+							return
+						}
+					}
+				}(dones[i])
+			}
+			defer close(stop)
+			// Busy, nobody waiting: left alone past the bound.
+			time.Sleep(time.Second)
+			for i, done := range dones {
+				select {
+				case err := <-done:
+					t.Fatalf("busy transaction %d of %d, no Begin waiting: %v", i, len(held), err)
+				default:
+				}
+			}
+			// Busy while a Begin waits for a place: one is rolled back.
+			start := time.Now()
+			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			tx, err := s.Begin(bctx, ro)
+			cancel()
+			if err != nil {
+				t.Fatalf("a Begin beside %d busy transactions: %v after %v", len(held), err, time.Since(start))
+			}
+			t.Logf("%d places; the waiting Begin took %v", len(held), time.Since(start))
+			_ = tx.Rollback(ctx)
+			rolled := 0
+			for _, done := range dones {
+				select {
+				case err := <-done:
+					if !errors.Is(err, storage.ErrTxDone) {
+						t.Fatalf("a busy transaction ended with %v, want ErrTxDone", err)
+					}
+					rolled++
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if rolled == 0 || rolled == len(held) {
+				t.Fatalf("%d of %d busy transactions were rolled back for one waiting Begin, want one or a few", rolled, len(held))
+			}
+			for _, tx := range held {
+				_ = tx.Rollback(ctx)
+			}
+		})
+	}
+}

@@ -217,7 +217,7 @@
 //     another writer waits for it (SQLite's writer, PostgreSQL's revision
 //     lock), or any transaction idle that long while a Begin waits for
 //     its place (below), is rolled back too, and with WithTxContendedMaxHold one that has
-//     held them that long while another writer waits, however busy. Begin beyond WithMaxOpenTx (default 128), or beyond
+//     held them that long while another writer or Begin waits, however busy. Begin beyond WithMaxOpenTx (default 128), or beyond
 //     WithMaxTxPerActor for the actor of its context (no cap by default;
 //     an authorizing store makes the actor its principal), is
 //     ErrTooManyTx; Close rolls back whatever is open.

@@ -250,15 +250,21 @@ func WithTxContendedIdleTimeout(d time.Duration) Option {
 	}
 }
 
-// WithTxContendedMaxHold rolls back a read-write transaction that has held
-// what other writers of the store wait for (as WithTxContendedIdleTimeout
-// says: SQLite's writer from Begin, PostgreSQL's revision lock from the
-// first write) for d while another writer waits, however busy it is: a
+// WithTxContendedMaxHold rolls back a transaction that has held what
+// others wait for, for d while another waits, however busy it is: a
 // transaction that keeps running operations is never idle, so only its
-// maximum lifetime (WithTxMaxLifetime) would end it. Its running
-// operation, if any, ends first; the next fails with storage.ErrTxDone.
-// Off by default (d <= 0); storeserver turns it on
-// (--tx-contended-max-hold).
+// maximum lifetime (WithTxMaxLifetime) would end it. What it holds is,
+// for a read-write transaction, what other writers of the store wait for
+// (as WithTxContendedIdleTimeout says: SQLite's writer from Begin,
+// PostgreSQL's revision lock from the first write), and for any
+// transaction its place among the connections transactions may hold
+// (SQLite's readers for a read-only one, PostgreSQL's pool), from Begin,
+// while another Begin waits for one. One transaction is rolled back per
+// pass of the reaper, so a single waiting Begin frees one place. Its
+// running operation, if any, ends first; the next fails with
+// storage.ErrTxDone. A long read in one transaction (an export) can thus
+// be cut short when others wait. Off by default (d <= 0); storeserver
+// turns it on (--tx-contended-max-hold).
 func WithTxContendedMaxHold(d time.Duration) Option {
 	return func(c *config) error {
 		c.txMaxHold = d

@@ -59,8 +59,10 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		gate: gate,
 	}
 	t.ops = ops{s: s, sc: t}
-	t.idleSince.Store(time.Now().UnixNano())
-	t.noteHeld(time.Now().UnixNano()) // SQLite's writer, from Begin
+	now := time.Now().UnixNano()
+	t.placeSince = now
+	t.idleSince.Store(now)
+	t.noteHeld(now) // SQLite's writer, from Begin
 	if err := s.txs.AddSlot(ctx, slot, t); err != nil {
 		return nil, s.fail(op, "", "", err)
 	}
@@ -177,7 +179,8 @@ type sqlTx struct {
 	heldSince atomic.Int64
 	opStart   int64
 
-	gate *txGate // the place it holds in Store.txConns or roConns, if any
+	gate       *txGate // the place it holds in Store.txConns or roConns, if any
+	placeSince int64   // when it took that place (unix nanoseconds)
 
 	// ids caches the namespace ids read inside the transaction (nsid.go):
 	// they may name namespaces it created, which a rollback removes.
@@ -240,20 +243,26 @@ func (t *sqlTx) Blocking(ctx context.Context) bool {
 	return held && b.waited(ctx)
 }
 
-// HeldSince implements txmanager.Holder (WithTxContendedMaxHold).
-func (t *sqlTx) HeldSince() time.Time {
-	ns := t.heldSince.Load()
-	if ns == 0 {
+// ContendedSince implements txmanager.Holder (WithTxContendedMaxHold):
+// since Begin if it holds a place another Begin waits for (txGate), or
+// since it took SQLite's writer or PostgreSQL's revision lock if another
+// writer waits, or has waited, for it; the earlier of the two; zero if
+// neither. It reads only what Begin set and atomics: an operation may be
+// running.
+func (t *sqlTx) ContendedSince(ctx context.Context) time.Time {
+	var since int64
+	if t.gate != nil && t.gate.waiting.Load() > 0 {
+		since = t.placeSince
+	}
+	if held := t.heldSince.Load(); held != 0 && (since == 0 || held < since) {
+		if b, ok := t.conn.(blocker); ok && !t.ro && b.waited(ctx) {
+			since = held
+		}
+	}
+	if since == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, ns)
-}
-
-// Contended implements txmanager.Holder: another writer waits, or has
-// waited, for what it holds. It reads only what Begin set.
-func (t *sqlTx) Contended(ctx context.Context) bool {
-	b, ok := t.conn.(blocker)
-	return ok && !t.ro && b.waited(ctx)
+	return time.Unix(0, since)
 }
 
 // noteHeld records when the transaction took what other writers wait

@@ -34,15 +34,15 @@ type Blocker interface {
 }
 
 // Holder is what a Managed transaction also implements when the registry
-// can bound how long it holds what other writers wait for, busy or not
-// (Options.ContendedMaxHold).
+// can bound how long it holds what others wait for, busy or not
+// (Options.ContendedMaxHold): a writer's lock another writer waits for,
+// or a connection another Begin waits for.
 type Holder interface {
-	// HeldSince reports since when it holds what other writers wait for;
-	// zero if it holds nothing. Safe to call while an operation runs.
-	HeldSince() time.Time
-	// Contended reports whether another writer has waited for what it
-	// holds. Safe to call while an operation runs.
-	Contended(ctx context.Context) bool
+	// ContendedSince reports since when it has held what another caller
+	// waits for now (or, for a writer's lock, has waited for); the
+	// earliest such time if it holds several; zero if it holds nothing
+	// another waits for. Safe to call while an operation runs.
+	ContendedSince(ctx context.Context) time.Time
 }
 
 // Options configure a Registry. Zero values take the defaults.
@@ -64,10 +64,10 @@ type Options struct {
 	// operation for this long while it blocks another writer (Blocker);
 	// 0 or less disables it (the default).
 	ContendedIdleTimeout time.Duration
-	// ContendedMaxHold rolls back a transaction that has held what other
-	// writers wait for (Holder) for this long while another writer waits,
-	// however busy it is (the rollback waits for its running operation to
-	// end); 0 or less disables it (the default).
+	// ContendedMaxHold rolls back a transaction that has held what others
+	// wait for (Holder) for this long while another waits for it, however
+	// busy it is (the rollback waits for its running operation to end); 0
+	// or less disables it (the default).
 	ContendedMaxHold time.Duration
 	// now is the clock (tests).
 	now func() time.Time
@@ -310,9 +310,9 @@ func (r *Registry) reap() {
 
 // ReapIdle rolls back every transaction idle for longer than the idle
 // timeout, every one idle for longer than the contended idle timeout while
-// it blocks another writer (Blocker), every one that has held what other
-// writers wait for longer than the contended maximum hold while another
-// writer waits (Holder), and every one older than the maximum lifetime,
+// it blocks another writer (Blocker), every one that has held what
+// others wait for longer than the contended maximum hold while another
+// waits for it (Holder), and every one older than the maximum lifetime,
 // however busy (the rollback of a busy one waits for its running
 // operation to end), and reports how many it rolled back. The reaper calls
 // it periodically.
@@ -352,8 +352,8 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 		}
 		if !idle && !expired && !contention && r.maxHold > 0 {
 			if h, ok := e.t.(Holder); ok {
-				held := h.HeldSince()
-				expired = !held.IsZero() && now.Sub(held) > r.maxHold && h.Contended(ctx)
+				held := h.ContendedSince(ctx)
+				expired = !held.IsZero() && now.Sub(held) > r.maxHold
 				contention = expired
 			}
 		}

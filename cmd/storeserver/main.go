@@ -64,11 +64,13 @@ const (
 	// idle transaction would stall every other principal's writes until
 	// --tx-idle-timeout.
 	DefaultTxContendedIdle = 2 * time.Second
-	// DefaultTxContendedMaxHold is how long a write transaction may hold
-	// what other writers wait for while one waits, however busy it is
-	// (sqlstore.WithTxContendedMaxHold): a transaction that keeps running
-	// operations is never idle, so without it only --tx-max-lifetime would
-	// end one principal's stall of every other's writes.
+	// DefaultTxContendedMaxHold is how long a transaction may hold what
+	// others wait for while one waits, however busy it is
+	// (sqlstore.WithTxContendedMaxHold): a write transaction the store's
+	// writer or revision lock, any transaction its connection: one that
+	// keeps running operations is never idle, so without it only
+	// --tx-max-lifetime would end one principal's stall of every other's
+	// writes, or of every other's Begin.
 	DefaultTxContendedMaxHold = 5 * time.Second
 	// readHeaderTimeout bounds the time a client may take to send a
 	// request's headers (slowloris).
@@ -149,7 +151,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
-	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a write transaction that has held SQLite's writer or PostgreSQL's\nrevision lock this long while another writer waits for it, however busy")
+	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a transaction that has held SQLite's writer or PostgreSQL's revision\nlock, or a connection transactions may hold, this long while another writer or\nBegin waits for it, however busy")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
 	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
 	fs.IntVar(&o.requestsInStore, "max-requests-in-store", 0, "most storage requests all principals run in the store at once (counted as under\n--max-requests-per-principal; the console's pages count too); one beyond waits, and the\nwaiting ones are served in turn across principals, the principal served least recently\nfirst, so that another principal's request waits behind about this many, not behind every\nflooding principal's. 0 means what the store serves at once: 5 on SQLite (4 readers, one\nwriter), a quarter of the pool on PostgreSQL (what transactions cannot hold; 8 by default)\nbut at least 5")

@@ -182,15 +182,7 @@ func TestTxContendedIdlePlaces(t *testing.T) {
 				}
 			}
 			// Idle while a Begin waits for a place: rolled back.
-			start := time.Now()
-			bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			tx, err := s.Begin(bctx, ro)
-			cancel()
-			if err != nil {
-				t.Fatalf("a Begin beside %d idle transactions: %v after %v", len(held), err, time.Since(start))
-			}
-			t.Logf("%d places; the waiting Begin took %v", len(held), time.Since(start))
-			_ = tx.Rollback(ctx)
+			waitingBegin(t, s, 3*time.Second, len(held))
 			done := 0
 			for _, tx := range held {
 				if _, err := tx.Count(ctx); errors.Is(err, storage.ErrTxDone) {
@@ -277,15 +269,7 @@ func TestTxContendedMaxHoldPlaces(t *testing.T) {
 				}
 			}
 			// Busy while a Begin waits for a place: one is rolled back.
-			start := time.Now()
-			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			tx, err := s.Begin(bctx, ro)
-			cancel()
-			if err != nil {
-				t.Fatalf("a Begin beside %d busy transactions: %v after %v", len(held), err, time.Since(start))
-			}
-			t.Logf("%d places; the waiting Begin took %v", len(held), time.Since(start))
-			_ = tx.Rollback(ctx)
+			waitingBegin(t, s, 5*time.Second, len(held))
 			rolled := 0
 			for _, done := range dones {
 				select {
@@ -305,4 +289,20 @@ func TestTxContendedMaxHoldPlaces(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitingBegin begins a read-only transaction of s beside the places
+// transactions hold, which must succeed within limit (one of them is
+// rolled back meanwhile), logs how long it waited and rolls it back.
+func waitingBegin(t *testing.T, s *Store, limit time.Duration, places int) {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), limit)
+	defer cancel()
+	tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a Begin beside %d transactions holding every place: %v after %v", places, err, time.Since(start))
+	}
+	t.Logf("%d places; the waiting Begin took %v", places, time.Since(start))
+	_ = tx.Rollback(t.Context())
 }

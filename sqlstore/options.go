@@ -242,7 +242,10 @@ func WithTxIdleTimeout(d time.Duration) Option {
 // three quarters of the connections (SQLite's readers for read-only ones,
 // PostgreSQL's pool), and idle ones could keep every other Begin waiting
 // out its context (ErrTooManyTx). One such transaction at a time is
-// rolled back, the one idle longest first.
+// rolled back: one of the actor (WithMaxTxPerActor: the principal of an
+// authorizing store) with the most open transactions first, so that one
+// principal's many cannot make another's single one go, then the one
+// idle longest.
 func WithTxContendedIdleTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		c.txContendedIdle = d
@@ -260,7 +263,8 @@ func WithTxContendedIdleTimeout(d time.Duration) Option {
 // transaction its place among the connections transactions may hold
 // (SQLite's readers for a read-only one, PostgreSQL's pool), from Begin,
 // while another Begin waits for one. One transaction is rolled back per
-// pass of the reaper, so a single waiting Begin frees one place. Its
+// pass of the reaper, so a single waiting Begin frees one place, chosen as
+// WithTxContendedIdleTimeout says (the actor with the most first). Its
 // running operation, if any, ends first; the next fails with
 // storage.ErrTxDone. A long read in one transaction (an export) can thus
 // be cut short when others wait. Off by default (d <= 0); storeserver

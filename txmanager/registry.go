@@ -317,23 +317,31 @@ func (r *Registry) reap() {
 // operation to end), and reports how many it rolled back. The reaper calls
 // it periodically.
 func (r *Registry) ReapIdle(ctx context.Context) int {
-	r.mu.Lock()
-	open := r.snapshot()
-	r.mu.Unlock()
-	now := r.now()
-	// The longest idle first; those running an operation last. A pass
-	// rolls back at most one transaction for contention: what another
-	// waits for, one rollback frees, and the waiter may not have taken
-	// it yet when the next is looked at.
 	type idleEntry struct {
 		entry
+		owned int       // the open transactions of its owner (0: no owner)
 		since time.Time // zero: running an operation
 	}
-	byIdle := make([]idleEntry, len(open))
-	for i, e := range open {
-		byIdle[i] = idleEntry{e, e.t.IdleSince()}
+	r.mu.Lock()
+	byIdle := make([]idleEntry, 0, len(r.open))
+	for _, e := range r.open {
+		byIdle = append(byIdle, idleEntry{entry: e, owned: r.owners[e.slot.owner]})
+	}
+	r.mu.Unlock()
+	now := r.now()
+	// Those of the owner with the most open first (one principal's many
+	// transactions go before another's single one), then the longest idle
+	// first, those running an operation last. A pass rolls back at most
+	// one transaction for contention: what another waits for, one
+	// rollback frees, and the waiter may not have taken it yet when the
+	// next is looked at.
+	for i := range byIdle {
+		byIdle[i].since = byIdle[i].t.IdleSince()
 	}
 	slices.SortStableFunc(byIdle, func(a, b idleEntry) int {
+		if c := cmp.Compare(b.owned, a.owned); c != 0 {
+			return c
+		}
 		if a.since.IsZero() || b.since.IsZero() {
 			return cmp.Compare(btoi(a.since.IsZero()), btoi(b.since.IsZero()))
 		}

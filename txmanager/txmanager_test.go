@@ -428,3 +428,52 @@ func TestRunInTxRetriesExactlyTheRetryable(t *testing.T) {
 		}
 	}
 }
+
+// holderTx is a fakeTx that holds what another waits for since held.
+type holderTx struct {
+	fakeTx
+	held time.Time
+}
+
+func (h *holderTx) ContendedSince(context.Context) time.Time { return h.held }
+
+// TestContendedVictimByOwner: when transactions of several owners hold
+// what another waits for past the contended maximum hold, the one rolled
+// back belongs to the owner holding the most, so that one principal's
+// many transactions cannot make the reaper take another's single one.
+func TestContendedVictimByOwner(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ctx := context.Background()
+	for _, bobIdleFirst := range []bool{false, true} {
+		r := NewRegistry(Options{IdleTimeout: -1, MaxLifetime: -1, ContendedMaxHold: time.Second, now: func() time.Time { return now }})
+		var txs []*holderTx
+		add := func(owner string, idle time.Duration) *holderTx {
+			sl, err := r.ReserveFor(owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx := &holderTx{fakeTx: fakeTx{id: NewID()}, held: now.Add(-time.Minute)}
+			tx.idle.Store(now.Add(-idle).UnixNano())
+			tx.onRollback = func() { r.Remove(tx.id) }
+			if err := r.AddSlot(ctx, sl, tx); err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, tx)
+			return tx
+		}
+		bobIdle := 10 * time.Millisecond
+		if bobIdleFirst {
+			bobIdle = time.Hour // idle longest: first in the idle order
+		}
+		bob := add("bob", bobIdle)
+		add("alice", 20*time.Millisecond)
+		add("alice", 30*time.Millisecond)
+		if n := r.ReapIdle(ctx); n != 1 {
+			t.Fatalf("ReapIdle = %d, want 1 (one per pass for contention)", n)
+		}
+		if bob.rollbacks.Load() != 0 {
+			t.Errorf("bob idle first %v: bob's only transaction was rolled back beside alice's two", bobIdleFirst)
+		}
+		r.Close(ctx)
+	}
+}

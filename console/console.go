@@ -98,8 +98,12 @@ type Config struct {
 	// beyond is 503 at once, before it asks for a turn.
 	MaxExports int
 	// Admit, when set, is asked for the principal's turn before every
-	// page that calls the store (the live tail apart, a stream), and done
-	// is called when the page is written; an error refuses the page with
+	// page that calls the store (the live tail apart, a stream);
+	// leaveStore is called (maybe more than once) when the page starts to
+	// be written (an export, which reads the store as it writes, apart),
+	// done when it is written:
+	// a client that reads a large page slowly then holds no place in the
+	// store meanwhile (see httpapi.Handler.Admit); an error refuses the page with
 	// 503 and the error's text, the store not called. Give it the storage
 	// API's httpapi.Handler.Admit, so that the console's requests count
 	// under the same bounds as the API's (MaxRequestsPerPrincipal,
@@ -108,7 +112,7 @@ type Config struct {
 	// console as it liked. cmd/storeserver does. p is the principal's
 	// PKR (security.PKR.String); write is true for a form (POST), which
 	// may change the store, false for a page (GET) that reads it.
-	Admit func(ctx context.Context, p string, write bool) (done func(), err error)
+	Admit func(ctx context.Context, p string, write bool) (leaveStore, done func(), err error)
 	// Logger receives errors the console hides from the page; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -304,13 +308,18 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(
 			defer done()
 		}
 		if admit && h.cfg.Admit != nil {
-			done, err := h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
+			leave, done, err := h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
 			if err != nil {
 				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy",
 					Error: "The store is busy: " + err.Error()})
 				return
 			}
 			defer done()
+			if bound == nil {
+				// A page is rendered whole before it is written: the
+				// store is done with by its first byte.
+				w = &leaveOnWrite{ResponseWriter: w, leave: leave}
+			}
 		}
 		if timeout > 0 {
 			var cancel context.CancelFunc
@@ -321,6 +330,26 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(
 		page(w, r.WithContext(ctx), ss)
 	}
 }
+
+// leaveOnWrite calls leave before the first byte or header of the
+// response it writes.
+type leaveOnWrite struct {
+	http.ResponseWriter
+	leave func()
+}
+
+func (l *leaveOnWrite) WriteHeader(status int) {
+	l.leave()
+	l.ResponseWriter.WriteHeader(status)
+}
+
+func (l *leaveOnWrite) Write(p []byte) (int, error) {
+	l.leave()
+	return l.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (l *leaveOnWrite) Unwrap() http.ResponseWriter { return l.ResponseWriter }
 
 func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request, ss *session) {
 	h.render(w, r, http.StatusForbidden, "error", ss, &view{Title: "Form refused",

@@ -86,6 +86,10 @@
 //     request waiting behind about that many, not behind all of theirs
 //     (Handler.Admit lets a server's other paths to the store, such as
 //     cmd/storeserver's console, count under the same bounds); a request
+//     leaves the store when the route returns, before its answer is
+//     written, but keeps its principal's place until the answer is
+//     written, so a client reading its answers slowly holds its own
+//     places, not the store's; a request
 //     still waiting after Config.Timeout is 503 unavailable, having
 //     reached no store, and so is one of a principal that has
 //     MaxWaitingPerPrincipal (256) waiting already;

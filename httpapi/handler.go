@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"runtime/debug"
@@ -164,6 +165,14 @@ type Config struct {
 	// one principal then holds four outside transactions. Raise it for a
 	// deployment that serves one principal from a large PostgreSQL pool
 	// (and MaxRequestsInStore with it, which bounds it).
+	// A request holds its place under MaxRequestsPerPrincipal until its
+	// answer is written, but its place under MaxRequestsInStore (and
+	// MaxWritesInStore) only while it runs in the store: a client that
+	// reads its answers slowly (an 8 MiB get, not read) holds its own
+	// principal's places, which bounds the answers the server holds for
+	// it, and none of the store's (eight such answers of two principals
+	// held all five of the store's places until they were written, and
+	// every other principal's request was refused after Timeout).
 	// Calls on an open transaction (options.transactionId, commit,
 	// rollback, lookupTransaction) do not count: they run on the
 	// transaction's own connection, one at a time, and transactions have
@@ -233,8 +242,10 @@ type Handler struct {
 	streams *perkey.Counts // open streams by principal ("" anonymous)
 	// bytes are the request bytes held (MaxBytesInFlight, a principal's
 	// share), running the requests in the store (MaxRequestsInStore,
-	// MaxRequestsPerPrincipal), by principal ("" anonymous).
-	bytes, running *admit.Gate
+	// MaxRequestsPerPrincipal), principals the requests of each principal
+	// from their admission until their answer is written
+	// (MaxRequestsPerPrincipal), by principal ("" anonymous).
+	bytes, running, principals *admit.Gate
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -280,7 +291,9 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
 			MaxWaitingPerKey: MaxWaitingPerPrincipal},
 		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
-			ClassTotal: []int64{int64(cfg.MaxWritesInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
+			ClassTotal: []int64{int64(cfg.MaxWritesInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal},
+		principals: &admit.Gate{Total: math.MaxInt64, PerKey: int64(cfg.MaxRequestsPerPrincipal),
+			MaxWaitingPerKey: MaxWaitingPerPrincipal}}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(h.admissionFamilies)
 	}
@@ -478,8 +491,10 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.stream(ctx, w, rec, sm, body)
 		return
 	}
+	leaveStore := func() {}
 	if !onTransaction(body) {
-		done, err := h.Admit(ctx, rec.principal, !readRoutes[rec.route])
+		var done func()
+		leaveStore, done, err = h.Admit(ctx, rec.principal, !readRoutes[rec.route])
 		if err != nil {
 			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 			return
@@ -489,6 +504,9 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	resp, err := h.mux.Call(ctx, rec.route, body)
+	// The answer is written without the place in the store: a client that
+	// reads it slowly holds its principal's place alone.
+	leaveStore()
 	rec.routed = true
 	if err != nil {
 		h.log.Error("route failed", "route", rec.route, "error", err)
@@ -518,7 +536,16 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 // same principals by other paths (cmd/storeserver's console) admits those
 // calls with it, so that they share the bounds. p is the principal's
 // PKR, "" for anonymous requests.
-func (h *Handler) Admit(ctx context.Context, p string, write bool) (done func(), err error) {
+//
+// The turn ends in two parts: leaveStore gives back the place under
+// MaxRequestsInStore (and MaxWritesInStore), once the request is done
+// with the store, before its answer is written; done gives back the place
+// under MaxRequestsPerPrincipal once the answer is written, and leaves the
+// store too if leaveStore was not called (each may be called more than
+// once). So a principal whose client reads its answers slowly holds its
+// own places, not the store's: the answers the server holds for one
+// principal stay bounded, and other principals' requests run meanwhile.
+func (h *Handler) Admit(ctx context.Context, p string, write bool) (leaveStore, done func(), err error) {
 	// Waited for up to Timeout; the route then has its own Timeout, so
 	// that a request served late under a long queue still runs to its end
 	// instead of wasting its turn.
@@ -528,16 +555,26 @@ func (h *Handler) Admit(ctx context.Context, p string, write bool) (done func(),
 	if write {
 		class = 1
 	}
-	done, err = h.running.AcquireClass(wait, p, class, 1)
+	leaveMine, err := h.principals.Acquire(wait, p, 1)
+	if err == nil {
+		var leave func()
+		if leave, err = h.running.AcquireClass(wait, p, class, 1); err != nil {
+			leaveMine()
+		} else {
+			var left, ended sync.Once
+			leaveStore = func() { left.Do(leave) }
+			done = func() { leaveStore(); ended.Do(leaveMine) }
+		}
+	}
 	switch {
 	case errors.Is(err, admit.ErrQueueFull):
-		return nil, fmt.Errorf("this principal has %d requests waiting for their turn, as many as it may; retry later",
+		return nil, nil, fmt.Errorf("this principal has %d requests waiting for their turn, as many as it may; retry later",
 			MaxWaitingPerPrincipal)
 	case err != nil:
-		return nil, errors.New("the store runs as many requests as it may (this principal's, or all principals'), " +
+		return nil, nil, errors.New("the store runs as many requests as it may (this principal's, or all principals'), " +
 			"and this one's turn did not come in time; retry later")
 	}
-	return done, nil
+	return leaveStore, done, nil
 }
 
 // readRoutes are the routes that only read; every other counts as a write
@@ -570,7 +607,7 @@ func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (rel
 // admissionFamilies are the metrics of the handler's admission (see
 // Metrics).
 func (h *Handler) admissionFamilies() []Family {
-	r, b := h.running.Stats(), h.bytes.Stats()
+	r, b, p := h.running.Stats(), h.bytes.Stats(), h.principals.Stats()
 	return []Family{
 		{Name: "storage_http_requests_running", Type: "gauge",
 			Help:    "Storage requests in the store, under the bounds on requests (calls on open transactions and streams apart).",
@@ -578,7 +615,7 @@ func (h *Handler) admissionFamilies() []Family {
 		{Name: "storage_http_requests_waiting", Type: "gauge",
 			Help: "Storage requests waiting for their turn, by what they wait for: room for their body (bytes) or a place in the store (store).",
 			Samples: []Sample{{Labels: [][2]string{{"for", "bytes"}}, Value: float64(b.Waiting)},
-				{Labels: [][2]string{{"for", "store"}}, Value: float64(r.Waiting)}}},
+				{Labels: [][2]string{{"for", "store"}}, Value: float64(r.Waiting + p.Waiting)}}},
 	}
 }
 

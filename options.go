@@ -211,6 +211,13 @@ func InKeyRanges(ranges ...KeyRange) Option {
 // WithIndexes, WithNamespaceMetadata or Recursive.
 type NamespaceOption = driver.NamespaceOption
 
+// MaxNamespaceMetadataSize bounds a namespace's metadata (given by
+// WithNamespaceMetadata), encoded as JSON: 64 KiB. CreateNamespace with
+// more fails with ErrValueTooLarge. Every ListNamespaces reads every
+// namespace's metadata, so large ones would make every caller's listing
+// slow and large, whatever it may see.
+const MaxNamespaceMetadataSize = driver.MaxNamespaceMetadataSize
+
 // MaxIndexes is the most fields a namespace may declare indexes on. Each
 // declared field is one index that every write to the namespace updates,
 // and a namespace's writes should not cost unboundedly many.
@@ -248,7 +255,8 @@ func WithIndexes(fields ...string) NamespaceOption {
 }
 
 // WithNamespaceMetadata attaches metadata (a JSON object, given as for
-// WithMetadata) to a namespace created by CreateNamespace.
+// WithMetadata, at most MaxNamespaceMetadataSize bytes) to a namespace
+// created by CreateNamespace.
 func WithNamespaceMetadata(md any) NamespaceOption {
 	b, err := driver.EncodeMetadata(md, 0)
 	return driver.NewNamespaceOption(driver.NamespaceKindMetadata, func(o *driver.NamespaceOptions) error {

@@ -1,0 +1,53 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// TestHostileNamespaceMetadata (one principal's namespaces cannot make
+// another's listNamespaces slow and large): a namespace's metadata is at
+// most storage.MaxNamespaceMetadataSize; beyond, createNamespace is 413
+// value_too_large and nothing is created. Every listNamespaces reads
+// every namespace's metadata, whatever the caller may see: before the
+// bound (16 MiB, as an entry's), the admin's eight namespaces with 8 MiB
+// of metadata each made bob's listNamespaces, which shows none of them,
+// take 2.1 s and allocate 448 MiB (SQLite); the four this test tries are
+// refused, and bob's listing stays as fast and small as alone.
+func TestHostileNamespaceMetadata(t *testing.T) {
+	md := func(n int) string { return fmt.Sprintf(`{"s":%q}`, strings.Repeat("x", n-len(`{"s":""}`))) }
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			alone := s.median(t, 3, "listNamespaces", hBob, `{}`)
+			s.must(t, "createNamespace", hAdmin, `{"name":"atmax","options":{"metadata":`+md(storage.MaxNamespaceMetadataSize)+`}}`)
+			for i, n := range []int{storage.MaxNamespaceMetadataSize + 1, 8 << 20, 8 << 20, 8 << 20, 8 << 20} {
+				s.refused(t, "createNamespace", hAdmin, fmt.Sprintf(`{"name":"big%d","options":{"metadata":%s}}`, i, md(n)),
+					413, routes.CodeValueTooLarge)
+			}
+			// Refused whole: the namespace is not there.
+			s.must(t, "createNamespace", hAdmin, `{"name":"big0"}`)
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			before := ms.TotalAlloc
+			_, _, d := s.timed(t, "listNamespaces", hBob, `{}`)
+			runtime.ReadMemStats(&ms)
+			alloc := ms.TotalAlloc - before
+			t.Logf("bob's listNamespaces: alone %v, beside the admin's namespaces %v, %d KiB allocated", alone, d, alloc>>10)
+			if limit := 20*alone + 100*time.Millisecond; d > limit {
+				t.Errorf("bob's listNamespaces took %v beside the admin's namespaces, more than %v", d, limit)
+			}
+			if alloc > 16<<20 {
+				t.Errorf("bob's listNamespaces allocated %d MiB beside the admin's namespaces, more than 16", alloc>>20)
+			}
+		})
+	}
+}

@@ -39,6 +39,10 @@ const (
 	MaxInValues = driver.MaxInValues
 	// MaxSortFields is the most fields a Query may sort on.
 	MaxSortFields = driver.MaxSortFields
+	// MaxContainsLen is the longest string, in bytes, a contains leaf may
+	// look for (1024): a substring search costs the string's length at
+	// every position of every value read.
+	MaxContainsLen = driver.MaxContainsLen
 )
 
 // Filter is a node of the filter language: a leaf {Field, Op, Value}, or an

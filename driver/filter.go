@@ -53,6 +53,12 @@ const (
 	MaxInValues = 1000
 	// MaxSortFields is the most fields a Query may sort on.
 	MaxSortFields = 8
+	// MaxContainsLen is the longest string, in bytes, a contains leaf may
+	// look for. SQLite's substring search compares the string at every
+	// position of each value it reads, within one step no cancellation
+	// interrupts: a 512 KiB string in one 1 MiB value took 14 s, and a
+	// longer one in a 16 MiB value would hold a reader for hours.
+	MaxContainsLen = 1024
 )
 
 // Filter is a node of the filter language: a leaf {Field, Op, Value}, or an
@@ -531,6 +537,9 @@ func compileLeaf(f Filter, where string) (Expr, error) {
 	case OpContains:
 		if fld.Root != RootValue && fld.Root != RootMetadata && fld.Root != RootKey {
 			return Expr{}, bad("contains applies to strings and arrays")
+		}
+		if s.Kind == KindString && len(s.Str) > MaxContainsLen {
+			return Expr{}, bad("contains looks for a string of %d bytes, more than %d", len(s.Str), MaxContainsLen)
 		}
 	case OpStartsWith, OpEndsWith:
 		if s.Kind != KindString {

@@ -51,3 +51,38 @@ func TestHostileNamespaceMetadata(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileContains (one query cannot hold a reader for hours): the
+// string a contains leaf looks for is at most storage.MaxContainsLen
+// bytes; beyond, query and count are 400 invalid_filter. SQLite's
+// substring search compares the string at every position of each value,
+// within one step that cancellation does not interrupt: before the bound
+// a 512 KiB string in one 1 MiB value took 14 s, and with values of
+// 16 MiB a few such queries held every reader (and place in the store)
+// for hours. At the bound, a 15 MiB value costs 0.4 s.
+func TestHostileContains(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			s.must(t, "set", hAlice, `{"key":"a","value":{"s":"`+strings.Repeat("a", 1<<20)+`"},"options":{"namespace":"shared"}}`)
+			contains := func(op string, n int) string {
+				leaf := fmt.Sprintf(`{"field":"s","operator":"contains","value":%q}`, strings.Repeat("a", n-1)+"b")
+				if op == "count" {
+					return `{"options":{"namespace":"shared","where":` + leaf + `}}`
+				}
+				return `{"filter":` + leaf + `,"options":{"namespace":"shared"}}`
+			}
+			for _, op := range []string{"query", "count"} {
+				if _, _, d := s.timed(t, op, hAlice, contains(op, storage.MaxContainsLen)); d > 5*time.Second {
+					t.Errorf("%s contains %d bytes in a 1 MiB value took %v", op, storage.MaxContainsLen, d)
+				}
+				for _, n := range []int{storage.MaxContainsLen + 1, 64 << 10} {
+					env := s.refused(t, op, hAlice, contains(op, n), 400, routes.CodeInvalidFilter)
+					if env.Error != nil && !strings.Contains(env.Error.Message, "more than 1024") {
+						t.Errorf("%s contains %d bytes: %q does not name the bound", op, n, env.Error.Message)
+					}
+				}
+			}
+		})
+	}
+}

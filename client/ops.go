@@ -359,9 +359,14 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 		}
 		valid = append(valid, k)
 	}
-	// An answer holds about routes.AnswerBytes; the keys it did not read
-	// are asked for again until none is left.
-	for ask := valid; ; {
+	// A message holds at most routes.MaxBatchItems keys, and an answer
+	// about routes.AnswerBytes; the keys it did not read are asked for
+	// again, with the next ones, until none is left.
+	rest, unread := valid, []string(nil)
+	for first := true; first || len(unread)+len(rest) > 0; first = false {
+		n := min(len(rest), max(routes.MaxBatchItems-len(unread), 0))
+		ask := append(unread[:len(unread):len(unread)], rest[:n]...)
+		rest = rest[n:]
 		var resp routes.GetManyResponse
 		if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &ask, Options: w}, &resp); err != nil {
 			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}, err
@@ -372,15 +377,13 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 		for k, e := range resp.Errors {
 			res.Errors[k] = routes.ErrorFromBody(e)
 		}
-		if len(resp.Unread) == 0 {
-			return res, nil
-		}
-		if len(resp.Unread) >= len(ask) {
+		if len(resp.Unread) > 0 && len(resp.Unread) >= len(ask) {
 			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}},
 				&TransportError{Route: routes.RouteGetMany, Err: errors.New("the answer read none of the keys it was asked for"), sentinel: storage.ErrUnavailable}
 		}
-		ask = resp.Unread
+		unread = resp.Unread
 	}
+	return res, nil
 }
 
 // batch merges the answer of a batch into res, whose local failures stay.

@@ -1,6 +1,8 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/routes"
 )
@@ -81,6 +84,58 @@ func TestHostileContains(t *testing.T) {
 					if env.Error != nil && !strings.Contains(env.Error.Message, "more than 1024") {
 						t.Errorf("%s contains %d bytes: %q does not name the bound", op, n, env.Error.Message)
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestHostileGetManyKeys (one getMany cannot take gigabytes): a getMany
+// holds at most routes.MaxBatchItems keys, as setMany and deleteMany do;
+// beyond, it is 413 too_large. Each key the answer holds no value for has
+// an error in it instead, which routes.AnswerBytes does not bound: before,
+// 1M missing keys (an 8 MiB body) made a 161 MB answer, allocated 2.4 GB
+// and held a place in the store 16 s. client.Store's GetMany sends more
+// keys in several messages, and answers as before.
+func TestHostileGetManyKeys(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			keys := make([]string, 2*routes.MaxBatchItems+5)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("k%06d", i)
+			}
+			for _, k := range []string{keys[0], keys[routes.MaxBatchItems], keys[len(keys)-1]} {
+				s.must(t, "set", hAlice, `{"key":"`+k+`","value":1,"options":{"namespace":"shared"}}`)
+			}
+			body := func(keys []string) string {
+				b, err := json.Marshal(map[string]any{"keys": keys, "options": map[string]string{"namespace": "shared"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b)
+			}
+			s.must(t, "getMany", hAlice, body(keys[:routes.MaxBatchItems]))
+			s.refused(t, "getMany", hAlice, body(keys[:routes.MaxBatchItems+1]), 413, routes.CodeTooLarge)
+			tr, err := httpapi.NewTransport(s.URL, hAlice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := client.New(t.Context(), tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := st.GetMany(t.Context(), keys, storage.InNamespace("shared"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Entries) != 3 || len(res.Errors) != len(keys)-3 {
+				t.Errorf("client GetMany of %d keys: %d entries, %d errors; want 3 and %d", len(keys), len(res.Entries), len(res.Errors), len(keys)-3)
+			}
+			for k, err := range res.Errors {
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("client GetMany: %s: %v, want not found", k, err)
+					break
 				}
 			}
 		})

@@ -144,10 +144,11 @@
 //	                                                                      unsupported when the store has none)
 //	storage://watch             {options}                                 a stream, see below
 //
-// A setMany or deleteMany holds at most MaxBatchItems (10,000) entries or
-// keys: a batch commits together, holding the store's one writer (on
-// PostgreSQL its revision lock) from start to end, so a larger one is
-// refused whole with too_large; send several.
+// A setMany, deleteMany or getMany holds at most MaxBatchItems (10,000)
+// entries or keys: a batch commits together, holding the store's one
+// writer (on PostgreSQL its revision lock) from start to end, and a
+// getMany answers an error for each key it holds no value for, so a
+// larger one is refused whole with too_large; send several.
 //
 // A list or query answer holds about AnswerBytes (4 MiB) of keys, values
 // and metadata at most: the route reads the store in parts (pages of

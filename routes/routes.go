@@ -490,6 +490,9 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 	if req.Keys == nil {
 		return nil, badRequest("member \"keys\" is missing")
 	}
+	if err := tooManyItems("getMany", len(*req.Keys)); err != nil {
+		return nil, err
+	}
 	t, opts, err := h.target(withoutIncludeMetadata(req.Options))
 	if err != nil {
 		return nil, err
@@ -563,10 +566,14 @@ func batchResponse(res storage.BatchResult) *BatchResponse {
 // from start to end, so every other writer of the store waits for it.
 // 100,000 entries of 256 B, about the default request size limit, held
 // them 2-3.5 s on SQLite and 3-8 s on PostgreSQL; 10,000 about a tenth of
-// that (bench/results/2026-12-04-writer-holds.md). A larger batch is
+// that (bench/results/2026-12-04-writer-holds.md). It bounds the keys of
+// one getMany too: each key the answer does not hold a value for (one not
+// found, or denied) holds its error instead, which AnswerBytes does not
+// bound, and 1M missing keys (an 8 MiB body) made a 161 MB answer, 2.4 GB
+// allocated and 16 s in the store. A larger batch is
 // refused whole with too_large (routes.ErrTooLarge, a
-// storage.ErrValueTooLarge): send it in several. Set it, if at all, before
-// the routes serve.
+// storage.ErrValueTooLarge): send it in several (client.Store's GetMany
+// does by itself). Set it, if at all, before the routes serve.
 var MaxBatchItems = 10000
 
 // tooManyItems refuses a batch of n items beyond MaxBatchItems.

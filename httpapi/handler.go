@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
 	"runtime/debug"
@@ -241,11 +240,10 @@ type Handler struct {
 
 	streams *perkey.Counts // open streams by principal ("" anonymous)
 	// bytes are the request bytes held (MaxBytesInFlight, a principal's
-	// share), running the requests in the store (MaxRequestsInStore,
-	// MaxRequestsPerPrincipal), principals the requests of each principal
-	// from their admission until their answer is written
+	// share), running the requests in the store (MaxRequestsInStore) and
+	// those of each principal until their answer is written
 	// (MaxRequestsPerPrincipal), by principal ("" anonymous).
-	bytes, running, principals *admit.Gate
+	bytes, running *admit.Gate
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -291,9 +289,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
 			MaxWaitingPerKey: MaxWaitingPerPrincipal},
 		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
-			ClassTotal: []int64{int64(cfg.MaxWritesInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal},
-		principals: &admit.Gate{Total: math.MaxInt64, PerKey: int64(cfg.MaxRequestsPerPrincipal),
-			MaxWaitingPerKey: MaxWaitingPerPrincipal}}
+			ClassTotal: []int64{int64(cfg.MaxWritesInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(h.admissionFamilies)
 	}
@@ -555,16 +551,11 @@ func (h *Handler) Admit(ctx context.Context, p string, write bool) (leaveStore, 
 	if write {
 		class = 1
 	}
-	leaveMine, err := h.principals.Acquire(wait, p, 1)
+	leave, end, err := h.running.AcquireSplit(wait, p, class, 1)
 	if err == nil {
-		var leave func()
-		if leave, err = h.running.AcquireClass(wait, p, class, 1); err != nil {
-			leaveMine()
-		} else {
-			var left, ended sync.Once
-			leaveStore = func() { left.Do(leave) }
-			done = func() { leaveStore(); ended.Do(leaveMine) }
-		}
+		var ended sync.Once
+		leaveStore = leave // gives back once
+		done = func() { ended.Do(end) }
 	}
 	switch {
 	case errors.Is(err, admit.ErrQueueFull):
@@ -607,7 +598,7 @@ func (h *Handler) acquireBytes(ctx context.Context, p string, weight int64) (rel
 // admissionFamilies are the metrics of the handler's admission (see
 // Metrics).
 func (h *Handler) admissionFamilies() []Family {
-	r, b, p := h.running.Stats(), h.bytes.Stats(), h.principals.Stats()
+	r, b := h.running.Stats(), h.bytes.Stats()
 	return []Family{
 		{Name: "storage_http_requests_running", Type: "gauge",
 			Help:    "Storage requests in the store, under the bounds on requests (calls on open transactions and streams apart).",
@@ -615,7 +606,7 @@ func (h *Handler) admissionFamilies() []Family {
 		{Name: "storage_http_requests_waiting", Type: "gauge",
 			Help: "Storage requests waiting for their turn, by what they wait for: room for their body (bytes) or a place in the store (store).",
 			Samples: []Sample{{Labels: [][2]string{{"for", "bytes"}}, Value: float64(b.Waiting)},
-				{Labels: [][2]string{{"for", "store"}}, Value: float64(r.Waiting + p.Waiting)}}},
+				{Labels: [][2]string{{"for", "store"}}, Value: float64(r.Waiting)}}},
 	}
 }
 

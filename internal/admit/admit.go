@@ -95,6 +95,18 @@ func (g *Gate) Acquire(ctx context.Context, key string, weight int64) (release f
 // AcquireClass is Acquire for a request of class c: 0, or 1 to
 // len(ClassTotal), the units of which ClassTotal[c-1] bounds too.
 func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64) (release func(), err error) {
+	_, release, err = g.AcquireSplit(ctx, key, c, weight)
+	return release, err
+}
+
+// AcquireSplit is AcquireClass whose units can be given back in two
+// steps: leaveTotal gives them back to Total (and ClassTotal) while the
+// key still counts them under PerKey; release gives back the rest (call
+// each once, leaveTotal before release or not at all). A server's request
+// leaves Total when it is done with the store, and keeps its key's place
+// while its answer is written, so that a client reading slowly holds its
+// own places, not everyone's.
+func (g *Gate) AcquireSplit(ctx context.Context, key string, c int, weight int64) (leaveTotal, release func(), err error) {
 	weight = min(weight, g.PerKey, g.Total)
 	if c > 0 {
 		weight = min(weight, g.ClassTotal[c-1])
@@ -111,7 +123,7 @@ func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64
 	if g.MaxWaitingPerKey > 0 && len(ks.queue) >= g.MaxWaitingPerKey {
 		g.forget(ks)
 		g.mu.Unlock()
-		return nil, ErrQueueFull
+		return nil, nil, ErrQueueFull
 	}
 	g.seq++
 	w := &waiter{class: c, weight: weight, seq: g.seq, ready: make(chan struct{})}
@@ -122,10 +134,12 @@ func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64
 	g.waiting++
 	g.dispatch()
 	g.mu.Unlock()
-	release = func() { g.release(ks, c, weight) }
+	left := false // under g.mu
+	leaveTotal = func() { g.leaveTotal(c, weight, &left) }
+	release = func() { g.release(ks, c, weight, &left) }
 	select {
 	case <-w.ready:
-		return release, nil
+		return leaveTotal, release, nil
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
@@ -133,7 +147,7 @@ func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64
 		// Granted meanwhile: give it back.
 		g.mu.Unlock()
 		release()
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	for i, x := range ks.queue {
 		if x == w {
@@ -149,15 +163,33 @@ func (g *Gate) AcquireClass(ctx context.Context, key string, c int, weight int64
 	// w may have been the head that kept the others waiting.
 	g.dispatch()
 	g.mu.Unlock()
-	return nil, ctx.Err()
+	return nil, nil, ctx.Err()
 }
 
-func (g *Gate) release(ks *keyState, c int, weight int64) {
+// leaveTotal gives weight units of class c back to Total, once (*left).
+func (g *Gate) leaveTotal(c int, weight int64, left *bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if *left {
+		return
+	}
+	*left = true
 	g.used -= weight
 	if c > 0 {
 		g.classes[c-1] -= weight
+	}
+	g.dispatch()
+}
+
+func (g *Gate) release(ks *keyState, c int, weight int64, left *bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !*left {
+		*left = true
+		g.used -= weight
+		if c > 0 {
+			g.classes[c-1] -= weight
+		}
 	}
 	ks.used -= weight
 	g.forget(ks)

@@ -173,3 +173,47 @@ func TestGateClasses(t *testing.T) {
 	}
 	close(rel)
 }
+
+// TestGateSplit: units left to Total let another key in while their key
+// still counts them under PerKey: its next request waits for the release,
+// another key's does not.
+func TestGateSplit(t *testing.T) {
+	g := &Gate{Total: 2, PerKey: 2}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	var leaves, ends []func()
+	for range 2 {
+		leave, end, err := g.AcquireSplit(ctx, "a", 0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves, ends = append(leaves, leave), append(ends, end)
+	}
+	got := make(chan string, 4)
+	relA := later(t, g, "a", 1, got)
+	relB := later(t, g, "b", 1, got)
+	for _, leave := range leaves {
+		leave()
+		leave() // once
+	}
+	if k := <-got; k != "b" {
+		t.Fatalf("granted %s first, want b (a holds its two places under PerKey)", k)
+	}
+	select {
+	case k := <-got:
+		t.Fatalf("%s granted while a's places are held", k)
+	case <-time.After(50 * time.Millisecond):
+	}
+	ends[0]()
+	if k := <-got; k != "a" {
+		t.Fatalf("granted %s, want a", k)
+	}
+	ends[1]()
+	close(relA)
+	close(relB)
+	for deadline := time.Now().Add(time.Second); g.Stats().Held != 0 || g.Stats().Keys != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v after every release, want none", g.Stats())
+		}
+	}
+}

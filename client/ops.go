@@ -365,7 +365,7 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 	rest, unread := valid, []string(nil)
 	for first := true; first || len(unread)+len(rest) > 0; first = false {
 		n := min(len(rest), max(routes.MaxBatchItems-len(unread), 0))
-		ask := append(unread[:len(unread):len(unread)], rest[:n]...)
+		ask := append(append(make([]string, 0, len(unread)+n), unread...), rest[:n]...) // [] for no keys, not null
 		rest = rest[n:]
 		var resp routes.GetManyResponse
 		if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &ask, Options: w}, &resp); err != nil {

@@ -296,10 +296,18 @@ func TestHandlerRequestsInStore(t *testing.T) {
 	}
 	// Each call that ends lets one in: carol (never served, waiting
 	// before bob), bob (never served), then alice, carol, alice, carol.
+	// (A request leaves the store before its answer is written, and its
+	// principal's place after: the next step waits for that, so that each
+	// turn is given with the ending request's principal still counting it.)
 	var order []string
 	for range 6 {
 		c.step <- struct{}{}
 		order = append(order, strings.TrimSuffix(arrival(), "-pk"))
+		for deadline := time.Now().Add(5 * time.Second); h.running.Stats().Kept > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a request left the store, and its answer was not written in 5 s")
+			}
+		}
 	}
 	if got := strings.Join(order, ","); got != "carol,bob,alice,carol,alice,carol" {
 		t.Errorf("served %s, want carol,bob,alice,carol,alice,carol", got)

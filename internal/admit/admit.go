@@ -75,13 +75,20 @@ type Stats struct {
 	// Keys are the keys the gate keeps state for: those holding units or
 	// waiting for them (a key is forgotten after its last release).
 	Keys int
+	// Kept are the units left to Total (AcquireSplit's leaveTotal) that
+	// their keys still count under PerKey, not released yet.
+	Kept int64
 }
 
 // Stats returns the units held, the requests waiting and the keys known.
 func (g *Gate) Stats() Stats {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return Stats{Held: g.used, Waiting: g.waiting, Keys: len(g.keys)}
+	var perKey int64
+	for _, ks := range g.keys {
+		perKey += ks.used
+	}
+	return Stats{Held: g.used, Waiting: g.waiting, Keys: len(g.keys), Kept: perKey - g.used}
 }
 
 // Acquire takes weight units for key, waiting for its turn until ctx ends

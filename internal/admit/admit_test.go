@@ -204,6 +204,9 @@ func TestGateSplit(t *testing.T) {
 		t.Fatalf("%s granted while a's places are held", k)
 	case <-time.After(50 * time.Millisecond):
 	}
+	if st := g.Stats(); st.Kept != 2 || st.Held != 1 {
+		t.Errorf("stats %+v: want 2 kept (a's), 1 held (b's)", st)
+	}
 	ends[0]()
 	if k := <-got; k != "a" {
 		t.Fatalf("granted %s, want a", k)

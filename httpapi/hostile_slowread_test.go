@@ -64,7 +64,7 @@ func TestHostileSlowReaders(t *testing.T) {
 			// Long enough for the eight 8 MiB gets to run, five at a time,
 			// on a loaded machine, without one refused for waiting (under
 			// the race detector one takes seconds).
-			timeout := 5 * time.Second
+			timeout := 10 * time.Second
 			if raceEnabled {
 				timeout = 40 * time.Second
 			}

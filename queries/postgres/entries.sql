@@ -293,10 +293,13 @@ WHERE n.name = @namespace;
 -- their order.
 
 -- name: UpsertEntries :many
+-- The update path keeps the revision it overwrites in prev_revision (NULL
+-- for an expired row), which the change log takes as the previous
+-- revision, as UpsertEntry's (migration 00022): a per-item probe of
+-- entries for it cost ~10% of the statement's server time
+-- (bench/results/2026-12-05-pgwrite.md). An inserted row has NULL.
 WITH i AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires, j.keep, j.ord,
-           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > @now::timestamptz) END AS kept_expiry
     FROM namespaces n,
@@ -327,14 +330,16 @@ WITH i AS (
         expires_at = EXCLUDED.expires_at,
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END,
+        prev_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                             THEN entries.revision END
+    RETURNING key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
                          entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now, up.created_at, up.expires_at
-    FROM up JOIN i ON i.key = up.key
+           up.prev_revision, @now, up.created_at, up.expires_at
+    FROM up
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 
@@ -342,8 +347,6 @@ SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 -- An expired row's metadata is not kept: it becomes '{}'.
 WITH i AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.expires, j.keep, j.ord,
-           (SELECT o.revision FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
-              AND (o.expires_at IS NULL OR o.expires_at > @now::timestamptz)) AS prev_revision,
            CASE WHEN j.keep THEN (SELECT o.expires_at FROM entries o WHERE o.namespace_id = n.id AND o.key = j.key
               AND o.expires_at > @now::timestamptz) END AS kept_expiry
     FROM namespaces n,
@@ -375,14 +378,16 @@ WITH i AS (
         expires_at = EXCLUDED.expires_at,
         revision   = EXCLUDED.revision,
         create_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
-                               THEN entries.create_revision ELSE EXCLUDED.create_revision END
-    RETURNING key, value, metadata, version, revision, create_revision, created_at, expires_at
+                               THEN entries.create_revision ELSE EXCLUDED.create_revision END,
+        prev_revision = CASE WHEN entries.expires_at IS NULL OR entries.expires_at > EXCLUDED.updated_at
+                             THEN entries.revision END
+    RETURNING key, value, metadata, version, revision, create_revision, prev_revision, created_at, expires_at
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, key, value, metadata, version, prev_revision, created_at,
                          entry_created_at, expires_at)
     SELECT up.revision, 'put', @namespace, up.key, up.value, up.metadata, up.version,
-           CASE WHEN up.create_revision <> up.revision THEN i.prev_revision END, @now, up.created_at, up.expires_at
-    FROM up JOIN i ON i.key = up.key
+           up.prev_revision, @now, up.created_at, up.expires_at
+    FROM up
 )
 SELECT up.key, up.version, up.revision, up.create_revision FROM up;
 

@@ -269,7 +269,9 @@ const createRevisionSQLite = "WITH RECURSIVE life(r, p, kind) AS (" +
 // stops below it, 0 for all) still in the log,
 // without a per-key index of the log (migrations/sqlite 00015): from the
 // live entry's revision, from the last revisions of its ended lives
-// (change_ends) and from its delete and expire rows (the partial index
+// (change_ends, and the entries of an unlinked namespace of its name that
+// the purger has not yet deleted, whose change_ends it writes as it
+// deletes them, unlink.go) and from its delete and expire rows (the partial index
 // changes_ends), back along prev_revision. A row that compaction removed
 // ends a walk; so does a put that started a life (no prev_revision).
 // Every row reached is the key's: a put, metadata change, delete or
@@ -284,6 +286,7 @@ const createRevisionSQLite = "WITH RECURSIVE life(r, p, kind) AS (" +
 // revisions before the head about 1.2 ms to 1.5 ms (the floor prunes).
 const keyChainRevisions = "WITH RECURSIVE chain(r) AS (" +
 	"SELECT e.revision FROM entries e JOIN namespaces n ON n.id = e.namespace_id WHERE n.name = ? AND e.key = ? " +
+	"UNION SELECT e.revision FROM entries e JOIN unlinked u ON u.id = e.namespace_id WHERE u.name = ? AND e.key = ? " +
 	"UNION SELECT revision FROM change_ends WHERE namespace = ? AND key = ? " +
 	"UNION SELECT revision FROM changes WHERE namespace = ? AND key = ? AND kind IN ('delete', 'expire') " +
 	"UNION ALL SELECT c.prev_revision FROM chain JOIN changes c ON c.revision = chain.r WHERE c.prev_revision > ?" +
@@ -292,7 +295,7 @@ const keyChainRevisions = "WITH RECURSIVE chain(r) AS (" +
 // keyChain is the condition "the row is one of the key's changes after
 // revision after" on SQLite (keyChainRevisions): the walks stop there.
 func keyChain(ns, key string, after int64) sq.Sqlizer {
-	return sq.Expr("revision IN ("+keyChainRevisions+")", ns, key, ns, key, ns, key, after)
+	return sq.Expr("revision IN ("+keyChainRevisions+")", ns, key, ns, key, ns, key, ns, key, after)
 }
 
 // beforeLog answers getAt when the key's state at r predates the log: the

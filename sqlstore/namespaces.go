@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 )
 
@@ -67,17 +68,14 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if err != nil {
 		return s.fail(op, name, "", err)
 	}
+	unlinked := false
 	err = s.yieldingTx(ctx, func(q querier) error {
+		unlinked = false
 		n, err := q.lockNamespace(ctx, name)
 		if errors.Is(err, errNoRow) {
 			return storage.ErrNamespaceNotFound
 		}
 		if err != nil {
-			return err
-		}
-		// Its index rows first: its entries' triggers then find no
-		// declared field.
-		if err := s.dropNamespaceIndexes(ctx, q, n.ID); err != nil {
 			return err
 		}
 		if n.EntryCount > 0 {
@@ -89,6 +87,23 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 			if !o.Recursive && n.EntryCount > expired {
 				return storage.ErrNamespaceNotEmpty
 			}
+			if s.Dialect() == dialect.SQLite {
+				// The purger deletes its entries and index rows
+				// (unlink.go).
+				unlinked = true
+				if err := unlinkSQLite(ctx, q, n.ID, name, false, s.now()); err != nil {
+					return err
+				}
+				_, err = q.deleteNamespace(ctx, n.ID)
+				return err
+			}
+		}
+		// Its index rows first: its entries' triggers then find no
+		// declared field.
+		if err := s.dropNamespaceIndexes(ctx, q, n.ID); err != nil {
+			return err
+		}
+		if n.EntryCount > 0 {
 			if _, err := q.deleteNamespaceEntries(ctx, n.ID); err != nil {
 				return err
 			}
@@ -101,6 +116,9 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	s.nsIDs.forget(name)
 	if err != nil {
 		return s.fail(op, name, "", err)
+	}
+	if unlinked {
+		s.purger.wake()
 	}
 	return nil
 }

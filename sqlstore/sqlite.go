@@ -562,10 +562,18 @@ func (s sqliteQ) replaceMetadata(ctx context.Context, ns, key string, md []byte,
 	return wrote{r.Version, r.Revision, r.CreateRevision}, nil
 }
 
+// clearNamespace unlinks the namespace's entries (unlink.go) when it has
+// any, expired or not, and logs one clear change.
 func (s sqliteQ) clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error) {
-	n, err := s.q.ClearNamespace(ctx, ns)
+	var id int64
+	n := int64(0)
+	err := s.queryRows(ctx, `SELECT n.id, EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = n.id) FROM namespaces n WHERE n.name = ?`,
+		[]any{ns}, func(r rowScanner) error { return r.Scan(&id, &n) })
 	if err != nil || n == 0 {
-		return n, err
+		return 0, err
+	}
+	if err := unlinkSQLite(ctx, s, id, ns, true, now); err != nil {
+		return 0, err
 	}
 	base, err := s.q.RevisionCounter(ctx)
 	if err != nil {

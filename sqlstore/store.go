@@ -33,6 +33,8 @@ type Store struct {
 	closed           atomic.Bool
 	// sweeper is the background sweeper; nil when off.
 	sweeper *sweeper
+	// purger deletes unlinked namespaces' rows (unlink.go); nil when off.
+	purger *purger
 	nsIDs   nsIDCache             // namespace ids by name (nsid.go)
 	nsRows  genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
 	qcache  *queryCache           // compiled statements (querycache.go); nil when off
@@ -132,6 +134,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, openError(dc.Dialect, err))
 	}
 	s.startSweeper()
+	s.startPurger()
 	return s, nil
 }
 
@@ -180,6 +183,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stopSweeper()
+	s.stopPurger()
 	s.feed.close()
 	s.txs.Close(context.Background()) // rolls back what is open
 	return s.eng.close()
@@ -831,6 +835,14 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 		err = x.s.yieldingTx(ctx, run)
 	} else {
 		err = x.logged(ctx, run)
+	}
+	if o.Set&driver.KindNamespace != 0 && x.s.Dialect() == dialect.SQLite {
+		// The namespace has a new id (unlink.go).
+		x.s.nsIDs.forget(o.Namespace.Name)
+		if l := x.sc.localIDs(); l != nil {
+			l.forget(o.Namespace.Name)
+		}
+		x.s.purger.wake()
 	}
 	if err != nil {
 		ns := ""

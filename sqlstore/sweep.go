@@ -45,9 +45,10 @@ type SweptRow struct {
 	Revision int64
 }
 
+// sweepSQLite skips unlinked namespaces' entries: the purger's (unlink.go).
 const sweepSQLite = `DELETE FROM entries WHERE rowid IN (
     SELECT rowid FROM entries
-    WHERE expires_at IS NOT NULL AND expires_at <= ?
+    WHERE expires_at IS NOT NULL AND expires_at <= ? AND namespace_id IN (SELECT id FROM namespaces)
     ORDER BY expires_at
     LIMIT ?)
   AND expires_at IS NOT NULL AND expires_at <= ?

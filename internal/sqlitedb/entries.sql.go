@@ -10,9 +10,11 @@ import (
 )
 
 const clearAll = `-- name: ClearAll :execrows
-DELETE FROM entries
+DELETE FROM entries WHERE namespace_id IN (SELECT id FROM namespaces)
 `
 
+// The live namespaces' entries: an unlinked namespace's are the purger's
+// (migration 00033).
 func (q *Queries) ClearAll(ctx context.Context) (int64, error) {
 	result, err := q.db.ExecContext(ctx, clearAll)
 	if err != nil {

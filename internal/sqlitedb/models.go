@@ -94,3 +94,9 @@ type RevisionCounter struct {
 	ID      int64
 	Current int64
 }
+
+type Unlinked struct {
+	ID         int64
+	Name       string
+	UnlinkedAt int64
+}

@@ -180,7 +180,8 @@ const storeStats = `-- name: StoreStats :one
 SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
          + (SELECT count(*) FROM changes c
             WHERE c.revision > (SELECT counted_through FROM change_log_state WHERE id = 1) AND c.new_entry = 1)
-         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?1 AS INTEGER)) AS entries,
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(?1 AS INTEGER)
+              AND x.namespace_id IN (SELECT id FROM namespaces)) AS entries,
        count(*) AS namespaces
 FROM namespaces
 `
@@ -194,7 +195,8 @@ type StoreStatsRow struct {
 // are subtracted, counted on the partial index entries_expires_at. The
 // change log's new entries not yet folded into entry_count are added
 // (migration 00023: fewer than 32 rows at the log's end; a deleted
-// namespace's were dropped with it).
+// namespace's were dropped with it). An unlinked namespace's entries
+// not yet purged (migration 00033) have no namespace row: not counted.
 func (q *Queries) StoreStats(ctx context.Context, now int64) (StoreStatsRow, error) {
 	row := q.db.QueryRowContext(ctx, storeStats, now)
 	var i StoreStatsRow

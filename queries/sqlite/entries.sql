@@ -190,7 +190,9 @@ DELETE FROM entries
 WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace));
 
 -- name: ClearAll :execrows
-DELETE FROM entries;
+-- The live namespaces' entries: an unlinked namespace's are the purger's
+-- (migration 00033).
+DELETE FROM entries WHERE namespace_id IN (SELECT id FROM namespaces);
 
 -- name: NamespacesWithRows :many
 SELECT name FROM namespace_counts WHERE entry_count > 0 ORDER BY name;

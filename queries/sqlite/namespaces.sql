@@ -37,11 +37,13 @@ DELETE FROM namespaces WHERE id = sqlc.arg(id);
 -- are subtracted, counted on the partial index entries_expires_at. The
 -- change log's new entries not yet folded into entry_count are added
 -- (migration 00023: fewer than 32 rows at the log's end; a deleted
--- namespace's were dropped with it).
+-- namespace's were dropped with it). An unlinked namespace's entries
+-- not yet purged (migration 00033) have no namespace row: not counted.
 SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
          + (SELECT count(*) FROM changes c
             WHERE c.revision > (SELECT counted_through FROM change_log_state WHERE id = 1) AND c.new_entry = 1)
-         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)) AS entries,
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= CAST(sqlc.arg(now) AS INTEGER)
+              AND x.namespace_id IN (SELECT id FROM namespaces)) AS entries,
        count(*) AS namespaces
 FROM namespaces;
 

@@ -1,0 +1,214 @@
+package sqlstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/mycelia-kernel/storage/dialect"
+)
+
+// Clear and a DeleteNamespace of a namespace with entries unlink them on
+// SQLite (migration 00033) instead of deleting them in their statement,
+// which held SQLite's one writer, so every other namespace's writes, for
+// the whole delete (5.5 s for a Clear of 100k entries with two indexes,
+// bench/results/2026-12-04-writer-holds.md). In the operation's own
+// transaction the namespace row moves to a fresh id (Clear: with its name,
+// metadata and declared fields, entry count 0) or is deleted
+// (DeleteNamespace), and the old id, with the name it had, goes into
+// unlinked. Every statement finds a namespace's entries through its row
+// (by name, or by the id a cache read from it, checked against the row:
+// namespaceLive), so the old entries are gone at once for readers and
+// writers alike; the change log gets exactly the changes it got before.
+// The purger then deletes the old id's index rows and entries in short
+// transactions of purgeChunk rows each, writing the change_ends rows the
+// delete trigger wrote before (it finds no namespace row for the old id,
+// so writes none), which the key's history walks from; until then History
+// walks from the unlinked entry itself (keyChainRevisions). What enumerates
+// entries across namespaces skips unlinked ids: StoreStats (and so Status
+// and the capacity), the sweeper, Clear of every namespace.
+
+// purgeChunk is how many rows one purge transaction deletes (index rows,
+// then entries). A variable for tests.
+var purgeChunk = 2000
+
+// purgeIdle is how often the purger looks for work it was not told of
+// (an unlink committed by a transaction, or by another store on the file).
+// A variable for tests.
+var purgeIdle = 2 * time.Second
+
+// unlinkSQLite unlinks namespace id (named name) in the caller's
+// transaction: keep moves its row to a fresh id, else the caller deletes
+// the row. The declared fields go with the row (Clear) or are deleted
+// (DeleteNamespace); the index rows stay for the purger.
+func unlinkSQLite(ctx context.Context, q querier, id int64, name string, keep bool, now time.Time) error {
+	// The change log's new entries not yet folded into entry_count are
+	// counted by name (namespace_counts): fold them now, as a namespace's
+	// delete does (trigger namespaces_count_fold), so that none of the old
+	// entries counts for the namespace under its new id.
+	type stmt struct {
+		q    string
+		args []any
+	}
+	stmts := []stmt{
+		{`UPDATE change_log_state SET counted_through = max(counted_through, COALESCE((SELECT max(revision) FROM changes), 0)) WHERE id = 1`, nil},
+		{`INSERT INTO unlinked (id, name, unlinked_at) VALUES (?, ?, ?)`, []any{id, name, micros(now)}},
+	}
+	if keep {
+		stmts = append(stmts,
+			// index_fields references namespaces(id): checked at commit,
+			// when both have moved.
+			stmt{`PRAGMA defer_foreign_keys = ON`, nil},
+			stmt{`UPDATE change_log_state SET namespace_seq = namespace_seq + 1 WHERE id = 1`, nil},
+			stmt{`UPDATE namespaces SET id = (SELECT namespace_seq FROM change_log_state WHERE id = 1), entry_count = 0 WHERE id = ?`, []any{id}},
+			stmt{`UPDATE index_fields SET namespace_id = (SELECT namespace_seq FROM change_log_state WHERE id = 1) WHERE namespace_id = ?`, []any{id}})
+	} else {
+		stmts = append(stmts, stmt{`DELETE FROM index_fields WHERE namespace_id = ?`, []any{id}})
+	}
+	for _, st := range stmts {
+		if _, err := q.exec(ctx, st.q, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// purger deletes what unlinkSQLite left, in the background (SQLite).
+type purger struct {
+	kick chan struct{}
+	stop chan struct{}
+	once sync.Once
+	done sync.WaitGroup
+}
+
+// wake tells the purger there may be work.
+func (p *purger) wake() {
+	if p == nil {
+		return
+	}
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// purgerOff (tests) opens stores without a purger: what is unlinked stays
+// until purgeWait.
+var purgerOff bool
+
+func (s *Store) startPurger() {
+	if s.Dialect() != dialect.SQLite || purgerOff {
+		return
+	}
+	p := &purger{kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.purger = p
+	ctx, cancel := context.WithCancel(context.Background())
+	p.done.Add(2)
+	go func() {
+		defer p.done.Done()
+		<-p.stop
+		cancel()
+	}()
+	go func() {
+		defer p.done.Done()
+		pause := purgeIdle
+		for {
+			more, err := s.purgeStep(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			wait := time.Duration(0)
+			switch {
+			case err != nil:
+				// Tried again later (the writer busy, the disk full, the
+				// store closing): the unlinked row stays until its purge is
+				// done.
+				wait = pause
+				pause = min(2*pause, time.Minute)
+			case !more:
+				wait, pause = purgeIdle, purgeIdle
+			default:
+				pause = purgeIdle
+			}
+			if wait == 0 {
+				continue
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-p.stop:
+				t.Stop()
+				return
+			case <-p.kick:
+				t.Stop()
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (s *Store) stopPurger() {
+	if s.purger == nil {
+		return
+	}
+	s.purger.once.Do(func() { close(s.purger.stop) })
+	s.purger.done.Wait()
+}
+
+// purgeStep runs one purge transaction: up to purgeChunk index rows of
+// the first unlinked id, else up to purgeChunk of its entries (in key
+// order, with the change_ends rows of their lives), else the removal of
+// its unlinked row. It reports whether anything may be left.
+func (s *Store) purgeStep(ctx context.Context) (bool, error) {
+	more := false
+	err := s.eng.inTx(ctx, func(q querier) error {
+		var id int64
+		var name string
+		found := false
+		err := q.queryRows(ctx, `SELECT id, name FROM unlinked ORDER BY id LIMIT 1`, nil, func(r rowScanner) error {
+			found = true
+			return r.Scan(&id, &name)
+		})
+		if err != nil || !found {
+			return err
+		}
+		more = true
+		n, err := q.exec(ctx, `DELETE FROM index_entries WHERE (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key) IN (
+    SELECT ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key FROM index_entries WHERE ix_ns = ? LIMIT ?)`, id, purgeChunk)
+		if err != nil || n > 0 {
+			return err
+		}
+		var last string
+		got := false
+		err = q.queryRows(ctx, `SELECT max(key) FROM (SELECT key FROM entries WHERE namespace_id = ? ORDER BY key LIMIT ?) HAVING count(*) > 0`,
+			[]any{id, purgeChunk}, func(r rowScanner) error {
+				got = true
+				return r.Scan(&last)
+			})
+		if err != nil {
+			return err
+		}
+		if !got {
+			_, err := q.exec(ctx, `DELETE FROM unlinked WHERE id = ?`, id)
+			return err
+		}
+		// What trigger change_ends_delete wrote when the namespace's row
+		// was there: where each key's last life ended.
+		if _, err := q.exec(ctx, `INSERT OR IGNORE INTO change_ends (namespace, key, revision)
+SELECT ?, key, revision FROM entries WHERE namespace_id = ? AND key <= ?`, name, id, last); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `DELETE FROM entries WHERE namespace_id = ? AND key <= ?`, id, last)
+		return err
+	})
+	return more, err
+}
+
+// purgeWait (tests) runs the purge to its end in the caller's goroutine.
+func (s *Store) purgeWait(ctx context.Context) error {
+	for {
+		more, err := s.purgeStep(ctx)
+		if err != nil || !more {
+			return err
+		}
+	}
+}

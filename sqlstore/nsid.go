@@ -22,6 +22,13 @@ import (
 // not know of a new index only makes a statement read entries without it:
 // the answer is the same.
 //
+// On SQLite an unlinked namespace's entries and index rows (a Clear or a
+// DeleteNamespace, unlink.go) keep its old id until the purger deletes
+// them, so an id is no longer enough: Query and Count also want a
+// namespace row to have it (namespaceCond, namespaceLive), and run again
+// with the id read afresh when it has not. Has, Get and GetMany name the
+// namespace by name there, which finds only the live row.
+//
 // On PostgreSQL, Has names the namespace by its cached id too (idReader,
 // below); its statement tells a stale id from a missing key itself.
 

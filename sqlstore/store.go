@@ -35,10 +35,10 @@ type Store struct {
 	sweeper *sweeper
 	// purger deletes unlinked namespaces' rows (unlink.go); nil when off.
 	purger *purger
-	nsIDs   nsIDCache             // namespace ids by name (nsid.go)
-	nsRows  genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
-	qcache  *queryCache           // compiled statements (querycache.go); nil when off
-	feed    *feed                 // wakes watchers (feed.go)
+	nsIDs  nsIDCache             // namespace ids by name (nsid.go)
+	nsRows genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
+	qcache *queryCache           // compiled statements (querycache.go); nil when off
+	feed   *feed                 // wakes watchers (feed.go)
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -61,7 +62,12 @@ func unlinkSQLite(ctx context.Context, q querier, id int64, name string, keep bo
 			stmt{`PRAGMA defer_foreign_keys = ON`, nil},
 			stmt{`UPDATE change_log_state SET namespace_seq = namespace_seq + 1 WHERE id = 1`, nil},
 			stmt{`UPDATE namespaces SET id = (SELECT namespace_seq FROM change_log_state WHERE id = 1), entry_count = 0 WHERE id = ?`, []any{id}},
-			stmt{`UPDATE index_fields SET namespace_id = (SELECT namespace_seq FROM change_log_state WHERE id = 1) WHERE namespace_id = ?`, []any{id}})
+			// The declared fields; not the record of an index being built
+			// (createindex.go), whose rows are the old id's: the build
+			// fails at its end, as after a DeleteNamespace.
+			stmt{`UPDATE index_fields SET namespace_id = (SELECT namespace_seq FROM change_log_state WHERE id = 1)
+WHERE namespace_id = ? AND substr(field, 1, ` + strconv.Itoa(len(buildingPrefix)) + `) <> '` + buildingPrefix + `'`, []any{id}},
+			stmt{`DELETE FROM index_fields WHERE namespace_id = ?`, []any{id}})
 	} else {
 		stmts = append(stmts, stmt{`DELETE FROM index_fields WHERE namespace_id = ?`, []any{id}})
 	}
@@ -188,6 +194,12 @@ func (s *Store) purgeStep(ctx context.Context) (bool, error) {
 			return err
 		}
 		if !got {
+			// A CreateIndex under way when the namespace was cleared may
+			// have indexed entries since the index rows went (at most
+			// its last chunk): with the entries gone, none can come.
+			if _, err := q.exec(ctx, `DELETE FROM index_entries WHERE ix_ns = ?`, id); err != nil {
+				return err
+			}
 			_, err := q.exec(ctx, `DELETE FROM unlinked WHERE id = ?`, id)
 			return err
 		}

@@ -277,3 +277,34 @@ func TestUnlinkPurgeResumes(t *testing.T) {
 		t.Errorf("Count after the purge: %d, %v", n, err)
 	}
 }
+
+// TestUnlinkInTx: a Clear inside a transaction unlinks with it: rolled
+// back, the entries are all there (and index queries find them); committed,
+// they are gone and the purger deletes them.
+func TestUnlinkInTx(t *testing.T) {
+	s := openTest(t, testdb.SQLiteFile(t), WithSweepInterval(-1))
+	defer s.Close()
+	ctx := t.Context()
+	in := storage.InNamespace("big")
+	fillIndexed(t, s, "big", 100)
+	for _, commit := range []bool{false, true} {
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		must(t, err)
+		must(t, tx.Clear(ctx, in))
+		if n, err := tx.Count(ctx, storage.Where(storage.Eq("city", "c1")), in); err != nil || n != 0 {
+			t.Errorf("Count(city = c1) in the transaction after Clear: %d, %v", n, err)
+		}
+		want := int64(2)
+		if commit {
+			must(t, tx.Commit(ctx))
+			want = 0
+		} else {
+			must(t, tx.Rollback(ctx))
+		}
+		if n, err := s.Count(ctx, storage.Where(storage.Eq("city", "c1")), in); err != nil || n != want {
+			t.Errorf("commit %v: Count(city = c1) %d, %v; want %d", commit, n, err, want)
+		}
+	}
+	waitPurged(t, s)
+	exactIndexRows(t, s, "after the purge")
+}

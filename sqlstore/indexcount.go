@@ -24,7 +24,7 @@ func (d indexDrive) indexOnly(c *dialect.Compiler, e driver.Expr) bool {
 // on SQLite with namespaceLive, for an unlinked namespace's rows).
 func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, now time.Time, o driver.CallOptions) (string, []any, error) {
 	a := dialect.IndexAlias + "."
-	var ids sq.Sqlizer = sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10))
+	ids := sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10))
 	if c.PlaceholderFormat() != sq.Dollar {
 		// An unlinked namespace's index rows keep its old id until purged
 		// (namespaceCond).

@@ -207,7 +207,7 @@ func (s *Store) keyStateQuery(ns, key string) (*logQuery, error) {
 		// The key's chains and the namespace's rows (changes_scope).
 		lq.cond = sq.And{lq.cond, sq.Expr("revision IN ("+keyChainRevisions+
 			" UNION ALL SELECT revision FROM changes WHERE key IS NULL AND namespace = ? AND kind IN ('clear', 'namespace_delete'))",
-			ns, key, ns, key, ns, key, 0, ns)}
+			ns, key, ns, key, ns, key, ns, key, 0, ns)}
 		lq.byKey = true
 	}
 	return lq, nil

@@ -118,6 +118,17 @@ func (s *Store) startPurger() {
 	go func() {
 		defer p.done.Done()
 		pause := purgeIdle
+		// The first look waits a pause too (or a wake): Open's own
+		// statements come first.
+		t := time.NewTimer(purgeIdle)
+		select {
+		case <-p.stop:
+			t.Stop()
+			return
+		case <-p.kick:
+			t.Stop()
+		case <-t.C:
+		}
 		for {
 			more, err := s.purgeStep(ctx)
 			if ctx.Err() != nil {

@@ -34,10 +34,11 @@ const (
 	KindRevision
 	KindOmitValues
 	KindOnStart
+	KindWatchScope
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindOnStart
+const lastKind = KindWatchScope
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -64,6 +65,7 @@ var kindNames = map[OptionKind]string{
 	KindRevision:    "FromRevision/AtRevision",
 	KindOmitValues:  "OmitValues",
 	KindOnStart:     "OnStart",
+	KindWatchScope:  "WatchScope",
 }
 
 func (k OptionKind) String() string {
@@ -290,6 +292,27 @@ func FilterOption(f Filter) Option {
 	sp := &filterSpec{src: f}
 	sp.expr, sp.err = f.Compile()
 	return Option{kind: KindFilter, form: formFilter, ref: sp}
+}
+
+// WatchScopeOption returns the option of kind KindWatchScope: a hint to a
+// watch that its consumer will drop every event of a namespace outside the
+// ranges scope returns (ranges of namespace names, in byte order, as
+// KeyRange orders keys), so that the store need not read them. all true
+// means every namespace. A store calls scope before each read of its
+// change log, so the ranges may change while the watch runs (a layer
+// passes the namespaces its caller may read now); a change takes effect
+// at the watch's next read. It is only a hint: the layer that gives it
+// still filters what it is given, and a store may ignore it (the HTTP
+// client does). The security layer passes it; sqlstore reads only the
+// changes of those namespaces.
+func WatchScopeOption(scope func() (namespaces []KeyRange, all bool)) Option {
+	return NewOption(KindWatchScope, func(c *CallOptions) error {
+		if scope == nil {
+			return invalid(ErrInvalidOption, "WatchScope(nil)")
+		}
+		c.WatchScope = scope
+		return nil
+	})
 }
 
 // maxKeyRanges is the most ranges KeyRangesOption takes.
@@ -560,6 +583,9 @@ type CallOptions struct {
 	OmitValues bool
 	// OnStart is the function given by OnStart; nil when none.
 	OnStart func(revision int64)
+	// WatchScope is the function given by WatchScopeOption; nil when
+	// none.
+	WatchScope func() (namespaces []KeyRange, all bool)
 	// Set records which kinds were given.
 	Set OptionKind
 }

@@ -93,7 +93,14 @@
 //     anything is watched); a key-level event needs what Get of its key
 //     needs, so other principals' data keys stay hidden; a
 //     namespace-level event (clear, namespace create, delete) needs read
-//     on its namespace. Grants are read again at every event. Event
+//     on its namespace. Grants are read again at every event. Without
+//     InNamespace the wrapped store is passed the namespaces the caller
+//     may read (driver.WatchScopeOption, asked again at each of its reads
+//     of the change log), so that sqlstore reads only their changes rather
+//     than every tenant's for this layer to drop: a namespace granted
+//     while the watch runs shows its changes committed after the grant;
+//     a store that ignores the hint (the HTTP client) is filtered here as
+//     before. Event
 //     revisions, and the revision a watch starts at (storage.OnStart),
 //     are shown to every watcher: Status hides the store's revision from
 //     principals that may not read everything, but the gaps between the

@@ -3,6 +3,7 @@ package security
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -209,6 +210,65 @@ func (s subject) data(owner string) Permission {
 	}
 	base := storage.PrincipalScheme + owner
 	return s.g[scopeAllPrincipals] | s.g[base+"/*"] | s.g[base+"/data/*"]
+}
+
+// readableNamespaces returns the ranges of namespace names (in byte order)
+// that hold every namespace s may read, and only those: ns lies in one of
+// them exactly when s.namespace(ns) has Read. all is true when s may read
+// every namespace (then the ranges are nil). A Watch passes them down
+// (driver.WatchScopeOption) so that the store reads only those
+// namespaces' changes.
+func (s subject) readableNamespaces() (rs []storage.KeyRange, all bool) {
+	scheme := storage.PrefixRange(storage.PrincipalScheme)
+	allPlain := s.g[scopeAllNamespaces].Has(Read)
+	allPrincipals := s.g[scopeAllPrincipals].Has(Read)
+	if allPlain && allPrincipals {
+		return nil, true
+	}
+	exact := func(name string) { rs = append(rs, storage.KeyRange{From: name, To: name + "\x00"}) }
+	// A principal's namespaces: principal://{pkr} and the names under
+	// principal://{pkr}/namespace/.
+	owner := func(pk string) {
+		exact(storage.PrincipalScheme + pk)
+		rs = append(rs, storage.PrefixRange(storage.PrincipalScheme+pk+"/namespace/"))
+	}
+	if allPlain {
+		rs = append(rs, storage.KeyRange{To: scheme.From}, storage.KeyRange{From: scheme.To})
+	}
+	if allPrincipals {
+		rs = append(rs, scheme)
+	} else if s.pk != "" {
+		owner(s.pk)
+	}
+	for scope, pm := range s.g {
+		if !pm.Has(Read) {
+			continue
+		}
+		if name, ok := strings.CutPrefix(scope, scopeNamespacePrefix); ok {
+			if !allPlain && name != "*" {
+				exact(name)
+			}
+			continue
+		}
+		rest, ok := strings.CutPrefix(scope, storage.PrincipalScheme)
+		if !ok || allPrincipals || rest == "*" {
+			continue
+		}
+		pk, sub, hasSub := strings.Cut(rest, "/")
+		switch {
+		case !hasSub:
+			exact(scope) // principal://{pkr}
+		case sub == "*":
+			owner(pk)
+		case sub == "namespace/*":
+			rs = append(rs, storage.PrefixRange(storage.PrincipalScheme+pk+"/namespace/"))
+		case strings.HasPrefix(sub, "namespace/"):
+			exact(scope) // principal://{pkr}/namespace/{name}
+		}
+		// principal://{pkr}/data/* reaches keys, not namespaces.
+	}
+	slices.SortFunc(rs, func(a, b storage.KeyRange) int { return strings.Compare(a.From, b.From) })
+	return rs, false
 }
 
 // transactions returns the permission s holds to begin transactions: what

@@ -22,7 +22,11 @@ var (
 // principals' data keys are hidden as List hides them); a namespace-level
 // event (clear, namespace create and delete) when it may read the
 // namespace. The caller's grants are read again for every event, so a
-// change of the policy reaches a running watch at its next event. A
+// change of the policy reaches a running watch at its next event. Without
+// InNamespace the inner store is told the namespaces the caller may read
+// (driver.WatchScopeOption, asked again at each of the store's reads), so
+// that it need not read the other tenants' changes: a namespace granted
+// while the watch runs shows its changes committed after the grant. A
 // storage.LaggedError names the last revision this caller was shown.
 // ErrUnsupported when the inner store cannot watch.
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
@@ -50,6 +54,16 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		last := int64(-1)
 		if co.Set&driver.KindRevision != 0 {
 			last = co.Revision
+		}
+		// The store reads only the changes of the namespaces the caller
+		// may read (as of each of its reads of the log), not every
+		// tenant's for this layer to drop.
+		opts = without(opts, driver.KindWatchScope)
+		if co.Set&driver.KindNamespace == 0 {
+			pk := sub.pk
+			opts = append(opts, driver.WatchScopeOption(func() ([]storage.KeyRange, bool) {
+				return subject{pk: pk, g: s.policy.view(pk)}.readableNamespaces()
+			}))
 		}
 		for ev, err := range w.Watch(ctx, opts...) {
 			if err != nil {

@@ -359,7 +359,15 @@
 //     events (default 1024) and WithWatchBufferBytes bytes (default 64
 //     MiB; an event larger than that is held alone; a read of the log is
 //     cut to what the last read's mean event size leaves room for), and
-//     holds no connection or snapshot between reads. A consumer that
+//     holds no connection or snapshot between reads. What a watch reads:
+//     the rows after its position of its namespace (InNamespace), or of the
+//     namespaces of its driver.WatchScopeOption (the security layer passes
+//     the namespaces the caller may read, asked again before and after
+//     every read: a scope that changed during a read makes it read again,
+//     so every change committed after a grant is read under it), else of
+//     every namespace; pattern and filter narrow them further. The other
+//     namespaces' changes are skipped by the statement, never decoded or
+//     sent. A consumer that
 //     leaves the buffer full (by count or by bytes) is cut off with
 //     storage.ErrWatchLagged (a *storage.LaggedError naming its last
 //     revision): writers never wait for a watcher.

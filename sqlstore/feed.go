@@ -35,6 +35,7 @@ type feed struct {
 	s        *Store
 	watchers atomic.Int64
 	reads    atomic.Int64 // the reads of the log by watches (tests)
+	events   atomic.Int64 // the changes those reads returned (tests)
 
 	mu  sync.Mutex // protects gen
 	gen chan struct{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -159,6 +160,67 @@ type logQuery struct {
 	// chain: the namespace and key whose changes inner selects along
 	// their chains (SQLite's keyChain, from inner's lower bound); nil: none.
 	chain *[2]string
+	// scope gives the namespaces a watch's consumer may see
+	// (driver.WatchScopeOption), asked before and after each read; nil:
+	// every one. asked: it was; scoped and all are its last answer, and
+	// in that answer as a condition of the read (nil: every namespace).
+	scope  func() ([]driver.KeyRange, bool)
+	asked  bool
+	scoped []driver.KeyRange
+	all    bool
+	in     sq.Sqlizer
+}
+
+// rescope asks scope for the namespaces of the next read and makes them
+// a condition of it; it reports whether they changed.
+func (lq *logQuery) rescope() bool {
+	if lq.scope == nil {
+		return false
+	}
+	rs, all := lq.scope()
+	if lq.asked && all == lq.all && slices.Equal(rs, lq.scoped) {
+		return false
+	}
+	lq.asked, lq.scoped, lq.all = true, slices.Clone(rs), all
+	if all {
+		lq.in = nil
+	} else {
+		lq.in = namespaceRanges(lq.s.Dialect(), rs)
+	}
+	return true
+}
+
+// namespaceRanges is the condition that a log row's namespace lies in one
+// of rs (ranges of names in byte order): none is false. A range of one
+// name is an equality.
+func namespaceRanges(d dialect.Name, rs []driver.KeyRange) sq.Sqlizer {
+	col := "namespace"
+	if d == dialect.Postgres {
+		col = `namespace COLLATE "C"`
+	}
+	var names []any
+	var or sq.Or
+	for _, r := range rs {
+		switch {
+		case r.To == r.From+"\x00":
+			names = append(names, r.From)
+		case r.From == "" && r.To == "":
+			return sq.Expr("1=1")
+		case r.From == "":
+			or = append(or, sq.Expr(col+" < ?", r.To))
+		case r.To == "":
+			or = append(or, sq.Expr(col+" >= ?", r.From))
+		default:
+			or = append(or, sq.And{sq.Expr(col+" >= ?", r.From), sq.Expr(col+" < ?", r.To)})
+		}
+	}
+	if len(names) > 0 {
+		or = append(or, sq.Expr("namespace IN ("+sq.Placeholders(len(names))+")", names...))
+	}
+	if len(or) == 0 {
+		return sq.Expr("1=0")
+	}
+	return or
 }
 
 // newLogQuery compiles the options of a watch (or history) call: the
@@ -268,6 +330,9 @@ func (lq *logQuery) inner(after, before int64, limit int, desc bool) sq.SelectBu
 	}
 	if lq.cond != nil {
 		b = b.Where(lq.cond)
+	}
+	if lq.in != nil {
+		b = b.Where(lq.in)
 	}
 	order := "revision"
 	if desc {
@@ -463,11 +528,14 @@ func WithWatchPollingOnly() Option {
 // a PostgreSQL notification (LISTEN on the direct DSN, or on the DSN), or
 // the poller (WithWatchPollInterval) say the log grew. A read holds no
 // connection and no snapshot while the consumer works. Namespace, pattern
-// and filter are conditions of the read, in SQL.
+// and filter are conditions of the read, in SQL, and so is the scope of
+// driver.WatchScopeOption (the namespaces a security layer's caller may
+// read, asked before and after each read): a watch reads only the changes
+// it may deliver, not the whole store's for a layer above to drop.
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
-		o, err := s.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart, opts)
+		o, err := s.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart|driver.KindWatchScope, opts)
 		if err == nil && o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
 			err = s.fail(op, "", "", driver.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
 		}
@@ -484,6 +552,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			yield(storage.Event{}, s.fail(op, ns, "", err))
 			return
 		}
+		lq.scope = o.WatchScope
 		done := s.feed.add()
 		defer done()
 		st, err := s.logState(ctx, s.eng.reader())
@@ -618,6 +687,7 @@ func (w *watch) run(ctx context.Context) {
 		}
 		read = time.Now()
 		w.s.feed.reads.Add(1)
+		_ = w.lq.rescope()
 		// Read no more than the buffer has room for, by count and by
 		// bytes at the last read's mean size (at least one, to learn
 		// whether more is waiting).
@@ -633,10 +703,18 @@ func (w *watch) run(ctx context.Context) {
 			w.err = err
 			return
 		}
+		// A scope that changed during the read (a grant given or taken
+		// away) may have left out changes committed after the change:
+		// read them again under the new one. So every change committed
+		// after a scope changed is read under a scope asked after it.
+		if w.lq.rescope() {
+			continue
+		}
 		if st.compacted > w.last {
 			w.err = compacted(w.last, st)
 			return
 		}
+		w.s.feed.events.Add(int64(len(evs)))
 		if len(evs) > 0 {
 			avg = 0
 			for _, ev := range evs {

@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -752,6 +754,78 @@ func TestWatchReadsPaced(t *testing.T) {
 			if reads > most {
 				t.Fatalf("%d watches read the log %d times during %d writes in %v, want at most %d (one per %v each)",
 					watchers, reads, writes, took, most, gap)
+			}
+		})
+	}
+}
+
+// TestWatchScope: a watch given driver.WatchScopeOption (the security
+// layer's namespaces a caller may read) reads only the changes of those
+// namespaces (names and ranges of names), and asks again at each read,
+// so a widened scope reaches the running watch; the rest of the store's
+// changes are never read for it.
+func TestWatchScope(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var wide atomic.Bool
+			scope := driver.WatchScopeOption(func() ([]driver.KeyRange, bool) {
+				if wide.Load() {
+					return nil, true
+				}
+				return []driver.KeyRange{{From: "a", To: "a\x00"}, storage.PrefixRange("p")}, false
+			})
+			none := driver.WatchScopeOption(func() ([]driver.KeyRange, bool) { return nil, false })
+			r0 := head(t, s)
+			ch := pull(ctx, s, storage.FromRevision(r0), scope)
+			empty := pull(ctx, s, storage.FromRevision(r0), none)
+			time.Sleep(50 * time.Millisecond)
+			before := s.feed.events.Load()
+			for i := range 50 {
+				for _, ns := range []string{"a", "a0", "b", "o", "p1", "pz", "q"} {
+					must(t, s.Set(ctx, "k"+strconv.Itoa(i), i, storage.InNamespace(ns)))
+				}
+			}
+			var got []string
+			for len(got) < 3*51 {
+				ev := next(t, ch)
+				if ev.Key == "k0" || ev.Key == "" {
+					got = append(got, ev.Namespace+"/"+ev.Key)
+				} else {
+					got = append(got, ev.Namespace)
+				}
+			}
+			if got[0] != "a/" || got[1] != "a/k0" || got[2] != "p1/" || got[3] != "p1/k0" || got[4] != "pz/" || got[5] != "pz/k0" {
+				t.Fatalf("scoped watch: first events %q", got[:6])
+			}
+			for _, ns := range got[6:] {
+				if ns != "a" && ns != "p1" && ns != "pz" {
+					t.Fatalf("scoped watch: an event of %q", ns)
+				}
+			}
+			wide.Store(true)
+			must(t, s.Set(ctx, "after", 1, storage.InNamespace("b")))
+			for {
+				ev := next(t, ch)
+				if ev.Namespace == "b" {
+					if ev.Key != "after" {
+						t.Fatalf("widened watch: %+v, want b/after", ev)
+					}
+					break
+				}
+			}
+			select {
+			case it := <-empty:
+				t.Fatalf("a watch of no namespace got %+v", it)
+			default:
+			}
+			read := s.feed.events.Load() - before
+			t.Logf("%d writes, 153 of them in the scope: the watches read %d changes", 7*50, read)
+			if want := int64(3*51 + 1); read > want+5 {
+				t.Fatalf("the watches read %d changes, want about %d", read, want)
 			}
 		})
 	}

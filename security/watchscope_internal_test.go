@@ -2,6 +2,7 @@ package security
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
@@ -14,10 +15,7 @@ import (
 func TestReadableNamespaces(t *testing.T) {
 	pks := []string{"alice", "bob", "bob2", "b"}
 	names := []string{"a", "shared", "shared2", "z", "Z0", "0"}
-	var all []string
-	for _, n := range names {
-		all = append(all, n)
-	}
+	all := slices.Clone(names)
 	for _, pk := range pks {
 		all = append(all, storage.PrincipalScheme+pk)
 		for _, n := range names {

@@ -85,7 +85,8 @@ var errAbort = errors.New("sqlstore: atomic batch aborted")
 // returned error says so too.
 func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "setMany"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() { x.changedIn(o.Namespace.Name) }()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindMustExist|driver.KindAtomic|driver.KindExpiry, opts)
 	if err != nil {
@@ -362,7 +363,8 @@ func (x *ops) abortRest(res *storage.BatchResult, op, ns string) {
 // Atomic, a missing or invalid key means nothing is deleted.
 func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "deleteMany"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() { x.changedIn(o.Namespace.Name) }()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindAtomic, opts)
 	if err != nil {

@@ -381,11 +381,23 @@
 //     (WithDirectDSN), else of the DSN unless it names a pgx exec mode for
 //     a pooler in transaction mode (default_query_exec_mode other than
 //     cache_statement), where LISTEN would not keep its session: then it
-//     polls. Whatever the wake-ups, while watchers exist the store reads
-//     its current revision every WithWatchPollInterval (default 100ms)
-//     and wakes them when it moved: that finds the writes of other
-//     processes on a SQLite file, and lost notifications. Notifications
-//     only wake; the log is the truth. A watch that wake-ups keep waking
+//     polls. Whatever the wake-ups, while watchers exist the store scans
+//     the log every WithWatchPollInterval (default 100ms) and at each
+//     notification: one statement for the whole store that reads its
+//     current revision and the namespaces of the changes since the last
+//     scan, and wakes those namespaces' watches: that finds the writes of
+//     other processes on a SQLite file, and lost notifications.
+//     Notifications only wake; the log is the truth. A watch of one
+//     namespace (InNamespace) is woken only by its namespace's writes
+//     (this store's at once, with the namespace of a write outside a
+//     transaction; a commit, a namespace's creation or deletion, a clear
+//     of every namespace, the sweeper and a restore wake every watch) and
+//     the scans that find its namespace changed: an idle watch of one
+//     namespace does not read the log for the writes of others, and moves
+//     its position past the scans that found none of its changes, so that
+//     compaction does not cut it off. A watch of several namespaces or of
+//     the whole store is woken by every write and notification. A watch
+//     that wake-ups keep waking
 //     pauses between reads, longer the more watches the store has (none
 //     for a lone watch, WithWatchReadInterval, default 10ms, from 16 on),
 //     and takes the changes of its pause in one read: otherwise every

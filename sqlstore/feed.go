@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,22 +24,45 @@ const DefaultWatchPollInterval = 100 * time.Millisecond
 // feed wakes the store's watchers when the change log may have grown.
 //
 // A watcher takes wait() before it reads the log, reads, and when it found
-// nothing new waits on the channel: any signal after wait() closes that
-// channel, so no wake-up is lost between the read and the wait.
+// nothing new waits on the channels: any signal after wait() that concerns
+// it closes one of them, so no wake-up is lost between the read and the
+// wait.
 //
-// Signals come from three places: this process's writes (signal, called
-// after each write outside a transaction and after each commit), a
-// PostgreSQL LISTEN connection (notifications sent by the writers'
-// transactions), and a poller that reads the current revision every poll
-// interval while watchers exist and signals when it moved.
+// Signals come from three places: this process's writes (signalIn, with
+// the namespace written, after each write outside a transaction; signal
+// after each commit and other writes of many namespaces), a PostgreSQL
+// LISTEN connection (notifications sent by the writers' transactions), and
+// a scanner that, every poll interval while watchers exist and at each
+// notification, reads which namespaces the log's new changes are in and
+// signals those (one statement for the whole store). A watch of one
+// namespace is woken by the signals of its namespace and by those that
+// name none (signal); a watch of several namespaces or of the whole store
+// by every signal. So an idle watch of one namespace reads nothing while
+// the writes go to others.
 type feed struct {
 	s        *Store
 	watchers atomic.Int64
 	reads    atomic.Int64 // the reads of the log by watches (tests)
 	events   atomic.Int64 // the changes those reads returned (tests)
 
-	mu  sync.Mutex // protects gen
-	gen chan struct{}
+	mu sync.Mutex // protects gen, anyNS, byNS, nsRev, scanFrom and scanned
+	// gen is closed by every signal; anyNS by those that name no
+	// namespace; byNS[ns] by those of ns (and then removed).
+	gen   chan struct{}
+	anyNS chan struct{}
+	byNS  map[string]chan struct{}
+	// nsRev is, for each namespace the scanner saw changed, the highest
+	// revision it saw: the scanner has seen every change in (scanFrom,
+	// scanned] (scanFrom < 0: none yet). A watch of one namespace that
+	// the scanner saw no change of after its position may move its
+	// position to scanned without reading (quietThrough).
+	nsRev             map[string]int64
+	scanFrom, scanned int64
+	// quiet is closed by each scan that saw the log grow: the watches of
+	// one namespace then move past what the scanner saw, without reading
+	// the log when none of it was theirs.
+	quiet chan struct{}
+	poke  chan struct{} // a notification: scan now
 
 	// startMu orders the start of the poller and listener (by the first
 	// watcher) with close: a watch that starts while the store closes
@@ -52,18 +76,43 @@ type feed struct {
 }
 
 func newFeed(s *Store) *feed {
-	return &feed{s: s, gen: make(chan struct{}), stop: make(chan struct{})}
+	return &feed{s: s, gen: make(chan struct{}), anyNS: make(chan struct{}), byNS: make(map[string]chan struct{}),
+		nsRev: make(map[string]int64), scanFrom: -1, scanned: -1, quiet: make(chan struct{}), poke: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
-// wait returns the channel the next signal closes.
-func (f *feed) wait() <-chan struct{} {
+// wakes are the channels a waiting watch waits on: mine and other are
+// closed by the signals that concern it (other nil for a watch of several
+// namespaces or of the whole store), quiet by the next scan that saw the
+// log grow (nil for those watches).
+type wakes struct {
+	mine, other, quiet <-chan struct{}
+}
+
+// wait returns the channels the next signal that concerns a watch of ns
+// ("" for a watch of several namespaces or of the whole store) closes.
+func (f *feed) wait(ns string) wakes {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.gen
+	if ns == "" {
+		return wakes{mine: f.gen}
+	}
+	ch := f.byNS[ns]
+	if ch == nil {
+		ch = make(chan struct{})
+		f.byNS[ns] = ch
+	}
+	return wakes{mine: ch, other: f.anyNS, quiet: f.quiet}
 }
 
-// signal wakes every watcher waiting on the current channel. It costs a
-// load when the store has no watcher.
+// quietCh is the channel the next scan that saw the log grow closes.
+func (f *feed) quietCh() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.quiet
+}
+
+// signal wakes every watcher. It costs a load when the store has no
+// watcher.
 func (f *feed) signal() {
 	if f.watchers.Load() == 0 {
 		return
@@ -71,7 +120,46 @@ func (f *feed) signal() {
 	f.mu.Lock()
 	close(f.gen)
 	f.gen = make(chan struct{})
+	close(f.anyNS)
+	f.anyNS = make(chan struct{})
+	// Every watch of one namespace waits on anyNS too: their channels
+	// can go (so watches that ended leave none behind).
+	clear(f.byNS)
 	f.mu.Unlock()
+}
+
+// signalIn wakes the watchers of the namespaces nss and those of several
+// namespaces or the whole store; none: every watcher.
+func (f *feed) signalIn(nss ...string) {
+	if f.watchers.Load() == 0 {
+		return
+	}
+	if len(nss) == 0 {
+		f.signal()
+		return
+	}
+	f.mu.Lock()
+	close(f.gen)
+	f.gen = make(chan struct{})
+	for _, ns := range nss {
+		if ch := f.byNS[ns]; ch != nil {
+			close(ch)
+			delete(f.byNS, ns)
+		}
+	}
+	f.mu.Unlock()
+}
+
+// quietThrough is the revision a watch of ns whose every change through
+// last it has read may move to without reading: the scanner's position
+// when it saw no change of ns after last; else last.
+func (f *feed) quietThrough(ns string, last int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ns == "" || f.scanFrom < 0 || last < f.scanFrom || f.nsRev[ns] > last {
+		return last
+	}
+	return max(last, f.scanned)
 }
 
 // add registers a watcher, starting the poller (and listener) with the
@@ -105,34 +193,90 @@ func (f *feed) close() {
 	f.done.Wait()
 }
 
-// poll reads the current revision every poll interval while there are
-// watchers, and signals when it changed.
+// poll scans the log every poll interval while there are watchers, and at
+// each notification (poke).
 func (f *feed) poll() {
 	defer f.done.Done()
 	t := time.NewTicker(f.s.cfg.watchPoll)
 	defer t.Stop()
-	last := int64(-1)
 	for {
 		select {
 		case <-f.stop:
 			return
 		case <-t.C:
+		case <-f.poke:
 		}
 		if f.watchers.Load() == 0 {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.s.cfg.watchPoll+time.Second)
-		st, err := f.s.logState(ctx, f.s.eng.reader())
-		cancel()
-		if err != nil {
-			// The watchers find the failure themselves when they read.
-			f.signal()
-			continue
+		f.scan()
+	}
+}
+
+// scan reads, in one statement, the store's current revision, the start
+// of the retained log and the namespaces of the changes after the last
+// scan, and signals those namespaces. The first scan (which reads only the
+// current revision), a failure, and a compaction past the last scan's
+// position signal every watcher (and the scanner starts over from the
+// current revision).
+func (f *feed) scan() {
+	f.mu.Lock()
+	after := f.scanned
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), f.s.cfg.watchPoll+time.Second)
+	defer cancel()
+	var st logState
+	var nss []string
+	if after < 0 {
+		var err error
+		if st, err = f.s.logState(ctx, f.s.eng.reader()); err == nil {
+			f.mu.Lock()
+			clear(f.nsRev)
+			f.scanFrom, f.scanned = st.head, st.head
+			f.mu.Unlock()
 		}
-		if st.head != last {
-			last = st.head
-			f.signal()
-		}
+		f.signal()
+		return
+	}
+	err := f.s.eng.reader().queryRows(ctx, "SELECT "+headSQL(f.s.Dialect())+", s.compacted_through, c.namespace, c.revision "+
+		"FROM change_log_state s LEFT JOIN (SELECT namespace, MAX(revision) AS revision FROM changes WHERE revision > "+
+		strconv.FormatInt(after, 10)+" GROUP BY namespace) c ON 1=1 WHERE s.id = 1", nil,
+		func(r rowScanner) error {
+			var ns *string
+			var rev *int64
+			if err := r.Scan(&st.head, &st.compacted, &ns, &rev); err != nil {
+				return err
+			}
+			if ns != nil && rev != nil && *rev <= st.head {
+				nss = append(nss, *ns)
+				f.mu.Lock()
+				f.nsRev[*ns] = max(f.nsRev[*ns], *rev)
+				f.mu.Unlock()
+			}
+			return nil
+		})
+	if err != nil {
+		// The watchers find the failure themselves when they read.
+		f.signal()
+		return
+	}
+	f.mu.Lock()
+	restart := st.compacted > after || st.head < after
+	if restart {
+		clear(f.nsRev)
+		f.scanFrom = st.head
+	}
+	if st.head != f.scanned {
+		close(f.quiet)
+		f.quiet = make(chan struct{})
+	}
+	f.scanned = st.head
+	f.mu.Unlock()
+	switch {
+	case restart:
+		f.signal()
+	case len(nss) > 0:
+		f.signalIn(nss...)
 	}
 }
 
@@ -206,7 +350,14 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true
 		}
-		f.signal()
+		// The watches of several namespaces or of the whole store read at
+		// once, as before; the scanner finds which namespaces changed and
+		// wakes only their watches of one namespace.
+		f.signalIn(wholeStore)
+		select {
+		case f.poke <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -217,3 +368,22 @@ func (x *ops) changed() {
 		x.s.feed.signal()
 	}
 }
+
+// changedIn wakes the watchers of namespace ns (and those of several
+// namespaces or the whole store) after a write to ns alone outside a
+// transaction; ns "" (unknown): every watcher.
+func (x *ops) changedIn(ns string) {
+	if _, ok := x.sc.(storeScope); !ok {
+		return
+	}
+	if ns == "" {
+		x.s.feed.signal()
+		return
+	}
+	x.s.feed.signalIn(ns)
+}
+
+// wholeStore is a namespace no store holds: signalIn(wholeStore) wakes
+// only the watches of several namespaces or of the whole store.
+const wholeStore = "\x00"
+

@@ -384,7 +384,8 @@ const setKinds = driver.KindNamespace | driver.KindMetadata | driver.KindNoOverw
 // Set implements storage.Ops.
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() { x.changedIn(o.Namespace.Name) }()
 	o, err := x.startWrite(ctx, op, setKinds, opts)
 	if err != nil {
 		return err
@@ -641,7 +642,8 @@ func (x *ops) logged(ctx context.Context, fn func(q querier) error) error {
 // Delete implements storage.Ops.
 func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() { x.changedIn(o.Namespace.Name) }()
 	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
@@ -737,7 +739,8 @@ const maxMergeAttempts = 16
 // SetMetadata implements storage.Ops.
 func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() { x.changedIn(o.Namespace.Name) }()
 	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMerge|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
@@ -817,7 +820,14 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 // change in the change log (none for a namespace that was already empty).
 func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	const op = "clear"
-	defer x.changed()
+	var o driver.CallOptions
+	defer func() {
+		if o.Set&driver.KindNamespace != 0 {
+			x.changedIn(o.Namespace.Name)
+		} else {
+			x.changed()
+		}
+	}()
 	o, err := x.startWrite(ctx, op, driver.KindNamespace, opts)
 	if err != nil {
 		return err

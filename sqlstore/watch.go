@@ -495,8 +495,9 @@ func eventSize(ev storage.Event) int64 {
 // the channel's slot, roughly).
 const eventOverhead = 128
 
-// WithWatchPollInterval sets how often a store with watchers reads its
-// current revision to find changes it was not woken for (default
+// WithWatchPollInterval sets how often a store with watchers scans its
+// change log (its current revision and the namespaces of the changes since
+// the last scan) to find changes it was not woken for (default
 // DefaultWatchPollInterval): on SQLite the writes of other processes on the
 // same file (the store's own writes wake its watchers at once), on
 // PostgreSQL changes whose notification was lost, or every change when the
@@ -573,7 +574,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		w := &watch{s: s, lq: lq, ch: make(chan storage.Event, s.cfg.watchBuffer), last: last,
+		w := &watch{s: s, lq: lq, ns: ns, ch: make(chan storage.Event, s.cfg.watchBuffer), last: last,
 			budget: s.cfg.watchBufferBytes, taken: make(chan struct{}, 1)}
 		go w.run(wctx)
 		delivered := last
@@ -617,6 +618,7 @@ func checkFrom(from int64, st logState) error {
 type watch struct {
 	s    *Store
 	lq   *logQuery
+	ns   string // the namespace watched (InNamespace); "": several or all
 	ch   chan storage.Event
 	last int64 // every change through last has been read
 	err  error // set before ch is closed
@@ -671,7 +673,7 @@ func (w *watch) run(ctx context.Context) {
 	var avg int64      // the mean size of the last read's events
 	var read time.Time // when the last read began
 	for {
-		wake := w.s.feed.wait()
+		wake := w.s.feed.wait(w.ns)
 		// Under a steady stream of writes, read at most once per pause
 		// (WithWatchReadInterval): every write wakes every watch, and a
 		// read per write per watch let a few idle watches cut every
@@ -711,6 +713,14 @@ func (w *watch) run(ctx context.Context) {
 			continue
 		}
 		if st.compacted > w.last {
+			// An idle watch of one namespace is not woken by the writes
+			// of others, so its position stays behind them: it has missed
+			// nothing when the scanner saw no change of its namespace
+			// between its position and past the compaction.
+			if q := w.s.feed.quietThrough(w.ns, w.last); q >= st.compacted {
+				w.last = q
+				continue
+			}
 			w.err = compacted(w.last, st)
 			return
 		}
@@ -751,13 +761,32 @@ func (w *watch) run(ctx context.Context) {
 			continue
 		}
 		w.last = max(w.last, st.head)
+		if !w.sleep(ctx, wake) {
+			return
+		}
+	}
+}
+
+// sleep waits for a wake-up that concerns the watch: false when it must
+// stop (w.err says why, nil when ctx ended). A watch of one namespace
+// that the scanner's next scan finds no change of moves its position
+// past the scan without reading the log, so that an idle watch does not
+// fall behind the log's compaction.
+func (w *watch) sleep(ctx context.Context, wk wakes) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-w.s.feed.stop:
 			w.err = storage.ErrClosed
-			return
-		case <-wake:
+			return false
+		case <-wk.mine:
+			return true
+		case <-wk.other:
+			return true
+		case <-wk.quiet:
+			w.last = w.s.feed.quietThrough(w.ns, w.last)
+			wk.quiet = w.s.feed.quietCh()
 		}
 	}
 }

@@ -830,3 +830,64 @@ func TestWatchScope(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchIdleNamespace: every write woke every watch of the store, so
+// idle watches of one namespace read the log (up to 100 times a second
+// each) while the writes went to others. A watch of one namespace is now
+// woken only by the writes of its namespace (this store's at once, the
+// others' through the scanner: PostgreSQL's notifications, the poller):
+// idle watches of "a" read next to nothing while "b" is written, still get
+// a's changes from this store and from another, and a compaction of the
+// changes they skipped does not cut them off.
+func TestWatchIdleNamespace(t *testing.T) {
+	const watchers = 8
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			s := openTest(t, dsn, WithRetention(Retention{Changes: 10}))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			must(t, s.Set(ctx, "k", 0, storage.InNamespace("a")))
+			must(t, s.Set(ctx, "k", 0, storage.InNamespace("b")))
+			chs := make([]<-chan watchItem, watchers)
+			for i := range chs {
+				chs[i] = pull(ctx, s, storage.InNamespace("a"), storage.FromRevision(head(t, s)))
+			}
+			time.Sleep(300 * time.Millisecond) // the watches start, the scanner's first scan
+			before := s.feed.reads.Load()
+			start := time.Now()
+			const writes = 300
+			for i := range writes {
+				must(t, s.Set(ctx, "k"+strconv.Itoa(i%20), i, storage.InNamespace("b")))
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond) // the scanner's last scans
+			reads := s.feed.reads.Load() - before
+			t.Logf("%d writes to b in %v: %d watches of a read the log %d times", writes, time.Since(start).Round(time.Millisecond), watchers, reads)
+			if reads > 2*watchers {
+				t.Fatalf("%d idle watches of a read the log %d times during %d writes to b, want at most %d", watchers, reads, writes, 2*watchers)
+			}
+			if _, err := s.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			must(t, s.Set(ctx, "mine", 1, storage.InNamespace("a")))
+			for i, ch := range chs {
+				if ev := next(t, ch); ev.Key != "mine" {
+					t.Fatalf("watch %d: %+v, want a/mine", i, ev)
+				}
+			}
+			if c.name == "sqlite-memory" {
+				return
+			}
+			other := openTest(t, dsn)
+			t.Cleanup(func() { _ = other.Close() })
+			must(t, other.Set(ctx, "theirs", 1, storage.InNamespace("a")))
+			for i, ch := range chs {
+				if ev := next(t, ch); ev.Key != "theirs" {
+					t.Fatalf("watch %d: %+v, want a/theirs from another store", i, ev)
+				}
+			}
+		})
+	}
+}

@@ -386,4 +386,3 @@ func (x *ops) changedIn(ns string) {
 // wholeStore is a namespace no store holds: signalIn(wholeStore) wakes
 // only the watches of several namespaces or of the whole store.
 const wholeStore = "\x00"
-

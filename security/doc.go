@@ -78,7 +78,10 @@
 //     wrapped store must therefore accept InKeyRanges on List, Query and
 //     Count, as sqlstore does; the HTTP client does not (it refuses the
 //     option), so this layer belongs on the server, in front of the
-//     engine. ListNamespaces returns the namespaces the caller may read.
+//     engine. ListNamespaces returns the namespaces the caller may read;
+//     the store reads only those when it takes the hint
+//     (driver.WithNamespaceScope, as sqlstore does), so one principal's
+//     many namespaces do not slow another's listing.
 //   - Clear with a namespace needs write on it, and is denied while the
 //     namespace holds data keys the caller may not write (it runs the check
 //     and the clear in one serializable transaction when the store has

@@ -275,6 +275,11 @@ func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	if err != nil {
 		return nil, err
 	}
+	// The store reads only the namespaces the caller may read, not every
+	// tenant's for this layer to drop.
+	if rs, every := sub.readableNamespaces(); !every {
+		ctx = driver.WithNamespaceScope(ctx, rs)
+	}
 	all, err := s.inner.ListNamespaces(ctx)
 	if err != nil {
 		return nil, err

@@ -129,7 +129,13 @@ func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	if _, err := s.start(ctx, op, 0, nil); err != nil {
 		return nil, err
 	}
-	list, err := s.eng.reader().listNamespaces(ctx)
+	var list []storage.Namespace
+	var err error
+	if rs, ok := driver.NamespaceScope(ctx); ok {
+		list, err = s.listNamespacesIn(ctx, rs)
+	} else {
+		list, err = s.eng.reader().listNamespaces(ctx)
+	}
 	if err != nil {
 		return nil, s.fail(op, "", "", err)
 	}

@@ -651,17 +651,8 @@ func (p pgQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
 	}
 	out := make([]storage.Namespace, len(rs))
 	for i, r := range rs {
-		md, err := decodeObject(r.Metadata)
-		if err != nil {
+		if out[i], err = namespaceOf(r.Name, r.Owner, r.Metadata, r.Indexes, utc(r.CreatedAt)); err != nil {
 			return nil, err
-		}
-		ix, err := decodeIndexes(r.Indexes)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: utc(r.CreatedAt), Indexes: ix}
-		if r.Owner != nil {
-			out[i].Owner = *r.Owner
 		}
 	}
 	return out, nil

@@ -914,17 +914,8 @@ func (s sqliteQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error
 	}
 	out := make([]storage.Namespace, len(rs))
 	for i, r := range rs {
-		md, err := decodeObject([]byte(r.Metadata))
-		if err != nil {
+		if out[i], err = namespaceOf(r.Name, r.Owner, []byte(r.Metadata), []byte(r.Indexes), fromMicros(r.CreatedAt)); err != nil {
 			return nil, err
-		}
-		ix, err := decodeIndexes([]byte(r.Indexes))
-		if err != nil {
-			return nil, err
-		}
-		out[i] = storage.Namespace{Name: r.Name, Metadata: md, CreatedAt: fromMicros(r.CreatedAt), Indexes: ix}
-		if r.Owner != nil {
-			out[i].Owner = *r.Owner
 		}
 	}
 	return out, nil

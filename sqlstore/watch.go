@@ -185,18 +185,18 @@ func (lq *logQuery) rescope() bool {
 	if all {
 		lq.in = nil
 	} else {
-		lq.in = namespaceRanges(lq.s.Dialect(), rs)
+		lq.in = namespaceRanges(lq.s.Dialect(), "namespace", rs)
 	}
 	return true
 }
 
-// namespaceRanges is the condition that a log row's namespace lies in one
-// of rs (ranges of names in byte order): none is false. A range of one
-// name is an equality.
-func namespaceRanges(d dialect.Name, rs []driver.KeyRange) sq.Sqlizer {
-	col := "namespace"
+// namespaceRanges is the condition that column (a namespace's name: the
+// log's namespace, namespaces' name) lies in one of rs (ranges of names in
+// byte order): none is false. A range of one name is an equality.
+func namespaceRanges(d dialect.Name, column string, rs []driver.KeyRange) sq.Sqlizer {
+	col := column
 	if d == dialect.Postgres {
-		col = `namespace COLLATE "C"`
+		col = column + ` COLLATE "C"`
 	}
 	var names []any
 	var or sq.Or
@@ -215,7 +215,7 @@ func namespaceRanges(d dialect.Name, rs []driver.KeyRange) sq.Sqlizer {
 		}
 	}
 	if len(names) > 0 {
-		or = append(or, sq.Expr("namespace IN ("+sq.Placeholders(len(names))+")", names...))
+		or = append(or, sq.Expr(column+" IN ("+sq.Placeholders(len(names))+")", names...))
 	}
 	if len(or) == 0 {
 		return sq.Expr("1=0")

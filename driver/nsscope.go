@@ -1,0 +1,28 @@
+package driver
+
+import "context"
+
+// namespaceScopeKey is the context key of WithNamespaceScope.
+type namespaceScopeKey struct{}
+
+// WithNamespaceScope returns a context that tells a store's
+// ListNamespaces, as a hint, that its caller will drop every namespace
+// whose name lies outside ranges (ranges of namespace names in byte order,
+// as KeyRange orders keys), so that the store need not read them. As
+// WatchScopeOption, it is only a hint: the layer that gives it still
+// filters what it is given, and a store may ignore it (the HTTP client
+// does). The security layer gives it for a caller that may not read every
+// namespace; sqlstore then reads only the namespaces in ranges, so one
+// principal's many namespaces do not slow another's listing. ListNamespaces
+// takes no options, hence a context value; it is not passed on by a layer
+// that does not know it, which then costs nothing but the reads.
+func WithNamespaceScope(ctx context.Context, ranges []KeyRange) context.Context {
+	return context.WithValue(ctx, namespaceScopeKey{}, ranges)
+}
+
+// NamespaceScope returns the ranges of WithNamespaceScope, and whether ctx
+// has them.
+func NamespaceScope(ctx context.Context) ([]KeyRange, bool) {
+	rs, ok := ctx.Value(namespaceScopeKey{}).([]KeyRange)
+	return rs, ok
+}

@@ -152,9 +152,7 @@ func (d *driverReads) queryText(ctx context.Context, q string, args []driver.Nam
 
 // on runs one statement with fn on a reader connection.
 func (d *driverReads) on(ctx context.Context, fn func(rc *readConn) error) error {
-	if d.n != nil {
-		d.n.Add(1)
-	}
+	countOne(ctx, d.n)
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return err

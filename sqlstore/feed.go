@@ -223,7 +223,7 @@ func (f *feed) scan() {
 	f.mu.Lock()
 	after := f.scanned
 	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), f.s.cfg.watchPoll+time.Second)
+	ctx, cancel := context.WithTimeout(background(context.Background()), f.s.cfg.watchPoll+time.Second)
 	defer cancel()
 	var st logState
 	var nss []string
@@ -306,7 +306,7 @@ func (f *feed) listenDSN() (string, bool) {
 // sent meanwhile are lost. Polling covers the gaps.
 func (f *feed) listen(dsn string) {
 	defer f.done.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(background(context.Background()))
 	go func() {
 		<-f.stop
 		cancel()

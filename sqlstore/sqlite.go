@@ -268,7 +268,7 @@ func (e *sqliteEngine) txCapacity() (total, readOnly int) {
 }
 
 func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error {
-	e.count()
+	e.count(ctx)
 	e.wc.warm(ctx)
 	tx, err := e.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock=immediate
 	if err != nil {
@@ -278,7 +278,7 @@ func (e *sqliteEngine) inTx(ctx context.Context, fn func(q querier) error) error
 	if err := fn(e.bind(txStmts{c: e.wc, tx: tx})); err != nil {
 		return txEnded(ctx, err)
 	}
-	e.count()
+	e.count(ctx)
 	return txEnded(ctx, tx.Commit())
 }
 
@@ -297,10 +297,8 @@ func txEnded(ctx context.Context, err error) error {
 	return err
 }
 
-func (e *sqliteEngine) count() {
-	if e.cfg.roundTrips != nil {
-		e.cfg.roundTrips.Add(1)
-	}
+func (e *sqliteEngine) count(ctx context.Context) {
+	countOne(ctx, e.cfg.roundTrips)
 }
 
 func (e *sqliteEngine) ping(ctx context.Context) error {
@@ -999,7 +997,7 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 	}
 	txCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
-	e.count()
+	e.count(ctx)
 	tx, err := conn.BeginTx(txCtx, &sql.TxOptions{ReadOnly: opts.ReadOnly})
 	if !stop() && err == nil {
 		// ctx ended as BEGIN ran: database/sql rolls the transaction back.
@@ -1065,8 +1063,8 @@ func (t *sqliteTx) savepoint(ctx context.Context, fn func(q querier) error) erro
 
 // commit commits. The driver rolls back a COMMIT that failed and left the
 // transaction open, before the connection goes back to the pool.
-func (t *sqliteTx) commit(context.Context) error {
-	t.e.count()
+func (t *sqliteTx) commit(ctx context.Context) error {
+	t.e.count(ctx)
 	err := t.tx.Commit()
 	t.cancel()
 	err = errors.Join(err, t.conn.Close())
@@ -1074,8 +1072,8 @@ func (t *sqliteTx) commit(context.Context) error {
 	return err
 }
 
-func (t *sqliteTx) rollback(context.Context) error {
-	t.e.count()
+func (t *sqliteTx) rollback(ctx context.Context) error {
+	t.e.count(ctx)
 	err := t.tx.Rollback()
 	t.cancel()
 	defer t.leave()

@@ -32,7 +32,7 @@ type txDriverQ struct {
 // query runs kept statement k on the transaction's connection (see
 // driverReads.query).
 func (q txDriverQ) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
-	q.e.count()
+	q.e.count(ctx)
 	return onConn(q.conn, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
 }
 

@@ -212,7 +212,7 @@ func (s *Store) startSweeper() {
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithCancel(background(context.Background()))
 			go func() {
 				select {
 				case <-sw.stop:

@@ -108,7 +108,7 @@ func (s *Store) startPurger() {
 	}
 	p := &purger{kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.purger = p
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(background(context.Background()))
 	p.done.Add(2)
 	go func() {
 		defer p.done.Done()

@@ -178,7 +178,7 @@ func (r *walRestarter) run() {
 // truncate runs one TRUNCATE checkpoint and reports whether it emptied the
 // WAL.
 func (r *walRestarter) truncate() bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*r.busy+time.Second)
+	ctx, cancel := context.WithTimeout(background(context.Background()), 2*r.busy+time.Second)
 	defer cancel()
 	var busy, logFrames, done int
 	err := r.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)

@@ -470,6 +470,9 @@ func TestEqStatementParts(t *testing.T) {
 			" AND field = 'n') AND namespace_id = (SELECT id FROM namespaces WHERE name = 'bench') ORDER BY " + order, all, 2},
 		{"-expiry", strings.Replace(q, live, "?2 IS NOT NULL", 1), all, 2},
 		{"valuecols", "SELECT key, CAST(json(value) AS TEXT), version" + strings.TrimPrefix(q, sel), all, 3},
+		// Without the probe of the namespace's row (namespaceLive) that
+		// the unlink of Clear and DeleteNamespace added.
+		{"-nsguard", withoutNamespaceLive(t, q, nsi.id), all, 2},
 	}
 	db := s.eng.(*sqliteEngine).r
 	conn, err := db.Conn(ctx) // one connection: one page cache
@@ -540,4 +543,18 @@ func partsRounds(names []string, rounds, ops int, run func(i int)) string {
 		fmt.Fprintf(&out, "\n%-12s CPU/statement %6.1f µs, /engine %.2f (rounds %.2f-%.2f)", name, x[rounds/2], ratios[rounds/2], ratios[0], ratios[rounds-1])
 	}
 	return out.String()
+}
+
+// withoutNamespaceLive returns q, an SQLite statement of Query or Count on
+// namespace nsID, without its probe of the namespace's row
+// (namespaceLive); it fails t if q has none.
+func withoutNamespaceLive(t *testing.T, q string, nsID int64) string {
+	t.Helper()
+	guard, _, err := namespaceLive(nsID).ToSql()
+	must(t, err)
+	out := strings.ReplaceAll(q, " AND "+guard, "")
+	if out == q || strings.Contains(out, guard) {
+		t.Fatalf("no namespace probe %q to remove in %s", guard, q)
+	}
+	return out
 }

@@ -84,6 +84,7 @@ func TestTopStatementParts(t *testing.T) {
 		{"json+version", strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), all},
 		{"json,-sortcol", strings.Replace(strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), numCol, " FROM", 1), all},
 		{"key only", strings.Replace(q, packed+numCol, "1 FROM", 1), all},
+		{"-nsguard", withoutNamespaceLive(t, q, nsi.id), all},
 		{"raw", `SELECT key, CAST(json(value) AS TEXT), version FROM kv
 WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3
 ORDER BY value ->> '$.n' DESC, key DESC LIMIT 20`, func(lo, hi float64) []any { return []any{1, lo, hi} }},

@@ -1000,13 +1000,12 @@ func (q *Queries) UpsertEntriesKeepMetadata(ctx context.Context, arg UpsertEntri
 
 const upsertEntry = `-- name: UpsertEntry :one
 WITH c AS (
-    SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = $1
+    SELECT n.id, storage_take_revisions(1) AS current FROM namespaces n WHERE n.name = $1
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-    SELECT n.id, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), 1, $5, $5,
+    SELECT c.id, $2, $3, COALESCE($4::jsonb, '{}'::jsonb), 1, $5, $5,
            $6::text, $6::text, $7::timestamptz, c.current + 1, c.current + 1
-    FROM namespaces n, c
-    WHERE n.name = $1
+    FROM c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = COALESCE($4::jsonb,
@@ -1060,7 +1059,9 @@ type UpsertEntryRow struct {
 // entry); keep_ttl keeps the stored expiry (none for a new or expired
 // entry), else the entry gets expires_at. The update path keeps the
 // revision it overwrites in prev_revision (NULL for an expired row), which
-// the change log takes as the previous revision (migration 00022).
+// the change log takes as the previous revision (migration 00022). The
+// namespace is looked up once: c has its row, or none when it does not
+// exist (then no revision is taken and nothing is written).
 func (q *Queries) UpsertEntry(ctx context.Context, arg UpsertEntryParams) (UpsertEntryRow, error) {
 	row := q.db.QueryRow(ctx, upsertEntry,
 		arg.Namespace,

@@ -73,15 +73,16 @@ WHERE e.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = @namespace)
 -- entry); keep_ttl keeps the stored expiry (none for a new or expired
 -- entry), else the entry gets expires_at. The update path keeps the
 -- revision it overwrites in prev_revision (NULL for an expired row), which
--- the change log takes as the previous revision (migration 00022).
+-- the change log takes as the previous revision (migration 00022). The
+-- namespace is looked up once: c has its row, or none when it does not
+-- exist (then no revision is taken and nothing is written).
 WITH c AS (
-    SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = @namespace
+    SELECT n.id, storage_take_revisions(1) AS current FROM namespaces n WHERE n.name = @namespace
 ), up AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
-    SELECT n.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
+    SELECT c.id, @key, @value, COALESCE(sqlc.narg(metadata)::jsonb, '{}'::jsonb), 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text, sqlc.narg(expires_at)::timestamptz, c.current + 1, c.current + 1
-    FROM namespaces n, c
-    WHERE n.name = @namespace
+    FROM c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
         metadata   = COALESCE(sqlc.narg(metadata)::jsonb,

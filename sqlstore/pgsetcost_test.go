@@ -863,7 +863,9 @@ func triggersWhen(ctx context.Context, t *testing.T, pool *pgxpool.Pool, cond st
 // (ownUpsert without its read of the old row: wrong for an overwrite in
 // ix, a bound on what that read costs).
 func ownVariants(ctx context.Context, t *testing.T, pool *pgxpool.Pool, keys int, next func() int, val func(i, n int) json.RawMessage) []variant {
-	upsert := pgdb.UpsertEntrySQL
+	// The prototypes are built on the statement they were measured
+	// against (2026-12-03-pgskip.md), which looked its namespace up twice.
+	upsert := upsertEntryNamespaceTwice(t)
 	timed := []any{pgLockKey(ctx, t, pool), "0"}
 	ownSQL := ownUpsert(t, upsert)
 	ownCount := ownCountUpsert(t, upsert)

@@ -148,16 +148,9 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = 
 		modes = []string{"overwrite"}
 	}
 	if os.Getenv("STORAGE_PGSETPARTS_SHAPE") != "" {
-		// UpsertEntry as it was before the namespace was looked up once:
-		// the take over a count of the namespace's rows in c, the row
-		// looked up again by name in up.
-		twice := cut(full, "SELECT n.id, storage_take_revisions(1) AS current FROM namespaces n WHERE n.name = $1",
-			"SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = $1")
-		twice = cut(twice, "SELECT c.id, $2", "SELECT n.id, $2")
-		twice = cut(twice, "FROM c\n    ON CONFLICT", "FROM namespaces n, c\n    WHERE n.name = $1\n    ON CONFLICT")
 		parts = []*part{
 			{name: "engine Set", lock: true, stmt: full},
-			{name: "namespace looked up twice (before)", lock: true, stmt: twice},
+			{name: "namespace looked up twice (before)", lock: true, stmt: upsertEntryNamespaceTwice(t)},
 		}
 	}
 	if os.Getenv("STORAGE_PGSETPARTS_TRIG") != "" {
@@ -254,4 +247,21 @@ ON CONFLICT (namespace_id, key) DO UPDATE SET value = EXCLUDED.value, version = 
 		}
 		t.Log(b.String())
 	}
+}
+
+// upsertEntryNamespaceTwice is UpsertEntry as it was before it looked its
+// namespace up once (2026-12-05-pgset.md): the take over a count of the
+// namespace's rows in c, the row looked up again by name in up.
+func upsertEntryNamespaceTwice(t *testing.T) string {
+	t.Helper()
+	s := pgdb.UpsertEntrySQL
+	for _, r := range [][2]string{
+		{"SELECT n.id, storage_take_revisions(1) AS current FROM namespaces n WHERE n.name = $1",
+			"SELECT storage_take_revisions(count(*)) AS current FROM namespaces n0 WHERE n0.name = $1"},
+		{"SELECT c.id, $2", "SELECT n.id, $2"},
+		{"FROM c\n    ON CONFLICT", "FROM namespaces n, c\n    WHERE n.name = $1\n    ON CONFLICT"},
+	} {
+		s = replaceIn(t, s, r[0], r[1])
+	}
+	return s
 }

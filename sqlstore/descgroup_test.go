@@ -45,6 +45,7 @@ func TestDescTieGroupPageReads(t *testing.T) {
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			dsn := c.dsn(t)
 			pg := strings.HasPrefix(c.name, "postgres")

@@ -30,6 +30,7 @@ func TestFilterDriveProbe(t *testing.T) {
 	defer func(old int) { filterDriveRows = old }(filterDriveRows)
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			clock := storetest.NewClock(time.Now().UTC().Truncate(time.Second))
 			s := openTest(t, c.dsn(t), WithClock(clock.Now), WithSweepInterval(-1))
@@ -250,6 +251,7 @@ func TestFilterDriveFollowsSize(t *testing.T) {
 	filterDriveRows = 0
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
 			defer s.Close()

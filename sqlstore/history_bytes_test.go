@@ -19,6 +19,7 @@ import (
 func TestHistoryPageBytes(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
 			t.Cleanup(func() { _ = s.Close() })

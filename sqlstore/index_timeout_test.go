@@ -18,6 +18,7 @@ import (
 func TestIndexBuildEndsWithItsCall(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t))
 			defer s.Close()

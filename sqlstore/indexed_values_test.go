@@ -20,6 +20,7 @@ import (
 func TestIndexedLongStrings(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t))
 			defer s.Close()

@@ -42,6 +42,7 @@ func TestIndexesUsed(t *testing.T) {
 }
 
 func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
+	raceSkipsMemory(t, c)
 	{
 		{
 			ctx := t.Context()

@@ -197,6 +197,7 @@ func TestInKeyRangesInvalid(t *testing.T) {
 func TestListKeyRangesBounded(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t))
 			defer s.Close()
@@ -381,6 +382,7 @@ func TestManyKeyRanges(t *testing.T) {
 func TestQueryKeyRanges(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
+			raceSkipsMemory(t, c)
 			ctx := t.Context()
 			s := openTest(t, c.dsn(t))
 			defer s.Close()

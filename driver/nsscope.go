@@ -26,3 +26,15 @@ func NamespaceScope(ctx context.Context) ([]KeyRange, bool) {
 	rs, ok := ctx.Value(namespaceScopeKey{}).([]KeyRange)
 	return rs, ok
 }
+
+// NamespaceCounter is implemented by a store that can count namespaces
+// without reading them. CountNamespaces returns how many namespaces have a
+// name in ranges (ranges of namespace names in byte order, as for
+// WithNamespaceScope). The security layer counts a principal's namespaces
+// with it before each CreateNamespace under its quota; a store without it
+// is asked ListNamespaces under WithNamespaceScope instead, which reads
+// each namespace's row and metadata. sqlstore implements it with one
+// COUNT over the range of the namespaces' unique name index.
+type NamespaceCounter interface {
+	CountNamespaces(ctx context.Context, ranges []KeyRange) (int64, error)
+}

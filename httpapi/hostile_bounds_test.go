@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/security"
 )
 
 // TestHostileNamespaceMetadata (one principal's namespaces cannot make
@@ -137,6 +141,103 @@ func TestHostileGetManyKeys(t *testing.T) {
 					t.Errorf("client GetMany: %s: %v, want not found", k, err)
 					break
 				}
+			}
+		})
+	}
+}
+
+// TestHostileNamespaceQuota (one principal cannot create namespaces
+// without bound): a principal owns at most its quota of namespaces
+// (security.MaxNamespacesPerPrincipal; 20 here, 10,000 by default), and a
+// createNamespace beyond is 507 capacity_exceeded and creates nothing,
+// however many race: one owner's creates take turns. Before the bound,
+// the 40 concurrent creates of alice all succeeded. An operator
+// (principal://* rw) is not bound, and a namespace deleted makes room.
+func TestHostileNamespaceQuota(t *testing.T) {
+	const quota, tries = 20, 40
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newServerSecurity(t, c.DSN(t), hostileAuth, httpapi.Config{},
+				[]security.Option{security.MaxNamespacesPerPrincipal(quota)})
+			create := func(token, name string) (int, string) {
+				req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/createNamespace",
+					strings.NewReader(`{"name":"`+name+`"}`))
+				if err != nil {
+					return 0, err.Error()
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := s.srv.Client().Do(req)
+				if err != nil {
+					return 0, err.Error()
+				}
+				defer func() { _ = resp.Body.Close() }()
+				var env envelope
+				if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+					return resp.StatusCode, err.Error()
+				}
+				return resp.StatusCode, env.code()
+			}
+			type answer struct {
+				status int
+				code   string
+			}
+			answers := make(chan answer, tries)
+			var wg sync.WaitGroup
+			for i := range tries {
+				wg.Go(func() {
+					name := "principal://alice-pk/namespace/n" + strconv.Itoa(i)
+					if i == 0 {
+						name = "principal://alice-pk"
+					}
+					st, code := create(hAlice, name)
+					answers <- answer{st, code}
+				})
+			}
+			wg.Wait()
+			close(answers)
+			created, refused := 0, 0
+			for a := range answers {
+				switch {
+				case a.status == 200:
+					created++
+				case a.status == 507 && a.code == routes.CodeCapacityExceeded:
+					refused++
+				default:
+					t.Errorf("createNamespace: %d %s; want 200 or 507 %s", a.status, a.code, routes.CodeCapacityExceeded)
+				}
+			}
+			owned := func(owner string) int {
+				list, err := s.inner.ListNamespaces(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := 0
+				for _, ns := range list {
+					if ns.Owner == owner {
+						n++
+					}
+				}
+				return n
+			}
+			t.Logf("%d concurrent creates of alice's namespaces under a quota of %d: %d created, %d refused; alice owns %d",
+				tries, quota, created, refused, owned("alice-pk"))
+			if created != quota || refused != tries-quota || owned("alice-pk") != quota {
+				t.Errorf("%d concurrent creates: %d created, %d refused, alice owns %d; want %d, %d, %d",
+					tries, created, refused, owned("alice-pk"), quota, tries-quota, quota)
+			}
+			// Bob's quota is his own.
+			s.must(t, "createNamespace", hBob, `{"name":"principal://bob-pk/namespace/b"}`)
+			// An operator is not bound, under alice's prefix either.
+			s.must(t, "createNamespace", hAdmin, `{"name":"principal://alice-pk/namespace/by-admin"}`)
+			s.refused(t, "createNamespace", hAlice, `{"name":"principal://alice-pk/namespace/more"}`, 507, routes.CodeCapacityExceeded)
+			// Deleting makes room again, one for one.
+			s.must(t, "deleteNamespace", hAlice, `{"name":"principal://alice-pk/namespace/by-admin"}`)
+			s.must(t, "deleteNamespace", hAlice, `{"name":"principal://alice-pk/namespace/n1"}`)
+			s.must(t, "createNamespace", hAlice, `{"name":"principal://alice-pk/namespace/more"}`)
+			s.refused(t, "createNamespace", hAlice, `{"name":"principal://alice-pk/namespace/more2"}`, 507, routes.CodeCapacityExceeded)
+			if n := owned("alice-pk"); n != quota {
+				t.Errorf("alice owns %d namespaces, want %d", n, quota)
 			}
 		})
 	}

@@ -62,13 +62,19 @@ func newServer(t testing.TB, c testdb.Config, cfg httpapi.Config, opts ...sqlsto
 // principals of the auth file auth.
 func newServerAuth(t testing.TB, dsn, auth string, cfg httpapi.Config, opts ...sqlstore.Option) *testServer {
 	t.Helper()
+	return newServerSecurity(t, dsn, auth, cfg, nil, opts...)
+}
+
+// newServerSecurity is newServerAuth with options for the security layer.
+func newServerSecurity(t testing.TB, dsn, auth string, cfg httpapi.Config, sec []security.Option, opts ...sqlstore.Option) *testServer {
+	t.Helper()
 	inner := teststore.Open(t, dsn, opts...) // closed after the server
 	tokens, err := httpapi.ParseAuthFile([]byte(auth))
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := routes.NewMux()
-	routes.Register(mux, security.NewStore(inner, tokens.Policy()))
+	routes.Register(mux, security.NewStore(inner, tokens.Policy(), sec...))
 	cfg.Auth = tokens
 	cfg.Ready = inner
 	if cfg.Logger == nil {

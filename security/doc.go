@@ -82,6 +82,20 @@
 //     the store reads only those when it takes the hint
 //     (driver.WithNamespaceScope, as sqlstore does), so one principal's
 //     many namespaces do not slow another's listing.
+//   - A principal owns at most MaxNamespacesPerPrincipal namespaces
+//     (principal://{pkr} and the names under principal://{pkr}/namespace/;
+//     DefaultMaxNamespacesPerPrincipal, 10,000, unless set), whoever
+//     creates them: a CreateNamespace beyond is storage.ErrCapacityExceeded
+//     and creates nothing, so that one principal cannot fill the disk, an
+//     operator's listing and Status's count. The namespaces are counted
+//     before each create (driver.NamespaceCounter: sqlstore counts them on
+//     its name index without reading them), and one owner's creates take
+//     turns, so the bound is exact for one Store; Stores sharing a
+//     database (several servers) see each other's creates once committed,
+//     so k of them racing on one owner can pass it by at most k-1.
+//     Callers with write on principal://* (operators) are not bound. Plain
+//     namespaces are not counted: write on storage://namespace/*, which
+//     creates any number of them, is an operator's grant.
 //   - Clear with a namespace needs write on it, and is denied while the
 //     namespace holds data keys the caller may not write (it runs the check
 //     and the clear in one serializable transaction when the store has

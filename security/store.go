@@ -27,6 +27,11 @@ type Store struct {
 	policy    *Policy
 	anonymous bool
 
+	// maxNamespaces bounds the namespaces one principal owns (0 or less:
+	// no bound); nsQuota makes each owner's creates take turns.
+	maxNamespaces int
+	nsQuota       nsQuota
+
 	// txs maps the ID of each transaction begun through the store to the
 	// public key of the principal that began it ("" for anonymous).
 	// Commit, Rollback and a LookupTx that finds it gone remove it; the
@@ -45,7 +50,7 @@ var _ storage.Store = (*Store)(nil)
 
 // NewStore wraps inner so that every call is authorized by policy.
 func NewStore(inner storage.Store, policy *Policy, opts ...Option) *Store {
-	s := &Store{inner: inner, policy: policy}
+	s := &Store{inner: inner, policy: policy, maxNamespaces: DefaultMaxNamespacesPerPrincipal}
 	s.pruneAt.Store(minPruneTxs)
 	for _, o := range opts {
 		o(s)
@@ -205,7 +210,10 @@ func (s *Store) Count(ctx context.Context, opts ...storage.Option) (int64, error
 }
 
 // CreateNamespace implements storage.Store: it needs write on the
-// namespace.
+// namespace. A principal's namespace is refused with
+// storage.ErrCapacityExceeded when its owner already owns its quota
+// (MaxNamespacesPerPrincipal), unless the caller has write on
+// principal://*.
 func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	sub, ctx, err := s.subject(ctx, "createNamespace")
 	if err != nil {
@@ -217,6 +225,9 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	}
 	if !sub.namespace(ns).Has(Write) {
 		return denied("createNamespace", name, "")
+	}
+	if ns.Owner != "" && s.maxNamespaces > 0 && !sub.g[scopeAllPrincipals].Has(Write) {
+		return s.createUnderQuota(ctx, ns, opts)
 	}
 	return s.inner.CreateNamespace(ctx, name, opts...)
 }

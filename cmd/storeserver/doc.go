@@ -108,6 +108,16 @@
 //	                        three quarters of the pool (the rest always serves the
 //	                        calls outside transactions); a beginTransaction that
 //	                        finds them all taken waits, up to --timeout.
+//	--max-namespaces-per-principal N
+//	                        most namespaces one principal may own, principal://PKR
+//	                        and principal://PKR/namespace/… (default 10,000); a
+//	                        createNamespace beyond is 507 capacity_exceeded and
+//	                        creates nothing (security.MaxNamespacesPerPrincipal).
+//	                        One principal's creates take turns, so the bound is
+//	                        exact on one server; servers sharing a database may
+//	                        each pass it by one racing create. Principals with
+//	                        write on principal://* (operators) are not bound. 0:
+//	                        no bound.
 //	--no-metrics            do not serve /metrics (below).
 //	--otlp-endpoint URL     export traces to an OpenTelemetry collector (below);
 //	                        default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else

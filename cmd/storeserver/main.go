@@ -117,6 +117,7 @@ type options struct {
 	writesInStore   int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
+	maxNamespaces   int
 	logFormat       string
 	logLevel        string
 	version         bool
@@ -158,6 +159,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.writesInStore, "max-writes-in-store", httpapi.DefaultMaxWritesInStore, "most writes (every request but a read) among --max-requests-in-store: one beyond\nwaits while reads are served, so that writes stuck at SQLite's one writer or PostgreSQL's\nrevision lock (behind a transaction, a long CreateIndex) do not keep every read out")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
+	fs.IntVar(&o.maxNamespaces, "max-namespaces-per-principal", security.DefaultMaxNamespacesPerPrincipal, "most namespaces one principal may own (principal://PKR and principal://PKR/namespace/…);\na createNamespace beyond is 507 capacity_exceeded. Principals with write on principal://*\n(operators) are not bound. 0: no bound")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
 	fs.Var(&o.otlpHeaders, "otlp-header", "add `KEY=VALUE` to the trace export requests (authentication; repeatable; also $OTEL_EXPORTER_OTLP_HEADERS)")
 	fs.Float64Var(&o.otlpRatio, "otlp-sample-ratio", 1, "share of new traces recorded, 0 to 1 (a caller's traceparent decides for its trace)")
@@ -309,6 +311,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-max-lifetime %v: want a positive duration", o.txMaxLifetime)
 	case o.pgMaxConns < 2:
 		return fmt.Errorf("--pg-max-conns %d: want 2 or more", o.pgMaxConns)
+	case o.maxNamespaces < 0:
+		return fmt.Errorf("--max-namespaces-per-principal %d: want 0 (no bound) or a positive number", o.maxNamespaces)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
@@ -413,6 +417,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		store = observe.Wrap(inner, exp.Hook(st.Dialect))
 	}
 	mux := routes.NewMux()
+	secOpt = append(secOpt, security.MaxNamespacesPerPrincipal(o.maxNamespaces))
 	sec := security.NewStore(store, policy, secOpt...)
 	routes.Register(mux, sec)
 	cfg.Ready = inner

@@ -148,7 +148,10 @@
 // entries or keys: a batch commits together, holding the store's one
 // writer (on PostgreSQL its revision lock) from start to end, and a
 // getMany answers an error for each key it holds no value for, so a
-// larger one is refused whole with too_large; send several.
+// larger one is refused whole with too_large; send several. It is refused
+// before its body is decoded: the items are counted in the body, up to the
+// bound, so a body of millions of tiny keys costs its own size, not the
+// hundreds of megabytes decoding them took.
 //
 // A list or query answer holds about AnswerBytes (4 MiB) of keys, values
 // and metadata at most: the route reads the store in parts (pages of

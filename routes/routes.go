@@ -96,7 +96,8 @@ func badRequest(format string, args ...any) error {
 // decodeRequest decodes body into v: one JSON object (an empty body is
 // {}), valid UTF-8, no unknown members, no trailing data, no object with
 // two members of the same name, and member names spelled exactly
-// (checkMembers).
+// (checkMembers). A batch with more than MaxBatchItems items is refused
+// before it is decoded (tooManyInBody).
 func decodeRequest(body []byte, v any) error {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -109,6 +110,9 @@ func decodeRequest(body []byte, v any) error {
 		return badRequest("the body must be a JSON object")
 	}
 	if err := loneSurrogate(trimmed); err != nil {
+		return err
+	}
+	if err := tooManyInBody(trimmed, v); err != nil {
 		return err
 	}
 	d := json.NewDecoder(bytes.NewReader(trimmed))
@@ -572,8 +576,10 @@ func batchResponse(res storage.BatchResult) *BatchResponse {
 // bound, and 1M missing keys (an 8 MiB body) made a 161 MB answer, 2.4 GB
 // allocated and 16 s in the store. A larger batch is
 // refused whole with too_large (routes.ErrTooLarge, a
-// storage.ErrValueTooLarge): send it in several (client.Store's GetMany
-// does by itself). Set it, if at all, before the routes serve.
+// storage.ErrValueTooLarge), before its body is decoded (its items are
+// counted in the body, up to the bound): send it in several
+// (client.Store's GetMany does by itself). Set it, if at all, before the
+// routes serve.
 var MaxBatchItems = 10000
 
 // tooManyItems refuses a batch of n items beyond MaxBatchItems.

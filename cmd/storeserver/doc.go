@@ -118,6 +118,15 @@
 //	                        each pass it by one racing create. Principals with
 //	                        write on principal://* (operators) are not bound. 0:
 //	                        no bound.
+//	--max-conns-per-ip N    most TCP connections one remote IP address may hold
+//	                        open at once (default 256; loopback counts like any
+//	                        other address); one beyond is closed as soon as it is
+//	                        accepted, before a byte is read or written
+//	                        (httpapi.LimitConnsPerIP): the client sees the
+//	                        connection closed or reset. Idle connections close
+//	                        after 2 minutes, and one that sends no headers after
+//	                        10 s. Behind a proxy every client has the proxy's
+//	                        address: raise it there, or 0 for no bound.
 //	--no-metrics            do not serve /metrics (below).
 //	--otlp-endpoint URL     export traces to an OpenTelemetry collector (below);
 //	                        default $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else

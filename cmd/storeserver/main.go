@@ -118,6 +118,7 @@ type options struct {
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	maxNamespaces   int
+	connsPerIP      int
 	logFormat       string
 	logLevel        string
 	version         bool
@@ -160,6 +161,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.IntVar(&o.maxNamespaces, "max-namespaces-per-principal", security.DefaultMaxNamespacesPerPrincipal, "most namespaces one principal may own (principal://PKR and principal://PKR/namespace/…);\na createNamespace beyond is 507 capacity_exceeded. Principals with write on principal://*\n(operators) are not bound. 0: no bound")
+	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most TCP connections one remote IP address may hold open at once (loopback too);\none beyond is closed as soon as it is accepted. Behind a proxy every client has the\nproxy's address: raise it or use 0 (no bound)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
 	fs.Var(&o.otlpHeaders, "otlp-header", "add `KEY=VALUE` to the trace export requests (authentication; repeatable; also $OTEL_EXPORTER_OTLP_HEADERS)")
 	fs.Float64Var(&o.otlpRatio, "otlp-sample-ratio", 1, "share of new traces recorded, 0 to 1 (a caller's traceparent decides for its trace)")
@@ -313,6 +315,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--pg-max-conns %d: want 2 or more", o.pgMaxConns)
 	case o.maxNamespaces < 0:
 		return fmt.Errorf("--max-namespaces-per-principal %d: want 0 (no bound) or a positive number", o.maxNamespaces)
+	case o.connsPerIP < 0:
+		return fmt.Errorf("--max-conns-per-ip %d: want 0 (no bound) or a positive number", o.connsPerIP)
 	case o.logFormat != "text" && o.logFormat != "json":
 		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
@@ -463,6 +467,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	ln = httpapi.LimitConnsPerIP(ln, o.connsPerIP)
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	if tokens != nil && !o.noConsole {
 		log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)

@@ -1,0 +1,96 @@
+package httpapi
+
+import (
+	"net"
+	"sync"
+)
+
+// DefaultMaxConnsPerIP is the number of connections one remote IP address
+// may hold open at once in storeserver (--max-conns-per-ip).
+const DefaultMaxConnsPerIP = 256
+
+// LimitConnsPerIP returns a listener that accepts at most n connections
+// from one remote IP address at once (n <= 0: ln itself). A connection
+// beyond is closed as soon as it is accepted, before anything is read from
+// it or written to it: the client sees the connection reset or closed and
+// may retry once one of its own connections has closed. Every address
+// counts the same, loopback included; behind a proxy every client shares
+// the proxy's address, so raise n (or use 0) there. A connection counts
+// from its accept to its Close, whatever it carries (idle keep-alive
+// connections and watch streams too): the server's idle and header
+// timeouts close the idle ones, so the bound holds a client's live
+// connections, which were unbounded, and leaves everyone else's room.
+func LimitConnsPerIP(ln net.Listener, n int) net.Listener {
+	if n <= 0 {
+		return ln
+	}
+	return &connLimiter{Listener: ln, max: n, open: map[string]int{}}
+}
+
+// connLimiter is LimitConnsPerIP's listener.
+type connLimiter struct {
+	net.Listener
+	max int
+
+	mu   sync.Mutex
+	open map[string]int // connections open per remote IP
+}
+
+// Accept returns the next connection whose address holds fewer than max;
+// it closes the others as it accepts them.
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip := remoteIP(c)
+		l.mu.Lock()
+		ok := l.open[ip] < l.max
+		if ok {
+			l.open[ip]++
+		}
+		l.mu.Unlock()
+		if ok {
+			return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
+		}
+		_ = c.Close()
+	}
+}
+
+func (l *connLimiter) release(ip string) {
+	l.mu.Lock()
+	if l.open[ip]--; l.open[ip] <= 0 {
+		delete(l.open, ip)
+	}
+	l.mu.Unlock()
+}
+
+// remoteIP is c's remote address without its port.
+func remoteIP(c net.Conn) string {
+	a := c.RemoteAddr()
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	if a == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// limitedConn gives its place back on its first Close.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}

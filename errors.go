@@ -71,7 +71,9 @@ var (
 	ErrConflict = driver.ErrConflict
 
 	// ErrCapacityExceeded is returned by a write that would make the store hold
-	// more entries than its configured capacity. Nothing is written.
+	// more entries than its configured capacity, and by an authorizing
+	// store's CreateNamespace (package security) that would make a principal
+	// own more namespaces than its quota. Nothing is written.
 	ErrCapacityExceeded = driver.ErrCapacityExceeded
 
 	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for

@@ -71,7 +71,9 @@ var (
 	ErrConflict = errors.New("storage: version conflict")
 
 	// ErrCapacityExceeded is returned by a write that would make the store hold
-	// more entries than its configured capacity. Nothing is written.
+	// more entries than its configured capacity, and by an authorizing
+	// store's CreateNamespace (package security) that would make a principal
+	// own more namespaces than its quota. Nothing is written.
 	ErrCapacityExceeded = errors.New("storage: capacity exceeded")
 
 	// ErrInvalidFilter is returned by Query and Count (and ParseFilter) for

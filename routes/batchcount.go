@@ -53,13 +53,9 @@ func countItems(b []byte, name string, limit int) int {
 		if match && i < len(b) && b[i] == '[' {
 			most = max(most, countArray(b, i, limit))
 		}
-		next := skipValue(b, i)
-		if next <= i {
+		var ok bool
+		if i, ok = pastValue(b, i); !ok {
 			break
-		}
-		i = skipWS(b, next)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
 		}
 	}
 	return most
@@ -71,16 +67,27 @@ func countArray(b []byte, i, limit int) int {
 	i = skipWS(b, i+1)
 	for i < len(b) && b[i] != ']' && n <= limit {
 		n++
-		next := skipValue(b, i)
-		if next <= i {
+		var ok bool
+		if i, ok = pastValue(b, i); !ok {
 			break
-		}
-		i = skipWS(b, next)
-		if i < len(b) && b[i] == ',' {
-			i = skipWS(b, i+1)
 		}
 	}
 	return n
+}
+
+// pastValue returns the index past the value at b[i], the comma after it
+// and white space, and false when the value does not end (a malformed
+// body).
+func pastValue(b []byte, i int) (int, bool) {
+	next := skipValue(b, i)
+	if next <= i {
+		return i, false
+	}
+	i = skipWS(b, next)
+	if i < len(b) && b[i] == ',' {
+		i = skipWS(b, i+1)
+	}
+	return i, true
 }
 
 // memberIs reports whether the quoted member name q is name as

@@ -215,6 +215,13 @@ func optsFixture(t testing.TB, dsn string) []optsWorkload {
 func TestOptionsCallAllocs(t *testing.T) {
 	legacy := &legacyOptions{}
 	for _, w := range optsFixture(t, testdb.SQLiteMemory(t)) {
+		if raceEnabled && !strings.HasPrefix(w.name, "resolve") {
+			// Under the race detector the store's goroutines allocate
+			// more than now and then: only the resolutions alone are
+			// asserted there, so the calls are not measured (they took
+			// over two minutes of CI's race run for a log line).
+			continue
+		}
 		measure := func(o optionSet) float64 {
 			i := 0
 			return testing.AllocsPerRun(200, func() {
@@ -242,7 +249,7 @@ func TestOptionsCallAllocs(t *testing.T) {
 		if w.saved >= 3 && !strings.HasPrefix(w.name, "resolve") {
 			slack = 1
 		}
-		if (!raceEnabled || strings.HasPrefix(w.name, "resolve")) && before-after < w.saved-slack {
+		if before-after < w.saved-slack {
 			t.Errorf("%s: %v allocations per call, %v with the former options: want %v fewer", w.name, after, before, w.saved)
 		}
 	}

@@ -79,13 +79,19 @@ func TestCopyConformance(t *testing.T) {
 
 // TestCopyPgBouncer runs the conformance suite through PgBouncer in
 // transaction pooling mode with every batch write sent through COPY, in
-// each exec mode that works through the pooler.
+// each exec mode that works through the pooler. Under the race detector
+// (CI) each mode runs one of the two harnesses, in turn: the six runs took
+// 404 s of sqlstore's race run at load 15.
 func TestCopyPgBouncer(t *testing.T) {
-	for _, mode := range bouncerExecModes {
+	for i, mode := range bouncerExecModes {
 		c := copyConfig(bouncerConfig(mode), 1)
 		t.Run(c.name, func(t *testing.T) {
-			t.Run("store", func(t *testing.T) { storetest.Run(t, harness(c)) })
-			t.Run("in-tx", func(t *testing.T) { storetest.Run(t, inTxHarness(c)) })
+			if !raceEnabled || i%2 == 0 {
+				t.Run("store", func(t *testing.T) { storetest.Run(t, harness(c)) })
+			}
+			if !raceEnabled || i%2 == 1 {
+				t.Run("in-tx", func(t *testing.T) { storetest.Run(t, inTxHarness(c)) })
+			}
 		})
 	}
 }

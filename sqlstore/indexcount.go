@@ -21,15 +21,13 @@ func (d indexDrive) indexOnly(c *dialect.Compiler, e driver.Expr) bool {
 // ns) that d's conditions select, live at now and in o's key ranges, from
 // index_entries alone (see indexOnly). Namespace and field ids are never
 // reused (migration 00028), so stale cached ids select no rows (nsInfo;
-// on SQLite with namespaceLive, for an unlinked namespace's rows).
+// with namespaceLive, for an unlinked namespace's rows).
 func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, now time.Time, o driver.CallOptions) (string, []any, error) {
 	a := dialect.IndexAlias + "."
-	ids := sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10))
-	if c.PlaceholderFormat() != sq.Dollar {
-		// An unlinked namespace's index rows keep its old id until purged
-		// (namespaceCond).
-		ids = sq.And{ids, namespaceLive(nsID)}
-	}
+	// An unlinked namespace's index rows keep its old id until purged
+	// (namespaceCond).
+	ids := sq.And{sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10)),
+		namespaceLive(nsID)}
 	count := func(live bool) sq.SelectBuilder {
 		b := d.indexFrom(sq.Select("count(*)"), nsID).Where(ids)
 		if live {

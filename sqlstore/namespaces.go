@@ -87,16 +87,18 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 			if !o.Recursive && n.EntryCount > expired {
 				return storage.ErrNamespaceNotEmpty
 			}
-			if s.Dialect() == dialect.SQLite {
-				// The purger deletes its entries and index rows
-				// (unlink.go).
-				unlinked = true
-				if err := unlinkSQLite(ctx, q, n.ID, name, false, s.now()); err != nil {
-					return err
-				}
-				_, err = q.deleteNamespace(ctx, n.ID)
+			// The purger deletes its entries and index rows
+			// (unlink.go).
+			unlinked = true
+			unlink := func() error { return unlinkSQLite(ctx, q, n.ID, name, false, s.now()) }
+			if s.Dialect() == dialect.Postgres {
+				unlink = func() error { return unlinkPostgres(ctx, q, n.ID, name, s.now()) }
+			}
+			if err := unlink(); err != nil {
 				return err
 			}
+			_, err = q.deleteNamespace(ctx, n.ID)
+			return err
 		}
 		// Its index rows first: its entries' triggers then find no
 		// declared field.

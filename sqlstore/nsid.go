@@ -22,15 +22,16 @@ import (
 // not know of a new index only makes a statement read entries without it:
 // the answer is the same.
 //
-// On SQLite an unlinked namespace's entries and index rows (a Clear or a
+// An unlinked namespace's entries and index rows (a Clear or a
 // DeleteNamespace, unlink.go) keep its old id until the purger deletes
 // them, so an id is no longer enough: Query and Count also want a
 // namespace row to have it (namespaceCond, namespaceLive), and run again
-// with the id read afresh when it has not. Has, Get and GetMany name the
-// namespace by name there, which finds only the live row.
+// with the id read afresh when it has not. Get and GetMany name the
+// namespace by name, which finds only the live row; so does Has on SQLite.
 //
-// On PostgreSQL, Has names the namespace by its cached id too (idReader,
-// below); its statement tells a stale id from a missing key itself.
+// On PostgreSQL, Has names the namespace by its cached id (idReader,
+// below); its statement wants the namespace's row to have the id, and
+// tells a stale id from a missing key itself.
 
 // nsInfo is what Query and Count know of a namespace: its id (0 when it is
 // missing: ids start at 1) and the ids of its declared fields, by their

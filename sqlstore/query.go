@@ -427,7 +427,7 @@ func (x *ops) countStatement(o driver.CallOptions, nsi nsInfo, now time.Time) (s
 		if err != nil {
 			return "", nil, nil, err
 		}
-		q, args, err := b.Where(namespaceCond(c, nsi.id)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).
+		q, args, err := b.Where(namespaceCond(nsi.id)).Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).
 			PlaceholderFormat(c.PlaceholderFormat()).ToSql()
 		return q, args, nil, err
 	})
@@ -856,7 +856,7 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 	if driven {
 		b = d.join(c, b, nsi.id)
 	}
-	b = b.Where(namespaceCond(c, nsi.id)).
+	b = b.Where(namespaceCond(nsi.id)).
 		Where(liveCond(c, now)).Where(where).Where(keyRangesCond(c, o)).PlaceholderFormat(c.PlaceholderFormat())
 	if cur := p.cur; cur != nil {
 		malformed := driver.Invalidf(storage.ErrInvalidOption, "After: malformed cursor")
@@ -1600,19 +1600,18 @@ func (d indexDrive) indexFrom(b sq.SelectBuilder, nsID int64) sq.SelectBuilder {
 }
 
 // namespaceCond restricts a statement to the entries of namespace nsID.
-// On SQLite it also wants the namespace's row to have that id still
+// It also wants the namespace's row to have that id still
 // (namespaceLive): an unlinked namespace's entries keep its old id until
 // the purger deletes them (unlink.go), and a cached id may be that old one
-// (another store on the file cleared or deleted the namespace).
-func namespaceCond(c *dialect.Compiler, nsID int64) sq.Sqlizer {
-	if c.PlaceholderFormat() == sq.Dollar {
-		return dialect.NamespaceCond(nsID)
-	}
+// (another store on the file or database cleared or deleted the
+// namespace).
+func namespaceCond(nsID int64) sq.Sqlizer {
 	return sq.And{dialect.NamespaceCond(nsID), namespaceLive(nsID)}
 }
 
-// namespaceLive is the condition "a namespace has the id nsID" (SQLite:
-// a constant subquery, evaluated once per statement).
+// namespaceLive is the condition "a namespace has the id nsID" (a
+// constant subquery, evaluated once per statement: PostgreSQL's one-time
+// filter, an InitPlan).
 func namespaceLive(nsID int64) sq.Sqlizer {
 	return sq.Expr("EXISTS (SELECT 1 FROM namespaces WHERE namespaces.id = " + strconv.FormatInt(nsID, 10) + ")")
 }

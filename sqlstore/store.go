@@ -846,7 +846,7 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	} else {
 		err = x.logged(ctx, run)
 	}
-	if o.Set&driver.KindNamespace != 0 && x.s.Dialect() == dialect.SQLite {
+	if o.Set&driver.KindNamespace != 0 {
 		// The namespace has a new id (unlink.go).
 		x.s.nsIDs.forget(o.Namespace.Name)
 		if l := x.sc.localIDs(); l != nil {

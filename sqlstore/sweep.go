@@ -45,7 +45,8 @@ type SweptRow struct {
 	Revision int64
 }
 
-// sweepSQLite skips unlinked namespaces' entries: the purger's (unlink.go).
+// sweepSQLite and sweepPostgres skip unlinked namespaces' entries: the
+// purger's (unlink.go).
 const sweepSQLite = `DELETE FROM entries WHERE rowid IN (
     SELECT rowid FROM entries
     WHERE expires_at IS NOT NULL AND expires_at <= ? AND namespace_id IN (SELECT id FROM namespaces)
@@ -58,6 +59,7 @@ const sweepPostgres = `DELETE FROM entries e
 USING (
     SELECT namespace_id, key FROM entries
     WHERE expires_at IS NOT NULL AND expires_at <= $1
+      AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = entries.namespace_id)
     ORDER BY expires_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED) d

@@ -9,11 +9,14 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 )
 
-// Clear and a DeleteNamespace of a namespace with entries unlink them on
-// SQLite (migration 00033) instead of deleting them in their statement,
-// which held SQLite's one writer, so every other namespace's writes, for
-// the whole delete (5.5 s for a Clear of 100k entries with two indexes,
-// bench/results/2026-12-04-writer-holds.md). In the operation's own
+// Clear and a DeleteNamespace of a namespace with entries unlink them
+// (SQLite: migration 00033; PostgreSQL: 00034) instead of deleting them in
+// their statement, which held SQLite's one writer, so every other
+// namespace's writes, for the whole delete (5.5 s for a Clear of 100k
+// entries with two indexes, bench/results/2026-12-04-writer-holds.md), and
+// on PostgreSQL the store's revision lock, which every write takes
+// (revlock.go; 2.9 s for the same Clear, 1.0 s for a DeleteNamespace). In
+// the operation's own
 // transaction the namespace row moves to a fresh id (Clear: with its name,
 // metadata and declared fields, entry count 0) or is deleted
 // (DeleteNamespace), and the old id, with the name it had, goes into
@@ -28,6 +31,21 @@ import (
 // walks from the unlinked entry itself (keyChainRevisions). What enumerates
 // entries across namespaces skips unlinked ids: StoreStats (and so Status
 // and the capacity), the sweeper, Clear of every namespace.
+//
+// On PostgreSQL, Clear's one statement (ClearNamespace,
+// queries/postgres/entries.sql) moves the row with UPDATE ... SET id =
+// DEFAULT, under the revision lock as before; a DeleteNamespace records
+// the old id in its transaction (unlinkPostgres), and the namespace's
+// delete trigger (namespaces_entries_check) lets a row with an unlinked id
+// go. The writes of the namespace take the revision lock before their
+// statement's snapshot, so a write racing a Clear runs before it (and is
+// unlinked with the rest) or after it (under the new id). The key's
+// history is the change log's (changes_key), which the purge does not
+// touch: it writes no change_ends there, and takes no revision, so not the
+// revision lock. Has by a cached id (HasEntryByID) wants the namespace's
+// row to have it, like Query and Count (namespaceLive). Several stores on
+// one database share the purge: each step holds the unlinked row it works
+// on FOR UPDATE SKIP LOCKED, so two never delete the same id's rows at once.
 
 // purgeChunk is how many rows one purge transaction deletes (index rows,
 // then entries). A variable for tests.
@@ -79,7 +97,21 @@ WHERE namespace_id = ? AND substr(field, 1, ` + strconv.Itoa(len(buildingPrefix)
 	return nil
 }
 
-// purger deletes what unlinkSQLite left, in the background (SQLite).
+// unlinkPostgres records namespace id (named name) as unlinked in the
+// caller's transaction, which holds its row FOR UPDATE and deletes it
+// next (DeleteNamespace); its declared fields, and the record of an index
+// being built, are deleted (the build fails at its end). The index rows
+// and entries stay for the purger.
+func unlinkPostgres(ctx context.Context, q querier, id int64, name string, now time.Time) error {
+	if _, err := q.exec(ctx, `INSERT INTO unlinked (id, name, unlinked_at) VALUES ($1, $2, $3)`, id, name, now); err != nil {
+		return err
+	}
+	_, err := q.exec(ctx, `DELETE FROM index_fields WHERE namespace_id = $1`, id)
+	return err
+}
+
+// purger deletes what unlinkSQLite, unlinkPostgres and PostgreSQL's
+// ClearNamespace left, in the background.
 type purger struct {
 	kick chan struct{}
 	stop chan struct{}
@@ -103,7 +135,7 @@ func (p *purger) wake() {
 var purgerOff bool
 
 func (s *Store) startPurger() {
-	if s.Dialect() != dialect.SQLite || purgerOff {
+	if purgerOff {
 		return
 	}
 	p := &purger{kick: make(chan struct{}, 1), stop: make(chan struct{})}
@@ -173,8 +205,8 @@ func (s *Store) stopPurger() {
 
 // purgeStep runs one purge transaction: up to purgeChunk index rows of
 // the first unlinked id, else up to purgeChunk of its entries (in key
-// order, with the change_ends rows of their lives), else the removal of
-// its unlinked row. It reports whether anything may be left.
+// order; on SQLite with the change_ends rows of their lives), else the
+// removal of its unlinked row. It reports whether anything may be left.
 func (s *Store) purgeStep(ctx context.Context) (bool, error) {
 	// Looked for with a reader first: a write transaction with nothing to
 	// do would still take the writer, and make an idle write transaction
@@ -182,6 +214,9 @@ func (s *Store) purgeStep(ctx context.Context) (bool, error) {
 	var left int64
 	if err := s.eng.reader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left == 0 {
 		return false, err
+	}
+	if s.Dialect() == dialect.Postgres {
+		return s.purgeStepPostgres(ctx)
 	}
 	more := false
 	err := s.eng.inTx(ctx, func(q querier) error {
@@ -228,6 +263,49 @@ SELECT ?, key, revision FROM entries WHERE namespace_id = ? AND key <= ?`, name,
 			return err
 		}
 		_, err = q.exec(ctx, `DELETE FROM entries WHERE namespace_id = ? AND key <= ?`, id, last)
+		return err
+	})
+	return more, err
+}
+
+// purgeStepPostgres is purgeStep on PostgreSQL: the first unlinked id no
+// other store's purger holds (FOR UPDATE SKIP LOCKED), in a transaction
+// that takes no revision (its statements go around revDB) and locks only
+// the unlinked row and the rows it deletes, which no write can reach (no
+// namespace has their id). The entries' delete trigger finds no namespace
+// row and no declared field for the id: it changes nothing else.
+func (s *Store) purgeStepPostgres(ctx context.Context) (bool, error) {
+	more := false
+	err := s.eng.inTx(ctx, func(q querier) error {
+		var id int64
+		found := false
+		err := q.queryRows(ctx, `SELECT id FROM unlinked ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED`, nil, func(r rowScanner) error {
+			found = true
+			return r.Scan(&id)
+		})
+		if err != nil || !found {
+			return err
+		}
+		more = true
+		n, err := q.exec(ctx, `DELETE FROM index_entries WHERE ctid = ANY (ARRAY (
+    SELECT ctid FROM index_entries WHERE ix_ns = $1 LIMIT $2))`, id, purgeChunk)
+		if err != nil || n > 0 {
+			return err
+		}
+		n, err = q.exec(ctx, `DELETE FROM entries WHERE namespace_id = $1 AND key = ANY (ARRAY (
+    SELECT key FROM entries WHERE namespace_id = $1 ORDER BY key LIMIT $2))`, id, purgeChunk)
+		if err != nil || n > 0 {
+			return err
+		}
+		// A CreateIndex under way when the namespace was cleared may have
+		// indexed entries since the index rows went (its chunk in flight
+		// holds the record of the build FOR SHARE, which the Clear moves
+		// or deletes, so the Clear waited for it; this is for safety):
+		// with the entries gone, none can come.
+		if _, err := q.exec(ctx, `DELETE FROM index_entries WHERE ix_ns = $1`, id); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `DELETE FROM unlinked WHERE id = $1`, id)
 		return err
 	})
 	return more, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // fillIndexed creates namespace ns declaring indexes city and age and
@@ -29,6 +31,19 @@ func fillIndexed(t *testing.T, s *Store, ns string, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// unlinkConfigs are the configurations the unlink tests run on: a SQLite
+// file (another store can open it) and PostgreSQL.
+var unlinkConfigs = []testConfig{configs[1], configs[2]}
+
+// unlinkSize is how many entries TestUnlinkYieldsWriter clears: 20,000,
+// or STORAGE_TEST_UNLINK_N (the defect's figures were at 100,000).
+func unlinkSize(t *testing.T) int {
+	if v, err := strconv.Atoi(os.Getenv("STORAGE_TEST_UNLINK_N")); err == nil && v > 0 {
+		return v
+	}
+	return 20000
 }
 
 // unlinkedLeft counts what is unlinked and not yet purged: rows of
@@ -67,51 +82,56 @@ func waitPurged(t *testing.T, s *Store) {
 
 // TestUnlinkYieldsWriter: Clear and a recursive DeleteNamespace of a
 // namespace of 20,000 entries with two declared indexes no longer hold
-// SQLite's one writer, which every other namespace's writes need, for
-// their whole delete (bench/results/2026-12-04-writer-holds.md: 5.5 s and
-// 1.2 s at 100k entries). From the operation's start to the end of the
-// purge, another namespace's single Sets go on: several start and end
+// what every other namespace's writes need, for their whole delete:
+// SQLite's one writer (bench/results/2026-12-04-writer-holds.md: 5.5 s and
+// 1.2 s at 100k entries), PostgreSQL's revision lock (2.9 s and 1.0 s at
+// 100k entries). From the operation's start to the end of the purge,
+// another namespace's single Sets go on: several start and end
 // meanwhile, and the longest waits less than half of that time; while
 // one transaction deleted everything, none could, and the longest waited
 // all of it.
 func TestUnlinkYieldsWriter(t *testing.T) {
-	const n = 20000
-	s := openTest(t, testdb.SQLiteFile(t), WithSweepInterval(-1))
-	defer s.Close()
-	ctx := t.Context()
-	for _, op := range []struct {
-		name string
-		run  func() error
-	}{
-		{"clear", func() error { return s.Clear(ctx, storage.InNamespace("big")) }},
-		{"deleteNamespace", func() error { return s.DeleteNamespace(ctx, "big", storage.Recursive()) }},
-	} {
-		t.Run(op.name, func(t *testing.T) {
-			if op.name == "deleteNamespace" {
-				// Clear left the namespace, empty.
-				must(t, s.DeleteNamespace(ctx, "big"))
+	n := unlinkSize(t)
+	for _, c := range unlinkConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
+			ctx := t.Context()
+			for _, op := range []struct {
+				name string
+				run  func() error
+			}{
+				{"clear", func() error { return s.Clear(ctx, storage.InNamespace("big")) }},
+				{"deleteNamespace", func() error { return s.DeleteNamespace(ctx, "big", storage.Recursive()) }},
+			} {
+				t.Run(op.name, func(t *testing.T) {
+					if op.name == "deleteNamespace" {
+						// Clear left the namespace, empty.
+						must(t, s.DeleteNamespace(ctx, "big"))
+					}
+					fillIndexed(t, s, "big", n)
+					var opTook time.Duration
+					t0, t1, spans, err := probeDuring(t, s, func() error {
+						a := time.Now()
+						err := op.run()
+						opTook = time.Since(a)
+						if err == nil {
+							waitPurged(t, s)
+						}
+						return err
+					})
+					must(t, err)
+					took := t1.Sub(t0)
+					inside, longest := holdFigures(t0, t1, spans)
+					t.Logf("%s of %d entries: %s, then purged: %s in all; the other namespace's Sets: %d started and ended meanwhile, the longest %s",
+						op.name, n, opTook, took, inside, longest)
+					if inside < 3 || longest > took/2 {
+						t.Errorf("%s held the other namespaces' writes: over %s, %d other writes started and ended (want at least 3), the longest waited %s (want under half)",
+							op.name, took, inside, longest)
+					}
+					exactIndexRows(t, s, "after the purge")
+				})
 			}
-			fillIndexed(t, s, "big", n)
-			var opTook time.Duration
-			t0, t1, spans, err := probeDuring(t, s, func() error {
-				a := time.Now()
-				err := op.run()
-				opTook = time.Since(a)
-				if err == nil {
-					waitPurged(t, s)
-				}
-				return err
-			})
-			must(t, err)
-			took := t1.Sub(t0)
-			inside, longest := holdFigures(t0, t1, spans)
-			t.Logf("%s of %d entries: %s, then purged: %s in all; the other namespace's Sets: %d started and ended meanwhile, the longest %s",
-				op.name, n, opTook, took, inside, longest)
-			if inside < 3 || longest > took/2 {
-				t.Errorf("%s held the other namespaces' writes: over %s, %d other writes started and ended (want at least 3), the longest waited %s (want under half)",
-					op.name, took, inside, longest)
-			}
-			exactIndexRows(t, s, "after the purge")
 		})
 	}
 }
@@ -126,7 +146,12 @@ func TestUnlinkYieldsWriter(t *testing.T) {
 func TestUnlinkReads(t *testing.T) {
 	purgerOff = true
 	t.Cleanup(func() { purgerOff = false })
-	dsn := testdb.SQLiteFile(t)
+	for _, c := range unlinkConfigs {
+		t.Run(c.name, func(t *testing.T) { unlinkReads(t, c.dsn(t)) })
+	}
+}
+
+func unlinkReads(t *testing.T, dsn string) {
 	s := openTest(t, dsn, WithSweepInterval(-1))
 	defer s.Close()
 	s2 := openTest(t, dsn, WithSweepInterval(-1))
@@ -257,7 +282,12 @@ func TestUnlinkPurgeResumes(t *testing.T) {
 	c := purgeChunk
 	purgeChunk = 50
 	t.Cleanup(func() { purgeChunk = c })
-	dsn := testdb.SQLiteFile(t)
+	for _, c := range unlinkConfigs {
+		t.Run(c.name, func(t *testing.T) { unlinkPurgeResumes(t, c.dsn(t)) })
+	}
+}
+
+func unlinkPurgeResumes(t *testing.T, dsn string) {
 	s := openTest(t, dsn, WithSweepInterval(-1))
 	fillIndexed(t, s, "big", 3000)
 	must(t, s.Clear(t.Context(), storage.InNamespace("big")))
@@ -282,7 +312,13 @@ func TestUnlinkPurgeResumes(t *testing.T) {
 // back, the entries are all there (and index queries find them); committed,
 // they are gone and the purger deletes them.
 func TestUnlinkInTx(t *testing.T) {
-	s := openTest(t, testdb.SQLiteFile(t), WithSweepInterval(-1))
+	for _, c := range unlinkConfigs {
+		t.Run(c.name, func(t *testing.T) { unlinkInTx(t, c.dsn(t)) })
+	}
+}
+
+func unlinkInTx(t *testing.T, dsn string) {
+	s := openTest(t, dsn, WithSweepInterval(-1))
 	defer s.Close()
 	ctx := t.Context()
 	in := storage.InNamespace("big")
@@ -307,4 +343,72 @@ func TestUnlinkInTx(t *testing.T) {
 	}
 	waitPurged(t, s)
 	exactIndexRows(t, s, "after the purge")
+}
+
+// TestUnlinkDuringCreateIndex: a Clear of a namespace while CreateIndex
+// builds a new index of it, between two chunks or while a chunk is being
+// filled (the Clear then waits for the chunk: on PostgreSQL for the build's
+// record, which the chunk holds FOR SHARE), fails the build as a
+// DeleteNamespace does, and leaves no record of it, no index row of it
+// once purged, no namespace flagged as building; the namespace keeps the
+// indexes it declared, and they index what is written after.
+func TestUnlinkDuringCreateIndex(t *testing.T) {
+	buildInChunks(t, 100)
+	for _, c := range unlinkConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
+			ctx := t.Context()
+			in := storage.InNamespace("big")
+			check := func(step string) {
+				t.Helper()
+				waitPurged(t, s)
+				var marks, flagged int64
+				must(t, s.eng.writer().queryRows(ctx, "SELECT count(*) FROM index_fields WHERE field LIKE '$building:%'", nil,
+					func(r rowScanner) error { return r.Scan(&marks) }))
+				if s.Dialect() == "postgres" {
+					must(t, s.eng.writer().queryRows(ctx, "SELECT count(*) FROM namespaces WHERE index_building", nil,
+						func(r rowScanner) error { return r.Scan(&flagged) }))
+				}
+				if marks != 0 || flagged != 0 {
+					t.Errorf("%s: %d records of builds left, %d namespaces flagged index_building", step, marks, flagged)
+				}
+				if d := nsIndexes(t, s, "big"); !slices.Equal(d, []string{"age", "city"}) && !slices.Equal(d, []string{"city", "age"}) {
+					t.Errorf("%s: declared %v, want city and age", step, d)
+				}
+				must(t, s.Set(ctx, "new", map[string]any{"city": "cz", "age": 200, "name": "nz"}, in))
+				if r, err := s.Query(ctx, storage.Eq("city", "cz"), in); err != nil || len(r.Entries) != 1 {
+					t.Errorf("%s: Query(city = cz): %d entries, %v; want 1", step, len(r.Entries), err)
+				}
+				exactIndexRows(t, s, step)
+			}
+			fillIndexed(t, s, "big", 1000)
+			indexBuildHook = func(chunk int) {
+				if chunk == 3 {
+					must(t, s.Clear(ctx, in))
+				}
+			}
+			if err := s.CreateIndex(ctx, "big", "name"); !errors.Is(err, storage.ErrNamespaceNotFound) {
+				t.Errorf("CreateIndex whose namespace was cleared after 3 chunks: %v, want ErrNamespaceNotFound", err)
+			}
+			indexBuildHook = nil
+			check("cleared between chunks")
+
+			must(t, s.DeleteNamespace(ctx, "big", storage.Recursive()))
+			fillIndexed(t, s, "big", 1000)
+			var cleared sync.WaitGroup
+			indexChunkHook = func(chunk int) {
+				if chunk == 3 {
+					cleared.Go(func() { must(t, s.Clear(ctx, in)) })
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			if err := s.CreateIndex(ctx, "big", "name"); !errors.Is(err, storage.ErrNamespaceNotFound) && !errors.Is(err, storage.ErrTxConflict) {
+				t.Errorf("CreateIndex whose namespace was cleared during a chunk: %v, want ErrNamespaceNotFound or ErrTxConflict", err)
+			}
+			cleared.Wait()
+			indexChunkHook = nil
+			check("cleared during a chunk")
+		})
+	}
 }

@@ -79,3 +79,9 @@ type Namespace struct {
 	FieldSeq      int32
 	IndexBuilding bool
 }
+
+type Unlinked struct {
+	ID         int64
+	Name       string
+	UnlinkedAt time.Time
+}

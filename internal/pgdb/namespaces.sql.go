@@ -199,7 +199,8 @@ func (q *Queries) LockNamespace(ctx context.Context, name string) (LockNamespace
 
 const storeStats = `-- name: StoreStats :one
 SELECT (COALESCE(sum(entry_count), 0)
-         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= $1::timestamptz))::bigint AS entries,
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= $1::timestamptz
+              AND x.namespace_id IN (SELECT id FROM namespaces)))::bigint AS entries,
        count(*)::bigint AS namespaces
 FROM namespaces
 `
@@ -210,7 +211,9 @@ type StoreStatsRow struct {
 }
 
 // entry_count counts rows, expired or not: the expired rows not yet swept
-// are subtracted, counted on the partial index entries_expires_at.
+// are subtracted, counted on the partial index entries_expires_at. An
+// unlinked namespace's entries not yet purged (migration 00034) have no
+// namespace row: not counted.
 func (q *Queries) StoreStats(ctx context.Context, now time.Time) (StoreStatsRow, error) {
 	row := q.db.QueryRow(ctx, storeStats, now)
 	var i StoreStatsRow

@@ -1,4 +1,4 @@
--- Nothing on PostgreSQL yet: on SQLite, 00033 adds the table unlinked and
+-- Nothing on PostgreSQL (00034 does it there): on SQLite, 00033 adds the table unlinked and
 -- drops entries' foreign key to namespaces, so that Clear and a recursive
 -- DeleteNamespace unlink a namespace's entries in one short transaction
 -- and a background purge deletes them in chunks. PostgreSQL's Clear and

@@ -50,14 +50,17 @@ SELECT EXISTS (
 -- does not: the id is stale (the namespace deleted, perhaps re-created
 -- under a new id), and the engine reads the id again. The Append under
 -- LIMIT 1 stops at the first row, so the probe of namespaces runs only on
--- a miss. GetEntry keeps finding the id by name: the same shape for it
+-- a miss (but for the one-time probe that the namespace still has the id:
+-- an unlinked namespace's entries keep its old id until purged, migration
+-- 00034). GetEntry keeps finding the id by name: the same shape for it
 -- (its nine columns, a row of NULLs as the second branch) saved ~7% of
 -- the server's CPU on a hit and cost ~7% more on a miss
 -- (bench/results/2026-12-04-pgget2.md).
 -- name: HasEntryByID :many
 (SELECT true AS found FROM entries e
  WHERE e.namespace_id = @namespace_id::bigint AND e.key = @key::text
-   AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz))
+   AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
+   AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = @namespace_id::bigint))
 UNION ALL
 (SELECT false FROM namespaces n WHERE n.id = @namespace_id::bigint)
 LIMIT 1;
@@ -236,26 +239,42 @@ WITH old AS (
 SELECT up.version, up.revision, up.create_revision FROM up;
 
 -- name: ClearNamespace :one
--- Deletes the entries of a namespace and, when there were any, logs one
--- clear change.
-WITH d AS (
-    DELETE FROM entries e
-    USING namespaces n
-    WHERE n.id = e.namespace_id AND n.name = @namespace
-    RETURNING 1
+-- Unlinks the entries of a namespace when it has any, expired or not
+-- (migration 00034, sqlstore/unlink.go), and then logs one clear change:
+-- its row moves to a fresh id with its declared fields (not the record of
+-- an index being built: that build fails), entry_count 0, and the old id
+-- goes into unlinked, for the purger. The foreign key of index_fields is
+-- checked at the statement's end, when both have moved.
+WITH o AS (
+    SELECT n.id FROM namespaces n
+    WHERE n.name = @namespace AND EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = n.id)
+), m AS (
+    UPDATE namespaces n SET id = DEFAULT, entry_count = 0, index_building = false
+    FROM o WHERE n.id = o.id
+    RETURNING n.id AS new_id, o.id AS old_id
+), f AS (
+    UPDATE index_fields f SET namespace_id = m.new_id
+    FROM m WHERE f.namespace_id = m.old_id AND NOT starts_with(f.field, '$building:')
+), b AS (
+    DELETE FROM index_fields f
+    USING m WHERE f.namespace_id = m.old_id AND starts_with(f.field, '$building:')
+), u AS (
+    INSERT INTO unlinked (id, name, unlinked_at)
+    SELECT m.old_id, @namespace, @now FROM m
 ), c AS (
-    SELECT storage_take_revisions(LEAST(count(*), 1)) AS current FROM d
+    SELECT storage_take_revisions(count(*)) AS current FROM m
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
-    SELECT c.current + 1, 'clear', @namespace, @now FROM c WHERE c.current IS NOT NULL
+    SELECT c.current + 1, 'clear', @namespace, @now FROM c, m
 )
-SELECT count(*) FROM d;
+SELECT count(*) FROM m;
 
 -- name: ClearAll :one
--- Deletes every entry and logs one clear change for each namespace that
--- had entries, in name order.
+-- Deletes every entry of the live namespaces (an unlinked namespace's are
+-- the purger's, migration 00034) and logs one clear change for each
+-- namespace that had entries, in name order.
 WITH d AS (
-    DELETE FROM entries e RETURNING e.namespace_id
+    DELETE FROM entries e WHERE e.namespace_id IN (SELECT n.id FROM namespaces n) RETURNING e.namespace_id
 ), cleared AS (
     SELECT n.name, row_number() OVER (ORDER BY n.name) AS ord
     FROM namespaces n

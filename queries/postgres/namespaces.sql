@@ -35,9 +35,12 @@ DELETE FROM namespaces WHERE id = @id;
 
 -- name: StoreStats :one
 -- entry_count counts rows, expired or not: the expired rows not yet swept
--- are subtracted, counted on the partial index entries_expires_at.
+-- are subtracted, counted on the partial index entries_expires_at. An
+-- unlinked namespace's entries not yet purged (migration 00034) have no
+-- namespace row: not counted.
 SELECT (COALESCE(sum(entry_count), 0)
-         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= @now::timestamptz))::bigint AS entries,
+         - (SELECT count(*) FROM entries x WHERE x.expires_at IS NOT NULL AND x.expires_at <= @now::timestamptz
+              AND x.namespace_id IN (SELECT id FROM namespaces)))::bigint AS entries,
        count(*)::bigint AS namespaces
 FROM namespaces;
 

@@ -249,16 +249,19 @@
 //     pause, until their context ends (then ErrTxConflict).
 //   - A read-only transaction refuses writes with ErrReadOnly before they
 //     reach the database.
-//   - On SQLite, Clear of a namespace and a DeleteNamespace of a namespace
-//     with entries unlink its entries in one short transaction (the
-//     namespace gets a fresh id, or its row goes) rather than deleting
-//     them, which held the one writer, so every other namespace's writes,
-//     for the whole delete. Every read and write sees the namespace empty
-//     or gone from that commit, and the change log gets the changes it got
-//     before; a background purger then deletes the old rows (and writes
-//     what their history needs) in transactions of 2000 rows, resumed at
-//     the next Open if the store closes first. A CreateIndex of the
-//     namespace under way when it is cleared fails, as when it is deleted.
+//   - Clear of a namespace and a DeleteNamespace of a namespace with
+//     entries unlink its entries in one short transaction (the namespace
+//     gets a fresh id, or its row goes) rather than deleting them, which
+//     held SQLite's one writer, or PostgreSQL's revision lock, so every
+//     other namespace's writes, for the whole delete. Every read and write
+//     sees the namespace empty or gone from that commit, and the change log
+//     gets the changes it got before; a background purger then deletes the
+//     old rows (on SQLite writing what their history needs) in
+//     transactions of 2000 rows that take no revision, resumed at the next
+//     Open if the store closes first; the stores sharing a PostgreSQL
+//     database share the purge. A CreateIndex of the namespace under way
+//     when it is cleared fails (ErrNamespaceNotFound), as when it is
+//     deleted.
 //
 // # Errors
 //

@@ -412,3 +412,38 @@ func TestUnlinkDuringCreateIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlinkRepeatableRead (PostgreSQL): a repeatable-read transaction
+// whose snapshot predates a Clear of the namespace sees the old id; its
+// write of a key the Clear unlinked, with the same value or another,
+// fails with ErrTxConflict, as when the Clear deleted the entries. The
+// write of the same value fired no trigger, wrote the unlinked row and
+// reported success: the key was lost.
+func TestUnlinkRepeatableRead(t *testing.T) {
+	purgerOff = true
+	t.Cleanup(func() { purgerOff = false })
+	s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
+	defer s.Close()
+	ctx := t.Context()
+	in := storage.InNamespace("a")
+	for _, v := range []int{1, 2} {
+		must(t, s.Set(ctx, "k", 1, in))
+		tx, err := s.Begin(ctx, storage.TxOptions{Isolation: storage.LevelRepeatableRead})
+		must(t, err)
+		_, err = tx.Get(ctx, "k", in)
+		must(t, err)
+		must(t, s.Clear(ctx, in))
+		err = tx.Set(ctx, "k", v, in)
+		if err == nil {
+			err = tx.Commit(ctx)
+		} else {
+			_ = tx.Rollback(ctx)
+		}
+		if !errors.Is(err, storage.ErrTxConflict) {
+			t.Errorf("Set of %d in a repeatable-read transaction after a Clear: %v, want ErrTxConflict", v, err)
+		}
+		if _, err := s.Get(ctx, "k", in); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Get after: %v, want ErrNotFound", err)
+		}
+	}
+}

@@ -20,9 +20,21 @@
 -- namespaces_entries_check raises when a deleted namespace still has
 -- entries; it now lets an unlinked id's row go with its entries left.
 --
+-- A repeatable-read or serializable transaction whose snapshot predates a
+-- Clear still sees the namespace's old id. Its writes that create or
+-- delete an entry update the namespace's row (entry_count) and those that
+-- change a value, metadata or expiry lock it (entries_index_update, FOR
+-- KEY SHARE): the row's id changed, so they fail with a serialization
+-- failure, as they did when the Clear deleted the entries. A write of an
+-- entry's same value, metadata and expiry fired no trigger, and would have
+-- written the unlinked row and reported success: entries_index_update now
+-- fires when the version changes too (every write of the entry), and its
+-- lock fails such a write the same way; for the rest it finds no field
+-- whose value changed and does nothing.
+--
 -- Down deletes what is still unlinked (index rows, then entries: their
 -- delete trigger finds no namespace and no declared field for the old
--- id), drops unlinked and restores 00020's check.
+-- id), drops unlinked, restores 00020's check and 00018's trigger.
 
 -- +goose Up
 CREATE TABLE unlinked (
@@ -44,7 +56,19 @@ END
 $$;
 -- +goose StatementEnd
 
+DROP TRIGGER entries_index_update ON entries;
+CREATE TRIGGER entries_index_update AFTER UPDATE ON entries FOR EACH ROW
+    WHEN (OLD.value IS DISTINCT FROM NEW.value OR OLD.metadata IS DISTINCT FROM NEW.metadata
+          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at OR OLD.version IS DISTINCT FROM NEW.version)
+    EXECUTE FUNCTION entries_index_update();
+
 -- +goose Down
+DROP TRIGGER entries_index_update ON entries;
+CREATE TRIGGER entries_index_update AFTER UPDATE ON entries FOR EACH ROW
+    WHEN (OLD.value IS DISTINCT FROM NEW.value OR OLD.metadata IS DISTINCT FROM NEW.metadata
+          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at)
+    EXECUTE FUNCTION entries_index_update();
+
 DELETE FROM index_entries WHERE ix_ns IN (SELECT id FROM unlinked);
 DELETE FROM entries WHERE namespace_id IN (SELECT id FROM unlinked);
 DROP TABLE unlinked;

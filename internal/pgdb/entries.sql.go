@@ -72,7 +72,8 @@ type ClearNamespaceParams struct {
 // its row moves to a fresh id with its declared fields (not the record of
 // an index being built: that build fails), entry_count 0, and the old id
 // goes into unlinked, for the purger. The foreign key of index_fields is
-// checked at the statement's end, when both have moved.
+// checked at the statement's end, when both have moved. Returns 1 when
+// it unlinked the namespace's entries, 0 when it had none.
 func (q *Queries) ClearNamespace(ctx context.Context, arg ClearNamespaceParams) (int64, error) {
 	row := q.db.QueryRow(ctx, clearNamespace, arg.Namespace, arg.Now)
 	var count int64

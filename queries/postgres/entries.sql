@@ -244,7 +244,8 @@ SELECT up.version, up.revision, up.create_revision FROM up;
 -- its row moves to a fresh id with its declared fields (not the record of
 -- an index being built: that build fails), entry_count 0, and the old id
 -- goes into unlinked, for the purger. The foreign key of index_fields is
--- checked at the statement's end, when both have moved.
+-- checked at the statement's end, when both have moved. Returns 1 when
+-- it unlinked the namespace's entries, 0 when it had none.
 WITH o AS (
     SELECT n.id FROM namespaces n
     WHERE n.name = @namespace AND EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = n.id)

@@ -132,6 +132,8 @@ func TestEntryCountFold(t *testing.T) {
 	must(t, s.Set(ctx, "after-clear", 1, a))
 	must(t, s.Clear(ctx))
 	check("clear all")
+	// The cleared namespace's entries go with the purge (unlink.go).
+	waitPurged(t, s)
 	if got := one(`SELECT count(*) FROM entries`); got != 0 {
 		t.Errorf("entries after clear all: %d", got)
 	}

@@ -28,7 +28,7 @@
 -- failure, as they did when the Clear deleted the entries. A write of an
 -- entry's same value, metadata and expiry fired no trigger, and would have
 -- written the unlinked row and reported success: entries_index_update now
--- fires when the version changes too (every write of the entry), and its
+-- fires when the revision changes too (every write of the entry), and its
 -- lock fails such a write the same way; for the rest it finds no field
 -- whose value changed and does nothing.
 --
@@ -59,7 +59,7 @@ $$;
 DROP TRIGGER entries_index_update ON entries;
 CREATE TRIGGER entries_index_update AFTER UPDATE ON entries FOR EACH ROW
     WHEN (OLD.value IS DISTINCT FROM NEW.value OR OLD.metadata IS DISTINCT FROM NEW.metadata
-          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at OR OLD.version IS DISTINCT FROM NEW.version)
+          OR OLD.expires_at IS DISTINCT FROM NEW.expires_at OR OLD.revision IS DISTINCT FROM NEW.revision)
     EXECUTE FUNCTION entries_index_update();
 
 -- +goose Down

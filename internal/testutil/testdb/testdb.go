@@ -41,6 +41,17 @@ func Configs(prefix string, params ...string) []Config {
 	}
 }
 
+// Except returns cs without the configuration named name.
+func Except(cs []Config, name string) []Config {
+	var out []Config
+	for _, c := range cs {
+		if c.Name != name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // SQLiteMemory returns the DSN of a private in-memory SQLite database.
 func SQLiteMemory(testing.TB) string { return "sqlite::memory:" }
 

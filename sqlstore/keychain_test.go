@@ -134,6 +134,7 @@ func TestKeyChains(t *testing.T) {
 	}
 	must(t, s.Close())
 	s = openTest(t, dsn, WithClock(clock.Now), WithSweepInterval(-1), WithRetention(Retention{Changes: 12}))
+	defer s.Close()
 	compare("after down to 14 and up", answers(s), want)
 
 	if n, err := s.Compact(ctx); err != nil || n == 0 {

@@ -27,6 +27,8 @@ type config struct {
 	// roundTrips, when set, counts statements sent to the database
 	// (BEGIN and COMMIT included). Tests use it.
 	roundTrips *atomic.Int64
+	// purgeIdle, when > 0, replaces purgeIdle (tests: withPurgeIdle).
+	purgeIdle time.Duration
 	// pgxTracer, when set, traces the PostgreSQL connections (tests).
 	pgxTracer pgx.QueryTracer
 
@@ -159,6 +161,15 @@ func WithClock(now func() time.Time) Option {
 			return fmt.Errorf("sqlstore: WithClock(nil)")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// withPurgeIdle (tests) sets how often the store's purger looks for work
+// it was not told of (default purgeIdle).
+func withPurgeIdle(d time.Duration) Option {
+	return func(c *config) error {
+		c.purgeIdle = d
 		return nil
 	}
 }

@@ -243,13 +243,10 @@ func TestClosedDuringUse(t *testing.T) {
 // load saw TestBatchRoundTrips's deleteMany take a sixth "round trip", the
 // purger's look.
 func TestRoundTripsLeaveBackgroundOut(t *testing.T) {
-	old := purgeIdle
-	purgeIdle = time.Millisecond
-	t.Cleanup(func() { purgeIdle = old })
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
 			var n atomic.Int64
-			s := openTest(t, c.dsn(t), withRoundTripCounter(&n), WithSweepInterval(time.Millisecond))
+			s := openTest(t, c.dsn(t), withRoundTripCounter(&n), WithSweepInterval(time.Millisecond), withPurgeIdle(time.Millisecond))
 			defer s.Close()
 			ctx := context.Background()
 			if err := s.Set(ctx, "k", 1, storage.WithTTL(time.Millisecond)); err != nil {

@@ -52,9 +52,9 @@ import (
 var purgeChunk = 2000
 
 // purgeIdle is how often the purger looks for work it was not told of
-// (an unlink committed by a transaction, or by another store on the file).
-// A variable for tests.
-var purgeIdle = 2 * time.Second
+// (an unlink committed by a transaction, or by another store on the
+// database); tests set another per store (withPurgeIdle).
+const purgeIdle = 2 * time.Second
 
 // unlinkSQLite unlinks namespace id (named name) in the caller's
 // transaction: keep moves its row to a fresh id, else the caller deletes
@@ -147,12 +147,16 @@ func (s *Store) startPurger() {
 		<-p.stop
 		cancel()
 	}()
+	idle := purgeIdle
+	if s.cfg.purgeIdle > 0 {
+		idle = s.cfg.purgeIdle
+	}
 	go func() {
 		defer p.done.Done()
-		pause := purgeIdle
+		pause := idle
 		// The first look waits a pause too (or a wake): Open's own
 		// statements come first.
-		t := time.NewTimer(purgeIdle)
+		t := time.NewTimer(idle)
 		select {
 		case <-p.stop:
 			t.Stop()
@@ -175,9 +179,9 @@ func (s *Store) startPurger() {
 				wait = pause
 				pause = min(2*pause, time.Minute)
 			case !more:
-				wait, pause = purgeIdle, purgeIdle
+				wait, pause = idle, idle
 			default:
-				pause = purgeIdle
+				pause = idle
 			}
 			if wait == 0 {
 				continue

@@ -29,6 +29,8 @@ type config struct {
 	roundTrips *atomic.Int64
 	// purgeIdle, when > 0, replaces purgeIdle (tests: withPurgeIdle).
 	purgeIdle time.Duration
+	// purgeChunk, when > 0, replaces purgeChunk (tests: withPurgeChunk).
+	purgeChunk int
 	// pgxTracer, when set, traces the PostgreSQL connections (tests).
 	pgxTracer pgx.QueryTracer
 
@@ -170,6 +172,15 @@ func WithClock(now func() time.Time) Option {
 func withPurgeIdle(d time.Duration) Option {
 	return func(c *config) error {
 		c.purgeIdle = d
+		return nil
+	}
+}
+
+// withPurgeChunk (tests) sets how many rows one purge transaction of the
+// store deletes (default purgeChunk).
+func withPurgeChunk(n int) Option {
+	return func(c *config) error {
+		c.purgeChunk = n
 		return nil
 	}
 }

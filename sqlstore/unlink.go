@@ -48,8 +48,16 @@ import (
 // on FOR UPDATE SKIP LOCKED, so two never delete the same id's rows at once.
 
 // purgeChunk is how many rows one purge transaction deletes (index rows,
-// then entries). A variable for tests.
-var purgeChunk = 2000
+// then entries); tests set another per store (withPurgeChunk).
+const purgeChunk = 2000
+
+// purgeRows is the store's purgeChunk.
+func (s *Store) purgeRows() int {
+	if s.cfg.purgeChunk > 0 {
+		return s.cfg.purgeChunk
+	}
+	return purgeChunk
+}
 
 // purgeIdle is how often the purger looks for work it was not told of
 // (an unlink committed by a transaction, or by another store on the
@@ -236,14 +244,14 @@ func (s *Store) purgeStep(ctx context.Context) (bool, error) {
 		}
 		more = true
 		n, err := q.exec(ctx, `DELETE FROM index_entries WHERE (ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key) IN (
-    SELECT ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key FROM index_entries WHERE ix_ns = ? LIMIT ?)`, id, purgeChunk)
+    SELECT ix_ns, ix_field, ix_rank, ix_num, ix_str, ix_key FROM index_entries WHERE ix_ns = ? LIMIT ?)`, id, s.purgeRows())
 		if err != nil || n > 0 {
 			return err
 		}
 		var last string
 		got := false
 		err = q.queryRows(ctx, `SELECT max(key) FROM (SELECT key FROM entries WHERE namespace_id = ? ORDER BY key LIMIT ?) HAVING count(*) > 0`,
-			[]any{id, purgeChunk}, func(r rowScanner) error {
+			[]any{id, s.purgeRows()}, func(r rowScanner) error {
 				got = true
 				return r.Scan(&last)
 			})
@@ -292,12 +300,12 @@ func (s *Store) purgeStepPostgres(ctx context.Context) (bool, error) {
 		}
 		more = true
 		n, err := q.exec(ctx, `DELETE FROM index_entries WHERE ctid = ANY (ARRAY (
-    SELECT ctid FROM index_entries WHERE ix_ns = $1 LIMIT $2))`, id, purgeChunk)
+    SELECT ctid FROM index_entries WHERE ix_ns = $1 LIMIT $2))`, id, s.purgeRows())
 		if err != nil || n > 0 {
 			return err
 		}
 		n, err = q.exec(ctx, `DELETE FROM entries WHERE namespace_id = $1 AND key = ANY (ARRAY (
-    SELECT key FROM entries WHERE namespace_id = $1 ORDER BY key LIMIT $2))`, id, purgeChunk)
+    SELECT key FROM entries WHERE namespace_id = $1 ORDER BY key LIMIT $2))`, id, s.purgeRows())
 		if err != nil || n > 0 {
 			return err
 		}

@@ -279,20 +279,17 @@ func eventEqual(a, b storage.Event) bool {
 // TestUnlinkPurgeResumes: a store closed while its purger has work left
 // leaves it in unlinked; the next Open finishes it.
 func TestUnlinkPurgeResumes(t *testing.T) {
-	c := purgeChunk
-	purgeChunk = 50
-	t.Cleanup(func() { purgeChunk = c })
 	for _, c := range unlinkConfigs {
 		t.Run(c.name, func(t *testing.T) { unlinkPurgeResumes(t, c.dsn(t)) })
 	}
 }
 
 func unlinkPurgeResumes(t *testing.T, dsn string) {
-	s := openTest(t, dsn, WithSweepInterval(-1))
+	s := openTest(t, dsn, WithSweepInterval(-1), withPurgeChunk(50))
 	fillIndexed(t, s, "big", 3000)
 	must(t, s.Clear(t.Context(), storage.InNamespace("big")))
 	must(t, s.Close())
-	s = openTest(t, dsn, WithSweepInterval(-1))
+	s = openTest(t, dsn, WithSweepInterval(-1), withPurgeChunk(50))
 	defer s.Close()
 	ids, e, ix := unlinkedLeft(t, s)
 	t.Logf("left at Close: %d ids, %d entries, %d index rows", ids, e, ix)

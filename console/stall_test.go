@@ -57,20 +57,9 @@ func TestLiveTailStalled(t *testing.T) {
 	// go, as a loaded machine (-race, other test binaries) may take
 	// seconds more to run the handler's next write.
 	time.Sleep(timeout + 3*time.Second)
-	buf := make([]byte, 64<<20) // every goroutine's stack, never cut
-	start := time.Now()
-	for {
-		st := string(buf[:runtime.Stack(buf, true)])
-		i := strings.Index(st, "console.(*Handler).changes")
-		if i < 0 {
-			t.Logf("the handler had gone %v after the stall", time.Since(start).Round(time.Millisecond))
-			break
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("a live tail not read for %v is still served:\n%s", timeout+3*time.Second+30*time.Second, st[max(0, i-2000):][:3000])
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	gone := waitNoFrame(t, "console.(*Handler).changes",
+		fmt.Sprintf("a live tail not read for %v is still served", timeout+3*time.Second+30*time.Second))
+	t.Logf("the handler had gone %v after the stall", gone)
 	// And the server has closed the tail's connection: no connection of
 	// the test server is still served once the client's idle ones are
 	// closed (the tail's is not idle: its body is unread). That is checked
@@ -79,16 +68,27 @@ func TestLiveTailStalled(t *testing.T) {
 	// zero window without telling the peer (a CI run waited 10 s for EOF
 	// in vain, though the server's connection was gone).
 	b.c.CloseIdleConnections()
-	start = time.Now()
+	gone = waitNoFrame(t, "net/http.(*conn).serve",
+		fmt.Sprintf("a live tail not read for %v still has its connection served", timeout+3*time.Second))
+	t.Logf("the server had closed the stalled tail's connection %v after its handler went", gone)
+}
+
+// waitNoFrame waits up to 30 s until no goroutine's stack holds frame and
+// returns how long that took; else it fails with msg and the stacks
+// around the frame.
+func waitNoFrame(t *testing.T, frame, msg string) time.Duration {
+	t.Helper()
+	buf := make([]byte, 64<<20) // every goroutine's stack, never cut
+	start := time.Now()
 	for {
 		st := string(buf[:runtime.Stack(buf, true)])
-		i := strings.Index(st, "net/http.(*conn).serve")
+		i := strings.Index(st, frame)
 		if i < 0 {
-			t.Logf("the server had closed the stalled tail's connection %v after its handler went", time.Since(start).Round(time.Millisecond))
-			break
+			return time.Since(start).Round(time.Millisecond)
 		}
 		if time.Since(start) > 30*time.Second {
-			t.Fatalf("a live tail not read for %v still has its connection served:\n%s", timeout+3*time.Second, st[max(0, i-2000):][:3000])
+			around := st[max(0, i-2000):]
+			t.Fatalf("%s:\n%s", msg, around[:min(len(around), 3000)])
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

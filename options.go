@@ -228,12 +228,16 @@ const MaxIndexes = driver.MaxIndexes
 // index from the very expressions its filters and sorts use, so eq, in and
 // range filters (gt, gte, lt, lte) on the field, and sorts by it, can use it.
 // Declaring an index is an optimization: results never depend on it. A
-// field given twice is declared once; more than MaxIndexes distinct fields
-// is ErrInvalidOption.
+// field given twice is declared once; more than MaxIndexes fields (a
+// repeat counted too, so that a list's cost is bounded before it is read,
+// as on the wire) is ErrInvalidOption.
 func WithIndexes(fields ...string) NamespaceOption {
 	return driver.NewNamespaceOption(driver.NamespaceKindIndexes, func(o *driver.NamespaceOptions) error {
 		if len(fields) == 0 {
 			return invalid(ErrInvalidOption, "WithIndexes(): no fields")
+		}
+		if len(fields) > MaxIndexes {
+			return invalid(ErrInvalidOption, "WithIndexes(): %d fields, more than the maximum %d per namespace", len(fields), MaxIndexes)
 		}
 		for _, name := range fields {
 			f, err := driver.ParseField(name)

@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -63,6 +64,68 @@ func TestParseField(t *testing.T) {
 		_, err := driver.ParseField(in)
 		if !errors.Is(err, driver.ErrInvalidFilter) || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseField(%q) = %v, want ErrInvalidFilter saying %q", in, err, want)
+		}
+	}
+}
+
+// TestFilterTextBounds: a filter text no valid filter could be (too deep,
+// too many nodes, a list too long) is refused by UnmarshalJSON before it
+// is decoded, with ErrInvalidFilter, and the largest valid ones still
+// decode and compile: the text's bounds are never tighter than Compile's.
+func TestFilterTextBounds(t *testing.T) {
+	leaf := `{"field":"n","operator":"eq","value":1}`
+	list := func(n int, item string) string { return strings.TrimSuffix(strings.Repeat(item+",", n), ",") }
+	// deepest: MaxFilterDepth nodes, alternating and and not, ending in an
+	// in list of MaxInValues values.
+	deep := ""
+	for d := 1; d < driver.MaxFilterDepth; d++ {
+		if d%2 == 0 {
+			deep += `{"not":`
+		} else {
+			deep += `{"and":[`
+		}
+	}
+	in := `{"field":"n","operator":"in","value":[` + list(driver.MaxInValues, `"a,b]"`) + `]}`
+	for d := driver.MaxFilterDepth - 1; d >= 1; d-- {
+		if d%2 == 0 {
+			in += `}`
+		} else {
+			in += `]}`
+		}
+	}
+	deep += in
+	andDeep := strings.Repeat(`{"and":[`, driver.MaxFilterDepth-1) + leaf + strings.Repeat(`]}`, driver.MaxFilterDepth-1)
+	for _, ok := range []string{
+		deep,
+		andDeep,
+		`{"or":[` + list(driver.MaxFilterNodes-1, leaf) + `]}`,
+		`{"field":"s","operator":"in","value":["{{{{[[[[,,,,","\"{["]}`,
+	} {
+		var f driver.Filter
+		if err := json.Unmarshal([]byte(ok), &f); err != nil {
+			t.Fatalf("a valid filter of %d bytes: %v", len(ok), err)
+		}
+		if _, err := f.Compile(); err != nil {
+			t.Fatalf("a valid filter of %d bytes: %v", len(ok), err)
+		}
+	}
+	for _, bad := range []string{
+		strings.Repeat(`{"not":`, 2*driver.MaxFilterDepth) + leaf + strings.Repeat(`}`, 2*driver.MaxFilterDepth),
+		strings.Repeat(`{"and":[`, driver.MaxFilterDepth) + leaf + strings.Repeat(`]}`, driver.MaxFilterDepth),
+		strings.Repeat(`{"not":`, 9000) + leaf + strings.Repeat(`}`, 9000),
+		`{"or":[` + list(driver.MaxFilterNodes, leaf) + `]}`,
+		`{"and":[` + list(3, `{"or":[`+list(driver.MaxFilterNodes/3, leaf)+`]}`) + `]}`,
+		`{"field":"n","operator":"in","value":[` + list(driver.MaxInValues+1, `1`) + `]}`,
+		`{"field":"n","operator":"nin","value":[` + list(1<<20, `1`) + `]}`,
+	} {
+		var f driver.Filter
+		err := f.UnmarshalJSON([]byte(bad))
+		if !errors.Is(err, driver.ErrInvalidFilter) {
+			t.Errorf("a filter of %d bytes: %v, want ErrInvalidFilter", len(bad), err)
+		}
+		allocs := testing.AllocsPerRun(5, func() { _ = f.UnmarshalJSON([]byte(bad)) })
+		if allocs > 10 {
+			t.Errorf("a filter of %d bytes: %v allocations to refuse it, want at most 10", len(bad), allocs)
 		}
 	}
 }

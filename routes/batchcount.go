@@ -4,54 +4,101 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
-// batchRequest is a request body with a batch: an array member whose
-// items MaxBatchItems bounds.
-type batchRequest interface{ batchMember() string }
+// arrayBound is an array member of a request body whose items a
+// documented bound limits: the member at path (an object member of the
+// body, or of an object member of it), at most limit items, and the error
+// of one that holds more.
+type arrayBound struct {
+	path  []string
+	limit int
+	err   func() error
+}
 
-func (*KeysRequest) batchMember() string    { return "keys" }
-func (*SetManyRequest) batchMember() string { return "entries" }
-
-// tooManyInBody refuses a batch body whose array holds more than
-// MaxBatchItems items, before it is decoded: decoding first allocated
-// every item (2M tiny keys, a 20 MiB body: 292 MiB; 1.1M tiny setMany
-// entries, 29 MiB: 2.9 GB and 20 s) only to refuse them.
-func tooManyInBody(body []byte, v any) error {
-	br, ok := v.(batchRequest)
-	if !ok {
-		return nil
-	}
-	if n := countItems(body, br.batchMember(), MaxBatchItems); n > MaxBatchItems {
-		return fmt.Errorf("%w: %q holds more than %d items: at most %d per request (routes.MaxBatchItems); send several",
-			ErrTooLarge, br.batchMember(), MaxBatchItems, MaxBatchItems)
+// arrayBounds are the bounded arrays of a request of v's type: a batch's
+// items (MaxBatchItems), options.sort (storage.MaxSortFields) and a
+// namespace's options.indexes (storage.MaxIndexes). A filter's arrays and
+// nesting are bounded as it is decoded (storage.Filter's UnmarshalJSON).
+func arrayBounds(v any) []arrayBound {
+	switch v.(type) {
+	case *KeysRequest:
+		return []arrayBound{batchBound("keys"), sortBound}
+	case *SetManyRequest:
+		return []arrayBound{batchBound("entries"), sortBound}
+	case *KeyRequest, *SetRequest, *SetMetadataRequest, *OptionsRequest, *QueryRequest:
+		return []arrayBound{sortBound}
+	case *NamespaceRequest:
+		return []arrayBound{indexesBound}
 	}
 	return nil
 }
 
-// countItems counts the items of the arrays that are members named name
-// of the JSON object body, matched as encoding/json matches them (letter
-// case folded, escapes decoded), and returns the largest count; it stops
-// counting an array past limit items. It reads body without decoding it
-// and allocates nothing but the rare escaped member name; a body that is
-// not valid JSON is counted as far as it goes, and refused by the decoder
-// after.
-func countItems(b []byte, name string, limit int) int {
+func batchBound(member string) arrayBound {
+	return arrayBound{[]string{member}, MaxBatchItems, func() error {
+		return fmt.Errorf("%w: %q holds more than %d items: at most %d per request (routes.MaxBatchItems); send several",
+			ErrTooLarge, member, MaxBatchItems, MaxBatchItems)
+	}}
+}
+
+var sortBound = arrayBound{[]string{"options", "sort"}, storage.MaxSortFields, func() error {
+	return driver.InvalidSort(driver.Invalidf(storage.ErrInvalidFilter, "SortBy: more than %d fields", storage.MaxSortFields))
+}}
+
+var indexesBound = arrayBound{[]string{"options", "indexes"}, storage.MaxIndexes, func() error {
+	return driver.Invalidf(storage.ErrInvalidOption, "options.indexes: more than %d fields, the maximum per namespace", storage.MaxIndexes)
+}}
+
+// tooManyInBody refuses a body with a bounded array (arrayBounds) that
+// holds more items than its bound, before it is decoded: decoding first
+// allocated every item (2M tiny keys, a 20 MiB body: 292 MiB; 1.1M tiny
+// setMany entries, 29 MiB: 2.9 GB and 20 s; 1M sort fields, 16 MiB:
+// see TestHostileArrayDecoding) only to refuse them.
+func tooManyInBody(body []byte, v any) error {
+	for _, ab := range arrayBounds(v) {
+		if n := countItems(body, ab.limit, ab.path...); n > ab.limit {
+			return ab.err()
+		}
+	}
+	return nil
+}
+
+// countItems counts the items of the arrays at path in the JSON object
+// body (members named path[0], and in their objects path[1]...), matched
+// as encoding/json matches them (letter case folded, escapes decoded),
+// and returns the largest count; it stops counting an array past limit
+// items. It reads body without decoding it and allocates nothing but the
+// rare escaped member name; a body that is not valid JSON is counted as
+// far as it goes, and refused by the decoder after.
+func countItems(b []byte, limit int, path ...string) int {
+	return countAt(b, skipWS(b, 0), limit, path)
+}
+
+// countAt is countItems for the value at b[i].
+func countAt(b []byte, i, limit int, path []string) int {
+	if len(path) == 0 {
+		if i < len(b) && b[i] == '[' {
+			return countArray(b, i, limit)
+		}
+		return 0
+	}
 	most := 0
-	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return 0
 	}
 	i = skipWS(b, i+1)
 	for i < len(b) && b[i] == '"' {
 		end := skipString(b, i)
-		match := memberIs(b[i:end], name)
+		match := memberIs(b[i:end], path[0])
 		i = skipWS(b, end)
 		if i < len(b) && b[i] == ':' {
 			i = skipWS(b, i+1)
 		}
-		if match && i < len(b) && b[i] == '[' {
-			most = max(most, countArray(b, i, limit))
+		if match {
+			most = max(most, countAt(b, i, limit, path[1:]))
 		}
 		var ok bool
 		if i, ok = pastValue(b, i); !ok {

@@ -28,11 +28,25 @@ func TestCountItems(t *testing.T) {
 		{`{"keys":["a","b"`, 2},
 		{`["keys"]`, 0},
 	} {
-		if got := countItems([]byte(tc.body), "keys", 10); got != tc.want {
+		if got := countItems([]byte(tc.body), 10, "keys"); got != tc.want {
 			t.Errorf("countItems(%s) = %d, want %d", tc.body, got, tc.want)
 		}
 	}
-	if got := countItems([]byte(`{"entries":[{"key":"a","value":[1,2]},{"key":"b","value":{"x":"]"}}]}`), "entries", 10); got != 2 {
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"options":{"sort":[{"field":"a"},{"field":"b"}]}}`, 2},
+		{`{"sort":[1,2,3],"options":{"Sort":[1,2,3,4],"x":{"sort":[1,2,3,4,5]}}}`, 4},
+		{`{"options":{"sort":{"field":"a"}}}`, 0},
+		{`{"options":[{"sort":[1,2]}]}`, 0},
+		{`{"options":{"sort":[1]},"options":{"sort":[1,2,3]}}`, 3},
+	} {
+		if got := countItems([]byte(tc.body), 10, "options", "sort"); got != tc.want {
+			t.Errorf("countItems(%s, options.sort) = %d, want %d", tc.body, got, tc.want)
+		}
+	}
+	if got := countItems([]byte(`{"entries":[{"key":"a","value":[1,2]},{"key":"b","value":{"x":"]"}}]}`), 10, "entries"); got != 2 {
 		t.Errorf("entries: %d, want 2", got)
 	}
 }

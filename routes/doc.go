@@ -153,6 +153,16 @@
 // bound, so a body of millions of tiny keys costs its own size, not the
 // hundreds of megabytes decoding them took.
 //
+// The other lists of a body that a documented bound limits are counted
+// before decoding too, and refused with the error the store gives for
+// them: options.sort beyond storage.MaxSortFields (8) with invalid_filter,
+// createNamespace's options.indexes beyond storage.MaxIndexes (16) with
+// invalid_option. A filter (query's filter, options.where or
+// options.filter) nested deeper than storage.MaxFilterDepth, with more
+// than storage.MaxFilterNodes nodes or an in, nin, and or or list of more
+// than storage.MaxInValues items is invalid_filter before it is decoded
+// (storage.Filter's UnmarshalJSON checks its text first).
+//
 // A list or query answer holds about AnswerBytes (4 MiB) of keys, values
 // and metadata at most: the route reads the store in parts (pages of
 // their own) and stops after the part that reaches it, so an answer may

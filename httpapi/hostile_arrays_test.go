@@ -20,10 +20,13 @@ import (
 // MaxFilterNodes, MaxFilterDepth, MaxSortFields, MaxIndexes) that only
 // the decoded form was checked against. A body of a few MiB to 32 MiB
 // (the default body limit) holding millions of items, or a filter nested
-// 9,000 deep (whose decoding copied each level's text again), was decoded
-// whole first: see the CHANGELOG for the figures. Now each is refused
-// with the same error as before (invalid_filter, invalid_option), at the
-// cost of reading its body once.
+// 4,000 deep (whose decoding decoded each level's text again), was
+// decoded whole first: the six requests had not all been answered after
+// 20 minutes (SQLite, a loaded machine), and with the filter's own check
+// but no check of the body, a 23 MiB in list still allocated 109 MiB and
+// took 3 s. Now each is refused with the same error as before
+// (invalid_filter, invalid_option) in under a second, allocating its
+// body's size once.
 func TestHostileArrayDecoding(t *testing.T) {
 	list := func(prefix string, n int, item, suffix string) []byte {
 		var b bytes.Buffer
@@ -49,7 +52,7 @@ func TestHostileArrayDecoding(t *testing.T) {
 				code     string
 			}{
 				{"in", "query", list(`{"filter":{"field":"n","operator":"in","value":[`, 3<<20, `%d`, `]},"options":{"namespace":"shared"}}`), routes.CodeInvalidFilter},
-				{"or", "query", list(`{"filter":{"or":[`, 800000, `{"field":"n","operator":"eq","value":%d}`, `]},"options":{"namespace":"shared"}}`), routes.CodeInvalidFilter},
+				{"or", "query", list(`{"filter":{"or":[`, 700000, `{"field":"n","operator":"eq","value":%d}`, `]},"options":{"namespace":"shared"}}`), routes.CodeInvalidFilter},
 				{"whereIn", "count", list(`{"options":{"namespace":"shared","where":{"field":"n","operator":"nin","value":[`, 3<<20, `%d`, `]}}}`), routes.CodeInvalidFilter},
 				{"nested", "query", nested, routes.CodeInvalidFilter},
 				{"sort", "query", list(`{"options":{"namespace":"shared","sort":[`, 1<<20, `{"field":"v%d"}`, `]}}`), routes.CodeInvalidFilter},
@@ -68,10 +71,10 @@ func TestHostileArrayDecoding(t *testing.T) {
 				if st != 400 || env.code() != tc.code {
 					t.Errorf("%s: %d %s, want 400 %s", tc.name, st, env.code(), tc.code)
 				}
-				// The body is read whole, once (bounded by MaxBodyBytes),
-				// and a filter copied once more; decoding adds nothing.
-				if limit := 2*uint64(len(tc.body)) + 16<<20; alloc > limit {
-					t.Errorf("%s: %d MiB allocated, more than %d MiB (twice the body and 16)", tc.name, alloc>>20, limit>>20)
+				// The body is read whole, once (bounded by MaxBodyBytes);
+				// decoding adds nothing.
+				if limit := uint64(len(tc.body)) + 16<<20; alloc > limit {
+					t.Errorf("%s: %d MiB allocated, more than %d MiB (the body and 16)", tc.name, alloc>>20, limit>>20)
 				}
 			}
 			s.must(t, "get", hAlice, `{"key":"a","options":{"namespace":"shared"}}`)

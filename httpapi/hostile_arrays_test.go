@@ -58,15 +58,7 @@ func TestHostileArrayDecoding(t *testing.T) {
 				{"sort", "query", list(`{"options":{"namespace":"shared","sort":[`, 1<<20, `{"field":"v%d"}`, `]}}`), routes.CodeInvalidFilter},
 				{"indexes", "createNamespace", list(`{"name":"principal://alice-pk/namespace/ix","options":{"indexes":[`, 3<<20, `"a%d"`, `]}}`), routes.CodeInvalidOption},
 			} {
-				var ms runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				before := ms.TotalAlloc
-				start := time.Now()
-				st, env := s.post(t, http.MethodPost, tc.op, hAlice, "application/json", tc.body)
-				d := time.Since(start)
-				runtime.ReadMemStats(&ms)
-				alloc := ms.TotalAlloc - before
+				st, env, d, alloc := s.measuredPost(t, tc.op, hAlice, tc.body)
 				t.Logf("%s (%s), a %d KiB body: %d %s in %v, %d MiB allocated", tc.name, tc.op, len(tc.body)>>10, st, env.code(), d, alloc>>20)
 				if st != 400 || env.code() != tc.code {
 					t.Errorf("%s: %d %s, want 400 %s", tc.name, st, env.code(), tc.code)
@@ -80,4 +72,20 @@ func TestHostileArrayDecoding(t *testing.T) {
 			s.must(t, "get", hAlice, `{"key":"a","options":{"namespace":"shared"}}`)
 		})
 	}
+}
+
+// measuredPost posts body to op as token, and returns the answer, how long
+// it took and how many bytes the process (server and test) allocated
+// meanwhile.
+func (s *testServer) measuredPost(t *testing.T, op, token string, body []byte) (int, envelope, time.Duration, uint64) {
+	t.Helper()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	start := time.Now()
+	st, env := s.post(t, http.MethodPost, op, token, "application/json", body)
+	d := time.Since(start)
+	runtime.ReadMemStats(&ms)
+	return st, env, d, ms.TotalAlloc - before
 }

@@ -278,15 +278,7 @@ func TestHostileBatchDecoding(t *testing.T) {
 				op   string
 				body []byte
 			}{{"getMany", keys}, {"deleteMany", keys}, {"setMany", entries}} {
-				var ms runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				before := ms.TotalAlloc
-				start := time.Now()
-				st, env := s.post(t, http.MethodPost, tc.op, hAlice, "application/json", tc.body)
-				d := time.Since(start)
-				runtime.ReadMemStats(&ms)
-				alloc := ms.TotalAlloc - before
+				st, env, d, alloc := s.measuredPost(t, tc.op, hAlice, tc.body)
 				t.Logf("%s, a %d MiB body: %d %s in %v, %d MiB allocated", tc.op, len(tc.body)>>20, st, env.code(), d, alloc>>20)
 				if st != 413 || env.code() != routes.CodeTooLarge {
 					t.Errorf("%s: %d %s, want 413 %s", tc.op, st, env.code(), routes.CodeTooLarge)

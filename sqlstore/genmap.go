@@ -91,6 +91,14 @@ func (c *genMap[K, V]) forget(k K) bool {
 	return found
 }
 
+// forgetAll drops every key.
+func (c *genMap[K, V]) forgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.old.Store(nil)
+	c.cur.Store(&generation{})
+}
+
 // len counts the keys held, in both generations (a key in both counts
 // twice): for tests of the bound.
 func (c *genMap[K, V]) len() int {

@@ -66,6 +66,10 @@ func (c *nsIDCache) put(name string, n nsInfo) { c.m.put(name, n, nsIDsMax) }
 
 func (c *nsIDCache) forget(name string) { c.m.forget(name) }
 
+// forgetAll drops every name (a Clear of every namespace gave each one
+// that had entries a new id).
+func (c *nsIDCache) forgetAll() { c.m.forgetAll() }
+
 // readNamespaceID reads the id of namespace ns; 0 when it is missing.
 func (x *ops) readNamespaceID(ctx context.Context, ns string) (int64, error) {
 	n, err := x.readNamespace(ctx, ns)

@@ -580,24 +580,41 @@ func (s sqliteQ) clearNamespace(ctx context.Context, ns string, now time.Time) (
 	return n, s.logChanges(ctx, []change{{Revision: base + 1, Kind: "clear", Namespace: ns}}, now)
 }
 
+// clearAll unlinks the entries of every namespace that has any, expired or
+// not (unlink.go), in the caller's one transaction, and logs one clear
+// change for each, in name order. It returns how many it unlinked.
 func (s sqliteQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
-	names, err := s.q.NamespacesWithRows(ctx)
-	if err != nil {
+	type ns struct {
+		id   int64
+		name string
+	}
+	var names []ns
+	err := s.queryRows(ctx, `SELECT n.id, n.name FROM namespaces n WHERE EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = n.id) ORDER BY n.name`,
+		nil, func(r rowScanner) error {
+			var n ns
+			if err := r.Scan(&n.id, &n.name); err != nil {
+				return err
+			}
+			names = append(names, n)
+			return nil
+		})
+	if err != nil || len(names) == 0 {
 		return 0, err
 	}
-	n, err := s.q.ClearAll(ctx)
-	if err != nil || n == 0 {
-		return n, err
+	for _, n := range names {
+		if err := unlinkSQLite(ctx, s, n.id, n.name, true, now); err != nil {
+			return 0, err
+		}
 	}
 	base, err := s.q.RevisionCounter(ctx)
 	if err != nil {
 		return 0, err
 	}
 	chs := make([]change, len(names))
-	for i, name := range names {
-		chs[i] = change{Revision: base + 1 + int64(i), Kind: "clear", Namespace: name}
+	for i, n := range names {
+		chs[i] = change{Revision: base + 1 + int64(i), Kind: "clear", Namespace: n.name}
 	}
-	return n, s.logChanges(ctx, chs, now)
+	return int64(len(names)), s.logChanges(ctx, chs, now)
 }
 
 // logChanges writes changes rows (the last of them is the store's

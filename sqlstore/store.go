@@ -846,14 +846,20 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	} else {
 		err = x.logged(ctx, run)
 	}
+	// The namespace, or every namespace that had entries, has a new id
+	// (unlink.go).
 	if o.Set&driver.KindNamespace != 0 {
-		// The namespace has a new id (unlink.go).
 		x.s.nsIDs.forget(o.Namespace.Name)
 		if l := x.sc.localIDs(); l != nil {
 			l.forget(o.Namespace.Name)
 		}
-		x.s.purger.wake()
+	} else {
+		x.s.nsIDs.forgetAll()
+		if l := x.sc.localIDs(); l != nil {
+			l.forgetAll()
+		}
 	}
+	x.s.purger.wake()
 	if err != nil {
 		ns := ""
 		if o.Set&driver.KindNamespace != 0 {

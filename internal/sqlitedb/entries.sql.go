@@ -14,7 +14,8 @@ DELETE FROM entries WHERE namespace_id IN (SELECT id FROM namespaces)
 `
 
 // The live namespaces' entries: an unlinked namespace's are the purger's
-// (migration 00033).
+// (migration 00033). Not used by sqlstore, whose Clear of every namespace
+// unlinks them (sqliteQ.clearAll), as ClearNamespace's.
 func (q *Queries) ClearAll(ctx context.Context) (int64, error) {
 	result, err := q.db.ExecContext(ctx, clearAll)
 	if err != nil {

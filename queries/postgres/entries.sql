@@ -271,22 +271,37 @@ WITH o AS (
 SELECT count(*) FROM m;
 
 -- name: ClearAll :one
--- Deletes every entry of the live namespaces (an unlinked namespace's are
--- the purger's, migration 00034) and logs one clear change for each
--- namespace that had entries, in name order.
-WITH d AS (
-    DELETE FROM entries e WHERE e.namespace_id IN (SELECT n.id FROM namespaces n) RETURNING e.namespace_id
+-- Unlinks the entries of every namespace that has any, expired or not, as
+-- ClearNamespace does one's (migration 00034, sqlstore/unlink.go): each
+-- such namespace's row moves to a fresh id with its declared fields,
+-- entry_count 0, and its old id goes into unlinked, for the purger; then
+-- one clear change is logged for each, in name order. Returns how many
+-- namespaces it unlinked.
+WITH o AS (
+    SELECT n.id FROM namespaces n
+    WHERE EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = n.id)
+), m AS (
+    UPDATE namespaces n SET id = DEFAULT, entry_count = 0, index_building = false
+    FROM o WHERE n.id = o.id
+    RETURNING n.id AS new_id, o.id AS old_id, n.name
+), f AS (
+    UPDATE index_fields f SET namespace_id = m.new_id
+    FROM m WHERE f.namespace_id = m.old_id AND NOT starts_with(f.field, '$building:')
+), b AS (
+    DELETE FROM index_fields f
+    USING m WHERE f.namespace_id = m.old_id AND starts_with(f.field, '$building:')
+), u AS (
+    INSERT INTO unlinked (id, name, unlinked_at)
+    SELECT m.old_id, m.name, @now FROM m
 ), cleared AS (
-    SELECT n.name, row_number() OVER (ORDER BY n.name) AS ord
-    FROM namespaces n
-    WHERE n.id IN (SELECT DISTINCT d.namespace_id FROM d)
+    SELECT m.name, row_number() OVER (ORDER BY m.name) AS ord FROM m
 ), c AS (
-    SELECT storage_take_revisions(count(*)) AS current FROM cleared
+    SELECT storage_take_revisions(count(*)) AS current FROM m
 ), ch AS (
     INSERT INTO changes (revision, kind, namespace, created_at)
     SELECT c.current + cleared.ord, 'clear', cleared.name, @now FROM cleared, c
 )
-SELECT count(*) FROM d;
+SELECT count(*) FROM m;
 
 -- Batches: one statement whatever the number of keys.
 

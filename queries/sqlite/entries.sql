@@ -191,7 +191,8 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
 
 -- name: ClearAll :execrows
 -- The live namespaces' entries: an unlinked namespace's are the purger's
--- (migration 00033).
+-- (migration 00033). Not used by sqlstore, whose Clear of every namespace
+-- unlinks them (sqliteQ.clearAll), as ClearNamespace's.
 DELETE FROM entries WHERE namespace_id IN (SELECT id FROM namespaces);
 
 -- name: NamespacesWithRows :many

@@ -249,9 +249,10 @@
 //     pause, until their context ends (then ErrTxConflict).
 //   - A read-only transaction refuses writes with ErrReadOnly before they
 //     reach the database.
-//   - Clear of a namespace and a DeleteNamespace of a namespace with
-//     entries unlink its entries in one short transaction (the namespace
-//     gets a fresh id, or its row goes) rather than deleting them, which
+//   - Clear of a namespace (or of every namespace: each that has entries)
+//     and a DeleteNamespace of a namespace with entries unlink its entries
+//     in one short transaction (the namespace gets a fresh id, or its row
+//     goes) rather than deleting them, which
 //     held SQLite's one writer, or PostgreSQL's revision lock, so every
 //     other namespace's writes, for the whole delete. Every read and write
 //     sees the namespace empty or gone from that commit, and the change log

@@ -145,7 +145,8 @@ type querier interface {
 	// replaceMetadata replaces the metadata of a live key that meets c.
 	// errNoRow: missing, or c not met.
 	replaceMetadata(ctx context.Context, ns, key string, md []byte, c cond, now time.Time, actor *string) (wrote, error)
-	// clearNamespace and clearAll delete entries and log one clear change
+	// clearNamespace and clearAll unlink the entries of the namespace, or
+	// of every namespace, that has any (unlink.go) and log one clear change
 	// per namespace that had any.
 	clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error)
 	clearAll(ctx context.Context, now time.Time) (int64, error)

@@ -9,7 +9,8 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 )
 
-// Clear and a DeleteNamespace of a namespace with entries unlink them
+// Clear (of one namespace, or of every namespace that has entries) and a
+// DeleteNamespace of a namespace with entries unlink them
 // (SQLite: migration 00033; PostgreSQL: 00034) instead of deleting them in
 // their statement, which held SQLite's one writer, so every other
 // namespace's writes, for the whole delete (5.5 s for a Clear of 100k
@@ -30,10 +31,15 @@ import (
 // so writes none), which the key's history walks from; until then History
 // walks from the unlinked entry itself (keyChainRevisions). What enumerates
 // entries across namespaces skips unlinked ids: StoreStats (and so Status
-// and the capacity), the sweeper, Clear of every namespace.
+// and the capacity), the sweeper. Clear of every namespace unlinks each
+// one that has entries in its one transaction (SQLite: sqliteQ.clearAll,
+// unlinkSQLite per namespace; PostgreSQL: one statement, ClearAll), which
+// was one delete of every entry under the writer or the revision lock
+// (TestUnlinkAllYieldsWriter); the caches of namespace ids forget every
+// name.
 //
-// On PostgreSQL, Clear's one statement (ClearNamespace,
-// queries/postgres/entries.sql) moves the row with UPDATE ... SET id =
+// On PostgreSQL, Clear's one statement (ClearNamespace, or ClearAll for
+// every namespace, queries/postgres/entries.sql) moves the row with UPDATE ... SET id =
 // DEFAULT, under the revision lock as before; a DeleteNamespace records
 // the old id in its transaction (unlinkPostgres), and the namespace's
 // delete trigger (namespaces_entries_check) lets a row with an unlinked id

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mycelia-kernel/storage/dialect"
@@ -78,25 +79,32 @@ func (s *Store) compactBatch(ctx context.Context, now time.Time, limit int) (int
 		if err != nil {
 			return err
 		}
-		sel := "SELECT revision, created_at FROM changes WHERE revision > ? ORDER BY revision LIMIT ?"
+		// The rows after compacted_through, with it, from one snapshot
+		// (PostgreSQL's read committed gives each statement its own): the
+		// namespaces of every change removed are known (feed.removing),
+		// even when another process's compaction runs beside this one.
+		sel := "SELECT s.compacted_through, c.revision, c.created_at, c.namespace FROM change_log_state s " +
+			"JOIN changes c ON c.revision > s.compacted_through WHERE s.id = 1 ORDER BY c.revision LIMIT ?"
 		if s.Dialect() == dialect.Postgres {
-			sel = "SELECT revision, created_at FROM changes WHERE revision > $1 ORDER BY revision LIMIT $2"
+			sel = strings.Replace(sel, "?", "$1", 1)
 		}
-		cut := int64(0)
+		cut, from := int64(0), int64(0)
 		stop := false
-		err = q.queryRows(ctx, sel, []any{st.compacted, limit}, func(row rowScanner) error {
+		gone := map[string]int64{} // the last change of each namespace removed
+		err = q.queryRows(ctx, sel, []any{limit}, func(row rowScanner) error {
 			if stop {
 				return nil
 			}
 			var rev int64
 			var at time.Time
+			var ns *string
 			if s.Dialect() == dialect.SQLite {
 				var us int64
-				if err := row.Scan(&rev, &us); err != nil {
+				if err := row.Scan(&from, &rev, &us, &ns); err != nil {
 					return err
 				}
 				at = fromMicros(us)
-			} else if err := row.Scan(&rev, &at); err != nil {
+			} else if err := row.Scan(&from, &rev, &at, &ns); err != nil {
 				return err
 			}
 			out := (r.Changes > 0 && rev <= st.head-r.Changes) || (r.Age > 0 && at.Before(now.Add(-r.Age)))
@@ -106,11 +114,19 @@ func (s *Store) compactBatch(ctx context.Context, now time.Time, limit int) (int
 			}
 			cut = rev
 			n++
+			name := wholeStore
+			if ns != nil {
+				name = *ns
+			}
+			gone[name] = rev
 			return nil
 		})
 		if err != nil || cut == 0 {
 			return err
 		}
+		// Before the removal can be seen: a watch that finds the log
+		// compacted past its position asks what was removed.
+		s.feed.removing(from, cut, gone)
 		del, upd := "DELETE FROM changes WHERE revision <= ?", "UPDATE change_log_state SET compacted_through = ? WHERE id = 1 AND compacted_through < ?"
 		if s.Dialect() == dialect.Postgres {
 			del, upd = "DELETE FROM changes WHERE revision <= $1", "UPDATE change_log_state SET compacted_through = $1 WHERE id = 1 AND compacted_through < $1"

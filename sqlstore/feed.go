@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,6 +65,9 @@ type feed struct {
 	// the log when none of it was theirs.
 	quiet chan struct{}
 	poke  chan struct{} // a notification: scan now
+	// gone is what the store's compactions removed, in consecutive
+	// ranges of revisions, oldest first (see removing, lostNone).
+	gone []goneRange
 
 	// startMu orders the start of the poller and listener (by the first
 	// watcher) with close: a watch that starts while the store closes
@@ -160,6 +165,90 @@ func (f *feed) quietThrough(ns string, last int64) int64 {
 		return last
 	}
 	return max(last, f.scanned)
+}
+
+// goneRange is what compaction removed: every change in (from, through],
+// the last of each namespace's at last[ns] (wholeStore for a change of
+// none).
+type goneRange struct {
+	from, through int64
+	last          map[string]int64
+}
+
+// goneRanges is how many ranges feed.gone holds at most: the oldest two
+// merge into one (coarser, so a watch behind them may be told it lost a
+// change that compaction removed before its position; never the reverse).
+const goneRanges = 64
+
+// removing records that a compaction of the store removes the changes in
+// (from, through], the last of each namespace's at last[ns], before the
+// removal commits. Compactions of other stores or processes are not
+// recorded: after one, the record starts over at the next compaction of
+// this store.
+func (f *feed) removing(from, through int64, last map[string]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.gone)
+	switch {
+	case n == 0 || from < f.gone[0].from || from > f.gone[n-1].through:
+		// The first, or not next to the record (another store's or
+		// process's compaction removed what lies between): start over.
+		f.gone = append(f.gone[:0], goneRange{from: from, through: through, last: last})
+	case from == f.gone[n-1].through:
+		f.gone = append(f.gone, goneRange{from: from, through: through, last: last})
+		if len(f.gone) > goneRanges {
+			f.gone[1] = mergeGone(f.gone[0], f.gone[1])
+			f.gone = slices.Delete(f.gone, 0, 1)
+		}
+	default:
+		// Inside the record: a compaction beside another of this store
+		// (PostgreSQL), or one whose transaction did not commit done
+		// again. The ranges from the one it starts in on merge with it:
+		// the record says at worst that a change was removed that is
+		// still there.
+		i := 0
+		for f.gone[i].through <= from {
+			i++
+		}
+		r := goneRange{from: from, through: through, last: last}
+		for _, g := range f.gone[i:] {
+			r = mergeGone(g, r)
+		}
+		f.gone = append(f.gone[:i], r)
+	}
+}
+
+// mergeGone is the range of a and b, consecutive or overlapping.
+func mergeGone(a, b goneRange) goneRange {
+	m := goneRange{from: min(a.from, b.from), through: max(a.through, b.through), last: maps.Clone(a.last)}
+	for ns, rev := range b.last {
+		m.last[ns] = max(m.last[ns], rev)
+	}
+	return m
+}
+
+// lostNone reports whether compaction removed, in (last, compacted] (the
+// position of a watch and the log's compacted_through that it read), no
+// change of a namespace the watch answers for (watches): false when this
+// store's compactions did not remove all of (last, compacted] (another
+// store's or process's did), so the watch cannot know.
+func (f *feed) lostNone(last, compacted int64, watches func(ns string) bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.gone) == 0 || last < f.gone[0].from || compacted > f.gone[len(f.gone)-1].through {
+		return false
+	}
+	for _, g := range f.gone {
+		if g.from >= compacted || g.through <= last {
+			continue
+		}
+		for ns, rev := range g.last {
+			if rev > last && (ns == wholeStore || watches(ns)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // add registers a watcher, starting the poller (and listener) with the

@@ -631,6 +631,24 @@ type watch struct {
 	taken  chan struct{}
 }
 
+// watches reports whether the watch may deliver changes of namespace ns
+// (by its namespace and its scope, as last asked; not by its pattern or
+// filter).
+func (w *watch) watches(ns string) bool {
+	switch {
+	case w.ns != "":
+		return ns == w.ns
+	case w.lq.scope == nil || w.lq.all:
+		return true
+	}
+	for _, r := range w.lq.scoped {
+		if ns >= r.From && (r.To == "" || ns < r.To) {
+			return true
+		}
+	}
+	return false
+}
+
 // room waits until the buffer has room for an event of the given size by
 // bytes (or is empty), at most patience: false when it ran out (w.err is
 // then ErrWatchLagged) or ctx ended.
@@ -721,8 +739,17 @@ func (w *watch) run(ctx context.Context) {
 				w.last = q
 				continue
 			}
-			w.err = compacted(w.last, st)
-			return
+			// A watch that keeps up may still find the log compacted
+			// past its position when the changes between are many and
+			// the retention small: it has lost nothing when the store's
+			// compactions removed none of its changes after its position.
+			// The events read are those after compacted_through, from
+			// the same snapshot: they follow at once.
+			if !w.s.feed.lostNone(w.last, st.compacted, w.watches) {
+				w.err = compacted(w.last, st)
+				return
+			}
+			w.last = st.compacted
 		}
 		w.s.feed.events.Add(int64(len(evs)))
 		if len(evs) > 0 {

@@ -83,8 +83,9 @@ func (s *Store) compactBatch(ctx context.Context, now time.Time, limit int) (int
 		// (PostgreSQL's read committed gives each statement its own): the
 		// namespaces of every change removed are known (feed.removing),
 		// even when another process's compaction runs beside this one.
-		sel := "SELECT s.compacted_through, c.revision, c.created_at, c.namespace FROM change_log_state s " +
-			"JOIN changes c ON c.revision > s.compacted_through WHERE s.id = 1 ORDER BY c.revision LIMIT ?"
+		const through = "(SELECT compacted_through FROM change_log_state WHERE id = 1)"
+		sel := "SELECT " + through + ", revision, created_at, namespace FROM changes WHERE revision > " + through +
+			" ORDER BY revision LIMIT ?"
 		if s.Dialect() == dialect.Postgres {
 			sel = strings.Replace(sel, "?", "$1", 1)
 		}

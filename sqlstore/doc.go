@@ -427,6 +427,20 @@
 //     Status.OldestRevision), listed by History, or read with AtRevision.
 //     Entries are never touched. The revisions given to what existed when
 //     the log was created are in no log: they count as compacted.
+//     A running watch that finds the log compacted past its position (its
+//     consumer or its reads fell behind the window, or the window is
+//     small and the writes many) fails with ErrCompacted (Requested its
+//     position, Oldest the oldest revision left) only when compaction
+//     removed one of its changes: each compaction of the store records,
+//     before it commits, the last change of each namespace it removes,
+//     and a watch none of whose namespaces (its InNamespace, or the scope
+//     of driver.WatchScopeOption; not its pattern or filter) had a change
+//     removed after its position moves past them and goes on. So a watch
+//     never skips a change silently, and one that lost none is not cut
+//     off. What another store or process compacted is not recorded: a
+//     watch behind that compaction fails with ErrCompacted whatever it
+//     watches, as does a resume (FromRevision) from before the oldest
+//     revision left.
 //   - History lists a key's puts, metadata changes, deletes and expiries,
 //     oldest first, DefaultHistoryLimit at a time (Limit), paged with
 //     FromRevision; the clears and namespace deletes that also removed

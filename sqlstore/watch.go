@@ -32,7 +32,10 @@ import (
 // When the batch is not full, every change up to that current revision has
 // been seen, filtered or not, and the position moves there; when
 // compacted_through passed the position, changes were lost to compaction
-// and the watch fails with ErrCompacted.
+// and the watch fails with ErrCompacted, unless the store's compactions
+// removed none of its namespaces' changes after its position
+// (feed.lostNone): then it moves to compacted_through and delivers the
+// rows it read.
 
 // logState is the store's current revision and compacted_through.
 type logState struct {

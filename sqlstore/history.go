@@ -41,7 +41,8 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 		return nil, x.s.fail(op, ns, key, err)
 	}
 	q := x.sc.reader()
-	from := o.Set&driver.KindRevision != 0
+	// FromRevision(0) is every retained change, as no FromRevision.
+	from := o.Set&driver.KindRevision != 0 && o.Revision != 0
 	after := o.Revision
 	if !from {
 		st, err := x.s.logState(ctx, q)

@@ -566,11 +566,13 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		}
 		last := st.head
 		if o.Set&driver.KindRevision != 0 {
-			if err := checkFrom(o.Revision, st); err != nil {
+			last = o.Revision
+			if last == 0 {
+				last = st.compacted // FromRevision(0): every retained change
+			} else if err := checkFrom(last, st); err != nil {
 				yield(storage.Event{}, s.fail(op, ns, "", err))
 				return
 			}
-			last = o.Revision
 		}
 		if o.OnStart != nil {
 			o.OnStart(last)

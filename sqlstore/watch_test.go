@@ -355,6 +355,51 @@ func TestWatchCompacted(t *testing.T) {
 	}
 }
 
+// TestWatchFromZero: FromRevision(0) is every retained change (storage's
+// doc), on a new store, whose log starts after the revisions given before
+// it existed, and after compaction: a watch from 0 starts at the oldest
+// retained change and History from 0 returns what History without
+// FromRevision does, never ErrCompacted.
+func TestWatchFromZero(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 2}), WithSweepInterval(-1))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx := t.Context()
+			check := func(when string, want ...int64) {
+				t.Helper()
+				started := int64(-1)
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				ch := pull(wctx, s, storage.FromRevision(0), storage.OnStart(func(r int64) { started = r }))
+				for _, r := range want {
+					if ev := next(t, ch); ev.Revision != r {
+						t.Fatalf("%s: watch from 0: event %+v, want revision %d", when, ev, r)
+					}
+				}
+				if started != want[0]-1 {
+					t.Errorf("%s: watch from 0 started at %d, want %d", when, started, want[0]-1)
+				}
+				evs, err := s.History(ctx, "k", storage.FromRevision(0))
+				if err != nil || len(evs) != len(want) || evs[0].Revision != want[0] {
+					t.Fatalf("%s: History from 0: %+v, %v; want revisions %v", when, evs, err, want)
+				}
+			}
+			var revs []int64
+			for i := range 3 {
+				var w storage.WriteResult
+				must(t, s.Set(ctx, "k", i, storage.Written(&w)))
+				revs = append(revs, w.Revision)
+			}
+			check("new store", revs...)
+			if _, err := s.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			check("compacted", revs[1:]...)
+		})
+	}
+}
+
 // TestWatchLagged: a consumer that does not keep up is cut off with
 // ErrWatchLagged naming its last revision, and resumes from it with no
 // gap; the writers never waited.

@@ -202,7 +202,8 @@ func AtRevision(r int64) Option {
 }
 
 // OnStart makes Watch call fn once it has started, before it yields any
-// event, with the revision it delivers the changes after: FromRevision's,
+// event, with the revision it delivers the changes after: FromRevision's
+// (for FromRevision(0), the revision before the oldest retained change),
 // or the store's revision when the watch began. A watch that fails to
 // start (an invalid option, a denial, ErrCompacted) yields its error
 // without calling fn. A layer that carries a watch elsewhere (the routes'

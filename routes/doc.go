@@ -195,8 +195,9 @@
 // invalid options, permission_denied, compacted, no Watcher) gets its
 // error envelope, as any route. Once it has started (storage.OnStart) the
 // first line is {"success":true,"revision":R}, the revision the stream
-// delivers the changes after (options.fromRevision, or the store's
-// revision when the watch began), then one line per event, in revision
+// delivers the changes after (options.fromRevision, for 0 the revision
+// before the oldest retained change, or the store's revision when the
+// watch began), then one line per event, in revision
 // order. A watch that ends with an error (watch_lagged, compacted, …)
 // sends its error envelope as the last line; a compacted or watch_lagged
 // error carries error.revision (the oldest retained revision; the

@@ -51,10 +51,19 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			yield(storage.Event{}, opErr(op, "", "", storage.ErrUnsupported))
 			return
 		}
+		// last is what a lagging caller resumes from: the revision the
+		// store's watch starts after (told by OnStart: for FromRevision(0)
+		// the revision before the oldest retained change, not 0, which
+		// after a compaction would skip the changes compacted in between
+		// instead of failing with ErrCompacted), then the last event shown.
 		last := int64(-1)
-		if co.Set&driver.KindRevision != 0 {
-			last = co.Revision
-		}
+		onStart := co.OnStart
+		opts = append(without(opts, driver.KindOnStart), storage.OnStart(func(r int64) {
+			last = r
+			if onStart != nil {
+				onStart(r)
+			}
+		}))
 		// The store reads only the changes of the namespaces the caller
 		// may read (as of each of its reads of the log), not every
 		// tenant's for this layer to drop.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/security"
 )
@@ -208,5 +209,57 @@ func TestWatchScopeReads(t *testing.T) {
 				t.Fatalf("the engine read %d changes for a watch that may see 3", read)
 			}
 		})
+	}
+}
+
+// laggingWatcher's watches start at revision start (told through OnStart,
+// as a store does) and, before any event, fail as a consumer that fell
+// behind after delivering nothing.
+type laggingWatcher struct {
+	storage.Store
+	start int64
+}
+
+func (l laggingWatcher) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
+	return func(yield func(storage.Event, error) bool) {
+		co, err := driver.ResolveOptions("watch", driver.KindOnStart|driver.KindNamespace|driver.KindRevision, opts)
+		if err != nil {
+			yield(storage.Event{}, err)
+			return
+		}
+		if co.OnStart != nil {
+			co.OnStart(l.start)
+		}
+		yield(storage.Event{}, &storage.LaggedError{Last: l.start})
+	}
+}
+
+// TestWatchLagBeforeAnyEvent: a watch that falls behind before it showed
+// the caller anything tells it to resume from where the watch started.
+// For FromRevision(0) that is the revision before the oldest retained
+// change, not 0: before, this layer said 0, and a resume from 0 (every
+// retained change) after a compaction silently skipped the changes
+// compacted in between instead of failing with ErrCompacted.
+func TestWatchLagBeforeAnyEvent(t *testing.T) {
+	inner := laggingWatcher{Store: teststore.Open(t, configs[0].DSN(t)), start: 41}
+	pol := security.NewPolicy()
+	alice := mustPKR(t, "alice-pk")
+	mustApply(t, pol, alice, map[string]string{"storage://namespace/*": "r"})
+	s := security.NewStore(inner, pol)
+	ctx := security.WithPrincipal(context.Background(), alice)
+	froms := map[string][]storage.Option{"FromRevision(0)": {storage.FromRevision(0)}, "FromRevision(41)": {storage.FromRevision(41)}, "from now": nil}
+	for from, fo := range froms {
+		opts := append([]storage.Option{storage.InNamespace("shared")}, fo...)
+		var started []int64
+		opts = append(opts, storage.OnStart(func(r int64) { started = append(started, r) }))
+		for _, err := range s.Watch(ctx, opts...) {
+			var le *storage.LaggedError
+			if !errors.As(err, &le) || le.Last != 41 {
+				t.Errorf("watch %s: %v, want a LaggedError to resume from 41", from, err)
+			}
+		}
+		if !slices.Equal(started, []int64{41}) {
+			t.Errorf("watch %s: the caller's OnStart saw %v, want [41]", from, started)
+		}
 	}
 }

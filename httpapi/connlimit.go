@@ -10,7 +10,8 @@ import (
 const DefaultMaxConnsPerIP = 256
 
 // LimitConnsPerIP returns a listener that accepts at most n connections
-// from one remote IP address at once (n <= 0: ln itself). A connection
+// from one remote IP address at once (n <= 0: ln itself); IPv6 addresses
+// count by their /64. A connection
 // beyond is closed as soon as it is accepted, before anything is read from
 // it or written to it: the client sees the connection reset or closed and
 // may retry once one of its own connections has closed. Every address
@@ -66,10 +67,16 @@ func (l *connLimiter) release(ip string) {
 	l.mu.Unlock()
 }
 
-// remoteIP is c's remote address without its port.
+// remoteIP is what c's remote address counts under: an IPv4 address (an
+// IPv4-mapped IPv6 one as IPv4) by itself, an IPv6 address by its /64,
+// the smallest network a client is given (one host may hold every
+// address of it, and so n connections from each).
 func remoteIP(c net.Conn) string {
 	a := c.RemoteAddr()
 	if t, ok := a.(*net.TCPAddr); ok {
+		if t.IP.To4() == nil && len(t.IP) == net.IPv6len {
+			return t.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+		}
 		return t.IP.String()
 	}
 	if a == nil {

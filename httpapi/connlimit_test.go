@@ -112,3 +112,68 @@ func TestLimitConnsPerIP(t *testing.T) {
 		t.Error("LimitConnsPerIP(ln, 0) is not ln")
 	}
 }
+
+// addrListener accepts, in turn, connections from the given remote
+// addresses (net.Pipe ends, whose other ends it keeps).
+type addrListener struct {
+	addrs []net.Addr
+	peers []net.Conn
+}
+
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+func (l *addrListener) Accept() (net.Conn, error) {
+	if len(l.addrs) == 0 {
+		return nil, net.ErrClosed
+	}
+	a, b := net.Pipe()
+	l.peers = append(l.peers, b)
+	c := addrConn{Conn: a, remote: l.addrs[0]}
+	l.addrs = l.addrs[1:]
+	return c, nil
+}
+
+func (l *addrListener) Close() error   { return nil }
+func (l *addrListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv6loopback} }
+
+// TestLimitConnsPerIPv6Prefix: an IPv6 client holds a /64 (or more), so
+// it could open n connections from each of its addresses: the bound counts
+// an IPv6 address by its /64 (IPv4 addresses one by one, IPv4-mapped IPv6
+// as IPv4). Before, three addresses of one /64 got three connections
+// under a bound of one.
+func TestLimitConnsPerIPv6Prefix(t *testing.T) {
+	tcp := func(s string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(s), Port: 4000} }
+	ln := &addrListener{addrs: []net.Addr{
+		tcp("2001:db8:1:2::1"),
+		tcp("2001:db8:1:2::2"),      // same /64: closed
+		tcp("2001:db8:1:2:ffff::9"), // same /64: closed
+		tcp("2001:db8:1:3::1"),      // another /64
+		tcp("192.0.2.1"),            // IPv4: one by one
+		tcp("192.0.2.2"),            //
+		tcp("::ffff:192.0.2.1"),     // IPv4-mapped: 192.0.2.1, closed
+		tcp("2001:db8:1:2:abcd::1"), // the first /64 again: closed
+	}}
+	lim := httpapi.LimitConnsPerIP(ln, 1)
+	var got []string
+	for {
+		c, err := lim.Accept()
+		if err != nil {
+			break
+		}
+		got = append(got, c.RemoteAddr().String())
+	}
+	want := []string{"[2001:db8:1:2::1]:4000", "[2001:db8:1:3::1]:4000", "192.0.2.1:4000", "192.0.2.2:4000"}
+	if len(got) != len(want) {
+		t.Fatalf("accepted %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("accepted %v, want %v", got, want)
+		}
+	}
+}

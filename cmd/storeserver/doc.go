@@ -120,7 +120,8 @@
 //	                        no bound.
 //	--max-conns-per-ip N    most TCP connections one remote IP address may hold
 //	                        open at once (default 256; loopback counts like any
-//	                        other address); one beyond is closed as soon as it is
+//	                        other address; an IPv6 address counts by its /64);
+//	                        one beyond is closed as soon as it is
 //	                        accepted, before a byte is read or written
 //	                        (httpapi.LimitConnsPerIP): the client sees the
 //	                        connection closed or reset. Idle connections close

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxConnsPerIP is the number of connections one remote IP address
@@ -25,13 +26,15 @@ func LimitConnsPerIP(ln net.Listener, n int) net.Listener {
 	if n <= 0 {
 		return ln
 	}
-	return &connLimiter{Listener: ln, max: n, open: map[string]int{}}
+	return &ConnLimiter{Listener: ln, max: n, open: map[string]int{}}
 }
 
-// connLimiter is LimitConnsPerIP's listener.
-type connLimiter struct {
+// ConnLimiter is LimitConnsPerIP's listener (for n > 0). Its Families
+// report what it did, for Metrics.Register.
+type ConnLimiter struct {
 	net.Listener
-	max int
+	max     int
+	refused atomic.Int64 // connections closed at accept
 
 	mu   sync.Mutex
 	open map[string]int // connections open per remote IP
@@ -39,7 +42,7 @@ type connLimiter struct {
 
 // Accept returns the next connection whose address holds fewer than max;
 // it closes the others as it accepts them.
-func (l *connLimiter) Accept() (net.Conn, error) {
+func (l *ConnLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -55,11 +58,22 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if ok {
 			return &limitedConn{Conn: c, release: func() { l.release(ip) }}, nil
 		}
+		l.refused.Add(1)
 		_ = c.Close()
 	}
 }
 
-func (l *connLimiter) release(ip string) {
+// Families reports storage_http_conns_refused_total, the connections
+// closed at accept because their address held the bound (a counter), so
+// that an operator sees a client pressing on it; they are not logged one
+// by one, which such a client would turn into a flood.
+func (l *ConnLimiter) Families() []Family {
+	return []Family{{Name: "storage_http_conns_refused_total", Type: "counter",
+		Help:    "TCP connections closed as soon as accepted: their remote address (IPv6: its /64) held the most connections it may (--max-conns-per-ip).",
+		Samples: []Sample{{Value: float64(l.refused.Load())}}}}
+}
+
+func (l *ConnLimiter) release(ip string) {
 	l.mu.Lock()
 	if l.open[ip]--; l.open[ip] <= 0 {
 		delete(l.open, ip)

@@ -167,6 +167,10 @@ func TestLimitConnsPerIPv6Prefix(t *testing.T) {
 		}
 		got = append(got, c.RemoteAddr().String())
 	}
+	fams := lim.(*httpapi.ConnLimiter).Families()
+	if len(fams) != 1 || fams[0].Name != "storage_http_conns_refused_total" || fams[0].Samples[0].Value != 4 {
+		t.Errorf("families %+v, want storage_http_conns_refused_total 4", fams)
+	}
 	want := []string{"[2001:db8:1:2::1]:4000", "[2001:db8:1:3::1]:4000", "192.0.2.1:4000", "192.0.2.2:4000"}
 	if len(got) != len(want) {
 		t.Fatalf("accepted %v, want %v", got, want)

@@ -57,4 +57,17 @@ func TestConnsPerIP(t *testing.T) {
 			t.Errorf("held connection %d: %q, %v; want 200", i, buf, err)
 		}
 	}
+	// The refusal is counted in /metrics (asked on a held connection).
+	c := held[1]
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), "\nstorage_http_conns_refused_total 1\n") {
+		t.Errorf("/metrics does not count the connection closed at accept:\n%s", body)
+	}
 }

@@ -468,6 +468,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	ln = httpapi.LimitConnsPerIP(ln, o.connsPerIP)
+	if cl, ok := ln.(*httpapi.ConnLimiter); ok && metrics != nil {
+		metrics.Register(cl.Families)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String())
 	if tokens != nil && !o.noConsole {
 		log.Info("web console", "url", "http://"+ln.Addr().String()+console.Prefix)

@@ -64,6 +64,32 @@ func unlinkedLeft(t *testing.T, s *Store) (ids, entries, indexRows int64) {
 	return ids, entries, indexRows
 }
 
+// checkYields runs op (an unlink) and waits for its purge while another
+// namespace's Sets run (probeDuring), and fails when they were held: at
+// least 3 must start and end in the window, and none wait over half of it.
+func checkYields(t *testing.T, s *Store, what string, op func() error) {
+	t.Helper()
+	var opTook time.Duration
+	t0, t1, spans, err := probeDuring(t, s, func() error {
+		a := time.Now()
+		err := op()
+		opTook = time.Since(a)
+		if err == nil {
+			waitPurged(t, s)
+		}
+		return err
+	})
+	must(t, err)
+	took := t1.Sub(t0)
+	inside, longest := holdFigures(t0, t1, spans)
+	t.Logf("%s: %s, then purged: %s in all; another namespace's Sets: %d started and ended meanwhile, the longest %s",
+		what, opTook, took, inside, longest)
+	if inside < 3 || longest > took/2 {
+		t.Errorf("%s held the other namespaces' writes: over %s, %d other writes started and ended (want at least 3), the longest waited %s (want under half)",
+			what, took, inside, longest)
+	}
+}
+
 // waitPurged waits until nothing unlinked is left.
 func waitPurged(t *testing.T, s *Store) {
 	t.Helper()
@@ -110,25 +136,7 @@ func TestUnlinkYieldsWriter(t *testing.T) {
 						must(t, s.DeleteNamespace(ctx, "big"))
 					}
 					fillIndexed(t, s, "big", n)
-					var opTook time.Duration
-					t0, t1, spans, err := probeDuring(t, s, func() error {
-						a := time.Now()
-						err := op.run()
-						opTook = time.Since(a)
-						if err == nil {
-							waitPurged(t, s)
-						}
-						return err
-					})
-					must(t, err)
-					took := t1.Sub(t0)
-					inside, longest := holdFigures(t0, t1, spans)
-					t.Logf("%s of %d entries: %s, then purged: %s in all; the other namespace's Sets: %d started and ended meanwhile, the longest %s",
-						op.name, n, opTook, took, inside, longest)
-					if inside < 3 || longest > took/2 {
-						t.Errorf("%s held the other namespaces' writes: over %s, %d other writes started and ended (want at least 3), the longest waited %s (want under half)",
-							op.name, took, inside, longest)
-					}
+					checkYields(t, s, fmt.Sprintf("%s of %d entries", op.name, n), op.run)
 					exactIndexRows(t, s, "after the purge")
 				})
 			}

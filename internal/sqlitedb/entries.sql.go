@@ -502,33 +502,6 @@ func (q *Queries) LogChanges(ctx context.Context, arg LogChangesParams) error {
 	return err
 }
 
-const namespacesWithRows = `-- name: NamespacesWithRows :many
-SELECT name FROM namespace_counts WHERE entry_count > 0 ORDER BY name
-`
-
-func (q *Queries) NamespacesWithRows(ctx context.Context) ([]string, error) {
-	rows, err := q.db.QueryContext(ctx, namespacesWithRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []string{}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return nil, err
-		}
-		items = append(items, name)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const replaceMetadata = `-- name: ReplaceMetadata :one
 UPDATE entries SET
     metadata   = jsonb(CAST(?1 AS TEXT)),

@@ -195,9 +195,6 @@ WHERE namespace_id = (SELECT id FROM namespaces WHERE name = sqlc.arg(namespace)
 -- unlinks them (sqliteQ.clearAll), as ClearNamespace's.
 DELETE FROM entries WHERE namespace_id IN (SELECT id FROM namespaces);
 
--- name: NamespacesWithRows :many
-SELECT name FROM namespace_counts WHERE entry_count > 0 ORDER BY name;
-
 -- name: RevisionCounter :one
 SELECT current FROM revision_counter WHERE id = 1;
 

@@ -55,6 +55,26 @@ func indent(s string) string {
 // ErrNothingToRedo is returned by Migrator.Redo when no migration is applied.
 var ErrNothingToRedo = errors.New("schema: no migration is applied: nothing to redo")
 
+// ErrSchemaNewer is returned by the Migrator's Up, UpTo, Down, DownTo, Redo
+// and Reset, before they change anything, when the database's schema
+// version is above every migration the Migrator knows: a newer build
+// migrated it, and this one can neither bring it up to date nor roll back
+// migrations it does not have.
+var ErrSchemaNewer = errors.New("schema: the database's schema is newer than every migration this build knows")
+
+// known returns the database's schema version, or an error wrapping
+// ErrSchemaNewer when it is above Latest.
+func (m *Migrator) known(ctx context.Context) (int64, error) {
+	v, err := m.Version(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if latest := m.Latest(); v > latest {
+		return v, fmt.Errorf("%w (latest %d): use a build that knows version %d", ErrSchemaNewer, latest, v)
+	}
+	return v, nil
+}
+
 // Migrator runs the migrations of one dialect on one database: goose's
 // Provider (see NewProvider) with errors that name the failing file and
 // statement. Each method takes the migration lock for its duration, so
@@ -95,19 +115,28 @@ func (m *Migrator) Latest() int64 {
 
 // Up applies every pending migration.
 func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
+	if _, err := m.known(ctx); err != nil {
+		return nil, err
+	}
 	m.tr.reset()
 	return m.wrap(m.p.Up(ctx))
 }
 
 // UpTo applies the pending migrations up to and including version.
 func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	if _, err := m.known(ctx); err != nil {
+		return nil, err
+	}
 	m.tr.reset()
 	return m.wrap(m.p.UpTo(ctx, version))
 }
 
 // Down rolls back the most recently applied migration. With nothing applied
-// it returns no result and no error.
+// it returns no result and no error, and leaves the database untouched.
 func (m *Migrator) Down(ctx context.Context) ([]*goose.MigrationResult, error) {
+	if v, err := m.known(ctx); err != nil || v == 0 {
+		return nil, err
+	}
 	m.tr.reset()
 	r, err := m.p.Down(ctx)
 	if errors.Is(err, goose.ErrNoNextVersion) {
@@ -120,15 +149,19 @@ func (m *Migrator) Down(ctx context.Context) ([]*goose.MigrationResult, error) {
 }
 
 // DownTo rolls back the applied migrations above version (0 rolls back
-// everything).
+// everything). With nothing applied above version it leaves the database
+// untouched.
 func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	if v, err := m.known(ctx); err != nil || v <= version {
+		return nil, err
+	}
 	m.tr.reset()
 	return m.wrap(m.p.DownTo(ctx, version))
 }
 
 // Redo rolls back the most recently applied migration and applies it again.
 func (m *Migrator) Redo(ctx context.Context) ([]*goose.MigrationResult, error) {
-	v, err := m.Version(ctx)
+	v, err := m.known(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +182,21 @@ func (m *Migrator) Reset(ctx context.Context) ([]*goose.MigrationResult, error) 
 }
 
 // Status reports each known migration as applied (with its time) or pending.
+// On a database where none is applied it reports them all pending without
+// writing anything (goose's Status would create its version table).
 func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error) {
+	v, err := m.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v == 0 {
+		src := m.p.ListSources()
+		st := make([]*goose.MigrationStatus, len(src))
+		for i, s := range src {
+			st[i] = &goose.MigrationStatus{Source: s, State: goose.StatePending}
+		}
+		return st, nil
+	}
 	st, err := m.p.Status(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("schema: status: %w", err)

@@ -30,7 +30,7 @@ type migrationJSON struct {
 // runMigrations opens the database, runs op and reports what it did.
 func runMigrations(ctx context.Context, c *cli, name string,
 	op func(*schema.Migrator, context.Context) ([]*goose.MigrationResult, error)) error {
-	t, err := c.open(ctx)
+	t, err := c.open(ctx, name == "up" || name == "up-to")
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func cmdReset(ctx context.Context, c *cli, _ []string) error {
 }
 
 func cmdStatus(ctx context.Context, c *cli, _ []string) error {
-	t, err := c.open(ctx)
+	t, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 }
 
 func cmdVersion(ctx context.Context, c *cli, _ []string) error {
-	t, err := c.open(ctx)
+	t, err := c.open(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@
 //	                     embedded ones (development and tests)
 //	--lock-timeout D     how long to wait for another migrator (default 5m)
 //	-h, --help           document every command and flag
+//	--version            print the build's version and exit
 //
 // Output: up, down and the others print a line per migration with its
 // duration ("up   00001_init.sql (4.21ms)") and a closing line with the
@@ -48,6 +49,13 @@
 // a failure is {"ok":false,"error":…,"exitCode":1} plus,
 // when a migration failed, "failed":{"version","file","direction",
 // "statement","error"}.
+//
+// A database whose schema is newer than every migration the binary knows
+// (a newer build migrated it) is refused by up, up-to, down, down-to, redo
+// and reset before they change anything (exit 1); status and version
+// report it. status, version, down, down-to and reset write nothing to a
+// database without the store's schema: a SQLite file that does not exist
+// is not created (it is at version 0, every migration pending).
 //
 // Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage
 // (unknown command or flag, a missing or bad argument, a malformed DSN).

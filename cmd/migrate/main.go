@@ -198,8 +198,11 @@ func (t *target) close() error {
 	return err
 }
 
-// open connects to the DSN's database and prepares its migrator.
-func (c *cli) open(ctx context.Context) (*target, error) {
+// open connects to the DSN's database and prepares its migrator. Unless
+// mayCreate (up, up-to), a SQLite file that does not exist is not created:
+// the commands see an empty database in memory instead (version 0, every
+// migration pending, nothing to roll back).
+func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 	dc, err := dialect.ParseDSN(c.dsn)
 	if err != nil {
 		return nil, usageError{err.Error()}
@@ -213,7 +216,16 @@ func (c *cli) open(ctx context.Context) (*target, error) {
 		if err != nil {
 			return nil, usageError{err.Error()}
 		}
-		if dc.Memory {
+		missing := false
+		if !dc.Memory && mayCreate {
+			if err := cmdline.CheckSQLiteFile(dc.Path, true); err != nil {
+				return nil, err
+			}
+		} else if !dc.Memory {
+			_, err := os.Stat(dc.Path)
+			missing = errors.Is(err, os.ErrNotExist)
+		}
+		if dc.Memory || missing {
 			t.db, err = sql.Open("sqlite", dialect.SQLiteMemoryDSN())
 			if err == nil {
 				t.db.SetMaxOpenConns(1)

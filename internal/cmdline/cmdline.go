@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +63,37 @@ func DSN(flagValue string, getenv func(string) string) (dsn string, given bool) 
 		return DefaultDSN, false
 	}
 	return dsn, true
+}
+
+// CheckSQLiteFile is what a command checks before it opens the SQLite
+// database file path: one that may not create it (it only reads, or rolls
+// back) refuses a file that does not exist, rather than leave an empty
+// database where a mistyped path led; one that may refuses a file whose
+// directory does not exist with that reason, which SQLite does not give.
+func CheckSQLiteFile(path string, mayCreate bool) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if !mayCreate {
+		return fmt.Errorf("sqlite database %s does not exist", path)
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sqlite database %s cannot be created: directory %s does not exist", path, dir)
+	}
+	return nil
+}
+
+// Undocumented returns the flags of fs that doc (a program's package
+// documentation) does not name as --NAME, for the programs' tests.
+func Undocumented(fs *flag.FlagSet, doc string) []string {
+	var missing []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(doc, "--"+f.Name) {
+			missing = append(missing, f.Name)
+		}
+	})
+	return missing
 }
 
 // Command is one line of a program's list of commands.

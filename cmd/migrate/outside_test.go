@@ -1,0 +1,102 @@
+package main
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage/schema"
+)
+
+// TestNewerSchema: a database that a newer build migrated (its version is
+// above every migration this binary knows) is refused by every command
+// that would change it, with exit 1 and a message that says so, and
+// nothing changes; status and version still report it.
+func TestNewerSchema(t *testing.T) {
+	latest := latestEmbedded(t)
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			mustRun(t, "--dsn", dsn, "up")
+			db := openDB(t, dsn)
+			newer := latest + 5
+			insert := `INSERT INTO ` + schema.VersionTable + ` (version_id, is_applied) VALUES ($1, true)`
+			if b.d == schema.SQLite {
+				insert = `INSERT INTO ` + schema.VersionTable + ` (version_id, is_applied) VALUES (?, 1)`
+			}
+			if _, err := db.Exec(insert, newer); err != nil {
+				t.Fatal(err)
+			}
+			before := appliedRows(t, db)
+			for _, args := range [][]string{{"up"}, {"up-to", "3"}, {"down"}, {"down-to", "3"}, {"redo"}, {"reset"}} {
+				r := runCLI(t, nil, append([]string{"--dsn", dsn}, args...)...)
+				if r.code != exitFailure || !strings.Contains(r.stderr, "newer than every migration this build knows") {
+					t.Errorf("migrate %s on a newer schema: exit %d, want %d\nstdout: %s\nstderr: %s",
+						strings.Join(args, " "), r.code, exitFailure, r.stdout, r.stderr)
+				}
+				if after := appliedRows(t, db); !maps.Equal(after, before) {
+					t.Fatalf("migrate %s changed the versions: %v, was %v", strings.Join(args, " "), after, before)
+				}
+				if !tableExists(t, b.d, db, "entries") {
+					t.Fatalf("migrate %s dropped entries", strings.Join(args, " "))
+				}
+			}
+			r := runCLI(t, nil, "--json", "--dsn", dsn, "up")
+			if m := decode(t, r.stdout); r.code != exitFailure || m["ok"] != false || m["exitCode"] != float64(exitFailure) {
+				t.Errorf("--json up on a newer schema: exit %d, %v", r.code, m)
+			}
+			if r := mustRun(t, "--dsn", dsn, "status"); !strings.Contains(r.stdout, "newer") {
+				t.Errorf("status does not warn:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestReadCommandsWriteNothing: status, version and the roll-backs on a
+// database without the store's schema report version 0 and change nothing:
+// a SQLite file that does not exist is not created (nor its lock file), and
+// another program's database does not get goose's version table.
+func TestReadCommandsWriteNothing(t *testing.T) {
+	commands := [][]string{{"status"}, {"version"}, {"down"}, {"down-to", "0"}, {"reset"}, {"--json", "status"}}
+	t.Run("missing sqlite file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "typo.db")
+		for _, args := range commands {
+			r := mustRun(t, append([]string{"--dsn", "sqlite:" + path}, args...)...)
+			if args[0] == "version" && strings.TrimSpace(r.stdout) != "0" {
+				t.Errorf("version = %q, want 0", r.stdout)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+				t.Fatalf("migrate %s created %v", strings.Join(args, " "), ents)
+			}
+		}
+		if r := runCLI(t, nil, "--dsn", "sqlite:"+path, "redo"); r.code != exitFailure {
+			t.Errorf("redo with nothing applied: exit %d, want 1", r.code)
+		}
+		r := runCLI(t, nil, "--dsn", "sqlite:"+filepath.Join(dir, "no", "dir.db"), "up")
+		if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
+			t.Errorf("up in a missing directory: exit %d, stderr %s", r.code, r.stderr)
+		}
+	})
+	for _, b := range backends {
+		t.Run("other program's "+b.name, func(t *testing.T) {
+			dsn := b.fresh(t)
+			db := openDB(t, dsn)
+			if _, err := db.Exec(`CREATE TABLE theirs (x integer)`); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range commands {
+				mustRun(t, append([]string{"--dsn", dsn}, args...)...)
+				if tableExists(t, b.d, db, schema.VersionTable) {
+					t.Fatalf("migrate %s created %s", strings.Join(args, " "), schema.VersionTable)
+				}
+			}
+			var n int
+			if err := db.QueryRow(`SELECT count(*) FROM theirs`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -19,7 +19,11 @@
 // good version). WithFS reads migrations from another fs.FS than the
 // embedded one (development and tests). ValidateFiles checks migration files
 // without a database, and Create writes the next numbered migration for
-// every dialect.
+// every dialect. On a database whose version is above every migration it
+// knows (a newer build migrated it), Up, UpTo, Down, DownTo, Redo and Reset
+// change nothing and return an error wrapping ErrSchemaNewer. Status on a
+// database with no migration applied, and Down and DownTo with nothing to
+// roll back, write nothing (goose's would create its version table).
 //
 //	m, err := schema.NewMigrator(schema.Postgres, db)
 //	res, err := m.Up(ctx) // on failure: res holds what was applied before it

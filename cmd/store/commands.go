@@ -134,14 +134,25 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 	})
 }
 
-// readArg returns arg, or stdin when arg is "-" or absent.
+// maxStdin is the most readArg reads from stdin: the largest value the
+// store takes (the command opens it with the default maximum), with room
+// for the blank space around it.
+const maxStdin = storage.DefaultMaxValueSize + 1<<20
+
+// readArg returns arg, or stdin when arg is "-" or absent. It reads at most
+// maxStdin bytes, so that endless input (yes | store set k) fails at once
+// with storage.ErrValueTooLarge instead of filling the memory.
 func (c *cli) readArg(args []string, i int, what string) ([]byte, error) {
 	if len(args) > i && args[i] != "-" {
 		return []byte(args[i]), nil
 	}
-	b, err := io.ReadAll(c.stdin)
+	b, err := io.ReadAll(io.LimitReader(c.stdin, maxStdin+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s from stdin: %w", what, err)
+	}
+	if len(b) > maxStdin {
+		return nil, fmt.Errorf("%w: %s on stdin is more than %d bytes, the most the store takes is %d",
+			storage.ErrValueTooLarge, what, maxStdin, storage.DefaultMaxValueSize)
 	}
 	return bytes.TrimSpace(b), nil
 }

@@ -62,7 +62,11 @@
 //	store copy --from sqlite:app.db --to postgres://app@db/app
 //
 // Flags, before or after the command: run store -h for the list; a mistake
-// prints one line and the usage line, --version the build's version. Exit
+// prints one line and the usage line, --version the build's version. A
+// number out of its range (--limit or --offset below 0, --if-version,
+// --if-revision or --batch-size below 1) is a mistake, never read as not
+// given. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
+// largest value the store takes (16 MiB), exit 1. Exit
 // status 130 after Ctrl-C. The DSN is
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
 // command). Opening a store applies pending migrations (as sqlstore.Open

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
@@ -140,7 +139,7 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.quiet, "quiet", false, "export, import, copy: no progress and no summary")
 	fs.BoolVar(&c.quiet, "q", false, "short for --quiet")
 	fs.StringVar(&c.progress, "progress", "auto", "export, import, copy: progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
-	fs.StringVar(&c.actor, "actor", "", "set: record `NAME` as the actor of the write (the audit fields created_by, updated_by)")
+	fs.StringVar(&c.actor, "actor", "", "writes: record `NAME` as their actor (the audit fields createdBy and updatedBy, which get and meta show)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.Usage = func() {} // run prints the help for -h, a short line for a mistake
@@ -190,6 +189,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if n < cmd.minArgs || (cmd.maxArgs >= 0 && n > cmd.maxArgs) {
 			return c.fail(name, usagef("usage: store %s %s (got %d arguments)", name, cmd.args, n))
 		}
+		if err := checkNumbers(c, fs); err != nil {
+			return c.fail(name, err)
+		}
 		if c.actor != "" {
 			ctx = storage.ContextWithActor(ctx, c.actor)
 		}
@@ -199,6 +201,37 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return c.fail("", usagef("unknown command %q (try store -h)", name))
+}
+
+// checkNumbers refuses the numeric flags given out of their range, which
+// the commands would otherwise take as not given: a negative --limit or
+// --offset, and an --if-version, --if-revision or --batch-size below 1 (a
+// conditional write must never become an unconditional one).
+func checkNumbers(c *cli, fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		var bad bool
+		switch f.Name {
+		case "limit":
+			bad = c.limit < 0
+		case "offset":
+			bad = c.offset < 0
+		case "if-version":
+			bad = c.ifVersion < 1
+		case "if-revision":
+			bad = c.ifRevision < 1
+		case "batch-size":
+			bad = c.batchSize < 1
+		}
+		if bad && err == nil {
+			least := 1
+			if f.Name == "limit" || f.Name == "offset" {
+				least = 0
+			}
+			err = usagef("--%s %s: want a whole number >= %d", f.Name, f.Value, least)
+		}
+	})
+	return err
 }
 
 // exitCode maps an error to the documented exit codes.
@@ -260,14 +293,8 @@ func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.S
 		return nil, usageError{err.Error()}
 	}
 	if dc.Dialect == dialect.SQLite && !dc.Memory {
-		if _, err := os.Stat(dc.Path); errors.Is(err, os.ErrNotExist) {
-			if !mayCreate {
-				return nil, fmt.Errorf("sqlite database %s does not exist", dc.Path)
-			}
-			dir := filepath.Dir(dc.Path)
-			if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("sqlite database %s cannot be created: directory %s does not exist", dc.Path, dir)
-			}
+		if err := cmdline.CheckSQLiteFile(dc.Path, mayCreate); err != nil {
+			return nil, err
 		}
 	}
 	var opts []sqlstore.Option

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNumbersOutOfRange: a numeric flag out of its range is a usage error
+// (exit 2) that runs nothing, never read as "not given": --if-version 0
+// must not turn a conditional write into an unconditional one.
+func TestNumbersOutOfRange(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
+	for _, args := range [][]string{
+		{"set", "k", "2", "--if-version", "0"},
+		{"set", "k", "2", "--if-version", "-1"},
+		{"set", "k", "2", "--if-revision", "0"},
+		{"delete", "k", "--if-version", "0"},
+		{"delete", "k", "--if-revision", "-3"},
+		{"meta", "k", `{"a":1}`, "--if-version", "0"},
+		{"list", "--limit", "-1"},
+		{"list", "--offset", "-1"},
+		{"query", "--limit", "-5"},
+		{"import", "--batch-size", "0", "x.ndjson"},
+		{"copy", "--batch-size", "-1", "--from", dsn, "--to", "sqlite::memory:"},
+	} {
+		r := runCLI(t, nil, "", append([]string{"--dsn", dsn}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "want a whole number") {
+			t.Errorf("store %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, exitUsage, r.stdout, r.stderr)
+		}
+	}
+	r := runCLI(t, nil, "", "--dsn", dsn, "--json", "get", "k").want(t, exitOK)
+	if m := r.decode(t); m["version"] != float64(1) || m["value"] != float64(1) {
+		t.Errorf("k changed: %v", m)
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "list", "--limit", "0", "--offset", "0").want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "3", "--if-version", "1").want(t, exitOK)
+}
+
+// endless is stdin that never ends, as from yes(1).
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+// TestHugeStdin: a value, metadata or filter read from stdin is read up to
+// the largest value the store takes, then refused (exit 1, value too
+// large), so that endless input (yes | store set k) cannot fill the memory;
+// here 64 MiB of it.
+func TestHugeStdin(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
+	for _, args := range [][]string{{"set", "k"}, {"set", "k", "-"}, {"meta", "k", "-"}, {"query", "-"}, {"count", "-"}} {
+		var o, e bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		in := io.MultiReader(strings.NewReader(`"`), io.LimitReader(endless{}, 64<<20))
+		code := run(ctx, append([]string{"--dsn", dsn}, args...), in, &o, &e, func(string) string { return "" })
+		cancel()
+		if code != exitFailure || !strings.Contains(e.String(), "too large") {
+			t.Errorf("store %s with endless stdin: exit %d, want %d\nstderr: %.300s", strings.Join(args, " "), code, exitFailure, e.String())
+		}
+	}
+}

@@ -9,7 +9,8 @@
 //	routes.Register(mux, store) // any storage.Store, e.g. security.NewStore(...)
 //	resp, _ := mux.Call(ctx, "storage://get", []byte(`{"key":"user:1","options":{"namespace":"users"}}`))
 //	// {"success":true,"data":{"name":"Ann"},"key":"user:1","namespace":"users",
-//	//  "metadata":{},"version":1,"createdAt":"…","updatedAt":"…"}
+//	//  "metadata":{},"version":1,"revision":3,"createRevision":3,
+//	//  "createdAt":"…","updatedAt":"…"}
 //
 // Routes never authenticate: the transport puts the caller's principal in
 // the context (security.WithPrincipal) and the store (security.NewStore)

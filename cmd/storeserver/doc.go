@@ -10,7 +10,7 @@
 //	curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
 //	     -d '{"key":"u1","value":{"name":"Ada"},"options":{"namespace":"users"}}' \
 //	     http://127.0.0.1:8080/v1/storage/set
-//	{"success":true}
+//	{"success":true,"revision":3,"version":1,"createRevision":3}
 //
 // # Flags
 //
@@ -68,7 +68,13 @@
 //	                        writes take the store's revision lock, so an idle
 //	                        transaction would stall every principal's writes
 //	                        until --tx-idle-timeout. One that keeps running
-//	                        operations holds them up to --tx-max-lifetime.
+//	                        operations holds them up to --tx-contended-max-hold.
+//	--tx-contended-max-hold D
+//	                        a transaction that has held SQLite's writer or
+//	                        PostgreSQL's revision lock, or a connection
+//	                        transactions may hold, this long while another
+//	                        writer or a Begin waits for it is rolled back,
+//	                        however busy (default 5s).
 //	--max-requests-per-principal N
 //	                        most storage requests one principal runs in the store at
 //	                        once (default 4); one beyond waits for its turn, up to
@@ -142,6 +148,7 @@
 //	                        structured logs (log/slog) on stderr, one record per
 //	                        request: method, path, route, principal, status, code,
 //	                        duration. Tokens are never logged.
+//	--version               print the build's version and exit.
 //
 // # Auth file
 //

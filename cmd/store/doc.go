@@ -41,6 +41,9 @@
 //	index drop NS FIELD      drop it
 //	status                   health, dialect, schema version, sizes
 //	export [FILE]            the store, or -n NAMESPACE, to FILE or stdout
+//	                         (FILE is written beside and renamed when
+//	                         complete: a failed export leaves it as it was;
+//	                         a new FILE gets mode 0600)
 //	import [FILE]            an export from FILE or stdin (--on-conflict,
 //	                         --batch-size, --check)
 //	copy --from DSN --to DSN the store (or -n NAMESPACE) from one database to

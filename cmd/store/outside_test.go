@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,4 +70,49 @@ func TestHugeStdin(t *testing.T) {
 			t.Errorf("store %s with endless stdin: exit %d, want %d\nstderr: %.300s", strings.Join(args, " "), code, exitFailure, e.String())
 		}
 	}
+}
+
+// TestExportFailureKeepsFile: an export that fails leaves FILE as it was
+// (an earlier backup is not truncated) and no partial file beside it; one
+// that succeeds replaces it whole, keeping its mode.
+func TestExportFailureKeepsFile(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "s.db")
+	backup := filepath.Join(dir, "backup.ndjson")
+	const earlier = "an earlier backup\n"
+	if err := os.WriteFile(backup, []byte(earlier), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--dsn", dsn, "export", "-n", "nosuch", backup}, exitNotFound},
+		{[]string{"--dsn", "sqlite:" + filepath.Join(dir, "missing.db"), "export", backup}, exitFailure},
+	} {
+		runCLI(t, nil, "", tc.args...).want(t, tc.code)
+		if b, err := os.ReadFile(backup); err != nil || string(b) != earlier {
+			t.Fatalf("store %s: the earlier file is now %q (%v)", strings.Join(tc.args, " "), b, err)
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "ndjson") && e.Name() != "backup.ndjson" {
+				t.Fatalf("store %s left %s", strings.Join(tc.args, " "), e.Name())
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new.ndjson")); err == nil {
+		t.Fatal("new.ndjson exists")
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "export", "-n", "nosuch", filepath.Join(dir, "new.ndjson")).want(t, exitNotFound)
+	if _, err := os.Stat(filepath.Join(dir, "new.ndjson")); err == nil {
+		t.Error("a failed export left new.ndjson")
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "-q", "export", backup).want(t, exitOK)
+	fi, err := os.Stat(backup)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("backup after export: %v, %v", fi, err)
+	}
+	runCLI(t, nil, "", "--dsn", "sqlite:"+filepath.Join(dir, "copy.db"), "-q", "import", backup).want(t, exitOK)
 }

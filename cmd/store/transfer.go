@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mycelia-kernel/storage/dump"
@@ -52,13 +53,13 @@ func rate(n int64, d time.Duration) string {
 func cmdExport(ctx context.Context, c *cli, args []string) error {
 	w := c.stdout
 	toStdout := len(args) == 0 || args[0] == "-"
-	var f *os.File
+	var out *exportFile
 	if !toStdout {
 		var err error
-		if f, err = os.Create(args[0]); err != nil {
+		if out, err = createExportFile(args[0]); err != nil {
 			return err
 		}
-		w = f
+		w = out.f
 	}
 	var st dump.Stats
 	err := c.withStore(ctx, false, func(s *sqlstore.Store) error {
@@ -68,10 +69,8 @@ func cmdExport(ctx context.Context, c *cli, args []string) error {
 		p.finish(err)
 		return err
 	})
-	if f != nil {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+	if out != nil {
+		err = out.finish(err)
 	}
 	if err != nil {
 		return err
@@ -81,6 +80,68 @@ func cmdExport(ctx context.Context, c *cli, args []string) error {
 		"exported %s in %s (%s) in %v, %s",
 		entries(st.Entries), namespaces(st.Namespaces), humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
 	return nil
+}
+
+// exportFile is an export's FILE while it is written: a temporary file
+// beside it, renamed over it once the export is complete, so that a failed
+// or interrupted export leaves no partial file and an earlier FILE as it
+// was. A FILE that exists and is not a regular file (a pipe, /dev/stdout)
+// is written directly.
+type exportFile struct {
+	f      *os.File
+	path   string
+	direct bool
+}
+
+// createExportFile creates the temporary file for path, with path's mode
+// when it exists, else 0600 (an export holds the whole store).
+func createExportFile(path string) (*exportFile, error) {
+	mode := os.FileMode(0o600)
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return nil, err
+			}
+			return &exportFile{f: f, path: path, direct: true}, nil
+		}
+		mode = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(mode); err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, err
+	}
+	return &exportFile{f: f, path: path}, nil
+}
+
+// finish closes the file and, when the export succeeded (err is nil),
+// syncs it and renames it over path; otherwise it removes it. It returns
+// the first error.
+func (e *exportFile) finish(err error) error {
+	if e.direct {
+		if cerr := e.f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	if err == nil {
+		err = e.f.Sync()
+	}
+	if cerr := e.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(e.f.Name(), e.path)
+	}
+	if err != nil {
+		_ = os.Remove(e.f.Name())
+	}
+	return err
 }
 
 func (c *cli) conflictMode() (sqlstore.ConflictMode, error) {

@@ -189,7 +189,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if n < cmd.minArgs || (cmd.maxArgs >= 0 && n > cmd.maxArgs) {
 			return c.fail(name, usagef("usage: store %s %s (got %d arguments)", name, cmd.args, n))
 		}
-		if err := checkNumbers(c, fs); err != nil {
+		if err := checkFlags(c, fs); err != nil {
 			return c.fail(name, err)
 		}
 		if c.actor != "" {
@@ -203,11 +203,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return c.fail("", usagef("unknown command %q (try store -h)", name))
 }
 
-// checkNumbers refuses the numeric flags given out of their range, which
-// the commands would otherwise take as not given: a negative --limit or
-// --offset, and an --if-version, --if-revision or --batch-size below 1 (a
-// conditional write must never become an unconditional one).
-func checkNumbers(c *cli, fs *flag.FlagSet) error {
+// checkFlags refuses the flags given out of their range, which the
+// commands would otherwise take as not given or as the default: a negative
+// --limit or --offset, an --if-version, --if-revision or --batch-size below
+// 1 (a conditional write must never become an unconditional one), and a
+// --progress other than auto, bar, lines or none.
+func checkFlags(c *cli, fs *flag.FlagSet) error {
+	switch c.progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return usagef("--progress %q: want auto, bar, lines or none", c.progress)
+	}
 	var err error
 	fs.Visit(func(f *flag.Flag) {
 		var bad bool

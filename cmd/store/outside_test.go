@@ -11,9 +11,10 @@ import (
 	"time"
 )
 
-// TestNumbersOutOfRange: a numeric flag out of its range is a usage error
-// (exit 2) that runs nothing, never read as "not given": --if-version 0
-// must not turn a conditional write into an unconditional one.
+// TestNumbersOutOfRange: a numeric flag out of its range (and a --progress
+// that names no mode) is a usage error (exit 2) that runs nothing, never
+// read as "not given": --if-version 0 must not turn a conditional write
+// into an unconditional one.
 func TestNumbersOutOfRange(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
 	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
@@ -29,9 +30,10 @@ func TestNumbersOutOfRange(t *testing.T) {
 		{"query", "--limit", "-5"},
 		{"import", "--batch-size", "0", "x.ndjson"},
 		{"copy", "--batch-size", "-1", "--from", dsn, "--to", "sqlite::memory:"},
+		{"export", "--progress", "bogus", "-q", "x.ndjson"},
 	} {
 		r := runCLI(t, nil, "", append([]string{"--dsn", dsn}, args...)...)
-		if r.code != exitUsage || !strings.Contains(r.stderr, "want a whole number") {
+		if r.code != exitUsage || !strings.Contains(r.stderr, "want ") {
 			t.Errorf("store %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, exitUsage, r.stdout, r.stderr)
 		}
 	}

@@ -84,16 +84,24 @@ func CheckSQLiteFile(path string, mayCreate bool) error {
 	return nil
 }
 
-// Undocumented returns the flags of fs that doc (a program's package
-// documentation) does not name as --NAME, for the programs' tests.
-func Undocumented(fs *flag.FlagSet, doc string) []string {
+// CheckDocumented fails unless the file docFile (a program's doc.go, what
+// go doc and pkg.go.dev show its users) names every flag of fs as --NAME;
+// for the programs' tests.
+func CheckDocumented(fs *flag.FlagSet, docFile string) error {
+	doc, err := os.ReadFile(docFile)
+	if err != nil {
+		return err
+	}
 	var missing []string
 	fs.VisitAll(func(f *flag.Flag) {
-		if !strings.Contains(doc, "--"+f.Name) {
-			missing = append(missing, f.Name)
+		if !strings.Contains(string(doc), "--"+f.Name) {
+			missing = append(missing, "--"+f.Name)
 		}
 	})
-	return missing
+	if len(missing) > 0 {
+		return fmt.Errorf("%s does not document %s", docFile, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // Command is one line of a program's list of commands.

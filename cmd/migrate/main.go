@@ -207,6 +207,14 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	if c.dir != "" {
+		// Before the database is opened (a SQLite file created), so that
+		// a mistyped --dir changes nothing.
+		sub := filepath.Join(c.dir, string(dc.Dialect))
+		if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+			return nil, usagef("--dir %s: no directory %s", c.dir, sub)
+		}
+	}
 	opts := []schema.Option{schema.WithLockTimeout(c.lockTimeout)}
 	var t target
 	switch dc.Dialect {

@@ -79,6 +79,13 @@ func TestReadCommandsWriteNothing(t *testing.T) {
 		if r.code != exitFailure || !strings.Contains(r.stderr, "does not exist") {
 			t.Errorf("up in a missing directory: exit %d, stderr %s", r.code, r.stderr)
 		}
+		r = runCLI(t, nil, "--dsn", "sqlite:"+path, "--dir", filepath.Join(dir, "nomigrations"), "up")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--dir") {
+			t.Errorf("up with a --dir that does not exist: exit %d, stderr %s", r.code, r.stderr)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("up with a --dir that does not exist created %v", ents)
+		}
 	})
 	for _, b := range backends {
 		t.Run("other program's "+b.name, func(t *testing.T) {

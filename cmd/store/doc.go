@@ -66,7 +66,9 @@
 //
 // Flags, before or after the command: run store -h for the list; a mistake
 // prints one line and the usage line, --version the build's version. A
-// number out of its range (--limit or --offset below 0, --if-version,
+// flag the command does not take (query --pattern; the commands' flags are
+// listed above, and --dsn, --json, -n, --actor, --no-migrate, --quiet and
+// --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
 // --if-revision or --batch-size below 1) is a mistake, never read as not
 // given. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
 // largest value the store takes (16 MiB), exit 1. Exit

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
@@ -189,6 +190,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if n < cmd.minArgs || (cmd.maxArgs >= 0 && n > cmd.maxArgs) {
 			return c.fail(name, usagef("usage: store %s %s (got %d arguments)", name, cmd.args, n))
 		}
+		if err := checkTaken(name, fs); err != nil {
+			return c.fail(name, err)
+		}
 		if err := checkFlags(c, fs); err != nil {
 			return c.fail(name, err)
 		}
@@ -201,6 +205,37 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return c.fail("", usagef("unknown command %q (try store -h)", name))
+}
+
+// commonFlags are the flags every command takes.
+var commonFlags = []string{"dsn", "json", "n", "namespace", "no-migrate", "version", "actor", "quiet", "q", "progress"}
+
+// commandFlags are the flags each command takes besides commonFlags, as
+// its help lists them.
+var commandFlags = map[string][]string{
+	"set":    {"metadata", "no-overwrite", "if-version", "if-revision", "ttl", "expires-at", "keep-ttl", "merge"},
+	"delete": {"if-version", "if-revision"},
+	"meta":   {"merge", "if-version", "if-revision"},
+	"clear":  {"all"},
+	"list":   {"pattern", "limit", "offset", "cursor"},
+	"query":  {"sort", "limit", "offset", "cursor"},
+	"ns":     {"metadata", "recursive"},
+	"import": {"on-conflict", "batch-size", "check"},
+	"copy":   {"from", "to", "on-conflict", "batch-size"},
+}
+
+// checkTaken refuses a flag the command does not take (query --pattern,
+// get --if-version), which it would otherwise ignore, answering as if the
+// flag were not there: the library refuses an option an operation does not
+// take (storage.ErrInvalidOption), and so does the command line.
+func checkTaken(name string, fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err == nil && !slices.Contains(commonFlags, f.Name) && !slices.Contains(commandFlags[name], f.Name) {
+			err = usagef("%s does not take --%s", name, f.Name)
+		}
+	})
+	return err
 }
 
 // checkFlags refuses the flags given out of their range, which the

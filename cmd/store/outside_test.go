@@ -16,7 +16,9 @@ import (
 // read as "not given": --if-version 0 must not turn a conditional write
 // into an unconditional one.
 func TestNumbersOutOfRange(t *testing.T) {
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "s.db")
+	out := filepath.Join(dir, "x.ndjson")
 	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
 	for _, args := range [][]string{
 		{"set", "k", "2", "--if-version", "0"},
@@ -28,9 +30,9 @@ func TestNumbersOutOfRange(t *testing.T) {
 		{"list", "--limit", "-1"},
 		{"list", "--offset", "-1"},
 		{"query", "--limit", "-5"},
-		{"import", "--batch-size", "0", "x.ndjson"},
+		{"import", "--batch-size", "0", out},
 		{"copy", "--batch-size", "-1", "--from", dsn, "--to", "sqlite::memory:"},
-		{"export", "--progress", "bogus", "-q", "x.ndjson"},
+		{"export", "--progress", "bogus", "-q", out},
 	} {
 		r := runCLI(t, nil, "", append([]string{"--dsn", dsn}, args...)...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, "want ") {
@@ -117,4 +119,39 @@ func TestExportFailureKeepsFile(t *testing.T) {
 		t.Fatalf("backup after export: %v, %v", fi, err)
 	}
 	runCLI(t, nil, "", "--dsn", "sqlite:"+filepath.Join(dir, "copy.db"), "-q", "import", backup).want(t, exitOK)
+}
+
+// TestFlagsNotTaken: a flag the command does not take is a usage error
+// (exit 2) that runs nothing, not ignored: query --pattern answered every
+// entry, count --pattern counted them all.
+func TestFlagsNotTaken(t *testing.T) {
+	dir := t.TempDir()
+	dsn := "sqlite:" + filepath.Join(dir, "s.db")
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
+	for _, args := range [][]string{
+		{"query", "--pattern", "nomatch*"},
+		{"count", "--pattern", "nomatch*"},
+		{"list", "--sort", "age"},
+		{"get", "k", "--if-version", "3"},
+		{"delete", "k", "--no-overwrite"},
+		{"has", "k", "--ttl", "5m"},
+		{"export", "--check", filepath.Join(dir, "x.ndjson")},
+		{"set", "k", "2", "--recursive"},
+		{"clear", "-n", "default", "--pattern", "x*"},
+	} {
+		r := runCLI(t, nil, "", append([]string{"--dsn", dsn}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "does not take --") {
+			t.Errorf("store %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, exitUsage, r.stdout, r.stderr)
+		}
+	}
+	r := runCLI(t, nil, "", "--dsn", dsn, "--json", "get", "k").want(t, exitOK)
+	if m := r.decode(t); m["version"] != float64(1) {
+		t.Errorf("k changed: %v", m)
+	}
+	// Every command takes the common flags, and its own.
+	runCLI(t, nil, "", "--dsn", dsn, "--json", "-n", "default", "--no-migrate", "--actor", "ops", "-q", "--progress", "none", "get", "k").want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "list", "--pattern", "k*", "--limit", "5", "--offset", "0").want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "query", "--sort", "$key:desc", "--limit", "5").want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "ns", "create", "x", "--metadata", `{"a":1}`).want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "ns", "delete", "x", "--recursive").want(t, exitOK)
 }

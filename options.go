@@ -139,8 +139,8 @@ func ValidatePattern(p string) error {
 	return nil
 }
 
-// Limit caps the number of results of List or Query at n (n >= 0). Without
-// it every result is returned.
+// Limit caps the number of results of List, Query or ListNamespaces at n
+// (n >= 0). Without it every result is returned.
 func Limit(n int) Option {
 	return driver.IntOption(driver.KindLimit, int64(n))
 }
@@ -152,7 +152,8 @@ func Offset(n int) Option {
 }
 
 // After continues a List or Query after the last result of an earlier page:
-// cursor is the Cursor of that page's result. A cursor is opaque, and valid
+// cursor is the Cursor of that page's result. (ListNamespaces takes a
+// namespace name instead: it continues after that name.) A cursor is opaque, and valid
 // only for the same operation, namespace, pattern or filter, and sort; any
 // other use is ErrInvalidOption. Pagination by cursor is keyset pagination:
 // it stays correct when entries are inserted or deleted between pages.

@@ -38,8 +38,18 @@ type Store interface {
 	// deleted; it is recreated by the next write to it.
 	DeleteNamespace(ctx context.Context, name string, opts ...NamespaceOption) error
 
-	// ListNamespaces returns every namespace, sorted by name (byte order).
-	ListNamespaces(ctx context.Context) ([]Namespace, error)
+	// ListNamespaces returns the namespaces sorted by name (byte order):
+	// without options, every namespace. Options page the listing:
+	// Limit(n) returns at most n namespaces, fewer only when no more
+	// remain; After(name) starts after that name (byte order: pass the
+	// last name of the previous page; any valid UTF-8 without NUL of at
+	// most driver.MaxNamespaceAfter bytes is a position); OmitValues
+	// leaves every namespace's Metadata nil, so that a page costs its
+	// names and indexes only. Paging is keyset paging on the name: a
+	// namespace that exists from the first page to the last is listed
+	// exactly once, whatever is created or deleted meanwhile. Any other
+	// option, or a bad value, is ErrInvalidOption.
+	ListNamespaces(ctx context.Context, opts ...Option) ([]Namespace, error)
 
 	// Begin starts a transaction (see Tx). Backends without transactions
 	// return ErrUnsupported and say so in Capabilities.

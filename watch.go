@@ -222,7 +222,8 @@ func OnStart(fn func(revision int64)) Option {
 
 // OmitValues makes Watch and History leave out values and metadata
 // (Event.Value and Event.Metadata stay nil), for consumers that only need
-// to know what changed.
+// to know what changed. Given to ListNamespaces, it leaves out every
+// namespace's metadata (Namespace.Metadata stays nil).
 func OmitValues() Option {
 	return driver.FlagOption(driver.KindOmitValues)
 }

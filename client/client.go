@@ -274,21 +274,51 @@ func (s *Store) indexOp(ctx context.Context, op, route, namespace, field string)
 	return s.call(ctx, route, routes.IndexRequest{Name: &namespace, Field: &field}, &routes.Envelope{})
 }
 
-// ListNamespaces implements storage.Store.
-func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+// ListNamespaces implements storage.Store. It takes the options the
+// store's does (Limit, After, OmitValues) and follows the server's cursor
+// (each answer is a bounded page, routes.NamespacesLimit) until it has
+// them all, or Limit of them: without options it returns every namespace,
+// as the store's would, one bounded answer at a time.
+func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
 	const op = "listNamespaces"
 	if err := s.start(ctx, op); err != nil {
 		return nil, err
 	}
-	var resp routes.NamespacesResponse
-	if err := s.call(ctx, routes.RouteListNamespaces, routes.EmptyRequest{}, &resp); err != nil {
-		return nil, err
+	p, err := driver.ResolveNamespacePage(opts)
+	if err != nil {
+		return nil, &storage.OpError{Op: op, Err: err}
 	}
-	out := make([]storage.Namespace, len(resp.Details))
-	for i, n := range resp.Details {
-		out[i] = storage.Namespace{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes}
+	out := []storage.Namespace{}
+	if p.Limit == 0 {
+		return out, nil
 	}
-	return out, nil
+	after := p.After
+	for {
+		o := &routes.Options{}
+		if p.Limit >= 0 {
+			o.Limit = new(int)
+			*o.Limit = min(p.Limit-len(out), routes.MaxNamespacesLimit)
+		}
+		if after != "" {
+			o.After = &after
+		}
+		if p.OmitMetadata {
+			o.IncludeMetadata = new(bool)
+		}
+		var resp routes.NamespacesResponse
+		if err := s.call(ctx, routes.RouteListNamespaces, routes.OptionsRequest{Options: o}, &resp); err != nil {
+			return nil, err
+		}
+		for _, n := range resp.Details {
+			out = append(out, storage.Namespace{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes})
+		}
+		// An answer without a cursor is the last; one that holds nothing
+		// (from a server that gives a cursor all the same) too.
+		if resp.Cursor == "" || len(resp.Details) == 0 || p.Full(len(out)) {
+			return out, nil
+		}
+		after = resp.Cursor
+	}
 }
 
 // Status implements storage.Store.

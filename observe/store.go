@@ -50,9 +50,9 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 }
 
 // ListNamespaces implements storage.Store. Rows: the namespaces returned.
-func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
 	c := s.start(ctx, OpListNamespaces, "", nil, "", 0)
-	list, err := s.inner.ListNamespaces(c.ctx)
+	list, err := s.inner.ListNamespaces(c.ctx, opts...)
 	s.end(&c, int64(len(list)), err)
 	return list, err
 }

@@ -882,17 +882,100 @@ func (h handlers) deleteNamespace(ctx context.Context, req *NamespaceRequest) (*
 	return done(h.s.DeleteNamespace(ctx, name, opts...))
 }
 
-func (h handlers) listNamespaces(ctx context.Context, _ *EmptyRequest) (*NamespacesResponse, error) {
-	nss, err := h.s.ListNamespaces(ctx)
-	if err != nil {
-		return nil, err
+// NamespacesLimit is how many namespaces a listNamespaces answer holds
+// without options.limit, and MaxNamespacesLimit the largest limit it
+// takes (a larger one is invalid_option). An answer holds AnswerBytes of
+// names, metadata and index fields at most, too: the route reads the
+// store in parts of as many namespaces as fit in what is left of
+// AnswerBytes even if each had the largest metadata
+// (storage.MaxNamespaceMetadataSize) and index list, so no request makes
+// it read or hold more, and it stops when the next namespace might not
+// fit. An answer that stops before the end has a cursor (the last name):
+// page on with options.after while there is one. A store of fewer than
+// NamespacesLimit namespaces of ordinary metadata answers whole, as the
+// seed's listNamespaces did.
+const (
+	NamespacesLimit    = 1000
+	MaxNamespacesLimit = 10000
+)
+
+// namespaceWorst is what one namespace can add to an answer besides its
+// metadata: a name and an owner (principal://{pkr}/namespace/{name}: 407
+// and 256 bytes at most), storage.MaxIndexes index fields of MaxPathLen
+// bytes and their quotes, and entryOverhead.
+const namespaceWorst = 407 + 256 + storage.MaxIndexes*(storage.MaxPathLen+3) + entryOverhead
+
+// namespaceSize is what namespace n adds to an answer (see
+// namespaceWorst): its name, owner, metadata as JSON, and index fields.
+func namespaceSize(n storage.Namespace) int64 {
+	size := int64(len(n.Name)+len(n.Owner)) + entryOverhead
+	if n.Metadata != nil {
+		b, _ := json.Marshal(n.Metadata) // decoded from JSON: cannot fail
+		size += int64(len(b))
 	}
-	out := &NamespacesResponse{Namespaces: make([]string, len(nss)), Details: make([]NamespaceJSON, len(nss))}
-	for i, n := range nss {
-		out.Namespaces[i] = n.Name
-		out.Details[i] = NamespaceJSON{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes}
+	for _, f := range n.Indexes {
+		size += int64(len(f)) + 3
 	}
-	return out, nil
+	return size
+}
+
+func (h handlers) listNamespaces(ctx context.Context, req *OptionsRequest) (*NamespacesResponse, error) {
+	const op = "listNamespaces"
+	var o Options
+	if req.Options != nil {
+		o = *req.Options
+	}
+	if o.TransactionID != nil {
+		return nil, &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrInvalidOption, "listNamespaces does not run in a transaction")}
+	}
+	limit := NamespacesLimit
+	if o.Limit != nil {
+		if limit = *o.Limit; limit < 0 || limit > MaxNamespacesLimit {
+			return nil, &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrInvalidOption,
+				"options.limit %d: want 0 to %d", limit, MaxNamespacesLimit)}
+		}
+	}
+	worst := int64(namespaceWorst)
+	if o.IncludeMetadata != nil && !*o.IncludeMetadata {
+		if o.OmitValues == nil || !*o.OmitValues {
+			o.OmitValues = new(bool)
+			*o.OmitValues = true
+		}
+	} else if o.OmitValues == nil || !*o.OmitValues {
+		worst += storage.MaxNamespaceMetadataSize
+	}
+	o.IncludeMetadata, o.Limit = nil, nil
+	out := &NamespacesResponse{Namespaces: []string{}, Details: []NamespaceJSON{}}
+	var size int64
+	for {
+		part := int(min(int64(limit-len(out.Namespaces)), (AnswerBytes-size)/worst, maxPart))
+		// The first part reads one namespace at least.
+		part = max(part, min(limit, 1))
+		po := o
+		po.Limit = &part
+		opts, err := po.toStorage()
+		if err != nil {
+			return nil, &storage.OpError{Op: op, Err: err}
+		}
+		nss, err := h.s.ListNamespaces(ctx, opts...)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nss {
+			size += namespaceSize(n)
+			out.Namespaces = append(out.Namespaces, n.Name)
+			out.Details = append(out.Details, NamespaceJSON{Name: n.Name, Owner: n.Owner, Metadata: n.Metadata, CreatedAt: n.CreatedAt, Indexes: n.Indexes})
+		}
+		if len(nss) < part || part == 0 {
+			return out, nil // the store has no more
+		}
+		last := nss[len(nss)-1].Name
+		if len(out.Namespaces) >= limit || size+worst > AnswerBytes {
+			out.Cursor = last
+			return out, nil
+		}
+		o.After = &last
+	}
 }
 
 func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusResponse, error) {

@@ -188,8 +188,9 @@ type IndexRequest struct {
 	Field *string `json:"field"` // the declared field path
 }
 
-// EmptyRequest is the body of listNamespaces, getStatus and
-// getCapabilities: {} or {"options": {}}.
+// EmptyRequest is the body of getStatus and getCapabilities: {} or
+// {"options": {}}. (listNamespaces takes an OptionsRequest: limit, after,
+// includeMetadata.)
 type EmptyRequest struct {
 	Options *struct{} `json:"options,omitempty"`
 }
@@ -359,11 +360,14 @@ type NamespaceJSON struct {
 }
 
 // NamespacesResponse is the result of listNamespaces: the names (the
-// seed's shape) and their details, in the same order.
+// seed's shape) and their details, in the same order, and, when more
+// namespaces may follow, a cursor: the last name, to pass as
+// options.after (see NamespacesLimit).
 type NamespacesResponse struct {
 	Envelope
 	Namespaces []string        `json:"namespaces"`
 	Details    []NamespaceJSON `json:"details"`
+	Cursor     string          `json:"cursor,omitempty"`
 }
 
 // MetadataJSON is an entry's metadata: the user metadata and the system

@@ -18,8 +18,8 @@ type countingLister struct {
 	listed atomic.Int64
 }
 
-func (c *countingLister) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
-	nss, err := c.Store.ListNamespaces(ctx)
+func (c *countingLister) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
+	nss, err := c.Store.ListNamespaces(ctx, opts...)
 	c.listed.Add(int64(len(nss)))
 	return nss, err
 }

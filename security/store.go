@@ -280,29 +280,49 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 }
 
 // ListNamespaces implements storage.Store: it returns the namespaces the
-// caller may read.
-func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
-	sub, ctx, err := s.subject(ctx, "listNamespaces")
+// caller may read, paged by the options as the store pages (Limit, After,
+// OmitValues). A page is filled after filtering: when the store's page
+// held namespaces the caller may not read, the rest is read on after the
+// store's last name, so that a page shorter than Limit is still the last
+// one and After(last name) continues without a gap or a duplicate.
+func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
+	const op = "listNamespaces"
+	sub, ctx, err := s.subject(ctx, op)
 	if err != nil {
 		return nil, err
+	}
+	p, err := driver.ResolveNamespacePage(opts)
+	if err != nil {
+		return nil, opErr(op, "", "", err)
 	}
 	// The store reads only the namespaces the caller may read, not every
 	// tenant's for this layer to drop.
 	if rs, every := sub.readableNamespaces(); !every {
 		ctx = driver.WithNamespaceScope(ctx, rs)
 	}
-	all, err := s.inner.ListNamespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0:0]
-	for _, n := range all {
-		ns, err := storage.ParseNamespace(n.Name)
-		if err == nil && sub.namespace(ns).Has(Read) {
-			out = append(out, n)
+	out := []storage.Namespace{}
+	for {
+		ask := p
+		if p.Limit >= 0 {
+			ask.Limit = p.Limit - len(out)
 		}
+		page, err := s.inner.ListNamespaces(ctx, ask.Options()...)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range page {
+			ns, err := storage.ParseNamespace(n.Name)
+			if err == nil && sub.namespace(ns).Has(Read) {
+				out = append(out, n)
+			}
+		}
+		// A short page is the store's last; a full one that filled the
+		// caller's page is the caller's.
+		if !ask.Full(len(page)) || p.Full(len(out)) {
+			return out, nil
+		}
+		p.After = page[len(page)-1].Name
 	}
-	return out, nil
 }
 
 // Begin implements storage.Store. Beginning a read-only transaction needs

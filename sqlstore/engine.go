@@ -180,7 +180,6 @@ type querier interface {
 	// lockNamespace reads a namespace and, where the dialect needs it, locks
 	// it until the end of the transaction. errNoRow: missing.
 	lockNamespace(ctx context.Context, name string) (nsRow, error)
-	listNamespaces(ctx context.Context) ([]storage.Namespace, error)
 	deleteNamespaceEntries(ctx context.Context, id int64) (int64, error)
 	deleteNamespace(ctx context.Context, id int64) (int64, error)
 	// stats counts the live entries (at now) and the namespaces.

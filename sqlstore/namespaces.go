@@ -125,19 +125,22 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	return nil
 }
 
-// ListNamespaces implements storage.Store.
-func (s *Store) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+// ListNamespaces implements storage.Store. Every page is one keyset
+// statement on the namespaces' unique name index (nsscope.go).
+func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
 	const op = "listNamespaces"
 	if _, err := s.start(ctx, op, 0, nil); err != nil {
 		return nil, err
 	}
-	var list []storage.Namespace
-	var err error
-	if rs, ok := driver.NamespaceScope(ctx); ok {
-		list, err = s.listNamespacesIn(ctx, rs)
-	} else {
-		list, err = s.eng.reader().listNamespaces(ctx)
+	p, err := driver.ResolveNamespacePage(opts)
+	if err != nil {
+		return nil, s.fail(op, "", "", err)
 	}
+	rs, scoped := driver.NamespaceScope(ctx)
+	if !scoped {
+		rs = nil
+	}
+	list, err := s.listNamespaces(ctx, scoped, rs, p)
 	if err != nil {
 		return nil, s.fail(op, "", "", err)
 	}

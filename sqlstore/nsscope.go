@@ -11,21 +11,39 @@ import (
 	"github.com/mycelia-kernel/storage/driver"
 )
 
-// listNamespacesIn is ListNamespaces under driver.WithNamespaceScope: the
-// namespaces whose names lie in rs, sorted by name, read by a condition
-// of the statement (namespaces' name is unique, so each range is a range
-// of its index). The security layer passes the ranges its caller may
-// read: one principal's many namespaces then cost nothing to another's
-// listing, which read and decoded every namespace's row and metadata
-// before the layer dropped them.
-func (s *Store) listNamespacesIn(ctx context.Context, rs []driver.KeyRange) ([]storage.Namespace, error) {
-	d := s.Dialect()
-	md := "CAST(json(metadata) AS TEXT)"
-	if d == dialect.Postgres {
-		md = "metadata"
+// listNamespaces reads one page of ListNamespaces: the namespaces after
+// p.After, sorted by name, at most p.Limit of them, with one keyset
+// statement,
+//
+//	SELECT … FROM namespaces WHERE name > $after [AND ranges]
+//	ORDER BY name LIMIT $n
+//
+// that walks the range of the namespaces' unique name index (byte order:
+// SQLite's BINARY, PostgreSQL's COLLATE "C"), never an offset: a page
+// costs its own rows however deep it is (TestListNamespacesKeysetPlan).
+// OmitMetadata leaves the metadata column unread.
+//
+// scoped is set under driver.WithNamespaceScope: the namespaces whose
+// names lie in rs, read by a condition of the statement (each range is a
+// range of the name index). The security layer passes the ranges its
+// caller may read: one principal's many namespaces then cost nothing to
+// another's listing, which read and decoded every namespace's row and
+// metadata before the layer dropped them.
+func (s *Store) listNamespaces(ctx context.Context, scoped bool, rs []driver.KeyRange, p driver.NamespacePage) ([]storage.Namespace, error) {
+	if p.Limit == 0 {
+		return []storage.Namespace{}, nil
 	}
-	b := sq.Select("name", "owner", md, "indexes", "created_at").From("namespaces").
-		Where(namespaceRanges(d, "name", rs)).OrderBy("name")
+	d := s.Dialect()
+	b := sq.Select(namespaceColumns(d, p.OmitMetadata)...).From("namespaces").OrderBy(nameColumn(d))
+	if scoped {
+		b = b.Where(namespaceRanges(d, "name", rs))
+	}
+	if p.After != "" {
+		b = b.Where(sq.Expr(nameColumn(d)+" > ?", p.After))
+	}
+	if p.Limit > 0 {
+		b = b.Limit(uint64(p.Limit))
+	}
 	if d == dialect.Postgres {
 		b = b.PlaceholderFormat(sq.Dollar)
 	}
@@ -33,7 +51,7 @@ func (s *Store) listNamespacesIn(ctx context.Context, rs []driver.KeyRange) ([]s
 	if err != nil {
 		return nil, err
 	}
-	var out []storage.Namespace
+	out := []storage.Namespace{}
 	err = s.eng.reader().queryRows(ctx, text, args, func(r rowScanner) error {
 		var (
 			name       string
@@ -58,10 +76,35 @@ func (s *Store) listNamespacesIn(ctx context.Context, rs []driver.KeyRange) ([]s
 		if err != nil {
 			return err
 		}
+		if p.OmitMetadata {
+			n.Metadata = nil
+		}
 		out = append(out, n)
 		return nil
 	})
 	return out, err
+}
+
+// namespaceColumns are the columns listNamespaces scans: name, owner,
+// metadata (the empty object when omitted), indexes, created_at.
+func namespaceColumns(d dialect.Name, omitMetadata bool) []string {
+	md := "CAST(json(metadata) AS TEXT)"
+	switch {
+	case omitMetadata:
+		md = "'{}'"
+	case d == dialect.Postgres:
+		md = "metadata"
+	}
+	return []string{"name", "owner", md, "indexes", "created_at"}
+}
+
+// nameColumn is the namespaces' name compared in byte order, as its
+// unique index orders it (the column is COLLATE "C" on PostgreSQL).
+func nameColumn(d dialect.Name) string {
+	if d == dialect.Postgres {
+		return `name COLLATE "C"`
+	}
+	return "name"
 }
 
 // namespaceOf builds a Namespace from its row's columns.

@@ -644,20 +644,6 @@ func (p pgQ) lockNamespace(ctx context.Context, name string) (nsRow, error) {
 	return nsRow{ID: r.ID, EntryCount: r.EntryCount}, nil
 }
 
-func (p pgQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
-	rs, err := p.q.ListNamespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]storage.Namespace, len(rs))
-	for i, r := range rs {
-		if out[i], err = namespaceOf(r.Name, r.Owner, r.Metadata, r.Indexes, utc(r.CreatedAt)); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func (p pgQ) deleteNamespaceEntries(ctx context.Context, id int64) (int64, error) {
 	return p.w.DeleteNamespaceEntries(ctx, id)
 }

@@ -922,20 +922,6 @@ func (s sqliteQ) lockNamespace(ctx context.Context, name string) (nsRow, error) 
 	return nsRow{ID: r.ID, EntryCount: r.EntryCount}, nil
 }
 
-func (s sqliteQ) listNamespaces(ctx context.Context) ([]storage.Namespace, error) {
-	rs, err := s.q.ListNamespaces(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]storage.Namespace, len(rs))
-	for i, r := range rs {
-		if out[i], err = namespaceOf(r.Name, r.Owner, []byte(r.Metadata), []byte(r.Indexes), fromMicros(r.CreatedAt)); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 func (s sqliteQ) deleteNamespaceEntries(ctx context.Context, id int64) (int64, error) {
 	return s.q.DeleteNamespaceEntries(ctx, id)
 }

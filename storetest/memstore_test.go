@@ -592,7 +592,7 @@ func (m *memStore) DeleteNamespace(ctx context.Context, name string, opts ...sto
 	return nil
 }
 
-func (m *memStore) ListNamespaces(ctx context.Context) ([]storage.Namespace, error) {
+func (m *memStore) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -601,10 +601,21 @@ func (m *memStore) ListNamespaces(ctx context.Context) ([]storage.Namespace, err
 	if m.closed {
 		return nil, &storage.OpError{Op: "listNamespaces", Err: storage.ErrClosed}
 	}
-	var list []storage.Namespace
+	p, err := driver.ResolveNamespacePage(opts)
+	if err != nil {
+		return nil, &storage.OpError{Op: "listNamespaces", Err: err}
+	}
+	list := []storage.Namespace{}
 	for _, name := range slices.Sorted(maps.Keys(m.namespaces)) {
+		if name <= p.After || p.Full(len(list)) {
+			continue
+		}
 		n := m.namespaces[name]
-		list = append(list, storage.Namespace{Name: name, Owner: n.owner, Metadata: decodeObject(n.metadata), CreatedAt: n.createdAt})
+		ns := storage.Namespace{Name: name, Owner: n.owner, CreatedAt: n.createdAt}
+		if !p.OmitMetadata {
+			ns.Metadata = decodeObject(n.metadata)
+		}
+		list = append(list, ns)
 	}
 	return list, nil
 }

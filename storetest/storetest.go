@@ -118,6 +118,7 @@ func groups() []group {
 		{"Keys", keyTests},
 		{"Namespaces", namespaceTests},
 		{"NamespaceOps", namespaceOpTests},
+		{"NamespacePages", nsPageTests},
 		{"Values", valueTests},
 		{"Set", setTests},
 		{"Get", getTests},

@@ -138,46 +138,6 @@ func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRo
 	return i, err
 }
 
-const listNamespaces = `-- name: ListNamespaces :many
-SELECT name, owner, metadata, indexes, created_at
-FROM namespaces
-ORDER BY name
-`
-
-type ListNamespacesRow struct {
-	Name      string
-	Owner     *string
-	Metadata  []byte
-	Indexes   []byte
-	CreatedAt time.Time
-}
-
-func (q *Queries) ListNamespaces(ctx context.Context) ([]ListNamespacesRow, error) {
-	rows, err := q.db.Query(ctx, listNamespaces)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListNamespacesRow{}
-	for rows.Next() {
-		var i ListNamespacesRow
-		if err := rows.Scan(
-			&i.Name,
-			&i.Owner,
-			&i.Metadata,
-			&i.Indexes,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const lockNamespace = `-- name: LockNamespace :one
 SELECT id, entry_count
 FROM namespaces

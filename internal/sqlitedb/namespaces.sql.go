@@ -133,49 +133,6 @@ func (q *Queries) GetNamespace(ctx context.Context, name string) (GetNamespaceRo
 	return i, err
 }
 
-const listNamespaces = `-- name: ListNamespaces :many
-SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at
-FROM namespaces
-ORDER BY name
-`
-
-type ListNamespacesRow struct {
-	Name      string
-	Owner     *string
-	Metadata  string
-	Indexes   string
-	CreatedAt int64
-}
-
-func (q *Queries) ListNamespaces(ctx context.Context) ([]ListNamespacesRow, error) {
-	rows, err := q.db.QueryContext(ctx, listNamespaces)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ListNamespacesRow{}
-	for rows.Next() {
-		var i ListNamespacesRow
-		if err := rows.Scan(
-			&i.Name,
-			&i.Owner,
-			&i.Metadata,
-			&i.Indexes,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const storeStats = `-- name: StoreStats :one
 SELECT CAST(COALESCE(sum(entry_count), 0) AS INTEGER)
          + (SELECT count(*) FROM changes c

@@ -22,11 +22,6 @@ FROM namespaces
 WHERE name = @name
 FOR UPDATE;
 
--- name: ListNamespaces :many
-SELECT name, owner, metadata, indexes, created_at
-FROM namespaces
-ORDER BY name;
-
 -- name: DeleteNamespaceEntries :execrows
 DELETE FROM entries WHERE namespace_id = @id;
 

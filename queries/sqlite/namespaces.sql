@@ -21,11 +21,6 @@ SELECT n.id, n.name, n.owner, CAST(json(n.metadata) AS TEXT) AS metadata, n.inde
 FROM namespaces n JOIN namespace_counts c ON c.id = n.id
 WHERE n.name = sqlc.arg(name);
 
--- name: ListNamespaces :many
-SELECT name, owner, CAST(json(metadata) AS TEXT) AS metadata, indexes, created_at
-FROM namespaces
-ORDER BY name;
-
 -- name: DeleteNamespaceEntries :execrows
 DELETE FROM entries WHERE namespace_id = sqlc.arg(id);
 

@@ -34,20 +34,7 @@ func (s *Store) listNamespaces(ctx context.Context, scoped bool, rs []driver.Key
 		return []storage.Namespace{}, nil
 	}
 	d := s.Dialect()
-	b := sq.Select(namespaceColumns(d, p.OmitMetadata)...).From("namespaces").OrderBy(nameColumn(d))
-	if scoped {
-		b = b.Where(namespaceRanges(d, "name", rs))
-	}
-	if p.After != "" {
-		b = b.Where(sq.Expr(nameColumn(d)+" > ?", p.After))
-	}
-	if p.Limit > 0 {
-		b = b.Limit(uint64(p.Limit))
-	}
-	if d == dialect.Postgres {
-		b = b.PlaceholderFormat(sq.Dollar)
-	}
-	text, args, err := b.ToSql()
+	text, args, err := namespacePageQuery(d, scoped, rs, p)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +70,24 @@ func (s *Store) listNamespaces(ctx context.Context, scoped bool, rs []driver.Key
 		return nil
 	})
 	return out, err
+}
+
+// namespacePageQuery is listNamespaces' statement and its arguments.
+func namespacePageQuery(d dialect.Name, scoped bool, rs []driver.KeyRange, p driver.NamespacePage) (string, []any, error) {
+	b := sq.Select(namespaceColumns(d, p.OmitMetadata)...).From("namespaces").OrderBy(nameColumn(d))
+	if scoped {
+		b = b.Where(namespaceRanges(d, "name", rs))
+	}
+	if p.After != "" {
+		b = b.Where(sq.Expr(nameColumn(d)+" > ?", p.After))
+	}
+	if p.Limit > 0 {
+		b = b.Limit(uint64(p.Limit))
+	}
+	if d == dialect.Postgres {
+		b = b.PlaceholderFormat(sq.Dollar)
+	}
+	return b.ToSql()
 }
 
 // namespaceColumns are the columns listNamespaces scans: name, owner,

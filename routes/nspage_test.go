@@ -1,13 +1,16 @@
 package routes_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 // nsAnswer is a listNamespaces answer.
@@ -165,4 +168,51 @@ func TestListNamespacesHostileOptions(t *testing.T) {
 	} {
 		wantCode(t, call(t, m, routes.RouteListNamespaces, body), code, body)
 	}
+}
+
+// readCounter counts the metadata bytes its store's ListNamespaces
+// returns, and the most one call returns.
+type readCounter struct {
+	storage.Store
+	total, most int
+}
+
+func (r *readCounter) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
+	list, err := r.Store.ListNamespaces(ctx, opts...)
+	n := 0
+	for _, ns := range list {
+		b, _ := json.Marshal(ns.Metadata)
+		n += len(b)
+	}
+	r.total += n
+	r.most = max(r.most, n)
+	return list, err
+}
+
+// TestListNamespacesReadBound: the route reads the store in parts sized
+// for the largest metadata, so even the largest limit makes it read and
+// hold about AnswerBytes, not limit × 64 KiB.
+func TestListNamespacesReadBound(t *testing.T) {
+	s, err := sqlstore.Open(t.Context(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	pad := strings.Repeat("y", storage.MaxNamespaceMetadataSize-64)
+	for i := range 120 {
+		if err := s.CreateNamespace(t.Context(), fmt.Sprintf("n%03d", i), storage.WithNamespaceMetadata(map[string]any{"pad": pad})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := &readCounter{Store: s}
+	m := routes.NewMux()
+	routes.Register(m, rc)
+	a, size := listNamespacesRaw(t, m, fmt.Sprintf(`{"options":{"limit":%d}}`, routes.MaxNamespacesLimit))
+	if a.Cursor == "" || size > int(routes.AnswerBytes) {
+		t.Fatalf("limit %d: %d namespaces in %d bytes, cursor %q", routes.MaxNamespacesLimit, len(a.Namespaces), size, a.Cursor)
+	}
+	if rc.total > int(routes.AnswerBytes) || rc.most > int(routes.AnswerBytes) {
+		t.Fatalf("the route read %d bytes of metadata (%d in one part) for one answer, want at most AnswerBytes (%d)", rc.total, rc.most, routes.AnswerBytes)
+	}
+	t.Logf("one answer: %d namespaces, %d bytes; read %d bytes of metadata, at most %d at once", len(a.Namespaces), size, rc.total, rc.most)
 }

@@ -34,12 +34,32 @@ func (h *Handler) namespaces(w http.ResponseWriter, r *http.Request, ss *session
 	h.renderNamespaces(w, r, ss, http.StatusOK, &view{Notice: notice(r)})
 }
 
+// NamespacesPage is how many namespaces the namespaces page shows at a
+// time (each costs a Count), and NamespaceChoices how many the query
+// page offers to choose from: the console reads a page of the store's
+// namespaces, never all of them, and without their metadata, which
+// neither page shows.
+const (
+	NamespacesPage   = 100
+	NamespaceChoices = 1000
+)
+
 func (h *Handler) renderNamespaces(w http.ResponseWriter, r *http.Request, ss *session, status int, v *view) {
 	ctx := r.Context()
-	list, err := h.cfg.Store.ListNamespaces(ctx)
+	after := r.URL.Query().Get("after")
+	opts := []storage.Option{storage.Limit(NamespacesPage + 1), storage.OmitValues()}
+	if after != "" {
+		opts = append(opts, storage.After(after))
+	}
+	list, err := h.cfg.Store.ListNamespaces(ctx, opts...)
 	if err != nil {
 		h.fail(w, r, ss, "Namespaces", err)
 		return
+	}
+	next := ""
+	if len(list) > NamespacesPage {
+		list = list[:NamespacesPage]
+		next = list[NamespacesPage-1].Name
 	}
 	rows := make([]nsRow, len(list))
 	for i, n := range list {
@@ -51,9 +71,10 @@ func (h *Handler) renderNamespaces(w http.ResponseWriter, r *http.Request, ss *s
 	_, canIndex := h.cfg.Store.(storage.Indexer)
 	v.Title, v.Nav = "Namespaces", "namespaces"
 	v.Data = struct {
-		Rows     []nsRow
-		CanIndex bool
-	}{rows, canIndex}
+		Rows        []nsRow
+		CanIndex    bool
+		After, Next string
+	}{rows, canIndex, after, next}
 	h.render(w, r, status, "namespaces", ss, v)
 }
 

@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
@@ -53,13 +54,18 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request, ss *session) {
 		p.Rows = append(p.Rows, row)
 	}
 	ctx := r.Context()
-	list, err := h.cfg.Store.ListNamespaces(ctx)
+	// The choices: the first NamespaceChoices names, without metadata,
+	// and the namespace asked for (linked from the namespaces page).
+	list, err := h.cfg.Store.ListNamespaces(ctx, storage.Limit(NamespaceChoices), storage.OmitValues())
 	if err != nil {
 		h.fail(w, r, ss, "Query", err)
 		return
 	}
 	for _, n := range list {
 		p.Namespaces = append(p.Namespaces, n.Name)
+	}
+	if p.NS != "" && !slices.Contains(p.Namespaces, p.NS) {
+		p.Namespaces = append(p.Namespaces, p.NS)
 	}
 	v := &view{Title: "Query", Nav: "query", Data: &p}
 	status := http.StatusOK

@@ -214,9 +214,10 @@ type NamespaceOption = driver.NamespaceOption
 
 // MaxNamespaceMetadataSize bounds a namespace's metadata (given by
 // WithNamespaceMetadata), encoded as JSON: 64 KiB. CreateNamespace with
-// more fails with ErrValueTooLarge. Every ListNamespaces reads every
-// namespace's metadata, so large ones would make every caller's listing
-// slow and large, whatever it may see.
+// more fails with ErrValueTooLarge. A ListNamespaces without OmitValues
+// reads the metadata of every namespace it lists, so large ones would
+// make every caller's listing slow and large; page it (Limit, After) or
+// leave metadata out (OmitValues).
 const MaxNamespaceMetadataSize = driver.MaxNamespaceMetadataSize
 
 // MaxIndexes is the most fields a namespace may declare indexes on. Each

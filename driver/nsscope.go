@@ -13,9 +13,13 @@ type namespaceScopeKey struct{}
 // filters what it is given, and a store may ignore it (the HTTP client
 // does). The security layer gives it for a caller that may not read every
 // namespace; sqlstore then reads only the namespaces in ranges, so one
-// principal's many namespaces do not slow another's listing. ListNamespaces
-// takes no options, hence a context value; it is not passed on by a layer
-// that does not know it, which then costs nothing but the reads.
+// principal's many namespaces do not slow another's listing. It is a
+// context value, not an option of ListNamespaces (whose options, Limit,
+// After and OmitValues, are the caller's), so that it reaches the store
+// through layers that pass a call on; a layer that starts a new context
+// drops it, which then costs nothing but the reads. The layer still fills
+// a page of Limit from what it may keep (security.Store reads on after
+// the store's last name).
 func WithNamespaceScope(ctx context.Context, ranges []KeyRange) context.Context {
 	return context.WithValue(ctx, namespaceScopeKey{}, ranges)
 }

@@ -776,9 +776,10 @@ func ResolveNamespaceOptions(op string, opts []NamespaceOption) (NamespaceOption
 }
 
 // MaxNamespaceMetadataSize bounds a namespace's metadata (given by
-// WithNamespaceMetadata), encoded as JSON. Every ListNamespaces reads
-// every namespace's metadata, whatever the caller may see of them: with
-// the bound of entries' metadata (16 MiB), one principal's eight
-// namespaces of 8 MiB metadata made another's ListNamespaces, which saw
-// none of them, take 2 s and allocate 450 MiB.
+// WithNamespaceMetadata), encoded as JSON. A ListNamespaces without
+// OmitValues reads the metadata of every namespace it lists: with the
+// bound of entries' metadata (16 MiB), one principal's eight namespaces of
+// 8 MiB metadata made another's ListNamespaces, which saw none of them,
+// take 2 s and allocate 450 MiB. The bound is also what the
+// listNamespaces route sizes its reads by.
 const MaxNamespaceMetadataSize = 64 << 10

@@ -44,14 +44,17 @@
 //	merge          bool                   Merge (set, setMetadata): an RFC 7396 merge patch
 //	atomic         bool                   Atomic (setMany, deleteMany)
 //	pattern        string                 Pattern (list)
-//	limit          integer >= 0           Limit (list, query)
+//	limit          integer >= 0           Limit (list, query; listNamespaces: at most
+//	                                      MaxNamespacesLimit, 10,000)
 //	offset         integer >= 0           Offset (list, query)
-//	after          string                 After: a cursor from an earlier page (list, query)
+//	after          string                 After: a cursor from an earlier page (list, query,
+//	                                      listNamespaces, whose cursor is the last name)
 //	sort           [{field, desc}]        SortBy (query); {field, order:"asc"|"desc"} and a
 //	                                      single object (the seed's shape) are accepted too
 //	where          filter                 Where (count); "filter" is the seed's name for it
 //	includeMetadata bool                  the seed's option of get and getMany: accepted, and
-//	                                      metadata is returned whatever it says
+//	                                      metadata is returned whatever it says; of
+//	                                      listNamespaces: false leaves details' metadata out
 //	ttl            integer seconds > 0    WithTTL (set, setMany); a JSON number or a decimal string
 //	ttlInSeconds   integer seconds > 0    Dapr's spelling of ttl
 //	ttlMs          integer ms > 0         WithTTL in milliseconds (the Go client's form for a TTL
@@ -60,7 +63,8 @@
 //	keepTTL        bool                   KeepTTL: an overwrite keeps the stored expiry
 //	fromRevision   integer >= 0           FromRevision (watch, history)
 //	atRevision     integer >= 1           AtRevision (get)
-//	omitValues     bool                   OmitValues (watch, history)
+//	omitValues     bool                   OmitValues (watch, history; listNamespaces: as
+//	                                      includeMetadata false)
 //
 // At most one of ttl, ttlInSeconds, ttlMs, expiresAt and keepTTL may be
 // given; a zero, negative, fractional ("1.5"), non-numeric or too large
@@ -124,9 +128,11 @@
 //	storage://createIndex       {name, field}                             — (storage.Indexer; unsupported
 //	                                                                      when the store has none)
 //	storage://dropIndex         {name, field}                             —
-//	storage://listNamespaces    {}                                        namespaces [name], details [{name, owner?,
-//	                                                                      metadata, createdAt, indexes?}] (same
-//	                                                                      order; indexes: declared fields)
+//	storage://listNamespaces    {options: {limit?, after?,                namespaces [name], details [{name, owner?,
+//	                             includeMetadata?}}                       metadata, createdAt, indexes?}] (same
+//	                                                                      order; indexes: declared fields),
+//	                                                                      cursor? (the last name, when more may
+//	                                                                      follow)
 //	storage://getMetadata       {key, options}                            metadata (user), version, revision,
 //	                                                                      createRevision, createdAt, updatedAt,
 //	                                                                      createdBy?, updatedBy?, expiresAt?
@@ -177,6 +183,23 @@
 // data, errors and unread. Outside a transaction the parts are separate
 // reads, not one snapshot. client.Store's GetMany asks again by itself. A
 // history answer is bounded alike by the engine (storage.Historian).
+//
+// A listNamespaces answer is a page: at most options.limit namespaces
+// (NamespacesLimit, 1,000, without it; more than MaxNamespacesLimit,
+// 10,000, is invalid_option) in byte order of their names, after
+// options.after, and at most AnswerBytes of names, metadata and index
+// fields: the route reads the store in parts sized as if each namespace
+// had the largest metadata (storage.MaxNamespaceMetadataSize), so no
+// request makes it read or hold more. An answer that may not be the last
+// has a cursor, the last name it holds: page on with options.after set to
+// it while there is one (client.Store does so by itself). Paging is
+// keyset paging on the name: a namespace that exists throughout is listed
+// once, whatever is created or deleted between pages. includeMetadata
+// false (or omitValues true) leaves every detail's metadata out (null)
+// and the store unread of it. {} answers a store of fewer than
+// NamespacesLimit namespaces of ordinary metadata whole, with no cursor,
+// as the seed's listNamespaces did. It takes no transactionId
+// (invalid_option), and no option of the data routes but these.
 //
 // An event is {type, namespace, key?, value?, metadata?, revision,
 // prevRevision?, version?, at, createdAt?, expiresAt?}: createdAt and

@@ -34,7 +34,8 @@ type Options struct {
 	Filter json.RawMessage `json:"filter,omitempty"`
 	// IncludeMetadata is the seed's option of get and getMany. Metadata is
 	// returned whatever it says; it is accepted so that a seed-speaking
-	// caller is understood, and refused (invalid_option) elsewhere.
+	// caller is understood. listNamespaces takes it too: false leaves the
+	// namespaces' metadata out. Elsewhere it is refused (invalid_option).
 	IncludeMetadata *bool `json:"includeMetadata,omitempty"`
 	// FromRevision is watch's and history's FromRevision; AtRevision is
 	// get's AtRevision; OmitValues is OmitValues (watch, history).

@@ -81,7 +81,11 @@
 //     engine. ListNamespaces returns the namespaces the caller may read;
 //     the store reads only those when it takes the hint
 //     (driver.WithNamespaceScope, as sqlstore does), so one principal's
-//     many namespaces do not slow another's listing.
+//     many namespaces do not slow another's listing. Its pages (Limit,
+//     After, OmitValues) are the store's, filtered and then filled: when
+//     the store's page held namespaces the caller may not read, the rest
+//     is read on after the store's last name, so that a page shorter
+//     than Limit is still the last one.
 //   - A principal owns at most MaxNamespacesPerPrincipal namespaces
 //     (principal://{pkr} and the names under principal://{pkr}/namespace/;
 //     DefaultMaxNamespacesPerPrincipal, 10,000, unless set), whoever

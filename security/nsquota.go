@@ -94,7 +94,7 @@ func (s *Store) countNamespaces(ctx context.Context, owner string) (int64, error
 		}
 		st = u.Unwrap()
 	}
-	list, err := s.inner.ListNamespaces(driver.WithNamespaceScope(ctx, rs))
+	list, err := s.inner.ListNamespaces(driver.WithNamespaceScope(ctx, rs), storage.OmitValues())
 	if err != nil {
 		return 0, err
 	}

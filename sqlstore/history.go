@@ -12,7 +12,10 @@ import (
 	"github.com/mycelia-kernel/storage/driver"
 )
 
-var _ storage.Historian = (*Store)(nil)
+var (
+	_ storage.Historian = (*Store)(nil)
+	_ storage.Historian = (*sqlTx)(nil)
+)
 
 // History implements storage.Historian: the key's changes in the
 // retained window, read from the change log.

@@ -492,3 +492,12 @@ func (t *sqlTx) Count(ctx context.Context, opts ...storage.Option) (n int64, err
 	defer func() { t.leave(ctx, err) }()
 	return t.ops.Count(ctx, opts...)
 }
+
+// History is storage.Historian's, one operation of the transaction like
+// the others: it reads the change log in the transaction's snapshot, and
+// a context that ends while it runs rolls the transaction back.
+func (t *sqlTx) History(ctx context.Context, key string, opts ...storage.Option) (evs []storage.Event, err error) {
+	t.enter()
+	defer func() { t.leave(ctx, err) }()
+	return t.ops.History(ctx, key, opts...)
+}

@@ -1,0 +1,516 @@
+package sqlstore
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/txmanager"
+)
+
+// chaosOps are the operations of chaosOp, beyond raceOp's.
+const chaosOps = 16
+
+// chaosOp runs operation op of TestChaos: the calls raceOp does not make
+// (Has, the iterators over pages, queries with sort, offset and a cursor
+// of a previous page, every call inside a transaction, read-only
+// transactions, LookupTx, History, Get at a revision, a Watch from a
+// revision, Compact, Sweep, Export, Status, writes with a TTL, RunInTx),
+// and passes each error it meets to check. Every error a race between
+// well-formed calls can cause is in raceExpected, plus ErrReadOnly for a
+// read-only transaction's write and ErrCompacted for the change log.
+func chaosOp(ctx context.Context, s *Store, r *rand.Rand, op int, check func(string, error)) {
+	nss := []string{"ra", "rb"}
+	ns := nss[r.IntN(len(nss))]
+	in := storage.InNamespace(ns)
+	key := func() string { return fmt.Sprintf("k%d", r.IntN(40)) }
+	switch op {
+	case 0:
+		_, err := s.Has(ctx, key(), in)
+		check("Has", err)
+	case 1:
+		n := 0
+		for _, err := range storage.ListAll(ctx, s, in, storage.Limit(1+r.IntN(5))) {
+			check("ListAll", err)
+			if n++; err != nil || n > 60 {
+				break
+			}
+		}
+	case 2:
+		n := 0
+		for _, err := range storage.QueryAll(ctx, s, storage.Gte("v", 0), in, storage.Limit(1+r.IntN(5)), storage.SortBy(storage.Desc("v"))) {
+			check("QueryAll", err)
+			if n++; err != nil || n > 60 {
+				break
+			}
+		}
+	case 3:
+		res, err := s.Query(ctx, storage.All(), in, storage.Limit(3), storage.SortBy(storage.Asc("v")))
+		check("Query sorted", err)
+		if err == nil && res.Cursor != "" {
+			_, err = s.Query(ctx, storage.All(), in, storage.Limit(3), storage.SortBy(storage.Asc("v")), storage.After(res.Cursor))
+			check("Query after", err)
+		}
+		_, err = s.Query(ctx, storage.Exists("v", true), in, storage.Limit(3), storage.Offset(r.IntN(10)))
+		check("Query offset", err)
+		l, err := s.List(ctx, in, storage.Limit(3))
+		check("List", err)
+		if err == nil && l.Cursor != "" {
+			_, err = s.List(ctx, in, storage.Limit(3), storage.After(l.Cursor))
+			check("List after", err)
+		}
+	case 4, 5:
+		// Every call inside a transaction, at a random level.
+		level := storage.IsolationLevel(r.IntN(int(storage.LevelSerializable) + 1))
+		what := "tx " + level.String()
+		tx, err := s.Begin(ctx, storage.TxOptions{Isolation: level})
+		check(what+" Begin", err)
+		if err != nil {
+			return
+		}
+		if got, lerr := s.LookupTx(tx.ID()); lerr == nil && got.ID() != tx.ID() {
+			check(what+" LookupTx", fmt.Errorf("LookupTx(%s) found %s", tx.ID(), got.ID()))
+		} else if lerr != nil && !errors.Is(lerr, storage.ErrTxNotFound) {
+			check(what+" LookupTx", lerr)
+		}
+		steps := []func() error{
+			func() error { _, err := tx.Get(ctx, key(), in); return notFoundOK(err) },
+			func() error { _, err := tx.Has(ctx, key(), in); return err },
+			func() error { return tx.Set(ctx, key(), map[string]int{"v": r.IntN(5)}, in) },
+			func() error { return notFoundOK(tx.Delete(ctx, key(), in)) },
+			func() error { _, err := tx.GetMany(ctx, []string{key(), key()}, in); return err },
+			func() error {
+				res, err := tx.SetMany(ctx, []storage.Item{{Key: key(), Value: map[string]int{"v": 1}}, {Key: key(), Value: map[string]int{"v": 2}}}, in)
+				if err == nil {
+					err = res.Err()
+				}
+				return err
+			},
+			func() error {
+				res, err := tx.DeleteMany(ctx, []string{key(), key()}, in)
+				if err == nil {
+					err = notFoundOK(res.Err())
+				}
+				return err
+			},
+			func() error { _, err := tx.List(ctx, in, storage.Limit(5)); return err },
+			func() error { _, err := tx.Query(ctx, storage.Eq("v", r.IntN(5)), in, storage.Limit(5)); return err },
+			func() error { _, err := tx.Count(ctx, in); return err },
+			func() error { _, err := tx.GetMetadata(ctx, key(), in); return notFoundOK(err) },
+			func() error { return notFoundOK(tx.SetMetadata(ctx, key(), map[string]int{"m": 1}, in)) },
+			func() error {
+				if r.IntN(4) == 0 {
+					return tx.Clear(ctx, in)
+				}
+				return nil
+			},
+			func() error {
+				h, ok := tx.(storage.Historian)
+				if !ok {
+					return nil
+				}
+				_, err := h.History(ctx, key(), in)
+				return err
+			},
+		}
+		for range 1 + r.IntN(5) {
+			if err = steps[r.IntN(len(steps))](); err != nil {
+				break
+			}
+		}
+		check(what+" op", err)
+		if err != nil || r.IntN(5) == 0 {
+			if rerr := txDoneOK(tx.Rollback(context.Background())); rerr != nil {
+				check(what+" Rollback", fmt.Errorf("%w (the transaction's error: %v; its context's: %v)", rerr, err, ctx.Err()))
+			}
+			return
+		}
+		check(what+" Commit", tx.Commit(ctx))
+	case 6:
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true, Isolation: storage.LevelRepeatableRead})
+		check("ro Begin", err)
+		if err != nil {
+			return
+		}
+		_, err = tx.Get(ctx, key(), in)
+		check("ro Get", notFoundOK(err))
+		if err := tx.Set(ctx, key(), 1, in); !errors.Is(err, storage.ErrReadOnly) && ctx.Err() == nil {
+			check("ro Set", fmt.Errorf("a read-only transaction's Set: %w", err))
+		}
+		_, err = tx.Count(ctx, in)
+		check("ro Count", err)
+		check("ro Commit", tx.Commit(ctx))
+	case 7:
+		_, err := s.History(ctx, key(), in, storage.Limit(5), storage.OmitValues())
+		check("History", err)
+	case 8:
+		st, err := s.Status(ctx)
+		check("Status", err)
+		if err == nil && st.Revision > 1 {
+			_, err = s.Get(ctx, key(), in, storage.AtRevision(1+r.Int64N(st.Revision)))
+			check("Get at", err)
+		}
+	case 9:
+		st, err := s.Status(ctx)
+		check("Status", err)
+		if err != nil {
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Duration(1+r.IntN(20))*time.Millisecond)
+		defer cancel()
+		for _, err := range s.Watch(wctx, in, storage.FromRevision(max(0, st.Revision-int64(r.IntN(50))))) {
+			if err != nil {
+				if wctx.Err() == nil || !errors.Is(err, wctx.Err()) {
+					check("Watch from", err)
+				}
+				break
+			}
+		}
+	case 10:
+		_, err := s.Compact(ctx)
+		check("Compact", err)
+	case 11:
+		_, err := s.Sweep(ctx)
+		check("Sweep", err)
+	case 12:
+		o := ExportOptions{PageSize: 1 + r.IntN(8)}
+		if r.IntN(2) == 0 {
+			o.Namespace = ns
+		}
+		err := s.Export(ctx, o, func(NamespaceRecord) error { return nil }, func(Record) error { return nil })
+		check("Export", err)
+	case 13:
+		check("Set TTL", s.Set(ctx, key(), map[string]int{"v": r.IntN(5)}, in, storage.WithTTL(time.Duration(1+r.IntN(5))*time.Millisecond)))
+	case 14:
+		err := txmanager.RunInTx(ctx, s, storage.TxOptions{Isolation: storage.LevelSerializable}, func(tx storage.Tx) error {
+			n, err := tx.Count(ctx, in)
+			if err != nil {
+				return err
+			}
+			return tx.Set(ctx, key(), map[string]int64{"v": n % 5}, storage.InNamespace(nss[r.IntN(len(nss))]))
+		})
+		var re *txmanager.RetryError
+		if errors.As(err, &re) {
+			err = re.Unwrap()
+		}
+		check("RunInTx", err)
+	case 15:
+		check("CreateNamespace meta", s.CreateNamespace(ctx, ns, storage.WithNamespaceMetadata(map[string]int{"m": 1}), storage.WithIndexes("v", "w")))
+		_, err := s.ListNamespaces(ctx)
+		check("ListNamespaces", err)
+	}
+}
+
+func notFoundOK(err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func txDoneOK(err error) error {
+	if errors.Is(err, storage.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// chaos runs, for d, workers that call at random every operation of
+// raceOp and chaosOp on stores, a share of them with a context that ends
+// at a random point, and checks every error with log against allowed (and
+// the context's error where the call's context ended). extra, when set,
+// runs beside them until the run ends (a fault: backends terminated).
+func chaos(t *testing.T, stores []*Store, d time.Duration, allowed []error, extra func(ctx context.Context)) *faultLog {
+	t.Helper()
+	log := &faultLog{}
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	var mu sync.Mutex
+	var spent, slowest [raceOps + chaosOps]time.Duration
+	var count [raceOps + chaosOps]int
+	for w := range 8 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil {
+				cctx, ccancel := ctx, context.CancelFunc(func() {})
+				switch r.IntN(6) {
+				case 0:
+					cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(5000))*time.Microsecond)
+				case 1:
+					// Cancelled (not expired) at a random point.
+					cctx, ccancel = context.WithCancel(ctx)
+					time.AfterFunc(time.Duration(r.IntN(3000))*time.Microsecond, ccancel)
+				}
+				s := stores[r.IntN(len(stores))]
+				op := r.IntN(raceOps + chaosOps)
+				checkErr := func(what string, err error) {
+					ok := allowed
+					if cctx.Err() != nil {
+						ok = append(slices.Clone(ok), storage.ErrTxDone)
+					}
+					log.typed(what, err, cctx.Err() != nil, ok...)
+				}
+				start := time.Now()
+				if op < raceOps {
+					raceOp(cctx, s, r, op, checkErr)
+				} else {
+					chaosOp(cctx, s, r, op-raceOps, checkErr)
+				}
+				took := time.Since(start)
+				ccancel()
+				calls.Add(1)
+				mu.Lock()
+				spent[op] += took
+				count[op]++
+				slowest[op] = max(slowest[op], took)
+				mu.Unlock()
+			}
+		})
+	}
+	if extra != nil {
+		wg.Go(func() { extra(ctx) })
+	}
+	wg.Wait()
+	t.Logf("%d calls", calls.Load())
+	for op := range spent {
+		if count[op] > 0 {
+			t.Logf("op %d: %d calls, %v in all, slowest %v", op, count[op], spent[op].Round(time.Millisecond), slowest[op].Round(time.Millisecond))
+		}
+	}
+	return log
+}
+
+// chaosAllowed are the sentinels TestChaos accepts without a fault of the
+// server: raceExpected, a read-only transaction's ErrReadOnly, the change
+// log's ErrCompacted.
+var chaosAllowed = append(slices.Clone(raceExpected), storage.ErrReadOnly, storage.ErrCompacted)
+
+// chaosDuration is a few seconds, or STORAGE_TEST_CHAOS (a duration) for a
+// long run.
+func chaosDuration(t *testing.T) time.Duration {
+	d := 3 * time.Second
+	if testing.Short() {
+		d = 1500 * time.Millisecond
+	}
+	if v := os.Getenv("STORAGE_TEST_CHAOS"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("STORAGE_TEST_CHAOS: %v", err)
+		}
+	}
+	return d
+}
+
+// checkReleased checks that, once the calls of a chaos run returned,
+// nothing is left behind: no open transaction, no connection in use, and
+// the goroutines back near the baseline.
+func checkReleased(t *testing.T, s *Store, goroutines int) {
+	t.Helper()
+	ok := waitUntil(10*time.Second, func() bool {
+		return s.OpenTransactions() == 0 && connsInUse(s) == 0 && runtime.NumGoroutine() <= goroutines+8
+	})
+	if !ok {
+		t.Errorf("after the run: %d open transactions, %d connections in use, %d goroutines (%d before)",
+			s.OpenTransactions(), connsInUse(s), runtime.NumGoroutine(), goroutines)
+		buf := make([]byte, 1<<20)
+		t.Logf("%s", buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// connsInUse is the number of the store's connections taken from its pools.
+func connsInUse(s *Store) int {
+	switch e := s.eng.(type) {
+	case *pgEngine:
+		return int(e.pool.Stat().AcquiredConns())
+	case *sqliteEngine:
+		return e.w.Stats().InUse + e.r.Stats().InUse
+	}
+	return 0
+}
+
+// TestChaos: every public operation of the store and of its
+// transactions, from eight workers on two stores of one database, with
+// contexts that expire or are cancelled at random points, against
+// namespace deletes, clears, index builds and drops, compaction and
+// imports (raceOp's and chaosOp's mix): every error wraps exactly one
+// sentinel a race can cause, or is the context's, and carries no driver
+// text; afterwards nothing is left open. STORAGE_TEST_CHAOS=1m runs it
+// longer.
+func TestChaos(t *testing.T) {
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 16
+	for _, c := range configs {
+		if c.name == "sqlite-memory" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
+			defer s.Close()
+			s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+			defer s2.Close()
+			before := runtime.NumGoroutine()
+			log := chaos(t, []*Store{s, s2}, chaosDuration(t), chaosAllowed, nil)
+			log.report(t)
+			checkReleased(t, s, before)
+			checkReleased(t, s2, before)
+			checkIndexes(t, s)
+			checkInvariants(t, s)
+		})
+	}
+}
+
+// TestChaosTerminate is TestChaos on PostgreSQL while another connection
+// terminates the stores' backends at random (pg_terminate_backend): a
+// call may also fail with ErrUnavailable, or ErrCommitUnknown for a write
+// whose answer was lost, never with pgx's text; afterwards nothing is left
+// open and every kind of call succeeds again.
+func TestChaosTerminate(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 16
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	app := "chaos_" + hex.EncodeToString(b[:])
+	dsn := testdb.Postgres(t, "t", "pool_max_conns", "8", "application_name", app)
+	s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
+	defer s.Close()
+	s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+	defer s2.Close()
+	before := runtime.NumGoroutine()
+	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
+	var killed int
+	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, func(ctx context.Context) { killed = terminator(t, ctx, app) })
+	t.Logf("%d backends terminated", killed)
+	log.report(t)
+	log.mu.Lock()
+	saw := log.counts[storage.ErrUnavailable.Error()] + log.counts[storage.ErrCommitUnknown.Error()]
+	log.mu.Unlock()
+	if killed == 0 || saw == 0 {
+		t.Errorf("%d backends terminated, %d calls saw it: the fault did not happen under load", killed, saw)
+	}
+	checkReleased(t, s, before)
+	checkReleased(t, s2, before)
+	s.eng.(*pgEngine).pool.Reset()
+	checkCallsSucceed(t, s)
+	checkIndexes(t, s)
+	checkInvariants(t, s)
+}
+
+// TestChaosPostgresRestart is TestChaos while the server restarts (pg_ctl
+// restart -m fast) and then crashes and comes back (stop -m immediate, a
+// second down, start), with a Watch consumer that resumes from the last
+// revision it saw after each error: every error is typed (ErrUnavailable
+// while the server is away), the watch ends with a typed error and, once
+// resumed, goes on in revision order with no duplicate and sees the
+// writes made after the restart; afterwards nothing is left open. Gated
+// like TestFaultsPostgresRestart: STORAGE_TEST_PG_RESTART=1 and
+// STORAGE_TEST_PG_DIR, run alone.
+func TestChaosPostgresRestart(t *testing.T) {
+	dir := os.Getenv("STORAGE_TEST_PG_DIR")
+	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
+		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pg_ctl as the postgres user")
+	}
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 16
+	dsn := newPGSchema(t)
+	s := openTest(t, dsn, WithRetention(Retention{Changes: 100_000}), WithTxIdleTimeout(200*time.Millisecond))
+	defer s.Close()
+	s2 := openTest(t, dsn)
+	defer s2.Close()
+	before := runtime.NumGoroutine()
+	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
+	wlog := &faultLog{}
+	var wmu sync.Mutex
+	var last int64
+	var resumed, afterRestart int
+	restarted := make(chan struct{})
+	wctx, stopWatch := context.WithCancel(t.Context())
+	var wwg sync.WaitGroup
+	wwg.Go(func() { // the watch consumer
+		from := int64(-1)
+		for wctx.Err() == nil {
+			opts := []storage.Option{storage.InNamespace("stable")}
+			if from >= 0 {
+				opts = append(opts, storage.FromRevision(from))
+			}
+			for ev, err := range s2.Watch(wctx, opts...) {
+				if err != nil {
+					if wctx.Err() == nil {
+						wlog.typed("Watch", err, false, storage.ErrUnavailable)
+						resumed++
+					}
+					time.Sleep(50 * time.Millisecond)
+					break
+				}
+				wmu.Lock()
+				if ev.Revision <= last {
+					wlog.typed("Watch", fmt.Errorf("revision %d after %d", ev.Revision, last), false)
+				}
+				last, from = ev.Revision, ev.Revision
+				select {
+				case <-restarted:
+					afterRestart++
+				default:
+				}
+				wmu.Unlock()
+			}
+		}
+	})
+	wwg.Go(func() { // a writer the watch follows
+		for i := 0; wctx.Err() == nil; i++ {
+			err := s.Set(wctx, fmt.Sprintf("w%d", i%20), i, storage.InNamespace("stable"))
+			wlog.typed("Set stable", err, wctx.Err() != nil, storage.ErrUnavailable, storage.ErrCommitUnknown)
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	d := max(chaosDuration(t), 6*time.Second)
+	log := chaos(t, []*Store{s, s2}, d, allowed, func(ctx context.Context) {
+		time.Sleep(d / 8)
+		pgCtl(t, dir, "restart", "-m", "fast")
+		time.Sleep(d / 8)
+		pgCtl(t, dir, "stop", "-m", "immediate")
+		time.Sleep(time.Second)
+		pgCtl(t, dir, "restart")
+		close(restarted)
+	})
+	// The watch sees the writes made once the server is back.
+	if !waitUntil(20*time.Second, func() bool { wmu.Lock(); defer wmu.Unlock(); return afterRestart > 10 }) {
+		t.Errorf("the watch saw %d events after the restart", afterRestart)
+	}
+	stopWatch()
+	wwg.Wait()
+	t.Logf("the watch resumed %d times, last revision %d", resumed, last)
+	log.report(t)
+	wlog.report(t)
+	log.mu.Lock()
+	saw := log.counts[storage.ErrUnavailable.Error()]
+	log.mu.Unlock()
+	if saw == 0 || resumed == 0 {
+		t.Errorf("%d calls saw the server away, the watch ended %d times: the restart did not happen under load", saw, resumed)
+	}
+	checkReleased(t, s, before)
+	checkReleased(t, s2, before)
+	checkCallsSucceed(t, s)
+	checkIndexes(t, s)
+	checkInvariants(t, s)
+}

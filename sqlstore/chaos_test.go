@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"runtime"
 	"slices"
@@ -511,6 +512,70 @@ func TestChaosPostgresRestart(t *testing.T) {
 	checkReleased(t, s, before)
 	checkReleased(t, s2, before)
 	checkCallsSucceed(t, s)
+	checkIndexes(t, s)
+	checkInvariants(t, s)
+}
+
+// TestChaosPgBouncer is TestChaos through PgBouncer in transaction
+// pooling mode (STORAGE_TEST_PGBOUNCER_DSN) while another connection
+// terminates the role's server backends at random, under the pooler:
+// what the pooler answers for a server connection that went (its own
+// errors, not the server's) is ErrUnavailable or ErrCommitUnknown too.
+func TestChaosPgBouncer(t *testing.T) {
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 16
+	c := bouncerConfig("cache_describe")
+	dsn := c.dsn(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, dsn, append(c.opts(t, dsn), WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))...)
+	defer s.Close()
+	s2 := openTest(t, dsn, c.opts(t, dsn)...)
+	defer s2.Close()
+	before := runtime.NumGoroutine()
+	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
+	var killed int
+	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, func(ctx context.Context) {
+		killed = terminateWhere(t, ctx, "usename", u.User.Username())
+	})
+	t.Logf("%d backends terminated", killed)
+	log.report(t)
+	checkReleased(t, s, before)
+	checkReleased(t, s2, before)
+	s.eng.(*pgEngine).pool.Reset()
+	checkCallsSucceed(t, s)
+	checkIndexes(t, s)
+	checkInvariants(t, s)
+}
+
+// TestChaosServerTimeouts is TestChaos on PostgreSQL with the timeouts a
+// DBA sets on a role or database: a lock_timeout short enough to fire
+// under the chaos's contention, a statement_timeout, and an
+// idle_in_transaction_session_timeout that ends the sessions of
+// transactions left idle: besides the races' sentinels, ErrTxConflict
+// (a lock not granted in time) and ErrUnavailable (a statement or a
+// session the server ended), never the driver's text.
+func TestChaosServerTimeouts(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+	indexBuildChunk = 16
+	base := newPGSchema(t)
+	openTest(t, base).Close() // migrated without the timeouts
+	dsn := withParams(t, base, "lock_timeout", "5ms", "statement_timeout", "300ms", "idle_in_transaction_session_timeout", "100ms")
+	s := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+	defer s.Close()
+	s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+	defer s2.Close()
+	before := runtime.NumGoroutine()
+	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable)
+	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, nil)
+	log.report(t)
+	checkReleased(t, s, before)
+	checkReleased(t, s2, before)
 	checkIndexes(t, s)
 	checkInvariants(t, s)
 }

@@ -23,6 +23,12 @@ import (
 // connections named app (application_name) at random, from a connection
 // of its own, until ctx ends; it returns how many it killed.
 func terminator(t *testing.T, ctx context.Context, app string) int {
+	return terminateWhere(t, ctx, "application_name", app)
+}
+
+// terminateWhere is terminator for the backends whose column of
+// pg_stat_activity (application_name, usename) is value.
+func terminateWhere(t *testing.T, ctx context.Context, column, value string) int {
 	conn, err := pgx.Connect(context.Background(), pgAdminDSN(t))
 	if err != nil {
 		t.Error(err)
@@ -36,8 +42,8 @@ func terminator(t *testing.T, ctx context.Context, app string) int {
 		// the outcomes are in doubt.
 		var n int
 		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM (
-			SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
-			ORDER BY (state <> 'idle' AND $2) DESC, random() LIMIT 1) p`, app, rand.IntN(3) > 0).Scan(&n)
+			SELECT pid FROM pg_stat_activity WHERE `+pgx.Identifier{column}.Sanitize()+` = $1 AND pid <> pg_backend_pid()
+			ORDER BY (state <> 'idle' AND $2) DESC, random() LIMIT 1) p`, value, rand.IntN(3) > 0).Scan(&n)
 		if err != nil && ctx.Err() == nil {
 			t.Errorf("terminate: %v", err)
 			return killed

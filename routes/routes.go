@@ -1018,6 +1018,14 @@ func (h handlers) begin(ctx context.Context, req *BeginRequest) (*TxResponse, er
 	if err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		// The caller left (or the request's time ran out) while the
+		// transaction began: nobody will learn its ID, so nobody would
+		// end it before its idle timeout, holding what it holds (on
+		// SQLite the one writer) until then.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, &storage.OpError{Op: "begin", Err: err}
+	}
 	return txResponse(tx), nil
 }
 

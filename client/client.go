@@ -355,11 +355,51 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	if opts.ReadOnly {
 		bo.ReadOnly = &opts.ReadOnly
 	}
-	var resp routes.TxResponse
-	if err := s.call(ctx, routes.RouteBeginTransaction, routes.BeginRequest{Options: bo}, &resp); err != nil {
-		return nil, err
+	// The request does not end with ctx: the server may have begun the
+	// transaction when the caller leaves, and nobody would learn its ID
+	// to end it before its idle timeout. It runs on, bounded by
+	// beginTimeout, and a transaction it answers once the caller has
+	// left is rolled back.
+	done := make(chan beginAnswer, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), beginTimeout)
+		defer cancel()
+		var a beginAnswer
+		a.err = s.call(cctx, routes.RouteBeginTransaction, routes.BeginRequest{Options: bo}, &a.resp)
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return nil, a.err
+		}
+		return s.adopt(a.resp)
+	case <-ctx.Done():
+		go s.abandonBegin(done)
+		return nil, &storage.OpError{Op: op, Err: ctx.Err()}
 	}
-	return s.adopt(resp)
+}
+
+// beginTimeout bounds a Begin's round trip once its caller has left.
+const beginTimeout = 30 * time.Second
+
+// beginAnswer is the server's answer to a Begin.
+type beginAnswer struct {
+	resp routes.TxResponse
+	err  error
+}
+
+// abandonBegin rolls back the transaction of a Begin whose caller left,
+// once (and if) the server's answer comes.
+func (s *Store) abandonBegin(done <-chan beginAnswer) {
+	a := <-done
+	if a.err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), beginTimeout)
+	defer cancel()
+	id := a.resp.TransactionID
+	_ = s.call(ctx, routes.RouteRollback, routes.TxRequest{TransactionID: &id}, &routes.Envelope{})
 }
 
 // adopt registers the transaction a TxResponse describes.

@@ -75,7 +75,13 @@
 // no longer knows the transaction (idle timeout, a failed operation),
 // the Tx ends and reports storage.ErrTxDone. An operation whose context is
 // done ends the transaction, as sqlstore's do, and a rollback is sent with
-// a context that is not cancelled, so the server does not keep it open.
+// a context that is not cancelled, so the server does not keep it open; so
+// is a Commit whose context ended on the way (the commit may not have
+// reached the server; its outcome stays unknown to the caller, who gets
+// its context's error). A Begin whose context ends before the answer
+// returns that context's error at once, but its request runs on (for up
+// to 30 seconds) and the transaction it answers is rolled back: the
+// server may have begun one that nobody else could name.
 // LookupTx returns a transaction this client began, or asks the server
 // (storage://lookupTransaction, 30-second timeout, as LookupTx has no
 // context).

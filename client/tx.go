@@ -85,8 +85,15 @@ func (t *Tx) Commit(ctx context.Context) error {
 		return &storage.OpError{Op: op, Err: err}
 	}
 	err := t.end(ctx, routes.RouteCommit)
-	t.finishLocked()
 	var te *TransportError
+	if errors.As(err, &te) && ctx.Err() != nil {
+		// The caller left with the commit on the way: it may never
+		// have reached the server, which would keep the transaction
+		// until its idle timeout. Its outcome stays unknown to the
+		// caller (its context's error).
+		t.abandonLocked(ctx)
+	}
+	t.finishLocked()
 	switch {
 	case err == nil:
 		t.committed = true

@@ -254,7 +254,9 @@
 //     names the level actually in force. A transaction is found by ID on
 //     any route with options.transactionId; one that has ended (commit,
 //     rollback, idle timeout) is tx_not_found, commit and rollback
-//     included. Namespace routes, getStatus and getCapabilities do not run
+//     included. A beginTransaction whose request's context ended while the
+//     transaction began answers canceled (or deadline_exceeded) and rolls
+//     it back. Namespace routes, getStatus and getCapabilities do not run
 //     in transactions.
 //   - A body that is not valid UTF-8 is invalid_request: Go would replace
 //     the bad bytes, silently changing keys.

@@ -362,7 +362,9 @@ func TestChaos(t *testing.T) {
 			dsn := c.dsn(t)
 			s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
 			defer s.Close()
-			s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+			// The second store has a capacity: its writes run
+			// transactions of their own that count the entries.
+			s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithCapacity(1_000_000))
 			defer s2.Close()
 			before := runtime.NumGoroutine()
 			log := chaos(t, []*Store{s, s2}, chaosDuration(t), chaosAllowed, nil)

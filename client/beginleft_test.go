@@ -12,6 +12,24 @@ import (
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
+// serveThrough serves a fresh SQLite store to a client whose transport is
+// wrap of the server's.
+func serveThrough(t *testing.T, wrap func(client.Transport) client.Transport) (*sqlstore.Store, *client.Store) {
+	t.Helper()
+	inner, err := sqlstore.Open(t.Context(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inner.Close() })
+	mux, _ := serve(t, inner)
+	c, err := client.New(t.Context(), wrap(mux))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return inner, c
+}
+
 // slowAnswer is a transport whose answers to beginTransaction come back
 // late: the server has begun the transaction, its answer is on the way
 // (a slow network, a loaded proxy). A call whose context ends meanwhile
@@ -37,17 +55,7 @@ func (s slowAnswer) Call(ctx context.Context, route string, body []byte) ([]byte
 // the transaction stayed open on the server until its idle timeout (a
 // minute by default), on SQLite holding the one writer if it wrote.
 func TestBeginCallerLeftRolledBack(t *testing.T) {
-	inner, err := sqlstore.Open(t.Context(), "sqlite::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = inner.Close() })
-	mux, _ := serve(t, inner)
-	c, err := client.New(t.Context(), slowAnswer{mux})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	inner, c := serveThrough(t, func(m client.Transport) client.Transport { return slowAnswer{m} })
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := c.Begin(ctx, storage.TxOptions{}); !errors.Is(err, context.DeadlineExceeded) {
@@ -91,17 +99,7 @@ func (l lostCommit) Call(ctx context.Context, route string, body []byte) ([]byte
 // does). Before, the client forgot the transaction and the server kept it
 // open until its idle timeout.
 func TestCommitCallerLeftRolledBack(t *testing.T) {
-	inner, err := sqlstore.Open(t.Context(), "sqlite::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = inner.Close() })
-	mux, _ := serve(t, inner)
-	c, err := client.New(t.Context(), lostCommit{mux})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	inner, c := serveThrough(t, func(m client.Transport) client.Transport { return lostCommit{m} })
 	tx, err := c.Begin(t.Context(), storage.TxOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -134,7 +134,7 @@ func chaosOp(ctx context.Context, s *Store, r *rand.Rand, op int, check func(str
 		check(what+" op", err)
 		if err != nil || r.IntN(5) == 0 {
 			if rerr := txDoneOK(tx.Rollback(context.Background())); rerr != nil {
-				check(what+" Rollback", fmt.Errorf("%w (the transaction's error: %v; its context's: %v)", rerr, err, ctx.Err()))
+				check(fmt.Sprintf("%s Rollback (after %q; context: %q)", what, err, ctx.Err()), rerr)
 			}
 			return
 		}
@@ -352,8 +352,7 @@ func connsInUse(s *Store) int {
 // text; afterwards nothing is left open. STORAGE_TEST_CHAOS=1m runs it
 // longer.
 func TestChaos(t *testing.T) {
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 16
+	smallIndexChunks(t)
 	for _, c := range configs {
 		if c.name == "sqlite-memory" {
 			continue
@@ -377,29 +376,30 @@ func TestChaos(t *testing.T) {
 	}
 }
 
-// TestChaosTerminate is TestChaos on PostgreSQL while another connection
-// terminates the stores' backends at random (pg_terminate_backend): a
-// call may also fail with ErrUnavailable, or ErrCommitUnknown for a write
-// whose answer was lost, never with pgx's text; afterwards nothing is left
-// open and every kind of call succeeds again.
-func TestChaosTerminate(t *testing.T) {
-	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
-		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
-	}
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
+// smallIndexChunks builds indexes in chunks of 16 entries until the test
+// ends, so that builds interleave with the other calls.
+func smallIndexChunks(t *testing.T) {
+	old := indexBuildChunk
+	t.Cleanup(func() { indexBuildChunk = old })
 	indexBuildChunk = 16
-	var b [4]byte
-	_, _ = crand.Read(b[:])
-	app := "chaos_" + hex.EncodeToString(b[:])
-	dsn := testdb.Postgres(t, "t", "pool_max_conns", "8", "application_name", app)
-	s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
+}
+
+// chaosKilled runs the chaos on two stores of dsn (opened with opts)
+// while kill terminates their backends and returns how many: besides the
+// races' sentinels, ErrUnavailable and ErrCommitUnknown; the fault must
+// have hit calls; afterwards nothing is left open and every kind of call
+// succeeds again.
+func chaosKilled(t *testing.T, dsn string, opts []Option, kill func(ctx context.Context) int) {
+	t.Helper()
+	smallIndexChunks(t)
+	s := openTest(t, dsn, append(slices.Clone(opts), WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))...)
 	defer s.Close()
-	s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
+	s2 := openTest(t, dsn, opts...)
 	defer s2.Close()
 	before := runtime.NumGoroutine()
 	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var killed int
-	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, func(ctx context.Context) { killed = terminator(t, ctx, app) })
+	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, func(ctx context.Context) { killed = kill(ctx) })
 	t.Logf("%d backends terminated", killed)
 	log.report(t)
 	log.mu.Lock()
@@ -414,6 +414,22 @@ func TestChaosTerminate(t *testing.T) {
 	checkCallsSucceed(t, s)
 	checkIndexes(t, s)
 	checkInvariants(t, s)
+}
+
+// TestChaosTerminate is TestChaos on PostgreSQL while another connection
+// terminates the stores' backends at random (pg_terminate_backend): a
+// call may also fail with ErrUnavailable, or ErrCommitUnknown for a write
+// whose answer was lost, never with pgx's text; afterwards nothing is left
+// open and every kind of call succeeds again.
+func TestChaosTerminate(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	var b [4]byte
+	_, _ = crand.Read(b[:])
+	app := "chaos_" + hex.EncodeToString(b[:])
+	dsn := testdb.Postgres(t, "t", "pool_max_conns", "8", "application_name", app)
+	chaosKilled(t, dsn, nil, func(ctx context.Context) int { return terminator(t, ctx, app) })
 }
 
 // TestChaosPostgresRestart is TestChaos while the server restarts (pg_ctl
@@ -433,8 +449,7 @@ func TestChaosPostgresRestart(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run pg_ctl as the postgres user")
 	}
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 16
+	smallIndexChunks(t)
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithRetention(Retention{Changes: 100_000}), WithTxIdleTimeout(200*time.Millisecond))
 	defer s.Close()
@@ -524,32 +539,13 @@ func TestChaosPostgresRestart(t *testing.T) {
 // what the pooler answers for a server connection that went (its own
 // errors, not the server's) is ErrUnavailable or ErrCommitUnknown too.
 func TestChaosPgBouncer(t *testing.T) {
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 16
 	c := bouncerConfig("cache_describe")
 	dsn := c.dsn(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := openTest(t, dsn, append(c.opts(t, dsn), WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))...)
-	defer s.Close()
-	s2 := openTest(t, dsn, c.opts(t, dsn)...)
-	defer s2.Close()
-	before := runtime.NumGoroutine()
-	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
-	var killed int
-	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, func(ctx context.Context) {
-		killed = terminateWhere(t, ctx, "usename", u.User.Username())
-	})
-	t.Logf("%d backends terminated", killed)
-	log.report(t)
-	checkReleased(t, s, before)
-	checkReleased(t, s2, before)
-	s.eng.(*pgEngine).pool.Reset()
-	checkCallsSucceed(t, s)
-	checkIndexes(t, s)
-	checkInvariants(t, s)
+	chaosKilled(t, dsn, c.opts(t, dsn), func(ctx context.Context) int { return terminateWhere(t, ctx, "usename", u.User.Username()) })
 }
 
 // TestChaosServerTimeouts is TestChaos on PostgreSQL with the timeouts a
@@ -563,8 +559,7 @@ func TestChaosServerTimeouts(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
 	}
-	defer func(c int) { indexBuildChunk = c }(indexBuildChunk)
-	indexBuildChunk = 16
+	smallIndexChunks(t)
 	base := newPGSchema(t)
 	openTest(t, base).Close() // migrated without the timeouts
 	dsn := withParams(t, base, "lock_timeout", "5ms", "statement_timeout", "300ms", "idle_in_transaction_session_timeout", "100ms")

@@ -561,8 +561,9 @@ func TestChaosPgBouncer(t *testing.T) {
 // under the chaos's contention, a statement_timeout, and an
 // idle_in_transaction_session_timeout that ends the sessions of
 // transactions left idle: besides the races' sentinels, ErrTxConflict
-// (a lock not granted in time) and ErrUnavailable (a statement or a
-// session the server ended), never the driver's text.
+// (a lock not granted in time), ErrUnavailable (a statement or a session
+// the server ended) and ErrCommitUnknown (a COMMIT on such a session),
+// never the driver's text.
 func TestChaosServerTimeouts(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
@@ -576,7 +577,11 @@ func TestChaosServerTimeouts(t *testing.T) {
 	s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}))
 	defer s2.Close()
 	before := runtime.NumGoroutine()
-	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable)
+	// ErrCommitUnknown: a COMMIT on a session the server ended for
+	// idling (25P03, which arrives as the connection closes) is reported
+	// conservatively as unknown, even for a read-only transaction (seen
+	// in the sqlstore suite on a loaded machine; notes/faults.md).
+	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, nil)
 	log.report(t)
 	checkReleased(t, s, before)

@@ -357,12 +357,13 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	}
 	// The request does not end with ctx: the server may have begun the
 	// transaction when the caller leaves, and nobody would learn its ID
-	// to end it before its idle timeout. It runs on, bounded by
-	// beginTimeout, and a transaction it answers once the caller has
-	// left is rolled back.
+	// to end it before its idle timeout. It runs on for beginGrace (an
+	// answer on the way arrives), then is cancelled (a Begin still
+	// waiting on the server gives up), and a transaction it answers once
+	// the caller has left is rolled back.
 	done := make(chan beginAnswer, 1)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), beginTimeout)
 	go func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), beginTimeout)
 		defer cancel()
 		var a beginAnswer
 		a.err = s.call(cctx, routes.RouteBeginTransaction, routes.BeginRequest{Options: bo}, &a.resp)
@@ -375,13 +376,18 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		}
 		return s.adopt(a.resp)
 	case <-ctx.Done():
+		time.AfterFunc(beginGrace, cancel)
 		go s.abandonBegin(done)
 		return nil, &storage.OpError{Op: op, Err: ctx.Err()}
 	}
 }
 
-// beginTimeout bounds a Begin's round trip once its caller has left.
-const beginTimeout = 30 * time.Second
+// beginTimeout bounds the rollback of a Begin whose caller left, and
+// beginGrace how long its request runs on after the caller left.
+const (
+	beginTimeout = 30 * time.Second
+	beginGrace   = time.Second
+)
 
 // beginAnswer is the server's answer to a Begin.
 type beginAnswer struct {

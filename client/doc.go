@@ -79,9 +79,9 @@
 // is a Commit whose context ended on the way (the commit may not have
 // reached the server; its outcome stays unknown to the caller, who gets
 // its context's error). A Begin whose context ends before the answer
-// returns that context's error at once, but its request runs on (for up
-// to 30 seconds) and the transaction it answers is rolled back: the
-// server may have begun one that nobody else could name.
+// returns that context's error at once, but its request runs on for a
+// second and a transaction it answers is rolled back: the server may have
+// begun one that nobody else could name.
 // LookupTx returns a transaction this client began, or asks the server
 // (storage://lookupTransaction, 30-second timeout, as LookupTx has no
 // context).

@@ -578,9 +578,10 @@ func TestChaosServerTimeouts(t *testing.T) {
 	defer s2.Close()
 	before := runtime.NumGoroutine()
 	// ErrCommitUnknown: a COMMIT on a session the server ended for
-	// idling (25P03, which arrives as the connection closes) is reported
-	// conservatively as unknown, even for a read-only transaction (seen
-	// in the sqlstore suite on a loaded machine; notes/faults.md).
+	// idling (25P03, which may arrive as the connection closes) is
+	// reported conservatively as unknown when the server cannot settle
+	// it (a transaction that wrote without taking the revision lock); a
+	// read-only transaction's is ErrUnavailable (TestPGRefused).
 	allowed := append(slices.Clone(chaosAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	log := chaos(t, []*Store{s, s2}, chaosDuration(t), allowed, nil)
 	log.report(t)

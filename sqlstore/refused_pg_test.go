@@ -165,6 +165,37 @@ WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%entr
 		}
 	})
 
+	// A read-only transaction has nothing to commit: when its session
+	// ended under it (the server idled it out, an administrator
+	// terminated it), its Commit's outcome is known: ErrUnavailable, never
+	// ErrCommitUnknown, which a caller takes for a write in doubt.
+	t.Run("read-only commit after the session ended", func(t *testing.T) {
+		for _, end := range []string{"idle timeout", "terminated"} {
+			s := openTest(t, withParams(t, dsn, "idle_in_transaction_session_timeout", "200", "application_name", "rocommit"),
+				WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
+			tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+			must(t, err)
+			if _, err := tx.Get(ctx, "k1"); err != nil {
+				t.Fatal(err)
+			}
+			if end == "terminated" {
+				admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+				must(t, err)
+				var n int
+				must(t, admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE application_name = 'rocommit' AND state LIKE 'idle in transaction%'`).Scan(&n))
+				_ = admin.Close(ctx)
+				if n != 1 {
+					t.Fatalf("terminated %d backends, want the transaction's", n)
+				}
+			}
+			time.Sleep(700 * time.Millisecond)
+			err = tx.Commit(ctx)
+			wantSentinel(t, "read-only Commit, session ended by "+end, err, storage.ErrUnavailable)
+			_ = s.Close()
+		}
+	})
+
 	t.Run("insufficient_privilege", func(t *testing.T) {
 		var b [4]byte
 		_, _ = rand.Read(b[:])

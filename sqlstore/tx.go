@@ -339,7 +339,8 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // commit returns nil; committing after a rollback (by the caller, the idle
 // timeout or Close) returns ErrTxDone. A commit that the database refused
 // to keep the transaction isolated is ErrTxConflict; one whose outcome is
-// unknown because the connection failed is ErrCommitUnknown.
+// unknown because the connection failed is ErrCommitUnknown (a read-only
+// transaction's is known, nothing written: ErrUnavailable).
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
 	defer t.s.feed.signal()
@@ -367,7 +368,14 @@ func (t *sqlTx) commitError(err error) error {
 	} else if errors.As(err, &rb) {
 		return rb.err // settled: it rolled back
 	}
-	return pgCommitError(err)
+	cerr := pgCommitError(err)
+	var de *dbError
+	if t.ro && errors.As(cerr, &de) && errors.Is(de.sentinel, storage.ErrCommitUnknown) {
+		// A read-only transaction wrote nothing: whatever became of its
+		// COMMIT, nothing was kept. The outcome is known.
+		return &dbError{storage.ErrUnavailable, "the connection failed while committing a read-only transaction, which wrote nothing", err}
+	}
+	return cerr
 }
 
 // pgCommitError classifies a failed PostgreSQL COMMIT: the server's answer

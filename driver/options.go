@@ -301,7 +301,12 @@ func FilterOption(f Filter) Option {
 // means every namespace. A store calls scope before each read of its
 // change log, so the ranges may change while the watch runs (a layer
 // passes the namespaces its caller may read now); a change takes effect
-// at the watch's next read. It is only a hint: the layer that gives it
+// at the watch's next read. A store may wake the watch only for writes to
+// the namespaces in its ranges (sqlstore does, and asks scope again at
+// each scan of its log, every poll interval, so that a change of the
+// ranges that no write announces still reaches a sleeping watch): scope
+// must be cheap and safe to call from another goroutine than the
+// consumer's. It is only a hint: the layer that gives it
 // still filters what it is given, and a store may ignore it (the HTTP
 // client does). The security layer passes it; sqlstore reads only the
 // changes of those namespaces.

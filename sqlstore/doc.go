@@ -392,15 +392,23 @@
 //     scan, and wakes those namespaces' watches: that finds the writes of
 //     other processes on a SQLite file, and lost notifications.
 //     Notifications only wake; the log is the truth. A watch of one
-//     namespace (InNamespace) is woken only by its namespace's writes
-//     (this store's at once, with the namespace of a write outside a
-//     transaction; a commit, a namespace's creation or deletion, a clear
-//     of every namespace, the sweeper and a restore wake every watch) and
-//     the scans that find its namespace changed: an idle watch of one
-//     namespace does not read the log for the writes of others, and moves
-//     its position past the scans that found none of its changes, so that
-//     compaction does not cut it off. A watch of several namespaces or of
-//     the whole store is woken by every write and notification. A watch
+//     namespace (InNamespace), or of the namespaces of a
+//     driver.WatchScopeOption (ranges of names: a principal's watch under
+//     the security layer), is woken only by its namespaces' writes (this
+//     store's at once: a write outside a transaction, a namespace's
+//     creation or deletion with their namespace, a commit with the
+//     namespaces its writes went to; a clear of every namespace, the
+//     sweeper and a restore wake every watch) and the scans that find one
+//     of its namespaces changed: an idle watch of one namespace or of a
+//     scope does not read the log for the writes of others (nor for
+//     PostgreSQL's notifications, which wake only the watches of the
+//     whole store at once, the others through the scan they trigger), and
+//     moves its position past the scans that found none of its changes,
+//     so that compaction does not cut it off. A watch of a scope asks the
+//     scope again at each of those scans: a grant given while it sleeps,
+//     which no write announces, reaches it within a scan, and it reads
+//     under the new scope the changes after its position. A watch of the
+//     whole store is woken by every write and notification. A watch
 //     that wake-ups keep waking
 //     pauses between reads, longer the more watches the store has (none
 //     for a lone watch, WithWatchReadInterval, default 10ms, from 16 on),

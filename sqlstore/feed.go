@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // DefaultWatchPollInterval is how often, by default, a store with watchers
@@ -31,28 +32,31 @@ const DefaultWatchPollInterval = 100 * time.Millisecond
 // wait.
 //
 // Signals come from three places: this process's writes (signalIn, with
-// the namespace written, after each write outside a transaction; signal
-// after each commit and other writes of many namespaces), a PostgreSQL
-// LISTEN connection (notifications sent by the writers' transactions), and
-// a scanner that, every poll interval while watchers exist and at each
-// notification, reads which namespaces the log's new changes are in and
-// signals those (one statement for the whole store). A watch of one
-// namespace is woken by the signals of its namespace and by those that
-// name none (signal); a watch of several namespaces or of the whole store
-// by every signal. So an idle watch of one namespace reads nothing while
-// the writes go to others.
+// the namespaces written, after each write outside a transaction and at
+// each commit; signal after writes of unknown or every namespace), a
+// PostgreSQL LISTEN connection (notifications sent by the writers'
+// transactions), and a scanner that, every poll interval while watchers
+// exist and at each notification, reads which namespaces the log's new
+// changes are in and signals those (one statement for the whole store).
+// A watch of one namespace, or of a scope (ranges of namespace names,
+// driver.WatchScopeOption), is woken by the signals of its namespaces and
+// by those that name none (signal); a watch of the whole store by every
+// signal. So an idle watch of one namespace or of a principal's scope
+// reads nothing while the writes go to others.
 type feed struct {
 	s        *Store
 	watchers atomic.Int64
 	reads    atomic.Int64 // the reads of the log by watches (tests)
 	events   atomic.Int64 // the changes those reads returned (tests)
 
-	mu sync.Mutex // protects gen, anyNS, byNS, nsRev, scanFrom and scanned
+	mu sync.Mutex // protects gen, anyNS, byNS, scoped, nsRev, scanFrom, scanned and steps
 	// gen is closed by every signal; anyNS by those that name no
-	// namespace; byNS[ns] by those of ns (and then removed).
-	gen   chan struct{}
-	anyNS chan struct{}
-	byNS  map[string]chan struct{}
+	// namespace; byNS[ns] by those of ns (and then removed); a scope's
+	// channel by those of a namespace in its ranges (and then removed).
+	gen    chan struct{}
+	anyNS  chan struct{}
+	byNS   map[string]chan struct{}
+	scoped map[*scopeWait]struct{}
 	// nsRev is, for each namespace the scanner saw changed, the highest
 	// revision it saw: the scanner has seen every change in (scanFrom,
 	// scanned] (scanFrom < 0: none yet). A watch of one namespace that
@@ -60,6 +64,10 @@ type feed struct {
 	// position to scanned without reading (quietThrough).
 	nsRev             map[string]int64
 	scanFrom, scanned int64
+	// steps are the last scans that saw the log grow, oldest first,
+	// consecutive: what a watch of a scope checks its ranges against to
+	// move past the scans without reading (quietThrough).
+	steps []scanStep
 	// quiet is closed by each scan that saw the log grow: the watches of
 	// one namespace then move past what the scanner saw, without reading
 	// the log when none of it was theirs.
@@ -81,32 +89,77 @@ type feed struct {
 }
 
 func newFeed(s *Store) *feed {
-	return &feed{s: s, gen: make(chan struct{}), anyNS: make(chan struct{}), byNS: make(map[string]chan struct{}),
+	return &feed{s: s, gen: make(chan struct{}), anyNS: make(chan struct{}), byNS: make(map[string]chan struct{}), scoped: make(map[*scopeWait]struct{}),
 		nsRev: make(map[string]int64), scanFrom: -1, scanned: -1, quiet: make(chan struct{}), poke: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // wakes are the channels a waiting watch waits on: mine and other are
-// closed by the signals that concern it (other nil for a watch of several
-// namespaces or of the whole store), quiet by the next scan that saw the
-// log grow (nil for those watches).
+// closed by the signals that concern it (other nil for a watch of the
+// whole store), quiet by the next scan that saw the log grow (nil for
+// those watches). sw is the registration of a watch of a scope, which
+// the watch drops when it wakes (drop).
 type wakes struct {
 	mine, other, quiet <-chan struct{}
+	sw                 *scopeWait
 }
 
-// wait returns the channels the next signal that concerns a watch of ns
-// ("" for a watch of several namespaces or of the whole store) closes.
-func (f *feed) wait(ns string) wakes {
+// scopeWait is a watch of a scope waiting: ch is closed by the next signal
+// of a namespace in ranges (ranges of namespace names, as
+// driver.WatchScopeOption gives them) or of none.
+type scopeWait struct {
+	ranges []driver.KeyRange
+	ch     chan struct{}
+}
+
+// has reports whether ns lies in one of the ranges.
+func (sw *scopeWait) has(ns string) bool {
+	return inRanges(sw.ranges, ns)
+}
+
+// inRanges reports whether ns lies in one of rs (ranges of names in byte
+// order).
+func inRanges(rs []driver.KeyRange, ns string) bool {
+	for _, r := range rs {
+		if ns >= r.From && (r.To == "" || ns < r.To) {
+			return true
+		}
+	}
+	return false
+}
+
+// wait returns the channels the next signal that concerns a watch closes:
+// a watch of ns (when not ""), of the namespaces in ranges (scoped), or
+// else of the whole store. prev, the watch's last wait, is dropped.
+func (f *feed) wait(prev wakes, ns string, scoped bool, ranges []driver.KeyRange) wakes {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ns == "" {
-		return wakes{mine: f.gen}
+	if prev.sw != nil {
+		delete(f.scoped, prev.sw)
 	}
-	ch := f.byNS[ns]
-	if ch == nil {
-		ch = make(chan struct{})
-		f.byNS[ns] = ch
+	switch {
+	case ns != "":
+		ch := f.byNS[ns]
+		if ch == nil {
+			ch = make(chan struct{})
+			f.byNS[ns] = ch
+		}
+		return wakes{mine: ch, other: f.anyNS, quiet: f.quiet}
+	case scoped:
+		sw := &scopeWait{ranges: ranges, ch: make(chan struct{})}
+		f.scoped[sw] = struct{}{}
+		return wakes{mine: sw.ch, other: f.anyNS, quiet: f.quiet, sw: sw}
 	}
-	return wakes{mine: ch, other: f.anyNS, quiet: f.quiet}
+	return wakes{mine: f.gen}
+}
+
+// drop forgets a watch's last wait (a watch that stops).
+func (f *feed) drop(wk wakes) {
+	if wk.sw == nil {
+		return
+	}
+	f.mu.Lock()
+	delete(f.scoped, wk.sw)
+	f.mu.Unlock()
 }
 
 // quietCh is the channel the next scan that saw the log grow closes.
@@ -127,14 +180,16 @@ func (f *feed) signal() {
 	f.gen = make(chan struct{})
 	close(f.anyNS)
 	f.anyNS = make(chan struct{})
-	// Every watch of one namespace waits on anyNS too: their channels
-	// can go (so watches that ended leave none behind).
+	// Every watch of one namespace or of a scope waits on anyNS too:
+	// their channels can go (so watches that ended leave none behind).
 	clear(f.byNS)
+	clear(f.scoped)
 	f.mu.Unlock()
 }
 
-// signalIn wakes the watchers of the namespaces nss and those of several
-// namespaces or the whole store; none: every watcher.
+// signalIn wakes the watchers of the namespaces nss (of one of them, or
+// of a scope that holds one) and those of the whole store; none: every
+// watcher. wholeStore among nss wakes only the watches of the whole store.
 func (f *feed) signalIn(nss ...string) {
 	if f.watchers.Load() == 0 {
 		return
@@ -152,19 +207,70 @@ func (f *feed) signalIn(nss ...string) {
 			delete(f.byNS, ns)
 		}
 	}
+	for sw := range f.scoped {
+		for _, ns := range nss {
+			if ns != wholeStore && sw.has(ns) {
+				close(sw.ch)
+				delete(f.scoped, sw)
+				break
+			}
+		}
+	}
 	f.mu.Unlock()
 }
 
-// quietThrough is the revision a watch of ns whose every change through
-// last it has read may move to without reading: the scanner's position
-// when it saw no change of ns after last; else last.
-func (f *feed) quietThrough(ns string, last int64) int64 {
+// scanStep is what one scan that saw the log grow saw: the namespaces of
+// the changes in (from, through].
+type scanStep struct {
+	from, through int64
+	nss           []string
+}
+
+// scanSteps is how many scans feed.steps holds: a watch of a scope that
+// missed more (busy reading) moves past them at its next read instead.
+const scanSteps = 32
+
+// quietThrough is the revision a watch whose every change through last it
+// has read may move to without reading: the scanner's position when it
+// saw no change of the watch's namespaces after last; else last. The
+// watch is one of ns, or (ns "") of the namespaces for which watches is
+// true (nil: the whole store, which never moves so). pending reports that
+// the scanner saw a change of the watch's namespaces after last.
+func (f *feed) quietThrough(ns string, last int64, watches func(ns string) bool) (through int64, pending bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ns == "" || f.scanFrom < 0 || last < f.scanFrom || f.nsRev[ns] > last {
-		return last
+	if f.scanFrom < 0 || last < f.scanFrom {
+		return last, false
 	}
-	return max(last, f.scanned)
+	switch {
+	case ns != "":
+		if f.nsRev[ns] > last {
+			return last, true
+		}
+	case watches == nil:
+		return last, false
+	default:
+		// The scans after last, from the one that holds it on: the
+		// namespaces they saw say whether one of the watch's changed.
+		i := len(f.steps)
+		for i > 0 && f.steps[i-1].through > last {
+			i--
+		}
+		if i == len(f.steps) {
+			return max(last, f.scanned), false
+		}
+		if f.steps[i].from > last {
+			return last, false // older than the steps held: read
+		}
+		for _, st := range f.steps[i:] {
+			for _, n := range st.nss {
+				if watches(n) {
+					return last, true
+				}
+			}
+		}
+	}
+	return max(last, f.scanned), false
 }
 
 // goneRange is what compaction removed: every change in (from, through],
@@ -321,6 +427,7 @@ func (f *feed) scan() {
 		if st, err = f.s.logState(ctx, f.s.eng.reader()); err == nil {
 			f.mu.Lock()
 			clear(f.nsRev)
+			f.steps = f.steps[:0]
 			f.scanFrom, f.scanned = st.head, st.head
 			f.mu.Unlock()
 		}
@@ -353,9 +460,16 @@ func (f *feed) scan() {
 	restart := st.compacted > after || st.head < after
 	if restart {
 		clear(f.nsRev)
+		f.steps = f.steps[:0]
 		f.scanFrom = st.head
 	}
 	if st.head != f.scanned {
+		if !restart {
+			if len(f.steps) == scanSteps {
+				f.steps = slices.Delete(f.steps, 0, 1)
+			}
+			f.steps = append(f.steps, scanStep{from: after, through: st.head, nss: nss})
+		}
 		close(f.quiet)
 		f.quiet = make(chan struct{})
 	}
@@ -439,9 +553,9 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
 			return true
 		}
-		// The watches of several namespaces or of the whole store read at
-		// once, as before; the scanner finds which namespaces changed and
-		// wakes only their watches of one namespace.
+		// The watches of the whole store read at once; the scanner finds
+		// which namespaces changed and wakes only their watches of one
+		// namespace or of a scope.
 		f.signalIn(wholeStore)
 		select {
 		case f.poke <- struct{}{}:
@@ -451,17 +565,20 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 }
 
 // changed wakes the store's watchers after a write outside a transaction
-// (a transaction's writes wake them at its commit).
+// (a transaction's writes wake them at its commit: every one, then).
 func (x *ops) changed() {
-	if _, ok := x.sc.(storeScope); ok {
-		x.s.feed.signal()
-	}
+	x.changedIn("")
 }
 
-// changedIn wakes the watchers of namespace ns (and those of several
-// namespaces or the whole store) after a write to ns alone outside a
-// transaction; ns "" (unknown): every watcher.
+// changedIn wakes the watchers of namespace ns (and those of a scope that
+// holds it, and of the whole store) after a write to ns alone outside a
+// transaction; ns "" (unknown): every watcher. In a transaction it notes
+// ns for the commit's wake-up.
 func (x *ops) changedIn(ns string) {
+	if t, ok := x.sc.(*sqlTx); ok {
+		t.wroteIn(ns)
+		return
+	}
 	if _, ok := x.sc.(storeScope); !ok {
 		return
 	}
@@ -473,5 +590,5 @@ func (x *ops) changedIn(ns string) {
 }
 
 // wholeStore is a namespace no store holds: signalIn(wholeStore) wakes
-// only the watches of several namespaces or of the whole store.
+// only the watches of the whole store.
 const wholeStore = "\x00"

@@ -12,7 +12,7 @@ import (
 // CreateNamespace implements storage.Store.
 func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "createNamespace"
-	defer s.feed.signal()
+	defer s.feed.signalIn(name)
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 // DeleteNamespace implements storage.Store.
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "deleteNamespace"
-	defer s.feed.signal()
+	defer s.feed.signalIn(name)
 	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,6 +192,11 @@ type sqlTx struct {
 	conn      txConn
 	done      bool
 	committed bool
+	// wrote are the namespaces its writes went to, whose watches its
+	// commit wakes; wroteAll: a write of unknown or every namespace
+	// (then the commit wakes every watch).
+	wrote    map[string]struct{}
+	wroteAll bool
 }
 
 var (
@@ -299,6 +306,19 @@ func (t *sqlTx) usable() error {
 	return nil
 }
 
+// wroteIn notes a write of namespace ns ("": unknown) for the commit's
+// wake-up. mu is held.
+func (t *sqlTx) wroteIn(ns string) {
+	if ns == "" {
+		t.wroteAll = true
+		return
+	}
+	if t.wrote == nil {
+		t.wrote = make(map[string]struct{})
+	}
+	t.wrote[ns] = struct{}{}
+}
+
 // enter starts an operation; leave ends it. An operation whose context ends
 // while it runs rolls the transaction back: the database may have been
 // interrupted mid-statement, so nothing after it could be trusted.
@@ -343,9 +363,23 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // transaction's is known, nothing written: ErrUnavailable).
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
-	defer t.s.feed.signal()
+	// The watches of what it wrote wake once the commit is over (a
+	// commit whose outcome is unknown too).
+	var all bool
+	var nss []string
+	defer func() {
+		switch {
+		case all:
+			t.s.feed.signal()
+		case len(nss) > 0:
+			t.s.feed.signalIn(nss...)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.done {
+		all, nss = t.wroteAll, slices.Collect(maps.Keys(t.wrote))
+	}
 	if t.done {
 		if t.committed {
 			return nil

@@ -106,9 +106,10 @@ const DefaultWatchReadInterval = 10 * time.Millisecond
 // WithWatchReadInterval sets the least time between two reads of the log
 // by one watch that writes woke, when the store has watchFullPace (16)
 // watches or more (default DefaultWatchReadInterval; 0: no pause). Each
-// write wakes every watch of the store, and each woken watch reads the
-// log: without a pause, a few watches (of one principal, over the wire)
-// multiply every writer's work by their number. With it, the pause grows
+// write wakes every watch of the whole store and those of its namespace
+// (InNamespace, or a driver.WatchScopeOption that holds it), and each
+// woken watch reads the log: without a pause, a few watches of the whole
+// store multiply every writer's work by their number. With it, the pause grows
 // with the watches beside it: none for a lone watch, d × (n-1)/15 for n
 // watches, d from 16 on; so the store's watches together read the log
 // about 15/d times a second at most (1,500 at the default) while writes
@@ -646,12 +647,7 @@ func (w *watch) watches(ns string) bool {
 	case w.lq.scope == nil || w.lq.all:
 		return true
 	}
-	for _, r := range w.lq.scoped {
-		if ns >= r.From && (r.To == "" || ns < r.To) {
-			return true
-		}
-	}
-	return false
+	return inRanges(w.lq.scoped, ns)
 }
 
 // room waits until the buffer has room for an event of the given size by
@@ -695,12 +691,18 @@ func (w *watch) run(ctx context.Context) {
 	patience := w.s.cfg.watchPatience
 	var avg int64      // the mean size of the last read's events
 	var read time.Time // when the last read began
+	var wake wakes
+	defer func() { w.s.feed.drop(wake) }()
 	for {
-		wake := w.s.feed.wait(w.ns)
+		// The scope first: the watch waits for the signals of the
+		// namespaces it reads (a scope that changes after is read again
+		// below, or found by sleep).
+		_ = w.lq.rescope()
+		wake = w.s.feed.wait(wake, w.ns, w.scoped(), w.lq.scoped)
 		// Under a steady stream of writes, read at most once per pause
-		// (WithWatchReadInterval): every write wakes every watch, and a
-		// read per write per watch let a few idle watches cut every
-		// writer's throughput several times over.
+		// (WithWatchReadInterval): every write wakes every watch of the
+		// whole store, and a read per write per watch let a few idle
+		// watches cut every writer's throughput several times over.
 		if gap := w.s.feed.readPause(w.s.cfg.watchReadGap) - time.Since(read); gap > 0 {
 			t := time.NewTimer(gap)
 			select {
@@ -712,7 +714,6 @@ func (w *watch) run(ctx context.Context) {
 		}
 		read = time.Now()
 		w.s.feed.reads.Add(1)
-		_ = w.lq.rescope()
 		// Read no more than the buffer has room for, by count and by
 		// bytes at the last read's mean size (at least one, to learn
 		// whether more is waiting).
@@ -736,11 +737,11 @@ func (w *watch) run(ctx context.Context) {
 			continue
 		}
 		if st.compacted > w.last {
-			// An idle watch of one namespace is not woken by the writes
-			// of others, so its position stays behind them: it has missed
-			// nothing when the scanner saw no change of its namespace
-			// between its position and past the compaction.
-			if q := w.s.feed.quietThrough(w.ns, w.last); q >= st.compacted {
+			// An idle watch of one namespace or of a scope is not woken
+			// by the writes of others, so its position stays behind them:
+			// it has missed nothing when the scanner saw no change of its
+			// namespaces between its position and past the compaction.
+			if q, _ := w.s.feed.quietThrough(w.ns, w.last, w.quietWatches()); q >= st.compacted {
 				w.last = q
 				continue
 			}
@@ -800,10 +801,13 @@ func (w *watch) run(ctx context.Context) {
 }
 
 // sleep waits for a wake-up that concerns the watch: false when it must
-// stop (w.err says why, nil when ctx ended). A watch of one namespace
-// that the scanner's next scan finds no change of moves its position
-// past the scan without reading the log, so that an idle watch does not
-// fall behind the log's compaction.
+// stop (w.err says why, nil when ctx ended). A watch of one namespace or
+// of a scope that the scanner's next scan finds no change of moves its
+// position past the scan without reading the log, so that an idle watch
+// does not fall behind the log's compaction; one whose scope changed
+// (a grant given while it waits) reads under the new scope, so that the
+// writes to a namespace it may now read reach it within a scan, though
+// they do not wake it.
 func (w *watch) sleep(ctx context.Context, wk wakes) bool {
 	for {
 		select {
@@ -817,10 +821,33 @@ func (w *watch) sleep(ctx context.Context, wk wakes) bool {
 		case <-wk.other:
 			return true
 		case <-wk.quiet:
-			w.last = w.s.feed.quietThrough(w.ns, w.last)
+			if w.scoped() && w.lq.rescope() {
+				return true
+			}
+			last, pending := w.s.feed.quietThrough(w.ns, w.last, w.quietWatches())
+			if pending {
+				return true
+			}
+			w.last = last
 			wk.quiet = w.s.feed.quietCh()
 		}
 	}
+}
+
+// scoped reports whether the watch reads the namespaces of a scope
+// (driver.WatchScopeOption, as last asked), not one namespace nor the
+// whole store.
+func (w *watch) scoped() bool {
+	return w.ns == "" && w.lq.scope != nil && !w.lq.all
+}
+
+// quietWatches is the watch's namespaces for feed.quietThrough: nil for a
+// watch of the whole store.
+func (w *watch) quietWatches() func(ns string) bool {
+	if w.ns == "" && !w.scoped() {
+		return nil
+	}
+	return w.watches
 }
 
 // optUTC is *t in UTC, the zero time for nil.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -933,6 +935,300 @@ func TestWatchIdleNamespace(t *testing.T) {
 					t.Fatalf("watch %d: %+v, want a/theirs from another store", i, ev)
 				}
 			}
+		})
+	}
+}
+
+// TestWatchIdleScope: a watch of several namespaces (driver.WatchScopeOption,
+// as the security layer gives every principal's watch) was woken by every
+// write of the store, and read the log (narrowed to its scope, still a
+// query) up to 175 times a second while the writes went to other
+// namespaces: one principal's writes made every other's watch query the
+// log. It is now woken only by the writes of its namespaces: idle watches
+// of a and b... read next to nothing while c is written, still get the
+// changes of their namespaces from this store and from another, and a
+// compaction of the changes they skipped does not cut them off.
+func TestWatchIdleScope(t *testing.T) {
+	const watchers = 8
+	scope := driver.WatchScopeOption(func() ([]driver.KeyRange, bool) {
+		return []driver.KeyRange{{From: "a", To: "a\x00"}, storage.PrefixRange("b")}, false
+	})
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			s := openTest(t, dsn, WithRetention(Retention{Changes: 10}))
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			for _, ns := range []string{"a", "b1", "c"} {
+				must(t, s.Set(ctx, "k", 0, storage.InNamespace(ns)))
+			}
+			chs := make([]<-chan watchItem, watchers)
+			for i := range chs {
+				chs[i] = pull(ctx, s, scope, storage.FromRevision(head(t, s)))
+			}
+			time.Sleep(300 * time.Millisecond) // the watches start, the scanner's first scan
+			before := s.feed.reads.Load()
+			start := time.Now()
+			const writes = 300
+			for i := range writes {
+				must(t, s.Set(ctx, "k"+strconv.Itoa(i%20), i, storage.InNamespace("c")))
+				time.Sleep(time.Millisecond)
+			}
+			took := time.Since(start)
+			time.Sleep(300 * time.Millisecond) // the scanner's last scans
+			reads := s.feed.reads.Load() - before
+			t.Logf("%d writes to c in %v (%.0f/s): %d watches of a and b* read the log %d times (%.1f/s per watch)", writes,
+				took.Round(time.Millisecond), writes/took.Seconds(), watchers, reads, float64(reads)/took.Seconds()/watchers)
+			if reads > 2*watchers {
+				t.Fatalf("%d idle scoped watches read the log %d times during %d writes to c, want at most %d", watchers, reads, writes, 2*watchers)
+			}
+			// Another store's compaction (this one's records say nothing
+			// of it): the scans moved the watches past c's changes.
+			compactor, other := s, s
+			if c.name != "sqlite-memory" {
+				other = openTest(t, dsn, WithRetention(Retention{Changes: 10}))
+				t.Cleanup(func() { _ = other.Close() })
+				compactor = other
+			}
+			if _, err := compactor.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			must(t, s.Set(ctx, "mine", 1, storage.InNamespace("b1")))
+			for i, ch := range chs {
+				if ev := next(t, ch); ev.Key != "mine" {
+					t.Fatalf("watch %d: %+v, want b1/mine", i, ev)
+				}
+			}
+			if c.name == "sqlite-memory" {
+				return
+			}
+			must(t, other.Set(ctx, "theirs", 1, storage.InNamespace("a")))
+			for i, ch := range chs {
+				if ev := next(t, ch); ev.Key != "theirs" {
+					t.Fatalf("watch %d: %+v, want a/theirs from another store", i, ev)
+				}
+			}
+		})
+	}
+}
+
+// TestWatchScopesMissNothing: watches of scopes, woken only by the writes
+// of their namespaces (and the scanner's), get every change of those
+// namespaces in order, no more and no less, while writers write many
+// namespaces at once: single writes, batches, transactions of several
+// namespaces (some rolled back), clears of one namespace and of the whole
+// store, namespaces created and deleted, and another store's writes (the
+// poller's or PostgreSQL's notifications' wake-ups). A watch of the whole
+// store, woken by every write, is the reference.
+func TestWatchScopesMissNothing(t *testing.T) {
+	scopes := [][]driver.KeyRange{
+		{{From: "n00", To: "n00\x00"}},
+		{{From: "n01", To: "n01\x00"}, {From: "n02", To: "n02\x00"}},
+		{storage.PrefixRange("n1")},
+		{{From: "n03", To: "n07"}},
+		{{From: "n05", To: "n05\x00"}, {From: "n13", To: "n13\x00"}},
+		{{From: "n08"}},
+		{},
+	}
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			dsn := c.dsn(t)
+			s := openTest(t, dsn)
+			t.Cleanup(func() { _ = s.Close() })
+			other := s
+			if c.name != "sqlite-memory" {
+				other = openTest(t, dsn)
+				t.Cleanup(func() { _ = other.Close() })
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			r0 := head(t, s)
+			type got struct {
+				mu  sync.Mutex
+				evs []storage.Event
+				err error
+			}
+			collect := func(opts ...storage.Option) *got {
+				g := &got{}
+				go func() {
+					for ev, err := range s.Watch(ctx, append(opts, storage.FromRevision(r0))...) {
+						g.mu.Lock()
+						g.evs, g.err = append(g.evs, ev), err
+						g.mu.Unlock()
+						if err != nil {
+							return
+						}
+					}
+				}()
+				return g
+			}
+			all := collect()
+			gots := make([]*got, len(scopes))
+			for i, rs := range scopes {
+				gots[i] = collect(driver.WatchScopeOption(func() ([]driver.KeyRange, bool) { return rs, false }))
+			}
+			time.Sleep(200 * time.Millisecond) // the watches start
+			ns := func(r *rand.Rand) string { return fmt.Sprintf("n%02d", r.IntN(16)) }
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(uint64(w), 1))
+					st := s
+					if w == 3 {
+						st = other
+					}
+					for i := 0; i < 60 && ctx.Err() == nil; i++ {
+						var err error
+						switch k := r.IntN(20); {
+						case k < 10:
+							err = st.Set(ctx, "k"+strconv.Itoa(r.IntN(5)), i, storage.InNamespace(ns(r)))
+						case k < 12:
+							_, err = st.SetMany(ctx, []storage.Item{{Key: "m1", Value: i}, {Key: "m2", Value: i}}, storage.InNamespace(ns(r)))
+						case k < 16:
+							var tx storage.Tx
+							if tx, err = st.Begin(ctx, storage.TxOptions{}); err != nil {
+								break
+							}
+							for range 3 {
+								if err = tx.Set(ctx, "t"+strconv.Itoa(w), i, storage.InNamespace(ns(r))); err != nil {
+									break
+								}
+							}
+							if err == nil && k == 15 {
+								err = tx.Rollback(ctx)
+							} else if err == nil {
+								err = tx.Commit(ctx)
+							} else {
+								_ = tx.Rollback(ctx)
+							}
+						case k < 18:
+							err = st.Clear(ctx, storage.InNamespace(ns(r)))
+						case k < 19:
+							n := ns(r)
+							if err = st.DeleteNamespace(ctx, n, storage.Recursive()); errors.Is(err, storage.ErrNamespaceNotFound) {
+								err = st.CreateNamespace(ctx, n)
+							}
+						default:
+							if w == 0 && i == 30 {
+								err = st.Clear(ctx)
+							}
+						}
+						if err != nil && !errors.Is(err, storage.ErrNamespaceExists) && !errors.Is(err, storage.ErrNamespaceNotFound) &&
+							!errors.Is(err, storage.ErrConflict) && !errors.Is(err, storage.ErrTxConflict) {
+							t.Errorf("writer %d: %v", w, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			h := head(t, s)
+			// Every watch has caught up with the reference, filtered.
+			events := func(g *got) ([]storage.Event, error) {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				return slices.Clone(g.evs), g.err
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			var ref []storage.Event
+			for {
+				evs, err := events(all)
+				if err != nil {
+					t.Fatalf("whole-store watch: %v", err)
+				}
+				if len(evs) > 0 && evs[len(evs)-1].Revision >= h {
+					ref = evs
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("whole-store watch: %d events, not at revision %d", len(evs), h)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for i, rs := range scopes {
+				var want []int64
+				for _, ev := range ref {
+					if inRanges(rs, ev.Namespace) {
+						want = append(want, ev.Revision)
+					}
+				}
+				var have []int64
+				for {
+					evs, err := events(gots[i])
+					if err != nil {
+						t.Fatalf("watch %d (%q): %v", i, rs, err)
+					}
+					have = have[:0]
+					for _, ev := range evs {
+						have = append(have, ev.Revision)
+					}
+					if len(have) >= len(want) || time.Now().After(deadline) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if !slices.Equal(have, want) {
+					t.Fatalf("watch %d (%q): %d events %v, want %d %v", i, rs, len(have), have, len(want), want)
+				}
+			}
+			t.Logf("%d changes; the scoped watches got %d of them each at most", len(ref), func() int {
+				n := 0
+				for _, g := range gots {
+					evs, _ := events(g)
+					n = max(n, len(evs))
+				}
+				return n
+			}())
+		})
+	}
+}
+
+// TestWatchScopeWakes: this store's writes wake a watch of a scope at once,
+// whatever writes them: a write of one namespace, a transaction of several
+// (its commit), a namespace created or deleted, a clear of one namespace or
+// of the whole store. The poller, which would find them too, is held off.
+func TestWatchScopeWakes(t *testing.T) {
+	for _, c := range watchConfigs() {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t, c.dsn(t), WithWatchPollInterval(time.Hour), WithWatchPollingOnly())
+			t.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			must(t, s.Set(ctx, "k", 0, storage.InNamespace("c")))
+			ch := pull(ctx, s, storage.FromRevision(head(t, s)), driver.WatchScopeOption(func() ([]driver.KeyRange, bool) {
+				return []driver.KeyRange{{From: "a", To: "a\x00"}, storage.PrefixRange("b")}, false
+			}))
+			time.Sleep(100 * time.Millisecond) // the watch starts
+			want := func(typ storage.EventType, ns, key string) {
+				t.Helper()
+				if ev := next(t, ch); ev.Type != typ || ev.Namespace != ns || ev.Key != key {
+					t.Fatalf("event %s %s/%s, want %s %s/%s", ev.Type, ev.Namespace, ev.Key, typ, ns, key)
+				}
+			}
+			must(t, s.Set(ctx, "k", 1, storage.InNamespace("a")))
+			want(storage.EventNamespaceCreate, "a", "")
+			want(storage.EventPut, "a", "k")
+			tx, err := s.Begin(ctx, storage.TxOptions{})
+			must(t, err)
+			must(t, tx.Set(ctx, "k", 2, storage.InNamespace("c")))
+			must(t, tx.Set(ctx, "k", 2, storage.InNamespace("b1")))
+			must(t, tx.Commit(ctx))
+			want(storage.EventNamespaceCreate, "b1", "")
+			want(storage.EventPut, "b1", "k")
+			must(t, s.CreateNamespace(ctx, "b2"))
+			want(storage.EventNamespaceCreate, "b2", "")
+			must(t, s.DeleteNamespace(ctx, "b2"))
+			want(storage.EventNamespaceDelete, "b2", "")
+			must(t, s.Clear(ctx, storage.InNamespace("a")))
+			want(storage.EventClear, "a", "")
+			must(t, s.Set(ctx, "k", 3, storage.InNamespace("a")))
+			want(storage.EventPut, "a", "k")
+			must(t, s.Clear(ctx))
+			want(storage.EventClear, "a", "")
+			want(storage.EventClear, "b1", "")
 		})
 	}
 }

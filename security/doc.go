@@ -118,8 +118,12 @@
 //     InNamespace the wrapped store is passed the namespaces the caller
 //     may read (driver.WatchScopeOption, asked again at each of its reads
 //     of the change log), so that sqlstore reads only their changes rather
-//     than every tenant's for this layer to drop: a namespace granted
-//     while the watch runs shows its changes committed after the grant;
+//     than every tenant's for this layer to drop, and wakes the watch only
+//     for writes to them (sqlstore asks the scope again at each scan of
+//     its log, every WithWatchPollInterval while it grows, so a grant that
+//     no write announces still reaches a sleeping watch): a namespace
+//     granted while the watch runs shows its changes committed after the
+//     grant;
 //     a store that ignores the hint (the HTTP client) is filtered here as
 //     before. Event
 //     revisions, and the revision a watch starts at (storage.OnStart),

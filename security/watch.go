@@ -24,9 +24,11 @@ var (
 // namespace. The caller's grants are read again for every event, so a
 // change of the policy reaches a running watch at its next event. Without
 // InNamespace the inner store is told the namespaces the caller may read
-// (driver.WatchScopeOption, asked again at each of the store's reads), so
-// that it need not read the other tenants' changes: a namespace granted
-// while the watch runs shows its changes committed after the grant. A
+// (driver.WatchScopeOption, asked again at each of the store's reads, and
+// by sqlstore at each scan of its log while the watch sleeps), so that it
+// need not read, nor be woken by, the other tenants' changes: a namespace
+// granted while the watch runs shows its changes committed after the
+// grant. A
 // storage.LaggedError names the last revision this caller was shown.
 // ErrUnsupported when the inner store cannot watch.
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {

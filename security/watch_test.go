@@ -263,3 +263,83 @@ func TestWatchLagBeforeAnyEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchGrantWhileIdle: the store wakes a principal's watch only for
+// writes to the namespaces it may read (as last asked), so a grant given
+// while the watch sleeps changes nothing the store hears of: the store
+// asks the scope again at each of its scans of the log (every poll
+// interval while the log grows), and a write to the namespace granted,
+// or to one the principal owns, still reaches the watch; the namespaces
+// it may still not read stay hidden.
+func TestWatchGrantWhileIdle(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			inner := teststore.Open(t, c.DSN(t))
+			pol := security.NewPolicy()
+			alice, bob := mustPKR(t, "alice-pk"), mustPKR(t, "bob-pk")
+			mustApply(t, pol, alice, map[string]string{"storage://namespace/shared": "r"})
+			mustApply(t, pol, bob, map[string]string{"storage://namespace/*": "rw", "principal://*": "rw"})
+			s := security.NewStore(inner, pol)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			bctx := security.WithPrincipal(ctx, bob)
+			st, err := inner.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs := make(chan storage.Event, 1024)
+			go func() {
+				defer close(evs)
+				for ev, err := range s.Watch(security.WithPrincipal(ctx, alice), storage.FromRevision(st.Revision)) {
+					if err != nil {
+						t.Errorf("alice's watch: %v", err)
+						return
+					}
+					evs <- ev
+				}
+			}()
+			set := func(ns, key string) {
+				t.Helper()
+				if err := s.Set(bctx, key, 1, storage.InNamespace(ns)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor := func(ns, key string) {
+				t.Helper()
+				for {
+					select {
+					case ev, ok := <-evs:
+						if !ok {
+							t.Fatalf("alice's watch ended before %s/%s", ns, key)
+						}
+						if ev.Namespace != "shared" && ev.Namespace != "tenant1" && ev.Namespace != "principal://alice-pk" {
+							t.Fatalf("alice saw %+v", ev)
+						}
+						if ev.Namespace == ns && ev.Key == key {
+							return
+						}
+					case <-ctx.Done():
+						t.Fatalf("alice's watch did not see %s/%s", ns, key)
+					}
+				}
+			}
+			set("shared", "a")
+			waitFor("shared", "a")
+			for i := range 20 {
+				set("tenant"+strconv.Itoa(i%3), "k"+strconv.Itoa(i))
+			}
+			time.Sleep(300 * time.Millisecond) // alice's watch sleeps through the scans
+			// The grant, as a server's reload gives it.
+			next := security.NewPolicy()
+			mustApply(t, next, alice, map[string]string{"storage://namespace/shared": "r", "storage://namespace/tenant1": "r"})
+			mustApply(t, next, bob, map[string]string{"storage://namespace/*": "rw", "principal://*": "rw"})
+			pol.Replace(next)
+			set("tenant2", "hidden")
+			set("tenant1", "late")
+			waitFor("tenant1", "late")
+			time.Sleep(300 * time.Millisecond)
+			set("principal://alice-pk", "own")
+			waitFor("principal://alice-pk", "own")
+		})
+	}
+}

@@ -885,130 +885,97 @@ func TestWatchScope(t *testing.T) {
 // others' through the scanner: PostgreSQL's notifications, the poller):
 // idle watches of "a" read next to nothing while "b" is written, still get
 // a's changes from this store and from another, and a compaction of the
-// changes they skipped does not cut them off.
+// changes they skipped (by another store, which this one's records say
+// nothing of) does not cut them off.
 func TestWatchIdleNamespace(t *testing.T) {
-	const watchers = 8
 	for _, c := range watchConfigs() {
 		t.Run(c.name, func(t *testing.T) {
-			dsn := c.dsn(t)
-			s := openTest(t, dsn, WithRetention(Retention{Changes: 10}))
-			t.Cleanup(func() { _ = s.Close() })
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			must(t, s.Set(ctx, "k", 0, storage.InNamespace("a")))
-			must(t, s.Set(ctx, "k", 0, storage.InNamespace("b")))
-			chs := make([]<-chan watchItem, watchers)
-			for i := range chs {
-				chs[i] = pull(ctx, s, storage.InNamespace("a"), storage.FromRevision(head(t, s)))
-			}
-			time.Sleep(300 * time.Millisecond) // the watches start, the scanner's first scan
-			before := s.feed.reads.Load()
-			start := time.Now()
-			const writes = 300
-			for i := range writes {
-				must(t, s.Set(ctx, "k"+strconv.Itoa(i%20), i, storage.InNamespace("b")))
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(300 * time.Millisecond) // the scanner's last scans
-			reads := s.feed.reads.Load() - before
-			t.Logf("%d writes to b in %v: %d watches of a read the log %d times", writes, time.Since(start).Round(time.Millisecond), watchers, reads)
-			if reads > 2*watchers {
-				t.Fatalf("%d idle watches of a read the log %d times during %d writes to b, want at most %d", watchers, reads, writes, 2*watchers)
-			}
-			if _, err := s.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
-			must(t, s.Set(ctx, "mine", 1, storage.InNamespace("a")))
-			for i, ch := range chs {
-				if ev := next(t, ch); ev.Key != "mine" {
-					t.Fatalf("watch %d: %+v, want a/mine", i, ev)
-				}
-			}
-			if c.name == "sqlite-memory" {
-				return
-			}
-			other := openTest(t, dsn)
-			t.Cleanup(func() { _ = other.Close() })
-			must(t, other.Set(ctx, "theirs", 1, storage.InNamespace("a")))
-			for i, ch := range chs {
-				if ev := next(t, ch); ev.Key != "theirs" {
-					t.Fatalf("watch %d: %+v, want a/theirs from another store", i, ev)
-				}
-			}
+			checkIdleWatches(t, c, []storage.Option{storage.InNamespace("a")}, "b", "a", "a")
 		})
+	}
+}
+
+// checkIdleWatches runs 8 watches (watch) of namespaces that hold mine and
+// theirs but not busy, idle while busy is written 300 times: they read the
+// log at most twice each; another store's compaction (which this store's
+// records say nothing of) does not cut them off; then they get a write to
+// mine from this store and (but on sqlite-memory) one to theirs from
+// another.
+func checkIdleWatches(t *testing.T, c testConfig, watch []storage.Option, busy, mine, theirs string) {
+	t.Helper()
+	const watchers = 8
+	dsn := c.dsn(t)
+	s := openTest(t, dsn, WithRetention(Retention{Changes: 10}))
+	t.Cleanup(func() { _ = s.Close() })
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for _, ns := range []string{mine, theirs, busy} {
+		must(t, s.Set(ctx, "k", 0, storage.InNamespace(ns)))
+	}
+	chs := make([]<-chan watchItem, watchers)
+	for i := range chs {
+		chs[i] = pull(ctx, s, append(slices.Clone(watch), storage.FromRevision(head(t, s)))...)
+	}
+	time.Sleep(300 * time.Millisecond) // the watches start, the scanner's first scan
+	before := s.feed.reads.Load()
+	start := time.Now()
+	const writes = 300
+	for i := range writes {
+		must(t, s.Set(ctx, "k"+strconv.Itoa(i%20), i, storage.InNamespace(busy)))
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	time.Sleep(300 * time.Millisecond) // the scanner's last scans
+	reads := s.feed.reads.Load() - before
+	t.Logf("%d writes to %s in %v (%.0f/s): %d idle watches read the log %d times (%.1f/s per watch)", writes, busy,
+		took.Round(time.Millisecond), writes/took.Seconds(), watchers, reads, float64(reads)/took.Seconds()/watchers)
+	if reads > 2*watchers {
+		t.Fatalf("%d idle watches read the log %d times during %d writes to %s, want at most %d", watchers, reads, writes, busy, 2*watchers)
+	}
+	// Another store's compaction: the scans moved the watches past the
+	// changes of busy.
+	other := s
+	if c.name != "sqlite-memory" {
+		other = openTest(t, dsn, WithRetention(Retention{Changes: 10}))
+		t.Cleanup(func() { _ = other.Close() })
+	}
+	if _, err := other.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Set(ctx, "mine", 1, storage.InNamespace(mine)))
+	for i, ch := range chs {
+		if ev := next(t, ch); ev.Key != "mine" {
+			t.Fatalf("watch %d: %+v, want %s/mine", i, ev, mine)
+		}
+	}
+	if other == s {
+		return
+	}
+	must(t, other.Set(ctx, "theirs", 1, storage.InNamespace(theirs)))
+	for i, ch := range chs {
+		if ev := next(t, ch); ev.Key != "theirs" {
+			t.Fatalf("watch %d: %+v, want %s/theirs from another store", i, ev, theirs)
+		}
 	}
 }
 
 // TestWatchIdleScope: a watch of several namespaces (driver.WatchScopeOption,
 // as the security layer gives every principal's watch) was woken by every
 // write of the store, and read the log (narrowed to its scope, still a
-// query) up to 175 times a second while the writes went to other
+// query) 155-197 times a second while the writes went to other
 // namespaces: one principal's writes made every other's watch query the
 // log. It is now woken only by the writes of its namespaces: idle watches
-// of a and b... read next to nothing while c is written, still get the
+// of a and b… read next to nothing while c is written, still get the
 // changes of their namespaces from this store and from another, and a
-// compaction of the changes they skipped does not cut them off.
+// compaction of the changes they skipped (by another store) does not cut
+// them off.
 func TestWatchIdleScope(t *testing.T) {
-	const watchers = 8
 	scope := driver.WatchScopeOption(func() ([]driver.KeyRange, bool) {
 		return []driver.KeyRange{{From: "a", To: "a\x00"}, storage.PrefixRange("b")}, false
 	})
 	for _, c := range watchConfigs() {
 		t.Run(c.name, func(t *testing.T) {
-			dsn := c.dsn(t)
-			s := openTest(t, dsn, WithRetention(Retention{Changes: 10}))
-			t.Cleanup(func() { _ = s.Close() })
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			for _, ns := range []string{"a", "b1", "c"} {
-				must(t, s.Set(ctx, "k", 0, storage.InNamespace(ns)))
-			}
-			chs := make([]<-chan watchItem, watchers)
-			for i := range chs {
-				chs[i] = pull(ctx, s, scope, storage.FromRevision(head(t, s)))
-			}
-			time.Sleep(300 * time.Millisecond) // the watches start, the scanner's first scan
-			before := s.feed.reads.Load()
-			start := time.Now()
-			const writes = 300
-			for i := range writes {
-				must(t, s.Set(ctx, "k"+strconv.Itoa(i%20), i, storage.InNamespace("c")))
-				time.Sleep(time.Millisecond)
-			}
-			took := time.Since(start)
-			time.Sleep(300 * time.Millisecond) // the scanner's last scans
-			reads := s.feed.reads.Load() - before
-			t.Logf("%d writes to c in %v (%.0f/s): %d watches of a and b* read the log %d times (%.1f/s per watch)", writes,
-				took.Round(time.Millisecond), writes/took.Seconds(), watchers, reads, float64(reads)/took.Seconds()/watchers)
-			if reads > 2*watchers {
-				t.Fatalf("%d idle scoped watches read the log %d times during %d writes to c, want at most %d", watchers, reads, writes, 2*watchers)
-			}
-			// Another store's compaction (this one's records say nothing
-			// of it): the scans moved the watches past c's changes.
-			compactor, other := s, s
-			if c.name != "sqlite-memory" {
-				other = openTest(t, dsn, WithRetention(Retention{Changes: 10}))
-				t.Cleanup(func() { _ = other.Close() })
-				compactor = other
-			}
-			if _, err := compactor.Compact(ctx); err != nil {
-				t.Fatal(err)
-			}
-			must(t, s.Set(ctx, "mine", 1, storage.InNamespace("b1")))
-			for i, ch := range chs {
-				if ev := next(t, ch); ev.Key != "mine" {
-					t.Fatalf("watch %d: %+v, want b1/mine", i, ev)
-				}
-			}
-			if c.name == "sqlite-memory" {
-				return
-			}
-			must(t, other.Set(ctx, "theirs", 1, storage.InNamespace("a")))
-			for i, ch := range chs {
-				if ev := next(t, ch); ev.Key != "theirs" {
-					t.Fatalf("watch %d: %+v, want a/theirs from another store", i, ev)
-				}
-			}
+			checkIdleWatches(t, c, []storage.Option{scope}, "c", "b1", "a")
 		})
 	}
 }

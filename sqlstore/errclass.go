@@ -265,6 +265,18 @@ func inTxError(err error) {
 	}
 }
 
+// endedInTx is for an operation inside a transaction whose context ended
+// (cerr) while its connection failed: the caller gave up, the transaction
+// is over (leave ends it), and the error is the context's, as for every
+// operation whose caller's context ends, not ErrUnavailable. It rewrites
+// the *storage.OpError err holds in place.
+func endedInTx(err, cerr error) {
+	var oe *storage.OpError
+	if errors.As(err, &oe) && errors.Is(oe.Err, storage.ErrUnavailable) {
+		oe.Err = cerr
+	}
+}
+
 // commitRolledBack reports whether a COMMIT answered that the transaction
 // was rolled back (an earlier statement had aborted it): its outcome is
 // known.

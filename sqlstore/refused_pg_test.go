@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,4 +254,68 @@ WHERE application_name = 'rocommit' AND state LIKE 'idle in transaction%'`).Scan
 		_, err = s.Query(ctx, storage.Filter{}, storage.InNamespace("big"), storage.SortBy(storage.Desc("g"), storage.Asc("b")), storage.Limit(400))
 		wantSentinel(t, "Query sorted over the temp file limit", err, storage.ErrUnavailable)
 	})
+}
+
+// endedCtx is a context whose Err reports Canceled once ended is set,
+// while its Done never closes: the driver does not see it end, so the
+// connection's failure and the caller's cancellation meet in one call, as
+// they do when a cancel reaches a connection that breaks (seen once under
+// load in TestChaos: a transaction's Set whose context ended answered
+// ErrUnavailable).
+type endedCtx struct {
+	context.Context
+	ended atomic.Bool
+}
+
+func (c *endedCtx) Done() <-chan struct{} { return nil }
+func (c *endedCtx) Err() error {
+	if c.ended.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestTxOpEndedAsItsConnectionFailed: an operation of a transaction whose
+// context ended while its connection failed returns the context's error,
+// as every operation whose caller gave up does, not ErrUnavailable; the
+// transaction is over.
+func TestTxOpEndedAsItsConnectionFailed(t *testing.T) {
+	dsn := newPGSchema(t)
+	ctx := t.Context()
+	s := openTest(t, withParams(t, dsn, "application_name", "txended"), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	must(t, s.Set(ctx, "k", 1))
+	pgHoldRow(t, dsn, "k")
+	tx, err := s.Begin(ctx, storage.TxOptions{})
+	must(t, err)
+	ectx := &endedCtx{Context: ctx}
+	done := make(chan error, 1)
+	go func() { done <- tx.Set(ectx, "k", 2) }()
+	admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+	must(t, err)
+	defer func() { _ = admin.Close(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE application_name = 'txended' AND wait_event_type = 'Lock'`).Scan(&n))
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction's Set never waited for the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ectx.ended.Store(true)
+	var n int
+	must(t, admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE application_name = 'txended' AND wait_event_type = 'Lock'`).Scan(&n))
+	err = <-done
+	if !errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("tx Set whose context ended as its connection failed: %v, want the context's error", err)
+	}
+	if err := tx.Commit(ctx); !errors.Is(err, storage.ErrTxDone) {
+		t.Errorf("Commit after: %v, want ErrTxDone", err)
+	}
 }

@@ -332,8 +332,11 @@ func (t *sqlTx) enter() {
 
 func (t *sqlTx) leave(ctx context.Context, err error) {
 	inTxError(err)
-	if err != nil && ctx.Err() != nil && !t.done {
-		_ = t.end(ctx, false) // the operation's error is what the caller needs
+	if err != nil && ctx.Err() != nil {
+		endedInTx(err, ctx.Err())
+		if !t.done {
+			_ = t.end(ctx, false) // the operation's error is what the caller needs
+		}
 	}
 	t.noteHeld(t.opStart)
 	t.idleSince.Store(time.Now().UnixNano())

@@ -39,6 +39,30 @@ func pgHoldRow(t *testing.T, dsn, k string) {
 	})
 }
 
+// awaitLockWaiter waits until a session of dsn's database that matches
+// where (SQL on pg_stat_activity) waits for a lock, and returns a
+// connection of its own to act on it (closed at the test's end).
+func awaitLockWaiter(t *testing.T, dsn, where string) *pgx.Conn {
+	t.Helper()
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+	must(t, err)
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND `+where).Scan(&n))
+		if n > 0 {
+			return admin
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session where %s waited for a lock", where)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // rawDSN is dsn for a pgx connection of its own (without the pool's
 // parameters).
 func rawDSN(t *testing.T, dsn string) string {
@@ -129,22 +153,10 @@ func TestPGRefused(t *testing.T) {
 		pgHoldRow(t, dsn, "k2")
 		done := make(chan error, 1)
 		go func() { done <- s.Set(ctx, "k2", 1) }()
-		admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
-		must(t, err)
-		defer func() { _ = admin.Close(ctx) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var n int
-			must(t, admin.QueryRow(ctx, `SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+		admin := awaitLockWaiter(t, dsn, "query LIKE '%entries%'")
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%entries%'`).Scan(&n))
-			if n > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the engine's write never waited for the lock")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 		wantSentinel(t, "Set", <-done, storage.ErrUnavailable)
 	})
 
@@ -291,22 +303,7 @@ func TestTxOpEndedAsItsConnectionFailed(t *testing.T) {
 	ectx := &endedCtx{Context: ctx}
 	done := make(chan error, 1)
 	go func() { done <- tx.Set(ectx, "k", 2) }()
-	admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
-	must(t, err)
-	defer func() { _ = admin.Close(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var n int
-		must(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE application_name = 'txended' AND wait_event_type = 'Lock'`).Scan(&n))
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the transaction's Set never waited for the lock")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	admin := awaitLockWaiter(t, dsn, "application_name = 'txended'")
 	ectx.ended.Store(true)
 	var n int
 	must(t, admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity

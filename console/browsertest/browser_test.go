@@ -163,9 +163,24 @@ func run[T any](s *site, what string, a chromedp.Action[T]) T {
 func (s *site) open(path string) { s.t.Helper(); s.do("open "+path, chromedp.Navigate(s.url+path)) }
 
 // text is the text of the first element that sel matches.
+// A page that has just loaded may still be replacing its document's
+// nodes (CI saw "No node with given id found" right after a notice of the
+// new page showed): an error is tried again until the deadline.
 func (s *site) text(sel string) string {
 	s.t.Helper()
-	return run(s, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return v
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("text of %s: %v", sel, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // shot saves a full-page screenshot as name.png; doc also copies it to
@@ -226,10 +241,21 @@ func (s *site) waitNotice(text string) {
 	s.t.Fatalf("the notice says %q, want %q", last, text)
 }
 
+// wantText waits until the first element that sel matches says want (a
+// page that is still being replaced by the next one may say something
+// else for a moment).
 func (s *site) wantText(sel, want string) {
 	s.t.Helper()
-	if got := s.text(sel); !strings.Contains(got, want) {
-		s.t.Fatalf("%s says %q, want %q", sel, got, want)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := s.text(sel)
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s says %q, want %q", sel, got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -271,8 +297,8 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("ns-name"), "people"),
 		chromedp.SendKeys(chromedp.ID("ns-indexes"), "age, city"),
 		chromedp.Submit(chromedp.ID("ns-name")),
-		chromedp.WaitVisible(chromedp.CSS(".notice")),
 	)
+	s.waitNotice("Namespace created.")
 	s.wantText("#namespaces", "people")
 	s.wantText("#namespaces", "age")
 	s.wantText("#namespaces", "city")

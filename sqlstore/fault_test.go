@@ -67,6 +67,19 @@ func (l *faultLog) typed(what string, err error, ctxOK bool, allowed ...error) {
 	}
 }
 
+// wantFaultSeen fails t unless backends were terminated (killed) and
+// calls saw it (ErrUnavailable or ErrCommitUnknown): a fault test whose
+// fault never met the load tested nothing.
+func (l *faultLog) wantFaultSeen(t *testing.T, killed int) {
+	t.Helper()
+	l.mu.Lock()
+	saw := l.counts[storage.ErrUnavailable.Error()] + l.counts[storage.ErrCommitUnknown.Error()]
+	l.mu.Unlock()
+	if killed == 0 || saw == 0 {
+		t.Errorf("%d backends terminated, %d calls saw it: the fault did not happen under load", killed, saw)
+	}
+}
+
 func (l *faultLog) report(t *testing.T) {
 	t.Helper()
 	l.mu.Lock()

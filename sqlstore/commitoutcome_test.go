@@ -16,15 +16,18 @@ import (
 // and whose context ends while its COMMIT is in flight reports what the
 // database did, not the context's error. A deferred constraint trigger
 // (on index_fields for CreateIndex, on entries for a SetMany sent through
-// COPY) makes the COMMIT sleep up to 3 s (a cancel ends the sleep and is
+// COPY) makes the COMMIT sleep until a cancel ends the sleep (and is
 // swallowed), and the call's context is cancelled while the COMMIT sleeps
 // (seen in pg_stat_activity), so after COMMIT was sent and before its
-// answer. (With a 150 ms deadline instead, a loaded machine sometimes
-// spent it before COMMIT: the call then rightly failed. With a sleep of
-// 400 ms, CI once saw the cancel arrive after the sleep had ended, where
-// it failed the commit itself: the call then rightly reported the
-// context's error, and the test failed. The sleep stays below
-// commitOutcomeWait.) When
+// answer. pgx, its read of the answer cut short by the context, closes
+// the connection and sends the server a cancel request from a goroutine
+// of its own: that cancel, not a timer, ends the sleep, so it can land
+// nowhere else. (With a 150 ms deadline instead, a loaded machine
+// sometimes spent it before COMMIT: the call then rightly failed. With a
+// sleep of 400 ms, and then of 3 s, a loaded machine saw the cancel
+// arrive after the sleep had ended on its own, while the COMMIT went on:
+// it failed the commit itself, the call rightly reported the context's
+// error with nothing written, and the test failed.) When
 // the transaction commits, the call returns nil and its writes are there
 // (before commitOutcome it returned context.Canceled with them in
 // place: CI saw TestIndexBuildEndsWithItsCall and TestCopyCancelled fail
@@ -42,17 +45,19 @@ func TestCommitOutcome(t *testing.T) {
 	must(t, s.Set(ctx, "k", map[string]any{"age": 1, "name": "a"}, storage.InNamespace("p")))
 	db, _ := pgMigrator(t, dsn)
 	for _, stmt := range []string{
-		`CREATE TABLE slow_commit_mode (abort boolean NOT NULL)`,
-		`INSERT INTO slow_commit_mode VALUES (false)`,
+		`CREATE TABLE slow_commit_mode (abort boolean NOT NULL, call int NOT NULL)`,
+		`INSERT INTO slow_commit_mode VALUES (false, 0)`,
 		`CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
 			IF current_setting('slow_commit.slept', true) = 'on' THEN
 				RETURN NULL;
 			END IF;
 			PERFORM set_config('slow_commit.slept', 'on', true);
-			PERFORM set_config('application_name', 'slow_commit ' || current_schema(), true);
+			PERFORM set_config('application_name',
+				'slow_commit ' || current_schema() || ' ' || (SELECT call FROM slow_commit_mode), true);
+			-- Only the cancel ends the sleep (60 s bounds a broken test).
 			BEGIN
-				PERFORM pg_sleep(3);
+				PERFORM pg_sleep(60);
 			EXCEPTION WHEN query_canceled THEN NULL;
 			END;
 			IF (SELECT abort FROM slow_commit_mode) THEN
@@ -72,17 +77,26 @@ func TestCommitOutcome(t *testing.T) {
 		}
 	}
 	// late runs call with a context cancelled once its COMMIT sleeps in the
-	// trigger (so never before COMMIT, however loaded the machine).
+	// trigger (so never before COMMIT, however loaded the machine). The
+	// sleeping session is this call's (its number tags it), and a failed
+	// look is tried again, never taken for the sleep.
+	calls := 0
 	late := func(call func(ctx context.Context) error) error {
+		calls++
+		tag := calls
+		if _, err := db.ExecContext(ctx, `UPDATE slow_commit_mode SET call = $1`, tag); err != nil {
+			t.Fatal(err)
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go func() {
-			defer cancel()
 			for cctx.Err() == nil {
 				var n int
 				err := db.QueryRowContext(cctx, `SELECT count(*) FROM pg_stat_activity
-					WHERE application_name = 'slow_commit ' || current_schema() AND wait_event = 'PgSleep'`).Scan(&n)
-				if err != nil || n > 0 {
+					WHERE application_name = 'slow_commit ' || current_schema() || ' ' || $1::int AND wait_event = 'PgSleep'`,
+					tag).Scan(&n)
+				if err == nil && n > 0 {
+					cancel()
 					return
 				}
 				time.Sleep(5 * time.Millisecond)

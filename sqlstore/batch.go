@@ -52,7 +52,7 @@ func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option
 	valid := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if err := storage.ValidateKey(k); err != nil {
-			res.Errors[k] = x.s.fail(op, ns, k, err)
+			res.Errors[k] = x.s.failCtx(ctx, op, ns, k, err)
 			continue
 		}
 		valid = append(valid, k)
@@ -62,14 +62,14 @@ func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option
 	}
 	rows, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now())
 	if err != nil {
-		return res, x.s.fail(op, ns, "", err)
+		return res, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	for _, r := range rows {
 		res.Entries[r.Key] = toEntry(ns, r)
 	}
 	for _, k := range valid {
 		if _, ok := res.Entries[k]; !ok {
-			res.Errors[k] = x.s.fail(op, ns, k, storage.ErrNotFound)
+			res.Errors[k] = x.s.failCtx(ctx, op, ns, k, storage.ErrNotFound)
 		}
 	}
 	return res, nil
@@ -116,7 +116,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		pos[it.Key] = i
 		bi, err := x.encodeItem(it, o, now)
 		if err != nil {
-			res.Results[i].Err = x.s.fail(op, ns.Name, it.Key, err)
+			res.Results[i].Err = x.s.failCtx(ctx, op, ns.Name, it.Key, err)
 			failed = true
 			continue
 		}
@@ -158,7 +158,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 			return res, nil
 		}
 		if err != nil && x.s.eng.dialect().Classify(err) != dialect.ClassForeignKey {
-			return res, x.setManyFailed(&res, op, ns.Name, err)
+			return res, x.setManyFailed(ctx, &res, op, ns.Name, err)
 		}
 	}
 
@@ -200,7 +200,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 				}
 				for _, bi := range withMD {
 					if !done[bi.Key] {
-						res.Results[pos[bi.Key]].Err = x.s.fail(op, ns.Name, bi.Key, storage.ErrAlreadyExists)
+						res.Results[pos[bi.Key]].Err = x.s.failCtx(ctx, op, ns.Name, bi.Key, storage.ErrAlreadyExists)
 					}
 				}
 				if o.Atomic {
@@ -240,18 +240,18 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 		x.abortRest(&res, op, ns.Name)
 		return res, nil
 	default:
-		return res, x.setManyFailed(&res, op, ns.Name, err)
+		return res, x.setManyFailed(ctx, &res, op, ns.Name, err)
 	}
 }
 
 // setManyFailed reports a SetMany of which nothing was written: every key
 // not already failed shares err, and no key has a version.
-func (x *ops) setManyFailed(res *storage.BatchResult, op, ns string, err error) error {
-	werr := x.s.fail(op, ns, "", err)
+func (x *ops) setManyFailed(ctx context.Context, res *storage.BatchResult, op, ns string, err error) error {
+	werr := x.s.failCtx(ctx, op, ns, "", err)
 	for i := range res.Results {
 		res.Results[i].Version, res.Results[i].Revision = 0, 0
 		if res.Results[i].Err == nil {
-			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, err)
+			res.Results[i].Err = x.s.failCtx(ctx, op, ns, res.Results[i].Key, err)
 		}
 	}
 	return werr
@@ -378,7 +378,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	for i, k := range distinct {
 		res.Results[i].Key = k
 		if err := storage.ValidateKey(k); err != nil {
-			res.Results[i].Err = x.s.fail(op, ns, k, err)
+			res.Results[i].Err = x.s.failCtx(ctx, op, ns, k, err)
 			failed = true
 			continue
 		}
@@ -404,7 +404,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 			if rev, ok := gone[kr.Key]; ok {
 				res.Results[i].Revision = rev
 			} else {
-				res.Results[i].Err = x.s.fail(op, ns, kr.Key, storage.ErrNotFound)
+				res.Results[i].Err = x.s.failCtx(ctx, op, ns, kr.Key, storage.ErrNotFound)
 			}
 		}
 	}
@@ -415,7 +415,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 			return err
 		})
 		if err != nil {
-			return res, x.batchFailed(&res, op, ns, err)
+			return res, x.batchFailed(ctx, &res, op, ns, err)
 		}
 		markMissing()
 		return res, nil
@@ -440,16 +440,16 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 		x.abortRest(&res, op, ns)
 		return res, nil
 	default:
-		return res, x.batchFailed(&res, op, ns, err)
+		return res, x.batchFailed(ctx, &res, op, ns, err)
 	}
 }
 
 // batchFailed gives every key without an error of its own the batch's error.
-func (x *ops) batchFailed(res *storage.BatchResult, op, ns string, err error) error {
+func (x *ops) batchFailed(ctx context.Context, res *storage.BatchResult, op, ns string, err error) error {
 	for i := range res.Results {
 		if res.Results[i].Err == nil {
-			res.Results[i].Err = x.s.fail(op, ns, res.Results[i].Key, err)
+			res.Results[i].Err = x.s.failCtx(ctx, op, ns, res.Results[i].Key, err)
 		}
 	}
-	return x.s.fail(op, ns, "", err)
+	return x.s.failCtx(ctx, op, ns, "", err)
 }

@@ -262,17 +262,12 @@ func chaos(t *testing.T, stores []*Store, d time.Duration, allowed []error, extr
 					ok := allowed
 					if cctx.Err() != nil {
 						// A transaction whose context ended was rolled back.
-						// ErrUnavailable: once (TestChaos/postgres under
-						// -race, a loaded machine) a transaction's Set whose
-						// context ended reported its connection failed
-						// rather than the context's error. Inside a
-						// transaction that is now the context's error
-						// (TestTxOpEndedAsItsConnectionFailed); why the
-						// driver reported the connection and not the
-						// context is not known, so a call outside one may
-						// still, and it is tolerated for calls whose
-						// context ended only.
-						ok = append(slices.Clone(ok), storage.ErrTxDone, storage.ErrUnavailable)
+						// A call whose context ended as its connection
+						// failed answers the context's error, in a
+						// transaction or not (TestTxOpEndedAsItsConnectionFailed,
+						// TestCallEndedAsItsConnectionFailed), never
+						// ErrUnavailable.
+						ok = append(slices.Clone(ok), storage.ErrTxDone)
 					}
 					log.typed(what, err, cctx.Err() != nil, ok...)
 				}

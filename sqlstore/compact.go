@@ -58,7 +58,7 @@ func (s *Store) Compact(ctx context.Context) (int64, error) {
 	for {
 		n, err := s.compactBatch(ctx, s.now(), s.cfg.sweepBatch)
 		if err != nil {
-			return total, s.fail(op, "", "", err)
+			return total, s.failCtx(ctx, op, "", "", err)
 		}
 		total += n
 		if n < int64(s.cfg.sweepBatch) {

@@ -30,7 +30,7 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 	err = s.buildIndex(ctx, namespace, fields[0])
 	s.nsIDs.forget(namespace)
 	if err != nil {
-		return s.fail(op, namespace, "", err)
+		return s.failCtx(ctx, op, namespace, "", err)
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 	})
 	s.nsIDs.forget(namespace)
 	if err != nil {
-		return s.fail(op, namespace, "", err)
+		return s.failCtx(ctx, op, namespace, "", err)
 	}
 	return nil
 }
@@ -74,11 +74,11 @@ func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]d
 		return nil, err
 	}
 	if _, err := storage.ParseNamespace(namespace); err != nil {
-		return nil, s.fail(op, namespace, "", err)
+		return nil, s.failCtx(ctx, op, namespace, "", err)
 	}
 	fields, err := parseIndexes([]string{field})
 	if err != nil {
-		return nil, s.fail(op, namespace, "", err)
+		return nil, s.failCtx(ctx, op, namespace, "", err)
 	}
 	return fields, nil
 }

@@ -279,7 +279,11 @@
 // a temp_file_limit (the statement did not take effect; such a refusal
 // repeats until the configuration changes, and RunInTx's retries are
 // bounded). The caller's own deadline or cancellation is still its
-// context's error. What the database holds but the engine cannot read is
+// context's error, also when its connection failed or its statement was
+// cancelled as the context ended (the driver may report either first): a
+// call whose context ended before or while it failed answers
+// context.Canceled or context.DeadlineExceeded, never ErrUnavailable
+// (a write whose outcome that left unknown is ErrCommitUnknown). What the database holds but the engine cannot read is
 // ErrCorrupt, never retried: a corrupt SQLite file or page (SQLITE_CORRUPT,
 // a file that is not a database, which Open refuses with ErrCorrupt too),
 // PostgreSQL's data_corrupted or index_corrupted, a row changed outside the

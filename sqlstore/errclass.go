@@ -265,12 +265,13 @@ func inTxError(err error) {
 	}
 }
 
-// endedInTx is for an operation inside a transaction whose context ended
-// (cerr) while its connection failed: the caller gave up, the transaction
-// is over (leave ends it), and the error is the context's, as for every
-// operation whose caller's context ends, not ErrUnavailable. It rewrites
-// the *storage.OpError err holds in place.
-func endedInTx(err, cerr error) {
+// endedCall is for an operation whose context ended (cerr) before or while
+// its connection failed (or the server cancelled its statement): the
+// caller gave up, and the error is the context's, as for every operation
+// whose caller's context ends, not ErrUnavailable (inside a transaction,
+// the transaction is over: leave ends it). It rewrites the
+// *storage.OpError err holds in place.
+func endedCall(err, cerr error) {
 	var oe *storage.OpError
 	if errors.As(err, &oe) && errors.Is(oe.Err, storage.ErrUnavailable) {
 		oe.Err = cerr
@@ -282,4 +283,20 @@ func endedInTx(err, cerr error) {
 // known.
 func commitRolledBack(err error) bool {
 	return errors.Is(err, pgx.ErrTxCommitRollback)
+}
+
+// failCtx is fail for an operation whose caller's context is ctx: when
+// ctx ended before or while the operation failed, and the failure reads as
+// ErrUnavailable (the connection failed or the server cancelled the
+// statement), the error is the context's, as for every operation whose
+// caller gave up. The driver reports whichever it saw first: pgx, its
+// connection failed or cancelled as the context ended, may report the
+// connection and not the context. A failure with a live context stays
+// ErrUnavailable, and an outcome left unknown stays ErrCommitUnknown.
+func (s *Store) failCtx(ctx context.Context, op, ns, key string, err error) error {
+	err = s.fail(op, ns, key, err)
+	if cerr := ctx.Err(); cerr != nil {
+		endedCall(err, cerr)
+	}
+	return err
 }

@@ -150,12 +150,12 @@ func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(Na
 	}
 	if o.Namespace != "" {
 		if _, err := storage.ParseNamespace(o.Namespace); err != nil {
-			return s.fail(op, o.Namespace, "", err)
+			return s.failCtx(ctx, op, o.Namespace, "", err)
 		}
 	}
 	tx, err := s.eng.begin(ctx, storage.TxOptions{ReadOnly: true, Isolation: storage.LevelRepeatableRead})
 	if err != nil {
-		return s.fail(op, o.Namespace, "", err)
+		return s.failCtx(ctx, op, o.Namespace, "", err)
 	}
 	defer func() { _ = tx.rollback(ctx) }()
 	x := exporter{s: s, q: tx.q(), o: o, onNS: onNamespace, onEntry: onEntry, now: s.now()}
@@ -164,7 +164,7 @@ func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(Na
 		if errors.As(err, &ce) {
 			return ce.err
 		}
-		return s.fail(op, o.Namespace, "", err)
+		return s.failCtx(ctx, op, o.Namespace, "", err)
 	}
 	return nil
 }

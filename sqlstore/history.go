@@ -27,10 +27,10 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return nil, x.s.fail(op, ns, key, err)
+		return nil, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	if o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
-		return nil, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "history takes FromRevision, not AtRevision"))
+		return nil, x.s.failCtx(ctx, op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "history takes FromRevision, not AtRevision"))
 	}
 	limit := storage.DefaultHistoryLimit
 	if o.Limit >= 0 {
@@ -41,7 +41,7 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 	}
 	lq, err := x.s.newLogQuery(o, &key)
 	if err != nil {
-		return nil, x.s.fail(op, ns, key, err)
+		return nil, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	q := x.sc.reader()
 	// FromRevision(0) is every retained change, as no FromRevision.
@@ -50,18 +50,18 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 	if !from {
 		st, err := x.s.logState(ctx, q)
 		if err != nil {
-			return nil, x.s.fail(op, ns, key, err)
+			return nil, x.s.failCtx(ctx, op, ns, key, err)
 		}
 		after = st.compacted
 	}
 	for attempt := 0; ; attempt++ {
 		evs, st, full, err := lq.tailBytes(ctx, q, after, min(limit, historyBatch), historyPageBytes)
 		if err != nil {
-			return nil, x.s.fail(op, ns, key, err)
+			return nil, x.s.failCtx(ctx, op, ns, key, err)
 		}
 		if from {
 			if err := checkFrom(after, st); err != nil {
-				return nil, x.s.fail(op, ns, key, err)
+				return nil, x.s.failCtx(ctx, op, ns, key, err)
 			}
 		} else if st.compacted > after && attempt < 3 {
 			// Compacted meanwhile: read again from the new start.
@@ -69,7 +69,7 @@ func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) (
 			continue
 		}
 		if evs, err = historyRest(ctx, q, lq, evs, full, limit); err != nil {
-			return nil, x.s.fail(op, ns, key, err)
+			return nil, x.s.failCtx(ctx, op, ns, key, err)
 		}
 		if evs == nil {
 			evs = []storage.Event{}
@@ -127,7 +127,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 	q := x.sc.reader()
 	lq, err := x.s.keyStateQuery(ns, key)
 	if err != nil {
-		return storage.Entry{}, x.s.fail(op, ns, key, err)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 
 	var e storage.Entry
@@ -136,10 +136,10 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 	for {
 		evs, st, full, err := lq.readBack(ctx, q, before, historyBatch)
 		if err != nil {
-			return storage.Entry{}, x.s.fail(op, ns, key, err)
+			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 		}
 		if r > st.head {
-			return storage.Entry{}, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption,
+			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, driver.Invalidf(storage.ErrInvalidOption,
 				"AtRevision(%d) is ahead of the store's revision %d", r, st.head))
 		}
 		for _, ev := range evs {
@@ -159,17 +159,17 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 					// createRevisionAt would look up.
 					e.CreateRevision = ev.Revision
 				} else if e.CreateRevision, err = x.createRevisionAt(ctx, q, ns, key, e.Revision); err != nil {
-					return storage.Entry{}, x.s.fail(op, ns, key, err)
+					return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 				}
 				if !e.ExpiresAt.IsZero() {
 					// Expired by the time of revision r: it was invisible
 					// then, though not yet swept.
 					at, ok, err := x.s.revisionTime(ctx, q, r)
 					if err != nil {
-						return storage.Entry{}, x.s.fail(op, ns, key, err)
+						return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 					}
 					if ok && !e.ExpiresAt.After(at) {
-						return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+						return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 					}
 				}
 				return e, nil
@@ -182,9 +182,9 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 				}
 			default: // delete, expire, clear, namespace_delete
 				if found {
-					return storage.Entry{}, x.s.fail(op, ns, key, corruptRow("the change log holds a metadata change of a deleted key"))
+					return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, corruptRow("the change log holds a metadata change of a deleted key"))
 				}
-				return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+				return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 			}
 		}
 		if (len(evs) == historyBatch || full) && evs[len(evs)-1].Revision > st.compacted+1 {
@@ -314,18 +314,18 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 			return e, nil
 		}
 	case !errors.Is(err, errNoRow):
-		return storage.Entry{}, x.s.fail(op, ns, key, err)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	evs, _, err := lq.tail(ctx, q, r, 1)
 	if err != nil {
-		return storage.Entry{}, x.s.fail(op, ns, key, err)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) {
 		// Nothing changed the key after r and it does not exist, or its
 		// next change created it.
-		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 	}
-	return storage.Entry{}, x.s.fail(op, ns, key, compacted(r, st))
+	return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, st))
 }
 
 // readBack reads the rows at or before `before` that pass the query

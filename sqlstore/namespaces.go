@@ -18,11 +18,11 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	}
 	ns, err := storage.ParseNamespace(name)
 	if err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	md := o.Metadata
 	if md == nil {
@@ -49,7 +49,7 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 	})
 	s.nsIDs.forget(ns.Name)
 	if err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	return nil
 }
@@ -62,11 +62,11 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 		return err
 	}
 	if _, err := storage.ParseNamespace(name); err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	o, err := driver.ResolveNamespaceOptions(op, opts)
 	if err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	unlinked := false
 	err = s.yieldingTx(ctx, func(q querier) error {
@@ -117,7 +117,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	})
 	s.nsIDs.forget(name)
 	if err != nil {
-		return s.fail(op, name, "", err)
+		return s.failCtx(ctx, op, name, "", err)
 	}
 	if unlinked {
 		s.purger.wake()
@@ -134,7 +134,7 @@ func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]s
 	}
 	p, err := driver.ResolveNamespacePage(opts)
 	if err != nil {
-		return nil, s.fail(op, "", "", err)
+		return nil, s.failCtx(ctx, op, "", "", err)
 	}
 	rs, scoped := driver.NamespaceScope(ctx)
 	if !scoped {
@@ -142,7 +142,7 @@ func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]s
 	}
 	list, err := s.listNamespaces(ctx, scoped, rs, p)
 	if err != nil {
-		return nil, s.fail(op, "", "", err)
+		return nil, s.failCtx(ctx, op, "", "", err)
 	}
 	return list, nil
 }

@@ -26,12 +26,12 @@ func (s *Store) CountNamespaces(ctx context.Context, rs []driver.KeyRange) (int6
 	}
 	text, args, err := b.ToSql()
 	if err != nil {
-		return 0, s.fail(op, "", "", err)
+		return 0, s.failCtx(ctx, op, "", "", err)
 	}
 	var n int64
 	err = s.eng.reader().queryRows(ctx, text, args, func(r rowScanner) error { return r.Scan(&n) })
 	if err != nil {
-		return 0, s.fail(op, "", "", err)
+		return 0, s.failCtx(ctx, op, "", "", err)
 	}
 	return n, nil
 }

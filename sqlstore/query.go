@@ -115,7 +115,7 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	res := storage.ListResult{Keys: []string{}}
 	q, args, err := x.listQuery(o)
 	if err != nil {
-		return storage.ListResult{}, x.s.fail(op, ns, "", err)
+		return storage.ListResult{}, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	if q == "" {
 		return res, nil
@@ -134,7 +134,7 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 		return nil
 	})
 	if err != nil {
-		return storage.ListResult{}, x.s.fail(op, ns, "", err)
+		return storage.ListResult{}, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	if o.Limit >= 0 && len(keys) > o.Limit {
 		keys = keys[:o.Limit]
@@ -400,7 +400,7 @@ func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) 
 		return n > 0, err
 	})
 	if err != nil {
-		return 0, x.s.fail(op, ns, "", err)
+		return 0, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	return n, nil
 }
@@ -932,7 +932,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	ns := o.Namespace.Name
 	p, err := prepareQuery(f, o)
 	if err != nil {
-		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+		return storage.QueryResult{}, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	var res storage.QueryResult
 	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
@@ -941,7 +941,7 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		return len(res.Entries) > 0, err
 	})
 	if err != nil {
-		return storage.QueryResult{}, x.s.fail(op, ns, "", err)
+		return storage.QueryResult{}, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	return res, nil
 }

@@ -316,3 +316,60 @@ WHERE application_name = 'txended' AND wait_event_type = 'Lock'`).Scan(&n))
 		t.Errorf("Commit after: %v, want ErrTxDone", err)
 	}
 }
+
+// TestCallEndedAsItsConnectionFailed: a call outside a transaction whose
+// context ended while its connection failed (its backend terminated) or
+// while the server cancelled its statement returns the context's error, as
+// every call whose caller gave up does, not ErrUnavailable; with a live
+// context the same failures stay ErrUnavailable. (TestChaos tolerated
+// ErrUnavailable for such calls.) The call waits for a lock held by
+// another session (ACCESS EXCLUSIVE on entries) until the test acts.
+func TestCallEndedAsItsConnectionFailed(t *testing.T) {
+	dsn := newPGSchema(t)
+	ctx := t.Context()
+	s := openTest(t, withParams(t, dsn, "application_name", "callended"), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	must(t, s.Set(ctx, "k", 1))
+	holder, err := pgx.Connect(ctx, rawDSN(t, dsn))
+	must(t, err)
+	t.Cleanup(func() { _ = holder.Close(context.Background()) })
+	htx, err := holder.Begin(ctx)
+	must(t, err)
+	_, err = htx.Exec(ctx, `LOCK TABLE entries IN ACCESS EXCLUSIVE MODE`)
+	must(t, err)
+	t.Cleanup(func() { _ = htx.Rollback(context.Background()) })
+	for _, c := range []struct {
+		name, fn string
+		ended    bool
+	}{
+		{"terminated, context ended", "pg_terminate_backend", true},
+		{"cancelled, context ended", "pg_cancel_backend", true},
+		{"terminated, context live", "pg_terminate_backend", false},
+		{"cancelled, context live", "pg_cancel_backend", false},
+	} {
+		ectx := &endedCtx{Context: ctx}
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Get(ectx, "k")
+			done <- err
+		}()
+		admin := awaitLockWaiter(t, dsn, "application_name = 'callended'")
+		ectx.ended.Store(c.ended)
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(`+c.fn+`(pid)) FROM pg_stat_activity
+WHERE application_name = 'callended' AND wait_event_type = 'Lock'`).Scan(&n))
+		err := <-done
+		switch {
+		case n != 1:
+			t.Errorf("%s: %d sessions signalled, want 1", c.name, n)
+		case c.ended && (!errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrUnavailable)):
+			t.Errorf("%s: Get = %v, want the context's error", c.name, err)
+		case !c.ended && !errors.Is(err, storage.ErrUnavailable):
+			t.Errorf("%s: Get = %v, want ErrUnavailable", c.name, err)
+		}
+		var oe *storage.OpError
+		if !errors.As(err, &oe) || oe.Op != "get" {
+			t.Errorf("%s: Get = %#v, want a *storage.OpError of get", c.name, err)
+		}
+	}
+}

@@ -155,18 +155,18 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	}
 	name, err := storage.ParseNamespace(rec.Name)
 	if err != nil {
-		return "", s.fail(op, rec.Name, "", err)
+		return "", s.failCtx(ctx, op, rec.Name, "", err)
 	}
 	md, err := driver.CheckMetadataJSON(rec.Metadata, s.cfg.maxValueSize)
 	if err != nil {
-		return "", s.fail(op, rec.Name, "", err)
+		return "", s.failCtx(ctx, op, rec.Name, "", err)
 	}
 	if rec.CreatedAt.IsZero() {
-		return "", s.fail(op, rec.Name, "", driver.Invalidf(storage.ErrInvalidValue, "created_at is required"))
+		return "", s.failCtx(ctx, op, rec.Name, "", driver.Invalidf(storage.ErrInvalidValue, "created_at is required"))
 	}
 	fields, err := parseIndexes(rec.Indexes)
 	if err != nil {
-		return "", s.fail(op, rec.Name, "", err)
+		return "", s.failCtx(ctx, op, rec.Name, "", err)
 	}
 	indexes := indexTexts(fields)
 	created := rec.CreatedAt.UTC().Truncate(time.Microsecond)
@@ -232,7 +232,7 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	})
 	s.nsIDs.forget(name.Name)
 	if err != nil {
-		return "", s.fail(op, rec.Name, "", err)
+		return "", s.failCtx(ctx, op, rec.Name, "", err)
 	}
 	return outcome, nil
 }
@@ -261,11 +261,11 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 	for i := range recs {
 		r := &recs[i]
 		if err := CheckRecord(*r, s.cfg.maxValueSize); err != nil {
-			return res, s.fail(op, r.Namespace, r.Key, &RecordError{Index: i, Namespace: r.Namespace, Key: r.Key, Err: err})
+			return res, s.failCtx(ctx, op, r.Namespace, r.Key, &RecordError{Index: i, Namespace: r.Namespace, Key: r.Key, Err: err})
 		}
 		k := nsKey{r.Namespace, r.Key}
 		if j, dup := index[k]; dup {
-			return res, s.fail(op, r.Namespace, r.Key, &RecordError{Index: i, Namespace: r.Namespace, Key: r.Key,
+			return res, s.failCtx(ctx, op, r.Namespace, r.Key, &RecordError{Index: i, Namespace: r.Namespace, Key: r.Key,
 				Err: driver.Invalidf(storage.ErrInvalidKey, "the key appears twice in the batch (records %d and %d)", j, i)})
 		}
 		index[k] = i
@@ -422,7 +422,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 		if errors.As(err, &re) {
 			ns, key = re.Namespace, re.Key
 		}
-		return RestoreResult{}, s.fail(op, ns, key, err)
+		return RestoreResult{}, s.failCtx(ctx, op, ns, key, err)
 	}
 	return res, nil
 }

@@ -326,20 +326,20 @@ func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (stor
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return storage.Entry{}, x.s.fail(op, ns, key, err)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	if o.Set&driver.KindRevision != 0 {
 		if o.RevisionFrom {
-			return storage.Entry{}, x.s.fail(op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "get takes AtRevision, not FromRevision"))
+			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, driver.Invalidf(storage.ErrInvalidOption, "get takes AtRevision, not FromRevision"))
 		}
 		return x.getAt(ctx, ns, key, o.Revision)
 	}
 	r, err := x.sc.reader().getEntry(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
-		return storage.Entry{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 	}
 	if err != nil {
-		return storage.Entry{}, x.s.fail(op, ns, key, err)
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	return toEntry(ns, r), nil
 }
@@ -368,11 +368,11 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return false, x.s.fail(op, ns, key, err)
+		return false, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	found, err := x.hasEntry(ctx, ns, key, x.s.now())
 	if err != nil {
-		return false, x.s.fail(op, ns, key, err)
+		return false, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	return found, nil
 }
@@ -392,20 +392,20 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	}
 	ns := o.Namespace
 	if err := storage.ValidateKey(key); err != nil {
-		return x.s.fail(op, ns.Name, key, err)
+		return x.s.failCtx(ctx, op, ns.Name, key, err)
 	}
 	b, err := driver.EncodeValue(value, x.s.cfg.maxValueSize)
 	if err != nil {
-		return x.s.fail(op, ns.Name, key, err)
+		return x.s.failCtx(ctx, op, ns.Name, key, err)
 	}
 	now := x.s.now()
 	exp, err := resolveExpiry(o.Expiry, now)
 	if err != nil {
-		return x.s.fail(op, ns.Name, key, err)
+		return x.s.failCtx(ctx, op, ns.Name, key, err)
 	}
 	if o.Merge {
 		if o.NoOverwrite {
-			return x.s.fail(op, ns.Name, key, driver.Invalidf(storage.ErrInvalidOption, "Merge cannot be combined with NoOverwrite"))
+			return x.s.failCtx(ctx, op, ns.Name, key, driver.Invalidf(storage.ErrInvalidOption, "Merge cannot be combined with NoOverwrite"))
 		}
 		return x.mergeSet(ctx, ns, key, b, o)
 	}
@@ -418,7 +418,7 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 		w, err = x.setCapped(ctx, ns, key, b, exp, o, now)
 	}
 	if err != nil {
-		return x.s.fail(op, ns.Name, key, err)
+		return x.s.failCtx(ctx, op, ns.Name, key, err)
 	}
 	report(o, w)
 	return nil
@@ -445,7 +445,7 @@ func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string
 		now := x.s.now()
 		exp, err := resolveExpiry(o.Expiry, now)
 		if err != nil {
-			return x.s.fail(op, ns.Name, key, err)
+			return x.s.failCtx(ctx, op, ns.Name, key, err)
 		}
 		var w wrote
 		raced := false
@@ -490,7 +490,7 @@ func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string
 			return err
 		})
 		if err != nil {
-			return x.s.fail(op, ns.Name, key, err)
+			return x.s.failCtx(ctx, op, ns.Name, key, err)
 		}
 		if !raced {
 			report(o, w)
@@ -498,7 +498,7 @@ func (x *ops) mergeSet(ctx context.Context, ns storage.NamespaceName, key string
 		}
 		// Another writer got there first: read again and re-apply.
 	}
-	return x.s.fail(op, ns.Name, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
+	return x.s.failCtx(ctx, op, ns.Name, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
 }
 
 // mergeValue applies patch to the stored value target (nil: none) and
@@ -650,7 +650,7 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return x.s.fail(op, ns, key, err)
+		return x.s.failCtx(ctx, op, ns, key, err)
 	}
 	now := x.s.now()
 	var w wrote
@@ -666,7 +666,7 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 		return err
 	})
 	if err != nil {
-		return x.s.fail(op, ns, key, err)
+		return x.s.failCtx(ctx, op, ns, key, err)
 	}
 	report(o, w)
 	return nil
@@ -681,18 +681,18 @@ func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Optio
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+		return storage.Metadata{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	m, err := x.sc.reader().getMetadata(ctx, ns, key, x.s.now())
 	if errors.Is(err, errNoRow) {
-		return storage.Metadata{}, x.s.fail(op, ns, key, storage.ErrNotFound)
+		return storage.Metadata{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 	}
 	if err != nil {
-		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+		return storage.Metadata{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	user, err := decodeObject(m.Metadata)
 	if err != nil {
-		return storage.Metadata{}, x.s.fail(op, ns, key, err)
+		return storage.Metadata{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
 	md := storage.Metadata{User: user, Version: m.Version, Revision: m.Revision, CreateRevision: m.CreateRevision,
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, ExpiresAt: m.ExpiresAt}
@@ -747,11 +747,11 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 	}
 	ns := o.Namespace.Name
 	if err := storage.ValidateKey(key); err != nil {
-		return x.s.fail(op, ns, key, err)
+		return x.s.failCtx(ctx, op, ns, key, err)
 	}
 	b, err := driver.EncodeMetadata(md, x.s.cfg.maxValueSize)
 	if err != nil {
-		return x.s.fail(op, ns, key, err)
+		return x.s.failCtx(ctx, op, ns, key, err)
 	}
 	if b == nil {
 		b = []byte("{}")
@@ -771,7 +771,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 			return err
 		})
 		if err != nil {
-			return x.s.fail(op, ns, key, err)
+			return x.s.failCtx(ctx, op, ns, key, err)
 		}
 		report(o, w)
 		return nil
@@ -805,7 +805,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 			return err
 		})
 		if err != nil {
-			return x.s.fail(op, ns, key, err)
+			return x.s.failCtx(ctx, op, ns, key, err)
 		}
 		if !raced {
 			report(o, w)
@@ -813,7 +813,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 		}
 		// Another writer got there first: read again and re-apply.
 	}
-	return x.s.fail(op, ns, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
+	return x.s.failCtx(ctx, op, ns, key, fmt.Errorf("%w: the key kept changing during %d merge attempts", storage.ErrConflict, maxMergeAttempts))
 }
 
 // Clear implements storage.Ops. Each namespace it empties gets one clear
@@ -865,7 +865,7 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 		if o.Set&driver.KindNamespace != 0 {
 			ns = o.Namespace.Name
 		}
-		return x.s.fail(op, ns, "", err)
+		return x.s.failCtx(ctx, op, ns, "", err)
 	}
 	return nil
 }
@@ -921,19 +921,19 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	}
 	st := storage.Status{Dialect: string(s.Dialect()), Capacity: s.cfg.capacity}
 	if err := s.eng.ping(ctx); err != nil {
-		return st, s.fail(op, "", "", err)
+		return st, s.failCtx(ctx, op, "", "", err)
 	}
 	entries, namespaces, err := s.eng.reader().stats(ctx, s.now())
 	if err != nil {
-		return st, s.fail(op, "", "", err)
+		return st, s.failCtx(ctx, op, "", "", err)
 	}
 	v, err := s.eng.schemaVersion(ctx)
 	if err != nil {
-		return st, s.fail(op, "", "", err)
+		return st, s.failCtx(ctx, op, "", "", err)
 	}
 	cur, oldest, err := s.eng.reader().revision(ctx)
 	if err != nil {
-		return st, s.fail(op, "", "", err)
+		return st, s.failCtx(ctx, op, "", "", err)
 	}
 	st.Healthy, st.Size, st.Namespaces, st.SchemaVersion = true, entries, namespaces, v
 	st.Revision, st.OldestRevision = cur, oldest

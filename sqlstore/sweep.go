@@ -120,14 +120,14 @@ func (s *Store) Sweep(ctx context.Context) (int64, error) {
 		start := time.Now()
 		rows, err := s.sweepBatch(ctx, s.now(), s.cfg.sweepBatch)
 		if err != nil {
-			return total, s.fail(op, "", "", err)
+			return total, s.failCtx(ctx, op, "", "", err)
 		}
 		total += int64(len(rows))
 		if len(rows) < s.cfg.sweepBatch {
 			return total, nil
 		}
 		if err := s.sweepPause(ctx, time.Since(start)); err != nil {
-			return total, s.fail(op, "", "", err)
+			return total, s.failCtx(ctx, op, "", "", err)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 		return nil, err
 	}
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {
-		return nil, s.fail(op, "", "", driver.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
+		return nil, s.failCtx(ctx, op, "", "", driver.Invalidf(storage.ErrInvalidOption, "unknown isolation level %d", int(opts.Isolation)))
 	}
 	if !opts.ReadOnly {
 		if err := s.writable(op, ""); err != nil {
@@ -45,12 +45,12 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	}
 	slot, err := s.txs.ReserveFor(storage.ActorFromContext(ctx))
 	if err != nil {
-		return nil, s.fail(op, "", "", err)
+		return nil, s.failCtx(ctx, op, "", "", err)
 	}
 	gate, conn, err := s.beginConn(ctx, opts)
 	if err != nil {
 		s.txs.ReleaseSlot(slot)
-		return nil, s.fail(op, "", "", err)
+		return nil, s.failCtx(ctx, op, "", "", err)
 	}
 	t := &sqlTx{
 		s:    s,
@@ -66,7 +66,7 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	t.idleSince.Store(now)
 	t.noteHeld(now) // SQLite's writer, from Begin
 	if err := s.txs.AddSlot(ctx, slot, t); err != nil {
-		return nil, s.fail(op, "", "", err)
+		return nil, s.failCtx(ctx, op, "", "", err)
 	}
 	return t, nil
 }
@@ -333,7 +333,7 @@ func (t *sqlTx) enter() {
 func (t *sqlTx) leave(ctx context.Context, err error) {
 	inTxError(err)
 	if err != nil && ctx.Err() != nil {
-		endedInTx(err, ctx.Err())
+		endedCall(err, ctx.Err())
 		if !t.done {
 			_ = t.end(ctx, false) // the operation's error is what the caller needs
 		}

@@ -542,7 +542,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		const op = "watch"
 		o, err := s.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart|driver.KindWatchScope, opts)
 		if err == nil && o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
-			err = s.fail(op, "", "", driver.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
+			err = s.failCtx(ctx, op, "", "", driver.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
 		}
 		if err != nil {
 			yield(storage.Event{}, err)
@@ -554,7 +554,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		}
 		lq, err := s.newLogQuery(o, nil)
 		if err != nil {
-			yield(storage.Event{}, s.fail(op, ns, "", err))
+			yield(storage.Event{}, s.failCtx(ctx, op, ns, "", err))
 			return
 		}
 		lq.scope = o.WatchScope
@@ -562,7 +562,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		defer done()
 		st, err := s.logState(ctx, s.eng.reader())
 		if err != nil {
-			yield(storage.Event{}, s.fail(op, ns, "", err))
+			yield(storage.Event{}, s.failCtx(ctx, op, ns, "", err))
 			return
 		}
 		last := st.head
@@ -571,7 +571,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			if last == 0 {
 				last = st.compacted // FromRevision(0): every retained change
 			} else if err := checkFrom(last, st); err != nil {
-				yield(storage.Event{}, s.fail(op, ns, "", err))
+				yield(storage.Event{}, s.failCtx(ctx, op, ns, "", err))
 				return
 			}
 		}
@@ -604,7 +604,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 		if errors.Is(w.err, storage.ErrWatchLagged) {
 			w.err = &storage.LaggedError{Last: delivered}
 		}
-		yield(storage.Event{}, s.fail(op, ns, "", w.err))
+		yield(storage.Event{}, s.failCtx(ctx, op, ns, "", w.err))
 	}
 }
 

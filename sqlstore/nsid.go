@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"maps"
-	"sync/atomic"
-	"time"
 
 	sq "github.com/Masterminds/squirrel"
 )
@@ -26,12 +24,17 @@ import (
 // DeleteNamespace, unlink.go) keep its old id until the purger deletes
 // them, so an id is no longer enough: Query and Count also want a
 // namespace row to have it (namespaceCond, namespaceLive), and run again
-// with the id read afresh when it has not. Get and GetMany name the
-// namespace by name, which finds only the live row; so does Has on SQLite.
+// with the id read afresh when it has not. Get, Has and GetMany name the
+// namespace by name, which finds only the live row.
 //
-// On PostgreSQL, Has names the namespace by its cached id (idReader,
-// below); its statement wants the namespace's row to have the id, and
-// tells a stale id from a missing key itself.
+// Point reads by a cached id gain nothing since: the check that the id is
+// still the namespace's (a probe of namespaces, or of unlinked, in the
+// statement) costs the server what finding the id by name does, and
+// PostgreSQL's Has by its cached id (HasEntryByID, 2026-12-04 to
+// 2026-12-05) cost 1-9% more server CPU than by name once it had that
+// check (bench/results/2026-12-05-pgids.md). A namespace's name keeping
+// its id (2026-12-04-pgget.md) would not do either: a namespace deleted and
+// created again would see its unlinked entries until they are purged.
 
 // nsInfo is what Query and Count know of a namespace: its id (0 when it is
 // missing: ids start at 1) and the ids of its declared fields, by their
@@ -161,44 +164,4 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 	}
 	_, err = run(fresh)
 	return err
-}
-
-// idReader is implemented by the queriers whose Has can name the
-// namespace by its cached id rather than by its name (PostgreSQL's pgQ:
-// finding the id by name cost ~6 us of server CPU per call,
-// bench/results/2026-12-04-pgget2.md). hasEntryByID returns, besides its
-// answer, whether a namespace has the id; false means the id is stale,
-// and ops.hasEntry reads it again (withNamespaceID). SQLite's queriers
-// keep their statement by name: the lookup costs them little. Get keeps
-// its statement by name on both (the same shape cost more on a miss than
-// it saved on a hit; queries/postgres/entries.sql).
-type idReader interface {
-	hasEntryByID(ctx context.Context, id int64, key string, now time.Time) (found, ns bool, err error)
-}
-
-// pointReadsByName makes hasEntry name the namespace as before idReader:
-// only the tests set it (the A/B of TestPGGetCost).
-var pointReadsByName atomic.Bool
-
-// hasEntry is the reader's hasEntry(ns, key, now), by the namespace's
-// cached id where the reader can (idReader); false when the namespace is
-// missing.
-func (x *ops) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
-	q := x.sc.reader()
-	iq, ok := q.(idReader)
-	if !ok || pointReadsByName.Load() {
-		return q.hasEntry(ctx, ns, key, now)
-	}
-	var found bool
-	err := x.withNamespaceID(ctx, ns, func(n nsInfo) (bool, error) {
-		if n.id == 0 { // missing: ids start at 1
-			found = false
-			return false, nil
-		}
-		var live bool
-		var err error
-		found, live, err = iq.hasEntryByID(ctx, n.id, key, now)
-		return live, err
-	})
-	return found, err
 }

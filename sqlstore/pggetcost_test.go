@@ -24,11 +24,15 @@ import (
 // "stmt" variants run the engine's querier alone (pgQ: its statement and
 // the scan of its row, without the Store's option resolution, validation
 // and error wrapping), so that the gap splits into statement and layers.
-// The "byname" variants are the Store's Has naming the namespace by name
-// (pointReadsByName), as before it took its cached id, "stmtid" the
-// querier's statement by id; getMany's "s-name" and "s-id" are
-// GetEntries' shape finding the namespace by name or by id, get's and
-// miss's "s-union" GetEntry in HasEntryByID's form.
+// getMany's "s-name" and "s-id" are GetEntries' shape finding the
+// namespace by name or by id; get's and miss's "s-union" is GetEntry by the
+// namespace's id, a miss told from a stale id by a probe of namespaces
+// (the form of HasEntryByID, which Has used on PostgreSQL until
+// 2026-12-05), with no check of the id on a hit, which is wrong since
+// migration 00034 (an unlinked namespace's entries keep its old id until
+// purged); "s-live" and "s-unl" are that form with the check, against
+// namespaces or against unlinked, for Get and Has (has's "s-name" is
+// HasEntry's shape by name).
 // It asserts nothing. Run it with STORAGE_PGGETCOST=1 and a PostgreSQL on
 // this machine (STORAGE_PGGETCOST_ROUNDS, default 9; STORAGE_PGGETCOST_PER,
 // calls per round, default 500; STORAGE_PGGETCOST_ONLY, a regexp of the
@@ -119,6 +123,21 @@ func TestPGGetCost(t *testing.T) {
 		// none for a stale id.
 		getByIDUnion = `(` + all + whereID + `) UNION ALL (SELECT NULL::text, NULL::jsonb, NULL::jsonb, NULL::bigint,
 NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::bigint FROM namespaces n WHERE n.id = $1) LIMIT 1`
+		nullRow = ` UNION ALL (SELECT NULL::text, NULL::jsonb, NULL::jsonb, NULL::bigint,
+NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::bigint FROM namespaces n WHERE n.id = $1) LIMIT 1`
+		// The same with HasEntryByID's check that the namespace still has
+		// the id (an unlinked namespace's entries keep it until purged,
+		// migration 00034): s-live; or with the check that the id is not
+		// unlinked (unlinked is empty but during a purge): s-unl.
+		getByIDLive = `(` + all + whereID + ` AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = $1))` + nullRow
+		getByIDUnl  = `(` + all + whereID + ` AND NOT EXISTS (SELECT 1 FROM unlinked u WHERE u.id = $1))` + nullRow
+		hasWhereID  = ` FROM entries e WHERE e.namespace_id = $1::bigint AND e.key = $2::text AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)`
+		hasByIDLive = `(SELECT true AS found` + hasWhereID + ` AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = $1::bigint))
+UNION ALL (SELECT false FROM namespaces n WHERE n.id = $1::bigint) LIMIT 1`
+		hasByIDUnl = `(SELECT true AS found` + hasWhereID + ` AND NOT EXISTS (SELECT 1 FROM unlinked u WHERE u.id = $1::bigint))
+UNION ALL (SELECT false FROM namespaces n WHERE n.id = $1::bigint) LIMIT 1`
+		hasByName = `SELECT EXISTS (SELECT 1 FROM entries e WHERE e.namespace_id = (SELECT n.id FROM namespaces n WHERE n.name = $1)
+AND e.key = $2 AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz))`
 	)
 	shape := func(sql string, nsArg any) func(key string) (bool, error) {
 		return func(key string) (bool, error) {
@@ -133,23 +152,8 @@ NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint, NULL::big
 			return n > 0, rows.Err()
 		}
 	}
-	// Has by the namespace's cached id (HasEntryByID: "engine",
-	// "stmtid") against the same by name (HasEntry: "byname", "stmt");
-	// GetEntries' shape by name or by id ("s-name", "s-id", its key, value
-	// and version alone); and GetEntry's in HasEntryByID's form (s-union,
-	// against s-all by name and s-all-id by id without a check), which
-	// was not taken: it saved less on a hit than it cost on a miss.
-	byName := func(op func() error) func() error {
-		return func() error {
-			pointReadsByName.Store(true)
-			defer pointReadsByName.Store(false)
-			return op()
-		}
-	}
-	stmtHasID := func(key string) (bool, error) {
-		ok, _, err := q.(idReader).hasEntryByID(ctx, nsi.id, key, s.now())
-		return ok, err
-	}
+	// GetEntries' shape by name or by id ("s-name", "s-id", its key,
+	// value and version alone).
 	const (
 		manyKV = `SELECT e.key, e.value, e.version FROM namespaces n CROSS JOIN unnest($1::text[]) AS k(key)
 CROSS JOIN LATERAL (SELECT e.key, e.value, e.version FROM entries e WHERE e.namespace_id = n.id AND e.key = k.key
@@ -165,6 +169,16 @@ AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz) OFFSET 0) e `
 		{"miss/s-all", func() error { return found(false)(shape(all+where, ns)(miss())) }},
 		{"miss/s-all-id", func() error { return found(false)(shape(all+whereID, nsi.id)(miss())) }},
 		{"miss/s-union", func() error { return found(true)(shape(getByIDUnion, nsi.id)(miss())) }}, // its marker row
+		{"get/s-live", func() error { return found(true)(shape(getByIDLive, nsi.id)(hit())) }},
+		{"get/s-unl", func() error { return found(true)(shape(getByIDUnl, nsi.id)(hit())) }},
+		{"miss/s-live", func() error { return found(true)(shape(getByIDLive, nsi.id)(miss())) }}, // its marker row
+		{"miss/s-unl", func() error { return found(true)(shape(getByIDUnl, nsi.id)(miss())) }},
+		{"has/s-name", func() error { return found(true)(shape(hasByName, ns)(hit())) }},
+		{"has/s-live", func() error { return found(true)(shape(hasByIDLive, nsi.id)(hit())) }},
+		{"has/s-unl", func() error { return found(true)(shape(hasByIDUnl, nsi.id)(hit())) }},
+		{"hasmiss/s-name", func() error { return found(true)(shape(hasByName, ns)(miss())) }},
+		{"hasmiss/s-live", func() error { return found(true)(shape(hasByIDLive, nsi.id)(miss())) }},
+		{"hasmiss/s-unl", func() error { return found(true)(shape(hasByIDUnl, nsi.id)(miss())) }},
 		{"miss/s-two", func() error { return found(false)(shape(two+where, ns)(miss())) }},
 		{"miss/s-two-id", func() error { return found(false)(shape(two+whereID, nsi.id)(miss())) }},
 		{"get/engine", func() error { return found(true)(engineGet(hit())) }},
@@ -191,10 +205,7 @@ AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz) OFFSET 0) e `
 			r, err := s.GetMany(ctx, batch(), in)
 			return nrows(len(r.Entries), err)
 		}},
-		{"has/byname", byName(func() error { return found(true)(s.Has(ctx, hit(), in)) })},
 		{"hasmiss/engine", func() error { return found(false)(s.Has(ctx, miss(), in)) }},
-		{"hasmiss/byname", byName(func() error { return found(false)(s.Has(ctx, miss(), in)) })},
-		{"has/stmtid", func() error { return found(true)(stmtHasID(hit())) }},
 		{"hasmiss/raw", func() error { return found(false)(rawHas(miss())) }},
 		{"getMany/s-name", func() error {
 			return rawRows(100)(pool.Query(ctx, manyKV+`WHERE n.name = $3`, pgTextArray(batch()), s.now(), ns))
@@ -207,6 +218,8 @@ AND (e.expires_at IS NULL OR e.expires_at > $2::timestamptz) OFFSET 0) e `
 		variants = slices.DeleteFunc(variants, func(v costOp) bool { return !re.MatchString(v.name) })
 	}
 	costRounds(t, admin, rounds, per, variants, [2]string{"/engine", "/raw"}, [2]string{"/stmt", "/raw"}, [2]string{"/engine", "/stmt"}, [2]string{"/engine", "/old"}, [2]string{"/old", "/raw"},
-		[2]string{"/engine", "/byname"}, [2]string{"/byname", "/raw"}, [2]string{"/stmtid", "/stmt"}, [2]string{"/s-id", "/s-name"},
-		[2]string{"/s-union", "/s-all"}, [2]string{"/s-union", "/s-all-id"})
+		[2]string{"/s-id", "/s-name"},
+		[2]string{"/s-union", "/s-all"}, [2]string{"/s-union", "/s-all-id"},
+		[2]string{"/s-live", "/s-all"}, [2]string{"/s-unl", "/s-all"}, [2]string{"/s-unl", "/s-live"}, [2]string{"/s-all-id", "/s-unl"},
+		[2]string{"/s-live", "/s-name"}, [2]string{"/s-unl", "/s-name"})
 }

@@ -354,8 +354,6 @@ func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
 
 var _ querier = pgQ{}
 
-var _ idReader = pgQ{}
-
 func utc(t time.Time) time.Time { return t.UTC() }
 
 // optTime is an expiry as pgx binds it: nil for none.
@@ -405,24 +403,6 @@ func (p pgQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, 
 	}
 	rows.Close()
 	return r, rows.Err()
-}
-
-// hasEntryByID is hasEntry by the namespace's id (HasEntryByID, nsid.go's
-// idReader): ns false when no namespace has the id (the id is stale).
-func (p pgQ) hasEntryByID(ctx context.Context, id int64, key string, now time.Time) (found, ns bool, err error) {
-	rows, err := p.db.Query(ctx, pgdb.HasEntryByIDSQL, id, key, now)
-	if err != nil {
-		return false, false, err
-	}
-	defer rows.Close()
-	if rows.Next() {
-		if err := rows.Scan(&found); err != nil {
-			return false, false, err
-		}
-		ns = true
-	}
-	rows.Close()
-	return found, ns, rows.Err()
 }
 
 func (p pgQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {

@@ -370,7 +370,7 @@ func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool
 	if err := storage.ValidateKey(key); err != nil {
 		return false, x.s.failCtx(ctx, op, ns, key, err)
 	}
-	found, err := x.hasEntry(ctx, ns, key, x.s.now())
+	found, err := x.sc.reader().hasEntry(ctx, ns, key, x.s.now())
 	if err != nil {
 		return false, x.s.failCtx(ctx, op, ns, key, err)
 	}

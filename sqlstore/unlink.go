@@ -48,10 +48,9 @@ import (
 // unlinked with the rest) or after it (under the new id). The key's
 // history is the change log's (changes_key), which the purge does not
 // touch: it writes no change_ends there, and takes no revision, so not the
-// revision lock. Has by a cached id (HasEntryByID) wants the namespace's
-// row to have it, like Query and Count (namespaceLive). Several stores on
-// one database share the purge: each step holds the unlinked row it works
-// on FOR UPDATE SKIP LOCKED, so two never delete the same id's rows at once.
+// revision lock. Several stores on one database share the purge: each
+// step holds the unlinked row it works on FOR UPDATE SKIP LOCKED, so two
+// never delete the same id's rows at once.
 
 // purgeChunk is how many rows one purge transaction deletes (index rows,
 // then entries); tests set another per store (withPurgeChunk).

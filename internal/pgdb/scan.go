@@ -18,8 +18,3 @@ const UpsertEntrySQL = upsertEntry
 // GetEntrySQL is the statement of GetEntry ($1 the namespace, $2 the key,
 // $3 now), for a caller that reads its row itself (sqlstore's entryScan).
 const GetEntrySQL = getEntry
-
-// HasEntryByIDSQL is the statement of HasEntryByID ($1 the namespace id,
-// $2 the key, $3 now), for a caller that tells its rows apart (sqlstore's
-// pgQ): true, false, or none for a stale id.
-const HasEntryByIDSQL = hasEntryByID

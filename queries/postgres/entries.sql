@@ -41,30 +41,6 @@ SELECT EXISTS (
       AND e.key = @key AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
 ) AS found;
 
--- HasEntryByID is HasEntry by a namespace id the engine has cached
--- (sqlstore/nsid.go), without finding the id by name (~6 us of server CPU
--- per call; bench/results/2026-12-04-pgget2.md). Namespace ids are never
--- reused (migration 00028), so a row found under the id is the
--- namespace's. When the key has no live row, the second branch returns
--- false if the namespace @namespace_id exists, and no row at all if it
--- does not: the id is stale (the namespace deleted, perhaps re-created
--- under a new id), and the engine reads the id again. The Append under
--- LIMIT 1 stops at the first row, so the probe of namespaces runs only on
--- a miss (but for the one-time probe that the namespace still has the id:
--- an unlinked namespace's entries keep its old id until purged, migration
--- 00034). GetEntry keeps finding the id by name: the same shape for it
--- (its nine columns, a row of NULLs as the second branch) saved ~7% of
--- the server's CPU on a hit and cost ~7% more on a miss
--- (bench/results/2026-12-04-pgget2.md).
--- name: HasEntryByID :many
-(SELECT true AS found FROM entries e
- WHERE e.namespace_id = @namespace_id::bigint AND e.key = @key::text
-   AND (e.expires_at IS NULL OR e.expires_at > @now::timestamptz)
-   AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = @namespace_id::bigint))
-UNION ALL
-(SELECT false FROM namespaces n WHERE n.id = @namespace_id::bigint)
-LIMIT 1;
-
 -- name: GetEntryVersion :one
 SELECT e.version, e.revision
 FROM entries e

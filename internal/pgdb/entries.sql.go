@@ -424,57 +424,6 @@ func (q *Queries) HasEntry(ctx context.Context, arg HasEntryParams) (bool, error
 	return found, err
 }
 
-const hasEntryByID = `-- name: HasEntryByID :many
-(SELECT true AS found FROM entries e
- WHERE e.namespace_id = $1::bigint AND e.key = $2::text
-   AND (e.expires_at IS NULL OR e.expires_at > $3::timestamptz)
-   AND EXISTS (SELECT 1 FROM namespaces n WHERE n.id = $1::bigint))
-UNION ALL
-(SELECT false FROM namespaces n WHERE n.id = $1::bigint)
-LIMIT 1
-`
-
-type HasEntryByIDParams struct {
-	NamespaceID int64
-	Key         string
-	Now         time.Time
-}
-
-// HasEntryByID is HasEntry by a namespace id the engine has cached
-// (sqlstore/nsid.go), without finding the id by name (~6 us of server CPU
-// per call; bench/results/2026-12-04-pgget2.md). Namespace ids are never
-// reused (migration 00028), so a row found under the id is the
-// namespace's. When the key has no live row, the second branch returns
-// false if the namespace @namespace_id exists, and no row at all if it
-// does not: the id is stale (the namespace deleted, perhaps re-created
-// under a new id), and the engine reads the id again. The Append under
-// LIMIT 1 stops at the first row, so the probe of namespaces runs only on
-// a miss (but for the one-time probe that the namespace still has the id:
-// an unlinked namespace's entries keep its old id until purged, migration
-// 00034). GetEntry keeps finding the id by name: the same shape for it
-// (its nine columns, a row of NULLs as the second branch) saved ~7% of
-// the server's CPU on a hit and cost ~7% more on a miss
-// (bench/results/2026-12-04-pgget2.md).
-func (q *Queries) HasEntryByID(ctx context.Context, arg HasEntryByIDParams) ([]bool, error) {
-	rows, err := q.db.Query(ctx, hasEntryByID, arg.NamespaceID, arg.Key, arg.Now)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []bool{}
-	for rows.Next() {
-		var found bool
-		if err := rows.Scan(&found); err != nil {
-			return nil, err
-		}
-		items = append(items, found)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const insertEntries = `-- name: InsertEntries :many
 WITH i AS (
     SELECT n.id AS namespace_id, j.key, j.value, j.metadata, j.expires,

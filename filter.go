@@ -53,6 +53,10 @@ const (
 //	{"field":"age","operator":"gte","value":18}
 //	{"and":[…]}   {"or":[…]}   {"not":{…}}
 //
+// A leaf in JSON has all three members: one without "value" is
+// ErrInvalidFilter, not a comparison with null, which is "value": null
+// (Eq(field, nil) in Go).
+//
 // A field is a path into the value ("address.city", "tags.0") or a
 // reserved root ($key, $version, $createdAt, $updatedAt,
 // $metadata.<path>); the grammar is driver.ParseField's. Filter is defined

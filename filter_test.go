@@ -86,6 +86,38 @@ func TestParseFilterSaysNoGo(t *testing.T) {
 	}
 }
 
+// TestParseFilterLeafNeedsValue: the seed's leaf is {field, operator,
+// value}; a leaf without "value" is ErrInvalidFilter, never read as null,
+// at any depth, while an explicit "value": null compares with null.
+func TestParseFilterLeafNeedsValue(t *testing.T) {
+	for _, in := range []string{
+		`{"field":"a","operator":"eq"}`,
+		`{"field":"a","operator":"ne"}`,
+		`{"field":"a","operator":"exists"}`,
+		`{"not":{"field":"a","operator":"eq"}}`,
+		`{"and":[{"field":"a","operator":"eq","value":1},{"or":[{"field":"b","operator":"eq"}]}]}`,
+	} {
+		_, err := storage.ParseFilter([]byte(in))
+		if !errors.Is(err, storage.ErrInvalidFilter) || !strings.Contains(err.Error(), "a leaf needs field, operator and value") {
+			t.Errorf("ParseFilter(%s) = %v, want ErrInvalidFilter saying the leaf needs a value", in, err)
+		}
+	}
+	for _, in := range []string{`{"field":"a","operator":"eq","value":null}`, `{"not":{"field":"a","operator":"ne","value":null}}`} {
+		f, err := storage.ParseFilter([]byte(in))
+		if err != nil {
+			t.Fatalf("ParseFilter(%s): %v", in, err)
+		}
+		b, err := json.Marshal(f)
+		if err != nil || string(b) != in {
+			t.Errorf("ParseFilter(%s) encodes back as %s, %v", in, b, err)
+		}
+	}
+	// null must not hide a second shape either.
+	if _, err := storage.ParseFilter([]byte(`{"value":null,"and":[]}`)); !errors.Is(err, storage.ErrInvalidFilter) {
+		t.Errorf(`ParseFilter({"value":null,"and":[]}) = %v, want ErrInvalidFilter`, err)
+	}
+}
+
 func ExampleParseFilter() {
 	f, err := storage.ParseFilter([]byte(`{"and":[{"field":"age","operator":"gte","value":18},{"not":{"field":"tags","operator":"contains","value":"banned"}}]}`))
 	if err != nil {

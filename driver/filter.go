@@ -130,7 +130,10 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes f from the seed's shape. Numbers keep their
 // spelling (json.Number) until the filter is validated. Unknown members and
-// objects mixing shapes are errors; member names are case-sensitive.
+// objects mixing shapes are errors; member names are case-sensitive. A leaf
+// needs all three of field, operator and value: one without "value" is
+// ErrInvalidFilter, never read as null ("value": null compares with null,
+// as a nil Value built in Go does).
 //
 // A text that no valid filter could be (nested deeper than MaxFilterDepth
 // nodes, more than MaxFilterNodes nodes, an array of more than MaxInValues
@@ -159,6 +162,10 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	}
 	var names map[string]json.RawMessage
 	if err := json.Unmarshal(b, &names); err == nil {
+		if _, ok := names["value"]; ok && j.Value == nil {
+			null := json.RawMessage("null") // an explicit null decodes as no member
+			j.Value = &null
+		}
 		for n := range names {
 			switch n {
 			case "field", "operator", "value", "and", "or", "not":
@@ -191,22 +198,23 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 	case j.Not != nil:
 		f.Not = j.Not
 	case shapes == 1:
-		if j.Field == nil || j.Operator == nil {
-			return invalid(ErrInvalidFilter, "a leaf needs field and operator")
+		if j.Field == nil || j.Operator == nil || j.Value == nil {
+			// The seed's leaf is {field, operator, value}: a missing
+			// value is a mistake, never read as null ("value": null
+			// compares with null).
+			return invalid(ErrInvalidFilter, "a leaf needs field, operator and value (\"value\": null to compare with null)")
 		}
 		f.Field, f.Op = *j.Field, Operator(*j.Operator)
-		if j.Value != nil {
-			vd := json.NewDecoder(bytes.NewReader(*j.Value))
-			vd.UseNumber()
-			var v any
-			if err := vd.Decode(&v); err != nil {
-				return invalid(ErrInvalidFilter, "value of %q: %v", f.Field, err)
-			}
-			if v == nil {
-				v = jsonNull{}
-			}
-			f.Value = v
+		vd := json.NewDecoder(bytes.NewReader(*j.Value))
+		vd.UseNumber()
+		var v any
+		if err := vd.Decode(&v); err != nil {
+			return invalid(ErrInvalidFilter, "value of %q: %v", f.Field, err)
 		}
+		if v == nil {
+			v = jsonNull{}
+		}
+		f.Value = v
 	}
 	return nil
 }

@@ -622,6 +622,31 @@ func (r KeyRange) Contains(key string) bool {
 	return key >= r.From && (r.To == "" || key < r.To)
 }
 
+// NamespaceOf is the name of the namespace opts select: that of their last
+// option of kind KindNamespace that is valid, else DefaultNamespace. It is
+// for the message of an error ResolveOptions found in opts, which names the
+// namespace as the operation's other errors do.
+func NamespaceOf(opts []Option) string {
+	for i := len(opts) - 1; i >= 0; i-- {
+		o := &opts[i]
+		if o.kind != KindNamespace {
+			continue
+		}
+		switch o.form {
+		case formNamespace:
+			if _, bad := o.ref.(error); !bad {
+				return o.s
+			}
+		case formApply:
+			var c CallOptions
+			if o.apply != nil && o.apply(&c) == nil && c.Namespace.Name != "" {
+				return c.Namespace.Name
+			}
+		}
+	}
+	return DefaultNamespace
+}
+
 // ResolveOptions applies opts for operation op, which accepts the kinds in
 // allowed. A kind not allowed, a kind given twice, or an invalid option value
 // is a *ValidationError wrapping ErrInvalidOption (or ErrInvalidNamespace /

@@ -17,15 +17,15 @@ func TestNumberOutOfRangeOnTheWire(t *testing.T) {
 		route, body, code, msg string
 	}{
 		{"storage://count", `{"options":{"where":{"field":"n","operator":"eq","value":1e131071}}}`, "invalid_filter",
-			`storage: count: invalid filter: filter: field "n", operator eq: number 1e131071` + filterRange},
+			`storage: count namespace "default": invalid filter: filter: field "n", operator eq: number 1e131071` + filterRange},
 		{"storage://count", `{"options":{"where":{"field":"n","operator":"in","value":[1,-1e400]}}}`, "invalid_filter",
-			`storage: count: invalid filter: filter: field "n", operator in: value 1: number -1e400` + filterRange},
+			`storage: count namespace "default": invalid filter: filter: field "n", operator in: value 1: number -1e400` + filterRange},
 		{"storage://count", `{"options":{"where":{"field":"n","operator":"lt","value":-` + strings.Repeat("9", 400) + `}}}`, "invalid_filter",
-			`storage: count: invalid filter: filter: field "n", operator lt: number -` + strings.Repeat("9", 38) + `…` + filterRange},
+			`storage: count namespace "default": invalid filter: filter: field "n", operator lt: number -` + strings.Repeat("9", 38) + `…` + filterRange},
 		{"storage://set", `{"key":"k","value":[1e200000]}`, "invalid_value",
 			`storage: set namespace "default" key "k": invalid value: number 1e200000` + numericRange + `, at offset 1`},
 		{"storage://set", `{"key":"k","value":1,"options":{"metadata":{"a":-1e200000}}}`, "invalid_value",
-			`storage: set: invalid value: metadata: number -1e200000` + numericRange + `, at offset 5`},
+			`storage: set namespace "default" key "k": invalid value: metadata: number -1e200000` + numericRange + `, at offset 5`},
 	} {
 		v := call(t, m, c.route, c.body)
 		wantCode(t, v, c.code, c.body)

@@ -3,6 +3,7 @@ package routes_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -282,6 +283,8 @@ func TestBadRequests(t *testing.T) {
 		{"bad filter", "storage://query", `{"filter":{"field":"a","operator":"like","value":"x"}}`, "invalid_filter"},
 		{"filter with an unknown member", "storage://query", `{"filter":{"field":"a","operator":"eq","value":1,"x":1}}`, "invalid_filter"},
 		{"bad where", "storage://count", `{"options":{"where":{"and":{}}}}`, "invalid_filter"},
+		{"filter leaf without a value", "storage://query", `{"filter":{"field":"a","operator":"eq"}}`, "invalid_filter"},
+		{"where leaf without a value", "storage://count", `{"options":{"where":{"not":{"field":"a","operator":"ne"}}}}`, "invalid_filter"},
 		{"sort by a path that can never exist", "storage://query", `{"options":{"sort":{"field":"$metadata.0"}}}`, "invalid_filter"},
 		{"sort by a member of $key", "storage://query", `{"options":{"sort":[{"field":"a"},{"field":"$key.x","order":"desc"}]}}`, "invalid_filter"},
 		{"filter on a member of $version", "storage://query", `{"filter":{"field":"$version.x","operator":"exists","value":false}}`, "invalid_filter"},
@@ -443,5 +446,19 @@ func TestDecodeMessages(t *testing.T) {
 				t.Errorf("%s: message %q shows %q", c.body, msg, leak)
 			}
 		}
+	}
+}
+
+// TestFilterNullOnTheWire: a leaf's "value": null compares with null, on
+// query and count alike (a leaf without "value" is invalid_filter,
+// TestBadRequests).
+func TestFilterNullOnTheWire(t *testing.T) {
+	m, _ := newMux(t)
+	wantOK(t, call(t, m, "storage://set", `{"key":"n","value":{"a":null}}`), "set n")
+	wantOK(t, call(t, m, "storage://set", `{"key":"one","value":{"a":1}}`), "set one")
+	v := call(t, m, "storage://count", `{"options":{"where":{"field":"a","operator":"eq","value":null}}}`)
+	wantOK(t, v, "count a = null")
+	if fmt.Sprint(v["count"]) != "1" {
+		t.Errorf("count a = null: %v, want count 1", v)
 	}
 }

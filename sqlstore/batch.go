@@ -42,7 +42,7 @@ func dedupeKeys(keys []string) []string {
 func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
 	res := storage.GetManyResult{Entries: make(map[string]storage.Entry, len(keys)), Errors: map[string]error{}}
-	o, err := x.start(ctx, op, driver.KindNamespace, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace, opts)
 	if err != nil {
 		return res, err
 	}
@@ -88,7 +88,7 @@ func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage
 	var o driver.CallOptions
 	defer func() { x.changedIn(o.Namespace.Name) }()
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindMustExist|driver.KindAtomic|driver.KindExpiry, opts)
+	o, err := x.startWrite(ctx, op, "", driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindMustExist|driver.KindAtomic|driver.KindExpiry, opts)
 	if err != nil {
 		return res, err
 	}
@@ -366,7 +366,7 @@ func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Opt
 	var o driver.CallOptions
 	defer func() { x.changedIn(o.Namespace.Name) }()
 	var res storage.BatchResult
-	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindAtomic, opts)
+	o, err := x.startWrite(ctx, op, "", driver.KindNamespace|driver.KindAtomic, opts)
 	if err != nil {
 		return res, err
 	}

@@ -47,7 +47,7 @@ func WithRetention(r Retention) Option {
 // never touched.
 func (s *Store) Compact(ctx context.Context) (int64, error) {
 	const op = "compact"
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return 0, err
 	}
 	r := s.cfg.retention

@@ -70,7 +70,7 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 // indexArgs starts operation op and validates its namespace and field,
 // returned as a one-element slice.
 func (s *Store) indexArgs(ctx context.Context, op, namespace, field string) ([]driver.Field, error) {
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return nil, err
 	}
 	if _, err := storage.ParseNamespace(namespace); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"syscall"
 
@@ -173,6 +175,32 @@ func openError(name dialect.Name, err error) error {
 	return &dbError{m.sentinel, m.reason, err}
 }
 
+// OpenFailed is err, a failure to reach or open the database dsn names, in
+// the words Open reports it with: one line, "open DIALECT at WHERE:
+// SENTINEL: REASON[: WHY]", naming the database by its file or by the
+// server's host, port and database (never the user or the password),
+// wrapping exactly one sentinel (ErrUnavailable, ErrCorrupt,
+// ErrStorageFull; the caller's context's error stays as it is), with no
+// driver text; errors.As still finds the driver's error. It is for
+// programs that connect to a store's database by other means than Open
+// (cmd/migrate), so that they report a failure as Open does.
+func OpenFailed(dsn string, err error) error {
+	dc, perr := dialect.ParseDSN(dsn)
+	if perr != nil {
+		return fmt.Errorf("open: %w", openError(dialect.Name(""), err))
+	}
+	return openFailed(dc, err)
+}
+
+// openFailed is OpenFailed of the parsed DSN dc.
+func openFailed(dc dialect.Config, err error) error {
+	where, why := openDetail(dc, err)
+	if why != "" {
+		return fmt.Errorf("open %s%s: %w: %s", dc.Dialect, where, openError(dc.Dialect, err), why)
+	}
+	return fmt.Errorf("open %s%s: %w", dc.Dialect, where, openError(dc.Dialect, err))
+}
+
 // openDetail says, for an operator, where Open failed (" at" the file, or
 // the server's host, port and database; never a user or password) and,
 // when the system or the server gave one, why in words that are not the
@@ -191,9 +219,15 @@ func openDetail(dc dialect.Config, err error) (where, why string) {
 	var errno syscall.Errno
 	var pe *pgconn.PgError
 	var se *sqlite.Error
+	var de *net.DNSError
 	switch {
 	case errors.As(err, &errno):
 		why = errno.Error()
+	case errors.As(err, &de):
+		why = "the host name does not resolve"
+		if de.IsTimeout {
+			why = "the host name did not resolve in time"
+		}
 	case errors.As(err, &pe):
 		why = "the server's error " + pe.Code
 		if w, ok := pgOpenCodes[pe.Code]; ok {

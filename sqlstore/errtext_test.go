@@ -67,9 +67,18 @@ func TestErrorMessages(t *testing.T) {
 				check(prefix+"invalid key", ops.Set(ctx, "", 1), storage.ErrInvalidKey,
 					`storage: set namespace "default": invalid key: key is empty`)
 				check(prefix+"invalid namespace", ops.Set(ctx, "k", 1, storage.InNamespace("a/b")), storage.ErrInvalidNamespace,
-					`storage: set: invalid namespace: namespace "a/b" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} or be principal://{pkr}[/namespace/{name}]`)
+					`storage: set key "k": invalid namespace: namespace "a/b" must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} or be principal://{pkr}[/namespace/{name}]`)
 				check(prefix+"invalid option", ops.Set(ctx, "k", 1, storage.Limit(3)), storage.ErrInvalidOption,
-					`storage: set: invalid option: set does not accept option Limit`)
+					`storage: set namespace "default" key "k": invalid option: set does not accept option Limit`)
+				// An option's error names the namespace (given before or
+				// after it) and the key, as the other errors do.
+				check(prefix+"metadata too large", ops.Set(ctx, "k", 1, storage.WithMetadata(map[string]any{"a": strings.Repeat("x", 200)}),
+					storage.InNamespace("other")), storage.ErrValueTooLarge,
+					`storage: set namespace "other" key "k": value too large: metadata is 208 bytes, more than the maximum 100`)
+				check(prefix+"invalid option in namespace", ops.Delete(ctx, "k", storage.IfVersion(0), storage.InNamespace("other")),
+					storage.ErrInvalidOption, `storage: delete namespace "other" key "k": invalid option: IfVersion(0): versions start at 1`)
+				check(prefix+"setMetadata invalid option", ops.SetMetadata(ctx, "k", map[string]any{}, storage.InNamespace("other"), storage.NoOverwrite()),
+					storage.ErrInvalidOption, `storage: setMetadata namespace "other" key "k": invalid option: setMetadata does not accept option NoOverwrite`)
 				_, err = ops.Query(ctx, storage.Eq("a..b", 1))
 				check(prefix+"invalid filter", err, storage.ErrInvalidFilter,
 					`storage: query namespace "default": invalid filter: field "a..b", segment 2: empty (two dots in a row, or a dot at an end)`)
@@ -80,7 +89,7 @@ func TestErrorMessages(t *testing.T) {
 					`storage: query namespace "default": invalid filter: filter: field "n", operator eq: number 1e131071 is out of range for a filter (at most ±1.7976931348623157e+308)`)
 				_, err = ops.Count(ctx, storage.Where(storage.In("n", 1, json.Number("-1"+strings.Repeat("0", 400)))))
 				check(prefix+"filter number out of range in in", err, storage.ErrInvalidFilter,
-					`storage: count: invalid filter: filter: field "n", operator in: value 1: number -10000000000000000000000000000000000000… is out of range for a filter (at most ±1.7976931348623157e+308)`)
+					`storage: count namespace "default": invalid filter: filter: field "n", operator in: value 1: number -10000000000000000000000000000000000000… is out of range for a filter (at most ±1.7976931348623157e+308)`)
 				_, err = ops.Query(ctx, storage.Gt("n", math.Inf(-1)))
 				check(prefix+"filter infinity", err, storage.ErrInvalidFilter,
 					`storage: query namespace "default": invalid filter: filter: field "n", operator gt: -Inf is not representable in JSON`)
@@ -89,7 +98,7 @@ func TestErrorMessages(t *testing.T) {
 				check(prefix+"value number out of range", ops.Set(ctx, "bad", json.RawMessage(`[1e200000]`)), storage.ErrInvalidValue,
 					`storage: set namespace "default" key "bad": invalid value: number 1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 1`)
 				check(prefix+"metadata number out of range", ops.Set(ctx, "bad", 1, storage.WithMetadata(json.RawMessage(`{"a":-1e200000}`))), storage.ErrInvalidValue,
-					`storage: set: invalid value: metadata: number -1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 5`)
+					`storage: set namespace "default" key "bad": invalid value: metadata: number -1e200000 is out of range for PostgreSQL numeric (at most 131072 digits before the decimal point, 16383 after it), at offset 5`)
 				br, err := ops.SetMany(ctx, []storage.Item{{Key: "n1", Value: 1}, {Key: "", Value: 1}}, storage.Atomic())
 				if err != nil && !errors.Is(err, storage.ErrInvalidKey) {
 					t.Errorf("%satomic setMany: %v", prefix, err)
@@ -123,7 +132,7 @@ func TestErrorMessages(t *testing.T) {
 			_, err = s.Begin(ctx, storage.TxOptions{})
 			check("too many tx", err, storage.ErrTooManyTx,
 				`storage: begin: too many open transactions: 1 of 1 are open`)
-			check("read-only", tx.Set(ctx, "z", 1), storage.ErrReadOnly, `storage: set namespace "default": read-only transaction`)
+			check("read-only", tx.Set(ctx, "z", 1), storage.ErrReadOnly, `storage: set namespace "default" key "z": read-only transaction`)
 			mustDo(t, tx.Commit(ctx))
 			check("tx done", tx.Set(ctx, "z", 1), storage.ErrTxDone,
 				`storage: set: transaction has already been committed or rolled back`)

@@ -142,7 +142,7 @@ func deref(p *string) string {
 // store's clock) are skipped. The callbacks must not use the store.
 func (s *Store) Export(ctx context.Context, o ExportOptions, onNamespace func(NamespaceRecord) error, onEntry func(Record) error) error {
 	const op = "export"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return err
 	}
 	if o.PageSize <= 0 {

@@ -21,7 +21,7 @@ var (
 // retained window, read from the change log.
 func (x *ops) History(ctx context.Context, key string, opts ...storage.Option) ([]storage.Event, error) {
 	const op = "history"
-	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindRevision|driver.KindLimit|driver.KindOmitValues, opts)
+	o, err := x.start(ctx, op, key, driver.KindNamespace|driver.KindRevision|driver.KindLimit|driver.KindOmitValues, opts)
 	if err != nil {
 		return nil, err
 	}

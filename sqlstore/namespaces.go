@@ -13,7 +13,7 @@ import (
 func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "createNamespace"
 	defer s.feed.signalIn(name)
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return err
 	}
 	ns, err := storage.ParseNamespace(name)
@@ -58,7 +58,7 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "deleteNamespace"
 	defer s.feed.signalIn(name)
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return err
 	}
 	if _, err := storage.ParseNamespace(name); err != nil {
@@ -129,7 +129,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 // statement on the namespaces' unique name index (nsscope.go).
 func (s *Store) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
 	const op = "listNamespaces"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return nil, err
 	}
 	p, err := driver.ResolveNamespacePage(opts)

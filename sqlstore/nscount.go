@@ -17,7 +17,7 @@ var _ driver.NamespaceCounter = (*Store)(nil)
 // asks it before each CreateNamespace of a principal under its quota.
 func (s *Store) CountNamespaces(ctx context.Context, rs []driver.KeyRange) (int64, error) {
 	const op = "countNamespaces"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return 0, err
 	}
 	b := sq.Select("COUNT(*)").From("namespaces").Where(namespaceRanges(s.Dialect(), "name", rs))

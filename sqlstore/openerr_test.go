@@ -117,6 +117,9 @@ func TestOpenErrorsSayWhere(t *testing.T) {
 			[]string{"open postgres at 127.0.0.1:1/thedb:", "connection refused"}},
 		{"sqlite in a missing directory", "sqlite:" + missing,
 			[]string{"open sqlite at " + missing + ":", "cannot be opened"}},
+		// .invalid never resolves (RFC 6761); the cause was missing.
+		{"postgres host that does not resolve", "postgres://someone:secret@nohost.invalid/thedb?sslmode=disable&connect_timeout=5",
+			[]string{"open postgres at nohost.invalid/thedb:", "the host name d"}},
 	}
 	if c := configs[len(configs)-1]; c.name == "postgres" {
 		u, err := url.Parse(c.dsn(t))
@@ -139,6 +142,11 @@ func TestOpenErrorsSayWhere(t *testing.T) {
 				t.Fatal("Open succeeded")
 			}
 			t.Log(err)
+			// OpenFailed, for programs that connect by other means, says
+			// the same (without Open's "sqlstore: ").
+			if of := OpenFailed(c.dsn, errors.Unwrap(errors.Unwrap(err))); "sqlstore: "+of.Error() != err.Error() {
+				t.Errorf("OpenFailed: %q, Open: %q", of, err)
+			}
 			if !errors.Is(err, storage.ErrUnavailable) {
 				t.Errorf("Open: %v, want ErrUnavailable", err)
 			}

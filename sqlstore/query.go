@@ -107,7 +107,7 @@ var listArms = 64
 // spans.
 func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
 	const op = "list"
-	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}
@@ -382,7 +382,7 @@ func listStatement(c *dialect.Compiler, base sq.And, spans []storage.KeyRange, a
 // Count implements storage.Ops.
 func (x *ops) Count(ctx context.Context, opts ...storage.Option) (int64, error) {
 	const op = "count"
-	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindFilter|driver.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindFilter|driver.KindKeyRanges, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -925,7 +925,7 @@ func cursorInput(fld driver.Field, v sortValue) (in dialect.Input, ok bool) {
 // Query implements storage.Ops.
 func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
 	const op = "query"
-	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}

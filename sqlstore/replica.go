@@ -220,7 +220,7 @@ func (e *pgEngine) replicaFailed(err error) { e.replica.failed(err) }
 // state; Configured is false when the store has none.
 func (s *Store) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
 	const op = "replicaStatus"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return ReplicaStatus{}, err
 	}
 	e, ok := s.eng.(*pgEngine)

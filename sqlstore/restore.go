@@ -150,7 +150,7 @@ func CheckRecord(r Record, maxValueSize int) error {
 func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode ConflictMode) (string, error) {
 	const op = "restoreNamespace"
 	defer s.feed.signal()
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return "", err
 	}
 	name, err := storage.ParseNamespace(rec.Name)
@@ -252,7 +252,7 @@ func (s *Store) Restore(ctx context.Context, recs []Record, mode ConflictMode) (
 	const op = "restore"
 	defer s.feed.signal()
 	var res RestoreResult
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return res, err
 	}
 	index := make(map[nsKey]int, len(recs))

@@ -99,11 +99,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		err = badConfig(fmt.Errorf("unsupported dialect %q", dc.Dialect))
 	}
 	if err != nil {
-		where, why := openDetail(dc, err)
-		if why != "" {
-			return nil, fmt.Errorf("sqlstore: open %s%s: %w: %s", dc.Dialect, where, openError(dc.Dialect, err), why)
-		}
-		return nil, fmt.Errorf("sqlstore: open %s%s: %w", dc.Dialect, where, openError(dc.Dialect, err))
+		return nil, fmt.Errorf("sqlstore: %w", openFailed(dc, err))
 	}
 	s := &Store{eng: eng, cfg: cfg, dsn: dc, qcache: newQueryCache(cfg.queryCache)}
 	s.feed = newFeed(s)
@@ -196,8 +192,12 @@ func (s *Store) now() time.Time {
 }
 
 // start checks that the store is open and the context alive, and resolves
-// the call's options.
-func (x *ops) start(ctx context.Context, op string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
+// the call's options. key is the operation's key ("" for an operation on
+// many or none): an option's error names the namespace and the key, as the
+// operation's other errors do, though the options it comes from are not
+// resolved (the namespace is the last InNamespace given, unless that one is
+// the invalid option).
+func (x *ops) start(ctx context.Context, op, key string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
 	if err := x.sc.usable(); err != nil {
 		return driver.CallOptions{}, &storage.OpError{Op: op, Err: err}
 	}
@@ -206,10 +206,14 @@ func (x *ops) start(ctx context.Context, op string, allowed driver.OptionKind, o
 	}
 	o, err := driver.ResolveOptions(op, allowed, opts)
 	if err != nil {
-		return o, &storage.OpError{Op: op, Err: err}
+		ns := ""
+		if !errors.Is(err, storage.ErrInvalidNamespace) { // the message names it
+			ns = driver.NamespaceOf(opts)
+		}
+		return o, &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}
 	if o.Metadata != nil && x.s.cfg.maxValueSize > 0 && len(o.Metadata) > x.s.cfg.maxValueSize {
-		return o, &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrValueTooLarge,
+		return o, &storage.OpError{Op: op, Namespace: o.Namespace.Name, Key: key, Err: driver.Invalidf(storage.ErrValueTooLarge,
 			"metadata is %d bytes, more than the maximum %d", len(o.Metadata), x.s.cfg.maxValueSize)}
 	}
 	return o, nil
@@ -217,10 +221,10 @@ func (x *ops) start(ctx context.Context, op string, allowed driver.OptionKind, o
 
 // startWrite is start for an operation that writes: a read-only
 // transaction refuses it.
-func (x *ops) startWrite(ctx context.Context, op string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
-	o, err := x.start(ctx, op, allowed, opts)
+func (x *ops) startWrite(ctx context.Context, op, key string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
+	o, err := x.start(ctx, op, key, allowed, opts)
 	if err == nil && x.sc.readOnly() {
-		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Err: storage.ErrReadOnly}
+		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Key: key, Err: storage.ErrReadOnly}
 	}
 	if err == nil {
 		err = x.s.writable(op, o.Namespace.Name)
@@ -320,7 +324,7 @@ func (x *ops) checkCapacity(ctx context.Context, q querier, now time.Time) error
 // Get implements storage.Ops.
 func (x *ops) Get(ctx context.Context, key string, opts ...storage.Option) (storage.Entry, error) {
 	const op = "get"
-	o, err := x.start(ctx, op, driver.KindNamespace|driver.KindRevision, opts)
+	o, err := x.start(ctx, op, key, driver.KindNamespace|driver.KindRevision, opts)
 	if err != nil {
 		return storage.Entry{}, err
 	}
@@ -362,7 +366,7 @@ func toEntry(ns string, r row) storage.Entry {
 // Has implements storage.Ops.
 func (x *ops) Has(ctx context.Context, key string, opts ...storage.Option) (bool, error) {
 	const op = "has"
-	o, err := x.start(ctx, op, driver.KindNamespace, opts)
+	o, err := x.start(ctx, op, key, driver.KindNamespace, opts)
 	if err != nil {
 		return false, err
 	}
@@ -386,7 +390,7 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	const op = "set"
 	var o driver.CallOptions
 	defer func() { x.changedIn(o.Namespace.Name) }()
-	o, err := x.startWrite(ctx, op, setKinds, opts)
+	o, err := x.startWrite(ctx, op, key, setKinds, opts)
 	if err != nil {
 		return err
 	}
@@ -644,7 +648,7 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 	const op = "delete"
 	var o driver.CallOptions
 	defer func() { x.changedIn(o.Namespace.Name) }()
-	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
+	o, err := x.startWrite(ctx, op, key, driver.KindNamespace|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -675,7 +679,7 @@ func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) er
 // GetMetadata implements storage.Ops.
 func (x *ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (storage.Metadata, error) {
 	const op = "getMetadata"
-	o, err := x.start(ctx, op, driver.KindNamespace, opts)
+	o, err := x.start(ctx, op, key, driver.KindNamespace, opts)
 	if err != nil {
 		return storage.Metadata{}, err
 	}
@@ -741,7 +745,7 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 	const op = "setMetadata"
 	var o driver.CallOptions
 	defer func() { x.changedIn(o.Namespace.Name) }()
-	o, err := x.startWrite(ctx, op, driver.KindNamespace|driver.KindMerge|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
+	o, err := x.startWrite(ctx, op, key, driver.KindNamespace|driver.KindMerge|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
 	}
@@ -828,7 +832,7 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 			x.changed()
 		}
 	}()
-	o, err := x.startWrite(ctx, op, driver.KindNamespace, opts)
+	o, err := x.startWrite(ctx, op, "", driver.KindNamespace, opts)
 	if err != nil {
 		return err
 	}
@@ -916,7 +920,7 @@ func (s *Store) yieldingTx(ctx context.Context, fn func(q querier) error) error 
 // returns a Status with Healthy false together with the error.
 func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	const op = "status"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return storage.Status{}, err
 	}
 	st := storage.Status{Dialect: string(s.Dialect()), Capacity: s.cfg.capacity}

@@ -112,7 +112,7 @@ func (s *Store) sweepBatch(ctx context.Context, now time.Time, limit int) ([]Swe
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	const op = "sweep"
 	defer s.feed.signal()
-	if _, err := s.startWrite(ctx, op, 0, nil); err != nil {
+	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
 		return 0, err
 	}
 	var total int64

@@ -32,7 +32,7 @@ import (
 // see the package documentation, WAL.
 func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, error) {
 	const op = "begin"
-	if _, err := s.start(ctx, op, 0, nil); err != nil {
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return nil, err
 	}
 	if opts.Isolation < storage.LevelDefault || opts.Isolation > storage.LevelSerializable {

@@ -540,7 +540,7 @@ func WithWatchPollingOnly() Option {
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
-		o, err := s.start(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart|driver.KindWatchScope, opts)
+		o, err := s.start(ctx, op, "", driver.KindNamespace|driver.KindPattern|driver.KindFilter|driver.KindRevision|driver.KindOmitValues|driver.KindOnStart|driver.KindWatchScope, opts)
 		if err == nil && o.Set&driver.KindRevision != 0 && !o.RevisionFrom {
 			err = s.failCtx(ctx, op, "", "", driver.Invalidf(storage.ErrInvalidOption, "watch takes FromRevision, not AtRevision"))
 		}

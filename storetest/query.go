@@ -352,7 +352,7 @@ func testQueryInvalid(t *testing.T, s *suite) {
 			wantErr(t, err, storage.ErrInvalidFilter, "Count")
 		})
 	}
-	for _, j := range []string{`{"field":"a"}`, `{"field":"a","operator":"eq","value":1,"and":[]}`, `{"nope":1}`, `[1]`, `{"and":{}}`} {
+	for _, j := range []string{`{"field":"a"}`, `{"field":"a","operator":"eq"}`, `{"field":"a","operator":"eq","value":1,"and":[]}`, `{"nope":1}`, `[1]`, `{"and":{}}`} {
 		if _, err := storage.ParseFilter([]byte(j)); err == nil {
 			t.Errorf("ParseFilter(%s) accepted", j)
 		} else {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -116,7 +115,7 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 			if md.Version == e.Version {
 				j.CreatedBy, j.UpdatedBy = md.CreatedBy, md.UpdatedBy
 			}
-			c.printJSON(j)
+			c.printOK(j)
 			return nil
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
@@ -157,18 +156,28 @@ func (c *cli) readArg(args []string, i int, what string) ([]byte, error) {
 	return bytes.TrimSpace(b), nil
 }
 
-// metadataOpt parses --metadata.
-func (c *cli) metadataObject() (map[string]any, error) {
+// metadataObject parses --metadata: nil when not given.
+func (c *cli) metadataObject() (json.RawMessage, error) {
 	if c.metadata == "" {
 		return nil, nil
 	}
-	d := json.NewDecoder(strings.NewReader(c.metadata))
-	d.UseNumber()
-	var md map[string]any
-	if err := d.Decode(&md); err != nil || md == nil {
+	md, ok := jsonObject([]byte(c.metadata))
+	if !ok {
 		return nil, usagef("--metadata must be a JSON object: %s", c.metadata)
 	}
 	return md, nil
+}
+
+// jsonObject returns b as JSON text for the store to check, when it is one
+// JSON object. It is passed on as it is, not decoded into a map, so that
+// the store refuses what it refuses in any value (a member given twice,
+// which a map would keep the last of; a number out of range).
+func jsonObject(b []byte) (json.RawMessage, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		return nil, false
+	}
+	return json.RawMessage(b), true
 }
 
 func cmdSet(ctx context.Context, c *cli, args []string) error {
@@ -213,11 +222,11 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			out := map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0], "version": e.Version, "revision": e.Revision}
+			out := map[string]any{"namespace": c.nsName(), "key": args[0], "version": e.Version, "revision": e.Revision}
 			if !e.ExpiresAt.IsZero() {
 				out["expiresAt"] = e.ExpiresAt
 			}
-			c.printJSON(out)
+			c.printOK(out)
 			return nil
 		}
 		expires := ""
@@ -242,7 +251,7 @@ func cmdDelete(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0]})
+			c.printOK(map[string]any{"namespace": c.nsName(), "key": args[0]})
 			return nil
 		}
 		fmt.Fprintf(c.stdout, "deleted %q from namespace %q\n", args[0], c.nsName())
@@ -257,7 +266,7 @@ func cmdHas(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"namespace": c.nsName(), "key": args[0], "exists": ok})
+			c.printOK(map[string]any{"namespace": c.nsName(), "key": args[0], "exists": ok})
 		} else {
 			fmt.Fprintln(c.stdout, ok)
 		}
@@ -292,7 +301,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 				if out.Metadata == nil {
 					out.Metadata = map[string]any{}
 				}
-				c.printJSON(out)
+				c.printOK(out)
 				return nil
 			}
 			b, err := json.Marshal(md.User)
@@ -314,10 +323,8 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var md map[string]any
-	if err := d.Decode(&md); err != nil || md == nil {
+	md, ok := jsonObject(raw)
+	if !ok {
 		return usagef("metadata must be a JSON object")
 	}
 	opts := c.nsOpts()
@@ -335,7 +342,7 @@ func cmdMeta(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"ok": true, "namespace": c.nsName(), "key": args[0]})
+			c.printOK(map[string]any{"namespace": c.nsName(), "key": args[0]})
 			return nil
 		}
 		fmt.Fprintf(c.stdout, "metadata of %q in namespace %q %s\n", args[0], c.nsName(), map[bool]string{true: "merged", false: "replaced"}[c.merge])
@@ -365,7 +372,7 @@ func cmdClear(ctx context.Context, c *cli, _ []string) error {
 			what = "every namespace"
 		}
 		if c.json {
-			c.printJSON(map[string]any{"ok": true, "cleared": what})
+			c.printOK(map[string]any{"cleared": what})
 			return nil
 		}
 		fmt.Fprintf(c.stdout, "cleared the entries of %s\n", what)
@@ -410,7 +417,7 @@ func cmdList(ctx context.Context, c *cli, _ []string) error {
 			if keys == nil {
 				keys = []string{}
 			}
-			c.printJSON(map[string]any{"namespace": c.nsName(), "keys": keys, "cursor": res.Cursor})
+			c.printOK(map[string]any{"namespace": c.nsName(), "keys": keys, "cursor": res.Cursor})
 			return nil
 		}
 		for _, k := range res.Keys {
@@ -456,7 +463,7 @@ func cmdQuery(ctx context.Context, c *cli, args []string) error {
 			for i, e := range res.Entries {
 				out[i] = routes.EntryOf(e)
 			}
-			c.printJSON(map[string]any{"namespace": c.nsName(), "entries": out, "cursor": res.Cursor})
+			c.printOK(map[string]any{"namespace": c.nsName(), "entries": out, "cursor": res.Cursor})
 			return nil
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
@@ -486,7 +493,7 @@ func cmdCount(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		if c.json {
-			c.printJSON(map[string]any{"namespace": c.nsName(), "count": n})
+			c.printOK(map[string]any{"namespace": c.nsName(), "count": n})
 			return nil
 		}
 		fmt.Fprintln(c.stdout, n)
@@ -517,7 +524,7 @@ func cmdNS(ctx context.Context, c *cli, args []string) error {
 			if err := s.CreateNamespace(ctx, args[1], opts...); err != nil {
 				return err
 			}
-			return c.done(map[string]any{"ok": true, "namespace": args[1]}, "created namespace %q", args[1])
+			return c.done(map[string]any{"namespace": args[1]}, "created namespace %q", args[1])
 		})
 	case "delete":
 		if len(args) != 2 {
@@ -531,7 +538,7 @@ func cmdNS(ctx context.Context, c *cli, args []string) error {
 			if err := s.DeleteNamespace(ctx, args[1], opts...); err != nil {
 				return err
 			}
-			return c.done(map[string]any{"ok": true, "namespace": args[1]}, "deleted namespace %q", args[1])
+			return c.done(map[string]any{"namespace": args[1]}, "deleted namespace %q", args[1])
 		})
 	}
 	return usagef("ns takes list, create NAME or delete NAME, not %q", args[0])
@@ -539,7 +546,7 @@ func cmdNS(ctx context.Context, c *cli, args []string) error {
 
 func cmdIndex(ctx context.Context, c *cli, args []string) error {
 	ns, field := args[1], args[2]
-	out := map[string]any{"ok": true, "namespace": ns, "field": field}
+	out := map[string]any{"namespace": ns, "field": field}
 	switch args[0] {
 	case "create":
 		return c.withStore(ctx, false, func(s *sqlstore.Store) error {
@@ -562,53 +569,127 @@ func cmdIndex(ctx context.Context, c *cli, args []string) error {
 // done prints a command's outcome: v as JSON, or the message.
 func (c *cli) done(v any, format string, args ...any) error {
 	if c.json {
-		c.printJSON(v)
+		c.printOK(v)
 		return nil
 	}
 	fmt.Fprintf(c.stdout, format+"\n", args...)
 	return nil
 }
 
+// nsListPage is how many namespaces ns list reads at a time
+// (ListNamespaces with Limit and After): it holds one page, not the list.
+var nsListPage = 500
+
+// nsJSON is a namespace in ns list's --json output.
+type nsJSON struct {
+	Name      string         `json:"name"`
+	Owner     string         `json:"owner,omitempty"`
+	Entries   int64          `json:"entries"`
+	Metadata  map[string]any `json:"metadata"`
+	CreatedAt time.Time      `json:"createdAt"`
+	Indexes   []string       `json:"indexes,omitempty"`
+}
+
+// nsList prints the namespaces a page at a time, as they are read: the
+// table is aligned within each page, and --json streams the array; a
+// failure after the first page ends the --json object with "ok": false,
+// "error" and "exitCode" after the namespaces printed.
 func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
-	type nsJSON struct {
-		Name      string          `json:"name"`
-		Owner     string          `json:"owner,omitempty"`
-		Entries   int64           `json:"entries"`
-		Metadata  json.RawMessage `json:"metadata"`
-		CreatedAt time.Time       `json:"createdAt"`
-		Indexes   []string        `json:"indexes,omitempty"`
+	var tw *tabwriter.Writer
+	sep := "" // before the next namespace of --json
+	if c.json {
+		fmt.Fprintf(c.stdout, "{\n  \"command\": \"ns\",\n  \"namespaces\": [")
+	} else {
+		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
 	}
-	// Export without entries reads every namespace with its count.
-	var list []nsJSON
-	err := s.Export(ctx, sqlstore.ExportOptions{}, func(n sqlstore.NamespaceRecord) error {
-		owner := ""
-		if nn, err := storage.ParseNamespace(n.Name); err == nil {
-			owner = nn.Owner
+	n, err := eachNamespace(ctx, s, func(page []storage.Namespace) error {
+		for _, ns := range page {
+			count, err := s.Count(ctx, storage.InNamespace(ns.Name))
+			if err != nil {
+				return err
+			}
+			md := ns.Metadata
+			if md == nil {
+				md = map[string]any{}
+			}
+			if c.json {
+				b, err := marshal(nsJSON{Name: ns.Name, Owner: ns.Owner, Entries: count, Metadata: md,
+					CreatedAt: ns.CreatedAt, Indexes: ns.Indexes})
+				if err != nil {
+					return err
+				}
+				var ind bytes.Buffer
+				_ = json.Indent(&ind, b, "    ", "  ")
+				fmt.Fprintf(c.stdout, "%s\n    %s", sep, ind.Bytes())
+				sep = ","
+				continue
+			}
+			owner := ns.Owner
+			if owner == "" {
+				owner = "-"
+			}
+			b, _ := json.Marshal(md)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ns.Name, count, ns.CreatedAt.Format(time.RFC3339), owner, compact(b, 60))
 		}
-		list = append(list, nsJSON{Name: n.Name, Owner: owner, Entries: n.Entries, Metadata: n.Metadata, CreatedAt: n.CreatedAt,
-			Indexes: n.Indexes})
+		if tw != nil {
+			return tw.Flush()
+		}
 		return nil
-	}, nil)
-	if err != nil {
+	})
+	if !c.json {
 		return err
 	}
-	if c.json {
-		if list == nil {
-			list = []nsJSON{}
-		}
-		c.printJSON(map[string]any{"namespaces": list})
-		return nil
+	if n > 0 {
+		fmt.Fprint(c.stdout, "\n  ")
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
-	for _, n := range list {
-		owner := n.Owner
-		if owner == "" {
-			owner = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", n.Name, n.Entries, n.CreatedAt.Format(time.RFC3339), owner, compact(n.Metadata, 60))
+	if err != nil {
+		code := exitCode(err)
+		fmt.Fprintf(c.stdout, "],\n  \"ok\": false,\n  \"error\": %s,\n  \"exitCode\": %d\n}\n", mustMarshal(err.Error()), code)
+		return printedError{err}
 	}
-	return tw.Flush()
+	fmt.Fprint(c.stdout, "],\n  \"ok\": true\n}\n")
+	return nil
+}
+
+func mustMarshal(v any) []byte {
+	b, _ := marshal(v)
+	return b
+}
+
+// printedError is an error whose --json answer the command has printed:
+// fail only sets the exit code.
+type printedError struct{ err error }
+
+func (e printedError) Error() string { return e.err.Error() }
+func (e printedError) Unwrap() error { return e.err }
+
+// eachNamespace calls fn with each page of s's namespaces, in name order,
+// read by ListNamespaces pages of nsListPage (Limit and After), and
+// returns how many it read.
+func eachNamespace(ctx context.Context, s storage.Store, fn func([]storage.Namespace) error) (int, error) {
+	n := 0
+	after := ""
+	for {
+		opts := []storage.Option{storage.Limit(nsListPage)}
+		if after != "" {
+			opts = append(opts, storage.After(after))
+		}
+		page, err := s.ListNamespaces(ctx, opts...)
+		if err != nil {
+			return n, err
+		}
+		if len(page) > 0 {
+			n += len(page)
+			if err := fn(page); err != nil {
+				return n, err
+			}
+		}
+		if len(page) < nsListPage {
+			return n, nil
+		}
+		after = page[len(page)-1].Name
+	}
 }
 
 func cmdStatus(ctx context.Context, c *cli, _ []string) error {
@@ -619,7 +700,7 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 		}
 		if c.json {
 			// The wire's getStatus shape.
-			c.printJSON(routes.StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
+			c.printOK(routes.StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
 				Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,
 				Revision: st.Revision, OldestRevision: st.OldestRevision, ReadOnly: st.ReadOnly, Degraded: st.Degraded})
 			return nil

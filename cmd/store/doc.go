@@ -32,7 +32,9 @@
 //	                         JSON form; "-" reads stdin; none matches all)
 //	                         as a table (--sort, --limit, --offset, --cursor)
 //	count [FILTER]           the number of entries (matching FILTER)
-//	ns list                  namespaces with entry count, time, owner, metadata
+//	ns list                  namespaces with entry count, time, owner, metadata,
+//	                         read and printed 500 at a time (a table aligned
+//	                         per page), whatever their number
 //	ns create NAME           create a namespace (--metadata)
 //	ns delete NAME           delete an empty namespace (--recursive: and its
 //	                         entries)
@@ -71,7 +73,7 @@
 // --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
 // --if-revision or --batch-size below 1) is a mistake, never read as not
 // given. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
-// largest value the store takes (16 MiB), exit 1. Exit
+// largest value the store takes (16 MiB), exit 2. Exit
 // status 130 after Ctrl-C. The DSN is
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
 // command). Opening a store applies pending migrations (as sqlstore.Open
@@ -84,10 +86,16 @@
 // JSON on stdout, notes (the next cursor, a summary of export, import and
 // copy) on stderr, errors on stderr as "store: MESSAGE", the storage
 // error's own message. With --json, each command prints one JSON object on
-// stdout, and so does a failure: {"ok":false,"error":…,"exitCode":…}, plus
+// stdout, success or failure, that begins with "command" (the command's
+// name: get, ns, …) and "ok": a success is {"command":…,"ok":true,…} with
+// the command's members after them (has answers "exists", and exits 3
+// when it is false); a failure, a flag that does not parse included, is
+// {"command":…,"ok":false,"error":…,"exitCode":…}, plus
 // for a failed import "line", "imported" (the counts committed, with
-// lastCommittedLine) and "rolledBackLines". The summary of an export
-// to stdout goes to stderr. The JSON uses the wire's names and shapes
+// lastCommittedLine) and "rolledBackLines". ns list streams its
+// "namespaces" and says "ok" after them: a failure after the first page
+// ends the same object with "ok": false, "error" and "exitCode". The
+// answer of an export to stdout goes to stderr. The JSON uses the wire's names and shapes
 // (package routes): an entry from get and query is the wire's entry
 // (namespace, key, value, metadata, version, revision, createRevision,
 // createdAt, updatedAt, expiresAt when set) with the audit actors
@@ -115,8 +123,14 @@
 // # Exit status
 //
 //	0  success
-//	1  failure: the database, a file, a malformed or truncated import
-//	2  usage: a bad command line, flag, filter or option
+//	1  failure: the database (unreachable, failing), a file, a malformed or
+//	   truncated import (a key or value of the file the store refuses
+//	   included)
+//	2  usage: a bad command line, flag, DSN, duration or number; an
+//	   input the store refuses: a key, namespace, JSON value or
+//	   metadata, filter, sort or option (storage.ErrInvalidKey,
+//	   ErrInvalidNamespace, ErrInvalidValue, ErrValueTooLarge,
+//	   ErrInvalidOption, ErrInvalidFilter)
 //	3  not found: the key or namespace does not exist
 //	4  conflict: a version mismatch (--if-version, --if-revision), a key that exists
 //	   (--no-overwrite), a namespace that exists or is not empty, an

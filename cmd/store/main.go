@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,6 +105,7 @@ type cli struct {
 	merge      bool
 	all        bool
 
+	cmd            string // the command being run, for --json answers
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -158,7 +160,8 @@ Reads and writes a storage engine store (SQLite or PostgreSQL; the dialect
 follows from the DSN), and exports, imports and copies it as NDJSON.
 
 Commands:
-`, cmds, `Exit status: 0 ok, 1 failure, 2 usage, 3 not found (key or namespace),
+`, cmds, `Exit status: 0 ok, 1 failure, 2 usage or input the store refuses (key,
+namespace, value, filter, option), 3 not found (key or namespace),
 4 conflict (version mismatch, key or namespace exists, namespace not empty,
 an import's conflicting key).
 `)
@@ -171,7 +174,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
-		return cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+		code := cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+		if code == exitUsage && wantsJSON(args) {
+			// The flag package has said what is wrong on stderr; a
+			// program reading stdout gets its answer too.
+			c.answer(false, map[string]any{"error": err.Error(), "exitCode": code})
+		}
+		return code
 	}
 	if c.version {
 		fmt.Fprintln(stdout, cmdline.Version("store"))
@@ -199,12 +208,26 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if c.actor != "" {
 			ctx = storage.ContextWithActor(ctx, c.actor)
 		}
+		c.cmd = name
 		if err := cmd.run(ctx, c, pos[1:]); err != nil {
 			return c.fail(name, err)
 		}
 		return exitOK
 	}
 	return c.fail("", usagef("unknown command %q (try store -h)", name))
+}
+
+// wantsJSON reports whether args, which did not parse, ask for --json.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
 }
 
 // commonFlags are the flags every command takes.
@@ -275,11 +298,25 @@ func checkFlags(c *cli, fs *flag.FlagSet) error {
 	return err
 }
 
-// exitCode maps an error to the documented exit codes.
+// invalidInput are the sentinels of an input the store refuses: a key,
+// namespace, value, metadata, option or filter given on the command line
+// (or stdin) is a usage error, exit 2, as a bad flag is.
+var invalidInput = []error{storage.ErrInvalidKey, storage.ErrInvalidNamespace, storage.ErrInvalidValue,
+	storage.ErrValueTooLarge, storage.ErrInvalidOption, storage.ErrInvalidFilter}
+
+// exitCode maps an error to the documented exit codes. An import's or a
+// copy's fault in what it reads (a dump.ImportError: a key or value of the
+// file, or of the source store, the target refuses) is a failure, exit 1,
+// not a usage error: the command line was right.
 func exitCode(err error) int {
 	var ue usageError
+	var ie *dump.ImportError
+	invalid := false
+	for _, s := range invalidInput {
+		invalid = invalid || errors.Is(err, s)
+	}
 	switch {
-	case errors.As(err, &ue), errors.Is(err, storage.ErrInvalidOption), errors.Is(err, storage.ErrInvalidFilter):
+	case errors.As(err, &ue), invalid && !errors.As(err, &ie):
 		return exitUsage
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrNamespaceNotFound), errors.Is(err, storage.ErrIndexNotFound):
 		return exitNotFound
@@ -293,11 +330,11 @@ func exitCode(err error) int {
 // fail reports err and returns its exit code.
 func (c *cli) fail(cmd string, err error) int {
 	code := exitCode(err)
-	if errors.As(err, new(errAbsent)) {
-		return code // has has printed its answer
+	if errors.As(err, new(errAbsent)) || errors.As(err, new(printedError)) {
+		return code // the command has printed its answer
 	}
 	if c.json {
-		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exitCode": code}
+		out := map[string]any{"error": err.Error(), "exitCode": code}
 		var ie *dump.ImportError
 		if errors.As(err, &ie) {
 			out["line"] = ie.Line
@@ -306,7 +343,8 @@ func (c *cli) fail(cmd string, err error) int {
 				out["rolledBackLines"] = []int64{ie.RolledBackFrom, ie.RolledBackTo}
 			}
 		}
-		c.printJSON(out)
+		c.cmd = cmd
+		c.answer(false, out)
 	} else {
 		fmt.Fprintf(c.stderr, "store: %v\n", err)
 		if code == exitUsage {
@@ -319,11 +357,44 @@ func (c *cli) fail(cmd string, err error) int {
 	return code
 }
 
-func (c *cli) printJSON(v any) {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
+// printOK prints the --json answer of a command that succeeded: v's
+// members after "command" and "ok": true.
+func (c *cli) printOK(v any) { c.answer(true, v) }
+
+// answer prints a --json answer: one object whose first members are
+// "command" (the command's name) and "ok", then v's members (v encodes
+// as a JSON object), so that every answer, success or failure, has the
+// same shape.
+func (c *cli) answer(ok bool, v any) {
+	body, err := marshal(v)
+	if err != nil {
+		body = []byte("{}")
+	}
+	name, _ := marshal(c.cmd)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"command":%s,"ok":%t`, name, ok)
+	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
+		b.WriteByte(',')
+		b.Write(inner)
+	}
+	b.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		out = b
+	}
+	out.WriteByte('\n')
+	_, _ = c.stdout.Write(out.Bytes())
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(b.Bytes()), nil
 }
 
 // open opens the store at dsn. Commands that only read refuse a SQLite

@@ -214,7 +214,7 @@ func TestCommands(t *testing.T) {
 			// namespaces
 			cli("", "ns", "create", "team", "--metadata", `{"lead":"ada"}`).want(t, exitOK)
 			cli("", "ns", "create", "team").want(t, exitConflict)
-			cli("", "ns", "create", "bad/name").want(t, exitFailure)
+			cli("", "ns", "create", "bad/name").want(t, exitUsage) // invalid input, as a bad flag
 			// indexes
 			cli("", "index", "create", "team", "lead").want(t, exitOK)
 			cli("", "index", "create", "team", "lead").want(t, exitConflict)

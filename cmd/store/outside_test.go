@@ -58,8 +58,8 @@ func (endless) Read(p []byte) (int, error) {
 }
 
 // TestHugeStdin: a value, metadata or filter read from stdin is read up to
-// the largest value the store takes, then refused (exit 1, value too
-// large), so that endless input (yes | store set k) cannot fill the memory;
+// the largest value the store takes, then refused (exit 2, value too
+// large: invalid input), so that endless input (yes | store set k) cannot fill the memory;
 // here 64 MiB of it.
 func TestHugeStdin(t *testing.T) {
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
@@ -70,8 +70,8 @@ func TestHugeStdin(t *testing.T) {
 		in := io.MultiReader(strings.NewReader(`"`), io.LimitReader(endless{}, 64<<20))
 		code := run(ctx, append([]string{"--dsn", dsn}, args...), in, &o, &e, func(string) string { return "" })
 		cancel()
-		if code != exitFailure || !strings.Contains(e.String(), "too large") {
-			t.Errorf("store %s with endless stdin: exit %d, want %d\nstderr: %.300s", strings.Join(args, " "), code, exitFailure, e.String())
+		if code != exitUsage || !strings.Contains(e.String(), "too large") {
+			t.Errorf("store %s with endless stdin: exit %d, want %d\nstderr: %.300s", strings.Join(args, " "), code, exitUsage, e.String())
 		}
 	}
 }

@@ -31,11 +31,11 @@ func (c *cli) summary(dataOnStdout bool, v map[string]any, format string, args .
 		if dataOnStdout {
 			enc := c.stdout
 			c.stdout = c.stderr
-			c.printJSON(v)
+			c.printOK(v)
 			c.stdout = enc
 			return
 		}
-		c.printJSON(v)
+		c.printOK(v)
 		return
 	}
 	if !c.quiet {
@@ -75,7 +75,7 @@ func cmdExport(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	c.summary(toStdout, map[string]any{"ok": true, "namespaces": st.Namespaces, "entries": st.Entries,
+	c.summary(toStdout, map[string]any{"namespaces": st.Namespaces, "entries": st.Entries,
 		"bytes": st.Bytes, "seconds": st.Elapsed.Seconds()},
 		"exported %s in %s (%s) in %v, %s",
 		entries(st.Entries), namespaces(st.Namespaces), humanBytes(st.Bytes), st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
@@ -201,7 +201,6 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		v := importJSON(st)
-		v["ok"] = true
 		v["check"] = true
 		c.summary(false, v, "checked %s: %s and %s, trailer and checksum ok; nothing written",
 			plural(st.Lines, "line", "lines"), namespaces(st.Namespaces), entries(st.Entries))
@@ -211,7 +210,6 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	v := importJSON(st)
-	v["ok"] = true
 	c.summary(false, v, "imported %s (%d new, %d unchanged, %d overwritten, %d skipped, %d expired) and %s in %v, %s",
 		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Expired, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))
@@ -255,7 +253,6 @@ func cmdCopy(ctx context.Context, c *cli, _ []string) error {
 		return err
 	}
 	v := importJSON(st)
-	v["ok"] = true
 	c.summary(false, v, "copied %s (%d new, %d unchanged, %d overwritten, %d skipped, %d expired) and %s in %v, %s",
 		entries(st.Entries), st.Inserted, st.Unchanged, st.Overwritten, st.Skipped, st.Expired, namespaces(st.Namespaces),
 		st.Elapsed.Round(time.Millisecond), rate(st.Entries, st.Elapsed))

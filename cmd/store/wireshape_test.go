@@ -72,7 +72,8 @@ func wireKeysOrdered(t *testing.T, v any) []string {
 
 // TestJSONIsTheWireShape: get, query and meta --json print the wire's
 // entry and metadata shapes: the same members, in the same order, the
-// optional ones (actors, expiry) included when set and absent otherwise.
+// optional ones (actors, expiry) included when set and absent otherwise,
+// after the "command" and "ok" every answer begins with.
 func TestJSONIsTheWireShape(t *testing.T) {
 	env := map[string]string{"STORAGE_DSN": "sqlite:" + filepath.Join(t.TempDir(), "shape.db")}
 	runCLI(t, env, "", "set", "full", `{"n":1}`, "--metadata", `{"m":1}`, "--actor", "ada", "--ttl", "1h").want(t, exitOK)
@@ -82,10 +83,11 @@ func TestJSONIsTheWireShape(t *testing.T) {
 	full := routes.EntryJSON{Value: json.RawMessage(`1`), Metadata: json.RawMessage(`{}`),
 		EntryFields: routes.EntryFields{CreatedBy: "a", UpdatedBy: "a", ExpiresAt: &exp}}
 	bare := routes.EntryJSON{Value: json.RawMessage(`1`), Metadata: json.RawMessage(`{}`)}
-	if got, want := objectKeys(t, []byte(runCLI(t, env, "", "get", "--json", "full").want(t, exitOK).stdout)), wireKeysOrdered(t, full); !slices.Equal(got, want) {
+	answer := []string{"command", "ok"}
+	if got, want := objectKeys(t, []byte(runCLI(t, env, "", "get", "--json", "full").want(t, exitOK).stdout)), append(answer, wireKeysOrdered(t, full)...); !slices.Equal(got, want) {
 		t.Errorf("get --json members %v, the wire's entry %v", got, want)
 	}
-	if got, want := objectKeys(t, []byte(runCLI(t, env, "", "get", "--json", "bare").want(t, exitOK).stdout)), wireKeysOrdered(t, bare); !slices.Equal(got, want) {
+	if got, want := objectKeys(t, []byte(runCLI(t, env, "", "get", "--json", "bare").want(t, exitOK).stdout)), append(answer, wireKeysOrdered(t, bare)...); !slices.Equal(got, want) {
 		t.Errorf("get --json members %v, the wire's entry %v", got, want)
 	}
 	q := runCLI(t, env, "", "query", "--json").want(t, exitOK).stdout // "bare" first, by key
@@ -94,11 +96,11 @@ func TestJSONIsTheWireShape(t *testing.T) {
 	}
 
 	md := routes.MetadataJSON{EntryFields: full.EntryFields}
-	want := append([]string{"namespace", "key"}, wireKeysOrdered(t, md)...)
+	want := append([]string{"command", "ok", "namespace", "key"}, wireKeysOrdered(t, md)...)
 	if got := objectKeys(t, []byte(runCLI(t, env, "", "meta", "--json", "full").want(t, exitOK).stdout)); !slices.Equal(got, want) {
 		t.Errorf("meta --json members %v, want the namespace, the key and the wire's metadata %v", got, want)
 	}
-	want = append([]string{"namespace", "key"}, wireKeysOrdered(t, routes.MetadataJSON{})...)
+	want = append([]string{"command", "ok", "namespace", "key"}, wireKeysOrdered(t, routes.MetadataJSON{})...)
 	if got := objectKeys(t, []byte(runCLI(t, env, "", "meta", "--json", "bare").want(t, exitOK).stdout)); !slices.Equal(got, want) {
 		t.Errorf("meta --json members %v, want %v", got, want)
 	}

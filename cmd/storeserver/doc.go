@@ -284,7 +284,15 @@
 // process at once. A request still running when the shutdown timeout ends
 // has its connection closed (exit status 1).
 //
+// At start the server reads the auth file, binds --addr, then opens the
+// store (applying pending migrations), then serves: an address that
+// cannot be listened on (in use) fails before the database is touched. A
+// database that cannot be reached is one log line naming it (the file, or
+// the server's host, port and database; never the user or password) and
+// why, wrapping the library's sentinel (storage.ErrUnavailable, …).
+//
 // Exit status: 0 after a clean shutdown, 1 on a failure (the auth file,
-// the database, the listener, or a shutdown that had to cut requests off),
-// 2 on a usage error.
+// the listener, the database, or a shutdown that had to cut requests off),
+// 2 on a usage error: a flag, or a DSN that does not parse or whose
+// parameters the store refuses (as for migrate and store).
 package main

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
+	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/internal/otlp"
@@ -217,9 +218,11 @@ SIGINT or SIGTERM stops the server gracefully: it stops accepting
 connections, lets in-flight requests finish (--shutdown-timeout), then closes
 the store, which rolls back every open transaction. A second signal kills it.
 
-Exit status: 0 after a clean shutdown, 1 on failure (or when in-flight
-requests had to be cut off), 2 on a usage error; 130 after a graceful stop
-on SIGINT (Ctrl-C).
+Exit status: 0 after a clean shutdown, 1 on failure (the auth file; the
+address cannot be listened on, which is checked before the store is opened
+and migrated; the database cannot be reached; or in-flight requests had to
+be cut off), 2 on a usage error (a flag, or a DSN that does not parse or
+whose parameters are refused); 130 after a graceful stop on SIGINT (Ctrl-C).
 `)
 	}
 }
@@ -262,9 +265,18 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	if o.dsn == "" {
 		o.dsn = DefaultDSN
 	}
+	// A DSN that does not parse is a usage error, as for migrate and
+	// store, found before anything is opened.
+	if _, err := dialect.ParseDSN(o.dsn); err != nil {
+		fmt.Fprintf(stderr, "storeserver: %v\nusage: storeserver [flags]; storeserver -h for help\n", err)
+		return exitUsage
+	}
 	log := newLogger(stderr, o.logFormat, o.logLevel)
 	if err := serve(ctx, o, log); err != nil {
 		log.Error("storeserver failed", "error", err)
+		if errors.Is(err, storage.ErrInvalidOption) {
+			return exitUsage // a DSN parameter sqlstore.Open refuses
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -382,6 +394,14 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime),
 		sqlstore.WithWatchBufferBytes(o.watchBuffer), sqlstore.WithTxContendedIdleTimeout(o.txContendedIdle),
 		sqlstore.WithTxContendedMaxHold(o.txMaxHold))
+	// The address is bound before the store is opened (and migrated):
+	// one that cannot be listened on (in use, not this host's) fails at
+	// once, before anything is written to the database.
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.addr, err)
+	}
+	defer func() { _ = ln.Close() }() // on a failure before serving
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	inner, err := sqlstore.Open(openCtx, withPoolSize(o.dsn, o.pgMaxConns), engOpts...)
 	cancel()
@@ -463,10 +483,6 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
-	if err != nil {
-		return err
-	}
 	ln = httpapi.LimitConnsPerIP(ln, o.connsPerIP)
 	if cl, ok := ln.(*httpapi.ConnLimiter); ok && metrics != nil {
 		metrics.Register(cl.Families)

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,6 +51,10 @@ func TestUsageErrors(t *testing.T) {
 		{"otlpQueue", []string{"--insecure-anonymous", "--otlp-endpoint", "http://c:4318", "--otlp-queue-size", "0"}, "--otlp-queue-size 0"},
 		{"otlpFlush", []string{"--insecure-anonymous", "--otlp-endpoint", "http://c:4318", "--otlp-flush-interval", "0s"}, "--otlp-flush-interval 0s"},
 		{"otlpHeader", []string{"--insecure-anonymous", "--otlp-header", "Authorization"}, "want KEY=VALUE"},
+		// A malformed DSN is a usage error, as for migrate and store
+		// (it was exit 1, "opening the store").
+		{"badDSN", []string{"--insecure-anonymous", "--dsn", "mysql://x", "--addr", "127.0.0.1:0"}, `DSN "mysql://x"`},
+		{"badDSNParameter", []string{"--insecure-anonymous", "--dsn", "sqlite::memory:?nosuch=1", "--addr", "127.0.0.1:0"}, `unknown sqlite DSN parameter`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -72,7 +79,9 @@ func TestFailures(t *testing.T) {
 		want string
 	}{
 		{"missingAuthFile", []string{"--auth", dir + "/none.json"}, "none.json"},
-		{"badDSN", []string{"--insecure-anonymous", "--dsn", "mysql://x"}, "opening the store"},
+		{"unreachableDatabase", []string{"--insecure-anonymous", "--addr", "127.0.0.1:0",
+			"--dsn", "postgres://someone:secret@127.0.0.1:1/thedb?sslmode=disable&connect_timeout=2"},
+			"open postgres at 127.0.0.1:1/thedb: storage: database unavailable"},
 		{"badAddr", []string{"--insecure-anonymous", "--dsn", "sqlite::memory:", "--addr", "256.0.0.1:http"}, "256.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +90,41 @@ func TestFailures(t *testing.T) {
 			if code != exitFailure || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), exitFailure, tc.want)
 			}
+			// One line, in the project's words: no driver text, no
+			// user or password.
+			for _, leak := range []string{"secret", "someone", "failed to connect", "SQLSTATE"} {
+				if strings.Contains(stderr.String(), leak) {
+					t.Errorf("run(%q): stderr %q shows %q", tc.args, stderr.String(), leak)
+				}
+			}
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				if !strings.HasPrefix(line, "time=") {
+					t.Errorf("run(%q): stderr line %q is not a log line (a multi-line error)", tc.args, line)
+				}
+			}
 		})
+	}
+}
+
+// TestListenBeforeOpen: an address already in use fails before the store
+// is opened: the database is neither created nor migrated (it was, and
+// the port was found in use only after the migration ran).
+func TestListenBeforeOpen(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = busy.Close() }()
+	db := filepath.Join(t.TempDir(), "new.db")
+	var stderr bytes.Buffer
+	code := run(t.Context(), []string{"--insecure-anonymous", "--dsn", "sqlite:" + db, "--addr", busy.Addr().String()},
+		&stderr, func(string) string { return "" })
+	if code != exitFailure || !strings.Contains(stderr.String(), "listening on "+busy.Addr().String()) ||
+		!strings.Contains(stderr.String(), "address already in use") {
+		t.Errorf("run on a busy port = %d, stderr %q; want %d, listening on %s: address already in use", code, stderr.String(), exitFailure, busy.Addr())
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the database %s was created (%v) though the port was in use", db, err)
 	}
 }
 

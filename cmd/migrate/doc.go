@@ -57,8 +57,16 @@
 // database without the store's schema: a SQLite file that does not exist
 // is not created (it is at version 0, every migration pending).
 //
-// Exit status: 0 ok, 1 failure (the database or a migration failed), 2 usage
-// (unknown command or flag, a missing or bad argument, a malformed DSN).
+// A database that cannot be reached is one line naming it (the file, or
+// the server's host, port and database; never the user or the password)
+// and why, as the engine's sqlstore.Open says it, wrapping its sentinel
+// (storage.ErrUnavailable, …):
+//
+//	migrate: open postgres at db:5432/app: storage: database unavailable: the database cannot be reached, or its file cannot be opened, read or written: connection refused
+//
+// Exit status: 0 ok, 1 failure (the database cannot be reached, or a
+// migration failed), 2 usage (unknown command or flag, a missing or bad
+// argument, a malformed DSN).
 //
 // # Safety
 //

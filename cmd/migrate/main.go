@@ -20,6 +20,7 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/schema"
+	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 // Exit codes.
@@ -262,7 +263,10 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 	}
 	if err := ping(ctx, t.db, dc.Dialect); err != nil {
 		_ = t.close()
-		return nil, fmt.Errorf("connect to %s database: %w", t.d, err)
+		// One line naming the database (never the user or password)
+		// and why, in the engine's words and with its sentinel
+		// (storage.ErrUnavailable, …), not the driver's text.
+		return nil, sqlstore.OpenFailed(c.dsn, err)
 	}
 	if c.dir != "" {
 		opts = append(opts, schema.WithFS(os.DirFS(filepath.Join(c.dir, string(t.d)))))

@@ -107,3 +107,29 @@ func TestReadCommandsWriteNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectFailureOneLine: a database that cannot be reached is one line
+// naming it (host, port and database; never the user or the password) and
+// why, in the engine's words with its sentinel, as sqlstore.Open says it;
+// it was pgx's own text ("failed to connect to `user=someone …`: dial
+// error: …").
+func TestConnectFailureOneLine(t *testing.T) {
+	dsn := "postgres://someone:secret@127.0.0.1:1/thedb?sslmode=disable&connect_timeout=2"
+	for _, cmd := range []string{"up", "status", "version", "down"} {
+		r := runCLI(t, nil, "--dsn", dsn, cmd)
+		want := "migrate: open postgres at 127.0.0.1:1/thedb: storage: database unavailable: "
+		if r.code != exitFailure || !strings.HasPrefix(r.stderr, want) || !strings.HasSuffix(r.stderr, ": connection refused\n") ||
+			strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("migrate %s: exit %d, stderr %q; want %d and one line %q…: connection refused", cmd, r.code, r.stderr, exitFailure, want)
+		}
+		for _, leak := range []string{"secret", "someone", "failed to connect", "dial"} {
+			if strings.Contains(r.stderr, leak) {
+				t.Errorf("migrate %s: stderr %q shows %q", cmd, r.stderr, leak)
+			}
+		}
+		j := runCLI(t, nil, "--json", "--dsn", dsn, cmd)
+		if m := decode(t, j.stdout); j.code != exitFailure || m["ok"] != false || !strings.HasPrefix(m["error"].(string), "open postgres at 127.0.0.1:1/thedb: ") {
+			t.Errorf("migrate --json %s: exit %d, %v", cmd, j.code, m)
+		}
+	}
+}

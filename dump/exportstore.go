@@ -21,27 +21,39 @@ import (
 // It reads inside one read-only transaction (repeatable read) when s has
 // transactions and lets the caller begin one, so the entries are those of
 // one snapshot; otherwise (no transactions, or an authorizing store that
-// denies the caller storage://transactions) each page is read on its own. Entries are read by Query pages of o.PageSize
-// (0: 500) in key order, and each entry's audit actors by one GetMetadata
-// in the same transaction, so an export costs a statement per entry. A
-// namespace that is missing, or that the caller may not read, is
-// storage.ErrNamespaceNotFound. On error the output lacks its trailer.
+// denies the caller storage://transactions) each page is read on its own.
+// Namespaces are listed by ListNamespaces pages (Limit and After) and
+// entries read by Query pages, both of o.PageSize (0: 500) in name and key
+// order, so memory does not grow with the number of namespaces or entries;
+// each entry's audit actors come from one GetMetadata in the same
+// transaction, so an export costs a statement per entry. With o.Progress,
+// the namespaces are listed and counted once before the export, for the
+// progress' total. A namespace that is missing, or that the caller may not
+// read, is storage.ErrNamespaceNotFound. On error the output lacks its
+// trailer.
 func ExportStore(ctx context.Context, s storage.Store, w io.Writer, o ExportOptions) (Stats, error) {
-	nss, err := s.ListNamespaces(ctx)
-	if err != nil {
-		return Stats{}, err
+	if o.PageSize <= 0 {
+		o.PageSize = defaultStorePageSize
 	}
+	var only *storage.Namespace
 	if o.Namespace != "" {
-		var one []storage.Namespace
-		for _, n := range nss {
-			if n.Name == o.Namespace {
-				one = append(one, n)
+		err := eachNamespacePage(ctx, s, o.PageSize, func(page []storage.Namespace) (bool, error) {
+			for _, n := range page {
+				if n.Name == o.Namespace {
+					only = &n
+				}
+				if n.Name >= o.Namespace {
+					return false, nil // in name order: it is not further on
+				}
 			}
+			return true, nil
+		})
+		if err != nil {
+			return Stats{}, err
 		}
-		if len(one) == 0 {
+		if only == nil {
 			return Stats{}, fmt.Errorf("dump: export of %q: %w", o.Namespace, storage.ErrNamespaceNotFound)
 		}
-		nss = one
 	}
 	status, err := s.Status(ctx)
 	if err != nil {
@@ -58,28 +70,74 @@ func ExportStore(ctx context.Context, s storage.Store, w io.Writer, o ExportOpti
 			return Stats{}, err
 		}
 	}
-	counts := make([]int64, len(nss))
+	// each calls fn with every namespace to export, a page at a time.
+	each := func(fn func(storage.Namespace) error) error {
+		if only != nil {
+			return fn(*only)
+		}
+		return eachNamespacePage(ctx, s, o.PageSize, func(page []storage.Namespace) (bool, error) {
+			for _, n := range page {
+				if err := fn(n); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		})
+	}
 	var total int64
-	for i, n := range nss {
-		if counts[i], err = ops.Count(ctx, storage.InNamespace(n.Name)); err != nil {
+	if o.Progress != nil {
+		err := each(func(n storage.Namespace) error {
+			c, err := ops.Count(ctx, storage.InNamespace(n.Name))
+			total += c
+			return err
+		})
+		if err != nil {
 			return Stats{}, err
 		}
-		total += counts[i]
-	}
-	if o.PageSize <= 0 {
-		o.PageSize = defaultStorePageSize
 	}
 	nw, err := newNDJSONWriter(w, status, o, total)
 	if err != nil {
 		return Stats{}, err
 	}
-	for i, n := range nss {
-		if err := exportNamespace(ctx, ops, nw, n, counts[i]); err != nil {
-			nw.abandon()
-			return nw.st, err
+	err = each(func(n storage.Namespace) error {
+		count, err := ops.Count(ctx, storage.InNamespace(n.Name))
+		if err != nil {
+			return err
 		}
+		return exportNamespace(ctx, ops, nw, n, count)
+	})
+	if err != nil {
+		nw.abandon()
+		return nw.st, err
 	}
 	return nw.finish()
+}
+
+// eachNamespacePage calls fn with each page of s's namespaces, in name
+// order, read by ListNamespaces with Limit(size) and After the last name of
+// the page before, until fn returns false or an error, or no more remain.
+func eachNamespacePage(ctx context.Context, s storage.Store, size int, fn func([]storage.Namespace) (bool, error)) error {
+	after := ""
+	for {
+		opts := []storage.Option{storage.Limit(size)}
+		if after != "" {
+			opts = append(opts, storage.After(after))
+		}
+		page, err := s.ListNamespaces(ctx, opts...)
+		if err != nil {
+			return err
+		}
+		if len(page) > 0 {
+			more, err := fn(page)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(page) < size {
+			return nil
+		}
+		after = page[len(page)-1].Name
+	}
 }
 
 // defaultStorePageSize is ExportStore's page size when o.PageSize is 0.

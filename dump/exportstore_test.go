@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/dump"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/security"
@@ -70,5 +73,60 @@ func TestExportStore(t *testing.T) {
 				t.Fatalf("export of beta by a reader of alpha: %v, want ErrNamespaceNotFound", err)
 			}
 		})
+	}
+}
+
+// pagedLister records the pages ListNamespaces is asked for.
+type pagedLister struct {
+	storage.Store
+	limits  []int
+	largest int
+}
+
+func (p *pagedLister) ListNamespaces(ctx context.Context, opts ...storage.Option) ([]storage.Namespace, error) {
+	pg, err := driver.ResolveNamespacePage(opts)
+	if err != nil {
+		return nil, err
+	}
+	p.limits = append(p.limits, pg.Limit)
+	nss, err := p.Store.ListNamespaces(ctx, opts...)
+	p.largest = max(p.largest, len(nss))
+	return nss, err
+}
+
+// TestExportStorePagesNamespaces: ExportStore lists the namespaces by
+// ListNamespaces pages of PageSize (it listed them all at once, and held
+// them), with more namespaces than a page, for the whole store and for
+// one namespace on a later page, with and without progress.
+func TestExportStorePagesNamespaces(t *testing.T) {
+	ctx := context.Background()
+	src := teststore.Open(t, backends[0].DSN(t))
+	var names []string
+	for i := range 7 {
+		n := fmt.Sprintf("ns%d", i)
+		names = append(names, n)
+		for k := range 2 {
+			if err := src.Set(ctx, fmt.Sprint("k", k), i, storage.InNamespace(n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, o := range []dump.ExportOptions{{PageSize: 3}, {PageSize: 3, Progress: func(dump.Progress) {}}, {PageSize: 3, Namespace: "ns5"}} {
+		pl := &pagedLister{Store: src}
+		var buf bytes.Buffer
+		st, err := dump.ExportStore(ctx, pl, &buf, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNS, wantEntries := int64(len(names)), int64(2*len(names))
+		if o.Namespace != "" {
+			wantNS, wantEntries = 1, 2
+		}
+		if st.Namespaces < wantNS || st.Entries < wantEntries { // the default namespace too, when it exists
+			t.Errorf("%+v: stats %+v, want %d namespaces and %d entries", o, st, wantNS, wantEntries)
+		}
+		if len(pl.limits) < 2 || pl.largest > 3 || slices.ContainsFunc(pl.limits, func(l int) bool { return l != 3 }) {
+			t.Errorf("%+v: ListNamespaces limits %v, largest page %d; want pages of 3", o, pl.limits, pl.largest)
+		}
 	}
 }

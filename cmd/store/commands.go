@@ -380,21 +380,6 @@ func cmdClear(ctx context.Context, c *cli, _ []string) error {
 	})
 }
 
-// pageOpts are --limit, --offset and --cursor.
-func (c *cli) pageOpts() []storage.Option {
-	opts := c.nsOpts()
-	if c.limit > 0 {
-		opts = append(opts, storage.Limit(c.limit))
-	}
-	if c.offset > 0 {
-		opts = append(opts, storage.Offset(c.offset))
-	}
-	if c.cursor != "" {
-		opts = append(opts, storage.After(c.cursor))
-	}
-	return opts
-}
-
 // more tells a person how to get the next page.
 func (c *cli) more(cursor string) {
 	if cursor != "" {
@@ -402,28 +387,55 @@ func (c *cli) more(cursor string) {
 	}
 }
 
-func cmdList(ctx context.Context, c *cli, _ []string) error {
-	opts := c.pageOpts()
-	if c.pattern != "" {
-		opts = append(opts, storage.Pattern(c.pattern))
+// readOpts are the options of one page: the namespace, its size n and
+// cursor, and --offset on the first page.
+func (c *cli) readOpts(n int, cursor string, first bool) []storage.Option {
+	opts := append(c.nsOpts(), storage.Limit(n))
+	if first && c.offset > 0 {
+		opts = append(opts, storage.Offset(c.offset))
 	}
+	if cursor != "" {
+		opts = append(opts, storage.After(cursor))
+	}
+	return opts
+}
+
+// cmdList prints the keys a page at a time as they are read (--limit 0:
+// every key, in pages of readPage).
+func cmdList(ctx context.Context, c *cli, _ []string) error {
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
-		res, err := s.List(ctx, opts...)
+		var keys []string
+		read := func(n int, cursor string, first bool) (int, string, error) {
+			opts := c.readOpts(n, cursor, first)
+			if c.pattern != "" {
+				opts = append(opts, storage.Pattern(c.pattern))
+			}
+			res, err := s.List(ctx, opts...)
+			keys = res.Keys
+			return len(res.Keys), res.Cursor, err
+		}
+		if c.json {
+			js := c.startStream("keys", "namespace", c.nsName())
+			more, err := pages(c.limit, c.cursor, read, func() error {
+				for _, k := range keys {
+					if err := js.item(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			return js.end(err, "cursor", more)
+		}
+		more, err := pages(c.limit, c.cursor, read, func() error {
+			for _, k := range keys {
+				fmt.Fprintln(c.stdout, k)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if c.json {
-			keys := res.Keys
-			if keys == nil {
-				keys = []string{}
-			}
-			c.printOK(map[string]any{"namespace": c.nsName(), "keys": keys, "cursor": res.Cursor})
-			return nil
-		}
-		for _, k := range res.Keys {
-			fmt.Fprintln(c.stdout, k)
-		}
-		c.more(res.Cursor)
+		c.more(more)
 		return nil
 	})
 }
@@ -440,40 +452,56 @@ func (c *cli) filterArg(args []string) (storage.Filter, error) {
 	return storage.ParseFilter(b)
 }
 
+// cmdQuery prints the matching entries a page at a time as they are read
+// (--limit 0: every entry, in pages of readPage); the table is aligned
+// within each page.
 func cmdQuery(ctx context.Context, c *cli, args []string) error {
 	f, err := c.filterArg(args)
 	if err != nil {
 		return err
 	}
-	opts := c.pageOpts()
+	var sortBy []storage.Option
 	if c.sort != "" {
 		sf, err := parseSort(c.sort)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, storage.SortBy(sf...))
+		sortBy = append(sortBy, storage.SortBy(sf...))
 	}
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
-		res, err := s.Query(ctx, f, opts...)
-		if err != nil {
-			return err
+		var page []storage.Entry
+		total := int64(0)
+		read := func(n int, cursor string, first bool) (int, string, error) {
+			res, err := s.Query(ctx, f, append(c.readOpts(n, cursor, first), sortBy...)...)
+			page = res.Entries
+			total += int64(len(page))
+			return len(page), res.Cursor, err
 		}
 		if c.json {
-			out := make([]routes.EntryJSON, len(res.Entries))
-			for i, e := range res.Entries {
-				out[i] = routes.EntryOf(e)
-			}
-			c.printOK(map[string]any{"namespace": c.nsName(), "entries": out, "cursor": res.Cursor})
-			return nil
+			js := c.startStream("entries", "namespace", c.nsName())
+			more, err := pages(c.limit, c.cursor, read, func() error {
+				for _, e := range page {
+					if err := js.item(routes.EntryOf(e)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			return js.end(err, "cursor", more)
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "KEY\tVERSION\tUPDATED\tVALUE")
-		for _, e := range res.Entries {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Key, e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
+		more, err := pages(c.limit, c.cursor, read, func() error {
+			for _, e := range page {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Key, e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
+			}
+			return tw.Flush()
+		})
+		if err != nil {
+			return err
 		}
-		_ = tw.Flush()
-		fmt.Fprintf(c.stderr, "(%s)\n", entries(int64(len(res.Entries))))
-		c.more(res.Cursor)
+		fmt.Fprintf(c.stderr, "(%s)\n", entries(total))
+		c.more(more)
 		return nil
 	})
 }
@@ -576,10 +604,6 @@ func (c *cli) done(v any, format string, args ...any) error {
 	return nil
 }
 
-// nsListPage is how many namespaces ns list reads at a time
-// (ListNamespaces with Limit and After): it holds one page, not the list.
-var nsListPage = 500
-
 // nsJSON is a namespace in ns list's --json output.
 type nsJSON struct {
 	Name      string         `json:"name"`
@@ -590,20 +614,24 @@ type nsJSON struct {
 	Indexes   []string       `json:"indexes,omitempty"`
 }
 
-// nsList prints the namespaces a page at a time, as they are read: the
-// table is aligned within each page, and --json streams the array; a
-// failure after the first page ends the --json object with "ok": false,
-// "error" and "exitCode" after the namespaces printed.
+// nsList prints the namespaces a page at a time (ListNamespaces with Limit
+// and After), as they are read, each with its count of live entries.
 func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
-	var tw *tabwriter.Writer
-	sep := "" // before the next namespace of --json
-	if c.json {
-		fmt.Fprintf(c.stdout, "{\n  \"command\": \"ns\",\n  \"namespaces\": [")
-	} else {
-		tw = tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
+	var page []storage.Namespace
+	read := func(n int, after string, _ bool) (int, string, error) {
+		opts := []storage.Option{storage.Limit(n)}
+		if after != "" {
+			opts = append(opts, storage.After(after))
+		}
+		var err error
+		page, err = s.ListNamespaces(ctx, opts...)
+		next := ""
+		if len(page) == n {
+			next = page[n-1].Name
+		}
+		return len(page), next, err
 	}
-	n, err := eachNamespace(ctx, s, func(page []storage.Namespace) error {
+	each := func(fn func(ns storage.Namespace, count int64, md map[string]any) error) error {
 		for _, ns := range page {
 			count, err := s.Count(ctx, storage.InNamespace(ns.Name))
 			if err != nil {
@@ -613,83 +641,40 @@ func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
 			if md == nil {
 				md = map[string]any{}
 			}
-			if c.json {
-				b, err := marshal(nsJSON{Name: ns.Name, Owner: ns.Owner, Entries: count, Metadata: md,
-					CreatedAt: ns.CreatedAt, Indexes: ns.Indexes})
-				if err != nil {
-					return err
-				}
-				var ind bytes.Buffer
-				_ = json.Indent(&ind, b, "    ", "  ")
-				fmt.Fprintf(c.stdout, "%s\n    %s", sep, ind.Bytes())
-				sep = ","
-				continue
+			if err := fn(ns, count, md); err != nil {
+				return err
 			}
+		}
+		return nil
+	}
+	if c.json {
+		js := c.startStream("namespaces")
+		_, err := pages(0, "", read, func() error {
+			return each(func(ns storage.Namespace, count int64, md map[string]any) error {
+				return js.item(nsJSON{Name: ns.Name, Owner: ns.Owner, Entries: count, Metadata: md,
+					CreatedAt: ns.CreatedAt, Indexes: ns.Indexes})
+			})
+		})
+		return js.end(err)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
+	_, err := pages(0, "", read, func() error {
+		err := each(func(ns storage.Namespace, count int64, md map[string]any) error {
 			owner := ns.Owner
 			if owner == "" {
 				owner = "-"
 			}
 			b, _ := json.Marshal(md)
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ns.Name, count, ns.CreatedAt.Format(time.RFC3339), owner, compact(b, 60))
+			return nil
+		})
+		if ferr := tw.Flush(); err == nil {
+			err = ferr
 		}
-		if tw != nil {
-			return tw.Flush()
-		}
-		return nil
-	})
-	if !c.json {
 		return err
-	}
-	if n > 0 {
-		fmt.Fprint(c.stdout, "\n  ")
-	}
-	if err != nil {
-		code := exitCode(err)
-		fmt.Fprintf(c.stdout, "],\n  \"ok\": false,\n  \"error\": %s,\n  \"exitCode\": %d\n}\n", mustMarshal(err.Error()), code)
-		return printedError{err}
-	}
-	fmt.Fprint(c.stdout, "],\n  \"ok\": true\n}\n")
-	return nil
-}
-
-func mustMarshal(v any) []byte {
-	b, _ := marshal(v)
-	return b
-}
-
-// printedError is an error whose --json answer the command has printed:
-// fail only sets the exit code.
-type printedError struct{ err error }
-
-func (e printedError) Error() string { return e.err.Error() }
-func (e printedError) Unwrap() error { return e.err }
-
-// eachNamespace calls fn with each page of s's namespaces, in name order,
-// read by ListNamespaces pages of nsListPage (Limit and After), and
-// returns how many it read.
-func eachNamespace(ctx context.Context, s storage.Store, fn func([]storage.Namespace) error) (int, error) {
-	n := 0
-	after := ""
-	for {
-		opts := []storage.Option{storage.Limit(nsListPage)}
-		if after != "" {
-			opts = append(opts, storage.After(after))
-		}
-		page, err := s.ListNamespaces(ctx, opts...)
-		if err != nil {
-			return n, err
-		}
-		if len(page) > 0 {
-			n += len(page)
-			if err := fn(page); err != nil {
-				return n, err
-			}
-		}
-		if len(page) < nsListPage {
-			return n, nil
-		}
-		after = page[len(page)-1].Name
-	}
+	})
+	return err
 }
 
 func cmdStatus(ctx context.Context, c *cli, _ []string) error {

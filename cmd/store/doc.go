@@ -29,12 +29,12 @@
 //	list                     keys in byte order, one a line (--pattern,
 //	                         --limit, --offset, --cursor)
 //	query [FILTER]           entries matching a JSON filter (storage.Filter's
-//	                         JSON form; "-" reads stdin; none matches all)
+//	                         JSON form; "-" reads stdin; none matches all;
+//	                         a leaf needs "value": null to match null)
 //	                         as a table (--sort, --limit, --offset, --cursor)
 //	count [FILTER]           the number of entries (matching FILTER)
-//	ns list                  namespaces with entry count, time, owner, metadata,
-//	                         read and printed 500 at a time (a table aligned
-//	                         per page), whatever their number
+//	ns list                  namespaces with their count of live entries,
+//	                         time, owner, metadata
 //	ns create NAME           create a namespace (--metadata)
 //	ns delete NAME           delete an empty namespace (--recursive: and its
 //	                         entries)
@@ -51,6 +51,10 @@
 //	copy --from DSN --to DSN the store (or -n NAMESPACE) from one database to
 //	                         another, streamed: no temporary file; the side
 //	                         not given is --dsn's or $STORAGE_DSN's
+//
+// list, query and ns list read 500 results at a time and print each page
+// as it is read (a table is aligned within each page), so that a listing
+// without --limit holds one page in memory, whatever its length.
 //
 // Data commands work in the default namespace unless -n/--namespace names
 // another. --actor NAME records NAME as the actor of writes (the audit
@@ -92,9 +96,10 @@
 // when it is false); a failure, a flag that does not parse included, is
 // {"command":…,"ok":false,"error":…,"exitCode":…}, plus
 // for a failed import "line", "imported" (the counts committed, with
-// lastCommittedLine) and "rolledBackLines". ns list streams its
-// "namespaces" and says "ok" after them: a failure after the first page
-// ends the same object with "ok": false, "error" and "exitCode". The
+// lastCommittedLine) and "rolledBackLines". list, query and ns list
+// stream their "keys", "entries" or "namespaces" and say "ok" after them:
+// a failure after the first page ends the same object with "ok": false,
+// "error" and "exitCode". The
 // answer of an export to stdout goes to stderr. The JSON uses the wire's names and shapes
 // (package routes): an entry from get and query is the wire's entry
 // (namespace, key, value, metadata, version, revision, createRevision,

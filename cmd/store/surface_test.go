@@ -100,9 +100,11 @@ func TestJSONAnswersShape(t *testing.T) {
 			code = exitNotFound
 		}
 		r.want(t, code)
-		// ns list streams its namespaces and says "ok" after them.
+		// list, query and ns list stream their results and say "ok"
+		// after them.
 		keys := objectKeys(t, []byte(r.stdout))
-		if len(keys) < 2 || keys[0] != "command" || (keys[1] != "ok" && args[1] != "list") || !slices.Contains(keys, "ok") {
+		streamed := args[0] == "list" || args[0] == "query" || (args[0] == "ns" && args[1] == "list")
+		if len(keys) < 2 || keys[0] != "command" || (keys[1] != "ok" && !streamed) || !slices.Contains(keys, "ok") {
 			t.Errorf("store %q --json: members %v, want command and ok first\n%s", args, keys, r.stdout)
 			continue
 		}
@@ -125,8 +127,8 @@ func TestJSONAnswersShape(t *testing.T) {
 // (it was, when the whole list was read first), with more namespaces than
 // a page, as a table and as --json.
 func TestNsListPages(t *testing.T) {
-	defer func(n int) { nsListPage = n }(nsListPage)
-	nsListPage = 2
+	defer func(n int) { readPage = n }(readPage)
+	readPage = 2
 	for _, asJSON := range []bool{false, true} {
 		dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
 		ctx := context.Background()
@@ -236,4 +238,76 @@ func TestFilterLeafWithoutValue(t *testing.T) {
 		t.Errorf(`count a = null: %s, want 1`, got)
 	}
 	_ = time.Second
+}
+
+// TestListQueryPages: list and query without --limit read every result a
+// page at a time and print each page as it is read (they read every key or
+// entry at once, and held them): a key deleted while the first page is
+// printed is not listed; --limit, --offset and the cursor answer as one
+// call would.
+func TestListQueryPages(t *testing.T) {
+	defer func(n int) { readPage = n }(readPage)
+	readPage = 2
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	keys := []string{"k1", "k2", "k3", "k4", "k5"}
+	for i, k := range keys {
+		if err := s.Set(ctx, k, map[string]any{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"STORAGE_DSN": dsn}
+	lines := func(out string) []string { return strings.Fields(out) }
+	if got := lines(runCLI(t, env, "", "list").want(t, exitOK).stdout); !slices.Equal(got, keys) {
+		t.Errorf("list: %v, want %v", got, keys)
+	}
+	r := runCLI(t, env, "", "list", "--limit", "3", "--offset", "1").want(t, exitOK)
+	if got := lines(r.stdout); !slices.Equal(got, keys[1:4]) || !strings.Contains(r.stderr, "(more: add --cursor") {
+		t.Errorf("list --limit 3 --offset 1: %v, stderr %q; want %v and a cursor", got, r.stderr, keys[1:4])
+	}
+	var page struct {
+		Keys   []string
+		Cursor string
+		OK     bool
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, env, "", "list", "--limit", "3", "--json").want(t, exitOK).stdout), &page); err != nil ||
+		!slices.Equal(page.Keys, keys[:3]) || page.Cursor == "" || !page.OK {
+		t.Fatalf("list --limit 3 --json: %+v, %v", page, err)
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, env, "", "list", "--cursor", page.Cursor, "--json").want(t, exitOK).stdout), &page); err != nil ||
+		!slices.Equal(page.Keys, keys[3:]) || page.Cursor != "" {
+		t.Errorf("list --cursor --json: %+v, %v", page, err)
+	}
+	var q struct {
+		Entries []struct{ Key string }
+		Cursor  string
+		OK      bool
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, env, "", "query", `{"field":"i","operator":"gte","value":1}`, "--sort", "i:desc", "--json").want(t, exitOK).stdout), &q); err != nil ||
+		len(q.Entries) != 4 || q.Entries[0].Key != "k5" || q.Entries[3].Key != "k2" || !q.OK {
+		t.Errorf("query --sort i:desc --json: %+v, %v", q, err)
+	}
+	// The last key is deleted when the first output is written.
+	for _, args := range [][]string{{"list"}, {"query"}, {"list", "--json"}, {"query", "--json"}} {
+		if err := s.Set(ctx, "k5", 1); err != nil {
+			t.Fatal(err)
+		}
+		w := &onFirstWrite{fn: func() {
+			if err := s.Delete(ctx, "k5"); err != nil {
+				t.Error(err)
+			}
+		}}
+		var e bytes.Buffer
+		if code := run(ctx, append([]string{"--dsn", dsn}, args...), strings.NewReader(""), w, &e, func(string) string { return "" }); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, e.String())
+		}
+		if strings.Contains(w.buf.String(), "k5") {
+			t.Errorf("%v: k5, deleted after the first page was printed, is listed: everything was read before it was printed\n%s", args, w.buf.String())
+		}
+	}
 }

@@ -82,7 +82,8 @@
 // (operators eq ne gt gte lt lte contains startsWith endsWith in nin
 // exists; fields are value paths "a.b.0" or $key, $version, $createdAt,
 // $updatedAt, $metadata.<path>), or {"and":[…]}, {"or":[…]}, {"not":{…}};
-// {} matches everything. A bad filter is invalid_filter.
+// {} matches everything. A bad filter is invalid_filter, a leaf without
+// "value" among them ("value": null compares with null).
 //
 // # Responses
 //

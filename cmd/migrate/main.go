@@ -11,8 +11,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -250,7 +252,7 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 		t.d = schema.Postgres
 		pc, err := pgxpool.ParseConfig(dc.URL)
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("DSN: %v", err)}
+			return nil, usageError{"DSN: the PostgreSQL DSN does not parse" + parseReason(err)}
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
@@ -303,4 +305,17 @@ func ping(ctx context.Context, db *sql.DB, name dialect.Name) error {
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
+}
+
+// parseReason is what pgx says is wrong with a DSN, without the DSN: pgx
+// quotes it with the password redacted only as best it can (an ambiguous
+// DSN may show it), and with the user name.
+func parseReason(err error) string {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	bare := *pe
+	bare.ConnString = ""
+	return ": " + strings.TrimPrefix(bare.Error(), "cannot parse ``: ")
 }

@@ -133,3 +133,24 @@ func TestConnectFailureOneLine(t *testing.T) {
 		}
 	}
 }
+
+// TestDSNParseErrorHidesCredentials: a PostgreSQL DSN that does not parse
+// is a usage error that says why without quoting the DSN: pgx's message
+// quotes it with the user and the password redacted only as best it can
+// ("postgres://someone:xxxxx@cret@h…" for the password "se@cret").
+func TestDSNParseErrorHidesCredentials(t *testing.T) {
+	for dsn, why := range map[string]string{
+		"postgres://someone:se@cret@h:99999999/db":        "invalid port",
+		"postgres://someone:s3cr3t@h/db?pool_max_conns=x": "cannot parse pool_max_conns",
+	} {
+		r := runCLI(t, nil, "--dsn", dsn, "up")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "migrate: DSN: the PostgreSQL DSN does not parse: "+why) {
+			t.Errorf("migrate --dsn %s up: exit %d, stderr %q; want %d and why: %s", dsn, r.code, r.stderr, exitUsage, why)
+		}
+		for _, leak := range []string{"cret", "s3cr3t", "someone"} {
+			if strings.Contains(r.stderr, leak) {
+				t.Errorf("migrate --dsn %s up: stderr %q shows %q", dsn, r.stderr, leak)
+			}
+		}
+	}
+}

@@ -167,13 +167,26 @@ func scanError(err error) bool {
 // redact hides a password in a URL-shaped DSN.
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	if err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	// Not a URL with a user ("postgresql:user:pw@host/db", a mistyped
+	// scheme): whatever stands between the scheme and the last @ may be
+	// credentials.
+	at := strings.LastIndexByte(dsn, '@')
+	if at < 0 {
 		return dsn
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	start := 0
+	if i := strings.Index(dsn, "://"); i >= 0 && i < at {
+		start = i + 3
+	} else if i := strings.IndexByte(dsn, ':'); i >= 0 && i < at {
+		start = i + 1
 	}
-	return u.String()
+	return dsn[:start] + "xxxxx" + dsn[at:]
 }
 
 // ForName returns the dialect called name.

@@ -137,3 +137,25 @@ func TestClassifyPostgres(t *testing.T) {
 		t.Error("Retryable is wrong")
 	}
 }
+
+// TestParseDSNHidesCredentials: a DSN refused for its scheme is quoted
+// without its password, whether it parses as a URL with a user or not
+// ("postgresql:user:pw@host/db", which it quoted whole).
+func TestParseDSNHidesCredentials(t *testing.T) {
+	for _, dsn := range []string{
+		"postgress://someone:s3cr3t@h/db", "postgresql:someone:s3cr3t@h/db", "mysql://someone:s3cr3t@h/db",
+		"postgres:someone:s3cr3t@h:5432/db", "someone:s3cr3t@h/db", "postgress://someone:s3@cr3t@h/db",
+	} {
+		_, err := ParseDSN(dsn)
+		if err == nil {
+			t.Errorf("ParseDSN(%q) accepted", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "cr3t") {
+			t.Errorf("ParseDSN(%q) = %q shows the password", dsn, err)
+		}
+		if !strings.Contains(err.Error(), "@h") {
+			t.Errorf("ParseDSN(%q) = %q does not show the host", dsn, err)
+		}
+	}
+}

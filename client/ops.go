@@ -27,10 +27,12 @@ type ops struct {
 func nothing() {}
 
 // start begins operation op: it checks that the store (and transaction) is
-// usable and ctx alive, resolves opts and translates them to the wire. The
+// usable and ctx alive, resolves opts and translates them to the wire. An
+// option's error names the namespace and key (the operation's, "" for one
+// on many or none) as the engine's does. The
 // returned func must be called when the operation ends (it releases the
 // transaction, whose operations run one at a time).
-func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Option) (driver.CallOptions, *routes.Options, func(), error) {
+func (o ops) start(ctx context.Context, op, key string, write bool, opts []storage.Option) (driver.CallOptions, *routes.Options, func(), error) {
 	done := nothing
 	if t := o.tx; t != nil {
 		t.mu.Lock()
@@ -50,14 +52,18 @@ func (o ops) start(ctx context.Context, op string, write bool, opts []storage.Op
 	}
 	c, err := driver.ResolveOptions(op, allKinds, opts)
 	if err != nil {
-		return c, nil, done, &storage.OpError{Op: op, Err: err}
+		ns := ""
+		if !errors.Is(err, storage.ErrInvalidNamespace) { // the message names it
+			ns = driver.NamespaceOf(opts)
+		}
+		return c, nil, done, &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}
 	if write && o.tx != nil && o.tx.ro {
-		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Err: storage.ErrReadOnly}
+		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Key: key, Err: storage.ErrReadOnly}
 	}
 	w, err := wireOptions(c)
 	if err != nil {
-		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Err: err}
+		return c, nil, done, &storage.OpError{Op: op, Namespace: c.Namespace.Name, Key: key, Err: err}
 	}
 	if o.tx != nil {
 		if w == nil {
@@ -209,7 +215,7 @@ func keyErr(op, ns, key string) error {
 // startKey is start for an operation on key, which it checks too; it
 // returns the namespace the options name instead of all of them.
 func (o ops) startKey(ctx context.Context, op string, write bool, key string, opts []storage.Option) (string, *routes.Options, func(), error) {
-	c, w, done, err := o.start(ctx, op, write, opts)
+	c, w, done, err := o.start(ctx, op, key, write, opts)
 	if err != nil {
 		return "", nil, done, err
 	}
@@ -231,7 +237,7 @@ func (o ops) keyOp(ctx context.Context, op, route string, write bool, key string
 // optionsOp runs an operation whose message is an OptionsRequest, and
 // decodes its answer into resp.
 func (o ops) optionsOp(ctx context.Context, op, route string, write bool, opts []storage.Option, resp enveloped) error {
-	_, w, done, err := o.start(ctx, op, write, opts)
+	_, w, done, err := o.start(ctx, op, "", write, opts)
 	defer done()
 	if err != nil {
 		return err
@@ -270,7 +276,7 @@ func (o ops) Get(ctx context.Context, key string, opts ...storage.Option) (stora
 // its size is the server's to check.
 func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
-	c, w, done, err := o.start(ctx, op, true, opts)
+	c, w, done, err := o.start(ctx, op, key, true, opts)
 	defer done()
 	if err != nil {
 		return err
@@ -301,7 +307,7 @@ func report(c driver.CallOptions, resp routes.WriteResponse) {
 // Delete implements storage.Ops: storage://delete.
 func (o ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
-	c, w, done, err := o.start(ctx, op, true, opts)
+	c, w, done, err := o.start(ctx, op, key, true, opts)
 	defer done()
 	if err != nil {
 		return err
@@ -345,7 +351,7 @@ func distinct(keys []string) []string {
 func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
 	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
-	c, w, done, err := o.start(ctx, op, false, opts)
+	c, w, done, err := o.start(ctx, op, "", false, opts)
 	defer done()
 	if err != nil {
 		return res, err
@@ -428,7 +434,7 @@ func (o ops) batch(ctx context.Context, op, route, ns string, res *storage.Batch
 func (o ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "setMany"
 	var res storage.BatchResult
-	c, w, done, err := o.start(ctx, op, true, opts)
+	c, w, done, err := o.start(ctx, op, "", true, opts)
 	defer done()
 	if err != nil {
 		return res, err
@@ -496,7 +502,7 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 func (o ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "deleteMany"
 	var res storage.BatchResult
-	c, w, done, err := o.start(ctx, op, true, opts)
+	c, w, done, err := o.start(ctx, op, "", true, opts)
 	defer done()
 	if err != nil {
 		return res, err
@@ -536,7 +542,7 @@ func (o ops) GetMetadata(ctx context.Context, key string, opts ...storage.Option
 // SetMetadata implements storage.Ops: storage://setMetadata.
 func (o ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
-	c, w, done, err := o.start(ctx, op, true, opts)
+	c, w, done, err := o.start(ctx, op, key, true, opts)
 	defer done()
 	if err != nil {
 		return err
@@ -568,7 +574,7 @@ func (o ops) Clear(ctx context.Context, opts ...storage.Option) error {
 // List implements storage.Ops: storage://list.
 func (o ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
 	const op = "list"
-	_, w, done, err := o.start(ctx, op, false, opts)
+	_, w, done, err := o.start(ctx, op, "", false, opts)
 	defer done()
 	if err != nil {
 		return storage.ListResult{}, err
@@ -625,7 +631,7 @@ func readParts(w *routes.Options, read func(w *routes.Options) (n int, cursor st
 // path, a NaN) have no faithful JSON form.
 func (o ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
 	const op = "query"
-	c, w, done, err := o.start(ctx, op, false, opts)
+	c, w, done, err := o.start(ctx, op, "", false, opts)
 	defer done()
 	if err != nil {
 		return storage.QueryResult{}, err

@@ -45,7 +45,7 @@ var WatchRetryFor = 30 * time.Second
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
-		c, w, done, err := ops{s: s}.start(ctx, op, false, opts)
+		c, w, done, err := ops{s: s}.start(ctx, op, "", false, opts)
 		done()
 		if err != nil {
 			yield(storage.Event{}, err)

@@ -90,12 +90,17 @@ func protectedFilter(sub subject) (storage.Filter, bool) {
 	return storage.And(f, storage.Not(storage.Or(mine...))), true
 }
 
-// resolve reads the options of op; the wrapped store still checks which
-// kinds op accepts.
-func resolve(op string, opts []storage.Option) (driver.CallOptions, error) {
+// resolve reads the options of op on key ("" for an operation on many or
+// none); the wrapped store still checks which kinds op accepts. An
+// option's error names the namespace and key as the engine's does.
+func resolve(op, key string, opts []storage.Option) (driver.CallOptions, error) {
 	co, err := driver.ResolveOptions(op, allKinds, opts)
 	if err != nil {
-		return co, opErr(op, "", "", err)
+		ns := ""
+		if !errors.Is(err, storage.ErrInvalidNamespace) { // the message names it
+			ns = driver.NamespaceOf(opts)
+		}
+		return co, opErr(op, ns, key, err)
 	}
 	return co, nil
 }
@@ -115,7 +120,7 @@ func (g guard) allowKey(ns storage.NamespaceName, key string, need Permission) b
 
 // check resolves opts and authorizes need on key.
 func (g guard) check(op, key string, need Permission, opts []storage.Option) error {
-	co, err := resolve(op, opts)
+	co, err := resolve(op, key, opts)
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,7 @@ func (g guard) SetMetadata(ctx context.Context, key string, md any, opts []stora
 
 func (g guard) GetMany(ctx context.Context, keys []string, opts []storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return storage.GetManyResult{}, err
 	}
@@ -209,7 +214,7 @@ func (g guard) GetMany(ctx context.Context, keys []string, opts []storage.Option
 // nothing and the other keys get ErrAborted.
 func (g guard) batch(op string, keys []string, opts []storage.Option,
 	run func(keep []int) (storage.BatchResult, error)) (storage.BatchResult, error) {
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return storage.BatchResult{}, err
 	}
@@ -290,7 +295,7 @@ func (g guard) DeleteMany(ctx context.Context, keys []string, opts []storage.Opt
 // principal://*.
 func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
 	const op = "clear"
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return err
 	}
@@ -367,7 +372,7 @@ func without(opts []storage.Option, kinds driver.OptionKind) []storage.Option {
 
 func (g guard) Query(ctx context.Context, f storage.Filter, opts []storage.Option) (storage.QueryResult, error) {
 	const op = "query"
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -379,7 +384,7 @@ func (g guard) Query(ctx context.Context, f storage.Filter, opts []storage.Optio
 
 func (g guard) Count(ctx context.Context, opts []storage.Option) (int64, error) {
 	const op = "count"
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return 0, err
 	}
@@ -394,7 +399,7 @@ func (g guard) Count(ctx context.Context, opts []storage.Option) (int64, error) 
 // cursors and costs are those of the visible keys alone.
 func (g guard) List(ctx context.Context, opts []storage.Option) (storage.ListResult, error) {
 	const op = "list"
-	co, err := resolve(op, opts)
+	co, err := resolve(op, "", opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}

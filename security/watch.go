@@ -39,7 +39,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			yield(storage.Event{}, err)
 			return
 		}
-		co, err := resolve(op, opts)
+		co, err := resolve(op, "", opts)
 		if err != nil {
 			yield(storage.Event{}, err)
 			return

@@ -7,8 +7,8 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
-	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/security"
+	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 // TestOptionErrorsReadAsTheEngines: an option the authorizing store refuses
@@ -24,7 +24,9 @@ func TestOptionErrorsReadAsTheEngines(t *testing.T) {
 	st := security.NewStore(inner, pol)
 	ctx := security.WithPrincipal(bg, admin)
 	for name, call := range map[string]func(s storage.Store, ctx context.Context) error{
-		"bad namespace": func(s storage.Store, ctx context.Context) error { return s.Set(ctx, "k", 1, storage.InNamespace("a/b")) },
+		"bad namespace": func(s storage.Store, ctx context.Context) error {
+			return s.Set(ctx, "k", 1, storage.InNamespace("a/b"))
+		},
 		"bad sort": func(s storage.Store, ctx context.Context) error {
 			_, err := s.Query(ctx, storage.All(), storage.InNamespace("users"), storage.SortBy(storage.Asc("$metadata.0")))
 			return err

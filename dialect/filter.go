@@ -127,6 +127,30 @@ var (
 	sqlFalse = sq.Expr("1=0")
 )
 
+// maxChain is the longest list of terms balanced joins with one AND or
+// OR chain.
+const maxChain = 16
+
+// balanced joins parts (at least one) with AND (and) or OR: as one chain
+// when there are at most maxChain, else as a tree of chains of two
+// halves. SQLite parses a chain of n terms into a tree n deep and
+// refuses a tree deeper than 1000 (SQLITE_MAX_EXPR_DEPTH): an or of
+// the storage.MaxFilterNodes - 1 leaves a filter may hold failed with
+// "Expression tree is too large", which reached the caller as internal.
+// Split in halves, a list of n terms is about maxChain + log2(n) deep,
+// and a filter of storage.MaxFilterDepth levels well under the limit.
+// Both databases flatten nested ANDs and ORs when planning.
+func balanced(parts []sq.Sqlizer, and bool) sq.Sqlizer {
+	if len(parts) > maxChain {
+		mid := len(parts) / 2
+		parts = []sq.Sqlizer{balanced(parts[:mid], and), balanced(parts[mid:], and)}
+	}
+	if and {
+		return sq.And(parts)
+	}
+	return sq.Or(parts)
+}
+
 // Where compiles a validated filter into a boolean SQL expression.
 func (c *Compiler) Where(e driver.Expr) (Cond, error) {
 	switch e.Kind {
@@ -141,16 +165,13 @@ func (c *Compiler) Where(e driver.Expr) (Cond, error) {
 			}
 			parts = append(parts, p)
 		}
-		if e.Kind == driver.ExprAnd {
-			if len(parts) == 0 {
+		if len(parts) == 0 {
+			if e.Kind == driver.ExprAnd {
 				return sqlTrue, nil
 			}
-			return sq.And(parts), nil
-		}
-		if len(parts) == 0 {
 			return sqlFalse, nil
 		}
-		return sq.Or(parts), nil
+		return balanced(parts, e.Kind == driver.ExprAnd), nil
 	case driver.ExprNot:
 		if len(e.Children) != 1 {
 			return nil, driver.Invalidf(storage.ErrInvalidFilter, "not takes exactly one filter")

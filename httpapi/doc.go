@@ -84,7 +84,11 @@
 //     in turn across principals, the principal served least recently
 //     first, so that many principals flooding at once keep another's
 //     request waiting behind about that many, not behind all of theirs
-//     (Handler.Admit lets a server's other paths to the store, such as
+//     (at most Config.MaxWritesInStore, default 3, of them writes, and
+//     at most Config.MaxScansInStore, default 2, of them scans: list,
+//     query and count, which may read a whole namespace for up to
+//     Config.Timeout, so that slow scans leave other principals' gets and
+//     sets connections; Handler.Admit lets a server's other paths to the store, such as
 //     cmd/storeserver's console, count under the same bounds); a request
 //     leaves the store when the route returns, before its answer is
 //     written, but keeps its principal's place until the answer is

@@ -47,6 +47,9 @@ const (
 	// DefaultMaxWritesInStore is the default bound on the writes among
 	// them (see Config.MaxWritesInStore).
 	DefaultMaxWritesInStore = 3
+	// DefaultMaxScansInStore is the default bound on the scans among
+	// them (see Config.MaxScansInStore).
+	DefaultMaxScansInStore = 2
 	// MaxWaitingPerPrincipal bounds the requests of one principal that
 	// wait at once for their turn, under MaxRequestsPerPrincipal and
 	// MaxRequestsInStore or for room under MaxBytesInFlight: one beyond
@@ -217,6 +220,22 @@ type Config struct {
 	// slower on a loaded machine), and leave reads two places of the
 	// default five. It is at most MaxRequestsInStore.
 	MaxWritesInStore int
+	// MaxScansInStore bounds the scans among MaxRequestsInStore: list,
+	// query and count, whose cost grows with the namespace rather than
+	// with their answer (a filter or sort no index serves, a pattern, a
+	// huge offset, a count of everything read every entry) and may last
+	// up to Timeout; 0 means DefaultMaxScansInStore (2). A scan beyond
+	// waits as above, fairly across principals, while other principals'
+	// gets, sets and other requests are served: one principal's four
+	// slow scans held every one of SQLite's four readers (or the
+	// connections of a small PostgreSQL pool), and another principal's
+	// get of one entry waited until the first of them ended, 26 s
+	// beside queries sorted on unindexed fields (TestHostileScans). Two
+	// leave SQLite two readers for everything else. It is at most
+	// MaxRequestsInStore; with a large PostgreSQL pool (cmd/storeserver
+	// --max-requests-in-store), raise it with it, below what the pool
+	// serves outside transactions.
+	MaxScansInStore int
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics, when set, counts every request by route and code (see
@@ -279,6 +298,10 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		cfg.MaxWritesInStore = DefaultMaxWritesInStore
 	}
 	cfg.MaxWritesInStore = min(cfg.MaxWritesInStore, cfg.MaxRequestsInStore)
+	if cfg.MaxScansInStore <= 0 {
+		cfg.MaxScansInStore = DefaultMaxScansInStore
+	}
+	cfg.MaxScansInStore = min(cfg.MaxScansInStore, cfg.MaxRequestsInStore)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -288,7 +311,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
 			MaxWaitingPerKey: MaxWaitingPerPrincipal},
 		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
-			ClassTotal: []int64{int64(cfg.MaxWritesInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
+			ClassTotal: []int64{int64(cfg.MaxWritesInStore), int64(cfg.MaxScansInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(h.admissionFamilies)
 	}
@@ -489,7 +512,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	leaveStore := func() {}
 	if !onTransaction(body) {
 		var done func()
-		leaveStore, done, err = h.Admit(ctx, rec.principal, !readRoutes[rec.route])
+		leaveStore, done, err = h.admit(ctx, rec.principal, routeClass(rec.route))
 		if err != nil {
 			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, err.Error())
 			return
@@ -541,15 +564,40 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 // own places, not the store's: the answers the server holds for one
 // principal stay bounded, and other principals' requests run meanwhile.
 func (h *Handler) Admit(ctx context.Context, p string, write bool) (leaveStore, done func(), err error) {
+	class := classRead
+	if write {
+		class = classWrite
+	}
+	return h.admit(ctx, p, class)
+}
+
+// The classes of requests under Config.MaxRequestsInStore (the
+// running gate's classes): the writes bounded by MaxWritesInStore, the
+// scans by MaxScansInStore, and the other reads by it alone.
+const (
+	classRead  = 0
+	classWrite = 1
+	classScan  = 2
+)
+
+// routeClass is the class of a request of route.
+func routeClass(route string) int {
+	switch {
+	case scanRoutes[route]:
+		return classScan
+	case readRoutes[route]:
+		return classRead
+	}
+	return classWrite
+}
+
+// admit is Admit for a request of class.
+func (h *Handler) admit(ctx context.Context, p string, class int) (leaveStore, done func(), err error) {
 	// Waited for up to Timeout; the route then has its own Timeout, so
 	// that a request served late under a long queue still runs to its end
 	// instead of wasting its turn.
 	wait, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
-	class := 0
-	if write {
-		class = 1
-	}
 	leave, end, err := h.running.AcquireSplit(wait, p, class, 1)
 	if err == nil {
 		var ended sync.Once
@@ -575,6 +623,10 @@ var readRoutes = map[string]bool{
 	routes.RouteGetMetadata: true, routes.RouteGetStatus: true, routes.RouteGetCapabilities: true,
 	routes.RouteHistory: true, routes.RouteLookupTransaction: true,
 }
+
+// scanRoutes are the reads that count as scans under
+// Config.MaxScansInStore.
+var scanRoutes = map[string]bool{routes.RouteList: true, routes.RouteQuery: true, routes.RouteCount: true}
 
 // acquireBytes takes weight bytes out of principal p's share and out of
 // MaxBytesInFlight, waiting up to Timeout for room; release gives them

@@ -107,6 +107,13 @@
 //	                        so that writes stuck at SQLite's one writer or
 //	                        PostgreSQL's revision lock (behind a transaction, a
 //	                        long CreateIndex) do not keep every read out.
+//	--max-scans-in-store N  most scans (list, query, count, whose cost grows with
+//	                        the namespace) among them; one beyond waits while
+//	                        other requests are served, so that slow scans do not
+//	                        hold every connection and another principal's get
+//	                        waits for none of them. 0 (default): 2 on SQLite (of
+//	                        its 4 readers), half of --max-requests-in-store on
+//	                        PostgreSQL, at least 2.
 //	--tx-max-lifetime D     a transaction is rolled back this long after it began,
 //	                        however busy it is (default 5m).
 //	--pg-max-conns N        the PostgreSQL pool size when the DSN sets no

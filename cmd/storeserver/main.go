@@ -116,6 +116,7 @@ type options struct {
 	requestsPerPrin int
 	requestsInStore int
 	writesInStore   int
+	scansInStore    int
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	maxNamespaces   int
@@ -159,6 +160,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.requestsPerPrin, "max-requests-per-principal", httpapi.DefaultMaxRequestsPerPrincipal, "most storage requests one principal runs in the store at once (calls on its open\ntransactions and watch streams apart); one beyond waits for its turn up to --timeout,\nthen is 503 unavailable. The default keeps another principal's write behind at most\nthat many of its requests at SQLite's one writer, and its reads clear of SQLite's 4 readers;\nraise it when one principal alone uses a large PostgreSQL pool (--pg-max-conns)")
 	fs.IntVar(&o.requestsInStore, "max-requests-in-store", 0, "most storage requests all principals run in the store at once (counted as under\n--max-requests-per-principal; the console's pages count too); one beyond waits, and the\nwaiting ones are served in turn across principals, the principal served least recently\nfirst, so that another principal's request waits behind about this many, not behind every\nflooding principal's. 0 means what the store serves at once: 5 on SQLite (4 readers, one\nwriter), a quarter of the pool on PostgreSQL (what transactions cannot hold; 8 by default)\nbut at least 5")
 	fs.IntVar(&o.writesInStore, "max-writes-in-store", httpapi.DefaultMaxWritesInStore, "most writes (every request but a read) among --max-requests-in-store: one beyond\nwaits while reads are served, so that writes stuck at SQLite's one writer or PostgreSQL's\nrevision lock (behind a transaction, a long CreateIndex) do not keep every read out")
+	fs.IntVar(&o.scansInStore, "max-scans-in-store", 0, "most scans (list, query, count: their cost grows with the namespace) among\n--max-requests-in-store: one beyond waits while other requests are served, so that\nslow scans do not hold every connection. 0 means 2 on SQLite (of its 4 readers),\nhalf of --max-requests-in-store on PostgreSQL but at least 2")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls")
 	fs.IntVar(&o.maxNamespaces, "max-namespaces-per-principal", security.DefaultMaxNamespacesPerPrincipal, "most namespaces one principal may own (principal://PKR and principal://PKR/namespace/…);\na createNamespace beyond is 507 capacity_exceeded. Principals with write on principal://*\n(operators) are not bound. 0: no bound")
@@ -317,6 +319,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--watch-buffer-bytes %d: want a positive number of bytes", o.watchBuffer)
 	case o.writesInStore <= 0:
 		return fmt.Errorf("--max-writes-in-store %d: want a positive number", o.writesInStore)
+	case o.scansInStore < 0:
+		return fmt.Errorf("--max-scans-in-store %d: want 0 or more", o.scansInStore)
 	case o.requestsInStore < 0:
 		return fmt.Errorf("--max-requests-in-store %d: want 0 (the store's) or a positive number", o.requestsInStore)
 	case o.requestsPerPrin <= 0:
@@ -424,6 +428,10 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	cfg.MaxRequestsInStore, cfg.MaxWritesInStore = o.requestsInStore, o.writesInStore
 	if cfg.MaxRequestsInStore == 0 {
 		cfg.MaxRequestsInStore = requestsInStore(st.Dialect, withPoolSize(o.dsn, o.pgMaxConns))
+	}
+	cfg.MaxScansInStore = o.scansInStore
+	if cfg.MaxScansInStore == 0 && st.Dialect == "postgres" {
+		cfg.MaxScansInStore = max(cfg.MaxRequestsInStore/2, httpapi.DefaultMaxScansInStore)
 	}
 	if st.ReadOnly {
 		log.Warn("store is read-only", "why", st.Degraded)

@@ -1,0 +1,141 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage/httpapi"
+)
+
+// heavyScan is the body of a count that reads every entry of "shared"
+// (fillScanned) and tests each against leaves string leaves, none of
+// which matches: its cost grows with the namespace and the filter, not
+// with its answer, up to Config.Timeout.
+func heavyScan(leaves int) string {
+	var b strings.Builder
+	b.WriteString(`{"options":{"namespace":"shared","where":{"or":[`)
+	for l := range leaves {
+		if l > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"field":"s","operator":"endsWith","value":"no such text %d"}`, l)
+	}
+	b.WriteString(`]}}}`)
+	return b.String()
+}
+
+// TestHostileScans (one principal's slow scans cannot keep another's
+// reads waiting): alice runs her bound of requests at once
+// (DefaultMaxRequestsPerPrincipal, 4), each a count whose filter no index
+// serves, which reads every entry of the namespace, as a query sorted on
+// an unindexed field or with a huge offset does; such a scan may take up
+// to Config.Timeout. Bob's get of one entry, sent just after hers, must
+// be served at once, not after them. Before the bound on scans in the
+// store (Config.MaxScansInStore), her four held all four of SQLite's
+// readers (all four connections of the PostgreSQL pool here), and bob's
+// get waited for the first of them to end: 26 s beside her queries
+// sorted on eight unindexed fields over 200,000 entries (SQLite, loaded
+// machine), 28 s beside her counts on PostgreSQL, where one of them ran
+// out its 30 s timeout; here, 0.9 of one of her counts. The bound is
+// relative to what one of her counts costs alone, measured in the same
+// run.
+func TestHostileScans(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			s.fillScanned(t)
+			const get = `{"key":"r00001","options":{"namespace":"shared"}}`
+			scan := heavyScan(10)
+			alone := s.median(t, 5, "get", hBob, get)
+			per := s.median(t, 3, "count", hAlice, scan)
+			var lat []time.Duration
+			for range 3 {
+				var wg sync.WaitGroup
+				for range httpapi.DefaultMaxRequestsPerPrincipal {
+					wg.Go(func() {
+						if st, env, d := s.timed(t, "count", hAlice, scan); st != 200 {
+							t.Errorf("alice's count = %d %+v after %v", st, env.Error, d)
+						}
+					})
+				}
+				// Hers are in the store, and at work.
+				time.Sleep(per / 10)
+				st, env, d := s.timed(t, "get", hBob, get)
+				if st != 200 {
+					t.Errorf("bob's get = %d %+v", st, env.Error)
+				}
+				lat = append(lat, d)
+				wg.Wait()
+			}
+			slices.Sort(lat)
+			med := lat[len(lat)/2]
+			t.Logf("bob's get: alone %v, beside alice's %d scans (%v each alone): %v (median of %v)",
+				alone.Round(time.Microsecond), httpapi.DefaultMaxRequestsPerPrincipal, per.Round(time.Millisecond), med.Round(time.Millisecond), lat)
+			if limit := per/4 + 10*alone + 50*time.Millisecond; med > limit {
+				t.Errorf("bob's get took %v (median) beside alice's scans, more than %v: he waited for hers (%v each)", med, limit, per)
+			}
+		})
+	}
+}
+
+// TestHostileWideFilters (every filter within the documented bounds gets
+// an answer, never internal): an and or or list of nearly
+// storage.MaxFilterNodes leaves, and lists nested storage.MaxFilterDepth
+// deep, are counted on both dialects. Before, SQLite refused an or of
+// 999 leaves ("Expression tree is too large (maximum depth 1000)": the
+// list was one chain of ORs, a tree 999 deep), and the caller got 500
+// internal.
+func TestHostileWideFilters(t *testing.T) {
+	leaves := func(n int, leaf func(i int) string) string {
+		l := make([]string, n)
+		for i := range l {
+			l[i] = leaf(i)
+		}
+		return strings.Join(l, ",")
+	}
+	eq := func(i int) string { return fmt.Sprintf(`{"field":"n","operator":"eq","value":%d}`, i) }
+	ne := func(i int) string { return fmt.Sprintf(`{"field":"n","operator":"ne","value":%d}`, i) }
+	contains := func(i int) string {
+		return fmt.Sprintf(`{"field":"s","operator":"contains","value":"%s %d"}`, strings.Repeat("q", 100), i)
+	}
+	// nested is levels and lists, each of width-1 leaves and the next.
+	nested := func(levels, width int, comb string, leaf func(i int) string) string {
+		f := `{"` + comb + `":[` + leaves(width-1, leaf) + `]}`
+		for range levels - 1 {
+			f = `{"` + comb + `":[` + leaves(width-1, leaf) + `,` + f + `]}`
+		}
+		return f
+	}
+	wide := 999 // with its or: storage.MaxFilterNodes
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			s.must(t, "setMany", hAdmin, `{"options":{"namespace":"shared"},"entries":[
+				{"key":"a","value":{"n":5,"s":"text"}},{"key":"b","value":{"n":2000,"s":"text"}}]}`)
+			for _, f := range []struct {
+				name, where, count string
+			}{
+				{"or of eq", `{"or":[` + leaves(wide, eq) + `]}`, "1"},
+				{"and of ne", `{"and":[` + leaves(wide, ne) + `]}`, "1"},
+				{"or of contains", `{"or":[` + leaves(wide, contains) + `]}`, "0"},
+				{"not of or", `{"not":{"or":[` + leaves(wide-1, eq) + `]}}`, "1"},
+				{"nested and", nested(31, 31, "and", ne), "1"},
+				{"nested or", nested(31, 31, "or", eq), "1"},
+			} {
+				body := `{"options":{"namespace":"shared","where":` + f.where + `}}`
+				st, data := s.raw(t, "count", hAlice, body)
+				if st != 200 || !strings.Contains(string(data), `"count":`+f.count+`}`) {
+					t.Errorf("count %s = %d %.300s, want count %s", f.name, st, data, f.count)
+				}
+				body = `{"filter":` + f.where + `,"options":{"namespace":"shared"}}`
+				if st, data := s.raw(t, "query", hAlice, body); st != 200 {
+					t.Errorf("query %s = %d %.300s", f.name, st, data)
+				}
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ func TestUsageErrors(t *testing.T) {
 		{"txContendedIdle", []string{"--insecure-anonymous", "--tx-contended-idle-timeout", "0"}, "--tx-contended-idle-timeout 0"},
 		{"txMaxHold", []string{"--insecure-anonymous", "--tx-contended-max-hold", "-1s"}, "--tx-contended-max-hold -1s"},
 		{"watchBuffer", []string{"--insecure-anonymous", "--watch-buffer-bytes", "0"}, "--watch-buffer-bytes 0"},
+		{"scansInStore", []string{"--insecure-anonymous", "--max-scans-in-store", "-1"}, "--max-scans-in-store -1"},
 		{"requestsPerPrincipal", []string{"--insecure-anonymous", "--max-requests-per-principal", "0"}, "--max-requests-per-principal 0"},
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},

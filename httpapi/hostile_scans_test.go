@@ -139,3 +139,51 @@ func TestHostileWideFilters(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileWatchScans (one principal's watches cannot hold every
+// reader): alice opens 8 watches (of the 16 streams she may hold) from
+// the start of the log with a filter no change passes, so that each
+// watch's first read goes through the whole log (20,000 changes) testing
+// every change, as long as her count of the same filter or longer. Bob's
+// gets meanwhile must each be served at once. Before the engine bounded the
+// watch reads running at once (half of SQLite's readers), her reads held
+// all four readers, and his get waited 9.4 s (SQLite; her count 4.8 s).
+func TestHostileWatchScans(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			s.fillScanned(t)
+			const get = `{"key":"r00001","options":{"namespace":"shared"}}`
+			alone := s.median(t, 5, "get", hBob, get)
+			scan := heavyScan(10)
+			per := s.median(t, 1, "count", hAlice, scan)
+			where := strings.TrimSuffix(strings.TrimPrefix(scan, `{"options":{"namespace":"shared","where":`), `}}`)
+			for range 8 {
+				st, env, cancel := s.openWatch(t, hAlice, `{"options":{"namespace":"shared","fromRevision":0,"where":`+where+`}}`)
+				if st != 200 {
+					t.Fatalf("alice's watch = %d %+v", st, env.Error)
+				}
+				defer cancel()
+			}
+			// Bob's gets for as long as their first reads take at least
+			// (8 of them, each as long as the count or longer), the
+			// longest of them checked.
+			var lat []time.Duration
+			for end := time.Now().Add(2 * per); time.Now().Before(end) || len(lat) < 10; {
+				st, env, d := s.timed(t, "get", hBob, get)
+				if st != 200 {
+					t.Errorf("bob's get = %d %+v", st, env.Error)
+				}
+				lat = append(lat, d)
+				time.Sleep(20 * time.Millisecond)
+			}
+			slices.Sort(lat)
+			longest := lat[len(lat)-1]
+			t.Logf("bob's get: alone %v, beside alice's 8 watches (a scan of the log costs about %v): %d gets, median %v, longest %v",
+				alone.Round(time.Microsecond), per.Round(time.Millisecond), len(lat), lat[len(lat)/2].Round(time.Millisecond), longest.Round(time.Millisecond))
+			if limit := per/2 + 10*alone + 100*time.Millisecond; longest > limit {
+				t.Errorf("bob's get took %v beside alice's watches, more than %v: he waited for their reads (%v each)", longest, limit, per)
+			}
+		})
+	}
+}

@@ -419,6 +419,13 @@
 //     and takes the changes of its pause in one read: otherwise every
 //     write would cost one read per watch of the store, whatever it
 //     selects.
+//   - At most half of SQLite's readers (half of what transactions leave
+//     of PostgreSQL's pool, at least one) serve watch reads at once; a
+//     watch waits for a place before each read. A read goes through the
+//     log from the watch's position testing each change, so that a watch
+//     from an early revision with a filter few changes pass reads for
+//     seconds or minutes: one principal's watches held every reader, and
+//     every other call's read waited for them.
 //   - A watch without FromRevision starts at the store's revision when it
 //     starts. FromRevision beyond the store's revision is
 //     ErrInvalidOption (a revision of another store, or of this one before

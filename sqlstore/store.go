@@ -39,6 +39,9 @@ type Store struct {
 	nsRows genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
 	qcache *queryCache           // compiled statements (querycache.go); nil when off
 	feed   *feed                 // wakes watchers (feed.go)
+	// watchReads holds a place for each watch read of the log running
+	// (watchReadPlaces).
+	watchReads chan struct{}
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
@@ -119,6 +122,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if ro > 0 {
 		s.roConns = newTxGate(ro)
 	}
+	s.watchReads = make(chan struct{}, watchReadPlaces(eng))
 	s.ops = ops{s: s, sc: storeScope{s}}
 	if se, ok := eng.(*sqliteEngine); ok && se.degraded != "" {
 		// Read-only: nothing to reconcile, nothing to sweep.
@@ -132,6 +136,27 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s.startSweeper()
 	s.startPurger()
 	return s, nil
+}
+
+// watchReadPlaces is how many watches read the log at once: half of
+// SQLite's readers, half of what PostgreSQL's transactions leave of the
+// pool (spareConns), at least one. A watch's read goes through the log
+// from its position, testing each change against its filter, so that
+// with a filter few changes pass (and up to storage.MaxFilterNodes
+// leaves) one read of a long log lasts seconds to minutes: a principal's
+// watches (16 streams over HTTP) read at once held every reader, and
+// every other principal's get waited for them (TestHostileWatchScans
+// in package httpapi: 9.4 s beside 8 watches of one principal on
+// SQLite). The others wait for a place, as long as their context
+// allows.
+func watchReadPlaces(eng engine) int {
+	switch e := eng.(type) {
+	case *sqliteEngine:
+		return max(1, e.readers/2)
+	case *pgEngine:
+		return max(1, spareConns(int(e.pool.Config().MaxConns))/2)
+	}
+	return 1
 }
 
 // spareConns is how many of n pooled connections transactions leave to the

@@ -721,7 +721,14 @@ func (w *watch) run(ctx context.Context) {
 		if avg > 0 {
 			limit = min(limit, int(max(1, (w.budget-w.held.Load())/avg)))
 		}
+		// A place among the watch reads (watchReadPlaces) first.
+		select {
+		case w.s.watchReads <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		evs, st, err := w.lq.tail(ctx, w.s.eng.reader(), w.last, limit)
+		<-w.s.watchReads
 		if ctx.Err() != nil {
 			return
 		}

@@ -28,6 +28,22 @@ func heavyScan(leaves int) string {
 	return b.String()
 }
 
+// scanGet is bob's get of one entry of "shared".
+const scanGet = `{"key":"r00001","options":{"namespace":"shared"}}`
+
+// newScanServer starts the hostile stack on a fresh store at dsn with the
+// entries of fillScanned, and returns alice's scan (heavyScan), the
+// median time of bob's get alone and of her scan alone.
+func newScanServer(t *testing.T, dsn string) (s *testServer, scan string, alone, per time.Duration) {
+	t.Helper()
+	s = newHostileServer(t, dsn, httpapi.Config{})
+	s.fillScanned(t)
+	scan = heavyScan(10)
+	alone = s.median(t, 5, "get", hBob, scanGet)
+	per = s.median(t, 3, "count", hAlice, scan)
+	return s, scan, alone, per
+}
+
 // TestHostileScans (one principal's slow scans cannot keep another's
 // reads waiting): alice runs her bound of requests at once
 // (DefaultMaxRequestsPerPrincipal, 4), each a count whose filter no index
@@ -46,12 +62,7 @@ func heavyScan(leaves int) string {
 func TestHostileScans(t *testing.T) {
 	for _, c := range hostileConfigs {
 		t.Run(c.Name, func(t *testing.T) {
-			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
-			s.fillScanned(t)
-			const get = `{"key":"r00001","options":{"namespace":"shared"}}`
-			scan := heavyScan(10)
-			alone := s.median(t, 5, "get", hBob, get)
-			per := s.median(t, 3, "count", hAlice, scan)
+			s, scan, alone, per := newScanServer(t, c.DSN(t))
 			var lat []time.Duration
 			for range 3 {
 				var wg sync.WaitGroup
@@ -64,7 +75,7 @@ func TestHostileScans(t *testing.T) {
 				}
 				// Hers are in the store, and at work.
 				time.Sleep(per / 10)
-				st, env, d := s.timed(t, "get", hBob, get)
+				st, env, d := s.timed(t, "get", hBob, scanGet)
 				if st != 200 {
 					t.Errorf("bob's get = %d %+v", st, env.Error)
 				}
@@ -151,12 +162,7 @@ func TestHostileWideFilters(t *testing.T) {
 func TestHostileWatchScans(t *testing.T) {
 	for _, c := range hostileConfigs {
 		t.Run(c.Name, func(t *testing.T) {
-			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
-			s.fillScanned(t)
-			const get = `{"key":"r00001","options":{"namespace":"shared"}}`
-			alone := s.median(t, 5, "get", hBob, get)
-			scan := heavyScan(10)
-			per := s.median(t, 1, "count", hAlice, scan)
+			s, scan, alone, per := newScanServer(t, c.DSN(t))
 			where := strings.TrimSuffix(strings.TrimPrefix(scan, `{"options":{"namespace":"shared","where":`), `}}`)
 			for range 8 {
 				st, env, cancel := s.openWatch(t, hAlice, `{"options":{"namespace":"shared","fromRevision":0,"where":`+where+`}}`)
@@ -170,7 +176,7 @@ func TestHostileWatchScans(t *testing.T) {
 			// longest of them checked.
 			var lat []time.Duration
 			for end := time.Now().Add(2 * per); time.Now().Before(end) || len(lat) < 10; {
-				st, env, d := s.timed(t, "get", hBob, get)
+				st, env, d := s.timed(t, "get", hBob, scanGet)
 				if st != 200 {
 					t.Errorf("bob's get = %d %+v", st, env.Error)
 				}

@@ -113,6 +113,17 @@ type Config struct {
 	// PKR (security.PKR.String); write is true for a form (POST), which
 	// may change the store, false for a page (GET) that reads it.
 	Admit func(ctx context.Context, p string, write bool) (leaveStore, done func(), err error)
+	// AdmitScan, when set, is asked instead of Admit before the pages
+	// whose store calls are scans: the entries page (a listing, which may
+	// take a pattern) and the query page (a filter and sort no index may
+	// serve), whose cost grows with the namespace rather than with the
+	// page. Give it the storage API's httpapi.Handler.AdmitScan, so that
+	// they count under its MaxScansInStore as the API's list, query and
+	// count do: without it a principal's console queries of a large
+	// namespace could hold every reader while another principal's get
+	// waits. cmd/storeserver does. Nil: those pages are asked of Admit as
+	// reads.
+	AdmitScan func(ctx context.Context, p string) (leaveStore, done func(), err error)
 	// Logger receives errors the console hides from the page; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -222,13 +233,13 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/drop", h.in(h.dropIndex))
 	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.in(h.deleteNamespacePage))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
-	h.mux.HandleFunc("GET "+Prefix+"entries", h.in(h.entries))
+	h.mux.HandleFunc("GET "+Prefix+"entries", h.inScan(h.entries))
 	h.mux.HandleFunc("GET "+Prefix+"entry", h.in(h.entry))
 	h.mux.HandleFunc("GET "+Prefix+"entry/new", h.in(h.newEntry))
 	h.mux.HandleFunc("POST "+Prefix+"entry/save", h.in(h.saveEntry))
 	h.mux.HandleFunc("GET "+Prefix+"entry/delete", h.in(h.deleteEntryPage))
 	h.mux.HandleFunc("POST "+Prefix+"entry/delete", h.in(h.deleteEntry))
-	h.mux.HandleFunc("GET "+Prefix+"query", h.in(h.query))
+	h.mux.HandleFunc("GET "+Prefix+"query", h.inScan(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
 	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, false, h.changes))
 	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, h.exportSlot, h.export))
@@ -267,6 +278,12 @@ func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) ht
 	return h.signedIn(h.cfg.Timeout, true, page)
 }
 
+// inScan is in for a page whose store calls are scans: its turn is
+// asked of Config.AdmitScan when set.
+func (h *Handler) inScan(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return h.signedInAdmitted(h.cfg.Timeout, true, true, nil, page)
+}
+
 // signedIn is in with a timeout of its own, 0 meaning none (a stream,
 // which ends when the client goes away, or a page that sets its own);
 // admit tells whether the page waits for its turn under Config.Admit.
@@ -279,6 +296,13 @@ func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.Res
 // bound returns the func that gives it back, or the text of a refusal
 // (503) when there is none.
 func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(p string) (func(), string),
+	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return h.signedInAdmitted(timeout, admit, false, bound, page)
+}
+
+// signedInAdmitted is signedInBounded where scan tells that the page's
+// store calls are scans (Config.AdmitScan).
+func (h *Handler) signedInAdmitted(timeout time.Duration, admit, scan bool, bound func(p string) (func(), string),
 	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
@@ -308,7 +332,15 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(
 			defer done()
 		}
 		if admit && h.cfg.Admit != nil {
-			leave, done, err := h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
+			var (
+				leave, done func()
+				err         error
+			)
+			if scan && h.cfg.AdmitScan != nil {
+				leave, done, err = h.cfg.AdmitScan(ctx, ss.pkr.String())
+			} else {
+				leave, done, err = h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
+			}
 			if err != nil {
 				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy",
 					Error: "The store is busy: " + err.Error()})

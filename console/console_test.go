@@ -716,6 +716,58 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
+// TestAdmitScan: with Config.AdmitScan set, the pages whose store calls
+// are scans (entries, query) ask it for their turn instead of Admit, so
+// that they count under the storage API's MaxScansInStore as its list,
+// query and count do; every other page still asks Admit. A refusal of
+// AdmitScan refuses the page (503) without calling the store.
+func TestAdmitScan(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		asked  []string
+		refuse bool
+	)
+	turn := func(kind string) (func(), func(), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, kind)
+		if refuse {
+			return nil, nil, errors.New("no scan place in time")
+		}
+		return func() {}, func() {}, nil
+	}
+	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) {
+		c.Admit = func(_ context.Context, _ string, write bool) (func(), func(), error) {
+			return turn(fmt.Sprintf("admit %v", write))
+		}
+		c.AdmitScan = func(_ context.Context, _ string) (func(), func(), error) { return turn("scan") }
+	})
+	b := e.browser(t)
+	b.signIn(adminToken)
+	for path, want := range map[string]string{
+		"/console/namespaces":                     "admit false",
+		"/console/status":                         "admit false",
+		"/console/export" + q("ns", "default"):    "admit false",
+		"/console/entries" + q("ns", "default"):   "scan",
+		"/console/query" + q("ns", "default"):     "scan",
+		"/console/entry/new" + q("ns", "default"): "admit false",
+	} {
+		mu.Lock()
+		n := len(asked)
+		mu.Unlock()
+		b.get(path)
+		mu.Lock()
+		if len(asked) != n+1 || asked[n] != want {
+			t.Errorf("GET %s: turns asked %v (before %d), want one more: %q", path, asked, n, want)
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	refuse = true
+	mu.Unlock()
+	b.get("/console/query"+q("ns", "default")).want(t, http.StatusServiceUnavailable, "no scan place in time")
+}
+
 // TestExportBounds: an export holds its turn under Config.Admit (a place
 // among the storage API's MaxRequestsInStore) for up to ten times the
 // timeout, so a few principals' exports of large namespaces could take

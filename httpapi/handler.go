@@ -571,6 +571,14 @@ func (h *Handler) Admit(ctx context.Context, p string, write bool) (leaveStore, 
 	return h.admit(ctx, p, class)
 }
 
+// AdmitScan is Admit for a request that is a scan, as the storage API's
+// list, query and count are: it counts under Config.MaxScansInStore
+// too (console.Config.AdmitScan: the console's entries and query
+// pages).
+func (h *Handler) AdmitScan(ctx context.Context, p string) (leaveStore, done func(), err error) {
+	return h.admit(ctx, p, classScan)
+}
+
 // The classes of requests under Config.MaxRequestsInStore (the
 // running gate's classes): the writes bounded by MaxWritesInStore, the
 // scans by MaxScansInStore, and the other reads by it alone.

@@ -353,3 +353,33 @@ func TestHandlerLogs(t *testing.T) {
 		t.Error("the log holds the token")
 	}
 }
+
+// TestAdmitScanClass: Handler.AdmitScan (the console's entries and query
+// pages) counts under Config.MaxScansInStore as the API's list, query
+// and count do, while Admit's reads are not held back by scans.
+func TestAdmitScanClass(t *testing.T) {
+	h := NewHandler(&fakeCaller{}, Config{Auth: testTokens(t), MaxScansInStore: 1, Timeout: 200 * time.Millisecond,
+		Logger: discardLogger()})
+	ctx := t.Context()
+	_, done, err := h.AdmitScan(ctx, "alice-pk")
+	if err != nil {
+		t.Fatalf("first scan: %v", err)
+	}
+	// The store's only scan place is taken: bob's scan waits its turn
+	// (here, until Timeout), his read does not.
+	if _, d, err := h.AdmitScan(ctx, "bob-pk"); err == nil {
+		d()
+		t.Error("a second scan was admitted beside the first with MaxScansInStore 1")
+	}
+	_, d, err := h.Admit(ctx, "bob-pk", false)
+	if err != nil {
+		t.Fatalf("a read beside a scan: %v", err)
+	}
+	d()
+	done()
+	_, d, err = h.AdmitScan(ctx, "bob-pk")
+	if err != nil {
+		t.Fatalf("a scan once the place is free: %v", err)
+	}
+	d()
+}

@@ -468,7 +468,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
 			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout,
-			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, Logger: log})
+			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,9 @@
 //     with an Allow header);
 //  2. authentication (401 unauthenticated, with WWW-Authenticate: Bearer);
 //  3. Content-Type must be application/json, with charset utf-8 if a
-//     charset is given (415 unsupported_media_type). Requiring it even for
+//     charset is given, and the body must not be sent with a content
+//     coding such as gzip (415 unsupported_media_type, with
+//     Accept-Encoding: identity). Requiring the type even for
 //     an empty body means a browser cannot send a storage request from
 //     another origin without a CORS preflight, which this server never
 //     grants;

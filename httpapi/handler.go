@@ -468,6 +468,12 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		h.fail(w, rec, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, err.Error())
 		return
 	}
+	if err := checkContentEncoding(r.Header.Values("Content-Encoding")); err != nil {
+		// RFC 7694: the codings the server takes.
+		w.Header().Set("Accept-Encoding", "identity")
+		h.fail(w, rec, http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, err.Error())
+		return
+	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		h.tooLarge(w, rec)
 		return
@@ -729,6 +735,20 @@ func checkContentType(ct string) error {
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
 		return fmt.Errorf("Content-Type %q: the body must be UTF-8", ct)
+	}
+	return nil
+}
+
+// checkContentEncoding refuses a body sent with a content coding (gzip,
+// …): the server reads bodies as sent, so such a body was answered as
+// JSON that is not valid UTF-8 (400), which named the wrong fault.
+func checkContentEncoding(codings []string) error {
+	for _, v := range codings {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return fmt.Errorf("Content-Encoding %q: the body must be sent unencoded", c)
+			}
+		}
 	}
 	return nil
 }

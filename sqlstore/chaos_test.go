@@ -266,8 +266,14 @@ func chaos(t *testing.T, stores []*Store, d time.Duration, allowed []error, extr
 						// failed answers the context's error, in a
 						// transaction or not (TestTxOpEndedAsItsConnectionFailed,
 						// TestCallEndedAsItsConnectionFailed), never
-						// ErrUnavailable.
-						ok = append(slices.Clone(ok), storage.ErrTxDone)
+						// ErrUnavailable. A Begin (RunInTx's) that waited
+						// for a place among the connections transactions
+						// may hold until its context ended is
+						// ErrTooManyTx, as documented (sqlstore/doc.go:
+						// "waits for one as long as its context allows,
+						// then fails with ErrTooManyTx"): CI saw it under
+						// PgBouncer with backends terminated.
+						ok = append(slices.Clone(ok), storage.ErrTxDone, storage.ErrTooManyTx)
 					}
 					log.typed(what, err, cctx.Err() != nil, ok...)
 				}

@@ -242,7 +242,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+Prefix+"query", h.inScan(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
 	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, false, h.changes))
-	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, h.exportSlot, h.export))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, false, h.exportSlot, h.export))
 }
 
 // ServeHTTP implements http.Handler: it sets the security headers every
@@ -281,28 +281,22 @@ func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) ht
 // inScan is in for a page whose store calls are scans: its turn is
 // asked of Config.AdmitScan when set.
 func (h *Handler) inScan(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedInAdmitted(h.cfg.Timeout, true, true, nil, page)
+	return h.signedInBounded(h.cfg.Timeout, true, true, nil, page)
 }
 
 // signedIn is in with a timeout of its own, 0 meaning none (a stream,
 // which ends when the client goes away, or a page that sets its own);
 // admit tells whether the page waits for its turn under Config.Admit.
 func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedInBounded(timeout, admit, nil, page)
+	return h.signedInBounded(timeout, admit, false, nil, page)
 }
 
 // signedInBounded is signedIn where, when bound is not nil, the page
 // first takes a place of its own (before its turn under Config.Admit):
 // bound returns the func that gives it back, or the text of a refusal
-// (503) when there is none.
-func (h *Handler) signedInBounded(timeout time.Duration, admit bool, bound func(p string) (func(), string),
-	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedInAdmitted(timeout, admit, false, bound, page)
-}
-
-// signedInAdmitted is signedInBounded where scan tells that the page's
-// store calls are scans (Config.AdmitScan).
-func (h *Handler) signedInAdmitted(timeout time.Duration, admit, scan bool, bound func(p string) (func(), string),
+// (503) when there is none. scan tells that the page's store calls are
+// scans: its turn is asked of Config.AdmitScan when set.
+func (h *Handler) signedInBounded(timeout time.Duration, admit, scan bool, bound func(p string) (func(), string),
 	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session

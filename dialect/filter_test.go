@@ -1,10 +1,13 @@
 package dialect
 
 import (
+	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	sq "github.com/Masterminds/squirrel"
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/driver"
 )
@@ -153,6 +156,81 @@ func TestPinnedRankAndIndexScan(t *testing.T) {
 			if conds, scan := c.IndexScan(x, fld); scan != ScanNone || conds != nil {
 				t.Errorf("%s: IndexScan(%v) = %v, %d, want nothing", d, f, conds, scan)
 			}
+		}
+	}
+}
+
+// TestOnePassMatchesSquirrel: onePass writes exactly the SQL and the
+// arguments squirrel's And and Or write for the same tree, empty parts and
+// empty lists included, on random trees.
+func TestOnePassMatchesSquirrel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tree func(depth int) sq.Sqlizer
+	tree = func(depth int) sq.Sqlizer {
+		switch k := rng.IntN(10); {
+		case depth == 0 || k < 3:
+			switch rng.IntN(5) {
+			case 0:
+				return sq.Expr("")
+			case 4:
+				return sq.Expr("", rng.IntN(100)) // empty, its argument left out
+			case 1:
+				return sq.Expr("x = ?", rng.IntN(100))
+			case 2:
+				return sq.Expr("y BETWEEN ? AND ?", rng.IntN(10), rng.IntN(10))
+			}
+			return sq.Expr("z")
+		case k < 5:
+			return prefixed{"NOT COALESCE(", tree(depth - 1), ", 1=0)"}
+		case k < 6:
+			return balanced([]sq.Sqlizer{tree(depth - 1), tree(depth - 1)}, rng.IntN(2) == 0)
+		default:
+			parts := make([]sq.Sqlizer, rng.IntN(12))
+			for i := range parts {
+				parts[i] = tree(depth - 1)
+			}
+			if k < 8 {
+				return sq.And(parts)
+			}
+			return sq.Or(parts)
+		}
+	}
+	// plain is the tree with every onePass replaced by what it wraps:
+	// squirrel's rendering.
+	var plain func(p sq.Sqlizer) sq.Sqlizer
+	plain = func(p sq.Sqlizer) sq.Sqlizer {
+		switch x := p.(type) {
+		case onePass:
+			return plain(x.p)
+		case sq.And:
+			out := make(sq.And, len(x))
+			for i, q := range x {
+				out[i] = plain(q)
+			}
+			return out
+		case sq.Or:
+			out := make(sq.Or, len(x))
+			for i, q := range x {
+				out[i] = plain(q)
+			}
+			return out
+		case prefixed:
+			return prefixed{x.pre, plain(x.p), x.post}
+		}
+		return p
+	}
+	for i := range 1000 {
+		p := tree(4)
+		got, gotArgs, err := onePass{p}.ToSql()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantArgs, err := plain(p).ToSql()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || !reflect.DeepEqual(append([]any{}, gotArgs...), append([]any{}, wantArgs...)) {
+			t.Fatalf("tree %d:\n got %q %v\nwant %q %v", i, got, gotArgs, want, wantArgs)
 		}
 	}
 }

@@ -244,6 +244,22 @@ func (c *Compiler) MakePlan(params []any, in []Input) (plan []PlanArg, args []an
 		return nil, nil, true
 	}
 	plan, args, ok = make([]PlanArg, len(params)), make([]any, len(params)), true
+	index := func(v Input) int { return slices.Index(in, v) }
+	if len(in) > 32 {
+		// A wide filter (up to storage.MaxFilterNodes leaves, each an
+		// Input and a Param or more): a search of in per Param was
+		// quadratic.
+		first := make(map[Input]int, len(in))
+		for i := len(in) - 1; i >= 0; i-- {
+			first[in[i]] = i
+		}
+		index = func(v Input) int {
+			if j, ok := first[v]; ok {
+				return j
+			}
+			return -1
+		}
+	}
 	for i, a := range params {
 		p, isParam := a.(Param)
 		if !isParam {
@@ -251,7 +267,7 @@ func (c *Compiler) MakePlan(params []any, in []Input) (plan []PlanArg, args []an
 			continue
 		}
 		args[i] = c.Apply(p.X, p.In)
-		j := slices.Index(in, p.In)
+		j := index(p.In)
 		if j < 0 {
 			ok = false
 			continue

@@ -304,6 +304,14 @@
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is
 // ErrStorageFull; reads go on, and writes succeed again once space exists.
+// On PostgreSQL that is a full data directory (disk_full, 53100: a table or
+// index that cannot grow). A full WAL disk is not: a server that cannot
+// create a WAL segment PANICs and restarts, so calls are ErrUnavailable
+// while it recovers, and a write or COMMIT it was running when it crashed
+// is ErrCommitUnknown (its commit record may have been written first); a
+// server whose recovery cannot write its WAL either stops until an operator
+// frees space and starts it. The pool reconnects: the store needs no
+// reopening (TestFaultsPostgresDiskFull).
 // A SQLite file whose disk is full when Open runs (it cannot even create
 // its -shm file) opens read-only: one query_only connection that needs no
 // -shm file (immutable when the WAL is empty, else in exclusive locking

@@ -35,7 +35,7 @@ const (
 	ClassDeadlock                          // Postgres 40P01: retry the transaction
 	ClassBusy                              // SQLite BUSY/LOCKED, Postgres 55P03 (lock_timeout): retry later
 	ClassInvalidText                       // the database refused a value's text (e.g. \u0000 in jsonb)
-	ClassConnection                        // the connection failed, or the server refused to serve (shutting down, read-only); the outcome may be unknown
+	ClassConnection                        // the connection failed, the server crashed (a PANIC) or refused to serve (shutting down, read-only), or the system failed it (SQLite IOERR, Postgres class 58); the outcome may be unknown
 	ClassFull                              // the disk is full (SQLITE_FULL, Postgres 53100)
 	ClassTxAborted                         // Postgres 25P02: an earlier statement aborted the transaction
 	ClassCorrupt                           // the database holds what the engine cannot read: a corrupt file, a value of another type than the engine writes, a schema object dropped or altered outside the engine

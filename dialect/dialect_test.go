@@ -119,11 +119,30 @@ func TestClassifyPostgres(t *testing.T) {
 		{"XX002", ClassCorrupt},
 		{"XX000", ClassOther},
 		{"42601", ClassOther},
+		{"57P01", ClassConnection},
+		{"57P02", ClassConnection},
+		{"57P03", ClassConnection},
+		// The system's errors: an I/O error reading or writing a file
+		// (58030) was an untyped internal error.
+		{"58030", ClassConnection},
+		{"58000", ClassConnection},
+		{"58P01", ClassConnection},
 	}
 	for _, tt := range tests {
 		err := fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: tt.code})
 		if got := d.Classify(err); got != tt.want {
 			t.Errorf("Classify(%s) = %v, want %v", tt.code, got, tt.want)
+		}
+	}
+	// A PANIC crashed the server, whatever its code (53100 when the WAL's
+	// disk is full, XX000 for most others): every backend restarts, and
+	// a statement in flight may have committed. It was ClassFull (53100)
+	// or ClassOther (XX000).
+	for _, code := range []string{"53100", "XX000", "58030"} {
+		for _, pe := range []*pgconn.PgError{{Code: code, Severity: "PANIC"}, {Code: code, Severity: "PANIK", SeverityUnlocalized: "PANIC"}} {
+			if got := d.Classify(fmt.Errorf("wrapped: %w", pe)); got != ClassConnection {
+				t.Errorf("Classify(%s, severity %s) = %v, want connection", code, pe.Severity, got)
+			}
 		}
 	}
 	if got := d.Classify(errors.New("plain")); got != ClassOther {

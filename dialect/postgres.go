@@ -47,6 +47,12 @@ func (postgresDialect) Classify(err error) ErrorClass {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
+		if pgPanic(pe) {
+			// The server crashed (a PANIC: its WAL's disk full, say,
+			// 53100; most others are XX000): every backend restarts,
+			// and the statement in flight may have committed.
+			return ClassConnection
+		}
 		switch pe.Code {
 		case pgUniqueViolation:
 			return ClassUniqueViolation
@@ -81,8 +87,9 @@ func (postgresDialect) Classify(err error) ErrorClass {
 			return ClassConnection
 		}
 		// 08: connection exception; 57P01-57P03: the server is shutting
-		// down or starting up.
-		if len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P") {
+		// down or starting up; 58: the system failed the server (58030,
+		// an I/O error reading or writing a file), as SQLite's IOERR.
+		if len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P" || pe.Code[:2] == "58") {
 			return ClassConnection
 		}
 		switch pe.Code[:min(2, len(pe.Code))] {
@@ -119,6 +126,12 @@ func (postgresDialect) Classify(err error) ErrorClass {
 		return ClassCorrupt
 	}
 	return ClassOther
+}
+
+// pgPanic reports whether the server answered with a PANIC: it crashed,
+// and restarts.
+func pgPanic(pe *pgconn.PgError) bool {
+	return pe.SeverityUnlocalized == "PANIC" || pe.SeverityUnlocalized == "" && pe.Severity == "PANIC"
 }
 
 // Isolation: PostgreSQL runs read-uncommitted as read-committed, and the

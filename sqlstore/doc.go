@@ -271,7 +271,8 @@
 // text (server address, user, SQLSTATE); errors.As still finds the
 // *pgconn.PgError or *sqlite.Error beneath. A database that cannot be
 // reached (refused or lost connections, a server shutting down or starting,
-// a PostgreSQL server that refuses writes, SQLite I/O errors) is ErrUnavailable, which RunInTx retries; so is
+// a PostgreSQL server that refuses writes or that crashed, SQLite I/O errors
+// and PostgreSQL's, class 58) is ErrUnavailable, which RunInTx retries; so is
 // a statement the server refused by its own configuration or its
 // administrator rather than the caller: a statement_timeout or
 // idle_in_transaction_session_timeout set on the role or database, a

@@ -276,15 +276,26 @@ var openClasses = map[dialect.ErrorClass]struct {
 // after the server committed a statement: not when nothing was sent
 // (SafeToRetry), not when no connection was made, and not when the server
 // itself answered with an error (it terminated the statement, which rolled
-// back); only when the connection broke while the answer was awaited.
+// back); only when the connection broke while the answer was awaited, or
+// the server crashed (a PANIC) while it ran the statement, whose commit
+// record may have been written before.
 func inDoubt(err error) bool {
 	var pe *pgconn.PgError
 	var ce *pgconn.ConnectError
+	if errors.As(err, &pe) {
+		return serverPanicked(pe)
+	}
 	// pgx's "conn closed" claims nothing was sent, but it is also what
 	// pgx returns when the connection closed while it read the answer
 	// (see pgCommitError): unknown.
 	safe := pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed)
-	return !safe && !errors.As(err, &pe) && !errors.As(err, &ce)
+	return !safe && !errors.As(err, &ce)
+}
+
+// serverPanicked reports whether PostgreSQL answered with a PANIC: the
+// server crashed (its WAL's disk is full, say) and restarts every backend.
+func serverPanicked(pe *pgconn.PgError) bool {
+	return pe.SeverityUnlocalized == "PANIC" || pe.SeverityUnlocalized == "" && pe.Severity == "PANIC"
 }
 
 // inTxError is classify for an operation inside a transaction: a lost

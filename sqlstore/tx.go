@@ -421,7 +421,9 @@ func (t *sqlTx) commitError(err error) error {
 // ErrCommitUnknown. pgx's "conn closed" says it is safe to retry, but it is
 // also what pgx returns when the connection closed while it read COMMIT's
 // answer (the server commits, says a warning, and goes away, as a primary
-// shutting down during a synchronous-replication wait does): unknown.
+// shutting down during a synchronous-replication wait does): unknown. So is
+// a PANIC (the server crashed while it committed: its WAL's disk full, say),
+// which may have come after the commit record was written.
 func pgCommitError(err error) error {
 	var pe *pgconn.PgError
 	switch {
@@ -429,7 +431,7 @@ func pgCommitError(err error) error {
 		// An earlier statement had aborted the transaction: the server
 		// rolled it back, a known outcome.
 		return &dbError{storage.ErrTxConflict, "an earlier error aborted the transaction, which rolled back", err}
-	case errors.As(err, &pe) && !connectionFatal(pe.Code):
+	case errors.As(err, &pe) && !connectionFatal(pe.Code) && !serverPanicked(pe):
 		return err // the server answered: fail decides conflict or not
 	case pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
 		return err // nothing was sent: the transaction did not commit

@@ -120,37 +120,73 @@ func acquire(ctx context.Context, gate *txGate) error {
 	if gate == nil {
 		return nil
 	}
-	select {
-	case gate.ch <- struct{}{}:
+	gate.mu.Lock()
+	if gate.used < gate.places && len(gate.queue) == 0 {
+		gate.used++
+		gate.mu.Unlock()
 		return nil
-	default:
 	}
-	gate.waiting.Add(1)
-	defer gate.waiting.Add(-1)
+	ready := make(chan struct{})
+	gate.queue = append(gate.queue, ready)
+	gate.waiting.Store(int64(len(gate.queue)))
+	gate.mu.Unlock()
 	select {
-	case gate.ch <- struct{}{}:
+	case <-ready:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: every connection transactions may hold is in use (%d)", storage.ErrTooManyTx, cap(gate.ch))
 	}
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	select {
+	case <-ready:
+		// Handed a place as ctx ended: the next waiter takes it.
+		gate.releaseLocked()
+	default:
+		gate.queue = slices.DeleteFunc(gate.queue, func(c chan struct{}) bool { return c == ready })
+		gate.waiting.Store(int64(len(gate.queue)))
+	}
+	return fmt.Errorf("%w: every connection transactions may hold is in use (%d)", storage.ErrTooManyTx, gate.places)
 }
 
 // release gives back a place acquire took.
 func release(gate *txGate) {
 	if gate != nil {
-		<-gate.ch
+		gate.mu.Lock()
+		gate.releaseLocked()
+		gate.mu.Unlock()
 	}
 }
 
 // txGate is a bound on the connections transactions hold (Store.txConns,
-// roConns): a place is a slot of ch. waiting counts the Begins waiting
-// for one (WithTxContendedIdleTimeout).
+// roConns): places of them at most. waiting counts the Begins waiting
+// for one (WithTxContendedIdleTimeout, WithTxContendedMaxHold), read
+// without mu: a place given back goes to the first waiter at once, and
+// that waiter stops counting then, not when its goroutine next runs, so
+// that the reaper, which rolls back one transaction per pass while a
+// Begin waits, does not roll back another for a Begin already served
+// (on a loaded machine the waiter may not run for several passes).
 type txGate struct {
-	ch      chan struct{}
+	places  int
 	waiting atomic.Int64
+
+	mu    sync.Mutex
+	used  int             // places taken
+	queue []chan struct{} // the waiting Begins, first come first; closed when given a place
 }
 
-func newTxGate(n int) *txGate { return &txGate{ch: make(chan struct{}, n)} }
+func newTxGate(n int) *txGate { return &txGate{places: n} }
+
+// releaseLocked gives a place back, to the first waiter if any. mu must
+// be held.
+func (g *txGate) releaseLocked() {
+	if len(g.queue) == 0 {
+		g.used--
+		return
+	}
+	close(g.queue[0])
+	g.queue = g.queue[1:]
+	g.waiting.Store(int64(len(g.queue)))
+}
 
 // LookupTx returns the open transaction with this ID, or ErrTxNotFound.
 func (s *Store) LookupTx(id string) (storage.Tx, error) {

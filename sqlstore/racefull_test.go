@@ -26,8 +26,19 @@ func TestRaceDiskFullNewerPaths(t *testing.T) {
 	const ns = "n"
 	in := storage.InNamespace
 	log := &faultLog{}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	// The calls run for 2 s, and on until one has seen the disk full (30 s
+	// at most): a write that does not grow a file needs no space (the WAL
+	// is written again from its start after a checkpoint), so on a loaded
+	// machine, where few calls run, the filler's full spells could pass
+	// without one (the test failed so, about 1 in 20, with GOMAXPROCS=1
+	// beside a load of 20).
+	ctx, cancel := context.WithTimeout(t.Context(), 32*time.Second)
 	defer cancel()
+	sawFull := func() int {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		return log.counts[storage.ErrStorageFull.Error()]
+	}
 	full := []error{storage.ErrStorageFull, storage.ErrTxConflict}
 	now := time.Now().UTC()
 	big := make([]byte, 1000)
@@ -70,6 +81,16 @@ func TestRaceDiskFullNewerPaths(t *testing.T) {
 			log.typed("Export", err, ctx.Err() != nil, append(full, storage.ErrNamespaceNotFound)...)
 		}
 	})
+	wg.Go(func() { // the clock
+		select {
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+		}
+		for ctx.Err() == nil && sawFull() == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	})
 	wg.Go(func() { // the filler
 		filler := filepath.Join(dir, "filler")
 		for ctx.Err() == nil {
@@ -85,10 +106,7 @@ func TestRaceDiskFullNewerPaths(t *testing.T) {
 	if out, err := exec.Command("du", "-a", dir).CombinedOutput(); err == nil {
 		t.Logf("at the end:\n%s", out)
 	}
-	log.mu.Lock()
-	saw := log.counts[storage.ErrStorageFull.Error()]
-	log.mu.Unlock()
-	if saw == 0 {
+	if sawFull() == 0 {
 		t.Errorf("no call saw the disk full: the filler did not fill it")
 	}
 	// Readers back to back starve the passive checkpoints, and the WAL

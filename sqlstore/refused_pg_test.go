@@ -63,6 +63,31 @@ WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND `+where).Scan(&n)
 	}
 }
 
+// awaitIdleTxGone waits (10 s at most) until no session of application
+// name app is idle in a transaction: the server ended it
+// (idle_in_transaction_session_timeout, pg_terminate_backend). A fixed
+// sleep raced the server's timer, which a loaded machine may run late.
+func awaitIdleTxGone(t *testing.T, dsn, app string) {
+	t.Helper()
+	ctx := t.Context()
+	admin, err := pgx.Connect(ctx, rawDSN(t, dsn))
+	must(t, err)
+	defer func() { _ = admin.Close(context.Background()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE application_name = $1 AND state LIKE 'idle in transaction%'`, app).Scan(&n))
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not end the %d idle transactions of %s", n, app)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // rawDSN is dsn for a pgx connection of its own (without the pool's
 // parameters).
 func rawDSN(t *testing.T, dsn string) string {
@@ -161,12 +186,13 @@ WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%entr
 	})
 
 	t.Run("idle_in_transaction_session_timeout", func(t *testing.T) {
-		s := openTest(t, withParams(t, dsn, "idle_in_transaction_session_timeout", "200"), WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
+		s := openTest(t, withParams(t, dsn, "idle_in_transaction_session_timeout", "200", "application_name", "idletx"),
+			WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
 		defer func() { _ = s.Close() }()
 		tx, err := s.Begin(ctx, storage.TxOptions{})
 		must(t, err)
 		must(t, tx.Set(ctx, "k3", 1))
-		time.Sleep(700 * time.Millisecond)
+		awaitIdleTxGone(t, dsn, "idletx")
 		_, err = tx.Get(ctx, "k1")
 		wantSentinel(t, "tx Get after the server's idle timeout", err, storage.ErrUnavailable)
 		err = tx.Commit(ctx)
@@ -184,8 +210,15 @@ WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%entr
 	// ErrCommitUnknown, which a caller takes for a write in doubt.
 	t.Run("read-only commit after the session ended", func(t *testing.T) {
 		for _, end := range []string{"idle timeout", "terminated"} {
-			s := openTest(t, withParams(t, dsn, "idle_in_transaction_session_timeout", "200", "application_name", "rocommit"),
-				WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
+			// The terminated session has no idle timeout: the server
+			// ended it first when the administrator's connection took
+			// over 200 ms to open (a loaded machine), and there was
+			// nothing left to terminate.
+			params := []string{"application_name", "rocommit"}
+			if end == "idle timeout" {
+				params = append(params, "idle_in_transaction_session_timeout", "200")
+			}
+			s := openTest(t, withParams(t, dsn, params...), WithSweepInterval(-1), WithTxIdleTimeout(time.Minute))
 			tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
 			must(t, err)
 			if _, err := tx.Get(ctx, "k1"); err != nil {
@@ -202,7 +235,7 @@ WHERE application_name = 'rocommit' AND state LIKE 'idle in transaction%'`).Scan
 					t.Fatalf("terminated %d backends, want the transaction's", n)
 				}
 			}
-			time.Sleep(700 * time.Millisecond)
+			awaitIdleTxGone(t, dsn, "rocommit")
 			err = tx.Commit(ctx)
 			wantSentinel(t, "read-only Commit, session ended by "+end, err, storage.ErrUnavailable)
 			_ = s.Close()

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // heavyScan is the body of a count that reads every entry of "shared"
@@ -191,5 +193,58 @@ func TestHostileWatchScans(t *testing.T) {
 				t.Errorf("bob's get took %v beside alice's watches, more than %v: he waited for their reads (%v each)", longest, limit, per)
 			}
 		})
+	}
+}
+
+// TestHostileTxScans (one principal's transactions and scans together
+// cannot hold every reader): on SQLite alice opens three read-only
+// transactions, the most the readers allow (three quarters of them),
+// and runs in each, over and over, a count no index serves; calls on
+// open transactions do not count under Config.MaxScansInStore, and her
+// plain counts beside them do, two at once. Bob's gets meanwhile must
+// each be served at once. Before the point reads had connections of
+// their own, her transactions held three readers and her two counts
+// took turns on the fourth, and bob's get waited for one of them to end:
+// 7.2 s (median; her count 1.5 s alone).
+func TestHostileTxScans(t *testing.T) {
+	s, scan, alone, per := newScanServer(t, testdb.SQLiteFile(t))
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	loop := func(body string) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if st, err := s.try(ctx, "count", hAlice, body); st != 200 && ctx.Err() == nil {
+					t.Errorf("alice's count = %d %v", st, err)
+					return
+				}
+			}
+		})
+	}
+	for range 3 {
+		tx := s.must(t, "beginTransaction", hAlice, `{"options":{"readOnly":true}}`).TransactionID
+		loop(strings.Replace(scan, `"namespace":"shared"`, `"namespace":"shared","transactionId":"`+tx+`"`, 1))
+	}
+	for range 2 {
+		loop(scan)
+	}
+	// Hers are in the store, and at work.
+	time.Sleep(per / 5)
+	var lat []time.Duration
+	for end := time.Now().Add(3 * per); time.Now().Before(end) || len(lat) < 10; {
+		st, env, d := s.timed(t, "get", hBob, scanGet)
+		if st != 200 {
+			t.Errorf("bob's get = %d %+v", st, env.Error)
+		}
+		lat = append(lat, d)
+		time.Sleep(20 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	med := lat[len(lat)/2]
+	t.Logf("bob's get: alone %v, beside alice's 3 read-only transactions and 2 counts, all scanning (a count costs %v alone): %d gets, median %v, longest %v",
+		alone.Round(time.Microsecond), per.Round(time.Millisecond), len(lat), med.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	if limit := per/4 + 10*alone + 50*time.Millisecond; med > limit {
+		t.Errorf("bob's get took %v (median) beside alice's transactions and counts, more than %v: he waited for her scans (%v each)", med, limit, per)
 	}
 }

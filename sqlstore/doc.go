@@ -14,7 +14,14 @@
 // (synchronous=full in the DSN for durability at every commit). Writes go
 // through one writer connection whose transactions begin with BEGIN
 // IMMEDIATE; reads use a pool of query-only connections (DSN parameter
-// readers, default 4). A sqlite::memory: database is a private file in RAM
+// readers, default 4). Get, Has and GetMany outside transactions, the
+// point reads, run on query-only connections of their own, half as many
+// as the readers (at least one), where nothing else runs: the readers
+// serve the reads that may last (a scan no index serves, a watch's read
+// of the log, a read-only transaction's snapshot), and three read-only
+// transactions (the most the readers allow) and two scans beside them held
+// every reader, so that a get of one entry waited seconds for a scan to
+// end. A sqlite::memory: database is a private file in RAM
 // (/dev/shm), run the same way and removed at Close, so reads go on while a
 // write transaction is open there too. The modernc driver caches no
 // statements, so the engine keeps prepared statements by SQL text on each

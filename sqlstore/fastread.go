@@ -132,7 +132,10 @@ var readSQL = [numStmts]string{
 // a call whose context ended, ErrBadConn, an idle connection closed).
 // database/sql itself never sees those statements.
 type driverReads struct {
-	db    *sql.DB
+	db *sql.DB
+	// point, when set, is the pool the fixed statements (the point
+	// reads) run on instead of db: SQLite's point readers (sqlite.go).
+	point *sql.DB
 	stats *readStats // the connector's
 	// n counts the statements run (the store's round trips), or nil.
 	n *atomic.Int64
@@ -142,18 +145,22 @@ type driverReads struct {
 // with every row's values (the same slice each time: each copies what it
 // keeps; the driver's strings are its own).
 func (d *driverReads) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
-	return d.on(ctx, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
+	db := d.db
+	if d.point != nil {
+		db = d.point
+	}
+	return d.on(ctx, db, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
 }
 
 // queryText runs the dynamic statement q as query runs a fixed one.
 func (d *driverReads) queryText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
-	return d.on(ctx, func(rc *readConn) error { return rc.readText(ctx, q, args, each) })
+	return d.on(ctx, d.db, func(rc *readConn) error { return rc.readText(ctx, q, args, each) })
 }
 
-// on runs one statement with fn on a reader connection.
-func (d *driverReads) on(ctx context.Context, fn func(rc *readConn) error) error {
+// on runs one statement with fn on a connection of db.
+func (d *driverReads) on(ctx context.Context, db *sql.DB, fn func(rc *readConn) error) error {
 	countOne(ctx, d.n)
-	conn, err := d.db.Conn(ctx)
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}

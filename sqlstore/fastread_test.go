@@ -313,7 +313,7 @@ func TestDiscardedReaderConnsFinalize(t *testing.T) {
 	e := s.eng.(*sqliteEngine)
 	rounds := 200
 	if raceEnabled {
-		rounds = 40 // each round opens two connections: slow under -race
+		rounds = 40 // each round opens three connections: slow under -race
 	}
 	for range rounds {
 		if _, err := s.Get(ctx, "k"); err != nil {
@@ -328,10 +328,10 @@ func TestDiscardedReaderConnsFinalize(t *testing.T) {
 		if _, err := s.Count(ctx); err != nil { // a dynamic statement
 			t.Fatal(err)
 		}
-		// Discard both reader connections.
+		// Discard both reader connections, and the point reader.
 		var conns []*sql.Conn
-		for range 2 {
-			c, err := e.r.Conn(ctx)
+		for _, db := range []*sql.DB{e.r, e.r, e.p} {
+			c, err := db.Conn(ctx)
 			must(t, err)
 			conns = append(conns, c)
 		}
@@ -341,14 +341,14 @@ func TestDiscardedReaderConnsFinalize(t *testing.T) {
 		}
 	}
 	st := e.reads.stats
-	if n := st.connsClosed.Load(); n < int64(2*rounds) {
-		t.Fatalf("%d reader connections closed, want at least %d (each discarded)", n, 2*rounds)
+	if n := st.connsClosed.Load(); n < int64(3*rounds) {
+		t.Fatalf("%d reader connections closed, want at least %d (each discarded)", n, 3*rounds)
 	}
 	if p, d := st.stmtsPrepared.Load(), st.stmtsDone.Load(); p < int64(rounds*(numReads+1)) || p != d {
 		t.Errorf("%d statements prepared, %d finalized; want every one of at least %d finalized", p, d, rounds*(numReads+1))
 	}
 	if n := openFilesUnder(t, dir); n > 12 {
-		t.Errorf("%d files of the store's directory open after %d discarded reader connections, want at most 12", n, 2*rounds)
+		t.Errorf("%d files of the store's directory open after %d discarded reader connections, want at most 12", n, 3*rounds)
 	}
 	must(t, s.Close())
 	checkReadsReleased(t, e)

@@ -27,9 +27,12 @@ import (
 // pool of query-only readers. An in-memory database (sqlite::memory:) is a
 // private file in RAM (memoryDir), run the same way.
 type sqliteEngine struct {
-	d      dialect.Dialect
-	w      *sql.DB // one connection; transactions BEGIN IMMEDIATE
-	r      *sql.DB // readers
+	d dialect.Dialect
+	w *sql.DB // one connection; transactions BEGIN IMMEDIATE
+	r *sql.DB // readers
+	// p are the point readers: Get, Has and GetMany outside transactions
+	// run there alone (pointReaders).
+	p      *sql.DB
 	wq, rq querier
 	// wc and rc are the statement caches of w and r, shared by
 	// transactions.
@@ -205,11 +208,14 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	if err := pingRetry(ctx, e.r, d); err != nil {
 		return nil, err
 	}
+	e.p = sql.OpenDB(readConnector{rc, stats})
+	e.p.SetMaxOpenConns(pointReaders(o.Readers))
+	e.p.SetMaxIdleConns(pointReaders(o.Readers))
 	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	e.writes = &driverReads{db: e.w, stats: wstats, n: cfg.roundTrips}
 	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
-	e.reads = &driverReads{db: e.r, stats: stats, n: cfg.roundTrips}
+	e.reads = &driverReads{db: e.r, point: e.p, stats: stats, n: cfg.roundTrips}
 	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads} // see fastread.go
 	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
 	return e, nil
@@ -253,6 +259,17 @@ func (e *sqliteEngine) bind(h sqlitedb.DBTX) querier {
 func (e *sqliteEngine) dialect() dialect.Dialect { return e.d }
 func (e *sqliteEngine) reader() querier          { return e.rq }
 func (e *sqliteEngine) writer() querier          { return e.wq }
+
+// pointReaders is how many connections of their own the point reads
+// (Get, Has and GetMany outside transactions) have beside the readers:
+// half as many, at least one. Nothing else runs there: the readers serve
+// the reads that may last (a scan no index serves, a watch's read of the
+// log, a read-only transaction's snapshot, up to the caller's timeout), and
+// those held every reader at once (three read-only transactions, the most
+// the readers allow, and two scans, the most the HTTP server admits), so
+// that another principal's get of one entry waited seconds for one of
+// them to end (TestHostileTxScans in package httpapi: 7 s).
+func pointReaders(readers int) int { return max(1, readers/2) }
 
 // txCapacity: a read-write transaction holds the writer, and the next one
 // waits for it at Begin, so their number needs no cap of its own; a
@@ -317,6 +334,9 @@ func (e *sqliteEngine) close() error {
 	var errs []error
 	if e.r != nil && e.r != e.w {
 		errs = append(errs, e.r.Close())
+	}
+	if e.p != nil {
+		errs = append(errs, e.p.Close())
 	}
 	if e.w != nil {
 		errs = append(errs, e.w.Close())

@@ -64,10 +64,11 @@ var _ storage.Store = (*Store)(nil)
 //	sqlite::memory:[?busy_timeout=ms&readers=n&cache_size=KiB]
 //	postgres://user:pass@host:5432/db?sslmode=disable&pool_max_conns=10
 //
-// On SQLite each connection (the writer and the readers, 4 by default)
-// keeps a page cache of cache_size KiB, 16 MiB by default (SQLite's own is
-// 2 MiB): it fills only as pages are read, so a store takes up to
-// (readers + 1) × cache_size of memory for it once its data is that large.
+// On SQLite each connection (the writer, the readers, 4 by default, and
+// the point readers, half as many) keeps a page cache of cache_size KiB,
+// 16 MiB by default (SQLite's own is 2 MiB): it fills only as pages are
+// read, so a store takes up to (readers + readers/2 + 1) × cache_size of
+// memory for it once its data is that large.
 //
 // sqlite::memory: is a private database of its own for each Open: a file
 // in a fresh directory under /dev/shm (RAM on Linux; os.TempDir() where

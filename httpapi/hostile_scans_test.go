@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -246,5 +248,135 @@ func TestHostileTxScans(t *testing.T) {
 		alone.Round(time.Microsecond), per.Round(time.Millisecond), len(lat), med.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 	if limit := per/4 + 10*alone + 50*time.Millisecond; med > limit {
 		t.Errorf("bob's get took %v (median) beside alice's transactions and counts, more than %v: he waited for her scans (%v each)", med, limit, per)
+	}
+}
+
+// watchEvents opens a watch stream as token and returns its lines after
+// the head, one string each, until the stream ends; cancel ends it.
+func (s *testServer) watchEvents(t testing.TB, token, body string) (<-chan string, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.srv.Client().Do(req) //nolint:bodyclose // closed by the reading goroutine, or on a refusal
+	if err != nil {
+		cancel()
+		t.Fatalf("watch: %v", err)
+	}
+	if resp.StatusCode != 200 {
+		_ = resp.Body.Close()
+		cancel()
+		t.Fatalf("watch: %d", resp.StatusCode)
+	}
+	lines := make(chan string, 64)
+	r := bufio.NewReader(resp.Body)
+	if _, err := r.ReadBytes('\n'); err != nil {
+		t.Fatalf("watch: reading its head: %v", err)
+	}
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line = strings.TrimSpace(line); line != "" {
+				lines <- line
+			}
+		}
+	}()
+	return lines, cancel
+}
+
+// TestHostileWatchReads (one principal's watches cannot keep another's
+// events waiting): alice holds her 16 watch streams, each from the
+// start of a log of 20,000 changes with a filter no change passes, and
+// opens each again as soon as it has read to the head; bob watches
+// "shared" and sets a key: his event must reach him at once. Before each
+// watch read stopped after a window of revisions, one read went through
+// the whole log (as long as her count of the same filter), bob's watch
+// waited for a place among the watch reads behind hers, and his event
+// came after
+func TestHostileWatchReads(t *testing.T) {
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s, scan, alone, per := newScanServer(t, c.DSN(t))
+			// The log: the entries written four times over.
+			for range 3 {
+				s.fillScanned(t)
+			}
+			where := strings.TrimSuffix(strings.TrimPrefix(scan, `{"options":{"namespace":"shared","where":`), `}}`)
+			events, end := s.watchEvents(t, hBob, `{"options":{"namespace":"shared"}}`)
+			defer end()
+			// lag is how long bob's next event takes to reach him.
+			n := 0
+			lag := func() time.Duration {
+				start := time.Now()
+				s.must(t, "set", hBob, fmt.Sprintf(`{"key":"bob%d","value":%d,"options":{"namespace":"shared"}}`, n, n))
+				want := fmt.Sprintf(`"key":"bob%d"`, n)
+				n++
+				for {
+					select {
+					case line, ok := <-events:
+						if !ok {
+							t.Fatal("bob's watch ended")
+						}
+						if strings.Contains(line, want) {
+							return time.Since(start)
+						}
+					case <-time.After(time.Minute):
+						t.Fatalf("bob's event %d did not come in a minute", n-1)
+					}
+				}
+			}
+			var lat []time.Duration
+			for range 5 {
+				lat = append(lat, lag())
+			}
+			slices.Sort(lat)
+			lagAlone := lat[len(lat)/2]
+			ctx, cancel := context.WithCancel(t.Context())
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			defer cancel()
+			for range httpapi.DefaultMaxStreamsPerPrincipal - 1 {
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						st, env, end := s.openWatch(t, hAlice, `{"options":{"namespace":"shared","fromRevision":0,"where":`+where+`}}`)
+						if st == 503 {
+							// The stream just ended is not yet counted out.
+							time.Sleep(10 * time.Millisecond)
+							continue
+						}
+						if st != 200 {
+							t.Errorf("alice's watch = %d %+v", st, env.Error)
+							return
+						}
+						select {
+						case <-ctx.Done():
+						case <-time.After(per):
+						}
+						end()
+					}
+				})
+			}
+			time.Sleep(per / 5)
+			lat = lat[:0]
+			for range 7 {
+				lat = append(lat, lag())
+			}
+			slices.Sort(lat)
+			med := lat[len(lat)/2]
+			t.Logf("bob's event: alone %v; beside alice's %d watches reading the log (a count of the namespace, a quarter of the log, costs %v; bob's get %v): median %v, longest %v",
+				lagAlone.Round(time.Millisecond), httpapi.DefaultMaxStreamsPerPrincipal-1, per.Round(time.Millisecond), alone.Round(time.Microsecond), med.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+			if limit := per/2 + 4*lagAlone + 100*time.Millisecond; med > limit {
+				t.Errorf("bob's event came %v (median) after his set, more than %v: his watch waited for alice's reads of the log (4 times %v)", med, limit, per)
+			}
+		})
 	}
 }

@@ -140,6 +140,24 @@ func (f *feed) readPause(d time.Duration) time.Duration {
 // watchBatch is the most rows one read of the log returns.
 const watchBatch = 256
 
+// One read of the log by a watch covers at most a window of revisions
+// after its position (watch.window): watchWindowStart at the first read,
+// halved after a read that took longer than watchReadTarget (down to
+// watchWindowMin), doubled after one that took less than a quarter of it
+// (up to watchWindow). The next read
+// goes on from the window's end, at once: a watch from an early revision
+// with a filter few changes pass read the whole log in one read, for
+// seconds on a long log, holding a place among the watch reads
+// (watchReadPlaces) for as long, so that another principal's watch
+// waited that long for its next read, and its events with it
+// (TestHostileWatchReads in package httpapi).
+const (
+	watchWindowStart = 256
+	watchWindow      = 4096
+	watchWindowMin   = 16
+	watchReadTarget  = 20 * time.Millisecond
+)
+
 // changeKinds maps the log's kinds to event types.
 var changeKinds = map[string]storage.EventType{
 	"put":                storage.EventPut,
@@ -398,7 +416,13 @@ func (cr changeRow) event() storage.Event {
 // tail reads the rows after `after` that pass the query (at most limit),
 // oldest first, and the log's state, from one snapshot.
 func (lq *logQuery) tail(ctx context.Context, q querier, after int64, limit int) ([]storage.Event, logState, error) {
-	evs, st, _, err := lq.read(ctx, q, lq.inner(after, 0, limit, false), "c.revision", 0)
+	return lq.tailThrough(ctx, q, after, 0, limit)
+}
+
+// tailThrough is tail of the changes through revision through only (0:
+// no bound).
+func (lq *logQuery) tailThrough(ctx context.Context, q querier, after, through int64, limit int) ([]storage.Event, logState, error) {
+	evs, st, _, err := lq.read(ctx, q, lq.inner(after, through, limit, false), "c.revision", 0)
 	return evs, st, err
 }
 
@@ -628,6 +652,9 @@ type watch struct {
 	ch   chan storage.Event
 	last int64 // every change through last has been read
 	err  error // set before ch is closed
+	// window is how many revisions after last the next read covers at
+	// most (watchWindow; 0 until the first read).
+	window int64
 
 	// held is the size of the events in ch (eventSize), at most budget
 	// unless one event is larger; the consumer signals taken when it
@@ -727,8 +754,14 @@ func (w *watch) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		evs, st, err := w.lq.tail(ctx, w.s.eng.reader(), w.last, limit)
+		if w.window == 0 {
+			w.window = watchWindowStart
+		}
+		through := w.last + w.window
+		began := time.Now()
+		evs, st, err := w.lq.tailThrough(ctx, w.s.eng.reader(), w.last, through, limit)
 		<-w.s.watchReads
+		w.fitWindow(time.Since(began))
 		if ctx.Err() != nil {
 			return
 		}
@@ -800,10 +833,27 @@ func (w *watch) run(ctx context.Context) {
 			w.last = evs[len(evs)-1].Revision
 			continue
 		}
+		if through < st.head {
+			// The window ended before the head: every change through
+			// its end has been read, the next read goes on from there.
+			w.last = max(w.last, through)
+			continue
+		}
 		w.last = max(w.last, st.head)
 		if !w.sleep(ctx, wake) {
 			return
 		}
+	}
+}
+
+// fitWindow sizes the next read's window by how long the last read took
+// (watchReadTarget).
+func (w *watch) fitWindow(took time.Duration) {
+	switch {
+	case took > watchReadTarget:
+		w.window = max(watchWindowMin, w.window/2)
+	case took < watchReadTarget/4:
+		w.window = min(watchWindow, w.window*2)
 	}
 }
 

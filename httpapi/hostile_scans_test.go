@@ -13,6 +13,7 @@ import (
 
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
 // heavyScan is the body of a count that reads every entry of "shared"
@@ -376,6 +377,60 @@ func TestHostileWatchReads(t *testing.T) {
 				lagAlone.Round(time.Millisecond), httpapi.DefaultMaxStreamsPerPrincipal-1, per.Round(time.Millisecond), alone.Round(time.Microsecond), med.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
 			if limit := per/2 + 4*lagAlone + 100*time.Millisecond; med > limit {
 				t.Errorf("bob's event came %v (median) after his set, more than %v: his watch waited for alice's reads of the log (4 times %v)", med, limit, per)
+			}
+		})
+	}
+}
+
+// TestHostileTxHold (a busy transaction cannot hold the writer past the
+// contended maximum hold): alice writes in a transaction, then runs in
+// it a count no index serves, for seconds; bob's set waits for the
+// writer (SQLite's one writer, PostgreSQL's revision lock her write
+// took). The store rolls back a transaction that holds what another
+// writer waits for longer than WithTxContendedMaxHold (here 1 s; 5 s
+// in cmd/storeserver), however busy: her count must end there, with
+// tx_done, and bob's set go through. Before, the rollback waited for her
+// count to end, and bob's set waited as long: 21 s beside her counts of
+// 8 s each, one after another, with the 5 s hold of cmd/storeserver
+// (SQLite, loaded machine).
+func TestHostileTxHold(t *testing.T) {
+	const hold = time.Second
+	for _, c := range hostileConfigs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{}, sqlstore.WithTxContendedMaxHold(hold))
+			s.fillScanned(t)
+			// Her count lasts four holds at least.
+			var scan string
+			var per time.Duration
+			for leaves := 10; per < 4*hold; leaves *= 2 {
+				if leaves > 640 {
+					t.Fatalf("her count of %d leaves takes %v, less than four holds", leaves/2, per)
+				}
+				scan = heavyScan(leaves)
+				per = s.median(t, 1, "count", hAlice, scan)
+			}
+			set := `{"key":"b","value":1,"options":{"namespace":"shared"}}`
+			alone := s.median(t, 3, "set", hBob, set)
+			tx := s.must(t, "beginTransaction", hAlice, `{}`).TransactionID
+			s.must(t, "set", hAlice, `{"key":"a","value":1,"options":{"namespace":"shared","transactionId":"`+tx+`"}}`)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				st, env, d := s.timed(t, "count", hAlice, strings.Replace(scan, `"namespace":"shared"`, `"namespace":"shared","transactionId":"`+tx+`"`, 1))
+				t.Logf("alice's count in her transaction = %d %+v after %v", st, env.Error, d)
+				if st == 200 || st == 500 {
+					t.Errorf("alice's count in her transaction = %d %+v after %v; want it rolled back (tx_done)", st, env.Error, d)
+				}
+			}()
+			time.Sleep(per / 10)
+			st, env, d := s.timed(t, "set", hBob, set)
+			<-done
+			if st != 200 {
+				t.Errorf("bob's set = %d %+v", st, env.Error)
+			}
+			t.Logf("bob's set: alone %v, beside alice's transaction counting (%v alone) after a write: %v", alone.Round(time.Microsecond), per.Round(time.Millisecond), d.Round(time.Millisecond))
+			if limit := 2*hold + 10*alone + 100*time.Millisecond; d > limit {
+				t.Errorf("bob's set took %v beside alice's busy transaction, more than %v: the %v hold did not end her count", d, limit, hold)
 			}
 		})
 	}

@@ -287,9 +287,12 @@ func WithTxContendedIdleTimeout(d time.Duration) Option {
 // while another Begin waits for one. One transaction is rolled back per
 // pass of the reaper, so a single waiting Begin frees one place, chosen as
 // WithTxContendedIdleTimeout says (the actor with the most first). Its
-// running operation, if any, ends first; the next fails with
-// storage.ErrTxDone. A long read in one transaction (an export) can thus
-// be cut short when others wait. Off by default (d <= 0); storeserver
+// running operation, if any, is interrupted (its statement cancelled) and
+// fails with storage.ErrTxDone, as does the next: before, the rollback
+// waited for the operation to end, and a transaction running one scan
+// after another no index serves kept every other writer waiting for as
+// long (TestHostileTxHold in package httpapi). A long read in one
+// transaction (an export) can thus be cut short when others wait. Off by default (d <= 0); storeserver
 // turns it on (--tx-contended-max-hold).
 func WithTxContendedMaxHold(d time.Duration) Option {
 	return func(c *config) error {

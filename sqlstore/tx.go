@@ -217,6 +217,10 @@ type sqlTx struct {
 	heldSince atomic.Int64
 	opStart   int64
 
+	// cancelOp ends the running operation's context (Interrupt); nil
+	// while none runs, or when the store has no WithTxContendedMaxHold.
+	cancelOp atomic.Pointer[context.CancelCauseFunc]
+
 	gate       *txGate // the place it holds in Store.txConns or roConns, if any
 	placeSince int64   // when it took that place (unix nanoseconds)
 
@@ -358,25 +362,59 @@ func (t *sqlTx) wroteIn(ns string) {
 // enter starts an operation; leave ends it. An operation whose context ends
 // while it runs rolls the transaction back: the database may have been
 // interrupted mid-statement, so nothing after it could be trusted.
-func (t *sqlTx) enter() {
+// enter begins an operation: the context it runs with, which Interrupt
+// ends when the store bounds how long a transaction holds what others
+// wait for (WithTxContendedMaxHold).
+func (t *sqlTx) enter(ctx context.Context) context.Context {
 	t.mu.Lock()
 	t.idleSince.Store(0)
 	if !t.ro && t.heldSince.Load() == 0 {
 		t.opStart = time.Now().UnixNano() // for noteHeld
 	}
+	if t.s.cfg.txMaxHold > 0 {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		t.cancelOp.Store(&cancel)
+	}
+	return ctx
 }
 
-func (t *sqlTx) leave(ctx context.Context, err error) {
-	inTxError(err)
-	if err != nil && ctx.Err() != nil {
-		endedCall(err, ctx.Err())
+// leave ends the operation enter began with ctx, whose error is *err.
+func (t *sqlTx) leave(ctx context.Context, err *error) {
+	inTxError(*err)
+	if *err != nil && ctx.Err() != nil {
+		endedCall(*err, ctx.Err())
+		if errors.Is(context.Cause(ctx), errTxInterrupted) {
+			var oe *storage.OpError
+			if errors.As(*err, &oe) {
+				oe.Err = errTxInterrupted
+			} else {
+				*err = errTxInterrupted
+			}
+		}
 		if !t.done {
 			_ = t.end(ctx, false) // the operation's error is what the caller needs
 		}
 	}
+	if cancel := t.cancelOp.Swap(nil); cancel != nil {
+		(*cancel)(nil)
+	}
 	t.noteHeld(t.opStart)
 	t.idleSince.Store(time.Now().UnixNano())
 	t.mu.Unlock()
+}
+
+// errTxInterrupted is the error of an operation that Interrupt ended.
+var errTxInterrupted = fmt.Errorf("%w: it was rolled back while this operation ran, having held what other writers (or a Begin) waited for longer than the store allows", storage.ErrTxDone)
+
+var _ txmanager.Interrupter = (*sqlTx)(nil)
+
+// Interrupt implements txmanager.Interrupter: it ends the running operation's
+// context (enter), which rolls the transaction back.
+func (t *sqlTx) Interrupt() {
+	if cancel := t.cancelOp.Load(); cancel != nil {
+		(*cancel)(errTxInterrupted)
+	}
 }
 
 // end finishes the transaction. t.mu must be held.
@@ -499,80 +537,80 @@ func (t *sqlTx) Rollback(ctx context.Context) error {
 // The data operations, one at a time.
 
 func (t *sqlTx) Get(ctx context.Context, key string, opts ...storage.Option) (e storage.Entry, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Get(ctx, key, opts...)
 }
 
 func (t *sqlTx) Set(ctx context.Context, key string, value any, opts ...storage.Option) (err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Set(ctx, key, value, opts...)
 }
 
 func (t *sqlTx) Delete(ctx context.Context, key string, opts ...storage.Option) (err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Delete(ctx, key, opts...)
 }
 
 func (t *sqlTx) Has(ctx context.Context, key string, opts ...storage.Option) (ok bool, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Has(ctx, key, opts...)
 }
 
 func (t *sqlTx) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (r storage.GetManyResult, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.GetMany(ctx, keys, opts...)
 }
 
 func (t *sqlTx) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (r storage.BatchResult, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.SetMany(ctx, items, opts...)
 }
 
 func (t *sqlTx) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (r storage.BatchResult, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.DeleteMany(ctx, keys, opts...)
 }
 
 func (t *sqlTx) GetMetadata(ctx context.Context, key string, opts ...storage.Option) (m storage.Metadata, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.GetMetadata(ctx, key, opts...)
 }
 
 func (t *sqlTx) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) (err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.SetMetadata(ctx, key, md, opts...)
 }
 
 func (t *sqlTx) Clear(ctx context.Context, opts ...storage.Option) (err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Clear(ctx, opts...)
 }
 
 func (t *sqlTx) List(ctx context.Context, opts ...storage.Option) (r storage.ListResult, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.List(ctx, opts...)
 }
 
 func (t *sqlTx) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (r storage.QueryResult, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Query(ctx, f, opts...)
 }
 
 func (t *sqlTx) Count(ctx context.Context, opts ...storage.Option) (n int64, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.Count(ctx, opts...)
 }
 
@@ -580,7 +618,7 @@ func (t *sqlTx) Count(ctx context.Context, opts ...storage.Option) (n int64, err
 // the others: it reads the change log in the transaction's snapshot, and
 // a context that ends while it runs rolls the transaction back.
 func (t *sqlTx) History(ctx context.Context, key string, opts ...storage.Option) (evs []storage.Event, err error) {
-	t.enter()
-	defer func() { t.leave(ctx, err) }()
+	ctx = t.enter(ctx)
+	defer func() { t.leave(ctx, &err) }()
 	return t.ops.History(ctx, key, opts...)
 }

@@ -45,6 +45,17 @@ type Holder interface {
 	ContendedSince(ctx context.Context) time.Time
 }
 
+// Interrupter is what a Holder also implements when its running operation
+// can be ended: the registry interrupts it before the rollback for holding
+// what others wait for too long (Options.ContendedMaxHold), which then
+// need not wait for the operation to end.
+type Interrupter interface {
+	// Interrupt ends the operation running on the transaction, if one
+	// runs: the operation fails, and the transaction is over. Safe to
+	// call at any time.
+	Interrupt()
+}
+
 // Options configure a Registry. Zero values take the defaults.
 type Options struct {
 	// MaxOpen caps the number of open transactions (default 128).
@@ -66,8 +77,9 @@ type Options struct {
 	ContendedIdleTimeout time.Duration
 	// ContendedMaxHold rolls back a transaction that has held what others
 	// wait for (Holder) for this long while another waits for it, however
-	// busy it is (the rollback waits for its running operation to end); 0
-	// or less disables it (the default).
+	// busy it is (an Interrupter's running operation ends first, so
+	// that the rollback need not wait for it); 0 or less disables it (the
+	// default).
 	ContendedMaxHold time.Duration
 	// now is the clock (tests).
 	now func() time.Time
@@ -364,6 +376,11 @@ func (r *Registry) ReapIdle(ctx context.Context) int {
 				expired = !held.IsZero() && now.Sub(held) > r.maxHold
 				contention = expired
 			}
+		}
+		if h, ok := e.t.(Interrupter); ok && expired && contention {
+			// Busy: its operation (a scan of a whole namespace, up to
+			// the caller's timeout) ends now, not when it is done.
+			h.Interrupt()
 		}
 		if idle || expired {
 			_ = e.t.Rollback(ctx)

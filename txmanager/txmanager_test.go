@@ -429,13 +429,16 @@ func TestRunInTxRetriesExactlyTheRetryable(t *testing.T) {
 	}
 }
 
-// holderTx is a fakeTx that holds what another waits for since held.
+// holderTx is a fakeTx that holds what another waits for since held; it
+// counts the calls of Interrupt.
 type holderTx struct {
 	fakeTx
-	held time.Time
+	held       time.Time
+	interrupts atomic.Int64
 }
 
 func (h *holderTx) ContendedSince(context.Context) time.Time { return h.held }
+func (h *holderTx) Interrupt()                               { h.interrupts.Add(1) }
 
 // TestContendedVictimByOwner: when transactions of several owners hold
 // what another waits for past the contended maximum hold, the one rolled
@@ -473,6 +476,13 @@ func TestContendedVictimByOwner(t *testing.T) {
 		}
 		if bob.rollbacks.Load() != 0 {
 			t.Errorf("bob idle first %v: bob's only transaction was rolled back beside alice's two", bobIdleFirst)
+		}
+		// The one rolled back for holding too long had its running
+		// operation interrupted first, and only that one.
+		for i, tx := range txs {
+			if r, in := int64(tx.rollbacks.Load()), tx.interrupts.Load(); r != in {
+				t.Errorf("transaction %d: %d rollbacks, %d interrupts", i, r, in)
+			}
 		}
 		r.Close(ctx)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -98,6 +97,23 @@ func TestHostileScans(t *testing.T) {
 	}
 }
 
+// bobGets runs bob's gets of scanGet one after another, 20 ms apart, for
+// d and at least 10 of them, and returns their times, sorted.
+func (s *testServer) bobGets(t *testing.T, d time.Duration) []time.Duration {
+	t.Helper()
+	var lat []time.Duration
+	for end := time.Now().Add(d); time.Now().Before(end) || len(lat) < 10; {
+		st, env, d := s.timed(t, "get", hBob, scanGet)
+		if st != 200 {
+			t.Errorf("bob's get = %d %+v", st, env.Error)
+		}
+		lat = append(lat, d)
+		time.Sleep(20 * time.Millisecond)
+	}
+	slices.Sort(lat)
+	return lat
+}
+
 // TestHostileWideFilters (every filter within the documented bounds gets
 // an answer, never internal): an and or or list of nearly
 // storage.MaxFilterNodes leaves, and lists nested storage.MaxFilterDepth
@@ -179,16 +195,7 @@ func TestHostileWatchScans(t *testing.T) {
 			// Bob's gets for as long as their first reads take at least
 			// (8 of them, each as long as the count or longer), the
 			// longest of them checked.
-			var lat []time.Duration
-			for end := time.Now().Add(2 * per); time.Now().Before(end) || len(lat) < 10; {
-				st, env, d := s.timed(t, "get", hBob, scanGet)
-				if st != 200 {
-					t.Errorf("bob's get = %d %+v", st, env.Error)
-				}
-				lat = append(lat, d)
-				time.Sleep(20 * time.Millisecond)
-			}
-			slices.Sort(lat)
+			lat := s.bobGets(t, 2*per)
 			longest := lat[len(lat)-1]
 			t.Logf("bob's get: alone %v, beside alice's 8 watches (a scan of the log costs about %v): %d gets, median %v, longest %v",
 				alone.Round(time.Microsecond), per.Round(time.Millisecond), len(lat), lat[len(lat)/2].Round(time.Millisecond), longest.Round(time.Millisecond))
@@ -234,16 +241,7 @@ func TestHostileTxScans(t *testing.T) {
 	}
 	// Hers are in the store, and at work.
 	time.Sleep(per / 5)
-	var lat []time.Duration
-	for end := time.Now().Add(3 * per); time.Now().Before(end) || len(lat) < 10; {
-		st, env, d := s.timed(t, "get", hBob, scanGet)
-		if st != 200 {
-			t.Errorf("bob's get = %d %+v", st, env.Error)
-		}
-		lat = append(lat, d)
-		time.Sleep(20 * time.Millisecond)
-	}
-	slices.Sort(lat)
+	lat := s.bobGets(t, 3*per)
 	med := lat[len(lat)/2]
 	t.Logf("bob's get: alone %v, beside alice's 3 read-only transactions and 2 counts, all scanning (a count costs %v alone): %d gets, median %v, longest %v",
 		alone.Round(time.Microsecond), per.Round(time.Millisecond), len(lat), med.Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
@@ -256,18 +254,7 @@ func TestHostileTxScans(t *testing.T) {
 // the head, one string each, until the stream ends; cancel ends it.
 func (s *testServer) watchEvents(t testing.TB, token, body string) (<-chan string, context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.srv.Client().Do(req) //nolint:bodyclose // closed by the reading goroutine, or on a refusal
-	if err != nil {
-		cancel()
-		t.Fatalf("watch: %v", err)
-	}
+	resp, cancel := s.watchRequest(t, token, body) //nolint:bodyclose // closed on a refusal, or when the stream ends
 	if resp.StatusCode != 200 {
 		_ = resp.Body.Close()
 		cancel()

@@ -22,18 +22,7 @@ import (
 // read, and cancel ends it.
 func (s *testServer) openWatch(t testing.TB, token, body string) (int, envelope, context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.srv.Client().Do(req) //nolint:bodyclose // closed here on a refusal, by the returned func on a stream
-	if err != nil {
-		cancel()
-		t.Fatalf("watch: %v", err)
-	}
+	resp, cancel := s.watchRequest(t, token, body) //nolint:bodyclose // closed on a refusal, or when the stream ends
 	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
 	if err != nil && resp.StatusCode == 200 {
 		t.Fatalf("watch: %d, reading its head: %v", resp.StatusCode, err)
@@ -48,6 +37,25 @@ func (s *testServer) openWatch(t testing.TB, token, body string) (int, envelope,
 		return resp.StatusCode, env, func() {}
 	}
 	return resp.StatusCode, env, func() { cancel(); _ = resp.Body.Close() }
+}
+
+// watchRequest sends a watch request as token; cancel ends it. The
+// caller closes the response's body.
+func (s *testServer) watchRequest(t testing.TB, token, body string) (*http.Response, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/storage/watch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.srv.Client().Do(req) //nolint:bodyclose // the caller's
+	if err != nil {
+		cancel()
+		t.Fatalf("watch: %v", err)
+	}
+	return resp, cancel
 }
 
 // TestHostileWatchStreams: one principal may hold only so many watch

@@ -234,7 +234,16 @@ type Config struct {
 	// leave SQLite two readers for everything else. It is at most
 	// MaxRequestsInStore; with a large PostgreSQL pool (cmd/storeserver
 	// --max-requests-in-store), raise it with it, below what the pool
-	// serves outside transactions.
+	// serves outside transactions. Scans on open transactions do not
+	// count (they run on the transaction's connection); the engine bounds
+	// what they hold: on SQLite a read-only transaction holds one of the
+	// readers, and gets, has and getMany have connections of their own
+	// beside them (three read-only transactions scanning and two scans
+	// held every reader, and another principal's get waited 11 s,
+	// TestHostileTxScans), and a write transaction that holds the writer
+	// while others wait past sqlstore.WithTxContendedMaxHold
+	// (--tx-contended-max-hold) is rolled back with its running scan cut
+	// short (TestHostileTxHold).
 	MaxScansInStore int
 	// Logger receives one record per request; nil means slog.Default().
 	Logger *slog.Logger

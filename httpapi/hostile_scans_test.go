@@ -282,16 +282,20 @@ func (s *testServer) watchEvents(t testing.TB, token, body string) (<-chan strin
 }
 
 // TestHostileWatchReads (one principal's watches cannot keep another's
-// events waiting): alice holds her 16 watch streams, each from the
-// start of a log of 20,000 changes with a filter no change passes, and
-// opens each again as soon as it has read to the head; bob watches
-// "shared" and sets a key: his event must reach him at once. Before each
-// watch read stopped after a window of revisions, one read went through
-// the whole log (as long as her count of the same filter), bob's watch
-// waited for a place among the watch reads behind hers, and his event
-// came after
+// events waiting): alice holds 15 watch streams, each from the start of
+// a log of 80,000 changes (20,000 entries written four times) with a
+// filter no change passes, and opens each again after as long as her
+// count of the namespace takes; bob watches "shared" and sets a key: his
+// event must reach him about as soon as it does alone. Before each watch
+// read stopped after a window of revisions, one read went through the
+// whole log, holding one of the places among the watch reads for as
+// long, and bob's watch waited for it: his event came 1.2 s after his set
+// (SQLite; her count 1.1 s), 0.1 s to 0.2 s after. On PostgreSQL, whose
+// reads of this log are shorter, the difference stayed within the noise
+// of a loaded machine (0.6 s before, 0.3 s to 0.7 s after), so it runs
+// on the SQLite file only.
 func TestHostileWatchReads(t *testing.T) {
-	for _, c := range hostileConfigs {
+	for _, c := range hostileConfigs[:1] { // SQLite file; see above
 		t.Run(c.Name, func(t *testing.T) {
 			s, scan, alone, per := newScanServer(t, c.DSN(t))
 			// The log: the entries written four times over.

@@ -482,7 +482,12 @@
 //     off. What another store or process compacted is not recorded: a
 //     watch behind that compaction fails with ErrCompacted whatever it
 //     watches, as does a resume (FromRevision) from before the oldest
-//     revision left.
+//     revision left. The record is bounded: it keeps the last 64
+//     compactions apart, older ones merged, and a merged range that would
+//     name more than 256 namespaces names the whole store instead, so a
+//     watch whose position is before that range's end fails with
+//     ErrCompacted whatever it watches (a store whose namespaces come and
+//     go kept every name ever compacted).
 //   - History lists a key's puts, metadata changes, deletes and expiries,
 //     oldest first, DefaultHistoryLimit at a time (Limit), paged with
 //     FromRevision; the clears and namespace deletes that also removed

@@ -226,6 +226,12 @@ type scanStep struct {
 	nss           []string
 }
 
+// feedNamespaces is how many namespaces feed.nsRev names before the
+// scanner starts over (a scan that sees more starts over after it): the
+// watches of one namespace then read the log at their next wake instead of
+// moving past it without reading (quietThrough), once.
+const feedNamespaces = 1024
+
 // scanSteps is how many scans feed.steps holds: a watch of a scope that
 // missed more (busy reading) moves past them at its next read instead.
 const scanSteps = 32
@@ -286,12 +292,21 @@ type goneRange struct {
 // change that compaction removed before its position; never the reverse).
 const goneRanges = 64
 
+// goneNamespaces is how many namespaces one range of feed.gone names at
+// most: a range that would name more (the merge of ranges, over hours of
+// namespaces that come and go) names the whole store instead, as a change
+// of no namespace does, so that the record stays bounded. A watch whose
+// position is before such a range's end is then told it may have lost a
+// change (ErrCompacted), as one behind the record is.
+const goneNamespaces = 256
+
 // removing records that a compaction of the store removes the changes in
 // (from, through], the last of each namespace's at last[ns], before the
 // removal commits. Compactions of other stores or processes are not
 // recorded: after one, the record starts over at the next compaction of
 // this store.
 func (f *feed) removing(from, through int64, last map[string]int64) {
+	last = boundGone(last, through)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := len(f.gone)
@@ -330,7 +345,17 @@ func mergeGone(a, b goneRange) goneRange {
 	for ns, rev := range b.last {
 		m.last[ns] = max(m.last[ns], rev)
 	}
+	m.last = boundGone(m.last, m.through)
 	return m
+}
+
+// boundGone is last, a range's namespaces, or, when it names more than
+// goneNamespaces, the whole store (a change of none) at through.
+func boundGone(last map[string]int64, through int64) map[string]int64 {
+	if len(last) <= goneNamespaces {
+		return last
+	}
+	return map[string]int64{wholeStore: through}
 }
 
 // lostNone reports whether compaction removed, in (last, compacted] (the
@@ -457,7 +482,9 @@ func (f *feed) scan() {
 		return
 	}
 	f.mu.Lock()
-	restart := st.compacted > after || st.head < after
+	// Past feedNamespaces names seen, the scanner starts over as after a
+	// compaction, so that nsRev stays bounded while namespaces come and go.
+	restart := st.compacted > after || st.head < after || len(f.nsRev) > feedNamespaces
 	if restart {
 		clear(f.nsRev)
 		f.steps = f.steps[:0]

@@ -1,0 +1,95 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+)
+
+// TestFeedGoneBounded: the record of what compaction removed
+// (feed.gone) stays bounded while compactions remove the changes of ever
+// new namespaces. It merged its oldest two ranges' namespaces into one
+// map that kept every namespace ever compacted (a store whose namespaces
+// come and go, with the sweeper compacting every few seconds, grew it
+// without end and cloned it at each compaction; the hour-long soak,
+// bench/results/2026-12-05-soak3.md). A merged range that names too many
+// namespaces names the whole store instead: a watch behind it is told it
+// may have lost a change (ErrCompacted), never the reverse.
+func TestFeedGoneBounded(t *testing.T) {
+	f := newFeed(nil)
+	const compactions = 3000
+	for i := range compactions {
+		from := int64(i * 10)
+		f.removing(from, from+10, map[string]int64{fmt.Sprintf("tmp-%d", i): from + 5})
+	}
+	total := 0
+	for _, g := range f.gone {
+		total += len(g.last)
+	}
+	if total > 1000 {
+		t.Fatalf("the record of compactions names %d namespaces over %d ranges after %d compactions of one namespace each; want it bounded (<= 1000)",
+			total, len(f.gone), compactions)
+	}
+	end := int64(compactions * 10)
+	watches := func(name string) func(string) bool { return func(ns string) bool { return ns == name } }
+	// A watch of a namespace whose change the oldest (merged) range
+	// removed lost it; so may, for all the record knows, one of a
+	// namespace it never saw.
+	if f.lostNone(f.gone[0].from, end, watches("tmp-0")) {
+		t.Fatal("lostNone: a watch of tmp-0 from the record's start lost none of its changes; want false")
+	}
+	// A watch whose position is in the last range, of a namespace whose
+	// change is before it, lost none.
+	last := f.gone[len(f.gone)-1].from
+	if !f.lostNone(last, end, watches("tmp-0")) {
+		t.Fatal("lostNone: a watch of tmp-0 positioned in the last range lost a change; want true")
+	}
+	if f.lostNone(last, end, watches(fmt.Sprintf("tmp-%d", compactions-1))) {
+		t.Fatal("lostNone: a watch of the last range's namespace lost none; want false")
+	}
+}
+
+// TestFeedNamespacesBounded: what the scanner keeps of the namespaces it
+// saw change (feed.nsRev) stays bounded while ever new namespaces change.
+// It was cleared only when a compaction passed the scanner's position:
+// with the default retention (a day) a store whose namespaces come and go
+// kept every name changed since its last compaction, for as long as it
+// had a watch. Past feedNamespaces names the scanner starts over, as after
+// a compaction: the watches of one namespace read the log at their next
+// wake instead of moving past it without reading.
+func TestFeedNamespacesBounded(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, testdb.SQLiteMemory(t))
+	s.feed.scan() // the first scan takes the position
+	n := 0
+	for range 3 {
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 600 {
+			if err := tx.Set(ctx, "k", n, storage.InNamespace(fmt.Sprintf("tmp-%d", n))); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.feed.scan()
+	}
+	s.feed.mu.Lock()
+	got := len(s.feed.nsRev)
+	s.feed.mu.Unlock()
+	if got > 1500 {
+		t.Fatalf("the scanner keeps %d namespaces after %d changed; want it bounded (<= 1500)", got, n)
+	}
+	// After a start over, a watch of one namespace reads: none moves past
+	// a change of its namespace.
+	if through, _ := s.feed.quietThrough("tmp-0", 1, nil); through != 1 {
+		t.Fatalf("quietThrough(tmp-0, 1) = %d; want 1 (read the log)", through)
+	}
+}

@@ -267,9 +267,14 @@
 //     old rows (on SQLite writing what their history needs) in
 //     transactions of 2000 rows that take no revision, resumed at the next
 //     Open if the store closes first; the stores sharing a PostgreSQL
-//     database share the purge. A CreateIndex of the namespace under way
-//     when it is cleared fails (ErrNamespaceNotFound), as when it is
-//     deleted.
+//     database share the purge. When more than 16 unlinked namespaces wait
+//     for the purger (a load that unlinks faster than it purges), a Clear
+//     or DeleteNamespace outside a transaction purges in its caller, in
+//     the same short transactions, before it returns, until no more than
+//     16 wait: those who unlink pay for what the purger cannot keep up
+//     with, and what waits stays bounded. A CreateIndex of the namespace
+//     under way when it is cleared fails (ErrNamespaceNotFound), as when
+//     it is deleted.
 //
 // # Errors
 //

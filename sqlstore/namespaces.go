@@ -121,6 +121,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	}
 	if unlinked {
 		s.purger.wake()
+		s.purgeAssist(ctx)
 	}
 	return nil
 }

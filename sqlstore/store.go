@@ -897,6 +897,9 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 		}
 		return x.s.failCtx(ctx, op, ns, "", err)
 	}
+	if _, inStore := x.sc.(storeScope); inStore {
+		x.s.purgeAssist(ctx)
+	}
 	return nil
 }
 

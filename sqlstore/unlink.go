@@ -64,6 +64,37 @@ func (s *Store) purgeRows() int {
 	return purgeChunk
 }
 
+// purgeBacklog is how many unlinked namespaces may wait for the purger:
+// a Clear or DeleteNamespace that leaves more purges in its caller, in the
+// purger's short transactions, until no more are left (purgeAssist). The
+// purger is one goroutine among the writers: on SQLite it gets one
+// writer turn in as many as there are writers waiting, and a turn
+// deletes purgeChunk rows, while a loop that fills namespaces with
+// batches of 1000 and deletes them unlinks more than that per turn, so
+// the rows left grew for as long as such a load lasted (the hour-long
+// soak, bench/results/2026-12-05-soak3.md). Those who unlink now pay for
+// what the purger cannot keep up with.
+const purgeBacklog = 16
+
+// purgeAssist purges in the caller (a Clear or DeleteNamespace that
+// unlinked) while more than purgeBacklog namespaces wait for the purger.
+// A failure is left to the purger, which tries again: the caller's
+// operation is done.
+func (s *Store) purgeAssist(ctx context.Context) {
+	if s.purger == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		var left int64
+		if err := s.eng.reader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left <= purgeBacklog {
+			return
+		}
+		if more, err := s.purgeStep(ctx); err != nil || !more {
+			return
+		}
+	}
+}
+
 // purgeIdle is how often the purger looks for work it was not told of
 // (an unlink committed by a transaction, or by another store on the
 // database); tests set another per store (withPurgeIdle).

@@ -26,12 +26,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,10 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/routes"
-	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -66,38 +61,7 @@ func TestSoakLong(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	only := os.Getenv("STORAGE_SOAK_DIALECT")
-	if only == "" || only == "sqlite" {
-		t.Run("sqlite", func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "soak.db")
-			soakLong(t, "sqlite:"+path, path, "", cfg)
-		})
-	}
-	if only == "" || only == "postgres" {
-		t.Run("postgres", func(t *testing.T) {
-			dsn := os.Getenv("STORAGE_TEST_POSTGRES_DSN")
-			if dsn == "" {
-				t.Skip("no STORAGE_TEST_POSTGRES_DSN")
-			}
-			db := "soaklong"
-			if v := os.Getenv("STORAGE_SOAK_DB"); v != "" {
-				db = v
-			}
-			ctx := context.Background()
-			c, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := pgx.Identifier{db}.Sanitize()
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)")
-			if _, err := c.Exec(ctx, "CREATE DATABASE "+id); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.Close(ctx)
-			sdsn := strings.Replace(dsn, "/postgres?", "/"+db+"?", 1)
-			soakLong(t, sdsn+"&pool_max_conns=12", "", sdsn, cfg)
-		})
-	}
+	eachDialect(t, "soaklong", func(t *testing.T, dsn, path, pgdsn string) { soakLong(t, dsn, path, pgdsn, cfg) })
 }
 
 type longConfig struct {
@@ -138,18 +102,7 @@ func (sm *longSampler) sample(phase string) {
 	defer cancel()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss := ""
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				rss = strings.ReplaceAll(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), " ", "")
-			}
-		}
-	}
-	fds := -1
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		fds = len(ents)
-	}
+	rss, fds, load := procStats()
 	var b strings.Builder
 	fmt.Fprintf(&b, "SAMPLE %s t=%5.0fs ops=%d ev=%d resumes=%d compacted=%d lagged=%d nscycles=%d clears=%d exports=%d idx=%d batches=%d abandoned=%d",
 		phase, time.Since(sm.start).Seconds(), sm.c.ops.Load(), sm.c.events.Load(), sm.c.resumes.Load(), sm.c.compacted.Load(), sm.c.lagged.Load(),
@@ -206,9 +159,7 @@ FROM pg_stat_user_tables WHERE relname IN ('entries','changes','index_entries','
 	st, _ := sm.s.Status(ctx)
 	qc := sm.s.QueryCacheStats()
 	fmt.Fprintf(&b, " rev=%d oldest=%d size=%d nss=%d qcache=%d/%d", st.Revision, st.OldestRevision, st.Size, st.Namespaces, qc.Entries, qc.Capacity)
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Fprintf(&b, " load=%s", strings.Join(strings.Fields(string(l))[:3], ","))
-	}
+	fmt.Fprintf(&b, " load=%s", strings.ReplaceAll(load, " ", ","))
 	sm.t.Log(b.String())
 }
 
@@ -226,137 +177,30 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 	defer s.Close()
 	c := &longCounters{}
 	sm := &longSampler{t: t, s: s, path: path, start: time.Now(), c: c}
-	if path != "" {
-		if sm.sqlite, err = sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)"); err != nil {
-			t.Fatal(err)
-		}
-		sm.sqlite.SetMaxOpenConns(1)
-		defer sm.sqlite.Close()
-	} else {
-		if sm.pg, err = pgx.Connect(ctx, pgdsn); err != nil {
-			t.Fatal(err)
-		}
-		defer sm.pg.Close(ctx)
-	}
+	sm.sqlite, sm.pg = samplerDB(t, path, pgdsn)
 	baseGor := runtime.NumGoroutine()
 	sm.sample("start")
 
 	// an HTTP client beside the engine (storeserver's stack in process)
-	mux := routes.NewMux()
-	policy := security.NewPolicy()
-	if err := policy.ApplyAnonymous(security.Profile{Name: "anon", Scopes: map[string]string{
-		"storage://namespace/*": "rw", "storage://transactions": "rw"}}); err != nil {
-		t.Fatal(err)
-	}
-	sec := security.NewStore(s, policy, security.AllowAnonymous())
-	routes.Register(mux, sec)
-	srv := httptest.NewServer(httpapi.NewHandler(mux, httpapi.Config{AllowAnonymous: true, Logger: slog.New(slog.DiscardHandler)}))
-	tr, err := httpapi.NewTransport(srv.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(ctx, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv, cl := serve(t, s, map[string]string{"storage://namespace/*": "rw", "storage://transactions": "rw"},
+		httpapi.Config{Logger: slog.New(slog.DiscardHandler)})
 
 	lctx, stop := context.WithTimeout(ctx, cfg.load)
 	defer stop()
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	errs := map[string]int{}
-	note := func(kind string, err error) {
-		c.ops.Add(1)
-		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || lctx.Err() != nil {
-			return
-		}
-		k := kind + ": " + err.Error()
-		if len(k) > 160 {
-			k = k[:160]
-		}
-		errMu.Lock()
-		errs[k]++
-		errMu.Unlock()
-	}
-	loop := func(name string, f func(r *rand.Rand)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(name))))
-			for lctx.Err() == nil {
-				f(r)
-			}
-		}()
-	}
+	ru := newRunner(lctx, &c.ops)
+	loop, note := ru.loop, ru.note
 	nss := []string{"w0", "w1", "w2", "w3"}
 	for _, ns := range nss {
 		if err := s.CreateNamespace(ctx, ns, storage.WithIndexes("n")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	val := func(r *rand.Rand) map[string]any {
-		return map[string]any{"n": r.IntN(10000), "tag": fmt.Sprintf("t%d", r.IntN(20)), "s": strings.Repeat("x", r.IntN(300)),
-			fmt.Sprintf("f%d", r.IntN(50)): r.IntN(100)}
-	}
-	key := func(r *rand.Rand) string { return fmt.Sprintf("k%05d", r.IntN(20000)) }
-	items := func(r *rand.Rand, n int) []storage.Item {
-		its := make([]storage.Item, n)
-		for j := range its {
-			its[j] = storage.Item{Key: key(r), Value: val(r)}
-		}
-		return its
-	}
+	val, key := soakValue, soakKey
+	items := soakItems
 	var ss storage.Store = s
 	for i, st := range []storage.Store{ss, ss, cl} {
 		pre := fmt.Sprint(i)
-		// writers: a quarter with a TTL of 1-5 s, expiring and swept all along
-		loop("set"+pre, func(r *rand.Rand) {
-			ns := nss[r.IntN(len(nss))]
-			opts := []storage.Option{storage.InNamespace(ns)}
-			if r.IntN(4) == 0 {
-				opts = append(opts, storage.WithTTL(time.Duration(1+r.IntN(5))*time.Second))
-			}
-			switch r.IntN(8) {
-			case 0:
-				_, err := st.SetMany(lctx, items(r, 20), opts...)
-				note("setmany", err)
-			case 1:
-				err := st.Delete(lctx, key(r), storage.InNamespace(ns))
-				if errors.Is(err, storage.ErrNotFound) {
-					err = nil
-				}
-				note("delete", err)
-			default:
-				note("set", st.Set(lctx, key(r), val(r), opts...))
-			}
-			time.Sleep(time.Duration(r.IntN(5)) * time.Millisecond)
-		})
-		// transactions: committed, rolled back, abandoned to the idle timeout
-		loop("tx"+pre, func(r *rand.Rand) {
-			tx, err := st.Begin(lctx, storage.TxOptions{})
-			if err != nil {
-				note("begin", err)
-				time.Sleep(50 * time.Millisecond)
-				return
-			}
-			ns := nss[r.IntN(len(nss))]
-			for j := 0; j < 1+r.IntN(4); j++ {
-				note("txset", tx.Set(lctx, key(r), val(r), storage.InNamespace(ns)))
-			}
-			switch r.IntN(20) {
-			case 0:
-				c.abandoned.Add(1)
-			case 1, 2, 3, 4:
-				note("rollback", tx.Rollback(lctx))
-			default:
-				err := tx.Commit(lctx)
-				if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrTxConflict) {
-					err = nil
-				}
-				note("commit", err)
-			}
-			time.Sleep(time.Duration(r.IntN(50)) * time.Millisecond)
-		})
+		ru.writers(pre, st, nss, &c.abandoned)
 		// readers, and the past: Get at a past revision, History
 		loop("read"+pre, func(r *rand.Rand) {
 			ns := storage.InNamespace(nss[r.IntN(len(nss))])
@@ -388,10 +232,11 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 					note("history", err)
 				}
 			default:
-				res, err := st.Query(lctx, storage.Gt("n", r.IntN(10000)), ns, storage.Limit(1+r.IntN(30)), storage.SortBy(storage.Desc("n")))
+				f := storage.Gt("n", r.IntN(10000))
+				res, err := st.Query(lctx, f, ns, storage.Limit(1+r.IntN(30)), storage.SortBy(storage.Desc("n")))
 				note("query", err)
 				if err == nil && res.Cursor != "" {
-					_, err = st.Query(lctx, storage.Gt("n", 0), ns, storage.Limit(30), storage.SortBy(storage.Desc("n")), storage.After(res.Cursor))
+					_, err = st.Query(lctx, f, ns, storage.Limit(30), storage.SortBy(storage.Desc("n")), storage.After(res.Cursor))
 					note("query-page", err)
 				}
 			}
@@ -409,9 +254,9 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 			case 2:
 				ns = "q0" // quiet: a resume behind compaction may lose none of its changes
 			}
-			wg.Add(1)
+			ru.wg.Add(1)
 			go func() {
-				defer wg.Done()
+				defer ru.wg.Done()
 				r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(j)))
 				var last int64
 				for lctx.Err() == nil {
@@ -465,23 +310,7 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 		}
 		note("quiet-set", s.Set(lctx, key(r), val(r), storage.InNamespace("q0")))
 	})
-	// index churn on namespaces with data
-	loop("index", func(r *rand.Rand) {
-		ns := nss[r.IntN(len(nss))]
-		f := []string{"tag", "f1", "f2", fmt.Sprintf("f%d", r.IntN(50))}[r.IntN(4)]
-		err := s.CreateIndex(lctx, ns, f)
-		if errors.Is(err, storage.ErrConflict) {
-			err = nil
-		}
-		note("createindex", err)
-		c.indexes.Add(1)
-		time.Sleep(time.Duration(500+r.IntN(2000)) * time.Millisecond)
-		err = s.DropIndex(lctx, ns, f)
-		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
-			err = nil
-		}
-		note("dropindex", err)
-	})
+	ru.indexChurn(s, nss, &c.indexes)
 	// namespaces created, filled (batches of 1000) and deleted
 	// recursively: the unlink and purge path
 	for j := 0; j < 2; j++ {
@@ -565,7 +394,7 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 		case <-lctx.Done():
 		}
 	}
-	wg.Wait()
+	ru.wg.Wait()
 	sm.sample("end")
 	_ = cl.Close()
 	srv.CloseClientConnections()
@@ -575,13 +404,6 @@ func soakLong(t *testing.T, dsn, path, pgdsn string, cfg longConfig) {
 		runtime.GC()
 		sm.sample("idle")
 	}
-	errMu.Lock()
-	for k, n := range errs {
-		t.Logf("ERR %6d %s", n, k)
-	}
-	errMu.Unlock()
+	ru.report(t, "soaklong")
 	t.Logf("goroutines: base %d, after idle %d", baseGor, runtime.NumGoroutine())
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
-	_ = os.WriteFile(filepath.Join(os.TempDir(), "soaklong-stacks-"+filepath.Base(t.Name())+".txt"), buf[:n], 0o644)
 }

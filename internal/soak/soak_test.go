@@ -23,24 +23,19 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
-	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
@@ -54,37 +49,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	only := os.Getenv("STORAGE_SOAK_DIALECT")
-	if only == "" || only == "sqlite" {
-		t.Run("sqlite", func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "soak.db")
-			soak(t, "sqlite:"+path, path, "", dur)
-		})
-	}
-	if only == "" || only == "postgres" {
-		t.Run("postgres", func(t *testing.T) {
-			dsn := os.Getenv("STORAGE_TEST_POSTGRES_DSN")
-			if dsn == "" {
-				t.Skip("no STORAGE_TEST_POSTGRES_DSN")
-			}
-			ctx := context.Background()
-			c, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			db := "soak"
-			if v := os.Getenv("STORAGE_SOAK_DB"); v != "" {
-				db = pgx.Identifier{v}.Sanitize()
-			}
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
-			if _, err := c.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.Close(ctx)
-			sdsn := strings.Replace(dsn, "/postgres?", "/"+strings.Trim(db, `"`)+"?", 1)
-			soak(t, sdsn+"&pool_max_conns=12", "", sdsn, dur)
-		})
-	}
+	eachDialect(t, "soak", func(t *testing.T, dsn, path, pgdsn string) { soak(t, dsn, path, pgdsn, dur) })
 }
 
 type sampler struct {
@@ -104,18 +69,7 @@ func (sm *sampler) sample(phase string) {
 	ctx := context.Background()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss := ""
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmRSS:") {
-				rss = strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
-			}
-		}
-	}
-	fds := -1
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		fds = len(ents)
-	}
+	rss, fds, load := procStats()
 	var counts []string
 	for _, tb := range tables {
 		var n int64
@@ -148,12 +102,8 @@ func (sm *sampler) sample(phase string) {
 	}
 	st, _ := sm.s.Status(ctx)
 	qc := sm.s.QueryCacheStats()
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
 	sm.t.Logf("SAMPLE %s t=%4.0fs ops=%d principals=%d rss=%s heap=%dKB heapobj=%d gor=%d fds=%d %s %s rev=%d oldest=%d opentx=%d qcache=%d/%d(h%d,m%d) load=%s",
-		phase, time.Since(sm.start).Seconds(), sm.ops.Load(), sm.princ.Load(), strings.ReplaceAll(rss, " ", ""), ms.HeapAlloc>>10, ms.HeapObjects,
+		phase, time.Since(sm.start).Seconds(), sm.ops.Load(), sm.princ.Load(), rss, ms.HeapAlloc>>10, ms.HeapObjects,
 		runtime.NumGoroutine(), fds, extra, strings.Join(counts, " "), st.Revision, st.OldestRevision,
 		sm.s.OpenTransactions(), qc.Entries, qc.Capacity, qc.Hits, qc.Misses, load)
 }
@@ -175,137 +125,29 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 	sm := &sampler{t: t, s: s, start: time.Now(), ops: &ops, princ: &principals}
 	if path != "" {
 		sm.wal = path + "-wal"
-		if sm.sqlite, err = sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)"); err != nil {
-			t.Fatal(err)
-		}
-		sm.sqlite.SetMaxOpenConns(1)
-		defer sm.sqlite.Close()
-	} else {
-		if sm.pg, err = pgx.Connect(ctx, pgdsn); err != nil {
-			t.Fatal(err)
-		}
-		defer sm.pg.Close(ctx)
 	}
+	sm.sqlite, sm.pg = samplerDB(t, path, pgdsn)
 	baseGor := runtime.NumGoroutine()
 	sm.sample("start")
 
 	// HTTP: storeserver's stack in process (security, routes, httpapi) and the Go client.
-	mux := routes.NewMux()
-	policy := security.NewPolicy()
-	if err := policy.ApplyAnonymous(security.Profile{Name: "anon", Scopes: map[string]string{
-		"storage://namespace/*": "rw", "principal://*": "rw"}}); err != nil {
-		t.Fatal(err)
-	}
-	sec := security.NewStore(s, policy, security.AllowAnonymous())
-	routes.Register(mux, sec)
-	srv := httptest.NewServer(httpapi.NewHandler(mux, httpapi.Config{AllowAnonymous: true, Auth: principalTokens{},
-		MaxStreamsPerPrincipal: 4, Logger: slog.New(slog.DiscardHandler)}))
-	tr, err := httpapi.NewTransport(srv.URL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.New(ctx, tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	policy, srv, cl := serve(t, s, map[string]string{"storage://namespace/*": "rw", "principal://*": "rw"},
+		httpapi.Config{Auth: principalTokens{}, MaxStreamsPerPrincipal: 4, Logger: slog.New(slog.DiscardHandler)})
 
 	lctx, stop := context.WithTimeout(ctx, dur)
 	defer stop()
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	errs := map[string]int{}
-	kinds := map[string]int{}
-	note := func(kind string, err error) {
-		ops.Add(1)
-		errMu.Lock()
-		kinds[kind]++
-		errMu.Unlock()
-		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || lctx.Err() != nil {
-			return
-		}
-		k := kind + ": " + err.Error()
-		if len(k) > 140 {
-			k = k[:140]
-		}
-		errMu.Lock()
-		errs[k]++
-		errMu.Unlock()
-	}
-	loop := func(name string, f func(r *rand.Rand)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(name))))
-			for lctx.Err() == nil {
-				f(r)
-			}
-		}()
-	}
+	ru := newRunner(lctx, &ops)
+	loop, note := ru.loop, ru.note
 	nss := []string{"w0", "w1", "w2", "w3"}
 	for _, ns := range nss {
 		_ = s.CreateNamespace(ctx, ns, storage.WithIndexes("n"))
 	}
-	val := func(r *rand.Rand) map[string]any {
-		return map[string]any{"n": r.IntN(10000), "tag": fmt.Sprintf("t%d", r.IntN(20)), "s": strings.Repeat("x", r.IntN(300)),
-			"f" + strconv.Itoa(r.IntN(50)): r.IntN(100)}
-	}
-	key := func(r *rand.Rand) string { return fmt.Sprintf("k%05d", r.IntN(20000)) }
+	val, key := soakValue, soakKey
 	var ss storage.Store = s
 	for i, st := range []storage.Store{ss, ss, cl} {
 		st := st
 		pre := strconv.Itoa(i)
-		// writers
-		loop("set"+pre, func(r *rand.Rand) {
-			ns := nss[r.IntN(len(nss))]
-			opts := []storage.Option{storage.InNamespace(ns)}
-			if r.IntN(4) == 0 {
-				opts = append(opts, storage.WithTTL(time.Duration(1+r.IntN(5))*time.Second))
-			}
-			switch r.IntN(6) {
-			case 0:
-				items := make([]storage.Item, 20)
-				for j := range items {
-					items[j] = storage.Item{Key: key(r), Value: val(r)}
-				}
-				_, err := st.SetMany(lctx, items, opts...)
-				note("setmany", err)
-			case 1:
-				err := st.Delete(lctx, key(r), storage.InNamespace(ns))
-				if errors.Is(err, storage.ErrNotFound) {
-					err = nil
-				}
-				note("delete", err)
-			default:
-				note("set", st.Set(lctx, key(r), val(r), opts...))
-			}
-		})
-		// transactions, some abandoned
-		loop("tx"+pre, func(r *rand.Rand) {
-			tx, err := st.Begin(lctx, storage.TxOptions{})
-			if err != nil {
-				note("begin", err)
-				time.Sleep(50 * time.Millisecond)
-				return
-			}
-			ns := nss[r.IntN(len(nss))]
-			for j := 0; j < 1+r.IntN(4); j++ {
-				note("txset", tx.Set(lctx, key(r), val(r), storage.InNamespace(ns)))
-			}
-			switch r.IntN(25) {
-			case 0:
-				// abandoned: the idle timeout must reap it
-				ops.Add(1)
-			case 1, 2, 3, 4:
-				note("rollback", tx.Rollback(lctx))
-			default:
-				err := tx.Commit(lctx)
-				if errors.Is(err, storage.ErrConflict) {
-					err = nil
-				}
-				note("commit", err)
-			}
-			time.Sleep(time.Duration(r.IntN(20)) * time.Millisecond)
-		})
+		ru.writers(pre, st, nss, nil)
 		// readers
 		loop("read"+pre, func(r *rand.Rand) {
 			ns := storage.InNamespace(nss[r.IntN(len(nss))])
@@ -476,21 +318,7 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 		})
 	}
 	// index churn (engine only: CreateIndex is sqlstore's)
-	loop("index", func(r *rand.Rand) {
-		ns := nss[r.IntN(len(nss))]
-		f := []string{"tag", "f1", "f2", fmt.Sprintf("f%d", r.IntN(50))}[r.IntN(4)]
-		err := s.CreateIndex(lctx, ns, f)
-		if errors.Is(err, storage.ErrConflict) || err != nil && strings.Contains(err.Error(), "already") {
-			err = nil
-		}
-		note("createindex", err)
-		time.Sleep(time.Duration(200+r.IntN(800)) * time.Millisecond)
-		err = s.DropIndex(lctx, ns, f)
-		if err != nil && strings.Contains(err.Error(), "not") {
-			err = nil
-		}
-		note("dropindex", err)
-	})
+	ru.indexChurn(s, nss, nil)
 
 	tick := time.NewTicker(15 * time.Second)
 	defer tick.Stop()
@@ -501,7 +329,7 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 		case <-lctx.Done():
 		}
 	}
-	wg.Wait()
+	ru.wg.Wait()
 	sm.sample("end")
 	_ = cl.Close()
 	srv.CloseClientConnections()
@@ -518,18 +346,8 @@ func soak(t *testing.T, dsn, path, pgdsn string, dur time.Duration) {
 		runtime.GC()
 		sm.sample("idle")
 	}
-	errMu.Lock()
-	t.Logf("OPS %v", kinds)
-	for k, n := range errs {
-		t.Logf("ERR %6d %s", n, k)
-	}
-	errMu.Unlock()
+	ru.report(t, "soak")
 	t.Logf("goroutines: base %d, after idle %d; principals that came and went: %d", baseGor, runtime.NumGoroutine(), principals.Load())
-	{
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		_ = os.WriteFile(filepath.Join(os.TempDir(), "soak-stacks-"+filepath.Base(t.Name())+".txt"), buf[:n], 0o644)
-	}
 }
 
 // principalTokens authenticates "tok-<pk>" as principal <pk>: every token

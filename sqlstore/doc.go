@@ -21,7 +21,8 @@
 // of the log, a read-only transaction's snapshot), and three read-only
 // transactions (the most the readers allow) and two scans beside them held
 // every reader, so that a get of one entry waited seconds for a scan to
-// end. A sqlite::memory: database is a private file in RAM
+// end. They are a lane, not a cap: with every point reader in use, a point
+// read runs on a reader if one is idle. A sqlite::memory: database is a private file in RAM
 // (/dev/shm), run the same way and removed at Close, so reads go on while a
 // write transaction is open there too. The modernc driver caches no
 // statements, so the engine keeps prepared statements by SQL text on each

@@ -145,11 +145,25 @@ type driverReads struct {
 // with every row's values (the same slice each time: each copies what it
 // keeps; the driver's strings are its own).
 func (d *driverReads) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
-	db := d.db
-	if d.point != nil {
-		db = d.point
+	return d.on(ctx, d.pointPool(), func(rc *readConn) error { return rc.read(ctx, k, args, each) })
+}
+
+// pointPool is the pool a point read runs on: the point readers, or, when
+// every one of them is in use and a reader is not, the readers. The point
+// readers are a lane the reads that last cannot take; they are not a cap
+// on point reads: on a store whose readers are idle, a point read waited
+// for one of readers/2 connections while the others were free.
+func (d *driverReads) pointPool() *sql.DB {
+	if d.point == nil {
+		return d.db
 	}
-	return d.on(ctx, db, func(rc *readConn) error { return rc.read(ctx, k, args, each) })
+	if p := d.point.Stats(); p.InUse < p.MaxOpenConnections {
+		return d.point
+	}
+	if r := d.db.Stats(); r.InUse < r.MaxOpenConnections {
+		return d.db
+	}
+	return d.point
 }
 
 // queryText runs the dynamic statement q as query runs a fixed one.

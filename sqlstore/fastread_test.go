@@ -462,3 +462,51 @@ func (s orderStmt) Close() error {
 	*s.log = append(*s.log, "finalize")
 	return s.queryStmt.Close()
 }
+
+// TestPointReadsSpillToIdleReaders: the point readers are a lane of their
+// own, not a cap on point reads. With every point reader in use and the
+// readers idle, a Get runs on a reader at once (it waited for a point
+// reader: readers/2 connections served every Get and Has of a store
+// whose other readers were free). With the readers in use as well, it
+// waits for a point reader, the lane the reads that last cannot take.
+func TestPointReadsSpillToIdleReaders(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+t.TempDir()+"/spill.db?readers=4")
+	defer s.Close()
+	must(t, s.Set(ctx, "k", 1))
+	e := s.eng.(*sqliteEngine)
+	hold := func(db *sql.DB, n int) func() {
+		var conns []*sql.Conn
+		for range n {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		return func() {
+			for _, c := range conns {
+				_ = c.Close()
+			}
+		}
+	}
+	releasePoint := hold(e.p, pointReaders(4))
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := s.Get(gctx, "k")
+	cancel()
+	if err != nil {
+		t.Fatalf("Get with every point reader in use and the readers idle: %v, want it served by a reader", err)
+	}
+	releaseReaders := hold(e.r, 4)
+	gctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = s.Get(gctx, "k")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Get with every point reader and reader in use: %v, want it to wait (its deadline)", err)
+	}
+	releasePoint()
+	if _, err := s.Get(ctx, "k"); err != nil {
+		t.Errorf("Get on a free point reader, the readers in use: %v", err)
+	}
+	releaseReaders()
+}

@@ -404,8 +404,9 @@ func TestUnlinkDuringCreateIndex(t *testing.T) {
 			var cleared sync.WaitGroup
 			indexChunkHook = func(chunk int) {
 				if chunk == 3 {
+					waits := clearWaits(s)
 					cleared.Go(func() { must(t, s.Clear(ctx, in)) })
-					time.Sleep(100 * time.Millisecond)
+					waits()
 				}
 			}
 			if err := s.CreateIndex(ctx, "big", "name"); !errors.Is(err, storage.ErrNamespaceNotFound) && !errors.Is(err, storage.ErrTxConflict) {
@@ -449,6 +450,26 @@ func TestUnlinkRepeatableRead(t *testing.T) {
 		}
 		if _, err := s.Get(ctx, "k", in); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("Get after: %v, want ErrNotFound", err)
+		}
+	}
+}
+
+// clearWaits returns a function that waits until a Clear started after
+// clearWaits was called waits for the writer the caller's transaction
+// holds: on SQLite, until the writer pool counts one more wait for its
+// connection (at most 10 s); on PostgreSQL, 100 ms. A fixed 100 ms on a
+// loaded machine let the index build's next chunks run, and the build
+// end, before the Clear had reached the writer (TestUnlinkDuringCreateIndex
+// under load 30-46).
+func clearWaits(s *Store) func() {
+	e, ok := s.eng.(*sqliteEngine)
+	if !ok {
+		return func() { time.Sleep(100 * time.Millisecond) }
+	}
+	before := e.w.Stats().WaitCount
+	return func() {
+		for end := time.Now().Add(10 * time.Second); e.w.Stats().WaitCount == before && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
 		}
 	}
 }

@@ -63,6 +63,7 @@ func TestFeedGoneBounded(t *testing.T) {
 func TestFeedNamespacesBounded(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, testdb.SQLiteMemory(t))
+	defer s.Close()
 	s.feed.scan() // the first scan takes the position
 	n := 0
 	for range 3 {

@@ -20,6 +20,7 @@ func TestPurgeBacklogBounded(t *testing.T) {
 	for _, c := range unlinkConfigs {
 		t.Run(c.name, func(t *testing.T) {
 			s := openTest(t, c.dsn(t), WithSweepInterval(-1))
+			defer s.Close()
 			s.stopPurger()
 			ctx := t.Context()
 			const cycles = 40

@@ -327,14 +327,23 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	if err := s.start(ctx, op); err != nil {
 		return storage.Status{}, err
 	}
-	var resp routes.StatusResponse
-	if err := s.call(ctx, routes.RouteGetStatus, routes.EmptyRequest{}, &resp); err != nil {
+	// The server's database unreachable is an error with the status
+	// beside it (healthy false), as the engine's Status returns them.
+	var resp struct {
+		routes.Envelope
+		Status *routes.StatusJSON `json:"status"`
+	}
+	err := s.call(ctx, routes.RouteGetStatus, routes.EmptyRequest{}, &resp)
+	st := resp.Status
+	if st == nil {
+		if err == nil {
+			err = routes.ErrorOf(routes.CodeInternal, "storage: client: "+routes.RouteGetStatus+": an answer without a status")
+		}
 		return storage.Status{}, err
 	}
-	st := resp.Status
-	return storage.Status{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity, Namespaces: st.Namespaces,
+	return storage.Status{Healthy: st.Healthy && err == nil, Size: st.Size, Capacity: st.Capacity, Namespaces: st.Namespaces,
 		Dialect: st.Dialect, SchemaVersion: st.SchemaVersion, Revision: st.Revision, OldestRevision: st.OldestRevision,
-		ReadOnly: st.ReadOnly, Degraded: st.Degraded}, nil
+		ReadOnly: st.ReadOnly, Degraded: st.Degraded}, err
 }
 
 // Begin implements storage.Store: storage://beginTransaction.

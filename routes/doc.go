@@ -141,7 +141,10 @@
 //	storage://clear             {options}                                 —
 //	storage://getStatus         {}                                        status {healthy, size, capacity,
 //	                                                                      namespaces, dialect, schemaVersion,
-//	                                                                      revision, oldestRevision}
+//	                                                                      revision, oldestRevision}; when the
+//	                                                                      database cannot be reached or read,
+//	                                                                      success false with the error and
+//	                                                                      status {healthy: false, dialect, …}
 //	storage://getCapabilities   {}                                        capabilities {transactions, query,
 //	                                                                      metadata, batches, capacity}
 //	storage://beginTransaction  {options: {isolation?, readOnly?}}        transactionId, isolation, readOnly

@@ -978,14 +978,29 @@ func (h handlers) listNamespaces(ctx context.Context, req *OptionsRequest) (*Nam
 	}
 }
 
+// getStatus answers the store's Status. When the database cannot be
+// reached or read (ErrUnavailable, ErrCorrupt) the answer is the seed's
+// {success: false, status: {healthy: false, …}, error}: the status the
+// store reports beside its error (healthy false, dialect, capacity); any
+// other error (the caller unauthenticated or refused, the store closed)
+// says nothing of the database and has no status.
 func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusResponse, error) {
 	st, err := h.s.Status(ctx)
-	if err != nil {
+	if err != nil && !unhealthy(err) {
 		return nil, err
+	}
+	if err != nil {
+		st.Healthy = false
 	}
 	return &StatusResponse{Status: StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
 		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,
-		Revision: st.Revision, OldestRevision: st.OldestRevision, ReadOnly: st.ReadOnly, Degraded: st.Degraded}}, nil
+		Revision: st.Revision, OldestRevision: st.OldestRevision, ReadOnly: st.ReadOnly, Degraded: st.Degraded}}, err
+}
+
+// unhealthy reports whether err, a Status's error, is the database's
+// state: it cannot be reached, or holds what the engine cannot read.
+func unhealthy(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrCorrupt)
 }
 
 func (h handlers) getCapabilities(_ context.Context, _ *EmptyRequest) (*CapabilitiesResponse, error) {

@@ -462,3 +462,52 @@ func TestFilterNullOnTheWire(t *testing.T) {
 		t.Errorf("count a = null: %v, want count 1", v)
 	}
 }
+
+// statusErrStore answers Status with st and err.
+type statusErrStore struct {
+	storage.Store
+	st  storage.Status
+	err error
+}
+
+func (d statusErrStore) Status(context.Context) (storage.Status, error) { return d.st, d.err }
+
+// TestStatusUnhealthy: a Status whose database cannot be reached or read
+// is the seed's {success: false, status: {healthy: false}, error} on the
+// wire; an error that says nothing of the database (the caller refused,
+// the store closed) has no status.
+func TestStatusUnhealthy(t *testing.T) {
+	_, s := newMux(t)
+	for _, c := range []struct {
+		name   string
+		err    error
+		code   string
+		status bool
+	}{
+		{"unavailable", &storage.OpError{Op: "status", Err: storage.ErrUnavailable}, "unavailable", true},
+		{"corrupt", &storage.OpError{Op: "status", Err: storage.ErrCorrupt}, "corrupt", true},
+		{"denied", &storage.OpError{Op: "status", Err: storage.ErrPermissionDenied}, "permission_denied", false},
+		{"closed", &storage.OpError{Op: "status", Err: storage.ErrClosed}, "closed", false},
+	} {
+		m := routes.NewMux()
+		// The engine's status beside its error: healthy false, what it
+		// knows without the database.
+		routes.Register(m, statusErrStore{s, storage.Status{Dialect: "postgres", Capacity: 7}, c.err})
+		v := call(t, m, "storage://getStatus", ``)
+		wantCode(t, v, c.code, c.name)
+		st, ok := v["status"].(map[string]any)
+		if ok != c.status {
+			t.Errorf("%s: status %v in %v, want one: %v", c.name, v["status"], v, c.status)
+			continue
+		}
+		if ok && (st["healthy"] != false || st["dialect"] != "postgres" || fmt.Sprint(st["capacity"]) != "7") {
+			t.Errorf("%s: status = %v, want healthy false, dialect postgres, capacity 7", c.name, st)
+		}
+	}
+	// A store that says healthy beside its error is not believed.
+	m := routes.NewMux()
+	routes.Register(m, statusErrStore{s, storage.Status{Healthy: true}, &storage.OpError{Op: "status", Err: storage.ErrUnavailable}})
+	if st, _ := call(t, m, "storage://getStatus", ``)["status"].(map[string]any); st["healthy"] != false {
+		t.Errorf("status = %v beside unavailable, want healthy false", st)
+	}
+}

@@ -40,8 +40,8 @@ type Store struct {
 	qcache *queryCache           // compiled statements (querycache.go); nil when off
 	feed   *feed                 // wakes watchers (feed.go)
 	// watchReads holds a place for each watch read of the log running
-	// (watchReadPlaces).
-	watchReads chan struct{}
+	// (watchReadPlaces), shared fairly among actors (readGate).
+	watchReads *readGate
 
 	// yields counts the retries of yieldingTx (for tests).
 	yields atomic.Int64
@@ -123,7 +123,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if ro > 0 {
 		s.roConns = newTxGate(ro)
 	}
-	s.watchReads = make(chan struct{}, watchReadPlaces(eng))
+	s.watchReads = newReadGate(watchReadPlaces(eng))
 	s.ops = ops{s: s, sc: storeScope{s}}
 	if se, ok := eng.(*sqliteEngine); ok && se.degraded != "" {
 		// Read-only: nothing to reconcile, nothing to sweep.
@@ -149,7 +149,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // every other principal's get waited for them (TestHostileWatchScans
 // in package httpapi: 9.4 s beside 8 watches of one principal on
 // SQLite). The others wait for a place, as long as their context
-// allows.
+// allows, in turn across actors (readGate): one principal's many
+// watches waiting do not keep another's read behind all of theirs.
 func watchReadPlaces(eng engine) int {
 	switch e := eng.(type) {
 	case *sqliteEngine:

@@ -748,10 +748,9 @@ func (w *watch) run(ctx context.Context) {
 		if avg > 0 {
 			limit = min(limit, int(max(1, (w.budget-w.held.Load())/avg)))
 		}
-		// A place among the watch reads (watchReadPlaces) first.
-		select {
-		case w.s.watchReads <- struct{}{}:
-		case <-ctx.Done():
+		// A place among the watch reads (watchReadPlaces) first, in
+		// turn with the other actors' watches (readGate).
+		if !w.s.watchReads.acquire(ctx) {
 			return
 		}
 		if w.window == 0 {
@@ -760,7 +759,7 @@ func (w *watch) run(ctx context.Context) {
 		through := w.last + w.window
 		began := time.Now()
 		evs, st, err := w.lq.tailThrough(ctx, w.s.eng.reader(), w.last, through, limit)
-		<-w.s.watchReads
+		w.s.watchReads.release()
 		w.fitWindow(time.Since(began))
 		if ctx.Err() != nil {
 			return

@@ -46,7 +46,12 @@
 // graceful shutdown need not wait for it: the client resumes from its
 // last revision (client.Store.Watch does so by itself). One principal
 // holds at most Config.MaxStreamsPerPrincipal streams (default 16) at
-// once; one beyond is refused, 503 unavailable, before its body is read. Transport.Stream is the client side.
+// once; one beyond is refused, 503 unavailable, before its body is read.
+// The store (package sqlstore) reads the change log for the streams of
+// every principal in turn, so that one principal's streams, however slow
+// their reads, keep another's waiting for about one of their reads, not
+// for all of them (TestHostileWatchReads). Transport.Stream is the client
+// side.
 //
 // # Requests
 //

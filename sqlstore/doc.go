@@ -454,7 +454,15 @@
 //     next read goes on from the window's end at once, in order, with
 //     nothing left out nor repeated: one read through a long log held
 //     its place for seconds, and another principal's watch waited as
-//     long for its next read, its events with it.
+//     long for its next read, its events with it. The places go to the
+//     actors whose watches wait (storage.ActorFromContext of the watch's
+//     context, the principal under package security; the watches
+//     without one are one more) in turn, round-robin, each actor's reads
+//     in the order they came: a read waits for about one read of each
+//     other actor waiting, not for every read of one principal's many
+//     watches (16 streams over HTTP), as it did when the places were
+//     served in arrival order. Without a read waiting, a place is taken
+//     and given back without a lock.
 //   - A watch without FromRevision starts at the store's revision when it
 //     starts. FromRevision beyond the store's revision is
 //     ErrInvalidOption (a revision of another store, or of this one before

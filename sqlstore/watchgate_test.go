@@ -12,16 +12,6 @@ import (
 	"github.com/mycelia-kernel/storage"
 )
 
-// waitFor polls cond for up to a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("no %s in a minute", what)
-		}
-	}
-}
-
 // TestReadGateFair: actor A holds both places and 15 reads of A wait, then
 // one of B: as places come back one at a time, B's read is served second
 // (after the head of A, whose turn came first), not after all of A's.
@@ -45,7 +35,9 @@ func TestReadGateFair(t *testing.T) {
 				served <- id
 			}
 		})
-		waitFor(t, fmt.Sprintf("waiter %s queued", id), func() bool { return g.waiting() == n })
+		if !waitUntil(time.Minute, func() bool { return g.waiting() == n }) {
+			t.Fatalf("waiter %s not queued in a minute", id)
+		}
 	}
 	for i := range 15 {
 		queue(ctxA, fmt.Sprintf("a%d", i), i+1)

@@ -86,7 +86,7 @@ var errAbort = errors.New("sqlstore: atomic batch aborted")
 func (x *ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "setMany"
 	var o driver.CallOptions
-	defer func() { x.changedIn(o.Namespace.Name) }()
+	defer func() { x.changedIn(ctx, o.Namespace.Name, len(items)) }()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, "", driver.KindNamespace|driver.KindMetadata|driver.KindNoOverwrite|driver.KindMustExist|driver.KindAtomic|driver.KindExpiry, opts)
 	if err != nil {
@@ -364,7 +364,7 @@ func (x *ops) abortRest(res *storage.BatchResult, op, ns string) {
 func (x *ops) DeleteMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.BatchResult, error) {
 	const op = "deleteMany"
 	var o driver.CallOptions
-	defer func() { x.changedIn(o.Namespace.Name) }()
+	defer func() { x.changedIn(ctx, o.Namespace.Name, len(keys)) }()
 	var res storage.BatchResult
 	o, err := x.startWrite(ctx, op, "", driver.KindNamespace|driver.KindAtomic, opts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mycelia-kernel/storage/dialect"
@@ -27,7 +28,13 @@ var DefaultRetention = Retention{Changes: 1_000_000, Age: 24 * time.Hour}
 
 // WithRetention sets the change log's retention window (default
 // DefaultRetention). The background sweeper compacts the log at each of
-// its runs (WithSweepInterval); Compact does so by hand.
+// its runs (WithSweepInterval); Compact does so by hand. While the sweeper
+// runs and Changes is set, the log stays within Changes + a margin (an
+// eighth of Changes, at least the sweep batch) while writes run, however
+// many writers there are: once it is past that, the writes compact in
+// their callers, each removing up to twice the changes written (the
+// compaction assist, see the package documentation). Age alone is left
+// to the sweeper.
 func WithRetention(r Retention) Option {
 	return func(c *config) error {
 		if r.Changes < 0 || r.Age < 0 {
@@ -64,6 +71,94 @@ func (s *Store) Compact(ctx context.Context) (int64, error) {
 		if n < int64(s.cfg.sweepBatch) {
 			return total, nil
 		}
+	}
+}
+
+// compactCheckEvery is how many changes the store's writes add between
+// two looks of the compaction assist at the change log's length (one read
+// of change_log_state): a write that adds fewer only counts them.
+const compactCheckEvery = 256
+
+// compactAssistChunk is the most changes one assist transaction removes,
+// in sweep batches: on SQLite it bounds how long an assist holds the
+// writer at a time.
+const compactAssistChunk = 4
+
+// compactAssist is the writers' share of compaction. The sweeper is one
+// goroutine among the writers: on SQLite it gets one writer turn in as
+// many as there are writers waiting, and a turn removes at most the sweep
+// batch (500 changes by default), while a writer of batches of 1000 adds
+// 1000 a turn, so the log grew for as long as such a load lasted (897k
+// changes for a retention of 50k after the hour-long soak,
+// bench/results/2026-12-05-soak3.md) and drained only when the writes
+// stopped. Those who write now pay for what the sweeper cannot keep up
+// with.
+//
+// Every write outside a transaction, and every commit, adds the changes it
+// wrote to owed: no read on the write path. The write that takes owed to
+// compactCheckEvery or more takes the whole of it and reads the log's
+// state; when the log holds more than Retention.Changes + compactMargin,
+// it removes up to twice what it took (at most what is outside the window)
+// with compactBatch, in transactions of at most compactAssistChunk sweep
+// batches, before it returns. A writer thus removes twice what it adds
+// before it writes again, whatever the number of writers or how the
+// writer turns fall: the log stays within the window, the margin, and
+// what the writers have in flight (each about its last write and
+// compactCheckEvery). Writes that find the log within the margin forgive
+// what they took; the sweeper compacts the rest at its next run.
+type compactDebt struct {
+	on   bool // the sweeper runs and Retention.Changes > 0
+	owed atomic.Int64
+}
+
+// compactMargin is how many changes past Retention.Changes the log may
+// hold before writes assist: an eighth of Changes, at least the sweep
+// batch.
+func (s *Store) compactMargin() int64 {
+	return max(s.cfg.retention.Changes/8, int64(s.cfg.sweepBatch))
+}
+
+// wroteChanges counts n changes a write added to the log, after it (its
+// transaction's commit), and assists compaction when the count says it is
+// time. Its failures are the sweeper's to retry: the write is done.
+func (s *Store) wroteChanges(ctx context.Context, n int) {
+	if !s.assist.on || s.assist.owed.Add(int64(n)) < compactCheckEvery {
+		return
+	}
+	s.compactAssist(ctx)
+}
+
+// compactAssist takes what is owed and pays it, if the log is past its
+// margin.
+func (s *Store) compactAssist(ctx context.Context) {
+	owed := s.assist.owed.Swap(0)
+	if owed <= 0 {
+		return // another writer took it
+	}
+	if ctx.Err() != nil {
+		s.assist.owed.Add(owed) // for the next writer
+		return
+	}
+	st, err := s.logState(ctx, s.eng.reader())
+	if err != nil {
+		return
+	}
+	outside := st.head - st.compacted - s.cfg.retention.Changes
+	if outside <= s.compactMargin() {
+		return
+	}
+	if _, err := s.startWrite(ctx, "compact", "", 0, nil); err != nil {
+		return
+	}
+	left := min(2*owed, outside)
+	chunk := int64(compactAssistChunk * s.cfg.sweepBatch)
+	for left > 0 && ctx.Err() == nil {
+		limit := min(left, chunk)
+		n, err := s.compactBatch(ctx, s.now(), int(limit))
+		if err != nil || n < limit {
+			return
+		}
+		left -= n
 	}
 }
 

@@ -483,6 +483,26 @@
 //     Status.OldestRevision), listed by History, or read with AtRevision.
 //     Entries are never touched. The revisions given to what existed when
 //     the log was created are in no log: they count as compacted.
+//     While the sweeper runs and Retention.Changes is set, the log stays
+//     within Changes + a margin (an eighth of Changes, at least the sweep
+//     batch) while writes run, however many writers there are: the
+//     sweeper alone gets one writer turn among the writers and removes a
+//     sweep batch in it, less than a batch write adds, so the writes
+//     themselves pay what it cannot keep up with (the compaction assist).
+//     Each write outside a transaction, and each commit, counts the
+//     changes it added in memory (no read on the write path); every 256
+//     of them, the write that counts past that reads the log's head and
+//     compacted_through, and when the log holds more than Changes + the
+//     margin it compacts, before it returns, up to twice the changes
+//     counted since the last look (never inside the window), in the same
+//     short transactions of at most 4 sweep batches. A writer so removes
+//     twice what it adds before it writes again: the log stays within
+//     Changes, the margin and what the writers have in flight (about a
+//     write and 256 changes each). The assist never changes a write's
+//     result (its failure is the sweeper's to retry); a cancelled context
+//     stops it, leaving what it owed to the next write. With the sweeper
+//     off (WithSweepInterval < 0: Compact by hand) writes never compact;
+//     a retention of Age alone is the sweeper's, at its runs.
 //     A running watch that finds the log compacted past its position (its
 //     consumer or its reads fell behind the window, or the window is
 //     small and the writes many) fails with ErrCompacted (Requested its

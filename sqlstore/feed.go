@@ -593,17 +593,20 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 
 // changed wakes the store's watchers after a write outside a transaction
 // (a transaction's writes wake them at its commit: every one, then).
-func (x *ops) changed() {
-	x.changedIn("")
+func (x *ops) changed(ctx context.Context) {
+	x.changedIn(ctx, "", 1)
 }
 
 // changedIn wakes the watchers of namespace ns (and those of a scope that
 // holds it, and of the whole store) after a write to ns alone outside a
 // transaction; ns "" (unknown): every watcher. In a transaction it notes
-// ns for the commit's wake-up.
-func (x *ops) changedIn(ns string) {
+// ns for the commit's wake-up. n is about how many changes the write
+// added (a batch's items): outside a transaction they count for the
+// compaction assist, which may compact in the caller (wroteChanges), in a
+// transaction at its commit.
+func (x *ops) changedIn(ctx context.Context, ns string, n int) {
 	if t, ok := x.sc.(*sqlTx); ok {
-		t.wroteIn(ns)
+		t.wroteIn(ns, n)
 		return
 	}
 	if _, ok := x.sc.(storeScope); !ok {
@@ -611,9 +614,10 @@ func (x *ops) changedIn(ns string) {
 	}
 	if ns == "" {
 		x.s.feed.signal()
-		return
+	} else {
+		x.s.feed.signalIn(ns)
 	}
-	x.s.feed.signalIn(ns)
+	x.s.wroteChanges(ctx, n)
 }
 
 // wholeStore is a namespace no store holds: signalIn(wholeStore) wakes

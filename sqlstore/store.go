@@ -35,6 +35,8 @@ type Store struct {
 	sweeper *sweeper
 	// purger deletes unlinked namespaces' rows (unlink.go); nil when off.
 	purger *purger
+	// assist is what the writers owe compaction (compact.go).
+	assist compactDebt
 	nsIDs  nsIDCache             // namespace ids by name (nsid.go)
 	nsRows genMap[int64, nsRows] // entry counts for the probe's K by namespace id (drive.go)
 	qcache *queryCache           // compiled statements (querycache.go); nil when off
@@ -416,7 +418,7 @@ const setKinds = driver.KindNamespace | driver.KindMetadata | driver.KindNoOverw
 func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Option) error {
 	const op = "set"
 	var o driver.CallOptions
-	defer func() { x.changedIn(o.Namespace.Name) }()
+	defer func() { x.changedIn(ctx, o.Namespace.Name, 1) }()
 	o, err := x.startWrite(ctx, op, key, setKinds, opts)
 	if err != nil {
 		return err
@@ -674,7 +676,7 @@ func (x *ops) logged(ctx context.Context, fn func(q querier) error) error {
 func (x *ops) Delete(ctx context.Context, key string, opts ...storage.Option) error {
 	const op = "delete"
 	var o driver.CallOptions
-	defer func() { x.changedIn(o.Namespace.Name) }()
+	defer func() { x.changedIn(ctx, o.Namespace.Name, 1) }()
 	o, err := x.startWrite(ctx, op, key, driver.KindNamespace|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
@@ -771,7 +773,7 @@ const maxMergeAttempts = 16
 func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...storage.Option) error {
 	const op = "setMetadata"
 	var o driver.CallOptions
-	defer func() { x.changedIn(o.Namespace.Name) }()
+	defer func() { x.changedIn(ctx, o.Namespace.Name, 1) }()
 	o, err := x.startWrite(ctx, op, key, driver.KindNamespace|driver.KindMerge|driver.KindIfVersion|driver.KindIfRevision|driver.KindWritten, opts)
 	if err != nil {
 		return err
@@ -854,9 +856,9 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	var o driver.CallOptions
 	defer func() {
 		if o.Set&driver.KindNamespace != 0 {
-			x.changedIn(o.Namespace.Name)
+			x.changedIn(ctx, o.Namespace.Name, 1)
 		} else {
-			x.changed()
+			x.changed(ctx)
 		}
 	}()
 	o, err := x.startWrite(ctx, op, "", driver.KindNamespace, opts)

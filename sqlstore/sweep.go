@@ -203,6 +203,10 @@ func (s *Store) startSweeper() {
 	}
 	sw := &sweeper{stop: make(chan struct{})}
 	s.sweeper = sw
+	// The writers compact the log past its count window, and margin,
+	// beside the sweeper (compact.go); not when the sweeper is off (the
+	// log is compacted by hand).
+	s.assist.on = s.cfg.retention.Changes > 0
 	sw.done.Add(1)
 	go func() {
 		defer sw.done.Done()

@@ -237,6 +237,9 @@ type sqlTx struct {
 	// (then the commit wakes every watch).
 	wrote    map[string]struct{}
 	wroteAll bool
+	// changes is about how many changes its writes added, which its
+	// commit counts for the compaction assist (wroteChanges).
+	changes int
 }
 
 var (
@@ -346,9 +349,10 @@ func (t *sqlTx) usable() error {
 	return nil
 }
 
-// wroteIn notes a write of namespace ns ("": unknown) for the commit's
-// wake-up. mu is held.
-func (t *sqlTx) wroteIn(ns string) {
+// wroteIn notes a write of namespace ns ("": unknown), of n changes, for
+// the commit's wake-up and the compaction assist. mu is held.
+func (t *sqlTx) wroteIn(ns string, n int) {
+	t.changes += n
 	if ns == "" {
 		t.wroteAll = true
 		return
@@ -444,12 +448,16 @@ func (t *sqlTx) Commit(ctx context.Context) error {
 	// commit whose outcome is unknown too).
 	var all bool
 	var nss []string
+	var changes int // what the commit added, once it did
 	defer func() {
 		switch {
 		case all:
 			t.s.feed.signal()
 		case len(nss) > 0:
 			t.s.feed.signalIn(nss...)
+		}
+		if changes > 0 {
+			t.s.wroteChanges(ctx, changes)
 		}
 	}()
 	t.mu.Lock()
@@ -465,6 +473,7 @@ func (t *sqlTx) Commit(ctx context.Context) error {
 	}
 	err := t.end(ctx, true)
 	if err == nil {
+		changes = t.changes
 		return nil
 	}
 	return t.s.fail(op, "", "", t.commitError(err))

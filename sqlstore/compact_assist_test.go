@@ -144,7 +144,7 @@ func TestCompactAssistKeepsPace(t *testing.T) {
 				t.Fatal(sampleErr)
 			}
 			t.Logf("%d changes written, %d samples of the log: at most %d changes (bound %d)", written.Load(), samples, maxLen, bound)
-			if maxLen > int64(bound) {
+			if maxLen > bound {
 				t.Errorf("the change log held %d changes while the writers wrote; want at most %d (Changes %d + margin %d + %d writers × (batch %d + check interval %d))",
 					maxLen, bound, window, s.compactMargin(), writers, batch, compactCheckEvery)
 			}

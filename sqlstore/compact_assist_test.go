@@ -193,33 +193,42 @@ func logLen(t *testing.T, s *Store) int64 {
 	return n
 }
 
+// tx3 creates namespace w in s and writes 3000 changes to it, in batches
+// of 1000, through ops (nil: a transaction of s, left open and returned).
+func tx3(t *testing.T, s *Store, ops storage.Ops) storage.Tx {
+	t.Helper()
+	ctx := t.Context()
+	must(t, s.CreateNamespace(ctx, "w"))
+	var tx storage.Tx
+	if ops == nil {
+		var err error
+		tx, err = s.Begin(ctx, storage.TxOptions{})
+		must(t, err)
+		ops = tx
+	}
+	items := make([]storage.Item, 1000)
+	for round := range 3 {
+		for i := range items {
+			items[i] = storage.Item{Key: fmt.Sprintf("k%d", i), Value: round}
+		}
+		_, err := ops.SetMany(ctx, items, storage.InNamespace("w"))
+		must(t, err)
+	}
+	return tx
+}
+
 // TestCompactAssistWhen: a commit's changes count for the assist as a
 // write's do; with the sweeper off (compaction by hand), or a retention of
 // age alone, writes never compact; a cancelled caller's context leaves
 // what is owed to the next writer and compacts nothing.
 func TestCompactAssistWhen(t *testing.T) {
-	in := storage.InNamespace("w")
-	batch := func(round int) []storage.Item {
-		items := make([]storage.Item, 1000)
-		for i := range items {
-			items[i] = storage.Item{Key: fmt.Sprintf("k%d", i), Value: round}
-		}
-		return items
-	}
 	for _, c := range unlinkConfigs {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
 			t.Run("commit", func(t *testing.T) {
 				s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 100}))
 				defer s.Close()
-				must(t, s.CreateNamespace(ctx, "w"))
-				tx, err := s.Begin(ctx, storage.TxOptions{})
-				must(t, err)
-				for round := range 3 {
-					_, err := tx.SetMany(ctx, batch(round), in)
-					must(t, err)
-				}
-				must(t, tx.Commit(ctx))
+				must(t, tx3(t, s, nil).Commit(ctx))
 				if n, most := logLen(t, s), 100+s.compactMargin(); n > most {
 					t.Errorf("after a commit of 3000 changes the log holds %d; want at most %d", n, most)
 				}
@@ -234,11 +243,7 @@ func TestCompactAssistWhen(t *testing.T) {
 				t.Run(o.name, func(t *testing.T) {
 					s := openTest(t, c.dsn(t), o.opts...)
 					defer s.Close()
-					must(t, s.CreateNamespace(ctx, "w"))
-					for round := range 3 {
-						_, err := s.SetMany(ctx, batch(round), in)
-						must(t, err)
-					}
+					tx3(t, s, s)
 					if n := logLen(t, s); n < 3000 {
 						t.Errorf("the log holds %d changes of 3000 written: writes compacted", n)
 					}
@@ -247,15 +252,9 @@ func TestCompactAssistWhen(t *testing.T) {
 			t.Run("cancelled", func(t *testing.T) {
 				s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 100}))
 				defer s.Close()
-				must(t, s.CreateNamespace(ctx, "w"))
 				// Written in a transaction whose commit's count is taken
 				// back: the log is far past its margin, and nothing is owed.
-				tx, err := s.Begin(ctx, storage.TxOptions{})
-				must(t, err)
-				for round := range 3 {
-					_, err := tx.SetMany(ctx, batch(round), in)
-					must(t, err)
-				}
+				tx := tx3(t, s, nil)
 				tx.(*sqlTx).changes = 0
 				must(t, tx.Commit(ctx))
 				before := logLen(t, s)

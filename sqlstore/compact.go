@@ -109,6 +109,10 @@ const compactAssistChunk = 4
 type compactDebt struct {
 	on   bool // the sweeper runs and Retention.Changes > 0
 	owed atomic.Int64
+	// slack is how many changes the log could take, at the last look (and
+	// at Open), before it is past Changes + compactMargin: no look is due
+	// before owed reaches it, so a log far inside its window is not read.
+	slack atomic.Int64
 }
 
 // compactMargin is how many changes past Retention.Changes the log may
@@ -122,7 +126,10 @@ func (s *Store) compactMargin() int64 {
 // transaction's commit), and assists compaction when the count says it is
 // time. Its failures are the sweeper's to retry: the write is done.
 func (s *Store) wroteChanges(ctx context.Context, n int) {
-	if !s.assist.on || s.assist.owed.Add(int64(n)) < compactCheckEvery {
+	if !s.assist.on {
+		return
+	}
+	if owed := s.assist.owed.Add(int64(n)); owed < compactCheckEvery || owed < s.assist.slack.Load() {
 		return
 	}
 	s.compactAssist(ctx)
@@ -144,6 +151,7 @@ func (s *Store) compactAssist(ctx context.Context) {
 		return
 	}
 	outside := st.head - st.compacted - s.cfg.retention.Changes
+	s.assist.slack.Store(s.compactMargin() - outside)
 	if outside <= s.compactMargin() {
 		return
 	}

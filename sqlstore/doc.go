@@ -490,9 +490,10 @@
 //     sweep batch in it, less than a batch write adds, so the writes
 //     themselves pay what it cannot keep up with (the compaction assist).
 //     Each write outside a transaction, and each commit, counts the
-//     changes it added in memory (no read on the write path); every 256
-//     of them, the write that counts past that reads the log's head and
-//     compacted_through, and when the log holds more than Changes + the
+//     changes it added in memory (no read on the write path); once they
+//     could have taken the log past its margin (by the last look, or
+//     Open's), and every 256 of them after, the write that counts past
+//     that reads the log's head and compacted_through, and when the log holds more than Changes + the
 //     margin it compacts, before it returns, up to twice the changes
 //     counted since the last look (never inside the window), in the same
 //     short transactions of at most 4 sweep batches. A writer so removes

@@ -207,6 +207,13 @@ func (s *Store) startSweeper() {
 	// beside the sweeper (compact.go); not when the sweeper is off (the
 	// log is compacted by hand).
 	s.assist.on = s.cfg.retention.Changes > 0
+	if s.assist.on {
+		// Where the log stands: no look is due before it could be past
+		// its margin (a failed read leaves a look due at 256 changes).
+		if st, err := s.logState(context.Background(), s.eng.reader()); err == nil {
+			s.assist.slack.Store(s.compactMargin() - (st.head - st.compacted - s.cfg.retention.Changes))
+		}
+	}
 	sw.done.Add(1)
 	go func() {
 		defer sw.done.Done()

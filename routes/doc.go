@@ -144,7 +144,7 @@
 //	                                                                      revision, oldestRevision}; when the
 //	                                                                      database cannot be reached or read,
 //	                                                                      success false with the error and
-//	                                                                      status {healthy: false, dialect, …}
+//	                                                                      status {healthy: false} (the rest 0)
 //	storage://getCapabilities   {}                                        capabilities {transactions, query,
 //	                                                                      metadata, batches, capacity}
 //	storage://beginTransaction  {options: {isolation?, readOnly?}}        transactionId, isolation, readOnly

@@ -980,17 +980,18 @@ func (h handlers) listNamespaces(ctx context.Context, req *OptionsRequest) (*Nam
 
 // getStatus answers the store's Status. When the database cannot be
 // reached or read (ErrUnavailable, ErrCorrupt) the answer is the seed's
-// {success: false, status: {healthy: false, …}, error}: the status the
-// store reports beside its error (healthy false, dialect, capacity); any
-// other error (the caller unauthenticated or refused, the store closed)
-// says nothing of the database and has no status.
+// {success: false, status: {healthy: false}, error}, the status's other
+// members zero; any other error (the caller unauthenticated or refused,
+// the store closed) says nothing of the database and has no status.
 func (h handlers) getStatus(ctx context.Context, _ *EmptyRequest) (*StatusResponse, error) {
 	st, err := h.s.Status(ctx)
-	if err != nil && !unhealthy(err) {
-		return nil, err
-	}
 	if err != nil {
-		st.Healthy = false
+		if !unhealthy(err) {
+			return nil, err
+		}
+		// Healthy false alone: nothing of the database (not even its
+		// dialect, which names it) while it cannot be reached.
+		return &StatusResponse{Status: StatusJSON{Healthy: false}}, err
 	}
 	return &StatusResponse{Status: StatusJSON{Healthy: st.Healthy, Size: st.Size, Capacity: st.Capacity,
 		Namespaces: st.Namespaces, Dialect: st.Dialect, SchemaVersion: st.SchemaVersion,

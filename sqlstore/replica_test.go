@@ -120,8 +120,11 @@ func TestReplica(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if st, err := s.ReplicaStatus(ctx); err != nil || !st.Usable || st.Lag != 0 {
-		t.Errorf("caught up: ReplicaStatus = %+v, %v; want usable with lag 0", st, err)
+	// Within maxLag, not 0: the primary is shared with the other
+	// packages' tests, whose writes the standby may be replaying (CI's
+	// rehearsal at load 9: 116 ms).
+	if st, err := s.ReplicaStatus(ctx); err != nil || !st.Usable || st.Lag > maxLag {
+		t.Errorf("caught up: ReplicaStatus = %+v, %v; want usable with lag within %v", st, err, maxLag)
 	}
 }
 

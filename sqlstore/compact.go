@@ -135,6 +135,15 @@ func (s *Store) wroteChanges(ctx context.Context, n int) {
 	s.compactAssist(ctx)
 }
 
+// noteLog records where the log stands (st): no look is due before this
+// store's writes could take it past its margin. It returns how many
+// changes the log holds outside its window.
+func (s *Store) noteLog(st logState) int64 {
+	outside := st.head - st.compacted - s.cfg.retention.Changes
+	s.assist.slack.Store(s.compactMargin() - outside)
+	return outside
+}
+
 // compactAssist takes what is owed and pays it, if the log is past its
 // margin.
 func (s *Store) compactAssist(ctx context.Context) {
@@ -150,8 +159,7 @@ func (s *Store) compactAssist(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	outside := st.head - st.compacted - s.cfg.retention.Changes
-	s.assist.slack.Store(s.compactMargin() - outside)
+	outside := s.noteLog(st)
 	if outside <= s.compactMargin() {
 		return
 	}

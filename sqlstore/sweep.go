@@ -211,7 +211,7 @@ func (s *Store) startSweeper() {
 		// Where the log stands: no look is due before it could be past
 		// its margin (a failed read leaves a look due at 256 changes).
 		if st, err := s.logState(context.Background(), s.eng.reader()); err == nil {
-			s.assist.slack.Store(s.compactMargin() - (st.head - st.compacted - s.cfg.retention.Changes))
+			s.noteLog(st)
 		}
 	}
 	sw.done.Add(1)

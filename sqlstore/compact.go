@@ -155,7 +155,7 @@ func (s *Store) compactAssist(ctx context.Context) {
 		s.assist.owed.Add(owed) // for the next writer
 		return
 	}
-	st, err := s.logState(ctx, s.eng.reader())
+	st, err := s.logState(ctx, s.eng.quickReader())
 	if err != nil {
 		return
 	}

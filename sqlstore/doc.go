@@ -14,8 +14,10 @@
 // (synchronous=full in the DSN for durability at every commit). Writes go
 // through one writer connection whose transactions begin with BEGIN
 // IMMEDIATE; reads use a pool of query-only connections (DSN parameter
-// readers, default 4). Get, Has and GetMany outside transactions, the
-// point reads, run on query-only connections of their own, half as many
+// readers, default 4). Get, Has, GetMany and GetMetadata outside
+// transactions, the point reads, and the engine's own short reads (Status,
+// a write's look at the change log's state or the purge's backlog) run on
+// query-only connections of their own, half as many
 // as the readers (at least one), where nothing else runs: the readers
 // serve the reads that may last (a scan no index serves, a watch's read
 // of the log, a read-only transaction's snapshot), and three read-only

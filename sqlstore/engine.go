@@ -226,8 +226,17 @@ type engine interface {
 	// is the standby's (WithReplica), whose transactions do not count in
 	// total.
 	txCapacity() (total, readOnly int)
+	// ping, schemaVersion and quickReader serve the short reads of a fixed
+	// number of rows the engine makes for itself: Status (and so the HTTP
+	// server's /readyz), and a write's look at the change log's state or
+	// at the purge's backlog (compactAssist, purgeAssist). On SQLite they
+	// run on the point reads' lane, which the reads that last (scans,
+	// watches, read-only transactions) cannot hold: a store whose readers
+	// are all busy with those still answers that it is healthy, and its
+	// writes do not wait for a reader.
 	ping(ctx context.Context) error
 	schemaVersion(ctx context.Context) (int64, error)
+	quickReader() querier
 	close() error
 }
 

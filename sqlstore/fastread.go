@@ -26,10 +26,16 @@ import (
 // (the driver watches it too); Scan then converts each column by
 // reflection. Here a call takes a reader connection (sql.Conn), runs the
 // statement the driver prepared on that connection once, and reads the
-// driver's values.
+// driver's values. GetMetadata, a point read too, runs sqliteQ's statement
+// on the point reads' lane (quick, the engine's quickReader).
 type fastReadQ struct {
 	sqliteQ
-	d *driverReads
+	d     *driverReads
+	quick func() querier
+}
+
+func (q fastReadQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
+	return q.quick().getMetadata(ctx, ns, key, now)
 }
 
 func (q fastReadQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {

@@ -475,21 +475,7 @@ func TestPointReadsSpillToIdleReaders(t *testing.T) {
 	defer s.Close()
 	must(t, s.Set(ctx, "k", 1))
 	e := s.eng.(*sqliteEngine)
-	hold := func(db *sql.DB, n int) func() {
-		var conns []*sql.Conn
-		for range n {
-			c, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conns = append(conns, c)
-		}
-		return func() {
-			for _, c := range conns {
-				_ = c.Close()
-			}
-		}
-	}
+	hold := func(db *sql.DB, n int) func() { return holdConns(t, db, n) }
 	releasePoint := hold(e.p, pointReaders(4))
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	_, err := s.Get(gctx, "k")
@@ -509,4 +495,96 @@ func TestPointReadsSpillToIdleReaders(t *testing.T) {
 		t.Errorf("Get on a free point reader, the readers in use: %v", err)
 	}
 	releaseReaders()
+}
+
+// TestQuickReadsBesideBusyReaders: with every reader held by reads that
+// last (one principal's scans, watches and read-only transactions can hold
+// them all up to their timeouts), the engine's short reads are served on
+// the point reads' lane: Status (storeserver's /readyz), GetMetadata, a
+// write's compaction assist and a DeleteNamespace's purge assist. Before,
+// each waited for a reader: Status and GetMetadata until their deadlines,
+// the writes as long as their callers' contexts let them.
+func TestQuickReadsBesideBusyReaders(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+t.TempDir()+"/quick.db?readers=4", WithRetention(Retention{Changes: 100}))
+	defer s.Close()
+	s.stopPurger()
+	e := s.eng.(*sqliteEngine)
+	// within runs fn with a context of 3 s and fails when it took more
+	// than 1 s: before, it waited for a reader until that context ended.
+	within := func(what string, fn func(ctx context.Context) error) {
+		t.Helper()
+		release := holdConns(t, e.r, 4)
+		defer release()
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := fn(cctx); err != nil {
+			t.Errorf("%s with every reader in use: %v", what, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s with every reader in use took %v: it waited for a reader", what, d)
+		}
+	}
+
+	must(t, s.Set(ctx, "k", 1, storage.WithMetadata(map[string]any{"m": 1})))
+	within("Status", func(ctx context.Context) error {
+		st, err := s.Status(ctx)
+		if err == nil && (!st.Healthy || st.Size != 1 || st.Revision == 0 || st.SchemaVersion == 0) {
+			return fmt.Errorf("status %+v: want healthy, 1 entry, a revision and a schema version", st)
+		}
+		return err
+	})
+	within("GetMetadata", func(ctx context.Context) error {
+		_, err := s.GetMetadata(ctx, "k")
+		return err
+	})
+
+	// The compaction assist: 3000 changes written, nothing owed yet.
+	tx := tx3(t, s, nil)
+	tx.(*sqlTx).changes = 0
+	must(t, tx.Commit(ctx))
+	before := logLen(t, s)
+	within("a write's compaction assist", func(ctx context.Context) error {
+		s.wroteChanges(ctx, 1000)
+		return nil
+	})
+	if n := logLen(t, s); n > before-2000 || n < 100 {
+		t.Errorf("the compaction assist left %d changes of %d; want at most %d, and the window's 100", n, before, before-2000)
+	}
+
+	// The purge assist: more than purgeBacklog namespaces unlinked, the
+	// purger stopped.
+	for i := range purgeBacklog + 1 {
+		ns := fmt.Sprintf("tmp-%d", i)
+		must(t, s.Set(ctx, "a", 1, storage.InNamespace(ns)))
+		must(t, s.DeleteNamespace(ctx, ns, storage.Recursive()))
+	}
+	must(t, s.Set(ctx, "a", 1, storage.InNamespace("last")))
+	within("DeleteNamespace's purge assist", func(ctx context.Context) error {
+		return s.DeleteNamespace(ctx, "last", storage.Recursive())
+	})
+	var unlinked int64
+	must(t, s.eng.reader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&unlinked) }))
+	if unlinked > purgeBacklog {
+		t.Errorf("%d namespaces unlinked after the purge assist; want at most %d", unlinked, purgeBacklog)
+	}
+}
+
+// holdConns takes n connections of db and returns what gives them back.
+func holdConns(t *testing.T, db *sql.DB, n int) func() {
+	t.Helper()
+	var conns []*sql.Conn
+	for range n {
+		c, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	return func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
 }

@@ -311,6 +311,8 @@ func (e *pgEngine) commitInDoubt(ctx context.Context, err error) bool {
 
 func (e *pgEngine) ping(ctx context.Context) error { return e.pool.Ping(ctx) }
 
+func (e *pgEngine) quickReader() querier { return e.q }
+
 func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := e.pool.QueryRow(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version").Scan(&v)

@@ -216,7 +216,7 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.writes = &driverReads{db: e.w, stats: wstats, n: cfg.roundTrips}
 	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
 	e.reads = &driverReads{db: e.r, point: e.p, stats: stats, n: cfg.roundTrips}
-	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads} // see fastread.go
+	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads, e.quickReader} // see fastread.go
 	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
 	return e, nil
 }
@@ -318,14 +318,30 @@ func (e *sqliteEngine) count(ctx context.Context) {
 	countOne(ctx, e.cfg.roundTrips)
 }
 
+// quickDB is the pool of the engine's own short reads (engine.quickReader):
+// the point readers' (or an idle reader, as for a point read), since the
+// readers may all be held by reads that last up to their callers'
+// timeouts: one principal's scans, watches and read-only transactions
+// kept every reader, and Status, with it storeserver's /readyz, and a
+// write's compaction assist waited for them (TestQuickReadsBesideBusyReaders).
+// A store opened read-only on a full disk has one connection.
+func (e *sqliteEngine) quickDB() *sql.DB {
+	if e.reads == nil {
+		return e.r
+	}
+	return e.reads.pointPool()
+}
+
 func (e *sqliteEngine) ping(ctx context.Context) error {
 	var one int
-	return e.r.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return e.quickDB().QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 func (e *sqliteEngine) schemaVersion(ctx context.Context) (int64, error) {
-	return schema.Version(ctx, schema.SQLite, e.r)
+	return schema.Version(ctx, schema.SQLite, e.quickDB())
 }
+
+func (e *sqliteEngine) quickReader() querier { return e.bind(e.quickDB()) }
 
 func (e *sqliteEngine) close() error {
 	if e.walr != nil {

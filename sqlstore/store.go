@@ -959,7 +959,7 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	if err := s.eng.ping(ctx); err != nil {
 		return st, s.failCtx(ctx, op, "", "", err)
 	}
-	entries, namespaces, err := s.eng.reader().stats(ctx, s.now())
+	entries, namespaces, err := s.eng.quickReader().stats(ctx, s.now())
 	if err != nil {
 		return st, s.failCtx(ctx, op, "", "", err)
 	}
@@ -967,7 +967,7 @@ func (s *Store) Status(ctx context.Context) (storage.Status, error) {
 	if err != nil {
 		return st, s.failCtx(ctx, op, "", "", err)
 	}
-	cur, oldest, err := s.eng.reader().revision(ctx)
+	cur, oldest, err := s.eng.quickReader().revision(ctx)
 	if err != nil {
 		return st, s.failCtx(ctx, op, "", "", err)
 	}

@@ -86,7 +86,7 @@ func (s *Store) purgeAssist(ctx context.Context) {
 	}
 	for ctx.Err() == nil {
 		var left int64
-		if err := s.eng.reader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left <= purgeBacklog {
+		if err := s.eng.quickReader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left <= purgeBacklog {
 			return
 		}
 		if more, err := s.purgeStep(ctx); err != nil || !more {
@@ -260,7 +260,7 @@ func (s *Store) purgeStep(ctx context.Context) (bool, error) {
 	// do would still take the writer, and make an idle write transaction
 	// look contended (WithTxContendedIdleTimeout).
 	var left int64
-	if err := s.eng.reader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left == 0 {
+	if err := s.eng.quickReader().queryRows(ctx, `SELECT count(*) FROM unlinked`, nil, func(r rowScanner) error { return r.Scan(&left) }); err != nil || left == 0 {
 		return false, err
 	}
 	if s.Dialect() == dialect.Postgres {

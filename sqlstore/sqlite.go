@@ -31,9 +31,13 @@ type sqliteEngine struct {
 	w *sql.DB // one connection; transactions BEGIN IMMEDIATE
 	r *sql.DB // readers
 	// p are the point readers: Get, Has and GetMany outside transactions
-	// run there alone (pointReaders).
+	// run there alone (pointReaders), and the quick reads (quickReader).
 	p      *sql.DB
 	wq, rq querier
+	// rsq and pq are the fixed statements on r and on p, through their
+	// statement caches: the quick reads' (quickReader); nil for a store
+	// opened read-only on a full disk.
+	rsq, pq querier
 	// wc and rc are the statement caches of w and r, shared by
 	// transactions.
 	wc, rc *stmtCache
@@ -213,6 +217,7 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.p.SetMaxIdleConns(pointReaders(o.Readers))
 	e.wc, e.rc = newStmtCache(e.w), newStmtCache(e.r)
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
+	e.rsq, e.pq = e.rq, e.bind(newStmtCache(e.p))
 	e.writes = &driverReads{db: e.w, stats: wstats, n: cfg.roundTrips}
 	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
 	e.reads = &driverReads{db: e.r, point: e.p, stats: stats, n: cfg.roundTrips}
@@ -341,7 +346,17 @@ func (e *sqliteEngine) schemaVersion(ctx context.Context) (int64, error) {
 	return schema.Version(ctx, schema.SQLite, e.quickDB())
 }
 
-func (e *sqliteEngine) quickReader() querier { return e.bind(e.quickDB()) }
+// quickReader runs the fixed statements on quickDB's pool, prepared once
+// per connection (never fastReadQ, whose getMetadata calls it).
+func (e *sqliteEngine) quickReader() querier {
+	switch {
+	case e.reads == nil:
+		return e.rq
+	case e.quickDB() == e.p:
+		return e.pq
+	}
+	return e.rsq
+}
 
 func (e *sqliteEngine) close() error {
 	if e.walr != nil {

@@ -39,7 +39,23 @@
 // (wrapped the same way), and a transaction's Get, Has and Set on the
 // connection it holds (sqlitewrite.go).
 // PostgreSQL uses a native pgx pool (pgxpool), so statement caching and
-// batches are available.
+// batches are available. Beside the pool (pool_max_conns) the engine keeps
+// two lanes of connections of their own, each half of what transactions
+// leave of the pool (at least two; 4 each beside a pool of 32): one for
+// the point reads and the engine's own short reads (Status and its ping,
+// the look at the change log's state or the purge's backlog), one for the
+// writes outside transactions (a Set, a batch, a Clear, an index build,
+// the sweeper's and compaction's batches). The pool serves what may last
+// (read-only transactions, up to three quarters of it; watch reads; scans
+// no index serves, which the engine does not bound), and those held every
+// connection of it, so that a get of one entry, Status and a Set waited
+// seconds for one of them to end (TestPostgresQuickBesideLongReads,
+// TestPostgresWritesBesideFullPool). The writes have a lane apart from the
+// point reads' so that writes waiting for the revision lock behind a
+// transaction do not keep the gets waiting. As SQLite's point readers, a
+// lane is not a cap: with every connection of it in use, a call runs on
+// the pool if that has one free. So the engine may open pool_max_conns
+// plus both lanes' connections to the server.
 //
 // Behind a pooler in transaction mode (PgBouncer's pool_mode =
 // transaction) the DSN picks a pgx exec mode that keeps no named prepared

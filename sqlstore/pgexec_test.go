@@ -101,8 +101,8 @@ func TestPGDirectWriteStaleStatement(t *testing.T) {
 	}
 	for _, viaBatch := range []bool{true, false} {
 		withRevViaBatch(viaBatch, func() {
-			must(t, s.Set(ctx, "k", 1)) // prepared
-			c, err := e.pool.Acquire(ctx)
+			must(t, s.Set(ctx, "k", 1)) // prepared, on the writes' lane's one connection so far
+			c, err := e.writes.pool.Acquire(ctx)
 			must(t, err)
 			forget(c)
 			c.Release()
@@ -115,8 +115,13 @@ func TestPGDirectWriteStaleStatement(t *testing.T) {
 				t.Fatalf("via batch %v: the next Set: %v", viaBatch, err)
 			}
 
-			e.txAcquired = forget
+			// Prepared on the pool's connection (transactions run there).
 			tx, err := s.Begin(ctx, storage.TxOptions{})
+			must(t, err)
+			must(t, tx.Set(ctx, "k", 3))
+			must(t, tx.Commit(ctx))
+			e.txAcquired = forget
+			tx, err = s.Begin(ctx, storage.TxOptions{})
 			e.txAcquired = nil
 			must(t, err)
 			if err := tx.Set(ctx, "k", 4); !errors.As(err, &pe) || pe.Code != "26000" {

@@ -25,6 +25,9 @@ type pgEngine struct {
 	d       dialect.Dialect
 	pool    *pgxpool.Pool
 	q       querier
+	rq      querier    // q, its point reads on points (pgPointQ)
+	points  *pgPoints  // the point reads' and short reads' lane (pgpoint.go)
+	writes  *pgPoints  // the writes' lane outside transactions (pgpoint.go)
 	replica *replica   // nil without WithReplica
 	copyMin int        // the smallest batch written through COPY (pgcopy.go); 0: none
 	lockKey int64      // the store's revision lock key (revlock.go), read at Open
@@ -72,10 +75,23 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pool.Close()
 		return nil, fmt.Errorf("revision lock key and notification channel: %w", err)
 	}
-	e := &pgEngine{d: d, pool: pool, q: newPgQ(pool, 0, nil, key), copyMin: cfg.copyMin, lockKey: key, channel: channel,
-		dir: directModeOf(pc.ConnConfig)}
+	points, err := openPgPoints(pc, pool, key)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	writes, err := openPgPoints(pc, pool, key)
+	if err != nil {
+		points.pool.Close()
+		pool.Close()
+		return nil, err
+	}
+	e := &pgEngine{d: d, pool: pool, q: points.mq, rq: pgPointQ{points.mq, points}, points: points, writes: writes,
+		copyMin: cfg.copyMin, lockKey: key, channel: channel, dir: directModeOf(pc.ConnConfig)}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
+			points.pool.Close()
+			writes.pool.Close()
 			pool.Close()
 			return nil, fmt.Errorf("replica: %w", err)
 		}
@@ -159,8 +175,8 @@ func (e *pgEngine) txCapacity() (total, readOnly int) {
 	}
 	return max(1, n-spareConns(n)), readOnly
 }
-func (e *pgEngine) reader() querier { return e.q }
-func (e *pgEngine) writer() querier { return e.q }
+func (e *pgEngine) reader() querier { return e.rq }
+func (e *pgEngine) writer() querier { _, q := e.writes.pick(); return q }
 
 // inTx runs fn in a transaction. Its BEGIN goes with fn's first statement
 // (pgLazyTx), as Begin's do: a SetMany or DeleteMany costs one round trip
@@ -196,7 +212,8 @@ func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 // pool at the end, which discards it when it is still in a transaction
 // (a COMMIT or ROLLBACK that failed, ctx ended) or broken.
 func (e *pgEngine) lazyTxFunc(ctx context.Context, fn func(tx *pgLazyTx) error) (err error) {
-	tx, err := e.lazyTx(ctx, pgx.TxOptions{})
+	pool, _ := e.writes.pick()
+	tx, err := e.lazyTx(ctx, pool, pgx.TxOptions{})
 	if err != nil {
 		return err
 	}
@@ -214,8 +231,8 @@ func (e *pgEngine) lazyTxFunc(ctx context.Context, fn func(tx *pgLazyTx) error) 
 
 // lazyTx acquires a connection for a transaction whose BEGIN goes with its
 // first statement (at once with the test-only eagerBegin).
-func (e *pgEngine) lazyTx(ctx context.Context, o pgx.TxOptions) (*pgLazyTx, error) {
-	c, err := e.pool.Acquire(ctx)
+func (e *pgEngine) lazyTx(ctx context.Context, pool *pgxpool.Pool, o pgx.TxOptions) (*pgLazyTx, error) {
+	c, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -309,13 +326,13 @@ func (e *pgEngine) commitInDoubt(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || e.d.Classify(err) == dialect.ClassConnection
 }
 
-func (e *pgEngine) ping(ctx context.Context) error { return e.pool.Ping(ctx) }
+func (e *pgEngine) ping(ctx context.Context) error { return e.points.pool.Ping(ctx) }
 
-func (e *pgEngine) quickReader() querier { return e.q }
+func (e *pgEngine) quickReader() querier { return e.points.q }
 
 func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := e.pool.QueryRow(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version").Scan(&v)
+	err := e.points.pool.QueryRow(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version").Scan(&v)
 	return v, err
 }
 
@@ -323,6 +340,8 @@ func (e *pgEngine) close() error {
 	if e.replica != nil {
 		e.replica.pool.Close()
 	}
+	e.points.pool.Close()
+	e.writes.pool.Close()
 	e.pool.Close()
 	return nil
 }
@@ -694,7 +713,7 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if opts.ReadOnly {
 		o.AccessMode = pgx.ReadOnly
 	}
-	tx, err := e.lazyTx(ctx, o)
+	tx, err := e.lazyTx(ctx, e.pool, o)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,199 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// pgBusyFilter is a filter no entry of pgBusyFill passes, whose test of
+// each entry or change costs something: a count or a watch read with it
+// goes through everything.
+func pgBusyFilter() storage.Filter {
+	var or []storage.Filter
+	for l := range 200 {
+		or = append(or, storage.EndsWith("s", fmt.Sprintf("no such text %d", l)))
+	}
+	return storage.Or(or...)
+}
+
+// pgBusyFill writes n entries of namespace "big", rounds times over.
+func pgBusyFill(t *testing.T, s *Store, n, rounds int) {
+	t.Helper()
+	ctx := t.Context()
+	for r := range rounds {
+		for b := 0; b < n; b += 1000 {
+			items := make([]storage.Item, 0, 1000)
+			for i := b; i < min(n, b+1000); i++ {
+				items = append(items, storage.Item{Key: fmt.Sprintf("r%06d", i), Value: map[string]any{"s": fmt.Sprintf("text %d %d", i, r), "n": i}})
+			}
+			if _, err := s.SetMany(ctx, items, storage.InNamespace("big")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestPostgresQuickBesideLongReads (PostgreSQL): with the reads that last
+// at their caps — read-only transactions each running, over and over, a
+// count no index serves (txCapacity), watches from the start of a long
+// log with a filter no change passes (watchReadPlaces), and scans outside
+// transactions (two, as many as httpapi's DefaultMaxScansInStore admits)
+// — a Get, a Set, Status and GetMetadata of another caller are served at
+// once, not after those reads.
+func TestPostgresQuickBesideLongReads(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, newPGSchema(t), WithRetention(Retention{Changes: 10_000_000}))
+	defer s.Close()
+	pgBusyFill(t, s, 20_000, 5)
+	must(t, s.Set(ctx, "k", 1, storage.WithMetadata(map[string]any{"m": 1})))
+	in := storage.InNamespace("big")
+	where := storage.Where(pgBusyFilter())
+	start := time.Now()
+	if _, err := s.Count(ctx, in, where); err != nil {
+		t.Fatal(err)
+	}
+	per := time.Since(start)
+
+	lctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	txs, _ := s.eng.txCapacity()
+	for range txs {
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer func() { _ = tx.Rollback(context.Background()) }()
+			for lctx.Err() == nil {
+				if _, err := tx.Count(lctx, in, where); err != nil && lctx.Err() == nil {
+					t.Errorf("count in a read-only transaction: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for range 16 {
+		wg.Go(func() {
+			for _, err := range s.Watch(lctx, in, where, storage.FromRevision(1)) {
+				if err != nil && lctx.Err() == nil {
+					t.Errorf("watch: %v", err)
+				}
+				return
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for lctx.Err() == nil {
+				if _, err := s.Count(lctx, in, where); err != nil && lctx.Err() == nil {
+					t.Errorf("count: %v", err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(per / 2)
+	ops := []struct {
+		name string
+		fn   func(ctx context.Context) error
+	}{
+		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
+		{"Set", func(ctx context.Context) error { return s.Set(ctx, "k", 2) }},
+		{"Status", func(ctx context.Context) error { _, err := s.Status(ctx); return err }},
+		{"GetMetadata", func(ctx context.Context) error { _, err := s.GetMetadata(ctx, "k"); return err }},
+	}
+	for range 3 {
+		for _, o := range ops {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			start := time.Now()
+			err := o.fn(cctx)
+			d := time.Since(start)
+			cancel()
+			t.Logf("%s beside %d read-only transactions, 16 watches and 2 counts (a count alone %v): %v after %v", o.name, txs, per.Round(time.Millisecond), err, d.Round(time.Millisecond))
+			if err != nil || d > time.Second {
+				t.Errorf("%s beside the long reads: %v after %v; want it served at once", o.name, err, d)
+			}
+		}
+	}
+}
+
+// TestPostgresWritesBesideFullPool (PostgreSQL): with every connection of
+// the store's pool held, as the reads that last may hold them (read-only
+// transactions, watch reads, scans), the writes outside transactions,
+// the point reads and the engine's own work go on, on the lanes
+// (pgPoints). Queries, lists, History and watches read on the pool, and
+// wait, as do Begin's transactions.
+func TestPostgresWritesBesideFullPool(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, newPGSchema(t), WithRetention(Retention{Changes: 1000}))
+	defer s.Close()
+	must(t, s.CreateNamespace(ctx, "ix", storage.WithIndexes("n")))
+	for i := range 50 {
+		must(t, s.Set(ctx, fmt.Sprintf("k%02d", i), map[string]any{"n": i}, storage.InNamespace("ix")))
+	}
+	must(t, s.Set(ctx, "k", 1))
+	e := s.eng.(*pgEngine)
+	ops := []struct {
+		name string
+		fn   func(ctx context.Context) error
+	}{
+		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
+		{"Set", func(ctx context.Context) error { return s.Set(ctx, "k", 2) }},
+		{"SetNewNs", func(ctx context.Context) error { return s.Set(ctx, "k", 2, storage.InNamespace("fresh")) }},
+		{"SetIx", func(ctx context.Context) error {
+			return s.Set(ctx, "zz", map[string]any{"n": 3}, storage.InNamespace("ix"))
+		}},
+		{"SetMany", func(ctx context.Context) error {
+			_, err := s.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}, {Key: "b", Value: 2}})
+			return err
+		}},
+		{"DeleteMany", func(ctx context.Context) error { _, err := s.DeleteMany(ctx, []string{"a", "b"}); return err }},
+		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "k") }},
+		{"SetMetadata", func(ctx context.Context) error {
+			if err := s.Set(ctx, "k", 1); err != nil {
+				return err
+			}
+			return s.SetMetadata(ctx, "k", map[string]any{"x": 1})
+		}},
+		{"CreateNamespace", func(ctx context.Context) error { return s.CreateNamespace(ctx, "n2") }},
+		{"CreateIndex", func(ctx context.Context) error { return s.CreateIndex(ctx, "ix", "m") }},
+		{"DropIndex", func(ctx context.Context) error { return s.DropIndex(ctx, "ix", "m") }},
+		{"Clear", func(ctx context.Context) error { return s.Clear(ctx, storage.InNamespace("n2")) }},
+		{"DeleteNamespace", func(ctx context.Context) error { return s.DeleteNamespace(ctx, "n2") }},
+		{"Status", func(ctx context.Context) error { _, err := s.Status(ctx); return err }},
+		{"GetMetadata", func(ctx context.Context) error { _, err := s.GetMetadata(ctx, "k"); return err }},
+		{"Has", func(ctx context.Context) error { _, err := s.Has(ctx, "k"); return err }},
+		{"GetMany", func(ctx context.Context) error { _, err := s.GetMany(ctx, []string{"k", "a"}); return err }},
+		{"Sweep", func(ctx context.Context) error { _, err := s.Sweep(ctx); return err }},
+		{"Compact", func(ctx context.Context) error { _, err := s.Compact(ctx); return err }},
+	}
+	n := int(e.pool.Config().MaxConns)
+	for _, o := range ops {
+		var held []interface{ Release() }
+		for range n {
+			c, err := e.pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		start := time.Now()
+		err := o.fn(cctx)
+		d := time.Since(start)
+		cancel()
+		for _, c := range held {
+			c.Release()
+		}
+		if err != nil || d > time.Second {
+			t.Errorf("%s with every connection of the pool in use: %v after %v; want it served on a lane", o.name, err, d)
+		}
+	}
+}

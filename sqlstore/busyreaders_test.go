@@ -24,10 +24,34 @@ func TestWritesBesideBusyReaders(t *testing.T) {
 	}
 	must(t, s.Set(ctx, "k", 1))
 	e := s.eng.(*sqliteEngine)
-	ops := []struct {
-		name string
-		fn   func(ctx context.Context) error
-	}{
+	ops := busyOps(t, s)
+	for _, o := range ops {
+		release := holdConns(t, e.r, 4)
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		start := time.Now()
+		err := o.fn(cctx)
+		d := time.Since(start)
+		cancel()
+		release()
+		if err != nil || d > time.Second {
+			t.Errorf("%s with every reader in use: %v after %v; want it served without a reader", o.name, err, d)
+		}
+	}
+}
+
+// busyOp is an operation run while the connections long reads use are
+// held.
+type busyOp struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+// busyOps are the operations that must go on while every connection the
+// reads that last use is held: the writes, the point reads and the
+// engine's own work, on s, whose namespace "ix" indexes n and holds a,
+// b and others, and whose key k exists.
+func busyOps(t *testing.T, s *Store) []busyOp {
+	return []busyOp{
 		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
 		{"Set", func(ctx context.Context) error { return s.Set(ctx, "k", 2) }},
 		{"SetNewNs", func(ctx context.Context) error { return s.Set(ctx, "k", 2, storage.InNamespace("fresh")) }},
@@ -68,17 +92,5 @@ func TestWritesBesideBusyReaders(t *testing.T) {
 		{"GetMany", func(ctx context.Context) error { _, err := s.GetMany(ctx, []string{"k", "a"}); return err }},
 		{"Sweep", func(ctx context.Context) error { _, err := s.Sweep(ctx); return err }},
 		{"Compact", func(ctx context.Context) error { _, err := s.Compact(ctx); return err }},
-	}
-	for _, o := range ops {
-		release := holdConns(t, e.r, 4)
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		start := time.Now()
-		err := o.fn(cctx)
-		d := time.Since(start)
-		cancel()
-		release()
-		if err != nil || d > time.Second {
-			t.Errorf("%s with every reader in use: %v after %v; want it served without a reader", o.name, err, d)
-		}
 	}
 }

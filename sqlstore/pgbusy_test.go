@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -140,40 +141,8 @@ func TestPostgresWritesBesideFullPool(t *testing.T) {
 	}
 	must(t, s.Set(ctx, "k", 1))
 	e := s.eng.(*pgEngine)
-	ops := []struct {
-		name string
-		fn   func(ctx context.Context) error
-	}{
-		{"Get", func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err }},
-		{"Set", func(ctx context.Context) error { return s.Set(ctx, "k", 2) }},
-		{"SetNewNs", func(ctx context.Context) error { return s.Set(ctx, "k", 2, storage.InNamespace("fresh")) }},
-		{"SetIx", func(ctx context.Context) error {
-			return s.Set(ctx, "zz", map[string]any{"n": 3}, storage.InNamespace("ix"))
-		}},
-		{"SetMany", func(ctx context.Context) error {
-			_, err := s.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}, {Key: "b", Value: 2}})
-			return err
-		}},
-		{"DeleteMany", func(ctx context.Context) error { _, err := s.DeleteMany(ctx, []string{"a", "b"}); return err }},
-		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "k") }},
-		{"SetMetadata", func(ctx context.Context) error {
-			if err := s.Set(ctx, "k", 1); err != nil {
-				return err
-			}
-			return s.SetMetadata(ctx, "k", map[string]any{"x": 1})
-		}},
-		{"CreateNamespace", func(ctx context.Context) error { return s.CreateNamespace(ctx, "n2") }},
-		{"CreateIndex", func(ctx context.Context) error { return s.CreateIndex(ctx, "ix", "m") }},
-		{"DropIndex", func(ctx context.Context) error { return s.DropIndex(ctx, "ix", "m") }},
-		{"Clear", func(ctx context.Context) error { return s.Clear(ctx, storage.InNamespace("n2")) }},
-		{"DeleteNamespace", func(ctx context.Context) error { return s.DeleteNamespace(ctx, "n2") }},
-		{"Status", func(ctx context.Context) error { _, err := s.Status(ctx); return err }},
-		{"GetMetadata", func(ctx context.Context) error { _, err := s.GetMetadata(ctx, "k"); return err }},
-		{"Has", func(ctx context.Context) error { _, err := s.Has(ctx, "k"); return err }},
-		{"GetMany", func(ctx context.Context) error { _, err := s.GetMany(ctx, []string{"k", "a"}); return err }},
-		{"Sweep", func(ctx context.Context) error { _, err := s.Sweep(ctx); return err }},
-		{"Compact", func(ctx context.Context) error { _, err := s.Compact(ctx); return err }},
-	}
+	// A caller's transaction, TxRW, runs on the pool, and waits.
+	ops := slices.DeleteFunc(busyOps(t, s), func(o busyOp) bool { return o.name == "TxRW" })
 	n := int(e.pool.Config().MaxConns)
 	for _, o := range ops {
 		var held []interface{ Release() }

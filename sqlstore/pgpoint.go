@@ -93,26 +93,25 @@ type pgPointQ struct {
 	l *pgPoints
 }
 
+// onLane runs a point read where take chooses.
+func onLane[T any](l *pgPoints, read func(q pgQ) (T, error)) (T, error) {
+	q, on := l.take()
+	defer l.give(on)
+	return read(q)
+}
+
 func (p pgPointQ) getEntry(ctx context.Context, ns, key string, now time.Time) (row, error) {
-	q, on := p.l.take()
-	defer p.l.give(on)
-	return q.getEntry(ctx, ns, key, now)
+	return onLane(p.l, func(q pgQ) (row, error) { return q.getEntry(ctx, ns, key, now) })
 }
 
 func (p pgPointQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (bool, error) {
-	q, on := p.l.take()
-	defer p.l.give(on)
-	return q.hasEntry(ctx, ns, key, now)
+	return onLane(p.l, func(q pgQ) (bool, error) { return q.hasEntry(ctx, ns, key, now) })
 }
 
 func (p pgPointQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
-	q, on := p.l.take()
-	defer p.l.give(on)
-	return q.getEntries(ctx, ns, keys, now)
+	return onLane(p.l, func(q pgQ) ([]row, error) { return q.getEntries(ctx, ns, keys, now) })
 }
 
 func (p pgPointQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {
-	q, on := p.l.take()
-	defer p.l.give(on)
-	return q.getMetadata(ctx, ns, key, now)
+	return onLane(p.l, func(q pgQ) (metaRow, error) { return q.getMetadata(ctx, ns, key, now) })
 }

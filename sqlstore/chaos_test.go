@@ -417,7 +417,7 @@ func chaosKilled(t *testing.T, dsn string, opts []Option, kill func(ctx context.
 	log.wantFaultSeen(t, killed)
 	checkReleased(t, s, before)
 	checkReleased(t, s2, before)
-	s.eng.(*pgEngine).pool.Reset()
+	s.eng.(*pgEngine).resetPools()
 	checkCallsSucceed(t, s)
 	checkIndexes(t, s)
 	checkInvariants(t, s)

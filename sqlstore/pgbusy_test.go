@@ -166,3 +166,12 @@ func TestPostgresWritesBesideFullPool(t *testing.T) {
 		}
 	}
 }
+
+// resetPools closes the idle connections of the pool and of both lanes
+// (pgPoints): after backends were terminated, the first use of each
+// killed one would fail with ErrUnavailable.
+func (e *pgEngine) resetPools() {
+	e.pool.Reset()
+	e.points.pool.Reset()
+	e.writes.pool.Reset()
+}

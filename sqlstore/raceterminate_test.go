@@ -89,7 +89,7 @@ func TestRaceTerminateNewerPaths(t *testing.T) {
 	// first use of each fails with ErrUnavailable (as after any server
 	// restart; TestFaultsTerminateBackends keeps its load running past the
 	// kills instead): start the checks below on fresh connections.
-	s.eng.(*pgEngine).pool.Reset()
+	s.eng.(*pgEngine).resetPools()
 	t.Logf("%d backends terminated", killed)
 	log.report(t)
 	log.wantFaultSeen(t, killed)

@@ -120,7 +120,11 @@
 //	                        pool_max_conns (default 32). Transactions hold at most
 //	                        three quarters of the pool (the rest always serves the
 //	                        calls outside transactions); a beginTransaction that
-//	                        finds them all taken waits, up to --timeout.
+//	                        finds them all taken waits, up to --timeout. Beside the
+//	                        pool the store keeps two lanes of connections, for the
+//	                        point reads and for the writes outside transactions
+//	                        (each an eighth of the pool, at least 2; 4 each beside
+//	                        32): the server opens up to N plus both lanes'.
 //	--max-namespaces-per-principal N
 //	                        most namespaces one principal may own, principal://PKR
 //	                        and principal://PKR/namespace/… (default 10,000); a

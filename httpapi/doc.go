@@ -95,7 +95,9 @@
 //     at most Config.MaxScansInStore, default 2, of them scans: list,
 //     query and count, which may read a whole namespace for up to
 //     Config.Timeout, so that slow scans leave other principals' gets and
-//     sets connections; Handler.Admit lets a server's other paths to the store, such as
+//     sets connections; and one createIndex or dropIndex, apart from the
+//     writes, so that index builds of seconds leave other principals'
+//     sets their places; Handler.Admit lets a server's other paths to the store, such as
 //     cmd/storeserver's console, count under the same bounds); a request
 //     leaves the store when the route returns, before its answer is
 //     written, but keeps its principal's place until the answer is

@@ -209,7 +209,11 @@ type Config struct {
 	// MaxWritesInStore bounds the writes among MaxRequestsInStore (every
 	// route but the reads: get, has, getMany, list, query, count,
 	// listNamespaces, getMetadata, getStatus, getCapabilities, history,
-	// lookupTransaction); 0 means DefaultMaxWritesInStore (3). A write
+	// lookupTransaction; and but createIndex and dropIndex, whose cost
+	// grows with the namespace: they run one at a time in the store, all
+	// principals together, beside the writes, so that one principal's
+	// index builds, seconds each, cannot hold every write's place); 0
+	// means DefaultMaxWritesInStore (3). A write
 	// beyond waits as above, while other principals' reads are served:
 	// SQLite has one writer, and PostgreSQL writes take the store's
 	// revision lock, so writes waiting there (behind a transaction that
@@ -320,7 +324,7 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
 			MaxWaitingPerKey: MaxWaitingPerPrincipal},
 		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
-			ClassTotal: []int64{int64(cfg.MaxWritesInStore), int64(cfg.MaxScansInStore)}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
+			ClassTotal: []int64{int64(cfg.MaxWritesInStore), int64(cfg.MaxScansInStore), indexOpsInStore}, MaxWaitingPerKey: MaxWaitingPerPrincipal}}
 	if cfg.Metrics != nil {
 		cfg.Metrics.Register(h.admissionFamilies)
 	}
@@ -601,11 +605,25 @@ const (
 	classRead  = 0
 	classWrite = 1
 	classScan  = 2
+	classIndex = 3
 )
+
+// indexOpsInStore bounds the index builds and drops (createIndex,
+// dropIndex) that run in the store at once, all principals together:
+// each reads or deletes a row per entry of its namespace and may last
+// seconds, and they do not count among the writes under
+// Config.MaxWritesInStore. Four of one principal's builds on a namespace
+// of 300,000 entries held all three of the writes' places for 10 s to
+// 15 s, each build waiting for the others at the writer (SQLite) or the
+// database (PostgreSQL), and another principal's set of one entry
+// waited as long for a place (TestHostileIndexBuilds).
+const indexOpsInStore = 1
 
 // routeClass is the class of a request of route.
 func routeClass(route string) int {
 	switch {
+	case indexRoutes[route]:
+		return classIndex
 	case scanRoutes[route]:
 		return classScan
 	case readRoutes[route]:
@@ -650,6 +668,10 @@ var readRoutes = map[string]bool{
 // scanRoutes are the reads that count as scans under
 // Config.MaxScansInStore.
 var scanRoutes = map[string]bool{routes.RouteList: true, routes.RouteQuery: true, routes.RouteCount: true}
+
+// indexRoutes are the writes that count under indexOpsInStore rather than
+// Config.MaxWritesInStore.
+var indexRoutes = map[string]bool{routes.RouteCreateIndex: true, routes.RouteDropIndex: true}
 
 // acquireBytes takes weight bytes out of principal p's share and out of
 // MaxBytesInFlight, waiting up to Timeout for room; release gives them

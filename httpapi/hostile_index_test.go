@@ -11,6 +11,13 @@ import (
 	"github.com/mycelia-kernel/storage/httpapi"
 )
 
+// The namespaces of the index tests: alice's, which she fills and
+// indexes, and bob's options for his sets.
+const (
+	aliceBig = "principal://alice-pk/namespace/big"
+	bobMine  = `"options":{"namespace":"principal://bob-pk/namespace/mine"}`
+)
+
 // fillOwn writes n entries (keys k0000000 on, values with the fields n,
 // f, g and h) into namespace ns of the store under s, 1000 a batch.
 func (s *testServer) fillOwn(t *testing.T, ns string, n int) {
@@ -45,10 +52,6 @@ func (s *testServer) fillOwn(t *testing.T, ns string, n int) {
 // slower, 10,000 entries, so that her last one's turn comes within
 // Config.Timeout.
 func TestHostileIndexBuilds(t *testing.T) {
-	const (
-		own  = "principal://alice-pk/namespace/big"
-		bobs = `"options":{"namespace":"principal://bob-pk/namespace/mine"}`
-	)
 	entries := 50_000
 	if raceEnabled {
 		entries = 10_000
@@ -57,21 +60,21 @@ func TestHostileIndexBuilds(t *testing.T) {
 	for _, c := range hostileConfigs {
 		t.Run(c.Name, func(t *testing.T) {
 			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
-			s.fillOwn(t, own, entries)
-			set := `{"key":"b","value":1,` + bobs + `}`
+			s.fillOwn(t, aliceBig, entries)
+			set := `{"key":"b","value":1,` + bobMine + `}`
 			alone := s.median(t, 5, "set", hBob, set)
 			// One build alone, and its drop.
-			st, env, per := s.timed(t, "createIndex", hAlice, `{"name":"`+own+`","field":"n"}`)
+			st, env, per := s.timed(t, "createIndex", hAlice, `{"name":"`+aliceBig+`","field":"n"}`)
 			if st != 200 {
 				t.Fatalf("alice's createIndex = %d %+v", st, env.Error)
 			}
-			s.must(t, "dropIndex", hAlice, `{"name":"`+own+`","field":"n"}`)
+			s.must(t, "dropIndex", hAlice, `{"name":"`+aliceBig+`","field":"n"}`)
 			for _, op := range []string{"createIndex", "dropIndex"} {
 				var wg sync.WaitGroup
 				done := make(chan struct{})
 				for _, f := range fields {
 					wg.Go(func() {
-						if st, env, d := s.timed(t, op, hAlice, `{"name":"`+own+`","field":"`+f+`"}`); st != 200 {
+						if st, env, d := s.timed(t, op, hAlice, `{"name":"`+aliceBig+`","field":"`+f+`"}`); st != 200 {
 							t.Errorf("alice's %s of %s = %d %+v after %v", op, f, st, env.Error, d)
 						}
 					})
@@ -101,6 +104,69 @@ func TestHostileIndexBuilds(t *testing.T) {
 				if limit := per/2 + 10*alone + 100*time.Millisecond; longest > limit {
 					t.Errorf("bob's set took %v beside alice's %s, more than %v: he waited for hers (a build %v alone)", longest, op, limit, per)
 				}
+			}
+		})
+	}
+}
+
+// TestHostileIndexDrop (one principal's index drop cannot hold the
+// writer): alice drops an index of a namespace of her own; bob's sets of
+// one entry in his own namespace meanwhile must each be served about as
+// soon as alone, not after her drop. Before SQLite's DropIndex deleted
+// the index's rows a chunk at a time, one transaction deleted them all,
+// holding SQLite's one writer, and bob's set waited for the whole drop:
+// 6.9 s over 1,000,000 entries (loaded machine), and here 176 ms beside
+// a drop of 177 ms; now the drop takes 0.32 s, given up a chunk at a
+// time, and his longest set 27 ms (-race: 103 ms beside a drop of
+// 0.6 s of 20,000 entries). On
+// PostgreSQL the drop holds nothing his writes need (one transaction
+// still: his commit may queue behind the flush of its commit), so it runs
+// on the SQLite file only.
+func TestHostileIndexDrop(t *testing.T) {
+	entries := 200_000
+	if raceEnabled {
+		entries = 20_000
+	}
+	for _, c := range hostileConfigs[:1] { // SQLite file; see above
+		t.Run(c.Name, func(t *testing.T) {
+			s := newHostileServer(t, c.DSN(t), httpapi.Config{})
+			s.fillOwn(t, aliceBig, entries)
+			set := `{"key":"b","value":1,` + bobMine + `}`
+			alone := s.median(t, 5, "set", hBob, set)
+			s.must(t, "createIndex", hAlice, `{"name":"`+aliceBig+`","field":"h"}`)
+			done := make(chan time.Duration)
+			go func() {
+				st, env, d := s.timed(t, "dropIndex", hAlice, `{"name":"`+aliceBig+`","field":"h"}`)
+				if st != 200 {
+					t.Errorf("alice's dropIndex = %d %+v after %v", st, env.Error, d)
+				}
+				done <- d
+			}()
+			var lat []time.Duration
+			var took time.Duration
+			for running := true; running; {
+				time.Sleep(5 * time.Millisecond)
+				st, env, d := s.timed(t, "set", hBob, set)
+				if st != 200 {
+					t.Errorf("bob's set = %d %+v", st, env.Error)
+				}
+				lat = append(lat, d)
+				select {
+				case took = <-done:
+					running = false
+				default:
+				}
+			}
+			slices.Sort(lat)
+			longest := lat[len(lat)-1]
+			t.Logf("bob's set: alone %v; beside alice's dropIndex of %d entries (%v): %d sets, median %v, longest %v",
+				alone.Round(time.Microsecond), entries, took.Round(time.Millisecond), len(lat),
+				lat[len(lat)/2].Round(time.Millisecond), longest.Round(time.Millisecond))
+			if limit := took/3 + 10*alone + 50*time.Millisecond; longest > limit {
+				t.Errorf("bob's set took %v beside alice's dropIndex (%v), more than %v: he waited for it", longest, took, limit)
+			}
+			if n := s.count(t, hAlice, `{"options":{"namespace":"`+aliceBig+`","where":{"field":"h","operator":"eq","value":"h7"}}}`); n != fmt.Sprint(entries/1000) {
+				t.Errorf("count after the drop = %s, want %d", n, entries/1000)
 			}
 		})
 	}

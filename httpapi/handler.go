@@ -209,8 +209,8 @@ type Config struct {
 	// MaxWritesInStore bounds the writes among MaxRequestsInStore (every
 	// route but the reads: get, has, getMany, list, query, count,
 	// listNamespaces, getMetadata, getStatus, getCapabilities, history,
-	// lookupTransaction; and but createIndex and dropIndex, whose cost
-	// grows with the namespace: they run one at a time in the store, all
+	// lookupTransaction; nor createIndex and dropIndex, whose cost grows
+	// with the namespace: they run one at a time in the store, all
 	// principals together, beside the writes, so that one principal's
 	// index builds, seconds each, cannot hold every write's place); 0
 	// means DefaultMaxWritesInStore (3). A write

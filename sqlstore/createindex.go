@@ -95,7 +95,6 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 		return s.failCtx(ctx, op, namespace, "", err)
 	}
 	if fieldID != 0 {
-		s.dropIndexRows(ctx, nsID, fieldID)
 		s.dropIndexBuild(ctx, nsID, fieldID, marker)
 	}
 	return nil
@@ -103,8 +102,8 @@ func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 
 // dropIndexRows deletes the index_entries rows of field fieldID of
 // namespace nsID on SQLite, indexBuildChunk at a time, each delete in a
-// transaction of its own, until none is left or ctx ends (dropIndexBuild
-// then deletes the rest in one).
+// transaction of its own, until none is left or ctx ends (dropIndexBuild,
+// its caller, then deletes the rest in one).
 func (s *Store) dropIndexRows(ctx context.Context, nsID, fieldID int64) {
 	for ctx.Err() == nil {
 		// The chunk is the first indexBuildChunk rows in the primary
@@ -280,9 +279,13 @@ func (s *Store) buildIndex(ctx context.Context, namespace string, f driver.Field
 }
 
 // dropIndexBuild deletes the rows and the record of the build of field
-// fieldID (spelled marker) of namespace nsID, which failed, whatever ctx
-// says: nothing of it may stay. On SQLite one short transaction (as
-// DropIndex's) deletes both. On PostgreSQL one short transaction holding
+// fieldID (spelled marker) of namespace nsID, which failed or which
+// DropIndex withdrew, whatever ctx says: nothing of it may stay. On SQLite
+// the rows go indexBuildChunk at a time (dropIndexRows), the writer going
+// back to other writes between them, then the rest with the record in one
+// short transaction: a failed build's clean-up deleted every row it had
+// built in one transaction, holding the one writer as long (seconds at
+// 1M entries). On PostgreSQL one short transaction holding
 // the namespace's row (which the triggers lock before they read
 // index_fields) deletes the record, after which no write indexes the field,
 // then the rows go, in a statement that holds no lock any write needs.
@@ -290,6 +293,7 @@ func (s *Store) dropIndexBuild(ctx context.Context, nsID, fieldID int64, marker 
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if s.Dialect() != dialect.Postgres {
+		s.dropIndexRows(cctx, nsID, fieldID)
 		_ = s.eng.inTx(cctx, func(q querier) error {
 			if _, err := q.exec(cctx, "DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?", nsID, fieldID); err != nil {
 				return err

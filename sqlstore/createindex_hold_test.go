@@ -502,3 +502,84 @@ func TestMigrationIndexBuilding(t *testing.T) {
 	exactIndexRows(t, s, "at 32")
 	checkIndexes(t, s)
 }
+
+// TestFailedBuildCleanupYields (SQLite): the clean-up of a build that
+// failed deletes the rows it built a chunk at a time, the writer going
+// back to other writes between them, as DropIndex does. Before, one
+// transaction deleted every row the build had made, holding the one
+// writer as long, and a write to another namespace waited for all of it
+// (a build of a random-order field at 1M entries fails past storeserver's
+// 30 s timeout).
+func TestFailedBuildCleanupYields(t *testing.T) {
+	entries := 200_000
+	if raceEnabled {
+		entries = 10_000
+	}
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+t.TempDir()+"/cleanup.db")
+	defer s.Close()
+	items := make([]storage.Item, 1000)
+	for b := 0; b < entries; b += len(items) {
+		for i := range items {
+			items[i] = storage.Item{Key: fmt.Sprintf("k%07d", b+i), Value: map[string]any{"v": (b + i) * 7919 % entries}}
+		}
+		res, err := s.SetMany(ctx, items, storage.InNamespace("big"))
+		must(t, err)
+		must(t, res.Err())
+	}
+	alone := time.Duration(0)
+	for range 5 {
+		start := time.Now()
+		must(t, s.Set(ctx, "b", 1, storage.InNamespace("other")))
+		alone = max(alone, time.Since(start))
+	}
+	buildInChunks(t, indexBuildChunk)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failing := make(chan time.Time, 1)
+	last := entries/indexBuildChunk - 1
+	indexBuildHook = func(chunk int) {
+		if chunk == last {
+			failing <- time.Now()
+			cancel() // the build fails with every row but a chunk's built
+		}
+	}
+	built := make(chan error, 1)
+	go func() { built <- s.CreateIndex(bctx, "big", "v") }()
+	var started time.Time
+	select {
+	case started = <-failing:
+	case err := <-built:
+		t.Fatalf("CreateIndex ended before its last chunk: %v", err)
+	}
+	var lat []time.Duration
+	var err error
+	for running := true; running; {
+		time.Sleep(2 * time.Millisecond)
+		start := time.Now()
+		must(t, s.Set(ctx, "b", 2, storage.InNamespace("other")))
+		lat = append(lat, time.Since(start))
+		select {
+		case err = <-built:
+			running = false
+		default:
+		}
+	}
+	took := time.Since(started)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateIndex after its context was cancelled: %v, want context.Canceled", err)
+	}
+	slices.Sort(lat)
+	longest := lat[len(lat)-1]
+	t.Logf("a set beside the clean-up of a failed build of %d entries (%v): alone %v, %d sets, median %v, longest %v",
+		entries, took.Round(time.Millisecond), alone.Round(time.Microsecond), len(lat), lat[len(lat)/2].Round(time.Millisecond), longest.Round(time.Millisecond))
+	if limit := took/3 + 10*alone + 50*time.Millisecond; longest > limit {
+		t.Errorf("a set took %v beside the clean-up (%v), more than %v: it waited for it", longest, took, limit)
+	}
+	var left int64
+	must(t, s.eng.reader().queryRows(ctx, `SELECT (SELECT count(*) FROM index_entries) + (SELECT count(*) FROM index_fields)`, nil,
+		func(r rowScanner) error { return r.Scan(&left) }))
+	if left != 0 {
+		t.Errorf("%d index rows and fields left by the failed build", left)
+	}
+}

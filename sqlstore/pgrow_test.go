@@ -58,7 +58,7 @@ func TestPGDecodeEntryAsScan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := s.eng.reader().(pgQ)
+	q := s.eng.reader().(pgPointQ).pgQ
 	now := s.now()
 	// read runs GetEntries on every key (GetEntry on one key) and returns
 	// its rows, by decodeEntry or Scan.

@@ -15,9 +15,18 @@ type Backend struct {
 	Dialect dialect.Name
 	// Pool is the pgx pool of a PostgreSQL store.
 	Pool *pgxpool.Pool
+	// PointReads and Writes are a PostgreSQL store's two lanes beside Pool
+	// (see the package docs, "Connections"): the point reads' and the
+	// writes' outside transactions. For figures (metrics); they are the
+	// store's own, like Pool.
+	PointReads, Writes *pgxpool.Pool
 	// Writer and Reader are the SQLite store's write connection (one) and
 	// read pool (an in-memory database too: it is a private file in RAM).
 	Writer, Reader *sql.DB
+	// PointReader is the SQLite store's pool of the point reads (Get, Has,
+	// GetMany outside transactions) beside Reader; nil on a store opened
+	// read-only on a full disk, whose one connection is Writer.
+	PointReader *sql.DB
 }
 
 // Config is a store's configuration (the seed's _config).
@@ -36,8 +45,9 @@ func (s *Store) Backend() Backend {
 	switch e := s.eng.(type) {
 	case *pgEngine:
 		b.Pool = e.pool
+		b.PointReads, b.Writes = e.points.pool, e.writes.pool
 	case *sqliteEngine:
-		b.Writer, b.Reader = e.w, e.r
+		b.Writer, b.Reader, b.PointReader = e.w, e.r, e.p
 	}
 	return b
 }

@@ -208,8 +208,10 @@
 // storage_http_requests_in_flight, storage_open_transactions, and the
 // connection pools' storage_pool_connections{pool,state},
 // storage_pool_max_connections, storage_pool_waits_total and
-// storage_pool_wait_seconds_total (pool postgres, or sqlite_writer and
-// sqlite_reader). No metrics library is linked in (httpapi.Metrics writes
+// storage_pool_wait_seconds_total (pool postgres and its lanes
+// postgres_point_reads and postgres_writes, or sqlite_writer,
+// sqlite_reader and sqlite_point_reader: every pool the store opens
+// connections in). No metrics library is linked in (httpapi.Metrics writes
 // the format). Keep the port from untrusted networks or use --no-metrics:
 // the figures tell how busy the server is, never what it stores.
 //

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"database/sql"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
@@ -25,19 +29,35 @@ func storeMetrics(s *sqlstore.Store) func() []httpapi.Family {
 			waits.Samples = append(waits.Samples, httpapi.Sample{Labels: [][2]string{p}, Value: float64(waitCount)})
 			waited.Samples = append(waited.Samples, httpapi.Sample{Labels: [][2]string{p}, Value: waitSeconds})
 		}
-		switch {
-		case b.Pool != nil:
-			st := b.Pool.Stat()
+		pg := func(name string, pool *pgxpool.Pool) {
+			if pool == nil {
+				return
+			}
+			st := pool.Stat()
 			// pgxpool counts an acquire that found no idle connection as
 			// "empty": the caller waited for one to be made or released.
-			add("postgres", int64(st.IdleConns()), int64(st.AcquiredConns()), int64(st.MaxConns()),
+			add(name, int64(st.IdleConns()), int64(st.AcquiredConns()), int64(st.MaxConns()),
 				st.EmptyAcquireCount(), st.EmptyAcquireWaitTime().Seconds())
+		}
+		lite := func(name string, db *sql.DB) {
+			if db == nil {
+				return
+			}
+			st := db.Stats()
+			add(name, int64(st.Idle), int64(st.InUse), int64(st.MaxOpenConnections), st.WaitCount, st.WaitDuration.Seconds())
+		}
+		switch {
+		case b.Pool != nil:
+			// The pool and the lanes beside it (the package docs of
+			// sqlstore, "Connections"): the server may hold all of them.
+			pg("postgres", b.Pool)
+			pg("postgres_point_reads", b.PointReads)
+			pg("postgres_writes", b.Writes)
 		case b.Writer != nil:
-			w := b.Writer.Stats()
-			add("sqlite_writer", int64(w.Idle), int64(w.InUse), int64(w.MaxOpenConnections), w.WaitCount, w.WaitDuration.Seconds())
-			if b.Reader != nil && b.Reader != b.Writer {
-				r := b.Reader.Stats()
-				add("sqlite_reader", int64(r.Idle), int64(r.InUse), int64(r.MaxOpenConnections), r.WaitCount, r.WaitDuration.Seconds())
+			lite("sqlite_writer", b.Writer)
+			if b.Reader != b.Writer {
+				lite("sqlite_reader", b.Reader)
+				lite("sqlite_point_reader", b.PointReader)
 			}
 		}
 		if len(conns.Samples) > 0 {

@@ -2,11 +2,14 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -165,6 +168,89 @@ func TestPostgresWritesBesideFullPool(t *testing.T) {
 			t.Errorf("%s with every connection of the pool in use: %v after %v; want it served on a lane", o.name, err, d)
 		}
 	}
+}
+
+// TestCommitOutcomeBesideFullPool: a commit in doubt is settled with the
+// store's pool held whole (by read-only transactions, watch reads or scans
+// of one principal): the question to the server is a short read and goes
+// on the point reads' lane. Before, it waited for the pool for
+// commitOutcomeWait (5 s) and answered ErrCommitUnknown for a transaction
+// that had committed.
+func TestCommitOutcomeBesideFullPool(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
+	defer s.Close()
+	e := s.eng.(*pgEngine)
+	var committed string
+	must(t, e.pool.QueryRow(ctx, "SELECT "+xactRefSQL).Scan(&committed)) // its implicit transaction commits
+	var held []interface{ Release() }
+	for range int(e.pool.Config().MaxConns) {
+		c, err := e.pool.Acquire(ctx)
+		must(t, err)
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Release()
+		}
+	}()
+	start := time.Now()
+	err := e.commitOutcome(ctx, committed, errors.New("the COMMIT's answer was lost"))
+	if d := time.Since(start); err != nil || d > 2*time.Second {
+		t.Errorf("a committed transaction's outcome with the pool held whole: %v after %v; want nil at once", err, d)
+	}
+}
+
+// TestLockWaitSeenBesideFullPool: whether a session waits for the
+// revision lock (the contended idle timeout's question, pgTx.waited) is
+// answered with the store's pool held whole. Before, the question waited
+// for the pool for its 2 s and answered no: a transaction idle while
+// holding the lock was not rolled back at the contended timeout however
+// many writers waited, when the pool was full.
+func TestLockWaitSeenBesideFullPool(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
+	defer s.Close()
+	e := s.eng.(*pgEngine)
+	holder, err := pgx.ConnectConfig(ctx, e.pool.Config().ConnConfig.Copy())
+	must(t, err)
+	defer holder.Close(context.Background())
+	waiter, err := pgx.ConnectConfig(ctx, e.pool.Config().ConnConfig.Copy())
+	must(t, err)
+	defer waiter.Close(context.Background())
+	_, err = holder.Exec(ctx, "BEGIN")
+	must(t, err)
+	_, err = holder.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", e.lockKey)
+	must(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := waiter.Exec(ctx, "SELECT pg_advisory_lock($1)", e.lockKey)
+		done <- err
+	}()
+	tx := &pgTx{e: e}
+	for start := time.Now(); !tx.waited(ctx); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the waiting session was never seen")
+		}
+	}
+	var held []interface{ Release() }
+	for range int(e.pool.Config().MaxConns) {
+		c, err := e.pool.Acquire(ctx)
+		must(t, err)
+		held = append(held, c)
+	}
+	start := time.Now()
+	waits := tx.waited(ctx)
+	d := time.Since(start)
+	for _, c := range held {
+		c.Release()
+	}
+	if !waits || d > time.Second {
+		t.Errorf("a session waiting for the revision lock, with the pool held whole: seen %v after %v; want seen at once", waits, d)
+	}
+	_, err = holder.Exec(ctx, "COMMIT")
+	must(t, err)
+	must(t, <-done)
 }
 
 // resetPools closes the idle connections of the pool and of both lanes

@@ -281,7 +281,7 @@ const commitOutcomeWait = 5 * time.Second
 // side (its context ended while COMMIT was in flight, or the connection
 // broke) by asking the server what became of the transaction (ref, its
 // id and server instance: xactRefSQL), with
-// pg_xact_status on another connection, under a deadline of its own
+// pg_xact_status on another connection (of the point reads' lane), under a deadline of its own
 // (commitOutcomeWait; the caller's may have passed). Committed: nil (the
 // call did what it was asked, if late). Rolled back: err, as it was. Not
 // known in time: ErrCommitUnknown. (CI: a SetMany sent through COPY, and a
@@ -297,7 +297,11 @@ func (e *pgEngine) commitOutcome(ctx context.Context, ref string, err error) err
 	defer cancel()
 	for {
 		var status string
-		qerr := e.pool.QueryRow(actx, xactStatusSQL, xid, start).Scan(&status)
+		// On the point reads' lane: a short read, which the store's pool
+		// may have no connection for (read-only transactions, watch reads
+		// and scans can hold all of it, pgPoints), and a commit in doubt
+		// would be reported unknown after waiting commitOutcomeWait.
+		qerr := e.points.pool.QueryRow(actx, xactStatusSQL, xid, start).Scan(&status)
 		switch {
 		case qerr == nil && status == "committed":
 			return nil
@@ -754,7 +758,9 @@ func (t *pgTx) waited(ctx context.Context) bool {
 	defer cancel()
 	key := uint64(t.e.lockKey)
 	var waits bool
-	err := t.e.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+	// On the point reads' lane, as commitOutcome: the store's pool may be
+	// held whole, which is when writers wait.
+	err := t.e.points.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
 		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)`,
 		int64(key>>32), int64(key&0xffffffff)).Scan(&waits)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -200,5 +201,69 @@ func TestCommitOutcomeOnlyOnItsServer(t *testing.T) {
 		if el := time.Since(start); el > time.Second {
 			t.Errorf("commitOutcome(%q) took %v", c.ref, el)
 		}
+	}
+}
+
+// TestCommitContextEndedInFlight: on PostgreSQL, a transaction's Commit
+// whose context ends while its COMMIT is in flight (a proxy keeps the
+// COMMIT from the server, so its answer never comes, and the context is
+// cancelled once the proxy has it) answers with the context's error when
+// the outcome is known, as every call whose caller gave up does: a
+// read-only transaction's (it wrote nothing) was ErrUnavailable, "the
+// connection failed while committing", which a caller retries as an
+// outage (CI: TestRaceTxTimeouts/postgres at its deadline). A transaction
+// that wrote is settled by the server (commitOutcome): rolled back, the
+// context's error. Either way the transaction is over: Commit again is
+// ErrTxDone, Rollback nil.
+func TestCommitContextEndedInFlight(t *testing.T) {
+	ctx := t.Context()
+	dsn := newPGSchema(t)
+	u, err := url.Parse(dsn)
+	must(t, err)
+	p := newDropProxy(t, u.Host, []byte("commit\x00"))
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, u.String(), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	in := storage.InNamespace("n")
+	must(t, s.Set(ctx, "k", 1, in))
+	for _, ro := range []bool{true, false} {
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: ro})
+		must(t, err)
+		if ro {
+			_, err = tx.Get(ctx, "k", in)
+		} else {
+			err = tx.Set(ctx, "w", 1, in)
+		}
+		must(t, err)
+		cctx, cancel := context.WithCancel(ctx)
+		p.armed.Store(true)
+		go func() {
+			select {
+			case <-p.dropped:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		err = tx.Commit(cctx)
+		cancel()
+		p.armed.Store(false)
+		var sentinels []error
+		for _, e := range storage.Sentinels() {
+			if errors.Is(err, e) {
+				sentinels = append(sentinels, e)
+			}
+		}
+		if !errors.Is(err, context.Canceled) || len(sentinels) > 0 {
+			t.Errorf("read-only %v: Commit whose context ended while its COMMIT was in flight = %v (sentinels %v); want the context's error alone", ro, err, sentinels)
+		}
+		if err := tx.Commit(ctx); !errors.Is(err, storage.ErrTxDone) {
+			t.Errorf("read-only %v: Commit again = %v, want ErrTxDone", ro, err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Errorf("read-only %v: Rollback = %v, want nil", ro, err)
+		}
+	}
+	if _, err := s.Get(ctx, "w", in); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the rolled back transaction's write: Get = %v, want ErrNotFound", err)
 	}
 }

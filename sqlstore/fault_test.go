@@ -58,7 +58,11 @@ func (l *faultLog) typed(what string, err error, ctxOK bool, allowed ...error) {
 	}
 	l.counts[wrapped[0].Error()]++
 	if len(allowed) > 0 && !slices.Contains(allowed, wrapped[0]) {
-		l.bad = append(l.bad, fmt.Sprintf("%s: unexpected %q", what, err))
+		ended := ""
+		if ctxOK {
+			ended = " (its context had ended)"
+		}
+		l.bad = append(l.bad, fmt.Sprintf("%s: unexpected %q%s", what, err, ended))
 	}
 	for _, leak := range []string{"SQLSTATE", "failed to connect", "sql: ", "(SQLITE_"} {
 		if strings.Contains(err.Error(), leak) {

@@ -21,19 +21,26 @@ import (
 // a connection that sends a COPY stops being read (nothing more reaches
 // the server), so that the client's writes of the copy's data fill the
 // socket buffers and block, as writes to a server that stopped reading do.
+// A proxy made by newDropProxy, once armed, instead forwards everything
+// but the first message it reads that holds drop (a COMMIT whose answer
+// then never comes), disarms, and sends on dropped.
 type stallProxy struct {
-	ln     net.Listener
-	target string
-	armed  atomic.Bool
-	done   chan struct{}
-	wg     sync.WaitGroup
+	ln      net.Listener
+	target  string
+	armed   atomic.Bool
+	drop    []byte
+	dropped chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
-func newStallProxy(t *testing.T, target string) *stallProxy {
+func newStallProxy(t *testing.T, target string) *stallProxy { return newDropProxy(t, target, nil) }
+
+func newDropProxy(t *testing.T, target string, drop []byte) *stallProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	p := &stallProxy{ln: ln, target: target, done: make(chan struct{})}
+	p := &stallProxy{ln: ln, target: target, drop: drop, dropped: make(chan struct{}, 1), done: make(chan struct{})}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -65,7 +72,11 @@ func (p *stallProxy) serve(c net.Conn) {
 	buf := make([]byte, 4<<10)
 	for {
 		n, err := c.Read(buf)
-		if n > 0 && p.armed.Load() && bytes.Contains(buf[:n], []byte("COPY ")) {
+		if n > 0 && p.drop != nil && bytes.Contains(buf[:n], p.drop) && p.armed.CompareAndSwap(true, false) {
+			p.dropped <- struct{}{} // not forwarded: the server never answers it
+			continue
+		}
+		if n > 0 && p.drop == nil && p.armed.Load() && bytes.Contains(buf[:n], []byte("COPY ")) {
 			<-p.done // stop reading: the client's writes block
 			return
 		}

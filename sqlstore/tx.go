@@ -441,7 +441,8 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // timeout or Close) returns ErrTxDone. A commit that the database refused
 // to keep the transaction isolated is ErrTxConflict; one whose outcome is
 // unknown because the connection failed is ErrCommitUnknown (a read-only
-// transaction's is known, nothing written: ErrUnavailable).
+// transaction's is known, nothing written: ErrUnavailable, or the
+// context's error when ctx ended while its COMMIT was in flight).
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
 	// The watches of what it wrote wake once the commit is over (a
@@ -476,7 +477,11 @@ func (t *sqlTx) Commit(ctx context.Context) error {
 		changes = t.changes
 		return nil
 	}
-	return t.s.fail(op, "", "", t.commitError(err))
+	// A COMMIT cut short by its caller's context is the context's error
+	// when the outcome is known (a read-only transaction's, which wrote
+	// nothing: commitError's ErrUnavailable), as for every operation whose
+	// caller gave up; an unknown outcome stays ErrCommitUnknown.
+	return t.s.failCtx(ctx, op, "", "", t.commitError(err))
 }
 
 // commitError classifies a failed COMMIT.

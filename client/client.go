@@ -257,7 +257,13 @@ func (s *Store) namespaceOp(ctx context.Context, op, route, name string, opts []
 
 var _ storage.Indexer = (*Store)(nil)
 
-// CreateIndex implements storage.Indexer over storage://createIndex.
+// CreateIndex implements storage.Indexer over storage://createIndex. The
+// client sets no timeout of its own: ctx bounds the call, and the build
+// over a large namespace may take minutes (cmd/storeserver allows it
+// --index-timeout, 10 minutes by default, against --timeout for other
+// requests). A call cut short by ctx (or by the server, answering 504
+// deadline_exceeded, or 503 unavailable when it shuts down) leaves no
+// index: the server deletes what the build wrote.
 func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error {
 	return s.indexOp(ctx, "createIndex", routes.RouteCreateIndex, namespace, field)
 }

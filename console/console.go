@@ -87,8 +87,17 @@ type Config struct {
 	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is 503.
 	MaxTailsPerPrincipal int
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
-	// export gets ten times as long.
+	// export gets ten times as long, the index forms IndexTimeout.
 	Timeout time.Duration
+	// IndexTimeout bounds the store call of the forms that create and
+	// drop an index (0: httpapi.DefaultIndexTimeout, 10 minutes; at least
+	// Timeout), as httpapi.Config.IndexTimeout does the API's: a build
+	// reads every entry of its namespace, and cut at Timeout one over a
+	// large namespace could never end. The response's write deadline
+	// moves past it; at Drain the one in flight is cancelled (the engine
+	// deletes what a build wrote) and the page says so. cmd/storeserver
+	// gives it --index-timeout.
+	IndexTimeout time.Duration
 	// MaxExports bounds the exports running at once, whoever runs them
 	// (0: DefaultMaxExports); a principal runs one at a time. An export
 	// holds its turn under Admit (a place among the storage API's
@@ -124,6 +133,13 @@ type Config struct {
 	// waits. cmd/storeserver does. Nil: those pages are asked of Admit as
 	// reads.
 	AdmitScan func(ctx context.Context, p string) (leaveStore, done func(), err error)
+	// AdmitIndex, when set, is asked instead of Admit before the forms
+	// that create and drop an index. Give it the storage API's
+	// httpapi.Handler.AdmitIndex, so that they run one at a time in the
+	// store with the API's createIndex and dropIndex, apart from the
+	// writes, and wait their turn (up to Timeout) with them.
+	// cmd/storeserver does. Nil: they are asked of Admit as writes.
+	AdmitIndex func(ctx context.Context, p string) (leaveStore, done func(), err error)
 	// Logger receives errors the console hides from the page; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -169,6 +185,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.IndexTimeout <= 0 {
+		cfg.IndexTimeout = httpapi.DefaultIndexTimeout
+	}
+	cfg.IndexTimeout = max(cfg.IndexTimeout, cfg.Timeout)
 	if cfg.MaxTailsPerPrincipal <= 0 {
 		cfg.MaxTailsPerPrincipal = DefaultMaxTailsPerPrincipal
 	}
@@ -229,8 +249,8 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"signout", h.in(h.signout))
 	h.mux.HandleFunc("GET "+Prefix+"namespaces", h.in(h.namespaces))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/create", h.in(h.createNamespace))
-	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/create", h.in(h.createIndex))
-	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/drop", h.in(h.dropIndex))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/create", h.inIndex(h.createIndex))
+	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/drop", h.inIndex(h.dropIndex))
 	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.in(h.deleteNamespacePage))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
 	h.mux.HandleFunc("GET "+Prefix+"entries", h.inScan(h.entries))
@@ -242,7 +262,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+Prefix+"query", h.inScan(h.query))
 	h.mux.HandleFunc("GET "+Prefix+"status", h.in(h.status))
 	h.mux.HandleFunc("GET "+Prefix+"status/changes", h.signedIn(0, false, h.changes))
-	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, false, h.exportSlot, h.export))
+	h.mux.HandleFunc("GET "+Prefix+"export", h.signedInBounded(0, true, admitPlain, h.exportSlot, h.export))
 }
 
 // ServeHTTP implements http.Handler: it sets the security headers every
@@ -281,22 +301,39 @@ func (h *Handler) in(page func(http.ResponseWriter, *http.Request, *session)) ht
 // inScan is in for a page whose store calls are scans: its turn is
 // asked of Config.AdmitScan when set.
 func (h *Handler) inScan(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedInBounded(h.cfg.Timeout, true, true, nil, page)
+	return h.signedInBounded(h.cfg.Timeout, true, admitScan, nil, page)
 }
+
+// inIndex is in for the forms that create and drop an index: their turn
+// is asked of Config.AdmitIndex when set, they run for up to
+// Config.IndexTimeout, with the response's write deadline past it, and
+// Drain cancels them.
+func (h *Handler) inIndex(page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return h.signedInBounded(h.cfg.IndexTimeout, true, admitIndex, nil, page)
+}
+
+// How a page's turn is asked (signedInBounded): of Config.Admit, of
+// Config.AdmitScan for a scan, of Config.AdmitIndex for an index build
+// or drop (each falling back to Admit when unset).
+const (
+	admitPlain = iota
+	admitScan
+	admitIndex
+)
 
 // signedIn is in with a timeout of its own, 0 meaning none (a stream,
 // which ends when the client goes away, or a page that sets its own);
 // admit tells whether the page waits for its turn under Config.Admit.
 func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
-	return h.signedInBounded(timeout, admit, false, nil, page)
+	return h.signedInBounded(timeout, admit, admitPlain, nil, page)
 }
 
 // signedInBounded is signedIn where, when bound is not nil, the page
 // first takes a place of its own (before its turn under Config.Admit):
 // bound returns the func that gives it back, or the text of a refusal
-// (503) when there is none. scan tells that the page's store calls are
-// scans: its turn is asked of Config.AdmitScan when set.
-func (h *Handler) signedInBounded(timeout time.Duration, admit, scan bool, bound func(p string) (func(), string),
+// (503) when there is none. kind tells how its turn is asked (admitPlain,
+// admitScan, admitIndex).
+func (h *Handler) signedInBounded(timeout time.Duration, admit bool, kind int, bound func(p string) (func(), string),
 	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
@@ -330,9 +367,12 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit, scan bool, bound
 				leave, done func()
 				err         error
 			)
-			if scan && h.cfg.AdmitScan != nil {
+			switch {
+			case kind == admitScan && h.cfg.AdmitScan != nil:
 				leave, done, err = h.cfg.AdmitScan(ctx, ss.pkr.String())
-			} else {
+			case kind == admitIndex && h.cfg.AdmitIndex != nil:
+				leave, done, err = h.cfg.AdmitIndex(ctx, ss.pkr.String())
+			default:
 				leave, done, err = h.cfg.Admit(ctx, ss.pkr.String(), r.Method == http.MethodPost)
 			}
 			if err != nil {
@@ -350,6 +390,17 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit, scan bool, bound
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if kind == admitIndex {
+			// The server's write timeout runs from the request's start;
+			// the page comes after the build (see
+			// httpapi.Config.IndexTimeout).
+			rc := http.NewResponseController(w)
+			_ = rc.SetWriteDeadline(time.Now().Add(timeout + h.cfg.Timeout))
+			defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+			var cancel context.CancelFunc
+			ctx, cancel = contextUntil(r.WithContext(ctx), h.drained)
 			defer cancel()
 		}
 		ctx = context.WithValue(ctx, sessionKey{}, ss)

@@ -79,6 +79,10 @@
 //     export does the same (dump.ExportStore). An export runs for up to
 //     ten times Config.Timeout: a principal runs one at a time, and the
 //     console Config.MaxExports (default 2) at once; one beyond is 503.
+//   - Creating or dropping an index runs for up to Config.IndexTimeout
+//     (default 10 minutes; a build reads every entry of its namespace),
+//     one at a time in the store with the API's (Config.AdmitIndex), and
+//     is cancelled at Drain (the engine deletes what a build wrote).
 //   - Errors show the store's message with the HTTP status the routes give
 //     its code (403 denied, 404 missing, 409 conflict, 400 invalid); an
 //     internal error is logged and shown without detail.

@@ -108,7 +108,10 @@
 //     MaxWaitingPerPrincipal (256) waiting already;
 //  6. the route runs with a context that ends after Config.Timeout
 //     (default 30 s; a route that outlives it answers deadline_exceeded,
-//     504).
+//     504), or for createIndex and dropIndex, whose builds and drops grow
+//     with the namespace, after Config.IndexTimeout (default 10 minutes),
+//     the response's write deadline moved past it (their wait for a turn
+//     stays bounded by Config.Timeout; Drain cancels them).
 //
 // The route's envelope is sent with the HTTP status routes.HTTPStatus
 // gives its error code (200 on success): malformed JSON, an unknown

@@ -30,6 +30,11 @@ const (
 	DefaultMaxBodyBytes = 2 * storage.DefaultMaxValueSize
 	// DefaultTimeout is the default time one request may take.
 	DefaultTimeout = 30 * time.Second
+	// DefaultIndexTimeout is the default time one createIndex or
+	// dropIndex may take (see Config.IndexTimeout): a build over 1M
+	// entries took 65 s on SQLite on a loaded 2-core machine, twice
+	// DefaultTimeout.
+	DefaultIndexTimeout = 10 * time.Minute
 	// DefaultMaxBytesInFlight is the default bound on the request bodies
 	// the handler holds at once: four bodies of the default maximum size.
 	DefaultMaxBytesInFlight = 4 * DefaultMaxBodyBytes
@@ -115,7 +120,35 @@ type Config struct {
 	// MaxBodyBytes limits a request's body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Timeout bounds each request's context; 0 means DefaultTimeout.
+	// createIndex and dropIndex have IndexTimeout instead.
 	Timeout time.Duration
+	// IndexTimeout bounds the context of createIndex and dropIndex, whose
+	// cost grows with the namespace (a build reads every entry: 65 s over
+	// 1M entries on SQLite), in place of Timeout; 0 means
+	// DefaultIndexTimeout (10 minutes), and it is raised to Timeout if
+	// smaller. Under Timeout alone a build over a large namespace could
+	// never end: cut at Timeout (504 deadline_exceeded), the engine
+	// cleaned it up, whatever the client's retries. For these requests
+	// the handler moves the response's write deadline
+	// (http.ResponseController) to IndexTimeout plus Timeout after their
+	// turn came, so that the server's WriteTimeout (cmd/storeserver's is
+	// three times --timeout and 10 s) does not cut their answer; a
+	// server whose connections cannot take a deadline (HTTP/2 through
+	// some proxies) keeps its own. The wait for their turn (one index
+	// operation at a time in the store, all principals together, and
+	// room for their body under MaxBytesInFlight) stays bounded by
+	// Timeout: a createIndex behind another principal's build of minutes
+	// is refused with 503 unavailable after Timeout, to retry later,
+	// rather than holding its connection and a waiting place as long. At
+	// Drain the index operations in flight are cancelled, so that a
+	// graceful shutdown need not wait minutes for a build: the engine
+	// deletes what the build wrote (nothing of it stays, no index is
+	// declared) and finishes a drop it had begun, and the client gets
+	// 503 unavailable, to retry once the server is back. Clients must
+	// allow as long: client.Store and Transport set no timeout of their
+	// own (an http.Client given with WithHTTPClient must not either, or
+	// a longer one).
+	IndexTimeout time.Duration
 	// MaxBytesInFlight bounds the request bodies held at once, server-wide
 	// (0 means DefaultMaxBytesInFlight; it is raised to MaxBodyBytes if
 	// smaller). An authenticated storage request counts for its
@@ -280,8 +313,8 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 // NewHandler returns a handler that serves mux's routes as POST
-// /v1/storage/{op} plus /healthz and /readyz. A negative MaxBodyBytes or
-// Timeout is replaced by the default.
+// /v1/storage/{op} plus /healthz and /readyz. A negative MaxBodyBytes,
+// Timeout or IndexTimeout is replaced by the default.
 func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -289,6 +322,10 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.IndexTimeout <= 0 {
+		cfg.IndexTimeout = DefaultIndexTimeout
+	}
+	cfg.IndexTimeout = max(cfg.IndexTimeout, cfg.Timeout)
 	if cfg.MaxBytesInFlight <= 0 {
 		cfg.MaxBytesInFlight = DefaultMaxBytesInFlight
 	}
@@ -339,12 +376,32 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
 // sending requests while the server shuts down. Storage requests are still
-// served, but open streams (storage://watch) end, so that a graceful
-// shutdown does not wait for them: their clients resume elsewhere or
+// served, but open streams (storage://watch) end, and so do the index
+// operations in flight (createIndex, dropIndex: cancelled, answered 503
+// unavailable, see Config.IndexTimeout), so that a graceful shutdown
+// does not wait for them: their clients resume or retry elsewhere or
 // later.
 func (h *Handler) Drain() {
 	h.draining.Store(true)
 	h.drain.Do(func() { close(h.drained) })
+}
+
+// errDraining is the cause of the cancellation of an index operation's
+// context at Drain (Config.IndexTimeout).
+var errDraining = errors.New("httpapi: the server is shutting down")
+
+// cancelAtDrain returns ctx, cancelled with the cause errDraining at
+// Drain (at once if the handler is draining already); stop releases it.
+func (h *Handler) cancelAtDrain(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-h.drained:
+			cancel(errDraining)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // ServeHTTP implements http.Handler.
@@ -538,19 +595,50 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 		}
 		defer done()
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	timeout := h.cfg.Timeout
+	isIndex := indexRoutes[rec.route]
+	var rc *http.ResponseController
+	if isIndex {
+		// The server's WriteTimeout runs from the request's start; the
+		// answer comes after the build: the deadline moves past it, then
+		// (below) bounds the writing of the answer alone, then goes (a
+		// server without WriteTimeout would keep it for the connection's
+		// next requests).
+		timeout = h.cfg.IndexTimeout
+		rc = http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(timeout + h.cfg.Timeout))
+		defer func() {
+			if rec.written {
+				_ = rc.SetWriteDeadline(time.Time{})
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if isIndex {
+		var stop context.CancelFunc
+		ctx, stop = h.cancelAtDrain(ctx)
+		defer stop()
+	}
 	resp, err := h.mux.Call(ctx, rec.route, body)
 	// The answer is written without the place in the store: a client that
 	// reads it slowly holds its principal's place alone.
 	leaveStore()
 	rec.routed = true
+	if rc != nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
+	}
 	if err != nil {
 		h.log.Error("route failed", "route", rec.route, "error", err)
 		h.fail(w, rec, http.StatusInternalServerError, routes.CodeInternal, "internal error")
 		return
 	}
 	rec.code = routes.EnvelopeCode(resp)
+	if isIndex && rec.code == routes.CodeCanceled && errors.Is(context.Cause(ctx), errDraining) {
+		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable,
+			"the server is shutting down: the index operation was cancelled (a build leaves nothing behind); retry later")
+		return
+	}
 	status := http.StatusOK
 	if rec.code != "" {
 		status = routes.HTTPStatus(rec.code)
@@ -596,6 +684,15 @@ func (h *Handler) Admit(ctx context.Context, p string, write bool) (leaveStore, 
 // pages).
 func (h *Handler) AdmitScan(ctx context.Context, p string) (leaveStore, done func(), err error) {
 	return h.admit(ctx, p, classScan)
+}
+
+// AdmitIndex is Admit for an index build or drop, as the storage API's
+// createIndex and dropIndex are: it runs one at a time in the store, all
+// principals together, apart from the writes (console.Config.AdmitIndex:
+// the console's index forms). Its wait stays bounded by Config.Timeout;
+// what it then runs has Config.IndexTimeout.
+func (h *Handler) AdmitIndex(ctx context.Context, p string) (leaveStore, done func(), err error) {
+	return h.admit(ctx, p, classIndex)
 }
 
 // The classes of requests under Config.MaxRequestsInStore (the

@@ -35,7 +35,11 @@ type TransportOption func(*Transport) error
 
 // WithHTTPClient makes the transport send its requests with c instead of
 // its own client (for TLS settings, proxies, or a test server's client).
-// c's Timeout, if any, applies on top of each call's context.
+// c's Timeout, if any, applies on top of each call's context: it must
+// leave createIndex and dropIndex the server's Config.IndexTimeout (10
+// minutes by default), or a build over a large namespace is cut by the
+// client (the server then cancels it and deletes what it built). The
+// transport's own client sets none: each call's context bounds it.
 func WithHTTPClient(c *http.Client) TransportOption {
 	return func(t *Transport) error {
 		if c == nil {

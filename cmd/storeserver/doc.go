@@ -36,6 +36,17 @@
 //	                        bodies slowly cannot keep the others out.
 //	--timeout D             longest time one request may take (default 30s): the
 //	                        request's context ends then (504 deadline_exceeded).
+//	--index-timeout D       longest time one createIndex or dropIndex (or the
+//	                        console's index forms) may take instead (default 10m, at
+//	                        least --timeout): a build reads every entry of its
+//	                        namespace, about a minute at 1M entries on SQLite, and
+//	                        cut at --timeout it could never end on a large one.
+//	                        The response's write deadline moves past it for them.
+//	                        Their wait for a turn (one index operation at a time in
+//	                        the store) stays bounded by --timeout, then is 503
+//	                        unavailable: retry later. A client calling them must
+//	                        allow as long (client.Store and httpapi.Transport set
+//	                        no timeout of their own).
 //	--shutdown-timeout D    how long in-flight requests may take to finish on
 //	                        SIGINT/SIGTERM (default 15s).
 //	--max-open-tx N, --tx-idle-timeout D
@@ -295,7 +306,12 @@
 // every transaction still open: a write made in a transaction nobody
 // committed is never visible after a restart. A second signal kills the
 // process at once. A request still running when the shutdown timeout ends
-// has its connection closed (exit status 1).
+// has its connection closed (exit status 1). An index build or drop in
+// flight (it may take up to --index-timeout, longer than
+// --shutdown-timeout) is cancelled as the server drains, and answered 503
+// unavailable: the engine deletes what a build wrote (no index is
+// declared, nothing of it stays) or finishes a drop it had begun, before
+// the store closes; the client retries once the server is back.
 //
 // At start the server reads the auth file, binds --addr, then opens the
 // store (applying pending migrations), then serves: an address that

@@ -79,7 +79,9 @@ const (
 	// writeSlack is how much longer a response may take to be written
 	// than the three --timeout a request may take: waiting for room for
 	// its body (--max-bytes-in-flight), for its turn
-	// (--max-requests-per-principal), then running.
+	// (--max-requests-per-principal), then running. The handlers move the
+	// write deadline of an index build or drop past --index-timeout
+	// (httpapi.Config.IndexTimeout), and lift it for streams.
 	writeSlack  = 10 * time.Second
 	idleTimeout = 2 * time.Minute
 )
@@ -105,6 +107,7 @@ type options struct {
 	maxInFlight     int64
 	maxInFlightPrin int64
 	timeout         time.Duration
+	indexTimeout    time.Duration
 	shutdownTimeout time.Duration
 	maxOpenTx       int
 	txIdleTimeout   time.Duration
@@ -145,7 +148,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "largest request body in `BYTES`")
 	fs.Int64Var(&o.maxInFlight, "max-bytes-in-flight", httpapi.DefaultMaxBytesInFlight, "most request body `BYTES` held at once, server-wide (at least --max-body);\na request beyond waits up to --timeout, then is 503 unavailable")
 	fs.Int64Var(&o.maxInFlightPrin, "max-bytes-in-flight-per-principal", 0, "most request body `BYTES` one principal's requests hold at once\n(0: a quarter of --max-bytes-in-flight; at least --max-body)")
-	fs.DurationVar(&o.timeout, "timeout", httpapi.DefaultTimeout, "longest time one request may take")
+	fs.DurationVar(&o.timeout, "timeout", httpapi.DefaultTimeout, "longest time one request may take (index builds and drops: --index-timeout)")
+	fs.DurationVar(&o.indexTimeout, "index-timeout", httpapi.DefaultIndexTimeout, "longest time one index build or drop (createIndex, dropIndex, the console's index forms)\nmay take, at least --timeout: a build reads every entry of its namespace (about a minute\nat 1M entries on SQLite). Their wait for a turn stays bounded by --timeout; at shutdown\nthe ones in flight are cancelled (a build leaves nothing behind) and answered 503 unavailable")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may take to finish")
 	fs.IntVar(&o.maxOpenTx, "max-open-tx", 0, "most transactions open at once (0: the engine's default, 128)")
 	fs.DurationVar(&o.txIdleTimeout, "tx-idle-timeout", 0, "roll back a transaction idle this long (0: the engine's default, 1m)")
@@ -301,6 +305,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--max-bytes-in-flight-per-principal %d: want 0 or more", o.maxInFlightPrin)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout %v: want a positive duration", o.timeout)
+	case o.indexTimeout < o.timeout:
+		return fmt.Errorf("--index-timeout %v: want at least --timeout (%v)", o.indexTimeout, o.timeout)
 	case o.shutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
 	case o.maxOpenTx < 0:
@@ -358,6 +364,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	var (
 		policy *security.Policy
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout,
+			IndexTimeout:                 o.indexTimeout,
 			MaxBytesInFlightPerPrincipal: o.maxInFlightPrin,
 			MaxStreamsPerPrincipal:       o.watchesPerPrin, MaxRequestsPerPrincipal: o.requestsPerPrin, Logger: log}
 		secOpt []security.Option
@@ -467,8 +474,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	drain := drainers{h}
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
-			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout,
-			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, Logger: log})
+			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, IndexTimeout: o.indexTimeout,
+			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, AdmitIndex: h.AdmitIndex, Logger: log})
 		if err != nil {
 			return err
 		}

@@ -49,6 +49,7 @@ type testServer struct {
 	URL   string
 	inner *sqlstore.Store
 	srv   *httptest.Server
+	h     *httpapi.Handler
 }
 
 // newServer starts a server on a fresh store of c, stopped when the test
@@ -68,6 +69,14 @@ func newServerAuth(t testing.TB, dsn, auth string, cfg httpapi.Config, opts ...s
 // newServerSecurity is newServerAuth with options for the security layer.
 func newServerSecurity(t testing.TB, dsn, auth string, cfg httpapi.Config, sec []security.Option, opts ...sqlstore.Option) *testServer {
 	t.Helper()
+	return newServerWith(t, dsn, auth, cfg, sec, nil, opts...)
+}
+
+// newServerWith is newServerSecurity where configure, when not nil, sets
+// up the http.Server (its timeouts) before it starts.
+func newServerWith(t testing.TB, dsn, auth string, cfg httpapi.Config, sec []security.Option, configure func(*http.Server),
+	opts ...sqlstore.Option) *testServer {
+	t.Helper()
 	inner := teststore.Open(t, dsn, opts...) // closed after the server
 	tokens, err := httpapi.ParseAuthFile([]byte(auth))
 	if err != nil {
@@ -80,9 +89,14 @@ func newServerSecurity(t testing.TB, dsn, auth string, cfg httpapi.Config, sec [
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := httptest.NewServer(httpapi.NewHandler(mux, cfg))
+	h := httpapi.NewHandler(mux, cfg)
+	srv := httptest.NewUnstartedServer(h)
+	if configure != nil {
+		configure(srv.Config)
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testServer{URL: srv.URL, inner: inner, srv: srv}
+	return &testServer{URL: srv.URL, inner: inner, srv: srv, h: h}
 }
 
 type envelope struct {

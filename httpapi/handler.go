@@ -132,9 +132,11 @@ type Config struct {
 	// the handler moves the response's write deadline
 	// (http.ResponseController) to IndexTimeout plus Timeout after their
 	// turn came, so that the server's WriteTimeout (cmd/storeserver's is
-	// three times --timeout and 10 s) does not cut their answer; a
-	// server whose connections cannot take a deadline (HTTP/2 through
-	// some proxies) keeps its own. The wait for their turn (one index
+	// three times --timeout and 10 s) does not cut their answer (nor,
+	// over HTTP/2, reset their stream while the route runs), then to
+	// Timeout for the writing of the answer, then clears it; a
+	// ResponseWriter wrapped without an Unwrap method keeps the server's.
+	// The wait for their turn (one index
 	// operation at a time in the store, all principals together, and
 	// room for their body under MaxBytesInFlight) stays bounded by
 	// Timeout: a createIndex behind another principal's build of minutes

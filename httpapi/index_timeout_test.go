@@ -13,14 +13,21 @@ import (
 // timedServer serves h with the timeouts cmd/storeserver sets for a
 // request timeout d: ReadTimeout d and a WriteTimeout, here twice d
 // (storeserver's is three times d plus 10 s), so that an ordinary
-// request's answer at d is written and one written well past it is cut.
-func timedServer(t *testing.T, h http.Handler, d time.Duration) *httptest.Server {
+// request's answer at d is written and one written well past it is cut;
+// with h2, over HTTP/2 (TLS), whose streams are reset when WriteTimeout
+// passes, written to or not. It returns the server's URL and a client.
+func timedServer(t *testing.T, h http.Handler, d time.Duration, h2 bool) (string, *http.Client) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = d, 2*d
-	srv.Start()
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
-	return srv
+	return srv.URL, srv.Client()
 }
 
 // slowIndexCaller answers createIndex and dropIndex after build, every
@@ -49,14 +56,23 @@ func slowIndexCaller(build time.Duration) *fakeCaller {
 // deadline_exceeded after 200 ms (and, had the route gone on, the
 // server's WriteTimeout would have cut its answer: the client got EOF).
 // A get that never answers is still 504 at Timeout, on the connection the
-// index operations used.
+// index operations used. Over HTTP/1.1 and HTTP/2: HTTP/2 resets a
+// stream at WriteTimeout even while nothing is written, so the deadline
+// moves before the route runs (http.ResponseController does not extend
+// a deadline once passed).
 func TestIndexTimeoutRoutes(t *testing.T) {
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) { testIndexTimeoutRoutes(t, proto == "HTTP/2") })
+	}
+}
+
+func testIndexTimeoutRoutes(t *testing.T, h2 bool) {
 	const timeout = 200 * time.Millisecond
 	const build = 4 * timeout
 	f := slowIndexCaller(build)
 	h := NewHandler(f, Config{Auth: testTokens(t), Timeout: timeout, IndexTimeout: time.Minute, Logger: discardLogger()})
-	srv := timedServer(t, h, timeout)
-	tr, err := NewTransport(srv.URL, aliceToken)
+	url, hc := timedServer(t, h, timeout, h2)
+	tr, err := NewTransport(url, aliceToken, WithHTTPClient(hc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +141,8 @@ func TestIndexDrain(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	f := slowIndexCaller(time.Hour)
 	h := NewHandler(f, Config{Auth: testTokens(t), Timeout: timeout, IndexTimeout: time.Hour, Logger: discardLogger()})
-	srv := timedServer(t, h, timeout)
-	tr, err := NewTransport(srv.URL, aliceToken)
+	url, hc := timedServer(t, h, timeout, false)
+	tr, err := NewTransport(url, aliceToken, WithHTTPClient(hc))
 	if err != nil {
 		t.Fatal(err)
 	}

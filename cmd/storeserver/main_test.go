@@ -28,6 +28,7 @@ func TestUsageErrors(t *testing.T) {
 		{"maxBody", []string{"--insecure-anonymous", "--max-body", "0"}, "--max-body 0"},
 		{"timeout", []string{"--insecure-anonymous", "--timeout", "-1s"}, "--timeout -1s"},
 		{"shutdownTimeout", []string{"--insecure-anonymous", "--shutdown-timeout", "0s"}, "--shutdown-timeout 0s"},
+		{"indexTimeout", []string{"--insecure-anonymous", "--timeout", "1m", "--index-timeout", "30s"}, "--index-timeout 30s: want at least --timeout"},
 		{"maxOpenTx", []string{"--insecure-anonymous", "--max-open-tx", "-1"}, "--max-open-tx -1"},
 		{"txIdle", []string{"--insecure-anonymous", "--tx-idle-timeout", "-1s"}, "--tx-idle-timeout -1s"},
 		{"maxInFlight", []string{"--insecure-anonymous", "--max-body", "100", "--max-bytes-in-flight", "99"}, "--max-bytes-in-flight 99"},

@@ -10,13 +10,13 @@ import (
 	"github.com/mycelia-kernel/storage/routes"
 )
 
-// timedServer serves h with the timeouts cmd/storeserver sets for a
+// timedTransport serves h with the timeouts cmd/storeserver sets for a
 // request timeout d: ReadTimeout d and a WriteTimeout, here twice d
 // (storeserver's is three times d plus 10 s), so that an ordinary
 // request's answer at d is written and one written well past it is cut;
 // with h2, over HTTP/2 (TLS), whose streams are reset when WriteTimeout
-// passes, written to or not. It returns the server's URL and a client.
-func timedServer(t *testing.T, h http.Handler, d time.Duration, h2 bool) (string, *http.Client) {
+// passes, written to or not. It returns a Transport to it as alice.
+func timedTransport(t *testing.T, h http.Handler, d time.Duration, h2 bool) *Transport {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = d, 2*d
@@ -27,7 +27,12 @@ func timedServer(t *testing.T, h http.Handler, d time.Duration, h2 bool) (string
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return srv.URL, srv.Client()
+	tr, err := NewTransport(srv.URL, aliceToken, WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
 }
 
 // slowIndexCaller answers createIndex and dropIndex after build, every
@@ -71,12 +76,7 @@ func testIndexTimeoutRoutes(t *testing.T, h2 bool) {
 	const build = 4 * timeout
 	f := slowIndexCaller(build)
 	h := NewHandler(f, Config{Auth: testTokens(t), Timeout: timeout, IndexTimeout: time.Minute, Logger: discardLogger()})
-	url, hc := timedServer(t, h, timeout, h2)
-	tr, err := NewTransport(url, aliceToken, WithHTTPClient(hc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.CloseIdleConnections()
+	tr := timedTransport(t, h, timeout, h2)
 	ctx := t.Context()
 	for _, op := range []string{"createIndex", "dropIndex"} {
 		start := time.Now()
@@ -141,12 +141,7 @@ func TestIndexDrain(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	f := slowIndexCaller(time.Hour)
 	h := NewHandler(f, Config{Auth: testTokens(t), Timeout: timeout, IndexTimeout: time.Hour, Logger: discardLogger()})
-	url, hc := timedServer(t, h, timeout, false)
-	tr, err := NewTransport(url, aliceToken, WithHTTPClient(hc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.CloseIdleConnections()
+	tr := timedTransport(t, h, timeout, false)
 	type answer struct {
 		resp []byte
 		err  error

@@ -26,11 +26,10 @@ func TestServerBinaryIndexTimeout(t *testing.T) {
 	}
 	const entries = 200_000
 	bin := buildServer(t)
-	auth := writeAuthFile(t)
-	dsn := testdb.SQLiteFile(t)
+	store := []string{"--dsn", testdb.SQLiteFile(t), "--auth", writeAuthFile(t)}
 	// Filled under the default --timeout: a batch may take longer than
 	// 300 ms on a loaded machine.
-	s := start(t, bin, "--dsn", dsn, "--auth", auth)
+	s := start(t, bin, store...)
 	admin := s.client(t, adminToken)
 	ctx := t.Context()
 	items := make([]storage.Item, 500)
@@ -46,7 +45,7 @@ func TestServerBinaryIndexTimeout(t *testing.T) {
 	if code := s.stop(t); code != 0 {
 		t.Fatalf("exit code %d:\n%s", code, s.log())
 	}
-	args := []string{"--dsn", dsn, "--auth", auth, "--timeout", "300ms", "--index-timeout", "5m", "--shutdown-timeout", "20s"}
+	args := append(store, "--timeout", "300ms", "--index-timeout", "5m", "--shutdown-timeout", "20s")
 	s = start(t, bin, args...)
 	admin = s.client(t, adminToken)
 	begun := time.Now()

@@ -638,7 +638,7 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	rec.code = routes.EnvelopeCode(resp)
 	if isIndex && rec.code == routes.CodeCanceled && errors.Is(context.Cause(ctx), errDraining) {
 		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable,
-			"the server is shutting down: the index operation was cancelled (a build leaves nothing behind); retry later")
+			"the server is shutting down: the index operation was cancelled before it took effect (a build leaves nothing behind); retry later")
 		return
 	}
 	status := http.StatusOK

@@ -222,7 +222,7 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
 	e.reads = &driverReads{db: e.r, point: e.p, stats: stats, n: cfg.roundTrips}
 	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads, e.quickReader} // see fastread.go
-	e.walr = startWALRestarter(e.w, path, o.BusyTimeout)
+	e.walr = startWALRestarter(e.w, rc, path, o.BusyTimeout)
 	return e, nil
 }
 

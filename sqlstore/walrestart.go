@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -13,40 +15,74 @@ import (
 // reused from its start only once a checkpoint got to its end. Readers
 // that hold snapshots back to back (a long read-only transaction started
 // as the previous one ends, with other readers always busy) starve it, and
-// the WAL grows without bound. walRestarter watches the WAL file and, once
-// it is larger than walRestartBytes, runs a TRUNCATE checkpoint on the
-// writer connection: it copies the whole WAL into the database, then waits
-// (at most the store's busy_timeout, during which writes wait too) for the
-// readers that started before the copy to finish, and empties the WAL.
-// Readers that start after the copy read from the database file and do not
-// hold it up, so the wait is at most the longest snapshot then open. When
-// it cannot finish (a snapshot stays open longer), it tries again, less
-// often.
+// the WAL grows without bound. walRestarter watches the WAL file (every
+// walWatchEvery) and, once it is larger than walRestartBytes (64 MiB),
+// tries to restart it:
 //
-// The wait is for the snapshots open when the copy ends, and a snapshot may
-// live longer than busy_timeout (a read-only transaction, an export): the
-// checkpoint would then fail each time, and the WAL grow, with writes
-// stalled busy_timeout at each try. So, before it checkpoints, the
-// restarter drains this process's read-only transactions: Begin of a new
-// one waits (bounded by its context) while those open end, at most
-// walDrainMax and until the WAL has doubled; once none is open it
-// checkpoints, waiting only for plain reads, which are short, and lets the
-// waiting Begins go. The price is paid
-// by read-only transactions beginning during the drain, not by the writes;
-// when the drain times out (a transaction stays open longer) it checkpoints
-// anyway, as before, and tries again later. Snapshots of other processes
-// are not drained: busy_timeout bounds them as before.
+//  1. It drains this process's read-only transactions (below).
+//  2. It runs a PASSIVE checkpoint on a connection of its own, which copies
+//     the frames no open snapshot needs without holding the writer.
+//  3. It runs a TRUNCATE checkpoint on the writer's connection, which holds
+//     every write while it runs: it copies the rest of the WAL once the
+//     snapshots older than its last frame have ended, then waits for the
+//     readers that started before the copy ended, and empties the WAL.
+//     Readers that start after the copy read from the database file and do
+//     not hold it up. Its waits (SQLite's busy handler, one budget for the
+//     whole checkpoint) are bounded by the connection's busy_timeout.
+//
+// A short try, while the WAL is under walEscalate (4) times
+// walRestartBytes, sets the writer's busy_timeout to walShortWait (100 ms,
+// or the store's busy_timeout when shorter) for the checkpoint and back to
+// the store's after it, on every path (a connection whose busy_timeout
+// cannot be set back is discarded; the next takes it from the DSN). So a
+// short try holds writes for at most 100 ms of waiting beside the copy of
+// the frames step 2 left. Plain reads that last (a count or an unindexed
+// query over a large namespace takes seconds, and storeserver admits them
+// from any principal up to its request timeout), back to back and
+// overlapping, keep a snapshot older than the last write open at every
+// moment: a short try then fails, and the next one comes after a backoff
+// that doubles from 2 s to walWatchMax (30 s). Before,
+// every try waited the full busy_timeout and held every write that long
+// (2-3.8 s in TestWALRestartBesideLongReads beside reads of 2 s, with
+// busy_timeout 5 s), as often as the WAL passed 64 MiB.
+//
+// A full try, once the WAL is past walEscalate times walRestartBytes (256
+// MiB), waits the store's busy_timeout as every try did before, so that the
+// WAL stays bounded however long such reads overlap: it holds writes for
+// at most busy_timeout beside the copy. When it succeeds (when the reads
+// are shorter than about half of busy_timeout: it waits for the reads open
+// when it begins, then for those that began before its copy ended), the
+// next full try comes once the WAL has grown past 256 MiB again: one such
+// stall per 256 MiB written, where every try was one before. When it fails (a snapshot stays
+// open longer) the full tries back off as the short ones do, on their own,
+// and the WAL grows until one succeeds, as before.
+//
+// A read-only transaction's snapshot may live longer than busy_timeout (an
+// export): every checkpoint would then fail, and the WAL grow. So, before
+// it checkpoints, the restarter drains this process's read-only
+// transactions: Begin of a new one waits (bounded by its context) while
+// those open end, at most walDrainMax and until the WAL has doubled; once
+// none is open it checkpoints, waiting only for plain reads, and lets the
+// waiting Begins go. The price is paid by read-only transactions beginning
+// during the drain, not by the writes; when the drain times out (a
+// transaction stays open longer) it checkpoints anyway, and tries again
+// later. Snapshots of other processes are not drained: busy_timeout (or
+// walShortWait) bounds the wait for them as for plain reads.
 var (
 	walRestartBytes int64 = 64 << 20 // a variable for the tests
 	walWatchEvery         = time.Second
 	walWatchMax           = 30 * time.Second
 	walDrainMax           = 5 * time.Second
+	walEscalate     int64 = 4                      // past this many times walRestartBytes a try waits busy_timeout
+	walShortWait          = 100 * time.Millisecond // a try's busy wait below that
+	walRestoreFails       = false                  // the tests' stand-in for a failed restore of busy_timeout
 )
 
 // walRestarter runs until stop is closed; done is closed when it returns.
 type walRestarter struct {
 	w    *sql.DB
-	path string // the database file
+	side *sql.DB // one connection of its own, for the PASSIVE checkpoints
+	path string  // the database file
 	busy time.Duration
 	stop chan struct{}
 	done chan struct{}
@@ -139,8 +175,13 @@ func (r *walRestarter) drain(size int64) (end func()) {
 	}
 }
 
-func startWALRestarter(w *sql.DB, path string, busy time.Duration) *walRestarter {
+func startWALRestarter(w *sql.DB, side driver.Connector, path string, busy time.Duration) *walRestarter {
 	r := &walRestarter{w: w, path: path, busy: busy, stop: make(chan struct{}), done: make(chan struct{})}
+	if side != nil {
+		r.side = sql.OpenDB(side)
+		r.side.SetMaxOpenConns(1)
+		r.side.SetMaxIdleConns(1)
+	}
 	go r.run()
 	return r
 }
@@ -148,39 +189,104 @@ func startWALRestarter(w *sql.DB, path string, busy time.Duration) *walRestarter
 func (r *walRestarter) close() {
 	close(r.stop)
 	<-r.done
+	if r.side != nil {
+		_ = r.side.Close()
+	}
 }
 
 func (r *walRestarter) run() {
 	defer close(r.done)
-	every := walWatchEvery
-	t := time.NewTimer(every)
+	t := time.NewTimer(walWatchEvery)
 	defer t.Stop()
+	// The next short and full tries are due at next and fullNext, after
+	// the backoffs wait and fullWait (zero while none has failed).
+	var wait, fullWait time.Duration
+	var next, fullNext time.Time
+	backoff := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return 2 * walWatchEvery
+		}
+		return min(2*d, walWatchMax)
+	}
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
 		}
-		if fi, err := os.Stat(r.path + "-wal"); err == nil && fi.Size() > walRestartBytes {
-			end := r.drain(fi.Size())
-			ok := r.truncate()
-			end()
-			if ok {
-				every = walWatchEvery
-			} else if every *= 2; every > walWatchMax {
-				every = walWatchMax
-			}
+		t.Reset(walWatchEvery)
+		fi, err := os.Stat(r.path + "-wal")
+		if err != nil || fi.Size() <= walRestartBytes {
+			continue
 		}
-		t.Reset(every)
+		now := time.Now()
+		full := fi.Size() > walEscalate*walRestartBytes && !now.Before(fullNext)
+		if !full && now.Before(next) {
+			continue
+		}
+		end := r.drain(fi.Size())
+		ok := r.restart(full)
+		end()
+		switch {
+		case ok:
+			wait, fullWait, next, fullNext = 0, 0, time.Time{}, time.Time{}
+		case full:
+			fullWait = backoff(fullWait)
+			fullNext = time.Now().Add(fullWait)
+		default:
+			wait = backoff(wait)
+			next = time.Now().Add(wait)
+		}
 	}
 }
 
-// truncate runs one TRUNCATE checkpoint and reports whether it emptied the
-// WAL.
-func (r *walRestarter) truncate() bool {
+// restart runs one try: a PASSIVE checkpoint on the side connection, then
+// a TRUNCATE checkpoint on the writer's, whose busy wait is the store's
+// busy_timeout when full, else at most walShortWait. It reports whether the
+// WAL was emptied.
+func (r *walRestarter) restart(full bool) bool {
 	ctx, cancel := context.WithTimeout(background(context.Background()), 2*r.busy+time.Second)
 	defer cancel()
+	if r.side != nil {
+		// Copies the frames no snapshot needs, without the writer; its
+		// outcome does not matter (the TRUNCATE copies the rest).
+		var busy, logFrames, done int
+		_ = r.side.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	}
+	wait := r.busy
+	if !full {
+		wait = min(wait, walShortWait)
+	}
+	return r.truncate(ctx, wait)
+}
+
+// truncate runs one TRUNCATE checkpoint on the writer's connection, with
+// busy_timeout set to wait for its duration, and reports whether it
+// emptied the WAL.
+func (r *walRestarter) truncate(ctx context.Context, wait time.Duration) bool {
+	c, err := r.w.Conn(ctx) // the writer's only connection: writes wait from here
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if wait != r.busy {
+		defer r.restoreBusy(c)
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds())); err != nil {
+			return false
+		}
+	}
 	var busy, logFrames, done int
-	err := r.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	err = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
 	return err == nil && busy == 0
+}
+
+// restoreBusy sets c's busy_timeout back to the store's, under a context
+// of its own (the try's may have ended). When it cannot, it discards the
+// connection: the next one sets busy_timeout from the DSN.
+func (r *walRestarter) restoreBusy(c *sql.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", r.busy.Milliseconds())); err != nil || walRestoreFails {
+		_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }

@@ -19,9 +19,10 @@ import (
 // walWatchEvery) and, once it is larger than walRestartBytes (64 MiB),
 // tries to restart it:
 //
-//  1. It drains this process's read-only transactions (below).
-//  2. It runs a PASSIVE checkpoint on a connection of its own, which copies
+//  1. It runs a PASSIVE checkpoint on a connection of its own, which copies
 //     the frames no open snapshot needs without holding the writer.
+//  2. It drains this process's read-only transactions (below), and runs
+//     the PASSIVE checkpoint again, for the frames they held.
 //  3. It runs a TRUNCATE checkpoint on the writer's connection, which holds
 //     every write while it runs: it copies the rest of the WAL once the
 //     snapshots older than its last frame have ended, then waits for the
@@ -224,6 +225,7 @@ func (r *walRestarter) run() {
 		if !full && now.Before(next) {
 			continue
 		}
+		r.passive() // before the drain: read-only transactions' Begins do not wait for its copy
 		end := r.drain(fi.Size())
 		ok := r.restart(full)
 		end()
@@ -240,23 +242,32 @@ func (r *walRestarter) run() {
 	}
 }
 
-// restart runs one try: a PASSIVE checkpoint on the side connection, then
-// a TRUNCATE checkpoint on the writer's, whose busy wait is the store's
+// passive runs a PASSIVE checkpoint on the side connection: it copies the
+// frames no snapshot needs, without the writer. Its outcome does not
+// matter (the TRUNCATE copies the rest).
+func (r *walRestarter) passive() {
+	if r.side == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(background(context.Background()), 2*r.busy+time.Second)
+	defer cancel()
+	var busy, logFrames, done int
+	_ = r.side.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+}
+
+// restart runs the end of a try, after the drain: a PASSIVE checkpoint
+// again (for what the drained transactions held), then a TRUNCATE
+// checkpoint on the writer's connection, whose busy wait is the store's
 // busy_timeout when full, else at most walShortWait. It reports whether the
 // WAL was emptied.
 func (r *walRestarter) restart(full bool) bool {
-	ctx, cancel := context.WithTimeout(background(context.Background()), 2*r.busy+time.Second)
-	defer cancel()
-	if r.side != nil {
-		// Copies the frames no snapshot needs, without the writer; its
-		// outcome does not matter (the TRUNCATE copies the rest).
-		var busy, logFrames, done int
-		_ = r.side.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
-	}
+	r.passive()
 	wait := r.busy
 	if !full {
 		wait = min(wait, walShortWait)
 	}
+	ctx, cancel := context.WithTimeout(background(context.Background()), 2*r.busy+time.Second)
+	defer cancel()
 	return r.truncate(ctx, wait)
 }
 

@@ -87,7 +87,10 @@ type Config struct {
 	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is 503.
 	MaxTailsPerPrincipal int
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
-	// export gets ten times as long, the index forms IndexTimeout.
+	// export gets ten times as long, the index forms IndexTimeout. An
+	// export's response is not cut by the server's WriteTimeout: its
+	// write deadline follows the export, each chunk (256 KiB) of it to be
+	// taken by the client within Timeout.
 	Timeout time.Duration
 	// IndexTimeout bounds the store call of the forms that create and
 	// drop an index (0: httpapi.DefaultIndexTimeout, 10 minutes; at least

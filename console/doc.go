@@ -79,6 +79,13 @@
 //     export does the same (dump.ExportStore). An export runs for up to
 //     ten times Config.Timeout: a principal runs one at a time, and the
 //     console Config.MaxExports (default 2) at once; one beyond is 503.
+//     Its response's write deadline follows the export rather than the
+//     server's WriteTimeout (which runs from the request's start and
+//     would cut a long download, the file without its trailer): each
+//     chunk of 256 KiB must be taken by the client within Config.Timeout.
+//     A browser that downloads slowly but steadily gets the whole file
+//     within the export's bound; one that stops reading is cut after
+//     Config.Timeout, its export's place and transaction given back.
 //   - Creating or dropping an index runs for up to Config.IndexTimeout
 //     (default 10 minutes; a build reads every entry of its namespace),
 //     one at a time in the store with the API's (Config.AdmitIndex), and

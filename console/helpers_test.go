@@ -51,6 +51,13 @@ type env struct {
 
 func newEnv(t *testing.T, dsn string, tls bool, mod func(*console.Config)) *env {
 	t.Helper()
+	return newEnvServer(t, dsn, tls, mod, nil)
+}
+
+// newEnvServer is newEnv with srv, when not nil, called on the server
+// before it starts (its http.Server's timeouts, its listener).
+func newEnvServer(t *testing.T, dsn string, tls bool, mod func(*console.Config), srv func(*httptest.Server)) *env {
+	t.Helper()
 	tokens, err := httpapi.ParseAuthFile([]byte(authFile))
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +72,14 @@ func newEnv(t *testing.T, dsn string, tls bool, mod func(*console.Config)) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{inner: inner, sec: sec}
+	e := &env{inner: inner, sec: sec, srv: httptest.NewUnstartedServer(h)}
+	if srv != nil {
+		srv(e.srv)
+	}
 	if tls {
-		e.srv = httptest.NewTLSServer(h)
+		e.srv.StartTLS()
 	} else {
-		e.srv = httptest.NewServer(h)
+		e.srv.Start()
 	}
 	t.Cleanup(e.srv.Close)
 	return e

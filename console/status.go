@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -41,23 +42,73 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, ss *session) {
 
 // export streams one namespace as NDJSON in the dump format
 // (dump.ExportStore), holding what the principal may read of it.
+//
+// The server's write timeout (cmd/storeserver's is three times --timeout
+// and 10 s) runs from the request's start and would cut an export that
+// outlasts it, the client left with a file without its trailer; the
+// export's own bound is ten times Timeout. So the write deadline follows
+// the export instead (exportWriter): each chunk written (256 KiB, the
+// dump's buffer) must be taken within Timeout, and between chunks, while
+// the export reads the store, the deadline is the export's end and
+// Timeout. A client that reads slowly but steadily gets the whole file
+// however long it takes within the export's bound; one that stops reading
+// is cut after Timeout, its place, its turn and the export's read-only
+// transaction given back, not held for ten times Timeout.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns := r.URL.Query().Get("ns")
 	// An export may take longer than a page: ten times the timeout.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*h.cfg.Timeout)
 	defer cancel()
-	lw := &lazyWriter{w: w, start: func() {
+	end, _ := ctx.Deadline()
+	rc := http.NewResponseController(w)
+	ew := &exportWriter{w: w, rc: rc, timeout: h.cfg.Timeout, end: end.Add(h.cfg.Timeout)}
+	_ = rc.SetWriteDeadline(ew.end)
+	defer ew.finish(r)
+	lw := &lazyWriter{w: ew, start: func() {
 		hd := w.Header()
 		hd.Set("Content-Type", "application/x-ndjson; charset=utf-8")
 		hd.Set("Content-Disposition", `attachment; filename="`+exportName(ns)+`"`)
 	}}
 	if _, err := dump.ExportStore(ctx, h.cfg.Store, lw, dump.ExportOptions{Namespace: ns}); err != nil {
 		if !lw.started {
+			_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
 			h.fail(w, r, ss, "Export "+ns, err)
 			return
 		}
 		// The file lacks its trailer, which an import reports as truncated.
 		h.log.Error("console: export cut short", "namespace", ns, "error", err)
+	}
+}
+
+// exportWriter writes an export's chunks, each under a write deadline of
+// timeout from its start; between chunks the deadline is end (the
+// export's own bound and timeout).
+type exportWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	end     time.Time
+}
+
+func (e *exportWriter) Write(p []byte) (int, error) {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(e.timeout))
+	n, err := e.w.Write(p)
+	_ = e.rc.SetWriteDeadline(e.end)
+	return n, err
+}
+
+// finish flushes what the response still buffers within timeout, then
+// leaves the deadline for the connection's next request: the server sets
+// its own when it has a WriteTimeout (the deadline stays at timeout from
+// now, bounding the response's last bytes), and a server without one
+// must not keep this one for the next.
+func (e *exportWriter) finish(r *http.Request) {
+	_ = e.rc.SetWriteDeadline(time.Now().Add(e.timeout))
+	if e.rc.Flush() != nil {
+		return
+	}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok || srv.WriteTimeout <= 0 {
+		_ = e.rc.SetWriteDeadline(time.Time{})
 	}
 }
 
@@ -95,7 +146,7 @@ func exportName(ns string) string {
 // lazyWriter calls start before the first byte, so that an error found
 // before anything was written can still get an error page.
 type lazyWriter struct {
-	w       http.ResponseWriter
+	w       io.Writer
 	start   func()
 	started bool
 }

@@ -1,0 +1,191 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/console"
+	"github.com/mycelia-kernel/storage/dump"
+	"github.com/mycelia-kernel/storage/internal/testutil/logbuf"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
+)
+
+// exportEnv is a console with Timeout d served as cmd/storeserver serves
+// it relative to its --timeout (ReadTimeout d, WriteTimeout 3 d; the
+// binary adds 10 s, which only moves where the cut falls), over sockets
+// with small buffers (16 KiB each way): a slow client's pace, not the
+// kernel's buffering, sets how fast the export is written. The namespace
+// "big" holds entries of about 10 KB. Logs go to the returned buffer.
+func exportEnv(t *testing.T, d time.Duration, entries int) (*env, *logbuf.Buffer) {
+	t.Helper()
+	logs := &logbuf.Buffer{}
+	e := newEnvServer(t, testdb.SQLiteFile(t), false, func(c *console.Config) {
+		c.Timeout = d
+		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}, func(s *httptest.Server) {
+		s.Config.ReadTimeout, s.Config.WriteTimeout = d, 3*d
+		s.Listener = smallBufferListener{s.Listener}
+	})
+	pad := strings.Repeat("x", 10_000)
+	items := make([]storage.Item, 100)
+	for b := 0; b < entries; b += len(items) {
+		for i := range items {
+			items[i] = storage.Item{Key: fmt.Sprintf("k%07d", b+i), Value: map[string]any{"i": b + i, "pad": pad}}
+		}
+		if res, err := e.inner.SetMany(t.Context(), items, storage.InNamespace("big")); err != nil || !res.OK() {
+			t.Fatalf("SetMany: %v %v", err, res.Err())
+		}
+	}
+	return e, logs
+}
+
+// smallBufferListener gives each accepted connection a send buffer of
+// 16 KiB.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(16 << 10)
+	}
+	return c, err
+}
+
+// smallBufferBrowser is a browser whose connections have a receive
+// buffer of 16 KiB.
+func smallBufferBrowser(t *testing.T, e *env) *browser {
+	b := e.browser(t)
+	tr := b.c.Transport.(*http.Transport).Clone()
+	dial := (&net.Dialer{}).DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(16 << 10)
+		}
+		return c, err
+	}
+	b.c.Transport = tr
+	t.Cleanup(tr.CloseIdleConnections)
+	return b
+}
+
+// startExport starts b's export of "big": a 200 whose body is not read.
+func startExport(t *testing.T, b *browser) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, b.e.srv.URL+"/console/export"+q("ns", "big"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	return resp
+}
+
+// TestExportOutlastsWriteTimeout: an export that takes longer than the
+// server's WriteTimeout to download (a client that reads 5 MB steadily at
+// 1 MiB/s, with Timeout 1 s: WriteTimeout 3 s, the export's own bound
+// 10 s) arrives whole, its trailer and all, and imports. Before, the
+// write deadline stayed the server's, from the request's start: the
+// download was cut at WriteTimeout, the client got "unexpected EOF" after
+// about 3 MB, the file without its trailer.
+func TestExportOutlastsWriteTimeout(t *testing.T) {
+	const (
+		timeout = time.Second
+		entries = 500
+		rate    = 1 << 20 // bytes a second the client reads
+	)
+	e, logs := exportEnv(t, timeout, entries)
+	b := smallBufferBrowser(t, e)
+	b.signIn(adminToken)
+	start := time.Now()
+	resp := startExport(t, b)
+	// The client reads at rate, catching up after a late wake-up: no pause
+	// of its own comes near Timeout.
+	var body bytes.Buffer
+	buf := make([]byte, 32<<10)
+	for {
+		allowed := int(time.Since(start).Seconds()*rate) - body.Len()
+		if allowed <= 0 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		n, err := resp.Body.Read(buf[:min(allowed, len(buf))])
+		body.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the download after %v, %d bytes (Timeout %v, WriteTimeout %v): %v\nlog: %s",
+				time.Since(start).Round(time.Millisecond), body.Len(), timeout, 3*timeout, err, logs)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("the export of %d entries: %d bytes in %v (Timeout %v, WriteTimeout %v)",
+		entries, body.Len(), took.Round(time.Millisecond), timeout, 3*timeout)
+	if took < 3*timeout {
+		t.Errorf("the download took %v, not past WriteTimeout %v: the test proves nothing", took, 3*timeout)
+	}
+	dst := teststore.Open(t, "sqlite::memory:")
+	st, err := dump.Import(t.Context(), dst, &body, dump.ImportOptions{})
+	if err != nil || st.Entries != entries {
+		t.Fatalf("import of the download: %+v, %v; want %d entries", st, err, entries)
+	}
+	if strings.Contains(logs.String(), "export cut short") {
+		t.Errorf("the console logged a cut export:\n%s", logs)
+	}
+}
+
+// TestExportStalledClient: a client that stops reading an export is cut
+// once a chunk waits Timeout to be taken, not held for the export's bound
+// of ten times Timeout: the export's place, turn and read-only
+// transaction are given back, and the principal's next export runs.
+func TestExportStalledClient(t *testing.T) {
+	const (
+		timeout = 400 * time.Millisecond
+		entries = 500
+	)
+	e, logs := exportEnv(t, timeout, entries)
+	b := smallBufferBrowser(t, e)
+	b.signIn(adminToken)
+	resp := startExport(t, b)
+	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	stalled := time.Now()
+	for !strings.Contains(logs.String(), "export cut short") {
+		if time.Since(stalled) > 10*timeout {
+			t.Fatalf("the export of a client that stopped reading was not cut after %v (Timeout %v)", 10*timeout, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cut := time.Since(stalled)
+	t.Logf("the export of a stalled client cut %v after it stopped reading (Timeout %v, the export's bound %v)",
+		cut.Round(time.Millisecond), timeout, 10*timeout)
+	// Timeout once the buffers fill; well under the bound of ten.
+	if cut > 6*timeout {
+		t.Errorf("the stalled export was cut after %v; want about Timeout %v", cut, timeout)
+	}
+	_ = resp.Body.Close()
+	// The place is back: another export of the principal runs (not 503).
+	p := b.get("/console/export" + q("ns", "default"))
+	if p.StatusCode == http.StatusServiceUnavailable {
+		t.Fatalf("an export after the cut one: 503 %s", p.body)
+	}
+}

@@ -24,18 +24,22 @@ import (
 // exportEnv is a console with Timeout d served as cmd/storeserver serves
 // it relative to its --timeout (ReadTimeout d, WriteTimeout 3 d; the
 // binary adds 10 s, which only moves where the cut falls), over sockets
-// with small buffers (16 KiB each way): a slow client's pace, not the
-// kernel's buffering, sets how fast the export is written. The namespace
+// with small buffers (16 KiB each way; with h2, HTTP/2 over TLS, whose
+// window smallBufferBrowser makes small instead): a slow client's pace,
+// not the buffering, sets how fast the export is written. The namespace
 // "big" holds entries of about 10 KB. Logs go to the returned buffer.
-func exportEnv(t *testing.T, d time.Duration, entries int) (*env, *logbuf.Buffer) {
+func exportEnv(t *testing.T, d time.Duration, entries int, h2 bool) (*env, *logbuf.Buffer) {
 	t.Helper()
 	logs := &logbuf.Buffer{}
-	e := newEnvServer(t, testdb.SQLiteFile(t), false, func(c *console.Config) {
+	e := newEnvServer(t, testdb.SQLiteFile(t), h2, func(c *console.Config) {
 		c.Timeout = d
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}, func(s *httptest.Server) {
 		s.Config.ReadTimeout, s.Config.WriteTimeout = d, 3*d
-		s.Listener = smallBufferListener{s.Listener}
+		if !h2 {
+			s.Listener = smallBufferListener{s.Listener}
+		}
+		s.EnableHTTP2 = h2
 	})
 	pad := strings.Repeat("x", 10_000)
 	items := make([]storage.Item, 100)
@@ -63,17 +67,24 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 }
 
 // smallBufferBrowser is a browser whose connections have a receive
-// buffer of 16 KiB.
-func smallBufferBrowser(t *testing.T, e *env) *browser {
+// buffer of 16 KiB, or over HTTP/2 a flow-control window of 64 KiB (not
+// the 4 MiB a stream's default would buffer; the sockets' buffers are
+// left alone there: small ones slow each read of the stream to 200 ms,
+// TCP's delayed acknowledgement).
+func smallBufferBrowser(t *testing.T, e *env, h2 bool) *browser {
 	b := e.browser(t)
 	tr := b.c.Transport.(*http.Transport).Clone()
-	dial := (&net.Dialer{}).DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetReadBuffer(16 << 10)
+	if h2 {
+		tr.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: 64 << 10}
+	} else {
+		dial := (&net.Dialer{}).DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetReadBuffer(16 << 10)
+			}
+			return c, err
 		}
-		return c, err
 	}
 	b.c.Transport = tr
 	t.Cleanup(tr.CloseIdleConnections)
@@ -104,18 +115,28 @@ func startExport(t *testing.T, b *browser) *http.Response {
 // 10 s) arrives whole, its trailer and all, and imports. Before, the
 // write deadline stayed the server's, from the request's start: the
 // download was cut at WriteTimeout, the client got "unexpected EOF" after
-// about 3 MB, the file without its trailer.
+// 3 MiB (over HTTP/2 the stream reset, INTERNAL_ERROR), the file without
+// its trailer.
 func TestExportOutlastsWriteTimeout(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "http2"}[h2], func(t *testing.T) { testExportOutlastsWriteTimeout(t, h2) })
+	}
+}
+
+func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 	const (
 		timeout = time.Second
 		entries = 500
 		rate    = 1 << 20 // bytes a second the client reads
 	)
-	e, logs := exportEnv(t, timeout, entries)
-	b := smallBufferBrowser(t, e)
+	e, logs := exportEnv(t, timeout, entries, h2)
+	b := smallBufferBrowser(t, e, h2)
 	b.signIn(adminToken)
 	start := time.Now()
 	resp := startExport(t, b)
+	if want := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != want {
+		t.Fatalf("the export over %s, want HTTP/%d", resp.Proto, want)
+	}
 	// The client reads at rate, catching up after a late wake-up: no pause
 	// of its own comes near Timeout.
 	var body bytes.Buffer
@@ -161,8 +182,8 @@ func TestExportStalledClient(t *testing.T) {
 		timeout = 400 * time.Millisecond
 		entries = 500
 	)
-	e, logs := exportEnv(t, timeout, entries)
-	b := smallBufferBrowser(t, e)
+	e, logs := exportEnv(t, timeout, entries, false)
+	b := smallBufferBrowser(t, e, false)
 	b.signIn(adminToken)
 	resp := startExport(t, b)
 	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {

@@ -91,7 +91,8 @@ func smallBufferBrowser(t *testing.T, e *env, h2 bool) *browser {
 	return b
 }
 
-// startExport starts b's export of "big": a 200 whose body is not read.
+// startExport starts b's export of "big": a 200 whose body is not read
+// (the caller closes it).
 func startExport(t *testing.T, b *browser) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, b.e.srv.URL+"/console/export"+q("ns", "big"), nil)
@@ -102,8 +103,8 @@ func startExport(t *testing.T, b *browser) *http.Response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK {
+		_ = resp.Body.Close()
 		t.Fatalf("export: %d", resp.StatusCode)
 	}
 	return resp
@@ -134,6 +135,7 @@ func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 	b.signIn(adminToken)
 	start := time.Now()
 	resp := startExport(t, b)
+	defer resp.Body.Close()
 	if want := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != want {
 		t.Fatalf("the export over %s, want HTTP/%d", resp.Proto, want)
 	}
@@ -186,6 +188,7 @@ func TestExportStalledClient(t *testing.T) {
 	b := smallBufferBrowser(t, e, false)
 	b.signIn(adminToken)
 	resp := startExport(t, b)
+	defer resp.Body.Close()
 	if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // exportEnv is a console with Timeout d served as cmd/storeserver serves
 // it relative to its --timeout (ReadTimeout d, WriteTimeout 3 d; the
 // binary adds 10 s, which only moves where the cut falls), over sockets
-// with small buffers (16 KiB each way; with h2, HTTP/2 over TLS, whose
+// with small buffers (128 KiB each way; with h2, HTTP/2 over TLS, whose
 // window smallBufferBrowser makes small instead): a slow client's pace,
 // not the buffering, sets how fast the export is written. The namespace
 // "big" holds entries of about 10 KB. Logs go to the returned buffer.
@@ -55,22 +55,24 @@ func exportEnv(t *testing.T, d time.Duration, entries int, h2 bool) (*env, *logb
 }
 
 // smallBufferListener gives each accepted connection a send buffer of
-// 16 KiB.
+// 128 KiB. Not smaller: below loopback's segment size (64 KiB) TCP's
+// avoidance of small windows stalls each segment on the delayed
+// acknowledgement, 200 ms (with 16 KiB, one run in six had a chunk of
+// 256 KiB wait more than a second).
 type smallBufferListener struct{ net.Listener }
 
 func (l smallBufferListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(16 << 10)
+		_ = tc.SetWriteBuffer(128 << 10)
 	}
 	return c, err
 }
 
 // smallBufferBrowser is a browser whose connections have a receive
-// buffer of 16 KiB, or over HTTP/2 a flow-control window of 64 KiB (not
+// buffer of 128 KiB, or over HTTP/2 a flow-control window of 64 KiB (not
 // the 4 MiB a stream's default would buffer; the sockets' buffers are
-// left alone there: small ones slow each read of the stream to 200 ms,
-// TCP's delayed acknowledgement).
+// left alone there).
 func smallBufferBrowser(t *testing.T, e *env, h2 bool) *browser {
 	b := e.browser(t)
 	tr := b.c.Transport.(*http.Transport).Clone()
@@ -81,7 +83,7 @@ func smallBufferBrowser(t *testing.T, e *env, h2 bool) *browser {
 		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
 			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetReadBuffer(16 << 10)
+				_ = tc.SetReadBuffer(128 << 10)
 			}
 			return c, err
 		}

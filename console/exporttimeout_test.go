@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +215,35 @@ func TestExportStalledClient(t *testing.T) {
 	p := b.get("/console/export" + q("ns", "default"))
 	if p.StatusCode == http.StatusServiceUnavailable {
 		t.Fatalf("an export after the cut one: 503 %s", p.body)
+	}
+}
+
+// TestExportWriteDeadlineCleared: on a server without a WriteTimeout, the
+// write deadline an export moved goes with it: a later request on the
+// same connection, past that deadline, is answered. net/http (Go 1.26)
+// clears a connection's write deadline after each response, which the
+// export relies on rather than clearing it itself.
+func TestExportWriteDeadlineCleared(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	var conns atomic.Int32
+	e := newEnvServer(t, "sqlite::memory:", false, func(c *console.Config) { c.Timeout = timeout }, func(s *httptest.Server) {
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		}
+	})
+	if err := e.inner.Set(t.Context(), "k", 1, storage.InNamespace("users")); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser(t)
+	b.signIn(adminToken)
+	b.get("/console/export"+q("ns", "users")).want(t, http.StatusOK, `"type":"trailer"`)
+	time.Sleep(4 * timeout) // past the deadline the export left
+	// A POST, which the client does not retry on a connection the server
+	// closed.
+	b.post("/console/namespaces/create", url.Values{"name": {"later"}}).want(t, http.StatusSeeOther)
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections; want the one, kept alive", n)
 	}
 }

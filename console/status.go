@@ -63,7 +63,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	rc := http.NewResponseController(w)
 	ew := &exportWriter{w: w, rc: rc, timeout: h.cfg.Timeout, end: end.Add(h.cfg.Timeout)}
 	_ = rc.SetWriteDeadline(ew.end)
-	defer ew.finish(r)
+	defer ew.finish()
 	lw := &lazyWriter{w: ew, start: func() {
 		hd := w.Header()
 		hd.Set("Content-Type", "application/x-ndjson; charset=utf-8")
@@ -97,19 +97,14 @@ func (e *exportWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// finish flushes what the response still buffers within timeout, then
-// leaves the deadline for the connection's next request: the server sets
-// its own when it has a WriteTimeout (the deadline stays at timeout from
-// now, bounding the response's last bytes), and a server without one
-// must not keep this one for the next.
-func (e *exportWriter) finish(r *http.Request) {
+// finish flushes what the response still buffers within timeout, so
+// that its last bytes are bounded too. The deadline need not be cleared
+// for the connection's next request: net/http clears it once the
+// response is written (HTTP/1; TestExportWriteDeadlineCleared), and an
+// HTTP/2 stream's ends with the stream.
+func (e *exportWriter) finish() {
 	_ = e.rc.SetWriteDeadline(time.Now().Add(e.timeout))
-	if e.rc.Flush() != nil {
-		return
-	}
-	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); !ok || srv.WriteTimeout <= 0 {
-		_ = e.rc.SetWriteDeadline(time.Time{})
-	}
+	_ = e.rc.Flush()
 }
 
 // exportSlot takes a place for one more export of principal p

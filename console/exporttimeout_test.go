@@ -116,8 +116,9 @@ func startExport(t *testing.T, b *browser) *http.Response {
 
 // TestExportOutlastsWriteTimeout: an export that takes longer than the
 // server's WriteTimeout to download (a client that reads 5 MB steadily at
-// 1 MiB/s, with Timeout 1 s: WriteTimeout 3 s, the export's own bound
-// 10 s) arrives whole, its trailer and all, and imports. Before, the
+// 0.6 MiB/s, about 8 s, with Timeout 2 s: WriteTimeout 6 s, the export's
+// own bound 20 s, a chunk of 256 KiB taken in about 0.4 s: room for a
+// loaded machine under -race, where 1 s and 1 MiB/s failed) arrives whole, its trailer and all, and imports. Before, the
 // write deadline stayed the server's, from the request's start: the
 // download was cut at WriteTimeout, the client got "unexpected EOF" after
 // 3 MiB (over HTTP/2 the stream reset, INTERNAL_ERROR), the file without
@@ -130,9 +131,9 @@ func TestExportOutlastsWriteTimeout(t *testing.T) {
 
 func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 	const (
-		timeout = time.Second
+		timeout = 2 * time.Second
 		entries = 500
-		rate    = 1 << 20 // bytes a second the client reads
+		rate    = 6 << 20 / 10 // bytes a second the client reads
 	)
 	e, logs := exportEnv(t, timeout, entries, h2)
 	b := smallBufferBrowser(t, e, h2)
@@ -185,7 +186,7 @@ func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 // transaction are given back, and the principal's next export runs.
 func TestExportStalledClient(t *testing.T) {
 	const (
-		timeout = 400 * time.Millisecond
+		timeout = time.Second
 		entries = 500
 	)
 	e, logs := exportEnv(t, timeout, entries, false)
@@ -224,7 +225,7 @@ func TestExportStalledClient(t *testing.T) {
 // clears a connection's write deadline after each response, which the
 // export relies on rather than clearing it itself.
 func TestExportWriteDeadlineCleared(t *testing.T) {
-	const timeout = 100 * time.Millisecond
+	const timeout = time.Second // the console's own reads get that much on a loaded machine
 	var conns atomic.Int32
 	e := newEnvServer(t, "sqlite::memory:", false, func(c *console.Config) { c.Timeout = timeout }, func(s *httptest.Server) {
 		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -239,7 +240,7 @@ func TestExportWriteDeadlineCleared(t *testing.T) {
 	b := e.browser(t)
 	b.signIn(adminToken)
 	b.get("/console/export"+q("ns", "users")).want(t, http.StatusOK, `"type":"trailer"`)
-	time.Sleep(4 * timeout) // past the deadline the export left
+	time.Sleep(2 * timeout) // past the deadline the export left (Timeout after its last chunk)
 	// A POST, which the client does not retry on a connection the server
 	// closed.
 	b.post("/console/namespaces/create", url.Values{"name": {"later"}}).want(t, http.StatusSeeOther)

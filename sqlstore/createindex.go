@@ -173,7 +173,9 @@ func (s *Store) declaredIn(ctx context.Context, q querier, namespace string) (ns
 }
 
 // indexBuildChunk is how many entries each transaction of buildIndex's
-// fill indexes (a variable for the tests).
+// fill indexes at most (fewer when they are slow: nextBuildChunk), and
+// how many index rows each of dropIndexRows' deletes (a variable for the
+// tests).
 var indexBuildChunk = 2000
 
 // indexBuildHook, when set (tests), runs after each chunk of the fill,
@@ -338,8 +340,10 @@ WHERE n.id = $1 AND n.index_building <> b.b`, nsID)
 // takes it for the remains of a crash).
 var errIndexBuildLost = fmt.Errorf("%w: the index being built was removed meanwhile", storage.ErrTxConflict)
 
-// fillIndex fills the rows of field fieldID (f) of namespace nsID,
-// indexBuildChunk entries per transaction, in key order.
+// fillIndex fills the rows of field fieldID (f) of namespace nsID, a
+// chunk of entries per transaction (at most indexBuildChunk, fewer when
+// chunks take longer than indexChunkTarget: nextBuildChunk), in key
+// order.
 //
 // On PostgreSQL no chunk takes the revision lock or the namespace's row.
 // Each holds the field's index_fields row FOR SHARE (a DeleteNamespace, a
@@ -380,13 +384,17 @@ func (s *Store) fillIndex(ctx context.Context, nsID, fieldID int64, f driver.Fie
 		}
 		return err
 	}
-	after := "" // below every key: keys are not empty
+	after := ""               // below every key: keys are not empty
+	n := nextBuildChunk(0, 0) // then as nextBuildChunk says
 	for chunk := 0; ; chunk++ {
 		if chunk > 0 && indexBuildHook != nil {
 			indexBuildHook(chunk)
 		}
 		var upTo *string
+		var took time.Duration
 		err := s.yieldingTx(ctx, func(q querier) error {
+			start := time.Now()
+			defer func() { took = time.Since(start) }()
 			var ok, ns int64
 			if err := q.queryRows(ctx, held, []any{nsID, fieldID}, func(r rowScanner) error { return r.Scan(&ok, &ns) }); err != nil {
 				return err
@@ -398,7 +406,7 @@ func (s *Store) fillIndex(ctx context.Context, nsID, fieldID int64, f driver.Fie
 				return errIndexBuildLost
 			}
 			upTo = nil
-			if err := q.queryRows(ctx, next, []any{nsID, after, indexBuildChunk - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
+			if err := q.queryRows(ctx, next, []any{nsID, after, n - 1}, func(r rowScanner) error { return r.Scan(&upTo) }); err != nil {
 				return err
 			}
 			if err := fill(q, after, upTo); err != nil {
@@ -413,7 +421,41 @@ func (s *Store) fillIndex(ctx context.Context, nsID, fieldID int64, f driver.Fie
 			return err
 		}
 		after = *upTo
+		n = nextBuildChunk(n, took)
 	}
+}
+
+// indexChunkTarget is how long a chunk of an index build should hold its
+// transaction (on SQLite, the one writer, which every write of the store
+// waits for). A chunk of indexBuildChunk entries takes 10-40 ms on small
+// values, but what it reads grows with the values: over entries of
+// 200 KB, 2000 of them are 400 MB of JSON to parse, seconds of the
+// writer held, during which another principal's set of one entry waited
+// (TestIndexBuildChunkTimeBounded). So the chunk's size follows the time
+// its predecessor took.
+var indexChunkTarget = 25 * time.Millisecond
+
+// indexBuildChunkFirst is the size of a build's first chunk: small, as
+// nothing is known yet of what a chunk of its entries costs.
+const indexBuildChunkFirst = 64
+
+// nextBuildChunk is the size of the chunk after one of n entries that
+// held its transaction for took (n 0: the first chunk's,
+// indexBuildChunkFirst): what indexChunkTarget allows at that pace, at
+// most twice n (a chunk's time varies with its values) and
+// indexBuildChunk, at least one entry. With indexChunkTarget 0 (tests
+// that count chunks) every chunk is indexBuildChunk entries.
+func nextBuildChunk(n int, took time.Duration) int {
+	switch {
+	case indexChunkTarget <= 0:
+		return indexBuildChunk
+	case n == 0:
+		return min(indexBuildChunkFirst, indexBuildChunk)
+	case took <= 0:
+		return min(2*n, indexBuildChunk)
+	}
+	m := int(float64(n) * float64(indexChunkTarget) / float64(took))
+	return max(1, min(m, 2*n, indexBuildChunk))
 }
 
 // pgFillRange fills the rows of field $2 of namespace $1 for its entries

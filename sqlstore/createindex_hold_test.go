@@ -157,12 +157,13 @@ func testCreateIndexYieldsWriter(t *testing.T, c testConfig, n int) {
 	checkQueryByIndex(t, s, "big")
 }
 
-// buildInChunks makes CreateIndex build in chunks of n entries until the
-// test ends, and removes indexBuildHook then.
+// buildInChunks makes CreateIndex build in chunks of n entries each (not
+// sized by their time) until the test ends, and removes indexBuildHook
+// then.
 func buildInChunks(t *testing.T, n int) {
-	c := indexBuildChunk
-	indexBuildChunk = n
-	t.Cleanup(func() { indexBuildChunk, indexBuildHook, indexChunkHook = c, nil, nil })
+	c, target := indexBuildChunk, indexChunkTarget
+	indexBuildChunk, indexChunkTarget = n, 0 // every chunk n entries, however long it takes
+	t.Cleanup(func() { indexBuildChunk, indexChunkTarget, indexBuildHook, indexChunkHook = c, target, nil, nil })
 }
 
 // checkQueryByIndex: for every value of top-level field "v" in namespace

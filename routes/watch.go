@@ -9,8 +9,8 @@ import (
 	"github.com/mycelia-kernel/storage/driver"
 )
 
-// wireEvent is the wire form of ev.
-func wireEvent(ev storage.Event) Event {
+// EventOf is the wire form of ev (the watch stream's and history's event).
+func EventOf(ev storage.Event) Event {
 	return Event{Type: string(ev.Type), Namespace: ev.Namespace, Key: ev.Key, Value: ev.Value, Metadata: ev.Metadata,
 		Revision: ev.Revision, PrevRevision: ev.PrevRevision, Version: ev.Version, At: ev.At,
 		CreatedAt: optTime(ev.CreatedAt), ExpiresAt: optTime(ev.ExpiresAt)}
@@ -68,7 +68,7 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 			}
 			return nil
 		}
-		if line(wireEvent(ev)); gone {
+		if line(EventOf(ev)); gone {
 			return nil
 		}
 	}
@@ -99,7 +99,7 @@ func (h handlers) history(ctx context.Context, req *KeyRequest) (*HistoryRespons
 	}
 	out := &HistoryResponse{Events: make([]Event, len(evs))}
 	for i, ev := range evs {
-		out.Events[i] = wireEvent(ev)
+		out.Events[i] = EventOf(ev)
 	}
 	return out, nil
 }

@@ -94,15 +94,23 @@ const timeFormat = "2006-01-02 15:04:05.000000Z07:00"
 
 func cmdGet(ctx context.Context, c *cli, args []string) error {
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
-		e, err := s.Get(ctx, args[0], c.nsOpts()...)
+		opts := c.nsOpts()
+		if c.at > 0 {
+			opts = append(opts, storage.AtRevision(c.at))
+		}
+		e, err := s.Get(ctx, args[0], opts...)
 		if err != nil {
 			return err
 		}
 		// The audit actors come with the system fields (a second read: a
-		// write in between shows as a version other than the entry's).
-		md, err := s.GetMetadata(ctx, args[0], c.nsOpts()...)
-		if err != nil {
-			return err
+		// write in between shows as a version other than the entry's). The
+		// log keeps no actors: --at shows none (the key may be gone now, or
+		// be of a later life whose versions repeat the ones it had).
+		md := storage.Metadata{Version: -1}
+		if c.at < 0 {
+			if md, err = s.GetMetadata(ctx, args[0], c.nsOpts()...); err != nil {
+				return err
+			}
 		}
 		by := func(actor string) string {
 			if actor == "" || md.Version != e.Version {

@@ -12,6 +12,8 @@
 //
 //	get KEY                  print an entry: value (indented), metadata,
 //	                         version, revision, created and updated times
+//	                         (--at REVISION: as it was at that revision,
+//	                         from the change log, without the audit actors)
 //	set KEY [VALUE]          store a JSON value; VALUE "-" or omitted reads
 //	                         stdin (--metadata, --no-overwrite, --if-version, --if-revision,
 //	                         --ttl 10m, --expires-at TIME, --keep-ttl; an
@@ -41,6 +43,18 @@
 //	index create NS FIELD    declare an index on FIELD of namespace NS (which
 //	                         must exist) and build it over its entries
 //	index drop NS FIELD      drop it
+//	watch [FILTER]           the changes as they are committed, one a line
+//	                         (revision, type, namespace, key, value), of
+//	                         every namespace or -n's, until Ctrl-C or
+//	                         --limit N events (--after REVISION: from the
+//	                         change after it, 0 every retained one; --pattern
+//	                         GLOB: those keys' events and the namespace
+//	                         events; FILTER: the puts whose value matches;
+//	                         --omit-values). When it stops it says on stderr
+//	                         how to resume: --after the last revision shown
+//	history KEY              a key's retained changes, oldest first (puts,
+//	                         metadata changes, deletes, expiries; --after,
+//	                         --limit, --omit-values)
 //	status                   health, dialect, schema version, sizes
 //	export [FILE]            the store, or -n NAMESPACE, to FILE or stdout
 //	                         (FILE is written beside and renamed when
@@ -51,6 +65,12 @@
 //	copy --from DSN --to DSN the store (or -n NAMESPACE) from one database to
 //	                         another, streamed: no temporary file; the side
 //	                         not given is --dsn's or $STORAGE_DSN's
+//
+// watch and history read the store's change log (storage.Watcher,
+// storage.Historian): what compaction removed is gone (exit 1, "compacted",
+// with the oldest revision retained). watch --json streams its "events" as
+// they come, and once it stops (Ctrl-C, --limit, an error) ends the one
+// object with "last", the revision to resume after.
 //
 // list, query and ns list read 500 results at a time and print each page
 // as it is read (a table is aligned within each page), so that a listing
@@ -76,7 +96,7 @@
 // listed above, and --dsn, --json, -n, --actor, --no-migrate, --quiet and
 // --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
 // --if-revision or --batch-size below 1) is a mistake, never read as not
-// given. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
+// given; so is an --after below 0 or an --at below 1. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
 // largest value the store takes (16 MiB), exit 2. Exit
 // status 130 after Ctrl-C. The DSN is
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate

@@ -57,7 +57,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"get", "KEY", "print an entry: its value, metadata, version and times", 1, 1, cmdGet},
+	{"get", "KEY", "print an entry: its value, metadata, version and times (--at REVISION: as it was then)", 1, 1, cmdGet},
 	{"set", "KEY [VALUE]", "store a JSON value (VALUE, or stdin when omitted or -; --merge: patch the stored one)", 1, 2, cmdSet},
 	{"delete", "KEY", "delete an entry", 1, 1, cmdDelete},
 	{"has", "KEY", "print whether a key exists (exit 3 when it does not)", 1, 1, cmdHas},
@@ -68,6 +68,8 @@ var commands = []command{
 	{"count", "[FILTER]", "count the entries (matching a JSON filter)", 0, 1, cmdCount},
 	{"ns", "list|create NAME|delete NAME", "list, create (--metadata) or delete (--recursive) namespaces", 1, 2, cmdNS},
 	{"index", "create|drop NAMESPACE FIELD", "declare an index on a field of a namespace that exists (built over its entries), or drop one", 3, 3, cmdIndex},
+	{"watch", "[FILTER]", "print the changes as they are committed, of every namespace or -n's, until Ctrl-C (--after, --pattern, --limit)", 0, 1, cmdWatch},
+	{"history", "KEY", "print a key's retained changes, oldest first (--after, --limit)", 1, 1, cmdHistory},
 	{"status", "", "print the store's health, size, dialect and schema version", 0, 0, cmdStatus},
 	{"export", "[FILE]", "write the store (or -n NAMESPACE) as NDJSON to FILE or stdout", 0, 1, cmdExport},
 	{"import", "[FILE]", "read an NDJSON export from FILE or stdin (--on-conflict, --check)", 0, 1, cmdImport},
@@ -104,6 +106,9 @@ type cli struct {
 	version    bool
 	merge      bool
 	all        bool
+	after      int64 // watch, history: the changes after this revision (-1: not given)
+	at         int64 // get: the key as it was at this revision (-1: not given)
+	omitValues bool
 
 	cmd            string // the command being run, for --json answers
 	stdin          io.Reader
@@ -144,6 +149,9 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.progress, "progress", "auto", "export, import, copy: progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fs.StringVar(&c.actor, "actor", "", "writes: record `NAME` as their actor (the audit fields createdBy and updatedBy, which get and meta show)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
+	fs.Int64Var(&c.after, "after", -1, "watch, history: the changes after `REVISION` (0: every retained change; watch's default: those from now on)")
+	fs.Int64Var(&c.at, "at", -1, "get: the key as it was at `REVISION` (from the change log's retained window)")
+	fs.BoolVar(&c.omitValues, "omit-values", false, "watch, history: leave out values and metadata")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.Usage = func() {} // run prints the help for -h, a short line for a mistake
 	return fs
@@ -236,15 +244,18 @@ var commonFlags = []string{"dsn", "json", "n", "namespace", "no-migrate", "versi
 // commandFlags are the flags each command takes besides commonFlags, as
 // its help lists them.
 var commandFlags = map[string][]string{
-	"set":    {"metadata", "no-overwrite", "if-version", "if-revision", "ttl", "expires-at", "keep-ttl", "merge"},
-	"delete": {"if-version", "if-revision"},
-	"meta":   {"merge", "if-version", "if-revision"},
-	"clear":  {"all"},
-	"list":   {"pattern", "limit", "offset", "cursor"},
-	"query":  {"sort", "limit", "offset", "cursor"},
-	"ns":     {"metadata", "recursive"},
-	"import": {"on-conflict", "batch-size", "check"},
-	"copy":   {"from", "to", "on-conflict", "batch-size"},
+	"set":     {"metadata", "no-overwrite", "if-version", "if-revision", "ttl", "expires-at", "keep-ttl", "merge"},
+	"delete":  {"if-version", "if-revision"},
+	"meta":    {"merge", "if-version", "if-revision"},
+	"clear":   {"all"},
+	"get":     {"at"},
+	"list":    {"pattern", "limit", "offset", "cursor"},
+	"watch":   {"after", "pattern", "limit", "omit-values"},
+	"history": {"after", "limit", "omit-values"},
+	"query":   {"sort", "limit", "offset", "cursor"},
+	"ns":      {"metadata", "recursive"},
+	"import":  {"on-conflict", "batch-size", "check"},
+	"copy":    {"from", "to", "on-conflict", "batch-size"},
 }
 
 // checkTaken refuses a flag the command does not take (query --pattern,
@@ -263,8 +274,8 @@ func checkTaken(name string, fs *flag.FlagSet) error {
 
 // checkFlags refuses the flags given out of their range, which the
 // commands would otherwise take as not given or as the default: a negative
-// --limit or --offset, an --if-version, --if-revision or --batch-size below
-// 1 (a conditional write must never become an unconditional one), and a
+// --limit, --offset or --after, an --if-version, --if-revision, --at or
+// --batch-size below 1 (a conditional write must never become an unconditional one), and a
 // --progress other than auto, bar, lines or none.
 func checkFlags(c *cli, fs *flag.FlagSet) error {
 	switch c.progress {
@@ -286,10 +297,14 @@ func checkFlags(c *cli, fs *flag.FlagSet) error {
 			bad = c.ifRevision < 1
 		case "batch-size":
 			bad = c.batchSize < 1
+		case "after":
+			bad = c.after < 0
+		case "at":
+			bad = c.at < 1
 		}
 		if bad && err == nil {
 			least := 1
-			if f.Name == "limit" || f.Name == "offset" {
+			if f.Name == "limit" || f.Name == "offset" || f.Name == "after" {
 				least = 0
 			}
 			err = usagef("--%s %s: want a whole number >= %d", f.Name, f.Value, least)

@@ -64,7 +64,7 @@ func TestWatchHistoryAt(t *testing.T) {
 				t.Fatalf("history --json: %s (%v), want %s", got, m, want)
 			}
 			r1, r2, r3 := revOf(t, hist[0]), revOf(t, hist[1]), revOf(t, hist[2])
-			if !(r1 < r2 && r2 < r3) || hist[1]["value"].(map[string]any)["n"] != float64(2) {
+			if r1 >= r2 || r2 >= r3 || hist[1]["value"].(map[string]any)["n"] != float64(2) {
 				t.Fatalf("history --json: %v", hist)
 			}
 			if h, _ := eventsOf(t, cli("--json", "history", "a", "--limit", "2")); len(h) != 2 || revOf(t, h[1]) != r2 {

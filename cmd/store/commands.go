@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -666,15 +667,19 @@ func nsList(ctx context.Context, c *cli, s *sqlstore.Store) error {
 		return js.end(err)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tMETADATA")
+	fmt.Fprintln(tw, "NAME\tENTRIES\tCREATED\tOWNER\tINDEXES\tMETADATA")
 	_, err := pages(0, "", read, func() error {
 		err := each(func(ns storage.Namespace, count int64, md map[string]any) error {
 			owner := ns.Owner
 			if owner == "" {
 				owner = "-"
 			}
+			indexes := "-"
+			if len(ns.Indexes) > 0 {
+				indexes = strings.Join(ns.Indexes, ",")
+			}
 			b, _ := json.Marshal(md)
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ns.Name, count, ns.CreatedAt.Format(time.RFC3339), owner, compact(b, 60))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", ns.Name, count, ns.CreatedAt.Format(time.RFC3339), owner, indexes, compact(b, 60))
 			return nil
 		})
 		if ferr := tw.Flush(); err == nil {

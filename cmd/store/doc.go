@@ -36,7 +36,7 @@
 //	                         as a table (--sort, --limit, --offset, --cursor)
 //	count [FILTER]           the number of entries (matching FILTER)
 //	ns list                  namespaces with their count of live entries,
-//	                         time, owner, metadata
+//	                         time, owner, declared indexes, metadata
 //	ns create NAME           create a namespace (--metadata)
 //	ns delete NAME           delete an empty namespace (--recursive: and its
 //	                         entries)

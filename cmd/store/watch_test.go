@@ -191,3 +191,27 @@ func TestWatchLive(t *testing.T) {
 		})
 	}
 }
+
+// TestNsListShowsIndexes: ns list shows each namespace's declared indexes
+// (--json had them; the table did not).
+func TestNsListShowsIndexes(t *testing.T) {
+	env := map[string]string{"STORAGE_DSN": targets[0].DSN(t)}
+	runCLI(t, env, "", "-n", "users", "set", "u", `{"age":1,"name":"a"}`).want(t, exitOK)
+	runCLI(t, env, "", "index", "create", "users", "age").want(t, exitOK)
+	runCLI(t, env, "", "index", "create", "users", "name").want(t, exitOK)
+	r := runCLI(t, env, "", "ns", "list").want(t, exitOK)
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		rows[f[0]] = f
+	}
+	if h := rows["NAME"]; len(h) != 6 || h[4] != "INDEXES" {
+		t.Fatalf("ns list header: %v\n%s", h, r.stdout)
+	}
+	if got := rows["users"]; len(got) != 6 || got[4] != "age,name" {
+		t.Errorf("ns list users: %v, want indexes age,name\n%s", got, r.stdout)
+	}
+	if got := rows["default"]; len(got) != 6 || got[4] != "-" {
+		t.Errorf("ns list default: %v, want no index\n%s", got, r.stdout)
+	}
+}

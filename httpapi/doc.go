@@ -44,7 +44,10 @@
 // its connection and the events buffered for it), when the watch ends
 // with an error (its envelope is the last line), or at Drain, so that a
 // graceful shutdown need not wait for it: the client resumes from its
-// last revision (client.Store.Watch does so by itself). One principal
+// last revision (client.Store.Watch does so by itself). A stream asked
+// for after Drain, or that Drain ends before it started, is refused 503
+// unavailable (never 499 canceled, which would say the client gave up),
+// so that the client opens it again elsewhere or later. One principal
 // holds at most Config.MaxStreamsPerPrincipal streams (default 16) at
 // once; one beyond is refused, 503 unavailable, before its body is read.
 // The store (package sqlstore) reads the change log for the streams of

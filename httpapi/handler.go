@@ -378,7 +378,8 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 
 // Drain makes /readyz answer 503 from now on, so that load balancers stop
 // sending requests while the server shuts down. Storage requests are still
-// served, but open streams (storage://watch) end, and so do the index
+// served, but open streams (storage://watch) end (a stream asked for
+// from now on is refused, 503 unavailable), and so do the index
 // operations in flight (createIndex, dropIndex: cancelled, answered 503
 // unavailable, see Config.IndexTimeout), so that a graceful shutdown
 // does not wait for them: their clients resume or retry elsewhere or
@@ -553,6 +554,11 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 	sm, isStream := h.mux.(routes.Streamer)
 	isStream = isStream && sm.IsStream(rec.route)
 	if isStream {
+		if h.draining.Load() {
+			// It would end at once (and might send its head first).
+			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, msgStreamDraining)
+			return
+		}
 		if !h.streams.Take(rec.principal) {
 			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
 				"this principal holds %d streams open, as many as it may; end one first", h.cfg.MaxStreamsPerPrincipal))

@@ -31,15 +31,8 @@ var keepAliveEvery = 15 * time.Second
 // timeout: the handler lifts it), but it bounds the writing of each line;
 // the client's leaving, a line it does not take in time, or Drain ends it.
 func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record, sm routes.Streamer, body []byte) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := h.cancelAtDrain(ctx) // the cause is errDraining at Drain
 	defer cancel()
-	go func() {
-		select {
-		case <-h.drained:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	rc := http.NewResponseController(w)
 	var mu sync.Mutex // protects the response writer, started and finished
 	// finished: the handler is returning, so w may no longer be used. The
@@ -123,6 +116,13 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 	}
 	started = true
 	rec.code = routes.EnvelopeCode(resp)
+	if rec.code == routes.CodeCanceled && errors.Is(context.Cause(ctx), errDraining) {
+		// Drain ended the stream before it started: the client did not
+		// give up (canceled, which client.Store.Watch would take as its
+		// own end), the server is going away.
+		h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, msgStreamDraining)
+		return
+	}
 	status := routes.HTTPStatus(rec.code)
 	if rec.code == "" {
 		status = http.StatusOK
@@ -132,6 +132,10 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 	}
 	h.writeEnvelope(w, rec, status, resp)
 }
+
+// msgStreamDraining is the message of a stream asked for after Drain, or
+// ended by Drain before it started (503 unavailable).
+const msgStreamDraining = "the server is shutting down: the stream did not start; open it again (elsewhere or later)"
 
 // IsStream implements routes.Streamer: storage://watch is the one
 // streaming route.

@@ -261,9 +261,11 @@ type readConn struct {
 	st    [numStmts]queryStmt
 	stats *readStats
 	// dyn are the dynamic statements (Query, Count, List, …) prepared on
-	// the connection, by SQL text: at most maxConnStmts; others run
-	// unprepared.
-	dyn map[string]queryStmt
+	// the connection, by SQL text: at most maxConnStmts, the least
+	// recently used finalized to make room for another (readText).
+	dyn map[string]*dynStmt
+	// tick counts the dynamic statements run, dynStmt.used's clock.
+	tick uint64
 	// vals receive a row's values.
 	vals []driver.Value
 	// closed is set by Close: a statement is never prepared again on a
@@ -291,10 +293,10 @@ func (c *readConn) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	for q, st := range c.dyn {
+	for q, d := range c.dyn {
 		delete(c.dyn, q)
 		c.stats.stmtsDone.Add(1)
-		errs = append(errs, st.Close())
+		errs = append(errs, d.st.Close())
 	}
 	c.stats.connsClosed.Add(1)
 	return errors.Join(append(errs, c.c.Close())...)
@@ -338,41 +340,74 @@ func (c *readConn) prepare(ctx context.Context, q string) (queryStmt, error) {
 }
 
 // maxConnStmts is how many dynamic statements a reader connection keeps
-// prepared (the store's statement cache keeps maxCachedStmts texts).
-const maxConnStmts = 128
+// prepared (the store's statement cache keeps maxCachedStmts texts). A
+// variable for the tests.
+var maxConnStmts = 128
+
+// dynStmt is a dynamic statement kept on a connection, and when it last
+// ran (readConn.tick).
+type dynStmt struct {
+	st   queryStmt
+	used uint64
+}
 
 // readText runs the dynamic statement q (see driverReads.queryText): the
-// statement kept for q on the connection, prepared at its first use while
-// fewer than maxConnStmts are kept, else q unprepared.
+// statement kept for q on the connection, prepared at its first use. With
+// maxConnStmts kept, the one that ran least recently is finalized first.
+// Query and Count name a namespace's id in their text, and ids are never
+// reused (nsid.go): a store whose namespaces come and go meets new texts
+// for as long as it runs. Before, the first maxConnStmts texts stayed for
+// the connection's life and every later one ran unprepared: once a
+// thousand namespaces had been queried and deleted, the statements of the
+// namespaces in use were prepared at every call, the cost the statements
+// kept here are for (TestStmtCachesFollowUse).
 func (c *readConn) readText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
 	if c.closed {
 		return driver.ErrBadConn
 	}
-	st := c.dyn[q]
-	if st == nil {
-		if len(c.dyn) >= maxConnStmts {
-			rows, err := c.c.QueryContext(ctx, q, args)
-			if err != nil {
-				return readErr(ctx, err)
-			}
-			return c.rows(ctx, rows, each)
-		}
-		var err error
-		if st, err = c.prepare(ctx, q); err != nil {
+	c.tick++
+	d := c.dyn[q]
+	if d == nil {
+		st, err := c.prepare(ctx, q)
+		if err != nil {
 			return err
 		}
 		if c.dyn == nil {
-			c.dyn = map[string]queryStmt{}
+			c.dyn = map[string]*dynStmt{}
 		}
-		c.dyn[q] = st
+		if len(c.dyn) >= maxConnStmts {
+			c.evictDyn()
+		}
+		d = &dynStmt{st: st}
+		c.dyn[q] = d
 	}
-	return c.run(ctx, st, args, each, func() {
-		if c.dyn[q] == st {
+	d.used = c.tick
+	return c.run(ctx, d.st, args, each, func() {
+		if c.dyn[q] == d {
 			delete(c.dyn, q)
 			c.stats.stmtsDone.Add(1)
-			_ = st.Close()
+			_ = d.st.Close()
 		}
 	})
+}
+
+// evictDyn finalizes the dynamic statement that ran least recently. A
+// scan of at most maxConnStmts, done only before a prepare, which costs
+// more.
+func (c *readConn) evictDyn() {
+	var oldest string
+	var at uint64
+	first := true
+	for q, d := range c.dyn {
+		if first || d.used < at {
+			oldest, at, first = q, d.used, false
+		}
+	}
+	if d := c.dyn[oldest]; d != nil {
+		delete(c.dyn, oldest)
+		c.stats.stmtsDone.Add(1)
+		_ = d.st.Close()
+	}
 }
 
 // run runs the prepared statement st; drop finalizes it (and forgets it)

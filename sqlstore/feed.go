@@ -140,6 +140,19 @@ func (f *feed) wait(prev wakes, ns string, scoped bool, ranges []driver.KeyRange
 	case ns != "":
 		ch := f.byNS[ns]
 		if ch == nil {
+			if len(f.byNS) >= feedNamespaces {
+				// A namespace's channel goes when a change of it, or a
+				// signal to every watcher, closes it: the watches of
+				// namespaces that never change leave theirs behind when
+				// they end. Past the bound every watch of one namespace
+				// is woken (it finds nothing and waits again), so that
+				// the map stays bounded while watches of ever new
+				// namespaces come and go (TestFeedWaitsBounded).
+				for _, c := range f.byNS {
+					close(c)
+				}
+				clear(f.byNS)
+			}
 			ch = make(chan struct{})
 			f.byNS[ns] = ch
 		}
@@ -229,7 +242,8 @@ type scanStep struct {
 // feedNamespaces is how many namespaces feed.nsRev names before the
 // scanner starts over (a scan that sees more starts over after it): the
 // watches of one namespace then read the log at their next wake instead of
-// moving past it without reading (quietThrough), once.
+// moving past it without reading (quietThrough), once. It also bounds
+// feed.byNS, the channels of the watches of one namespace (wait).
 const feedNamespaces = 1024
 
 // scanSteps is how many scans feed.steps holds: a watch of a scope that

@@ -94,3 +94,42 @@ func TestFeedNamespacesBounded(t *testing.T) {
 		t.Fatalf("quietThrough(tmp-0, 1) = %d; want 1 (read the log)", through)
 	}
 }
+
+// TestFeedWaitsBounded: the channels the watches of one namespace wait on
+// (feed.byNS) stay bounded while watches of ever new namespaces come and
+// go. A namespace's channel went only when a change of that namespace, or
+// a signal to every watcher while one was open (a sweep, a compaction that
+// passed the scanner), closed it: a watch of a namespace that never
+// changed left its channel behind when it ended, so with the sweeper off,
+// or no watch open at a sweep, a store kept one per namespace ever watched
+// (3000 here). Past feedNamespaces channels, every one is closed: their
+// watches wake, find nothing, and wait again.
+func TestFeedWaitsBounded(t *testing.T) {
+	f := newFeed(nil)
+	early := f.wait(wakes{}, "early", false, nil)
+	for i := range 3000 {
+		f.drop(f.wait(wakes{}, fmt.Sprintf("quiet-%d", i), false, nil)) // a watch that waited once and ended
+	}
+	f.mu.Lock()
+	n := len(f.byNS)
+	f.mu.Unlock()
+	if n > feedNamespaces {
+		t.Fatalf("after 3000 watches of quiet namespaces ended, %d channels kept; want at most %d", n, feedNamespaces)
+	}
+	// The watch still waiting on a channel let go is woken, not left
+	// waiting on a channel no change of its namespace closes.
+	f.watchers.Add(1)
+	f.signalIn("early")
+	select {
+	case <-early.mine:
+	default:
+		t.Fatal("a change of the namespace did not wake the watch that waited on it before the bound")
+	}
+	late := f.wait(wakes{}, "late", false, nil)
+	f.signalIn("late")
+	select {
+	case <-late.mine:
+	default:
+		t.Fatal("a change of the namespace did not wake its watch")
+	}
+}

@@ -143,8 +143,9 @@ func TestDriverQueriesPrepareOnce(t *testing.T) {
 }
 
 // TestDriverQueriesBounded: a reader connection keeps at most
-// maxConnStmts dynamic statements; texts past them run unprepared, with
-// the same answers, and nothing is left unfinalized.
+// maxConnStmts dynamic statements; texts past them take the place of the
+// least recently used (finalized), with the same answers, and nothing is
+// left unfinalized.
 func TestDriverQueriesBounded(t *testing.T) {
 	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "d.db")+"?readers=1", WithSweepInterval(-1))
 	ctx := t.Context()

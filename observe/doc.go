@@ -71,7 +71,7 @@
 //
 // ErrorType names an error with a short string from a fixed set ("" for
 // nil, "not_found", "invalid_key", "tx_conflict", "permission_denied", …,
-// "canceled", "deadline_exceeded", and "other" for errors that wrap no
+// "index_exists", "canceled", "deadline_exceeded", and "other" for errors that wrap no
 // storage sentinel): fit for a metric attribute. SeverityOf sorts errors
 // in three: SeverityOK (nil, and storage.ErrNotFound, which answers a
 // question rather than fails), SeverityRefused (the other sentinels: the

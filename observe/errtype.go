@@ -19,6 +19,8 @@ var errorTypes = []struct {
 	{storage.ErrNamespaceNotFound, "namespace_not_found"},
 	{storage.ErrNamespaceExists, "namespace_exists"},
 	{storage.ErrNamespaceNotEmpty, "namespace_not_empty"},
+	{storage.ErrIndexExists, "index_exists"},
+	{storage.ErrIndexNotFound, "index_not_found"},
 	{storage.ErrInvalidKey, "invalid_key"},
 	{storage.ErrInvalidNamespace, "invalid_namespace"},
 	{storage.ErrInvalidValue, "invalid_value"},

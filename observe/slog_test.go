@@ -155,3 +155,38 @@ func TestSlogFilteredCostsNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorTypeEverySentinel: every documented sentinel (storage.Sentinels)
+// has a name of its own, never "other": an operator's metrics and logs
+// must not count a refused call (CreateIndex of a declared field,
+// ErrIndexExists) as a store failure, nor two sentinels under one label.
+func TestErrorTypeEverySentinel(t *testing.T) {
+	seen := map[string]error{}
+	for _, s := range storage.Sentinels() {
+		err := &storage.OpError{Op: "createIndex", Namespace: "ns", Err: fmt.Errorf("x: %w", s)}
+		typ := observe.ErrorType(err)
+		if typ == "other" || typ == "" {
+			t.Errorf("ErrorType(%v) = %q", s, typ)
+			continue
+		}
+		if prev, ok := seen[typ]; ok {
+			t.Errorf("ErrorType(%v) = %q, the name of %v too", s, typ, prev)
+		}
+		seen[typ] = s
+	}
+	for _, tc := range []struct {
+		err error
+		typ string
+		sev observe.Severity
+	}{
+		{storage.ErrIndexExists, "index_exists", observe.SeverityRefused},
+		{storage.ErrIndexNotFound, "index_not_found", observe.SeverityRefused},
+	} {
+		if got := observe.ErrorType(tc.err); got != tc.typ {
+			t.Errorf("ErrorType(%v) = %q, want %q", tc.err, got, tc.typ)
+		}
+		if got := observe.SeverityOf(tc.err); got != tc.sev {
+			t.Errorf("SeverityOf(%v) = %v, want %v", tc.err, got, tc.sev)
+		}
+	}
+}

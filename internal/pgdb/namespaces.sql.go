@@ -91,7 +91,8 @@ func (q *Queries) DeleteNamespaceEntries(ctx context.Context, id int64) (int64, 
 const ensureNamespace = `-- name: EnsureNamespace :exec
 
 INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES ($1, $2, '{}', $3)
+SELECT $1, $2, '{}', $3
+WHERE NOT EXISTS (SELECT 1 FROM namespaces WHERE name = $1)
 ON CONFLICT (name) DO NOTHING
 `
 
@@ -102,6 +103,19 @@ type EnsureNamespaceParams struct {
 }
 
 // Fixed-shape namespace statements for PostgreSQL.
+// Creates the namespace unless the statement's snapshot shows a row of
+// that name. ON CONFLICT alone is not enough in a repeatable-read or
+// serializable transaction whose snapshot predates a concurrent
+// DeleteNamespace: the deleted row is dead, so nothing conflicts, and a
+// second row of the name was inserted beside the one the snapshot still
+// shows; a batch then wrote under both ids with the same revisions and
+// failed on the change log's primary key (a unique violation, read as
+// ErrCorrupt). With NOT EXISTS the write goes to the row the snapshot
+// shows, and its triggers' lock of that row (deleted meanwhile) fails
+// with a serialization failure, ErrTxConflict, as a single Set does
+// (TestTxWriteAfterNamespaceDeleted). Under read committed the snapshot
+// is taken under the revision lock and sees every committed namespace:
+// nothing changes there.
 func (q *Queries) EnsureNamespace(ctx context.Context, arg EnsureNamespaceParams) error {
 	_, err := q.db.Exec(ctx, ensureNamespace, arg.Name, arg.Owner, arg.Now)
 	return err

@@ -1,8 +1,22 @@
 -- Fixed-shape namespace statements for PostgreSQL.
 
 -- name: EnsureNamespace :exec
+-- Creates the namespace unless the statement's snapshot shows a row of
+-- that name. ON CONFLICT alone is not enough in a repeatable-read or
+-- serializable transaction whose snapshot predates a concurrent
+-- DeleteNamespace: the deleted row is dead, so nothing conflicts, and a
+-- second row of the name was inserted beside the one the snapshot still
+-- shows; a batch then wrote under both ids with the same revisions and
+-- failed on the change log's primary key (a unique violation, read as
+-- ErrCorrupt). With NOT EXISTS the write goes to the row the snapshot
+-- shows, and its triggers' lock of that row (deleted meanwhile) fails
+-- with a serialization failure, ErrTxConflict, as a single Set does
+-- (TestTxWriteAfterNamespaceDeleted). Under read committed the snapshot
+-- is taken under the revision lock and sees every committed namespace:
+-- nothing changes there.
 INSERT INTO namespaces (name, owner, metadata, created_at)
-VALUES (@name, sqlc.narg(owner), '{}', @now)
+SELECT @name, sqlc.narg(owner), '{}', @now
+WHERE NOT EXISTS (SELECT 1 FROM namespaces WHERE name = @name)
 ON CONFLICT (name) DO NOTHING;
 
 -- name: CreateNamespace :one

@@ -77,7 +77,9 @@ func RunInTx(ctx context.Context, b Beginner, opts storage.TxOptions, fn func(tx
 // rolls back when fn returns an error or panics (the panic goes on after the
 // rollback). When Begin, an operation, fn's own result or the commit is
 // Retryable (storage.ErrTxConflict, storage.ErrUnavailable), it runs fn again in a new transaction after a
-// jittered backoff, at most p.MaxAttempts times in all and never past ctx.
+// jittered backoff, at most p.MaxAttempts times in all and never past ctx:
+// when ctx ends while it waits to try again, the error is ctx's (the last
+// attempt's error is in its message, not wrapped).
 // A storage.ErrCommitUnknown is returned as it is, never retried.
 func RunInTxPolicy(ctx context.Context, b Beginner, opts storage.TxOptions, p RetryPolicy, fn func(tx storage.Tx) error) error {
 	p = p.withDefaults()
@@ -94,7 +96,12 @@ func RunInTxPolicy(ctx context.Context, b Beginner, opts storage.TxOptions, p Re
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w (after %d attempts, the last: %w)", ctx.Err(), attempt, err)
+			// The context's error alone: the caller gave up. The last
+			// attempt's error is told, not wrapped: its sentinel
+			// (ErrUnavailable, ErrTxConflict) would make the caller's
+			// own cancellation read as an outage or a conflict, and
+			// Retryable.
+			return fmt.Errorf("%w (after %d attempts, the last: %s)", ctx.Err(), attempt, err.Error())
 		case <-t.C:
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -485,5 +486,47 @@ func TestContendedVictimByOwner(t *testing.T) {
 			}
 		}
 		r.Close(ctx)
+	}
+}
+
+// TestRunInTxContextEndedInBackoffIsTheContexts: when the caller's context
+// ends while RunInTx waits to try again after a retryable error
+// (ErrTxConflict, ErrUnavailable), the error is the context's alone: it
+// does not also wrap the last attempt's sentinel, which made a caller's
+// own cancellation read as an outage (ErrUnavailable: 503, and Retryable,
+// so an outer loop would try again) or a conflict. The last attempt's
+// error stays in the message. TestProbeErrorsTypedTerminate found it.
+func TestRunInTxContextEndedInBackoffIsTheContexts(t *testing.T) {
+	slow := RetryPolicy{MaxAttempts: 100, BaseDelay: time.Hour, MaxDelay: time.Hour}
+	for _, last := range []error{storage.ErrTxConflict, storage.ErrUnavailable} {
+		for _, ending := range []string{"cancel", "deadline"} {
+			ctx, cancel := context.WithCancel(context.Background())
+			if ending == "deadline" {
+				ctx, cancel = context.WithTimeout(context.Background(), 20*time.Millisecond)
+			}
+			calls := 0
+			err := RunInTxPolicy(ctx, &beginner{}, storage.TxOptions{}, slow, func(storage.Tx) error {
+				calls++
+				if ending == "cancel" {
+					time.AfterFunc(20*time.Millisecond, cancel)
+				}
+				return &storage.OpError{Op: "set", Err: fmt.Errorf("%w: the server", last)}
+			})
+			cancel()
+			if !errors.Is(err, ctx.Err()) || calls != 1 {
+				t.Errorf("%v, %s: err %v after %d calls, want the context's", last, ending, err, calls)
+			}
+			for _, s := range storage.Sentinels() {
+				if errors.Is(err, s) {
+					t.Errorf("%v, %s: %q wraps %v besides the context's error", last, ending, err, s)
+				}
+			}
+			if Retryable(err) {
+				t.Errorf("%v, %s: %q is Retryable", last, ending, err)
+			}
+			if !strings.Contains(err.Error(), strings.TrimPrefix(last.Error(), "storage: ")) {
+				t.Errorf("%v, %s: %q does not say what the last attempt failed with", last, ending, err)
+			}
+		}
 	}
 }

@@ -64,6 +64,10 @@ func (d *dumpTally) classify(ctx context.Context, op string, err error, allowed 
 		detail = fmt.Sprintf(" [%s %s: %s]", pe.Code, pe.ConstraintName, pe.Message)
 	}
 	switch {
+	case len(wrapped) > 0 && isCtx:
+		d.counts[op]["untyped"]++
+		d.bad[fmt.Sprintf("%s: %q wraps the context's error and %v", op, err, wrapped)]++
+		return
 	case len(wrapped) == 0 && isCtx:
 		d.counts[op]["context"]++
 		if !ended {

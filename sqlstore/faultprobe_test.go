@@ -305,7 +305,10 @@ func (p *probeTally) defect(s string) {
 }
 
 // classify files err of op, whose call's context is ctx, under allowed.
-func (p *probeTally) classify(ctx context.Context, op string, err error, allowed []error) {
+// endedAgo is how long before the call returned its context ended (0:
+// it had not): a call whose context ended well before it returned
+// answers the context's error, not ErrUnavailable (failCtx).
+func (p *probeTally) classify(ctx context.Context, op string, err error, allowed []error, endedAgo time.Duration) {
 	if err == nil {
 		p.add(op, "nil")
 		return
@@ -319,6 +322,10 @@ func (p *probeTally) classify(ctx context.Context, op string, err error, allowed
 	isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 	ended := ctx.Err() != nil
 	switch {
+	case len(wrapped) > 0 && isCtx:
+		p.add(op, "untyped")
+		p.defect(fmt.Sprintf("%s: %q wraps the context's error and %v (%s)", op, err, wrapped, errChain(err)))
+		return
 	case len(wrapped) == 0 && isCtx:
 		p.add(op, "context")
 		if !ended {
@@ -349,6 +356,9 @@ func (p *probeTally) classify(ctx context.Context, op string, err error, allowed
 	}
 	if !ok {
 		p.defect(fmt.Sprintf("%s: unexpected %q (context ended: %v; %s)", op, err, ended, errChain(err)))
+	}
+	if wrapped[0] == storage.ErrUnavailable && endedAgo > 20*time.Millisecond { //nolint:errorlint // identity
+		p.defect(fmt.Sprintf("%s: %q, its context ended %v before it returned", op, err, endedAgo.Round(time.Millisecond)))
 	}
 	for _, leak := range []string{"SQLSTATE", "failed to connect", "sql: ", "(SQLITE_", "pgx", "pgconn", "conn closed", "EOF"} {
 		if strings.Contains(err.Error(), leak) {
@@ -480,11 +490,18 @@ func probe(t *testing.T, s *Store, d time.Duration, allowed []error, extra func(
 					cctx, ccancel = context.WithCancel(ctx)
 					time.AfterFunc(time.Duration(r.IntN(3000))*time.Microsecond, ccancel)
 				}
+				var endedAt atomic.Int64
+				stop := context.AfterFunc(cctx, func() { endedAt.Store(time.Now().UnixNano()) })
 				api := apis[r.IntN(len(apis))]
 				op := opSet[r.IntN(len(opSet))]
 				probeOp(cctx, api, s, r, op, func(what string, err error) {
-					tally.classify(cctx, api.name+" "+what, err, allowed)
+					var ago time.Duration
+					if at := endedAt.Load(); at != 0 {
+						ago = time.Since(time.Unix(0, at))
+					}
+					tally.classify(cctx, api.name+" "+what, err, allowed, ago)
 				})
+				stop()
 				ccancel()
 				calls.Add(1)
 			}

@@ -740,3 +740,42 @@ func TestProbeErrorsTypedDiskFull(t *testing.T) {
 		t.Errorf("no call saw the disk full: the filler did not fill it")
 	}
 }
+
+// TestProbeErrorsTypedRestart is TestProbeErrorsTyped on PostgreSQL while
+// the server restarts (pg_ctl restart -m fast), then crashes and comes
+// back (stop -m immediate, a second away, start): ErrUnavailable and
+// ErrCommitUnknown besides. Gated like TestFaultsPostgresRestart:
+// STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, run alone.
+func TestProbeErrorsTypedRestart(t *testing.T) {
+	dir := os.Getenv("STORAGE_TEST_PG_DIR")
+	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
+		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pg_ctl as the postgres user")
+	}
+	smallIndexChunks(t)
+	s := openTest(t, newPGSchema(t), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
+	defer s.Close()
+	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
+	d := max(probeDuration(t), 8*time.Second)
+	tally := probe(t, s, d, allowed, func(ctx context.Context) {
+		time.Sleep(d / 8)
+		pgCtl(t, dir, "restart", "-m", "fast")
+		time.Sleep(d / 8)
+		pgCtl(t, dir, "stop", "-m", "immediate")
+		time.Sleep(time.Second)
+		pgCtl(t, dir, "restart")
+	})
+	tally.report(t, "restart")
+	tally.mu.Lock()
+	saw := 0
+	for _, h := range tally.counts {
+		saw += h[strings.TrimPrefix(storage.ErrUnavailable.Error(), "storage: ")]
+	}
+	tally.mu.Unlock()
+	if saw == 0 {
+		t.Errorf("no call saw the server away: the restart did not happen under load")
+	}
+	checkCallsSucceed(t, s)
+}

@@ -599,17 +599,18 @@ func TestProbeErrorsTypedTerminate(t *testing.T) {
 // one of them (both sides) at random: the connection is lost with no
 // word from the server, as when a network path or a proxy fails.
 type cutProxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]net.Conn
-	wg    sync.WaitGroup
+	ln      net.Listener
+	mu      sync.Mutex
+	conns   map[net.Conn]net.Conn
+	stalled map[net.Conn]chan struct{} // the server's answers held back, until closed
+	wg      sync.WaitGroup
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
-	p := &cutProxy{ln: ln, conns: map[net.Conn]net.Conn{}}
+	p := &cutProxy{ln: ln, conns: map[net.Conn]net.Conn{}, stalled: map[net.Conn]chan struct{}{}}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -624,8 +625,8 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			p.mu.Lock()
 			p.conns[c] = sconn
 			p.mu.Unlock()
-			p.wg.Go(func() { pipe(c, sconn) })
-			p.wg.Go(func() { pipe(sconn, c); p.drop(c) })
+			p.wg.Go(func() { pipe(sconn, c, nil) })
+			p.wg.Go(func() { pipe(c, sconn, func() { p.hold(c) }); p.drop(c) })
 		}
 	})
 	t.Cleanup(func() {
@@ -635,16 +636,25 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			_ = c.Close()
 			_ = p.conns[c].Close()
 		}
+		for c, ch := range p.stalled {
+			close(ch)
+			delete(p.stalled, c)
+		}
 		p.mu.Unlock()
 		p.wg.Wait()
 	})
 	return p
 }
 
-func pipe(dst, src net.Conn) {
+// pipe copies src to dst until either ends; before each write it calls
+// hold (when set), which blocks while the connection is stalled.
+func pipe(dst, src net.Conn, hold func()) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		if hold != nil {
+			hold()
+		}
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
@@ -662,6 +672,51 @@ func (p *cutProxy) drop(c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.conns, c)
+	if ch, ok := p.stalled[c]; ok {
+		close(ch)
+		delete(p.stalled, c)
+	}
+}
+
+// hold blocks while c is stalled.
+func (p *cutProxy) hold(c net.Conn) {
+	p.mu.Lock()
+	ch := p.stalled[c]
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// stall holds back the server's answers on one connection at random (the
+// server, or the path to it, stops answering without closing it); it
+// reports whether there was one.
+func (p *cutProxy) stall() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		if _, ok := p.stalled[c]; !ok {
+			p.stalled[c] = make(chan struct{})
+			return true
+		}
+	}
+	return false
+}
+
+// unstallAll cuts every stalled connection (as a client's or kernel's
+// keepalive would, in the end).
+func (p *cutProxy) unstallAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, ch := range p.stalled {
+		close(ch)
+		delete(p.stalled, c)
+		_ = c.Close()
+		if sc := p.conns[c]; sc != nil {
+			_ = sc.Close()
+		}
+		delete(p.conns, c)
+	}
 }
 
 // cut closes one connection at random; it reports whether there was one.
@@ -675,6 +730,10 @@ func (p *cutProxy) cut() bool {
 		_ = c.Close()
 		_ = s.Close()
 		delete(p.conns, c)
+		if ch, ok := p.stalled[c]; ok {
+			close(ch)
+			delete(p.stalled, c)
+		}
 		return true
 	}
 	return false
@@ -778,4 +837,40 @@ func TestProbeErrorsTypedRestart(t *testing.T) {
 		t.Errorf("no call saw the server away: the restart did not happen under load")
 	}
 	checkCallsSucceed(t, s)
+}
+
+// TestProbeErrorsTypedStall is TestProbeErrorsTyped on PostgreSQL through
+// a proxy that holds back the server's answers on a connection at random
+// (a server or a path that stops answering without closing), and after a
+// while cuts the stalled connections: a call whose deadline passes while
+// it waits answers the context's error, never ErrUnavailable (the probe
+// flags one from a call whose context ended 20 ms before it returned).
+func TestProbeErrorsTypedStall(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	smallIndexChunks(t)
+	dsn := newPGSchema(t)
+	u, err := url.Parse(dsn)
+	must(t, err)
+	p := newCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, u.String(), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
+	defer s.Close()
+	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
+	var stalls int
+	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) {
+		for i := 0; ctx.Err() == nil; i++ {
+			if p.stall() {
+				stalls++
+			}
+			time.Sleep(time.Duration(20+rand.IntN(40)) * time.Millisecond)
+			if i%8 == 7 {
+				p.unstallAll()
+			}
+		}
+		p.unstallAll()
+	})
+	t.Logf("%d connections stalled", stalls)
+	tally.report(t, "stall")
 }

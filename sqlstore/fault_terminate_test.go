@@ -5,16 +5,14 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/testutil/faultload"
+	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/txmanager"
 )
@@ -29,29 +27,7 @@ func terminator(t *testing.T, ctx context.Context, app string) int {
 // terminateWhere is terminator for the backends whose column of
 // pg_stat_activity (application_name, usename) is value.
 func terminateWhere(t *testing.T, ctx context.Context, column, value string) int {
-	conn, err := pgx.Connect(context.Background(), pgAdminDSN(t))
-	if err != nil {
-		t.Error(err)
-		return 0
-	}
-	defer conn.Close(context.Background())
-	killed := 0
-	for ctx.Err() == nil {
-		// Two times in three a backend that is running a statement or
-		// is inside a transaction, when there is one: those are where
-		// the outcomes are in doubt.
-		var n int
-		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM (
-			SELECT pid FROM pg_stat_activity WHERE `+pgx.Identifier{column}.Sanitize()+` = $1 AND pid <> pg_backend_pid()
-			ORDER BY (state <> 'idle' AND $2) DESC, random() LIMIT 1) p`, value, rand.IntN(3) > 0).Scan(&n)
-		if err != nil && ctx.Err() == nil {
-			t.Errorf("terminate: %v", err)
-			return killed
-		}
-		killed += n
-		time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
-	}
-	return killed
+	return pgtest.TerminateWhere(t, ctx, column, value)
 }
 
 // TestFaultsTerminateBackends: the mixed workload (faultload: Set, Get,

@@ -12,16 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/errprobe"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/observe"
 	"github.com/mycelia-kernel/storage/security"
@@ -273,100 +271,6 @@ func probeOp(ctx context.Context, api probeAPI, raw *Store, r *rand.Rand, op int
 	}
 }
 
-// probeTally counts outcomes by operation and class, and keeps the
-// defects: an error that wraps no sentinel or several, a sentinel not
-// allowed under the fault, the context's error with a live context, a
-// message carrying driver text.
-type probeTally struct {
-	mu     sync.Mutex
-	counts map[string]map[string]int // op → class → n
-	bad    map[string]int            // defect text → n
-}
-
-func (p *probeTally) add(op, class string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.counts == nil {
-		p.counts = map[string]map[string]int{}
-	}
-	if p.counts[op] == nil {
-		p.counts[op] = map[string]int{}
-	}
-	p.counts[op][class]++
-}
-
-func (p *probeTally) defect(s string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bad == nil {
-		p.bad = map[string]int{}
-	}
-	p.bad[s]++
-}
-
-// classify files err of op, whose call's context is ctx, under allowed.
-// endedAgo is how long before the call returned its context ended (0:
-// it had not): a call whose context ended well before it returned
-// answers the context's error, not ErrUnavailable (failCtx).
-func (p *probeTally) classify(ctx context.Context, op string, err error, allowed []error, endedAgo time.Duration) {
-	if err == nil {
-		p.add(op, "nil")
-		return
-	}
-	var wrapped []error
-	for _, s := range storage.Sentinels() {
-		if errors.Is(err, s) {
-			wrapped = append(wrapped, s)
-		}
-	}
-	isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-	ended := ctx.Err() != nil
-	switch {
-	case len(wrapped) > 0 && isCtx:
-		p.add(op, "untyped")
-		p.defect(fmt.Sprintf("%s: %q wraps the context's error and %v (%s)", op, err, wrapped, errChain(err)))
-		return
-	case len(wrapped) == 0 && isCtx:
-		p.add(op, "context")
-		if !ended {
-			p.defect(fmt.Sprintf("%s: the context's error %q with a live context", op, err))
-		}
-		return
-	case len(wrapped) != 1:
-		p.add(op, "untyped")
-		p.defect(fmt.Sprintf("%s: %q wraps %d sentinels %v (%s)", op, err, len(wrapped), wrapped, errChain(err)))
-		return
-	}
-	name := strings.TrimPrefix(wrapped[0].Error(), "storage: ")
-	if ended {
-		name += " (ctx ended)"
-	}
-	p.add(op, name)
-	ok := slices.Contains(allowed, wrapped[0])
-	if ended {
-		// A call whose context ended may also learn that its
-		// transaction ended (ErrTxDone), that it waited for a place
-		// among the transactions (ErrTooManyTx), or that its write's
-		// outcome is unknown (the context ended while it was on the
-		// wire).
-		ok = ok || slices.Contains([]error{storage.ErrTxDone, storage.ErrTooManyTx, storage.ErrCommitUnknown}, wrapped[0])
-	}
-	if ok && wrapped[0] == storage.ErrCommitUnknown && !probeWrites(op) { //nolint:errorlint // identity
-		ok = false // a read, or a call that is not one write of its own, knows it wrote nothing
-	}
-	if !ok {
-		p.defect(fmt.Sprintf("%s: unexpected %q (context ended: %v; %s)", op, err, ended, errChain(err)))
-	}
-	if wrapped[0] == storage.ErrUnavailable && endedAgo > 20*time.Millisecond { //nolint:errorlint // identity
-		p.defect(fmt.Sprintf("%s: %q, its context ended %v before it returned", op, err, endedAgo.Round(time.Millisecond)))
-	}
-	for _, leak := range []string{"SQLSTATE", "failed to connect", "sql: ", "(SQLITE_", "pgx", "pgconn", "conn closed", "EOF"} {
-		if strings.Contains(err.Error(), leak) {
-			p.defect(fmt.Sprintf("%s: %q carries driver text %q", op, err, leak))
-		}
-	}
-}
-
 // probeWrites reports whether op (an api's name, then the op's) is a
 // write whose outcome a lost connection may leave unknown: a single write
 // outside a transaction (writeOps), a Commit or RunInTx, and a key of a
@@ -381,84 +285,13 @@ func probeWrites(op string) bool {
 	return false
 }
 
-// errChain names the types of err's chain, for a defect's report.
-func errChain(err error) string {
-	var out []string
-	for e := err; e != nil; {
-		out = append(out, fmt.Sprintf("%T", e))
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			e = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			errs := u.Unwrap()
-			if len(errs) == 0 {
-				e = nil
-			} else {
-				for _, x := range errs[1:] {
-					out = append(out, fmt.Sprintf("+%T", x))
-				}
-				e = errs[0]
-			}
-		default:
-			e = nil
-		}
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		out = append(out, fmt.Sprintf("[%s %s %s: %s; %s; %s:%d %s]", pe.Severity, pe.Code, pe.ConstraintName, pe.Message, pe.Detail, pe.File, pe.Line, pe.Where))
-	}
-	var se interface{ Code() int }
-	if errors.As(err, &se) {
-		out = append(out, fmt.Sprintf("[sqlite %d: %v]", se.Code(), se))
-	}
-	return strings.Join(out, " > ")
-}
-
-func (p *probeTally) report(t *testing.T, label string) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ops := make([]string, 0, len(p.counts))
-	for op := range p.counts {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
-	var b strings.Builder
-	total := map[string]int{}
-	for _, op := range ops {
-		classes := make([]string, 0, len(p.counts[op]))
-		for c, n := range p.counts[op] {
-			classes = append(classes, c)
-			total[c] += n
-		}
-		sort.Strings(classes)
-		fmt.Fprintf(&b, "\n  %-26s", op)
-		for _, c := range classes {
-			fmt.Fprintf(&b, " %s=%d", c, p.counts[op][c])
-		}
-	}
-	t.Logf("%s: outcomes by class: %v%s", label, total, b.String())
-	bad := make([]string, 0, len(p.bad))
-	for s := range p.bad {
-		bad = append(bad, s)
-	}
-	sort.Strings(bad)
-	for i, s := range bad {
-		if i == 30 {
-			t.Errorf("... and %d more defects", len(bad)-30)
-			break
-		}
-		t.Errorf("%s: %d× %s", label, p.bad[s], s)
-	}
-}
-
 // probe runs, for d, eight workers that call probeOp at random through
 // every api, a third with a context that expires within 5 ms and a third
 // with one cancelled within 3 ms, while extra (a fault) runs beside them.
-func probe(t *testing.T, s *Store, d time.Duration, allowed []error, extra func(ctx context.Context)) *probeTally {
+func probe(t *testing.T, s *Store, d time.Duration, allowed []error, extra func(ctx context.Context)) *errprobe.Tally {
 	t.Helper()
-	tally := &probeTally{}
-	apis := probeAPIs(t, s, func(what string, err error) { tally.defect(fmt.Sprintf("%s: %q", what, err)) })
+	tally := &errprobe.Tally{Writes: probeWrites}
+	apis := probeAPIs(t, s, func(what string, err error) { tally.Defect(fmt.Sprintf("%s: %q", what, err)) })
 	seed := context.Background()
 	for _, ns := range []string{"pa", "pb"} {
 		_ = s.CreateNamespace(seed, ns, storage.WithIndexes("v"))
@@ -499,7 +332,7 @@ func probe(t *testing.T, s *Store, d time.Duration, allowed []error, extra func(
 					if at := endedAt.Load(); at != 0 {
 						ago = time.Since(time.Unix(0, at))
 					}
-					tally.classify(cctx, api.name+" "+what, err, allowed, ago)
+					tally.Classify(cctx, api.name+" "+what, err, allowed, ago)
 				})
 				stop()
 				ccancel()
@@ -569,7 +402,7 @@ func TestProbeErrorsTyped(t *testing.T) {
 			s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
 			defer s.Close()
 			tally := probe(t, s, probeDuration(t), probeAllowed, nil)
-			tally.report(t, c.name)
+			tally.Report(t, c.name)
 		})
 	}
 }
@@ -592,7 +425,7 @@ func TestProbeErrorsTypedTerminate(t *testing.T) {
 	var killed int
 	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) { killed = terminator(t, ctx, app) })
 	t.Logf("%d backends terminated", killed)
-	tally.report(t, "terminate")
+	tally.Report(t, "terminate")
 }
 
 // cutProxy forwards TCP connections to a server and, when cut, closes
@@ -739,6 +572,17 @@ func (p *cutProxy) cut() bool {
 	return false
 }
 
+// proxiedStore opens a store on a PostgreSQL schema through a cutProxy.
+func proxiedStore(t *testing.T) (*Store, *cutProxy) {
+	t.Helper()
+	smallIndexChunks(t)
+	u, err := url.Parse(newPGSchema(t))
+	must(t, err)
+	p := newCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	return openTest(t, u.String(), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond)), p
+}
+
 // TestProbeErrorsTypedCut is TestProbeErrorsTyped on PostgreSQL through
 // a proxy that cuts the store's connections at random (no word from the
 // server: a reset or an end of stream): ErrUnavailable and
@@ -747,13 +591,7 @@ func TestProbeErrorsTypedCut(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
 	}
-	smallIndexChunks(t)
-	dsn := newPGSchema(t)
-	u, err := url.Parse(dsn)
-	must(t, err)
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := openTest(t, u.String(), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
+	s, p := proxiedStore(t)
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var cuts int
@@ -766,7 +604,7 @@ func TestProbeErrorsTypedCut(t *testing.T) {
 		}
 	})
 	t.Logf("%d connections cut", cuts)
-	tally.report(t, "cut")
+	tally.Report(t, "cut")
 }
 
 // TestProbeErrorsTypedDiskFull is TestProbeErrorsTyped on SQLite on a
@@ -788,14 +626,8 @@ func TestProbeErrorsTypedDiskFull(t *testing.T) {
 		}
 		_ = os.Remove(filler)
 	})
-	tally.report(t, "disk full")
-	tally.mu.Lock()
-	full := 0
-	for _, h := range tally.counts {
-		full += h[strings.TrimPrefix(storage.ErrStorageFull.Error(), "storage: ")]
-	}
-	tally.mu.Unlock()
-	if full == 0 {
+	tally.Report(t, "disk full")
+	if tally.Count(storage.ErrStorageFull) == 0 {
 		t.Errorf("no call saw the disk full: the filler did not fill it")
 	}
 }
@@ -826,14 +658,8 @@ func TestProbeErrorsTypedRestart(t *testing.T) {
 		time.Sleep(time.Second)
 		pgCtl(t, dir, "restart")
 	})
-	tally.report(t, "restart")
-	tally.mu.Lock()
-	saw := 0
-	for _, h := range tally.counts {
-		saw += h[strings.TrimPrefix(storage.ErrUnavailable.Error(), "storage: ")]
-	}
-	tally.mu.Unlock()
-	if saw == 0 {
+	tally.Report(t, "restart")
+	if tally.Count(storage.ErrUnavailable) == 0 {
 		t.Errorf("no call saw the server away: the restart did not happen under load")
 	}
 	checkCallsSucceed(t, s)
@@ -849,13 +675,7 @@ func TestProbeErrorsTypedStall(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
 	}
-	smallIndexChunks(t)
-	dsn := newPGSchema(t)
-	u, err := url.Parse(dsn)
-	must(t, err)
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := openTest(t, u.String(), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
+	s, p := proxiedStore(t)
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var stalls int
@@ -872,5 +692,5 @@ func TestProbeErrorsTypedStall(t *testing.T) {
 		p.unstallAll()
 	})
 	t.Logf("%d connections stalled", stalls)
-	tally.report(t, "stall")
+	tally.Report(t, "stall")
 }

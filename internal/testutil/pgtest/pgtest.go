@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	mrand "math/rand/v2"
 	"net/url"
 	"os"
 	"strings"
@@ -203,4 +204,32 @@ func WithUser(t testing.TB, dsn, user string, extra ...string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// TerminateWhere kills, every few tens of milliseconds, one backend whose
+// column of pg_stat_activity (application_name, usename) is value, from a
+// connection of its own, until ctx ends; two times in three one that is
+// running a statement or is inside a transaction, when there is one
+// (where outcomes are in doubt). It returns how many it killed.
+func TerminateWhere(t testing.TB, ctx context.Context, column, value string) int {
+	conn, err := pgx.Connect(context.Background(), AdminDSN(t))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	defer conn.Close(context.Background())
+	killed := 0
+	for ctx.Err() == nil {
+		var n int
+		err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM (
+			SELECT pid FROM pg_stat_activity WHERE `+pgx.Identifier{column}.Sanitize()+` = $1 AND pid <> pg_backend_pid()
+			ORDER BY (state <> 'idle' AND $2) DESC, random() LIMIT 1) p`, value, mrand.IntN(3) > 0).Scan(&n)
+		if err != nil && ctx.Err() == nil {
+			t.Errorf("terminate: %v", err)
+			return killed
+		}
+		killed += n
+		time.Sleep(time.Duration(5+mrand.IntN(30)) * time.Millisecond)
+	}
+	return killed
 }

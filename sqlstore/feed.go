@@ -53,9 +53,12 @@ type feed struct {
 	// gen is closed by every signal; anyNS by those that name no
 	// namespace; byNS[ns] by those of ns (and then removed); a scope's
 	// channel by those of a namespace in its ranges (and then removed).
+	// byNS[ns] also goes when the last watch waiting on it waits on
+	// another or stops (nsWait.n), so it names only the namespaces
+	// watches wait on.
 	gen    chan struct{}
 	anyNS  chan struct{}
-	byNS   map[string]chan struct{}
+	byNS   map[string]*nsWait
 	scoped map[*scopeWait]struct{}
 	// nsRev is, for each namespace the scanner saw changed, the highest
 	// revision it saw: the scanner has seen every change in (scanFrom,
@@ -89,7 +92,7 @@ type feed struct {
 }
 
 func newFeed(s *Store) *feed {
-	return &feed{s: s, gen: make(chan struct{}), anyNS: make(chan struct{}), byNS: make(map[string]chan struct{}), scoped: make(map[*scopeWait]struct{}),
+	return &feed{s: s, gen: make(chan struct{}), anyNS: make(chan struct{}), byNS: make(map[string]*nsWait), scoped: make(map[*scopeWait]struct{}),
 		nsRev: make(map[string]int64), scanFrom: -1, scanned: -1, quiet: make(chan struct{}), poke: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
@@ -101,6 +104,28 @@ func newFeed(s *Store) *feed {
 type wakes struct {
 	mine, other, quiet <-chan struct{}
 	sw                 *scopeWait
+	nw                 *nsWait // the wait of a watch of namespace ns
+	ns                 string
+}
+
+// nsWait is the channel the watches of one namespace wait on, and how
+// many wait on it (their last wait was it, and they have not stopped).
+type nsWait struct {
+	ch chan struct{}
+	n  int
+}
+
+// leave counts a watch's last wait on a namespace's channel out: the
+// channel goes when no watch waits on it any more (a channel a signal
+// closed and removed is no longer byNS's, and stays gone). mu is held.
+func (f *feed) leave(wk wakes) {
+	if wk.nw == nil {
+		return
+	}
+	wk.nw.n--
+	if wk.nw.n == 0 && f.byNS[wk.ns] == wk.nw {
+		delete(f.byNS, wk.ns)
+	}
 }
 
 // scopeWait is a watch of a scope waiting: ch is closed by the next signal
@@ -136,27 +161,23 @@ func (f *feed) wait(prev wakes, ns string, scoped bool, ranges []driver.KeyRange
 	if prev.sw != nil {
 		delete(f.scoped, prev.sw)
 	}
+	// A namespace's channel goes when a change of it, or a signal to
+	// every watcher, closes it, or when the last watch waiting on it
+	// waits on another or stops: the watches of namespaces that never
+	// change do not leave theirs behind (TestFeedWaitsBounded), and the
+	// map holds no more channels than watches wait (so none is closed to
+	// bound it, which with more namespaces watched at once than a bound
+	// woke every watch over and over: TestFeedManyNamespacesQuiet).
+	defer f.leave(prev)
 	switch {
 	case ns != "":
-		ch := f.byNS[ns]
-		if ch == nil {
-			if len(f.byNS) >= feedNamespaces {
-				// A namespace's channel goes when a change of it, or a
-				// signal to every watcher, closes it: the watches of
-				// namespaces that never change leave theirs behind when
-				// they end. Past the bound every watch of one namespace
-				// is woken (it finds nothing and waits again), so that
-				// the map stays bounded while watches of ever new
-				// namespaces come and go (TestFeedWaitsBounded).
-				for _, c := range f.byNS {
-					close(c)
-				}
-				clear(f.byNS)
-			}
-			ch = make(chan struct{})
-			f.byNS[ns] = ch
+		w := f.byNS[ns]
+		if w == nil {
+			w = &nsWait{ch: make(chan struct{})}
+			f.byNS[ns] = w
 		}
-		return wakes{mine: ch, other: f.anyNS, quiet: f.quiet}
+		w.n++
+		return wakes{mine: w.ch, other: f.anyNS, quiet: f.quiet, nw: w, ns: ns}
 	case scoped:
 		sw := &scopeWait{ranges: ranges, ch: make(chan struct{})}
 		f.scoped[sw] = struct{}{}
@@ -167,11 +188,14 @@ func (f *feed) wait(prev wakes, ns string, scoped bool, ranges []driver.KeyRange
 
 // drop forgets a watch's last wait (a watch that stops).
 func (f *feed) drop(wk wakes) {
-	if wk.sw == nil {
+	if wk.sw == nil && wk.nw == nil {
 		return
 	}
 	f.mu.Lock()
-	delete(f.scoped, wk.sw)
+	if wk.sw != nil {
+		delete(f.scoped, wk.sw)
+	}
+	f.leave(wk)
 	f.mu.Unlock()
 }
 
@@ -215,8 +239,8 @@ func (f *feed) signalIn(nss ...string) {
 	close(f.gen)
 	f.gen = make(chan struct{})
 	for _, ns := range nss {
-		if ch := f.byNS[ns]; ch != nil {
-			close(ch)
+		if w := f.byNS[ns]; w != nil {
+			close(w.ch)
 			delete(f.byNS, ns)
 		}
 	}
@@ -242,8 +266,7 @@ type scanStep struct {
 // feedNamespaces is how many namespaces feed.nsRev names before the
 // scanner starts over (a scan that sees more starts over after it): the
 // watches of one namespace then read the log at their next wake instead of
-// moving past it without reading (quietThrough), once. It also bounds
-// feed.byNS, the channels of the watches of one namespace (wait).
+// moving past it without reading (quietThrough), once.
 const feedNamespaces = 1024
 
 // scanSteps is how many scans feed.steps holds: a watch of a scope that

@@ -102,8 +102,7 @@ func TestFeedNamespacesBounded(t *testing.T) {
 // passed the scanner), closed it: a watch of a namespace that never
 // changed left its channel behind when it ended, so with the sweeper off,
 // or no watch open at a sweep, a store kept one per namespace ever watched
-// (3000 here). Past feedNamespaces channels, every one is closed: their
-// watches wake, find nothing, and wait again.
+// (3000 here). A channel now goes with the last watch waiting on it.
 func TestFeedWaitsBounded(t *testing.T) {
 	f := newFeed(nil)
 	early := f.wait(wakes{}, "early", false, nil)
@@ -113,8 +112,8 @@ func TestFeedWaitsBounded(t *testing.T) {
 	f.mu.Lock()
 	n := len(f.byNS)
 	f.mu.Unlock()
-	if n > feedNamespaces {
-		t.Fatalf("after 3000 watches of quiet namespaces ended, %d channels kept; want at most %d", n, feedNamespaces)
+	if n != 1 {
+		t.Fatalf("after 3000 watches of quiet namespaces ended, %d channels kept; want 1 (the watch still waiting)", n)
 	}
 	// The watch still waiting on a channel let go is woken, not left
 	// waiting on a channel no change of its namespace closes.
@@ -131,5 +130,68 @@ func TestFeedWaitsBounded(t *testing.T) {
 	case <-late.mine:
 	default:
 		t.Fatal("a change of the namespace did not wake its watch")
+	}
+}
+
+// TestFeedManyNamespacesQuiet: more watches of distinct namespaces waiting
+// at once than feedNamespaces are not woken while nothing changes. A bound
+// on feed.byNS that closed every channel once it was full woke them all
+// whenever one more began to wait, and each woken watch waited again:
+// with more namespaces watched at once than the bound, every watch woke
+// and read the log over and over, for as long as they were open.
+func TestFeedManyNamespacesQuiet(t *testing.T) {
+	f := newFeed(nil)
+	n := feedNamespaces + feedNamespaces/2
+	ws := make([]wakes, n)
+	for i := range ws {
+		ws[i] = f.wait(wakes{}, fmt.Sprintf("ns-%d", i), false, nil)
+	}
+	// Each waits again (as a watch does after each read), twice.
+	for range 2 {
+		for i := range ws {
+			ws[i] = f.wait(ws[i], fmt.Sprintf("ns-%d", i), false, nil)
+		}
+	}
+	woken := 0
+	for _, w := range ws {
+		select {
+		case <-w.mine:
+			woken++
+		default:
+		}
+	}
+	if woken > 0 {
+		t.Fatalf("%d of %d watches of quiet namespaces were woken with nothing changed", woken, n)
+	}
+	f.mu.Lock()
+	kept := len(f.byNS)
+	f.mu.Unlock()
+	if kept != n {
+		t.Fatalf("%d channels for %d namespaces waited on", kept, n)
+	}
+	// A change of one wakes its watch alone; the watches that stop take
+	// their channels with them.
+	f.watchers.Add(1)
+	f.signalIn("ns-7")
+	for i, w := range ws {
+		select {
+		case <-w.mine:
+			if i != 7 {
+				t.Fatalf("a change of ns-7 woke the watch of ns-%d", i)
+			}
+		default:
+			if i == 7 {
+				t.Fatal("a change of ns-7 did not wake its watch")
+			}
+		}
+	}
+	for _, w := range ws {
+		f.drop(w)
+	}
+	f.mu.Lock()
+	kept = len(f.byNS)
+	f.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("%d channels kept after every watch stopped", kept)
 	}
 }

@@ -226,7 +226,7 @@ func TestCommands(t *testing.T) {
 			cli("", "index", "drop", "team", "lead").want(t, exitNotFound)
 			cli("", "index", "rename", "team", "lead").want(t, exitUsage)
 			r = cli("", "ns", "list").want(t, exitOK)
-			if !regexp.MustCompile(`(?m)^team\s+0\s+\S+\s+-\s+\{"lead":"ada"\}$`).MatchString(r.stdout) ||
+			if !regexp.MustCompile(`(?m)^team\s+0\s+\S+\s+-\s+-\s+\{"lead":"ada"\}$`).MatchString(r.stdout) ||
 				!regexp.MustCompile(`(?m)^default\s+5\s`).MatchString(r.stdout) {
 				t.Errorf("ns list:\n%s", r.stdout)
 			}

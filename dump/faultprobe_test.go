@@ -95,17 +95,6 @@ var dumpRaceAllowed = []error{
 	storage.ErrNamespaceExists, storage.ErrIndexExists, storage.ErrIndexNotFound, storage.ErrCompacted,
 }
 
-func probeDuration(t *testing.T) time.Duration {
-	d := 4 * time.Second
-	if v := os.Getenv("STORAGE_TEST_PROBE"); v != "" {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			t.Fatalf("STORAGE_TEST_PROBE: %v", err)
-		}
-	}
-	return d
-}
-
 // TestProbeDumpErrorsTyped: Export, ExportStore and Import with contexts
 // that end at random points, against clears, recursive deletes and index
 // builds of the namespaces they read and write (SQLite on a file,
@@ -115,7 +104,7 @@ func TestProbeDumpErrorsTyped(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
 			s := openClocked(t, b.DSN(t))
-			tally := dumpProbe(t, s, probeDuration(t), dumpRaceAllowed, nil)
+			tally := dumpProbe(t, s, errprobe.Duration(t), dumpRaceAllowed, nil)
 			tally.Report(t, b.Name)
 		})
 	}
@@ -135,7 +124,7 @@ func TestProbeDumpErrorsTypedTerminate(t *testing.T) {
 	s := openClocked(t, testdb.Postgres(t, "dump", "pool_max_conns", "6", "application_name", app))
 	allowed := append(slices.Clone(dumpRaceAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	killed := 0
-	tally := dumpProbe(t, s, probeDuration(t), allowed, func(ctx context.Context) {
+	tally := dumpProbe(t, s, errprobe.Duration(t), allowed, func(ctx context.Context) {
 		killed = pgtest.TerminateWhere(t, ctx, "application_name", app)
 	})
 	t.Logf("%d backends terminated", killed)

@@ -372,18 +372,6 @@ func probeOpSet(t *testing.T) []int {
 	return out
 }
 
-// probeDuration is 4 s, or STORAGE_TEST_PROBE (a duration).
-func probeDuration(t *testing.T) time.Duration {
-	d := 4 * time.Second
-	if v := os.Getenv("STORAGE_TEST_PROBE"); v != "" {
-		var err error
-		if d, err = time.ParseDuration(v); err != nil {
-			t.Fatalf("STORAGE_TEST_PROBE: %v", err)
-		}
-	}
-	return d
-}
-
 // probeAllowed are the sentinels a race between well-formed calls may
 // cause (TestChaos's), with no fault of the database.
 var probeAllowed = slices.Clone(chaosAllowed)
@@ -403,7 +391,7 @@ func TestProbeErrorsTyped(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := openTest(t, c.dsn(t), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
 			defer s.Close()
-			tally := probe(t, s, probeDuration(t), probeAllowed, nil)
+			tally := probe(t, s, errprobe.Duration(t), probeAllowed, nil)
 			tally.Report(t, c.name)
 		})
 	}
@@ -425,7 +413,7 @@ func TestProbeErrorsTypedTerminate(t *testing.T) {
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var killed int
-	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) { killed = terminator(t, ctx, app) })
+	tally := probe(t, s, errprobe.Duration(t), allowed, func(ctx context.Context) { killed = terminator(t, ctx, app) })
 	t.Logf("%d backends terminated", killed)
 	tally.Report(t, "terminate")
 }
@@ -597,7 +585,7 @@ func TestProbeErrorsTypedCut(t *testing.T) {
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var cuts int
-	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) {
+	tally := probe(t, s, errprobe.Duration(t), allowed, func(ctx context.Context) {
 		for ctx.Err() == nil {
 			if p.cut() {
 				cuts++
@@ -618,7 +606,7 @@ func TestProbeErrorsTypedDiskFull(t *testing.T) {
 	s := openTest(t, "sqlite:"+filepath.Join(dir, "store.db"), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrStorageFull)
-	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) {
+	tally := probe(t, s, errprobe.Duration(t), allowed, func(ctx context.Context) {
 		filler := filepath.Join(dir, "filler")
 		for ctx.Err() == nil {
 			fill(t, filler, -1)
@@ -651,7 +639,7 @@ func TestProbeErrorsTypedRestart(t *testing.T) {
 	s := openTest(t, newPGSchema(t), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
-	d := max(probeDuration(t), 8*time.Second)
+	d := max(errprobe.Duration(t), 8*time.Second)
 	tally := probe(t, s, d, allowed, func(ctx context.Context) {
 		time.Sleep(d / 8)
 		pgCtl(t, dir, "restart", "-m", "fast")
@@ -681,7 +669,7 @@ func TestProbeErrorsTypedStall(t *testing.T) {
 	defer s.Close()
 	allowed := append(slices.Clone(probeAllowed), storage.ErrUnavailable, storage.ErrCommitUnknown)
 	var stalls int
-	tally := probe(t, s, probeDuration(t), allowed, func(ctx context.Context) {
+	tally := probe(t, s, errprobe.Duration(t), allowed, func(ctx context.Context) {
 		for i := 0; ctx.Err() == nil; i++ {
 			if p.stall() {
 				stalls++

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -218,4 +219,18 @@ func (p *Tally) Report(t testing.TB, label string) {
 		}
 		t.Errorf("%s: %d× %s", label, p.bad[s], s)
 	}
+}
+
+// Duration is how long a probe runs: 4 s, or STORAGE_TEST_PROBE (a Go
+// duration) when set.
+func Duration(t testing.TB) time.Duration {
+	t.Helper()
+	d := 4 * time.Second
+	if v := os.Getenv("STORAGE_TEST_PROBE"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("STORAGE_TEST_PROBE: %v", err)
+		}
+	}
+	return d
 }

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
@@ -263,24 +261,7 @@ func TestWireChaosTerminate(t *testing.T) {
 	allowed := append(wireRaceExpected[:len(wireRaceExpected):len(wireRaceExpected)], storage.ErrUnavailable, storage.ErrCommitUnknown)
 	killed := 0
 	log := wireChaos(t, st, 3*time.Second, allowed, func(ctx context.Context) {
-		conn, err := pgx.Connect(context.Background(), pgtest.AdminDSN(t))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(context.Background())
-		for ctx.Err() == nil {
-			var n int
-			err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM (
-				SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
-				ORDER BY random() LIMIT 1) p`, app).Scan(&n)
-			if err != nil && ctx.Err() == nil {
-				t.Errorf("terminate: %v", err)
-				return
-			}
-			killed += n
-			time.Sleep(time.Duration(5+rand.IntN(30)) * time.Millisecond)
-		}
+		killed = pgtest.TerminateWhere(t, ctx, "application_name", app)
 	})
 	t.Logf("%d backends terminated", killed)
 	log.report(t)

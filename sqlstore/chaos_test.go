@@ -449,13 +449,7 @@ func TestChaosTerminate(t *testing.T) {
 // like TestFaultsPostgresRestart: STORAGE_TEST_PG_RESTART=1 and
 // STORAGE_TEST_PG_DIR, run alone.
 func TestChaosPostgresRestart(t *testing.T) {
-	dir := os.Getenv("STORAGE_TEST_PG_DIR")
-	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
-		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run pg_ctl as the postgres user")
-	}
+	dir := restartableServer(t)
 	smallIndexChunks(t)
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithRetention(Retention{Changes: 100_000}), WithTxIdleTimeout(200*time.Millisecond))
@@ -511,11 +505,7 @@ func TestChaosPostgresRestart(t *testing.T) {
 	d := max(chaosDuration(t), 6*time.Second)
 	log := chaos(t, []*Store{s, s2}, d, allowed, func(ctx context.Context) {
 		time.Sleep(d / 8)
-		pgCtl(t, dir, "restart", "-m", "fast")
-		time.Sleep(d / 8)
-		pgCtl(t, dir, "stop", "-m", "immediate")
-		time.Sleep(time.Second)
-		pgCtl(t, dir, "restart")
+		restartThenCrash(t, dir, d/8)
 		close(restarted)
 	})
 	// The watch sees the writes made once the server is back.

@@ -14,6 +14,35 @@ import (
 )
 
 // pgCtl runs pg_ctl on the test server's data directory as its owner.
+// restartableServer is the data directory of the server of
+// STORAGE_TEST_POSTGRES_DSN, for the tests that restart it; it skips the
+// test unless STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR are set
+// (such a test runs alone: other tests would see the restart) and the
+// test runs as root (pg_ctl runs as the postgres user).
+func restartableServer(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("STORAGE_TEST_PG_DIR")
+	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
+		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run pg_ctl as the postgres user")
+	}
+	return dir
+}
+
+// restartThenCrash restarts the server in dir (pg_ctl restart -m fast),
+// waits up, then crashes it (stop -m immediate) and, a second later,
+// starts it again with the options it ran with.
+func restartThenCrash(t *testing.T, dir string, up time.Duration) {
+	t.Helper()
+	pgCtl(t, dir, "restart", "-m", "fast")
+	time.Sleep(up)
+	pgCtl(t, dir, "stop", "-m", "immediate")
+	time.Sleep(time.Second)
+	pgCtl(t, dir, "restart")
+}
+
 func pgCtl(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
@@ -39,23 +68,13 @@ func pgCtl(t *testing.T, dir string, args ...string) {
 // directory of the server of STORAGE_TEST_POSTGRES_DSN (.ci/postgres.sh
 // starts one), and alone: other tests would see the restart.
 func TestFaultsPostgresRestart(t *testing.T) {
-	dir := os.Getenv("STORAGE_TEST_PG_DIR")
-	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
-		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run pg_ctl as the postgres user")
-	}
+	dir := restartableServer(t)
 	s := openTest(t, newPGSchema(t))
 	defer s.Close()
 	allowed := []error{storage.ErrTxConflict, storage.ErrNotFound, storage.ErrUnavailable, storage.ErrCommitUnknown}
 	log := runFaults(t, s, 6*time.Second, allowed, func(ctx context.Context) {
 		time.Sleep(700 * time.Millisecond)
-		pgCtl(t, dir, "restart", "-m", "fast")
-		time.Sleep(700 * time.Millisecond)
-		pgCtl(t, dir, "stop", "-m", "immediate")
-		time.Sleep(time.Second)
-		pgCtl(t, dir, "restart") // starts it again with the options it ran with
+		restartThenCrash(t, dir, 700*time.Millisecond)
 	})
 	log.report(t)
 	log.mu.Lock()

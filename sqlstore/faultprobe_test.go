@@ -628,13 +628,7 @@ func TestProbeErrorsTypedDiskFull(t *testing.T) {
 // ErrCommitUnknown besides. Gated like TestFaultsPostgresRestart:
 // STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, run alone.
 func TestProbeErrorsTypedRestart(t *testing.T) {
-	dir := os.Getenv("STORAGE_TEST_PG_DIR")
-	if os.Getenv("STORAGE_TEST_PG_RESTART") != "1" || dir == "" {
-		t.Skip("restarts the PostgreSQL server: set STORAGE_TEST_PG_RESTART=1 and STORAGE_TEST_PG_DIR, and run it alone")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run pg_ctl as the postgres user")
-	}
+	dir := restartableServer(t)
 	smallIndexChunks(t)
 	s := openTest(t, newPGSchema(t), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
 	defer s.Close()
@@ -642,11 +636,7 @@ func TestProbeErrorsTypedRestart(t *testing.T) {
 	d := max(errprobe.Duration(t), 8*time.Second)
 	tally := probe(t, s, d, allowed, func(ctx context.Context) {
 		time.Sleep(d / 8)
-		pgCtl(t, dir, "restart", "-m", "fast")
-		time.Sleep(d / 8)
-		pgCtl(t, dir, "stop", "-m", "immediate")
-		time.Sleep(time.Second)
-		pgCtl(t, dir, "restart")
+		restartThenCrash(t, dir, d/8)
 	})
 	tally.Report(t, "restart")
 	if tally.Count(storage.ErrUnavailable) == 0 {

@@ -240,7 +240,9 @@ func TestCommitOutcomeOnlyOnItsServer(t *testing.T) {
 // the outcome is known, as every call whose caller gave up does: a
 // read-only transaction's (it wrote nothing) was ErrUnavailable, "the
 // connection failed while committing", which a caller retries as an
-// outage (CI: TestRaceTxTimeouts/postgres at its deadline). A transaction
+// outage (CI: TestRaceTxTimeouts/postgres at its deadline), and a
+// read-write transaction's that only read was ErrCommitUnknown, though it
+// had nothing to keep either. A transaction
 // that wrote is settled by the server (commitOutcome): rolled back, the
 // context's error. Either way the transaction is over: Commit again is
 // ErrTxDone, Rollback nil.
@@ -255,13 +257,17 @@ func TestCommitContextEndedInFlight(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	in := storage.InNamespace("n")
 	must(t, s.Set(ctx, "k", 1, in))
-	for _, ro := range []bool{true, false} {
-		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: ro})
+	for _, c := range []struct {
+		name       string
+		ro, writes bool
+	}{{"read-only", true, false}, {"read-write, only read", false, false}, {"read-write", false, true}} {
+		ro := c.name
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: c.ro})
 		must(t, err)
-		if ro {
-			_, err = tx.Get(ctx, "k", in)
-		} else {
+		if c.writes {
 			err = tx.Set(ctx, "w", 1, in)
+		} else {
+			_, err = tx.Get(ctx, "k", in)
 		}
 		must(t, err)
 		cctx, cancel := context.WithCancel(ctx)
@@ -283,13 +289,13 @@ func TestCommitContextEndedInFlight(t *testing.T) {
 			}
 		}
 		if !errors.Is(err, context.Canceled) || len(sentinels) > 0 {
-			t.Errorf("read-only %v: Commit whose context ended while its COMMIT was in flight = %v (sentinels %v); want the context's error alone", ro, err, sentinels)
+			t.Errorf("%s: Commit whose context ended while its COMMIT was in flight = %v (sentinels %v); want the context's error alone", ro, err, sentinels)
 		}
 		if err := tx.Commit(ctx); !errors.Is(err, storage.ErrTxDone) {
-			t.Errorf("read-only %v: Commit again = %v, want ErrTxDone", ro, err)
+			t.Errorf("%s: Commit again = %v, want ErrTxDone", ro, err)
 		}
 		if err := tx.Rollback(ctx); err != nil {
-			t.Errorf("read-only %v: Rollback = %v, want nil", ro, err)
+			t.Errorf("%s: Rollback = %v, want nil", ro, err)
 		}
 	}
 	if _, err := s.Get(ctx, "w", in); !errors.Is(err, storage.ErrNotFound) {

@@ -369,7 +369,9 @@
 // They never report a failure for a change the database kept. A caller's
 // transaction that wrote is settled the same way at Commit: nil when it
 // committed, the context's (or the connection's) error when it rolled
-// back, ErrCommitUnknown otherwise. A single-statement write (Set, Delete, a
+// back, ErrCommitUnknown otherwise; one that wrote nothing (read-only, or
+// no write operation of it started) has nothing to settle: the context's
+// error, or ErrUnavailable when the connection broke. A single-statement write (Set, Delete, a
 // DeleteMany that is not atomic, without a capacity) commits with its
 // statement and cannot be asked: its context's error leaves its outcome
 // open.

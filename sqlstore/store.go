@@ -252,6 +252,9 @@ func (x *ops) start(ctx context.Context, op, key string, allowed driver.OptionKi
 // transaction refuses it.
 func (x *ops) startWrite(ctx context.Context, op, key string, allowed driver.OptionKind, opts []storage.Option) (driver.CallOptions, error) {
 	o, err := x.start(ctx, op, key, allowed, opts)
+	if t, ok := x.sc.(*sqlTx); ok && err == nil {
+		t.writeStarted = true // mu is held (scope)
+	}
 	if err == nil && x.sc.readOnly() {
 		err = &storage.OpError{Op: op, Namespace: o.Namespace.Name, Key: key, Err: storage.ErrReadOnly}
 	}

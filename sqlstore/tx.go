@@ -240,6 +240,9 @@ type sqlTx struct {
 	// changes is about how many changes its writes added, which its
 	// commit counts for the compaction assist (wroteChanges).
 	changes int
+	// writeStarted: a write operation started in it (startWrite), which
+	// may have reached the database whatever it answered.
+	writeStarted bool
 }
 
 var (
@@ -440,9 +443,10 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // commit returns nil; committing after a rollback (by the caller, the idle
 // timeout or Close) returns ErrTxDone. A commit that the database refused
 // to keep the transaction isolated is ErrTxConflict; one whose outcome is
-// unknown because the connection failed is ErrCommitUnknown (a read-only
-// transaction's is known, nothing written: ErrUnavailable, or the
-// context's error when ctx ended while its COMMIT was in flight).
+// unknown because the connection failed is ErrCommitUnknown (that of a
+// transaction that wrote nothing, read-only or not, is known:
+// ErrUnavailable, or the context's error when ctx ended while its COMMIT
+// was in flight).
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
 	// The watches of what it wrote wake once the commit is over (a
@@ -478,8 +482,8 @@ func (t *sqlTx) Commit(ctx context.Context) error {
 		return nil
 	}
 	// A COMMIT cut short by its caller's context is the context's error
-	// when the outcome is known (a read-only transaction's, which wrote
-	// nothing: commitError's ErrUnavailable), as for every operation whose
+	// when the outcome is known (a transaction's that wrote nothing:
+	// commitError's ErrUnavailable), as for every operation whose
 	// caller gave up; an unknown outcome stays ErrCommitUnknown.
 	return t.s.failCtx(ctx, op, "", "", t.commitError(err))
 }
@@ -495,12 +499,26 @@ func (t *sqlTx) commitError(err error) error {
 	}
 	cerr := pgCommitError(err)
 	var de *dbError
-	if t.ro && errors.As(cerr, &de) && errors.Is(de.sentinel, storage.ErrCommitUnknown) {
-		// A read-only transaction wrote nothing: whatever became of its
-		// COMMIT, nothing was kept. The outcome is known.
-		return &dbError{storage.ErrUnavailable, "the connection failed while committing a read-only transaction, which wrote nothing", err}
+	if !t.wroteAny() && errors.As(cerr, &de) && errors.Is(de.sentinel, storage.ErrCommitUnknown) {
+		// The transaction wrote nothing (read-only, or no write of it took
+		// the revision lock, which every write statement takes first):
+		// whatever became of its COMMIT, nothing was kept. The outcome is
+		// known.
+		return &dbError{storage.ErrUnavailable, "the connection failed while committing a transaction that wrote nothing", err}
 	}
 	return cerr
+}
+
+// wroteAny reports whether a write of the transaction may have changed the
+// database: whether a write operation started in it (startWrite), or its
+// connection holds what writes take (on PostgreSQL the revision lock).
+// mu is held.
+func (t *sqlTx) wroteAny() bool {
+	if t.ro {
+		return false
+	}
+	b, ok := t.conn.(blocker)
+	return t.writeStarted || ok && b.holds()
 }
 
 // pgCommitError classifies a failed PostgreSQL COMMIT: the server's answer

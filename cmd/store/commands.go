@@ -223,28 +223,41 @@ func cmdSet(ctx context.Context, c *cli, args []string) error {
 	}
 	opts = append(opts, exp...)
 	return c.withStore(ctx, true, func(s *sqlstore.Store) error {
-		if err := s.Set(ctx, args[0], json.RawMessage(val), opts...); err != nil {
+		var w storage.WriteResult
+		if err := s.Set(ctx, args[0], json.RawMessage(val), append(opts, storage.Written(&w))...); err != nil {
 			return err
 		}
-		e, err := s.GetMetadata(ctx, args[0], c.nsOpts()...)
-		if err != nil {
-			return err
-		}
+		exp := c.writtenExpiry(ctx, s, args[0], w.Revision)
 		if c.json {
-			out := map[string]any{"namespace": c.nsName(), "key": args[0], "version": e.Version, "revision": e.Revision}
-			if !e.ExpiresAt.IsZero() {
-				out["expiresAt"] = e.ExpiresAt
+			out := map[string]any{"namespace": c.nsName(), "key": args[0], "version": w.Version, "revision": w.Revision}
+			if !exp.IsZero() {
+				out["expiresAt"] = exp
 			}
 			c.printOK(out)
 			return nil
 		}
 		expires := ""
-		if !e.ExpiresAt.IsZero() {
-			expires = ", expires " + expiryLine(e.ExpiresAt)
+		if !exp.IsZero() {
+			expires = ", expires " + expiryLine(exp)
 		}
-		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d, revision %d%s)\n", args[0], c.nsName(), e.Version, e.Revision, expires)
+		fmt.Fprintf(c.stdout, "set %q in namespace %q (version %d, revision %d%s)\n", args[0], c.nsName(), w.Version, w.Revision, expires)
 		return nil
 	})
+}
+
+// writtenExpiry is the expiry the set of key at revision rev stored: read
+// back from the entry while it is still that write's, else from the change
+// log (the entry may have expired already, --ttl 1us, or been written
+// again); the zero time when neither says. The set succeeded either way:
+// its version and revision come from the write itself.
+func (c *cli) writtenExpiry(ctx context.Context, s *sqlstore.Store, key string, rev int64) time.Time {
+	if md, err := s.GetMetadata(ctx, key, c.nsOpts()...); err == nil && md.Revision == rev {
+		return md.ExpiresAt
+	}
+	if e, err := s.Get(ctx, key, append(c.nsOpts(), storage.AtRevision(rev))...); err == nil && e.Revision == rev {
+		return e.ExpiresAt
+	}
+	return time.Time{}
 }
 
 func cmdDelete(ctx context.Context, c *cli, args []string) error {

@@ -177,6 +177,25 @@ func wireExpiry(e driver.Expiry) routes.ExpiryOptions {
 	return w
 }
 
+// unspellable refuses an ExpiresAt whose year RFC 3339 cannot spell
+// (before 0, after 9999) as the engine refuses it, not after its clock or
+// more than MaxTTL after it: on the wire such a time is not a time, and
+// the server would fail a whole SetMany for one item's, where the engine
+// fails that item.
+func unspellable(e driver.Expiry) error {
+	if e.At.IsZero() {
+		return nil
+	}
+	at := e.At.UTC()
+	switch {
+	case at.Year() < 0:
+		return driver.Invalidf(storage.ErrInvalidOption, "ExpiresAt(%s): not after the store's time", at.Format(time.RFC3339Nano))
+	case at.Year() > 9999:
+		return driver.Invalidf(storage.ErrInvalidOption, "ExpiresAt(%s): more than MaxTTL after the store's time", at.Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
 // send sends one message of operation op. On a transaction, an answer that
 // the transaction is gone ends it here too.
 func (o ops) send(ctx context.Context, op, route string, req any, resp enveloped) error {
@@ -453,9 +472,18 @@ func (o ops) SetMany(ctx context.Context, items []storage.Item, opts ...storage.
 	res.Results = make([]storage.KeyResult, len(last))
 	send := make([]routes.EntryItem, 0, len(last))
 	failed := false
+	// The batch's expiry, when the wire cannot carry it, fails each item
+	// that has none of its own, as the engine's does.
+	batchExp := unspellable(c.Expiry)
+	if batchExp != nil {
+		w.ExpiryOptions = routes.ExpiryOptions{}
+	}
 	for i, it := range last {
 		res.Results[i].Key = it.Key
 		e, err := encodeItem(it)
+		if err == nil && batchExp != nil && it.TTL == 0 && it.ExpiresAt.IsZero() && !it.KeepTTL {
+			err = batchExp
+		}
 		if err != nil {
 			res.Results[i].Err = &storage.OpError{Op: op, Namespace: ns, Key: it.Key, Err: err}
 			failed = true
@@ -480,6 +508,9 @@ func encodeItem(it storage.Item) (routes.EntryItem, error) {
 	}
 	exp, err := driver.ItemExpiry(driver.Expiry{TTL: it.TTL, At: it.ExpiresAt, Keep: it.KeepTTL}, driver.Expiry{})
 	if err != nil {
+		return routes.EntryItem{}, err
+	}
+	if err := unspellable(exp); err != nil {
 		return routes.EntryItem{}, err
 	}
 	if it.IfRevision < 0 {

@@ -1,0 +1,52 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
+	"github.com/mycelia-kernel/storage/sqlstore"
+	"github.com/mycelia-kernel/storage/storetest"
+)
+
+// TestExpiresAtBeyondRFC3339: an ExpiresAt whose year RFC 3339 cannot
+// spell (past 9999, before 0) is refused as the engine refuses it: a Set
+// with ErrInvalidOption, and a SetMany item (or every item, for the
+// batch's option) with a per-key ErrInvalidOption, the other items
+// written, the call itself answering nil. Before, the wire refused the
+// whole SetMany ("not an RFC 3339 time"), and nothing was written.
+func TestExpiresAtBeyondRFC3339(t *testing.T) {
+	c := configs[0]
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := teststore.Open(t, c.DSN(t), sqlstore.WithClock(storetest.NewClock(t0).Now), sqlstore.WithSweepInterval(-1))
+	_, cl := serve(t, st)
+	ctx := t.Context()
+	for _, at := range []time.Time{
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(292277026596, 12, 4, 15, 30, 7, 0, time.UTC),
+		time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-292277022399, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		for name, s := range map[string]storage.Store{"engine": st, "client": cl} {
+			what := name + " ExpiresAt(" + at.Format(time.RFC3339) + ")"
+			if err := s.Set(ctx, "k", 1, storage.ExpiresAt(at)); !errors.Is(err, storage.ErrInvalidOption) {
+				t.Errorf("%s: Set: %v, want ErrInvalidOption", what, err)
+			}
+			res, err := s.SetMany(ctx, []storage.Item{{Key: "bad", Value: 1, ExpiresAt: at}, {Key: "good", Value: 1}})
+			if err != nil || len(res.Results) != 2 || !errors.Is(res.Results[0].Err, storage.ErrInvalidOption) || res.Results[1].Err != nil {
+				t.Errorf("%s: SetMany item: %v, %+v; want nil, the bad item ErrInvalidOption, the good one written", what, err, res.Results)
+			}
+			res, err = s.SetMany(ctx, []storage.Item{{Key: "a", Value: 1}, {Key: "b", Value: 1, TTL: time.Hour}}, storage.ExpiresAt(at))
+			if err != nil || len(res.Results) != 2 || !errors.Is(res.Results[0].Err, storage.ErrInvalidOption) || res.Results[1].Err != nil {
+				t.Errorf("%s: SetMany option: %v, %+v; want nil, a ErrInvalidOption, b (its own TTL) written", what, err, res.Results)
+			}
+			for _, k := range []string{"k", "bad", "a"} {
+				if ok, err := s.Has(ctx, k); ok || err != nil {
+					t.Errorf("%s: %q written (%v, %v)", what, k, ok, err)
+				}
+			}
+		}
+	}
+}

@@ -68,8 +68,10 @@
 //     escaped for where it lands. Pages are not cached (no-store).
 //   - Server-rendered, and usable without JavaScript: the one script keeps
 //     the query page's JSON in step with the builder rows.
-//   - Saving an edited entry is a compare-and-swap on the version the form
-//     was loaded with (storage.IfVersion); a new entry is create-only
+//   - Saving an edited entry is a compare-and-swap on the entry the form
+//     was loaded with: on its revision (storage.IfRevision), which the
+//     entry created again after an expiry or a delete never has, though
+//     its version starts again at 1; a new entry is create-only
 //     (storage.NoOverwrite). When the entry moved on, nothing is written:
 //     the page shows the stored version beside the typed text, and saving
 //     again is a deliberate overwrite of the version now shown. A delete is

@@ -102,6 +102,11 @@ type entryPage struct {
 	// The form's contents: what is stored, or what was typed.
 	Value, Metadata string
 	Version         int64
+	// Revision is the revision of the entry the form was loaded with
+	// (0 for a new one): the save's and the delete's compare-and-swap
+	// token. Version alone is not one: it starts again at 1 when the key
+	// expires or is deleted and is created again.
+	Revision int64
 	// Expiry is the form's choice: "keep" the stored expiry, "none", or
 	// "ttl" (expire TTL after the save).
 	Expiry, TTL string
@@ -127,7 +132,7 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces", Notice: notice(r),
 		Data: entryPage{NS: ns, Key: key, Entry: e, Meta: md,
-			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version, Expiry: "keep"}})
+			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version, Revision: e.Revision, Expiry: "keep"}})
 }
 
 // newEntry shows the form of a new entry.
@@ -155,13 +160,15 @@ func parseEntryForm(value, metadata string) (json.RawMessage, json.RawMessage, e
 }
 
 // saveEntry writes the entry form: a new entry only if the key is free
-// (NoOverwrite), an edit only if the entry still has the version the form
-// was loaded with (IfVersion). When it moved on, nothing is written and the
-// conflict page shows both versions.
+// (NoOverwrite), an edit only if the entry is still the one the form was
+// loaded with (IfRevision; IfVersion for a form without a revision). When
+// it moved on, nothing is written and the conflict page shows both
+// versions.
 func (h *Handler) saveEntry(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns, key := r.PostFormValue("ns"), r.PostFormValue("key")
 	version, _ := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
-	form := entryPage{NS: ns, Key: key, New: version <= 0, Version: version,
+	revision, _ := strconv.ParseInt(r.PostFormValue("revision"), 10, 64)
+	form := entryPage{NS: ns, Key: key, New: version <= 0, Version: version, Revision: max(revision, 0),
 		Value: r.PostFormValue("value"), Metadata: r.PostFormValue("metadata"),
 		Expiry: r.PostFormValue("expiry"), TTL: strings.TrimSpace(r.PostFormValue("ttl"))}
 	value, md, err := parseEntryForm(form.Value, form.Metadata)
@@ -178,7 +185,7 @@ func (h *Handler) saveEntry(w http.ResponseWriter, r *http.Request, ss *session)
 	if form.New {
 		opts = append(opts, storage.NoOverwrite())
 	} else {
-		opts = append(opts, storage.IfVersion(version))
+		opts = append(opts, casOn(version, revision))
 	}
 	err = h.cfg.Store.Set(r.Context(), key, value, opts...)
 	switch {
@@ -203,7 +210,7 @@ func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, ss *session, 
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		// Deleted meanwhile: saving again creates it.
-		form.New, form.Version = true, 0
+		form.New, form.Version, form.Revision = true, 0, 0
 	case err != nil:
 		h.fail(w, r, ss, "Entry "+form.Key, err)
 		return
@@ -215,7 +222,7 @@ func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, ss *session, 
 		}
 		row = rows[0]
 		form.Conflict = &row
-		form.New, form.Version = false, cur.Version
+		form.New, form.Version, form.Revision = false, cur.Version, cur.Revision
 	}
 	msg := fmt.Sprintf("Not saved: the entry changed after you loaded it (you edited version %s). "+
 		"Compare your text with what is stored now; saving again replaces the stored version.", r.PostFormValue("version"))
@@ -238,10 +245,11 @@ func (h *Handler) deleteEntryPage(w http.ResponseWriter, r *http.Request, ss *se
 		return
 	}
 	h.render(w, r, http.StatusOK, "entrydelete", ss, &view{Title: "Delete entry " + key, Nav: "namespaces",
-		Data: entryPage{NS: ns, Key: key, Entry: e, Version: e.Version, Value: pretty(e.Value)}})
+		Data: entryPage{NS: ns, Key: key, Entry: e, Version: e.Version, Revision: e.Revision, Value: pretty(e.Value)}})
 }
 
-// deleteEntry deletes the entry if it still has the confirmed version.
+// deleteEntry deletes the entry if it is still the confirmed one (its
+// revision; its version for a form without one).
 func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns, key := r.PostFormValue("ns"), r.PostFormValue("key")
 	version, err := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
@@ -249,7 +257,8 @@ func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request, ss *sessio
 		h.render(w, r, http.StatusBadRequest, "error", ss, &view{Title: "Delete entry", Error: "The form names no version to delete."})
 		return
 	}
-	err = h.cfg.Store.Delete(r.Context(), key, storage.InNamespace(ns), storage.IfVersion(version))
+	revision, _ := strconv.ParseInt(r.PostFormValue("revision"), 10, 64)
+	err = h.cfg.Store.Delete(r.Context(), key, storage.InNamespace(ns), casOn(version, revision))
 	if errors.Is(err, storage.ErrConflict) {
 		err = fmt.Errorf("the entry changed after you confirmed version %d; nothing was deleted: %w", version, err)
 	}
@@ -281,4 +290,16 @@ func expiryOptions(choice, ttl string, isNew bool) ([]storage.Option, error) {
 		return []storage.Option{storage.WithTTL(d)}, nil
 	}
 	return nil, fmt.Errorf("unknown expiry choice %q", choice)
+}
+
+// casOn is the compare-and-swap of a form loaded with an entry at version
+// and revision: on the revision, which no other write of the key ever
+// has; on the version for a form that carries no revision (one rendered
+// before forms had it), which an entry created again after an expiry or
+// a delete has again.
+func casOn(version, revision int64) storage.Option {
+	if revision > 0 {
+		return storage.IfRevision(revision)
+	}
+	return storage.IfVersion(version)
 }

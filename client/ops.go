@@ -305,6 +305,9 @@ func (o ops) Set(ctx context.Context, key string, value any, opts ...storage.Opt
 		return err
 	}
 	b, err := driver.EncodeValue(value, math.MaxInt)
+	if err == nil {
+		err = unspellable(c.Expiry)
+	}
 	if err != nil {
 		return &storage.OpError{Op: op, Namespace: ns, Key: key, Err: err}
 	}

@@ -370,6 +370,9 @@ func (im *importer) namespace(ctx context.Context, line int64, l *anyLine) error
 	if _, err := driver.CheckMetadataJSON(l.Metadata, im.maxValue); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
 	}
+	if err := sqlstore.CheckTime(im.spell("createdAt"), l.CreatedAt); err != nil {
+		return im.abort(ctx, line, fmt.Errorf("%w: %w", ErrMalformed, err))
+	}
 	if len(l.Indexes) > 0 {
 		// As CreateNamespace checks WithIndexes: paths into the value or
 		// $metadata.

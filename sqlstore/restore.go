@@ -128,6 +128,31 @@ func CheckRecord(r Record, maxValueSize int) error {
 	if r.CreatedAt.IsZero() || r.UpdatedAt.IsZero() {
 		return driver.Invalidf(storage.ErrInvalidValue, "created_at and updated_at are required")
 	}
+	for _, t := range []struct {
+		name string
+		at   time.Time
+	}{{"created_at", r.CreatedAt}, {"updated_at", r.UpdatedAt}, {"expires_at", r.ExpiresAt}} {
+		if err := CheckTime(t.name, t.at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckTime validates a time of a record (Record's, NamespaceRecord's
+// CreatedAt) as Restore and RestoreNamespace do: RFC 3339 must spell it in
+// UTC, its year 0 to 9999, else ErrInvalidValue. The wire and a dump carry
+// every stored time so; a stored time they cannot carry would fail every
+// read of its entry (or namespace) over the wire, every page it lands in,
+// and every export. name names the field in the message. The zero time
+// (none) passes.
+func CheckTime(name string, t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return driver.Invalidf(storage.ErrInvalidValue, "%s %s: the year in UTC is outside 0 to 9999, which RFC 3339 (the wire, a dump) can carry", name, t.Format(time.RFC3339Nano))
+	}
 	return nil
 }
 
@@ -163,6 +188,9 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 	}
 	if rec.CreatedAt.IsZero() {
 		return "", s.failCtx(ctx, op, rec.Name, "", driver.Invalidf(storage.ErrInvalidValue, "created_at is required"))
+	}
+	if err := CheckTime("created_at", rec.CreatedAt); err != nil {
+		return "", s.failCtx(ctx, op, rec.Name, "", err)
 	}
 	fields, err := parseIndexes(rec.Indexes)
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 // export failed with "internal ... year outside of range [0,9999]". A
 // time whose own offset keeps its year in range but whose UTC does not
 // (9999-12-31T23:00:00-05:00, which a dump line can spell) is refused
-// too.
+// too. And the times at the edges (year 0, 9999-12-31T23:59:59.999999Z),
+// and an expiry past 2255, read back as restored on both dialects.
 func TestRestoreTimesJSONCanCarry(t *testing.T) {
 	now := time.Now().UTC()
 	far := time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -65,6 +66,20 @@ func TestRestoreTimesJSONCanCarry(t *testing.T) {
 					t.Errorf("RestoreNamespace(created %s): %v, want ErrInvalidValue", at.Format(time.RFC3339), err)
 				}
 			}
+			// An expiry beyond 2255 (past 2^53 µs from the epoch) is kept to
+			// the microsecond on both dialects (PostgreSQL rounded it, as
+			// it multiplied an interval by a float).
+			far2 := time.Date(2300, 1, 1, 0, 0, 0, 1000, time.UTC)
+			fr := rec(func(r *Record) { r.Key, r.ExpiresAt = "far", far2 })
+			if _, err := s.Restore(ctx, []Record{fr}, ConflictOverwrite); err != nil {
+				t.Fatalf("Restore of an expiry in 2300: %v", err)
+			}
+			if e, err := s.Get(ctx, "far", storage.InNamespace("n")); err != nil || !e.ExpiresAt.Equal(far2) {
+				t.Errorf("an expiry restored at %v reads back as %v (%v)", far2, e.ExpiresAt, err)
+			}
+			if res, err := s.Restore(ctx, []Record{fr}, ConflictOverwrite); err != nil || res.Unchanged != 1 {
+				t.Errorf("the same record again: %+v, %v; want unchanged", res, err)
+			}
 			// The edges themselves are fine.
 			good := rec(func(r *Record) {
 				r.CreatedAt = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -72,6 +87,12 @@ func TestRestoreTimesJSONCanCarry(t *testing.T) {
 			})
 			if _, err := s.Restore(ctx, []Record{good}, ConflictOverwrite); err != nil {
 				t.Errorf("Restore of times at the edges: %v", err)
+			}
+			e, err := s.Get(ctx, "k", storage.InNamespace("n"))
+			if err != nil || !e.CreatedAt.Equal(good.CreatedAt) || !e.ExpiresAt.Equal(good.ExpiresAt) {
+				t.Errorf("the entry restored with times at the edges: created %v, expires %v, %v", e.CreatedAt, e.ExpiresAt, err)
+			} else if _, err := json.Marshal(routes.EntryOf(e)); err != nil {
+				t.Errorf("the entry restored with times at the edges: %v", err)
 			}
 		})
 	}

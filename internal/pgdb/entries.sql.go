@@ -440,7 +440,7 @@ WITH i AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $7, $7,
            $8::text, $8::text,
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+           'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond', c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,
@@ -791,7 +791,7 @@ WITH i AS (
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, $1, $1,
            $8::text, $8::text,
            CASE WHEN i.keep THEN i.kept_expiry
-                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond' END,
            c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
@@ -899,7 +899,7 @@ WITH i AS (
     SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, $1, $1,
            $7::text, $7::text,
            CASE WHEN i.keep THEN i.kept_expiry
-                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond' END,
            c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET

@@ -68,7 +68,7 @@ WITH i AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, i.version, i.created_at, i.updated_at,
            NULLIF(i.created_by, ''), NULLIF(i.updated_by, ''),
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+           'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond', c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO NOTHING
     RETURNING namespace_id, key, revision, created_at, expires_at

@@ -325,7 +325,7 @@ WITH i AS (
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
            CASE WHEN i.keep THEN i.kept_expiry
-                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond' END,
            c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
@@ -372,7 +372,7 @@ WITH i AS (
     SELECT i.namespace_id, i.key, i.value, '{}'::jsonb, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
            CASE WHEN i.keep THEN i.kept_expiry
-                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond' END,
+                ELSE 'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond' END,
            c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
@@ -422,7 +422,7 @@ WITH i AS (
     INSERT INTO entries (namespace_id, key, value, metadata, version, created_at, updated_at, created_by, updated_by, expires_at, revision, create_revision)
     SELECT i.namespace_id, i.key, i.value, i.metadata, 1, @now, @now,
            sqlc.narg(actor)::text, sqlc.narg(actor)::text,
-           'epoch'::timestamptz + NULLIF(i.expires, 0) * interval '1 microsecond', c.current + i.ord, c.current + i.ord
+           'epoch'::timestamptz + NULLIF(i.expires, 0) / 1000000 * interval '1 second' + NULLIF(i.expires, 0) % 1000000 * interval '1 microsecond', c.current + i.ord, c.current + i.ord
     FROM i, c
     ON CONFLICT (namespace_id, key) DO UPDATE SET
         value      = EXCLUDED.value,

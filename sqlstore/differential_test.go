@@ -7,10 +7,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -23,25 +21,7 @@ import (
 // logged), STORAGE_DIFF_CASES sets the number of cases (default 3000; a
 // tenth of that with -short or -race).
 func TestDifferential(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("STORAGE_DIFF_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("STORAGE_DIFF_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	cases := 3000
-	if s := os.Getenv("STORAGE_DIFF_CASES"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("STORAGE_DIFF_CASES=%q: %v", s, err)
-		}
-		cases = n
-	}
-	if testing.Short() || raceEnabled {
-		cases /= 10
-	}
+	seed, cases := seededRun(t, "STORAGE_DIFF_SEED", "STORAGE_DIFF_CASES", 3000, 10)
 	t.Logf("seed %d (rerun with STORAGE_DIFF_SEED=%d), %d cases", seed, seed, cases)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 

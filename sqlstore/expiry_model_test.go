@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -34,27 +32,9 @@ type mEntry struct {
 // expired entry is absent from every one of them before the sweeper
 // removed it, and alike on both dialects. Seeded: STORAGE_EXPIRY_SEED
 // reproduces a run (the seed is logged); STORAGE_EXPIRY_STEPS sets the
-// number of steps (default 400, 120 with -short or -race).
+// number of steps (default 400; a third of it with -short or -race).
 func TestExpiryModel(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("STORAGE_EXPIRY_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("STORAGE_EXPIRY_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	steps := 400
-	if testing.Short() || raceEnabled {
-		steps = 120
-	}
-	if s := os.Getenv("STORAGE_EXPIRY_STEPS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			t.Fatalf("STORAGE_EXPIRY_STEPS=%q: %v", s, err)
-		}
-		steps = n
-	}
+	seed, steps := seededRun(t, "STORAGE_EXPIRY_SEED", "STORAGE_EXPIRY_STEPS", 400, 3)
 	t.Logf("seed %d (rerun with STORAGE_EXPIRY_SEED=%d), %d steps", seed, seed, steps)
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -90,4 +92,31 @@ func inTxHarness(c testConfig) storetest.Harness {
 	}
 	h.Check = func(t *testing.T, s storage.Store) { checkInvariants(t, s.(*storetest.TxStore).Store.(*Store)) }
 	return h
+}
+
+// seededRun is a seeded random test's seed and size: the seed from the
+// environment variable seedVar, else the time; the size from countVar,
+// else count; divided by shortDiv with -short or -race. The caller logs
+// them.
+func seededRun(t *testing.T, seedVar, countVar string, count, shortDiv int) (uint64, int) {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(seedVar); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", seedVar, s, err)
+		}
+		seed = v
+	}
+	if s := os.Getenv(countVar); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", countVar, s, err)
+		}
+		count = n
+	}
+	if testing.Short() || raceEnabled {
+		count /= shortDiv
+	}
+	return seed, count
 }

@@ -21,7 +21,8 @@ type mEntry struct {
 }
 
 // TestExpiryModel runs random writes with random expiries (WithTTL,
-// ExpiresAt, KeepTTL, none; Set, create-only, compare-and-swap, SetMany,
+// ExpiresAt, KeepTTL, none; Set, create-only, compare-and-swap, SetMany
+// with each item's own expiry or the batch's KeepTTL and its versions,
 // SetMetadata, Delete), clock steps, sweeps and index builds and drops,
 // and checks after each step every read against a model of what is live
 // at the store's clock: Get-like reads (Has, GetMany, GetMetadata with its
@@ -186,21 +187,53 @@ func TestExpiryModel(t *testing.T) {
 							errorf("sweep: %v", err)
 						}
 					} else {
-						it := storage.Item{Key: k, Value: map[string]any{"n": n}}
-						if rng.IntN(2) == 0 {
-							it.TTL = time.Duration(1+rng.IntN(3000)) * time.Millisecond
+						// Two keys, each with an expiry of its own or none,
+						// under a batch KeepTTL or none.
+						k2 := fmt.Sprintf("k%02d", rng.IntN(30))
+						if k2 == k {
+							k2 = k + "x"
 						}
-						res, err := s.SetMany(ctx, []storage.Item{it}, o)
+						var items []storage.Item
+						var want []*mEntry
+						batchKeep := rng.IntN(3) == 0
+						bo := []storage.Option{o}
+						if batchKeep {
+							bo = append(bo, storage.KeepTTL())
+						}
+						for j, key := range []string{k, k2} {
+							it := storage.Item{Key: key, Value: map[string]any{"n": n + j}}
+							e := &mEntry{n: n + j, version: 1}
+							keepIt := batchKeep
+							switch rng.IntN(4) {
+							case 0:
+								it.TTL = time.Duration(1+rng.IntN(3000)) * time.Millisecond
+								e.exp, keepIt = clock.Now().Add(it.TTL), false
+							case 1:
+								it.ExpiresAt = clock.Now().Add(time.Duration(1+rng.IntN(3000)) * time.Millisecond)
+								e.exp, keepIt = it.ExpiresAt, false
+							case 2:
+								it.KeepTTL, keepIt = true, true
+							}
+							if isLive(ns, key) {
+								e.version = model[ns][key].version + 1
+								if keepIt {
+									e.exp = model[ns][key].exp
+								}
+							}
+							items = append(items, it)
+							want = append(want, e)
+						}
+						res, err := s.SetMany(ctx, items, bo...)
 						if err != nil || res.Err() != nil {
-							errorf("setmany: %v %v", err, res.Err())
+							errorf("step %d setmany: %v %v", step, err, res.Err())
 						}
-						e := &mEntry{n: n, version: 1}
-						if it.TTL > 0 {
-							e.exp = clock.Now().Add(it.TTL)
+						for j, it := range items {
+							if res.Results[j].Version != want[j].version {
+								errorf("step %d SetMany %s: version %d, want %d", step, it.Key, res.Results[j].Version, want[j].version)
+							}
+							model[ns][it.Key] = want[j]
 						}
-						if isLive(ns, k) {
-							e.version = model[ns][k].version + 1
-						}
+						e := want[0]
 						model[ns][k] = e
 					}
 				}

@@ -170,7 +170,7 @@ func (f *Filter) UnmarshalJSON(b []byte) error {
 			switch n {
 			case "field", "operator", "value", "and", "or", "not":
 			default:
-				return invalid(ErrInvalidFilter, "unknown member %q (names are case-sensitive)", n)
+				return invalid(ErrInvalidFilter, "unknown member %s (names are case-sensitive)", quoteField(n))
 			}
 		}
 	}
@@ -646,7 +646,7 @@ func toScalar(v any, fld Field) (Scalar, error) {
 		if timeRoot {
 			t, err := time.Parse(time.RFC3339Nano, x)
 			if err != nil {
-				return Scalar{}, reason(fmt.Sprintf("%s is not an RFC 3339 time", strconv.QuoteToASCII(x)))
+				return Scalar{}, reason(fmt.Sprintf("%s is not an RFC 3339 time", quoteField(x)))
 			}
 			return Scalar{Kind: KindTime, Time: t}, nil
 		}

@@ -316,7 +316,7 @@ func (x *ExpiryOptions) expiry(where string) (driver.Expiry, error) {
 		max := int64(storage.MaxTTL / m.unit)
 		v, err := wholeNumber(m.raw)
 		if err != nil {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of %s", where, m.name, m.raw, units)
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %s is not a whole number of %s", where, m.name, jsonx.Clip(string(m.raw)), units)
 		}
 		if v <= 0 || v > max {
 			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.%s: %d %s: want 1 to %d", where, m.name, v, units, max)
@@ -326,7 +326,7 @@ func (x *ExpiryOptions) expiry(where string) (driver.Expiry, error) {
 	if !isNull(x.ExpiresAt) {
 		n++
 		if err := e.At.UnmarshalJSON(x.ExpiresAt); err != nil || e.At.IsZero() {
-			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: %s is not an RFC 3339 time", where, x.ExpiresAt)
+			return e, driver.Invalidf(storage.ErrInvalidOption, "%s.expiresAt: %s is not an RFC 3339 time", where, jsonx.Clip(string(x.ExpiresAt)))
 		}
 	}
 	if x.KeepTTL != nil && *x.KeepTTL {

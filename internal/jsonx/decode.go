@@ -21,16 +21,34 @@ func DecodeMessage(err error) string {
 	var pe *time.ParseError
 	switch {
 	case errors.As(err, &te) && wirePath(te.Field) == "":
-		return fmt.Sprintf("%s is not %s", te.Value, wireKind(te.Type))
+		return fmt.Sprintf("%s is not %s", Clip(te.Value), wireKind(te.Type))
 	case errors.As(err, &te):
-		return fmt.Sprintf("member %q: %s is not %s", wirePath(te.Field), te.Value, wireKind(te.Type))
+		return fmt.Sprintf("member %q: %s is not %s", Clip(wirePath(te.Field)), Clip(te.Value), wireKind(te.Type))
 	case errors.As(err, &pe):
-		return fmt.Sprintf("%q is not an RFC 3339 time", pe.Value)
+		return fmt.Sprintf("%q is not an RFC 3339 time", Clip(pe.Value))
 	case strings.Contains(err.Error(), "Time.UnmarshalJSON"):
 		return "a time is an RFC 3339 string"
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
-	return strings.Replace(msg, "unknown field", "unknown member", 1)
+	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		if n, err := strconv.Unquote(name); err == nil {
+			return fmt.Sprintf("unknown member %q", Clip(n))
+		}
+	}
+	return Clip(msg)
+}
+
+// MaxClip is the most bytes of a caller's text that Clip keeps.
+const MaxClip = 64
+
+// Clip is s for a message: whole when at most MaxClip bytes, else its
+// first MaxClip bytes (less a rune they cut) and "…", so that an answer
+// never sends a caller's megabyte of member name, number or string back.
+func Clip(s string) string {
+	if len(s) <= MaxClip {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxClip], "") + "…"
 }
 
 // wirePath is a json.UnmarshalTypeError's Field without the names of

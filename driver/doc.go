@@ -21,6 +21,10 @@
 //     EncodeValue, EncodeMetadata, CheckMetadataJSON.
 //   - Expiry requests (Expiry, ItemExpiry, ValidateTTL).
 //   - The sentinel errors and *ValidationError (Invalidf).
+//   - Abilities a store may add, which a layer tests for:
+//     ProtectedClearer (a clear or namespace delete refused, inside the
+//     store's own write, when the namespace holds a key in given ranges;
+//     ErrProtected), NamespaceCounter.
 //
 // # How the two packages share types
 //

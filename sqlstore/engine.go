@@ -190,6 +190,12 @@ type querier interface {
 	// queryRows runs a dynamic statement (built with squirrel and dialect,
 	// placeholders in the dialect's style) and calls scan for each row.
 	queryRows(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error
+	// queryRowsLocked is queryRows after the write lock: on PostgreSQL
+	// the statement is sent after the revision lock (revlock.go), so in
+	// read committed its snapshot sees every committed write and no write
+	// commits before the transaction ends; on SQLite, queryRows (the
+	// caller is in a write transaction, under the single writer).
+	queryRowsLocked(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error
 	// exec runs a dynamic statement that returns no rows.
 	exec(ctx context.Context, sql string, args ...any) (int64, error)
 

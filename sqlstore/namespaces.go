@@ -56,6 +56,13 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 
 // DeleteNamespace implements storage.Store.
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
+	return s.deleteNamespace(ctx, name, opts, nil)
+}
+
+// deleteNamespace is DeleteNamespace, refused with driver.ErrProtected
+// when the namespace holds a live entry in one of the ranges protected
+// (none: no check; see DeleteNamespaceUnless).
+func (s *Store) deleteNamespace(ctx context.Context, name string, opts []storage.NamespaceOption, protected []storage.KeyRange) error {
 	const op = "deleteNamespace"
 	defer s.feed.signalIn(name)
 	if _, err := s.startWrite(ctx, op, "", 0, nil); err != nil {
@@ -79,6 +86,11 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 			return err
 		}
 		if n.EntryCount > 0 {
+			// The namespace's row is locked (on PostgreSQL after the
+			// revision lock): no write to it commits before this one.
+			if err := s.refuseProtected(ctx, q, name, protected, s.now()); err != nil {
+				return err
+			}
 			// entry_count counts the expired rows not yet swept too.
 			expired, err := q.expiredIn(ctx, n.ID, s.now())
 			if err != nil {

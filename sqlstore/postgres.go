@@ -355,6 +355,7 @@ type pgQ struct {
 	q   *pgdb.Queries
 	w   *pgdb.Queries // the same handle, each statement after the revision lock (revlock.go)
 	db  pgBatcher     // the same handle, for dynamic statements
+	wdb pgdb.DBTX     // w's handle, for dynamic statements after the revision lock
 	key int64         // the store's revision lock key (revlock.go)
 }
 
@@ -374,7 +375,7 @@ func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
 	if cc != nil && copyMin > 0 {
 		w = copyDB{next: w, tx: cc, min: copyMin}
 	}
-	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db, key: key}
+	return pgQ{q: pgdb.New(db), w: pgdb.New(w), db: db, wdb: w, key: key}
 }
 
 var _ querier = pgQ{}
@@ -680,7 +681,12 @@ func (p pgQ) capacityLock(ctx context.Context) error {
 }
 
 func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
-	rows, err := p.db.Query(ctx, q, args...)
+	return pgQueryRows(ctx, p.db, q, args, scan)
+}
+
+// pgQueryRows is queryRows on db.
+func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan func(r rowScanner) error) error {
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -691,6 +697,10 @@ func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r ro
 		}
 	}
 	return rows.Err()
+}
+
+func (p pgQ) queryRowsLocked(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	return pgQueryRows(ctx, p.wdb, q, args, scan)
 }
 
 func (p pgQ) exec(ctx context.Context, q string, args ...any) (int64, error) {

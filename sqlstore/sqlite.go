@@ -1008,6 +1008,12 @@ func (s sqliteQ) queryRows(ctx context.Context, q string, args []any, scan func(
 	return rows.Err()
 }
 
+// queryRowsLocked is queryRows: a write transaction on SQLite already
+// holds the single writer's lock.
+func (s sqliteQ) queryRowsLocked(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	return s.queryRows(ctx, q, args, scan)
+}
+
 func (s sqliteQ) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {

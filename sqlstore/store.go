@@ -855,6 +855,17 @@ func (x *ops) SetMetadata(ctx context.Context, key string, md any, opts ...stora
 // Clear implements storage.Ops. Each namespace it empties gets one clear
 // change in the change log (none for a namespace that was already empty).
 func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
+	return x.clear(ctx, opts, nil)
+}
+
+// clear is Clear, refused with driver.ErrProtected when the namespace holds
+// a live entry in one of the ranges protected (none: no check; see
+// (*Store).ClearUnless). The check runs in the clear's transaction, as its
+// first statement: on PostgreSQL after the revision lock (revlock.go), so
+// in read committed it sees every write committed before the lock was
+// granted and no write commits before the clear does; on SQLite under the
+// single writer.
+func (x *ops) clear(ctx context.Context, opts []storage.Option, protected []storage.KeyRange) error {
 	const op = "clear"
 	var o driver.CallOptions
 	defer func() {
@@ -871,6 +882,9 @@ func (x *ops) Clear(ctx context.Context, opts ...storage.Option) error {
 	now := x.s.now()
 	run := func(q querier) error {
 		if o.Set&driver.KindNamespace != 0 {
+			if err := x.refuseProtected(ctx, q, o.Namespace.Name, protected, now); err != nil {
+				return err
+			}
 			_, err := q.clearNamespace(ctx, o.Namespace.Name, now)
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // Store is an observed storage.Store, made by Wrap. It is safe for
@@ -123,4 +124,33 @@ func (t *Tx) Commit(ctx context.Context) error {
 // Rollback implements storage.Tx. Rows: 0.
 func (t *Tx) Rollback(ctx context.Context) error {
 	return t.run(ctx, OpRollback, "", nil, "", 0, t.inner.Rollback)
+}
+
+var _ driver.ProtectedClearer = (*Store)(nil)
+
+// ClearUnless implements driver.ProtectedClearer, observed as a Clear of
+// ns. When the inner store is not a driver.ProtectedClearer it returns an
+// error wrapping storage.ErrUnsupported at once, unobserved (nothing was
+// asked of the inner store). Rows: -1 (unknown) on success, else 0.
+func (s *Store) ClearUnless(ctx context.Context, ns string, protected []storage.KeyRange) error {
+	pc, ok := s.inner.(driver.ProtectedClearer)
+	if !ok {
+		return &storage.OpError{Op: OpClear, Namespace: ns, Err: storage.ErrUnsupported}
+	}
+	return s.run(ctx, OpClear, "", []storage.Option{storage.InNamespace(ns)}, "", -1, func(ctx context.Context) error {
+		return pc.ClearUnless(ctx, ns, protected)
+	})
+}
+
+// DeleteNamespaceUnless implements driver.ProtectedClearer, observed as a
+// DeleteNamespace; unsupported as ClearUnless. Namespace: name. Rows: -1
+// (unknown) on success, else 0.
+func (s *Store) DeleteNamespaceUnless(ctx context.Context, name string, protected []storage.KeyRange, opts ...storage.NamespaceOption) error {
+	pc, ok := s.inner.(driver.ProtectedClearer)
+	if !ok {
+		return &storage.OpError{Op: OpDeleteNamespace, Namespace: name, Err: storage.ErrUnsupported}
+	}
+	return s.run(ctx, OpDeleteNamespace, validNamespace(name), nil, "", -1, func(ctx context.Context) error {
+		return pc.DeleteNamespaceUnless(ctx, name, protected, opts...)
+	})
 }

@@ -234,7 +234,9 @@ func (s *Store) CreateNamespace(ctx context.Context, name string, opts ...storag
 
 // DeleteNamespace implements storage.Store: it needs write on the
 // namespace, and is denied while the namespace holds principal-owned keys
-// the caller may not write.
+// the caller may not write. On a store that is a driver.ProtectedClearer
+// the store checks for them inside its own delete (DeleteNamespaceUnless),
+// as Clear does.
 func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storage.NamespaceOption) error {
 	const op = "deleteNamespace"
 	sub, ctx, err := s.subject(ctx, op)
@@ -248,33 +250,45 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if !sub.namespace(ns).Has(Write) {
 		return denied(op, name, "")
 	}
-	if f, ok := protectedFilter(sub); ok {
-		no, err := driver.ResolveNamespaceOptions(op, opts)
-		if err != nil {
-			return opErr(op, name, "", err)
-		}
-		if no.Recursive {
-			// Empty the namespace under Clear's rule (the check for keys
-			// the caller may not write and the clear run in one
-			// serializable transaction), then delete it only if it is
-			// still empty: a key written in between makes the delete fail
-			// with ErrNamespaceNotEmpty instead of vanishing with it.
-			g := guard{ops: s.inner, sub: sub, store: s}
-			if err := g.Clear(ctx, []storage.Option{storage.InNamespace(name)}); err != nil {
-				if errors.Is(err, storage.ErrPermissionDenied) {
-					return denied(op, name, "")
-				}
-				return err
+	rs, ok := protectedRanges(sub)
+	if !ok {
+		return s.inner.DeleteNamespace(ctx, name, opts...)
+	}
+	if pc, ok := s.inner.(driver.ProtectedClearer); ok {
+		err := pc.DeleteNamespaceUnless(ctx, name, rs, opts...)
+		if !errors.Is(err, storage.ErrUnsupported) {
+			if errors.Is(err, driver.ErrProtected) {
+				return denied(op, name, "")
 			}
-			return s.inner.DeleteNamespace(ctx, name)
-		}
-		n, err := s.inner.Count(ctx, storage.InNamespace(name), storage.Where(f))
-		if err != nil {
 			return err
 		}
-		if n > 0 {
-			return denied(op, name, "")
+	}
+	no, err := driver.ResolveNamespaceOptions(op, opts)
+	if err != nil {
+		return opErr(op, name, "", err)
+	}
+	if no.Recursive {
+		// A store that cannot check inside its own delete: empty the
+		// namespace under Clear's rule (the check for keys the
+		// caller may not write and the clear run in one serializable
+		// transaction), then delete it only if it is still empty: a key
+		// written in between makes the delete fail with
+		// ErrNamespaceNotEmpty instead of vanishing with it.
+		g := guard{ops: s.inner, sub: sub, store: s}
+		if err := g.Clear(ctx, []storage.Option{storage.InNamespace(name)}); err != nil {
+			if errors.Is(err, storage.ErrPermissionDenied) {
+				return denied(op, name, "")
+			}
+			return err
 		}
+		return s.inner.DeleteNamespace(ctx, name)
+	}
+	n, err := s.inner.Count(ctx, storage.InNamespace(name), storage.InKeyRanges(rs...))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return denied(op, name, "")
 	}
 	return s.inner.DeleteNamespace(ctx, name, opts...)
 }

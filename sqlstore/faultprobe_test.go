@@ -37,8 +37,10 @@ type probeAPI struct {
 
 // probeAPIs are the ways in to s: raw, and observe(security(s)) for a
 // principal with rw on every plain namespace and on transactions (not an
-// administrator: its Clear and recursive DeleteNamespace run the security
-// layer's serializable count-and-clear). The observe hook checks that
+// administrator: its Clear and recursive DeleteNamespace go to the
+// store's ClearUnless and DeleteNamespaceUnless, the security layer's
+// check for other principals' keys inside the store's write). The
+// observe hook checks that
 // every error it sees has a name of its own (observe.ErrorType is not
 // "other"), and files those that do not with bad.
 func probeAPIs(t *testing.T, s *Store, bad func(string, error)) []probeAPI {

@@ -99,7 +99,14 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 					final = lerr
 				case head != nil:
 					got = true
-					if last < 0 {
+					// The head names the revision the stream delivers
+					// the changes after: a resume goes on from there. For
+					// FromRevision(0) (last 0) that is the revision before
+					// the oldest retained change, so that a resume after
+					// a compaction is ErrCompacted, not every change
+					// retained then, with those compacted in between
+					// skipped.
+					if last <= 0 {
 						last = *head
 					}
 					if c.OnStart != nil && !began {

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/routes"
+	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
@@ -72,5 +74,112 @@ func TestWatchEndsAtClose(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the watch goes on after Close")
+	}
+}
+
+// headThenBreak is a Mux whose first stream breaks right after its head
+// line, as a connection that fails does; between, it calls meanwhile.
+type headThenBreak struct {
+	*routes.Mux
+	broke     atomic.Bool
+	meanwhile func()
+}
+
+func (b *headThenBreak) Stream(ctx context.Context, route string, body []byte, emit func([]byte) error) ([]byte, error) {
+	if b.broke.Swap(true) {
+		return b.Mux.Stream(ctx, route, body, emit)
+	}
+	errBroke := errors.New("connection reset by peer")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, err := b.Mux.Stream(ctx, route, body, func(line []byte) error {
+		if ctx.Err() != nil {
+			return errBroke
+		}
+		cancel() // the head passes; the connection breaks
+		return emit(line)
+	})
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	b.meanwhile()
+	return nil, errBroke
+}
+
+// TestWatchResumeFromZeroCompacted: a watch FromRevision(0) whose stream
+// breaks after its head, before any event, resumes from the revision the
+// head named, not from 0 again: the changes compacted meanwhile are
+// ErrCompacted, not skipped.
+func TestWatchResumeFromZeroCompacted(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			ctx := t.Context()
+			st := teststore.Open(t, c.DSN(t), sqlstore.WithRetention(sqlstore.Retention{Changes: 2}), sqlstore.WithSweepInterval(-1))
+			users := storage.InNamespace("users")
+			if err := st.Set(ctx, "a", 0, users); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 4 {
+				if err := st.Set(ctx, "x", i, storage.InNamespace("other")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := st.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mux := routes.NewMux()
+			routes.Register(mux, st)
+			tr := &headThenBreak{Mux: mux, meanwhile: func() {
+				// Changes of users while the stream is down, then
+				// compacted away.
+				for i := range 3 {
+					if err := st.Set(ctx, "u", i, users); err != nil {
+						t.Error(err)
+					}
+				}
+				for i := range 4 {
+					if err := st.Set(ctx, "x", i, storage.InNamespace("other")); err != nil {
+						t.Error(err)
+					}
+				}
+				n, err := st.Compact(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				s, _ := st.Status(ctx)
+				t.Logf("meanwhile: compacted %d, status %d..%d", n, s.OldestRevision, s.Revision)
+			}}
+			cl, err := client.New(ctx, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			var start int64 = -1
+			go func() {
+				// Once the watch resumed, a change it must get or be
+				// told it cannot.
+				for !tr.broke.Load() {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(300 * time.Millisecond)
+				_ = st.Set(ctx, "end", 1, users)
+			}()
+			for ev, err := range cl.Watch(wctx, users, storage.FromRevision(0), storage.OnStart(func(r int64) { start = r })) {
+				var ce *storage.CompactedError
+				switch {
+				case errors.As(err, &ce):
+					if ce.Requested != start {
+						t.Errorf("compacted: requested %d, want the head's %d", ce.Requested, start)
+					}
+					t.Logf("resumed from the head's revision %d: %v", start, err)
+				case err != nil:
+					t.Fatalf("watch: %v", err)
+				default:
+					t.Fatalf("watch from the head's revision %d resumed past the changes compacted while it was down, silently: %d %s %s", start, ev.Revision, ev.Type, ev.Key)
+				}
+				break
+			}
+		})
 	}
 }

@@ -44,6 +44,11 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 	if err != nil {
 		return errorEnvelope(err)
 	}
+	// The receiver's leaving (emit fails) ends the watch at once, the
+	// head's included: the loop below sees it only at the next event,
+	// which a quiet store may not have for hours.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
 	started, gone := false, false
 	line := func(v any) {
 		b, err := Marshal(v)
@@ -52,13 +57,14 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 		}
 		if emit(b) != nil {
 			gone = true
+			stop()
 		}
 	}
 	opts = append(opts, storage.OnStart(func(r int64) {
 		started = true
 		line(&StreamHead{Envelope: Envelope{Success: true}, Revision: r})
 	}))
-	for ev, err := range w.Watch(ctx, opts...) {
+	for ev, err := range w.Watch(wctx, opts...) {
 		if err != nil {
 			if !started {
 				return errorEnvelope(err)

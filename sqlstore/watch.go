@@ -311,14 +311,17 @@ type changeRow struct {
 // columns of the change log as the filter compiler sees them: the entry's
 // names (updated_at is the change's time; created_at the entry's creation,
 // or the change's time on rows logged before migration 00012). at is the
-// change's time.
+// change's time. The select is named entries, as the table the compiler
+// writes for: on SQLite its array tests (contains on an array) name their
+// column entries.value or entries.metadata, which with another name
+// failed every such watch with ErrCorrupt (no such column).
 func (lq *logQuery) source() string {
 	key := "key"
 	if lq.s.Dialect() == dialect.Postgres {
 		key = `key COLLATE "C" AS key`
 	}
 	return "(SELECT revision, kind, namespace, " + key + ", value, metadata, version, prev_revision, created_at AS at, " +
-		"COALESCE(entry_created_at, created_at) AS created_at, created_at AS updated_at, entry_created_at, expires_at FROM changes) ch"
+		"COALESCE(entry_created_at, created_at) AS created_at, created_at AS updated_at, entry_created_at, expires_at FROM changes) entries"
 }
 
 func (lq *logQuery) valueCols(prefix string) (string, string) {

@@ -37,6 +37,9 @@ const (
 	MaxFilterNodes = driver.MaxFilterNodes
 	// MaxInValues is the most values an in or nin leaf may list.
 	MaxInValues = driver.MaxInValues
+	// MaxFilterValues is the most values a filter may hold in all: those
+	// of its in and nin leaves, and one for each other leaf (10,000).
+	MaxFilterValues = driver.MaxFilterValues
 	// MaxSortFields is the most fields a Query may sort on.
 	MaxSortFields = driver.MaxSortFields
 	// MaxContainsLen is the longest string, in bytes, a contains leaf may

@@ -51,6 +51,14 @@ const (
 	MaxFilterNodes = 1000
 	// MaxInValues is the most values an in or nin leaf may list.
 	MaxInValues = 1000
+	// MaxFilterValues is the most values a whole filter may hold: those
+	// of its in and nin leaves, and one for each other leaf. Each is a
+	// parameter of the statement that runs the filter, and SQLite (32766)
+	// and PostgreSQL (65535) bound those: a filter of 1000 in leaves of
+	// 1000 values each, within the bounds above, failed with the driver's
+	// own text and no sentinel ("too many SQL variables", "extended
+	// protocol limited to 65535 parameters").
+	MaxFilterValues = 10_000
 	// MaxSortFields is the most fields a Query may sort on.
 	MaxSortFields = 8
 	// MaxContainsLen is the longest string, in bytes, a contains leaf may
@@ -448,16 +456,20 @@ func (f Filter) Compile() (Expr, error) {
 	if f.IsZero() {
 		return Expr{Kind: ExprAll}, nil
 	}
-	nodes := 0
-	return compileFilter(f, 1, &nodes, "filter")
+	var n filterCount
+	return compileFilter(f, 1, &n, "filter")
 }
 
-func compileFilter(f Filter, depth int, nodes *int, where string) (Expr, error) {
-	*nodes++
+// filterCount is what Compile has counted of a filter so far: its nodes
+// (MaxFilterNodes) and its values (MaxFilterValues).
+type filterCount struct{ nodes, values int }
+
+func compileFilter(f Filter, depth int, n *filterCount, where string) (Expr, error) {
+	n.nodes++
 	if f.IsZero() {
 		return Expr{Kind: ExprAll}, nil
 	}
-	if *nodes > MaxFilterNodes {
+	if n.nodes > MaxFilterNodes {
 		return Expr{}, invalid(ErrInvalidFilter, "more than %d nodes", MaxFilterNodes)
 	}
 	if depth > MaxFilterDepth {
@@ -481,7 +493,7 @@ func compileFilter(f Filter, depth int, nodes *int, where string) (Expr, error) 
 		}
 		e := Expr{Kind: kind, Children: make([]Expr, 0, len(list))}
 		for i, c := range list {
-			ce, err := compileFilter(c, depth+1, nodes, fmt.Sprintf("%s.%s[%d]", where, name, i))
+			ce, err := compileFilter(c, depth+1, n, fmt.Sprintf("%s.%s[%d]", where, name, i))
 			if err != nil {
 				return Expr{}, err
 			}
@@ -489,13 +501,20 @@ func compileFilter(f Filter, depth int, nodes *int, where string) (Expr, error) 
 		}
 		return e, nil
 	case f.Not != nil:
-		ce, err := compileFilter(*f.Not, depth+1, nodes, where+".not")
+		ce, err := compileFilter(*f.Not, depth+1, n, where+".not")
 		if err != nil {
 			return Expr{}, err
 		}
 		return Expr{Kind: ExprNot, Children: []Expr{ce}}, nil
 	}
-	return compileLeaf(f, where)
+	e, err := compileLeaf(f, where)
+	if err != nil {
+		return Expr{}, err
+	}
+	if n.values += max(1, len(e.Values)); n.values > MaxFilterValues {
+		return Expr{}, invalid(ErrInvalidFilter, "more than %d values (those of its in and nin leaves, one for each other leaf)", MaxFilterValues)
+	}
+	return e, nil
 }
 
 func compileLeaf(f Filter, where string) (Expr, error) {

@@ -129,3 +129,29 @@ func TestFilterTextBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterValuesBound: a filter holds at most MaxFilterValues values in
+// all (its in and nin lists', one for each other leaf), each a parameter
+// of its statement.
+func TestFilterValuesBound(t *testing.T) {
+	in := func(n int) driver.Filter {
+		vals := make([]any, n)
+		for i := range vals {
+			vals[i] = i
+		}
+		return driver.Filter{Field: "n", Op: driver.OpIn, Value: vals}
+	}
+	var at []driver.Filter
+	for range driver.MaxFilterValues / driver.MaxInValues {
+		at = append(at, in(driver.MaxInValues))
+	}
+	if _, err := (driver.Filter{Or: at}).Compile(); err != nil {
+		t.Fatalf("a filter of %d values: %v", driver.MaxFilterValues, err)
+	}
+	for _, extra := range []driver.Filter{in(1), {Field: "n", Op: driver.OpEq, Value: 1}, {Not: &driver.Filter{Field: "n", Op: driver.OpExists, Value: true}}} {
+		_, err := driver.Filter{And: []driver.Filter{{Or: at}, extra}}.Compile()
+		if !errors.Is(err, driver.ErrInvalidFilter) || !strings.Contains(err.Error(), fmt.Sprint(driver.MaxFilterValues, " values")) {
+			t.Errorf("a filter of %d values (and %+v): %v, want ErrInvalidFilter for its values", driver.MaxFilterValues+1, extra, err)
+		}
+	}
+}

@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -168,8 +170,64 @@ func TestHostileWideFilters(t *testing.T) {
 				if st, data := s.raw(t, "query", hAlice, body); st != 200 {
 					t.Errorf("query %s = %d %.300s", f.name, st, data)
 				}
+				// A watch from the start reads the log at once: its first
+				// line after the head is the namespace's creation, which
+				// every filter passes, not an error (SQLite's contains
+				// was corrupt: the filter named the entries table, which
+				// the watch's read of the log did not have).
+				if line := s.watchSecondLine(t, hAlice, `{"options":{"namespace":"shared","fromRevision":0,"where":`+f.where+`}}`); !strings.Contains(line, `"type":"namespace_create"`) {
+					t.Errorf("watch %s: %.300s after its head, want the namespace's creation", f.name, line)
+				}
+			}
+			// More values in all than storage.MaxFilterValues (80 in
+			// lists of storage.MaxInValues, each within the bounds of a
+			// leaf): more parameters than either database takes, which
+			// failed with the driver's text, 500 internal.
+			in := func(i int) string {
+				vals := make([]string, storage.MaxInValues)
+				for j := range vals {
+					vals[j] = fmt.Sprint(i*storage.MaxInValues + j)
+				}
+				return `{"field":"n","operator":"in","value":[` + strings.Join(vals, ",") + `]}`
+			}
+			many := `{"or":[` + leaves(80, in) + `]}`
+			s.refused(t, "count", hAlice, `{"options":{"namespace":"shared","where":`+many+`}}`, 400, routes.CodeInvalidFilter)
+			s.refused(t, "query", hAlice, `{"filter":`+many+`,"options":{"namespace":"shared"}}`, 400, routes.CodeInvalidFilter)
+			if st, env, cancel := s.openWatch(t, hAlice, `{"options":{"namespace":"shared","where":`+many+`}}`); st != 400 || env.code() != routes.CodeInvalidFilter {
+				cancel()
+				t.Errorf("watch of %d values = %d %+v, want 400 %s", 80*storage.MaxInValues, st, env.Error, routes.CodeInvalidFilter)
 			}
 		})
+	}
+}
+
+// watchSecondLine opens a watch as token and returns the line after its
+// head ("" when none comes within 10 s).
+func (s *testServer) watchSecondLine(t testing.TB, token, body string) string {
+	t.Helper()
+	resp, cancel := s.watchRequest(t, token, body)
+	defer func() { cancel(); _ = resp.Body.Close() }()
+	got := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(resp.Body)
+		head, _ := r.ReadString('\n')
+		if resp.StatusCode != 200 {
+			got <- head
+			return
+		}
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != "" {
+				got <- strings.TrimSpace(line)
+				return
+			}
+		}
+	}()
+	select {
+	case line := <-got:
+		return line
+	case <-time.After(10 * time.Second):
+		return ""
 	}
 }
 

@@ -172,7 +172,10 @@
 // options.filter) nested deeper than storage.MaxFilterDepth, with more
 // than storage.MaxFilterNodes nodes or an in, nin, and or or list of more
 // than storage.MaxInValues items is invalid_filter before it is decoded
-// (storage.Filter's UnmarshalJSON checks its text first).
+// (storage.Filter's UnmarshalJSON checks its text first); one that holds
+// more than storage.MaxFilterValues values in all (10,000: its in and
+// nin lists', one for each other leaf) is invalid_filter too, before any
+// statement runs.
 //
 // A list or query answer holds about AnswerBytes (4 MiB) of keys, values
 // and metadata at most: the route reads the store in parts (pages of

@@ -163,6 +163,19 @@ func TestDifferential(t *testing.T) {
 	t.Logf("%d cases on %d backends: %d invalid filters, %.1f matches per case, %d paginated", cases, len(backends), invalid, float64(matchedSum)/float64(cases), paged)
 }
 
+// randomRun is the seed (STORAGE_DIFF_SEED, else the time; logged) and
+// the number of cases of a random test: full, or short with -short or
+// -race.
+func randomRun(t *testing.T, full, short int) (uint64, int) {
+	t.Helper()
+	seed, _ := seededRun(t, "STORAGE_DIFF_SEED", "", 0, 1)
+	t.Logf("seed %d (rerun with STORAGE_DIFF_SEED=%d)", seed, seed)
+	if testing.Short() || raceEnabled {
+		return seed, short
+	}
+	return seed, full
+}
+
 // docGen makes random documents, filters and sorts over a small
 // vocabulary, so that filters often hit, miss and meet every type.
 type docGen struct{ r *rand.Rand }
@@ -381,12 +394,7 @@ func (g *docGen) sort() []storage.SortField {
 // on every database. (A watch with an array's contains failed on SQLite,
 // TestWatchContainsFilter: the log's columns are not the entries'.)
 func TestWatchDifferential(t *testing.T) {
-	seed, _ := seededRun(t, "STORAGE_DIFF_SEED", "", 0, 1)
-	t.Logf("seed %d (rerun with STORAGE_DIFF_SEED=%d)", seed, seed)
-	cases := 300
-	if testing.Short() || raceEnabled {
-		cases = 60
-	}
+	seed, cases := randomRun(t, 300, 60)
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()

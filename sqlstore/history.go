@@ -180,7 +180,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 						CreatedAt: ev.CreatedAt, ExpiresAt: ev.ExpiresAt}
 					e.Revision = ev.Revision
 				}
-			default: // delete, expire, clear, namespace_delete
+			default: // delete, expire, clear, namespace_delete, namespace_create
 				if found {
 					return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, corruptRow("the change log holds a metadata change of a deleted key"))
 				}
@@ -198,19 +198,25 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 }
 
 // keyStateQuery reads what made key's state at a revision: its own
-// changes and the namespace's clears and deletes (getAt).
+// changes and the namespace's clears, deletes and creations (getAt). A
+// creation tells that the key did not exist then: without it, a key
+// that never existed before a namespace created in the log was later
+// cleared or deleted was ErrCompacted at the revisions before, with
+// nothing compacted (beforeLog could not tell it from a key alive since
+// before the log).
 func (s *Store) keyStateQuery(ns, key string) (*logQuery, error) {
 	lq, err := s.newLogQuery(driver.CallOptions{}, nil)
 	if err != nil {
 		return nil, err
 	}
-	// The key's own changes and the namespace's clears and deletes.
+	// The key's own changes and the namespace's clears, deletes and
+	// creations.
 	lq.cond = sq.And{sq.Expr("namespace = ?", ns), sq.Or{sq.Expr("key = ?", key),
-		sq.Expr("key IS NULL AND kind IN ('clear', 'namespace_delete')")}}
+		sq.Expr("key IS NULL AND kind IN ('clear', 'namespace_delete', 'namespace_create')")}}
 	if s.Dialect() == dialect.SQLite && !s.logScan {
 		// The key's chains and the namespace's rows (changes_scope).
 		lq.cond = sq.And{lq.cond, sq.Expr("revision IN ("+keyChainRevisions+
-			" UNION ALL SELECT revision FROM changes WHERE key IS NULL AND namespace = ? AND kind IN ('clear', 'namespace_delete'))",
+			" UNION ALL SELECT revision FROM changes WHERE key IS NULL AND namespace = ? AND kind IN ('clear', 'namespace_delete', 'namespace_create'))",
 			ns, key, ns, key, ns, key, ns, key, 0, ns)}
 		lq.byKey = true
 	}
@@ -320,9 +326,10 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 	if err != nil {
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
-	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) {
+	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) ||
+		evs[0].Type == storage.EventNamespaceCreate {
 		// Nothing changed the key after r and it does not exist, or its
-		// next change created it.
+		// next change created it, or the namespace was created after r.
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 	}
 	return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, st))

@@ -112,7 +112,7 @@ func (s *Store) deleteNamespace(ctx context.Context, name string, opts []storage
 			if _, err = q.deleteNamespace(ctx, n.ID); err != nil {
 				return err
 			}
-			return s.stampNamespaceDelete(ctx, q, name)
+			return s.stampNamespaceChange(ctx, q, name, "namespace_delete")
 		}
 		// Its index rows first: its entries' triggers then find no
 		// declared field.
@@ -127,7 +127,7 @@ func (s *Store) deleteNamespace(ctx context.Context, name string, opts []storage
 		if _, err = q.deleteNamespace(ctx, n.ID); err != nil {
 			return err
 		}
-		return s.stampNamespaceDelete(ctx, q, name)
+		return s.stampNamespaceChange(ctx, q, name, "namespace_delete")
 	})
 	s.nsIDs.forget(name)
 	if err != nil {
@@ -140,21 +140,22 @@ func (s *Store) deleteNamespace(ctx context.Context, name string, opts []storage
 	return nil
 }
 
-// stampNamespaceDelete sets the time of the namespace_delete change that
-// deleting the namespace's row just logged (in the same transaction) to
-// the store's clock: the database's trigger (migration 00007) stamps it
-// with the database's own (clock_timestamp(), unixepoch), which put the
-// event's At, and the expiries Get with AtRevision decides at its
-// revision, on another clock than every other change's (WithClock, or a
-// server whose clock is not the engine's host's). The change is the
-// namespace's last namespace-level row (changes_scope on SQLite).
-func (s *Store) stampNamespaceDelete(ctx context.Context, q querier, name string) error {
+// stampNamespaceChange sets the time of the change of kind
+// (namespace_delete, namespace_metadata) that a write of the namespace's
+// row just logged (in the same transaction) to the store's clock: the
+// database's trigger (migration 00007) stamps it with the database's own
+// (clock_timestamp(), unixepoch), which put the event's At, and the
+// expiries Get with AtRevision decides at its revision, on another clock
+// than every other change's (WithClock, or a server whose clock is not
+// the engine's host's). The change is the namespace's last of its kind
+// (changes_scope on SQLite).
+func (s *Store) stampNamespaceChange(ctx context.Context, q querier, name, kind string) error {
 	var at any = s.now().UTC()
 	if s.Dialect() == dialect.SQLite {
 		at = micros(s.now())
 	}
 	_, err := q.exec(ctx, s.placeholders("UPDATE changes SET created_at = ? WHERE revision = "+
-		"(SELECT max(revision) FROM changes WHERE namespace = ? AND key IS NULL AND kind = 'namespace_delete')"), at, name)
+		"(SELECT max(revision) FROM changes WHERE namespace = ? AND key IS NULL AND kind = ?)"), at, name, kind)
 	return err
 }
 

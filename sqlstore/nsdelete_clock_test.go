@@ -8,8 +8,8 @@ import (
 	"github.com/mycelia-kernel/storage/storetest"
 )
 
-// TestNamespaceDeleteClock: a namespace's deletion is logged at the
-// store's clock (WithClock), as every other change, not at the database's
+// TestNamespaceDeleteClock: a namespace's deletion (and an import's
+// change of its metadata) is logged at the store's clock (WithClock), as every other change, not at the database's
 // own: its event's At, and the expiries a read at its revision decides
 // by it. Before, a database trigger stamped it with its clock
 // (clock_timestamp(), unixepoch): with a clock a year ahead the delete
@@ -30,6 +30,12 @@ func TestNamespaceDeleteClock(t *testing.T) {
 			must(t, s.DeleteNamespace(ctx, "full", storage.Recursive()))
 			r := head(t, s)
 			must(t, s.DeleteNamespace(ctx, "empty"))
+			// An import over an existing namespace with other metadata
+			// logs a namespace_metadata change, by the same trigger.
+			must(t, s.CreateNamespace(ctx, "imported"))
+			if _, err := s.RestoreNamespace(ctx, NamespaceRecord{Name: "imported", Metadata: []byte(`{"m":1}`), CreatedAt: at}, ConflictOverwrite); err != nil {
+				t.Fatal(err)
+			}
 			if e, err := s.Get(ctx, "k", storage.InNamespace("b"), storage.AtRevision(r)); err == nil {
 				t.Errorf("get b/k at %d, a minute after its expiry: %s", r, e.Value)
 			}
@@ -38,7 +44,7 @@ func TestNamespaceDeleteClock(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ev.Type == storage.EventNamespaceDelete && !ev.At.Equal(clock.Now()) {
+				if (ev.Type == storage.EventNamespaceDelete || ev.Type == storage.EventNamespaceMetadata) && !ev.At.Equal(clock.Now()) {
 					t.Errorf("%s of %s at %v, want the store's clock %v", ev.Type, ev.Namespace, ev.At, clock.Now())
 				}
 				if ev.Revision == h {

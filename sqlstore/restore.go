@@ -243,6 +243,9 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 			if err := q.restoreUpdateNamespace(ctx, n.ID, md, created); err != nil {
 				return err
 			}
+			if err := s.stampNamespaceChange(ctx, q, name.Name, "namespace_metadata"); err != nil {
+				return err
+			}
 		}
 		merged, added := mergeIndexes(cur.Indexes, indexes)
 		if added {

@@ -310,7 +310,8 @@ func keyChain(ns, key string, after int64) sq.Sqlizer {
 
 // beforeLog answers getAt when the key's state at r predates the log: the
 // entry itself when its last change is at or before r; not found when the
-// key's first change after r shows it did not exist; else ErrCompacted.
+// key's first change after r, with none compacted between, shows it did
+// not exist; else ErrCompacted.
 func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key string, r int64, st logState) (storage.Entry, error) {
 	const op = "get"
 	cur, err := q.getEntry(ctx, ns, key, x.s.now())
@@ -322,9 +323,16 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 	case !errors.Is(err, errNoRow):
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 	}
-	evs, _, err := lq.tail(ctx, q, r, 1)
+	evs, now, err := lq.tail(ctx, q, r, 1)
 	if err != nil {
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
+	}
+	if r < now.compacted {
+		// Changes after r were compacted: the first retained one (or
+		// none) says nothing of the key at r. Before, a creation (a put
+		// of a new life, a namespace's creation) after the compacted
+		// ones answered ErrNotFound for a key that existed at r.
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, now))
 	}
 	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) ||
 		evs[0].Type == storage.EventNamespaceCreate {

@@ -652,7 +652,7 @@ func TestProbeErrorsTypedRestart(t *testing.T) {
 // (a server or a path that stops answering without closing), and after a
 // while cuts the stalled connections: a call whose deadline passes while
 // it waits answers the context's error, never ErrUnavailable (the probe
-// flags one from a call whose context ended 20 ms before it returned).
+// flags one from a call whose context ended more than 100 ms before it returned).
 func TestProbeErrorsTypedStall(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")

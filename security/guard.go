@@ -341,11 +341,7 @@ func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
 	}
 	// Only InNamespace: other options are the wrapped store's to refuse.
 	if pc, ok := g.store.inner.(driver.ProtectedClearer); ok && co.Set == driver.KindNamespace {
-		err := pc.ClearUnless(ctx, ns, rs)
-		if !errors.Is(err, storage.ErrUnsupported) {
-			if errors.Is(err, driver.ErrProtected) {
-				return denied(op, ns, "")
-			}
+		if err, done := protectedAnswer(op, ns, pc.ClearUnless(ctx, ns, rs)); done {
 			return err
 		}
 	}
@@ -353,6 +349,20 @@ func (g guard) Clear(ctx context.Context, opts []storage.Option) error {
 		return clearUnprotected(ctx, g.ops, ns, rs, opts)
 	}
 	return g.clearTx(ctx, ns, rs, opts)
+}
+
+// protectedAnswer is what op on namespace ns answers when the store's
+// driver.ProtectedClearer method answered err: done is false when the
+// store could not check (ErrUnsupported), and a refusal (ErrProtected)
+// is the caller's denial.
+func protectedAnswer(op, ns string, err error) (error, bool) {
+	switch {
+	case errors.Is(err, storage.ErrUnsupported):
+		return nil, false
+	case errors.Is(err, driver.ErrProtected):
+		return denied(op, ns, ""), true
+	}
+	return err, true
 }
 
 // clearTx counts the protected keys (in rs) and clears in one serializable

@@ -255,11 +255,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 		return s.inner.DeleteNamespace(ctx, name, opts...)
 	}
 	if pc, ok := s.inner.(driver.ProtectedClearer); ok {
-		err := pc.DeleteNamespaceUnless(ctx, name, rs, opts...)
-		if !errors.Is(err, storage.ErrUnsupported) {
-			if errors.Is(err, driver.ErrProtected) {
-				return denied(op, name, "")
-			}
+		if err, done := protectedAnswer(op, name, pc.DeleteNamespaceUnless(ctx, name, rs, opts...)); done {
 			return err
 		}
 	}

@@ -510,15 +510,11 @@ func (t *sqlTx) commitError(err error) error {
 }
 
 // wroteAny reports whether a write of the transaction may have changed the
-// database: whether a write operation started in it (startWrite), or its
-// connection holds what writes take (on PostgreSQL the revision lock).
-// mu is held.
+// database: whether a write operation started in it (startWrite, which
+// every write of a transaction goes through before its statements, the
+// revision lock's included). mu is held.
 func (t *sqlTx) wroteAny() bool {
-	if t.ro {
-		return false
-	}
-	b, ok := t.conn.(blocker)
-	return t.writeStarted || ok && b.holds()
+	return !t.ro && t.writeStarted
 }
 
 // pgCommitError classifies a failed PostgreSQL COMMIT: the server's answer

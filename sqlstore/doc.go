@@ -163,7 +163,19 @@
 // commit one at a time, from their first write to their commit. A single
 // write holds it for one statement and its commit; a write transaction
 // holds it from its first write to its end, so concurrent write
-// transactions run one after another: keep them short. The lock is the
+// transactions run one after another: keep them short. Writes outside
+// transactions made at the same time share commits instead (a group
+// commit, combine.go): while one is in flight the others queue, then go
+// together (at most 64) as one batch after one lock: one transaction, one
+// commit, one WAL flush, each write with its own statement, revisions and
+// answer. A statement the server refuses aborts the batch before its
+// commit and each of its writes runs again alone (and gets the answer it
+// would have had alone); a write whose context ends while it queues is
+// never sent; a connection lost after the batch was sent is ErrCommitUnknown
+// for each of its writes, as for one alone. On a durable server this is
+// what lets concurrent writers go faster than one WAL flush per write
+// (8 writers: 340-390 Sets/s alone, 700-1,170 grouped; 32 writers 270-440
+// against 1,150-1,680). WithoutWriteCombining turns it off. The lock is the
 // store's own (its key comes from the store's sequence, migration 00026):
 // stores in other schemas of the same database do not wait for it (up to
 // schema version 25 they did: one key for every store). The sequence is not

@@ -48,6 +48,9 @@ type config struct {
 	// transactions whose replay lag is at most replicaMaxLag (WithReplica).
 	replicaDSN    string
 	replicaMaxLag time.Duration
+	// noCombine turns PostgreSQL's group commit of writes outside
+	// transactions off (WithoutWriteCombining; combine.go).
+	noCombine bool
 
 	// The change log: see watch.go and compact.go.
 	watchBuffer      int
@@ -140,6 +143,18 @@ func WithMaxValueSize(n int) Option {
 			return fmt.Errorf("sqlstore: WithMaxValueSize(%d): want > 0", n)
 		}
 		c.maxValueSize = n
+		return nil
+	}
+}
+
+// WithoutWriteCombining makes every PostgreSQL write outside a
+// transaction commit alone. By default the writes a store's callers make
+// at the same time share commits (a group commit: combine.go), each with
+// its own statement, revisions and answer; alone, concurrent writes run at
+// the rate of one WAL flush each. SQLite ignores it.
+func WithoutWriteCombining() Option {
+	return func(c *config) error {
+		c.noCombine = true
 		return nil
 	}
 }

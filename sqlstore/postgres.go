@@ -25,14 +25,15 @@ type pgEngine struct {
 	d       dialect.Dialect
 	pool    *pgxpool.Pool
 	q       querier
-	rq      querier    // q, its point reads on points (pgPointQ)
-	points  *pgPoints  // the point reads' and short reads' lane (pgpoint.go)
-	writes  *pgPoints  // the writes' lane outside transactions (pgpoint.go)
-	replica *replica   // nil without WithReplica
-	copyMin int        // the smallest batch written through COPY (pgcopy.go); 0: none
-	lockKey int64      // the store's revision lock key (revlock.go), read at Open
-	dir     directMode // how revDB sends on its connections (pgexec.go)
-	channel string     // the store's notification channel (feed.go), read at Open
+	rq      querier     // q, its point reads on points (pgPointQ)
+	points  *pgPoints   // the point reads' and short reads' lane (pgpoint.go)
+	writes  *pgPoints   // the writes' lane outside transactions (pgpoint.go)
+	replica *replica    // nil without WithReplica
+	copyMin int         // the smallest batch written through COPY (pgcopy.go); 0: none
+	lockKey int64       // the store's revision lock key (revlock.go), read at Open
+	dir     directMode  // how revDB sends on its connections (pgexec.go)
+	channel string      // the store's notification channel (feed.go), read at Open
+	comb    *pgCombiner // the group commit of writes outside transactions (combine.go); nil: off
 	// eagerBegin sends a transaction's BEGIN (Begin's and inTx's) as soon
 	// as its connection is acquired, alone, as before pgLazyTx: only the
 	// tests set it (the A/B of TestPGSetCost and TestPGInternalTx*).
@@ -88,6 +89,10 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 	}
 	e := &pgEngine{d: d, pool: pool, q: points.mq, rq: pgPointQ{points.mq, points}, points: points, writes: writes,
 		copyMin: cfg.copyMin, lockKey: key, channel: channel, dir: directModeOf(pc.ConnConfig)}
+	if !cfg.noCombine {
+		e.comb = &pgCombiner{key: key}
+		writes.q, writes.mq = writes.q.combining(e.comb), writes.mq.combining(e.comb)
+	}
 	if cfg.replicaDSN != "" {
 		if e.replica, err = openReplica(ctx, pool, cfg); err != nil {
 			points.pool.Close()
@@ -379,6 +384,14 @@ func newPgQ(db pgBatcher, copyMin int, xid *string, key int64) pgQ {
 }
 
 var _ querier = pgQ{}
+
+// combining is q (bound to a pool) with its writes in c's group commit.
+func (q pgQ) combining(c *pgCombiner) pgQ {
+	r := newRevDB(q.db, nil, q.key)
+	r.comb = c
+	q.wdb, q.w = r, pgdb.New(r)
+	return q
+}
 
 func utc(t time.Time) time.Time { return t.UTC() }
 

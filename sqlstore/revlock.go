@@ -112,10 +112,11 @@ type pgBatcher interface {
 // with its statement, and a write that changes nothing must not be given
 // an id, which would make its commit write and flush WAL).
 type revDB struct {
-	db  pgBatcher
-	xid *string
-	key any        // the store's revision lock key (pgEngine.lockKey), an int64 boxed once (newRevDB)
-	dir directMode // whether it sends through pgconn (pgexec.go)
+	db   pgBatcher
+	xid  *string
+	key  any         // the store's revision lock key (pgEngine.lockKey), an int64 boxed once (newRevDB)
+	dir  directMode  // whether it sends through pgconn (pgexec.go)
+	comb *pgCombiner // the store's group commit of writes outside transactions (combine.go); nil: none
 }
 
 func newRevDB(db pgBatcher, xid *string, key int64) revDB {
@@ -240,6 +241,13 @@ func lockErr(ctx context.Context, err error) error {
 const lockErrSlack = 50 * time.Millisecond
 
 func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if w, held, ok := r.combine(ctx, sql, args); ok {
+		if held {
+			defer r.comb.release()
+		} else if !w.alone {
+			return w.tag, w.err
+		}
+	}
 	wctx, done, timeout := r.wire(ctx)
 	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
 		if err != nil {
@@ -261,6 +269,26 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 }
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if w, held, ok := r.combine(ctx, sql, args); ok {
+		switch {
+		case held:
+			rows, err := r.query(ctx, sql, args)
+			if err != nil {
+				r.comb.release()
+				return nil, err
+			}
+			return &releasingRows{Rows: rows, c: r.comb}, nil
+		case !w.alone && w.err != nil:
+			return nil, w.err
+		case !w.alone:
+			return &combRows{w: w}, nil
+		}
+	}
+	return r.query(ctx, sql, args)
+}
+
+// query is Query alone: the lock and the statement in one round trip.
+func (r revDB) query(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
 	wctx, done, timeout := r.wire(ctx)
 	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
 		if err != nil {

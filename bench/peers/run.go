@@ -392,6 +392,10 @@ func workloads(n, valueSize int) []Workload {
 			Workload{Name: "tx/read-modify-write", Group: g, Op: rmw},
 			Workload{Name: "setMany/1000 new, 2 fields", Group: g, Op: setMany2, Needs: hasTwo},
 			Workload{Name: "setMany/1000 both fields moved", Group: g, Op: moveMany2, Needs: hasTwo},
+			// Five callers overwriting at once: what a server's
+			// concurrent requests do (a durable system that commits
+			// them one flush each runs at its single writer's rate).
+			Workload{Name: "set/overwrite, 5 writers", Group: g, Op: overwrite, Concurrent: true},
 		)
 	}
 	ws = append(ws,

@@ -99,31 +99,28 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 		if c.at > 0 {
 			opts = append(opts, storage.AtRevision(c.at))
 		}
-		e, err := s.Get(ctx, args[0], opts...)
+		// The log keeps no actors: --at shows none (the key may be gone
+		// now, or be of a later life whose versions repeat the ones it had).
+		var e storage.Entry
+		var md storage.Metadata
+		var err error
+		if c.at > 0 {
+			e, err = s.Get(ctx, args[0], opts...)
+		} else {
+			e, md, err = entryWithActors(ctx, s, args[0], opts)
+		}
 		if err != nil {
 			return err
 		}
-		// The audit actors come with the system fields (a second read: a
-		// write in between shows as a version other than the entry's). The
-		// log keeps no actors: --at shows none (the key may be gone now, or
-		// be of a later life whose versions repeat the ones it had).
-		md := storage.Metadata{Version: -1}
-		if c.at < 0 {
-			if md, err = s.GetMetadata(ctx, args[0], c.nsOpts()...); err != nil {
-				return err
-			}
-		}
 		by := func(actor string) string {
-			if actor == "" || md.Version != e.Version {
+			if actor == "" {
 				return ""
 			}
 			return " by " + actor
 		}
 		if c.json {
 			j := routes.EntryOf(e)
-			if md.Version == e.Version {
-				j.CreatedBy, j.UpdatedBy = md.CreatedBy, md.UpdatedBy
-			}
+			j.CreatedBy, j.UpdatedBy = md.CreatedBy, md.UpdatedBy
 			c.printOK(j)
 			return nil
 		}
@@ -140,6 +137,35 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stdout, "value:\n%s\n", pretty(e.Value))
 		return nil
 	})
+}
+
+// pairTries is how many times entryWithActors reads a key that keeps
+// changing between its two reads before it gives the entry without actors.
+const pairTries = 8
+
+// entryWithActors reads key's entry and the audit actors of that same state
+// (storage.Entry has no actors; GetMetadata has no value): the metadata,
+// then the entry, again while a write came between them. Both are of one
+// state when their revisions are equal, since every change of a key gets a
+// revision the key never had (a version repeats across a delete and a
+// re-create). A key deleted or expired between the reads is not found, as
+// it is by then. A key written on every try comes without actors (md is
+// the zero Metadata).
+func entryWithActors(ctx context.Context, s *sqlstore.Store, key string, opts []storage.Option) (storage.Entry, storage.Metadata, error) {
+	var e storage.Entry
+	for range pairTries {
+		md, err := s.GetMetadata(ctx, key, opts...)
+		if err != nil {
+			return storage.Entry{}, storage.Metadata{}, err
+		}
+		if e, err = s.Get(ctx, key, opts...); err != nil {
+			return storage.Entry{}, storage.Metadata{}, err
+		}
+		if e.Revision == md.Revision {
+			return e, md, nil
+		}
+	}
+	return e, storage.Metadata{}, nil
 }
 
 // maxStdin is the most readArg reads from stdin: the largest value the

@@ -126,7 +126,7 @@ func cmdGet(ctx context.Context, c *cli, args []string) error {
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 1, ' ', 0)
 		fmt.Fprintf(tw, "namespace:\t%s\n", e.Namespace)
-		fmt.Fprintf(tw, "key:\t%s\n", e.Key)
+		fmt.Fprintf(tw, "key:\t%s\n", lineKey(e.Key))
 		fmt.Fprintf(tw, "version:\t%d\n", e.Version)
 		fmt.Fprintf(tw, "revision:\t%d\n", e.Revision)
 		fmt.Fprintf(tw, "created:\t%s%s\n", e.CreatedAt.Format(timeFormat), by(md.CreatedBy))
@@ -448,6 +448,18 @@ func (c *cli) readOpts(n int, cursor string, first bool) []storage.Option {
 	return opts
 }
 
+// lineKey is a key as list, query and get print it for a person: as it is,
+// unless a line would not hold it whole (a newline, a tab or another
+// character that is not printable) or it begins with a double quote; then
+// Go-quoted (strconv.Quote), so that each line holds one key and a quoted
+// one reads back with strconv.Unquote.
+func lineKey(k string) string {
+	if strings.HasPrefix(k, `"`) || strings.ContainsFunc(k, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return strconv.Quote(k)
+	}
+	return k
+}
+
 // cmdList prints the keys a page at a time as they are read (--limit 0:
 // every key, in pages of readPage).
 func cmdList(ctx context.Context, c *cli, _ []string) error {
@@ -476,7 +488,7 @@ func cmdList(ctx context.Context, c *cli, _ []string) error {
 		}
 		more, err := pages(c.limit, c.cursor, read, func() error {
 			for _, k := range keys {
-				fmt.Fprintln(c.stdout, k)
+				fmt.Fprintln(c.stdout, lineKey(k))
 			}
 			return nil
 		})
@@ -541,7 +553,7 @@ func cmdQuery(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintln(tw, "KEY\tVERSION\tUPDATED\tVALUE")
 		more, err := pages(c.limit, c.cursor, read, func() error {
 			for _, e := range page {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", e.Key, e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", lineKey(e.Key), e.Version, e.UpdatedAt.Format(time.RFC3339), compact(e.Value, 60))
 			}
 			return tw.Flush()
 		})

@@ -29,7 +29,10 @@
 //	clear                    delete the entries of -n NAMESPACE, or of every
 //	                         namespace with --all (namespaces stay)
 //	list                     keys in byte order, one a line (--pattern,
-//	                         --limit, --offset, --cursor)
+//	                         --limit, --offset, --cursor); a key with a
+//	                         newline, a tab or another character that is
+//	                         not printable, or that begins with '"', is
+//	                         Go-quoted (as in query's table and get)
 //	query [FILTER]           entries matching a JSON filter (storage.Filter's
 //	                         JSON form; "-" reads stdin; none matches all;
 //	                         a leaf needs "value": null to match null)

@@ -172,7 +172,14 @@ func (m *Migrator) Redo(ctx context.Context) ([]*goose.MigrationResult, error) {
 	if err != nil {
 		return down, err
 	}
-	up, err := m.UpTo(ctx, v)
+	// Another migrator may have run since v was read, without the lock:
+	// what is applied again is what the down rolled back, not v (after
+	// another's down-to 0 UpTo(v) would apply every migration up to v;
+	// after another's up it would leave the rolled-back one out).
+	if len(down) == 0 {
+		return nil, ErrNothingToRedo
+	}
+	up, err := m.UpTo(ctx, down[0].Source.Version)
 	return append(down, up...), err
 }
 

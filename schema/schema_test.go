@@ -493,27 +493,35 @@ func TestConcurrentPostgresHandles(t *testing.T) {
 	})
 }
 
+// holdLock takes the migration lock of the SQLite database at path, as
+// another migrator would; unlockFile releases it, and the end of the test.
+func holdLock(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path+LockFileSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if ok, err := tryLockFile(f); !ok || err != nil {
+		t.Fatalf("take lock: %v %v", ok, err)
+	}
+	return f
+}
+
 // TestSQLiteLockWaits holds the migration lock and checks that Up waits for
 // it, gives up with the context or the lock timeout, and proceeds once the
 // lock is released.
 func TestSQLiteLockWaits(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db := openSQLite(t, path)
-	f, err := os.OpenFile(path+LockFileSuffix, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if ok, err := tryLockFile(f); !ok || err != nil {
-		t.Fatalf("take lock: %v %v", ok, err)
-	}
+	f := holdLock(t, path)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	if _, err := Up(ctx, SQLite, db, WithSQLiteFile(path)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Up with the lock held and a short context: %v, want DeadlineExceeded", err)
 	}
-	_, err = Up(context.Background(), SQLite, db, WithSQLiteFile(path), WithLockTimeout(100*time.Millisecond))
+	_, err := Up(context.Background(), SQLite, db, WithSQLiteFile(path), WithLockTimeout(100*time.Millisecond))
 	if err == nil || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("Up with the lock held and a short lock timeout: %v", err)
 	}

@@ -87,5 +87,7 @@
 //	(the schema is at version 2)
 //
 // redo runs down and then up, each under the lock: another migrator may run
-// between them.
+// between them. What it applies again is the migration its down rolled
+// back; when another migrator rolled everything back first it does nothing
+// (exit 1, nothing to redo).
 package main

@@ -177,7 +177,8 @@ an import's conflicting key).
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	// stdin is read until ctx ends: Ctrl-C stops a command waiting for it.
+	c := &cli{stdin: newCtxReader(ctx, stdin), stdout: stdout, stderr: stderr, getenv: getenv}
 	fs := newFlagSet(c, stderr)
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)

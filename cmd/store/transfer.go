@@ -168,10 +168,12 @@ func cmdImport(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		defer func() { _ = f.Close() }()
+		r = f
 		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 			size = fi.Size()
+		} else {
+			r = newCtxReader(ctx, f) // a FIFO or a device: read until ctx ends
 		}
-		r = f
 	}
 	o := dump.ImportOptions{OnConflict: mode, BatchSize: c.batchSize, Check: c.check}
 	var st dump.ImportStats

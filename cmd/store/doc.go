@@ -101,7 +101,9 @@
 // --if-revision or --batch-size below 1) is a mistake, never read as not
 // given; so is an --after below 0 or an --at below 1. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
 // largest value the store takes (16 MiB), exit 2. Exit
-// status 130 after Ctrl-C. The DSN is
+// status 130 after Ctrl-C (143 after SIGTERM) cuts a command short; watch,
+// which Ctrl-C ends, exits 0 then, as its --json answer says "ok": true.
+// The DSN is
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
 // command). Opening a store applies pending migrations (as sqlstore.Open
 // does) unless --no-migrate. Commands that only read refuse a SQLite file

@@ -320,7 +320,8 @@
 // the server's host, port and database; never the user or password) and
 // why, wrapping the library's sentinel (storage.ErrUnavailable, …).
 //
-// Exit status: 0 after a clean shutdown, 1 on a failure (the auth file,
+// Exit status: 0 after a clean shutdown (130 when SIGINT, Ctrl-C at a
+// terminal, asked for it), 1 on a failure (the auth file,
 // the listener, the database, or a shutdown that had to cut requests off),
 // 2 on a usage error: a flag, or a DSN that does not parse or whose
 // parameters the store refuses (as for migrate and store).

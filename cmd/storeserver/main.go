@@ -94,7 +94,9 @@ func main() {
 	if code == exitOK && sig.Received() == os.Interrupt {
 		code = 130 // Ctrl-C at a terminal: 128 + SIGINT, as terminal tools do
 	}
-	os.Exit(sig.ExitCode(code))
+	// A signal is how a server stops: a failure after one (a shutdown that
+	// cut requests off) keeps its status, 1, not 128 plus the signal's.
+	os.Exit(code)
 }
 
 // options are the parsed flags.

@@ -111,8 +111,9 @@ var (
 	// while committing and the outcome could not be learned (a store may
 	// ask the server afterwards: sqlstore on PostgreSQL does), and by a
 	// single write outside a transaction whose connection failed after the
-	// write was sent: it may or may not have taken effect. It is never
-	// retried automatically.
+	// write was sent, or whose context ended while it was being committed
+	// together with other writes (sqlstore's group commit): it may or may
+	// not have taken effect. It is never retried automatically.
 	ErrCommitUnknown = driver.ErrCommitUnknown
 
 	// ErrReadOnly is returned by a write in a read-only transaction.

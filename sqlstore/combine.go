@@ -2,8 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,14 +49,22 @@ import (
 //     write runs alone, with its own deadline, as before;
 //   - a connection lost after the batch was sent leaves every write of it
 //     in doubt: ErrCommitUnknown, as for a write alone;
-//   - a write whose caller's context ends while it waits for its turn
-//     leaves the queue and fails with the context's error, never sent; one
-//     whose context ends once its batch was sent waits for the batch's
-//     answer up to lockGrace more, then is ErrCommitUnknown.
+//   - a batch waits for its connection no longer than the earliest
+//     deadline among its writes (then each runs alone); a write whose
+//     caller's context ends while it waits for its turn, or before its
+//     batch has a connection, leaves and fails with the context's error,
+//     never sent; one whose context ends once its batch was sent waits for
+//     the batch's answer up to lockGrace more, then is ErrCommitUnknown.
+//
+// SQLite does the same for its single Sets (walHookQ), which wait for the
+// one writer connection anyway: a batch is BEGIN IMMEDIATE, their
+// statements and COMMIT on it (one commit's WAL frames, and with
+// synchronous=FULL one fsync, for all of them); a statement that fails
+// rolls the batch back and each runs again alone.
 //
 // Transactions (Begin, RunInTx, and the engine's own: SetMany's atomic
-// batches, Clear, DeleteNamespace) are not combined. WithoutWriteCombining
-// turns it off.
+// batches, Clear, DeleteNamespace, SQLite's deletes) are not combined.
+// WithoutWriteCombining turns it off.
 
 // combineMax is the most writes one batch carries.
 const combineMax = 64
@@ -62,45 +74,72 @@ const combineMax = 64
 // path, where each waits with its own deadline.
 const combineLockWait = time.Second
 
-// pgCombiner is a store's queue of writes outside transactions.
-type pgCombiner struct {
-	key int64 // the store's revision lock key
+// turns is a store's queue of writes outside transactions (a group
+// commit): J is the dialect's write (pgJob, sqliteJob). send runs the
+// writes of a batch (at least two) as one transaction and answers each
+// (sets its job's result, or err, or alone).
+type turns[J any] struct {
+	send func(ws []*turn[J])
 
 	mu    sync.Mutex
-	busy  bool         // a write alone or a batch is in flight
-	queue []*combWrite // waiting for their turn
+	busy  bool       // a write alone or a batch is in flight
+	queue []*turn[J] // waiting for their turn
 
 	batches  atomic.Int64 // batches sent
 	combined atomic.Int64 // writes they carried
 }
 
-// combWrite is a write waiting for its turn, then its answer.
-type combWrite struct {
-	ctx  context.Context
-	pool *pgxpool.Pool
-	sql  string
-	args []any
-
-	state atomic.Int32 // combQueued, combTaken, combLeft
+// turn is a write waiting for its turn, then its answer.
+type turn[J any] struct {
+	ctx   context.Context
+	job   J
+	state atomic.Int32 // turnQueued, turnTaken, turnSent, turnLeft
 	done  chan struct{}
 
-	// The answer, set before done is closed.
-	alone  bool // run it alone (its batch failed before committing)
-	err    error
-	fields []pgconn.FieldDescription
-	rows   [][][]byte
-	tag    pgconn.CommandTag
+	// The answer, set before done is closed: alone, run it alone (its
+	// batch did not commit), else err, or the job's result.
+	alone bool
+	err   error
 }
 
 const (
-	combQueued int32 = iota
-	combTaken        // in a batch
-	combLeft         // its caller gave up before it was taken
+	turnQueued int32 = iota
+	turnTaken        // in a batch, which waits for its connection
+	turnSent         // in a batch that has its connection: no way back
+	turnLeft         // its caller gave up before it was sent
 )
 
-// CombineStats counts the writes PostgreSQL's group commit sent together:
+// sendable marks the writes of ws that are still there as sent (their
+// batch has its connection) and returns them: from here their callers
+// wait for the batch's answer.
+func sendable[J any](ws []*turn[J]) []*turn[J] {
+	out := make([]*turn[J], 0, len(ws))
+	for _, t := range ws {
+		if t.state.CompareAndSwap(turnTaken, turnSent) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// firstDeadline is the earliest deadline of ws's callers, as a context
+// (and its cancel): a batch waits for its connection no longer.
+func firstDeadline[J any](ws []*turn[J]) (context.Context, context.CancelFunc) {
+	var first time.Time
+	for _, t := range ws {
+		if d, ok := t.ctx.Deadline(); ok && (first.IsZero() || d.Before(first)) {
+			first = d
+		}
+	}
+	if first.IsZero() {
+		return context.Background(), func() {}
+	}
+	return context.WithDeadline(context.Background(), first)
+}
+
+// CombineStats counts the writes a store's group commit sent together:
 // Batches is how many batches of at least two writes were sent, Writes how
-// many writes they carried. Zero on SQLite and with WithoutWriteCombining.
+// many writes they carried. Zero with WithoutWriteCombining.
 type CombineStats struct {
 	Batches int64
 	Writes  int64
@@ -109,49 +148,60 @@ type CombineStats struct {
 // CombineStats reports the store's group commit counters (for benchmarks
 // and tests).
 func (s *Store) CombineStats() CombineStats {
-	pe, ok := s.eng.(*pgEngine)
-	if !ok || pe.comb == nil {
+	var b, w *atomic.Int64
+	switch e := s.eng.(type) {
+	case *pgEngine:
+		if e.comb == nil {
+			return CombineStats{}
+		}
+		b, w = &e.comb.batches, &e.comb.combined
+	case *sqliteEngine:
+		if e.comb == nil {
+			return CombineStats{}
+		}
+		b, w = &e.comb.batches, &e.comb.combined
+	default:
 		return CombineStats{}
 	}
-	return CombineStats{Batches: pe.comb.batches.Load(), Writes: pe.comb.combined.Load()}
+	return CombineStats{Batches: b.Load(), Writes: w.Load()}
 }
 
 // enter takes the write's turn. held: nothing else is in flight, the
 // caller runs the write alone and calls release when it is done. Else
-// the write waited and w is its answer: w.alone says to run it alone
-// (without the turn), else w.err or w's rows are the outcome.
-func (c *pgCombiner) enter(ctx context.Context, pool *pgxpool.Pool, sql string, args []any) (w *combWrite, held bool) {
+// the write waited and t is its answer: t.alone says to run it alone
+// (without the turn), else t.err or t.job's result is the outcome.
+func (c *turns[J]) enter(ctx context.Context, job J) (t *turn[J], held bool) {
 	c.mu.Lock()
 	if !c.busy {
 		c.busy = true
 		c.mu.Unlock()
 		return nil, true
 	}
-	w = &combWrite{ctx: ctx, pool: pool, sql: sql, args: args, done: make(chan struct{})}
-	c.queue = append(c.queue, w)
+	t = &turn[J]{ctx: ctx, job: job, done: make(chan struct{})}
+	c.queue = append(c.queue, t)
 	c.mu.Unlock()
 	select {
-	case <-w.done:
-		return w, false
+	case <-t.done:
+		return t, false
 	case <-ctx.Done():
 	}
-	if w.state.CompareAndSwap(combQueued, combLeft) {
+	if t.state.CompareAndSwap(turnQueued, turnLeft) || t.state.CompareAndSwap(turnTaken, turnLeft) {
 		// Never sent: alone, it fails at once with the context's error.
-		return &combWrite{alone: true}, false
+		return &turn[J]{alone: true}, false
 	}
-	t := time.NewTimer(lockGrace)
-	defer t.Stop()
+	timer := time.NewTimer(lockGrace)
+	defer timer.Stop()
 	select {
-	case <-w.done:
-		return w, false
-	case <-t.C:
-		return &combWrite{err: &dbError{storage.ErrCommitUnknown,
+	case <-t.done:
+		return t, false
+	case <-timer.C:
+		return &turn[J]{err: &dbError{storage.ErrCommitUnknown,
 			"the call's context ended while its write was in flight with others", errors.New(ctx.Err().Error())}}, false
 	}
 }
 
 // release ends a turn: the writes that waited go as the next batch.
-func (c *pgCombiner) release() {
+func (c *turns[J]) release() {
 	c.mu.Lock()
 	n := min(len(c.queue), combineMax)
 	if n == 0 {
@@ -159,7 +209,7 @@ func (c *pgCombiner) release() {
 		c.mu.Unlock()
 		return
 	}
-	batch := make([]*combWrite, n)
+	batch := make([]*turn[J], n)
 	copy(batch, c.queue)
 	c.queue = append(c.queue[:0], c.queue[n:]...)
 	c.mu.Unlock()
@@ -168,12 +218,12 @@ func (c *pgCombiner) release() {
 
 // run sends batch (the writes still waiting in it) and answers them; then
 // the next turn.
-func (c *pgCombiner) run(batch []*combWrite) {
+func (c *turns[J]) run(batch []*turn[J]) {
 	defer c.release()
 	ws := batch[:0]
-	for _, w := range batch {
-		if w.ctx.Err() == nil && w.state.CompareAndSwap(combQueued, combTaken) {
-			ws = append(ws, w)
+	for _, t := range batch {
+		if t.ctx.Err() == nil && t.state.CompareAndSwap(turnQueued, turnTaken) {
+			ws = append(ws, t)
 		}
 	}
 	switch len(ws) {
@@ -187,18 +237,59 @@ func (c *pgCombiner) run(batch []*combWrite) {
 	}
 	c.batches.Add(1)
 	c.combined.Add(int64(len(ws)))
-	sent, err := c.send(ws)
-	for _, w := range ws {
+	c.send(ws)
+	for _, t := range ws {
+		close(t.done)
+	}
+}
+
+// pgCombiner is PostgreSQL's group commit.
+type pgCombiner = turns[*pgJob]
+
+// pgJob is a PostgreSQL write and its rows.
+type pgJob struct {
+	pool   *pgxpool.Pool
+	sql    string
+	args   []any
+	fields []pgconn.FieldDescription
+	rows   [][][]byte
+	tag    pgconn.CommandTag
+}
+
+// newPgCombiner is the group commit of the store whose revision lock key
+// is key.
+func newPgCombiner(key int64) *pgCombiner {
+	return &pgCombiner{send: func(ws []*turn[*pgJob]) { pgSendBatch(key, ws) }}
+}
+
+// pgSendBatch sends ws as one batch and answers them. It waits for a
+// connection no longer than the earliest deadline among them; until it has
+// one, a write whose caller gives up leaves the batch.
+func pgSendBatch(key int64, ws []*turn[*pgJob]) {
+	actx, cancel := firstDeadline(ws)
+	pc, err := ws[0].job.pool.Acquire(actx)
+	cancel()
+	if err != nil {
+		for _, t := range ws {
+			t.alone = true // not sent: alone, each gets its own answer
+		}
+		return
+	}
+	defer pc.Release()
+	ws = sendable(ws)
+	if len(ws) == 0 {
+		return
+	}
+	err = pgSend(pc, key, ws)
+	for _, t := range ws {
 		switch {
 		case err == nil:
-		case !sent || !inDoubt(err):
-			// Not sent, or refused before its commit: nothing of it
-			// was kept.
-			w.alone, w.fields, w.rows = true, nil, nil
+		case !inDoubt(err):
+			// Refused before its commit: nothing of it was kept.
+			t.alone, t.job.fields, t.job.rows = true, nil, nil
 		default:
-			w.err = inDoubtErr(err)
+			t.err = inDoubtErr(err)
 		}
-		close(w.done)
 	}
 }
 
@@ -212,14 +303,14 @@ func inDoubtErr(err error) error {
 	return &dbError{storage.ErrCommitUnknown, "the connection failed after the write was sent (with others, in one transaction)", err}
 }
 
-// send runs ws as one batch after the revision lock and reads their
-// answers. sent is false when no connection could be had for it.
-func (c *pgCombiner) send(ws []*combWrite) (sent bool, err error) {
+// pgSend runs ws as one batch on pc after the revision lock and reads
+// their answers.
+func pgSend(pc *pgxpool.Conn, key int64, ws []*turn[*pgJob]) error {
 	wait := combineLockWait
-	var last time.Time // the latest deadline; zero when a write has none
-	bounded := true
-	for _, w := range ws {
-		d, ok := w.ctx.Deadline()
+	var last time.Time // the latest deadline
+	bounded := true    // every write has one
+	for _, t := range ws {
+		d, ok := t.ctx.Deadline()
 		if !ok {
 			bounded = false
 			continue
@@ -236,28 +327,23 @@ func (c *pgCombiner) send(ws []*combWrite) (sent bool, err error) {
 		defer cancel()
 	}
 	b := &pgx.Batch{}
-	b.Queue(revisionLockTimedSQL, c.key, strconv.FormatInt(max(1, wait.Milliseconds()), 10))
-	for _, w := range ws {
-		b.Queue(w.sql, w.args...)
+	b.Queue(revisionLockTimedSQL, key, strconv.FormatInt(max(1, wait.Milliseconds()), 10))
+	for _, t := range ws {
+		b.Queue(t.job.sql, t.job.args...)
 	}
-	pc, err := ws[0].pool.Acquire(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer pc.Release()
 	br := pc.SendBatch(ctx, b)
-	_, err = br.Exec()
+	_, err := br.Exec()
 	for i := 0; err == nil && i < len(ws); i++ {
-		err = ws[i].read(br)
+		err = ws[i].job.read(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	return true, err
+	return err
 }
 
-// read reads w's answer from br into memory.
-func (w *combWrite) read(br pgx.BatchResults) error {
+// read reads the write's answer from br into memory.
+func (w *pgJob) read(br pgx.BatchResults) error {
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -298,7 +384,7 @@ var scanMaps = sync.Pool{New: func() any { return pgtype.NewMap() }}
 
 // combRows are a combined write's rows, read into memory.
 type combRows struct {
-	w      *combWrite
+	w      *pgJob
 	m      *pgtype.Map
 	i      int // the current row is w.rows[i-1]
 	closed bool
@@ -397,10 +483,10 @@ func (r *releasingRows) Close() {
 }
 
 // combine is revDB's way into the queue: held, the caller runs the write
-// alone and must release; w non-nil, the write's answer (w.alone: run it
+// alone and must release; t non-nil, the write's answer (t.alone: run it
 // alone, without the turn). ok false: not combinable (a transaction, or
 // combining off).
-func (r revDB) combine(ctx context.Context, sql string, args []any) (w *combWrite, held, ok bool) {
+func (r revDB) combine(ctx context.Context, sql string, args []any) (t *turn[*pgJob], held, ok bool) {
 	if r.comb == nil || r.xid != nil {
 		return nil, false, false
 	}
@@ -408,6 +494,83 @@ func (r revDB) combine(ctx context.Context, sql string, args []any) (w *combWrit
 	if !isPool {
 		return nil, false, false
 	}
-	w, held = r.comb.enter(ctx, pool, sql, args)
-	return w, held, true
+	t, held = r.comb.enter(ctx, &pgJob{pool: pool, sql: sql, args: args})
+	return t, held, true
+}
+
+// sqliteCombiner is SQLite's group commit: the single Sets outside
+// transactions (walHookQ) that wait for the one writer connection while
+// another is on it go together, in one transaction (BEGIN IMMEDIATE, their
+// statements, COMMIT): one commit's WAL frames (and, with
+// synchronous=FULL, one fsync) for all of them. A statement that fails
+// rolls the batch back and each write runs again alone.
+type sqliteCombiner = turns[*sqliteJob]
+
+// sqliteJob is one of the writer's kept statements (sqlitewrite.go) and its
+// rows.
+type sqliteJob struct {
+	k    int
+	args []driver.NamedValue
+	rows [][]driver.Value
+}
+
+func newSQLiteCombiner(d *driverReads) *sqliteCombiner {
+	return &sqliteCombiner{send: func(ws []*turn[*sqliteJob]) { sqliteSendBatch(d, ws) }}
+}
+
+// noRows is the row function of a statement that returns none.
+func noRows([]driver.Value) error { return nil }
+
+// sqliteSendBatch runs ws in one transaction on the writer connection and
+// answers them: each its rows once the COMMIT succeeded, else alone.
+func sqliteSendBatch(d *driverReads, ws []*turn[*sqliteJob]) {
+	// The writer connection, the write lock (BEGIN IMMEDIATE: another
+	// process may hold it) and the statements no longer than the
+	// earliest deadline among the writes; a write whose caller gives up
+	// while the batch waits for the connection leaves it.
+	ctx, cancel := firstDeadline(ws)
+	defer cancel()
+	sent := ws[:0:0]
+	err := d.on(ctx, d.db, func(rc *readConn) error {
+		sent = sendable(ws)
+		if len(sent) == 0 {
+			return nil
+		}
+		if err := rc.readText(ctx, "BEGIN IMMEDIATE", nil, noRows); err != nil {
+			return err
+		}
+		for _, t := range sent {
+			j := t.job
+			if err := rc.read(ctx, j.k, j.args, func(vals []driver.Value) error {
+				j.rows = append(j.rows, slices.Clone(vals))
+				return nil
+			}); err != nil {
+				return sqliteRollback(rc, err)
+			}
+		}
+		// Not interrupted by a deadline: the COMMIT decides.
+		if err := rc.readText(context.Background(), "COMMIT", nil, noRows); err != nil {
+			return sqliteRollback(rc, err)
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	for _, t := range ws {
+		// Not sent, or rolled back: alone, each gets its own answer.
+		t.alone, t.job.rows = true, nil
+	}
+}
+
+// sqliteRollback rolls a batch back after err. SQLite may have rolled it
+// back itself (a full disk, an I/O error): then there is nothing to roll
+// back. A connection left in a transaction it cannot end is discarded
+// (driver.ErrBadConn), never handed to the next write.
+func sqliteRollback(rc *readConn, err error) error {
+	rerr := rc.readText(context.Background(), "ROLLBACK", nil, noRows)
+	if rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
+		return fmt.Errorf("%w: %w (its rollback failed: %w)", driver.ErrBadConn, err, rerr)
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,47 +26,9 @@ func TestPGWritesShareCommits(t *testing.T) {
 	dsn := newPGSchema(t)
 	s := openTest(t, dsn, WithSweepInterval(-1))
 	t.Cleanup(func() { _ = s.Close() })
-	in := storage.InNamespace("gc")
 	must(t, s.CreateNamespace(ctx, "gc"))
 	const writers, each = 16, 25
-	var mu sync.Mutex
-	revs := map[string]int64{}
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range each {
-				var w storage.WriteResult
-				key := fmt.Sprintf("k%02d-%02d", i, j)
-				if err := s.Set(ctx, key, map[string]any{"i": i, "j": j}, in, storage.Written(&w)); err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				revs[key] = w.Revision
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	seen := map[int64]string{}
-	for k, r := range revs {
-		if o, dup := seen[r]; dup {
-			t.Fatalf("revision %d reported for %s and %s", r, o, k)
-		}
-		seen[r] = k
-		e, err := s.Get(ctx, k, in)
-		must(t, err)
-		if e.Revision != r {
-			t.Fatalf("%s: Written said revision %d, Get says %d", k, r, e.Revision)
-		}
-	}
+	concurrentSets(t, s, "gc", writers, each)
 	conn, err := pgxpool.New(ctx, dsn)
 	must(t, err)
 	defer conn.Close()
@@ -112,24 +75,12 @@ func TestPGWritesShareCommits(t *testing.T) {
 func combTurn(t *testing.T, s *Store) func(waiting int) {
 	t.Helper()
 	c := s.eng.(*pgEngine).comb
-	if _, held := c.enter(context.Background(), nil, "", nil); !held {
+	if _, held := c.enter(context.Background(), nil); !held {
 		t.Fatal("the turn is taken")
 	}
 	return func(waiting int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			c.mu.Lock()
-			n := len(c.queue)
-			c.mu.Unlock()
-			if n >= waiting {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d writes waiting, want %d", n, waiting)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitQueued(t, &c.mu, func() int { return len(c.queue) }, waiting)
 		c.release()
 	}
 }
@@ -243,15 +194,7 @@ func TestPGCombinedWriteLeavesQueue(t *testing.T) {
 		}()
 	}
 	c := s.eng.(*pgEngine).comb
-	for {
-		c.mu.Lock()
-		n := len(c.queue)
-		c.mu.Unlock()
-		if n == 3 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitQueued(t, &c.mu, func() int { return len(c.queue) }, 3)
 	cancel()
 	if err := <-left; !errors.Is(err, context.Canceled) {
 		t.Fatalf("a write that left the queue: %v", err)
@@ -266,5 +209,190 @@ func TestPGCombinedWriteLeavesQueue(t *testing.T) {
 	}
 	if st := s.CombineStats(); st.Batches != 1 || st.Writes != 2 {
 		t.Fatalf("stats %+v, want one batch of the two writes that stayed", st)
+	}
+}
+
+// concurrentSets runs writers×each Sets in namespace ns of s at once and
+// checks what they reported: every key stored with the revision Written
+// gave it, no revision given twice.
+func concurrentSets(t *testing.T, s *Store, ns string, writers, each int) {
+	t.Helper()
+	ctx := t.Context()
+	in := storage.InNamespace(ns)
+	var mu sync.Mutex
+	revs := map[string]int64{}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range each {
+				var w storage.WriteResult
+				key := fmt.Sprintf("k%02d-%02d", i, j)
+				if err := s.Set(ctx, key, map[string]any{"i": i, "j": j}, in, storage.Written(&w)); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				revs[key] = w.Revision
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]string{}
+	for k, r := range revs {
+		if o, dup := seen[r]; dup {
+			t.Fatalf("revision %d reported for %s and %s", r, o, k)
+		}
+		seen[r] = k
+		e, err := s.Get(ctx, k, in)
+		must(t, err)
+		if e.Revision != r {
+			t.Fatalf("%s: Written said revision %d, Get says %d", k, r, e.Revision)
+		}
+	}
+	if len(revs) != writers*each {
+		t.Fatalf("%d keys written, want %d", len(revs), writers*each)
+	}
+}
+
+// TestSQLiteWritesShareCommits: on SQLite the single Sets that wait for the
+// writer go together in one transaction (combine.go), each with its own
+// answer; a statement that fails in a batch makes each write of it run
+// again alone.
+func TestSQLiteWritesShareCommits(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "gc.db"), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	must(t, s.CreateNamespace(ctx, "gc"))
+	concurrentSets(t, s, "gc", 16, 25)
+	st := s.CombineStats()
+	t.Logf("batches %d carried %d writes", st.Batches, st.Writes)
+	if st.Batches == 0 || st.Writes < 2*st.Batches {
+		t.Fatalf("stats %+v: no batch", st)
+	}
+
+	// A statement that fails (no arguments) beside three Sets.
+	e := s.eng.(*sqliteEngine)
+	c := e.comb
+	if _, held := c.enter(context.Background(), nil); !held {
+		t.Fatal("the turn is taken")
+	}
+	in := storage.InNamespace("gc")
+	var wg sync.WaitGroup
+	var badErr error
+	setErrs := make([]error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		badErr = e.wq.(walHookQ).query(ctx, writeUpsert, nil, noRows)
+	}()
+	for i := range setErrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			setErrs[i] = s.Set(ctx, fmt.Sprintf("iso%d", i), i, in)
+		}()
+	}
+	waitQueued(t, &c.mu, func() int { return len(c.queue) }, 4)
+	before := c.batches.Load()
+	c.release()
+	wg.Wait()
+	if badErr == nil {
+		t.Fatal("a statement without its arguments succeeded")
+	}
+	if c.batches.Load() != before+1 {
+		t.Fatalf("batches %d, want %d", c.batches.Load(), before+1)
+	}
+	for i, err := range setErrs {
+		if err != nil {
+			t.Fatalf("Set iso%d beside a failed statement: %v", i, err)
+		}
+		got, err := s.Get(ctx, fmt.Sprintf("iso%d", i), in)
+		must(t, err)
+		if string(got.Value) != fmt.Sprint(i) {
+			t.Fatalf("iso%d = %s", i, got.Value)
+		}
+	}
+	// Without: no batch.
+	s2 := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "alone.db"), WithSweepInterval(-1), WithoutWriteCombining())
+	t.Cleanup(func() { _ = s2.Close() })
+	must(t, s2.CreateNamespace(ctx, "gc"))
+	concurrentSets(t, s2, "gc", 8, 10)
+	if st := s2.CombineStats(); st != (CombineStats{}) {
+		t.Fatalf("WithoutWriteCombining: %+v", st)
+	}
+}
+
+// waitQueued waits until n() (read under mu) is at least want.
+func waitQueued(t *testing.T, mu *sync.Mutex, n func() int, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := n()
+		mu.Unlock()
+		if got >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes waiting, want %d", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestSQLiteCombinedWriteBehindTx: a batch that waits for the writer
+// connection (a transaction holds it) waits no longer than its earliest
+// deadline, and a write whose caller gives up before the batch has the
+// connection leaves it: its context's error, nothing written (never
+// ErrCommitUnknown for a write that was never sent); the other write runs
+// once the transaction ends.
+func TestSQLiteCombinedWriteBehindTx(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "behind.db"), WithSweepInterval(-1))
+	t.Cleanup(func() { _ = s.Close() })
+	in := storage.InNamespace("bt")
+	must(t, s.CreateNamespace(ctx, "bt"))
+	tx, err := s.Begin(ctx, storage.TxOptions{})
+	must(t, err)
+	must(t, tx.Set(ctx, "held", 1, in)) // the transaction holds the writer
+	c := s.eng.(*sqliteEngine).comb
+	if _, held := c.enter(context.Background(), nil); !held {
+		t.Fatal("the turn is taken")
+	}
+	var wg sync.WaitGroup
+	var shortErr, longErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		shortErr = s.Set(sctx, "short", 1, in)
+	}()
+	go func() {
+		defer wg.Done()
+		longErr = s.Set(ctx, "long", 1, in)
+	}()
+	waitQueued(t, &c.mu, func() int { return len(c.queue) }, 2)
+	c.release()
+	time.Sleep(1500 * time.Millisecond)
+	must(t, tx.Commit(ctx))
+	wg.Wait()
+	if !errors.Is(shortErr, context.DeadlineExceeded) {
+		t.Fatalf("the write whose deadline passed while its batch waited: %v", shortErr)
+	}
+	must(t, longErr)
+	if _, err := s.Get(ctx, "short", in); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the write that failed its deadline was written: %v", err)
+	}
+	if _, err := s.Get(ctx, "long", in); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -175,7 +175,14 @@
 // for each of its writes, as for one alone. On a durable server this is
 // what lets concurrent writers go faster than one WAL flush per write
 // (8 writers: 340-390 Sets/s alone, 700-1,170 grouped; 32 writers 270-440
-// against 1,150-1,680). WithoutWriteCombining turns it off. The lock is the
+// against 1,150-1,680). SQLite groups its single Sets the same way, in one
+// BEGIN IMMEDIATE ... COMMIT on the writer connection (with
+// synchronous=FULL one fsync for the batch). A batch waits for its
+// connection no longer than the earliest deadline among its writes, and a
+// write whose caller gives up before its batch has the connection leaves
+// it (its context's error, never sent); once sent, a write whose caller
+// gives up waits for the batch's answer up to a second more, then is
+// ErrCommitUnknown. WithoutWriteCombining turns it off. The lock is the
 // store's own (its key comes from the store's sequence, migration 00026):
 // stores in other schemas of the same database do not wait for it (up to
 // schema version 25 they did: one key for every store). The sequence is not

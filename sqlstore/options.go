@@ -147,11 +147,13 @@ func WithMaxValueSize(n int) Option {
 	}
 }
 
-// WithoutWriteCombining makes every PostgreSQL write outside a
-// transaction commit alone. By default the writes a store's callers make
-// at the same time share commits (a group commit: combine.go), each with
-// its own statement, revisions and answer; alone, concurrent writes run at
-// the rate of one WAL flush each. SQLite ignores it.
+// WithoutWriteCombining makes every write outside a transaction commit
+// alone. By default the writes a store's callers make at the same time
+// share commits (a group commit: combine.go), each with its own statement,
+// revisions and answer: on PostgreSQL every write outside a transaction,
+// on SQLite the single Sets. Alone, concurrent writes run at the rate of
+// one commit each (on a durable PostgreSQL server, or SQLite with
+// synchronous=FULL, one WAL flush each).
 func WithoutWriteCombining() Option {
 	return func(c *config) error {
 		c.noCombine = true

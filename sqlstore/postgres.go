@@ -90,7 +90,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 	e := &pgEngine{d: d, pool: pool, q: points.mq, rq: pgPointQ{points.mq, points}, points: points, writes: writes,
 		copyMin: cfg.copyMin, lockKey: key, channel: channel, dir: directModeOf(pc.ConnConfig)}
 	if !cfg.noCombine {
-		e.comb = &pgCombiner{key: key}
+		e.comb = newPgCombiner(key)
 		writes.q, writes.mq = writes.q.combining(e.comb), writes.mq.combining(e.comb)
 	}
 	if cfg.replicaDSN != "" {

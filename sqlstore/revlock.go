@@ -245,7 +245,10 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 		if held {
 			defer r.comb.release()
 		} else if !w.alone {
-			return w.tag, w.err
+			if w.err != nil {
+				return pgconn.CommandTag{}, w.err
+			}
+			return w.job.tag, nil
 		}
 	}
 	wctx, done, timeout := r.wire(ctx)
@@ -281,7 +284,7 @@ func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 		case !w.alone && w.err != nil:
 			return nil, w.err
 		case !w.alone:
-			return &combRows{w: w}, nil
+			return &combRows{w: w.job}, nil
 		}
 	}
 	return r.query(ctx, sql, args)

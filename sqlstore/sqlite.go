@@ -48,7 +48,8 @@ type sqliteEngine struct {
 	cfg           config
 	// readers is the size of the reader pool r.
 	readers int
-	walr    *walRestarter // see walrestart.go
+	walr    *walRestarter   // see walrestart.go
+	comb    *sqliteCombiner // the group commit of single Sets (combine.go); nil: off
 	// memDir is the directory of an in-memory database, removed at close;
 	// "" for a file the caller named.
 	memDir string
@@ -219,7 +220,11 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 	e.wq, e.rq = e.bind(e.wc), e.bind(e.rc)
 	e.rsq, e.pq = e.rq, e.bind(newStmtCache(e.p))
 	e.writes = &driverReads{db: e.w, stats: wstats, n: cfg.roundTrips}
-	e.wq = walHookQ{e.wq.(sqliteQ), e.writes} // see walhook.go
+	e.wq = walHookQ{sqliteQ: e.wq.(sqliteQ), d: e.writes} // see walhook.go
+	if !cfg.noCombine {
+		e.comb = newSQLiteCombiner(e.writes)
+		e.wq = walHookQ{sqliteQ: e.wq.(walHookQ).sqliteQ, d: e.writes, comb: e.comb}
+	}
 	e.reads = &driverReads{db: e.r, point: e.p, stats: stats, n: cfg.roundTrips}
 	e.rq = fastReadQ{e.rq.(sqliteQ), e.reads, e.quickReader} // see fastread.go
 	e.walr = startWALRestarter(e.w, rc, path, o.BusyTimeout)

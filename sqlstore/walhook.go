@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"time"
 )
 
@@ -20,7 +21,33 @@ import (
 // nothing: their COMMIT steps to DONE.
 type walHookQ struct {
 	sqliteQ
-	d *driverReads // the writer pool's
+	d    *driverReads    // the writer pool's
+	comb *sqliteCombiner // the group commit of single Sets (combine.go); nil: off
+}
+
+// query runs write statement k: alone when no other single Set is on the
+// writer (or its batch did not commit), else in a batch with the others
+// that waited (combine.go).
+func (w walHookQ) query(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if w.comb == nil {
+		return w.d.query(ctx, k, args, each)
+	}
+	t, held := w.comb.enter(ctx, &sqliteJob{k: k, args: args})
+	switch {
+	case held:
+		defer w.comb.release()
+		return w.d.query(ctx, k, args, each)
+	case t.alone:
+		return w.d.query(ctx, k, args, each)
+	case t.err != nil:
+		return t.err
+	}
+	for _, row := range t.job.rows {
+		if err := each(row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upsertEntry, insertEntry and updateEntryIf, the statements of every
@@ -32,15 +59,15 @@ type walHookQ struct {
 // steps to DONE. The three run on the driver statements the writer
 // connection keeps (d, sqlitewrite.go), not database/sql's.
 func (w walHookQ) upsertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
-	return stepRow(w.d.query, ctx, writeUpsert, upsertArgs(ns, key, value, md, exp, now, actor))
+	return stepRow(w.query, ctx, writeUpsert, upsertArgs(ns, key, value, md, exp, now, actor))
 }
 
 func (w walHookQ) insertEntry(ctx context.Context, ns, key string, value, md []byte, exp expiry, now time.Time, actor *string) (wrote, error) {
-	return stepRow(w.d.query, ctx, writeInsert, insertArgs(ns, key, value, md, exp, now, actor))
+	return stepRow(w.query, ctx, writeInsert, insertArgs(ns, key, value, md, exp, now, actor))
 }
 
 func (w walHookQ) updateEntryIf(ctx context.Context, ns, key string, value, md []byte, exp expiry, c cond, now time.Time, actor *string) (wrote, error) {
-	return stepRow(w.d.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
+	return stepRow(w.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
 }
 
 // batchWriter is the writer of a SQLite store outside transactions

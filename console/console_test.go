@@ -799,7 +799,7 @@ func TestExportBounds(t *testing.T) {
 	}
 	browsers := map[string]*browser{}
 	for _, tok := range []string{adminToken, aliceToken, nobodyToken} {
-		browsers[tok] = newEnvBrowser(t, e)
+		browsers[tok] = e.browser(t)
 		browsers[tok].signIn(tok)
 	}
 	hold.Store(true)

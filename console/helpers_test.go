@@ -106,9 +106,11 @@ type browser struct {
 
 func (e *env) browser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
-	c := e.srv.Client()
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// A client of its own: httptest.Server.Client returns the same one
+	// every time, and setting its Jar would sign every browser of the env
+	// in as whoever signed in last.
+	c := &http.Client{Transport: e.srv.Client().Transport, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &browser{t: t, e: e, c: c}
 }
 

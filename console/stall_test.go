@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/cookiejar"
 	"runtime"
 	"strings"
 	"testing"
@@ -131,20 +130,11 @@ func TestLiveTailsPerPrincipal(t *testing.T) {
 	if st, _ := open(admin); st != http.StatusServiceUnavailable {
 		t.Errorf("admin's tail %d = %d, want 503", console.DefaultMaxTailsPerPrincipal+1, st)
 	}
-	alice := newEnvBrowser(t, e)
+	alice := e.browser(t)
 	alice.signIn(aliceToken)
 	if st, c := open(alice); st != http.StatusOK {
 		t.Errorf("alice's tail beside admin's = %d", st)
 	} else {
 		closers = append(closers, c)
 	}
-}
-
-// newEnvBrowser is a browser with a client of its own (e.browser's share
-// one client, and so one cookie jar).
-func newEnvBrowser(t *testing.T, e *env) *browser {
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: e.srv.Client().Transport, Jar: jar,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &browser{t: t, e: e, c: c}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -53,6 +54,8 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	defer h.tails.Release(p)
 	ctx, cancel := contextUntil(r, h.drained)
 	defer cancel()
+	ctx, unbind := h.sess.bind(ctx, ss)
+	defer unbind()
 	rc := http.NewResponseController(w)
 	// The server's write timeout would end the stream; instead each write
 	// has Timeout, so that a browser that stops reading cannot hold the
@@ -73,10 +76,25 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	if !send(": live changes\n\n") {
 		return
 	}
+	// The session ended (signed out, expired): the browser is told so,
+	// and does not reconnect.
+	ended := func() bool {
+		if !errors.Is(context.Cause(ctx), errSessionEnded) {
+			return false
+		}
+		send("event: error\ndata: %s\n\n", `"your session ended: sign in again"`)
+		return true
+	}
 	for ev, err := range wt.Watch(ctx, opts...) {
 		if err != nil {
+			if ended() {
+				return
+			}
 			msg, _ := json.Marshal(err.Error())
 			send("event: error\ndata: %s\n\n", msg)
+			return
+		}
+		if ended() { // a change read as the session ended is not sent
 			return
 		}
 		b, err := json.Marshal(tailEvent{Type: string(ev.Type), Namespace: ev.Namespace, Key: ev.Key,
@@ -88,6 +106,7 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 			return
 		}
 	}
+	ended()
 }
 
 // Drain ends the live tails, so that a graceful shutdown of the server

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/console"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // TestLiveTail: the status page's live tail streams, as server-sent
@@ -70,6 +73,86 @@ func TestLiveTail(t *testing.T) {
 			}
 			if len(ids) != len(data) || len(ids) < 2 {
 				t.Fatalf("ids %q for %d events", ids, len(data))
+			}
+		})
+	}
+}
+
+// TestLiveTailEndsWithSession: the live tail is the session's, and ends
+// when the session does: at sign-out (from another tab of the browser),
+// and once the session is older than SessionMax, with an "error" event
+// saying so (the page's script then stops, where it would reconnect after
+// a drain). Before, a tail opened while signed in went on streaming the
+// store's changes (namespace, key, revision) after its session was signed
+// out or had expired, for as long as the tab stayed open.
+func TestLiveTailEndsWithSession(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		max  time.Duration
+		end  func(b *browser)
+	}{
+		{"signout", 0, func(b *browser) {
+			b.post("/console/signout", url.Values{}).want(t, http.StatusSeeOther)
+		}},
+		{"sessionmax", 2 * time.Second, func(*browser) { time.Sleep(2500 * time.Millisecond) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testdb.SQLiteFile(t), false, func(c *console.Config) { c.SessionMax = tc.max })
+			b := e.browser(t)
+			b.signIn(adminToken)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/console/status/changes", nil)
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("live tail: %d", resp.StatusCode)
+			}
+			lines := make(chan string)
+			go func() {
+				defer close(lines)
+				sc := bufio.NewScanner(resp.Body)
+				for sc.Scan() {
+					select {
+					case lines <- sc.Text():
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			if l := <-lines; !strings.HasPrefix(l, ":") {
+				t.Fatalf("first line %q", l)
+			}
+			admin := principal(t, "admin-pk")
+			set := func(key string) {
+				if err := e.sec.Set(admin, key, 1, storage.InNamespace("ops")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set("before")
+			for l := range lines {
+				if strings.Contains(l, `"key":"before"`) {
+					break
+				}
+			}
+			tc.end(b)
+			set("after-the-session")
+			var rest []string
+			for l := range lines {
+				rest = append(rest, l)
+			}
+			got := strings.Join(rest, "\n")
+			if ctx.Err() != nil {
+				t.Fatalf("the tail was still open 20 s after its session ended; it sent:\n%s", got)
+			}
+			if strings.Contains(got, "after-the-session") {
+				t.Fatalf("the tail streamed a change after its session ended:\n%s", got)
+			}
+			if !strings.Contains(got, "event: error") || !strings.Contains(got, "session") {
+				t.Fatalf("the tail ended without saying the session did:\n%s", got)
 			}
 		})
 	}

@@ -37,7 +37,9 @@
 //	                            reconnecting browser resumes with
 //	                            Last-Event-ID; no timeout, but a change the
 //	                            browser does not take within Config.Timeout
-//	                            ends it; ended by Drain; at most
+//	                            ends it; ended by Drain, and when its
+//	                            session ends (sign-out, expiry: an "error"
+//	                            event says so, and the page stops); at most
 //	                            Config.MaxTailsPerPrincipal at once per
 //	                            principal (503 beyond)
 //	/console/export?ns=         the namespace as NDJSON in the dump format

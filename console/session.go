@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -18,6 +19,7 @@ type session struct {
 	csrf    string // the token every state-changing form of this session carries
 	created time.Time
 	seen    time.Time
+	ended   chan struct{} // closed when the session is removed (signed out or found expired)
 }
 
 // sessions holds the signed-in sessions in memory: a restart signs
@@ -52,7 +54,7 @@ func (s *sessions) create(p security.PKR) (*session, error) {
 			return nil, errTooManySessions
 		}
 	}
-	ss := &session{id: randomToken(), pkr: p, csrf: randomToken(), created: now, seen: now}
+	ss := &session{id: randomToken(), pkr: p, csrf: randomToken(), created: now, seen: now, ended: make(chan struct{})}
 	s.m[ss.id] = ss
 	return ss, nil
 }
@@ -71,7 +73,7 @@ func (s *sessions) get(id string) (*session, bool) {
 		return nil, false
 	}
 	if s.expired(ss, now) {
-		delete(s.m, id)
+		s.removeLocked(ss)
 		return nil, false
 	}
 	ss.seen = now
@@ -81,7 +83,57 @@ func (s *sessions) get(id string) (*session, bool) {
 func (s *sessions) delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.m, id)
+	if ss, ok := s.m[id]; ok {
+		s.removeLocked(ss)
+	}
+}
+
+// removeLocked removes ss, which is in the map, and closes its ended.
+func (s *sessions) removeLocked(ss *session) {
+	delete(s.m, ss.id)
+	close(ss.ended)
+}
+
+// errSessionEnded is the cause of a context of sessions.bind ended by its
+// session's end.
+var errSessionEnded = errors.New("console: the session ended")
+
+// bind returns ctx, also ended (cause errSessionEnded) when ss ends: it
+// is signed out, or it is past SessionMax or SessionIdle, as get would
+// then find it. It does not count as use of the session. A stream (the
+// live tail) runs in it, so that it cannot outlive the session that
+// opened it.
+func (s *sessions) bind(ctx context.Context, ss *session) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		for {
+			s.mu.Lock()
+			now := s.now()
+			if s.m[ss.id] != ss || s.expired(ss, now) {
+				if s.m[ss.id] == ss {
+					s.removeLocked(ss)
+				}
+				s.mu.Unlock()
+				cancel(errSessionEnded)
+				return
+			}
+			// Just past the first instant expired reports true.
+			wait := min(ss.seen.Add(s.idle).Sub(now), ss.created.Add(s.max).Sub(now)) + time.Millisecond
+			s.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-ss.ended:
+				t.Stop()
+				cancel(errSessionEnded)
+				return
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ctx, func() { cancel(context.Canceled) }
 }
 
 func (s *sessions) expired(ss *session, now time.Time) bool {
@@ -89,9 +141,9 @@ func (s *sessions) expired(ss *session, now time.Time) bool {
 }
 
 func (s *sessions) sweepLocked(now time.Time) {
-	for id, ss := range s.m {
+	for _, ss := range s.m {
 		if s.expired(ss, now) {
-			delete(s.m, id)
+			s.removeLocked(ss)
 		}
 	}
 }

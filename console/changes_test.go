@@ -100,9 +100,15 @@ func TestLiveTailEndsWithSession(t *testing.T) {
 			e := newEnv(t, testdb.SQLiteFile(t), false, func(c *console.Config) { c.SessionMax = tc.max })
 			b := e.browser(t)
 			b.signIn(adminToken)
+			st, err := e.inner.Status(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/console/status/changes", nil)
+			// From now: the watch may start after the first change below.
+			req.Header.Set("Last-Event-ID", strconv.FormatInt(st.Revision, 10))
 			resp, err := b.c.Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -27,9 +27,10 @@ type tailEvent struct {
 // server-sent events (the status page's live tail): one "change" event per
 // change, its id the revision, so a reconnecting EventSource resumes from
 // Last-Event-ID without a gap. A watch that fails sends an "error" event
-// with the message and ends; so does Drain (the browser reconnects), and
-// a change the browser does not take within Config.Timeout. 501 when the
-// store cannot watch.
+// with the message (an internal error's is logged, and the event says
+// only its code) and ends; so does Drain (the browser reconnects), the
+// session's end (an "error" event says so), and a change the browser
+// does not take within Config.Timeout. 501 when the store cannot watch.
 func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	wt, ok := h.cfg.Store.(storage.Watcher)
 	if !ok {
@@ -90,7 +91,8 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 			if ended() {
 				return
 			}
-			msg, _ := json.Marshal(err.Error())
+			_, text := h.errorStatus(r, err) // an internal error is logged, not shown
+			msg, _ := json.Marshal(text)
 			send("event: error\ndata: %s\n\n", msg)
 			return
 		}

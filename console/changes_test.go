@@ -30,22 +30,10 @@ func TestLiveTail(t *testing.T) {
 			b.signIn(aliceToken)
 			b.get("/console/status").want(t, http.StatusOK, `id="tail"`, `data-src="/console/status/changes"`)
 
-			st, err := e.inner.Status(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/console/status/changes", nil)
-			req.Header.Set("Last-Event-ID", strconv.FormatInt(st.Revision, 10))
-			resp, err := b.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := b.openTail(ctx)
 			defer resp.Body.Close()
-			if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/event-stream") {
-				t.Fatalf("live tail: %d %s", resp.StatusCode, ct)
-			}
 			admin := principal(t, "admin-pk")
 			for _, w := range []struct{ ns, key string }{{"secret", "s"}, {"users", "<script>u1</script>"}, {"users", "end"}} {
 				if err := e.sec.Set(admin, w.key, 1, storage.InNamespace(w.ns)); err != nil {
@@ -100,23 +88,10 @@ func TestLiveTailEndsWithSession(t *testing.T) {
 			e := newEnv(t, testdb.SQLiteFile(t), false, func(c *console.Config) { c.SessionMax = tc.max })
 			b := e.browser(t)
 			b.signIn(adminToken)
-			st, err := e.inner.Status(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/console/status/changes", nil)
-			// From now: the watch may start after the first change below.
-			req.Header.Set("Last-Event-ID", strconv.FormatInt(st.Revision, 10))
-			resp, err := b.c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := b.openTail(ctx)
 			defer func() { _ = resp.Body.Close() }()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("live tail: %d", resp.StatusCode)
-			}
 			lines := make(chan string)
 			go func() {
 				defer close(lines)
@@ -162,4 +137,26 @@ func TestLiveTailEndsWithSession(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openTail opens the live tail from the store's revision now (the watch
+// may start after a change written just after this returns), and fails
+// the test unless it is a stream.
+func (b *browser) openTail(ctx context.Context) *http.Response {
+	b.t.Helper()
+	st, err := b.e.inner.Status(ctx)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.e.srv.URL+"/console/status/changes", nil)
+	req.Header.Set("Last-Event-ID", strconv.FormatInt(st.Revision, 10))
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/event-stream") {
+		_ = resp.Body.Close()
+		b.t.Fatalf("live tail: %d %s", resp.StatusCode, ct)
+	}
+	return resp
 }

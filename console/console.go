@@ -495,15 +495,23 @@ func (h *Handler) render(w http.ResponseWriter, _ *http.Request, status int, pag
 // 409 for a conflict, 400 for invalid input). Internal errors are logged
 // and shown as such, without detail.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, ss *session, title string, err error) {
-	status, msg := errorStatus(err)
-	if status >= 500 {
-		h.log.Error("console: store error", "path", r.URL.Path, "error", err)
-	}
+	status, msg := h.errorStatus(r, err)
 	h.render(w, r, status, "error", ss, &view{Title: title, Error: msg})
 }
 
-// errorStatus is the HTTP status and the message of a store error.
-func errorStatus(err error) (int, string) {
+// errorStatus is the HTTP status and the message of a store error met
+// by r; an internal one (5xx), whose message sends the reader to the
+// server's log, is logged. Every page shows a store error through it.
+func (h *Handler) errorStatus(r *http.Request, err error) (int, string) {
+	status, msg := storeErrorStatus(err)
+	if status >= 500 {
+		h.log.Error("console: store error", "path", r.URL.Path, "error", err)
+	}
+	return status, msg
+}
+
+// storeErrorStatus is the HTTP status and the message of a store error.
+func storeErrorStatus(err error) (int, string) {
 	code := routes.CodeOf(err)
 	status := routes.HTTPStatus(code)
 	switch {

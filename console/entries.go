@@ -194,7 +194,7 @@ func (h *Handler) saveEntry(w http.ResponseWriter, r *http.Request, ss *session)
 	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrAlreadyExists):
 		h.conflict(w, r, ss, form)
 	default:
-		status, msg := errorStatus(err)
+		status, msg := h.errorStatus(r, err)
 		h.render(w, r, status, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces",
 			Error: "Not saved: " + msg, Data: form})
 	}

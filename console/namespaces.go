@@ -65,7 +65,7 @@ func (h *Handler) renderNamespaces(w http.ResponseWriter, r *http.Request, ss *s
 	for i, n := range list {
 		rows[i].Namespace = n
 		if rows[i].Entries, err = h.cfg.Store.Count(ctx, storage.InNamespace(n.Name)); err != nil {
-			_, rows[i].CountErr = errorStatus(err)
+			_, rows[i].CountErr = h.errorStatus(r, err)
 		}
 	}
 	_, canIndex := h.cfg.Store.(storage.Indexer)
@@ -87,7 +87,7 @@ func (h *Handler) createNamespace(w http.ResponseWriter, r *http.Request, ss *se
 		opts = append(opts, storage.WithIndexes(idx...))
 	}
 	if err := h.cfg.Store.CreateNamespace(r.Context(), name, opts...); err != nil {
-		status, msg := errorStatus(err)
+		status, msg := h.errorStatus(r, err)
 		h.renderNamespaces(w, r, ss, status, &view{Error: "Creating the namespace failed: " + msg})
 		return
 	}
@@ -149,7 +149,7 @@ func (h *Handler) deleteNamespace(w http.ResponseWriter, r *http.Request, ss *se
 		return
 	}
 	if err := h.cfg.Store.DeleteNamespace(r.Context(), ns, storage.Recursive()); err != nil {
-		status, msg := errorStatus(err)
+		status, msg := h.errorStatus(r, err)
 		h.renderDeleteNamespace(w, r, ss, status, ns, "Deleting failed: "+msg)
 		return
 	}
@@ -177,7 +177,7 @@ func (h *Handler) indexOp(w http.ResponseWriter, r *http.Request, ss *session, d
 	}
 	ns, field := r.PostFormValue("ns"), strings.TrimSpace(r.PostFormValue("field"))
 	if err := op(ix, r.Context(), ns, field); err != nil {
-		status, msg := errorStatus(err)
+		status, msg := h.errorStatus(r, err)
 		h.renderNamespaces(w, r, ss, status, &view{Error: failed + msg})
 		return
 	}

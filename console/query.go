@@ -71,7 +71,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request, ss *session) {
 	status := http.StatusOK
 	if q.Has("run") && q.Get("addrow") == "" {
 		if err := h.runQuery(r, &p, q.Get("source")); err != nil {
-			status, v.Error = errorStatus(err)
+			status, v.Error = h.errorStatus(r, err)
 		}
 	}
 	rows := builderRows

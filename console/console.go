@@ -127,8 +127,10 @@ type Config struct {
 	Admit func(ctx context.Context, p string, write bool) (leaveStore, done func(), err error)
 	// AdmitScan, when set, is asked instead of Admit before the pages
 	// whose store calls are scans: the entries page (a listing, which may
-	// take a pattern) and the query page (a filter and sort no index may
-	// serve), whose cost grows with the namespace rather than with the
+	// take a pattern), the query page (a filter and sort no index may
+	// serve), the namespaces page (a count of each of up to
+	// NamespacesPage namespaces) and a namespace's delete confirmation (a
+	// count), whose cost grows with the namespaces rather than with the
 	// page. Give it the storage API's httpapi.Handler.AdmitScan, so that
 	// they count under its MaxScansInStore as the API's list, query and
 	// count do: without it a principal's console queries of a large
@@ -250,11 +252,11 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("GET "+Prefix+"signin", h.signinPage)
 	h.mux.HandleFunc("POST "+Prefix+"signin", h.signin)
 	h.mux.HandleFunc("POST "+Prefix+"signout", h.in(h.signout))
-	h.mux.HandleFunc("GET "+Prefix+"namespaces", h.in(h.namespaces))
+	h.mux.HandleFunc("GET "+Prefix+"namespaces", h.inScan(h.namespaces))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/create", h.in(h.createNamespace))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/create", h.inIndex(h.createIndex))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/index/drop", h.inIndex(h.dropIndex))
-	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.in(h.deleteNamespacePage))
+	h.mux.HandleFunc("GET "+Prefix+"namespaces/delete", h.inScan(h.deleteNamespacePage))
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
 	h.mux.HandleFunc("GET "+Prefix+"entries", h.inScan(h.entries))
 	h.mux.HandleFunc("GET "+Prefix+"entry", h.in(h.entry))

@@ -717,7 +717,8 @@ func TestAdmit(t *testing.T) {
 }
 
 // TestAdmitScan: with Config.AdmitScan set, the pages whose store calls
-// are scans (entries, query) ask it for their turn instead of Admit, so
+// are scans (entries, query; the namespaces page and a namespace's delete
+// confirmation, which count entries) ask it for their turn instead of Admit, so
 // that they count under the storage API's MaxScansInStore as its list,
 // query and count do; every other page still asks Admit. A refusal of
 // AdmitScan refuses the page (503) without calling the store.
@@ -745,12 +746,13 @@ func TestAdmitScan(t *testing.T) {
 	b := e.browser(t)
 	b.signIn(adminToken)
 	for path, want := range map[string]string{
-		"/console/namespaces":                     "admit false",
-		"/console/status":                         "admit false",
-		"/console/export" + q("ns", "default"):    "admit false",
-		"/console/entries" + q("ns", "default"):   "scan",
-		"/console/query" + q("ns", "default"):     "scan",
-		"/console/entry/new" + q("ns", "default"): "admit false",
+		"/console/namespaces":                             "scan",
+		"/console/namespaces/delete" + q("ns", "default"): "scan",
+		"/console/status":                                 "admit false",
+		"/console/export" + q("ns", "default"):            "admit false",
+		"/console/entries" + q("ns", "default"):           "scan",
+		"/console/query" + q("ns", "default"):             "scan",
+		"/console/entry/new" + q("ns", "default"):         "admit false",
 	} {
 		mu.Lock()
 		n := len(asked)

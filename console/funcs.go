@@ -57,18 +57,9 @@ func readable(js []byte) string {
 			out = append(out, c)
 			continue
 		}
-		if js[i+1] == 'u' && i+5 < len(js) {
-			switch strings.ToLower(string(js[i+2 : i+6])) {
-			case "003c":
-				out, i = append(out, '<'), i+5
-				continue
-			case "003e":
-				out, i = append(out, '>'), i+5
-				continue
-			case "0026":
-				out, i = append(out, '&'), i+5
-				continue
-			}
+		if r, ok := htmlEscape(js[i:]); ok {
+			out, i = append(out, r), i+5
+			continue
 		}
 		out = append(out, c, js[i+1]) // any other escape, \\ included, stays
 		i++
@@ -79,18 +70,70 @@ func readable(js []byte) string {
 // previewLen is how many characters of a value a table shows.
 const previewLen = 80
 
-// preview is compact JSON, cut to previewLen characters.
+// preview is compact JSON, made readable (see readable), cut to
+// previewLen characters. It reads no more of raw than the characters it
+// shows: a table shows up to MaxPageSize values of up to the store's 16
+// MiB each, and compacting each whole for 80 characters cost its size in
+// time and several times it in memory. raw is a stored value: valid
+// JSON, whose only insignificant characters are spaces outside strings.
 func preview(raw json.RawMessage) string {
-	var buf bytes.Buffer
-	s := string(raw)
-	if json.Compact(&buf, raw) == nil {
-		s = readable(buf.Bytes())
+	out := make([]byte, 0, previewLen+8)
+	n := 0 // characters in out
+	// emit appends b; false when it starts a character past previewLen.
+	emit := func(b ...byte) bool {
+		for _, c := range b {
+			if utf8.RuneStart(c) {
+				if n == previewLen {
+					return false
+				}
+				n++
+			}
+			out = append(out, c)
+		}
+		return true
 	}
-	if utf8.RuneCountInString(s) > previewLen {
-		r := []rune(s)
-		s = string(r[:previewLen]) + "…"
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			continue
+		case c == '"':
+			inString = !inString
+		case inString && c == '\\' && i+1 < len(raw):
+			esc := raw[i : i+2]
+			if r, ok := htmlEscape(raw[i:]); ok {
+				esc, i = []byte{r}, i+5
+			} else {
+				i++
+			}
+			if !emit(esc...) {
+				return string(out) + "…"
+			}
+			continue
+		}
+		if !emit(c) {
+			return string(out) + "…"
+		}
 	}
-	return s
+	return string(out)
+}
+
+// htmlEscape reports the character of the escape at the start of js when
+// it is one of \u003c, \u003e and \u0026 (any case), which readable undoes.
+func htmlEscape(js []byte) (byte, bool) {
+	if len(js) < 6 || js[1] != 'u' {
+		return 0, false
+	}
+	switch strings.ToLower(string(js[2:6])) {
+	case "003c":
+		return '<', true
+	case "003e":
+		return '>', true
+	case "0026":
+		return '&', true
+	}
+	return 0, false
 }
 
 // when formats a time in UTC to the millisecond; the zero time is "".

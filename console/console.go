@@ -37,6 +37,9 @@ const (
 	DefaultMaxTailsPerPrincipal = httpapi.DefaultMaxStreamsPerPrincipal
 	// DefaultMaxExports is how many exports run at once (Config.MaxExports).
 	DefaultMaxExports = 2
+	// DefaultMaxSessionsPerPrincipal is how many sessions one principal
+	// holds at most (Config.MaxSessionsPerPrincipal).
+	DefaultMaxSessionsPerPrincipal = 100
 )
 
 // Cookie names.
@@ -80,6 +83,12 @@ type Config struct {
 	// MaxSessions bounds the sessions signed in at once (0:
 	// DefaultMaxSessions); past it sign-in fails until some expire.
 	MaxSessions int
+	// MaxSessionsPerPrincipal bounds one principal's sessions (0:
+	// DefaultMaxSessionsPerPrincipal; at most MaxSessions): its sign-in
+	// beyond ends its least recently used session, so that the holder of
+	// one token cannot fill MaxSessions and keep every other principal
+	// from signing in.
+	MaxSessionsPerPrincipal int
 	// MaxBodyBytes bounds a form's size (0: httpapi.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxTailsPerPrincipal bounds the live tails (the status page's
@@ -184,6 +193,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.MaxSessionsPerPrincipal <= 0 {
+		cfg.MaxSessionsPerPrincipal = DefaultMaxSessionsPerPrincipal
+	}
+	cfg.MaxSessionsPerPrincipal = min(cfg.MaxSessionsPerPrincipal, cfg.MaxSessions)
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = httpapi.DefaultMaxBodyBytes
 	}
@@ -203,7 +216,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, exportsBy: &perkey.Counts{Max: 1},
 		exports: make(chan struct{}, cfg.MaxExports), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
-			now: time.Now, m: make(map[string]*session)},
+			perPK: cfg.MaxSessionsPerPrincipal, now: time.Now, m: make(map[string]*session)},
 		all: func(context.Context) bool { return false }, drained: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.Default()

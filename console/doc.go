@@ -55,7 +55,10 @@
 //     in-memory random ID in a cookie (HttpOnly, SameSite=Strict, Path
 //     /console/, Secure over TLS or with Config.SecureCookies); it ends on
 //     sign-out, after Config.SessionIdle unused (30 min) or
-//     Config.SessionMax (12 h), and when the server restarts. Sessions live
+//     Config.SessionMax (12 h), and when the server restarts; a
+//     principal holds at most Config.MaxSessionsPerPrincipal (100), its
+//     least recently used ended by a sign-in beyond, so that one token
+//     cannot fill Config.MaxSessions. Sessions live
 //     in the process: behind a load balancer, send a browser to the same
 //     server (sticky sessions). The token is never written into a page, a
 //     cookie or a log.

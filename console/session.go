@@ -27,10 +27,12 @@ type session struct {
 type sessions struct {
 	idle, max time.Duration
 	limit     int
+	perPK     int // sessions of one principal at most; 0: no bound of its own
 	now       func() time.Time
 
-	mu sync.Mutex          // protects m
-	m  map[string]*session // by session ID
+	mu   sync.Mutex          // protects m and byPK
+	m    map[string]*session // by session ID
+	byPK map[string]int      // how many of m each principal holds, by PKR
 }
 
 var errTooManySessions = errors.New("console: too many sessions are signed in; try again later")
@@ -46,8 +48,18 @@ func randomToken() string {
 // browser had before, so a planted ID is worthless).
 func (s *sessions) create(p security.PKR) (*session, error) {
 	now := s.now()
+	pk := p.String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.byPK == nil {
+		s.byPK = make(map[string]int)
+	}
+	if s.perPK > 0 && s.byPK[pk] >= s.perPK {
+		s.sweepLocked(now)
+		if s.byPK[pk] >= s.perPK {
+			s.removeLocked(s.leastRecentLocked(pk))
+		}
+	}
 	if len(s.m) >= s.limit {
 		s.sweepLocked(now)
 		if len(s.m) >= s.limit {
@@ -56,7 +68,20 @@ func (s *sessions) create(p security.PKR) (*session, error) {
 	}
 	ss := &session{id: randomToken(), pkr: p, csrf: randomToken(), created: now, seen: now, ended: make(chan struct{})}
 	s.m[ss.id] = ss
+	s.byPK[pk]++
 	return ss, nil
+}
+
+// leastRecentLocked is the session of principal pk used least recently;
+// pk holds one at least.
+func (s *sessions) leastRecentLocked(pk string) *session {
+	var lru *session
+	for _, ss := range s.m {
+		if ss.pkr.String() == pk && (lru == nil || ss.seen.Before(lru.seen)) {
+			lru = ss
+		}
+	}
+	return lru
 }
 
 // get returns the live session with this ID and marks it used; an expired
@@ -91,6 +116,11 @@ func (s *sessions) delete(id string) {
 // removeLocked removes ss, which is in the map, and closes its ended.
 func (s *sessions) removeLocked(ss *session) {
 	delete(s.m, ss.id)
+	if pk := ss.pkr.String(); s.byPK[pk] > 1 {
+		s.byPK[pk]--
+	} else {
+		delete(s.byPK, pk)
+	}
 	close(ss.ended)
 }
 

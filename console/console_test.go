@@ -445,6 +445,15 @@ func TestExport(t *testing.T) {
 		t.Fatalf("import: %+v, %v", st, err)
 	}
 	b.get("/console/export"+q("ns", "default")).want(t, http.StatusNotFound)
+	// An export names its namespace: without one it was every namespace
+	// the principal reads, in a file named ".-{time}.ndjson" (hidden).
+	for _, path := range []string{"/console/export", "/console/export?ns="} {
+		p := b.get(path)
+		p.want(t, http.StatusBadRequest, "Name the namespace")
+		if cd := p.Header.Get("Content-Disposition"); cd != "" {
+			t.Fatalf("GET %s: Content-Disposition %q", path, cd)
+		}
+	}
 }
 
 // TestExpiry: editing an entry keeps its expiry unless the form says

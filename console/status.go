@@ -56,6 +56,13 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, ss *session) {
 // transaction given back, not held for ten times Timeout.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, ss *session) {
 	ns := r.URL.Query().Get("ns")
+	if ns == "" {
+		// dump.ExportStore would export every namespace the principal
+		// reads: not what this page offers, nor what its file is named.
+		h.render(w, r, http.StatusBadRequest, "error", ss, &view{Title: "Export",
+			Error: "Name the namespace to export (export?ns=name)."})
+		return
+	}
 	// An export may take longer than a page: ten times the timeout.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*h.cfg.Timeout)
 	defer cancel()

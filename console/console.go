@@ -294,13 +294,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 	hd.Set("Cache-Control", "no-store")
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
-	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		h.render(w, r, http.StatusNotFound, "error", nil, &view{Title: "Not found",
 			Error: "There is no console page at this address."})
 		return
+	}
+	if r.Method == http.MethodPost {
+		// The form is read here, so that one too large is refused as
+		// such, not as a form without its CSRF token (cut off with the
+		// rest of it).
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+				h.render(w, r, http.StatusRequestEntityTooLarge, "error", nil, &view{Title: "Form too large",
+					Error: fmt.Sprintf("The form is larger than this console takes (%d bytes); nothing was done.", mb.Limit)})
+				return
+			}
+			h.render(w, r, http.StatusBadRequest, "error", nil, &view{Title: "Form refused",
+				Error: "The form could not be read; nothing was done."})
+			return
+		}
 	}
 	h.mux.ServeHTTP(w, r)
 }

@@ -70,3 +70,24 @@ func TestSessionsPerPrincipal(t *testing.T) {
 		t.Errorf("nobody's first session, least recently used of %d: %d, want 303 (signed out)", limit, st)
 	}
 }
+
+// TestFormTooLarge: a form over Config.MaxBodyBytes (an entry's value
+// pasted whole) is refused as too large, 413, not as a forged form: before,
+// the cut body lost its CSRF field and the page said 403 "This form did
+// not come from this console's page", sending the user to reload and try
+// again, which failed the same way.
+func TestFormTooLarge(t *testing.T) {
+	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) { c.MaxBodyBytes = 4096 })
+	b := e.browser(t)
+	b.signIn(adminToken)
+	big := `"` + strings.Repeat("x", 8192) + `"`
+	p := b.post("/console/entry/save", url.Values{"ns": {"users"}, "key": {"k"}, "version": {"0"}, "value": {big}})
+	p.want(t, http.StatusRequestEntityTooLarge, "4096 bytes")
+	other := e.browser(t)
+	other.get("/console/signin")
+	p = other.post("/console/signin", url.Values{"token": {strings.Repeat("t", 8192)}})
+	p.want(t, http.StatusRequestEntityTooLarge, "4096 bytes")
+	// Within the bound the form goes through.
+	b.post("/console/entry/save", url.Values{"ns": {"users"}, "key": {"k"}, "version": {"0"}, "value": {`"small"`}}).
+		want(t, http.StatusSeeOther)
+}

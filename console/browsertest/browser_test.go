@@ -592,4 +592,29 @@ func TestLiveTail(t *testing.T) {
 		t.Fatalf("the live tail ran a script (%v) or holds %d injected elements", ran, injected)
 	}
 	s.shot("status-live", false)
+
+	// Signed out in another tab, the tail stops and says why; before, it
+	// went on showing changes after the sign-out.
+	tab2, cancel := chromedp.NewContext(s.ctx)
+	defer cancel()
+	// The first Run opens the tab; it must not carry a timeout.
+	if err := chromedp.Do(tab2); err != nil {
+		t.Fatal(err)
+	}
+	other := *s
+	other.ctx = tab2
+	other.open("/console/status")
+	other.signOut()
+	if err := s.sec.Set(admin, "after-signout", 1, storage.InNamespace("users")); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(s.text("#tail-state"), "your session ended") {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("after sign-out the live tail says %q and shows %q", s.text("#tail-state"), s.text("#tail"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Contains(s.text("#tail"), "after-signout") {
+		t.Fatalf("the live tail showed a change made after sign-out: %q", s.text("#tail"))
+	}
 }

@@ -30,10 +30,17 @@ type sessions struct {
 	perPK     int // sessions of one principal at most; 0: no bound of its own
 	now       func() time.Time
 
-	mu   sync.Mutex          // protects m and byPK
+	mu   sync.Mutex          // protects m, byPK and sweepAt
 	m    map[string]*session // by session ID
 	byPK map[string]int      // how many of m each principal holds, by PKR
+	// sweepAt is the size of m at which create removes the ended
+	// sessions (0: minSweepSessions).
+	sweepAt int
 }
+
+// minSweepSessions is the fewest sessions held that make create remove the
+// ended ones.
+const minSweepSessions = 64
 
 var errTooManySessions = errors.New("console: too many sessions are signed in; try again later")
 
@@ -60,8 +67,13 @@ func (s *sessions) create(p security.PKR) (*session, error) {
 			s.removeLocked(s.leastRecentLocked(pk))
 		}
 	}
-	if len(s.m) >= s.limit {
+	// Sessions that ended unused are removed here, at twice the sessions
+	// left by the last sweep (at least minSweepSessions), so that m holds
+	// about twice the live ones, not one per sign-in since the start up to
+	// the limit, for a sweep's cost spread over as many sign-ins.
+	if len(s.m) >= max(s.sweepAt, minSweepSessions) || len(s.m) >= s.limit {
 		s.sweepLocked(now)
+		s.sweepAt = 2 * len(s.m)
 		if len(s.m) >= s.limit {
 			return nil, errTooManySessions
 		}

@@ -48,24 +48,31 @@ func eachDialect(t *testing.T, db string, run func(t *testing.T, dsn, path, pgds
 			if dsn == "" {
 				t.Skip("no STORAGE_TEST_POSTGRES_DSN")
 			}
-			if v := os.Getenv("STORAGE_SOAK_DB"); v != "" {
-				db = v
-			}
-			ctx := context.Background()
-			c, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := pgx.Identifier{db}.Sanitize()
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)")
-			if _, err := c.Exec(ctx, "CREATE DATABASE "+id); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.Close(ctx)
-			sdsn := strings.Replace(dsn, "/postgres?", "/"+db+"?", 1)
+			sdsn := freshDatabase(t, dsn, db)
 			run(t, sdsn+"&pool_max_conns=12", "", sdsn)
 		})
 	}
+}
+
+// freshDatabase drops and creates PostgreSQL database db (STORAGE_SOAK_DB
+// instead when set) on the server of dsn, a DSN of its postgres database,
+// and returns the DSN of db.
+func freshDatabase(t *testing.T, dsn, db string) string {
+	if v := os.Getenv("STORAGE_SOAK_DB"); v != "" {
+		db = v
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pgx.Identifier{db}.Sanitize()
+	_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)")
+	if _, err := c.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close(ctx)
+	return strings.Replace(dsn, "/postgres?", "/"+db+"?", 1)
 }
 
 // procStats are the process's resident set (as /proc says it, "" when

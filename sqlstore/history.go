@@ -314,11 +314,14 @@ func keyChain(ns, key string, after int64) sq.Sqlizer {
 // not exist; else ErrCompacted.
 func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key string, r int64, st logState) (storage.Entry, error) {
 	const op = "get"
-	cur, err := q.getEntry(ctx, ns, key, x.s.now())
+	// The row as it is, expired or not: one that expired since r (not
+	// yet swept, so no change says so) was the key's state at r. Read
+	// as of now, it answered ErrNotFound at r.
+	cur, err := q.getEntry(ctx, ns, key, time.Unix(0, 0))
 	switch {
 	case err == nil:
 		if e := toEntry(ns, cur); e.Revision <= r {
-			return e, nil
+			return x.aliveAt(ctx, q, e, r, st)
 		}
 	case !errors.Is(err, errNoRow):
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
@@ -334,13 +337,49 @@ func (x *ops) beforeLog(ctx context.Context, q querier, lq *logQuery, ns, key st
 		// ones answered ErrNotFound for a key that existed at r.
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, now))
 	}
-	if len(evs) == 0 || (evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut) ||
-		evs[0].Type == storage.EventNamespaceCreate {
+	created := len(evs) > 0 && evs[0].Key != "" && evs[0].PrevRevision == 0 && evs[0].Type == storage.EventPut
+	if created && now.compacted > 0 {
+		// Its next change created it, but that says nothing of a life
+		// that expired before (a put over an expired row starts a new
+		// life) whose changes were compacted: it answered ErrNotFound
+		// for a key live at r.
+		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, now))
+	}
+	if len(evs) == 0 || created || evs[0].Type == storage.EventNamespaceCreate {
 		// Nothing changed the key after r and it does not exist, or its
-		// next change created it, or the namespace was created after r.
+		// next change created it (and nothing was compacted), or the
+		// namespace was created after r.
 		return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, storage.ErrNotFound)
 	}
 	return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, compacted(r, st))
+}
+
+// aliveAt is e, the key's entry, unchanged since before r, as it was at
+// r: ErrNotFound when it had expired by r's time; when r's time went with
+// the compacted log, e if it was still live at the oldest retained
+// change's time (later than r's), else ErrCompacted.
+func (x *ops) aliveAt(ctx context.Context, q querier, e storage.Entry, r int64, st logState) (storage.Entry, error) {
+	const op = "get"
+	if e.ExpiresAt.IsZero() {
+		return e, nil
+	}
+	at, ok, err := x.s.revisionTime(ctx, q, r)
+	if err == nil && !ok {
+		at, ok, err = x.s.oldestChangeTime(ctx, q)
+		if err == nil && ok && !e.ExpiresAt.After(at) {
+			return storage.Entry{}, x.s.failCtx(ctx, op, e.Namespace, e.Key, compacted(r, st))
+		}
+	}
+	switch {
+	case err != nil:
+		return storage.Entry{}, x.s.failCtx(ctx, op, e.Namespace, e.Key, err)
+	case ok && !e.ExpiresAt.After(at):
+		return storage.Entry{}, x.s.failCtx(ctx, op, e.Namespace, e.Key, storage.ErrNotFound)
+	case !ok && !e.ExpiresAt.After(x.s.now()):
+		// An empty log: r's time is unknown, and it has expired.
+		return storage.Entry{}, x.s.failCtx(ctx, op, e.Namespace, e.Key, compacted(r, st))
+	}
+	return e, nil
 }
 
 // readBack reads the rows at or before `before` that pass the query
@@ -355,10 +394,20 @@ func (lq *logQuery) readBack(ctx context.Context, q querier, before int64, limit
 // change at or before r (a revision may be unused, migrations/postgres
 // 00010); false when the log holds none.
 func (s *Store) revisionTime(ctx context.Context, q querier, r int64) (time.Time, bool, error) {
+	return s.changeTime(ctx, q, "SELECT created_at FROM changes WHERE revision <= ? ORDER BY revision DESC LIMIT 1", r)
+}
+
+// oldestChangeTime is the time of the oldest change the log retains;
+// false when it holds none.
+func (s *Store) oldestChangeTime(ctx context.Context, q querier) (time.Time, bool, error) {
+	return s.changeTime(ctx, q, "SELECT created_at FROM changes ORDER BY revision LIMIT 1")
+}
+
+// changeTime is the time of the change stmt selects, if any.
+func (s *Store) changeTime(ctx context.Context, q querier, stmt string, args ...any) (time.Time, bool, error) {
 	var at time.Time
 	found := false
-	stmt := s.placeholders("SELECT created_at FROM changes WHERE revision <= ? ORDER BY revision DESC LIMIT 1")
-	err := q.queryRows(ctx, stmt, []any{r}, func(row rowScanner) error {
+	err := q.queryRows(ctx, s.placeholders(stmt), args, func(row rowScanner) error {
 		found = true
 		if s.Dialect() == dialect.Postgres {
 			if err := row.Scan(&at); err != nil {

@@ -148,22 +148,21 @@ type CombineStats struct {
 // CombineStats reports the store's group commit counters (for benchmarks
 // and tests).
 func (s *Store) CombineStats() CombineStats {
-	var b, w *atomic.Int64
 	switch e := s.eng.(type) {
 	case *pgEngine:
-		if e.comb == nil {
-			return CombineStats{}
-		}
-		b, w = &e.comb.batches, &e.comb.combined
+		return e.comb.stats()
 	case *sqliteEngine:
-		if e.comb == nil {
-			return CombineStats{}
-		}
-		b, w = &e.comb.batches, &e.comb.combined
-	default:
+		return e.comb.stats()
+	}
+	return CombineStats{}
+}
+
+// stats are c's counters; zero for none.
+func (c *turns[J]) stats() CombineStats {
+	if c == nil {
 		return CombineStats{}
 	}
-	return CombineStats{Batches: b.Load(), Writes: w.Load()}
+	return CombineStats{Batches: c.batches.Load(), Writes: c.combined.Load()}
 }
 
 // enter takes the write's turn. held: nothing else is in flight, the

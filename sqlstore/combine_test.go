@@ -74,14 +74,69 @@ func TestPGWritesShareCommits(t *testing.T) {
 // returned function is called with how many writes must be waiting.
 func combTurn(t *testing.T, s *Store) func(waiting int) {
 	t.Helper()
-	c := s.eng.(*pgEngine).comb
-	if _, held := c.enter(context.Background(), nil); !held {
+	switch e := s.eng.(type) {
+	case *pgEngine:
+		return holdTurn(t, e.comb)
+	case *sqliteEngine:
+		return holdTurn(t, e.comb)
+	}
+	t.Fatalf("no group commit in %T", s.eng)
+	return nil
+}
+
+func holdTurn[J any](t *testing.T, c *turns[J]) func(waiting int) {
+	t.Helper()
+	var none J
+	if _, held := c.enter(context.Background(), none); !held {
 		t.Fatal("the turn is taken")
 	}
 	return func(waiting int) {
 		t.Helper()
 		waitQueued(t, &c.mu, func() int { return len(c.queue) }, waiting)
 		c.release()
+	}
+}
+
+// deadlineBehindTx: with a write transaction open in namespace ns (it
+// holds PostgreSQL's revision lock, SQLite's writer), a write with a
+// deadline of 300 ms and one without, queued together, go as one batch;
+// the transaction commits after hold. The first fails with its deadline
+// and is not written, the second is written.
+func deadlineBehindTx(t *testing.T, s *Store, ns string, hold time.Duration) {
+	t.Helper()
+	ctx := t.Context()
+	in := storage.InNamespace(ns)
+	must(t, s.CreateNamespace(ctx, ns))
+	tx, err := s.Begin(ctx, storage.TxOptions{})
+	must(t, err)
+	must(t, tx.Set(ctx, "held", 1, in))
+	release := combTurn(t, s)
+	var wg sync.WaitGroup
+	var shortErr, longErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		shortErr = s.Set(sctx, "short", 1, in)
+	}()
+	go func() {
+		defer wg.Done()
+		longErr = s.Set(ctx, "long", 1, in)
+	}()
+	release(2)
+	time.Sleep(hold)
+	must(t, tx.Commit(ctx))
+	wg.Wait()
+	if !errors.Is(shortErr, context.DeadlineExceeded) {
+		t.Fatalf("the write whose deadline passed while its batch waited: %v", shortErr)
+	}
+	must(t, longErr)
+	if _, err := s.Get(ctx, "short", in); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the write that failed its deadline was written: %v", err)
+	}
+	if _, err := s.Get(ctx, "long", in); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -133,42 +188,9 @@ func TestPGCombinedWriteFailsAlone(t *testing.T) {
 // whose deadline passed fails with it and is not written, the other waits
 // for the lock and is written.
 func TestPGCombinedWriteDeadline(t *testing.T) {
-	ctx := t.Context()
 	s := openTest(t, newPGSchema(t), WithSweepInterval(-1))
 	t.Cleanup(func() { _ = s.Close() })
-	in := storage.InNamespace("dl")
-	must(t, s.CreateNamespace(ctx, "dl"))
-	tx, err := s.Begin(ctx, storage.TxOptions{})
-	must(t, err)
-	must(t, tx.Set(ctx, "held", 1, in)) // the transaction holds the revision lock
-	release := combTurn(t, s)
-	var wg sync.WaitGroup
-	var shortErr, longErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		shortErr = s.Set(sctx, "short", 1, in)
-	}()
-	go func() {
-		defer wg.Done()
-		longErr = s.Set(ctx, "long", 1, in)
-	}()
-	release(2)
-	time.Sleep(time.Second)
-	must(t, tx.Commit(ctx))
-	wg.Wait()
-	if !errors.Is(shortErr, context.DeadlineExceeded) {
-		t.Fatalf("the write whose deadline passed waiting: %v", shortErr)
-	}
-	must(t, longErr)
-	if _, err := s.Get(ctx, "short", in); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("the write that failed its deadline was written: %v", err)
-	}
-	if _, err := s.Get(ctx, "long", in); err != nil {
-		t.Fatal(err)
-	}
+	deadlineBehindTx(t, s, "dl", time.Second)
 }
 
 // TestPGCombinedWriteLeavesQueue: a write whose caller gives up while it
@@ -281,9 +303,7 @@ func TestSQLiteWritesShareCommits(t *testing.T) {
 	// A statement that fails (no arguments) beside three Sets.
 	e := s.eng.(*sqliteEngine)
 	c := e.comb
-	if _, held := c.enter(context.Background(), nil); !held {
-		t.Fatal("the turn is taken")
-	}
+	release := combTurn(t, s)
 	in := storage.InNamespace("gc")
 	var wg sync.WaitGroup
 	var badErr error
@@ -300,9 +320,8 @@ func TestSQLiteWritesShareCommits(t *testing.T) {
 			setErrs[i] = s.Set(ctx, fmt.Sprintf("iso%d", i), i, in)
 		}()
 	}
-	waitQueued(t, &c.mu, func() int { return len(c.queue) }, 4)
 	before := c.batches.Load()
-	c.release()
+	release(4)
 	wg.Wait()
 	if badErr == nil {
 		t.Fatal("a statement without its arguments succeeded")
@@ -355,44 +374,7 @@ func waitQueued(t *testing.T, mu *sync.Mutex, n func() int, want int) {
 // ErrCommitUnknown for a write that was never sent); the other write runs
 // once the transaction ends.
 func TestSQLiteCombinedWriteBehindTx(t *testing.T) {
-	ctx := t.Context()
 	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "behind.db"), WithSweepInterval(-1))
 	t.Cleanup(func() { _ = s.Close() })
-	in := storage.InNamespace("bt")
-	must(t, s.CreateNamespace(ctx, "bt"))
-	tx, err := s.Begin(ctx, storage.TxOptions{})
-	must(t, err)
-	must(t, tx.Set(ctx, "held", 1, in)) // the transaction holds the writer
-	c := s.eng.(*sqliteEngine).comb
-	if _, held := c.enter(context.Background(), nil); !held {
-		t.Fatal("the turn is taken")
-	}
-	var wg sync.WaitGroup
-	var shortErr, longErr error
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		shortErr = s.Set(sctx, "short", 1, in)
-	}()
-	go func() {
-		defer wg.Done()
-		longErr = s.Set(ctx, "long", 1, in)
-	}()
-	waitQueued(t, &c.mu, func() int { return len(c.queue) }, 2)
-	c.release()
-	time.Sleep(1500 * time.Millisecond)
-	must(t, tx.Commit(ctx))
-	wg.Wait()
-	if !errors.Is(shortErr, context.DeadlineExceeded) {
-		t.Fatalf("the write whose deadline passed while its batch waited: %v", shortErr)
-	}
-	must(t, longErr)
-	if _, err := s.Get(ctx, "short", in); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("the write that failed its deadline was written: %v", err)
-	}
-	if _, err := s.Get(ctx, "long", in); err != nil {
-		t.Fatal(err)
-	}
+	deadlineBehindTx(t, s, "bt", 1500*time.Millisecond)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	mrand "math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -97,7 +98,33 @@ func BouncerDSN(t testing.TB) string {
 		}
 		t.Skip("PgBouncer tests skipped: set " + EnvBouncerDSN + " to enable them, e.g. " + how)
 	}
+	waitListening(t, dsn, 10*time.Second)
 	return dsn
+}
+
+// waitListening waits until something accepts TCP connections at dsn's
+// host, for at most wait. .ci/pgbouncer.sh runs the pooler supervised: one
+// that exited (Debian 12's PgBouncer does, on a FATAL assertion the chaos
+// tests can provoke) is started again within a fraction of a second, and a
+// test that begins in that moment waits for it instead of failing.
+func waitListening(t testing.TB, dsn string, wait time.Duration) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dsn, err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := net.DialTimeout("tcp", u.Host, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing answers at %s after %s: %v (has the pooler exited? .ci/pgbouncer.sh stop prints its restarts)", u.Host, wait, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // EnvReplicaDSN names the variable holding the DSN of a hot standby of the

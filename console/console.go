@@ -273,6 +273,7 @@ func (h *Handler) routes() {
 	h.mux.HandleFunc("POST "+Prefix+"namespaces/delete", h.in(h.deleteNamespace))
 	h.mux.HandleFunc("GET "+Prefix+"entries", h.inScan(h.entries))
 	h.mux.HandleFunc("GET "+Prefix+"entry", h.in(h.entry))
+	h.mux.HandleFunc("GET "+Prefix+"entry/download", h.in(h.download))
 	h.mux.HandleFunc("GET "+Prefix+"entry/new", h.in(h.newEntry))
 	h.mux.HandleFunc("POST "+Prefix+"entry/save", h.in(h.saveEntry))
 	h.mux.HandleFunc("GET "+Prefix+"entry/delete", h.in(h.deleteEntryPage))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,10 +113,27 @@ type entryPage struct {
 	Expiry, TTL string
 	// Conflict: what the store holds now, beside what was typed.
 	Conflict *entryRow
+	// Stored and StoredMeta are the stored value and metadata as the
+	// page shows them (the entry the page shows, or Conflict's), each
+	// formatted once (see show).
+	Stored, StoredMeta shownValue
+	// Large: the stored value or metadata is larger than
+	// InlineValueBytes, so the page offers no form to edit it.
+	Large bool
+}
+
+// shown sets p's Stored and StoredMeta from e, and Large; it drops e's
+// value and metadata from p, which the page shows only through them.
+func (p *entryPage) shown(e *storage.Entry) {
+	p.Stored, p.StoredMeta = show(e.Value), show(e.Metadata)
+	p.Large = p.Stored.Cut || p.StoredMeta.Cut
+	e.Value, e.Metadata = nil, nil
 }
 
 // entry shows one entry: the value pretty-printed, its metadata and system
-// fields, and the form to edit it.
+// fields, and the form to edit it; a value or metadata larger than
+// InlineValueBytes is shown as a preview, with a link to download it,
+// and no form.
 func (h *Handler) entry(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
 	ns, key := q.Get("ns"), q.Get("key")
@@ -130,9 +148,63 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request, ss *session) {
 		h.fail(w, r, ss, "Entry", err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces", Notice: notice(r),
-		Data: entryPage{NS: ns, Key: key, Entry: e, Meta: md,
-			Value: pretty(e.Value), Metadata: pretty(e.Metadata), Version: e.Version, Revision: e.Revision, Expiry: "keep"}})
+	p := entryPage{NS: ns, Key: key, Entry: e, Meta: md, Version: e.Version, Revision: e.Revision, Expiry: "keep"}
+	p.shown(&p.Entry)
+	if !p.Large {
+		p.Value, p.Metadata = p.Stored.Text, p.StoredMeta.Text
+	}
+	h.render(w, r, http.StatusOK, "entry", ss, &view{Title: "Entry " + key, Nav: "namespaces", Notice: notice(r), Data: p})
+}
+
+// download sends an entry's value (what=metadata: its metadata) as a
+// JSON file, as stored: the entry page's link for a value too large to
+// show. It is read as the principal, as the page is, and written as read,
+// neither copied nor formatted.
+func (h *Handler) download(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	ns, key, what := q.Get("ns"), q.Get("key"), q.Get("what")
+	if what != "" && what != "value" && what != "metadata" {
+		h.render(w, r, http.StatusBadRequest, "error", ss, &view{Title: "Download",
+			Error: "what is value or metadata."})
+		return
+	}
+	e, err := h.cfg.Store.Get(r.Context(), key, storage.InNamespace(ns))
+	if err != nil {
+		h.fail(w, r, ss, "Download", err)
+		return
+	}
+	body, name := e.Value, fileName(key)
+	if what == "metadata" {
+		body, name = e.Metadata, name+".metadata"
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Content-Length", strconv.Itoa(len(body)))
+	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name + ".json"}))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// fileName is a download's file name for key: its letters, digits, dots,
+// hyphens and underscores, anything else an underscore, at most 100
+// characters ("entry" for none).
+func fileName(key string) string {
+	var b strings.Builder
+	for _, c := range key {
+		if b.Len() >= 100 {
+			break
+		}
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
+			b.WriteRune(c)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if strings.Trim(b.String(), ".") == "" {
+		return "entry"
+	}
+	return b.String()
 }
 
 // newEntry shows the form of a new entry.
@@ -221,6 +293,8 @@ func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, ss *session, 
 			return
 		}
 		row = rows[0]
+		form.shown(&row.Entry)
+		form.Large = false // the form holds what was typed
 		form.Conflict = &row
 		form.New, form.Version, form.Revision = false, cur.Version, cur.Revision
 	}
@@ -244,8 +318,9 @@ func (h *Handler) deleteEntryPage(w http.ResponseWriter, r *http.Request, ss *se
 		h.fail(w, r, ss, "Delete entry", err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "entrydelete", ss, &view{Title: "Delete entry " + key, Nav: "namespaces",
-		Data: entryPage{NS: ns, Key: key, Entry: e, Version: e.Version, Revision: e.Revision, Value: pretty(e.Value)}})
+	p := entryPage{NS: ns, Key: key, Entry: e, Version: e.Version, Revision: e.Revision}
+	p.shown(&p.Entry)
+	h.render(w, r, http.StatusOK, "entrydelete", ss, &view{Title: "Delete entry " + key, Nav: "namespaces", Data: p})
 }
 
 // deleteEntry deletes the entry if it is still the confirmed one (its

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/url"
 	"strings"
@@ -14,11 +15,14 @@ import (
 // every value reaches the page through html/template's escaping.
 var funcs = template.FuncMap{
 	"link":    link,
-	"pretty":  pretty,
 	"preview": preview,
-	"when":    when,
-	"join":    func(s []string) string { return strings.Join(s, ", ") },
-	"add":     func(a, b int) int { return a + b },
+	"size":    size,
+	// The entry page's bounds, for its words.
+	"inlineBytes":  func() int { return InlineValueBytes },
+	"previewBytes": func() int { return ValuePreviewBytes },
+	"when":         when,
+	"join":         func(s []string) string { return strings.Join(s, ", ") },
+	"add":          func(a, b int) int { return a + b },
 }
 
 // link returns the console path page with the query built from key/value
@@ -36,13 +40,98 @@ func link(page string, kv ...string) string {
 	return Prefix + page + "?" + q.Encode()
 }
 
-// pretty indents JSON with two spaces; anything else comes back as is.
+// Bounds of the entry page (see the package doc, "Large values").
+const (
+	// InlineValueBytes is the largest value (or metadata), in bytes of its
+	// stored JSON, that the entry page shows whole and offers to edit.
+	// A larger one is shown as its first ValuePreviewBytes, with a link
+	// to download it whole (/console/entry/download).
+	InlineValueBytes = 256 << 10
+	// ValuePreviewBytes is how much of a larger value the page shows: its
+	// stored JSON as is, cut on a character boundary.
+	ValuePreviewBytes = 16 << 10
+	// maxIndented is the most text the page shows a value of at most
+	// InlineValueBytes as, indented: a value nested deeply (up to
+	// storage.MaxDepth) grows by its depth's indentation on every line,
+	// and one of 256 KiB could take hundreds of MB indented. Past it the
+	// value is shown as stored.
+	maxIndented = 4 * InlineValueBytes
+)
+
+// shownValue is a stored value (or metadata) as the entry page shows it:
+// computed once per page, whatever the template does with it.
+type shownValue struct {
+	// Text is the value pretty-printed (as stored when indenting would
+	// make it longer than maxIndented) or, when Cut, its first
+	// ValuePreviewBytes as stored.
+	Text string
+	Size int  // bytes of the stored JSON
+	Cut  bool // larger than InlineValueBytes: Text is a preview only
+}
+
+// show is raw as the entry page shows it (see shownValue).
+func show(raw json.RawMessage) shownValue {
+	if len(raw) <= InlineValueBytes {
+		return shownValue{Text: pretty(raw), Size: len(raw)}
+	}
+	n := ValuePreviewBytes
+	for n > 0 && !utf8.RuneStart(raw[n]) {
+		n--
+	}
+	return shownValue{Text: readable(raw[:n]) + "…", Size: len(raw), Cut: true}
+}
+
+// size is n bytes in words: 512 bytes, 3.5 KiB, 12.0 MiB.
+func size(n int) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// pretty indents JSON with two spaces; anything else comes back as is,
+// and so does JSON that indented would be longer than maxIndented.
 func pretty(raw json.RawMessage) string {
+	if indentedSize(raw) > maxIndented {
+		return readable(raw)
+	}
 	var buf bytes.Buffer
 	if err := json.Indent(&buf, raw, "", "  "); err != nil {
 		return string(raw)
 	}
 	return readable(buf.Bytes())
+}
+
+// indentedSize bounds the length of raw indented by json.Indent with two
+// spaces, without indenting it: each element and each closing bracket
+// starts a line indented by its depth (an empty array or object, and
+// the spaces raw has, count although they go).
+func indentedSize(raw []byte) int {
+	n, depth, inString := len(raw), 0, false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			n += 1 + 2*depth
+		case c == ']' || c == '}':
+			depth--
+			n += 1 + 2*depth
+		case c == ',':
+			n += 1 + 2*depth
+		case c == ':':
+			n++
+		}
+	}
+	return n
 }
 
 // readable undoes the \u003c, \u003e and \u0026 escapes that Go's encoder

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"runtime"
 	"strings"
@@ -117,6 +118,15 @@ func TestEntryPageLargeValueShown(t *testing.T) {
 	b.get("/console/entry"+q("ns", "users", "key", "small")).want(t, http.StatusOK, `id="entry-value"`, `id="entry-metadata"`)
 	b.get("/console/entry/delete"+q("ns", "users", "key", "big")).want(t, http.StatusOK,
 		"more than the console shows whole", `id="confirm-delete"`)
+
+	// A conflict with a large stored value shows it the same way, beside
+	// the typed text, which stays editable.
+	c := b.post("/console/entry/save", url.Values{"ns": {"users"}, "key": {"big"}, "version": {"0"},
+		"value": {`{"x":1}`}, "metadata": {"{}"}, "expiry": {"none"}})
+	c.want(t, http.StatusConflict, `id="theirs-value"`, "more than the console shows whole", `id="entry-value"`, "{&#34;x&#34;:1}")
+	if len(c.body) > 128<<10 {
+		t.Fatalf("the conflict page of a %d-byte value is %d bytes", len(big), len(c.body))
+	}
 
 	d := b.get("/console/entry/download" + q("ns", "users", "key", "big"))
 	d.want(t, http.StatusOK)

@@ -1,11 +1,13 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,10 +21,29 @@ const (
 	MaxPageSize     = 500
 )
 
-// entryRow is an entry with its audit actors.
+// Bounds of what the entries and query pages read (see readPage).
+const (
+	// PageBytes bounds the keys, values and metadata one entries or query
+	// page reads: it reads in parts and stops after the part that reaches
+	// PageBytes, showing fewer entries than its limit and a link to the
+	// next page. As routes.AnswerBytes bounds an API answer.
+	PageBytes = 4 << 20
+	// PagePart is the most entries one part reads: what the page holds of
+	// values at once is at most PagePart of them. A part after the first
+	// reads fewer when the largest value read so far says PagePart of
+	// them would pass PageBytes.
+	PagePart = 16
+	// rowOverhead is counted per entry besides its bytes.
+	rowOverhead = 64
+)
+
+// entryRow is an entry with its audit actors. A row of a table holds its
+// value's preview and size, not the value (nor the metadata).
 type entryRow struct {
 	storage.Entry
 	CreatedBy, UpdatedBy string
+	Preview              string // preview of the value
+	Size                 int    // bytes of the value
 }
 
 // entriesPage is the data of the entries page.
@@ -31,6 +52,50 @@ type entriesPage struct {
 	Limit                   int
 	Total                   int64
 	Rows                    []entryRow
+	// Cut: the page holds fewer than Limit entries, more remaining,
+	// because their values reached PageBytes.
+	Cut bool
+}
+
+// readPage reads up to limit entries matching f (opts: the namespace and
+// the sort), after the cursor after when it is not "", as a table shows
+// them: each row with its value's preview and size, without the value.
+// It reads in parts (see PageBytes and PagePart), each a query of its
+// own after the previous one's cursor; it returns the cursor after its
+// last row ("" after the last match) and whether PageBytes cut it.
+// Outside a transaction the parts are separate reads, as pages are.
+func (h *Handler) readPage(ctx context.Context, f storage.Filter, limit int, after string, opts []storage.Option) ([]entryRow, string, bool, error) {
+	var (
+		rows    []entryRow
+		size    int64
+		largest int64 = 1
+	)
+	part := min(limit, PagePart)
+	for {
+		o := append(slices.Clip(opts), storage.Limit(part))
+		if after != "" {
+			o = append(o, storage.After(after))
+		}
+		res, err := h.cfg.Store.Query(ctx, f, o...)
+		if err != nil {
+			return nil, "", false, err
+		}
+		for _, e := range res.Entries {
+			n := int64(len(e.Key)+len(e.Value)+len(e.Metadata)) + rowOverhead
+			size, largest = size+n, max(largest, n)
+			row := entryRow{Entry: e, Preview: preview(e.Value), Size: len(e.Value)}
+			row.Value, row.Metadata = nil, nil
+			rows = append(rows, row)
+		}
+		after = res.Cursor
+		switch {
+		case after == "" || len(res.Entries) == 0 || len(rows) >= limit:
+			return rows, after, false, nil
+		case size >= PageBytes:
+			return rows, after, true, nil
+		}
+		part = int(min(max((PageBytes-size)/largest, 1), int64(PagePart), int64(limit-len(rows))))
+	}
 }
 
 // pageSize reads the limit parameter: DefaultPageSize when absent or
@@ -46,19 +111,18 @@ func pageSize(s string) int {
 	return n
 }
 
-// withActors adds each entry's audit actors (one GetMetadata each; an entry
+// withActors adds each row's audit actors (one GetMetadata each; an entry
 // deleted in between keeps none).
-func (h *Handler) withActors(r *http.Request, es []storage.Entry) ([]entryRow, error) {
-	rows := make([]entryRow, len(es))
-	for i, e := range es {
-		rows[i].Entry = e
+func (h *Handler) withActors(r *http.Request, rows []entryRow) error {
+	for i := range rows {
+		e := &rows[i]
 		md, err := h.cfg.Store.GetMetadata(r.Context(), e.Key, storage.InNamespace(e.Namespace))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
+			return err
 		}
-		rows[i].CreatedBy, rows[i].UpdatedBy = md.CreatedBy, md.UpdatedBy
+		e.CreatedBy, e.UpdatedBy = md.CreatedBy, md.UpdatedBy
 	}
-	return rows, nil
+	return nil
 }
 
 // entries lists a namespace's entries whose keys start with a prefix, in
@@ -72,12 +136,8 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	ctx := r.Context()
 	in := storage.InNamespace(p.NS)
-	opts := []storage.Option{in, storage.Limit(p.Limit)}
-	if p.After != "" {
-		opts = append(opts, storage.After(p.After))
-	}
-	res, err := h.cfg.Store.Query(ctx, f, opts...)
-	if err != nil {
+	var err error
+	if p.Rows, p.Next, p.Cut, err = h.readPage(ctx, f, p.Limit, p.After, []storage.Option{in}); err != nil {
 		h.fail(w, r, ss, "Entries of "+p.NS, err)
 		return
 	}
@@ -85,11 +145,10 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, ss *session) {
 		h.fail(w, r, ss, "Entries of "+p.NS, err)
 		return
 	}
-	if p.Rows, err = h.withActors(r, res.Entries); err != nil {
+	if err = h.withActors(r, p.Rows); err != nil {
 		h.fail(w, r, ss, "Entries of "+p.NS, err)
 		return
 	}
-	p.Next = res.Cursor
 	h.render(w, r, http.StatusOK, "entries", ss, &view{Title: "Entries of " + p.NS, Nav: "namespaces",
 		Notice: notice(r), Data: p})
 }
@@ -287,8 +346,8 @@ func (h *Handler) conflict(w http.ResponseWriter, r *http.Request, ss *session, 
 		h.fail(w, r, ss, "Entry "+form.Key, err)
 		return
 	default:
-		rows, err := h.withActors(r, []storage.Entry{cur})
-		if err != nil {
+		rows := []entryRow{{Entry: cur}}
+		if err := h.withActors(r, rows); err != nil {
 			h.fail(w, r, ss, "Entry "+form.Key, err)
 			return
 		}

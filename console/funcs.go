@@ -20,6 +20,7 @@ var funcs = template.FuncMap{
 	// The entry page's bounds, for its words.
 	"inlineBytes":  func() int { return InlineValueBytes },
 	"previewBytes": func() int { return ValuePreviewBytes },
+	"pageBytes":    func() int { return PageBytes },
 	"when":         when,
 	"join":         func(s []string) string { return strings.Join(s, ", ") },
 	"add":          func(a, b int) int { return a + b },

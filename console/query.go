@@ -31,8 +31,11 @@ type queryPage struct {
 	Limit      int
 	Ran        bool
 	Count      int64
-	Results    []storage.Entry
+	Results    []entryRow
 	Next       string // the link to the next page, "" on the last
+	// Cut: fewer than Limit results, more remaining, because their
+	// values reached PageBytes (see readPage).
+	Cut bool
 }
 
 // query runs a filter, built with the rows or typed as JSON, on one
@@ -111,7 +114,7 @@ func (h *Handler) runQuery(r *http.Request, p *queryPage, source string) error {
 		p.Filter = ""
 	}
 	in := storage.InNamespace(p.NS)
-	opts := []storage.Option{in, storage.Limit(p.Limit)}
+	opts := []storage.Option{in}
 	if p.Sort != "" {
 		sf := storage.Asc(p.Sort)
 		if p.Dir == "desc" {
@@ -120,20 +123,17 @@ func (h *Handler) runQuery(r *http.Request, p *queryPage, source string) error {
 		opts = append(opts, storage.SortBy(sf))
 	}
 	q := r.URL.Query()
-	if after := q.Get("after"); after != "" {
-		opts = append(opts, storage.After(after))
-	}
 	ctx := r.Context()
-	res, err := h.cfg.Store.Query(ctx, f, opts...)
+	rows, next, cut, err := h.readPage(ctx, f, p.Limit, q.Get("after"), opts)
 	if err != nil {
 		return err
 	}
 	if p.Count, err = h.cfg.Store.Count(ctx, in, storage.Where(f)); err != nil {
 		return err
 	}
-	p.Ran, p.Results = true, res.Entries
-	if res.Cursor != "" {
-		q.Set("after", res.Cursor)
+	p.Ran, p.Results, p.Cut = true, rows, cut
+	if next != "" {
+		q.Set("after", next)
 		p.Next = Prefix + "query?" + q.Encode()
 	}
 	return nil

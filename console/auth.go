@@ -1,8 +1,11 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // signinPage shows the sign-in form. It sets a fresh login cookie whose
@@ -32,7 +35,20 @@ func (h *Handler) renderSignin(w http.ResponseWriter, r *http.Request, status in
 
 // signin checks the login CSRF token and the bearer token, then starts a
 // session. The token is never written back into any page.
+//
+// An address that tried too many (Config.SigninBurst) is refused first,
+// 429 with Retry-After; a sign-in that works gives its try back.
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
+	addr := h.cfg.ClientAddr(r)
+	if h.signinLimit != nil {
+		if wait := h.signinLimit.take(addr); wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			h.renderSignin(w, r, http.StatusTooManyRequests, &view{Title: "Sign in",
+				Error: fmt.Sprintf("Too many sign-ins failed from your address. Try again in %d seconds.", secs)})
+			return
+		}
+	}
 	c, err := r.Cookie(loginCookie)
 	if err != nil || !sameOrigin(r) || !tokensEqual(r.PostFormValue("csrf"), c.Value) {
 		h.renderSignin(w, r, http.StatusForbidden, &view{Title: "Sign in",
@@ -45,6 +61,9 @@ func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.renderSignin(w, r, http.StatusUnauthorized, &view{Title: "Sign in",
 			Error: "That token is not known to this server."})
 		return
+	}
+	if h.signinLimit != nil {
+		h.signinLimit.give(addr) // only failures count
 	}
 	ss, err := h.sess.create(p)
 	if err != nil {

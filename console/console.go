@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"errors"
@@ -89,6 +90,25 @@ type Config struct {
 	// one token cannot fill MaxSessions and keep every other principal
 	// from signing in.
 	MaxSessionsPerPrincipal int
+	// SigninBurst, SigninEvery and SigninAddrs throttle the sign-in form
+	// per client address (ClientAddr): an address may try SigninBurst
+	// sign-ins at once (0: DefaultSigninBurst; negative: no throttle) and
+	// gets one more try back every SigninEvery (0: DefaultSigninEvery), up
+	// to SigninBurst. A sign-in that works gives its try back, so only
+	// failures count. Past them the form answers 429 with Retry-After,
+	// without looking at the token. At most SigninAddrs addresses are
+	// remembered (0: DefaultSigninAddrs), each a few dozen bytes: those
+	// whose tries are all back are forgotten, and while none is, new
+	// addresses share one allowance.
+	SigninBurst int
+	SigninEvery time.Duration
+	SigninAddrs int
+	// ClientAddr, when set, is the address a sign-in counts under. Nil:
+	// the connection's remote IP address (IPv6: its /64). Behind a reverse
+	// proxy every client has the proxy's: give one that reads the
+	// client's address from the header the proxy sets (and only the
+	// proxy can).
+	ClientAddr func(*http.Request) string
 	// MaxBodyBytes bounds a form's size (0: httpapi.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxTailsPerPrincipal bounds the live tails (the status page's
@@ -173,6 +193,8 @@ type Handler struct {
 
 	tails *perkey.Counts // open live tails by principal
 
+	signinLimit *throttle // nil: sign-ins are not throttled
+
 	exportsBy *perkey.Counts // running exports by principal (one each)
 	exports   chan struct{}  // running exports, at most Config.MaxExports
 }
@@ -220,6 +242,13 @@ func New(cfg Config) (*Handler, error) {
 		all: func(context.Context) bool { return false }, drained: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.Default()
+	}
+	if cfg.SigninBurst >= 0 {
+		h.signinLimit = newThrottle(cmp.Or(cfg.SigninBurst, DefaultSigninBurst), cmp.Or(max(cfg.SigninEvery, 0), DefaultSigninEvery),
+			cmp.Or(max(cfg.SigninAddrs, 0), DefaultSigninAddrs))
+	}
+	if h.cfg.ClientAddr == nil {
+		h.cfg.ClientAddr = remoteAddr
 	}
 	if ra, ok := cfg.Store.(interface{ ReadsEverything(context.Context) bool }); ok {
 		h.all = ra.ReadsEverything

@@ -1,0 +1,133 @@
+package console
+
+import (
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Defaults of the sign-in throttle (Config.SigninBurst, SigninEvery and
+// SigninAddrs).
+const (
+	// DefaultSigninBurst is how many sign-ins that fail one address may
+	// try at once.
+	DefaultSigninBurst = 10
+	// DefaultSigninEvery is how often an address gets one more try back,
+	// up to the burst: 10 a minute.
+	DefaultSigninEvery = 6 * time.Second
+	// DefaultSigninAddrs is how many addresses the throttle remembers.
+	DefaultSigninAddrs = 10000
+)
+
+// throttle is the sign-in form's token bucket per client address: each
+// sign-in takes a token of its address's bucket and gives it back when it
+// signs in, so that failures cost one each and a right token nothing; an
+// empty bucket refuses (429) until a token is back, before the token
+// typed is looked at. A bucket holds burst tokens at most and gains one
+// every every. At most addrs buckets are kept: a full bucket is as good
+// as none, so buckets full again are forgotten (looked for when the map
+// is full, at most once every every); while none is, new addresses share
+// one bucket, so that many addresses cannot make the throttle hold more,
+// nor get fresh buckets by pushing others out. Safe for concurrent use.
+type throttle struct {
+	burst float64
+	every time.Duration
+	addrs int
+	now   func() time.Time
+
+	mu     sync.Mutex
+	m      map[string]*bucket
+	shared bucket    // the addresses for which m had no room
+	swept  time.Time // when m was last swept
+}
+
+// bucket is a token bucket: tokens as of at.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newThrottle(burst int, every time.Duration, addrs int) *throttle {
+	return &throttle{burst: float64(burst), every: every, addrs: addrs, now: time.Now, m: make(map[string]*bucket)}
+}
+
+// fill brings b up to now.
+func (t *throttle) fill(b *bucket, now time.Time) {
+	if b.at.IsZero() {
+		b.tokens = t.burst
+	} else if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(t.burst, b.tokens+float64(d)/float64(t.every))
+	}
+	b.at = now
+}
+
+// bucketLocked is addr's bucket, made when there is room (nil when
+// there is none: the shared one).
+func (t *throttle) bucketLocked(addr string, now time.Time, add bool) *bucket {
+	if b, ok := t.m[addr]; ok {
+		return b
+	}
+	if !add {
+		return nil
+	}
+	if len(t.m) >= t.addrs && now.Sub(t.swept) >= t.every {
+		t.swept = now
+		for a, b := range t.m {
+			if t.fill(b, now); b.tokens >= t.burst {
+				delete(t.m, a)
+			}
+		}
+	}
+	if len(t.m) >= t.addrs {
+		return &t.shared
+	}
+	b := &bucket{}
+	t.m[addr] = b
+	return b
+}
+
+// take spends a token of addr's bucket. It returns 0 when there was one,
+// else how long until there is.
+func (t *throttle) take(addr string) time.Duration {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.bucketLocked(addr, now, true)
+	t.fill(b, now)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) * float64(t.every))
+	}
+	b.tokens--
+	return 0
+}
+
+// give gives back the token take spent (the sign-in worked).
+func (t *throttle) give(addr string) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.bucketLocked(addr, now, false)
+	if b == nil {
+		b = &t.shared
+	}
+	t.fill(b, now)
+	b.tokens = min(t.burst, b.tokens+1)
+}
+
+// remoteAddr is what a request's sign-ins count under: the connection's
+// remote IP address, IPv4 (an IPv4-mapped IPv6 one as IPv4) by itself,
+// IPv6 by its /64 (one host may hold every address of it); the address
+// as written when it is not an IP address and port.
+func remoteAddr(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	a := ap.Addr().Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}

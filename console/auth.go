@@ -40,6 +40,7 @@ func (h *Handler) renderSignin(w http.ResponseWriter, r *http.Request, status in
 // 429 with Retry-After; a sign-in that works gives its try back.
 func (h *Handler) signin(w http.ResponseWriter, r *http.Request) {
 	addr := h.cfg.ClientAddr(r)
+	addr = addr[:min(len(addr), maxClientAddr)]
 	if h.signinLimit != nil {
 		if wait := h.signinLimit.take(addr); wait > 0 {
 			secs := int((wait + time.Second - 1) / time.Second)

@@ -21,9 +21,16 @@
 //	                            indexes when the store is a storage.Indexer
 //	/console/entries?ns=&prefix= a namespace's entries by key prefix, in key
 //	                            order, paged with keyset cursors, each with
-//	                            version, times and audit actors
+//	                            version, times, audit actors and a preview
+//	                            of its value (at most PageBytes of values
+//	                            a page: see Bounds)
 //	/console/entry?ns=&key=     one entry: value pretty-printed, metadata,
-//	                            system fields; edit and delete
+//	                            system fields; edit and delete (a value
+//	                            over InlineValueBytes: a preview and a
+//	                            download, no edit form)
+//	/console/entry/download?ns=&key=&what=
+//	                            the entry's value (what=metadata: its
+//	                            metadata) as a JSON file, as stored
 //	/console/query              a filter (the JSON form, or builder rows of
 //	                            field / operator / value combined with "and"),
 //	                            a sort field, a limit; the matches and their count
@@ -43,6 +50,53 @@
 //	                            Config.MaxTailsPerPrincipal at once per
 //	                            principal (503 beyond)
 //	/console/export?ns=         the namespace as NDJSON in the dump format
+//
+// # Bounds
+//
+// What one page costs does not grow with what principals store, so that
+// a principal who stores large values cannot make another's page views
+// (an administrator's) exhaust the server's memory:
+//
+//   - The entry page shows a value or metadata of at most
+//     InlineValueBytes (256 KiB of stored JSON) whole, pretty-printed once
+//     for the page (indented only while that stays under 1 MiB: a value
+//     nested a thousand deep would grow by its depth on every line, a
+//     122 KB one to 220 MB; past it, it is shown as stored), and offers
+//     it for editing. A larger one is shown as its first
+//     ValuePreviewBytes (16 KiB) as stored, with its size and a link to
+//     /console/entry/download, and the page has no edit form: download
+//     the value and write it through the API. The download is read as
+//     the principal, as every page is (a principal that may not read the
+//     entry gets 403, as on its page), and written as read, neither copied
+//     nor formatted. The delete confirmation and the conflict page show
+//     values the same way. One view of the page of a 3 MiB value
+//     allocated 238 MiB; it allocates about 3.4 MiB (the store's read),
+//     under a bound of 16 MiB (TestEntryPageLargeValue).
+//   - The entries and query pages show each value as a preview (80
+//     characters, and its size when over 1 KiB) and read at most
+//     PageBytes (4 MiB) of keys, values and metadata a page, as
+//     routes.AnswerBytes bounds an API answer: they read in parts of at
+//     most PagePart (16) entries, each a query of its own after the
+//     previous part's cursor, fewer when the largest value read so far
+//     says the part would pass PageBytes, and stop after the part that
+//     reaches it. The page then shows fewer entries than its limit, says
+//     so, and its next page goes on from there. A page holds at most one
+//     part's values at once (a row keeps its preview, not its value), and
+//     reads at most PageBytes and one part past it. A page of 500 entries
+//     of 1 MiB read 500 MiB; it reads 16 (TestPageBytesBounded, under 40
+//     MiB allocated).
+//   - Sign-in is throttled per client address (Config.ClientAddr; the
+//     connection's remote IP address by default, IPv6 by its /64), with
+//     a token bucket: DefaultSigninBurst (10) tries at once, one more
+//     every DefaultSigninEvery (6 s); a sign-in that works gives its try
+//     back, so only failures count. Past them the form answers 429 with
+//     Retry-After, without looking at the token, whatever it is. The
+//     throttle remembers at most DefaultSigninAddrs (10,000) addresses:
+//     those whose tries are all back are forgotten, and while none is,
+//     new addresses share one allowance. Config.SigninBurst,
+//     SigninEvery and SigninAddrs change them. Behind a reverse proxy
+//     every client has the proxy's address: give a ClientAddr that reads
+//     the proxy's header (its first 64 bytes count).
 //
 // # Choices
 //

@@ -90,4 +90,11 @@ func TestSigninClientAddr(t *testing.T) {
 	}
 	b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", "one").want(t, http.StatusTooManyRequests)
 	b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", "two").want(t, http.StatusUnauthorized)
+	// Only the first 64 bytes count: the throttle's memory is bounded
+	// whatever the header says.
+	long := strings.Repeat("x", 64)
+	for _, c := range []string{long + "1", long + "2"} {
+		b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", c).want(t, http.StatusUnauthorized)
+	}
+	b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", long+"3").want(t, http.StatusTooManyRequests)
 }

@@ -20,6 +20,11 @@ const (
 	DefaultSigninAddrs = 10000
 )
 
+// maxClientAddr is the most bytes of a client's address (Config.ClientAddr)
+// the throttle keeps, so that what it remembers is bounded whatever a
+// header says (an IPv6 address takes at most 45).
+const maxClientAddr = 64
+
 // throttle is the sign-in form's token bucket per client address: each
 // sign-in takes a token of its address's bucket and gives it back when it
 // signs in, so that failures cost one each and a right token nothing; an

@@ -54,7 +54,13 @@ const entryPageAllocBound = 16 << 20
 // one view allocated about 410 MiB, so that a principal storing large
 // values made an administrator's page views exhaust the server's memory.
 func TestEntryPageLargeValue(t *testing.T) {
-	e := newEnv(t, "sqlite::memory:", false, nil)
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) { entryPageLargeValue(t, c.DSN(t)) })
+	}
+}
+
+func entryPageLargeValue(t *testing.T, dsn string) {
+	e := newEnv(t, dsn, false, nil)
 	val := bigValue(t, 3<<20)
 	ctx := principal(t, "admin-pk")
 	if err := e.sec.Set(ctx, "big", val, storage.InNamespace("users")); err != nil {

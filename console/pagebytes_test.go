@@ -10,7 +10,6 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
-	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // pageAllocBound is what one entries or query page of MaxPageSize
@@ -18,7 +17,7 @@ import (
 // (the store's reads and the test's client too): the page reads at most
 // console.PageBytes and one part (console.PagePart values) past it, 20
 // MiB here.
-const pageAllocBound = 40 << 20
+const pageAllocBound = 48 << 20
 
 // TestPageBytesBounded: a page of the entries or query page of 500
 // entries of 1 MiB each reads and holds about console.PageBytes of
@@ -28,7 +27,13 @@ const pageAllocBound = 40 << 20
 // whole for an 80-character preview), so that a principal storing large
 // values made an administrator's page views exhaust the server's memory.
 func TestPageBytesBounded(t *testing.T) {
-	e := newEnv(t, testdb.SQLiteFile(t), false, nil)
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) { pageBytesBounded(t, c.DSN(t)) })
+	}
+}
+
+func pageBytesBounded(t *testing.T, dsn string) {
+	e := newEnv(t, dsn, false, nil)
 	ctx := principal(t, "admin-pk")
 	val := json.RawMessage(`"` + strings.Repeat("v", 1<<20) + `"`)
 	for i := range console.MaxPageSize {

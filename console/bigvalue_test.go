@@ -1,17 +1,21 @@
 package console_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
 // bigValue is a value of about size bytes of JSON: an array of small
@@ -185,5 +189,55 @@ func TestPrettyDeep(t *testing.T) {
 	p.want(t, http.StatusOK, `id="entry-value"`)
 	if n > 32<<20 || len(p.body) > 4*len(v)+64<<10 {
 		t.Fatalf("the page of a %d-byte deep value is %d bytes and allocated %d", len(v), len(p.body), n)
+	}
+}
+
+// TestDownloadOutlastsWriteTimeout: a value's download that takes longer
+// than the server's WriteTimeout (3 MiB read steadily at 0.6 MiB/s, about
+// 5 s, with WriteTimeout 2 s and Timeout 5 s: a chunk of 256 KiB taken in
+// about 0.4 s) arrives whole, as an export does: each chunk is to be
+// taken within Timeout, the whole within ten times it. Written at once
+// under the server's deadline, it was cut at WriteTimeout.
+func TestDownloadOutlastsWriteTimeout(t *testing.T) {
+	const (
+		writeTimeout = 2 * time.Second
+		rate         = 6 << 20 / 10
+	)
+	e := newEnvServer(t, testdb.SQLiteFile(t), false, func(c *console.Config) { c.Timeout = 5 * time.Second },
+		func(s *httptest.Server) {
+			s.Config.WriteTimeout = writeTimeout
+			s.Listener = smallBufferListener{s.Listener}
+		})
+	val := bigValue(t, 3<<20)
+	if err := e.inner.Set(t.Context(), "v", val, storage.InNamespace("big")); err != nil {
+		t.Fatal(err)
+	}
+	b := smallBufferBrowser(t, e, false)
+	b.signIn(adminToken)
+	start := time.Now()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
+		e.srv.URL+"/console/entry/download"+q("ns", "big", "key", "v"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %d", resp.StatusCode)
+	}
+	body, err := readAt(resp, start, rate)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("the download after %v, %d bytes (WriteTimeout %v): %v", took.Round(time.Millisecond),
+			body.Len(), writeTimeout, err)
+	}
+	if took < writeTimeout+time.Second {
+		t.Errorf("the download took %v, not well past WriteTimeout %v: the test proves nothing", took, writeTimeout)
+	}
+	if !bytes.Equal(body.Bytes(), val) {
+		t.Fatalf("the download is %d bytes, not the stored %d", body.Len(), len(val))
 	}
 }

@@ -68,7 +68,9 @@
 //     the value and write it through the API. The download is read as
 //     the principal, as every page is (a principal that may not read the
 //     entry gets 403, as on its page), and written as read, neither copied
-//     nor formatted. The delete confirmation and the conflict page show
+//     nor formatted, as an export is: each chunk of 256 KiB to be taken
+//     within Config.Timeout, the whole within ten times it, whatever the
+//     server's WriteTimeout. The delete confirmation and the conflict page show
 //     values the same way. One view of the page of a 3 MiB value
 //     allocated 238 MiB; it allocates 3.5 MiB on SQLite, 8 on PostgreSQL
 //     (the store's read), under a bound of 16 (TestEntryPageLargeValue).
@@ -82,8 +84,10 @@
 //     reaches it. The page then shows fewer entries than its limit, says
 //     so, and its next page goes on from there. A page holds at most one
 //     part's values at once (a row keeps its preview, not its value), and
-//     reads at most PageBytes and one part past it. A page of 500 entries
-//     of 1 MiB read 500 MiB; it reads 16 (TestPageBytesBounded: 17.5 MiB
+//     reads at most PageBytes and one part past it (at worst PagePart
+//     values of the store's largest, 16 MiB by default, after a part of
+//     small ones: the API's first part's bound). A page of 500 entries of
+//     1 MiB read 500 MiB; it reads 16 (TestPageBytesBounded: 17.5 MiB
 //     allocated on SQLite, 31.5 on PostgreSQL, under a bound of 48).
 //   - Sign-in is throttled per client address (Config.ClientAddr; the
 //     connection's remote IP address by default, IPv6 by its /64), with

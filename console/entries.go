@@ -241,29 +241,31 @@ func (h *Handler) download(w http.ResponseWriter, r *http.Request, ss *session) 
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name + ".json"}))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	// As an export is written: each chunk taken within Timeout, the whole
+	// within ten times it, whatever the server's WriteTimeout.
+	ew := &exportWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.Timeout,
+		end: time.Now().Add(10 * h.cfg.Timeout)}
+	defer ew.finish()
+	for len(body) > 0 {
+		n := min(len(body), downloadChunk)
+		if _, err := ew.Write(body[:n]); err != nil {
+			return
+		}
+		body = body[n:]
+	}
 }
 
-// fileName is a download's file name for key: its letters, digits, dots,
-// hyphens and underscores, anything else an underscore, at most 100
-// characters ("entry" for none).
+// downloadChunk is what a download writes at once (see download).
+const downloadChunk = 256 << 10
+
+// fileName is a download's file name for key: safeName of it (ASCII),
+// its first 100 characters; "entry" for none, or only dots.
 func fileName(key string) string {
-	var b strings.Builder
-	for _, c := range key {
-		if b.Len() >= 100 {
-			break
-		}
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '-', c == '_':
-			b.WriteRune(c)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if strings.Trim(b.String(), ".") == "" {
+	name := safeName(key)
+	if name = name[:min(len(name), 100)]; strings.Trim(name, ".") == "" {
 		return "entry"
 	}
-	return b.String()
+	return name
 }
 
 // newEntry shows the form of a new entry.

@@ -144,25 +144,10 @@ func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 	if want := map[bool]int{false: 1, true: 2}[h2]; resp.ProtoMajor != want {
 		t.Fatalf("the export over %s, want HTTP/%d", resp.Proto, want)
 	}
-	// The client reads at rate, catching up after a late wake-up: no pause
-	// of its own comes near Timeout.
-	var body bytes.Buffer
-	buf := make([]byte, 32<<10)
-	for {
-		allowed := int(time.Since(start).Seconds()*rate) - body.Len()
-		if allowed <= 0 {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		n, err := resp.Body.Read(buf[:min(allowed, len(buf))])
-		body.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("the download after %v, %d bytes (Timeout %v, WriteTimeout %v): %v\nlog: %s",
-				time.Since(start).Round(time.Millisecond), body.Len(), timeout, 3*timeout, err, logs)
-		}
+	body, err := readAt(resp, start, rate)
+	if err != nil {
+		t.Fatalf("the download after %v, %d bytes (Timeout %v, WriteTimeout %v): %v\nlog: %s",
+			time.Since(start).Round(time.Millisecond), body.Len(), timeout, 3*timeout, err, logs)
 	}
 	took := time.Since(start)
 	t.Logf("the export of %d entries: %d bytes in %v (Timeout %v, WriteTimeout %v)",
@@ -171,12 +156,34 @@ func testExportOutlastsWriteTimeout(t *testing.T, h2 bool) {
 		t.Errorf("the download took %v, not past WriteTimeout %v: the test proves nothing", took, 3*timeout)
 	}
 	dst := teststore.Open(t, "sqlite::memory:")
-	st, err := dump.Import(t.Context(), dst, &body, dump.ImportOptions{})
+	st, err := dump.Import(t.Context(), dst, body, dump.ImportOptions{})
 	if err != nil || st.Entries != entries {
 		t.Fatalf("import of the download: %+v, %v; want %d entries", st, err, entries)
 	}
 	if strings.Contains(logs.String(), "export cut short") {
 		t.Errorf("the console logged a cut export:\n%s", logs)
+	}
+}
+
+// readAt reads resp's body at rate bytes a second from start, catching up
+// after a late wake-up: no pause of its own comes near a Timeout.
+func readAt(resp *http.Response, start time.Time, rate int) (*bytes.Buffer, error) {
+	body := &bytes.Buffer{}
+	buf := make([]byte, 32<<10)
+	for {
+		allowed := int(time.Since(start).Seconds()*float64(rate)) - body.Len()
+		if allowed <= 0 {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		n, err := resp.Body.Read(buf[:min(allowed, len(buf))])
+		body.Write(buf[:n])
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return body, err
+		}
 	}
 }
 

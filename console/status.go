@@ -132,17 +132,22 @@ func (h *Handler) exportSlot(p string) (func(), string) {
 	}, ""
 }
 
-// exportName is the download's file name: the namespace with anything but
-// letters, digits, '.', '-' and '_' replaced, and the date.
+// exportName is the download's file name: the namespace made safe
+// (safeName), and the date.
 func exportName(ns string) string {
-	clean := strings.Map(func(c rune) rune {
+	return path.Base(safeName(ns)) + "-" + time.Now().UTC().Format("20060102T150405Z") + ".ndjson"
+}
+
+// safeName is s with anything but letters, digits, '.', '-' and '_'
+// replaced by '_', for a download's file name.
+func safeName(s string) string {
+	return strings.Map(func(c rune) rune {
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
 			return c
 		}
 		return '_'
-	}, ns)
-	return path.Base(clean) + "-" + time.Now().UTC().Format("20060102T150405Z") + ".ndjson"
+	}, s)
 }
 
 // lazyWriter calls start before the first byte, so that an error found

@@ -26,11 +26,7 @@ const pageAllocBound = 48 << 20
 // show. Before, one such page allocated over 500 MiB (every value read
 // whole for an 80-character preview), so that a principal storing large
 // values made an administrator's page views exhaust the server's memory.
-func TestPageBytesBounded(t *testing.T) {
-	for _, c := range configs {
-		t.Run(c.Name, func(t *testing.T) { pageBytesBounded(t, c.DSN(t)) })
-	}
-}
+func TestPageBytesBounded(t *testing.T) { onEach(t, pageBytesBounded) }
 
 func pageBytesBounded(t *testing.T, dsn string) {
 	e := newEnv(t, dsn, false, nil)

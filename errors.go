@@ -112,8 +112,10 @@ var (
 	// ask the server afterwards: sqlstore on PostgreSQL does), and by a
 	// single write outside a transaction whose connection failed after the
 	// write was sent, or whose context ended while it was being committed
-	// together with other writes (sqlstore's group commit): it may or may
-	// not have taken effect. It is never retried automatically.
+	// (together with other writes, sqlstore's group commit, or alone) and
+	// the database did not answer within a grace: it may or may not have
+	// taken effect. A Set outside a transaction that fails with its
+	// context's error did not take effect. It is never retried automatically.
 	ErrCommitUnknown = driver.ErrCommitUnknown
 
 	// ErrReadOnly is returned by a write in a read-only transaction.

@@ -287,19 +287,20 @@ func pgSendBatch(key int64, ws []*turn[*pgJob]) {
 			// Refused before its commit: nothing of it was kept.
 			t.alone, t.job.fields, t.job.rows = true, nil, nil
 		default:
-			t.err = inDoubtErr(err)
+			t.err = inDoubtErr(err, "the connection failed after the write was sent (with others, in one transaction)")
 		}
 	}
 }
 
-// inDoubtErr is the error of every write of a batch whose outcome is
-// unknown.
-func inDoubtErr(err error) error {
+// inDoubtErr is the error, ErrCommitUnknown for reason, of a write whose
+// outcome err leaves unknown: a context's error in err is kept as text
+// only (the wire's or the batch's context, not the caller's: the caller
+// is told the outcome is unknown, not that its context ended).
+func inDoubtErr(err error, reason string) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		// The batch's own deadline, not a caller's.
 		err = errors.New(err.Error())
 	}
-	return &dbError{storage.ErrCommitUnknown, "the connection failed after the write was sent (with others, in one transaction)", err}
+	return &dbError{storage.ErrCommitUnknown, reason, err}
 }
 
 // pgSend runs ws as one batch on pc after the revision lock and reads

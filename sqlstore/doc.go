@@ -182,7 +182,13 @@
 // write whose caller gives up before its batch has the connection leaves
 // it (its context's error, never sent); once sent, a write whose caller
 // gives up waits for the batch's answer up to a second more, then is
-// ErrCommitUnknown. WithoutWriteCombining turns it off. The lock is the
+// ErrCommitUnknown. WithoutWriteCombining turns it off. A write outside a
+// transaction that runs alone and whose caller cancels it once it was
+// sent is not cut off either (its connection cut, the server may commit
+// it, as it did when the lock it waited for came first): the server is
+// asked to cancel its statement (a cancel request) and its answer decides,
+// the write done or, cancelled, the context's error; a server that does
+// not answer within a second leaves it ErrCommitUnknown. The lock is the
 // store's own (its key comes from the store's sequence, migration 00026):
 // stores in other schemas of the same database do not wait for it (up to
 // schema version 25 they did: one key for every store). The sequence is not
@@ -334,7 +340,9 @@
 // cancelled as the context ended (the driver may report either first): a
 // call whose context ended before or while it failed answers
 // context.Canceled or context.DeadlineExceeded, never ErrUnavailable
-// (a write whose outcome that left unknown is ErrCommitUnknown). What the database holds but the engine cannot read is
+// (a write whose outcome that left unknown is ErrCommitUnknown: a Set
+// outside a transaction that failed with its context's error did not
+// happen). What the database holds but the engine cannot read is
 // ErrCorrupt, never retried: a corrupt SQLite file or page (SQLITE_CORRUPT,
 // a file that is not a database, which Open refuses with ErrCorrupt too),
 // PostgreSQL's data_corrupted or index_corrupted, a row changed outside the

@@ -107,14 +107,19 @@ var revExecs = sync.Pool{New: func() any { return new(revExec) }}
 // answer; the statement's result is next on x.mrr. ok false: not sent,
 // pgx's batch must carry it. On an error the connection is released and
 // done called.
-func (r revDB) exec(wctx context.Context, done func(), timeout any, sql string, args []any) (x *revExec, ok bool, err error) {
-	conn, pc, lazy, ok, err := r.directConn(wctx)
+func (r revDB) exec(ctx, wctx context.Context, done func(), timeout any, fl *flight, sql string, args []any) (x *revExec, ok bool, err error) {
+	// The connection under the caller's context: a write whose caller
+	// gives up before it has one is not sent.
+	conn, pc, lazy, ok, err := r.directConn(ctx)
 	if !ok {
 		return nil, false, nil
 	}
 	if err != nil {
 		done()
-		return nil, true, err
+		return nil, true, notSent{err}
+	}
+	if fl != nil {
+		fl.sent(conn.PgConn())
 	}
 	x = revExecs.Get().(*revExec)
 	x.conn, x.pc, x.done, x.lockA, x.tracer = conn, pc, done, [2]any{r.key, timeout}, r.dir.tracer
@@ -221,10 +226,10 @@ func (x *revExec) finish(err error) error {
 		}
 		cancel()
 	}
+	x.done() // before the connection goes back: a flight's cancel request is made on it
 	if x.pc != nil {
 		x.pc.Release()
 	}
-	x.done()
 	x.reset()
 	return err
 }
@@ -271,18 +276,21 @@ func (x *revExec) end() error {
 	if x.tctx != nil {
 		x.tracer.TraceBatchEnd(x.tctx, x.conn, pgx.TraceBatchEndData{})
 	}
+	x.done() // before the connection goes back: a flight's cancel request is made on it
 	if x.pc != nil {
 		x.pc.Release()
 	}
-	x.done()
 	x.reset()
 	return nil
 }
 
 // directRows are the rows of the statement of a revExec; Close ends it.
+// Err is as revDB.failed.
 type directRows struct {
 	pgx.Rows
 	x      *revExec
+	r      revDB
+	ctx    context.Context // the caller's
 	closed bool
 	err    error
 }
@@ -302,7 +310,7 @@ func (d *directRows) Close() {
 
 func (d *directRows) Err() error {
 	if err := d.Rows.Err(); err != nil {
-		return err
+		return d.r.failed(d.ctx, err)
 	}
-	return d.err
+	return d.r.failed(d.ctx, d.err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -146,24 +147,61 @@ var _ pgdb.DBTX = revDB{}
 // lock_timeout, not the client's deadline, ends a wait for a lock: done
 // must be called once the batch's results are read.
 func (r revDB) send(ctx context.Context, sql string, args []any) (br pgx.BatchResults, done func()) {
-	wctx, done, timeout := r.wire(ctx)
-	return r.sendBatch(wctx, done, timeout, sql, args)
+	wctx, done, timeout, _ := r.wire(ctx)
+	return r.sendBatch(r.db, wctx, done, timeout, sql, args)
 }
 
 // wire is the context the batch runs under (see send), the function that
-// releases it, and the lock_timeout argument of the lock statement.
-func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), timeout any) {
+// releases it, the lock_timeout argument of the lock statement, and, for
+// a write outside a transaction whose caller may cancel it, its flight.
+func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), timeout any, fl *flight) {
 	timeout = "0" // a constant: no allocation
 	wctx, done = ctx, func() {}
-	if d, ok := ctx.Deadline(); ok {
+	d, ok := ctx.Deadline()
+	if ok {
 		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
+	}
+	switch {
+	case r.outside() && ctx.Done() != nil:
+		fl = newFlight(ctx, d)
+		wctx, done = fl.wctx, fl.end
+	case ok:
 		wctx, done = wireContext(ctx, d)
 	}
-	return wctx, done, timeout
+	return wctx, done, timeout, fl
 }
 
-// sendBatch is send through pgx's batch.
-func (r revDB) sendBatch(wctx context.Context, done func(), timeout any, sql string, args []any) (pgx.BatchResults, func()) {
+// outside reports whether r writes outside a transaction: each write
+// commits with its statement, in the implicit transaction of its batch.
+func (r revDB) outside() bool {
+	_, pool := r.db.(*pgxpool.Pool)
+	return pool && r.xid == nil
+}
+
+// batch sends the write through pgx's batch. A flight's connection is
+// acquired under the caller's context (a write whose caller gives up
+// before it has one is not sent), and known to the flight, for its cancel
+// request.
+func (r revDB) batch(ctx, wctx context.Context, done func(), timeout any, fl *flight, sql string, args []any) (pgx.BatchResults, func(), error) {
+	pool, ok := r.db.(*pgxpool.Pool)
+	if fl == nil || !ok {
+		br, done := r.sendBatch(r.db, wctx, done, timeout, sql, args)
+		return br, done, nil
+	}
+	pc, err := pool.Acquire(ctx)
+	if err != nil {
+		done()
+		return nil, nil, notSent{err}
+	}
+	fl.sent(pc.Conn().PgConn())
+	br, done := r.sendBatch(pc, wctx, done, timeout, sql, args)
+	return br, func() { done(); pc.Release() }, nil
+}
+
+// sendBatch is send through pgx's batch, on db.
+func (r revDB) sendBatch(db interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, wctx context.Context, done func(), timeout any, sql string, args []any) (pgx.BatchResults, func()) {
 	rb := &revBatch{lockA: [2]any{r.key, timeout}}
 	lock := revisionLockTimedSQL
 	if r.wantsXid() {
@@ -172,7 +210,7 @@ func (r revDB) sendBatch(wctx context.Context, done func(), timeout any, sql str
 	rb.q = [2]pgx.QueuedQuery{{SQL: lock, Arguments: rb.lockA[:]}, {SQL: sql, Arguments: args}}
 	rb.qs = [2]*pgx.QueuedQuery{&rb.q[0], &rb.q[1]}
 	rb.b.QueuedQueries = rb.qs[:]
-	return r.db.SendBatch(wctx, &rb.b), done
+	return db.SendBatch(wctx, &rb.b), done
 }
 
 // wantsXid reports whether the lock statement must return the
@@ -214,6 +252,124 @@ func wireContext(ctx context.Context, d time.Time) (context.Context, func()) {
 	return w, func() { stop(); cancel() }
 }
 
+// flight is a write outside a transaction on the wire. It commits with its
+// statement, so a connection cut once it was sent, as pgx cuts it when
+// its context ends, leaves its outcome unknown: a caller who cancels it
+// was told "context canceled" for a write that the server then committed
+// (it had, or the lock it waited for came first). So the wire context
+// (wctx) outlives the caller's: its deadline is the caller's plus
+// lockGrace (the server's lock_timeout ends a wait at the caller's), and a
+// cancellation asks the server to cancel the write's statement (a cancel
+// request, on the connection the write was sent on: the server then
+// answers, a write it cancelled rolled back) and ends wctx only lockGrace
+// later. A write whose wctx ended once it was sent is ErrCommitUnknown
+// (revDB.failed).
+type flight struct {
+	ctx    context.Context // the caller's
+	wctx   context.Context
+	cancel context.CancelFunc // ends wctx
+	stop   func() bool        // stops the watch of ctx
+
+	mu    sync.Mutex
+	conn  *pgconn.PgConn // the connection the write is sent on; nil through pgx's batch
+	asked chan struct{}  // closed once a cancel request was made; nil: none
+	over  bool           // the write ended: no cancel request from here
+}
+
+func newFlight(ctx context.Context, d time.Time) *flight {
+	f := &flight{ctx: ctx}
+	if d.IsZero() {
+		f.wctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	} else {
+		f.wctx, f.cancel = context.WithDeadline(context.WithoutCancel(ctx), d.Add(lockGrace))
+	}
+	f.stop = context.AfterFunc(ctx, f.cancelled)
+	return f
+}
+
+// cancelled runs when the caller's context ends.
+func (f *flight) cancelled() {
+	if errors.Is(f.ctx.Err(), context.DeadlineExceeded) {
+		return
+	}
+	time.AfterFunc(lockGrace, f.cancel)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ask()
+}
+
+// sent records the connection the write goes on (before it is sent).
+func (f *flight) sent(c *pgconn.PgConn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.conn = c
+	if f.ctx.Err() != nil && !errors.Is(f.ctx.Err(), context.DeadlineExceeded) {
+		f.ask()
+	}
+}
+
+// ask makes the cancel request, once, while the write is on its
+// connection. f.mu is held.
+func (f *flight) ask() {
+	if f.conn == nil || f.asked != nil || f.over {
+		return
+	}
+	f.asked = make(chan struct{})
+	conn, asked := f.conn, f.asked
+	go func() {
+		defer close(asked)
+		cctx, cancel := context.WithTimeout(context.Background(), lockGrace)
+		_ = conn.CancelRequest(cctx)
+		cancel()
+		// The server signals the write's backend after it answered:
+		// the connection is not used again before the signal was
+		// surely handled, so that it cannot cancel a later statement
+		// (pgconn's CancelRequestContextWatcherHandler waits as long).
+		time.Sleep(cancelSettle)
+	}()
+}
+
+// end releases the flight once the write's answer was read, before its
+// connection goes back to the pool: it waits for a cancel request made.
+func (f *flight) end() {
+	f.stop()
+	f.mu.Lock()
+	f.over = true
+	asked := f.asked
+	f.mu.Unlock()
+	if asked != nil {
+		<-asked
+	}
+	f.cancel()
+}
+
+// cancelSettle is how long a connection a cancel request was made on
+// stays out of use after it.
+const cancelSettle = 100 * time.Millisecond
+
+// notSent marks the error of a write outside a transaction that was never
+// sent (no connection was acquired for it): nothing of it happened.
+type notSent struct{ error }
+
+func (e notSent) Unwrap() error { return e.error }
+
+// failed is the error of a write of r that failed with err: for a write
+// outside a transaction, the context's error once it was sent (its
+// connection was cut: the server may have committed it) is
+// ErrCommitUnknown; else lockErr.
+func (r revDB) failed(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	var ns notSent
+	if r.outside() && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) &&
+		!errors.As(err, &pe) && !errors.As(err, &ns) {
+		return inDoubtErr(err, "the call's context ended while its write was in flight")
+	}
+	return lockErr(ctx, err)
+}
+
 // lockErr is the error of the lock statement: the context's error when the
 // server's lock_timeout (the context's remaining time) ran out. The server
 // may time out a moment before the context's deadline passes here: then it
@@ -251,24 +407,40 @@ func (r revDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comman
 			return w.job.tag, nil
 		}
 	}
-	wctx, done, timeout := r.wire(ctx)
-	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
+	if err := r.unsent(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	wctx, done, timeout, fl := r.wire(ctx)
+	if x, ok, err := r.exec(ctx, wctx, done, timeout, fl, sql, args); ok {
 		if err != nil {
-			return pgconn.CommandTag{}, lockErr(ctx, err)
+			return pgconn.CommandTag{}, r.failed(ctx, err)
 		}
 		tag, err := x.execTag()
-		return tag, lockErr(ctx, err)
+		return tag, r.failed(ctx, err)
 	}
-	br, done := r.sendBatch(wctx, done, timeout, sql, args)
+	br, done, err := r.batch(ctx, wctx, done, timeout, fl, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	defer done()
 	if err := r.locked(br); err != nil {
-		return pgconn.CommandTag{}, lockErr(ctx, errors.Join(err, br.Close()))
+		return pgconn.CommandTag{}, r.failed(ctx, errors.Join(err, br.Close()))
 	}
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	return tag, lockErr(ctx, err)
+	return tag, r.failed(ctx, err)
+}
+
+// unsent is the error of a write outside a transaction whose caller's
+// context ended before it was sent: it is not sent (its flight would let
+// it run).
+func (r revDB) unsent(ctx context.Context) error {
+	if err := ctx.Err(); err != nil && r.outside() {
+		return err
+	}
+	return nil
 }
 
 func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -292,26 +464,32 @@ func (r revDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, er
 
 // query is Query alone: the lock and the statement in one round trip.
 func (r revDB) query(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
-	wctx, done, timeout := r.wire(ctx)
-	if x, ok, err := r.exec(wctx, done, timeout, sql, args); ok {
-		if err != nil {
-			return nil, lockErr(ctx, err)
-		}
-		return &directRows{Rows: pgx.RowsFromResultReader(x.conn.TypeMap(), x.mrr.ResultReader()), x: x}, nil
+	if err := r.unsent(ctx); err != nil {
+		return nil, err
 	}
-	br, done := r.sendBatch(wctx, done, timeout, sql, args)
+	wctx, done, timeout, fl := r.wire(ctx)
+	if x, ok, err := r.exec(ctx, wctx, done, timeout, fl, sql, args); ok {
+		if err != nil {
+			return nil, r.failed(ctx, err)
+		}
+		return &directRows{Rows: pgx.RowsFromResultReader(x.conn.TypeMap(), x.mrr.ResultReader()), x: x, r: r, ctx: ctx}, nil
+	}
+	br, done, err := r.batch(ctx, wctx, done, timeout, fl, sql, args)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.locked(br); err != nil {
 		err = errors.Join(err, br.Close())
 		done()
-		return nil, lockErr(ctx, err)
+		return nil, r.failed(ctx, err)
 	}
 	rows, err := br.Query()
 	if err != nil {
 		err = errors.Join(err, br.Close())
 		done()
-		return nil, lockErr(ctx, err)
+		return nil, r.failed(ctx, err)
 	}
-	return &batchRows{Rows: rows, br: br, done: done}, nil
+	return &batchRows{Rows: rows, br: br, done: done, r: r, ctx: ctx}, nil
 }
 
 func (r revDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -320,11 +498,13 @@ func (r revDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 }
 
 // batchRows are the rows of a batch's last statement; Close closes the
-// batch too, and Err reports what closing it found.
+// batch too, and Err reports what closing it found (as revDB.failed).
 type batchRows struct {
 	pgx.Rows
 	br     pgx.BatchResults
 	done   func() // releases the batch's wire context
+	r      revDB
+	ctx    context.Context // the caller's
 	closed bool
 	err    error
 }
@@ -341,9 +521,9 @@ func (b *batchRows) Close() {
 
 func (b *batchRows) Err() error {
 	if err := b.Rows.Err(); err != nil {
-		return err
+		return b.r.failed(b.ctx, err)
 	}
-	return b.err
+	return b.r.failed(b.ctx, b.err)
 }
 
 // batchRow is pgx.Row over batchRows.

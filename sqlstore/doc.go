@@ -188,7 +188,11 @@
 // it, as it did when the lock it waited for came first): the server is
 // asked to cancel its statement (a cancel request) and its answer decides,
 // the write done or, cancelled, the context's error; a server that does
-// not answer within a second leaves it ErrCommitUnknown. The lock is the
+// not answer within a second leaves it ErrCommitUnknown. On SQLite the
+// caller's context bounds a single Set's wait for the writer connection,
+// not its statement, which runs to its end (it waits only for another
+// process's lock: busy_timeout, and the caller's deadline plus a second,
+// past which it is ErrCommitUnknown). The lock is the
 // store's own (its key comes from the store's sequence, migration 00026):
 // stores in other schemas of the same database do not wait for it (up to
 // schema version 25 they did: one key for every store). The sequence is not

@@ -1,0 +1,199 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/errprobe"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+)
+
+// combinedOutcome is what one probed Set reported: its error, and the
+// revision Written gave when it succeeded. id is in its value.
+type combinedOutcome struct {
+	id  int64
+	ns  string
+	key string
+	err error
+	rev int64
+}
+
+// TestCombinedWritesHostile drives Sets outside transactions from many
+// goroutines, so that most go in combined batches (combine.go), with
+// compare-and-swap conditions that fail for some members of a batch,
+// NoOverwrite and MustExist, values over the size limit and invalid keys,
+// and contexts that end at random points (queued, sent, after the
+// answer), while other goroutines delete, clear, re-create and index the
+// same namespaces. Every error must wrap one allowed sentinel (or be the
+// context's, once it ended), and every reported outcome must be true: a
+// Set that succeeded is in the change log at the revision Written gave,
+// with its value; one that failed with anything but ErrCommitUnknown is
+// not in it at all.
+//
+// Each runs with group commit (grouped) and without it (alone): before,
+// alone or grouped, a Set whose caller cancelled it on the wire could be
+// reported as "context canceled" and be committed (PostgreSQL: 2-16 per
+// run alone; SQLite: 1-4 per run alone, under -race).
+func TestCombinedWritesHostile(t *testing.T) {
+	for _, c := range []testConfig{
+		{name: "sqlite-file", dsn: testdb.SQLiteFile},
+		{name: "postgres", dsn: newPGSchema},
+	} {
+		for _, grouped := range []bool{true, false} {
+			name := c.name + "/grouped"
+			opts := []Option{WithSweepInterval(-1), WithMaxValueSize(256)}
+			if !grouped {
+				name = c.name + "/alone"
+				opts = append(opts, WithoutWriteCombining())
+			}
+			t.Run(name, func(t *testing.T) {
+				s := openTest(t, c.dsn(t), opts...)
+				t.Cleanup(func() { _ = s.Close() })
+				combinedHostile(t, s, 2*time.Second)
+			})
+		}
+	}
+}
+
+func combinedHostile(t *testing.T, s *Store, d time.Duration) {
+	ctx := t.Context()
+	nss := []string{"h0", "h1", "h2"}
+	for _, ns := range nss {
+		must(t, s.CreateNamespace(ctx, ns))
+	}
+	st, err := s.Status(ctx)
+	must(t, err)
+	r0 := st.Revision
+	before := s.CombineStats()
+
+	tally := &errprobe.Tally{Writes: func(op string) bool { return op == "set" }}
+	setAllowed := []error{storage.ErrConflict, storage.ErrNotFound, storage.ErrAlreadyExists,
+		storage.ErrValueTooLarge, storage.ErrInvalidKey, storage.ErrTxConflict}
+	nsAllowed := []error{storage.ErrNamespaceNotFound, storage.ErrNamespaceExists, storage.ErrIndexExists,
+		storage.ErrIndexNotFound, storage.ErrTxConflict}
+
+	var ids atomic.Int64
+	var lastRev atomic.Int64 // a recent revision, for IfRevision
+	var mu sync.Mutex
+	var outs []combinedOutcome
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	const writers = 24
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), uint64(time.Now().UnixNano())))
+			for time.Now().Before(stop) {
+				id := ids.Add(1)
+				ns := nss[rng.IntN(len(nss))]
+				key := fmt.Sprintf("k%d", rng.IntN(6))
+				val := map[string]any{"id": id, "f": rng.IntN(3)}
+				opts := []storage.Option{storage.InNamespace(ns)}
+				switch p := rng.IntN(100); {
+				case p < 15:
+					opts = append(opts, storage.IfVersion(int64(1+rng.IntN(3))))
+				case p < 30:
+					opts = append(opts, storage.IfRevision(max(1, lastRev.Load()-int64(rng.IntN(3)))))
+				case p < 40:
+					opts = append(opts, storage.NoOverwrite())
+				case p < 45:
+					opts = append(opts, storage.MustExist())
+				case p < 50:
+					val["pad"] = strings.Repeat("x", 300)
+				case p < 53:
+					key = []string{"", "a\x00b", strings.Repeat("k", 2000)}[rng.IntN(3)]
+				}
+				var w storage.WriteResult
+				opts = append(opts, storage.Written(&w))
+				cctx, cancel := context.WithCancel(ctx)
+				switch rng.IntN(4) {
+				case 0:
+					cctx, cancel = context.WithTimeout(ctx, time.Duration(rng.IntN(30))*time.Millisecond)
+				case 1:
+					time.AfterFunc(time.Duration(rng.IntN(8000))*time.Microsecond, cancel)
+				}
+				err := s.Set(cctx, key, val, opts...)
+				tally.Classify(cctx, "set", err, setAllowed, 0)
+				cancel()
+				if err == nil && w.Revision > lastRev.Load() {
+					lastRev.Store(w.Revision)
+				}
+				mu.Lock()
+				outs = append(outs, combinedOutcome{id: id, ns: ns, key: key, err: err, rev: w.Revision})
+				mu.Unlock()
+			}
+		}()
+	}
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(100+g), uint64(time.Now().UnixNano())))
+			for time.Now().Before(stop) {
+				ns := nss[rng.IntN(len(nss))]
+				var op string
+				var err error
+				switch rng.IntN(5) {
+				case 0:
+					op, err = "deleteNamespace", s.DeleteNamespace(ctx, ns, storage.Recursive())
+				case 1:
+					op, err = "clear", s.Clear(ctx, storage.InNamespace(ns))
+				case 2:
+					op, err = "createIndex", s.CreateIndex(ctx, ns, "f")
+				case 3:
+					op, err = "dropIndex", s.DropIndex(ctx, ns, "f")
+				case 4:
+					op, err = "createNamespace", s.CreateNamespace(ctx, ns)
+				}
+				tally.Classify(ctx, op, err, nsAllowed, 0)
+				time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+			}
+		}()
+	}
+	wg.Wait()
+	tally.Report(t, "combined writes")
+	st2 := s.CombineStats()
+	t.Logf("%d Sets; %d batches carried %d writes", len(outs), st2.Batches-before.Batches, st2.Writes-before.Writes)
+
+	// The change log from r0 on: every put, by the id in its value.
+	st, err = s.Status(ctx)
+	must(t, err)
+	puts := map[int64]int64{} // id → revision
+	if st.Revision > r0 {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for ev, err := range s.Watch(wctx, storage.FromRevision(r0)) {
+			must(t, err)
+			if ev.Type == storage.EventPut {
+				var v struct{ ID int64 }
+				must(t, json.Unmarshal(ev.Value, &v))
+				if r, dup := puts[v.ID]; dup {
+					t.Errorf("write %d in the log twice, at %d and %d", v.ID, r, ev.Revision)
+				}
+				puts[v.ID] = ev.Revision
+			}
+			if ev.Revision >= st.Revision {
+				break
+			}
+		}
+	}
+	for _, o := range outs {
+		r, logged := puts[o.id]
+		switch {
+		case o.err == nil && (!logged || r != o.rev):
+			t.Errorf("Set %d (%s/%s) succeeded at revision %d; the log has it: %v at %d", o.id, o.ns, o.key, o.rev, logged, r)
+		case o.err != nil && !errors.Is(o.err, storage.ErrCommitUnknown) && logged:
+			t.Errorf("Set %d (%s/%s) failed (%v) but is in the log at %d", o.id, o.ns, o.key, o.err, r)
+		}
+	}
+}

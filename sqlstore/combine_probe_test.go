@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +41,8 @@ type combinedOutcome struct {
 // with its value; one that failed with anything but ErrCommitUnknown is
 // not in it at all.
 //
-// Each runs with group commit (grouped) and without it (alone): before,
+// Each runs with group commit (grouped), without it (alone) and under a
+// capacity (capped: ErrCapacityExceeded besides). Before,
 // alone or grouped, a Set whose caller cancelled it on the wire could be
 // reported as "context canceled" and be committed (PostgreSQL: 2-16 per
 // run alone; SQLite: 1-4 per run alone, under -race).
@@ -48,23 +51,58 @@ func TestCombinedWritesHostile(t *testing.T) {
 		{name: "sqlite-file", dsn: testdb.SQLiteFile},
 		{name: "postgres", dsn: newPGSchema},
 	} {
-		for _, grouped := range []bool{true, false} {
-			name := c.name + "/grouped"
-			opts := []Option{WithSweepInterval(-1), WithMaxValueSize(256)}
-			if !grouped {
-				name = c.name + "/alone"
-				opts = append(opts, WithoutWriteCombining())
-			}
+		for _, v := range []struct {
+			name string
+			opt  Option
+		}{
+			{"grouped", WithMaxValueSize(256)},
+			{"alone", WithoutWriteCombining()},
+			// Unconditional Sets run in transactions under a capacity,
+			// conditional ones are grouped.
+			{"capped", WithCapacity(12)},
+		} {
+			name := c.name + "/" + v.name
+			opts := []Option{WithSweepInterval(-1), WithMaxValueSize(256), v.opt}
 			t.Run(name, func(t *testing.T) {
 				s := openTest(t, c.dsn(t), opts...)
 				t.Cleanup(func() { _ = s.Close() })
-				combinedHostile(t, s, 2*time.Second)
+				combinedHostile(t, s, 2*time.Second, nil)
 			})
 		}
 	}
 }
 
-func combinedHostile(t *testing.T, s *Store, d time.Duration) {
+// TestCombinedWritesDiskFull is TestCombinedWritesHostile on a SQLite
+// file on a small disk that a filler fills and empties every 150 ms:
+// ErrStorageFull besides, and every outcome still true (a batch whose
+// COMMIT fails must not run its writes again alone after they committed).
+func TestCombinedWritesDiskFull(t *testing.T) {
+	dir := smallDisk(t, 16<<20)
+	s := openTest(t, "sqlite:"+filepath.Join(dir, "store.db"), WithSweepInterval(-1), WithMaxValueSize(256))
+	t.Cleanup(func() { _ = s.Close() })
+	combinedHostile(t, s, 3*time.Second, func(stop <-chan struct{}) {
+		filler := filepath.Join(dir, "filler")
+		defer os.Remove(filler)
+		for {
+			fill(t, filler, -1)
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+			}
+			_ = os.Remove(filler)
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// combinedHostile runs the probe on s for d; fault, when set, runs beside
+// it until stop is closed (and then ErrStorageFull is allowed).
+func combinedHostile(t *testing.T, s *Store, d time.Duration, fault func(stop <-chan struct{})) {
 	ctx := t.Context()
 	nss := []string{"h0", "h1", "h2"}
 	for _, ns := range nss {
@@ -77,7 +115,7 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration) {
 
 	tally := &errprobe.Tally{Writes: func(op string) bool { return op == "set" }}
 	setAllowed := []error{storage.ErrConflict, storage.ErrNotFound, storage.ErrAlreadyExists,
-		storage.ErrValueTooLarge, storage.ErrInvalidKey, storage.ErrTxConflict}
+		storage.ErrValueTooLarge, storage.ErrInvalidKey, storage.ErrTxConflict, storage.ErrCapacityExceeded}
 	nsAllowed := []error{storage.ErrNamespaceNotFound, storage.ErrNamespaceExists, storage.ErrIndexExists,
 		storage.ErrIndexNotFound, storage.ErrTxConflict}
 
@@ -85,6 +123,17 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration) {
 	var lastRev atomic.Int64 // a recent revision, for IfRevision
 	var mu sync.Mutex
 	var outs []combinedOutcome
+	endFault := func() {}
+	if fault != nil {
+		setAllowed = append(setAllowed, storage.ErrStorageFull)
+		nsAllowed = append(nsAllowed, storage.ErrStorageFull)
+		stopFault := make(chan struct{})
+		faulted := make(chan struct{})
+		go func() { defer close(faulted); fault(stopFault) }()
+		var once sync.Once
+		endFault = func() { once.Do(func() { close(stopFault); <-faulted }) }
+		defer endFault()
+	}
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	const writers = 24
@@ -161,12 +210,23 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration) {
 		}()
 	}
 	wg.Wait()
+	endFault() // room again for the checks
 	tally.Report(t, "combined writes")
 	st2 := s.CombineStats()
 	t.Logf("%d Sets; %d batches carried %d writes", len(outs), st2.Batches-before.Batches, st2.Writes-before.Writes)
 
-	// The change log from r0 on: every put, by the id in its value.
-	st, err = s.Status(ctx)
+	checkLogged(t, s, r0, outs)
+}
+
+// checkLogged checks outs, the outcomes of Sets made on s after revision
+// r0, against s's change log: a Set that succeeded is in it at the
+// revision Written gave (with its value, which carries its id); one that
+// failed with anything but ErrCommitUnknown is not in it; none is in it
+// twice.
+func checkLogged(t *testing.T, s *Store, r0 int64, outs []combinedOutcome) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := s.Status(ctx)
 	must(t, err)
 	puts := map[int64]int64{} // id → revision
 	if st.Revision > r0 {
@@ -195,5 +255,66 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration) {
 		case o.err != nil && !errors.Is(o.err, storage.ErrCommitUnknown) && logged:
 			t.Errorf("Set %d (%s/%s) failed (%v) but is in the log at %d", o.id, o.ns, o.key, o.err, r)
 		}
+	}
+}
+
+// TestCombinedWritesClose: Close while writers Set at once (most of them
+// queued for group commit, some in a batch on the wire): every Set returns
+// (no goroutine waits for a batch that never runs), each with nil or
+// ErrClosed, and each outcome is true (checked on the store opened again).
+func TestCombinedWritesClose(t *testing.T) {
+	for _, c := range []testConfig{
+		{name: "sqlite-file", dsn: testdb.SQLiteFile},
+		{name: "postgres", dsn: newPGSchema},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := c.dsn(t)
+			s := openTest(t, dsn, WithSweepInterval(-1))
+			must(t, s.CreateNamespace(ctx, "cl"))
+			st, err := s.Status(ctx)
+			must(t, err)
+			in := storage.InNamespace("cl")
+			tally := &errprobe.Tally{Writes: func(op string) bool { return op == "set" }}
+			var ids atomic.Int64
+			var mu sync.Mutex
+			var outs []combinedOutcome
+			var wg sync.WaitGroup
+			for g := range 24 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						id := ids.Add(1)
+						var w storage.WriteResult
+						key := fmt.Sprintf("k%d", g)
+						err := s.Set(ctx, key, map[string]any{"id": id}, in, storage.Written(&w))
+						tally.Classify(ctx, "set", err, []error{storage.ErrClosed}, 0)
+						mu.Lock()
+						outs = append(outs, combinedOutcome{id: id, ns: "cl", key: key, err: err, rev: w.Revision})
+						mu.Unlock()
+						if err != nil {
+							return
+						}
+					}
+				}()
+			}
+			time.Sleep(300 * time.Millisecond)
+			must(t, s.Close())
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Sets still running 10 s after Close")
+			}
+			tally.Report(t, "close")
+			if tally.Count(storage.ErrClosed) == 0 {
+				t.Fatal("no Set met the Close")
+			}
+			again := openTest(t, dsn, WithSweepInterval(-1))
+			t.Cleanup(func() { _ = again.Close() })
+			checkLogged(t, again, st.Revision, outs)
+		})
 	}
 }

@@ -98,16 +98,16 @@ func BouncerDSN(t testing.TB) string {
 		}
 		t.Skip("PgBouncer tests skipped: set " + EnvBouncerDSN + " to enable them, e.g. " + how)
 	}
-	waitListening(t, dsn, 10*time.Second)
+	WaitListening(t, dsn, 10*time.Second)
 	return dsn
 }
 
-// waitListening waits until something accepts TCP connections at dsn's
+// WaitListening waits until something accepts TCP connections at dsn's
 // host, for at most wait. .ci/pgbouncer.sh runs the pooler supervised: one
 // that exited (Debian 12's PgBouncer does, on a FATAL assertion the chaos
 // tests can provoke) is started again within a fraction of a second, and a
 // test that begins in that moment waits for it instead of failing.
-func waitListening(t testing.TB, dsn string, wait time.Duration) {
+func WaitListening(t testing.TB, dsn string, wait time.Duration) {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil {

@@ -19,14 +19,16 @@ import (
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
-// combinedOutcome is what one probed Set reported: its error, and the
-// revision Written gave when it succeeded. id is in its value.
+// combinedOutcome is what one probed Set (or Delete: del) reported: its
+// error, and the revision Written gave when it succeeded. A Set's id is in
+// its value.
 type combinedOutcome struct {
 	id  int64
 	ns  string
 	key string
 	err error
 	rev int64
+	del bool
 }
 
 // TestCombinedWritesHostile drives Sets outside transactions from many
@@ -113,7 +115,7 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration, fault func(stop <-
 	r0 := st.Revision
 	before := s.CombineStats()
 
-	tally := &errprobe.Tally{Writes: func(op string) bool { return op == "set" }}
+	tally := &errprobe.Tally{Writes: func(op string) bool { return op == "set" || op == "delete" }}
 	setAllowed := []error{storage.ErrConflict, storage.ErrNotFound, storage.ErrAlreadyExists,
 		storage.ErrValueTooLarge, storage.ErrInvalidKey, storage.ErrTxConflict, storage.ErrCapacityExceeded}
 	nsAllowed := []error{storage.ErrNamespaceNotFound, storage.ErrNamespaceExists, storage.ErrIndexExists,
@@ -171,14 +173,27 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration, fault func(stop <-
 				case 1:
 					time.AfterFunc(time.Duration(rng.IntN(8000))*time.Microsecond, cancel)
 				}
-				err := s.Set(cctx, key, val, opts...)
-				tally.Classify(cctx, "set", err, setAllowed, 0)
+				op := "set"
+				var err error
+				if rng.IntN(8) == 0 {
+					// A Delete, perhaps conditional: its outcome is checked
+					// against the log's delete events.
+					op = "delete"
+					opts = append(opts[:1], storage.Written(&w))
+					if rng.IntN(3) == 0 {
+						opts = append(opts, storage.IfVersion(int64(1+rng.IntN(3))))
+					}
+					err = s.Delete(cctx, key, opts...)
+				} else {
+					err = s.Set(cctx, key, val, opts...)
+				}
+				tally.Classify(cctx, op, err, setAllowed, 0)
 				cancel()
 				if err == nil && w.Revision > lastRev.Load() {
 					lastRev.Store(w.Revision)
 				}
 				mu.Lock()
-				outs = append(outs, combinedOutcome{id: id, ns: ns, key: key, err: err, rev: w.Revision})
+				outs = append(outs, combinedOutcome{id: id, ns: ns, key: key, err: err, rev: w.Revision, del: op == "delete"})
 				mu.Unlock()
 			}
 		}()
@@ -218,43 +233,66 @@ func combinedHostile(t *testing.T, s *Store, d time.Duration, fault func(stop <-
 	checkLogged(t, s, r0, outs)
 }
 
-// checkLogged checks outs, the outcomes of Sets made on s after revision
-// r0, against s's change log: a Set that succeeded is in it at the
-// revision Written gave (with its value, which carries its id); one that
-// failed with anything but ErrCommitUnknown is not in it; none is in it
-// twice.
+// checkLogged checks outs, the outcomes of Sets and Deletes made on s
+// after revision r0, against s's change log: a Set that succeeded is in it
+// at the revision Written gave (with its value, which carries its id); one
+// that failed with anything but ErrCommitUnknown is not in it; none is in
+// it twice. A Delete that succeeded is a delete event of its key at its
+// revision, and every delete event is one that succeeded (or one of those
+// whose outcome is unknown).
 func checkLogged(t *testing.T, s *Store, r0 int64, outs []combinedOutcome) {
 	t.Helper()
 	ctx := t.Context()
 	st, err := s.Status(ctx)
 	must(t, err)
-	puts := map[int64]int64{} // id → revision
+	puts := map[int64]int64{}  // id → revision
+	dels := map[int64]string{} // revision → namespace/key
 	if st.Revision > r0 {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		for ev, err := range s.Watch(wctx, storage.FromRevision(r0)) {
 			must(t, err)
-			if ev.Type == storage.EventPut {
+			switch ev.Type {
+			case storage.EventPut:
 				var v struct{ ID int64 }
 				must(t, json.Unmarshal(ev.Value, &v))
 				if r, dup := puts[v.ID]; dup {
 					t.Errorf("write %d in the log twice, at %d and %d", v.ID, r, ev.Revision)
 				}
 				puts[v.ID] = ev.Revision
+			case storage.EventDelete:
+				dels[ev.Revision] = ev.Namespace + "/" + ev.Key
 			}
 			if ev.Revision >= st.Revision {
 				break
 			}
 		}
 	}
+	unknownDels := 0
 	for _, o := range outs {
+		unknown := errors.Is(o.err, storage.ErrCommitUnknown)
+		if o.del {
+			switch {
+			case unknown:
+				unknownDels++
+			case o.err == nil:
+				if dels[o.rev] != o.ns+"/"+o.key {
+					t.Errorf("Delete %s/%s succeeded at revision %d; the log has %q there", o.ns, o.key, o.rev, dels[o.rev])
+				}
+				delete(dels, o.rev)
+			}
+			continue
+		}
 		r, logged := puts[o.id]
 		switch {
 		case o.err == nil && (!logged || r != o.rev):
 			t.Errorf("Set %d (%s/%s) succeeded at revision %d; the log has it: %v at %d", o.id, o.ns, o.key, o.rev, logged, r)
-		case o.err != nil && !errors.Is(o.err, storage.ErrCommitUnknown) && logged:
+		case o.err != nil && !unknown && logged:
 			t.Errorf("Set %d (%s/%s) failed (%v) but is in the log at %d", o.id, o.ns, o.key, o.err, r)
 		}
+	}
+	if len(dels) > unknownDels {
+		t.Errorf("%d delete events no Delete reported (%d outcomes unknown): %v", len(dels), unknownDels, dels)
 	}
 }
 

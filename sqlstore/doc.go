@@ -345,8 +345,8 @@
 // call whose context ended before or while it failed answers
 // context.Canceled or context.DeadlineExceeded, never ErrUnavailable
 // (a write whose outcome that left unknown is ErrCommitUnknown: a Set
-// outside a transaction that failed with its context's error did not
-// happen). What the database holds but the engine cannot read is
+// or Delete outside a transaction that failed with its context's error
+// did not happen). What the database holds but the engine cannot read is
 // ErrCorrupt, never retried: a corrupt SQLite file or page (SQLITE_CORRUPT,
 // a file that is not a database, which Open refuses with ErrCorrupt too),
 // PostgreSQL's data_corrupted or index_corrupted, a row changed outside the

@@ -115,7 +115,8 @@ var (
 	// (together with other writes, sqlstore's group commit, or alone) and
 	// the database did not answer within a grace: it may or may not have
 	// taken effect. A Set or Delete outside a transaction that fails with
-	// its context's error did not take effect. It is never retried automatically.
+	// its context's error did not take effect. It is never retried
+	// automatically.
 	ErrCommitUnknown = driver.ErrCommitUnknown
 
 	// ErrReadOnly is returned by a write in a read-only transaction.

@@ -765,6 +765,9 @@ func cmdStatus(ctx context.Context, c *cli, _ []string) error {
 		fmt.Fprintf(tw, "entries:\t%d\n", st.Size)
 		fmt.Fprintf(tw, "namespaces:\t%d\n", st.Namespaces)
 		fmt.Fprintf(tw, "capacity:\t%s\n", capacity)
+		// The change log's window: history and get --at reach back to the
+		// oldest (Revision+1 when the log is empty).
+		fmt.Fprintf(tw, "revision:\t%d (oldest retained %d)\n", st.Revision, st.OldestRevision)
 		if st.ReadOnly {
 			fmt.Fprintf(tw, "read-only:\t%s\n", st.Degraded)
 		}

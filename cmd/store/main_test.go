@@ -258,7 +258,8 @@ func TestCommands(t *testing.T) {
 
 			// status
 			r = cli("", "status").want(t, exitOK)
-			if !strings.Contains(r.stdout, "healthy:        true") || !strings.Contains(r.stdout, "entries:        3") {
+			if !strings.Contains(r.stdout, "healthy:        true") || !strings.Contains(r.stdout, "entries:        3") ||
+				!regexp.MustCompile(`(?m)^revision: +[1-9][0-9]* \(oldest retained [1-9][0-9]*\)$`).MatchString(r.stdout) {
 				t.Errorf("status:\n%s", r.stdout)
 			}
 			m = cli("", "status", "--json").want(t, exitOK).decode(t)

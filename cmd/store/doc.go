@@ -57,7 +57,9 @@
 //	                         how to resume: --after the last revision shown
 //	history KEY              a key's retained changes, oldest first (puts,
 //	                         metadata changes, deletes, expiries; --after,
-//	                         --limit, --omit-values)
+//	                         --limit, --omit-values); a key with no
+//	                         retained change that does not exist is not
+//	                         found (exit 3), as with get
 //	status                   health, dialect, schema version, sizes
 //	export [FILE]            the store, or -n NAMESPACE, to FILE or stdout
 //	                         (FILE is written beside and renamed when

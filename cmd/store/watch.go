@@ -93,7 +93,9 @@ func cmdWatch(ctx context.Context, c *cli, args []string) error {
 
 // cmdHistory prints a key's retained changes, oldest first (--after: those
 // after a revision; --limit: at most that many, 0: all), read a page at a
-// time.
+// time. The whole history (no --after, or --after 0) of a key that has no
+// retained change and does not exist is not found (exit 3), as get of it
+// is; --after N with nothing after N is an empty answer (a poll's).
 func cmdHistory(ctx context.Context, c *cli, args []string) error {
 	key := args[0]
 	return c.withStore(ctx, false, func(s *sqlstore.Store) error {
@@ -113,10 +115,27 @@ func cmdHistory(ctx context.Context, c *cli, args []string) error {
 			after = page[len(page)-1].Revision
 			return c.limit == 0 || n < c.limit, nil
 		}
+		// The first page is read before anything is written, so that a
+		// missing key is an ordinary error answer.
+		more, err := read()
+		if err == nil && n == 0 && c.after <= 0 {
+			err = historyAbsent(ctx, s, c, key)
+		}
+		if err != nil {
+			return err
+		}
+		first := true
+		next := func() (bool, error) {
+			if first {
+				first = false
+				return more, nil
+			}
+			return read()
+		}
 		if c.json {
 			js := c.startStream("events", "namespace", c.nsName(), "key", key)
 			for {
-				more, err := read()
+				more, err := next()
 				for _, ev := range page {
 					if err := js.item(routes.EventOf(ev)); err != nil {
 						return js.end(err)
@@ -130,7 +149,7 @@ func cmdHistory(ctx context.Context, c *cli, args []string) error {
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "REVISION\tTYPE\tVERSION\tAT\tVALUE")
 		for {
-			more, err := read()
+			more, err := next()
 			for _, ev := range page {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", ev.Revision, ev.Type, orDash(ev.Version), ev.At.Format(time.RFC3339), compact(ev.Value, 60))
 			}
@@ -147,6 +166,19 @@ func cmdHistory(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(c.stderr, "(%s)\n", events(n))
 		return nil
 	})
+}
+
+// historyAbsent is the error of a history without a retained change: not
+// found when the key does not exist either (storage.ErrNotFound, or
+// storage.ErrNamespaceNotFound for its namespace), nil when it does (its
+// changes were compacted away).
+func historyAbsent(ctx context.Context, s *sqlstore.Store, c *cli, key string) error {
+	ok, err := s.Has(ctx, key, c.nsOpts()...)
+	if err != nil || ok {
+		return err
+	}
+	return &storage.OpError{Op: "history", Namespace: c.nsName(), Key: key,
+		Err: fmt.Errorf("no retained change and no such key: %w", storage.ErrNotFound)}
 }
 
 // eventLine is one event for a person: revision, type, namespace, key (quoted

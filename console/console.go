@@ -107,7 +107,7 @@ type Config struct {
 	// the connection's remote IP address (IPv6: its /64). Behind a reverse
 	// proxy every client has the proxy's: give one that reads the
 	// client's address from the header the proxy sets (and only the
-	// proxy can); its first 64 bytes count.
+	// proxy can), such as ForwardedClientAddr; its first 64 bytes count.
 	ClientAddr func(*http.Request) string
 	// MaxBodyBytes bounds a form's size (0: httpapi.DefaultMaxBodyBytes).
 	MaxBodyBytes int64

@@ -100,7 +100,12 @@
 //     new addresses share one allowance. Config.SigninBurst,
 //     SigninEvery and SigninAddrs change them. Behind a reverse proxy
 //     every client has the proxy's address: give a ClientAddr that reads
-//     the proxy's header (its first 64 bytes count).
+//     the proxy's header (its first 64 bytes count), such as
+//     ForwardedClientAddr(the proxies' prefixes) (storeserver's
+//     --trusted-proxy): the rightmost address of X-Forwarded-For that is
+//     not a trusted proxy, on a connection from a trusted proxy only; a
+//     request from any other address counts under that address, its
+//     header ignored, so that no client picks its own allowance.
 //
 // # Choices
 //

@@ -3,6 +3,7 @@ package console_test
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,4 +98,35 @@ func TestSigninClientAddr(t *testing.T) {
 		b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", c).want(t, http.StatusUnauthorized)
 	}
 	b.post("/console/signin", url.Values{"token": {"wrong"}}, "X-Test-Client", long+"3").want(t, http.StatusTooManyRequests)
+}
+
+// TestSigninTrustedProxy: with ForwardedClientAddr, a client that is not
+// a trusted proxy cannot change its bucket with X-Forwarded-For (a new
+// address in every try is still throttled), while clients behind a
+// trusted proxy are apart, each under the address the proxy forwards.
+func TestSigninTrustedProxy(t *testing.T) {
+	e := newEnv(t, "sqlite::memory:", false, func(c *console.Config) {
+		c.SigninBurst = 2
+		c.ClientAddr = console.ForwardedClientAddr([]netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")})
+	})
+	wrong := func() url.Values { return url.Values{"token": {"wrong"}} }
+	direct := e.browser(t).from("127.0.0.1")
+	direct.get("/console/signin")
+	for i := range 2 {
+		direct.post("/console/signin", wrong(), "X-Forwarded-For", "198.51.100."+strconv.Itoa(i)).want(t, http.StatusUnauthorized)
+	}
+	direct.post("/console/signin", wrong(), "X-Forwarded-For", "198.51.100.9").want(t, http.StatusTooManyRequests)
+
+	proxy := e.browser(t).from("127.0.0.2")
+	proxy.get("/console/signin")
+	for range 2 {
+		proxy.post("/console/signin", wrong(), "X-Forwarded-For", "203.0.113.1").want(t, http.StatusUnauthorized)
+	}
+	proxy.post("/console/signin", wrong(), "X-Forwarded-For", "203.0.113.1").want(t, http.StatusTooManyRequests)
+	// Another client behind the proxy has its own tries, and a spoofed
+	// hop left of what the proxy wrote changes nothing.
+	proxy.post("/console/signin", wrong(), "X-Forwarded-For", "203.0.113.2").want(t, http.StatusUnauthorized)
+	proxy.post("/console/signin", wrong(), "X-Forwarded-For", "203.0.113.7, 203.0.113.1").want(t, http.StatusTooManyRequests)
+	// The proxy's own address (a request without the header) is apart too.
+	proxy.post("/console/signin", wrong()).want(t, http.StatusUnauthorized)
 }

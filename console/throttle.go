@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -129,7 +130,80 @@ func remoteAddr(r *http.Request) string {
 	if err != nil {
 		return r.RemoteAddr
 	}
-	a := ap.Addr().Unmap()
+	return addrKey(ap.Addr().Unmap())
+}
+
+// ForwardedClientAddr is a Config.ClientAddr for a console behind reverse
+// proxies: trusted are the proxies' addresses. A request whose connection
+// does not come from a trusted address counts under that address, as
+// without it: its X-Forwarded-For is ignored, since anyone can write one.
+// A request from a trusted proxy counts under the rightmost address of
+// its X-Forwarded-For (all its lines, in order, each a comma-separated
+// list) that is not trusted: the address the outermost trusted proxy saw,
+// which no client can choose, whatever it writes further left. When every
+// address listed is trusted it is the leftmost; when there is none (no
+// header) or the next one leftward is not an IP address, the last trusted
+// address (the proxy's own, without a header) counts, so that a proxy
+// that forwards garbage throttles its clients together rather than apart.
+// Addresses count as remoteAddr's do (IPv6 by its /64).
+func ForwardedClientAddr(trusted []netip.Prefix) func(*http.Request) string {
+	trusted = append([]netip.Prefix(nil), trusted...)
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !isTrusted(ap.Addr().Unmap()) {
+			return remoteAddr(r)
+		}
+		last := ap.Addr().Unmap()
+		hops := r.Header.Values("X-Forwarded-For")
+		for i := len(hops) - 1; i >= 0; i-- {
+			line := hops[i]
+			for line != "" {
+				j := strings.LastIndexByte(line, ',')
+				hop := strings.TrimSpace(line[j+1:])
+				line = line[:max(j, 0)]
+				if hop == "" {
+					continue
+				}
+				a, ok := hopAddr(hop)
+				if !ok {
+					return addrKey(last)
+				}
+				if !isTrusted(a) {
+					return addrKey(a)
+				}
+				last = a
+			}
+		}
+		return addrKey(last)
+	}
+}
+
+// hopAddr reads one address of X-Forwarded-For: an IP address, with a
+// port or not (IPv6 in brackets then), IPv4-mapped IPv6 as IPv4.
+func hopAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Addr().Zone() == "" {
+		return ap.Addr().Unmap(), true
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		return hopAddr(s[1 : len(s)-1])
+	}
+	return netip.Addr{}, false
+}
+
+// addrKey is what an address counts under: IPv4 by itself, IPv6 by its
+// /64.
+func addrKey(a netip.Addr) string {
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()

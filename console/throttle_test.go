@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -108,6 +109,51 @@ func TestRemoteAddr(t *testing.T) {
 	} {
 		if got := remoteAddr(&http.Request{RemoteAddr: in}); got != want {
 			t.Errorf("remoteAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestForwardedClientAddr: behind trusted proxies a request counts under
+// the rightmost address of X-Forwarded-For that is not a trusted proxy;
+// from any other peer the header is ignored, so a client cannot choose
+// its bucket by writing one.
+func TestForwardedClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ff::/48")}
+	f := ForwardedClientAddr(trusted)
+	for _, c := range []struct {
+		peer string
+		xff  []string
+		want string
+	}{
+		// An untrusted peer: its header, whatever it says, is ignored.
+		{"192.0.2.7:1", nil, "192.0.2.7"},
+		{"192.0.2.7:1", []string{"198.51.100.1"}, "192.0.2.7"},
+		{"192.0.2.7:1", []string{"10.0.0.1, 198.51.100.1"}, "192.0.2.7"},
+		{"[2001:db8:1:2::9]:1", []string{"198.51.100.1"}, "2001:db8:1:2::/64"},
+		// A trusted proxy: the rightmost untrusted hop.
+		{"10.0.0.2:1", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"10.0.0.2:1", []string{"203.0.113.9, 198.51.100.1"}, "198.51.100.1"},
+		{"10.0.0.2:1", []string{"203.0.113.9, 198.51.100.1, 10.1.2.3"}, "198.51.100.1"},
+		{"10.0.0.2:1", []string{"203.0.113.9", "198.51.100.1,10.1.2.3"}, "198.51.100.1"},
+		{"10.0.0.2:1", []string{"spoofed, 198.51.100.1"}, "198.51.100.1"},
+		{"[::ffff:10.0.0.2]:1", []string{"198.51.100.1:4711"}, "198.51.100.1"},
+		{"[2001:db8:ff::1]:1", []string{"[2001:db8:5:6::7]:80"}, "2001:db8:5:6::/64"},
+		{"10.0.0.2:1", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},
+		// No header, or nothing past the trusted ones: the leftmost trusted.
+		{"10.0.0.2:1", nil, "10.0.0.2"},
+		{"10.0.0.2:1", []string{"10.9.9.9, 10.1.2.3"}, "10.9.9.9"},
+		{"10.0.0.2:1", []string{" , "}, "10.0.0.2"},
+		// Garbage where an address should be: the hop that forwarded it.
+		{"10.0.0.2:1", []string{"198.51.100.1, unknown"}, "10.0.0.2"},
+		{"10.0.0.2:1", []string{"198.51.100.1, garbage, 10.1.2.3"}, "10.1.2.3"},
+		{"@unix", []string{"198.51.100.1"}, "@unix"},
+	} {
+		r := &http.Request{RemoteAddr: c.peer, Header: http.Header{}}
+		for _, v := range c.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := f(r); got != c.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: %q, want %q", c.peer, c.xff, got, c.want)
 		}
 	}
 }

@@ -57,6 +57,23 @@
 //	--console-secure-cookies
 //	                        mark the console's cookies Secure on plain HTTP, for a
 //	                        server behind a TLS-terminating proxy.
+//	--trusted-proxy CIDR[,CIDR]
+//	                        the reverse proxies in front of the server: CIDR
+//	                        prefixes or single addresses, comma-separated,
+//	                        repeatable (default none). The console's sign-in
+//	                        throttle counts a request from one of them under
+//	                        the rightmost address of its X-Forwarded-For that
+//	                        is not a trusted proxy (the client the outermost
+//	                        proxy saw; without the header, the proxy's own),
+//	                        and a request from any other address under that
+//	                        address, its X-Forwarded-For ignored: a client
+//	                        cannot pick its allowance by writing one
+//	                        (console.ForwardedClientAddr). Without it every
+//	                        client behind a proxy shares the proxy's
+//	                        allowance. Name only proxies that set the header
+//	                        (append their peer's address to it). It does not
+//	                        change --max-conns-per-ip, which counts
+//	                        connections.
 //	--max-tx-per-principal N
 //	                        most transactions one principal may hold open (default 4);
 //	                        beyond it beginTransaction is 429 too_many_tx.

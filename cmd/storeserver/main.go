@@ -131,6 +131,7 @@ type options struct {
 	version         bool
 	noConsole       bool
 	secureCookies   bool
+	trustedProxies  proxyFlags
 	noMetrics       bool
 	otlpEndpoint    string
 	otlpHeaders     headerFlags
@@ -158,6 +159,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.noConsole, "no-console", false, "do not serve the web console at "+console.Prefix)
 	fs.BoolVar(&o.noMetrics, "no-metrics", false, "do not serve "+httpapi.MetricsPath+" (request counts and latencies, open transactions, pool figures;\nPrometheus text format, without authentication)")
 	fs.BoolVar(&o.secureCookies, "console-secure-cookies", false, "mark the console's cookies Secure (behind a TLS-terminating proxy)")
+	fs.Var(&o.trustedProxies, "trusted-proxy", "the reverse proxies in front of the server, `CIDR[,CIDR]` (an address alone: that one; repeatable):\non a connection from one of them the console's sign-in throttle counts a client under the rightmost\naddress of X-Forwarded-For that is not a trusted proxy; from any other address the header is ignored")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
@@ -477,7 +479,8 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
 			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, IndexTimeout: o.indexTimeout,
-			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, AdmitIndex: h.AdmitIndex, Logger: log})
+			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, AdmitIndex: h.AdmitIndex, Logger: log,
+			ClientAddr: o.clientAddr()})
 		if err != nil {
 			return err
 		}

@@ -45,91 +45,97 @@ func typesOf(events []map[string]any) []string {
 	return out
 }
 
-func TestWatchHistoryAt(t *testing.T) {
+// onTargets runs f on each target, with cli running the command on it.
+func onTargets(t *testing.T, f func(t *testing.T, cli func(args ...string) result)) {
 	for _, tg := range targets {
 		t.Run(tg.Name, func(t *testing.T) {
 			env := map[string]string{"STORAGE_DSN": tg.DSN(t)}
-			cli := func(args ...string) result {
+			f(t, func(args ...string) result {
 				t.Helper()
 				return runCLI(t, env, "", args...)
-			}
-			cli("set", "a", `{"n":1}`).want(t, exitOK)
-			cli("set", "a", `{"n":2}`).want(t, exitOK)
-			cli("-n", "other", "set", "b c", `"x"`).want(t, exitOK)
-			cli("delete", "a").want(t, exitOK)
-
-			// history: the key's three changes, oldest first, in pages.
-			hist, m := eventsOf(t, cli("--json", "history", "a"))
-			if got, want := strings.Join(typesOf(hist), " "), "put:default:a put:default:a delete:default:a"; got != want || m["key"] != "a" {
-				t.Fatalf("history --json: %s (%v), want %s", got, m, want)
-			}
-			r1, r2, r3 := revOf(t, hist[0]), revOf(t, hist[1]), revOf(t, hist[2])
-			if r1 >= r2 || r2 >= r3 || hist[1]["value"].(map[string]any)["n"] != float64(2) {
-				t.Fatalf("history --json: %v", hist)
-			}
-			if h, _ := eventsOf(t, cli("--json", "history", "a", "--limit", "2")); len(h) != 2 || revOf(t, h[1]) != r2 {
-				t.Errorf("history --limit 2: %v", h)
-			}
-			if h, _ := eventsOf(t, cli("--json", "history", "a", "--after", fmt.Sprint(r1))); len(h) != 2 || revOf(t, h[0]) != r2 {
-				t.Errorf("history --after %d: %v", r1, h)
-			}
-			if h, _ := eventsOf(t, cli("--json", "history", "a", "--omit-values")); len(h) != 3 || h[0]["value"] != nil {
-				t.Errorf("history --omit-values: %v", h)
-			}
-			r := cli("history", "a").want(t, exitOK)
-			if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "REVISION") ||
-				!strings.Contains(lines[3], "delete") || !strings.Contains(r.stderr, "(3 events)") {
-				t.Errorf("history: %q %q", r.stdout, r.stderr)
-			}
-			// A key never written: not found, as get of it (TestHistoryMissingKey).
-			cli("--json", "history", "never").want(t, exitNotFound)
-
-			// get --at: the key as it was, gone after its delete.
-			m = cli("--json", "get", "a", "--at", fmt.Sprint(r1)).want(t, exitOK).decode(t)
-			if m["value"].(map[string]any)["n"] != float64(1) || m["revision"] != float64(r1) {
-				t.Errorf("get --at %d: %v", r1, m)
-			}
-			m = cli("--json", "get", "a", "--at", fmt.Sprint(r3-1)).want(t, exitOK).decode(t)
-			if m["value"].(map[string]any)["n"] != float64(2) || m["revision"] != float64(r2) {
-				t.Errorf("get --at %d: %v", r3-1, m)
-			}
-			cli("get", "a", "--at", fmt.Sprint(r3)).want(t, exitNotFound)
-			cli("get", "a").want(t, exitNotFound)
-			if r := cli("get", "a", "--at", fmt.Sprint(r2)).want(t, exitOK); !strings.Contains(r.stdout, `"n": 2`) {
-				t.Errorf("get --at: %s", r.stdout)
-			}
-
-			// watch from a revision: every change since, in order, of every
-			// namespace or of -n's, a pattern's keys, a filter's puts.
-			all, m := eventsOf(t, cli("--json", "watch", "--after", fmt.Sprint(r1-1), "--limit", "4"))
-			if got, want := strings.Join(typesOf(all), " "), "put:default:a put:default:a namespace_create:other: put:other:b c"; got != want {
-				t.Errorf("watch --after: %s, want %s", got, want)
-			}
-			if m["after"] != float64(r1-1) || m["last"] != all[len(all)-1]["revision"] {
-				t.Errorf("watch --json: after %v, last %v", m["after"], m["last"])
-			}
-			// (namespace-level events pass a pattern)
-			if ev, _ := eventsOf(t, cli("--json", "-n", "other", "watch", "--after", "0", "--limit", "2", "--pattern", "b*")); len(ev) != 2 || ev[0]["type"] != "namespace_create" || ev[1]["key"] != "b c" {
-				t.Errorf("watch -n other --pattern: %v", ev)
-			}
-			if ev, _ := eventsOf(t, cli("--json", "watch", "--after", "0", "--limit", "1", `{"field":"n","operator":"gt","value":1}`)); len(ev) != 1 || revOf(t, ev[0]) != r2 {
-				t.Errorf("watch FILTER: %v", ev)
-			}
-			r = cli("watch", "--after", fmt.Sprint(r1-1), "--limit", "2").want(t, exitOK)
-			if want := fmt.Sprintf("%d put default a {\"n\":1}\n%d put default a {\"n\":2}\n", r1, r2); r.stdout != want ||
-				!strings.Contains(r.stderr, fmt.Sprintf("(2 events; resume with --after %d)", r2)) {
-				t.Errorf("watch: %q %q, want %q", r.stdout, r.stderr, want)
-			}
-
-			// Refused: out of range, ahead of the store, flags watch and
-			// history do not take.
-			cli("watch", "--after", "-1").want(t, exitUsage)
-			cli("get", "a", "--at", "0").want(t, exitUsage)
-			cli("watch", "--after", "999999").want(t, exitUsage)
-			cli("history", "a", "--pattern", "x").want(t, exitUsage)
-			cli("watch", "--offset", "1").want(t, exitUsage)
+			})
 		})
 	}
+}
+
+func TestWatchHistoryAt(t *testing.T) {
+	onTargets(t, func(t *testing.T, cli func(args ...string) result) {
+		cli("set", "a", `{"n":1}`).want(t, exitOK)
+		cli("set", "a", `{"n":2}`).want(t, exitOK)
+		cli("-n", "other", "set", "b c", `"x"`).want(t, exitOK)
+		cli("delete", "a").want(t, exitOK)
+
+		// history: the key's three changes, oldest first, in pages.
+		hist, m := eventsOf(t, cli("--json", "history", "a"))
+		if got, want := strings.Join(typesOf(hist), " "), "put:default:a put:default:a delete:default:a"; got != want || m["key"] != "a" {
+			t.Fatalf("history --json: %s (%v), want %s", got, m, want)
+		}
+		r1, r2, r3 := revOf(t, hist[0]), revOf(t, hist[1]), revOf(t, hist[2])
+		if r1 >= r2 || r2 >= r3 || hist[1]["value"].(map[string]any)["n"] != float64(2) {
+			t.Fatalf("history --json: %v", hist)
+		}
+		if h, _ := eventsOf(t, cli("--json", "history", "a", "--limit", "2")); len(h) != 2 || revOf(t, h[1]) != r2 {
+			t.Errorf("history --limit 2: %v", h)
+		}
+		if h, _ := eventsOf(t, cli("--json", "history", "a", "--after", fmt.Sprint(r1))); len(h) != 2 || revOf(t, h[0]) != r2 {
+			t.Errorf("history --after %d: %v", r1, h)
+		}
+		if h, _ := eventsOf(t, cli("--json", "history", "a", "--omit-values")); len(h) != 3 || h[0]["value"] != nil {
+			t.Errorf("history --omit-values: %v", h)
+		}
+		r := cli("history", "a").want(t, exitOK)
+		if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 4 || !strings.HasPrefix(lines[0], "REVISION") ||
+			!strings.Contains(lines[3], "delete") || !strings.Contains(r.stderr, "(3 events)") {
+			t.Errorf("history: %q %q", r.stdout, r.stderr)
+		}
+		// A key never written: not found, as get of it (TestHistoryMissingKey).
+		cli("--json", "history", "never").want(t, exitNotFound)
+
+		// get --at: the key as it was, gone after its delete.
+		m = cli("--json", "get", "a", "--at", fmt.Sprint(r1)).want(t, exitOK).decode(t)
+		if m["value"].(map[string]any)["n"] != float64(1) || m["revision"] != float64(r1) {
+			t.Errorf("get --at %d: %v", r1, m)
+		}
+		m = cli("--json", "get", "a", "--at", fmt.Sprint(r3-1)).want(t, exitOK).decode(t)
+		if m["value"].(map[string]any)["n"] != float64(2) || m["revision"] != float64(r2) {
+			t.Errorf("get --at %d: %v", r3-1, m)
+		}
+		cli("get", "a", "--at", fmt.Sprint(r3)).want(t, exitNotFound)
+		cli("get", "a").want(t, exitNotFound)
+		if r := cli("get", "a", "--at", fmt.Sprint(r2)).want(t, exitOK); !strings.Contains(r.stdout, `"n": 2`) {
+			t.Errorf("get --at: %s", r.stdout)
+		}
+
+		// watch from a revision: every change since, in order, of every
+		// namespace or of -n's, a pattern's keys, a filter's puts.
+		all, m := eventsOf(t, cli("--json", "watch", "--after", fmt.Sprint(r1-1), "--limit", "4"))
+		if got, want := strings.Join(typesOf(all), " "), "put:default:a put:default:a namespace_create:other: put:other:b c"; got != want {
+			t.Errorf("watch --after: %s, want %s", got, want)
+		}
+		if m["after"] != float64(r1-1) || m["last"] != all[len(all)-1]["revision"] {
+			t.Errorf("watch --json: after %v, last %v", m["after"], m["last"])
+		}
+		// (namespace-level events pass a pattern)
+		if ev, _ := eventsOf(t, cli("--json", "-n", "other", "watch", "--after", "0", "--limit", "2", "--pattern", "b*")); len(ev) != 2 || ev[0]["type"] != "namespace_create" || ev[1]["key"] != "b c" {
+			t.Errorf("watch -n other --pattern: %v", ev)
+		}
+		if ev, _ := eventsOf(t, cli("--json", "watch", "--after", "0", "--limit", "1", `{"field":"n","operator":"gt","value":1}`)); len(ev) != 1 || revOf(t, ev[0]) != r2 {
+			t.Errorf("watch FILTER: %v", ev)
+		}
+		r = cli("watch", "--after", fmt.Sprint(r1-1), "--limit", "2").want(t, exitOK)
+		if want := fmt.Sprintf("%d put default a {\"n\":1}\n%d put default a {\"n\":2}\n", r1, r2); r.stdout != want ||
+			!strings.Contains(r.stderr, fmt.Sprintf("(2 events; resume with --after %d)", r2)) {
+			t.Errorf("watch: %q %q, want %q", r.stdout, r.stderr, want)
+		}
+
+		// Refused: out of range, ahead of the store, flags watch and
+		// history do not take.
+		cli("watch", "--after", "-1").want(t, exitUsage)
+		cli("get", "a", "--at", "0").want(t, exitUsage)
+		cli("watch", "--after", "999999").want(t, exitUsage)
+		cli("history", "a", "--pattern", "x").want(t, exitUsage)
+		cli("watch", "--offset", "1").want(t, exitUsage)
+	})
 }
 
 // TestWatchLive: a watch started without --after prints what is committed

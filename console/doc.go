@@ -19,8 +19,10 @@
 //	                            naming the entry count and first keys; the name
 //	                            must be typed), export, query; add and drop
 //	                            indexes when the store is a storage.Indexer
-//	/console/entries?ns=&prefix= a namespace's entries by key prefix, in key
-//	                            order, paged with keyset cursors, each with
+//	/console/entries?ns=&prefix=&after=
+//	                            a namespace's entries by key prefix, in key
+//	                            order, paged by key (after: the last key of
+//	                            the previous page), each with
 //	                            version, times, audit actors and a preview
 //	                            of its value (at most PageBytes of values
 //	                            a page: see Bounds)
@@ -77,18 +79,33 @@
 //   - The entries and query pages show each value as a preview (80
 //     characters, and its size when over 1 KiB) and read at most
 //     PageBytes (4 MiB) of keys, values and metadata a page, as
-//     routes.AnswerBytes bounds an API answer: they read in parts of at
-//     most PagePart (16) entries, each a query of its own after the
-//     previous part's cursor, fewer when the largest value read so far
-//     says the part would pass PageBytes, and stop after the part that
-//     reaches it. The page then shows fewer entries than its limit, says
-//     so, and its next page goes on from there. A page holds at most one
-//     part's values at once (a row keeps its preview, not its value), and
-//     reads at most PageBytes and one part past it (at worst PagePart
-//     values of the store's largest, 16 MiB by default, after a part of
-//     small ones: the API's first part's bound). A page of 500 entries of
-//     1 MiB read 500 MiB; it reads 16 (TestPageBytesBounded: 17.5 MiB
-//     allocated on SQLite, 31.5 on PostgreSQL, under a bound of 48).
+//     routes.AnswerBytes bounds an API answer. The store cannot tell an
+//     entry's size before it reads the entry, so a page reads its
+//     entries one at a time and stops at the entry that reaches
+//     PageBytes, whatever the sizes of those after it: the entries page
+//     lists PagePart (16) keys at a time and reads each key's entry with
+//     a Get; the query page runs one query per match (Limit 1 after the
+//     previous match's cursor; the store reads one match ahead). The page
+//     then shows fewer entries than its limit, says so, and its next page
+//     goes on from there. A page holds one value at once (a row keeps
+//     its preview, not its value), and reads at most PageBytes and one
+//     entry past it (the query page two: the one ahead), at worst 16 MiB
+//     each (the store's largest value by default). Before, a page read
+//     in parts of 16 entries and checked PageBytes between parts, so
+//     that a part after small values read 16 of the largest, 256 MiB.
+//     A page of 500 entries of 1 MiB read 500 MiB; it reads 4
+//     (TestPageBytesBounded: 4.2 MiB allocated on SQLite, 8.3 for the
+//     query page; TestPageBoundWithinPart: small values, then large).
+//     The entries page's next page goes on after a key (its "after"
+//     parameter is the last key read): a key present from the first page
+//     to the last is shown exactly once, whatever is written meanwhile,
+//     and a key listed but gone when its entry is read is passed over.
+//     The query page's queries each cost what the filter and sort cost
+//     (a sort on a field without an index sorts the matches every time),
+//     so it also stops once they ran PageReadTime (2 s), after at least
+//     one match, says so, and goes on on the next page: a page costs
+//     about PageReadTime and one query, not one query per row of its
+//     limit, and Config.Timeout still bounds the whole request.
 //   - Sign-in is throttled per client address (Config.ClientAddr; the
 //     connection's remote IP address by default, IPv6 by its /64), with
 //     a token bucket: DefaultSigninBurst (10) tries at once, one more
@@ -144,9 +161,10 @@
 //     the page shows the stored version beside the typed text, and saving
 //     again is a deliberate overwrite of the version now shown. A delete is
 //     likewise of the confirmed version only.
-//   - The entries page reads each entry's audit actors with one
-//     GetMetadata per entry (a page is at most MaxPageSize entries); an
-//     export does the same (dump.ExportStore). An export runs for up to
+//   - The entries page reads each entry with one Get and its audit
+//     actors with one GetMetadata (a page is at most MaxPageSize
+//     entries; see Bounds); an export reads the actors the same way
+//     (dump.ExportStore). An export runs for up to
 //     ten times Config.Timeout: a principal runs one at a time, and the
 //     console Config.MaxExports (default 2) at once; one beyond is 503.
 //     Its response's write deadline follows the export rather than the

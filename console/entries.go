@@ -21,20 +21,39 @@ const (
 	MaxPageSize     = 500
 )
 
-// Bounds of what the entries and query pages read (see readPage).
+// Bounds of what the entries and query pages read (see readKeys and
+// readPage).
 const (
 	// PageBytes bounds the keys, values and metadata one entries or query
-	// page reads: it reads in parts and stops after the part that reaches
-	// PageBytes, showing fewer entries than its limit and a link to the
-	// next page. As routes.AnswerBytes bounds an API answer.
+	// page reads: it reads its entries one at a time and stops at the
+	// entry that reaches PageBytes, showing fewer entries than its limit
+	// and a link to the next page. As routes.AnswerBytes bounds an API
+	// answer.
 	PageBytes = 4 << 20
-	// PagePart is the most entries one part reads: what the page holds of
-	// values at once is at most PagePart of them. A part after the first
-	// reads fewer when the largest value read so far says PagePart of
-	// them would pass PageBytes.
+	// PagePart is how many keys the entries page lists at once, before it
+	// reads their entries one at a time.
 	PagePart = 16
+	// PageReadTime bounds how long the query page runs its queries: past
+	// it, after at least one match, it shows what it has and a link to
+	// the next page.
+	PageReadTime = 2 * time.Second
 	// rowOverhead is counted per entry besides its bytes.
 	rowOverhead = 64
+)
+
+// pageBytes and pageReadTime are PageBytes and PageReadTime, lowered by
+// tests (SetPageBytes, SetPageReadTime).
+var (
+	pageBytes    int64 = PageBytes
+	pageReadTime       = PageReadTime
+)
+
+// Why a page holds fewer entries than its limit (entriesPage.Cut,
+// queryPage.Cut and Slow).
+const (
+	cutNone  = iota
+	cutBytes // their values reached PageBytes
+	cutTime  // the query page's queries ran PageReadTime
 )
 
 // entryRow is an entry with its audit actors. A row of a table holds its
@@ -44,6 +63,14 @@ type entryRow struct {
 	CreatedBy, UpdatedBy string
 	Preview              string // preview of the value
 	Size                 int    // bytes of the value
+}
+
+// newRow is e's row, and what reading e counted towards PageBytes.
+func newRow(e storage.Entry) (entryRow, int64) {
+	n := int64(len(e.Key)+len(e.Value)+len(e.Metadata)) + rowOverhead
+	row := entryRow{Entry: e, Preview: preview(e.Value), Size: len(e.Value)}
+	row.Value, row.Metadata = nil, nil
+	return row, n
 }
 
 // entriesPage is the data of the entries page.
@@ -57,44 +84,111 @@ type entriesPage struct {
 	Cut bool
 }
 
-// readPage reads up to limit entries matching f (opts: the namespace and
-// the sort), after the cursor after when it is not "", as a table shows
-// them: each row with its value's preview and size, without the value.
-// It reads in parts (see PageBytes and PagePart), each a query of its
-// own after the previous one's cursor; it returns the cursor after its
-// last row ("" after the last match) and whether PageBytes cut it.
-// Outside a transaction the parts are separate reads, as pages are.
-func (h *Handler) readPage(ctx context.Context, f storage.Filter, limit int, after string, opts []storage.Option) ([]entryRow, string, bool, error) {
+// readKeys reads the entries page: up to limit entries of the namespace
+// in whose keys start with prefix, in key order, after the key after
+// ("": from the first), each row with its value's preview and size,
+// without the value. It lists PagePart keys at a time and reads their
+// entries one by one (Get), so that it holds one value at once and
+// stops at the entry that reaches PageBytes: a page reads at most
+// PageBytes and one entry past it, whatever the sizes of the entries
+// after those it shows. It returns the key to go on after (the last one
+// it read; "" after the last key) and why it holds fewer than limit
+// entries (cutBytes, or cutNone). A listed key whose entry is gone when
+// it is read (deleted, expired) is passed over. The position is a key,
+// not a cursor: a key present from the first page to the last is shown
+// exactly once, whatever is written meanwhile.
+func (h *Handler) readKeys(ctx context.Context, in storage.Option, prefix, after string, limit int) ([]entryRow, string, int, error) {
+	span := storage.PrefixRange(prefix)
+	if after != "" && keyAfter(after) > span.From {
+		span.From = keyAfter(after)
+	}
+	if span.To != "" && span.From >= span.To {
+		return nil, "", cutNone, nil
+	}
 	var (
-		rows    []entryRow
-		size    int64
-		largest int64 = 1
+		rows []entryRow
+		size int64
 	)
-	part := min(limit, PagePart)
 	for {
-		o := append(slices.Clip(opts), storage.Limit(part))
+		res, err := h.cfg.Store.List(ctx, in, storage.InKeyRanges(span), storage.Limit(min(limit-len(rows), PagePart)))
+		if err != nil {
+			return nil, "", cutNone, err
+		}
+		for i, k := range res.Keys {
+			e, err := h.cfg.Store.Get(ctx, k, in)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, "", cutNone, err
+			}
+			row, n := newRow(e)
+			rows, size = append(rows, row), size+n
+			more := i < len(res.Keys)-1 || res.Cursor != ""
+			switch {
+			case !more:
+			case len(rows) >= limit:
+				return rows, k, cutNone, nil
+			case size >= pageBytes:
+				return rows, k, cutBytes, nil
+			}
+		}
+		if res.Cursor == "" || len(res.Keys) == 0 {
+			return rows, "", cutNone, nil
+		}
+		last := res.Keys[len(res.Keys)-1]
+		if len(rows) >= limit {
+			return rows, last, cutNone, nil
+		}
+		span.From = keyAfter(last)
+	}
+}
+
+// keyAfter is the least key greater than k: keys hold no NUL, so k and
+// one byte 1.
+func keyAfter(k string) string { return k + "\x01" }
+
+// readPage reads the query page: up to limit entries matching f (opts:
+// the namespace and the sort), after the cursor after when it is not "",
+// each row with its value's preview and size, without the value. The
+// store cannot tell an entry's size before it reads the entry, so it
+// reads one match at a time (Limit(1), a query of its own after the
+// previous one's cursor; the store reads one more to know whether more
+// follow) and stops at the match that reaches PageBytes: a page reads at
+// most PageBytes and two entries past it, whatever the sizes of the
+// matches after those it shows. It stops too once its queries ran
+// PageReadTime (a sort on a field without an index sorts the matches in
+// every query). It returns the cursor after its last row ("" after the
+// last match) and why it holds fewer than limit rows. Outside a
+// transaction the queries are separate reads, as pages are.
+func (h *Handler) readPage(ctx context.Context, f storage.Filter, limit int, after string, opts []storage.Option) ([]entryRow, string, int, error) {
+	var (
+		rows  []entryRow
+		size  int64
+		start = time.Now()
+	)
+	for {
+		o := append(slices.Clip(opts), storage.Limit(1))
 		if after != "" {
 			o = append(o, storage.After(after))
 		}
 		res, err := h.cfg.Store.Query(ctx, f, o...)
 		if err != nil {
-			return nil, "", false, err
+			return nil, "", cutNone, err
 		}
 		for _, e := range res.Entries {
-			n := int64(len(e.Key)+len(e.Value)+len(e.Metadata)) + rowOverhead
-			size, largest = size+n, max(largest, n)
-			row := entryRow{Entry: e, Preview: preview(e.Value), Size: len(e.Value)}
-			row.Value, row.Metadata = nil, nil
-			rows = append(rows, row)
+			row, n := newRow(e)
+			rows, size = append(rows, row), size+n
 		}
 		after = res.Cursor
 		switch {
 		case after == "" || len(res.Entries) == 0 || len(rows) >= limit:
-			return rows, after, false, nil
-		case size >= PageBytes:
-			return rows, after, true, nil
+			return rows, after, cutNone, nil
+		case size >= pageBytes:
+			return rows, after, cutBytes, nil
+		case time.Since(start) >= pageReadTime:
+			return rows, after, cutTime, nil
 		}
-		part = int(min(max((PageBytes-size)/largest, 1), int64(PagePart), int64(limit-len(rows))))
 	}
 }
 
@@ -137,10 +231,12 @@ func (h *Handler) entries(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx := r.Context()
 	in := storage.InNamespace(p.NS)
 	var err error
-	if p.Rows, p.Next, p.Cut, err = h.readPage(ctx, f, p.Limit, p.After, []storage.Option{in}); err != nil {
+	var cut int
+	if p.Rows, p.Next, cut, err = h.readKeys(ctx, in, p.Prefix, p.After, p.Limit); err != nil {
 		h.fail(w, r, ss, "Entries of "+p.NS, err)
 		return
 	}
+	p.Cut = cut == cutBytes
 	if p.Total, err = h.cfg.Store.Count(ctx, in, storage.Where(f)); err != nil {
 		h.fail(w, r, ss, "Entries of "+p.NS, err)
 		return

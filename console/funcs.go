@@ -20,7 +20,8 @@ var funcs = template.FuncMap{
 	// The entry page's bounds, for its words.
 	"inlineBytes":  func() int { return InlineValueBytes },
 	"previewBytes": func() int { return ValuePreviewBytes },
-	"pageBytes":    func() int { return PageBytes },
+	"pageBytes":    func() int { return int(pageBytes) },
+	"pageReadTime": func() string { return pageReadTime.String() },
 	"when":         when,
 	"join":         func(s []string) string { return strings.Join(s, ", ") },
 	"add":          func(a, b int) int { return a + b },

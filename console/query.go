@@ -34,8 +34,9 @@ type queryPage struct {
 	Results    []entryRow
 	Next       string // the link to the next page, "" on the last
 	// Cut: fewer than Limit results, more remaining, because their
-	// values reached PageBytes (see readPage).
-	Cut bool
+	// values reached PageBytes (see readPage); Slow: because its
+	// queries ran PageReadTime.
+	Cut, Slow bool
 }
 
 // query runs a filter, built with the rows or typed as JSON, on one
@@ -131,7 +132,7 @@ func (h *Handler) runQuery(r *http.Request, p *queryPage, source string) error {
 	if p.Count, err = h.cfg.Store.Count(ctx, in, storage.Where(f)); err != nil {
 		return err
 	}
-	p.Ran, p.Results, p.Cut = true, rows, cut
+	p.Ran, p.Results, p.Cut, p.Slow = true, rows, cut == cutBytes, cut == cutTime
 	if next != "" {
 		q.Set("after", next)
 		p.Next = Prefix + "query?" + q.Encode()

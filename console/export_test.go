@@ -4,7 +4,7 @@ import "time"
 
 // SetPageBytes sets what one entries or query page reads (PageBytes) until
 // the returned func is called; tests lower it so that small values reach
-// it. Call it before the console serves.
+// it. Call it before the console serves, and restore it after it ends.
 func SetPageBytes(n int64) (restore func()) {
 	old := pageBytes
 	pageBytes = n

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
@@ -35,6 +36,7 @@ const pageBytesEntries = 24
 func TestPageBytesBounded(t *testing.T) { onEach(t, pageBytesBounded) }
 
 func pageBytesBounded(t *testing.T, dsn string) {
+	noReadTime(t)
 	e := newEnv(t, dsn, false, nil)
 	ctx := principal(t, "admin-pk")
 	val := json.RawMessage(`"` + strings.Repeat("v", 1<<20) + `"`)
@@ -70,6 +72,14 @@ func pageBytesBounded(t *testing.T, dsn string) {
 	}
 }
 
+// noReadTime lifts console.PageReadTime for t, so that its pages are cut
+// by their bytes or limit only, however slow the machine (-race, a
+// loaded CI runner: 100 sorted queries took over 2 s there). Call it
+// before the console serves.
+func noReadTime(t *testing.T) {
+	t.Cleanup(console.SetPageReadTime(time.Hour))
+}
+
 // nextLink is the href of p's "Next page" link.
 func nextLink(t *testing.T, p page) string {
 	t.Helper()
@@ -84,6 +94,7 @@ func nextLink(t *testing.T, p page) string {
 // TestPageSmallValuesWhole: a page of small values holds its limit,
 // read in parts, in order, with no note.
 func TestPageSmallValuesWhole(t *testing.T) {
+	noReadTime(t)
 	e := newEnv(t, "sqlite::memory:", false, nil)
 	ctx := principal(t, "admin-pk")
 	for i := range 120 {
@@ -147,7 +158,8 @@ const partAllocBound = 8 * partBigValue
 // entries long whatever their size: with 16 MiB values one page read
 // 256 MiB (here 16 values of 1 MiB: the first entries page allocated 17.8 MiB).
 func TestPageBoundWithinPart(t *testing.T) {
-	defer console.SetPageBytes(partBudget)()
+	t.Cleanup(console.SetPageBytes(partBudget)) // after the server ends (cleanups run last first)
+	noReadTime(t)
 	e := newEnv(t, "sqlite::memory:", false, nil)
 	ctx := principal(t, "admin-pk")
 	big := json.RawMessage(`{"i":0,"pad":"` + strings.Repeat("v", partBigValue) + `"}`)
@@ -223,7 +235,7 @@ func lastOf(s []string) string {
 // matches in every query, costs about PageReadTime, not a query per row
 // of its limit. Paging on visits every match once, in the sort's order.
 func TestQueryPageReadTime(t *testing.T) {
-	defer console.SetPageReadTime(0)()
+	t.Cleanup(console.SetPageReadTime(0)) // after the server ends
 	e := newEnv(t, "sqlite::memory:", false, nil)
 	ctx := principal(t, "admin-pk")
 	var want []string

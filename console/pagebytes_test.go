@@ -267,3 +267,27 @@ func TestQueryPageReadTime(t *testing.T) {
 		t.Fatalf("paging visited %v, want %v", seen, want)
 	}
 }
+
+// TestEntriesAfterKey: the entries page's after is a key: it goes on
+// after it within the prefix, from the prefix's first key when it lies
+// before the prefix, and shows nothing when it lies past it.
+func TestEntriesAfterKey(t *testing.T) {
+	e := newEnv(t, "sqlite::memory:", false, nil)
+	ctx := principal(t, "admin-pk")
+	for _, k := range []string{"j1", "k001", "k002", "k003", "l1"} {
+		if err := e.sec.Set(ctx, k, 1, storage.InNamespace("users")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.browser(t)
+	b.signIn(adminToken)
+	for after, want := range map[string]string{
+		"k001": ">k002< >k003<", "k0015": ">k002< >k003<", "a": ">k001< >k002< >k003<", "k003": "", "z": "",
+	} {
+		p := b.get("/console/entries" + q("ns", "users", "prefix", "k", "after", after))
+		p.want(t, http.StatusOK)
+		if got := strings.Join(keyRe.FindAllString(p.text(), -1), " "); got != want {
+			t.Errorf("after %q: %q, want %q", after, got, want)
+		}
+	}
+}

@@ -521,9 +521,16 @@ func newSQLiteCombiner(d *driverReads) *sqliteCombiner {
 // noRows is the row function of a statement that returns none.
 func noRows([]driver.Value) error { return nil }
 
+// sqliteBatchStart, when set, runs as a batch starts (the tests'
+// stand-in for another process that takes the write lock then).
+var sqliteBatchStart func()
+
 // sqliteSendBatch runs ws in one transaction on the writer connection and
 // answers them: each its rows once the COMMIT succeeded, else alone.
 func sqliteSendBatch(d *driverReads, ws []*turn[*sqliteJob]) {
+	if sqliteBatchStart != nil {
+		sqliteBatchStart()
+	}
 	// The writer connection, the write lock (BEGIN IMMEDIATE: another
 	// process may hold it) and the statements no longer than the
 	// earliest deadline among the writes; a write whose caller gives up

@@ -60,7 +60,9 @@ import (
 // one writer connection anyway: a batch is BEGIN IMMEDIATE, their
 // statements and COMMIT on it (one commit's WAL frames, and with
 // synchronous=FULL one fsync, for all of them); a statement that fails
-// rolls the batch back and each runs again alone.
+// rolls the batch back and each runs again alone. Its writes are sent
+// once the BEGIN IMMEDIATE has the write lock: a write whose caller gives
+// up while the batch waits for another process's lock leaves it.
 //
 // Transactions (Begin, RunInTx, and the engine's own: SetMany's atomic
 // batches, Clear, DeleteNamespace, SQLite's deletes) are not combined.
@@ -534,17 +536,19 @@ func sqliteSendBatch(d *driverReads, ws []*turn[*sqliteJob]) {
 	// The writer connection, the write lock (BEGIN IMMEDIATE: another
 	// process may hold it) and the statements no longer than the
 	// earliest deadline among the writes; a write whose caller gives up
-	// while the batch waits for the connection leaves it.
+	// while the batch waits for the connection or for the lock leaves it
+	// (nothing of it was written).
 	ctx, cancel := firstDeadline(ws)
 	defer cancel()
-	sent := ws[:0:0]
 	err := d.on(ctx, d.db, func(rc *readConn) error {
-		sent = sendable(ws)
-		if len(sent) == 0 {
-			return nil
-		}
 		if err := rc.readText(ctx, "BEGIN IMMEDIATE", nil, noRows); err != nil {
-			return err
+			// The driver answers the context's error even when the
+			// BEGIN ran as the deadline passed.
+			return sqliteRollback(rc, err)
+		}
+		sent := sendable(ws)
+		if len(sent) == 0 {
+			return sqliteRollback(rc, nil)
 		}
 		for _, t := range sent {
 			j := t.job

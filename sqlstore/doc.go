@@ -178,21 +178,33 @@
 // against 1,150-1,680). SQLite groups its single Sets the same way, in one
 // BEGIN IMMEDIATE ... COMMIT on the writer connection (with
 // synchronous=FULL one fsync for the batch). A batch waits for its
-// connection no longer than the earliest deadline among its writes, and a
-// write whose caller gives up before its batch has the connection leaves
-// it (its context's error, never sent); once sent, a write whose caller
-// gives up waits for the batch's answer up to a second more, then is
-// ErrCommitUnknown. WithoutWriteCombining turns it off. A write outside a
+// connection (on SQLite, and for the write lock) no longer than the
+// earliest deadline among its writes, and a write whose caller gives up
+// before its batch has them leaves it (its context's error, never sent);
+// once sent, a write whose caller gives up waits for the batch's answer up
+// to a second more, then is ErrCommitUnknown. WithoutWriteCombining turns it off. A write outside a
 // transaction that runs alone and whose caller cancels it once it was
 // sent is not cut off either (its connection cut, the server may commit
 // it, as it did when the lock it waited for came first): the server is
 // asked to cancel its statement (a cancel request) and its answer decides,
 // the write done or, cancelled, the context's error; a server that does
 // not answer within a second leaves it ErrCommitUnknown. On SQLite the
-// caller's context bounds a single Set's wait for the writer connection,
-// not its statement, which runs to its end (it waits only for another
-// process's lock: busy_timeout, and the caller's deadline plus a second,
-// past which it is ErrCommitUnknown). The lock is the
+// caller's context bounds every write's wait for another process's (or
+// connection's) write lock, which busy_timeout bounds too (past it,
+// ErrTxConflict): a single Set's statement waits for it under the
+// caller's context, and the other writes (Delete, SetMany, DeleteMany,
+// SetMetadata, Clear, the namespaces' and the indexes' writes, Begin of a
+// write transaction) take it with a BEGIN IMMEDIATE that does; a COMMIT
+// never waits for it (the transaction holds it from its BEGIN). A caller
+// that cancels, or whose deadline passes, while another holds the lock
+// has its answer at once, its context's error, and nothing was written.
+// The driver answers a statement interrupted by its context's end with
+// the context's error even when its changes were made (its reset then
+// commits them): the connection's changes() decides, nothing changed
+// being the context's error, and a write that committed as its context
+// ended (a window of microseconds between its statement's end and the
+// driver's reading of its answer, so its revision is lost)
+// ErrCommitUnknown. The lock is the
 // store's own (its key comes from the store's sequence, migration 00026):
 // stores in other schemas of the same database do not wait for it (up to
 // schema version 25 they did: one key for every store). The sequence is not

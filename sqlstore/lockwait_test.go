@@ -363,3 +363,89 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestSQLiteCancelledSetOutcome: uncontended Sets (alone and grouped)
+// cancelled at random moments while they run: each is written iff it
+// returned nil; a Set that returned its context's error did not write;
+// ErrCommitUnknown only for one that did (its context ended as it
+// committed). The statement now runs under the caller's context, so a
+// cancel interrupts it.
+func TestSQLiteCancelledSetOutcome(t *testing.T) {
+	for _, combine := range []bool{true, false} {
+		var opts []Option
+		if !combine {
+			opts = append(opts, WithoutWriteCombining())
+		}
+		s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "cancel.db"), opts...)
+		defer s.Close()
+		bg := context.Background()
+		must(t, s.Set(bg, "seed", 0))
+		const n = 400
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			ctx, cancel := context.WithCancel(bg)
+			time.AfterFunc(time.Duration(i%50)*10*time.Microsecond, cancel)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer cancel()
+				errs[i] = s.Set(ctx, fmt.Sprintf("k%d", i), i)
+			}()
+			if i%4 == 3 {
+				wg.Wait()
+			}
+		}
+		wg.Wait()
+		var counts [3]int
+		for i, err := range errs {
+			ok, herr := s.Has(bg, fmt.Sprintf("k%d", i))
+			must(t, herr)
+			switch {
+			case err == nil:
+				counts[0]++
+				if !ok {
+					t.Errorf("combine=%v k%d: Set returned nil, not written", combine, i)
+				}
+			case errors.Is(err, storage.ErrCommitUnknown):
+				counts[2]++
+				if !ok {
+					t.Errorf("combine=%v k%d: ErrCommitUnknown for a write that did not commit: %v", combine, i, err)
+				}
+			case errors.Is(err, context.Canceled):
+				counts[1]++
+				if ok {
+					t.Errorf("combine=%v k%d: %v, but written", combine, i, err)
+				}
+			default:
+				t.Errorf("combine=%v k%d: %v", combine, i, err)
+			}
+		}
+		t.Logf("combine=%v: %d written, %d cancelled, %d unknown", combine, counts[0], counts[1], counts[2])
+	}
+}
+
+// BenchmarkSQLiteSetContexts is an uncontended Set's cost by its
+// context: none that ends, a cancel, a deadline.
+func BenchmarkSQLiteSetContexts(b *testing.B) {
+	s := openTest(b, "sqlite:"+filepath.Join(b.TempDir(), "ctx.db"), WithSweepInterval(-1))
+	defer s.Close()
+	val := []byte(`{"n":1,"s":"0123456789"}`)
+	cancelled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	deadline, cancel2 := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel2()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"cancel", cancelled}, {"deadline", deadline}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if err := s.Set(c.ctx, fmt.Sprintf("k%03d", i%100), val); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1070,6 +1070,11 @@ func (e *sqliteEngine) begin(ctx context.Context, opts storage.TxOptions) (txCon
 		err = context.Cause(ctx)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// The BEGIN's wait for the lock ended with ctx, through
+			// txCtx: ctx's error (a deadline's too), not txCtx's.
+			err = ctx.Err()
+		}
 		cancel()
 		_ = conn.Close()
 		leave()

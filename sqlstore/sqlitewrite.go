@@ -56,6 +56,45 @@ func (q txDriverQ) updateEntryIf(ctx context.Context, ns, key string, value, md 
 	return stepRow(q.query, ctx, writeUpdateIf, updateIfArgs(ns, key, value, md, exp, c, now, actor))
 }
 
+// write runs write statement k on the writer connection in autocommit
+// mode, under ctx (walHookQ.alone). The driver interrupts the statement
+// when ctx ends, and ends its wait for another process's lock then; it
+// answers the context's error whether or not the statement had made its
+// changes: once its first step is done (the changes are made), the driver,
+// seeing ctx ended, resets it, which commits it. So when ctx ended, the
+// connection's changes() says which: 0, the statement rolled back (or
+// never ran, or changed nothing), and the write is the context's error;
+// more, it committed without its answer (its revision) being read, which
+// is ErrCommitUnknown (its context ended in the microseconds between its
+// statement's end and the driver's check). changes() is the previous
+// statement's when the driver found ctx ended before it ran the
+// statement: the check of ctx just before leaves that to a race of
+// nanoseconds, ErrCommitUnknown at worst, never a write reported unwritten.
+func (c *readConn) write(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := c.read(ctx, k, args, each)
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	var n int64
+	cerr := c.readText(context.Background(), "SELECT changes()", nil, func(v []driver.Value) error {
+		var ok bool
+		if n, ok = v[0].(int64); !ok {
+			return fmt.Errorf("sqlstore: changes() returned %T", v[0])
+		}
+		return nil
+	})
+	switch {
+	case cerr != nil:
+		return inDoubtErr(errors.Join(err, cerr), "the call's context ended while its write ran, and whether it wrote could not be read")
+	case n == 0:
+		return ctx.Err()
+	}
+	return inDoubtErr(err, "the call's context ended as its write committed, before its answer was read")
+}
+
 // queryFunc runs kept statement k (driverReads.query, txDriverQ.query).
 type queryFunc func(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error
 

@@ -50,35 +50,19 @@ func (w walHookQ) query(ctx context.Context, k int, args []driver.NamedValue, ea
 	return nil
 }
 
-// alone runs write statement k by itself, in autocommit mode. The
-// statement commits when it steps to its end or is reset, and the driver
-// interrupts a statement whose context ends: a write whose caller gave up
-// just after its statement made its changes was reset, so committed, and
-// reported as the context's error (the driver's query checks the context
-// after its first step; TestCombinedWritesHostile saw 1-4 in a run), or
-// its commit's checkpoint was interrupted, an error after the commit. So
-// the caller's context bounds the wait for the writer connection (a write
-// whose caller gives up first is never sent), and the statement, which
-// has the writer to itself, runs to its end: it waits only for another
-// process's lock, bounded by busy_timeout, and by the caller's deadline
-// plus lockGrace when it has one; past that the write is ErrCommitUnknown.
+// alone runs write statement k by itself, in autocommit mode, on the
+// writer connection (readConn.write): the caller's context bounds both
+// the wait for the connection (a write whose caller gives up first is
+// never sent) and the statement, whose wait for another process's lock
+// ends with it (the driver's busy handler gives up, and the statement is
+// interrupted): a caller who cancels, or whose deadline passes, while
+// another process holds the lock has its answer at once, the context's
+// error, and nothing was written.
 func (w walHookQ) alone(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	sctx := context.Background()
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		sctx, cancel = context.WithDeadline(sctx, d.Add(lockGrace))
-		defer cancel()
-	}
-	err := w.d.on(ctx, w.d.pointPool(), func(rc *readConn) error { return rc.read(sctx, k, args, each) })
-	if err != nil && sctx.Err() != nil {
-		// Past the deadline's grace, so sent (the connection came by the
-		// deadline).
-		return inDoubtErr(err, "the call's deadline passed while its write was in flight")
-	}
-	return err
+	return w.d.on(ctx, w.d.pointPool(), func(rc *readConn) error { return rc.write(ctx, k, args, each) })
 }
 
 // upsertEntry, insertEntry and updateEntryIf, the statements of every

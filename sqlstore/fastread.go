@@ -362,15 +362,24 @@ type dynStmt struct {
 // namespaces in use were prepared at every call, the cost the statements
 // kept here are for (TestStmtCachesFollowUse).
 func (c *readConn) readText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
+	d, err := c.dynStmt(ctx, q)
+	if err != nil {
+		return err
+	}
+	return c.runDyn(ctx, q, d, args, each)
+}
+
+// dynStmt is the dynamic statement kept for q, prepared now if it is not.
+func (c *readConn) dynStmt(ctx context.Context, q string) (*dynStmt, error) {
 	if c.closed {
-		return driver.ErrBadConn
+		return nil, driver.ErrBadConn
 	}
 	c.tick++
 	d := c.dyn[q]
 	if d == nil {
 		st, err := c.prepare(ctx, q)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if c.dyn == nil {
 			c.dyn = map[string]*dynStmt{}
@@ -382,6 +391,11 @@ func (c *readConn) readText(ctx context.Context, q string, args []driver.NamedVa
 		c.dyn[q] = d
 	}
 	d.used = c.tick
+	return d, nil
+}
+
+// runDyn runs d, the statement kept for q.
+func (c *readConn) runDyn(ctx context.Context, q string, d *dynStmt, args []driver.NamedValue, each func([]driver.Value) error) error {
 	return c.run(ctx, d.st, args, each, func() {
 		if c.dyn[q] == d {
 			delete(c.dyn, q)

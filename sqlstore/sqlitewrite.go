@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mycelia-kernel/storage"
 )
 
 // The SQLite writer's connection is a *readConn too (readConnector): it
@@ -69,12 +71,39 @@ func (q txDriverQ) updateEntryIf(ctx context.Context, ns, key string, value, md 
 // statement's end and the driver's check). changes() is the previous
 // statement's when the driver found ctx ended before it ran the
 // statement: the check of ctx just before leaves that to a race of
-// nanoseconds, ErrCommitUnknown at worst, never a write reported unwritten.
+// nanoseconds (the statement is prepared first, whatever ctx does),
+// ErrCommitUnknown at worst, never a write reported unwritten.
 func (c *readConn) write(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
+	if c.st[k] == nil && !c.closed {
+		// Prepared whatever ctx does: a prepare that ctx cut would leave
+		// changes() the previous statement's.
+		q, err := c.prepare(context.Background(), readSQL[k])
+		if err != nil {
+			return err
+		}
+		c.st[k] = q
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := c.read(ctx, k, args, each)
+	return c.wrote(ctx, c.read(ctx, k, args, each))
+}
+
+// writeText is write for the dynamic statement q (SetMany's, upsertBatch).
+func (c *readConn) writeText(ctx context.Context, q string, args []driver.NamedValue, each func([]driver.Value) error) error {
+	d, err := c.dynStmt(context.Background(), q)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.wrote(ctx, c.runDyn(ctx, q, d, args, each))
+}
+
+// wrote is the outcome of a write statement that ran under ctx and
+// returned err (see write).
+func (c *readConn) wrote(ctx context.Context, err error) error {
 	if err == nil || ctx.Err() == nil {
 		return err
 	}
@@ -92,8 +121,14 @@ func (c *readConn) write(ctx context.Context, k int, args []driver.NamedValue, e
 	case n == 0:
 		return ctx.Err()
 	}
-	return inDoubtErr(err, "the call's context ended as its write committed, before its answer was read")
+	return &dbError{storage.ErrCommitUnknown, "the call's context ended as its write committed, before its answer was read", errWroteUnread}
 }
+
+// errWroteUnread is the cause of the ErrCommitUnknown of a write that
+// committed as its context ended, its answer (revision, version) unread
+// (readConn.write): a Set that asked for none of it (no Written) was
+// written, and reports so.
+var errWroteUnread = errors.New("written, its answer unread")
 
 // queryFunc runs kept statement k (driverReads.query, txDriverQ.query).
 type queryFunc func(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error

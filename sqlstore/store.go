@@ -453,6 +453,11 @@ func (x *ops) Set(ctx context.Context, key string, value any, opts ...storage.Op
 	} else {
 		w, err = x.setCapped(ctx, ns, key, b, exp, o, now)
 	}
+	if err != nil && o.Written == nil && errors.Is(err, errWroteUnread) {
+		// Committed as its context ended: it needs nothing of the
+		// answer that was lost.
+		err = nil
+	}
 	if err != nil {
 		return x.s.failCtx(ctx, op, ns.Name, key, err)
 	}

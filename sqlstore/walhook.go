@@ -3,7 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql/driver"
+	"fmt"
 	"time"
+
+	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 )
 
 // walHookQ is the querier of the SQLite writer pool outside transactions.
@@ -101,6 +104,38 @@ type batchWriter interface {
 // transaction and needs none (bench/results/2026-12-04-sqbatch2.md). No
 // rows and no error: the namespace does not exist (the statement selects
 // it by name), and nothing was written.
+//
+// It runs on the writer connection through the driver (readConn.writeText),
+// as a single Set does, so that a caller whose context ends as it commits
+// is not told it did not write: through database/sql, whose rows close
+// when the context ends (the reset then commits the statement), a
+// SetMany cancelled as it ran answered the context's error though it had
+// written (16 in 400 cancelled SetManys of 50 items).
 func (w walHookQ) upsertBatch(ctx context.Context, ns string, items []batchItem, keep bool, now time.Time, actor *string) ([]keyVersion, error) {
-	return w.upsertEntries(ctx, ns, items, keep, now, actor)
+	keys, texts, slots := batchItems(items)
+	q := sqlitedb.UpsertEntriesSQL
+	if keep {
+		q = sqlitedb.UpsertEntriesKeepMetadataSQL
+	}
+	args := ordinals(texts, slots, micros(now), optActor(actor), keys, ns)
+	out := make([]keyVersion, 0, len(items))
+	err := w.d.on(ctx, w.d.db, func(rc *readConn) error {
+		return rc.writeText(ctx, q, args, func(v []driver.Value) error {
+			var kv keyVersion
+			var ok [4]bool
+			kv.Key, ok[0] = v[0].(string)
+			kv.Version, ok[1] = v[1].(int64)
+			kv.Revision, ok[2] = v[2].(int64)
+			kv.CreateRevision, ok[3] = v[3].(int64)
+			if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
+				return corruptRow(fmt.Sprintf("a batch write returned %T, %T, %T, %T for key, version, revision, create_revision", v[0], v[1], v[2], v[3]))
+			}
+			out = append(out, kv)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

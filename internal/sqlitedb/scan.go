@@ -28,3 +28,13 @@ const (
 	InsertEntrySQL   = insertEntry
 	UpdateEntryIfSQL = updateEntryIf
 )
+
+// UpsertEntriesSQL and UpsertEntriesKeepMetadataSQL are the statements of
+// UpsertEntries and UpsertEntriesKeepMetadata (the arguments in the
+// generated methods' order; rows of key, version, revision,
+// create_revision), for a caller that runs them through the driver
+// itself (sqlstore's walHookQ.upsertBatch).
+const (
+	UpsertEntriesSQL             = upsertEntries
+	UpsertEntriesKeepMetadataSQL = upsertEntriesKeepMetadata
+)

@@ -410,27 +410,9 @@ func TestSQLiteCancelledSetOutcome(t *testing.T) {
 		for i, err := range errs {
 			ok, herr := s.Has(bg, fmt.Sprintf("k%d", i))
 			must(t, herr)
-			switch {
-			case err == nil:
-				counts[0]++
-				if !ok {
-					t.Errorf("combine=%v k%d: Set returned nil, not written", combine, i)
-				}
-			case errors.Is(err, storage.ErrCommitUnknown):
-				counts[2]++
-				if i%2 == 0 {
-					t.Errorf("combine=%v k%d: %v for a Set that asked for no answer", combine, i, err)
-				}
-				if !ok {
-					t.Errorf("combine=%v k%d: ErrCommitUnknown for a write that did not commit: %v", combine, i, err)
-				}
-			case errors.Is(err, context.Canceled):
-				counts[1]++
-				if ok {
-					t.Errorf("combine=%v k%d: %v, but written", combine, i, err)
-				}
-			default:
-				t.Errorf("combine=%v k%d: %v", combine, i, err)
+			what := fmt.Sprintf("combine=%v Set k%d", combine, i)
+			if checkOutcome(t, what, err, ok, &counts) && i%2 == 0 {
+				t.Errorf("%s: %v for a Set that asked for no answer", what, err)
 			}
 		}
 		t.Logf("combine=%v: %d written, %d cancelled, %d unknown", combine, counts[0], counts[1], counts[2])
@@ -462,27 +444,38 @@ func TestSQLiteCancelledSetManyOutcome(t *testing.T) {
 		}
 		ok, herr := s.Has(bg, fmt.Sprintf("k%d-0", i))
 		must(t, herr)
-		switch {
-		case err == nil:
-			counts[0]++
-			if !ok {
-				t.Errorf("SetMany %d returned nil, not written", i)
-			}
-		case errors.Is(err, storage.ErrCommitUnknown):
-			counts[2]++
-			if !ok {
-				t.Errorf("SetMany %d: ErrCommitUnknown, not written", i)
-			}
-		case errors.Is(err, context.Canceled):
-			counts[1]++
-			if ok {
-				t.Errorf("SetMany %d: %v, but written", i, err)
-			}
-		default:
-			t.Errorf("SetMany %d: %v", i, err)
-		}
+		checkOutcome(t, fmt.Sprintf("SetMany %d", i), err, ok, &counts)
 	}
 	t.Logf("%d written, %d cancelled, %d unknown", counts[0], counts[1], counts[2])
+}
+
+// checkOutcome checks a write's answer err against whether it wrote: nil
+// and ErrCommitUnknown must have, context.Canceled must not, and nothing
+// else is expected. It counts err in counts (written, cancelled, unknown)
+// and reports whether err is ErrCommitUnknown.
+func checkOutcome(t *testing.T, what string, err error, wrote bool, counts *[3]int) bool {
+	t.Helper()
+	switch {
+	case err == nil:
+		counts[0]++
+		if !wrote {
+			t.Errorf("%s returned nil, not written", what)
+		}
+	case errors.Is(err, storage.ErrCommitUnknown):
+		counts[2]++
+		if !wrote {
+			t.Errorf("%s: %v for a write that did not commit", what, err)
+		}
+		return true
+	case errors.Is(err, context.Canceled):
+		counts[1]++
+		if wrote {
+			t.Errorf("%s: %v, but written", what, err)
+		}
+	default:
+		t.Errorf("%s: %v", what, err)
+	}
+	return false
 }
 
 // BenchmarkSQLiteSetContexts is an uncontended Set's cost by its

@@ -285,7 +285,7 @@ func (x *revExec) end() error {
 }
 
 // directRows are the rows of the statement of a revExec; Close ends it.
-// Err is as revDB.failed.
+// Err ends it too, and is as revDB.failed.
 type directRows struct {
 	pgx.Rows
 	x      *revExec
@@ -308,7 +308,14 @@ func (d *directRows) Close() {
 	d.err = d.x.end()
 }
 
+// Err ends the batch first (pgx calls for Err once the rows are closed,
+// which Next does when they run out): its answer after the rows, the
+// commit's outside a transaction, is part of the outcome. Before, a
+// DeleteMany whose rows had all come and whose commit then failed (its
+// context cancelled, a deferred trigger) answered success: the commit's
+// error only reached the deferred Close.
 func (d *directRows) Err() error {
+	d.Close()
 	if err := d.Rows.Err(); err != nil {
 		return d.r.failed(d.ctx, err)
 	}

@@ -519,7 +519,11 @@ func (b *batchRows) Close() {
 	b.done()
 }
 
+// Err closes the batch first, as directRows.Err does: what the server
+// answers after the rows (the commit, outside a transaction) is part of
+// the outcome.
 func (b *batchRows) Err() error {
+	b.Close()
 	if err := b.Rows.Err(); err != nil {
 		return b.r.failed(b.ctx, err)
 	}

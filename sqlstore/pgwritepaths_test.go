@@ -293,7 +293,7 @@ func cancelledPath(t *testing.T, s *Store, dsn string, gate *commitGate, p write
 	answer := make(chan error, 1)
 	start := time.Now()
 	go func() { answer <- p.run(cctx, s, id) }()
-	waitBackends(t, dsn, "wait_event_type = 'Lock'", 1)
+	early := waitLockOrAnswer(t, dsn, answer)
 	// Free the lock a little before or after the context ends, or once the
 	// call answered.
 	var ended time.Time
@@ -306,8 +306,8 @@ func cancelledPath(t *testing.T, s *Store, dsn string, gate *commitGate, p write
 		cancel()
 	}
 	released := make(chan struct{})
-	early := rand.N(2) == 0
-	if early {
+	freeEarly := rand.N(2) == 0
+	if freeEarly {
 		go func() {
 			defer close(released)
 			time.Sleep(time.Until(ended.Add(time.Duration(rand.N(40)-10) * time.Millisecond)))
@@ -316,12 +316,13 @@ func cancelledPath(t *testing.T, s *Store, dsn string, gate *commitGate, p write
 	}
 	var err error
 	select {
+	case err = <-early:
 	case err = <-answer:
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s: no answer 30 s after its context ended", id)
 	}
 	took := time.Since(ended)
-	if early {
+	if freeEarly {
 		<-released
 	} else {
 		release()
@@ -335,7 +336,7 @@ func cancelledPath(t *testing.T, s *Store, dsn string, gate *commitGate, p write
 	}
 	unknown := errors.Is(err, storage.ErrCommitUnknown)
 	t.Logf("%s: answered %v (%v after its context ended, started %v before; lock freed early: %v)",
-		id, err, took.Round(time.Millisecond), ended.Sub(start).Round(time.Millisecond), early)
+		id, err, took.Round(time.Millisecond), ended.Sub(start).Round(time.Millisecond), freeEarly)
 	switch {
 	case unknown:
 	case err == nil:
@@ -354,6 +355,37 @@ func cancelledPath(t *testing.T, s *Store, dsn string, gate *commitGate, p write
 	}
 	if took > lockGrace+2*time.Second {
 		t.Errorf("%s: answered %v after its context ended", id, took)
+	}
+}
+
+// waitLockOrAnswer waits until a backend of dsn's database waits for a
+// lock, or the call answered (a loaded machine may spend a deadline
+// before the write is sent): then its answer is in the channel returned.
+func waitLockOrAnswer(t *testing.T, dsn string, answer <-chan error) <-chan error {
+	t.Helper()
+	ctx := t.Context()
+	admin, err := pgxpool.New(ctx, dsn)
+	must(t, err)
+	defer admin.Close()
+	got := make(chan error, 1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-answer:
+			got <- err
+			return got
+		default:
+		}
+		var n int
+		must(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'`).Scan(&n))
+		if n > 0 {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no backend waits for a lock and the call has not answered")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -188,7 +188,18 @@
 // it, as it did when the lock it waited for came first): the server is
 // asked to cancel its statement (a cancel request) and its answer decides,
 // the write done or, cancelled, the context's error; a server that does
-// not answer within a second leaves it ErrCommitUnknown. On SQLite the
+// not answer within a second leaves it ErrCommitUnknown. That holds for
+// every write outside a transaction that is one statement (Set, Delete,
+// SetMetadata, DeleteMany without Atomic, conditional or not), and its
+// answer is the whole batch's, the commit's included: a DeleteMany whose
+// rows came back and whose commit then failed is that failure. The writes
+// that run a transaction of their own (SetMany, atomic DeleteMany,
+// CreateNamespace, DeleteNamespace, Clear, CreateIndex, DropIndex) and a
+// caller's Tx.Commit are cut off at once when their context ends before
+// COMMIT (their transaction rolls back: the context's error); a COMMIT
+// whose answer is lost so is settled by the server (pg_xact_status: nil
+// when it committed, the context's error when it rolled back, else
+// ErrCommitUnknown; see "Errors"). On SQLite the
 // caller's context bounds every write's wait for another process's (or
 // connection's) write lock, which busy_timeout bounds too (past it,
 // ErrTxConflict): a single Set's statement waits for it under the

@@ -67,3 +67,35 @@ func TestDeadlineErrorWaitsForTheCallersContext(t *testing.T) {
 		t.Fatal("failCtx before the caller's deadline waited for the caller's context")
 	}
 }
+
+// TestEndedCallDropsTheDriversWords: a call whose context ended and whose
+// error is that context's error as the driver wrapped it (pgconn's
+// "timeout: context deadline exceeded" for a statement its deadline cut,
+// seen on SetMany and DeleteNamespace by TestPGWritePathsCancelledInFlight)
+// answers the context's own error, with no driver text; an outcome left
+// unknown stays ErrCommitUnknown.
+func TestEndedCallDropsTheDriversWords(t *testing.T) {
+	s := openTest(t, "sqlite::memory:")
+	defer s.Close()
+	deadline, cancelD := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelD()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		ctx  context.Context
+		wire error
+	}{
+		{deadline, fmt.Errorf("timeout: %w", context.DeadlineExceeded)},
+		{cancelled, fmt.Errorf("context already done: %w", context.Canceled)},
+	} {
+		err := s.failCtx(c.ctx, "setMany", "ns", "", c.wire)
+		want := `storage: setMany namespace "ns": ` + c.ctx.Err().Error()
+		if !errors.Is(err, c.ctx.Err()) || err.Error() != want {
+			t.Errorf("failCtx(%v): %q, want %q", c.wire, err, want)
+		}
+	}
+	unknown := &dbError{storage.ErrCommitUnknown, "the call's context ended", fmt.Errorf("timeout: %w", context.DeadlineExceeded)}
+	if err := s.failCtx(deadline, "set", "ns", "k", unknown); !errors.Is(err, storage.ErrCommitUnknown) {
+		t.Errorf("failCtx(ErrCommitUnknown): %v, want it to stay ErrCommitUnknown", err)
+	}
+}

@@ -315,11 +315,21 @@ func inTxError(err error) {
 // its connection failed (or the server cancelled its statement): the
 // caller gave up, and the error is the context's, as for every operation
 // whose caller's context ends, not ErrUnavailable (inside a transaction,
-// the transaction is over: leave ends it). It rewrites the
+// the transaction is over: leave ends it). The context's error as the
+// driver wrapped it (pgconn's "timeout: context deadline exceeded",
+// "context already done: ...") is the context's own too, without the
+// driver's words; an error that wraps a sentinel (ErrCommitUnknown with
+// the context's error as its cause) stays. It rewrites the
 // *storage.OpError err holds in place.
 func endedCall(err, cerr error) {
 	var oe *storage.OpError
-	if errors.As(err, &oe) && errors.Is(oe.Err, storage.ErrUnavailable) {
+	if !errors.As(err, &oe) {
+		return
+	}
+	switch {
+	case errors.Is(oe.Err, storage.ErrUnavailable):
+		oe.Err = cerr
+	case oe.Err != cerr && errors.Is(oe.Err, cerr) && !wrapsSentinel(oe.Err):
 		oe.Err = cerr
 	}
 }

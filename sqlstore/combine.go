@@ -581,6 +581,9 @@ func sqliteSendBatch(d *driverReads, ws []*turn[*sqliteJob]) {
 func sqliteRollback(rc *readConn, err error) error {
 	rerr := rc.readText(context.Background(), "ROLLBACK", nil, noRows)
 	if rerr != nil && !strings.Contains(rerr.Error(), "no transaction is active") {
+		if err == nil {
+			return fmt.Errorf("%w (a rollback failed: %w)", driver.ErrBadConn, rerr)
+		}
 		return fmt.Errorf("%w: %w (its rollback failed: %w)", driver.ErrBadConn, err, rerr)
 	}
 	return err

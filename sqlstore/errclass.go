@@ -329,7 +329,7 @@ func endedCall(err, cerr error) {
 	switch {
 	case errors.Is(oe.Err, storage.ErrUnavailable):
 		oe.Err = cerr
-	case oe.Err != cerr && errors.Is(oe.Err, cerr) && !wrapsSentinel(oe.Err):
+	case errors.Is(oe.Err, cerr) && !wrapsSentinel(oe.Err):
 		oe.Err = cerr
 	}
 }

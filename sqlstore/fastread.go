@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage/internal/sqlitedb"
+	"modernc.org/sqlite"
 )
 
 // fastReadQ is the querier of the SQLite reader pool outside transactions.
@@ -230,8 +231,29 @@ func (c readConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = dc.Close()
 		return nil, fmt.Errorf("sqlstore: the SQLite driver's connection %T lacks an interface the reader pool needs", dc)
 	}
+	hooks, ok := dc.(txHooks)
+	if !ok {
+		_ = dc.Close()
+		return nil, fmt.Errorf("sqlstore: the SQLite driver's connection %T has no commit and rollback hooks", dc)
+	}
 	c.stats.connsOpened.Add(1)
-	return &readConn{c: sc, stats: c.stats}, nil
+	rc := &readConn{c: sc, stats: c.stats}
+	hooks.RegisterCommitHook(func() int32 {
+		rc.committed.Store(true)
+		rc.ends.Add(1)
+		return 0
+	})
+	hooks.RegisterRollbackHook(func() {
+		rc.committed.Store(false)
+		rc.ends.Add(1)
+	})
+	return rc, nil
+}
+
+// txHooks are modernc's commit and rollback hooks (readConn.ends).
+type txHooks interface {
+	RegisterCommitHook(sqlite.CommitHookFn)
+	RegisterRollbackHook(sqlite.RollbackHookFn)
 }
 
 // sqliteConn is what a modernc connection implements and database/sql uses
@@ -271,6 +293,13 @@ type readConn struct {
 	// closed is set by Close: a statement is never prepared again on a
 	// closed connection.
 	closed bool
+	// ends counts the write transactions the connection ended, and
+	// committed says whether the last one committed (SQLite's commit and
+	// rollback hooks, set at Connect): how a write whose context ended
+	// as it ran came out (readConn.write). A failed commit runs both
+	// hooks, the rollback last.
+	ends      atomic.Uint64
+	committed atomic.Bool
 }
 
 var (

@@ -520,3 +520,63 @@ func BenchmarkSQLiteSetManyAlone(b *testing.B) {
 		}
 	}
 }
+
+// TestSQLiteWriteCutBeforeItRan: a write outside transactions whose
+// context ends after the store's check of it and before the driver runs
+// its statement (the driver then answers the context's error without
+// running it) is its context's error, and nothing was written. Before,
+// SQLite's changes() decided, which was still the previous write's count:
+// the write was ErrCommitUnknown with Written, and nil without it (a Set
+// reported written that was not), both for a Set and for a SetMany.
+func TestSQLiteWriteCutBeforeItRan(t *testing.T) {
+	cases := []struct {
+		name  string
+		write func(ctx context.Context, s *Store, key string) error
+	}{
+		{"set", func(ctx context.Context, s *Store, key string) error { return s.Set(ctx, key, 1) }},
+		{"set Written", func(ctx context.Context, s *Store, key string) error {
+			var w storage.WriteResult
+			return s.Set(ctx, key, 1, storage.Written(&w))
+		}},
+		{"set NoOverwrite", func(ctx context.Context, s *Store, key string) error {
+			return s.Set(ctx, key, 1, storage.NoOverwrite())
+		}},
+		{"setMany", func(ctx context.Context, s *Store, key string) error {
+			res, err := s.SetMany(ctx, []storage.Item{{Key: key, Value: 1}, {Key: key + "-2", Value: 2}})
+			if err == nil {
+				err = res.Err()
+			}
+			return err
+		}},
+	}
+	for _, combine := range []bool{true, false} {
+		var opts []Option
+		if !combine {
+			opts = append(opts, WithoutWriteCombining())
+		}
+		s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "cut.db"), opts...)
+		t.Cleanup(func() { _ = s.Close() })
+		for _, c := range cases {
+			t.Run(fmt.Sprintf("combine=%v/%s", combine, c.name), func(t *testing.T) {
+				bg := context.Background()
+				// The writer connection's last statement changed a row.
+				must(t, s.Set(bg, "seed", 0))
+				ctx, cancel := context.WithCancel(bg)
+				defer cancel()
+				sqliteWriteStart = cancel
+				defer func() { sqliteWriteStart = nil }()
+				key := "k-" + c.name
+				err := c.write(ctx, s, key)
+				sqliteWriteStart = nil
+				ok, herr := s.Has(bg, key)
+				must(t, herr)
+				if !errors.Is(err, context.Canceled) || errors.Is(err, storage.ErrCommitUnknown) {
+					t.Errorf("err = %v, want the context's error alone", err)
+				}
+				if ok {
+					t.Errorf("written, but the call returned %v", err)
+				}
+			})
+		}
+	}
+}

@@ -146,12 +146,18 @@ type Metadata struct {
 }
 
 // GetManyResult is the outcome of GetMany. Every distinct requested key is in
-// exactly one of the two maps.
+// exactly one of the two maps, or, when MaxBytes cut the call short, in
+// Unread.
 type GetManyResult struct {
 	Entries map[string]Entry
 	// Errors holds per-key failures: ErrNotFound for a missing key,
 	// ErrInvalidKey for an invalid one.
 	Errors map[string]error
+	// Unread are the distinct requested keys the call did not read because
+	// its MaxBytes budget was reached (in the order first requested): ask
+	// for them again. A missing key may be among them, rather than in
+	// Errors. Empty without MaxBytes.
+	Unread []string
 }
 
 // KeyResult is the outcome of one key of a batch write.

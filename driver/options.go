@@ -35,10 +35,11 @@ const (
 	KindOmitValues
 	KindOnStart
 	KindWatchScope
+	KindMaxBytes
 )
 
 // lastKind is the highest option kind.
-const lastKind = KindWatchScope
+const lastKind = KindMaxBytes
 
 // AllOptionKinds is every option kind, for layers (such as a client) that
 // pass options on and let the backend decide which its operation accepts.
@@ -66,6 +67,7 @@ var kindNames = map[OptionKind]string{
 	KindOmitValues:  "OmitValues",
 	KindOnStart:     "OnStart",
 	KindWatchScope:  "WatchScope",
+	KindMaxBytes:    "MaxBytes",
 }
 
 func (k OptionKind) String() string {
@@ -115,7 +117,7 @@ const (
 	formApply     optionForm = iota // apply; the zero Option has none
 	formNamespace                   // s: name; n: owner's span in s (ownerSpan); ref: error or *NamespaceName
 	formFlag                        // a bool kind; ref: error (FlagOption of another kind)
-	formInt                         // n: Limit, Offset, IfVersion or IfRevision
+	formInt                         // n: Limit, Offset, IfVersion, IfRevision or MaxBytes
 	formTTL                         // n: the TTL, a time.Duration
 	formKeepTTL                     // KeepTTL
 	formExpiresAt                   // ref: *time.Time
@@ -174,8 +176,9 @@ func FlagOption(kind OptionKind) Option {
 }
 
 // IntOption returns the data option of a kind that carries an integer:
-// KindLimit or KindOffset (n >= 0), KindIfVersion or KindIfRevision
-// (n >= 1), as storage.Limit, Offset, IfVersion and IfRevision; a value out
+// KindLimit or KindOffset (n >= 0), KindIfVersion, KindIfRevision or
+// KindMaxBytes (n >= 1), as storage.Limit, Offset, IfVersion, IfRevision
+// and MaxBytes; a value out
 // of range, or another kind, fails the call that resolves it with
 // ErrInvalidOption.
 func IntOption(kind OptionKind, n int64) Option {
@@ -528,6 +531,11 @@ func (o *Option) recordInt(c *CallOptions) error {
 			return invalid(ErrInvalidOption, "IfRevision(%d): revisions start at 1", o.n)
 		}
 		c.IfRevision = o.n
+	case KindMaxBytes:
+		if o.n < 1 {
+			return invalid(ErrInvalidOption, "MaxBytes(%d): want >= 1", o.n)
+		}
+		c.MaxBytes = o.n
 	default:
 		return invalid(ErrInvalidOption, "IntOption(%s): not an integer option", o.kind)
 	}
@@ -564,6 +572,9 @@ type CallOptions struct {
 	Offset int
 	// Cursor is the opaque cursor given by After; "" when not given.
 	Cursor string
+	// MaxBytes is the read budget given by MaxBytes (see
+	// storage.MaxBytes); 0 when not given (no budget).
+	MaxBytes int64
 	// Sort is Query's sort order, validated.
 	Sort []SortField
 	// SortFields are the parsed fields of Sort.
@@ -813,3 +824,20 @@ func ResolveNamespaceOptions(op string, opts []NamespaceOption) (NamespaceOption
 // take 2 s and allocate 450 MiB. The bound is also what the
 // listNamespaces route sizes its reads by.
 const MaxNamespaceMetadataSize = 64 << 10
+
+// ReadBudget counts what a List, Query or GetMany reads against its
+// MaxBytes (CallOptions.MaxBytes, Max; 0: no budget): each entry's key,
+// value and metadata bytes (List: its key's).
+type ReadBudget struct {
+	Max, Used int64
+}
+
+// Add counts an entry of n bytes and reports whether the read stops after
+// it: whether the bytes read reach Max. Without a budget it never does.
+func (b *ReadBudget) Add(n int) bool {
+	if b.Max <= 0 {
+		return false
+	}
+	b.Used += int64(n)
+	return b.Used >= b.Max
+}

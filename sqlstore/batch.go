@@ -42,7 +42,7 @@ func dedupeKeys(keys []string) []string {
 func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	const op = "getMany"
 	res := storage.GetManyResult{Entries: make(map[string]storage.Entry, len(keys)), Errors: map[string]error{}}
-	o, err := x.start(ctx, op, "", driver.KindNamespace, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindMaxBytes, opts)
 	if err != nil {
 		return res, err
 	}
@@ -60,12 +60,28 @@ func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option
 	if len(valid) == 0 {
 		return res, nil
 	}
-	rows, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now())
+	var b *driver.ReadBudget
+	if o.MaxBytes > 0 {
+		b = &driver.ReadBudget{Max: o.MaxBytes}
+	}
+	rows, cut, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now(), b)
 	if err != nil {
 		return res, x.s.failCtx(ctx, op, ns, "", err)
 	}
 	for _, r := range rows {
 		res.Entries[r.Key] = toEntry(ns, r)
+	}
+	if cut {
+		// The budget stopped the read: the keys it did not reach are
+		// unread, not missing (the statement's order is not the keys').
+		seen := make(map[string]bool, len(valid))
+		for _, k := range valid {
+			if _, ok := res.Entries[k]; !ok && !seen[k] {
+				seen[k] = true
+				res.Unread = append(res.Unread, k)
+			}
+		}
+		return res, nil
 	}
 	for _, k := range valid {
 		if _, ok := res.Entries[k]; !ok {
@@ -313,7 +329,7 @@ func (x *ops) checkItems(ctx context.Context, q querier, res *storage.BatchResul
 			keys = append(keys, bi.Key)
 		}
 	}
-	rows, err := q.getEntries(ctx, ns, keys, now)
+	rows, _, err := q.getEntries(ctx, ns, keys, now, nil)
 	if err != nil {
 		return nil, nil, false, err
 	}

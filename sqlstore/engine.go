@@ -8,6 +8,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // errNoRow is what a querier returns when a statement that returns one row
@@ -15,6 +16,19 @@ import (
 var errNoRow = errors.New("sqlstore: no row")
 
 // row is one entry as read from the database.
+// errReadBudget stops a read whose MaxBytes budget is reached (see
+// storage.MaxBytes); the reader answers what it read, cut short.
+var errReadBudget = errors.New("sqlstore: read budget reached")
+
+// spend counts a row of n bytes against b (nil: no budget) and answers
+// errReadBudget when the read stops after it.
+func spend(b *driver.ReadBudget, n int) error {
+	if b != nil && b.Add(n) {
+		return errReadBudget
+	}
+	return nil
+}
+
 type row struct {
 	Key            string
 	Value          []byte
@@ -151,7 +165,9 @@ type querier interface {
 	clearNamespace(ctx context.Context, ns string, now time.Time) (int64, error)
 	clearAll(ctx context.Context, now time.Time) (int64, error)
 
-	getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error)
+	// getEntries reads the live entries of keys; with a budget b (nil:
+	// none) it stops after the row that reaches it, and cut says so.
+	getEntries(ctx context.Context, ns string, keys []string, now time.Time, b *driver.ReadBudget) (rows []row, cut bool, err error)
 	// upsertEntries writes every item (distinct keys). With keepMetadata,
 	// items' Metadata is ignored: new keys get {} and existing keys keep
 	// theirs.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	sdriver "github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 	"modernc.org/sqlite"
 )
@@ -87,8 +88,9 @@ func hasEntryOn(run queryFunc, ctx context.Context, ns, key string, now time.Tim
 	return found, err
 }
 
-func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
-	out := make([]row, 0, len(keys))
+func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time, b *sdriver.ReadBudget) ([]row, bool, error) {
+	out := make([]row, 0, min(len(keys), 1024))
+	cut := false
 	err := q.d.query(ctx, readGetMany, []driver.NamedValue{
 		{Ordinal: 1, Value: ns}, {Ordinal: 2, Value: jsonKeysExact(keys)}, {Ordinal: 3, Value: micros(now)},
 	}, func(v []driver.Value) error {
@@ -102,12 +104,14 @@ func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now
 			return err
 		}
 		out = append(out, r)
-		return nil
+		err := spend(b, len(r.Key)+len(r.Value)+len(r.Metadata))
+		cut = err != nil
+		return err
 	})
-	if err != nil {
-		return nil, err
+	if err != nil && !cut {
+		return nil, false, err
 	}
-	return out, nil
+	return out, cut, nil
 }
 
 // The statements driverReads runs, kept by each connection that runs

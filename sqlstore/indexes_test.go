@@ -221,7 +221,7 @@ func testIndexesUsed(t *testing.T, c testConfig, analyze bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rows, err := s.queryRows(ctx, q, args, sorts, "idx", 0)
+				rows, _, err := s.queryRows(ctx, q, args, sorts, "idx", 0, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

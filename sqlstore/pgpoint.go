@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // pgPoints is PostgreSQL's lane of the point reads (Get, Has, GetMany and
@@ -108,8 +109,14 @@ func (p pgPointQ) hasEntry(ctx context.Context, ns, key string, now time.Time) (
 	return onLane(p.l, func(q pgQ) (bool, error) { return q.hasEntry(ctx, ns, key, now) })
 }
 
-func (p pgPointQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
-	return onLane(p.l, func(q pgQ) ([]row, error) { return q.getEntries(ctx, ns, keys, now) })
+func (p pgPointQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time, b *driver.ReadBudget) ([]row, bool, error) {
+	var cut bool
+	rows, err := onLane(p.l, func(q pgQ) ([]row, error) {
+		rows, c, err := q.getEntries(ctx, ns, keys, now, b)
+		cut = c
+		return rows, err
+	})
+	return rows, cut, err
 }
 
 func (p pgPointQ) getMetadata(ctx context.Context, ns, key string, now time.Time) (metaRow, error) {

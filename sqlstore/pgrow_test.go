@@ -69,7 +69,8 @@ func TestPGDecodeEntryAsScan(t *testing.T) {
 			r, err := q.getEntry(ctx, ns, one, now)
 			return []row{r}, err
 		}
-		return q.getEntries(ctx, ns, keys, now)
+		rows, _, err := q.getEntries(ctx, ns, keys, now, nil)
+		return rows, err
 	}
 	check := func(one string) {
 		t.Helper()

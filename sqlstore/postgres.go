@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/pgdb"
 	"github.com/mycelia-kernel/storage/schema"
@@ -500,28 +501,32 @@ func (p pgQ) clearAll(ctx context.Context, now time.Time) (int64, error) {
 	return p.w.ClearAll(ctx, now)
 }
 
-func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
+func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time, b *driver.ReadBudget) ([]row, bool, error) {
 	// Scanned here rather than by pgdb.GetEntries, which allocates a row
-	// per result.
+	// per result. pgx streams the rows: each is received when Next asks
+	// for it, so a budget (b) stops the reading before the rest are held;
+	// Close receives and drops them.
 	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, pgTextArray(keys), now, ns)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer rows.Close()
-	out := make([]row, 0, len(keys))
+	out := make([]row, 0, min(len(keys), 1024))
 	var es entryScan
-	for rows.Next() {
+	cut := false
+	for !cut && rows.Next() {
 		r, err := es.scan(rows, "")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, r)
+		cut = spend(b, len(r.Key)+len(r.Value)+len(r.Metadata)) != nil
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return out, nil
+	return out, cut, nil
 }
 
 // pgTextArray writes keys as the text form of a PostgreSQL text[] (each

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -107,7 +108,7 @@ var listArms = 64
 // spans.
 func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
 	const op = "list"
-	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges|driver.KindMaxBytes, opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}
@@ -126,17 +127,23 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	keys := make([]string, 0, listCap(o.Limit))
 	var k string
 	dest := []any{&k}
+	b := driver.ReadBudget{Max: o.MaxBytes}
 	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		keys = append(keys, k)
-		return nil
+		return spend(&b, len(k))
 	})
-	if err != nil {
+	cut := errors.Is(err, errReadBudget)
+	if err != nil && !cut {
 		return storage.ListResult{}, x.s.failCtx(ctx, op, ns, "", err)
 	}
-	if o.Limit >= 0 && len(keys) > o.Limit {
+	if cut && (o.Limit < 0 || len(keys) <= o.Limit) {
+		// MaxBytes stopped the page before its end: it ends at its last
+		// key read (the rows come in key order).
+		res.Cursor = encodeCursor(cursor{Op: op, Hash: listHash(o), Key: keys[len(keys)-1]})
+	} else if o.Limit >= 0 && len(keys) > o.Limit {
 		keys = keys[:o.Limit]
 		if len(keys) > 0 {
 			res.Cursor = encodeCursor(cursor{Op: op, Hash: listHash(o), Key: keys[len(keys)-1]})
@@ -925,7 +932,7 @@ func cursorInput(fld driver.Field, v sortValue) (in dialect.Input, ok bool) {
 // Query implements storage.Ops.
 func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Option) (storage.QueryResult, error) {
 	const op = "query"
-	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges, opts)
+	o, err := x.start(ctx, op, "", driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindKeyRanges|driver.KindMaxBytes, opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -936,9 +943,26 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	}
 	var res storage.QueryResult
 	err = x.withNamespaceID(ctx, ns, func(nsi nsInfo) (bool, error) {
-		var err error
-		res, err = x.queryPage(ctx, f, p, o, nsi)
-		return len(res.Entries) > 0, err
+		o := o
+		for {
+			var err error
+			res, err = x.queryPage(ctx, f, p, o, nsi)
+			var r *budgetRetry
+			if !errors.As(err, &r) {
+				return len(res.Entries) > 0, err
+			}
+			// The budget cut a page whose statements read rows in
+			// another order than the page's: read a page of fewer
+			// rows than were read, down to one, whose two rows (with
+			// the one past it) are read without a budget.
+			l := r.n - 1
+			if o.Limit >= 0 {
+				l = min(l, o.Limit-1)
+			}
+			if o.Limit = max(l, 1); o.Limit == 1 {
+				o.MaxBytes = 0
+			}
+		}
 	})
 	if err != nil {
 		return storage.QueryResult{}, x.s.failCtx(ctx, op, ns, "", err)
@@ -946,10 +970,22 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	return res, nil
 }
 
-// queryPage runs Query's statement on the namespace nsi.
+// budgetRetry is the error of a Query page that its MaxBytes budget (see
+// storage.MaxBytes) cut after n rows, where the statement that was cut
+// reads rows in another order than the page's (settle, reversedTies): the
+// rows read are not the page's first ones. Query reads a shorter page
+// instead.
+type budgetRetry struct{ n int }
+
+func (r *budgetRetry) Error() string { return fmt.Sprintf("sqlstore: read budget reached after %d rows", r.n) }
+
+// queryPage runs Query's statement on the namespace nsi. With a budget
+// (MaxBytes) the page ends at the row that reaches it, with a cursor, as
+// a page cut by its limit does; or fails with *budgetRetry.
 func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
+	b := &driver.ReadBudget{Max: o.MaxBytes}
 	q, args, sorts, err := x.buildQuery(ctx, &p, o, nsi, now)
 	if err != nil {
 		return storage.QueryResult{}, err
@@ -957,16 +993,18 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 	var rows []queryRow
 	var more bool
 	if inCursorGroup(x.compiler(), p, o, sorts) {
-		rows, more, err = x.cursorGroupPage(ctx, p, o, nsi, now, sorts)
+		rows, more, err = x.cursorGroupPage(ctx, p, o, nsi, now, sorts, b)
 	} else {
-		rows, more, err = x.pageRows(ctx, p, o, nsi, now, q, args, sorts)
+		rows, more, err = x.pageRows(ctx, p, o, nsi, now, q, args, sorts, b)
 	}
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
 	var res storage.QueryResult
 	if more {
-		rows = rows[:min(o.Limit, len(rows))]
+		if o.Limit >= 0 { // else the budget cut the page
+			rows = rows[:min(o.Limit, len(rows))]
+		}
 		if len(rows) > 0 {
 			hash := p.hash
 			if hash == "" {
@@ -984,18 +1022,29 @@ func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o dr
 
 // pageRows runs q, the statement of buildQuery for p and o, and returns
 // the page's rows in the sort's order (settle), with one row past the
-// page when more follow (more).
-func (x *ops) pageRows(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, q string, args []any, sorts []sortCol) (rows []queryRow, more bool, err error) {
+// page when more follow (more). When the budget b cuts the statement, the
+// page is the rows read, more is true and no row is past the page; when
+// the statement reads rows in another order than the page's, that is a
+// *budgetRetry.
+func (x *ops) pageRows(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, q string, args []any, sorts []sortCol, b *driver.ReadBudget) (rows []queryRow, more bool, err error) {
 	hint := 16 // no limit: a few rows is the common case
 	if o.Limit >= 0 {
 		hint = o.Limit + 1
 	}
-	if rows, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, hint); err != nil {
+	var cut bool
+	if rows, cut, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, hint, b); err != nil {
 		return nil, false, err
 	}
+	reorder := reversedTies(o) || (len(sorts) > 0 && sorts[0].prefixOrder)
+	if cut && (o.Limit < 0 || len(rows) <= o.Limit) {
+		if reorder {
+			return nil, false, &budgetRetry{n: len(rows)}
+		}
+		return rows, true, nil
+	}
 	more = o.Limit >= 0 && len(rows) > o.Limit
-	if reversedTies(o) || (len(sorts) > 0 && sorts[0].prefixOrder) {
-		if rows, err = x.settle(ctx, p, o, nsi, now, sorts, rows); err != nil {
+	if reorder {
+		if rows, err = x.settle(ctx, p, o, nsi, now, sorts, rows, b); err != nil {
 			return nil, false, err
 		}
 	}
@@ -1023,16 +1072,17 @@ func inCursorGroup(c *dialect.Compiler, p queryPrep, o driver.CallOptions, sorts
 // row of the group before the cursor (those listed already) to reach the
 // next group, so the last page of a group of N ties read N index rows
 // (issue 13).
-func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol) (rows []queryRow, more bool, err error) {
+func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, b *driver.ReadBudget) (rows []queryRow, more bool, err error) {
 	q, args, err := x.buildTieQuery(p, o, nsi, now, p.cur.Vals, o.Limit+1)
 	if err != nil {
 		return nil, false, err
 	}
-	if rows, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, o.Limit+1); err != nil {
+	var cut bool
+	if rows, cut, err = x.queryRows(ctx, q, args, sorts, o.Namespace.Name, o.Limit+1, b); err != nil {
 		return nil, false, err
 	}
-	if len(rows) > o.Limit {
-		return rows, true, nil
+	if cut || len(rows) > o.Limit {
+		return rows, true, nil // the group's rows come in the page's order
 	}
 	pa, oa := p, o
 	pa.pastGroup = true
@@ -1040,7 +1090,11 @@ func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOpt
 	if q, args, sorts, err = x.buildQuery(ctx, &pa, oa, nsi, now); err != nil {
 		return nil, false, err
 	}
-	rest, more, err := x.pageRows(ctx, pa, oa, nsi, now, q, args, sorts)
+	rest, more, err := x.pageRows(ctx, pa, oa, nsi, now, q, args, sorts, b)
+	var r *budgetRetry
+	if errors.As(err, &r) {
+		r.n += len(rows)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -1073,7 +1127,7 @@ func appendUnseen(rows, more []queryRow) []queryRow {
 // full page (limit + 1 rows) whose last group reaches into the page needs
 // that group's first rows in the sort's order, which the statement did not
 // necessarily return: they are read with buildTieQuery.
-func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow) ([]queryRow, error) {
+func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, nsi nsInfo, now time.Time, sorts []sortCol, rows []queryRow, b *driver.ReadBudget) ([]queryRow, error) {
 	g := tieGroups{c: x.compiler(), sorts: sorts, rev: reversedTies(o)}
 	if o.Limit < 0 || len(rows) <= o.Limit {
 		g.order(rows)
@@ -1093,9 +1147,12 @@ func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, ns
 	if err != nil {
 		return nil, err
 	}
-	group, err := x.queryRows(ctx, q, args, sorts, o.Namespace.Name, full-p)
+	group, cut, err := x.queryRows(ctx, q, args, sorts, o.Namespace.Name, full-p, b)
 	if err != nil {
 		return nil, err
+	}
+	if cut && len(group) < full-p {
+		return nil, &budgetRetry{n: p + len(group)}
 	}
 	return appendUnseen(head, group), nil
 }
@@ -1358,13 +1415,14 @@ func (r queryRow) sortValues(sorts []sortCol) []sortValue {
 
 // queryRows runs a statement of buildQuery or buildTieQuery on namespace
 // ns and reads its rows; hint is the most rows it can return when known
-// (a limit), else 0.
+// (a limit), else 0. With a budget b (nil: none) it stops after the row
+// that reaches it, and cut says so.
 //
 // One scratch row receives every row's columns (so the scan targets are
 // allocated once per statement, not per row), the rows' sort values share
 // one backing array, and the result is sized to hint: a page of 20 costs
 // a few allocations per row besides its JSON.
-func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortCol, ns string, hint int) ([]queryRow, error) {
+func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortCol, ns string, hint int, b *driver.ReadBudget) (rows []queryRow, cut bool, err error) {
 	sqlite := x.s.eng.dialect().Name() == dialect.SQLite
 	hint = min(max(hint, 0), 256)
 	// The scan targets and what the callback appends to, in one
@@ -1439,7 +1497,7 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	if h := x.s.cfg.onQuery; h != nil {
 		h(q, args)
 	}
-	err := x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
@@ -1487,9 +1545,12 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		sc.ents = append(sc.ents, en)
 		at := len(sc.ents) - 1
 		sc.rows = append(sc.rows, queryRow{en: &sc.ents[at], pv: rpv, ents: sc.ents[:cap(sc.ents)], at: at})
-		return nil
+		return spend(b, len(en.Key)+len(en.Value)+len(en.Metadata))
 	})
-	return sc.rows, err
+	if errors.Is(err, errReadBudget) {
+		return sc.rows, true, nil
+	}
+	return sc.rows, false, err
 }
 
 // pinnedValueCol is the one column of ValueExprs' three (type rank,

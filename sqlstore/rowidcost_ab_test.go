@@ -106,7 +106,7 @@ func TestRowidJoinCost(t *testing.T) {
 	run := func(s *Store, bs []built, want int) func(int) error {
 		return func(i int) error {
 			x := bs[i%len(bs)]
-			rows, err := s.queryRows(ctx, x.q, x.args, x.sorts, "bench", 0)
+			rows, _, err := s.queryRows(ctx, x.q, x.args, x.sorts, "bench", 0, nil)
 			if err == nil && len(rows) != want {
 				err = fmt.Errorf("%d rows, want %d", len(rows), want)
 			}

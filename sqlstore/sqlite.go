@@ -18,6 +18,7 @@ import (
 	"modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/mycelia-kernel/storage"
+	sdriver "github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 	"github.com/mycelia-kernel/storage/schema"
@@ -862,32 +863,34 @@ func appendPadded(b []byte, v int64, width int) []byte {
 	return append(b, d[i:]...)
 }
 
-func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time) ([]row, error) {
+func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now time.Time, b *sdriver.ReadBudget) ([]row, bool, error) {
 	// Scanned here rather than by sqlitedb.GetEntries, which allocates a
 	// row per result.
 	rows, err := s.db.QueryContext(ctx, sqlitedb.GetEntriesSQL, ns, jsonKeysExact(keys), micros(now))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer func() { _ = rows.Close() }()
-	out := make([]row, 0, len(keys))
+	out := make([]row, 0, min(len(keys), 1024))
 	// Scanned into variables outside the loop: a row declared in the loop
 	// and scanned into escaped, one allocation per entry.
 	var key, packed string
-	for rows.Next() {
+	cut := false
+	for !cut && rows.Next() {
 		if err := rows.Scan(&key, &packed); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		r := row{Key: key}
 		if err := unpackEntry(packed, &r); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, r)
+		cut = spend(b, len(r.Key)+len(r.Value)+len(r.Metadata)) != nil
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return out, rows.Err()
+	return out, cut, rows.Err()
 }
 
 // upsertEntries gives the items the revisions after the counter, in their

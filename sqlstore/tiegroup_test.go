@@ -98,7 +98,7 @@ func TestTieGroupCursorSeeks(t *testing.T) {
 			}
 			st := pageStatement(t, s, "ties", []storage.Option{storage.InNamespace("ties"), storage.Limit(2), sort, storage.After(first.Cursor)})
 			o, p, nsi, now, q, args, sorts := st.o, st.p, st.nsi, st.now, st.q, st.args, st.sorts
-			rows, err := s.queryRows(ctx, q, args, sorts, "ties", 0)
+			rows, _, err := s.queryRows(ctx, q, args, sorts, "ties", 0, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,7 +123,7 @@ func TestTieGroupCursorSeeks(t *testing.T) {
 					t.Errorf("the statement does not seek the group from the cursor's key:\n%s\nSQL: %s", plan, q)
 				}
 			}
-			ties, err := s.queryRows(ctx, q, args, sorts, "ties", 3)
+			ties, _, err := s.queryRows(ctx, q, args, sorts, "ties", 3, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -244,6 +244,9 @@ func (o *Options) toStorage() ([]storage.Option, error) {
 	if o.Offset != nil {
 		opts = append(opts, storage.Offset(*o.Offset))
 	}
+	if o.MaxBytes != nil {
+		opts = append(opts, storage.MaxBytes(*o.MaxBytes))
+	}
 	if o.After != nil {
 		opts = append(opts, storage.After(*o.After))
 	}
@@ -497,7 +500,8 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 	if err := tooManyItems("getMany", len(*req.Keys)); err != nil {
 		return nil, err
 	}
-	t, opts, err := h.target(withoutIncludeMetadata(req.Options))
+	o, budget := answerBudget(withoutIncludeMetadata(req.Options))
+	t, opts, err := h.target(o)
 	if err != nil {
 		return nil, err
 	}
@@ -508,17 +512,19 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 	}
 	// The keys are read in parts, as list and query are (see AnswerBytes):
 	// the first of firstPart keys, then as many as the values read so far
-	// suggest fit in what is left. The keys of no part are unread.
+	// suggest fit in what is left (nextPart), each part with what is left
+	// of the budget as its MaxBytes, so that the store stops reading at
+	// it. The keys of no part, and those a part left unread, are unread.
 	keys := distinctKeys(*req.Keys)
 	first := firstPart(256<<10, 16)
 	part, size := first, int64(0)
 	for read := 0; read == 0 || read < len(keys); {
-		if size >= AnswerBytes {
+		if size >= budget {
 			out.Unread = keys[read:]
 			break
 		}
 		chunk := keys[read:min(read+part, len(keys))] // no keys: asked once, for the options' errors
-		res, err := t.GetMany(ctx, chunk, opts...)
+		res, err := t.GetMany(ctx, chunk, withBudget(opts, budget-size)...)
 		if err != nil {
 			return nil, err
 		}
@@ -530,12 +536,52 @@ func (h handlers) getMany(ctx context.Context, req *KeysRequest) (*GetManyRespon
 		for k, e := range res.Errors {
 			out.Errors[k] = bodyOf(e)
 		}
+		if len(res.Unread) > 0 {
+			out.Unread = append(res.Unread[:len(res.Unread):len(res.Unread)], keys[read+len(chunk):]...)
+			break
+		}
 		if read += len(chunk); read == 0 {
 			break
 		}
-		part = int(min(max((AnswerBytes-size)/max(size/int64(read), 1), int64(first)), maxPart))
+		part = nextPart(budget, size, read, first)
 	}
 	return out, nil
+}
+
+// answerBudget returns o without its MaxBytes, and the bytes an answer
+// with options o may read: AnswerBytes, or the caller's MaxBytes when less.
+// A MaxBytes below 1 stays in the options, for the store to refuse.
+func answerBudget(o *Options) (*Options, int64) {
+	if o == nil || o.MaxBytes == nil || *o.MaxBytes < 1 {
+		return o, AnswerBytes
+	}
+	c := *o
+	c.MaxBytes = nil
+	return &c, min(*o.MaxBytes, AnswerBytes)
+}
+
+// withBudget returns opts with MaxBytes(left) added (at least 1), unless
+// they have a MaxBytes already (one the store refuses).
+func withBudget(opts []storage.Option, left int64) []storage.Option {
+	for _, o := range opts {
+		if o.Kind() == driver.KindMaxBytes {
+			return opts
+		}
+	}
+	return append(opts[:len(opts):len(opts)], storage.MaxBytes(max(left, 1)))
+}
+
+// nextPart is the size of an answer's next part, budget bytes in all, after
+// got entries of size bytes: as many as the entries read so far suggest fit
+// in what is left, at least first, at most twice as many as were read
+// (and maxPart). The store stops each part at what is left of the budget
+// (MaxBytes), so the part's size bounds what the store runs, not what it
+// holds: PostgreSQL receives (and drops) the rest of a part's rows after
+// the budget stops the reading, so a part of 10,000 entries after small
+// ones would still have sent the server 10,000 large values.
+func nextPart(budget, size int64, got, first int) int {
+	n := min(max((budget-size)/max(size/int64(got), 1), int64(first)), maxPart)
+	return int(min(n, int64(max(2*got, first))))
 }
 
 // distinctKeys returns keys without repeats, in first-occurrence order.
@@ -677,8 +723,10 @@ func (h handlers) list(ctx context.Context, req *OptionsRequest) (*ListResponse,
 // getMany answer (getMany: see GetManyResponse.Unread), so that one request cannot make the server read, hold and send
 // a whole namespace at once (a query without a limit over 10,000 values of
 // 1 MiB would be 10 GB). The route reads the store in parts, each a page
-// of its own (Limit, then After the part's cursor), and stops after the
-// part that reaches AnswerBytes: the answer then holds fewer entries than
+// of its own (Limit, then After the part's cursor) whose storage.MaxBytes
+// is what is left of AnswerBytes, so that no store call holds more than
+// AnswerBytes and one entry whatever the entries' sizes, and stops after
+// the part that reaches AnswerBytes: the answer then holds fewer entries than
 // its limit (or than exist, without a limit) and a cursor to go on from.
 // A caller pages on while an answer has a cursor and holds fewer than it
 // asked for (client.Store does so by itself). Outside a transaction the
@@ -705,6 +753,7 @@ const (
 // the previous part's cursor and no Offset. It returns the cursor the
 // answer ends with.
 func (h handlers) paged(o *Options, first int, read func(t storage.Ops, opts []storage.Option) (n int, size int64, cursor string, err error)) (string, error) {
+	o, budget := answerBudget(o)
 	var po Options
 	if o != nil {
 		po = *o
@@ -732,16 +781,16 @@ func (h handlers) paged(o *Options, first int, read func(t storage.Ops, opts []s
 		if err != nil {
 			return "", err
 		}
-		n, sz, cursor, err := read(t, opts)
+		n, sz, cursor, err := read(t, withBudget(opts, budget-size))
 		if err != nil {
 			return "", err
 		}
 		got, size = got+n, size+sz
-		if cursor == "" || (limit >= 0 && got >= limit) || size >= AnswerBytes || n == 0 {
+		if cursor == "" || (limit >= 0 && got >= limit) || size >= budget || n == 0 {
 			return cursor, nil
 		}
 		po.After, po.Offset = &cursor, nil
-		part = int(min(max((AnswerBytes-size)/max(size/int64(got), 1), int64(first)), maxPart))
+		part = nextPart(budget, size, got, first)
 	}
 }
 

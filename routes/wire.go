@@ -26,6 +26,10 @@ type Options struct {
 	Atomic        *bool           `json:"atomic,omitempty"`
 	Pattern       *string         `json:"pattern,omitempty"`
 	Limit         *int            `json:"limit,omitempty"`
+	// MaxBytes is storage.MaxBytes (list, query, getMany): the answer
+	// stops after the entry that makes its keys, values and metadata reach
+	// it (and at AnswerBytes, whichever comes first).
+	MaxBytes *int64 `json:"maxBytes,omitempty"`
 	Offset        *int            `json:"offset,omitempty"`
 	After         *string         `json:"after,omitempty"`
 	Sort          *SortList       `json:"sort,omitempty"`

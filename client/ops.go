@@ -120,6 +120,9 @@ func wireOptions(c driver.CallOptions) (*routes.Options, error) {
 	if c.Set&driver.KindOffset != 0 {
 		w.Offset = ptr(c.Offset)
 	}
+	if c.Set&driver.KindMaxBytes != 0 {
+		w.MaxBytes = ptr(c.MaxBytes)
+	}
 	if c.Set&driver.KindCursor != 0 {
 		w.After = ptr(c.Cursor)
 	}
@@ -389,18 +392,36 @@ func (o ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option)
 	}
 	// A message holds at most routes.MaxBatchItems keys, and an answer
 	// about routes.AnswerBytes; the keys it did not read are asked for
-	// again, with the next ones, until none is left.
+	// again, with the next ones, until none is left. With MaxBytes, each
+	// message asks for what is left of it, and the keys left when it is
+	// spent (or that an answer did not read) are the result's Unread.
 	rest, unread := valid, []string(nil)
+	budget := int64(-1)
+	if w != nil && w.MaxBytes != nil {
+		budget = *w.MaxBytes
+	}
 	for first := true; first || len(unread)+len(rest) > 0; first = false {
+		if budget == 0 || (budget > 0 && !first && len(unread) > 0) {
+			res.Unread = append(unread, rest...)
+			break
+		}
 		n := min(len(rest), max(routes.MaxBatchItems-len(unread), 0))
 		ask := append(append(make([]string, 0, len(unread)+n), unread...), rest[:n]...) // [] for no keys, not null
 		rest = rest[n:]
+		if budget > 0 {
+			cw := *w
+			cw.MaxBytes = &budget
+			w = &cw
+		}
 		var resp routes.GetManyResponse
 		if err := o.send(ctx, op, routes.RouteGetMany, routes.KeysRequest{Keys: &ask, Options: w}, &resp); err != nil {
 			return storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}, err
 		}
 		for k, v := range resp.Data {
 			res.Entries[k] = entryOf(k, v, resp.Meta[k])
+			if budget > 0 {
+				budget = max(budget-int64(len(k)+len(v)+len(resp.Meta[k].Metadata)), 0)
+			}
 		}
 		for k, e := range resp.Errors {
 			res.Errors[k] = routes.ErrorFromBody(e)
@@ -633,11 +654,16 @@ func (o ops) List(ctx context.Context, opts ...storage.Option) (storage.ListResu
 // cursor): it asks again, After the cursor, for what is left of the limit
 // (everything, without one), until an answer has no cursor or the limit
 // is reached, so that the caller gets what the store would have given.
-// It returns the cursor the last answer ended with.
+// It returns the cursor the last answer ended with. With MaxBytes the
+// first answer is the result: the server cut it at the budget.
 func readParts(w *routes.Options, read func(w *routes.Options) (n int, cursor string, err error)) (string, error) {
 	var po routes.Options
 	if w != nil {
 		po = *w
+	}
+	if po.MaxBytes != nil {
+		_, cursor, err := read(&po)
+		return cursor, err
 	}
 	limit := -1
 	if po.Limit != nil {

@@ -14,6 +14,7 @@ var getManyTests = []test{
 	{"Fields", testGetManyFields},
 	{"Empty", testGetManyEmpty},
 	{"Large", testGetManyLarge},
+	{"MaxBytes", testGetManyMaxBytes},
 }
 
 var setManyTests = []test{

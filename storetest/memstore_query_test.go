@@ -71,11 +71,23 @@ func page[T any](items []T, o driver.CallOptions) ([]T, bool) {
 	return items, false
 }
 
+// budgeted cuts a page (items, more: whether more follow) at its MaxBytes:
+// after the item that makes the bytes read reach it.
+func budgeted[T any](items []T, more bool, o driver.CallOptions, size func(T) int) ([]T, bool) {
+	b := driver.ReadBudget{Max: o.MaxBytes}
+	for i, it := range items {
+		if b.Add(size(it)) && i < len(items)-1 {
+			return items[:i+1], true
+		}
+	}
+	return items, more
+}
+
 func (m *memStore) List(ctx context.Context, opts ...storage.Option) (storage.ListResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	const op = "list"
-	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor, opts)
+	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindPattern|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindMaxBytes, opts)
 	if err != nil {
 		return storage.ListResult{}, err
 	}
@@ -99,6 +111,7 @@ func (m *memStore) List(ctx context.Context, opts ...storage.Option) (storage.Li
 		keys = append(keys, e.Key)
 	}
 	keys, more := page(keys, c)
+	keys, more = budgeted(keys, more, c, func(k string) int { return len(k) })
 	res := storage.ListResult{Keys: keys}
 	if more {
 		res.Cursor = memCursor{Op: op, Hash: hash, Key: keys[len(keys)-1]}.encode()
@@ -110,7 +123,7 @@ func (m *memStore) Query(ctx context.Context, f storage.Filter, opts ...storage.
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	const op = "query"
-	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor, opts)
+	c, err := m.enter(ctx, op, driver.KindNamespace|driver.KindSort|driver.KindLimit|driver.KindOffset|driver.KindCursor|driver.KindMaxBytes, opts)
 	if err != nil {
 		return storage.QueryResult{}, err
 	}
@@ -153,6 +166,7 @@ func (m *memStore) Query(ctx context.Context, f storage.Filter, opts ...storage.
 		matched = slices.DeleteFunc(slices.Clone(rest), func(e storage.Entry) bool { return e.Key == last.Key })
 	}
 	entries, more := page(matched, c)
+	entries, more = budgeted(entries, more, c, func(e storage.Entry) int { return len(e.Key) + len(e.Value) + len(e.Metadata) })
 	if entries == nil {
 		entries = []storage.Entry{}
 	}

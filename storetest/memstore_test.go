@@ -309,16 +309,30 @@ func (m *memStore) Has(ctx context.Context, key string, opts ...storage.Option) 
 func (m *memStore) GetMany(ctx context.Context, keys []string, opts ...storage.Option) (storage.GetManyResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.enter(ctx, "getMany", driver.KindNamespace, opts)
+	c, err := m.enter(ctx, "getMany", driver.KindNamespace|driver.KindMaxBytes, opts)
 	if err != nil {
 		return storage.GetManyResult{}, err
 	}
 	res := storage.GetManyResult{Entries: map[string]storage.Entry{}, Errors: map[string]error{}}
+	var valid []string
+	seen := map[string]bool{}
 	for _, k := range keys {
 		if err := storage.ValidateKey(k); err != nil {
 			res.Errors[k] = opErr("getMany", c.Namespace, k, err)
-		} else if e := m.lookup(c.Namespace.Name, k); e != nil {
-			res.Entries[k] = m.entry(c.Namespace.Name, k, e)
+		} else if !seen[k] {
+			seen[k] = true
+			valid = append(valid, k)
+		}
+	}
+	b := driver.ReadBudget{Max: c.MaxBytes}
+	for i, k := range valid {
+		if e := m.lookup(c.Namespace.Name, k); e != nil {
+			en := m.entry(c.Namespace.Name, k, e)
+			res.Entries[k] = en
+			if b.Add(len(k)+len(en.Value)+len(en.Metadata)) && i < len(valid)-1 {
+				res.Unread = valid[i+1:]
+				break
+			}
 		} else {
 			res.Errors[k] = opErr("getMany", c.Namespace, k, storage.ErrNotFound)
 		}

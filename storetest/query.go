@@ -24,6 +24,7 @@ var queryTests = []test{
 	{"CursorMisuse", testQueryCursorMisuse},
 	{"Namespaces", testQueryNamespaces},
 	{"Options", testQueryOptions},
+	{"MaxBytes", testQueryMaxBytes},
 }
 
 var listTests = []test{
@@ -31,6 +32,7 @@ var listTests = []test{
 	{"Pattern", testListPattern},
 	{"Cursor", testListCursor},
 	{"Options", testListOptions},
+	{"MaxBytes", testListMaxBytes},
 }
 
 var countTests = []test{

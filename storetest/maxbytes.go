@@ -59,13 +59,13 @@ func testQueryMaxBytes(t *testing.T, s *suite) {
 		{storage.Asc("g"), storage.Desc("pad")},
 	}
 	for _, sort := range sorts {
-		for _, f := range []storage.Filter{storage.All(), storage.Gte("n", 5)} {
+		for _, f := range []storage.Filter{storage.Gte("n", 5)} {
 			var base []storage.Option
 			if sort != nil {
 				base = append(base, storage.SortBy(sort...))
 			}
 			want := queryKeys(t, st, f, base...)
-			for _, budget := range []int64{1, 3000, 1 << 20} {
+			for _, budget := range []int64{1, 3000} {
 				for _, limit := range []int{-1, 1, 5} {
 					what := fmt.Sprintf("Query(%s) sort %v MaxBytes(%d) Limit(%d)", mustJSON(t, f), sort, budget, limit)
 					var got []string

@@ -47,6 +47,9 @@
 //	limit          integer >= 0           Limit (list, query; listNamespaces: at most
 //	                                      MaxNamespacesLimit, 10,000)
 //	offset         integer >= 0           Offset (list, query)
+//	maxBytes       integer >= 1           MaxBytes (list, query, getMany): the answer stops after
+//	                                      the entry that makes its keys, values and metadata
+//	                                      reach it (or AnswerBytes, whichever is less)
 //	after          string                 After: a cursor from an earlier page (list, query,
 //	                                      listNamespaces, whose cursor is the last name)
 //	sort           [{field, desc}]        SortBy (query); {field, order:"asc"|"desc"} and a
@@ -179,13 +182,17 @@
 //
 // A list or query answer holds about AnswerBytes (4 MiB) of keys, values
 // and metadata at most: the route reads the store in parts (pages of
-// their own) and stops after the part that reaches it, so an answer may
+// their own, each with what is left of AnswerBytes as its
+// storage.MaxBytes, so that the store stops reading there whatever the
+// entries' sizes) and stops after the part that reaches it, so an answer may
 // hold fewer keys or entries than its limit (or than exist, without one)
 // and a cursor. Page on with after while an answer has a cursor and holds
 // fewer than asked for; client.Store does so by itself, so its List and
 // Query return what the store's would. A getMany answer is bounded alike:
 // the route reads its keys in parts (16 first, then as many as the values
-// read so far suggest fit) and lists the keys of no part in unread, to be
+// read so far suggest fit, at most twice as many as were read, each with
+// what is left of AnswerBytes as its MaxBytes) and lists the keys of no
+// part, and those the store left unread, in unread, to be
 // asked for again; every distinct requested key is in exactly one of
 // data, errors and unread. Outside a transaction the parts are separate
 // reads, not one snapshot. client.Store's GetMany asks again by itself. A

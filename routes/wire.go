@@ -26,16 +26,16 @@ type Options struct {
 	Atomic        *bool           `json:"atomic,omitempty"`
 	Pattern       *string         `json:"pattern,omitempty"`
 	Limit         *int            `json:"limit,omitempty"`
-	// MaxBytes is storage.MaxBytes (list, query, getMany): the answer
-	// stops after the entry that makes its keys, values and metadata reach
-	// it (and at AnswerBytes, whichever comes first).
-	MaxBytes *int64 `json:"maxBytes,omitempty"`
 	Offset        *int            `json:"offset,omitempty"`
 	After         *string         `json:"after,omitempty"`
 	Sort          *SortList       `json:"sort,omitempty"`
 	Where         json.RawMessage `json:"where,omitempty"`
 	// Filter is the seed's name of Where (count's options.filter).
 	Filter json.RawMessage `json:"filter,omitempty"`
+	// MaxBytes is storage.MaxBytes (list, query, getMany): the answer
+	// stops after the entry that makes its keys, values and metadata reach
+	// it (or AnswerBytes, whichever is less).
+	MaxBytes *int64 `json:"maxBytes,omitempty"`
 	// IncludeMetadata is the seed's option of get and getMany. Metadata is
 	// returned whatever it says; it is accepted so that a seed-speaking
 	// caller is understood. listNamespaces takes it too: false leaves the

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mycelia-kernel/storage"
-	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/dialect"
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/pgdb"
 	"github.com/mycelia-kernel/storage/schema"
 )

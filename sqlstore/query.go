@@ -2,9 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -977,7 +977,9 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 // instead.
 type budgetRetry struct{ n int }
 
-func (r *budgetRetry) Error() string { return fmt.Sprintf("sqlstore: read budget reached after %d rows", r.n) }
+func (r *budgetRetry) Error() string {
+	return fmt.Sprintf("sqlstore: read budget reached after %d rows", r.n)
+}
 
 // queryPage runs Query's statement on the namespace nsi. With a budget
 // (MaxBytes) the page ends at the row that reaches it, with a cursor, as

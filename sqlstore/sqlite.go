@@ -18,8 +18,8 @@ import (
 	"modernc.org/sqlite" // also the "sqlite" database/sql driver
 
 	"github.com/mycelia-kernel/storage"
-	sdriver "github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/dialect"
+	sdriver "github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/sqlitedb"
 	"github.com/mycelia-kernel/storage/schema"
 )

@@ -59,6 +59,11 @@
 // with the Cursor of a previous page, which is keyset pagination: it stays
 // correct when entries are inserted or deleted between pages, and it is
 // refused (ErrInvalidOption) with another namespace, pattern, filter or sort.
+// MaxBytes bounds what one List, Query or GetMany reads, whatever the
+// entries' sizes: the call stops after the entry that reaches the budget
+// and answers a Cursor (GetMany: GetManyResult.Unread) to go on from, so a
+// server that answers callers it does not trust holds about the budget per
+// call (package routes gives each read what is left of its AnswerBytes).
 //
 //	adults := storage.And(storage.Gte("age", 18), storage.Not(storage.Eq("status", "banned")))
 //	res, err := s.Query(ctx, adults, storage.SortBy(storage.Desc("age")), storage.Limit(50))

@@ -669,6 +669,19 @@
 //     full gets a cursor only when another row follows (one row more than
 //     the limit is read).
 //   - Offset applies after the cursor position when both are given.
+//   - MaxBytes (storage.MaxBytes) is counted as the rows are read (key,
+//     value and metadata bytes; List: the keys), and the read stops after
+//     the row that reaches it: SQLite steps no further row; PostgreSQL
+//     streams the rows (pgx receives each as Next asks for it), so the
+//     rest up to the statement's limit are received one at a time and
+//     dropped by Close, never held together. A page cut so ends at its
+//     last row with a cursor, as a full page does (the next page may be
+//     empty). A page whose statement reads rows in another order than the
+//     page's (settle: a descending sort's ties, a prefix-ordered string
+//     sort) cannot end at the row the budget stops at: Query reads a page
+//     of fewer rows than were read instead, down to one (read without a
+//     budget: two rows and the one past them at most). GetMany cut short
+//     lists the keys it did not reach in GetManyResult.Unread.
 //   - Declared indexes (storage.WithIndexes, at most storage.MaxIndexes
 //     per namespace) are not indexes on entries: each declared field is a
 //     row of index_fields (a field id small within its namespace, and the

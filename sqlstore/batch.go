@@ -60,11 +60,7 @@ func (x *ops) GetMany(ctx context.Context, keys []string, opts ...storage.Option
 	if len(valid) == 0 {
 		return res, nil
 	}
-	var b *driver.ReadBudget
-	if o.MaxBytes > 0 {
-		b = &driver.ReadBudget{Max: o.MaxBytes}
-	}
-	rows, cut, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now(), b)
+	rows, cut, err := x.sc.reader().getEntries(ctx, ns, valid, x.s.now(), readBudget(o))
 	if err != nil {
 		return res, x.s.failCtx(ctx, op, ns, "", err)
 	}

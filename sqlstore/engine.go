@@ -20,6 +20,15 @@ var errNoRow = errors.New("sqlstore: no row")
 // storage.MaxBytes); the reader answers what it read, cut short.
 var errReadBudget = errors.New("sqlstore: read budget reached")
 
+// readBudget is the budget of a read with options o: nil without MaxBytes,
+// so that a read without one allocates nothing for it.
+func readBudget(o driver.CallOptions) *driver.ReadBudget {
+	if o.MaxBytes <= 0 {
+		return nil
+	}
+	return &driver.ReadBudget{Max: o.MaxBytes}
+}
+
 // spend counts a row of n bytes against b (nil: no budget) and answers
 // errReadBudget when the read stops after it.
 func spend(b *driver.ReadBudget, n int) error {

@@ -127,13 +127,13 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	keys := make([]string, 0, listCap(o.Limit))
 	var k string
 	dest := []any{&k}
-	b := driver.ReadBudget{Max: o.MaxBytes}
+	b := readBudget(o)
 	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		keys = append(keys, k)
-		return spend(&b, len(k))
+		return spend(b, len(k))
 	})
 	cut := errors.Is(err, errReadBudget)
 	if err != nil && !cut {
@@ -987,7 +987,7 @@ func (r *budgetRetry) Error() string {
 func (x *ops) queryPage(ctx context.Context, f storage.Filter, p queryPrep, o driver.CallOptions, nsi nsInfo) (storage.QueryResult, error) {
 	const op = "query"
 	now := x.s.now()
-	b := &driver.ReadBudget{Max: o.MaxBytes}
+	b := readBudget(o)
 	q, args, sorts, err := x.buildQuery(ctx, &p, o, nsi, now)
 	if err != nil {
 		return storage.QueryResult{}, err

@@ -150,15 +150,16 @@ func Limit(n int) Option {
 // stops after the entry that makes the keys, values and metadata it has
 // read (List: the keys) reach n bytes (n >= 1). At least one entry is
 // always returned, so a caller that goes on always makes progress, and a
-// call holds at most n bytes plus one entry. List and Query cut short by
-// the budget answer a Cursor to go on from, exactly as a page cut by Limit
-// does (the budget may cut a page before its Limit; a cursor may then lead
-// to an empty last page). GetMany cut short lists the keys it did not read
-// in GetManyResult.Unread (they are in neither Entries nor Errors): ask for
-// them again. MaxBytes is a bound on memory, not a page size: the backend
-// still runs the page's statement, stopping when the budget is reached
-// (PostgreSQL: the rest of the statement's rows, up to its Limit, are
-// received and dropped, one at a time).
+// call holds at most n bytes plus one entry (it reads the entry after, and
+// drops it, to learn whether the call ends there). List and Query cut
+// short by the budget answer a Cursor to go on from, exactly as a page cut
+// by Limit does: a cursor only when another entry follows (the budget may
+// cut a page before its Limit). GetMany cut short lists the keys it did
+// not read in GetManyResult.Unread (they are in neither Entries nor
+// Errors): ask for them again. MaxBytes is a bound on memory, not a page
+// size: the backend still runs the page's statement, stopping when the
+// budget is reached (PostgreSQL: the rest of the statement's rows, up to
+// its Limit, are received and dropped, one at a time).
 func MaxBytes(n int64) Option {
 	return driver.IntOption(driver.KindMaxBytes, n)
 }

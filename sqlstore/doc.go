@@ -671,12 +671,13 @@
 //   - Offset applies after the cursor position when both are given.
 //   - MaxBytes (storage.MaxBytes) is counted as the rows are read (key,
 //     value and metadata bytes; List: the keys), and the read stops after
-//     the row that reaches it: SQLite steps no further row; PostgreSQL
-//     streams the rows (pgx receives each as Next asks for it), so the
-//     rest up to the statement's limit are received one at a time and
-//     dropped by Close, never held together. A page cut so ends at its
-//     last row with a cursor, as a full page does (the next page may be
-//     empty). A page whose statement reads rows in another order than the
+//     the row that reaches it; the row after it, if any, is stepped to
+//     (SQLite) or received (PostgreSQL) but neither scanned nor held: it
+//     says that the read is cut short. SQLite steps no further row;
+//     PostgreSQL streams the rows (pgx receives each as Next asks for it),
+//     so the rest up to the statement's limit are received one at a time
+//     and dropped by Close, never held together. A page cut so ends at
+//     its last row with a cursor, as a full page does. A page whose statement reads rows in another order than the
 //     page's (settle: a descending sort's ties, a prefix-ordered string
 //     sort) cannot end at the row the budget stops at: Query reads a page
 //     of fewer rows than were read instead, down to one (read without a

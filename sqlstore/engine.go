@@ -29,10 +29,20 @@ func readBudget(o driver.CallOptions) *driver.ReadBudget {
 	return &driver.ReadBudget{Max: o.MaxBytes}
 }
 
-// spend counts a row of n bytes against b (nil: no budget) and answers
-// errReadBudget when the read stops after it.
-func spend(b *driver.ReadBudget, n int) error {
-	if b != nil && b.Add(n) {
+// spend counts a row of n bytes against b (nil: no budget).
+func spend(b *driver.ReadBudget, n int) {
+	if b != nil {
+		b.Add(n)
+	}
+}
+
+// over answers errReadBudget for a row that follows the one that reached
+// b (nil: no budget): the read stops before it, and is cut short (a row
+// follows the last one read: a page gets a cursor, GetMany unread keys).
+// The row is the driver's already (SQLite stepped to it, PostgreSQL
+// received it), but it is neither scanned nor held.
+func over(b *driver.ReadBudget) error {
+	if b != nil && b.Max > 0 && b.Used >= b.Max {
 		return errReadBudget
 	}
 	return nil

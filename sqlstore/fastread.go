@@ -94,6 +94,10 @@ func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now
 	err := q.d.query(ctx, readGetMany, []driver.NamedValue{
 		{Ordinal: 1, Value: ns}, {Ordinal: 2, Value: jsonKeysExact(keys)}, {Ordinal: 3, Value: micros(now)},
 	}, func(v []driver.Value) error {
+		if err := over(b); err != nil {
+			cut = true
+			return err
+		}
 		key, ok1 := v[0].(string)
 		packed, ok2 := v[1].(string)
 		if !ok1 || !ok2 {
@@ -104,9 +108,8 @@ func (q fastReadQ) getEntries(ctx context.Context, ns string, keys []string, now
 			return err
 		}
 		out = append(out, r)
-		err := spend(b, len(r.Key)+len(r.Value)+len(r.Metadata))
-		cut = err != nil
-		return err
+		spend(b, len(r.Key)+len(r.Value)+len(r.Metadata))
+		return nil
 	})
 	if err != nil && !cut {
 		return nil, false, err

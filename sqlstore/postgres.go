@@ -514,13 +514,16 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	out := make([]row, 0, min(len(keys), 1024))
 	var es entryScan
 	cut := false
-	for !cut && rows.Next() {
+	for rows.Next() {
+		if cut = over(b) != nil; cut {
+			break
+		}
 		r, err := es.scan(rows, "")
 		if err != nil {
 			return nil, false, err
 		}
 		out = append(out, r)
-		cut = spend(b, len(r.Key)+len(r.Value)+len(r.Metadata)) != nil
+		spend(b, len(r.Key)+len(r.Value)+len(r.Metadata))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -129,11 +129,15 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	dest := []any{&k}
 	b := readBudget(o)
 	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+		if err := over(b); err != nil {
+			return err
+		}
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
 		keys = append(keys, k)
-		return spend(b, len(k))
+		spend(b, len(k))
+		return nil
 	})
 	cut := errors.Is(err, errReadBudget)
 	if err != nil && !cut {
@@ -1500,6 +1504,9 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		h(q, args)
 	}
 	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+		if err := over(b); err != nil {
+			return err
+		}
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
@@ -1547,7 +1554,8 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 		sc.ents = append(sc.ents, en)
 		at := len(sc.ents) - 1
 		sc.rows = append(sc.rows, queryRow{en: &sc.ents[at], pv: rpv, ents: sc.ents[:cap(sc.ents)], at: at})
-		return spend(b, len(en.Key)+len(en.Value)+len(en.Metadata))
+		spend(b, len(en.Key)+len(en.Value)+len(en.Metadata))
+		return nil
 	})
 	if errors.Is(err, errReadBudget) {
 		return sc.rows, true, nil

@@ -876,7 +876,10 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 	// and scanned into escaped, one allocation per entry.
 	var key, packed string
 	cut := false
-	for !cut && rows.Next() {
+	for rows.Next() {
+		if cut = over(b) != nil; cut {
+			break
+		}
 		if err := rows.Scan(&key, &packed); err != nil {
 			return nil, false, err
 		}
@@ -885,7 +888,7 @@ func (s sqliteQ) getEntries(ctx context.Context, ns string, keys []string, now t
 			return nil, false, err
 		}
 		out = append(out, r)
-		cut = spend(b, len(r.Key)+len(r.Value)+len(r.Metadata)) != nil
+		spend(b, len(r.Key)+len(r.Value)+len(r.Metadata))
 	}
 	if err := rows.Close(); err != nil {
 		return nil, false, err

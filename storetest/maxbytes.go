@@ -12,7 +12,8 @@ import (
 // The MaxBytes option (storage.MaxBytes): a List, Query or GetMany stops
 // after the entry that makes the keys, values and metadata it read (List:
 // the keys) reach the budget, always returning at least one, and goes on
-// from its cursor (GetMany: its Unread keys) exactly as after a Limit.
+// from its cursor (GetMany: its Unread keys) exactly as after a Limit: a
+// cursor only when another entry follows.
 
 // maxBytesDocs are entries of very different sizes: small ones, then
 // large ones, with groups of ties on g and a field n.
@@ -34,8 +35,11 @@ func entryBytes(e storage.Entry) int64 { return int64(len(e.Key) + len(e.Value) 
 // checkCut checks a page of sizes cut at budget: at least one entry when
 // more follow, and every entry but the last read before the budget was
 // reached.
-func checkCut(t *testing.T, what string, sizes []int64, budget int64, cursor string) {
+func checkCut(t *testing.T, what string, page int, sizes []int64, budget int64, cursor string) {
 	t.Helper()
+	if len(sizes) == 0 && page > 0 {
+		t.Fatalf("%s: the cursor of page %d led to an empty page: a cursor is given only when an entry follows", what, page-1)
+	}
 	if len(sizes) == 0 && cursor != "" {
 		t.Fatalf("%s: an empty page with a cursor", what)
 	}
@@ -88,7 +92,7 @@ func testQueryMaxBytes(t *testing.T, s *suite) {
 							sizes[i] = entryBytes(e)
 							got = append(got, e.Key)
 						}
-						checkCut(t, what, sizes, budget, res.Cursor)
+						checkCut(t, what, pages, sizes, budget, res.Cursor)
 						if limit >= 0 && len(res.Entries) > limit {
 							t.Fatalf("%s: %d entries, more than the limit", what, len(res.Entries))
 						}
@@ -139,7 +143,7 @@ func testListMaxBytes(t *testing.T, s *suite) {
 				for i, k := range res.Keys {
 					sizes[i] = int64(len(k))
 				}
-				checkCut(t, what, sizes, budget, res.Cursor)
+				checkCut(t, what, pages, sizes, budget, res.Cursor)
 				got = append(got, res.Keys...)
 				if cursor = res.Cursor; cursor == "" {
 					break

@@ -13,8 +13,9 @@ import (
 // reading rows at the budget, on both dialects: a page of up to 10,000
 // entries after small ones holds the budget and one entry, not every large
 // value its statement would give. On SQLite the rows after the budget are
-// never read: the call allocates well under half of what the same call
-// without the budget does. PostgreSQL streams the rows, so the ones after
+// never read (but the one after the last, stepped to, not held, to learn
+// that the read is cut): the call allocates well under half of what the
+// same call without the budget does. PostgreSQL streams the rows, so the ones after
 // the budget are received one at a time and dropped as Close drains them
 // (never held together), but they are received: their buffers are
 // allocated (about half of the whole read here, under -race, whose

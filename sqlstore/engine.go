@@ -15,7 +15,6 @@ import (
 // returned none. The engine decides what that means for the operation.
 var errNoRow = errors.New("sqlstore: no row")
 
-// row is one entry as read from the database.
 // errReadBudget stops a read whose MaxBytes budget is reached (see
 // storage.MaxBytes); the reader answers what it read, cut short.
 var errReadBudget = errors.New("sqlstore: read budget reached")
@@ -48,6 +47,7 @@ func over(b *driver.ReadBudget) error {
 	return nil
 }
 
+// row is one entry as read from the database.
 type row struct {
 	Key            string
 	Value          []byte

@@ -214,7 +214,9 @@
 // the context's error even when its changes were made (its reset then
 // commits them): how the connection's last transaction ended decides
 // (SQLite's commit and rollback hooks count them), none during the call,
-// or a rollback, being the context's error. A single Set that committed as its context
+// a rollback, or a commit of a statement that changed nothing (a
+// conditional write whose condition failed) being the context's error. A
+// single Set that committed as its context
 // ended (a window of microseconds between its statement's end and the
 // driver's reading of its answer, which is lost) is written, nil, or
 // ErrCommitUnknown when it asked for its answer (Written): 1 to 5 in 400

@@ -580,3 +580,42 @@ func TestSQLiteWriteCutBeforeItRan(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteCancelledConflictOutcome: conditional Sets outside
+// transactions that cannot write (IfVersion of a version the key does not
+// have, NoOverwrite of a key that exists), cancelled at random moments:
+// none is ever answered nil or ErrCommitUnknown. Their statement commits
+// a transaction that changed nothing: that it committed is not enough to
+// call it written.
+func TestSQLiteCancelledConflictOutcome(t *testing.T) {
+	s := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "conflict.db"), WithoutWriteCombining())
+	defer s.Close()
+	bg := context.Background()
+	must(t, s.Set(bg, "k", "old"))
+	var counts [2]int
+	for i := range 600 {
+		ctx, cancel := context.WithCancel(bg)
+		time.AfterFunc(time.Duration(i%60)*5*time.Microsecond, cancel)
+		var err error
+		if i%2 == 0 {
+			err = s.Set(ctx, "k", i, storage.IfVersion(99))
+		} else {
+			err = s.Set(ctx, "k", i, storage.NoOverwrite())
+		}
+		cancel()
+		switch {
+		case err == nil || errors.Is(err, storage.ErrCommitUnknown):
+			t.Errorf("Set %d: %v, but it cannot have written", i, err)
+		case errors.Is(err, context.Canceled):
+			counts[0]++
+		default:
+			counts[1]++
+		}
+	}
+	e, err := s.Get(bg, "k")
+	must(t, err)
+	if string(e.Value) != `"old"` || e.Version != 1 {
+		t.Errorf("k = %s at version %d, want \"old\" at 1", e.Value, e.Version)
+	}
+	t.Logf("%d cancelled, %d conflicts", counts[0], counts[1])
+}

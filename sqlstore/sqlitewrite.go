@@ -64,11 +64,14 @@ func (q txDriverQ) updateEntryIf(ctx context.Context, ns, key string, value, md 
 // answers the context's error whether or not the statement had made its
 // changes: once its first step is done (the changes are made), the driver,
 // seeing ctx ended, resets it, which commits it. So when ctx ended, the
-// connection's own record of how its last transaction ended (txEnds, kept
-// by SQLite's commit and rollback hooks) says which: no transaction ended
-// during the call (the statement never ran, or its wait for the lock
-// ended before it began one), or the last one rolled back, and nothing
-// was written: the context's error; it committed, and the write is
+// connection's own record of how its last transaction ended (ends and
+// committed, kept by SQLite's commit and rollback hooks) says which: no
+// transaction ended during the call (the statement never ran, or its wait
+// for the lock ended before it began one), or the last one rolled back,
+// and nothing was written: the context's error. It committed: the
+// statement ran to its end, so changes() is its own; 0, it changed
+// nothing (a conditional write whose condition failed commits a
+// transaction that wrote nothing): the context's error; more, the write is
 // ErrCommitUnknown, its answer (its revision) unread (its context ended in
 // the microseconds between its statement's end and the driver's check).
 //
@@ -77,7 +80,9 @@ func (q txDriverQ) updateEntryIf(ctx context.Context, ns, key string, value, md 
 // (ctx ended between the store's check and the driver's) or that stopped
 // without ending (a lock it could not take) left the previous write's
 // count, so a Set cut there was reported written (nil without Written)
-// though it had not written (TestSQLiteWriteCutBeforeItRan).
+// though it had not written (TestSQLiteWriteCutBeforeItRan); the hooks
+// alone called a conditional Set that failed its condition written
+// (TestSQLiteCancelledConflictOutcome).
 func (c *readConn) write(ctx context.Context, k int, args []driver.NamedValue, each func([]driver.Value) error) error {
 	if c.st[k] == nil && !c.closed {
 		// Prepared whatever ctx does, so that ctx's end is the
@@ -127,6 +132,23 @@ func (c *readConn) wrote(ctx context.Context, ends uint64, err error) error {
 		return err
 	}
 	if c.ends.Load() == ends || !c.committed.Load() {
+		return ctx.Err()
+	}
+	// It committed, so it ran to its end, and changes() is its own: a
+	// statement that changed nothing (a conditional write whose condition
+	// failed) committed a transaction that wrote nothing.
+	var n int64
+	cerr := c.readText(context.Background(), "SELECT changes()", nil, func(v []driver.Value) error {
+		var ok bool
+		if n, ok = v[0].(int64); !ok {
+			return fmt.Errorf("sqlstore: changes() returned %T", v[0])
+		}
+		return nil
+	})
+	switch {
+	case cerr != nil:
+		return inDoubtErr(errors.Join(err, cerr), "the call's context ended as its write committed, and whether it wrote could not be read")
+	case n == 0:
 		return ctx.Err()
 	}
 	return &dbError{storage.ErrCommitUnknown, "the call's context ended as its write committed, before its answer was read", errWroteUnread}

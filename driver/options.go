@@ -839,5 +839,11 @@ func (b *ReadBudget) Add(n int) bool {
 		return false
 	}
 	b.Used += int64(n)
-	return b.Used >= b.Max
+	return b.Reached()
+}
+
+// Reached reports whether the bytes read reach Max: the read stops before
+// its next entry. Without a budget it never does.
+func (b *ReadBudget) Reached() bool {
+	return b.Max > 0 && b.Used >= b.Max
 }

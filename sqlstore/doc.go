@@ -675,10 +675,15 @@
 //     value and metadata bytes; List: the keys), and the read stops after
 //     the row that reaches it; the row after it, if any, is stepped to
 //     (SQLite) or received (PostgreSQL) but neither scanned nor held: it
-//     says that the read is cut short. SQLite steps no further row;
-//     PostgreSQL streams the rows (pgx receives each as Next asks for it),
-//     so the rest up to the statement's limit are received one at a time
-//     and dropped by Close, never held together. A page cut so ends at
+//     says that the read is cut short. SQLite steps no further row.
+//     PostgreSQL sends a statement's rows whether or not they are read
+//     (pgx receives each as Next asks for it): outside a transaction, at
+//     most 1 MiB more of them is received and dropped (never held
+//     together), and when the statement has not ended by then its
+//     connection is closed, which stops the server (its log says the
+//     client went away; the pool opens another connection when it needs
+//     one). In a transaction, whose connection cannot be closed, the rest
+//     up to the statement's limit are received and dropped. A page cut so ends at
 //     its last row with a cursor, as a full page does. A page whose statement reads rows in another order than the
 //     page's (settle: a descending sort's ties, a prefix-ordered string
 //     sort) cannot end at the row the budget stops at: Query reads a page

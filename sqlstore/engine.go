@@ -41,7 +41,7 @@ func spend(b *driver.ReadBudget, n int) {
 // The row is the driver's already (SQLite stepped to it, PostgreSQL
 // received it), but it is neither scanned nor held.
 func over(b *driver.ReadBudget) error {
-	if b != nil && b.Max > 0 && b.Used >= b.Max {
+	if b != nil && b.Reached() {
 		return errReadBudget
 	}
 	return nil

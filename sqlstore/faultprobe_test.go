@@ -429,6 +429,7 @@ type cutProxy struct {
 	conns   map[net.Conn]net.Conn
 	stalled map[net.Conn]chan struct{} // the server's answers held back, until closed
 	wg      sync.WaitGroup
+	down    atomic.Int64 // the bytes the server sent
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -450,8 +451,8 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 			p.mu.Lock()
 			p.conns[c] = sconn
 			p.mu.Unlock()
-			p.wg.Go(func() { pipe(sconn, c, nil) })
-			p.wg.Go(func() { pipe(c, sconn, func() { p.hold(c) }); p.drop(c) })
+			p.wg.Go(func() { pipe(sconn, c, nil, nil) })
+			p.wg.Go(func() { pipe(c, sconn, func() { p.hold(c) }, &p.down); p.drop(c) })
 		}
 	})
 	t.Cleanup(func() {
@@ -472,16 +473,20 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 }
 
 // pipe copies src to dst until either ends; before each write it calls
-// hold (when set), which blocks while the connection is stalled.
-func pipe(dst, src net.Conn, hold func()) {
+// hold (when set), which blocks while the connection is stalled. It adds
+// the bytes copied to n (when set).
+func pipe(dst, src net.Conn, hold func(), n *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := src.Read(buf)
+		k, err := src.Read(buf)
 		if hold != nil {
 			hold()
 		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+		if k > 0 {
+			if n != nil {
+				n.Add(int64(k))
+			}
+			if _, werr := dst.Write(buf[:k]); werr != nil {
 				break
 			}
 		}

@@ -1,7 +1,10 @@
 package sqlstore
 
 import (
+	"context"
 	"fmt"
+	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -16,10 +19,11 @@ import (
 // never read (but the one after the last, stepped to, not held, to learn
 // that the read is cut): the call allocates well under half of what the
 // same call without the budget does. PostgreSQL streams the rows, so the ones after
-// the budget are received one at a time and dropped as Close drains them
-// (never held together), but they are received: their buffers are
-// allocated (about half of the whole read here, under -race, whose
-// sync.Pool drops buffers), so the allocation is not checked there.
+// the budget are received one at a time and dropped (never held together),
+// up to pgDrainBytes of them (pgEndRows): their buffers are allocated,
+// a large share of this small read under -race (whose sync.Pool drops
+// buffers), so the allocation is not checked there;
+// TestPGMaxBytesStopsTheServer counts what crosses the connection.
 func TestMaxBytesBoundsRead(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,5 +109,107 @@ func TestMaxBytesBoundsRead(t *testing.T) {
 				t.Errorf("getMany MaxBytes(%d) allocated %d bytes, the whole read %d", budget, part, all)
 			}
 		})
+	}
+}
+
+// TestPGMaxBytesStopsTheServer: on PostgreSQL a read cut by its MaxBytes
+// budget stops the server sending the rows after it. Through a proxy that
+// counts the bytes the server sends, a Query page of up to 10,000 entries
+// or a GetMany of every key, after small entries then 40 MiB of large
+// ones, with a budget of 1 MiB, receives a small part of what the same
+// read without a budget does (before pgEndRows, all of it: the rest of the
+// statement's rows were received and dropped). The store goes on working
+// after (the pool replaces the connection closed), and a budgeted read in
+// a transaction leaves the transaction usable (its connection is drained,
+// not closed).
+func TestPGMaxBytesStopsTheServer(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	u, err := url.Parse(newPGSchema(t))
+	must(t, err)
+	p := newCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, u.String())
+	defer func() { _ = s.Close() }()
+	ctx := t.Context()
+	const small, large, size = 8, 160, 256 << 10
+	var keys []string
+	for i := 0; i < small+large; i += 8 {
+		var items []storage.Item
+		for j := i; j < i+8; j++ {
+			pad := ""
+			if j >= small {
+				pad = strings.Repeat("x", size)
+			}
+			k := fmt.Sprintf("k%03d", j)
+			keys = append(keys, k)
+			items = append(items, storage.Item{Key: k, Value: map[string]any{"n": j, "pad": pad}})
+		}
+		if res, err := s.SetMany(ctx, items); err != nil || !res.OK() {
+			t.Fatal(err, res.Err())
+		}
+	}
+	const budget = 1 << 20
+	sent := func(f func() error) int64 {
+		t.Helper()
+		before := p.down.Load()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		return p.down.Load() - before
+	}
+	reads := []struct {
+		name string
+		read func(opts ...storage.Option) (int, error)
+	}{
+		{"query", func(opts ...storage.Option) (int, error) {
+			first, err := s.Query(ctx, storage.All(), storage.Limit(small))
+			if err != nil {
+				return 0, err
+			}
+			res, err := s.Query(ctx, storage.All(), append(opts, storage.Limit(10000), storage.After(first.Cursor))...)
+			return len(res.Entries), err
+		}},
+		{"query sorted", func(opts ...storage.Option) (int, error) {
+			res, err := s.Query(ctx, storage.All(), append(opts, storage.SortBy(storage.Asc("n")))...)
+			return len(res.Entries), err
+		}},
+		{"getMany", func(opts ...storage.Option) (int, error) {
+			res, err := s.GetMany(ctx, keys, opts...)
+			return len(res.Entries), err
+		}},
+	}
+	for _, r := range reads {
+		var n int
+		whole := sent(func() (err error) { n, err = r.read(); return err })
+		if n < large {
+			t.Fatalf("%s: %d entries", r.name, n)
+		}
+		for range 3 { // the connection closed is replaced each time
+			cut := sent(func() (err error) { n, err = r.read(storage.MaxBytes(budget)); return err })
+			if n == 0 || n > small+budget/size+1 {
+				t.Errorf("%s MaxBytes(%d): %d entries", r.name, budget, n)
+			}
+			t.Logf("%s MaxBytes(%d): %d entries, the server sent %d bytes, the whole read %d", r.name, budget, n, cut, whole)
+			if cut > whole/3 { // the rest is what socket buffers held
+				t.Errorf("%s MaxBytes(%d): the server sent %d bytes, the whole read %d", r.name, budget, cut, whole)
+			}
+		}
+	}
+	if _, err := s.Get(ctx, keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// In a transaction: cut, drained, and the transaction goes on.
+	tx, err := s.Begin(ctx, storage.TxOptions{})
+	must(t, err)
+	res, err := tx.Query(ctx, storage.All(), storage.MaxBytes(budget))
+	if err != nil || len(res.Entries) == 0 || res.Cursor == "" {
+		t.Fatalf("query in a transaction: %v, %d entries, cursor %q", err, len(res.Entries), res.Cursor)
+	}
+	must(t, tx.Set(ctx, "after", map[string]any{"n": -1}))
+	must(t, tx.Commit(ctx))
+	if _, err := s.Get(context.Background(), "after"); err != nil {
+		t.Fatal(err)
 	}
 }

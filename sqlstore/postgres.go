@@ -505,7 +505,7 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	// Scanned here rather than by pgdb.GetEntries, which allocates a row
 	// per result. pgx streams the rows: each is received when Next asks
 	// for it, so a budget (b) stops the reading before the rest are held;
-	// Close receives and drops them.
+	// pgEndRows ends the rest.
 	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, pgTextArray(keys), now, ns)
 	if err != nil {
 		return nil, false, err
@@ -513,10 +513,10 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	defer rows.Close()
 	out := make([]row, 0, min(len(keys), 1024))
 	var es entryScan
-	cut := false
 	for rows.Next() {
-		if cut = over(b) != nil; cut {
-			break
+		if over(b) != nil {
+			pgEndRows(p.db, rows)
+			return out, true, nil
 		}
 		r, err := es.scan(rows, "")
 		if err != nil {
@@ -529,7 +529,7 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	return out, cut, nil
+	return out, false, nil
 }
 
 // pgTextArray writes keys as the text form of a PostgreSQL text[] (each
@@ -705,7 +705,8 @@ func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r ro
 	return pgQueryRows(ctx, p.db, q, args, scan)
 }
 
-// pgQueryRows is queryRows on db.
+// pgQueryRows is queryRows on db. A read that scan stops at its budget
+// (errReadBudget) ends as pgEndRows says.
 func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan func(r rowScanner) error) error {
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
@@ -714,10 +715,49 @@ func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan f
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
+			if errors.Is(err, errReadBudget) {
+				pgEndRows(db, rows)
+			}
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// pgDrainBytes is how many bytes of rows pgEndRows receives and drops
+// after a read stopped at its budget, waiting for the statement's end,
+// before it closes the connection instead.
+var pgDrainBytes = 1 << 20
+
+// pgEndRows ends rows that a read on db stopped reading at its budget
+// (storage.MaxBytes) before their end. The server sends a statement's rows
+// whether or not they are read, and pgx's Close receives and drops them
+// all: after 16 small entries the rest of a page of large ones (up to its
+// limit, or the whole namespace without one) would cross the connection
+// for nothing. So on a pool's connection at most pgDrainBytes more are
+// received; when the statement has not ended by then, the connection is
+// closed (the server stops, and the pool opens another when it needs one).
+// A transaction's connection is drained whole: closing it would end the
+// transaction. The rows' error after a close is not the read's: it was cut
+// short, by choice.
+func pgEndRows(db pgdb.DBTX, rows pgx.Rows) {
+	if _, ok := db.(*pgxpool.Pool); !ok {
+		rows.Close()
+		return
+	}
+	n := 0
+	for rows.Next() {
+		for _, v := range rows.RawValues() {
+			n += len(v)
+		}
+		if n > pgDrainBytes {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = rows.Conn().PgConn().Close(ctx)
+			cancel()
+			break
+		}
+	}
+	rows.Close()
 }
 
 func (p pgQ) queryRowsLocked(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {

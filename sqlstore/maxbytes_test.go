@@ -213,3 +213,38 @@ func TestPGMaxBytesStopsTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPGHistoryPageStopsTheServer is TestPGMaxBytesStopsTheServer for
+// History, whose pages stop at 4 MiB (historyPageBytes) of at most 64
+// changes: of a key's 64 puts of 1 MiB, a page holds four or five, and the
+// server sends a small part of the other 60 (before pgEndRows, all of
+// them: 64 MiB).
+func TestPGHistoryPageStopsTheServer(t *testing.T) {
+	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
+		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
+	}
+	u, err := url.Parse(newPGSchema(t))
+	must(t, err)
+	p := newCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, u.String())
+	defer func() { _ = s.Close() }()
+	ctx := t.Context()
+	const puts, size = 64, 1 << 20
+	for i := range puts {
+		must(t, s.Set(ctx, "k", map[string]any{"n": i, "pad": strings.Repeat("x", size)}))
+	}
+	for range 3 {
+		before := p.down.Load()
+		evs, err := s.History(ctx, "k", storage.Limit(puts))
+		must(t, err)
+		sent := p.down.Load() - before
+		t.Logf("history: %d changes, the server sent %d bytes", len(evs), sent)
+		if len(evs) == 0 || len(evs) > historyPageBytes/size+1 {
+			t.Errorf("history: %d changes", len(evs))
+		}
+		if sent > puts*size/3 {
+			t.Errorf("history: the server sent %d bytes for a page of %d changes of %d bytes", sent, len(evs), size)
+		}
+	}
+}

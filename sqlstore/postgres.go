@@ -705,8 +705,9 @@ func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r ro
 	return pgQueryRows(ctx, p.db, q, args, scan)
 }
 
-// pgQueryRows is queryRows on db. A read that scan stops at its budget
-// (errReadBudget) ends as pgEndRows says.
+// pgQueryRows is queryRows on db. A read that scan stops at its bound
+// (errReadBudget, a History or watch page's errPageFull) ends as
+// pgEndRows says.
 func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan func(r rowScanner) error) error {
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
@@ -715,7 +716,7 @@ func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan f
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			if errors.Is(err, errReadBudget) {
+			if errors.Is(err, errReadBudget) || errors.Is(err, errPageFull) {
 				pgEndRows(db, rows)
 			}
 			return err
@@ -729,8 +730,8 @@ func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan f
 // before it closes the connection instead.
 var pgDrainBytes = 1 << 20
 
-// pgEndRows ends rows that a read on db stopped reading at its budget
-// (storage.MaxBytes) before their end. The server sends a statement's rows
+// pgEndRows ends rows that a read on db stopped reading at its bound in
+// bytes (storage.MaxBytes, a History page's) before their end. The server sends a statement's rows
 // whether or not they are read, and pgx's Close receives and drops them
 // all: after 16 small entries the rest of a page of large ones (up to its
 // limit, or the whole namespace without one) would cross the connection

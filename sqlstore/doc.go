@@ -333,7 +333,9 @@
 //     outside a transaction give way to writers instead of deadlocking
 //     with them: each lock wait is bounded by a lock_timeout of 200 ms, and
 //     one that times out rolls them back and runs them again after a short
-//     pause, until their context ends (then ErrTxConflict).
+//     pause, until their context ends (then the context's error, as for
+//     any call whose lock wait its context cut; ErrTxConflict when their
+//     last try ended in a deadlock).
 //   - A read-only transaction refuses writes with ErrReadOnly before they
 //     reach the database.
 //   - Clear of a namespace (or of every namespace: each that has entries)

@@ -351,6 +351,13 @@ func commitRolledBack(err error) bool {
 // ErrUnavailable, and an outcome left unknown stays ErrCommitUnknown.
 func (s *Store) failCtx(ctx context.Context, op, ns, key string, err error) error {
 	err = s.fail(op, ns, key, err)
+	// A lock wait that the lock_timeout set from ctx's remaining time ended
+	// (PostgreSQL: the revision lock sets it for the rest of the
+	// transaction) is the context's error, whatever statement waited.
+	var oe *storage.OpError
+	if errors.As(err, &oe) {
+		oe.Err = lockErr(ctx, oe.Err)
+	}
 	cerr := ctx.Err()
 	if cerr == nil && errors.Is(err, context.DeadlineExceeded) {
 		cerr = deadlinePassed(ctx)

@@ -207,9 +207,12 @@ func (e *pgEngine) inTx(ctx context.Context, fn func(q querier) error) error {
 		return tx.QueryRow(ctx, currentXidSQL).Scan(&xid)
 	})
 	if err != nil && ran && xid != "" && e.commitInDoubt(ctx, err) {
-		return e.commitOutcome(ctx, xid, err)
+		err = e.commitOutcome(ctx, xid, err)
 	}
-	return err
+	// The lock_timeout the revision lock set from ctx bounds every lock
+	// wait after it, to COMMIT's: such a wait that ran out at the deadline
+	// is the context's error, not a conflict (lockErr).
+	return lockErr(ctx, err)
 }
 
 // lazyTxFunc is pgx.BeginFunc over a pgLazyTx: fn runs in a transaction

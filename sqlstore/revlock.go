@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/pgdb"
 )
 
@@ -370,16 +371,26 @@ func (r revDB) failed(ctx context.Context, err error) error {
 	return lockErr(ctx, err)
 }
 
-// lockErr is the error of the lock statement: the context's error when the
-// server's lock_timeout (the context's remaining time) ran out. The server
-// may time out a moment before the context's deadline passes here: then it
-// waits for the context (at most lockErrSlack), so the caller sees the
-// context ended, as it will have. A lock_timeout that ran out well before
-// the deadline was another one (a transaction that gives way to writers
-// sets a shorter one): its error stays, a conflict.
+// lockErr is the error of a statement of ctx's call that waited for a
+// lock: the context's error when the server's lock_timeout (the context's
+// remaining time) ran out. The setting is the transaction's (set_config
+// is_local, by the lock statement): it bounds every later lock wait of the
+// transaction too, a row lock a later statement waits for, a deferred
+// trigger's at COMMIT. So lockErr is applied to the lock statement's error
+// (revDB.failed), to the end of a transaction of the engine's own
+// (pgEngine.inTx), and to every operation's (Store.failCtx: a caller's
+// transaction's statements and COMMIT). The server may time out a moment
+// before the context's deadline passes here, or the timer that ends the
+// context may not have run yet when the answer comes (a loaded machine):
+// then it waits for the context (at most lockErrSlack past now), so the
+// caller sees the context ended, as it will have. A lock_timeout that ran
+// out well before the deadline was another one (a transaction that gives
+// way to writers sets a shorter one, or an earlier call of the caller's
+// transaction set it from a shorter context): its error stays, a
+// conflict. An outcome left unknown (ErrCommitUnknown) stays unknown.
 func lockErr(ctx context.Context, err error) error {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "55P03" {
+	if !errors.As(err, &pe) || pe.Code != "55P03" || errors.Is(err, storage.ErrCommitUnknown) {
 		return err
 	}
 	if ctx.Err() != nil {

@@ -140,6 +140,22 @@ func (t *pgLazyTx) Commit(ctx context.Context) error {
 	return err
 }
 
+// CommitBounded is Commit with the transaction's lock_timeout set from
+// ctx first (what is left of it; none without a deadline), in the same
+// round trip: a write's revision lock sets it from the write's context
+// (revlock.go) for the rest of the transaction, so a caller's earlier
+// write with a shorter context than its Commit's would otherwise bound
+// the COMMIT's lock waits (a deferred trigger's) and fail it with
+// ErrTxConflict while its own context had time left.
+func (t *pgLazyTx) CommitBounded(ctx context.Context) error {
+	d, ok := ctx.Deadline()
+	tag, err := t.end(ctx, "SELECT set_config('lock_timeout', '"+lockTimeoutMs(d, ok)+"', true); commit")
+	if err == nil && tag.String() == "ROLLBACK" {
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
 // Rollback rolls back and releases the connection; pgx.ErrTxClosed once
 // the transaction has ended.
 func (t *pgLazyTx) Rollback(ctx context.Context) error {

@@ -868,7 +868,12 @@ func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) (err err
 // settled, when it rolled back. A transaction that wrote nothing through
 // the lock has nothing to settle but its reads.
 func (t *pgTx) commit(ctx context.Context) error {
-	err := t.tx.Commit(ctx)
+	var err error
+	if lt, ok := t.tx.(*pgLazyTx); ok && t.xid != "" {
+		err = lt.CommitBounded(ctx) // a write set lock_timeout from its own context
+	} else {
+		err = t.tx.Commit(ctx)
+	}
 	if err == nil || t.xid == "" || !t.e.commitInDoubt(ctx, err) {
 		return err
 	}

@@ -93,7 +93,9 @@ const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 // commit, so the server bounds the wait itself and the write fails with
 // lock_not_available (55P03), which revDB reports as the context's
 // deadline. The setting lasts to the end of the transaction (set_config
-// is_local), so it bounds the write's row-lock waits too.
+// is_local), so it bounds the write's row-lock waits too, and a caller's
+// transaction's later statements; its COMMIT sets it again from the
+// Commit's own context (pgLazyTx.CommitBounded).
 const revisionLockTimedSQL = "SELECT set_config('lock_timeout', $2::text, true), pg_advisory_xact_lock($1::bigint)"
 
 // revisionLockXidSQL is revisionLockTimedSQL in a transaction: it also
@@ -160,7 +162,7 @@ func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), tim
 	wctx, done = ctx, func() {}
 	d, ok := ctx.Deadline()
 	if ok {
-		timeout = strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
+		timeout = lockTimeoutMs(d, ok)
 	}
 	switch {
 	case r.outside() && ctx.Done() != nil:
@@ -170,6 +172,16 @@ func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), tim
 		wctx, done = wireContext(ctx, d)
 	}
 	return wctx, done, timeout, fl
+}
+
+// lockTimeoutMs is the lock_timeout setting for a call whose deadline is
+// d (ok: it has one): the milliseconds left, at least 1; "0" (none)
+// without one.
+func lockTimeoutMs(d time.Time, ok bool) string {
+	if !ok {
+		return "0"
+	}
+	return strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)
 }
 
 // outside reports whether r writes outside a transaction: each write

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -565,7 +566,7 @@ type killAtCommit struct {
 }
 
 func (k *killAtCommit) TraceQueryStart(ctx context.Context, conn *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if (d.SQL == "commit" && k.armed.CompareAndSwap(true, false)) || (k.status && d.SQL == xactStatusSQL) {
+	if (strings.HasSuffix(d.SQL, "commit") && k.armed.CompareAndSwap(true, false)) || (k.status && d.SQL == xactStatusSQL) {
 		c, err := pgx.Connect(context.Background(), k.admin)
 		if err == nil {
 			_, _ = c.Exec(context.Background(), "SELECT pg_terminate_backend($1)", conn.PgConn().PID())

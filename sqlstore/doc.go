@@ -331,8 +331,10 @@
 //     transaction. Outside a transaction the write recreates the namespace
 //     and succeeds. On PostgreSQL a recursive DeleteNamespace and a Clear
 //     outside a transaction give way to writers instead of deadlocking
-//     with them: each lock wait is bounded by a lock_timeout of 200 ms, and
-//     one that times out rolls them back and runs them again after a short
+//     with them: each lock wait before their first write is bounded by a
+//     lock_timeout of 200 ms (the write's revision lock then sets it from
+//     the context, as for any write, and orders them after the writers
+//     in progress), and one that times out rolls them back and runs them again after a short
 //     pause, until their context ends (then the context's error, as for
 //     any call whose lock wait its context cut; ErrTxConflict when their
 //     last try ended in a deadlock).

@@ -935,8 +935,10 @@ const yieldLockTimeout = "200ms"
 // writers it could deadlock with: a recursive DeleteNamespace or a Clear
 // takes the namespace row and deletes rows that concurrent writers may
 // hold, while those writers, as their statements end, update the same
-// namespace row (entry_count). On PostgreSQL each lock wait of fn is
-// bounded by lock_timeout (well under deadlock_timeout); a wait that times
+// namespace row (entry_count). On PostgreSQL each lock wait of fn before
+// its first write is bounded by lock_timeout (well under
+// deadlock_timeout; the write's revision lock then sets it from ctx, as
+// for any write, and waits for the writers in progress); a wait that times
 // out, or a deadlock, rolls the transaction back so the writers go on,
 // and fn runs again after a short, growing, jittered pause, until ctx
 // ends. On SQLite, which has one writer, fn simply runs in a transaction.

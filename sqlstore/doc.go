@@ -686,8 +686,11 @@
 //     together), and when the statement has not ended by then its
 //     connection is closed, which stops the server (its log says the
 //     client went away; the pool opens another connection when it needs
-//     one). In a transaction, whose connection cannot be closed, the rest
-//     up to the statement's limit are received and dropped. A page cut so ends at
+//     one), 20 times a second at most in a process (beyond, the rows are
+//     drained: a caller cutting reads again and again must not make the
+//     store open connections as fast as it asks). In a transaction, whose
+//     connection cannot be closed, the rest up to the statement's limit
+//     are received and dropped. A page cut so ends at
 //     its last row with a cursor, as a full page does. A page whose statement reads rows in another order than the
 //     page's (settle: a descending sort's ties, a prefix-ordered string
 //     sort) cannot end at the row the budget stops at: Query reads a page

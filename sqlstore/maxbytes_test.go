@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -132,6 +133,9 @@ func TestPGMaxBytesStopsTheServer(t *testing.T) {
 	u.Host = p.ln.Addr().String()
 	s := openTest(t, u.String())
 	defer func() { _ = s.Close() }()
+	old := pgCloses
+	pgCloses = &closeBudget{per: 1000}
+	t.Cleanup(func() { pgCloses = old })
 	ctx := t.Context()
 	const small, large, size = 8, 160, 256 << 10
 	var keys []string
@@ -200,6 +204,15 @@ func TestPGMaxBytesStopsTheServer(t *testing.T) {
 	if _, err := s.Get(ctx, keys[0]); err != nil {
 		t.Fatal(err)
 	}
+	// No close left this second (pgCloses): the connection is drained and
+	// kept, as in a transaction.
+	pgCloses = &closeBudget{per: 0}
+	var n int
+	whole := sent(func() (err error) { n, err = reads[0].read(); return err })
+	cut := sent(func() (err error) { n, err = reads[0].read(storage.MaxBytes(budget)); return err })
+	if n == 0 || cut < whole*9/10 {
+		t.Errorf("query MaxBytes(%d) with no close left: %d entries, the server sent %d bytes of %d; want all (drained)", budget, n, cut, whole)
+	}
 	// In a transaction: cut, drained, and the transaction goes on.
 	tx, err := s.Begin(ctx, storage.TxOptions{})
 	must(t, err)
@@ -246,5 +259,19 @@ func TestPGHistoryPageStopsTheServer(t *testing.T) {
 		if sent > puts*size/3 {
 			t.Errorf("history: the server sent %d bytes for a page of %d changes of %d bytes", sent, len(evs), size)
 		}
+	}
+}
+
+// TestCloseBudget: pgEndRows closes at most per connections a second.
+func TestCloseBudget(t *testing.T) {
+	b := &closeBudget{per: 2}
+	at := time.Unix(1000, 0)
+	for i, want := range []bool{true, true, false, false} {
+		if got := b.take(at.Add(time.Duration(i) * 100 * time.Millisecond)); got != want {
+			t.Errorf("take %d in the first second: %v, want %v", i, got, want)
+		}
+	}
+	if !b.take(at.Add(time.Second)) || !b.take(at.Add(1500*time.Millisecond)) || b.take(at.Add(1900*time.Millisecond)) {
+		t.Error("the next second: want two takes, then none")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -742,8 +743,11 @@ var pgDrainBytes = 1 << 20
 // received; when the statement has not ended by then, the connection is
 // closed (the server stops, and the pool opens another when it needs one).
 // A transaction's connection is drained whole: closing it would end the
-// transaction. The rows' error after a close is not the read's: it was cut
-// short, by choice.
+// transaction. So is any once pgCloses has no close left this second: a
+// caller whose reads are cut again and again must not make the store open
+// connections (a server process each, a socket left in TIME_WAIT each) as
+// fast as it asks. The rows' error after a close is not the read's: it was
+// cut short, by choice.
 func pgEndRows(db pgdb.DBTX, rows pgx.Rows) {
 	if _, ok := db.(*pgxpool.Pool); !ok {
 		rows.Close()
@@ -754,7 +758,7 @@ func pgEndRows(db pgdb.DBTX, rows pgx.Rows) {
 		for _, v := range rows.RawValues() {
 			n += len(v)
 		}
-		if n > pgDrainBytes {
+		if n > pgDrainBytes && pgCloses.take(time.Now()) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = rows.Conn().PgConn().Close(ctx)
 			cancel()
@@ -762,6 +766,35 @@ func pgEndRows(db pgdb.DBTX, rows pgx.Rows) {
 		}
 	}
 	rows.Close()
+}
+
+// pgCloses bounds how many connections pgEndRows closes: pgClosesPerSecond
+// a second, in every store of the process.
+var pgCloses = &closeBudget{per: pgClosesPerSecond}
+
+const pgClosesPerSecond = 20
+
+// closeBudget allows per events a second: each second that begins gives
+// per of them, and what one second leaves is not carried over.
+type closeBudget struct {
+	per  int
+	mu   sync.Mutex
+	sec  int64 // the second (Unix) left counts
+	left int
+}
+
+// take reports whether an event at now is allowed, and counts it.
+func (b *closeBudget) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := now.Unix(); s != b.sec {
+		b.sec, b.left = s, b.per
+	}
+	if b.left == 0 {
+		return false
+	}
+	b.left--
+	return true
 }
 
 func (p pgQ) queryRowsLocked(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {

@@ -179,6 +179,40 @@ func TestPGLockWaitAfterTheRevisionLock(t *testing.T) {
 	})
 }
 
+// TestPGCommitAfterAnAbortedStatement: the Commit of a caller's
+// transaction that wrote, after a statement of it failed at the server
+// (the transaction is aborted), is ErrTxConflict, rolled back (the
+// server's ROLLBACK answer, pgx.ErrTxCommitRollback), and the connection
+// goes back to the pool idle. With the lock_timeout sent before the COMMIT
+// (CommitBounded) the server refused the setting (25P02) and skipped the
+// COMMIT: the transaction stayed open, and the pool closed the connection.
+func TestPGCommitAfterAnAbortedStatement(t *testing.T) {
+	s := openTest(t, newPGSchema(t))
+	defer func() { _ = s.Close() }()
+	ctx := t.Context()
+	for _, deadline := range []bool{false, true} {
+		cctx := ctx
+		if deadline {
+			var cancel context.CancelFunc
+			cctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+		}
+		tx, err := s.Begin(ctx, storage.TxOptions{})
+		must(t, err)
+		must(t, tx.Set(cctx, "k", 1))
+		if _, err := tx.(*sqlTx).conn.q().exec(ctx, "SELECT 1/0"); err == nil {
+			t.Fatal("SELECT 1/0 succeeded")
+		}
+		err = tx.Commit(cctx)
+		if !errors.Is(err, storage.ErrTxConflict) || !errors.Is(err, pgx.ErrTxCommitRollback) {
+			t.Errorf("deadline %v: Commit after an aborted statement: %v; want ErrTxConflict, rolled back", deadline, err)
+		}
+		if _, err := s.Get(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("deadline %v: the rolled back Set: %v", deadline, err)
+		}
+	}
+}
+
 // TestLockErr: a 55P03 is the context's error when the context has ended
 // or its deadline is within lockErrSlack (once the context reads as
 // ended), a conflict when the deadline is further, or there is none; an

@@ -147,7 +147,14 @@ func (t *pgLazyTx) Commit(ctx context.Context) error {
 // write with a shorter context than its Commit's would otherwise bound
 // the COMMIT's lock waits (a deferred trigger's) and fail it with
 // ErrTxConflict while its own context had time left.
+//
+// A transaction an earlier statement aborted gets its plain COMMIT (which
+// the server answers ROLLBACK): it would refuse the setting, and skip the
+// COMMIT after it, leaving the transaction open.
 func (t *pgLazyTx) CommitBounded(ctx context.Context) error {
+	if !t.closed && t.begun && t.c.Conn().PgConn().TxStatus() == 'E' {
+		return t.Commit(ctx)
+	}
 	d, ok := ctx.Deadline()
 	tag, err := t.end(ctx, "SELECT set_config('lock_timeout', '"+lockTimeoutMs(d, ok)+"', true); commit")
 	if err == nil && tag.String() == "ROLLBACK" {

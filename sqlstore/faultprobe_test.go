@@ -573,11 +573,18 @@ func (p *cutProxy) cut() bool {
 func proxiedStore(t *testing.T) (*Store, *cutProxy) {
 	t.Helper()
 	smallIndexChunks(t)
+	return openProxied(t, WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond))
+}
+
+// openProxied opens a store with opts on a new PostgreSQL schema through
+// a cutProxy.
+func openProxied(t *testing.T, opts ...Option) (*Store, *cutProxy) {
+	t.Helper()
 	u, err := url.Parse(newPGSchema(t))
 	must(t, err)
 	p := newCutProxy(t, u.Host)
 	u.Host = p.ln.Addr().String()
-	return openTest(t, u.String(), WithRetention(Retention{Changes: 200}), WithTxIdleTimeout(500*time.Millisecond)), p
+	return openTest(t, u.String(), opts...), p
 }
 
 // TestProbeErrorsTypedCut is TestProbeErrorsTyped on PostgreSQL through

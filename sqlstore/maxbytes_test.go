@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -127,11 +126,7 @@ func TestPGMaxBytesStopsTheServer(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
 	}
-	u, err := url.Parse(newPGSchema(t))
-	must(t, err)
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := openTest(t, u.String())
+	s, p := openProxied(t)
 	defer func() { _ = s.Close() }()
 	old := pgCloses
 	pgCloses = &closeBudget{per: 1000}
@@ -236,11 +231,7 @@ func TestPGHistoryPageStopsTheServer(t *testing.T) {
 	if os.Getenv("STORAGE_TEST_POSTGRES_DSN") == "" {
 		t.Skip("STORAGE_TEST_POSTGRES_DSN not set")
 	}
-	u, err := url.Parse(newPGSchema(t))
-	must(t, err)
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := openTest(t, u.String())
+	s, p := openProxied(t)
 	defer func() { _ = s.Close() }()
 	ctx := t.Context()
 	const puts, size = 64, 1 << 20

@@ -125,8 +125,15 @@ ORDER BY ix_rank, ix_num, ix_str, ix_key LIMIT 1 OFFSET ?`, []any{nsID, fieldID,
 		}); err != nil || !more {
 			return
 		}
+		if dropIndexChunkHook != nil {
+			dropIndexChunkHook()
+		}
 	}
 }
+
+// dropIndexChunkHook, when set (tests), runs after each chunk of
+// dropIndexRows, outside its transaction.
+var dropIndexChunkHook func()
 
 // indexArgs starts operation op and validates its namespace and field,
 // returned as a one-element slice.

@@ -21,13 +21,14 @@ func (d indexDrive) indexOnly(c *dialect.Compiler, e driver.Expr) bool {
 // ns) that d's conditions select, live at now and in o's key ranges, from
 // index_entries alone (see indexOnly). Namespace and field ids are never
 // reused (migration 00028), so stale cached ids select no rows (nsInfo;
-// with namespaceLive, for an unlinked namespace's rows).
+// with namespaceLive, for an unlinked namespace's rows, and fieldLive, for
+// the rows of a field being dropped).
 func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, now time.Time, o driver.CallOptions) (string, []any, error) {
 	a := dialect.IndexAlias + "."
 	// An unlinked namespace's index rows keep its old id until purged
 	// (namespaceCond).
 	ids := sq.And{sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10)),
-		namespaceLive(nsID)}
+		namespaceLive(nsID), d.fieldLive(nsID)}
 	count := func(live bool) sq.SelectBuilder {
 		b := d.indexFrom(sq.Select("count(*)"), nsID).Where(ids)
 		if live {

@@ -1705,11 +1705,27 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 	} else {
 		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("entry_id = " + dialect.IndexAlias + ".ix_entry"))
 	}
-	b = b.Where(sq.Expr(dialect.IndexAlias + ".ix_ns = " + ns + " AND " + dialect.IndexAlias + ".ix_field = " + fid))
+	b = b.Where(sq.Expr(dialect.IndexAlias + ".ix_ns = " + ns + " AND " + dialect.IndexAlias + ".ix_field = " + fid)).
+		Where(d.fieldLive(nsID))
 	if d.conds != nil {
 		b = b.Where(d.conds)
 	}
 	return b
+}
+
+// fieldLive is the condition "namespace nsID declares d's field under
+// the id d.fid" (a constant subquery, as namespaceLive). A field's index
+// rows can outlive its declaration: on SQLite DropIndex drops the
+// declaration first and the rows a chunk at a time after (dropIndexRows;
+// its record keeps the id under the spelling of a build until the last
+// chunk), so a statement run with a field id cached before (another
+// store's drop, or a call of the dropping store that read its cache
+// first) read the rows not yet deleted and answered with a part of the
+// matches; with this condition it finds none, and the namespace is read
+// again (withNamespaceID).
+func (d indexDrive) fieldLive(nsID int64) sq.Sqlizer {
+	return sq.Expr("EXISTS (SELECT 1 FROM index_fields WHERE index_fields.namespace_id = "+strconv.FormatInt(nsID, 10)+
+		" AND index_fields.field_id = "+strconv.FormatInt(d.fid, 10)+" AND index_fields.field = ?)", d.field.Text)
 }
 
 // residual is the part of filter e that a statement driven by d

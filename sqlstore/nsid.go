@@ -16,7 +16,12 @@ import (
 // re-created; an index dropped, perhaps declared again) names rows that no
 // longer exist and selects none, never another namespace's or field's;
 // and when a statement run with a cached entry finds nothing, the entry is
-// read again and the statement run again if it changed. A cache that does
+// read again and the statement run again if it changed. So too with an
+// entry read just before the statement (not cached yet, or read again):
+// another store can delete the namespace or drop the index in between
+// (withNamespaceID); and a Query whose page takes two statements, whose
+// second reads fewer rows than the first said, reads the entry again
+// (queryPrep.short). A cache that does
 // not know of a new index only makes a statement read entries without it:
 // the answer is the same.
 //
@@ -143,8 +148,13 @@ func (x *ops) cachedNamespace(ns string) (nsInfo, bool) {
 
 // withNamespaceID runs run with what is known of namespace ns (id 0 when
 // it is missing, which selects nothing). run reports whether it found any
-// row; when it found none with a cached entry, the entry is read again and
-// run runs again if it changed.
+// row. When it found none, what it ran with may have gone stale before
+// its statement ran: a cached entry, or one read just before while
+// another store (or a call of this one) deleted the namespace or dropped
+// a declared index; so the entry is read again, and run runs again if it
+// changed, up to namespaceRuns runs in all. A namespace read as missing
+// and a statement that found nothing agree (the namespace was missing
+// when it was read): that answer stands.
 func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo) (found bool, err error)) error {
 	n, cached := x.cachedNamespace(ns)
 	if !cached {
@@ -153,18 +163,24 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 			return err
 		}
 	}
-	found, err := run(n)
-	if err != nil || found || !cached {
-		return err
+	for runs := 1; ; runs++ {
+		found, err := run(n)
+		if err != nil || found || (!cached && n.id == 0) || runs == namespaceRuns {
+			return err
+		}
+		x.s.nsIDs.forget(ns)
+		if l := x.sc.localIDs(); l != nil {
+			l.forget(ns)
+		}
+		fresh, err := x.readNamespace(ctx, ns)
+		if err != nil || fresh.equal(n) {
+			return err
+		}
+		n, cached = fresh, false
 	}
-	x.s.nsIDs.forget(ns)
-	if l := x.sc.localIDs(); l != nil {
-		l.forget(ns)
-	}
-	fresh, err := x.readNamespace(ctx, ns)
-	if err != nil || fresh.equal(n) {
-		return err
-	}
-	_, err = run(fresh)
-	return err
 }
+
+// namespaceRuns bounds the runs of withNamespaceID's statement: each
+// one after the first follows a change of the namespace's ids, which
+// another change can overtake again.
+const namespaceRuns = 8

@@ -606,6 +606,14 @@ type queryPrep struct {
 	// group of ties (its sort values), not past its key
 	// (cursorGroupPage).
 	pastGroup bool
+	// short, when not nil, is set when a statement of the page after its
+	// first one read fewer rows than the first said it would (settle's
+	// group of ties, cursorGroupPage's groups after the cursor's): it ran
+	// after the first, and the namespace's ids it was written with may
+	// have gone stale in between (another store deleted the namespace or
+	// dropped the index). Query then reads the ids again as it does when
+	// a page finds nothing (withNamespaceID).
+	short *bool
 }
 
 // prepareQuery compiles Query's filter f and reads its cursor.
@@ -950,10 +958,12 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 		o := o
 		for {
 			var err error
+			short := false
+			p.short = &short
 			res, err = x.queryPage(ctx, f, p, o, nsi)
 			var r *budgetRetry
 			if !errors.As(err, &r) {
-				return len(res.Entries) > 0, err
+				return len(res.Entries) > 0 && !short, err
 			}
 			// The budget cut a page whose statements read rows in
 			// another order than the page's: read a page of fewer
@@ -1104,6 +1114,9 @@ func (x *ops) cursorGroupPage(ctx context.Context, p queryPrep, o driver.CallOpt
 	if err != nil {
 		return nil, false, err
 	}
+	if len(rest) == 0 {
+		p.setShort()
+	}
 	return appendUnseen(rows, rest), more, nil
 }
 
@@ -1160,7 +1173,18 @@ func (x *ops) settle(ctx context.Context, pq queryPrep, o driver.CallOptions, ns
 	if cut && len(group) < full-p {
 		return nil, &budgetRetry{n: p + len(group)}
 	}
+	if len(group) < full-p {
+		pq.setShort()
+	}
 	return appendUnseen(head, group), nil
+}
+
+// setShort records that a statement of the page after its first read
+// fewer rows than expected (queryPrep.short).
+func (p queryPrep) setShort() {
+	if p.short != nil {
+		*p.short = true
+	}
 }
 
 // tieGroups are the groups of rows that settle orders.

@@ -1729,8 +1729,10 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 	} else {
 		b = b.From(indexTable + " CROSS JOIN entries").Where(sq.Expr("entry_id = " + dialect.IndexAlias + ".ix_entry"))
 	}
-	b = b.Where(sq.Expr(dialect.IndexAlias + ".ix_ns = " + ns + " AND " + dialect.IndexAlias + ".ix_field = " + fid)).
-		Where(d.fieldLive(nsID))
+	b = b.Where(sq.Expr(dialect.IndexAlias + ".ix_ns = " + ns + " AND " + dialect.IndexAlias + ".ix_field = " + fid))
+	if live := d.fieldLive(c, nsID); live != nil {
+		b = b.Where(live)
+	}
 	if d.conds != nil {
 		b = b.Where(d.conds)
 	}
@@ -1746,8 +1748,12 @@ func (d indexDrive) join(c *dialect.Compiler, b sq.SelectBuilder, nsID int64) sq
 // store's drop, or a call of the dropping store that read its cache
 // first) read the rows not yet deleted and answered with a part of the
 // matches; with this condition it finds none, and the namespace is read
-// again (withNamespaceID).
-func (d indexDrive) fieldLive(nsID int64) sq.Sqlizer {
+// again (withNamespaceID). It is nil on PostgreSQL, whose DropIndex
+// deletes the rows in the transaction that drops the declaration.
+func (d indexDrive) fieldLive(c *dialect.Compiler, nsID int64) sq.Sqlizer {
+	if c.PlaceholderFormat() == sq.Dollar {
+		return nil
+	}
 	return sq.Expr("EXISTS (SELECT 1 FROM index_fields WHERE index_fields.namespace_id = "+strconv.FormatInt(nsID, 10)+
 		" AND index_fields.field_id = "+strconv.FormatInt(d.fid, 10)+" AND index_fields.field = ?)", d.field.Text)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/internal/admit"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 	"github.com/mycelia-kernel/storage/internal/perkey"
 	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/security"
@@ -819,7 +820,9 @@ func (h *Handler) admissionFamilies() []Family {
 // names, no duplicates, no unknown members), so a body this lenient
 // reading takes for one either runs on a transaction or is refused
 // before any store call; a body without the exact text "transactionId"
-// is none, and is not decoded twice.
+// is none, and is not decoded twice. Parts nested deeper than
+// encoding/json decodes are flattened first (jsonx.Flatten), as the routes
+// flatten them, so that they do not hide the transactionId beside them.
 func onTransaction(body []byte) bool {
 	if !bytes.Contains(body, []byte(`"transactionId"`)) {
 		return false
@@ -830,7 +833,7 @@ func onTransaction(body []byte) bool {
 			TransactionID *string `json:"transactionId"`
 		} `json:"options"`
 	}
-	if json.Unmarshal(body, &b) != nil {
+	if json.Unmarshal(jsonx.Flatten(body, jsonx.DecodeDepth), &b) != nil {
 		return false
 	}
 	return b.TransactionID != nil || (b.Options != nil && b.Options.TransactionID != nil)

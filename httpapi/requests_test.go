@@ -208,6 +208,10 @@ func TestOnTransaction(t *testing.T) {
 		{`{"transactionId":null}`, false},
 		{`{"options":"transactionId"}`, false},
 		{`not json "transactionId"`, false},
+		// A value nested deeper than encoding/json decodes: the routes
+		// decode the rest of the body (routes.decodeRequest), so this call
+		// runs on its transaction.
+		{`{"key":"k","value":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `,"options":{"transactionId":"t"}}`, true},
 	} {
 		if got := onTransaction([]byte(tc.body)); got != tc.want {
 			t.Errorf("onTransaction(%s) = %v, want %v", tc.body, got, tc.want)

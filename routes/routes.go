@@ -93,6 +93,15 @@ func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
+// maxBodyDepth is the deepest nesting of a request body that
+// decodeRequest decodes as it is: far beyond what any member may hold (a
+// value or metadata driver.MaxDepth, a filter less), below what
+// encoding/json decodes (jsonx.DecodeDepth). Deeper parts are flattened
+// (jsonx.Flatten), so that the member holding them gets its own error
+// (invalid_value for a value, that entry's failure in a setMany, ...), as
+// one nested just beyond its limit does, not the body invalid_request.
+const maxBodyDepth = 2 * driver.MaxDepth
+
 // decodeRequest decodes body into v: one JSON object (an empty body is
 // {}), valid UTF-8, no unknown members, no trailing data, no object with
 // two members of the same name, and member names spelled exactly
@@ -109,6 +118,7 @@ func decodeRequest(body []byte, v any) error {
 	if trimmed[0] != '{' {
 		return badRequest("the body must be a JSON object")
 	}
+	trimmed = jsonx.Flatten(trimmed, maxBodyDepth)
 	if err := loneSurrogate(trimmed); err != nil {
 		return err
 	}

@@ -89,3 +89,53 @@ func wireKind(t reflect.Type) string {
 		return "of the expected type"
 	}
 }
+
+// DecodeDepth is the deepest nesting encoding/json decodes: it refuses a
+// document nested deeper as malformed ("exceeded max depth"), whatever
+// member holds the nesting.
+const DecodeDepth = 10000
+
+// Flatten returns the JSON document b with every array and object that
+// starts deeper than maxDepth (at most DecodeDepth) replaced by a 0 and
+// spaces, so that it keeps its length and its text up to there, and
+// encoding/json decodes the rest of the document. A member that nests that
+// deep is then refused by its own check (a value's nesting, its type) with
+// its own error, not the whole document as malformed; maxDepth must be
+// beyond every such limit. It returns b itself, unchanged, when nothing
+// nests that deep, and a copy otherwise; b is not modified. It does not
+// check b, whose decoding still refuses what is malformed outside the
+// replaced parts.
+func Flatten(b []byte, maxDepth int) []byte {
+	out := b
+	flatten := func(start, end int) {
+		if &out[0] == &b[0] {
+			out = append([]byte(nil), b...)
+		}
+		out[start] = '0'
+		for j := start + 1; j < end; j++ {
+			out[j] = ' '
+		}
+	}
+	depth, start := 0, -1 // start: where the part too deep began
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i) - 1
+		case '{', '[':
+			depth++
+			if depth > maxDepth && start < 0 {
+				start = i
+			}
+		case '}', ']':
+			depth--
+			if start >= 0 && depth == maxDepth {
+				flatten(start, i+1)
+				start = -1
+			}
+		}
+	}
+	if start >= 0 { // it does not end
+		flatten(start, len(b))
+	}
+	return out
+}

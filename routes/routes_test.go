@@ -425,6 +425,10 @@ func TestDecodeMessages(t *testing.T) {
 	m, _ := newMux(t)
 	for _, c := range []struct{ route, body, want string }{
 		{"storage://list", `{"options":{"limit":1.5}}`, `member "options.limit": number 1.5 is not a whole number`},
+		// 1e3 and 10.0 are whole numbers: the message says what is wanted
+		// (the notation), not that they are not whole.
+		{"storage://list", `{"options":{"limit":1e3}}`, `member "options.limit": number 1e3 is not a whole number in integer notation (no fraction, no exponent)`},
+		{"storage://list", `{"options":{"limit":10.0}}`, `member "options.limit": number 10.0 is not a whole number in integer notation`},
 		{"storage://list", `{"options":{"limit":9223372036854775808}}`, `member "options.limit": number 9223372036854775808 is not a whole number`},
 		{"storage://query", `{"options":{"offset":"3"}}`, `member "options.offset": string is not a whole number`},
 		{"storage://set", `{"key":1,"value":1}`, `member "key": number is not a string`},

@@ -72,9 +72,9 @@ func wireKind(t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		hi := int64(^uint64(0) >> (65 - t.Bits()))
-		return fmt.Sprintf("a whole number from %d to %d", -hi-1, hi)
+		return fmt.Sprintf("a whole number in integer notation (no fraction, no exponent) from %d to %d", -hi-1, hi)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number from 0 to " + strconv.FormatUint(^uint64(0)>>(64-t.Bits()), 10)
+		return "a whole number in integer notation (no fraction, no exponent) from 0 to " + strconv.FormatUint(^uint64(0)>>(64-t.Bits()), 10)
 	case reflect.Float32, reflect.Float64:
 		return "a number"
 	case reflect.Bool:

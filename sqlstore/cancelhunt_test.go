@@ -73,7 +73,10 @@ func TestCancelAnywhere(t *testing.T) {
 			if os.Getenv("STORAGE_TEST_PGBOUNCER_DSN") == "" {
 				t.Skip("STORAGE_TEST_PGBOUNCER_DSN not set")
 			}
-			c := bouncerConfig("exec")
+			// Each exec mode that works through a pooler, in turn.
+			mode := bouncerExecModes[time.Now().UnixNano()%int64(len(bouncerExecModes))]
+			t.Logf("pgx exec mode %s", mode)
+			c := bouncerConfig(mode)
 			dsn := c.dsn(t)
 			u, err := url.Parse(dsn)
 			must(t, err)

@@ -554,11 +554,12 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 			err = tx.Commit(commitCtx)
 			what += " Commit"
 		} else {
-			_ = tx.Rollback(bg)
-			// Its writes were not committed: a Commit now says so.
-			if cerr := tx.Commit(bg); cerr == nil {
-				t.Errorf("%s: Commit after the failed call %v: nil", what, err)
+			// A call whose context ended rolled the transaction back: a
+			// Commit now says so (ErrTxDone), and commits nothing.
+			if cerr := tx.Commit(bg); ctx.Err() != nil && !errors.Is(cerr, storage.ErrTxDone) {
+				t.Errorf("%s: Commit after the call that failed with %v: %v, want ErrTxDone", what, err, cerr)
 			}
+			_ = tx.Rollback(bg)
 		}
 		return cancelCase{what: what, err: err, outcome: func(ctx context.Context) string {
 			a := keysAre(s, "c", keys[:1], nil, "new")(ctx)

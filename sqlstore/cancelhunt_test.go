@@ -36,6 +36,9 @@ type cancelCase struct {
 	err     error
 	ctxErr  error
 	outcome cancelOutcome
+	// raced: the write went to the namespace the racer deletes, so only
+	// an error's outcome is known (nothing of it there).
+	raced bool
 }
 
 // TestCancelAnywhere: every write (and read) of the store and of its
@@ -213,6 +216,24 @@ func cancelAnywhere(t *testing.T, s *Store) {
 	})
 
 	// Three callers at once, so that single writes are grouped too.
+	// The racer: deletes namespace "race", and all in it, every few ms.
+	wg.Go(func() {
+		rr := rand.New(rand.NewPCG(seed+2, 9))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(rr.IntN(5000)) * time.Microsecond):
+			}
+			err := s.DeleteNamespace(bg, "race", storage.Recursive())
+			if err != nil && !errors.Is(err, storage.ErrNamespaceNotFound) && !errors.Is(err, storage.ErrTxConflict) {
+				contMu.Lock()
+				contErr = append(contErr, "racer: "+err.Error())
+				contMu.Unlock()
+			}
+		}
+	})
+
 	log := &faultLog{}
 	var cases []cancelCase
 	var casesMu sync.Mutex
@@ -229,8 +250,12 @@ func cancelAnywhere(t *testing.T, s *Store) {
 				if c.ctxErr == nil {
 					allowed = []error{storage.ErrTxConflict}
 				}
+				if c.raced {
+					// The namespace went while the write ran.
+					allowed = append(allowed, storage.ErrNamespaceNotFound)
+				}
 				log.typed(c.what, c.err, c.ctxErr != nil, allowed...)
-				if c.err != nil && c.ctxErr == nil && !errors.Is(c.err, storage.ErrTxConflict) {
+				if c.err != nil && c.ctxErr == nil && !errors.Is(c.err, storage.ErrTxConflict) && (!c.raced || !errors.Is(c.err, storage.ErrNamespaceNotFound)) {
 					t.Errorf("%s: %v with its context live", c.what, c.err)
 				}
 				if c.outcome != nil {
@@ -297,7 +322,7 @@ func checkCancelOutcome(t *testing.T, bg context.Context, c cancelCase, when str
 	switch {
 	case got != "new" && got != "old":
 		t.Errorf("%s (answered %v, context %v): partly there %s: %s", c.what, c.err, c.ctxErr, when, got)
-	case c.err == nil && got != "new":
+	case c.err == nil && got != "new" && !c.raced:
 		t.Errorf("%s answered nil (context %v) but is not there %s", c.what, c.ctxErr, when)
 	case c.err != nil && !errors.Is(c.err, storage.ErrCommitUnknown) && got != "old":
 		t.Errorf("%s answered %q (context %v) but is there %s", c.what, c.err, c.ctxErr, when)
@@ -382,7 +407,28 @@ func nsIs(s *Store, ns, field string, oldThere, newThere bool, oldN, newN int64)
 // cancelOp runs call i of TestCancelAnywhere under ctx, having readied
 // what it needs under bg.
 func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i int, histRevs []int64) cancelCase {
-	in := storage.InNamespace("c")
+	op := r.IntN(22)
+	ns := "c"
+	if slices.Contains([]int{0, 1, 2, 8, 9, 18}, op) && r.IntN(3) == 0 {
+		ns = "race"
+	}
+	c := cancelCall(bg, ctx, t, s, r, i, histRevs, op, ns)
+	if ns == "race" && c.outcome != nil {
+		// A key there with the new value: the write happened.
+		out := c.outcome
+		c.raced, c.outcome = true, func(ctx context.Context) string {
+			if o := out(ctx); o == "new" || strings.Contains(o, `="new"`) {
+				return "new"
+			}
+			return "old"
+		}
+	}
+	return c
+}
+
+// cancelCall is call op of cancelOp, in namespace ns (its key writes).
+func cancelCall(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i int, histRevs []int64, op int, ns string) cancelCase {
+	in := storage.InNamespace(ns)
 	k := fmt.Sprintf("k%d", i)
 	put := func(keys ...string) {
 		for _, k := range keys {
@@ -404,7 +450,7 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 		}
 		return ns
 	}
-	switch op := r.IntN(22); op {
+	switch op {
 	case 0:
 		// Written: the answer carries the revision the write committed at.
 		var w storage.WriteResult
@@ -414,25 +460,25 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 				t.Errorf("Set Written answered nil, revision %d; the entry: %d %v", w.Revision, e.Revision, gerr)
 			}
 		}
-		return cancelCase{what: "Set Written", err: err, outcome: keysAre(s, "c", []string{k}, nil, "new")}
+		return cancelCase{what: "Set Written", err: err, outcome: keysAre(s, ns, []string{k}, nil, "new")}
 	case 1:
-		return cancelCase{what: "Set NoOverwrite", err: s.Set(ctx, k, "new", in, storage.NoOverwrite()), outcome: keysAre(s, "c", []string{k}, nil, "new")}
+		return cancelCase{what: "Set NoOverwrite", err: s.Set(ctx, k, "new", in, storage.NoOverwrite()), outcome: keysAre(s, ns, []string{k}, nil, "new")}
 	case 2:
-		return cancelCase{what: "Set TTL", err: s.Set(ctx, k, "new", in, storage.WithTTL(time.Hour)), outcome: keysAre(s, "c", []string{k}, nil, "new")}
+		return cancelCase{what: "Set TTL", err: s.Set(ctx, k, "new", in, storage.WithTTL(time.Hour)), outcome: keysAre(s, ns, []string{k}, nil, "new")}
 	case 3:
 		put(k)
-		return cancelCase{what: "Set IfVersion", err: s.Set(ctx, k, "new", in, storage.IfVersion(1)), outcome: keysAre(s, "c", []string{k}, "old", "new")}
+		return cancelCase{what: "Set IfVersion", err: s.Set(ctx, k, "new", in, storage.IfVersion(1)), outcome: keysAre(s, ns, []string{k}, "old", "new")}
 	case 4:
 		put(k)
 		e, err := s.Get(bg, k, in)
 		must(t, err)
-		return cancelCase{what: "Set IfRevision", err: s.Set(ctx, k, "new", in, storage.IfRevision(e.Revision)), outcome: keysAre(s, "c", []string{k}, "old", "new")}
+		return cancelCase{what: "Set IfRevision", err: s.Set(ctx, k, "new", in, storage.IfRevision(e.Revision)), outcome: keysAre(s, ns, []string{k}, "old", "new")}
 	case 5:
 		put(k)
-		return cancelCase{what: "Set MustExist", err: s.Set(ctx, k, "new", in, storage.MustExist()), outcome: keysAre(s, "c", []string{k}, "old", "new")}
+		return cancelCase{what: "Set MustExist", err: s.Set(ctx, k, "new", in, storage.MustExist()), outcome: keysAre(s, ns, []string{k}, "old", "new")}
 	case 6:
 		put(k)
-		return cancelCase{what: "Delete", err: s.Delete(ctx, k, in), outcome: keysAre(s, "c", []string{k}, "old", nil)}
+		return cancelCase{what: "Delete", err: s.Delete(ctx, k, in), outcome: keysAre(s, ns, []string{k}, "old", nil)}
 	case 7:
 		put(k)
 		err := s.SetMetadata(ctx, k, map[string]string{"m": "new"}, in)
@@ -467,7 +513,7 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 		if err == nil {
 			err = res.Err() // fresh keys: any failure is of the whole
 		}
-		return cancelCase{what: what, err: err, outcome: keysAre(s, "c", keys, nil, "new")}
+		return cancelCase{what: what, err: err, outcome: keysAre(s, ns, keys, nil, "new")}
 	case 10:
 		keys := fresh(1 + r.IntN(6))
 		put(keys...)
@@ -480,7 +526,7 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 		if err == nil {
 			err = res.Err()
 		}
-		return cancelCase{what: what, err: err, outcome: keysAre(s, "c", keys, "old", nil)}
+		return cancelCase{what: what, err: err, outcome: keysAre(s, ns, keys, "old", nil)}
 	case 11:
 		ns := nsWith(3)
 		return cancelCase{what: "Clear", err: s.Clear(ctx, storage.InNamespace(ns)), outcome: nsIs(s, ns, "", true, true, 3, 0)}
@@ -556,14 +602,15 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 		} else {
 			// A call whose context ended rolled the transaction back: a
 			// Commit now says so (ErrTxDone), and commits nothing.
-			if cerr := tx.Commit(bg); ctx.Err() != nil && !errors.Is(cerr, storage.ErrTxDone) {
+			ended := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+			if cerr := tx.Commit(bg); ended && !errors.Is(cerr, storage.ErrTxDone) {
 				t.Errorf("%s: Commit after the call that failed with %v: %v, want ErrTxDone", what, err, cerr)
 			}
 			_ = tx.Rollback(bg)
 		}
 		return cancelCase{what: what, err: err, outcome: func(ctx context.Context) string {
-			a := keysAre(s, "c", keys[:1], nil, "new")(ctx)
-			b := keysAre(s, "c", keys[1:], "old", nil)(ctx)
+			a := keysAre(s, ns, keys[:1], nil, "new")(ctx)
+			b := keysAre(s, ns, keys[1:], "old", nil)(ctx)
 			if a == b {
 				return a
 			}
@@ -574,10 +621,10 @@ func cancelOp(bg, ctx context.Context, t *testing.T, s *Store, r *rand.Rand, i i
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var recs []Record
 		for _, k := range keys {
-			recs = append(recs, Record{Namespace: "c", Key: k, Value: []byte(`"new"`), Metadata: []byte(`{}`), Version: 1, CreatedAt: now, UpdatedAt: now})
+			recs = append(recs, Record{Namespace: ns, Key: k, Value: []byte(`"new"`), Metadata: []byte(`{}`), Version: 1, CreatedAt: now, UpdatedAt: now})
 		}
 		_, err := s.Restore(ctx, recs, ConflictMode(r.IntN(3)))
-		return cancelCase{what: "Restore", err: err, outcome: keysAre(s, "c", keys, nil, "new")}
+		return cancelCase{what: "Restore", err: err, outcome: keysAre(s, ns, keys, nil, "new")}
 	case 19:
 		ns := fmt.Sprintf("n%d", i)
 		_, err := s.RestoreNamespace(ctx, NamespaceRecord{Name: ns, Metadata: []byte(`{}`), CreatedAt: time.Now().UTC(), Indexes: []string{"v"}}, ConflictFail)

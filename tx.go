@@ -71,6 +71,9 @@ type Tx interface {
 	Isolation() IsolationLevel
 	// ReadOnly reports whether the transaction refuses writes.
 	ReadOnly() bool
+	// Commit commits. Under a context that has already ended it commits
+	// nothing: the transaction rolls back and the answer is the
+	// context's error, on every dialect.
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 }

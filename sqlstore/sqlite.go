@@ -1138,8 +1138,14 @@ func (t *sqliteTx) savepoint(ctx context.Context, fn func(q querier) error) erro
 }
 
 // commit commits. The driver rolls back a COMMIT that failed and left the
-// transaction open, before the connection goes back to the pool.
+// transaction open, before the connection goes back to the pool. A commit
+// whose context has already ended rolls back and is the context's error,
+// as on PostgreSQL (pgx sends nothing under an ended context): the
+// driver's COMMIT does not read the context, and committed it.
 func (t *sqliteTx) commit(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return errors.Join(err, t.rollback(ctx))
+	}
 	t.e.count(ctx)
 	err := t.tx.Commit()
 	t.cancel()

@@ -446,7 +446,9 @@ func (t *sqlTx) end(ctx context.Context, commit bool) error {
 // unknown because the connection failed is ErrCommitUnknown (that of a
 // transaction that wrote nothing, read-only or not, is known:
 // ErrUnavailable, or the context's error when ctx ended while its COMMIT
-// was in flight).
+// was in flight). Under a ctx that has already ended nothing is committed:
+// the transaction rolls back and the answer is the context's error, on
+// both dialects.
 func (t *sqlTx) Commit(ctx context.Context) error {
 	const op = "commit"
 	// The watches of what it wrote wake once the commit is over (a

@@ -22,7 +22,13 @@
 //     NoOverwrite with IfVersion, an invalid value: ErrInvalidOption etc.),
 //     since a malformed Option cannot be serialized. Whether an operation
 //     accepts a kind is the server's rule, so its ErrInvalidOption is what
-//     the caller sees.
+//     the caller sees, once the checks below pass: the client checks keys,
+//     values and filters before it sends anything, so a call with an
+//     invalid key is ErrInvalidKey here where the store in process may
+//     first refuse its options (Delete("", MustExist()): ErrInvalidOption
+//     in process), and a caller the server would refuse
+//     (ErrPermissionDenied) gets the client's own error for an invalid
+//     value first.
 //   - Keys are validated with storage.ValidateKey and values encoded with
 //     driver.EncodeValue (without the size limit, which is the server's):
 //     JSON strings cannot carry invalid UTF-8, and invalid JSON cannot be

@@ -916,21 +916,25 @@ func querySelect(c *dialect.Compiler, p queryPrep, o driver.CallOptions, nsi nsI
 }
 
 // cursorInput is the Input that a cursor's position v on sort field fld
-// binds; ok is false when v cannot be a position on fld.
+// binds; ok is false when v cannot be a position on fld: a type rank
+// outside the sort order's, a number that does not parse or is NaN (no
+// stored value is: the dialects would place it apart, PostgreSQL above
+// every number, SQLite as NULL), a string rank without its string. Only
+// a forged cursor has one.
 func cursorInput(fld driver.Field, v sortValue) (in dialect.Input, ok bool) {
 	switch fld.Root {
 	case driver.RootValue, driver.RootMetadata:
 		switch v.Rank {
 		case dialect.RankNumber:
 			n, err := v.num()
-			return dialect.NumInput(n), err == nil
+			return dialect.NumInput(n), err == nil && !math.IsNaN(n)
 		case dialect.RankString:
 			if v.Str == nil {
 				return in, false
 			}
 			return dialect.StrInput(*v.Str), true
 		}
-		return in, true
+		return in, v.Rank >= dialect.RankMissing && v.Rank <= dialect.RankObject
 	case driver.RootKey:
 		s := ""
 		if v.Str != nil {

@@ -323,7 +323,12 @@
 //     Rollback is always safe. Serialization failures, deadlocks and busy
 //     errors are ErrTxConflict; a COMMIT whose connection failed is
 //     ErrCommitUnknown. txmanager.RunInTx retries the first, never the second.
-//   - An Atomic batch inside a transaction runs under a savepoint.
+//   - An Atomic batch inside a transaction runs under a savepoint: its
+//     failure undoes its writes and leaves the transaction going on,
+//     except an ErrTxConflict (on PostgreSQL a serialization failure, a
+//     deadlock, a namespace deleted meanwhile), which aborts the
+//     transaction as it does outside a savepoint: every later operation
+//     and the Commit fail with ErrTxConflict.
 //   - A write inside a PostgreSQL transaction that races a recursive
 //     DeleteNamespace of its namespace fails with ErrTxConflict (the
 //     transaction is aborted; RunInTx runs it again, which recreates the

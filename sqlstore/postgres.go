@@ -877,7 +877,13 @@ func (t *pgTx) waited(ctx context.Context) bool {
 
 // savepoint runs fn under a savepoint, as pgx's nested transactions do:
 // released when fn succeeds, rolled back to when it fails (the error of
-// that rollback, if any, replaces fn's).
+// that rollback, if any, replaces fn's), except when fn failed with an
+// error that aborts the transaction (abortsTx): the savepoint stays, so
+// the transaction stays aborted, and every later operation and the Commit
+// fail with ErrTxConflict, as after the same failure of a statement run
+// outside a savepoint. Rolled back to, the transaction went on and
+// committed its other writes, though the write had answered that the
+// database aborted it (TestTxConflictInSavepointAbortsTx).
 func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) (err error) {
 	t.sp++
 	name := "sp_" + strconv.Itoa(t.sp)
@@ -885,6 +891,9 @@ func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) (err err
 		return err
 	}
 	if err := fn(newPgQ(t.tx, t.copyMin, &t.xid, t.e.lockKey)); err != nil {
+		if abortsTx(t.e.dialect().Classify(err)) {
+			return err
+		}
 		if _, rerr := t.tx.Exec(ctx, "rollback to savepoint "+name); rerr != nil {
 			return rerr
 		}
@@ -892,6 +901,19 @@ func (t *pgTx) savepoint(ctx context.Context, fn func(q querier) error) (err err
 	}
 	_, err = t.tx.Exec(ctx, "release savepoint "+name)
 	return err
+}
+
+// abortsTx reports whether an error of class c, which the store reports
+// as ErrTxConflict ("the database aborted a transaction"), ends the
+// transaction it happened in: a serialization failure, a deadlock, a
+// foreign key that a concurrent DeleteNamespace broke (see "Transactions"
+// in doc.go), a transaction already aborted.
+func abortsTx(c dialect.ErrorClass) bool {
+	switch c {
+	case dialect.ClassSerialization, dialect.ClassDeadlock, dialect.ClassForeignKey, dialect.ClassTxAborted:
+		return true
+	}
+	return false
 }
 
 // commit commits. When the COMMIT's answer is lost (ctx ended while it was

@@ -575,3 +575,51 @@ func TestTxConcurrentCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestTxReadOnlyAnomaly: PostgreSQL's serializable level prevents the
+// read-only anomaly (its wiki's deposit report): a read-only transaction
+// sees the batch closed but not the receipt a transaction that read it
+// open adds; one of them must fail.
+func TestTxReadOnlyAnomaly(t *testing.T) {
+	c := configs[2]
+	ctx := context.Background()
+	s := openTest(t, c.dsn(t))
+	defer s.Close()
+	ns := storage.InNamespace("bank")
+	_ = s.Set(ctx, "control", 1, ns)
+	ser := storage.TxOptions{Isolation: storage.LevelSerializable}
+	t1, err := s.Begin(ctx, ser) // adds a receipt to the open batch
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = t1.Rollback(ctx) }()
+	e, err := t1.Get(ctx, "control", ns)
+	if err != nil || string(e.Value) != "1" {
+		t.Fatalf("control %s %v", e.Value, err)
+	}
+	t2, _ := s.Begin(ctx, ser) // closes the batch
+	if _, err := t2.Get(ctx, "control", ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := t2.Set(ctx, "control", 2, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := t2.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w1 := t1.Set(ctx, "r1", map[string]int{"batch": 1}, ns)
+	t3, _ := s.Begin(ctx, storage.TxOptions{Isolation: storage.LevelSerializable, ReadOnly: true}) // the report
+	e3, r3 := t3.Get(ctx, "control", ns)
+	n3, q3 := t3.Count(ctx, ns, storage.Where(storage.Eq("batch", 1)))
+	c3 := t3.Commit(ctx)
+	c1 := t1.Commit(ctx)
+	anomaly := w1 == nil && c1 == nil && r3 == nil && q3 == nil && c3 == nil && string(e3.Value) == "2" && n3 == 0
+	if anomaly {
+		t.Errorf("read-only anomaly: the report saw batch 1 closed with no receipt, and the receipt committed into it")
+	}
+	for _, err := range []error{w1, c1, r3, q3, c3} {
+		if err != nil && !errors.Is(err, storage.ErrTxConflict) {
+			t.Errorf("error %v, want ErrTxConflict", err)
+		}
+	}
+}

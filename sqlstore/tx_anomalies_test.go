@@ -136,17 +136,17 @@ func TestTxOwnWritesAndSnapshots(t *testing.T) {
 					before := txView(t, ctx, tx, ns, keys)
 					// Another writer; on SQLite a write tx holds the writer.
 					if (tx.ReadOnly() && s.Dialect() == "sqlite") || (s.Dialect() == "postgres" && tx.Isolation() >= storage.LevelRepeatableRead) {
-						_ = s.Set(ctx, "e", map[string]int{"n": 7}, ns)
+						must(t, s.Set(ctx, "e", map[string]int{"n": 7}, ns))
 						_ = s.Delete(ctx, "c", ns)
-						_ = s.Set(ctx, "a", map[string]int{"n": 1}, ns)
+						must(t, s.Set(ctx, "a", map[string]int{"n": 1}, ns))
 						again := txView(t, ctx, tx, ns, keys)
 						if again != before {
 							t.Errorf("%+v: snapshot moved:\nbefore %s\nagain  %s", o, before, again)
 						}
 					}
 					_ = tx.Rollback(ctx)
-					_ = s.Set(ctx, "c", map[string]int{"n": 3}, ns)
-					_ = s.Set(ctx, "a", map[string]int{"n": 10}, ns)
+					must(t, s.Set(ctx, "c", map[string]int{"n": 3}, ns))
+					must(t, s.Set(ctx, "a", map[string]int{"n": 10}, ns))
 					_ = s.Delete(ctx, "e", ns)
 				}
 			})
@@ -271,8 +271,8 @@ func TestTxWatchAndDirtyReads(t *testing.T) {
 			s := openTest(t, c.dsn(t))
 			defer s.Close()
 			ns := storage.InNamespace("w")
-			_ = s.Set(ctx, "c", 0, ns)
-			_ = s.Set(ctx, "base", 0, storage.InNamespace("other"))
+			must(t, s.Set(ctx, "c", 0, ns))
+			must(t, s.Set(ctx, "base", 0, storage.InNamespace("other")))
 			evc := make(chan storage.Event, 100)
 			wctx, wcancel := context.WithCancel(ctx)
 			defer wcancel()
@@ -451,13 +451,13 @@ func TestTxWriteSkewEachRead(t *testing.T) {
 					ctx := context.Background()
 					s := openTest(t, c.dsn(t))
 					defer s.Close()
-					_ = s.CreateNamespace(ctx, "d", indexedIf(idx, "on")...)
+					must(t, s.CreateNamespace(ctx, "d", indexedIf(idx, "on")...))
 					ns := storage.InNamespace("d")
 					// Has, List and CountAll: presence is on call; the
 					// others: the value.
 					presence := name == "Has" || name == "List" || name == "CountAll"
-					_ = s.Set(ctx, "alice", map[string]bool{"on": true}, ns)
-					_ = s.Set(ctx, "bob", map[string]bool{"on": true}, ns)
+					must(t, s.Set(ctx, "alice", map[string]bool{"on": true}, ns))
+					must(t, s.Set(ctx, "bob", map[string]bool{"on": true}, ns))
 					// Warm whatever the store caches.
 					for i := 0; i < 2; i++ {
 						tx, _ := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
@@ -515,7 +515,7 @@ func TestTxConcurrentCounters(t *testing.T) {
 				s := openTest(t, c.dsn(t))
 				defer s.Close()
 				ns := storage.InNamespace("ctr")
-				_ = s.Set(ctx, "n", 0, ns)
+				must(t, s.Set(ctx, "n", 0, ns))
 				const workers, each = 4, 5
 				var wg sync.WaitGroup
 				errs := make(chan error, workers*each*2)
@@ -586,7 +586,7 @@ func TestTxReadOnlyAnomaly(t *testing.T) {
 	s := openTest(t, c.dsn(t))
 	defer s.Close()
 	ns := storage.InNamespace("bank")
-	_ = s.Set(ctx, "control", 1, ns)
+	must(t, s.Set(ctx, "control", 1, ns))
 	ser := storage.TxOptions{Isolation: storage.LevelSerializable}
 	t1, err := s.Begin(ctx, ser) // adds a receipt to the open batch
 	if err != nil {

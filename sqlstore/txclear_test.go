@@ -25,13 +25,13 @@ func TestTxClearAfterRolledBackClear(t *testing.T) {
 					ctx := context.Background()
 					s := openTest(t, c.dsn(t))
 					defer s.Close()
-					_ = s.CreateNamespace(ctx, "cl", indexedIf(idx, "n")...)
+					must(t, s.CreateNamespace(ctx, "cl", indexedIf(idx, "n")...))
 					ns := storage.InNamespace("cl")
 					var clearOpts []storage.Option
 					if !all {
 						clearOpts = append(clearOpts, ns)
 					}
-					_ = s.Set(ctx, "a", map[string]int{"n": 1}, ns)
+					must(t, s.Set(ctx, "a", map[string]int{"n": 1}, ns))
 					tx, err := s.Begin(ctx, storage.TxOptions{})
 					if err != nil {
 						t.Fatal(err)
@@ -43,8 +43,8 @@ func TestTxClearAfterRolledBackClear(t *testing.T) {
 					if n, _ := s.Count(ctx, ns); n != 1 {
 						t.Fatalf("after the rollback: %d entries", n)
 					}
-					_ = s.Set(ctx, "y", 1, ns)
-					_ = s.Delete(ctx, "y", ns)
+					must(t, s.Set(ctx, "y", 1, ns))
+					must(t, s.Delete(ctx, "y", ns))
 					tx, err = s.Begin(ctx, storage.TxOptions{})
 					if err != nil {
 						t.Fatal(err)

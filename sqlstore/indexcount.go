@@ -28,10 +28,7 @@ func (d indexDrive) countStatement(c *dialect.Compiler, nsID int64, now time.Tim
 	// An unlinked namespace's index rows keep its old id until purged
 	// (namespaceCond).
 	ids := sq.And{sq.Expr(a + "ix_ns = " + strconv.FormatInt(nsID, 10) + " AND " + a + "ix_field = " + strconv.FormatInt(d.fid, 10)),
-		namespaceLive(nsID)}
-	if live := d.fieldLive(c, nsID); live != nil {
-		ids = append(ids, live)
-	}
+		d.liveConds(c, nsID, true)}
 	count := func(live bool) sq.SelectBuilder {
 		b := d.indexFrom(sq.Select("count(*)"), nsID).Where(ids)
 		if live {

@@ -28,12 +28,13 @@ import (
 // An unlinked namespace's entries and index rows (a Clear or a
 // DeleteNamespace, unlink.go) keep its old id until the purger deletes
 // them, so an id is no longer enough: Query and Count also want a
-// namespace row to have it (namespaceCond, namespaceLive), and run again
+// namespace row to have it (namespaceLive), and run again
 // with the id read afresh when it has not. Get, Has and GetMany name the
 // namespace by name, which finds only the live row. Likewise the rows of
 // a field whose index SQLite's DropIndex is dropping a chunk at a time
 // keep its id: a statement that reads them also wants the field still
-// declared under that id (indexDrive.fieldLive).
+// declared under that id (indexDrive.fieldLive, which implies namespaceLive
+// there: indexDrive.liveConds).
 //
 // Point reads by a cached id gain nothing since: the check that the id is
 // still the namespace's (a probe of namespaces, or of unlinked, in the

@@ -57,12 +57,12 @@ func TestTopStatementParts(t *testing.T) {
 	threeCols := ", CAST(ix.ix_rank AS INTEGER), (CASE WHEN ix.ix_rank = 4 THEN ix.ix_num END), (CASE WHEN ix.ix_rank = 5 THEN ix.ix_str END)"
 	live := "(expires_at IS NULL OR expires_at > ?)"
 	for _, part := range []string{packed, md, numCol, live, "LIMIT 21", " ORDER BY "} {
-		if !strings.Contains(q, part) || len(args) != 3 {
+		if !strings.Contains(q, part) || len(args) != 4 {
 			t.Fatalf("the statement's parts moved (%s): %s %v", part, q, args)
 		}
 	}
-	// args: lo, hi, now.
-	all := func(lo, hi float64) []any { return []any{lo, hi, args[2]} }
+	// args: lo, hi, the field's name (indexDrive.fieldLive), now.
+	all := func(lo, hi float64) []any { return append([]any{lo, hi}, args[2:]...) }
 	// The checks of the cached ids against the names that the statement
 	// held until migration 00028.
 	where, order, _ := strings.Cut(q, " ORDER BY ")
@@ -84,7 +84,7 @@ func TestTopStatementParts(t *testing.T) {
 		{"json+version", strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), all},
 		{"json,-sortcol", strings.Replace(strings.Replace(q, packed, "CAST(json(value) AS TEXT), version", 1), numCol, " FROM", 1), all},
 		{"key only", strings.Replace(q, packed+numCol, "1 FROM", 1), all},
-		{"-nsguard", withoutNamespaceLive(t, q, nsi.id), all},
+		{"-liveguard", withoutLiveGuard(t, q), all},
 		{"raw", `SELECT key, CAST(json(value) AS TEXT), version FROM kv
 WHERE namespace_id = ?1 AND value ->> '$.n' >= ?2 AND value ->> '$.n' < ?3
 ORDER BY value ->> '$.n' DESC, key DESC LIMIT 20`, func(lo, hi float64) []any { return []any{1, lo, hi} }},

@@ -61,7 +61,11 @@ type Event struct {
 	// increasing in commit order.
 	Revision int64
 	// PrevRevision is the revision of the key's previous change, 0 when
-	// none is known (a new key, or a namespace-level event).
+	// none is known (a new key). Of a namespace-level event: 0 for
+	// namespace_create and clear; for namespace_metadata and
+	// namespace_delete, the revision of the namespace's last change of its
+	// own (its namespace_create, or its latest namespace_metadata), which
+	// a clear is not.
 	PrevRevision int64
 	// Version is the key's version after a put or a metadata change (0
 	// otherwise).

@@ -31,14 +31,17 @@ const (
 
 // WithTTL makes Set (or every item of SetMany without an expiry of its own)
 // expire d after the write, by the store's clock. d must be > 0 and at most
-// MaxTTL; it is rounded up to a whole microsecond.
+// MaxTTL; it is rounded up to a whole microsecond. The expiry must fall in
+// year 9999 at the latest (RFC 3339, so the wire and a dump, cannot carry
+// a later one): else ErrInvalidOption, nothing written.
 func WithTTL(d time.Duration) Option {
 	return driver.TTLOption(d)
 }
 
 // ExpiresAt makes Set (or every item of SetMany without an expiry of its
 // own) expire at t. t must be after the store's time of the write (else
-// ErrInvalidOption, nothing written) and at most MaxTTL after it.
+// ErrInvalidOption, nothing written), at most MaxTTL after it, and in year
+// 9999 at the latest.
 func ExpiresAt(t time.Time) Option {
 	return driver.ExpiryOption(driver.Expiry{At: t})
 }

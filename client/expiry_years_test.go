@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -55,5 +56,65 @@ func TestExpiresAtBeyondRFC3339(t *testing.T) {
 		if at.Year() > 9999 && msgs["engine"] != msgs["client"] { // before year 0 the engine names its time too
 			t.Errorf("Set ExpiresAt(%s): the client says %q, the engine %q", at.Format(time.RFC3339), msgs["client"], msgs["engine"])
 		}
+	}
+}
+
+// TestTTLPastYear9999: with the store's clock near the end of year 9999, a
+// TTL (or an ExpiresAt within MaxTTL) whose expiry falls after it is
+// refused with ErrInvalidOption by the engine and through the wire alike,
+// nothing written, and an expiry at the last microsecond of 9999 is
+// written and read back through the wire. Before, the write succeeded and
+// every read of the entry through the wire (Get, GetMetadata, GetMany,
+// List, Query, History, Watch) failed with an internal error that wrapped
+// no sentinel: RFC 3339 cannot spell the year 10000.
+func TestTTLPastYear9999(t *testing.T) {
+	for _, c := range testdb.Except(configs, "sqlite-file") {
+		t.Run(c.Name, func(t *testing.T) {
+			t0 := time.Date(9999, 12, 31, 23, 59, 58, 0, time.UTC)
+			clock := storetest.NewClock(t0)
+			st := teststore.Open(t, c.DSN(t), sqlstore.WithClock(clock.Now), sqlstore.WithSweepInterval(-1))
+			_, cl := serve(t, st)
+			ctx := t.Context()
+			last := time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+			for name, s := range map[string]storage.Store{"engine": st, "client": cl} {
+				for _, o := range []storage.Option{storage.WithTTL(3 * time.Second), storage.WithTTL(2*time.Second + time.Microsecond), storage.ExpiresAt(last.Add(time.Microsecond))} {
+					if err := s.Set(ctx, "k", 1, o); !errors.Is(err, storage.ErrInvalidOption) {
+						t.Errorf("%s: Set with an expiry past 9999: %v, want ErrInvalidOption", name, err)
+					}
+					res, err := s.SetMany(ctx, []storage.Item{{Key: "m", Value: 1}}, o)
+					if err != nil || len(res.Results) != 1 || !errors.Is(res.Results[0].Err, storage.ErrInvalidOption) {
+						t.Errorf("%s: SetMany with an expiry past 9999: %v, %+v; want the item ErrInvalidOption", name, err, res.Results)
+					}
+				}
+				res, err := s.SetMany(ctx, []storage.Item{{Key: "m", Value: 1, TTL: 5 * time.Second}})
+				if err != nil || len(res.Results) != 1 || !errors.Is(res.Results[0].Err, storage.ErrInvalidOption) {
+					t.Errorf("%s: SetMany item TTL past 9999: %v, %+v; want the item ErrInvalidOption", name, err, res.Results)
+				}
+				for _, k := range []string{"k", "m"} {
+					if ok, err := s.Has(ctx, k); ok || err != nil {
+						t.Errorf("%s: %q written (%v, %v)", name, k, ok, err)
+					}
+				}
+			}
+			// Whatever the engine accepts, the wire reads back.
+			if err := st.Set(ctx, "a", 1, storage.WithTTL(time.Second+999999*time.Microsecond)); err != nil {
+				t.Fatalf("Set expiring at the last microsecond of 9999: %v", err)
+			}
+			if err := st.Set(ctx, "b", 1, storage.ExpiresAt(last)); err != nil {
+				t.Fatalf("Set ExpiresAt(last microsecond of 9999): %v", err)
+			}
+			for _, k := range []string{"a", "b"} {
+				e, err := cl.Get(ctx, k)
+				if err != nil || !e.ExpiresAt.Equal(last) {
+					t.Errorf("client Get(%q): %v, expires %v; want %v", k, err, e.ExpiresAt, last)
+				}
+			}
+			if l, err := cl.List(ctx); err != nil || len(l.Keys) != 2 {
+				t.Errorf("client List: %v, %v", l.Keys, err)
+			}
+			if evs, err := cl.History(ctx, "a"); err != nil || len(evs) != 1 || !evs[0].ExpiresAt.Equal(last) {
+				t.Errorf("client History: %+v, %v", evs, err)
+			}
+		})
 	}
 }

@@ -28,9 +28,10 @@ func (e Expiry) IsZero() bool { return e.TTL == 0 && e.At.IsZero() && !e.Keep }
 // Resolve returns the absolute expiry time of a write at now (UTC,
 // microsecond precision), or the zero time for none. A TTL is rounded up to
 // a whole microsecond. It fails with ErrInvalidOption for a TTL that is not
-// positive or longer than MaxTTL, and for a time that is not after now or
-// further than MaxTTL from it. Keep resolves to the zero time: the caller
-// keeps what is stored.
+// positive or longer than MaxTTL, for a time that is not after now or
+// further than MaxTTL from it, and for an expiry after the end of year
+// 9999 (which RFC 3339, so the wire and a dump, cannot carry). Keep
+// resolves to the zero time: the caller keeps what is stored.
 func (e Expiry) Resolve(now time.Time) (time.Time, error) {
 	switch {
 	case e.TTL != 0:
@@ -38,7 +39,11 @@ func (e Expiry) Resolve(now time.Time) (time.Time, error) {
 			return time.Time{}, err
 		}
 		d := (e.TTL + time.Microsecond - 1).Truncate(time.Microsecond)
-		return now.Add(d).UTC().Truncate(time.Microsecond), nil
+		at := now.Add(d).UTC().Truncate(time.Microsecond)
+		if at.After(lastExpiry) {
+			return time.Time{}, invalid(ErrInvalidOption, "TTL %s: the expiry %s is after %s, the last time RFC 3339 (the wire, a dump) can carry", e.TTL, at.Format(time.RFC3339Nano), lastExpiry.Format(time.RFC3339Nano))
+		}
+		return at, nil
 	case !e.At.IsZero():
 		at := e.At.UTC().Truncate(time.Microsecond)
 		if !at.After(now) {
@@ -47,10 +52,19 @@ func (e Expiry) Resolve(now time.Time) (time.Time, error) {
 		if at.Sub(now) > MaxTTL {
 			return time.Time{}, invalid(ErrInvalidOption, "ExpiresAt(%s): more than MaxTTL after the store's time", e.At.UTC().Format(time.RFC3339Nano))
 		}
+		if at.After(lastExpiry) {
+			return time.Time{}, invalid(ErrInvalidOption, "ExpiresAt(%s): after %s, the last time RFC 3339 (the wire, a dump) can carry", e.At.UTC().Format(time.RFC3339Nano), lastExpiry.Format(time.RFC3339Nano))
+		}
 		return at, nil
 	}
 	return time.Time{}, nil
 }
+
+// lastExpiry is the latest expiry a write may set: the last microsecond of
+// year 9999, the last time RFC 3339 spells. A later one (a TTL from a
+// clock near the end of 9999) could be stored but not carried by the wire
+// or a dump, so every read of the entry through them would fail.
+var lastExpiry = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 
 // ValidateTTL checks a TTL: more than zero and at most MaxTTL.
 func ValidateTTL(d time.Duration) error {

@@ -259,7 +259,8 @@
 //   - An overwrite without an expiry option clears the expiry; KeepTTL keeps
 //     it (none for a new or expired key). KeepTTL with NoOverwrite is
 //     ErrInvalidOption. SetMetadata never changes it. A TTL is rounded up to
-//     a whole microsecond.
+//     a whole microsecond. An expiry after year 9999 is ErrInvalidOption:
+//     the wire and a dump (RFC 3339) could not carry it.
 //   - Status stays cheap: the triggers' entry_count counts every row, and
 //     the expired rows not yet swept are counted on the partial index
 //     entries_expires_at (expires_at, namespace_id) and subtracted. On

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -115,26 +114,17 @@ var (
 
 func (r *expRun) log(f string, a ...any) {
 	fmt.Fprintf(&r.trace, f+"\n", a...)
-	if strings.Contains(fmt.Sprintf(f, a...), "BADERR") {
+	if strings.Contains(fmt.Sprintf(f, a...), "BAD(") {
 		r.t.Errorf("%s: %s", r.p.name, fmt.Sprintf(f, a...))
 	}
 }
 
-// expErr names the one sentinel err wraps, or says it wraps none or many.
+// expErr names the one sentinel err wraps ("ok" for nil; txErrName).
 func expErr(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	var names []string
-	for _, s := range storage.Sentinels() {
-		if errors.Is(err, s) {
-			names = append(names, strings.TrimPrefix(s.Error(), "storage: "))
-		}
-	}
-	if len(names) != 1 {
-		return fmt.Sprintf("BADERR%v(%v)", names, err)
-	}
-	return names[0]
+	return txErrName(err)
 }
 
 func compactJSON(b []byte) string {

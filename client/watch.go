@@ -38,7 +38,10 @@ var WatchRetryFor = 30 * time.Second
 // unavailable or closed while it restarts, Watch opens a new stream from
 // the last revision it delivered (with growing pauses, for up to
 // WatchRetryFor without a successful reconnection), so the consumer sees
-// every change once and in order. Each event is checked to come after
+// every change once and in order. An event larger than the transport
+// takes (httpapi.WithMaxResponseBytes) would break every resumed stream
+// again: the watch ends with ErrUnavailable (wrapping
+// routes.ErrLineTooLarge) instead. Each event is checked to come after
 // the last; a server that sent one out of order ends the watch with an
 // internal error. OnStart is called once, when the first stream starts.
 // Close ends a running watch with ErrClosed.
@@ -178,8 +181,13 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 var errStopped = errors.New("client: the watch stopped")
 
 // retryable reports whether a watch that ended with err resumes: the
-// transport failed, or the server is restarting.
+// transport failed (but not with an event larger than it takes), or the
+// server is restarting.
 func retryable(err error) bool {
+	if errors.Is(err, routes.ErrLineTooLarge) {
+		// The same event would break the resumed stream again.
+		return false
+	}
 	var te *TransportError
 	if errors.As(err, &te) {
 		return true

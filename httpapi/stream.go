@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mycelia-kernel/storage/routes"
@@ -21,8 +22,17 @@ import (
 const StreamContentType = "application/x-ndjson"
 
 // keepAliveEvery is how often an idle stream sends an empty line, so that
-// proxies keep it open and a vanished client is noticed.
-var keepAliveEvery = 15 * time.Second
+// proxies keep it open, a vanished client is noticed, and the client
+// knows the connection lives (see WithStreamSilence); in nanoseconds, 0
+// for 15 seconds (tests shorten it while streams of earlier tests run).
+var keepAliveEvery atomic.Int64
+
+func keepAlivePeriod() time.Duration {
+	if d := keepAliveEvery.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return 15 * time.Second
+}
 
 // stream serves a streaming route: a refusal before the stream starts is
 // an envelope with its HTTP status, as for any route; a stream is 200 with
@@ -85,7 +95,7 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 	keepAlive.Add(1)
 	go func() {
 		defer keepAlive.Done()
-		t := time.NewTicker(keepAliveEvery)
+		t := time.NewTicker(keepAlivePeriod())
 		defer t.Stop()
 		for {
 			select {
@@ -146,14 +156,28 @@ func (t *Transport) IsStream(route string) bool { return route == routes.RouteWa
 // streamed answer (empty keep-alive lines are skipped) until the stream
 // ends; a refusal's envelope is returned instead. The error is the
 // transport's: the request failed, the connection broke (a stream that
-// ends without its server's last word), a line was larger than the
-// response limit, or the answer was neither a stream nor an envelope.
+// ends without its server's last word, or sent nothing, not even a
+// keep-alive, for the transport's WithStreamSilence), a line was larger
+// than the response limit (routes.ErrLineTooLarge), or the answer was
+// neither a stream nor an envelope.
 func (t *Transport) Stream(ctx context.Context, route string, body []byte, emit func(line []byte) error) ([]byte, error) {
-	resp, endpoint, unknown, err := t.post(ctx, route, body, StreamContentType+", application/json")
+	// A stream that sends nothing for t.silent (the server sends
+	// keep-alives far more often) went dark: the connection is cut, as
+	// a broken one, so that the caller resumes instead of waiting for
+	// ever. Any byte that arrives, from the headers on, rearms it.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	silence := time.AfterFunc(t.silent, func() { cancel(errSilent) })
+	defer silence.Stop()
+	resp, endpoint, unknown, err := t.post(sctx, route, body, StreamContentType+", application/json")
 	if resp == nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(sctx), errSilent) {
+			err = fmt.Errorf("httpapi: %s: POST %s: %w (%v)", route, endpoint, errSilent, t.silent)
+		}
 		return unknown, err
 	}
 	defer resp.Body.Close()
+	resp.Body = &alive{ReadCloser: resp.Body, t: silence, d: t.silent}
 	if ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); ct != StreamContentType {
 		data, err := readLimited(resp.Body, t.maxResp)
 		if err != nil {
@@ -176,13 +200,31 @@ func (t *Transport) Stream(ctx context.Context, route string, body []byte, emit 
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("httpapi: %s: %w", route, ctx.Err())
 			}
+			if errors.Is(context.Cause(sctx), errSilent) {
+				err = fmt.Errorf("%w (%v)", errSilent, t.silent)
+			}
 			return nil, fmt.Errorf("httpapi: %s: POST %s: the stream broke: %w", route, endpoint, err)
 		}
 	}
 }
 
-// errLineTooLong is a stream line over the response limit.
-var errLineTooLong = errors.New("a line is larger than the response limit")
+// errSilent is the cause of a stream cut for its silence.
+var errSilent = errors.New("nothing arrived, not even a keep-alive")
+
+// alive rearms t (to d) at each read that brought bytes.
+type alive struct {
+	io.ReadCloser
+	t *time.Timer
+	d time.Duration
+}
+
+func (a *alive) Read(p []byte) (int, error) {
+	n, err := a.ReadCloser.Read(p)
+	if n > 0 {
+		a.t.Reset(a.d)
+	}
+	return n, err
+}
 
 // readLine reads one line without its newline (nil for an empty one).
 func readLine(r *bufio.Reader, limit int64) ([]byte, error) {
@@ -191,7 +233,7 @@ func readLine(r *bufio.Reader, limit int64) ([]byte, error) {
 		part, err := r.ReadSlice('\n')
 		out = append(out, part...)
 		if int64(len(out)) > limit+1 {
-			return nil, errLineTooLong
+			return nil, fmt.Errorf("%w (%d bytes)", routes.ErrLineTooLarge, limit)
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue

@@ -28,6 +28,9 @@ type Transport struct {
 	auth    string // "Bearer TOKEN", or "" for none
 	hc      *http.Client
 	maxResp int64
+	// silent is how long a stream may send nothing (not even a
+	// keep-alive) before Stream takes it for broken.
+	silent time.Duration
 }
 
 // TransportOption configures NewTransport.
@@ -62,6 +65,28 @@ func WithMaxResponseBytes(n int64) TransportOption {
 	}
 }
 
+// DefaultStreamSilence is how long a stream (storage://watch) may send
+// nothing before the transport takes it for broken: three of the server's
+// keep-alive periods (it sends an empty line every 15 seconds on an idle
+// stream).
+const DefaultStreamSilence = 45 * time.Second
+
+// WithStreamSilence sets how long a stream may send nothing, not even a
+// keep-alive line, before Stream ends it as broken (the default is
+// DefaultStreamSilence). A connection that went dark without a word (a
+// stalled proxy, a host that vanished, a network partition) delivers
+// nothing and reports no error: without this bound a watch would wait on
+// it for ever instead of resuming elsewhere.
+func WithStreamSilence(d time.Duration) TransportOption {
+	return func(t *Transport) error {
+		if d <= 0 {
+			return fmt.Errorf("httpapi: WithStreamSilence(%v): want a positive duration", d)
+		}
+		t.silent = d
+		return nil
+	}
+}
+
 // NewTransport returns a transport to the server at baseURL (http or
 // https, for example "http://127.0.0.1:8080"; a path prefix is kept)
 // that authenticates with token as a bearer token. An empty token sends no
@@ -87,6 +112,7 @@ func NewTransport(baseURL, token string, opts ...TransportOption) (*Transport, e
 	t := &Transport{
 		base:    strings.TrimSuffix(u.String(), "/"),
 		maxResp: DefaultMaxResponseBytes,
+		silent:  DefaultStreamSilence,
 	}
 	if token != "" {
 		t.auth = "Bearer " + token

@@ -2,8 +2,17 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
+
+// ErrLineTooLarge is wrapped by the error of a Streamer whose stream sent
+// a line larger than the receiver takes (httpapi.Transport's response
+// limit). Unlike a broken connection it does not heal: a stream opened
+// again from the same revision meets the same line, so client.Store.Watch
+// ends with this error (ErrUnavailable, as a response too large for a
+// call) instead of resuming.
+var ErrLineTooLarge = errors.New("a stream line is larger than the receiver's limit")
 
 // StreamHandler handles a streaming route (storage://watch). body is the
 // request's JSON body. A request refused before the stream starts gets its

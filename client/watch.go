@@ -73,7 +73,8 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 			w = &routes.Options{}
 		}
 		last := int64(-1) // unknown until the first stream's head
-		if c.Set&driver.KindRevision != 0 {
+		if c.Set&driver.KindRevision != 0 && c.RevisionFrom {
+			// Not AtRevision, which the server refuses (ErrInvalidOption).
 			last = c.Revision
 		}
 		pause := 20 * time.Millisecond

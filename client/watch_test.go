@@ -183,3 +183,31 @@ func TestWatchResumeFromZeroCompacted(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchAtRevisionInvalidOption: Watch with AtRevision (which it does
+// not take) fails as the engine's does, with ErrInvalidOption and no
+// other sentinel. The client took AtRevision(r) for FromRevision(r) and
+// sent both, which the server refused as an invalid request ("fromRevision
+// and atRevision exclude each other"), an error that wraps no sentinel.
+func TestWatchAtRevisionInvalidOption(t *testing.T) {
+	st := teststore.Open(t, configs[0].DSN(t))
+	_, cl := serve(t, st)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for name, w := range map[string]storage.Watcher{"engine": st, "client": cl} {
+		var got error
+		for _, err := range w.Watch(ctx, storage.AtRevision(1)) {
+			got = err
+			break
+		}
+		var n []error
+		for _, s := range storage.Sentinels() {
+			if errors.Is(got, s) {
+				n = append(n, s)
+			}
+		}
+		if len(n) != 1 || n[0] != storage.ErrInvalidOption {
+			t.Errorf("%s: Watch(AtRevision(1)) = %v, wrapping %v; want ErrInvalidOption alone", name, got, n)
+		}
+	}
+}

@@ -192,9 +192,13 @@ func (t *Transport) Stream(ctx context.Context, route string, body []byte, emit 
 	for {
 		line, err := readLine(r, t.maxResp)
 		if len(line) > 0 {
+			// The consumer's time over a line is not the stream's
+			// silence.
+			silence.Stop()
 			if eerr := emit(line); eerr != nil {
 				return nil, nil
 			}
+			silence.Reset(t.silent)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

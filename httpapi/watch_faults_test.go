@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,5 +203,57 @@ func TestWatchEventLargerThanResponseLimit(t *testing.T) {
 	}
 	if want := "namespace_create:,put:small"; strings.Join(got, ",") != want {
 		t.Fatalf("events before the error %v; want %s", got, want)
+	}
+}
+
+// TestWatchSlowConsumerKeepsItsStream: the transport's silence bound
+// counts the time the stream sends nothing, not the time the consumer
+// takes over an event: a consumer slower than the bound keeps its stream
+// (no new connection is dialed), and misses nothing.
+func TestWatchSlowConsumerKeepsItsStream(t *testing.T) {
+	defer httpapi.SetKeepAliveEvery(50 * time.Millisecond)()
+	s := newServer(t, configs[0], httpapi.Config{})
+	var dials atomic.Int32
+	var d net.Dialer
+	ht := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(ht.CloseIdleConnections)
+	tr, err := httpapi.NewTransport(s.URL, adminToken, httpapi.WithHTTPClient(&http.Client{Transport: ht}),
+		httpapi.WithStreamSilence(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClientOn(t, tr)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var before int32
+	var keys []string
+	for ev, err := range cl.Watch(ctx, storage.InNamespace("w"), storage.OnStart(func(int64) {
+		before = dials.Load()
+		for _, k := range []string{"a", "b", "c"} {
+			if err := s.inner.Set(ctx, k, 1, storage.InNamespace("w")); err != nil {
+				t.Error(err)
+			}
+		}
+	})) {
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		if ev.Type != storage.EventPut {
+			continue
+		}
+		keys = append(keys, ev.Key)
+		if len(keys) == 3 {
+			break
+		}
+		time.Sleep(time.Second) // over three times the silence bound
+	}
+	if strings.Join(keys, ",") != "a,b,c" {
+		t.Fatalf("puts %v; want a,b,c", keys)
+	}
+	if n := dials.Load() - before; n != 0 {
+		t.Fatalf("the watch dialed %d new connections while its consumer was slow; want its stream kept", n)
 	}
 }

@@ -36,7 +36,10 @@
 // storage request; a refusal before the stream starts is an envelope with
 // its status. A stream is 200 with Content-Type application/x-ndjson: one
 // JSON object per line, flushed as it is written, an empty line every 15
-// seconds while idle (keep-alive). Config.Timeout does not bound it, and
+// seconds while idle (keep-alive: Transport takes a stream that sent
+// nothing for WithStreamSilence, 45 seconds by default, for a dark
+// connection and breaks it, so that client.Store.Watch resumes on a new
+// one). Config.Timeout does not bound it, and
 // the handler lifts the server's write timeout for it; its request body
 // stops counting against MaxBytesInFlight once read. It ends when the
 // client leaves, when the client does not take a line within

@@ -206,7 +206,7 @@ func TestWatchAtRevisionInvalidOption(t *testing.T) {
 				n = append(n, s)
 			}
 		}
-		if len(n) != 1 || n[0] != storage.ErrInvalidOption {
+		if len(n) != 1 || !errors.Is(got, storage.ErrInvalidOption) {
 			t.Errorf("%s: Watch(AtRevision(1)) = %v, wrapping %v; want ErrInvalidOption alone", name, got, n)
 		}
 	}

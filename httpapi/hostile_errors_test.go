@@ -236,12 +236,14 @@ func TestHostileHugeLimits(t *testing.T) {
 
 // tcpProxy forwards a port to a PostgreSQL server, and can be taken down
 // (the listener closed, every connection cut) and brought back on the same
-// port: an outage of the database as the store sees it.
+// port: an outage of the database as the store sees it. goDark stops the
+// connections open so far without closing them.
 type tcpProxy struct {
 	addr, target string
 	mu           sync.Mutex
 	ln           net.Listener
 	conns        []net.Conn
+	dark         map[net.Conn]bool // by accepted connection
 }
 
 func newTCPProxy(t *testing.T, target string) *tcpProxy {
@@ -283,10 +285,50 @@ func (p *tcpProxy) up(t *testing.T) {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
-			go func() { _, _ = io.Copy(c, s); _ = c.Close() }()
+			go func() { p.pipe(c, s, c); _ = s.Close() }()
+			go func() { p.pipe(c, c, s); _ = c.Close() }()
 		}
 	}()
+}
+
+// pipe copies src to dst, holding what it read while the connection
+// accepted as c is dark.
+func (p *tcpProxy) pipe(c, dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for p.isDark(c) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *tcpProxy) isDark(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dark[c]
+}
+
+// goDark stops forwarding on the connections open so far, both ways,
+// without closing them: connections gone dark (a stalled middlebox, a
+// partition). Connections accepted later are forwarded.
+func (p *tcpProxy) goDark() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dark == nil {
+		p.dark = map[net.Conn]bool{}
+	}
+	for _, c := range p.conns {
+		p.dark[c] = true
+	}
 }
 
 func (p *tcpProxy) down() {
@@ -299,7 +341,7 @@ func (p *tcpProxy) down() {
 	for _, c := range p.conns {
 		_ = c.Close()
 	}
-	p.conns = nil
+	p.conns, p.dark = nil, nil
 }
 
 // TestHostilePostgresOutage (issue 15, item 6): while PostgreSQL cannot be

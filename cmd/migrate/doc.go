@@ -77,6 +77,14 @@
 // SQLite database switched to WAL mode by several processes at once can
 // answer SQLITE_BUSY; migrate retries that for up to 30 seconds.
 //
+// A PostgreSQL DSN must reach the server itself, not a connection pooler
+// (PgBouncer, …): a pooler in transaction mode does not keep the session
+// the advisory lock belongs to, so it would serialize nothing. migrate
+// tells one by the process id its connection announced (a pooler's own)
+// and refuses every command, exit 1, before it writes anything, wrapping
+// storage.ErrInvalidOption. The engine's sqlstore.WithDirectDSN is the
+// same rule for an application behind a pooler.
+//
 // Each migration runs in a transaction. When one fails it is rolled back,
 // the schema stays at the last version that succeeded, migrations after it
 // are not run, and the error names the file and the statement:

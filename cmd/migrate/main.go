@@ -14,11 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/schema"
@@ -270,6 +272,12 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 		// (storage.ErrUnavailable, …), not the driver's text.
 		return nil, sqlstore.OpenFailed(c.dsn, err)
 	}
+	if t.pool != nil {
+		if err := direct(ctx, t.pool); err != nil {
+			_ = t.close()
+			return nil, sqlstore.OpenFailed(c.dsn, err)
+		}
+	}
 	if c.dir != "" {
 		opts = append(opts, schema.WithFS(os.DirFS(filepath.Join(c.dir, string(t.d)))))
 	}
@@ -305,6 +313,35 @@ func ping(ctx context.Context, db *sql.DB, name dialect.Name) error {
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
+}
+
+// errPooler is direct's refusal of a DSN that reaches the server through
+// a connection pooler.
+var errPooler = fmt.Errorf("%w: the DSN reaches the server through a connection pooler (PgBouncer or the like): "+
+	"the migrations need a session of their own, under a session-level advisory lock, which a pooler in "+
+	"transaction mode does not keep (concurrent migrators would not be serialized); give --dsn the server's own address",
+	storage.ErrInvalidOption)
+
+// direct fails with errPooler unless the pool's connections reach the
+// server itself: the process id a connection announced when it was made
+// (its cancel key) is the server process serving it, which a pooler,
+// announcing a key of its own, does not pass on. The query goes in the
+// simple protocol, which a pooler in transaction mode takes whatever
+// pgx's exec mode.
+func direct(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var pid uint32
+	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()", pgx.QueryExecModeSimpleProtocol).Scan(&pid); err != nil {
+		return err
+	}
+	if pid != conn.Conn().PgConn().PID() {
+		return errPooler
+	}
+	return nil
 }
 
 // parseReason is what pgx says is wrong with a DSN, without the DSN: pgx

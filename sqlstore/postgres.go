@@ -143,6 +143,9 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 		}
 	}()
 	if cfg.migrate {
+		if err := refuseNewer(ctx, schema.Postgres, db); err != nil {
+			return err
+		}
 		if _, err := schema.Up(ctx, schema.Postgres, db); err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

@@ -190,6 +190,9 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 		return nil, err
 	}
 	if cfg.migrate {
+		if err := refuseNewer(ctx, schema.SQLite, e.w); err != nil {
+			return nil, err
+		}
 		if _, err := schema.Up(ctx, schema.SQLite, e.w, schema.WithSQLiteFile(path)); err != nil {
 			return nil, fmt.Errorf("migrate: %w", err)
 		}

@@ -167,6 +167,38 @@ func watchReadPlaces(eng engine) int {
 // calls outside them: a quarter, at least one.
 func spareConns(n int) int { return max(1, n/4) }
 
+// errSchemaNewer is Open's error for a database at version cur, above
+// every migration this build knows (the highest is want).
+func errSchemaNewer(cur, want int64) error {
+	return fmt.Errorf("%w: the schema is at version %d, newer than this build knows (%d): open it with a build that knows it",
+		storage.ErrUnsupported, cur, want)
+}
+
+// refuseNewer fails with errSchemaNewer, before the migrations run, when
+// the database's version is above every migration this build knows. goose's
+// Up does not refuse it when that version comes with gaps below it (another
+// program's dated versions in goose's default table, say): it fails on the
+// engine's migrations being "missing", or applies them out of order.
+// schema.Version only reads (no version table is created).
+func refuseNewer(ctx context.Context, d schema.Dialect, db *sql.DB) error {
+	cur, err := schema.Version(ctx, d, db)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	p, err := schema.NewProvider(d, db)
+	if err != nil {
+		return err
+	}
+	var want int64
+	for _, src := range p.ListSources() {
+		want = max(want, src.Version)
+	}
+	if cur > want {
+		return errSchemaNewer(cur, want)
+	}
+	return nil
+}
+
 // checkSchema fails unless every known migration is applied.
 func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
 	p, err := schema.NewProvider(d, db)
@@ -178,8 +210,7 @@ func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if cur > want {
-		return fmt.Errorf("%w: the schema is at version %d, newer than this build knows (%d): open it with a build that knows it",
-			storage.ErrUnsupported, cur, want)
+		return errSchemaNewer(cur, want)
 	}
 	if cur != want {
 		return fmt.Errorf("%w: the schema is at version %d, this build needs %d: run the migrations, or open without WithoutMigrate",

@@ -125,7 +125,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
-		return cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+		code := cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
+		if code == exitUsage && cmdline.WantsJSON(args) {
+			// The flag package has said what is wrong on stderr; a
+			// program reading stdout gets its answer too.
+			c.json = true
+			return c.fail("", usageError{err.Error()})
+		}
+		return code
 	}
 	if c.version {
 		fmt.Fprintln(stdout, cmdline.Version("migrate"))

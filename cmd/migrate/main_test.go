@@ -254,16 +254,25 @@ func TestUsageErrors(t *testing.T) {
 			}
 		})
 	}
-	t.Run("json", func(t *testing.T) {
-		r := runCLI(t, nil, "--json", "--dsn", dsn, "sideways")
-		if r.code != exitUsage {
-			t.Fatalf("exit %d, want 2", r.code)
-		}
-		m := decode(t, r.stdout)
-		if m["ok"] != false || m["exitCode"] != float64(exitUsage) || m["error"] == "" {
-			t.Errorf("JSON error = %v", m)
-		}
-	})
+	// With --json every usage error is a JSON document on stdout too, a
+	// flag that does not parse among them (it was text on stderr alone,
+	// and stdout empty, where store answered JSON).
+	for _, args := range [][]string{
+		{"--json", "--dsn", dsn, "sideways"},
+		{"--json", "--frobnicate", "up"},
+		{"up", "--lock-timeout", "soon", "--json"},
+	} {
+		t.Run("json "+strings.Join(args, " "), func(t *testing.T) {
+			r := runCLI(t, nil, args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want 2", r.code)
+			}
+			m := decode(t, r.stdout)
+			if m["ok"] != false || m["exitCode"] != float64(exitUsage) || m["error"] == "" {
+				t.Errorf("JSON error = %v", m)
+			}
+		})
+	}
 }
 
 func TestDSNFromEnvironment(t *testing.T) {

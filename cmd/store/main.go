@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	pos, err := cmdline.Parse(fs, args)
 	if err != nil {
 		code := cmdline.ParseFailed(err, fs, func() { usage(fs) }, shortUsage)
-		if code == exitUsage && wantsJSON(args) {
+		if code == exitUsage && cmdline.WantsJSON(args) {
 			// The flag package has said what is wrong on stderr; a
 			// program reading stdout gets its answer too.
 			c.answer(false, map[string]any{"error": err.Error(), "exitCode": code})
@@ -224,19 +224,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	return c.fail("", usagef("unknown command %q (try store -h)", name))
-}
-
-// wantsJSON reports whether args, which did not parse, ask for --json.
-func wantsJSON(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "--json", "-json", "--json=true", "-json=true":
-			return true
-		}
-	}
-	return false
 }
 
 // commonFlags are the flags every command takes.

@@ -234,3 +234,17 @@ func (s *Signals) ExitCode(code int) int {
 	}
 	return code
 }
+
+// WantsJSON reports whether args, which did not parse, ask for --json:
+// a program answers even a flag it cannot parse as JSON on stdout then.
+func WantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
+}

@@ -75,6 +75,7 @@ var commands = []command{
 
 // cli holds the parsed flags and the output streams of one run.
 type cli struct {
+	ctx         context.Context // run's: main's carries its Signals
 	dsn         string
 	json        bool
 	dir         string
@@ -120,7 +121,7 @@ that succeeded, and the error names the file and the statement.
 
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{stdout: stdout, stderr: stderr}
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr}
 	fs := newFlagSet(c, stderr)
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
@@ -169,6 +170,7 @@ func (c *cli) fail(cmd string, err error) int {
 	if errors.As(err, &ue) {
 		code = exitUsage
 	}
+	code = cmdline.ExitCodeFor(c.ctx, code) // 130 after Ctrl-C, as main exits
 	if c.json {
 		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exitCode": code}
 		var me *schema.MigrationError

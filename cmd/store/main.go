@@ -78,6 +78,7 @@ var commands = []command{
 
 // cli holds the parsed flags and the streams of one run.
 type cli struct {
+	ctx        context.Context // run's: main's carries its Signals
 	dsn        string
 	json       bool
 	namespace  string
@@ -178,7 +179,7 @@ an import's conflicting key).
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	// stdin is read until ctx ends: Ctrl-C stops a command waiting for it.
-	c := &cli{stdin: newCtxReader(ctx, stdin), stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{ctx: ctx, stdin: newCtxReader(ctx, stdin), stdout: stdout, stderr: stderr, getenv: getenv}
 	fs := newFlagSet(c, stderr)
 	// Flags may come before and after the command.
 	pos, err := cmdline.Parse(fs, args)
@@ -332,7 +333,7 @@ func exitCode(err error) int {
 
 // fail reports err and returns its exit code.
 func (c *cli) fail(cmd string, err error) int {
-	code := exitCode(err)
+	code := cmdline.ExitCodeFor(c.ctx, exitCode(err)) // 130 after Ctrl-C, as main exits
 	if errors.As(err, new(errAbsent)) || errors.As(err, new(printedError)) {
 		return code // the command has printed its answer
 	}

@@ -193,10 +193,10 @@ type Signals struct {
 // After that first signal it stops listening, so a second one kills the
 // process at once, as usual. Call Stop when done.
 func NotifySignals(parent context.Context) (context.Context, *Signals) {
-	ctx, cancel := context.WithCancel(parent)
+	s := &Signals{}
+	ctx, cancel := context.WithCancel(context.WithValue(parent, signalsKey{}, s))
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	s := &Signals{}
 	done := make(chan struct{})
 	var once sync.Once
 	s.stop = func() {
@@ -231,6 +231,21 @@ func (s *Signals) Received() syscall.Signal { return syscall.Signal(s.got.Load()
 func (s *Signals) ExitCode(code int) int {
 	if n := s.got.Load(); n != 0 && code != 0 {
 		return 128 + int(n)
+	}
+	return code
+}
+
+// signalsKey is the context key under which NotifySignals's context
+// carries its Signals.
+type signalsKey struct{}
+
+// ExitCodeFor is the exit code a program whose run ends with code exits
+// with, when ctx comes from NotifySignals (its Signals' ExitCode; for
+// another context, code): what a --json answer reports as "exitCode", so
+// that an interrupted run says 130 where it exits 130.
+func ExitCodeFor(ctx context.Context, code int) int {
+	if s, ok := ctx.Value(signalsKey{}).(*Signals); ok {
+		return s.ExitCode(code)
 	}
 	return code
 }

@@ -109,7 +109,9 @@
 // --dsn, else $STORAGE_DSN, else sqlite:storage.db (as for the migrate
 // command). Opening a store applies pending migrations (as sqlstore.Open
 // does) unless --no-migrate. Commands that only read refuse a SQLite file
-// that does not exist instead of creating an empty database.
+// that does not exist instead of creating an empty database, and so does
+// every command with --no-migrate (a database it may not migrate could not
+// be opened).
 //
 // # Output
 //

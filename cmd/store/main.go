@@ -409,7 +409,12 @@ func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.S
 		return nil, usageError{err.Error()}
 	}
 	if dc.Dialect == dialect.SQLite && !dc.Memory {
-		if err := cmdline.CheckSQLiteFile(dc.Path, mayCreate); err != nil {
+		// With --no-migrate no command creates a database: one it may not
+		// migrate could not be opened, and the file would stay behind.
+		if err := cmdline.CheckSQLiteFile(dc.Path, mayCreate && !c.noMigrate); err != nil {
+			if mayCreate && c.noMigrate {
+				err = fmt.Errorf("%w (--no-migrate creates none)", err)
+			}
 			return nil, err
 		}
 	}

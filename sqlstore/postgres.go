@@ -19,6 +19,7 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/internal/pgdb"
+	"github.com/mycelia-kernel/storage/internal/pgdirect"
 	"github.com/mycelia-kernel/storage/schema"
 )
 
@@ -136,6 +137,10 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 			_ = db.Close()
 			return err
 		}
+		if err := directSession(ctx, db); err != nil {
+			_ = db.Close()
+			return err
+		}
 	}
 	defer func() {
 		if cerr := db.Close(); err == nil && cerr != nil {
@@ -152,6 +157,35 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 	}
 	// After Up too: a schema newer than this build knows stays as it is.
 	return checkSchema(ctx, schema.Postgres, db)
+}
+
+// directSession fails with ErrInvalidOption when the direct DSN goes
+// through a connection pooler too (pgdirect.Pooled): the migrations' lock
+// would serialize nothing.
+func directSession(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("direct DSN: %w", err)
+	}
+	defer conn.Close()
+	var pooled bool
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("direct DSN: a %T, not a pgx connection", dc)
+		}
+		var err error
+		pooled, err = pgdirect.Pooled(ctx, c.Conn())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("direct DSN: %w", err)
+	}
+	if pooled {
+		return badConfig(errors.New("the direct DSN reaches the server through a connection pooler (PgBouncer or the like), " +
+			"which does not keep the session the migrations' advisory lock belongs to: give the server's own address"))
+	}
+	return nil
 }
 
 // sameDatabase fails unless the pool and the direct connection reach the

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -23,6 +22,7 @@ import (
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
+	"github.com/mycelia-kernel/storage/internal/pgdirect"
 	"github.com/mycelia-kernel/storage/schema"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
@@ -332,22 +332,18 @@ var errPooler = fmt.Errorf("%w: the DSN reaches the server through a connection 
 	storage.ErrInvalidOption)
 
 // direct fails with errPooler unless the pool's connections reach the
-// server itself: the process id a connection announced when it was made
-// (its cancel key) is the server process serving it, which a pooler,
-// announcing a key of its own, does not pass on. The query goes in the
-// simple protocol, which a pooler in transaction mode takes whatever
-// pgx's exec mode.
+// server itself (pgdirect.Pooled).
 func direct(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	var pid uint32
-	if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()", pgx.QueryExecModeSimpleProtocol).Scan(&pid); err != nil {
+	pooled, err := pgdirect.Pooled(ctx, conn.Conn())
+	if err != nil {
 		return err
 	}
-	if pid != conn.Conn().PgConn().PID() {
+	if pooled {
 		return errPooler
 	}
 	return nil

@@ -343,7 +343,9 @@ func withPgxTracer(t pgx.QueryTracer) Option {
 // DSN: applying and checking the migrations (under a session-level advisory
 // lock) and, in general, anything that must outlive one transaction. The
 // data operations and transactions keep using the main DSN. Open checks that
-// both DSNs reach the same database and schema. On SQLite it is an error.
+// both DSNs reach the same database and schema, and that the direct one
+// reaches the server itself, not a pooler (ErrInvalidOption otherwise). On
+// SQLite it is an error.
 func WithDirectDSN(dsn string) Option {
 	return func(c *config) error {
 		dc, err := dialect.ParseDSN(dsn)

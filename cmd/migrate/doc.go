@@ -35,7 +35,8 @@
 //	                     create writes there (default ./migrations); the other
 //	                     commands read migrations from there instead of the
 //	                     embedded ones (development and tests)
-//	--lock-timeout D     how long to wait for another migrator (default 5m)
+//	--lock-timeout D     how long to wait for another migrator (default 5m;
+//	                     above 0)
 //	-h, --help           document every command and flag
 //	--version            print the build's version and exit
 //

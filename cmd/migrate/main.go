@@ -140,6 +140,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	}
 	c.dsn, _ = cmdline.DSN(c.dsn, getenv)
+	if c.lockTimeout <= 0 {
+		// schema takes a timeout that is not positive for its default.
+		return c.fail("", usagef("--lock-timeout %v: want a duration above 0", c.lockTimeout))
+	}
 	if len(pos) == 0 {
 		return c.fail("", usagef("no command given (try migrate -h)"))
 	}

@@ -242,6 +242,10 @@ func TestUsageErrors(t *testing.T) {
 		{"create without name", []string{"create"}},
 		{"bad DSN", []string{"--dsn", "mysql://x", "up"}},
 		{"bad sqlite parameter", []string{"--dsn", dsn + "?colour=blue", "up"}},
+		// A lock timeout that is not positive meant the default, five
+		// minutes, where one would expect no wait at all.
+		{"zero lock timeout", []string{"--dsn", dsn, "--lock-timeout", "0", "status"}},
+		{"negative lock timeout", []string{"--dsn", dsn, "--lock-timeout", "-1s", "up"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -24,15 +23,7 @@ func TestDirectDSNThroughPooler(t *testing.T) {
 		_ = s.Close()
 		t.Fatal("Open with a direct DSN through the pooler succeeded")
 	}
-	var wrapped []error
-	for _, se := range storage.Sentinels() {
-		if errors.Is(err, se) {
-			wrapped = append(wrapped, se)
-		}
-	}
-	if len(wrapped) != 1 || !errors.Is(err, storage.ErrInvalidOption) {
-		t.Errorf("Open: %q wraps %v, want storage.ErrInvalidOption alone", err, wrapped)
-	}
+	wantSentinel(t, "Open", err, storage.ErrInvalidOption)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

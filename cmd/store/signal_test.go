@@ -4,16 +4,13 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mycelia-kernel/storage/internal/testutil/proctest"
 )
 
 // TestInterruptedJSONExitCode: store --json interrupted by Ctrl-C (here an
@@ -46,41 +43,6 @@ func TestInterruptedJSONExitCode(t *testing.T) {
 	if _, err := stdin.Write([]byte(`{"type":"header","format":"mycelia-storage-ndjson","version":2}` + "\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitOpenFile(t, cmd.Process.Pid, path)
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("store interrupted: %v, want exit 130\n%s", err, stdout.String())
-	}
-	var m map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
-		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
-	}
-	if m["ok"] != false || m["exitCode"] != float64(130) {
-		t.Errorf("JSON answer %v, want ok false and exitCode 130 (the exit code)", m)
-	}
-}
-
-// waitOpenFile waits until process pid has the file name open.
-func waitOpenFile(t *testing.T, pid int, name string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
-	for {
-		fds, _ := os.ReadDir(dir)
-		for _, fd := range fds {
-			if target, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && target == name {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("process %d never opened %s", pid, name)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	proctest.WaitOpenFile(t, cmd.Process.Pid, path)
+	proctest.Interrupt(t, cmd, &stdout)
 }

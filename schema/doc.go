@@ -40,8 +40,10 @@
 //     beside the database. The lock file is created on first use and left in
 //     place (removing it would race with a waiting migrator). The database
 //     path comes from WithSQLiteFile or, without it, from the connection
-//     itself (PRAGMA database_list). An in-memory database takes no lock: only
-//     its own process can reach it.
+//     itself (PRAGMA database_list), with symbolic links resolved as SQLite
+//     resolves them (a migrator naming the file by a link takes the same
+//     lock as one naming it by its real path). An in-memory database takes
+//     no lock: only its own process can reach it.
 //
 // Waiting for the lock polls and honours the context; WithLockTimeout bounds
 // the wait (five minutes by default). PostgreSQL's locker (goose's) polls once

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -46,6 +47,12 @@ func (l *fileLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	}
 	if path == "" || path == ":memory:" {
 		return nil // in-memory: nobody else can reach it
+	}
+	// SQLite follows symbolic links to the database file: a migrator
+	// naming it by a link and one naming it by its real path open one
+	// database, so they must take one lock.
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		path = resolved
 	}
 	name := path + LockFileSuffix
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)

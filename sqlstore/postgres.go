@@ -126,6 +126,9 @@ func jsonbParams(_ context.Context, c *pgx.Conn) error {
 // direct DSN when there is one: the migration lock is a session-level
 // advisory lock, which a pooler in transaction mode does not keep.
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err error) {
+	if err := existingSchema(ctx, pool); err != nil {
+		return err
+	}
 	db := stdlib.OpenDBFromPool(pool)
 	if cfg.directDSN != "" {
 		cc, err := pgx.ParseConfig(cfg.directDSN)
@@ -157,6 +160,24 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 	}
 	// After Up too: a schema newer than this build knows stays as it is.
 	return checkSchema(ctx, schema.Postgres, db)
+}
+
+// existingSchema fails with ErrInvalidOption when the pool's search_path
+// names no schema that exists (goose would read a null current_schema()).
+func existingSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	none, err := pgdirect.NoSchema(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	if none {
+		return badConfig(errors.New("the DSN's search_path names no schema that exists: create the schema, or correct search_path"))
+	}
+	return nil
 }
 
 // directSession fails with ErrInvalidOption when the direct DSN goes

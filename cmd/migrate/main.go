@@ -336,7 +336,8 @@ var errPooler = fmt.Errorf("%w: the DSN reaches the server through a connection 
 	storage.ErrInvalidOption)
 
 // direct fails with errPooler unless the pool's connections reach the
-// server itself (pgdirect.Pooled).
+// server itself (pgdirect.Pooled), and with errNoSchema when their
+// search_path names no schema that exists.
 func direct(ctx context.Context, pool *pgxpool.Pool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -350,8 +351,20 @@ func direct(ctx context.Context, pool *pgxpool.Pool) error {
 	if pooled {
 		return errPooler
 	}
+	none, err := pgdirect.NoSchema(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	if none {
+		return errNoSchema
+	}
 	return nil
 }
+
+// errNoSchema is direct's refusal of a DSN whose search_path names no
+// schema that exists.
+var errNoSchema = fmt.Errorf("%w: the DSN's search_path names no schema that exists: create the schema, or correct search_path",
+	storage.ErrInvalidOption)
 
 // parseReason is what pgx says is wrong with a DSN, without the DSN: pgx
 // quotes it with the password redacted only as best it can (an ambiguous

@@ -1,8 +1,9 @@
-// Package pgdirect tells whether a PostgreSQL connection reaches the
-// server itself or a connection pooler in front of it (PgBouncer, …), for
-// the work that needs a session of its own: the migrations, under a
-// session-level advisory lock, which a pooler in transaction mode does not
-// keep (cmd/migrate, and sqlstore's WithDirectDSN).
+// Package pgdirect checks what a PostgreSQL connection reaches before the
+// migrations run on it (cmd/migrate, sqlstore.Open): the server itself,
+// not a connection pooler in front of it (PgBouncer, …), since the
+// migrations need a session of their own, under a session-level advisory
+// lock, which a pooler in transaction mode does not keep (Pooled); and a
+// schema that exists (NoSchema).
 package pgdirect
 
 import (
@@ -22,4 +23,14 @@ func Pooled(ctx context.Context, c *pgx.Conn) (bool, error) {
 		return false, err
 	}
 	return pid != c.PgConn().PID(), nil
+}
+
+// NoSchema reports whether c's search_path names no schema that exists
+// (current_schema() is null), where no table can be created or found.
+func NoSchema(ctx context.Context, c *pgx.Conn) (bool, error) {
+	var schema *string
+	if err := c.QueryRow(ctx, "SELECT current_schema()", pgx.QueryExecModeSimpleProtocol).Scan(&schema); err != nil {
+		return false, err
+	}
+	return schema == nil, nil
 }

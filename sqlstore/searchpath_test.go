@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 
@@ -14,15 +13,9 @@ import (
 // ("the database is corrupt, or not a database, or its schema was changed
 // outside the engine"): goose's read of current_schema() got NULL.
 func TestOpenSearchPathWithoutSchema(t *testing.T) {
-	u, err := url.Parse(pgtest.AdminDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", "no_such_schema_migratehunt")
-	u.RawQuery = q.Encode()
+	dsn := pgtest.MissingSchemaDSN(t)
 	for _, opts := range [][]Option{nil, {WithoutMigrate()}} {
-		s, err := Open(t.Context(), u.String(), opts...)
+		s, err := Open(t.Context(), dsn, opts...)
 		if err == nil {
 			_ = s.Close()
 			t.Fatal("Open succeeded")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 
@@ -14,15 +13,9 @@ import (
 // schema: sql: Scan error on column index 0, name \"current_schema\":
 // converting NULL to string is unsupported".
 func TestSearchPathWithoutSchema(t *testing.T) {
-	u, err := url.Parse(pgtest.AdminDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", "no_such_schema_migratehunt")
-	u.RawQuery = q.Encode()
+	dsn := pgtest.MissingSchemaDSN(t)
 	for _, cmd := range []string{"up", "version", "status", "down"} {
-		r := runCLI(t, nil, "--dsn", u.String(), cmd)
+		r := runCLI(t, nil, "--dsn", dsn, cmd)
 		if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 ||
 			!strings.Contains(r.stderr, "storage: invalid option: ") || !strings.Contains(r.stderr, "search_path") {
 			t.Errorf("migrate %s: exit %d, stderr %q; want %d and one line: storage: invalid option: … search_path …", cmd, r.code, r.stderr, exitFailure)

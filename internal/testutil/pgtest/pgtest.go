@@ -260,3 +260,17 @@ func TerminateWhere(t testing.TB, ctx context.Context, column, value string) int
 	}
 	return killed
 }
+
+// MissingSchemaDSN returns the test server's DSN with a search_path that
+// names no schema that exists.
+func MissingSchemaDSN(t testing.TB) string {
+	t.Helper()
+	u, err := url.Parse(AdminDSN(t))
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvDSN, err)
+	}
+	q := u.Query()
+	q.Set("search_path", "no_such_schema")
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -194,12 +194,20 @@ func OpenFailed(dsn string, err error) error {
 }
 
 // openFailed is OpenFailed of the parsed DSN dc.
+// A failure to reach the standby of WithReplica names the standby.
 func openFailed(dc dialect.Config, err error) error {
+	what := string(dc.Dialect)
+	var se *standbyError
+	if errors.As(err, &se) {
+		if sdc, perr := dialect.ParseDSN(se.dsn); perr == nil {
+			dc, what = sdc, string(sdc.Dialect)+" standby"
+		}
+	}
 	where, why := openDetail(dc, err)
 	if why != "" {
-		return fmt.Errorf("open %s%s: %w: %s", dc.Dialect, where, openError(dc.Dialect, err), why)
+		return fmt.Errorf("open %s%s: %w: %s", what, where, openError(dc.Dialect, err), why)
 	}
-	return fmt.Errorf("open %s%s: %w", dc.Dialect, where, openError(dc.Dialect, err))
+	return fmt.Errorf("open %s%s: %w", what, where, openError(dc.Dialect, err))
 }
 
 // openDetail says, for an operator, where Open failed (" at" the file, or

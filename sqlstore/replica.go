@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -73,7 +72,8 @@ type ReplicaStatus struct {
 	Lag time.Duration
 	// CheckedAt is when it was measured.
 	CheckedAt time.Time
-	// Err says why the standby could not be measured, when it could not.
+	// Err says why the standby could not be measured, when it could not:
+	// it wraps ErrUnavailable.
 	Err error
 }
 
@@ -113,7 +113,7 @@ func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*repli
 	}
 	if err := pool.QueryRow(ctx, q).Scan(&rid, &rdb, &rschema); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("replica: %w", err)
+		return nil, &standbyError{dsn: cfg.replicaDSN, err: err}
 	}
 	if pid != rid || pdb != rdb || pschema != rschema {
 		pool.Close()
@@ -133,7 +133,7 @@ func (r *replica) measure(ctx context.Context, primary *pgxpool.Pool) ReplicaSta
 	st := ReplicaStatus{Configured: true, CheckedAt: time.Now()}
 	var written string
 	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&written); err != nil {
-		st.Err = fmt.Errorf("primary: %w", err)
+		st.Err = &dbError{storage.ErrUnavailable, "the primary did not answer the measure of the standby", err}
 		return st
 	}
 	// caught up: the standby replayed at least what the primary had
@@ -145,14 +145,14 @@ func (r *replica) measure(ctx context.Context, primary *pgxpool.Pool) ReplicaSta
 	var caughtUp bool
 	var secs *float64
 	if err := r.pool.QueryRow(ctx, q, written).Scan(&st.InRecovery, &caughtUp, &secs); err != nil {
-		st.Err = err
+		st.Err = standbyUnavailable(err)
 		return st
 	}
 	switch {
 	case caughtUp:
 		st.Lag = 0
 	case secs == nil:
-		st.Err = errors.New("the standby has replayed no transaction yet: its lag is unknown")
+		st.Err = &dbError{storage.ErrUnavailable, "the standby has replayed no transaction yet: its lag is unknown", nil}
 		return st
 	default:
 		st.Lag = time.Duration(max(*secs, 0) * float64(time.Second))
@@ -175,6 +175,12 @@ func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool)
 	}
 	defer r.checking.Store(false)
 	st = r.measure(ctx, primary)
+	if st.Err != nil && ctx.Err() != nil {
+		// The caller's context ended, not the standby: its failure says
+		// nothing of the standby, and recording it would send every
+		// read-only transaction to the primary until the next measure.
+		return st
+	}
 	r.mu.Lock()
 	r.last = st
 	r.mu.Unlock()
@@ -185,9 +191,26 @@ func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool)
 // go to the primary until the next measure.
 func (r *replica) failed(err error) {
 	r.mu.Lock()
-	r.last.Usable, r.last.Err = false, err
+	r.last.Usable, r.last.Err = false, standbyUnavailable(err)
 	r.mu.Unlock()
 }
+
+// standbyUnavailable is the reason ReplicaStatus gives for a standby that
+// failed: ErrUnavailable, without the driver's text (errors.As still finds
+// the driver's error).
+func standbyUnavailable(err error) error {
+	return &dbError{storage.ErrUnavailable, "the standby cannot be reached, or did not answer in time", err}
+}
+
+// standbyError is a failure of Open to reach the standby of WithReplica:
+// Open reports it at the standby's address, not the primary's.
+type standbyError struct {
+	dsn string
+	err error
+}
+
+func (e *standbyError) Error() string { return "standby: " + e.err.Error() }
+func (e *standbyError) Unwrap() error { return e.err }
 
 // replicaRouter is implemented by an engine with a standby.
 type replicaRouter interface {
@@ -207,7 +230,11 @@ func (e *pgEngine) onReplica(ctx context.Context, opts storage.TxOptions) bool {
 }
 
 func (e *pgEngine) beginReplica(ctx context.Context, opts storage.TxOptions) (txConn, error) {
-	tx, err := e.replica.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgIsolation(e.d.Isolation(opts.Isolation)), AccessMode: pgx.ReadOnly})
+	// Bounded as a measure is: a standby that stopped answering since the
+	// last measure would otherwise hold the Begin as long as ctx allows.
+	bctx, cancel := context.WithTimeout(ctx, replicaCheckTimeout)
+	defer cancel()
+	tx, err := e.replica.pool.BeginTx(bctx, pgx.TxOptions{IsoLevel: pgIsolation(e.d.Isolation(opts.Isolation)), AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, err
 	}

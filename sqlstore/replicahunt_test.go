@@ -1,0 +1,413 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
+)
+
+// openProxiedReplica opens a store on a new schema whose standby
+// (WithReplica) is reached through a cutProxy.
+func openProxiedReplica(t *testing.T, maxLag time.Duration, opts ...Option) (*Store, *cutProxy) {
+	t.Helper()
+	primary := newPGSchema(t)
+	u, err := url.Parse(pgtest.ReplicaDSN(t, primary))
+	must(t, err)
+	p := newCutProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, primary, append([]Option{WithReplica(u.String(), maxLag), WithSweepInterval(-1)}, opts...)...)
+	return s, p
+}
+
+// onStandby begins a read-only transaction and reports where it ran; it
+// fails the test unless it begins.
+func onStandby(t *testing.T, ctx context.Context, s *Store) bool {
+	t.Helper()
+	tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("Begin read-only: %v", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	return OnReplica(tx)
+}
+
+// TestReplicaHungStandbyBegin: a standby that stops answering (its
+// connections stall, no word, no close) right after a measure found it
+// usable costs a read-only Begin a bounded moment, then the transaction
+// runs on the primary. It used to wait on the standby as long as the
+// caller's context allowed (forever under context.Background).
+func TestReplicaHungStandbyBegin(t *testing.T) {
+	s, p := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	if !onStandby(t, ctx, s) {
+		t.Fatal("a read-only transaction did not run on the standby")
+	}
+	// A fresh measure finds it usable; then every connection to it stalls.
+	if st, err := s.ReplicaStatus(ctx); err != nil || !st.Usable {
+		t.Fatalf("ReplicaStatus = %+v, %v", st, err)
+	}
+	for p.stall() {
+	}
+	defer p.unstallAll()
+	bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	tx, err := s.Begin(bctx, storage.TxOptions{ReadOnly: true})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Begin read-only with the standby hung: %v after %v; want the primary", err, took)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if OnReplica(tx) {
+		t.Errorf("the transaction runs on the hung standby")
+	}
+	if took > 5*time.Second {
+		t.Errorf("Begin read-only took %v with the standby hung; want about %v", took, replicaCheckTimeout)
+	}
+	if _, err := tx.Get(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Get on the primary: %v; want ErrNotFound", err)
+	}
+}
+
+// cancelOnQuery cancels a context when a query whose text contains a
+// string starts, once armed.
+type cancelOnQuery struct {
+	match  string
+	armed  atomic.Bool
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancelOnQuery) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if c.armed.Load() && strings.Contains(d.SQL, c.match) {
+		if f := c.cancel.Load(); f != nil {
+			c.armed.Store(false)
+			(*f)()
+		}
+	}
+	return ctx
+}
+
+func (c *cancelOnQuery) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestReplicaCancelledMeasure: a read-only Begin whose context ends while
+// it measures the standby fails with the context's error, and does not
+// make the standby unusable for the other callers: the next Begin still
+// runs there. The failed measure used to be recorded as the standby's
+// state (not usable, "context canceled") until the next measure, a
+// second later, sending every read-only transaction to the primary.
+func TestReplicaCancelledMeasure(t *testing.T) {
+	tr := &cancelOnQuery{match: "pg_current_wal_lsn"}
+	s, _ := openProxiedReplica(t, 0, withPgxTracer(tr))
+	defer s.Close()
+	ctx := context.Background()
+	if !onStandby(t, ctx, s) {
+		t.Fatal("a read-only transaction did not run on the standby")
+	}
+	// The last measure is old: the next read-only Begin measures again,
+	// and its context ends as it does.
+	e := s.eng.(*pgEngine)
+	e.replica.mu.Lock()
+	e.replica.last.CheckedAt = time.Now().Add(-time.Hour)
+	e.replica.mu.Unlock()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tr.cancel.Store(&cancel)
+	tr.armed.Store(true)
+	tx, err := s.Begin(cctx, storage.TxOptions{ReadOnly: true})
+	if err == nil {
+		_ = tx.Rollback(ctx)
+		t.Fatalf("Begin under a context cancelled during the measure began (on the standby %v)", OnReplica(tx))
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Begin under a cancelled context: %v; want context.Canceled", err)
+	}
+	if tr.armed.Load() {
+		t.Fatal("the Begin did not measure the standby")
+	}
+	if !onStandby(t, ctx, s) {
+		e.replica.mu.Lock()
+		st := e.replica.last
+		e.replica.mu.Unlock()
+		t.Errorf("after another caller's cancelled Begin, a read-only transaction ran on the primary; standby state %+v", st)
+	}
+}
+
+// TestReplicaCutMidTx: the standby's connection lost under a read-only
+// transaction: its reads fail with ErrUnavailable (one sentinel, no
+// driver text), the next read-only Begin gets a transaction (the
+// standby's pool reconnects or the primary serves), and the store holds
+// no more standby connections than before.
+func TestReplicaCutMidTx(t *testing.T) {
+	s, p := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.Set(ctx, "k", 1))
+	e := s.eng.(*pgEngine)
+	for round := range 5 {
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+		must(t, err)
+		if !OnReplica(tx) {
+			_ = tx.Rollback(ctx)
+			t.Fatalf("round %d: not on the standby", round)
+		}
+		for p.cut() {
+		}
+		_, err = tx.Get(ctx, "k")
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("round %d: Get on a cut standby: %v; want ErrUnavailable", round, err)
+		}
+		if n := sentinels(err); n != 1 {
+			t.Errorf("round %d: Get on a cut standby: %v wraps %d sentinels; want 1", round, err, n)
+		}
+		if err := tx.Rollback(ctx); err != nil && !errors.Is(err, storage.ErrUnavailable) && !errors.Is(err, storage.ErrTxDone) {
+			t.Errorf("round %d: Rollback: %v", round, err)
+		}
+		tx, err = s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("round %d: Begin after the cut: %v", round, err)
+		}
+		if _, err := tx.Get(ctx, "k"); err != nil && !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("round %d: Get after the cut: %v", round, err)
+		}
+		_ = tx.Rollback(ctx)
+	}
+	if st := e.replica.pool.Stat(); st.AcquiredConns() != 0 {
+		t.Errorf("standby pool after the cuts: %d connections acquired; want 0", st.AcquiredConns())
+	}
+}
+
+// sentinels counts the storage sentinels err wraps.
+func sentinels(err error) int {
+	n := 0
+	for _, s := range storage.Sentinels() {
+		if errors.Is(err, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// standbyTx begins a read-only transaction and fails the test unless it
+// runs on the standby.
+func standbyTx(t *testing.T, ctx context.Context, s *Store) storage.Tx {
+	t.Helper()
+	tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+	must(t, err)
+	if !OnReplica(tx) {
+		_ = tx.Rollback(ctx)
+		t.Fatal("a read-only transaction did not run on the standby")
+	}
+	return tx
+}
+
+// TestReplicaLaggingSnapshotConsistent: a standby whose replay is paused
+// while the primary declares an index, writes and deletes keys and
+// namespaces (and the store's caches learn of them from the primary)
+// still answers a read-only transaction with one snapshot, its own: a
+// Query agrees with its List and Gets (filtered in the test), Count with
+// List, cursor pages with one page, and every error wraps one sentinel.
+func TestReplicaLaggingSnapshotConsistent(t *testing.T) {
+	s, _ := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.CreateNamespace(ctx, "ns"))
+	must(t, s.CreateNamespace(ctx, "gone"))
+	for i := range 20 {
+		must(t, s.Set(ctx, fmt.Sprintf("k%02d", i), map[string]any{"n": i}, storage.InNamespace("ns")))
+	}
+	must(t, s.Set(ctx, "g", 1, storage.InNamespace("gone")))
+	// Wait until the standby has it all.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		tx := standbyTx(t, ctx, s)
+		n, err := tx.Count(ctx, storage.InNamespace("ns"))
+		_ = tx.Rollback(ctx)
+		if err == nil && n == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never had the 20 keys: %d, %v", n, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	replicaExec(t, "SELECT pg_wal_replay_pause()")
+	t.Cleanup(func() { replicaExec(t, "SELECT pg_wal_replay_resume()") })
+
+	// The primary moves on; reads outside transactions (the primary) fill
+	// the store's caches with its state.
+	must(t, s.CreateIndex(ctx, "ns", "n"))
+	for i := 20; i < 30; i++ {
+		must(t, s.Set(ctx, fmt.Sprintf("k%02d", i), map[string]any{"n": i}, storage.InNamespace("ns")))
+	}
+	must(t, s.Delete(ctx, "k03", storage.InNamespace("ns")))
+	must(t, s.DeleteNamespace(ctx, "gone", storage.Recursive()))
+	must(t, s.CreateNamespace(ctx, "gone"))
+	must(t, s.Set(ctx, "g", 2, storage.InNamespace("gone")))
+	must(t, s.CreateNamespace(ctx, "new"))
+	if r, err := s.Query(ctx, storage.Gt("n", 5), storage.InNamespace("ns")); err != nil || len(r.Entries) != 24 {
+		t.Fatalf("Query on the primary: %d entries, %v; want 24", len(r.Entries), err)
+	}
+	if e, err := s.Get(ctx, "g", storage.InNamespace("gone")); err != nil || string(e.Value) != "2" {
+		t.Fatalf("Get gone/g on the primary: %s, %v", e.Value, err)
+	}
+
+	check := func(what string, err error) {
+		t.Helper()
+		if err != nil && sentinels(err) != 1 {
+			t.Errorf("%s: %v wraps %d sentinels; want 1", what, err, sentinels(err))
+		}
+	}
+	tx := standbyTx(t, ctx, s)
+	defer func() { _ = tx.Rollback(ctx) }()
+	l, err := tx.List(ctx, storage.InNamespace("ns"))
+	check("List", err)
+	if err != nil || len(l.Keys) != 20 {
+		t.Fatalf("List on the paused standby: %d keys, %v; want its 20", len(l.Keys), err)
+	}
+	n, err := tx.Count(ctx, storage.InNamespace("ns"))
+	check("Count", err)
+	if err != nil || n != 20 {
+		t.Errorf("Count on the paused standby: %d, %v; want 20", n, err)
+	}
+	var want []string
+	for _, k := range l.Keys {
+		e, err := tx.Get(ctx, k, storage.InNamespace("ns"))
+		check("Get "+k, err)
+		if err != nil {
+			t.Fatalf("Get %s: %v", k, err)
+		}
+		var v struct{ N int }
+		must(t, json.Unmarshal(e.Value, &v))
+		if v.N > 5 {
+			want = append(want, k)
+		}
+	}
+	q, err := tx.Query(ctx, storage.Gt("n", 5), storage.InNamespace("ns"))
+	check("Query", err)
+	var got []string
+	for _, e := range q.Entries {
+		got = append(got, e.Key)
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Query n>5 on the paused standby: %v, %v; want %v (its own List filtered)", got, err, want)
+	}
+	// Paged by 4.
+	var paged []string
+	after := ""
+	for range 20 {
+		opts := []storage.Option{storage.InNamespace("ns"), storage.Limit(4)}
+		if after != "" {
+			opts = append(opts, storage.After(after))
+		}
+		r, err := tx.Query(ctx, storage.Gt("n", 5), opts...)
+		check("Query page", err)
+		if err != nil {
+			break
+		}
+		for _, e := range r.Entries {
+			paged = append(paged, e.Key)
+		}
+		if after = r.Cursor; after == "" {
+			break
+		}
+	}
+	if !slices.Equal(paged, want) {
+		t.Errorf("Query n>5 by pages of 4 on the paused standby: %v; want %v", paged, want)
+	}
+	e, err := tx.Get(ctx, "g", storage.InNamespace("gone"))
+	check("Get gone/g", err)
+	if err != nil || string(e.Value) != "1" {
+		t.Errorf("Get gone/g on the paused standby: %s, %v; want its 1", e.Value, err)
+	}
+	h, err := tx.(storage.Historian).History(ctx, "g", storage.InNamespace("gone"))
+	check("History gone/g", err)
+	if err != nil || len(h) == 0 {
+		t.Errorf("History gone/g on the paused standby: %d events, %v; want its own", len(h), err)
+	}
+	_, err = tx.Get(ctx, "x", storage.InNamespace("new"))
+	check("Get new/x", err)
+	if !errors.Is(err, storage.ErrNamespaceNotFound) && !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Get in a namespace the standby has not replayed: %v", err)
+	}
+	n, err = tx.Count(ctx, storage.InNamespace("new"))
+	check("Count new", err)
+	t.Logf("Count of a namespace the standby has not replayed: %d, %v", n, err)
+}
+
+// TestReplicaStatusErrTyped: the reason ReplicaStatus gives for a standby
+// it could not measure, and an Open whose standby cannot be reached,
+// wrap one sentinel (ErrUnavailable) with no driver text, as every other
+// error of the store does; the standby's outage reaches read-only Begins
+// as no error at all.
+func TestReplicaStatusErrTyped(t *testing.T) {
+	s, p := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	if !onStandby(t, ctx, s) {
+		t.Fatal("a read-only transaction did not run on the standby")
+	}
+	// The standby goes away: its connections are cut and no new one is
+	// accepted.
+	_ = p.ln.Close()
+	for p.cut() {
+	}
+	// A Begin that finds the standby failing (its pooled connection cut)
+	// records why.
+	if onStandby(t, ctx, s) {
+		t.Error("a read-only transaction ran on the standby that went away")
+	}
+	e := s.eng.(*pgEngine)
+	e.replica.mu.Lock()
+	failed := e.replica.last
+	e.replica.mu.Unlock()
+	st, err := s.ReplicaStatus(ctx)
+	if err != nil || st.Usable || st.Err == nil {
+		t.Fatalf("ReplicaStatus = %+v, %v; want not usable, with the reason", st, err)
+	}
+	for what, err := range map[string]error{"ReplicaStatus.Err": st.Err, "after a failed Begin": failed.Err} {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, storage.ErrUnavailable) || sentinels(err) != 1 {
+			t.Errorf("%s = %v; want it to wrap ErrUnavailable only", what, err)
+		}
+		if strings.Contains(err.Error(), "failed to connect") || strings.Contains(err.Error(), "dial") || strings.Contains(err.Error(), "closed pool") {
+			t.Errorf("%s = %q: the driver's text", what, err)
+		}
+	}
+
+	// Open with a standby that cannot be reached.
+	primary := newPGSchema(t)
+	ln := newCutProxy(t, "127.0.0.1:1")
+	addr := ln.ln.Addr().String()
+	_ = ln.ln.Close()
+	u, err := url.Parse(pgtest.ReplicaDSN(t, primary))
+	must(t, err)
+	u.Host = addr
+	octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	s2, err := Open(octx, primary, WithReplica(u.String(), 0))
+	if err == nil {
+		_ = s2.Close()
+		t.Fatal("Open with an unreachable standby succeeded")
+	}
+	if !errors.Is(err, storage.ErrUnavailable) || sentinels(err) != 1 {
+		t.Errorf("Open with an unreachable standby: %v; want it to wrap ErrUnavailable only", err)
+	}
+	if !strings.Contains(err.Error(), addr) {
+		t.Errorf("Open with an unreachable standby: %q; want it to name the standby's address %s", err, addr)
+	}
+}

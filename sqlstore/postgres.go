@@ -1006,13 +1006,30 @@ type rolledBack struct{ err error }
 func (r rolledBack) Error() string { return r.err.Error() }
 func (r rolledBack) Unwrap() error { return r.err }
 
+// rollback sends ROLLBACK. The caller's context ending does not stop it
+// (a rollback under a cancelled context still ends the transaction and
+// keeps the connection), but pgRollbackTimeout bounds it: a server that
+// stopped answering (a hung standby of WithReplica, a network path that
+// went silent) would otherwise hold the caller, the idle reaper and Close
+// for ever. Cut short, the connection is closed, which ends the
+// transaction on the server once it notices; the caller gets
+// ErrUnavailable.
 func (t *pgTx) rollback(ctx context.Context) error {
-	err := t.tx.Rollback(context.WithoutCancel(ctx))
-	if errors.Is(err, pgx.ErrTxClosed) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pgRollbackTimeout)
+	defer cancel()
+	err := t.tx.Rollback(rctx)
+	switch {
+	case errors.Is(err, pgx.ErrTxClosed):
 		err = nil
+	case err != nil && rctx.Err() != nil:
+		err = &dbError{storage.ErrUnavailable, "the server did not answer the rollback in time: the connection was closed, which ends the transaction", err}
 	}
 	return err
 }
+
+// pgRollbackTimeout bounds a ROLLBACK (pgTx.rollback); a variable for
+// the tests.
+var pgRollbackTimeout = 5 * time.Second
 
 // The statements of Export and Restore (dumpQuerier).
 

@@ -184,8 +184,26 @@ func TestReplicaCutMidTx(t *testing.T) {
 		}
 		_ = tx.Rollback(ctx)
 	}
-	if st := e.replica.pool.Stat(); st.AcquiredConns() != 0 {
-		t.Errorf("standby pool after the cuts: %d connections acquired; want 0", st.AcquiredConns())
+	// pgx gives a broken connection back to its pool on a goroutine of
+	// its own: wait for the pools to settle, then for the gates.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.replica.pool.Stat().AcquiredConns() != 0 || e.pool.Stat().AcquiredConns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the cuts: %d standby and %d primary connections still acquired; want 0",
+				e.replica.pool.Stat().AcquiredConns(), e.pool.Stat().AcquiredConns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, g := range []*txGate{s.txConns, s.roConns} {
+		if g == nil {
+			continue
+		}
+		g.mu.Lock()
+		used := g.used
+		g.mu.Unlock()
+		if used != 0 {
+			t.Errorf("after the cuts: %d places of a transaction gate still taken; want 0", used)
+		}
 	}
 }
 
@@ -409,5 +427,68 @@ func TestReplicaStatusErrTyped(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), addr) {
 		t.Errorf("Open with an unreachable standby: %q; want it to name the standby's address %s", err, addr)
+	}
+}
+
+// shortRollbacks bounds ROLLBACK by d for the test.
+func shortRollbacks(t *testing.T, d time.Duration) {
+	old := pgRollbackTimeout
+	t.Cleanup(func() { pgRollbackTimeout = old })
+	pgRollbackTimeout = d
+}
+
+// TestReplicaHungStandbyEnd: a transaction on a standby that stops
+// answering ends in bounded time: Commit by its context's deadline;
+// Rollback and the idle timeout's rollback by pgRollbackTimeout (a
+// rollback is not stopped by its caller's context, but is bounded).
+// Rollback used to wait for the server for ever, whatever its context,
+// and so did the reaper (and Close, which rolls back what is open).
+func TestReplicaHungStandbyEnd(t *testing.T) {
+	shortRollbacks(t, 500*time.Millisecond)
+	for _, how := range []string{"commit", "rollback", "idle"} {
+		t.Run(how, func(t *testing.T) {
+			s, p := openProxiedReplica(t, 0, WithTxIdleTimeout(300*time.Millisecond))
+			defer s.Close()
+			ctx := context.Background()
+			tx := standbyTx(t, ctx, s)
+			if _, err := tx.Get(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Get: %v", err)
+			}
+			for p.stall() {
+			}
+			defer p.unstallAll()
+			ectx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			var err error
+			switch how {
+			case "commit":
+				err = tx.Commit(ectx)
+			case "rollback":
+				err = tx.Rollback(ectx)
+			case "idle":
+				// The reaper rolls it back; LookupTx misses it once it did.
+				for {
+					if _, err = s.LookupTx(tx.ID()); err != nil {
+						break
+					}
+					if time.Since(start) > 10*time.Second {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if !errors.Is(err, storage.ErrTxNotFound) {
+					t.Errorf("the idle transaction on a hung standby is still open after %v: %v", time.Since(start), err)
+				}
+				err = nil
+			}
+			took := time.Since(start)
+			if took > 3*time.Second {
+				t.Errorf("%s of a transaction on a hung standby took %v (%v)", how, took, err)
+			}
+			if err != nil && sentinels(err) != 1 && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: %v wraps %d sentinels", how, err, sentinels(err))
+			}
+		})
 	}
 }

@@ -71,7 +71,9 @@
 //
 // WithReplica adds a hot standby for read-only transactions, chosen at
 // Begin from the standby's replay lag (measured at most once per
-// ReplicaCheckInterval against the primary's WAL position); see
+// ReplicaCheckInterval against the primary's WAL position, and sooner
+// when the last lag plus the measure's age passes the bound, so that no
+// read-only transaction reads further behind than the bound); see
 // ReplicaStatus and OnReplica.
 //
 // # Statements

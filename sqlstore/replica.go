@@ -15,8 +15,13 @@ import (
 )
 
 // ReplicaCheckInterval is how long a measure of the standby's lag is
-// trusted: a read-only transaction begun later measures it again (one
-// caller at a time; the others use the last measure meanwhile).
+// trusted at most: a read-only transaction begun later measures it again
+// (one caller at a time; the others use the last measure meanwhile). A
+// measure that found the standby usable is trusted only while the lag it
+// found plus its age is within WithReplica's maxLag, since the standby
+// may have replayed nothing since: past that, read-only transactions
+// measure again or go to the primary, so that none reads further behind
+// than maxLag.
 const ReplicaCheckInterval = time.Second
 
 // replicaCheckTimeout bounds one measure of the standby, so that a standby
@@ -31,7 +36,9 @@ const replicaCheckTimeout = 500 * time.Millisecond
 // primary: writes, reads outside transactions, serializable read-only
 // transactions (a standby cannot run them), and every read-only
 // transaction while the standby is away or too far behind. A transaction's
-// place is chosen once, at Begin, and OnReplica(tx) reports it.
+// place is chosen once, at Begin, and OnReplica(tx) reports it. The lag is
+// measured at most once per ReplicaCheckInterval, and again sooner when
+// the last measure's lag plus its age passes maxLag.
 //
 // Reads on the standby are stale by up to maxLag: a read-only transaction
 // may not see a write the same caller committed just before. Callers that
@@ -167,11 +174,13 @@ func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool)
 	r.mu.Lock()
 	st := r.last
 	r.mu.Unlock()
-	if !fresh && time.Since(st.CheckedAt) < ReplicaCheckInterval {
+	if !fresh && time.Since(st.CheckedAt) < ReplicaCheckInterval && (!st.Usable || r.within(st)) {
 		return st
 	}
 	if !r.checking.CompareAndSwap(false, true) {
-		return st // someone is measuring: use the last measure
+		// Someone is measuring: use the last measure, as far as it goes.
+		st.Usable = st.Usable && r.within(st)
+		return st
 	}
 	defer r.checking.Store(false)
 	st = r.measure(ctx, primary)
@@ -185,6 +194,12 @@ func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool)
 	r.last = st
 	r.mu.Unlock()
 	return st
+}
+
+// within reports whether the standby, st.Lag behind when st was measured,
+// is at most maxLag behind now, having perhaps replayed nothing since.
+func (r *replica) within(st ReplicaStatus) bool {
+	return r.maxLag <= 0 || st.Lag+time.Since(st.CheckedAt) <= r.maxLag
 }
 
 // failed records that the standby failed a Begin: read-only transactions

@@ -492,3 +492,51 @@ func TestReplicaHungStandbyEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaStalenessBound: "reads on the standby are stale by up to
+// maxLag". A measure found the standby caught up; its replay then stops,
+// the primary commits a write, and more than maxLag later (well within
+// ReplicaCheckInterval) a read-only transaction begins: it must see the
+// write, on the primary or on the standby. The last measure used to be
+// trusted for the whole interval, so the transaction ran on the standby,
+// a whole interval behind whatever maxLag said.
+func TestReplicaStalenessBound(t *testing.T) {
+	const maxLag = 300 * time.Millisecond
+	s, _ := openProxiedReplica(t, maxLag)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.Set(ctx, "k", 1))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
+		if on && err == nil && v == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never served k=1: %q, on the standby %v, %v", v, on, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	replicaExec(t, "SELECT pg_wal_replay_pause()")
+	t.Cleanup(func() { replicaExec(t, "SELECT pg_wal_replay_resume()") })
+	// Replay is paused with nothing left to replay: caught up.
+	for {
+		st, err := s.ReplicaStatus(ctx)
+		if err == nil && st.Usable && st.Lag == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the paused standby never measured caught up: %+v, %v", st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	measured := time.Now()
+	must(t, s.Set(ctx, "k", 2))
+	// The write is older than maxLag: reads may no longer miss it.
+	time.Sleep(maxLag + 50*time.Millisecond)
+	v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
+	if err != nil || v != "2" {
+		t.Errorf("read-only Get %v after the measure, more than maxLag %v after a committed write: %q, %v, on the standby %v; want 2",
+			time.Since(measured), maxLag, v, err, on)
+	}
+}

@@ -71,7 +71,11 @@ type ReplicaStatus struct {
 	// it answered and its lag is within the bound.
 	Usable bool
 	// InRecovery is true while the standby is a standby; false once it was
-	// promoted (it then serves reads as a primary of its own).
+	// promoted. A promoted standby serves read-only transactions only when
+	// it is the store's primary itself (a failover made it the primary the
+	// DSN reaches); one promoted apart from the primary serves none (not
+	// Usable, Err says so), since it no longer replays the primary's
+	// writes.
 	InRecovery bool
 	// Lag is how far the standby's replay is behind: 0 when it has
 	// replayed everything the primary had written when measured, else the
@@ -138,8 +142,13 @@ func (r *replica) measure(ctx context.Context, primary *pgxpool.Pool) ReplicaSta
 	ctx, cancel := context.WithTimeout(ctx, replicaCheckTimeout)
 	defer cancel()
 	st := ReplicaStatus{Configured: true, CheckedAt: time.Now()}
+	// The server and its start identify the primary: a standby that is
+	// not in recovery serves only when it is that same server.
+	const pq = `SELECT pg_current_wal_lsn()::text, (SELECT system_identifier FROM pg_control_system()), pg_postmaster_start_time()`
 	var written string
-	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&written); err != nil {
+	var pid, rid int64
+	var pstart, rstart time.Time
+	if err := primary.QueryRow(ctx, pq).Scan(&written, &pid, &pstart); err != nil {
 		st.Err = &dbError{storage.ErrUnavailable, "the primary did not answer the measure of the standby", err}
 		return st
 	}
@@ -148,14 +157,24 @@ func (r *replica) measure(ctx context.Context, primary *pgxpool.Pool) ReplicaSta
 	// transaction it replayed (NULL: none yet, unknown).
 	const q = `SELECT pg_is_in_recovery(),
        NOT pg_is_in_recovery() OR COALESCE(pg_last_wal_replay_lsn() >= $1::pg_lsn, false),
-       EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8`
+       EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8,
+       (SELECT system_identifier FROM pg_control_system()), pg_postmaster_start_time()`
 	var caughtUp bool
 	var secs *float64
-	if err := r.pool.QueryRow(ctx, q, written).Scan(&st.InRecovery, &caughtUp, &secs); err != nil {
+	if err := r.pool.QueryRow(ctx, q, written).Scan(&st.InRecovery, &caughtUp, &secs, &rid, &rstart); err != nil {
 		st.Err = standbyUnavailable(err)
 		return st
 	}
 	switch {
+	case rid != pid:
+		st.Err = &dbError{storage.ErrUnavailable, "the standby DSN reaches another cluster than the primary's now", nil}
+		return st
+	case !st.InRecovery && !rstart.Equal(pstart):
+		// Promoted apart from the primary (a split brain, or a standby
+		// promoted by hand): it no longer replays the store's writes,
+		// so its lag has no bound.
+		st.Err = &dbError{storage.ErrUnavailable, promotedApart, nil}
+		return st
 	case caughtUp:
 		st.Lag = 0
 	case secs == nil:
@@ -195,6 +214,10 @@ func (r *replica) status(ctx context.Context, primary *pgxpool.Pool, fresh bool)
 	r.mu.Unlock()
 	return st
 }
+
+// promotedApart is ReplicaStatus.Err's reason for a standby promoted
+// apart from the primary.
+const promotedApart = "the standby was promoted: a primary of its own, which no longer replays the store's writes"
 
 // within reports whether the standby, st.Lag behind when st was measured,
 // is at most maxLag behind now, having perhaps replayed nothing since.

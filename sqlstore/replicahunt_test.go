@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -538,5 +541,147 @@ func TestReplicaStalenessBound(t *testing.T) {
 	if err != nil || v != "2" {
 		t.Errorf("read-only Get %v after the measure, more than maxLag %v after a committed write: %q, %v, on the standby %v; want 2",
 			time.Since(measured), maxLag, v, err, on)
+	}
+}
+
+// switchProxy forwards TCP connections to a target that the test can
+// change; switching cuts the connections open.
+type switchProxy struct {
+	ln     net.Listener
+	target atomic.Pointer[string]
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newSwitchProxy(t *testing.T, target string) *switchProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &switchProxy{ln: ln}
+	p.target.Store(&target)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sc, err := net.Dial("tcp", *p.target.Load())
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, sc)
+			p.mu.Unlock()
+			wg.Go(func() { pipe(sc, c, nil, nil) })
+			wg.Go(func() { pipe(c, sc, nil, nil) })
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cutAll()
+		wg.Wait()
+	})
+	return p
+}
+
+func (p *switchProxy) cutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// switchTo sends the new connections to target and cuts the open ones.
+func (p *switchProxy) switchTo(target string) {
+	p.target.Store(&target)
+	p.cutAll()
+}
+
+// openSwitchedReplica opens a store on a new schema whose standby is
+// reached through a switchProxy; it returns the primary's host too.
+func openSwitchedReplica(t *testing.T, maxLag time.Duration) (*Store, *switchProxy, string) {
+	t.Helper()
+	primary := newPGSchema(t)
+	u, err := url.Parse(pgtest.ReplicaDSN(t, primary))
+	must(t, err)
+	p := newSwitchProxy(t, u.Host)
+	u.Host = p.ln.Addr().String()
+	s := openTest(t, primary, WithReplica(u.String(), maxLag), WithSweepInterval(-1))
+	pu, err := url.Parse(primary)
+	must(t, err)
+	return s, p, pu.Host
+}
+
+// measureUntil measures the standby until ok accepts it.
+func measureUntil(t *testing.T, s *Store, what string, ok func(ReplicaStatus) bool) ReplicaStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := s.ReplicaStatus(context.Background())
+		if err == nil && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never measured %s: %+v, %v", what, st, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReplicaBecamePrimary: the standby DSN reaching the store's primary
+// itself (a failover made it the primary, not in recovery) serves
+// read-only transactions, which read the latest writes.
+func TestReplicaBecamePrimary(t *testing.T) {
+	s, p, primaryHost := openSwitchedReplica(t, 200*time.Millisecond)
+	defer s.Close()
+	ctx := context.Background()
+	p.switchTo(primaryHost)
+	measureUntil(t, s, "usable, out of recovery", func(st ReplicaStatus) bool { return st.Usable && !st.InRecovery })
+	must(t, s.Set(ctx, "k", 7))
+	v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
+	if !on || err != nil || v != "7" {
+		t.Errorf("read-only Get with the standby DSN on the primary: %q, %v, on the standby %v; want 7 there", v, err, on)
+	}
+}
+
+// EnvPromotedDSN names a server of the test server's cluster that is not
+// in recovery and not the test server (a standby promoted apart from it;
+// e.g. a pg_basebackup of it started without standby.signal), for
+// TestReplicaPromotedApart.
+const envPromotedDSN = "STORAGE_TEST_PROMOTED_DSN"
+
+// TestReplicaPromotedApart: a standby promoted apart from the primary (a
+// split brain) no longer replays the primary's writes: it must not serve
+// read-only transactions, and ReplicaStatus says why (ErrUnavailable).
+// It used to measure as caught up (lag 0: "not in recovery") and serve
+// them for ever, missing every later write.
+func TestReplicaPromotedApart(t *testing.T) {
+	promoted := os.Getenv(envPromotedDSN)
+	if promoted == "" {
+		t.Skip(envPromotedDSN + " not set")
+	}
+	pu, err := url.Parse(promoted)
+	must(t, err)
+	s, p, _ := openSwitchedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	p.switchTo(pu.Host)
+	// Once its connections to the standby, cut by the switch, are gone,
+	// a measure reaches the promoted server: it serves (before) or is
+	// refused as promoted.
+	st := measureUntil(t, s, "out of recovery", func(st ReplicaStatus) bool {
+		return st.Usable || st.Err != nil && strings.Contains(st.Err.Error(), promotedApart)
+	})
+	if st.Usable || !errors.Is(st.Err, storage.ErrUnavailable) || sentinels(st.Err) != 1 {
+		t.Errorf("ReplicaStatus of a standby promoted apart: %+v; want not usable, ErrUnavailable", st)
+	}
+	must(t, s.Set(ctx, "k", 8))
+	v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
+	if on || err != nil || v != "8" {
+		t.Errorf("read-only Get with the standby promoted apart: %q, %v, on the standby %v; want 8 from the primary", v, err, on)
 	}
 }

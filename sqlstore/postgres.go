@@ -231,12 +231,14 @@ func (e *pgEngine) dialect() dialect.Dialect { return e.d }
 
 // txCapacity: each transaction holds one pooled connection; a quarter of
 // the pool (at least one) stays for the calls outside transactions. The
-// read-only transactions on a standby hold its connections, all of which
-// they may take (nothing else runs there).
+// read-only transactions on a standby hold its connections, all but one
+// (at least one), which stays for the measure of its lag (WithReplica):
+// holding them all, they made it wait for one until its timeout and
+// record the standby as unreachable.
 func (e *pgEngine) txCapacity() (total, readOnly int) {
 	n := int(e.pool.Config().MaxConns)
 	if e.replica != nil {
-		readOnly = int(e.replica.pool.Config().MaxConns)
+		readOnly = max(1, int(e.replica.pool.Config().MaxConns)-1)
 	}
 	return max(1, n-spareConns(n)), readOnly
 }

@@ -685,3 +685,32 @@ func TestReplicaPromotedApart(t *testing.T) {
 		t.Errorf("read-only Get with the standby promoted apart: %q, %v, on the standby %v; want 8 from the primary", v, err, on)
 	}
 }
+
+// TestReplicaMeasureWhileBusy: with every place the read-only
+// transactions may take on the standby held, the standby can still be
+// measured: ReplicaStatus reports it usable, not "cannot be reached". The
+// transactions could hold all of its pool's connections, so the measure
+// waited for one until its timeout and recorded the standby as failed,
+// sending every read-only transaction to the primary for a second.
+func TestReplicaMeasureWhileBusy(t *testing.T) {
+	s, _ := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	var held []storage.Tx
+	defer func() {
+		for _, tx := range held {
+			_ = tx.Rollback(ctx)
+		}
+	}()
+	for range s.roConns.places {
+		tx := standbyTx(t, ctx, s)
+		held = append(held, tx)
+		if _, err := tx.Get(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("Get: %v", err)
+		}
+	}
+	st, err := s.ReplicaStatus(ctx)
+	if err != nil || !st.Usable || st.Err != nil {
+		t.Errorf("ReplicaStatus with %d read-only transactions on the standby: %+v, %v; want usable", len(held), st, err)
+	}
+}

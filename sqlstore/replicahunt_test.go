@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -712,5 +713,61 @@ func TestReplicaMeasureWhileBusy(t *testing.T) {
 	st, err := s.ReplicaStatus(ctx)
 	if err != nil || !st.Usable || st.Err != nil {
 		t.Errorf("ReplicaStatus with %d read-only transactions on the standby: %+v, %v; want usable", len(held), st, err)
+	}
+}
+
+// TestReplicaOutagesNoLeak: standby outages (hung connections, cut ones)
+// leave no goroutine and no connection behind once the standby is back:
+// the count of goroutines returns to its level before them.
+func TestReplicaOutagesNoLeak(t *testing.T) {
+	s, p := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	e := s.eng.(*pgEngine)
+	settled := func() int {
+		// pgx ends broken connections on goroutines of its own.
+		for e.replica.pool.Stat().AcquiredConns() != 0 || e.pool.Stat().AcquiredConns() != 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return runtime.NumGoroutine()
+	}
+	for range 3 {
+		onStandby(t, ctx, s)
+	}
+	base := settled()
+	for round := range 6 {
+		if _, err := s.ReplicaStatus(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if round%2 == 0 {
+			for p.stall() {
+			}
+		} else {
+			for p.cut() {
+			}
+		}
+		tx, err := s.Begin(ctx, storage.TxOptions{ReadOnly: true})
+		must(t, err)
+		_, _ = tx.Get(ctx, "k")
+		_ = tx.Rollback(ctx)
+		p.unstallAll()
+		// Back: a measure finds it again.
+		measureUntil(t, s, "usable", func(st ReplicaStatus) bool { return st.Usable })
+		onStandby(t, ctx, s)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := settled()
+		if n <= base+4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after the outages, %d before:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.replica.pool.Stat().TotalConns(); n > e.replica.pool.Config().MaxConns {
+		t.Errorf("standby pool: %d connections", n)
 	}
 }

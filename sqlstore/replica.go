@@ -282,7 +282,8 @@ func (e *pgEngine) beginReplica(ctx context.Context, opts storage.TxOptions) (tx
 func (e *pgEngine) replicaFailed(err error) { e.replica.failed(err) }
 
 // ReplicaStatus measures the standby of WithReplica now and reports its
-// state; Configured is false when the store has none.
+// state; Configured is false when the store has none. A context that ends
+// during the measure is its error.
 func (s *Store) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
 	const op = "replicaStatus"
 	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
@@ -292,7 +293,12 @@ func (s *Store) ReplicaStatus(ctx context.Context) (ReplicaStatus, error) {
 	if !ok || e.replica == nil {
 		return ReplicaStatus{}, nil
 	}
-	return e.replica.status(ctx, e.pool, true), nil
+	st := e.replica.status(ctx, e.pool, true)
+	if err := ctx.Err(); err != nil && st.Err != nil {
+		// The caller's context ended the measure, not the standby.
+		return ReplicaStatus{}, &storage.OpError{Op: op, Err: err}
+	}
+	return st, nil
 }
 
 // OnReplica reports whether tx runs on the standby of WithReplica. It is

@@ -771,3 +771,26 @@ func TestReplicaOutagesNoLeak(t *testing.T) {
 		t.Errorf("standby pool: %d connections", n)
 	}
 }
+
+// TestReplicaStatusCancelled: ReplicaStatus whose context ends while it
+// measures answers the context's error, not a status blaming the standby
+// ("cannot be reached") with no error.
+func TestReplicaStatusCancelled(t *testing.T) {
+	tr := &cancelOnQuery{match: "pg_current_wal_lsn"}
+	s, _ := openProxiedReplica(t, 0, withPgxTracer(tr))
+	defer s.Close()
+	cctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr.cancel.Store(&cancel)
+	tr.armed.Store(true)
+	st, err := s.ReplicaStatus(cctx)
+	if tr.armed.Load() {
+		t.Fatal("ReplicaStatus did not measure the standby")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("ReplicaStatus under a context cancelled while it measured: %+v, %v; want context.Canceled", st, err)
+	}
+	if st, err := s.ReplicaStatus(context.Background()); err != nil || !st.Usable {
+		t.Errorf("ReplicaStatus after: %+v, %v; want usable", st, err)
+	}
+}

@@ -794,3 +794,96 @@ func TestReplicaStatusCancelled(t *testing.T) {
 		t.Errorf("ReplicaStatus after: %+v, %v; want usable", st, err)
 	}
 }
+
+// TestReplicaFlappingTyped: read-only transactions from several goroutines
+// while the standby's connections are cut and stalled at random: every
+// Begin succeeds (the primary takes over), every error of a read wraps
+// exactly one sentinel (ErrUnavailable) or is its context's, and nothing
+// is left acquired afterwards.
+func TestReplicaFlappingTyped(t *testing.T) {
+	shortRollbacks(t, 500*time.Millisecond)
+	s, p := openProxiedReplica(t, 0)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.Set(ctx, "k", 1))
+	// maxLag 0 is any lag: wait until the standby has k.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
+		if on && err == nil && v == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never served k=1: %q, on the standby %v, %v", v, on, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var onStandbyN, onPrimaryN, failed atomic.Int64
+	for range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				tx, err := s.Begin(octx, storage.TxOptions{ReadOnly: true})
+				if err != nil {
+					cancel()
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Begin: %v", err)
+					}
+					continue
+				}
+				if OnReplica(tx) {
+					onStandbyN.Add(1)
+				} else {
+					onPrimaryN.Add(1)
+				}
+				e, err := tx.Get(octx, "k")
+				switch {
+				case err == nil:
+					if string(e.Value) != "1" {
+						t.Errorf("Get: %s", e.Value)
+					}
+				case errors.Is(err, context.DeadlineExceeded) && sentinels(err) == 0:
+					failed.Add(1)
+				case errors.Is(err, storage.ErrUnavailable) && sentinels(err) == 1:
+					failed.Add(1)
+				default:
+					t.Errorf("Get: %v (%d sentinels)", err, sentinels(err))
+				}
+				if err := tx.Rollback(ctx); err != nil && (!errors.Is(err, storage.ErrUnavailable) || sentinels(err) != 1) {
+					t.Errorf("Rollback: %v", err)
+				}
+				cancel()
+			}
+		})
+	}
+	for i := range 12 {
+		switch i % 3 {
+		case 0:
+			p.cut()
+		case 1:
+			p.stall()
+		case 2:
+			p.unstallAll()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	p.unstallAll()
+	close(stop)
+	wg.Wait()
+	t.Logf("%d on the standby, %d on the primary, %d reads failed", onStandbyN.Load(), onPrimaryN.Load(), failed.Load())
+	e := s.eng.(*pgEngine)
+	deadline = time.Now().Add(10 * time.Second)
+	for e.replica.pool.Stat().AcquiredConns() != 0 || e.pool.Stat().AcquiredConns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d standby and %d primary connections still acquired", e.replica.pool.Stat().AcquiredConns(), e.pool.Stat().AcquiredConns())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -45,6 +45,23 @@ func readOnlyGet(t *testing.T, s *Store, iso storage.IsolationLevel, key string)
 	return string(e.Value), OnReplica(tx), err
 }
 
+// waitStandbyServes waits until a read-only transaction runs on the
+// standby and reads want at key.
+func waitStandbyServes(t *testing.T, s *Store, key, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, key)
+		if on && err == nil && v == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never served %s=%s: got %q, on the standby %v, %v", key, want, v, on, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestReplica: read-only transactions run on the standby while it keeps
 // up, and on the primary when it falls behind by more than the bound (its
 // replay paused), when they are serializable, and when they write; the
@@ -65,17 +82,7 @@ func TestReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The standby replays the write within a moment.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
-		if on && err == nil && v == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby never served k=1: got %q, on the standby %v, %v", v, on, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitStandbyServes(t, s, "k", "1")
 	// A standby cannot run a serializable transaction: the primary does.
 	if v, on, err := readOnlyGet(t, s, storage.LevelSerializable, "k"); on || err != nil || v != "1" {
 		t.Errorf("serializable read-only: %q on the standby %v, %v; want 1 on the primary", v, on, err)
@@ -109,17 +116,7 @@ func TestReplica(t *testing.T) {
 
 	// Replay resumed: it catches up and serves again.
 	replicaExec(t, "SELECT pg_wal_replay_resume()")
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
-		if on && err == nil && v == "2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after resume the standby never served k=2: got %q, on the standby %v, %v", v, on, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitStandbyServes(t, s, "k", "2")
 	// Within maxLag, not 0: the primary is shared with the other
 	// packages' tests, whose writes the standby may be replaying (CI's
 	// rehearsal at load 9: 116 ms).

@@ -22,16 +22,30 @@ import (
 	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
 )
 
-// openProxiedReplica opens a store on a new schema whose standby
-// (WithReplica) is reached through a cutProxy.
-func openProxiedReplica(t *testing.T, maxLag time.Duration, opts ...Option) (*Store, *cutProxy) {
+// openReplicaVia opens a store on a new schema whose standby (WithReplica)
+// is reached at the address via returns for the standby's (a proxy's); it
+// returns the primary's host too.
+func openReplicaVia(t *testing.T, maxLag time.Duration, via func(host string) string, opts ...Option) (*Store, string) {
 	t.Helper()
 	primary := newPGSchema(t)
 	u, err := url.Parse(pgtest.ReplicaDSN(t, primary))
 	must(t, err)
-	p := newCutProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
+	u.Host = via(u.Host)
 	s := openTest(t, primary, append([]Option{WithReplica(u.String(), maxLag), WithSweepInterval(-1)}, opts...)...)
+	pu, err := url.Parse(primary)
+	must(t, err)
+	return s, pu.Host
+}
+
+// openProxiedReplica opens a store on a new schema whose standby is
+// reached through a cutProxy.
+func openProxiedReplica(t *testing.T, maxLag time.Duration, opts ...Option) (*Store, *cutProxy) {
+	t.Helper()
+	var p *cutProxy
+	s, _ := openReplicaVia(t, maxLag, func(host string) string {
+		p = newCutProxy(t, host)
+		return p.ln.Addr().String()
+	}, opts...)
 	return s, p
 }
 
@@ -56,9 +70,7 @@ func TestReplicaHungStandbyBegin(t *testing.T) {
 	s, p := openProxiedReplica(t, 0)
 	defer s.Close()
 	ctx := context.Background()
-	if !onStandby(t, ctx, s) {
-		t.Fatal("a read-only transaction did not run on the standby")
-	}
+	_ = standbyTx(t, ctx, s).Rollback(ctx)
 	// A fresh measure finds it usable; then every connection to it stalls.
 	if st, err := s.ReplicaStatus(ctx); err != nil || !st.Usable {
 		t.Fatalf("ReplicaStatus = %+v, %v", st, err)
@@ -117,9 +129,7 @@ func TestReplicaCancelledMeasure(t *testing.T) {
 	s, _ := openProxiedReplica(t, 0, withPgxTracer(tr))
 	defer s.Close()
 	ctx := context.Background()
-	if !onStandby(t, ctx, s) {
-		t.Fatal("a read-only transaction did not run on the standby")
-	}
+	_ = standbyTx(t, ctx, s).Rollback(ctx)
 	// The last measure is old: the next read-only Begin measures again,
 	// and its context ends as it does.
 	e := s.eng.(*pgEngine)
@@ -378,9 +388,7 @@ func TestReplicaStatusErrTyped(t *testing.T) {
 	s, p := openProxiedReplica(t, 0)
 	defer s.Close()
 	ctx := context.Background()
-	if !onStandby(t, ctx, s) {
-		t.Fatal("a read-only transaction did not run on the standby")
-	}
+	_ = standbyTx(t, ctx, s).Rollback(ctx)
 	// The standby goes away: its connections are cut and no new one is
 	// accepted.
 	_ = p.ln.Close()
@@ -510,30 +518,11 @@ func TestReplicaStalenessBound(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	must(t, s.Set(ctx, "k", 1))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
-		if on && err == nil && v == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby never served k=1: %q, on the standby %v, %v", v, on, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStandbyServes(t, s, "k", "1")
 	replicaExec(t, "SELECT pg_wal_replay_pause()")
 	t.Cleanup(func() { replicaExec(t, "SELECT pg_wal_replay_resume()") })
 	// Replay is paused with nothing left to replay: caught up.
-	for {
-		st, err := s.ReplicaStatus(ctx)
-		if err == nil && st.Usable && st.Lag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the paused standby never measured caught up: %+v, %v", st, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	measureUntil(t, s, "caught up", func(st ReplicaStatus) bool { return st.Usable && st.Lag == 0 })
 	measured := time.Now()
 	must(t, s.Set(ctx, "k", 2))
 	// The write is older than maxLag: reads may no longer miss it.
@@ -606,15 +595,12 @@ func (p *switchProxy) switchTo(target string) {
 // reached through a switchProxy; it returns the primary's host too.
 func openSwitchedReplica(t *testing.T, maxLag time.Duration) (*Store, *switchProxy, string) {
 	t.Helper()
-	primary := newPGSchema(t)
-	u, err := url.Parse(pgtest.ReplicaDSN(t, primary))
-	must(t, err)
-	p := newSwitchProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	s := openTest(t, primary, WithReplica(u.String(), maxLag), WithSweepInterval(-1))
-	pu, err := url.Parse(primary)
-	must(t, err)
-	return s, p, pu.Host
+	var p *switchProxy
+	s, primaryHost := openReplicaVia(t, maxLag, func(host string) string {
+		p = newSwitchProxy(t, host)
+		return p.ln.Addr().String()
+	})
+	return s, p, primaryHost
 }
 
 // measureUntil measures the standby until ok accepts it.
@@ -807,17 +793,7 @@ func TestReplicaFlappingTyped(t *testing.T) {
 	ctx := context.Background()
 	must(t, s.Set(ctx, "k", 1))
 	// maxLag 0 is any lag: wait until the standby has k.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		v, on, err := readOnlyGet(t, s, storage.LevelRepeatableRead, "k")
-		if on && err == nil && v == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby never served k=1: %q, on the standby %v, %v", v, on, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStandbyServes(t, s, "k", "1")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var onStandbyN, onPrimaryN, failed atomic.Int64
@@ -879,7 +855,7 @@ func TestReplicaFlappingTyped(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d on the standby, %d on the primary, %d reads failed", onStandbyN.Load(), onPrimaryN.Load(), failed.Load())
 	e := s.eng.(*pgEngine)
-	deadline = time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for e.replica.pool.Stat().AcquiredConns() != 0 || e.pool.Stat().AcquiredConns() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d standby and %d primary connections still acquired", e.replica.pool.Stat().AcquiredConns(), e.pool.Stat().AcquiredConns())

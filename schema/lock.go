@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // LockFileSuffix is appended to the SQLite database path to name the file
@@ -75,7 +77,7 @@ func (l *fileLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 		}
 		if !time.Now().Before(deadline) {
 			_ = f.Close()
-			return fmt.Errorf("schema: migration lock %s: still held by another migrator after %v", name, l.timeout)
+			return &Error{driver.ErrUnavailable, fmt.Sprintf("migration lock %s: still held by another migrator after %v", name, l.timeout), nil}
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/mycelia-kernel/storage/driver"
 )
 
 // WithFS makes NewProvider, Up and NewMigrator read the dialect's migrations
@@ -23,20 +25,26 @@ func WithFS(fsys fs.FS) Option {
 }
 
 // MigrationError is returned by Migrator's methods when a migration fails:
-// it names the file, the direction and the statement that failed. The
-// failed migration's transaction is rolled back, so the schema stays at the
-// last migration that succeeded.
+// it names the file, the direction and the statement that failed, and
+// gives the database's error in its own words (for the operator running
+// the migrations). It wraps the database's error and the storage sentinel
+// the failure means (ErrCorrupt for a statement the database refused,
+// ErrUnavailable for a lost connection or a missing privilege, ...; see
+// the package documentation, "Errors"). The failed migration's
+// transaction is rolled back, so the schema stays at the last migration
+// that succeeded.
 type MigrationError struct {
 	Version   int64
 	File      string // base name, e.g. "00003_add_index.sql"
 	Direction string // "up" or "down"
 	Statement string // the statement that failed; "" if unknown
 	Err       error  // the database's error
+	Sentinel  error  // the storage sentinel (driver.ErrCorrupt, ...)
 }
 
 func (e *MigrationError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "schema: migration %s (%s) failed", e.File, e.Direction)
+	fmt.Fprintf(&b, "schema: migration %s (%s) failed: %v", e.File, e.Direction, e.Sentinel)
 	if e.Statement != "" {
 		fmt.Fprintf(&b, " at statement:\n%s\n", indent(strings.TrimSpace(e.Statement)))
 	} else {
@@ -46,7 +54,7 @@ func (e *MigrationError) Error() string {
 	return b.String()
 }
 
-func (e *MigrationError) Unwrap() error { return e.Err }
+func (e *MigrationError) Unwrap() []error { return []error{e.Sentinel, e.Err} }
 
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
@@ -59,8 +67,8 @@ var ErrNothingToRedo = errors.New("schema: no migration is applied: nothing to r
 // and Reset, before they change anything, when the database's schema
 // version is above every migration the Migrator knows: a newer build
 // migrated it, and this one can neither bring it up to date nor roll back
-// migrations it does not have.
-var ErrSchemaNewer = errors.New("schema: the database's schema is newer than every migration this build knows")
+// migrations it does not have. It wraps storage.ErrUnsupported.
+var ErrSchemaNewer error = &Error{driver.ErrUnsupported, "the database's schema is newer than every migration this build knows", nil}
 
 // known returns the database's schema version, or an error wrapping
 // ErrSchemaNewer when it is above Latest.
@@ -206,7 +214,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 	}
 	st, err := m.p.Status(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("schema: status: %w", err)
+		return nil, fmt.Errorf("schema: status: %w", classify(m.d, err))
 	}
 	return st, nil
 }
@@ -229,13 +237,14 @@ func (m *Migrator) wrap(res []*goose.MigrationResult, err error) ([]*goose.Migra
 			File:      file,
 			Direction: pe.Failed.Direction,
 			Err:       pe.Err,
+			Sentinel:  sentinelOf(classify(m.d, err)),
 		}
 		if src, stmt := m.tr.last(); src == file {
 			me.Statement = stmt
 		}
 		return pe.Applied, me
 	}
-	return res, fmt.Errorf("schema: %w", err)
+	return res, fmt.Errorf("schema: %w", classify(m.d, err))
 }
 
 // stmtTracker is a slog.Handler that remembers the last statement goose

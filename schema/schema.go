@@ -13,6 +13,7 @@ import (
 	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/mycelia-kernel/storage/driver"
 	"github.com/mycelia-kernel/storage/migrations"
 )
 
@@ -104,12 +105,13 @@ func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOp
 		// database (tenants, tests) do not wait for each other.
 		id, err := postgresLockID(db)
 		if err != nil {
-			return nil, fmt.Errorf("schema: %w", err)
+			return nil, fmt.Errorf("schema: %w", classify(d, err))
 		}
-		locker, err = lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries), lock.WithLockID(id))
+		pl, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries), lock.WithLockID(id))
 		if err != nil {
 			return nil, fmt.Errorf("schema: %w", err)
 		}
+		locker = sentinelLocker{pl}
 	case SQLite:
 		locker = &fileLocker{path: cfg.sqliteFile, timeout: cfg.lockTimeout}
 	}
@@ -125,17 +127,67 @@ func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOp
 
 // Up applies every pending migration of d to db and returns what it applied
 // (nothing when the schema is current). Safe to call concurrently from
-// several processes; see the package documentation.
+// several processes; see the package documentation. Its errors wrap a
+// storage sentinel (see "Errors" in the package documentation). When the
+// first migration fails on a database goose had not recorded anything in
+// (its version table did not exist: another application's database, say,
+// with a table by one of the engine's names), Up drops the version table
+// goose created, leaving the database as it found it.
 func Up(ctx context.Context, d Dialect, db *sql.DB, opts ...Option) ([]*goose.MigrationResult, error) {
 	p, err := NewProvider(d, db, opts...)
 	if err != nil {
 		return nil, err
 	}
+	had, err := versionTableExists(ctx, d, db)
+	if err != nil {
+		return nil, fmt.Errorf("schema: migrate %s: %w", d, classify(d, err))
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
+		err = classify(d, err)
+		if !had && len(res) == 0 && errors.Is(err, driver.ErrCorrupt) {
+			dropUnusedVersionTable(ctx, d, db)
+		}
 		return res, fmt.Errorf("schema: migrate %s: %w", d, err)
 	}
 	return res, nil
+}
+
+// dropUnusedVersionTable drops goose's version table when it records no
+// migration (only goose's own version 0), in one transaction; it is best
+// effort: a failure leaves the table, which does no harm to a later Up.
+func dropUnusedVersionTable(ctx context.Context, d Dialect, db *sql.DB) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	// VersionTable is a constant identifier, not input.
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+VersionTable+` WHERE version_id > 0`).Scan(&n); err != nil || n > 0 {
+		return
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE `+VersionTable); err != nil {
+		return
+	}
+	_ = tx.Commit()
+}
+
+// versionTableExists reports whether goose's version table exists (in
+// PostgreSQL's current schema).
+func versionTableExists(ctx context.Context, d Dialect, db *sql.DB) (bool, error) {
+	var exists bool
+	var err error
+	switch d {
+	case SQLite:
+		err = db.QueryRowContext(ctx,
+			`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
+			VersionTable).Scan(&exists)
+	case Postgres:
+		err = db.QueryRowContext(ctx,
+			`SELECT to_regclass(quote_ident($1)) IS NOT NULL`, VersionTable).Scan(&exists)
+	}
+	return exists, err
 }
 
 // Version returns the highest migration version applied to db, or 0 when
@@ -146,18 +198,9 @@ func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var exists bool
-	switch d {
-	case SQLite:
-		err = db.QueryRowContext(ctx,
-			`SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)`,
-			VersionTable).Scan(&exists)
-	case Postgres:
-		err = db.QueryRowContext(ctx,
-			`SELECT to_regclass(quote_ident($1)) IS NOT NULL`, VersionTable).Scan(&exists)
-	}
+	exists, err := versionTableExists(ctx, d, db)
 	if err != nil {
-		return 0, fmt.Errorf("schema: version: %w", err)
+		return 0, fmt.Errorf("schema: version: %w", classify(d, err))
 	}
 	if !exists {
 		return 0, nil
@@ -171,7 +214,7 @@ func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("schema: version: %w", err)
+		return 0, fmt.Errorf("schema: version: %w", classify(d, err))
 	}
 	return v, nil
 }

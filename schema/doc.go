@@ -61,4 +61,38 @@
 // On SQLite, give the connection a busy timeout (modernc.org/sqlite:
 // "?_pragma=busy_timeout(5000)"): the migration lock serializes migrators, not
 // the application's own readers and writers.
+//
+// # Errors
+//
+// Every error of Up, Version and the Migrator's methods wraps exactly one
+// sentinel of package storage (the same values as package driver's; test
+// with errors.Is), except the caller's context's own error, which stays as
+// it is, and ErrNothingToRedo:
+//
+//   - storage.ErrUnsupported: the database's schema is newer than every
+//     migration this build knows (ErrSchemaNewer wraps it), or its version
+//     table holds versions goose refuses (another program's).
+//   - storage.ErrUnavailable: the database cannot be reached, the
+//     connection failed, the database is locked, the migration lock is
+//     still held by another migrator when WithLockTimeout's wait ends, the
+//     server refused a statement by its configuration or its administrator
+//     (a missing privilege, a statement timeout), or a file (SQLite's, its
+//     lock file) cannot be opened, read or written. Running the migrations
+//     again later may succeed.
+//   - storage.ErrCorrupt: the database refused a migration's statement
+//     otherwise: it holds another application's table by one of the
+//     engine's names, its schema was changed outside the engine, or it is
+//     corrupt. Permanent: running them again fails the same way. When the
+//     first migration fails so on a database without goose's version
+//     table, Up drops the table goose created for it, so that another
+//     application's database is left as it was (on SQLite the database's
+//     own sqlite_sequence, which the version table's AUTOINCREMENT created,
+//     stays, empty).
+//   - storage.ErrStorageFull: no space left for the database.
+//
+// Their messages carry neither goose's nor the driver's text (errors.As
+// still finds the driver's error: a *pgconn.PgError, a *sqlite.Error),
+// except a *MigrationError's, which gives the failed statement and the
+// database's error in its own words for the operator running the
+// migrations (cmd/migrate).
 package schema

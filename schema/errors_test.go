@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 
 	"github.com/mycelia-kernel/storage"
@@ -102,6 +104,12 @@ func TestUpForeignTable(t *testing.T) {
 			if got := tables(t, d, db); !slices.Equal(got, []string{"entries"}) {
 				t.Errorf("tables after the failed Up = %v, want only the application's [entries]", got)
 			}
+			if d == SQLite {
+				var n int
+				if err := db.QueryRow(`SELECT count(*) FROM sqlite_sequence`).Scan(&n); err != nil || n != 0 {
+					t.Errorf("sqlite_sequence holds %d rows (%v), want none", n, err)
+				}
+			}
 			// The same through a Migrator: its MigrationError wraps the
 			// sentinel too.
 			m, err := NewMigrator(d, db)
@@ -183,6 +191,33 @@ func TestMigrationErrorsWrapSentinels(t *testing.T) {
 			}
 			_, err = Up(ctx, d, db, WithFS(fsys), WithLockTimeout(100*time.Millisecond))
 			wantSentinel(t, "lock timeout", err, storage.ErrUnavailable, false, "failed to acquire lock")
+		})
+	}
+}
+
+// TestUpForeignGooseVersions: another program's dated versions in goose's
+// table (its migrations are unknown to this build, the engine's "missing"
+// below them): Up fails with ErrUnsupported, not goose's text.
+func TestUpForeignGooseVersions(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			db := openFresh(t, d)
+			gd, _, err := d.source()
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := fstest.MapFS{"20240101_customers.sql": {Data: []byte(
+				"-- +goose Up\nCREATE TABLE customers (id integer PRIMARY KEY);\n-- +goose Down\nDROP TABLE customers;\n")}}
+			p, err := goose.NewProvider(gd, db, other, goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Up(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Up(ctx, d, db)
+			wantSentinel(t, "Up", err, storage.ErrUnsupported, false, "missing")
 		})
 	}
 }

@@ -402,11 +402,17 @@
 // the database's own limits (SQLITE_TOOBIG, PostgreSQL's class 54) is
 // ErrValueTooLarge. Open's errors wrap one sentinel too: a malformed DSN
 // or a refused option is ErrInvalidOption; a database it cannot reach,
-// open, read, write or lock (another process holds the file), or a
-// migration the database refused, ErrUnavailable; a full disk
-// ErrStorageFull; a corrupt file ErrCorrupt; a schema this build does not
-// serve (newer than it knows, or older with WithoutMigrate)
-// ErrUnsupported. A write
+// open, read, write or lock (another process holds the file, another
+// migrator the migration lock past its timeout), or that refused a
+// migration by its configuration or its administrator (a missing
+// privilege), ErrUnavailable; a full disk ErrStorageFull; a corrupt file
+// ErrCorrupt, and so is a migration the database refused otherwise (it
+// holds another application's table by one of the engine's names, or a
+// schema changed outside the engine: permanent, Open leaves the database
+// as it found it when the first migration fails, without goose's version
+// table); a schema this build does not serve (newer than it knows, or
+// older with WithoutMigrate) ErrUnsupported. The migrations' errors are
+// package schema's (see its "Errors"), each wrapping its sentinel. A write
 // outside a transaction, or a COMMIT, whose connection failed after it was
 // sent is ErrCommitUnknown, never retried; a COMMIT PostgreSQL answered with
 // a rollback has a known outcome (ErrTxConflict). A full disk is

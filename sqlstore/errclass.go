@@ -155,7 +155,8 @@ func storedJSON(err error) bool {
 // the engine) is ErrCorrupt; a full disk ErrStorageFull; anything else
 // (a server that cannot be reached or refuses the connection, a file that
 // cannot be opened, read or written, a database another process keeps
-// locked, a migration the database refused) ErrUnavailable. None carries
+// locked) ErrUnavailable; package schema's errors (a migration the
+// database refused) wrap their sentinel already. None carries
 // the driver's text; errors.As still finds the driver's error.
 func openError(name dialect.Name, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || wrapsSentinel(err) {

@@ -1,0 +1,91 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// TestOpenForeignTable: Open on another application's database, which
+// holds a table by one of the engine's names (entries), fails with
+// ErrCorrupt alone (the engine cannot use that database until the table is
+// renamed or the store given a database of its own: permanent), not with
+// ErrUnavailable (retry later), and leaves nothing behind: not goose's
+// version table. Before, Open said ErrUnavailable and left
+// goose_db_version in the application's database.
+func TestOpenForeignTable(t *testing.T) {
+	for _, c := range configs[1:] {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			dsn := c.dsn(t)
+			db := foreignAppDB(t, dsn)
+			if _, err := db.ExecContext(ctx, `CREATE TABLE entries (id integer PRIMARY KEY, body text)`); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				s, err := Open(ctx, dsn)
+				if err == nil {
+					_ = s.Close()
+					t.Fatal("Open succeeded")
+				}
+				wantSentinel(t, "Open", err, storage.ErrCorrupt)
+				if strings.Contains(err.Error(), "already exists") {
+					t.Errorf("Open: %q carries the driver's text", err)
+				}
+				q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+				if !strings.HasPrefix(dsn, "sqlite:") {
+					q = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`
+				}
+				var names []string
+				rows, err := db.QueryContext(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var n string
+					if err := rows.Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					names = append(names, n)
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				_ = rows.Close()
+				if !slices.Equal(names, []string{"entries"}) {
+					t.Errorf("tables after the refused Open = %v, want the application's [entries] alone", names)
+				}
+			}
+		})
+	}
+}
+
+// foreignAppDB opens dsn's database with database/sql, as the other
+// application would.
+func foreignAppDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	var db *sql.DB
+	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		var err error
+		if db, err = sql.Open("sqlite", "file:"+p+"?_pragma=busy_timeout(5000)"); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		pc, err := pgxpool.ParseConfig(dsn) // takes the pool's parameters
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = stdlib.OpenDB(*pc.ConnConfig)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}

@@ -144,7 +144,8 @@ var (
 	// role or database, a pg_cancel_backend, a revoked privilege, out of
 	// memory, a temp_file_limit; the caller's own deadline is its
 	// context's error instead), or (SQLite) the file could not be read or
-	// written. The operation did not take effect,
+	// written, or (package schema) the migration lock stayed held by
+	// another migrator past its timeout. The operation did not take effect,
 	// so running it again later is safe; RunInTx retries a transaction that
 	// failed with it. A write whose connection failed after the write was
 	// sent is ErrCommitUnknown instead. Its message carries no connection
@@ -160,9 +161,11 @@ var (
 	// ErrCorrupt is returned when the database holds what the engine
 	// cannot read: a corrupt file or page (SQLITE_CORRUPT, a file that is
 	// not a database, PostgreSQL's data_corrupted), a row changed outside
-	// the engine to a value of another type or shape than it writes, or a
+	// the engine to a value of another type or shape than it writes, a
 	// table, column or function of its schema dropped or altered outside
-	// it. It is not retryable: the same call fails the same way until the
+	// it, or (Open, package schema's migrations) a database whose objects
+	// the engine's migrations conflict with: another application's table
+	// by one of the engine's names. It is not retryable: the same call fails the same way until the
 	// data is repaired or restored from a backup.
 	ErrCorrupt = driver.ErrCorrupt
 

@@ -64,6 +64,10 @@ func wrapsSentinel(err error) bool {
 // engine) ErrCorrupt; versions goose does not know among the applied ones
 // (another program's) ErrUnsupported.
 func classify(d Dialect, err error) error {
+	var own *Error
+	if errors.As(err, &own) {
+		return own // this package's (a lock's), without goose's words around it
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || wrapsSentinel(err) {
 		return err
 	}

@@ -179,7 +179,7 @@ func TestMigrationErrorsWrapSentinels(t *testing.T) {
 				}
 			}
 			_, err = Up(ctx, d, db, WithFS(fsys), WithLockTimeout(100*time.Millisecond))
-			wantSentinel(t, "lock timeout", err, storage.ErrUnavailable, false, "failed to acquire lock")
+			wantSentinel(t, "lock timeout", err, storage.ErrUnavailable, false, "failed to acquire lock", "failed to initialize")
 		})
 	}
 }

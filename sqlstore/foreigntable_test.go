@@ -2,13 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mycelia-kernel/storage"
 )
@@ -26,7 +22,7 @@ func TestOpenForeignTable(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			dsn := c.dsn(t)
-			db := foreignAppDB(t, dsn)
+			db := rawDB(t, dsn)
 			if _, err := db.ExecContext(ctx, `CREATE TABLE entries (id integer PRIMARY KEY, body text)`); err != nil {
 				t.Fatal(err)
 			}
@@ -55,25 +51,4 @@ func TestOpenForeignTable(t *testing.T) {
 			}
 		})
 	}
-}
-
-// foreignAppDB opens dsn's database with database/sql, as the other
-// application would.
-func foreignAppDB(t *testing.T, dsn string) *sql.DB {
-	t.Helper()
-	var db *sql.DB
-	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		var err error
-		if db, err = sql.Open("sqlite", "file:"+p+"?_pragma=busy_timeout(5000)"); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		pc, err := pgxpool.ParseConfig(dsn) // takes the pool's parameters
-		if err != nil {
-			t.Fatal(err)
-		}
-		db = stdlib.OpenDB(*pc.ConnConfig)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
 }

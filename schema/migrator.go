@@ -60,8 +60,9 @@ func indent(s string) string {
 	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
 }
 
-// ErrNothingToRedo is returned by Migrator.Redo when no migration is applied.
-var ErrNothingToRedo = errors.New("schema: no migration is applied: nothing to redo")
+// ErrNothingToRedo is returned by Migrator.Redo when no migration is
+// applied. It wraps storage.ErrNotFound: no applied migration was found.
+var ErrNothingToRedo error = &Error{driver.ErrNotFound, "no migration is applied: nothing to redo", nil}
 
 // ErrSchemaNewer is returned by the Migrator's Up, UpTo, Down, DownTo, Redo
 // and Reset, before they change anything, when the database's schema
@@ -121,22 +122,39 @@ func (m *Migrator) Latest() int64 {
 	return s[len(s)-1].Version
 }
 
-// Up applies every pending migration.
+// Up applies every pending migration. As Up (the package's function), it
+// leaves a database without goose's version table as it found it when the
+// first migration fails with ErrCorrupt.
 func (m *Migrator) Up(ctx context.Context) ([]*goose.MigrationResult, error) {
-	if _, err := m.known(ctx); err != nil {
-		return nil, err
-	}
-	m.tr.reset()
-	return m.wrap(m.p.Up(ctx))
+	return m.up(ctx, m.p.Up)
 }
 
-// UpTo applies the pending migrations up to and including version.
+// UpTo applies the pending migrations up to and including version (above
+// 0: ErrInvalidOption otherwise), as Up.
 func (m *Migrator) UpTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	if version < 1 {
+		return nil, fmt.Errorf("schema: %w", &Error{driver.ErrInvalidOption, fmt.Sprintf("up to version %d: want a version above 0", version), nil})
+	}
+	return m.up(ctx, func(ctx context.Context) ([]*goose.MigrationResult, error) { return m.p.UpTo(ctx, version) })
+}
+
+// up runs run (goose's Up or UpTo) unless the schema is newer than the
+// Migrator knows, and drops the version table goose created for it when
+// the first migration failed on a database that had none (undoRefused).
+func (m *Migrator) up(ctx context.Context, run func(context.Context) ([]*goose.MigrationResult, error)) ([]*goose.MigrationResult, error) {
 	if _, err := m.known(ctx); err != nil {
 		return nil, err
 	}
+	had, err := versionTableExists(ctx, m.d, m.db)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", classify(m.d, err))
+	}
 	m.tr.reset()
-	return m.wrap(m.p.UpTo(ctx, version))
+	res, err := m.wrap(run(ctx))
+	if err != nil {
+		undoRefused(ctx, m.d, m.db, had, len(res), err)
+	}
+	return res, err
 }
 
 // Down rolls back the most recently applied migration. With nothing applied
@@ -157,9 +175,12 @@ func (m *Migrator) Down(ctx context.Context) ([]*goose.MigrationResult, error) {
 }
 
 // DownTo rolls back the applied migrations above version (0 rolls back
-// everything). With nothing applied above version it leaves the database
-// untouched.
+// everything; below 0 is ErrInvalidOption). With nothing applied above
+// version it leaves the database untouched.
 func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*goose.MigrationResult, error) {
+	if version < 0 {
+		return nil, fmt.Errorf("schema: %w", &Error{driver.ErrInvalidOption, fmt.Sprintf("down to version %d: want 0 or above", version), nil})
+	}
 	if v, err := m.known(ctx); err != nil || v <= version {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func (d Dialect) source() (goose.Dialect, fs.FS, error) {
 		sub, err := fs.Sub(migrations.Postgres, "postgres")
 		return database.DialectPostgres, sub, err
 	default:
-		return "", nil, fmt.Errorf("schema: unknown dialect %q", string(d))
+		return "", nil, fmt.Errorf("schema: %w", &Error{driver.ErrInvalidOption, fmt.Sprintf("unknown dialect %q (want %q or %q)", string(d), SQLite, Postgres), nil})
 	}
 }
 
@@ -109,7 +109,7 @@ func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOp
 		}
 		pl, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries), lock.WithLockID(id))
 		if err != nil {
-			return nil, fmt.Errorf("schema: %w", err)
+			return nil, fmt.Errorf("schema: %w", &Error{driver.ErrInvalidOption, "the migration lock's settings: " + err.Error(), err})
 		}
 		locker = sentinelLocker{pl}
 	case SQLite:
@@ -120,7 +120,9 @@ func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOp
 		goose.WithDisableGlobalRegistry(true),
 	}, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %w", err)
+		// The migrations do not load: none (WithFS of another
+		// directory), a file goose cannot parse, two of one version.
+		return nil, fmt.Errorf("schema: %w", &Error{driver.ErrInvalidOption, "the migrations cannot be loaded: " + err.Error(), err})
 	}
 	return p, nil
 }
@@ -145,12 +147,20 @@ func Up(ctx context.Context, d Dialect, db *sql.DB, opts ...Option) ([]*goose.Mi
 	res, err := p.Up(ctx)
 	if err != nil {
 		err = classify(d, err)
-		if !had && len(res) == 0 && errors.Is(err, driver.ErrCorrupt) {
-			dropUnusedVersionTable(ctx, d, db)
-		}
+		undoRefused(ctx, d, db, had, len(res), err)
 		return res, fmt.Errorf("schema: migrate %s: %w", d, err)
 	}
 	return res, nil
+}
+
+// undoRefused drops the version table goose created for a run that
+// failed with ErrCorrupt before applying anything (applied) on a database
+// that had no version table (had): another application's database, with
+// a table by one of the engine's names, is left as it was.
+func undoRefused(ctx context.Context, d Dialect, db *sql.DB, had bool, applied int, err error) {
+	if !had && applied == 0 && errors.Is(err, driver.ErrCorrupt) {
+		dropUnusedVersionTable(ctx, d, db)
+	}
 }
 
 // dropUnusedVersionTable drops goose's version table when it records no
@@ -162,6 +172,13 @@ func dropUnusedVersionTable(ctx context.Context, d Dialect, db *sql.DB) {
 		return
 	}
 	defer func() { _ = tx.Rollback() }()
+	if d == Postgres {
+		// Before the count: a migrator that created the table at
+		// the same moment and is applying a migration keeps it.
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE `+VersionTable+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+			return
+		}
+	}
 	var n int
 	// VersionTable is a constant identifier, not input.
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+VersionTable+` WHERE version_id > 0`).Scan(&n); err != nil || n > 0 {

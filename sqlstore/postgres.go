@@ -126,7 +126,7 @@ func jsonbParams(_ context.Context, c *pgx.Conn) error {
 // direct DSN when there is one: the migration lock is a session-level
 // advisory lock, which a pooler in transaction mode does not keep.
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err error) {
-	if err := existingSchema(ctx, pool); err != nil {
+	if err := existingSchema(ctx, pool, cfg.migrate && cfg.directDSN == ""); err != nil {
 		return err
 	}
 	db := stdlib.OpenDBFromPool(pool)
@@ -163,8 +163,12 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 }
 
 // existingSchema fails with ErrInvalidOption when the pool's search_path
-// names no schema that exists (goose would read a null current_schema()).
-func existingSchema(ctx context.Context, pool *pgxpool.Pool) error {
+// names no schema that exists (goose would read a null current_schema()),
+// and, when the migrations are to run on the pool (migrate), when its
+// connections go through a connection pooler (pgdirect.Pooled): the
+// migrations' session-level advisory lock would be held by whichever
+// server connection the pooler handed out, and serialize nothing.
+func existingSchema(ctx context.Context, pool *pgxpool.Pool, migrate bool) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -176,6 +180,18 @@ func existingSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if none {
 		return badConfig(errors.New("the DSN's search_path names no schema that exists: create the schema, or correct search_path"))
+	}
+	if !migrate {
+		return nil
+	}
+	pooled, err := pgdirect.Pooled(ctx, conn.Conn())
+	if err != nil {
+		return err
+	}
+	if pooled {
+		return badConfig(errors.New("the DSN reaches the server through a connection pooler (PgBouncer or the like), " +
+			"which does not keep the session the migrations' advisory lock belongs to: give the server's own address " +
+			"with WithDirectDSN (the store CLI's --direct-dsn), or open WithoutMigrate a schema migrated otherwise"))
 	}
 	return nil
 }

@@ -179,19 +179,10 @@ func errSchemaNewer(cur, want int64) error {
 // Up does not refuse it when that version comes with gaps below it (another
 // program's dated versions in goose's default table, say): it fails on the
 // engine's migrations being "missing", or applies them out of order.
-// schema.Version only reads (no version table is created).
 func refuseNewer(ctx context.Context, d schema.Dialect, db *sql.DB) error {
-	cur, err := schema.Version(ctx, d, db)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	p, err := schema.NewProvider(d, db)
+	cur, want, err := schemaVersions(ctx, d, db)
 	if err != nil {
 		return err
-	}
-	var want int64
-	for _, src := range p.ListSources() {
-		want = max(want, src.Version)
 	}
 	if cur > want {
 		return errSchemaNewer(cur, want)
@@ -201,13 +192,9 @@ func refuseNewer(ctx context.Context, d schema.Dialect, db *sql.DB) error {
 
 // checkSchema fails unless every known migration is applied.
 func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
-	p, err := schema.NewProvider(d, db)
+	cur, want, err := schemaVersions(ctx, d, db)
 	if err != nil {
 		return err
-	}
-	cur, want, err := p.GetVersions(ctx)
-	if err != nil {
-		return fmt.Errorf("read schema version: %w", err)
 	}
 	if cur > want {
 		return errSchemaNewer(cur, want)
@@ -217,6 +204,25 @@ func checkSchema(ctx context.Context, d schema.Dialect, db *sql.DB) error {
 			storage.ErrUnsupported, cur, want)
 	}
 	return nil
+}
+
+// schemaVersions returns the database's schema version and the highest
+// this build knows. It only reads (schema.Version: no version table is
+// created, where goose's GetVersions created one in a database that had
+// none, another application's opened WithoutMigrate).
+func schemaVersions(ctx context.Context, d schema.Dialect, db *sql.DB) (cur, want int64, err error) {
+	cur, err = schema.Version(ctx, d, db)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	p, err := schema.NewProvider(d, db)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, src := range p.ListSources() {
+		want = max(want, src.Version)
+	}
+	return cur, want, nil
 }
 
 // Dialect reports the store's dialect.

@@ -98,8 +98,8 @@
 // Flags, before or after the command: run store -h for the list; a mistake
 // prints one line and the usage line, --version the build's version. A
 // flag the command does not take (query --pattern; the commands' flags are
-// listed above, and --dsn, --json, -n, --actor, --no-migrate, --quiet and
-// --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
+// listed above, and --dsn, --direct-dsn, --json, -n, --actor, --no-migrate,
+// --quiet and --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
 // --if-revision or --batch-size below 1) is a mistake, never read as not
 // given; so is an --after below 0 or an --at below 1. A VALUE, OBJECT or FILTER read from stdin is refused beyond the
 // largest value the store takes (16 MiB), exit 2. Exit
@@ -112,6 +112,15 @@
 // that does not exist instead of creating an empty database, and so does
 // every command with --no-migrate (a database it may not migrate could not
 // be opened).
+//
+// A --dsn that goes through a connection pooler in transaction mode
+// (PgBouncer; give it default_query_exec_mode=exec or the like) needs
+// --direct-dsn, the server's own address for the same database: the
+// migrations run there, under a session-level advisory lock that a pooler
+// does not keep (sqlstore.WithDirectDSN). Without it opening the store
+// fails, exit 2, storage.ErrInvalidOption, unless --no-migrate (which only
+// reads the schema's version). --direct-dsn applies to --dsn's store, not
+// to copy's --from and --to.
 //
 // # Output
 //

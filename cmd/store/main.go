@@ -101,6 +101,7 @@ type cli struct {
 	check      bool
 	quiet      bool
 	noMigrate  bool
+	directDSN  string // --direct-dsn: the migrations' connection when --dsn goes through a pooler
 	actor      string
 	progress   string // auto, bar, lines, none
 	dsnSet     bool   // --dsn or STORAGE_DSN was given
@@ -150,6 +151,8 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.progress, "progress", "auto", "export, import, copy: progress on stderr: auto (a bar on a terminal, else lines), bar, lines or none")
 	fs.StringVar(&c.actor, "actor", "", "writes: record `NAME` as their actor (the audit fields createdBy and updatedBy, which get and meta show)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
+	fs.StringVar(&c.directDSN, "direct-dsn", "", "PostgreSQL: a `DSN` that reaches --dsn's database without the connection pooler (PgBouncer in\n"+
+		"transaction mode) --dsn goes through, for the migrations (sqlstore.WithDirectDSN); not for copy's --from and --to")
 	fs.Int64Var(&c.after, "after", -1, "watch, history: the changes after `REVISION` (0: every retained change; watch's default: those from now on)")
 	fs.Int64Var(&c.at, "at", -1, "get: the key as it was at `REVISION` (from the change log's retained window)")
 	fs.BoolVar(&c.omitValues, "omit-values", false, "watch, history: leave out values and metadata")
@@ -228,7 +231,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // commonFlags are the flags every command takes.
-var commonFlags = []string{"dsn", "json", "n", "namespace", "no-migrate", "version", "actor", "quiet", "q", "progress"}
+var commonFlags = []string{"dsn", "direct-dsn", "json", "n", "namespace", "no-migrate", "version", "actor", "quiet", "q", "progress"}
 
 // commandFlags are the flags each command takes besides commonFlags, as
 // its help lists them.
@@ -421,6 +424,9 @@ func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.S
 	var opts []sqlstore.Option
 	if c.noMigrate {
 		opts = append(opts, sqlstore.WithoutMigrate())
+	}
+	if c.directDSN != "" && dsn == c.dsn {
+		opts = append(opts, sqlstore.WithDirectDSN(c.directDSN))
 	}
 	return sqlstore.Open(ctx, dsn, opts...)
 }

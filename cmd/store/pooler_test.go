@@ -1,0 +1,34 @@
+package main
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/mycelia-kernel/storage/internal/testutil/pgtest"
+)
+
+// TestPoolerNeedsDirectDSN: store pointed at a connection pooler in
+// transaction mode refuses to migrate through it (exit 2,
+// storage.ErrInvalidOption, naming --direct-dsn), and works with
+// --direct-dsn, the server's own address, for the migrations; then
+// --no-migrate, which only reads the schema's version, works without it.
+// There was no --direct-dsn: the CLI migrated through the pooler, where
+// the migrations' advisory lock serializes nothing.
+func TestPoolerNeedsDirectDSN(t *testing.T) {
+	dsn := pgtest.NewRole(t, "sp", pgtest.BouncerDSN(t), "default_query_exec_mode", "exec")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := pgtest.WithUser(t, pgtest.AdminDSN(t), u.User.Username())
+	r := runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "invalid option") || !strings.Contains(r.stderr, "--direct-dsn") {
+		t.Errorf("store set through a pooler: exit %d\nstderr: %s\nwant exit %d: invalid option … --direct-dsn", r.code, r.stderr, exitUsage)
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "--direct-dsn", direct, "set", "k", "1").want(t, exitOK)
+	r = runCLI(t, nil, "", "--dsn", dsn, "--no-migrate", "get", "k").want(t, exitOK)
+	if !strings.Contains(r.stdout, "1") {
+		t.Errorf("get through the pooler: %q", r.stdout)
+	}
+}

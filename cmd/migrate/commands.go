@@ -14,6 +14,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/schema"
 )
@@ -237,11 +238,12 @@ func cmdValidate(ctx context.Context, c *cli, _ []string) error {
 		return err
 	}
 	if err := schema.ValidateFiles(srcs); err != nil {
-		return fmt.Errorf("validate %s:\n%w", where, err)
+		// The migration files (--dir's) are what is wrong.
+		return failure{storage.ErrInvalidOption, fmt.Errorf("validate %s:\n%w", where, err)}
 	}
 	db, err := sql.Open("sqlite", dialect.SQLiteMemoryDSN())
 	if err != nil {
-		return err
+		return failure{storage.ErrUnavailable, err}
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
@@ -274,10 +276,13 @@ func cmdCreate(_ context.Context, c *cli, args []string) error {
 	}
 	paths, err := schema.Create(dir, args[0])
 	if err != nil {
-		if len(paths) == 0 && !errors.Is(err, fs.ErrExist) {
+		switch {
+		case len(paths) == 0 && !errors.Is(err, fs.ErrExist):
 			return usagef("%v", err)
+		case errors.Is(err, fs.ErrExist):
+			return failure{storage.ErrAlreadyExists, err}
 		}
-		return err
+		return failure{storage.ErrUnavailable, err}
 	}
 	if c.json {
 		c.printJSON(map[string]any{"command": "create", "ok": true, "files": paths})

@@ -47,9 +47,16 @@
 // {"command":"up","ok":true,"dialect":"sqlite","migrations":[{"version":1,
 // "file":"00001_init.sql","direction":"up","durationMs":4.21}],"version":1,
 // "latest":1} (names in camelCase, as everywhere in the project's JSON);
-// a failure is {"ok":false,"error":…,"exitCode":1} plus,
+// a failure is {"ok":false,"error":…,"code":…,"exitCode":1} plus,
 // when a migration failed, "failed":{"version","file","direction",
-// "statement","error"}.
+// "statement","error"}. "code" names the storage sentinel the error wraps,
+// in the HTTP API's words (package routes): invalid_option for a mistake
+// in the command line (exit 2) or migration files --dir's validate
+// refuses; unavailable for a database that cannot be reached, created or
+// locked in time; corrupt for a migration the database refused (another
+// application's table by one of the engine's names); unsupported for a
+// schema newer than the binary knows; not_found for redo with nothing
+// applied; already_exists for create's file that exists; storage_full.
 //
 // A database whose schema is newer than every migration the binary knows
 // (a newer build migrated it) is refused by up, up-to, down, down-to, redo

@@ -23,6 +23,7 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/internal/pgdirect"
+	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/schema"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
@@ -51,6 +52,19 @@ const shortUsage = "usage: migrate [flags] COMMAND [ARG]; migrate -h for help"
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// Unwrap makes a mistake in the command line storage.ErrInvalidOption.
+func (e usageError) Unwrap() error { return storage.ErrInvalidOption }
+
+// failure is an error of migrate's own (not package schema's or the
+// engine's) with the storage sentinel it means; its message is err's.
+type failure struct {
+	sentinel error
+	err      error
+}
+
+func (e failure) Error() string   { return e.err.Error() }
+func (e failure) Unwrap() []error { return []error{e.sentinel, e.err} }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
@@ -176,7 +190,9 @@ func (c *cli) fail(cmd string, err error) int {
 	}
 	code = cmdline.ExitCodeFor(c.ctx, code) // 130 after Ctrl-C, as main exits
 	if c.json {
-		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "exitCode": code}
+		// "code" is the storage sentinel err wraps, in the wire
+		// format's words (invalid_option, unavailable, corrupt, …).
+		out := map[string]any{"command": cmd, "ok": false, "error": err.Error(), "code": routes.CodeOf(err), "exitCode": code}
 		var me *schema.MigrationError
 		if errors.As(err, &me) {
 			out["failed"] = map[string]any{
@@ -245,7 +261,7 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 		missing := false
 		if !dc.Memory && mayCreate {
 			if err := cmdline.CheckSQLiteFile(dc.Path, true); err != nil {
-				return nil, err
+				return nil, failure{storage.ErrUnavailable, err}
 			}
 		} else if !dc.Memory {
 			_, err := os.Stat(dc.Path)
@@ -261,7 +277,7 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 			opts = append(opts, schema.WithSQLiteFile(dc.Path))
 		}
 		if err != nil {
-			return nil, err
+			return nil, failure{storage.ErrUnavailable, err}
 		}
 	case dialect.Postgres:
 		t.d = schema.Postgres
@@ -271,12 +287,12 @@ func (c *cli) open(ctx context.Context, mayCreate bool) (*target, error) {
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
-			return nil, err
+			return nil, failure{storage.ErrInvalidOption, err} // it connects later: a configuration pgx refuses
 		}
 		t.pool = pool
 		t.db = stdlib.OpenDBFromPool(pool)
 	default:
-		return nil, fmt.Errorf("unsupported dialect %q", dc.Dialect)
+		return nil, usagef("unsupported dialect %q", dc.Dialect)
 	}
 	if err := ping(ctx, t.db, dc.Dialect); err != nil {
 		_ = t.close()

@@ -132,12 +132,15 @@
 // name: get, ns, …) and "ok": a success is {"command":…,"ok":true,…} with
 // the command's members after them (has answers "exists", and exits 3
 // when it is false); a failure, a flag that does not parse included, is
-// {"command":…,"ok":false,"error":…,"exitCode":…}, plus
+// {"command":…,"ok":false,"error":…,"code":…,"exitCode":…} ("code" is the
+// storage sentinel the error wraps in the wire's words, package routes:
+// not_found, invalid_option for a mistake in the command line,
+// unavailable, …), plus
 // for a failed import "line", "imported" (the counts committed, with
 // lastCommittedLine) and "rolledBackLines". list, query and ns list
 // stream their "keys", "entries" or "namespaces" and say "ok" after them:
 // a failure after the first page ends the same object with "ok": false,
-// "error" and "exitCode". The
+// "error", "code" and "exitCode". The
 // answer of an export to stdout goes to stderr. The JSON uses the wire's names and shapes
 // (package routes): an entry from get and query is the wire's entry
 // (namespace, key, value, metadata, version, revision, createRevision,

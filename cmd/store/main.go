@@ -16,6 +16,7 @@ import (
 	"github.com/mycelia-kernel/storage/dialect"
 	"github.com/mycelia-kernel/storage/dump"
 	"github.com/mycelia-kernel/storage/internal/cmdline"
+	"github.com/mycelia-kernel/storage/routes"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -46,6 +47,18 @@ func main() {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// fileError is a SQLite file the command may not create that does not
+// exist, or one it may whose directory does not: storage.ErrUnavailable
+// (exit 1), with err's message.
+type fileError struct{ err error }
+
+func (e fileError) Error() string   { return e.err.Error() }
+func (e fileError) Unwrap() []error { return []error{storage.ErrUnavailable, e.err} }
+
+// Unwrap makes a mistake in the command line storage.ErrInvalidOption,
+// the "code" of its --json answer.
+func (e usageError) Unwrap() error { return storage.ErrInvalidOption }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
@@ -191,7 +204,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if code == exitUsage && cmdline.WantsJSON(args) {
 			// The flag package has said what is wrong on stderr; a
 			// program reading stdout gets its answer too.
-			c.answer(false, map[string]any{"error": err.Error(), "exitCode": code})
+			c.answer(false, map[string]any{"error": err.Error(), "code": routes.CodeInvalidOption, "exitCode": code})
 		}
 		return code
 	}
@@ -341,7 +354,8 @@ func (c *cli) fail(cmd string, err error) int {
 		return code // the command has printed its answer
 	}
 	if c.json {
-		out := map[string]any{"error": err.Error(), "exitCode": code}
+		// "code": the storage sentinel err wraps, in the wire's words.
+		out := map[string]any{"error": err.Error(), "code": routes.CodeOf(err), "exitCode": code}
 		var ie *dump.ImportError
 		if errors.As(err, &ie) {
 			out["line"] = ie.Line
@@ -418,7 +432,8 @@ func (c *cli) open(ctx context.Context, dsn string, mayCreate bool) (*sqlstore.S
 			if mayCreate && c.noMigrate {
 				err = fmt.Errorf("%w (--no-migrate creates none)", err)
 			}
-			return nil, err
+			// A file that cannot be opened, as sqlstore.Open says it.
+			return nil, fileError{err}
 		}
 	}
 	var opts []sqlstore.Option

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/mycelia-kernel/storage/routes"
 )
 
 // readPage is how many keys, entries or namespaces list, query and ns list
@@ -58,7 +60,8 @@ func (j *jsonStream) end(err error, tail ...any) error {
 		fmt.Fprintf(j.c.stdout, ",\n  %s: %s", mustMarshal(tail[i]), mustMarshal(tail[i+1]))
 	}
 	if err != nil {
-		fmt.Fprintf(j.c.stdout, ",\n  \"ok\": false,\n  \"error\": %s,\n  \"exitCode\": %d\n}\n", mustMarshal(err.Error()), exitCode(err))
+		fmt.Fprintf(j.c.stdout, ",\n  \"ok\": false,\n  \"error\": %s,\n  \"code\": %s,\n  \"exitCode\": %d\n}\n",
+			mustMarshal(err.Error()), mustMarshal(routes.CodeOf(err)), exitCode(err))
 		return printedError{err}
 	}
 	fmt.Fprint(j.c.stdout, ",\n  \"ok\": true\n}\n")

@@ -15,7 +15,8 @@ var (
 	// ErrNotFound is returned by Get, GetMetadata, SetMetadata and Delete when
 	// the key does not exist, and per key by GetMany and DeleteMany. It wraps
 	// sql.ErrNoRows so code written against database/sql can test for either;
-	// its message does not repeat database/sql's text.
+	// its message does not repeat database/sql's text. Package schema's
+	// Migrator.Redo returns it when no migration is applied.
 	ErrNotFound = driver.ErrNotFound
 
 	// ErrAlreadyExists is returned by Set and SetMany with NoOverwrite when the

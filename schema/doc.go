@@ -67,8 +67,13 @@
 // Every error of Up, Version and the Migrator's methods wraps exactly one
 // sentinel of package storage (the same values as package driver's; test
 // with errors.Is), except the caller's context's own error, which stays as
-// it is, and ErrNothingToRedo:
+// it is; so do NewProvider's and NewMigrator's:
 //
+//   - storage.ErrInvalidOption: an unknown dialect, migrations that do not
+//     load (WithFS of a directory without any, a file goose cannot parse,
+//     two files of one version), UpTo below 1 or DownTo below 0.
+//   - storage.ErrNotFound: Redo with no migration applied
+//     (ErrNothingToRedo wraps it).
 //   - storage.ErrUnsupported: the database's schema is newer than every
 //     migration this build knows (ErrSchemaNewer wraps it), or its version
 //     table holds versions goose refuses (another program's).
@@ -84,7 +89,8 @@
 //     engine's names, its schema was changed outside the engine, or it is
 //     corrupt. Permanent: running them again fails the same way. When the
 //     first migration fails so on a database without goose's version
-//     table, Up drops the table goose created for it, so that another
+//     table, Up (and the Migrator's Up and UpTo) drops the table goose
+//     created for it, so that another
 //     application's database is left as it was (on SQLite the database's
 //     own sqlite_sequence, which the version table's AUTOINCREMENT created,
 //     stays, empty).

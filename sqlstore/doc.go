@@ -62,7 +62,10 @@
 // statement (default_query_exec_mode=cache_describe, exec or
 // simple_protocol), and WithDirectDSN names a direct connection for what
 // needs a session: the migrations, under goose's session-level advisory
-// lock. In the exec and simple_protocol modes pgx guesses a parameter's type
+// lock. Open tells a pooler by the process id its connection announced
+// (internal/pgdirect) and, without WithDirectDSN, refuses to migrate
+// through one (ErrInvalidOption); WithoutMigrate, which only reads the
+// schema's version, opens through it alone. In the exec and simple_protocol modes pgx guesses a parameter's type
 // from its Go type; the engine registers []byte (and [][]byte) as jsonb on
 // its connections, since every byte-slice parameter it sends is a JSON
 // document, where pgx would send bytea. Everything else the engine runs

@@ -344,8 +344,11 @@ func withPgxTracer(t pgx.QueryTracer) Option {
 // lock) and, in general, anything that must outlive one transaction. The
 // data operations and transactions keep using the main DSN. Open checks that
 // both DSNs reach the same database and schema, and that the direct one
-// reaches the server itself, not a pooler (ErrInvalidOption otherwise). On
-// SQLite it is an error.
+// reaches the server itself, not a pooler (ErrInvalidOption otherwise).
+// Without it Open refuses to migrate through a pooler (ErrInvalidOption,
+// naming WithDirectDSN): only WithoutMigrate, which reads the schema's
+// version and takes no lock, opens through one alone. On SQLite it is an
+// error.
 func WithDirectDSN(dsn string) Option {
 	return func(c *config) error {
 		dc, err := dialect.ParseDSN(dsn)

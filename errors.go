@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/mycelia-kernel/storage/driver"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // Sentinel errors. Every error returned by a Store wraps exactly one of these
@@ -204,13 +205,17 @@ type OpError struct {
 	Err       error
 }
 
+// Error names the operation, namespace and key, and the cause. A
+// namespace or key longer than MaxKeyLen (an invalid one) is named by its
+// first bytes and "…", so that the message of a refused megabyte of key
+// is not megabytes.
 func (e *OpError) Error() string {
 	msg := "storage: " + e.Op
 	if e.Namespace != "" {
-		msg += fmt.Sprintf(" namespace %q", e.Namespace)
+		msg += fmt.Sprintf(" namespace %q", jsonx.ClipLong(e.Namespace))
 	}
 	if e.Key != "" {
-		msg += fmt.Sprintf(" key %q", e.Key)
+		msg += fmt.Sprintf(" key %q", jsonx.ClipLong(e.Key))
 	}
 	return msg + ": " + trimPrefix(e.Err.Error())
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"fmt"
+
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // IsolationLevel is a transaction isolation level.
@@ -47,7 +49,7 @@ func ParseIsolationLevel(s string) (IsolationLevel, error) {
 			return l, nil
 		}
 	}
-	return LevelDefault, invalid(ErrInvalidOption, "unknown isolation level %q", s)
+	return LevelDefault, invalid(ErrInvalidOption, "unknown isolation level %q", jsonx.Clip(s))
 }
 
 // TxOptions are the options of Store.Begin. The zero value is a read-write

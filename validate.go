@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mycelia-kernel/storage/driver"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // Limits of the contract.
@@ -62,7 +63,7 @@ func KeyOwner(key string) (owner string, err error) {
 		return "", nil
 	}
 	bad := func(why string) error {
-		return invalid(ErrInvalidKey, "key %q is in the principal scheme but not canonical principal://{pkr}/data/{path}: %s", key, why)
+		return invalid(ErrInvalidKey, "key %q is in the principal scheme but not canonical principal://{pkr}/data/{path}: %s", jsonx.ClipLong(key), why)
 	}
 	rest, ok := strings.CutPrefix(key, PrincipalScheme)
 	if !ok {
@@ -131,17 +132,17 @@ func ParseNamespace(name string) (NamespaceName, error) {
 			return NamespaceName{}, invalid(ErrInvalidNamespace, "namespace is empty")
 		}
 		return NamespaceName{}, invalid(ErrInvalidNamespace,
-			"namespace %q must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} or be principal://{pkr}[/namespace/{name}]", name)
+			"namespace %q must match [A-Za-z0-9][A-Za-z0-9._-]{0,127} or be principal://{pkr}[/namespace/{name}]", jsonx.ClipLong(name))
 	}
 	pkr, sub, hasSub := strings.Cut(rest, "/")
 	if !pkrPattern.MatchString(pkr) || pkr == "." || pkr == ".." {
-		return NamespaceName{}, invalid(ErrInvalidNamespace, "namespace %q: invalid principal %q", name, pkr)
+		return NamespaceName{}, invalid(ErrInvalidNamespace, "namespace %q: invalid principal %q", jsonx.ClipLong(name), jsonx.ClipLong(pkr))
 	}
 	if hasSub {
 		inner, ok := strings.CutPrefix(sub, "namespace/")
 		if !ok || !plainNamespace(inner) {
 			return NamespaceName{}, invalid(ErrInvalidNamespace,
-				"namespace %q: a principal namespace is principal://{pkr} or principal://{pkr}/namespace/{name}", name)
+				"namespace %q: a principal namespace is principal://{pkr} or principal://{pkr}/namespace/{name}", jsonx.ClipLong(name))
 		}
 	}
 	return NamespaceName{Name: name, Owner: pkr}, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // The error codes of the wire format. Each storage sentinel has one code;
@@ -267,12 +268,19 @@ func HTTPStatus(code string) int {
 	return http.StatusInternalServerError
 }
 
+// MaxMessageBytes bounds the message of an error envelope: a longer one
+// is cut there (on a rune boundary) and ends with "…". The key and
+// namespace members name an invalid key or namespace longer than
+// storage.MaxKeyLen by its first 64 bytes and "…", as the message does.
+// So an error answers kilobytes, whatever the caller sent.
+const MaxMessageBytes = 8 << 10
+
 // bodyOf returns the envelope error of err.
 func bodyOf(err error) *ErrorBody {
-	b := &ErrorBody{Code: CodeOf(err), Message: err.Error()}
+	b := &ErrorBody{Code: CodeOf(err), Message: jsonx.ClipAt(err.Error(), MaxMessageBytes)}
 	var oe *storage.OpError
 	if errors.As(err, &oe) {
-		b.Op, b.Namespace, b.Key = oe.Op, oe.Namespace, oe.Key
+		b.Op, b.Namespace, b.Key = oe.Op, jsonx.ClipLong(oe.Namespace), jsonx.ClipLong(oe.Key)
 	}
 	var ce *storage.CompactedError
 	var le *storage.LaggedError

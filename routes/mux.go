@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/mycelia-kernel/storage/internal/jsonx"
 )
 
 // Handler handles one route: body is the request's JSON body; the result is
@@ -80,9 +82,10 @@ func (m *Mux) Routes() []string {
 }
 
 // ErrorEnvelope returns the JSON envelope of a failure with this code and
-// message (used by transports for 401/413/timeouts).
+// message (used by transports for 401/413/timeouts), the message cut at
+// MaxMessageBytes.
 func ErrorEnvelope(code, message string) []byte {
-	b, err := Marshal(Envelope{Error: &ErrorBody{Code: code, Message: message}})
+	b, err := Marshal(Envelope{Error: &ErrorBody{Code: code, Message: jsonx.ClipAt(message, MaxMessageBytes)}})
 	if err != nil { // cannot happen: two strings
 		return []byte(`{"success":false,"error":{"code":"internal","message":"storage: cannot encode an error"}}`)
 	}

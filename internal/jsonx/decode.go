@@ -44,11 +44,32 @@ const MaxClip = 64
 // Clip is s for a message: whole when at most MaxClip bytes, else its
 // first MaxClip bytes (less a rune they cut) and "…", so that an answer
 // never sends a caller's megabyte of member name, number or string back.
-func Clip(s string) string {
-	if len(s) <= MaxClip {
+func Clip(s string) string { return ClipAt(s, MaxClip) }
+
+// MaxEcho is the most bytes of a caller's key, namespace name or other
+// name that ClipLong keeps whole: every valid key (storage.MaxKeyLen) and
+// namespace name is echoed whole in an error, a longer one clipped.
+const MaxEcho = 1024
+
+// ClipLong is s for a message or an error's key or namespace member:
+// whole when at most MaxEcho bytes, else Clip(s), so that an error about
+// a caller's megabyte of key or namespace name does not quote it whole
+// (quoted with %q, and again as JSON, a 3-byte character can take 7
+// bytes: a 32 MiB body was a 112 MiB answer).
+func ClipLong(s string) string {
+	if len(s) <= MaxEcho {
 		return s
 	}
-	return strings.ToValidUTF8(s[:MaxClip], "") + "…"
+	return Clip(s)
+}
+
+// ClipAt is s whole when at most n bytes, else its first n bytes (less a
+// rune they cut) and "…".
+func ClipAt(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // wirePath is a json.UnmarshalTypeError's Field without the names of

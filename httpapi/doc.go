@@ -125,7 +125,9 @@
 // transaction ID 404 tx_not_found, a denied call 403 permission_denied,
 // and so on (the table is in package routes). A route that fails outside
 // its envelope, or panics, is 500 internal; the cause is logged, never
-// sent. Every response is application/json with Cache-Control: no-store.
+// sent. An error answers kilobytes whatever the request sent: an invalid
+// key or namespace name of megabytes is named by its first bytes, and a
+// message is cut at routes.MaxMessageBytes (TestHostileEchoedInput). Every response is application/json with Cache-Control: no-store.
 //
 // # Authentication
 //

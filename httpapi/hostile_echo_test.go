@@ -18,9 +18,9 @@ import (
 // of it quoted. An invalid key, namespace or isolation level of megabytes
 // was quoted whole into the message (with %q: a 3-byte U+200B became the
 // 7 bytes `\\u200b` on the wire) and again in the error's key or
-// namespace member: a 2 MiB key was a 7 MiB answer, a 32 MiB body (the
-// default MaxBodyBytes) a 112 MiB answer and about a gigabyte allocated
-// to build it, outside every bound on the bodies in flight, so a few
+// namespace member: a 256 KiB key was an 874 KB answer, an 8 MiB key a
+// 28 MB answer with 420 MB allocated for it (server and client in one
+// process), outside every bound on the bodies in flight, so a few
 // such requests of one principal could exhaust the server's memory and
 // every other principal's requests with it. The refusal stays typed (its
 // wire code and the storage sentinel behind it), and another principal's

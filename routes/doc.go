@@ -98,7 +98,16 @@
 //
 // where code is one of the codes below, message is for people (it starts
 // with "storage: "), and op, namespace and key, present when known, say
-// where it happened. Times are RFC 3339 strings with nanoseconds. An
+// where it happened. An error answers kilobytes whatever the caller sent:
+// a key or namespace name longer than storage.MaxKeyLen (an invalid one),
+// or another over-long name such as an isolation level, is named, in the
+// message and in these members, by its first 64 bytes and "…", and a
+// message is cut at MaxMessageBytes (8 KiB). Before, a refused 8 MiB key
+// was quoted whole, and again in the key member: a 28 MB answer (a
+// 3-byte character took 7 bytes once quoted in the message),
+// outside every bound on the request bodies in flight (getMany and the
+// batches still answer under each key sent, a copy of the request's own
+// keys). Times are RFC 3339 strings with nanoseconds. An
 // entry's "metadata" is its user metadata (an object, {} when none).
 //
 // # Routes

@@ -100,7 +100,8 @@
 //     (at most Config.MaxWritesInStore, default 3, of them writes, and
 //     at most Config.MaxScansInStore, default 2, of them scans: list,
 //     query and count, which may read a whole namespace for up to
-//     Config.Timeout, so that slow scans leave other principals' gets and
+//     Config.Timeout, and history, which reads the key's changes in the
+//     log (a million at most), so that slow scans leave other principals' gets and
 //     sets connections; and one createIndex or dropIndex, apart from the
 //     writes, so that index builds of seconds leave other principals'
 //     sets their places; Handler.Admit lets a server's other paths to the store, such as

@@ -405,3 +405,49 @@ func TestHandlerWritesInStore(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerHistoryIsAScan: history counts under MaxScansInStore, as
+// list, query and count do, so that one principal's histories cannot
+// hold every connection while another's get waits. Its cost grows with
+// the key's changes in the log, not with its answer: on SQLite it walks
+// the key's chain of changes for each part of its answer, and a history
+// of a key of 20,000 changes (the log keeps a million) took 6 s, of
+// 30,000 changes 13 s (a limit of 1: 0.4 s), up to Config.Timeout; four
+// of one principal held all four of SQLite's readers. Here alice's
+// second history waits beside her first with MaxScansInStore 1 while
+// bob's get is served.
+func TestHandlerHistoryIsAScan(t *testing.T) {
+	c := &stepCaller{step: make(chan struct{}), arrived: make(chan string, 10)}
+	h := NewHandler(c, Config{Auth: threeTokens(t), MaxRequestsInStore: 3, MaxScansInStore: 1, Logger: discardLogger()})
+	hist := `{"key":"k","options":{"namespace":"n"}}`
+	first := sendOp(h, "history", aliceToken, hist)
+	<-c.arrived
+	second := sendOp(h, "history", aliceToken, hist)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.running.Stats().Waiting < 1 {
+		select {
+		case <-c.arrived:
+			t.Fatal("a second history ran beside the first with MaxScansInStore 1")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second history neither waited nor ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	bob := sendOp(h, "get", bobToken, `{"key":"k"}`)
+	select {
+	case p := <-c.arrived:
+		if p != "bob-pk" {
+			t.Fatalf("%s's call reached the caller, want bob's get", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("bob's get waited behind alice's histories")
+	}
+	close(c.step)
+	for _, ch := range []chan int{first, second, bob} {
+		if st := <-ch; st != http.StatusOK {
+			t.Errorf("a request = %d", st)
+		}
+	}
+}

@@ -136,7 +136,8 @@
 //	                        PostgreSQL's revision lock (behind a transaction, a
 //	                        long CreateIndex) do not keep every read out.
 //	--max-scans-in-store N  most scans (list, query, count, whose cost grows with
-//	                        the namespace) among them; one beyond waits while
+//	                        the namespace; history, with the key's changes in
+//	                        the log) among them; one beyond waits while
 //	                        other requests are served, so that slow scans do not
 //	                        hold every connection and another principal's get
 //	                        waits for none of them. 0 (default): 2 on SQLite (of

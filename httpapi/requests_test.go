@@ -255,6 +255,20 @@ func (c *stepCaller) Call(ctx context.Context, _ string, _ []byte) ([]byte, erro
 	return []byte(`{"success":true}`), nil
 }
 
+// wantNext fails the test unless the next call to reach c, within 5 s,
+// is principal p's (want says which call that is).
+func (c *stepCaller) wantNext(t *testing.T, p, want string) {
+	t.Helper()
+	select {
+	case got := <-c.arrived:
+		if got != p {
+			t.Fatalf("%s's call reached the caller, want %s", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no call reached the caller in 5 s, want %s", want)
+	}
+}
+
 // TestHandlerRequestsInStore: all principals together run at most
 // MaxRequestsInStore requests in the Caller at once, and the waiting ones
 // are served in turn across principals, the principal served least
@@ -384,14 +398,7 @@ func TestHandlerWritesInStore(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	bob := sendOp(h, "count", bobToken, `{}`)
-	select {
-	case p := <-c.arrived:
-		if p != "bob-pk" {
-			t.Fatalf("%s's call reached the caller, want bob's read", p)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("bob's read waited behind the writes")
-	}
+	c.wantNext(t, "bob-pk", "bob's read, not behind the writes")
 	// Alice's write and bob's read end: carol's write goes in.
 	c.step <- struct{}{}
 	c.step <- struct{}{}
@@ -436,14 +443,7 @@ func TestHandlerHistoryIsAScan(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	bob := sendOp(h, "get", bobToken, `{"key":"k"}`)
-	select {
-	case p := <-c.arrived:
-		if p != "bob-pk" {
-			t.Fatalf("%s's call reached the caller, want bob's get", p)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("bob's get waited behind alice's histories")
-	}
+	c.wantNext(t, "bob-pk", "bob's get, not behind alice's histories")
 	close(c.step)
 	for _, ch := range []chan int{first, second, bob} {
 		if st := <-ch; st != http.StatusOK {

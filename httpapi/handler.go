@@ -42,6 +42,12 @@ const (
 	// DefaultMaxStreamsPerPrincipal is the default bound on the streams
 	// (storage://watch) one principal holds open at once.
 	DefaultMaxStreamsPerPrincipal = 16
+	// DefaultMaxStreams is the default bound on the streams all
+	// principals hold open at once (see Config.MaxStreams).
+	DefaultMaxStreams = 1024
+	// streamsFullRetryAfter is the Retry-After, in seconds, of a stream
+	// refused under Config.MaxStreams.
+	streamsFullRetryAfter = "5"
 	// DefaultMaxRequestsPerPrincipal is the default bound on the storage
 	// requests one principal runs in the store at once (see
 	// Config.MaxRequestsPerPrincipal for the reasoning).
@@ -90,7 +96,8 @@ const (
 	// Config.MaxBytesInFlight had no room in time, one that waited beyond
 	// Config.Timeout for its turn under Config.MaxRequestsPerPrincipal
 	// and Config.MaxRequestsInStore, one beyond MaxWaitingPerPrincipal,
-	// or a stream beyond Config.MaxStreamsPerPrincipal (503).
+	// or a stream beyond Config.MaxStreamsPerPrincipal or Config.MaxStreams
+	// (503).
 	CodeUnavailable = "unavailable"
 )
 
@@ -181,6 +188,17 @@ type Config struct {
 	// read; the others of that principal, and every other principal's,
 	// go on.
 	MaxStreamsPerPrincipal int
+	// MaxStreams bounds the streams all principals together hold open at
+	// once; 0 means DefaultMaxStreams (1024). MaxStreamsPerPrincipal alone
+	// bounded nothing server-wide: every principal (each token of an auth
+	// file, and the anonymous one) could hold its own bound, so that many
+	// principals together held as many connections, goroutines and watch
+	// buffers as they liked. A stream beyond is refused before its body is
+	// read with 503 unavailable and a Retry-After header (client.Store.Watch
+	// retries it, as a server restarting); the streams open go on, and so
+	// do every other request. It is raised to MaxStreamsPerPrincipal if
+	// smaller.
+	MaxStreams int
 	// MaxRequestsPerPrincipal bounds the storage requests one principal
 	// runs in the store at once, anonymous requests counting as one
 	// principal; 0 means DefaultMaxRequestsPerPrincipal (4). A request
@@ -310,6 +328,8 @@ type Handler struct {
 	drain   sync.Once
 
 	streams *perkey.Counts // open streams by principal ("" anonymous)
+	// allStreams counts the open streams of every principal (MaxStreams).
+	allStreams atomic.Int64
 	// bytes are the request bytes held (MaxBytesInFlight, a principal's
 	// share), running the requests in the store (MaxRequestsInStore) and
 	// those of each principal until their answer is written
@@ -344,6 +364,10 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 	if cfg.MaxStreamsPerPrincipal <= 0 {
 		cfg.MaxStreamsPerPrincipal = DefaultMaxStreamsPerPrincipal
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
+	cfg.MaxStreams = max(cfg.MaxStreams, cfg.MaxStreamsPerPrincipal)
 	if cfg.MaxRequestsInStore <= 0 {
 		cfg.MaxRequestsInStore = DefaultMaxRequestsInStore
 	}
@@ -570,6 +594,11 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 			return
 		}
 		defer h.streams.Release(rec.principal)
+		if !h.takeStream() {
+			h.streamsFull(w, rec)
+			return
+		}
+		defer h.allStreams.Add(-1)
 	}
 	weight := r.ContentLength
 	if weight < 0 {
@@ -925,6 +954,25 @@ func (h *Handler) tooLarge(w http.ResponseWriter, rec *record) {
 }
 
 // fail writes an error envelope.
+// takeStream counts one more stream under Config.MaxStreams and reports
+// true, unless the server holds that many already.
+func (h *Handler) takeStream() bool {
+	if h.allStreams.Add(1) > int64(h.cfg.MaxStreams) {
+		h.allStreams.Add(-1)
+		return false
+	}
+	return true
+}
+
+// streamsFull refuses a stream beyond Config.MaxStreams: 503 unavailable
+// with a Retry-After.
+// TODO(watchlimit): answer with the too_many_streams code once it exists.
+func (h *Handler) streamsFull(w http.ResponseWriter, rec *record) {
+	w.Header().Set("Retry-After", streamsFullRetryAfter)
+	h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+		"the server holds %d streams open, as many as it may; open it again later", h.cfg.MaxStreams))
+}
+
 func (h *Handler) fail(w http.ResponseWriter, rec *record, status int, code, msg string) {
 	rec.code = code
 	h.writeEnvelope(w, rec, status, routes.ErrorEnvelope(code, msg))

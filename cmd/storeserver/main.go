@@ -115,6 +115,7 @@ type options struct {
 	txIdleTimeout   time.Duration
 	txPerPrincipal  int
 	watchesPerPrin  int
+	maxWatches      int
 	watchBuffer     int64
 	txContendedIdle time.Duration
 	txMaxHold       time.Duration
@@ -162,6 +163,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.trustedProxies, "trusted-proxy", "the reverse proxies in front of the server, `CIDR[,CIDR]` (an address alone: that one; repeatable):\non a connection from one of them the console's sign-in throttle counts a client under the rightmost\naddress of X-Forwarded-For that is not a trusted proxy; from any other address the header is ignored")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
+	fs.IntVar(&o.maxWatches, "max-watches", httpapi.DefaultMaxStreams, "most watch streams all principals together may hold open at once (at least\n--max-watches-per-principal); one beyond is 503 unavailable with a Retry-After")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
 	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a transaction that has held SQLite's writer or PostgreSQL's revision\nlock, or a connection transactions may hold, this long while another writer or\nBegin waits for it, however busy")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
@@ -319,6 +321,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--tx-idle-timeout %v: want 0 or more", o.txIdleTimeout)
 	case o.txPerPrincipal <= 0:
 		return fmt.Errorf("--max-tx-per-principal %d: want a positive number", o.txPerPrincipal)
+	case o.maxWatches <= 0:
+		return fmt.Errorf("--max-watches %d: want a positive number", o.maxWatches)
 	case o.watchesPerPrin <= 0:
 		return fmt.Errorf("--max-watches-per-principal %d: want a positive number", o.watchesPerPrin)
 	case o.txContendedIdle <= 0:
@@ -370,7 +374,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		cfg    = httpapi.Config{MaxBodyBytes: o.maxBody, MaxBytesInFlight: o.maxInFlight, Timeout: o.timeout,
 			IndexTimeout:                 o.indexTimeout,
 			MaxBytesInFlightPerPrincipal: o.maxInFlightPrin,
-			MaxStreamsPerPrincipal:       o.watchesPerPrin, MaxRequestsPerPrincipal: o.requestsPerPrin, Logger: log}
+			MaxStreamsPerPrincipal:       o.watchesPerPrin, MaxStreams: o.maxWatches, MaxRequestsPerPrincipal: o.requestsPerPrin, Logger: log}
 		secOpt []security.Option
 		tokens *httpapi.AuthFileTokens
 	)

@@ -35,6 +35,7 @@ func TestUsageErrors(t *testing.T) {
 		{"txPerPrincipal", []string{"--insecure-anonymous", "--max-tx-per-principal", "0"}, "--max-tx-per-principal 0"},
 		{"inFlightPerPrincipal", []string{"--insecure-anonymous", "--max-bytes-in-flight-per-principal", "-1"}, "--max-bytes-in-flight-per-principal -1"},
 		{"watchesPerPrincipal", []string{"--insecure-anonymous", "--max-watches-per-principal", "0"}, "--max-watches-per-principal 0"},
+		{"maxWatches", []string{"--insecure-anonymous", "--max-watches", "0"}, "--max-watches 0"},
 		{"txContendedIdle", []string{"--insecure-anonymous", "--tx-contended-idle-timeout", "0"}, "--tx-contended-idle-timeout 0"},
 		{"txMaxHold", []string{"--insecure-anonymous", "--tx-contended-max-hold", "-1s"}, "--tx-contended-max-hold -1s"},
 		{"watchBuffer", []string{"--insecure-anonymous", "--watch-buffer-bytes", "0"}, "--watch-buffer-bytes 0"},

@@ -45,6 +45,17 @@ var WatchRetryFor = 30 * time.Second
 // the last; a server that sent one out of order ends the watch with an
 // internal error. OnStart is called once, when the first stream starts.
 // Close ends a running watch with ErrClosed.
+//
+// A watch without FromRevision delivers the changes after the revision
+// the server had when its first stream started (the revision OnStart
+// reports), and resumes from there: its start is known once that stream
+// sends its head. A first stream that fails before its head (the server
+// unreachable, restarting, refusing the stream) ends the watch with that
+// failure at once, without retrying: a stream opened later would start
+// later, and the changes committed meanwhile, after the call, would be
+// missed without a word. The caller retries the call, or watches
+// FromRevision of a revision it holds (a watch with FromRevision retries
+// from the start as from any break).
 func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[storage.Event, error] {
 	return func(yield func(storage.Event, error) bool) {
 		const op = "watch"
@@ -154,7 +165,15 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 				// it): resume.
 				final = transportError(ctx, routes.RouteWatch, errors.New("the stream ended"))
 			}
-			if !retryable(final) {
+			if !retryable(final) || last < 0 {
+				// last < 0: a watch from now whose first stream failed
+				// before its head. Its start is the server's revision
+				// when a stream starts, unknown until then: a stream
+				// opened later would start later, and the changes
+				// committed between the call and then would be lost
+				// without a word. The watch never started (OnStart was
+				// not called): the caller sees the failure, and calls
+				// again (from now, or from a revision it holds).
 				yield(storage.Event{}, final)
 				return
 			}

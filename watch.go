@@ -168,6 +168,39 @@ func (e *CompactedError) Error() string {
 
 func (e *CompactedError) Unwrap() error { return ErrCompacted }
 
+// FutureRevisionError is the error of a Watch or History FromRevision
+// beyond the store's current revision. It wraps ErrInvalidOption, as it
+// always did; errors.As tells it from the other invalid options, on the
+// engine (SQLite and PostgreSQL alike), through the security wrapper and
+// over the wire (invalid_option with error.revision the store's revision
+// and error.requested the one asked for; client.Store's error unwraps to
+// this type).
+//
+// A store gives a revision only to a committed change, so a consumer
+// holds a revision beyond the current one only when it got it from
+// another store: resuming against a store restored from an older backup,
+// a different database behind the same address, a store rebuilt from an
+// export (whose revisions start again). Its revisions name other changes
+// than the consumer's, and waiting for the store to reach r (as etcd's
+// watch does with a future start revision) would deliver, from there on,
+// changes that do not follow what the consumer holds, and skip the ones
+// in between without a word. So the watch is refused: the consumer
+// rebuilds its state (a snapshot, then a watch FromRevision of the
+// snapshot's revision) or takes Current as its new start knowingly.
+type FutureRevisionError struct {
+	// Requested is the revision that was asked for.
+	Requested int64
+	// Current is the store's current revision when it was refused.
+	Current int64
+}
+
+func (e *FutureRevisionError) Error() string {
+	return fmt.Sprintf("%s: FromRevision(%d) is ahead of the store's revision %d (a revision of another store, or of this one before a restore?)",
+		ErrInvalidOption.Error(), e.Requested, e.Current)
+}
+
+func (e *FutureRevisionError) Unwrap() error { return ErrInvalidOption }
+
 // LaggedError is the error that cuts off a watch whose consumer fell behind
 // by more than the watch's buffer. It wraps ErrWatchLagged.
 type LaggedError struct {
@@ -186,7 +219,8 @@ func (e *LaggedError) Unwrap() error { return ErrWatchLagged }
 // FromRevision makes Watch deliver the changes after revision r (r >= 0:
 // 0 is every retained change), and History return the changes after r. A
 // revision older than the store retains is ErrCompacted; one beyond the
-// store's current revision is ErrInvalidOption.
+// store's current revision is ErrInvalidOption, as a *FutureRevisionError
+// (see there why it is refused rather than waited for).
 func FromRevision(r int64) Option {
 	return driver.RevisionOption(r, true)
 }

@@ -238,8 +238,9 @@ func ErrorFromBody(b *ErrorBody) error {
 }
 
 // errorOfBody is ErrorOf for b's code with message msg; the errors that
-// carry a revision (compacted, watch_lagged) unwrap to their typed error
-// (*storage.CompactedError, *storage.LaggedError) when b has it, so
+// carry a revision (compacted, watch_lagged, invalid_option of a future
+// FromRevision) unwrap to their typed error (*storage.CompactedError,
+// *storage.LaggedError, *storage.FutureRevisionError) when b has it, so
 // errors.As finds it on the client as on the server.
 func errorOfBody(b *ErrorBody, msg string) error {
 	e := &Error{Code: b.Code, Message: msg, err: sentinelOf(b.Code)}
@@ -249,6 +250,8 @@ func errorOfBody(b *ErrorBody, msg string) error {
 			e.err = &storage.CompactedError{Requested: b.Requested, Oldest: *b.Revision}
 		case CodeWatchLagged:
 			e.err = &storage.LaggedError{Last: *b.Revision}
+		case CodeInvalidOption:
+			e.err = &storage.FutureRevisionError{Requested: b.Requested, Current: *b.Revision}
 		}
 	}
 	return e
@@ -284,11 +287,14 @@ func bodyOf(err error) *ErrorBody {
 	}
 	var ce *storage.CompactedError
 	var le *storage.LaggedError
+	var fe *storage.FutureRevisionError
 	switch {
 	case b.Code == CodeCompacted && errors.As(err, &ce):
 		b.Revision, b.Requested = &ce.Oldest, ce.Requested
 	case b.Code == CodeWatchLagged && errors.As(err, &le):
 		b.Revision = &le.Last
+	case b.Code == CodeInvalidOption && errors.As(err, &fe):
+		b.Revision, b.Requested = &fe.Current, fe.Requested
 	}
 	return b
 }

@@ -248,7 +248,12 @@
 // order. A watch that ends with an error (watch_lagged, compacted, …)
 // sends its error envelope as the last line; a compacted or watch_lagged
 // error carries error.revision (the oldest retained revision; the
-// revision to resume from) and a compacted one error.requested. A client
+// revision to resume from) and a compacted one error.requested. A
+// fromRevision beyond the store's revision is invalid_option with
+// error.revision (the store's revision) and error.requested
+// (storage.FutureRevisionError: a revision of another store, or of this
+// one before a restore; the watch is refused, not held until the store
+// gets there). A client
 // resumes with fromRevision set to the last revision it got (R before any
 // event). Router implementations that are not StreamRouters get no watch
 // route.

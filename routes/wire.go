@@ -219,8 +219,10 @@ type ErrorBody struct {
 	Namespace string `json:"namespace,omitempty"`
 	Key       string `json:"key,omitempty"`
 	// Revision is, for compacted, the oldest revision the store retains,
-	// and for watch_lagged the revision to resume from; Requested is the
-	// revision a compacted call asked for.
+	// for watch_lagged the revision to resume from, and for the
+	// invalid_option of a FromRevision beyond the store's revision
+	// (storage.FutureRevisionError) the store's revision; Requested is the
+	// revision a compacted or future call asked for.
 	Revision  *int64 `json:"revision,omitempty"`
 	Requested int64  `json:"requested,omitempty"`
 }

@@ -641,7 +641,7 @@ func checkFrom(from int64, st logState) error {
 		return compacted(from, st)
 	}
 	if from > st.head {
-		return driver.Invalidf(storage.ErrInvalidOption, "FromRevision(%d) is ahead of the store's revision %d", from, st.head)
+		return &storage.FutureRevisionError{Requested: from, Current: st.head}
 	}
 	return nil
 }

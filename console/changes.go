@@ -30,7 +30,10 @@ type tailEvent struct {
 // with the message (an internal error's is logged, and the event says
 // only its code) and ends; so does Drain (the browser reconnects), the
 // session's end (an "error" event says so), and a change the browser
-// does not take within Config.Timeout. 501 when the store cannot watch.
+// does not take within Config.Timeout. 501 when the store cannot watch;
+// a tail refused before it starts (Config.MaxTailsPerPrincipal,
+// Config.MaxTails: 503; a malformed Last-Event-ID: 400) gets its status
+// with an "error" event (refuseTail).
 func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	wt, ok := h.cfg.Store.(storage.Watcher)
 	if !ok {
@@ -42,17 +45,23 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	if id := r.Header.Get("Last-Event-ID"); id != "" {
 		rev, err := strconv.ParseInt(id, 10, 64)
 		if err != nil || rev < 0 {
-			http.Error(w, "bad Last-Event-ID", http.StatusBadRequest)
+			refuseTail(w, http.StatusBadRequest, "the Last-Event-ID is not a revision")
 			return
 		}
 		opts = append(opts, storage.FromRevision(rev))
 	}
 	p := ss.pkr.String()
 	if !h.tails.Take(p) {
-		http.Error(w, "this principal has as many live tails open as it may; close one", http.StatusServiceUnavailable)
+		refuseTail(w, http.StatusServiceUnavailable, "you have as many live tails open as you may: close one (another tab)")
 		return
 	}
 	defer h.tails.Release(p)
+	if h.allTails.Add(1) > int64(h.cfg.MaxTails) {
+		h.allTails.Add(-1)
+		refuseTail(w, http.StatusServiceUnavailable, "the server has as many live tails open as it may: try again later")
+		return
+	}
+	defer h.allTails.Add(-1)
 	ctx, cancel := contextUntil(r, h.drained)
 	defer cancel()
 	ctx, unbind := h.sess.bind(ctx, ss)
@@ -109,6 +118,26 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 	}
 	ended()
+}
+
+// tailRetryAfter is the Retry-After, in seconds, of a tail refused 503.
+const tailRetryAfter = "5"
+
+// refuseTail answers a live tail refused before it started: status, with
+// the tail's own form of an error (an "error" event, its data the message
+// as a JSON string) for a client that reads the body, and a Retry-After
+// on a 503. It was plain text, unlike any other answer of the tail.
+func refuseTail(w http.ResponseWriter, status int, msg string) {
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream; charset=utf-8")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		hd.Set("Retry-After", tailRetryAfter)
+	}
+	w.WriteHeader(status)
+	b, _ := json.Marshal(msg)
+	_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
 }
 
 // Drain ends the live tails, so that a graceful shutdown of the server

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -36,6 +37,9 @@ const (
 	// DefaultMaxTailsPerPrincipal is how many live tails one principal
 	// may hold open at once, as many as its watch streams over the API.
 	DefaultMaxTailsPerPrincipal = httpapi.DefaultMaxStreamsPerPrincipal
+	// DefaultMaxTails is how many live tails all principals together may
+	// hold open at once, as many as watch streams over the API.
+	DefaultMaxTails = httpapi.DefaultMaxStreams
 	// DefaultMaxExports is how many exports run at once (Config.MaxExports).
 	DefaultMaxExports = 2
 	// DefaultMaxSessionsPerPrincipal is how many sessions one principal
@@ -115,6 +119,17 @@ type Config struct {
 	// stream of changes) one principal holds open at once, whatever its
 	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is 503.
 	MaxTailsPerPrincipal int
+	// MaxTails bounds the live tails all principals together hold open at
+	// once (0: DefaultMaxTails; at least MaxTailsPerPrincipal), as
+	// httpapi.Config.MaxStreams bounds the API's watch streams: the bound
+	// per principal alone let many principals hold as many as they liked.
+	// One beyond is 503 with a Retry-After. A refused tail (either bound,
+	// or a malformed Last-Event-ID, 400) answers its status with a body in
+	// the tail's own form, an "error" event whose data is the message as a
+	// JSON string, as a tail that fails once started; a browser's
+	// EventSource does not read the body of a refusal, so the page's script
+	// says the tail stopped when its EventSource gives up.
+	MaxTails int
 	// Timeout bounds each request's store calls (0: DefaultTimeout); an
 	// export gets ten times as long, the index forms IndexTimeout. An
 	// export's response is not cut by the server's WriteTimeout: its
@@ -191,7 +206,8 @@ type Handler struct {
 	drained chan struct{} // closed by Drain: the live tails end
 	drain   sync.Once
 
-	tails *perkey.Counts // open live tails by principal
+	tails    *perkey.Counts // open live tails by principal
+	allTails atomic.Int64   // open live tails of every principal (MaxTails)
 
 	signinLimit *throttle // nil: sign-ins are not throttled
 
@@ -232,6 +248,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxTailsPerPrincipal <= 0 {
 		cfg.MaxTailsPerPrincipal = DefaultMaxTailsPerPrincipal
 	}
+	if cfg.MaxTails <= 0 {
+		cfg.MaxTails = DefaultMaxTails
+	}
+	cfg.MaxTails = max(cfg.MaxTails, cfg.MaxTailsPerPrincipal)
 	if cfg.MaxExports <= 0 {
 		cfg.MaxExports = DefaultMaxExports
 	}

@@ -163,7 +163,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&o.trustedProxies, "trusted-proxy", "the reverse proxies in front of the server, `CIDR[,CIDR]` (an address alone: that one; repeatable):\non a connection from one of them the console's sign-in throttle counts a client under the rightmost\naddress of X-Forwarded-For that is not a trusted proxy; from any other address the header is ignored")
 	fs.IntVar(&o.txPerPrincipal, "max-tx-per-principal", DefaultTxPerPrincipal, "most transactions one principal may hold open at once")
 	fs.IntVar(&o.watchesPerPrin, "max-watches-per-principal", httpapi.DefaultMaxStreamsPerPrincipal, "most watch streams one principal may hold open at once;\none beyond is 503 unavailable")
-	fs.IntVar(&o.maxWatches, "max-watches", httpapi.DefaultMaxStreams, "most watch streams all principals together may hold open at once (at least\n--max-watches-per-principal); one beyond is 503 unavailable with a Retry-After")
+	fs.IntVar(&o.maxWatches, "max-watches", httpapi.DefaultMaxStreams, "most watch streams all principals together may hold open at once, and as many\nconsole live tails (at least --max-watches-per-principal); one beyond is 503 with a Retry-After")
 	fs.Int64Var(&o.watchBuffer, "watch-buffer-bytes", DefaultWatchBufferBytes, "most event `BYTES` the server holds for one watch stream whose client reads\nslower than the writes come; beyond, the stream ends with watch_lagged, which carries the revision to resume from")
 	fs.DurationVar(&o.txMaxHold, "tx-contended-max-hold", DefaultTxContendedMaxHold, "roll back a transaction that has held SQLite's writer or PostgreSQL's revision\nlock, or a connection transactions may hold, this long while another writer or\nBegin waits for it, however busy")
 	fs.DurationVar(&o.txContendedIdle, "tx-contended-idle-timeout", DefaultTxContendedIdle, "roll back a write transaction idle this long while another writer waits for it\n(SQLite's one writer, PostgreSQL's revision lock)")
@@ -483,7 +483,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	if tokens != nil && !o.noConsole {
 		con, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions,
 			SecureCookies: o.secureCookies, MaxBodyBytes: o.maxBody, Timeout: o.timeout, IndexTimeout: o.indexTimeout,
-			MaxTailsPerPrincipal: o.watchesPerPrin, Admit: h.Admit, AdmitScan: h.AdmitScan, AdmitIndex: h.AdmitIndex, Logger: log,
+			MaxTailsPerPrincipal: o.watchesPerPrin, MaxTails: o.maxWatches, Admit: h.Admit, AdmitScan: h.AdmitScan, AdmitIndex: h.AdmitIndex, Logger: log,
 			ClientAddr: o.clientAddr()})
 		if err != nil {
 			return err

@@ -56,6 +56,12 @@
   });
   src.addEventListener("error", function (e) {
     if (e.data) { state.textContent = "The live tail stopped: " + e.data; src.close(); return; }
+    if (src.readyState === EventSource.CLOSED) {
+      // The server refused the tail (too many open, a shutdown): the
+      // browser does not reconnect by itself.
+      state.textContent = "The live tail stopped: the server refused it. Reload the page to try again.";
+      return;
+    }
     state.textContent = "Reconnecting…";
   });
 })();

@@ -66,9 +66,13 @@
 // revision it delivered, with growing pauses (up to a second), until
 // WatchRetryFor passes without reaching the server, so its consumer sees
 // every change once, in order. A watch without FromRevision starts at the
-// revision the server's first stream names. compacted, watch_lagged and
-// the other errors end it as they do on the server, with their types
-// (*storage.CompactedError, *storage.LaggedError); Close ends running
+// revision the server's first stream names; a first stream that fails
+// before naming it ends the watch with that failure at once (a later
+// stream would start later, and the changes meanwhile would be missed):
+// call again, or watch FromRevision. compacted, watch_lagged, a
+// FromRevision beyond the server's revision and the other errors end it
+// as they do on the server, with their types (*storage.CompactedError,
+// *storage.LaggedError, *storage.FutureRevisionError); Close ends running
 // watches with ErrClosed. History sends
 // storage://history; Get with AtRevision sends options.atRevision.
 //

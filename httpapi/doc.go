@@ -52,7 +52,9 @@
 // unavailable (never 499 canceled, which would say the client gave up),
 // so that the client opens it again elsewhere or later. One principal
 // holds at most Config.MaxStreamsPerPrincipal streams (default 16) at
-// once; one beyond is refused, 503 unavailable, before its body is read.
+// once, and all principals together at most Config.MaxStreams (default
+// 1024); one beyond either is refused, 503 unavailable (with a
+// Retry-After for the server-wide bound), before its body is read.
 // The store (package sqlstore) reads the change log for the streams of
 // every principal in turn, so that one principal's streams, however slow
 // their reads, keep another's waiting for about one of their reads, not

@@ -83,6 +83,12 @@
 //	                        stream whose client does not take a line within
 //	                        --timeout ends. The console's live tails have the
 //	                        same bound, counted apart.
+//	--max-watches N
+//	                        most watch streams all principals together may hold
+//	                        open (default 1024, at least --max-watches-per-principal);
+//	                        beyond it storage://watch is 503 unavailable with a
+//	                        Retry-After. The console's live tails have the same
+//	                        bound, counted apart.
 //	--watch-buffer-bytes BYTES
 //	                        most event bytes the server holds for one watch
 //	                        stream whose client reads slower than the writes come

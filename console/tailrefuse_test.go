@@ -27,7 +27,12 @@ func TestLiveTailRefusals(t *testing.T) {
 			c()
 		}
 	}()
-	open := func(b *browser, lastID string) (*http.Response, string) {
+	type answer struct {
+		status int
+		header http.Header
+		body   string
+	}
+	open := func(b *browser, lastID string) answer {
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+"/console/status/changes", nil)
 		if lastID != "" {
 			req.Header.Set("Last-Event-ID", lastID)
@@ -38,32 +43,29 @@ func TestLiveTailRefusals(t *testing.T) {
 		}
 		if resp.StatusCode == http.StatusOK {
 			closers = append(closers, func() { _ = resp.Body.Close() })
-			return resp, ""
+			return answer{resp.StatusCode, resp.Header, ""}
 		}
 		data, _ := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		return resp, string(data)
+		return answer{resp.StatusCode, resp.Header, string(data)}
 	}
-	refused := func(what string, resp *http.Response, body string, status int) {
+	refused := func(what string, a answer, status int) {
 		t.Helper()
-		ct := resp.Header.Get("Content-Type")
-		if resp.StatusCode != status || !strings.HasPrefix(ct, "text/event-stream") ||
-			!strings.HasPrefix(body, "event: error\ndata: \"") || !strings.HasSuffix(body, "\"\n\n") ||
-			(status == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "") {
-			t.Errorf("%s = %d %s (Retry-After %q) %q; want %d, an error event", what, resp.StatusCode, ct, resp.Header.Get("Retry-After"), body, status)
+		ct := a.header.Get("Content-Type")
+		if a.status != status || !strings.HasPrefix(ct, "text/event-stream") ||
+			!strings.HasPrefix(a.body, "event: error\ndata: \"") || !strings.HasSuffix(a.body, "\"\n\n") ||
+			(status == http.StatusServiceUnavailable && a.header.Get("Retry-After") == "") {
+			t.Errorf("%s = %d %s (Retry-After %q) %q; want %d, an error event", what, a.status, ct, a.header.Get("Retry-After"), a.body, status)
 		}
 	}
 	admin := e.browser(t)
 	admin.signIn(adminToken)
-	resp, body := open(admin, "x")
-	refused("a tail with a malformed Last-Event-ID", resp, body, http.StatusBadRequest)
-	if resp, _ := open(admin, ""); resp.StatusCode != http.StatusOK {
-		t.Fatalf("admin's tail = %d", resp.StatusCode)
+	refused("a tail with a malformed Last-Event-ID", open(admin, "x"), http.StatusBadRequest)
+	if a := open(admin, ""); a.status != http.StatusOK {
+		t.Fatalf("admin's tail = %d", a.status)
 	}
-	resp, body = open(admin, "")
-	refused("admin's tail beyond its bound", resp, body, http.StatusServiceUnavailable)
+	refused("admin's tail beyond its bound", open(admin, ""), http.StatusServiceUnavailable)
 	alice := e.browser(t)
 	alice.signIn(aliceToken)
-	resp, body = open(alice, "")
-	refused("alice's tail beyond the server's bound", resp, body, http.StatusServiceUnavailable)
+	refused("alice's tail beyond the server's bound", open(alice, ""), http.StatusServiceUnavailable)
 }

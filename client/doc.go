@@ -73,7 +73,12 @@
 // FromRevision beyond the server's revision and the other errors end it
 // as they do on the server, with their types (*storage.CompactedError,
 // *storage.LaggedError, *storage.FutureRevisionError); Close ends running
-// watches with ErrClosed. History sends
+// watches with ErrClosed. A watch whose first stream the server refuses
+// because the principal holds as many streams open as it may (429
+// too_many_streams) fails at once with routes.ErrTooManyStreams (also
+// storage.ErrUnavailable); a resumed stream refused so is retried like
+// an outage, the server perhaps still counting the stream that broke.
+// History sends
 // storage://history; Get with AtRevision sends options.atRevision.
 //
 // # Transactions

@@ -43,7 +43,13 @@ var WatchRetryFor = 30 * time.Second
 // again: the watch ends with ErrUnavailable (wrapping
 // routes.ErrLineTooLarge) instead. Each event is checked to come after
 // the last; a server that sent one out of order ends the watch with an
-// internal error. OnStart is called once, when the first stream starts.
+// internal error. A watch whose first stream the server refuses because
+// the principal holds as many streams open as it may
+// (httpapi.Config.MaxStreamsPerPrincipal) fails at once with
+// routes.ErrTooManyStreams (which also satisfies errors.Is
+// storage.ErrUnavailable); a resumed stream refused so is retried as
+// above, the server perhaps still counting the stream that broke.
+// OnStart is called once, when the first stream starts.
 // Close ends a running watch with ErrClosed.
 //
 // A watch without FromRevision delivers the changes after the revision
@@ -165,7 +171,7 @@ func (s *Store) Watch(ctx context.Context, opts ...storage.Option) iter.Seq2[sto
 				// it): resume.
 				final = transportError(ctx, routes.RouteWatch, errors.New("the stream ended"))
 			}
-			if !retryable(final) || last < 0 {
+			if !retryable(final, began) || last < 0 {
 				// last < 0: a watch from now whose first stream failed
 				// before its head. Its start is the server's revision
 				// when a stream starts, unknown until then: a stream
@@ -202,8 +208,13 @@ var errStopped = errors.New("client: the watch stopped")
 
 // retryable reports whether a watch that ended with err resumes: the
 // transport failed (but not with an event larger than it takes), or the
-// server is restarting.
-func retryable(err error) bool {
+// server is restarting. A stream refused because its principal holds
+// as many open as the server allows (too_many_streams) resumes only when
+// began, a stream of this watch having run: the server may still count
+// the one that just broke, until it sees it end. Refused before any
+// stream of it ran, the watch fails at once: retrying would be refused
+// again until one of the principal's other streams ends.
+func retryable(err error, began bool) bool {
 	if errors.Is(err, routes.ErrLineTooLarge) {
 		// The same event would break the resumed stream again.
 		return false
@@ -215,6 +226,8 @@ func retryable(err error) bool {
 	switch routes.CodeOf(err) {
 	case routes.CodeUnavailable, routes.CodeClosed:
 		return true
+	case routes.CodeTooManyStreams:
+		return began
 	}
 	return false
 }

@@ -53,8 +53,16 @@
 // so that the client opens it again elsewhere or later. One principal
 // holds at most Config.MaxStreamsPerPrincipal streams (default 16) at
 // once, and all principals together at most Config.MaxStreams (default
-// 1024); one beyond either is refused, 503 unavailable (with a
-// Retry-After for the server-wide bound), before its body is read.
+// 1024). A stream beyond the principal's bound is refused before its body
+// is read with 429 too_many_streams (routes.ErrTooManyStreams, which also
+// satisfies errors.Is storage.ErrUnavailable), not 503 unavailable: the
+// server is up, and a client retrying at once would be refused again
+// until one of the principal's streams ends. client.Store.Watch fails at
+// once when the first stream of a watch is refused so, and keeps trying
+// (as for an outage) when a resumed one is (the server may not yet have
+// seen the broken stream end). A stream beyond the server-wide bound is
+// 503 unavailable with a Retry-After: the server is full, not the
+// principal at fault.
 // The store (package sqlstore) reads the change log for the streams of
 // every principal in turn, so that one principal's streams, however slow
 // their reads, keep another's waiting for about one of their reads, not

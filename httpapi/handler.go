@@ -96,8 +96,8 @@ const (
 	// Config.MaxBytesInFlight had no room in time, one that waited beyond
 	// Config.Timeout for its turn under Config.MaxRequestsPerPrincipal
 	// and Config.MaxRequestsInStore, one beyond MaxWaitingPerPrincipal,
-	// or a stream beyond Config.MaxStreamsPerPrincipal or Config.MaxStreams
-	// (503).
+	// or a stream beyond Config.MaxStreams (503). A stream beyond
+	// Config.MaxStreamsPerPrincipal is routes.CodeTooManyStreams (429).
 	CodeUnavailable = "unavailable"
 )
 
@@ -184,9 +184,13 @@ type Config struct {
 	// principal holds open at once, anonymous requests counting as one
 	// principal; 0 means DefaultMaxStreamsPerPrincipal. Each stream holds
 	// a connection, goroutines and the events the store buffers for it.
-	// A stream beyond is refused with 503 unavailable before its body is
-	// read; the others of that principal, and every other principal's,
-	// go on.
+	// A stream beyond is refused with 429 too_many_streams
+	// (routes.ErrTooManyStreams, which also satisfies errors.Is
+	// storage.ErrUnavailable) before its body is read: not 503
+	// unavailable, since retrying does not help until one of the
+	// principal's streams ends (client.Store.Watch fails at once when a
+	// watch's first stream is refused). The others of that principal,
+	// and every other principal's, go on.
 	MaxStreamsPerPrincipal int
 	// MaxStreams bounds the streams all principals together hold open at
 	// once; 0 means DefaultMaxStreams (1024). MaxStreamsPerPrincipal alone
@@ -589,7 +593,10 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 			return
 		}
 		if !h.streams.Take(rec.principal) {
-			h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(
+			// Not 503 unavailable: the server is up, and a client that
+			// retried would be refused again until one of the
+			// principal's streams ends.
+			h.fail(w, rec, http.StatusTooManyRequests, routes.CodeTooManyStreams, fmt.Sprintf(
 				"this principal holds %d streams open, as many as it may; end one first", h.cfg.MaxStreamsPerPrincipal))
 			return
 		}

@@ -441,7 +441,7 @@ func TestHostileWatchReads(t *testing.T) {
 				wg.Go(func() {
 					for ctx.Err() == nil {
 						st, env, end := s.openWatch(t, hAlice, `{"options":{"namespace":"shared","fromRevision":0,"where":`+where+`}}`)
-						if st == 503 {
+						if st == http.StatusTooManyRequests {
 							// The stream just ended is not yet counted out.
 							time.Sleep(10 * time.Millisecond)
 							continue

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
+	"github.com/mycelia-kernel/storage/routes"
 )
 
 // openWatch opens a watch stream as token and returns its status and,
@@ -60,7 +61,8 @@ func (s *testServer) watchRequest(t testing.TB, token, body string) (*http.Respo
 
 // TestHostileWatchStreams: one principal may hold only so many watch
 // streams open at once (each holds a goroutine, a connection and up to
-// the engine's watch buffer): the next is refused, 503 unavailable,
+// the engine's watch buffer): the next is refused, 429
+// too_many_streams (it was 503 unavailable, which told clients to retry),
 // while other principals still watch; closing one makes room again.
 func TestHostileWatchStreams(t *testing.T) {
 	const most = httpapi.DefaultMaxStreamsPerPrincipal
@@ -79,8 +81,8 @@ func TestHostileWatchStreams(t *testing.T) {
 		}
 		open = append(open, cancel)
 	}
-	if st, env, _ := s.openWatch(t, hAlice, body); st != 503 || env.code() != httpapi.CodeUnavailable {
-		t.Errorf("alice's watch %d = %d %+v; want 503 %s", most+1, st, env.Error, httpapi.CodeUnavailable)
+	if st, env, _ := s.openWatch(t, hAlice, body); st != http.StatusTooManyRequests || env.code() != routes.CodeTooManyStreams {
+		t.Errorf("alice's watch %d = %d %+v; want 429 %s", most+1, st, env.Error, routes.CodeTooManyStreams)
 	}
 	if st, env, cancel := s.openWatch(t, hBob, body); st != 200 || !env.Success {
 		t.Errorf("bob's watch beside alice's = %d %+v", st, env.Error)

@@ -161,3 +161,54 @@ func TestWatchSlowConsumerKeepsItsStream(t *testing.T) {
 		t.Fatalf("the watch dialed %d new connections while its consumer was slow; want its stream kept", n)
 	}
 }
+
+// TestWatchBeyondStreamLimitFailsAtOnce: a watch beyond the principal's
+// bound on open streams (Config.MaxStreamsPerPrincipal) is refused 429
+// too_many_streams, and client.Store.Watch fails at once with
+// routes.ErrTooManyStreams (still storage.ErrUnavailable). The refusal
+// was 503 unavailable: the client took it for an outage and tried again
+// for client.WatchRetryFor (30 s) before failing, and any other client
+// was told to retry, which could not help while the principal's other
+// streams stayed open.
+func TestWatchBeyondStreamLimitFailsAtOnce(t *testing.T) {
+	s := newServer(t, configs[0], httpapi.Config{MaxStreamsPerPrincipal: 1})
+	tr, err := httpapi.NewTransport(s.URL, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newClientOn(t, tr)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	started := make(chan struct{})
+	go func() {
+		for _, err := range cl.Watch(ctx, storage.InNamespace("w"), storage.OnStart(func(int64) { close(started) })) {
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the first watch did not start")
+	}
+	if st, env, _ := s.openWatch(t, adminToken, `{"options":{"namespace":"w"}}`); st != http.StatusTooManyRequests || env.code() != routes.CodeTooManyStreams {
+		t.Errorf("a second stream of one principal allowed one = %d %+v; want 429 %s", st, env.Error, routes.CodeTooManyStreams)
+	}
+	start := time.Now()
+	var werr error
+	for _, err := range cl.Watch(ctx, storage.InNamespace("w")) {
+		werr = err
+		break
+	}
+	took := time.Since(start)
+	if werr == nil {
+		t.Fatalf("the watch beyond the bound yielded no error in %v (its context ended: %v); want ErrTooManyStreams at once", took, ctx.Err())
+	}
+	if !errors.Is(werr, routes.ErrTooManyStreams) || !errors.Is(werr, storage.ErrUnavailable) {
+		t.Fatalf("the watch beyond the bound: %v; want routes.ErrTooManyStreams and storage.ErrUnavailable", werr)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("the watch beyond the bound failed after %v; want at once", took)
+	}
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // The error codes of the wire format. Each storage sentinel has one code;
-// the last four are the transport's own. They are stable: a code is never
+// the last five are the transport's own. They are stable: a code is never
 // renamed or given another meaning.
 const (
 	CodeNotFound          = "not_found"
@@ -51,6 +51,7 @@ const (
 	CodeInvalidRequest = "invalid_request"
 	CodeUnknownRoute   = "unknown_route"
 	CodeTooLarge       = "too_large"
+	CodeTooManyStreams = "too_many_streams"
 	CodeInternal       = "internal"
 )
 
@@ -66,6 +67,12 @@ var (
 	// ErrTooLarge is a request larger than the transport accepts. It also
 	// satisfies errors.Is(err, storage.ErrValueTooLarge).
 	ErrTooLarge error = tooLargeError{}
+	// ErrTooManyStreams is a stream (storage://watch) refused because its
+	// principal already holds as many streams open as the server allows
+	// (httpapi.Config.MaxStreamsPerPrincipal). It also satisfies
+	// errors.Is(err, storage.ErrUnavailable), but retrying it at once
+	// does not help: one of the principal's streams must end first.
+	ErrTooManyStreams error = tooManyStreamsError{}
 	// ErrInternal is a failure that maps to no other code.
 	ErrInternal = errors.New("storage: internal error")
 )
@@ -75,14 +82,23 @@ type tooLargeError struct{}
 func (tooLargeError) Error() string { return "storage: request too large" }
 func (tooLargeError) Unwrap() error { return storage.ErrValueTooLarge }
 
+type tooManyStreamsError struct{}
+
+func (tooManyStreamsError) Error() string {
+	return "storage: too many streams open for this principal"
+}
+func (tooManyStreamsError) Unwrap() error { return storage.ErrUnavailable }
+
 // codeTable lists every code with its error, in the order CodeOf tests
-// them: ErrTooLarge before storage.ErrValueTooLarge, which it wraps.
+// them: ErrTooLarge before storage.ErrValueTooLarge, ErrTooManyStreams
+// before storage.ErrUnavailable, which they wrap.
 var codeTable = []struct {
 	code   string
 	err    error
 	status int
 }{
 	{CodeTooLarge, ErrTooLarge, http.StatusRequestEntityTooLarge},
+	{CodeTooManyStreams, ErrTooManyStreams, http.StatusTooManyRequests},
 	{CodeInvalidRequest, ErrInvalidRequest, http.StatusBadRequest},
 	{CodeUnknownRoute, ErrUnknownRoute, http.StatusNotFound},
 	{CodeInternal, ErrInternal, http.StatusInternalServerError},
@@ -185,7 +201,8 @@ func sentinelOf(code string) error {
 // Error is an error decoded from an envelope: its Code, and the Message the
 // server wrote. It unwraps to the code's sentinel (a storage sentinel, a
 // context error, or one of this package's ErrInvalidRequest, ErrUnknownRoute,
-// ErrTooLarge, ErrInternal), so errors.Is works as on the server.
+// ErrTooLarge, ErrTooManyStreams, ErrInternal), so errors.Is works as on the
+// server.
 type Error struct {
 	Code    string
 	Message string

@@ -51,6 +51,7 @@ var sentinels = map[error]string{
 	routes.ErrInvalidRequest:     "invalid_request",
 	routes.ErrUnknownRoute:       "unknown_route",
 	routes.ErrTooLarge:           "too_large",
+	routes.ErrTooManyStreams:     "too_many_streams",
 	routes.ErrInternal:           "internal",
 }
 
@@ -99,6 +100,9 @@ func TestErrorOfRoundTrip(t *testing.T) {
 	}
 	if !errors.Is(routes.ErrorOf(routes.CodeTooLarge, ""), storage.ErrValueTooLarge) {
 		t.Error("too_large does not satisfy errors.Is(storage.ErrValueTooLarge)")
+	}
+	if !errors.Is(routes.ErrorOf(routes.CodeTooManyStreams, ""), storage.ErrUnavailable) {
+		t.Error("too_many_streams does not satisfy errors.Is(storage.ErrUnavailable)")
 	}
 	unknown := routes.ErrorOf("no_such_code", "storage: x")
 	if !errors.Is(unknown, routes.ErrInternal) || routes.CodeOf(unknown) != routes.CodeInternal {
@@ -160,6 +164,7 @@ func TestHTTPStatus(t *testing.T) {
 		"unauthenticated":     401,
 		"permission_denied":   403,
 		"too_many_tx":         429,
+		"too_many_streams":    429,
 		"capacity_exceeded":   507,
 		"unsupported":         501,
 		"commit_unknown":      502,

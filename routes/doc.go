@@ -332,8 +332,14 @@
 //	invalid_request      ErrInvalidRequest: malformed body               400
 //	unknown_route        ErrUnknownRoute                                 404
 //	too_large            ErrTooLarge: request over the transport's limit 413
+//	too_many_streams     ErrTooManyStreams: the principal holds as many  429
+//	                     streams (storage://watch) open as it may
+//	                     (also storage.ErrUnavailable; end one first)
 //	internal             ErrInternal: anything else                      500
 //
-// A storage sentinel takes precedence over a context error wrapped beside
-// it. Codes are stable: none is ever renamed or given another meaning.
+// too_large and too_many_streams are tested before the storage sentinels
+// they wrap (value_too_large, unavailable), so an error of theirs keeps its
+// own code. A storage sentinel takes precedence over a context error
+// wrapped beside it. Codes are stable: none is ever renamed or given
+// another meaning.
 package routes

@@ -31,7 +31,7 @@ type tailEvent struct {
 // only its code) and ends; so does Drain (the browser reconnects), the
 // session's end (an "error" event says so), and a change the browser
 // does not take within Config.Timeout. 501 when the store cannot watch;
-// a tail refused before it starts (Config.MaxTailsPerPrincipal,
+// a tail refused before it starts (Config.MaxTailsPerPrincipal: 429,
 // Config.MaxTails: 503; a malformed Last-Event-ID: 400) gets its status
 // with an "error" event (refuseTail).
 func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -52,7 +52,9 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	p := ss.pkr.String()
 	if !h.tails.Take(p) {
-		refuseTail(w, http.StatusServiceUnavailable, "you have as many live tails open as you may: close one (another tab)")
+		// 429, as a watch stream beyond httpapi's bound
+		// (too_many_streams): not 503, which says the server is down.
+		refuseTail(w, http.StatusTooManyRequests, "you have as many live tails open as you may: close one (another tab)")
 		return
 	}
 	defer h.tails.Release(p)

@@ -117,7 +117,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxTailsPerPrincipal bounds the live tails (the status page's
 	// stream of changes) one principal holds open at once, whatever its
-	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is 503.
+	// sessions (0: DefaultMaxTailsPerPrincipal); one beyond is refused
+	// 429 Too Many Requests (as a watch stream beyond
+	// httpapi.Config.MaxStreamsPerPrincipal is), not 503: the server is
+	// up, and the tail opens once one of the principal's others ends.
 	MaxTailsPerPrincipal int
 	// MaxTails bounds the live tails all principals together hold open at
 	// once (0: DefaultMaxTails; at least MaxTailsPerPrincipal), as
@@ -151,7 +154,8 @@ type Config struct {
 	// MaxRequestsInStore) and a read-only transaction for its whole run,
 	// up to ten times Timeout: without the bound a few principals'
 	// exports of large namespaces could take every place for minutes. One
-	// beyond is 503 at once, before it asks for a turn.
+	// beyond is 503 at once, before it asks for a turn; a principal's
+	// second is 429 (its own export holds the place).
 	MaxExports int
 	// Admit, when set, is asked for the principal's turn before every
 	// page that calls the store (the live tail apart, a stream);
@@ -411,10 +415,10 @@ func (h *Handler) signedIn(timeout time.Duration, admit bool, page func(http.Res
 
 // signedInBounded is signedIn where, when bound is not nil, the page
 // first takes a place of its own (before its turn under Config.Admit):
-// bound returns the func that gives it back, or the text of a refusal
-// (503) when there is none. kind tells how its turn is asked (admitPlain,
+// bound returns the func that gives it back, or the HTTP status (429,
+// 503) and text of a refusal when there is none. kind tells how its turn is asked (admitPlain,
 // admitScan, admitIndex).
-func (h *Handler) signedInBounded(timeout time.Duration, admit bool, kind int, bound func(p string) (func(), string),
+func (h *Handler) signedInBounded(timeout time.Duration, admit bool, kind int, bound func(p string) (func(), int, string),
 	page func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var ss *session
@@ -436,9 +440,9 @@ func (h *Handler) signedInBounded(timeout time.Duration, admit bool, kind int, b
 		}
 		ctx := security.WithPrincipal(r.Context(), ss.pkr)
 		if bound != nil {
-			done, refusal := bound(ss.pkr.String())
+			done, status, refusal := bound(ss.pkr.String())
 			if done == nil {
-				h.render(w, r, http.StatusServiceUnavailable, "error", ss, &view{Title: "Busy", Error: refusal})
+				h.render(w, r, status, "error", ss, &view{Title: "Busy", Error: refusal})
 				return
 			}
 			defer done()

@@ -784,7 +784,7 @@ func TestAdmitScan(t *testing.T) {
 // timeout, so a few principals' exports of large namespaces could take
 // every place for minutes. A principal runs one export at a time, and the
 // console Config.MaxExports (default 2) at once; one beyond is 503 at
-// once, before it asks for a turn.
+// once (a principal's second, 429), before it asks for a turn.
 func TestExportBounds(t *testing.T) {
 	var (
 		hold    atomic.Bool
@@ -842,8 +842,8 @@ func TestExportBounds(t *testing.T) {
 		}
 	}
 	long(adminToken)
-	if st, body := export(adminToken); st != http.StatusServiceUnavailable || !strings.Contains(body, "An export of yours is running") {
-		t.Errorf("a second export of one principal: %d %s, want 503 at once", st, errorText(body))
+	if st, body := export(adminToken); st != http.StatusTooManyRequests || !strings.Contains(body, "An export of yours is running") {
+		t.Errorf("a second export of one principal: %d %s, want 429 at once", st, errorText(body))
 	}
 	long(aliceToken)
 	if st, body := export(nobodyToken); st != http.StatusServiceUnavailable || !strings.Contains(body, "2 exports are running") {

@@ -50,7 +50,7 @@
 //	                            session ends (sign-out, expiry: an "error"
 //	                            event says so, and the page stops); at most
 //	                            Config.MaxTailsPerPrincipal at once per
-//	                            principal (503 beyond)
+//	                            principal (429 beyond)
 //	/console/export?ns=         the namespace as NDJSON in the dump format
 //
 // # Bounds
@@ -166,7 +166,8 @@
 //     entries; see Bounds); an export reads the actors the same way
 //     (dump.ExportStore). An export runs for up to
 //     ten times Config.Timeout: a principal runs one at a time, and the
-//     console Config.MaxExports (default 2) at once; one beyond is 503.
+//     console Config.MaxExports (default 2) at once; one beyond is 503
+//     (a principal's second, 429).
 //     Its response's write deadline follows the export rather than the
 //     server's WriteTimeout (which runs from the request's start and
 //     would cut a long download, the file without its trailer): each

@@ -95,8 +95,9 @@ func waitNoFrame(t *testing.T, frame, msg string) time.Duration {
 
 // TestLiveTailsPerPrincipal: one principal holds at most
 // Config.MaxTailsPerPrincipal live tails at once (each a watch, a
-// goroutine and a connection); one beyond is refused, 503, and another
-// principal's tail still opens.
+// goroutine and a connection); one beyond is refused, 429 (it was 503,
+// which says the server is down), and another principal's tail still
+// opens.
 func TestLiveTailsPerPrincipal(t *testing.T) {
 	e := newEnv(t, testdb.SQLiteFile(t), false, nil)
 	open := func(b *browser) (int, func()) {
@@ -127,8 +128,8 @@ func TestLiveTailsPerPrincipal(t *testing.T) {
 		}
 		closers = append(closers, c)
 	}
-	if st, _ := open(admin); st != http.StatusServiceUnavailable {
-		t.Errorf("admin's tail %d = %d, want 503", console.DefaultMaxTailsPerPrincipal+1, st)
+	if st, _ := open(admin); st != http.StatusTooManyRequests {
+		t.Errorf("admin's tail %d = %d, want 429", console.DefaultMaxTailsPerPrincipal+1, st)
 	}
 	alice := e.browser(t)
 	alice.signIn(aliceToken)

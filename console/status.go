@@ -115,21 +115,24 @@ func (e *exportWriter) finish() {
 }
 
 // exportSlot takes a place for one more export of principal p
-// (Config.MaxExports, one per principal).
-func (h *Handler) exportSlot(p string) (func(), string) {
+// (Config.MaxExports, one per principal). A refusal is 429 when p's own
+// export holds the place (as a stream beyond its principal's bound is),
+// 503 when the console runs as many as it may.
+func (h *Handler) exportSlot(p string) (func(), int, string) {
 	if !h.exportsBy.Take(p) {
-		return nil, "An export of yours is running: wait for it to end, then try again."
+		return nil, http.StatusTooManyRequests, "An export of yours is running: wait for it to end, then try again."
 	}
 	select {
 	case h.exports <- struct{}{}:
 	default:
 		h.exportsBy.Release(p)
-		return nil, fmt.Sprintf("%d exports are running, as many as the console runs at once: try again later.", cap(h.exports))
+		return nil, http.StatusServiceUnavailable,
+			fmt.Sprintf("%d exports are running, as many as the console runs at once: try again later.", cap(h.exports))
 	}
 	return func() {
 		<-h.exports
 		h.exportsBy.Release(p)
-	}, ""
+	}, 0, ""
 }
 
 // exportName is the download's file name: the namespace made safe

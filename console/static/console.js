@@ -57,9 +57,10 @@
   src.addEventListener("error", function (e) {
     if (e.data) { state.textContent = "The live tail stopped: " + e.data; src.close(); return; }
     if (src.readyState === EventSource.CLOSED) {
-      // The server refused the tail (too many open, a shutdown): the
-      // browser does not reconnect by itself.
-      state.textContent = "The live tail stopped: the server refused it. Reload the page to try again.";
+      // The server refused the tail (429: as many live tails open as
+      // allowed; 503: too many on the server, a shutdown): the browser
+      // does not reconnect by itself.
+      state.textContent = "The live tail stopped: the server refused it (too many open?). Reload the page to try again.";
       return;
     }
     state.textContent = "Reconnecting…";

@@ -79,10 +79,11 @@
 //	                        beyond it beginTransaction is 429 too_many_tx.
 //	--max-watches-per-principal N
 //	                        most watch streams one principal may hold open (default
-//	                        16); beyond it storage://watch is 503 unavailable. A
-//	                        stream whose client does not take a line within
-//	                        --timeout ends. The console's live tails have the
-//	                        same bound, counted apart.
+//	                        16); beyond it storage://watch is 429 too_many_streams
+//	                        (routes.ErrTooManyStreams; the Go client's Watch fails
+//	                        at once). A stream whose client does not take a line
+//	                        within --timeout ends. The console's live tails have
+//	                        the same bound, counted apart (429 beyond).
 //	--max-watches N
 //	                        most watch streams all principals together may hold
 //	                        open (default 1024, at least --max-watches-per-principal);

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/httpapi"
 	"github.com/mycelia-kernel/storage/internal/testutil/teststore"
+	"github.com/mycelia-kernel/storage/internal/testutil/watchtest"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -56,23 +56,7 @@ func TestWatchStreamLimitRefusal(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("the first watch did not start")
 		}
-		start := time.Now()
-		var werr error
-		for _, err := range cl.Watch(ctx) {
-			werr = err
-			break
-		}
-		took := time.Since(start)
-		if werr == nil {
-			t.Fatalf("the watch beyond the bound yielded no error in %v (its context ended: %v); want ErrTooManyStreams at once", took, ctx.Err())
-		}
-		if !errors.Is(werr, routes.ErrTooManyStreams) || !errors.Is(werr, storage.ErrUnavailable) {
-			t.Fatalf("the watch beyond the bound: %v; want routes.ErrTooManyStreams and storage.ErrUnavailable", werr)
-		}
-		if took > 5*time.Second {
-			t.Fatalf("the watch beyond the bound failed after %v; want at once", took)
-		}
-		t.Logf("refused in %v: %v", took.Round(time.Millisecond), werr)
+		watchtest.FailsTooManyStreams(t, ctx, cl)
 	})
 	t.Run("resume", func(t *testing.T) {
 		st := teststore.Open(t, configs[0].DSN(t))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testutil/watchtest"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -195,20 +196,5 @@ func TestWatchBeyondStreamLimitFailsAtOnce(t *testing.T) {
 	if st, env, _ := s.openWatch(t, adminToken, `{"options":{"namespace":"w"}}`); st != http.StatusTooManyRequests || env.code() != routes.CodeTooManyStreams {
 		t.Errorf("a second stream of one principal allowed one = %d %+v; want 429 %s", st, env.Error, routes.CodeTooManyStreams)
 	}
-	start := time.Now()
-	var werr error
-	for _, err := range cl.Watch(ctx, storage.InNamespace("w")) {
-		werr = err
-		break
-	}
-	took := time.Since(start)
-	if werr == nil {
-		t.Fatalf("the watch beyond the bound yielded no error in %v (its context ended: %v); want ErrTooManyStreams at once", took, ctx.Err())
-	}
-	if !errors.Is(werr, routes.ErrTooManyStreams) || !errors.Is(werr, storage.ErrUnavailable) {
-		t.Fatalf("the watch beyond the bound: %v; want routes.ErrTooManyStreams and storage.ErrUnavailable", werr)
-	}
-	if took > 5*time.Second {
-		t.Fatalf("the watch beyond the bound failed after %v; want at once", took)
-	}
+	watchtest.FailsTooManyStreams(t, ctx, cl, storage.InNamespace("w"))
 }

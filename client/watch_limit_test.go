@@ -42,20 +42,7 @@ func TestWatchStreamLimitRefusal(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
-		// The one stream the principal may hold.
-		started := make(chan struct{})
-		go func() {
-			for _, err := range cl.Watch(ctx, storage.OnStart(func(int64) { close(started) })) {
-				if err != nil {
-					return
-				}
-			}
-		}()
-		select {
-		case <-started:
-		case <-ctx.Done():
-			t.Fatal("the first watch did not start")
-		}
+		watchtest.Started(t, ctx, cl) // the one stream the principal may hold
 		watchtest.FailsTooManyStreams(t, ctx, cl)
 	})
 	t.Run("resume", func(t *testing.T) {

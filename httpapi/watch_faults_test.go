@@ -180,19 +180,7 @@ func TestWatchBeyondStreamLimitFailsAtOnce(t *testing.T) {
 	cl := newClientOn(t, tr)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	started := make(chan struct{})
-	go func() {
-		for _, err := range cl.Watch(ctx, storage.InNamespace("w"), storage.OnStart(func(int64) { close(started) })) {
-			if err != nil {
-				return
-			}
-		}
-	}()
-	select {
-	case <-started:
-	case <-ctx.Done():
-		t.Fatal("the first watch did not start")
-	}
+	watchtest.Started(t, ctx, cl, storage.InNamespace("w")) // the one stream the principal may hold
 	if st, env, _ := s.openWatch(t, adminToken, `{"options":{"namespace":"w"}}`); st != http.StatusTooManyRequests || env.code() != routes.CodeTooManyStreams {
 		t.Errorf("a second stream of one principal allowed one = %d %+v; want 429 %s", st, env.Error, routes.CodeTooManyStreams)
 	}

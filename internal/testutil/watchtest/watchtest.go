@@ -5,12 +5,33 @@ package watchtest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/routes"
 )
+
+// Started starts a watch of w that runs until ctx ends, and returns once
+// its first stream started (OnStart), holding one of the principal's
+// streams.
+func Started(t testing.TB, ctx context.Context, w storage.Watcher, opts ...storage.Option) {
+	t.Helper()
+	started := make(chan struct{})
+	go func() {
+		for _, err := range w.Watch(ctx, append(slices.Clip(opts), storage.OnStart(func(int64) { close(started) }))...) {
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-ctx.Done():
+		t.Fatal("the first watch did not start")
+	}
+}
 
 // FailsTooManyStreams checks that a watch of w, its principal holding as
 // many streams open as the server allows, fails at once (within five

@@ -972,8 +972,8 @@ func (h *Handler) takeStream() bool {
 }
 
 // streamsFull refuses a stream beyond Config.MaxStreams: 503 unavailable
-// with a Retry-After.
-// TODO(watchlimit): answer with the too_many_streams code once it exists.
+// with a Retry-After. Not too_many_streams (429): this principal is not
+// at fault, the server is full, and a client retrying later may be served.
 func (h *Handler) streamsFull(w http.ResponseWriter, rec *record) {
 	w.Header().Set("Retry-After", streamsFullRetryAfter)
 	h.fail(w, rec, http.StatusServiceUnavailable, CodeUnavailable, fmt.Sprintf(

@@ -64,7 +64,7 @@ func TestLiveTailRefusals(t *testing.T) {
 	if a := open(admin, ""); a.status != http.StatusOK {
 		t.Fatalf("admin's tail = %d", a.status)
 	}
-	refused("admin's tail beyond its bound", open(admin, ""), http.StatusServiceUnavailable)
+	refused("admin's tail beyond its bound", open(admin, ""), http.StatusTooManyRequests)
 	alice := e.browser(t)
 	alice.signIn(aliceToken)
 	refused("alice's tail beyond the server's bound", open(alice, ""), http.StatusServiceUnavailable)

@@ -2,9 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"maps"
 
 	sq "github.com/Masterminds/squirrel"
+
+	storage "github.com/mycelia-kernel/storage"
 )
 
 // Query and Count name the namespace's id as a literal in their SQL
@@ -155,7 +158,11 @@ func (x *ops) cachedNamespace(ns string) (nsInfo, bool) {
 // a declared index; so the entry is read again, and run runs again if it
 // changed, up to namespaceRuns runs in all. A namespace read as missing
 // and a statement that found nothing agree (the namespace was missing
-// when it was read): that answer stands.
+// when it was read): that answer stands. When the entry changed again
+// after the last run, that run's "nothing found" may be wrong (it ran on
+// ids already stale: an index being dropped misses entries that were
+// never deleted), so it is not answered: the call fails with
+// errNamespaceOvertaken (ErrTxConflict; running it again may succeed).
 func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo) (found bool, err error)) error {
 	n, cached := x.cachedNamespace(ns)
 	if !cached {
@@ -166,7 +173,7 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 	}
 	for runs := 1; ; runs++ {
 		found, err := run(n)
-		if err != nil || found || (!cached && n.id == 0) || runs == namespaceRuns {
+		if err != nil || found || (!cached && n.id == 0) {
 			return err
 		}
 		x.s.nsIDs.forget(ns)
@@ -177,9 +184,17 @@ func (x *ops) withNamespaceID(ctx context.Context, ns string, run func(n nsInfo)
 		if err != nil || fresh.equal(n) {
 			return err
 		}
+		if runs == namespaceRuns {
+			return errNamespaceOvertaken
+		}
 		n, cached = fresh, false
 	}
 }
+
+// errNamespaceOvertaken fails a read whose namespace changed (deleted,
+// cleared, an index created or dropped) between the reading of its ids and
+// its statement on each of its namespaceRuns runs.
+var errNamespaceOvertaken = fmt.Errorf("%w: the namespace changed during each of %d runs of the read", storage.ErrTxConflict, namespaceRuns)
 
 // namespaceRuns bounds the runs of withNamespaceID's statement: each
 // one after the first follows a change of the namespace's ids, which

@@ -324,7 +324,12 @@
 //     writer and readers, and the same caps.
 //   - A Tx's operations run one at a time. An operation whose context ends
 //     while it runs rolls the transaction back (the database may have been
-//     interrupted mid-statement); later operations get ErrTxDone.
+//     interrupted mid-statement); later operations get ErrTxDone. Each
+//     operation's lock waits are bounded by its own context: on PostgreSQL
+//     a write sets the transaction's lock_timeout from its context, and
+//     the next operation sets it again (a write, the Commit) or resets it
+//     (a read, in the same round trip as its statement), so an earlier
+//     call's short deadline never fails a later one.
 //   - Commit after Commit is nil, Commit after a rollback is ErrTxDone, and
 //     Rollback is always safe. Serialization failures, deadlocks and busy
 //     errors are ErrTxConflict; a COMMIT whose connection failed is

@@ -27,7 +27,24 @@ type pgLazyTx struct {
 	begun  bool       // BEGIN was sent and succeeded
 	closed bool       // committed or rolled back: the connection is released
 	dir    directMode // how revDB sends on the connection (pgexec.go)
+	// lockSet: a write's revision lock statement set lock_timeout from
+	// the write's context (revDB.wire), for the rest of the transaction
+	// (set_config is_local). The next statement that is not a write's
+	// (a read, a savepoint's) goes with lockResetSQL before it, in the
+	// same round trip: the bound of an earlier call must not bound its
+	// lock waits (a table lock a DBA's maintenance holds), which would
+	// fail it, and abort the transaction, at the other call's deadline.
+	lockSet bool
 }
+
+// lockResetSQL gives lock_timeout back its value outside the engine's
+// writes (the server's, the role's or the DSN's), for the rest of the
+// transaction or until a write sets it again.
+const lockResetSQL = "set local lock_timeout to default"
+
+// plain reports whether a statement can go alone, as it is: the
+// transaction has begun and no write's lock_timeout needs resetting.
+func (t *pgLazyTx) plain() bool { return t.begun && !t.closed && !t.lockSet }
 
 // beginSQL is the BEGIN statement of the options, as pgx spells it.
 func beginSQL(o pgx.TxOptions) string {
@@ -57,31 +74,61 @@ func (t *pgLazyTx) start(ctx context.Context) error {
 	return nil
 }
 
-// batch is b with BEGIN first when the transaction has not begun, sent;
-// its BEGIN's answer is read before it returns.
+// batch is b with BEGIN first when the transaction has not begun, and
+// lockResetSQL when a write set lock_timeout and b does not start with a
+// write's revision lock (which sets it again), sent; their answers are
+// read before it returns.
 func (t *pgLazyTx) batch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if t.closed {
 		return lazyErrBatch{err: pgx.ErrTxClosed}
 	}
-	if t.begun {
+	reset := t.lockSet && !revisionLocks(b)
+	if t.begun && !reset {
 		return t.c.SendBatch(ctx, b)
 	}
-	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
-	nb.Queue(t.begin)
+	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+2)}
+	if !t.begun {
+		nb.Queue(t.begin)
+	}
+	if reset {
+		nb.Queue(lockResetSQL)
+	}
 	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
 	br := t.c.SendBatch(ctx, nb)
-	if _, err := br.Exec(); err != nil {
-		return lazyErrBatch{err: err, br: br}
+	if !t.begun {
+		if _, err := br.Exec(); err != nil {
+			return lazyErrBatch{err: err, br: br}
+		}
+		t.begun = true
 	}
-	t.begun = true
+	if reset {
+		if _, err := br.Exec(); err != nil {
+			return lazyErrBatch{err: err, br: br}
+		}
+		t.lockSet = false
+	}
 	return br
+}
+
+// revisionLocks reports whether b starts with a write's revision lock
+// statement (revDB), which sets lock_timeout itself.
+func revisionLocks(b *pgx.Batch) bool {
+	if len(b.QueuedQueries) == 0 {
+		return false
+	}
+	switch b.QueuedQueries[0].SQL {
+	case revisionLockTimedSQL, revisionLockXidSQL:
+		return true
+	}
+	return false
 }
 
 func (t *pgLazyTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return t.batch(ctx, b)
 }
 
-// first sends the transaction's first statement, with its BEGIN.
+// first sends a statement that cannot go alone (plain), with its BEGIN
+// or its lockResetSQL.
 func (t *pgLazyTx) first(ctx context.Context, sql string, args []any) pgx.BatchResults {
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
@@ -89,7 +136,7 @@ func (t *pgLazyTx) first(ctx context.Context, sql string, args []any) pgx.BatchR
 }
 
 func (t *pgLazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if t.begun && !t.closed {
+	if t.plain() {
 		return t.c.Exec(ctx, sql, args...)
 	}
 	br := t.first(ctx, sql, args)
@@ -101,7 +148,7 @@ func (t *pgLazyTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 }
 
 func (t *pgLazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if t.begun && !t.closed {
+	if t.plain() {
 		return t.c.Query(ctx, sql, args...)
 	}
 	br := t.first(ctx, sql, args)
@@ -113,7 +160,7 @@ func (t *pgLazyTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows
 }
 
 func (t *pgLazyTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if t.begun && !t.closed {
+	if t.plain() {
 		return t.c.QueryRow(ctx, sql, args...)
 	}
 	rows, err := t.Query(ctx, sql, args...)

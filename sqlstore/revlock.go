@@ -93,9 +93,11 @@ const revisionLockSQL = "SELECT pg_advisory_xact_lock($1::bigint)"
 // commit, so the server bounds the wait itself and the write fails with
 // lock_not_available (55P03), which revDB reports as the context's
 // deadline. The setting lasts to the end of the transaction (set_config
-// is_local), so it bounds the write's row-lock waits too, and a caller's
-// transaction's later statements; its COMMIT sets it again from the
-// Commit's own context (pgLazyTx.CommitBounded).
+// is_local), so it bounds the write's row-lock waits too; in a caller's
+// transaction the next write sets it again from its own context, the next
+// other statement (a read) goes with a reset of it (pgLazyTx.lockSet), and
+// its COMMIT sets it again from the Commit's own context
+// (pgLazyTx.CommitBounded): each call's lock waits get its own bound.
 const revisionLockTimedSQL = "SELECT set_config('lock_timeout', $2::text, true), pg_advisory_xact_lock($1::bigint)"
 
 // revisionLockXidSQL is revisionLockTimedSQL in a transaction: it also
@@ -163,6 +165,9 @@ func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), tim
 	d, ok := ctx.Deadline()
 	if ok {
 		timeout = lockTimeoutMs(d, ok)
+		if lt, in := r.db.(*pgLazyTx); in {
+			lt.lockSet = true // the next statement that is not a write's resets it
+		}
 	}
 	switch {
 	case r.outside() && ctx.Done() != nil:
@@ -397,9 +402,8 @@ func (r revDB) failed(ctx context.Context, err error) error {
 // then it waits for the context (at most lockErrSlack past now), so the
 // caller sees the context ended, as it will have. A lock_timeout that ran
 // out well before the deadline was another one (a transaction that gives
-// way to writers sets a shorter one, or an earlier call of the caller's
-// transaction set it from a shorter context): its error stays, a
-// conflict. An outcome left unknown (ErrCommitUnknown) stays unknown.
+// way to writers sets a shorter one; the server's, the role's): its error
+// stays, a conflict. An outcome left unknown (ErrCommitUnknown) stays unknown.
 func lockErr(ctx context.Context, err error) error {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "55P03" || errors.Is(err, storage.ErrCommitUnknown) {

@@ -225,6 +225,12 @@ type querier interface {
 	// queryRows runs a dynamic statement (built with squirrel and dialect,
 	// placeholders in the dialect's style) and calls scan for each row.
 	queryRows(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error
+	// boundedRows is queryRows for a read that scan may stop before its
+	// end (a MaxBytes budget, errReadBudget; a History page's bytes,
+	// errPageFull): on PostgreSQL in a transaction it reads through a
+	// cursor, so that the rows after the stop are not sent
+	// (pgLazyTx.cursorQuery).
+	boundedRows(ctx context.Context, sql string, args []any, scan func(r rowScanner) error) error
 	// queryRowsLocked is queryRows after the write lock: on PostgreSQL
 	// the statement is sent after the revision lock (revlock.go), so in
 	// read committed its snapshot sees every committed write and no write

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"errors"
+	"hash/fnv"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,7 +37,40 @@ type pgLazyTx struct {
 	// lock waits (a table lock a DBA's maintenance holds), which would
 	// fail it, and abort the transaction, at the other call's deadline.
 	lockSet bool
+	// cursor: a bounded read declared a cursor (cursorQuery), which the
+	// next statement that is not a FETCH of it closes first, in the same
+	// round trip.
+	cursor bool
 }
+
+// cursorName names the cursor of a bounded read of sql in a transaction
+// (cursorQuery): one is open at a time (a Tx's operations run one at a
+// time, and a read runs no statement while its rows are open), named
+// after its statement. pgx prepares a batch's statements (and caches
+// their descriptions) before it runs them: the first FETCH is described
+// before its DECLARE has run, when no cursor of the name is open (its
+// rows then come in text, which pgx decodes as well), or one of the same
+// statement, whose close is on its way: never another statement's, whose
+// columns it would take for its own.
+func cursorName(sql string) string {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(sql))
+	return "storage_read_" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// closeCursorsSQL closes the cursor of a bounded read: CLOSE ALL, which
+// never fails, as CLOSE would for a cursor a rollback to a savepoint
+// already closed (aborting the transaction).
+const closeCursorsSQL = "close all"
+
+// cursorFirst and cursorMax are the first and the largest FETCH of a
+// bounded read's cursor: each FETCH after a full one asks for twice as
+// many rows. A read cut by its budget receives at most the rest of the
+// FETCH it was in.
+const (
+	cursorFirst = 16
+	cursorMax   = 256
+)
 
 // lockResetSQL gives lock_timeout back its value outside the engine's
 // writes (the server's, the role's or the DSN's), for the rest of the
@@ -44,7 +79,7 @@ const lockResetSQL = "set local lock_timeout to default"
 
 // plain reports whether a statement can go alone, as it is: the
 // transaction has begun and no write's lock_timeout needs resetting.
-func (t *pgLazyTx) plain() bool { return t.begun && !t.closed && !t.lockSet }
+func (t *pgLazyTx) plain() bool { return t.begun && !t.closed && !t.lockSet && !t.cursor }
 
 // beginSQL is the BEGIN statement of the options, as pgx spells it.
 func beginSQL(o pgx.TxOptions) string {
@@ -83,12 +118,16 @@ func (t *pgLazyTx) batch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return lazyErrBatch{err: pgx.ErrTxClosed}
 	}
 	reset := t.lockSet && !revisionLocks(b)
-	if t.begun && !reset {
+	if t.begun && !reset && !t.cursor {
 		return t.c.SendBatch(ctx, b)
 	}
-	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+2)}
+	nb := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+3)}
 	if !t.begun {
 		nb.Queue(t.begin)
+	}
+	cursor := t.cursor
+	if cursor {
+		nb.Queue(closeCursorsSQL)
 	}
 	if reset {
 		nb.Queue(lockResetSQL)
@@ -101,6 +140,12 @@ func (t *pgLazyTx) batch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		}
 		t.begun = true
 	}
+	if cursor {
+		if _, err := br.Exec(); err != nil {
+			return lazyErrBatch{err: err, br: br}
+		}
+		t.cursor = false
+	}
 	if reset {
 		if _, err := br.Exec(); err != nil {
 			return lazyErrBatch{err: err, br: br}
@@ -108,6 +153,96 @@ func (t *pgLazyTx) batch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		t.lockSet = false
 	}
 	return br
+}
+
+// cursorQuery runs sql, a read that its caller may stop before its end
+// (a MaxBytes budget, a History page's bytes: pgQueryRows), through a
+// cursor, whose rows come cursorFirst, then twice as many, at a time,
+// with the DECLARE and the first FETCH in one round trip. A statement
+// sent alone cannot be stopped without ending the transaction (closing
+// the connection; a cancel request aborts it): its rows, every one to the
+// namespace's end without a limit, would cross the connection for
+// nothing when the caller closes them (pgx's Close receives and drops
+// them all). Closed early, the rows drop the rest of their FETCH at most;
+// the cursor is closed with the transaction's next statement.
+func (t *pgLazyTx) cursorQuery(ctx context.Context, sql string, args []any) (pgx.Rows, error) {
+	name := cursorName(sql)
+	b := &pgx.Batch{}
+	b.Queue("declare "+name+" no scroll cursor for "+sql, args...)
+	b.Queue(fetchSQL(name, cursorFirst))
+	br := t.batch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	t.cursor = true
+	rows, err := br.Query()
+	if err != nil {
+		return nil, errors.Join(err, br.Close())
+	}
+	return &cursorRows{Rows: rows, br: br, t: t, ctx: ctx, name: name, size: cursorFirst}, nil
+}
+
+func fetchSQL(name string, n int) string { return "fetch " + strconv.Itoa(n) + " from " + name }
+
+// cursorRows are the rows of cursorQuery: a FETCH's at a time.
+type cursorRows struct {
+	pgx.Rows                  // the current FETCH's
+	br       pgx.BatchResults // the first FETCH's batch, until it is read
+	t        *pgLazyTx
+	ctx      context.Context
+	name     string // the cursor's
+	size, n  int    // the current FETCH's size, and the rows received of it
+	err      error
+	done     bool
+}
+
+func (r *cursorRows) Next() bool {
+	for !r.done {
+		if r.Rows.Next() {
+			r.n++
+			return true
+		}
+		r.end()
+		if r.err != nil || r.n < r.size { // the cursor has no more
+			r.done = true
+			return false
+		}
+		r.size, r.n = min(2*r.size, cursorMax), 0
+		rows, err := r.t.c.Query(r.ctx, fetchSQL(r.name, r.size))
+		if err != nil {
+			r.err, r.done = err, true
+			return false
+		}
+		r.Rows = rows
+	}
+	return false
+}
+
+// end closes the current FETCH's rows (and the first one's batch),
+// keeping the first error.
+func (r *cursorRows) end() {
+	r.Rows.Close()
+	if err := r.Rows.Err(); err != nil && r.err == nil {
+		r.err = err
+	}
+	if r.br != nil {
+		if err := r.br.Close(); err != nil && r.err == nil {
+			r.err = err
+		}
+		r.br = nil
+	}
+}
+
+func (r *cursorRows) Close() {
+	r.end()
+	r.done = true
+}
+
+func (r *cursorRows) Err() error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 // revisionLocks reports whether b starts with a write's revision lock

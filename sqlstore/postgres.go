@@ -585,8 +585,12 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	// Scanned here rather than by pgdb.GetEntries, which allocates a row
 	// per result. pgx streams the rows: each is received when Next asks
 	// for it, so a budget (b) stops the reading before the rest are held;
-	// pgEndRows ends the rest.
-	rows, err := p.db.Query(ctx, pgdb.GetEntriesSQL, pgTextArray(keys), now, ns)
+	// pgEndRows ends the rest (in a caller's transaction, a cursor's).
+	var db pgdb.DBTX = p.db
+	if b != nil {
+		db = cursorDB{db}
+	}
+	rows, err := pgQuery(ctx, db, pgdb.GetEntriesSQL, []any{pgTextArray(keys), now, ns})
 	if err != nil {
 		return nil, false, err
 	}
@@ -595,7 +599,7 @@ func (p pgQ) getEntries(ctx context.Context, ns string, keys []string, now time.
 	var es entryScan
 	for rows.Next() {
 		if over(b) != nil {
-			pgEndRows(p.db, rows)
+			pgEndRows(db, rows)
 			return out, true, nil
 		}
 		r, err := es.scan(rows, "")
@@ -785,11 +789,33 @@ func (p pgQ) queryRows(ctx context.Context, q string, args []any, scan func(r ro
 	return pgQueryRows(ctx, p.db, q, args, scan)
 }
 
+// boundedRows is queryRows through a cursor in a caller's transaction
+// (pgLazyTx.cursorQuery).
+func (p pgQ) boundedRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	return pgQueryRows(ctx, cursorDB{p.db}, q, args, scan)
+}
+
+// cursorDB is a handle whose reads, in a caller's transaction, go through
+// a cursor (pgLazyTx.cursorQuery).
+type cursorDB struct{ pgdb.DBTX }
+
+// pgQuery runs q on db: through a cursor when db is a cursorDB of a
+// pgLazyTx.
+func pgQuery(ctx context.Context, db pgdb.DBTX, q string, args []any) (pgx.Rows, error) {
+	if c, ok := db.(cursorDB); ok {
+		if lt, ok := c.DBTX.(*pgLazyTx); ok {
+			return lt.cursorQuery(ctx, q, args)
+		}
+		db = c.DBTX
+	}
+	return db.Query(ctx, q, args...)
+}
+
 // pgQueryRows is queryRows on db. A read that scan stops at its bound
 // (errReadBudget, a History or watch page's errPageFull) ends as
 // pgEndRows says.
 func pgQueryRows(ctx context.Context, db pgdb.DBTX, q string, args []any, scan func(r rowScanner) error) error {
-	rows, err := db.Query(ctx, q, args...)
+	rows, err := pgQuery(ctx, db, q, args)
 	if err != nil {
 		return err
 	}
@@ -818,13 +844,18 @@ var pgDrainBytes = 1 << 20
 // for nothing. So on a pool's connection at most pgDrainBytes more are
 // received; when the statement has not ended by then, the connection is
 // closed (the server stops, and the pool opens another when it needs one).
-// A transaction's connection is drained whole: closing it would end the
-// transaction. So is any once pgCloses has no close left this second: a
+// A transaction's connection is not closed: that would end the
+// transaction; its bounded reads go through a cursor (cursorDB), whose
+// rows are dropped to the end of their FETCH at most. A pool's connection
+// is drained whole once pgCloses has no close left this second: a
 // caller whose reads are cut again and again must not make the store open
 // connections (a server process each, a socket left in TIME_WAIT each) as
 // fast as it asks. The rows' error after a close is not the read's: it was
 // cut short, by choice.
 func pgEndRows(db pgdb.DBTX, rows pgx.Rows) {
+	if c, ok := db.(cursorDB); ok {
+		db = c.DBTX
+	}
 	if _, ok := db.(*pgxpool.Pool); !ok {
 		rows.Close()
 		return

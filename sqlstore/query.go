@@ -128,7 +128,7 @@ func (x *ops) List(ctx context.Context, opts ...storage.Option) (storage.ListRes
 	var k string
 	dest := []any{&k}
 	b := readBudget(o)
-	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+	err = readRows(ctx, x.sc.reader(), b != nil, q, args, func(r rowScanner) error {
 		if err := over(b); err != nil {
 			return err
 		}
@@ -988,6 +988,15 @@ func (x *ops) Query(ctx context.Context, f storage.Filter, opts ...storage.Optio
 	return res, nil
 }
 
+// readRows is the reader's queryRows, or its boundedRows when bounded
+// (a read with a budget, a page with a bound in bytes).
+func readRows(ctx context.Context, r querier, bounded bool, q string, args []any, scan func(r rowScanner) error) error {
+	if bounded {
+		return r.boundedRows(ctx, q, args, scan)
+	}
+	return r.queryRows(ctx, q, args, scan)
+}
+
 // budgetRetry is the error of a Query page that its MaxBytes budget (see
 // storage.MaxBytes) cut after n rows, where the statement that was cut
 // reads rows in another order than the page's (settle, reversedTies): the
@@ -1531,7 +1540,7 @@ func (x *ops) queryRows(ctx context.Context, q string, args []any, sorts []sortC
 	if h := x.s.cfg.onQuery; h != nil {
 		h(q, args)
 	}
-	err = x.sc.reader().queryRows(ctx, q, args, func(r rowScanner) error {
+	err = readRows(ctx, x.sc.reader(), b != nil, q, args, func(r rowScanner) error {
 		if err := over(b); err != nil {
 			return err
 		}

@@ -1008,6 +1008,11 @@ func (s sqliteQ) expiredIn(ctx context.Context, id int64, now time.Time) (int64,
 // hold the write lock from BEGIN IMMEDIATE on.
 func (sqliteQ) capacityLock(context.Context) error { return nil }
 
+// boundedRows is queryRows: SQLite's rows are produced as they are read.
+func (s sqliteQ) boundedRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
+	return s.queryRows(ctx, q, args, scan)
+}
+
 func (s sqliteQ) queryRows(ctx context.Context, q string, args []any, scan func(r rowScanner) error) error {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

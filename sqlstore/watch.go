@@ -450,7 +450,7 @@ func (lq *logQuery) read(ctx context.Context, q querier, in sq.SelectBuilder, or
 	var st logState
 	var evs []storage.Event
 	var size int64
-	err = q.queryRows(ctx, text, args, func(r rowScanner) error {
+	err = readRows(ctx, q, maxBytes > 0, text, args, func(r rowScanner) error {
 		cr, err := lq.scanChange(r, &st.head, &st.compacted)
 		if err != nil || cr.Revision == nil {
 			return err

@@ -106,7 +106,10 @@ var (
 	// ErrTxConflict is returned when the database aborted a transaction to
 	// keep it isolated (a serialization failure, a deadlock, a busy SQLite
 	// database). Running the whole transaction again may succeed; RunInTx
-	// does so.
+	// does so. A Query or Count (sqlstore) whose namespace changed
+	// (cleared, deleted, an index created or dropped) under each of its
+	// runs fails with it too, rather than answer on stale ids: running it
+	// again may succeed.
 	ErrTxConflict = driver.ErrTxConflict
 
 	// ErrCommitUnknown is returned by Commit when the connection failed

@@ -711,8 +711,13 @@
 //     one), 20 times a second at most in a process (beyond, the rows are
 //     drained: a caller cutting reads again and again must not make the
 //     store open connections as fast as it asks). In a transaction, whose
-//     connection cannot be closed, the rest up to the statement's limit
-//     are received and dropped. A page cut so ends at
+//     connection cannot be closed, the read goes through a cursor (DECLARE
+//     with the first FETCH in one round trip, then FETCHes of 32, 64, up
+//     to 256 rows): a cut read drops the rest of its FETCH at most, and
+//     its cursor is closed with the transaction's next statement, in the
+//     same round trip; a read that goes on to its end takes a round trip
+//     more for each FETCH after the first 16 rows. History's pages, bound
+//     at 4 MiB, are read so too. A page cut so ends at
 //     its last row with a cursor, as a full page does. A page whose statement reads rows in another order than the
 //     page's (settle: a descending sort's ties, a prefix-ordered string
 //     sort) cannot end at the row the budget stops at: Query reads a page

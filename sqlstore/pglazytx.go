@@ -29,13 +29,18 @@ type pgLazyTx struct {
 	begun  bool       // BEGIN was sent and succeeded
 	closed bool       // committed or rolled back: the connection is released
 	dir    directMode // how revDB sends on the connection (pgexec.go)
-	// lockSet: a write's revision lock statement set lock_timeout from
-	// the write's context (revDB.wire), for the rest of the transaction
-	// (set_config is_local). The next statement that is not a write's
-	// (a read, a savepoint's) goes with lockResetSQL before it, in the
-	// same round trip: the bound of an earlier call must not bound its
-	// lock waits (a table lock a DBA's maintenance holds), which would
-	// fail it, and abort the transaction, at the other call's deadline.
+	// caller: a caller's transaction (Store.Begin), whose calls each
+	// have a context of their own; not one of the engine's, run under one
+	// call's context.
+	caller bool
+	// lockSet: in a caller's transaction, a write's revision lock
+	// statement set lock_timeout from the write's context (revDB.wire),
+	// for the rest of the transaction (set_config is_local). The next
+	// statement that is not a write's (a read, a savepoint's) goes with
+	// lockResetSQL before it, in the same round trip: the bound of an
+	// earlier call must not bound its lock waits (a table lock a DBA's
+	// maintenance holds), which would fail it, and abort the transaction,
+	// at the other call's deadline.
 	lockSet bool
 	// cursor: a bounded read declared a cursor (cursorQuery), which the
 	// next statement that is not a FETCH of it closes first, in the same

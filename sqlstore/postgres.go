@@ -936,6 +936,7 @@ func (e *pgEngine) begin(ctx context.Context, opts storage.TxOptions) (txConn, e
 	if err != nil {
 		return nil, err
 	}
+	tx.caller = true
 	t := &pgTx{tx: tx, e: e, copyMin: e.copyMin}
 	t.bound = newPgQ(tx, e.copyMin, &t.xid, e.lockKey)
 	return t, nil

@@ -165,7 +165,7 @@ func (r revDB) wire(ctx context.Context) (wctx context.Context, done func(), tim
 	d, ok := ctx.Deadline()
 	if ok {
 		timeout = lockTimeoutMs(d, ok)
-		if lt, in := r.db.(*pgLazyTx); in {
+		if lt, in := r.db.(*pgLazyTx); in && lt.caller {
 			lt.lockSet = true // the next statement that is not a write's resets it
 		}
 	}

@@ -133,31 +133,9 @@ func TestPGMaxBytesStopsTheServer(t *testing.T) {
 	t.Cleanup(func() { pgCloses = old })
 	ctx := t.Context()
 	const small, large, size = 8, 160, 256 << 10
-	var keys []string
-	for i := 0; i < small+large; i += 8 {
-		var items []storage.Item
-		for j := i; j < i+8; j++ {
-			pad := ""
-			if j >= small {
-				pad = strings.Repeat("x", size)
-			}
-			k := fmt.Sprintf("k%03d", j)
-			keys = append(keys, k)
-			items = append(items, storage.Item{Key: k, Value: map[string]any{"n": j, "pad": pad}})
-		}
-		if res, err := s.SetMany(ctx, items); err != nil || !res.OK() {
-			t.Fatal(err, res.Err())
-		}
-	}
+	keys := setSmallThenLarge(t, s, small, large, size)
 	const budget = 1 << 20
-	sent := func(f func() error) int64 {
-		t.Helper()
-		before := p.down.Load()
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-		return p.down.Load() - before
-	}
+	sent := proxySent(t, p)
 	reads := []struct {
 		name string
 		read func(opts ...storage.Option) (int, error)
@@ -264,5 +242,41 @@ func TestCloseBudget(t *testing.T) {
 	}
 	if !b.take(at.Add(time.Second)) || !b.take(at.Add(1500*time.Millisecond)) || b.take(at.Add(1900*time.Millisecond)) {
 		t.Error("the next second: want two takes, then none")
+	}
+}
+
+// setSmallThenLarge writes small entries of a few bytes then large ones of
+// size bytes ("k000", "k001", ...), 8 to a SetMany, and returns their keys.
+func setSmallThenLarge(t *testing.T, s *Store, small, large, size int) []string {
+	t.Helper()
+	var keys []string
+	for i := 0; i < small+large; i += 8 {
+		var items []storage.Item
+		for j := i; j < i+8; j++ {
+			pad := ""
+			if j >= small {
+				pad = strings.Repeat("x", size)
+			}
+			k := fmt.Sprintf("k%03d", j)
+			keys = append(keys, k)
+			items = append(items, storage.Item{Key: k, Value: map[string]any{"n": j, "pad": pad}})
+		}
+		if res, err := s.SetMany(t.Context(), items); err != nil || !res.OK() {
+			t.Fatal(err, res.Err())
+		}
+	}
+	return keys
+}
+
+// proxySent returns a function that runs f and answers how many bytes the
+// server sent through p meanwhile.
+func proxySent(t *testing.T, p *cutProxy) func(f func() error) int64 {
+	return func(f func() error) int64 {
+		t.Helper()
+		before := p.down.Load()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		return p.down.Load() - before
 	}
 }

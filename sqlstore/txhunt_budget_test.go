@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	storage "github.com/mycelia-kernel/storage"
@@ -25,68 +24,42 @@ func TestPGMaxBytesInTxStopsTheServer(t *testing.T) {
 	defer func() { _ = s.Close() }()
 	ctx := t.Context()
 	const small, large, size = 8, 96, 256 << 10
-	var keys []string
-	for i := 0; i < small+large; i += 8 {
-		var items []storage.Item
-		for j := i; j < i+8; j++ {
-			pad := ""
-			if j >= small {
-				pad = strings.Repeat("x", size)
-			}
-			k := fmt.Sprintf("k%03d", j)
-			keys = append(keys, k)
-			items = append(items, storage.Item{Key: k, Value: map[string]any{"n": j, "pad": pad}})
-		}
-		if res, err := s.SetMany(ctx, items); err != nil || !res.OK() {
-			t.Fatal(err, res.Err())
-		}
-	}
+	keys := setSmallThenLarge(t, s, small, large, size)
 	const budget = 1 << 20
 	tx, err := s.Begin(ctx, storage.TxOptions{})
 	must(t, err)
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	sent := func(f func() error) int64 {
-		t.Helper()
-		before := p.down.Load()
-		if err := f(); err != nil {
-			t.Fatal(err)
-		}
-		return p.down.Load() - before
-	}
-	reads := []struct {
-		name string
-		read func(opts ...storage.Option) (int, error)
-	}{
-		{"query", func(opts ...storage.Option) (int, error) {
-			res, err := tx.Query(ctx, storage.All(), append(opts, storage.Limit(10000))...)
-			return len(res.Entries), err
-		}},
-		{"query sorted", func(opts ...storage.Option) (int, error) {
-			res, err := tx.Query(ctx, storage.All(), append(opts, storage.SortBy(storage.Asc("n")))...)
-			return len(res.Entries), err
-		}},
-		{"getMany", func(opts ...storage.Option) (int, error) {
-			res, err := tx.GetMany(ctx, keys, opts...)
-			return len(res.Entries), err
-		}},
-	}
-	for _, r := range reads {
+	sent := proxySent(t, p)
+	// check reads whole, then twice with the budget: each cut read gets
+	// a small part of the whole read's bytes.
+	check := func(name string, read func(opts ...storage.Option) int) {
 		var n int
-		whole := sent(func() (err error) { n, err = r.read(); return err })
+		whole := sent(func() error { n = read(); return nil })
 		if n < large {
-			t.Fatalf("%s: %d entries", r.name, n)
+			t.Fatalf("%s: %d entries", name, n)
 		}
 		for range 2 {
-			cut := sent(func() (err error) { n, err = r.read(storage.MaxBytes(budget)); return err })
-			if n == 0 || n > small+budget/size+1 {
-				t.Errorf("%s MaxBytes(%d): %d entries", r.name, budget, n)
-			}
-			t.Logf("%s MaxBytes(%d) in a transaction: %d entries, the server sent %d bytes, the whole read %d", r.name, budget, n, cut, whole)
-			if cut > whole/3 {
-				t.Errorf("%s MaxBytes(%d) in a transaction: the server sent %d bytes, the whole read %d", r.name, budget, cut, whole)
+			cut := sent(func() error { n = read(storage.MaxBytes(budget)); return nil })
+			t.Logf("%s MaxBytes(%d) in a transaction: %d entries, the server sent %d bytes, the whole read %d", name, budget, n, cut, whole)
+			if n == 0 || n > small+budget/size+1 || cut > whole/3 {
+				t.Errorf("%s MaxBytes(%d) in a transaction: %d entries, the server sent %d bytes, the whole read %d", name, budget, n, cut, whole)
 			}
 		}
 	}
+	query := func(extra ...storage.Option) func(opts ...storage.Option) int {
+		return func(opts ...storage.Option) int {
+			res, err := tx.Query(ctx, storage.All(), append(opts, extra...)...)
+			must(t, err)
+			return len(res.Entries)
+		}
+	}
+	check("query", query(storage.Limit(10000)))
+	check("query sorted", query(storage.SortBy(storage.Asc("n"))))
+	check("getMany", func(opts ...storage.Option) int {
+		res, err := tx.GetMany(ctx, keys, opts...)
+		must(t, err)
+		return len(res.Entries)
+	})
 	// Reads through the cursor that take several FETCHes, of statements of
 	// every shape in turn, answer what reads without a budget do.
 	var sm []string

@@ -58,12 +58,11 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	defer h.tails.Release(p)
-	if h.allTails.Add(1) > int64(h.cfg.MaxTails) {
-		h.allTails.Add(-1)
+	if !h.allTails.Take("") {
 		refuseTail(w, http.StatusServiceUnavailable, "the server has as many live tails open as it may: try again later")
 		return
 	}
-	defer h.allTails.Add(-1)
+	defer h.allTails.Release("")
 	ctx, cancel := contextUntil(r, h.drained)
 	defer cancel()
 	ctx, unbind := h.sess.bind(ctx, ss)

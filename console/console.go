@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -211,7 +210,7 @@ type Handler struct {
 	drain   sync.Once
 
 	tails    *perkey.Counts // open live tails by principal
-	allTails atomic.Int64   // open live tails of every principal (MaxTails)
+	allTails *perkey.Counts // open live tails of every principal, under one key "" (MaxTails)
 
 	signinLimit *throttle // nil: sign-ins are not throttled
 
@@ -259,7 +258,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.MaxExports <= 0 {
 		cfg.MaxExports = DefaultMaxExports
 	}
-	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, exportsBy: &perkey.Counts{Max: 1},
+	h := &Handler{tails: &perkey.Counts{Max: cfg.MaxTailsPerPrincipal}, allTails: &perkey.Counts{Max: cfg.MaxTails}, exportsBy: &perkey.Counts{Max: 1},
 		exports: make(chan struct{}, cfg.MaxExports), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(),
 		sess: &sessions{idle: cfg.SessionIdle, max: cfg.SessionMax, limit: cfg.MaxSessions,
 			perPK: cfg.MaxSessionsPerPrincipal, now: time.Now, m: make(map[string]*session)},

@@ -332,8 +332,9 @@ type Handler struct {
 	drain   sync.Once
 
 	streams *perkey.Counts // open streams by principal ("" anonymous)
-	// allStreams counts the open streams of every principal (MaxStreams).
-	allStreams atomic.Int64
+	// allStreams counts the open streams of every principal under one
+	// key, "" (MaxStreams).
+	allStreams *perkey.Counts
 	// bytes are the request bytes held (MaxBytesInFlight, a principal's
 	// share), running the requests in the store (MaxRequestsInStore) and
 	// those of each principal until their answer is written
@@ -392,7 +393,8 @@ func NewHandler(mux Caller, cfg Config) *Handler {
 		log = slog.Default()
 	}
 	h := &Handler{mux: mux, cfg: cfg, log: log, drained: make(chan struct{}),
-		streams: &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal},
+		streams:    &perkey.Counts{Max: cfg.MaxStreamsPerPrincipal},
+		allStreams: &perkey.Counts{Max: cfg.MaxStreams},
 		bytes: &admit.Gate{Total: cfg.MaxBytesInFlight, PerKey: cfg.MaxBytesInFlightPerPrincipal,
 			MaxWaitingPerKey: MaxWaitingPerPrincipal},
 		running: &admit.Gate{Total: int64(cfg.MaxRequestsInStore), PerKey: int64(cfg.MaxRequestsPerPrincipal),
@@ -601,11 +603,11 @@ func (h *Handler) storage(w http.ResponseWriter, r *http.Request, rec *record) {
 			return
 		}
 		defer h.streams.Release(rec.principal)
-		if !h.takeStream() {
+		if !h.allStreams.Take("") {
 			h.streamsFull(w, rec)
 			return
 		}
-		defer h.allStreams.Add(-1)
+		defer h.allStreams.Release("")
 	}
 	weight := r.ContentLength
 	if weight < 0 {
@@ -960,17 +962,6 @@ func (h *Handler) tooLarge(w http.ResponseWriter, rec *record) {
 		fmt.Sprintf("the request body is larger than %d bytes", h.cfg.MaxBodyBytes))
 }
 
-// fail writes an error envelope.
-// takeStream counts one more stream under Config.MaxStreams and reports
-// true, unless the server holds that many already.
-func (h *Handler) takeStream() bool {
-	if h.allStreams.Add(1) > int64(h.cfg.MaxStreams) {
-		h.allStreams.Add(-1)
-		return false
-	}
-	return true
-}
-
 // streamsFull refuses a stream beyond Config.MaxStreams: 503 unavailable
 // with a Retry-After. Not too_many_streams (429): this principal is not
 // at fault, the server is full, and a client retrying later may be served.
@@ -980,6 +971,7 @@ func (h *Handler) streamsFull(w http.ResponseWriter, rec *record) {
 		"the server holds %d streams open, as many as it may; open it again later", h.cfg.MaxStreams))
 }
 
+// fail writes an error envelope.
 func (h *Handler) fail(w http.ResponseWriter, rec *record, status int, code, msg string) {
 	rec.code = code
 	h.writeEnvelope(w, rec, status, routes.ErrorEnvelope(code, msg))

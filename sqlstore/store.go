@@ -133,6 +133,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return s, nil
 	}
 	if err := s.reconcileIndexes(ctx); err != nil {
+		// The registry's idle reaper runs already: a failed Open left it
+		// running for good, one more for each try.
+		s.txs.Close(context.Background())
 		_ = eng.close()
 		return nil, fmt.Errorf("sqlstore: open %s: declared indexes: %w", dc.Dialect, openError(dc.Dialect, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -43,9 +44,11 @@ func (s *Store) CreateIndex(ctx context.Context, namespace, field string) error 
 // at its commit) and records the field under the spelling of a build
 // (buildingPrefix), then the rows go indexBuildChunk at a time, each
 // delete in a transaction of its own, and the record with the last rows
-// (dropIndexBuild): a record left by a crash is not declared, and Open's
+// (dropIndexBuild): when that fails (another process holds the write
+// lock past busy_timeout), the store's purger deletes what is left, as a
+// failed build's; a record left by a crash is not declared, and Open's
 // reconcileIndexes, or the next CreateIndex of the field, deletes it with
-// its rows, as a failed build's.
+// its rows.
 func (s *Store) DropIndex(ctx context.Context, namespace, field string) error {
 	const op = "dropIndex"
 	if err := s.writable(op, namespace); err != nil {
@@ -215,9 +218,10 @@ const buildingPrefix = "$building:"
 //
 // So CreateIndex still either declares a complete index or changes
 // nothing anyone can see: on failure the field's rows and record are
-// deleted; after a crash, or when that clean-up fails too (a full disk),
-// the next CreateIndex of the field or Open's reconcileIndexes deletes
-// them (the field is not declared; until then the triggers keep its rows,
+// deleted; when that clean-up fails too (a full disk), the store's purger
+// tries again until it is done (reclaimWithdrawn); after a crash, the
+// next CreateIndex of the field or Open's reconcileIndexes deletes them
+// (the field is not declared; until then the triggers keep its rows,
 // which no query reads). A DeleteNamespace meanwhile fails the build with
 // ErrNamespaceNotFound; a concurrent CreateIndex of the same field (the
 // later one builds) or another store's Open that removes the record, with
@@ -289,41 +293,105 @@ func (s *Store) buildIndex(ctx context.Context, namespace string, f driver.Field
 
 // dropIndexBuild deletes the rows and the record of the build of field
 // fieldID (spelled marker) of namespace nsID, which failed or which
-// DropIndex withdrew, whatever ctx says: nothing of it may stay. On SQLite
-// the rows go indexBuildChunk at a time (dropIndexRows), the writer going
-// back to other writes between them, then the rest with the record in one
-// short transaction: a failed build's clean-up deleted every row it had
-// built in one transaction, holding the one writer as long (seconds at
-// 1M entries). On PostgreSQL one short transaction holding
-// the namespace's row (which the triggers lock before they read
-// index_fields) deletes the record, after which no write indexes the field,
-// then the rows go, in a statement that holds no lock any write needs.
+// DropIndex withdrew, whatever ctx says: nothing of it may stay. When that
+// fails (another process holds SQLite's write lock past busy_timeout, the
+// minute runs out, the disk is full, the connection is cut), the field
+// goes to the purger, which tries again until it is done
+// (reclaimWithdrawn): until then the triggers went on indexing every
+// write of the namespace under the record, which only the next Open or
+// CreateIndex of the field removed, and on PostgreSQL rows left without
+// their record stayed for ever.
 func (s *Store) dropIndexBuild(ctx context.Context, nsID, fieldID int64, marker string) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	w := withdrawnField{nsID: nsID, fieldID: fieldID, marker: marker}
+	if s.dropWithdrawn(cctx, w) != nil {
+		s.withdrawn.add(w)
+		s.purger.wake()
+	}
+}
+
+// dropWithdrawn deletes the rows and the record of withdrawn field w. On
+// SQLite the rows go indexBuildChunk at a time (dropIndexRows), the writer
+// going back to other writes between them, then the rest with the record
+// in one short transaction: a failed build's clean-up deleted every row it
+// had built in one transaction, holding the one writer as long (seconds at
+// 1M entries). On PostgreSQL one short transaction holding the namespace's
+// row (which the triggers lock before they read index_fields) deletes the
+// record, after which no write indexes the field, then the rows go, in a
+// statement that holds no lock any write needs. Run again after a failure
+// it deletes what is left: the record and the rows are those of w's field
+// id alone, which no later build of the field reuses (field_seq).
+func (s *Store) dropWithdrawn(ctx context.Context, w withdrawnField) error {
 	if s.Dialect() != dialect.Postgres {
-		s.dropIndexRows(cctx, nsID, fieldID)
-		_ = s.eng.inTx(cctx, func(q querier) error {
-			if _, err := q.exec(cctx, "DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?", nsID, fieldID); err != nil {
+		s.dropIndexRows(ctx, w.nsID, w.fieldID)
+		return s.eng.inTx(ctx, func(q querier) error {
+			if _, err := q.exec(ctx, "DELETE FROM index_entries WHERE ix_ns = ? AND ix_field = ?", w.nsID, w.fieldID); err != nil {
 				return err
 			}
-			_, err := q.exec(cctx, "DELETE FROM index_fields WHERE namespace_id = ? AND field_id = ? AND field = ?", nsID, fieldID, marker)
+			_, err := q.exec(ctx, "DELETE FROM index_fields WHERE namespace_id = ? AND field_id = ? AND field = ?", w.nsID, w.fieldID, w.marker)
 			return err
 		})
-		return
 	}
-	err := s.yieldingTx(cctx, func(q querier) error {
-		if _, err := q.exec(cctx, "SELECT 1 FROM namespaces WHERE id = $1 FOR UPDATE", nsID); err != nil {
+	err := s.yieldingTx(ctx, func(q querier) error {
+		if _, err := q.exec(ctx, "SELECT 1 FROM namespaces WHERE id = $1 FOR UPDATE", w.nsID); err != nil {
 			return err
 		}
-		if _, err := q.exec(cctx, "DELETE FROM index_fields WHERE namespace_id = $1 AND field_id = $2 AND field = $3", nsID, fieldID, marker); err != nil {
+		if _, err := q.exec(ctx, "DELETE FROM index_fields WHERE namespace_id = $1 AND field_id = $2 AND field = $3", w.nsID, w.fieldID, w.marker); err != nil {
 			return err
 		}
-		return s.syncIndexBuilding(cctx, q, nsID)
+		return s.syncIndexBuilding(ctx, q, w.nsID)
 	})
-	if err == nil {
-		_, _ = s.eng.writer().exec(cctx, "DELETE FROM index_entries WHERE ix_ns = $1 AND ix_field = $2", nsID, fieldID)
+	if err != nil {
+		return err
 	}
+	_, err = s.eng.writer().exec(ctx, "DELETE FROM index_entries WHERE ix_ns = $1 AND ix_field = $2", w.nsID, w.fieldID)
+	return err
+}
+
+// withdrawnField is the field id fieldID of namespace nsID, recorded in
+// index_fields as marker, whose build failed or which DropIndex withdrew.
+type withdrawnField struct {
+	nsID, fieldID int64
+	marker        string
+}
+
+// withdrawnFields are the withdrawn fields whose rows or record are left
+// after dropIndexBuild failed, for the purger. Safe for concurrent use.
+type withdrawnFields struct {
+	mu   sync.Mutex // protects list
+	list []withdrawnField
+}
+
+func (l *withdrawnFields) add(w withdrawnField) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, w)
+}
+
+// take removes and returns the list.
+func (l *withdrawnFields) take() []withdrawnField {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.list
+	l.list = nil
+	return out
+}
+
+// reclaimWithdrawn (the purger) deletes what failed clean-ups of
+// withdrawn fields left; what fails again stays for the next try (and
+// what the store holds at Close, for the next Open's reconcileIndexes).
+func (s *Store) reclaimWithdrawn(ctx context.Context) error {
+	var first error
+	for _, w := range s.withdrawn.take() {
+		if err := s.dropWithdrawn(ctx, w); err != nil {
+			s.withdrawn.add(w)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }
 
 // syncIndexBuilding sets namespaces.index_building of namespace nsID

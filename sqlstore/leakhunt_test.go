@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -114,6 +116,72 @@ func TestStoreCyclesLeakNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDropIndexLeftoversReclaimed: a DropIndex whose clean-up of the
+// field's rows fails (on SQLite another process holds the write lock
+// past busy_timeout) still drops the declaration and reports success;
+// what it left (the field's record, under which the triggers go on
+// indexing every write, and its rows) is reclaimed by the running
+// store's purger, not only by the next Open or CreateIndex of the field.
+func TestDropIndexLeftoversReclaimed(t *testing.T) {
+	smallIndexChunks(t)
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := openTest(t, "sqlite:"+path+"?busy_timeout=100", withPurgeIdle(20*time.Millisecond))
+	defer s.Close()
+	in := storage.InNamespace("x")
+	must(t, s.CreateNamespace(ctx, "x", storage.WithIndexes("n")))
+	items := make([]storage.Item, 100)
+	for i := range items {
+		items[i] = storage.Item{Key: fmt.Sprintf("k%03d", i), Value: map[string]any{"n": i}}
+	}
+	res, err := s.SetMany(ctx, items, in)
+	must(t, err)
+	must(t, res.Err())
+
+	other, err := sql.Open("sqlite", path)
+	must(t, err)
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	must(t, err)
+	defer conn.Close()
+	locked := false
+	dropIndexChunkHook = func() {
+		if !locked {
+			locked = true
+			_, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+			must(t, err)
+		}
+	}
+	defer func() { dropIndexChunkHook = nil }()
+	must(t, s.DropIndex(ctx, "x", "n"))
+	dropIndexChunkHook = nil
+	if !locked {
+		t.Fatal("the drop ran no chunk")
+	}
+	count := func(q string) int64 {
+		var n int64
+		if err := s.eng.(*sqliteEngine).r.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	left := count("SELECT count(*) FROM index_entries")
+	t.Logf("left by the drop: %d index rows, %d records", left, count("SELECT count(*) FROM index_fields"))
+	_, err = conn.ExecContext(ctx, "ROLLBACK")
+	must(t, err)
+	// The store goes on writing to the namespace.
+	for i := range 20 {
+		must(t, s.Set(ctx, fmt.Sprintf("w%03d", i), map[string]any{"n": i}, in))
+	}
+	if !waitUntil(5*time.Second, func() bool {
+		return count("SELECT count(*) FROM index_entries") == 0 && count("SELECT count(*) FROM index_fields") == 0
+	}) {
+		t.Errorf("5 s after a DropIndex whose clean-up failed (%d index rows left then): %d index rows and %d records of index_fields still there",
+			left, count("SELECT count(*) FROM index_entries"), count("SELECT count(*) FROM index_fields"))
+	}
+	checkInvariants(t, s)
 }
 
 // TestOpenFailureLeaksNothing: an Open that fails late (its context ends

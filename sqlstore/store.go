@@ -35,6 +35,9 @@ type Store struct {
 	sweeper *sweeper
 	// purger deletes unlinked namespaces' rows (unlink.go); nil when off.
 	purger *purger
+	// withdrawn are the withdrawn index fields whose clean-up failed,
+	// for the purger (createindex.go).
+	withdrawn withdrawnFields
 	// assist is what the writers owe compaction (compact.go).
 	assist compactDebt
 	nsIDs  nsIDCache             // namespace ids by name (nsid.go)

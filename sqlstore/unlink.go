@@ -210,9 +210,13 @@ func (s *Store) startPurger() {
 		case <-t.C:
 		}
 		for {
+			rerr := s.reclaimWithdrawn(ctx)
 			more, err := s.purgeStep(ctx)
 			if ctx.Err() != nil {
 				return
+			}
+			if err == nil {
+				err = rerr
 			}
 			wait := time.Duration(0)
 			switch {

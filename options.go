@@ -39,7 +39,10 @@ func NoOverwrite() Option {
 }
 
 // IfVersion makes a write a compare-and-swap: it succeeds only if the key
-// exists at version v (v >= 1), else ErrConflict.
+// exists at version v (v >= 1), else ErrConflict. A version starts again
+// at 1 when a key is deleted and created again (Entry.Version), so a stale
+// version can match a later life of the key: IfRevision is the token that
+// never repeats.
 func IfVersion(v int64) Option {
 	return driver.IntOption(driver.KindIfVersion, v)
 }

@@ -168,8 +168,9 @@ func (e *CompactedError) Error() string {
 
 func (e *CompactedError) Unwrap() error { return ErrCompacted }
 
-// FutureRevisionError is the error of a Watch or History FromRevision
-// beyond the store's current revision. It wraps ErrInvalidOption, as it
+// FutureRevisionError is the error of a Watch or History FromRevision,
+// or a Get AtRevision, beyond the store's current revision. It wraps
+// ErrInvalidOption, as it
 // always did; errors.As tells it from the other invalid options, on the
 // engine (SQLite and PostgreSQL alike), through the security wrapper and
 // over the wire (invalid_option with error.revision the store's revision
@@ -192,11 +193,18 @@ type FutureRevisionError struct {
 	Requested int64
 	// Current is the store's current revision when it was refused.
 	Current int64
+	// At says the revision was asked with AtRevision (a Get), not
+	// FromRevision; it only names the option in the message.
+	At bool
 }
 
 func (e *FutureRevisionError) Error() string {
-	return fmt.Sprintf("%s: FromRevision(%d) is ahead of the store's revision %d (a revision of another store, or of this one before a restore?)",
-		ErrInvalidOption.Error(), e.Requested, e.Current)
+	name := "FromRevision"
+	if e.At {
+		name = "AtRevision"
+	}
+	return fmt.Sprintf("%s: %s(%d) is ahead of the store's revision %d (a revision of another store, or of this one before a restore?)",
+		ErrInvalidOption.Error(), name, e.Requested, e.Current)
 }
 
 func (e *FutureRevisionError) Unwrap() error { return ErrInvalidOption }
@@ -230,8 +238,10 @@ func FromRevision(r int64) Option {
 // expiry had passed by then, by the time of the change at or before r,
 // whether or not the sweeper had removed it),
 // ErrCompacted when r, or the key's last change before it, is older than
-// the store retains. The entry's Revision is that of its last change at or
-// before r, and its CreateRevision that of the change that started the
+// the store retains, and ErrInvalidOption, as a *FutureRevisionError, when
+// r is beyond the store's current revision. The entry's Revision is that
+// of its last change at or before r, and its CreateRevision that of the
+// change that started the
 // key's life then (its creation, a re-creation after a delete or an
 // expiry, an import); 0 when that change is no longer retained and the
 // live entry is of a later life (unknown).

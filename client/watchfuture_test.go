@@ -16,7 +16,8 @@ import (
 // *storage.FutureRevisionError naming the revision asked for and the
 // store's, on SQLite and PostgreSQL, and over the wire alike. Before, it
 // was an ErrInvalidOption like any other (a message only), and over the
-// wire nothing told the two revisions.
+// wire nothing told the two revisions. A Get AtRevision beyond the
+// store's revision is the same error (before, a plain ErrInvalidOption).
 func TestWatchFromFutureRevision(t *testing.T) {
 	for _, c := range configs {
 		t.Run(c.Name, func(t *testing.T) {
@@ -46,6 +47,7 @@ func TestWatchFromFutureRevision(t *testing.T) {
 				}
 			}
 			for name, w := range map[string]interface {
+				storage.Store
 				storage.Watcher
 				storage.Historian
 			}{"engine": st, "client": cl} {
@@ -61,6 +63,8 @@ func TestWatchFromFutureRevision(t *testing.T) {
 				check(name+" watch", got)
 				_, err := w.History(ctx, "k", ns, storage.FromRevision(from))
 				check(name+" history", err)
+				_, err = w.Get(ctx, "k", ns, storage.AtRevision(from))
+				check(name+" get AtRevision", err)
 			}
 		})
 	}

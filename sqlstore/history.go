@@ -153,8 +153,7 @@ func (x *ops) getAt(ctx context.Context, ns, key string, r int64) (storage.Entry
 			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, err)
 		}
 		if r > st.head {
-			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, driver.Invalidf(storage.ErrInvalidOption,
-				"AtRevision(%d) is ahead of the store's revision %d", r, st.head))
+			return storage.Entry{}, x.s.failCtx(ctx, op, ns, key, &storage.FutureRevisionError{Requested: r, Current: st.head, At: true})
 		}
 		for _, ev := range evs {
 			if ev.Revision <= st.compacted {

@@ -154,7 +154,11 @@ const DefaultHistoryLimit = 1000
 // CompactedError is the error of a watch or a read that needs a revision
 // the store no longer retains. It wraps ErrCompacted.
 type CompactedError struct {
-	// Requested is the revision that was asked for.
+	// Requested is the revision that was asked for. A Get AtRevision
+	// within the window (Requested >= Oldest) is ErrCompacted too when
+	// the key's state at Requested was written by a change that
+	// compaction removed (a put before the window, deleted after
+	// Requested).
 	Requested int64
 	// Oldest is the oldest revision the change log still holds: a watch
 	// can resume from Oldest-1 on (FromRevision(Oldest-1) delivers Oldest
@@ -163,6 +167,10 @@ type CompactedError struct {
 }
 
 func (e *CompactedError) Error() string {
+	if e.Requested >= e.Oldest {
+		return fmt.Sprintf("%s: the key's state at revision %d was written before the oldest retained revision %d",
+			ErrCompacted.Error(), e.Requested, e.Oldest)
+	}
 	return fmt.Sprintf("%s: revision %d is older than the oldest retained revision %d", ErrCompacted.Error(), e.Requested, e.Oldest)
 }
 

@@ -12,7 +12,8 @@ import (
 // its prev_revision chains (keyChain), about one step per change of the
 // key, once per statement. A History page reads in one statement, and a
 // Get at a revision behind a run of metadata changes in O(log n) of them:
-// before, a page of 1000 changes ran 16 statements (batches of 64), each
+// before, a page of 300 changes ran 5 statements (batches of 64; 1000, the
+// default limit, 16), each
 // walking up to all the key's changes, so paging through a key of 20,000
 // changes took 6 s and one of 30,000 13 s; a Get behind n metadata
 // changes ran n/64. PostgreSQL reads by the index changes_key and is
@@ -26,7 +27,7 @@ func TestHistoryWalksOnce(t *testing.T) {
 			t.Cleanup(func() { _ = s.Close() })
 			ctx := t.Context()
 			ns := storage.InNamespace("walk")
-			const n = 1200
+			const n, page = 400, 300
 			var revs []int64
 			for i := 0; i < n; i++ {
 				must(t, s.Set(ctx, "k", i, ns))
@@ -38,11 +39,11 @@ func TestHistoryWalksOnce(t *testing.T) {
 			sqlite := s.Dialect() == dialect.SQLite
 
 			rt.Store(0)
-			evs, err := s.History(ctx, "k", ns, storage.FromRevision(0))
+			evs, err := s.History(ctx, "k", ns, storage.FromRevision(0), storage.Limit(page))
 			must(t, err)
 			stmts := rt.Load()
-			if len(evs) != storage.DefaultHistoryLimit {
-				t.Fatalf("History: %d changes, want %d", len(evs), storage.DefaultHistoryLimit)
+			if len(evs) != page {
+				t.Fatalf("History: %d changes, want %d", len(evs), page)
 			}
 			for i, ev := range evs {
 				if ev.Revision != revs[i] {
@@ -62,7 +63,7 @@ func TestHistoryWalksOnce(t *testing.T) {
 			// Get behind a run of metadata changes.
 			must(t, s.Set(ctx, "m", "v", ns))
 			at := head(t, s)
-			for i := 0; i < 600; i++ {
+			for i := 0; i < 400; i++ {
 				must(t, s.SetMetadata(ctx, "m", map[string]any{"i": i}, ns))
 			}
 			h := head(t, s)
@@ -73,8 +74,8 @@ func TestHistoryWalksOnce(t *testing.T) {
 			if string(e.Value) != `"v"` || e.CreateRevision != at {
 				t.Fatalf("Get at head: value %s created %d, want \"v\" created %d", e.Value, e.CreateRevision, at)
 			}
-			if sqlite && stmts > 6 {
-				t.Errorf("Get behind 600 metadata changes ran %d statements, want at most 6", stmts)
+			if sqlite && stmts > 5 {
+				t.Errorf("Get behind 400 metadata changes ran %d statements, want at most 5", stmts)
 			}
 		})
 	}

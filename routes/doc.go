@@ -249,7 +249,8 @@
 // sends its error envelope as the last line; a compacted or watch_lagged
 // error carries error.revision (the oldest retained revision; the
 // revision to resume from) and a compacted one error.requested. A
-// fromRevision beyond the store's revision is invalid_option with
+// fromRevision (or a get's atRevision) beyond the store's revision is
+// invalid_option with
 // error.revision (the store's revision) and error.requested
 // (storage.FutureRevisionError: a revision of another store, or of this
 // one before a restore; the watch is refused, not held until the store

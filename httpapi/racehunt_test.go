@@ -1,0 +1,188 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/client"
+	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/routes"
+)
+
+// The principals of boundsAuthFile: three that may do everything.
+var boundsTokens = []string{adminToken, "carol-token-0123456789abcdef", "dave-token-0123456789abcdef"}
+
+var boundsAuthFile = `{"principals":[
+	{"token":"` + boundsTokens[0] + `","pkr":"admin-pk","profiles":[{"name":"all","scopes":{"storage://namespace/*":"rw","principal://*":"rw"}}]},
+	{"token":"` + boundsTokens[1] + `","pkr":"carol-pk","profiles":[{"name":"all","scopes":{"storage://namespace/*":"rw","principal://*":"rw"}}]},
+	{"token":"` + boundsTokens[2] + `","pkr":"dave-pk","profiles":[{"name":"all","scopes":{"storage://namespace/*":"rw","principal://*":"rw"}}]}
+]}`
+
+// wirePagedOp reads through pages (List and Query with After, the
+// iterators over every page), with namespace metadata changes and
+// re-creation of the namespace under the same name: the calls wireOp does
+// not make.
+func wirePagedOp(ctx context.Context, st storage.Store, r *rand.Rand, check func(string, error)) {
+	ns := []string{"ca", "cb"}[r.IntN(2)]
+	in := storage.InNamespace(ns)
+	switch r.IntN(5) {
+	case 0:
+		cursor := ""
+		for range 4 {
+			opts := []storage.Option{in, storage.Limit(2)}
+			if cursor != "" {
+				opts = append(opts, storage.After(cursor))
+			}
+			res, err := st.List(ctx, opts...)
+			check("list page", err)
+			if err != nil || res.Cursor == "" {
+				return
+			}
+			cursor = res.Cursor
+		}
+	case 1:
+		cursor := ""
+		for range 4 {
+			opts := []storage.Option{in, storage.Limit(2), storage.SortBy(storage.SortField{Field: "v"})}
+			if cursor != "" {
+				opts = append(opts, storage.After(cursor))
+			}
+			res, err := st.Query(ctx, storage.Gte("v", 0), opts...)
+			check("query page", err)
+			if err != nil || res.Cursor == "" {
+				return
+			}
+			cursor = res.Cursor
+		}
+	case 2:
+		for _, err := range storage.QueryAll(ctx, st, storage.Gte("v", 0), in, storage.Limit(3)) {
+			if err != nil {
+				check("queryAll", err)
+				return
+			}
+		}
+	case 3:
+		// The namespace deleted and created again with the same name,
+		// with other indexes and metadata.
+		err := st.DeleteNamespace(ctx, ns, storage.Recursive())
+		check("deleteNamespace", err)
+		opts := []storage.NamespaceOption{storage.WithNamespaceMetadata(map[string]int{"gen": r.IntN(100)})}
+		if r.IntN(2) == 0 {
+			opts = append(opts, storage.WithIndexes("v"))
+		}
+		check("createNamespace", st.CreateNamespace(ctx, ns, opts...))
+	case 4:
+		for _, err := range storage.ListAll(ctx, st, in, storage.Limit(2)) {
+			if err != nil {
+				check("listAll", err)
+				return
+			}
+		}
+	}
+}
+
+// TestWireChaosBoundsAndClose is TestWireChaos from three principals'
+// clients, with reads through pages and namespaces re-created under the
+// same name, while watchers connect and disconnect beyond the server-wide
+// and per-principal stream bounds, and the store is closed at a random
+// point of the run: every error carries the wire code of a sentinel (a
+// race's; closed once the store is closed; a refused stream's
+// too_many_streams or unavailable), never internal nor the driver's text.
+func TestWireChaosBoundsAndClose(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newServerAuth(t, c.DSN(t), boundsAuthFile, httpapi.Config{MaxStreams: 3, MaxStreamsPerPrincipal: 2})
+			var clients []*client.Store
+			for _, tok := range boundsTokens {
+				clients = append(clients, newClient(t, s, tok))
+			}
+			allowed := append(wireRaceExpected[:len(wireRaceExpected):len(wireRaceExpected)], storage.ErrClosed)
+			streams := append(allowed[:len(allowed):len(allowed)], storage.ErrUnavailable)
+			d := 2 * time.Second
+			log := &wireLog{}
+			ctx, cancel := context.WithTimeout(t.Context(), d)
+			defer cancel()
+			var closed sync.WaitGroup
+			closed.Add(1)
+			var wg sync.WaitGroup
+			for w := range 6 {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+					for ctx.Err() == nil {
+						cctx, ccancel := ctx, context.CancelFunc(func() {})
+						switch r.IntN(6) {
+						case 0:
+							cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
+						case 1:
+							cctx, ccancel = context.WithCancel(ctx)
+							time.AfterFunc(time.Duration(r.IntN(10000))*time.Microsecond, ccancel)
+						}
+						check := func(what string, err error) {
+							ok := allowed
+							if what == "watch" {
+								// Refused by the stream bounds.
+								ok = streams
+							}
+							if cctx.Err() != nil {
+								ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
+							}
+							log.typed(what, err, cctx.Err() != nil, ok)
+						}
+						st := clients[r.IntN(len(clients))]
+						if r.IntN(3) == 0 {
+							wirePagedOp(cctx, st, r, check)
+						} else {
+							wireOp(cctx, st, r, check)
+						}
+						ccancel()
+					}
+				})
+			}
+			// Watchers beyond the bounds: three per principal, each
+			// watching for a few milliseconds at a time.
+			var refused sync.Map
+			for w := range 9 {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(uint64(100+w), uint64(time.Now().UnixNano())))
+					st := clients[w%len(clients)]
+					for ctx.Err() == nil {
+						wctx, wcancel := context.WithTimeout(ctx, time.Duration(2+r.IntN(40))*time.Millisecond)
+						for _, err := range st.Watch(wctx, storage.InNamespace("ca")) {
+							if err != nil {
+								if !errors.Is(err, wctx.Err()) || wctx.Err() == nil {
+									refused.Store(routes.CodeOf(err), true)
+									log.typed("watch", err, wctx.Err() != nil, streams)
+								}
+								break
+							}
+						}
+						wcancel()
+					}
+				})
+			}
+			wg.Go(func() {
+				defer closed.Done()
+				select {
+				case <-time.After(d/2 + time.Duration(rand.Int64N(int64(d/4)))):
+				case <-ctx.Done():
+				}
+				if err := s.inner.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			wg.Wait()
+			log.report(t)
+			refused.Range(func(k, _ any) bool { t.Logf("watch refused with %v", k); return true })
+			if log.counts[routes.CodeClosed] == 0 {
+				t.Errorf("no call saw the store closed: %v", log.counts)
+			}
+			_ = fmt.Sprint()
+		})
+	}
+}

@@ -66,8 +66,10 @@
 //
 // Every error of Up, Version and the Migrator's methods wraps exactly one
 // sentinel of package storage (the same values as package driver's; test
-// with errors.Is), except the caller's context's own error, which stays as
-// it is; so do NewProvider's and NewMigrator's:
+// with errors.Is), except the caller's context's own error, which
+// errors.Is finds as it is (its message the context's alone, without
+// goose's or the driver's words about the statement or the connection it
+// cut short); so do NewProvider's and NewMigrator's:
 //
 //   - storage.ErrInvalidOption: an unknown dialect, migrations that do not
 //     load (WithFS of a directory without any, a file goose cannot parse,

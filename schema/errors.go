@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"io/fs"
 	"strings"
@@ -53,8 +54,9 @@ func wrapsSentinel(err error) bool {
 }
 
 // classify returns err, an error of a migration run on d, wrapping the
-// storage sentinel it means: the caller's context's error and an error
-// that wraps a sentinel already stay as they are; a database that cannot
+// storage sentinel it means: an error that wraps a sentinel already
+// stays as it is; the caller's context's error is a *contextError, whose
+// message is the context's alone; a database that cannot
 // be reached, that refused the statement by its configuration or its
 // administrator (a missing privilege, a statement timeout), a lock held
 // by another migrator past the timeout, a file that cannot be opened is
@@ -68,8 +70,11 @@ func classify(d Dialect, err error) error {
 	if errors.As(err, &own) {
 		return own // this package's (a lock's), without goose's words around it
 	}
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || wrapsSentinel(err) {
+	if err == nil || wrapsSentinel(err) {
 		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &contextError{err}
 	}
 	c := dialect.ClassOther
 	if dd, derr := dialect.ForName(dialect.Name(d)); derr == nil {
@@ -102,18 +107,58 @@ func isGooseVersions(err error) bool {
 		errors.Is(err, goose.ErrAlreadyApplied) || strings.Contains(err.Error(), "missing (out-of-order)")
 }
 
+// contextError is the error of a run whose context ended: its message is
+// the context's error alone, not goose's and the driver's words around it
+// (a partial migration, a transaction already rolled back, a connection
+// already closed); errors.Is finds the context's error and errors.As the
+// driver's, as before.
+type contextError struct{ err error }
+
+func (e *contextError) Error() string {
+	if errors.Is(e.err, context.Canceled) {
+		return context.Canceled.Error()
+	}
+	return context.DeadlineExceeded.Error()
+}
+
+func (e *contextError) Unwrap() error { return e.err }
+
 // sentinelLocker is goose's PostgreSQL session locker whose "failed to
-// acquire lock", once its retries are spent, is ErrUnavailable.
+// acquire lock", once its retries are spent, is ErrUnavailable. A lock or
+// unlock that fails closes the connection instead of giving it back to
+// the pool (goose's cleanup would): the server may have granted the lock
+// whose answer the caller did not read (its context ended as it came
+// back), or kept the one it failed to release, and a pooled connection
+// holding the session's lock would make every other migrator wait for it
+// until its lock timeout. Closing the session releases its locks.
 type sentinelLocker struct {
 	lock.SessionLocker
 }
 
 func (l sentinelLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	err := l.SessionLocker.SessionLock(ctx, conn)
+	if err != nil {
+		discard(conn)
+	}
 	if err != nil && ctx.Err() == nil && strings.Contains(err.Error(), "failed to acquire lock") {
 		return &Error{driver.ErrUnavailable, "the migration lock (a PostgreSQL advisory lock) is still held by another migrator", err}
 	}
 	return err
+}
+
+func (l sentinelLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	err := l.SessionLocker.SessionUnlock(ctx, conn)
+	if err != nil {
+		discard(conn)
+	}
+	return err
+}
+
+// discard closes conn's connection to the database rather than return it
+// to the pool; conn is unusable afterwards (its Close says so, which
+// goose's cleanup ignores beside the error it has).
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return sqldriver.ErrBadConn })
 }
 
 // sentinelOf returns the sentinel err (an error of classify) wraps; the

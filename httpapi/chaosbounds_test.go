@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -182,7 +181,6 @@ func TestWireChaosBoundsAndClose(t *testing.T) {
 			if log.counts[routes.CodeClosed] == 0 {
 				t.Errorf("no call saw the store closed: %v", log.counts)
 			}
-			_ = fmt.Sprint()
 		})
 	}
 }

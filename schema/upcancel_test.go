@@ -1,0 +1,201 @@
+package schema
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mycelia-kernel/storage"
+)
+
+// upRacingDeadlines runs migrators at once on one database, each calling
+// Up again and again with a context that ends at a random point (before
+// the lock, while waiting for it, in a migration's statement, at its
+// commit): every error is the context's or wraps exactly one sentinel,
+// and carries no driver text; an Up with no deadline afterwards applies
+// what is left, each migration applied once.
+func upRacingDeadlines(t *testing.T, d Dialect, open func() *sql.DB) {
+	t.Helper()
+	dbs := make([]*sql.DB, 4)
+	for i := range dbs {
+		dbs[i] = open()
+	}
+	var mu sync.Mutex
+	var bad []string
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	for i, db := range dbs {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+			for range 6 {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(r.IntN(60_000))*time.Microsecond)
+				_, err := Up(ctx, d, db)
+				ended := ctx.Err() != nil
+				cancel()
+				if err == nil {
+					continue
+				}
+				var wrapped []error
+				for _, s := range storage.Sentinels() {
+					if errors.Is(err, s) {
+						wrapped = append(wrapped, s)
+					}
+				}
+				isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+				mu.Lock()
+				switch {
+				case len(wrapped) == 0 && isCtx && ended:
+					counts["context"]++
+				case len(wrapped) != 1:
+					bad = append(bad, fmt.Sprintf("Up: %q (%T) wraps %d sentinels %v (context ended: %v)", err, err, len(wrapped), wrapped, ended))
+				default:
+					counts[wrapped[0].Error()]++
+					if !ended || !errors.Is(wrapped[0], storage.ErrUnavailable) {
+						bad = append(bad, fmt.Sprintf("Up: unexpected %q (context ended: %v)", err, ended))
+					}
+				}
+				for _, leak := range []string{"SQLSTATE", "sql: ", "(SQLITE_", "goose"} {
+					if strings.Contains(err.Error(), leak) {
+						bad = append(bad, fmt.Sprintf("Up: %q carries driver text %q", err, leak))
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("errors: %v", counts)
+	for _, b := range bad {
+		t.Error(b)
+	}
+	// No migrator is left holding the lock (TestFailedLockLeavesNoLock):
+	// the last Up takes it at once.
+	if _, err := Up(t.Context(), d, dbs[0], WithLockTimeout(10*time.Second)); err != nil {
+		t.Fatalf("Up after the race: %v", err)
+	}
+	checkAppliedOnce(t, d, dbs[0])
+	if n := countDefault(t, dbs[0]); n != 1 {
+		t.Errorf("default namespace rows = %d, want 1", n)
+	}
+}
+
+func TestUpRacingDeadlinesSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	upRacingDeadlines(t, SQLite, func() *sql.DB { return openSQLite(t, path) })
+}
+
+func TestUpRacingDeadlinesPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	upRacingDeadlines(t, Postgres, func() *sql.DB {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	})
+}
+
+// grantThenFail is a session locker whose lock the server grants but
+// whose caller sees an error: the context ended after
+// pg_try_advisory_lock ran on the server and before its answer was read
+// (database/sql's Rows closed by the context).
+type grantThenFail struct{ id int64 }
+
+func (l grantThenFail) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, l.id).Scan(&ok); err != nil || !ok {
+		return fmt.Errorf("lock: %v %v", ok, err)
+	}
+	return fmt.Errorf("failed to execute pg_try_advisory_lock: %w", context.Canceled)
+}
+
+func (grantThenFail) SessionUnlock(context.Context, *sql.Conn) error { return nil }
+
+// TestFailedLockLeavesNoLock: a migrator whose SessionLock fails after
+// the server granted the advisory lock (its context ended as the answer
+// came back) must not give the connection back to the pool with the
+// session's lock held: every other migrator would wait for it until its
+// lock timeout (ErrUnavailable), for as long as the pool keeps the
+// connection. A run of upRacingDeadlines under -race saw the final Up
+// wait its 5 minutes for such a lock.
+func TestFailedLockLeavesNoLock(t *testing.T) {
+	dsn := postgresDSN(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	id, err := postgresLockID(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := sentinelLocker{grantThenFail{id}}
+	if err := l.SessionLock(t.Context(), conn); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SessionLock: %v", err)
+	}
+	_ = conn.Close() // as goose does: the connection goes back to the pool
+	check, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	held := func() (n int) {
+		err := check.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// A closed connection's session ends (and its locks go) a moment
+	// later.
+	deadline := time.Now().Add(5 * time.Second)
+	for held() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("after a failed SessionLock the pool's connection still holds the migration lock")
+	}
+	// And a migrator on the same pool takes the lock at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := Up(ctx, Postgres, db, WithLockTimeout(time.Second)); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+}
+
+// TestContextErrorWithoutGooseText: a run whose context ended fails with
+// the context's error, its message without goose's and the driver's
+// words (a partial migration, a transaction already rolled back, a
+// connection already closed), as upRacingDeadlines saw them.
+func TestContextErrorWithoutGooseText(t *testing.T) {
+	cause := errors.Join(fmt.Errorf("partial migration error (type:sql,version:3): %w", context.DeadlineExceeded), sql.ErrTxDone,
+		fmt.Errorf("failed to execute pg_advisory_unlock: %w", sql.ErrConnDone))
+	for _, d := range []Dialect{SQLite, Postgres} {
+		err := classify(d, cause)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, sql.ErrTxDone) {
+			t.Errorf("%s: %v does not wrap the context's error and the cause", d, err)
+		}
+		if err.Error() != context.DeadlineExceeded.Error() {
+			t.Errorf("%s: message %q, want the context's alone", d, err)
+		}
+		for _, s := range storage.Sentinels() {
+			if errors.Is(err, s) {
+				t.Errorf("%s: %v wraps %v", d, err, s)
+			}
+		}
+	}
+}

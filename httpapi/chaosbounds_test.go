@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -183,4 +184,147 @@ func TestWireChaosBoundsAndClose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWireChaosClientClose is TestWireChaos where one of the clients is
+// closed at a random point of the run, its calls in flight: that
+// client's calls fail with closed (its transactions' with tx_done or
+// tx_not_found, Close rolled them back; its watches with closed), or
+// succeed; the other client's calls go on, with a race's codes only.
+func TestWireChaosClientClose(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.Name, func(t *testing.T) {
+			s := newServer(t, c, httpapi.Config{})
+			stay, closing := newClient(t, s, adminToken), newClient(t, s, adminToken)
+			closedOK := append(wireRaceExpected[:len(wireRaceExpected):len(wireRaceExpected)], storage.ErrClosed, storage.ErrTxDone,
+				storage.ErrTxNotFound)
+			d := 1500 * time.Millisecond
+			log := &wireLog{}
+			ctx, cancel := context.WithTimeout(t.Context(), d)
+			defer cancel()
+			var wg sync.WaitGroup
+			for w := range 6 {
+				wg.Go(func() {
+					r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+					for ctx.Err() == nil {
+						cctx, ccancel := ctx, context.CancelFunc(func() {})
+						if r.IntN(6) == 0 {
+							cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
+						}
+						st, ok := storage.Store(stay), wireRaceExpected
+						if w%2 == 1 {
+							st, ok = closing, closedOK
+						}
+						check := func(what string, err error) {
+							ok := ok
+							if cctx.Err() != nil {
+								ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
+							}
+							log.typed(what, err, cctx.Err() != nil, ok)
+						}
+						if r.IntN(3) == 0 {
+							wirePagedOp(cctx, st, r, check)
+						} else {
+							wireOp(cctx, st, r, check)
+						}
+						ccancel()
+					}
+				})
+			}
+			wg.Go(func() {
+				select {
+				case <-time.After(d/4 + time.Duration(rand.Int64N(int64(d/2)))):
+				case <-ctx.Done():
+				}
+				if err := closing.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			wg.Wait()
+			log.report(t)
+			if log.counts[routes.CodeClosed] == 0 {
+				t.Errorf("no call saw the client closed: %v", log.counts)
+			}
+		})
+	}
+}
+
+// TestWireStreamBoundsReleased: after watchers of three principals
+// connected and disconnected at random beyond the server-wide and
+// per-principal stream bounds (cancelled before, during and after their
+// stream started), every stream they held was given back: each principal
+// opens as many streams as it may, and the principals together as many
+// as the server takes.
+func TestWireStreamBoundsReleased(t *testing.T) {
+	c := configs[0]
+	s := newServerAuth(t, c.DSN(t), boundsAuthFile, httpapi.Config{MaxStreams: 3, MaxStreamsPerPrincipal: 2})
+	var clients []*client.Store
+	for _, tok := range boundsTokens {
+		clients = append(clients, newClient(t, s, tok))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 9 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil {
+				wctx, wcancel := context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
+				for _, err := range clients[w%3].Watch(wctx) {
+					if err != nil {
+						break
+					}
+				}
+				wcancel()
+			}
+		})
+	}
+	wg.Go(func() { // changes for the watchers
+		for i := 0; ctx.Err() == nil; i++ {
+			_ = clients[0].Set(ctx, fmt.Sprint("k", i%10), i)
+		}
+	})
+	wg.Wait()
+	// open starts a watch for each client of sts and waits for every one
+	// to start; the streams stay open until stop is called.
+	open := func(sts ...*client.Store) (started bool, stop func()) {
+		wctx, wcancel := context.WithCancel(t.Context())
+		var swg sync.WaitGroup
+		ok := make(chan bool, len(sts))
+		for _, st := range sts {
+			swg.Go(func() {
+				for _, err := range st.Watch(wctx, storage.OnStart(func(int64) { ok <- true })) {
+					if err != nil {
+						ok <- false
+						return
+					}
+				}
+			})
+		}
+		started = true
+		for range sts {
+			started = <-ok && started
+		}
+		return started, func() { wcancel(); swg.Wait() }
+	}
+	try := func(what string, sts ...*client.Store) {
+		// A stream whose client went away is given back once its
+		// handler notices: a moment after.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			started, stop := open(sts...)
+			stop()
+			if started {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: refused 5s after every watcher went away: a stream was not given back", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for i, st := range clients {
+		try(fmt.Sprintf("principal %d's 2 streams", i), st, st)
+	}
+	try("3 principals' streams", clients...)
 }

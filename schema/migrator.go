@@ -90,24 +90,44 @@ func (m *Migrator) known(ctx context.Context) (int64, error) {
 // migrators in other processes are serialized with it; Redo takes it twice
 // (down, then up). A Migrator is not safe for concurrent use.
 type Migrator struct {
-	d  Dialect
-	db *sql.DB
-	p  *goose.Provider
-	tr *stmtTracker
+	d    Dialect
+	db   *sql.DB
+	p    *goose.Provider
+	tr   *stmtTracker
+	opts []Option
 }
 
 // NewMigrator returns a Migrator for d on db; the options are those of
 // NewProvider (WithSQLiteFile, WithLockTimeout, WithFS).
 func NewMigrator(d Dialect, db *sql.DB, opts ...Option) (*Migrator, error) {
-	tr := &stmtTracker{}
-	p, err := newProvider(d, db, opts, goose.WithVerbose(true), goose.WithSlog(slog.New(tr)))
+	m := &Migrator{d: d, db: db, tr: &stmtTracker{}, opts: opts}
+	p, err := m.provider()
 	if err != nil {
 		return nil, err
 	}
-	return &Migrator{d: d, db: db, p: p, tr: tr}, nil
+	m.p = p
+	return m, nil
 }
 
-// Provider returns the goose Provider underneath.
+func (m *Migrator) provider() (*goose.Provider, error) {
+	return newProvider(m.d, m.db, m.opts, goose.WithVerbose(true), goose.WithSlog(slog.New(m.tr)))
+}
+
+// renew replaces the goose Provider after a run that failed. goose creates
+// its version table once per Provider (a sync.Once), counting an attempt
+// that failed (the run's context ended, the database refused it): with
+// the same Provider every later run would read a table that does not
+// exist (ErrCorrupt) even once it could be created. A Provider that
+// cannot be made (the database unreachable) leaves the old one, and the
+// next failure tries again.
+func (m *Migrator) renew() {
+	if p, err := m.provider(); err == nil {
+		m.p = p
+	}
+}
+
+// Provider returns the goose Provider underneath: the Migrator's methods
+// replace it after a run that failed (see renew).
 func (m *Migrator) Provider() *goose.Provider { return m.p }
 
 // Sources lists the migrations the Migrator knows, in version order.
@@ -235,6 +255,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 	}
 	st, err := m.p.Status(ctx)
 	if err != nil {
+		m.renew()
 		return nil, fmt.Errorf("schema: status: %w", classify(m.d, err))
 	}
 	return st, nil
@@ -250,6 +271,7 @@ func (m *Migrator) wrap(res []*goose.MigrationResult, err error) ([]*goose.Migra
 	if err == nil {
 		return res, nil
 	}
+	m.renew()
 	var pe *goose.PartialError
 	if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
 		file := path.Base(pe.Failed.Source.Path)

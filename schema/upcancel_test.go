@@ -199,3 +199,161 @@ func TestContextErrorWithoutGooseText(t *testing.T) {
 		}
 	}
 }
+
+// migratorsRacing runs two Migrators at once on one database, each
+// calling Up, UpTo, Down, Redo and Status at random, a share of them with
+// a context that ends at a random point: every error is the context's
+// (or a *MigrationError for it) or wraps exactly one sentinel such a race
+// may cause, without goose's or the driver's text outside a
+// *MigrationError; a plain Up afterwards brings the schema to the latest
+// version, each migration applied once.
+func migratorsRacing(t *testing.T, d Dialect, open func() *sql.DB) {
+	t.Helper()
+	var mu sync.Mutex
+	var bad []string
+	counts := map[string]int{}
+	var wg sync.WaitGroup
+	var first *sql.DB
+	for i := range 2 {
+		db := open()
+		if i == 0 {
+			first = db
+		}
+		m, err := NewMigrator(d, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+			for range 12 {
+				ctx, cancel := context.WithCancel(t.Context())
+				if r.IntN(2) == 0 {
+					ctx, cancel = context.WithTimeout(t.Context(), time.Duration(r.IntN(40_000))*time.Microsecond)
+				}
+				var err error
+				op := []string{"Up", "UpTo", "Down", "Redo", "Status"}[r.IntN(5)]
+				switch op {
+				case "Up":
+					_, err = m.Up(ctx)
+				case "UpTo":
+					_, err = m.UpTo(ctx, 1+r.Int64N(m.Latest()))
+				case "Down":
+					_, err = m.Down(ctx)
+				case "Redo":
+					_, err = m.Redo(ctx)
+				case "Status":
+					_, err = m.Status(ctx)
+				}
+				ended := ctx.Err() != nil
+				cancel()
+				if err == nil {
+					continue
+				}
+				var wrapped []error
+				for _, s := range storage.Sentinels() {
+					if errors.Is(err, s) {
+						wrapped = append(wrapped, s)
+					}
+				}
+				isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+				var me *MigrationError
+				mu.Lock()
+				switch {
+				case len(wrapped) == 0 && isCtx && ended:
+					counts["context"]++
+				case len(wrapped) != 1:
+					bad = append(bad, fmt.Sprintf("%s: %q (%T) wraps %d sentinels %v (context ended: %v)", op, err, err, len(wrapped), wrapped, ended))
+				default:
+					counts[op+" "+wrapped[0].Error()]++
+					// Redo with nothing applied: the other migrator
+					// went down meanwhile. ErrUnavailable: a connection
+					// that could not be made in time on a loaded machine
+					// (a dial timeout), or the context ended as the lock
+					// was awaited.
+					if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrUnavailable) {
+						bad = append(bad, fmt.Sprintf("%s: unexpected %q (context ended: %v)", op, err, ended))
+					}
+				}
+				if errors.As(err, &me) && me.Sentinel != nil && !isCtx {
+					t.Logf("%s: %v", op, err) // the database's words, for a failure to look into
+				}
+				if !errors.As(err, &me) {
+					for _, leak := range []string{"SQLSTATE", "sql: ", "(SQLITE_", "goose"} {
+						if strings.Contains(err.Error(), leak) {
+							bad = append(bad, fmt.Sprintf("%s: %q carries driver text %q", op, err, leak))
+						}
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("errors: %v", counts)
+	for _, b := range bad {
+		t.Error(b)
+	}
+	if _, err := Up(t.Context(), d, first, WithLockTimeout(10*time.Second)); err != nil {
+		t.Fatalf("Up after the race: %v", err)
+	}
+	checkAppliedOnce(t, d, first)
+}
+
+func TestMigratorsRacingSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	migratorsRacing(t, SQLite, func() *sql.DB { return openSQLite(t, path) })
+}
+
+func TestMigratorsRacingPostgres(t *testing.T) {
+	dsn := postgresDSN(t)
+	migratorsRacing(t, Postgres, func() *sql.DB {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	})
+}
+
+// TestMigratorAfterFailedVersionTable: a Migrator whose first run failed
+// as goose created its version table (here an event trigger refuses the
+// CREATE TABLE; in migratorsRacing, the run's context ended there) runs again
+// once it may be created. goose creates the table once per Provider (a
+// sync.Once), the failed attempt included, and the Migrator kept that
+// Provider: every later call failed with ErrCorrupt ("relation
+// goose_db_version does not exist").
+func TestMigratorAfterFailedVersionTable(t *testing.T) {
+	dsn := postgresDSN(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{
+		`CREATE FUNCTION refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$`,
+		`CREATE EVENT TRIGGER refuse ON ddl_command_start WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION refuse()`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Skipf("%s: %v (an event trigger takes a superuser)", q, err)
+		}
+	}
+	m, err := NewMigrator(Postgres, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err = m.Up(ctx)
+	cancel()
+	if err == nil {
+		t.Fatal("Up with the version table refused succeeded")
+	}
+	t.Logf("Up: %v", err)
+	if _, err := db.ExecContext(t.Context(), `DROP EVENT TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(t.Context()); err != nil {
+		t.Fatalf("Up once the table may be created: %v", err)
+	}
+	checkAppliedOnce(t, Postgres, db)
+}

@@ -112,7 +112,7 @@ type grantThenFail struct{ id int64 }
 func (l grantThenFail) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	var ok bool
 	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, l.id).Scan(&ok); err != nil || !ok {
-		return fmt.Errorf("lock: %v %v", ok, err)
+		return fmt.Errorf("lock granted %v: %w", ok, err)
 	}
 	return fmt.Errorf("failed to execute pg_try_advisory_lock: %w", context.Canceled)
 }

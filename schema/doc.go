@@ -80,7 +80,8 @@
 //     migration this build knows (ErrSchemaNewer wraps it), or its version
 //     table holds versions goose refuses (another program's).
 //   - storage.ErrUnavailable: the database cannot be reached, the
-//     connection failed, the database is locked, the migration lock is
+//     connection failed or could not be made within the driver's own
+//     timeout (connect_timeout; the caller's context still alive), the database is locked, the migration lock is
 //     still held by another migrator when WithLockTimeout's wait ends, the
 //     server refused a statement by its configuration or its administrator
 //     (a missing privilege, a statement timeout), or a file (SQLite's, its

@@ -107,6 +107,19 @@ func isGooseVersions(err error) bool {
 		errors.Is(err, goose.ErrAlreadyApplied) || strings.Contains(err.Error(), "missing (out-of-order)")
 }
 
+// classifyIn is classify for a run whose context is ctx: a context error
+// the driver wraps while ctx is alive (its own connect_timeout, a deadline
+// of its own) is not the caller's, and is ErrUnavailable: the database did
+// not answer in time.
+func classifyIn(ctx context.Context, d Dialect, err error) error {
+	c := classify(d, err)
+	var ce *contextError
+	if errors.As(c, &ce) && ctx.Err() == nil {
+		return &Error{driver.ErrUnavailable, "the database did not answer in time (a connection that could not be made, a timeout of the driver's)", err}
+	}
+	return c
+}
+
 // contextError is the error of a run whose context ended: its message is
 // the context's error alone, not goose's and the driver's words around it
 // (a partial migration, a transaction already rolled back, a connection

@@ -167,10 +167,11 @@ func (m *Migrator) up(ctx context.Context, run func(context.Context) ([]*goose.M
 	}
 	had, err := versionTableExists(ctx, m.d, m.db)
 	if err != nil {
-		return nil, fmt.Errorf("schema: %w", classify(m.d, err))
+		return nil, fmt.Errorf("schema: %w", classifyIn(ctx, m.d, err))
 	}
 	m.tr.reset()
-	res, err := m.wrap(run(ctx))
+	res, err := run(ctx)
+	res, err = m.wrap(ctx, res, err)
 	if err != nil {
 		undoRefused(ctx, m.d, m.db, had, len(res), err)
 	}
@@ -191,7 +192,7 @@ func (m *Migrator) Down(ctx context.Context) ([]*goose.MigrationResult, error) {
 	if r != nil && err == nil {
 		return []*goose.MigrationResult{r}, nil
 	}
-	return m.wrap(nil, err)
+	return m.wrap(ctx, nil, err)
 }
 
 // DownTo rolls back the applied migrations above version (0 rolls back
@@ -205,7 +206,8 @@ func (m *Migrator) DownTo(ctx context.Context, version int64) ([]*goose.Migratio
 		return nil, err
 	}
 	m.tr.reset()
-	return m.wrap(m.p.DownTo(ctx, version))
+	res, err := m.p.DownTo(ctx, version)
+	return m.wrap(ctx, res, err)
 }
 
 // Redo rolls back the most recently applied migration and applies it again.
@@ -256,7 +258,7 @@ func (m *Migrator) Status(ctx context.Context) ([]*goose.MigrationStatus, error)
 	st, err := m.p.Status(ctx)
 	if err != nil {
 		m.renew()
-		return nil, fmt.Errorf("schema: status: %w", classify(m.d, err))
+		return nil, fmt.Errorf("schema: status: %w", classifyIn(ctx, m.d, err))
 	}
 	return st, nil
 }
@@ -267,7 +269,7 @@ func (m *Migrator) Version(ctx context.Context) (int64, error) {
 	return Version(ctx, m.d, m.db)
 }
 
-func (m *Migrator) wrap(res []*goose.MigrationResult, err error) ([]*goose.MigrationResult, error) {
+func (m *Migrator) wrap(ctx context.Context, res []*goose.MigrationResult, err error) ([]*goose.MigrationResult, error) {
 	if err == nil {
 		return res, nil
 	}
@@ -280,14 +282,14 @@ func (m *Migrator) wrap(res []*goose.MigrationResult, err error) ([]*goose.Migra
 			File:      file,
 			Direction: pe.Failed.Direction,
 			Err:       pe.Err,
-			Sentinel:  sentinelOf(classify(m.d, err)),
+			Sentinel:  sentinelOf(classifyIn(ctx, m.d, err)),
 		}
 		if src, stmt := m.tr.last(); src == file {
 			me.Statement = stmt
 		}
 		return pe.Applied, me
 	}
-	return res, fmt.Errorf("schema: %w", classify(m.d, err))
+	return res, fmt.Errorf("schema: %w", classifyIn(ctx, m.d, err))
 }
 
 // stmtTracker is a slog.Handler that remembers the last statement goose

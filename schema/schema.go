@@ -105,7 +105,7 @@ func newProvider(d Dialect, db *sql.DB, opts []Option, extra ...goose.ProviderOp
 		// database (tenants, tests) do not wait for each other.
 		id, err := postgresLockID(db)
 		if err != nil {
-			return nil, fmt.Errorf("schema: %w", classify(d, err))
+			return nil, fmt.Errorf("schema: %w", classifyIn(context.Background(), d, err))
 		}
 		pl, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, tries), lock.WithLockID(id))
 		if err != nil {
@@ -142,11 +142,11 @@ func Up(ctx context.Context, d Dialect, db *sql.DB, opts ...Option) ([]*goose.Mi
 	}
 	had, err := versionTableExists(ctx, d, db)
 	if err != nil {
-		return nil, fmt.Errorf("schema: migrate %s: %w", d, classify(d, err))
+		return nil, fmt.Errorf("schema: migrate %s: %w", d, classifyIn(ctx, d, err))
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		err = classify(d, err)
+		err = classifyIn(ctx, d, err)
 		undoRefused(ctx, d, db, had, len(res), err)
 		return res, fmt.Errorf("schema: migrate %s: %w", d, err)
 	}
@@ -217,7 +217,7 @@ func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
 	}
 	exists, err := versionTableExists(ctx, d, db)
 	if err != nil {
-		return 0, fmt.Errorf("schema: version: %w", classify(d, err))
+		return 0, fmt.Errorf("schema: version: %w", classifyIn(ctx, d, err))
 	}
 	if !exists {
 		return 0, nil
@@ -231,7 +231,7 @@ func Version(ctx context.Context, d Dialect, db *sql.DB) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("schema: version: %w", classify(d, err))
+		return 0, fmt.Errorf("schema: version: %w", classifyIn(ctx, d, err))
 	}
 	return v, nil
 }

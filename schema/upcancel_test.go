@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,78 @@ import (
 
 	"github.com/mycelia-kernel/storage"
 )
+
+// runTally classifies the errors of migration runs racing each other.
+type runTally struct {
+	mu     sync.Mutex
+	counts map[string]int
+	bad    []string
+}
+
+// add records the error of run op (nil is fine): the context's, when it
+// ended (a *MigrationError for it included), or one wrapping exactly one
+// sentinel, one of allowed; outside a *MigrationError, without goose's or
+// the driver's text.
+func (l *runTally) add(op string, err error, ended bool, allowed ...error) {
+	if err == nil {
+		return
+	}
+	var wrapped []error
+	for _, s := range storage.Sentinels() {
+		if errors.Is(err, s) {
+			wrapped = append(wrapped, s)
+		}
+	}
+	isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string]int{}
+	}
+	switch {
+	case len(wrapped) == 0 && isCtx && ended:
+		l.counts["context"]++
+	case len(wrapped) != 1:
+		l.bad = append(l.bad, fmt.Sprintf("%s: %q (%T) wraps %d sentinels %v (context ended: %v)", op, err, err, len(wrapped), wrapped, ended))
+	default:
+		l.counts[op+" "+wrapped[0].Error()]++
+		if !slices.Contains(allowed, wrapped[0]) {
+			l.bad = append(l.bad, fmt.Sprintf("%s: unexpected %q (context ended: %v)", op, err, ended))
+		}
+	}
+	if me := (*MigrationError)(nil); errors.As(err, &me) {
+		return // the database's words, for the operator
+	}
+	for _, leak := range []string{"SQLSTATE", "sql: ", "(SQLITE_", "goose"} {
+		if strings.Contains(err.Error(), leak) {
+			l.bad = append(l.bad, fmt.Sprintf("%s: %q carries driver text %q", op, err, leak))
+		}
+	}
+}
+
+func (l *runTally) report(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("errors: %v", l.counts)
+	for _, b := range l.bad {
+		t.Error(b)
+	}
+}
+
+// pgOpener opens *sql.DB handles on a new PostgreSQL database, closed
+// when the test ends.
+func pgOpener(t *testing.T) func() *sql.DB {
+	dsn := postgresDSN(t)
+	return func() *sql.DB {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+}
 
 // upRacingDeadlines runs migrators at once on one database, each calling
 // Up again and again with a context that ends at a random point (before
@@ -27,9 +101,7 @@ func upRacingDeadlines(t *testing.T, d Dialect, open func() *sql.DB) {
 	for i := range dbs {
 		dbs[i] = open()
 	}
-	var mu sync.Mutex
-	var bad []string
-	counts := map[string]int{}
+	var tally runTally
 	var wg sync.WaitGroup
 	for i, db := range dbs {
 		wg.Go(func() {
@@ -39,42 +111,18 @@ func upRacingDeadlines(t *testing.T, d Dialect, open func() *sql.DB) {
 				_, err := Up(ctx, d, db)
 				ended := ctx.Err() != nil
 				cancel()
-				if err == nil {
-					continue
+				// ErrUnavailable: the context ended as the lock was
+				// awaited.
+				if ended {
+					tally.add("Up", err, ended, storage.ErrUnavailable)
+				} else {
+					tally.add("Up", err, ended)
 				}
-				var wrapped []error
-				for _, s := range storage.Sentinels() {
-					if errors.Is(err, s) {
-						wrapped = append(wrapped, s)
-					}
-				}
-				isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-				mu.Lock()
-				switch {
-				case len(wrapped) == 0 && isCtx && ended:
-					counts["context"]++
-				case len(wrapped) != 1:
-					bad = append(bad, fmt.Sprintf("Up: %q (%T) wraps %d sentinels %v (context ended: %v)", err, err, len(wrapped), wrapped, ended))
-				default:
-					counts[wrapped[0].Error()]++
-					if !ended || !errors.Is(wrapped[0], storage.ErrUnavailable) {
-						bad = append(bad, fmt.Sprintf("Up: unexpected %q (context ended: %v)", err, ended))
-					}
-				}
-				for _, leak := range []string{"SQLSTATE", "sql: ", "(SQLITE_", "goose"} {
-					if strings.Contains(err.Error(), leak) {
-						bad = append(bad, fmt.Sprintf("Up: %q carries driver text %q", err, leak))
-					}
-				}
-				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	t.Logf("errors: %v", counts)
-	for _, b := range bad {
-		t.Error(b)
-	}
+	tally.report(t)
 	// No migrator is left holding the lock (TestFailedLockLeavesNoLock):
 	// the last Up takes it at once.
 	if _, err := Up(t.Context(), d, dbs[0], WithLockTimeout(10*time.Second)); err != nil {
@@ -92,15 +140,7 @@ func TestUpRacingDeadlinesSQLite(t *testing.T) {
 }
 
 func TestUpRacingDeadlinesPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
-	upRacingDeadlines(t, Postgres, func() *sql.DB {
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		return db
-	})
+	upRacingDeadlines(t, Postgres, pgOpener(t))
 }
 
 // grantThenFail is a session locker whose lock the server grants but
@@ -127,12 +167,8 @@ func (grantThenFail) SessionUnlock(context.Context, *sql.Conn) error { return ni
 // connection. A run of upRacingDeadlines under -race saw the final Up
 // wait its 5 minutes for such a lock.
 func TestFailedLockLeavesNoLock(t *testing.T) {
-	dsn := postgresDSN(t)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	open := pgOpener(t)
+	db := open()
 	db.SetMaxOpenConns(1)
 	id, err := postgresLockID(db)
 	if err != nil {
@@ -147,11 +183,7 @@ func TestFailedLockLeavesNoLock(t *testing.T) {
 		t.Fatalf("SessionLock: %v", err)
 	}
 	_ = conn.Close() // as goose does: the connection goes back to the pool
-	check, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer check.Close()
+	check := open()
 	held := func() (n int) {
 		err := check.QueryRowContext(t.Context(), `SELECT count(*) FROM pg_locks
 			WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $1`, id).Scan(&n)
@@ -209,9 +241,7 @@ func TestContextErrorWithoutGooseText(t *testing.T) {
 // version, each migration applied once.
 func migratorsRacing(t *testing.T, d Dialect, open func() *sql.DB) {
 	t.Helper()
-	var mu sync.Mutex
-	var bad []string
-	counts := map[string]int{}
+	var tally runTally
 	var wg sync.WaitGroup
 	var first *sql.DB
 	for i := range 2 {
@@ -246,53 +276,17 @@ func migratorsRacing(t *testing.T, d Dialect, open func() *sql.DB) {
 				}
 				ended := ctx.Err() != nil
 				cancel()
-				if err == nil {
-					continue
-				}
-				var wrapped []error
-				for _, s := range storage.Sentinels() {
-					if errors.Is(err, s) {
-						wrapped = append(wrapped, s)
-					}
-				}
-				isCtx := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-				var me *MigrationError
-				mu.Lock()
-				switch {
-				case len(wrapped) == 0 && isCtx && ended:
-					counts["context"]++
-				case len(wrapped) != 1:
-					bad = append(bad, fmt.Sprintf("%s: %q (%T) wraps %d sentinels %v (context ended: %v)", op, err, err, len(wrapped), wrapped, ended))
-				default:
-					counts[op+" "+wrapped[0].Error()]++
-					// Redo with nothing applied: the other migrator
-					// went down meanwhile. ErrUnavailable: a connection
-					// that could not be made in time on a loaded machine
-					// (a dial timeout), or the context ended as the lock
-					// was awaited.
-					if !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrUnavailable) {
-						bad = append(bad, fmt.Sprintf("%s: unexpected %q (context ended: %v)", op, err, ended))
-					}
-				}
-				if errors.As(err, &me) && me.Sentinel != nil && !isCtx {
-					t.Logf("%s: %v", op, err) // the database's words, for a failure to look into
-				}
-				if !errors.As(err, &me) {
-					for _, leak := range []string{"SQLSTATE", "sql: ", "(SQLITE_", "goose"} {
-						if strings.Contains(err.Error(), leak) {
-							bad = append(bad, fmt.Sprintf("%s: %q carries driver text %q", op, err, leak))
-						}
-					}
-				}
-				mu.Unlock()
+				// Redo with nothing applied: the other migrator went
+				// down meanwhile. ErrUnavailable: a connection that
+				// could not be made in time on a loaded machine (a dial
+				// timeout), or the context ended as the lock was
+				// awaited.
+				tally.add(op, err, ended, storage.ErrNotFound, storage.ErrUnavailable)
 			}
 		})
 	}
 	wg.Wait()
-	t.Logf("errors: %v", counts)
-	for _, b := range bad {
-		t.Error(b)
-	}
+	tally.report(t)
 	if _, err := Up(t.Context(), d, first, WithLockTimeout(10*time.Second)); err != nil {
 		t.Fatalf("Up after the race: %v", err)
 	}
@@ -305,15 +299,7 @@ func TestMigratorsRacingSQLite(t *testing.T) {
 }
 
 func TestMigratorsRacingPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
-	migratorsRacing(t, Postgres, func() *sql.DB {
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		return db
-	})
+	migratorsRacing(t, Postgres, pgOpener(t))
 }
 
 // TestMigratorAfterFailedVersionTable: a Migrator whose first run failed
@@ -324,12 +310,7 @@ func TestMigratorsRacingPostgres(t *testing.T) {
 // Provider: every later call failed with ErrCorrupt ("relation
 // goose_db_version does not exist").
 func TestMigratorAfterFailedVersionTable(t *testing.T) {
-	dsn := postgresDSN(t)
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := pgOpener(t)()
 	for _, q := range []string{
 		`CREATE FUNCTION refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$`,
 		`CREATE EVENT TRIGGER refuse ON ddl_command_start WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION refuse()`,
@@ -356,4 +337,41 @@ func TestMigratorAfterFailedVersionTable(t *testing.T) {
 		t.Fatalf("Up once the table may be created: %v", err)
 	}
 	checkAppliedOnce(t, Postgres, db)
+}
+
+// TestConnectTimeoutIsUnavailable: a connection the driver gives up
+// making by its own deadline (connect_timeout, a server that accepts and
+// never answers), the caller's context still alive, is ErrUnavailable:
+// the context error the driver wraps is not the caller's. It was returned
+// bare, wrapping no sentinel, as if the caller's context had ended (seen
+// in TestMigratorsRacingPostgres on a loaded machine: "schema: version:
+// context deadline exceeded" with the context alive).
+func TestConnectTimeoutIsUnavailable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts, and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}()
+	db, err := sql.Open("pgx", "postgres://u@"+ln.Addr().String()+"/db?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = Version(t.Context(), Postgres, db)
+	if !errors.Is(err, storage.ErrUnavailable) || t.Context().Err() != nil {
+		t.Errorf("Version: %v, want ErrUnavailable", err)
+	}
+	_, err = Up(t.Context(), Postgres, db, WithLockTimeout(time.Second))
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Up: %v, want ErrUnavailable", err)
+	}
 }

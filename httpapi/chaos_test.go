@@ -177,27 +177,8 @@ func wireChaos(t *testing.T, st storage.Store, d time.Duration, allowed []error,
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	var wg sync.WaitGroup
-	for w := range 6 {
-		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			for ctx.Err() == nil {
-				cctx, ccancel := ctx, context.CancelFunc(func() {})
-				if r.IntN(6) == 0 {
-					cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
-				}
-				wireOp(cctx, st, r, func(what string, err error) {
-					ok := allowed
-					if cctx.Err() != nil {
-						// A transaction whose context ended was rolled
-						// back, and its ID forgotten.
-						ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
-					}
-					log.typed(what, err, cctx.Err() != nil, ok)
-				})
-				ccancel()
-			}
-		})
-	}
+	wireWorkers(ctx, &wg, 6, log, func(int, string) []error { return allowed },
+		func(_ int, r *rand.Rand, cctx context.Context, check func(string, error)) { wireOp(cctx, st, r, check) })
 	if extra != nil {
 		wg.Go(func() { extra(ctx) })
 	}

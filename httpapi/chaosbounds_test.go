@@ -87,6 +87,39 @@ func wirePagedOp(ctx context.Context, st storage.Store, r *rand.Rand, check func
 	}
 }
 
+// wireWorkers starts n workers (on wg) that, until ctx ends, make calls
+// with contexts of their own that now and then expire or are cancelled
+// at a random point: call makes one, and passes its errors to check,
+// which records them with log. allowed(w, what) are the sentinels worker
+// w's call what may answer; tx_done and tx_not_found too once the call's
+// context ended (its transaction rolled back, the ID forgotten).
+func wireWorkers(ctx context.Context, wg *sync.WaitGroup, n int, log *wireLog, allowed func(w int, what string) []error,
+	call func(w int, r *rand.Rand, cctx context.Context, check func(string, error))) {
+	for w := range n {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil {
+				cctx, ccancel := ctx, context.CancelFunc(func() {})
+				switch r.IntN(6) {
+				case 0:
+					cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
+				case 1:
+					cctx, ccancel = context.WithCancel(ctx)
+					time.AfterFunc(time.Duration(r.IntN(10000))*time.Microsecond, ccancel)
+				}
+				call(w, r, cctx, func(what string, err error) {
+					ok := allowed(w, what)
+					if cctx.Err() != nil {
+						ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
+					}
+					log.typed(what, err, cctx.Err() != nil, ok)
+				})
+				ccancel()
+			}
+		})
+	}
+}
+
 // TestWireChaosBoundsAndClose is TestWireChaos from three principals'
 // clients, with reads through pages and namespaces re-created under the
 // same name, while watchers connect and disconnect beyond the server-wide
@@ -108,42 +141,20 @@ func TestWireChaosBoundsAndClose(t *testing.T) {
 			log := &wireLog{}
 			ctx, cancel := context.WithTimeout(t.Context(), d)
 			defer cancel()
-			var closed sync.WaitGroup
-			closed.Add(1)
 			var wg sync.WaitGroup
-			for w := range 6 {
-				wg.Go(func() {
-					r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-					for ctx.Err() == nil {
-						cctx, ccancel := ctx, context.CancelFunc(func() {})
-						switch r.IntN(6) {
-						case 0:
-							cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
-						case 1:
-							cctx, ccancel = context.WithCancel(ctx)
-							time.AfterFunc(time.Duration(r.IntN(10000))*time.Microsecond, ccancel)
-						}
-						check := func(what string, err error) {
-							ok := allowed
-							if what == "watch" {
-								// Refused by the stream bounds.
-								ok = streams
-							}
-							if cctx.Err() != nil {
-								ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
-							}
-							log.typed(what, err, cctx.Err() != nil, ok)
-						}
-						st := clients[r.IntN(len(clients))]
-						if r.IntN(3) == 0 {
-							wirePagedOp(cctx, st, r, check)
-						} else {
-							wireOp(cctx, st, r, check)
-						}
-						ccancel()
-					}
-				})
-			}
+			wireWorkers(ctx, &wg, 6, log, func(_ int, what string) []error {
+				if what == "watch" {
+					return streams // refused by the stream bounds
+				}
+				return allowed
+			}, func(_ int, r *rand.Rand, cctx context.Context, check func(string, error)) {
+				st := clients[r.IntN(len(clients))]
+				if r.IntN(3) == 0 {
+					wirePagedOp(cctx, st, r, check)
+				} else {
+					wireOp(cctx, st, r, check)
+				}
+			})
 			// Watchers beyond the bounds: three per principal, each
 			// watching for a few milliseconds at a time.
 			var refused sync.Map
@@ -167,7 +178,6 @@ func TestWireChaosBoundsAndClose(t *testing.T) {
 				})
 			}
 			wg.Go(func() {
-				defer closed.Done()
 				select {
 				case <-time.After(d/2 + time.Duration(rand.Int64N(int64(d/4)))):
 				case <-ctx.Done():
@@ -203,34 +213,22 @@ func TestWireChaosClientClose(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), d)
 			defer cancel()
 			var wg sync.WaitGroup
-			for w := range 6 {
-				wg.Go(func() {
-					r := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-					for ctx.Err() == nil {
-						cctx, ccancel := ctx, context.CancelFunc(func() {})
-						if r.IntN(6) == 0 {
-							cctx, ccancel = context.WithTimeout(ctx, time.Duration(r.IntN(20000))*time.Microsecond)
-						}
-						st, ok := storage.Store(stay), wireRaceExpected
-						if w%2 == 1 {
-							st, ok = closing, closedOK
-						}
-						check := func(what string, err error) {
-							ok := ok
-							if cctx.Err() != nil {
-								ok = append(ok[:len(ok):len(ok)], storage.ErrTxDone, storage.ErrTxNotFound)
-							}
-							log.typed(what, err, cctx.Err() != nil, ok)
-						}
-						if r.IntN(3) == 0 {
-							wirePagedOp(cctx, st, r, check)
-						} else {
-							wireOp(cctx, st, r, check)
-						}
-						ccancel()
-					}
-				})
-			}
+			wireWorkers(ctx, &wg, 6, log, func(w int, _ string) []error {
+				if w%2 == 1 {
+					return closedOK
+				}
+				return wireRaceExpected
+			}, func(w int, r *rand.Rand, cctx context.Context, check func(string, error)) {
+				st := storage.Store(stay)
+				if w%2 == 1 {
+					st = closing
+				}
+				if r.IntN(3) == 0 {
+					wirePagedOp(cctx, st, r, check)
+				} else {
+					wireOp(cctx, st, r, check)
+				}
+			})
 			wg.Go(func() {
 				select {
 				case <-time.After(d/4 + time.Duration(rand.Int64N(int64(d/2)))):

@@ -365,6 +365,26 @@ func connsInUse(s *Store) int {
 // text; afterwards nothing is left open. STORAGE_TEST_CHAOS=1m runs it
 // longer.
 func TestChaos(t *testing.T) {
+	chaosConfigs(t, func(t *testing.T, dsn string, s *Store) {
+		// The second store has a capacity: its writes run
+		// transactions of their own that count the entries.
+		s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithCapacity(1_000_000))
+		defer s2.Close()
+		before := runtime.NumGoroutine()
+		log := chaos(t, []*Store{s, s2}, chaosDuration(t), chaosAllowed, nil)
+		log.report(t)
+		checkReleased(t, s, before)
+		checkReleased(t, s2, before)
+		checkIndexes(t, s)
+		checkInvariants(t, s)
+	})
+}
+
+// chaosConfigs runs run for each configuration on a file (SQLite's,
+// PostgreSQL), with small index chunks, on a store of a new database
+// that keeps 50 changes and ends transactions idle for 200ms, closed when
+// run returns.
+func chaosConfigs(t *testing.T, run func(t *testing.T, dsn string, s *Store)) {
 	smallIndexChunks(t)
 	for _, c := range configs {
 		if c.name == "sqlite-memory" {
@@ -374,17 +394,7 @@ func TestChaos(t *testing.T) {
 			dsn := c.dsn(t)
 			s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
 			defer s.Close()
-			// The second store has a capacity: its writes run
-			// transactions of their own that count the entries.
-			s2 := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithCapacity(1_000_000))
-			defer s2.Close()
-			before := runtime.NumGoroutine()
-			log := chaos(t, []*Store{s, s2}, chaosDuration(t), chaosAllowed, nil)
-			log.report(t)
-			checkReleased(t, s, before)
-			checkReleased(t, s2, before)
-			checkIndexes(t, s)
-			checkInvariants(t, s)
+			run(t, dsn, s)
 		})
 	}
 }

@@ -16,33 +16,24 @@ import (
 // or succeeds, or fails with a race's sentinel; never with the driver's
 // text, internal, or a panic.
 func TestChaosClose(t *testing.T) {
-	smallIndexChunks(t)
-	for _, c := range configs {
-		if c.name == "sqlite-memory" {
-			continue
-		}
-		t.Run(c.name, func(t *testing.T) {
-			dsn := c.dsn(t)
-			s := openTest(t, dsn, WithRetention(Retention{Changes: 50}), WithTxIdleTimeout(200*time.Millisecond))
-			defer s.Close()
-			allowed := append(slices.Clone(chaosAllowed), storage.ErrClosed, storage.ErrTxDone)
-			d := 1500 * time.Millisecond
-			log := chaos(t, []*Store{s}, d, allowed, func(ctx context.Context) {
-				select {
-				case <-time.After(d/5 + time.Duration(rand.Int64N(int64(d/2)))):
-				case <-ctx.Done():
-				}
-				if err := s.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-			})
-			log.report(t)
-			log.mu.Lock()
-			closed := log.counts[storage.ErrClosed.Error()]
-			log.mu.Unlock()
-			if closed == 0 {
-				t.Errorf("no call saw ErrClosed")
+	chaosConfigs(t, func(t *testing.T, _ string, s *Store) {
+		allowed := append(slices.Clone(chaosAllowed), storage.ErrClosed, storage.ErrTxDone)
+		d := 1500 * time.Millisecond
+		log := chaos(t, []*Store{s}, d, allowed, func(ctx context.Context) {
+			select {
+			case <-time.After(d/5 + time.Duration(rand.Int64N(int64(d/2)))):
+			case <-ctx.Done():
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
 			}
 		})
-	}
+		log.report(t)
+		log.mu.Lock()
+		closed := log.counts[storage.ErrClosed.Error()]
+		log.mu.Unlock()
+		if closed == 0 {
+			t.Errorf("no call saw ErrClosed")
+		}
+	})
 }

@@ -32,6 +32,7 @@ type pgEngine struct {
 	points  *pgPoints   // the point reads' and short reads' lane (pgpoint.go)
 	writes  *pgPoints   // the writes' lane outside transactions (pgpoint.go)
 	replica *replica    // nil without WithReplica
+	conns   *pgConns    // the network connections of pool, points and writes
 	copyMin int         // the smallest batch written through COPY (pgcopy.go); 0: none
 	lockKey int64       // the store's revision lock key (revlock.go), read at Open
 	dir     directMode  // how revDB sends on its connections (pgexec.go)
@@ -61,6 +62,8 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		pc.ConnConfig.Tracer = cfg.pgxTracer
 	}
 	pc.AfterConnect = jsonbParams
+	conns := &pgConns{}
+	conns.track(pc)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, err
@@ -91,7 +94,7 @@ func openPostgres(ctx context.Context, dc dialect.Config, cfg config) (*pgEngine
 		return nil, err
 	}
 	e := &pgEngine{d: d, pool: pool, q: points.mq, rq: pgPointQ{points.mq, points}, points: points, writes: writes,
-		copyMin: cfg.copyMin, lockKey: key, channel: channel, dir: directModeOf(pc.ConnConfig)}
+		copyMin: cfg.copyMin, lockKey: key, channel: channel, dir: directModeOf(pc.ConnConfig), conns: conns}
 	if !cfg.noCombine {
 		e.comb = newPgCombiner(key)
 		writes.q, writes.mq = writes.q.combining(e.comb), writes.mq.combining(e.comb)
@@ -426,13 +429,15 @@ func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
+// close closes the pools; a connection that has not ended pgCloseGrace
+// later (its server stopped answering) is cut.
 func (e *pgEngine) close() error {
+	var wg sync.WaitGroup
 	if e.replica != nil {
-		e.replica.pool.Close()
+		wg.Go(func() { e.replica.conns.closePools(e.replica.pool) })
 	}
-	e.points.pool.Close()
-	e.writes.pool.Close()
-	e.pool.Close()
+	e.conns.closePools(e.points.pool, e.writes.pool, e.pool)
+	wg.Wait()
 	return nil
 }
 

@@ -91,6 +91,7 @@ type ReplicaStatus struct {
 // replica is the standby of a PostgreSQL engine.
 type replica struct {
 	pool   *pgxpool.Pool
+	conns  *pgConns // pool's network connections
 	maxLag time.Duration
 
 	checking atomic.Bool // a measure is under way
@@ -109,6 +110,8 @@ func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*repli
 		pc.ConnConfig.Tracer = cfg.pgxTracer
 	}
 	pc.AfterConnect = jsonbParams
+	conns := &pgConns{}
+	conns.track(pc)
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, err
@@ -131,7 +134,7 @@ func openReplica(ctx context.Context, primary *pgxpool.Pool, cfg config) (*repli
 		return nil, badConfig(fmt.Errorf("the replica DSN reaches cluster %d, database %q, search path %q; the DSN reaches %d, %q, %q: want a standby of the same",
 			rid, rdb, rschema, pid, pdb, pschema))
 	}
-	r := &replica{pool: pool, maxLag: cfg.replicaMaxLag}
+	r := &replica{pool: pool, conns: conns, maxLag: cfg.replicaMaxLag}
 	r.last = r.measure(ctx, primary)
 	return r, nil
 }

@@ -429,6 +429,14 @@ func (e *pgEngine) schemaVersion(ctx context.Context) (int64, error) {
 	return v, err
 }
 
+// cut closes every network connection of the engine's pools (Store.Close).
+func (e *pgEngine) cut() {
+	e.conns.cut()
+	if e.replica != nil {
+		e.replica.conns.cut()
+	}
+}
+
 // close closes the pools; a connection that has not ended pgCloseGrace
 // later (its server stopped answering) is cut.
 func (e *pgEngine) close() error {

@@ -253,8 +253,37 @@ func (s *Store) Close() error {
 	s.stopSweeper()
 	s.stopPurger()
 	s.feed.close()
-	s.txs.Close(context.Background()) // rolls back what is open
+	s.closeTxs()
 	return s.eng.close()
+}
+
+// closeTxs rolls back the open transactions. On PostgreSQL, when that has
+// not ended pgCloseGrace later (a server that stopped answering: each
+// rollback waits for it up to pgRollbackTimeout, and an operation of a
+// transaction, which holds it, for as long as its context allows), the
+// engine's connections are cut, which ends the rollbacks and the
+// operations at once: the server rolls back what a lost connection had
+// open.
+func (s *Store) closeTxs() {
+	c, ok := s.eng.(interface{ cut() })
+	if !ok {
+		s.txs.Close(context.Background())
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.txs.Close(context.Background())
+	}()
+	t := time.NewTimer(pgCloseGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	c.cut()
+	<-done
 }
 
 // now is the timestamp of a write: UTC, microsecond precision (what both

@@ -62,13 +62,6 @@ func (s *pgConns) cut() {
 	}
 }
 
-// len is how many connections of the set are open (tests).
-func (s *pgConns) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 // closePools closes the pools, and cuts their connections once
 // pgCloseGrace has passed without their end.
 func (s *pgConns) closePools(pools ...*pgxpool.Pool) {

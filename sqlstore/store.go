@@ -245,7 +245,12 @@ func (s *Store) Capabilities() storage.Capabilities {
 	}
 }
 
-// Close implements storage.Store.
+// Close implements storage.Store. It rolls back the open transactions and
+// closes the connections. On PostgreSQL, what has not ended about a second
+// after Close began (a server or standby that stopped answering, an
+// operation of a transaction still waiting on it) is cut: Close does not
+// wait for a server that does not answer, and the operations cut end with
+// ErrUnavailable.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil

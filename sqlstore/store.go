@@ -249,8 +249,8 @@ func (s *Store) Capabilities() storage.Capabilities {
 // closes the connections. On PostgreSQL, what has not ended about a second
 // after Close began (a server or standby that stopped answering, an
 // operation of a transaction still waiting on it) is cut: Close does not
-// wait for a server that does not answer, and the operations cut end with
-// ErrUnavailable.
+// wait for a server that does not answer, and an operation cut ends with
+// an error.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil

@@ -21,7 +21,7 @@ import (
 // frozen standby, a cut network) never closes it, so Close used to take
 // 15 seconds for each such connection, and for ever while a caller's
 // operation without a deadline waited on one.
-var pgCloseGrace = time.Second
+var pgCloseGrace = 2 * time.Second
 
 // pgConns is the set of the network connections of a group of pools,
 // which their Close cuts when they do not end in time (pgCloseGrace).

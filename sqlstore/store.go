@@ -246,7 +246,7 @@ func (s *Store) Capabilities() storage.Capabilities {
 }
 
 // Close implements storage.Store. It rolls back the open transactions and
-// closes the connections. On PostgreSQL, what has not ended about a second
+// closes the connections. On PostgreSQL, what has not ended two seconds
 // after Close began (a server or standby that stopped answering, an
 // operation of a transaction still waiting on it) is cut: Close does not
 // wait for a server that does not answer, and an operation cut ends with

@@ -65,12 +65,20 @@ func (s *pgConns) cut() {
 // closePools closes the pools, and cuts their connections once
 // pgCloseGrace has passed without their end.
 func (s *pgConns) closePools(pools ...*pgxpool.Pool) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	cutAfterGrace(func() {
 		for _, p := range pools {
 			p.Close()
 		}
+	}, s.cut)
+}
+
+// cutAfterGrace runs f, calls cut when f has not returned pgCloseGrace
+// later, and returns once f has.
+func cutAfterGrace(f, cut func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
 	}()
 	t := time.NewTimer(pgCloseGrace)
 	defer t.Stop()
@@ -79,7 +87,7 @@ func (s *pgConns) closePools(pools ...*pgxpool.Pool) {
 		return
 	case <-t.C:
 	}
-	s.cut()
+	cut()
 	<-done
 }
 

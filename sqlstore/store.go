@@ -275,20 +275,7 @@ func (s *Store) closeTxs() {
 		s.txs.Close(context.Background())
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.txs.Close(context.Background())
-	}()
-	t := time.NewTimer(pgCloseGrace)
-	defer t.Stop()
-	select {
-	case <-done:
-		return
-	case <-t.C:
-	}
-	c.cut()
-	<-done
+	cutAfterGrace(func() { s.txs.Close(context.Background()) }, c.cut)
 }
 
 // now is the timestamp of a write: UTC, microsecond precision (what both

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/mycelia-kernel/storage/internal/cmdline"
 	"github.com/mycelia-kernel/storage/routes"
 )
 
@@ -50,7 +51,8 @@ func (j *jsonStream) item(v any) error {
 
 // end closes the list, prints tail's members (name, value pairs) and "ok",
 // and returns err as a printedError when there is one (the answer says
-// it).
+// it, with the exit code the process exits with: 130 after Ctrl-C, as
+// fail's answers).
 func (j *jsonStream) end(err error, tail ...any) error {
 	if j.sep != "" {
 		fmt.Fprint(j.c.stdout, "\n  ")
@@ -61,7 +63,7 @@ func (j *jsonStream) end(err error, tail ...any) error {
 	}
 	if err != nil {
 		fmt.Fprintf(j.c.stdout, ",\n  \"ok\": false,\n  \"error\": %s,\n  \"code\": %s,\n  \"exitCode\": %d\n}\n",
-			mustMarshal(err.Error()), mustMarshal(routes.CodeOf(err)), exitCode(err))
+			mustMarshal(err.Error()), mustMarshal(routes.CodeOf(err)), cmdline.ExitCodeFor(j.c.ctx, exitCode(err)))
 		return printedError{err}
 	}
 	fmt.Fprint(j.c.stdout, ",\n  \"ok\": true\n}\n")

@@ -165,7 +165,8 @@ func newFlagSet(c *cli, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.actor, "actor", "", "writes: record `NAME` as their actor (the audit fields createdBy and updatedBy, which get and meta show)")
 	fs.BoolVar(&c.noMigrate, "no-migrate", false, "do not apply pending schema migrations when opening the store")
 	fs.StringVar(&c.directDSN, "direct-dsn", "", "PostgreSQL: a `DSN` that reaches --dsn's database without the connection pooler (PgBouncer in\n"+
-		"transaction mode) --dsn goes through, for the migrations (sqlstore.WithDirectDSN); not for copy's --from and --to")
+		"transaction mode) --dsn goes through, for the migrations (sqlstore.WithDirectDSN); not for copy's --from and --to\n"+
+		"(default $STORAGE_DIRECT_DSN)")
 	fs.Int64Var(&c.after, "after", -1, "watch, history: the changes after `REVISION` (0: every retained change; watch's default: those from now on)")
 	fs.Int64Var(&c.at, "at", -1, "get: the key as it was at `REVISION` (from the change log's retained window)")
 	fs.BoolVar(&c.omitValues, "omit-values", false, "watch, history: leave out values and metadata")
@@ -213,6 +214,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	c.dsn, c.dsnSet = cmdline.DSN(c.dsn, getenv)
+	c.directDSN = cmdline.DirectDSN(c.directDSN, getenv)
 	if len(pos) == 0 {
 		return c.fail("", usagef("no command given (try store -h)"))
 	}

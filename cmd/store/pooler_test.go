@@ -32,3 +32,29 @@ func TestPoolerNeedsDirectDSN(t *testing.T) {
 		t.Errorf("get through the pooler: %q", r.stdout)
 	}
 }
+
+// TestDirectDSNFromEnvironment: --direct-dsn has its environment variable,
+// STORAGE_DIRECT_DSN, as --dsn has STORAGE_DSN: with the DSN of a pooler
+// in STORAGE_DSN, the server's own address in STORAGE_DIRECT_DSN migrates
+// (a deployment that configures the CLI by its environment gave the one
+// and could not give the other: exit 2, --direct-dsn needed); the flag
+// wins over the variable.
+func TestDirectDSNFromEnvironment(t *testing.T) {
+	dsn := pgtest.NewRole(t, "se", pgtest.BouncerDSN(t), "default_query_exec_mode", "exec")
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := pgtest.WithUser(t, pgtest.AdminDSN(t), u.User.Username())
+	env := map[string]string{"STORAGE_DSN": dsn, "STORAGE_DIRECT_DSN": direct}
+	r := runCLI(t, env, "", "set", "k", "1")
+	if r.code != exitOK {
+		t.Fatalf("store set with STORAGE_DSN a pooler's and STORAGE_DIRECT_DSN the server's: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	// The flag wins: a --direct-dsn that reaches another database is
+	// refused by Open's check, whatever the variable says.
+	other := pgtest.WithUser(t, pgtest.AdminDSN(t), "postgres")
+	if r := runCLI(t, env, "", "--direct-dsn", other, "set", "k", "2"); r.code == exitOK {
+		t.Errorf("store --direct-dsn (another schema) with STORAGE_DIRECT_DSN set: exit 0, the flag was ignored\nstderr: %s", r.stderr)
+	}
+}

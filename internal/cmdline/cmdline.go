@@ -22,6 +22,12 @@ import (
 // EnvDSN names the variable holding the DSN when --dsn is not given.
 const EnvDSN = "STORAGE_DSN"
 
+// EnvDirectDSN names the variable holding the direct DSN when --direct-dsn
+// is not given: the PostgreSQL server's own address for the migrations
+// (and listening) when the DSN goes through a connection pooler
+// (sqlstore.WithDirectDSN).
+const EnvDirectDSN = "STORAGE_DIRECT_DSN"
+
 // DefaultDSN is the DSN when neither --dsn nor STORAGE_DSN is given.
 const DefaultDSN = "sqlite:storage.db"
 
@@ -63,6 +69,15 @@ func DSN(flagValue string, getenv func(string) string) (dsn string, given bool) 
 		return DefaultDSN, false
 	}
 	return dsn, true
+}
+
+// DirectDSN returns the direct DSN: flagValue when it is set, else the
+// value of EnvDirectDSN read with getenv ("" when neither is set).
+func DirectDSN(flagValue string, getenv func(string) string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	return getenv(EnvDirectDSN)
 }
 
 // CheckSQLiteFile is what a command checks before it opens the SQLite

@@ -50,6 +50,13 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 	// client that does not read) when the stream ends: net/http panics,
 	// outside any handler, on a write to a finished response.
 	started, finished := false, false
+	// draining: Drain has ended the stream. A line being written then to
+	// a client that does not read would hold the stream (and a graceful
+	// shutdown) until its write deadline, Timeout later: the write
+	// deadline moves to now instead, and a write that begins after it
+	// keeps it there. streaming is started, read without mu: a stream
+	// that has not started keeps its deadline, for its 503.
+	var draining, streaming atomic.Bool
 	var keepAlive sync.WaitGroup
 	defer func() {
 		cancel()
@@ -66,6 +73,7 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 		}
 		if !started {
 			started = true
+			streaming.Store(true)
 			rec.status, rec.written = http.StatusOK, true
 			hd := w.Header()
 			hd.Set("Content-Type", StreamContentType)
@@ -81,6 +89,9 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 		// hostile: the stream ends, with its goroutines, its connection
 		// and what the watch buffers for it.
 		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
+		if draining.Load() {
+			_ = rc.SetWriteDeadline(time.Now())
+		}
 		if _, err := w.Write(append(line, '\n')); err != nil {
 			cancel()
 			return err
@@ -100,6 +111,15 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, rec *record
 		for {
 			select {
 			case <-ctx.Done():
+				if errors.Is(context.Cause(ctx), errDraining) {
+					// Unblocks a write in progress (see draining); the
+					// handler waits for this goroutine before it
+					// returns, so the connection is still its own.
+					draining.Store(true)
+					if streaming.Load() {
+						_ = rc.SetWriteDeadline(time.Now())
+					}
+				}
 				return
 			case <-t.C:
 			}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
@@ -71,8 +73,29 @@ func (h *Handler) changes(w http.ResponseWriter, r *http.Request, ss *session) {
 	// The server's write timeout would end the stream; instead each write
 	// has Timeout, so that a browser that stops reading cannot hold the
 	// stream (its goroutine, its connection) forever.
+	// At Drain, a change being written to a browser that reads nothing
+	// would hold the tail (and a graceful shutdown) until its deadline,
+	// Timeout later: the deadline moves to now, and a write that begins
+	// after it keeps it there (draining).
+	var draining atomic.Bool
+	stop := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Add(1)
+	go func() {
+		defer watcher.Done()
+		select {
+		case <-h.drained:
+			draining.Store(true)
+			_ = rc.SetWriteDeadline(time.Now())
+		case <-stop:
+		}
+	}()
+	defer func() { close(stop); watcher.Wait() }() // w is the handler's until it returns
 	send := func(format string, args ...any) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.Timeout))
+		if draining.Load() {
+			_ = rc.SetWriteDeadline(time.Now())
+		}
 		if _, err := fmt.Fprintf(w, format, args...); err != nil || rc.Flush() != nil {
 			return false
 		}

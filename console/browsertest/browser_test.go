@@ -82,6 +82,13 @@ func loopbackListener(t *testing.T) net.Listener {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, nil)
+}
+
+// newSiteWith is newSite with mod, when not nil, called on the console's
+// Config.
+func newSiteWith(t *testing.T, mod func(*console.Config)) *site {
+	t.Helper()
 	exe := chromiumPath(t)
 	ctx := context.Background()
 	tokens, err := httpapi.ParseAuthFile([]byte(authFile))
@@ -94,7 +101,11 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { _ = inner.Close() })
 	sec := security.NewStore(inner, tokens.Policy())
-	h, err := console.New(console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions})
+	cfg := console.Config{Store: sec, Auth: tokens, OpenTransactions: inner.OpenTransactions}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := console.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

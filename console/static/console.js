@@ -55,7 +55,14 @@
     while (tail.children.length > 100) { tail.removeChild(tail.lastChild); }
   });
   src.addEventListener("error", function (e) {
-    if (e.data) { state.textContent = "The live tail stopped: " + e.data; src.close(); return; }
+    if (e.data) {
+      // The server's message, a JSON string: shown as the text it holds.
+      var msg = e.data;
+      try { msg = String(JSON.parse(e.data)); } catch (err) { /* shown as sent */ }
+      state.textContent = "The live tail stopped: " + msg;
+      src.close();
+      return;
+    }
     if (src.readyState === EventSource.CLOSED) {
       // The server refused the tail (429: as many live tails open as
       // allowed; 503: too many on the server, a shutdown): the browser

@@ -54,9 +54,16 @@ type server struct {
 // waits for its "listening" record.
 func start(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
+	return startEnv(t, bin, nil, args...)
+}
+
+// startEnv is start with env (NAME=VALUE) added to the environment.
+func startEnv(t *testing.T, bin string, env []string, args ...string) *server {
+	t.Helper()
 	args = append(args, "--addr", "127.0.0.1:0", "--log-format", "json")
 	s := &server{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	s.cmd.Env = append(os.Environ(), "STORAGE_DSN=") // only --dsn counts
+	// Only --dsn counts, unless env says otherwise.
+	s.cmd.Env = append(append(os.Environ(), "STORAGE_DSN=", "STORAGE_DIRECT_DSN="), env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,14 @@
 //	--dsn DSN               sqlite:PATH, sqlite::memory: or postgres://…; default
 //	                        $STORAGE_DSN, else sqlite:storage.db (cmd/migrate's default).
 //	                        The store migrates the schema when it opens.
+//	--direct-dsn DSN        PostgreSQL behind a connection pooler in transaction mode
+//	                        (PgBouncer; give --dsn default_query_exec_mode=exec or the
+//	                        like): the server's own address for the same database, for
+//	                        the migrations' advisory lock and the watches' LISTEN, which
+//	                        need a session of their own (sqlstore.WithDirectDSN; Open
+//	                        checks both reach the same database and schema). Default
+//	                        $STORAGE_DIRECT_DSN. Without it a --dsn that goes through
+//	                        such a pooler is refused, exit 2.
 //	--addr HOST:PORT        default 127.0.0.1:8080; port 0 picks a free port, and
 //	                        the "listening" log record says which.
 //	--auth FILE             the auth file (below); required unless --insecure-anonymous.

@@ -102,6 +102,7 @@ func main() {
 // options are the parsed flags.
 type options struct {
 	dsn             string
+	directDSN       string // --direct-dsn: the server's own address when dsn goes through a pooler
 	addr            string
 	authFile        string
 	anonymous       bool
@@ -146,6 +147,9 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("storeserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.dsn, "dsn", "", "database `DSN`: sqlite:PATH, sqlite::memory: or postgres://… (default $STORAGE_DSN, else "+DefaultDSN+")")
+	fs.StringVar(&o.directDSN, "direct-dsn", "", "PostgreSQL: a `DSN` that reaches --dsn's database without the connection pooler (PgBouncer in\n"+
+		"transaction mode) --dsn goes through, for the migrations and the watches' LISTEN (sqlstore.WithDirectDSN;\n"+
+		"default $STORAGE_DIRECT_DSN)")
 	fs.StringVar(&o.addr, "addr", DefaultAddr, "`HOST:PORT` to listen on (port 0 picks a free port; the log says which)")
 	fs.StringVar(&o.authFile, "auth", "", "auth `FILE`: the principals, their bearer tokens and profiles (JSON; see the package documentation)")
 	fs.BoolVar(&o.anonymous, "insecure-anonymous", false, "serve without authentication: every caller is anonymous with full rights.\nFOR LOCAL DEVELOPMENT ONLY; excludes --auth")
@@ -204,6 +208,8 @@ Flags:
 		fmt.Fprint(fs.Output(), `
 Environment:
   STORAGE_DSN   the DSN when --dsn is not given
+  STORAGE_DIRECT_DSN
+                the direct DSN when --direct-dsn is not given
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
   OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_SERVICE_NAME
                 trace export, when --otlp-endpoint and --otlp-header are not given
@@ -271,12 +277,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		return exitUsage
 	}
 	o.tracing = tr
-	if o.dsn == "" {
-		o.dsn = getenv("STORAGE_DSN")
-	}
-	if o.dsn == "" {
-		o.dsn = DefaultDSN
-	}
+	o.dsn, _ = cmdline.DSN(o.dsn, getenv)
+	o.directDSN = cmdline.DirectDSN(o.directDSN, getenv)
 	// A DSN that does not parse is a usage error, as for migrate and
 	// store, found before anything is opened.
 	if _, err := dialect.ParseDSN(o.dsn); err != nil {
@@ -413,6 +415,9 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 	engOpts = append(engOpts, sqlstore.WithMaxTxPerActor(o.txPerPrincipal), sqlstore.WithTxMaxLifetime(o.txMaxLifetime),
 		sqlstore.WithWatchBufferBytes(o.watchBuffer), sqlstore.WithTxContendedIdleTimeout(o.txContendedIdle),
 		sqlstore.WithTxContendedMaxHold(o.txMaxHold))
+	if o.directDSN != "" {
+		engOpts = append(engOpts, sqlstore.WithDirectDSN(o.directDSN))
+	}
 	// The address is bound before the store is opened (and migrated):
 	// one that cannot be listened on (in use, not this host's) fails at
 	// once, before anything is written to the database.

@@ -43,7 +43,9 @@ type progress struct {
 }
 
 func (c *cli) newProgress(verb string, totalBytes int64) *progress {
-	p := &progress{w: c.stderr, verb: verb, totalBytes: totalBytes}
+	// last is the start: the first plain line comes one lineInterval
+	// after it (a run that ends sooner prints its summary alone).
+	p := &progress{w: c.stderr, verb: verb, totalBytes: totalBytes, last: time.Now()}
 	switch c.progress {
 	case "none":
 	case "bar":

@@ -182,7 +182,7 @@ func existingSchema(ctx context.Context, pool *pgxpool.Pool, migrate bool) error
 		return err
 	}
 	if none {
-		return badConfig(errors.New("the DSN's search_path names no schema that exists: create the schema, or correct search_path"))
+		return badConfig(errors.New("the DSN's search_path names no schema that exists, or none the role may use: create the schema, grant the role USAGE (and CREATE) on it, or correct search_path"))
 	}
 	if !migrate {
 		return nil

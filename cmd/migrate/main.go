@@ -379,7 +379,7 @@ func direct(ctx context.Context, pool *pgxpool.Pool) error {
 
 // errNoSchema is direct's refusal of a DSN whose search_path names no
 // schema that exists.
-var errNoSchema = fmt.Errorf("%w: the DSN's search_path names no schema that exists: create the schema, or correct search_path",
+var errNoSchema = fmt.Errorf("%w: the DSN's search_path names no schema that exists, or none the role may use: create the schema, grant the role USAGE (and CREATE) on it, or correct search_path",
 	storage.ErrInvalidOption)
 
 // parseReason is what pgx says is wrong with a DSN, without the DSN: pgx

@@ -4,17 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/console"
+	"github.com/mycelia-kernel/storage/internal/testutil/slowconn"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
@@ -48,19 +47,7 @@ func TestDrainEndsBlockedTail(t *testing.T) {
 	}
 	// A browser that opens the tail and reads nothing, with a small
 	// receive buffer.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.DialContext(t.Context(), "tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := slowconn.Dial(t, u.Host)
 	if _, err := fmt.Fprintf(conn, "GET /console/status/changes HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nCookie: %s\r\n\r\n",
 		u.Host, strings.Join(cookies, "; ")); err != nil {
 		t.Fatal(err)

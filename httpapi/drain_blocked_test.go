@@ -4,15 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testutil/slowconn"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
@@ -37,19 +36,7 @@ func TestDrainEndsBlockedStream(t *testing.T) {
 	s := newServerWith(t, testdb.SQLiteFile(t), hostileAuth, httpapi.Config{Timeout: time.Minute}, nil, count)
 	// A client that asks for a watch and reads nothing, with a small
 	// receive buffer.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.DialContext(t.Context(), "tcp", strings.TrimPrefix(s.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := slowconn.Dial(t, strings.TrimPrefix(s.URL, "http://"))
 	body := `{"options":{"namespace":"shared"}}`
 	if _, err := fmt.Fprintf(conn, "POST %swatch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 		httpapi.StoragePrefix, hAlice, len(body), body); err != nil {

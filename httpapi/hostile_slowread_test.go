@@ -3,19 +3,18 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testutil/slowconn"
 )
 
 // slowReader sends one storage request on a connection of its own whose
@@ -27,20 +26,7 @@ func (s *testServer) slowReader(t *testing.T, op, token, body string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	conn, err := d.DialContext(t.Context(), "tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
+	conn := slowconn.Dial(t, u.Host)
 	if _, err := fmt.Fprintf(conn, "POST /v1/storage/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", op, u.Host, token, len(body), body); err != nil {
 		t.Fatal(err)

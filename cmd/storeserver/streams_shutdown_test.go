@@ -6,12 +6,12 @@ import (
 	"net"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mycelia-kernel/storage"
 	"github.com/mycelia-kernel/storage/httpapi"
+	"github.com/mycelia-kernel/storage/internal/testutil/slowconn"
 	"github.com/mycelia-kernel/storage/internal/testutil/testdb"
 )
 
@@ -35,19 +35,7 @@ func TestShutdownWithStreamsOpen(t *testing.T) {
 	// receive buffer) and reads up to the stream's first line.
 	openWatch := func() net.Conn {
 		t.Helper()
-		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-			if err != nil {
-				return err
-			}
-			return serr
-		}}
-		conn, err := d.DialContext(t.Context(), "tcp", u.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.Close() })
+		conn := slowconn.Dial(t, u.Host)
 		body := `{"options":{"namespace":"app"}}`
 		if _, err := fmt.Fprintf(conn, "POST %swatch HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 			httpapi.StoragePrefix, u.Host, adminToken, len(body), body); err != nil {

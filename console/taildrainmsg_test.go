@@ -29,7 +29,7 @@ func TestDrainTailReconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := b.c.Do(req)
+	resp, err := b.c.Do(req) //nolint:bodyclose // closed below, and read to its end by the goroutine
 	if err != nil {
 		t.Fatal(err)
 	}

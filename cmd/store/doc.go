@@ -115,7 +115,8 @@
 //
 // A --dsn that goes through a connection pooler in transaction mode
 // (PgBouncer; give it default_query_exec_mode=exec or the like) needs
-// --direct-dsn (else $STORAGE_DIRECT_DSN, as --dsn has $STORAGE_DSN), the
+// --direct-dsn (else, for a PostgreSQL --dsn, $STORAGE_DIRECT_DSN, as --dsn
+// has $STORAGE_DSN), the
 // server's own address for the same database: the migrations run there, under a session-level advisory lock that a pooler
 // does not keep (sqlstore.WithDirectDSN). Without it opening the store
 // fails, exit 2, storage.ErrInvalidOption, unless --no-migrate (which only

@@ -214,7 +214,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	c.dsn, c.dsnSet = cmdline.DSN(c.dsn, getenv)
-	c.directDSN = cmdline.DirectDSN(c.directDSN, getenv)
+	c.directDSN = cmdline.DirectDSN(c.directDSN, c.dsn, getenv)
 	if len(pos) == 0 {
 		return c.fail("", usagef("no command given (try store -h)"))
 	}

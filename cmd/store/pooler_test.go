@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,4 +58,17 @@ func TestDirectDSNFromEnvironment(t *testing.T) {
 	if r := runCLI(t, env, "", "--direct-dsn", other, "set", "k", "2"); r.code == exitOK {
 		t.Errorf("store --direct-dsn (another schema) with STORAGE_DIRECT_DSN set: exit 0, the flag was ignored\nstderr: %s", r.stderr)
 	}
+}
+
+// TestDirectDSNEnvironmentSQLite: STORAGE_DIRECT_DSN, a PostgreSQL
+// setting, is left aside for a SQLite --dsn (a shell that exports it for
+// its PostgreSQL store may still work on a local file), while
+// --direct-dsn given with one stays a mistake (exit 2).
+func TestDirectDSNEnvironmentSQLite(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "s.db")
+	env := map[string]string{"STORAGE_DIRECT_DSN": "postgres://app@db:5432/app"}
+	if r := runCLI(t, env, "", "--dsn", dsn, "set", "k", "1"); r.code != exitOK {
+		t.Errorf("store --dsn sqlite:… set with STORAGE_DIRECT_DSN set: exit %d\nstderr: %s", r.code, r.stderr)
+	}
+	runCLI(t, nil, "", "--dsn", dsn, "--direct-dsn", "postgres://app@db:5432/app", "get", "k").want(t, exitUsage)
 }

@@ -23,7 +23,8 @@
 //	                        the migrations' advisory lock and the watches' LISTEN, which
 //	                        need a session of their own (sqlstore.WithDirectDSN; Open
 //	                        checks both reach the same database and schema). Default
-//	                        $STORAGE_DIRECT_DSN. Without it a --dsn that goes through
+//	                        $STORAGE_DIRECT_DSN (for a PostgreSQL --dsn; a SQLite one
+//	                        leaves it aside). Without it a --dsn that goes through
 //	                        such a pooler is refused, exit 2.
 //	--addr HOST:PORT        default 127.0.0.1:8080; port 0 picks a free port, and
 //	                        the "listening" log record says which.

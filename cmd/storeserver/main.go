@@ -278,7 +278,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	}
 	o.tracing = tr
 	o.dsn, _ = cmdline.DSN(o.dsn, getenv)
-	o.directDSN = cmdline.DirectDSN(o.directDSN, getenv)
+	o.directDSN = cmdline.DirectDSN(o.directDSN, o.dsn, getenv)
 	// A DSN that does not parse is a usage error, as for migrate and
 	// store, found before anything is opened.
 	if _, err := dialect.ParseDSN(o.dsn); err != nil {

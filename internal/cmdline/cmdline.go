@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/mycelia-kernel/storage/dialect"
 )
 
 // EnvDSN names the variable holding the DSN when --dsn is not given.
@@ -71,11 +73,16 @@ func DSN(flagValue string, getenv func(string) string) (dsn string, given bool) 
 	return dsn, true
 }
 
-// DirectDSN returns the direct DSN: flagValue when it is set, else the
-// value of EnvDirectDSN read with getenv ("" when neither is set).
-func DirectDSN(flagValue string, getenv func(string) string) string {
+// DirectDSN returns the direct DSN for dsn: flagValue when it is set,
+// else the value of EnvDirectDSN read with getenv when dsn is a
+// PostgreSQL one ("" otherwise: the variable, a PostgreSQL setting, does
+// not make a SQLite DSN a mistake, as the flag given with one is).
+func DirectDSN(flagValue, dsn string, getenv func(string) string) string {
 	if flagValue != "" {
 		return flagValue
+	}
+	if dc, err := dialect.ParseDSN(dsn); err == nil && dc.Dialect != dialect.Postgres {
+		return ""
 	}
 	return getenv(EnvDirectDSN)
 }

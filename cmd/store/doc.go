@@ -116,8 +116,8 @@
 // A --dsn that goes through a connection pooler in transaction mode
 // (PgBouncer; give it default_query_exec_mode=exec or the like) needs
 // --direct-dsn (else, for a PostgreSQL --dsn, $STORAGE_DIRECT_DSN, as --dsn
-// has $STORAGE_DSN), the
-// server's own address for the same database: the migrations run there, under a session-level advisory lock that a pooler
+// has $STORAGE_DSN), the server's own address for the same database: the
+// migrations run there, under a session-level advisory lock that a pooler
 // does not keep (sqlstore.WithDirectDSN). Without it opening the store
 // fails, exit 2, storage.ErrInvalidOption, unless --no-migrate (which only
 // reads the schema's version). --direct-dsn applies to --dsn's store, not

@@ -13,6 +13,7 @@
 #   bash .ci/autofailover.sh kill NODE  # SIGKILL the node's pg_autoctl and postmaster
 #   bash .ci/autofailover.sh revive NODE  # run the killed node again
 #   bash .ci/autofailover.sh wait       # until one primary and one secondary
+#   bash .ci/autofailover.sh heal [SECS]  # wait; a node that did not rejoin is made afresh
 #   bash .ci/autofailover.sh stop       # stops everything, removes DIR
 #
 # Environment: STORAGE_TEST_AUTOFAILOVER_DIR (default
@@ -164,14 +165,52 @@ ours() {
 	done
 }
 
+# checkpoint_primary runs CHECKPOINT on the current primary. A freshly
+# promoted primary writes its new timeline to its control file only at its
+# next checkpoint, which is lazy: pg_rewind of the old primary before it
+# reads the old timeline there, finds "no rewind required", and the old
+# primary, diverged, cannot start as a standby (it stays demoted).
+checkpoint_primary() {
+	local p
+	p="$(primary)"
+	[ -n "$p" ] || return 0
+	as psql -qAt -h 127.0.0.1 -p "$(port_of "$p")" -d postgres -c CHECKPOINT >/dev/null 2>&1 ||
+		log "CHECKPOINT on $p failed"
+}
+
 cmd_revive() {
 	local node="$1"
 	if [ -n "$(parent_of "$node")" ]; then
 		log "$node runs already"
 		return 0
 	fi
+	checkpoint_primary
 	rm -f "$DIR/$node/postmaster.pid"
 	start_node "$node" pg_autoctl run --pgdata "$DIR/$node"
+}
+
+# cmd_heal waits for the formation to be healthy; a data node that has not
+# rejoined by then (pg_auto_failover could not rewind it) is dropped from
+# the monitor, destroyed and created again as a fresh secondary, once.
+cmd_heal() {
+	local secs="${1:-120}" s node
+	if wait_for healthy "$secs"; then return 0; fi
+	s="$(state)" || s=""
+	for node in node1 node2; do
+		if grep -qE "^ *$node *\|.*\| *(primary|secondary|wait_primary) *\| *(primary|secondary|wait_primary) *$" <<<"$s"; then
+			continue
+		fi
+		log "$node did not rejoin; the end of its log:"
+		tail -n 40 "$DIR/$node.log" >&2 || true
+		log "making $node afresh"
+		cmd_kill "$node"
+		as pg_autoctl drop node --monitor "$MONITOR" --formation default --name "$node" --force >&2 || true
+		rm -rf "$DIR/$node" "$DIR/xdg/config/pg_autoctl$DIR/$node" "$DIR/xdg/data/pg_autoctl$DIR/$node" \
+			"$DIR/xdg/run/pg_autoctl$DIR/$node"
+		create_node "$node"
+		echo "$node made afresh: it had not rejoined in ${secs}s"
+	done
+	wait_for healthy "$secs"
 }
 
 cmd_stop() {
@@ -198,6 +237,7 @@ failover) as pg_autoctl perform failover --pgdata "$DIR/monitor" --formation def
 kill) cmd_kill "$2" ;;
 revive) cmd_revive "$2" ;;
 wait) install && wait_for healthy "${2:-120}" ;;
+heal) install && cmd_heal "${2:-120}" ;;
 stop) cmd_stop ;;
 *)
 	log "unknown command $1"

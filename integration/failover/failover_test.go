@@ -201,8 +201,19 @@ func inDoubt(err error) bool {
 	return errors.Is(err, storage.ErrCommitUnknown) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// heal waits for the formation to have a primary and a secondary again. A
+// node pg_auto_failover could not bring back (it has been seen, rarely, to
+// leave a killed primary demoted) is made afresh by the script: what the
+// formation does after the switch is not what this test checks.
+func heal(t *testing.T) {
+	t.Helper()
+	if out := script(t, "heal", "120"); out != "" {
+		t.Log(out)
+	}
+}
+
 func runOnce(t *testing.T, dsn, fault, run string) map[string]time.Duration {
-	script(t, "wait")
+	heal(t)
 	old := script(t, "primary")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -326,7 +337,7 @@ func runOnce(t *testing.T, dsn, fault, run string) map[string]time.Duration {
 		t.Logf("%s: %d acknowledged writes, %d in doubt, failures %v, last failure +%v, steady writes from +%v",
 			p.name, len(r.acked), len(r.doubt), r.kinds, sub(r.lastFail, t0), d.Round(time.Millisecond))
 	}
-	script(t, "wait", "180")
+	heal(t)
 	return out
 }
 

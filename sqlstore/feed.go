@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/url"
 	"slices"
@@ -591,8 +592,28 @@ func (f *feed) listen(dsn string) {
 	}
 }
 
-// listenOnce listens on one connection until it fails; it reports whether
-// LISTEN succeeded.
+// defaultListenCheck is how long the LISTEN connection waits for a
+// notification before it pings the server, within defaultListenPing: a
+// server that stopped answering without closing the connection (a frozen
+// primary, a network path that drops everything) is found then, not when
+// the kernel's TCP keepalive gives up minutes later, and the store listens
+// again on a new connection (after a failover, on the new primary). Until
+// then the poll interval bounds the watchers' latency.
+const (
+	defaultListenCheck = 15 * time.Second
+	defaultListenPing  = 5 * time.Second
+)
+
+// withListenCheck sets the LISTEN connection's check (tests).
+func withListenCheck(check, ping time.Duration) Option {
+	return func(c *config) error {
+		c.listenCheck, c.listenPing = check, ping
+		return nil
+	}
+}
+
+// listenOnce listens on one connection until it fails or stops answering;
+// it reports whether LISTEN succeeded.
 func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 	// pgxpool's parser: the DSN may carry pool settings (pool_max_conns),
 	// which pgx.ParseConfig would send to the server as parameters.
@@ -600,7 +621,11 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 	if err != nil {
 		return false
 	}
-	conn, err := pgx.ConnectConfig(ctx, pc.ConnConfig)
+	// Connecting and LISTEN are bounded as a check is: a server that stops
+	// answering meanwhile does not hold the listener.
+	cctx, cancel := context.WithTimeout(ctx, f.s.cfg.listenCheck+f.s.cfg.listenPing)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, pc.ConnConfig)
 	if err != nil {
 		return false
 	}
@@ -609,13 +634,27 @@ func (f *feed) listenOnce(ctx context.Context, dsn string) bool {
 	// every commit that adds to its change log notifies: only a wake-up,
 	// never the truth.
 	channel := f.s.eng.(*pgEngine).channel
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(cctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return false
 	}
+	cancel()
 	f.signal()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return true
+		wctx, cancel := context.WithTimeout(ctx, f.s.cfg.listenCheck)
+		_, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil || conn.IsClosed() || !errors.Is(wctx.Err(), context.DeadlineExceeded) {
+				return true
+			}
+			// Nothing for a while: is the server still there?
+			pctx, cancel := context.WithTimeout(ctx, f.s.cfg.listenPing)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return true
+			}
+			continue
 		}
 		// The watches of the whole store read at once; the scanner finds
 		// which namespaces changed and wakes only their watches of one

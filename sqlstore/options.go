@@ -62,6 +62,8 @@ type config struct {
 	watchPoll        time.Duration
 	watchReadGap     time.Duration
 	watchPollOnly    bool
+	listenCheck      time.Duration // see feed.listenOnce; tests lower it
+	listenPing       time.Duration
 	retention        Retention
 
 	queryCache int // statements the query cache keeps; 0: off
@@ -73,7 +75,8 @@ type config struct {
 
 func defaultConfig() config {
 	return config{migrate: true, now: time.Now, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch,
-		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, watchReadGap: DefaultWatchReadInterval, retention: DefaultRetention, queryCache: DefaultQueryCacheSize, copyMin: defaultCopyMin}
+		watchBuffer: DefaultWatchBuffer, watchBufferBytes: DefaultWatchBufferBytes, watchPatience: DefaultWatchPatience, watchPoll: DefaultWatchPollInterval, watchReadGap: DefaultWatchReadInterval,
+		listenCheck: defaultListenCheck, listenPing: defaultListenPing, retention: DefaultRetention, queryCache: DefaultQueryCacheSize, copyMin: defaultCopyMin}
 }
 
 // WithSweepInterval sets how often the background sweeper deletes expired

@@ -134,11 +134,13 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, cfg config) (err e
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	if cfg.directDSN != "" {
-		cc, err := pgx.ParseConfig(cfg.directDSN)
+		// pgxpool's parser, as for the DSN: pool settings (pool_max_conns)
+		// in the direct DSN are not sent to the server as parameters.
+		pc, err := pgxpool.ParseConfig(cfg.directDSN)
 		if err != nil {
 			return &dbError{storage.ErrInvalidOption, "the direct DSN does not parse", err}
 		}
-		db = stdlib.OpenDB(*cc)
+		db = stdlib.OpenDB(*pc.ConnConfig)
 		if err := sameDatabase(ctx, pool, db); err != nil {
 			_ = db.Close()
 			return err

@@ -173,7 +173,9 @@ func wireExpiry(e driver.Expiry) routes.ExpiryOptions {
 	case !e.At.IsZero():
 		// Formatted, not marshalled: a year past 9999, which MarshalJSON
 		// refuses, reaches the server and is refused there (invalid_option).
-		w.ExpiresAt, _ = json.Marshal(e.At.Format(time.RFC3339Nano))
+		// In UTC: the year is the one of the time the engine decides on,
+		// not of the caller's zone (10000-01-01T00:30+01:00 is in 9999).
+		w.ExpiresAt, _ = json.Marshal(e.At.UTC().Format(time.RFC3339Nano))
 	case e.Keep:
 		w.KeepTTL = ptr(true)
 	}

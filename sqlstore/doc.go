@@ -253,7 +253,8 @@
 //     and every statement binds that clock's now as a parameter and sees
 //     only the rows with expires_at NULL or after it. The database's own
 //     clock is never read, so both dialects give the same answer at the same
-//     instant, and tests move time by hand.
+//     instant, and tests move time by hand. A clock outside years 0 to
+//     9999 reads as the nearest end of them (RFC 3339 spells no other).
 //   - At the instant of expiry the entry is gone for every operation: Get,
 //     Has, GetMany, GetMetadata, List, Query, Count, Status, the capacity
 //     check, DeleteNamespace's emptiness check, Export (and so copy). Delete

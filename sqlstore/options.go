@@ -176,7 +176,9 @@ func WithoutMigrate() Option {
 // WithClock sets the store's clock (default time.Now): it stamps created
 // and updated times, turns TTLs into expiry times, and decides what has
 // expired, on both dialects alike (the database's own clock is never
-// used). Times are stored in UTC with microsecond precision.
+// used). Times are stored in UTC with microsecond precision, within years
+// 0 to 9999 (what RFC 3339, so the wire and a dump, can carry): a clock
+// outside them reads as the first or the last microsecond of that range.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error {
 		if now == nil {

@@ -279,10 +279,26 @@ func (s *Store) closeTxs() {
 }
 
 // now is the timestamp of a write: UTC, microsecond precision (what both
-// databases store).
+// databases store), within years 0 to 9999 (what RFC 3339, so the wire and
+// a dump, can carry): a clock before or after them reads as the first or
+// the last microsecond of that range.
 func (s *Store) now() time.Time {
-	return s.cfg.now().UTC().Truncate(time.Microsecond)
+	t := s.cfg.now().UTC().Truncate(time.Microsecond)
+	switch {
+	case t.Before(firstTime):
+		return firstTime
+	case t.After(lastTime):
+		return lastTime
+	}
+	return t
 }
+
+// firstTime and lastTime are the first and the last microsecond that RFC
+// 3339 spells (years 0 to 9999).
+var (
+	firstTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastTime  = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
+)
 
 // start checks that the store is open and the context alive, and resolves
 // the call's options. key is the operation's key ("" for an operation on

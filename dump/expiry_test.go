@@ -112,3 +112,37 @@ func TestExpiryRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestImportExpiryYearOne: an entry line whose expiresAt is the first
+// instant of year 1 (Go's zero time, in any zone) has long expired: the
+// import skips it and counts it expired, as any other past expiry. Before,
+// the zero time read as no expiry, and the import wrote the entry to live
+// for ever.
+func TestImportExpiryYearOne(t *testing.T) {
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	src := teststore.Open(t, backends[0].DSN(t), sqlstore.WithClock(storetest.NewClock(t0).Now), sqlstore.WithSweepInterval(-1))
+	if err := src.Set(ctx, "k", 1, storage.ExpiresAt(t0.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := dump.Export(ctx, src, &buf, dump.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exp := `"expiresAt":"` + t0.Add(time.Hour).Format(time.RFC3339) + `"`
+	if !strings.Contains(buf.String(), exp) {
+		t.Fatalf("the export lacks %s:\n%s", exp, buf.String())
+	}
+	for _, at := range []string{"0001-01-01T00:00:00Z", "0001-01-01T01:00:00+01:00"} {
+		dst := teststore.Open(t, backends[0].DSN(t), sqlstore.WithClock(storetest.NewClock(t0).Now), sqlstore.WithSweepInterval(-1))
+		lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+		in := ndjson(t, strings.Split(strings.Replace(strings.Join(lines[:len(lines)-1], "\n"), exp, `"expiresAt":"`+at+`"`, 1), "\n")...)
+		is, err := dump.Import(ctx, dst, bytes.NewReader(in), dump.ImportOptions{})
+		if err != nil || is.Inserted != 0 || is.Expired != 1 {
+			t.Errorf("import of an entry expiring at %s: %+v, %v; want it skipped, counted expired", at, is, err)
+		}
+		if ok, err := dst.Has(ctx, "k"); ok || err != nil {
+			t.Errorf("import of an entry expiring at %s: Has = %v, %v; want false", at, ok, err)
+		}
+	}
+}

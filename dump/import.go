@@ -445,6 +445,12 @@ func (im *importer) entry(ctx context.Context, line int64, l *anyLine) error {
 		CreatedBy: l.CreatedBy, UpdatedBy: l.UpdatedBy}
 	if l.ExpiresAt != nil {
 		rec.ExpiresAt = l.ExpiresAt.UTC()
+		if rec.ExpiresAt.IsZero() {
+			// The first instant of year 1, long past, not "none" (which a
+			// Record's zero ExpiresAt means): a microsecond later is as
+			// past, and the restore skips the entry as expired.
+			rec.ExpiresAt = rec.ExpiresAt.Add(time.Microsecond)
+		}
 	}
 	if err := sqlstore.CheckRecord(rec, im.maxValue); err != nil {
 		return im.abort(ctx, line, fmt.Errorf("%w: namespace %q key %q: %w", ErrMalformed, rec.Namespace, rec.Key, err))

@@ -30,7 +30,13 @@ type CopyOptions struct {
 // itself exactly as an import of a file does. The result is the import's;
 // an error of the export side ends the stream without a trailer and is
 // returned alongside the import's ErrTruncated.
+//
+// A Namespace that from does not have is ErrNamespaceNotFound, before
+// anything is written to to (see CheckSource).
 func Copy(ctx context.Context, from, to *sqlstore.Store, o CopyOptions) (ImportStats, error) {
+	if err := CheckSource(ctx, from, o.Namespace); err != nil {
+		return ImportStats{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	total := int64(0)
@@ -68,4 +74,18 @@ func Copy(ctx context.Context, from, to *sqlstore.Store, o CopyOptions) (ImportS
 		return st, err
 	}
 	return st, nil
+}
+
+// CheckSource checks that from has namespace ns (any store when ns is ""),
+// as Copy does before it writes anything: a namespace from does not have is
+// storage.ErrNamespaceNotFound. A caller that opens the target only for
+// the copy (and so may create it) checks first, so that a copy that cannot
+// start creates nothing.
+func CheckSource(ctx context.Context, from *sqlstore.Store, ns string) error {
+	if ns == "" {
+		return nil
+	}
+	// An export of the namespace with no callbacks reads the namespace's
+	// row only: ErrNamespaceNotFound when it is missing.
+	return from.Export(ctx, sqlstore.ExportOptions{Namespace: ns}, nil, nil)
 }

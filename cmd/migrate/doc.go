@@ -43,11 +43,14 @@
 // Output: up, down and the others print a line per migration with its
 // duration ("up   00001_init.sql (4.21ms)") and a closing line with the
 // schema version; status prints an aligned table (VERSION, MIGRATION, STATE,
-// APPLIED AT in UTC). With --json the same facts come as JSON: for example
-// {"command":"up","ok":true,"dialect":"sqlite","migrations":[{"version":1,
-// "file":"00001_init.sql","direction":"up","durationMs":4.21}],"version":1,
-// "latest":1} (names in camelCase, as everywhere in the project's JSON);
-// a failure is {"ok":false,"error":…,"code":…,"exitCode":1} plus,
+// APPLIED AT in UTC). With --json the same facts come as one JSON object
+// that begins with "command" and "ok", as the store command's do, its
+// other members following in name order: for example
+// {"command":"up","ok":true,"dialect":"sqlite","durationMs":5.02,
+// "latest":1,"migrations":[{"version":1,"file":"00001_init.sql",
+// "direction":"up","durationMs":4.21}],"version":1} (names in camelCase,
+// as everywhere in the project's JSON); a failure is {"command":…,
+// "ok":false,"code":…,"error":…,"exitCode":1} plus,
 // when a migration failed, "failed":{"version","file","direction",
 // "statement","error"}. "code" names the storage sentinel the error wraps,
 // in the HTTP API's words (package routes): invalid_option for a mistake

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -210,10 +211,37 @@ func (c *cli) fail(cmd string, err error) int {
 	return code
 }
 
-func (c *cli) printJSON(v any) {
-	enc := json.NewEncoder(c.stdout)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// printJSON prints a --json answer: "command" and "ok" first, as the
+// store command's answers begin, then v's other members in name order.
+func (c *cli) printJSON(v map[string]any) {
+	rest := make(map[string]any, len(v))
+	for k, x := range v {
+		if k != "command" && k != "ok" {
+			rest[k] = x
+		}
+	}
+	head, _ := json.Marshal(map[string]any{"command": v["command"]})
+	ok, _ := json.Marshal(v["ok"])
+	body, err := json.Marshal(rest)
+	if err != nil {
+		body = []byte("{}")
+	}
+	var b bytes.Buffer
+	b.Write(head[:len(head)-1])
+	b.WriteString(`,"ok":`)
+	b.Write(ok)
+	if len(body) > 2 {
+		b.WriteByte(',')
+		b.Write(body[1:])
+	} else {
+		b.WriteByte('}')
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		out = b
+	}
+	out.WriteByte('\n')
+	_, _ = c.stdout.Write(out.Bytes())
 }
 
 // target is an open database and its migrator.

@@ -242,6 +242,11 @@ func cmdCopy(ctx context.Context, c *cli, _ []string) error {
 		return fmt.Errorf("open --from: %w", err)
 	}
 	defer func() { _ = from.Close() }()
+	// A namespace the source does not have fails here, before the target
+	// is opened (created, migrated): a copy that cannot start makes nothing.
+	if err := dump.CheckSource(ctx, from, c.namespace); err != nil {
+		return err
+	}
 	to, err := c.open(ctx, c.to, true)
 	if err != nil {
 		return fmt.Errorf("open --to: %w", err)

@@ -22,7 +22,10 @@
 //     NoOverwrite with IfVersion, an invalid value: ErrInvalidOption etc.),
 //     since a malformed Option cannot be serialized. Whether an operation
 //     accepts a kind is the server's rule, so its ErrInvalidOption is what
-//     the caller sees, once the checks below pass: the client checks keys,
+//     the caller sees (except for the kinds that never travel: Written,
+//     OnStart and a WatchScope, which the client refuses itself, as the
+//     engine does, on the operations that do not take them), once the
+//     checks below pass: the client checks keys,
 //     values and filters before it sends anything, so a call with an
 //     invalid key is ErrInvalidKey here where the store in process may
 //     first refuse its options (Delete("", MustExist()): ErrInvalidOption

@@ -18,6 +18,21 @@ import (
 // operation takes, so its ErrInvalidOption is the one the caller sees.
 const allKinds = driver.AllOptionKinds
 
+// localKinds are the option kinds that never travel: the wire has no field
+// for them (the client fills Written from the answer, calls OnStart itself,
+// and a WatchScope is a hint for a store's own feed). The server cannot
+// refuse them where an operation does not take them, so the client does,
+// as the engine would: an option is never ignored.
+const localKinds = driver.KindWritten | driver.KindOnStart | driver.KindWatchScope
+
+// localAccepted are the local kinds each operation takes (the engine's).
+var localAccepted = map[string]driver.OptionKind{
+	"set":         driver.KindWritten,
+	"delete":      driver.KindWritten,
+	"setMetadata": driver.KindWritten,
+	"watch":       driver.KindOnStart | driver.KindWatchScope,
+}
+
 // ops are the data operations, on the store (tx nil) or on a transaction.
 type ops struct {
 	s  *Store
@@ -50,7 +65,7 @@ func (o ops) start(ctx context.Context, op, key string, write bool, opts []stora
 		}
 		return driver.CallOptions{}, nil, done, &storage.OpError{Op: op, Err: err}
 	}
-	c, err := driver.ResolveOptions(op, allKinds, opts)
+	c, err := driver.ResolveOptions(op, allKinds&^localKinds|localAccepted[op], opts)
 	if err != nil {
 		ns := ""
 		if !errors.Is(err, storage.ErrInvalidNamespace) { // the message names it

@@ -29,3 +29,30 @@ func TestCopyMissingNamespaceCreatesNothing(t *testing.T) {
 		t.Errorf("copy -n nosuch --json: %v", m)
 	}
 }
+
+// TestFormFlagsNotTaken: a flag of one form of a command given to another
+// is a usage error, as any flag a command does not take is. ns create
+// --recursive, ns delete --metadata and ns list with either were ignored
+// (the check was by command, ns, not by its form), and so were meta KEY
+// --if-version and --if-revision, conditions of a write given to the read.
+func TestFormFlagsNotTaken(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "forms.db")
+	runCLI(t, nil, "", "--dsn", dsn, "set", "k", "1").want(t, exitOK)
+	for _, args := range [][]string{
+		{"ns", "create", "formsns", "--recursive"},
+		{"ns", "delete", "default", "--metadata", "{}"},
+		{"ns", "list", "--recursive"},
+		{"ns", "list", "--metadata", "{}"},
+		{"meta", "k", "--if-version", "7"},
+		{"meta", "k", "--if-revision", "7"},
+	} {
+		r := runCLI(t, nil, "", append([]string{"--dsn", dsn}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "does not take --") {
+			t.Errorf("%v: exit %d, stderr %q; want %d: does not take", args, r.code, r.stderr, exitUsage)
+		}
+	}
+	// Nothing was created, and the forms still take their own flags.
+	runCLI(t, nil, "", "--dsn", dsn, "ns", "create", "formsns", "--metadata", `{"a":1}`).want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "ns", "delete", "formsns", "--recursive").want(t, exitOK)
+	runCLI(t, nil, "", "--dsn", dsn, "meta", "k", "{}", "--if-version", "1").want(t, exitOK)
+}

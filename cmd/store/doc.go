@@ -97,7 +97,9 @@
 //
 // Flags, before or after the command: run store -h for the list; a mistake
 // prints one line and the usage line, --version the build's version. A
-// flag the command does not take (query --pattern; the commands' flags are
+// flag the command does not take (query --pattern; ns create --recursive,
+// ns delete --metadata and ns list with either; meta KEY, a read, with
+// --if-version or --if-revision, which guard meta KEY OBJECT; the commands' flags are
 // listed above, and --dsn, --direct-dsn, --json, -n, --actor, --no-migrate,
 // --quiet and --progress go with any) is a mistake, not ignored. A number out of its range (--limit or --offset below 0, --if-version,
 // --if-revision or --batch-size below 1) is a mistake, never read as not

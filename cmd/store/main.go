@@ -227,7 +227,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if n < cmd.minArgs || (cmd.maxArgs >= 0 && n > cmd.maxArgs) {
 			return c.fail(name, usagef("usage: store %s %s (got %d arguments)", name, cmd.args, n))
 		}
-		if err := checkTaken(name, fs); err != nil {
+		if err := checkTaken(commandForm(name, pos[1:]), fs); err != nil {
 			return c.fail(name, err)
 		}
 		if err := checkFlags(c, fs); err != nil {
@@ -263,6 +263,25 @@ var commandFlags = map[string][]string{
 	"ns":      {"metadata", "recursive"},
 	"import":  {"on-conflict", "batch-size", "check"},
 	"copy":    {"from", "to", "on-conflict", "batch-size"},
+	// The forms of a command whose flags differ (commandForm).
+	"ns list":   {},
+	"ns create": {"metadata"},
+	"ns delete": {"recursive"},
+	"meta KEY":  {"merge"}, // reads: --merge is refused with its own message
+}
+
+// commandForm names the form of a command whose forms take different
+// flags: "ns list", "ns create", "ns delete", and "meta KEY" (meta's read,
+// which takes no condition: --if-version and --if-revision guard a write).
+// A flag of one form given to another was ignored.
+func commandForm(name string, args []string) string {
+	switch {
+	case name == "ns" && len(args) > 0 && slices.Contains([]string{"list", "create", "delete"}, args[0]):
+		return "ns " + args[0]
+	case name == "meta" && len(args) == 1:
+		return "meta KEY"
+	}
+	return name
 }
 
 // checkTaken refuses a flag the command does not take (query --pattern,

@@ -1,0 +1,76 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/sqlstore"
+)
+
+// TestLocalOptionsRefusedAsTheEngineDoes: Written and OnStart have no
+// field on the wire (the client fills the one and calls the other itself),
+// so the server never sees them and cannot refuse them. The client passed
+// them over on every operation: Written given to Get, Clear, SetMany or
+// DeleteMany, OnStart given to any operation but Watch, was ignored where
+// the engine answers ErrInvalidOption. Now the client refuses them as the
+// engine does, on the operations that do not take them.
+func TestLocalOptionsRefusedAsTheEngineDoes(t *testing.T) {
+	ctx := context.Background()
+	eng, err := sqlstore.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = eng.Close() }()
+	_, cl := serve(t, eng)
+	defer func() { _ = cl.Close() }()
+	if err := eng.Set(ctx, "k", 1); err != nil {
+		t.Fatal(err)
+	}
+	var w storage.WriteResult
+	calls := map[string]func(s storage.Store, o storage.Option) error{
+		"get":     func(s storage.Store, o storage.Option) error { _, err := s.Get(ctx, "k", o); return err },
+		"has":     func(s storage.Store, o storage.Option) error { _, err := s.Has(ctx, "k", o); return err },
+		"getMany": func(s storage.Store, o storage.Option) error { _, err := s.GetMany(ctx, []string{"k"}, o); return err },
+		"setMany": func(s storage.Store, o storage.Option) error {
+			_, err := s.SetMany(ctx, []storage.Item{{Key: "k", Value: 1}}, o)
+			return err
+		},
+		"deleteMany": func(s storage.Store, o storage.Option) error {
+			_, err := s.DeleteMany(ctx, []string{"absent"}, o)
+			return err
+		},
+		"getMetadata": func(s storage.Store, o storage.Option) error { _, err := s.GetMetadata(ctx, "k", o); return err },
+		"clear": func(s storage.Store, o storage.Option) error {
+			return s.Clear(ctx, storage.InNamespace("nothing-here"), o)
+		},
+		"list":  func(s storage.Store, o storage.Option) error { _, err := s.List(ctx, o); return err },
+		"query": func(s storage.Store, o storage.Option) error { _, err := s.Query(ctx, storage.Filter{}, o); return err },
+		"count": func(s storage.Store, o storage.Option) error { _, err := s.Count(ctx, o); return err },
+		"set":   func(s storage.Store, o storage.Option) error { return s.Set(ctx, "k", 1, o) },
+	}
+	for name, call := range calls {
+		for _, o := range []struct {
+			name string
+			opt  storage.Option
+		}{{"Written", storage.Written(&w)}, {"OnStart", storage.OnStart(func(int64) {})}} {
+			if name == "set" && o.name == "Written" {
+				continue // Set takes it
+			}
+			for _, s := range []struct {
+				name string
+				st   storage.Store
+			}{{"engine", eng}, {"client", cl}} {
+				if err := call(s.st, o.opt); !errors.Is(err, storage.ErrInvalidOption) {
+					t.Errorf("%s: %s with %s: %v, want ErrInvalidOption", s.name, name, o.name, err)
+				}
+			}
+		}
+	}
+	// The operations that take Written still do.
+	w = storage.WriteResult{}
+	if err := cl.Set(ctx, "k", 2, storage.Written(&w)); err != nil || w.Revision == 0 {
+		t.Errorf("client: Set with Written: %v, %+v", err, w)
+	}
+}

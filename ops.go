@@ -40,7 +40,11 @@ type Ops interface {
 	SetMany(ctx context.Context, items []Item, opts ...Option) (BatchResult, error)
 
 	// DeleteMany deletes many keys in a constant number of round trips.
-	// Options: InNamespace, Atomic.
+	// Options: InNamespace, Atomic. It takes no condition: IfVersion or
+	// IfRevision is ErrInvalidOption (one revision cannot guard many keys,
+	// and a batch of compare-and-deletes has no per-key form, as SetMany's
+	// Item.IfRevision is). Delete many keys each at its revision with
+	// Delete and IfRevision in a transaction (Begin): all or nothing.
 	DeleteMany(ctx context.Context, keys []string, opts ...Option) (BatchResult, error)
 
 	// GetMetadata returns the user metadata of key beside its system fields.

@@ -74,3 +74,34 @@ func TestLocalOptionsRefusedAsTheEngineDoes(t *testing.T) {
 		t.Errorf("client: Set with Written: %v, %+v", err, w)
 	}
 }
+
+// TestDeleteManyTakesNoCondition: DeleteMany has no compare-and-delete
+// (storage.Ops documents it): IfVersion and IfRevision are ErrInvalidOption
+// in process and over the wire, and nothing is deleted.
+func TestDeleteManyTakesNoCondition(t *testing.T) {
+	ctx := context.Background()
+	eng, err := sqlstore.Open(ctx, "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = eng.Close() }()
+	_, cl := serve(t, eng)
+	defer func() { _ = cl.Close() }()
+	var w storage.WriteResult
+	if err := eng.Set(ctx, "k", 1, storage.Written(&w)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		name string
+		st   storage.Store
+	}{{"engine", eng}, {"client", cl}} {
+		for _, o := range []storage.Option{storage.IfRevision(w.Revision), storage.IfVersion(w.Version)} {
+			if _, err := s.st.DeleteMany(ctx, []string{"k"}, o); !errors.Is(err, storage.ErrInvalidOption) {
+				t.Errorf("%s: DeleteMany with %v: %v, want ErrInvalidOption", s.name, o.Kind(), err)
+			}
+		}
+	}
+	if ok, err := eng.Has(ctx, "k"); !ok || err != nil {
+		t.Errorf("k after the refused DeleteMany calls: %v %v", ok, err)
+	}
+}

@@ -78,9 +78,12 @@
 // members for its own expiry; an entry without any takes the options'.
 // Expiry times are decided by the store's clock, never the caller's.
 //
-// A false boolean is the same as an absent one. Which options an operation
-// accepts is the store's rule: a known option the operation does not take
-// (merge on get) is invalid_option, as in Go. A filter is the JSON form of
+// A false boolean is the same as an absent one, on an operation that takes
+// it. Which options an operation accepts is the store's rule: a known
+// option the operation does not take (merge on get) is invalid_option, as
+// in Go, and a flag (overwrite, noOverwrite, mustExist, merge, atomic,
+// omitValues) is so whatever its value: {"atomic":false} on get, like
+// {"atomic":true}, is never ignored. A filter is the JSON form of
 // storage.Filter: a leaf {"field":"age","operator":"gte","value":18}
 // (operators eq ne gt gte lt lte contains startsWith endsWith in nin
 // exists; fields are value paths "a.b.0" or $key, $version, $createdAt,

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -140,22 +142,22 @@ func decodeRequest(body []byte, v any) error {
 // storage.Store, e.g. security.NewStore(...)).
 func Register(r Router, s storage.Store) {
 	h := handlers{s: s}
-	r.Handle(RouteGet, route(h.get))
-	r.Handle(RouteSet, route(h.set))
-	r.Handle(RouteDelete, route(h.delete))
-	r.Handle(RouteHas, route(h.has))
-	r.Handle(RouteGetMany, route(h.getMany))
-	r.Handle(RouteSetMany, route(h.setMany))
-	r.Handle(RouteDeleteMany, route(h.deleteMany))
-	r.Handle(RouteList, route(h.list))
-	r.Handle(RouteQuery, route(h.query))
-	r.Handle(RouteCount, route(h.count))
+	r.Handle(RouteGet, route(flagged(RouteGet, h.get)))
+	r.Handle(RouteSet, route(flagged(RouteSet, h.set)))
+	r.Handle(RouteDelete, route(flagged(RouteDelete, h.delete)))
+	r.Handle(RouteHas, route(flagged(RouteHas, h.has)))
+	r.Handle(RouteGetMany, route(flagged(RouteGetMany, h.getMany)))
+	r.Handle(RouteSetMany, route(flagged(RouteSetMany, h.setMany)))
+	r.Handle(RouteDeleteMany, route(flagged(RouteDeleteMany, h.deleteMany)))
+	r.Handle(RouteList, route(flagged(RouteList, h.list)))
+	r.Handle(RouteQuery, route(flagged(RouteQuery, h.query)))
+	r.Handle(RouteCount, route(flagged(RouteCount, h.count)))
 	r.Handle(RouteCreateNamespace, route(h.createNamespace))
 	r.Handle(RouteDeleteNamespace, route(h.deleteNamespace))
 	r.Handle(RouteListNamespaces, route(h.listNamespaces))
-	r.Handle(RouteGetMetadata, route(h.getMetadata))
-	r.Handle(RouteSetMetadata, route(h.setMetadata))
-	r.Handle(RouteClear, route(h.clear))
+	r.Handle(RouteGetMetadata, route(flagged(RouteGetMetadata, h.getMetadata)))
+	r.Handle(RouteSetMetadata, route(flagged(RouteSetMetadata, h.setMetadata)))
+	r.Handle(RouteClear, route(flagged(RouteClear, h.clear)))
 	r.Handle(RouteGetStatus, route(h.getStatus))
 	r.Handle(RouteGetCapabilities, route(h.getCapabilities))
 	r.Handle(RouteBeginTransaction, route(h.begin))
@@ -164,13 +166,62 @@ func Register(r Router, s storage.Store) {
 	r.Handle(RouteLookupTransaction, route(h.lookupTx))
 	r.Handle(RouteCreateIndex, route(h.createIndex))
 	r.Handle(RouteDropIndex, route(h.dropIndex))
-	r.Handle(RouteHistory, route(h.history))
+	r.Handle(RouteHistory, route(flagged(RouteHistory, h.history)))
 	if sr, ok := r.(StreamRouter); ok {
 		sr.HandleStream(RouteWatch, h.watch)
 	}
 }
 
 type handlers struct{ s storage.Store }
+
+// flagTakers are the routes that take each flag of the wire's options
+// (overwrite and noOverwrite, mustExist, merge, atomic, omitValues): the
+// engine's operations that take the option. A flag given false (or
+// overwrite given true) becomes no option at all, so the store could not
+// refuse it on an operation that does not take it; flagged refuses it
+// there, as the store refuses the option (invalid_option).
+var flagTakers = map[string][]string{
+	"overwrite":   {RouteSet, RouteSetMany},
+	"noOverwrite": {RouteSet, RouteSetMany},
+	"mustExist":   {RouteSet, RouteSetMany},
+	"merge":       {RouteSet, RouteSetMetadata},
+	"atomic":      {RouteSetMany, RouteDeleteMany},
+	"omitValues":  {RouteHistory, RouteWatch},
+}
+
+// flagged checks the flags of a data route's options (checkFlags) before
+// fn runs.
+func flagged[Req any, Resp any](name string, fn func(context.Context, *Req) (Resp, error)) func(context.Context, *Req) (Resp, error) {
+	return func(ctx context.Context, req *Req) (Resp, error) {
+		if f := reflect.ValueOf(req).Elem().FieldByName("Options"); f.IsValid() {
+			if o, ok := f.Interface().(*Options); ok {
+				if err := checkFlags(name, o); err != nil {
+					var zero Resp
+					return zero, err
+				}
+			}
+		}
+		return fn(ctx, req)
+	}
+}
+
+// checkFlags refuses a flag of o that route name's operation does not
+// take (flagTakers), whatever its value.
+func checkFlags(name string, o *Options) error {
+	if o == nil {
+		return nil
+	}
+	given := map[string]bool{"overwrite": o.Overwrite != nil, "noOverwrite": o.NoOverwrite != nil,
+		"mustExist": o.MustExist != nil, "merge": o.Merge != nil, "atomic": o.Atomic != nil, "omitValues": o.OmitValues != nil}
+	for _, flag := range []string{"overwrite", "noOverwrite", "mustExist", "merge", "atomic", "omitValues"} {
+		if given[flag] && !slices.Contains(flagTakers[flag], name) {
+			op := strings.TrimPrefix(name, "storage://")
+			return &storage.OpError{Op: op, Err: driver.Invalidf(storage.ErrInvalidOption,
+				"%s does not accept options.%s (whatever its value)", op, flag)}
+		}
+	}
+	return nil
+}
 
 // target returns the store, or the transaction options.transactionId
 // names, with the options translated.

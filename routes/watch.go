@@ -40,6 +40,9 @@ func (h handlers) watch(ctx context.Context, body []byte, emit func([]byte) erro
 	if req.Options != nil && req.Options.TransactionID != nil {
 		return errorEnvelope(&storage.OpError{Op: "watch", Err: driver.Invalidf(storage.ErrInvalidOption, "watch does not run in a transaction")})
 	}
+	if err := checkFlags(RouteWatch, req.Options); err != nil {
+		return errorEnvelope(err)
+	}
 	opts, err := req.Options.toStorage()
 	if err != nil {
 		return errorEnvelope(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/client"
 	"github.com/mycelia-kernel/storage/sqlstore"
 )
 
@@ -18,13 +19,7 @@ import (
 // engine does, on the operations that do not take them.
 func TestLocalOptionsRefusedAsTheEngineDoes(t *testing.T) {
 	ctx := context.Background()
-	eng, err := sqlstore.Open(ctx, "sqlite::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = eng.Close() }()
-	_, cl := serve(t, eng)
-	defer func() { _ = cl.Close() }()
+	eng, cl := engineAndClient(t)
 	if err := eng.Set(ctx, "k", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +75,7 @@ func TestLocalOptionsRefusedAsTheEngineDoes(t *testing.T) {
 // in process and over the wire, and nothing is deleted.
 func TestDeleteManyTakesNoCondition(t *testing.T) {
 	ctx := context.Background()
-	eng, err := sqlstore.Open(ctx, "sqlite::memory:")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = eng.Close() }()
-	_, cl := serve(t, eng)
-	defer func() { _ = cl.Close() }()
+	eng, cl := engineAndClient(t)
 	var w storage.WriteResult
 	if err := eng.Set(ctx, "k", 1, storage.Written(&w)); err != nil {
 		t.Fatal(err)
@@ -104,4 +93,18 @@ func TestDeleteManyTakesNoCondition(t *testing.T) {
 	if ok, err := eng.Has(ctx, "k"); !ok || err != nil {
 		t.Errorf("k after the refused DeleteMany calls: %v %v", ok, err)
 	}
+}
+
+// engineAndClient returns a store in a private in-memory SQLite database
+// and a client over it, both closed when t ends.
+func engineAndClient(t *testing.T) (*sqlstore.Store, *client.Store) {
+	t.Helper()
+	eng, err := sqlstore.Open(context.Background(), "sqlite::memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	_, cl := serve(t, eng)
+	t.Cleanup(func() { _ = cl.Close() })
+	return eng, cl
 }

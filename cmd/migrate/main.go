@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -220,28 +219,13 @@ func (c *cli) printJSON(v map[string]any) {
 			rest[k] = x
 		}
 	}
-	head, _ := json.Marshal(map[string]any{"command": v["command"]})
-	ok, _ := json.Marshal(v["ok"])
 	body, err := json.Marshal(rest)
 	if err != nil {
 		body = []byte("{}")
 	}
-	var b bytes.Buffer
-	b.Write(head[:len(head)-1])
-	b.WriteString(`,"ok":`)
-	b.Write(ok)
-	if len(body) > 2 {
-		b.WriteByte(',')
-		b.Write(body[1:])
-	} else {
-		b.WriteByte('}')
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
-		out = b
-	}
-	out.WriteByte('\n')
-	_, _ = c.stdout.Write(out.Bytes())
+	name, _ := v["command"].(string)
+	ok, _ := v["ok"].(bool)
+	cmdline.WriteAnswer(c.stdout, name, ok, body)
 }
 
 // target is an open database and its migrator.

@@ -412,20 +412,7 @@ func (c *cli) answer(ok bool, v any) {
 	if err != nil {
 		body = []byte("{}")
 	}
-	name, _ := marshal(c.cmd)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"command":%s,"ok":%t`, name, ok)
-	if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
-		b.WriteByte(',')
-		b.Write(inner)
-	}
-	b.WriteByte('}')
-	var out bytes.Buffer
-	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
-		out = b
-	}
-	out.WriteByte('\n')
-	_, _ = c.stdout.Write(out.Bytes())
+	cmdline.WriteAnswer(c.stdout, c.cmd, ok, body)
 }
 
 // marshal is json.Marshal without HTML escaping.

@@ -4,10 +4,13 @@
 package cmdline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -284,4 +287,30 @@ func WantsJSON(args []string) bool {
 		}
 	}
 	return false
+}
+
+// WriteAnswer writes a --json answer on w, indented, with a newline:
+// {"command":command,"ok":ok, then the members of body}, body being a
+// JSON object (nil or {}: none). Every answer of the commands begins with
+// command and ok, so that a reader sees the same shape every time.
+func WriteAnswer(w io.Writer, command string, ok bool, body []byte) {
+	var name bytes.Buffer
+	enc := json.NewEncoder(&name)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(command)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"command":%s,"ok":%t`, bytes.TrimSpace(name.Bytes()), ok)
+	if len(body) >= 2 {
+		if inner := bytes.TrimSpace(body[1 : len(body)-1]); len(inner) > 0 {
+			b.WriteByte(',')
+			b.Write(inner)
+		}
+	}
+	b.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		out = b
+	}
+	out.WriteByte('\n')
+	_, _ = w.Write(out.Bytes())
 }

@@ -73,7 +73,8 @@
 // one must hold the same metadata). Its "indexes" are validated as
 // WithIndexes validates them, added to the namespace's declared indexes (a
 // union: importing into a namespace that declares other fields keeps
-// those), and their physical indexes are created, so a copy from SQLite to
+// those; a union of more than storage.MaxIndexes fails the import with
+// storage.ErrInvalidOption), and their physical indexes are created, so a copy from SQLite to
 // PostgreSQL plans its indexed queries as the source did. Entry lines gather in batches of
 // ImportOptions.BatchSize written each in one transaction with
 // sqlstore.Store.Restore, which keeps versions, times and actors exactly;

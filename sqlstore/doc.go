@@ -849,8 +849,8 @@
 //     the fields it declared (column namespaces.indexes, migration 00004),
 //     which ListNamespaces returns as storage.Namespace.Indexes and Export
 //     as NamespaceRecord.Indexes; RestoreNamespace adds a record's fields
-//     to the namespace's (a union) and builds their indexes, so export,
-//     import and copy keep them.
+//     to the namespace's (a union, of at most storage.MaxIndexes) and
+//     builds their indexes, so export, import and copy keep them.
 //   - The compiled-query cache (querycache.go): Query, Count and List
 //     build the SQL of a call's shape once and keep it; a later call of
 //     that shape only extracts its values and binds them (List's shape:

@@ -261,3 +261,63 @@ func TestRestoreNamespaceIndexes(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreNamespaceIndexesMax: a record whose fields, merged into those
+// the namespace declares, would make more than storage.MaxIndexes is
+// refused with ErrInvalidOption in every conflict mode, and changes
+// nothing (neither the declaration nor the metadata); a union of exactly
+// MaxIndexes is fine. Before, the union was declared whatever its size: an
+// import of two exports made a namespace of 32 indexes, each a cost to
+// every write, which CreateIndex refuses past 16.
+func TestRestoreNamespaceIndexesMax(t *testing.T) {
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openTest(t, c.dsn(t))
+			defer s.Close()
+			fields := func(prefix string, n int) []string {
+				var out []string
+				for i := range n {
+					out = append(out, fmt.Sprintf("%s%d", prefix, i))
+				}
+				return out
+			}
+			have := fields("a", 10)
+			if err := s.CreateNamespace(ctx, "p", storage.WithIndexes(have...), storage.WithNamespaceMetadata(map[string]any{"m": 1})); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Set(ctx, "k", map[string]any{"a1": 1, "b1": 2}, storage.InNamespace("p")); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+			for _, mode := range []ConflictMode{ConflictOverwrite, ConflictSkip} {
+				rec := NamespaceRecord{Name: "p", Metadata: json.RawMessage(`{"m":2}`), CreatedAt: at, Indexes: fields("b", 7)}
+				out, err := s.RestoreNamespace(ctx, rec, mode)
+				var oe *storage.OpError
+				if !errors.Is(err, storage.ErrInvalidOption) || !errors.As(err, &oe) {
+					t.Fatalf("mode %v: a union of 17 fields = %q, %v; want an *OpError wrapping ErrInvalidOption", mode, out, err)
+				}
+				list, err := s.ListNamespaces(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ns storage.Namespace
+				for _, n := range list {
+					if n.Name == "p" {
+						ns = n
+					}
+				}
+				if !slices.Equal(ns.Indexes, have) || fmt.Sprint(ns.Metadata["m"]) != "1" {
+					t.Fatalf("mode %v: after the refused record: indexes %q, metadata %v; want %q and m 1", mode, ns.Indexes, ns.Metadata, have)
+				}
+			}
+			rec := NamespaceRecord{Name: "p", Metadata: json.RawMessage(`{"m":1}`), CreatedAt: at, Indexes: fields("b", 6)}
+			if out, err := s.RestoreNamespace(ctx, rec, ConflictSkip); err != nil || out != "updated" {
+				t.Fatalf("a union of 16 fields = %q, %v; want updated", out, err)
+			}
+			if got := nsIndexes(t, s, "p"); len(got) != storage.MaxIndexes {
+				t.Fatalf("indexes = %q, want %d", got, storage.MaxIndexes)
+			}
+		})
+	}
+}

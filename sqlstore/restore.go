@@ -171,7 +171,8 @@ func CheckTime(name string, t time.Time) error {
 // every outcome but a failure; "unchanged" becomes "updated" when that adds
 // any), and their index rows are built in the same transaction, as
 // CreateNamespace does; a field the namespace already records is left as
-// it is.
+// it is. A union of more than storage.MaxIndexes fields fails with
+// storage.ErrInvalidOption, changing nothing.
 func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode ConflictMode) (string, error) {
 	const op = "restoreNamespace"
 	defer s.feed.signal()
@@ -248,6 +249,10 @@ func (s *Store) RestoreNamespace(ctx context.Context, rec NamespaceRecord, mode 
 			}
 		}
 		merged, added := mergeIndexes(cur.Indexes, indexes)
+		if len(merged) > storage.MaxIndexes {
+			return driver.Invalidf(storage.ErrInvalidOption, "indexes: the namespace would declare %d indexes, more than the maximum %d",
+				len(merged), storage.MaxIndexes)
+		}
 		if added {
 			if outcome == "unchanged" {
 				outcome = "updated"

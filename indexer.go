@@ -17,9 +17,10 @@ type Indexer interface {
 	// builds where the backend can. Errors: ErrNamespaceNotFound;
 	// ErrIndexExists when the namespace already declares the field;
 	// ErrInvalidOption for a reserved root or when the namespace already
-	// declares MaxIndexes fields; ErrInvalidFilter for a malformed path. A
-	// failed or cancelled call declares nothing and leaves no index
-	// building.
+	// declares MaxIndexes fields; ErrInvalidFilter for a malformed path;
+	// ErrTxConflict when a concurrent CreateIndex of the same field took
+	// the build over (that call builds it). A failed or cancelled call
+	// declares nothing and leaves no index building.
 	CreateIndex(ctx context.Context, namespace, field string) error
 	// DropIndex removes the declaration of field from namespace and its
 	// index. Errors: ErrNamespaceNotFound; ErrIndexNotFound when the

@@ -42,3 +42,15 @@ func NamespaceScope(ctx context.Context) ([]KeyRange, bool) {
 type NamespaceCounter interface {
 	CountNamespaces(ctx context.Context, ranges []KeyRange) (int64, error)
 }
+
+// EntryCounter is implemented by a store that can count the entries of
+// the namespaces whose names lie in ranges (as for WithNamespaceScope)
+// without reading them: CountEntries returns the sum of their entry
+// counts, expired entries not yet swept included. The security layer asks
+// it for a principal's entries under its entry quota; a store without it
+// is asked ListNamespaces under WithNamespaceScope and Count of each
+// instead. sqlstore implements it with one statement over the range of
+// the unique index on the namespaces' names, reading their stored counts.
+type EntryCounter interface {
+	CountEntries(ctx context.Context, ranges []KeyRange) (int64, error)
+}

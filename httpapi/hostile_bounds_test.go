@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -161,23 +160,7 @@ func TestHostileNamespaceQuota(t *testing.T) {
 			s := newServerSecurity(t, c.DSN(t), hostileAuth, httpapi.Config{},
 				[]security.Option{security.MaxNamespacesPerPrincipal(quota)})
 			create := func(token, name string) (int, string) {
-				req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/storage/createNamespace",
-					strings.NewReader(`{"name":"`+name+`"}`))
-				if err != nil {
-					return 0, err.Error()
-				}
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := s.srv.Client().Do(req)
-				if err != nil {
-					return 0, err.Error()
-				}
-				defer func() { _ = resp.Body.Close() }()
-				var env envelope
-				if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-					return resp.StatusCode, err.Error()
-				}
-				return resp.StatusCode, env.code()
+				return s.statusCode(token, "createNamespace", `{"name":"`+name+`"}`)
 			}
 			type answer struct {
 				status int

@@ -90,16 +90,32 @@
 //     (principal://{pkr} and the names under principal://{pkr}/namespace/;
 //     DefaultMaxNamespacesPerPrincipal, 10,000, unless set), whoever
 //     creates them: a CreateNamespace beyond is storage.ErrCapacityExceeded
-//     and creates nothing, so that one principal cannot fill the disk, an
-//     operator's listing and Status's count. The namespaces are counted
-//     before each create (driver.NamespaceCounter: sqlstore counts them on
-//     its name index without reading them), and one owner's creates take
-//     turns, so the bound is exact for one Store; Stores sharing a
+//     and creates nothing, and so is a Set or SetMany into a missing
+//     namespace of the owner's (a write creates its namespace), so that
+//     one principal cannot fill the disk, an operator's listing and
+//     Status's count. The namespaces are counted before each create
+//     (driver.NamespaceCounter: sqlstore counts them on its name index
+//     without reading them), and before a write into a namespace this
+//     Store does not know to exist (it remembers the names its writes
+//     found or created, outside transactions, and forgets the ones deleted
+//     through it); one owner's creates take turns, so the bound is exact for one Store; Stores sharing a
 //     database (several servers) see each other's creates once committed,
 //     so k of them racing on one owner can pass it by at most k-1.
 //     Callers with write on principal://* (operators) are not bound. Plain
 //     namespaces are not counted: write on storage://namespace/*, which
 //     creates any number of them, is an operator's grant.
+//   - With MaxEntriesPerPrincipal (opt-in; storeserver
+//     --max-entries-per-principal) the namespaces a principal owns hold at
+//     most that many entries together, whoever writes them: a Set or
+//     SetMany that could pass it is storage.ErrCapacityExceeded and writes
+//     nothing, so that one principal cannot fill a store of a capacity or
+//     the disk for every other. Each item counts as a new entry unless the
+//     write has MustExist; a write the quota would refuse is checked again
+//     without its keys that exist, so overwrites at the quota go on. The
+//     owner's count (driver.EntryCounter: sqlstore sums its namespaces'
+//     stored counts) is read when the Store's running count would reach
+//     the quota or every 1,024 entries, not at each write. A transaction's
+//     writes count until it ends. Operators are not bound.
 //   - Clear with a namespace needs write on it, and is denied while the
 //     namespace holds data keys the caller may not write. On a store that
 //     is a driver.ProtectedClearer (sqlstore, under observe's wrapper or

@@ -17,6 +17,9 @@ type guard struct {
 	sub   subject
 	store *Store
 	inTx  bool
+	// tx holds the transaction's reservations under
+	// MaxEntriesPerPrincipal (inTx).
+	tx *txEntries
 }
 
 // visibleRanges are the key ranges sub may read in a namespace it may
@@ -152,10 +155,39 @@ func (g guard) Get(ctx context.Context, key string, opts []storage.Option) (stor
 }
 
 func (g guard) Set(ctx context.Context, key string, value any, opts []storage.Option) error {
-	if err := g.check("set", key, Write, opts); err != nil {
+	const op = "set"
+	co, err := resolve(op, key, opts)
+	if err != nil {
 		return err
 	}
-	return g.ops.Set(ctx, key, value, opts...)
+	if !g.allowKey(co.Namespace, key, Write) {
+		return denied(op, co.Namespace.Name, key)
+	}
+	release, err := g.reserve(ctx, op, key, co, []string{key})
+	if err != nil {
+		return err
+	}
+	defer release()
+	return g.store.writeUnderQuota(ctx, g.sub, g.inTx, op, key, co.Namespace, func() (bool, error) {
+		err := g.ops.Set(ctx, key, value, opts...)
+		return err == nil, err
+	})
+}
+
+// reserve reserves, under MaxEntriesPerPrincipal, the entries a write of
+// keys with options co may add to its namespace. In a transaction the
+// reservation holds until the transaction ends: release then does
+// nothing.
+func (g guard) reserve(ctx context.Context, op, key string, co driver.CallOptions, keys []string) (release func(), err error) {
+	owner := g.store.quotaOwner(g.sub, co.Namespace)
+	n := adds(co, len(keys))
+	stored := func() (int64, error) { return storedKeys(ctx, g.ops, co.Namespace.Name, keys) }
+	release, err = g.store.reserveEntries(ctx, op, co.Namespace.Name, key, owner, n, stored)
+	if err != nil || g.tx == nil || owner == "" || n == 0 {
+		return release, err
+	}
+	g.tx.add(owner, n)
+	return func() {}, nil
 }
 
 func (g guard) Delete(ctx context.Context, key string, opts []storage.Option) error {
@@ -278,16 +310,57 @@ func (g guard) SetMany(ctx context.Context, items []storage.Item, opts []storage
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	return g.batch("setMany", keys, opts, func(keep []int) (storage.BatchResult, error) {
-		if keep == nil {
-			return g.ops.SetMany(ctx, items, opts...)
+	const op = "setMany"
+	return g.batch(op, keys, opts, func(keep []int) (storage.BatchResult, error) {
+		sub := items
+		if keep != nil {
+			sub = make([]storage.Item, len(keep))
+			for j, i := range keep {
+				sub[j] = items[i]
+			}
 		}
-		sub := make([]storage.Item, len(keep))
-		for j, i := range keep {
-			sub[j] = items[i]
+		co, err := resolve(op, "", opts) // resolved by batch already: no error
+		if err != nil {
+			return storage.BatchResult{}, err
 		}
-		return g.ops.SetMany(ctx, sub, opts...)
+		subKeys := keys
+		if keep != nil {
+			subKeys = make([]string, len(sub))
+			for j, it := range sub {
+				subKeys[j] = it.Key
+			}
+		}
+		release, err := g.reserve(ctx, op, "", co, subKeys)
+		if err != nil {
+			return refusedBatch(sub, err), err
+		}
+		defer release()
+		var res storage.BatchResult
+		err = g.store.writeUnderQuota(ctx, g.sub, g.inTx, op, "", co.Namespace, func() (bool, error) {
+			var err error
+			res, err = g.ops.SetMany(ctx, sub, opts...)
+			return err == nil && len(res.Failed()) < len(res.Results), err
+		})
+		if res.Results == nil && errors.Is(err, storage.ErrCapacityExceeded) {
+			res = refusedBatch(sub, err)
+		}
+		return res, err
 	})
+}
+
+// refusedBatch is the result of a batch of items of which nothing was
+// written, for err: each distinct key, at its first position, has err,
+// as the engine reports a batch refused under its capacity.
+func refusedBatch(items []storage.Item, err error) storage.BatchResult {
+	res := storage.BatchResult{Results: make([]storage.KeyResult, 0, len(items))}
+	seen := make(map[string]bool, len(items))
+	for _, it := range items {
+		if !seen[it.Key] {
+			seen[it.Key] = true
+			res.Results = append(res.Results, storage.KeyResult{Key: it.Key, Err: err})
+		}
+	}
+	return res
 }
 
 func (g guard) DeleteMany(ctx context.Context, keys []string, opts []storage.Option) (storage.BatchResult, error) {

@@ -17,7 +17,9 @@ const DefaultMaxNamespacesPerPrincipal = 10000
 // MaxNamespacesPerPrincipal sets how many namespaces one principal may own
 // (principal://{pkr} and the names under principal://{pkr}/namespace/):
 // a CreateNamespace that would make it more fails with
-// storage.ErrCapacityExceeded and creates nothing. n <= 0 removes the
+// storage.ErrCapacityExceeded and creates nothing, and so does a Set or
+// SetMany (on the store or in a transaction) into a missing namespace,
+// which would create it. n <= 0 removes the
 // bound. Without this option the bound is DefaultMaxNamespacesPerPrincipal.
 // Callers with write on principal://* (operators) are not bound: they may
 // create any principal's namespaces beyond its quota.
@@ -83,16 +85,13 @@ func ownerRanges(owner string) []storage.KeyRange {
 // chain of wrapped stores that is a driver.NamespaceCounter (sqlstore,
 // under observe's wrapper), else by listing them.
 func (s *Store) countNamespaces(ctx context.Context, owner string) (int64, error) {
-	rs := ownerRanges(owner)
-	for st := s.inner; st != nil; {
-		if c, ok := st.(driver.NamespaceCounter); ok {
-			return c.CountNamespaces(ctx, rs)
-		}
-		u, ok := st.(interface{ Unwrap() storage.Store })
-		if !ok {
-			break
-		}
-		st = u.Unwrap()
+	return s.countNamespacesIn(ctx, owner, ownerRanges(owner))
+}
+
+// countNamespacesIn counts owner's namespaces whose names lie in rs.
+func (s *Store) countNamespacesIn(ctx context.Context, owner string, rs []storage.KeyRange) (int64, error) {
+	if c, ok := inChain[driver.NamespaceCounter](s.inner); ok {
+		return c.CountNamespaces(ctx, rs)
 	}
 	list, err := s.inner.ListNamespaces(driver.WithNamespaceScope(ctx, rs), storage.OmitValues())
 	if err != nil {
@@ -127,3 +126,81 @@ func (s *Store) createUnderQuota(ctx context.Context, ns storage.NamespaceName, 
 	}
 	return s.inner.CreateNamespace(ctx, ns.Name, opts...)
 }
+
+// inChain returns the first store in the chain of wrapped stores from st
+// (observe's wrapper, …) that is a T.
+func inChain[T any](st storage.Store) (T, bool) {
+	for st != nil {
+		if c, ok := st.(T); ok {
+			return c, true
+		}
+		u, ok := st.(interface{ Unwrap() storage.Store })
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// maxKnownNamespaces bounds the names nsKnown remembers: beyond, it is
+// emptied and fills again.
+const maxKnownNamespaces = 1 << 16
+
+// writeUnderQuota runs write, a write of sub into namespace ns that
+// creates ns when it is missing (every write does, as CreateNamespace),
+// under ns's owner's quota of namespaces (MaxNamespacesPerPrincipal): when
+// ns is a principal's, the quota binds sub and ns is not known to exist,
+// the write waits for the owner's turn to create, and is refused with
+// storage.ErrCapacityExceeded, nothing written, when ns is missing and its
+// owner owns its quota already. Names known to exist (nsKnown) cost
+// nothing; a namespace deleted through this store is forgotten, one
+// deleted through another store (another server) is created again by a
+// write here without the check, as a create racing on another server
+// passes it.
+//
+// write reports whether it wrote anything: only then is ns known to exist.
+// A write in a transaction (inTx) may be rolled back: it is checked, but
+// ns is not remembered.
+func (s *Store) writeUnderQuota(ctx context.Context, sub subject, inTx bool, op, key string, ns storage.NamespaceName, write func() (bool, error)) error {
+	if ns.Owner == "" || s.maxNamespaces <= 0 || sub.g[scopeAllPrincipals].Has(Write) {
+		_, err := write()
+		return err
+	}
+	if _, ok := s.nsKnown.Load(ns.Name); ok {
+		_, err := write()
+		return err
+	}
+	release, err := s.nsQuota.acquire(ctx, ns.Owner)
+	if err != nil {
+		return opErr(op, ns.Name, key, err)
+	}
+	defer release()
+	exists, err := s.countNamespacesIn(ctx, ns.Owner, []storage.KeyRange{{From: ns.Name, To: ns.Name + "\x00"}})
+	if err != nil {
+		return err
+	}
+	if exists == 0 {
+		n, err := s.countNamespaces(ctx, ns.Owner)
+		if err != nil {
+			return err
+		}
+		if n >= int64(s.maxNamespaces) {
+			return opErr(op, ns.Name, key, fmt.Errorf("%w: principal %s owns %d namespaces, the most it may own, and the write would create another",
+				storage.ErrCapacityExceeded, ns.Owner, n))
+		}
+	}
+	if wrote, err := write(); err != nil || !wrote || inTx {
+		return err
+	}
+	if s.nsKnownN.Add(1) > maxKnownNamespaces {
+		s.nsKnown.Clear()
+		s.nsKnownN.Store(1)
+	}
+	s.nsKnown.Store(ns.Name, struct{}{})
+	return nil
+}
+
+// forgetNamespace removes name from nsKnown.
+func (s *Store) forgetNamespace(name string) { s.nsKnown.Delete(name) }

@@ -31,9 +31,18 @@ type Store struct {
 	// no bound); nsQuota makes each owner's creates take turns.
 	maxNamespaces int
 	nsQuota       nsQuota
+	// nsKnown holds principals' namespace names known to exist (to a
+	// string's empty struct), nsKnownN about how many: a write into one
+	// creates no namespace (writeUnderQuota).
+	nsKnown  sync.Map
+	nsKnownN atomic.Int64
+	// entries bounds the entries of each principal's namespaces
+	// (MaxEntriesPerPrincipal).
+	entries entryQuota
 
-	// txs maps the ID of each transaction begun through the store to the
-	// public key of the principal that began it ("" for anonymous).
+	// txs maps the ID of each transaction begun through the store to its
+	// *txRecord: the public key of the principal that began it ("" for
+	// anonymous) and its reservations under MaxEntriesPerPrincipal.
 	// Commit, Rollback and a LookupTx that finds it gone remove it; the
 	// transactions that the wrapped store ends by itself (an idle timeout,
 	// a maximum lifetime) are removed by pruneTxs.
@@ -250,6 +259,7 @@ func (s *Store) DeleteNamespace(ctx context.Context, name string, opts ...storag
 	if !sub.namespace(ns).Has(Write) {
 		return denied(op, name, "")
 	}
+	defer s.forgetNamespace(name)
 	rs, ok := protectedRanges(sub)
 	if !ok {
 		return s.inner.DeleteNamespace(ctx, name, opts...)
@@ -356,17 +366,26 @@ func (s *Store) Begin(ctx context.Context, opts storage.TxOptions) (storage.Tx, 
 	if err != nil {
 		return nil, err
 	}
-	s.txs.Store(tx.ID(), sub.pk)
+	rec := &txRecord{owner: sub.pk}
+	s.txs.Store(tx.ID(), rec)
 	if s.txsN.Add(1) >= s.pruneAt.Load() {
 		s.pruneTxs()
 	}
-	return &Tx{inner: tx, store: s, owner: sub.pk}, nil
+	return &Tx{inner: tx, store: s, owner: sub.pk, rec: rec}, nil
 }
 
-// forgetTx removes transaction id from txs.
+// txRecord is what the store remembers of a transaction begun through it.
+type txRecord struct {
+	owner   string // the public key of the principal that began it
+	entries txEntries
+}
+
+// forgetTx removes transaction id from txs and ends its reservations
+// under MaxEntriesPerPrincipal.
 func (s *Store) forgetTx(id string) {
-	if _, ok := s.txs.LoadAndDelete(id); ok {
+	if v, ok := s.txs.LoadAndDelete(id); ok {
 		s.txsN.Add(-1)
+		v.(*txRecord).entries.releaseAll(&s.entries)
 	}
 }
 
@@ -392,7 +411,7 @@ func (s *Store) pruneTxs() {
 // LookupTx implements storage.Store. It finds only transactions begun
 // through this store; using one is limited to the principal that began it.
 func (s *Store) LookupTx(id string) (storage.Tx, error) {
-	owner, ok := s.txs.Load(id)
+	v, ok := s.txs.Load(id)
 	if !ok {
 		return nil, opErr("lookupTx", "", "", storage.ErrTxNotFound)
 	}
@@ -403,7 +422,8 @@ func (s *Store) LookupTx(id string) (storage.Tx, error) {
 		}
 		return nil, err
 	}
-	return &Tx{inner: tx, store: s, owner: owner.(string)}, nil
+	rec := v.(*txRecord)
+	return &Tx{inner: tx, store: s, owner: rec.owner, rec: rec}, nil
 }
 
 // Status implements storage.Store. Any authenticated principal may call

@@ -15,6 +15,7 @@ type Tx struct {
 	inner storage.Tx
 	store *Store
 	owner string // public key of the principal that began it, "" anonymous
+	rec   *txRecord
 }
 
 var _ storage.Tx = (*Tx)(nil)
@@ -27,7 +28,7 @@ func (t *Tx) guard(ctx context.Context, op string) (guard, context.Context, erro
 	if sub.pk != t.owner {
 		return guard{}, ctx, opErr(op, "", "", storage.ErrPermissionDenied)
 	}
-	return guard{ops: t.inner, sub: sub, store: t.store, inTx: true}, ctx, nil
+	return guard{ops: t.inner, sub: sub, store: t.store, inTx: true, tx: &t.rec.entries}, ctx, nil
 }
 
 // Authorize reports whether the principal of ctx may use the transaction:

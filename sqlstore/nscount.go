@@ -9,7 +9,10 @@ import (
 	"github.com/mycelia-kernel/storage/driver"
 )
 
-var _ driver.NamespaceCounter = (*Store)(nil)
+var (
+	_ driver.NamespaceCounter = (*Store)(nil)
+	_ driver.EntryCounter     = (*Store)(nil)
+)
 
 // CountNamespaces implements driver.NamespaceCounter: the namespaces whose
 // names lie in rs, counted by one statement over the range of the unique
@@ -20,7 +23,34 @@ func (s *Store) CountNamespaces(ctx context.Context, rs []driver.KeyRange) (int6
 	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
 		return 0, err
 	}
-	b := sq.Select("COUNT(*)").From("namespaces").Where(namespaceRanges(s.Dialect(), "name", rs))
+	return s.countOverNamespaces(ctx, op, sq.Select("COUNT(*)").From("namespaces").
+		Where(namespaceRanges(s.Dialect(), "name", rs)))
+}
+
+// CountEntries implements driver.EntryCounter: the sum of the entry counts
+// of the namespaces whose names lie in rs, by one statement over the range
+// of the unique index on their name, reading each namespace's stored count
+// (on SQLite namespace_counts, which adds the change log's new entries not
+// yet folded in, migration 00023), never its entries. Expired entries not
+// yet swept count. The security layer asks it for a principal's entries
+// under its quota (security.MaxEntriesPerPrincipal).
+func (s *Store) CountEntries(ctx context.Context, rs []driver.KeyRange) (int64, error) {
+	const op = "countEntries"
+	if _, err := s.start(ctx, op, "", 0, nil); err != nil {
+		return 0, err
+	}
+	b := sq.Select("CAST(COALESCE(SUM(entry_count), 0) AS BIGINT)").From("namespaces")
+	if s.Dialect() == dialect.SQLite {
+		b = sq.Select("CAST(COALESCE(SUM(c.entry_count), 0) AS INTEGER)").
+			From("namespaces n").Join("namespace_counts c ON c.id = n.id")
+		return s.countOverNamespaces(ctx, op, b.Where(namespaceRanges(s.Dialect(), "n.name", rs)))
+	}
+	return s.countOverNamespaces(ctx, op, b.Where(namespaceRanges(s.Dialect(), "name", rs)))
+}
+
+// countOverNamespaces runs b, a statement of one integer over the
+// namespaces table, on a reader.
+func (s *Store) countOverNamespaces(ctx context.Context, op string, b sq.SelectBuilder) (int64, error) {
 	if s.Dialect() == dialect.Postgres {
 		b = b.PlaceholderFormat(sq.Dollar)
 	}

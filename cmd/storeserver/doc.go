@@ -173,13 +173,24 @@
 //	--max-namespaces-per-principal N
 //	                        most namespaces one principal may own, principal://PKR
 //	                        and principal://PKR/namespace/… (default 10,000); a
-//	                        createNamespace beyond is 507 capacity_exceeded and
+//	                        createNamespace beyond, or a write that would create
+//	                        a namespace beyond, is 507 capacity_exceeded and
 //	                        creates nothing (security.MaxNamespacesPerPrincipal).
 //	                        One principal's creates take turns, so the bound is
 //	                        exact on one server; servers sharing a database may
 //	                        each pass it by one racing create. Principals with
 //	                        write on principal://* (operators) are not bound. 0:
 //	                        no bound.
+//	--max-entries-per-principal N
+//	                        most entries the namespaces one principal owns may
+//	                        hold together (default 0: no bound); a set or setMany
+//	                        that could pass it is 507 capacity_exceeded and writes
+//	                        nothing (security.MaxEntriesPerPrincipal). An overwrite
+//	                        at the quota still goes; entries written in an open
+//	                        transaction count. Exact on one server; servers sharing
+//	                        a database may each pass it by up to 1,024 entries.
+//	                        Principals with write on principal://* (operators) are
+//	                        not bound.
 //	--max-conns-per-ip N    most TCP connections one remote IP address may hold
 //	                        open at once (default 256; loopback counts like any
 //	                        other address; an IPv6 address counts by its /64);

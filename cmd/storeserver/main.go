@@ -127,6 +127,7 @@ type options struct {
 	txMaxLifetime   time.Duration
 	pgMaxConns      int
 	maxNamespaces   int
+	maxEntries      int64
 	connsPerIP      int
 	logFormat       string
 	logLevel        string
@@ -177,7 +178,8 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.scansInStore, "max-scans-in-store", 0, "most scans (list, query, count: their cost grows with the namespace; history:\nwith the key's changes in the log) among\n--max-requests-in-store: one beyond waits while other requests are served, so that\nslow scans do not hold every connection. 0 means 2 on SQLite (of its 4 readers),\nhalf of --max-requests-in-store on PostgreSQL but at least 2")
 	fs.DurationVar(&o.txMaxLifetime, "tx-max-lifetime", DefaultTxMaxLifetime, "roll back a transaction this long after it began, however busy")
 	fs.IntVar(&o.pgMaxConns, "pg-max-conns", DefaultPGMaxConns, "PostgreSQL connection pool size, when the DSN sets no pool_max_conns;\ntransactions may hold three quarters of the pool, the rest serves other calls;\nbeside it the store keeps two lanes (point reads, writes) of an eighth of it each,\nat least 2: up to N plus both lanes' connections are opened")
-	fs.IntVar(&o.maxNamespaces, "max-namespaces-per-principal", security.DefaultMaxNamespacesPerPrincipal, "most namespaces one principal may own (principal://PKR and principal://PKR/namespace/…);\na createNamespace beyond is 507 capacity_exceeded. Principals with write on principal://*\n(operators) are not bound. 0: no bound")
+	fs.IntVar(&o.maxNamespaces, "max-namespaces-per-principal", security.DefaultMaxNamespacesPerPrincipal, "most namespaces one principal may own (principal://PKR and principal://PKR/namespace/…);\na createNamespace beyond, or a write that would create one, is 507 capacity_exceeded. Principals with write on principal://*\n(operators) are not bound. 0: no bound")
+	fs.Int64Var(&o.maxEntries, "max-entries-per-principal", 0, "most entries the namespaces one principal owns may hold together; a set or setMany\nthat could pass it is 507 capacity_exceeded and writes nothing (an overwrite at the quota\nstill goes). Principals with write on principal://* (operators) are not bound. 0: no bound")
 	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", httpapi.DefaultMaxConnsPerIP, "most TCP connections one remote IP address (IPv6: one /64) may hold open at once (loopback too);\none beyond is closed as soon as it is accepted. Behind a proxy every client has the\nproxy's address: raise it or use 0 (no bound)")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "export traces to the OpenTelemetry collector at `URL` (OTLP/HTTP, JSON; /v1/traces is appended);\ndefault $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set")
 	fs.Var(&o.otlpHeaders, "otlp-header", "add `KEY=VALUE` to the trace export requests (authentication; repeatable; also $OTEL_EXPORTER_OTLP_HEADERS)")
@@ -347,6 +349,8 @@ func (o *options) check(rest []string) error {
 		return fmt.Errorf("--pg-max-conns %d: want 2 or more", o.pgMaxConns)
 	case o.maxNamespaces < 0:
 		return fmt.Errorf("--max-namespaces-per-principal %d: want 0 (no bound) or a positive number", o.maxNamespaces)
+	case o.maxEntries < 0:
+		return fmt.Errorf("--max-entries-per-principal %d: want 0 (no bound) or a positive number", o.maxEntries)
 	case o.connsPerIP < 0:
 		return fmt.Errorf("--max-conns-per-ip %d: want 0 (no bound) or a positive number", o.connsPerIP)
 	case o.logFormat != "text" && o.logFormat != "json":
@@ -469,7 +473,7 @@ func serve(ctx context.Context, o options, log *slog.Logger) error {
 		store = observe.Wrap(inner, exp.Hook(st.Dialect))
 	}
 	mux := routes.NewMux()
-	secOpt = append(secOpt, security.MaxNamespacesPerPrincipal(o.maxNamespaces))
+	secOpt = append(secOpt, security.MaxNamespacesPerPrincipal(o.maxNamespaces), security.MaxEntriesPerPrincipal(o.maxEntries))
 	sec := security.NewStore(store, policy, secOpt...)
 	routes.Register(mux, sec)
 	cfg.Ready = inner

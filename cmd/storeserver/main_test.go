@@ -44,6 +44,7 @@ func TestUsageErrors(t *testing.T) {
 		{"txMaxLifetime", []string{"--insecure-anonymous", "--tx-max-lifetime", "0s"}, "--tx-max-lifetime 0s"},
 		{"pgMaxConns", []string{"--insecure-anonymous", "--pg-max-conns", "1"}, "--pg-max-conns 1"},
 		{"maxNamespaces", []string{"--insecure-anonymous", "--max-namespaces-per-principal", "-1"}, "--max-namespaces-per-principal -1"},
+		{"maxEntries", []string{"--insecure-anonymous", "--max-entries-per-principal", "-1"}, "--max-entries-per-principal -1"},
 		{"connsPerIP", []string{"--insecure-anonymous", "--max-conns-per-ip", "-1"}, "--max-conns-per-ip -1"},
 		{"logFormat", []string{"--insecure-anonymous", "--log-format", "xml"}, `--log-format "xml"`},
 		{"logLevel", []string{"--insecure-anonymous", "--log-level", "loud"}, `--log-level "loud"`},

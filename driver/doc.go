@@ -24,7 +24,7 @@
 //   - Abilities a store may add, which a layer tests for:
 //     ProtectedClearer (a clear or namespace delete refused, inside the
 //     store's own write, when the namespace holds a key in given ranges;
-//     ErrProtected), NamespaceCounter.
+//     ErrProtected), NamespaceCounter, EntryCounter.
 //
 // # How the two packages share types
 //

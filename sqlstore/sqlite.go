@@ -173,6 +173,11 @@ func openSQLiteRW(ctx context.Context, dc dialect.Config, cfg config) (_ *sqlite
 		}
 		path = filepath.Join(e.memDir, memoryFile)
 	}
+	if cfg.migrate {
+		if err := fromTemplate(ctx, path, o); err != nil { // the tests' (migratecache)
+			return nil, err
+		}
+	}
 	// The writer's connection keeps the driver statements of the single
 	// writes and of the transactions' point reads and writes, and
 	// finalizes them when it closes (sqlitewrite.go).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mycelia-kernel/storage"
+	"github.com/mycelia-kernel/storage/internal/migratecache"
 	"github.com/mycelia-kernel/storage/security"
 	"github.com/mycelia-kernel/storage/sqlstore"
 	"github.com/mycelia-kernel/storage/storetest"
@@ -24,7 +25,10 @@ func Open(t testing.TB, dsn string, opts ...sqlstore.Option) *sqlstore.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := sqlstore.Open(ctx, dsn, opts...)
+	// A fresh SQLite database starts from a migrated copy (migratecache):
+	// the same schema, without each store's half second of migrations
+	// under the race detector.
+	s, err := sqlstore.Open(migratecache.With(ctx), dsn, opts...)
 	if err != nil {
 		t.Fatalf("Open(%q): %v", dsn, err)
 	}

@@ -528,7 +528,9 @@
 //     (WithDirectDSN), else of the DSN unless it names a pgx exec mode for
 //     a pooler in transaction mode (default_query_exec_mode other than
 //     cache_statement), where LISTEN would not keep its session: then it
-//     polls. Whatever the wake-ups, while watchers exist the store scans
+//     polls. A LISTEN connection that has brought nothing for 15 s is
+//     pinged (within 5 s); one whose server does not answer (a frozen
+//     primary) is replaced by a new one. Whatever the wake-ups, while watchers exist the store scans
 //     the log every WithWatchPollInterval (default 100ms) and at each
 //     notification: one statement for the whole store that reads its
 //     current revision and the namespaces of the changes since the last

@@ -102,10 +102,12 @@ func txScenario(t *testing.T, st storage.Store, dialect string) string {
 	p("ro get after refused write %s", txErrName(err))
 	p("ro commit %s", txErrName(tx.Commit(ctx)))
 
-	// Idle timeout (the store's is 300ms).
+	// Idle timeout (the store's is 1 s: long enough that the two
+	// transactions of "Max open" below, begun one after the other, are
+	// not ended by it while the third Begin waits, on a loaded machine).
 	tx, _ = st.Begin(ctx, storage.TxOptions{})
 	_ = tx.Set(ctx, "idle", 1, ns)
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	_, err = tx.Get(ctx, "x", ns)
 	p("get after idle %s", txErrName(err))
 	p("commit after idle %s", txErrName(tx.Commit(ctx)))
@@ -155,7 +157,7 @@ func TestTxClientMatchesLibrary(t *testing.T) {
 		t.Run(c.Name, func(t *testing.T) {
 			var out [2]string
 			for i := range out {
-				inner, err := sqlstore.Open(t.Context(), c.DSN(t), sqlstore.WithTxIdleTimeout(300*time.Millisecond), sqlstore.WithMaxOpenTx(2))
+				inner, err := sqlstore.Open(t.Context(), c.DSN(t), sqlstore.WithTxIdleTimeout(time.Second), sqlstore.WithMaxOpenTx(2))
 				if err != nil {
 					t.Fatal(err)
 				}
